@@ -19,10 +19,11 @@ build: deps
 up: build
 	scripts/up.sh $(BUILD)
 
-# Whole suite on the Release build, then the unit suites again under ASan+UBSan.
+# The unit suites under ASan+UBSan first, then the whole suite on the Release build
+# (so the last summary ctest prints is the whole suite's).
 test: build
-	ctest --test-dir $(BUILD) --output-on-failure --timeout 900 -j $(JOBS)
 	$(MAKE) --no-print-directory test-san
+	ctest --test-dir $(BUILD) --output-on-failure --timeout 900 -j $(JOBS)
 
 test-unit: build
 	ctest --test-dir $(BUILD) --output-on-failure -L unit -j $(JOBS)
