@@ -9,7 +9,7 @@ STATE=${PARLEY_STATE_DIR:-$PWD/state}
 NATS_PORT=${PARLEY_NATS_PORT:-4222}
 mkdir -p "$STATE/nats"
 
-if [[ -x "$BUILD/clients/parley" ]]; then
+if [[ -x "$BUILD/clients/parley-up" ]]; then
   exec "$BUILD/clients/parley" up --state-dir "$STATE" --nats-port "$NATS_PORT"
 fi
 
