@@ -1,0 +1,98 @@
+/*
+ * backend.h - compute backends (CPU, CUDA) and their memory buffers.
+ *
+ * A backend owns device memory (struct pl_buffer) and runs graphs
+ * (tensor.h). Create one by name:
+ *
+ *     struct pl_backend *be;
+ *     PL_TRY(pl_backend_create("cpu", &be));     // or "cpu-ref", "cuda", "cuda:1"
+ *     ... pl_backend_buffer_alloc(be, n, &buf); pl_tensor_place(t, buf, 0);
+ *     ... pl_backend_graph_compute(be, g);
+ *     pl_backend_destroy(be);
+ *
+ * "cpu" picks the fastest kernels the CPU supports at run time (AVX-512,
+ * AVX2+FMA, else portable C); "cpu-ref" is the scalar reference mode that
+ * tests use as the oracle. "cuda" exists only when Parley was built with the
+ * CUDA backend; otherwise pl_backend_create returns PL_E_UNSUPPORTED.
+ *
+ * An op a backend cannot run is an error (PL_E_UNSUPPORTED naming the op);
+ * there is no silent fallback to another backend.
+ *
+ * Thread-safety: a backend runs one graph at a time (callers serialize
+ * graph_compute per backend); buffers may be read concurrently.
+ */
+#ifndef PL_BACKEND_H
+#define PL_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "status.h"
+#include "tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct pl_backend;
+struct pl_buffer;
+
+/* Create a backend by name: "cpu", "cpu-ref", "cuda" (= "cuda:0"), "cuda:N".
+ * Errors: PL_E_INVALID_ARG (unknown name), PL_E_UNSUPPORTED (not built in),
+ * PL_E_BACKEND (device failure), PL_E_NOMEM.
+ * OUT: *out, caller owns; free with pl_backend_destroy(). */
+pl_status pl_backend_create(const char *name, struct pl_backend **out);
+/* Destroying NULL is a no-op. Buffers of the backend must be freed first. */
+void pl_backend_destroy(struct pl_backend *be);
+/* "cpu", "cpu-ref", "cuda:0" ...; borrowed for the backend's lifetime. */
+const char *pl_backend_name(const struct pl_backend *be);
+/* True when the backend's buffers live in host memory (data pointers can be
+ * read directly by the CPU). */
+bool pl_backend_is_host(const struct pl_backend *be);
+
+/* Allocate n bytes (aligned to at least 64) of backend memory.
+ * OUT: *out, caller owns; free with pl_buffer_free(). */
+pl_status pl_backend_buffer_alloc(struct pl_backend *be, size_t n, struct pl_buffer **out);
+/* Wrap host memory [ptr, ptr+n) as a buffer without copying (zero-copy
+ * weights from an mmap). The memory must outlive the buffer. Backends whose
+ * memory is not host memory return PL_E_UNSUPPORTED.
+ * OUT: *out, caller owns; free with pl_buffer_free() (does not free ptr). */
+pl_status pl_backend_buffer_from_host(struct pl_backend *be, void *ptr, size_t n,
+                                      struct pl_buffer **out);
+void pl_buffer_free(struct pl_buffer *buf); /* NULL is a no-op */
+size_t pl_buffer_size(const struct pl_buffer *buf);
+/* Base address (a device pointer for device buffers). */
+void *pl_buffer_base(const struct pl_buffer *buf);
+
+/* Copy n bytes from host src into t's data at byte offset off, or from t to
+ * host dst. Errors: PL_E_INVALID_ARG (t unplaced, range outside t),
+ * PL_E_BACKEND. */
+pl_status pl_backend_tensor_set(struct pl_backend *be, struct pl_tensor *t, const void *src,
+                                size_t off, size_t n);
+pl_status pl_backend_tensor_get(struct pl_backend *be, const struct pl_tensor *t, void *dst,
+                                size_t off, size_t n);
+
+/* True when the backend can run op tensor `op` with its dtypes and shapes. */
+bool pl_backend_supports_op(const struct pl_backend *be, const struct pl_tensor *op);
+/* Run every node of g in order. Errors: PL_E_UNSUPPORTED (an op the backend
+ * cannot run; nothing is computed), PL_E_INVALID_ARG (bad input data, e.g. a
+ * token id out of range), PL_E_BACKEND. */
+pl_status pl_backend_graph_compute(struct pl_backend *be, struct pl_graph *g);
+/* Wait for queued work (no-op for synchronous backends). */
+pl_status pl_backend_synchronize(struct pl_backend *be);
+
+/* ---- CPU backend specifics (PL_E_INVALID_ARG when be is not a CPU backend) */
+
+/* Switch between optimized kernels (false) and the scalar reference (true). */
+pl_status pl_backend_cpu_set_ref(struct pl_backend *be, bool use_ref);
+/* Worker threads for this backend's graphs (1..256). Default: PARLEY_THREADS
+ * or the number of online cores. */
+pl_status pl_backend_cpu_set_threads(struct pl_backend *be, int n_threads);
+int pl_backend_cpu_threads(const struct pl_backend *be);
+/* Kernel family in use: "ref", "generic", "avx2", "avx512". Static storage. */
+const char *pl_backend_cpu_kernels(const struct pl_backend *be);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
