@@ -1,0 +1,168 @@
+/*
+ * nrpc_worker.h - the worker side of Parley's NATS RPC (docs/nats-protocol.md).
+ *
+ * Every service process is a pl_worker: it connects to NATS, subscribes each
+ * registered unary rpc on `parley.<svc>.<rpc>` and the stream-open subject
+ * `parley.<svc>.stream.open` in queue group `<svc>`, and runs handlers on a
+ * pool of threads fed by a bounded queue.
+ *
+ *   struct pl_worker_opts o = PL_WORKER_OPTS_INIT;  o.service = "nlu";
+ *   struct pl_worker *w;
+ *   PL_TRY(pl_worker_create(&o, &w));
+ *   pl_worker_add_unary(w, "punctuate_text", punctuate, model);
+ *   pl_worker_add_stream(w, "streaming_recognize", &asr_stream_iface, model);
+ *   PL_TRY(pl_worker_start(w));         // subscribes; HTTP side port if http_port >= 0
+ *   pl_worker_set_ready(w, true);       // /readyz answers 200 from now on
+ *   pl_worker_install_signals(w);       // SIGTERM/SIGINT -> pl_worker_stop
+ *   pl_worker_wait(w);                  // until stopped and drained
+ *   pl_worker_destroy(w);
+ *
+ * Unary handlers receive the raw request bytes (they unpack protobuf
+ * themselves; an unpack failure is their PL_E_INVALID_ARG) and return the
+ * response bytes. The pl_status they return becomes the gRPC status by the
+ * table in docs/nats-protocol.md; the message is pl_last_error() of the
+ * handler's thread (set with PL_ERR), so it reaches the client.
+ *
+ * Backpressure: a unary request or stream open that finds the queue full is
+ * answered RESOURCE_EXHAUSTED at once. A unary request whose deadline passed
+ * while it waited is answered DEADLINE_EXCEEDED without running the handler.
+ *
+ * Drain: pl_worker_stop() drains the subscriptions (no new work is taken),
+ * finishes queued and running requests and open streams (bounded by
+ * drain_timeout_ms, after which streams are cancelled), then closes NATS.
+ */
+#ifndef PL_NRPC_WORKER_H
+#define PL_NRPC_WORKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nrpc.h"
+#include "status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct pl_metrics;
+
+struct pl_worker_opts {
+    const char *service;    /* "nlu": subjects parley.<service>.*, queue group <service>; required */
+    const char *nats_url;   /* NULL = $PARLEY_NATS_URL or nats://127.0.0.1:4222 */
+    int n_threads;          /* handler threads (default 2) */
+    int queue_capacity;     /* queued unary requests + stream opens before RESOURCE_EXHAUSTED (64) */
+    int max_streams;        /* concurrent streams before opens are refused RESOURCE_EXHAUSTED (256) */
+    int heartbeat_ms;       /* stream heartbeat interval (1000) */
+    int stream_timeout_ms;  /* client silence that frees a session (5000) */
+    int drain_timeout_ms;   /* how long pl_worker_stop waits for in-flight work (30000) */
+    int http_port;          /* side port for /metrics /healthz /readyz: -1 none, 0 ephemeral */
+    const char *http_host;  /* bind address of the side port (default "127.0.0.1") */
+    const char *model;      /* model label for metrics (default: service) */
+    struct pl_metrics *metrics; /* registry to count into (borrowed); NULL = the worker makes its own */
+};
+#define PL_WORKER_OPTS_INIT {NULL, NULL, 2, 64, 256, 1000, 5000, 30000, -1, NULL, NULL, NULL}
+
+/* Per-request context handed to handlers; borrowed for the handler call
+ * (for streams: until on_end/on_cancel returns). The handler thread's log
+ * request id (pl_log_set_request_id) is set to request_id while it runs. */
+struct pl_worker_ctx {
+    const char *service;    /* "nlu" */
+    const char *rpc;        /* "punctuate_text" */
+    char request_id[65];    /* from Parley-Request-Id, or a fresh one */
+    int64_t deadline_ms;    /* absolute Unix epoch ms; 0 = none */
+    char user[129];         /* Parley-User; "" if none */
+    int64_t received_us;    /* pl_time_mono_us() when the request arrived */
+};
+
+/* True if ctx has a deadline and it has passed. */
+bool pl_worker_ctx_expired(const struct pl_worker_ctx *ctx);
+
+/* Response bytes of a unary handler: set data (allocated with pl_malloc; the
+ * worker frees it) and len. Leave NULL/0 for an empty response. */
+struct pl_worker_out {
+    uint8_t *data;
+    size_t len;
+};
+
+/* A unary handler. req is borrowed for the call. Runs on a handler thread;
+ * several calls may run at once (one per thread). */
+typedef pl_status (*pl_worker_unary_fn)(void *ud, const struct pl_worker_ctx *ctx,
+                                        const uint8_t *req, size_t n, struct pl_worker_out *out);
+
+struct pl_worker_session;
+
+/*
+ * A streaming rpc. Calls for one session are serialized (never two at once)
+ * and in order, but may run on different handler threads.
+ *   on_open    session accepted; set *state. A non-OK return refuses the stream
+ *              with that status (nothing else is called).
+ *   on_message one whole client message (borrowed). A non-OK return ends the
+ *              stream with that status (Kind:error), then on_cancel runs.
+ *   on_end     the client half-closed: send what is left, return the final
+ *              status (sent as Kind:end). Last call of the session.
+ *   on_cancel  the client cancelled or went silent, the worker is stopping, or
+ *              on_message failed: free the state, send nothing. Last call.
+ * Exactly one of on_end/on_cancel runs after a successful on_open; free the
+ * state there. The session pointer is valid until that call returns.
+ */
+struct pl_worker_stream_i {
+    pl_status (*on_open)(void *ud, struct pl_worker_session *s, const struct pl_worker_ctx *ctx,
+                         void **state);
+    pl_status (*on_message)(void *state, struct pl_worker_session *s, const uint8_t *data,
+                            size_t n);
+    pl_status (*on_end)(void *state, struct pl_worker_session *s);
+    void (*on_cancel)(void *state, struct pl_worker_session *s);
+};
+
+/* Send one message to the client (copied; framed and cut into frames as
+ * needed). Usable from any thread while the session is valid (see above);
+ * PL_E_CANCELLED once the session has ended or been cancelled. */
+pl_status pl_worker_session_send(struct pl_worker_session *s, const void *data, size_t n);
+/* The context of the session (borrowed like the session). */
+const struct pl_worker_ctx *pl_worker_session_ctx(struct pl_worker_session *s);
+
+struct pl_worker;
+
+/* Validate options and allocate; nothing connects yet. opts is copied.
+ * OUT: *out, destroy with pl_worker_destroy(). */
+pl_status pl_worker_create(const struct pl_worker_opts *opts, struct pl_worker **out);
+
+/* Register rpcs before pl_worker_start. rpc is the snake-case name
+ * ("punctuate_text"); copied. ud/iface are borrowed for the worker's life.
+ * A unary rpc may also arrive as a stream (large request): the worker runs
+ * the same handler. PL_E_INVALID_ARG for a bad or duplicate name. */
+pl_status pl_worker_add_unary(struct pl_worker *w, const char *rpc, pl_worker_unary_fn fn,
+                              void *ud);
+pl_status pl_worker_add_stream(struct pl_worker *w, const char *rpc,
+                               const struct pl_worker_stream_i *iface, void *ud);
+
+/* Start the handler threads and the side port, connect (with reconnect and
+ * backoff) and subscribe. PL_E_UNAVAILABLE if NATS cannot be reached. */
+pl_status pl_worker_start(struct pl_worker *w);
+
+/* What /readyz reports together with the NATS connection (default false). */
+void pl_worker_set_ready(struct pl_worker *w, bool ready);
+
+/* Begin a graceful drain (see top). Returns at once; async-signal-safe
+ * (it only sets a flag and writes to a pipe). */
+void pl_worker_stop(struct pl_worker *w);
+
+/* Make SIGTERM and SIGINT call pl_worker_stop(w) (one worker per process). */
+pl_status pl_worker_install_signals(struct pl_worker *w);
+
+/* Block until pl_worker_stop() was called and the drain finished. */
+void pl_worker_wait(struct pl_worker *w);
+
+/* Stop (if running), drain, join threads, free. NULL is a no-op. */
+void pl_worker_destroy(struct pl_worker *w);
+
+/* The metrics registry the worker counts into (borrowed). */
+struct pl_metrics *pl_worker_metrics(struct pl_worker *w);
+/* Bound side port (after start), or -1. */
+int pl_worker_http_port(const struct pl_worker *w);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
