@@ -34,6 +34,23 @@
  * A field whose default is NULL is required: it must come from the file or
  * the environment.
  *
+ * Errors and their codes:
+ *   PL_E_IO           the file cannot be opened or read ("<path>: cannot open: ...")
+ *   PL_E_FORMAT       invalid JSON ("<path>:line:col: invalid JSON: ..."), duplicate
+ *                     keys, an integer too big for 64 bits, or an empty/blank file
+ *   PL_E_INVALID_ARG  wrong type, out of range, unknown key, missing required
+ *                     field, a section or the top level that is not an object,
+ *                     a bad environment value or a bad default
+ *   PL_E_NOMEM        out of memory (also while jansson parses)
+ * JSON booleans must be true/false; environment booleans true/false/1/0 (any
+ * case). An INT field takes only a JSON integer; a DOUBLE field any number.
+ * Doubles must be finite.
+ *
+ * Memory: jansson allocates through pl_malloc/pl_free in every process that
+ * links config.c (set by a constructor before main), so its memory shows in
+ * pl_alloc_stats and fault injection reaches it. Strings jansson hands out
+ * (json_dumps) must therefore be freed with pl_free, not free().
+ *
  * Thread-safety: pl_config_load reads the environment; call it at start-up.
  */
 #ifndef PL_CONFIG_H
