@@ -1,0 +1,85 @@
+/*
+ * gateway.h - parley-gateway: the public gRPC edge of Parley.
+ *
+ * The gateway is a gRPC C core server (generic, grpc_server_request_call)
+ * that serves grpc.health.v1.Health itself and forwards every other Riva
+ * RPC over NATS to the worker of its service (docs/nats-protocol.md):
+ * unary calls as NATS requests to parley.<svc>.<rpc>, streaming calls with
+ * the stream protocol. It holds no model.
+ *
+ * Threads: one completion-queue thread runs the gRPC state machines and
+ * never waits on NATS; blocking NATS work (requests, stream opens) runs on a
+ * small pool of forwarder threads; replies from NATS threads start gRPC
+ * batches directly (grpc_call_start_batch is thread-safe).
+ *
+ *     struct pl_gateway_config cfg;  pl_gateway_config_load("config/parley.json", &cfg);
+ *     struct pl_gateway *gw;         pl_gateway_create(&cfg, &gw);
+ *     pl_gateway_run(gw);            // until pl_gateway_stop()
+ *     pl_gateway_destroy(gw);        pl_gateway_config_deinit(&cfg);
+ */
+#ifndef PL_GATEWAY_H
+#define PL_GATEWAY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Settings, section "gateway" of the shared config file; every field can be
+ * overridden by PARLEY_GATEWAY_<KEY> (common/config.h). Strings are owned by
+ * the struct: free with pl_gateway_config_deinit(). */
+struct pl_gateway_config {
+    char *listen;              /* gRPC address, "127.0.0.1:50051"; port 0 = ephemeral */
+    char *nats_url;            /* "nats://127.0.0.1:4222" */
+    char *http_listen;         /* metrics/health HTTP address, "127.0.0.1:8090"; port 0 = ephemeral */
+    int64_t max_receive_bytes; /* largest accepted request message; larger -> RESOURCE_EXHAUSTED */
+    char *tls_cert;            /* PEM certificate chain file; "" = plaintext */
+    char *tls_key;             /* PEM private key file; set together with tls_cert */
+    char *api_keys_file;       /* "" = no authentication; else lines "<key> [user]" */
+    int64_t request_timeout_ms; /* unary deadline when the client gives none */
+    int64_t stream_timeout_ms;  /* silent worker ends a stream with UNAVAILABLE */
+    int64_t heartbeat_ms;       /* heartbeat period on streams */
+    int64_t forward_threads;    /* forwarder pool size */
+    int64_t max_pending;        /* calls queued for the pool before RESOURCE_EXHAUSTED */
+    int64_t health_probe_ms;    /* how often per-service health is probed */
+    bool validate_requests;     /* unpack each request with its descriptor before forwarding */
+    char *log_level;            /* error, warn, info, debug */
+};
+
+/* Load the gateway section of `path` (NULL: defaults + environment only).
+ * Errors: those of pl_config_load, plus PL_E_INVALID_ARG for tls_cert
+ * without tls_key. On failure cfg holds no memory. */
+pl_status pl_gateway_config_load(const char *path, struct pl_gateway_config *cfg);
+void pl_gateway_config_deinit(struct pl_gateway_config *cfg);
+
+struct pl_gateway;
+
+/* Bind the gRPC and HTTP ports, load TLS and keys, connect to NATS (the
+ * connection retries in the background: until it is up, forwarded calls
+ * answer UNAVAILABLE and health says NOT_SERVING). cfg is copied.
+ * OUT gw: caller owns; pl_gateway_destroy(). Errors: PL_E_IO (port in use,
+ * unreadable key/cert files), PL_E_INVALID_ARG (bad keys file). */
+pl_status pl_gateway_create(const struct pl_gateway_config *cfg, struct pl_gateway **gw);
+
+/* Serve until pl_gateway_stop(); then shut down gracefully: stop accepting,
+ * cancel calls still running, join threads. Call once, from one thread. */
+pl_status pl_gateway_run(struct pl_gateway *gw);
+
+/* Ask a running gateway to stop. Async-signal-safe (sets a flag). */
+void pl_gateway_stop(struct pl_gateway *gw);
+
+/* Bound ports (useful with port 0). Thread-safe after create. */
+int pl_gateway_grpc_port(const struct pl_gateway *gw);
+int pl_gateway_http_port(const struct pl_gateway *gw);
+
+/* NULL is a no-op. Must not race with pl_gateway_run (join it first). */
+void pl_gateway_destroy(struct pl_gateway *gw);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

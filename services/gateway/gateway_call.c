@@ -1,0 +1,501 @@
+/*
+ * gateway_call.c - one gRPC call through the gateway: dispatch by method
+ * path, authentication, request checks, forwarding over NATS (unary with
+ * pl_nrpc_call_async, streams with a callback-mode pl_nrpc_stream), and the
+ * serialized send path back to the client.
+ *
+ * The completion-queue thread runs every function named on_*; the NATS
+ * threads of the nrpc connection run the *_done / stream_* callbacks. None of
+ * them blocks: forwarding calls return at once and the replies start gRPC
+ * batches from the NATS threads (grpc_call_start_batch is thread-safe).
+ */
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/support/time.h>
+#include <protobuf-c/protobuf-c.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "gateway_impl.h"
+#include "log.h"
+
+#define HEALTH_CHECK_PATH "/grpc.health.v1.Health/Check"
+#define HEALTH_WATCH_PATH "/grpc.health.v1.Health/Watch"
+
+void pl__gw_call_ref(struct gw_call *c) { atomic_fetch_add(&c->refs, 1); }
+
+static void drop_out_locked(struct gw_call *c) {
+    while (c->out_head) {
+        struct gw_out *o = c->out_head;
+        c->out_head = o->next;
+        grpc_byte_buffer_destroy(o->bb);
+        pl_free(o);
+    }
+    c->out_tail = NULL;
+}
+
+static void call_free(struct gw_call *c) {
+    struct pl_gateway *gw = c->gw;
+    if (c->stream) pl_nrpc_stream_destroy(c->stream);
+    drop_out_locked(c);
+    if (c->recv_bb) grpc_byte_buffer_destroy(c->recv_bb);
+    if (c->call) grpc_call_unref(c->call);
+    grpc_call_details_destroy(&c->details);
+    grpc_metadata_array_destroy(&c->md);
+    pthread_mutex_destroy(&c->mu);
+    pl_free(c->status_msg);
+    pl_free(c);
+    atomic_fetch_sub(&gw->live_calls, 1);
+}
+
+void pl__gw_call_unref(struct gw_call *c) {
+    if (atomic_fetch_sub(&c->refs, 1) == 1) call_free(c);
+}
+
+void pl__gw_call_post_new(struct pl_gateway *gw) {
+    struct gw_call *c = pl_calloc(1, sizeof *c);
+    if (!c) {
+        PL_LOGE("out of memory: cannot accept another call");
+        return;
+    }
+    c->gw = gw;
+    atomic_init(&c->refs, 1); /* held by the NEW tag */
+    grpc_call_details_init(&c->details);
+    grpc_metadata_array_init(&c->md);
+    pthread_mutex_init(&c->mu, NULL);
+    c->t_new = (struct gw_tag){c, GW_OP_NEW};
+    c->t_close = (struct gw_tag){c, GW_OP_CLOSE};
+    c->t_recv = (struct gw_tag){c, GW_OP_RECV};
+    c->t_send = (struct gw_tag){c, GW_OP_SEND};
+    c->t_status = (struct gw_tag){c, GW_OP_STATUS};
+    c->health_last = -1;
+    atomic_fetch_add(&gw->live_calls, 1);
+    grpc_call_error e = grpc_server_request_call(gw->server, &c->call, &c->details, &c->md, gw->cq,
+                                                 gw->cq, &c->t_new);
+    if (e != GRPC_CALL_OK) {
+        PL_LOGE("grpc_server_request_call failed: %d", (int)e);
+        c->call = NULL;
+        pl__gw_call_unref(c);
+    }
+}
+
+/* ---- sending to the client ----------------------------------------------------------------- */
+
+/* Start the next send batch if none is in flight. Caller holds c->mu. The
+ * last message and the status travel in one batch (one write for unary). */
+static void pump_locked(struct gw_call *c) {
+    if (c->send_busy || c->status_started || c->finished) return;
+    if (!c->out_head && !c->status_queued) return;
+    grpc_op ops[3];
+    memset(ops, 0, sizeof ops);
+    size_t n = 0;
+    struct gw_out *o = NULL;
+    bool with_status = false;
+    if (!c->initial_md_sent) {
+        ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
+        n++;
+        c->initial_md_sent = true;
+    }
+    if (c->out_head) {
+        o = c->out_head;
+        c->out_head = o->next;
+        if (!c->out_head) c->out_tail = NULL;
+        ops[n].op = GRPC_OP_SEND_MESSAGE;
+        ops[n].data.send_message.send_message = o->bb;
+        n++;
+        with_status = !c->out_head && c->status_queued;
+    } else {
+        with_status = true;
+    }
+    grpc_slice details = grpc_empty_slice();
+    if (with_status) {
+        details = grpc_slice_from_copied_string(c->status_msg ? c->status_msg : "");
+        ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+        ops[n].data.send_status_from_server.status = (grpc_status_code)c->status_code;
+        ops[n].data.send_status_from_server.status_details = c->status_code ? &details : NULL;
+        ops[n].data.send_status_from_server.trailing_metadata_count = 0;
+        n++;
+        c->status_started = true;
+        pl__gw_metrics_record(c->gw, c->rpc_name, c->status_code,
+                              pl_time_mono_us() - c->start_us);
+    } else {
+        c->send_busy = true;
+    }
+    struct gw_tag *tag = with_status ? &c->t_status : &c->t_send;
+    pl__gw_call_ref(c);
+    grpc_call_error e = grpc_call_start_batch(c->call, ops, n, tag, NULL);
+    if (o) {
+        grpc_byte_buffer_destroy(o->bb);
+        pl_free(o);
+    }
+    grpc_slice_unref(details);
+    if (e != GRPC_CALL_OK) {
+        PL_LOGE("grpc_call_start_batch (send) failed: %d", (int)e);
+        c->send_busy = false;
+        atomic_fetch_sub(&c->refs, 1); /* cannot be the last: the caller holds one */
+    }
+}
+
+static bool queue_msg_locked(struct gw_call *c, const uint8_t *data, size_t n) {
+    struct gw_out *o = pl_malloc(sizeof *o);
+    if (!o) return false;
+    grpc_slice s = grpc_slice_from_copied_buffer((const char *)data, n);
+    o->bb = grpc_raw_byte_buffer_create(&s, 1);
+    grpc_slice_unref(s);
+    o->next = NULL;
+    if (c->out_tail)
+        c->out_tail->next = o;
+    else
+        c->out_head = o;
+    c->out_tail = o;
+    return true;
+}
+
+static void set_status_locked(struct gw_call *c, int code, const char *msg) {
+    if (c->status_queued) return;
+    c->status_queued = true;
+    c->status_code = code;
+    c->status_msg = pl_strdup(msg ? msg : "");
+}
+
+void pl__gw_call_push(struct gw_call *c, const uint8_t *data, size_t n) {
+    pthread_mutex_lock(&c->mu);
+    if (!c->status_queued && !c->finished) {
+        if (!queue_msg_locked(c, data, n)) set_status_locked(c, PL_GRPC_INTERNAL, "out of memory");
+        pump_locked(c);
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+void pl__gw_call_finish(struct gw_call *c, int code, const char *msg) {
+    pthread_mutex_lock(&c->mu);
+    set_status_locked(c, code, msg);
+    pump_locked(c);
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* A unary answer: the message (when OK) and the status in one batch. */
+void pl__gw_call_reply(struct gw_call *c, int code, const uint8_t *data, size_t n, const char *msg) {
+    pthread_mutex_lock(&c->mu);
+    if (!c->status_queued && !c->finished) {
+        if (code == PL_GRPC_OK && !queue_msg_locked(c, data, n))
+            set_status_locked(c, PL_GRPC_INTERNAL, "out of memory");
+        set_status_locked(c, code, msg);
+        pump_locked(c);
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* ---- forwarding ---------------------------------------------------------------------------- */
+
+static void unary_done(void *ud, struct pl_nrpc_reply *r) {
+    struct gw_call *c = ud;
+    atomic_fetch_sub(&c->gw->pending, 1);
+    if (r->code != PL_GRPC_OK)
+        PL_LOGD("request %s %s: %s %s", c->request_id, c->rpc_name, pl_grpc_code_name(r->code),
+                r->message ? r->message : "");
+    pl__gw_call_reply(c, r->code, r->data, r->len, r->message);
+    pl__gw_call_unref(c);
+}
+
+static void stream_message(void *ud, const uint8_t *data, size_t n) {
+    pl__gw_call_push((struct gw_call *)ud, data, n);
+}
+
+static void stream_end(void *ud, int code, const char *message) {
+    struct gw_call *c = ud;
+    atomic_fetch_sub(&c->gw->pending, 1);
+    pl__gw_call_finish(c, code, message);
+    pl__gw_call_unref(c); /* may free c and destroy the stream: allowed from its callback */
+}
+
+static void fill_meta(struct gw_call *c, struct pl_nrpc_meta *m) {
+    m->request_id = c->request_id;
+    m->deadline_ms = c->deadline_wall_ms;
+    m->user = c->user[0] ? c->user : NULL;
+}
+
+/* Copy the byte buffer into one contiguous slice (caller unrefs). */
+static grpc_slice read_all(grpc_byte_buffer *bb) {
+    grpc_byte_buffer_reader r;
+    if (!grpc_byte_buffer_reader_init(&r, bb)) return grpc_empty_slice();
+    grpc_slice s = grpc_byte_buffer_reader_readall(&r);
+    grpc_byte_buffer_reader_destroy(&r);
+    return s;
+}
+
+/* INVALID_ARGUMENT text when bytes do not parse as the rpc's input type; NULL if fine. */
+static bool valid_request(struct gw_call *c, const uint8_t *p, size_t n) {
+    if (!c->gw->cfg.validate_requests || !c->rpc || !c->rpc->input) return true;
+    ProtobufCMessage *m = protobuf_c_message_unpack(c->rpc->input, NULL, n, p);
+    if (!m) return false;
+    protobuf_c_message_free_unpacked(m, NULL);
+    return true;
+}
+
+static void invalid(struct gw_call *c) {
+    char msg[256];
+    snprintf(msg, sizeof msg, "request is not a valid %s message",
+             c->rpc && c->rpc->input ? c->rpc->input->name : "protobuf");
+    pl__gw_call_reply(c, PL_GRPC_INVALID_ARGUMENT, NULL, 0, msg);
+}
+
+static void post_recv(struct gw_call *c) {
+    grpc_op ops[2];
+    memset(ops, 0, sizeof ops);
+    size_t n = 0;
+    pthread_mutex_lock(&c->mu);
+    if (c->status_started || c->finished) {
+        pthread_mutex_unlock(&c->mu);
+        return;
+    }
+    if (!c->initial_md_sent) {
+        ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
+        n++;
+        c->initial_md_sent = true;
+    }
+    ops[n].op = GRPC_OP_RECV_MESSAGE;
+    ops[n].data.recv_message.recv_message = &c->recv_bb;
+    n++;
+    pl__gw_call_ref(c);
+    grpc_call_error e = grpc_call_start_batch(c->call, ops, n, &c->t_recv, NULL);
+    if (e != GRPC_CALL_OK) {
+        PL_LOGE("grpc_call_start_batch (recv) failed: %d", (int)e);
+        atomic_fetch_sub(&c->refs, 1);
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+static void forward_unary(struct gw_call *c, const uint8_t *p, size_t n) {
+    struct pl_gateway *gw = c->gw;
+    char subject[160];
+    snprintf(subject, sizeof subject, "parley.%s.%s", c->rpc->service, c->rpc->rpc);
+    struct pl_nrpc_meta m;
+    fill_meta(c, &m);
+    int64_t timeout = gw->cfg.request_timeout_ms;
+    if (c->deadline_wall_ms) {
+        int64_t left = c->deadline_wall_ms - pl_time_wall_ms();
+        if (left < timeout) timeout = left;
+        if (timeout < 1) timeout = 1;
+    }
+    atomic_fetch_add(&gw->pending, 1);
+    pl__gw_call_ref(c);
+    pl_status st = pl_nrpc_call_async(gw->nrpc, subject, p, n, &m, (int)timeout, unary_done, c);
+    if (st != PL_OK) {
+        atomic_fetch_sub(&gw->pending, 1);
+        pl__gw_call_reply(c, PL_GRPC_UNAVAILABLE, NULL, 0, pl_last_error());
+        pl__gw_call_unref(c);
+    }
+}
+
+static void on_recv(struct gw_call *c, bool ok) {
+    grpc_byte_buffer *bb = c->recv_bb;
+    c->recv_bb = NULL;
+    pthread_mutex_lock(&c->mu);
+    bool over = c->status_queued || c->finished;
+    pthread_mutex_unlock(&c->mu);
+    if (over || !ok) {
+        /* A failed receive ends the call (the core already sent its status,
+         * e.g. RESOURCE_EXHAUSTED for an oversized message); CLOSE follows. */
+        if (bb) grpc_byte_buffer_destroy(bb);
+        return;
+    }
+    if (c->kind == GW_KIND_STREAM) {
+        if (!bb) {
+            pl_nrpc_stream_close_send(c->stream);
+            return;
+        }
+        grpc_slice s = read_all(bb);
+        grpc_byte_buffer_destroy(bb);
+        const uint8_t *p = GRPC_SLICE_START_PTR(s);
+        size_t n = GRPC_SLICE_LENGTH(s);
+        if (!valid_request(c, p, n)) {
+            invalid(c);
+            pl_nrpc_stream_cancel(c->stream);
+        } else {
+            pl_nrpc_stream_send(c->stream, p, n); /* PL_E_CANCELLED after the end: on_end reports */
+            post_recv(c);
+        }
+        grpc_slice_unref(s);
+        return;
+    }
+    if (!bb) {
+        pl__gw_call_reply(c, PL_GRPC_INVALID_ARGUMENT, NULL, 0, "the client sent no request message");
+        return;
+    }
+    grpc_slice s = read_all(bb);
+    grpc_byte_buffer_destroy(bb);
+    const uint8_t *p = GRPC_SLICE_START_PTR(s);
+    size_t n = GRPC_SLICE_LENGTH(s);
+    if (c->kind == GW_KIND_HEALTH_CHECK || c->kind == GW_KIND_HEALTH_WATCH)
+        pl__gw_health_handle(c, p, n);
+    else if (!valid_request(c, p, n))
+        invalid(c);
+    else
+        forward_unary(c, p, n);
+    grpc_slice_unref(s);
+}
+
+/* ---- a new call ---------------------------------------------------------------------------- */
+
+static void read_metadata(struct gw_call *c, const char **auth, size_t *auth_len) {
+    *auth = NULL;
+    *auth_len = 0;
+    c->request_id[0] = 0;
+    for (size_t i = 0; i < c->md.count; i++) {
+        const grpc_metadata *m = &c->md.metadata[i];
+        size_t kl = GRPC_SLICE_LENGTH(m->key), vl = GRPC_SLICE_LENGTH(m->value);
+        const char *k = (const char *)GRPC_SLICE_START_PTR(m->key);
+        const char *v = (const char *)GRPC_SLICE_START_PTR(m->value);
+        if (kl == 13 && memcmp(k, "authorization", 13) == 0) {
+            *auth = v;
+            *auth_len = vl;
+        } else if (kl == 12 && memcmp(k, "x-request-id", 12) == 0 && vl > 0 && vl <= 64) {
+            memcpy(c->request_id, v, vl);
+            c->request_id[vl] = 0;
+            if (!pl_request_id_valid(c->request_id)) c->request_id[0] = 0;
+        }
+    }
+    if (!c->request_id[0]) pl_request_id_new(c->request_id);
+}
+
+static int64_t deadline_wall_ms(gpr_timespec d) {
+    gpr_timespec inf = gpr_inf_future(d.clock_type);
+    if (gpr_time_cmp(d, inf) == 0) return 0;
+    gpr_timespec rt = gpr_convert_clock_type(d, GPR_CLOCK_REALTIME);
+    if (rt.tv_sec > (int64_t)1 << 40) return 0;
+    return (int64_t)rt.tv_sec * 1000 + rt.tv_nsec / 1000000;
+}
+
+static void on_new(struct gw_call *c) {
+    struct pl_gateway *gw = c->gw;
+    c->start_us = pl_time_mono_us();
+    const char *path = (const char *)GRPC_SLICE_START_PTR(c->details.method);
+    size_t plen = GRPC_SLICE_LENGTH(c->details.method);
+
+    /* CLOSE completes when the call is over; it tells us about cancellation. */
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    op.data.recv_close_on_server.cancelled = &c->close_cancelled;
+    pl__gw_call_ref(c);
+    if (grpc_call_start_batch(c->call, &op, 1, &c->t_close, NULL) != GRPC_CALL_OK) {
+        atomic_fetch_sub(&c->refs, 1);
+        PL_LOGE("cannot watch the call's end");
+        return;
+    }
+
+    const char *auth;
+    size_t auth_len;
+    read_metadata(c, &auth, &auth_len);
+    c->deadline_wall_ms = deadline_wall_ms(c->details.deadline);
+
+    if (plen == strlen(HEALTH_CHECK_PATH) && memcmp(path, HEALTH_CHECK_PATH, plen) == 0) {
+        c->kind = GW_KIND_HEALTH_CHECK;
+        snprintf(c->rpc_name, sizeof c->rpc_name, "health_check");
+    } else if (plen == strlen(HEALTH_WATCH_PATH) && memcmp(path, HEALTH_WATCH_PATH, plen) == 0) {
+        c->kind = GW_KIND_HEALTH_WATCH;
+        snprintf(c->rpc_name, sizeof c->rpc_name, "health_watch");
+    } else {
+        c->rpc = pl_rpc_find(path, plen);
+        if (c->rpc && strcmp(c->rpc->service, "health") == 0) c->rpc = NULL;
+        if (c->rpc) {
+            c->kind = c->rpc->client_streaming || c->rpc->server_streaming ? GW_KIND_STREAM
+                                                                           : GW_KIND_UNARY;
+            snprintf(c->rpc_name, sizeof c->rpc_name, "%s", c->rpc->rpc);
+        } else {
+            c->kind = GW_KIND_UNKNOWN;
+            snprintf(c->rpc_name, sizeof c->rpc_name, "unknown");
+        }
+    }
+    if (c->kind == GW_KIND_UNKNOWN) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "unknown method %.*s", (int)(plen > 200 ? 200 : plen), path);
+        pl__gw_call_reply(c, PL_GRPC_UNIMPLEMENTED, NULL, 0, msg);
+        return;
+    }
+    if (gw->keys) {
+        const char *user = pl_gw_keys_check(gw->keys, auth, auth_len);
+        if (!user) {
+            pl__gw_call_reply(c, PL_GRPC_UNAUTHENTICATED,
+                  NULL, 0, auth ? "invalid API key" : "missing API key (authorization metadata)");
+            return;
+        }
+        snprintf(c->user, sizeof c->user, "%s", user);
+    }
+    if (c->kind == GW_KIND_UNARY || c->kind == GW_KIND_STREAM) {
+        if (atomic_load(&gw->pending) >= gw->cfg.max_pending) {
+            pl__gw_call_reply(c, PL_GRPC_RESOURCE_EXHAUSTED, NULL, 0, "gateway: too many calls in flight");
+            return;
+        }
+    }
+    if (c->kind == GW_KIND_STREAM) {
+        struct pl_nrpc_meta m;
+        fill_meta(c, &m);
+        static const struct pl_nrpc_stream_cbs cbs = {stream_message, stream_end};
+        atomic_fetch_add(&gw->pending, 1);
+        pl__gw_call_ref(c); /* released by stream_end */
+        struct pl_nrpc_stream *s = NULL;
+        pl_status st = pl_nrpc_stream_open(gw->nrpc, c->rpc->service, c->rpc->rpc, &m, &cbs, c, &s);
+        c->stream = s; /* read by on_close and call_free, which run after this */
+        if (st != PL_OK) {
+            atomic_fetch_sub(&gw->pending, 1);
+            pl__gw_call_reply(c, PL_GRPC_UNAVAILABLE, NULL, 0, pl_last_error());
+            pl__gw_call_unref(c);
+            return;
+        }
+    }
+    post_recv(c);
+}
+
+static void on_close(struct gw_call *c) {
+    pthread_mutex_lock(&c->mu);
+    c->finished = true;
+    bool had_status = c->status_started;
+    struct pl_nrpc_stream *s = c->stream;
+    drop_out_locked(c);
+    pthread_mutex_unlock(&c->mu);
+    if (c->kind == GW_KIND_HEALTH_WATCH) pl__gw_health_unwatch(c);
+    if (!had_status) {
+        /* Cancelled by the client, its deadline, or a transport error (the core
+         * then reported the status itself, e.g. RESOURCE_EXHAUSTED). */
+        int code = PL_GRPC_CANCELLED;
+        if (c->deadline_wall_ms && pl_time_wall_ms() >= c->deadline_wall_ms)
+            code = PL_GRPC_DEADLINE_EXCEEDED;
+        pl__gw_metrics_record(c->gw, c->rpc_name, code, pl_time_mono_us() - c->start_us);
+    }
+    if (s && c->close_cancelled) pl_nrpc_stream_cancel(s);
+}
+
+void pl__gw_call_event(struct gw_tag *tag, bool ok) {
+    struct gw_call *c = tag->call;
+    switch (tag->op) {
+    case GW_OP_NEW:
+        if (!ok) {
+            break; /* the server is shutting down: this request slot ends unused */
+        }
+        if (!c->gw->stop) pl__gw_call_post_new(c->gw);
+        on_new(c);
+        break;
+    case GW_OP_CLOSE:
+        on_close(c);
+        break;
+    case GW_OP_RECV:
+        on_recv(c, ok);
+        break;
+    case GW_OP_SEND:
+        pthread_mutex_lock(&c->mu);
+        c->send_busy = false;
+        if (ok)
+            pump_locked(c);
+        else
+            drop_out_locked(c);
+        pthread_mutex_unlock(&c->mu);
+        break;
+    case GW_OP_STATUS:
+    case GW_OP_SHUTDOWN:
+        break;
+    }
+    pl__gw_call_unref(c);
+}

@@ -1,0 +1,54 @@
+/* gateway_config.c - the "gateway" section of the shared config file. */
+#include <stddef.h>
+#include <string.h>
+
+#include "config.h"
+#include "gateway.h"
+
+#define F(key, type, field, def, lo, hi, help)                                                     \
+    {"gateway", key, type, offsetof(struct pl_gateway_config, field), def, lo, hi, help}
+
+static const struct pl_config_field gw_fields[] = {
+    F("listen", PL_CONFIG_STRING, listen, "127.0.0.1:50051", 0, 0, "gRPC listen address"),
+    F("nats_url", PL_CONFIG_STRING, nats_url, "nats://127.0.0.1:4222", 0, 0, "NATS server URL"),
+    F("http_listen", PL_CONFIG_STRING, http_listen, "127.0.0.1:8090", 0, 0,
+      "metrics/health HTTP address"),
+    F("max_receive_bytes", PL_CONFIG_INT, max_receive_bytes, "67108864", 1024, 1 << 30,
+      "largest request message accepted (bytes)"),
+    F("tls_cert", PL_CONFIG_STRING, tls_cert, "", 0, 0, "PEM certificate chain; empty = no TLS"),
+    F("tls_key", PL_CONFIG_STRING, tls_key, "", 0, 0, "PEM private key for tls_cert"),
+    F("api_keys_file", PL_CONFIG_STRING, api_keys_file, "", 0, 0,
+      "file of \"<key> [user]\" lines; empty = no authentication"),
+    F("request_timeout_ms", PL_CONFIG_INT, request_timeout_ms, "30000", 1, 86400000,
+      "deadline of a unary call whose client sets none"),
+    F("stream_timeout_ms", PL_CONFIG_INT, stream_timeout_ms, "5000", 100, 600000,
+      "a stream whose worker is silent this long ends with UNAVAILABLE"),
+    F("heartbeat_ms", PL_CONFIG_INT, heartbeat_ms, "1000", 10, 60000, "stream heartbeat period"),
+    F("forward_threads", PL_CONFIG_INT, forward_threads, "16", 1, 1024,
+      "threads that run blocking NATS work (stream opens)"),
+    F("max_pending", PL_CONFIG_INT, max_pending, "10000", 1, 1000000,
+      "calls in flight before RESOURCE_EXHAUSTED"),
+    F("health_probe_ms", PL_CONFIG_INT, health_probe_ms, "2000", 100, 600000,
+      "how often each service's workers are probed for health"),
+    F("validate_requests", PL_CONFIG_BOOL, validate_requests, "true", 0, 0,
+      "check that requests parse as their protobuf type before forwarding"),
+    F("log_level", PL_CONFIG_STRING, log_level, "info", 0, 0, "error, warn, info or debug"),
+};
+
+pl_status pl_gateway_config_load(const char *path, struct pl_gateway_config *cfg) {
+    memset(cfg, 0, sizeof *cfg);
+    PL_TRY(pl_config_load(gw_fields, sizeof gw_fields / sizeof gw_fields[0], path, cfg));
+    if ((cfg->tls_cert[0] != 0) != (cfg->tls_key[0] != 0)) {
+        pl_gateway_config_deinit(cfg);
+        return PL_ERR(PL_E_INVALID_ARG, "gateway.tls_cert and gateway.tls_key must be set together");
+    }
+    return PL_OK;
+}
+
+void pl_gateway_config_deinit(struct pl_gateway_config *cfg) {
+    pl_config_deinit(gw_fields, sizeof gw_fields / sizeof gw_fields[0], cfg);
+}
+
+char *pl__gateway_config_describe(void) {
+    return pl_config_describe(gw_fields, sizeof gw_fields / sizeof gw_fields[0]);
+}

@@ -1,0 +1,155 @@
+/*
+ * gateway_impl.h - private structures of parley-gateway, shared by its
+ * gateway_*.c files. Not a public API.
+ *
+ * A gRPC call is a struct gw_call, reference-counted: every batch in flight
+ * on the completion queue holds one reference, and so do an outstanding NATS
+ * unary call and an open NATS stream. The call is freed (grpc_call_unref,
+ * stream destroyed) when the last reference goes, on whichever thread.
+ * Sending to the client is serialized by gw_call.mu: at most one SEND_MESSAGE
+ * in flight, further messages queue, the status goes out after the last.
+ */
+#ifndef PL_GATEWAY_IMPL_H
+#define PL_GATEWAY_IMPL_H
+
+#include <grpc/grpc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gateway.h"
+#include "gateway_auth.h"
+#include "nrpc.h"
+#include "rpc_table.h"
+#include "util.h"
+
+struct gw_call;
+
+enum gw_op {
+    GW_OP_NEW,    /* grpc_server_request_call completed */
+    GW_OP_CLOSE,  /* RECV_CLOSE_ON_SERVER: the call is over (cancelled or not) */
+    GW_OP_RECV,   /* RECV_MESSAGE (with SEND_INITIAL_METADATA on the first) */
+    GW_OP_SEND,   /* one SEND_MESSAGE of a stream */
+    GW_OP_STATUS, /* SEND_STATUS_FROM_SERVER (with the last message, if any) */
+    GW_OP_SHUTDOWN, /* grpc_server_shutdown_and_notify */
+};
+
+struct gw_tag {
+    struct gw_call *call;
+    enum gw_op op;
+};
+
+/* A message waiting to go to the client. */
+struct gw_out {
+    struct gw_out *next;
+    grpc_byte_buffer *bb;
+};
+
+enum gw_kind {
+    GW_KIND_UNKNOWN,   /* no such method: UNIMPLEMENTED */
+    GW_KIND_HEALTH_CHECK,
+    GW_KIND_HEALTH_WATCH,
+    GW_KIND_UNARY,     /* forwarded with pl_nrpc_call_async */
+    GW_KIND_STREAM,    /* forwarded with a pl_nrpc_stream */
+};
+
+struct gw_call {
+    struct pl_gateway *gw;
+    grpc_call *call;
+    grpc_call_details details;
+    grpc_metadata_array md;
+    struct gw_tag t_new, t_close, t_recv, t_send, t_status;
+    grpc_byte_buffer *recv_bb;
+    int close_cancelled;
+    atomic_int refs;
+
+    const struct pl_rpc_info *rpc; /* NULL for health and unknown methods */
+    enum gw_kind kind;
+    char rpc_name[64];              /* metrics label: "punctuate_text", "health_check", "unknown" */
+    char request_id[72];
+    char user[72];
+    int64_t deadline_wall_ms;       /* 0 = none */
+    int64_t timeout_ms;             /* for unary NATS calls */
+    int64_t start_us;
+    bool initial_md_sent;           /* touched by the CQ thread only */
+
+    pthread_mutex_t mu;             /* guards the fields below */
+    struct gw_out *out_head, *out_tail;
+    bool send_busy;                 /* a SEND_MESSAGE is in flight */
+    bool status_queued, status_started;
+    int status_code;
+    char *status_msg;
+    bool finished;                  /* the client side is over (CLOSE seen) */
+    struct pl_nrpc_stream *stream;  /* GW_KIND_STREAM; destroyed with the call */
+    int health_idx;                 /* GW_KIND_HEALTH_WATCH: service index, -1 "", -2 unknown */
+    int health_last;                /* GW_KIND_HEALTH_WATCH: last status sent, -1 none */
+    struct gw_call *watch_next;     /* list of watches (gw->watch_mu) */
+    bool watching;
+};
+
+#define GW_HEALTH_SERVICES_MAX 16
+struct gw_health_svc {
+    char name[96];      /* "nvidia.riva.nlp.RivaLanguageUnderstanding" */
+    char svc[24];       /* "nlu" */
+    int status;         /* 1 SERVING, 2 NOT_SERVING (HealthCheckResponse values) */
+    struct pl_nrpc_stream *probe; /* periodic probe in flight, or NULL */
+    int64_t probe_started_ms;
+    int probe_result;   /* status the finished probe found; 0 while running */
+    struct pl_gateway *gw;
+};
+
+struct gw_metrics; /* gateway_metrics.c */
+
+struct pl_gateway {
+    struct pl_gateway_config cfg;
+    grpc_server *server;
+    grpc_completion_queue *cq;
+    int grpc_port;
+    struct pl_gw_keys *keys;      /* NULL = no authentication */
+    struct pl_nrpc_conn *nrpc;
+    struct gw_metrics *metrics;
+    volatile sig_atomic_t stop;
+    bool shutting_down;           /* CQ thread only */
+    bool started, shut_down;
+    atomic_int live_calls;        /* gw_call objects alive */
+    atomic_int pending;           /* calls being forwarded (for max_pending) */
+    struct gw_tag t_shutdown;
+
+    pthread_mutex_t health_mu;
+    struct gw_health_svc health[GW_HEALTH_SERVICES_MAX];
+    int n_health;
+    int64_t next_probe_ms;
+    int overall_last;
+    struct gw_call *watches;      /* guarded by health_mu */
+};
+
+/* gateway_call.c ------------------------------------------------------------------------------ */
+void pl__gw_call_post_new(struct pl_gateway *gw);         /* request the next call */
+void pl__gw_call_event(struct gw_tag *tag, bool ok);      /* a CQ event for a call */
+void pl__gw_call_ref(struct gw_call *c);
+void pl__gw_call_unref(struct gw_call *c);
+/* Queue a message (copied) for the client; thread-safe. */
+void pl__gw_call_push(struct gw_call *c, const uint8_t *data, size_t n);
+/* A unary answer: the message (when code is 0) and the status in one batch. Thread-safe. */
+void pl__gw_call_reply(struct gw_call *c, int code, const uint8_t *data, size_t n, const char *msg);
+/* Queue the final status after the queued messages; only the first counts. Thread-safe. */
+void pl__gw_call_finish(struct gw_call *c, int code, const char *msg);
+
+/* gateway_health.c ---------------------------------------------------------------------------- */
+void pl__gw_health_init(struct pl_gateway *gw);
+/* Status (1 SERVING, 2 NOT_SERVING) of `service` ("" = whole server); -1 = unknown name. */
+int pl__gw_health_status(struct pl_gateway *gw, const char *service, size_t len);
+void pl__gw_health_handle(struct gw_call *c, const uint8_t *req, size_t n);
+void pl__gw_health_tick(struct pl_gateway *gw); /* CQ thread, every loop turn */
+void pl__gw_health_unwatch(struct gw_call *c);
+void pl__gw_health_deinit(struct pl_gateway *gw); /* CQ thread, before the NATS connection goes */
+
+/* gateway_metrics.c --------------------------------------------------------------------------- */
+pl_status pl__gw_metrics_create(struct pl_gateway *gw);
+void pl__gw_metrics_destroy(struct pl_gateway *gw);
+void pl__gw_metrics_record(struct pl_gateway *gw, const char *rpc, int code, int64_t dur_us);
+int pl__gw_metrics_port(const struct pl_gateway *gw);
+
+#endif

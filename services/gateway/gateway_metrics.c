@@ -1,0 +1,119 @@
+/*
+ * gateway_metrics.c - the gateway's /metrics, /healthz and /readyz, served
+ * on its HTTP side port by the runtime's registry and tiny HTTP server.
+ *
+ *   parley_gateway_requests_total{rpc,code}      calls finished, by gRPC code name
+ *   parley_gateway_request_duration_us{rpc}      call latency (histogram)
+ *   parley_gateway_active_calls                  calls alive now
+ *   parley_gateway_nats_connected                1 while connected to NATS
+ *   parley_memory_bytes                          (the runtime's standard gauge)
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "gateway_impl.h"
+#include "log.h"
+#include "nrpc_metrics.h"
+
+struct gw_metrics {
+    struct pl_metrics *reg;
+    struct pl_httpd *httpd;
+    struct pl_metric *active, *connected;
+};
+
+static void collect(struct pl_metrics *m, void *ud) {
+    PL_UNUSED(m);
+    struct pl_gateway *gw = ud;
+    pl_metric_set(gw->metrics->active, atomic_load(&gw->live_calls));
+    pl_metric_set(gw->metrics->connected, pl_nrpc_conn_connected(gw->nrpc) ? 1 : 0);
+}
+
+static int serve(void *ud, const char *method, const char *path, struct pl_strbuf *body,
+                 const char **content_type) {
+    struct pl_gateway *gw = ud;
+    PL_UNUSED(method);
+    if (strcmp(path, "/metrics") == 0) {
+        *content_type = "text/plain; version=0.0.4";
+        return pl_metrics_render(gw->metrics->reg, body) == PL_OK ? 200 : 500;
+    }
+    if (strcmp(path, "/healthz") == 0) {
+        pl_strbuf_append(body, "ok\n");
+        return 200;
+    }
+    if (strcmp(path, "/readyz") == 0) {
+        bool ready = !gw->stop && pl_nrpc_conn_connected(gw->nrpc);
+        pl_strbuf_append(body, ready ? "ready\n" : "not ready: NATS not connected\n");
+        return ready ? 200 : 503;
+    }
+    pl_strbuf_append(body, "not found\n");
+    return 404;
+}
+
+/* Split "host:port" (IPv6 as "[::1]:port"). */
+pl_status pl__gw_split_hostport(const char *s, char *host, size_t hcap, int *port) {
+    const char *colon = strrchr(s, ':');
+    if (!colon || colon == s) return PL_ERR(PL_E_INVALID_ARG, "address %s: expected host:port", s);
+    size_t hl = (size_t)(colon - s);
+    const char *h = s;
+    if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    }
+    if (hl >= hcap) return PL_ERR(PL_E_INVALID_ARG, "address %s: host too long", s);
+    char *end;
+    long p = strtol(colon + 1, &end, 10);
+    if (*end || end == colon + 1 || p < 0 || p > 65535)
+        return PL_ERR(PL_E_INVALID_ARG, "address %s: bad port", s);
+    memcpy(host, h, hl);
+    host[hl] = 0;
+    *port = (int)p;
+    return PL_OK;
+}
+
+pl_status pl__gw_metrics_create(struct pl_gateway *gw) {
+    pl_status st = PL_OK;
+    char host[128];
+    int port;
+    PL_TRY(pl__gw_split_hostport(gw->cfg.http_listen, host, sizeof host, &port));
+    struct gw_metrics *m = pl_calloc(1, sizeof *m);
+    if (!m) return PL_ERR(PL_E_NOMEM, "gateway metrics: out of memory");
+    gw->metrics = m;
+    PL_TRY_GOTO(st, pl_metrics_create(&m->reg));
+    m->active = pl_metrics_gauge(m->reg, "parley_gateway_active_calls", "gRPC calls alive", NULL);
+    m->connected = pl_metrics_gauge(m->reg, "parley_gateway_nats_connected",
+                                    "1 while the gateway is connected to NATS", NULL);
+    PL_TRY_GOTO(st, pl_metrics_add_collector(m->reg, collect, gw));
+    PL_TRY_GOTO(st, pl_httpd_create(host, port, serve, gw, &m->httpd));
+    return PL_OK;
+fail:
+    pl__gw_metrics_destroy(gw);
+    return st;
+}
+
+void pl__gw_metrics_destroy(struct pl_gateway *gw) {
+    struct gw_metrics *m = gw->metrics;
+    if (!m) return;
+    pl_httpd_destroy(m->httpd);
+    pl_metrics_destroy(m->reg);
+    pl_free(m);
+    gw->metrics = NULL;
+}
+
+int pl__gw_metrics_port(const struct pl_gateway *gw) {
+    return gw->metrics && gw->metrics->httpd ? pl_httpd_port(gw->metrics->httpd) : -1;
+}
+
+void pl__gw_metrics_record(struct pl_gateway *gw, const char *rpc, int code, int64_t dur_us) {
+    if (!gw->metrics) return;
+    char labels[160];
+    snprintf(labels, sizeof labels, "rpc=\"%s\",code=\"%s\"", rpc, pl_grpc_code_name(code));
+    pl_metric_add(pl_metrics_counter(gw->metrics->reg, "parley_gateway_requests_total",
+                                     "gRPC calls finished, by rpc and status code", labels),
+                  1);
+    snprintf(labels, sizeof labels, "rpc=\"%s\"", rpc);
+    pl_metric_observe(pl_metrics_histogram(gw->metrics->reg, "parley_gateway_request_duration_us",
+                                           "gRPC call duration in microseconds", labels, NULL, 0),
+                      (double)dur_us);
+}

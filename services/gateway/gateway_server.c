@@ -1,0 +1,242 @@
+/*
+ * gateway_server.c - lifetime of parley-gateway: bind, connect, the
+ * completion-queue loop, and the graceful shutdown sequence
+ * (platform-notes §2): shutdown_and_notify + cancel_all_calls, drain until
+ * the notify tag, close NATS (its callbacks finish the last calls), drain
+ * until no call is alive, destroy the server, shut down and drain the CQ.
+ */
+#include <errno.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/time.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "gateway_impl.h"
+#include "log.h"
+
+#define NEW_CALL_SLOTS 16 /* request_call slots kept posted, to absorb bursts */
+#define LOOP_TICK_MS 50
+
+static char *dup_or_empty(const char *s) { return pl_strdup(s ? s : ""); }
+
+static pl_status copy_config(const struct pl_gateway_config *in, struct pl_gateway_config *out) {
+    *out = *in;
+    out->listen = dup_or_empty(in->listen);
+    out->nats_url = dup_or_empty(in->nats_url);
+    out->http_listen = dup_or_empty(in->http_listen);
+    out->tls_cert = dup_or_empty(in->tls_cert);
+    out->tls_key = dup_or_empty(in->tls_key);
+    out->api_keys_file = dup_or_empty(in->api_keys_file);
+    out->log_level = dup_or_empty(in->log_level);
+    if (!out->listen || !out->nats_url || !out->http_listen || !out->tls_cert || !out->tls_key ||
+        !out->api_keys_file || !out->log_level)
+        return PL_ERR(PL_E_NOMEM, "gateway: out of memory");
+    return PL_OK;
+}
+
+static void free_config(struct pl_gateway_config *c) {
+    pl_free(c->listen);
+    pl_free(c->nats_url);
+    pl_free(c->http_listen);
+    pl_free(c->tls_cert);
+    pl_free(c->tls_key);
+    pl_free(c->api_keys_file);
+    pl_free(c->log_level);
+    memset(c, 0, sizeof *c);
+}
+
+static pl_status read_file(const char *path, char **out) {
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return PL_ERR(PL_E_IO, "%s: %s", path, strerror(errno));
+    size_t cap = 1 << 16, n = 0;
+    char *buf = pl_malloc(cap + 1);
+    while (buf) {
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (n < cap || got == 0) break;
+        char *nb = cap < (1u << 22) ? pl_realloc(buf, cap * 2 + 1) : NULL;
+        if (!nb) {
+            pl_free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = nb;
+        cap *= 2;
+    }
+    fclose(f);
+    if (!buf) return PL_ERR(PL_E_IO, "%s: too large or out of memory", path);
+    buf[n] = 0;
+    *out = buf;
+    return PL_OK;
+}
+
+static pl_status make_creds(struct pl_gateway *gw, grpc_server_credentials **out) {
+    pl_status st = PL_OK;
+    char *cert = NULL, *key = NULL;
+    *out = NULL;
+    if (!gw->cfg.tls_cert[0]) {
+        *out = grpc_insecure_server_credentials_create();
+        return PL_OK;
+    }
+    PL_TRY_GOTO(st, read_file(gw->cfg.tls_cert, &cert));
+    PL_TRY_GOTO(st, read_file(gw->cfg.tls_key, &key));
+    grpc_ssl_pem_key_cert_pair pair = {key, cert};
+    *out = grpc_ssl_server_credentials_create(NULL, &pair, 1, 0, NULL);
+    if (!*out) st = PL_ERR(PL_E_IO, "TLS: cannot use %s / %s", gw->cfg.tls_cert, gw->cfg.tls_key);
+fail:
+    pl_free(cert);
+    pl_free(key);
+    return st;
+}
+
+pl_status pl_gateway_create(const struct pl_gateway_config *cfg, struct pl_gateway **out) {
+    pl_status st = PL_OK;
+    grpc_server_credentials *creds = NULL;
+    *out = NULL;
+    struct pl_gateway *gw = pl_calloc(1, sizeof *gw);
+    if (!gw) return PL_ERR(PL_E_NOMEM, "gateway: out of memory");
+    grpc_init();
+    atomic_init(&gw->live_calls, 0);
+    atomic_init(&gw->pending, 0);
+    gw->t_shutdown = (struct gw_tag){NULL, GW_OP_SHUTDOWN};
+    pl__gw_health_init(gw);
+    PL_TRY_GOTO(st, copy_config(cfg, &gw->cfg));
+    if (gw->cfg.api_keys_file[0]) {
+        PL_TRY_GOTO(st, pl_gw_keys_load(gw->cfg.api_keys_file, &gw->keys));
+        PL_LOGI("API keys required: %zu key(s) from %s", pl_gw_keys_count(gw->keys),
+                gw->cfg.api_keys_file);
+    }
+
+    struct pl_nrpc_conn_opts o = PL_NRPC_CONN_OPTS_INIT;
+    o.url = gw->cfg.nats_url;
+    o.name = "parley-gateway";
+    o.retry_on_failed_connect = true;
+    o.heartbeat_ms = (int)gw->cfg.heartbeat_ms;
+    o.stream_timeout_ms = (int)gw->cfg.stream_timeout_ms;
+    PL_TRY_GOTO(st, pl_nrpc_conn_create(&o, &gw->nrpc));
+
+    gw->cq = grpc_completion_queue_create_for_next(NULL);
+    grpc_arg args[3];
+    memset(args, 0, sizeof args);
+    args[0].type = GRPC_ARG_INTEGER;
+    args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+    args[0].value.integer = (int)gw->cfg.max_receive_bytes;
+    args[1].type = GRPC_ARG_INTEGER;
+    args[1].key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
+    args[1].value.integer = -1;
+    args[2].type = GRPC_ARG_INTEGER; /* a port in use is an error, not a silent share */
+    args[2].key = GRPC_ARG_ALLOW_REUSEPORT;
+    args[2].value.integer = 0;
+    grpc_channel_args chargs = {3, args};
+    gw->server = grpc_server_create(&chargs, NULL);
+    grpc_server_register_completion_queue(gw->server, gw->cq, NULL);
+    PL_TRY_GOTO(st, make_creds(gw, &creds));
+    gw->grpc_port = grpc_server_add_http2_port(gw->server, gw->cfg.listen, creds);
+    grpc_server_credentials_release(creds);
+    if (gw->grpc_port <= 0) {
+        st = PL_ERR(PL_E_IO, "gateway: cannot listen on %s (address in use or invalid)",
+                    gw->cfg.listen);
+        goto fail;
+    }
+    PL_TRY_GOTO(st, pl__gw_metrics_create(gw));
+    grpc_server_start(gw->server);
+    gw->started = true;
+    for (int i = 0; i < NEW_CALL_SLOTS; i++) pl__gw_call_post_new(gw);
+    PL_LOGI("gRPC on %s (port %d%s), metrics on port %d, NATS %s", gw->cfg.listen, gw->grpc_port,
+            gw->cfg.tls_cert[0] ? ", TLS" : "", pl__gw_metrics_port(gw), gw->cfg.nats_url);
+    *out = gw;
+    return PL_OK;
+fail:
+    pl_gateway_destroy(gw);
+    return st;
+}
+
+void pl_gateway_stop(struct pl_gateway *gw) {
+    if (gw) gw->stop = 1;
+}
+
+int pl_gateway_grpc_port(const struct pl_gateway *gw) { return gw->grpc_port; }
+int pl_gateway_http_port(const struct pl_gateway *gw) { return pl__gw_metrics_port(gw); }
+
+/* Take one event (or time out after ms); false on GRPC_QUEUE_SHUTDOWN. */
+static bool next_event(struct pl_gateway *gw, int ms, bool *shutdown_tag) {
+    gpr_timespec dl = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(ms, GPR_TIMESPAN));
+    grpc_event ev = grpc_completion_queue_next(gw->cq, dl, NULL);
+    if (ev.type == GRPC_QUEUE_SHUTDOWN) return false;
+    if (ev.type == GRPC_OP_COMPLETE) {
+        struct gw_tag *t = ev.tag;
+        if (t->op == GW_OP_SHUTDOWN)
+            *shutdown_tag = true;
+        else
+            pl__gw_call_event(t, ev.success != 0);
+    }
+    return true;
+}
+
+/* The shutdown sequence; CQ thread (or destroy when run never ran). */
+static void shutdown_all(struct pl_gateway *gw) {
+    bool notified = false;
+    gw->shutting_down = true;
+    gw->stop = 1;
+    if (gw->server && gw->started) {
+        gw->stop = 1;
+        grpc_server_shutdown_and_notify(gw->server, gw->cq, &gw->t_shutdown);
+        grpc_server_cancel_all_calls(gw->server);
+        while (!notified && next_event(gw, LOOP_TICK_MS, &notified)) {
+        }
+    }
+    pl__gw_health_deinit(gw);
+    /* Closing NATS ends every pending forward (their callbacks answer and
+     * release the calls); then drain until no call is alive. */
+    pl_nrpc_conn_destroy(gw->nrpc);
+    gw->nrpc = NULL;
+    if (gw->server && gw->started) {
+        int64_t until = pl_time_mono_ms() + 5000;
+        while (atomic_load(&gw->live_calls) > 0 && pl_time_mono_ms() < until)
+            next_event(gw, LOOP_TICK_MS, &notified);
+        if (atomic_load(&gw->live_calls) > 0)
+            PL_LOGW("%d call(s) still alive at shutdown", atomic_load(&gw->live_calls));
+    }
+    if (gw->server) {
+        grpc_server_destroy(gw->server);
+        gw->server = NULL;
+    }
+    if (gw->cq) {
+        grpc_completion_queue_shutdown(gw->cq);
+        while (next_event(gw, LOOP_TICK_MS, &notified)) {
+        }
+        grpc_completion_queue_destroy(gw->cq);
+        gw->cq = NULL;
+    }
+    gw->shut_down = true;
+}
+
+pl_status pl_gateway_run(struct pl_gateway *gw) {
+    bool notified = false;
+    int64_t next_tick = 0;
+    while (!gw->stop) {
+        next_event(gw, LOOP_TICK_MS, &notified);
+        int64_t now = pl_time_mono_ms();
+        if (now >= next_tick) {
+            pl__gw_health_tick(gw);
+            next_tick = now + LOOP_TICK_MS;
+        }
+    }
+    PL_LOGI("gateway stopping: %d call(s) alive", atomic_load(&gw->live_calls));
+    shutdown_all(gw);
+    PL_LOGI("gateway stopped");
+    return PL_OK;
+}
+
+void pl_gateway_destroy(struct pl_gateway *gw) {
+    if (!gw) return;
+    if (!gw->shut_down) shutdown_all(gw);
+    pl__gw_metrics_destroy(gw);
+    pl_gw_keys_destroy(gw->keys);
+    free_config(&gw->cfg);
+    pthread_mutex_destroy(&gw->health_mu);
+    pl_free(gw);
+    grpc_shutdown();
+}
