@@ -219,11 +219,12 @@ void pl_nrpc_stream_cancel(struct pl_nrpc_stream *s);
 pl_status pl_nrpc_stream_recv(struct pl_nrpc_stream *s, int timeout_ms, uint8_t **data,
                               size_t *n, int *code, const char **message);
 
-/* True once the stream has ended; then *code/*message (may be NULL) tell how. */
+/* True once the stream has ended; then code and message (may be NULL) tell how. */
 bool pl_nrpc_stream_ended(struct pl_nrpc_stream *s, int *code, const char **message);
 
-/* Cancel if still open, wait for a callback of this stream running on
- * another thread to return, and free. No callback runs after this returns.
+/* Wait for a callback of this stream running on another thread to return,
+ * cancel the stream if still open (telling the worker; on_end does NOT run),
+ * and free. No callback runs after this returns.
  * May be called from the stream's own callbacks. NULL is a no-op. */
 void pl_nrpc_stream_destroy(struct pl_nrpc_stream *s);
 

@@ -1,0 +1,1110 @@
+/*
+ * nrpc.c - NATS RPC client: unary calls and streams over one reply inbox.
+ *
+ * Every call and stream gets its own reply subject under the connection's
+ * inbox prefix (`_INBOX.<nuid>.r<id>` for unary, `.s<id>` for streams) and one
+ * wildcard subscription on `_INBOX.<nuid>.*` receives them all: one NATS
+ * delivery thread, whatever the number of calls. A timer thread enforces
+ * deadlines, sends heartbeats and ends streams whose worker went silent.
+ *
+ * Locks: conn->lock guards the table of pending entries; stream->lock guards
+ * a stream's state and send sequence; stream->cb_lock serializes its user
+ * callbacks (mux thread vs timer thread vs cancel). Never hold conn->lock
+ * while taking a stream lock the other way round: entries are looked up and
+ * retained under conn->lock, which is released before anything else.
+ */
+#include "nrpc.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "alloc.h"
+#include "log.h"
+#include "nrpc_impl.h"
+#include "util.h"
+
+#define N_BUCKETS 256
+#define TICK_MS 20
+
+enum entry_type { ENTRY_CALL = 1, ENTRY_STREAM = 2 };
+
+struct entry {
+    uint64_t id;
+    int type;
+    struct entry *next;
+};
+
+struct call {
+    struct entry e; /* first: entries are cast */
+    struct pl_nrpc_conn *c;
+    pl_nrpc_done_fn done;
+    void *ud;
+    int64_t deadline_mono_ms;
+    int64_t next_seq; /* for a framed (large) reply */
+    struct pl__nrpc_buf buf;
+    bool busy; /* the mux thread is handling a reply frame (guarded by conn lock) */
+};
+
+enum stream_state { ST_OPENING, ST_OPEN, ST_ENDED };
+
+struct pending_send {
+    uint8_t *data;
+    size_t n;
+    int kind; /* 0 data, 1 end */
+    struct pending_send *next;
+};
+
+struct queued_msg {
+    uint8_t *data;
+    size_t n;
+    struct queued_msg *next;
+};
+
+struct pl_nrpc_stream {
+    struct entry e;
+    struct pl_nrpc_conn *c;
+    atomic_int refs;
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* pull mode: message or end */
+    enum stream_state state;
+    char inbox[96];
+    char *session;
+    bool send_closed;
+    int64_t send_seq, recv_seq;
+    int64_t last_send_ms, last_recv_ms, open_ms;
+    int64_t deadline_wall_ms;
+    struct pending_send *pend_head, *pend_tail;
+    struct pl__nrpc_buf asm_buf;
+    /* pull mode */
+    bool pull;
+    struct queued_msg *q_head, *q_tail;
+    /* end */
+    int end_code;
+    char *end_msg;
+    /* callbacks */
+    struct pl_nrpc_stream_cbs cbs;
+    void *ud;
+    pthread_mutex_t cb_lock;
+    pthread_t cb_thread;
+    bool in_cb;
+    bool end_reported;
+    bool destroyed;
+};
+
+struct pl_nrpc_conn {
+    natsConnection *nc;
+    natsOptions *nopts;
+    natsSubscription *mux;
+    char prefix[64]; /* "_INBOX.<nuid>." */
+    pthread_mutex_t lock;
+    struct entry *buckets[N_BUCKETS];
+    uint64_t next_id;
+    int n_entries;
+    pthread_t timer;
+    pthread_cond_t timer_cv;
+    bool timer_started;
+    bool stopping;
+    size_t frame_override;
+    int heartbeat_ms;
+    int stream_timeout_ms;
+};
+
+/* ---- entry table ----------------------------------------------------------------------------- */
+
+static void table_add(struct pl_nrpc_conn *c, struct entry *e) {
+    e->id = ++c->next_id;
+    struct entry **b = &c->buckets[e->id % N_BUCKETS];
+    e->next = *b;
+    *b = e;
+    c->n_entries++;
+}
+
+static bool table_remove(struct pl_nrpc_conn *c, struct entry *e) {
+    for (struct entry **p = &c->buckets[e->id % N_BUCKETS]; *p; p = &(*p)->next) {
+        if (*p == e) {
+            *p = e->next;
+            c->n_entries--;
+            return true;
+        }
+    }
+    return false;
+}
+
+static struct entry *table_find(struct pl_nrpc_conn *c, uint64_t id) {
+    for (struct entry *e = c->buckets[id % N_BUCKETS]; e; e = e->next)
+        if (e->id == id) return e;
+    return NULL;
+}
+
+/* ---- replies --------------------------------------------------------------------------------- */
+
+void pl_nrpc_reply_deinit(struct pl_nrpc_reply *r) {
+    if (!r) return;
+    pl_free(r->data);
+    pl_free(r->message);
+    r->data = NULL;
+    r->message = NULL;
+    r->len = 0;
+}
+
+static void reply_set(struct pl_nrpc_reply *r, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void reply_set(struct pl_nrpc_reply *r, int code, const char *fmt, ...) {
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    r->code = code;
+    pl_free(r->message);
+    r->message = pl_strdup(buf); /* NULL only when out of memory; callers treat as "" */
+}
+
+/* Finish a unary call that the caller owns exclusively (already out of the
+ * table): run done once and free it. */
+static void call_finish(struct call *k, struct pl_nrpc_reply *r) {
+    if (!r->message) r->message = pl_strdup("");
+    k->done(k->ud, r);
+    pl_nrpc_reply_deinit(r);
+    pl__nrpc_buf_reset(&k->buf);
+    pl_free(k);
+}
+
+/* Mux thread: the call is marked busy, so the timer leaves it alone; take it
+ * out of the table and finish it. */
+static void call_complete(struct call *k, struct pl_nrpc_reply *r) {
+    struct pl_nrpc_conn *c = k->c;
+    pthread_mutex_lock(&c->lock);
+    table_remove(c, &k->e);
+    pthread_mutex_unlock(&c->lock);
+    call_finish(k, r);
+}
+
+static void call_fail(struct call *k, int code, const char *msg) {
+    struct pl_nrpc_reply r = {0};
+    reply_set(&r, code, "%s", msg);
+    call_complete(k, &r);
+}
+
+/* A message on a unary reply subject (mux thread, call marked busy). Returns
+ * false when the call goes on (more frames to come). */
+static bool call_on_msg(struct call *k, natsMsg *msg) {
+    struct pl_nrpc_reply r = {0};
+    int64_t code = 0, seq = 0;
+    if (natsMsg_IsNoResponders(msg)) {
+        call_fail(k, PL_GRPC_UNAVAILABLE, "no worker serves this rpc");
+        return true;
+    }
+    if (pl__nrpc_hdr_i64(msg, PL_NRPC_H_STATUS, &code) && code != 0) {
+        const char *e = pl__nrpc_hdr(msg, PL_NRPC_H_ERROR);
+        reply_set(&r, (int)code, "%s", e ? e : pl_grpc_code_name((int)code));
+        call_complete(k, &r);
+        return true;
+    }
+    const uint8_t *data = (const uint8_t *)natsMsg_GetData(msg);
+    size_t n = (size_t)natsMsg_GetDataLength(msg);
+    if (pl__nrpc_hdr_i64(msg, PL_NRPC_H_SEQ, &seq)) { /* a framed reply */
+        if (seq != k->next_seq + 1) {
+            char m[128];
+            snprintf(m, sizeof m, "reply frame out of sequence: expected %" PRId64 ", got %" PRId64,
+                     k->next_seq + 1, seq);
+            call_fail(k, PL_GRPC_DATA_LOSS, m);
+            return true;
+        }
+        k->next_seq = seq;
+        if (pl__nrpc_buf_append(&k->buf, data, n) != PL_OK) {
+            call_fail(k, PL_GRPC_RESOURCE_EXHAUSTED, "out of memory reassembling the reply");
+            return true;
+        }
+        const char *more = pl__nrpc_hdr(msg, PL_NRPC_H_MORE);
+        if (more && strcmp(more, "1") == 0) return false; /* wait for the rest */
+        r.code = 0;
+        r.data = k->buf.data;
+        r.len = k->buf.len;
+        k->buf.data = NULL;
+        k->buf.len = k->buf.cap = 0;
+        call_complete(k, &r);
+        return true;
+    }
+    r.code = 0;
+    if (n) {
+        r.data = pl_malloc(n);
+        if (!r.data) {
+            call_fail(k, PL_GRPC_RESOURCE_EXHAUSTED, "out of memory for the reply");
+            return true;
+        }
+        memcpy(r.data, data, n);
+        r.len = n;
+    }
+    call_complete(k, &r);
+    return true;
+}
+
+/* ---- streams: callbacks ---------------------------------------------------------------------- */
+
+static void stream_release(struct pl_nrpc_stream *s) {
+    if (atomic_fetch_sub(&s->refs, 1) != 1) return;
+    struct pending_send *p = s->pend_head;
+    while (p) {
+        struct pending_send *nx = p->next;
+        pl_free(p->data);
+        pl_free(p);
+        p = nx;
+    }
+    struct queued_msg *q = s->q_head;
+    while (q) {
+        struct queued_msg *nx = q->next;
+        pl_free(q->data);
+        pl_free(q);
+        q = nx;
+    }
+    pl__nrpc_buf_reset(&s->asm_buf);
+    pl_free(s->session);
+    pl_free(s->end_msg);
+    pthread_mutex_destroy(&s->lock);
+    pthread_mutex_destroy(&s->cb_lock);
+    pthread_cond_destroy(&s->cond);
+    pl_free(s);
+}
+
+static void cb_enter(struct pl_nrpc_stream *s) {
+    pthread_mutex_lock(&s->cb_lock);
+    s->cb_thread = pthread_self();
+    s->in_cb = true;
+}
+
+static void cb_leave(struct pl_nrpc_stream *s) {
+    s->in_cb = false;
+    pthread_mutex_unlock(&s->cb_lock);
+}
+
+/* Deliver one whole message (pull queue or on_message). Takes ownership of data. */
+static void stream_deliver(struct pl_nrpc_stream *s, uint8_t *data, size_t n) {
+    if (s->pull) {
+        struct queued_msg *q = pl_calloc(1, sizeof *q);
+        pthread_mutex_lock(&s->lock);
+        if (!q || s->state == ST_ENDED) {
+            pthread_mutex_unlock(&s->lock);
+            pl_free(q);
+            pl_free(data);
+            return;
+        }
+        q->data = data;
+        q->n = n;
+        if (s->q_tail) s->q_tail->next = q;
+        else s->q_head = q;
+        s->q_tail = q;
+        pthread_cond_broadcast(&s->cond);
+        pthread_mutex_unlock(&s->lock);
+        return;
+    }
+    cb_enter(s);
+    if (!s->destroyed && !s->end_reported && s->cbs.on_message) s->cbs.on_message(s->ud, data, n);
+    cb_leave(s);
+    pl_free(data);
+}
+
+/* End the stream once with code/message; tells the worker `cancel` when asked. */
+static void stream_finish(struct pl_nrpc_stream *s, int code, const char *message,
+                          bool tell_worker) {
+    struct pl_nrpc_conn *c = s->c;
+    pthread_mutex_lock(&s->lock);
+    if (s->state == ST_ENDED) {
+        pthread_mutex_unlock(&s->lock);
+        return;
+    }
+    atomic_fetch_add(&s->refs, 1); /* on_end may destroy the stream */
+    bool was_open = s->state == ST_OPEN;
+    s->state = ST_ENDED;
+    s->end_code = code;
+    s->end_msg = pl_strdup(message ? message : "");
+    if (tell_worker && was_open && s->session) {
+        natsMsg *m = NULL;
+        if (pl__nrpc_msg(&m, s->session, NULL, NULL, 0, "cancel", -1, false, -1, NULL) == PL_OK)
+            (void)pl__nrpc_publish(c->nc, m);
+    }
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+
+    pthread_mutex_lock(&c->lock);
+    bool in_table = table_remove(c, &s->e);
+    pthread_mutex_unlock(&c->lock);
+    if (in_table) stream_release(s); /* the table's reference; caller holds another */
+
+    if (s->pull) {
+        stream_release(s);
+        return;
+    }
+    bool nested = s->in_cb && pthread_equal(s->cb_thread, pthread_self());
+    if (nested) { /* called from this stream's own callback (cancel inside on_message) */
+        if (!s->destroyed && !s->end_reported && s->cbs.on_end) {
+            s->end_reported = true;
+            s->cbs.on_end(s->ud, code, s->end_msg ? s->end_msg : "");
+        }
+        s->end_reported = true;
+    } else {
+        cb_enter(s);
+        if (!s->destroyed && !s->end_reported && s->cbs.on_end) {
+            s->end_reported = true;
+            s->cbs.on_end(s->ud, code, s->end_msg ? s->end_msg : "");
+        }
+        s->end_reported = true;
+        cb_leave(s);
+    }
+    stream_release(s);
+}
+
+/* ---- streams: sending ------------------------------------------------------------------------ */
+
+/* Publish one client frame batch now (stream lock held, session known). */
+static pl_status stream_put(struct pl_nrpc_stream *s, int kind, const uint8_t *data, size_t n) {
+    struct pl_nrpc_conn *c = s->c;
+    pl_status st;
+    if (kind == 0) {
+        st = pl__nrpc_publish_frames(c->nc, s->session, NULL, data, n,
+                                     pl__nrpc_frame_limit(c->nc, c->frame_override), &s->send_seq);
+    } else {
+        natsMsg *m = NULL;
+        st = pl__nrpc_msg(&m, s->session, NULL, NULL, 0, "end", s->send_seq + 1, false, -1, NULL);
+        if (st == PL_OK) {
+            s->send_seq++;
+            st = pl__nrpc_publish(c->nc, m);
+        }
+    }
+    if (st == PL_OK) s->last_send_ms = pl_time_mono_ms();
+    return st;
+}
+
+static pl_status stream_enqueue_or_put(struct pl_nrpc_stream *s, int kind, const void *data,
+                                       size_t n) {
+    pl_status st = PL_OK;
+    pthread_mutex_lock(&s->lock);
+    if (s->state == ST_ENDED || s->send_closed) {
+        st = PL_ERR(PL_E_CANCELLED, "stream %s", s->state == ST_ENDED ? "has ended" : "is half-closed");
+        goto fail;
+    }
+    if (kind == 1) s->send_closed = true;
+    if (s->state == ST_OPEN) {
+        st = stream_put(s, kind, data, n);
+        goto fail;
+    }
+    struct pending_send *p = pl_calloc(1, sizeof *p);
+    if (!p || (n && !(p->data = pl_malloc(n)))) {
+        pl_free(p);
+        if (kind == 1) s->send_closed = false;
+        st = PL_ERR(PL_E_NOMEM, "queueing a stream message of %zu bytes", n);
+        goto fail;
+    }
+    if (n) memcpy(p->data, data, n);
+    p->n = n;
+    p->kind = kind;
+    if (s->pend_tail) s->pend_tail->next = p;
+    else s->pend_head = p;
+    s->pend_tail = p;
+fail:
+    pthread_mutex_unlock(&s->lock);
+    return st;
+}
+
+pl_status pl_nrpc_stream_send(struct pl_nrpc_stream *s, const void *data, size_t n) {
+    if (!s || (n && !data)) return PL_ERR(PL_E_INVALID_ARG, "stream send: NULL argument");
+    return stream_enqueue_or_put(s, 0, data, n);
+}
+
+pl_status pl_nrpc_stream_close_send(struct pl_nrpc_stream *s) {
+    if (!s) return PL_ERR(PL_E_INVALID_ARG, "stream close: NULL stream");
+    return stream_enqueue_or_put(s, 1, NULL, 0);
+}
+
+void pl_nrpc_stream_cancel(struct pl_nrpc_stream *s) {
+    if (!s) return;
+    stream_finish(s, PL_GRPC_CANCELLED, "cancelled by the client", true);
+}
+
+/* ---- streams: receiving (mux thread) --------------------------------------------------------- */
+
+static void stream_on_open_reply(struct pl_nrpc_stream *s, natsMsg *msg) {
+    int64_t code = 0;
+    if (natsMsg_IsNoResponders(msg)) {
+        stream_finish(s, PL_GRPC_UNAVAILABLE, "no worker serves this stream", false);
+        return;
+    }
+    if (pl__nrpc_hdr_i64(msg, PL_NRPC_H_STATUS, &code) && code != 0) {
+        const char *e = pl__nrpc_hdr(msg, PL_NRPC_H_ERROR);
+        stream_finish(s, (int)code, e ? e : "stream refused", false);
+        return;
+    }
+    const char *sess = pl__nrpc_hdr(msg, PL_NRPC_H_SESSION);
+    if (!sess || !*sess) {
+        stream_finish(s, PL_GRPC_INTERNAL, "stream open reply without a session", false);
+        return;
+    }
+    pl_status st = PL_OK;
+    pthread_mutex_lock(&s->lock);
+    if (s->state != ST_OPENING) {
+        pthread_mutex_unlock(&s->lock);
+        /* ended meanwhile (cancel or timeout): tell the worker to free the session */
+        natsMsg *m = NULL;
+        if (pl__nrpc_msg(&m, sess, NULL, NULL, 0, "cancel", -1, false, -1, NULL) == PL_OK)
+            (void)pl__nrpc_publish(s->c->nc, m);
+        return;
+    }
+    s->session = pl_strdup(sess);
+    if (!s->session) st = PL_E_NOMEM;
+    if (st == PL_OK) {
+        s->state = ST_OPEN;
+        while (s->pend_head && st == PL_OK) {
+            struct pending_send *p = s->pend_head;
+            s->pend_head = p->next;
+            if (!s->pend_head) s->pend_tail = NULL;
+            st = stream_put(s, p->kind, p->data, p->n);
+            pl_free(p->data);
+            pl_free(p);
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (st != PL_OK) stream_finish(s, PL_GRPC_UNAVAILABLE, pl_last_error(), true);
+}
+
+static void stream_on_msg(struct pl_nrpc_stream *s, natsMsg *msg) {
+    int64_t seq = 0, code = 0;
+    pthread_mutex_lock(&s->lock);
+    s->last_recv_ms = pl_time_mono_ms();
+    enum stream_state state = s->state;
+    pthread_mutex_unlock(&s->lock);
+    if (state == ST_ENDED) return;
+    const char *kind = pl__nrpc_hdr(msg, PL_NRPC_H_KIND);
+    if (state == ST_OPENING) {
+        if (kind) { /* a frame before the session reply: the worker broke the protocol */
+            stream_finish(s, PL_GRPC_DATA_LOSS, "stream frame before the open reply", false);
+            return;
+        }
+        stream_on_open_reply(s, msg);
+        return;
+    }
+    if (!kind) return; /* a duplicate open reply; ignore */
+    if (strcmp(kind, "hb") == 0) return;
+    if (strcmp(kind, "error") == 0) {
+        const char *e = pl__nrpc_hdr(msg, PL_NRPC_H_ERROR);
+        if (!pl__nrpc_hdr_i64(msg, PL_NRPC_H_STATUS, &code) || code == 0) code = PL_GRPC_INTERNAL;
+        stream_finish(s, (int)code, e ? e : "worker error", false);
+        return;
+    }
+    if (strcmp(kind, "data") != 0 && strcmp(kind, "end") != 0) {
+        char m[96];
+        snprintf(m, sizeof m, "unknown frame kind '%.32s'", kind);
+        stream_finish(s, PL_GRPC_DATA_LOSS, m, true);
+        return;
+    }
+    if (!pl__nrpc_hdr_i64(msg, PL_NRPC_H_SEQ, &seq) || seq != s->recv_seq + 1) {
+        char m[128];
+        snprintf(m, sizeof m, "sequence gap from the worker: expected %" PRId64 ", got %s",
+                 s->recv_seq + 1, pl__nrpc_hdr(msg, PL_NRPC_H_SEQ) ? pl__nrpc_hdr(msg, PL_NRPC_H_SEQ) : "none");
+        stream_finish(s, PL_GRPC_DATA_LOSS, m, true);
+        return;
+    }
+    s->recv_seq = seq; /* only the mux thread touches recv_seq and asm_buf */
+    if (strcmp(kind, "end") == 0) {
+        const char *e = pl__nrpc_hdr(msg, PL_NRPC_H_ERROR);
+        if (!pl__nrpc_hdr_i64(msg, PL_NRPC_H_STATUS, &code)) code = 0;
+        stream_finish(s, (int)code, e ? e : "", false);
+        return;
+    }
+    const char *more = pl__nrpc_hdr(msg, PL_NRPC_H_MORE);
+    if (pl__nrpc_buf_append(&s->asm_buf, natsMsg_GetData(msg),
+                            (size_t)natsMsg_GetDataLength(msg)) != PL_OK) {
+        stream_finish(s, PL_GRPC_RESOURCE_EXHAUSTED, "out of memory reassembling a message", true);
+        return;
+    }
+    if (more && strcmp(more, "1") == 0) return;
+    uint8_t *data = s->asm_buf.data;
+    size_t n = s->asm_buf.len;
+    s->asm_buf.data = NULL;
+    s->asm_buf.len = s->asm_buf.cap = 0;
+    stream_deliver(s, data, n);
+}
+
+/* The one subscription of the connection: route by the last token of the subject. */
+static void mux_cb(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure) {
+    (void)nc;
+    (void)sub;
+    struct pl_nrpc_conn *c = closure;
+    const char *subj = natsMsg_GetSubject(msg);
+    size_t plen = strlen(c->prefix);
+    if (!subj || strncmp(subj, c->prefix, plen) != 0) goto done;
+    char t = subj[plen];
+    char *end = NULL;
+    uint64_t id = strtoull(subj + plen + 1, &end, 10);
+    if (!end || *end || (t != 'r' && t != 's')) goto done;
+
+    pthread_mutex_lock(&c->lock);
+    struct entry *e = table_find(c, id);
+    if (e && e->type == ENTRY_STREAM) atomic_fetch_add(&((struct pl_nrpc_stream *)e)->refs, 1);
+    if (e && e->type == ENTRY_CALL) ((struct call *)e)->busy = true; /* timer keeps off */
+    pthread_mutex_unlock(&c->lock);
+    if (!e) goto done; /* late reply for a finished call */
+    if (e->type == ENTRY_CALL) {
+        struct call *k = (struct call *)e;
+        if (!call_on_msg(k, msg)) {
+            pthread_mutex_lock(&c->lock);
+            k->busy = false;
+            pthread_mutex_unlock(&c->lock);
+        }
+    } else {
+        stream_on_msg((struct pl_nrpc_stream *)e, msg);
+        stream_release((struct pl_nrpc_stream *)e);
+    }
+done:
+    natsMsg_Destroy(msg);
+}
+
+/* ---- timer ----------------------------------------------------------------------------------- */
+
+struct due {
+    struct entry *e;
+    int what; /* 1 call deadline, 2 stream hb, 3 stream silent, 4 open timeout, 5 stream deadline */
+};
+
+static void *timer_main(void *arg) {
+    struct pl_nrpc_conn *c = arg;
+    struct due *dues = NULL;
+    size_t cap = 0;
+    pthread_mutex_lock(&c->lock);
+    while (!c->stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += TICK_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&c->timer_cv, &c->lock, &ts);
+        if (c->stopping) break;
+        int64_t now = pl_time_mono_ms(), wall = pl_time_wall_ms();
+        size_t nd = 0;
+        if ((size_t)c->n_entries > cap) {
+            size_t nc = (size_t)c->n_entries * 2;
+            struct due *d = pl_realloc(dues, nc * sizeof *d);
+            if (!d) continue;
+            dues = d;
+            cap = nc;
+        }
+        for (int b = 0; b < N_BUCKETS; b++) {
+            for (struct entry *e = c->buckets[b]; e; e = e->next) {
+                int what = 0;
+                if (e->type == ENTRY_CALL) {
+                    struct call *k = (struct call *)e;
+                    if (!k->busy && now >= k->deadline_mono_ms) what = 1;
+                } else {
+                    struct pl_nrpc_stream *s = (struct pl_nrpc_stream *)e;
+                    /* racy reads of the ms stamps are fine: worst case one tick late */
+                    if (s->deadline_wall_ms && wall >= s->deadline_wall_ms) what = 5;
+                    else if (s->state == ST_OPENING && now - s->open_ms >= c->stream_timeout_ms)
+                        what = 4;
+                    else if (s->state == ST_OPEN && now - s->last_recv_ms >= c->stream_timeout_ms)
+                        what = 3;
+                    else if (s->state == ST_OPEN && now - s->last_send_ms >= c->heartbeat_ms)
+                        what = 2;
+                    if (what) atomic_fetch_add(&s->refs, 1);
+                }
+                if (what) dues[nd++] = (struct due){e, what};
+            }
+        }
+        for (size_t i = 0; i < nd; i++)
+            if (dues[i].what == 1) table_remove(c, dues[i].e);
+        pthread_mutex_unlock(&c->lock);
+        for (size_t i = 0; i < nd; i++) {
+            struct entry *e = dues[i].e;
+            if (dues[i].what == 1) { /* removed from the table during the scan: ours */
+                struct pl_nrpc_reply r = {0};
+                reply_set(&r, PL_GRPC_DEADLINE_EXCEEDED, "deadline exceeded");
+                call_finish((struct call *)e, &r);
+                continue;
+            }
+            struct pl_nrpc_stream *s = (struct pl_nrpc_stream *)e;
+            if (dues[i].what == 2) {
+                pthread_mutex_lock(&s->lock);
+                if (s->state == ST_OPEN) {
+                    natsMsg *m = NULL;
+                    if (pl__nrpc_msg(&m, s->session, NULL, NULL, 0, "hb", -1, false, -1, NULL) ==
+                        PL_OK)
+                        (void)pl__nrpc_publish(c->nc, m);
+                    s->last_send_ms = now;
+                }
+                pthread_mutex_unlock(&s->lock);
+            } else if (dues[i].what == 3) {
+                stream_finish(s, PL_GRPC_UNAVAILABLE, "worker stopped responding", true);
+            } else if (dues[i].what == 4) {
+                stream_finish(s, PL_GRPC_UNAVAILABLE, "no worker answered the stream open", true);
+            } else {
+                stream_finish(s, PL_GRPC_DEADLINE_EXCEEDED, "deadline exceeded", true);
+            }
+            stream_release(s);
+        }
+        pthread_mutex_lock(&c->lock);
+    }
+    pthread_mutex_unlock(&c->lock);
+    pl_free(dues);
+    return NULL;
+}
+
+/* ---- connection ------------------------------------------------------------------------------ */
+
+pl_status pl_nrpc_conn_create(const struct pl_nrpc_conn_opts *opts, struct pl_nrpc_conn **out) {
+    struct pl_nrpc_conn_opts o = PL_NRPC_CONN_OPTS_INIT;
+    struct pl_nrpc_conn *c = NULL;
+    natsInbox *inbox = NULL;
+    pl_status st = PL_OK;
+    if (!out) return PL_ERR(PL_E_INVALID_ARG, "nrpc conn: NULL out");
+    *out = NULL;
+    if (opts) o = *opts;
+    if (o.heartbeat_ms <= 0) o.heartbeat_ms = 1000;
+    if (o.stream_timeout_ms <= 0) o.stream_timeout_ms = 5000;
+    c = pl_calloc(1, sizeof *c);
+    if (!c) return PL_ERR(PL_E_NOMEM, "nrpc conn");
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->timer_cv, NULL);
+    c->heartbeat_ms = o.heartbeat_ms;
+    c->stream_timeout_ms = o.stream_timeout_ms;
+
+    struct pl__nrpc_connect_opts co = {
+        .url = o.url,
+        .name = o.name,
+        .connect_timeout_ms = o.connect_timeout_ms,
+        .max_reconnect = o.max_reconnect,
+        .reconnect_wait_ms = o.reconnect_wait_ms,
+        .retry_on_failed_connect = o.retry_on_failed_connect,
+    };
+    PL_TRY_GOTO(st, pl__nrpc_connect(&co, &c->nc, &c->nopts));
+    if (natsInbox_Create(&inbox) != NATS_OK) {
+        st = PL_ERR(PL_E_NOMEM, "nrpc conn: inbox");
+        goto fail;
+    }
+    snprintf(c->prefix, sizeof c->prefix, "%s.", (const char *)inbox);
+    natsInbox_Destroy(inbox);
+    char wild[80];
+    snprintf(wild, sizeof wild, "%s*", c->prefix);
+    natsStatus ns = natsConnection_Subscribe(&c->mux, c->nc, wild, mux_cb, c);
+    if (ns != NATS_OK) {
+        st = PL_ERR(PL_E_UNAVAILABLE, "nrpc conn: subscribe %s: %s", wild, natsStatus_GetText(ns));
+        goto fail;
+    }
+    (void)natsSubscription_SetPendingLimits(c->mux, 1 << 20, 256 << 20);
+    if (pthread_create(&c->timer, NULL, timer_main, c) != 0) {
+        st = PL_ERR(PL_E_INTERNAL, "nrpc conn: timer thread: %s", strerror(errno));
+        goto fail;
+    }
+    c->timer_started = true;
+    *out = c;
+    return PL_OK;
+fail:
+    pl_nrpc_conn_destroy(c);
+    return st;
+}
+
+void pl_nrpc_conn_destroy(struct pl_nrpc_conn *c) {
+    if (!c) return;
+    if (c->timer_started) {
+        pthread_mutex_lock(&c->lock);
+        c->stopping = true;
+        pthread_cond_broadcast(&c->timer_cv);
+        pthread_mutex_unlock(&c->lock);
+        pthread_join(c->timer, NULL);
+    }
+    if (c->mux) { /* wait until the delivery thread is out of mux_cb for good */
+        if (natsSubscription_Drain(c->mux) == NATS_OK)
+            (void)natsSubscription_WaitForDrainCompletion(c->mux, 2000);
+        natsSubscription_Destroy(c->mux);
+        c->mux = NULL;
+    }
+    /* end whatever is left, outside the lock, one entry at a time */
+    for (;;) {
+        struct entry *e = NULL;
+        pthread_mutex_lock(&c->lock);
+        for (int b = 0; b < N_BUCKETS && !e; b++) e = c->buckets[b];
+        if (e && e->type == ENTRY_CALL) table_remove(c, e);
+        if (e && e->type == ENTRY_STREAM) atomic_fetch_add(&((struct pl_nrpc_stream *)e)->refs, 1);
+        pthread_mutex_unlock(&c->lock);
+        if (!e) break;
+        if (e->type == ENTRY_CALL) {
+            struct pl_nrpc_reply r = {0};
+            reply_set(&r, PL_GRPC_CANCELLED, "connection closed");
+            call_finish((struct call *)e, &r);
+        } else {
+            stream_finish((struct pl_nrpc_stream *)e, PL_GRPC_CANCELLED, "connection closed", true);
+            stream_release((struct pl_nrpc_stream *)e);
+        }
+    }
+    if (c->nc) {
+        (void)natsConnection_FlushTimeout(c->nc, 500);
+        natsConnection_Close(c->nc);
+        natsConnection_Destroy(c->nc);
+    }
+    natsOptions_Destroy(c->nopts);
+    pthread_cond_destroy(&c->timer_cv);
+    pthread_mutex_destroy(&c->lock);
+    pl_free(c);
+}
+
+int64_t pl_nrpc_conn_max_payload(const struct pl_nrpc_conn *c) {
+    return c && c->nc ? natsConnection_GetMaxPayload(c->nc) : 0;
+}
+
+size_t pl_nrpc_conn_frame_limit(const struct pl_nrpc_conn *c) {
+    return c ? pl__nrpc_frame_limit(c->nc, c->frame_override) : 0;
+}
+
+void pl_nrpc_conn_set_frame_limit(struct pl_nrpc_conn *c, size_t n) {
+    if (c) c->frame_override = n;
+}
+
+bool pl_nrpc_conn_connected(const struct pl_nrpc_conn *c) {
+    return c && c->nc && natsConnection_Status(c->nc) == NATS_CONN_STATUS_CONNECTED;
+}
+
+void *pl_nrpc_conn_nats(struct pl_nrpc_conn *c) { return c ? c->nc : NULL; }
+
+/* ---- unary ----------------------------------------------------------------------------------- */
+
+/* Request headers on m. request_id NULL/invalid -> a fresh one. */
+static pl_status set_meta(natsMsg *m, const struct pl_nrpc_meta *meta) {
+    char id[PL_REQUEST_ID_LEN];
+    const char *rid = meta && meta->request_id && pl_request_id_valid(meta->request_id)
+                          ? meta->request_id
+                          : NULL;
+    if (!rid) {
+        pl_request_id_new(id);
+        rid = id;
+    }
+    natsStatus ns = natsMsgHeader_Set(m, PL_NRPC_H_REQUEST_ID, rid);
+    if (ns == NATS_OK && meta && meta->deadline_ms > 0) {
+        char num[32];
+        snprintf(num, sizeof num, "%" PRId64, meta->deadline_ms);
+        ns = natsMsgHeader_Set(m, PL_NRPC_H_DEADLINE, num);
+    }
+    if (ns == NATS_OK && meta && meta->user && *meta->user) {
+        char u[256];
+        pl__nrpc_copy_token(u, sizeof u, meta->user);
+        ns = natsMsgHeader_Set(m, PL_NRPC_H_USER, u);
+    }
+    if (ns != NATS_OK) return PL_ERR(PL_E_NOMEM, "request headers: %s", natsStatus_GetText(ns));
+    return PL_OK;
+}
+
+/* Split "parley.<svc>.<rpc>" into svc and rpc. */
+static pl_status split_subject(const char *subject, char *svc, size_t svc_cap, char *rpc,
+                               size_t rpc_cap) {
+    const char *p = subject;
+    if (!p || strncmp(p, "parley.", 7) != 0) goto bad;
+    p += 7;
+    const char *dot = strchr(p, '.');
+    if (!dot || dot == p || (size_t)(dot - p) >= svc_cap || !dot[1] || strchr(dot + 1, '.') ||
+        strlen(dot + 1) >= rpc_cap)
+        goto bad;
+    memcpy(svc, p, (size_t)(dot - p));
+    svc[dot - p] = 0;
+    memcpy(rpc, dot + 1, strlen(dot + 1) + 1); /* length checked above */
+    return PL_OK;
+bad:
+    return PL_ERR(PL_E_INVALID_ARG, "bad unary subject '%s' (want parley.<service>.<rpc>)",
+                  subject ? subject : "(null)");
+}
+
+/* A unary call whose request is too large for one message: a stream that
+ * carries one request message and returns one response message. */
+struct big_call {
+    pl_nrpc_done_fn done;
+    void *ud;
+    struct pl_nrpc_stream *s;
+    struct pl__nrpc_buf resp;
+    int n_msgs;
+};
+
+static void big_on_message(void *ud, const uint8_t *data, size_t n) {
+    struct big_call *b = ud;
+    b->n_msgs++;
+    pl__nrpc_buf_reset(&b->resp);
+    if (pl__nrpc_buf_append(&b->resp, data, n) != PL_OK) b->n_msgs = -1000;
+}
+
+static void big_on_end(void *ud, int code, const char *message) {
+    struct big_call *b = ud;
+    struct pl_nrpc_reply r = {0};
+    if (code == 0 && b->n_msgs != 1) {
+        reply_set(&r, PL_GRPC_INTERNAL, "worker sent %d response messages for a unary call",
+                  b->n_msgs < 0 ? 0 : b->n_msgs);
+    } else if (code != 0) {
+        reply_set(&r, code, "%s", message);
+    } else {
+        r.code = 0;
+        r.data = b->resp.data;
+        r.len = b->resp.len;
+        b->resp.data = NULL;
+        b->resp.len = b->resp.cap = 0;
+        r.message = pl_strdup("");
+    }
+    b->done(b->ud, &r);
+    pl_nrpc_reply_deinit(&r);
+    pl__nrpc_buf_reset(&b->resp);
+    pl_nrpc_stream_destroy(b->s); /* allowed from its own callback */
+    pl_free(b);
+}
+
+static pl_status stream_open_impl(struct pl_nrpc_conn *c, const char *svc, const char *rpc,
+                                  const struct pl_nrpc_meta *meta,
+                                  const struct pl_nrpc_stream_cbs *cbs, void *ud,
+                                  int64_t deadline_wall_ms, struct pl_nrpc_stream **hold,
+                                  struct pl_nrpc_stream **out);
+
+pl_status pl_nrpc_call_async(struct pl_nrpc_conn *c, const char *subject, const void *req,
+                             size_t n, const struct pl_nrpc_meta *meta, int timeout_ms,
+                             pl_nrpc_done_fn done, void *ud) {
+    char svc[64], rpc[128];
+    natsMsg *m = NULL;
+    pl_status st;
+    if (!c || !done || (n && !req)) return PL_ERR(PL_E_INVALID_ARG, "nrpc call: NULL argument");
+    PL_TRY(split_subject(subject, svc, sizeof svc, rpc, sizeof rpc));
+
+    int64_t now_wall = pl_time_wall_ms();
+    int64_t budget = timeout_ms > 0 ? timeout_ms : 30000;
+    if (meta && meta->deadline_ms > 0) {
+        int64_t left = meta->deadline_ms - now_wall;
+        if (timeout_ms <= 0 || left < budget) budget = left;
+    }
+    if (budget < 0) budget = 0;
+
+    if (n > pl__nrpc_frame_limit(c->nc, c->frame_override)) {
+        struct big_call *b = pl_calloc(1, sizeof *b);
+        if (!b) return PL_ERR(PL_E_NOMEM, "nrpc call");
+        b->done = done;
+        b->ud = ud;
+        struct pl_nrpc_stream_cbs cbs = {big_on_message, big_on_end};
+        /* hold: an extra reference so that s outlives an early on_end (which frees b) */
+        struct pl_nrpc_stream *s = NULL;
+        st = stream_open_impl(c, svc, rpc, meta, &cbs, b, now_wall + budget, &s, &b->s);
+        if (st != PL_OK) {
+            pl_free(b);
+            return st;
+        }
+        if (pl_nrpc_stream_send(s, req, n) != PL_OK || pl_nrpc_stream_close_send(s) != PL_OK)
+            stream_finish(s, PL_GRPC_UNAVAILABLE, "cannot send the request", true);
+        stream_release(s); /* the hold taken by stream_open_impl */
+        return PL_OK;
+    }
+
+    struct call *k = pl_calloc(1, sizeof *k);
+    if (!k) return PL_ERR(PL_E_NOMEM, "nrpc call");
+    k->e.type = ENTRY_CALL;
+    k->c = c;
+    k->done = done;
+    k->ud = ud;
+    k->deadline_mono_ms = pl_time_mono_ms() + budget;
+
+    pthread_mutex_lock(&c->lock);
+    table_add(c, &k->e);
+    uint64_t id = k->e.id;
+    pthread_mutex_unlock(&c->lock);
+
+    char inbox[96];
+    snprintf(inbox, sizeof inbox, "%sr%" PRIu64, c->prefix, id);
+    st = pl__nrpc_msg(&m, subject, inbox, req, n, NULL, -1, false, -1, NULL);
+    if (st == PL_OK) st = set_meta(m, meta);
+    if (st == PL_OK) {
+        st = pl__nrpc_publish(c->nc, m);
+        m = NULL;
+    }
+    if (m) natsMsg_Destroy(m);
+    if (st != PL_OK) {
+        /* the call is in the table; the timer may already hold it... it only
+         * takes calls whose deadline passed, and it removes them first */
+        pthread_mutex_lock(&c->lock);
+        bool mine = table_remove(c, &k->e);
+        pthread_mutex_unlock(&c->lock);
+        if (mine) {
+            struct pl_nrpc_reply r = {0};
+            reply_set(&r, PL_GRPC_UNAVAILABLE, "%s", pl_last_error());
+            call_finish(k, &r);
+        }
+    }
+    return PL_OK;
+}
+
+struct sync_call {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done;
+    struct pl_nrpc_reply *out;
+};
+
+static void sync_done(void *ud, struct pl_nrpc_reply *r) {
+    struct sync_call *w = ud;
+    pthread_mutex_lock(&w->lock);
+    *w->out = *r;
+    r->data = NULL;
+    r->message = NULL;
+    w->done = true;
+    pthread_cond_broadcast(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+pl_status pl_nrpc_call(struct pl_nrpc_conn *c, const char *subject, const void *req, size_t n,
+                       const struct pl_nrpc_meta *meta, int timeout_ms,
+                       struct pl_nrpc_reply *out) {
+    if (!out) return PL_ERR(PL_E_INVALID_ARG, "nrpc call: NULL out");
+    memset(out, 0, sizeof *out);
+    struct sync_call w = {.done = false, .out = out};
+    pthread_mutex_init(&w.lock, NULL);
+    pthread_cond_init(&w.cond, NULL);
+    pl_status st = pl_nrpc_call_async(c, subject, req, n, meta, timeout_ms, sync_done, &w);
+    if (st == PL_OK) {
+        pthread_mutex_lock(&w.lock);
+        while (!w.done) pthread_cond_wait(&w.cond, &w.lock);
+        pthread_mutex_unlock(&w.lock);
+    } else {
+        out->code = PL_GRPC_INVALID_ARGUMENT;
+        out->message = pl_strdup(pl_last_error());
+    }
+    pthread_cond_destroy(&w.cond);
+    pthread_mutex_destroy(&w.lock);
+    return st;
+}
+
+/* ---- streams: lifetime ----------------------------------------------------------------------- */
+
+static pl_status stream_open_impl(struct pl_nrpc_conn *c, const char *svc, const char *rpc,
+                                  const struct pl_nrpc_meta *meta,
+                                  const struct pl_nrpc_stream_cbs *cbs, void *ud,
+                                  int64_t deadline_wall_ms, struct pl_nrpc_stream **hold,
+                                  struct pl_nrpc_stream **out) {
+    natsMsg *m = NULL;
+    pl_status st;
+    char subj[160];
+    *out = NULL;
+    if (!svc || !*svc || !rpc || !*rpc || strchr(svc, '.') || strchr(rpc, '.') ||
+        strlen(svc) > 63 || strlen(rpc) > 127)
+        return PL_ERR(PL_E_INVALID_ARG, "stream open: bad service '%s' or rpc '%s'",
+                      svc ? svc : "(null)", rpc ? rpc : "(null)");
+    struct pl_nrpc_stream *s = pl_calloc(1, sizeof *s);
+    if (!s) return PL_ERR(PL_E_NOMEM, "stream open");
+    s->e.type = ENTRY_STREAM;
+    s->c = c;
+    atomic_init(&s->refs, hold ? 3 : 2); /* table + user (+ hold) */
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->cb_lock, NULL);
+    pthread_cond_init(&s->cond, NULL);
+    s->state = ST_OPENING;
+    s->pull = cbs == NULL;
+    if (cbs) s->cbs = *cbs;
+    s->ud = ud;
+    s->open_ms = s->last_recv_ms = s->last_send_ms = pl_time_mono_ms();
+    s->deadline_wall_ms = deadline_wall_ms;
+    if (meta && meta->deadline_ms > 0 &&
+        (!s->deadline_wall_ms || meta->deadline_ms < s->deadline_wall_ms))
+        s->deadline_wall_ms = meta->deadline_ms;
+
+    pthread_mutex_lock(&c->lock);
+    table_add(c, &s->e);
+    pthread_mutex_unlock(&c->lock);
+    snprintf(s->inbox, sizeof s->inbox, "%ss%" PRIu64, c->prefix, s->e.id);
+    snprintf(subj, sizeof subj, "parley.%s.stream.open", svc);
+    /* published before the open goes out: callbacks may use them at once */
+    if (hold) *hold = s;
+    *out = s;
+
+    st = pl__nrpc_msg(&m, subj, s->inbox, NULL, 0, NULL, -1, false, -1, NULL);
+    if (st == PL_OK) st = set_meta(m, meta);
+    if (st == PL_OK && natsMsgHeader_Set(m, PL_NRPC_H_RPC, rpc) != NATS_OK)
+        st = PL_ERR(PL_E_NOMEM, "stream open headers");
+    if (st == PL_OK) {
+        st = pl__nrpc_publish(c->nc, m);
+        m = NULL;
+    }
+    if (m) natsMsg_Destroy(m);
+    if (st != PL_OK) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s", pl_last_error());
+        /* the stream object exists: report through the usual end path */
+        stream_finish(s, PL_GRPC_UNAVAILABLE, msg, false);
+    }
+    return PL_OK;
+}
+
+pl_status pl_nrpc_stream_open(struct pl_nrpc_conn *c, const char *svc, const char *rpc,
+                              const struct pl_nrpc_meta *meta,
+                              const struct pl_nrpc_stream_cbs *cbs, void *ud,
+                              struct pl_nrpc_stream **out) {
+    if (!c || !out) return PL_ERR(PL_E_INVALID_ARG, "stream open: NULL argument");
+    return stream_open_impl(c, svc, rpc, meta, cbs, ud, 0, NULL, out);
+}
+
+pl_status pl_nrpc_stream_recv(struct pl_nrpc_stream *s, int timeout_ms, uint8_t **data,
+                              size_t *n, int *code, const char **message) {
+    if (!s || !data || !n || !s->pull)
+        return PL_ERR(PL_E_INVALID_ARG, "stream recv: NULL argument or callback-mode stream");
+    *data = NULL;
+    *n = 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (timeout_ms >= 0) {
+        ts.tv_sec += timeout_ms / 1000;
+        ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+    }
+    pl_status st = PL_OK;
+    pthread_mutex_lock(&s->lock);
+    for (;;) {
+        if (s->q_head) {
+            struct queued_msg *q = s->q_head;
+            s->q_head = q->next;
+            if (!s->q_head) s->q_tail = NULL;
+            *data = q->data;
+            *n = q->n;
+            pl_free(q);
+            break;
+        }
+        if (s->state == ST_ENDED) {
+            if (code) *code = s->end_code;
+            if (message) *message = s->end_msg ? s->end_msg : "";
+            st = PL_ERR(PL_E_CANCELLED, "stream ended: %s %s", pl_grpc_code_name(s->end_code),
+                        s->end_msg ? s->end_msg : "");
+            break;
+        }
+        int rc = timeout_ms < 0 ? pthread_cond_wait(&s->cond, &s->lock)
+                                : pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+        if (rc == ETIMEDOUT && !s->q_head && s->state != ST_ENDED) {
+            st = PL_ERR(PL_E_TIMEOUT, "no stream message within %d ms", timeout_ms);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    return st;
+}
+
+bool pl_nrpc_stream_ended(struct pl_nrpc_stream *s, int *code, const char **message) {
+    if (!s) return true;
+    pthread_mutex_lock(&s->lock);
+    bool ended = s->state == ST_ENDED;
+    if (ended && code) *code = s->end_code;
+    if (ended && message) *message = s->end_msg ? s->end_msg : "";
+    pthread_mutex_unlock(&s->lock);
+    return ended;
+}
+
+void pl_nrpc_stream_destroy(struct pl_nrpc_stream *s) {
+    if (!s) return;
+    bool nested = s->in_cb && pthread_equal(s->cb_thread, pthread_self());
+    if (!nested) cb_enter(s); /* waits for a callback running on another thread */
+    s->destroyed = true;
+    if (!nested) cb_leave(s);
+    stream_finish(s, PL_GRPC_CANCELLED, "cancelled by the client", true);
+    stream_release(s);
+}

@@ -1,0 +1,76 @@
+/*
+ * nrpc_impl.h - internals shared by the NATS RPC client (nrpc.c) and worker
+ * (nrpc_worker.c): message building, header access, frame publishing and
+ * reassembly. Not a public API.
+ */
+#ifndef PL_NRPC_IMPL_H
+#define PL_NRPC_IMPL_H
+
+#include <nats/nats.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nrpc.h"
+#include "status.h"
+
+/* Headroom left in each frame for the headers when cutting messages. */
+#define PL__NRPC_HEADER_ROOM 1024
+
+/* Connection settings shared by client and worker. */
+struct pl__nrpc_connect_opts {
+    const char *url;
+    const char *name;
+    int connect_timeout_ms;
+    int max_reconnect;
+    int reconnect_wait_ms;
+    bool retry_on_failed_connect;
+    natsConnectionHandler on_closed; /* optional */
+    void *closure;
+};
+
+/* Connect with reconnect + exponential backoff (reconnect_wait_ms doubling up
+ * to 2 s). OUT: *nc and *opts (destroy both). PL_E_UNAVAILABLE on failure. */
+pl_status pl__nrpc_connect(const struct pl__nrpc_connect_opts *o, natsConnection **nc,
+                           natsOptions **opts);
+
+/* Resolve the URL: explicit, else $PARLEY_NATS_URL, else nats://127.0.0.1:4222. */
+const char *pl__nrpc_default_url(const char *url);
+
+/* Header value or NULL when absent. Borrowed from msg. */
+const char *pl__nrpc_hdr(natsMsg *msg, const char *key);
+/* Parse a decimal header; false if absent or malformed. */
+bool pl__nrpc_hdr_i64(natsMsg *msg, const char *key, int64_t *out);
+
+/* A message with headers. kind may be NULL. seq < 0 leaves Parley-Seq out.
+ * code < 0 leaves Parley-Status out; err NULL leaves Parley-Error out (it is
+ * made one line). OUT: *out (natsMsg_Destroy). */
+pl_status pl__nrpc_msg(natsMsg **out, const char *subj, const char *reply, const void *data,
+                       size_t n, const char *kind, int64_t seq, bool more, int code,
+                       const char *err);
+
+/* Publish and destroy msg. PL_E_UNAVAILABLE when the connection refuses it. */
+pl_status pl__nrpc_publish(natsConnection *nc, natsMsg *msg);
+
+/* Publish `data` as data frames of at most frame_limit bytes each, numbered
+ * from *seq + 1 (updated), Parley-More on all but the last. An empty message
+ * is one empty frame. The caller serializes calls per direction. */
+pl_status pl__nrpc_publish_frames(natsConnection *nc, const char *subj, const char *reply,
+                                  const void *data, size_t n, size_t frame_limit,
+                                  int64_t *seq);
+
+/* Frame limit for a connection: override if set, else max_payload less room. */
+size_t pl__nrpc_frame_limit(natsConnection *nc, size_t override);
+
+/* Growable byte buffer for reassembly. */
+struct pl__nrpc_buf {
+    uint8_t *data;
+    size_t len, cap;
+};
+pl_status pl__nrpc_buf_append(struct pl__nrpc_buf *b, const void *data, size_t n);
+void pl__nrpc_buf_reset(struct pl__nrpc_buf *b); /* frees */
+
+/* Copy a header value into dst (size cap), keeping only printable ASCII. */
+void pl__nrpc_copy_token(char *dst, size_t cap, const char *src);
+
+#endif
