@@ -45,6 +45,7 @@ static void call_free(struct gw_call *c) {
     grpc_metadata_array_destroy(&c->md);
     pthread_mutex_destroy(&c->mu);
     pl_free(c->status_msg);
+    if (c->started) atomic_fetch_sub(&gw->active_calls, 1);
     pl_free(c);
     atomic_fetch_sub(&gw->live_calls, 1);
 }
@@ -371,6 +372,8 @@ static int64_t deadline_wall_ms(gpr_timespec d) {
 static void on_new(struct gw_call *c) {
     struct pl_gateway *gw = c->gw;
     c->start_us = pl_time_mono_us();
+    c->started = true;
+    atomic_fetch_add(&gw->active_calls, 1);
     const char *path = (const char *)GRPC_SLICE_START_PTR(c->details.method);
     size_t plen = GRPC_SLICE_LENGTH(c->details.method);
 

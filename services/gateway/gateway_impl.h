@@ -74,6 +74,7 @@ struct gw_call {
     int64_t timeout_ms;             /* for unary NATS calls */
     int64_t start_us;
     bool initial_md_sent;           /* touched by the CQ thread only */
+    bool started;                   /* a real call (counted in gw->active_calls) */
 
     pthread_mutex_t mu;             /* guards the fields below */
     struct gw_out *out_head, *out_tail;
@@ -113,7 +114,8 @@ struct pl_gateway {
     volatile sig_atomic_t stop;
     bool shutting_down;           /* CQ thread only */
     bool started, shut_down;
-    atomic_int live_calls;        /* gw_call objects alive */
+    atomic_int live_calls;        /* gw_call objects alive (incl. posted request slots) */
+    atomic_int active_calls;      /* calls received and not yet freed */
     atomic_int pending;           /* calls being forwarded (for max_pending) */
     struct gw_tag t_shutdown;
 

@@ -26,7 +26,7 @@ struct gw_metrics {
 static void collect(struct pl_metrics *m, void *ud) {
     PL_UNUSED(m);
     struct pl_gateway *gw = ud;
-    pl_metric_set(gw->metrics->active, atomic_load(&gw->live_calls));
+    pl_metric_set(gw->metrics->active, atomic_load(&gw->active_calls));
     pl_metric_set(gw->metrics->connected, pl_nrpc_conn_connected(gw->nrpc) ? 1 : 0);
 }
 
@@ -75,7 +75,7 @@ pl_status pl__gw_split_hostport(const char *s, char *host, size_t hcap, int *por
 pl_status pl__gw_metrics_create(struct pl_gateway *gw) {
     pl_status st = PL_OK;
     char host[128];
-    int port;
+    int port = 0;
     PL_TRY(pl__gw_split_hostport(gw->cfg.http_listen, host, sizeof host, &port));
     struct gw_metrics *m = pl_calloc(1, sizeof *m);
     if (!m) return PL_ERR(PL_E_NOMEM, "gateway metrics: out of memory");

@@ -100,6 +100,7 @@ pl_status pl_gateway_create(const struct pl_gateway_config *cfg, struct pl_gatew
     grpc_init();
     atomic_init(&gw->live_calls, 0);
     atomic_init(&gw->pending, 0);
+    atomic_init(&gw->active_calls, 0);
     gw->t_shutdown = (struct gw_tag){NULL, GW_OP_SHUTDOWN};
     pl__gw_health_init(gw);
     PL_TRY_GOTO(st, copy_config(cfg, &gw->cfg));
@@ -224,7 +225,7 @@ pl_status pl_gateway_run(struct pl_gateway *gw) {
             next_tick = now + LOOP_TICK_MS;
         }
     }
-    PL_LOGI("gateway stopping: %d call(s) alive", atomic_load(&gw->live_calls));
+    PL_LOGI("gateway stopping: %d call(s) in progress", atomic_load(&gw->active_calls));
     shutdown_all(gw);
     PL_LOGI("gateway stopped");
     return PL_OK;
