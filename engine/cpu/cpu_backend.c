@@ -1,0 +1,236 @@
+/*
+ * cpu_backend.c - the CPU backend: host buffers, the kernel family chosen at
+ * run time, the thread pool, and graph execution (reference or fast).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "cpu_impl.h"
+#include "log.h"
+
+/* ---- kernel selection -------------------------------------------------------- */
+
+static bool has_avx2(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+static bool has_avx512(void) {
+    __builtin_cpu_init();
+    return has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+}
+
+const struct pl_cpu_kern *pl__cpu_kern_select(void) {
+    const char *force = getenv("PARLEY_CPU_KERNELS");
+    if (force && strcmp(force, "generic") == 0) return &pl__cpu_kern_generic;
+    if (force && strcmp(force, "avx2") == 0 && has_avx2()) return &pl__cpu_kern_avx2;
+    if (has_avx512()) return &pl__cpu_kern_avx512;
+    if (has_avx2()) return &pl__cpu_kern_avx2;
+    return &pl__cpu_kern_generic;
+}
+
+pl_status pl__cpu_scratch_reserve(struct pl_cpu_scratch *s, size_t n) {
+    if (n <= s->size) return PL_OK;
+    size_t want = n + n / 4;
+    void *p = pl_aligned_alloc(64, want);
+    if (!p) return PL_ERR(PL_E_NOMEM, "cpu backend: cannot grow scratch to %zu bytes", want);
+    pl_aligned_free(s->p);
+    s->p = p;
+    s->size = want;
+    return PL_OK;
+}
+
+/* ---- buffers ------------------------------------------------------------------ */
+
+static void buf_free_owned(struct pl_buffer *buf) {
+    pl_aligned_free(buf->base);
+    pl_free(buf);
+}
+
+static void buf_free_borrowed(struct pl_buffer *buf) { pl_free(buf); }
+
+static pl_status cpu_buffer_alloc(struct pl_backend *be, size_t n, struct pl_buffer **out) {
+    struct pl_buffer *buf = pl_calloc(1, sizeof *buf);
+    if (!buf) return PL_ERR(PL_E_NOMEM, "cpu buffer: out of memory");
+    buf->base = pl_aligned_alloc(64, n ? (n + 63) & ~(size_t)63 : 64);
+    if (!buf->base) {
+        pl_free(buf);
+        return PL_ERR(PL_E_NOMEM, "cpu buffer: cannot allocate %zu bytes", n);
+    }
+    buf->iface.free = buf_free_owned;
+    buf->backend = be;
+    buf->size = n;
+    *out = buf;
+    return PL_OK;
+}
+
+static pl_status cpu_buffer_from_host(struct pl_backend *be, void *ptr, size_t n,
+                                      struct pl_buffer **out) {
+    if (!ptr && n) return PL_ERR(PL_E_INVALID_ARG, "cpu buffer: NULL host memory");
+    struct pl_buffer *buf = pl_calloc(1, sizeof *buf);
+    if (!buf) return PL_ERR(PL_E_NOMEM, "cpu buffer: out of memory");
+    buf->iface.free = buf_free_borrowed;
+    buf->backend = be;
+    buf->base = ptr;
+    buf->size = n;
+    *out = buf;
+    return PL_OK;
+}
+
+static pl_status cpu_tensor_set(struct pl_backend *be, struct pl_tensor *t, const void *src,
+                                size_t off, size_t n) {
+    (void)be;
+    memcpy((char *)t->data + off, src, n);
+    return PL_OK;
+}
+
+static pl_status cpu_tensor_get(struct pl_backend *be, const struct pl_tensor *t, void *dst,
+                                size_t off, size_t n) {
+    (void)be;
+    memcpy(dst, (const char *)t->data + off, n);
+    return PL_OK;
+}
+
+/* ---- ops ------------------------------------------------------------------------ */
+
+static bool all_contiguous(const struct pl_tensor *t) {
+    if (!pl_tensor_is_contiguous(t)) return false;
+    for (int i = 0; i < PL_MAX_SRC; i++)
+        if (t->src[i] && !pl_tensor_is_contiguous(t->src[i])) return false;
+    return true;
+}
+
+static bool cpu_supports_op(const struct pl_backend *be, const struct pl_tensor *t) {
+    (void)be;
+    if (t->dtype != PL_DTYPE_F32 || !all_contiguous(t)) return false;
+    switch (t->op) {
+    case PL_OP_LINEAR:
+        return t->src[1]->dtype == PL_DTYPE_F32 || t->src[1]->dtype == PL_DTYPE_F16 ||
+               t->src[1]->dtype == PL_DTYPE_BF16 || t->src[1]->dtype == PL_DTYPE_I8;
+    case PL_OP_ACT:
+    case PL_OP_ADD:
+    case PL_OP_LAYER_NORM:
+    case PL_OP_SOFTMAX:
+    case PL_OP_EMBED:
+    case PL_OP_ATTENTION:
+    case PL_OP_GET_ROWS: return true;
+    default: return false;
+    }
+}
+
+static pl_status cpu_graph_compute(struct pl_backend *be, struct pl_graph *g) {
+    struct pl_cpu_ctx *c = be->ctx;
+    for (int i = 0; i < g->n_nodes; i++) {
+        struct pl_tensor *t = g->nodes[i];
+        if (c->use_ref)
+            PL_TRY(pl__cpu_op_ref(t));
+        else
+            PL_TRY(pl__cpu_op_fast(c, t));
+    }
+    return PL_OK;
+}
+
+static const char *cpu_name(const struct pl_backend *be) {
+    return ((const struct pl_cpu_ctx *)be->ctx)->name;
+}
+
+static void cpu_destroy(struct pl_backend *be) {
+    struct pl_cpu_ctx *c = be->ctx;
+    pl_threadpool_destroy(c->pool);
+    pl_aligned_free(c->scratch.p);
+    pl_free(c);
+    pl_free(be);
+}
+
+static const struct pl_backend_i cpu_iface = {
+    .name = cpu_name,
+    .destroy = cpu_destroy,
+    .buffer_alloc = cpu_buffer_alloc,
+    .tensor_set = cpu_tensor_set,
+    .tensor_get = cpu_tensor_get,
+    .supports_op = cpu_supports_op,
+    .graph_compute = cpu_graph_compute,
+    .synchronize = NULL,
+    .buffer_from_host = cpu_buffer_from_host,
+    .is_host = true,
+};
+
+static int default_threads(void) {
+    const char *s = getenv("PARLEY_THREADS");
+    if (s && *s) {
+        char *end;
+        long v = strtol(s, &end, 10);
+        if (*end == '\0' && v >= 1 && v <= 256) return (int)v;
+        PL_LOGW("PARLEY_THREADS='%s' is not 1..256; using the core count", s);
+    }
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n >= 1 && n <= 256 ? (int)n : 1;
+}
+
+pl_status pl__backend_cpu_create(bool use_ref, struct pl_backend **out) {
+    *out = NULL;
+    struct pl_backend *be = pl_calloc(1, sizeof *be);
+    struct pl_cpu_ctx *c = pl_calloc(1, sizeof *c);
+    if (!be || !c) {
+        pl_free(be);
+        pl_free(c);
+        return PL_ERR(PL_E_NOMEM, "cpu backend: out of memory");
+    }
+    c->use_ref = use_ref;
+    c->kern = pl__cpu_kern_select();
+    c->n_threads = use_ref ? 1 : default_threads();
+    snprintf(c->name, sizeof c->name, "%s", use_ref ? "cpu-ref" : "cpu");
+    pl_status st = pl_threadpool_create(c->n_threads, &c->pool);
+    if (st != PL_OK) {
+        pl_free(be);
+        pl_free(c);
+        return st;
+    }
+    be->api_version = PL_BACKEND_API_VERSION;
+    be->iface = cpu_iface;
+    be->ctx = c;
+    *out = be;
+    return PL_OK;
+}
+
+/* ---- CPU-specific public functions ------------------------------------------------ */
+
+static struct pl_cpu_ctx *cpu_ctx(const struct pl_backend *be) {
+    return be && be->iface.destroy == cpu_destroy ? be->ctx : NULL;
+}
+
+pl_status pl_backend_cpu_set_ref(struct pl_backend *be, bool use_ref) {
+    struct pl_cpu_ctx *c = cpu_ctx(be);
+    if (!c) return PL_ERR(PL_E_INVALID_ARG, "not a CPU backend");
+    c->use_ref = use_ref;
+    snprintf(c->name, sizeof c->name, "%s", use_ref ? "cpu-ref" : "cpu");
+    return PL_OK;
+}
+
+pl_status pl_backend_cpu_set_threads(struct pl_backend *be, int n_threads) {
+    struct pl_cpu_ctx *c = cpu_ctx(be);
+    if (!c) return PL_ERR(PL_E_INVALID_ARG, "not a CPU backend");
+    if (n_threads < 1 || n_threads > 256)
+        return PL_ERR(PL_E_INVALID_ARG, "cpu backend: %d threads (1..256)", n_threads);
+    if (n_threads == c->n_threads) return PL_OK;
+    struct pl_threadpool *pool;
+    PL_TRY(pl_threadpool_create(n_threads, &pool));
+    pl_threadpool_destroy(c->pool);
+    c->pool = pool;
+    c->n_threads = n_threads;
+    return PL_OK;
+}
+
+int pl_backend_cpu_threads(const struct pl_backend *be) {
+    struct pl_cpu_ctx *c = cpu_ctx(be);
+    return c ? c->n_threads : 0;
+}
+
+const char *pl_backend_cpu_kernels(const struct pl_backend *be) {
+    struct pl_cpu_ctx *c = cpu_ctx(be);
+    if (!c) return "?";
+    return c->use_ref ? "ref" : c->kern->name;
+}

@@ -1,0 +1,72 @@
+/*
+ * cpu_impl.h - private to the CPU backend: kernel tables and op entry points.
+ *
+ * Kernels come in families (generic C, AVX2+FMA, AVX-512) compiled in
+ * separate files with their own -m flags; pl__cpu_kern_select() picks one at
+ * run time with __builtin_cpu_supports. Each family fills a struct
+ * pl_cpu_kern. All kernels are single-threaded; ops_fast.c splits the work.
+ */
+#ifndef PL_CPU_IMPL_H
+#define PL_CPU_IMPL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend_impl.h"
+#include "threadpool.h"
+
+struct pl_cpu_kern {
+    const char *name;
+    /* C[M,N] = A[M,K] . B[N,K]^T (overwrites C). Row strides in elements. */
+    void (*gemm_f32)(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+                     float *c, int ldc);
+    /* C[M,N] = A[M,K] . B[N,K]^T in exact int32 (A, B signed int8, values in
+     * [-127, 127]); any k. */
+    void (*gemm_i8)(int m, int n, int k, const int8_t *a, int lda, const int8_t *b, int ldb,
+                    int32_t *c, int ldc);
+    /* x[i] = act(x[i] + bias[i]) for i < n; bias may be NULL. */
+    void (*bias_act)(float *x, const float *bias, int n, int act);
+    /* y[i] = exp(x[i] - max) ; returns the sum (for softmax). */
+    float (*exp_sum)(const float *x, float *y, int n, float max);
+};
+
+extern const struct pl_cpu_kern pl__cpu_kern_generic;
+extern const struct pl_cpu_kern pl__cpu_kern_avx2;
+extern const struct pl_cpu_kern pl__cpu_kern_avx512;
+/* Best family for this CPU (respects PARLEY_CPU_KERNELS=generic|avx2|avx512
+ * to force a lower one). Never NULL. */
+const struct pl_cpu_kern *pl__cpu_kern_select(void);
+
+/* AVX2 epilogues, shared with the AVX-512 family. */
+void pl__avx2_bias_act(float *x, const float *bias, int n, int act);
+float pl__avx2_exp_sum(const float *x, float *y, int n, float max);
+
+/* Scalar reference math shared by families for tails. */
+float pl__act_ref(float x, int act);
+
+/* Growable scratch owned by the backend; grows only when asked for more
+ * than it holds, so after warm-up nothing is allocated. */
+struct pl_cpu_scratch {
+    void *p;
+    size_t size;
+};
+pl_status pl__cpu_scratch_reserve(struct pl_cpu_scratch *s, size_t n);
+
+struct pl_cpu_ctx {
+    bool use_ref;
+    const struct pl_cpu_kern *kern;
+    struct pl_threadpool *pool;
+    int n_threads;
+    struct pl_cpu_scratch scratch;
+    char name[16];
+};
+
+/* One op on contiguous tensors. The reference computes in plain C with
+ * double accumulators; fast uses ctx->kern and ctx->pool. */
+pl_status pl__cpu_op_ref(struct pl_tensor *t);
+pl_status pl__cpu_op_fast(struct pl_cpu_ctx *ctx, struct pl_tensor *t);
+/* Shared input checks for data-dependent errors (ids in range). */
+pl_status pl__cpu_check_ids(const struct pl_tensor *t);
+
+#endif

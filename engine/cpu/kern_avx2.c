@@ -1,0 +1,219 @@
+/*
+ * kern_avx2.c - AVX2 + FMA kernels (compiled with -mavx2 -mfma; chosen at
+ * run time only on CPUs that have both).
+ *
+ * GEMM computes C = A . B^T with both operands K-contiguous, which is how
+ * activations [tokens, in] and PyTorch Linear weights [out, in] are stored:
+ * no packing pass is needed. The micro-kernel holds a 3 x 4 tile of 8-lane
+ * accumulators (12 ymm + 3 A + 1 B = 16 registers) and reduces them
+ * horizontally once per K block. K is blocked (KC) so the 3 A rows stay in
+ * L1 while a block of NC weight rows streams from L2.
+ */
+#include <immintrin.h>
+#include <string.h>
+
+#include "cpu_impl.h"
+#include "simd_math_avx2.h"
+
+#define KC 1024
+#define NC 64
+
+static const int32_t mask_tab[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+
+static inline __m128 hsum4(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
+    __m256 t0 = _mm256_hadd_ps(a0, a1);
+    __m256 t1 = _mm256_hadd_ps(a2, a3);
+    __m256 t2 = _mm256_hadd_ps(t0, t1);
+    return _mm_add_ps(_mm256_castps256_ps128(t2), _mm256_extractf128_ps(t2, 1));
+}
+
+static inline float hsum1(__m256 a) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+#define TILE(MR, NR)                                                                               \
+    static void tile_##MR##x##NR(int k, const float *a, int lda, const float *b, int ldb,         \
+                                 float *c, int ldc, int accumulate) {                              \
+        __m256 acc[MR][NR];                                                                        \
+        for (int i = 0; i < MR; i++)                                                               \
+            for (int j = 0; j < NR; j++) acc[i][j] = _mm256_setzero_ps();                          \
+        int l = 0;                                                                                 \
+        for (; l + 8 <= k; l += 8) {                                                               \
+            __m256 av[MR];                                                                         \
+            for (int i = 0; i < MR; i++) av[i] = _mm256_loadu_ps(a + (size_t)i * lda + l);         \
+            for (int j = 0; j < NR; j++) {                                                         \
+                __m256 bv = _mm256_loadu_ps(b + (size_t)j * ldb + l);                              \
+                for (int i = 0; i < MR; i++) acc[i][j] = _mm256_fmadd_ps(av[i], bv, acc[i][j]);    \
+            }                                                                                      \
+        }                                                                                          \
+        if (l < k) {                                                                               \
+            __m256i msk = _mm256_loadu_si256((const __m256i *)(mask_tab + 8 - (k - l)));           \
+            __m256 av[MR];                                                                         \
+            for (int i = 0; i < MR; i++) av[i] = _mm256_maskload_ps(a + (size_t)i * lda + l, msk); \
+            for (int j = 0; j < NR; j++) {                                                         \
+                __m256 bv = _mm256_maskload_ps(b + (size_t)j * ldb + l, msk);                      \
+                for (int i = 0; i < MR; i++) acc[i][j] = _mm256_fmadd_ps(av[i], bv, acc[i][j]);    \
+            }                                                                                      \
+        }                                                                                          \
+        for (int i = 0; i < MR; i++) {                                                             \
+            float *cr = c + (size_t)i * ldc;                                                       \
+            if (NR == 4) {                                                                         \
+                __m128 s = hsum4(acc[i][0], acc[i][NR > 1 ? 1 : 0], acc[i][NR > 2 ? 2 : 0],        \
+                                 acc[i][NR > 3 ? 3 : 0]);                                          \
+                if (accumulate) s = _mm_add_ps(s, _mm_loadu_ps(cr));                               \
+                _mm_storeu_ps(cr, s);                                                              \
+            } else {                                                                               \
+                for (int j = 0; j < NR; j++) cr[j] = (accumulate ? cr[j] : 0.0f) + hsum1(acc[i][j]); \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+TILE(3, 4)
+TILE(1, 4)
+TILE(3, 1)
+TILE(1, 1)
+
+static void gemm_f32(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c,
+                     int ldc) {
+    if (k == 0) {
+        for (int i = 0; i < m; i++) memset(c + (size_t)i * ldc, 0, (size_t)n * sizeof(float));
+        return;
+    }
+    for (int k0 = 0; k0 < k; k0 += KC) {
+        int kc = k - k0 < KC ? k - k0 : KC;
+        int accumulate = k0 > 0;
+        for (int n0 = 0; n0 < n; n0 += NC) {
+            int n1 = n - n0 < NC ? n : n0 + NC;
+            int i = 0;
+            for (; i + 3 <= m; i += 3) {
+                const float *ai = a + (size_t)i * lda + k0;
+                int j = n0;
+                for (; j + 4 <= n1; j += 4)
+                    tile_3x4(kc, ai, lda, b + (size_t)j * ldb + k0, ldb, c + (size_t)i * ldc + j, ldc,
+                             accumulate);
+                for (; j < n1; j++)
+                    tile_3x1(kc, ai, lda, b + (size_t)j * ldb + k0, ldb, c + (size_t)i * ldc + j, ldc,
+                             accumulate);
+            }
+            for (; i < m; i++) {
+                const float *ai = a + (size_t)i * lda + k0;
+                int j = n0;
+                for (; j + 4 <= n1; j += 4)
+                    tile_1x4(kc, ai, lda, b + (size_t)j * ldb + k0, ldb, c + (size_t)i * ldc + j, ldc,
+                             accumulate);
+                for (; j < n1; j++)
+                    tile_1x1(kc, ai, lda, b + (size_t)j * ldb + k0, ldb, c + (size_t)i * ldc + j, ldc,
+                             accumulate);
+            }
+        }
+    }
+}
+
+/* int8: sign-extend 16 bytes to 16 x i16 and multiply-add pairs into i32
+ * (no saturation, unlike maddubs). 3 x 4 tiles of i32 accumulators. */
+static inline int32_t hsum_i32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
+}
+
+#define TILE_I8(MR, NR)                                                                            \
+    static void tile8_##MR##x##NR(int k, const int8_t *a, int lda, const int8_t *b, int ldb,      \
+                                  int32_t *c, int ldc) {                                           \
+        __m256i acc[MR][NR];                                                                       \
+        for (int i = 0; i < MR; i++)                                                               \
+            for (int j = 0; j < NR; j++) acc[i][j] = _mm256_setzero_si256();                       \
+        int l = 0;                                                                                 \
+        for (; l + 16 <= k; l += 16) {                                                             \
+            __m256i av[MR];                                                                        \
+            for (int i = 0; i < MR; i++)                                                           \
+                av[i] = _mm256_cvtepi8_epi16(                                                      \
+                    _mm_loadu_si128((const __m128i *)(a + (size_t)i * lda + l)));                  \
+            for (int j = 0; j < NR; j++) {                                                         \
+                __m256i bv = _mm256_cvtepi8_epi16(                                                 \
+                    _mm_loadu_si128((const __m128i *)(b + (size_t)j * ldb + l)));                  \
+                for (int i = 0; i < MR; i++)                                                       \
+                    acc[i][j] = _mm256_add_epi32(acc[i][j], _mm256_madd_epi16(av[i], bv));         \
+            }                                                                                      \
+        }                                                                                          \
+        for (int i = 0; i < MR; i++)                                                               \
+            for (int j = 0; j < NR; j++) {                                                         \
+                int32_t s = hsum_i32(acc[i][j]);                                                   \
+                for (int t = l; t < k; t++)                                                        \
+                    s += (int32_t)a[(size_t)i * lda + t] * b[(size_t)j * ldb + t];                 \
+                c[(size_t)i * ldc + j] = s;                                                        \
+            }                                                                                      \
+    }
+
+TILE_I8(3, 4)
+TILE_I8(1, 4)
+TILE_I8(1, 1)
+
+static void gemm_i8(int m, int n, int k, const int8_t *a, int lda, const int8_t *b, int ldb,
+                    int32_t *c, int ldc) {
+    for (int n0 = 0; n0 < n; n0 += NC) {
+        int n1 = n - n0 < NC ? n : n0 + NC;
+        int i = 0;
+        for (; i + 3 <= m; i += 3) {
+            int j = n0;
+            for (; j + 4 <= n1; j += 4)
+                tile8_3x4(k, a + (size_t)i * lda, lda, b + (size_t)j * ldb, ldb, c + (size_t)i * ldc + j, ldc);
+            for (; j < n1; j++)
+                for (int ii = 0; ii < 3; ii++)
+                    tile8_1x1(k, a + (size_t)(i + ii) * lda, lda, b + (size_t)j * ldb, ldb,
+                              c + (size_t)(i + ii) * ldc + j, ldc);
+        }
+        for (; i < m; i++) {
+            int j = n0;
+            for (; j + 4 <= n1; j += 4)
+                tile8_1x4(k, a + (size_t)i * lda, lda, b + (size_t)j * ldb, ldb, c + (size_t)i * ldc + j, ldc);
+            for (; j < n1; j++)
+                tile8_1x1(k, a + (size_t)i * lda, lda, b + (size_t)j * ldb, ldb, c + (size_t)i * ldc + j, ldc);
+        }
+    }
+}
+
+void pl__avx2_bias_act(float *x, const float *bias, int n, int act) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias + i));
+        _mm256_storeu_ps(x + i, pl_act8(v, act));
+    }
+    if (i < n) {
+        __m256i msk = _mm256_loadu_si256((const __m256i *)(mask_tab + 8 - (n - i)));
+        __m256 v = _mm256_maskload_ps(x + i, msk);
+        if (bias) v = _mm256_add_ps(v, _mm256_maskload_ps(bias + i, msk));
+        _mm256_maskstore_ps(x + i, msk, pl_act8(v, act));
+    }
+}
+
+float pl__avx2_exp_sum(const float *x, float *y, int n, float max) {
+    __m256 s = _mm256_setzero_ps(), mx = _mm256_set1_ps(max);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 e = pl_exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), mx));
+        _mm256_storeu_ps(y + i, e);
+        s = _mm256_add_ps(s, e);
+    }
+    if (i < n) {
+        __m256i msk = _mm256_loadu_si256((const __m256i *)(mask_tab + 8 - (n - i)));
+        __m256 e = pl_exp8(_mm256_sub_ps(_mm256_maskload_ps(x + i, msk), mx));
+        e = _mm256_and_ps(e, _mm256_castsi256_ps(msk));
+        _mm256_maskstore_ps(y + i, msk, e);
+        s = _mm256_add_ps(s, e);
+    }
+    return hsum1(s);
+}
+
+const struct pl_cpu_kern pl__cpu_kern_avx2 = {
+    .name = "avx2",
+    .gemm_f32 = gemm_f32,
+    .gemm_i8 = gemm_i8,
+    .bias_act = pl__avx2_bias_act,
+    .exp_sum = pl__avx2_exp_sum,
+};

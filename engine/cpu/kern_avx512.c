@@ -1,0 +1,172 @@
+/*
+ * kern_avx512.c - AVX-512 kernels (compiled with -mavx512f -mavx512bw
+ * -mavx512vl -mavx512vnni -mfma; chosen at run time only on CPUs that have
+ * all of them).
+ *
+ * f32 GEMM: C = A . B^T, both K-contiguous (see kern_avx2.c), 4 x 4 tiles of
+ * 16-lane accumulators, K blocked by KC.
+ * int8 GEMM: VNNI vpdpbusd multiplies unsigned bytes by signed bytes, so A
+ * (signed, [-127, 127]) is shifted to unsigned by flipping its sign bit
+ * (a + 128) and the tile subtracts 128 * sum(b) per column, computed in the
+ * same loop with a dpbusd against a vector of ones.
+ */
+#include <immintrin.h>
+#include <string.h>
+
+#include "cpu_impl.h"
+
+#define KC 1024
+#define NC 64
+
+static inline __m128 hsum4(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
+    __m256 b0 = _mm256_add_ps(_mm512_castps512_ps256(a0), _mm512_extractf32x8_ps(a0, 1));
+    __m256 b1 = _mm256_add_ps(_mm512_castps512_ps256(a1), _mm512_extractf32x8_ps(a1, 1));
+    __m256 b2 = _mm256_add_ps(_mm512_castps512_ps256(a2), _mm512_extractf32x8_ps(a2, 1));
+    __m256 b3 = _mm256_add_ps(_mm512_castps512_ps256(a3), _mm512_extractf32x8_ps(a3, 1));
+    __m256 t0 = _mm256_hadd_ps(b0, b1);
+    __m256 t1 = _mm256_hadd_ps(b2, b3);
+    __m256 t2 = _mm256_hadd_ps(t0, t1);
+    return _mm_add_ps(_mm256_castps256_ps128(t2), _mm256_extractf128_ps(t2, 1));
+}
+
+#define TILE(MR, NR)                                                                               \
+    static void tile_##MR##x##NR(int k, const float *a, int lda, const float *b, int ldb,         \
+                                 float *c, int ldc, int accumulate) {                              \
+        __m512 acc[MR][NR];                                                                        \
+        for (int i = 0; i < MR; i++)                                                               \
+            for (int j = 0; j < NR; j++) acc[i][j] = _mm512_setzero_ps();                          \
+        int l = 0;                                                                                 \
+        for (; l + 16 <= k; l += 16) {                                                             \
+            __m512 av[MR];                                                                         \
+            for (int i = 0; i < MR; i++) av[i] = _mm512_loadu_ps(a + (size_t)i * lda + l);         \
+            for (int j = 0; j < NR; j++) {                                                         \
+                __m512 bv = _mm512_loadu_ps(b + (size_t)j * ldb + l);                              \
+                for (int i = 0; i < MR; i++) acc[i][j] = _mm512_fmadd_ps(av[i], bv, acc[i][j]);    \
+            }                                                                                      \
+        }                                                                                          \
+        if (l < k) {                                                                               \
+            __mmask16 msk = (__mmask16)((1u << (k - l)) - 1);                                      \
+            __m512 av[MR];                                                                         \
+            for (int i = 0; i < MR; i++) av[i] = _mm512_maskz_loadu_ps(msk, a + (size_t)i * lda + l); \
+            for (int j = 0; j < NR; j++) {                                                         \
+                __m512 bv = _mm512_maskz_loadu_ps(msk, b + (size_t)j * ldb + l);                   \
+                for (int i = 0; i < MR; i++) acc[i][j] = _mm512_fmadd_ps(av[i], bv, acc[i][j]);    \
+            }                                                                                      \
+        }                                                                                          \
+        for (int i = 0; i < MR; i++) {                                                             \
+            float *cr = c + (size_t)i * ldc;                                                       \
+            if (NR == 4) {                                                                         \
+                __m128 s = hsum4(acc[i][0], acc[i][NR > 1 ? 1 : 0], acc[i][NR > 2 ? 2 : 0],        \
+                                 acc[i][NR > 3 ? 3 : 0]);                                          \
+                if (accumulate) s = _mm_add_ps(s, _mm_loadu_ps(cr));                               \
+                _mm_storeu_ps(cr, s);                                                              \
+            } else {                                                                               \
+                for (int j = 0; j < NR; j++)                                                       \
+                    cr[j] = (accumulate ? cr[j] : 0.0f) + _mm512_reduce_add_ps(acc[i][j]);         \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+TILE(4, 4)
+TILE(1, 4)
+TILE(4, 1)
+TILE(1, 1)
+
+static void gemm_f32(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c,
+                     int ldc) {
+    if (k == 0) {
+        for (int i = 0; i < m; i++) memset(c + (size_t)i * ldc, 0, (size_t)n * sizeof(float));
+        return;
+    }
+    for (int k0 = 0; k0 < k; k0 += KC) {
+        int kc = k - k0 < KC ? k - k0 : KC;
+        int accumulate = k0 > 0;
+        for (int n0 = 0; n0 < n; n0 += NC) {
+            int n1 = n - n0 < NC ? n : n0 + NC;
+            int i = 0;
+            for (; i + 4 <= m; i += 4) {
+                const float *ai = a + (size_t)i * lda + k0;
+                int j = n0;
+                for (; j + 4 <= n1; j += 4)
+                    tile_4x4(kc, ai, lda, b + (size_t)j * ldb + k0, ldb, c + (size_t)i * ldc + j, ldc,
+                             accumulate);
+                for (; j < n1; j++)
+                    tile_4x1(kc, ai, lda, b + (size_t)j * ldb + k0, ldb, c + (size_t)i * ldc + j, ldc,
+                             accumulate);
+            }
+            for (; i < m; i++) {
+                const float *ai = a + (size_t)i * lda + k0;
+                int j = n0;
+                for (; j + 4 <= n1; j += 4)
+                    tile_1x4(kc, ai, lda, b + (size_t)j * ldb + k0, ldb, c + (size_t)i * ldc + j, ldc,
+                             accumulate);
+                for (; j < n1; j++)
+                    tile_1x1(kc, ai, lda, b + (size_t)j * ldb + k0, ldb, c + (size_t)i * ldc + j, ldc,
+                             accumulate);
+            }
+        }
+    }
+}
+
+#define TILE_I8(MR, NR)                                                                            \
+    static void tile8_##MR##x##NR(int k, const int8_t *a, int lda, const int8_t *b, int ldb,      \
+                                  int32_t *c, int ldc) {                                           \
+        const __m512i flip = _mm512_set1_epi8((char)0x80), ones = _mm512_set1_epi8(1);             \
+        __m512i acc[MR][NR], bsum[NR];                                                             \
+        for (int j = 0; j < NR; j++) bsum[j] = _mm512_setzero_si512();                             \
+        for (int i = 0; i < MR; i++)                                                               \
+            for (int j = 0; j < NR; j++) acc[i][j] = _mm512_setzero_si512();                       \
+        for (int l = 0; l < k; l += 64) {                                                          \
+            __mmask64 msk = k - l >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (k - l)) - 1);        \
+            __m512i av[MR];                                                                        \
+            for (int i = 0; i < MR; i++)                                                           \
+                av[i] = _mm512_xor_si512(_mm512_maskz_loadu_epi8(msk, a + (size_t)i * lda + l),   \
+                                         flip);                                                    \
+            for (int j = 0; j < NR; j++) {                                                         \
+                __m512i bv = _mm512_maskz_loadu_epi8(msk, b + (size_t)j * ldb + l);                \
+                bsum[j] = _mm512_dpbusd_epi32(bsum[j], ones, bv);                                  \
+                for (int i = 0; i < MR; i++) acc[i][j] = _mm512_dpbusd_epi32(acc[i][j], av[i], bv); \
+            }                                                                                      \
+        }                                                                                          \
+        for (int j = 0; j < NR; j++) {                                                             \
+            int32_t corr = 128 * _mm512_reduce_add_epi32(bsum[j]);                                 \
+            for (int i = 0; i < MR; i++)                                                           \
+                c[(size_t)i * ldc + j] = _mm512_reduce_add_epi32(acc[i][j]) - corr;                \
+        }                                                                                          \
+    }
+
+TILE_I8(4, 4)
+TILE_I8(1, 4)
+TILE_I8(1, 1)
+
+static void gemm_i8(int m, int n, int k, const int8_t *a, int lda, const int8_t *b, int ldb,
+                    int32_t *c, int ldc) {
+    for (int n0 = 0; n0 < n; n0 += NC) {
+        int n1 = n - n0 < NC ? n : n0 + NC;
+        int i = 0;
+        for (; i + 4 <= m; i += 4) {
+            int j = n0;
+            for (; j + 4 <= n1; j += 4)
+                tile8_4x4(k, a + (size_t)i * lda, lda, b + (size_t)j * ldb, ldb, c + (size_t)i * ldc + j, ldc);
+            for (; j < n1; j++)
+                for (int ii = 0; ii < 4; ii++)
+                    tile8_1x1(k, a + (size_t)(i + ii) * lda, lda, b + (size_t)j * ldb, ldb,
+                              c + (size_t)(i + ii) * ldc + j, ldc);
+        }
+        for (; i < m; i++) {
+            int j = n0;
+            for (; j + 4 <= n1; j += 4)
+                tile8_1x4(k, a + (size_t)i * lda, lda, b + (size_t)j * ldb, ldb, c + (size_t)i * ldc + j, ldc);
+            for (; j < n1; j++)
+                tile8_1x1(k, a + (size_t)i * lda, lda, b + (size_t)j * ldb, ldb, c + (size_t)i * ldc + j, ldc);
+        }
+    }
+}
+
+const struct pl_cpu_kern pl__cpu_kern_avx512 = {
+    .name = "avx512",
+    .gemm_f32 = gemm_f32,
+    .gemm_i8 = gemm_i8,
+    .bias_act = pl__avx2_bias_act,
+    .exp_sum = pl__avx2_exp_sum,
+};

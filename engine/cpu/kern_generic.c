@@ -1,0 +1,57 @@
+/*
+ * kern_generic.c - portable C kernels: the fallback family for CPUs without
+ * AVX2+FMA, and the baseline the SIMD families are compared against.
+ */
+#include <math.h>
+
+#include "cpu_impl.h"
+
+static void gemm_f32(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c,
+                     int ldc) {
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            const float *ar = a + (size_t)i * lda, *br = b + (size_t)j * ldb;
+            float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+            int l = 0;
+            for (; l + 4 <= k; l += 4) {
+                s0 += ar[l] * br[l];
+                s1 += ar[l + 1] * br[l + 1];
+                s2 += ar[l + 2] * br[l + 2];
+                s3 += ar[l + 3] * br[l + 3];
+            }
+            for (; l < k; l++) s0 += ar[l] * br[l];
+            c[(size_t)i * ldc + j] = (s0 + s1) + (s2 + s3);
+        }
+}
+
+static void gemm_i8(int m, int n, int k, const int8_t *a, int lda, const int8_t *b, int ldb,
+                    int32_t *c, int ldc) {
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            const int8_t *ar = a + (size_t)i * lda, *br = b + (size_t)j * ldb;
+            int32_t s = 0;
+            for (int l = 0; l < k; l++) s += (int32_t)ar[l] * br[l];
+            c[(size_t)i * ldc + j] = s;
+        }
+}
+
+static void bias_act(float *x, const float *bias, int n, int act) {
+    for (int i = 0; i < n; i++) x[i] = pl__act_ref(x[i] + (bias ? bias[i] : 0.0f), act);
+}
+
+static float exp_sum(const float *x, float *y, int n, float max) {
+    float s = 0;
+    for (int i = 0; i < n; i++) {
+        y[i] = expf(x[i] - max);
+        s += y[i];
+    }
+    return s;
+}
+
+const struct pl_cpu_kern pl__cpu_kern_generic = {
+    .name = "generic",
+    .gemm_f32 = gemm_f32,
+    .gemm_i8 = gemm_i8,
+    .bias_act = bias_act,
+    .exp_sum = exp_sum,
+};

@@ -1,0 +1,322 @@
+/*
+ * ops_fast.c - the CPU backend's optimized ops: work split over the thread
+ * pool, inner loops from the selected kernel family (ctx->kern).
+ *
+ * Scratch memory (per-thread weight conversion panels, quantized
+ * activations, attention scores) comes from ctx->scratch, which only grows;
+ * after a warm-up pass at the largest shape no op allocates.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "cpu_impl.h"
+
+#define LIN_NB 64  /* weight rows (output features) per task */
+#define LIN_MB 192 /* activation rows per task */
+
+static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/* ---- linear ---------------------------------------------------------------- */
+
+struct lin_job {
+    const struct pl_cpu_kern *kern;
+    const struct pl_tensor *t;
+    int64_t m, n, k, n_nb;
+    float *wconv;    /* per-thread f32 panel for f16/bf16 weights [LIN_NB, k] */
+    int8_t *aq;      /* quantized activations [m, k] */
+    float *ascale;   /* per-row activation scales [m] */
+    int32_t *acc;    /* per-thread int32 tile [LIN_MB, LIN_NB] */
+    size_t acc_per_thread;
+};
+
+static void lin_task(void *arg, int task, int thread) {
+    struct lin_job *j = arg;
+    const struct pl_tensor *t = j->t, *x = t->src[0], *w = t->src[1], *b = t->src[2];
+    int64_t nb = task % j->n_nb, mb = task / j->n_nb;
+    int64_t n0 = nb * LIN_NB, n1 = n0 + LIN_NB < j->n ? n0 + LIN_NB : j->n;
+    int64_t m0 = mb * LIN_MB, m1 = m0 + LIN_MB < j->m ? m0 + LIN_MB : j->m;
+    int nn = (int)(n1 - n0), mm = (int)(m1 - m0), k = (int)j->k;
+    float *y = (float *)t->data + m0 * j->n + n0;
+    const float *bias = b ? (const float *)b->data + n0 : NULL;
+    int act = t->op_params[0];
+    if (w->dtype == PL_DTYPE_I8) {
+        int32_t *acc = j->acc + (size_t)thread * j->acc_per_thread;
+        j->kern->gemm_i8(mm, nn, k, j->aq + m0 * j->k, k, (const int8_t *)w->data + n0 * j->k, k, acc,
+                         nn);
+        const float *ws = (const float *)t->src[3]->data + n0;
+        for (int i = 0; i < mm; i++) {
+            float xs = j->ascale[m0 + i];
+            float *yr = y + (int64_t)i * j->n;
+            const int32_t *ar = acc + (size_t)i * nn;
+            for (int c = 0; c < nn; c++) yr[c] = (float)ar[c] * xs * ws[c];
+            j->kern->bias_act(yr, bias, nn, act);
+        }
+        return;
+    }
+    const float *wp;
+    if (w->dtype == PL_DTYPE_F32) {
+        wp = (const float *)w->data + n0 * j->k;
+    } else {
+        float *dst = j->wconv + (size_t)thread * LIN_NB * j->k;
+        const uint16_t *src = (const uint16_t *)w->data + n0 * j->k;
+        int64_t cnt = (int64_t)nn * j->k;
+        if (w->dtype == PL_DTYPE_F16)
+            for (int64_t i = 0; i < cnt; i++) dst[i] = pl_f16_to_f32(src[i]);
+        else
+            for (int64_t i = 0; i < cnt; i++) dst[i] = pl_bf16_to_f32(src[i]);
+        wp = dst;
+    }
+    j->kern->gemm_f32(mm, nn, k, (const float *)x->data + m0 * j->k, k, wp, k, y, (int)j->n);
+    if (bias || act != PL_ACT_NONE)
+        for (int i = 0; i < mm; i++) j->kern->bias_act(y + (int64_t)i * j->n, bias, nn, act);
+}
+
+struct quant_job {
+    const float *x;
+    int8_t *q;
+    float *scale;
+    int64_t m, k;
+};
+
+/* Same rounding as the reference (ops_ref.c quant_row_ref). */
+static void quant_task(void *arg, int task, int thread) {
+    (void)thread;
+    struct quant_job *j = arg;
+    int64_t r0 = task * 16, r1 = r0 + 16 < j->m ? r0 + 16 : j->m;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *x = j->x + r * j->k;
+        int8_t *q = j->q + r * j->k;
+        float amax = 0;
+        for (int64_t i = 0; i < j->k; i++) amax = fmaxf(amax, fabsf(x[i]));
+        float inv = amax > 0 ? 127.0f / amax : 0.0f;
+        j->scale[r] = amax / 127.0f;
+        for (int64_t i = 0; i < j->k; i++) {
+            float v = nearbyintf(x[i] * inv);
+            q[i] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+        }
+    }
+}
+
+static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+static pl_status op_linear(struct pl_cpu_ctx *ctx, struct pl_tensor *t) {
+    const struct pl_tensor *x = t->src[0], *w = t->src[1];
+    struct lin_job j = {.kern = ctx->kern, .t = t};
+    j.m = pl_tensor_nrows(x);
+    j.k = x->shape[x->n_dims - 1];
+    j.n = w->shape[0];
+    j.n_nb = cdiv(j.n, LIN_NB);
+    if (j.m == 0 || j.n == 0) return PL_OK;
+    int nt = ctx->n_threads;
+    if (w->dtype == PL_DTYPE_I8) {
+        j.acc_per_thread = (size_t)LIN_MB * LIN_NB;
+        size_t need = align64((size_t)(j.m * j.k)) + align64((size_t)j.m * sizeof(float)) +
+                      (size_t)nt * j.acc_per_thread * sizeof(int32_t);
+        PL_TRY(pl__cpu_scratch_reserve(&ctx->scratch, need));
+        char *p = ctx->scratch.p;
+        j.aq = (int8_t *)p;
+        j.ascale = (float *)(p + align64((size_t)(j.m * j.k)));
+        j.acc = (int32_t *)(p + align64((size_t)(j.m * j.k)) + align64((size_t)j.m * sizeof(float)));
+        struct quant_job q = {.x = x->data, .q = j.aq, .scale = j.ascale, .m = j.m, .k = j.k};
+        pl_threadpool_run(ctx->pool, (int)cdiv(j.m, 16), quant_task, &q);
+    } else if (w->dtype != PL_DTYPE_F32) {
+        PL_TRY(pl__cpu_scratch_reserve(&ctx->scratch, (size_t)nt * LIN_NB * j.k * sizeof(float)));
+        j.wconv = ctx->scratch.p;
+    }
+    pl_threadpool_run(ctx->pool, (int)(j.n_nb * cdiv(j.m, LIN_MB)), lin_task, &j);
+    return PL_OK;
+}
+
+/* ---- row-wise ops ------------------------------------------------------------ */
+
+struct row_job {
+    struct pl_cpu_ctx *ctx;
+    struct pl_tensor *t;
+    int64_t rows, h, per_task;
+};
+
+static void layer_norm_row(const float *x, const float *r, const float *g, const float *b, float eps,
+                           int64_t h, float *y) {
+    /* y doubles as the sum buffer when there is a residual (y may alias neither). */
+    const float *v = x;
+    if (r) {
+        for (int64_t i = 0; i < h; i++) y[i] = x[i] + r[i];
+        v = y;
+    }
+    float s[8] = {0}, mean, var;
+    int64_t i = 0;
+    for (; i + 8 <= h; i += 8)
+        for (int l = 0; l < 8; l++) s[l] += v[i + l];
+    float tot = 0;
+    for (; i < h; i++) tot += v[i];
+    for (int l = 0; l < 8; l++) tot += s[l];
+    mean = tot / (float)h;
+    float q[8] = {0};
+    for (i = 0; i + 8 <= h; i += 8)
+        for (int l = 0; l < 8; l++) {
+            float d = v[i + l] - mean;
+            q[l] += d * d;
+        }
+    float qt = 0;
+    for (; i < h; i++) qt += (v[i] - mean) * (v[i] - mean);
+    for (int l = 0; l < 8; l++) qt += q[l];
+    var = qt / (float)h;
+    float inv = 1.0f / sqrtf(var + eps);
+    for (i = 0; i < h; i++) y[i] = (v[i] - mean) * inv * g[i] + b[i];
+}
+
+static void row_task(void *arg, int task, int thread) {
+    (void)thread;
+    struct row_job *j = arg;
+    struct pl_tensor *t = j->t;
+    int64_t r0 = task * j->per_task, r1 = r0 + j->per_task < j->rows ? r0 + j->per_task : j->rows;
+    int64_t h = j->h;
+    switch (t->op) {
+    case PL_OP_ACT:
+        for (int64_t r = r0; r < r1; r++) {
+            float *y = (float *)t->data + r * h;
+            if (y != (const float *)t->src[0]->data + r * h)
+                memcpy(y, (const float *)t->src[0]->data + r * h, (size_t)h * sizeof(float));
+            j->ctx->kern->bias_act(y, t->src[1] ? t->src[1]->data : NULL, (int)h, t->op_params[0]);
+        }
+        break;
+    case PL_OP_ADD:
+        for (int64_t r = r0 * h; r < r1 * h; r++)
+            ((float *)t->data)[r] = ((const float *)t->src[0]->data)[r] + ((const float *)t->src[1]->data)[r];
+        break;
+    case PL_OP_LAYER_NORM:
+        for (int64_t r = r0; r < r1; r++)
+            layer_norm_row((const float *)t->src[0]->data + r * h,
+                           t->src[1] ? (const float *)t->src[1]->data + r * h : NULL,
+                           t->src[2]->data, t->src[3]->data, pl_tensor_param_f32(t, 0), h,
+                           (float *)t->data + r * h);
+        break;
+    case PL_OP_SOFTMAX: {
+        float scale = pl_tensor_param_f32(t, 0);
+        for (int64_t r = r0; r < r1; r++) {
+            const float *x = (const float *)t->src[0]->data + r * h;
+            const int32_t *m = t->src[1] ? (const int32_t *)t->src[1]->data + r * h : NULL;
+            float *y = (float *)t->data + r * h;
+            float mx = -INFINITY;
+            for (int64_t i = 0; i < h; i++) {
+                y[i] = (!m || m[i]) ? x[i] * scale : -INFINITY;
+                if (y[i] > mx) mx = y[i];
+            }
+            if (mx == -INFINITY) {
+                memset(y, 0, (size_t)h * sizeof(float));
+                continue;
+            }
+            float s = j->ctx->kern->exp_sum(y, y, (int)h, mx);
+            float inv = 1.0f / s;
+            for (int64_t i = 0; i < h; i++) y[i] = (!m || m[i]) ? y[i] * inv : 0.0f;
+        }
+        break;
+    }
+    case PL_OP_EMBED: {
+        int64_t sn = t->src[0]->shape[1];
+        const int32_t *ids = t->src[0]->data, *tt = t->src[4] ? t->src[4]->data : NULL;
+        const int32_t *mask = t->src[7] ? t->src[7]->data : NULL;
+        for (int64_t r = r0; r < r1; r++) {
+            int64_t s = r % sn;
+            int32_t pos = (mask && mask[r] == 0) ? t->op_params[2] : t->op_params[1] + (int32_t)s;
+            const float *we = (const float *)t->src[1]->data + (int64_t)ids[r] * h;
+            const float *pe = (const float *)t->src[2]->data + (int64_t)pos * h;
+            const float *te = t->src[3] ? (const float *)t->src[3]->data + (int64_t)(tt ? tt[r] : 0) * h : NULL;
+            float *y = (float *)t->data + r * h;
+            for (int64_t i = 0; i < h; i++) y[i] = we[i] + pe[i] + (te ? te[i] : 0.0f);
+            layer_norm_row(y, NULL, t->src[5]->data, t->src[6]->data, pl_tensor_param_f32(t, 0), h, y);
+        }
+        break;
+    }
+    case PL_OP_GET_ROWS:
+        for (int64_t r = r0; r < r1; r++)
+            memcpy((float *)t->data + r * h,
+                   (const float *)t->src[0]->data + (int64_t)((const int32_t *)t->src[1]->data)[r] * h,
+                   (size_t)h * sizeof(float));
+        break;
+    default: break;
+    }
+}
+
+static void run_rows(struct pl_cpu_ctx *ctx, struct pl_tensor *t, int64_t rows, int64_t h) {
+    struct row_job j = {.ctx = ctx, .t = t, .rows = rows, .h = h};
+    int64_t per = cdiv(rows, (int64_t)ctx->n_threads * 4);
+    j.per_task = per < 1 ? 1 : per;
+    pl_threadpool_run(ctx->pool, (int)cdiv(rows, j.per_task), row_task, &j);
+}
+
+/* ---- attention ------------------------------------------------------------ */
+
+struct att_job {
+    struct pl_cpu_ctx *ctx;
+    struct pl_tensor *t;
+    int64_t bn, sn, h, d;
+    int nh;
+    float scale;
+    float *scratch; /* per thread: scores [sn, sn] + v^T [d, sn] */
+    size_t per_thread;
+};
+
+static void att_task(void *arg, int task, int thread) {
+    struct att_job *j = arg;
+    const struct pl_cpu_kern *kern = j->ctx->kern;
+    int64_t b = task / j->nh, hh = task % j->nh, sn = j->sn, h = j->h, d = j->d;
+    const float *in = j->t->src[0]->data;
+    const int32_t *mask = j->t->src[1] ? (const int32_t *)j->t->src[1]->data + b * sn : NULL;
+    float *sc = j->scratch + (size_t)thread * j->per_thread, *vt = sc + sn * sn;
+    float *out = (float *)j->t->data + b * sn * h + hh * d;
+    /* Keys past the last unmasked one never contribute: trim them. */
+    int64_t kn = sn;
+    if (mask)
+        while (kn > 0 && mask[kn - 1] == 0) kn--;
+    if (kn == 0) {
+        for (int64_t i = 0; i < sn; i++) memset(out + i * h, 0, (size_t)d * sizeof(float));
+        return;
+    }
+    const float *q = in + b * sn * 3 * h + hh * d, *k = q + h, *v = q + 2 * h;
+    kern->gemm_f32((int)sn, (int)kn, (int)d, q, (int)(3 * h), k, (int)(3 * h), sc, (int)kn);
+    for (int64_t i = 0; i < sn; i++) {
+        float *row = sc + i * kn, mx = -INFINITY;
+        for (int64_t jj = 0; jj < kn; jj++) {
+            row[jj] = (!mask || mask[jj]) ? row[jj] * j->scale : -INFINITY;
+            if (row[jj] > mx) mx = row[jj];
+        }
+        float s = kern->exp_sum(row, row, (int)kn, mx);
+        float inv = 1.0f / s;
+        for (int64_t jj = 0; jj < kn; jj++) row[jj] = (!mask || mask[jj]) ? row[jj] * inv : 0.0f;
+    }
+    for (int64_t jj = 0; jj < kn; jj++)
+        for (int64_t l = 0; l < d; l++) vt[l * kn + jj] = v[jj * 3 * h + l];
+    kern->gemm_f32((int)sn, (int)d, (int)kn, sc, (int)kn, vt, (int)kn, out, (int)h);
+}
+
+static pl_status op_attention(struct pl_cpu_ctx *ctx, struct pl_tensor *t) {
+    struct att_job j = {.ctx = ctx, .t = t};
+    j.bn = t->shape[0];
+    j.sn = t->shape[1];
+    j.h = t->shape[2];
+    j.nh = t->op_params[0];
+    j.d = j.h / j.nh;
+    j.scale = pl_tensor_param_f32(t, 1);
+    j.per_thread = (size_t)(j.sn * j.sn + j.d * j.sn);
+    PL_TRY(pl__cpu_scratch_reserve(&ctx->scratch, (size_t)ctx->n_threads * j.per_thread * sizeof(float)));
+    j.scratch = ctx->scratch.p;
+    pl_threadpool_run(ctx->pool, (int)(j.bn * j.nh), att_task, &j);
+    return PL_OK;
+}
+
+pl_status pl__cpu_op_fast(struct pl_cpu_ctx *ctx, struct pl_tensor *t) {
+    PL_TRY(pl__cpu_check_ids(t));
+    int64_t h = t->shape[t->n_dims - 1];
+    switch (t->op) {
+    case PL_OP_LINEAR: return op_linear(ctx, t);
+    case PL_OP_ATTENTION: return op_attention(ctx, t);
+    case PL_OP_ACT:
+    case PL_OP_LAYER_NORM:
+    case PL_OP_SOFTMAX:
+    case PL_OP_EMBED:
+    case PL_OP_GET_ROWS: run_rows(ctx, t, pl_tensor_nrows(t), h); return PL_OK;
+    case PL_OP_ADD: run_rows(ctx, t, pl_tensor_nrows(t), h); return PL_OK;
+    default: return PL_ERR(PL_E_UNSUPPORTED, "cpu: op %s", pl_op_name(t->op));
+    }
+}

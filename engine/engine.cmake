@@ -1,0 +1,38 @@
+# parley_engine: tensors, backend registry, CPU backend, safetensors, models.
+# Included from engine/CMakeLists.txt after the tokenizer and cuda subdirs.
+set(_pl_engine_dir ${CMAKE_CURRENT_LIST_DIR})
+
+add_library(parley_engine STATIC
+  ${_pl_engine_dir}/tensor.c
+  ${_pl_engine_dir}/backend.c
+  ${_pl_engine_dir}/cpu/cpu_backend.c
+  ${_pl_engine_dir}/cpu/threadpool.c
+  ${_pl_engine_dir}/cpu/ops_ref.c
+  ${_pl_engine_dir}/cpu/ops_fast.c
+  ${_pl_engine_dir}/cpu/kern_generic.c
+  ${_pl_engine_dir}/cpu/kern_avx2.c
+  ${_pl_engine_dir}/cpu/kern_avx512.c)
+foreach(src safetensors.c model.c)
+  if(EXISTS ${_pl_engine_dir}/${src})
+    target_sources(parley_engine PRIVATE ${_pl_engine_dir}/${src})
+  endif()
+endforeach()
+file(GLOB _pl_engine_models ${_pl_engine_dir}/models/*.c)
+target_sources(parley_engine PRIVATE ${_pl_engine_models})
+
+# SIMD kernel families: per-file flags so the rest of the build stays generic;
+# cpu_backend.c picks one at run time with __builtin_cpu_supports.
+set_source_files_properties(${_pl_engine_dir}/cpu/kern_avx2.c PROPERTIES
+  COMPILE_OPTIONS "-mavx2;-mfma;-O3")
+set_source_files_properties(${_pl_engine_dir}/cpu/kern_avx512.c PROPERTIES
+  COMPILE_OPTIONS "-mavx512f;-mavx512bw;-mavx512vl;-mavx512dq;-mavx512vnni;-mavx2;-mfma;-O3")
+set_source_files_properties(${_pl_engine_dir}/cpu/ops_fast.c PROPERTIES
+  COMPILE_OPTIONS "-O3")
+
+target_include_directories(parley_engine PUBLIC ${_pl_engine_dir} PRIVATE ${_pl_engine_dir}/cpu)
+target_link_libraries(parley_engine PUBLIC parley_common Threads::Threads m
+  PRIVATE PkgConfig::JANSSON)
+if(TARGET parley_engine_cuda)
+  target_link_libraries(parley_engine PUBLIC parley_engine_cuda)
+  set_source_files_properties(${_pl_engine_dir}/backend.c PROPERTIES COMPILE_DEFINITIONS PL_CUDA)
+endif()

@@ -1,0 +1,331 @@
+/*
+ * test_engine_ops.c - every CPU op x dtype x shape against the scalar
+ * reference mode, for every kernel family this CPU can run (generic, avx2,
+ * avx512). Checks NMSE per op (normalized by max(sum ref^2, n)), NaN/Inf, and guard bytes around outputs.
+ * The seed is printed on failure.
+ */
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "backend.h"
+#include "tensor.h"
+
+#define GUARD 64
+#define SEED 12345u
+
+static uint32_t rng_state;
+static float frand(void) {
+    rng_state = rng_state * 1664525u + 1013904223u;
+    return ((rng_state >> 8) / 16777216.0f) * 2.0f - 1.0f;
+}
+
+/* A test arena: one host buffer, tensors placed with guard bytes between. */
+struct arena {
+    struct pl_backend *be;
+    struct pl_buffer *buf;
+    struct pl_ctx *ctx;
+    size_t used;
+};
+
+static void arena_init(struct arena *a, struct pl_backend *be, size_t size) {
+    a->be = be;
+    ck_assert_int_eq(pl_backend_buffer_alloc(be, size, &a->buf), PL_OK);
+    memset(pl_buffer_base(a->buf), 0xA5, size);
+    ck_assert_int_eq(pl_ctx_create(256, &a->ctx), PL_OK);
+    a->used = GUARD;
+}
+
+static void arena_deinit(struct arena *a) {
+    pl_buffer_free(a->buf);
+    pl_ctx_destroy(a->ctx);
+}
+
+static void place(struct arena *a, struct pl_tensor *t) {
+    ck_assert_int_eq(pl_tensor_place(t, a->buf, a->used), PL_OK);
+    a->used += (pl_tensor_nbytes(t) + GUARD + 63) & ~(size_t)63;
+}
+
+static struct pl_tensor *leaf(struct arena *a, enum pl_dtype dt, int nd, const int64_t *shape) {
+    struct pl_tensor *t;
+    ck_assert_int_eq(pl_tensor_new(a->ctx, dt, nd, shape, &t), PL_OK);
+    place(a, t);
+    int64_t n = pl_tensor_nelements(t);
+    for (int64_t i = 0; i < n; i++) {
+        float v = frand();
+        switch (dt) {
+        case PL_DTYPE_F32: ((float *)t->data)[i] = v; break;
+        case PL_DTYPE_F16: ((uint16_t *)t->data)[i] = pl_f32_to_f16(v); break;
+        case PL_DTYPE_BF16: ((uint16_t *)t->data)[i] = pl_f32_to_bf16(v); break;
+        case PL_DTYPE_I8: ((int8_t *)t->data)[i] = (int8_t)(v * 127); break;
+        default: ((int32_t *)t->data)[i] = 0;
+        }
+    }
+    return t;
+}
+
+static bool guards_ok(const struct pl_tensor *t) {
+    const unsigned char *p = t->data;
+    size_t nb = pl_tensor_nbytes(t);
+    for (int i = 1; i <= GUARD; i++)
+        if (p[-i] != 0xA5 || p[nb + i - 1] != 0xA5) return false;
+    return true;
+}
+
+static struct pl_backend *be_ref;
+static const char *families[] = {"generic", "avx2", "avx512"};
+
+/* Compute op tensor `t` (placed) with cpu-ref into t, then with each kernel
+ * family into a clone, compare. */
+static void check_op(struct arena *a, struct pl_tensor *t, double tol, const char *what) {
+    struct pl_graph *g;
+    ck_assert_int_eq(pl_graph_create(4, &g), PL_OK);
+    place(a, t);
+    ck_assert_int_eq(pl_graph_add(g, t), PL_OK);
+    ck_assert_msg(pl_backend_graph_compute(be_ref, g) == PL_OK, "%s: ref failed: %s", what,
+                  pl_last_error());
+    int64_t n = pl_tensor_nelements(t);
+    const float *ref = t->data;
+    for (int64_t i = 0; i < n; i++) ck_assert_msg(isfinite(ref[i]), "%s: ref output not finite", what);
+    ck_assert_msg(guards_ok(t), "%s: ref wrote outside its output", what);
+    for (size_t f = 0; f < PL_ARRAY_LEN(families); f++) {
+        setenv("PARLEY_CPU_KERNELS", families[f], 1);
+        struct pl_backend *be;
+        ck_assert_int_eq(pl_backend_create("cpu", &be), PL_OK);
+        if (strcmp(pl_backend_cpu_kernels(be), families[f]) != 0) { /* CPU lacks it */
+            pl_backend_destroy(be);
+            continue;
+        }
+        for (int threads = 1; threads <= 3; threads += 2) {
+            ck_assert_int_eq(pl_backend_cpu_set_threads(be, threads), PL_OK);
+            struct pl_tensor *t2 = pl_ctx_n_tensors(a->ctx) < 255 ? NULL : NULL;
+            ck_assert_int_eq(pl_tensor_new(a->ctx, t->dtype, t->n_dims, t->shape, &t2), PL_OK);
+            t2->op = t->op;
+            memcpy(t2->src, t->src, sizeof t->src);
+            memcpy(t2->op_params, t->op_params, sizeof t->op_params);
+            place(a, t2);
+            pl_graph_reset(g);
+            ck_assert_int_eq(pl_graph_add(g, t2), PL_OK);
+            ck_assert_msg(pl_backend_graph_compute(be, g) == PL_OK, "%s: %s failed: %s", what,
+                          families[f], pl_last_error());
+            double num = 0, den = 0;
+            const float *out = t2->data;
+            for (int64_t i = 0; i < n; i++) {
+                ck_assert_msg(isfinite(out[i]), "%s [%s]: output %lld not finite (seed %u)", what,
+                              families[f], (long long)i, SEED);
+                num += ((double)out[i] - ref[i]) * ((double)out[i] - ref[i]);
+                den += (double)ref[i] * ref[i];
+            }
+            /* Error relative to the output's energy, but never finer than an
+             * absolute error per element (values of order 1). */
+            double nmse = num / fmax(den, (double)n);
+            ck_assert_msg(nmse <= tol, "%s [%s, %d threads]: nmse %g > %g (seed %u)", what,
+                          families[f], threads, nmse, tol, SEED);
+            ck_assert_msg(guards_ok(t2), "%s [%s]: wrote outside its output", what, families[f]);
+        }
+        pl_backend_destroy(be);
+    }
+    unsetenv("PARLEY_CPU_KERNELS");
+    pl_graph_destroy(g);
+}
+
+static void setup(void) {
+    rng_state = SEED;
+    ck_assert_int_eq(pl_backend_create("cpu-ref", &be_ref), PL_OK);
+}
+static void teardown(void) { pl_backend_destroy(be_ref); }
+
+START_TEST(test_linear) {
+    static const int shapes[][3] = {{1, 1, 1},   {3, 4, 8},     {5, 7, 13},   {17, 64, 96},
+                                    {4, 9, 1030}, {200, 70, 33}, {2, 130, 64}, {7, 3, 300}};
+    enum pl_dtype dts[] = {PL_DTYPE_F32, PL_DTYPE_F16, PL_DTYPE_BF16, PL_DTYPE_I8};
+    for (size_t s = 0; s < PL_ARRAY_LEN(shapes); s++)
+        for (size_t d = 0; d < PL_ARRAY_LEN(dts); d++)
+            for (int act = 0; act < PL_ACT_COUNT; act++) {
+                if (act > 0 && s % 2 == 1 && d > 0) continue; /* keep the matrix fast */
+                struct arena a;
+                arena_init(&a, be_ref, 16 << 20);
+                int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+                struct pl_tensor *x = leaf(&a, PL_DTYPE_F32, 2, (int64_t[]){m, k});
+                struct pl_tensor *w = leaf(&a, dts[d], 2, (int64_t[]){n, k});
+                struct pl_tensor *b = s % 3 ? leaf(&a, PL_DTYPE_F32, 1, (int64_t[]){n}) : NULL;
+                struct pl_tensor *sc = dts[d] == PL_DTYPE_I8
+                                           ? leaf(&a, PL_DTYPE_F32, 1, (int64_t[]){n})
+                                           : NULL;
+                if (sc)
+                    for (int64_t i = 0; i < n; i++) ((float *)sc->data)[i] = fabsf(((float *)sc->data)[i]) * 0.01f + 1e-3f;
+                struct pl_tensor *y;
+                ck_assert_int_eq(pl_op_linear(a.ctx, x, w, sc, b, (enum pl_act)act, &y), PL_OK);
+                char what[96];
+                snprintf(what, sizeof what, "linear %lldx%lldx%lld %s act %d", (long long)m,
+                         (long long)n, (long long)k, pl_dtype_name(dts[d]), act);
+                check_op(&a, y, 1e-9, what);
+                arena_deinit(&a);
+            }
+}
+END_TEST
+
+START_TEST(test_rowwise) {
+    static const int shapes[][2] = {{1, 1}, {3, 7}, {16, 768}, {5, 33}, {70, 130}};
+    for (size_t s = 0; s < PL_ARRAY_LEN(shapes); s++) {
+        struct arena a;
+        arena_init(&a, be_ref, 8 << 20);
+        int64_t r = shapes[s][0], h = shapes[s][1];
+        struct pl_tensor *x = leaf(&a, PL_DTYPE_F32, 2, (int64_t[]){r, h});
+        for (int64_t i = 0; i < r * h; i++) ((float *)x->data)[i] *= 6.0f; /* reach GELU tails */
+        struct pl_tensor *x2 = leaf(&a, PL_DTYPE_F32, 2, (int64_t[]){r, h});
+        struct pl_tensor *bias = leaf(&a, PL_DTYPE_F32, 1, (int64_t[]){h});
+        struct pl_tensor *g = leaf(&a, PL_DTYPE_F32, 1, (int64_t[]){h});
+        struct pl_tensor *be = leaf(&a, PL_DTYPE_F32, 1, (int64_t[]){h});
+        struct pl_tensor *mask = leaf(&a, PL_DTYPE_I32, 2, (int64_t[]){r, h});
+        for (int64_t i = 0; i < r * h; i++) ((int32_t *)mask->data)[i] = (i % 5) != 3;
+        char what[64];
+        for (int act = 0; act < PL_ACT_COUNT; act++) {
+            struct pl_tensor *y;
+            ck_assert_int_eq(pl_op_act(a.ctx, x, act % 2 ? bias : NULL, act, &y), PL_OK);
+            snprintf(what, sizeof what, "act %d [%lld,%lld]", act, (long long)r, (long long)h);
+            check_op(&a, y, 1e-11, what);
+        }
+        struct pl_tensor *y;
+        ck_assert_int_eq(pl_op_add(a.ctx, x, x2, &y), PL_OK);
+        check_op(&a, y, 1e-14, "add");
+        ck_assert_int_eq(pl_op_layer_norm(a.ctx, x, x2, g, be, 1e-12f, &y), PL_OK);
+        check_op(&a, y, 1e-10, "layer_norm+residual");
+        ck_assert_int_eq(pl_op_layer_norm(a.ctx, x, NULL, g, be, 1e-5f, &y), PL_OK);
+        check_op(&a, y, 1e-10, "layer_norm");
+        ck_assert_int_eq(pl_op_softmax(a.ctx, x, NULL, 0.5f, &y), PL_OK);
+        check_op(&a, y, 1e-11, "softmax");
+        ck_assert_int_eq(pl_op_softmax(a.ctx, x, mask, 1.0f, &y), PL_OK);
+        check_op(&a, y, 1e-11, "softmax masked");
+        arena_deinit(&a);
+    }
+}
+END_TEST
+
+START_TEST(test_attention) {
+    static const int shapes[][4] = {{1, 1, 8, 2}, {2, 5, 12, 3}, {3, 37, 64, 4}, {1, 130, 96, 2},
+                                    {2, 20, 768, 12}};
+    for (size_t s = 0; s < PL_ARRAY_LEN(shapes); s++)
+        for (int masked = 0; masked < 3; masked++) {
+            struct arena a;
+            arena_init(&a, be_ref, 8 << 20);
+            int64_t b = shapes[s][0], sn = shapes[s][1], h = shapes[s][2];
+            int nh = shapes[s][3];
+            struct pl_tensor *qkv = leaf(&a, PL_DTYPE_F32, 3, (int64_t[]){b, sn, 3 * h});
+            struct pl_tensor *mask = NULL;
+            if (masked) {
+                mask = leaf(&a, PL_DTYPE_I32, 2, (int64_t[]){b, sn});
+                for (int64_t i = 0; i < b; i++)
+                    for (int64_t j = 0; j < sn; j++)
+                        ((int32_t *)mask->data)[i * sn + j] =
+                            masked == 1 ? j < sn - i * sn / 3 || j == 0 : (j % 3 != 1);
+            }
+            struct pl_tensor *y;
+            ck_assert_int_eq(pl_op_attention(a.ctx, qkv, mask, nh, 1.0f / sqrtf((float)(h / nh)), &y),
+                             PL_OK);
+            char what[64];
+            snprintf(what, sizeof what, "attention %lldx%lldx%lld/%d mask %d", (long long)b,
+                     (long long)sn, (long long)h, nh, masked);
+            check_op(&a, y, 1e-10, what);
+            arena_deinit(&a);
+        }
+}
+END_TEST
+
+START_TEST(test_embed_get_rows) {
+    struct arena a;
+    arena_init(&a, be_ref, 8 << 20);
+    int64_t b = 3, s = 9, h = 40, v = 50, p = 20;
+    struct pl_embed_args e = {0};
+    e.ids = leaf(&a, PL_DTYPE_I32, 2, (int64_t[]){b, s});
+    e.type_ids = leaf(&a, PL_DTYPE_I32, 2, (int64_t[]){b, s});
+    e.mask = leaf(&a, PL_DTYPE_I32, 2, (int64_t[]){b, s});
+    for (int64_t i = 0; i < b * s; i++) {
+        ((int32_t *)e.ids->data)[i] = (int32_t)((i * 7) % v);
+        ((int32_t *)e.type_ids->data)[i] = (int32_t)(i % 2);
+        ((int32_t *)e.mask->data)[i] = (i % s) < s - (i / s);
+    }
+    e.word = leaf(&a, PL_DTYPE_F32, 2, (int64_t[]){v, h});
+    e.pos = leaf(&a, PL_DTYPE_F32, 2, (int64_t[]){p, h});
+    e.type = leaf(&a, PL_DTYPE_F32, 2, (int64_t[]){2, h});
+    e.gamma = leaf(&a, PL_DTYPE_F32, 1, (int64_t[]){h});
+    e.beta = leaf(&a, PL_DTYPE_F32, 1, (int64_t[]){h});
+    e.eps = 1e-12f;
+    e.pos_offset = 2;
+    e.pad_pos = 1;
+    struct pl_tensor *y;
+    ck_assert_int_eq(pl_op_embed(a.ctx, &e, &y), PL_OK);
+    check_op(&a, y, 1e-10, "embed");
+    struct pl_tensor *idx = leaf(&a, PL_DTYPE_I32, 1, (int64_t[]){b});
+    for (int64_t i = 0; i < b; i++) ((int32_t *)idx->data)[i] = (int32_t)(i * s);
+    struct pl_tensor *r;
+    ck_assert_int_eq(pl_op_get_rows(a.ctx, y, idx, &r), PL_OK);
+    check_op(&a, r, 0, "get_rows");
+
+    /* Bad data is an error, not a crash: id out of range, too many positions. */
+    struct pl_graph *g;
+    ck_assert_int_eq(pl_graph_create(2, &g), PL_OK);
+    ((int32_t *)e.ids->data)[4] = (int32_t)v;
+    ck_assert_int_eq(pl_op_embed(a.ctx, &e, &y), PL_OK);
+    place(&a, y);
+    ck_assert_int_eq(pl_graph_add(g, y), PL_OK);
+    struct pl_backend *fast;
+    ck_assert_int_eq(pl_backend_create("cpu", &fast), PL_OK);
+    ck_assert_int_eq(pl_backend_graph_compute(fast, g), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_backend_graph_compute(be_ref, g), PL_E_INVALID_ARG);
+    ((int32_t *)e.ids->data)[4] = 0;
+    y->op_params[1] = (int32_t)p; /* positions past the table */
+    ck_assert_int_eq(pl_backend_graph_compute(fast, g), PL_E_INVALID_ARG);
+    ((int32_t *)idx->data)[1] = 1000;
+    pl_graph_reset(g);
+    ck_assert_int_eq(pl_graph_add(g, r), PL_OK);
+    ck_assert_int_eq(pl_backend_graph_compute(fast, g), PL_E_INVALID_ARG);
+    pl_backend_destroy(fast);
+    pl_graph_destroy(g);
+    arena_deinit(&a);
+}
+END_TEST
+
+START_TEST(test_api_errors) {
+    struct pl_backend *be;
+    ck_assert_int_eq(pl_backend_create("tpu", &be), PL_E_INVALID_ARG);
+    ck_assert_ptr_null(be);
+    pl_status st = pl_backend_create("cuda:x", &be);
+    ck_assert(st == PL_E_INVALID_ARG);
+    struct pl_ctx *ctx;
+    ck_assert_int_eq(pl_ctx_create(3, &ctx), PL_OK);
+    struct pl_tensor *x, *w, *y;
+    ck_assert_int_eq(pl_tensor_new(ctx, PL_DTYPE_F32, 5, (int64_t[]){1, 1, 1, 1, 1}, &x), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_tensor_new(ctx, PL_DTYPE_F32, 2, (int64_t[]){INT64_MAX / 2, 4}, &x), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_tensor_new_2d(ctx, PL_DTYPE_F32, 2, 3, &x), PL_OK);
+    ck_assert_int_eq(pl_tensor_new_2d(ctx, PL_DTYPE_F32, 4, 5, &w), PL_OK);
+    ck_assert_int_eq(pl_op_linear(ctx, x, w, NULL, NULL, PL_ACT_NONE, &y), PL_E_INVALID_ARG);
+    ck_assert_ptr_null(y);
+    ck_assert_int_eq(pl_tensor_new_2d(ctx, PL_DTYPE_I8, 4, 3, &w), PL_OK);
+    ck_assert_int_eq(pl_op_linear(ctx, x, w, NULL, NULL, PL_ACT_NONE, &y), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_tensor_new_1d(ctx, PL_DTYPE_F32, 4, &y), PL_E_EXHAUSTED);
+    pl_ctx_destroy(ctx);
+    /* f16/bf16 conversions round-trip representable values. */
+    float vals[] = {0.0f, 1.0f, -2.5f, 65504.0f, 6.1035156e-05f, 5.9604645e-08f, 0.333251953125f};
+    for (size_t i = 0; i < PL_ARRAY_LEN(vals); i++)
+        ck_assert_float_eq(pl_f16_to_f32(pl_f32_to_f16(vals[i])), vals[i]);
+    ck_assert(isinf(pl_f16_to_f32(pl_f32_to_f16(1e6f))));
+    ck_assert_float_eq(pl_bf16_to_f32(pl_f32_to_bf16(1.5f)), 1.5f);
+}
+END_TEST
+
+Suite *pl_engine_ops_suite(void) {
+    Suite *s = suite_create("engine_ops");
+    TCase *tc = tcase_create("ops");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, test_linear);
+    tcase_add_test(tc, test_rowwise);
+    tcase_add_test(tc, test_attention);
+    tcase_add_test(tc, test_embed_get_rows);
+    tcase_add_test(tc, test_api_errors);
+    suite_add_tcase(s, tc);
+    return s;
+}
