@@ -1,0 +1,1109 @@
+/*
+ * nrpc_worker.c - the worker side of Parley's NATS RPC.
+ *
+ * Threads:
+ *   - NATS delivery threads (one per subscription) only decode the subject,
+ *     apply backpressure and queue jobs; they never run handlers.
+ *   - n_threads handler threads take jobs from one queue: a unary request, a
+ *     stream open, or "run the pending events of session X". A session is in
+ *     the queue at most once (its `scheduled` flag), so its events run in
+ *     order and never two at once, while different sessions run in parallel.
+ *   - a timer thread sends heartbeats and cancels sessions whose client went
+ *     silent.
+ * Sessions live under `parley.<svc>.session.<worker id>.<n>`, one wildcard
+ * subscription per worker; the client never parses the session subject.
+ */
+#include "nrpc_worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "log.h"
+#include "nrpc_impl.h"
+#include "nrpc_metrics.h"
+#include "util.h"
+
+#define N_SBUCKETS 64
+#define MAX_SESSION_EVENTS 4096
+#define TIMER_TICK_MS 50
+
+struct rpc {
+    char *name;
+    bool stream;
+    pl_worker_unary_fn fn;
+    const struct pl_worker_stream_i *iface;
+    void *ud;
+    natsSubscription *sub; /* unary rpcs */
+    struct pl_worker *w;
+    struct rpc *next;
+};
+
+enum job_type { JOB_UNARY, JOB_OPEN, JOB_SESSION };
+
+struct job {
+    enum job_type type;
+    natsMsg *msg;
+    struct rpc *rpc;
+    struct pl_worker_session *sess;
+    int64_t received_us;
+    struct job *next;
+};
+
+enum ev_type { EV_FRAME, EV_CANCEL, EV_OVERFLOW };
+
+struct sess_ev {
+    enum ev_type type;
+    natsMsg *msg;
+    struct sess_ev *next;
+};
+
+struct pl_worker_session {
+    struct pl_worker *w;
+    uint64_t id;
+    atomic_int refs;
+    char client_inbox[256];
+    struct pl_worker_session *next; /* bucket chain (w->lock) */
+    /* guarded by w->lock */
+    struct sess_ev *ev_head, *ev_tail;
+    int n_ev;
+    bool scheduled;
+    bool dead; /* closed: events are dropped */
+    bool timeout_fired;
+    int64_t last_recv_ms;
+    /* guarded by lock: the send side */
+    pthread_mutex_t lock;
+    int64_t send_seq;
+    int64_t last_send_ms;
+    bool closed;
+    /* owned by the (single) thread running the session's events */
+    struct rpc *rpc;
+    struct pl_worker_ctx ctx;
+    void *state;
+    bool unary_mode;
+    int n_msgs;
+    int64_t recv_seq;
+    struct pl__nrpc_buf asm_buf;
+    struct pl__nrpc_buf unary_req;
+};
+
+struct pl_worker {
+    char *service, *url, *model, *http_host;
+    struct pl_worker_opts o;
+    struct rpc *rpcs;
+    natsConnection *nc;
+    natsOptions *nopts;
+    natsSubscription *open_sub, *sess_sub;
+    char wid[PL_REQUEST_ID_LEN];
+    char sess_prefix[160]; /* "parley.<svc>.session.<wid>." */
+
+    pthread_mutex_t lock;
+    pthread_cond_t cv;      /* work queued or stopping */
+    pthread_cond_t idle_cv; /* a job finished / a session closed */
+    struct job *q_head, *q_tail;
+    int q_new;     /* queued unary + open jobs (what capacity bounds) */
+    int in_flight; /* jobs running */
+    struct pl_worker_session *sbuckets[N_SBUCKETS];
+    int n_sessions;
+    int pending_opens;
+    uint64_t next_sid;
+
+    pthread_t *threads;
+    int n_threads_started;
+    bool threads_stop;
+    pthread_t timer;
+    bool timer_started;
+    bool timer_stop;
+    pthread_cond_t timer_cv;
+
+    atomic_bool stop_requested;
+    atomic_bool ready;
+    int stop_pipe[2];
+    bool started, drained;
+
+    struct pl_httpd *httpd;
+    struct pl_metrics *metrics;
+    bool own_metrics;
+    struct pl_metrics_model mm;
+};
+
+/* ---- small helpers --------------------------------------------------------------------------- */
+
+bool pl_worker_ctx_expired(const struct pl_worker_ctx *ctx) {
+    return ctx && ctx->deadline_ms > 0 && pl_time_wall_ms() >= ctx->deadline_ms;
+}
+
+static void ctx_from_msg(struct pl_worker *w, struct rpc *r, natsMsg *msg, int64_t received_us,
+                         struct pl_worker_ctx *ctx) {
+    memset(ctx, 0, sizeof *ctx);
+    ctx->service = w->service;
+    ctx->rpc = r ? r->name : "";
+    ctx->received_us = received_us;
+    const char *id = pl__nrpc_hdr(msg, PL_NRPC_H_REQUEST_ID);
+    if (id && pl_request_id_valid(id)) {
+        snprintf(ctx->request_id, sizeof ctx->request_id, "%s", id);
+    } else {
+        char fresh[PL_REQUEST_ID_LEN];
+        pl_request_id_new(fresh);
+        memcpy(ctx->request_id, fresh, sizeof fresh);
+    }
+    int64_t dl = 0;
+    if (pl__nrpc_hdr_i64(msg, PL_NRPC_H_DEADLINE, &dl) && dl > 0) ctx->deadline_ms = dl;
+    const char *user = pl__nrpc_hdr(msg, PL_NRPC_H_USER);
+    if (user) pl__nrpc_copy_token(ctx->user, sizeof ctx->user, user);
+}
+
+static struct rpc *find_rpc(struct pl_worker *w, const char *name) {
+    for (struct rpc *r = w->rpcs; r; r = r->next)
+        if (name && strcmp(r->name, name) == 0) return r;
+    return NULL;
+}
+
+/* Reply with a status (and no payload) to `reply`. */
+static void reply_status(struct pl_worker *w, const char *reply, int code, const char *err) {
+    natsMsg *m = NULL;
+    if (!reply || !*reply) return;
+    if (pl__nrpc_msg(&m, reply, NULL, NULL, 0, NULL, -1, false, code, err) == PL_OK)
+        (void)pl__nrpc_publish(w->nc, m);
+}
+
+static size_t frame_limit(struct pl_worker *w) { return pl__nrpc_frame_limit(w->nc, 0); }
+
+/* The client-facing text for a failed handler: its PL_ERR message, or the status name. */
+static void handler_error(pl_status st, char *buf, size_t cap) {
+    const char *e = pl_last_error();
+    snprintf(buf, cap, "%s", e && *e ? e : pl_status_str(st));
+}
+
+/* ---- queue ------------------------------------------------------------------------------------ */
+
+static void push_job_locked(struct pl_worker *w, struct job *j) {
+    if (w->q_tail) w->q_tail->next = j;
+    else w->q_head = j;
+    w->q_tail = j;
+    pthread_cond_signal(&w->cv);
+}
+
+/* Delivery callback of a unary subject: queue or refuse at once. */
+static void on_unary(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure) {
+    (void)nc;
+    (void)sub;
+    struct rpc *r = closure;
+    struct pl_worker *w = r->w;
+    const char *reply = natsMsg_GetReply(msg);
+    struct job *j = pl_calloc(1, sizeof *j);
+    pthread_mutex_lock(&w->lock);
+    bool full = w->q_new >= w->o.queue_capacity;
+    if (j && !full) {
+        j->type = JOB_UNARY;
+        j->msg = msg;
+        j->rpc = r;
+        j->received_us = pl_time_mono_us();
+        w->q_new++;
+        push_job_locked(w, j);
+    }
+    pthread_mutex_unlock(&w->lock);
+    if (j && !full) return;
+    pl_free(j);
+    PL_LOGW("%s.%s: refused, queue full (%d)", w->service, r->name, w->o.queue_capacity);
+    reply_status(w, reply, PL_GRPC_RESOURCE_EXHAUSTED,
+                 j ? "worker queue is full, try again later" : "worker out of memory");
+    pl_metrics_std_request(w->metrics, w->model, r->name, PL_GRPC_RESOURCE_EXHAUSTED);
+    natsMsg_Destroy(msg);
+}
+
+/* Delivery callback of parley.<svc>.stream.open. */
+static void on_open(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure) {
+    (void)nc;
+    (void)sub;
+    struct pl_worker *w = closure;
+    const char *reply = natsMsg_GetReply(msg);
+    const char *rpc_name = pl__nrpc_hdr(msg, PL_NRPC_H_RPC);
+    struct rpc *r = find_rpc(w, rpc_name);
+    if (!r) {
+        char e[200];
+        snprintf(e, sizeof e, "service %s has no rpc '%.100s'", w->service,
+                 rpc_name ? rpc_name : "(none)");
+        reply_status(w, reply, PL_GRPC_UNIMPLEMENTED, e);
+        natsMsg_Destroy(msg);
+        return;
+    }
+    struct job *j = pl_calloc(1, sizeof *j);
+    pthread_mutex_lock(&w->lock);
+    bool full = w->q_new >= w->o.queue_capacity ||
+                w->n_sessions + w->pending_opens >= w->o.max_streams;
+    if (j && !full) {
+        j->type = JOB_OPEN;
+        j->msg = msg;
+        j->rpc = r;
+        j->received_us = pl_time_mono_us();
+        w->q_new++;
+        w->pending_opens++;
+        push_job_locked(w, j);
+    }
+    pthread_mutex_unlock(&w->lock);
+    if (j && !full) return;
+    pl_free(j);
+    reply_status(w, reply, PL_GRPC_RESOURCE_EXHAUSTED,
+                 j ? "worker has no room for another stream" : "worker out of memory");
+    pl_metrics_std_request(w->metrics, w->model, r->name, PL_GRPC_RESOURCE_EXHAUSTED);
+    natsMsg_Destroy(msg);
+}
+
+/* ---- sessions -------------------------------------------------------------------------------- */
+
+static void session_release(struct pl_worker_session *s) {
+    if (atomic_fetch_sub(&s->refs, 1) != 1) return;
+    for (struct sess_ev *e = s->ev_head; e;) {
+        struct sess_ev *n = e->next;
+        if (e->msg) natsMsg_Destroy(e->msg);
+        pl_free(e);
+        e = n;
+    }
+    pl__nrpc_buf_reset(&s->asm_buf);
+    pl__nrpc_buf_reset(&s->unary_req);
+    pthread_mutex_destroy(&s->lock);
+    pl_free(s);
+}
+
+static struct pl_worker_session *session_find_locked(struct pl_worker *w, uint64_t id) {
+    for (struct pl_worker_session *s = w->sbuckets[id % N_SBUCKETS]; s; s = s->next)
+        if (s->id == id) return s;
+    return NULL;
+}
+
+/* Queue an event for s and schedule it (w->lock held). Takes ownership of msg. */
+static void session_push_locked(struct pl_worker *w, struct pl_worker_session *s,
+                                enum ev_type type, natsMsg *msg) {
+    if (s->dead) goto drop;
+    if (type == EV_FRAME && s->n_ev >= MAX_SESSION_EVENTS) type = EV_OVERFLOW;
+    struct sess_ev *e = pl_calloc(1, sizeof *e);
+    struct job *j = s->scheduled ? NULL : pl_calloc(1, sizeof *j);
+    if (!e || (!s->scheduled && !j)) {
+        pl_free(e);
+        pl_free(j);
+        goto drop;
+    }
+    e->type = type;
+    e->msg = type == EV_FRAME ? msg : NULL;
+    if (type != EV_FRAME && msg) natsMsg_Destroy(msg);
+    if (s->ev_tail) s->ev_tail->next = e;
+    else s->ev_head = e;
+    s->ev_tail = e;
+    s->n_ev++;
+    if (!s->scheduled) {
+        s->scheduled = true;
+        atomic_fetch_add(&s->refs, 1); /* the job's reference */
+        j->type = JOB_SESSION;
+        j->sess = s;
+        push_job_locked(w, j);
+    }
+    return;
+drop:
+    if (msg) natsMsg_Destroy(msg);
+}
+
+/* Delivery callback of parley.<svc>.session.<wid>.* */
+static void on_session(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure) {
+    (void)nc;
+    (void)sub;
+    struct pl_worker *w = closure;
+    const char *subj = natsMsg_GetSubject(msg);
+    size_t plen = strlen(w->sess_prefix);
+    char *end = NULL;
+    if (!subj || strncmp(subj, w->sess_prefix, plen) != 0) goto drop;
+    uint64_t id = strtoull(subj + plen, &end, 10);
+    if (!end || *end) goto drop;
+    const char *kind = pl__nrpc_hdr(msg, PL_NRPC_H_KIND);
+    pthread_mutex_lock(&w->lock);
+    struct pl_worker_session *s = session_find_locked(w, id);
+    if (!s) {
+        pthread_mutex_unlock(&w->lock);
+        PL_LOGD("frame for unknown session %" PRIu64 " dropped", id);
+        goto drop;
+    }
+    s->last_recv_ms = pl_time_mono_ms();
+    if (kind && strcmp(kind, "hb") == 0) {
+        pthread_mutex_unlock(&w->lock);
+        goto drop;
+    }
+    session_push_locked(w, s, EV_FRAME, msg);
+    pthread_mutex_unlock(&w->lock);
+    return;
+drop:
+    natsMsg_Destroy(msg);
+}
+
+/* Send a final frame (end or error) and refuse sends from now on. */
+static void session_send_final(struct pl_worker_session *s, const char *kind, int code,
+                               const char *err) {
+    pthread_mutex_lock(&s->lock);
+    if (!s->closed) {
+        natsMsg *m = NULL;
+        bool is_end = strcmp(kind, "end") == 0;
+        if (pl__nrpc_msg(&m, s->client_inbox, NULL, NULL, 0, kind, is_end ? s->send_seq + 1 : -1,
+                         false, code, code ? err : NULL) == PL_OK) {
+            if (is_end) s->send_seq++;
+            (void)pl__nrpc_publish(s->w->nc, m);
+        }
+        s->closed = true;
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* Take s out of the table; later frames for it are dropped. */
+static void session_close(struct pl_worker_session *s, int code) {
+    struct pl_worker *w = s->w;
+    pthread_mutex_lock(&s->lock);
+    s->closed = true;
+    pthread_mutex_unlock(&s->lock);
+    pthread_mutex_lock(&w->lock);
+    bool was_live = !s->dead;
+    if (was_live) {
+        s->dead = true;
+        for (struct pl_worker_session **p = &w->sbuckets[s->id % N_SBUCKETS]; *p; p = &(*p)->next) {
+            if (*p == s) {
+                *p = s->next;
+                break;
+            }
+        }
+        w->n_sessions--;
+        pl_metric_set(w->mm.active_streams, w->n_sessions);
+        pthread_cond_broadcast(&w->idle_cv);
+    }
+    pthread_mutex_unlock(&w->lock);
+    if (!was_live) return;
+    pl_metrics_std_request(w->metrics, w->model, s->rpc->name, code);
+    pl_metric_observe(w->mm.request_us, (double)(pl_time_mono_us() - s->ctx.received_us));
+    session_release(s); /* the table's reference */
+}
+
+pl_status pl_worker_session_send(struct pl_worker_session *s, const void *data, size_t n) {
+    if (!s || (n && !data)) return PL_ERR(PL_E_INVALID_ARG, "session send: NULL argument");
+    pl_status st;
+    pthread_mutex_lock(&s->lock);
+    if (s->closed) {
+        st = PL_ERR(PL_E_CANCELLED, "session has ended");
+    } else {
+        st = pl__nrpc_publish_frames(s->w->nc, s->client_inbox, NULL, data, n,
+                                     frame_limit(s->w), &s->send_seq);
+        s->last_send_ms = pl_time_mono_ms();
+    }
+    pthread_mutex_unlock(&s->lock);
+    return st;
+}
+
+const struct pl_worker_ctx *pl_worker_session_ctx(struct pl_worker_session *s) {
+    return s ? &s->ctx : NULL;
+}
+
+/* The handler gave up or the client went away: on_cancel, then close. */
+static void session_abort(struct pl_worker_session *s, const char *kind, int code,
+                          const char *err) {
+    if (kind) session_send_final(s, kind, code, err);
+    else {
+        pthread_mutex_lock(&s->lock);
+        s->closed = true;
+        pthread_mutex_unlock(&s->lock);
+    }
+    if (!s->unary_mode && s->rpc->iface->on_cancel) s->rpc->iface->on_cancel(s->state, s);
+    session_close(s, code ? code : PL_GRPC_CANCELLED);
+}
+
+/* Run the unary handler of a unary-over-stream session and answer in frames. */
+static void session_run_unary(struct pl_worker_session *s) {
+    struct pl_worker *w = s->w;
+    struct pl_worker_out out = {0};
+    char err[512];
+    if (s->n_msgs != 1) {
+        snprintf(err, sizeof err, "unary rpc %s got %d request messages, want 1", s->rpc->name,
+                 s->n_msgs);
+        session_send_final(s, "end", PL_GRPC_INVALID_ARGUMENT, err);
+        session_close(s, PL_GRPC_INVALID_ARGUMENT);
+        return;
+    }
+    if (pl_worker_ctx_expired(&s->ctx)) {
+        session_send_final(s, "end", PL_GRPC_DEADLINE_EXCEEDED, "deadline exceeded in the worker");
+        session_close(s, PL_GRPC_DEADLINE_EXCEEDED);
+        return;
+    }
+    pl_clear_error();
+    int64_t t0 = pl_time_mono_us();
+    pl_status st = s->rpc->fn(s->rpc->ud, &s->ctx, s->unary_req.data, s->unary_req.len, &out);
+    pl_metric_observe(w->mm.compute_us, (double)(pl_time_mono_us() - t0));
+    int code = pl_nrpc_code_from_status(st);
+    if (st != PL_OK) {
+        handler_error(st, err, sizeof err);
+        session_send_final(s, "end", code, err);
+    } else if (pl_worker_session_send(s, out.data, out.len) != PL_OK) {
+        code = PL_GRPC_UNAVAILABLE;
+        session_send_final(s, "end", code, "cannot send the response");
+    } else {
+        session_send_final(s, "end", 0, NULL);
+    }
+    pl_free(out.data);
+    session_close(s, code);
+}
+
+/* One event of a session (handler thread; this session's events never run concurrently). */
+static void session_event(struct pl_worker_session *s, struct sess_ev *e) {
+    char err[512];
+    if (e->type == EV_CANCEL) {
+        session_abort(s, NULL, PL_GRPC_CANCELLED, NULL);
+        return;
+    }
+    if (e->type == EV_OVERFLOW) {
+        session_abort(s, "error", PL_GRPC_RESOURCE_EXHAUSTED,
+                      "too many unprocessed stream messages");
+        return;
+    }
+    natsMsg *msg = e->msg;
+    const char *kind = pl__nrpc_hdr(msg, PL_NRPC_H_KIND);
+    if (kind && strcmp(kind, "cancel") == 0) {
+        session_abort(s, NULL, PL_GRPC_CANCELLED, NULL);
+        return;
+    }
+    if (!kind || (strcmp(kind, "data") != 0 && strcmp(kind, "end") != 0)) {
+        snprintf(err, sizeof err, "unknown frame kind '%.32s'", kind ? kind : "(none)");
+        session_abort(s, "error", PL_GRPC_DATA_LOSS, err);
+        return;
+    }
+    int64_t seq = 0;
+    if (!pl__nrpc_hdr_i64(msg, PL_NRPC_H_SEQ, &seq) || seq != s->recv_seq + 1) {
+        const char *got = pl__nrpc_hdr(msg, PL_NRPC_H_SEQ);
+        snprintf(err, sizeof err, "sequence gap from the client: expected %" PRId64 ", got %.24s",
+                 s->recv_seq + 1, got ? got : "none");
+        PL_LOGW("session %" PRIu64 ": %s", s->id, err);
+        session_abort(s, "error", PL_GRPC_DATA_LOSS, err);
+        return;
+    }
+    s->recv_seq = seq;
+    if (strcmp(kind, "end") == 0) {
+        if (s->asm_buf.len) {
+            session_abort(s, "error", PL_GRPC_DATA_LOSS, "half-close inside a multi-frame message");
+            return;
+        }
+        if (s->unary_mode) {
+            session_run_unary(s);
+            return;
+        }
+        pl_clear_error();
+        pl_status st = s->rpc->iface->on_end ? s->rpc->iface->on_end(s->state, s) : PL_OK;
+        int code = pl_nrpc_code_from_status(st);
+        if (st != PL_OK) handler_error(st, err, sizeof err);
+        session_send_final(s, "end", code, st != PL_OK ? err : NULL);
+        session_close(s, code);
+        return;
+    }
+    if (pl__nrpc_buf_append(&s->asm_buf, natsMsg_GetData(msg),
+                            (size_t)natsMsg_GetDataLength(msg)) != PL_OK) {
+        session_abort(s, "error", PL_GRPC_RESOURCE_EXHAUSTED, "out of memory for a message");
+        return;
+    }
+    const char *more = pl__nrpc_hdr(msg, PL_NRPC_H_MORE);
+    if (more && strcmp(more, "1") == 0) return;
+    s->n_msgs++;
+    if (s->unary_mode) {
+        pl__nrpc_buf_reset(&s->unary_req);
+        s->unary_req = s->asm_buf;
+        memset(&s->asm_buf, 0, sizeof s->asm_buf);
+        return;
+    }
+    pl_clear_error();
+    int64_t t0 = pl_time_mono_us();
+    pl_status st = s->rpc->iface->on_message
+                       ? s->rpc->iface->on_message(s->state, s, s->asm_buf.data, s->asm_buf.len)
+                       : PL_OK;
+    pl_metric_observe(s->w->mm.compute_us, (double)(pl_time_mono_us() - t0));
+    s->asm_buf.len = 0; /* keep the memory for the next message */
+    if (st != PL_OK) {
+        handler_error(st, err, sizeof err);
+        session_abort(s, "error", pl_nrpc_code_from_status(st), err);
+    }
+}
+
+static void run_session_job(struct pl_worker *w, struct pl_worker_session *s) {
+    pl_log_set_request_id(s->ctx.request_id);
+    for (;;) {
+        pthread_mutex_lock(&w->lock);
+        struct sess_ev *e = s->ev_head;
+        if (!e || s->dead) {
+            s->scheduled = false;
+            pthread_mutex_unlock(&w->lock);
+            break;
+        }
+        s->ev_head = e->next;
+        if (!s->ev_head) s->ev_tail = NULL;
+        s->n_ev--;
+        pthread_mutex_unlock(&w->lock);
+        session_event(s, e);
+        if (e->msg) natsMsg_Destroy(e->msg);
+        pl_free(e);
+    }
+    pl_log_set_request_id(NULL);
+    session_release(s); /* the job's reference */
+}
+
+/* ---- jobs ------------------------------------------------------------------------------------ */
+
+static void run_unary(struct pl_worker *w, struct job *j) {
+    struct pl_worker_ctx ctx;
+    struct pl_worker_out out = {0};
+    char err[512];
+    const char *reply = natsMsg_GetReply(j->msg);
+    int code;
+    ctx_from_msg(w, j->rpc, j->msg, j->received_us, &ctx);
+    pl_log_set_request_id(ctx.request_id);
+    int64_t now = pl_time_mono_us();
+    pl_metric_observe(w->mm.queue_us, (double)(now - j->received_us));
+    if (pl_worker_ctx_expired(&ctx)) {
+        code = PL_GRPC_DEADLINE_EXCEEDED;
+        reply_status(w, reply, code, "deadline exceeded before the worker started");
+        goto done;
+    }
+    pl_clear_error();
+    pl_status st = j->rpc->fn(j->rpc->ud, &ctx, (const uint8_t *)natsMsg_GetData(j->msg),
+                              (size_t)natsMsg_GetDataLength(j->msg), &out);
+    pl_metric_observe(w->mm.compute_us, (double)(pl_time_mono_us() - now));
+    code = pl_nrpc_code_from_status(st);
+    if (st != PL_OK) {
+        handler_error(st, err, sizeof err);
+        PL_LOGD("%s.%s failed: %s", w->service, j->rpc->name, err);
+        reply_status(w, reply, code, err);
+    } else if (reply && *reply) {
+        size_t lim = frame_limit(w);
+        if (out.len <= lim) {
+            natsMsg *m = NULL;
+            pl_status ps = pl__nrpc_msg(&m, reply, NULL, out.data, out.len, NULL, -1, false, -1, NULL);
+            if (ps == PL_OK) ps = pl__nrpc_publish(w->nc, m);
+            if (ps != PL_OK) code = PL_GRPC_UNAVAILABLE;
+        } else { /* a response larger than one message: numbered frames to the reply subject */
+            int64_t seq = 0;
+            if (pl__nrpc_publish_frames(w->nc, reply, NULL, out.data, out.len, lim, &seq) != PL_OK)
+                code = PL_GRPC_UNAVAILABLE;
+        }
+    }
+    pl_free(out.data);
+done:
+    pl_metric_observe(w->mm.request_us, (double)(pl_time_mono_us() - j->received_us));
+    pl_metrics_std_request(w->metrics, w->model, j->rpc->name, code);
+    pl_log_set_request_id(NULL);
+}
+
+static void run_open(struct pl_worker *w, struct job *j) {
+    const char *reply = natsMsg_GetReply(j->msg);
+    struct pl_worker_session *s = NULL;
+    char err[512];
+    bool counted = false;
+    if (!reply || !*reply || strlen(reply) >= sizeof s->client_inbox) goto done; /* no one to answer */
+    s = pl_calloc(1, sizeof *s);
+    if (!s) {
+        reply_status(w, reply, PL_GRPC_RESOURCE_EXHAUSTED, "worker out of memory");
+        goto done;
+    }
+    s->w = j->rpc->w;
+    atomic_init(&s->refs, 1); /* the table's */
+    pthread_mutex_init(&s->lock, NULL);
+    s->rpc = j->rpc;
+    s->unary_mode = !j->rpc->stream;
+    snprintf(s->client_inbox, sizeof s->client_inbox, "%s", reply);
+    ctx_from_msg(w, j->rpc, j->msg, j->received_us, &s->ctx);
+    pl_log_set_request_id(s->ctx.request_id);
+    if (pl_worker_ctx_expired(&s->ctx)) {
+        reply_status(w, reply, PL_GRPC_DEADLINE_EXCEEDED, "deadline exceeded before the stream opened");
+        pl_metrics_std_request(w->metrics, w->model, j->rpc->name, PL_GRPC_DEADLINE_EXCEEDED);
+        goto done;
+    }
+    s->last_send_ms = pl_time_mono_ms();
+    pthread_mutex_lock(&w->lock);
+    s->id = ++w->next_sid;
+    s->last_recv_ms = pl_time_mono_ms();
+    s->next = w->sbuckets[s->id % N_SBUCKETS];
+    w->sbuckets[s->id % N_SBUCKETS] = s;
+    w->n_sessions++;
+    w->pending_opens--;
+    counted = true;
+    pl_metric_set(w->mm.active_streams, w->n_sessions);
+    pthread_mutex_unlock(&w->lock);
+
+    if (!s->unary_mode) {
+        pl_clear_error();
+        pl_status st = j->rpc->iface->on_open(j->rpc->ud, s, &s->ctx, &s->state);
+        if (st != PL_OK) {
+            handler_error(st, err, sizeof err);
+            reply_status(w, reply, pl_nrpc_code_from_status(st), err);
+            pthread_mutex_lock(&s->lock);
+            s->closed = true;
+            pthread_mutex_unlock(&s->lock);
+            session_close(s, pl_nrpc_code_from_status(st));
+            s = NULL;
+            goto done;
+        }
+    }
+    char subj[256];
+    snprintf(subj, sizeof subj, "%s%" PRIu64, w->sess_prefix, s->id);
+    natsMsg *m = NULL;
+    pl_status ps = pl__nrpc_msg(&m, reply, NULL, NULL, 0, NULL, -1, false, -1, NULL);
+    if (ps == PL_OK && natsMsgHeader_Set(m, PL_NRPC_H_SESSION, subj) != NATS_OK) {
+        natsMsg_Destroy(m);
+        ps = PL_E_NOMEM;
+    }
+    if (ps == PL_OK) ps = pl__nrpc_publish(w->nc, m);
+    if (ps != PL_OK) { /* the client will time out; free the session now */
+        pthread_mutex_lock(&w->lock);
+        session_push_locked(w, s, EV_CANCEL, NULL);
+        pthread_mutex_unlock(&w->lock);
+    }
+    s = NULL;
+done:
+    if (!counted) {
+        pthread_mutex_lock(&w->lock);
+        w->pending_opens--;
+        pthread_mutex_unlock(&w->lock);
+    }
+    if (s) session_release(s);
+    pl_log_set_request_id(NULL);
+}
+
+static void *handler_main(void *arg) {
+    struct pl_worker *w = arg;
+    pthread_mutex_lock(&w->lock);
+    for (;;) {
+        while (!w->q_head && !w->threads_stop) pthread_cond_wait(&w->cv, &w->lock);
+        if (!w->q_head) break;
+        struct job *j = w->q_head;
+        w->q_head = j->next;
+        if (!w->q_head) w->q_tail = NULL;
+        if (j->type != JOB_SESSION) w->q_new--;
+        w->in_flight++;
+        pthread_mutex_unlock(&w->lock);
+        switch (j->type) {
+        case JOB_UNARY: run_unary(w, j); break;
+        case JOB_OPEN: run_open(w, j); break;
+        case JOB_SESSION: run_session_job(w, j->sess); break;
+        }
+        if (j->msg) natsMsg_Destroy(j->msg);
+        pl_free(j);
+        pthread_mutex_lock(&w->lock);
+        w->in_flight--;
+        pthread_cond_broadcast(&w->idle_cv);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+/* ---- timer ----------------------------------------------------------------------------------- */
+
+static void *timer_main(void *arg) {
+    struct pl_worker *w = arg;
+    struct pl_worker_session **hb = NULL;
+    size_t cap = 0;
+    pthread_mutex_lock(&w->lock);
+    while (!w->timer_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += TIMER_TICK_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&w->timer_cv, &w->lock, &ts);
+        if (w->timer_stop) break;
+        int64_t now = pl_time_mono_ms();
+        size_t n = 0;
+        if ((size_t)w->n_sessions > cap) {
+            size_t nc = (size_t)w->n_sessions * 2;
+            struct pl_worker_session **p = pl_realloc(hb, nc * sizeof *p);
+            if (!p) continue;
+            hb = p;
+            cap = nc;
+        }
+        for (int b = 0; b < N_SBUCKETS; b++) {
+            for (struct pl_worker_session *s = w->sbuckets[b]; s; s = s->next) {
+                if (!s->timeout_fired && now - s->last_recv_ms >= w->o.stream_timeout_ms) {
+                    s->timeout_fired = true;
+                    PL_LOGW("session %" PRIu64 " (%s): client silent for %d ms, freeing it", s->id,
+                            s->ctx.request_id, w->o.stream_timeout_ms);
+                    session_push_locked(w, s, EV_CANCEL, NULL);
+                }
+                if (n < cap) {
+                    atomic_fetch_add(&s->refs, 1);
+                    hb[n++] = s;
+                }
+            }
+        }
+        pthread_mutex_unlock(&w->lock);
+        for (size_t i = 0; i < n; i++) {
+            struct pl_worker_session *s = hb[i];
+            pthread_mutex_lock(&s->lock);
+            if (!s->closed && now - s->last_send_ms >= w->o.heartbeat_ms) {
+                natsMsg *m = NULL;
+                if (pl__nrpc_msg(&m, s->client_inbox, NULL, NULL, 0, "hb", -1, false, -1, NULL) ==
+                    PL_OK)
+                    (void)pl__nrpc_publish(w->nc, m);
+                s->last_send_ms = now;
+            }
+            pthread_mutex_unlock(&s->lock);
+            session_release(s);
+        }
+        pthread_mutex_lock(&w->lock);
+    }
+    pthread_mutex_unlock(&w->lock);
+    pl_free(hb);
+    return NULL;
+}
+
+/* ---- HTTP side port -------------------------------------------------------------------------- */
+
+static int http_handler(void *ud, const char *method, const char *path, struct pl_strbuf *body,
+                        const char **content_type) {
+    (void)method;
+    struct pl_worker *w = ud;
+    if (strcmp(path, "/metrics") == 0) {
+        *content_type = "text/plain; version=0.0.4; charset=utf-8";
+        return pl_metrics_render(w->metrics, body) == PL_OK ? 200 : 500;
+    }
+    if (strcmp(path, "/healthz") == 0) {
+        pl_strbuf_append(body, "ok\n");
+        return 200;
+    }
+    if (strcmp(path, "/readyz") == 0) {
+        bool nats_ok = w->nc && natsConnection_Status(w->nc) == NATS_CONN_STATUS_CONNECTED;
+        bool ready = atomic_load(&w->ready) && !atomic_load(&w->stop_requested);
+        pl_strbuf_appendf(body, "nats %s, service %s\n", nats_ok ? "connected" : "disconnected",
+                          ready ? "ready" : "not ready");
+        return nats_ok && ready ? 200 : 503;
+    }
+    pl_strbuf_append(body, "not found\n");
+    return 404;
+}
+
+/* ---- lifetime -------------------------------------------------------------------------------- */
+
+static bool valid_name(const char *s) {
+    if (!s || !*s || strlen(s) > 63) return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' || *s == '-'))
+            return false;
+    return true;
+}
+
+pl_status pl_worker_create(const struct pl_worker_opts *opts, struct pl_worker **out) {
+    pl_status st = PL_OK;
+    if (!opts || !out) return PL_ERR(PL_E_INVALID_ARG, "worker: NULL argument");
+    *out = NULL;
+    if (!valid_name(opts->service) || strcmp(opts->service, "stream") == 0 ||
+        strcmp(opts->service, "session") == 0)
+        return PL_ERR(PL_E_INVALID_ARG, "worker: bad service name '%s' (want [a-z0-9_-]+)",
+                      opts->service ? opts->service : "(null)");
+    struct pl_worker *w = pl_calloc(1, sizeof *w);
+    if (!w) return PL_ERR(PL_E_NOMEM, "worker");
+    w->o = *opts;
+    w->stop_pipe[0] = w->stop_pipe[1] = -1;
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    pthread_cond_init(&w->idle_cv, NULL);
+    pthread_cond_init(&w->timer_cv, NULL);
+    atomic_init(&w->stop_requested, false);
+    atomic_init(&w->ready, false);
+    if (w->o.n_threads <= 0) w->o.n_threads = 2;
+    if (w->o.queue_capacity <= 0) w->o.queue_capacity = 64;
+    if (w->o.max_streams <= 0) w->o.max_streams = 256;
+    if (w->o.heartbeat_ms <= 0) w->o.heartbeat_ms = 1000;
+    if (w->o.stream_timeout_ms <= 0) w->o.stream_timeout_ms = 5000;
+    if (w->o.drain_timeout_ms <= 0) w->o.drain_timeout_ms = 30000;
+    w->service = pl_strdup(opts->service);
+    w->url = pl_strdup(pl__nrpc_default_url(opts->nats_url));
+    w->model = pl_strdup(opts->model && *opts->model ? opts->model : opts->service);
+    w->http_host = pl_strdup(opts->http_host && *opts->http_host ? opts->http_host : "127.0.0.1");
+    if (!w->service || !w->url || !w->model || !w->http_host) {
+        st = PL_ERR(PL_E_NOMEM, "worker");
+        goto fail;
+    }
+    w->o.service = w->service;
+    w->o.nats_url = w->url;
+    w->o.model = w->model;
+    w->o.http_host = w->http_host;
+    if (pipe2(w->stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+        st = PL_ERR(PL_E_IO, "worker: pipe: %s", strerror(errno));
+        goto fail;
+    }
+    if (opts->metrics) {
+        w->metrics = opts->metrics;
+    } else {
+        PL_TRY_GOTO(st, pl_metrics_create(&w->metrics));
+        w->own_metrics = true;
+    }
+    PL_TRY_GOTO(st, pl_metrics_std_model(w->metrics, w->model, &w->mm));
+    pl_metric_set(w->mm.ready, 0);
+    char id[PL_REQUEST_ID_LEN];
+    pl_request_id_new(id);
+    memcpy(w->wid, id, sizeof id);
+    snprintf(w->sess_prefix, sizeof w->sess_prefix, "parley.%s.session.%s.", w->service, w->wid);
+    *out = w;
+    return PL_OK;
+fail:
+    pl_worker_destroy(w);
+    return st;
+}
+
+static pl_status add_rpc(struct pl_worker *w, const char *name, bool stream, pl_worker_unary_fn fn,
+                         const struct pl_worker_stream_i *iface, void *ud) {
+    if (!w || !valid_name(name) || (stream ? !iface || !iface->on_open : !fn))
+        return PL_ERR(PL_E_INVALID_ARG, "worker: bad rpc '%s'", name ? name : "(null)");
+    if (w->started) return PL_ERR(PL_E_INVALID_ARG, "worker: add rpc %s after start", name);
+    if (find_rpc(w, name) || strcmp(name, "stream") == 0 || strcmp(name, "session") == 0)
+        return PL_ERR(PL_E_INVALID_ARG, "worker: rpc '%s' registered twice or reserved", name);
+    struct rpc *r = pl_calloc(1, sizeof *r);
+    if (!r || !(r->name = pl_strdup(name))) {
+        pl_free(r);
+        return PL_ERR(PL_E_NOMEM, "worker: rpc %s", name);
+    }
+    r->stream = stream;
+    r->fn = fn;
+    r->iface = iface;
+    r->ud = ud;
+    r->w = w;
+    r->next = w->rpcs;
+    w->rpcs = r;
+    return PL_OK;
+}
+
+pl_status pl_worker_add_unary(struct pl_worker *w, const char *rpc, pl_worker_unary_fn fn,
+                              void *ud) {
+    return add_rpc(w, rpc, false, fn, NULL, ud);
+}
+
+pl_status pl_worker_add_stream(struct pl_worker *w, const char *rpc,
+                               const struct pl_worker_stream_i *iface, void *ud) {
+    return add_rpc(w, rpc, true, NULL, iface, ud);
+}
+
+static pl_status subscribe(struct pl_worker *w, natsSubscription **sub, const char *subj,
+                           const char *queue, natsMsgHandler cb, void *closure) {
+    natsStatus ns = queue ? natsConnection_QueueSubscribe(sub, w->nc, subj, queue, cb, closure)
+                          : natsConnection_Subscribe(sub, w->nc, subj, cb, closure);
+    if (ns != NATS_OK)
+        return PL_ERR(PL_E_UNAVAILABLE, "subscribe %s: %s", subj, natsStatus_GetText(ns));
+    (void)natsSubscription_SetPendingLimits(*sub, 1 << 20, 512 << 20);
+    return PL_OK;
+}
+
+pl_status pl_worker_start(struct pl_worker *w) {
+    pl_status st = PL_OK;
+    char subj[256];
+    if (!w) return PL_ERR(PL_E_INVALID_ARG, "worker start: NULL worker");
+    if (w->started) return PL_ERR(PL_E_INVALID_ARG, "worker %s started twice", w->service);
+    if (!w->rpcs) return PL_ERR(PL_E_INVALID_ARG, "worker %s: no rpc registered", w->service);
+    w->started = true;
+    w->threads = pl_calloc((size_t)w->o.n_threads, sizeof *w->threads);
+    if (!w->threads) return PL_ERR(PL_E_NOMEM, "worker threads");
+    for (int i = 0; i < w->o.n_threads; i++) {
+        if (pthread_create(&w->threads[i], NULL, handler_main, w) != 0)
+            return PL_ERR(PL_E_INTERNAL, "worker: handler thread: %s", strerror(errno));
+        w->n_threads_started++;
+    }
+    if (pthread_create(&w->timer, NULL, timer_main, w) != 0)
+        return PL_ERR(PL_E_INTERNAL, "worker: timer thread");
+    w->timer_started = true;
+    if (w->o.http_port >= 0)
+        PL_TRY(pl_httpd_create(w->http_host, w->o.http_port, http_handler, w, &w->httpd));
+
+    char name[96];
+    snprintf(name, sizeof name, "parley-%s", w->service);
+    struct pl__nrpc_connect_opts co = {.url = w->url,
+                                       .name = name,
+                                       .connect_timeout_ms = 2000,
+                                       .max_reconnect = -1,
+                                       .reconnect_wait_ms = 100};
+    PL_TRY(pl__nrpc_connect(&co, &w->nc, &w->nopts));
+    snprintf(subj, sizeof subj, "%s*", w->sess_prefix);
+    PL_TRY(subscribe(w, &w->sess_sub, subj, NULL, on_session, w));
+    for (struct rpc *r = w->rpcs; r; r = r->next) {
+        if (r->stream) continue;
+        snprintf(subj, sizeof subj, "parley.%s.%s", w->service, r->name);
+        PL_TRY(subscribe(w, &r->sub, subj, w->service, on_unary, r));
+    }
+    snprintf(subj, sizeof subj, "parley.%s.stream.open", w->service);
+    PL_TRY(subscribe(w, &w->open_sub, subj, w->service, on_open, w));
+    natsStatus ns = natsConnection_FlushTimeout(w->nc, 2000);
+    if (ns != NATS_OK) st = PL_ERR(PL_E_UNAVAILABLE, "flush subscriptions: %s", natsStatus_GetText(ns));
+    if (st == PL_OK)
+        PL_LOGI("worker %s serving on NATS %s (id %s)%s", w->service, w->url, w->wid,
+                w->httpd ? ", side port up" : "");
+    return st;
+}
+
+void pl_worker_set_ready(struct pl_worker *w, bool ready) {
+    if (!w) return;
+    atomic_store(&w->ready, ready);
+    pl_metric_set(w->mm.ready, ready ? 1 : 0);
+}
+
+void pl_worker_stop(struct pl_worker *w) {
+    if (!w) return;
+    atomic_store(&w->stop_requested, true);
+    char c = 1;
+    ssize_t k = write(w->stop_pipe[1], &c, 1); /* async-signal-safe */
+    (void)k;
+}
+
+static struct pl_worker *sig_worker;
+
+static void on_signal(int sig) {
+    (void)sig;
+    if (sig_worker) pl_worker_stop(sig_worker);
+}
+
+pl_status pl_worker_install_signals(struct pl_worker *w) {
+    if (!w) return PL_ERR(PL_E_INVALID_ARG, "worker signals: NULL worker");
+    sig_worker = w;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0)
+        return PL_ERR(PL_E_INTERNAL, "sigaction: %s", strerror(errno));
+    return PL_OK;
+}
+
+/* Wait on idle_cv until cond holds or the absolute monotonic deadline passes. */
+static bool wait_idle(struct pl_worker *w, int64_t deadline_ms, bool sessions_too) {
+    pthread_mutex_lock(&w->lock);
+    for (;;) {
+        bool idle = w->q_new == 0 && w->in_flight == 0 && (!sessions_too || w->n_sessions == 0);
+        if (idle || pl_time_mono_ms() >= deadline_ms) {
+            pthread_mutex_unlock(&w->lock);
+            return idle;
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 20 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&w->idle_cv, &w->lock, &ts);
+    }
+}
+
+/* The graceful drain (see nrpc_worker.h). */
+static void drain(struct pl_worker *w) {
+    int64_t deadline = pl_time_mono_ms() + w->o.drain_timeout_ms;
+    PL_LOGI("worker %s draining", w->service);
+    atomic_store(&w->ready, false);
+    if (w->nc) {
+        /* stop taking new work: drained subscriptions deliver what they hold, then end */
+        for (struct rpc *r = w->rpcs; r; r = r->next)
+            if (r->sub) (void)natsSubscription_Drain(r->sub);
+        if (w->open_sub) (void)natsSubscription_Drain(w->open_sub);
+        for (struct rpc *r = w->rpcs; r; r = r->next)
+            if (r->sub) (void)natsSubscription_WaitForDrainCompletion(r->sub, w->o.drain_timeout_ms);
+        if (w->open_sub)
+            (void)natsSubscription_WaitForDrainCompletion(w->open_sub, w->o.drain_timeout_ms);
+    }
+    if (!wait_idle(w, deadline, true)) {
+        /* streams still open at the deadline: cancel them */
+        pthread_mutex_lock(&w->lock);
+        PL_LOGW("worker %s: drain timeout, cancelling %d stream(s)", w->service, w->n_sessions);
+        for (int b = 0; b < N_SBUCKETS; b++)
+            for (struct pl_worker_session *s = w->sbuckets[b]; s; s = s->next)
+                session_push_locked(w, s, EV_CANCEL, NULL);
+        pthread_mutex_unlock(&w->lock);
+        (void)wait_idle(w, pl_time_mono_ms() + 5000, true);
+    }
+    pthread_mutex_lock(&w->lock);
+    w->threads_stop = true;
+    w->timer_stop = true;
+    pthread_cond_broadcast(&w->cv);
+    pthread_cond_broadcast(&w->timer_cv);
+    pthread_mutex_unlock(&w->lock);
+    for (int i = 0; i < w->n_threads_started; i++) pthread_join(w->threads[i], NULL);
+    w->n_threads_started = 0;
+    if (w->timer_started) pthread_join(w->timer, NULL);
+    w->timer_started = false;
+    if (w->sess_sub) {
+        if (natsSubscription_Drain(w->sess_sub) == NATS_OK)
+            (void)natsSubscription_WaitForDrainCompletion(w->sess_sub, 2000);
+    }
+    if (w->nc) (void)natsConnection_FlushTimeout(w->nc, 1000);
+    w->drained = true;
+    PL_LOGI("worker %s drained", w->service);
+}
+
+void pl_worker_wait(struct pl_worker *w) {
+    if (!w || w->drained) return;
+    while (!atomic_load(&w->stop_requested)) {
+        struct timespec ts = {0, 50 * 1000000L};
+        char buf[16];
+        ssize_t k = read(w->stop_pipe[0], buf, sizeof buf);
+        if (k <= 0) nanosleep(&ts, NULL); /* non-blocking pipe: poll the flag */
+    }
+    drain(w);
+}
+
+void pl_worker_destroy(struct pl_worker *w) {
+    if (!w) return;
+    if (w->started && !w->drained) {
+        pl_worker_stop(w);
+        pl_worker_wait(w);
+    }
+    pl_httpd_destroy(w->httpd);
+    for (struct rpc *r = w->rpcs; r;) {
+        struct rpc *n = r->next;
+        if (r->sub) natsSubscription_Destroy(r->sub);
+        pl_free(r->name);
+        pl_free(r);
+        r = n;
+    }
+    if (w->open_sub) natsSubscription_Destroy(w->open_sub);
+    if (w->sess_sub) natsSubscription_Destroy(w->sess_sub);
+    if (w->nc) {
+        natsConnection_Close(w->nc);
+        natsConnection_Destroy(w->nc);
+    }
+    natsOptions_Destroy(w->nopts);
+    /* queued jobs can remain only if start failed half-way */
+    for (struct job *j = w->q_head; j;) {
+        struct job *n = j->next;
+        if (j->msg) natsMsg_Destroy(j->msg);
+        if (j->sess) session_release(j->sess);
+        pl_free(j);
+        j = n;
+    }
+    for (int b = 0; b < N_SBUCKETS; b++) {
+        for (struct pl_worker_session *s = w->sbuckets[b]; s;) {
+            struct pl_worker_session *n = s->next;
+            session_release(s);
+            s = n;
+        }
+    }
+    if (sig_worker == w) sig_worker = NULL;
+    if (w->own_metrics) pl_metrics_destroy(w->metrics);
+    if (w->stop_pipe[0] >= 0) close(w->stop_pipe[0]);
+    if (w->stop_pipe[1] >= 0) close(w->stop_pipe[1]);
+    pl_free(w->threads);
+    pl_free(w->service);
+    pl_free(w->url);
+    pl_free(w->model);
+    pl_free(w->http_host);
+    pthread_cond_destroy(&w->cv);
+    pthread_cond_destroy(&w->idle_cv);
+    pthread_cond_destroy(&w->timer_cv);
+    pthread_mutex_destroy(&w->lock);
+    pl_free(w);
+}
+
+struct pl_metrics *pl_worker_metrics(struct pl_worker *w) { return w ? w->metrics : NULL; }
+
+int pl_worker_http_port(const struct pl_worker *w) {
+    return w && w->httpd ? pl_httpd_port(w->httpd) : -1;
+}
