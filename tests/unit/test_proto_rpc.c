@@ -16,19 +16,8 @@
 #include "riva/proto/riva_asr.pb-c.h"
 #include "riva/proto/riva_nlp.pb-c.h"
 #include "rpc_table.h"
+#include "test_proto.h"
 
-TCase *pl__proto_rpc_tcase(void);
-TCase *pl__proto_malformed_tcase(void);
-int pl__proto_run_python(const char *mode, const char *arg);
-int pl__proto_make_tmpdir(char *out, size_t n);
-void pl__proto_remove_dir(const char *dir);
-
-/* snprintf into an array that must not truncate (paths, field paths). */
-#define SNPRINTF(buf, ...)                                                                         \
-    do {                                                                                           \
-        int snp_r_ = snprintf((buf), sizeof(buf), __VA_ARGS__);                                    \
-        ck_assert(snp_r_ >= 0 && (size_t)snp_r_ < sizeof(buf));                                    \
-    } while (0)
 
 /* ------------------------------------------------------------------ RPC table */
 
