@@ -1,0 +1,9 @@
+# CUDA backend tests (label gpu; they print "skipped: no CUDA device" and are
+# reported as skipped where there is no GPU) and the GPU benchmark program.
+if(TARGET parley_engine_cuda)
+  pl_add_unit_test(NAME cuda SOURCES unit/test_cuda.c LIBS parley_engine_cuda parley_common
+                   LABELS gpu TIMEOUT 600)
+  set_tests_properties(unit_cuda PROPERTIES SKIP_REGULAR_EXPRESSION "skipped: no CUDA device")
+  add_executable(bench_cuda ${CMAKE_SOURCE_DIR}/engine/cuda/bench/bench_cuda.c)
+  target_link_libraries(bench_cuda PRIVATE parley_engine_cuda parley_common m)
+endif()
