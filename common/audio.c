@@ -383,6 +383,72 @@ static pl_status probe_ogg(const uint8_t *p, size_t n, struct pl_audio_info *inf
     return PL_ERR(PL_E_FORMAT, "Ogg: stream is neither Opus nor Vorbis");
 }
 
+/* Ogg page CRC: CRC-32, polynomial 0x04C11DB7, MSB first, initial value 0,
+ * no final xor, over the page with its CRC field read as zero. Bitwise: only
+ * the few header pages are checked. */
+static uint32_t ogg_crc(const uint8_t *p, size_t n) {
+    uint32_t crc = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t b = (i >= 22 && i < 26) ? 0 : p[i];
+        crc ^= (uint32_t)b << 24;
+        for (int k = 0; k < 8; k++) crc = (crc & 0x80000000u) ? (crc << 1) ^ 0x04C11DB7u : crc << 1;
+    }
+    return crc;
+}
+
+/*
+ * Before libsndfile sees an Ogg stream, check that its header packets
+ * (Opus: OpusHead, OpusTags; Vorbis: identification, comment, setup) are
+ * all present, on pages with valid CRCs. libsndfile 1.2.0 leaks the
+ * vorbis_info of a Vorbis stream whose headers fail to parse, so truncated
+ * or damaged headers must be turned away here. Each page: "OggS", version,
+ * flags, granule[8], serial[4], seq[4], crc[4], n_segs, lacing[n_segs],
+ * payload; a lacing value < 255 ends a packet.
+ */
+static pl_status check_ogg_headers(const uint8_t *p, size_t n, enum pl_audio_container c) {
+    static const char *const opus_magic[] = {"OpusHead", "OpusTags"};
+    static const char *const vorbis_magic[] = {"\001vorbis", "\003vorbis", "\005vorbis"};
+    const char *const *magic = c == PL_AUDIO_CONTAINER_OGG_OPUS ? opus_magic : vorbis_magic;
+    int need = c == PL_AUDIO_CONTAINER_OGG_OPUS ? 2 : 3;
+    size_t off = 0, pkt_len = 0;
+    int done = 0, pages = 0;
+    uint32_t serial = 0;
+    while (done < need) {
+        if (off + 27 > n || memcmp(p + off, "OggS", 4) != 0 || p[off + 4] != 0)
+            return PL_ERR(PL_E_FORMAT, "Ogg: header packets truncated or damaged at byte %zu",
+                          off);
+        const uint8_t *pg = p + off;
+        size_t nseg = pg[26], body = 0;
+        if (off + 27 + nseg > n) return PL_ERR(PL_E_FORMAT, "Ogg: truncated page header");
+        for (size_t i = 0; i < nseg; i++) body += pg[27 + i];
+        size_t plen = 27 + nseg + body;
+        if (off + plen > n) return PL_ERR(PL_E_FORMAT, "Ogg: truncated header page %d", pages);
+        if (ogg_crc(pg, plen) != rd_u32le(pg + 22))
+            return PL_ERR(PL_E_FORMAT, "Ogg: CRC mismatch on header page %d", pages);
+        uint32_t s = rd_u32le(pg + 14);
+        if (pages == 0) serial = s;
+        if (s == serial) {
+            const uint8_t *data = pg + 27 + nseg;
+            for (size_t i = 0; i < nseg && done < need; i++) {
+                size_t seg = pg[27 + i], ml = strlen(magic[done]);
+                /* a packet's first segment is 255 bytes or the whole packet */
+                if (pkt_len == 0 && (seg < ml || memcmp(data, magic[done], ml) != 0))
+                    return PL_ERR(PL_E_FORMAT, "Ogg: header packet %d is short or of the wrong type",
+                                  done);
+                pkt_len += seg;
+                data += seg;
+                if (seg < 255) {
+                    done++;
+                    pkt_len = 0;
+                }
+            }
+        }
+        off += plen;
+        if (++pages > 64) return PL_ERR(PL_E_FORMAT, "Ogg: header packets span too many pages");
+    }
+    return PL_OK;
+}
+
 pl_status pl_audio_probe(const void *buf, size_t n, struct pl_audio_info *info) {
     if (!info) return PL_ERR(PL_E_INVALID_ARG, "pl_audio_probe: info is NULL");
     memset(info, 0, sizeof(*info));
@@ -608,6 +674,14 @@ pl_status pl_audio_decode(const void *buf, size_t n, const struct pl_audio_decod
         info->bits = width * 8;
         info->data_bytes = n;
         return PL_OK;
+    }
+    if (info->container == PL_AUDIO_CONTAINER_OGG_OPUS ||
+        info->container == PL_AUDIO_CONTAINER_OGG_VORBIS) {
+        pl_status hs = check_ogg_headers(buf, n, info->container);
+        if (hs != PL_OK) {
+            memset(info, 0, sizeof(*info));
+            return hs;
+        }
     }
     pl_status st = decode_sndfile(buf, n, info, max_frames, out);
     if (st != PL_OK) {
