@@ -229,8 +229,7 @@ struct pl_resampler;
 /* in_rate, out_rate in PL_AUDIO_MIN_RATE..PL_AUDIO_MAX_RATE; channels 1..8.
  * Returns PL_OK, PL_E_INVALID_ARG, PL_E_NOMEM or PL_E_INTERNAL.
  * OUT: *out, caller owns; free with pl_resampler_destroy(). */
-pl_status pl_resampler_create(int in_rate, int out_rate, int channels,
-                              struct pl_resampler **out);
+pl_status pl_resampler_create(int in_rate, int out_rate, int channels, struct pl_resampler **out);
 
 /* Feed n_frames interleaved frames (n_frames may be 0). The resampler delays
  * output a little (filter length); call pl_resampler_flush() at end of stream.

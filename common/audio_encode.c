@@ -61,7 +61,8 @@ static sf_count_t vout_write(const void *ptr, sf_count_t count, void *ud) {
     sf_count_t end = m->pos + count;
     if (end > m->cap) {
         sf_count_t ncap = m->cap ? m->cap : 4096;
-        while (ncap < end) ncap *= 2;
+        while (ncap < end)
+            ncap *= 2;
         uint8_t *np = pl_realloc(m->p, (size_t)ncap);
         if (!np) {
             m->oom = 1;

@@ -19,8 +19,8 @@ struct pl_resampler {
 };
 
 static pl_status check_rates(int in_rate, int out_rate, int channels) {
-    if (in_rate < PL_AUDIO_MIN_RATE || in_rate > PL_AUDIO_MAX_RATE || out_rate < PL_AUDIO_MIN_RATE ||
-        out_rate > PL_AUDIO_MAX_RATE)
+    if (in_rate < PL_AUDIO_MIN_RATE || in_rate > PL_AUDIO_MAX_RATE ||
+        out_rate < PL_AUDIO_MIN_RATE || out_rate > PL_AUDIO_MAX_RATE)
         return PL_ERR(PL_E_INVALID_ARG, "resampler: rates %d -> %d Hz (each must be %d..%d)",
                       in_rate, out_rate, PL_AUDIO_MIN_RATE, PL_AUDIO_MAX_RATE);
     if (channels < 1 || channels > PL_AUDIO_MAX_CHANNELS)
@@ -29,8 +29,7 @@ static pl_status check_rates(int in_rate, int out_rate, int channels) {
     return PL_OK;
 }
 
-pl_status pl_resampler_create(int in_rate, int out_rate, int channels,
-                              struct pl_resampler **out) {
+pl_status pl_resampler_create(int in_rate, int out_rate, int channels, struct pl_resampler **out) {
     if (!out) return PL_ERR(PL_E_INVALID_ARG, "pl_resampler_create: out is NULL");
     *out = NULL;
     PL_TRY(check_rates(in_rate, out_rate, channels));
@@ -48,8 +47,8 @@ pl_status pl_resampler_create(int in_rate, int out_rate, int channels,
         if (!r->soxr || err) {
             if (r->soxr) soxr_delete(r->soxr);
             pl_free(r);
-            return PL_ERR(PL_E_INTERNAL, "resampler: soxr_create(%d -> %d Hz, %d ch): %s",
-                          in_rate, out_rate, channels, soxr_strerror(err));
+            return PL_ERR(PL_E_INTERNAL, "resampler: soxr_create(%d -> %d Hz, %d ch): %s", in_rate,
+                          out_rate, channels, soxr_strerror(err));
         }
     }
     *out = r;
@@ -123,8 +122,7 @@ pl_status pl_resampler_process(struct pl_resampler *r, const float *in, size_t n
     *n_out = 0;
     if (!r) return PL_ERR(PL_E_INVALID_ARG, "pl_resampler_process: resampler is NULL");
     if (!in && n_frames > 0)
-        return PL_ERR(PL_E_INVALID_ARG, "pl_resampler_process: NULL input of %zu frames",
-                      n_frames);
+        return PL_ERR(PL_E_INVALID_ARG, "pl_resampler_process: NULL input of %zu frames", n_frames);
     if (r->flushed)
         return PL_ERR(PL_E_INVALID_ARG, "pl_resampler_process: called after flush without reset");
     size_t got = 0;

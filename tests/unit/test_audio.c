@@ -126,8 +126,9 @@ static size_t put_wav_header(uint8_t *p, int tag, int ch, int rate, int bits, in
                              uint32_t data_bytes) {
     size_t o = 0;
 #define PUT4(s) (memcpy(p + o, (s), 4), o += 4)
-#define PUTU32(v) (p[o] = (uint8_t)(v), p[o + 1] = (uint8_t)((v) >> 8), \
-                   p[o + 2] = (uint8_t)((v) >> 16), p[o + 3] = (uint8_t)((v) >> 24), o += 4)
+#define PUTU32(v)                                                                                  \
+    (p[o] = (uint8_t)(v), p[o + 1] = (uint8_t)((v) >> 8), p[o + 2] = (uint8_t)((v) >> 16),         \
+     p[o + 3] = (uint8_t)((v) >> 24), o += 4)
 #define PUTU16(v) (p[o] = (uint8_t)(v), p[o + 1] = (uint8_t)((v) >> 8), o += 2)
     PUT4("RIFF");
     PUTU32(36 + data_bytes);
@@ -184,8 +185,10 @@ START_TEST(test_sniff_table) {
         n = put_wav_header(h, wt[i].tag, wt[i].ch, wt[i].rate, wt[i].bits, wt[i].align, 0);
         pl_status st = pl_audio_probe(h, n, &info);
         ck_assert_msg(st == wt[i].st, "row %zu: %s (%s)", i, pl_status_str(st), pl_last_error());
-        if (st == PL_OK) ck_assert_int_eq(info.encoding, wt[i].enc);
-        else ck_assert_int_eq(info.container, PL_AUDIO_CONTAINER_NONE);
+        if (st == PL_OK)
+            ck_assert_int_eq(info.encoding, wt[i].enc);
+        else
+            ck_assert_int_eq(info.container, PL_AUDIO_CONTAINER_NONE);
     }
     /* RIFF but not WAVE; data before fmt */
     n = put_wav_header(h, 1, 1, 16000, 16, 2, 0);
@@ -286,8 +289,8 @@ START_TEST(test_decode_containers_vs_sox) {
                 ck_assert_msg(a->n_frames * (size_t)ch == n_ref, "%s %d/%d: %zu vs %zu samples",
                               fc->name, RATES[r], ch, a->n_frames * (size_t)ch, n_ref);
                 double d = max_abs_diff(a->samples, ref, n_ref);
-                ck_assert_msg(d <= fc->tol, "%s %d Hz %d ch: max diff %g > %g", fc->name,
-                              RATES[r], ch, d, fc->tol);
+                ck_assert_msg(d <= fc->tol, "%s %d Hz %d ch: max diff %g > %g", fc->name, RATES[r],
+                              ch, d, fc->tol);
                 ck_assert_uint_eq(info.mismatch, 0);
 
                 /* from memory, with the request claiming LINEAR_PCM at another rate
@@ -368,7 +371,8 @@ START_TEST(test_g711_vs_sox) {
     int16_t *all = malloc(65536 * sizeof(int16_t));
     float *fl = malloc(65536 * sizeof(float));
     uint8_t *mine = malloc(65536);
-    for (int i = 0; i < 65536; i++) all[i] = (int16_t)(i - 32768);
+    for (int i = 0; i < 65536; i++)
+        all[i] = (int16_t)(i - 32768);
     pl_audio_s16_to_float(all, 65536, fl);
     write_all(fname("all.s16"), all, 65536 * sizeof(int16_t));
     static const struct {
@@ -385,14 +389,16 @@ START_TEST(test_g711_vs_sox) {
         ck_assert_uint_eq(len, 65536);
         g[k].enc(fl, 65536, mine);
         size_t bad = 0;
-        for (int i = 0; i < 65536; i++) bad += mine[i] != ref[i];
+        for (int i = 0; i < 65536; i++)
+            bad += mine[i] != ref[i];
         ck_assert_msg(bad == 0, "%s: %zu of 65536 codes differ from sox", g[k].type, bad);
         free(ref);
 
         /* all 256 codes: decode like sox, and encode(decode(c)) == c */
         uint8_t codes[256], back[256];
         float dec[256];
-        for (int i = 0; i < 256; i++) codes[i] = (uint8_t)i;
+        for (int i = 0; i < 256; i++)
+            codes[i] = (uint8_t)i;
         write_all(fname("codes.g711"), codes, 256);
         char args[64];
         snprintf(args, sizeof args, "-t %s -r 8000 -c 1", g[k].type);
@@ -667,7 +673,8 @@ START_TEST(test_downmix) {
     struct pl_audio *a = NULL;
     ck_assert_int_eq(pl_audio_create(100, 8, 16000, &a), PL_OK);
     for (size_t i = 0; i < 100; i++)
-        for (int c = 0; c < 8; c++) a->samples[i * 8 + c] = (float)c * 0.125f - (float)i * 1e-3f;
+        for (int c = 0; c < 8; c++)
+            a->samples[i * 8 + c] = (float)c * 0.125f - (float)i * 1e-3f;
     ck_assert_int_eq(pl_audio_to_mono(a), PL_OK);
     ck_assert_int_eq(a->channels, 1);
     for (size_t i = 0; i < 100; i++)
@@ -692,8 +699,10 @@ static double tone_freq(const float *x, size_t n, int rate) {
     for (size_t i = n / 10; i + 1 < n - n / 10; i++) {
         if (x[i] < 0 && x[i + 1] >= 0) {
             double t = (double)i + (double)x[i] / ((double)x[i] - (double)x[i + 1]);
-            if (first < 0) first = t;
-            else count++;
+            if (first < 0)
+                first = t;
+            else
+                count++;
             last = t;
         }
     }
@@ -702,7 +711,7 @@ static double tone_freq(const float *x, size_t n, int rate) {
 
 START_TEST(test_resample_vs_sox) {
     mk_tmpdir();
-    static const int pairs[][2] = {{44100, 16000}, {48000, 16000}, {8000, 16000}, {22050, 16000},
+    static const int pairs[][2] = {{44100, 16000}, {48000, 16000}, {8000, 16000},  {22050, 16000},
                                    {16000, 48000}, {16000, 8000},  {48000, 22050}, {8000, 44100}};
     for (size_t p = 0; p < PL_ARRAY_LEN(pairs); p++) {
         int in_rate = pairs[p][0], out_rate = pairs[p][1];
@@ -730,8 +739,8 @@ START_TEST(test_resample_vs_sox) {
             /* compare away from the ends, where both pad with silence */
             size_t m = (ny < n_ref ? ny : n_ref) / ch, edge = m / 20;
             double s = snr_db(ref + edge * ch, y->samples + edge * ch, (m - 2 * edge) * ch);
-            ck_assert_msg(s > 60.0, "%d->%d Hz %d ch: SNR vs sox %.1f dB", in_rate, out_rate,
-                          ch, s);
+            ck_assert_msg(s > 60.0, "%d->%d Hz %d ch: SNR vs sox %.1f dB", in_rate, out_rate, ch,
+                          s);
             pl_audio_destroy(y);
             free(x);
             free(ref);
@@ -911,8 +920,11 @@ struct sample_file {
 static void make_samples(struct sample_file *s, size_t *count) {
     static const struct {
         const char *name, *args;
-    } mk[] = {{"a.wav", "-b 16"}, {"b.wav", "-e mu-law"}, {"c.wav", "-e floating-point -b 32"},
-              {"d.flac", "-b 16"}, {"e.ogg", "-C 0"}};
+    } mk[] = {{"a.wav", "-b 16"},
+              {"b.wav", "-e mu-law"},
+              {"c.wav", "-e floating-point -b 32"},
+              {"d.flac", "-b 16"},
+              {"e.ogg", "-C 0"}};
     size_t k = 0;
     for (size_t i = 0; i < PL_ARRAY_LEN(mk); i++, k++) {
         const char *path = fname(mk[i].name);
@@ -948,8 +960,10 @@ START_TEST(test_truncations) {
     for (size_t i = 0; i < ns; i++) {
         size_t ok = 0, failed = 0;
         /* every length through the header region, then a stride to the end */
-        for (size_t len = 0; len <= s[i].n;
-             len = len == s[i].n ? len + 1 : len + 37 > s[i].n ? s[i].n : len + (len < 1200 ? 1 : 37)) {
+        for (size_t len = 0; len <= s[i].n; len = len == s[i].n ? len + 1
+                                                  : len + 37 > s[i].n
+                                                      ? s[i].n
+                                                      : len + (len < 1200 ? 1 : 37)) {
             for (size_t e = 0; e < 2; e++) {
                 struct pl_audio_decode_opts o = {encs[e], 8000, 2, 0};
                 struct pl_audio *a = (struct pl_audio *)0x1;
@@ -974,8 +988,8 @@ START_TEST(test_truncations) {
         ck_assert_msg(failed > 0 && ok > 0, "%s: %zu ok, %zu failed", s[i].name, ok, failed);
         /* the complete file decodes */
         struct pl_audio *a = NULL;
-        ck_assert_msg(pl_audio_decode(s[i].p, s[i].n, NULL, &a, NULL) == PL_OK, "%s: %s",
-                      s[i].name, pl_last_error());
+        ck_assert_msg(pl_audio_decode(s[i].p, s[i].n, NULL, &a, NULL) == PL_OK, "%s: %s", s[i].name,
+                      pl_last_error());
         ck_assert_uint_gt(a->n_frames, 300);
         pl_audio_destroy(a);
         /* with encoding unspecified, a cut inside the magic is never accepted */
@@ -997,7 +1011,8 @@ START_TEST(test_random_and_mutated) {
     uint8_t buf[700];
     for (int it = 0; it < 3000; it++) {
         size_t n = (size_t)(rand_r(&seed) % sizeof buf);
-        for (size_t i = 0; i < n; i++) buf[i] = (uint8_t)rand_r(&seed);
+        for (size_t i = 0; i < n; i++)
+            buf[i] = (uint8_t)rand_r(&seed);
         size_t mi = (size_t)it % PL_ARRAY_LEN(magic);
         if (n >= magic[mi].len) memcpy(buf, magic[mi].m, magic[mi].len);
         static const int encs[] = {0, 1, 2, 3, 4, 20, 5, -1};
@@ -1140,8 +1155,8 @@ START_TEST(test_oom) {
     static const enum pl_audio_format fmts[] = {PL_AUDIO_FMT_RAW_S16LE, PL_AUDIO_FMT_WAV,
                                                 PL_AUDIO_FMT_FLAC,      PL_AUDIO_FMT_OGG_OPUS,
                                                 PL_AUDIO_FMT_MULAW,     PL_AUDIO_FMT_ALAW};
-    static const enum pl_audio_encoding encs[] = {PL_AUDIO_ENC_LINEAR_PCM, 0, 0, 0,
-                                                  PL_AUDIO_ENC_MULAW,      PL_AUDIO_ENC_ALAW};
+    static const enum pl_audio_encoding encs[] = {
+        PL_AUDIO_ENC_LINEAR_PCM, 0, 0, 0, PL_AUDIO_ENC_MULAW, PL_AUDIO_ENC_ALAW};
     for (size_t i = 0; i < PL_ARRAY_LEN(fmts); i++) {
         struct oom_ctx x = {.audio = sig, .fmt = fmts[i]};
         oom_loop("pl_audio_encode", op_encode, free_bytes, &x);
