@@ -10,6 +10,10 @@ Parley's own .proto files at build time).
                               DIR/cases.txt lists the case names, one a line.
   wire_vectors.py rpcs FILE   Every RPC of every service of the .proto files, one a line:
                               "<path> <client_streaming 0/1> <server_streaming 0/1>".
+  wire_vectors.py reference FILE
+                              Compare the messages, fields, enums and RPCs of our Riva .proto
+                              files with the golden transcription of Riva's API in FILE
+                              (tests/proto/riva_reference.txt, see make_riva_reference.py).
   wire_vectors.py check DIR   For each DIR/<case>.json written by the C side: parse <case>.bin
                               with the named Python class, compare its flattened view with
                               "fields", check the "present"/"absent" field paths with HasField,
@@ -352,8 +356,98 @@ def rpcs(outfile):
     return 0
 
 
+SCALARS = {
+    FieldDescriptor.TYPE_DOUBLE: "double", FieldDescriptor.TYPE_FLOAT: "float",
+    FieldDescriptor.TYPE_INT64: "int64", FieldDescriptor.TYPE_UINT64: "uint64",
+    FieldDescriptor.TYPE_INT32: "int32", FieldDescriptor.TYPE_FIXED64: "fixed64",
+    FieldDescriptor.TYPE_FIXED32: "fixed32", FieldDescriptor.TYPE_BOOL: "bool",
+    FieldDescriptor.TYPE_STRING: "string", FieldDescriptor.TYPE_BYTES: "bytes",
+    FieldDescriptor.TYPE_UINT32: "uint32", FieldDescriptor.TYPE_SFIXED32: "sfixed32",
+    FieldDescriptor.TYPE_SFIXED64: "sfixed64", FieldDescriptor.TYPE_SINT32: "sint32",
+    FieldDescriptor.TYPE_SINT64: "sint64",
+}
+
+
+def type_name(fd):
+    if fd.message_type is not None:
+        return fd.message_type.full_name
+    if fd.enum_type is not None:
+        return fd.enum_type.full_name
+    return SCALARS[fd.type]
+
+
+def describe_message(md, out):
+    """Lines of the reference format for md and its nested types (map entries excluded)."""
+    out.add("message %s" % md.full_name)
+    for fd in md.fields:
+        typ, label = type_name(fd), "-"
+        if fd.message_type is not None and fd.message_type.GetOptions().map_entry:
+            k = fd.message_type.fields_by_name["key"]
+            v = fd.message_type.fields_by_name["value"]
+            typ, label = "map<%s,%s>" % (type_name(k), type_name(v)), "map"
+        elif fd.label == FieldDescriptor.LABEL_REPEATED:
+            label = "repeated"
+        elif fd.containing_oneof is not None:
+            o = fd.containing_oneof
+            # our rewrite of proto3 `optional T f`: a one-field oneof named _f
+            if o.name == "_" + fd.name and len(o.fields) == 1:
+                label = "optional"
+            else:
+                label = "oneof:" + o.name
+        out.add("field %s %d %s %s %s" % (md.full_name, fd.number, fd.name, typ, label))
+    for nested in md.nested_types:
+        if not nested.GetOptions().map_entry:
+            describe_message(nested, out)
+    for ed in md.enum_types:
+        for v in ed.values:
+            out.add("enum %s %s=%d" % (ed.full_name, v.name, v.number))
+
+
+def normalize(line):
+    # `optional` on a message-typed field is presence the field has anyway: our files drop it
+    p = line.split()
+    if p[0] == "field" and p[5] == "optional" and "." in p[4] and p[4] not in ENUMS:
+        p[5] = "-"
+    return " ".join(p)
+
+
+ENUMS = {"nvidia.riva.AudioEncoding", "grpc.health.v1.HealthCheckResponse.ServingStatus"}
+
+
+def reference(golden):
+    from riva.proto import riva_common_pb2, riva_nmt_pb2
+    ours = set()
+    for mod in (riva_audio_pb2, riva_common_pb2, health_pb2, riva_asr_pb2, riva_nlp_pb2,
+                riva_tts_pb2, riva_nmt_pb2):
+        fdesc = mod.DESCRIPTOR
+        for md in fdesc.message_types_by_name.values():
+            describe_message(md, ours)
+        for ed in fdesc.enum_types_by_name.values():
+            for v in ed.values:
+                ours.add("enum %s %s=%d" % (ed.full_name, v.name, v.number))
+        for svc in fdesc.services_by_name.values():
+            for m in svc.methods:
+                kind = {(False, False): "unary", (False, True): "server-streaming",
+                        (True, False): "client-streaming", (True, True): "bidi-streaming"}[
+                    (m.client_streaming, m.server_streaming)]
+                ours.add("rpc /%s/%s %s %s %s" % (svc.full_name, m.name, m.input_type.full_name,
+                                                  m.output_type.full_name, kind))
+    with open(golden, encoding="utf-8") as f:
+        want = {normalize(l.strip()) for l in f if l.strip() and not l.startswith("#")}
+    ours = {normalize(l) for l in ours}
+    bad = 0
+    for l in sorted(want - ours):
+        print("missing or different in our .proto files: " + l)
+        bad += 1
+    for l in sorted(ours - want):
+        print("not in Riva's API: " + l)
+        bad += 1
+    print("reference: %d lines compared, %d differences" % (len(want), bad))
+    return 1 if bad else 0
+
+
 def main(argv):
-    modes = {"write": write, "check": check, "rpcs": rpcs}
+    modes = {"write": write, "check": check, "rpcs": rpcs, "reference": reference}
     if len(argv) != 3 or argv[1] not in modes:
         print(__doc__)
         return 2

@@ -147,6 +147,30 @@ START_TEST(test_streaming_kinds_match_protos) {
 }
 END_TEST
 
+/* Messages, field numbers and types, enums and RPCs of our Riva .proto files against the golden
+ * transcription of Riva's own (tests/proto/riva_reference.txt); and that check can fail. */
+START_TEST(test_protos_match_riva_reference) {
+    const char *src = getenv("PARLEY_SOURCE_DIR");
+    ck_assert_ptr_nonnull(src);
+    char golden[PATH_MAX], dir[PATH_MAX], bad[PATH_MAX + 16], line[512];
+    SNPRINTF(golden, "%s/tests/proto/riva_reference.txt", src);
+    int st = pl__proto_run_python("reference", golden);
+    ck_assert_msg(st == 0, "our .proto files differ from Riva's API (status %d, see stdout)", st);
+
+    ck_assert_int_eq(pl__proto_make_tmpdir(dir, sizeof dir), 0);
+    SNPRINTF(bad, "%s/bad.txt", dir);
+    FILE *in = fopen(golden, "r"), *out = fopen(bad, "w");
+    ck_assert(in && out);
+    while (fgets(line, sizeof line, in)) fputs(line, out);
+    fputs("field nvidia.riva.asr.SpeechContext 9 bogus string -\n", out);
+    fclose(in);
+    fclose(out);
+    st = pl__proto_run_python("reference", bad);
+    pl__proto_remove_dir(dir);
+    ck_assert_int_eq(st, 1);
+}
+END_TEST
+
 START_TEST(test_find_known_paths) {
     const char *p = "/nvidia.riva.asr.RivaSpeechRecognition/StreamingRecognize";
     const struct pl_rpc_info *e = pl_rpc_find(p, strlen(p));
@@ -213,6 +237,7 @@ TCase *pl__proto_rpc_tcase(void) {
     tcase_add_test(tc, test_table_matches_descriptors);
     tcase_add_test(tc, test_every_method_in_table);
     tcase_add_test(tc, test_streaming_kinds_match_protos);
+    tcase_add_test(tc, test_protos_match_riva_reference);
     tcase_add_test(tc, test_find_known_paths);
     tcase_add_test(tc, test_find_rejects);
     return tc;
