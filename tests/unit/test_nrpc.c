@@ -1,0 +1,888 @@
+/*
+ * test_nrpc.c - the NATS RPC client and worker against a real nats-server.
+ *
+ * Each test starts its own nats-server on a free 127.0.0.1 port and stops it
+ * by PID. Workers run in-process (pl_worker) or as the test-only echo worker
+ * process (for crashes, SIGTERM drains and queue groups).
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <nats/nats.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "log.h"
+#include "nrpc.h"
+#include "nrpc_metrics.h"
+#include "nrpc_worker.h"
+#include "test_nats.h"
+#include "util.h"
+
+static struct pl_test_nats srv;
+
+static void quiet_log(enum pl_log_level level, const char *src, const char *msg, void *ud) {
+    (void)ud;
+    if (level <= PL_LOG_WARN && getenv("PL_TEST_VERBOSE")) fprintf(stderr, "%s %s\n", src, msg);
+}
+
+static void setup_server(int max_payload) {
+    pl_log_set(quiet_log, NULL);
+    ck_assert_msg(pl_test_nats_start(&srv, max_payload) == PL_OK, "nats-server: %s",
+                  pl_last_error());
+}
+
+static void teardown_server(void) {
+    pl_test_nats_stop(&srv);
+    nats_CloseAndWait(2000); /* release the NATS library's globals (leak checks) */
+}
+
+static struct pl_nrpc_conn *client(int hb_ms, int timeout_ms) {
+    struct pl_nrpc_conn_opts o = PL_NRPC_CONN_OPTS_INIT;
+    struct pl_nrpc_conn *c = NULL;
+    o.url = srv.url;
+    if (hb_ms) o.heartbeat_ms = hb_ms;
+    if (timeout_ms) o.stream_timeout_ms = timeout_ms;
+    ck_assert_msg(pl_nrpc_conn_create(&o, &c) == PL_OK, "connect: %s", pl_last_error());
+    return c;
+}
+
+/* ---- in-process handlers --------------------------------------------------------------------- */
+
+static atomic_int handler_runs;
+
+static pl_status h_echo(void *ud, const struct pl_worker_ctx *ctx, const uint8_t *req, size_t n,
+                        struct pl_worker_out *out) {
+    (void)ud;
+    (void)ctx;
+    atomic_fetch_add(&handler_runs, 1);
+    out->data = n ? pl_malloc(n) : NULL;
+    if (n) memcpy(out->data, req, n);
+    out->len = n;
+    return PL_OK;
+}
+
+/* Answers "<request id>|<deadline>|<user>|<rpc>|<payload>". */
+static pl_status h_ctx(void *ud, const struct pl_worker_ctx *ctx, const uint8_t *req, size_t n,
+                       struct pl_worker_out *out) {
+    (void)ud;
+    char buf[512];
+    int k = snprintf(buf, sizeof buf, "%s|%lld|%s|%s|%s|%.*s", ctx->request_id,
+                     (long long)ctx->deadline_ms, ctx->user, ctx->rpc, pl_log_request_id(), (int)n,
+                     (const char *)req);
+    out->data = pl_malloc((size_t)k);
+    memcpy(out->data, buf, (size_t)k);
+    out->len = (size_t)k;
+    return PL_OK;
+}
+
+static pl_status h_sleep(void *ud, const struct pl_worker_ctx *ctx, const uint8_t *req, size_t n,
+                         struct pl_worker_out *out) {
+    (void)ud;
+    (void)ctx;
+    (void)req;
+    (void)n;
+    (void)out;
+    atomic_fetch_add(&handler_runs, 1);
+    pl_sleep_ms(300);
+    return PL_OK;
+}
+
+static pl_status h_fail(void *ud, const struct pl_worker_ctx *ctx, const uint8_t *req, size_t n,
+                        struct pl_worker_out *out) {
+    (void)ud;
+    (void)ctx;
+    (void)out;
+    int code = (int)strtol(n ? (const char *)req : "9", NULL, 10);
+    return PL_ERR((pl_status)code, "failure %d as asked", code);
+}
+
+static pl_status s_open(void *ud, struct pl_worker_session *s, const struct pl_worker_ctx *ctx,
+                        void **state) {
+    (void)ud;
+    (void)s;
+    (void)ctx;
+    *state = NULL;
+    return PL_OK;
+}
+
+static pl_status s_msg(void *state, struct pl_worker_session *s, const uint8_t *d, size_t n) {
+    (void)state;
+    if (n == 4 && memcmp(d, "fail", 4) == 0) return PL_ERR(PL_E_NOT_FOUND, "no such thing");
+    /* answer twice: the message, then its length as text */
+    PL_TRY(pl_worker_session_send(s, d, n));
+    char len[32];
+    snprintf(len, sizeof len, "%zu", n);
+    return pl_worker_session_send(s, len, strlen(len));
+}
+
+static pl_status s_end(void *state, struct pl_worker_session *s) {
+    (void)state;
+    return pl_worker_session_send(s, "bye", 3);
+}
+
+static atomic_int cancels;
+static void s_cancel(void *state, struct pl_worker_session *s) {
+    (void)state;
+    (void)s;
+    atomic_fetch_add(&cancels, 1);
+}
+
+static const struct pl_worker_stream_i stream_iface = {s_open, s_msg, s_end, s_cancel};
+
+static struct pl_worker *worker(const char *svc, int threads, int queue, int http_port) {
+    struct pl_worker_opts o = PL_WORKER_OPTS_INIT;
+    struct pl_worker *w = NULL;
+    o.service = svc;
+    o.nats_url = srv.url;
+    o.n_threads = threads;
+    o.queue_capacity = queue;
+    o.http_port = http_port;
+    o.heartbeat_ms = 200;
+    o.stream_timeout_ms = 1000;
+    o.drain_timeout_ms = 3000;
+    ck_assert(pl_worker_create(&o, &w) == PL_OK);
+    ck_assert(pl_worker_add_unary(w, "echo", h_echo, NULL) == PL_OK);
+    ck_assert(pl_worker_add_unary(w, "ctx", h_ctx, NULL) == PL_OK);
+    ck_assert(pl_worker_add_unary(w, "sleep", h_sleep, NULL) == PL_OK);
+    ck_assert(pl_worker_add_unary(w, "fail", h_fail, NULL) == PL_OK);
+    ck_assert(pl_worker_add_stream(w, "twice", &stream_iface, NULL) == PL_OK);
+    ck_assert(pl_worker_add_unary(w, "echo", h_echo, NULL) == PL_E_INVALID_ARG);
+    ck_assert_msg(pl_worker_start(w) == PL_OK, "worker start: %s", pl_last_error());
+    return w;
+}
+
+/* ---- async completions ----------------------------------------------------------------------- */
+
+struct waiter {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int n;
+    int codes[256];
+    char *data[256];
+    size_t lens[256];
+};
+
+static void waiter_init(struct waiter *w) {
+    memset(w, 0, sizeof *w);
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->cond, NULL);
+}
+
+static void waiter_deinit(struct waiter *w) {
+    for (int i = 0; i < w->n && i < 256; i++) pl_free(w->data[i]);
+    pthread_cond_destroy(&w->cond);
+    pthread_mutex_destroy(&w->lock);
+}
+
+static void waiter_done(void *ud, struct pl_nrpc_reply *r) {
+    struct waiter *w = ud;
+    pthread_mutex_lock(&w->lock);
+    if (w->n < 256) {
+        w->codes[w->n] = r->code;
+        w->data[w->n] = (char *)r->data; /* moved out */
+        w->lens[w->n] = r->len;
+        r->data = NULL;
+    }
+    w->n++;
+    pthread_cond_broadcast(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+static void waiter_wait(struct waiter *w, int n) {
+    pthread_mutex_lock(&w->lock);
+    while (w->n < n) pthread_cond_wait(&w->cond, &w->lock);
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* ---- unary ----------------------------------------------------------------------------------- */
+
+START_TEST(test_unary_roundtrip_headers) {
+    setup_server(0);
+    struct pl_worker *w = worker("t1", 2, 16, -1);
+    struct pl_nrpc_conn *c = client(0, 0);
+    ck_assert_int_ge(pl_nrpc_conn_max_payload(c), 1024 * 1024);
+    ck_assert(pl_nrpc_conn_connected(c));
+
+    int64_t dl = pl_time_wall_ms() + 5000;
+    struct pl_nrpc_meta m = {"req-42.abc", dl, "alice"};
+    struct pl_nrpc_reply r;
+    ck_assert_int_eq(pl_nrpc_call(c, "parley.t1.ctx", "hello", 5, &m, 2000, &r), PL_OK);
+    ck_assert_int_eq(r.code, 0);
+    char want[256];
+    snprintf(want, sizeof want, "req-42.abc|%lld|alice|ctx|req-42.abc|hello", (long long)dl);
+    ck_assert_uint_eq(r.len, strlen(want));
+    ck_assert(memcmp(r.data, want, r.len) == 0);
+    ck_assert_str_eq(r.message, "");
+    pl_nrpc_reply_deinit(&r);
+
+    /* no meta: a fresh 32-hex request id, no deadline, no user; empty payload works */
+    ck_assert_int_eq(pl_nrpc_call(c, "parley.t1.ctx", NULL, 0, NULL, 2000, &r), PL_OK);
+    ck_assert_int_eq(r.code, 0);
+    ck_assert_ptr_nonnull(memchr(r.data, '|', r.len));
+    ck_assert_int_eq((int)((uint8_t *)memchr(r.data, '|', r.len) - r.data), 32);
+    ck_assert(memcmp((uint8_t *)memchr(r.data, '|', r.len), "|0||ctx|", 8) == 0);
+    pl_nrpc_reply_deinit(&r);
+
+    /* bad subjects are refused locally */
+    ck_assert_int_eq(pl_nrpc_call(c, "nlu.echo", "x", 1, NULL, 100, &r), PL_E_INVALID_ARG);
+    pl_nrpc_reply_deinit(&r);
+    ck_assert_int_eq(pl_nrpc_call(c, "parley.a.b.c", "x", 1, NULL, 100, &r), PL_E_INVALID_ARG);
+    pl_nrpc_reply_deinit(&r);
+
+    pl_nrpc_conn_destroy(c);
+    pl_worker_destroy(w);
+    teardown_server();
+}
+END_TEST
+
+START_TEST(test_no_responders) {
+    setup_server(0);
+    struct pl_nrpc_conn *c = client(0, 0);
+    struct pl_nrpc_reply r;
+    int64_t t0 = pl_time_mono_ms();
+    ck_assert_int_eq(pl_nrpc_call(c, "parley.nobody.echo", "x", 1, NULL, 3000, &r), PL_OK);
+    ck_assert_int_eq(r.code, PL_GRPC_UNAVAILABLE);
+    ck_assert_int_lt(pl_time_mono_ms() - t0, 1000); /* at once, not after the timeout */
+    pl_nrpc_reply_deinit(&r);
+
+    /* a stream to nobody ends UNAVAILABLE at once too */
+    struct pl_nrpc_stream *s = NULL;
+    ck_assert_int_eq(pl_nrpc_stream_open(c, "nobody", "x", NULL, NULL, NULL, &s), PL_OK);
+    uint8_t *d;
+    size_t n;
+    int code = -1;
+    const char *msg = NULL;
+    ck_assert_int_eq(pl_nrpc_stream_recv(s, 3000, &d, &n, &code, &msg), PL_E_CANCELLED);
+    ck_assert_int_eq(code, PL_GRPC_UNAVAILABLE);
+    ck_assert_int_lt(pl_time_mono_ms() - t0, 2000);
+    pl_nrpc_stream_destroy(s);
+    pl_nrpc_conn_destroy(c);
+    teardown_server();
+}
+END_TEST
+
+START_TEST(test_deadline) {
+    setup_server(0);
+    atomic_store(&handler_runs, 0);
+    struct pl_worker *w = worker("t3", 1, 16, -1);
+    struct pl_nrpc_conn *c = client(0, 0);
+    struct pl_nrpc_reply r;
+    /* the client gives up first */
+    int64_t t0 = pl_time_mono_ms();
+    ck_assert_int_eq(pl_nrpc_call(c, "parley.t3.sleep", "", 0, NULL, 100, &r), PL_OK);
+    ck_assert_int_eq(r.code, PL_GRPC_DEADLINE_EXCEEDED);
+    int64_t el = pl_time_mono_ms() - t0;
+    ck_assert_int_ge(el, 90);
+    ck_assert_int_lt(el, 280);
+    pl_nrpc_reply_deinit(&r);
+    pl_sleep_ms(300); /* let the worker finish */
+
+    /* the deadline passes while the request waits in the worker's queue: one
+     * thread busy 300 ms, the second request's deadline is 100 ms away */
+    atomic_store(&handler_runs, 0);
+    struct waiter wt;
+    waiter_init(&wt);
+    ck_assert_int_eq(pl_nrpc_call_async(c, "parley.t3.sleep", "", 0, NULL, 2000, waiter_done, &wt),
+                     PL_OK);
+    pl_sleep_ms(30);
+    struct pl_nrpc_meta m = {NULL, pl_time_wall_ms() + 100, NULL};
+    ck_assert_int_eq(pl_nrpc_call(c, "parley.t3.sleep", "", 0, &m, 0, &r), PL_OK);
+    ck_assert_int_eq(r.code, PL_GRPC_DEADLINE_EXCEEDED);
+    pl_nrpc_reply_deinit(&r);
+    waiter_wait(&wt, 1);
+    ck_assert_int_eq(wt.codes[0], 0);
+    pl_sleep_ms(100);
+    /* the worker skipped the expired request: only the first one ran */
+    ck_assert_int_eq(atomic_load(&handler_runs), 1);
+    waiter_deinit(&wt);
+    pl_nrpc_conn_destroy(c);
+    pl_worker_destroy(w);
+    teardown_server();
+}
+END_TEST
+
+START_TEST(test_errors_mapped) {
+    setup_server(0);
+    struct pl_worker *w = worker("t4", 2, 16, -1);
+    struct pl_nrpc_conn *c = client(0, 0);
+    static const struct {
+        pl_status st;
+        int code;
+    } cases[] = {
+        {PL_E_INVALID_ARG, 3}, {PL_E_FORMAT, 3},       {PL_E_NOT_FOUND, 5}, {PL_E_EXHAUSTED, 8},
+        {PL_E_UNSUPPORTED, 3}, {PL_E_TIMEOUT, 4},      {PL_E_CANCELLED, 1}, {PL_E_UNAVAILABLE, 14},
+        {PL_E_NOMEM, 13},      {PL_E_INTERNAL, 13},    {PL_E_IO, 13},       {PL_E_BACKEND, 13},
+    };
+    for (size_t i = 0; i < PL_ARRAY_LEN(cases); i++) {
+        char req[16], want[64];
+        snprintf(req, sizeof req, "%d", (int)cases[i].st);
+        snprintf(want, sizeof want, "failure %d as asked", (int)cases[i].st);
+        struct pl_nrpc_reply r;
+        ck_assert_int_eq(pl_nrpc_call(c, "parley.t4.fail", req, strlen(req), NULL, 2000, &r), PL_OK);
+        ck_assert_int_eq(r.code, cases[i].code);
+        ck_assert_str_eq(r.message, want);
+        ck_assert_int_eq(pl_nrpc_code_from_status(cases[i].st), cases[i].code);
+        pl_nrpc_reply_deinit(&r);
+    }
+    /* an rpc the worker does not serve, as a stream: UNIMPLEMENTED */
+    struct pl_nrpc_stream *s = NULL;
+    ck_assert_int_eq(pl_nrpc_stream_open(c, "t4", "nope", NULL, NULL, NULL, &s), PL_OK);
+    uint8_t *d;
+    size_t n;
+    int code = -1;
+    ck_assert_int_eq(pl_nrpc_stream_recv(s, 2000, &d, &n, &code, NULL), PL_E_CANCELLED);
+    ck_assert_int_eq(code, PL_GRPC_UNIMPLEMENTED);
+    pl_nrpc_stream_destroy(s);
+    ck_assert_str_eq(pl_grpc_code_name(14), "UNAVAILABLE");
+    ck_assert_int_eq(pl_nrpc_status_from_code(4), PL_E_TIMEOUT);
+    pl_nrpc_conn_destroy(c);
+    pl_worker_destroy(w);
+    teardown_server();
+}
+END_TEST
+
+static void fill_pattern(uint8_t *p, size_t n, unsigned seed) {
+    for (size_t i = 0; i < n; i++) p[i] = (uint8_t)((i * 131u + seed) ^ (i >> 9));
+}
+
+START_TEST(test_large_payload) {
+    setup_server(64 * 1024); /* max_payload 64 KiB from a config file */
+    struct pl_worker *w = worker("t5", 2, 16, -1);
+    struct pl_nrpc_conn *c = client(0, 0);
+    ck_assert_int_eq(pl_nrpc_conn_max_payload(c), 64 * 1024);
+    ck_assert_uint_lt(pl_nrpc_conn_frame_limit(c), 64 * 1024);
+    size_t big = 300 * 1024 + 7;
+    uint8_t *p = pl_malloc(big);
+    fill_pattern(p, big, 7);
+    /* request and response both larger than max_payload: the request goes as
+     * a stream, the response comes back in frames */
+    struct pl_nrpc_reply r;
+    ck_assert_int_eq(pl_nrpc_call(c, "parley.t5.echo", p, big, NULL, 5000, &r), PL_OK);
+    ck_assert_msg(r.code == 0, "code %d: %s", r.code, r.message);
+    ck_assert_uint_eq(r.len, big);
+    ck_assert(memcmp(r.data, p, big) == 0);
+    pl_nrpc_reply_deinit(&r);
+
+    /* a stream message of the same size, both ways */
+    struct pl_nrpc_stream *s = NULL;
+    ck_assert_int_eq(pl_nrpc_stream_open(c, "t5", "twice", NULL, NULL, NULL, &s), PL_OK);
+    ck_assert_int_eq(pl_nrpc_stream_send(s, p, big), PL_OK);
+    uint8_t *d;
+    size_t n;
+    ck_assert_int_eq(pl_nrpc_stream_recv(s, 5000, &d, &n, NULL, NULL), PL_OK);
+    ck_assert_uint_eq(n, big);
+    ck_assert(memcmp(d, p, big) == 0);
+    pl_free(d);
+    ck_assert_int_eq(pl_nrpc_stream_recv(s, 5000, &d, &n, NULL, NULL), PL_OK);
+    char want[32];
+    snprintf(want, sizeof want, "%zu", big);
+    ck_assert_uint_eq(n, strlen(want));
+    ck_assert(memcmp(d, want, n) == 0);
+    pl_free(d);
+    pl_nrpc_stream_destroy(s);
+    pl_free(p);
+    pl_nrpc_conn_destroy(c);
+    pl_worker_destroy(w);
+    teardown_server();
+}
+END_TEST
+
+/* Callback-mode stream: records messages and the end. */
+struct cb_rec {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int n_msgs;
+    char last[64];
+    int ended;
+    int code;
+    char msg[256];
+};
+
+static void rec_message(void *ud, const uint8_t *data, size_t n) {
+    struct cb_rec *r = ud;
+    pthread_mutex_lock(&r->lock);
+    r->n_msgs++;
+    snprintf(r->last, sizeof r->last, "%.*s", (int)(n < 63 ? n : 63), (const char *)data);
+    pthread_cond_broadcast(&r->cond);
+    pthread_mutex_unlock(&r->lock);
+}
+
+static void rec_end(void *ud, int code, const char *message) {
+    struct cb_rec *r = ud;
+    pthread_mutex_lock(&r->lock);
+    r->ended++;
+    r->code = code;
+    snprintf(r->msg, sizeof r->msg, "%s", message);
+    pthread_cond_broadcast(&r->cond);
+    pthread_mutex_unlock(&r->lock);
+}
+
+static bool rec_wait_end(struct cb_rec *r, int timeout_ms) {
+    int64_t end = pl_time_mono_ms() + timeout_ms;
+    pthread_mutex_lock(&r->lock);
+    while (!r->ended && pl_time_mono_ms() < end) {
+        pthread_mutex_unlock(&r->lock);
+        pl_sleep_ms(5);
+        pthread_mutex_lock(&r->lock);
+    }
+    bool e = r->ended;
+    pthread_mutex_unlock(&r->lock);
+    return e;
+}
+
+START_TEST(test_stream_happy_path) {
+    setup_server(0);
+    struct pl_worker *w = worker("t6", 2, 16, -1);
+    struct pl_nrpc_conn *c = client(100, 2000);
+    struct pl_nrpc_meta m = {"stream-1", pl_time_wall_ms() + 10000, "bob"};
+    /* pull mode; messages sent before the open reply are queued and keep their order */
+    struct pl_nrpc_stream *s = NULL;
+    ck_assert_int_eq(pl_nrpc_stream_open(c, "t6", "twice", &m, NULL, NULL, &s), PL_OK);
+    ck_assert_int_eq(pl_nrpc_stream_send(s, "one", 3), PL_OK);
+    ck_assert_int_eq(pl_nrpc_stream_send(s, "three", 5), PL_OK);
+    static const char *want[] = {"one", "3", "three", "5"};
+    for (int i = 0; i < 4; i++) {
+        uint8_t *d;
+        size_t n;
+        ck_assert_int_eq(pl_nrpc_stream_recv(s, 3000, &d, &n, NULL, NULL), PL_OK);
+        ck_assert_uint_eq(n, strlen(want[i]));
+        ck_assert(memcmp(d, want[i], n) == 0);
+        pl_free(d);
+    }
+    /* idle longer than the heartbeat interval: heartbeats keep it alive */
+    uint8_t *d;
+    size_t n;
+    ck_assert_int_eq(pl_nrpc_stream_recv(s, 500, &d, &n, NULL, NULL), PL_E_TIMEOUT);
+    ck_assert(!pl_nrpc_stream_ended(s, NULL, NULL));
+    ck_assert_int_eq(pl_nrpc_stream_close_send(s), PL_OK);
+    ck_assert_int_eq(pl_nrpc_stream_send(s, "late", 4), PL_E_CANCELLED);
+    ck_assert_int_eq(pl_nrpc_stream_recv(s, 3000, &d, &n, NULL, NULL), PL_OK); /* "bye" */
+    ck_assert(n == 3 && memcmp(d, "bye", 3) == 0);
+    pl_free(d);
+    int code = -1;
+    ck_assert_int_eq(pl_nrpc_stream_recv(s, 3000, &d, &n, &code, NULL), PL_E_CANCELLED);
+    ck_assert_int_eq(code, 0);
+    pl_nrpc_stream_destroy(s);
+
+    /* callback mode, and an error from on_message ends the stream with its status */
+    struct cb_rec rec = {.n_msgs = 0};
+    pthread_mutex_init(&rec.lock, NULL);
+    pthread_cond_init(&rec.cond, NULL);
+    struct pl_nrpc_stream_cbs cbs = {rec_message, rec_end};
+    ck_assert_int_eq(pl_nrpc_stream_open(c, "t6", "twice", &m, &cbs, &rec, &s), PL_OK);
+    ck_assert_int_eq(pl_nrpc_stream_send(s, "abc", 3), PL_OK);
+    ck_assert_int_eq(pl_nrpc_stream_send(s, "fail", 4), PL_OK);
+    ck_assert(rec_wait_end(&rec, 3000));
+    ck_assert_int_eq(rec.n_msgs, 2);
+    ck_assert_int_eq(rec.code, PL_GRPC_NOT_FOUND);
+    ck_assert_str_eq(rec.msg, "no such thing");
+    pl_nrpc_stream_destroy(s);
+    ck_assert_int_eq(rec.ended, 1);
+
+    /* client cancel: the worker runs on_cancel */
+    atomic_store(&cancels, 0);
+    memset(&rec, 0, sizeof rec);
+    pthread_mutex_init(&rec.lock, NULL);
+    pthread_cond_init(&rec.cond, NULL);
+    ck_assert_int_eq(pl_nrpc_stream_open(c, "t6", "twice", &m, &cbs, &rec, &s), PL_OK);
+    ck_assert_int_eq(pl_nrpc_stream_send(s, "x", 1), PL_OK);
+    for (int i = 0; i < 200 && rec.n_msgs < 2; i++) pl_sleep_ms(10);
+    pl_nrpc_stream_cancel(s);
+    ck_assert(rec_wait_end(&rec, 100));
+    ck_assert_int_eq(rec.code, PL_GRPC_CANCELLED);
+    pl_nrpc_stream_destroy(s);
+    for (int i = 0; i < 200 && atomic_load(&cancels) == 0; i++) pl_sleep_ms(10);
+    ck_assert_int_eq(atomic_load(&cancels), 1);
+
+    pl_nrpc_conn_destroy(c);
+    pl_worker_destroy(w);
+    teardown_server();
+}
+END_TEST
+
+static pid_t spawn_echo(const char *svc, const char *id, const char *extra1, const char *extra2,
+                        char *ready_file, size_t cap) {
+    snprintf(ready_file, cap, "%s/ready-%s", srv.dir, id);
+    unlink(ready_file);
+    char *argv[20];
+    int k = 0;
+    argv[k++] = (char *)PL_ECHO_WORKER_PATH;
+    argv[k++] = "--nats";
+    argv[k++] = srv.url;
+    argv[k++] = "--service";
+    argv[k++] = (char *)svc;
+    argv[k++] = "--id";
+    argv[k++] = (char *)id;
+    argv[k++] = "--ready-file";
+    argv[k++] = ready_file;
+    argv[k++] = "--heartbeat-ms";
+    argv[k++] = "200";
+    argv[k++] = "--log-level";
+    argv[k++] = "error";
+    if (extra1) {
+        char *sp = strchr(extra1, ' ');
+        static char b1[64], b2[64];
+        snprintf(b1, sizeof b1, "%.*s", (int)(sp - extra1), extra1);
+        snprintf(b2, sizeof b2, "%s", sp + 1);
+        argv[k++] = b1;
+        argv[k++] = b2;
+    }
+    if (extra2) {
+        char *sp = strchr(extra2, ' ');
+        static char b3[64], b4[64];
+        snprintf(b3, sizeof b3, "%.*s", (int)(sp - extra2), extra2);
+        snprintf(b4, sizeof b4, "%s", sp + 1);
+        argv[k++] = b3;
+        argv[k++] = b4;
+    }
+    argv[k] = NULL;
+    pid_t pid = pl_test_spawn(argv);
+    ck_assert_int_gt(pid, 0);
+    for (int i = 0; i < 500 && access(ready_file, F_OK) != 0; i++) pl_sleep_ms(10);
+    ck_assert_msg(access(ready_file, F_OK) == 0, "echo worker did not become ready");
+    return pid;
+}
+
+START_TEST(test_worker_killed_midstream) {
+    setup_server(0);
+    char rf[300];
+    pid_t pid = spawn_echo("t7", "crashy", "--crash-after 3", NULL, rf, sizeof rf);
+    struct pl_nrpc_conn *c = client(200, 1000);
+    struct pl_nrpc_stream *s = NULL;
+    ck_assert_int_eq(pl_nrpc_stream_open(c, "t7", "echo_stream", NULL, NULL, NULL, &s), PL_OK);
+    uint8_t *d;
+    size_t n;
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(pl_nrpc_stream_send(s, "ping", 4), PL_OK);
+        ck_assert_int_eq(pl_nrpc_stream_recv(s, 3000, &d, &n, NULL, NULL), PL_OK);
+        pl_free(d);
+    }
+    int64_t t0 = pl_time_mono_ms();
+    ck_assert_int_eq(pl_nrpc_stream_send(s, "boom", 4), PL_OK); /* the worker exits here */
+    int code = -1;
+    const char *msg = NULL;
+    ck_assert_int_eq(pl_nrpc_stream_recv(s, 5000, &d, &n, &code, &msg), PL_E_CANCELLED);
+    int64_t el = pl_time_mono_ms() - t0;
+    ck_assert_int_eq(code, PL_GRPC_UNAVAILABLE);
+    ck_assert_str_eq(msg, "worker stopped responding");
+    ck_assert_int_lt(el, 1600); /* stream timeout 1000 ms + a tick */
+    int status = pl_test_kill(pid, SIGKILL);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 3);
+    pl_nrpc_stream_destroy(s);
+    pl_nrpc_conn_destroy(c);
+    teardown_server();
+}
+END_TEST
+
+/* A fake worker on raw NATS that answers the open with a session and then
+ * sends frames 1 and 3: the client must end the stream with DATA_LOSS. */
+static void fake_open_cb(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *cl) {
+    (void)sub;
+    (void)cl;
+    const char *inbox = natsMsg_GetReply(msg);
+    natsMsg *m = NULL;
+    natsMsg_Create(&m, inbox, NULL, NULL, 0);
+    natsMsgHeader_Set(m, "Parley-Session", "parley.fake.session.x.1");
+    natsConnection_PublishMsg(nc, m);
+    natsMsg_Destroy(m);
+    const char *seqs[] = {"1", "3"};
+    for (int i = 0; i < 2; i++) {
+        natsMsg_Create(&m, inbox, NULL, "d", 1);
+        natsMsgHeader_Set(m, "Parley-Kind", "data");
+        natsMsgHeader_Set(m, "Parley-Seq", seqs[i]);
+        natsConnection_PublishMsg(nc, m);
+        natsMsg_Destroy(m);
+    }
+    natsMsg_Destroy(msg);
+}
+
+START_TEST(test_sequence_gap) {
+    setup_server(0);
+    /* worker -> client gap */
+    natsConnection *raw = NULL;
+    natsSubscription *sub = NULL;
+    ck_assert_int_eq(natsConnection_ConnectTo(&raw, srv.url), NATS_OK);
+    ck_assert_int_eq(natsConnection_Subscribe(&sub, raw, "parley.fake.stream.open", fake_open_cb,
+                                              NULL),
+                     NATS_OK);
+    natsConnection_Flush(raw);
+    struct pl_nrpc_conn *c = client(0, 0);
+    struct pl_nrpc_stream *s = NULL;
+    ck_assert_int_eq(pl_nrpc_stream_open(c, "fake", "x", NULL, NULL, NULL, &s), PL_OK);
+    uint8_t *d;
+    size_t n;
+    int code = -1;
+    const char *msg = NULL;
+    ck_assert_int_eq(pl_nrpc_stream_recv(s, 3000, &d, &n, NULL, NULL), PL_OK); /* frame 1 */
+    pl_free(d);
+    ck_assert_int_eq(pl_nrpc_stream_recv(s, 3000, &d, &n, &code, &msg), PL_E_CANCELLED);
+    ck_assert_int_eq(code, PL_GRPC_DATA_LOSS);
+    ck_assert_ptr_nonnull(strstr(msg, "expected 2, got 3"));
+    pl_nrpc_stream_destroy(s);
+
+    /* client -> worker gap: open a real session by hand and skip a number */
+    atomic_store(&cancels, 0);
+    struct pl_worker *w = worker("t8", 2, 16, -1);
+    natsMsg *req = NULL, *rep = NULL;
+    natsMsg_Create(&req, "parley.t8.stream.open", NULL, NULL, 0);
+    natsMsgHeader_Set(req, "Parley-Rpc", "twice");
+    natsSubscription *in = NULL;
+    ck_assert_int_eq(natsConnection_SubscribeSync(&in, raw, "fake.inbox.1"), NATS_OK);
+    natsMsg_Destroy(req);
+    natsMsg_Create(&req, "parley.t8.stream.open", "fake.inbox.1", NULL, 0);
+    natsMsgHeader_Set(req, "Parley-Rpc", "twice");
+    natsConnection_PublishMsg(raw, req);
+    natsMsg_Destroy(req);
+    ck_assert_int_eq(natsSubscription_NextMsg(&rep, in, 3000), NATS_OK);
+    const char *sess = NULL;
+    ck_assert_int_eq(natsMsgHeader_Get(rep, "Parley-Session", &sess), NATS_OK);
+    char session[200];
+    snprintf(session, sizeof session, "%s", sess);
+    natsMsg_Destroy(rep);
+    const char *seqs[] = {"1", "3"};
+    for (int i = 0; i < 2; i++) {
+        natsMsg_Create(&req, session, NULL, "d", 1);
+        natsMsgHeader_Set(req, "Parley-Kind", "data");
+        natsMsgHeader_Set(req, "Parley-Seq", seqs[i]);
+        natsConnection_PublishMsg(raw, req);
+        natsMsg_Destroy(req);
+    }
+    /* the worker answers frame 1 (two messages), then an error frame with DATA_LOSS */
+    bool saw_error = false;
+    for (int i = 0; i < 10 && !saw_error; i++) {
+        if (natsSubscription_NextMsg(&rep, in, 3000) != NATS_OK) break;
+        const char *kind = NULL, *st = NULL, *err = NULL;
+        natsMsgHeader_Get(rep, "Parley-Kind", &kind);
+        if (kind && strcmp(kind, "error") == 0) {
+            natsMsgHeader_Get(rep, "Parley-Status", &st);
+            natsMsgHeader_Get(rep, "Parley-Error", &err);
+            ck_assert_str_eq(st, "15");
+            ck_assert_ptr_nonnull(strstr(err, "expected 2, got 3"));
+            saw_error = true;
+        }
+        natsMsg_Destroy(rep);
+    }
+    ck_assert(saw_error);
+    for (int i = 0; i < 100 && atomic_load(&cancels) == 0; i++) pl_sleep_ms(10);
+    ck_assert_int_eq(atomic_load(&cancels), 1);
+
+    natsSubscription_Destroy(in);
+    natsSubscription_Destroy(sub);
+    natsConnection_Destroy(raw);
+    pl_nrpc_conn_destroy(c);
+    pl_worker_destroy(w);
+    teardown_server();
+}
+END_TEST
+
+START_TEST(test_queue_full) {
+    setup_server(0);
+    atomic_store(&handler_runs, 0);
+    struct pl_worker *w = worker("t9", 1, 2, -1); /* one thread, two queued at most */
+    struct pl_nrpc_conn *c = client(0, 0);
+    struct waiter wt;
+    waiter_init(&wt);
+    for (int i = 0; i < 8; i++)
+        ck_assert_int_eq(
+            pl_nrpc_call_async(c, "parley.t9.sleep", "", 0, NULL, 5000, waiter_done, &wt), PL_OK);
+    waiter_wait(&wt, 8);
+    int ok = 0, full = 0;
+    for (int i = 0; i < 8; i++) {
+        if (wt.codes[i] == 0) ok++;
+        if (wt.codes[i] == PL_GRPC_RESOURCE_EXHAUSTED) full++;
+    }
+    ck_assert_int_eq(ok + full, 8);
+    ck_assert_int_ge(full, 4);     /* 1 running + 2 queued (+1 if dequeued meanwhile) */
+    ck_assert_int_ge(ok, 3);
+    ck_assert_int_eq(atomic_load(&handler_runs), ok);
+    waiter_deinit(&wt);
+    pl_nrpc_conn_destroy(c);
+    pl_worker_destroy(w);
+    teardown_server();
+}
+END_TEST
+
+START_TEST(test_queue_group_shares_load) {
+    setup_server(0);
+    char rf1[300], rf2[300];
+    pid_t a = spawn_echo("t10", "alpha", NULL, NULL, rf1, sizeof rf1);
+    pid_t b = spawn_echo("t10", "beta", NULL, NULL, rf2, sizeof rf2);
+    struct pl_nrpc_conn *c = client(0, 0);
+    int na = 0, nb = 0;
+    for (int i = 0; i < 60; i++) {
+        struct pl_nrpc_reply r;
+        ck_assert_int_eq(pl_nrpc_call(c, "parley.t10.whoami", NULL, 0, NULL, 2000, &r), PL_OK);
+        ck_assert_int_eq(r.code, 0);
+        if (r.len == 5 && memcmp(r.data, "alpha", 5) == 0) na++;
+        if (r.len == 4 && memcmp(r.data, "beta", 4) == 0) nb++;
+        pl_nrpc_reply_deinit(&r);
+    }
+    ck_assert_int_eq(na + nb, 60);
+    ck_assert_int_ge(na, 10);
+    ck_assert_int_ge(nb, 10);
+    pl_nrpc_conn_destroy(c);
+    ck_assert_int_eq(pl_test_kill(a, SIGTERM), 0);
+    ck_assert_int_eq(pl_test_kill(b, SIGTERM), 0);
+    teardown_server();
+}
+END_TEST
+
+START_TEST(test_drain_on_sigterm) {
+    setup_server(0);
+    char rf[300];
+    pid_t pid = spawn_echo("t11", "drainer", NULL, NULL, rf, sizeof rf);
+    struct pl_nrpc_conn *c = client(0, 0);
+    struct waiter wt;
+    waiter_init(&wt);
+    ck_assert_int_eq(pl_nrpc_call_async(c, "parley.t11.sleep", "600", 3, NULL, 5000, waiter_done, &wt),
+                     PL_OK);
+    pl_sleep_ms(150); /* the call is running in the worker */
+    int64_t t0 = pl_time_mono_ms();
+    kill(pid, SIGTERM);
+    waiter_wait(&wt, 1);
+    ck_assert_int_eq(wt.codes[0], 0); /* in-flight work finished */
+    ck_assert(wt.lens[0] == 5 && memcmp(wt.data[0], "slept", 5) == 0);
+    int status = 0;
+    for (int i = 0; i < 300 && waitpid(pid, &status, WNOHANG) == 0; i++) pl_sleep_ms(10);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ck_assert_int_lt(pl_time_mono_ms() - t0, 2500);
+    /* no worker any more: UNAVAILABLE at once */
+    struct pl_nrpc_reply r;
+    ck_assert_int_eq(pl_nrpc_call(c, "parley.t11.echo", "x", 1, NULL, 2000, &r), PL_OK);
+    ck_assert_int_eq(r.code, PL_GRPC_UNAVAILABLE);
+    pl_nrpc_reply_deinit(&r);
+    waiter_deinit(&wt);
+    pl_nrpc_conn_destroy(c);
+    teardown_server();
+}
+END_TEST
+
+static int http_get(int port, const char *path, char *body, size_t cap) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    char req[256];
+    int k = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
+    ck_assert_int_eq(write(fd, req, (size_t)k), k);
+    size_t len = 0;
+    ssize_t r;
+    while (len + 1 < cap && (r = read(fd, body + len, cap - 1 - len)) > 0) len += (size_t)r;
+    body[len] = 0;
+    close(fd);
+    int code = 0;
+    sscanf(body, "HTTP/1.1 %d", &code);
+    return code;
+}
+
+START_TEST(test_metrics_endpoint) {
+    setup_server(0);
+    struct pl_worker *w = worker("t12", 2, 16, 0);
+    int port = pl_worker_http_port(w);
+    ck_assert_int_gt(port, 0);
+    static char body[65536];
+    ck_assert_int_eq(http_get(port, "/healthz", body, sizeof body), 200);
+    ck_assert_int_eq(http_get(port, "/readyz", body, sizeof body), 503); /* not ready yet */
+    pl_worker_set_ready(w, true);
+    ck_assert_int_eq(http_get(port, "/readyz", body, sizeof body), 200);
+    ck_assert_int_eq(http_get(port, "/nope", body, sizeof body), 404);
+
+    struct pl_nrpc_conn *c = client(0, 0);
+    struct pl_nrpc_reply r;
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(pl_nrpc_call(c, "parley.t12.echo", "x", 1, NULL, 2000, &r), PL_OK);
+        pl_nrpc_reply_deinit(&r);
+    }
+    ck_assert_int_eq(pl_nrpc_call(c, "parley.t12.fail", "10", 2, NULL, 2000, &r), PL_OK);
+    pl_nrpc_reply_deinit(&r);
+    struct pl_nrpc_stream *s = NULL;
+    ck_assert_int_eq(pl_nrpc_stream_open(c, "t12", "twice", NULL, NULL, NULL, &s), PL_OK);
+    ck_assert_int_eq(pl_nrpc_stream_send(s, "a", 1), PL_OK);
+    uint8_t *d;
+    size_t n;
+    ck_assert_int_eq(pl_nrpc_stream_recv(s, 2000, &d, &n, NULL, NULL), PL_OK);
+    pl_free(d);
+
+    ck_assert_int_eq(http_get(port, "/metrics", body, sizeof body), 200);
+    ck_assert_ptr_nonnull(strstr(body, "Content-Type: text/plain; version=0.0.4"));
+    ck_assert_ptr_nonnull(strstr(body, "parley_request_success_total{model=\"t12\",rpc=\"echo\"} 2\n"));
+    ck_assert_ptr_nonnull(strstr(body, "parley_request_failure_total{model=\"t12\",rpc=\"fail\"} 1\n"));
+    ck_assert_ptr_nonnull(strstr(body, "parley_active_streams{model=\"t12\"} 1\n"));
+    ck_assert_ptr_nonnull(strstr(body, "parley_model_ready{model=\"t12\"} 1\n"));
+    ck_assert_ptr_nonnull(strstr(body, "# TYPE parley_request_duration_us histogram\n"));
+    ck_assert_ptr_nonnull(strstr(body, "parley_request_duration_us_count{model=\"t12\"} 3\n"));
+    ck_assert_ptr_nonnull(strstr(body, "parley_memory_bytes "));
+    pl_nrpc_stream_destroy(s);
+    pl_nrpc_conn_destroy(c);
+    pl_worker_destroy(w);
+    teardown_server();
+}
+END_TEST
+
+/* Round-trip latency at concurrency 1 (printed; asserted only loosely). */
+START_TEST(test_latency) {
+    setup_server(0);
+    struct pl_worker *w = worker("t13", 2, 16, -1);
+    struct pl_nrpc_conn *c = client(0, 0);
+    enum { N = 2000 };
+    static int64_t lat[N];
+    struct pl_nrpc_reply r;
+    for (int i = 0; i < 50; i++) { /* warm up */
+        pl_nrpc_call(c, "parley.t13.echo", "0123456789abcdef", 16, NULL, 2000, &r);
+        pl_nrpc_reply_deinit(&r);
+    }
+    for (int i = 0; i < N; i++) {
+        int64_t t0 = pl_time_mono_ns();
+        ck_assert_int_eq(pl_nrpc_call(c, "parley.t13.echo", "0123456789abcdef", 16, NULL, 2000, &r),
+                         PL_OK);
+        lat[i] = pl_time_mono_ns() - t0;
+        ck_assert_int_eq(r.code, 0);
+        pl_nrpc_reply_deinit(&r);
+    }
+    for (int i = 1; i < N; i++) { /* insertion sort: small N */
+        int64_t v = lat[i];
+        int j = i - 1;
+        while (j >= 0 && lat[j] > v) {
+            lat[j + 1] = lat[j];
+            j--;
+        }
+        lat[j + 1] = v;
+    }
+    fprintf(stderr, "nrpc unary round trip, 16 B, concurrency 1, %d calls: p50 %.1f us, p99 %.1f us\n",
+            N, lat[N / 2] / 1000.0, lat[N * 99 / 100] / 1000.0);
+    ck_assert_int_lt(lat[N / 2], 50 * 1000 * 1000); /* sanity only: 50 ms */
+    pl_nrpc_conn_destroy(c);
+    pl_worker_destroy(w);
+    teardown_server();
+}
+END_TEST
+
+Suite *pl_nrpc_suite(void) {
+    Suite *s = suite_create("nrpc");
+    TCase *tc = tcase_create("nats");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_unary_roundtrip_headers);
+    tcase_add_test(tc, test_no_responders);
+    tcase_add_test(tc, test_deadline);
+    tcase_add_test(tc, test_errors_mapped);
+    tcase_add_test(tc, test_large_payload);
+    tcase_add_test(tc, test_stream_happy_path);
+    tcase_add_test(tc, test_worker_killed_midstream);
+    tcase_add_test(tc, test_sequence_gap);
+    tcase_add_test(tc, test_queue_full);
+    tcase_add_test(tc, test_queue_group_shares_load);
+    tcase_add_test(tc, test_drain_on_sigterm);
+    tcase_add_test(tc, test_metrics_endpoint);
+    tcase_add_test(tc, test_latency);
+    suite_add_tcase(s, tc);
+    return s;
+}
