@@ -95,6 +95,8 @@ pl_status pl__nrpc_connect(const struct pl__nrpc_connect_opts *o, natsConnection
         ns = natsOptions_SetCustomReconnectDelay(
             no, reconnect_delay,
             (void *)(intptr_t)(o->reconnect_wait_ms > 0 ? o->reconnect_wait_ms : 100));
+    /* publish at once instead of waiting for the flusher thread: about 1 ms per hop less */
+    if (ns == NATS_OK) ns = natsOptions_SetSendAsap(no, true);
     if (ns == NATS_OK && o->retry_on_failed_connect)
         ns = natsOptions_SetRetryOnFailedConnect(no, true, NULL, NULL);
     if (ns == NATS_OK && o->on_closed) ns = natsOptions_SetClosedCB(no, o->on_closed, o->closure);
