@@ -2,8 +2,10 @@
  * proto_util.h - protobuf-c with Parley's allocator and error reporting.
  *
  * Services unpack every request through pl_proto_unpack(): bad bytes (truncated, garbage, a
- * wire type that does not match the field) come back as PL_E_INVALID_ARG with a message that
- * names the message type, which the service answers with gRPC INVALID_ARGUMENT. Memory goes
+ * wire type that does not match the field, a string field that is not valid UTF-8) come back
+ * as PL_E_INVALID_ARG with a message that names the message type (or field), which the service
+ * answers with gRPC INVALID_ARGUMENT. (protobuf_c_message_unpack alone accepts invalid UTF-8;
+ * protobuf's C++ and Python parsers reject it in proto3 strings, and so does this.) Memory goes
  * through pl_malloc/pl_free (common/alloc.h), so it is accounted and tests can make it fail.
  *
  * A message from pl_proto_unpack() must be freed with pl_proto_free() (same allocator), never
@@ -32,7 +34,7 @@ ProtobufCAllocator *pl_proto_allocator(void);
  * Unpack len bytes at data as a message of type desc.
  * data may be NULL only when len is 0 (an empty message is valid protobuf).
  * Returns PL_OK and *out (caller owns; free with pl_proto_free), PL_E_INVALID_ARG when the
- * bytes are not a valid desc message (*out = NULL), PL_E_NOMEM.
+ * bytes are not a valid desc message or a string in it is not UTF-8 (*out = NULL), PL_E_NOMEM.
  */
 pl_status pl_proto_unpack(const ProtobufCMessageDescriptor *desc, const void *data, size_t len,
                           ProtobufCMessage **out /* OUT */);

@@ -406,6 +406,76 @@ START_TEST(test_garbage_bytes_fail) {
 }
 END_TEST
 
+/* String fields must be UTF-8 (protobuf-c alone does not check; pl_proto_unpack does). */
+START_TEST(test_invalid_utf8_rejected) {
+    const ProtobufCMessageDescriptor *hd = &grpc__health__v1__health_check_request__descriptor;
+    static const struct {
+        const char *what;
+        uint8_t s[8];
+        size_t n;
+        bool ok;
+    } cases[] = {
+        {"ascii", "asr", 3, true},
+        {"2-byte", {0x5a, 0xc3, 0xbc, 0x72}, 4, true},
+        {"4-byte emoji", {0xf0, 0x9f, 0x99, 0x82}, 4, true},
+        {"U+10FFFF", {0xf4, 0x8f, 0xbf, 0xbf}, 4, true},
+        {"lone continuation", {0x80}, 1, false},
+        {"bad lead byte", {0xff, 0xfe}, 2, false},
+        {"overlong '/'", {0xc0, 0xaf}, 2, false},
+        {"overlong 3-byte", {0xe0, 0x80, 0xaf}, 3, false},
+        {"surrogate", {0xed, 0xa0, 0x80}, 3, false},
+        {"past U+10FFFF", {0xf4, 0x90, 0x80, 0x80}, 4, false},
+        {"cut short", {0x61, 0xe2, 0x82}, 3, false},
+    };
+    for (size_t i = 0; i < PL_ARRAY_LEN(cases); i++) {
+        uint8_t b[16] = {0x0a, (uint8_t)cases[i].n};
+        memcpy(b + 2, cases[i].s, cases[i].n);
+        ProtobufCMessage *m = NULL;
+        pl_status st = pl_proto_unpack(hd, b, 2 + cases[i].n, &m);
+        ck_assert_msg((st == PL_OK) == cases[i].ok, "%s: %s", cases[i].what, pl_status_str(st));
+        if (st == PL_OK) {
+            ck_assert(memcmp(((Grpc__Health__V1__HealthCheckRequest *)m)->service, cases[i].s,
+                             cases[i].n) == 0);
+            pl_proto_free(m);
+        } else {
+            ck_assert_int_eq(st, PL_E_INVALID_ARG);
+            ck_assert_ptr_null(m);
+            ck_assert_ptr_nonnull(strstr(pl_last_error(), "grpc.health.v1.HealthCheckRequest.service"));
+        }
+    }
+    /* deep inside: a repeated string of a message in a repeated field of a message in a oneof */
+    char *phrases[] = {"fine", "bad \xc3"};
+    Nvidia__Riva__Asr__SpeechContext sc = NVIDIA__RIVA__ASR__SPEECH_CONTEXT__INIT;
+    sc.n_phrases = 2;
+    sc.phrases = phrases;
+    Nvidia__Riva__Asr__SpeechContext *scs[] = {&sc};
+    Nvidia__Riva__Asr__RecognitionConfig rc = NVIDIA__RIVA__ASR__RECOGNITION_CONFIG__INIT;
+    rc.n_speech_contexts = 1;
+    rc.speech_contexts = scs;
+    Nvidia__Riva__Asr__StreamingRecognitionConfig src = NVIDIA__RIVA__ASR__STREAMING_RECOGNITION_CONFIG__INIT;
+    src.config = &rc;
+    Nvidia__Riva__Asr__StreamingRecognizeRequest sr = NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_REQUEST__INIT;
+    sr.streaming_request_case = NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_REQUEST__STREAMING_REQUEST_STREAMING_CONFIG;
+    sr.streaming_config = &src;
+    uint8_t *b = NULL;
+    size_t n = 0;
+    ck_assert_int_eq(pl_proto_pack(&sr.base, &b, &n), PL_OK);
+    struct pl_alloc_stats a0, a1;
+    pl_alloc_stats(&a0);
+    ProtobufCMessage *m = NULL;
+    ck_assert_int_eq(pl_proto_unpack(sr.base.descriptor, b, n, &m), PL_E_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(pl_last_error(), "nvidia.riva.asr.SpeechContext.phrases"));
+    pl_alloc_stats(&a1);
+    ck_assert_int_eq(a1.blocks_in_use, a0.blocks_in_use); /* the rejected message was freed */
+    phrases[1] = "fine too";
+    pl_free(b);
+    ck_assert_int_eq(pl_proto_pack(&sr.base, &b, &n), PL_OK);
+    ck_assert_int_eq(pl_proto_unpack(sr.base.descriptor, b, n, &m), PL_OK);
+    pl_proto_free(m);
+    pl_free(b);
+}
+END_TEST
+
 /* Random bytes never crash or leak; what does parse re-packs. Seeded, so repeatable. */
 START_TEST(test_random_bytes) {
     const ProtobufCMessageDescriptor *ds[] = {
@@ -496,6 +566,7 @@ TCase *pl__proto_malformed_tcase(void) {
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_truncated_bytes_fail);
     tcase_add_test(tc, test_garbage_bytes_fail);
+    tcase_add_test(tc, test_invalid_utf8_rejected);
     tcase_add_test(tc, test_random_bytes);
     tcase_add_test(tc, test_unpack_out_of_memory);
     return tc;
