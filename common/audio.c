@@ -644,6 +644,79 @@ pl_status pl_audio_decode_raw(const void *buf, size_t n, enum pl_audio_encoding 
     return PL_OK;
 }
 
+pl_status pl_audio_decode_frames(const void *buf, size_t n, const struct pl_audio_info *fmt,
+                                 struct pl_audio **out, size_t *consumed) {
+    if (!out || !consumed) return PL_ERR(PL_E_INVALID_ARG, "pl_audio_decode_frames: NULL out");
+    *out = NULL;
+    *consumed = 0;
+    if (!fmt) return PL_ERR(PL_E_INVALID_ARG, "pl_audio_decode_frames: fmt is NULL");
+    if (!buf && n > 0) return PL_ERR(PL_E_INVALID_ARG, "audio: NULL buffer of %zu bytes", n);
+    if (fmt->container != PL_AUDIO_CONTAINER_NONE && fmt->container != PL_AUDIO_CONTAINER_WAV)
+        return PL_ERR(PL_E_INVALID_ARG, "audio: cannot stream-decode %s frames",
+                      pl_audio_container_str(fmt->container));
+    int bits, kind; /* kind: 0 int PCM, 1 float, 2 mu-law, 3 A-law */
+    switch ((int)fmt->encoding) {
+    case PL_AUDIO_ENC_LINEAR_PCM:
+        bits = fmt->container == PL_AUDIO_CONTAINER_NONE ? 16 : fmt->bits;
+        kind = fmt->container == PL_AUDIO_CONTAINER_WAV && fmt->is_float ? 1 : 0;
+        break;
+    case PL_AUDIO_ENC_MULAW: bits = 8, kind = 2; break;
+    case PL_AUDIO_ENC_ALAW: bits = 8, kind = 3; break;
+    default:
+        return PL_ERR(PL_E_INVALID_ARG, "audio: encoding %s has no fixed frame layout",
+                      pl_audio_encoding_str(fmt->encoding));
+    }
+    if ((kind == 0 && bits != 8 && bits != 16 && bits != 24 && bits != 32) ||
+        (kind == 1 && bits != 32 && bits != 64))
+        return PL_ERR(PL_E_INVALID_ARG, "audio: %d-bit %s samples", bits,
+                      kind ? "float" : "integer");
+    if (fmt->channels < 1 || fmt->channels > PL_AUDIO_MAX_CHANNELS)
+        return PL_ERR(PL_E_INVALID_ARG, "audio: %d channels (must be 1..%d)", fmt->channels,
+                      PL_AUDIO_MAX_CHANNELS);
+    size_t width = (size_t)bits / 8, frame = width * (size_t)fmt->channels;
+    size_t frames = n / frame, ns = frames * (size_t)fmt->channels;
+    struct pl_audio *a = NULL;
+    PL_TRY(pl_audio_create(frames, fmt->channels, fmt->sample_rate, &a));
+    const uint8_t *p = buf;
+    float *d = a->samples;
+    if (kind == 2) {
+        pl_g711_mulaw_to_float(p, ns, d);
+    } else if (kind == 3) {
+        pl_g711_alaw_to_float(p, ns, d);
+    } else if (kind == 1 && bits == 32) {
+        for (size_t i = 0; i < ns; i++) {
+            uint32_t u = rd_u32le(p + 4 * i);
+            memcpy(&d[i], &u, 4);
+        }
+    } else if (kind == 1) {
+        for (size_t i = 0; i < ns; i++) {
+            uint64_t u = (uint64_t)rd_u32le(p + 8 * i) | (uint64_t)rd_u32le(p + 8 * i + 4) << 32;
+            double v;
+            memcpy(&v, &u, 8);
+            d[i] = (float)v;
+        }
+    } else if (bits == 8) { /* WAV 8-bit PCM is unsigned */
+        for (size_t i = 0; i < ns; i++)
+            d[i] = (float)((int)p[i] - 128) * (1.0f / 128.0f);
+    } else if (bits == 16) {
+        for (size_t i = 0; i < ns; i++)
+            d[i] = (float)(int16_t)rd_u16le(p + 2 * i) * (1.0f / 32768.0f);
+    } else if (bits == 24) {
+        for (size_t i = 0; i < ns; i++) {
+            const uint8_t *q = p + 3 * i;
+            int32_t v =
+                (int32_t)((uint32_t)q[0] << 8 | (uint32_t)q[1] << 16 | (uint32_t)q[2] << 24);
+            d[i] = (float)(v >> 8) * (1.0f / 8388608.0f);
+        }
+    } else {
+        for (size_t i = 0; i < ns; i++)
+            d[i] = (float)(int32_t)rd_u32le(p + 4 * i) * (1.0f / 2147483648.0f);
+    }
+    *out = a;
+    *consumed = frames * frame;
+    return PL_OK;
+}
+
 pl_status pl_audio_decode(const void *buf, size_t n, const struct pl_audio_decode_opts *opts,
                           struct pl_audio **out, struct pl_audio_info *info) {
     static const struct pl_audio_decode_opts none = {0};

@@ -16,7 +16,12 @@
  *
  * Containers (WAV, FLAC, Ogg/Opus, Ogg/Vorbis) are decoded by libsndfile from
  * memory; raw LINEAR_PCM (s16le), MULAW and ALAW by our own table-driven
- * decoders. Resampling uses libsoxr (high quality).
+ * decoders. Resampling uses libsoxr (high quality). Headers are checked by
+ * our own code before libsndfile sees them: WAV sample formats outside the
+ * list below are refused, and Ogg header pages must be complete with valid
+ * CRCs (libsndfile 1.2.0 leaks memory on Vorbis headers that fail to parse;
+ * a crafted Vorbis setup packet with valid CRCs might still make it leak a few
+ * kB, so services that face the internet may refuse OGG_VORBIS).
  *
  * Container magic recognised by the sniffer (first bytes of the buffer):
  *
@@ -188,6 +193,20 @@ pl_status pl_audio_decode_file(const char *path, const struct pl_audio_decode_op
 pl_status pl_audio_decode_raw(const void *buf, size_t n, enum pl_audio_encoding encoding,
                               int sample_rate, int channels, struct pl_audio **out);
 
+/* Streaming: decode the whole frames at the start of buf, sample data laid
+ * out as `fmt` says: a WAV pl_audio_info from pl_audio_probe() (PCM
+ * 8/16/24/32, float 32/64, mu-law, A-law; bytes after fmt->data_offset), or a
+ * raw one (container NONE, encoding LINEAR_PCM/MULAW/ALAW, sample_rate and
+ * channels set). A trailing partial frame is not decoded: *consumed says how
+ * many bytes were used, and the caller keeps the rest for the next chunk.
+ * Typical use for an official client's streamed WAV: probe the first chunk,
+ * decode from data_offset on, then every later chunk with the same info.
+ * Returns PL_OK (possibly 0 frames); PL_E_INVALID_ARG (NULL args, fmt not a
+ * WAV/raw layout, rate or channels out of range); PL_E_NOMEM.
+ * OUT: *out, caller owns; free with pl_audio_destroy(). *consumed bytes. */
+pl_status pl_audio_decode_frames(const void *buf, size_t n, const struct pl_audio_info *fmt,
+                                 struct pl_audio **out, size_t *consumed);
+
 /* --- G.711 and s16 sample conversion (no allocation, never fail) ---------- */
 
 /* dst[i] = decoded src[i] scaled to [-1, 1). */
@@ -212,9 +231,10 @@ pl_status pl_audio_to_mono(struct pl_audio *a);
 
 /* --- Resampling ---------------------------------------------------------- */
 
-/* One-shot resampling of all of `in` to out_rate (same channel count),
- * identical to a streaming resampler fed everything then flushed. Output
- * length is round(n_frames * out_rate / in_rate). Same rate: a copy.
+/* One-shot resampling of all of `in` to out_rate (same channel count): the
+ * samples of a streaming resampler fed everything then flushed, cut or
+ * zero-padded to exactly round(n_frames * out_rate / in_rate) frames (soxr's
+ * own total differs by at most one). Same rate: a copy.
  * Returns PL_OK; PL_E_INVALID_ARG (NULL args, rates outside
  * PL_AUDIO_MIN/MAX_RATE, bad channels); PL_E_NOMEM; PL_E_INTERNAL (libsoxr).
  * OUT: *out, caller owns; free with pl_audio_destroy(). */
@@ -233,6 +253,8 @@ pl_status pl_resampler_create(int in_rate, int out_rate, int channels, struct pl
 
 /* Feed n_frames interleaved frames (n_frames may be 0). The resampler delays
  * output a little (filter length); call pl_resampler_flush() at end of stream.
+ * After an error other than PL_E_INVALID_ARG the stream has lost samples:
+ * reset or destroy it.
  * Returns PL_OK; PL_E_INVALID_ARG (NULL args, or called after flush without
  * reset); PL_E_NOMEM; PL_E_INTERNAL.
  * OUT: *out points to *n_out frames owned by r, valid until the next call

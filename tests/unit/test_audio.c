@@ -266,6 +266,42 @@ static const struct fmt_case FORMATS[] = {
     {"ogg-vorbis", "ogg", "-C 3", 1.0 / 16384},
 };
 
+/* Streaming a WAV the way official clients do: the header arrives with the
+ * first chunk, samples in chunks of arbitrary sizes. pl_audio_probe() then
+ * pl_audio_decode_frames() with carry-over must give exactly the samples of
+ * the whole-file decode `ref`. */
+static void check_wav_streaming(const uint8_t *bytes, size_t len, const struct pl_audio *ref) {
+    struct pl_audio_info pi;
+    ck_assert_int_eq(pl_audio_probe(bytes, len < 300 ? len : 300, &pi), PL_OK);
+    ck_assert_int_eq(pi.container, PL_AUDIO_CONTAINER_WAV);
+    size_t end = pi.data_offset + pi.data_bytes < len ? pi.data_offset + pi.data_bytes : len;
+    uint8_t *carry = malloc(len);
+    size_t nc = 0, got = 0, pos = pi.data_offset, ch = (size_t)ref->channels;
+    unsigned seed = (unsigned)len;
+    while (pos < end) {
+        size_t k = 1 + (size_t)rand_r(&seed) % 700;
+        if (k > end - pos) k = end - pos;
+        memcpy(carry + nc, bytes + pos, k);
+        nc += k;
+        pos += k;
+        struct pl_audio *c = NULL;
+        size_t used = 0;
+        ck_assert_int_eq(pl_audio_decode_frames(carry, nc, &pi, &c, &used), PL_OK);
+        ck_assert_int_eq(c->sample_rate, ref->sample_rate);
+        ck_assert_uint_le(got + c->n_frames, ref->n_frames);
+        ck_assert_msg(c->n_frames == 0 || memcmp(c->samples, ref->samples + got * ch,
+                                                 c->n_frames * ch * sizeof(float)) == 0,
+                      "streamed WAV frames differ at frame %zu (%d bits)", got, pi.bits);
+        got += c->n_frames;
+        memmove(carry, carry + used, nc - used);
+        nc -= used;
+        pl_audio_destroy(c);
+    }
+    ck_assert_uint_eq(got, ref->n_frames);
+    ck_assert_uint_eq(nc, 0);
+    free(carry);
+}
+
 START_TEST(test_decode_containers_vs_sox) {
     mk_tmpdir();
     for (size_t f = 0; f < PL_ARRAY_LEN(FORMATS); f++) {
@@ -309,6 +345,7 @@ START_TEST(test_decode_containers_vs_sox) {
                 int lin = info.container == PL_AUDIO_CONTAINER_WAV &&
                           info.encoding == PL_AUDIO_ENC_LINEAR_PCM;
                 ck_assert_int_eq(!!(info.mismatch & PL_AUDIO_MISMATCH_ENCODING), !lin);
+                if (info.container == PL_AUDIO_CONTAINER_WAV) check_wav_streaming(bytes, len, a);
                 pl_audio_destroy(a);
                 pl_audio_destroy(b);
                 free(bytes);
@@ -907,6 +944,36 @@ START_TEST(test_errors) {
     ck_assert_str_eq(pl_audio_encoding_str(PL_AUDIO_ENC_ALAW), "ALAW");
     ck_assert_str_eq(pl_audio_encoding_str((enum pl_audio_encoding)55), "?");
     ck_assert_str_eq(pl_audio_container_str(PL_AUDIO_CONTAINER_WAV), "wav");
+    /* pl_audio_decode_frames: raw layout, partial frame kept, bad layouts */
+    struct pl_audio_info fi = {
+        .encoding = PL_AUDIO_ENC_LINEAR_PCM, .sample_rate = 16000, .channels = 2};
+    size_t used = 99;
+    ck_assert_int_eq(pl_audio_decode_frames(pcm, 6, &fi, &a, &used), PL_OK);
+    ck_assert_uint_eq(a->n_frames, 1);
+    ck_assert_uint_eq(used, 4);
+    ck_assert_float_eq(a->samples[1], (float)0x0403 / 32768.0f);
+    pl_audio_destroy(a);
+    ck_assert_int_eq(pl_audio_decode_frames(pcm, 3, &fi, &a, &used), PL_OK);
+    ck_assert_uint_eq(a->n_frames, 0);
+    ck_assert_uint_eq(used, 0);
+    pl_audio_destroy(a);
+    fi.channels = 0;
+    ck_assert_int_eq(pl_audio_decode_frames(pcm, 6, &fi, &a, &used), PL_E_INVALID_ARG);
+    ck_assert_ptr_null(a);
+    fi.channels = 1;
+    fi.encoding = PL_AUDIO_ENC_FLAC;
+    ck_assert_int_eq(pl_audio_decode_frames(pcm, 6, &fi, &a, &used), PL_E_INVALID_ARG);
+    fi.encoding = PL_AUDIO_ENC_LINEAR_PCM;
+    fi.container = PL_AUDIO_CONTAINER_WAV;
+    fi.bits = 12;
+    ck_assert_int_eq(pl_audio_decode_frames(pcm, 6, &fi, &a, &used), PL_E_INVALID_ARG);
+    fi.container = PL_AUDIO_CONTAINER_OGG_OPUS;
+    ck_assert_int_eq(pl_audio_decode_frames(pcm, 6, &fi, &a, &used), PL_E_INVALID_ARG);
+    fi.container = PL_AUDIO_CONTAINER_NONE;
+    fi.sample_rate = 0;
+    ck_assert_int_eq(pl_audio_decode_frames(pcm, 6, &fi, &a, &used), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_audio_decode_frames(pcm, 6, NULL, &a, &used), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_audio_decode_frames(pcm, 6, &fi, &a, NULL), PL_E_INVALID_ARG);
 }
 END_TEST
 
@@ -1114,6 +1181,14 @@ static pl_status op_decode_file(void *c, void **res) {
     struct oom_ctx *x = c;
     return pl_audio_decode_file(x->path, NULL, (struct pl_audio **)res, NULL);
 }
+static pl_status op_frames(void *c, void **res) {
+    struct oom_ctx *x = c;
+    struct pl_audio_info fi;
+    size_t used;
+    PL_TRY(pl_audio_probe(x->bytes, x->n, &fi));
+    return pl_audio_decode_frames(x->bytes + fi.data_offset, x->n - fi.data_offset, &fi,
+                                  (struct pl_audio **)res, &used);
+}
 static pl_status op_create(void *c, void **res) {
     PL_UNUSED(c);
     return pl_audio_create(1000, 2, 16000, (struct pl_audio **)res);
@@ -1171,6 +1246,7 @@ START_TEST(test_oom) {
             x.path = fname("oom.wav");
             write_all(x.path, bytes, len);
             oom_loop("pl_audio_decode_file", op_decode_file, free_audio, &x);
+            oom_loop("pl_audio_decode_frames", op_frames, free_audio, &x);
         }
         pl_free(bytes);
     }
