@@ -115,10 +115,12 @@ extern "C" pl_status pl_cuda_ctx_sync(struct pl_cuda_ctx *c) {
     unsigned int err = 0;
     if (!c) return PL_ERR(PL_E_INVALID_ARG, "cuda sync: context is NULL");
     PL_CUDA_CHECK(cudaSetDevice(c->dev));
+    /* everything on the context's own (non-blocking) stream, in order */
+    PL_CUDA_CHECK(cudaMemcpyAsync(&err, c->d_err, sizeof err, cudaMemcpyDeviceToHost, c->stream));
     PL_CUDA_CHECK(cudaStreamSynchronize(c->stream));
-    PL_CUDA_CHECK(cudaMemcpy(&err, c->d_err, sizeof err, cudaMemcpyDeviceToHost));
     if (err) {
-        PL_CUDA_CHECK(cudaMemset(c->d_err, 0, sizeof err));
+        PL_CUDA_CHECK(cudaMemsetAsync(c->d_err, 0, sizeof err, c->stream));
+        PL_CUDA_CHECK(cudaStreamSynchronize(c->stream));
         if (err & PL__CUDA_ERR_EMBED_ID)
             return PL_ERR(PL_E_INVALID_ARG, "cuda embed: token id out of range of the vocabulary");
         if (err & PL__CUDA_ERR_EMBED_TYPE)

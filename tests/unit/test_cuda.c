@@ -368,11 +368,13 @@ static void run_gemm(void) {
 }
 
 static void run_linear_act(void) {
-    static const int64_t shapes[][3] = {{1, 1, 1}, {5, 37, 19}, {128, 3072, 768}};
+    static const int64_t shapes[][3] = {{1, 1, 1}, {5, 37, 19}, {64, 3072, 768}};
     for (int dti = 0; dti < 2; dti++)
         for (size_t s = 0; s < PL_ARRAY_LEN(shapes); s++)
             for (int act = 0; act <= PL_CUDA_ACT_RELU; act++)
                 for (int with_bias = 0; with_bias < 2; with_bias++) {
+                    /* the BERT-sized shape only for the forms BERT uses (CPU time) */
+                    if (s == 2 && (act > PL_CUDA_ACT_GELU_TANH || !with_bias)) continue;
                     enum pl_cuda_dtype dt = (enum pl_cuda_dtype)dti;
                     int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
                     float *x = falloc(m * k), *w = falloc(n * k), *bias = falloc(n),

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# gpu-check.sh - build and run Parley's CUDA tests and GPU benchmark on a GPU machine.
+#
+#   scripts/gpu-check.sh            (OUT=dir to choose where results go; default ./gpu-out)
+#   BENCH_ARGS=--quick SKIP_MEMCHECK=1 MEMCHECK_TIMEOUT=s JOBS=n CUDA_ARCH=90 tune it.
+#
+# Needs no network. Tries the whole project's CMake build (Release, only the
+# CUDA targets); where the machine lacks Parley's other dependencies (gRPC,
+# NATS, Check, ...) it builds engine/cuda as a standalone CMake project
+# instead, with the same test source run without Check. Then it runs:
+#   1. the CUDA unit tests (every op x f32/f16 x shapes vs CPU references),
+#   2. bench_cuda (GEMM TFLOP/s, BERT-base encoder stack latency),
+#   3. the PyTorch peer benchmark, if python3 has torch with CUDA,
+#   4. the unit tests under compute-sanitizer memcheck, if it is installed.
+# Files in $OUT: gpu-check.log (everything), env.txt, test.log, bench.txt,
+# torch.txt, memcheck.log. Exit status: that of the unit tests.
+set -u
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OUTDIR=${OUT:-$PWD/gpu-out}
+JOBS=${JOBS:-16}
+BUILD=${GPU_BUILD:-/tmp/parley-gpu-build}
+ARCH=${CUDA_ARCH:-90}
+mkdir -p "$OUTDIR" "$BUILD"
+exec > >(tee "$OUTDIR/gpu-check.log") 2>&1
+T0=$(date +%s)
+stamp() { echo "=== [$(( $(date +%s) - T0 ))s] $*"; }
+
+stamp "environment"
+{
+  date -u
+  uname -a
+  nvidia-smi 2>&1 || echo "nvidia-smi: not available"
+  command -v nvcc >/dev/null && nvcc --version || echo "nvcc: not on PATH"
+  cmake --version | head -1
+  nproc
+} > "$OUTDIR/env.txt" 2>&1
+cat "$OUTDIR/env.txt"
+if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then
+  export PATH=/usr/local/cuda/bin:$PATH
+fi
+GEN=()
+command -v ninja >/dev/null && GEN=(-G Ninja)
+
+stamp "build: whole project, CUDA targets only"
+TEST="" BENCH="" MODE=""
+if cmake -S "$ROOT" -B "$BUILD/full" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release \
+     -DCMAKE_CUDA_ARCHITECTURES="$ARCH" > "$BUILD/full-configure.log" 2>&1 &&
+   cmake --build "$BUILD/full" --target test_cuda bench_cuda -j "$JOBS" > "$BUILD/full-build.log" 2>&1; then
+  TEST="$BUILD/full/tests/test_cuda" BENCH="$BUILD/full/tests/bench_cuda" MODE=full
+else
+  echo "whole-project build not possible here (last lines follow); building engine/cuda standalone"
+  tail -5 "$BUILD/full-configure.log" "$BUILD/full-build.log" 2>/dev/null
+  stamp "build: engine/cuda standalone"
+  if cmake -S "$ROOT/engine/cuda" -B "$BUILD/sa" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release \
+       -DCMAKE_CUDA_ARCHITECTURES="$ARCH" && cmake --build "$BUILD/sa" -j "$JOBS"; then
+    TEST="$BUILD/sa/test_cuda_standalone" BENCH="$BUILD/sa/bench_cuda" MODE=standalone
+  else
+    stamp "BUILD FAILED"
+    exit 2
+  fi
+fi
+stamp "built ($MODE): $TEST $BENCH"
+
+stamp "unit tests"
+# CK_FORK=no: one process, so a CUDA failure shows its message in order
+CK_FORK=no CK_VERBOSITY=verbose timeout 300 "$TEST" > "$OUTDIR/test.log" 2>&1
+TEST_RC=$?
+cat "$OUTDIR/test.log"
+stamp "unit tests exit status $TEST_RC"
+
+stamp "benchmark"
+timeout 240 "$BENCH" ${BENCH_ARGS:-} > "$OUTDIR/bench.txt" 2>&1
+echo "bench_cuda exit status $?" >> "$OUTDIR/bench.txt"
+cat "$OUTDIR/bench.txt"
+
+if python3 -c "import torch,sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
+  stamp "PyTorch peer"
+  timeout 180 python3 "$ROOT/engine/cuda/bench/bench_torch.py" ${BENCH_ARGS:-} > "$OUTDIR/torch.txt" 2>&1
+  echo "bench_torch exit status $?" >> "$OUTDIR/torch.txt"
+  cat "$OUTDIR/torch.txt"
+else
+  echo "no torch with CUDA: no PyTorch peer" | tee "$OUTDIR/torch.txt"
+fi
+
+SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
+if [ -n "$SAN" ] && [ "${SKIP_MEMCHECK:-0}" != 1 ]; then
+  stamp "compute-sanitizer memcheck on the unit tests"
+  CK_FORK=no timeout "${MEMCHECK_TIMEOUT:-200}" "$SAN" --tool memcheck --error-exitcode 9 \
+    "$TEST" > "$OUTDIR/memcheck.log" 2>&1
+  echo "memcheck exit status $? (124 = stopped by the time limit)" >> "$OUTDIR/memcheck.log"
+  tail -25 "$OUTDIR/memcheck.log"
+fi
+stamp "done; unit tests exit status $TEST_RC"
+exit $TEST_RC
