@@ -6,3 +6,7 @@ endif()
 if(TARGET parley_engine AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_safetensors.c)
   pl_add_unit_test(NAME safetensors SOURCES unit/test_safetensors.c LIBS parley_engine)
 endif()
+if(TARGET parley_engine AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_bert.c)
+  pl_add_unit_test(NAME bert SOURCES unit/test_bert.c LIBS parley_engine PkgConfig::JANSSON
+                   LABELS reference TIMEOUT 600)
+endif()

@@ -1,0 +1,265 @@
+/*
+ * test_bert.c - BERT-family parity against the PyTorch reference
+ * (tests/reference/bert_ref.py, float64) on random weights saved under
+ * Hugging Face names: BERT / RoBERTa / DistilBERT, every head, batch 1-8,
+ * sequence 1-512, padded batches. f32: max |diff| <= 1e-4; int8: cosine
+ * >= 0.999 against the reference. Also: a forward allocates nothing after
+ * warm-up, and broken model directories fail with PL_E_FORMAT naming the
+ * tensor.
+ */
+#include <check.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "backend.h"
+#include "models/bert.h"
+
+static char tmpdir[256];
+
+static void make_tmp(void) {
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/pl_bert_XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static void rm_tmp(void) {
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* Run the reference script with extra args into dir. */
+static void gen(const char *dir, const char *args) {
+    const char *py = getenv("PL_PYTHON"), *src = getenv("PARLEY_SOURCE_DIR");
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s %s/tests/reference/bert_ref.py %s %s >/dev/null",
+             py ? py : "/usr/bin/python3", src ? src : ".", dir, args);
+    ck_assert_msg(system(cmd) == 0, "reference failed: %s", cmd);
+}
+
+static void *read_file(const char *dir, const char *name, size_t *n) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    void *p = pl_malloc((size_t)len + 1);
+    ck_assert_int_eq(fread(p, 1, (size_t)len, f), (size_t)len);
+    fclose(f);
+    *n = (size_t)len;
+    return p;
+}
+
+/* Compare every case in dir's manifest. tol > 0: max abs diff; tol < 0:
+ * cosine >= -tol. Returns the worst max |diff|. */
+static double check_dir(const char *dir, const char *backend, const char *precision, double tol) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/manifest.json", dir);
+    json_error_t jerr;
+    json_t *man = json_load_file(path, 0, &jerr);
+    ck_assert_ptr_nonnull(man);
+    struct pl_backend *be;
+    ck_assert_int_eq(pl_backend_create(backend, &be), PL_OK);
+    struct pl_bert_options opt = {.precision = precision, .max_batch = 8, .max_seq = 512};
+    struct pl_bert *m;
+    ck_assert_msg(pl_bert_load(dir, be, &opt, &m) == PL_OK, "load: %s", pl_last_error());
+    struct pl_bert_state *st;
+    ck_assert_int_eq(pl_bert_state_create(m, &st), PL_OK);
+    int hsz = pl_bert_get_config(m)->hidden;
+    double worst = 0;
+    json_t *cases = json_object_get(man, "cases"), *c;
+    size_t ci;
+    json_array_foreach(cases, ci, c) {
+        int b = (int)json_integer_value(json_object_get(c, "batch"));
+        int s = (int)json_integer_value(json_object_get(c, "seq"));
+        size_t n;
+        int32_t *ids = read_file(dir, json_string_value(json_object_get(c, "ids")), &n);
+        int32_t *mask = read_file(dir, json_string_value(json_object_get(c, "mask")), &n);
+        int32_t *tt = read_file(dir, json_string_value(json_object_get(c, "tt")), &n);
+        float *want = read_file(dir, json_string_value(json_object_get(c, "hidden")), &n);
+        ck_assert_int_eq(n, (size_t)b * s * hsz * 4);
+        float *got = pl_malloc(n);
+        int64_t hn = pl_bert_head_size(m, b, s);
+        float *got_head = hn ? pl_malloc((size_t)hn * 4) : NULL, *want_head = NULL;
+        if (json_object_get(c, "head")) {
+            size_t hb;
+            want_head = read_file(dir, json_string_value(json_object_get(c, "head")), &hb);
+            ck_assert_int_eq(hb, (size_t)hn * 4);
+        }
+        ck_assert_msg(pl_bert_forward(st, b, s, ids, tt, mask, got, got_head) == PL_OK, "forward: %s",
+                      pl_last_error());
+        for (int pass = 0; pass < 2; pass++) {
+            const float *g = pass ? got_head : got, *w = pass ? want_head : want;
+            size_t cnt = pass ? (size_t)hn : n / 4;
+            if (!g || !w) continue;
+            double md = 0, dot = 0, ng = 0, nw = 0;
+            for (size_t i = 0; i < cnt; i++) {
+                ck_assert_msg(isfinite(g[i]), "%s case %zu: non-finite output", dir, ci);
+                md = fmax(md, fabs((double)g[i] - w[i]));
+                dot += (double)g[i] * w[i];
+                ng += (double)g[i] * g[i];
+                nw += (double)w[i] * w[i];
+            }
+            double cosv = dot / sqrt(ng * nw + 1e-30);
+            if (tol > 0)
+                ck_assert_msg(md <= tol, "%s %s case %zu (%dx%d) %s: max |diff| %g > %g", dir, backend, ci,
+                              b, s, pass ? "head" : "hidden", md, tol);
+            else
+                ck_assert_msg(cosv >= -tol, "%s %s case %zu (%dx%d) %s: cosine %.6f < %g", dir, precision,
+                              ci, b, s, pass ? "head" : "hidden", cosv, -tol);
+            if (!pass) worst = fmax(worst, md);
+        }
+        pl_free(ids);
+        pl_free(mask);
+        pl_free(tt);
+        pl_free(want);
+        pl_free(got);
+        pl_free(got_head);
+        pl_free(want_head);
+    }
+    pl_bert_state_destroy(st);
+    pl_bert_destroy(m);
+    pl_backend_destroy(be);
+    json_decref(man);
+    return worst;
+}
+
+static void parity(const char *args) {
+    make_tmp();
+    gen(tmpdir, args);
+    double w = check_dir(tmpdir, "cpu", NULL, 1e-4);
+    fprintf(stderr, "bert parity [%s]: worst max |diff| %.3g\n", args, w);
+    rm_tmp();
+}
+
+START_TEST(test_bert_seq_cls) { parity("--arch bert --head seq_cls --cases '1;7;5,9,2;3,1,8,8,2,6,4,7'"); }
+END_TEST
+START_TEST(test_bert_long) { parity("--arch bert --head none --cases '512;300,512;1,1'"); }
+END_TEST
+START_TEST(test_bert_mlm_tanh_gelu) { parity("--arch bert --head mlm --act gelu_new --cases '4;2,6'"); }
+END_TEST
+START_TEST(test_bert_token_cls) { parity("--arch bert --head token_cls --hidden 48 --heads 3 --cases '6,2'"); }
+END_TEST
+START_TEST(test_roberta) { parity("--arch roberta --head token_cls --cases '6;4,9,1'"); }
+END_TEST
+START_TEST(test_roberta_cls_mlm) {
+    parity("--arch roberta --head seq_cls --cases '3,5'");
+    parity("--arch roberta --head mlm --cases '4'");
+}
+END_TEST
+START_TEST(test_distilbert) {
+    parity("--arch distilbert --head qa --cases '5;3,8'");
+    parity("--arch distilbert --head seq_cls --layers 3 --cases '5,3'");
+}
+END_TEST
+
+START_TEST(test_ref_backend_and_int8) {
+    make_tmp();
+    gen(tmpdir, "--arch bert --head seq_cls --hidden 128 --inter 256 --cases '9;16,5,11'");
+    check_dir(tmpdir, "cpu-ref", NULL, 1e-4);
+    check_dir(tmpdir, "cpu", "int8", -0.999);
+    check_dir(tmpdir, "cpu-ref", "int8", -0.999);
+    check_dir(tmpdir, "cpu", "f16", -0.999);
+    rm_tmp();
+}
+END_TEST
+
+START_TEST(test_no_alloc_after_warmup) {
+    make_tmp();
+    gen(tmpdir, "--arch bert --head seq_cls --cases '4'");
+    struct pl_backend *be;
+    ck_assert_int_eq(pl_backend_create("cpu", &be), PL_OK);
+    for (int prec = 0; prec < 2; prec++) {
+        struct pl_bert_options opt = {.precision = prec ? "int8" : "f32", .max_batch = 4, .max_seq = 64};
+        struct pl_bert *m;
+        ck_assert_int_eq(pl_bert_load(tmpdir, be, &opt, &m), PL_OK);
+        struct pl_bert_state *st;
+        ck_assert_int_eq(pl_bert_state_create(m, &st), PL_OK);
+        int32_t ids[4 * 64];
+        for (int i = 0; i < 4 * 64; i++) ids[i] = 2 + i % 100;
+        float *out = pl_malloc(sizeof(float) * 4 * 64 * 64);
+        ck_assert_int_eq(pl_bert_forward(st, 4, 64, ids, NULL, NULL, out, NULL), PL_OK); /* warm-up */
+        struct pl_alloc_stats a, b;
+        pl_alloc_stats(&a);
+        for (int r = 0; r < 3; r++) {
+            ck_assert_int_eq(pl_bert_forward(st, 4, 64, ids, NULL, NULL, out, NULL), PL_OK);
+            ck_assert_int_eq(pl_bert_forward(st, 2, 17, ids, NULL, NULL, out, NULL), PL_OK);
+        }
+        pl_alloc_stats(&b);
+        ck_assert_int_eq(b.total_allocs, a.total_allocs);
+        /* Bad requests are errors, not crashes. */
+        ck_assert_int_eq(pl_bert_forward(st, 5, 64, ids, NULL, NULL, out, NULL), PL_E_INVALID_ARG);
+        ck_assert_int_eq(pl_bert_forward(st, 1, 65, ids, NULL, NULL, out, NULL), PL_E_INVALID_ARG);
+        ids[3] = 100000;
+        ck_assert_int_eq(pl_bert_forward(st, 1, 8, ids, NULL, NULL, out, NULL), PL_E_INVALID_ARG);
+        ids[3] = 5;
+        pl_free(out);
+        pl_bert_state_destroy(st);
+        pl_bert_destroy(m);
+    }
+    pl_backend_destroy(be);
+    rm_tmp();
+}
+END_TEST
+
+START_TEST(test_broken_models) {
+    make_tmp();
+    gen(tmpdir, "--arch bert --head qa --cases '2'");
+    struct pl_backend *be;
+    ck_assert_int_eq(pl_backend_create("cpu", &be), PL_OK);
+    struct pl_bert *m = NULL;
+    char path[512], cmd[1024];
+    /* Drop one tensor: rewrite the file without it using the script's writer. */
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && %s -c \"import json,struct;d=open('model.safetensors','rb').read();n=struct.unpack('<Q',d[:8])[0];"
+             "h=json.loads(d[8:8+n]);h.pop('bert.encoder.layer.1.output.dense.bias');b=json.dumps(h).encode();"
+             "open('model.safetensors','wb').write(struct.pack('<Q',len(b))+b+d[8+n:])\"",
+             tmpdir, getenv("PL_PYTHON") ? getenv("PL_PYTHON") : "/usr/bin/python3");
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(pl_bert_load(tmpdir, be, NULL, &m), PL_E_FORMAT);
+    ck_assert_ptr_null(m);
+    ck_assert_msg(strstr(pl_last_error(), "layer.1.output.dense.bias"), "%s", pl_last_error());
+    /* Truncated weights file. */
+    snprintf(path, sizeof path, "%s/model.safetensors", tmpdir);
+    ck_assert_int_eq(truncate(path, 4000), 0);
+    ck_assert_int_eq(pl_bert_load(tmpdir, be, NULL, &m), PL_E_FORMAT);
+    /* Missing files and a bad config. */
+    ck_assert_int_eq(unlink(path), 0);
+    ck_assert_int_eq(pl_bert_load(tmpdir, be, NULL, &m), PL_E_IO);
+    snprintf(path, sizeof path, "%s/config.json", tmpdir);
+    FILE *f = fopen(path, "w");
+    fputs("{\"model_type\":\"bert\",\"hidden_size\":-4}", f);
+    fclose(f);
+    ck_assert_int_eq(pl_bert_load(tmpdir, be, NULL, &m), PL_E_FORMAT);
+    f = fopen(path, "w");
+    fputs("{\"model_type\":", f);
+    fclose(f);
+    ck_assert_int_eq(pl_bert_load(tmpdir, be, NULL, &m), PL_E_IO);
+    pl_backend_destroy(be);
+    rm_tmp();
+}
+END_TEST
+
+Suite *pl_bert_suite(void) {
+    Suite *s = suite_create("bert");
+    TCase *tc = tcase_create("parity");
+    tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, test_bert_seq_cls);
+    tcase_add_test(tc, test_bert_long);
+    tcase_add_test(tc, test_bert_mlm_tanh_gelu);
+    tcase_add_test(tc, test_bert_token_cls);
+    tcase_add_test(tc, test_roberta);
+    tcase_add_test(tc, test_roberta_cls_mlm);
+    tcase_add_test(tc, test_distilbert);
+    tcase_add_test(tc, test_ref_backend_and_int8);
+    tcase_add_test(tc, test_no_alloc_after_warmup);
+    tcase_add_test(tc, test_broken_models);
+    suite_add_tcase(s, tc);
+    return s;
+}
