@@ -544,7 +544,9 @@ static pl_status decode_sndfile(const uint8_t *p, size_t n, const struct pl_audi
     if (sfi.frames > 0 && (uint64_t)sfi.frames < (uint64_t)max_frames + 1)
         cap = (size_t)sfi.frames + 1;
     if (cap > max_frames + 1) cap = max_frames + 1;
-    if (cap > ((size_t)1 << 22)) cap = (size_t)1 << 22; /* do not trust huge claims */
+    /* The header's frame count is a claim: a few bytes of FLAC can announce
+     * hours. Start from at most 8 frames per input byte and grow. */
+    if (cap > n / ch * 8 + 4096) cap = n / ch * 8 + 4096;
     buf = pl_malloc(cap * ch * sizeof(float));
     if (!buf) {
         st = PL_ERR(PL_E_NOMEM, "audio: out of memory decoding %zu frames", cap);

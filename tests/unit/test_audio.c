@@ -977,6 +977,26 @@ START_TEST(test_errors) {
 }
 END_TEST
 
+/* A small FLAC of a long silence: max_frames stops it, whatever the header. */
+START_TEST(test_max_frames_container) {
+    mk_tmpdir();
+    sh("sox -D -n -r 48000 -c 2 -b 16 '%s' trim 0 10", fname("silence.flac"));
+    size_t len;
+    uint8_t *bytes = read_all(fname("silence.flac"), &len);
+    ck_assert_uint_lt(len, 50000); /* 480 k frames from a few kB */
+    struct pl_audio_decode_opts o = {.max_frames = 48000};
+    struct pl_audio *a = NULL;
+    ck_assert_int_eq(pl_audio_decode(bytes, len, &o, &a, NULL), PL_E_EXHAUSTED);
+    ck_assert_ptr_null(a);
+    o.max_frames = 10 * 48000;
+    ck_assert_int_eq(pl_audio_decode(bytes, len, &o, &a, NULL), PL_OK);
+    ck_assert_uint_eq(a->n_frames, 10 * 48000);
+    pl_audio_destroy(a);
+    free(bytes);
+    rm_tmpdir();
+}
+END_TEST
+
 /* Real files of each container, made by sox (and our Opus encoder). */
 struct sample_file {
     const char *name;
@@ -1283,6 +1303,7 @@ Suite *pl_audio_suite(void) {
     tcase_add_test(tc, test_resample_vs_sox);
     tcase_add_test(tc, test_resample_streaming);
     tcase_add_test(tc, test_errors);
+    tcase_add_test(tc, test_max_frames_container);
     tcase_add_test(tc, test_truncations);
     tcase_add_test(tc, test_random_and_mutated);
     tcase_add_test(tc, test_oom);
