@@ -39,6 +39,7 @@ struct pl_metrics {
     pthread_mutex_t lock;
     struct family *families, *families_tail;
     struct collector *collectors;
+    bool have_memory_collector;
 };
 
 static const double default_us_bounds[] = {100,    250,    500,     1000,    2500,    5000,
@@ -298,17 +299,18 @@ pl_status pl_metrics_std_model(struct pl_metrics *m, const char *model,
     if (!m || !model || !out) return PL_ERR(PL_E_INVALID_ARG, "std metrics: NULL argument");
     snprintf(lab, sizeof lab, "model=\"%s\"", model);
     memset(out, 0, sizeof *out);
-    /* the memory collector once per registry: detect by the gauge's presence */
+    /* the memory collector once per registry */
     pthread_mutex_lock(&m->lock);
-    bool have_mem = false;
-    for (struct family *f = m->families; f; f = f->next)
-        if (strcmp(f->name, "parley_memory_bytes") == 0) have_mem = true;
+    bool have_mem = m->have_memory_collector;
     pthread_mutex_unlock(&m->lock);
     if (!have_mem) {
         if (!pl_metrics_gauge(m, "parley_memory_bytes", "Bytes allocated through pl_malloc and live",
                               NULL))
             return PL_ERR(PL_E_NOMEM, "std metrics");
         PL_TRY(pl_metrics_add_collector(m, collect_memory, NULL));
+        pthread_mutex_lock(&m->lock);
+        m->have_memory_collector = true;
+        pthread_mutex_unlock(&m->lock);
     }
     out->inference_count = pl_metrics_counter(m, "parley_inference_count",
                                               "Requests inferred (batch items)", lab);
