@@ -164,10 +164,12 @@ struct wchar {
     int32_t bs, be; /* byte range in the original text */
 };
 
-/* A transformed character and the index (into the word) of its source. */
+/* A transformed character and the range w[lo..hi] (indices into the word)
+ * of the original characters it stands for: usually lo == hi, wider when
+ * stripped combining marks were attached to it. */
 struct tchar {
     int32_t cp;
-    int32_t src;
+    int32_t lo, hi;
 };
 
 struct run {
@@ -228,14 +230,13 @@ fail:
 
 /* Original span of transformed characters t[a..b). */
 static struct pl_token_offset span_of(const struct run *r, int32_t a, int32_t b) {
-    const struct wchar *w0 = &r->w[r->t[a].src];
-    struct pl_token_offset o = {w0->bs, w0->be, w0->ci, w0->ci + 1};
-    for (int32_t k = a + 1; k < b; k++) {
-        const struct wchar *wc = &r->w[r->t[k].src];
-        if (wc->bs < o.byte_start) o.byte_start = wc->bs;
-        if (wc->be > o.byte_end) o.byte_end = wc->be;
-        if (wc->ci < o.char_start) o.char_start = wc->ci;
-        if (wc->ci + 1 > o.char_end) o.char_end = wc->ci + 1;
+    struct pl_token_offset o = {INT32_MAX, 0, INT32_MAX, 0};
+    for (int32_t k = a; k < b; k++) {
+        const struct wchar *lo = &r->w[r->t[k].lo], *hi = &r->w[r->t[k].hi];
+        if (lo->bs < o.byte_start) o.byte_start = lo->bs;
+        if (hi->be > o.byte_end) o.byte_end = hi->be;
+        if (lo->ci < o.char_start) o.char_start = lo->ci;
+        if (hi->ci + 1 > o.char_end) o.char_end = hi->ci + 1;
     }
     return o;
 }
@@ -280,7 +281,8 @@ static pl_status wordpiece_word(struct run *r, int32_t a, int32_t b) {
 static pl_status push_t(struct run *r, int32_t cp, int32_t src) {
     PL_TRY(grow((void **)&r->t, &r->tcap, r->tn + 1, sizeof(struct tchar)));
     r->t[r->tn].cp = cp;
-    r->t[r->tn].src = src;
+    r->t[r->tn].lo = src;
+    r->t[r->tn].hi = src;
     r->tn++;
     return PL_OK;
 }
@@ -351,11 +353,29 @@ static pl_status transform_uncased(struct run *r) {
         }
         s = e;
     }
-    int32_t keep = 0;
+    /* Drop Mn. A dropped mark still belongs to the text the user sees, so
+     * its source joins the span of the kept character before it (or after
+     * it, for marks that start the word). */
+    int32_t keep = 0, plo = -1, phi = -1;
     for (int32_t k = 0; k < r->tn; k++) {
-        int32_t cp = r->t[k].cp;
-        if (cp >= 0x300 && utf8proc_category(cp) == UTF8PROC_CATEGORY_MN) continue;
-        r->t[keep++] = r->t[k];
+        struct tchar v = r->t[k];
+        if (v.cp >= 0x300 && utf8proc_category(v.cp) == UTF8PROC_CATEGORY_MN) {
+            struct tchar *into = keep > 0 ? &r->t[keep - 1] : NULL;
+            if (into) {
+                if (v.lo < into->lo) into->lo = v.lo;
+                if (v.hi > into->hi) into->hi = v.hi;
+            } else {
+                if (plo < 0 || v.lo < plo) plo = v.lo;
+                if (v.hi > phi) phi = v.hi;
+            }
+            continue;
+        }
+        if (plo >= 0) {
+            if (plo < v.lo) v.lo = plo;
+            if (phi > v.hi) v.hi = phi;
+            plo = phi = -1;
+        }
+        r->t[keep++] = v;
     }
     r->tn = keep;
     return PL_OK;
@@ -371,7 +391,7 @@ static pl_status flush_word(struct run *r) {
         PL_TRY(grow((void **)&r->t, &r->tcap, r->wn, sizeof(struct tchar)));
         for (int32_t i = 0; i < r->wn; i++) {
             r->t[i].cp = r->w[i].cp;
-            r->t[i].src = i;
+            r->t[i].lo = r->t[i].hi = i;
         }
         r->tn = r->wn;
     }

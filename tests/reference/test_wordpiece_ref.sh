@@ -13,8 +13,7 @@ VOCAB=$DATA/vocab/bert-base-uncased-vocab.txt
 mkdir -p "$WORK"
 "$PY" "$HERE/test_wordpiece_edge.py" "$WORK/edge.txt"
 if [ "$MODE" = "--selfcheck" ]; then
-  exec "$PY" "$REF" --selfcheck "$VOCAB" "$DATA/text/moby-dick.txt" \
-    "$DATA/text/ljspeech-sentences.csv" "$WORK/edge.txt"
+  exec "$PY" "$REF" --selfcheck "$VOCAB" "$DATA/text/moby-dick.txt" "$WORK/edge.txt"
 fi
 FILES="$DATA/text/sotu.txt $DATA/text/moby-dick.txt $DATA/text/ljspeech-sentences.csv $WORK/edge.txt"
 # shellcheck disable=SC2086

@@ -175,7 +175,24 @@ class OffsetTokenizer:
             i = j
         assert "".join(x for x, _ in d) == unicodedata.normalize("NFD", low), \
             "NFD mismatch in %r" % s
-        return [(x, src) for x, src in d if unicodedata.category(x) != "Mn"]
+        # drop Mn; a dropped mark's source joins the previous kept character
+        # (or the next one, for marks that start the word)
+        out, pending = [], None
+        for x, src in d:
+            if unicodedata.category(x) == "Mn":
+                if out:
+                    c, lo, hi = out[-1]
+                    out[-1] = (c, min(lo, src), max(hi, src))
+                else:
+                    pending = (src, src) if pending is None else (
+                        min(pending[0], src), max(pending[1], src))
+                continue
+            lo = hi = src
+            if pending is not None:
+                lo, hi = min(lo, pending[0]), max(hi, pending[1])
+                pending = None
+            out.append((x, lo, hi))
+        return out
 
     def chunk(self, chunk):
         """Tokens of a whitespace-free chunk: [(id, cs, ce, word)] relative
@@ -198,7 +215,7 @@ class OffsetTokenizer:
             words.append(cur)
         out, nword = [], 0
         for word in words:
-            t = self.transform(word) if self.lower else word
+            t = self.transform(word) if self.lower else [(c, i, i) for c, i in word]
             pieces, cur = [], []
             for x in t:
                 if is_punctuation(x[0]):
@@ -211,10 +228,11 @@ class OffsetTokenizer:
             if cur:
                 pieces.append(cur)
             for p in pieces:
-                chars = [x for x, _ in p]
+                chars = [x[0] for x in p]
                 for tid, a, b in wordpiece(chars, self.vocab, self.unk):
-                    srcs = [src for _, src in p[a:b]]
-                    out.append((tid, min(srcs), max(srcs) + 1, nword))
+                    lo = min(x[1] for x in p[a:b])
+                    hi = max(x[2] for x in p[a:b])
+                    out.append((tid, lo, hi + 1, nword))
                 nword += 1
         res = (out, nword)
         if len(self.cache) < 2000000:
