@@ -29,21 +29,34 @@ static const int RATES[] = {8000, 16000, 22050, 44100, 48000};
 
 static char tmpdir[256];
 
-/* Also runs at exit, so that a failing (forked) test leaves nothing behind. */
-static void rm_tmpdir(void) {
-    if (!tmpdir[0]) return;
+/* Each test works in its own directory under rootdir, which the suite's
+ * unchecked fixture makes and removes in the parent process: a failing
+ * (forked) test leaves nothing behind. */
+static char rootdir[200];
+
+static void root_setup(void) {
+    const char *base = getenv("TMPDIR");
+    snprintf(rootdir, sizeof rootdir, "%s/pl_audio_XXXXXX", base && *base ? base : "/tmp");
+    if (!mkdtemp(rootdir)) rootdir[0] = 0;
+}
+
+static void root_teardown(void) {
+    if (!rootdir[0]) return;
     char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    tmpdir[0] = 0;
-    if (system(cmd) != 0) fprintf(stderr, "test_audio: could not remove %s\n", cmd + 7);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", rootdir);
+    if (system(cmd) != 0) fprintf(stderr, "test_audio: could not remove %s\n", rootdir);
 }
 
 static void mk_tmpdir(void) {
-    static int registered;
-    const char *base = getenv("TMPDIR");
-    snprintf(tmpdir, sizeof tmpdir, "%s/pl_audio_XXXXXX", base && *base ? base : "/tmp");
+    ck_assert_msg(rootdir[0], "no temporary root directory");
+    snprintf(tmpdir, sizeof tmpdir, "%s/t_XXXXXX", rootdir);
     ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-    if (!registered) registered = !atexit(rm_tmpdir);
+}
+
+static void rm_tmpdir(void) {
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    ck_assert_int_eq(system(cmd), 0);
 }
 
 /* Run a shell command built from fmt; the test fails unless it exits 0. */
@@ -1298,6 +1311,7 @@ Suite *pl_audio_suite(void) {
     Suite *s = suite_create("audio");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 120);
+    tcase_add_unchecked_fixture(tc, root_setup, root_teardown);
     tcase_add_test(tc, test_sniff_table);
     tcase_add_test(tc, test_decode_containers_vs_sox);
     tcase_add_test(tc, test_decode_raw_vs_sox);
