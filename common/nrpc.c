@@ -481,6 +481,7 @@ static void stream_on_msg(struct pl_nrpc_stream *s, natsMsg *msg) {
     if (state == ST_ENDED) return;
     const char *kind = pl__nrpc_hdr(msg, PL_NRPC_H_KIND);
     if (state == ST_OPENING) {
+        if (kind && strcmp(kind, "hb") == 0) return;
         if (kind) { /* a frame before the session reply: the worker broke the protocol */
             stream_finish(s, PL_GRPC_DATA_LOSS, "stream frame before the open reply", false);
             return;

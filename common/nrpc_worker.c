@@ -84,6 +84,8 @@ struct pl_worker_session {
     int64_t send_seq;
     int64_t last_send_ms;
     bool closed;
+    bool opened;                       /* the open reply went out: frames may follow */
+    struct pl__nrpc_buf early;         /* messages sent before that (length-prefixed) */
     /* owned by the (single) thread running the session's events */
     struct rpc *rpc;
     struct pl_worker_ctx ctx;
@@ -270,6 +272,7 @@ static void session_release(struct pl_worker_session *s) {
     }
     pl__nrpc_buf_reset(&s->asm_buf);
     pl__nrpc_buf_reset(&s->unary_req);
+    pl__nrpc_buf_reset(&s->early);
     pthread_mutex_destroy(&s->lock);
     pl_free(s);
 }
@@ -392,6 +395,10 @@ pl_status pl_worker_session_send(struct pl_worker_session *s, const void *data, 
     pthread_mutex_lock(&s->lock);
     if (s->closed) {
         st = PL_ERR(PL_E_CANCELLED, "session has ended");
+    } else if (!s->opened) { /* from on_open, or a thread it started: hold until the reply */
+        uint64_t len = n;
+        st = pl__nrpc_buf_append(&s->early, &len, sizeof len);
+        if (st == PL_OK) st = pl__nrpc_buf_append(&s->early, data, n);
     } else {
         st = pl__nrpc_publish_frames(s->w->nc, s->client_inbox, NULL, data, n,
                                      frame_limit(s->w), &s->send_seq);
@@ -554,6 +561,13 @@ static void run_session_job(struct pl_worker *w, struct pl_worker_session *s) {
 
 /* ---- jobs ------------------------------------------------------------------------------------ */
 
+/* Count a finished unary request (before its answer goes out, so that a
+ * client that scrapes /metrics right after its reply sees it). */
+static void count_unary(struct pl_worker *w, struct job *j, int code) {
+    pl_metric_observe(w->mm.request_us, (double)(pl_time_mono_us() - j->received_us));
+    pl_metrics_std_request(w->metrics, w->model, j->rpc->name, code);
+}
+
 static void run_unary(struct pl_worker *w, struct job *j) {
     struct pl_worker_ctx ctx;
     struct pl_worker_out out = {0};
@@ -566,6 +580,7 @@ static void run_unary(struct pl_worker *w, struct job *j) {
     pl_metric_observe(w->mm.queue_us, (double)(now - j->received_us));
     if (pl_worker_ctx_expired(&ctx)) {
         code = PL_GRPC_DEADLINE_EXCEEDED;
+        count_unary(w, j, code);
         reply_status(w, reply, code, "deadline exceeded before the worker started");
         goto done;
     }
@@ -574,27 +589,26 @@ static void run_unary(struct pl_worker *w, struct job *j) {
                               (size_t)natsMsg_GetDataLength(j->msg), &out);
     pl_metric_observe(w->mm.compute_us, (double)(pl_time_mono_us() - now));
     code = pl_nrpc_code_from_status(st);
+    count_unary(w, j, code);
     if (st != PL_OK) {
         handler_error(st, err, sizeof err);
         PL_LOGD("%s.%s failed: %s", w->service, j->rpc->name, err);
         reply_status(w, reply, code, err);
     } else if (reply && *reply) {
         size_t lim = frame_limit(w);
+        pl_status ps;
         if (out.len <= lim) {
             natsMsg *m = NULL;
-            pl_status ps = pl__nrpc_msg(&m, reply, NULL, out.data, out.len, NULL, -1, false, -1, NULL);
+            ps = pl__nrpc_msg(&m, reply, NULL, out.data, out.len, NULL, -1, false, -1, NULL);
             if (ps == PL_OK) ps = pl__nrpc_publish(w->nc, m);
-            if (ps != PL_OK) code = PL_GRPC_UNAVAILABLE;
         } else { /* a response larger than one message: numbered frames to the reply subject */
             int64_t seq = 0;
-            if (pl__nrpc_publish_frames(w->nc, reply, NULL, out.data, out.len, lim, &seq) != PL_OK)
-                code = PL_GRPC_UNAVAILABLE;
+            ps = pl__nrpc_publish_frames(w->nc, reply, NULL, out.data, out.len, lim, &seq);
         }
+        if (ps != PL_OK) PL_LOGW("%s.%s: reply lost: %s", w->service, j->rpc->name, pl_last_error());
     }
     pl_free(out.data);
 done:
-    pl_metric_observe(w->mm.request_us, (double)(pl_time_mono_us() - j->received_us));
-    pl_metrics_std_request(w->metrics, w->model, j->rpc->name, code);
     pl_log_set_request_id(NULL);
 }
 
@@ -656,7 +670,20 @@ static void run_open(struct pl_worker *w, struct job *j) {
         natsMsg_Destroy(m);
         ps = PL_E_NOMEM;
     }
+    pthread_mutex_lock(&s->lock);
     if (ps == PL_OK) ps = pl__nrpc_publish(w->nc, m);
+    s->opened = true;
+    for (size_t off = 0; ps == PL_OK && off + sizeof(uint64_t) <= s->early.len;) {
+        uint64_t len;
+        memcpy(&len, s->early.data + off, sizeof len);
+        off += sizeof len;
+        ps = pl__nrpc_publish_frames(w->nc, s->client_inbox, NULL, s->early.data + off, (size_t)len,
+                                     frame_limit(w), &s->send_seq);
+        off += (size_t)len;
+    }
+    pl__nrpc_buf_reset(&s->early);
+    s->last_send_ms = pl_time_mono_ms();
+    pthread_mutex_unlock(&s->lock);
     if (ps != PL_OK) { /* the client will time out; free the session now */
         pthread_mutex_lock(&w->lock);
         session_push_locked(w, s, EV_CANCEL, NULL);
@@ -744,7 +771,7 @@ static void *timer_main(void *arg) {
         for (size_t i = 0; i < n; i++) {
             struct pl_worker_session *s = hb[i];
             pthread_mutex_lock(&s->lock);
-            if (!s->closed && now - s->last_send_ms >= w->o.heartbeat_ms) {
+            if (s->opened && !s->closed && now - s->last_send_ms >= w->o.heartbeat_ms) {
                 natsMsg *m = NULL;
                 if (pl__nrpc_msg(&m, s->client_inbox, NULL, NULL, 0, "hb", -1, false, -1, NULL) ==
                     PL_OK)

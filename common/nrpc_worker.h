@@ -96,7 +96,8 @@ struct pl_worker_session;
  * A streaming rpc. Calls for one session are serialized (never two at once)
  * and in order, but may run on different handler threads.
  *   on_open    session accepted; set *state. A non-OK return refuses the stream
- *              with that status (nothing else is called).
+ *              with that status (nothing else is called). Messages sent from
+ *              on_open are held until the client has the session subject.
  *   on_message one whole client message (borrowed). A non-OK return ends the
  *              stream with that status (Kind:error), then on_cancel runs.
  *   on_end     the client half-closed: send what is left, return the final
