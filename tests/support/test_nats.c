@@ -75,6 +75,29 @@ static const char *server_path(void) {
     return NULL;
 }
 
+static pid_t launch(struct pl_test_nats *n, const char *bin) {
+    char conf[300], log[300], port_s[16];
+    snprintf(conf, sizeof conf, "%s/nats.conf", n->dir);
+    snprintf(log, sizeof log, "%s/nats.log", n->dir);
+    snprintf(port_s, sizeof port_s, "%d", n->port);
+    char *argv[] = {(char *)bin, "-a", "127.0.0.1", "-p", port_s, "-c", conf, "-l", log, NULL};
+    return pl_test_spawn(argv);
+}
+
+pl_status pl_test_nats_restart(struct pl_test_nats *n) {
+    const char *bin = server_path();
+    if (!bin || n->port <= 0) return PL_ERR(PL_E_INVALID_ARG, "restart: no server");
+    if (n->pid > 0) pl_test_kill(n->pid, SIGTERM);
+    for (int i = 0; i < 50; i++) {
+        n->pid = launch(n, bin);
+        if (n->pid > 0 && pl_test_wait_port(n->port, 2000)) return PL_OK;
+        if (n->pid > 0) pl_test_kill(n->pid, SIGKILL); /* port still in TIME_WAIT? retry */
+        pl_sleep_ms(50);
+    }
+    n->pid = -1;
+    return PL_ERR(PL_E_UNAVAILABLE, "nats-server did not restart on port %d", n->port);
+}
+
 pl_status pl_test_nats_start(struct pl_test_nats *n, int max_payload) {
     memset(n, 0, sizeof *n);
     n->pid = -1;
@@ -82,7 +105,7 @@ pl_status pl_test_nats_start(struct pl_test_nats *n, int max_payload) {
     if (!bin) return PL_ERR(PL_E_NOT_FOUND, "nats-server not found (install it or set PARLEY_NATS_SERVER)");
     snprintf(n->dir, sizeof n->dir, "/tmp/pl-test-nats-XXXXXX");
     if (!mkdtemp(n->dir)) return PL_ERR(PL_E_IO, "mkdtemp: %s", strerror(errno));
-    char conf[300], log[300], port_s[16];
+    char conf[300], log[300];
     snprintf(conf, sizeof conf, "%s/nats.conf", n->dir);
     snprintf(log, sizeof log, "%s/nats.log", n->dir);
     FILE *f = fopen(conf, "w");
@@ -92,9 +115,7 @@ pl_status pl_test_nats_start(struct pl_test_nats *n, int max_payload) {
     for (int attempt = 0; attempt < 5; attempt++) {
         n->port = pl_test_free_port();
         if (n->port <= 0) continue;
-        snprintf(port_s, sizeof port_s, "%d", n->port);
-        char *argv[] = {(char *)bin, "-a", "127.0.0.1", "-p", port_s, "-c", conf, "-l", log, NULL};
-        n->pid = pl_test_spawn(argv);
+        n->pid = launch(n, bin);
         if (n->pid < 0) return PL_ERR(PL_E_IO, "fork: %s", strerror(errno));
         if (pl_test_wait_port(n->port, 5000)) {
             snprintf(n->url, sizeof n->url, "nats://127.0.0.1:%d", n->port);

@@ -31,6 +31,10 @@ int pl_test_free_port(void);
  * max_payload 0 keeps the server default (1 MiB). */
 pl_status pl_test_nats_start(struct pl_test_nats *n, int max_payload);
 
+/* Stop the server and start a fresh one on the same port and config (clients
+ * see a disconnect, then can reconnect). */
+pl_status pl_test_nats_restart(struct pl_test_nats *n);
+
 /* Stop it (SIGTERM, then SIGKILL after 3 s), reap it, remove the directory. */
 void pl_test_nats_stop(struct pl_test_nats *n);
 

@@ -828,6 +828,35 @@ START_TEST(test_metrics_endpoint) {
 }
 END_TEST
 
+START_TEST(test_reconnect) {
+    setup_server(0);
+    struct pl_worker *w = worker("t14", 2, 16, 0);
+    pl_worker_set_ready(w, true);
+    struct pl_nrpc_conn *c = client(0, 0);
+    struct pl_nrpc_reply r;
+    ck_assert_int_eq(pl_nrpc_call(c, "parley.t14.echo", "a", 1, NULL, 2000, &r), PL_OK);
+    ck_assert_int_eq(r.code, 0);
+    pl_nrpc_reply_deinit(&r);
+    ck_assert_int_eq(pl_nrpc_conn_max_payload(c), 1024 * 1024);
+    ck_assert_int_eq(pl_test_nats_restart(&srv), PL_OK);
+    /* both sides reconnect with backoff and resubscribe; /readyz follows the connection */
+    bool ok = false;
+    for (int i = 0; i < 100 && !ok; i++) {
+        ck_assert_int_eq(pl_nrpc_call(c, "parley.t14.echo", "b", 1, NULL, 500, &r), PL_OK);
+        ok = r.code == 0 && r.len == 1 && r.data[0] == 'b';
+        pl_nrpc_reply_deinit(&r);
+        if (!ok) pl_sleep_ms(50);
+    }
+    ck_assert(ok);
+    ck_assert(pl_nrpc_conn_connected(c));
+    static char body[8192];
+    ck_assert_int_eq(http_get(pl_worker_http_port(w), "/readyz", body, sizeof body), 200);
+    pl_nrpc_conn_destroy(c);
+    pl_worker_destroy(w);
+    teardown_server();
+}
+END_TEST
+
 /* Round-trip latency at concurrency 1 (printed; asserted only loosely). */
 START_TEST(test_latency) {
     setup_server(0);
@@ -882,6 +911,7 @@ Suite *pl_nrpc_suite(void) {
     tcase_add_test(tc, test_queue_group_shares_load);
     tcase_add_test(tc, test_drain_on_sigterm);
     tcase_add_test(tc, test_metrics_endpoint);
+    tcase_add_test(tc, test_reconnect);
     tcase_add_test(tc, test_latency);
     suite_add_tcase(s, tc);
     return s;
