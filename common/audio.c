@@ -765,7 +765,22 @@ pl_status pl_audio_decode(const void *buf, size_t n, const struct pl_audio_decod
             return hs;
         }
     }
-    pl_status st = decode_sndfile(buf, n, info, max_frames, out);
+    pl_status st;
+    if (info->container == PL_AUDIO_CONTAINER_WAV && info->data_bytes == 0 &&
+        n > info->data_offset) {
+        /* A writer that could not seek back (a pipe, a live recorder) leaves
+         * the data size 0; libsndfile would then see no samples. Read the
+         * samples to the end of the buffer instead. */
+        size_t used;
+        const uint8_t *d = (const uint8_t *)buf + info->data_offset;
+        size_t frame = (size_t)info->channels * (size_t)(info->bits / 8);
+        if ((n - info->data_offset) / frame > max_frames)
+            st = PL_ERR(PL_E_EXHAUSTED, "audio: WAV data exceeds %zu frames", max_frames);
+        else
+            st = pl_audio_decode_frames(d, n - info->data_offset, info, out, &used);
+    } else {
+        st = decode_sndfile(buf, n, info, max_frames, out);
+    }
     if (st != PL_OK) {
         memset(info, 0, sizeof(*info));
         return st;

@@ -161,6 +161,8 @@ struct pl_audio_decode_opts {
  * opts->encoding are set and the header disagrees, decoding still succeeds
  * with the header's values and info->mismatch says which ones differ: the
  * caller decides whether to reject or resample.
+ * A WAV whose data chunk declares 0 bytes (written by a streaming writer
+ * that could not seek back) is read to the end of the buffer.
  * Without a container magic, opts->encoding must be LINEAR_PCM, MULAW or
  * ALAW and the data is decoded as raw (pl_audio_decode_raw()).
  *

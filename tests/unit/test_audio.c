@@ -363,7 +363,20 @@ START_TEST(test_decode_containers_vs_sox) {
                 int lin = info.container == PL_AUDIO_CONTAINER_WAV &&
                           info.encoding == PL_AUDIO_ENC_LINEAR_PCM;
                 ck_assert_int_eq(!!(info.mismatch & PL_AUDIO_MISMATCH_ENCODING), !lin);
-                if (info.container == PL_AUDIO_CONTAINER_WAV) check_wav_streaming(bytes, len, a);
+                if (info.container == PL_AUDIO_CONTAINER_WAV) {
+                    check_wav_streaming(bytes, len, a);
+                    /* sizes left 0 by a writer that could not seek back */
+                    struct pl_audio_info pi;
+                    ck_assert_int_eq(pl_audio_probe(bytes, len, &pi), PL_OK);
+                    memset(bytes + 4, 0, 4);
+                    memset(bytes + pi.data_offset - 4, 0, 4);
+                    struct pl_audio *c = NULL;
+                    ck_assert_int_eq(pl_audio_decode(bytes, len, NULL, &c, &info), PL_OK);
+                    ck_assert_uint_eq(info.data_bytes, 0);
+                    ck_assert_uint_eq(c->n_frames, a->n_frames);
+                    ck_assert_int_eq(memcmp(a->samples, c->samples, n_ref * sizeof(float)), 0);
+                    pl_audio_destroy(c);
+                }
                 pl_audio_destroy(a);
                 pl_audio_destroy(b);
                 free(bytes);
