@@ -280,9 +280,14 @@ static void forward_unary(struct gw_call *c, const uint8_t *p, size_t n) {
         if (left < timeout) timeout = left;
         if (timeout < 1) timeout = 1;
     }
+    struct pl_nrpc_conn *conn = pl__gw_nrpc(gw);
+    if (!conn) {
+        pl__gw_call_reply(c, PL_GRPC_UNAVAILABLE, NULL, 0, "gateway is not connected to NATS");
+        return;
+    }
     atomic_fetch_add(&gw->pending, 1);
     pl__gw_call_ref(c);
-    pl_status st = pl_nrpc_call_async(gw->nrpc, subject, p, n, &m, (int)timeout, unary_done, c);
+    pl_status st = pl_nrpc_call_async(conn, subject, p, n, &m, (int)timeout, unary_done, c);
     if (st != PL_OK) {
         atomic_fetch_sub(&gw->pending, 1);
         pl__gw_call_reply(c, PL_GRPC_UNAVAILABLE, NULL, 0, pl_last_error());
@@ -433,6 +438,10 @@ static void on_new(struct gw_call *c) {
             return;
         }
     }
+    if (c->kind == GW_KIND_STREAM && !pl__gw_nrpc(gw)) {
+        pl__gw_call_reply(c, PL_GRPC_UNAVAILABLE, NULL, 0, "gateway is not connected to NATS");
+        return;
+    }
     if (c->kind == GW_KIND_STREAM) {
         struct pl_nrpc_meta m;
         fill_meta(c, &m);
@@ -440,7 +449,7 @@ static void on_new(struct gw_call *c) {
         atomic_fetch_add(&gw->pending, 1);
         pl__gw_call_ref(c); /* released by stream_end */
         struct pl_nrpc_stream *s = NULL;
-        pl_status st = pl_nrpc_stream_open(gw->nrpc, c->rpc->service, c->rpc->rpc, &m, &cbs, c, &s);
+        pl_status st = pl_nrpc_stream_open(pl__gw_nrpc(gw), c->rpc->service, c->rpc->rpc, &m, &cbs, c, &s);
         c->stream = s; /* read by on_close and call_free, which run after this */
         if (st != PL_OK) {
             atomic_fetch_sub(&gw->pending, 1);

@@ -44,7 +44,7 @@ void pl__gw_health_init(struct pl_gateway *gw) {
 }
 
 static int overall(struct pl_gateway *gw) {
-    return !gw->stop && pl_nrpc_conn_connected(gw->nrpc) ? SERVING : NOT_SERVING;
+    return !gw->stop && pl__gw_connected(gw) ? SERVING : NOT_SERVING;
 }
 
 static int find_svc(struct pl_gateway *gw, const char *name, size_t len) {
@@ -120,7 +120,7 @@ void pl__gw_health_handle(struct gw_call *c, const uint8_t *req, size_t n) {
             static const struct pl_nrpc_stream_cbs cbs = {check_probe_message, check_probe_end};
             pl__gw_call_ref(c);
             struct pl_nrpc_stream *s = NULL;
-            if (pl_nrpc_stream_open(gw->nrpc, gw->health[idx].svc, PROBE_RPC, &m, &cbs, c, &s) !=
+            if (pl_nrpc_stream_open(pl__gw_nrpc(gw), gw->health[idx].svc, PROBE_RPC, &m, &cbs, c, &s) !=
                 PL_OK) {
                 send_status(c, NOT_SERVING, true);
                 pl__gw_call_unref(c);
@@ -211,7 +211,7 @@ void pl__gw_health_tick(struct pl_gateway *gw) {
         struct pl_nrpc_stream *s = NULL;
         h->probe_result = 0;
         h->probe_started_ms = now;
-        if (pl_nrpc_stream_open(gw->nrpc, h->svc, PROBE_RPC, &m, &cbs, h, &s) == PL_OK) {
+        if (pl_nrpc_stream_open(pl__gw_nrpc(gw), h->svc, PROBE_RPC, &m, &cbs, h, &s) == PL_OK) {
             pthread_mutex_lock(&gw->health_mu);
             h->probe = s;
             pthread_mutex_unlock(&gw->health_mu);

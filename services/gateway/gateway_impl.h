@@ -109,7 +109,10 @@ struct pl_gateway {
     grpc_completion_queue *cq;
     int grpc_port;
     struct pl_gw_keys *keys;      /* NULL = no authentication */
-    struct pl_nrpc_conn *nrpc;
+    _Atomic(struct pl_nrpc_conn *) nrpc; /* NULL until the first connect succeeds */
+    struct pl_nrpc_conn_opts nrpc_opts;
+    pthread_t connector;          /* retries the first NATS connect in the background */
+    bool connector_running;
     struct gw_metrics *metrics;
     volatile sig_atomic_t stop;
     bool shutting_down;           /* CQ thread only */
@@ -126,6 +129,13 @@ struct pl_gateway {
     int overall_last;
     struct gw_call *watches;      /* guarded by health_mu */
 };
+
+/* The NATS connection, or NULL while it was never up. */
+static inline struct pl_nrpc_conn *pl__gw_nrpc(struct pl_gateway *gw) { return atomic_load(&gw->nrpc); }
+static inline bool pl__gw_connected(struct pl_gateway *gw) {
+    struct pl_nrpc_conn *c = pl__gw_nrpc(gw);
+    return c && pl_nrpc_conn_connected(c);
+}
 
 /* gateway_call.c ------------------------------------------------------------------------------ */
 void pl__gw_call_post_new(struct pl_gateway *gw);         /* request the next call */

@@ -27,7 +27,7 @@ static void collect(struct pl_metrics *m, void *ud) {
     PL_UNUSED(m);
     struct pl_gateway *gw = ud;
     pl_metric_set(gw->metrics->active, atomic_load(&gw->active_calls));
-    pl_metric_set(gw->metrics->connected, pl_nrpc_conn_connected(gw->nrpc) ? 1 : 0);
+    pl_metric_set(gw->metrics->connected, pl__gw_connected(gw) ? 1 : 0);
 }
 
 static int serve(void *ud, const char *method, const char *path, struct pl_strbuf *body,
@@ -43,7 +43,7 @@ static int serve(void *ud, const char *method, const char *path, struct pl_strbu
         return 200;
     }
     if (strcmp(path, "/readyz") == 0) {
-        bool ready = !gw->stop && pl_nrpc_conn_connected(gw->nrpc);
+        bool ready = !gw->stop && pl__gw_connected(gw);
         pl_strbuf_append(body, ready ? "ready\n" : "not ready: NATS not connected\n");
         return ready ? 200 : 503;
     }

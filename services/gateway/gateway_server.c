@@ -91,6 +91,24 @@ fail:
     return st;
 }
 
+/* Retry the first NATS connect until it works or the gateway stops; after
+ * that the connection reconnects by itself. */
+static void *connector_main(void *arg) {
+    struct pl_gateway *gw = arg;
+    int64_t wait_ms = 100;
+    while (!gw->stop) {
+        struct pl_nrpc_conn *conn = NULL;
+        if (pl_nrpc_conn_create(&gw->nrpc_opts, &conn) == PL_OK) {
+            atomic_store(&gw->nrpc, conn);
+            PL_LOGI("connected to NATS %s", gw->cfg.nats_url);
+            break;
+        }
+        for (int64_t t = 0; t < wait_ms && !gw->stop; t += 50) pl_sleep_ms(50);
+        wait_ms = wait_ms * 2 > 2000 ? 2000 : wait_ms * 2;
+    }
+    return NULL;
+}
+
 pl_status pl_gateway_create(const struct pl_gateway_config *cfg, struct pl_gateway **out) {
     pl_status st = PL_OK;
     grpc_server_credentials *creds = NULL;
@@ -113,10 +131,21 @@ pl_status pl_gateway_create(const struct pl_gateway_config *cfg, struct pl_gatew
     struct pl_nrpc_conn_opts o = PL_NRPC_CONN_OPTS_INIT;
     o.url = gw->cfg.nats_url;
     o.name = "parley-gateway";
-    o.retry_on_failed_connect = true;
+    o.connect_timeout_ms = 1000;
     o.heartbeat_ms = (int)gw->cfg.heartbeat_ms;
     o.stream_timeout_ms = (int)gw->cfg.stream_timeout_ms;
-    PL_TRY_GOTO(st, pl_nrpc_conn_create(&o, &gw->nrpc));
+    gw->nrpc_opts = o;
+    struct pl_nrpc_conn *conn = NULL;
+    if (pl_nrpc_conn_create(&gw->nrpc_opts, &conn) == PL_OK) {
+        atomic_store(&gw->nrpc, conn);
+    } else {
+        PL_LOGW("NATS %s: %s; retrying in the background", gw->cfg.nats_url, pl_last_error());
+        if (pthread_create(&gw->connector, NULL, connector_main, gw) != 0) {
+            st = PL_ERR(PL_E_INTERNAL, "gateway: cannot start the NATS connector thread");
+            goto fail;
+        }
+        gw->connector_running = true;
+    }
 
     gw->cq = grpc_completion_queue_create_for_next(NULL);
     grpc_arg args[3];
@@ -191,8 +220,11 @@ static void shutdown_all(struct pl_gateway *gw) {
     pl__gw_health_deinit(gw);
     /* Closing NATS ends every pending forward (their callbacks answer and
      * release the calls); then drain until no call is alive. */
-    pl_nrpc_conn_destroy(gw->nrpc);
-    gw->nrpc = NULL;
+    if (gw->connector_running) {
+        pthread_join(gw->connector, NULL);
+        gw->connector_running = false;
+    }
+    pl_nrpc_conn_destroy(atomic_exchange(&gw->nrpc, NULL));
     if (gw->server && gw->started) {
         int64_t until = pl_time_mono_ms() + 5000;
         while (atomic_load(&gw->live_calls) > 0 && pl_time_mono_ms() < until)

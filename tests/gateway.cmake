@@ -1,0 +1,11 @@
+# parley-gateway, parley up/status: unit suites here; integration tests (real nats-server,
+# gateway, echo worker) in tests/integration/.
+if(TARGET parley_gateway_core)
+  pl_add_unit_test(NAME gateway SOURCES unit/test_gateway.c LIBS parley_gateway_core)
+endif()
+if(TARGET parley_up_core)
+  pl_add_unit_test(NAME up SOURCES unit/test_up.c LIBS parley_up_core)
+endif()
+if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/integration/integration.cmake)
+  include(${CMAKE_CURRENT_SOURCE_DIR}/integration/integration.cmake)
+endif()

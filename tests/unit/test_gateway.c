@@ -1,0 +1,336 @@
+/* test_gateway.c - parley-gateway pieces: API keys, config, addresses, and an
+ * in-process gateway answering over real gRPC with NATS down (health
+ * NOT_SERVING, UNIMPLEMENTED, UNAVAILABLE, UNAUTHENTICATED, INVALID_ARGUMENT). */
+#include <check.h>
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/time.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "gateway.h"
+#include "gateway_auth.h"
+
+pl_status pl__gw_split_hostport(const char *s, char *host, size_t hcap, int *port);
+
+static const char KEYS[] = "# comment\n"
+                           "\n"
+                           "  sk-alice-0123456789 alice\r\n"
+                           "sk-bob-abcdefgh\n";
+
+START_TEST(keys_parse_and_check) {
+    struct pl_gw_keys *k = NULL;
+    ck_assert_int_eq(pl_gw_keys_parse(KEYS, strlen(KEYS), "keys", &k), PL_OK);
+    ck_assert_uint_eq(pl_gw_keys_count(k), 2);
+    const char *v = "Bearer sk-alice-0123456789";
+    ck_assert_str_eq(pl_gw_keys_check(k, v, strlen(v)), "alice");
+    v = "sk-alice-0123456789";
+    ck_assert_str_eq(pl_gw_keys_check(k, v, strlen(v)), "alice");
+    v = "bearer sk-bob-abcdefgh";
+    ck_assert_str_eq(pl_gw_keys_check(k, v, strlen(v)), "key4");
+    v = "sk-alice-012345678";
+    ck_assert_ptr_null(pl_gw_keys_check(k, v, strlen(v)));
+    v = "Bearer sk-alice-0123456789x";
+    ck_assert_ptr_null(pl_gw_keys_check(k, v, strlen(v)));
+    ck_assert_ptr_null(pl_gw_keys_check(k, NULL, 0));
+    ck_assert_ptr_null(pl_gw_keys_check(k, "", 0));
+    pl_gw_keys_destroy(k);
+}
+END_TEST
+
+START_TEST(keys_errors) {
+    struct pl_gw_keys *k = (struct pl_gw_keys *)1;
+    ck_assert_int_eq(pl_gw_keys_parse("short\n", 6, "k.txt", &k), PL_E_INVALID_ARG);
+    ck_assert_ptr_null(k);
+    ck_assert_ptr_nonnull(strstr(pl_last_error(), "k.txt:1"));
+    const char *t = "sk-0123456789 user extra\n";
+    ck_assert_int_eq(pl_gw_keys_parse(t, strlen(t), "k.txt", &k), PL_E_INVALID_ARG);
+    t = "# only comments\n\n";
+    ck_assert_int_eq(pl_gw_keys_parse(t, strlen(t), "k.txt", &k), PL_E_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(pl_last_error(), "no API key"));
+    ck_assert_int_eq(pl_gw_keys_load("/nonexistent/keys", &k), PL_E_IO);
+}
+END_TEST
+
+START_TEST(keys_oom) {
+    for (int64_t n = 0; n < 20; n++) {
+        struct pl_gw_keys *k = NULL;
+        pl_alloc_fail_after(n);
+        pl_status st = pl_gw_keys_parse(KEYS, strlen(KEYS), "keys", &k);
+        pl_alloc_fail_after(-1);
+        if (st == PL_OK) {
+            ck_assert_uint_eq(pl_gw_keys_count(k), 2);
+            pl_gw_keys_destroy(k);
+            return;
+        }
+        ck_assert_int_eq(st, PL_E_NOMEM);
+        ck_assert_ptr_null(k);
+    }
+    ck_abort_msg("keys parse never succeeded");
+}
+END_TEST
+
+START_TEST(hostport) {
+    char h[64];
+    int p = -1;
+    ck_assert_int_eq(pl__gw_split_hostport("127.0.0.1:8090", h, sizeof h, &p), PL_OK);
+    ck_assert_str_eq(h, "127.0.0.1");
+    ck_assert_int_eq(p, 8090);
+    ck_assert_int_eq(pl__gw_split_hostport("[::1]:0", h, sizeof h, &p), PL_OK);
+    ck_assert_str_eq(h, "::1");
+    ck_assert_int_eq(p, 0);
+    ck_assert_int_eq(pl__gw_split_hostport("nohost", h, sizeof h, &p), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl__gw_split_hostport("h:99999", h, sizeof h, &p), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl__gw_split_hostport("h:12x", h, sizeof h, &p), PL_E_INVALID_ARG);
+}
+END_TEST
+
+static char *write_tmp(const char *text) {
+    char *path = pl_strdup("/tmp/pl_gw_test_XXXXXX");
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    return path;
+}
+
+START_TEST(config_load) {
+    char *path = write_tmp("{\"gateway\": {\"listen\": \"127.0.0.1:0\", \"max_receive_bytes\": 2048},"
+                           " \"nlu\": {\"anything\": 1}}");
+    struct pl_gateway_config c;
+    ck_assert_int_eq(pl_gateway_config_load(path, &c), PL_OK);
+    ck_assert_str_eq(c.listen, "127.0.0.1:0");
+    ck_assert_int_eq(c.max_receive_bytes, 2048);
+    ck_assert_int_eq(c.request_timeout_ms, 30000);
+    ck_assert(c.validate_requests);
+    pl_gateway_config_deinit(&c);
+    setenv("PARLEY_GATEWAY_LISTEN", "127.0.0.1:7", 1);
+    ck_assert_int_eq(pl_gateway_config_load(path, &c), PL_OK);
+    ck_assert_str_eq(c.listen, "127.0.0.1:7");
+    pl_gateway_config_deinit(&c);
+    unsetenv("PARLEY_GATEWAY_LISTEN");
+    unlink(path);
+    pl_free(path);
+
+    path = write_tmp("{\"gateway\": {\"tls_cert\": \"/x.pem\"}}");
+    ck_assert_int_eq(pl_gateway_config_load(path, &c), PL_E_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(pl_last_error(), "tls_key"));
+    unlink(path);
+    pl_free(path);
+    path = write_tmp("{\"gateway\": {\"listne\": \"x\"}}");
+    ck_assert_int_eq(pl_gateway_config_load(path, &c), PL_E_INVALID_ARG);
+    unlink(path);
+    pl_free(path);
+    /* The shipped config loads. */
+    char shipped[1024];
+    const char *src = getenv("PARLEY_SOURCE_DIR");
+    snprintf(shipped, sizeof shipped, "%s/config/parley.json", src ? src : ".");
+    ck_assert_msg(pl_gateway_config_load(shipped, &c) == PL_OK, "%s", pl_last_error());
+    ck_assert_str_eq(c.listen, "127.0.0.1:50051");
+    pl_gateway_config_deinit(&c);
+}
+END_TEST
+
+/* ---- an in-process gateway over real gRPC, NATS unreachable ------------------------------- */
+
+static void *run_gw(void *gw) {
+    pl_gateway_run(gw);
+    return NULL;
+}
+
+/* Unary call; returns the status code, fills *resp_len. */
+static int call(int port, const char *path, const void *req, size_t n, const char *auth,
+                char *details, size_t dcap) {
+    char target[64];
+    snprintf(target, sizeof target, "127.0.0.1:%d", port);
+    grpc_channel_credentials *cr = grpc_insecure_credentials_create();
+    grpc_channel *ch = grpc_channel_create(target, cr, NULL);
+    grpc_channel_credentials_release(cr);
+    grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
+    gpr_timespec dl = gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_seconds(10, GPR_TIMESPAN));
+    grpc_call *c = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
+                                            grpc_slice_from_static_string(path), NULL, dl, NULL);
+    grpc_slice s = grpc_slice_from_copied_buffer(req, n);
+    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
+    grpc_slice_unref(s);
+    grpc_metadata_array im, tm;
+    grpc_metadata_array_init(&im);
+    grpc_metadata_array_init(&tm);
+    grpc_byte_buffer *resp = NULL;
+    grpc_status_code st;
+    grpc_slice det;
+    grpc_metadata md = {grpc_slice_from_static_string("authorization"),
+                        grpc_slice_from_copied_string(auth ? auth : ""), {{NULL, NULL, NULL, NULL}}};
+    grpc_op ops[6];
+    memset(ops, 0, sizeof ops);
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[0].data.send_initial_metadata.count = auth ? 1 : 0;
+    ops[0].data.send_initial_metadata.metadata = &md;
+    ops[1].op = GRPC_OP_SEND_MESSAGE;
+    ops[1].data.send_message.send_message = bb;
+    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[3].data.recv_initial_metadata.recv_initial_metadata = &im;
+    ops[4].op = GRPC_OP_RECV_MESSAGE;
+    ops[4].data.recv_message.recv_message = &resp;
+    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[5].data.recv_status_on_client.trailing_metadata = &tm;
+    ops[5].data.recv_status_on_client.status = &st;
+    ops[5].data.recv_status_on_client.status_details = &det;
+    ck_assert_int_eq(grpc_call_start_batch(c, ops, 6, (void *)1, NULL), GRPC_CALL_OK);
+    grpc_event ev = grpc_completion_queue_pluck(cq, (void *)1, dl, NULL);
+    ck_assert_int_eq(ev.type, GRPC_OP_COMPLETE);
+    if (details) {
+        size_t dl2 = GRPC_SLICE_LENGTH(det) < dcap - 1 ? GRPC_SLICE_LENGTH(det) : dcap - 1;
+        memcpy(details, GRPC_SLICE_START_PTR(det), dl2);
+        details[dl2] = 0;
+    }
+    /* health answers carry one varint status: 08 NN */
+    int health = -1;
+    if (resp) {
+        grpc_byte_buffer_reader r;
+        grpc_byte_buffer_reader_init(&r, resp);
+        grpc_slice all = grpc_byte_buffer_reader_readall(&r);
+        if (GRPC_SLICE_LENGTH(all) == 2) health = GRPC_SLICE_START_PTR(all)[1];
+        grpc_slice_unref(all);
+        grpc_byte_buffer_reader_destroy(&r);
+        grpc_byte_buffer_destroy(resp);
+    }
+    grpc_slice_unref(det);
+    grpc_slice_unref(md.value);
+    grpc_byte_buffer_destroy(bb);
+    grpc_metadata_array_destroy(&im);
+    grpc_metadata_array_destroy(&tm);
+    grpc_call_unref(c);
+    grpc_completion_queue_shutdown(cq);
+    grpc_completion_queue_destroy(cq);
+    grpc_channel_destroy(ch);
+    return st == GRPC_STATUS_OK ? 100 + (health < 0 ? 0 : health) : (int)st;
+}
+
+static struct pl_gateway *start_gw(const char *keys_file, pthread_t *th) {
+    struct pl_gateway_config c;
+    ck_assert_int_eq(pl_gateway_config_load(NULL, &c), PL_OK);
+    pl_free(c.listen);
+    c.listen = pl_strdup("127.0.0.1:0");
+    pl_free(c.http_listen);
+    c.http_listen = pl_strdup("127.0.0.1:0");
+    pl_free(c.nats_url);
+    c.nats_url = pl_strdup("nats://127.0.0.1:1"); /* nothing listens there */
+    pl_free(c.api_keys_file);
+    c.api_keys_file = pl_strdup(keys_file ? keys_file : "");
+    c.max_receive_bytes = 4096;
+    struct pl_gateway *gw = NULL;
+    pl_status st = pl_gateway_create(&c, &gw);
+    pl_gateway_config_deinit(&c);
+    ck_assert_msg(st == PL_OK, "%s", pl_last_error());
+    ck_assert_int_gt(pl_gateway_grpc_port(gw), 0);
+    ck_assert_int_gt(pl_gateway_http_port(gw), 0);
+    ck_assert_int_eq(pthread_create(th, NULL, run_gw, gw), 0);
+    return gw;
+}
+
+static void stop_gw(struct pl_gateway *gw, pthread_t th) {
+    pl_gateway_stop(gw);
+    pthread_join(th, NULL);
+    pl_gateway_destroy(gw);
+}
+
+#define PUNCT "/nvidia.riva.nlp.RivaLanguageUnderstanding/PunctuateText"
+#define HEALTH "/grpc.health.v1.Health/Check"
+
+START_TEST(gateway_without_nats) {
+    pthread_t th;
+    struct pl_gateway *gw = start_gw(NULL, &th);
+    int port = pl_gateway_grpc_port(gw);
+    char det[256];
+    /* whole server: NOT_SERVING (2) while NATS is down */
+    ck_assert_int_eq(call(port, HEALTH, "", 0, NULL, det, sizeof det), 102);
+    const char svc[] = "\x0a\x29nvidia.riva.nlp.RivaLanguageUnderstanding";
+    ck_assert_int_eq(call(port, HEALTH, svc, sizeof svc - 1, NULL, det, sizeof det), 102);
+    const char unknown[] = "\x0a\x03xyz";
+    ck_assert_int_eq(call(port, HEALTH, unknown, sizeof unknown - 1, NULL, det, sizeof det),
+                     GRPC_STATUS_NOT_FOUND);
+    ck_assert_int_eq(call(port, "/no.Such/Method", "", 0, NULL, det, sizeof det),
+                     GRPC_STATUS_UNIMPLEMENTED);
+    ck_assert_ptr_nonnull(strstr(det, "/no.Such/Method"));
+    /* valid TextTransformRequest{text:["hi"]}: no NATS -> UNAVAILABLE, never a made-up answer */
+    ck_assert_int_eq(call(port, PUNCT, "\x0a\x02hi", 4, NULL, det, sizeof det),
+                     GRPC_STATUS_UNAVAILABLE);
+    /* truncated field -> INVALID_ARGUMENT naming the type */
+    ck_assert_int_eq(call(port, PUNCT, "\x0a\x09hi", 4, NULL, det, sizeof det),
+                     GRPC_STATUS_INVALID_ARGUMENT);
+    ck_assert_ptr_nonnull(strstr(det, "TextTransformRequest"));
+    /* over max_receive_bytes (4096) -> RESOURCE_EXHAUSTED */
+    static char big[8192];
+    big[0] = 0x0a;
+    big[1] = (char)0xfd;
+    big[2] = 0x3f;
+    ck_assert_int_eq(call(port, PUNCT, big, sizeof big, NULL, det, sizeof det),
+                     GRPC_STATUS_RESOURCE_EXHAUSTED);
+    stop_gw(gw, th);
+}
+END_TEST
+
+START_TEST(gateway_api_keys) {
+    char *keys = write_tmp("sk-test-0123456789 tester\n");
+    pthread_t th;
+    struct pl_gateway *gw = start_gw(keys, &th);
+    int port = pl_gateway_grpc_port(gw);
+    char det[256];
+    ck_assert_int_eq(call(port, PUNCT, "\x0a\x02hi", 4, NULL, det, sizeof det),
+                     GRPC_STATUS_UNAUTHENTICATED);
+    ck_assert_int_eq(call(port, PUNCT, "\x0a\x02hi", 4, "Bearer wrong-key-123", det, sizeof det),
+                     GRPC_STATUS_UNAUTHENTICATED);
+    ck_assert_int_eq(call(port, PUNCT, "\x0a\x02hi", 4, "Bearer sk-test-0123456789", det, sizeof det),
+                     GRPC_STATUS_UNAVAILABLE);
+    ck_assert_int_eq(call(port, PUNCT, "\x0a\x02hi", 4, "sk-test-0123456789", det, sizeof det),
+                     GRPC_STATUS_UNAVAILABLE);
+    stop_gw(gw, th);
+    unlink(keys);
+    pl_free(keys);
+}
+END_TEST
+
+START_TEST(gateway_bad_setup) {
+    struct pl_gateway_config c;
+    ck_assert_int_eq(pl_gateway_config_load(NULL, &c), PL_OK);
+    pl_free(c.api_keys_file);
+    c.api_keys_file = pl_strdup("/nonexistent/keys.txt");
+    pl_free(c.listen);
+    c.listen = pl_strdup("127.0.0.1:0");
+    pl_free(c.http_listen);
+    c.http_listen = pl_strdup("127.0.0.1:0");
+    struct pl_gateway *gw = (struct pl_gateway *)1;
+    ck_assert_int_eq(pl_gateway_create(&c, &gw), PL_E_IO);
+    ck_assert_ptr_null(gw);
+    pl_free(c.api_keys_file);
+    c.api_keys_file = pl_strdup("");
+    pl_free(c.listen);
+    c.listen = pl_strdup("not an address");
+    ck_assert_int_eq(pl_gateway_create(&c, &gw), PL_E_IO);
+    pl_gateway_config_deinit(&c);
+}
+END_TEST
+
+Suite *pl_gateway_suite(void) {
+    Suite *s = suite_create("gateway");
+    TCase *t = tcase_create("core");
+    tcase_set_timeout(t, 60);
+    tcase_add_test(t, keys_parse_and_check);
+    tcase_add_test(t, keys_errors);
+    tcase_add_test(t, keys_oom);
+    tcase_add_test(t, hostport);
+    tcase_add_test(t, config_load);
+    tcase_add_test(t, gateway_without_nats);
+    tcase_add_test(t, gateway_api_keys);
+    tcase_add_test(t, gateway_bad_setup);
+    suite_add_tcase(s, t);
+    return s;
+}

@@ -1,0 +1,61 @@
+/* test_up.c - parley up/status helpers: state file round trip and errors, probes. */
+#include <check.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "up.h"
+
+START_TEST(state_roundtrip) {
+    char dir[] = "/tmp/pl_up_test_XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, PL_UP_STATE_FILE);
+    struct pl_up_entry in[3] = {
+        {"up", 100, 0, "-"},
+        {"nats", 101, 0, "nats://127.0.0.1:4222"},
+        {"gateway", 102, 8090, "127.0.0.1:50051"},
+    };
+    ck_assert_int_eq(pl_up_state_write(path, in, 3), PL_OK);
+    struct pl_up_entry out[8];
+    size_t n = 0;
+    ck_assert_int_eq(pl_up_state_read(path, out, 8, &n), PL_OK);
+    ck_assert_uint_eq(n, 3);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_str_eq(out[i].name, in[i].name);
+        ck_assert_int_eq(out[i].pid, in[i].pid);
+        ck_assert_int_eq(out[i].http_port, in[i].http_port);
+        ck_assert_str_eq(out[i].endpoint, in[i].endpoint);
+    }
+    /* cap respected */
+    ck_assert_int_eq(pl_up_state_read(path, out, 2, &n), PL_OK);
+    ck_assert_uint_eq(n, 2);
+    FILE *f = fopen(path, "w");
+    fputs("up\t100\t0\t-\ngarbage line\n", f);
+    fclose(f);
+    ck_assert_int_eq(pl_up_state_read(path, out, 8, &n), PL_E_FORMAT);
+    ck_assert_ptr_nonnull(strstr(pl_last_error(), ":2:"));
+    unlink(path);
+    ck_assert_int_eq(pl_up_state_read(path, out, 8, &n), PL_E_IO);
+    ck_assert_int_eq(pl_up_state_write("/nonexistent/dir/x", in, 1), PL_E_IO);
+    rmdir(dir);
+}
+END_TEST
+
+START_TEST(probes) {
+    ck_assert(pl_up_alive(getpid()));
+    ck_assert(!pl_up_alive(0));
+    /* port 1 on loopback: nothing listens (and we are not root-bound there) */
+    ck_assert_int_eq(pl_up_http_get(1, "/readyz", 300), -1);
+    ck_assert(!pl_up_tcp_open(1, 300));
+}
+END_TEST
+
+Suite *pl_up_suite(void) {
+    Suite *s = suite_create("up");
+    TCase *t = tcase_create("core");
+    tcase_add_test(t, state_roundtrip);
+    tcase_add_test(t, probes);
+    suite_add_tcase(s, t);
+    return s;
+}
