@@ -858,21 +858,17 @@ START_TEST(test_reconnect) {
 END_TEST
 
 /* Round-trip latency at concurrency 1 (printed; asserted only loosely). */
-START_TEST(test_latency) {
-    setup_server(0);
-    struct pl_worker *w = worker("t13", 2, 16, -1);
-    struct pl_nrpc_conn *c = client(0, 0);
+static void measure(struct pl_nrpc_conn *c, const char *subject, const char *what) {
     enum { N = 2000 };
     static int64_t lat[N];
     struct pl_nrpc_reply r;
     for (int i = 0; i < 50; i++) { /* warm up */
-        pl_nrpc_call(c, "parley.t13.echo", "0123456789abcdef", 16, NULL, 2000, &r);
+        pl_nrpc_call(c, subject, "0123456789abcdef", 16, NULL, 2000, &r);
         pl_nrpc_reply_deinit(&r);
     }
     for (int i = 0; i < N; i++) {
         int64_t t0 = pl_time_mono_ns();
-        ck_assert_int_eq(pl_nrpc_call(c, "parley.t13.echo", "0123456789abcdef", 16, NULL, 2000, &r),
-                         PL_OK);
+        ck_assert_int_eq(pl_nrpc_call(c, subject, "0123456789abcdef", 16, NULL, 2000, &r), PL_OK);
         lat[i] = pl_time_mono_ns() - t0;
         ck_assert_int_eq(r.code, 0);
         pl_nrpc_reply_deinit(&r);
@@ -886,11 +882,22 @@ START_TEST(test_latency) {
         }
         lat[j + 1] = v;
     }
-    fprintf(stderr, "nrpc unary round trip, 16 B, concurrency 1, %d calls: p50 %.1f us, p99 %.1f us\n",
-            N, lat[N / 2] / 1000.0, lat[N * 99 / 100] / 1000.0);
+    fprintf(stderr, "nrpc unary round trip (%s), 16 B, concurrency 1, %d calls: p50 %.1f us, "
+            "p99 %.1f us\n", what, N, lat[N / 2] / 1000.0, lat[N * 99 / 100] / 1000.0);
     ck_assert_int_lt(lat[N / 2], 50 * 1000 * 1000); /* sanity only: 50 ms */
-    pl_nrpc_conn_destroy(c);
+}
+
+START_TEST(test_latency) {
+    setup_server(0);
+    struct pl_worker *w = worker("t13", 2, 16, -1);
+    struct pl_nrpc_conn *c = client(0, 0);
+    measure(c, "parley.t13.echo", "worker in the same process");
     pl_worker_destroy(w);
+    char rf[300];
+    pid_t pid = spawn_echo("t15", "bench", NULL, NULL, rf, sizeof rf);
+    measure(c, "parley.t15.echo", "echo worker process");
+    ck_assert_int_eq(pl_test_kill(pid, SIGTERM), 0);
+    pl_nrpc_conn_destroy(c);
     teardown_server();
 }
 END_TEST
