@@ -25,7 +25,7 @@ target_sources(parley_engine PRIVATE ${_pl_engine_models})
 set_source_files_properties(${_pl_engine_dir}/cpu/kern_avx2.c PROPERTIES
   COMPILE_OPTIONS "-mavx2;-mfma;-O3")
 set_source_files_properties(${_pl_engine_dir}/cpu/kern_avx512.c PROPERTIES
-  COMPILE_OPTIONS "-mavx512f;-mavx512bw;-mavx512vl;-mavx512dq;-mavx512vnni;-mavx2;-mfma;-O3")
+  COMPILE_OPTIONS "-mavx512f;-mavx512bw;-mavx512vl;-mavx512vnni;-mavx2;-mfma;-O3")
 set_source_files_properties(${_pl_engine_dir}/cpu/ops_fast.c PROPERTIES
   COMPILE_OPTIONS "-O3")
 

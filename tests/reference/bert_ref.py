@@ -248,7 +248,7 @@ def main():
     write_config(a, os.path.join(a.out, "config.json"))
     pad = 1 if a.arch == "roberta" else 0
     cases, worst = [], 0.0
-    for ci, spec in enumerate(a.cases.split(";")):
+    for ci, spec in enumerate(x for x in a.cases.split(";") if x):
         lens = [int(x) for x in spec.split(",")]
         B, S = len(lens), max(lens)
         rows = [[int(t) for t in rng.integers(2, a.vocab, n)] for n in lens]

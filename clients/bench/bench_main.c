@@ -1,0 +1,268 @@
+/*
+ * parley-bench - `parley bench <what>`:
+ *
+ *   parley bench encoder [--model DIR] [--threads 1,2] [--precision f32,int8]
+ *                        [--seqs 16,64,128,384] [--iters N] [--tp-iters N]
+ *                        [--no-torch] [--no-gemm]
+ *       BERT-base shape (12 x 768, random weights; made once under
+ *       /tmp/parley-bench-bert-base unless --model is given): latency p50/p99
+ *       at batch 1 x each seq, throughput at batch 32 x 128, per thread count
+ *       and precision; the PyTorch peer (clients/bench/bench_torch.py, same
+ *       weights and threads) in the same run, with our/their ratios; then GEMM.
+ *   parley bench gemm [--threads 1,2]
+ *       GFLOP/s of the engine's GEMM (the Linear op) on BERT shapes, against
+ *       the measured FMA peak and OpenBLAS sgemm (comparison only).
+ */
+#include <cblas.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "alloc.h"
+#include "backend.h"
+#include "log.h"
+#include "models/bert.h"
+#include "util.h"
+
+double pl_bench_peak_avx2(int64_t iters, float *sink);
+double pl_bench_peak_avx512(int64_t iters, float *sink);
+
+static int parse_list(const char *s, int *out, int max) {
+    int n = 0;
+    while (s && *s && n < max) {
+        char *end;
+        long v = strtol(s, &end, 10);
+        if (end == s) break;
+        out[n++] = (int)v;
+        s = *end == ',' ? end + 1 : end;
+    }
+    return n;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double measured_peak(const char **isa) {
+    float sink;
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) {
+        *isa = "AVX-512";
+        pl_bench_peak_avx512(1000000, &sink);
+        return pl_bench_peak_avx512(20000000, &sink);
+    }
+    *isa = "AVX2";
+    pl_bench_peak_avx2(1000000, &sink);
+    return pl_bench_peak_avx2(20000000, &sink);
+}
+
+/* ---- GEMM -------------------------------------------------------------------- */
+
+static int bench_gemm(const int *threads, int n_threads) {
+    static const int shapes[][3] = {{4096, 768, 768}, {4096, 3072, 768}, {4096, 768, 3072}, {128, 768, 768}};
+    const char *isa;
+    double peak = measured_peak(&isa);
+    printf("\nGEMM (C[M,N] = A[M,K] . W[N,K]^T, f32), measured %s FMA peak %.1f GFLOP/s per core\n", isa,
+           peak / 1e9);
+    printf("%-6s %-18s %12s %8s %14s %8s\n", "thr", "M x N x K", "parley GF/s", "%peak", "OpenBLAS GF/s",
+           "ratio");
+    struct pl_backend *be;
+    if (pl_backend_create("cpu", &be) != PL_OK) return 1;
+    for (int ti = 0; ti < n_threads; ti++) {
+        pl_backend_cpu_set_threads(be, threads[ti]);
+        openblas_set_num_threads(threads[ti]);
+        for (size_t si = 0; si < PL_ARRAY_LEN(shapes); si++) {
+            int m = shapes[si][0], n = shapes[si][1], k = shapes[si][2];
+            struct pl_ctx *ctx;
+            struct pl_graph *g;
+            struct pl_buffer *buf;
+            struct pl_tensor *x, *w, *y;
+            size_t bytes = ((size_t)m * k + (size_t)n * k + (size_t)m * n) * 4 + 256;
+            if (pl_ctx_create(8, &ctx) || pl_graph_create(2, &g) || pl_backend_buffer_alloc(be, bytes, &buf))
+                return 1;
+            pl_tensor_new_2d(ctx, PL_DTYPE_F32, m, k, &x);
+            pl_tensor_new_2d(ctx, PL_DTYPE_F32, n, k, &w);
+            pl_tensor_place(x, buf, 0);
+            pl_tensor_place(w, buf, (size_t)m * k * 4);
+            pl_op_linear(ctx, x, w, NULL, NULL, PL_ACT_NONE, &y);
+            pl_tensor_place(y, buf, ((size_t)m * k + (size_t)n * k) * 4);
+            pl_graph_add(g, y);
+            float *xd = x->data, *wd = w->data;
+            for (size_t i = 0; i < (size_t)m * k; i++) xd[i] = (float)((i * 37) % 101) * 0.01f - 0.5f;
+            for (size_t i = 0; i < (size_t)n * k; i++) wd[i] = (float)((i * 53) % 97) * 0.01f - 0.48f;
+            double flop = 2.0 * m * n * k, best = 1e30, best_blas = 1e30;
+            int reps = m >= 1024 ? 3 : 30;
+            for (int r = 0; r <= reps; r++) {
+                int64_t t0 = pl_time_mono_ns();
+                pl_backend_graph_compute(be, g);
+                double dt = (double)(pl_time_mono_ns() - t0) * 1e-9;
+                if (r) best = fmin(best, dt);
+            }
+            for (int r = 0; r <= reps; r++) {
+                int64_t t0 = pl_time_mono_ns();
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, xd, k, wd, k, 0.0f,
+                            y->data, n);
+                double dt = (double)(pl_time_mono_ns() - t0) * 1e-9;
+                if (r) best_blas = fmin(best_blas, dt);
+            }
+            char shp[32];
+            snprintf(shp, sizeof shp, "%dx%dx%d", m, n, k);
+            printf("%-6d %-18s %12.1f %7.1f%% %14.1f %8.2f\n", threads[ti], shp, flop / best / 1e9,
+                   100.0 * flop / best / (peak * threads[ti]), flop / best_blas / 1e9, best_blas / best);
+            pl_buffer_free(buf);
+            pl_graph_destroy(g);
+            pl_ctx_destroy(ctx);
+        }
+    }
+    printf("(kernels: %s)\n", pl_backend_cpu_kernels(be));
+    pl_backend_destroy(be);
+    return 0;
+}
+
+/* ---- encoder ------------------------------------------------------------------- */
+
+static const char *ensure_model(const char *dir) {
+    static char path[512];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    struct stat sb;
+    if (stat(path, &sb) == 0) return dir;
+    char cmd[2048];
+    fprintf(stderr, "making BERT-base random weights in %s ...\n", dir);
+    snprintf(cmd, sizeof cmd,
+             "%s %s/tests/reference/bert_ref.py %s --hidden 768 --layers 12 --heads 12 --inter 3072 "
+             "--vocab 30522 --max-pos 512 --head none --cases '' >/dev/null",
+             PL_BENCH_PYTHON, PL_BENCH_SOURCE_DIR, dir);
+    if (system(cmd) != 0) return NULL;
+    return dir;
+}
+
+struct lat {
+    double p50, p99;
+};
+
+static struct lat run_lat(struct pl_bert_state *st, int b, int s, int iters, int32_t *ids) {
+    double *ts = pl_malloc(sizeof(double) * (size_t)iters);
+    pl_bert_forward(st, b, s, ids, NULL, NULL, NULL, NULL); /* warm-up */
+    for (int i = 0; i < iters; i++) {
+        int64_t t0 = pl_time_mono_ns();
+        pl_bert_forward(st, b, s, ids, NULL, NULL, NULL, NULL);
+        ts[i] = (double)(pl_time_mono_ns() - t0) * 1e-6;
+    }
+    qsort(ts, (size_t)iters, sizeof *ts, cmp_double);
+    int i99 = (int)ceil(iters * 0.99) - 1;
+    struct lat r = {ts[iters / 2], ts[i99 < 0 ? 0 : i99]};
+    pl_free(ts);
+    return r;
+}
+
+static json_t *run_torch(const char *model, int threads, const char *seqs, int iters, int tp_iters, bool int8) {
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s %s/clients/bench/bench_torch.py %s --threads %d --seqs %s --iters %d --tp-iters %d %s",
+             PL_BENCH_PYTHON, PL_BENCH_SOURCE_DIR, model, threads, seqs, iters, tp_iters, int8 ? "--int8" : "");
+    FILE *p = popen(cmd, "r");
+    if (!p) return NULL;
+    char line[65536];
+    json_t *res = NULL;
+    while (fgets(line, sizeof line, p))
+        if (line[0] == '{') res = json_loads(line, 0, NULL);
+    pclose(p);
+    return res;
+}
+
+static int bench_encoder(int argc, char **argv) {
+    const char *model = NULL, *seqs_s = "16,64,128,384", *prec_s = "f32,int8";
+    int threads[8] = {1, 2}, n_threads = 2, iters = 10, tp_iters = 2, torch = 1, gemm = 1;
+    for (int i = 1; i < argc; i++) {
+        if (i + 1 < argc && !strcmp(argv[i], "--model")) model = argv[++i];
+        else if (i + 1 < argc && !strcmp(argv[i], "--threads")) n_threads = parse_list(argv[++i], threads, 8);
+        else if (i + 1 < argc && !strcmp(argv[i], "--seqs")) seqs_s = argv[++i];
+        else if (i + 1 < argc && !strcmp(argv[i], "--precision")) prec_s = argv[++i];
+        else if (i + 1 < argc && !strcmp(argv[i], "--iters")) iters = atoi(argv[++i]) > 0 ? atoi(argv[i]) : 1;
+        else if (i + 1 < argc && !strcmp(argv[i], "--tp-iters")) tp_iters = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--no-torch")) torch = 0;
+        else if (!strcmp(argv[i], "--no-gemm")) gemm = 0;
+        else {
+            fprintf(stderr, "parley bench encoder: unexpected '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!model && !(model = ensure_model("/tmp/parley-bench-bert-base"))) {
+        fprintf(stderr, "parley bench: cannot make the model\n");
+        return 1;
+    }
+    int seqs[8], n_seqs = parse_list(seqs_s, seqs, 8);
+    bool want_int8 = strstr(prec_s, "int8") != NULL, want_f32 = strstr(prec_s, "f32") != NULL;
+    struct pl_backend *be;
+    if (pl_backend_create("cpu", &be) != PL_OK) return 1;
+    printf("parley bench encoder: %s, kernels %s, %d latency iterations, %d throughput iterations\n", model,
+           pl_backend_cpu_kernels(be), iters, tp_iters);
+    printf("%-4s %-5s %-12s %10s %10s %12s %8s\n", "thr", "prec", "shape", "p50 ms", "p99 ms", "torch p50", "ours/torch");
+    int32_t *ids = pl_malloc(sizeof(int32_t) * 32 * 512);
+    for (int i = 0; i < 32 * 512; i++) ids[i] = 1000 + (i * 7919) % 20000;
+    for (int ti = 0; ti < n_threads; ti++) {
+        pl_backend_cpu_set_threads(be, threads[ti]);
+        json_t *tr = torch ? run_torch(model, threads[ti], seqs_s, iters, tp_iters, want_int8) : NULL;
+        for (int pi = 0; pi < 2; pi++) {
+            const char *prec = pi ? "int8" : "f32";
+            if ((pi && !want_int8) || (!pi && !want_f32)) continue;
+            struct pl_bert_options opt = {.precision = prec, .max_batch = 32, .max_seq = 384};
+            struct pl_bert *m;
+            struct pl_bert_state *st;
+            if (pl_bert_load(model, be, &opt, &m) != PL_OK || pl_bert_state_create(m, &st) != PL_OK) {
+                fprintf(stderr, "parley bench: %s\n", pl_last_error());
+                return 1;
+            }
+            json_t *tp_res = tr ? json_object_get(tr, prec) : NULL;
+            for (int si = 0; si < n_seqs; si++) {
+                struct lat l = run_lat(st, 1, seqs[si], iters, ids);
+                char shape[32], key[16];
+                snprintf(shape, sizeof shape, "1x%d", seqs[si]);
+                snprintf(key, sizeof key, "%d", seqs[si]);
+                json_t *tl = tp_res ? json_object_get(json_object_get(tp_res, "lat"), key) : NULL;
+                double tp50 = tl ? json_number_value(json_array_get(tl, 0)) : 0;
+                if (tp50 > 0)
+                    printf("%-4d %-5s %-12s %10.2f %10.2f %12.2f %8.2f\n", threads[ti], prec, shape, l.p50, l.p99,
+                           tp50, l.p50 / tp50);
+                else
+                    printf("%-4d %-5s %-12s %10.2f %10.2f %12s %8s\n", threads[ti], prec, shape, l.p50, l.p99, "-", "-");
+                fflush(stdout);
+            }
+            if (tp_iters > 0) {
+                struct lat l = run_lat(st, 32, 128, tp_iters, ids);
+                double ours = 32.0 / (l.p50 / 1e3);
+                double theirs = tp_res ? json_number_value(json_object_get(tp_res, "tp")) : 0;
+                printf("%-4d %-5s %-12s %10.2f %10s %12s   throughput %.1f seq/s", threads[ti], prec, "32x128", l.p50,
+                       "-", "-", ours);
+                if (theirs > 0) printf(" (torch %.1f seq/s, ours/torch %.2fx)", theirs, ours / theirs);
+                printf("\n");
+                fflush(stdout);
+            }
+            pl_bert_state_destroy(st);
+            pl_bert_destroy(m);
+        }
+        if (tr) printf("     (torch %s, %d threads)\n", json_string_value(json_object_get(tr, "torch")), threads[ti]);
+        json_decref(tr);
+    }
+    pl_free(ids);
+    pl_backend_destroy(be);
+    return gemm ? bench_gemm(threads, n_threads) : 0;
+}
+
+int main(int argc, char **argv) {
+    pl_log_set_service("parley-bench");
+    pl_log_set_level(PL_LOG_WARN);
+    if (argc >= 2 && !strcmp(argv[1], "encoder")) return bench_encoder(argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "gemm")) {
+        int threads[8] = {1, 2}, n = 2;
+        if (argc >= 4 && !strcmp(argv[2], "--threads")) n = parse_list(argv[3], threads, 8);
+        return bench_gemm(threads, n);
+    }
+    fprintf(stderr, "usage: parley bench encoder [--model DIR] [--threads 1,2] [--precision f32,int8]\n"
+                    "                            [--seqs 16,64,128,384] [--iters N] [--tp-iters N] [--no-torch] [--no-gemm]\n"
+                    "       parley bench gemm [--threads 1,2]\n");
+    return 2;
+}
