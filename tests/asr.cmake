@@ -1,0 +1,17 @@
+# ASR front end and decoding (engine/asr -> parley_asr_dsp).
+if(TARGET parley_asr_dsp)
+  foreach(suite asr_features asr_ctc asr_itn)
+    if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_${suite}.c)
+      pl_add_unit_test(NAME ${suite} SOURCES unit/test_${suite}.c LIBS parley_asr_dsp)
+    endif()
+  endforeach()
+
+  # Front end vs the NumPy reference on real clips (max |diff| <= 1e-4).
+  add_executable(test_asr_feat_dump unit/test_asr_feat_dump.c)
+  target_link_libraries(test_asr_feat_dump PRIVATE parley_asr_dsp)
+  add_test(NAME reference_asr_features
+    COMMAND ${PL_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/reference/asr_features.py --check
+            $<TARGET_FILE:test_asr_feat_dump> ${PARLEY_DATA_DIR}
+            ${CMAKE_CURRENT_BINARY_DIR}/asr_features_ref)
+  set_tests_properties(reference_asr_features PROPERTIES LABELS reference TIMEOUT 300)
+endif()
