@@ -25,4 +25,10 @@ if(TARGET parley_tokenizer)
             ${CMAKE_CURRENT_SOURCE_DIR}/reference/wordpiece_ref.py
             ${PARLEY_DATA_DIR} ${CMAKE_CURRENT_BINARY_DIR}/wordpiece_selfcheck --selfcheck)
   set_tests_properties(reference_wordpiece_selfcheck PROPERTIES LABELS reference TIMEOUT 300)
+
+  # utf8proc's Unicode tables against Python's, code point by code point.
+  add_test(NAME reference_wordpiece_unicode
+    COMMAND ${PL_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/reference/test_wordpiece_unicode.py
+            $<TARGET_FILE:test_wordpiece_dump> ${CMAKE_CURRENT_BINARY_DIR}/wordpiece_unicode)
+  set_tests_properties(reference_wordpiece_unicode PROPERTIES LABELS reference TIMEOUT 300)
 endif()

@@ -148,13 +148,17 @@ static bool case_ignorable(int32_t cp) {
            cat == UTF8PROC_CATEGORY_SK;
 }
 
-/* Python's Cased: Lu Ll Lt plus the common Other_Lowercase/Other_Uppercase
- * letters (ordinal indicators, Roman numerals, circled letters). */
+/* Python's Cased: Lu Ll Lt plus the Other_Lowercase/Other_Uppercase
+ * characters that are not also case-ignorable (ordinal indicators, Roman
+ * numerals, circled and squared letters). The Unicode-parity test checks
+ * this against Python for every assigned code point. */
 static bool is_cased(int32_t cp) {
     utf8proc_category_t cat = utf8proc_category(cp);
     return cat == UTF8PROC_CATEGORY_LU || cat == UTF8PROC_CATEGORY_LL ||
            cat == UTF8PROC_CATEGORY_LT || cp == 0xAA || cp == 0xBA ||
-           (cp >= 0x2160 && cp <= 0x217F) || (cp >= 0x24B6 && cp <= 0x24E9);
+           (cp >= 0x2160 && cp <= 0x217F) || (cp >= 0x24B6 && cp <= 0x24E9) ||
+           (cp >= 0x1F130 && cp <= 0x1F149) || (cp >= 0x1F150 && cp <= 0x1F169) ||
+           (cp >= 0x1F170 && cp <= 0x1F189);
 }
 
 /* A raw character of the current word. */
