@@ -91,8 +91,6 @@ struct pl_nrpc_stream {
     struct pl_nrpc_stream_cbs cbs;
     void *ud;
     pthread_mutex_t cb_lock;
-    pthread_t cb_thread;
-    bool in_cb;
     bool end_reported;
     bool destroyed;
 };
@@ -273,14 +271,30 @@ static void stream_release(struct pl_nrpc_stream *s) {
     pl_free(s);
 }
 
-static void cb_enter(struct pl_nrpc_stream *s) {
-    pthread_mutex_lock(&s->cb_lock);
-    s->cb_thread = pthread_self();
-    s->in_cb = true;
+/* The streams whose callbacks this thread is inside, innermost first: a chain
+ * of stack frames, so that a callback may cancel or destroy its own stream
+ * (or an outer one) without locking a cb_lock it already holds. */
+struct cb_frame {
+    struct pl_nrpc_stream *s;
+    struct cb_frame *prev;
+};
+static _Thread_local struct cb_frame *tl_cb_top;
+
+static bool in_own_callback(struct pl_nrpc_stream *s) {
+    for (struct cb_frame *f = tl_cb_top; f; f = f->prev)
+        if (f->s == s) return true;
+    return false;
 }
 
-static void cb_leave(struct pl_nrpc_stream *s) {
-    s->in_cb = false;
+static void cb_enter(struct pl_nrpc_stream *s, struct cb_frame *f) {
+    pthread_mutex_lock(&s->cb_lock);
+    f->s = s;
+    f->prev = tl_cb_top;
+    tl_cb_top = f;
+}
+
+static void cb_leave(struct pl_nrpc_stream *s, struct cb_frame *f) {
+    tl_cb_top = f->prev;
     pthread_mutex_unlock(&s->cb_lock);
 }
 
@@ -304,9 +318,10 @@ static void stream_deliver(struct pl_nrpc_stream *s, uint8_t *data, size_t n) {
         pthread_mutex_unlock(&s->lock);
         return;
     }
-    cb_enter(s);
+    struct cb_frame f;
+    cb_enter(s, &f);
     if (!s->destroyed && !s->end_reported && s->cbs.on_message) s->cbs.on_message(s->ud, data, n);
-    cb_leave(s);
+    cb_leave(s, &f);
     pl_free(data);
 }
 
@@ -341,21 +356,21 @@ static void stream_finish(struct pl_nrpc_stream *s, int code, const char *messag
         stream_release(s);
         return;
     }
-    bool nested = s->in_cb && pthread_equal(s->cb_thread, pthread_self());
-    if (nested) { /* called from this stream's own callback (cancel inside on_message) */
+    if (in_own_callback(s)) { /* called from this stream's own callback (cancel in on_message) */
         if (!s->destroyed && !s->end_reported && s->cbs.on_end) {
             s->end_reported = true;
             s->cbs.on_end(s->ud, code, s->end_msg ? s->end_msg : "");
         }
         s->end_reported = true;
     } else {
-        cb_enter(s);
+        struct cb_frame f;
+        cb_enter(s, &f);
         if (!s->destroyed && !s->end_reported && s->cbs.on_end) {
             s->end_reported = true;
             s->cbs.on_end(s->ud, code, s->end_msg ? s->end_msg : "");
         }
         s->end_reported = true;
-        cb_leave(s);
+        cb_leave(s, &f);
     }
     stream_release(s);
 }
@@ -604,7 +619,7 @@ static void *timer_main(void *arg) {
                     if (!k->busy && now >= k->deadline_mono_ms) what = 1;
                 } else {
                     struct pl_nrpc_stream *s = (struct pl_nrpc_stream *)e;
-                    /* racy reads of the ms stamps are fine: worst case one tick late */
+                    pthread_mutex_lock(&s->lock); /* lock order: conn, then stream */
                     if (s->deadline_wall_ms && wall >= s->deadline_wall_ms) what = 5;
                     else if (s->state == ST_OPENING && now - s->open_ms >= c->stream_timeout_ms)
                         what = 4;
@@ -612,6 +627,7 @@ static void *timer_main(void *arg) {
                         what = 3;
                     else if (s->state == ST_OPEN && now - s->last_send_ms >= c->heartbeat_ms)
                         what = 2;
+                    pthread_mutex_unlock(&s->lock);
                     if (what) atomic_fetch_add(&s->refs, 1);
                 }
                 if (what) dues[nd++] = (struct due){e, what};
@@ -1102,10 +1118,14 @@ bool pl_nrpc_stream_ended(struct pl_nrpc_stream *s, int *code, const char **mess
 
 void pl_nrpc_stream_destroy(struct pl_nrpc_stream *s) {
     if (!s) return;
-    bool nested = s->in_cb && pthread_equal(s->cb_thread, pthread_self());
-    if (!nested) cb_enter(s); /* waits for a callback running on another thread */
-    s->destroyed = true;
-    if (!nested) cb_leave(s);
+    if (in_own_callback(s)) {
+        s->destroyed = true; /* cb_lock is ours already */
+    } else {
+        struct cb_frame f;
+        cb_enter(s, &f); /* waits for a callback running on another thread */
+        s->destroyed = true;
+        cb_leave(s, &f);
+    }
     stream_finish(s, PL_GRPC_CANCELLED, "cancelled by the client", true);
     stream_release(s);
 }

@@ -495,7 +495,13 @@ START_TEST(test_stream_happy_path) {
     pthread_cond_init(&rec.cond, NULL);
     ck_assert_int_eq(pl_nrpc_stream_open(c, "t6", "twice", &m, &cbs, &rec, &s), PL_OK);
     ck_assert_int_eq(pl_nrpc_stream_send(s, "x", 1), PL_OK);
-    for (int i = 0; i < 200 && rec.n_msgs < 2; i++) pl_sleep_ms(10);
+    for (int i = 0; i < 200; i++) {
+        pthread_mutex_lock(&rec.lock);
+        int got = rec.n_msgs;
+        pthread_mutex_unlock(&rec.lock);
+        if (got >= 2) break;
+        pl_sleep_ms(10);
+    }
     pl_nrpc_stream_cancel(s);
     ck_assert(rec_wait_end(&rec, 100));
     ck_assert_int_eq(rec.code, PL_GRPC_CANCELLED);
@@ -574,7 +580,8 @@ START_TEST(test_worker_killed_midstream) {
     int64_t el = pl_time_mono_ms() - t0;
     ck_assert_int_eq(code, PL_GRPC_UNAVAILABLE);
     ck_assert_str_eq(msg, "worker stopped responding");
-    ck_assert_int_lt(el, 1600); /* stream timeout 1000 ms + a tick */
+    ck_assert_int_ge(el, 900);  /* it is the silence timeout that ended it... */
+    ck_assert_int_lt(el, 2500); /* ...1000 ms here, plus generous slack for a loaded machine */
     int status = pl_test_kill(pid, SIGKILL);
     ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 3);
     pl_nrpc_stream_destroy(s);
