@@ -78,9 +78,10 @@ enum pl_audio_format {
     PL_AUDIO_FMT_ALAW = 6,      /* headerless G.711 A-law */
 };
 
-/* Limits. Raw input must declare a rate in [PL_AUDIO_RAW_MIN_RATE,
- * PL_AUDIO_RAW_MAX_RATE]; containers and the resampler accept
- * [PL_AUDIO_MIN_RATE, PL_AUDIO_MAX_RATE] (tested: 8-48 kHz). */
+/* Limits. Raw input (pl_audio_decode, pl_audio_decode_raw) must declare a
+ * rate in [PL_AUDIO_RAW_MIN_RATE, PL_AUDIO_RAW_MAX_RATE]; containers, the
+ * resampler and the encoders accept [PL_AUDIO_MIN_RATE, PL_AUDIO_MAX_RATE]
+ * (tested: 8-48 kHz). */
 #define PL_AUDIO_RAW_MIN_RATE 8000
 #define PL_AUDIO_RAW_MAX_RATE 48000
 #define PL_AUDIO_MIN_RATE 4000
@@ -123,17 +124,18 @@ struct pl_audio_info {
     enum pl_audio_encoding encoding;
     int sample_rate;
     int channels;
-    int bits;           /* WAV: bits per sample (8/16/24/32/64); else 0 */
+    int bits;           /* WAV: bits per sample (8/16/24/32/64); raw: 16 or 8; else 0 */
     int is_float;       /* WAV: IEEE float samples */
-    size_t data_offset; /* WAV: byte offset of the sample data; raw: 0; else 0 */
-    size_t data_bytes;  /* WAV: size the data chunk claims (may exceed the buffer) */
+    size_t data_offset; /* WAV: byte offset of the sample data; else 0 */
+    size_t data_bytes;  /* WAV: size the data chunk claims (may exceed the buffer,
+                         * or be 0 from a streaming writer); raw: the byte count */
     unsigned mismatch;  /* PL_AUDIO_MISMATCH_* (pl_audio_decode only) */
 };
 
 /* Identify the container from the first bytes of buf (needs at most the
  * header; for WAV, the chunks up to and including the "data" chunk header).
  * Does not decode. A WAV probe lets a streaming service strip the header of
- * the first chunk and feed the rest to pl_audio_decode_raw().
+ * the first chunk and feed the rest to pl_audio_decode_frames().
  * Returns PL_OK with info->container NONE when there is no known magic
  * (headerless data or garbage); PL_E_FORMAT when the magic is there but the
  * header is truncated or malformed, or the WAV holds a sample format other
