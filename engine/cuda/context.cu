@@ -123,6 +123,8 @@ extern "C" pl_status pl_cuda_ctx_sync(struct pl_cuda_ctx *c) {
         PL_CUDA_CHECK(cudaStreamSynchronize(c->stream));
         if (err & PL__CUDA_ERR_EMBED_ID)
             return PL_ERR(PL_E_INVALID_ARG, "cuda embed: token id out of range of the vocabulary");
+        if (err & PL__CUDA_ERR_GET_ROWS)
+            return PL_ERR(PL_E_INVALID_ARG, "cuda get_rows: row index out of range");
         if (err & PL__CUDA_ERR_EMBED_TYPE)
             return PL_ERR(PL_E_INVALID_ARG, "cuda embed: token type id out of range");
         return PL_ERR(PL_E_INVALID_ARG, "cuda embed: position id out of range");

@@ -20,6 +20,7 @@
 #define PL__CUDA_ERR_EMBED_ID 1u
 #define PL__CUDA_ERR_EMBED_TYPE 2u
 #define PL__CUDA_ERR_EMBED_POS 4u
+#define PL__CUDA_ERR_GET_ROWS 8u
 
 struct pl__pool_block {
     void *ptr;

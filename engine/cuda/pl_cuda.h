@@ -199,6 +199,17 @@ pl_status pl_cuda_softmax(struct pl_cuda_ctx *ctx, enum pl_cuda_dtype dt, void *
                           const void *in, const int32_t *mask, int64_t mask_div, int64_t rows,
                           int64_t n, float scale);
 
+/* dst[i] = a[i] + b[i] for n elements (dst may alias a or b). */
+pl_status pl_cuda_add(struct pl_cuda_ctx *ctx, enum pl_cuda_dtype dt, void *dst, const void *a,
+                      const void *b, int64_t n);
+
+/* dst[r,:] = src[idx[r],:] for r < n_idx; src is [n_rows, cols], idx i32 on
+ * the device. An index out of range reads row 0 and is reported by the next
+ * pl_cuda_ctx_sync() as PL_E_INVALID_ARG. */
+pl_status pl_cuda_get_rows(struct pl_cuda_ctx *ctx, enum pl_cuda_dtype dt, void *dst,
+                           const void *src, const int32_t *idx, int64_t n_idx, int64_t n_rows,
+                           int64_t cols);
+
 /* ---- attention -------------------------------------------------------------- */
 
 /*
