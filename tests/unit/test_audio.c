@@ -1028,6 +1028,51 @@ START_TEST(test_max_frames_container) {
 }
 END_TEST
 
+/* tests/audio/gen_test_audio.sh (for other areas' tests) makes files we decode. */
+START_TEST(test_gen_script) {
+    const char *src = getenv("PARLEY_SOURCE_DIR");
+    if (!src || !*src) {
+        fprintf(stderr, "test_gen_script: PARLEY_SOURCE_DIR unset, skipped\n");
+        return;
+    }
+    mk_tmpdir();
+    sh("'%s/tests/audio/gen_test_audio.sh' '%s'", src, tmpdir);
+    static const struct {
+        const char *file;
+        enum pl_audio_encoding enc;
+        int rate, ch;
+        enum pl_audio_container c;
+    } want[] = {
+        {"tone16k.wav", 0, 16000, 1, PL_AUDIO_CONTAINER_WAV},
+        {"tone48k.wav", PL_AUDIO_ENC_LINEAR_PCM, 48000, 1, PL_AUDIO_CONTAINER_WAV},
+        {"stereo44k.wav", 0, 44100, 2, PL_AUDIO_CONTAINER_WAV},
+        {"tone16k.flac", PL_AUDIO_ENC_FLAC, 16000, 1, PL_AUDIO_CONTAINER_FLAC},
+        {"tone8k.ulaw", PL_AUDIO_ENC_MULAW, 8000, 1, PL_AUDIO_CONTAINER_NONE},
+        {"tone8k.alaw", PL_AUDIO_ENC_ALAW, 8000, 1, PL_AUDIO_CONTAINER_NONE},
+        {"tone16k.s16", PL_AUDIO_ENC_LINEAR_PCM, 16000, 1, PL_AUDIO_CONTAINER_NONE},
+        {"tone22k.ogg", 0, 22050, 1, PL_AUDIO_CONTAINER_OGG_VORBIS},
+    };
+    for (size_t i = 0; i < PL_ARRAY_LEN(want); i++) {
+        struct pl_audio_decode_opts o = {want[i].enc, want[i].rate, want[i].ch, 0};
+        struct pl_audio *a = NULL;
+        struct pl_audio_info info;
+        ck_assert_msg(pl_audio_decode_file(fname(want[i].file), &o, &a, &info) == PL_OK, "%s: %s",
+                      want[i].file, pl_last_error());
+        ck_assert_int_eq(info.container, want[i].c);
+        ck_assert_uint_eq(info.mismatch, 0);
+        ck_assert_int_eq(a->sample_rate, want[i].rate);
+        ck_assert_int_eq(a->channels, want[i].ch);
+        ck_assert_uint_eq(a->n_frames, (size_t)want[i].rate); /* 1 s */
+        /* first half is a 440 Hz tone */
+        ck_assert_int_eq(pl_audio_to_mono(a), PL_OK);
+        double f = tone_freq(a->samples, a->n_frames / 2, want[i].rate);
+        ck_assert_msg(fabs(f - 440.0) < 1.0, "%s: tone at %.2f Hz", want[i].file, f);
+        pl_audio_destroy(a);
+    }
+    rm_tmpdir();
+}
+END_TEST
+
 /* Real files of each container, made by sox (and our Opus encoder). */
 struct sample_file {
     const char *name;
@@ -1336,6 +1381,7 @@ Suite *pl_audio_suite(void) {
     tcase_add_test(tc, test_resample_streaming);
     tcase_add_test(tc, test_errors);
     tcase_add_test(tc, test_max_frames_container);
+    tcase_add_test(tc, test_gen_script);
     tcase_add_test(tc, test_truncations);
     tcase_add_test(tc, test_random_and_mutated);
     tcase_add_test(tc, test_oom);
