@@ -34,10 +34,9 @@ from common import safetensors_io  # noqa: E402
 from common.bert import BertConfig, JointIntentSlot  # noqa: E402
 from common.data import bio_labels, label_list, read_snips  # noqa: E402
 from common.export import export_model, sha256  # noqa: E402
+from common.loop import IGNORE, adamw, batches, log, lr_at, pad_batch, save_atomic  # noqa: E402
 from common.metrics import SpanF1  # noqa: E402
 from common.wordpiece import WordPiece, prune_vocab  # noqa: E402
-
-IGNORE = -100
 
 
 def default_data_dir():
@@ -76,12 +75,6 @@ def parse_args(argv=None):
     return ap.parse_args(argv)
 
 
-def log(work, msg):
-    print(msg, flush=True)
-    with open(os.path.join(work, "train.log"), "a", encoding="utf-8") as f:
-        f.write(msg + "\n")
-
-
 def encode_split(examples, tok, intents, slots, max_length):
     """Per example: (ids, first sub-token positions, slot targets per token, intent id)."""
     slot_id = {s: i for i, s in enumerate(slots)}
@@ -97,34 +90,10 @@ def encode_split(examples, tok, intents, slots, max_length):
     return out
 
 
-def batches(data, batch_size, rng=None):
-    """Index batches. With rng: shuffled, then sorted by length inside pools of
-    50 batches so that padding stays small."""
-    idx = list(range(len(data)))
-    if rng is None:
-        return [idx[i:i + batch_size] for i in range(0, len(idx), batch_size)]
-    rng.shuffle(idx)
-    pool = batch_size * 50
-    out = []
-    for p in range(0, len(idx), pool):
-        chunk = sorted(idx[p:p + pool], key=lambda i: len(data[i][0]))
-        out += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
-    rng.shuffle(out)
-    return out
-
-
 def collate(data, bidx, pad_id):
-    t = max(len(data[i][0]) for i in bidx)
-    ids = torch.full((len(bidx), t), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(bidx), t), dtype=torch.long)
-    slot = torch.full((len(bidx), t), IGNORE, dtype=torch.long)
-    intent = torch.tensor([data[i][3] for i in bidx], dtype=torch.long)
-    for r, i in enumerate(bidx):
-        n = len(data[i][0])
-        ids[r, :n] = torch.tensor(data[i][0])
-        mask[r, :n] = 1
-        slot[r, :n] = torch.tensor(data[i][2])
-    return ids, mask, slot, intent
+    """Padded ids, mask and slot targets plus the intent ids of a batch."""
+    ids, mask, slot = pad_batch([data[i][0] for i in bidx], [data[i][2] for i in bidx], pad_id)
+    return ids, mask, slot, torch.tensor([data[i][3] for i in bidx], dtype=torch.long)
 
 
 @torch.no_grad()
@@ -133,7 +102,7 @@ def evaluate(model, data, examples, intents, slots, pad_id, batch_size=64):
     every word's tag right), all in percent."""
     model.eval()
     f1, right_intent, right_frame = SpanF1(), 0, 0
-    for bidx in batches(data, batch_size):
+    for bidx in batches(len(data), None, batch_size):
         ids, mask, _, _ = collate(data, bidx, pad_id)
         il, sl = model(ids, mask)
         ip, sp = il.argmax(-1).tolist(), sl.argmax(-1).tolist()
@@ -153,12 +122,6 @@ def evaluate(model, data, examples, intents, slots, pad_id, batch_size=64):
 def fmt(m):
     return "intent acc %.2f  slot F1 %.2f (P %.2f R %.2f)  frame acc %.2f  [n=%d]" % (
         m["intent_acc"], m["slot_f1"], m["slot_p"], m["slot_r"], m["frame_acc"], m["n"])
-
-
-def lr_at(step, total, warmup, base):
-    if step < warmup:
-        return base * (step + 1) / warmup
-    return base * max(0.0, (total - step) / max(1, total - warmup))
 
 
 def main(argv=None):
@@ -196,10 +159,7 @@ def main(argv=None):
         cfg = BertConfig(**state["bert_config"])
     torch.manual_seed(args.seed)
     model = JointIntentSlot(cfg, len(intents), len(slots), args.dropout)
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "LayerNorm" not in n]
-    no_decay = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "LayerNorm" not in n)]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=args.lr)
+    opt = adamw(model, args.lr, args.weight_decay)
     rng = random.Random(args.seed)
     steps_per_epoch = (len(train) + args.batch_size - 1) // args.batch_size
     total = steps_per_epoch * args.epochs
@@ -217,10 +177,11 @@ def main(argv=None):
         "%d steps, %d thread(s)" % (len(vocab), len(intents), len(slots), n_params, len(train), len(dev),
                                     len(test), total, args.threads))
     t_train = state["train_seconds"] if state is not None else 0.0
+    lengths = [len(d[0]) for d in train]
     for epoch in range(start_epoch, args.epochs + 1):
         model.train()
         t0, loss_sum = time.time(), 0.0
-        for bidx in batches(train, args.batch_size, rng):
+        for bidx in batches(len(train), lengths, args.batch_size, rng):
             ids, mask, slot, intent = collate(train, bidx, tok.pad_id)
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, total, warmup, args.lr)
@@ -242,11 +203,10 @@ def main(argv=None):
                     "model": {k: v.clone() for k, v in model.state_dict().items()}}
         log(args.work, "epoch %d  loss %.4f  %.0fs  dev %s%s" % (epoch, loss_sum / len(train), time.time() - t0,
                                                                  fmt(m), "  *" if improved else ""))
-        torch.save({"epoch": epoch, "step": step, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                    "rng": rng.getstate(), "torch_rng": torch.get_rng_state(), "best": best,
-                    "vocab": vocab, "intents": intents, "slots": slots, "bert_config": cfg.__dict__,
-                    "train_seconds": t_train, "args": vars(args)}, ckpt_path + ".tmp")
-        os.replace(ckpt_path + ".tmp", ckpt_path)
+        save_atomic({"epoch": epoch, "step": step, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                     "rng": rng.getstate(), "torch_rng": torch.get_rng_state(), "best": best,
+                     "vocab": vocab, "intents": intents, "slots": slots, "bert_config": cfg.__dict__,
+                     "train_seconds": t_train, "args": vars(args)}, ckpt_path)
 
     model.load_state_dict(best["model"])
     dev_m = evaluate(model, dev, dev_ex, intents, slots, tok.pad_id)
