@@ -15,3 +15,13 @@ if(TARGET parley_asr_dsp)
             ${CMAKE_CURRENT_BINARY_DIR}/asr_features_ref)
   set_tests_properties(reference_asr_features PROPERTIES LABELS reference TIMEOUT 300)
 endif()
+
+# Prefix beam search (LM, boosting, n-best, chunked feeding) vs the Python reference.
+if(TARGET parley_asr_dsp)
+  add_executable(test_asr_beam_dump unit/test_asr_beam_dump.c)
+  target_link_libraries(test_asr_beam_dump PRIVATE parley_asr_dsp)
+  add_test(NAME reference_asr_ctc_beam
+    COMMAND ${PL_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/reference/asr_ctc_beam.py --check
+            $<TARGET_FILE:test_asr_beam_dump> ${CMAKE_CURRENT_BINARY_DIR}/asr_ctc_beam_ref)
+  set_tests_properties(reference_asr_ctc_beam PROPERTIES LABELS reference TIMEOUT 300)
+endif()
