@@ -2,7 +2,7 @@
 # gpu-check.sh - build and run Parley's CUDA tests and GPU benchmark on a GPU machine.
 #
 #   scripts/gpu-check.sh            (OUT=dir to choose where results go; default ./gpu-out)
-#   BENCH_ARGS=--quick SKIP_MEMCHECK=1 MEMCHECK_TIMEOUT=s JOBS=n CUDA_ARCH=90 tune it.
+#   BENCH_ARGS=--quick SKIP_TORCH=1 SKIP_MEMCHECK=1 MEMCHECK_TIMEOUT=s JOBS=n CUDA_ARCH=90 tune it.
 #
 # Needs no network. Tries the whole project's CMake build (Release, only the
 # CUDA targets); where the machine lacks Parley's other dependencies (gRPC,
@@ -42,18 +42,20 @@ GEN=()
 command -v ninja >/dev/null && GEN=(-G Ninja)
 
 stamp "build: whole project, CUDA targets only"
-TEST="" BENCH="" MODE=""
+TEST="" TEST2="" BENCH="" MODE=""
 if cmake -S "$ROOT" -B "$BUILD/full" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release \
      -DCMAKE_CUDA_ARCHITECTURES="$ARCH" > "$BUILD/full-configure.log" 2>&1 &&
-   cmake --build "$BUILD/full" --target test_cuda bench_cuda -j "$JOBS" > "$BUILD/full-build.log" 2>&1; then
-  TEST="$BUILD/full/tests/test_cuda" BENCH="$BUILD/full/tests/bench_cuda" MODE=full
+   cmake --build "$BUILD/full" --target test_cuda test_cuda_backend bench_cuda -j "$JOBS" > "$BUILD/full-build.log" 2>&1; then
+  TEST="$BUILD/full/tests/test_cuda" TEST2="$BUILD/full/tests/test_cuda_backend"
+  BENCH="$BUILD/full/tests/bench_cuda" MODE=full
 else
   echo "whole-project build not possible here (last lines follow); building engine/cuda standalone"
   tail -5 "$BUILD/full-configure.log" "$BUILD/full-build.log" 2>/dev/null
   stamp "build: engine/cuda standalone"
   if cmake -S "$ROOT/engine/cuda" -B "$BUILD/sa" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release \
        -DCMAKE_CUDA_ARCHITECTURES="$ARCH" && cmake --build "$BUILD/sa" -j "$JOBS"; then
-    TEST="$BUILD/sa/test_cuda_standalone" BENCH="$BUILD/sa/bench_cuda" MODE=standalone
+    TEST="$BUILD/sa/test_cuda_standalone" TEST2="$BUILD/sa/test_cuda_backend_standalone"
+    BENCH="$BUILD/sa/bench_cuda" MODE=standalone
   else
     stamp "BUILD FAILED"
     exit 2
@@ -65,6 +67,14 @@ stamp "unit tests"
 # CK_FORK=no: one process, so a CUDA failure shows its message in order
 CK_FORK=no CK_VERBOSITY=verbose timeout 300 "$TEST" > "$OUTDIR/test.log" 2>&1
 TEST_RC=$?
+if [ -x "$TEST2" ]; then
+  echo "--- engine backend (cuda vs cpu-ref) ---" >> "$OUTDIR/test.log"
+  CK_FORK=no CK_VERBOSITY=verbose timeout 300 "$TEST2" >> "$OUTDIR/test.log" 2>&1
+  rc2=$?
+  [ $TEST_RC -eq 0 ] && TEST_RC=$rc2
+else
+  echo "no backend test binary" >> "$OUTDIR/test.log"
+fi
 cat "$OUTDIR/test.log"
 stamp "unit tests exit status $TEST_RC"
 
@@ -73,7 +83,7 @@ timeout 240 "$BENCH" ${BENCH_ARGS:-} > "$OUTDIR/bench.txt" 2>&1
 echo "bench_cuda exit status $?" >> "$OUTDIR/bench.txt"
 cat "$OUTDIR/bench.txt"
 
-if python3 -c "import torch,sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
+if [ "${SKIP_TORCH:-0}" != 1 ] && python3 -c "import torch,sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
   stamp "PyTorch peer"
   timeout 180 python3 "$ROOT/engine/cuda/bench/bench_torch.py" ${BENCH_ARGS:-} > "$OUTDIR/torch.txt" 2>&1
   echo "bench_torch exit status $?" >> "$OUTDIR/torch.txt"
@@ -87,6 +97,9 @@ if [ -n "$SAN" ] && [ "${SKIP_MEMCHECK:-0}" != 1 ]; then
   stamp "compute-sanitizer memcheck on the unit tests"
   CK_FORK=no timeout "${MEMCHECK_TIMEOUT:-200}" "$SAN" --tool memcheck --error-exitcode 9 \
     "$TEST" > "$OUTDIR/memcheck.log" 2>&1
+  echo "memcheck exit status $? (124 = stopped by the time limit)" >> "$OUTDIR/memcheck.log"
+  [ -x "$TEST2" ] && CK_FORK=no timeout "${MEMCHECK_TIMEOUT:-200}" "$SAN" --tool memcheck \
+    --error-exitcode 9 "$TEST2" >> "$OUTDIR/memcheck.log" 2>&1
   echo "memcheck exit status $? (124 = stopped by the time limit)" >> "$OUTDIR/memcheck.log"
   tail -25 "$OUTDIR/memcheck.log"
 fi

@@ -4,6 +4,13 @@ if(TARGET parley_engine_cuda)
   pl_add_unit_test(NAME cuda SOURCES unit/test_cuda.c LIBS parley_engine_cuda parley_common
                    LABELS gpu TIMEOUT 600)
   set_tests_properties(unit_cuda PROPERTIES SKIP_REGULAR_EXPRESSION "skipped: no CUDA device")
+  if(TARGET parley_engine)
+    # the "cuda" engine backend against "cpu-ref", through the graph API
+    pl_add_unit_test(NAME cuda_backend SOURCES unit/test_cuda_backend.c LIBS parley_engine
+                     LABELS gpu TIMEOUT 600)
+    set_tests_properties(unit_cuda_backend PROPERTIES
+      SKIP_REGULAR_EXPRESSION "skipped: no CUDA device")
+  endif()
   add_executable(bench_cuda ${CMAKE_SOURCE_DIR}/engine/cuda/bench/bench_cuda.c)
   target_link_libraries(bench_cuda PRIVATE parley_engine_cuda parley_common m)
 endif()

@@ -6,11 +6,12 @@
  * 1. GEMM TFLOP/s for the BERT-base shapes (tokens x N x K with tokens = 128
  *    and 4096 = 32 x 128) in f32, f32 with TF32 tensor cores, and f16, plus a
  *    4096^3 square, against the device's peak computed from its SM count and
- *    clock (Hopper: 256 f32 FLOP/clk/SM on CUDA cores, 1024 dense tf32 and
+ *    clock (Hopper: 256 f32 FLOP/clk/SM on CUDA cores, 2048 dense tf32 and
  *    4096 dense f16 FLOP/clk/SM on tensor cores).
  * 2. A BERT-base encoder stack (12 layers x 768, 12 heads, FFN 3072, random
  *    weights, each layer its own weights) at batch 1, 8, 32 x 128 tokens:
  *    latency per forward pass (median and p90 over timed passes, after warm-up).
+ * 3. A per-kernel time breakdown of one layer at batch 32 x 128 (f32, f16).
  * Every result also prints as a line "RESULT <key> <value>" for scripts.
  * Exit status: 0 on success, 1 on a CUDA error, 77 when there is no device.
  */
@@ -198,6 +199,130 @@ static void bench_encoder(struct pl_cuda_ctx *ctx, const struct mode *md, const 
     pl_cuda_ctx_set_tf32(ctx, 0);
 }
 
+/* ---- one layer, kernel by kernel ---------------------------------------------- */
+
+typedef pl_status (*step_fn)(struct pl_cuda_ctx *ctx, void *arg);
+
+struct bd {
+    enum pl_cuda_dtype dt;
+    int64_t batch, seq;
+    void *x, *qkv, *qkvh, *scores, *attn, *big, *out, *mask;
+    void *wqkv, *bqkv, *wo, *bo, *g, *b, *w1, *b1, *w2, *b2;
+    struct pl_cuda_gemm gemm;
+};
+
+static pl_status st_gemm(struct pl_cuda_ctx *ctx, void *a) {
+    return pl_cuda_gemm(ctx, &((struct bd *)a)->gemm);
+}
+
+static double time_step(struct pl_cuda_ctx *ctx, step_fn fn, void *arg, int iters) {
+    for (int i = 0; i < 3; i++) CHECK(fn(ctx, arg));
+    CHECK(pl_cuda_ctx_sync(ctx));
+    double t0 = now_s();
+    for (int i = 0; i < iters; i++) CHECK(fn(ctx, arg));
+    CHECK(pl_cuda_ctx_sync(ctx));
+    return (now_s() - t0) / iters * 1e6;
+}
+
+#define BD_STEP(name, body)                                                                        \
+    static pl_status name(struct pl_cuda_ctx *ctx, void *a_) {                                     \
+        struct bd *a = a_;                                                                         \
+        const int64_t T = a->batch * a->seq;                                                       \
+        (void)T;                                                                                   \
+        return body;                                                                               \
+    }
+BD_STEP(st_split, pl_cuda_qkv_split(ctx, a->dt, a->qkvh, a->qkv, a->bqkv, a->batch, a->seq, HEADS,
+                                    HID / HEADS))
+BD_STEP(st_softmax, pl_cuda_softmax(ctx, a->dt, a->scores, a->scores, a->mask, HEADS * a->seq,
+                                    a->batch * HEADS * a->seq, a->seq, 1.0f))
+BD_STEP(st_merge, pl_cuda_merge_heads(ctx, a->dt, a->attn, a->qkvh, a->batch, a->seq, HEADS,
+                                      HID / HEADS))
+BD_STEP(st_attention, pl_cuda_attention(ctx, a->dt, a->attn, a->qkv, a->bqkv, a->mask, a->batch,
+                                        a->seq, HEADS, HID / HEADS, 0.125f))
+BD_STEP(st_ln, pl_cuda_add_layernorm(ctx, a->dt, a->out, a->big, a->bo, a->x, a->g, a->b, T, HID,
+                                     1e-12f))
+BD_STEP(st_gelu, pl_cuda_bias_act(ctx, a->dt, a->big, a->b1, T, FFN, PL_CUDA_ACT_GELU_ERF))
+
+static void set_gemm(struct bd *a, int64_t batch, int tb, int64_t m, int64_t n, int64_t k,
+                     const void *A, int64_t lda, int64_t sa, const void *B, int64_t ldb,
+                     int64_t sb, void *C, int64_t ldc, int64_t sc) {
+    struct pl_cuda_gemm g = {.ab_type = a->dt, .c_type = a->dt, .trans_b = tb, .m = m, .n = n,
+                             .k = k, .batch = batch, .alpha = 1.0f, .a = A, .lda = lda,
+                             .stride_a = sa, .b = B, .ldb = ldb, .stride_b = sb, .c = C,
+                             .ldc = ldc, .stride_c = sc};
+    a->gemm = g;
+}
+
+static void bench_breakdown(struct pl_cuda_ctx *ctx, const struct mode *md, int64_t batch,
+                            int64_t seq) {
+    struct bd a = {.dt = md->dt, .batch = batch, .seq = seq};
+    const int64_t T = batch * seq, S = seq, D = HID / HEADS, BH = batch * HEADS;
+    const int it = 50;
+    int32_t *mh = pl_malloc((size_t)T * 4);
+    if (!mh) exit(1);
+    for (int64_t i = 0; i < T; i++) mh[i] = 1;
+    pl_cuda_ctx_set_tf32(ctx, md->tf32);
+    a.x = dev_random(ctx, md->dt, T * HID, 1, 0);
+    a.qkv = dev_random(ctx, md->dt, T * 3 * HID, 1, 0);
+    a.qkvh = dev_random(ctx, md->dt, T * 3 * HID, 1, 0);
+    a.scores = dev_random(ctx, md->dt, BH * S * S, 1, 0);
+    a.attn = dev_random(ctx, md->dt, T * HID, 1, 0);
+    a.big = dev_random(ctx, md->dt, T * FFN, 1, 0);
+    a.out = dev_random(ctx, md->dt, T * HID, 1, 0);
+    a.wqkv = dev_random(ctx, md->dt, 3 * HID * HID, 0.03f, 0);
+    a.bqkv = dev_random(ctx, md->dt, 3 * HID, 0.1f, 0);
+    a.wo = dev_random(ctx, md->dt, HID * HID, 0.03f, 0);
+    a.bo = dev_random(ctx, md->dt, HID, 0.1f, 0);
+    a.g = dev_random(ctx, md->dt, HID, 0.1f, 1);
+    a.b = dev_random(ctx, md->dt, HID, 0.1f, 0);
+    a.w1 = dev_random(ctx, md->dt, (int64_t)FFN * HID, 0.03f, 0);
+    a.b1 = dev_random(ctx, md->dt, FFN, 0.1f, 0);
+    a.w2 = dev_random(ctx, md->dt, (int64_t)HID * FFN, 0.02f, 0);
+    a.b2 = dev_random(ctx, md->dt, HID, 0.1f, 0);
+    CHECK(pl_cuda_malloc(ctx, (size_t)T * 4, &a.mask));
+    CHECK(pl_cuda_memcpy_h2d(ctx, a.mask, mh, (size_t)T * 4));
+    char *q = a.qkvh, *k = q + (size_t)T * HID * pl_cuda_dtype_size(md->dt),
+         *v = k + (size_t)T * HID * pl_cuda_dtype_size(md->dt);
+    double t[12], total = 0;
+    const char *names[12] = {"qkv gemm", "qkv split+bias", "scores gemm (batched)",
+                             "masked softmax", "context gemm (batched)", "merge heads",
+                             "attention (split..merge)", "out-proj gemm", "bias+res+layernorm",
+                             "ffn1 gemm", "bias+gelu", "ffn2 gemm"};
+    set_gemm(&a, 1, 1, T, 3 * HID, HID, a.x, HID, 0, a.wqkv, HID, 0, a.qkv, 3 * HID, 0);
+    t[0] = time_step(ctx, st_gemm, &a, it);
+    t[1] = time_step(ctx, st_split, &a, it);
+    set_gemm(&a, BH, 1, S, S, D, q, D, S * D, k, D, S * D, a.scores, S, S * S);
+    t[2] = time_step(ctx, st_gemm, &a, it);
+    t[3] = time_step(ctx, st_softmax, &a, it);
+    set_gemm(&a, BH, 0, S, D, S, a.scores, S, S * S, v, D, S * D, q, D, S * D);
+    t[4] = time_step(ctx, st_gemm, &a, it);
+    t[5] = time_step(ctx, st_merge, &a, it);
+    t[6] = time_step(ctx, st_attention, &a, it);
+    set_gemm(&a, 1, 1, T, HID, HID, a.attn, HID, 0, a.wo, HID, 0, a.big, HID, 0);
+    t[7] = time_step(ctx, st_gemm, &a, it);
+    t[8] = time_step(ctx, st_ln, &a, it);
+    set_gemm(&a, 1, 1, T, FFN, HID, a.out, HID, 0, a.w1, HID, 0, a.big, FFN, 0);
+    t[9] = time_step(ctx, st_gemm, &a, it);
+    t[10] = time_step(ctx, st_gelu, &a, it);
+    set_gemm(&a, 1, 1, T, HID, FFN, a.big, FFN, 0, a.w2, FFN, 0, a.out, HID, 0);
+    t[11] = time_step(ctx, st_gemm, &a, it);
+    printf("  one layer, %s, batch %lld x %lld, microseconds per kernel:\n", md->name,
+           (long long)batch, (long long)seq);
+    for (int i = 0; i < 12; i++) {
+        if (i != 6) printf("    %-26s %9.1f\n", names[i], t[i]);
+        printf("RESULT layer_%s_b%lld_%d_us %.1f\n", md->name, (long long)batch, i, t[i]);
+    }
+    total = t[0] + t[6] + t[7] + t[8] * 2 + t[9] + t[10] + t[11];
+    printf("    %-26s %9.1f (split..merge as one call)\n", names[6], t[6]);
+    printf("    %-26s %9.1f (x12 layers = %.2f ms)\n", "layer total", total, total * 12 / 1e3);
+    void *ptrs[] = {a.x, a.qkv, a.qkvh, a.scores, a.attn, a.big, a.out, a.wqkv, a.bqkv, a.wo,
+                    a.bo, a.g, a.b, a.w1, a.b1, a.w2, a.b2, a.mask};
+    for (size_t i = 0; i < sizeof ptrs / sizeof ptrs[0]; i++) pl_cuda_free(ctx, ptrs[i]);
+    pl_free(mh);
+    pl_cuda_pool_trim(ctx);
+    pl_cuda_ctx_set_tf32(ctx, 0);
+}
+
 int main(int argc, char **argv) {
     int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
     int n = 0;
@@ -214,7 +339,7 @@ int main(int argc, char **argv) {
     printf("device: %s, %d SMs, sm_%d, SM clock %.3f GHz (as reported)\n",
            pl_cuda_ctx_device_name(ctx), sms, pl_cuda_ctx_compute_capability(ctx), ghz);
     const struct mode modes[] = {{"f32", PL_CUDA_F32, 0, 256.0},
-                                 {"tf32", PL_CUDA_F32, 1, 1024.0},
+                                 {"tf32", PL_CUDA_F32, 1, 2048.0},
                                  {"f16", PL_CUDA_F16, 0, 4096.0}};
     for (int i = 0; i < 3; i++) {
         double peak = sms * modes[i].flop_per_clk_sm * khz * 1e3 / 1e12;
@@ -235,6 +360,9 @@ int main(int argc, char **argv) {
     printf("\nBERT-base encoder stack (12 layers x 768, 12 heads, FFN 3072), seq 128:\n");
     static const int64_t batches[] = {1, 8, 32};
     for (int i = 0; i < 3; i++) bench_encoder(ctx, &modes[i], batches, 3, 128, quick);
+    printf("\nOne encoder layer kernel by kernel (batch 32 x 128):\n");
+    bench_breakdown(ctx, &modes[0], 32, 128);
+    bench_breakdown(ctx, &modes[2], 32, 128);
     pl_cuda_ctx_destroy(ctx);
     return 0;
 }
