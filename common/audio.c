@@ -11,7 +11,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <pthread.h>
+
 #include "alloc.h"
+#include "audio_impl.h"
 #include "log.h"
 
 /* ---------------------------------------------------------------------------
@@ -518,6 +521,15 @@ static sf_count_t vin_write(const void *ptr, sf_count_t count, void *ud) {
 
 static sf_count_t vin_tell(void *ud) { return ((struct membuf_in *)ud)->pos; }
 
+static pthread_mutex_t sf_open_lock = PTHREAD_MUTEX_INITIALIZER;
+
+SNDFILE *pl__audio_sf_open_virtual(SF_VIRTUAL_IO *vio, int mode, SF_INFO *info, void *ud) {
+    pthread_mutex_lock(&sf_open_lock);
+    SNDFILE *sf = sf_open_virtual(vio, mode, info, ud);
+    pthread_mutex_unlock(&sf_open_lock);
+    return sf;
+}
+
 /* Decode a container that pl_audio_probe() accepted. Reads in blocks and
  * grows the output, because the frame count in a header can lie. */
 static pl_status decode_sndfile(const uint8_t *p, size_t n, const struct pl_audio_info *info,
@@ -529,7 +541,7 @@ static pl_status decode_sndfile(const uint8_t *p, size_t n, const struct pl_audi
     memset(&sfi, 0, sizeof(sfi));
     struct pl_audio *a = NULL;
     float *buf = NULL;
-    SNDFILE *sf = sf_open_virtual(&vio, SFM_READ, &sfi, &m);
+    SNDFILE *sf = pl__audio_sf_open_virtual(&vio, SFM_READ, &sfi, &m);
     if (!sf) {
         /* sf_strerror(NULL) reads a global: not thread-safe, so no detail. */
         st = PL_ERR(PL_E_FORMAT, "%s: libsndfile cannot parse the data (%zu bytes)",

@@ -8,6 +8,7 @@
 
 #include "alloc.h"
 #include "audio.h"
+#include "audio_impl.h"
 
 pl_status pl_audio_format_for_encoding(enum pl_audio_encoding enc, enum pl_audio_format *fmt) {
     if (!fmt) return PL_ERR(PL_E_INVALID_ARG, "pl_audio_format_for_encoding: fmt is NULL");
@@ -126,7 +127,7 @@ static pl_status encode_sndfile(const struct pl_audio *a, enum pl_audio_format f
         }
     }
     SF_VIRTUAL_IO vio = {vout_len, vout_seek, vout_read, vout_write, vout_tell};
-    sf = sf_open_virtual(&vio, SFM_WRITE, &sfi, &m);
+    sf = pl__audio_sf_open_virtual(&vio, SFM_WRITE, &sfi, &m);
     if (!sf) {
         st = m.oom ? PL_ERR(PL_E_NOMEM, "audio: out of memory starting the encoder")
                    : PL_ERR(PL_E_INTERNAL, "audio: libsndfile cannot start the encoder");

@@ -9,6 +9,7 @@
  */
 #include <check.h>
 #include <math.h>
+#include <pthread.h>
 #include <sndfile.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -1221,6 +1222,80 @@ START_TEST(test_random_and_mutated) {
 END_TEST
 
 /* ---------------------------------------------------------------------------
+ * Threads: decoders, encoders and resamplers used from several threads at
+ * once give the same results as from one.
+ */
+
+struct thread_job {
+    const struct pl_audio *sig;
+    const uint8_t *enc[3]; /* WAV, FLAC, Opus bytes of sig */
+    size_t enc_len[3];
+    const struct pl_audio *ref[3]; /* their single-threaded decodes */
+    int failures;
+};
+
+static void *thread_main(void *arg) {
+    struct thread_job *j = arg;
+    static const enum pl_audio_format fmts[3] = {PL_AUDIO_FMT_WAV, PL_AUDIO_FMT_FLAC,
+                                                 PL_AUDIO_FMT_OGG_OPUS};
+    for (int it = 0; it < 10; it++) {
+        for (int k = 0; k < 3; k++) {
+            struct pl_audio *a = NULL;
+            if (pl_audio_decode(j->enc[k], j->enc_len[k], NULL, &a, NULL) != PL_OK ||
+                a->n_frames != j->ref[k]->n_frames ||
+                memcmp(a->samples, j->ref[k]->samples,
+                       a->n_frames * (size_t)a->channels * sizeof(float)) != 0)
+                j->failures++;
+            pl_audio_destroy(a);
+            uint8_t *b = NULL;
+            size_t len = 0;
+            if (pl_audio_encode(j->sig, fmts[k], &b, &len) != PL_OK || len != j->enc_len[k] ||
+                (k < 2 && memcmp(b, j->enc[k], len) != 0))
+                j->failures++;
+            pl_free(b);
+        }
+        uint8_t junk[64] = "OggS";
+        struct pl_audio *a = NULL;
+        if (pl_audio_decode(junk, sizeof junk, NULL, &a, NULL) != PL_E_FORMAT) j->failures++;
+        struct pl_audio *r = NULL;
+        if (pl_audio_resample(j->sig, 8000, &r) != PL_OK || r->n_frames != 1000) j->failures++;
+        pl_audio_destroy(r);
+    }
+    return NULL;
+}
+
+START_TEST(test_threads) {
+    struct pl_audio *sig = grid_signal(2000, 2, 16000);
+    struct thread_job base = {.sig = sig};
+    static const enum pl_audio_format fmts[3] = {PL_AUDIO_FMT_WAV, PL_AUDIO_FMT_FLAC,
+                                                 PL_AUDIO_FMT_OGG_OPUS};
+    uint8_t *enc[3];
+    struct pl_audio *ref[3];
+    for (int k = 0; k < 3; k++) {
+        ck_assert_int_eq(pl_audio_encode(sig, fmts[k], &enc[k], &base.enc_len[k]), PL_OK);
+        base.enc[k] = enc[k];
+        ck_assert_int_eq(pl_audio_decode(enc[k], base.enc_len[k], NULL, &ref[k], NULL), PL_OK);
+        base.ref[k] = ref[k];
+    }
+    struct thread_job jobs[4];
+    pthread_t th[4];
+    for (int t = 0; t < 4; t++) {
+        jobs[t] = base;
+        ck_assert_int_eq(pthread_create(&th[t], NULL, thread_main, &jobs[t]), 0);
+    }
+    for (int t = 0; t < 4; t++) {
+        ck_assert_int_eq(pthread_join(th[t], NULL), 0);
+        ck_assert_msg(jobs[t].failures == 0, "thread %d: %d failures", t, jobs[t].failures);
+    }
+    for (int k = 0; k < 3; k++) {
+        pl_free(enc[k]);
+        pl_audio_destroy(ref[k]);
+    }
+    pl_audio_destroy(sig);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------
  * Allocation failures: for k = 0, 1, 2, ... the k-th allocation fails; each
  * run must return PL_E_NOMEM and leave nothing allocated, until one succeeds.
  */
@@ -1384,6 +1459,7 @@ Suite *pl_audio_suite(void) {
     tcase_add_test(tc, test_gen_script);
     tcase_add_test(tc, test_truncations);
     tcase_add_test(tc, test_random_and_mutated);
+    tcase_add_test(tc, test_threads);
     tcase_add_test(tc, test_oom);
     suite_add_tcase(s, tc);
     return s;
