@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Gateway overhead benchmark: PunctuateText round trip
+#   client -> parley-gateway -> NATS -> echo worker -> back
+# against the same RPC answered directly by parley-perf-server (no NATS hop), in one run,
+# at each concurrency level. Prints both tables, the ratio and the added microseconds.
+# Usage: clients/perf/bench.sh [build dir] [duration s] [concurrency list]
+set -u
+BUILD=${1:-build}
+DUR=${2:-5}
+CONC=${3:-1,64}
+PY=/usr/bin/python3
+T=$(mktemp -d /tmp/pl_bench_XXXXXX)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+  for _ in $(seq 30); do
+    alive=0; for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [[ $alive -eq 0 ]] && break; sleep 0.1
+  done
+  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+read -r NP < <($PY -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+NATS=$(command -v nats-server || echo /usr/sbin/nats-server)
+"$NATS" -a 127.0.0.1 -p "$NP" -l "$T/nats.log" & PIDS+=($!)
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$NP") 2>/dev/null && break; sleep 0.05; done
+"$BUILD/tests/pl_echo_worker" --nats "nats://127.0.0.1:$NP" --service nlu --threads 2 --queue 1024 \
+  --ready-file "$T/ready" --log-level warn 2> "$T/worker.log" & PIDS+=($!)
+PARLEY_GATEWAY_LOG_LEVEL=warn "$BUILD/services/gateway/parley-gateway" --listen 127.0.0.1:0 \
+  --http 127.0.0.1:0 --nats "nats://127.0.0.1:$NP" > "$T/gw.out" 2> "$T/gw.log" & PIDS+=($!)
+"$BUILD/clients/parley-perf-server" > "$T/direct.out" & PIDS+=($!)
+for _ in $(seq 100); do
+  [[ -s "$T/ready" ]] && grep -q grpc_port "$T/gw.out" && grep -q port= "$T/direct.out" && break
+  sleep 0.05
+done
+GP=$(sed -n 's/.*grpc_port=\([0-9]*\).*/\1/p' "$T/gw.out")
+DP=$(sed -n 's/.*port=\([0-9]*\).*/\1/p' "$T/direct.out")
+[[ -n "$GP" && -n "$DP" ]] || { echo "bench: servers did not start"; exit 1; }
+echo "# $(date -u +%FT%TZ) $(nproc) CPUs; duration ${DUR}s per level; request: PunctuateText, 1 short text"
+"$BUILD/clients/parley" perf --target "127.0.0.1:$DP" --concurrency "$CONC" --duration "$DUR" \
+  --warmup 1 --label direct --csv "$T/direct.csv" || exit 1
+"$BUILD/clients/parley" perf --target "127.0.0.1:$GP" --concurrency "$CONC" --duration "$DUR" \
+  --warmup 1 --label gateway --csv "$T/gateway.csv" || exit 1
+echo
+echo "conc  direct_p50_us  gateway_p50_us  added_p50_us  p50_ratio  direct_thru/s  gateway_thru/s"
+paste -d, <(tail -n +2 "$T/direct.csv") <(tail -n +2 "$T/gateway.csv") | \
+  awk -F, '{printf "%4d  %13d  %14d  %12d  %9.2f  %13.0f  %14.0f\n", $3, $7, $17, $17-$7, $17/$7, $6, $16}'
