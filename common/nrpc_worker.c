@@ -135,6 +135,8 @@ struct pl_worker {
     struct pl_metrics *metrics;
     bool own_metrics;
     struct pl_metrics_model mm;
+    /* refusals are logged at most once a second, with a count */
+    atomic_llong refused, refused_logged_ms;
 };
 
 /* ---- small helpers --------------------------------------------------------------------------- */
@@ -194,6 +196,16 @@ static void push_job_locked(struct pl_worker *w, struct job *j) {
     pthread_cond_signal(&w->cv);
 }
 
+/* Log refusals at most once a second so that an overload does not flood the log. */
+static void note_refusal(struct pl_worker *w, const char *rpc) {
+    long long n = atomic_fetch_add(&w->refused, 1) + 1;
+    long long now = pl_time_mono_ms(), last = atomic_load(&w->refused_logged_ms);
+    if (now - last < 1000 || !atomic_compare_exchange_strong(&w->refused_logged_ms, &last, now))
+        return;
+    PL_LOGW("%s.%s: queue full (%d): %lld request(s) refused so far with RESOURCE_EXHAUSTED",
+            w->service, rpc, w->o.queue_capacity, n);
+}
+
 /* Delivery callback of a unary subject: queue or refuse at once. */
 static void on_unary(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure) {
     (void)nc;
@@ -215,7 +227,7 @@ static void on_unary(natsConnection *nc, natsSubscription *sub, natsMsg *msg, vo
     pthread_mutex_unlock(&w->lock);
     if (j && !full) return;
     pl_free(j);
-    PL_LOGW("%s.%s: refused, queue full (%d)", w->service, r->name, w->o.queue_capacity);
+    note_refusal(w, r->name);
     reply_status(w, reply, PL_GRPC_RESOURCE_EXHAUSTED,
                  j ? "worker queue is full, try again later" : "worker out of memory");
     pl_metrics_std_request(w->metrics, w->model, r->name, PL_GRPC_RESOURCE_EXHAUSTED);
@@ -254,6 +266,7 @@ static void on_open(natsConnection *nc, natsSubscription *sub, natsMsg *msg, voi
     pthread_mutex_unlock(&w->lock);
     if (j && !full) return;
     pl_free(j);
+    note_refusal(w, r->name);
     reply_status(w, reply, PL_GRPC_RESOURCE_EXHAUSTED,
                  j ? "worker has no room for another stream" : "worker out of memory");
     pl_metrics_std_request(w->metrics, w->model, r->name, PL_GRPC_RESOURCE_EXHAUSTED);
@@ -841,8 +854,10 @@ pl_status pl_worker_create(const struct pl_worker_opts *opts, struct pl_worker *
     pthread_cond_init(&w->timer_cv, NULL);
     atomic_init(&w->stop_requested, false);
     atomic_init(&w->ready, false);
+    atomic_init(&w->refused, 0);
+    atomic_init(&w->refused_logged_ms, -1000000);
     if (w->o.n_threads <= 0) w->o.n_threads = 2;
-    if (w->o.queue_capacity <= 0) w->o.queue_capacity = 64;
+    if (w->o.queue_capacity <= 0) w->o.queue_capacity = 256;
     if (w->o.max_streams <= 0) w->o.max_streams = 256;
     if (w->o.heartbeat_ms <= 0) w->o.heartbeat_ms = 1000;
     if (w->o.stream_timeout_ms <= 0) w->o.stream_timeout_ms = 5000;

@@ -51,7 +51,7 @@ struct pl_worker_opts {
     const char *service;    /* "nlu": subjects parley.<service>.*, queue group <service>; required */
     const char *nats_url;   /* NULL = $PARLEY_NATS_URL or nats://127.0.0.1:4222 */
     int n_threads;          /* handler threads (default 2) */
-    int queue_capacity;     /* queued unary requests + stream opens before RESOURCE_EXHAUSTED (64) */
+    int queue_capacity;     /* queued unary requests + stream opens before RESOURCE_EXHAUSTED (256) */
     int max_streams;        /* concurrent streams before opens are refused RESOURCE_EXHAUSTED (256) */
     int heartbeat_ms;       /* stream heartbeat interval (1000) */
     int stream_timeout_ms;  /* client silence that frees a session (5000) */
@@ -61,7 +61,7 @@ struct pl_worker_opts {
     const char *model;      /* model label for metrics (default: service) */
     struct pl_metrics *metrics; /* registry to count into (borrowed); NULL = the worker makes its own */
 };
-#define PL_WORKER_OPTS_INIT {NULL, NULL, 2, 64, 256, 1000, 5000, 30000, -1, NULL, NULL, NULL}
+#define PL_WORKER_OPTS_INIT {NULL, NULL, 2, 256, 256, 1000, 5000, 30000, -1, NULL, NULL, NULL}
 
 /* Per-request context handed to handlers; borrowed for the handler call
  * (for streams: until on_end/on_cancel returns). The handler thread's log
