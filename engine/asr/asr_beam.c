@@ -29,6 +29,7 @@ struct node {
     int32_t parent, tok, first_child, next_sib;
     int32_t t_first;    /* frame at which the token was appended */
     float prob;         /* its posterior at that frame */
+    double best_entry;  /* most probable entry into this token so far (picks t_first) */
     int32_t word_start; /* node of the open word's first token; -1: no open word */
     int32_t n_words;    /* completed (non-empty) words */
     double lm;          /* sum of ln P_lm of the completed words */
@@ -136,7 +137,7 @@ pl_status pl_asr_beam_create(const struct pl_asr_vocab *v, const struct pl_asr_l
                       o.max_alternatives, o.beam_width);
     if (!(o.frame_ms > 0)) return PL_ERR(PL_E_INVALID_ARG, "beam: frame_ms %g", o.frame_ms);
     if (!isfinite(o.lm_alpha) || !isfinite(o.lm_beta) || !isfinite(o.oov_logp) ||
-        !(o.token_prune <= 0))
+        !(o.token_prune <= 0) || !(o.stable_margin >= 0))
         return PL_ERR(PL_E_INVALID_ARG, "beam: alpha/beta/oov_logp/token_prune not valid");
     if (n_boosts < 0 || n_boosts > MAX_PHRASES || (n_boosts && !boosts))
         return PL_ERR(PL_E_INVALID_ARG, "beam: %d boost phrases (at most %d)", n_boosts,
@@ -297,6 +298,7 @@ static int32_t get_child(struct pl_asr_beam *b, int32_t l, int32_t c) {
     d->first_child = -1;
     d->stamp = -1;
     d->pb = d->pnb = -INFINITY;
+    d->best_entry = -INFINITY;
     int cls = b->v->cls[c];
     if (cls == PL__TOK_TEXT) {
         complete_word(b, p, NULL, 0, d);
@@ -408,7 +410,13 @@ static pl_status step(struct pl_asr_beam *b, const float *row) {
             int32_t k = get_child(b, l, c);
             if (k < 0 || touch(b, k)) goto nomem;
             double add = (c == ltok ? pb : ptot) + (double)row[c];
-            b->nodes[k].npnb = lse(b->nodes[k].npnb, add);
+            struct node *kn = &b->nodes[k];
+            kn->npnb = lse(kn->npnb, add);
+            if (add > kn->best_entry) { /* the token's time: its likeliest entry frame */
+                kn->best_entry = add;
+                kn->t_first = b->t;
+                kn->prob = expf(row[c]);
+            }
         }
     }
     double a = b->o.lm_alpha, be = b->o.lm_beta;
@@ -501,6 +509,7 @@ pl_status pl_asr_beam_partial(struct pl_asr_beam *b, struct pl_asr_nbest **out) 
     h->score = h->acoustic + b->o.lm_alpha * bn->lm + b->o.lm_beta * bn->n_words + bn->boost;
     int stable = bn->n_words < h->n_words ? bn->n_words : h->n_words;
     for (int i = 1; i < b->n_beam && stable > 0; i++) {
+        if (b->t > 0 && b->nodes[b->beam[i]].score < bn->score - b->o.stable_margin) break;
         PL_TRY_GOTO(st, make_hyp(b, b->beam[i], &other));
         int lim = b->nodes[b->beam[i]].n_words;
         if (lim > other.n_words) lim = other.n_words;

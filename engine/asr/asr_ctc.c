@@ -23,6 +23,7 @@ void pl_asr_decode_opts_default(struct pl_asr_decode_opts *o) {
     o->lm_beta = 1.0;
     o->oov_logp = -10.0;
     o->max_alternatives = 1;
+    o->stable_margin = 3.0;
 }
 
 pl_status pl_asr_vocab_create(const char *const *tokens, int n, int blank,

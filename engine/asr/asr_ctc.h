@@ -108,6 +108,8 @@ struct pl_asr_decode_opts {
     double lm_beta;        /* 1.0 */
     double oov_logp;       /* -10: ln P of a word the LM lacks when it has no <unk> */
     int max_alternatives;  /* 1: length of the n-best list */
+    double stable_margin;  /* 3: partial results count as stable the leading words shared
+                              by every hypothesis scoring within this of the best */
 };
 
 void pl_asr_decode_opts_default(struct pl_asr_decode_opts *o);
@@ -148,7 +150,8 @@ pl_status pl_asr_beam_feed(struct pl_asr_beam *b, const float *logp, size_t T, i
 
 /* The current best hypothesis without ending the utterance (the last,
  * unfinished word is included but not LM-scored). n_stable_words says how many
- * leading words every hypothesis in the beam shares.
+ * leading completed words every hypothesis within opts.stable_margin of the
+ * best shares (words that are unlikely to change).
  * OUT: *out, one hypothesis; caller owns, free with pl_asr_nbest_destroy(). */
 pl_status pl_asr_beam_partial(struct pl_asr_beam *b, struct pl_asr_nbest **out);
 
