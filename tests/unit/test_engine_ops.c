@@ -98,7 +98,8 @@ static void check_op(struct arena *a, struct pl_tensor *t, double tol, const cha
             pl_backend_destroy(be);
             continue;
         }
-        for (int threads = 1; threads <= 3; threads += 2) {
+        /* 3 threads (more than this machine has) for the SIMD families. */
+        for (int threads = 1; threads <= 3; threads += strcmp(families[f], "generic") ? 2 : 3) {
             ck_assert_int_eq(pl_backend_cpu_set_threads(be, threads), PL_OK);
             struct pl_tensor *t2 = pl_ctx_n_tensors(a->ctx) < 255 ? NULL : NULL;
             ck_assert_int_eq(pl_tensor_new(a->ctx, t->dtype, t->n_dims, t->shape, &t2), PL_OK);
@@ -144,7 +145,7 @@ START_TEST(test_linear) {
     for (size_t s = 0; s < PL_ARRAY_LEN(shapes); s++)
         for (size_t d = 0; d < PL_ARRAY_LEN(dts); d++)
             for (int act = 0; act < PL_ACT_COUNT; act++) {
-                if (act > 0 && s % 2 == 1 && d > 0) continue; /* keep the matrix fast */
+                if (act > 0 && (s % 2 == 1 || d > 0)) continue; /* keep the matrix fast */
                 struct arena a;
                 arena_init(&a, be_ref, 16 << 20);
                 int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
