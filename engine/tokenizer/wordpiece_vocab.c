@@ -216,10 +216,12 @@ pl_status pl_wordpiece_create(const char *vocab_path, const struct pl_wordpiece_
     }
     st = pl_wordpiece_create_from_buffer(buf, len, opts, out);
     if (st != PL_OK) {
-        /* Prefix the path so the message says which file. */
+        /* Name the file: "wordpiece: PATH: vocabulary has no [UNK] token". */
         char msg[256];
-        snprintf(msg, sizeof msg, "%s", pl_last_error());
-        st = PL_ERR(st, "%s: %s", vocab_path, msg);
+        const char *m = pl_last_error();
+        if (strncmp(m, "wordpiece: ", 11) == 0) m += 11;
+        snprintf(msg, sizeof msg, "%s", m);
+        st = PL_ERR(st, "wordpiece: %s: %s", vocab_path, msg);
     }
 
 fail: /* also the success path: the buffer is always released */

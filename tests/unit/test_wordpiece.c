@@ -143,6 +143,15 @@ START_TEST(test_vocab_errors) {
     ck_assert_int_eq(pl_wordpiece_create_from_buffer(bad, strlen(bad), NULL, &tok), PL_E_FORMAT);
     ck_assert_ptr_nonnull(strstr(pl_last_error(), "line 4"));
     ck_assert_int_eq(pl_wordpiece_create_from_buffer("", 0, NULL, &tok), PL_E_FORMAT);
+    char path[] = "/tmp/pl_wp_vocabXXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, no_unk, strlen(no_unk)), (ssize_t)strlen(no_unk));
+    close(fd);
+    ck_assert_int_eq(pl_wordpiece_create(path, NULL, &tok), PL_E_FORMAT);
+    ck_assert_ptr_nonnull(strstr(pl_last_error(), path));
+    ck_assert_ptr_nonnull(strstr(pl_last_error(), "no [UNK] token"));
+    unlink(path);
     ck_assert_int_eq(pl_wordpiece_create("/nonexistent/vocab.txt", NULL, &tok), PL_E_IO);
     ck_assert_ptr_null(tok);
     ck_assert_int_eq(pl_wordpiece_create(NULL, NULL, &tok), PL_E_INVALID_ARG);
