@@ -8,9 +8,9 @@
  * the stream protocol. It holds no model.
  *
  * Threads: one completion-queue thread runs the gRPC state machines and
- * never waits on NATS; blocking NATS work (requests, stream opens) runs on a
- * small pool of forwarder threads; replies from NATS threads start gRPC
- * batches directly (grpc_call_start_batch is thread-safe).
+ * never waits on NATS: unary calls go out with pl_nrpc_call_async and streams
+ * with callback-mode pl_nrpc_streams; their replies, on the NATS client's
+ * threads, start gRPC batches directly (grpc_call_start_batch is thread-safe).
  *
  *     struct pl_gateway_config cfg;  pl_gateway_config_load("config/parley.json", &cfg);
  *     struct pl_gateway *gw;         pl_gateway_create(&cfg, &gw);
@@ -43,7 +43,6 @@ struct pl_gateway_config {
     int64_t request_timeout_ms; /* unary deadline when the client gives none */
     int64_t stream_timeout_ms;  /* silent worker ends a stream with UNAVAILABLE */
     int64_t heartbeat_ms;       /* heartbeat period on streams */
-    int64_t forward_threads;    /* forwarder pool size */
     int64_t max_pending;        /* calls queued for the pool before RESOURCE_EXHAUSTED */
     int64_t health_probe_ms;    /* how often per-service health is probed */
     bool validate_requests;     /* unpack each request with its descriptor before forwarding */

@@ -24,8 +24,6 @@ static const struct pl_config_field gw_fields[] = {
     F("stream_timeout_ms", PL_CONFIG_INT, stream_timeout_ms, "5000", 100, 600000,
       "a stream whose worker is silent this long ends with UNAVAILABLE"),
     F("heartbeat_ms", PL_CONFIG_INT, heartbeat_ms, "1000", 10, 60000, "stream heartbeat period"),
-    F("forward_threads", PL_CONFIG_INT, forward_threads, "16", 1, 1024,
-      "threads that run blocking NATS work (stream opens)"),
     F("max_pending", PL_CONFIG_INT, max_pending, "10000", 1, 1000000,
       "calls in flight before RESOURCE_EXHAUSTED"),
     F("health_probe_ms", PL_CONFIG_INT, health_probe_ms, "2000", 100, 600000,

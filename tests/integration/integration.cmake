@@ -12,7 +12,7 @@ if(TARGET parley-gateway AND TARGET pl_echo_worker AND TARGET parley_proto_pytho
     "PL_CLIENTS_DIR=${CMAKE_BINARY_DIR}/clients"
     "PL_PYTHON_STUBS=${CMAKE_BINARY_DIR}/python"
     "PYTHONDONTWRITEBYTECODE=1")
-  foreach(t gateway_basic gateway_errors gateway_load)
+  foreach(t gateway_basic gateway_errors gateway_load gateway_tls)
     add_test(NAME integration_${t}
       COMMAND ${PL_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/test_${t}.py
       WORKING_DIRECTORY ${CMAKE_CURRENT_LIST_DIR})
