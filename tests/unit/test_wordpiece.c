@@ -599,6 +599,109 @@ START_TEST(test_windows_single) {
 }
 END_TEST
 
+static uint32_t rng_next(uint32_t *s) {
+    *s ^= *s << 13;
+    *s ^= *s >> 17;
+    *s ^= *s << 5;
+    return *s;
+}
+
+static size_t put_cp(char *d, uint32_t c) {
+    if (c < 0x80) {
+        d[0] = (char)c;
+        return 1;
+    } else if (c < 0x800) {
+        d[0] = (char)(0xC0 | (c >> 6));
+        d[1] = (char)(0x80 | (c & 0x3F));
+        return 2;
+    } else if (c < 0x10000) {
+        d[0] = (char)(0xE0 | (c >> 12));
+        d[1] = (char)(0x80 | ((c >> 6) & 0x3F));
+        d[2] = (char)(0x80 | (c & 0x3F));
+        return 3;
+    }
+    d[0] = (char)(0xF0 | (c >> 18));
+    d[1] = (char)(0x80 | ((c >> 12) & 0x3F));
+    d[2] = (char)(0x80 | ((c >> 6) & 0x3F));
+    d[3] = (char)(0x80 | (c & 0x3F));
+    return 4;
+}
+
+/* Random text (valid or not) never crashes; valid text gives spans that lie
+ * on character boundaries, agree between bytes and code points, and never
+ * go backwards. */
+START_TEST(test_random_input) {
+    struct pl_wordpiece *tok = bert();
+    uint32_t seed = 0x9E3779B9u;
+    static const uint32_t pool[] = {' ', 'a', 'Z', '.', '\'', '\t', 0x01, 0xE9, 0x301, 0x3A3,
+                                    0x130, 0x4E2D, 0xAC00, 0x1F600, 0x200B, 0xFFFD, 0x2028, 0x0};
+    int valid = 0, invalid = 0;
+    for (int iter = 0; iter < 3000; iter++) {
+        char buf[1024];
+        size_t len = 0;
+        int n = (int)(rng_next(&seed) % 120);
+        bool garbage = rng_next(&seed) % 4 == 0;
+        for (int k = 0; k < n; k++) {
+            uint32_t r = rng_next(&seed);
+            if (garbage && r % 17 == 0) {
+                buf[len++] = (char)(0x80 + r % 0x80); /* a stray high byte */
+                continue;
+            }
+            uint32_t c;
+            switch (r % 4) {
+            case 0: c = pool[(r >> 8) % (sizeof pool / sizeof pool[0])]; break;
+            case 1: c = 'a' + (r >> 8) % 26; break;
+            case 2: c = 0x20 + (r >> 8) % 0x5F; break;
+            default:
+                c = (r >> 8) % 0x110000;
+                if (c >= 0xD800 && c <= 0xDFFF) c = 'x';
+            }
+            len += put_cp(buf + len, c);
+        }
+        int32_t nt, *ids, *words;
+        struct pl_token_offset *offs;
+        pl_status st = pl_wordpiece_tokenize(tok, buf, len, &nt, &ids, &words, &offs);
+        ck_assert_msg(st == PL_OK || st == PL_E_INVALID_ARG, "iter %d: status %d", iter, st);
+        if (st != PL_OK) {
+            ck_assert_msg(garbage, "iter %d: valid UTF-8 rejected", iter);
+            invalid++;
+            continue;
+        }
+        valid++;
+        int32_t prev = 0;
+        for (int32_t i = 0; i < nt; i++) {
+            const struct pl_token_offset *o = &offs[i];
+            ck_assert_msg(o->byte_start < o->byte_end && (size_t)o->byte_end <= len,
+                          "iter %d token %d: bytes [%d,%d) of %zu", iter, i, o->byte_start,
+                          o->byte_end, len);
+            ck_assert_int_lt(o->char_start, o->char_end);
+            ck_assert_int_ge(o->char_start, prev);
+            prev = o->char_start;
+            /* byte offsets sit on character starts and match the code-point offsets */
+            int32_t cs = 0, ce = 0;
+            for (int32_t b = 0; b < o->byte_end; b++) {
+                bool lead = ((unsigned char)buf[b] & 0xC0) != 0x80;
+                if (lead && b < o->byte_start) cs++;
+                if (lead) ce++;
+            }
+            ck_assert_msg(cs == o->char_start && ce == o->char_end,
+                          "iter %d token %d: chars [%d,%d) but bytes give [%d,%d)", iter, i,
+                          o->char_start, o->char_end, cs, ce);
+            ck_assert((o->byte_end == (int32_t)len) ||
+                      ((unsigned char)buf[o->byte_end] & 0xC0) != 0x80);
+            ck_assert(ids[i] >= 0 && ids[i] < pl_wordpiece_vocab_size(tok));
+            ck_assert(words[i] >= 0 && (i == 0 || words[i] >= words[i - 1]));
+        }
+        pl_free(ids);
+        pl_free(words);
+        pl_free(offs);
+    }
+    ck_assert_int_gt(valid, 2000);
+    ck_assert_int_gt(invalid, 100);
+    pl_wordpiece_destroy(tok);
+}
+END_TEST
+
 /* Every allocation failure must give PL_E_NOMEM and leak nothing. */
 START_TEST(test_oom) {
     int nomem = 0, ok = 0;
@@ -799,6 +902,7 @@ Suite *pl_wordpiece_suite(void) {
     tcase_add_test(tc, test_truncation);
     tcase_add_test(tc, test_windows_qa);
     tcase_add_test(tc, test_windows_single);
+    tcase_add_test(tc, test_random_input);
     tcase_add_test(tc, test_oom);
     tcase_add_test(tc, test_threads);
     tcase_add_test(tc, test_cli);
