@@ -11,7 +11,8 @@ nats, url = start_nats()
 start_worker(url, service="nlu", wid="nlu")
 start_worker(url, "--stream-rpc", "streaming_recognize", service="asr", wid="asr")
 start_worker(url, "--unary-rpc", "synthesize", "--delay-ms", "600", service="tts", wid="tts")
-gw, port, hport = start_gateway(url, env_extra={"PARLEY_GATEWAY_MAX_RECEIVE_BYTES": "1048576"})
+gw, port, hport = start_gateway(url, env_extra={"PARLEY_GATEWAY_MAX_RECEIVE_BYTES": "1048576",
+                                                "PARLEY_GATEWAY_HEALTH_PROBE_MS": "200"})
 ch = channel(port)
 health = health_pb2_grpc.HealthStub(ch)
 
@@ -31,6 +32,15 @@ check(hstatus("nvidia.riva.asr.RivaSpeechRecognition") == SERVING, "health asr S
 check(hstatus("nvidia.riva.nmt.RivaTranslation") == NOT_SERVING, "health nmt NOT_SERVING (no worker)")
 c, _ = code_of(lambda: hstatus("no.such.Service"))
 check(c == grpc.StatusCode.NOT_FOUND, "health of an unknown service: NOT_FOUND")
+
+# Watch: NOT_SERVING with no nmt worker, SERVING once one starts, NOT_SERVING when it stops
+watch = health.Watch(health_pb2.HealthCheckRequest(service="nvidia.riva.nmt.RivaTranslation"), timeout=20)
+check(next(watch).status == NOT_SERVING, "Watch nmt: NOT_SERVING first")
+nmt, _ = start_worker(url, service="nmt", wid="nmt")
+check(next(watch).status == SERVING, "Watch nmt: SERVING after a worker started")
+stop(nmt)
+check(next(watch).status == NOT_SERVING, "Watch nmt: NOT_SERVING after it stopped")
+watch.cancel()
 
 r = punctuate(ch, ["hello world", "second text"], metadata=[("x-request-id", "py-req-1")])
 check(list(r.text) == ["hello world", "second text"], "Python unary PunctuateText round trip")

@@ -32,6 +32,9 @@ check(na + nb == N and na > 0 and nb > 0, "two workers shared the load: %d + %d"
 text = http_get(hport, "/metrics")[1]
 check(metric(text, "parley_gateway_requests_total", rpc="punctuate_text", code="OK") == N,
       "gateway metrics: %d punctuate_text OK" % N)
+# messages larger than NATS max_payload (1 MiB) travel in frames, both ways
+big = "x" * (3 << 20)
+check(list(punctuate(ch, [big], timeout=30).text) == [big], "3 MiB unary request and reply through NATS")
 ch.close()
 
 t0 = time.time()
@@ -50,7 +53,7 @@ while time.time() < end:
     except grpc.RpcError:
         time.sleep(0.1)
 check(ans == ["after restart"], "calls work through the restarted gateway")
-check(served(pa) + served(pb) == N + 1, "the same workers served it (no restart of workers)")
+check(served(pa) + served(pb) == N + 2, "the same workers served it (no restart of workers)")
 ch.close()
 check(stop(gw2) == 0, "second gateway exits 0")
 print("PASS")
