@@ -51,6 +51,12 @@ static pl_status run_model(void *ud, int instance, struct pl_batch_req **reqs, i
     return PL_OK;
 }
 
+/* Wait until the model runs a batch (no sleeps that a loaded machine could outlast). */
+static void wait_running(struct model *m) {
+    for (int i = 0; i < 5000 && atomic_load(&m->running) == 0; i++) pl_sleep_ms(1);
+    ck_assert_int_gt(atomic_load(&m->running), 0);
+}
+
 static void model_init(struct model *m) {
     memset(m, 0, sizeof *m);
     pthread_mutex_init(&m->lock, NULL);
@@ -71,7 +77,7 @@ static struct pl_batcher *make(struct model *m, int max_batch, int64_t delay_us,
 START_TEST(test_order_and_results) {
     struct model m;
     model_init(&m);
-    struct pl_batcher *b = make(&m, 4, 50000, 1, 0);
+    struct pl_batcher *b = make(&m, 4, 300000, 1, 0);
     struct pl_batch_req r[10];
     for (int i = 0; i < 10; i++) {
         pl_batch_req_init(&r[i], (void *)(intptr_t)i, 0);
@@ -143,7 +149,7 @@ START_TEST(test_deadline_in_queue) {
     struct pl_batch_req a, late, fine;
     pl_batch_req_init(&a, (void *)(intptr_t)1, 0);
     ck_assert_int_eq(pl_batcher_submit(b, &a), PL_OK);
-    pl_sleep_ms(20); /* a is running */
+    wait_running(&m); /* a is running */
     pl_batch_req_init(&late, (void *)(intptr_t)2, pl_time_mono_us() + 30000);
     pl_batch_req_init(&fine, (void *)(intptr_t)3, pl_time_mono_us() + 5000000);
     ck_assert_int_eq(pl_batcher_submit(b, &late), PL_OK);
@@ -184,7 +190,7 @@ START_TEST(test_cancel) {
     pl_batch_req_init(&c, (void *)(intptr_t)2, 0);
     c.done = on_done;
     ck_assert_int_eq(pl_batcher_submit(b, &a), PL_OK);
-    pl_sleep_ms(30);
+    wait_running(&m);
     ck_assert_int_eq(pl_batcher_submit(b, &c), PL_OK);
     ck_assert(pl_batcher_cancel(b, &c));  /* still queued */
     ck_assert(!pl_batcher_cancel(b, &a)); /* already running */
@@ -211,7 +217,7 @@ START_TEST(test_shutdown_with_work_queued) {
         pl_batch_req_init(&r[i], (void *)(intptr_t)i, 0);
         r[i].done = on_done;
         ck_assert_int_eq(pl_batcher_submit(b, &r[i]), PL_OK);
-        if (i == 0) pl_sleep_ms(30); /* r[0] starts running */
+        if (i == 0) wait_running(&m); /* r[0] runs */
     }
     pl_batcher_destroy(b); /* waits for r[0], cancels the rest */
     ck_assert_int_eq(atomic_load(&done_calls), 6);
@@ -333,7 +339,7 @@ START_TEST(test_queue_delay_and_limits) {
     b = make(&m, 1, 0, 1, 3);
     pl_batch_req_init(&r[0], (void *)(intptr_t)0, 0);
     ck_assert_int_eq(pl_batcher_submit(b, &r[0]), PL_OK);
-    pl_sleep_ms(20);
+    wait_running(&m);
     for (int i = 1; i < 4; i++) {
         pl_batch_req_init(&r[i], (void *)(intptr_t)i, 0);
         ck_assert_int_eq(pl_batcher_submit(b, &r[i]), PL_OK);

@@ -293,7 +293,8 @@ START_TEST(test_deadline) {
     waiter_init(&wt);
     ck_assert_int_eq(pl_nrpc_call_async(c, "parley.t3.sleep", "", 0, NULL, 2000, waiter_done, &wt),
                      PL_OK);
-    pl_sleep_ms(30);
+    for (int i = 0; i < 2000 && atomic_load(&handler_runs) == 0; i++) pl_sleep_ms(1);
+    ck_assert_int_eq(atomic_load(&handler_runs), 1); /* the only thread is busy now */
     struct pl_nrpc_meta m = {NULL, pl_time_wall_ms() + 100, NULL};
     ck_assert_int_eq(pl_nrpc_call(c, "parley.t3.sleep", "", 0, &m, 0, &r), PL_OK);
     ck_assert_int_eq(r.code, PL_GRPC_DEADLINE_EXCEEDED);
