@@ -1,0 +1,176 @@
+/*
+ * cpu_selfcheck.c - a dependency-free check of the CPU kernel families for
+ * machines that lack the rest of Parley's build (e.g. a GPU box with
+ * AVX-512): every op on a few shapes, each family against the scalar
+ * reference (NMSE, NaN/Inf), then GEMM GFLOP/s. Built and run by
+ * engine/cpu/selfcheck.sh; exit status 0 = all within tolerance.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "tensor.h"
+#include "util.h"
+
+static uint32_t rng = 7;
+static float frand(void) {
+    rng = rng * 1664525u + 1013904223u;
+    return ((rng >> 8) / 16777216.0f) * 2.0f - 1.0f;
+}
+
+static struct pl_buffer *buf;
+static size_t used;
+static struct pl_ctx *ctx;
+
+static void place(struct pl_tensor *t) {
+    if (pl_tensor_place(t, buf, used) != PL_OK) {
+        fprintf(stderr, "arena full\n");
+        exit(2);
+    }
+    used += (pl_tensor_nbytes(t) + 127) & ~(size_t)63;
+}
+
+static struct pl_tensor *leaf(enum pl_dtype dt, int nd, const int64_t *shape) {
+    struct pl_tensor *t;
+    pl_tensor_new(ctx, dt, nd, shape, &t);
+    place(t);
+    for (int64_t i = 0; i < pl_tensor_nelements(t); i++) {
+        float v = frand();
+        if (dt == PL_DTYPE_F32) ((float *)t->data)[i] = v;
+        else if (dt == PL_DTYPE_I8) ((int8_t *)t->data)[i] = (int8_t)(v * 127);
+        else if (dt == PL_DTYPE_F16) ((uint16_t *)t->data)[i] = pl_f32_to_f16(v);
+        else ((int32_t *)t->data)[i] = 1;
+    }
+    return t;
+}
+
+static int failures;
+
+static void compare(struct pl_backend *ref, struct pl_backend *fast, struct pl_tensor *t, const char *what) {
+    struct pl_graph *g;
+    pl_graph_create(2, &g);
+    place(t);
+    pl_graph_add(g, t);
+    int64_t n = pl_tensor_nelements(t);
+    if (pl_backend_graph_compute(ref, g) != PL_OK) {
+        printf("FAIL %s: ref: %s\n", what, pl_last_error());
+        failures++;
+        return;
+    }
+    float *want = malloc((size_t)n * 4);
+    memcpy(want, t->data, (size_t)n * 4);
+    memset(t->data, 0xff, (size_t)n * 4);
+    if (pl_backend_graph_compute(fast, g) != PL_OK) {
+        printf("FAIL %s: %s\n", what, pl_last_error());
+        failures++;
+    } else {
+        double num = 0, den = 0;
+        int bad = 0;
+        for (int64_t i = 0; i < n; i++) {
+            float v = ((float *)t->data)[i];
+            if (!isfinite(v)) bad = 1;
+            num += ((double)v - want[i]) * ((double)v - want[i]);
+            den += (double)want[i] * want[i];
+        }
+        double nmse = num / fmax(den, (double)n);
+        int ok = !bad && nmse <= 1e-9;
+        printf("%s %-40s nmse %.2e\n", ok ? "ok  " : "FAIL", what, nmse);
+        failures += !ok;
+    }
+    free(want);
+    pl_graph_destroy(g);
+}
+
+int main(void) {
+    struct pl_backend *ref, *fast;
+    if (pl_backend_create("cpu-ref", &ref) || pl_backend_create("cpu", &fast)) return 2;
+    printf("kernels: %s, threads %d\n", pl_backend_cpu_kernels(fast), pl_backend_cpu_threads(fast));
+    pl_backend_buffer_alloc(ref, (size_t)256 << 20, &buf);
+    pl_ctx_create(512, &ctx);
+    static const int lin[][3] = {{1, 1, 1}, {5, 7, 13}, {17, 64, 96}, {4, 9, 1030}, {200, 70, 33}, {130, 100, 768}};
+    enum pl_dtype dts[] = {PL_DTYPE_F32, PL_DTYPE_I8, PL_DTYPE_F16};
+    for (size_t s = 0; s < sizeof lin / sizeof lin[0]; s++)
+        for (size_t d = 0; d < 3; d++)
+            for (int act = 0; act < PL_ACT_COUNT; act += (d ? PL_ACT_COUNT : 1)) {
+                int64_t m = lin[s][0], n = lin[s][1], k = lin[s][2];
+                struct pl_tensor *x = leaf(PL_DTYPE_F32, 2, (int64_t[]){m, k});
+                struct pl_tensor *w = leaf(dts[d], 2, (int64_t[]){n, k});
+                struct pl_tensor *b = leaf(PL_DTYPE_F32, 1, (int64_t[]){n});
+                struct pl_tensor *sc = NULL, *y;
+                if (dts[d] == PL_DTYPE_I8) {
+                    sc = leaf(PL_DTYPE_F32, 1, (int64_t[]){n});
+                    for (int64_t i = 0; i < n; i++) ((float *)sc->data)[i] = 0.01f + 0.001f * (float)(i % 7);
+                }
+                pl_op_linear(ctx, x, w, sc, b, act, &y);
+                char what[96];
+                snprintf(what, sizeof what, "linear %lldx%lldx%lld %s act %d", (long long)m, (long long)n,
+                         (long long)k, pl_dtype_name(dts[d]), act);
+                compare(ref, fast, y, what);
+                pl_ctx_reset(ctx);
+                used = 0;
+            }
+    static const int att[][4] = {{1, 1, 8, 2}, {2, 5, 12, 3}, {3, 37, 64, 4}, {2, 20, 768, 12}, {1, 130, 96, 2}};
+    for (size_t s = 0; s < sizeof att / sizeof att[0]; s++) {
+        int64_t b = att[s][0], sn = att[s][1], h = att[s][2];
+        struct pl_tensor *qkv = leaf(PL_DTYPE_F32, 3, (int64_t[]){b, sn, 3 * h});
+        struct pl_tensor *mask = leaf(PL_DTYPE_I32, 2, (int64_t[]){b, sn}), *y;
+        for (int64_t i = 0; i < b * sn; i++) ((int32_t *)mask->data)[i] = (i % sn) < sn - (i / sn);
+        pl_op_attention(ctx, qkv, mask, att[s][3], 0.125f, &y);
+        char what[96];
+        snprintf(what, sizeof what, "attention %lldx%lldx%lld", (long long)b, (long long)sn, (long long)h);
+        compare(ref, fast, y, what);
+        struct pl_tensor *g = leaf(PL_DTYPE_F32, 1, (int64_t[]){3 * h}), *be = leaf(PL_DTYPE_F32, 1, (int64_t[]){3 * h});
+        pl_op_layer_norm(ctx, qkv, NULL, g, be, 1e-12f, &y);
+        compare(ref, fast, y, "layer_norm");
+        pl_op_softmax(ctx, qkv, NULL, 0.7f, &y);
+        compare(ref, fast, y, "softmax");
+        pl_op_act(ctx, qkv, g, PL_ACT_GELU_ERF, &y);
+        compare(ref, fast, y, "bias+gelu");
+        pl_ctx_reset(ctx);
+        used = 0;
+    }
+    /* GEMM speed, BERT shapes. */
+    static const int gs[][3] = {{4096, 768, 768}, {4096, 3072, 768}, {128, 768, 768}};
+    int nthr[] = {1, pl_backend_cpu_threads(fast)};
+    for (int ti = 0; ti < 2; ti++) {
+        pl_backend_cpu_set_threads(fast, nthr[ti]);
+        for (int s = 0; s < 3; s++) {
+            pl_ctx_reset(ctx);
+            used = 0;
+            int64_t m = gs[s][0], n = gs[s][1], k = gs[s][2];
+            struct pl_tensor *x = leaf(PL_DTYPE_F32, 2, (int64_t[]){m, k}), *w = leaf(PL_DTYPE_F32, 2, (int64_t[]){n, k});
+            struct pl_tensor *wq = leaf(PL_DTYPE_I8, 2, (int64_t[]){n, k}), *sc = leaf(PL_DTYPE_F32, 1, (int64_t[]){n});
+            struct pl_tensor *y, *yq;
+            pl_op_linear(ctx, x, w, NULL, NULL, 0, &y);
+            place(y);
+            pl_op_linear(ctx, x, wq, sc, NULL, 0, &yq);
+            place(yq);
+            struct pl_graph *g, *gq;
+            pl_graph_create(1, &g);
+            pl_graph_create(1, &gq);
+            pl_graph_add(g, y);
+            pl_graph_add(gq, yq);
+            double best = 1e30, bestq = 1e30;
+            for (int r = 0; r < 6; r++) {
+                int64_t t0 = pl_time_mono_ns();
+                pl_backend_graph_compute(fast, g);
+                int64_t t1 = pl_time_mono_ns();
+                pl_backend_graph_compute(fast, gq);
+                int64_t t2 = pl_time_mono_ns();
+                if (r) {
+                    best = fmin(best, (double)(t1 - t0) * 1e-9);
+                    bestq = fmin(bestq, (double)(t2 - t1) * 1e-9);
+                }
+            }
+            double fl = 2.0 * m * n * k;
+            printf("gemm %5lldx%lldx%lld threads %2d: f32 %7.1f GFLOP/s, int8 %7.1f GOP/s\n", (long long)m,
+                   (long long)n, (long long)k, nthr[ti], fl / best / 1e9, fl / bestq / 1e9);
+            pl_graph_destroy(g);
+            pl_graph_destroy(gq);
+        }
+    }
+    printf("%s: %d failures\n", failures ? "FAILED" : "PASSED", failures);
+    return failures ? 1 : 0;
+}
