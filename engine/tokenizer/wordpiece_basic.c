@@ -186,6 +186,7 @@ struct run {
     char *u;       /* UTF-8 of one punctuation-split word */
     int32_t *upos; /* byte position of each of its characters (+ end) */
     int32_t word_index;
+    bool w_ascii; /* every character of the current word is ASCII */
 };
 
 static pl_status grow(void **p, int32_t *cap, int32_t need, size_t elem) {
@@ -389,7 +390,16 @@ static pl_status transform_uncased(struct run *r) {
 static pl_status flush_word(struct run *r) {
     if (r->wn == 0) return PL_OK;
     r->tn = 0;
-    if (r->tok->opts.do_lower_case) {
+    if (r->tok->opts.do_lower_case && r->w_ascii) {
+        /* Fast path: ASCII only lower-cases; nothing decomposes or is Mn. */
+        PL_TRY(grow((void **)&r->t, &r->tcap, r->wn, sizeof(struct tchar)));
+        for (int32_t i = 0; i < r->wn; i++) {
+            int32_t cp = r->w[i].cp;
+            r->t[i].cp = (cp >= 'A' && cp <= 'Z') ? cp + 32 : cp;
+            r->t[i].lo = r->t[i].hi = i;
+        }
+        r->tn = r->wn;
+    } else if (r->tok->opts.do_lower_case) {
         PL_TRY(transform_uncased(r));
     } else {
         PL_TRY(grow((void **)&r->t, &r->tcap, r->wn, sizeof(struct tchar)));
@@ -408,13 +418,14 @@ static pl_status flush_word(struct run *r) {
     }
     if (s < r->tn) PL_TRY(wordpiece_word(r, s, r->tn));
     r->wn = 0;
+    r->w_ascii = true;
     return PL_OK;
 }
 
 pl_status pl__wordpiece_run(const struct pl_wordpiece *tok, const char *text, size_t len,
                             struct pl__tokvec *tv) {
     pl_status st = PL_OK;
-    struct run r = {.tok = tok, .tv = tv};
+    struct run r = {.tok = tok, .tv = tv, .w_ascii = true};
     if (!text && len > 0) return PL_ERR(PL_E_INVALID_ARG, "wordpiece: NULL text");
     if (len > PL__WORDPIECE_MAX_TEXT)
         return PL_ERR(PL_E_INVALID_ARG, "wordpiece: text of %zu bytes exceeds the 1 GiB limit",
@@ -441,8 +452,10 @@ pl_status pl__wordpiece_run(const struct pl_wordpiece *tok, const char *text, si
         if (c == SCAN_DROP) continue;
         if (c != SCAN_OTHER) PL_TRY_GOTO(st, flush_word(&r));
         if (c == SCAN_SPACE) continue;
-        PL_TRY_GOTO(st, grow((void **)&r.w, &r.wcap, r.wn + 1, sizeof(struct wchar)));
+        if (r.wn == r.wcap)
+            PL_TRY_GOTO(st, grow((void **)&r.w, &r.wcap, r.wn + 1, sizeof(struct wchar)));
         r.w[r.wn++] = (struct wchar){cp, ci, (int32_t)b0, (int32_t)i};
+        if (cp >= 0x80) r.w_ascii = false;
         if (c == SCAN_CJK) PL_TRY_GOTO(st, flush_word(&r));
     }
     PL_TRY_GOTO(st, flush_word(&r));
