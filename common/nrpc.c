@@ -49,6 +49,8 @@ struct call {
     int64_t next_seq; /* for a framed (large) reply */
     struct pl__nrpc_buf buf;
     bool busy; /* the mux thread is handling a reply frame (guarded by conn lock) */
+    int fail_code; /* != 0: the request could not be sent; the timer reports this */
+    char fail_msg[200];
 };
 
 enum stream_state { ST_OPENING, ST_OPEN, ST_ENDED };
@@ -79,6 +81,8 @@ struct pl_nrpc_stream {
     int64_t send_seq, recv_seq;
     int64_t last_send_ms, last_recv_ms, open_ms;
     int64_t deadline_wall_ms;
+    int fail_code; /* != 0: the open could not be sent; the timer ends the stream with it */
+    char fail_msg[200];
     struct pending_send *pend_head, *pend_tail;
     struct pl__nrpc_buf asm_buf;
     /* pull mode */
@@ -616,11 +620,12 @@ static void *timer_main(void *arg) {
                 int what = 0;
                 if (e->type == ENTRY_CALL) {
                     struct call *k = (struct call *)e;
-                    if (!k->busy && now >= k->deadline_mono_ms) what = 1;
+                    if (!k->busy && (k->fail_code || now >= k->deadline_mono_ms)) what = 1;
                 } else {
                     struct pl_nrpc_stream *s = (struct pl_nrpc_stream *)e;
                     pthread_mutex_lock(&s->lock); /* lock order: conn, then stream */
-                    if (s->deadline_wall_ms && wall >= s->deadline_wall_ms) what = 5;
+                    if (s->fail_code) what = 6;
+                    else if (s->deadline_wall_ms && wall >= s->deadline_wall_ms) what = 5;
                     else if (s->state == ST_OPENING && now - s->open_ms >= c->stream_timeout_ms)
                         what = 4;
                     else if (s->state == ST_OPEN && now - s->last_recv_ms >= c->stream_timeout_ms)
@@ -639,8 +644,10 @@ static void *timer_main(void *arg) {
         for (size_t i = 0; i < nd; i++) {
             struct entry *e = dues[i].e;
             if (dues[i].what == 1) { /* removed from the table during the scan: ours */
+                struct call *k = (struct call *)e;
                 struct pl_nrpc_reply r = {0};
-                reply_set(&r, PL_GRPC_DEADLINE_EXCEEDED, "deadline exceeded");
+                if (k->fail_code) reply_set(&r, k->fail_code, "%s", k->fail_msg);
+                else reply_set(&r, PL_GRPC_DEADLINE_EXCEEDED, "deadline exceeded");
                 call_finish((struct call *)e, &r);
                 continue;
             }
@@ -657,6 +664,13 @@ static void *timer_main(void *arg) {
                 pthread_mutex_unlock(&s->lock);
             } else if (dues[i].what == 3) {
                 stream_finish(s, PL_GRPC_UNAVAILABLE, "worker stopped responding", true);
+            } else if (dues[i].what == 6) {
+                char msg[sizeof s->fail_msg];
+                pthread_mutex_lock(&s->lock);
+                int code = s->fail_code;
+                memcpy(msg, s->fail_msg, sizeof msg);
+                pthread_mutex_unlock(&s->lock);
+                stream_finish(s, code, msg, false);
             } else if (dues[i].what == 4) {
                 stream_finish(s, PL_GRPC_UNAVAILABLE, "no worker answered the stream open", true);
             } else {
@@ -909,8 +923,15 @@ pl_status pl_nrpc_call_async(struct pl_nrpc_conn *c, const char *subject, const 
             pl_free(b);
             return st;
         }
-        if (pl_nrpc_stream_send(s, req, n) != PL_OK || pl_nrpc_stream_close_send(s) != PL_OK)
-            stream_finish(s, PL_GRPC_UNAVAILABLE, "cannot send the request", true);
+        if (pl_nrpc_stream_send(s, req, n) != PL_OK || pl_nrpc_stream_close_send(s) != PL_OK) {
+            pthread_mutex_lock(&s->lock); /* the timer ends it (done never runs inline) */
+            if (!s->fail_code) {
+                snprintf(s->fail_msg, sizeof s->fail_msg, "cannot send the request: %s",
+                         pl_last_error());
+                s->fail_code = PL_GRPC_UNAVAILABLE;
+            }
+            pthread_mutex_unlock(&s->lock);
+        }
         stream_release(s); /* the hold taken by stream_open_impl */
         return PL_OK;
     }
@@ -938,16 +959,13 @@ pl_status pl_nrpc_call_async(struct pl_nrpc_conn *c, const char *subject, const 
     }
     if (m) natsMsg_Destroy(m);
     if (st != PL_OK) {
-        /* the call is in the table; the timer may already hold it... it only
-         * takes calls whose deadline passed, and it removes them first */
+        /* report it from the timer thread, as promised: never inline on the caller's thread */
         pthread_mutex_lock(&c->lock);
-        bool mine = table_remove(c, &k->e);
-        pthread_mutex_unlock(&c->lock);
-        if (mine) {
-            struct pl_nrpc_reply r = {0};
-            reply_set(&r, PL_GRPC_UNAVAILABLE, "%s", pl_last_error());
-            call_finish(k, &r);
+        if (table_find(c, id) == &k->e) {
+            snprintf(k->fail_msg, sizeof k->fail_msg, "%s", pl_last_error());
+            k->fail_code = PL_GRPC_UNAVAILABLE;
         }
+        pthread_mutex_unlock(&c->lock);
     }
     return PL_OK;
 }
@@ -1043,11 +1061,11 @@ static pl_status stream_open_impl(struct pl_nrpc_conn *c, const char *svc, const
         m = NULL;
     }
     if (m) natsMsg_Destroy(m);
-    if (st != PL_OK) {
-        char msg[256];
-        snprintf(msg, sizeof msg, "%s", pl_last_error());
-        /* the stream object exists: report through the usual end path */
-        stream_finish(s, PL_GRPC_UNAVAILABLE, msg, false);
+    if (st != PL_OK) { /* the timer ends the stream: callbacks never run on the caller's thread */
+        pthread_mutex_lock(&s->lock);
+        snprintf(s->fail_msg, sizeof s->fail_msg, "%s", pl_last_error());
+        s->fail_code = PL_GRPC_UNAVAILABLE;
+        pthread_mutex_unlock(&s->lock);
     }
     return PL_OK;
 }

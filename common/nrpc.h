@@ -185,7 +185,9 @@ struct pl_nrpc_stream_cbs {
  * Returns at once: the open request is in flight; messages sent before the
  * worker answers are queued and go out in order once it does. If the open
  * fails (no worker: UNAVAILABLE; refused: its status) the stream ends with
- * on_end / pl_nrpc_stream_recv reporting it.
+ * on_end / pl_nrpc_stream_recv reporting it. Callbacks never run on the
+ * calling thread during this call (only pl_nrpc_stream_cancel runs on_end
+ * on its caller's thread).
  * cbs NULL selects pull mode: messages queue inside the stream and are taken
  * with pl_nrpc_stream_recv(). cbs is copied.
  * OUT: *out; release with pl_nrpc_stream_destroy() (always, even after the end).
