@@ -81,6 +81,16 @@ void pl__gw_call_post_new(struct pl_gateway *gw) {
     }
 }
 
+/* Initial metadata of every answer: the call's request id, so that clients
+ * can quote it (the same id travels to the worker and its logs). */
+static void initial_md_op(struct gw_call *c, grpc_op *op, grpc_metadata *md) {
+    md->key = grpc_slice_from_static_string("x-request-id");
+    md->value = grpc_slice_from_static_buffer(c->request_id, strlen(c->request_id));
+    op->op = GRPC_OP_SEND_INITIAL_METADATA;
+    op->data.send_initial_metadata.count = 1;
+    op->data.send_initial_metadata.metadata = md;
+}
+
 /* ---- sending to the client ----------------------------------------------------------------- */
 
 /* Start the next send batch if none is in flight. Caller holds c->mu. The
@@ -93,8 +103,10 @@ static void pump_locked(struct gw_call *c) {
     size_t n = 0;
     struct gw_out *o = NULL;
     bool with_status = false;
+    grpc_metadata md;
+    memset(&md, 0, sizeof md);
     if (!c->initial_md_sent) {
-        ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
+        initial_md_op(c, &ops[n], &md);
         n++;
         c->initial_md_sent = true;
     }
@@ -251,8 +263,10 @@ static void post_recv(struct gw_call *c) {
         pthread_mutex_unlock(&c->mu);
         return;
     }
+    grpc_metadata md;
+    memset(&md, 0, sizeof md);
     if (!c->initial_md_sent) {
-        ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
+        initial_md_op(c, &ops[n], &md);
         n++;
         c->initial_md_sent = true;
     }

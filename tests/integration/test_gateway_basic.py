@@ -42,8 +42,15 @@ stop(nmt)
 check(next(watch).status == NOT_SERVING, "Watch nmt: NOT_SERVING after it stopped")
 watch.cancel()
 
-r = punctuate(ch, ["hello world", "second text"], metadata=[("x-request-id", "py-req-1")])
+stub = riva_nlp_pb2_grpc.RivaLanguageUnderstandingStub(ch)
+r, call = stub.PunctuateText.with_call(riva_nlp_pb2.TextTransformRequest(text=["hello world", "second text"]),
+                                       timeout=5, metadata=[("x-request-id", "py-req-1")])
 check(list(r.text) == ["hello world", "second text"], "Python unary PunctuateText round trip")
+check(("x-request-id", "py-req-1") in list(call.initial_metadata()), "the client's x-request-id is kept and returned")
+r, call = stub.PunctuateText.with_call(riva_nlp_pb2.TextTransformRequest(text=["a"]), timeout=5,
+                                       metadata=[("x-request-id", "bad id with spaces")])
+rid = dict(call.initial_metadata()).get("x-request-id", "")
+check(len(rid) == 32 and all(ch_ in "0123456789abcdef" for ch_ in rid), "an invalid x-request-id is replaced by a fresh one (%s)" % rid)
 
 cc = subprocess.run([os.environ["PL_C_CLIENT"], "unary", "127.0.0.1:%d" % port, "from C"],
                     capture_output=True, text=True, timeout=30)
@@ -80,8 +87,8 @@ check(c == grpc.StatusCode.UNIMPLEMENTED, "unknown method: UNIMPLEMENTED")
 # /metrics counts what happened
 s, text = http_get(hport, "/metrics")
 check(s == 200, "/metrics answers")
-check(metric(text, "parley_gateway_requests_total", rpc="punctuate_text", code="OK") == 2,
-      "metrics: 2 punctuate_text OK")
+check(metric(text, "parley_gateway_requests_total", rpc="punctuate_text", code="OK") == 3,
+      "metrics: 3 punctuate_text OK")
 check(metric(text, "parley_gateway_requests_total", rpc="punctuate_text", code="INVALID_ARGUMENT") == 1,
       "metrics: 1 punctuate_text INVALID_ARGUMENT")
 check(metric(text, "parley_gateway_requests_total", rpc="natural_query", code="UNAVAILABLE") == 1,
