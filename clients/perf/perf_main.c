@@ -262,14 +262,15 @@ int main(int argc, char **argv) {
            "thru/s", "p50_us", "p90_us", "p99_us", "avg_us");
     int rc = 0;
     for (const char *p = conc_list; *p;) {
-        int conc = atoi(p);
-        if (conc < 1 || conc > 10000) {
+        char *end;
+        long conc = strtol(p, &end, 10);
+        if (end == p || (*end && *end != ',') || conc < 1 || conc > 10000) {
             fprintf(stderr, "parley perf: bad concurrency in %s\n", conc_list);
             rc = 2;
             break;
         }
         double el;
-        if (level(&r, conc, warmup, duration, &el) != 0) {
+        if (level(&r, (int)conc, warmup, duration, &el) != 0) {
             rc = 1;
             break;
         }
@@ -278,14 +279,14 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < r.n_lat; i++) sum += (double)r.lat[i];
         double avg = r.n_lat ? sum / (double)r.n_lat : 0;
         double thr = (double)r.n_lat / el;
-        printf("%-12s %5d %9zu %7ld %10.1f %9lld %9lld %9lld %9.0f\n", label ? label : "-", conc,
+        printf("%-12s %5ld %9zu %7ld %10.1f %9lld %9lld %9lld %9.0f\n", label ? label : "-", conc,
                r.n_lat, r.errors, thr, (long long)pct(r.lat, r.n_lat, 50),
                (long long)pct(r.lat, r.n_lat, 90), (long long)pct(r.lat, r.n_lat, 99), avg);
         if (r.errors)
             printf("# %ld error(s); first: code %ld %s\n", r.errors, r.first_error_code,
                    r.first_error);
         if (cf)
-            fprintf(cf, "%s,%s,%d,%zu,%ld,%.1f,%lld,%lld,%lld,%.0f\n", label ? label : "", info->rpc,
+            fprintf(cf, "%s,%s,%ld,%zu,%ld,%.1f,%lld,%lld,%lld,%.0f\n", label ? label : "", info->rpc,
                     conc, r.n_lat, r.errors, thr, (long long)pct(r.lat, r.n_lat, 50),
                     (long long)pct(r.lat, r.n_lat, 90), (long long)pct(r.lat, r.n_lat, 99), avg);
         fflush(stdout);

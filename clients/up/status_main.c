@@ -45,8 +45,8 @@ int main(int argc, char **argv) {
             int code = pl_up_http_get(e[i].http_port, "/readyz", 1000);
             st = code == 200 ? "ready" : code > 0 ? "not-ready" : "no-answer";
         } else {
-            const char *colon = strrchr(e[i].endpoint, ':');
-            st = colon && pl_up_tcp_open(atoi(colon + 1), 1000) ? "ready" : "no-answer";
+            int port = pl_up_endpoint_port(e[i].endpoint);
+            st = port > 0 && pl_up_tcp_open(port, 1000) ? "ready" : "no-answer";
         }
         if (strcmp(st, "ready") != 0) bad++;
         char ep[160];

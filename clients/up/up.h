@@ -41,6 +41,13 @@ int pl_up_http_get(int port, const char *path, int timeout_ms);
 /* True if a TCP connection to 127.0.0.1:port opens within timeout_ms. */
 bool pl_up_tcp_open(int port, int timeout_ms);
 
+/* Parse a decimal integer in [lo, hi] that fills all of s (or up to a ',').
+ * Returns -1 when s is not one. */
+long pl_up_parse_int(const char *s, long lo, long hi);
+
+/* Port of an endpoint "scheme://host:port" or "host:port"; -1 if none. */
+int pl_up_endpoint_port(const char *endpoint);
+
 /* True if the process exists (kill(pid, 0)). */
 bool pl_up_alive(pid_t pid);
 

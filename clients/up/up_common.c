@@ -114,4 +114,18 @@ done:
     return code;
 }
 
+long pl_up_parse_int(const char *s, long lo, long hi) {
+    if (!s || !*s) return -1;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || (*end && *end != ',') || v < lo || v > hi) return -1;
+    return v;
+}
+
+int pl_up_endpoint_port(const char *endpoint) {
+    const char *colon = strrchr(endpoint, ':');
+    return colon ? (int)pl_up_parse_int(colon + 1, 1, 65535) : -1;
+}
+
 bool pl_up_alive(pid_t pid) { return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM); }

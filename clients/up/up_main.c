@@ -144,8 +144,8 @@ static void start(struct proc *p) {
 static bool probe(struct proc *p) {
     if (!p->running) return false;
     if (p->e.http_port > 0) return pl_up_http_get(p->e.http_port, "/readyz", 500) == 200;
-    const char *colon = strrchr(p->e.endpoint, ':');
-    return colon && pl_up_tcp_open(atoi(colon + 1), 500);
+    int port = pl_up_endpoint_port(p->e.endpoint);
+    return port > 0 && pl_up_tcp_open(port, 500);
 }
 
 static struct proc *add_proc(const char *name, const char *exe) {
@@ -237,11 +237,11 @@ int main(int argc, char **argv) {
         if (!strcmp(a, "--state-dir"))
             state = v;
         else if (!strcmp(a, "--nats-port"))
-            nats_port = atoi(v);
+            nats_port = (int)pl_up_parse_int(v, 1, 65535);
         else if (!strcmp(a, "--grpc-port"))
-            grpc_port = atoi(v);
+            grpc_port = (int)pl_up_parse_int(v, 1, 65535);
         else if (!strcmp(a, "--http-port"))
-            http_port = atoi(v);
+            http_port = (int)pl_up_parse_int(v, 1, 65535);
         else if (!strcmp(a, "--host"))
             host = v;
         else if (!strcmp(a, "--config"))
@@ -251,15 +251,16 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--only"))
             only = v;
         else if (!strcmp(a, "--ready-timeout"))
-            ready_timeout = atoi(v);
+            ready_timeout = (int)pl_up_parse_int(v, 1, 86400);
         else {
             usage(stderr);
             return 2;
         }
     }
-    if (nats_port <= 0 || nats_port > 65535 || grpc_port <= 0 || grpc_port > 65535 ||
-        http_port <= 0 || http_port > 65000) {
-        fprintf(stderr, "parley up: ports must be 1-65535\n");
+    if (nats_port <= 0 || grpc_port <= 0 || http_port <= 0 || http_port > 65000 ||
+        ready_timeout <= 0) {
+        fprintf(stderr, "parley up: ports must be numbers 1-65535 (--http-port at most 65000), "
+                        "--ready-timeout 1-86400\n");
         return 2;
     }
     char state_dir[PATH_MAX], build_dir[PATH_MAX], cfg[PATH_MAX], path[PATH_MAX + 64];

@@ -224,7 +224,7 @@ int main(int argc, char **argv) {
     grpc_channel *ch = grpc_channel_create(argv[2], cr, NULL);
     grpc_channel_credentials_release(cr);
     int rc = !strcmp(argv[1], "unary") ? unary(ch, argv[3], argc > 4 ? argv[4] : NULL)
-             : !strcmp(argv[1], "stream") ? stream(ch, atoi(argv[3]))
+             : !strcmp(argv[1], "stream") ? stream(ch, (int)strtol(argv[3], NULL, 10))
                                           : 2;
     grpc_channel_destroy(ch);
     grpc_completion_queue_shutdown(cq);

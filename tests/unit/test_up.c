@@ -51,11 +51,25 @@ START_TEST(probes) {
 }
 END_TEST
 
+START_TEST(parse) {
+    ck_assert_int_eq(pl_up_parse_int("4222", 1, 65535), 4222);
+    ck_assert_int_eq(pl_up_parse_int("8,64", 1, 100), 8);
+    ck_assert_int_eq(pl_up_parse_int("0", 1, 65535), -1);
+    ck_assert_int_eq(pl_up_parse_int("70000", 1, 65535), -1);
+    ck_assert_int_eq(pl_up_parse_int("12ab", 1, 65535), -1);
+    ck_assert_int_eq(pl_up_parse_int("", 1, 65535), -1);
+    ck_assert_int_eq(pl_up_endpoint_port("nats://127.0.0.1:4222"), 4222);
+    ck_assert_int_eq(pl_up_endpoint_port("127.0.0.1:50051"), 50051);
+    ck_assert_int_eq(pl_up_endpoint_port("-"), -1);
+}
+END_TEST
+
 Suite *pl_up_suite(void) {
     Suite *s = suite_create("up");
     TCase *t = tcase_create("core");
     tcase_add_test(t, state_roundtrip);
     tcase_add_test(t, probes);
+    tcase_add_test(t, parse);
     suite_add_tcase(s, t);
     return s;
 }
