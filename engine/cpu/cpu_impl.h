@@ -29,6 +29,9 @@ struct pl_cpu_kern {
     void (*bias_act)(float *x, const float *bias, int n, int act);
     /* y[i] = exp(x[i] - max) ; returns the sum (for softmax). */
     float (*exp_sum)(const float *x, float *y, int n, float max);
+    /* Symmetric int8 quantization of one row (bit-identical to the
+     * reference): returns scale = max|x| / 127, q = round-half-even(x / scale). */
+    float (*quant_row)(const float *x, int k, int8_t *q);
 };
 
 extern const struct pl_cpu_kern pl__cpu_kern_generic;
@@ -41,6 +44,7 @@ const struct pl_cpu_kern *pl__cpu_kern_select(void);
 /* AVX2 epilogues, shared with the AVX-512 family. */
 void pl__avx2_bias_act(float *x, const float *bias, int n, int act);
 float pl__avx2_exp_sum(const float *x, float *y, int n, float max);
+float pl__avx2_quant_row(const float *x, int k, int8_t *q);
 
 /* Scalar reference math shared by families for tails. */
 float pl__act_ref(float x, int act);

@@ -14,6 +14,10 @@
 #include "tensor.h"
 #include "util.h"
 
+/* clients/bench/peak.c, compiled twice by selfcheck.sh. */
+double pl_bench_peak_avx2(int64_t iters, float *sink);
+double pl_bench_peak_avx512(int64_t iters, float *sink);
+
 static uint32_t rng = 7;
 static float frand(void) {
     rng = rng * 1664525u + 1013904223u;
@@ -131,6 +135,12 @@ int main(void) {
         pl_ctx_reset(ctx);
         used = 0;
     }
+    /* FMA peak of one core, for "% of peak". */
+    float sink;
+    __builtin_cpu_init();
+    int avx512 = __builtin_cpu_supports("avx512f");
+    double peak = avx512 ? pl_bench_peak_avx512(200000000, &sink) : pl_bench_peak_avx2(200000000, &sink);
+    printf("measured %s FMA peak: %.1f GFLOP/s per core\n", avx512 ? "AVX-512" : "AVX2", peak / 1e9);
     /* GEMM speed, BERT shapes. */
     static const int gs[][3] = {{4096, 768, 768}, {4096, 3072, 768}, {128, 768, 768}};
     int nthr[] = {1, pl_backend_cpu_threads(fast)};
@@ -165,8 +175,9 @@ int main(void) {
                 }
             }
             double fl = 2.0 * m * n * k;
-            printf("gemm %5lldx%lldx%lld threads %2d: f32 %7.1f GFLOP/s, int8 %7.1f GOP/s\n", (long long)m,
-                   (long long)n, (long long)k, nthr[ti], fl / best / 1e9, fl / bestq / 1e9);
+            printf("gemm %5lldx%lldx%lld threads %2d: f32 %7.1f GFLOP/s (%4.1f%% of peak), int8 %7.1f GOP/s (%.2fx f32)\n",
+                   (long long)m, (long long)n, (long long)k, nthr[ti], fl / best / 1e9,
+                   100.0 * fl / best / (peak * nthr[ti]), fl / bestq / 1e9, best / bestq);
             pl_graph_destroy(g);
             pl_graph_destroy(gq);
         }

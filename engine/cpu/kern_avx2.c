@@ -210,10 +210,43 @@ float pl__avx2_exp_sum(const float *x, float *y, int n, float max) {
     return hsum1(s);
 }
 
+/* Same arithmetic as the reference (ops_ref.c quant_row_ref): amax is exact,
+ * x * inv is the same float product, cvtps rounds half to even like
+ * nearbyintf under the default rounding mode, so results are bit-identical. */
+float pl__avx2_quant_row(const float *x, int k, int8_t *q) {
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 mx = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= k; i += 8) mx = _mm256_max_ps(mx, _mm256_and_ps(_mm256_loadu_ps(x + i), absmask));
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    float amax = _mm_cvtss_f32(m4);
+    for (int t = i; t < k; t++) {
+        float v = x[t] < 0 ? -x[t] : x[t];
+        if (v > amax) amax = v;
+    }
+    float inv = amax > 0 ? 127.0f / amax : 0.0f;
+    __m256 vinv = _mm256_set1_ps(inv);
+    const __m256i lo = _mm256_set1_epi32(-127), hi = _mm256_set1_epi32(127);
+    for (i = 0; i + 8 <= k; i += 8) {
+        __m256i v = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + i), vinv));
+        v = _mm256_min_epi32(_mm256_max_epi32(v, lo), hi);
+        __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+        _mm_storel_epi64((__m128i *)(q + i), _mm_packs_epi16(w, w));
+    }
+    for (; i < k; i++) {
+        float v = __builtin_nearbyintf(x[i] * inv);
+        q[i] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+    }
+    return amax / 127.0f;
+}
+
 const struct pl_cpu_kern pl__cpu_kern_avx2 = {
     .name = "avx2",
     .gemm_f32 = gemm_f32,
     .gemm_i8 = gemm_i8,
     .bias_act = pl__avx2_bias_act,
     .exp_sum = pl__avx2_exp_sum,
+    .quant_row = pl__avx2_quant_row,
 };

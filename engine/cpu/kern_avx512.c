@@ -3,19 +3,20 @@
  * -mavx512vl -mavx512vnni -mfma; chosen at run time only on CPUs that have
  * all of them).
  *
- * f32 GEMM: C = A . B^T, both K-contiguous (see kern_avx2.c), 4 x 4 tiles of
- * 16-lane accumulators, K blocked by KC.
+ * f32 GEMM: C = A . B^T, both K-contiguous (see kern_avx2.c), 6 x 4 tiles of
+ * 16-lane accumulators (24 zmm + 6 A + 1 B): each weight vector loaded from
+ * L2 feeds 6 FMAs. K blocked by KC.
  * int8 GEMM: VNNI vpdpbusd multiplies unsigned bytes by signed bytes, so A
  * (signed, [-127, 127]) is shifted to unsigned by flipping its sign bit
- * (a + 128) and the tile subtracts 128 * sum(b) per column, computed in the
- * same loop with a dpbusd against a vector of ones.
+ * (a + 128) and the tile subtracts 128 * sum(b) per column, computed once per
+ * block of NC weight rows with a dpbusd against a vector of ones.
  */
 #include <immintrin.h>
 #include <string.h>
 
 #include "cpu_impl.h"
 
-#define KC 1024
+#define KC 512 /* 6 A rows x 2 KiB stay in L1 */
 #define NC 64
 
 static inline __m128 hsum4(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
@@ -67,9 +68,9 @@ static inline __m128 hsum4(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
         }                                                                                          \
     }
 
-TILE(4, 4)
+TILE(6, 4)
 TILE(1, 4)
-TILE(4, 1)
+TILE(6, 1)
 TILE(1, 1)
 
 static void gemm_f32(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c,
@@ -84,14 +85,14 @@ static void gemm_f32(int m, int n, int k, const float *a, int lda, const float *
         for (int n0 = 0; n0 < n; n0 += NC) {
             int n1 = n - n0 < NC ? n : n0 + NC;
             int i = 0;
-            for (; i + 4 <= m; i += 4) {
+            for (; i + 6 <= m; i += 6) {
                 const float *ai = a + (size_t)i * lda + k0;
                 int j = n0;
                 for (; j + 4 <= n1; j += 4)
-                    tile_4x4(kc, ai, lda, b + (size_t)j * ldb + k0, ldb, c + (size_t)i * ldc + j, ldc,
+                    tile_6x4(kc, ai, lda, b + (size_t)j * ldb + k0, ldb, c + (size_t)i * ldc + j, ldc,
                              accumulate);
                 for (; j < n1; j++)
-                    tile_4x1(kc, ai, lda, b + (size_t)j * ldb + k0, ldb, c + (size_t)i * ldc + j, ldc,
+                    tile_6x1(kc, ai, lda, b + (size_t)j * ldb + k0, ldb, c + (size_t)i * ldc + j, ldc,
                              accumulate);
             }
             for (; i < m; i++) {
@@ -108,12 +109,22 @@ static void gemm_f32(int m, int n, int k, const float *a, int lda, const float *
     }
 }
 
+/* Sum four 16 x i32 accumulators into the 4 lanes of one __m128i. */
+static inline __m128i hsum4_i32(__m512i a0, __m512i a1, __m512i a2, __m512i a3) {
+    __m256i b0 = _mm256_add_epi32(_mm512_castsi512_si256(a0), _mm512_extracti64x4_epi64(a0, 1));
+    __m256i b1 = _mm256_add_epi32(_mm512_castsi512_si256(a1), _mm512_extracti64x4_epi64(a1, 1));
+    __m256i b2 = _mm256_add_epi32(_mm512_castsi512_si256(a2), _mm512_extracti64x4_epi64(a2, 1));
+    __m256i b3 = _mm256_add_epi32(_mm512_castsi512_si256(a3), _mm512_extracti64x4_epi64(a3, 1));
+    __m256i t = _mm256_hadd_epi32(_mm256_hadd_epi32(b0, b1), _mm256_hadd_epi32(b2, b3));
+    return _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+}
+
+/* bsum128[j] = 128 * sum_l b[j][l]: the correction for A's +128 shift. */
 #define TILE_I8(MR, NR)                                                                            \
     static void tile8_##MR##x##NR(int k, const int8_t *a, int lda, const int8_t *b, int ldb,      \
-                                  int32_t *c, int ldc) {                                           \
-        const __m512i flip = _mm512_set1_epi8((char)0x80), ones = _mm512_set1_epi8(1);             \
-        __m512i acc[MR][NR], bsum[NR];                                                             \
-        for (int j = 0; j < NR; j++) bsum[j] = _mm512_setzero_si512();                             \
+                                  const int32_t *bsum128, int32_t *c, int ldc) {                   \
+        const __m512i flip = _mm512_set1_epi8((char)0x80);                                         \
+        __m512i acc[MR][NR];                                                                       \
         for (int i = 0; i < MR; i++)                                                               \
             for (int j = 0; j < NR; j++) acc[i][j] = _mm512_setzero_si512();                       \
         for (int l = 0; l < k; l += 64) {                                                          \
@@ -124,14 +135,19 @@ static void gemm_f32(int m, int n, int k, const float *a, int lda, const float *
                                          flip);                                                    \
             for (int j = 0; j < NR; j++) {                                                         \
                 __m512i bv = _mm512_maskz_loadu_epi8(msk, b + (size_t)j * ldb + l);                \
-                bsum[j] = _mm512_dpbusd_epi32(bsum[j], ones, bv);                                  \
                 for (int i = 0; i < MR; i++) acc[i][j] = _mm512_dpbusd_epi32(acc[i][j], av[i], bv); \
             }                                                                                      \
         }                                                                                          \
-        for (int j = 0; j < NR; j++) {                                                             \
-            int32_t corr = 128 * _mm512_reduce_add_epi32(bsum[j]);                                 \
-            for (int i = 0; i < MR; i++)                                                           \
-                c[(size_t)i * ldc + j] = _mm512_reduce_add_epi32(acc[i][j]) - corr;                \
+        for (int i = 0; i < MR; i++) {                                                             \
+            if (NR == 4) {                                                                         \
+                __m128i s = hsum4_i32(acc[i][0], acc[i][NR > 1 ? 1 : 0], acc[i][NR > 2 ? 2 : 0],   \
+                                      acc[i][NR > 3 ? 3 : 0]);                                     \
+                s = _mm_sub_epi32(s, _mm_loadu_si128((const __m128i *)bsum128));                   \
+                _mm_storeu_si128((__m128i *)(c + (size_t)i * ldc), s);                             \
+            } else {                                                                               \
+                for (int j = 0; j < NR; j++)                                                       \
+                    c[(size_t)i * ldc + j] = _mm512_reduce_add_epi32(acc[i][j]) - bsum128[j];      \
+            }                                                                                      \
         }                                                                                          \
     }
 
@@ -141,24 +157,37 @@ TILE_I8(1, 1)
 
 static void gemm_i8(int m, int n, int k, const int8_t *a, int lda, const int8_t *b, int ldb,
                     int32_t *c, int ldc) {
+    int32_t bsum[NC];
+    const __m512i ones = _mm512_set1_epi8(1);
     for (int n0 = 0; n0 < n; n0 += NC) {
         int n1 = n - n0 < NC ? n : n0 + NC;
+        for (int j = n0; j < n1; j++) {
+            __m512i s = _mm512_setzero_si512();
+            for (int l = 0; l < k; l += 64) {
+                __mmask64 msk = k - l >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (k - l)) - 1);
+                s = _mm512_dpbusd_epi32(s, ones, _mm512_maskz_loadu_epi8(msk, b + (size_t)j * ldb + l));
+            }
+            bsum[j - n0] = 128 * _mm512_reduce_add_epi32(s);
+        }
         int i = 0;
         for (; i + 4 <= m; i += 4) {
             int j = n0;
             for (; j + 4 <= n1; j += 4)
-                tile8_4x4(k, a + (size_t)i * lda, lda, b + (size_t)j * ldb, ldb, c + (size_t)i * ldc + j, ldc);
+                tile8_4x4(k, a + (size_t)i * lda, lda, b + (size_t)j * ldb, ldb, bsum + (j - n0),
+                          c + (size_t)i * ldc + j, ldc);
             for (; j < n1; j++)
                 for (int ii = 0; ii < 4; ii++)
-                    tile8_1x1(k, a + (size_t)(i + ii) * lda, lda, b + (size_t)j * ldb, ldb,
+                    tile8_1x1(k, a + (size_t)(i + ii) * lda, lda, b + (size_t)j * ldb, ldb, bsum + (j - n0),
                               c + (size_t)(i + ii) * ldc + j, ldc);
         }
         for (; i < m; i++) {
             int j = n0;
             for (; j + 4 <= n1; j += 4)
-                tile8_1x4(k, a + (size_t)i * lda, lda, b + (size_t)j * ldb, ldb, c + (size_t)i * ldc + j, ldc);
+                tile8_1x4(k, a + (size_t)i * lda, lda, b + (size_t)j * ldb, ldb, bsum + (j - n0),
+                          c + (size_t)i * ldc + j, ldc);
             for (; j < n1; j++)
-                tile8_1x1(k, a + (size_t)i * lda, lda, b + (size_t)j * ldb, ldb, c + (size_t)i * ldc + j, ldc);
+                tile8_1x1(k, a + (size_t)i * lda, lda, b + (size_t)j * ldb, ldb, bsum + (j - n0),
+                          c + (size_t)i * ldc + j, ldc);
         }
     }
 }
@@ -169,4 +198,5 @@ const struct pl_cpu_kern pl__cpu_kern_avx512 = {
     .gemm_i8 = gemm_i8,
     .bias_act = pl__avx2_bias_act,
     .exp_sum = pl__avx2_exp_sum,
+    .quant_row = pl__avx2_quant_row,
 };

@@ -48,10 +48,22 @@ static float exp_sum(const float *x, float *y, int n, float max) {
     return s;
 }
 
+static float quant_row(const float *x, int k, int8_t *q) {
+    float amax = 0;
+    for (int i = 0; i < k; i++) amax = fmaxf(amax, fabsf(x[i]));
+    float inv = amax > 0 ? 127.0f / amax : 0.0f;
+    for (int i = 0; i < k; i++) {
+        float v = nearbyintf(x[i] * inv);
+        q[i] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+    }
+    return amax / 127.0f;
+}
+
 const struct pl_cpu_kern pl__cpu_kern_generic = {
     .name = "generic",
     .gemm_f32 = gemm_f32,
     .gemm_i8 = gemm_i8,
     .bias_act = bias_act,
     .exp_sum = exp_sum,
+    .quant_row = quant_row,
 };

@@ -72,29 +72,18 @@ static void lin_task(void *arg, int task, int thread) {
 }
 
 struct quant_job {
+    const struct pl_cpu_kern *kern;
     const float *x;
     int8_t *q;
     float *scale;
     int64_t m, k;
 };
 
-/* Same rounding as the reference (ops_ref.c quant_row_ref). */
 static void quant_task(void *arg, int task, int thread) {
     (void)thread;
     struct quant_job *j = arg;
     int64_t r0 = task * 16, r1 = r0 + 16 < j->m ? r0 + 16 : j->m;
-    for (int64_t r = r0; r < r1; r++) {
-        const float *x = j->x + r * j->k;
-        int8_t *q = j->q + r * j->k;
-        float amax = 0;
-        for (int64_t i = 0; i < j->k; i++) amax = fmaxf(amax, fabsf(x[i]));
-        float inv = amax > 0 ? 127.0f / amax : 0.0f;
-        j->scale[r] = amax / 127.0f;
-        for (int64_t i = 0; i < j->k; i++) {
-            float v = nearbyintf(x[i] * inv);
-            q[i] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
-        }
-    }
+    for (int64_t r = r0; r < r1; r++) j->scale[r] = j->kern->quant_row(j->x + r * j->k, (int)j->k, j->q + r * j->k);
 }
 
 static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
@@ -117,7 +106,7 @@ static pl_status op_linear(struct pl_cpu_ctx *ctx, struct pl_tensor *t) {
         j.aq = (int8_t *)p;
         j.ascale = (float *)(p + align64((size_t)(j.m * j.k)));
         j.acc = (int32_t *)(p + align64((size_t)(j.m * j.k)) + align64((size_t)j.m * sizeof(float)));
-        struct quant_job q = {.x = x->data, .q = j.aq, .scale = j.ascale, .m = j.m, .k = j.k};
+        struct quant_job q = {.kern = ctx->kern, .x = x->data, .q = j.aq, .scale = j.ascale, .m = j.m, .k = j.k};
         pl_threadpool_run(ctx->pool, (int)cdiv(j.m, 16), quant_task, &q);
     } else if (w->dtype != PL_DTYPE_F32) {
         PL_TRY(pl__cpu_scratch_reserve(&ctx->scratch, (size_t)nt * LIN_NB * j.k * sizeof(float)));

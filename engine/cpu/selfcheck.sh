@@ -16,6 +16,8 @@ gcc $CF -O3 -c engine/cpu/ops_fast.c -o "$OUT/ops_fast.o" &
 gcc $CF -O3 -mavx2 -mfma -c engine/cpu/kern_avx2.c -o "$OUT/kern_avx2.o" &
 gcc $CF -O3 -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx2 -mfma -c engine/cpu/kern_avx512.c \
   -o "$OUT/kern_avx512.o" &
+gcc $CF -O2 -mavx2 -mfma -c clients/bench/peak.c -o "$OUT/peak_avx2.o" &
+gcc $CF -O2 -mavx512f -mfma -DPL_PEAK_AVX512 -c clients/bench/peak.c -o "$OUT/peak_avx512.o" &
 wait
 gcc -o "$OUT/cpu_selfcheck" "$OUT"/*.o -lm -lpthread
 grep -o -m1 'avx512[a-z_]*' /proc/cpuinfo >/dev/null && echo "cpu has AVX-512" || echo "cpu lacks AVX-512"
