@@ -69,6 +69,10 @@ static inline __m128 hsum4(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
     }
 
 TILE(6, 4)
+TILE(5, 4)
+TILE(4, 4)
+TILE(3, 4)
+TILE(2, 4)
 TILE(1, 4)
 TILE(6, 1)
 TILE(1, 1)
@@ -95,15 +99,18 @@ static void gemm_f32(int m, int n, int k, const float *a, int lda, const float *
                     tile_6x1(kc, ai, lda, b + (size_t)j * ldb + k0, ldb, c + (size_t)i * ldc + j, ldc,
                              accumulate);
             }
-            for (; i < m; i++) {
+            if (i < m) { /* 1..5 rows left: one shorter tile row */
+                static void (*const rem[6])(int, const float *, int, const float *, int, float *, int, int) = {
+                    NULL, tile_1x4, tile_2x4, tile_3x4, tile_4x4, tile_5x4};
                 const float *ai = a + (size_t)i * lda + k0;
                 int j = n0;
                 for (; j + 4 <= n1; j += 4)
-                    tile_1x4(kc, ai, lda, b + (size_t)j * ldb + k0, ldb, c + (size_t)i * ldc + j, ldc,
-                             accumulate);
+                    rem[m - i](kc, ai, lda, b + (size_t)j * ldb + k0, ldb, c + (size_t)i * ldc + j, ldc,
+                               accumulate);
                 for (; j < n1; j++)
-                    tile_1x1(kc, ai, lda, b + (size_t)j * ldb + k0, ldb, c + (size_t)i * ldc + j, ldc,
-                             accumulate);
+                    for (int ii = i; ii < m; ii++)
+                        tile_1x1(kc, a + (size_t)ii * lda + k0, lda, b + (size_t)j * ldb + k0, ldb,
+                                 c + (size_t)ii * ldc + j, ldc, accumulate);
             }
         }
     }
