@@ -75,6 +75,14 @@ static int64_t reconnect_delay(natsConnection *nc, int attempts, void *closure) 
     return d > 2000 ? 2000 : d;
 }
 
+/* Given to the retry-on-failed-connect option: without a callback natsConnection_Connect
+ * would block until the server comes up instead of returning NATS_NOT_YET_CONNECTED. */
+static void on_late_connect(natsConnection *nc, void *closure) {
+    (void)nc;
+    (void)closure;
+    PL_LOGI("connected to NATS (after retrying)");
+}
+
 pl_status pl__nrpc_connect(const struct pl__nrpc_connect_opts *o, natsConnection **nc,
                            natsOptions **opts) {
     natsOptions *no = NULL;
@@ -98,7 +106,7 @@ pl_status pl__nrpc_connect(const struct pl__nrpc_connect_opts *o, natsConnection
     /* publish at once instead of waiting for the flusher thread: about 1 ms per hop less */
     if (ns == NATS_OK) ns = natsOptions_SetSendAsap(no, true);
     if (ns == NATS_OK && o->retry_on_failed_connect)
-        ns = natsOptions_SetRetryOnFailedConnect(no, true, NULL, NULL);
+        ns = natsOptions_SetRetryOnFailedConnect(no, true, on_late_connect, NULL);
     if (ns == NATS_OK && o->on_closed) ns = natsOptions_SetClosedCB(no, o->on_closed, o->closure);
     if (ns != NATS_OK) {
         natsOptions_Destroy(no);

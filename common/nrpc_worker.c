@@ -421,6 +421,14 @@ pl_status pl_worker_session_send(struct pl_worker_session *s, const void *data, 
     return st;
 }
 
+void pl_worker_session_retain(struct pl_worker_session *s) {
+    if (s) atomic_fetch_add(&s->refs, 1);
+}
+
+void pl_worker_session_release(struct pl_worker_session *s) {
+    if (s) session_release(s);
+}
+
 const struct pl_worker_ctx *pl_worker_session_ctx(struct pl_worker_session *s) {
     return s ? &s->ctx : NULL;
 }
@@ -1124,6 +1132,9 @@ void pl_worker_destroy(struct pl_worker *w) {
     for (int b = 0; b < N_SBUCKETS; b++) {
         for (struct pl_worker_session *s = w->sbuckets[b]; s;) {
             struct pl_worker_session *n = s->next;
+            pthread_mutex_lock(&s->lock);
+            s->closed = true; /* a retained session must not reach the freed connection */
+            pthread_mutex_unlock(&s->lock);
             session_release(s);
             s = n;
         }

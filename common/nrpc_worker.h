@@ -120,6 +120,12 @@ struct pl_worker_stream_i {
  * needed). Usable from any thread while the session is valid (see above);
  * PL_E_CANCELLED once the session has ended or been cancelled. */
 pl_status pl_worker_session_send(struct pl_worker_session *s, const void *data, size_t n);
+/* Keep the session object alive past on_end/on_cancel (e.g. for a batcher
+ * thread that may still hold results): every retain needs one release. After
+ * the end, pl_worker_session_send on a retained session returns
+ * PL_E_CANCELLED. Thread-safe. */
+void pl_worker_session_retain(struct pl_worker_session *s);
+void pl_worker_session_release(struct pl_worker_session *s);
 /* The context of the session (borrowed like the session). */
 const struct pl_worker_ctx *pl_worker_session_ctx(struct pl_worker_session *s);
 

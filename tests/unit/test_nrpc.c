@@ -124,8 +124,13 @@ static pl_status s_msg(void *state, struct pl_worker_session *s, const uint8_t *
     return pl_worker_session_send(s, len, strlen(len));
 }
 
+static struct pl_worker_session *_Atomic retained; /* kept past the end by s_end */
+
 static pl_status s_end(void *state, struct pl_worker_session *s) {
     (void)state;
+    pl_worker_session_retain(s);
+    struct pl_worker_session *old = atomic_exchange(&retained, s);
+    if (old) pl_worker_session_release(old);
     return pl_worker_session_send(s, "bye", 3);
 }
 
@@ -473,6 +478,12 @@ START_TEST(test_stream_happy_path) {
     ck_assert_int_eq(pl_nrpc_stream_recv(s, 3000, &d, &n, &code, NULL), PL_E_CANCELLED);
     ck_assert_int_eq(code, 0);
     pl_nrpc_stream_destroy(s);
+    /* a session retained past its end is still valid memory, and refuses sends */
+    struct pl_worker_session *kept = atomic_exchange(&retained, NULL);
+    ck_assert_ptr_nonnull(kept);
+    ck_assert_int_eq(pl_worker_session_send(kept, "z", 1), PL_E_CANCELLED);
+    ck_assert_str_eq(pl_worker_session_ctx(kept)->user, "bob");
+    pl_worker_session_release(kept);
 
     /* callback mode, and an error from on_message ends the stream with its status */
     atomic_store(&cancels, 0);
@@ -865,6 +876,29 @@ START_TEST(test_reconnect) {
     ck_assert(pl_nrpc_conn_connected(c));
     static char body[8192];
     ck_assert_int_eq(http_get(pl_worker_http_port(w), "/readyz", body, sizeof body), 200);
+    pl_nrpc_conn_destroy(c);
+
+    /* no server at all: a plain connect fails UNAVAILABLE; with retry_on_failed_connect the
+     * connection comes up once the server does */
+    pl_test_kill(srv.pid, SIGTERM);
+    srv.pid = -1;
+    struct pl_nrpc_conn_opts o = PL_NRPC_CONN_OPTS_INIT;
+    o.url = srv.url;
+    o.connect_timeout_ms = 200;
+    ck_assert_int_eq(pl_nrpc_conn_create(&o, &c), PL_E_UNAVAILABLE);
+    ck_assert_ptr_null(c);
+    o.retry_on_failed_connect = true;
+    ck_assert_int_eq(pl_nrpc_conn_create(&o, &c), PL_OK);
+    ck_assert(!pl_nrpc_conn_connected(c));
+    ck_assert_int_eq(pl_test_nats_restart(&srv), PL_OK);
+    ok = false;
+    for (int i = 0; i < 100 && !ok; i++) {
+        ck_assert_int_eq(pl_nrpc_call(c, "parley.t14.echo", "c", 1, NULL, 500, &r), PL_OK);
+        ok = r.code == 0 && r.len == 1 && r.data[0] == 'c';
+        pl_nrpc_reply_deinit(&r);
+        if (!ok) pl_sleep_ms(50);
+    }
+    ck_assert(ok);
     pl_nrpc_conn_destroy(c);
     pl_worker_destroy(w);
     teardown_server();
