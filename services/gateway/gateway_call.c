@@ -85,7 +85,7 @@ void pl__gw_call_post_new(struct pl_gateway *gw) {
  * can quote it (the same id travels to the worker and its logs). */
 static void initial_md_op(struct gw_call *c, grpc_op *op, grpc_metadata *md) {
     md->key = grpc_slice_from_static_string("x-request-id");
-    md->value = grpc_slice_from_static_buffer(c->request_id, strlen(c->request_id));
+    md->value = grpc_slice_from_copied_string(c->request_id); /* caller unrefs after the batch */
     op->op = GRPC_OP_SEND_INITIAL_METADATA;
     op->data.send_initial_metadata.count = 1;
     op->data.send_initial_metadata.metadata = md;
@@ -143,6 +143,7 @@ static void pump_locked(struct gw_call *c) {
         pl_free(o);
     }
     grpc_slice_unref(details);
+    grpc_slice_unref(md.value);
     if (e != GRPC_CALL_OK) {
         PL_LOGE("grpc_call_start_batch (send) failed: %d", (int)e);
         c->send_busy = false;
@@ -275,6 +276,7 @@ static void post_recv(struct gw_call *c) {
     n++;
     pl__gw_call_ref(c);
     grpc_call_error e = grpc_call_start_batch(c->call, ops, n, &c->t_recv, NULL);
+    grpc_slice_unref(md.value);
     if (e != GRPC_CALL_OK) {
         PL_LOGE("grpc_call_start_batch (recv) failed: %d", (int)e);
         atomic_fetch_sub(&c->refs, 1);
