@@ -820,8 +820,9 @@ START_TEST(test_cli) {
     snprintf(vpath, sizeof vpath, "%s/my-vocab.txt", dir);
     snprintf(cpath, sizeof cpath, "%s/config.json", dir);
     write_file(vpath, small_vocab);
-    write_file(cpath, "{\"architecture\": \"bert\", \"tokenizer\": {\"vocab_file\": "
-                      "\"my-vocab.txt\", \"do_lower_case\": true}}");
+    /* The model-directory contract of train/README.md. */
+    write_file(cpath, "{\"model_type\": \"bert\", \"tokenizer\": {\"type\": \"wordpiece\", "
+                      "\"vocab\": \"my-vocab.txt\", \"do_lower_case\": true}}");
 
     char *a1[] = {"tokenize", dir, "H\xc3\xa9llo worlds!"};
     ck_assert_int_eq(run_cli(a1, 3, out, sizeof out, err, sizeof err), 0);
