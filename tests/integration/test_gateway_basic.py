@@ -10,7 +10,8 @@ from gwtest import *  # noqa: F403
 nats, url = start_nats()
 start_worker(url, service="nlu", wid="nlu")
 start_worker(url, "--stream-rpc", "streaming_recognize", service="asr", wid="asr")
-start_worker(url, "--unary-rpc", "synthesize", "--delay-ms", "600", service="tts", wid="tts")
+start_worker(url, "--unary-rpc", "synthesize", "--stream-rpc", "synthesize_online", "--delay-ms", "600",
+             service="tts", wid="tts")
 gw, port, hport = start_gateway(url, env_extra={"PARLEY_GATEWAY_MAX_RECEIVE_BYTES": "1048576",
                                                 "PARLEY_GATEWAY_HEALTH_PROBE_MS": "200"})
 ch = channel(port)
@@ -63,6 +64,10 @@ msgs = [b"\x0a\x02\x18\x01"] + [b"\x12\x04" + bytes([i, i + 1, i + 2, i + 3]) fo
 bidi = ch.stream_stream(STREAM)
 got = list(bidi(iter(msgs), timeout=10))
 check(got == msgs, "Python bidirectional stream: %d messages echoed in order" % len(got))
+
+tts_req = b"\x0a\x05hello"  # SynthesizeSpeechRequest{text: "hello"}
+got = list(ch.unary_stream("/nvidia.riva.tts.RivaSpeechSynthesis/SynthesizeOnline")(tts_req, timeout=10))
+check(got == [tts_req], "server-streaming SynthesizeOnline through the gateway")
 
 t0 = time.time()
 c, d = code_of(lambda: ch.unary_unary("/nvidia.riva.nlp.RivaLanguageUnderstanding/NaturalQuery")(b"", timeout=5))
