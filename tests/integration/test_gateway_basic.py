@@ -72,13 +72,13 @@ check(got == [tts_req], "server-streaming SynthesizeOnline through the gateway")
 t0 = time.time()
 c, d = code_of(lambda: ch.unary_unary("/nvidia.riva.nlp.RivaLanguageUnderstanding/NaturalQuery")(b"", timeout=5))
 el = time.time() - t0
-check(c == grpc.StatusCode.UNAVAILABLE and el < 1.0, "no qa worker: UNAVAILABLE at once (%.3f s, %s)" % (el, d))
+check(c == grpc.StatusCode.UNAVAILABLE and el < 2.0, "no qa worker: UNAVAILABLE at once (%.3f s, %s)" % (el, d))
 c, d = code_of(lambda: ch.stream_stream("/parley.dialog.v1.Dialog/Converse")(iter([b""]), timeout=5).__next__())
 check(c == grpc.StatusCode.UNAVAILABLE, "stream with no worker: UNAVAILABLE (%s)" % d)
 
 t0 = time.time()
 c, d = code_of(lambda: ch.unary_unary("/nvidia.riva.tts.RivaSpeechSynthesis/Synthesize")(b"", timeout=0.2))
-check(c == grpc.StatusCode.DEADLINE_EXCEEDED and time.time() - t0 < 1.0,
+check(c == grpc.StatusCode.DEADLINE_EXCEEDED and time.time() - t0 < 2.0,
       "slow worker past the client deadline: DEADLINE_EXCEEDED")
 
 c, d = code_of(lambda: punctuate(ch, ["x" * (2 << 20)]))
