@@ -113,6 +113,20 @@ template <> __device__ __forceinline__ __half pl__fromf<__half>(float x) {
     return __float2half_rn(x);
 }
 
+/* Two adjacent elements at once (float2 / __half2 loads and stores). */
+__device__ __forceinline__ void pl__unpack2(float2 v, float &a, float &b) {
+    a = v.x;
+    b = v.y;
+}
+__device__ __forceinline__ void pl__unpack2(__half2 v, float &a, float &b) {
+    a = __low2float(v);
+    b = __high2float(v);
+}
+__device__ __forceinline__ void pl__pack2(float2 &v, float a, float b) { v = make_float2(a, b); }
+__device__ __forceinline__ void pl__pack2(__half2 &v, float a, float b) {
+    v = __floats2half2_rn(a, b);
+}
+
 __device__ __forceinline__ float pl__warp_sum(float v) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;

@@ -6,34 +6,47 @@
  * head_dim contiguous elements. */
 #include "cuda_impl.h"
 
+/* One block per token (grid-stride): the token's batch and position are
+ * computed once, the column split uses 32-bit arithmetic (3*hidden fits an
+ * int; checked at launch). Reads are coalesced along the token's row; writes
+ * go out in runs of head_dim. */
 template <typename T>
-__global__ void qkv_split_kernel(T *out, const T *qkv, const T *bias, int64_t tokens,
-                                 int64_t seq, int64_t heads, int64_t hd) {
-    const int64_t hidden = heads * hd, w = 3 * hidden, total = tokens * w;
+__global__ void qkv_split_kernel(T *out, const T *qkv, const T *bias, int64_t tokens, int64_t seq,
+                                 int heads, int hd) {
+    const int hidden = heads * hd, w = 3 * hidden;
     const int64_t part = tokens * hidden; /* elements of each of Q, K, V */
-    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total;
-         i += (int64_t)gridDim.x * blockDim.x) {
-        const int64_t t = i / w, c = i - t * w;
-        const int64_t which = c / hidden, cc = c - which * hidden;
-        const int64_t h = cc / hd, d = cc - h * hd;
+    for (int64_t t = blockIdx.x; t < tokens; t += gridDim.x) {
         const int64_t b = t / seq, s = t - b * seq;
-        float v = pl__tof(qkv[i]);
-        if (bias) v += pl__tof(bias[c]);
-        out[which * part + ((b * heads + h) * seq + s) * hd + d] = pl__fromf<T>(v);
+        const T *src = qkv + t * w;
+        T *base = out + (b * heads * seq + s) * hd; /* head 0 of Q for this token */
+        for (int c = threadIdx.x; c < w; c += blockDim.x) {
+            const int which = c / hidden, cc = c - which * hidden;
+            const int h = cc / hd, d = cc - h * hd;
+            float v = pl__tof(src[c]);
+            if (bias) v += pl__tof(bias[c]);
+            base[which * part + (int64_t)h * seq * hd + d] = pl__fromf<T>(v);
+        }
     }
 }
 
 template <typename T>
-__global__ void merge_heads_kernel(T *out, const T *in, int64_t tokens, int64_t seq,
-                                   int64_t heads, int64_t hd) {
-    const int64_t hidden = heads * hd, total = tokens * hidden;
-    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total;
-         i += (int64_t)gridDim.x * blockDim.x) {
-        const int64_t t = i / hidden, cc = i - t * hidden;
-        const int64_t h = cc / hd, d = cc - h * hd;
+__global__ void merge_heads_kernel(T *out, const T *in, int64_t tokens, int64_t seq, int heads,
+                                   int hd) {
+    const int hidden = heads * hd;
+    for (int64_t t = blockIdx.x; t < tokens; t += gridDim.x) {
         const int64_t b = t / seq, s = t - b * seq;
-        out[i] = in[((b * heads + h) * seq + s) * hd + d];
+        const T *base = in + (b * heads * seq + s) * hd;
+        T *dst = out + t * hidden;
+        for (int c = threadIdx.x; c < hidden; c += blockDim.x) {
+            const int h = c / hd, d = c - h * hd;
+            dst[c] = base[(int64_t)h * seq * hd + d];
+        }
     }
+}
+
+static unsigned token_grid(int64_t tokens, int sm_count) {
+    const int64_t cap = (int64_t)(sm_count > 0 ? sm_count : 80) * 16;
+    return (unsigned)(tokens < cap ? tokens : cap);
 }
 
 static pl_status heads_check(int64_t batch, int64_t seq, int64_t heads, int64_t hd,
@@ -47,6 +60,8 @@ static pl_status heads_check(int64_t batch, int64_t seq, int64_t heads, int64_t 
     PL_TRY(pl__cuda_mul(heads, hd, &hidden, op));
     PL_TRY(pl__cuda_mul(*tokens, hidden, &n, op));
     PL_TRY(pl__cuda_mul(n, 3, &n, op));
+    if (hidden > INT_MAX / 3)
+        return PL_ERR(PL_E_INVALID_ARG, "cuda %s: hidden %lld too large", op, (long long)hidden);
     return PL_OK;
 }
 
@@ -58,15 +73,15 @@ extern "C" pl_status pl_cuda_qkv_split(struct pl_cuda_ctx *ctx, enum pl_cuda_dty
     PL_TRY(heads_check(batch, seq, heads, head_dim, &tokens, "qkv_split"));
     if (!out || !qkv) return PL_ERR(PL_E_INVALID_ARG, "cuda qkv_split: NULL in or out");
     if (out == qkv) return PL_ERR(PL_E_INVALID_ARG, "cuda qkv_split: out aliases qkv");
-    const int64_t total = tokens * heads * head_dim * 3;
-    const unsigned grid = pl__cuda_grid(total, 256, ctx->sm_count);
+    const unsigned grid = token_grid(tokens, ctx->sm_count);
     if (dt == PL_CUDA_F32)
         qkv_split_kernel<float><<<grid, 256, 0, ctx->stream>>>(
-            (float *)out, (const float *)qkv, (const float *)bias, tokens, seq, heads, head_dim);
+            (float *)out, (const float *)qkv, (const float *)bias, tokens, seq, (int)heads,
+            (int)head_dim);
     else
         qkv_split_kernel<__half><<<grid, 256, 0, ctx->stream>>>(
-            (__half *)out, (const __half *)qkv, (const __half *)bias, tokens, seq, heads,
-            head_dim);
+            (__half *)out, (const __half *)qkv, (const __half *)bias, tokens, seq, (int)heads,
+            (int)head_dim);
     PL_CUDA_CHECK_LAUNCH("qkv_split");
     return PL_OK;
 }
@@ -79,14 +94,13 @@ extern "C" pl_status pl_cuda_merge_heads(struct pl_cuda_ctx *ctx, enum pl_cuda_d
     PL_TRY(heads_check(batch, seq, heads, head_dim, &tokens, "merge_heads"));
     if (!out || !in) return PL_ERR(PL_E_INVALID_ARG, "cuda merge_heads: NULL in or out");
     if (out == in) return PL_ERR(PL_E_INVALID_ARG, "cuda merge_heads: out aliases in");
-    const int64_t total = tokens * heads * head_dim;
-    const unsigned grid = pl__cuda_grid(total, 256, ctx->sm_count);
+    const unsigned grid = token_grid(tokens, ctx->sm_count);
     if (dt == PL_CUDA_F32)
         merge_heads_kernel<float><<<grid, 256, 0, ctx->stream>>>(
-            (float *)out, (const float *)in, tokens, seq, heads, head_dim);
+            (float *)out, (const float *)in, tokens, seq, (int)heads, (int)head_dim);
     else
         merge_heads_kernel<__half><<<grid, 256, 0, ctx->stream>>>(
-            (__half *)out, (const __half *)in, tokens, seq, heads, head_dim);
+            (__half *)out, (const __half *)in, tokens, seq, (int)heads, (int)head_dim);
     PL_CUDA_CHECK_LAUNCH("merge_heads");
     return PL_OK;
 }

@@ -467,7 +467,8 @@ static void run_layernorm(void) {
 
 static void run_softmax(void) {
     static const int64_t shapes[][3] = {{1, 1, 1}, {6, 77, 3}, {24, 128, 12}, {4, 512, 2},
-                                        {3, 1000, 1}};
+                                        {3, 1000, 1},
+                                        {5, 33, 5},  {2, 3000, 1}};
     for (int dti = 0; dti < 2; dti++)
         for (size_t s = 0; s < PL_ARRAY_LEN(shapes); s++)
             for (int masked = 0; masked < 2; masked++) {
