@@ -25,3 +25,10 @@ if(TARGET parley_asr_dsp)
             $<TARGET_FILE:test_asr_beam_dump> ${CMAKE_CURRENT_BINARY_DIR}/asr_ctc_beam_ref)
   set_tests_properties(reference_asr_ctc_beam PROPERTIES LABELS reference TIMEOUT 300)
 endif()
+
+# Speed of the front end and decoders; LM effect on simulated posteriors (a tool:
+#   test_asr_bench ../shared/data models/asr-lm/lm.arpa.gz [BEAM]).
+if(TARGET parley_asr_dsp)
+  add_executable(test_asr_bench unit/test_asr_bench.c)
+  target_link_libraries(test_asr_bench PRIVATE parley_asr_dsp)
+endif()

@@ -42,6 +42,8 @@ struct pl_asr_lm {
     int32_t *nhash; /* n-gram indices, -1 empty */
     size_t nhash_mask;
     int32_t bos, eos, unk;
+    uint64_t *pfx; /* hashes of every prefix of every word (0 = empty slot) */
+    size_t pfx_mask;
 };
 
 static uint64_t hash_bytes(const char *s, size_t n) {
@@ -232,6 +234,45 @@ static pl_status parse_entry(struct pl_asr_lm *lm, int k, const char *line, size
     return PL_OK;
 }
 
+static uint64_t pfx_hash(const char *s, size_t n) {
+    uint64_t h = hash_bytes(s, n) ^ ((uint64_t)n << 56);
+    return h ? h : 1;
+}
+
+/* The set of all non-empty prefixes of the words (not <s>, </s>, <unk>), for
+ * pl_asr_lm_is_prefix(). Stored as 64-bit hashes: a false positive needs a
+ * collision of 2^-64 odds. */
+static pl_status build_prefixes(struct pl_asr_lm *lm) {
+    size_t total = 0;
+    for (int32_t i = 0; i < lm->n_words; i++) total += strlen(lm->wpool + lm->word_off[i]);
+    size_t cap = pow2_at_least(total * 2 + 16);
+    lm->pfx = pl_calloc(cap, sizeof(uint64_t));
+    if (!lm->pfx) return PL_ERR(PL_E_NOMEM, "arpa: prefix table of %zu entries", cap);
+    lm->pfx_mask = cap - 1;
+    for (int32_t i = 0; i < lm->n_words; i++) {
+        if (i == lm->bos || i == lm->eos || i == lm->unk) continue;
+        const char *w = lm->wpool + lm->word_off[i];
+        size_t n = strlen(w);
+        for (size_t k = 1; k <= n; k++) {
+            uint64_t h = pfx_hash(w, k);
+            size_t j = h & lm->pfx_mask;
+            while (lm->pfx[j] && lm->pfx[j] != h) j = (j + 1) & lm->pfx_mask;
+            lm->pfx[j] = h;
+        }
+    }
+    return PL_OK;
+}
+
+int pl_asr_lm_is_prefix(const struct pl_asr_lm *lm, const char *s, size_t len) {
+    if (!lm || !lm->pfx) return 0;
+    if (len == 0) return 1;
+    uint64_t h = pfx_hash(s, len);
+    for (size_t j = h & lm->pfx_mask;; j = (j + 1) & lm->pfx_mask) {
+        if (lm->pfx[j] == h) return 1;
+        if (!lm->pfx[j]) return 0;
+    }
+}
+
 static int line_is(const char *line, size_t len, const char *s) {
     size_t n = strlen(s);
     return len == n && memcmp(line, s, n) == 0;
@@ -322,7 +363,7 @@ static pl_status parse(struct pl_asr_lm *lm, const char *buf, size_t n) {
     lm->eos = pl_asr_lm_word_id(lm, "</s>", 4);
     lm->unk = pl_asr_lm_word_id(lm, "<unk>", 5);
     if (lm->eos < 0) return PL_ERR(PL_E_FORMAT, "arpa: no </s> unigram");
-    return PL_OK;
+    return build_prefixes(lm);
 }
 
 pl_status pl_asr_lm_load_buffer(const char *buf, size_t n, struct pl_asr_lm **out) {
@@ -395,6 +436,7 @@ void pl_asr_lm_destroy(struct pl_asr_lm *lm) {
     pl_free(lm->ids);
     pl_free(lm->ng);
     pl_free(lm->nhash);
+    pl_free(lm->pfx);
     pl_free(lm);
 }
 

@@ -34,6 +34,8 @@ struct node {
     int32_t n_words;    /* completed (non-empty) words */
     double lm;          /* sum of ln P_lm of the completed words */
     double boost;       /* sum of boosts of the completed words */
+    double pen;         /* unk_prefix_penalty once per word that left the LM's words */
+    uint8_t pfx_ok;     /* the open word is a prefix of some LM word */
     struct pl_asr_lm_state lms;
     uint8_t n_act;
     uint16_t act_phrase[MAX_ACT];
@@ -137,6 +139,7 @@ pl_status pl_asr_beam_create(const struct pl_asr_vocab *v, const struct pl_asr_l
                       o.max_alternatives, o.beam_width);
     if (!(o.frame_ms > 0)) return PL_ERR(PL_E_INVALID_ARG, "beam: frame_ms %g", o.frame_ms);
     if (!isfinite(o.lm_alpha) || !isfinite(o.lm_beta) || !isfinite(o.oov_logp) ||
+        !isfinite(o.unk_prefix_penalty) ||
         !(o.token_prune <= 0) || !(o.stable_margin >= 0))
         return PL_ERR(PL_E_INVALID_ARG, "beam: alpha/beta/oov_logp/token_prune not valid");
     if (n_boosts < 0 || n_boosts > MAX_PHRASES || (n_boosts && !boosts))
@@ -190,6 +193,7 @@ void pl_asr_beam_reset(struct pl_asr_beam *b) {
     if (b->lm) pl_asr_lm_begin(b->lm, &r->lms);
     r->pb = 0;
     r->pnb = -INFINITY;
+    r->pfx_ok = 1;
     b->n_nodes = 1;
     b->gc_at = 4096;
     b->beam[0] = 0;
@@ -275,6 +279,17 @@ static void complete_word(const struct pl_asr_beam *b, const struct node *src, c
     }
 }
 
+/* True when w begins a word of a boosted phrase (boosted words are exempt
+ * from the unknown-prefix penalty: boosting is how callers add names). */
+static int boost_prefix(const struct pl_asr_beam *b, const char *w, size_t len) {
+    for (int i = 0; i < b->n_phrases; i++)
+        for (int j = 0; j < b->phrases[i].n; j++)
+            if (strncmp(b->phrases[i].words[j], w, len) == 0 &&
+                strlen(b->phrases[i].words[j]) >= len)
+                return 1;
+    return 0;
+}
+
 /* Child of l with token c, created on first use. Returns -1 on NOMEM. */
 static int32_t get_child(struct pl_asr_beam *b, int32_t l, int32_t c) {
     for (int32_t k = b->nodes[l].first_child; k >= 0; k = b->nodes[k].next_sib)
@@ -299,15 +314,27 @@ static int32_t get_child(struct pl_asr_beam *b, int32_t l, int32_t c) {
     d->stamp = -1;
     d->pb = d->pnb = -INFINITY;
     d->best_entry = -INFINITY;
+    d->pen = p->pen;
+    d->pfx_ok = 1;
     int cls = b->v->cls[c];
+    int check = b->lm && b->o.unk_prefix_penalty != 0;
     if (cls == PL__TOK_TEXT) {
         complete_word(b, p, NULL, 0, d);
         d->word_start = p->word_start >= 0 ? p->word_start : k;
+        d->pfx_ok = p->word_start >= 0 ? p->pfx_ok : 1;
     } else {
         char w[PL__ASR_MAX_WORD];
         size_t len = open_word(b, l, w);
         complete_word(b, p, w, len, d);
         d->word_start = cls == PL__TOK_START ? k : -1;
+    }
+    if (check && d->word_start >= 0 && d->pfx_ok) {
+        char w[PL__ASR_MAX_WORD];
+        size_t len = open_word(b, k, w);
+        if (!pl_asr_lm_is_prefix(b->lm, w, len) && !boost_prefix(b, w, len)) {
+            d->pfx_ok = 0;
+            d->pen += b->o.unk_prefix_penalty;
+        }
     }
     b->nodes[l].first_child = k;
     return k;
@@ -422,7 +449,7 @@ static pl_status step(struct pl_asr_beam *b, const float *row) {
     double a = b->o.lm_alpha, be = b->o.lm_beta;
     for (int32_t i = 0; i < b->n_touched; i++) {
         struct node *n = &b->nodes[b->touched[i]];
-        n->score = lse(n->npb, n->npnb) + a * n->lm + be * n->n_words + n->boost;
+        n->score = lse(n->npb, n->npnb) + a * n->lm + be * n->n_words + n->boost + n->pen;
     }
     t_nodes = b->nodes;
     qsort(b->touched, (size_t)b->n_touched, sizeof(int32_t), cmp_score);
@@ -506,7 +533,8 @@ pl_status pl_asr_beam_partial(struct pl_asr_beam *b, struct pl_asr_nbest **out) 
     struct pl_asr_hyp *h = &nb->hyps[0];
     h->acoustic = lse(bn->pb, bn->pnb);
     h->lm = bn->lm;
-    h->score = h->acoustic + b->o.lm_alpha * bn->lm + b->o.lm_beta * bn->n_words + bn->boost;
+    h->score =
+        h->acoustic + b->o.lm_alpha * bn->lm + b->o.lm_beta * bn->n_words + bn->boost + bn->pen;
     int stable = bn->n_words < h->n_words ? bn->n_words : h->n_words;
     for (int i = 1; i < b->n_beam && stable > 0; i++) {
         if (b->t > 0 && b->nodes[b->beam[i]].score < bn->score - b->o.stable_margin) break;
@@ -566,7 +594,7 @@ pl_status pl_asr_beam_finish(struct pl_asr_beam *b, struct pl_asr_nbest **out) {
         fin[i].order = i;
         fin[i].lm = tmp.lm;
         fin[i].score = lse(n->pb, n->pnb) + b->o.lm_alpha * tmp.lm + b->o.lm_beta * tmp.n_words +
-                       tmp.boost;
+                       tmp.boost + n->pen;
     }
     qsort(fin, (size_t)b->n_beam, sizeof *fin, cmp_final);
     for (int i = 0; i < b->n_beam && nb->n < b->o.max_alternatives; i++) {

@@ -22,6 +22,7 @@ void pl_asr_decode_opts_default(struct pl_asr_decode_opts *o) {
     o->lm_alpha = 0.5;
     o->lm_beta = 1.0;
     o->oov_logp = -10.0;
+    o->unk_prefix_penalty = -5.0;
     o->max_alternatives = 1;
     o->stable_margin = 3.0;
 }

@@ -21,6 +21,9 @@
  *            + alpha * sum ln P_lm(word | history)       completed words
  *            + beta * completed words                    insertion bonus
  *            + sum of boosts of completed words          SpeechContext
+ *            + unk_prefix_penalty per word that left the LM vocabulary, applied as
+ *              soon as the partial word is no prefix of any LM word (nor of a
+ *              boosted word)
  * A word is completed when the next word starts (a separator for CHARS, a
  * "▁" piece for SPM) or at the end of the utterance, where ln P_lm(</s>) is
  * also added (alpha-weighted). tests/reference/asr_ctc_beam.py is the Python
@@ -107,6 +110,8 @@ struct pl_asr_decode_opts {
     double lm_alpha;       /* 0.5 */
     double lm_beta;        /* 1.0 */
     double oov_logp;       /* -10: ln P of a word the LM lacks when it has no <unk> */
+    double unk_prefix_penalty; /* -5: added once when a word being spelled stops being the
+                                  beginning of any LM word (needs an LM; 0 = off) */
     int max_alternatives;  /* 1: length of the n-best list */
     double stable_margin;  /* 3: partial results count as stable the leading words shared
                               by every hypothesis scoring within this of the best */

@@ -66,6 +66,10 @@ size_t pl_asr_lm_count(const struct pl_asr_lm *lm, int order); /* n-grams of tha
 /* Id of a word (len bytes, not NUL-terminated), or -1 when not a unigram. */
 int32_t pl_asr_lm_word_id(const struct pl_asr_lm *lm, const char *word, size_t len);
 
+/* True when s (len bytes) begins some word of the model (not <s>, </s>,
+ * <unk>); the empty string is a prefix. */
+int pl_asr_lm_is_prefix(const struct pl_asr_lm *lm, const char *s, size_t len);
+
 /* True when the model has an <unk> unigram. */
 int pl_asr_lm_has_unk(const struct pl_asr_lm *lm);
 

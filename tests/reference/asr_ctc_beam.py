@@ -67,6 +67,11 @@ class ArpaLM:
                 if section == 1:
                     self.words.add(words[0])
         self.has_unk = "<unk>" in self.words
+        self.prefixes = {""}
+        for w in self.words:
+            if w not in ("<s>", "</s>", "<unk>"):
+                for k in range(1, len(w) + 1):
+                    self.prefixes.add(w[:k])
 
     def begin(self):
         return ("<s>",) if self.order > 1 and "<s>" in self.words else ()
@@ -102,6 +107,7 @@ class ArpaLM:
 
 class Node:
     __slots__ = ("parent", "tok", "t_first", "prob", "word_start", "n_words", "lm", "boost",
+                 "pen", "pfx_ok",
                  "lms", "act", "pb", "pnb", "npb", "npnb", "stamp", "touch", "children", "score")
 
     def __init__(self):
@@ -126,7 +132,7 @@ def token_classes(tokens, blank, kind):
 
 class Beam:
     def __init__(self, tokens, blank, kind, lm=None, beam_width=16, prune=-10.0, top_n=40,
-                 alpha=0.5, beta=1.0, oov_logp=-10.0, max_alt=1, boosts=()):
+                 alpha=0.5, beta=1.0, oov_logp=-10.0, max_alt=1, boosts=(), unk_prefix=-5.0):
         self.cls = token_classes(tokens, blank, kind)
         self.blank = blank
         self.V = len(tokens)
@@ -134,9 +140,13 @@ class Beam:
         self.bw, self.prune, self.top_n = beam_width, prune, top_n
         self.alpha, self.beta, self.oov, self.max_alt = alpha, beta, oov_logp, max_alt
         self.phrases = [(p.split(), float(b)) for p, b in boosts]
+        self.unk_prefix = unk_prefix
+        self.boost_prefixes = {w[:k] for ws, _ in self.phrases for w in ws
+                               for k in range(1, len(w) + 1)}
         root = Node()
         root.parent, root.tok, root.word_start = None, -1, None
         root.n_words, root.lm, root.boost, root.act = 0, 0.0, 0.0, []
+        root.pen, root.pfx_ok = 0.0, 1
         root.lms = lm.begin() if lm else ()
         root.pb, root.pnb = 0.0, NEG_INF
         root.t_first, root.prob = 0, 1.0
@@ -193,13 +203,20 @@ class Beam:
         d.parent, d.tok, d.t_first = l, c, self.t
         d.prob = math.exp(row[c])
         d.pb = d.pnb = NEG_INF
+        d.pen, d.pfx_ok = l.pen, 1
         cls = self.cls[c][0]
         if cls == 0:
             self.complete(l, "", d)
             d.word_start = l.word_start if l.word_start is not None else d
+            d.pfx_ok = l.pfx_ok if l.word_start is not None else 1
         else:
             self.complete(l, self.open_word(l), d)
             d.word_start = d if cls == 2 else None
+        if self.lm and self.unk_prefix != 0 and d.word_start is not None and d.pfx_ok:
+            w = self.open_word(d)
+            if w not in self.lm.prefixes and w not in self.boost_prefixes:
+                d.pfx_ok = 0
+                d.pen += self.unk_prefix
         l.children[c] = d
         return d
 
@@ -231,7 +248,8 @@ class Beam:
                 touch(k)
                 k.npnb = lse(k.npnb, (pb if c == l.tok else ptot) + row[c])
         for n in touched:
-            n.score = lse(n.npb, n.npnb) + self.alpha * n.lm + self.beta * n.n_words + n.boost
+            n.score = (lse(n.npb, n.npnb) + self.alpha * n.lm + self.beta * n.n_words + n.boost
+                       + n.pen)
         touched.sort(key=lambda n: (-n.score, n.touch))
         self.beam = touched[:self.bw]
         for n in self.beam:
@@ -267,7 +285,8 @@ class Beam:
             lm = tmp.lm
             if self.lm:
                 lm += self.lm.end(tmp.lms)
-            score = lse(n.pb, n.pnb) + self.alpha * lm + self.beta * tmp.n_words + tmp.boost
+            score = (lse(n.pb, n.pnb) + self.alpha * lm + self.beta * tmp.n_words + tmp.boost
+                     + n.pen)
             fin.append((score, i, n))
         fin.sort(key=lambda x: (-x[0], x[1]))
         out, seen = [], set()
@@ -346,19 +365,23 @@ def check(dump_bin, work):
     lm = ArpaLM(arpa)
     rng = random.Random(1234)
     configs = [
-        # kind, tokens, blank, use lm, beam, alpha, beta, max_alt, prune, top_n, boosts
-        ("chars", CHAR_TOKENS, 4, False, 8, 0.0, 0.0, 4, -10.0, 40, []),
-        ("chars", CHAR_TOKENS, 4, True, 8, 0.8, 1.5, 5, -10.0, 40, []),
-        ("chars", CHAR_TOKENS, 4, True, 4, 1.2, -0.5, 3, -4.0, 2, [("cab", 3.0), ("a ba", 2.5)]),
-        ("chars", CHAR_TOKENS, 4, True, 16, 0.5, 1.0, 8, -10.0, 40, [("zz", 1.0), ("ab c", 4.0)]),
-        ("spm", SPM_TOKENS, 0, True, 8, 0.7, 0.5, 4, -10.0, 40, []),
-        ("spm", SPM_TOKENS, 0, True, 6, 1.0, 2.0, 3, -6.0, 3, [("ab", 2.0), ("ac", 5.0)]),
-        ("spm", SPM_TOKENS, 0, False, 12, 0.0, 0.0, 6, -10.0, 40, [("a", 1.5)]),
+        # kind, tokens, blank, use lm, beam, alpha, beta, max_alt, prune, top_n, boosts,
+        # unk_prefix_penalty
+        ("chars", CHAR_TOKENS, 4, False, 8, 0.0, 0.0, 4, -10.0, 40, [], -5.0),
+        ("chars", CHAR_TOKENS, 4, True, 8, 0.8, 1.5, 5, -10.0, 40, [], 0.0),
+        ("chars", CHAR_TOKENS, 4, True, 8, 0.8, 1.5, 5, -10.0, 40, [], -3.0),
+        ("chars", CHAR_TOKENS, 4, True, 4, 1.2, -0.5, 3, -4.0, 2, [("cab", 3.0), ("a ba", 2.5)],
+         -5.0),
+        ("chars", CHAR_TOKENS, 4, True, 16, 0.5, 1.0, 8, -10.0, 40, [("zz", 1.0), ("ab c", 4.0)],
+         -1.5),
+        ("spm", SPM_TOKENS, 0, True, 8, 0.7, 0.5, 4, -10.0, 40, [], -5.0),
+        ("spm", SPM_TOKENS, 0, True, 6, 1.0, 2.0, 3, -6.0, 3, [("ab", 2.0), ("ac", 5.0)], 0.0),
+        ("spm", SPM_TOKENS, 0, False, 12, 0.0, 0.0, 6, -10.0, 40, [("a", 1.5)], -5.0),
     ]
     fails = 0
     n_cases = 0
     worst = 0.0
-    for ci, (kind, toks, blank, use_lm, bw, alpha, beta, nalt, prune, topn, boosts) in \
+    for ci, (kind, toks, blank, use_lm, bw, alpha, beta, nalt, prune, topn, boosts, upp) in \
             enumerate(configs):
         vocab = os.path.join(work, "vocab_%s.txt" % kind)
         with open(vocab, "w", encoding="utf-8") as f:
@@ -377,7 +400,7 @@ def check(dump_bin, work):
                     f.write("%s\t%r\n" % (p, b))
             cmd = [dump_bin, vocab, str(blank), kind, arpa if use_lm else "-", lp, str(T),
                    str(bw), repr(alpha), repr(beta), str(nalt), repr(prune), str(topn), bfile,
-                   str(1000 + case)]
+                   str(1000 + case), repr(upp)]
             res = subprocess.run(cmd, capture_output=True, text=True)
             if res.returncode != 0:
                 print("FAIL config %d case %d: driver rc %d: %s" % (ci, case, res.returncode,
@@ -389,7 +412,7 @@ def check(dump_bin, work):
                 s, _, t = line.partition("\t")
                 got.append((float(s), t))
             bm = Beam(toks, blank, kind, lm if use_lm else None, bw, prune, topn, alpha, beta,
-                      -10.0, nalt, boosts)
+                      -10.0, nalt, boosts, upp)
             for r in rows:
                 bm.step(r)
             ref = bm.finish()

@@ -1,7 +1,7 @@
 /* test_asr_beam_dump.c - driver of the beam-search reference test (not a suite).
  *
  *   test_asr_beam_dump VOCAB BLANK chars|spm ARPA|- LOGP T BEAM ALPHA BETA NALT
- *                      PRUNE TOPN BOOSTS SEED
+ *                      PRUNE TOPN BOOSTS SEED UNK_PREFIX_PENALTY
  *
  * Decodes the float32 [T][V] log-probs in LOGP with the prefix beam search,
  * feeding frames in pseudo-random chunks (SEED) with a partial result asked
@@ -15,7 +15,7 @@
 #include "asr_ctc.h"
 
 int main(int argc, char **argv) {
-    if (argc != 15) {
+    if (argc != 16) {
         fprintf(stderr, "usage: see the comment at the top of test_asr_beam_dump.c\n");
         return 2;
     }
@@ -60,6 +60,7 @@ int main(int argc, char **argv) {
     o.max_alternatives = (int)strtol(argv[10], NULL, 10);
     o.token_prune = strtod(argv[11], NULL);
     o.token_top_n = (int)strtol(argv[12], NULL, 10);
+    o.unk_prefix_penalty = strtod(argv[15], NULL);
     if (pl_asr_beam_create(v, lm, &o, bo, nbo, &b) != PL_OK) goto fail;
     srand((unsigned)strtoul(argv[14], NULL, 10));
     for (size_t t = 0; t < T;) {

@@ -83,6 +83,11 @@ static void check_toy_scores(const struct pl_asr_lm *lm) {
     ck_assert_msg(fabs(u - (-1.50 * LN10)) < 1e-9, "%g", u / LN10);
     ck_assert_int_eq(wid(lm, "zzz"), -1);
     ck_assert_int_eq(pl_asr_lm_word_id(lm, "abc", 2), wid(lm, "ab"));
+    ck_assert(pl_asr_lm_is_prefix(lm, "ca", 2));
+    ck_assert(pl_asr_lm_is_prefix(lm, "cab", 3));
+    ck_assert(!pl_asr_lm_is_prefix(lm, "cb", 2));
+    ck_assert(!pl_asr_lm_is_prefix(lm, "<u", 2)); /* markers are not words */
+    ck_assert(pl_asr_lm_is_prefix(lm, "", 0));
 }
 
 START_TEST(arpa_scores_by_hand) {
@@ -277,12 +282,15 @@ static void ambiguous(float *lp) {
     set_row(lp + 3 * 5, 5, BL, 0.95);
 }
 
+static double g_unk_prefix = 0;
+
 static char *decode(const struct pl_asr_vocab *v, const struct pl_asr_lm *lm, double alpha,
                     const struct pl_asr_boost *bo, int nbo, int nalt, struct pl_asr_nbest **keep) {
     float lp[4 * 5];
     ambiguous(lp);
     struct pl_asr_decode_opts o;
     pl_asr_decode_opts_default(&o);
+    o.unk_prefix_penalty = g_unk_prefix;
     o.lm_alpha = alpha;
     o.lm_beta = 0;
     o.max_alternatives = nalt;
@@ -338,6 +346,17 @@ START_TEST(beam_lm_and_boost_change_the_answer) {
                   nb->hyps[0].lm / LN10);
     pl_asr_nbest_destroy(nb);
     free(t);
+    /* the unknown-prefix penalty alone (alpha 0): "ac" begins no LM word */
+    g_unk_prefix = -5;
+    t = decode(v, lm, 0.0, NULL, 0, 1, NULL);
+    ck_assert_str_eq(t, "ab");
+    free(t);
+    /* ... but a boosted word is exempt: a boost of 1 is enough then */
+    struct pl_asr_boost bo3[] = {{"ac", 1.0f}};
+    t = decode(v, lm, 0.0, bo3, 1, 1, NULL);
+    ck_assert_str_eq(t, "ac");
+    free(t);
+    g_unk_prefix = 0;
     pl_asr_lm_destroy(lm);
     pl_asr_vocab_destroy(v);
 }
