@@ -20,6 +20,11 @@ if(TARGET parley-gateway AND TARGET pl_echo_worker AND TARGET parley_proto_pytho
       LABELS integration TIMEOUT 120 ENVIRONMENT "${pl_gw_env}")
   endforeach()
 
+  if(TARGET parley-perf AND TARGET parley-perf-server)
+    add_test(NAME integration_parley_perf
+      COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_perf.sh ${CMAKE_BINARY_DIR})
+    set_tests_properties(integration_parley_perf PROPERTIES LABELS integration TIMEOUT 60)
+  endif()
   if(TARGET parley-up AND TARGET parley-status)
     add_test(NAME integration_parley_up
       COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_up.sh ${CMAKE_BINARY_DIR}

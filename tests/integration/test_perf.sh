@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# `parley perf` against parley-perf-server: both concurrency levels measured, no errors,
+# CSV written; a bad argument is refused. Usage: test_perf.sh <build dir>
+set -u
+BUILD=$1
+T=$(mktemp -d /tmp/pl_perf_test_XXXXXX)
+SRV=
+cleanup() { [[ -n "$SRV" ]] && kill -TERM "$SRV" 2>/dev/null && wait "$SRV" 2>/dev/null; rm -rf "$T"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+fail() { echo "FAIL: $*"; cat "$T"/* 2>/dev/null; exit 1; }
+
+"$BUILD/clients/parley-perf-server" > "$T/srv.out" & SRV=$!
+for _ in $(seq 100); do grep -q port= "$T/srv.out" && break; sleep 0.05; done
+PORT=$(sed -n 's/.*port=\([0-9]*\).*/\1/p' "$T/srv.out")
+[[ -n "$PORT" ]] || fail "perf server did not start"
+"$BUILD/clients/parley" perf --target "127.0.0.1:$PORT" --concurrency 1,4 --duration 0.5 \
+  --warmup 0.2 --label t --csv "$T/out.csv" > "$T/perf.out" || fail "parley perf failed"
+cat "$T/perf.out"
+[[ $(wc -l < "$T/out.csv") -eq 3 ]] || fail "CSV should have a header and 2 rows"
+awk -F, 'NR>1 && ($4 <= 0 || $5 != 0 || $7 <= 0) {bad=1} END {exit bad}' "$T/out.csv" \
+  || fail "a level has no requests, errors, or no latency"
+awk -F, 'NR==2 && $3 != 1 {bad=1} NR==3 && $3 != 4 {bad=1} END {exit bad}' "$T/out.csv" \
+  || fail "concurrency column"
+"$BUILD/clients/parley" perf --target "127.0.0.1:$PORT" --concurrency 0 --duration 0.2 > /dev/null 2>&1 \
+  && fail "--concurrency 0 accepted"
+"$BUILD/clients/parley" perf --rpc no_such_rpc > /dev/null 2>&1 && fail "unknown rpc accepted"
+kill -TERM "$SRV"; wait "$SRV"; rc=$?; SRV=
+[[ $rc -eq 0 ]] || fail "perf server exit $rc on SIGTERM"
+echo PASS
