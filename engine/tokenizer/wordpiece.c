@@ -183,12 +183,17 @@ void pl_encoding_destroy(struct pl_encoding *enc) {
 }
 
 /* BERT run_squad's _check_is_max_context, in integers: score x100 =
- * 100 * min(left, right) + window length; the first best window wins. */
+ * 100 * min(left, right) + window length; the first best window wins.
+ * Window starts and ends never decrease, so only the neighbours of `cur`
+ * that still contain pos need a look (O(max_len / stride), not O(n_win)). */
 static bool is_max_context(const int32_t *starts, const int32_t *lens, int32_t n_win, int32_t cur,
                            int32_t pos) {
+    int32_t lo = cur, hi = cur;
+    while (lo > 0 && starts[lo - 1] + lens[lo - 1] - 1 >= pos) lo--;
+    while (hi + 1 < n_win && starts[hi + 1] <= pos) hi++;
     int64_t best = -1;
     int32_t best_i = -1;
-    for (int32_t i = 0; i < n_win; i++) {
+    for (int32_t i = lo; i <= hi; i++) {
         int32_t end = starts[i] + lens[i] - 1;
         if (pos < starts[i] || pos > end) continue;
         int32_t left = pos - starts[i], right = end - pos;
@@ -237,6 +242,15 @@ pl_status pl_wordpiece_windows(const struct pl_wordpiece *tok, const char *first
         goto fail;
     }
     int32_t stride = opts->doc_stride > 0 ? opts->doc_stride : room;
+    if (stride > room) stride = room; /* run_squad steps by min(length, doc_stride) */
+    int64_t need = tt.n <= room ? 1 : 1 + ((int64_t)tt.n - room + stride - 1) / stride;
+    if (need > PL_WORDPIECE_MAX_WINDOWS) {
+        st = PL_ERR(PL_E_INVALID_ARG,
+                    "wordpiece: windows: %d text tokens with room %d and stride %d need %lld "
+                    "windows (limit %d); use a larger doc_stride",
+                    (int)tt.n, (int)room, (int)stride, (long long)need, PL_WORDPIECE_MAX_WINDOWS);
+        goto fail;
+    }
 
     /* Window spans over the text's tokens (run_squad's doc_spans loop). */
     int32_t n_win = 0, cap = 0;

@@ -177,6 +177,9 @@ struct pl_window_opts {
     int32_t max_first_len; /* first text (question) cut to this many tokens; 0 = no cut */
 };
 
+/* Most windows one call may produce (bounds memory per request). */
+#define PL_WORDPIECE_MAX_WINDOWS 65536
+
 /* The windows of one long text; windows[i].window_start says where each begins. */
 struct pl_windows {
     int32_t n;                   /* number of windows, >= 1 */
@@ -195,7 +198,8 @@ struct pl_windows {
  *
  * Returns PL_OK and *out (caller owns; free with pl_windows_destroy),
  * PL_E_INVALID_ARG (NULL args, invalid UTF-8, negative options, max_len
- * leaving no room for the text), PL_E_NOMEM. *out is NULL on failure.
+ * leaving no room for the text, more than PL_WORDPIECE_MAX_WINDOWS
+ * windows), PL_E_NOMEM. *out is NULL on failure.
  */
 pl_status pl_wordpiece_windows(const struct pl_wordpiece *tok, const char *first, size_t first_len,
                                const char *text, size_t text_len, const struct pl_window_opts *opts,

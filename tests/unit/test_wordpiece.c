@@ -583,6 +583,52 @@ START_TEST(test_windows_single) {
     ck_assert_int_eq(w->windows[1].max_context[1 + 1], 1); /* position 3 */
     ck_assert_int_eq(w->windows[0].max_context[1 + 3], 0);
     pl_windows_destroy(w);
+    /* max_context against a brute-force run_squad over every window, for
+     * many sizes and strides. */
+    char many[400];
+    for (int t = 0; t < 40; t++) memcpy(many + 2 * t, "a ", 2);
+    for (int32_t ml = 3; ml <= 12; ml++) {
+        for (int32_t sd = 0; sd <= 12; sd++) {
+            struct pl_window_opts o2 = {.max_len = ml, .doc_stride = sd};
+            ck_assert_int_eq(pl_wordpiece_windows(tok, NULL, 0, many, 80, &o2, &w), PL_OK);
+            ck_assert_int_eq(w->n_text_tokens, 40);
+            for (int32_t i = 0; i < w->n; i++) {
+                const struct pl_encoding *ei = &w->windows[i];
+                for (int32_t j = 0; j < ei->n_first; j++) {
+                    int32_t pos = ei->window_start + j, best_i = -1;
+                    double best = -1;
+                    for (int32_t k = 0; k < w->n; k++) {
+                        const struct pl_encoding *ek = &w->windows[k];
+                        int32_t end = ek->window_start + ek->n_first - 1;
+                        if (pos < ek->window_start || pos > end) continue;
+                        int32_t l = pos - ek->window_start, r = end - pos;
+                        double score = (l < r ? l : r) + 0.01 * ek->n_first;
+                        if (score > best + 1e-9) {
+                            best = score;
+                            best_i = k;
+                        }
+                    }
+                    ck_assert_msg(ei->max_context[1 + j] == (best_i == i),
+                                  "max_len %d stride %d window %d pos %d", ml, sd, i, pos);
+                }
+            }
+            pl_windows_destroy(w);
+        }
+    }
+    /* Too many windows for one call. */
+    size_t big_len = 2 * 70000;
+    char *big = pl_malloc(big_len);
+    for (size_t k = 0; k < big_len; k += 2) memcpy(big + k, "a ", 2);
+    struct pl_window_opts o3 = {.max_len = 3, .doc_stride = 1};
+    ck_assert_int_eq(pl_wordpiece_windows(tok, NULL, 0, big, big_len, &o3, &w), PL_E_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(pl_last_error(), "limit"));
+    o3.max_len = 4; /* room 2 with stride 1: 69,999 windows */
+    ck_assert_int_eq(pl_wordpiece_windows(tok, NULL, 0, big, big_len, &o3, &w), PL_E_INVALID_ARG);
+    o3.doc_stride = 2; /* 35,000 windows: fine */
+    ck_assert_int_eq(pl_wordpiece_windows(tok, NULL, 0, big, big_len, &o3, &w), PL_OK);
+    ck_assert_int_eq(w->n, 35000);
+    pl_windows_destroy(w);
+    pl_free(big);
     /* Empty text: one window [CLS] [SEP]. */
     ck_assert_int_eq(pl_wordpiece_windows(tok, NULL, 0, "", 0, &wo, &w), PL_OK);
     ck_assert_int_eq(w->n, 1);
