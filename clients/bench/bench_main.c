@@ -3,12 +3,13 @@
  *
  *   parley bench encoder [--model DIR] [--threads 1,2] [--precision f32,int8]
  *                        [--seqs 16,64,128,384] [--iters N] [--tp-iters N]
- *                        [--no-torch] [--no-gemm]
+ *                        [--no-torch] [--no-gemm] [--ort]
  *       BERT-base shape (12 x 768, random weights; made once under
  *       /tmp/parley-bench-bert-base unless --model is given): latency p50/p99
  *       at batch 1 x each seq, throughput at batch 32 x 128, per thread count
  *       and precision; the PyTorch peer (clients/bench/bench_torch.py, same
- *       weights and threads) in the same run, with our/their ratios; then GEMM.
+ *       weights and threads) in the same run, with our/their ratios (and, with
+ *       --ort, ONNX Runtime via node + onnxruntime-node in $PL_ORT_DIR); then GEMM.
  *   parley bench gemm [--threads 1,2]
  *       GFLOP/s of the engine's GEMM (the Linear op) on BERT shapes, against
  *       the measured FMA peak and OpenBLAS sgemm (comparison only).
@@ -212,9 +213,51 @@ static json_t *run_torch(const char *model, int threads, const char *seqs, int i
     return res;
 }
 
+/* ONNX Runtime peer: needs node and onnxruntime-node under $PL_ORT_DIR
+ * (default /tmp/parley-ort; see docs/engine.md). NULL when unavailable. */
+static json_t *run_ort(const char *model, int threads, const char *seqs, int iters, int tp_iters) {
+    const char *dir = getenv("PL_ORT_DIR") ? getenv("PL_ORT_DIR") : "/tmp/parley-ort";
+    char path[1024], cmd[4096];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/node_modules/onnxruntime-node", dir);
+    if (stat(path, &sb) != 0) {
+        fprintf(stderr, "ORT peer skipped: %s missing\n", path);
+        return NULL;
+    }
+    snprintf(path, sizeof path, "%s/model.onnx", model);
+    if (stat(path, &sb) != 0) {
+        snprintf(cmd, sizeof cmd, "%s %s/clients/bench/bench_torch.py %s --export-onnx %s >/dev/null 2>&1",
+                 PL_BENCH_PYTHON, PL_BENCH_SOURCE_DIR, model, path);
+        if (system(cmd) != 0) {
+            fprintf(stderr, "ORT peer skipped: ONNX export failed\n");
+            return NULL;
+        }
+    }
+    snprintf(cmd, sizeof cmd, "PL_ORT_DIR=%s node %s/clients/bench/bench_ort.js %s %d %s %d %d", dir,
+             PL_BENCH_SOURCE_DIR, path, threads, seqs, iters, tp_iters);
+    FILE *p = popen(cmd, "r");
+    if (!p) return NULL;
+    char line[65536];
+    json_t *res = NULL;
+    while (fgets(line, sizeof line, p))
+        if (line[0] == '{') res = json_loads(line, 0, NULL);
+    pclose(p);
+    return res;
+}
+
+static double peer_p50(json_t *peer, const char *prec, const char *key) {
+    json_t *l = json_object_get(json_object_get(json_object_get(peer, prec), "lat"), key);
+    return l ? json_number_value(json_array_get(l, 0)) : 0;
+}
+
+static void print_peer(double ours, double theirs) {
+    if (theirs > 0) printf(" %10.2f %8.2f", theirs, ours / theirs);
+    else printf(" %10s %8s", "-", "-");
+}
+
 static int bench_encoder(int argc, char **argv) {
     const char *model = NULL, *seqs_s = "16,64,128,384", *prec_s = "f32,int8";
-    int threads[8] = {1, 2}, n_threads = 2, iters = 10, tp_iters = 2, torch = 1, gemm = 1;
+    int threads[8] = {1, 2}, n_threads = 2, iters = 10, tp_iters = 2, torch = 1, gemm = 1, ort = 0;
     for (int i = 1; i < argc; i++) {
         if (i + 1 < argc && !strcmp(argv[i], "--model")) model = argv[++i];
         else if (i + 1 < argc && !strcmp(argv[i], "--threads")) n_threads = parse_list(argv[++i], threads, 8);
@@ -224,6 +267,7 @@ static int bench_encoder(int argc, char **argv) {
         else if (i + 1 < argc && !strcmp(argv[i], "--tp-iters")) tp_iters = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--no-torch")) torch = 0;
         else if (!strcmp(argv[i], "--no-gemm")) gemm = 0;
+        else if (!strcmp(argv[i], "--ort")) ort = 1;
         else {
             fprintf(stderr, "parley bench encoder: unexpected '%s'\n", argv[i]);
             return 2;
@@ -240,12 +284,14 @@ static int bench_encoder(int argc, char **argv) {
     printf("parley bench encoder: %s, kernels %s, %d latency iterations, %d throughput iterations\n", model,
            pl_backend_cpu_kernels(be), iters, tp_iters);
     printf("(1 thread: process CPU time of ours and torch's; 2+ threads: wall time)\n");
-    printf("%-4s %-5s %-12s %10s %10s %12s %8s\n", "thr", "prec", "shape", "p50 ms", "p99 ms", "torch p50", "ours/torch");
+    printf("%-4s %-5s %-8s %10s %10s %10s %8s %10s %8s\n", "thr", "prec", "shape", "p50 ms", "p99 ms",
+           "torch p50", "ours/pt", "ORT p50", "ours/ORT");
     int32_t *ids = pl_malloc(sizeof(int32_t) * 32 * 512);
     for (int i = 0; i < 32 * 512; i++) ids[i] = 1000 + (i * 7919) % 20000;
     for (int ti = 0; ti < n_threads; ti++) {
         pl_backend_cpu_set_threads(be, threads[ti]);
         json_t *tr = torch ? run_torch(model, threads[ti], seqs_s, iters, tp_iters, want_int8) : NULL;
+        json_t *orr = ort ? run_ort(model, threads[ti], seqs_s, iters, tp_iters) : NULL;
         for (int pi = 0; pi < 2; pi++) {
             const char *prec = pi ? "int8" : "f32";
             if ((pi && !want_int8) || (!pi && !want_f32)) continue;
@@ -256,28 +302,26 @@ static int bench_encoder(int argc, char **argv) {
                 fprintf(stderr, "parley bench: %s\n", pl_last_error());
                 return 1;
             }
-            json_t *tp_res = tr ? json_object_get(tr, prec) : NULL;
             for (int si = 0; si < n_seqs; si++) {
                 struct lat l = run_lat(st, 1, seqs[si], iters, ids, threads[ti] == 1);
                 char shape[32], key[16];
                 snprintf(shape, sizeof shape, "1x%d", seqs[si]);
                 snprintf(key, sizeof key, "%d", seqs[si]);
-                json_t *tl = tp_res ? json_object_get(json_object_get(tp_res, "lat"), key) : NULL;
-                double tp50 = tl ? json_number_value(json_array_get(tl, 0)) : 0;
-                if (tp50 > 0)
-                    printf("%-4d %-5s %-12s %10.2f %10.2f %12.2f %8.2f\n", threads[ti], prec, shape, l.p50, l.p99,
-                           tp50, l.p50 / tp50);
-                else
-                    printf("%-4d %-5s %-12s %10.2f %10.2f %12s %8s\n", threads[ti], prec, shape, l.p50, l.p99, "-", "-");
+                printf("%-4d %-5s %-8s %10.2f %10.2f", threads[ti], prec, shape, l.p50, l.p99);
+                print_peer(l.p50, peer_p50(tr, prec, key));
+                print_peer(l.p50, peer_p50(orr, prec, key));
+                printf("\n");
                 fflush(stdout);
             }
             if (tp_iters > 0) {
                 struct lat l = run_lat(st, 32, 128, tp_iters, ids, threads[ti] == 1);
                 double ours = 32.0 / (l.p50 / 1e3);
-                double theirs = tp_res ? json_number_value(json_object_get(tp_res, "tp")) : 0;
-                printf("%-4d %-5s %-12s %10.2f %10s %12s   throughput %.1f seq/s", threads[ti], prec, "32x128", l.p50,
-                       "-", "-", ours);
-                if (theirs > 0) printf(" (torch %.1f seq/s, ours/torch %.2fx)", theirs, ours / theirs);
+                double pt = json_number_value(json_object_get(json_object_get(tr, prec), "tp"));
+                double ot = json_number_value(json_object_get(json_object_get(orr, prec), "tp"));
+                printf("%-4d %-5s %-8s %10.2f %10s   throughput %.2f seq/s", threads[ti], prec, "32x128", l.p50, "-",
+                       ours);
+                if (pt > 0) printf(", torch %.2f (ours/torch %.2fx)", pt, ours / pt);
+                if (ot > 0) printf(", ORT %.2f (ours/ORT %.2fx)", ot, ours / ot);
                 printf("\n");
                 fflush(stdout);
             }
@@ -285,7 +329,9 @@ static int bench_encoder(int argc, char **argv) {
             pl_bert_destroy(m);
         }
         if (tr) printf("     (torch %s, %d threads)\n", json_string_value(json_object_get(tr, "torch")), threads[ti]);
+        if (orr) printf("     (ONNX Runtime %s, %d threads)\n", json_string_value(json_object_get(orr, "ort")), threads[ti]);
         json_decref(tr);
+        json_decref(orr);
     }
     pl_free(ids);
     pl_backend_destroy(be);
@@ -302,7 +348,7 @@ int main(int argc, char **argv) {
         return bench_gemm(threads, n);
     }
     fprintf(stderr, "usage: parley bench encoder [--model DIR] [--threads 1,2] [--precision f32,int8]\n"
-                    "                            [--seqs 16,64,128,384] [--iters N] [--tp-iters N] [--no-torch] [--no-gemm]\n"
+                    "                            [--seqs 16,64,128,384] [--iters N] [--tp-iters N] [--no-torch] [--no-gemm] [--ort]\n"
                     "       parley bench gemm [--threads 1,2]\n");
     return 2;
 }

@@ -6,6 +6,7 @@ torch's dynamic int8 quantization), same thread count. Prints one JSON line:
 
 Usage: bench_torch.py MODEL_DIR --threads N [--seqs 16,64,128,384] [--iters 10]
        [--tp-batch 32 --tp-seq 128 --tp-iters 2] [--int8]
+       bench_torch.py MODEL_DIR --export-onnx OUT.onnx   (for the ONNX Runtime peer)
 """
 import argparse
 import json
@@ -116,12 +117,19 @@ def main():
     ap.add_argument("--tp-seq", type=int, default=128)
     ap.add_argument("--tp-iters", type=int, default=2)
     ap.add_argument("--int8", action="store_true")
+    ap.add_argument("--export-onnx", help="write the f32 encoder as ONNX (inputs ids, mask) and exit")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     with open(a.model + "/config.json") as f:
         cfg = json.load(f)
     W = load_safetensors(a.model + "/model.safetensors")
     model = Encoder(W, cfg).eval()
+    if a.export_onnx:
+        ids = torch.randint(2, cfg["vocab_size"], (1, 16))
+        torch.onnx.export(model, (ids, torch.ones(1, 16, dtype=torch.long)), a.export_onnx,
+                          input_names=["ids", "mask"], output_names=["hidden"], opset_version=14,
+                          dynamic_axes={"ids": {0: "b", 1: "s"}, "mask": {0: "b", 1: "s"}, "hidden": {0: "b", 1: "s"}})
+        return
     res = {"threads": a.threads, "torch": torch.__version__}
     variants = [("f32", model)]
     if a.int8:
