@@ -624,10 +624,6 @@ START_TEST(test_windows_single) {
     ck_assert_ptr_nonnull(strstr(pl_last_error(), "limit"));
     o3.max_len = 4; /* room 2 with stride 1: 69,999 windows */
     ck_assert_int_eq(pl_wordpiece_windows(tok, NULL, 0, big, big_len, &o3, &w), PL_E_INVALID_ARG);
-    o3.doc_stride = 2; /* 35,000 windows: fine */
-    ck_assert_int_eq(pl_wordpiece_windows(tok, NULL, 0, big, big_len, &o3, &w), PL_OK);
-    ck_assert_int_eq(w->n, 35000);
-    pl_windows_destroy(w);
     pl_free(big);
     /* Empty text: one window [CLS] [SEP]. */
     ck_assert_int_eq(pl_wordpiece_windows(tok, NULL, 0, "", 0, &wo, &w), PL_OK);
@@ -682,7 +678,7 @@ START_TEST(test_random_input) {
     static const uint32_t pool[] = {' ', 'a', 'Z', '.', '\'', '\t', 0x01, 0xE9, 0x301, 0x3A3,
                                     0x130, 0x4E2D, 0xAC00, 0x1F600, 0x200B, 0xFFFD, 0x2028, 0x0};
     int valid = 0, invalid = 0;
-    for (int iter = 0; iter < 3000; iter++) {
+    for (int iter = 0; iter < 2000; iter++) {
         char buf[1024];
         size_t len = 0;
         int n = (int)(rng_next(&seed) % 120);
@@ -742,8 +738,8 @@ START_TEST(test_random_input) {
         pl_free(words);
         pl_free(offs);
     }
-    ck_assert_int_gt(valid, 2000);
-    ck_assert_int_gt(invalid, 100);
+    ck_assert_int_gt(valid, 1300);
+    ck_assert_int_gt(invalid, 60);
     pl_wordpiece_destroy(tok);
 }
 END_TEST
