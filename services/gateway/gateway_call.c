@@ -296,8 +296,10 @@ static void forward_unary(struct gw_call *c, const uint8_t *p, size_t n) {
         if (left < timeout) timeout = left;
         if (timeout < 1) timeout = 1;
     }
+    /* While NATS is down (reconnecting) a request would sit in the client's
+     * reconnect buffer until its deadline: answer UNAVAILABLE at once instead. */
     struct pl_nrpc_conn *conn = pl__gw_nrpc(gw);
-    if (!conn) {
+    if (!conn || !pl_nrpc_conn_connected(conn)) {
         pl__gw_call_reply(c, PL_GRPC_UNAVAILABLE, NULL, 0, "gateway is not connected to NATS");
         return;
     }
@@ -454,7 +456,7 @@ static void on_new(struct gw_call *c) {
             return;
         }
     }
-    if (c->kind == GW_KIND_STREAM && !pl__gw_nrpc(gw)) {
+    if (c->kind == GW_KIND_STREAM && !pl__gw_connected(gw)) {
         pl__gw_call_reply(c, PL_GRPC_UNAVAILABLE, NULL, 0, "gateway is not connected to NATS");
         return;
     }

@@ -93,8 +93,8 @@ def stop(p, sig=signal.SIGTERM, timeout=10):
     return p.wait(timeout=timeout)
 
 
-def start_nats():
-    port = free_port()
+def start_nats(port=0):
+    port = port or free_port()
     exe = "/usr/sbin/nats-server" if os.path.exists("/usr/sbin/nats-server") else "nats-server"
     p = spawn([exe, "-a", "127.0.0.1", "-p", str(port)], "nats-%d.log" % port)
     assert wait_port(port), "nats-server did not start"

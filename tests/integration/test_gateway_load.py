@@ -54,6 +54,36 @@ while time.time() < end:
         time.sleep(0.1)
 check(ans == ["after restart"], "calls work through the restarted gateway")
 check(served(pa) + served(pb) == N + 2, "the same workers served it (no restart of workers)")
+
+# NATS restarts: the gateway reports NOT_SERVING and answers UNAVAILABLE meanwhile, then
+# reconnects (as do the workers) and serves again
+health = health_pb2_grpc.HealthStub(ch)
+
+
+def overall():
+    return health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5).status
+
+
+nats_port = int(url.rsplit(":", 1)[1])
+stop(nats)
+end = time.time() + 10
+while time.time() < end and overall() != health_pb2.HealthCheckResponse.NOT_SERVING:
+    time.sleep(0.1)
+check(overall() == health_pb2.HealthCheckResponse.NOT_SERVING, "NATS down: health NOT_SERVING")
+check(http_get(hport2, "/readyz")[0] == 503, "NATS down: /readyz 503")
+c, d = code_of(lambda: punctuate(ch, ["while down"], timeout=5))
+check(c == grpc.StatusCode.UNAVAILABLE, "NATS down: calls answer UNAVAILABLE (%s)" % d)
+nats, _ = start_nats(nats_port)
+end = time.time() + 20
+ans = None
+while time.time() < end:
+    try:
+        ans = list(punctuate(ch, ["after nats restart"], timeout=2).text)
+        break
+    except grpc.RpcError:
+        time.sleep(0.2)
+check(ans == ["after nats restart"], "NATS back: gateway and workers reconnected, calls work")
+check(overall() == health_pb2.HealthCheckResponse.SERVING, "NATS back: health SERVING")
 ch.close()
 check(stop(gw2) == 0, "second gateway exits 0")
 print("PASS")
