@@ -201,7 +201,8 @@ void pl__gw_health_tick(struct pl_gateway *gw) {
         if (done) pl_nrpc_stream_destroy(done);
         if (stale) pl_nrpc_stream_cancel(running);
     }
-    if (gw->shutting_down || !any_watch || now < gw->next_probe_ms) goto updates;
+    if (gw->shutting_down || !any_watch || now < gw->next_probe_ms || !pl__gw_connected(gw))
+        goto updates;
     gw->next_probe_ms = now + gw->cfg.health_probe_ms;
     for (int i = 0; i < gw->n_health; i++) {
         struct gw_health_svc *h = &gw->health[i];
