@@ -1,8 +1,8 @@
 #!/bin/sh
 # WordPiece reference test: the C tokenizer (test_wordpiece_dump) and the
 # Python reference (wordpiece_ref.py) tokenize every line of the shared text
-# corpora plus an edge-case corpus; ids, code-point spans, byte spans and
-# word indices must be identical on every line.
+# corpora, the SQuAD contexts and questions, and an edge-case corpus; ids,
+# code-point spans, byte spans and word indices must be identical on every line.
 #   test_wordpiece_ref.sh DUMP PYTHON REF_PY DATA_DIR WORK_DIR [--selfcheck]
 # With --selfcheck it instead checks the Python reference against a literal
 # whole-string transcription of BERT's BasicTokenizer (wordpiece_ref.py).
@@ -15,7 +15,16 @@ mkdir -p "$WORK"
 if [ "$MODE" = "--selfcheck" ]; then
   exec "$PY" "$REF" --selfcheck "$VOCAB" "$DATA/text/moby-dick.txt" "$WORK/edge.txt"
 fi
-FILES="$DATA/text/sotu.txt $DATA/text/moby-dick.txt $DATA/text/ljspeech-sentences.csv $WORK/edge.txt"
+# SQuAD contexts and questions: the text the QA service sees.
+"$PY" -c 'import json, sys
+d = json.load(open(sys.argv[1], encoding="utf-8"))
+with open(sys.argv[2], "w", encoding="utf-8", newline="") as f:
+    for a in d["data"]:
+        for p in a["paragraphs"]:
+            f.write(p["context"] + "\n")
+            for q in p["qas"]:
+                f.write(q["question"] + "\n")' "$DATA/qa/squad-v2-dev-half.json" "$WORK/squad.txt"
+FILES="$DATA/text/sotu.txt $DATA/text/moby-dick.txt $DATA/text/ljspeech-sentences.csv $WORK/squad.txt $WORK/edge.txt"
 # shellcheck disable=SC2086
 "$PY" "$REF" "$VOCAB" $FILES > "$WORK/py.txt" &
 PYPID=$!
