@@ -113,6 +113,8 @@ struct pl_nrpc_conn {
     bool timer_started;
     bool stopping;
     size_t frame_override;
+    bool nats_closed;          /* the closed callback ran (guarded by lock) */
+    pthread_cond_t closed_cv;  /* ...signalled here: destroy waits for it */
     int heartbeat_ms;
     int stream_timeout_ms;
 };
@@ -687,6 +689,50 @@ static void *timer_main(void *arg) {
 
 /* ---- connection ------------------------------------------------------------------------------ */
 
+/* The connection to the server dropped: replies and frames sent meanwhile are lost, so
+ * every call and stream in flight ends UNAVAILABLE (through the timer thread). cnats
+ * keeps reconnecting; new calls fail fast until it is back. */
+static void on_disconnected(natsConnection *nc, void *closure) {
+    (void)nc;
+    struct pl_nrpc_conn *c = closure;
+    int n = 0;
+    pthread_mutex_lock(&c->lock);
+    for (int b = 0; b < N_BUCKETS; b++) {
+        for (struct entry *e = c->buckets[b]; e; e = e->next) {
+            if (e->type == ENTRY_CALL) {
+                struct call *k = (struct call *)e;
+                if (!k->fail_code) {
+                    k->fail_code = PL_GRPC_UNAVAILABLE;
+                    snprintf(k->fail_msg, sizeof k->fail_msg, "connection to NATS lost");
+                }
+            } else {
+                struct pl_nrpc_stream *s = (struct pl_nrpc_stream *)e;
+                pthread_mutex_lock(&s->lock);
+                if (!s->fail_code) {
+                    s->fail_code = PL_GRPC_UNAVAILABLE;
+                    snprintf(s->fail_msg, sizeof s->fail_msg, "connection to NATS lost");
+                }
+                pthread_mutex_unlock(&s->lock);
+            }
+            n++;
+        }
+    }
+    bool stopping = c->stopping;
+    pthread_mutex_unlock(&c->lock);
+    if (!stopping)
+        PL_LOGW("NATS connection lost; %d call(s) and stream(s) end UNAVAILABLE; reconnecting", n);
+}
+
+/* The last callback cnats runs for a connection: after it, c may be freed. */
+static void on_closed(natsConnection *nc, void *closure) {
+    (void)nc;
+    struct pl_nrpc_conn *c = closure;
+    pthread_mutex_lock(&c->lock);
+    c->nats_closed = true;
+    pthread_cond_broadcast(&c->closed_cv);
+    pthread_mutex_unlock(&c->lock);
+}
+
 pl_status pl_nrpc_conn_create(const struct pl_nrpc_conn_opts *opts, struct pl_nrpc_conn **out) {
     struct pl_nrpc_conn_opts o = PL_NRPC_CONN_OPTS_INIT;
     struct pl_nrpc_conn *c = NULL;
@@ -701,6 +747,7 @@ pl_status pl_nrpc_conn_create(const struct pl_nrpc_conn_opts *opts, struct pl_nr
     if (!c) return PL_ERR(PL_E_NOMEM, "nrpc conn");
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->timer_cv, NULL);
+    pthread_cond_init(&c->closed_cv, NULL);
     c->heartbeat_ms = o.heartbeat_ms;
     c->stream_timeout_ms = o.stream_timeout_ms;
 
@@ -711,6 +758,9 @@ pl_status pl_nrpc_conn_create(const struct pl_nrpc_conn_opts *opts, struct pl_nr
         .max_reconnect = o.max_reconnect,
         .reconnect_wait_ms = o.reconnect_wait_ms,
         .retry_on_failed_connect = o.retry_on_failed_connect,
+        .on_disconnected = on_disconnected,
+        .on_closed = on_closed,
+        .closure = c,
     };
     PL_TRY_GOTO(st, pl__nrpc_connect(&co, &c->nc, &c->nopts));
     if (natsInbox_Create(&inbox) != NATS_OK) {
@@ -775,9 +825,25 @@ void pl_nrpc_conn_destroy(struct pl_nrpc_conn *c) {
     if (c->nc) {
         (void)natsConnection_FlushTimeout(c->nc, 500);
         natsConnection_Close(c->nc);
+        /* connection callbacks run on a cnats thread and use c: wait for the last one */
+        pthread_mutex_lock(&c->lock);
+        c->stopping = true;
+        int64_t end = pl_time_mono_ms() + 5000;
+        while (!c->nats_closed && pl_time_mono_ms() < end) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 10 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&c->closed_cv, &c->lock, &ts);
+        }
+        pthread_mutex_unlock(&c->lock);
         natsConnection_Destroy(c->nc);
     }
     natsOptions_Destroy(c->nopts);
+    pthread_cond_destroy(&c->closed_cv);
     pthread_cond_destroy(&c->timer_cv);
     pthread_mutex_destroy(&c->lock);
     pl_free(c);
@@ -948,6 +1014,13 @@ pl_status pl_nrpc_call_async(struct pl_nrpc_conn *c, const char *subject, const 
     table_add(c, &k->e);
     uint64_t id = k->e.id;
     pthread_mutex_unlock(&c->lock);
+    if (!pl_nrpc_conn_connected(c)) { /* reconnecting: answer at once, not at the deadline */
+        pthread_mutex_lock(&c->lock);
+        k->fail_code = PL_GRPC_UNAVAILABLE;
+        snprintf(k->fail_msg, sizeof k->fail_msg, "not connected to NATS");
+        pthread_mutex_unlock(&c->lock);
+        return PL_OK;
+    }
 
     char inbox[96];
     snprintf(inbox, sizeof inbox, "%sr%" PRIu64, c->prefix, id);
@@ -1051,6 +1124,13 @@ static pl_status stream_open_impl(struct pl_nrpc_conn *c, const char *svc, const
     /* published before the open goes out: callbacks may use them at once */
     if (hold) *hold = s;
     *out = s;
+    if (!pl_nrpc_conn_connected(c)) { /* reconnecting: end it at once (from the timer) */
+        pthread_mutex_lock(&s->lock);
+        s->fail_code = PL_GRPC_UNAVAILABLE;
+        snprintf(s->fail_msg, sizeof s->fail_msg, "not connected to NATS");
+        pthread_mutex_unlock(&s->lock);
+        return PL_OK;
+    }
 
     st = pl__nrpc_msg(&m, subj, s->inbox, NULL, 0, NULL, -1, false, -1, NULL);
     if (st == PL_OK) st = set_meta(m, meta);

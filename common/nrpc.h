@@ -144,7 +144,8 @@ void pl_nrpc_reply_deinit(struct pl_nrpc_reply *r);
  *   - no worker subscribed   -> UNAVAILABLE at once
  *   - timeout or deadline    -> DEADLINE_EXCEEDED
  *   - worker Parley-Status   -> that code and Parley-Error
- *   - connection down/closed -> UNAVAILABLE
+ *   - connection down/closed -> UNAVAILABLE at once (also for calls and streams in
+ *                               flight when the connection drops; cnats reconnects)
  * OUT: *out (always filled, even on a non-OK return; deinit it).
  * Returns PL_OK whenever the call produced an outcome (check out->code);
  * PL_E_INVALID_ARG for a bad subject or arguments. Thread-safe; blocks the

@@ -108,6 +108,8 @@ pl_status pl__nrpc_connect(const struct pl__nrpc_connect_opts *o, natsConnection
     if (ns == NATS_OK && o->retry_on_failed_connect)
         ns = natsOptions_SetRetryOnFailedConnect(no, true, on_late_connect, NULL);
     if (ns == NATS_OK && o->on_closed) ns = natsOptions_SetClosedCB(no, o->on_closed, o->closure);
+    if (ns == NATS_OK && o->on_disconnected)
+        ns = natsOptions_SetDisconnectedCB(no, o->on_disconnected, o->closure);
     if (ns != NATS_OK) {
         natsOptions_Destroy(no);
         return PL_ERR(PL_E_INVALID_ARG, "nats options for %s: %s", url, natsStatus_GetText(ns));

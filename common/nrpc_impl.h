@@ -25,7 +25,8 @@ struct pl__nrpc_connect_opts {
     int max_reconnect;
     int reconnect_wait_ms;
     bool retry_on_failed_connect;
-    natsConnectionHandler on_closed; /* optional */
+    natsConnectionHandler on_closed;       /* optional */
+    natsConnectionHandler on_disconnected; /* optional */
     void *closure;
 };
 

@@ -863,6 +863,32 @@ START_TEST(test_reconnect) {
     ck_assert_int_eq(r.code, 0);
     pl_nrpc_reply_deinit(&r);
     ck_assert_int_eq(pl_nrpc_conn_max_payload(c), 1024 * 1024);
+    /* the server goes away: a stream in flight ends UNAVAILABLE at once (not after the
+     * stream timeout), and new calls answer UNAVAILABLE at once (not at their deadline) */
+    struct pl_nrpc_stream *s = NULL;
+    ck_assert_int_eq(pl_nrpc_stream_open(c, "t14", "twice", NULL, NULL, NULL, &s), PL_OK);
+    ck_assert_int_eq(pl_nrpc_stream_send(s, "x", 1), PL_OK);
+    uint8_t *d;
+    size_t n;
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(pl_nrpc_stream_recv(s, 3000, &d, &n, NULL, NULL), PL_OK);
+        pl_free(d);
+    }
+    pl_test_kill(srv.pid, SIGTERM);
+    srv.pid = -1;
+    int64_t t0 = pl_time_mono_ms();
+    int code = -1;
+    const char *msg = NULL;
+    ck_assert_int_eq(pl_nrpc_stream_recv(s, 4000, &d, &n, &code, &msg), PL_E_CANCELLED);
+    ck_assert_int_eq(code, PL_GRPC_UNAVAILABLE);
+    ck_assert_str_eq(msg, "connection to NATS lost");
+    ck_assert_int_lt(pl_time_mono_ms() - t0, 1500);
+    pl_nrpc_stream_destroy(s);
+    t0 = pl_time_mono_ms();
+    ck_assert_int_eq(pl_nrpc_call(c, "parley.t14.echo", "a", 1, NULL, 3000, &r), PL_OK);
+    ck_assert_int_eq(r.code, PL_GRPC_UNAVAILABLE);
+    ck_assert_int_lt(pl_time_mono_ms() - t0, 500);
+    pl_nrpc_reply_deinit(&r);
     ck_assert_int_eq(pl_test_nats_restart(&srv), PL_OK);
     /* both sides reconnect with backoff and resubscribe; /readyz follows the connection */
     bool ok = false;
