@@ -1,0 +1,160 @@
+/*
+ * parley-nlu - the NLU worker: intent/slots, named entities, text classification and
+ * punctuation, served over NATS (queue group "nlu") for the gateway's Riva NLP API.
+ *
+ *   parley-nlu [--config FILE] [--nats URL] [--http-port N] [--model-dir DIR]
+ *
+ * Settings: section "nlu" of FILE (default $PARLEY_CONFIG, else config/parley.json when it
+ * exists), then PARLEY_NLU_* environment variables, then these flags. Prints one line
+ * "parley-nlu http_port=N models=K" on stdout once it serves. SIGTERM/SIGINT drain and stop.
+ */
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "config.h"
+#include "log.h"
+#include "nlu.h"
+#include "nrpc_worker.h"
+
+struct nlu_cfg {
+    char *nats_url;
+    int64_t http_port;
+    char *model_dir;
+    char *backend;
+    int64_t threads;
+    int64_t handler_threads;
+    char *precision;
+    int64_t max_batch_size;
+    int64_t max_queue_delay_us;
+    int64_t max_text_bytes;
+    int64_t max_texts;
+    int64_t max_windows;
+    char *log_level;
+};
+
+#define F(key, type, field, def, lo, hi, help)                                                     \
+    {"nlu", key, type, offsetof(struct nlu_cfg, field), def, lo, hi, help}
+static const struct pl_config_field nlu_fields[] = {
+    F("nats_url", PL_CONFIG_STRING, nats_url, "", 1, 0, "NATS URL (empty: $PARLEY_NATS_URL or nats://127.0.0.1:4222)"),
+    F("http_port", PL_CONFIG_INT, http_port, "0", -1, 65535, "/metrics /healthz /readyz port (0 ephemeral, -1 none)"),
+    F("model_dir", PL_CONFIG_STRING, model_dir, "models", 1, 0, "model repository: every NLU model below it is served"),
+    F("backend", PL_CONFIG_STRING, backend, "cpu", 1, 0, "engine backend (cpu, cuda)"),
+    F("threads", PL_CONFIG_INT, threads, "0", 0, 256, "CPU backend threads per model (0 = all cores)"),
+    F("handler_threads", PL_CONFIG_INT, handler_threads, "64", 1, 1024, "request threads (they wait on the batchers)"),
+    F("precision", PL_CONFIG_STRING, precision, "", 1, 0, "f32, int8 or f16 (empty: each model's own)"),
+    F("max_batch_size", PL_CONFIG_INT, max_batch_size, "0", 0, 1024, "batch size of every model (0: the model's config.json, else 8)"),
+    F("max_queue_delay_us", PL_CONFIG_INT, max_queue_delay_us, "-1", -1, 10000000, "batching delay (-1: the model's config.json, else 500)"),
+    F("max_text_bytes", PL_CONFIG_INT, max_text_bytes, "65536", 1, 1 << 30, "longest text accepted (bytes)"),
+    F("max_texts", PL_CONFIG_INT, max_texts, "256", 1, 100000, "texts per request"),
+    F("max_windows", PL_CONFIG_INT, max_windows, "256", 1, 100000, "model windows per request"),
+    F("log_level", PL_CONFIG_STRING, log_level, "info", 1, 0, "error, warn, info or debug"),
+};
+#undef F
+#define N_FIELDS (sizeof nlu_fields / sizeof nlu_fields[0])
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: parley-nlu [--config FILE] [--nats URL] [--http-port N] [--model-dir DIR]\n"
+               "settings (config section.key, env PARLEY_NLU_<KEY>):\n");
+    char *d = pl_config_describe(nlu_fields, N_FIELDS);
+    if (d) fputs(d, f);
+    pl_free(d);
+}
+
+static int set_str(char **field, const char *v) {
+    char *s = pl_strdup(v);
+    if (!s) return -1;
+    pl_free(*field);
+    *field = s;
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    const char *config = getenv("PARLEY_CONFIG");
+    const char *nats = NULL, *http = NULL, *model_dir = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        }
+        if (i + 1 >= argc) {
+            usage(stderr);
+            return 2;
+        }
+        if (!strcmp(a, "--config")) config = argv[++i];
+        else if (!strcmp(a, "--nats")) nats = argv[++i];
+        else if (!strcmp(a, "--http-port")) http = argv[++i];
+        else if (!strcmp(a, "--model-dir")) model_dir = argv[++i];
+        else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!config && access("config/parley.json", R_OK) == 0) config = "config/parley.json";
+    pl_log_set_service("nlu");
+    struct nlu_cfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    if (pl_config_load(nlu_fields, N_FIELDS, config, &cfg) != PL_OK) {
+        PL_LOGE("config: %s", pl_last_error());
+        return 1;
+    }
+    int rc = 1;
+    struct pl_nlu_service *svc = NULL;
+    struct pl_worker *w = NULL;
+    int lvl = pl_log_level_parse(cfg.log_level);
+    if (lvl >= 0) pl_log_set_level((enum pl_log_level)lvl);
+    if ((nats && set_str(&cfg.nats_url, nats)) || (model_dir && set_str(&cfg.model_dir, model_dir)))
+        goto out;
+    if (http) {
+        char *end;
+        long v = strtol(http, &end, 10);
+        if (*end || v < -1 || v > 65535) {
+            PL_LOGE("--http-port: expected -1..65535, got '%s'", http);
+            goto out;
+        }
+        cfg.http_port = v;
+    }
+    struct pl_nlu_service_opts so = {0};
+    so.model_dir = cfg.model_dir;
+    so.model.backend = cfg.backend;
+    so.model.threads = (int)cfg.threads;
+    so.model.precision = cfg.precision;
+    so.model.max_batch_size = (int)cfg.max_batch_size;
+    so.model.max_queue_delay_us = cfg.max_queue_delay_us;
+    so.max_text_bytes = cfg.max_text_bytes;
+    so.max_texts = (int)cfg.max_texts;
+    so.max_windows = (int)cfg.max_windows;
+
+    struct pl_worker_opts wo = PL_WORKER_OPTS_INIT;
+    wo.service = "nlu";
+    wo.nats_url = cfg.nats_url[0] ? cfg.nats_url : NULL;
+    wo.n_threads = (int)cfg.handler_threads;
+    wo.http_port = (int)cfg.http_port;
+    if (pl_worker_create(&wo, &w) != PL_OK) {
+        PL_LOGE("%s", pl_last_error());
+        goto out;
+    }
+    /* models count their batches into the worker's /metrics */
+    so.model.metrics = pl_worker_metrics(w);
+    if (pl_nlu_service_create(&so, &svc) != PL_OK || pl_nlu_service_register(svc, w) != PL_OK ||
+        pl_worker_start(w) != PL_OK || pl_worker_install_signals(w) != PL_OK) {
+        PL_LOGE("%s", pl_last_error());
+        goto out;
+    }
+    pl_worker_set_ready(w, true);
+    printf("parley-nlu http_port=%d models=%d\n", pl_worker_http_port(w),
+           pl_nlu_service_n_models(svc));
+    fflush(stdout);
+    pl_worker_wait(w);
+    rc = 0;
+out:
+    pl_worker_destroy(w); /* drains requests before the models go */
+    pl_nlu_service_destroy(svc);
+    pl_config_deinit(nlu_fields, N_FIELDS, &cfg);
+    return rc;
+}

@@ -1,0 +1,263 @@
+/*
+ * nlu.h - parley-nlu: NLU models (BERT encoder + heads) served with the Riva NLP API.
+ *
+ * Three layers, one file each:
+ *   nlu_post.c     pure pre/post-processing: whitespace words from token offsets, merging
+ *                  the logits of overlapping windows, softmax, BIO decoding to spans with
+ *                  character offsets, punctuation/capitalization reconstruction of text.
+ *   nlu_model.c    one model directory (train/common/export.py format): config.json,
+ *                  model.safetensors, vocab; the shared immutable encoder (engine/models/bert.h),
+ *                  the heads applied here, per-instance states and a dynamic batcher.
+ *   nlu_service.c  the model repository (every NLU model under a directory) and the unary
+ *                  handlers of the rpcs (snake-case subjects parley.nlu.<rpc>).
+ *
+ * Model directory format (what train/common/export.py writes):
+ *   config.json  Hugging Face BERT keys plus Parley's
+ *                  "task":      "joint_intent_slot" | "token_classification" |
+ *                               "text_classification" | "punctuation_capitalization"
+ *                  "labels":    {"<list>": ["O", "B-city", ...], ...}
+ *                  "heads":     {"<head>": {"tensor_prefix": "slot_classifier",
+ *                                "input": "pooler" | "cls" | "tokens", "labels": "<list>"}}
+ *                  "max_length": tokens per window, [CLS] and [SEP] included
+ *                  "tokenizer": {"type": "wordpiece", "vocab": "vocab.txt",
+ *                                "do_lower_case": true, "max_input_chars_per_word": 100}
+ *                  optional "domain" (AnalyzeIntent's domain), "batching":
+ *                  {"max_batch_size": N, "max_queue_delay_us": N}, "precision".
+ *   model.safetensors  bert.* encoder tensors, bert.pooler.dense.* when a head reads the
+ *                pooler, and <tensor_prefix>.weight [n_labels, hidden] / .bias [n_labels].
+ * Without "heads", a Hugging Face token or sequence classifier (architectures
+ * *ForTokenClassification / *ForSequenceClassification with id2label) is read as one head
+ * "token" / "label" on tensors "classifier.*".
+ *
+ * Thread-safety: a loaded model and the service are immutable after creation and may be used
+ * from any number of threads; pl_nlu_model_run may be called concurrently (the batcher
+ * serializes the forwards).
+ */
+#ifndef PL_NLU_H
+#define PL_NLU_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "status.h"
+#include "wordpiece.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PL_NLU_MAX_HEADS 4
+
+/* ---- post-processing (nlu_post.c) ------------------------------------------------------ */
+
+/* One whitespace-separated word of a text: the model labels it at its first sub-token
+ * (the training alignment "first_subtoken_of_each_whitespace_word"). */
+struct pl_nlu_word {
+    int32_t first_token, last_token; /* token indices (text tokens, no specials) */
+    int32_t byte_start, byte_end;    /* [start, end) in the text, from the tokens' offsets */
+    int32_t char_start, char_end;    /* same in code points */
+};
+
+/*
+ * Group the tokens of one text into whitespace words: a token starts a new word when it is
+ * the first one or when the bytes between it and the previous token contain whitespace
+ * (ASCII space, \t, \n, \r, \v, \f, or a Unicode space separator Zs / U+2028 / U+2029).
+ * offs: [n_tok] token offsets into text (in order). OUT: *words (caller owns; pl_free),
+ * *n_words (0 and NULL when n_tok is 0). Errors: PL_E_INVALID_ARG (offsets out of the text
+ * or out of order), PL_E_NOMEM.
+ */
+pl_status pl_nlu_words(const char *text, size_t len, const struct pl_token_offset *offs,
+                       int32_t n_tok, struct pl_nlu_word **words, int32_t *n_words);
+
+/*
+ * Merge per-window token scores into one row per token of the whole text. win_scores[w] holds
+ * [windows->windows[w].n x n_labels] floats (one row per window token, specials included).
+ * Each text token takes the row of the window that gives it the most context (max_context);
+ * a token no window marks takes the first window's row. OUT: out [n_text_tokens x n_labels]
+ * and out_offs [n_text_tokens] (caller-provided). PL_E_INVALID_ARG on inconsistent windows.
+ */
+pl_status pl_nlu_merge_windows(const struct pl_windows *windows, const float *const *win_scores,
+                               int n_labels, float *out, struct pl_token_offset *out_offs);
+
+/* In-place softmax of n floats (numerically stable; n >= 1). */
+void pl_nlu_softmax(float *x, int n);
+/* Index of the largest of n floats (the first on ties). */
+int pl_nlu_argmax(const float *x, int n);
+
+/* One labelled span decoded from per-word BIO tags. */
+struct pl_nlu_span {
+    int32_t first_word, last_word; /* inclusive word range */
+    int32_t type_label;            /* the label index the span's type was read from */
+    const char *type;              /* type name (borrowed from labels; not NUL-terminated) */
+    int32_t type_len;
+    float score;                   /* mean probability of the words' tags */
+};
+
+/*
+ * BIO decoding as conlleval reads tags: "B-X" starts a span of type X; "I-X" continues a span
+ * of type X and starts one otherwise; "O" (or "") is outside; a label without a B-/I- prefix
+ * (IO scheme, e.g. "PER") behaves like "I-PER". labels: [n_labels] names. word_label/word_score:
+ * [n_words] chosen label index and its probability. OUT: *spans (caller owns; pl_free; NULL
+ * when none), *n_spans. Errors: PL_E_INVALID_ARG (label index out of range), PL_E_NOMEM.
+ */
+pl_status pl_nlu_bio_decode(const char *const *labels, int n_labels, const int32_t *word_label,
+                            const float *word_score, int32_t n_words, struct pl_nlu_span **spans,
+                            int32_t *n_spans);
+
+/* What a capitalization label asks for (see pl_nlu_case_of_label). */
+enum pl_nlu_case { PL_NLU_CASE_LOWER = 0, PL_NLU_CASE_CAPITALIZE = 1, PL_NLU_CASE_UPPER = 2 };
+
+/* Capitalization label name -> case: "UPPER"/"ALL_CAPS"/"A" -> UPPER; "Capitalized"/"C"/"U"
+ * (NeMo's "upper first letter") -> CAPITALIZE; anything else ("lower", "O", "l") -> LOWER. */
+enum pl_nlu_case pl_nlu_case_of_label(const char *label);
+/* Punctuation label name -> the mark to append ("" for "O", "none" or ""), else the label. */
+const char *pl_nlu_mark_of_label(const char *label);
+
+/*
+ * Rebuild a text with each word's case and following mark: the text is copied with the
+ * whitespace between words kept as it is; word i's letters take cases[i] (ASCII letters
+ * change; other characters are kept) and marks[i] (NUL-terminated; "" = none) is appended
+ * unless the word already ends in that mark. Text outside words (leading/trailing
+ * whitespace) is kept. OUT: *out (NUL-terminated; caller owns; pl_free).
+ * Errors: PL_E_INVALID_ARG (words outside the text), PL_E_NOMEM.
+ */
+pl_status pl_nlu_punct_rebuild(const char *text, size_t len, const struct pl_nlu_word *words,
+                               int32_t n_words, const enum pl_nlu_case *cases,
+                               const char *const *marks, char **out);
+
+/* ---- models (nlu_model.c) ----------------------------------------------------------------- */
+
+enum pl_nlu_task {
+    PL_NLU_TASK_INTENT_SLOT = 0, /* "joint_intent_slot": heads intent (pooled) + slot (tokens) */
+    PL_NLU_TASK_TOKEN_CLS = 1,   /* "token_classification" (NER): one token head */
+    PL_NLU_TASK_TEXT_CLS = 2,    /* "text_classification": one pooled head */
+    PL_NLU_TASK_PUNCT = 3,       /* "punctuation_capitalization": punct (+ capit) token heads */
+    PL_NLU_TASK_COUNT
+};
+/* "joint_intent_slot", ...; static. */
+const char *pl_nlu_task_name(enum pl_nlu_task t);
+
+struct pl_nlu_head {
+    char *name;       /* "intent", "slot", "token", "punct", "capit", ... */
+    bool tokens;      /* true: one row per token; false: one row per text */
+    bool pooler;      /* pooled heads: through bert.pooler (tanh(W h_cls + b)); false: raw h_cls */
+    int n_labels;
+    char **labels;    /* [n_labels] */
+    float *w, *b;     /* [n_labels x hidden], [n_labels] (f32 copies) */
+};
+
+struct pl_nlu_model_opts {
+    const char *backend;        /* engine backend ("cpu"; NULL = "cpu") */
+    int threads;                /* CPU backend threads (0 = backend default) */
+    const char *precision;      /* NULL or "" = config.json's */
+    int max_batch_size;         /* 0 = config.json's batching.max_batch_size, else 8 */
+    int64_t max_queue_delay_us; /* < 0 = config.json's batching.max_queue_delay_us, else 500 */
+    struct pl_metrics *metrics; /* optional: batch metrics (borrowed) */
+};
+#define PL_NLU_MODEL_OPTS_INIT {NULL, 0, NULL, 0, -1, NULL}
+
+struct pl_nlu_model {
+    char *name;          /* directory name: what model_name selects */
+    char *dir;
+    enum pl_nlu_task task;
+    char *domain;        /* config "domain", else the name */
+    int max_length;      /* tokens per window including [CLS]/[SEP] */
+    int stride;          /* window step in text tokens */
+    int hidden;
+    int max_batch_size;
+    int64_t max_queue_delay_us;
+    int n_heads;
+    struct pl_nlu_head heads[PL_NLU_MAX_HEADS];
+    int head_main;       /* intent / token / label / punct head index */
+    int head_second;     /* slot / capit head index, or -1 */
+    /* private */
+    float *pool_w, *pool_b;
+    struct pl_wordpiece *tok;
+    struct pl_backend *be;
+    struct pl_bert *bert;
+    struct pl_bert_state *state;
+    float *hidden_buf;
+    int32_t *ids, *mask;
+    float *pooled;
+    struct pl_batcher *batcher;
+};
+
+/* Whether dir/config.json names a task this service serves. OUT: *task (on true).
+ * Never fails: unreadable or foreign configs are simply not NLU models. */
+bool pl_nlu_model_probe(const char *dir, enum pl_nlu_task *task);
+
+/* Load the model in dir, named name (copied). Errors name the file and the problem:
+ * PL_E_IO, PL_E_FORMAT (missing keys, heads or tensors, shapes), PL_E_UNSUPPORTED,
+ * PL_E_NOMEM. OUT: *out (caller owns; pl_nlu_model_destroy). */
+pl_status pl_nlu_model_load(const char *dir, const char *name, const struct pl_nlu_model_opts *o,
+                            struct pl_nlu_model **out);
+/* Stops the batcher (queued requests fail CANCELLED) and frees. NULL is a no-op. */
+void pl_nlu_model_destroy(struct pl_nlu_model *m);
+
+/* Scores of one text: probabilities (softmax) per head. */
+struct pl_nlu_result {
+    int32_t n_tokens;              /* text tokens (no specials) */
+    struct pl_token_offset *offs;  /* [n_tokens] */
+    int32_t n_windows;
+    float *probs[PL_NLU_MAX_HEADS]; /* token heads: [n_tokens x n_labels];
+                                       pooled heads: [n_labels], averaged over windows */
+};
+
+/* Limits a run enforces (INVALID_ARGUMENT when exceeded). */
+struct pl_nlu_limits {
+    int max_windows; /* windows over all texts of one request */
+};
+
+/*
+ * Run texts[0..n) (UTF-8, lengths lens) through the model: each text is cut into windows of
+ * max_length tokens overlapping by max_length - stride, every window is submitted to the
+ * batcher, and the windows' scores are merged back (token heads: max-context rule; pooled
+ * heads: mean of the windows' probabilities). deadline_us: pl_time_mono_us() deadline, 0 none.
+ * Errors: PL_E_INVALID_ARG (invalid UTF-8 "text[i] is not valid UTF-8", a text with no
+ * tokens, too many windows), PL_E_TIMEOUT, PL_E_EXHAUSTED (batcher queue full),
+ * PL_E_CANCELLED, PL_E_BACKEND, PL_E_NOMEM. OUT: *out [n] (caller owns;
+ * pl_nlu_results_destroy(*out, n)).
+ */
+pl_status pl_nlu_model_run(struct pl_nlu_model *m, const char *const *texts, const size_t *lens,
+                           int n, const struct pl_nlu_limits *lim, int64_t deadline_us,
+                           struct pl_nlu_result **out);
+void pl_nlu_results_destroy(struct pl_nlu_result *r, int n);
+
+/* ---- service (nlu_service.c) ------------------------------------------------------------- */
+
+struct pl_nlu_service_opts {
+    const char *model_dir;         /* every subdirectory that is an NLU model is loaded */
+    struct pl_nlu_model_opts model;
+    int64_t max_text_bytes;        /* per text */
+    int max_texts;                 /* texts per request */
+    int max_windows;               /* windows per request */
+};
+
+struct pl_nlu_service;
+struct pl_worker;
+struct pl_worker_ctx;
+struct pl_worker_out;
+
+/* Load every NLU model under o->model_dir (sorted by name). A model that fails to load is
+ * logged and skipped; a missing directory leaves the service with no models (every rpc then
+ * answers UNAVAILABLE naming the missing task). OUT: *out (caller owns). */
+pl_status pl_nlu_service_create(const struct pl_nlu_service_opts *o, struct pl_nlu_service **out);
+void pl_nlu_service_destroy(struct pl_nlu_service *s);
+int pl_nlu_service_n_models(const struct pl_nlu_service *s);
+const struct pl_nlu_model *pl_nlu_service_model(const struct pl_nlu_service *s, int i);
+
+/* Register the rpcs (analyze_intent, classify_text, classify_tokens, analyze_entities,
+ * punctuate_text, transform_text, get_riva_nlp_config) on w; s is borrowed for w's life. */
+pl_status pl_nlu_service_register(struct pl_nlu_service *s, struct pl_worker *w);
+
+/* Handle one request of rpc (snake-case name) outside NATS: the bytes of the Riva request
+ * in, the Riva response bytes out (data allocated with pl_malloc). Errors as the gRPC status
+ * the worker sends. Thread-safe. */
+pl_status pl_nlu_service_call(struct pl_nlu_service *s, const char *rpc, const uint8_t *req,
+                              size_t n, int64_t deadline_us, struct pl_worker_out *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

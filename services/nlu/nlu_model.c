@@ -1,0 +1,600 @@
+/*
+ * nlu_model.c - one NLU model: config.json (export format, see nlu.h), the shared BERT
+ * encoder from engine/models/bert.h loaded without its head, the heads applied here on the
+ * encoder's hidden states, windows over long texts, and a dynamic batcher whose one instance
+ * owns the forward state.
+ *
+ * Why the heads are applied here and not by the engine: the joint intent/slot model has two
+ * heads (pooled intent + per-token slots) that no single Hugging Face class carries, and the
+ * heads are tiny (hidden x labels) next to the encoder; one code path serves every task.
+ */
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "backend.h"
+#include "log.h"
+#include "models/bert.h"
+#include "nlu.h"
+#include "nrpc_batcher.h"
+#include "safetensors.h"
+#include "util.h"
+
+/* One window of one text waiting in the batcher. */
+struct nlu_job {
+    const struct pl_encoding *enc;
+    float *out[PL_NLU_MAX_HEADS]; /* token heads: [enc->n x n_labels]; pooled: [n_labels] */
+};
+
+static const char *task_names[PL_NLU_TASK_COUNT] = {"joint_intent_slot", "token_classification",
+                                                    "text_classification",
+                                                    "punctuation_capitalization"};
+
+static bool parse_task(const char *s, enum pl_nlu_task *t) {
+    if (!s) return false;
+    for (int i = 0; i < PL_NLU_TASK_COUNT; i++)
+        if (!strcmp(s, task_names[i])) {
+            *t = (enum pl_nlu_task)i;
+            return true;
+        }
+    if (!strcmp(s, "sequence_classification") || !strcmp(s, "intent_classification")) {
+        *t = PL_NLU_TASK_TEXT_CLS;
+        return true;
+    }
+    if (!strcmp(s, "punctuation") || !strcmp(s, "punct_capit")) {
+        *t = PL_NLU_TASK_PUNCT;
+        return true;
+    }
+    if (!strcmp(s, "ner") || !strcmp(s, "named_entity_recognition")) {
+        *t = PL_NLU_TASK_TOKEN_CLS;
+        return true;
+    }
+    return false;
+}
+
+bool pl_nlu_model_probe(const char *dir, enum pl_nlu_task *task) {
+    char path[4096];
+    if ((size_t)snprintf(path, sizeof path, "%s/config.json", dir) >= sizeof path) return false;
+    json_t *root = json_load_file(path, 0, NULL);
+    if (!root) return false;
+    enum pl_nlu_task t;
+    bool ok = parse_task(json_string_value(json_object_get(root, "task")), &t);
+    json_decref(root);
+    if (ok && task) *task = t;
+    return ok;
+}
+
+/* Copy a [rows x cols] f32/f16/bf16 tensor named name into a new f32 array. */
+static pl_status read_f32(const struct pl_safetensors *st, const char *path, const char *name,
+                          int64_t rows, int64_t cols, float **out) {
+    *out = NULL;
+    const struct pl_st_entry *e = pl_safetensors_find(st, name);
+    if (!e) return PL_ERR(PL_E_FORMAT, "%s: tensor %s is missing", path, name);
+    int64_t n = rows * (cols > 0 ? cols : 1);
+    bool shape_ok = cols > 0 ? (e->n_dims == 2 && e->shape[0] == rows && e->shape[1] == cols)
+                             : (e->n_dims == 1 && e->shape[0] == rows);
+    if (!shape_ok)
+        return PL_ERR(PL_E_FORMAT, "%s: tensor %s has shape [%lld%s%lld], expected [%lld%s%lld]",
+                      path, name, (long long)e->shape[0], e->n_dims > 1 ? ", " : "",
+                      e->n_dims > 1 ? (long long)e->shape[1] : 0LL, (long long)rows,
+                      cols > 0 ? ", " : "", cols > 0 ? (long long)cols : 0LL);
+    float *f = pl_malloc(sizeof(float) * (size_t)n);
+    if (!f) return PL_ERR(PL_E_NOMEM, "%s: tensor %s", path, name);
+    const uint8_t *src = e->data;
+    if (e->dtype == PL_DTYPE_F32) {
+        memcpy(f, src, sizeof(float) * (size_t)n);
+    } else if (e->dtype == PL_DTYPE_F16 || e->dtype == PL_DTYPE_BF16) {
+        for (int64_t i = 0; i < n; i++) {
+            uint16_t h;
+            memcpy(&h, src + 2 * i, 2);
+            f[i] = e->dtype == PL_DTYPE_F16 ? pl_f16_to_f32(h) : pl_bf16_to_f32(h);
+        }
+    } else {
+        pl_free(f);
+        return PL_ERR(PL_E_FORMAT, "%s: tensor %s has dtype %s (F32, F16 or BF16 expected)", path,
+                      name, e->dtype_str);
+    }
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(f[i])) {
+            pl_free(f);
+            return PL_ERR(PL_E_FORMAT, "%s: tensor %s holds a NaN or Inf", path, name);
+        }
+    *out = f;
+    return PL_OK;
+}
+
+static pl_status read_labels(json_t *arr, const char *path, const char *what, char ***out, int *n) {
+    *out = NULL;
+    *n = 0;
+    if (!json_is_array(arr) || json_array_size(arr) == 0 || json_array_size(arr) > 100000)
+        return PL_ERR(PL_E_FORMAT, "%s: labels %s: a non-empty list of strings expected", path, what);
+    size_t k = json_array_size(arr);
+    char **l = pl_calloc(k, sizeof *l);
+    if (!l) return PL_ERR(PL_E_NOMEM, "%s: labels", path);
+    for (size_t i = 0; i < k; i++) {
+        const char *s = json_string_value(json_array_get(arr, i));
+        if (!s || !(l[i] = pl_strdup(s))) {
+            for (size_t j = 0; j < i; j++) pl_free(l[j]);
+            pl_free(l);
+            return s ? PL_ERR(PL_E_NOMEM, "%s: labels", path)
+                     : PL_ERR(PL_E_FORMAT, "%s: labels %s[%zu] is not a string", path, what, i);
+        }
+    }
+    *out = l;
+    *n = (int)k;
+    return PL_OK;
+}
+
+/* id2label {"0": "O", "1": "B-PER", ...} as a JSON array, for Hugging Face configs. */
+static json_t *id2label_array(json_t *id2label) {
+    size_t n = json_object_size(id2label);
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "%zu", i);
+        json_t *v = json_object_get(id2label, key);
+        json_array_append(arr, v ? v : json_null());
+    }
+    return arr;
+}
+
+static pl_status load_head(struct pl_nlu_model *m, const char *path, const char *st_path,
+                           const struct pl_safetensors *st, const char *name, json_t *head,
+                           json_t *labels_root) {
+    if (m->n_heads >= PL_NLU_MAX_HEADS)
+        return PL_ERR(PL_E_FORMAT, "%s: more than %d heads", path, PL_NLU_MAX_HEADS);
+    struct pl_nlu_head *h = &m->heads[m->n_heads];
+    const char *prefix = json_string_value(json_object_get(head, "tensor_prefix"));
+    const char *input = json_string_value(json_object_get(head, "input"));
+    const char *lname = json_string_value(json_object_get(head, "labels"));
+    if (!prefix || !input)
+        return PL_ERR(PL_E_FORMAT, "%s: heads.%s needs tensor_prefix and input", path, name);
+    if (!strcmp(input, "tokens")) h->tokens = true;
+    else if (!strcmp(input, "pooler")) h->pooler = true;
+    else if (strcmp(input, "cls") != 0)
+        return PL_ERR(PL_E_FORMAT, "%s: heads.%s.input '%s' (tokens, pooler or cls)", path, name,
+                      input);
+    json_t *larr = json_object_get(labels_root, lname ? lname : name);
+    if (!(h->name = pl_strdup(name))) return PL_ERR(PL_E_NOMEM, "%s: head", path);
+    m->n_heads++; /* from here on destroy frees the head */
+    char what[160];
+    snprintf(what, sizeof what, "%.60s (head %.60s)", lname ? lname : name, name);
+    PL_TRY(read_labels(larr, path, what, &h->labels, &h->n_labels));
+    char tn[256];
+    snprintf(tn, sizeof tn, "%s.weight", prefix);
+    PL_TRY(read_f32(st, st_path, tn, h->n_labels, m->hidden, &h->w));
+    snprintf(tn, sizeof tn, "%s.bias", prefix);
+    PL_TRY(read_f32(st, st_path, tn, h->n_labels, 0, &h->b));
+    return PL_OK;
+}
+
+static int find_head(const struct pl_nlu_model *m, const char *name, int tokens) {
+    for (int i = 0; i < m->n_heads; i++)
+        if ((!name || !strcmp(m->heads[i].name, name)) &&
+            (tokens < 0 || m->heads[i].tokens == (tokens == 1)))
+            return i;
+    return -1;
+}
+
+static pl_status run_batch(void *ud, int instance, struct pl_batch_req **reqs, int n);
+
+/* Read config.json, the tokenizer and the heads; everything but the encoder. */
+static pl_status load_config(struct pl_nlu_model *m, const char *dir, json_t *root,
+                             const char *path, char *precision, size_t prec_n) {
+    const char *task = json_string_value(json_object_get(root, "task"));
+    if (!parse_task(task, &m->task))
+        return PL_ERR(PL_E_FORMAT, "%s: task '%s' is not an NLU task", path, task ? task : "");
+    const char *dom = json_string_value(json_object_get(root, "domain"));
+    if (!(m->domain = pl_strdup(dom ? dom : m->name))) return PL_ERR(PL_E_NOMEM, "%s", path);
+    json_t *ml = json_object_get(root, "max_length");
+    json_t *mp = json_object_get(root, "max_position_embeddings");
+    m->max_length = json_is_integer(ml) ? (int)json_integer_value(ml)
+                                        : json_is_integer(mp) ? (int)json_integer_value(mp) : 128;
+    if (json_is_integer(mp) && m->max_length > json_integer_value(mp))
+        return PL_ERR(PL_E_FORMAT, "%s: max_length %d exceeds max_position_embeddings %lld", path,
+                      m->max_length, (long long)json_integer_value(mp));
+    if (m->max_length < 8 || m->max_length > 4096)
+        return PL_ERR(PL_E_FORMAT, "%s: max_length %d out of range [8, 4096]", path, m->max_length);
+    json_t *hs = json_object_get(root, "hidden_size");
+    m->hidden = json_is_integer(hs) ? (int)json_integer_value(hs) : 0;
+    if (m->hidden <= 0 || m->hidden > 65536)
+        return PL_ERR(PL_E_FORMAT, "%s: hidden_size missing or out of range", path);
+    /* window step: half a window of text tokens, so every token sees context on both sides */
+    m->stride = (m->max_length - 2) / 2;
+    if (m->stride < 1) m->stride = 1;
+    json_t *batching = json_object_get(root, "batching");
+    json_t *mb = json_object_get(batching, "max_batch_size");
+    json_t *md = json_object_get(batching, "max_queue_delay_us");
+    if (m->max_batch_size <= 0) m->max_batch_size = json_is_integer(mb) ? (int)json_integer_value(mb) : 8;
+    if (m->max_queue_delay_us < 0)
+        m->max_queue_delay_us = json_is_integer(md) ? json_integer_value(md) : 500;
+    if (m->max_batch_size < 1 || m->max_batch_size > 1024 || m->max_queue_delay_us < 0 ||
+        m->max_queue_delay_us > 10000000)
+        return PL_ERR(PL_E_FORMAT, "%s: batching out of range (max_batch_size %d, delay %lld us)",
+                      path, m->max_batch_size, (long long)m->max_queue_delay_us);
+    const char *prec = json_string_value(json_object_get(root, "precision"));
+    if (!precision[0] && prec) snprintf(precision, prec_n, "%s", prec);
+
+    /* tokenizer */
+    json_t *tk = json_object_get(root, "tokenizer");
+    const char *ttype = json_string_value(json_object_get(tk, "type"));
+    if (ttype && strcmp(ttype, "wordpiece") != 0)
+        return PL_ERR(PL_E_UNSUPPORTED, "%s: tokenizer type '%s' (wordpiece only)", path, ttype);
+    const char *vocab = json_string_value(json_object_get(tk, "vocab"));
+    char vpath[4096];
+    if ((size_t)snprintf(vpath, sizeof vpath, "%s/%s", dir, vocab ? vocab : "vocab.txt") >=
+        sizeof vpath)
+        return PL_ERR(PL_E_INVALID_ARG, "%s: vocabulary path too long", path);
+    if (vocab && (strstr(vocab, "..") || vocab[0] == '/'))
+        return PL_ERR(PL_E_FORMAT, "%s: tokenizer.vocab '%s' must stay inside the model directory",
+                      path, vocab);
+    struct pl_wordpiece_opts wo;
+    pl_wordpiece_opts_default(&wo);
+    json_t *lc = json_object_get(tk, "do_lower_case");
+    if (json_is_boolean(lc)) wo.do_lower_case = json_is_true(lc);
+    json_t *mc = json_object_get(tk, "max_input_chars_per_word");
+    if (json_is_integer(mc) && json_integer_value(mc) >= 1 && json_integer_value(mc) < (1 << 20))
+        wo.max_input_chars_per_word = (int32_t)json_integer_value(mc);
+    PL_TRY(pl_wordpiece_create(vpath, &wo, &m->tok));
+
+    /* heads */
+    char st_path[4096];
+    if ((size_t)snprintf(st_path, sizeof st_path, "%s/model.safetensors", dir) >= sizeof st_path)
+        return PL_ERR(PL_E_INVALID_ARG, "%s: path too long", dir);
+    struct pl_safetensors *st = NULL;
+    PL_TRY(pl_safetensors_open(st_path, &st));
+    pl_status s = PL_OK;
+    json_t *heads = json_object_get(root, "heads");
+    json_t *labels = json_object_get(root, "labels");
+    json_t *made = NULL;
+    if (json_is_object(heads)) {
+        const char *key;
+        json_t *val;
+        json_object_foreach(heads, key, val) {
+            s = load_head(m, path, st_path, st, key, val, labels);
+            if (s != PL_OK) goto out;
+        }
+    } else {
+        /* a plain Hugging Face classifier: classifier.* on tokens or the pooler */
+        json_t *id2label = json_object_get(root, "id2label");
+        bool tok = m->task == PL_NLU_TASK_TOKEN_CLS;
+        if (!json_is_object(id2label) || (m->task != PL_NLU_TASK_TOKEN_CLS && m->task != PL_NLU_TASK_TEXT_CLS)) {
+            s = PL_ERR(PL_E_FORMAT, "%s: no \"heads\" (and no id2label classifier to read)", path);
+            goto out;
+        }
+        made = json_pack("{s:o}", tok ? "token" : "label", id2label_array(id2label));
+        json_t *hd = json_pack("{s:s,s:s}", "tensor_prefix", "classifier", "input",
+                               tok ? "tokens" : "pooler");
+        if (!made || !hd) {
+            json_decref(hd);
+            s = PL_ERR(PL_E_NOMEM, "%s", path);
+            goto out;
+        }
+        s = load_head(m, path, st_path, st, tok ? "token" : "label", hd, made);
+        json_decref(hd);
+        if (s != PL_OK) goto out;
+    }
+    m->head_second = -1;
+    switch (m->task) {
+    case PL_NLU_TASK_INTENT_SLOT:
+        m->head_main = find_head(m, "intent", 0);
+        m->head_second = find_head(m, "slot", 1);
+        if (m->head_main < 0 || m->head_second < 0)
+            s = PL_ERR(PL_E_FORMAT, "%s: joint_intent_slot needs a pooled head \"intent\" and a "
+                                    "token head \"slot\"", path);
+        break;
+    case PL_NLU_TASK_TOKEN_CLS:
+        m->head_main = find_head(m, NULL, 1);
+        if (m->head_main < 0) s = PL_ERR(PL_E_FORMAT, "%s: token_classification needs a token head", path);
+        break;
+    case PL_NLU_TASK_TEXT_CLS:
+        m->head_main = find_head(m, NULL, 0);
+        if (m->head_main < 0) s = PL_ERR(PL_E_FORMAT, "%s: text_classification needs a pooled head", path);
+        break;
+    case PL_NLU_TASK_PUNCT:
+        m->head_main = find_head(m, "punct", 1);
+        m->head_second = find_head(m, "capit", 1);
+        if (m->head_main < 0)
+            s = PL_ERR(PL_E_FORMAT, "%s: punctuation_capitalization needs a token head \"punct\"", path);
+        break;
+    default: s = PL_ERR(PL_E_INTERNAL, "task"); break;
+    }
+    if (s != PL_OK) goto out;
+    for (int i = 0; i < m->n_heads; i++) {
+        if (!m->heads[i].pooler || m->pool_w) continue;
+        s = read_f32(st, st_path, "bert.pooler.dense.weight", m->hidden, m->hidden, &m->pool_w);
+        if (s == PL_OK) s = read_f32(st, st_path, "bert.pooler.dense.bias", m->hidden, 0, &m->pool_b);
+        if (s != PL_OK) goto out;
+    }
+out:
+    json_decref(made);
+    pl_safetensors_close(st);
+    return s;
+}
+
+pl_status pl_nlu_model_load(const char *dir, const char *name, const struct pl_nlu_model_opts *o,
+                            struct pl_nlu_model **out) {
+    *out = NULL;
+    struct pl_nlu_model_opts def = PL_NLU_MODEL_OPTS_INIT;
+    if (!o) o = &def;
+    char path[4096];
+    if ((size_t)snprintf(path, sizeof path, "%s/config.json", dir) >= sizeof path)
+        return PL_ERR(PL_E_INVALID_ARG, "model directory path too long");
+    json_error_t jerr;
+    json_t *root = json_load_file(path, 0, &jerr);
+    if (!root) return PL_ERR(PL_E_IO, "%s: %s (line %d)", path, jerr.text, jerr.line);
+    pl_status st = PL_OK;
+    struct pl_nlu_model *m = pl_calloc(1, sizeof *m);
+    if (!m || !(m->name = pl_strdup(name)) || !(m->dir = pl_strdup(dir))) {
+        st = PL_ERR(PL_E_NOMEM, "model %s", name);
+        goto fail;
+    }
+    m->max_batch_size = o->max_batch_size;
+    m->max_queue_delay_us = o->max_queue_delay_us;
+    char precision[16] = "";
+    if (o->precision) snprintf(precision, sizeof precision, "%s", o->precision);
+    PL_TRY_GOTO(st, load_config(m, dir, root, path, precision, sizeof precision));
+
+    PL_TRY_GOTO(st, pl_backend_create(o->backend && *o->backend ? o->backend : "cpu", &m->be));
+    if (o->threads > 0 && !strncmp(pl_backend_name(m->be), "cpu", 3))
+        PL_TRY_GOTO(st, pl_backend_cpu_set_threads(m->be, o->threads));
+    struct pl_bert_options bo = {precision[0] ? precision : NULL, m->max_batch_size, m->max_length,
+                                 1};
+    PL_TRY_GOTO(st, pl_bert_load(dir, m->be, &bo, &m->bert));
+    if (pl_bert_get_config(m->bert)->hidden != m->hidden) {
+        st = PL_ERR(PL_E_FORMAT, "%s: encoder hidden %d != hidden_size %d", path,
+                    pl_bert_get_config(m->bert)->hidden, m->hidden);
+        goto fail;
+    }
+    if (pl_bert_max_seq(m->bert) < m->max_length) m->max_length = pl_bert_max_seq(m->bert);
+    PL_TRY_GOTO(st, pl_bert_state_create(m->bert, &m->state));
+    size_t cells = (size_t)m->max_batch_size * (size_t)m->max_length;
+    m->hidden_buf = pl_malloc(sizeof(float) * cells * (size_t)m->hidden);
+    m->ids = pl_malloc(sizeof(int32_t) * cells);
+    m->mask = pl_malloc(sizeof(int32_t) * cells);
+    m->pooled = pl_malloc(sizeof(float) * (size_t)m->hidden);
+    if (!m->hidden_buf || !m->ids || !m->mask || !m->pooled) {
+        st = PL_ERR(PL_E_NOMEM, "model %s: workspace", name);
+        goto fail;
+    }
+    struct pl_batcher_opts bopt = PL_BATCHER_OPTS_INIT;
+    bopt.max_batch_size = m->max_batch_size;
+    bopt.max_queue_delay_us = m->max_queue_delay_us;
+    bopt.n_instances = 1; /* one backend per model runs one graph at a time */
+    bopt.max_queue = 4096;
+    bopt.metrics = o->metrics;
+    bopt.model = m->name;
+    PL_TRY_GOTO(st, pl_batcher_create(&bopt, run_batch, m, &m->batcher));
+    json_decref(root);
+    *out = m;
+    return PL_OK;
+fail:
+    json_decref(root);
+    pl_nlu_model_destroy(m);
+    return st;
+}
+
+void pl_nlu_model_destroy(struct pl_nlu_model *m) {
+    if (!m) return;
+    pl_batcher_destroy(m->batcher);
+    pl_bert_state_destroy(m->state);
+    pl_bert_destroy(m->bert);
+    pl_backend_destroy(m->be);
+    pl_wordpiece_destroy(m->tok);
+    for (int i = 0; i < m->n_heads; i++) {
+        struct pl_nlu_head *h = &m->heads[i];
+        for (int j = 0; h->labels && j < h->n_labels; j++) pl_free(h->labels[j]);
+        pl_free(h->labels);
+        pl_free(h->name);
+        pl_free(h->w);
+        pl_free(h->b);
+    }
+    pl_free(m->pool_w);
+    pl_free(m->pool_b);
+    pl_free(m->hidden_buf);
+    pl_free(m->ids);
+    pl_free(m->mask);
+    pl_free(m->pooled);
+    pl_free(m->domain);
+    pl_free(m->name);
+    pl_free(m->dir);
+    pl_free(m);
+}
+
+/* y[r] = b[r] + W[r,:] . x, W [rows x cols]. */
+static void linear(const float *w, const float *b, const float *x, int rows, int cols, float *y) {
+    for (int r = 0; r < rows; r++) {
+        const float *wr = w + (size_t)r * cols;
+        float acc = 0.f;
+        for (int c = 0; c < cols; c++) acc += wr[c] * x[c];
+        y[r] = acc + b[r];
+    }
+}
+
+/* The batcher's run callback: one forward of the encoder over the batch's windows, padded
+ * to the longest, then every head on each window's rows. */
+static pl_status run_batch(void *ud, int instance, struct pl_batch_req **reqs, int n) {
+    (void)instance;
+    struct pl_nlu_model *m = ud;
+    int seq = 1;
+    for (int i = 0; i < n; i++) {
+        const struct nlu_job *j = reqs[i]->input;
+        if (j->enc->n > seq) seq = j->enc->n;
+    }
+    if (seq > m->max_length || n > m->max_batch_size)
+        return PL_ERR(PL_E_INTERNAL, "batch %d x %d exceeds %d x %d", n, seq, m->max_batch_size,
+                      m->max_length);
+    int32_t pad = pl_bert_get_config(m->bert)->pad_token_id;
+    for (int i = 0; i < n; i++) {
+        const struct pl_encoding *e = ((const struct nlu_job *)reqs[i]->input)->enc;
+        for (int t = 0; t < seq; t++) {
+            m->ids[i * seq + t] = t < e->n ? e->ids[t] : pad;
+            m->mask[i * seq + t] = t < e->n;
+        }
+    }
+    PL_TRY(pl_bert_forward(m->state, n, seq, m->ids, NULL, m->mask, m->hidden_buf, NULL));
+    int H = m->hidden;
+    for (int i = 0; i < n; i++) {
+        const struct nlu_job *j = reqs[i]->input;
+        const float *hrow = m->hidden_buf + (size_t)i * seq * H;
+        for (int k = 0; k < m->n_heads; k++) {
+            const struct pl_nlu_head *h = &m->heads[k];
+            if (h->tokens) {
+                for (int t = 0; t < j->enc->n; t++)
+                    linear(h->w, h->b, hrow + (size_t)t * H, h->n_labels, H,
+                           j->out[k] + (size_t)t * h->n_labels);
+            } else if (h->pooler) {
+                linear(m->pool_w, m->pool_b, hrow, H, H, m->pooled);
+                for (int c = 0; c < H; c++) m->pooled[c] = tanhf(m->pooled[c]);
+                linear(h->w, h->b, m->pooled, h->n_labels, H, j->out[k]);
+            } else {
+                linear(h->w, h->b, hrow, h->n_labels, H, j->out[k]);
+            }
+        }
+    }
+    return PL_OK;
+}
+
+void pl_nlu_results_destroy(struct pl_nlu_result *r, int n) {
+    if (!r) return;
+    for (int i = 0; i < n; i++) {
+        pl_free(r[i].offs);
+        for (int k = 0; k < PL_NLU_MAX_HEADS; k++) pl_free(r[i].probs[k]);
+    }
+    pl_free(r);
+}
+
+/* Turn the windows' raw logits of text i into its result: softmax per row, then merge. */
+static pl_status finish_text(const struct pl_nlu_model *m, const struct pl_windows *w,
+                             struct nlu_job *jobs, struct pl_nlu_result *r) {
+    r->n_tokens = w->n_text_tokens;
+    r->n_windows = w->n;
+    r->offs = pl_calloc((size_t)w->n_text_tokens + 1, sizeof *r->offs);
+    if (!r->offs) return PL_ERR(PL_E_NOMEM, "result offsets");
+    const float *rows[1024];
+    if (w->n > 1024) return PL_ERR(PL_E_INVALID_ARG, "%d windows in one text", w->n);
+    for (int k = 0; k < m->n_heads; k++) {
+        const struct pl_nlu_head *h = &m->heads[k];
+        if (h->tokens) {
+            for (int wi = 0; wi < w->n; wi++) {
+                for (int t = 0; t < w->windows[wi].n; t++)
+                    pl_nlu_softmax(jobs[wi].out[k] + (size_t)t * h->n_labels, h->n_labels);
+                rows[wi] = jobs[wi].out[k];
+            }
+            r->probs[k] = pl_calloc((size_t)w->n_text_tokens * h->n_labels + 1, sizeof(float));
+            if (!r->probs[k]) return PL_ERR(PL_E_NOMEM, "result scores");
+            PL_TRY(pl_nlu_merge_windows(w, rows, h->n_labels, r->probs[k], r->offs));
+        } else {
+            r->probs[k] = pl_calloc((size_t)h->n_labels, sizeof(float));
+            if (!r->probs[k]) return PL_ERR(PL_E_NOMEM, "result scores");
+            for (int wi = 0; wi < w->n; wi++) {
+                pl_nlu_softmax(jobs[wi].out[k], h->n_labels);
+                for (int c = 0; c < h->n_labels; c++) r->probs[k][c] += jobs[wi].out[k][c] / (float)w->n;
+            }
+        }
+    }
+    if (find_head(m, NULL, 1) < 0) {
+        /* no token head merged the offsets: take them from the windows */
+        for (int wi = 0; wi < w->n; wi++) {
+            const struct pl_encoding *e = &w->windows[wi];
+            int32_t c = 0;
+            for (int t = 0; t < e->n; t++)
+                if (e->seq[t] >= 0 && e->window_start + c < w->n_text_tokens)
+                    r->offs[e->window_start + c++] = e->offsets[t];
+        }
+    }
+    return PL_OK;
+}
+
+pl_status pl_nlu_model_run(struct pl_nlu_model *m, const char *const *texts, const size_t *lens,
+                           int n, const struct pl_nlu_limits *lim, int64_t deadline_us,
+                           struct pl_nlu_result **out) {
+    *out = NULL;
+    pl_status st = PL_OK;
+    struct pl_windows **wins = pl_calloc((size_t)n + 1, sizeof *wins);
+    int *first_job = pl_calloc((size_t)n + 1, sizeof *first_job);
+    struct pl_nlu_result *res = pl_calloc((size_t)n + 1, sizeof *res);
+    struct nlu_job *jobs = NULL;
+    struct pl_batch_req *reqs = NULL;
+    float *scratch = NULL;
+    int n_jobs = 0, submitted = 0;
+    if (!wins || !first_job || !res) {
+        st = PL_ERR(PL_E_NOMEM, "run: %d texts", n);
+        goto fail;
+    }
+    struct pl_window_opts wo = {m->max_length, m->stride, 0};
+    size_t floats = 0;
+    for (int i = 0; i < n; i++) {
+        st = pl_wordpiece_windows(m->tok, NULL, 0, texts[i], lens[i], &wo, &wins[i]);
+        if (st != PL_OK) {
+            char msg[256];
+            snprintf(msg, sizeof msg, "%s", pl_last_error());
+            st = PL_ERR(st, "text[%d]: %s", i, msg);
+            goto fail;
+        }
+        if (wins[i]->n_text_tokens == 0) {
+            st = PL_ERR(PL_E_INVALID_ARG, "text[%d] has no tokens (only whitespace or control "
+                                          "characters)", i);
+            goto fail;
+        }
+        first_job[i] = n_jobs;
+        n_jobs += wins[i]->n;
+        if (lim && lim->max_windows > 0 && n_jobs > lim->max_windows) {
+            st = PL_ERR(PL_E_INVALID_ARG, "input too long: more than %d windows of %d tokens "
+                                          "(nlu.max_windows)", lim->max_windows, m->max_length);
+            goto fail;
+        }
+        for (int w = 0; w < wins[i]->n; w++)
+            for (int k = 0; k < m->n_heads; k++)
+                floats += (size_t)m->heads[k].n_labels *
+                          (m->heads[k].tokens ? (size_t)wins[i]->windows[w].n : 1);
+    }
+    jobs = pl_calloc((size_t)n_jobs, sizeof *jobs);
+    reqs = pl_calloc((size_t)n_jobs, sizeof *reqs);
+    scratch = pl_malloc(sizeof(float) * (floats + 1));
+    if (!jobs || !reqs || !scratch) {
+        st = PL_ERR(PL_E_NOMEM, "run: %d windows", n_jobs);
+        goto fail;
+    }
+    float *p = scratch;
+    for (int i = 0, j = 0; i < n; i++)
+        for (int w = 0; w < wins[i]->n; w++, j++) {
+            jobs[j].enc = &wins[i]->windows[w];
+            for (int k = 0; k < m->n_heads; k++) {
+                jobs[j].out[k] = p;
+                p += (size_t)m->heads[k].n_labels *
+                     (m->heads[k].tokens ? (size_t)jobs[j].enc->n : 1);
+            }
+        }
+    for (int j = 0; j < n_jobs; j++) {
+        pl_batch_req_init(&reqs[j], &jobs[j], deadline_us);
+        st = pl_batcher_submit(m->batcher, &reqs[j]);
+        if (st != PL_OK) {
+            st = st == PL_E_EXHAUSTED ? PL_ERR(st, "model %s: batch queue is full", m->name)
+                                      : PL_ERR(st, "model %s: shutting down", m->name);
+            break;
+        }
+        submitted++;
+    }
+    for (int j = 0; j < submitted; j++) {
+        pl_batcher_wait(m->batcher, &reqs[j], -1);
+        if (st == PL_OK && reqs[j].status != PL_OK)
+            st = PL_ERR(reqs[j].status == PL_E_TIMEOUT ? PL_E_TIMEOUT : reqs[j].status,
+                        "model %s: %s", m->name, reqs[j].error);
+    }
+    if (st != PL_OK) goto fail;
+    for (int i = 0; i < n; i++) PL_TRY_GOTO(st, finish_text(m, wins[i], jobs + first_job[i], &res[i]));
+    *out = res;
+    res = NULL;
+fail:
+    pl_nlu_results_destroy(res, n);
+    for (int i = 0; wins && i < n; i++) pl_windows_destroy(wins[i]);
+    pl_free(wins);
+    pl_free(first_job);
+    pl_free(jobs);
+    pl_free(reqs);
+    pl_free(scratch);
+    return st;
+}

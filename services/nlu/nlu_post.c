@@ -1,0 +1,263 @@
+/*
+ * nlu_post.c - pre/post-processing of parley-nlu that needs no model: whitespace words from
+ * token offsets, merging overlapping windows, softmax, BIO spans, punctuation and case.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "nlu.h"
+#include "strbuf.h"
+
+/* Length of the whitespace character at s[0..n) (ASCII whitespace, Unicode Zs, U+2028,
+ * U+2029), or 0 when s does not start with one. */
+static int space_len(const unsigned char *s, size_t n) {
+    if (n == 0) return 0;
+    if (s[0] == ' ' || (s[0] >= '\t' && s[0] <= '\r')) return 1;
+    if (n >= 2 && s[0] == 0xC2 && s[1] == 0xA0) return 2;                   /* U+00A0 */
+    if (n >= 3 && s[0] == 0xE1 && s[1] == 0x9A && s[2] == 0x80) return 3;   /* U+1680 */
+    if (n >= 3 && s[0] == 0xE2 && s[1] == 0x80 &&
+        ((s[2] >= 0x80 && s[2] <= 0x8A) || s[2] == 0xA8 || s[2] == 0xA9 || s[2] == 0xAF))
+        return 3;                                                           /* U+2000-200A, 2028/9, 202F */
+    if (n >= 3 && s[0] == 0xE2 && s[1] == 0x81 && s[2] == 0x9F) return 3;   /* U+205F */
+    if (n >= 3 && s[0] == 0xE3 && s[1] == 0x80 && s[2] == 0x80) return 3;   /* U+3000 */
+    return 0;
+}
+
+static bool gap_has_space(const char *text, int32_t from, int32_t to) {
+    const unsigned char *s = (const unsigned char *)text;
+    for (int32_t i = from; i < to; i++)
+        if (space_len(s + i, (size_t)(to - i)) > 0) return true;
+    return false;
+}
+
+pl_status pl_nlu_words(const char *text, size_t len, const struct pl_token_offset *offs,
+                       int32_t n_tok, struct pl_nlu_word **words, int32_t *n_words) {
+    *words = NULL;
+    *n_words = 0;
+    if (n_tok <= 0) return PL_OK;
+    if (!text || !offs) return PL_ERR(PL_E_INVALID_ARG, "words: NULL text or offsets");
+    for (int32_t i = 0; i < n_tok; i++) {
+        const struct pl_token_offset *o = &offs[i];
+        if (o->byte_start < 0 || o->byte_end < o->byte_start || (size_t)o->byte_end > len ||
+            o->char_end < o->char_start || (i > 0 && o->byte_start < offs[i - 1].byte_end))
+            return PL_ERR(PL_E_INVALID_ARG, "words: token %d has span [%d, %d) outside or out of "
+                                            "order in a %zu-byte text", i, o->byte_start, o->byte_end, len);
+    }
+    struct pl_nlu_word *w = pl_calloc((size_t)n_tok, sizeof *w);
+    if (!w) return PL_ERR(PL_E_NOMEM, "words: %d tokens", n_tok);
+    int32_t n = 0;
+    for (int32_t i = 0; i < n_tok; i++) {
+        const struct pl_token_offset *o = &offs[i];
+        if (n == 0 || gap_has_space(text, offs[i - 1].byte_end, o->byte_start)) {
+            w[n].first_token = i;
+            w[n].byte_start = o->byte_start;
+            w[n].char_start = o->char_start;
+            n++;
+        }
+        w[n - 1].last_token = i;
+        w[n - 1].byte_end = o->byte_end;
+        w[n - 1].char_end = o->char_end;
+    }
+    *words = w;
+    *n_words = n;
+    return PL_OK;
+}
+
+pl_status pl_nlu_merge_windows(const struct pl_windows *windows, const float *const *win_scores,
+                               int n_labels, float *out, struct pl_token_offset *out_offs) {
+    if (!windows || !win_scores || n_labels <= 0 || (!out && windows->n_text_tokens > 0))
+        return PL_ERR(PL_E_INVALID_ARG, "merge: bad arguments");
+    int32_t total = windows->n_text_tokens;
+    /* set[t]: 0 unset, 1 from a window without max context, 2 from its max-context window */
+    uint8_t *set = pl_calloc((size_t)total + 1, 1);
+    if (!set) return PL_ERR(PL_E_NOMEM, "merge: %d tokens", total);
+    pl_status st = PL_OK;
+    for (int32_t w = 0; w < windows->n; w++) {
+        const struct pl_encoding *e = &windows->windows[w];
+        int32_t k = 0;
+        for (int32_t i = 0; i < e->n; i++) {
+            if (e->seq[i] < 0) continue;
+            int32_t g = e->window_start + k++;
+            if (g < 0 || g >= total) {
+                st = PL_ERR(PL_E_INVALID_ARG, "merge: window %d token %d maps to %d of %d", w, i,
+                            g, total);
+                goto fail;
+            }
+            uint8_t level = (!e->max_context || e->max_context[i]) ? 2 : 1;
+            if (set[g] >= level) continue;
+            if (set[g] == 1 && level == 1) continue;
+            set[g] = level;
+            memcpy(out + (size_t)g * n_labels, win_scores[w] + (size_t)i * n_labels,
+                   sizeof(float) * (size_t)n_labels);
+            if (out_offs) out_offs[g] = e->offsets[i];
+        }
+    }
+    for (int32_t g = 0; g < total; g++) {
+        if (!set[g]) {
+            st = PL_ERR(PL_E_INVALID_ARG, "merge: token %d is in no window", g);
+            goto fail;
+        }
+    }
+fail:
+    pl_free(set);
+    return st;
+}
+
+void pl_nlu_softmax(float *x, int n) {
+    float mx = x[0];
+    for (int i = 1; i < n; i++)
+        if (x[i] > mx) mx = x[i];
+    double sum = 0;
+    for (int i = 0; i < n; i++) {
+        x[i] = expf(x[i] - mx);
+        sum += x[i];
+    }
+    for (int i = 0; i < n; i++) x[i] = (float)(x[i] / sum);
+}
+
+int pl_nlu_argmax(const float *x, int n) {
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return best;
+}
+
+/* Split a tag into prefix ('B', 'I' or 0 for none/outside) and type. */
+static char split_tag(const char *tag, const char **type, int32_t *type_len) {
+    *type = tag;
+    *type_len = (int32_t)strlen(tag);
+    if (*type_len == 0 || strcmp(tag, "O") == 0) return 'O';
+    if ((tag[0] == 'B' || tag[0] == 'I' || tag[0] == 'E' || tag[0] == 'S') &&
+        (tag[1] == '-' || tag[1] == '_')) {
+        *type = tag + 2;
+        *type_len -= 2;
+        return (tag[0] == 'B' || tag[0] == 'S') ? 'B' : 'I';
+    }
+    return 'I';
+}
+
+pl_status pl_nlu_bio_decode(const char *const *labels, int n_labels, const int32_t *word_label,
+                            const float *word_score, int32_t n_words, struct pl_nlu_span **spans,
+                            int32_t *n_spans) {
+    *spans = NULL;
+    *n_spans = 0;
+    if (n_words <= 0) return PL_OK;
+    struct pl_nlu_span *sp = pl_calloc((size_t)n_words, sizeof *sp);
+    if (!sp) return PL_ERR(PL_E_NOMEM, "bio: %d words", n_words);
+    int32_t n = 0;
+    bool open = false;
+    double sum = 0;
+    for (int32_t i = 0; i < n_words; i++) {
+        int32_t l = word_label[i];
+        if (l < 0 || l >= n_labels) {
+            pl_free(sp);
+            return PL_ERR(PL_E_INVALID_ARG, "bio: word %d has label %d of %d", i, l, n_labels);
+        }
+        const char *type;
+        int32_t tlen;
+        char p = split_tag(labels[l], &type, &tlen);
+        if (p == 'O') {
+            if (open) sp[n - 1].score = (float)(sum / (sp[n - 1].last_word - sp[n - 1].first_word + 1));
+            open = false;
+            continue;
+        }
+        bool cont = p == 'I' && open && sp[n - 1].type_len == tlen &&
+                    memcmp(sp[n - 1].type, type, (size_t)tlen) == 0;
+        if (cont) {
+            sp[n - 1].last_word = i;
+            sum += word_score ? word_score[i] : 1.0;
+            continue;
+        }
+        if (open) sp[n - 1].score = (float)(sum / (sp[n - 1].last_word - sp[n - 1].first_word + 1));
+        sp[n].first_word = sp[n].last_word = i;
+        sp[n].type_label = l;
+        sp[n].type = type;
+        sp[n].type_len = tlen;
+        sum = word_score ? word_score[i] : 1.0;
+        n++;
+        open = true;
+    }
+    if (open) sp[n - 1].score = (float)(sum / (sp[n - 1].last_word - sp[n - 1].first_word + 1));
+    if (n == 0) {
+        pl_free(sp);
+        sp = NULL;
+    }
+    *spans = sp;
+    *n_spans = n;
+    return PL_OK;
+}
+
+enum pl_nlu_case pl_nlu_case_of_label(const char *label) {
+    if (!label) return PL_NLU_CASE_LOWER;
+    if (!strcmp(label, "UPPER") || !strcmp(label, "ALL_CAPS") || !strcmp(label, "A") ||
+        !strcmp(label, "upper"))
+        return PL_NLU_CASE_UPPER;
+    if (!strcmp(label, "Capitalized") || !strcmp(label, "C") || !strcmp(label, "U") ||
+        !strcmp(label, "capitalized") || !strcmp(label, "Cap"))
+        return PL_NLU_CASE_CAPITALIZE;
+    return PL_NLU_CASE_LOWER;
+}
+
+const char *pl_nlu_mark_of_label(const char *label) {
+    if (!label || !*label || !strcmp(label, "O") || !strcmp(label, "none")) return "";
+    return label;
+}
+
+static char to_upper(char c) { return (c >= 'a' && c <= 'z') ? (char)(c - 32) : c; }
+static char to_lower(char c) { return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c; }
+
+pl_status pl_nlu_punct_rebuild(const char *text, size_t len, const struct pl_nlu_word *words,
+                               int32_t n_words, const enum pl_nlu_case *cases,
+                               const char *const *marks, char **out) {
+    *out = NULL;
+    struct pl_strbuf sb;
+    pl_strbuf_init(&sb);
+    size_t pos = 0;
+    for (int32_t i = 0; i < n_words; i++) {
+        const struct pl_nlu_word *w = &words[i];
+        if (w->byte_start < 0 || (size_t)w->byte_start < pos || w->byte_end < w->byte_start ||
+            (size_t)w->byte_end > len) {
+            pl_strbuf_deinit(&sb);
+            return PL_ERR(PL_E_INVALID_ARG, "punct: word %d [%d, %d) outside the %zu-byte text",
+                          i, w->byte_start, w->byte_end, len);
+        }
+        pl_strbuf_append_n(&sb, text + pos, (size_t)w->byte_start - pos);
+        bool first_letter = true;
+        for (int32_t b = w->byte_start; b < w->byte_end; b++) {
+            char c = text[b];
+            bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+            if (cases[i] == PL_NLU_CASE_UPPER) c = to_upper(c);
+            else if (cases[i] == PL_NLU_CASE_CAPITALIZE)
+                c = (first_letter && letter) ? to_upper(c) : to_lower(c);
+            else c = to_lower(c);
+            /* only the first letter of a capitalized word is raised, also after a non-letter
+             * such as an opening quote; a multi-byte character also counts as a letter */
+            if (letter || (unsigned char)c >= 0x80) first_letter = false;
+            pl_strbuf_append_char(&sb, c);
+        }
+        const char *mark = marks[i] ? marks[i] : "";
+        size_t ml = strlen(mark);
+        size_t wl = (size_t)(w->byte_end - w->byte_start);
+        if (ml && !(wl >= ml && memcmp(text + w->byte_end - ml, mark, ml) == 0))
+            pl_strbuf_append_n(&sb, mark, ml);
+        pos = (size_t)w->byte_end;
+    }
+    pl_strbuf_append_n(&sb, text + pos, len - pos);
+    if (pl_strbuf_status(&sb) != PL_OK) {
+        pl_strbuf_deinit(&sb);
+        return PL_ERR(PL_E_NOMEM, "punct: %zu-byte text", len);
+    }
+    *out = pl_strbuf_detach(&sb);
+    return *out ? PL_OK : PL_ERR(PL_E_NOMEM, "punct: %zu-byte text", len);
+}
+
+const char *pl_nlu_task_name(enum pl_nlu_task t) {
+    switch (t) {
+    case PL_NLU_TASK_INTENT_SLOT: return "joint_intent_slot";
+    case PL_NLU_TASK_TOKEN_CLS: return "token_classification";
+    case PL_NLU_TASK_TEXT_CLS: return "text_classification";
+    case PL_NLU_TASK_PUNCT: return "punctuation_capitalization";
+    default: return "unknown";
+    }
+}

@@ -1,0 +1,683 @@
+/*
+ * nlu_service.c - the model repository of parley-nlu and its Riva NLP rpcs.
+ *
+ * Each handler unpacks the Riva request (pl_proto_unpack: bad bytes and non-UTF-8 strings are
+ * INVALID_ARGUMENT), checks the texts (empty, too long, too many), picks the model
+ * (model.model_name, AnalyzeIntent's options.domain, else the task's default: the first
+ * model of that task by directory name), runs it (windows + batcher, nlu_model.c), turns the
+ * scores into the Riva response (nlu_post.c) and packs it. Response sub-messages live in a
+ * per-call arena freed after packing.
+ */
+#include <dirent.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "alloc.h"
+#include "log.h"
+#include "models/bert.h"
+#include "nlu.h"
+#include "nrpc_worker.h"
+#include "proto_util.h"
+#include "riva/proto/riva_nlp.pb-c.h"
+#include "strbuf.h"
+#include "util.h"
+
+struct pl_nlu_service {
+    struct pl_nlu_model **models;
+    int n_models;
+    char *model_dir;
+    struct pl_nlu_limits lim;
+    int64_t max_text_bytes;
+    int max_texts;
+};
+
+int pl_nlu_service_n_models(const struct pl_nlu_service *s) { return s->n_models; }
+const struct pl_nlu_model *pl_nlu_service_model(const struct pl_nlu_service *s, int i) {
+    return i >= 0 && i < s->n_models ? s->models[i] : NULL;
+}
+
+static int by_name(const struct dirent **a, const struct dirent **b) {
+    return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+pl_status pl_nlu_service_create(const struct pl_nlu_service_opts *o, struct pl_nlu_service **out) {
+    *out = NULL;
+    struct pl_nlu_service *s = pl_calloc(1, sizeof *s);
+    if (!s || !(s->model_dir = pl_strdup(o->model_dir ? o->model_dir : "models"))) {
+        pl_free(s);
+        return PL_ERR(PL_E_NOMEM, "nlu service");
+    }
+    s->lim.max_windows = o->max_windows > 0 ? o->max_windows : 256;
+    s->max_text_bytes = o->max_text_bytes > 0 ? o->max_text_bytes : 65536;
+    s->max_texts = o->max_texts > 0 ? o->max_texts : 256;
+    struct dirent **ents = NULL;
+    int ne = scandir(s->model_dir, &ents, NULL, by_name);
+    if (ne < 0) {
+        PL_LOGW("model_dir %s cannot be read; serving no models", s->model_dir);
+        ne = 0;
+    }
+    pl_status st = PL_OK;
+    for (int i = 0; i < ne; i++) {
+        const char *d = ents[i]->d_name;
+        char dir[4096];
+        enum pl_nlu_task task;
+        bool skip = d[0] == '.' ||
+                    (size_t)snprintf(dir, sizeof dir, "%s/%s", s->model_dir, d) >= sizeof dir ||
+                    !pl_nlu_model_probe(dir, &task);
+        if (!skip && st == PL_OK) {
+            struct pl_nlu_model *m = NULL;
+            int64_t t0 = pl_time_mono_us();
+            pl_status ls = pl_nlu_model_load(dir, d, &o->model, &m);
+            if (ls != PL_OK) {
+                PL_LOGE("model %s not loaded: %s", dir, pl_last_error());
+            } else {
+                struct pl_nlu_model **nm =
+                    pl_realloc(s->models, sizeof *nm * (size_t)(s->n_models + 1));
+                if (!nm) {
+                    pl_nlu_model_destroy(m);
+                    st = PL_ERR(PL_E_NOMEM, "model list");
+                } else {
+                    s->models = nm;
+                    s->models[s->n_models++] = m;
+                    PL_LOGI("model %s loaded: %s, max_length %d, batch %d, delay %lld us, %.0f ms",
+                            d, pl_nlu_task_name(m->task), m->max_length, m->max_batch_size,
+                            (long long)m->max_queue_delay_us, (pl_time_mono_us() - t0) / 1000.0);
+                }
+            }
+        }
+        free(ents[i]); /* scandir allocates with malloc */
+    }
+    free(ents);
+    if (st != PL_OK) {
+        pl_nlu_service_destroy(s);
+        return st;
+    }
+    if (s->n_models == 0) PL_LOGW("no NLU model under %s: every rpc answers UNAVAILABLE", s->model_dir);
+    *out = s;
+    return PL_OK;
+}
+
+void pl_nlu_service_destroy(struct pl_nlu_service *s) {
+    if (!s) return;
+    for (int i = 0; i < s->n_models; i++) pl_nlu_model_destroy(s->models[i]);
+    pl_free(s->models);
+    pl_free(s->model_dir);
+    pl_free(s);
+}
+
+/* ---- per-call arena ---------------------------------------------------------------------- */
+
+struct arena {
+    void **p;
+    int n, cap;
+    bool failed;
+};
+
+static void *aalloc(struct arena *a, size_t size) {
+    if (a->failed) return NULL;
+    if (a->n == a->cap) {
+        int cap = a->cap ? a->cap * 2 : 64;
+        void **np = pl_realloc(a->p, sizeof *np * (size_t)cap);
+        if (!np) {
+            a->failed = true;
+            return NULL;
+        }
+        a->p = np;
+        a->cap = cap;
+    }
+    void *q = pl_calloc(1, size ? size : 1);
+    if (!q) {
+        a->failed = true;
+        return NULL;
+    }
+    a->p[a->n++] = q;
+    return q;
+}
+
+static char *astrndup(struct arena *a, const char *s, size_t n) {
+    char *q = aalloc(a, n + 1);
+    if (q) memcpy(q, s, n);
+    return q;
+}
+
+static void afree(struct arena *a) {
+    for (int i = 0; i < a->n; i++) pl_free(a->p[i]);
+    pl_free(a->p);
+}
+
+static Nvidia__Riva__Nlp__Classification *aclass(struct arena *a, const char *name, size_t len,
+                                                float score) {
+    Nvidia__Riva__Nlp__Classification *c = aalloc(a, sizeof *c);
+    if (!c) return NULL;
+    nvidia__riva__nlp__classification__init(c);
+    c->class_name = astrndup(a, name, len);
+    c->score = score;
+    return c;
+}
+
+static Nvidia__Riva__Nlp__Span **aspan(struct arena *a, int32_t start, int32_t end) {
+    Nvidia__Riva__Nlp__Span **v = aalloc(a, sizeof *v);
+    Nvidia__Riva__Nlp__Span *sp = aalloc(a, sizeof *sp);
+    if (!v || !sp) return NULL;
+    nvidia__riva__nlp__span__init(sp);
+    sp->start = (uint32_t)start;
+    sp->end = (uint32_t)end;
+    v[0] = sp;
+    return v;
+}
+
+/* ---- model choice and input checks ------------------------------------------------------- */
+
+static const char *kind_of(enum pl_nlu_task t) {
+    switch (t) {
+    case PL_NLU_TASK_INTENT_SLOT: return "intent/slot";
+    case PL_NLU_TASK_TOKEN_CLS: return "token-classification (NER)";
+    case PL_NLU_TASK_TEXT_CLS: return "text-classification";
+    case PL_NLU_TASK_PUNCT: return "punctuation";
+    default: return "?";
+    }
+}
+
+/*
+ * Pick a model for rpc: by name (also matching a model's domain when by_domain) among the
+ * tasks in ok[0..n_ok), else the first model of ok[0], then ok[1], ...
+ * Unknown name -> NOT_FOUND; a model of another task -> INVALID_ARGUMENT; no model of these
+ * tasks loaded -> UNAVAILABLE.
+ */
+static pl_status pick_model(const struct pl_nlu_service *s, const char *rpc, const char *name,
+                            bool by_domain, const enum pl_nlu_task *ok, int n_ok,
+                            struct pl_nlu_model **out) {
+    *out = NULL;
+    if (name && *name) {
+        for (int i = 0; i < s->n_models; i++) {
+            struct pl_nlu_model *m = s->models[i];
+            if (strcmp(m->name, name) != 0 && !(by_domain && !strcmp(m->domain, name))) continue;
+            for (int k = 0; k < n_ok; k++)
+                if (m->task == ok[k]) {
+                    *out = m;
+                    return PL_OK;
+                }
+            if (by_domain) continue;
+            return PL_ERR(PL_E_INVALID_ARG, "model '%s' is a %s model; %s needs a %s model", name,
+                          pl_nlu_task_name(m->task), rpc, kind_of(ok[0]));
+        }
+        struct pl_strbuf sb;
+        pl_strbuf_init(&sb);
+        for (int i = 0; i < s->n_models; i++)
+            pl_strbuf_appendf(&sb, "%s%s", i ? ", " : "", s->models[i]->name);
+        pl_status st = PL_ERR(PL_E_NOT_FOUND, "%s '%s' is not loaded (loaded: %s)",
+                              by_domain ? "model or domain" : "model", name,
+                              sb.len ? sb.data : "none");
+        pl_strbuf_deinit(&sb);
+        return st;
+    }
+    for (int k = 0; k < n_ok; k++)
+        for (int i = 0; i < s->n_models; i++)
+            if (s->models[i]->task == ok[k]) {
+                *out = s->models[i];
+                return PL_OK;
+            }
+    return PL_ERR(PL_E_UNAVAILABLE, "%s: no %s model is loaded (nlu.model_dir %s has %d NLU "
+                                    "model%s)", rpc, kind_of(ok[0]), s->model_dir, s->n_models,
+                  s->n_models == 1 ? "" : "s");
+}
+
+static pl_status check_texts(const struct pl_nlu_service *s, char *const *texts, size_t n,
+                             size_t *lens) {
+    if (n == 0) return PL_ERR(PL_E_INVALID_ARG, "no text given: the request's text list is empty");
+    if (n > (size_t)s->max_texts)
+        return PL_ERR(PL_E_INVALID_ARG, "too many texts: %zu (the limit is %d, nlu.max_texts)", n,
+                      s->max_texts);
+    for (size_t i = 0; i < n; i++) {
+        lens[i] = texts[i] ? strlen(texts[i]) : 0;
+        if (lens[i] == 0) return PL_ERR(PL_E_INVALID_ARG, "text[%zu] is empty", i);
+        if ((int64_t)lens[i] > s->max_text_bytes)
+            return PL_ERR(PL_E_INVALID_ARG, "text[%zu] is too long: %zu bytes (the limit is %lld, "
+                                            "nlu.max_text_bytes)", i, lens[i],
+                          (long long)s->max_text_bytes);
+    }
+    return PL_OK;
+}
+
+/* The words of one text and the label each takes from head h (at its first sub-token). */
+struct labelled {
+    struct pl_nlu_word *words;
+    int32_t n_words;
+    int32_t *label;
+    float *score;
+};
+
+static void labelled_deinit(struct labelled *l) {
+    pl_free(l->words);
+    pl_free(l->label);
+    pl_free(l->score);
+}
+
+static pl_status label_words(const char *text, size_t len, const struct pl_nlu_result *r,
+                             const struct pl_nlu_head *h, int head_idx, struct labelled *l) {
+    memset(l, 0, sizeof *l);
+    PL_TRY(pl_nlu_words(text, len, r->offs, r->n_tokens, &l->words, &l->n_words));
+    l->label = pl_calloc((size_t)l->n_words + 1, sizeof *l->label);
+    l->score = pl_calloc((size_t)l->n_words + 1, sizeof *l->score);
+    if (!l->label || !l->score) {
+        labelled_deinit(l);
+        return PL_ERR(PL_E_NOMEM, "labels");
+    }
+    for (int32_t i = 0; i < l->n_words; i++) {
+        const float *p = r->probs[head_idx] + (size_t)l->words[i].first_token * h->n_labels;
+        l->label[i] = pl_nlu_argmax(p, h->n_labels);
+        l->score[i] = p[l->label[i]];
+    }
+    return PL_OK;
+}
+
+/* BIO spans of one text as TokenClassValues. */
+static pl_status spans_to_values(struct arena *a, const char *text, const struct labelled *l,
+                                 const struct pl_nlu_head *h, Nvidia__Riva__Nlp__TokenClassValue ***out,
+                                 size_t *n_out) {
+    struct pl_nlu_span *sp = NULL;
+    int32_t n = 0;
+    PL_TRY(pl_nlu_bio_decode((const char *const *)h->labels, h->n_labels, l->label, l->score,
+                             l->n_words, &sp, &n));
+    Nvidia__Riva__Nlp__TokenClassValue **v = aalloc(a, sizeof *v * (size_t)(n + 1));
+    for (int32_t i = 0; v && i < n; i++) {
+        const struct pl_nlu_word *w0 = &l->words[sp[i].first_word], *w1 = &l->words[sp[i].last_word];
+        Nvidia__Riva__Nlp__TokenClassValue *t = aalloc(a, sizeof *t);
+        Nvidia__Riva__Nlp__Classification **c = aalloc(a, sizeof *c);
+        if (!t || !c) break;
+        nvidia__riva__nlp__token_class_value__init(t);
+        t->token = astrndup(a, text + w0->byte_start, (size_t)(w1->byte_end - w0->byte_start));
+        c[0] = aclass(a, sp[i].type, (size_t)sp[i].type_len, sp[i].score);
+        t->n_label = 1;
+        t->label = c;
+        t->n_span = 1;
+        t->span = aspan(a, w0->char_start, w1->char_end);
+        v[i] = t;
+    }
+    pl_free(sp);
+    if (a->failed) return PL_ERR(PL_E_NOMEM, "response");
+    *out = v;
+    *n_out = (size_t)n;
+    return PL_OK;
+}
+
+/* Labels of one probability row, best first, top_n of them (0 = 1). */
+static Nvidia__Riva__Nlp__Classification **top_labels(struct arena *a, const float *p,
+                                                       const struct pl_nlu_head *h, uint32_t top_n,
+                                                       size_t *n_out) {
+    int k = top_n == 0 ? 1 : (top_n > (uint32_t)h->n_labels ? h->n_labels : (int)top_n);
+    Nvidia__Riva__Nlp__Classification **v = aalloc(a, sizeof *v * (size_t)k);
+    int *idx = aalloc(a, sizeof *idx * (size_t)h->n_labels);
+    if (!v || !idx) return NULL;
+    for (int i = 0; i < h->n_labels; i++) idx[i] = i;
+    for (int i = 0; i < k; i++) { /* partial selection sort: k is small */
+        int best = i;
+        for (int j = i + 1; j < h->n_labels; j++)
+            if (p[idx[j]] > p[idx[best]]) best = j;
+        int t = idx[i];
+        idx[i] = idx[best];
+        idx[best] = t;
+        v[i] = aclass(a, h->labels[idx[i]], strlen(h->labels[idx[i]]), p[idx[i]]);
+    }
+    *n_out = (size_t)k;
+    return v;
+}
+
+/* ---- rpcs ------------------------------------------------------------------------------ */
+
+#define UNPACK(type, desc, var)                                                                    \
+    type *var = NULL;                                                                              \
+    PL_TRY(pl_proto_unpack(&desc, req, n, (ProtobufCMessage **)&var))
+
+static pl_status pack(const ProtobufCMessage *m, struct pl_worker_out *out) {
+    return pl_proto_pack(m, &out->data, &out->len);
+}
+
+static const char *model_name_of(const Nvidia__Riva__Nlp__NLPModelParams *p) {
+    return p && p->model_name ? p->model_name : NULL;
+}
+
+static pl_status rpc_analyze_intent(struct pl_nlu_service *s, const uint8_t *req, size_t n,
+                                    int64_t deadline, struct pl_worker_out *out) {
+    UNPACK(Nvidia__Riva__Nlp__AnalyzeIntentRequest, nvidia__riva__nlp__analyze_intent_request__descriptor, rq);
+    struct arena a = {0};
+    struct pl_nlu_result *r = NULL;
+    struct labelled l = {0};
+    pl_status st;
+    size_t len;
+    struct pl_nlu_model *m;
+    static const enum pl_nlu_task ok[] = {PL_NLU_TASK_INTENT_SLOT};
+    PL_TRY_GOTO(st, check_texts(s, &rq->query, 1, &len));
+    PL_TRY_GOTO(st, pick_model(s, "AnalyzeIntent", rq->options ? rq->options->domain : NULL, true,
+                               ok, 1, &m));
+    const char *text = rq->query;
+    PL_TRY_GOTO(st, pl_nlu_model_run(m, &text, &len, 1, &s->lim, deadline, &r));
+    const struct pl_nlu_head *hi = &m->heads[m->head_main], *hs = &m->heads[m->head_second];
+    Nvidia__Riva__Nlp__AnalyzeIntentResponse resp = NVIDIA__RIVA__NLP__ANALYZE_INTENT_RESPONSE__INIT;
+    int best = pl_nlu_argmax(r->probs[m->head_main], hi->n_labels);
+    resp.intent = aclass(&a, hi->labels[best], strlen(hi->labels[best]), r->probs[m->head_main][best]);
+    PL_TRY_GOTO(st, label_words(text, len, r, hs, m->head_second, &l));
+    PL_TRY_GOTO(st, spans_to_values(&a, text, &l, hs, &resp.slots, &resp.n_slots));
+    /* one model serves one domain: the domain is the model's, with certainty */
+    resp.domain = aclass(&a, m->domain, strlen(m->domain), 1.0f);
+    resp.domain_str = astrndup(&a, m->domain, strlen(m->domain));
+    resp.id = rq->id;
+    if (a.failed) {
+        st = PL_ERR(PL_E_NOMEM, "response");
+        goto fail;
+    }
+    st = pack(&resp.base, out);
+fail:
+    labelled_deinit(&l);
+    pl_nlu_results_destroy(r, 1);
+    afree(&a);
+    pl_proto_free(&rq->base);
+    return st;
+}
+
+static pl_status rpc_classify_text(struct pl_nlu_service *s, const uint8_t *req, size_t n,
+                                   int64_t deadline, struct pl_worker_out *out) {
+    UNPACK(Nvidia__Riva__Nlp__TextClassRequest, nvidia__riva__nlp__text_class_request__descriptor, rq);
+    struct arena a = {0};
+    struct pl_nlu_result *r = NULL;
+    size_t *lens = pl_calloc(rq->n_text + 1, sizeof *lens);
+    pl_status st;
+    struct pl_nlu_model *m;
+    static const enum pl_nlu_task ok[] = {PL_NLU_TASK_TEXT_CLS, PL_NLU_TASK_INTENT_SLOT};
+    if (!lens) {
+        st = PL_ERR(PL_E_NOMEM, "request");
+        goto fail;
+    }
+    PL_TRY_GOTO(st, check_texts(s, rq->text, rq->n_text, lens));
+    PL_TRY_GOTO(st, pick_model(s, "ClassifyText", model_name_of(rq->model), false, ok, 2, &m));
+    PL_TRY_GOTO(st, pl_nlu_model_run(m, (const char *const *)rq->text, lens, (int)rq->n_text,
+                                     &s->lim, deadline, &r));
+    const struct pl_nlu_head *h = &m->heads[m->head_main];
+    Nvidia__Riva__Nlp__TextClassResponse resp = NVIDIA__RIVA__NLP__TEXT_CLASS_RESPONSE__INIT;
+    resp.results = aalloc(&a, sizeof *resp.results * rq->n_text);
+    for (size_t i = 0; resp.results && i < rq->n_text; i++) {
+        Nvidia__Riva__Nlp__ClassificationResult *cr = aalloc(&a, sizeof *cr);
+        if (!cr) break;
+        nvidia__riva__nlp__classification_result__init(cr);
+        cr->labels = top_labels(&a, r[i].probs[m->head_main], h, rq->top_n, &cr->n_labels);
+        resp.results[resp.n_results++] = cr;
+    }
+    resp.id = rq->id;
+    if (a.failed) {
+        st = PL_ERR(PL_E_NOMEM, "response");
+        goto fail;
+    }
+    st = pack(&resp.base, out);
+fail:
+    pl_nlu_results_destroy(r, (int)rq->n_text);
+    pl_free(lens);
+    afree(&a);
+    pl_proto_free(&rq->base);
+    return st;
+}
+
+/* ClassifyTokens: every word with its top_n labels (raw tag names) and span. */
+static pl_status rpc_classify_tokens(struct pl_nlu_service *s, const uint8_t *req, size_t n,
+                                     int64_t deadline, struct pl_worker_out *out) {
+    UNPACK(Nvidia__Riva__Nlp__TokenClassRequest, nvidia__riva__nlp__token_class_request__descriptor, rq);
+    struct arena a = {0};
+    struct pl_nlu_result *r = NULL;
+    size_t *lens = pl_calloc(rq->n_text + 1, sizeof *lens);
+    pl_status st;
+    struct pl_nlu_model *m;
+    static const enum pl_nlu_task ok[] = {PL_NLU_TASK_TOKEN_CLS, PL_NLU_TASK_INTENT_SLOT};
+    if (!lens) {
+        st = PL_ERR(PL_E_NOMEM, "request");
+        goto fail;
+    }
+    PL_TRY_GOTO(st, check_texts(s, rq->text, rq->n_text, lens));
+    PL_TRY_GOTO(st, pick_model(s, "ClassifyTokens", model_name_of(rq->model), false, ok, 2, &m));
+    PL_TRY_GOTO(st, pl_nlu_model_run(m, (const char *const *)rq->text, lens, (int)rq->n_text,
+                                     &s->lim, deadline, &r));
+    int hk = m->task == PL_NLU_TASK_INTENT_SLOT ? m->head_second : m->head_main;
+    const struct pl_nlu_head *h = &m->heads[hk];
+    Nvidia__Riva__Nlp__TokenClassResponse resp = NVIDIA__RIVA__NLP__TOKEN_CLASS_RESPONSE__INIT;
+    resp.results = aalloc(&a, sizeof *resp.results * rq->n_text);
+    for (size_t i = 0; resp.results && i < rq->n_text; i++) {
+        struct labelled l;
+        PL_TRY_GOTO(st, label_words(rq->text[i], lens[i], &r[i], h, hk, &l));
+        Nvidia__Riva__Nlp__TokenClassSequence *seq = aalloc(&a, sizeof *seq);
+        Nvidia__Riva__Nlp__TokenClassValue **v = aalloc(&a, sizeof *v * (size_t)(l.n_words + 1));
+        for (int32_t w = 0; seq && v && w < l.n_words; w++) {
+            const struct pl_nlu_word *wd = &l.words[w];
+            Nvidia__Riva__Nlp__TokenClassValue *t = aalloc(&a, sizeof *t);
+            if (!t) break;
+            nvidia__riva__nlp__token_class_value__init(t);
+            t->token = astrndup(&a, rq->text[i] + wd->byte_start, (size_t)(wd->byte_end - wd->byte_start));
+            t->label = top_labels(&a, r[i].probs[hk] + (size_t)wd->first_token * h->n_labels, h,
+                                  rq->top_n, &t->n_label);
+            t->n_span = 1;
+            t->span = aspan(&a, wd->char_start, wd->char_end);
+            v[w] = t;
+        }
+        labelled_deinit(&l);
+        if (!seq || !v) break;
+        nvidia__riva__nlp__token_class_sequence__init(seq);
+        seq->results = v;
+        seq->n_results = (size_t)l.n_words;
+        resp.results[resp.n_results++] = seq;
+    }
+    resp.id = rq->id;
+    if (a.failed) {
+        st = PL_ERR(PL_E_NOMEM, "response");
+        goto fail;
+    }
+    st = pack(&resp.base, out);
+fail:
+    pl_nlu_results_destroy(r, (int)rq->n_text);
+    pl_free(lens);
+    afree(&a);
+    pl_proto_free(&rq->base);
+    return st;
+}
+
+static pl_status rpc_analyze_entities(struct pl_nlu_service *s, const uint8_t *req, size_t n,
+                                      int64_t deadline, struct pl_worker_out *out) {
+    UNPACK(Nvidia__Riva__Nlp__AnalyzeEntitiesRequest, nvidia__riva__nlp__analyze_entities_request__descriptor, rq);
+    struct arena a = {0};
+    struct pl_nlu_result *r = NULL;
+    struct labelled l = {0};
+    pl_status st;
+    size_t len;
+    struct pl_nlu_model *m;
+    static const enum pl_nlu_task ok[] = {PL_NLU_TASK_TOKEN_CLS};
+    PL_TRY_GOTO(st, check_texts(s, &rq->query, 1, &len));
+    PL_TRY_GOTO(st, pick_model(s, "AnalyzeEntities", NULL, false, ok, 1, &m));
+    const char *text = rq->query;
+    PL_TRY_GOTO(st, pl_nlu_model_run(m, &text, &len, 1, &s->lim, deadline, &r));
+    const struct pl_nlu_head *h = &m->heads[m->head_main];
+    PL_TRY_GOTO(st, label_words(text, len, r, h, m->head_main, &l));
+    Nvidia__Riva__Nlp__TokenClassResponse resp = NVIDIA__RIVA__NLP__TOKEN_CLASS_RESPONSE__INIT;
+    Nvidia__Riva__Nlp__TokenClassSequence *seq = aalloc(&a, sizeof *seq);
+    resp.results = aalloc(&a, sizeof *resp.results);
+    if (!seq || !resp.results) {
+        st = PL_ERR(PL_E_NOMEM, "response");
+        goto fail;
+    }
+    nvidia__riva__nlp__token_class_sequence__init(seq);
+    PL_TRY_GOTO(st, spans_to_values(&a, text, &l, h, &seq->results, &seq->n_results));
+    resp.results[0] = seq;
+    resp.n_results = 1;
+    resp.id = rq->id;
+    st = pack(&resp.base, out);
+fail:
+    labelled_deinit(&l);
+    pl_nlu_results_destroy(r, 1);
+    afree(&a);
+    pl_proto_free(&rq->base);
+    return st;
+}
+
+/* PunctuateText and TransformText: a punctuation/capitalization model rewrites each text. */
+static pl_status rpc_punctuate(struct pl_nlu_service *s, const char *rpc, const uint8_t *req,
+                               size_t n, int64_t deadline, struct pl_worker_out *out) {
+    UNPACK(Nvidia__Riva__Nlp__TextTransformRequest, nvidia__riva__nlp__text_transform_request__descriptor, rq);
+    struct arena a = {0};
+    struct pl_nlu_result *r = NULL;
+    size_t *lens = pl_calloc(rq->n_text + 1, sizeof *lens);
+    char **texts = pl_calloc(rq->n_text + 1, sizeof *texts);
+    pl_status st;
+    struct pl_nlu_model *m;
+    static const enum pl_nlu_task ok[] = {PL_NLU_TASK_PUNCT};
+    if (!lens || !texts) {
+        st = PL_ERR(PL_E_NOMEM, "request");
+        goto fail;
+    }
+    PL_TRY_GOTO(st, check_texts(s, rq->text, rq->n_text, lens));
+    PL_TRY_GOTO(st, pick_model(s, rpc, model_name_of(rq->model), false, ok, 1, &m));
+    PL_TRY_GOTO(st, pl_nlu_model_run(m, (const char *const *)rq->text, lens, (int)rq->n_text,
+                                     &s->lim, deadline, &r));
+    const struct pl_nlu_head *hp = &m->heads[m->head_main];
+    const struct pl_nlu_head *hc = m->head_second >= 0 ? &m->heads[m->head_second] : NULL;
+    for (size_t i = 0; i < rq->n_text; i++) {
+        struct labelled lp, lc = {0};
+        PL_TRY_GOTO(st, label_words(rq->text[i], lens[i], &r[i], hp, m->head_main, &lp));
+        if (hc && (st = label_words(rq->text[i], lens[i], &r[i], hc, m->head_second, &lc)) != PL_OK) {
+            labelled_deinit(&lp);
+            goto fail;
+        }
+        enum pl_nlu_case *cases = aalloc(&a, sizeof *cases * (size_t)(lp.n_words + 1));
+        const char **marks = aalloc(&a, sizeof *marks * (size_t)(lp.n_words + 1));
+        for (int32_t w = 0; cases && marks && w < lp.n_words; w++) {
+            marks[w] = pl_nlu_mark_of_label(hp->labels[lp.label[w]]);
+            cases[w] = hc ? pl_nlu_case_of_label(hc->labels[lc.label[w]]) : PL_NLU_CASE_LOWER;
+        }
+        st = (cases && marks) ? pl_nlu_punct_rebuild(rq->text[i], lens[i], lp.words, lp.n_words,
+                                                     cases, marks, &texts[i])
+                              : PL_ERR(PL_E_NOMEM, "response");
+        labelled_deinit(&lp);
+        labelled_deinit(&lc);
+        if (st != PL_OK) goto fail;
+    }
+    Nvidia__Riva__Nlp__TextTransformResponse resp = NVIDIA__RIVA__NLP__TEXT_TRANSFORM_RESPONSE__INIT;
+    resp.n_text = rq->n_text;
+    resp.text = texts;
+    resp.id = rq->id;
+    st = pack(&resp.base, out);
+fail:
+    for (size_t i = 0; texts && i < rq->n_text; i++) pl_free(texts[i]);
+    pl_free(texts);
+    pl_nlu_results_destroy(r, (int)rq->n_text);
+    pl_free(lens);
+    afree(&a);
+    pl_proto_free(&rq->base);
+    return st;
+}
+
+static void add_param(struct arena *a, Nvidia__Riva__Nlp__RivaNLPConfigResponse__Config *c,
+                      const char *key, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void add_param(struct arena *a, Nvidia__Riva__Nlp__RivaNLPConfigResponse__Config *c,
+                      const char *key, const char *fmt, ...) {
+    Nvidia__Riva__Nlp__RivaNLPConfigResponse__Config__ParametersEntry *e = aalloc(a, sizeof *e);
+    if (!e) return;
+    nvidia__riva__nlp__riva_nlpconfig_response__config__parameters_entry__init(e);
+    e->key = astrndup(a, key, strlen(key));
+    char buf[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    e->value = astrndup(a, buf, strlen(buf));
+    c->parameters[c->n_parameters++] = e;
+}
+
+static pl_status rpc_get_config(struct pl_nlu_service *s, const uint8_t *req, size_t n,
+                                int64_t deadline, struct pl_worker_out *out) {
+    (void)deadline;
+    UNPACK(Nvidia__Riva__Nlp__RivaNLPConfigRequest, nvidia__riva__nlp__riva_nlpconfig_request__descriptor, rq);
+    struct arena a = {0};
+    pl_status st = PL_OK;
+    const char *want = rq->model_name && *rq->model_name ? rq->model_name : NULL;
+    Nvidia__Riva__Nlp__RivaNLPConfigResponse resp = NVIDIA__RIVA__NLP__RIVA_NLPCONFIG_RESPONSE__INIT;
+    resp.model_config = aalloc(&a, sizeof *resp.model_config * (size_t)(s->n_models + 1));
+    for (int i = 0; resp.model_config && i < s->n_models; i++) {
+        const struct pl_nlu_model *m = s->models[i];
+        if (want && strcmp(want, m->name) != 0) continue;
+        Nvidia__Riva__Nlp__RivaNLPConfigResponse__Config *c = aalloc(&a, sizeof *c);
+        if (!c) break;
+        nvidia__riva__nlp__riva_nlpconfig_response__config__init(c);
+        c->model_name = astrndup(&a, m->name, strlen(m->name));
+        c->parameters = aalloc(&a, sizeof *c->parameters * (size_t)(12 + m->n_heads));
+        if (!c->parameters) break;
+        add_param(&a, c, "task", "%s", pl_nlu_task_name(m->task));
+        add_param(&a, c, "domain", "%s", m->domain);
+        add_param(&a, c, "language_code", "en-US");
+        add_param(&a, c, "max_length", "%d", m->max_length);
+        add_param(&a, c, "window_stride", "%d", m->stride);
+        add_param(&a, c, "max_batch_size", "%d", m->max_batch_size);
+        add_param(&a, c, "max_queue_delay_us", "%lld", (long long)m->max_queue_delay_us);
+        add_param(&a, c, "precision", "%s", pl_bert_precision(m->bert));
+        add_param(&a, c, "hidden_size", "%d", m->hidden);
+        for (int k = 0; k < m->n_heads; k++) {
+            char key[96];
+            snprintf(key, sizeof key, "labels.%s", m->heads[k].name);
+            struct pl_strbuf sb;
+            pl_strbuf_init(&sb);
+            for (int j = 0; j < m->heads[k].n_labels; j++)
+                pl_strbuf_appendf(&sb, "%s%s", j ? "," : "", m->heads[k].labels[j]);
+            Nvidia__Riva__Nlp__RivaNLPConfigResponse__Config__ParametersEntry *e = aalloc(&a, sizeof *e);
+            if (e) {
+                nvidia__riva__nlp__riva_nlpconfig_response__config__parameters_entry__init(e);
+                e->key = astrndup(&a, key, strlen(key));
+                e->value = astrndup(&a, sb.len ? sb.data : "", sb.len);
+                c->parameters[c->n_parameters++] = e;
+            }
+            pl_strbuf_deinit(&sb);
+        }
+        resp.model_config[resp.n_model_config++] = c;
+    }
+    if (a.failed) st = PL_ERR(PL_E_NOMEM, "response");
+    else if (want && resp.n_model_config == 0)
+        st = PL_ERR(PL_E_NOT_FOUND, "model '%s' is not loaded", want);
+    else st = pack(&resp.base, out);
+    afree(&a);
+    pl_proto_free(&rq->base);
+    return st;
+}
+
+pl_status pl_nlu_service_call(struct pl_nlu_service *s, const char *rpc, const uint8_t *req,
+                              size_t n, int64_t deadline_us, struct pl_worker_out *out) {
+    out->data = NULL;
+    out->len = 0;
+    if (!strcmp(rpc, "analyze_intent")) return rpc_analyze_intent(s, req, n, deadline_us, out);
+    if (!strcmp(rpc, "classify_text")) return rpc_classify_text(s, req, n, deadline_us, out);
+    if (!strcmp(rpc, "classify_tokens")) return rpc_classify_tokens(s, req, n, deadline_us, out);
+    if (!strcmp(rpc, "analyze_entities")) return rpc_analyze_entities(s, req, n, deadline_us, out);
+    if (!strcmp(rpc, "punctuate_text")) return rpc_punctuate(s, "PunctuateText", req, n, deadline_us, out);
+    if (!strcmp(rpc, "transform_text")) return rpc_punctuate(s, "TransformText", req, n, deadline_us, out);
+    if (!strcmp(rpc, "get_riva_nlp_config")) return rpc_get_config(s, req, n, deadline_us, out);
+    return PL_ERR(PL_E_UNSUPPORTED, "rpc '%s' is not served by parley-nlu", rpc);
+}
+
+/* Worker glue: the absolute wall-clock deadline becomes a monotonic one. */
+static pl_status handle(void *ud, const struct pl_worker_ctx *ctx, const uint8_t *req, size_t n,
+                        struct pl_worker_out *out) {
+    int64_t deadline = 0;
+    if (ctx->deadline_ms > 0)
+        deadline = pl_time_mono_us() + (ctx->deadline_ms - pl_time_wall_ms()) * 1000;
+    pl_status st = pl_nlu_service_call(ud, ctx->rpc, req, n, deadline, out);
+    if (st != PL_OK) {
+        pl_free(out->data);
+        out->data = NULL;
+        out->len = 0;
+    }
+    return st;
+}
+
+pl_status pl_nlu_service_register(struct pl_nlu_service *s, struct pl_worker *w) {
+    static const char *rpcs[] = {"analyze_intent",   "classify_text",  "classify_tokens",
+                                 "analyze_entities", "punctuate_text", "transform_text",
+                                 "get_riva_nlp_config"};
+    for (size_t i = 0; i < sizeof rpcs / sizeof rpcs[0]; i++)
+        PL_TRY(pl_worker_add_unary(w, rpcs[i], handle, s));
+    return PL_OK;
+}
