@@ -698,6 +698,52 @@ START_TEST(test_sequence_gap) {
     for (int i = 0; i < 100 && atomic_load(&cancels) == 0; i++) pl_sleep_ms(10);
     ck_assert_int_eq(atomic_load(&cancels), 1);
 
+    /* malformed input is answered, never fatal: an open without Parley-Rpc, a unary call
+     * with nonsense headers, a frame with a non-numeric sequence number */
+    natsMsg_Create(&req, "parley.t8.stream.open", "fake.inbox.1", NULL, 0);
+    natsConnection_PublishMsg(raw, req);
+    natsMsg_Destroy(req);
+    ck_assert_int_eq(natsSubscription_NextMsg(&rep, in, 3000), NATS_OK);
+    const char *st = NULL;
+    natsMsgHeader_Get(rep, "Parley-Status", &st);
+    ck_assert_str_eq(st, "12");
+    natsMsg_Destroy(rep);
+    natsMsg_Create(&req, "parley.t8.echo", "fake.inbox.1", "hi", 2);
+    natsMsgHeader_Set(req, "Parley-Deadline-Ms", "soon");
+    natsMsgHeader_Set(req, "Parley-Request-Id", "bad id with spaces");
+    natsMsgHeader_Set(req, "Parley-User", "\x01\x02");
+    natsConnection_PublishMsg(raw, req);
+    natsMsg_Destroy(req);
+    ck_assert_int_eq(natsSubscription_NextMsg(&rep, in, 3000), NATS_OK);
+    ck_assert_int_eq(natsMsg_GetDataLength(rep), 2);
+    natsMsg_Destroy(rep);
+    natsMsg_Create(&req, "parley.t8.stream.open", "fake.inbox.1", NULL, 0);
+    natsMsgHeader_Set(req, "Parley-Rpc", "twice");
+    natsConnection_PublishMsg(raw, req);
+    natsMsg_Destroy(req);
+    ck_assert_int_eq(natsSubscription_NextMsg(&rep, in, 3000), NATS_OK);
+    ck_assert_int_eq(natsMsgHeader_Get(rep, "Parley-Session", &sess), NATS_OK);
+    snprintf(session, sizeof session, "%s", sess);
+    natsMsg_Destroy(rep);
+    natsMsg_Create(&req, session, NULL, "d", 1);
+    natsMsgHeader_Set(req, "Parley-Kind", "data");
+    natsMsgHeader_Set(req, "Parley-Seq", "abc");
+    natsConnection_PublishMsg(raw, req);
+    natsMsg_Destroy(req);
+    saw_error = false;
+    for (int i = 0; i < 10 && !saw_error; i++) {
+        if (natsSubscription_NextMsg(&rep, in, 3000) != NATS_OK) break;
+        const char *kind = NULL;
+        natsMsgHeader_Get(rep, "Parley-Kind", &kind);
+        if (kind && strcmp(kind, "error") == 0) {
+            natsMsgHeader_Get(rep, "Parley-Status", &st);
+            ck_assert_str_eq(st, "15");
+            saw_error = true;
+        }
+        natsMsg_Destroy(rep);
+    }
+    ck_assert(saw_error);
+
     natsSubscription_Destroy(in);
     natsSubscription_Destroy(sub);
     natsConnection_Destroy(raw);
@@ -786,6 +832,37 @@ START_TEST(test_drain_on_sigterm) {
     ck_assert_int_eq(r.code, PL_GRPC_UNAVAILABLE);
     pl_nrpc_reply_deinit(&r);
     waiter_deinit(&wt);
+
+    /* a stream open at SIGTERM goes on until the client ends it, then the worker exits */
+    pid = spawn_echo("t11", "drainer2", NULL, NULL, rf, sizeof rf);
+    struct pl_nrpc_stream *s = NULL;
+    ck_assert_int_eq(pl_nrpc_stream_open(c, "t11", "echo_stream", NULL, NULL, NULL, &s), PL_OK);
+    uint8_t *d;
+    size_t n;
+    ck_assert_int_eq(pl_nrpc_stream_send(s, "one", 3), PL_OK);
+    ck_assert_int_eq(pl_nrpc_stream_recv(s, 3000, &d, &n, NULL, NULL), PL_OK);
+    pl_free(d);
+    kill(pid, SIGTERM);
+    pl_sleep_ms(300);
+    ck_assert_int_eq(waitpid(pid, &status, WNOHANG), 0); /* still draining */
+    ck_assert_int_eq(pl_nrpc_stream_send(s, "two", 3), PL_OK);
+    ck_assert_int_eq(pl_nrpc_stream_recv(s, 3000, &d, &n, NULL, NULL), PL_OK);
+    ck_assert(n == 3 && memcmp(d, "two", 3) == 0);
+    pl_free(d);
+    /* new streams are not taken meanwhile */
+    struct pl_nrpc_stream *s2 = NULL;
+    int code = -1;
+    ck_assert_int_eq(pl_nrpc_stream_open(c, "t11", "echo_stream", NULL, NULL, NULL, &s2), PL_OK);
+    ck_assert_int_eq(pl_nrpc_stream_recv(s2, 3000, &d, &n, &code, NULL), PL_E_CANCELLED);
+    ck_assert_int_eq(code, PL_GRPC_UNAVAILABLE);
+    pl_nrpc_stream_destroy(s2);
+    ck_assert_int_eq(pl_nrpc_stream_close_send(s), PL_OK);
+    ck_assert_int_eq(pl_nrpc_stream_recv(s, 3000, &d, &n, &code, NULL), PL_E_CANCELLED);
+    ck_assert_int_eq(code, 0);
+    pl_nrpc_stream_destroy(s);
+    status = -1;
+    for (int i = 0; i < 300 && waitpid(pid, &status, WNOHANG) == 0; i++) pl_sleep_ms(10);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     pl_nrpc_conn_destroy(c);
     teardown_server();
 }
