@@ -973,7 +973,8 @@ pl_status pl_worker_start(struct pl_worker *w) {
                                        .name = name,
                                        .connect_timeout_ms = 2000,
                                        .max_reconnect = -1,
-                                       .reconnect_wait_ms = 100};
+                                       .reconnect_wait_ms = 100,
+                                       .retry_on_failed_connect = w->o.connect_retry};
     PL_TRY(pl__nrpc_connect(&co, &w->nc, &w->nopts));
     snprintf(subj, sizeof subj, "%s*", w->sess_prefix);
     PL_TRY(subscribe(w, &w->sess_sub, subj, NULL, on_session, w));
@@ -984,8 +985,12 @@ pl_status pl_worker_start(struct pl_worker *w) {
     }
     snprintf(subj, sizeof subj, "parley.%s.stream.open", w->service);
     PL_TRY(subscribe(w, &w->open_sub, subj, w->service, on_open, w));
-    natsStatus ns = natsConnection_FlushTimeout(w->nc, 2000);
+    bool connected = natsConnection_Status(w->nc) == NATS_CONN_STATUS_CONNECTED;
+    natsStatus ns = connected ? natsConnection_FlushTimeout(w->nc, 2000) : NATS_OK;
     if (ns != NATS_OK) st = PL_ERR(PL_E_UNAVAILABLE, "flush subscriptions: %s", natsStatus_GetText(ns));
+    if (st == PL_OK && !connected)
+        PL_LOGW("worker %s: NATS at %s not reachable yet; connecting in the background", w->service,
+                w->url);
     if (st == PL_OK)
         PL_LOGI("worker %s serving on NATS %s (id %s)%s", w->service, w->url, w->wid,
                 w->httpd ? ", side port up" : "");

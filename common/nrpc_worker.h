@@ -60,8 +60,10 @@ struct pl_worker_opts {
     const char *http_host;  /* bind address of the side port (default "127.0.0.1") */
     const char *model;      /* model label for metrics (default: service) */
     struct pl_metrics *metrics; /* registry to count into (borrowed); NULL = the worker makes its own */
+    bool connect_retry;     /* NATS not up yet: start anyway and connect in the background
+                               (/readyz says 503 until connected); false = start fails */
 };
-#define PL_WORKER_OPTS_INIT {NULL, NULL, 2, 256, 256, 1000, 5000, 30000, -1, NULL, NULL, NULL}
+#define PL_WORKER_OPTS_INIT {NULL, NULL, 2, 256, 256, 1000, 5000, 30000, -1, NULL, NULL, NULL, false}
 
 /* Per-request context handed to handlers; borrowed for the handler call
  * (for streams: until on_end/on_cancel returns). The handler thread's log
@@ -145,7 +147,8 @@ pl_status pl_worker_add_stream(struct pl_worker *w, const char *rpc,
                                const struct pl_worker_stream_i *iface, void *ud);
 
 /* Start the handler threads and the side port, connect (with reconnect and
- * backoff) and subscribe. PL_E_UNAVAILABLE if NATS cannot be reached. */
+ * backoff) and subscribe. PL_E_UNAVAILABLE if NATS cannot be reached (unless
+ * opts.connect_retry). */
 pl_status pl_worker_start(struct pl_worker *w);
 
 /* What /readyz reports together with the NATS connection (default false). */

@@ -144,7 +144,8 @@ static void usage(void) {
     fprintf(stderr, "usage: echo_worker [--nats URL] [--service NAME] [--id NAME] [--threads N]\n"
                     "  [--queue N] [--max-streams N] [--delay-ms N] [--crash-after N]\n"
                     "  [--http-port N] [--heartbeat-ms N] [--stream-timeout-ms N]\n"
-                    "  [--drain-timeout-ms N] [--ready-file PATH] [--stream-rpc NAME]...\n"
+                    "  [--drain-timeout-ms N] [--ready-file PATH] [--connect-retry 0|1]\n"
+                    "  [--stream-rpc NAME]...\n"
                     "  [--unary-rpc NAME]... [--log-level LEVEL]\n");
 }
 
@@ -175,6 +176,7 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--stream-timeout-ms") == 0) o.stream_timeout_ms = (int)strtol(v, NULL, 10);
         else if (strcmp(a, "--drain-timeout-ms") == 0) o.drain_timeout_ms = (int)strtol(v, NULL, 10);
         else if (strcmp(a, "--ready-file") == 0) ready_file = v;
+        else if (strcmp(a, "--connect-retry") == 0) o.connect_retry = strcmp(v, "0") != 0;
         else if (strcmp(a, "--stream-rpc") == 0 && n_stream < 8) stream_rpcs[n_stream++] = v;
         else if (strcmp(a, "--unary-rpc") == 0 && n_unary < 8) unary_rpcs[n_unary++] = v;
         else if (strcmp(a, "--log-level") == 0 && pl_log_level_parse(v) >= 0)

@@ -993,6 +993,22 @@ START_TEST(test_reconnect) {
     o.retry_on_failed_connect = true;
     ck_assert_int_eq(pl_nrpc_conn_create(&o, &c), PL_OK);
     ck_assert(!pl_nrpc_conn_connected(c));
+    /* a worker may also start before the server */
+    struct pl_worker_opts wo = PL_WORKER_OPTS_INIT;
+    struct pl_worker *w2 = NULL;
+    wo.service = "t14b";
+    wo.nats_url = srv.url;
+    wo.http_port = 0;
+    ck_assert_int_eq(pl_worker_create(&wo, &w2), PL_OK);
+    ck_assert_int_eq(pl_worker_add_unary(w2, "echo", h_echo, NULL), PL_OK);
+    ck_assert_int_eq(pl_worker_start(w2), PL_E_UNAVAILABLE);
+    pl_worker_destroy(w2);
+    wo.connect_retry = true;
+    ck_assert_int_eq(pl_worker_create(&wo, &w2), PL_OK);
+    ck_assert_int_eq(pl_worker_add_unary(w2, "echo", h_echo, NULL), PL_OK);
+    ck_assert_int_eq(pl_worker_start(w2), PL_OK);
+    pl_worker_set_ready(w2, true);
+    ck_assert_int_eq(http_get(pl_worker_http_port(w2), "/readyz", body, sizeof body), 503);
     ck_assert_int_eq(pl_test_nats_restart(&srv), PL_OK);
     ok = false;
     for (int i = 0; i < 100 && !ok; i++) {
@@ -1002,6 +1018,16 @@ START_TEST(test_reconnect) {
         if (!ok) pl_sleep_ms(50);
     }
     ck_assert(ok);
+    ok = false;
+    for (int i = 0; i < 100 && !ok; i++) {
+        ck_assert_int_eq(pl_nrpc_call(c, "parley.t14b.echo", "d", 1, NULL, 500, &r), PL_OK);
+        ok = r.code == 0 && r.len == 1 && r.data[0] == 'd';
+        pl_nrpc_reply_deinit(&r);
+        if (!ok) pl_sleep_ms(50);
+    }
+    ck_assert(ok);
+    ck_assert_int_eq(http_get(pl_worker_http_port(w2), "/readyz", body, sizeof body), 200);
+    pl_worker_destroy(w2);
     pl_nrpc_conn_destroy(c);
     pl_worker_destroy(w);
     teardown_server();
