@@ -3,6 +3,13 @@
 if(TARGET parley_gateway_core)
   pl_add_unit_test(NAME gateway SOURCES unit/test_gateway.c LIBS parley_gateway_core)
 endif()
+if(TARGET parley_gateway_core AND TARGET pl_echo_worker AND TARGET parley_test_support)
+  pl_add_unit_test(NAME gateway_nats SOURCES unit/test_gateway_nats.c
+                   LIBS parley_gateway_core parley_test_support)
+  target_compile_definitions(test_gateway_nats PRIVATE
+    PL_ECHO_WORKER_PATH="$<TARGET_FILE:pl_echo_worker>")
+  add_dependencies(test_gateway_nats pl_echo_worker)
+endif()
 if(TARGET parley_up_core)
   pl_add_unit_test(NAME up SOURCES unit/test_up.c LIBS parley_up_core)
 endif()
