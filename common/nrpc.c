@@ -1,5 +1,6 @@
 /*
- * nrpc.c - NATS RPC client: unary calls and streams over one reply inbox.
+ * nrpc.c - NATS RPC client: connection, reply routing, timer and unary calls
+ * (streams are in nrpc_stream.c).
  *
  * Every call and stream gets its own reply subject under the connection's
  * inbox prefix (`_INBOX.<nuid>.r<id>` for unary, `.s<id>` for streams) and one
@@ -26,102 +27,12 @@
 
 #include "alloc.h"
 #include "log.h"
-#include "nrpc_impl.h"
+#include "nrpc_client_impl.h"
 #include "util.h"
-
-#define N_BUCKETS 256
-#define TICK_MS 20
-
-enum entry_type { ENTRY_CALL = 1, ENTRY_STREAM = 2 };
-
-struct entry {
-    uint64_t id;
-    int type;
-    struct entry *next;
-};
-
-struct call {
-    struct entry e; /* first: entries are cast */
-    struct pl_nrpc_conn *c;
-    pl_nrpc_done_fn done;
-    void *ud;
-    int64_t deadline_mono_ms;
-    int64_t next_seq; /* for a framed (large) reply */
-    struct pl__nrpc_buf buf;
-    bool busy; /* the mux thread is handling a reply frame (guarded by conn lock) */
-    int fail_code; /* != 0: the request could not be sent; the timer reports this */
-    char fail_msg[200];
-};
-
-enum stream_state { ST_OPENING, ST_OPEN, ST_ENDED };
-
-struct pending_send {
-    uint8_t *data;
-    size_t n;
-    int kind; /* 0 data, 1 end */
-    struct pending_send *next;
-};
-
-struct queued_msg {
-    uint8_t *data;
-    size_t n;
-    struct queued_msg *next;
-};
-
-struct pl_nrpc_stream {
-    struct entry e;
-    struct pl_nrpc_conn *c;
-    atomic_int refs;
-    pthread_mutex_t lock;
-    pthread_cond_t cond; /* pull mode: message or end */
-    enum stream_state state;
-    char inbox[96];
-    char *session;
-    bool send_closed;
-    int64_t send_seq, recv_seq;
-    int64_t last_send_ms, last_recv_ms, open_ms;
-    int64_t deadline_wall_ms;
-    int fail_code; /* != 0: the open could not be sent; the timer ends the stream with it */
-    char fail_msg[200];
-    struct pending_send *pend_head, *pend_tail;
-    struct pl__nrpc_buf asm_buf;
-    /* pull mode */
-    bool pull;
-    struct queued_msg *q_head, *q_tail;
-    /* end */
-    int end_code;
-    char *end_msg;
-    /* callbacks */
-    struct pl_nrpc_stream_cbs cbs;
-    void *ud;
-    pthread_mutex_t cb_lock;
-    bool end_reported;
-    bool destroyed;
-};
-
-struct pl_nrpc_conn {
-    natsConnection *nc;
-    natsOptions *nopts;
-    natsSubscription *mux;
-    char prefix[64]; /* "_INBOX.<nuid>." */
-    pthread_mutex_t lock;
-    struct entry *buckets[N_BUCKETS];
-    uint64_t next_id;
-    int n_entries;
-    pthread_t timer;
-    pthread_cond_t timer_cv;
-    bool timer_started;
-    bool stopping;
-    size_t frame_override;
-    bool nats_closed;          /* the closed callback ran (guarded by lock) */
-    pthread_cond_t closed_cv;  /* ...signalled here: destroy waits for it */
-    int heartbeat_ms;
-    int stream_timeout_ms;
-};
 
 /* ---- entry table ----------------------------------------------------------------------------- */
 
-static void table_add(struct pl_nrpc_conn *c, struct entry *e) {
+void pl__nrpc_table_add(struct pl_nrpc_conn *c, struct entry *e) {
     e->id = ++c->next_id;
     struct entry **b = &c->buckets[e->id % N_BUCKETS];
     e->next = *b;
@@ -129,7 +40,7 @@ static void table_add(struct pl_nrpc_conn *c, struct entry *e) {
     c->n_entries++;
 }
 
-static bool table_remove(struct pl_nrpc_conn *c, struct entry *e) {
+bool pl__nrpc_table_remove(struct pl_nrpc_conn *c, struct entry *e) {
     for (struct entry **p = &c->buckets[e->id % N_BUCKETS]; *p; p = &(*p)->next) {
         if (*p == e) {
             *p = e->next;
@@ -140,7 +51,7 @@ static bool table_remove(struct pl_nrpc_conn *c, struct entry *e) {
     return false;
 }
 
-static struct entry *table_find(struct pl_nrpc_conn *c, uint64_t id) {
+struct entry *pl__nrpc_table_find(struct pl_nrpc_conn *c, uint64_t id) {
     for (struct entry *e = c->buckets[id % N_BUCKETS]; e; e = e->next)
         if (e->id == id) return e;
     return NULL;
@@ -185,7 +96,7 @@ static void call_finish(struct call *k, struct pl_nrpc_reply *r) {
 static void call_complete(struct call *k, struct pl_nrpc_reply *r) {
     struct pl_nrpc_conn *c = k->c;
     pthread_mutex_lock(&c->lock);
-    table_remove(c, &k->e);
+    pl__nrpc_table_remove(c, &k->e);
     pthread_mutex_unlock(&c->lock);
     call_finish(k, r);
 }
@@ -250,308 +161,6 @@ static bool call_on_msg(struct call *k, natsMsg *msg) {
     return true;
 }
 
-/* ---- streams: callbacks ---------------------------------------------------------------------- */
-
-static void stream_release(struct pl_nrpc_stream *s) {
-    if (atomic_fetch_sub(&s->refs, 1) != 1) return;
-    struct pending_send *p = s->pend_head;
-    while (p) {
-        struct pending_send *nx = p->next;
-        pl_free(p->data);
-        pl_free(p);
-        p = nx;
-    }
-    struct queued_msg *q = s->q_head;
-    while (q) {
-        struct queued_msg *nx = q->next;
-        pl_free(q->data);
-        pl_free(q);
-        q = nx;
-    }
-    pl__nrpc_buf_reset(&s->asm_buf);
-    pl_free(s->session);
-    pl_free(s->end_msg);
-    pthread_mutex_destroy(&s->lock);
-    pthread_mutex_destroy(&s->cb_lock);
-    pthread_cond_destroy(&s->cond);
-    pl_free(s);
-}
-
-/* The streams whose callbacks this thread is inside, innermost first: a chain
- * of stack frames, so that a callback may cancel or destroy its own stream
- * (or an outer one) without locking a cb_lock it already holds. */
-struct cb_frame {
-    struct pl_nrpc_stream *s;
-    struct cb_frame *prev;
-};
-static _Thread_local struct cb_frame *tl_cb_top;
-
-static bool in_own_callback(struct pl_nrpc_stream *s) {
-    for (struct cb_frame *f = tl_cb_top; f; f = f->prev)
-        if (f->s == s) return true;
-    return false;
-}
-
-static void cb_enter(struct pl_nrpc_stream *s, struct cb_frame *f) {
-    pthread_mutex_lock(&s->cb_lock);
-    f->s = s;
-    f->prev = tl_cb_top;
-    tl_cb_top = f;
-}
-
-static void cb_leave(struct pl_nrpc_stream *s, struct cb_frame *f) {
-    tl_cb_top = f->prev;
-    pthread_mutex_unlock(&s->cb_lock);
-}
-
-/* Deliver one whole message (pull queue or on_message). Takes ownership of data. */
-static void stream_deliver(struct pl_nrpc_stream *s, uint8_t *data, size_t n) {
-    if (s->pull) {
-        struct queued_msg *q = pl_calloc(1, sizeof *q);
-        pthread_mutex_lock(&s->lock);
-        if (!q || s->state == ST_ENDED) {
-            pthread_mutex_unlock(&s->lock);
-            pl_free(q);
-            pl_free(data);
-            return;
-        }
-        q->data = data;
-        q->n = n;
-        if (s->q_tail) s->q_tail->next = q;
-        else s->q_head = q;
-        s->q_tail = q;
-        pthread_cond_broadcast(&s->cond);
-        pthread_mutex_unlock(&s->lock);
-        return;
-    }
-    struct cb_frame f;
-    cb_enter(s, &f);
-    if (!s->destroyed && !s->end_reported && s->cbs.on_message) s->cbs.on_message(s->ud, data, n);
-    cb_leave(s, &f);
-    pl_free(data);
-}
-
-/* End the stream once with code/message; tells the worker `cancel` when asked. */
-static void stream_finish(struct pl_nrpc_stream *s, int code, const char *message,
-                          bool tell_worker) {
-    struct pl_nrpc_conn *c = s->c;
-    pthread_mutex_lock(&s->lock);
-    if (s->state == ST_ENDED) {
-        pthread_mutex_unlock(&s->lock);
-        return;
-    }
-    atomic_fetch_add(&s->refs, 1); /* on_end may destroy the stream */
-    bool was_open = s->state == ST_OPEN;
-    s->state = ST_ENDED;
-    s->end_code = code;
-    s->end_msg = pl_strdup(message ? message : "");
-    if (tell_worker && was_open && s->session) {
-        natsMsg *m = NULL;
-        if (pl__nrpc_msg(&m, s->session, NULL, NULL, 0, "cancel", -1, false, -1, NULL) == PL_OK)
-            (void)pl__nrpc_publish(c->nc, m);
-    }
-    pthread_cond_broadcast(&s->cond);
-    pthread_mutex_unlock(&s->lock);
-
-    pthread_mutex_lock(&c->lock);
-    bool in_table = table_remove(c, &s->e);
-    pthread_mutex_unlock(&c->lock);
-    if (in_table) stream_release(s); /* the table's reference; caller holds another */
-
-    if (s->pull) {
-        stream_release(s);
-        return;
-    }
-    if (in_own_callback(s)) { /* called from this stream's own callback (cancel in on_message) */
-        if (!s->destroyed && !s->end_reported && s->cbs.on_end) {
-            s->end_reported = true;
-            s->cbs.on_end(s->ud, code, s->end_msg ? s->end_msg : "");
-        }
-        s->end_reported = true;
-    } else {
-        struct cb_frame f;
-        cb_enter(s, &f);
-        if (!s->destroyed && !s->end_reported && s->cbs.on_end) {
-            s->end_reported = true;
-            s->cbs.on_end(s->ud, code, s->end_msg ? s->end_msg : "");
-        }
-        s->end_reported = true;
-        cb_leave(s, &f);
-    }
-    stream_release(s);
-}
-
-/* ---- streams: sending ------------------------------------------------------------------------ */
-
-/* Publish one client frame batch now (stream lock held, session known). */
-static pl_status stream_put(struct pl_nrpc_stream *s, int kind, const uint8_t *data, size_t n) {
-    struct pl_nrpc_conn *c = s->c;
-    pl_status st;
-    if (kind == 0) {
-        st = pl__nrpc_publish_frames(c->nc, s->session, NULL, data, n,
-                                     pl__nrpc_frame_limit(c->nc, c->frame_override), &s->send_seq);
-    } else {
-        natsMsg *m = NULL;
-        st = pl__nrpc_msg(&m, s->session, NULL, NULL, 0, "end", s->send_seq + 1, false, -1, NULL);
-        if (st == PL_OK) {
-            s->send_seq++;
-            st = pl__nrpc_publish(c->nc, m);
-        }
-    }
-    if (st == PL_OK) s->last_send_ms = pl_time_mono_ms();
-    return st;
-}
-
-static pl_status stream_enqueue_or_put(struct pl_nrpc_stream *s, int kind, const void *data,
-                                       size_t n) {
-    pl_status st = PL_OK;
-    pthread_mutex_lock(&s->lock);
-    if (s->state == ST_ENDED || s->send_closed) {
-        st = PL_ERR(PL_E_CANCELLED, "stream %s", s->state == ST_ENDED ? "has ended" : "is half-closed");
-        goto fail;
-    }
-    if (kind == 1) s->send_closed = true;
-    if (s->state == ST_OPEN) {
-        st = stream_put(s, kind, data, n);
-        goto fail;
-    }
-    struct pending_send *p = pl_calloc(1, sizeof *p);
-    if (!p || (n && !(p->data = pl_malloc(n)))) {
-        pl_free(p);
-        if (kind == 1) s->send_closed = false;
-        st = PL_ERR(PL_E_NOMEM, "queueing a stream message of %zu bytes", n);
-        goto fail;
-    }
-    if (n) memcpy(p->data, data, n);
-    p->n = n;
-    p->kind = kind;
-    if (s->pend_tail) s->pend_tail->next = p;
-    else s->pend_head = p;
-    s->pend_tail = p;
-fail:
-    pthread_mutex_unlock(&s->lock);
-    return st;
-}
-
-pl_status pl_nrpc_stream_send(struct pl_nrpc_stream *s, const void *data, size_t n) {
-    if (!s || (n && !data)) return PL_ERR(PL_E_INVALID_ARG, "stream send: NULL argument");
-    return stream_enqueue_or_put(s, 0, data, n);
-}
-
-pl_status pl_nrpc_stream_close_send(struct pl_nrpc_stream *s) {
-    if (!s) return PL_ERR(PL_E_INVALID_ARG, "stream close: NULL stream");
-    return stream_enqueue_or_put(s, 1, NULL, 0);
-}
-
-void pl_nrpc_stream_cancel(struct pl_nrpc_stream *s) {
-    if (!s) return;
-    stream_finish(s, PL_GRPC_CANCELLED, "cancelled by the client", true);
-}
-
-/* ---- streams: receiving (mux thread) --------------------------------------------------------- */
-
-static void stream_on_open_reply(struct pl_nrpc_stream *s, natsMsg *msg) {
-    int64_t code = 0;
-    if (natsMsg_IsNoResponders(msg)) {
-        stream_finish(s, PL_GRPC_UNAVAILABLE, "no worker serves this stream", false);
-        return;
-    }
-    if (pl__nrpc_hdr_i64(msg, PL_NRPC_H_STATUS, &code) && code != 0) {
-        const char *e = pl__nrpc_hdr(msg, PL_NRPC_H_ERROR);
-        stream_finish(s, (int)code, e ? e : "stream refused", false);
-        return;
-    }
-    const char *sess = pl__nrpc_hdr(msg, PL_NRPC_H_SESSION);
-    if (!sess || !*sess) {
-        stream_finish(s, PL_GRPC_INTERNAL, "stream open reply without a session", false);
-        return;
-    }
-    pl_status st = PL_OK;
-    pthread_mutex_lock(&s->lock);
-    if (s->state != ST_OPENING) {
-        pthread_mutex_unlock(&s->lock);
-        /* ended meanwhile (cancel or timeout): tell the worker to free the session */
-        natsMsg *m = NULL;
-        if (pl__nrpc_msg(&m, sess, NULL, NULL, 0, "cancel", -1, false, -1, NULL) == PL_OK)
-            (void)pl__nrpc_publish(s->c->nc, m);
-        return;
-    }
-    s->session = pl_strdup(sess);
-    if (!s->session) st = PL_E_NOMEM;
-    if (st == PL_OK) {
-        s->state = ST_OPEN;
-        while (s->pend_head && st == PL_OK) {
-            struct pending_send *p = s->pend_head;
-            s->pend_head = p->next;
-            if (!s->pend_head) s->pend_tail = NULL;
-            st = stream_put(s, p->kind, p->data, p->n);
-            pl_free(p->data);
-            pl_free(p);
-        }
-    }
-    pthread_mutex_unlock(&s->lock);
-    if (st != PL_OK) stream_finish(s, PL_GRPC_UNAVAILABLE, pl_last_error(), true);
-}
-
-static void stream_on_msg(struct pl_nrpc_stream *s, natsMsg *msg) {
-    int64_t seq = 0, code = 0;
-    pthread_mutex_lock(&s->lock);
-    s->last_recv_ms = pl_time_mono_ms();
-    enum stream_state state = s->state;
-    pthread_mutex_unlock(&s->lock);
-    if (state == ST_ENDED) return;
-    const char *kind = pl__nrpc_hdr(msg, PL_NRPC_H_KIND);
-    if (state == ST_OPENING) {
-        if (kind && strcmp(kind, "hb") == 0) return;
-        if (kind) { /* a frame before the session reply: the worker broke the protocol */
-            stream_finish(s, PL_GRPC_DATA_LOSS, "stream frame before the open reply", false);
-            return;
-        }
-        stream_on_open_reply(s, msg);
-        return;
-    }
-    if (!kind) return; /* a duplicate open reply; ignore */
-    if (strcmp(kind, "hb") == 0) return;
-    if (strcmp(kind, "error") == 0) {
-        const char *e = pl__nrpc_hdr(msg, PL_NRPC_H_ERROR);
-        if (!pl__nrpc_hdr_i64(msg, PL_NRPC_H_STATUS, &code) || code == 0) code = PL_GRPC_INTERNAL;
-        stream_finish(s, (int)code, e ? e : "worker error", false);
-        return;
-    }
-    if (strcmp(kind, "data") != 0 && strcmp(kind, "end") != 0) {
-        char m[96];
-        snprintf(m, sizeof m, "unknown frame kind '%.32s'", kind);
-        stream_finish(s, PL_GRPC_DATA_LOSS, m, true);
-        return;
-    }
-    if (!pl__nrpc_hdr_i64(msg, PL_NRPC_H_SEQ, &seq) || seq != s->recv_seq + 1) {
-        char m[128];
-        snprintf(m, sizeof m, "sequence gap from the worker: expected %" PRId64 ", got %s",
-                 s->recv_seq + 1, pl__nrpc_hdr(msg, PL_NRPC_H_SEQ) ? pl__nrpc_hdr(msg, PL_NRPC_H_SEQ) : "none");
-        stream_finish(s, PL_GRPC_DATA_LOSS, m, true);
-        return;
-    }
-    s->recv_seq = seq; /* only the mux thread touches recv_seq and asm_buf */
-    if (strcmp(kind, "end") == 0) {
-        const char *e = pl__nrpc_hdr(msg, PL_NRPC_H_ERROR);
-        if (!pl__nrpc_hdr_i64(msg, PL_NRPC_H_STATUS, &code)) code = 0;
-        stream_finish(s, (int)code, e ? e : "", false);
-        return;
-    }
-    const char *more = pl__nrpc_hdr(msg, PL_NRPC_H_MORE);
-    if (pl__nrpc_buf_append(&s->asm_buf, natsMsg_GetData(msg),
-                            (size_t)natsMsg_GetDataLength(msg)) != PL_OK) {
-        stream_finish(s, PL_GRPC_RESOURCE_EXHAUSTED, "out of memory reassembling a message", true);
-        return;
-    }
-    if (more && strcmp(more, "1") == 0) return;
-    uint8_t *data = s->asm_buf.data;
-    size_t n = s->asm_buf.len;
-    s->asm_buf.data = NULL;
-    s->asm_buf.len = s->asm_buf.cap = 0;
-    stream_deliver(s, data, n);
-}
-
 /* The one subscription of the connection: route by the last token of the subject. */
 static void mux_cb(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure) {
     (void)nc;
@@ -566,7 +175,7 @@ static void mux_cb(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void
     if (!end || *end || (t != 'r' && t != 's')) goto done;
 
     pthread_mutex_lock(&c->lock);
-    struct entry *e = table_find(c, id);
+    struct entry *e = pl__nrpc_table_find(c, id);
     if (e && e->type == ENTRY_STREAM) atomic_fetch_add(&((struct pl_nrpc_stream *)e)->refs, 1);
     if (e && e->type == ENTRY_CALL) ((struct call *)e)->busy = true; /* timer keeps off */
     pthread_mutex_unlock(&c->lock);
@@ -579,8 +188,8 @@ static void mux_cb(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void
             pthread_mutex_unlock(&c->lock);
         }
     } else {
-        stream_on_msg((struct pl_nrpc_stream *)e, msg);
-        stream_release((struct pl_nrpc_stream *)e);
+        pl__nrpc_stream_on_msg((struct pl_nrpc_stream *)e, msg);
+        pl__nrpc_stream_release((struct pl_nrpc_stream *)e);
     }
 done:
     natsMsg_Destroy(msg);
@@ -641,7 +250,7 @@ static void *timer_main(void *arg) {
             }
         }
         for (size_t i = 0; i < nd; i++)
-            if (dues[i].what == 1) table_remove(c, dues[i].e);
+            if (dues[i].what == 1) pl__nrpc_table_remove(c, dues[i].e);
         pthread_mutex_unlock(&c->lock);
         for (size_t i = 0; i < nd; i++) {
             struct entry *e = dues[i].e;
@@ -665,20 +274,20 @@ static void *timer_main(void *arg) {
                 }
                 pthread_mutex_unlock(&s->lock);
             } else if (dues[i].what == 3) {
-                stream_finish(s, PL_GRPC_UNAVAILABLE, "worker stopped responding", true);
+                pl__nrpc_stream_finish(s, PL_GRPC_UNAVAILABLE, "worker stopped responding", true);
             } else if (dues[i].what == 6) {
                 char msg[sizeof s->fail_msg];
                 pthread_mutex_lock(&s->lock);
                 int code = s->fail_code;
                 memcpy(msg, s->fail_msg, sizeof msg);
                 pthread_mutex_unlock(&s->lock);
-                stream_finish(s, code, msg, false);
+                pl__nrpc_stream_finish(s, code, msg, false);
             } else if (dues[i].what == 4) {
-                stream_finish(s, PL_GRPC_UNAVAILABLE, "no worker answered the stream open", true);
+                pl__nrpc_stream_finish(s, PL_GRPC_UNAVAILABLE, "no worker answered the stream open", true);
             } else {
-                stream_finish(s, PL_GRPC_DEADLINE_EXCEEDED, "deadline exceeded", true);
+                pl__nrpc_stream_finish(s, PL_GRPC_DEADLINE_EXCEEDED, "deadline exceeded", true);
             }
-            stream_release(s);
+            pl__nrpc_stream_release(s);
         }
         pthread_mutex_lock(&c->lock);
     }
@@ -809,7 +418,7 @@ void pl_nrpc_conn_destroy(struct pl_nrpc_conn *c) {
         struct entry *e = NULL;
         pthread_mutex_lock(&c->lock);
         for (int b = 0; b < N_BUCKETS && !e; b++) e = c->buckets[b];
-        if (e && e->type == ENTRY_CALL) table_remove(c, e);
+        if (e && e->type == ENTRY_CALL) pl__nrpc_table_remove(c, e);
         if (e && e->type == ENTRY_STREAM) atomic_fetch_add(&((struct pl_nrpc_stream *)e)->refs, 1);
         pthread_mutex_unlock(&c->lock);
         if (!e) break;
@@ -818,8 +427,8 @@ void pl_nrpc_conn_destroy(struct pl_nrpc_conn *c) {
             reply_set(&r, PL_GRPC_CANCELLED, "connection closed");
             call_finish((struct call *)e, &r);
         } else {
-            stream_finish((struct pl_nrpc_stream *)e, PL_GRPC_CANCELLED, "connection closed", true);
-            stream_release((struct pl_nrpc_stream *)e);
+            pl__nrpc_stream_finish((struct pl_nrpc_stream *)e, PL_GRPC_CANCELLED, "connection closed", true);
+            pl__nrpc_stream_release((struct pl_nrpc_stream *)e);
         }
     }
     if (c->nc) {
@@ -870,7 +479,7 @@ void *pl_nrpc_conn_nats(struct pl_nrpc_conn *c) { return c ? c->nc : NULL; }
 /* ---- unary ----------------------------------------------------------------------------------- */
 
 /* Request headers on m. request_id NULL/invalid -> a fresh one. */
-static pl_status set_meta(natsMsg *m, const struct pl_nrpc_meta *meta) {
+pl_status pl__nrpc_set_meta(natsMsg *m, const struct pl_nrpc_meta *meta) {
     char id[PL_REQUEST_ID_LEN];
     const char *rid = meta && meta->request_id && pl_request_id_valid(meta->request_id)
                           ? meta->request_id
@@ -953,12 +562,6 @@ static void big_on_end(void *ud, int code, const char *message) {
     pl_free(b);
 }
 
-static pl_status stream_open_impl(struct pl_nrpc_conn *c, const char *svc, const char *rpc,
-                                  const struct pl_nrpc_meta *meta,
-                                  const struct pl_nrpc_stream_cbs *cbs, void *ud,
-                                  int64_t deadline_wall_ms, struct pl_nrpc_stream **hold,
-                                  struct pl_nrpc_stream **out);
-
 pl_status pl_nrpc_call_async(struct pl_nrpc_conn *c, const char *subject, const void *req,
                              size_t n, const struct pl_nrpc_meta *meta, int timeout_ms,
                              pl_nrpc_done_fn done, void *ud) {
@@ -984,7 +587,7 @@ pl_status pl_nrpc_call_async(struct pl_nrpc_conn *c, const char *subject, const 
         struct pl_nrpc_stream_cbs cbs = {big_on_message, big_on_end};
         /* hold: an extra reference so that s outlives an early on_end (which frees b) */
         struct pl_nrpc_stream *s = NULL;
-        st = stream_open_impl(c, svc, rpc, meta, &cbs, b, now_wall + budget, &s, &b->s);
+        st = pl__nrpc_stream_open_impl(c, svc, rpc, meta, &cbs, b, now_wall + budget, &s, &b->s);
         if (st != PL_OK) {
             pl_free(b);
             return st;
@@ -998,7 +601,7 @@ pl_status pl_nrpc_call_async(struct pl_nrpc_conn *c, const char *subject, const 
             }
             pthread_mutex_unlock(&s->lock);
         }
-        stream_release(s); /* the hold taken by stream_open_impl */
+        pl__nrpc_stream_release(s); /* the hold taken by pl__nrpc_stream_open_impl */
         return PL_OK;
     }
 
@@ -1011,7 +614,7 @@ pl_status pl_nrpc_call_async(struct pl_nrpc_conn *c, const char *subject, const 
     k->deadline_mono_ms = pl_time_mono_ms() + budget;
 
     pthread_mutex_lock(&c->lock);
-    table_add(c, &k->e);
+    pl__nrpc_table_add(c, &k->e);
     uint64_t id = k->e.id;
     pthread_mutex_unlock(&c->lock);
     if (!pl_nrpc_conn_connected(c)) { /* reconnecting: answer at once, not at the deadline */
@@ -1025,7 +628,7 @@ pl_status pl_nrpc_call_async(struct pl_nrpc_conn *c, const char *subject, const 
     char inbox[96];
     snprintf(inbox, sizeof inbox, "%sr%" PRIu64, c->prefix, id);
     st = pl__nrpc_msg(&m, subject, inbox, req, n, NULL, -1, false, -1, NULL);
-    if (st == PL_OK) st = set_meta(m, meta);
+    if (st == PL_OK) st = pl__nrpc_set_meta(m, meta);
     if (st == PL_OK) {
         st = pl__nrpc_publish(c->nc, m);
         m = NULL;
@@ -1034,7 +637,7 @@ pl_status pl_nrpc_call_async(struct pl_nrpc_conn *c, const char *subject, const 
     if (st != PL_OK) {
         /* report it from the timer thread, as promised: never inline on the caller's thread */
         pthread_mutex_lock(&c->lock);
-        if (table_find(c, id) == &k->e) {
+        if (pl__nrpc_table_find(c, id) == &k->e) {
             snprintf(k->fail_msg, sizeof k->fail_msg, "%s", pl_last_error());
             k->fail_code = PL_GRPC_UNAVAILABLE;
         }
@@ -1081,149 +684,4 @@ pl_status pl_nrpc_call(struct pl_nrpc_conn *c, const char *subject, const void *
     pthread_cond_destroy(&w.cond);
     pthread_mutex_destroy(&w.lock);
     return st;
-}
-
-/* ---- streams: lifetime ----------------------------------------------------------------------- */
-
-static pl_status stream_open_impl(struct pl_nrpc_conn *c, const char *svc, const char *rpc,
-                                  const struct pl_nrpc_meta *meta,
-                                  const struct pl_nrpc_stream_cbs *cbs, void *ud,
-                                  int64_t deadline_wall_ms, struct pl_nrpc_stream **hold,
-                                  struct pl_nrpc_stream **out) {
-    natsMsg *m = NULL;
-    pl_status st;
-    char subj[160];
-    *out = NULL;
-    if (!svc || !*svc || !rpc || !*rpc || strchr(svc, '.') || strchr(rpc, '.') ||
-        strlen(svc) > 63 || strlen(rpc) > 127)
-        return PL_ERR(PL_E_INVALID_ARG, "stream open: bad service '%s' or rpc '%s'",
-                      svc ? svc : "(null)", rpc ? rpc : "(null)");
-    struct pl_nrpc_stream *s = pl_calloc(1, sizeof *s);
-    if (!s) return PL_ERR(PL_E_NOMEM, "stream open");
-    s->e.type = ENTRY_STREAM;
-    s->c = c;
-    atomic_init(&s->refs, hold ? 3 : 2); /* table + user (+ hold) */
-    pthread_mutex_init(&s->lock, NULL);
-    pthread_mutex_init(&s->cb_lock, NULL);
-    pthread_cond_init(&s->cond, NULL);
-    s->state = ST_OPENING;
-    s->pull = cbs == NULL;
-    if (cbs) s->cbs = *cbs;
-    s->ud = ud;
-    s->open_ms = s->last_recv_ms = s->last_send_ms = pl_time_mono_ms();
-    s->deadline_wall_ms = deadline_wall_ms;
-    if (meta && meta->deadline_ms > 0 &&
-        (!s->deadline_wall_ms || meta->deadline_ms < s->deadline_wall_ms))
-        s->deadline_wall_ms = meta->deadline_ms;
-
-    pthread_mutex_lock(&c->lock);
-    table_add(c, &s->e);
-    pthread_mutex_unlock(&c->lock);
-    snprintf(s->inbox, sizeof s->inbox, "%ss%" PRIu64, c->prefix, s->e.id);
-    snprintf(subj, sizeof subj, "parley.%s.stream.open", svc);
-    /* published before the open goes out: callbacks may use them at once */
-    if (hold) *hold = s;
-    *out = s;
-    if (!pl_nrpc_conn_connected(c)) { /* reconnecting: end it at once (from the timer) */
-        pthread_mutex_lock(&s->lock);
-        s->fail_code = PL_GRPC_UNAVAILABLE;
-        snprintf(s->fail_msg, sizeof s->fail_msg, "not connected to NATS");
-        pthread_mutex_unlock(&s->lock);
-        return PL_OK;
-    }
-
-    st = pl__nrpc_msg(&m, subj, s->inbox, NULL, 0, NULL, -1, false, -1, NULL);
-    if (st == PL_OK) st = set_meta(m, meta);
-    if (st == PL_OK && natsMsgHeader_Set(m, PL_NRPC_H_RPC, rpc) != NATS_OK)
-        st = PL_ERR(PL_E_NOMEM, "stream open headers");
-    if (st == PL_OK) {
-        st = pl__nrpc_publish(c->nc, m);
-        m = NULL;
-    }
-    if (m) natsMsg_Destroy(m);
-    if (st != PL_OK) { /* the timer ends the stream: callbacks never run on the caller's thread */
-        pthread_mutex_lock(&s->lock);
-        snprintf(s->fail_msg, sizeof s->fail_msg, "%s", pl_last_error());
-        s->fail_code = PL_GRPC_UNAVAILABLE;
-        pthread_mutex_unlock(&s->lock);
-    }
-    return PL_OK;
-}
-
-pl_status pl_nrpc_stream_open(struct pl_nrpc_conn *c, const char *svc, const char *rpc,
-                              const struct pl_nrpc_meta *meta,
-                              const struct pl_nrpc_stream_cbs *cbs, void *ud,
-                              struct pl_nrpc_stream **out) {
-    if (!c || !out) return PL_ERR(PL_E_INVALID_ARG, "stream open: NULL argument");
-    return stream_open_impl(c, svc, rpc, meta, cbs, ud, 0, NULL, out);
-}
-
-pl_status pl_nrpc_stream_recv(struct pl_nrpc_stream *s, int timeout_ms, uint8_t **data,
-                              size_t *n, int *code, const char **message) {
-    if (!s || !data || !n || !s->pull)
-        return PL_ERR(PL_E_INVALID_ARG, "stream recv: NULL argument or callback-mode stream");
-    *data = NULL;
-    *n = 0;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    if (timeout_ms >= 0) {
-        ts.tv_sec += timeout_ms / 1000;
-        ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-    }
-    pl_status st = PL_OK;
-    pthread_mutex_lock(&s->lock);
-    for (;;) {
-        if (s->q_head) {
-            struct queued_msg *q = s->q_head;
-            s->q_head = q->next;
-            if (!s->q_head) s->q_tail = NULL;
-            *data = q->data;
-            *n = q->n;
-            pl_free(q);
-            break;
-        }
-        if (s->state == ST_ENDED) {
-            if (code) *code = s->end_code;
-            if (message) *message = s->end_msg ? s->end_msg : "";
-            st = PL_ERR(PL_E_CANCELLED, "stream ended: %s %s", pl_grpc_code_name(s->end_code),
-                        s->end_msg ? s->end_msg : "");
-            break;
-        }
-        int rc = timeout_ms < 0 ? pthread_cond_wait(&s->cond, &s->lock)
-                                : pthread_cond_timedwait(&s->cond, &s->lock, &ts);
-        if (rc == ETIMEDOUT && !s->q_head && s->state != ST_ENDED) {
-            st = PL_ERR(PL_E_TIMEOUT, "no stream message within %d ms", timeout_ms);
-            break;
-        }
-    }
-    pthread_mutex_unlock(&s->lock);
-    return st;
-}
-
-bool pl_nrpc_stream_ended(struct pl_nrpc_stream *s, int *code, const char **message) {
-    if (!s) return true;
-    pthread_mutex_lock(&s->lock);
-    bool ended = s->state == ST_ENDED;
-    if (ended && code) *code = s->end_code;
-    if (ended && message) *message = s->end_msg ? s->end_msg : "";
-    pthread_mutex_unlock(&s->lock);
-    return ended;
-}
-
-void pl_nrpc_stream_destroy(struct pl_nrpc_stream *s) {
-    if (!s) return;
-    if (in_own_callback(s)) {
-        s->destroyed = true; /* cb_lock is ours already */
-    } else {
-        struct cb_frame f;
-        cb_enter(s, &f); /* waits for a callback running on another thread */
-        s->destroyed = true;
-        cb_leave(s, &f);
-    }
-    stream_finish(s, PL_GRPC_CANCELLED, "cancelled by the client", true);
-    stream_release(s);
 }
