@@ -13,6 +13,7 @@ PKGS=(
   libnats-dev nats-server
   # storage, audio, math, HTTP/WebSocket
   libsqlite3-dev libsndfile1-dev libsoxr-dev libopenblas-dev libwebsockets-dev libjansson-dev
+  libutf8proc-dev zlib1g-dev
   # tests
   check sox libsox-fmt-all
   python3 python3-numpy python3-protobuf python3-grpcio python3-grpc-tools
