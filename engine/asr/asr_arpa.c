@@ -478,10 +478,9 @@ double pl_asr_lm_score(const struct pl_asr_lm *lm, const struct pl_asr_lm_state 
                        int32_t word, double oov_logp, struct pl_asr_lm_state *out) {
     double s;
     int32_t w = word;
-    if (w < 0 || w >= lm->n_words) w = lm->unk;
-    if (w < 0) {
-        s = oov_logp;
-        w = -1;
+    if (w < 0 || w >= lm->n_words || w == lm->unk) {
+        s = oov_logp; /* the history then holds <unk> (or -1 without one) */
+        w = lm->unk;
     } else {
         s = backoff_score(lm, in->w, in->n, w);
     }

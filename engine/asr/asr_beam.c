@@ -328,7 +328,9 @@ static int32_t get_child(struct pl_asr_beam *b, int32_t l, int32_t c) {
         complete_word(b, p, w, len, d);
         d->word_start = cls == PL__TOK_START ? k : -1;
     }
-    if (check && d->word_start >= 0 && d->pfx_ok) {
+    if (check && d->word_start >= 0 && !d->pfx_ok) {
+        d->pen += b->o.unk_prefix_penalty; /* every further token of an unknown word */
+    } else if (check && d->word_start >= 0) {
         char w[PL__ASR_MAX_WORD];
         size_t len = open_word(b, k, w);
         if (!pl_asr_lm_is_prefix(b->lm, w, len) && !boost_prefix(b, w, len)) {

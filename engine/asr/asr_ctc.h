@@ -109,7 +109,7 @@ struct pl_asr_decode_opts {
     int token_top_n;       /* 40: at most this many tokens per frame */
     double lm_alpha;       /* 0.5 */
     double lm_beta;        /* 1.0 */
-    double oov_logp;       /* -10: ln P of a word the LM lacks when it has no <unk> */
+    double oov_logp;       /* -10: ln P_lm of a word the LM lacks */
     double unk_prefix_penalty; /* -5: added once when a word being spelled stops being the
                                   beginning of any LM word (needs an LM; 0 = off) */
     int max_alternatives;  /* 1: length of the n-best list */

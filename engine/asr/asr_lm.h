@@ -19,7 +19,10 @@
  * Scores are converted to natural logs at load time. Scoring uses standard
  * backoff: ln P(w | h) = ln p(h w) if the n-gram exists, else
  * ln bow(h) + ln P(w | h minus its oldest word) (bow = 0 when h is no n-gram).
- * A word missing from the unigrams scores as <unk> when the model has it.
+ * A word missing from the unigrams scores a fixed oov_logp given by the caller:
+ * ln P(<unk>) is the mass of all unseen words together, far too likely for one
+ * particular spelling; the history then holds <unk> so that the following
+ * words back off from it.
  *
  * Thread-safety: a loaded model is immutable; any number of threads may
  * score with it at once.
@@ -76,9 +79,8 @@ int pl_asr_lm_has_unk(const struct pl_asr_lm *lm);
 /* State after "<s>". */
 void pl_asr_lm_begin(const struct pl_asr_lm *lm, struct pl_asr_lm_state *st);
 
-/* ln P(word | *in); word -1 = out of vocabulary: scored as <unk> when the
- * model has it, else oov_logp is returned. *out (may alias in) becomes the
- * history extended by word. */
+/* ln P(word | *in); word -1 (or <unk>) = out of vocabulary: oov_logp is
+ * returned. *out (may alias in) becomes the history extended by word. */
 double pl_asr_lm_score(const struct pl_asr_lm *lm, const struct pl_asr_lm_state *in,
                        int32_t word, double oov_logp, struct pl_asr_lm_state *out);
 

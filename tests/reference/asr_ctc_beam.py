@@ -91,12 +91,12 @@ class ArpaLM:
         return acc - 99.0 * LN10
 
     def score(self, h, word, oov_logp):
-        w = word if word in self.words else ("<unk>" if self.has_unk else None)
-        if w is None:
-            s = oov_logp
-            w = None  # an unknown history word matches no n-gram
-        else:
+        if word in self.words and word != "<unk>":
+            w = word
             s = self._backoff(h, w)
+        else:
+            s = oov_logp
+            w = "<unk>" if self.has_unk else None  # None matches no n-gram
         nh = h + (w if w is not None else "\x00OOV",)
         keep = self.order - 1
         return s, nh[len(nh) - keep:] if keep > 0 else ()
@@ -212,7 +212,9 @@ class Beam:
         else:
             self.complete(l, self.open_word(l), d)
             d.word_start = d if cls == 2 else None
-        if self.lm and self.unk_prefix != 0 and d.word_start is not None and d.pfx_ok:
+        if self.lm and self.unk_prefix != 0 and d.word_start is not None and not d.pfx_ok:
+            d.pen += self.unk_prefix  # every further token of an unknown word
+        elif self.lm and self.unk_prefix != 0 and d.word_start is not None:
             w = self.open_word(d)
             if w not in self.lm.prefixes and w not in self.boost_prefixes:
                 d.pfx_ok = 0

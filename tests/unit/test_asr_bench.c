@@ -1,14 +1,14 @@
 /* test_asr_bench.c - speed of the ASR front end and decoders, and what the
  * word LM does on simulated CTC posteriors (a tool, not a suite).
  *
- *   test_asr_bench DATA_DIR LM.arpa[.gz] [BEAM]
+ *   test_asr_bench DATA_DIR LM.arpa[.gz] [BEAM [ALPHA BETA UNK_PREFIX_PENALTY [P_LO]]]
  *
  * 1. loads the LM (time);
  * 2. front end: log-mel of every LJ Speech subset clip (16 kHz), RTF;
  * 3. decoding: for each LJ subset transcript, simulated character posteriors
- *    (each letter 1-3 frames then blank frames; the right letter gets a random
- *    share of 0.25..0.95, the rest goes to a random confusable letter and
- *    noise; seeded), decoded greedily, by beam search without LM and with the
+ *    (each letter 1-2 frames then 0-2 blank frames; the right letter gets a
+ *    random share of P_LO..0.98 (0.35), 70% of the rest goes to one random
+ *    other letter, 30% is spread; seeded), decoded greedily, by beam search without LM and with the
  *    LM; prints WER of each and the decoding RTF at 40 ms per frame.
  * The posteriors are synthetic: this measures the decoder and the LM, not an
  * acoustic model. */
@@ -62,6 +62,8 @@ static int wer_errors(const char *ref, const char *hyp, int *n_ref) {
     return d[na][nb];
 }
 
+static double P_LO = 0.35; /* lowest probability of the right letter */
+
 static double urand(void) { return (rand() + 0.5) / ((double)RAND_MAX + 1); }
 
 int main(int argc, char **argv) {
@@ -70,6 +72,10 @@ int main(int argc, char **argv) {
         return 2;
     }
     int beam = argc > 3 ? (int)strtol(argv[3], NULL, 10) : 16;
+    double alpha = argc > 4 ? strtod(argv[4], NULL) : 0.8;
+    double beta = argc > 5 ? strtod(argv[5], NULL) : 1.5;
+    double upp = argc > 6 ? strtod(argv[6], NULL) : -5.0;
+    if (argc > 7) P_LO = strtod(argv[7], NULL);
     char path[4096];
     double t0 = now();
     struct pl_asr_lm *lm = NULL;
@@ -151,8 +157,9 @@ int main(int argc, char **argv) {
     struct pl_asr_decode_opts o;
     pl_asr_decode_opts_default(&o);
     o.beam_width = beam;
-    o.lm_alpha = 0.8;
-    o.lm_beta = 1.5;
+    o.lm_alpha = alpha;
+    o.lm_beta = beta;
+    o.unk_prefix_penalty = upp;
     srand(42);
     int err[3] = {0}, nref = 0;
     double dec_s[3] = {0}, frames_total = 0;
@@ -161,12 +168,12 @@ int main(int argc, char **argv) {
         float *lp = malloc(sizeof(float) * cap * V);
         for (size_t c = 0; c <= L; c++) {
             int tok = c < L ? (texts[i][c] == ' ' ? 0 : texts[i][c] == '\'' ? 27 : texts[i][c] - 'a' + 1) : BL;
-            int reps = c < L ? 1 + rand() % 3 : 1;
-            for (int r = 0; r < reps + 1; r++) {
+            int reps = c < L ? 1 + rand() % 2 : 1, blanks = rand() % 3;
+            for (int r = 0; r < reps + blanks; r++) {
                 int t_tok = r < reps ? tok : BL;
-                double p = r < reps ? 0.25 + 0.7 * urand() : 0.9;
+                double p = r < reps ? P_LO + (0.98 - P_LO) * urand() : 0.9;
                 int conf = 1 + rand() % 27;
-                double rest = 1 - p, pc = rest * 0.8, pn = rest * 0.2 / (V - 2);
+                double rest = 1 - p, pc = rest * 0.7, pn = rest * 0.3 / (V - 2);
                 float *row = lp + T * V;
                 for (int k = 0; k < V; k++) row[k] = (float)log(pn);
                 row[conf] = (float)log(pc + pn);
