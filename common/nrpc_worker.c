@@ -12,6 +12,7 @@
  *     silent.
  * Sessions live under `parley.<svc>.session.<worker id>.<n>`, one wildcard
  * subscription per worker; the client never parses the session subject.
+ * Sessions are in nrpc_worker_session.c; shared internals in nrpc_worker_impl.h.
  */
 #include "nrpc_worker.h"
 
@@ -28,116 +29,8 @@
 
 #include "alloc.h"
 #include "log.h"
-#include "nrpc_impl.h"
-#include "nrpc_metrics.h"
+#include "nrpc_worker_impl.h"
 #include "util.h"
-
-#define N_SBUCKETS 64
-#define MAX_SESSION_EVENTS 4096
-#define TIMER_TICK_MS 50
-
-struct rpc {
-    char *name;
-    bool stream;
-    pl_worker_unary_fn fn;
-    const struct pl_worker_stream_i *iface;
-    void *ud;
-    natsSubscription *sub; /* unary rpcs */
-    struct pl_worker *w;
-    struct rpc *next;
-};
-
-enum job_type { JOB_UNARY, JOB_OPEN, JOB_SESSION };
-
-struct job {
-    enum job_type type;
-    natsMsg *msg;
-    struct rpc *rpc;
-    struct pl_worker_session *sess;
-    int64_t received_us;
-    struct job *next;
-};
-
-enum ev_type { EV_FRAME, EV_CANCEL, EV_OVERFLOW };
-
-struct sess_ev {
-    enum ev_type type;
-    natsMsg *msg;
-    struct sess_ev *next;
-};
-
-struct pl_worker_session {
-    struct pl_worker *w;
-    uint64_t id;
-    atomic_int refs;
-    char client_inbox[256];
-    struct pl_worker_session *next; /* bucket chain (w->lock) */
-    /* guarded by w->lock */
-    struct sess_ev *ev_head, *ev_tail;
-    int n_ev;
-    bool scheduled;
-    bool dead; /* closed: events are dropped */
-    bool timeout_fired;
-    int64_t last_recv_ms;
-    /* guarded by lock: the send side */
-    pthread_mutex_t lock;
-    int64_t send_seq;
-    int64_t last_send_ms;
-    bool closed;
-    bool opened;                       /* the open reply went out: frames may follow */
-    struct pl__nrpc_buf early;         /* messages sent before that (length-prefixed) */
-    /* owned by the (single) thread running the session's events */
-    struct rpc *rpc;
-    struct pl_worker_ctx ctx;
-    void *state;
-    bool unary_mode;
-    int n_msgs;
-    int64_t recv_seq;
-    struct pl__nrpc_buf asm_buf;
-    struct pl__nrpc_buf unary_req;
-};
-
-struct pl_worker {
-    char *service, *url, *model, *http_host;
-    struct pl_worker_opts o;
-    struct rpc *rpcs;
-    natsConnection *nc;
-    natsOptions *nopts;
-    natsSubscription *open_sub, *sess_sub;
-    char wid[PL_REQUEST_ID_LEN];
-    char sess_prefix[160]; /* "parley.<svc>.session.<wid>." */
-
-    pthread_mutex_t lock;
-    pthread_cond_t cv;      /* work queued or stopping */
-    pthread_cond_t idle_cv; /* a job finished / a session closed */
-    struct job *q_head, *q_tail;
-    int q_new;     /* queued unary + open jobs (what capacity bounds) */
-    int in_flight; /* jobs running */
-    struct pl_worker_session *sbuckets[N_SBUCKETS];
-    int n_sessions;
-    int pending_opens;
-    uint64_t next_sid;
-
-    pthread_t *threads;
-    int n_threads_started;
-    bool threads_stop;
-    pthread_t timer;
-    bool timer_started;
-    bool timer_stop;
-    pthread_cond_t timer_cv;
-
-    atomic_bool stop_requested;
-    atomic_bool ready;
-    int stop_pipe[2];
-    bool started, drained;
-
-    struct pl_httpd *httpd;
-    struct pl_metrics *metrics;
-    bool own_metrics;
-    struct pl_metrics_model mm;
-    /* refusals are logged at most once a second, with a count */
-    atomic_llong refused, refused_logged_ms;
-};
 
 /* ---- small helpers --------------------------------------------------------------------------- */
 
@@ -145,7 +38,7 @@ bool pl_worker_ctx_expired(const struct pl_worker_ctx *ctx) {
     return ctx && ctx->deadline_ms > 0 && pl_time_wall_ms() >= ctx->deadline_ms;
 }
 
-static void ctx_from_msg(struct pl_worker *w, struct rpc *r, natsMsg *msg, int64_t received_us,
+void pl__wk_ctx_from_msg(struct pl_worker *w, struct rpc *r, natsMsg *msg, int64_t received_us,
                          struct pl_worker_ctx *ctx) {
     memset(ctx, 0, sizeof *ctx);
     ctx->service = w->service;
@@ -172,24 +65,24 @@ static struct rpc *find_rpc(struct pl_worker *w, const char *name) {
 }
 
 /* Reply with a status (and no payload) to `reply`. */
-static void reply_status(struct pl_worker *w, const char *reply, int code, const char *err) {
+void pl__wk_reply_status(struct pl_worker *w, const char *reply, int code, const char *err) {
     natsMsg *m = NULL;
     if (!reply || !*reply) return;
     if (pl__nrpc_msg(&m, reply, NULL, NULL, 0, NULL, -1, false, code, err) == PL_OK)
         (void)pl__nrpc_publish(w->nc, m);
 }
 
-static size_t frame_limit(struct pl_worker *w) { return pl__nrpc_frame_limit(w->nc, 0); }
+size_t pl__wk_frame_limit(struct pl_worker *w) { return pl__nrpc_frame_limit(w->nc, 0); }
 
 /* The client-facing text for a failed handler: its PL_ERR message, or the status name. */
-static void handler_error(pl_status st, char *buf, size_t cap) {
+void pl__wk_handler_error(pl_status st, char *buf, size_t cap) {
     const char *e = pl_last_error();
     snprintf(buf, cap, "%s", e && *e ? e : pl_status_str(st));
 }
 
 /* ---- queue ------------------------------------------------------------------------------------ */
 
-static void push_job_locked(struct pl_worker *w, struct job *j) {
+void pl__wk_push_job_locked(struct pl_worker *w, struct job *j) {
     if (w->q_tail) w->q_tail->next = j;
     else w->q_head = j;
     w->q_tail = j;
@@ -222,13 +115,13 @@ static void on_unary(natsConnection *nc, natsSubscription *sub, natsMsg *msg, vo
         j->rpc = r;
         j->received_us = pl_time_mono_us();
         w->q_new++;
-        push_job_locked(w, j);
+        pl__wk_push_job_locked(w, j);
     }
     pthread_mutex_unlock(&w->lock);
     if (j && !full) return;
     pl_free(j);
     note_refusal(w, r->name);
-    reply_status(w, reply, PL_GRPC_RESOURCE_EXHAUSTED,
+    pl__wk_reply_status(w, reply, PL_GRPC_RESOURCE_EXHAUSTED,
                  j ? "worker queue is full, try again later" : "worker out of memory");
     pl_metrics_std_request(w->metrics, w->model, r->name, PL_GRPC_RESOURCE_EXHAUSTED);
     natsMsg_Destroy(msg);
@@ -246,7 +139,7 @@ static void on_open(natsConnection *nc, natsSubscription *sub, natsMsg *msg, voi
         char e[200];
         snprintf(e, sizeof e, "service %s has no rpc '%.100s'", w->service,
                  rpc_name ? rpc_name : "(none)");
-        reply_status(w, reply, PL_GRPC_UNIMPLEMENTED, e);
+        pl__wk_reply_status(w, reply, PL_GRPC_UNIMPLEMENTED, e);
         natsMsg_Destroy(msg);
         return;
     }
@@ -261,323 +154,16 @@ static void on_open(natsConnection *nc, natsSubscription *sub, natsMsg *msg, voi
         j->received_us = pl_time_mono_us();
         w->q_new++;
         w->pending_opens++;
-        push_job_locked(w, j);
+        pl__wk_push_job_locked(w, j);
     }
     pthread_mutex_unlock(&w->lock);
     if (j && !full) return;
     pl_free(j);
     note_refusal(w, r->name);
-    reply_status(w, reply, PL_GRPC_RESOURCE_EXHAUSTED,
+    pl__wk_reply_status(w, reply, PL_GRPC_RESOURCE_EXHAUSTED,
                  j ? "worker has no room for another stream" : "worker out of memory");
     pl_metrics_std_request(w->metrics, w->model, r->name, PL_GRPC_RESOURCE_EXHAUSTED);
     natsMsg_Destroy(msg);
-}
-
-/* ---- sessions -------------------------------------------------------------------------------- */
-
-static void session_release(struct pl_worker_session *s) {
-    if (atomic_fetch_sub(&s->refs, 1) != 1) return;
-    for (struct sess_ev *e = s->ev_head; e;) {
-        struct sess_ev *n = e->next;
-        if (e->msg) natsMsg_Destroy(e->msg);
-        pl_free(e);
-        e = n;
-    }
-    pl__nrpc_buf_reset(&s->asm_buf);
-    pl__nrpc_buf_reset(&s->unary_req);
-    pl__nrpc_buf_reset(&s->early);
-    pthread_mutex_destroy(&s->lock);
-    pl_free(s);
-}
-
-static struct pl_worker_session *session_find_locked(struct pl_worker *w, uint64_t id) {
-    for (struct pl_worker_session *s = w->sbuckets[id % N_SBUCKETS]; s; s = s->next)
-        if (s->id == id) return s;
-    return NULL;
-}
-
-/* Queue an event for s and schedule it (w->lock held). Takes ownership of msg. */
-static void session_push_locked(struct pl_worker *w, struct pl_worker_session *s,
-                                enum ev_type type, natsMsg *msg) {
-    if (s->dead) goto drop;
-    if (type == EV_FRAME && s->n_ev >= MAX_SESSION_EVENTS) type = EV_OVERFLOW;
-    struct sess_ev *e = pl_calloc(1, sizeof *e);
-    struct job *j = s->scheduled ? NULL : pl_calloc(1, sizeof *j);
-    if (!e || (!s->scheduled && !j)) {
-        pl_free(e);
-        pl_free(j);
-        goto drop;
-    }
-    e->type = type;
-    e->msg = type == EV_FRAME ? msg : NULL;
-    if (type != EV_FRAME && msg) natsMsg_Destroy(msg);
-    if (s->ev_tail) s->ev_tail->next = e;
-    else s->ev_head = e;
-    s->ev_tail = e;
-    s->n_ev++;
-    if (!s->scheduled) {
-        s->scheduled = true;
-        atomic_fetch_add(&s->refs, 1); /* the job's reference */
-        j->type = JOB_SESSION;
-        j->sess = s;
-        push_job_locked(w, j);
-    }
-    return;
-drop:
-    if (msg) natsMsg_Destroy(msg);
-}
-
-/* Delivery callback of parley.<svc>.session.<wid>.* */
-static void on_session(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure) {
-    (void)nc;
-    (void)sub;
-    struct pl_worker *w = closure;
-    const char *subj = natsMsg_GetSubject(msg);
-    size_t plen = strlen(w->sess_prefix);
-    char *end = NULL;
-    if (!subj || strncmp(subj, w->sess_prefix, plen) != 0) goto drop;
-    uint64_t id = strtoull(subj + plen, &end, 10);
-    if (!end || *end) goto drop;
-    const char *kind = pl__nrpc_hdr(msg, PL_NRPC_H_KIND);
-    pthread_mutex_lock(&w->lock);
-    struct pl_worker_session *s = session_find_locked(w, id);
-    if (!s) {
-        pthread_mutex_unlock(&w->lock);
-        PL_LOGD("frame for unknown session %" PRIu64 " dropped", id);
-        goto drop;
-    }
-    s->last_recv_ms = pl_time_mono_ms();
-    if (kind && strcmp(kind, "hb") == 0) {
-        pthread_mutex_unlock(&w->lock);
-        goto drop;
-    }
-    session_push_locked(w, s, EV_FRAME, msg);
-    pthread_mutex_unlock(&w->lock);
-    return;
-drop:
-    natsMsg_Destroy(msg);
-}
-
-/* Send a final frame (end or error) and refuse sends from now on. */
-static void session_send_final(struct pl_worker_session *s, const char *kind, int code,
-                               const char *err) {
-    pthread_mutex_lock(&s->lock);
-    if (!s->closed) {
-        natsMsg *m = NULL;
-        bool is_end = strcmp(kind, "end") == 0;
-        if (pl__nrpc_msg(&m, s->client_inbox, NULL, NULL, 0, kind, is_end ? s->send_seq + 1 : -1,
-                         false, code, code ? err : NULL) == PL_OK) {
-            if (is_end) s->send_seq++;
-            (void)pl__nrpc_publish(s->w->nc, m);
-        }
-        s->closed = true;
-    }
-    pthread_mutex_unlock(&s->lock);
-}
-
-/* Take s out of the table; later frames for it are dropped. */
-static void session_close(struct pl_worker_session *s, int code) {
-    struct pl_worker *w = s->w;
-    pthread_mutex_lock(&s->lock);
-    s->closed = true;
-    pthread_mutex_unlock(&s->lock);
-    pthread_mutex_lock(&w->lock);
-    bool was_live = !s->dead;
-    if (was_live) {
-        s->dead = true;
-        for (struct pl_worker_session **p = &w->sbuckets[s->id % N_SBUCKETS]; *p; p = &(*p)->next) {
-            if (*p == s) {
-                *p = s->next;
-                break;
-            }
-        }
-        w->n_sessions--;
-        pl_metric_set(w->mm.active_streams, w->n_sessions);
-        pthread_cond_broadcast(&w->idle_cv);
-    }
-    pthread_mutex_unlock(&w->lock);
-    if (!was_live) return;
-    pl_metrics_std_request(w->metrics, w->model, s->rpc->name, code);
-    pl_metric_observe(w->mm.request_us, (double)(pl_time_mono_us() - s->ctx.received_us));
-    session_release(s); /* the table's reference */
-}
-
-pl_status pl_worker_session_send(struct pl_worker_session *s, const void *data, size_t n) {
-    if (!s || (n && !data)) return PL_ERR(PL_E_INVALID_ARG, "session send: NULL argument");
-    pl_status st;
-    pthread_mutex_lock(&s->lock);
-    if (s->closed) {
-        st = PL_ERR(PL_E_CANCELLED, "session has ended");
-    } else if (!s->opened) { /* from on_open, or a thread it started: hold until the reply */
-        uint64_t len = n;
-        st = pl__nrpc_buf_append(&s->early, &len, sizeof len);
-        if (st == PL_OK) st = pl__nrpc_buf_append(&s->early, data, n);
-    } else {
-        st = pl__nrpc_publish_frames(s->w->nc, s->client_inbox, NULL, data, n,
-                                     frame_limit(s->w), &s->send_seq);
-        s->last_send_ms = pl_time_mono_ms();
-    }
-    pthread_mutex_unlock(&s->lock);
-    return st;
-}
-
-void pl_worker_session_retain(struct pl_worker_session *s) {
-    if (s) atomic_fetch_add(&s->refs, 1);
-}
-
-void pl_worker_session_release(struct pl_worker_session *s) {
-    if (s) session_release(s);
-}
-
-const struct pl_worker_ctx *pl_worker_session_ctx(struct pl_worker_session *s) {
-    return s ? &s->ctx : NULL;
-}
-
-/* The handler gave up or the client went away: on_cancel, then close. */
-static void session_abort(struct pl_worker_session *s, const char *kind, int code,
-                          const char *err) {
-    if (kind) session_send_final(s, kind, code, err);
-    else {
-        pthread_mutex_lock(&s->lock);
-        s->closed = true;
-        pthread_mutex_unlock(&s->lock);
-    }
-    if (!s->unary_mode && s->rpc->iface->on_cancel) s->rpc->iface->on_cancel(s->state, s);
-    session_close(s, code ? code : PL_GRPC_CANCELLED);
-}
-
-/* Run the unary handler of a unary-over-stream session and answer in frames. */
-static void session_run_unary(struct pl_worker_session *s) {
-    struct pl_worker *w = s->w;
-    struct pl_worker_out out = {0};
-    char err[512];
-    if (s->n_msgs != 1) {
-        snprintf(err, sizeof err, "unary rpc %s got %d request messages, want 1", s->rpc->name,
-                 s->n_msgs);
-        session_send_final(s, "end", PL_GRPC_INVALID_ARGUMENT, err);
-        session_close(s, PL_GRPC_INVALID_ARGUMENT);
-        return;
-    }
-    if (pl_worker_ctx_expired(&s->ctx)) {
-        session_send_final(s, "end", PL_GRPC_DEADLINE_EXCEEDED, "deadline exceeded in the worker");
-        session_close(s, PL_GRPC_DEADLINE_EXCEEDED);
-        return;
-    }
-    pl_clear_error();
-    int64_t t0 = pl_time_mono_us();
-    pl_status st = s->rpc->fn(s->rpc->ud, &s->ctx, s->unary_req.data, s->unary_req.len, &out);
-    pl_metric_observe(w->mm.compute_us, (double)(pl_time_mono_us() - t0));
-    int code = pl_nrpc_code_from_status(st);
-    if (st != PL_OK) {
-        handler_error(st, err, sizeof err);
-        session_send_final(s, "end", code, err);
-    } else if (pl_worker_session_send(s, out.data, out.len) != PL_OK) {
-        code = PL_GRPC_UNAVAILABLE;
-        session_send_final(s, "end", code, "cannot send the response");
-    } else {
-        session_send_final(s, "end", 0, NULL);
-    }
-    pl_free(out.data);
-    session_close(s, code);
-}
-
-/* One event of a session (handler thread; this session's events never run concurrently). */
-static void session_event(struct pl_worker_session *s, struct sess_ev *e) {
-    char err[512];
-    if (e->type == EV_CANCEL) {
-        session_abort(s, NULL, PL_GRPC_CANCELLED, NULL);
-        return;
-    }
-    if (e->type == EV_OVERFLOW) {
-        session_abort(s, "error", PL_GRPC_RESOURCE_EXHAUSTED,
-                      "too many unprocessed stream messages");
-        return;
-    }
-    natsMsg *msg = e->msg;
-    const char *kind = pl__nrpc_hdr(msg, PL_NRPC_H_KIND);
-    if (kind && strcmp(kind, "cancel") == 0) {
-        session_abort(s, NULL, PL_GRPC_CANCELLED, NULL);
-        return;
-    }
-    if (!kind || (strcmp(kind, "data") != 0 && strcmp(kind, "end") != 0)) {
-        snprintf(err, sizeof err, "unknown frame kind '%.32s'", kind ? kind : "(none)");
-        session_abort(s, "error", PL_GRPC_DATA_LOSS, err);
-        return;
-    }
-    int64_t seq = 0;
-    if (!pl__nrpc_hdr_i64(msg, PL_NRPC_H_SEQ, &seq) || seq != s->recv_seq + 1) {
-        const char *got = pl__nrpc_hdr(msg, PL_NRPC_H_SEQ);
-        snprintf(err, sizeof err, "sequence gap from the client: expected %" PRId64 ", got %.24s",
-                 s->recv_seq + 1, got ? got : "none");
-        PL_LOGW("session %" PRIu64 ": %s", s->id, err);
-        session_abort(s, "error", PL_GRPC_DATA_LOSS, err);
-        return;
-    }
-    s->recv_seq = seq;
-    if (strcmp(kind, "end") == 0) {
-        if (s->asm_buf.len) {
-            session_abort(s, "error", PL_GRPC_DATA_LOSS, "half-close inside a multi-frame message");
-            return;
-        }
-        if (s->unary_mode) {
-            session_run_unary(s);
-            return;
-        }
-        pl_clear_error();
-        pl_status st = s->rpc->iface->on_end ? s->rpc->iface->on_end(s->state, s) : PL_OK;
-        int code = pl_nrpc_code_from_status(st);
-        if (st != PL_OK) handler_error(st, err, sizeof err);
-        session_send_final(s, "end", code, st != PL_OK ? err : NULL);
-        session_close(s, code);
-        return;
-    }
-    if (pl__nrpc_buf_append(&s->asm_buf, natsMsg_GetData(msg),
-                            (size_t)natsMsg_GetDataLength(msg)) != PL_OK) {
-        session_abort(s, "error", PL_GRPC_RESOURCE_EXHAUSTED, "out of memory for a message");
-        return;
-    }
-    const char *more = pl__nrpc_hdr(msg, PL_NRPC_H_MORE);
-    if (more && strcmp(more, "1") == 0) return;
-    s->n_msgs++;
-    if (s->unary_mode) {
-        pl__nrpc_buf_reset(&s->unary_req);
-        s->unary_req = s->asm_buf;
-        memset(&s->asm_buf, 0, sizeof s->asm_buf);
-        return;
-    }
-    pl_clear_error();
-    int64_t t0 = pl_time_mono_us();
-    pl_status st = s->rpc->iface->on_message
-                       ? s->rpc->iface->on_message(s->state, s, s->asm_buf.data, s->asm_buf.len)
-                       : PL_OK;
-    pl_metric_observe(s->w->mm.compute_us, (double)(pl_time_mono_us() - t0));
-    s->asm_buf.len = 0; /* keep the memory for the next message */
-    if (st != PL_OK) {
-        handler_error(st, err, sizeof err);
-        session_abort(s, "error", pl_nrpc_code_from_status(st), err);
-    }
-}
-
-static void run_session_job(struct pl_worker *w, struct pl_worker_session *s) {
-    pl_log_set_request_id(s->ctx.request_id);
-    for (;;) {
-        pthread_mutex_lock(&w->lock);
-        struct sess_ev *e = s->ev_head;
-        if (!e || s->dead) {
-            s->scheduled = false;
-            pthread_mutex_unlock(&w->lock);
-            break;
-        }
-        s->ev_head = e->next;
-        if (!s->ev_head) s->ev_tail = NULL;
-        s->n_ev--;
-        pthread_mutex_unlock(&w->lock);
-        session_event(s, e);
-        if (e->msg) natsMsg_Destroy(e->msg);
-        pl_free(e);
-    }
-    pl_log_set_request_id(NULL);
-    session_release(s); /* the job's reference */
 }
 
 /* ---- jobs ------------------------------------------------------------------------------------ */
@@ -595,14 +181,14 @@ static void run_unary(struct pl_worker *w, struct job *j) {
     char err[512];
     const char *reply = natsMsg_GetReply(j->msg);
     int code;
-    ctx_from_msg(w, j->rpc, j->msg, j->received_us, &ctx);
+    pl__wk_ctx_from_msg(w, j->rpc, j->msg, j->received_us, &ctx);
     pl_log_set_request_id(ctx.request_id);
     int64_t now = pl_time_mono_us();
     pl_metric_observe(w->mm.queue_us, (double)(now - j->received_us));
     if (pl_worker_ctx_expired(&ctx)) {
         code = PL_GRPC_DEADLINE_EXCEEDED;
         count_unary(w, j, code);
-        reply_status(w, reply, code, "deadline exceeded before the worker started");
+        pl__wk_reply_status(w, reply, code, "deadline exceeded before the worker started");
         goto done;
     }
     pl_clear_error();
@@ -612,11 +198,11 @@ static void run_unary(struct pl_worker *w, struct job *j) {
     code = pl_nrpc_code_from_status(st);
     count_unary(w, j, code);
     if (st != PL_OK) {
-        handler_error(st, err, sizeof err);
+        pl__wk_handler_error(st, err, sizeof err);
         PL_LOGD("%s.%s failed: %s", w->service, j->rpc->name, err);
-        reply_status(w, reply, code, err);
+        pl__wk_reply_status(w, reply, code, err);
     } else if (reply && *reply) {
-        size_t lim = frame_limit(w);
+        size_t lim = pl__wk_frame_limit(w);
         pl_status ps;
         if (out.len <= lim) {
             natsMsg *m = NULL;
@@ -630,94 +216,6 @@ static void run_unary(struct pl_worker *w, struct job *j) {
     }
     pl_free(out.data);
 done:
-    pl_log_set_request_id(NULL);
-}
-
-static void run_open(struct pl_worker *w, struct job *j) {
-    const char *reply = natsMsg_GetReply(j->msg);
-    struct pl_worker_session *s = NULL;
-    char err[512];
-    bool counted = false;
-    if (!reply || !*reply || strlen(reply) >= sizeof s->client_inbox) goto done; /* no one to answer */
-    s = pl_calloc(1, sizeof *s);
-    if (!s) {
-        reply_status(w, reply, PL_GRPC_RESOURCE_EXHAUSTED, "worker out of memory");
-        goto done;
-    }
-    s->w = j->rpc->w;
-    atomic_init(&s->refs, 1); /* the table's */
-    pthread_mutex_init(&s->lock, NULL);
-    s->rpc = j->rpc;
-    s->unary_mode = !j->rpc->stream;
-    snprintf(s->client_inbox, sizeof s->client_inbox, "%s", reply);
-    ctx_from_msg(w, j->rpc, j->msg, j->received_us, &s->ctx);
-    pl_log_set_request_id(s->ctx.request_id);
-    if (pl_worker_ctx_expired(&s->ctx)) {
-        reply_status(w, reply, PL_GRPC_DEADLINE_EXCEEDED, "deadline exceeded before the stream opened");
-        pl_metrics_std_request(w->metrics, w->model, j->rpc->name, PL_GRPC_DEADLINE_EXCEEDED);
-        goto done;
-    }
-    s->last_send_ms = pl_time_mono_ms();
-    pthread_mutex_lock(&w->lock);
-    s->id = ++w->next_sid;
-    s->last_recv_ms = pl_time_mono_ms();
-    s->next = w->sbuckets[s->id % N_SBUCKETS];
-    w->sbuckets[s->id % N_SBUCKETS] = s;
-    w->n_sessions++;
-    w->pending_opens--;
-    counted = true;
-    pl_metric_set(w->mm.active_streams, w->n_sessions);
-    pthread_mutex_unlock(&w->lock);
-
-    if (!s->unary_mode) {
-        pl_clear_error();
-        pl_status st = j->rpc->iface->on_open(j->rpc->ud, s, &s->ctx, &s->state);
-        if (st != PL_OK) {
-            handler_error(st, err, sizeof err);
-            reply_status(w, reply, pl_nrpc_code_from_status(st), err);
-            pthread_mutex_lock(&s->lock);
-            s->closed = true;
-            pthread_mutex_unlock(&s->lock);
-            session_close(s, pl_nrpc_code_from_status(st));
-            s = NULL;
-            goto done;
-        }
-    }
-    char subj[256];
-    snprintf(subj, sizeof subj, "%s%" PRIu64, w->sess_prefix, s->id);
-    natsMsg *m = NULL;
-    pl_status ps = pl__nrpc_msg(&m, reply, NULL, NULL, 0, NULL, -1, false, -1, NULL);
-    if (ps == PL_OK && natsMsgHeader_Set(m, PL_NRPC_H_SESSION, subj) != NATS_OK) {
-        natsMsg_Destroy(m);
-        ps = PL_E_NOMEM;
-    }
-    pthread_mutex_lock(&s->lock);
-    if (ps == PL_OK) ps = pl__nrpc_publish(w->nc, m);
-    s->opened = true;
-    for (size_t off = 0; ps == PL_OK && off + sizeof(uint64_t) <= s->early.len;) {
-        uint64_t len;
-        memcpy(&len, s->early.data + off, sizeof len);
-        off += sizeof len;
-        ps = pl__nrpc_publish_frames(w->nc, s->client_inbox, NULL, s->early.data + off, (size_t)len,
-                                     frame_limit(w), &s->send_seq);
-        off += (size_t)len;
-    }
-    pl__nrpc_buf_reset(&s->early);
-    s->last_send_ms = pl_time_mono_ms();
-    pthread_mutex_unlock(&s->lock);
-    if (ps != PL_OK) { /* the client will time out; free the session now */
-        pthread_mutex_lock(&w->lock);
-        session_push_locked(w, s, EV_CANCEL, NULL);
-        pthread_mutex_unlock(&w->lock);
-    }
-    s = NULL;
-done:
-    if (!counted) {
-        pthread_mutex_lock(&w->lock);
-        w->pending_opens--;
-        pthread_mutex_unlock(&w->lock);
-    }
-    if (s) session_release(s);
     pl_log_set_request_id(NULL);
 }
 
@@ -735,8 +233,8 @@ static void *handler_main(void *arg) {
         pthread_mutex_unlock(&w->lock);
         switch (j->type) {
         case JOB_UNARY: run_unary(w, j); break;
-        case JOB_OPEN: run_open(w, j); break;
-        case JOB_SESSION: run_session_job(w, j->sess); break;
+        case JOB_OPEN: pl__wk_run_open(w, j); break;
+        case JOB_SESSION: pl__wk_run_session_job(w, j->sess); break;
         }
         if (j->msg) natsMsg_Destroy(j->msg);
         pl_free(j);
@@ -780,7 +278,7 @@ static void *timer_main(void *arg) {
                     s->timeout_fired = true;
                     PL_LOGW("session %" PRIu64 " (%s): client silent for %d ms, freeing it", s->id,
                             s->ctx.request_id, w->o.stream_timeout_ms);
-                    session_push_locked(w, s, EV_CANCEL, NULL);
+                    pl__wk_session_push_locked(w, s, EV_CANCEL, NULL);
                 }
                 if (n < cap) {
                     atomic_fetch_add(&s->refs, 1);
@@ -800,7 +298,7 @@ static void *timer_main(void *arg) {
                 s->last_send_ms = now;
             }
             pthread_mutex_unlock(&s->lock);
-            session_release(s);
+            pl__wk_session_release(s);
         }
         pthread_mutex_lock(&w->lock);
     }
@@ -977,7 +475,7 @@ pl_status pl_worker_start(struct pl_worker *w) {
                                        .retry_on_failed_connect = w->o.connect_retry};
     PL_TRY(pl__nrpc_connect(&co, &w->nc, &w->nopts));
     snprintf(subj, sizeof subj, "%s*", w->sess_prefix);
-    PL_TRY(subscribe(w, &w->sess_sub, subj, NULL, on_session, w));
+    PL_TRY(subscribe(w, &w->sess_sub, subj, NULL, pl__wk_on_session, w));
     for (struct rpc *r = w->rpcs; r; r = r->next) {
         if (r->stream) continue;
         snprintf(subj, sizeof subj, "parley.%s.%s", w->service, r->name);
@@ -1071,7 +569,7 @@ static void drain(struct pl_worker *w) {
         PL_LOGW("worker %s: drain timeout, cancelling %d stream(s)", w->service, w->n_sessions);
         for (int b = 0; b < N_SBUCKETS; b++)
             for (struct pl_worker_session *s = w->sbuckets[b]; s; s = s->next)
-                session_push_locked(w, s, EV_CANCEL, NULL);
+                pl__wk_session_push_locked(w, s, EV_CANCEL, NULL);
         pthread_mutex_unlock(&w->lock);
         (void)wait_idle(w, pl_time_mono_ms() + 5000, true);
     }
@@ -1130,7 +628,7 @@ void pl_worker_destroy(struct pl_worker *w) {
     for (struct job *j = w->q_head; j;) {
         struct job *n = j->next;
         if (j->msg) natsMsg_Destroy(j->msg);
-        if (j->sess) session_release(j->sess);
+        if (j->sess) pl__wk_session_release(j->sess);
         pl_free(j);
         j = n;
     }
@@ -1140,7 +638,7 @@ void pl_worker_destroy(struct pl_worker *w) {
             pthread_mutex_lock(&s->lock);
             s->closed = true; /* a retained session must not reach the freed connection */
             pthread_mutex_unlock(&s->lock);
-            session_release(s);
+            pl__wk_session_release(s);
             s = n;
         }
     }
