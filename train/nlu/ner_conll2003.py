@@ -195,6 +195,7 @@ def main(argv=None):
 
 def export(args, model, cfg, vocab, labels, result, dev, pad_id):
     parley = {
+        "architectures": ["BertForTokenClassification"],  # the engine's token-classification head
         "task": "token_classification",
         "labels": {"token": labels},
         "id2label": {str(i): t for i, t in enumerate(labels)},
