@@ -1,0 +1,313 @@
+/* test_nlu.c - parley-nlu pre/post-processing without a model: whitespace words from token
+ * offsets, window merging, softmax, BIO spans, punctuation/capitalization rebuild, label
+ * maps; and the service's request checks with no model loaded. */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "nlu.h"
+#include "nrpc_worker.h"
+#include "riva/proto/riva_nlp.pb-c.h"
+#include "wordpiece.h"
+
+static const char vocab[] = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n"
+                            "how\nare\nyou\ndoing\ntoday\ndon\n'\nt\nstop\n,\nboston\nz\n##u\n"
+                            "##r\n##i\n##c\n##h\nhello\n.\nusa\nquoted\n";
+
+static struct pl_wordpiece *tok(void) {
+    struct pl_wordpiece *t = NULL;
+    ck_assert_int_eq(pl_wordpiece_create_from_buffer(vocab, strlen(vocab), NULL, &t), PL_OK);
+    return t;
+}
+
+/* Whitespace words of text: tokenize, then group. */
+static int32_t words_of(struct pl_wordpiece *t, const char *text, struct pl_nlu_word **w) {
+    int32_t n = 0, nw = 0;
+    int32_t *ids = NULL, *wids = NULL;
+    struct pl_token_offset *offs = NULL;
+    ck_assert_int_eq(pl_wordpiece_tokenize(t, text, strlen(text), &n, &ids, &wids, &offs), PL_OK);
+    ck_assert_int_eq(pl_nlu_words(text, strlen(text), offs, n, w, &nw), PL_OK);
+    pl_free(ids);
+    pl_free(wids);
+    pl_free(offs);
+    return nw;
+}
+
+START_TEST(test_words) {
+    struct pl_wordpiece *t = tok();
+    struct pl_nlu_word *w = NULL;
+    /* "don't" is 3 tokens, "stop," 2; the NBSP (U+00A0) separates words; ü is 2 bytes */
+    const char *text = "  don't stop,\tboston\xc2\xa0zurich züri";
+    int32_t n = words_of(t, text, &w);
+    ck_assert_int_eq(n, 5);
+    ck_assert_int_eq(w[0].first_token, 0);
+    ck_assert_int_eq(w[0].last_token, 2);
+    ck_assert_int_eq(w[0].byte_start, 2);
+    ck_assert_int_eq(w[0].byte_end, 7);
+    ck_assert_int_eq(w[1].first_token, 3);
+    ck_assert_int_eq(w[1].last_token, 4);
+    ck_assert_int_eq(w[2].byte_start, 14);
+    ck_assert_int_eq(w[2].byte_end, 20);
+    ck_assert_int_eq(w[3].byte_start, 22); /* after the 2-byte NBSP */
+    ck_assert_int_eq(w[3].char_start, 21);
+    ck_assert_int_eq(w[3].char_end, 27);
+    ck_assert_int_eq(w[4].byte_end - w[4].byte_start, 5); /* "züri": 5 bytes, 4 chars */
+    ck_assert_int_eq(w[4].char_end - w[4].char_start, 4);
+    pl_free(w);
+
+    /* no tokens: no words */
+    ck_assert_int_eq(pl_nlu_words("", 0, NULL, 0, &w, &n), PL_OK);
+    ck_assert_int_eq(n, 0);
+    ck_assert_ptr_null(w);
+    /* offsets outside the text or out of order */
+    struct pl_token_offset bad[2] = {{0, 3, 0, 3}, {2, 9, 2, 9}};
+    ck_assert_int_eq(pl_nlu_words("abc def", 7, bad, 2, &w, &n), PL_E_INVALID_ARG);
+    struct pl_token_offset back[2] = {{4, 7, 4, 7}, {0, 3, 0, 3}};
+    ck_assert_int_eq(pl_nlu_words("abc def", 7, back, 2, &w, &n), PL_E_INVALID_ARG);
+    pl_wordpiece_destroy(t);
+}
+END_TEST
+
+/* Window merge: every merged row must come from a window where the token has its most
+ * context, and the merged offsets must be the whole text's token offsets. */
+START_TEST(test_merge_windows) {
+    struct pl_wordpiece *t = tok();
+    char text[1024] = "";
+    for (int i = 0; i < 37; i++) strcat(text, i % 3 ? "how are " : "boston ");
+    size_t len = strlen(text);
+    int32_t n = 0, *ids = NULL, *wids = NULL;
+    struct pl_token_offset *offs = NULL;
+    ck_assert_int_eq(pl_wordpiece_tokenize(t, text, len, &n, &ids, &wids, &offs), PL_OK);
+    struct pl_window_opts wo = {12, 5, 0};
+    struct pl_windows *w = NULL;
+    ck_assert_int_eq(pl_wordpiece_windows(t, NULL, 0, text, len, &wo, &w), PL_OK);
+    ck_assert_int_gt(w->n, 5);
+    ck_assert_int_eq(w->n_text_tokens, n);
+    /* row of window wi, token i = {wi, i} */
+    float **rows = calloc((size_t)w->n, sizeof *rows);
+    for (int wi = 0; wi < w->n; wi++) {
+        rows[wi] = calloc((size_t)w->windows[wi].n * 2, sizeof(float));
+        for (int i = 0; i < w->windows[wi].n; i++) {
+            rows[wi][2 * i] = (float)wi;
+            rows[wi][2 * i + 1] = (float)i;
+        }
+    }
+    float *out = calloc((size_t)n * 2, sizeof(float));
+    struct pl_token_offset *mo = calloc((size_t)n, sizeof *mo);
+    ck_assert_int_eq(pl_nlu_merge_windows(w, (const float *const *)rows, 2, out, mo), PL_OK);
+    for (int g = 0; g < n; g++) {
+        int wi = (int)out[2 * g], i = (int)out[2 * g + 1];
+        const struct pl_encoding *e = &w->windows[wi];
+        ck_assert_int_ge(e->seq[i], 0);
+        ck_assert_int_eq(e->max_context[i], 1);
+        ck_assert_int_eq(mo[g].byte_start, offs[g].byte_start);
+        ck_assert_int_eq(mo[g].byte_end, offs[g].byte_end);
+        /* the window token really is text token g */
+        int k = 0;
+        for (int j = 0; j < i; j++) k += e->seq[j] >= 0;
+        ck_assert_int_eq(e->window_start + k, g);
+    }
+    /* inconsistent windows are refused */
+    w->n_text_tokens -= 3;
+    ck_assert_int_eq(pl_nlu_merge_windows(w, (const float *const *)rows, 2, out, mo), PL_E_INVALID_ARG);
+    w->n_text_tokens += 3;
+    for (int wi = 0; wi < w->n; wi++) free(rows[wi]);
+    free(rows);
+    free(out);
+    free(mo);
+    pl_windows_destroy(w);
+    pl_free(ids);
+    pl_free(wids);
+    pl_free(offs);
+    pl_wordpiece_destroy(t);
+}
+END_TEST
+
+START_TEST(test_softmax) {
+    float x[3] = {1000.f, 1001.f, 999.f};
+    pl_nlu_softmax(x, 3);
+    ck_assert(fabsf(x[0] + x[1] + x[2] - 1.f) < 1e-6f);
+    ck_assert(isfinite(x[0]) && x[1] > x[0] && x[0] > x[2]);
+    ck_assert(fabsf(x[1] - 0.66524f) < 1e-4f);
+    ck_assert_int_eq(pl_nlu_argmax(x, 3), 1);
+    float tie[3] = {2.f, 2.f, 1.f};
+    ck_assert_int_eq(pl_nlu_argmax(tie, 3), 0);
+}
+END_TEST
+
+START_TEST(test_bio) {
+    const char *labels[] = {"O", "B-city", "I-city", "B-PER", "I-PER", "PER"};
+    /* B-city I-city O I-city B-city B-city I-PER PER O */
+    int32_t tags[] = {1, 2, 0, 2, 1, 1, 4, 5, 0};
+    float sc[] = {0.9f, 0.7f, 1.f, 0.5f, 0.6f, 0.4f, 0.8f, 0.6f, 1.f};
+    struct pl_nlu_span *sp = NULL;
+    int32_t n = 0;
+    ck_assert_int_eq(pl_nlu_bio_decode(labels, 6, tags, sc, 9, &sp, &n), PL_OK);
+    ck_assert_int_eq(n, 5);
+    int32_t want[5][2] = {{0, 1}, {3, 3}, {4, 4}, {5, 5}, {6, 7}};
+    const char *types[5] = {"city", "city", "city", "city", "PER"};
+    for (int i = 0; i < 5; i++) {
+        ck_assert_int_eq(sp[i].first_word, want[i][0]);
+        ck_assert_int_eq(sp[i].last_word, want[i][1]);
+        ck_assert_int_eq(sp[i].type_len, (int)strlen(types[i]));
+        ck_assert(memcmp(sp[i].type, types[i], strlen(types[i])) == 0);
+    }
+    ck_assert(fabsf(sp[0].score - 0.8f) < 1e-6f);
+    ck_assert(fabsf(sp[4].score - 0.7f) < 1e-6f);
+    ck_assert(fabsf(sp[3].score - 0.4f) < 1e-6f);
+    pl_free(sp);
+    /* a span of one type does not continue into another type's I- tag */
+    int32_t t2[] = {1, 4};
+    ck_assert_int_eq(pl_nlu_bio_decode(labels, 6, t2, NULL, 2, &sp, &n), PL_OK);
+    ck_assert_int_eq(n, 2);
+    ck_assert(sp[0].score == 1.f);
+    pl_free(sp);
+    /* all outside: no spans */
+    int32_t t3[] = {0, 0};
+    ck_assert_int_eq(pl_nlu_bio_decode(labels, 6, t3, NULL, 2, &sp, &n), PL_OK);
+    ck_assert_int_eq(n, 0);
+    ck_assert_ptr_null(sp);
+    int32_t t4[] = {0, 6};
+    ck_assert_int_eq(pl_nlu_bio_decode(labels, 6, t4, NULL, 2, &sp, &n), PL_E_INVALID_ARG);
+    int32_t t5[] = {-1};
+    ck_assert_int_eq(pl_nlu_bio_decode(labels, 6, t5, NULL, 1, &sp, &n), PL_E_INVALID_ARG);
+}
+END_TEST
+
+START_TEST(test_label_maps) {
+    ck_assert_int_eq(pl_nlu_case_of_label("UPPER"), PL_NLU_CASE_UPPER);
+    ck_assert_int_eq(pl_nlu_case_of_label("Capitalized"), PL_NLU_CASE_CAPITALIZE);
+    ck_assert_int_eq(pl_nlu_case_of_label("U"), PL_NLU_CASE_CAPITALIZE);
+    ck_assert_int_eq(pl_nlu_case_of_label("lower"), PL_NLU_CASE_LOWER);
+    ck_assert_int_eq(pl_nlu_case_of_label("O"), PL_NLU_CASE_LOWER);
+    ck_assert_str_eq(pl_nlu_mark_of_label("O"), "");
+    ck_assert_str_eq(pl_nlu_mark_of_label(""), "");
+    ck_assert_str_eq(pl_nlu_mark_of_label("?"), "?");
+    ck_assert_str_eq(pl_nlu_mark_of_label(","), ",");
+    ck_assert_str_eq(pl_nlu_task_name(PL_NLU_TASK_INTENT_SLOT), "joint_intent_slot");
+    ck_assert_str_eq(pl_nlu_task_name(PL_NLU_TASK_PUNCT), "punctuation_capitalization");
+}
+END_TEST
+
+START_TEST(test_punct_rebuild) {
+    struct pl_wordpiece *t = tok();
+    struct pl_nlu_word *w = NULL;
+    const char *text = " how ARE you  doing today\n";
+    int32_t n = words_of(t, text, &w);
+    ck_assert_int_eq(n, 5);
+    enum pl_nlu_case cases[] = {PL_NLU_CASE_CAPITALIZE, PL_NLU_CASE_LOWER, PL_NLU_CASE_LOWER,
+                                PL_NLU_CASE_LOWER, PL_NLU_CASE_LOWER};
+    const char *marks[] = {"", "", "", ",", "?"};
+    char *out = NULL;
+    ck_assert_int_eq(pl_nlu_punct_rebuild(text, strlen(text), w, n, cases, marks, &out), PL_OK);
+    ck_assert_str_eq(out, " How are you  doing, today?\n");
+    pl_free(out);
+    pl_free(w);
+
+    /* UPPER, a mark the word already has, and a capital after an opening quote */
+    text = "usa hello. 'quoted";
+    n = words_of(t, text, &w);
+    ck_assert_int_eq(n, 3);
+    enum pl_nlu_case c2[] = {PL_NLU_CASE_UPPER, PL_NLU_CASE_CAPITALIZE, PL_NLU_CASE_CAPITALIZE};
+    const char *m2[] = {",", ".", "."};
+    ck_assert_int_eq(pl_nlu_punct_rebuild(text, strlen(text), w, n, c2, m2, &out), PL_OK);
+    ck_assert_str_eq(out, "USA, Hello. 'Quoted.");
+    pl_free(out);
+    /* words outside the text */
+    w[2].byte_end = 100;
+    ck_assert_int_eq(pl_nlu_punct_rebuild(text, strlen(text), w, n, c2, m2, &out), PL_E_INVALID_ARG);
+    ck_assert_ptr_null(out);
+    pl_free(w);
+    pl_wordpiece_destroy(t);
+}
+END_TEST
+
+START_TEST(test_model_load_errors) {
+    struct pl_nlu_model *m = NULL;
+    ck_assert(!pl_nlu_model_probe("/nonexistent-parley-model", NULL));
+    ck_assert_int_eq(pl_nlu_model_load("/nonexistent-parley-model", "x", NULL, &m), PL_E_IO);
+    ck_assert_ptr_null(m);
+    ck_assert_ptr_nonnull(strstr(pl_last_error(), "config.json"));
+}
+END_TEST
+
+static pl_status call_punct(struct pl_nlu_service *s, const char *rpc, char **texts, size_t n,
+                            const char *model) {
+    Nvidia__Riva__Nlp__TextTransformRequest rq = NVIDIA__RIVA__NLP__TEXT_TRANSFORM_REQUEST__INIT;
+    Nvidia__Riva__Nlp__NLPModelParams mp = NVIDIA__RIVA__NLP__NLPMODEL_PARAMS__INIT;
+    rq.text = texts;
+    rq.n_text = n;
+    if (model) {
+        mp.model_name = (char *)model;
+        rq.model = &mp;
+    }
+    uint8_t buf[4096];
+    size_t len = nvidia__riva__nlp__text_transform_request__pack(&rq, buf);
+    struct pl_worker_out out = {0};
+    pl_status st = pl_nlu_service_call(s, rpc, buf, len, 0, &out);
+    pl_free(out.data);
+    return st;
+}
+
+/* No model loaded: request checks still answer INVALID_ARGUMENT, and the task UNAVAILABLE. */
+START_TEST(test_service_without_models) {
+    struct pl_nlu_service_opts o = {0};
+    o.model_dir = "/nonexistent-parley-models";
+    o.max_text_bytes = 16;
+    o.max_texts = 2;
+    struct pl_nlu_service *s = NULL;
+    ck_assert_int_eq(pl_nlu_service_create(&o, &s), PL_OK);
+    ck_assert_int_eq(pl_nlu_service_n_models(s), 0);
+    char *one[] = {"how are you"};
+    ck_assert_int_eq(call_punct(s, "punctuate_text", one, 1, NULL), PL_E_UNAVAILABLE);
+    ck_assert_ptr_nonnull(strstr(pl_last_error(), "no punctuation model"));
+    ck_assert_int_eq(call_punct(s, "punctuate_text", one, 1, "pm"), PL_E_NOT_FOUND);
+    ck_assert_ptr_nonnull(strstr(pl_last_error(), "'pm'"));
+    char *empty[] = {""};
+    ck_assert_int_eq(call_punct(s, "punctuate_text", empty, 1, NULL), PL_E_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(pl_last_error(), "text[0] is empty"));
+    char *big[] = {"this text is longer than sixteen bytes"};
+    ck_assert_int_eq(call_punct(s, "transform_text", big, 1, NULL), PL_E_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(pl_last_error(), "too long"));
+    char *three[] = {"a", "b", "c"};
+    ck_assert_int_eq(call_punct(s, "punctuate_text", three, 3, NULL), PL_E_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(pl_last_error(), "too many texts"));
+    ck_assert_int_eq(call_punct(s, "punctuate_text", NULL, 0, NULL), PL_E_INVALID_ARG);
+    /* garbage and non-UTF-8 bytes */
+    struct pl_worker_out out = {0};
+    const uint8_t garbage[] = {0x0a, 0x50, 'x'};
+    ck_assert_int_eq(pl_nlu_service_call(s, "analyze_intent", garbage, 3, 0, &out), PL_E_INVALID_ARG);
+    const uint8_t bad_utf8[] = {0x0a, 0x03, 'a', 0xff, 'b'};
+    ck_assert_int_eq(pl_nlu_service_call(s, "analyze_intent", bad_utf8, 5, 0, &out), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_nlu_service_call(s, "classify_text", bad_utf8, 5, 0, &out), PL_E_INVALID_ARG);
+    const uint8_t ok_query[] = {0x0a, 0x02, 'h', 'i'};
+    ck_assert_int_eq(pl_nlu_service_call(s, "analyze_entities", ok_query, 4, 0, &out), PL_E_UNAVAILABLE);
+    ck_assert_int_eq(pl_nlu_service_call(s, "nope", ok_query, 4, 0, &out), PL_E_UNSUPPORTED);
+    /* GetRivaNLPConfig: empty list; a named model is NOT_FOUND */
+    ck_assert_int_eq(pl_nlu_service_call(s, "get_riva_nlp_config", NULL, 0, 0, &out), PL_OK);
+    pl_free(out.data);
+    out.data = NULL;
+    const uint8_t named[] = {0x0a, 0x01, 'x'};
+    ck_assert_int_eq(pl_nlu_service_call(s, "get_riva_nlp_config", named, 3, 0, &out), PL_E_NOT_FOUND);
+    pl_nlu_service_destroy(s);
+}
+END_TEST
+
+Suite *pl_nlu_suite(void) {
+    Suite *s = suite_create("nlu");
+    TCase *tc = tcase_create("post");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_words);
+    tcase_add_test(tc, test_merge_windows);
+    tcase_add_test(tc, test_softmax);
+    tcase_add_test(tc, test_bio);
+    tcase_add_test(tc, test_label_maps);
+    tcase_add_test(tc, test_punct_rebuild);
+    tcase_add_test(tc, test_model_load_errors);
+    tcase_add_test(tc, test_service_without_models);
+    suite_add_tcase(s, tc);
+    return s;
+}
