@@ -87,6 +87,12 @@ fail:
 extern "C" void pl_cuda_ctx_destroy(struct pl_cuda_ctx *c) {
     if (!c) return;
     (void)cudaSetDevice(c->dev);
+    if (c->capturing) { /* abandon an unfinished capture */
+        cudaGraph_t g = NULL;
+        (void)cudaStreamEndCapture(c->stream, &g);
+        if (g) (void)cudaGraphDestroy(g);
+        c->capturing = false;
+    }
     if (c->stream) (void)cudaStreamSynchronize(c->stream);
     for (int i = 0; i < c->n_blocks; i++) (void)cudaFree(c->blocks[i].ptr);
     pl_free(c->blocks);
@@ -114,6 +120,7 @@ extern "C" void pl_cuda_ctx_set_tf32(struct pl_cuda_ctx *c, bool on) {
 extern "C" pl_status pl_cuda_ctx_sync(struct pl_cuda_ctx *c) {
     unsigned int err = 0;
     if (!c) return PL_ERR(PL_E_INVALID_ARG, "cuda sync: context is NULL");
+    if (c->capturing) return PL_ERR(PL_E_INVALID_ARG, "cuda sync: not allowed during capture");
     PL_CUDA_CHECK(cudaSetDevice(c->dev));
     /* everything on the context's own (non-blocking) stream, in order */
     PL_CUDA_CHECK(cudaMemcpyAsync(&err, c->d_err, sizeof err, cudaMemcpyDeviceToHost, c->stream));
@@ -163,6 +170,8 @@ extern "C" void pl_cuda_free(struct pl_cuda_ctx *c, void *p) {
 static pl_status copy_args(struct pl_cuda_ctx *c, const void *dst, const void *src, size_t n,
                            const char *op) {
     if (!c) return PL_ERR(PL_E_INVALID_ARG, "cuda %s: context is NULL", op);
+    if (c->capturing && strcmp(op, "memcpy d2d") != 0 && strcmp(op, "memset") != 0)
+        return PL_ERR(PL_E_INVALID_ARG, "cuda %s: not allowed during graph capture", op);
     if (n && (!dst || !src)) return PL_ERR(PL_E_INVALID_ARG, "cuda %s: NULL pointer", op);
     PL_CUDA_CHECK(cudaSetDevice(c->dev));
     return PL_OK;
@@ -231,6 +240,9 @@ extern "C" pl_status pl_cuda_pool_alloc(struct pl_cuda_ctx *c, size_t n, void **
         c->blocks = nb;
         c->cap_blocks = cap;
     }
+    if (c->capturing)
+        return PL_ERR(PL_E_BACKEND, "cuda pool: needs %zu new bytes during graph capture "
+                      "(run the sequence once before capturing)", n);
     PL_TRY(pl_cuda_malloc(c, n, &p));
     c->pool_mallocs++;
     c->blocks[c->n_blocks].ptr = p;
@@ -255,6 +267,11 @@ extern "C" void pl_cuda_pool_free(struct pl_cuda_ctx *c, void *p) {
 extern "C" void pl_cuda_pool_trim(struct pl_cuda_ctx *c) {
     int j = 0;
     if (!c) return;
+    if (c->n_graphs > 0) {
+        PL_LOGW("cuda pool: trim skipped while %d captured graphs may use its blocks",
+                c->n_graphs);
+        return;
+    }
     (void)cudaSetDevice(c->dev);
     (void)cudaStreamSynchronize(c->stream);
     for (int i = 0; i < c->n_blocks; i++) {

@@ -40,6 +40,8 @@ struct pl_cuda_ctx {
     size_t blas_ws_size;
     unsigned int *d_err; /* device word where kernels OR in PL__CUDA_ERR_* bits */
     bool tf32;
+    bool capturing; /* between pl_cuda_capture_begin and _end */
+    int n_graphs;   /* live pl_cuda_graph objects (the pool keeps its blocks) */
     /* pool */
     struct pl__pool_block *blocks;
     int n_blocks, cap_blocks;

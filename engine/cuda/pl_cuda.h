@@ -127,6 +127,24 @@ struct pl_cuda_pool_stats {
 };
 void pl_cuda_pool_stats(const struct pl_cuda_ctx *ctx, struct pl_cuda_pool_stats *out);
 
+/* ---- CUDA graphs ------------------------------------------------------------ */
+
+/*
+ * Record everything queued on the context between capture_begin and
+ * capture_end (nothing runs meanwhile), then replay it with one launch.
+ * Replays read and write the same device addresses as the captured calls.
+ * Run the sequence once before capturing so that the pool holds every block
+ * it needs: a pool allocation during capture fails with PL_E_BACKEND, and so
+ * does capture_end then. pl_cuda_pool_trim() does nothing while graphs exist.
+ * Not allowed during capture: pl_cuda_ctx_sync, memcpy d2h/h2d, pl_cuda_free.
+ */
+struct pl_cuda_graph;
+pl_status pl_cuda_capture_begin(struct pl_cuda_ctx *ctx);
+/* OUT: *out, caller owns; free with pl_cuda_graph_destroy() before the context. */
+pl_status pl_cuda_capture_end(struct pl_cuda_ctx *ctx, struct pl_cuda_graph **out);
+pl_status pl_cuda_graph_launch(struct pl_cuda_graph *g);
+void pl_cuda_graph_destroy(struct pl_cuda_graph *g); /* NULL: no-op */
+
 /* ---- conversions ---------------------------------------------------------- */
 
 /* dst[i] = (half) src[i] and back, n elements, on the device. */

@@ -749,6 +749,66 @@ static void run_encoder_layer(void) {
     }
 }
 
+/* A captured encoder layer replays to the same bits as a direct call; a pool
+ * allocation during capture is refused, not a crash. */
+static void run_graph(void) {
+    const int64_t B = 2, S = 24, H = 64, nh = 4, F = 128, T = B * S;
+    const int64_t sizes[12] = {3 * H * H, 3 * H, H * H, H, H, H, F * H, F, H * F, H, H, H};
+    float *w[12] = {0}, *x = falloc(T * H), *y1 = falloc(T * H), *y2 = falloc(T * H);
+    struct gbuf gw[12], gx1, gx2, gx0;
+    struct pl_cuda_graph *graph = NULL;
+    void *big = NULL;
+    memset(gw, 0, sizeof gw), memset(&gx1, 0, sizeof gx1), memset(&gx2, 0, sizeof gx2);
+    memset(&gx0, 0, sizeof gx0);
+    for (int i = 0; i < 12; i++) {
+        w[i] = falloc(sizes[i]);
+        fill(w[i], sizes[i], i == 4 || i == 10 ? 0.8f : -0.1f, i == 4 || i == 10 ? 1.2f : 0.1f);
+        if (gb_up(&gw[i], PL_CUDA_F16, w[i], sizes[i])) goto out;
+    }
+    fill(x, T * H, -1, 1);
+    if (gb_up(&gx0, PL_CUDA_F16, x, T * H) || gb_up(&gx1, PL_CUDA_F16, x, T * H) ||
+        gb_up(&gx2, PL_CUDA_F16, x, T * H))
+        goto out;
+    struct pl_cuda_layer_weights lw = {gw[0].p, gw[1].p, gw[2].p, gw[3].p,  gw[4].p,  gw[5].p,
+                                       gw[6].p, gw[7].p, gw[8].p, gw[9].p, gw[10].p, gw[11].p};
+    struct pl_cuda_layer_shape shape = {.batch = B, .seq = S, .hidden = H, .heads = nh, .ffn = F,
+                                        .eps = 1e-12f, .act = PL_CUDA_ACT_GELU_TANH};
+    T_OK(pl_cuda_encoder_layer(g_ctx, PL_CUDA_F16, &lw, &shape, gx1.p, NULL)); /* warms the pool */
+    T_OK(pl_cuda_capture_begin(g_ctx));
+    if (pl_cuda_ctx_sync(g_ctx) != PL_E_INVALID_ARG) T_FAIL("sync allowed during capture");
+    pl_status st = pl_cuda_encoder_layer(g_ctx, PL_CUDA_F16, &lw, &shape, gx2.p, NULL);
+    pl_status st2 = pl_cuda_capture_end(g_ctx, &graph);
+    if (st != PL_OK || st2 != PL_OK) {
+        T_FAIL("capture: %s / %s: %s", pl_status_str(st), pl_status_str(st2), pl_last_error());
+        goto out;
+    }
+    for (int rep = 0; rep < 3; rep++) { /* replay on fresh input each time */
+        T_OK(pl_cuda_memcpy_d2d(g_ctx, gx2.p, gx0.p, gx0.n));
+        T_OK(pl_cuda_graph_launch(graph));
+    }
+    if (gb_down(&gx1, PL_CUDA_F16, y1, T * H, "direct") || gb_down(&gx2, PL_CUDA_F16, y2, T * H, "graph"))
+        goto out;
+    { /* same kernels on the same data: equal up to cuBLAS algorithm choice under capture */
+        double *r1 = dalloc(T * H);
+        for (int64_t i = 0; i < T * H; i++) r1[i] = y1[i];
+        cmp("graph replay vs direct call", y2, r1, T * H, 1e-6);
+        pl_free(r1);
+    }
+    /* a pool allocation the warm-up did not make: refused during capture */
+    T_OK(pl_cuda_capture_begin(g_ctx));
+    st = pl_cuda_pool_alloc(g_ctx, (size_t)1 << 30, &big);
+    if (st != PL_E_BACKEND || big) T_FAIL("pool alloc during capture gave %s", pl_status_str(st));
+    struct pl_cuda_graph *empty = NULL;
+    (void)pl_cuda_capture_end(g_ctx, &empty);
+    pl_cuda_graph_destroy(empty);
+    T_OK(pl_cuda_ctx_sync(g_ctx));
+out:
+    pl_cuda_graph_destroy(graph);
+    for (int i = 0; i < 12; i++) gb_free(&gw[i]), pl_free(w[i]);
+    gb_free(&gx0), gb_free(&gx1), gb_free(&gx2);
+    pl_free(x), pl_free(y1), pl_free(y2);
+}
+
 /* Bad arguments return PL_E_INVALID_ARG and queue nothing. */
 static void run_bad_args(void) {
     struct pl_cuda_ctx *c2 = NULL;
@@ -857,6 +917,7 @@ static const struct {
     {"pool", run_pool},         {"bad_args", run_bad_args},   {"gemm", run_gemm},
     {"linear_act", run_linear_act}, {"layernorm", run_layernorm}, {"softmax", run_softmax},
     {"attention", run_attention}, {"embed", run_embed},       {"encoder_layer", run_encoder_layer},
+    {"graph", run_graph},
 };
 
 /* Probe for a device in a child so this process never initializes CUDA. */
@@ -906,6 +967,7 @@ CK_CASE(softmax)
 CK_CASE(attention)
 CK_CASE(embed)
 CK_CASE(encoder_layer)
+CK_CASE(graph)
 
 Suite *pl_cuda_suite(void) {
     Suite *s = suite_create("cuda");
@@ -925,6 +987,7 @@ Suite *pl_cuda_suite(void) {
     tcase_add_test(tc, test_attention);
     tcase_add_test(tc, test_embed);
     tcase_add_test(tc, test_encoder_layer);
+    tcase_add_test(tc, test_graph);
     suite_add_tcase(s, tc);
     (void)tests;
     return s;

@@ -186,6 +186,24 @@ static void bench_encoder(struct pl_cuda_ctx *ctx, const struct mode *md, const 
                flop / (med * 1e-3) / 1e12, (long long)(p1.device_mallocs - p0.device_mallocs));
         printf("RESULT encoder_%s_b%lld_s%lld_ms %.3f\n", md->name, (long long)batch,
                (long long)seq, med);
+        /* the same forward pass captured once as a CUDA graph and replayed */
+        struct pl_cuda_graph *gr = NULL;
+        CHECK(pl_cuda_capture_begin(ctx));
+        for (int l = 0; l < N_LAYERS; l++)
+            CHECK(pl_cuda_encoder_layer(ctx, md->dt, &w[l], &sh, x, mask));
+        CHECK(pl_cuda_capture_end(ctx, &gr));
+        for (int r = 0; r < warm + runs; r++) {
+            double t0 = now_s();
+            CHECK(pl_cuda_graph_launch(gr));
+            CHECK(pl_cuda_ctx_sync(ctx));
+            if (r >= warm) times[r - warm] = (now_s() - t0) * 1e3;
+        }
+        qsort(times, (size_t)runs, sizeof times[0], cmp_double);
+        printf("  encoder %-5s 12x768 batch %2lld x %lld as a CUDA graph: median %8.3f ms\n",
+               md->name, (long long)batch, (long long)seq, times[runs / 2]);
+        printf("RESULT encoder_graph_%s_b%lld_s%lld_ms %.3f\n", md->name, (long long)batch,
+               (long long)seq, times[runs / 2]);
+        pl_cuda_graph_destroy(gr);
         pl_cuda_free(ctx, x);
         pl_cuda_free(ctx, mask);
         pl_free(mask_h);
