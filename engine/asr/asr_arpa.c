@@ -48,7 +48,8 @@ struct pl_asr_lm {
 
 static uint64_t hash_bytes(const char *s, size_t n) {
     uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
     return h;
 }
 
@@ -63,13 +64,16 @@ static uint64_t hash_ids(const int32_t *ids, int n) {
 }
 
 int32_t pl_asr_lm_word_id(const struct pl_asr_lm *lm, const char *word, size_t len) {
-    if (!lm || !word) return -1;
+    if (!lm || !word)
+        return -1;
     size_t i = hash_bytes(word, len) & lm->whash_mask;
     for (;; i = (i + 1) & lm->whash_mask) {
         int32_t id = lm->whash[i];
-        if (id < 0) return -1;
+        if (id < 0)
+            return -1;
         const char *w = lm->wpool + lm->word_off[id];
-        if (strncmp(w, word, len) == 0 && w[len] == '\0') return id;
+        if (strncmp(w, word, len) == 0 && w[len] == '\0')
+            return id;
     }
 }
 
@@ -77,7 +81,8 @@ static int32_t find_ngram(const struct pl_asr_lm *lm, const int32_t *ids, int n)
     size_t i = hash_ids(ids, n) & lm->nhash_mask;
     for (;; i = (i + 1) & lm->nhash_mask) {
         int32_t k = lm->nhash[i];
-        if (k < 0) return -1;
+        if (k < 0)
+            return -1;
         const struct ngram *g = &lm->ng[k];
         if (g->order == n && memcmp(lm->ids + g->ids, ids, sizeof(int32_t) * (size_t)n) == 0)
             return k;
@@ -86,7 +91,8 @@ static int32_t find_ngram(const struct pl_asr_lm *lm, const int32_t *ids, int n)
 
 static size_t pow2_at_least(size_t n) {
     size_t c = 16;
-    while (c < n) c <<= 1;
+    while (c < n)
+        c <<= 1;
     return c;
 }
 
@@ -99,7 +105,8 @@ static pl_status alloc_tables(struct pl_asr_lm *lm) {
         total += lm->counts[k];
         ids += lm->counts[k] * (size_t)k;
     }
-    if (lm->counts[1] == 0) return PL_ERR(PL_E_FORMAT, "arpa: no unigrams");
+    if (lm->counts[1] == 0)
+        return PL_ERR(PL_E_FORMAT, "arpa: no unigrams");
     lm->n_words = 0;
     lm->word_off = pl_malloc(sizeof(uint32_t) * lm->counts[1]);
     size_t wcap = pow2_at_least(lm->counts[1] * 2);
@@ -126,20 +133,23 @@ static pl_status intern_word(struct pl_asr_lm *lm, const char *w, size_t len, si
     size_t i = hash_bytes(w, len) & lm->whash_mask;
     for (;; i = (i + 1) & lm->whash_mask) {
         int32_t k = lm->whash[i];
-        if (k < 0) break;
+        if (k < 0)
+            break;
         const char *s = lm->wpool + lm->word_off[k];
         if (strncmp(s, w, len) == 0 && s[len] == '\0')
-            return PL_ERR(PL_E_FORMAT, "arpa line %zu: unigram \"%.*s\" repeated", lineno,
-                          (int)len, w);
+            return PL_ERR(PL_E_FORMAT, "arpa line %zu: unigram \"%.*s\" repeated", lineno, (int)len,
+                          w);
     }
     if ((size_t)lm->n_words >= lm->counts[1])
         return PL_ERR(PL_E_FORMAT, "arpa line %zu: more unigrams than the header's %zu", lineno,
                       lm->counts[1]);
     if (lm->wpool_len + len + 1 > lm->wpool_cap) {
         size_t cap = lm->wpool_cap * 2 + len + 1;
-        if (cap > UINT32_MAX) return PL_ERR(PL_E_FORMAT, "arpa: words take over 4 GB");
+        if (cap > UINT32_MAX)
+            return PL_ERR(PL_E_FORMAT, "arpa: words take over 4 GB");
         char *p = pl_realloc(lm->wpool, cap);
-        if (!p) return PL_ERR(PL_E_NOMEM, "arpa: word pool");
+        if (!p)
+            return PL_ERR(PL_E_NOMEM, "arpa: word pool");
         lm->wpool = p;
         lm->wpool_cap = cap;
     }
@@ -154,15 +164,19 @@ static pl_status intern_word(struct pl_asr_lm *lm, const char *w, size_t len, si
 
 static int parse_float(const char *s, size_t len, double *v) {
     char tmp[64];
-    if (len == 0 || len >= sizeof tmp) return -1;
+    if (len == 0 || len >= sizeof tmp)
+        return -1;
     memcpy(tmp, s, len);
     tmp[len] = '\0';
     char *end = NULL;
     errno = 0;
     double d = strtod(tmp, &end);
-    if (end != tmp + len || errno == ERANGE) return -1;
-    if (isinf(d) && d < 0) d = -99.0; /* -inf log10 prob: as SRILM's -99 */
-    if (!isfinite(d) || d > 1e-3) return -1;   /* log10 probabilities are <= 0 */
+    if (end != tmp + len || errno == ERANGE)
+        return -1;
+    if (isinf(d) && d < 0)
+        d = -99.0; /* -inf log10 prob: as SRILM's -99 */
+    if (!isfinite(d) || d > 1e-3)
+        return -1; /* log10 probabilities are <= 0 */
     *v = d;
     return 0;
 }
@@ -175,18 +189,21 @@ static pl_status parse_entry(struct pl_asr_lm *lm, int k, const char *line, size
     int nt = 0;
     size_t i = 0;
     while (i < len) {
-        while (i < len && (line[i] == ' ' || line[i] == '\t')) i++;
-        if (i >= len) break;
+        while (i < len && (line[i] == ' ' || line[i] == '\t'))
+            i++;
+        if (i >= len)
+            break;
         size_t s = i;
-        while (i < len && line[i] != ' ' && line[i] != '\t') i++;
+        while (i < len && line[i] != ' ' && line[i] != '\t')
+            i++;
         if (nt == k + 2)
             return PL_ERR(PL_E_FORMAT, "arpa line %zu: too many fields for a %d-gram", lineno, k);
         tok[nt] = line + s;
         tlen[nt++] = i - s;
     }
     if (nt < k + 1)
-        return PL_ERR(PL_E_FORMAT, "arpa line %zu: a %d-gram needs %d fields, found %d", lineno,
-                      k, k + 1, nt);
+        return PL_ERR(PL_E_FORMAT, "arpa line %zu: a %d-gram needs %d fields, found %d", lineno, k,
+                      k + 1, nt);
     double lp, bow = 0;
     if (parse_float(tok[0], tlen[0], &lp))
         return PL_ERR(PL_E_FORMAT, "arpa line %zu: bad log10 probability \"%.*s\"", lineno,
@@ -211,14 +228,15 @@ static pl_status parse_entry(struct pl_asr_lm *lm, int k, const char *line, size
         } else {
             ids[j] = pl_asr_lm_word_id(lm, tok[1 + j], tlen[1 + j]);
             if (ids[j] < 0)
-                return PL_ERR(PL_E_FORMAT, "arpa line %zu: word \"%.*s\" is not a unigram",
-                              lineno, (int)tlen[1 + j], tok[1 + j]);
+                return PL_ERR(PL_E_FORMAT, "arpa line %zu: word \"%.*s\" is not a unigram", lineno,
+                              (int)tlen[1 + j], tok[1 + j]);
         }
     }
     size_t h = hash_ids(ids, k) & lm->nhash_mask;
     for (;; h = (h + 1) & lm->nhash_mask) {
         int32_t e = lm->nhash[h];
-        if (e < 0) break;
+        if (e < 0)
+            break;
         if (lm->ng[e].order == k &&
             memcmp(lm->ids + lm->ng[e].ids, ids, sizeof(int32_t) * (size_t)k) == 0)
             return PL_ERR(PL_E_FORMAT, "arpa line %zu: %d-gram repeated", lineno, k);
@@ -244,19 +262,23 @@ static uint64_t pfx_hash(const char *s, size_t n) {
  * collision of 2^-64 odds. */
 static pl_status build_prefixes(struct pl_asr_lm *lm) {
     size_t total = 0;
-    for (int32_t i = 0; i < lm->n_words; i++) total += strlen(lm->wpool + lm->word_off[i]);
+    for (int32_t i = 0; i < lm->n_words; i++)
+        total += strlen(lm->wpool + lm->word_off[i]);
     size_t cap = pow2_at_least(total * 2 + 16);
     lm->pfx = pl_calloc(cap, sizeof(uint64_t));
-    if (!lm->pfx) return PL_ERR(PL_E_NOMEM, "arpa: prefix table of %zu entries", cap);
+    if (!lm->pfx)
+        return PL_ERR(PL_E_NOMEM, "arpa: prefix table of %zu entries", cap);
     lm->pfx_mask = cap - 1;
     for (int32_t i = 0; i < lm->n_words; i++) {
-        if (i == lm->bos || i == lm->eos || i == lm->unk) continue;
+        if (i == lm->bos || i == lm->eos || i == lm->unk)
+            continue;
         const char *w = lm->wpool + lm->word_off[i];
         size_t n = strlen(w);
         for (size_t k = 1; k <= n; k++) {
             uint64_t h = pfx_hash(w, k);
             size_t j = h & lm->pfx_mask;
-            while (lm->pfx[j] && lm->pfx[j] != h) j = (j + 1) & lm->pfx_mask;
+            while (lm->pfx[j] && lm->pfx[j] != h)
+                j = (j + 1) & lm->pfx_mask;
             lm->pfx[j] = h;
         }
     }
@@ -264,12 +286,16 @@ static pl_status build_prefixes(struct pl_asr_lm *lm) {
 }
 
 int pl_asr_lm_is_prefix(const struct pl_asr_lm *lm, const char *s, size_t len) {
-    if (!lm || !lm->pfx) return 0;
-    if (len == 0) return 1;
+    if (!lm || !lm->pfx)
+        return 0;
+    if (len == 0)
+        return 1;
     uint64_t h = pfx_hash(s, len);
     for (size_t j = h & lm->pfx_mask;; j = (j + 1) & lm->pfx_mask) {
-        if (lm->pfx[j] == h) return 1;
-        if (!lm->pfx[j]) return 0;
+        if (lm->pfx[j] == h)
+            return 1;
+        if (!lm->pfx[j])
+            return 0;
     }
 }
 
@@ -284,25 +310,32 @@ static pl_status parse(struct pl_asr_lm *lm, const char *buf, size_t n) {
     size_t in_section = 0, lineno = 0, pos = 0;
     while (pos < n) {
         size_t e = pos;
-        while (e < n && buf[e] != '\n') e++;
+        while (e < n && buf[e] != '\n')
+            e++;
         const char *line = buf + pos;
         size_t len = e - pos;
         pos = e + 1;
         lineno++;
         while (len && (line[len - 1] == '\r' || line[len - 1] == ' ' || line[len - 1] == '\t'))
             len--;
-        while (len && (line[0] == ' ' || line[0] == '\t')) line++, len--;
-        if (len == 0) continue;
-        if (len > MAX_LINE) return PL_ERR(PL_E_FORMAT, "arpa line %zu: over %d bytes", lineno, MAX_LINE);
+        while (len && (line[0] == ' ' || line[0] == '\t'))
+            line++, len--;
+        if (len == 0)
+            continue;
+        if (len > MAX_LINE)
+            return PL_ERR(PL_E_FORMAT, "arpa line %zu: over %d bytes", lineno, MAX_LINE);
         if (state == PRE) {
-            if (line_is(line, len, "\\data\\")) state = HEADER;
+            if (line_is(line, len, "\\data\\"))
+                state = HEADER;
             continue;
         }
-        if (state == END) break;
+        if (state == END)
+            break;
         if (state == HEADER) {
             if (len > 6 && memcmp(line, "ngram ", 6) == 0) {
                 char tmp[64];
-                if (len - 6 >= sizeof tmp) return PL_ERR(PL_E_FORMAT, "arpa line %zu: bad count", lineno);
+                if (len - 6 >= sizeof tmp)
+                    return PL_ERR(PL_E_FORMAT, "arpa line %zu: bad count", lineno);
                 memcpy(tmp, line + 6, len - 6);
                 tmp[len - 6] = '\0';
                 int k = 0;
@@ -319,7 +352,8 @@ static pl_status parse(struct pl_asr_lm *lm, const char *buf, size_t n) {
                 lm->counts[k] = (size_t)c;
                 continue;
             }
-            if (lm->order == 0) return PL_ERR(PL_E_FORMAT, "arpa line %zu: no ngram counts", lineno);
+            if (lm->order == 0)
+                return PL_ERR(PL_E_FORMAT, "arpa line %zu: no ngram counts", lineno);
             PL_TRY(alloc_tables(lm));
             state = BODY;
         }
@@ -337,14 +371,16 @@ static pl_status parse(struct pl_asr_lm *lm, const char *buf, size_t n) {
             }
             int k = 0;
             char tmp[32];
-            if (len >= sizeof tmp) return PL_ERR(PL_E_FORMAT, "arpa line %zu: bad section", lineno);
+            if (len >= sizeof tmp)
+                return PL_ERR(PL_E_FORMAT, "arpa line %zu: bad section", lineno);
             memcpy(tmp, line, len);
             tmp[len] = '\0';
             int used = 0;
             if (sscanf(tmp, "\\%d-grams:%n", &k, &used) != 1 || tmp[used] != '\0')
                 return PL_ERR(PL_E_FORMAT, "arpa line %zu: unknown section \"%s\"", lineno, tmp);
             if (k != section + 1)
-                return PL_ERR(PL_E_FORMAT, "arpa line %zu: section %d after %d", lineno, k, section);
+                return PL_ERR(PL_E_FORMAT, "arpa line %zu: section %d after %d", lineno, k,
+                              section);
             if (k > lm->order)
                 return PL_ERR(PL_E_FORMAT, "arpa line %zu: section %d beyond order %d", lineno, k,
                               lm->order);
@@ -357,22 +393,28 @@ static pl_status parse(struct pl_asr_lm *lm, const char *buf, size_t n) {
         PL_TRY(parse_entry(lm, section, line, len, lineno));
         in_section++;
     }
-    if (state == PRE) return PL_ERR(PL_E_FORMAT, "arpa: no \\data\\ line");
-    if (state != END) return PL_ERR(PL_E_FORMAT, "arpa: truncated (no \\end\\)");
+    if (state == PRE)
+        return PL_ERR(PL_E_FORMAT, "arpa: no \\data\\ line");
+    if (state != END)
+        return PL_ERR(PL_E_FORMAT, "arpa: truncated (no \\end\\)");
     lm->bos = pl_asr_lm_word_id(lm, "<s>", 3);
     lm->eos = pl_asr_lm_word_id(lm, "</s>", 4);
     lm->unk = pl_asr_lm_word_id(lm, "<unk>", 5);
-    if (lm->eos < 0) return PL_ERR(PL_E_FORMAT, "arpa: no </s> unigram");
+    if (lm->eos < 0)
+        return PL_ERR(PL_E_FORMAT, "arpa: no </s> unigram");
     return build_prefixes(lm);
 }
 
 pl_status pl_asr_lm_load_buffer(const char *buf, size_t n, struct pl_asr_lm **out) {
     pl_status st = PL_OK;
-    if (!out) return PL_ERR(PL_E_INVALID_ARG, "arpa: out is NULL");
+    if (!out)
+        return PL_ERR(PL_E_INVALID_ARG, "arpa: out is NULL");
     *out = NULL;
-    if (!buf && n) return PL_ERR(PL_E_INVALID_ARG, "arpa: buffer is NULL");
+    if (!buf && n)
+        return PL_ERR(PL_E_INVALID_ARG, "arpa: buffer is NULL");
     struct pl_asr_lm *lm = pl_calloc(1, sizeof *lm);
-    if (!lm) return PL_ERR(PL_E_NOMEM, "arpa");
+    if (!lm)
+        return PL_ERR(PL_E_NOMEM, "arpa");
     PL_TRY_GOTO(st, parse(lm, buf ? buf : "", n));
     *out = lm;
     return PL_OK;
@@ -384,12 +426,15 @@ fail:
 pl_status pl_asr_lm_load(const char *path, struct pl_asr_lm **out) {
     pl_status st = PL_OK;
     char *buf = NULL;
-    if (!out) return PL_ERR(PL_E_INVALID_ARG, "arpa: out is NULL");
+    if (!out)
+        return PL_ERR(PL_E_INVALID_ARG, "arpa: out is NULL");
     *out = NULL;
-    if (!path) return PL_ERR(PL_E_INVALID_ARG, "arpa: path is NULL");
+    if (!path)
+        return PL_ERR(PL_E_INVALID_ARG, "arpa: path is NULL");
     /* gzread passes plain files through unchanged */
     gzFile gz = gzopen(path, "rb");
-    if (!gz) return PL_ERR(PL_E_IO, "arpa: cannot open %s: %s", path, strerror(errno));
+    if (!gz)
+        return PL_ERR(PL_E_IO, "arpa: cannot open %s: %s", path, strerror(errno));
     size_t cap = 1 << 20, len = 0;
     buf = pl_malloc(cap);
     if (!buf) {
@@ -418,7 +463,8 @@ pl_status pl_asr_lm_load(const char *path, struct pl_asr_lm **out) {
                         msg);
             goto fail;
         }
-        if (r == 0) break;
+        if (r == 0)
+            break;
         len += (size_t)r;
     }
     PL_TRY_GOTO(st, pl_asr_lm_load_buffer(buf, len, out));
@@ -429,7 +475,8 @@ fail:
 }
 
 void pl_asr_lm_destroy(struct pl_asr_lm *lm) {
-    if (!lm) return;
+    if (!lm)
+        return;
     pl_free(lm->wpool);
     pl_free(lm->word_off);
     pl_free(lm->whash);
@@ -443,7 +490,8 @@ void pl_asr_lm_destroy(struct pl_asr_lm *lm) {
 int pl_asr_lm_order(const struct pl_asr_lm *lm) { return lm ? lm->order : 0; }
 
 size_t pl_asr_lm_count(const struct pl_asr_lm *lm, int order) {
-    if (!lm || order < 1 || order > lm->order) return 0;
+    if (!lm || order < 1 || order > lm->order)
+        return 0;
     return lm->counts[order];
 }
 
@@ -465,17 +513,19 @@ static double backoff_score(const struct pl_asr_lm *lm, const int32_t *h, int n,
         memcpy(ids, h + (n - k), sizeof(int32_t) * (size_t)k);
         ids[k] = w;
         int32_t e = find_ngram(lm, ids, k + 1);
-        if (e >= 0) return acc + lm->ng[e].logp;
+        if (e >= 0)
+            return acc + lm->ng[e].logp;
         if (k > 0) {
             int32_t c = find_ngram(lm, ids, k);
-            if (c >= 0) acc += lm->ng[c].bow;
+            if (c >= 0)
+                acc += lm->ng[c].bow;
         }
     }
     return acc - 99.0 * LN10; /* w is not even a unigram: cannot happen for valid ids */
 }
 
-double pl_asr_lm_score(const struct pl_asr_lm *lm, const struct pl_asr_lm_state *in,
-                       int32_t word, double oov_logp, struct pl_asr_lm_state *out) {
+double pl_asr_lm_score(const struct pl_asr_lm *lm, const struct pl_asr_lm_state *in, int32_t word,
+                       double oov_logp, struct pl_asr_lm_state *out) {
     double s;
     int32_t w = word;
     if (w < 0 || w >= lm->n_words || w == lm->unk) {

@@ -21,7 +21,7 @@
 #include "alloc.h"
 #include "asr_ctc_impl.h"
 
-#define MAX_ACT 8       /* partial phrase matches tracked per prefix */
+#define MAX_ACT 8 /* partial phrase matches tracked per prefix */
 #define MAX_PHRASES 1024
 #define MAX_PHRASE_WORDS 32
 
@@ -61,26 +61,29 @@ struct pl_asr_beam {
     int n_phrases;
     struct node *nodes;
     int32_t n_nodes, cap_nodes, gc_at;
-    int32_t *beam;    /* [beam_width] node indices, best first */
+    int32_t *beam; /* [beam_width] node indices, best first */
     int n_beam;
     int32_t *touched; /* nodes touched in the current frame */
     int32_t n_touched, cap_touched;
-    int32_t *cand;    /* [V] candidate tokens of a frame */
-    int32_t t;        /* frames processed */
+    int32_t *cand; /* [V] candidate tokens of a frame */
+    int32_t t;     /* frames processed */
     int finished;
     int broken;       /* after NOMEM: needs a reset */
     const float *cur; /* log-probs of the frame being processed */
 };
 
 static double lse(double a, double b) {
-    if (a == -INFINITY) return b;
-    if (b == -INFINITY) return a;
+    if (a == -INFINITY)
+        return b;
+    if (b == -INFINITY)
+        return a;
     return a > b ? a + log1p(exp(b - a)) : b + log1p(exp(a - b));
 }
 
 static void free_phrases(struct pl_asr_beam *b) {
     for (int i = 0; i < b->n_phrases; i++) {
-        for (int j = 0; j < b->phrases[i].n; j++) pl_free(b->phrases[i].words[j]);
+        for (int j = 0; j < b->phrases[i].n; j++)
+            pl_free(b->phrases[i].words[j]);
         pl_free(b->phrases[i].words);
     }
     pl_free(b->phrases);
@@ -89,31 +92,38 @@ static void free_phrases(struct pl_asr_beam *b) {
 }
 
 static pl_status add_phrase(struct pl_asr_beam *b, const struct pl_asr_boost *bo) {
-    if (!bo->phrase) return PL_ERR(PL_E_INVALID_ARG, "beam: boost phrase is NULL");
+    if (!bo->phrase)
+        return PL_ERR(PL_E_INVALID_ARG, "beam: boost phrase is NULL");
     if (!isfinite(bo->boost))
         return PL_ERR(PL_E_INVALID_ARG, "beam: boost of \"%s\" is not finite", bo->phrase);
     struct phrase *p = &b->phrases[b->n_phrases];
     p->words = pl_calloc(MAX_PHRASE_WORDS, sizeof(char *));
-    if (!p->words) return PL_ERR(PL_E_NOMEM, "beam: phrase");
+    if (!p->words)
+        return PL_ERR(PL_E_NOMEM, "beam: phrase");
     p->n = 0;
     p->boost = bo->boost;
     b->n_phrases++;
     const char *s = bo->phrase;
     while (*s) {
-        while (*s == ' ' || *s == '\t') s++;
-        if (!*s) break;
+        while (*s == ' ' || *s == '\t')
+            s++;
+        if (!*s)
+            break;
         const char *e = s;
-        while (*e && *e != ' ' && *e != '\t') e++;
+        while (*e && *e != ' ' && *e != '\t')
+            e++;
         if (p->n == MAX_PHRASE_WORDS)
             return PL_ERR(PL_E_INVALID_ARG, "beam: boost phrase over %d words", MAX_PHRASE_WORDS);
         if ((size_t)(e - s) >= PL__ASR_MAX_WORD)
             return PL_ERR(PL_E_INVALID_ARG, "beam: boost word over %d bytes", PL__ASR_MAX_WORD);
         p->words[p->n] = pl_strndup(s, (size_t)(e - s));
-        if (!p->words[p->n]) return PL_ERR(PL_E_NOMEM, "beam: phrase word");
+        if (!p->words[p->n])
+            return PL_ERR(PL_E_NOMEM, "beam: phrase word");
         p->n++;
         s = e;
     }
-    if (p->n == 0) return PL_ERR(PL_E_INVALID_ARG, "beam: empty boost phrase");
+    if (p->n == 0)
+        return PL_ERR(PL_E_INVALID_ARG, "beam: empty boost phrase");
     return PL_OK;
 }
 
@@ -124,29 +134,33 @@ pl_status pl_asr_beam_create(const struct pl_asr_vocab *v, const struct pl_asr_l
     pl_status st = PL_OK;
     struct pl_asr_beam *b = NULL;
     struct pl_asr_decode_opts o;
-    if (!out) return PL_ERR(PL_E_INVALID_ARG, "beam: out is NULL");
+    if (!out)
+        return PL_ERR(PL_E_INVALID_ARG, "beam: out is NULL");
     *out = NULL;
-    if (!v) return PL_ERR(PL_E_INVALID_ARG, "beam: vocabulary is NULL");
+    if (!v)
+        return PL_ERR(PL_E_INVALID_ARG, "beam: vocabulary is NULL");
     if (opts)
         o = *opts;
     else
         pl_asr_decode_opts_default(&o);
     if (o.beam_width < 1 || o.beam_width > 1024)
         return PL_ERR(PL_E_INVALID_ARG, "beam: beam_width %d outside 1..1024", o.beam_width);
-    if (o.token_top_n < 1) return PL_ERR(PL_E_INVALID_ARG, "beam: token_top_n %d", o.token_top_n);
+    if (o.token_top_n < 1)
+        return PL_ERR(PL_E_INVALID_ARG, "beam: token_top_n %d", o.token_top_n);
     if (o.max_alternatives < 1 || o.max_alternatives > o.beam_width)
         return PL_ERR(PL_E_INVALID_ARG, "beam: max_alternatives %d outside 1..beam_width %d",
                       o.max_alternatives, o.beam_width);
-    if (!(o.frame_ms > 0)) return PL_ERR(PL_E_INVALID_ARG, "beam: frame_ms %g", o.frame_ms);
+    if (!(o.frame_ms > 0))
+        return PL_ERR(PL_E_INVALID_ARG, "beam: frame_ms %g", o.frame_ms);
     if (!isfinite(o.lm_alpha) || !isfinite(o.lm_beta) || !isfinite(o.oov_logp) ||
-        !isfinite(o.unk_prefix_penalty) ||
-        !(o.token_prune <= 0) || !(o.stable_margin >= 0))
+        !isfinite(o.unk_prefix_penalty) || !(o.token_prune <= 0) || !(o.stable_margin >= 0))
         return PL_ERR(PL_E_INVALID_ARG, "beam: alpha/beta/oov_logp/token_prune not valid");
     if (n_boosts < 0 || n_boosts > MAX_PHRASES || (n_boosts && !boosts))
         return PL_ERR(PL_E_INVALID_ARG, "beam: %d boost phrases (at most %d)", n_boosts,
                       MAX_PHRASES);
     b = pl_calloc(1, sizeof *b);
-    if (!b) return PL_ERR(PL_E_NOMEM, "beam");
+    if (!b)
+        return PL_ERR(PL_E_NOMEM, "beam");
     b->v = v;
     b->lm = lm;
     b->o = o;
@@ -156,12 +170,14 @@ pl_status pl_asr_beam_create(const struct pl_asr_vocab *v, const struct pl_asr_l
     b->nodes = pl_malloc(sizeof(struct node) * (size_t)b->cap_nodes);
     b->cap_touched = 256;
     b->touched = pl_malloc(sizeof(int32_t) * (size_t)b->cap_touched);
-    if (n_boosts) b->phrases = pl_calloc((size_t)n_boosts, sizeof(struct phrase));
+    if (n_boosts)
+        b->phrases = pl_calloc((size_t)n_boosts, sizeof(struct phrase));
     if (!b->beam || !b->cand || !b->nodes || !b->touched || (n_boosts && !b->phrases)) {
         st = PL_ERR(PL_E_NOMEM, "beam state");
         goto fail;
     }
-    for (int i = 0; i < n_boosts; i++) PL_TRY_GOTO(st, add_phrase(b, &boosts[i]));
+    for (int i = 0; i < n_boosts; i++)
+        PL_TRY_GOTO(st, add_phrase(b, &boosts[i]));
     pl_asr_beam_reset(b);
     *out = b;
     return PL_OK;
@@ -171,7 +187,8 @@ fail:
 }
 
 void pl_asr_beam_destroy(struct pl_asr_beam *b) {
-    if (!b) return;
+    if (!b)
+        return;
     free_phrases(b);
     pl_free(b->beam);
     pl_free(b->cand);
@@ -181,7 +198,8 @@ void pl_asr_beam_destroy(struct pl_asr_beam *b) {
 }
 
 void pl_asr_beam_reset(struct pl_asr_beam *b) {
-    if (!b) return;
+    if (!b)
+        return;
     struct node *r = &b->nodes[0];
     memset(r, 0, sizeof *r);
     r->parent = -1;
@@ -190,7 +208,8 @@ void pl_asr_beam_reset(struct pl_asr_beam *b) {
     r->next_sib = -1;
     r->word_start = -1;
     r->stamp = -1;
-    if (b->lm) pl_asr_lm_begin(b->lm, &r->lms);
+    if (b->lm)
+        pl_asr_lm_begin(b->lm, &r->lms);
     r->pb = 0;
     r->pnb = -INFINITY;
     r->pfx_ok = 1;
@@ -207,18 +226,22 @@ void pl_asr_beam_reset(struct pl_asr_beam *b) {
 static size_t open_word(const struct pl_asr_beam *b, int32_t end, char *buf) {
     const struct node *nd = b->nodes;
     int32_t ws = nd[end].word_start;
-    if (ws < 0) return 0;
+    if (ws < 0)
+        return 0;
     int32_t chain[PL__ASR_MAX_WORD];
     int n = 0;
     for (int32_t k = end;; k = nd[k].parent) {
-        if (n < PL__ASR_MAX_WORD) chain[n++] = k;
-        if (k == ws) break;
+        if (n < PL__ASR_MAX_WORD)
+            chain[n++] = k;
+        if (k == ws)
+            break;
     }
     size_t len = 0;
     for (int i = n - 1; i >= 0; i--) {
         int tok = nd[chain[i]].tok;
         size_t l = b->v->len[tok];
-        if (len + l > PL__ASR_MAX_WORD) l = PL__ASR_MAX_WORD - len;
+        if (len + l > PL__ASR_MAX_WORD)
+            l = PL__ASR_MAX_WORD - len;
         memcpy(buf + len, b->v->text[tok], l);
         len += l;
     }
@@ -236,7 +259,8 @@ static void complete_word(const struct pl_asr_beam *b, const struct node *src, c
     dst->n_act = src->n_act;
     memcpy(dst->act_phrase, src->act_phrase, sizeof dst->act_phrase);
     memcpy(dst->act_len, src->act_len, sizeof dst->act_len);
-    if (len == 0) return;
+    if (len == 0)
+        return;
     dst->n_words++;
     if (b->lm) {
         int32_t id = pl_asr_lm_word_id(b->lm, w, len);
@@ -253,7 +277,8 @@ static void complete_word(const struct pl_asr_beam *b, const struct node *src, c
             const struct phrase *p = &b->phrases[src->act_phrase[i]];
             int m = src->act_len[i];
             if (m < p->n && strlen(p->words[m]) == len && memcmp(p->words[m], w, len) == 0) {
-                if (!any || p->boost > best) best = p->boost;
+                if (!any || p->boost > best)
+                    best = p->boost;
                 any = 1;
                 if (m + 1 < p->n && n < MAX_ACT) {
                     np[n] = src->act_phrase[i];
@@ -264,7 +289,8 @@ static void complete_word(const struct pl_asr_beam *b, const struct node *src, c
         for (int i = 0; i < b->n_phrases; i++) {
             const struct phrase *p = &b->phrases[i];
             if (strlen(p->words[0]) == len && memcmp(p->words[0], w, len) == 0) {
-                if (!any || p->boost > best) best = p->boost;
+                if (!any || p->boost > best)
+                    best = p->boost;
                 any = 1;
                 if (p->n > 1 && n < MAX_ACT) {
                     np[n] = (uint16_t)i;
@@ -272,7 +298,8 @@ static void complete_word(const struct pl_asr_beam *b, const struct node *src, c
                 }
             }
         }
-        if (any) dst->boost += best;
+        if (any)
+            dst->boost += best;
         dst->n_act = (uint8_t)n;
         memcpy(dst->act_phrase, np, sizeof(uint16_t) * (size_t)n);
         memcpy(dst->act_len, nl, (size_t)n);
@@ -293,11 +320,14 @@ static int boost_prefix(const struct pl_asr_beam *b, const char *w, size_t len) 
 /* Child of l with token c, created on first use. Returns -1 on NOMEM. */
 static int32_t get_child(struct pl_asr_beam *b, int32_t l, int32_t c) {
     for (int32_t k = b->nodes[l].first_child; k >= 0; k = b->nodes[k].next_sib)
-        if (b->nodes[k].tok == c) return k;
+        if (b->nodes[k].tok == c)
+            return k;
     if (b->n_nodes == b->cap_nodes) {
-        if (b->cap_nodes > INT32_MAX / 2) return -1;
+        if (b->cap_nodes > INT32_MAX / 2)
+            return -1;
         struct node *nn = pl_realloc(b->nodes, sizeof(struct node) * (size_t)b->cap_nodes * 2);
-        if (!nn) return -1;
+        if (!nn)
+            return -1;
         b->nodes = nn;
         b->cap_nodes *= 2;
     }
@@ -344,10 +374,12 @@ static int32_t get_child(struct pl_asr_beam *b, int32_t l, int32_t c) {
 
 static int touch(struct pl_asr_beam *b, int32_t k) {
     struct node *n = &b->nodes[k];
-    if (n->stamp == b->t) return 0;
+    if (n->stamp == b->t)
+        return 0;
     if (b->n_touched == b->cap_touched) {
         int32_t *nt = pl_realloc(b->touched, sizeof(int32_t) * (size_t)b->cap_touched * 2);
-        if (!nt) return -1;
+        if (!nt)
+            return -1;
         b->touched = nt;
         b->cap_touched *= 2;
     }
@@ -363,7 +395,8 @@ static _Thread_local const struct node *t_nodes;
 
 static int cmp_cand(const void *a, const void *b) {
     int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-    if (t_row[x] != t_row[y]) return t_row[x] > t_row[y] ? -1 : 1;
+    if (t_row[x] != t_row[y])
+        return t_row[x] > t_row[y] ? -1 : 1;
     return (x > y) - (x < y);
 }
 
@@ -374,20 +407,25 @@ static int cmp_idx(const void *a, const void *b) {
 
 static int cmp_score(const void *a, const void *b) {
     const struct node *x = &t_nodes[*(const int32_t *)a], *y = &t_nodes[*(const int32_t *)b];
-    if (x->score != y->score) return x->score > y->score ? -1 : 1;
+    if (x->score != y->score)
+        return x->score > y->score ? -1 : 1;
     return (x->touch > y->touch) - (x->touch < y->touch);
 }
 
 /* Compact the pool to the beam's nodes and their ancestors. */
 static pl_status gc(struct pl_asr_beam *b) {
     int32_t *remap = pl_malloc(sizeof(int32_t) * (size_t)b->n_nodes);
-    if (!remap) return PL_ERR(PL_E_NOMEM, "beam: gc of %d nodes", b->n_nodes);
-    for (int32_t i = 0; i < b->n_nodes; i++) remap[i] = -1;
+    if (!remap)
+        return PL_ERR(PL_E_NOMEM, "beam: gc of %d nodes", b->n_nodes);
+    for (int32_t i = 0; i < b->n_nodes; i++)
+        remap[i] = -1;
     for (int i = 0; i < b->n_beam; i++)
-        for (int32_t k = b->beam[i]; k >= 0 && remap[k] < 0; k = b->nodes[k].parent) remap[k] = 0;
+        for (int32_t k = b->beam[i]; k >= 0 && remap[k] < 0; k = b->nodes[k].parent)
+            remap[k] = 0;
     int32_t live = 0;
     for (int32_t i = 0; i < b->n_nodes; i++) {
-        if (remap[i] < 0) continue;
+        if (remap[i] < 0)
+            continue;
         struct node nd = b->nodes[i];
         remap[i] = live;
         nd.parent = nd.parent >= 0 ? remap[nd.parent] : -1;
@@ -401,7 +439,8 @@ static pl_status gc(struct pl_asr_beam *b) {
         }
         live++;
     }
-    for (int i = 0; i < b->n_beam; i++) b->beam[i] = remap[b->beam[i]];
+    for (int i = 0; i < b->n_beam; i++)
+        b->beam[i] = remap[b->beam[i]];
     b->n_nodes = live;
     b->gc_at = live * 4 > 4096 ? live * 4 : 4096;
     pl_free(remap);
@@ -415,10 +454,12 @@ static pl_status step(struct pl_asr_beam *b, const float *row) {
     /* candidate tokens: within token_prune of the frame's best, top n, by index */
     float mx = row[0];
     for (int k = 1; k < V; k++)
-        if (row[k] > mx) mx = row[k];
+        if (row[k] > mx)
+            mx = row[k];
     int nc = 0;
     for (int k = 0; k < V; k++)
-        if (k != blank && (double)row[k] >= (double)mx + b->o.token_prune) b->cand[nc++] = k;
+        if (k != blank && (double)row[k] >= (double)mx + b->o.token_prune)
+            b->cand[nc++] = k;
     t_row = row;
     if (nc > b->o.token_top_n) {
         qsort(b->cand, (size_t)nc, sizeof(int32_t), cmp_cand);
@@ -431,13 +472,16 @@ static pl_status step(struct pl_asr_beam *b, const float *row) {
         int32_t l = b->beam[i];
         double pb = b->nodes[l].pb, pnb = b->nodes[l].pnb, ptot = lse(pb, pnb);
         int32_t ltok = b->nodes[l].tok;
-        if (touch(b, l)) goto nomem;
+        if (touch(b, l))
+            goto nomem;
         b->nodes[l].npb = lse(b->nodes[l].npb, ptot + lb);
-        if (ltok >= 0) b->nodes[l].npnb = lse(b->nodes[l].npnb, pnb + (double)row[ltok]);
+        if (ltok >= 0)
+            b->nodes[l].npnb = lse(b->nodes[l].npnb, pnb + (double)row[ltok]);
         for (int j = 0; j < nc; j++) {
             int32_t c = b->cand[j];
             int32_t k = get_child(b, l, c);
-            if (k < 0 || touch(b, k)) goto nomem;
+            if (k < 0 || touch(b, k))
+                goto nomem;
             double add = (c == ltok ? pb : ptot) + (double)row[c];
             struct node *kn = &b->nodes[k];
             kn->npnb = lse(kn->npnb, add);
@@ -463,7 +507,8 @@ static pl_status step(struct pl_asr_beam *b, const float *row) {
         n->pnb = n->npnb;
     }
     b->t++;
-    if (b->n_nodes > b->gc_at) PL_TRY(gc(b));
+    if (b->n_nodes > b->gc_at)
+        PL_TRY(gc(b));
     return PL_OK;
 nomem:
     b->broken = 1;
@@ -471,11 +516,16 @@ nomem:
 }
 
 pl_status pl_asr_beam_feed(struct pl_asr_beam *b, const float *logp, size_t T, int V) {
-    if (!b) return PL_ERR(PL_E_INVALID_ARG, "beam: state is NULL");
-    if (b->broken) return PL_ERR(PL_E_INVALID_ARG, "beam: state failed earlier; reset it");
-    if (b->finished) return PL_ERR(PL_E_INVALID_ARG, "beam: feed after finish; reset first");
-    if (V != b->v->n) return PL_ERR(PL_E_INVALID_ARG, "beam: V %d, vocabulary has %d", V, b->v->n);
-    if (T > (size_t)(INT32_MAX - b->t)) return PL_ERR(PL_E_INVALID_ARG, "beam: too many frames");
+    if (!b)
+        return PL_ERR(PL_E_INVALID_ARG, "beam: state is NULL");
+    if (b->broken)
+        return PL_ERR(PL_E_INVALID_ARG, "beam: state failed earlier; reset it");
+    if (b->finished)
+        return PL_ERR(PL_E_INVALID_ARG, "beam: feed after finish; reset first");
+    if (V != b->v->n)
+        return PL_ERR(PL_E_INVALID_ARG, "beam: V %d, vocabulary has %d", V, b->v->n);
+    if (T > (size_t)(INT32_MAX - b->t))
+        return PL_ERR(PL_E_INVALID_ARG, "beam: too many frames");
     PL_TRY(pl__asr_check_logp(logp, T, V));
     for (size_t t = 0; t < T; t++) {
         pl_status st = step(b, logp + t * (size_t)V);
@@ -491,9 +541,11 @@ pl_status pl_asr_beam_feed(struct pl_asr_beam *b, const float *logp, size_t T, i
 static pl_status prefix_tokens(const struct pl_asr_beam *b, int32_t k, struct pl__asr_tokinfo **out,
                                int *n) {
     int len = 0;
-    for (int32_t i = k; i > 0; i = b->nodes[i].parent) len++;
+    for (int32_t i = k; i > 0; i = b->nodes[i].parent)
+        len++;
     struct pl__asr_tokinfo *ti = pl_malloc(sizeof *ti * (size_t)(len ? len : 1));
-    if (!ti) return PL_ERR(PL_E_NOMEM, "beam: prefix of %d tokens", len);
+    if (!ti)
+        return PL_ERR(PL_E_NOMEM, "beam: prefix of %d tokens", len);
     int j = len;
     for (int32_t i = k; i > 0; i = b->nodes[i].parent) {
         j--;
@@ -518,11 +570,14 @@ static pl_status make_hyp(const struct pl_asr_beam *b, int32_t k, struct pl_asr_
 pl_status pl_asr_beam_partial(struct pl_asr_beam *b, struct pl_asr_nbest **out) {
     pl_status st = PL_OK;
     struct pl_asr_hyp other = {0};
-    if (!out) return PL_ERR(PL_E_INVALID_ARG, "beam: out is NULL");
+    if (!out)
+        return PL_ERR(PL_E_INVALID_ARG, "beam: out is NULL");
     *out = NULL;
-    if (!b || b->broken) return PL_ERR(PL_E_INVALID_ARG, "beam: no usable state");
+    if (!b || b->broken)
+        return PL_ERR(PL_E_INVALID_ARG, "beam: no usable state");
     struct pl_asr_nbest *nb = pl_calloc(1, sizeof *nb);
-    if (!nb) return PL_ERR(PL_E_NOMEM, "beam partial");
+    if (!nb)
+        return PL_ERR(PL_E_NOMEM, "beam partial");
     nb->hyps = pl_calloc(1, sizeof *nb->hyps);
     if (!nb->hyps) {
         st = PL_ERR(PL_E_NOMEM, "beam partial");
@@ -539,13 +594,17 @@ pl_status pl_asr_beam_partial(struct pl_asr_beam *b, struct pl_asr_nbest **out) 
         h->acoustic + b->o.lm_alpha * bn->lm + b->o.lm_beta * bn->n_words + bn->boost + bn->pen;
     int stable = bn->n_words < h->n_words ? bn->n_words : h->n_words;
     for (int i = 1; i < b->n_beam && stable > 0; i++) {
-        if (b->t > 0 && b->nodes[b->beam[i]].score < bn->score - b->o.stable_margin) break;
+        if (b->t > 0 && b->nodes[b->beam[i]].score < bn->score - b->o.stable_margin)
+            break;
         PL_TRY_GOTO(st, make_hyp(b, b->beam[i], &other));
         int lim = b->nodes[b->beam[i]].n_words;
-        if (lim > other.n_words) lim = other.n_words;
-        if (stable > lim) stable = lim;
+        if (lim > other.n_words)
+            lim = other.n_words;
+        if (stable > lim)
+            stable = lim;
         int s = 0;
-        while (s < stable && strcmp(other.words[s].text, h->words[s].text) == 0) s++;
+        while (s < stable && strcmp(other.words[s].text, h->words[s].text) == 0)
+            s++;
         stable = s;
         pl__asr_hyp_deinit(&other);
     }
@@ -566,7 +625,8 @@ struct final {
 
 static int cmp_final(const void *a, const void *b) {
     const struct final *x = a, *y = b;
-    if (x->score != y->score) return x->score > y->score ? -1 : 1;
+    if (x->score != y->score)
+        return x->score > y->score ? -1 : 1;
     return (x->order > y->order) - (x->order < y->order);
 }
 
@@ -574,13 +634,17 @@ pl_status pl_asr_beam_finish(struct pl_asr_beam *b, struct pl_asr_nbest **out) {
     pl_status st = PL_OK;
     struct final *fin = NULL;
     struct pl_asr_nbest *nb = NULL;
-    if (!out) return PL_ERR(PL_E_INVALID_ARG, "beam: out is NULL");
+    if (!out)
+        return PL_ERR(PL_E_INVALID_ARG, "beam: out is NULL");
     *out = NULL;
-    if (!b || b->broken) return PL_ERR(PL_E_INVALID_ARG, "beam: no usable state");
-    if (b->finished) return PL_ERR(PL_E_INVALID_ARG, "beam: finished twice");
+    if (!b || b->broken)
+        return PL_ERR(PL_E_INVALID_ARG, "beam: no usable state");
+    if (b->finished)
+        return PL_ERR(PL_E_INVALID_ARG, "beam: finished twice");
     fin = pl_malloc(sizeof *fin * (size_t)b->n_beam);
     nb = pl_calloc(1, sizeof *nb);
-    if (nb) nb->hyps = pl_calloc((size_t)b->o.max_alternatives, sizeof *nb->hyps);
+    if (nb)
+        nb->hyps = pl_calloc((size_t)b->o.max_alternatives, sizeof *nb->hyps);
     if (!fin || !nb || !nb->hyps) {
         st = PL_ERR(PL_E_NOMEM, "beam finish");
         goto fail;
@@ -591,7 +655,8 @@ pl_status pl_asr_beam_finish(struct pl_asr_beam *b, struct pl_asr_nbest **out) {
         char w[PL__ASR_MAX_WORD];
         size_t len = open_word(b, b->beam[i], w);
         complete_word(b, n, w, len, &tmp);
-        if (b->lm) tmp.lm += pl_asr_lm_end(b->lm, &tmp.lms);
+        if (b->lm)
+            tmp.lm += pl_asr_lm_end(b->lm, &tmp.lms);
         fin[i].node = b->beam[i];
         fin[i].order = i;
         fin[i].lm = tmp.lm;
@@ -603,7 +668,8 @@ pl_status pl_asr_beam_finish(struct pl_asr_beam *b, struct pl_asr_nbest **out) {
         struct pl_asr_hyp *h = &nb->hyps[nb->n];
         PL_TRY_GOTO(st, make_hyp(b, fin[i].node, h));
         int dup = 0;
-        for (int j = 0; j < nb->n && !dup; j++) dup = strcmp(nb->hyps[j].text, h->text) == 0;
+        for (int j = 0; j < nb->n && !dup; j++)
+            dup = strcmp(nb->hyps[j].text, h->text) == 0;
         if (dup) {
             pl__asr_hyp_deinit(h);
             continue;

@@ -30,16 +30,20 @@ void pl_asr_decode_opts_default(struct pl_asr_decode_opts *o) {
 pl_status pl_asr_vocab_create(const char *const *tokens, int n, int blank,
                               enum pl_asr_vocab_kind kind, struct pl_asr_vocab **out) {
     pl_status st = PL_OK;
-    if (!out) return PL_ERR(PL_E_INVALID_ARG, "asr vocab: out is NULL");
+    if (!out)
+        return PL_ERR(PL_E_INVALID_ARG, "asr vocab: out is NULL");
     *out = NULL;
     if (!tokens || n < 2 || n > (1 << 20))
         return PL_ERR(PL_E_INVALID_ARG, "asr vocab: %d tokens (need 2..2^20)", n);
-    if (blank < 0) blank = n - 1;
-    if (blank >= n) return PL_ERR(PL_E_INVALID_ARG, "asr vocab: blank %d of %d tokens", blank, n);
+    if (blank < 0)
+        blank = n - 1;
+    if (blank >= n)
+        return PL_ERR(PL_E_INVALID_ARG, "asr vocab: blank %d of %d tokens", blank, n);
     if (kind < PL_ASR_VOCAB_AUTO || kind > PL_ASR_VOCAB_SPM)
         return PL_ERR(PL_E_INVALID_ARG, "asr vocab: kind %d", (int)kind);
     for (int i = 0; i < n; i++) {
-        if (!tokens[i]) return PL_ERR(PL_E_INVALID_ARG, "asr vocab: token %d is NULL", i);
+        if (!tokens[i])
+            return PL_ERR(PL_E_INVALID_ARG, "asr vocab: token %d is NULL", i);
         if (strlen(tokens[i]) > 64)
             return PL_ERR(PL_E_INVALID_ARG, "asr vocab: token %d is over 64 bytes", i);
     }
@@ -50,7 +54,8 @@ pl_status pl_asr_vocab_create(const char *const *tokens, int n, int blank,
                 kind = PL_ASR_VOCAB_SPM;
     }
     struct pl_asr_vocab *v = pl_calloc(1, sizeof *v);
-    if (!v) return PL_ERR(PL_E_NOMEM, "asr vocab");
+    if (!v)
+        return PL_ERR(PL_E_NOMEM, "asr vocab");
     v->n = n;
     v->blank = blank;
     v->kind = kind;
@@ -97,18 +102,22 @@ pl_status pl_asr_vocab_load(const char *path, int blank, enum pl_asr_vocab_kind 
     char **toks = NULL;
     int n = 0, cap = 0;
     char line[256];
-    if (!out) return PL_ERR(PL_E_INVALID_ARG, "asr vocab: out is NULL");
+    if (!out)
+        return PL_ERR(PL_E_INVALID_ARG, "asr vocab: out is NULL");
     *out = NULL;
-    if (!path) return PL_ERR(PL_E_INVALID_ARG, "asr vocab: path is NULL");
+    if (!path)
+        return PL_ERR(PL_E_INVALID_ARG, "asr vocab: path is NULL");
     FILE *f = fopen(path, "rb");
-    if (!f) return PL_ERR(PL_E_IO, "asr vocab: cannot open %s", path);
+    if (!f)
+        return PL_ERR(PL_E_IO, "asr vocab: cannot open %s", path);
     while (fgets(line, sizeof line, f)) {
         size_t l = strlen(line);
         if (l && line[l - 1] != '\n' && !feof(f)) {
             st = PL_ERR(PL_E_FORMAT, "asr vocab %s: line %d too long", path, n + 1);
             goto fail;
         }
-        while (l && (line[l - 1] == '\n' || line[l - 1] == '\r')) line[--l] = '\0';
+        while (l && (line[l - 1] == '\n' || line[l - 1] == '\r'))
+            line[--l] = '\0';
         if (n == cap) {
             cap = cap ? cap * 2 : 64;
             char **nt = pl_realloc(toks, sizeof(char *) * (size_t)cap);
@@ -132,15 +141,18 @@ pl_status pl_asr_vocab_load(const char *path, int blank, enum pl_asr_vocab_kind 
     st = pl_asr_vocab_create((const char *const *)toks, n, blank, kind, out);
 fail:
     fclose(f);
-    for (int i = 0; i < n; i++) pl_free(toks[i]);
+    for (int i = 0; i < n; i++)
+        pl_free(toks[i]);
     pl_free(toks);
     return st;
 }
 
 void pl_asr_vocab_destroy(struct pl_asr_vocab *v) {
-    if (!v) return;
+    if (!v)
+        return;
     if (v->text)
-        for (int i = 0; i < v->n; i++) pl_free(v->text[i]);
+        for (int i = 0; i < v->n; i++)
+            pl_free(v->text[i]);
     pl_free(v->text);
     pl_free(v->len);
     pl_free(v->cls);
@@ -156,22 +168,27 @@ enum pl_asr_vocab_kind pl_asr_vocab_kind(const struct pl_asr_vocab *v) {
 /* --- results --------------------------------------------------------------- */
 
 void pl__asr_hyp_deinit(struct pl_asr_hyp *h) {
-    if (!h) return;
-    for (int i = 0; i < h->n_words; i++) pl_free(h->words[i].text);
+    if (!h)
+        return;
+    for (int i = 0; i < h->n_words; i++)
+        pl_free(h->words[i].text);
     pl_free(h->words);
     pl_free(h->text);
     memset(h, 0, sizeof *h);
 }
 
 void pl_asr_nbest_destroy(struct pl_asr_nbest *nb) {
-    if (!nb) return;
-    for (int i = 0; i < nb->n; i++) pl__asr_hyp_deinit(&nb->hyps[i]);
+    if (!nb)
+        return;
+    for (int i = 0; i < nb->n; i++)
+        pl__asr_hyp_deinit(&nb->hyps[i]);
     pl_free(nb->hyps);
     pl_free(nb);
 }
 
 pl_status pl__asr_check_logp(const float *logp, size_t T, int V) {
-    if (!logp && T) return PL_ERR(PL_E_INVALID_ARG, "ctc: log-probs are NULL");
+    if (!logp && T)
+        return PL_ERR(PL_E_INVALID_ARG, "ctc: log-probs are NULL");
     for (size_t i = 0; i < T * (size_t)V; i++)
         if (!isfinite(logp[i]) && !(isinf(logp[i]) && logp[i] < 0))
             return PL_ERR(PL_E_INVALID_ARG, "ctc: log-prob [%zu][%zu] is %g", i / (size_t)V,
@@ -182,9 +199,11 @@ pl_status pl__asr_check_logp(const float *logp, size_t T, int V) {
 /* Close the word being built in words[*nw] (drop it when its text is empty). */
 static pl_status close_word(struct pl_asr_word *w, char *buf, size_t blen, double csum, float cmin,
                             int ntok, int conf_min, int *nw) {
-    if (blen == 0 || ntok == 0) return PL_OK;
+    if (blen == 0 || ntok == 0)
+        return PL_OK;
     w->text = pl_strndup(buf, blen);
-    if (!w->text) return PL_ERR(PL_E_NOMEM, "ctc: word");
+    if (!w->text)
+        return PL_ERR(PL_E_NOMEM, "ctc: word");
     w->confidence = conf_min ? cmin : (float)(csum / ntok);
     (*nw)++;
     return PL_OK;
@@ -201,11 +220,13 @@ pl_status pl__asr_hyp_build(const struct pl_asr_vocab *v, const struct pl__asr_t
     memset(h, 0, sizeof *h);
     h->confidence = 1;
     h->words = pl_calloc((size_t)(n ? n : 1), sizeof *h->words);
-    if (!h->words) return PL_ERR(PL_E_NOMEM, "ctc: %d words", n);
+    if (!h->words)
+        return PL_ERR(PL_E_NOMEM, "ctc: %d words", n);
     for (int i = 0; i < n; i++) {
         int tok = ti[i].tok;
         int cls = v->cls[tok];
-        if (cls == PL__TOK_BLANK) continue;
+        if (cls == PL__TOK_BLANK)
+            continue;
         if (cls == PL__TOK_SEP || cls == PL__TOK_START) {
             if (open) {
                 h->n_words = nw;
@@ -217,23 +238,27 @@ pl_status pl__asr_hyp_build(const struct pl_asr_vocab *v, const struct pl__asr_t
             ntok = 0;
             csum = 0;
             cmin = 1;
-            if (cls == PL__TOK_SEP) continue;
+            if (cls == PL__TOK_SEP)
+                continue;
         }
         if (!open) {
             open = 1;
             h->words[nw].start_ms = (int32_t)lround(ti[i].t_first * o->frame_ms);
         }
         size_t l = v->len[tok];
-        if (blen + l > sizeof buf) l = sizeof buf - blen;
+        if (blen + l > sizeof buf)
+            l = sizeof buf - blen;
         memcpy(buf + blen, v->text[tok], l);
         blen += l;
         h->words[nw].end_ms = (int32_t)lround((ti[i].t_last + 1) * o->frame_ms);
         csum += ti[i].prob;
-        if (ti[i].prob < cmin) cmin = ti[i].prob;
+        if (ti[i].prob < cmin)
+            cmin = ti[i].prob;
         ntok++;
     }
-    if (open) PL_TRY_GOTO(st, close_word(&h->words[nw], buf, blen, csum, cmin, ntok,
-                                         o->confidence_min, &nw));
+    if (open)
+        PL_TRY_GOTO(st,
+                    close_word(&h->words[nw], buf, blen, csum, cmin, ntok, o->confidence_min, &nw));
     h->n_words = nw;
     size_t total = 1;
     double conf = 0;
@@ -241,7 +266,8 @@ pl_status pl__asr_hyp_build(const struct pl_asr_vocab *v, const struct pl__asr_t
         total += strlen(h->words[i].text) + 1;
         conf += h->words[i].confidence;
     }
-    if (nw) h->confidence = (float)(conf / nw);
+    if (nw)
+        h->confidence = (float)(conf / nw);
     h->text = pl_malloc(total);
     if (!h->text) {
         st = PL_ERR(PL_E_NOMEM, "ctc: transcript");
@@ -250,7 +276,8 @@ pl_status pl__asr_hyp_build(const struct pl_asr_vocab *v, const struct pl__asr_t
     size_t p = 0;
     for (int i = 0; i < nw; i++) {
         size_t l = strlen(h->words[i].text);
-        if (i) h->text[p++] = ' ';
+        if (i)
+            h->text[p++] = ' ';
         memcpy(h->text + p, h->words[i].text, l);
         p += l;
     }
@@ -268,16 +295,21 @@ pl_status pl_asr_ctc_greedy(const struct pl_asr_vocab *v, const float *logp, siz
     struct pl__asr_tokinfo *ti = NULL;
     struct pl_asr_nbest *nb = NULL;
     struct pl_asr_decode_opts o;
-    if (!out) return PL_ERR(PL_E_INVALID_ARG, "ctc greedy: out is NULL");
+    if (!out)
+        return PL_ERR(PL_E_INVALID_ARG, "ctc greedy: out is NULL");
     *out = NULL;
-    if (!v) return PL_ERR(PL_E_INVALID_ARG, "ctc greedy: vocabulary is NULL");
-    if (V != v->n) return PL_ERR(PL_E_INVALID_ARG, "ctc greedy: V %d, vocabulary has %d", V, v->n);
+    if (!v)
+        return PL_ERR(PL_E_INVALID_ARG, "ctc greedy: vocabulary is NULL");
+    if (V != v->n)
+        return PL_ERR(PL_E_INVALID_ARG, "ctc greedy: V %d, vocabulary has %d", V, v->n);
     if (opts)
         o = *opts;
     else
         pl_asr_decode_opts_default(&o);
-    if (!(o.frame_ms > 0)) return PL_ERR(PL_E_INVALID_ARG, "ctc greedy: frame_ms %g", o.frame_ms);
-    if (T > INT32_MAX) return PL_ERR(PL_E_INVALID_ARG, "ctc greedy: %zu frames", T);
+    if (!(o.frame_ms > 0))
+        return PL_ERR(PL_E_INVALID_ARG, "ctc greedy: frame_ms %g", o.frame_ms);
+    if (T > INT32_MAX)
+        return PL_ERR(PL_E_INVALID_ARG, "ctc greedy: %zu frames", T);
     PL_TRY(pl__asr_check_logp(logp, T, V));
     ti = pl_malloc(sizeof *ti * (T ? T : 1));
     nb = pl_calloc(1, sizeof *nb);
@@ -296,13 +328,15 @@ pl_status pl_asr_ctc_greedy(const struct pl_asr_vocab *v, const float *logp, siz
         const float *row = logp + t * (size_t)V;
         int best = 0;
         for (int k = 1; k < V; k++)
-            if (row[k] > row[best]) best = k;
+            if (row[k] > row[best])
+                best = k;
         ac += row[best];
         float p = expf(row[best]);
         if (best != v->blank) {
             if (best == prev) {
                 ti[n - 1].t_last = (int32_t)t;
-                if (p > ti[n - 1].prob) ti[n - 1].prob = p;
+                if (p > ti[n - 1].prob)
+                    ti[n - 1].prob = p;
             } else {
                 ti[n].tok = best;
                 ti[n].t_first = ti[n].t_last = (int32_t)t;

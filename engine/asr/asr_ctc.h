@@ -81,14 +81,14 @@ struct pl_asr_word {
 };
 
 struct pl_asr_hyp {
-    char *text;                /* words joined by single spaces */
+    char *text; /* words joined by single spaces */
     struct pl_asr_word *words;
     int n_words;
-    double score;              /* total score (see above); greedy: acoustic */
-    double acoustic;           /* CTC log-probability part (greedy: best path) */
-    double lm;                 /* sum of LM log-probabilities (not alpha-weighted) */
-    float confidence;          /* mean of the word confidences (1 when no words) */
-    int n_stable_words;        /* partial results: leading words all beams agree on */
+    double score;       /* total score (see above); greedy: acoustic */
+    double acoustic;    /* CTC log-probability part (greedy: best path) */
+    double lm;          /* sum of LM log-probabilities (not alpha-weighted) */
+    float confidence;   /* mean of the word confidences (1 when no words) */
+    int n_stable_words; /* partial results: leading words all beams agree on */
 };
 
 struct pl_asr_nbest {
@@ -102,19 +102,19 @@ void pl_asr_nbest_destroy(struct pl_asr_nbest *nb);
 /* --- options ------------------------------------------------------------- */
 
 struct pl_asr_decode_opts {
-    double frame_ms;       /* duration of one logit frame (e.g. 40 = 10 ms hop x 4) */
-    int confidence_min;    /* 1: word confidence = min over tokens; 0: mean */
-    int beam_width;        /* 16 */
-    double token_prune;    /* -10: skip tokens with logp < frame max + this */
-    int token_top_n;       /* 40: at most this many tokens per frame */
-    double lm_alpha;       /* 0.5 */
-    double lm_beta;        /* 1.0 */
-    double oov_logp;       /* -10: ln P_lm of a word the LM lacks */
+    double frame_ms;           /* duration of one logit frame (e.g. 40 = 10 ms hop x 4) */
+    int confidence_min;        /* 1: word confidence = min over tokens; 0: mean */
+    int beam_width;            /* 16 */
+    double token_prune;        /* -10: skip tokens with logp < frame max + this */
+    int token_top_n;           /* 40: at most this many tokens per frame */
+    double lm_alpha;           /* 0.5 */
+    double lm_beta;            /* 1.0 */
+    double oov_logp;           /* -10: ln P_lm of a word the LM lacks */
     double unk_prefix_penalty; /* -5: added once when a word being spelled stops being the
                                   beginning of any LM word (needs an LM; 0 = off) */
-    int max_alternatives;  /* 1: length of the n-best list */
-    double stable_margin;  /* 3: partial results count as stable the leading words shared
-                              by every hypothesis scoring within this of the best */
+    int max_alternatives;      /* 1: length of the n-best list */
+    double stable_margin;      /* 3: partial results count as stable the leading words shared
+                                  by every hypothesis scoring within this of the best */
 };
 
 void pl_asr_decode_opts_default(struct pl_asr_decode_opts *o);

@@ -17,9 +17,9 @@ struct pl_asr_vocab {
     int n;
     int blank;
     enum pl_asr_vocab_kind kind;
-    char **text;   /* [n] token text without a leading "▁" (NUL-terminated) */
-    uint8_t *len;  /* [n] strlen(text) */
-    uint8_t *cls;  /* [n] enum pl__asr_tok */
+    char **text;  /* [n] token text without a leading "▁" (NUL-terminated) */
+    uint8_t *len; /* [n] strlen(text) */
+    uint8_t *cls; /* [n] enum pl__asr_tok */
 };
 
 /* Per emitted token: id, first and last frame, posterior (0..1). */

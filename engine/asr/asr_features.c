@@ -19,11 +19,11 @@ struct pl_asr_fe {
     double *window;  /* [win_length] */
     double *cos_tab; /* [n_fft / 2] twiddles */
     double *sin_tab;
-    int *bitrev;     /* [n_fft] */
-    double *fb;      /* [n_mels][n_bins] */
-    int *fb_lo;      /* first non-zero bin of each filter */
-    int *fb_hi;      /* one past the last non-zero bin */
-    float *mean;     /* FIXED / RUNNING prior: [n_mels] (NULL otherwise) */
+    int *bitrev; /* [n_fft] */
+    double *fb;  /* [n_mels][n_bins] */
+    int *fb_lo;  /* first non-zero bin of each filter */
+    int *fb_hi;  /* one past the last non-zero bin */
+    float *mean; /* FIXED / RUNNING prior: [n_mels] (NULL otherwise) */
     float *std;
 };
 
@@ -36,7 +36,7 @@ struct norm_state {
 
 struct pl_asr_fe_stream {
     const struct pl_asr_fe *fe;
-    double *buf;       /* pre-processed samples from absolute index buf_start */
+    double *buf; /* pre-processed samples from absolute index buf_start */
     size_t buf_len;
     size_t buf_cap;
     size_t buf_start;
@@ -46,7 +46,7 @@ struct pl_asr_fe_stream {
     uint64_t rng;      /* dither generator state */
     int finished;
     struct norm_state ns;
-    double *work;      /* [2 * n_fft + n_mels] scratch */
+    double *work; /* [2 * n_fft + n_mels] scratch */
 };
 
 void pl_asr_fe_opts_default(struct pl_asr_fe_opts *o) {
@@ -70,14 +70,16 @@ void pl_asr_fe_opts_default(struct pl_asr_fe_opts *o) {
 static double hz_to_mel(double f) {
     const double f_sp = 200.0 / 3.0, min_log_hz = 1000.0, min_log_mel = min_log_hz / f_sp;
     const double logstep = log(6.4) / 27.0;
-    if (f >= min_log_hz) return min_log_mel + log(f / min_log_hz) / logstep;
+    if (f >= min_log_hz)
+        return min_log_mel + log(f / min_log_hz) / logstep;
     return f / f_sp;
 }
 
 static double mel_to_hz(double m) {
     const double f_sp = 200.0 / 3.0, min_log_hz = 1000.0, min_log_mel = min_log_hz / f_sp;
     const double logstep = log(6.4) / 27.0;
-    if (m >= min_log_mel) return min_log_hz * exp(logstep * (m - min_log_mel));
+    if (m >= min_log_mel)
+        return min_log_hz * exp(logstep * (m - min_log_mel));
     return m * f_sp;
 }
 
@@ -86,9 +88,11 @@ static pl_status build_filterbank(struct pl_asr_fe *fe) {
     int nm = o->n_mels, nb = fe->n_bins;
     double f_max = o->f_max > 0 ? o->f_max : o->sample_rate / 2.0;
     double *hz = pl_malloc(sizeof(double) * (size_t)(nm + 2));
-    if (!hz) return PL_ERR(PL_E_NOMEM, "asr front end: mel points");
+    if (!hz)
+        return PL_ERR(PL_E_NOMEM, "asr front end: mel points");
     double m_lo = hz_to_mel(o->f_min), m_hi = hz_to_mel(f_max);
-    for (int i = 0; i < nm + 2; i++) hz[i] = mel_to_hz(m_lo + (m_hi - m_lo) * i / (nm + 1));
+    for (int i = 0; i < nm + 2; i++)
+        hz[i] = mel_to_hz(m_lo + (m_hi - m_lo) * i / (nm + 1));
     for (int m = 0; m < nm; m++) {
         double enorm = 2.0 / (hz[m + 2] - hz[m]);
         int lo = nb, hi = 0;
@@ -97,14 +101,17 @@ static pl_status build_filterbank(struct pl_asr_fe *fe) {
             double lower = (f - hz[m]) / (hz[m + 1] - hz[m]);
             double upper = (hz[m + 2] - f) / (hz[m + 2] - hz[m + 1]);
             double w = lower < upper ? lower : upper;
-            if (w < 0) w = 0;
+            if (w < 0)
+                w = 0;
             fe->fb[(size_t)m * nb + k] = w * enorm;
             if (w > 0) {
-                if (k < lo) lo = k;
+                if (k < lo)
+                    lo = k;
                 hi = k + 1;
             }
         }
-        if (hi == 0) lo = 0;
+        if (hi == 0)
+            lo = 0;
         fe->fb_lo[m] = lo;
         fe->fb_hi[m] = hi;
     }
@@ -115,7 +122,8 @@ static pl_status build_filterbank(struct pl_asr_fe *fe) {
 pl_status pl_asr_fe_create(const struct pl_asr_fe_opts *opts, struct pl_asr_fe **out) {
     pl_status st = PL_OK;
     struct pl_asr_fe *fe = NULL;
-    if (!out) return PL_ERR(PL_E_INVALID_ARG, "asr front end: out is NULL");
+    if (!out)
+        return PL_ERR(PL_E_INVALID_ARG, "asr front end: out is NULL");
     *out = NULL;
     struct pl_asr_fe_opts o;
     if (opts)
@@ -138,15 +146,14 @@ pl_status pl_asr_fe_create(const struct pl_asr_fe_opts *opts, struct pl_asr_fe *
     double nyq = o.sample_rate / 2.0;
     double fmax = o.f_max > 0 ? o.f_max : nyq;
     if (!(o.f_min >= 0) || !(fmax <= nyq) || !(o.f_min < fmax))
-        return PL_ERR(PL_E_INVALID_ARG, "asr front end: mel range %g..%g Hz (Nyquist %g)",
-                      o.f_min, fmax, nyq);
+        return PL_ERR(PL_E_INVALID_ARG, "asr front end: mel range %g..%g Hz (Nyquist %g)", o.f_min,
+                      fmax, nyq);
     if (!(o.preemph >= 0 && o.preemph < 1))
         return PL_ERR(PL_E_INVALID_ARG, "asr front end: preemph %g outside [0, 1)", o.preemph);
     if (!(o.dither >= 0 && o.dither < 1))
         return PL_ERR(PL_E_INVALID_ARG, "asr front end: dither %g outside [0, 1)", o.dither);
     if (!(o.log_guard > 0 && o.log_guard < 1))
-        return PL_ERR(PL_E_INVALID_ARG, "asr front end: log_guard %g outside (0, 1)",
-                      o.log_guard);
+        return PL_ERR(PL_E_INVALID_ARG, "asr front end: log_guard %g outside (0, 1)", o.log_guard);
     if (o.norm < PL_ASR_NORM_NONE || o.norm > PL_ASR_NORM_RUNNING)
         return PL_ERR(PL_E_INVALID_ARG, "asr front end: normalization %d", (int)o.norm);
     if (o.norm == PL_ASR_NORM_FIXED && (!o.norm_mean || !o.norm_std))
@@ -156,12 +163,15 @@ pl_status pl_asr_fe_create(const struct pl_asr_fe_opts *opts, struct pl_asr_fe *
                       o.running_init_frames);
     if (o.norm_std) {
         for (int m = 0; m < o.n_mels; m++)
-            if (!(o.norm_std[m] > 0) || !isfinite(o.norm_std[m]) || !isfinite(o.norm_mean ? o.norm_mean[m] : 0))
-                return PL_ERR(PL_E_INVALID_ARG, "asr front end: norm std/mean of bin %d invalid", m);
+            if (!(o.norm_std[m] > 0) || !isfinite(o.norm_std[m]) ||
+                !isfinite(o.norm_mean ? o.norm_mean[m] : 0))
+                return PL_ERR(PL_E_INVALID_ARG, "asr front end: norm std/mean of bin %d invalid",
+                              m);
     }
 
     fe = pl_calloc(1, sizeof *fe);
-    if (!fe) return PL_ERR(PL_E_NOMEM, "asr front end");
+    if (!fe)
+        return PL_ERR(PL_E_NOMEM, "asr front end");
     fe->o = o;
     fe->o.norm_mean = fe->o.norm_std = NULL;
     fe->n_bins = o.n_fft / 2 + 1;
@@ -195,11 +205,13 @@ pl_status pl_asr_fe_create(const struct pl_asr_fe_opts *opts, struct pl_asr_fe *
         fe->sin_tab[i] = -sin(2.0 * M_PI * i / o.n_fft);
     }
     int bits = 0;
-    while ((1 << bits) < o.n_fft) bits++;
+    while ((1 << bits) < o.n_fft)
+        bits++;
     for (int i = 0; i < o.n_fft; i++) {
         int r = 0;
         for (int b = 0; b < bits; b++)
-            if (i & (1 << b)) r |= 1 << (bits - 1 - b);
+            if (i & (1 << b))
+                r |= 1 << (bits - 1 - b);
         fe->bitrev[i] = r;
     }
     PL_TRY_GOTO(st, build_filterbank(fe));
@@ -211,7 +223,8 @@ fail:
 }
 
 void pl_asr_fe_destroy(struct pl_asr_fe *fe) {
-    if (!fe) return;
+    if (!fe)
+        return;
     pl_free(fe->window);
     pl_free(fe->cos_tab);
     pl_free(fe->sin_tab);
@@ -269,15 +282,19 @@ static void frame_logmel(const struct pl_asr_fe *fe, const double *frame, double
     int n = fe->o.n_fft, w = fe->o.win_length;
     double *re = work, *im = work + n;
     /* The window's position inside the FFT buffer only rotates the phase. */
-    for (int i = 0; i < w; i++) re[i] = frame[i] * fe->window[i];
-    for (int i = w; i < n; i++) re[i] = 0;
+    for (int i = 0; i < w; i++)
+        re[i] = frame[i] * fe->window[i];
+    for (int i = w; i < n; i++)
+        re[i] = 0;
     memset(im, 0, sizeof(double) * (size_t)n);
     fft(fe, re, im);
-    for (int k = 0; k < fe->n_bins; k++) re[k] = re[k] * re[k] + im[k] * im[k];
+    for (int k = 0; k < fe->n_bins; k++)
+        re[k] = re[k] * re[k] + im[k] * im[k];
     for (int m = 0; m < fe->o.n_mels; m++) {
         const double *f = fe->fb + (size_t)m * fe->n_bins;
         double acc = 0;
-        for (int k = fe->fb_lo[m]; k < fe->fb_hi[m]; k++) acc += f[k] * re[k];
+        for (int k = fe->fb_lo[m]; k < fe->fb_hi[m]; k++)
+            acc += f[k] * re[k];
         out[m] = log(acc + fe->o.log_guard);
     }
 }
@@ -313,7 +330,8 @@ static void norm_frame(const struct pl_asr_fe *fe, struct norm_state *ns, const 
     int nm = fe->o.n_mels;
     switch (fe->o.norm) {
     case PL_ASR_NORM_FIXED:
-        for (int m = 0; m < nm; m++) out[m] = (float)((x[m] - fe->mean[m]) / fe->std[m]);
+        for (int m = 0; m < nm; m++)
+            out[m] = (float)((x[m] - fe->mean[m]) / fe->std[m]);
         break;
     case PL_ASR_NORM_RUNNING: {
         double w0 = fe->o.running_init_frames;
@@ -325,13 +343,15 @@ static void norm_frame(const struct pl_asr_fe *fe, struct norm_state *ns, const 
             ns->sumsq[m] += x[m] * x[m];
             double mean = (ns->sum[m] + w0 * m0) / cnt;
             double var = (ns->sumsq[m] + w0 * (s0 * s0 + m0 * m0)) / cnt - mean * mean;
-            if (var < 0) var = 0;
+            if (var < 0)
+                var = 0;
             out[m] = (float)((x[m] - mean) / (sqrt(var) + 1e-5));
         }
         break;
     }
     default:
-        for (int m = 0; m < nm; m++) out[m] = (float)x[m];
+        for (int m = 0; m < nm; m++)
+            out[m] = (float)x[m];
         break;
     }
 }
@@ -355,7 +375,8 @@ static void preprocess(const struct pl_asr_fe *fe, const float *x, size_t n, dou
     double k = fe->o.preemph, d = fe->o.dither, p = *prev;
     for (size_t i = 0; i < n; i++) {
         double v = x[i];
-        if (d > 0) v += d * gauss(rng);
+        if (d > 0)
+            v += d * gauss(rng);
         y[i] = v - k * p;
         p = v;
     }
@@ -375,8 +396,10 @@ pl_status pl_asr_fe_compute(const struct pl_asr_fe *fe, const float *samples, si
     double *y = NULL, *work = NULL, *lm = NULL;
     float *res = NULL;
     struct norm_state ns = {0};
-    if (feats) *feats = NULL;
-    if (n_frames) *n_frames = 0;
+    if (feats)
+        *feats = NULL;
+    if (n_frames)
+        *n_frames = 0;
     if (!fe || !feats || !n_frames || (!samples && n > 0))
         return PL_ERR(PL_E_INVALID_ARG, "asr front end: NULL argument");
     PL_TRY(check_finite(samples, n));
@@ -392,7 +415,8 @@ pl_status pl_asr_fe_compute(const struct pl_asr_fe *fe, const float *samples, si
         st = PL_ERR(PL_E_NOMEM, "asr front end: %zu frames", nf);
         goto fail;
     }
-    if (fe->o.norm == PL_ASR_NORM_RUNNING) PL_TRY_GOTO(st, norm_init(fe, &ns));
+    if (fe->o.norm == PL_ASR_NORM_RUNNING)
+        PL_TRY_GOTO(st, norm_init(fe, &ns));
     double prev = 0;
     uint64_t rng = fe->o.dither_seed;
     preprocess(fe, samples, n, y, &prev, &rng);
@@ -408,7 +432,8 @@ pl_status pl_asr_fe_compute(const struct pl_asr_fe *fe, const float *samples, si
     if (fe->o.norm == PL_ASR_NORM_PER_FEATURE) {
         for (int m = 0; m < nm; m++) {
             double mean = 0, var = 0;
-            for (size_t t = 0; t < nf; t++) mean += lm[t * nm + m];
+            for (size_t t = 0; t < nf; t++)
+                mean += lm[t * nm + m];
             mean /= (double)nf;
             for (size_t t = 0; t < nf; t++) {
                 double d = lm[t * nm + m] - mean;
@@ -421,7 +446,8 @@ pl_status pl_asr_fe_compute(const struct pl_asr_fe *fe, const float *samples, si
                 res[t * nm + m] = (float)((lm[t * nm + m] - mean) / sd);
         }
     } else {
-        for (size_t t = 0; t < nf; t++) norm_frame(fe, &ns, lm + t * nm, res + t * nm);
+        for (size_t t = 0; t < nf; t++)
+            norm_frame(fe, &ns, lm + t * nm, res + t * nm);
     }
     *feats = res;
     *n_frames = nf;
@@ -439,17 +465,21 @@ fail:
 
 pl_status pl_asr_fe_stream_create(const struct pl_asr_fe *fe, struct pl_asr_fe_stream **out) {
     pl_status st = PL_OK;
-    if (!out) return PL_ERR(PL_E_INVALID_ARG, "asr feature stream: out is NULL");
+    if (!out)
+        return PL_ERR(PL_E_INVALID_ARG, "asr feature stream: out is NULL");
     *out = NULL;
-    if (!fe) return PL_ERR(PL_E_INVALID_ARG, "asr feature stream: front end is NULL");
+    if (!fe)
+        return PL_ERR(PL_E_INVALID_ARG, "asr feature stream: front end is NULL");
     if (fe->o.norm == PL_ASR_NORM_PER_FEATURE)
         return PL_ERR(PL_E_UNSUPPORTED,
                       "asr feature stream: per-utterance normalization needs the whole "
                       "utterance; use FIXED or RUNNING");
     struct pl_asr_fe_stream *s = pl_calloc(1, sizeof *s);
-    if (!s) return PL_ERR(PL_E_NOMEM, "asr feature stream");
+    if (!s)
+        return PL_ERR(PL_E_NOMEM, "asr feature stream");
     s->fe = fe;
-    s->work = pl_malloc(sizeof(double) * (size_t)(2 * fe->o.n_fft + fe->o.win_length + fe->o.n_mels));
+    s->work =
+        pl_malloc(sizeof(double) * (size_t)(2 * fe->o.n_fft + fe->o.win_length + fe->o.n_mels));
     if (!s->work) {
         st = PL_ERR(PL_E_NOMEM, "asr feature stream scratch");
         goto fail;
@@ -464,7 +494,8 @@ fail:
 }
 
 void pl_asr_fe_stream_destroy(struct pl_asr_fe_stream *s) {
-    if (!s) return;
+    if (!s)
+        return;
     norm_deinit(&s->ns);
     pl_free(s->buf);
     pl_free(s->work);
@@ -472,7 +503,8 @@ void pl_asr_fe_stream_destroy(struct pl_asr_fe_stream *s) {
 }
 
 void pl_asr_fe_stream_reset(struct pl_asr_fe_stream *s) {
-    if (!s) return;
+    if (!s)
+        return;
     s->buf_len = 0;
     s->buf_start = 0;
     s->total = 0;
@@ -480,7 +512,8 @@ void pl_asr_fe_stream_reset(struct pl_asr_fe_stream *s) {
     s->prev = 0;
     s->rng = s->fe->o.dither_seed;
     s->finished = 0;
-    if (s->ns.sum) norm_reset(s->fe, &s->ns);
+    if (s->ns.sum)
+        norm_reset(s->fe, &s->ns);
 }
 
 /* Emit frames t = next_frame .. last (inclusive bound given as `end`,
@@ -488,10 +521,12 @@ void pl_asr_fe_stream_reset(struct pl_asr_fe_stream *s) {
 static pl_status emit(struct pl_asr_fe_stream *s, size_t end, float **feats, size_t *n_frames) {
     const struct pl_asr_fe *fe = s->fe;
     int nm = fe->o.n_mels, w = fe->o.win_length, hop = fe->o.hop_length;
-    if (end <= s->next_frame) return PL_OK;
+    if (end <= s->next_frame)
+        return PL_OK;
     size_t cnt = end - s->next_frame;
     float *res = pl_malloc(sizeof(float) * cnt * (size_t)nm);
-    if (!res) return PL_ERR(PL_E_NOMEM, "asr feature stream: %zu frames", cnt);
+    if (!res)
+        return PL_ERR(PL_E_NOMEM, "asr feature stream: %zu frames", cnt);
     double *frame = s->work + 2 * fe->o.n_fft, *lm = frame + w;
     for (size_t f = 0; f < cnt; f++) {
         size_t t = s->next_frame + f;
@@ -513,7 +548,8 @@ static pl_status emit(struct pl_asr_fe_stream *s, size_t end, float **feats, siz
     long long keep_from = (long long)s->next_frame * hop - w / 2;
     if (keep_from > (long long)s->buf_start) {
         size_t drop = (size_t)keep_from - s->buf_start;
-        if (drop > s->buf_len) drop = s->buf_len;
+        if (drop > s->buf_len)
+            drop = s->buf_len;
         memmove(s->buf, s->buf + drop, sizeof(double) * (s->buf_len - drop));
         s->buf_len -= drop;
         s->buf_start += drop;
@@ -525,17 +561,22 @@ static pl_status emit(struct pl_asr_fe_stream *s, size_t end, float **feats, siz
 
 pl_status pl_asr_fe_stream_feed(struct pl_asr_fe_stream *s, const float *samples, size_t n,
                                 float **feats, size_t *n_frames) {
-    if (feats) *feats = NULL;
-    if (n_frames) *n_frames = 0;
+    if (feats)
+        *feats = NULL;
+    if (n_frames)
+        *n_frames = 0;
     if (!s || !feats || !n_frames || (!samples && n > 0))
         return PL_ERR(PL_E_INVALID_ARG, "asr feature stream: NULL argument");
-    if (s->finished) return PL_ERR(PL_E_INVALID_ARG, "asr feature stream: feed after finish");
+    if (s->finished)
+        return PL_ERR(PL_E_INVALID_ARG, "asr feature stream: feed after finish");
     PL_TRY(check_finite(samples, n));
     if (s->buf_len + n > s->buf_cap) {
         size_t cap = s->buf_cap ? s->buf_cap : 4096;
-        while (cap < s->buf_len + n) cap *= 2;
+        while (cap < s->buf_len + n)
+            cap *= 2;
         double *nb = pl_realloc(s->buf, sizeof(double) * cap);
-        if (!nb) return PL_ERR(PL_E_NOMEM, "asr feature stream: %zu samples", cap);
+        if (!nb)
+            return PL_ERR(PL_E_NOMEM, "asr feature stream: %zu samples", cap);
         s->buf = nb;
         s->buf_cap = cap;
     }
@@ -547,16 +588,20 @@ pl_status pl_asr_fe_stream_feed(struct pl_asr_fe_stream *s, const float *samples
     size_t right = w - w / 2;
     size_t end = s->total >= right ? (s->total - right) / hop + 1 : 0;
     size_t nf_max = pl_asr_fe_n_frames(s->fe, s->total);
-    if (end > nf_max) end = nf_max;
+    if (end > nf_max)
+        end = nf_max;
     return emit(s, end, feats, n_frames);
 }
 
 pl_status pl_asr_fe_stream_finish(struct pl_asr_fe_stream *s, float **feats, size_t *n_frames) {
-    if (feats) *feats = NULL;
-    if (n_frames) *n_frames = 0;
+    if (feats)
+        *feats = NULL;
+    if (n_frames)
+        *n_frames = 0;
     if (!s || !feats || !n_frames)
         return PL_ERR(PL_E_INVALID_ARG, "asr feature stream: NULL argument");
-    if (s->finished) return PL_ERR(PL_E_INVALID_ARG, "asr feature stream: finished twice");
+    if (s->finished)
+        return PL_ERR(PL_E_INVALID_ARG, "asr feature stream: finished twice");
     PL_TRY(emit(s, pl_asr_fe_n_frames(s->fe, s->total), feats, n_frames));
     s->finished = 1;
     return PL_OK;

@@ -45,20 +45,20 @@ enum pl_asr_norm {
 };
 
 struct pl_asr_fe_opts {
-    int sample_rate;     /* 16000 */
-    int win_length;      /* 400 (25 ms) */
-    int hop_length;      /* 160 (10 ms) */
-    int n_fft;           /* 512; a power of two >= win_length, <= 4096 */
-    int n_mels;          /* 80; 1..256 */
-    double f_min;        /* 0 Hz */
-    double f_max;        /* 0 = sample_rate / 2 */
-    double preemph;      /* 0.97; 0 disables */
-    double dither;       /* 0 (off); std of the added Gaussian noise */
+    int sample_rate;      /* 16000 */
+    int win_length;       /* 400 (25 ms) */
+    int hop_length;       /* 160 (10 ms) */
+    int n_fft;            /* 512; a power of two >= win_length, <= 4096 */
+    int n_mels;           /* 80; 1..256 */
+    double f_min;         /* 0 Hz */
+    double f_max;         /* 0 = sample_rate / 2 */
+    double preemph;       /* 0.97; 0 disables */
+    double dither;        /* 0 (off); std of the added Gaussian noise */
     uint64_t dither_seed; /* seed of the dither generator */
-    double log_guard;    /* 2^-24 */
+    double log_guard;     /* 2^-24 */
     enum pl_asr_norm norm;
-    const float *norm_mean; /* FIXED: n_mels values, copied at creation */
-    const float *norm_std;  /* FIXED: n_mels values (> 0), copied at creation */
+    const float *norm_mean;     /* FIXED: n_mels values, copied at creation */
+    const float *norm_std;      /* FIXED: n_mels values (> 0), copied at creation */
     double running_init_frames; /* RUNNING: weight of the prior (mean 0 / std 1 by
                                    default, or norm_mean/norm_std when given) in frames; 0 = none */
 };

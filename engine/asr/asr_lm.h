@@ -81,8 +81,8 @@ void pl_asr_lm_begin(const struct pl_asr_lm *lm, struct pl_asr_lm_state *st);
 
 /* ln P(word | *in); word -1 (or <unk>) = out of vocabulary: oov_logp is
  * returned. *out (may alias in) becomes the history extended by word. */
-double pl_asr_lm_score(const struct pl_asr_lm *lm, const struct pl_asr_lm_state *in,
-                       int32_t word, double oov_logp, struct pl_asr_lm_state *out);
+double pl_asr_lm_score(const struct pl_asr_lm *lm, const struct pl_asr_lm_state *in, int32_t word,
+                       double oov_logp, struct pl_asr_lm_state *out);
 
 /* ln P(</s> | *st). */
 double pl_asr_lm_end(const struct pl_asr_lm *lm, const struct pl_asr_lm_state *st);

@@ -20,7 +20,8 @@ struct pl_asr_profanity {
 };
 
 static void lower(char *s) {
-    for (; *s; s++) *s = (char)tolower((unsigned char)*s);
+    for (; *s; s++)
+        *s = (char)tolower((unsigned char)*s);
 }
 
 static int cmp_str(const void *a, const void *b) {
@@ -29,11 +30,14 @@ static int cmp_str(const void *a, const void *b) {
 
 pl_status pl_asr_profanity_create(const char *const *words, int n, struct pl_asr_profanity **out) {
     pl_status st = PL_OK;
-    if (!out) return PL_ERR(PL_E_INVALID_ARG, "profanity: out is NULL");
+    if (!out)
+        return PL_ERR(PL_E_INVALID_ARG, "profanity: out is NULL");
     *out = NULL;
-    if (n < 0 || (n > 0 && !words)) return PL_ERR(PL_E_INVALID_ARG, "profanity: %d words", n);
+    if (n < 0 || (n > 0 && !words))
+        return PL_ERR(PL_E_INVALID_ARG, "profanity: %d words", n);
     struct pl_asr_profanity *p = pl_calloc(1, sizeof *p);
-    if (!p) return PL_ERR(PL_E_NOMEM, "profanity");
+    if (!p)
+        return PL_ERR(PL_E_NOMEM, "profanity");
     p->words = pl_calloc((size_t)(n ? n : 1), sizeof(char *));
     if (!p->words) {
         st = PL_ERR(PL_E_NOMEM, "profanity: %d words", n);
@@ -65,17 +69,23 @@ pl_status pl_asr_profanity_load(const char *path, struct pl_asr_profanity **out)
     char **w = NULL;
     int n = 0, cap = 0;
     char line[256];
-    if (!out) return PL_ERR(PL_E_INVALID_ARG, "profanity: out is NULL");
+    if (!out)
+        return PL_ERR(PL_E_INVALID_ARG, "profanity: out is NULL");
     *out = NULL;
-    if (!path) return PL_ERR(PL_E_INVALID_ARG, "profanity: path is NULL");
+    if (!path)
+        return PL_ERR(PL_E_INVALID_ARG, "profanity: path is NULL");
     FILE *f = fopen(path, "r");
-    if (!f) return PL_ERR(PL_E_IO, "profanity: cannot open %s", path);
+    if (!f)
+        return PL_ERR(PL_E_IO, "profanity: cannot open %s", path);
     while (fgets(line, sizeof line, f)) {
         size_t l = strlen(line);
-        while (l && (line[l - 1] == '\n' || line[l - 1] == '\r' || line[l - 1] == ' ')) line[--l] = 0;
+        while (l && (line[l - 1] == '\n' || line[l - 1] == '\r' || line[l - 1] == ' '))
+            line[--l] = 0;
         char *s = line;
-        while (*s == ' ' || *s == '\t') s++;
-        if (!*s || *s == '#') continue;
+        while (*s == ' ' || *s == '\t')
+            s++;
+        if (!*s || *s == '#')
+            continue;
         if (n == cap) {
             cap = cap ? cap * 2 : 32;
             char **nw = pl_realloc(w, sizeof(char *) * (size_t)cap);
@@ -99,15 +109,18 @@ pl_status pl_asr_profanity_load(const char *path, struct pl_asr_profanity **out)
     st = pl_asr_profanity_create((const char *const *)w, n, out);
 fail:
     fclose(f);
-    for (int i = 0; i < n; i++) pl_free(w[i]);
+    for (int i = 0; i < n; i++)
+        pl_free(w[i]);
     pl_free(w);
     return st;
 }
 
 void pl_asr_profanity_destroy(struct pl_asr_profanity *p) {
-    if (!p) return;
+    if (!p)
+        return;
     if (p->words)
-        for (int i = 0; i < p->n; i++) pl_free(p->words[i]);
+        for (int i = 0; i < p->n; i++)
+            pl_free(p->words[i]);
     pl_free(p->words);
     pl_free(p);
 }
@@ -116,9 +129,11 @@ static int is_word_char(unsigned char c) { return isalnum(c) || c == '\'' || c >
 
 pl_status pl_asr_profanity_filter(const struct pl_asr_profanity *p, const char *text, char **out) {
     struct pl_strbuf sb;
-    if (!out) return PL_ERR(PL_E_INVALID_ARG, "profanity: out is NULL");
+    if (!out)
+        return PL_ERR(PL_E_INVALID_ARG, "profanity: out is NULL");
     *out = NULL;
-    if (!p || !text) return PL_ERR(PL_E_INVALID_ARG, "profanity: NULL argument");
+    if (!p || !text)
+        return PL_ERR(PL_E_INVALID_ARG, "profanity: NULL argument");
     pl_strbuf_init(&sb);
     const char *s = text;
     while (*s) {
@@ -127,7 +142,8 @@ pl_status pl_asr_profanity_filter(const struct pl_asr_profanity *p, const char *
             continue;
         }
         const char *e = s;
-        while (*e && is_word_char((unsigned char)*e)) e++;
+        while (*e && is_word_char((unsigned char)*e))
+            e++;
         size_t len = (size_t)(e - s);
         char key[MAX_WORD];
         int hit = 0;
@@ -141,16 +157,19 @@ pl_status pl_asr_profanity_filter(const struct pl_asr_profanity *p, const char *
         if (hit) {
             /* keep the first character (all its UTF-8 bytes), star the others */
             size_t k = 1;
-            while (k < len && ((unsigned char)s[k] & 0xC0) == 0x80) k++;
+            while (k < len && ((unsigned char)s[k] & 0xC0) == 0x80)
+                k++;
             pl_strbuf_append_n(&sb, s, k);
             for (; k < len; k++)
-                if (((unsigned char)s[k] & 0xC0) != 0x80) pl_strbuf_append_char(&sb, '*');
+                if (((unsigned char)s[k] & 0xC0) != 0x80)
+                    pl_strbuf_append_char(&sb, '*');
         } else {
             pl_strbuf_append_n(&sb, s, len);
         }
         s = e;
     }
     *out = pl_strbuf_detach(&sb);
-    if (!*out) return PL_ERR(PL_E_NOMEM, "profanity: output");
+    if (!*out)
+        return PL_ERR(PL_E_NOMEM, "profanity: output");
     return PL_OK;
 }

@@ -33,10 +33,13 @@ static double now(void) {
 static int split(char *s, char **w, int max) {
     int n = 0;
     while (*s && n < max) {
-        while (*s == ' ') *s++ = '\0';
-        if (!*s) break;
+        while (*s == ' ')
+            *s++ = '\0';
+        if (!*s)
+            break;
         w[n++] = s;
-        while (*s && *s != ' ') s++;
+        while (*s && *s != ' ')
+            s++;
     }
     return n;
 }
@@ -49,13 +52,17 @@ static int wer_errors(const char *ref, const char *hyp, int *n_ref) {
     snprintf(b, sizeof b, "%s", hyp);
     int na = split(a, wa, 512), nb = split(b, wb, 512);
     static int d[513][513];
-    for (int i = 0; i <= na; i++) d[i][0] = i;
-    for (int j = 0; j <= nb; j++) d[0][j] = j;
+    for (int i = 0; i <= na; i++)
+        d[i][0] = i;
+    for (int j = 0; j <= nb; j++)
+        d[0][j] = j;
     for (int i = 1; i <= na; i++)
         for (int j = 1; j <= nb; j++) {
             int c = d[i - 1][j - 1] + (strcmp(wa[i - 1], wb[j - 1]) != 0);
-            if (d[i - 1][j] + 1 < c) c = d[i - 1][j] + 1;
-            if (d[i][j - 1] + 1 < c) c = d[i][j - 1] + 1;
+            if (d[i - 1][j] + 1 < c)
+                c = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < c)
+                c = d[i][j - 1] + 1;
             d[i][j] = c;
         }
     *n_ref = na;
@@ -72,10 +79,13 @@ int main(int argc, char **argv) {
         return 2;
     }
     int beam = argc > 3 ? (int)strtol(argv[3], NULL, 10) : 16;
-    double alpha = argc > 4 ? strtod(argv[4], NULL) : 0.8;
-    double beta = argc > 5 ? strtod(argv[5], NULL) : 1.5;
-    double upp = argc > 6 ? strtod(argv[6], NULL) : -5.0;
-    if (argc > 7) P_LO = strtod(argv[7], NULL);
+    struct pl_asr_decode_opts d0;
+    pl_asr_decode_opts_default(&d0); /* the decoder's defaults unless given */
+    double alpha = argc > 4 ? strtod(argv[4], NULL) : d0.lm_alpha;
+    double beta = argc > 5 ? strtod(argv[5], NULL) : d0.lm_beta;
+    double upp = argc > 6 ? strtod(argv[6], NULL) : d0.unk_prefix_penalty;
+    if (argc > 7)
+        P_LO = strtod(argv[7], NULL);
     char path[4096];
     double t0 = now();
     struct pl_asr_lm *lm = NULL;
@@ -101,14 +111,16 @@ int main(int argc, char **argv) {
     char line[4096];
     while (n < 128 && fgets(line, sizeof line, f)) {
         char *p1 = strchr(line, '|'), *p2 = p1 ? strchr(p1 + 1, '|') : NULL;
-        if (!p2) continue;
+        if (!p2)
+            continue;
         *p1 = 0;
         snprintf(ids[n], sizeof ids[n], "%.31s", line);
         size_t k = 0;
         int sp = 1;
         for (char *c = p2 + 1; *c && k + 1 < sizeof texts[n]; c++) {
             char ch = *c;
-            if (ch >= 'A' && ch <= 'Z') ch = (char)(ch - 'A' + 'a');
+            if (ch >= 'A' && ch <= 'Z')
+                ch = (char)(ch - 'A' + 'a');
             if ((ch >= 'a' && ch <= 'z') || ch == '\'') {
                 texts[n][k++] = ch;
                 sp = 0;
@@ -117,7 +129,8 @@ int main(int argc, char **argv) {
                 sp = 1;
             }
         }
-        while (k && texts[n][k - 1] == ' ') k--;
+        while (k && texts[n][k - 1] == ' ')
+            k--;
         texts[n][k] = 0;
         n++;
     }
@@ -129,8 +142,10 @@ int main(int argc, char **argv) {
     double audio_s = 0, fe_s = 0;
     for (int i = 0; i < n; i++) {
         struct pl_audio *a = NULL, *r = NULL;
-        snprintf(path, sizeof path, "%.3000s/speech/ljspeech-subset/wavs/%.31s.flac", argv[1], ids[i]);
-        if (pl_audio_decode_file(path, NULL, &a, NULL) != PL_OK) continue;
+        snprintf(path, sizeof path, "%.3000s/speech/ljspeech-subset/wavs/%.31s.flac", argv[1],
+                 ids[i]);
+        if (pl_audio_decode_file(path, NULL, &a, NULL) != PL_OK)
+            continue;
         pl_audio_to_mono(a);
         if (pl_audio_resample(a, 16000, &r) == PL_OK) {
             float *feats = NULL;
@@ -149,8 +164,9 @@ int main(int argc, char **argv) {
     pl_asr_fe_destroy(fe);
 
     /* decoding on simulated posteriors */
-    const char *toks[] = {" ", "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n",
-                          "o", "p", "q", "r", "s", "t", "u", "v", "w", "x", "y", "z", "'", "<b>"};
+    const char *toks[] = {" ", "a", "b", "c", "d", "e", "f", "g", "h",  "i",
+                          "j", "k", "l", "m", "n", "o", "p", "q", "r",  "s",
+                          "t", "u", "v", "w", "x", "y", "z", "'", "<b>"};
     const int V = 29, BL = 28;
     struct pl_asr_vocab *v = NULL;
     pl_asr_vocab_create(toks, V, BL, PL_ASR_VOCAB_CHARS, &v);
@@ -167,7 +183,10 @@ int main(int argc, char **argv) {
         size_t L = strlen(texts[i]), cap = L * 5 + 4, T = 0;
         float *lp = malloc(sizeof(float) * cap * V);
         for (size_t c = 0; c <= L; c++) {
-            int tok = c < L ? (texts[i][c] == ' ' ? 0 : texts[i][c] == '\'' ? 27 : texts[i][c] - 'a' + 1) : BL;
+            int tok = c < L ? (texts[i][c] == ' '    ? 0
+                               : texts[i][c] == '\'' ? 27
+                                                     : texts[i][c] - 'a' + 1)
+                            : BL;
             int reps = c < L ? 1 + rand() % 2 : 1, blanks = rand() % 3;
             for (int r = 0; r < reps + blanks; r++) {
                 int t_tok = r < reps ? tok : BL;
@@ -175,7 +194,8 @@ int main(int argc, char **argv) {
                 int conf = 1 + rand() % 27;
                 double rest = 1 - p, pc = rest * 0.7, pn = rest * 0.3 / (V - 2);
                 float *row = lp + T * V;
-                for (int k = 0; k < V; k++) row[k] = (float)log(pn);
+                for (int k = 0; k < V; k++)
+                    row[k] = (float)log(pn);
                 row[conf] = (float)log(pc + pn);
                 row[t_tok] = (float)log(p);
                 T++;
@@ -190,7 +210,8 @@ int main(int argc, char **argv) {
             } else {
                 struct pl_asr_beam *b = NULL;
                 struct pl_asr_decode_opts oo = o;
-                if (m == 1) oo.lm_alpha = oo.lm_beta = 0;
+                if (m == 1)
+                    oo.lm_alpha = oo.lm_beta = 0;
                 pl_asr_beam_create(v, m == 2 ? lm : NULL, &oo, NULL, 0, &b);
                 pl_asr_beam_feed(b, lp, T, V);
                 pl_asr_beam_finish(b, &nb);
@@ -199,9 +220,14 @@ int main(int argc, char **argv) {
             dec_s[m] += now() - t1;
             int nr = 0;
             err[m] += wer_errors(texts[i], nb->hyps[0].text, &nr);
-            if (m == 0) nref += nr;
-            if (i == 0) printf("  %-8s %s\n", m == 0 ? "greedy" : m == 1 ? "beam" : "beam+LM",
-                               nb->hyps[0].text);
+            if (m == 0)
+                nref += nr;
+            if (i == 0)
+                printf("  %-8s %s\n",
+                       m == 0   ? "greedy"
+                       : m == 1 ? "beam"
+                                : "beam+LM",
+                       nb->hyps[0].text);
             pl_asr_nbest_destroy(nb);
         }
         free(lp);

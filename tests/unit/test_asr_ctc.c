@@ -69,9 +69,9 @@ static void check_toy_scores(const struct pl_asr_lm *lm) {
     struct pl_asr_lm_state s, s2;
     pl_asr_lm_begin(lm, &s);
     double a = pl_asr_lm_score(lm, &s, wid(lm, "a"), -10, &s);
-    ck_assert(fabs(a - (-0.40 * LN10)) < 1e-9);          /* bigram <s> a */
+    ck_assert(fabs(a - (-0.40 * LN10)) < 1e-9); /* bigram <s> a */
     double ba = pl_asr_lm_score(lm, &s, wid(lm, "ba"), -10, &s);
-    ck_assert(fabs(ba - (-0.10 * LN10)) < 1e-9);         /* trigram <s> a ba */
+    ck_assert(fabs(ba - (-0.10 * LN10)) < 1e-9); /* trigram <s> a ba */
     double c = pl_asr_lm_score(lm, &s, wid(lm, "c"), -10, &s2);
     /* no "a ba c", bow(a ba) -0.15; no "ba c", bow(ba) -0.15; p(c) -1.40 */
     ck_assert_msg(fabs(c - (-1.70 * LN10)) < 1e-9, "%g", c / LN10);
@@ -137,7 +137,8 @@ END_TEST
 static pl_status load_str(const char *s) {
     struct pl_asr_lm *lm = NULL;
     pl_status st = pl_asr_lm_load_buffer(s, strlen(s), &lm);
-    if (st != PL_OK) ck_assert_ptr_null(lm);
+    if (st != PL_OK)
+        ck_assert_ptr_null(lm);
     pl_asr_lm_destroy(lm);
     return st;
 }
@@ -147,19 +148,20 @@ START_TEST(arpa_hostile) {
         "",
         "no data here\n",
         "\\data\\\nngram 1=2\n\n\\1-grams:\n-1\t</s>\n\\end\\\n",           /* count */
-        "\\data\\\nngram 1=1\n\n\\1-grams:\n-1\t</s>\n",                     /* no end */
-        "\\data\\\nngram 1=1\n\n\\1-grams:\nabc\t</s>\n\\end\\\n",           /* number */
-        "\\data\\\nngram 1=1\n\n\\1-grams:\n0.5\t</s>\n\\end\\\n",           /* p > 1 */
-        "\\data\\\nngram 1=2\n\n\\1-grams:\n-1\t</s>\n-1\t</s>\n\\end\\\n",  /* repeated */
-        "\\data\\\nngram 1=1\nngram 2=1\n\n\\1-grams:\n-1\t</s>\n\n\\2-grams:\n-1\t</s> x\n\\end\\\n",
-        "\\data\\\nngram 1=1\n\n\\2-grams:\n-1\t</s>\n\\end\\\n",            /* section */
-        "\\data\\\nngram 1=1\n\n\\1-grams:\n-1\n\\end\\\n",                  /* fields */
+        "\\data\\\nngram 1=1\n\n\\1-grams:\n-1\t</s>\n",                    /* no end */
+        "\\data\\\nngram 1=1\n\n\\1-grams:\nabc\t</s>\n\\end\\\n",          /* number */
+        "\\data\\\nngram 1=1\n\n\\1-grams:\n0.5\t</s>\n\\end\\\n",          /* p > 1 */
+        "\\data\\\nngram 1=2\n\n\\1-grams:\n-1\t</s>\n-1\t</s>\n\\end\\\n", /* repeated */
+        "\\data\\\nngram 1=1\nngram 2=1\n\n\\1-grams:\n-1\t</s>\n\n\\2-grams:\n-1\t</s> "
+        "x\n\\end\\\n",
+        "\\data\\\nngram 1=1\n\n\\2-grams:\n-1\t</s>\n\\end\\\n", /* section */
+        "\\data\\\nngram 1=1\n\n\\1-grams:\n-1\n\\end\\\n",       /* fields */
         "\\data\\\nngram 1=1\n\n\\1-grams:\n-1\t</s>\t-0.1\textra\n\\end\\\n",
-        "\\data\\\nngram 1=1\n\n\\1-grams:\n-1\ta\n\\end\\\n",                /* no </s> */
-        "\\data\\\nngram 2=1\n",                                               /* order gap */
+        "\\data\\\nngram 1=1\n\n\\1-grams:\n-1\ta\n\\end\\\n", /* no </s> */
+        "\\data\\\nngram 2=1\n",                               /* order gap */
         "\\data\\\nngram 1=x\n",
         "\\data\\\nngram 1=1\n\n\\1-grams:\n-1\t</s>\t-0.1x\n\\end\\\n",
-        "\\data\\\nngram 1=1\n\n-1\t</s>\n\\end\\\n",                         /* no section */
+        "\\data\\\nngram 1=1\n\n-1\t</s>\n\\end\\\n", /* no section */
         "\\data\\\nngram 1=999999999999\n",
     };
     for (size_t i = 0; i < PL_ARRAY_LEN(fmt_bad); i++)
@@ -194,14 +196,16 @@ static struct pl_asr_vocab *char_vocab(void) {
 
 /* Row t: probability p on token k, the rest spread evenly. */
 static void set_row(float *row, int V, int k, double p) {
-    for (int i = 0; i < V; i++) row[i] = (float)log((1 - p) / (V - 1));
+    for (int i = 0; i < V; i++)
+        row[i] = (float)log((1 - p) / (V - 1));
     row[k] = (float)log(p);
 }
 
 /* Row with two tokens sharing most of the mass. */
 static void set_row2(float *row, int V, int k1, double p1, int k2, double p2) {
     double rest = (1 - p1 - p2) / (V - 2);
-    for (int i = 0; i < V; i++) row[i] = (float)log(rest);
+    for (int i = 0; i < V; i++)
+        row[i] = (float)log(rest);
     row[k1] = (float)log(p1);
     row[k2] = (float)log(p2);
 }
@@ -210,7 +214,8 @@ START_TEST(greedy_chars_times_confidence) {
     struct pl_asr_vocab *v = char_vocab();
     int seq[] = {A, A, BL, B, SP, C, C, BL, C, BL};
     float lp[10 * 5];
-    for (int t = 0; t < 10; t++) set_row(lp + t * 5, 5, seq[t], t == 8 ? 0.5 : 0.9);
+    for (int t = 0; t < 10; t++)
+        set_row(lp + t * 5, 5, seq[t], t == 8 ? 0.5 : 0.9);
     struct pl_asr_decode_opts o;
     pl_asr_decode_opts_default(&o);
     o.frame_ms = 40;
@@ -248,15 +253,16 @@ START_TEST(greedy_chars_times_confidence) {
 END_TEST
 
 START_TEST(greedy_sentencepiece) {
-    const char *toks[] = {"<blank>", "\xe2\x96\x81he", "llo", "\xe2\x96\x81wor", "ld",
-                          "\xe2\x96\x81", "s"};
+    const char *toks[] = {"<blank>", "\xe2\x96\x81he", "llo", "\xe2\x96\x81wor",
+                          "ld",      "\xe2\x96\x81",   "s"};
     struct pl_asr_vocab *v = NULL;
     ck_assert_int_eq(pl_asr_vocab_create(toks, 7, 0, PL_ASR_VOCAB_AUTO, &v), PL_OK);
     ck_assert_int_eq(pl_asr_vocab_kind(v), PL_ASR_VOCAB_SPM);
     /* "▁he llo ▁wor ld ▁ s" -> "hello world s" */
     int seq[] = {1, 0, 2, 2, 3, 0, 4, 5, 6, 0};
     float lp[10 * 7];
-    for (int t = 0; t < 10; t++) set_row(lp + t * 7, 7, seq[t], 0.8);
+    for (int t = 0; t < 10; t++)
+        set_row(lp + t * 7, 7, seq[t], 0.8);
     struct pl_asr_nbest *nb = NULL;
     ck_assert_int_eq(pl_asr_ctc_greedy(v, lp, 10, 7, NULL, &nb), PL_OK);
     ck_assert_str_eq(nb->hyps[0].text, "hello world s");
@@ -338,7 +344,8 @@ START_TEST(beam_lm_and_boost_change_the_answer) {
     ck_assert_str_eq(nb->hyps[0].text, "ab");
     for (int i = 1; i < nb->n; i++) {
         ck_assert(nb->hyps[i].score <= nb->hyps[i - 1].score);
-        for (int j = 0; j < i; j++) ck_assert_str_ne(nb->hyps[i].text, nb->hyps[j].text);
+        for (int j = 0; j < i; j++)
+            ck_assert_str_ne(nb->hyps[i].text, nb->hyps[j].text);
     }
     /* score = acoustic + alpha * lm (beta 0, no boost) */
     ck_assert(fabs(nb->hyps[0].score - (nb->hyps[0].acoustic + nb->hyps[0].lm)) < 1e-9);
@@ -378,21 +385,23 @@ START_TEST(beam_partial_results) {
     /* "ab c cab" spoken clearly; partial after each frame */
     int seq[] = {A, BL, B, SP, C, BL, SP, C, A, B, BL};
     float lp[11 * 5];
-    for (int t = 0; t < 11; t++) set_row(lp + t * 5, 5, seq[t], 0.97);
+    for (int t = 0; t < 11; t++)
+        set_row(lp + t * 5, 5, seq[t], 0.97);
     struct pl_asr_beam *b = NULL;
     ck_assert_int_eq(pl_asr_beam_create(v, lm, NULL, NULL, 0, &b), PL_OK);
     struct pl_asr_nbest *p = NULL;
     ck_assert_int_eq(pl_asr_beam_partial(b, &p), PL_OK); /* before any frame */
     ck_assert_str_eq(p->hyps[0].text, "");
     pl_asr_nbest_destroy(p);
-    const char *expect[] = {"a", "a", "ab", "ab", "ab c", "ab c", "ab c", "ab c c",
-                            "ab c ca", "ab c cab", "ab c cab"};
+    const char *expect[] = {"a",    "a",      "ab",      "ab",       "ab c",    "ab c",
+                            "ab c", "ab c c", "ab c ca", "ab c cab", "ab c cab"};
     for (int t = 0; t < 11; t++) {
         ck_assert_int_eq(pl_asr_beam_feed(b, lp + t * 5, 1, 5), PL_OK);
         ck_assert_int_eq(pl_asr_beam_partial(b, &p), PL_OK);
         ck_assert_msg(strcmp(p->hyps[0].text, expect[t]) == 0, "t=%d: \"%s\"", t, p->hyps[0].text);
         ck_assert_int_le(p->hyps[0].n_stable_words, p->hyps[0].n_words);
-        if (t == 10) ck_assert_int_ge(p->hyps[0].n_stable_words, 1);
+        if (t == 10)
+            ck_assert_int_ge(p->hyps[0].n_stable_words, 1);
         pl_asr_nbest_destroy(p);
     }
     struct pl_asr_nbest *nb = NULL;
@@ -432,7 +441,8 @@ START_TEST(beam_long_input_equals_greedy) {
     o.beam_width = 8;
     struct pl_asr_beam *b = NULL;
     ck_assert_int_eq(pl_asr_beam_create(v, NULL, &o, NULL, 0, &b), PL_OK);
-    for (size_t t = 0; t < T; t += 500) ck_assert_int_eq(pl_asr_beam_feed(b, lp + t * 5, 500, 5), PL_OK);
+    for (size_t t = 0; t < T; t += 500)
+        ck_assert_int_eq(pl_asr_beam_feed(b, lp + t * 5, 500, 5), PL_OK);
     ck_assert_int_eq(pl_asr_beam_finish(b, &nb), PL_OK);
     ck_assert_str_eq(nb->hyps[0].text, g->hyps[0].text);
     ck_assert_int_eq(nb->hyps[0].n_words, g->hyps[0].n_words);
@@ -486,7 +496,8 @@ END_TEST
 START_TEST(oom_cleanup) {
     float lp[11 * 5];
     int seq[] = {A, BL, B, SP, C, BL, SP, C, BL, A, BL};
-    for (int t = 0; t < 11; t++) set_row2(lp + t * 5, 5, seq[t], 0.6, (seq[t] + 1) % 5, 0.3);
+    for (int t = 0; t < 11; t++)
+        set_row2(lp + t * 5, 5, seq[t], 0.6, (seq[t] + 1) % 5, 0.3);
     struct pl_asr_boost bo[] = {{"ab c", 2.0f}};
     for (int k = 0; k < 200; k++) {
         struct pl_asr_lm *lm = NULL;
@@ -495,11 +506,16 @@ START_TEST(oom_cleanup) {
         struct pl_asr_nbest *nb = NULL, *p = NULL;
         pl_alloc_fail_after(k);
         pl_status st = pl_asr_lm_load_buffer(toy_arpa, strlen(toy_arpa), &lm);
-        if (st == PL_OK) st = pl_asr_vocab_create(chars, 5, -1, PL_ASR_VOCAB_AUTO, &v);
-        if (st == PL_OK) st = pl_asr_beam_create(v, lm, NULL, bo, 1, &b);
-        if (st == PL_OK) st = pl_asr_beam_feed(b, lp, 11, 5);
-        if (st == PL_OK) st = pl_asr_beam_partial(b, &p);
-        if (st == PL_OK) st = pl_asr_beam_finish(b, &nb);
+        if (st == PL_OK)
+            st = pl_asr_vocab_create(chars, 5, -1, PL_ASR_VOCAB_AUTO, &v);
+        if (st == PL_OK)
+            st = pl_asr_beam_create(v, lm, NULL, bo, 1, &b);
+        if (st == PL_OK)
+            st = pl_asr_beam_feed(b, lp, 11, 5);
+        if (st == PL_OK)
+            st = pl_asr_beam_partial(b, &p);
+        if (st == PL_OK)
+            st = pl_asr_beam_finish(b, &nb);
         if (st == PL_OK) {
             pl_asr_nbest_destroy(nb);
             nb = NULL;

@@ -16,7 +16,8 @@
 
 static int write_all(const char *path, const void *p, size_t n) {
     FILE *f = fopen(path, "wb");
-    if (!f) return -1;
+    if (!f)
+        return -1;
     size_t w = fwrite(p, 1, n, f);
     int rc = fclose(f);
     return (w == n && rc == 0) ? 0 : -1;
@@ -35,24 +36,32 @@ int main(int argc, char **argv) {
     struct pl_asr_fe_opts o;
     pl_asr_fe_opts_default(&o);
     o.norm = strcmp(argv[3], "none") == 0 ? PL_ASR_NORM_NONE : PL_ASR_NORM_PER_FEATURE;
-    if (pl_audio_decode_file(argv[1], NULL, &a, NULL) != PL_OK) goto fail;
-    if (pl_audio_to_mono(a) != PL_OK) goto fail;
+    if (pl_audio_decode_file(argv[1], NULL, &a, NULL) != PL_OK)
+        goto fail;
+    if (pl_audio_to_mono(a) != PL_OK)
+        goto fail;
     if (a->sample_rate != 16000) {
-        if (pl_audio_resample(a, 16000, &r) != PL_OK) goto fail;
+        if (pl_audio_resample(a, 16000, &r) != PL_OK)
+            goto fail;
     } else {
         r = a;
         a = NULL;
     }
-    if (pl_asr_fe_create(&o, &fe) != PL_OK) goto fail;
-    if (pl_asr_fe_compute(fe, r->samples, r->n_frames, &feats, &nf) != PL_OK) goto fail;
+    if (pl_asr_fe_create(&o, &fe) != PL_OK)
+        goto fail;
+    if (pl_asr_fe_compute(fe, r->samples, r->n_frames, &feats, &nf) != PL_OK)
+        goto fail;
     char path[4096];
     snprintf(path, sizeof path, "%s.pcm", argv[2]);
-    if (write_all(path, r->samples, r->n_frames * sizeof(float))) goto fail;
+    if (write_all(path, r->samples, r->n_frames * sizeof(float)))
+        goto fail;
     snprintf(path, sizeof path, "%s.feat", argv[2]);
-    if (write_all(path, feats, nf * 80 * sizeof(float))) goto fail;
+    if (write_all(path, feats, nf * 80 * sizeof(float)))
+        goto fail;
     rc = 0;
 fail:
-    if (rc) fprintf(stderr, "%s: %s\n", argv[1], pl_last_error());
+    if (rc)
+        fprintf(stderr, "%s: %s\n", argv[1], pl_last_error());
     pl_free(feats);
     pl_asr_fe_destroy(fe);
     pl_audio_destroy(a);

@@ -45,12 +45,14 @@ static void check_stream(struct pl_asr_fe *fe, const float *x, size_t n, const s
     size_t have = 0, pos = 0;
     for (int k = 0; pos < n; k++) {
         size_t c = sizes[k % n_sizes];
-        if (c > n - pos) c = n - pos;
+        if (c > n - pos)
+            c = n - pos;
         float *f = NULL;
         size_t m = 0;
         ck_assert_int_eq(pl_asr_fe_stream_feed(s, x + pos, c, &f, &m), PL_OK);
         ck_assert_uint_le(have + m, nf);
-        if (m) memcpy(got + have * 80, f, sizeof(float) * m * 80);
+        if (m)
+            memcpy(got + have * 80, f, sizeof(float) * m * 80);
         have += m;
         pl_free(f);
         pos += c;
@@ -59,7 +61,8 @@ static void check_stream(struct pl_asr_fe *fe, const float *x, size_t n, const s
     size_t m = 0;
     ck_assert_int_eq(pl_asr_fe_stream_finish(s, &f, &m), PL_OK);
     ck_assert_uint_eq(have + m, nf);
-    if (m) memcpy(got + have * 80, f, sizeof(float) * m * 80);
+    if (m)
+        memcpy(got + have * 80, f, sizeof(float) * m * 80);
     pl_free(f);
     for (size_t i = 0; i < nf * 80; i++)
         ck_assert_msg(got[i] == whole[i], "frame %zu bin %zu: stream %g whole %g", i / 80, i % 80,
@@ -69,7 +72,8 @@ static void check_stream(struct pl_asr_fe *fe, const float *x, size_t n, const s
     /* reset: the same again gives the same frames */
     pl_asr_fe_stream_reset(s);
     ck_assert_int_eq(pl_asr_fe_stream_feed(s, x, n, &f, &m), PL_OK);
-    for (size_t i = 0; i < m * 80; i++) ck_assert(f[i] == whole[i]);
+    for (size_t i = 0; i < m * 80; i++)
+        ck_assert(f[i] == whole[i]);
     pl_free(f);
     pl_asr_fe_stream_destroy(s);
     free(got);
@@ -77,8 +81,8 @@ static void check_stream(struct pl_asr_fe *fe, const float *x, size_t n, const s
 }
 
 START_TEST(stream_equals_whole) {
-    static const size_t a[] = {1}, b[] = {160}, c[] = {37, 1000, 3, 401, 0, 2048},
-                        d[] = {16000}, e[] = {399, 400, 401};
+    static const size_t a[] = {1}, b[] = {160}, c[] = {37, 1000, 3, 401, 0, 2048}, d[] = {16000},
+                        e[] = {399, 400, 401};
     const size_t *all[] = {a, b, c, d, e};
     const int ns[] = {1, 1, 6, 1, 3};
     enum pl_asr_norm norms[] = {PL_ASR_NORM_NONE, PL_ASR_NORM_RUNNING};
@@ -88,7 +92,8 @@ START_TEST(stream_equals_whole) {
         struct pl_asr_fe *fe = fe_with(norms[nm], nm ? 1e-5 : 0);
         for (size_t li = 0; li < PL_ARRAY_LEN(lens); li++)
             for (int k = 0; k < 5; k++) {
-                if (lens[li] < 1000 && k == 0) continue; /* sample by sample: long only */
+                if (lens[li] < 1000 && k == 0)
+                    continue; /* sample by sample: long only */
                 check_stream(fe, x, lens[li], all[k], ns[k]);
             }
         pl_asr_fe_destroy(fe);
@@ -105,13 +110,15 @@ START_TEST(tone_peaks_in_right_bin) {
     for (int m = 0; m < 80; m++) {
         int pk = 0;
         for (int k = 0; k < 257; k++)
-            if (fb[m * 257 + k] > fb[m * 257 + pk]) pk = k;
+            if (fb[m * 257 + k] > fb[m * 257 + pk])
+                pk = k;
         ck_assert_msg(fb[m * 257 + pk] > 0, "filter %d empty", m);
         ck_assert_int_ge(pk, prev_peak);
         prev_peak = pk;
     }
     float *x = malloc(sizeof(float) * 8000);
-    for (int i = 0; i < 8000; i++) x[i] = (float)(0.5 * sin(2 * M_PI * 1000.0 * i / 16000));
+    for (int i = 0; i < 8000; i++)
+        x[i] = (float)(0.5 * sin(2 * M_PI * 1000.0 * i / 16000));
     float *f = NULL;
     size_t nf = 0;
     ck_assert_int_eq(pl_asr_fe_compute(fe, x, 8000, &f, &nf), PL_OK);
@@ -120,14 +127,16 @@ START_TEST(tone_peaks_in_right_bin) {
     const float *mid = f + (nf / 2) * 80;
     int best = 0;
     for (int m = 1; m < 80; m++)
-        if (mid[m] > mid[best]) best = m;
+        if (mid[m] > mid[best])
+            best = m;
     ck_assert_msg(fb[best * 257 + 32] > 0, "peak in mel bin %d", best);
     /* silence = log(guard) exactly */
     float z[800] = {0};
     pl_free(f);
     ck_assert_int_eq(pl_asr_fe_compute(fe, z, 800, &f, &nf), PL_OK);
     ck_assert_uint_eq(nf, 6);
-    for (size_t i = 0; i < nf * 80; i++) ck_assert(fabsf(f[i] - logf(5.9604644775390625e-08f)) < 1e-4);
+    for (size_t i = 0; i < nf * 80; i++)
+        ck_assert(fabsf(f[i] - logf(5.9604644775390625e-08f)) < 1e-4);
     pl_free(f);
     free(x);
     pl_asr_fe_destroy(fe);
@@ -145,7 +154,8 @@ START_TEST(per_feature_and_fixed) {
     float mean[80], sd[80];
     for (int m = 0; m < 80; m++) {
         double s = 0, s2 = 0, bs = 0;
-        for (size_t t = 0; t < na; t++) s += a[t * 80 + m];
+        for (size_t t = 0; t < na; t++)
+            s += a[t * 80 + m];
         s /= na;
         for (size_t t = 0; t < na; t++) {
             s2 += (a[t * 80 + m] - s) * (a[t * 80 + m] - s);
@@ -166,7 +176,8 @@ START_TEST(per_feature_and_fixed) {
     float *c = NULL;
     size_t nc = 0;
     ck_assert_int_eq(pl_asr_fe_compute(fx, x, 12000, &c, &nc), PL_OK);
-    for (size_t i = 0; i < nc * 80; i++) ck_assert_msg(fabsf(c[i] - b[i]) < 1e-3, "%zu", i);
+    for (size_t i = 0; i < nc * 80; i++)
+        ck_assert_msg(fabsf(c[i] - b[i]) < 1e-3, "%zu", i);
     /* per-feature cannot stream */
     struct pl_asr_fe_stream *s = NULL;
     ck_assert_int_eq(pl_asr_fe_stream_create(pf, &s), PL_E_UNSUPPORTED);
@@ -234,7 +245,8 @@ START_TEST(oom_cleanup) {
         size_t nf = 0;
         pl_alloc_fail_after(k);
         pl_status st = pl_asr_fe_create(NULL, &fe);
-        if (st == PL_OK) st = pl_asr_fe_compute(fe, x, 4000, &f, &nf);
+        if (st == PL_OK)
+            st = pl_asr_fe_compute(fe, x, 4000, &f, &nf);
         pl_free(f);
         f = NULL;
         if (st == PL_OK) {
@@ -244,8 +256,10 @@ START_TEST(oom_cleanup) {
             pl_asr_fe_destroy(fe);
             fe = NULL;
             st = pl_asr_fe_create(&o, &fe);
-            if (st == PL_OK) st = pl_asr_fe_stream_create(fe, &s);
-            if (st == PL_OK) st = pl_asr_fe_stream_feed(s, x, 4000, &f, &nf);
+            if (st == PL_OK)
+                st = pl_asr_fe_stream_create(fe, &s);
+            if (st == PL_OK)
+                st = pl_asr_fe_stream_feed(s, x, 4000, &f, &nf);
         }
         pl_alloc_fail_after(-1);
         ck_assert(st == PL_OK || st == PL_E_NOMEM);

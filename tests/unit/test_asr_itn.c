@@ -111,8 +111,8 @@ START_TEST(profanity_masks_words) {
     struct pl_asr_profanity *p = NULL;
     ck_assert_int_eq(pl_asr_profanity_create(words, 3, &p), PL_OK);
     char *out = NULL;
-    ck_assert_int_eq(pl_asr_profanity_filter(p, "what the FUCK, oh shit. shitake damned damn!", &out),
-                     PL_OK);
+    ck_assert_int_eq(
+        pl_asr_profanity_filter(p, "what the FUCK, oh shit. shitake damned damn!", &out), PL_OK);
     ck_assert_str_eq(out, "what the F***, oh s***. shitake damned d***!");
     pl_free(out);
     ck_assert_int_eq(pl_asr_profanity_filter(p, "", &out), PL_OK);
@@ -144,11 +144,14 @@ START_TEST(oom_cleanup) {
         char *a = NULL, *b = NULL;
         pl_alloc_fail_after(k);
         pl_status st = pl_asr_itn_numbers("twenty five percent of one two three fuck", &a);
-        if (st == PL_OK) st = pl_asr_profanity_create(words, 2, &p);
-        if (st == PL_OK) st = pl_asr_profanity_filter(p, a, &b);
+        if (st == PL_OK)
+            st = pl_asr_profanity_create(words, 2, &p);
+        if (st == PL_OK)
+            st = pl_asr_profanity_filter(p, a, &b);
         pl_alloc_fail_after(-1);
         ck_assert(st == PL_OK || st == PL_E_NOMEM);
-        if (st == PL_OK) ck_assert_str_eq(b, "25% of 123 f***");
+        if (st == PL_OK)
+            ck_assert_str_eq(b, "25% of 123 f***");
         pl_free(a);
         pl_free(b);
         pl_asr_profanity_destroy(p);
