@@ -99,8 +99,9 @@ struct pl_nrpc_conn;
 pl_status pl_nrpc_conn_create(const struct pl_nrpc_conn_opts *opts, struct pl_nrpc_conn **out);
 
 /* End every open call and stream with CANCELLED (their callbacks run before
- * this returns; none run after), flush and close. NULL is a no-op. Must not be
- * called from a callback of this connection. */
+ * this returns; none run after), flush and close. Streams must still be
+ * released with pl_nrpc_stream_destroy (allowed after this). NULL is a no-op.
+ * Must not be called from a callback of this connection. */
 void pl_nrpc_conn_destroy(struct pl_nrpc_conn *c);
 
 /* The server's max_payload in bytes (0 while never connected). */

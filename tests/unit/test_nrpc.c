@@ -1124,6 +1124,39 @@ START_TEST(test_worker_frees_silent_session) {
 }
 END_TEST
 
+START_TEST(test_conn_destroy_ends_everything) {
+    setup_server(0);
+    struct pl_worker *w = worker("t18", 1, 16, -1);
+    struct pl_nrpc_conn *c = client(0, 0);
+    struct cb_rec rec;
+    memset(&rec, 0, sizeof rec);
+    pthread_mutex_init(&rec.lock, NULL);
+    pthread_cond_init(&rec.cond, NULL);
+    struct pl_nrpc_stream_cbs cbs = {rec_message, rec_end};
+    struct pl_nrpc_stream *s = NULL;
+    ck_assert_int_eq(pl_nrpc_stream_open(c, "t18", "twice", NULL, &cbs, &rec, &s), PL_OK);
+    ck_assert_int_eq(pl_nrpc_stream_send(s, "x", 1), PL_OK);
+    struct waiter wt;
+    waiter_init(&wt);
+    ck_assert_int_eq(pl_nrpc_call_async(c, "parley.t18.sleep", "", 0, NULL, 5000, waiter_done, &wt),
+                     PL_OK);
+    pl_sleep_ms(50);
+    pl_nrpc_conn_destroy(c); /* every callback has run when it returns */
+    pthread_mutex_lock(&wt.lock);
+    ck_assert_int_eq(wt.n, 1);
+    ck_assert_int_eq(wt.codes[0], PL_GRPC_CANCELLED);
+    pthread_mutex_unlock(&wt.lock);
+    pthread_mutex_lock(&rec.lock);
+    ck_assert_int_eq(rec.ended, 1);
+    ck_assert_int_eq(rec.code, PL_GRPC_CANCELLED);
+    pthread_mutex_unlock(&rec.lock);
+    pl_nrpc_stream_destroy(s); /* an ended stream may outlive its connection */
+    waiter_deinit(&wt);
+    pl_worker_destroy(w);
+    teardown_server();
+}
+END_TEST
+
 START_TEST(test_worker_create_oom) {
     pl_log_set(quiet_log, NULL);
     for (int k = 0; k < 500; k++) {
@@ -1206,6 +1239,7 @@ Suite *pl_nrpc_suite(void) {
     tcase_add_test(tc, test_reconnect);
     tcase_add_test(tc, test_failures_reported_from_internal_threads);
     tcase_add_test(tc, test_worker_frees_silent_session);
+    tcase_add_test(tc, test_conn_destroy_ends_everything);
     tcase_add_test(tc, test_worker_create_oom);
     tcase_add_test(tc, test_latency);
     suite_add_tcase(s, tc);
