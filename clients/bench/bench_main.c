@@ -340,7 +340,7 @@ static int bench_encoder(int argc, char **argv) {
 
 int main(int argc, char **argv) {
     pl_log_set_service("parley-bench");
-    pl_log_set_level(PL_LOG_WARN);
+    pl_log_set_level(getenv("PARLEY_PROFILE") ? PL_LOG_INFO : PL_LOG_WARN);
     if (argc >= 2 && !strcmp(argv[1], "encoder")) return bench_encoder(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "gemm")) {
         int threads[8] = {1, 2}, n = 2;

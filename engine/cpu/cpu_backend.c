@@ -9,6 +9,7 @@
 #include "alloc.h"
 #include "cpu_impl.h"
 #include "log.h"
+#include "util.h"
 
 /* ---- kernel selection -------------------------------------------------------- */
 
@@ -125,10 +126,12 @@ static pl_status cpu_graph_compute(struct pl_backend *be, struct pl_graph *g) {
     struct pl_cpu_ctx *c = be->ctx;
     for (int i = 0; i < g->n_nodes; i++) {
         struct pl_tensor *t = g->nodes[i];
+        int64_t t0 = c->profile ? pl_time_mono_ns() : 0;
         if (c->use_ref)
             PL_TRY(pl__cpu_op_ref(t));
         else
             PL_TRY(pl__cpu_op_fast(c, t));
+        if (c->profile) c->op_ns[t->op] += pl_time_mono_ns() - t0;
     }
     return PL_OK;
 }
@@ -139,6 +142,9 @@ static const char *cpu_name(const struct pl_backend *be) {
 
 static void cpu_destroy(struct pl_backend *be) {
     struct pl_cpu_ctx *c = be->ctx;
+    if (c->profile)
+        for (int op = 1; op < PL_OP_COUNT; op++)
+            if (c->op_ns[op]) PL_LOGI("cpu profile: %-10s %10.3f ms", pl_op_name(op), (double)c->op_ns[op] * 1e-6);
     pl_threadpool_destroy(c->pool);
     pl_aligned_free(c->scratch.p);
     pl_free(c);
@@ -182,6 +188,7 @@ pl_status pl__backend_cpu_create(bool use_ref, struct pl_backend **out) {
     c->use_ref = use_ref;
     c->kern = pl__cpu_kern_select();
     c->n_threads = use_ref ? 1 : default_threads();
+    c->profile = getenv("PARLEY_PROFILE") && *getenv("PARLEY_PROFILE") == '1';
     snprintf(c->name, sizeof c->name, "%s", use_ref ? "cpu-ref" : "cpu");
     pl_status st = pl_threadpool_create(c->n_threads, &c->pool);
     if (st != PL_OK) {

@@ -2,8 +2,10 @@
  * cpu_selfcheck.c - a dependency-free check of the CPU kernel families for
  * machines that lack the rest of Parley's build (e.g. a GPU box with
  * AVX-512): every op on a few shapes, each family against the scalar
- * reference (NMSE, NaN/Inf), then GEMM GFLOP/s. Built and run by
- * engine/cpu/selfcheck.sh; exit status 0 = all within tolerance.
+ * reference (NMSE, NaN/Inf), then GEMM GFLOP/s and, with --encoder, the
+ * latency of a BERT-base-shaped encoder built from ops (f32 and int8, 1 and 2
+ * threads). Built and run by engine/cpu/selfcheck.sh; exit status 0 = all
+ * within tolerance.
  */
 #include <math.h>
 #include <stdio.h>
@@ -87,7 +89,70 @@ static void compare(struct pl_backend *ref, struct pl_backend *fast, struct pl_t
     pl_graph_destroy(g);
 }
 
-int main(void) {
+/* BERT-base-shaped encoder (12 x 768, FFN 3072) built from ops with random
+ * weights; returns the median forward time in ms at 1 x seq. */
+static double encoder_ms(struct pl_backend *be, int seq, bool int8, int iters) {
+    const int64_t h = 768, ff = 3072, nl = 12;
+    struct pl_buffer *wb;
+    struct pl_ctx *wc;
+    struct pl_graph *g;
+    if (pl_backend_buffer_alloc(be, (size_t)600 << 20, &wb) || pl_ctx_create(4096, &wc) || pl_graph_create(256, &g))
+        exit(2);
+    struct pl_buffer *save_buf = buf;
+    struct pl_ctx *save_ctx = ctx;
+    size_t save_used = used;
+    buf = wb;
+    ctx = wc;
+    used = 0;
+    struct pl_tensor *x = leaf(PL_DTYPE_F32, 3, (int64_t[]){1, seq, h});
+    for (int64_t l = 0; l < nl; l++) {
+        struct pl_tensor *w[4], *sc[4], *b[4], *y;
+        const int64_t shp[4][2] = {{3 * h, h}, {h, h}, {ff, h}, {h, ff}};
+        for (int i = 0; i < 4; i++) {
+            w[i] = leaf(int8 ? PL_DTYPE_I8 : PL_DTYPE_F32, 2, shp[i]);
+            if (!int8)
+                for (int64_t e = 0; e < shp[i][0] * shp[i][1]; e++) ((float *)w[i]->data)[e] *= 0.05f;
+            sc[i] = int8 ? leaf(PL_DTYPE_F32, 1, (int64_t[]){shp[i][0]}) : NULL;
+            if (sc[i])
+                for (int64_t e = 0; e < shp[i][0]; e++) ((float *)sc[i]->data)[e] = 4e-4f;
+            b[i] = leaf(PL_DTYPE_F32, 1, (int64_t[]){shp[i][0]});
+        }
+        struct pl_tensor *g1 = leaf(PL_DTYPE_F32, 1, &h), *b1 = leaf(PL_DTYPE_F32, 1, &h);
+        struct pl_tensor *g2 = leaf(PL_DTYPE_F32, 1, &h), *b2 = leaf(PL_DTYPE_F32, 1, &h);
+        struct pl_tensor *qkv, *att, *ao, *x1, *f, *fo;
+        pl_op_linear(ctx, x, w[0], sc[0], b[0], 0, &qkv); place(qkv); pl_graph_add(g, qkv);
+        pl_op_attention(ctx, qkv, NULL, 12, 0.125f, &att); place(att); pl_graph_add(g, att);
+        pl_op_linear(ctx, att, w[1], sc[1], b[1], 0, &ao); place(ao); pl_graph_add(g, ao);
+        pl_op_layer_norm(ctx, ao, x, g1, b1, 1e-12f, &x1); place(x1); pl_graph_add(g, x1);
+        pl_op_linear(ctx, x1, w[2], sc[2], b[2], PL_ACT_GELU_ERF, &f); place(f); pl_graph_add(g, f);
+        pl_op_linear(ctx, f, w[3], sc[3], b[3], 0, &fo); place(fo); pl_graph_add(g, fo);
+        pl_op_layer_norm(ctx, fo, x1, g2, b2, 1e-12f, &y); place(y); pl_graph_add(g, y);
+        x = y;
+    }
+    double ts[64];
+    pl_backend_graph_compute(be, g);
+    for (int i = 0; i < iters; i++) {
+        int64_t t0 = pl_time_mono_ns();
+        pl_backend_graph_compute(be, g);
+        ts[i] = (double)(pl_time_mono_ns() - t0) * 1e-6;
+    }
+    for (int i = 0; i < iters; i++)
+        for (int j = i + 1; j < iters; j++)
+            if (ts[j] < ts[i]) {
+                double t = ts[i];
+                ts[i] = ts[j];
+                ts[j] = t;
+            }
+    pl_graph_destroy(g);
+    pl_ctx_destroy(wc);
+    pl_buffer_free(wb);
+    buf = save_buf;
+    ctx = save_ctx;
+    used = save_used;
+    return ts[iters / 2];
+}
+
+int main(int argc, char **argv) {
     struct pl_backend *ref, *fast;
     if (pl_backend_create("cpu-ref", &ref) || pl_backend_create("cpu", &fast)) return 2;
     printf("kernels: %s, threads %d\n", pl_backend_cpu_kernels(fast), pl_backend_cpu_threads(fast));
@@ -180,6 +245,18 @@ int main(void) {
                    100.0 * fl / best / (peak * nthr[ti]), fl / bestq / 1e9, best / bestq);
             pl_graph_destroy(g);
             pl_graph_destroy(gq);
+        }
+    }
+    if (argc > 1 && strcmp(argv[1], "--encoder") == 0) {
+        printf("BERT-base-shaped encoder (ops only, random weights), median of 5, wall ms:\n");
+        for (int t = 1; t <= 2; t++) {
+            pl_backend_cpu_set_threads(fast, t);
+            for (int si = 0; si < 4; si++) {
+                int seq = (int[]){16, 64, 128, 384}[si];
+                double f32 = encoder_ms(fast, seq, false, 5), i8 = encoder_ms(fast, seq, true, 5);
+                printf("  threads %d 1x%-4d f32 %8.2f ms  int8 %8.2f ms  (int8 %.2fx faster)\n", t, seq, f32, i8,
+                       f32 / i8);
+            }
         }
     }
     printf("%s: %d failures\n", failures ? "FAILED" : "PASSED", failures);

@@ -1,5 +1,5 @@
 #!/bin/sh
-# selfcheck.sh [OUT_DIR] - build and run engine/cpu/cpu_selfcheck.c with plain
+# selfcheck.sh [OUT_DIR [--encoder]] - build and run engine/cpu/cpu_selfcheck.c with plain
 # gcc (no CMake, no dependencies beyond libc/libm/pthreads), e.g. on a GPU
 # machine with AVX-512 that lacks Parley's other build dependencies.
 # Run from the repository root. Exit status is the self-check's.
@@ -22,4 +22,4 @@ wait
 gcc -o "$OUT/cpu_selfcheck" "$OUT"/*.o -lm -lpthread
 grep -o -m1 'avx512[a-z_]*' /proc/cpuinfo >/dev/null && echo "cpu has AVX-512" || echo "cpu lacks AVX-512"
 grep -m1 'model name' /proc/cpuinfo || true
-"$OUT/cpu_selfcheck"
+"$OUT/cpu_selfcheck" "$2"
