@@ -12,3 +12,11 @@ if(TARGET parley-nlu AND TARGET parley-gateway AND TARGET parley_proto_python)
     LABELS integration TIMEOUT 180
     ENVIRONMENT "PL_NLU=$<TARGET_FILE:parley-nlu>;PL_GATEWAY=$<TARGET_FILE:parley-gateway>;PL_PYTHON_STUBS=${CMAKE_BINARY_DIR}/python;PYTHONDONTWRITEBYTECODE=1")
 endif()
+# The shipped models as `parley up` starts them (skipped until models/nlu-intent-slot-snips exists).
+if(TARGET parley-nlu AND TARGET parley-gateway AND TARGET parley-up AND TARGET parley_proto_python)
+  add_test(NAME integration_nlu_up_snips
+    COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/nlu_up_snips.sh ${CMAKE_BINARY_DIR} ${CMAKE_SOURCE_DIR})
+  set_tests_properties(integration_nlu_up_snips PROPERTIES
+    LABELS integration TIMEOUT 180 SKIP_RETURN_CODE 77
+    ENVIRONMENT "PL_PYTHON=${PL_PYTHON};PL_PYTHON_STUBS=${CMAKE_BINARY_DIR}/python;PYTHONDONTWRITEBYTECODE=1")
+endif()

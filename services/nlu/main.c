@@ -119,6 +119,20 @@ int main(int argc, char **argv) {
         }
         cfg.http_port = v;
     }
+    /* A relative model_dir that the working directory lacks is taken from the source tree
+     * the config file belongs to (<root>/config/parley.json -> <root>/<model_dir>), so that
+     * `parley up` started from any directory serves the shipped models. */
+    char alt[4096];
+    if (cfg.model_dir[0] != '/' && access(cfg.model_dir, R_OK) != 0 && config) {
+        const char *slash = strrchr(config, '/');
+        int dl = slash ? (int)(slash - config) : 0;
+        if ((size_t)snprintf(alt, sizeof alt, "%.*s%s../%s", dl, config, dl ? "/" : "",
+                             cfg.model_dir) < sizeof alt &&
+            access(alt, R_OK) == 0) {
+            PL_LOGI("model_dir %s not in the working directory; using %s", cfg.model_dir, alt);
+            if (set_str(&cfg.model_dir, alt)) goto out;
+        }
+    }
     struct pl_nlu_service_opts so = {0};
     so.model_dir = cfg.model_dir;
     so.model.backend = cfg.backend;
