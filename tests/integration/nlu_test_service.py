@@ -226,7 +226,8 @@ def main():
     check(r.intent.class_name == serial.intent.class_name, "the service still answers after the errors")
 
     # A service without models answers UNAVAILABLE, never a made-up result
-    g.stop(nlu)
+    rc = g.stop(nlu)
+    check(rc == 0, "parley-nlu drains and exits 0 on SIGTERM (%s)" % rc)
     empty = os.path.join(g.TMP, "empty")
     os.makedirs(empty)
     start_nlu(nats_url, empty)
