@@ -29,6 +29,8 @@ enum kind {
     K_PERCENT,
     K_DOLLARS,
     K_MINUS,
+    K_DECADE, /* twenties..nineties (after a century: "nineteen sixties") */
+    K_CENTS,
 };
 
 struct entry {
@@ -111,6 +113,16 @@ static const struct entry table[] = {
     {"dollar", K_DOLLARS, 0, 0},
     {"minus", K_MINUS, 0, 0},
     {"negative", K_MINUS, 0, 0},
+    {"twenties", K_DECADE, 20, 0},
+    {"thirties", K_DECADE, 30, 0},
+    {"forties", K_DECADE, 40, 0},
+    {"fifties", K_DECADE, 50, 0},
+    {"sixties", K_DECADE, 60, 0},
+    {"seventies", K_DECADE, 70, 0},
+    {"eighties", K_DECADE, 80, 0},
+    {"nineties", K_DECADE, 90, 0},
+    {"cents", K_CENTS, 0, 0},
+    {"cent", K_CENTS, 0, 0},
 };
 
 struct word {
@@ -307,6 +319,11 @@ static int parse_at(const struct word *w, int n, int i, struct pl_strbuf *sb, in
             ok = 1;
         } else if (two_digits(w, n, j, &b, &ub)) {
             ok = 1;
+        } else if (w[j].k == K_DECADE) { /* "nineteen sixties" -> 1960s */
+            snprintf(buf, sizeof buf, "%" PRId64 "s", a * 100 + w[j].v);
+            pl_strbuf_append(sb, buf);
+            pl_strbuf_append_n(sb, w[j].s + w[j].core, w[j].len - w[j].core);
+            return ua + 1;
         }
         if (ok) {
             int e = j + ub;
@@ -362,6 +379,15 @@ static int parse_at(const struct word *w, int n, int i, struct pl_strbuf *sb, in
     } else if (!has_punct(last) && j < n && w[j].k == K_DOLLARS) {
         dollars = 1;
         last = &w[j++];
+        /* "five dollars and fifty cents" -> $5.50 */
+        struct num cents;
+        if (!mod && !has_punct(last) && j + 2 < n && w[j].k == K_AND && !has_punct(&w[j]) &&
+            parse_cardinal(w, n, j + 1, &cents) && !cents.ord && cents.v < 100 &&
+            j + 1 + cents.n < n && !has_punct(&w[j + cents.n]) && w[j + 1 + cents.n].k == K_CENTS) {
+            snprintf(dec, sizeof dec, ".%02" PRId64, cents.v);
+            j += 2 + cents.n;
+            last = &w[j - 1];
+        }
     }
     if (num.n == 1 && num.v < 10 && !mod && !percent && !dollars && allow_minus)
         return 0;

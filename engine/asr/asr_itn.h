@@ -11,7 +11,8 @@
  *   decimals     "three point five" -> "3.5", "zero point two five" -> "0.25"
  *   ordinals     "twenty first" -> "21st", "one hundredth" -> "100th"
  *   percent      "five percent" -> "5%", "two point five percent" -> "2.5%"
- *   money        "five dollars" -> "$5"
+ *   money        "five dollars" -> "$5", "five dollars and fifty cents" -> "$5.50"
+ *   decades      "nineteen sixties" -> "1960s"
  *   negatives    "minus four" -> "-4"
  *   digit runs   "one two three" -> "123", "oh" counts as 0 inside a run
  *   single words below ten stay words in running text ("one of them",

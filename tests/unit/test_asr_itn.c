@@ -54,6 +54,11 @@ static const char *cases[][2] = {
     {"one billion", "1000000000"},
     {"sixty sixth street", "66th street"},
     {"in eighteen sixty five the war ended", "in 1865 the war ended"},
+    {"the nineteen sixties", "the 1960s"},
+    {"it costs five dollars and fifty cents.", "it costs $5.50."},
+    {"five dollars and a cent", "$5 and a cent"},
+    {"one thousand and one nights", "1001 nights"},
+    {"about one point five million", "about 1.5 million"},
 };
 
 START_TEST(numbers_table) {
