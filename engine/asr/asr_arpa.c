@@ -97,7 +97,7 @@ static size_t pow2_at_least(size_t n) {
 }
 
 /* Allocate tables for the counts of the \data\ header. */
-static pl_status alloc_tables(struct pl_asr_lm *lm) {
+static pl_status alloc_tables(struct pl_asr_lm *lm, size_t file_bytes) {
     size_t total = 0, ids = 0;
     for (int k = 1; k <= lm->order; k++) {
         if (lm->counts[k] > ((size_t)1 << 28))
@@ -107,6 +107,14 @@ static pl_status alloc_tables(struct pl_asr_lm *lm) {
     }
     if (lm->counts[1] == 0)
         return PL_ERR(PL_E_FORMAT, "arpa: no unigrams");
+    /* an n-gram line takes at least 2k + 2 bytes ("p w1 .. wk\n"): a header
+     * claiming more than the file can hold must not make us allocate for it */
+    size_t min_bytes = 0;
+    for (int k = 1; k <= lm->order; k++)
+        min_bytes += lm->counts[k] * (size_t)(2 * k + 2);
+    if (min_bytes > file_bytes)
+        return PL_ERR(PL_E_FORMAT, "arpa: header claims %zu n-grams, more than %zu bytes hold",
+                      total, file_bytes);
     lm->n_words = 0;
     lm->word_off = pl_malloc(sizeof(uint32_t) * lm->counts[1]);
     size_t wcap = pow2_at_least(lm->counts[1] * 2);
@@ -354,7 +362,7 @@ static pl_status parse(struct pl_asr_lm *lm, const char *buf, size_t n) {
             }
             if (lm->order == 0)
                 return PL_ERR(PL_E_FORMAT, "arpa line %zu: no ngram counts", lineno);
-            PL_TRY(alloc_tables(lm));
+            PL_TRY(alloc_tables(lm, n));
             state = BODY;
         }
         /* BODY */

@@ -100,6 +100,39 @@ START_TEST(arpa_scores_by_hand) {
 }
 END_TEST
 
+START_TEST(arpa_order_five_backoff_chain) {
+    static const char five[] = "\\data\\\nngram 1=7\nngram 2=4\nngram 3=3\nngram 4=2\nngram 5=1\n\n"
+                               "\\1-grams:\n-1.0 <s> -0.5\n-1.1 </s>\n-1.2 a -0.1\n-1.3 b -0.2\n"
+                               "-1.4 c -0.3\n-1.5 d -0.4\n-1.6 x\n\n"
+                               "\\2-grams:\n-0.5 a b -0.01\n-0.6 b c -0.02\n-0.7 c d -0.03\n"
+                               "-0.8 d x\n\n"
+                               "\\3-grams:\n-0.4 a b c -0.04\n-0.45 b c d -0.05\n-0.3 c d x\n\n"
+                               "\\4-grams:\n-0.2 a b c d -0.06\n-0.25 b c d x\n\n"
+                               "\\5-grams:\n-0.1 <s> a b c d\n\n\\end\\\n";
+    struct pl_asr_lm *lm = NULL;
+    ck_assert_msg(pl_asr_lm_load_buffer(five, strlen(five), &lm) == PL_OK, "%s", pl_last_error());
+    ck_assert_int_eq(pl_asr_lm_order(lm), 5);
+    struct pl_asr_lm_state s;
+    pl_asr_lm_begin(lm, &s);
+    const char *seq[] = {"a", "b", "c", "d"};
+    double got[4],
+        want[4] = {-0.5 + -1.2, -0.5, -0.4, -0.1}; /* bow(<s>) + p(a); a b; a b c; 5-gram */
+    for (int i = 0; i < 4; i++)
+        got[i] = pl_asr_lm_score(lm, &s, wid(lm, seq[i]), -10, &s);
+    for (int i = 0; i < 4; i++)
+        ck_assert_msg(fabs(got[i] - want[i] * LN10) < 1e-9, "%d: %g", i, got[i] / LN10);
+    ck_assert_int_eq(s.n, 4); /* history: a b c d */
+    /* x after "a b c d": no 5-gram, bow(a b c d) -0.06 + 4-gram b c d x -0.25 */
+    struct pl_asr_lm_state t;
+    double x = pl_asr_lm_score(lm, &s, wid(lm, "x"), -10, &t);
+    ck_assert_msg(fabs(x - (-0.31) * LN10) < 1e-9, "%g", x / LN10);
+    /* </s> after "a b c d": bows -0.06 (abcd) -0.05 (bcd) -0.03 (cd) -0.4 (d) + p(</s>) -1.1 */
+    double e = pl_asr_lm_end(lm, &s);
+    ck_assert_msg(fabs(e - (-1.64) * LN10) < 1e-9, "%g", e / LN10);
+    pl_asr_lm_destroy(lm);
+}
+END_TEST
+
 START_TEST(arpa_plain_and_gzip_files) {
     char plain[] = "/tmp/pl_asr_arpa_XXXXXX";
     int fd = mkstemp(plain);
@@ -163,9 +196,13 @@ START_TEST(arpa_hostile) {
         "\\data\\\nngram 1=1\n\n\\1-grams:\n-1\t</s>\t-0.1x\n\\end\\\n",
         "\\data\\\nngram 1=1\n\n-1\t</s>\n\\end\\\n", /* no section */
         "\\data\\\nngram 1=999999999999\n",
+        "\\data\\\nngram 1=200000000\nngram 2=200000000\n\n\\1-grams:\n-1\t</s>\n\\end\\\n",
     };
     for (size_t i = 0; i < PL_ARRAY_LEN(fmt_bad); i++)
         ck_assert_msg(load_str(fmt_bad[i]) == PL_E_FORMAT, "case %zu: %s", i, pl_last_error());
+    /* a header claiming more n-grams than the bytes can hold is refused before allocating */
+    ck_assert_int_eq(load_str(fmt_bad[PL_ARRAY_LEN(fmt_bad) - 1]), PL_E_FORMAT);
+    ck_assert_msg(strstr(pl_last_error(), "claims") != NULL, "%s", pl_last_error());
     ck_assert_int_eq(load_str("\\data\\\nngram 1=1\nngram 2=1\nngram 3=1\nngram 4=1\nngram "
                               "5=1\nngram 6=1\n"),
                      PL_E_UNSUPPORTED);
@@ -540,6 +577,7 @@ Suite *pl_asr_ctc_suite(void) {
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, arpa_scores_by_hand);
+    tcase_add_test(tc, arpa_order_five_backoff_chain);
     tcase_add_test(tc, arpa_plain_and_gzip_files);
     tcase_add_test(tc, arpa_hostile);
     tcase_add_test(tc, greedy_chars_times_confidence);
