@@ -32,3 +32,13 @@ if(TARGET parley_asr_dsp)
   add_executable(test_asr_bench unit/test_asr_bench.c)
   target_link_libraries(test_asr_bench PRIVATE parley_asr_dsp)
 endif()
+
+# The LM recipe: text normalization, held-out sentences, distributions summing to 1
+# after pruning, the C loader reading its gzip ARPA (a small made-up corpus; seconds).
+if(TARGET parley_asr_dsp)
+  add_test(NAME reference_asr_lm_recipe
+    COMMAND ${PL_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/reference/asr_lm_recipe.py
+            ${CMAKE_SOURCE_DIR} $<TARGET_FILE:test_asr_beam_dump>
+            ${CMAKE_CURRENT_BINARY_DIR}/asr_lm_recipe)
+  set_tests_properties(reference_asr_lm_recipe PROPERTIES LABELS reference TIMEOUT 120)
+endif()

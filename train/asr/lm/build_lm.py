@@ -101,7 +101,7 @@ def normalize(text):
     t = re.sub(r"(?<=\d),(?=\d{3})", "", t)                    # 1,000 -> 1000
     t = re.sub(r"\$(\d+(?:\.\d+)?)", r"\1 dollars", t)
     t = t.replace("%", " percent ").replace("&", " and ")
-    t = re.sub(r"(\d+(?:st|nd|rd|th)?)", r" \1 ", t)
+    t = re.sub(r"(\d+(?:\.\d+)?(?:st|nd|rd|th)?)", r" \1 ", t)
     t = re.sub(r"[^a-z0-9'. ]+", " ", t)
     out = []
     for tok in t.split():
