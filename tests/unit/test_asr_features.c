@@ -92,8 +92,8 @@ START_TEST(stream_equals_whole) {
         struct pl_asr_fe *fe = fe_with(norms[nm], nm ? 1e-5 : 0);
         for (size_t li = 0; li < PL_ARRAY_LEN(lens); li++)
             for (int k = 0; k < 5; k++) {
-                if (lens[li] < 1000 && k == 0)
-                    continue; /* sample by sample: long only */
+                if (k == 0 && lens[li] != 4321)
+                    continue; /* sample by sample: one length */
                 check_stream(fe, x, lens[li], all[k], ns[k]);
             }
         pl_asr_fe_destroy(fe);
