@@ -21,6 +21,10 @@ struct pl_cpu_kern {
     /* C[M,N] = A[M,K] . B[N,K]^T (overwrites C). Row strides in elements. */
     void (*gemm_f32)(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
                      float *c, int ldc);
+    /* C[M,N] = A[M,K] . B[K,N] (overwrites C): B row-major along N; used by
+     * attention (Q . K^T with K transposed once per head, P . V in place). */
+    void (*gemm_nn_f32)(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+                        float *c, int ldc);
     /* C[M,N] = A[M,K] . B[N,K]^T in exact int32 (A, B signed int8, values in
      * [-127, 127]); any k. */
     void (*gemm_i8)(int m, int n, int k, const int8_t *a, int lda, const int8_t *b, int ldb,
@@ -45,6 +49,8 @@ const struct pl_cpu_kern *pl__cpu_kern_select(void);
 void pl__avx2_bias_act(float *x, const float *bias, int n, int act);
 float pl__avx2_exp_sum(const float *x, float *y, int n, float max);
 float pl__avx2_quant_row(const float *x, int k, int8_t *q);
+void pl__avx2_gemm_nn(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c,
+                      int ldc);
 
 /* Scalar reference math shared by families for tails. */
 float pl__act_ref(float x, int act);

@@ -210,6 +210,67 @@ float pl__avx2_exp_sum(const float *x, float *y, int n, float max) {
     return hsum1(s);
 }
 
+/* C = A . B with B row-major along N: tiles of MR rows x 16 columns, A
+ * elements broadcast, B rows loaded once per k for all MR rows. FULL = 16
+ * columns available, else masked. */
+#define TILE_NN(MR, FULL)                                                                          \
+    static void nn_##MR##_##FULL(int k, const float *a, int lda, const float *b, int ldb, float *c, \
+                                 int ldc, __m256i m0, __m256i m1) {                                \
+        __m256 acc[MR][2];                                                                         \
+        for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();                 \
+        for (int l = 0; l < k; l++) {                                                              \
+            const float *br = b + (size_t)l * ldb;                                                 \
+            __m256 b0 = FULL ? _mm256_loadu_ps(br) : _mm256_maskload_ps(br, m0);                   \
+            __m256 b1 = FULL ? _mm256_loadu_ps(br + 8) : _mm256_maskload_ps(br + 8, m1);           \
+            for (int i = 0; i < MR; i++) {                                                         \
+                __m256 av = _mm256_broadcast_ss(a + (size_t)i * lda + l);                          \
+                acc[i][0] = _mm256_fmadd_ps(av, b0, acc[i][0]);                                    \
+                acc[i][1] = _mm256_fmadd_ps(av, b1, acc[i][1]);                                    \
+            }                                                                                      \
+        }                                                                                          \
+        for (int i = 0; i < MR; i++) {                                                             \
+            float *cr = c + (size_t)i * ldc;                                                       \
+            if (FULL) {                                                                            \
+                _mm256_storeu_ps(cr, acc[i][0]);                                                   \
+                _mm256_storeu_ps(cr + 8, acc[i][1]);                                               \
+            } else {                                                                               \
+                _mm256_maskstore_ps(cr, m0, acc[i][0]);                                            \
+                _mm256_maskstore_ps(cr + 8, m1, acc[i][1]);                                        \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+TILE_NN(6, 1)
+TILE_NN(5, 1)
+TILE_NN(4, 1)
+TILE_NN(3, 1)
+TILE_NN(2, 1)
+TILE_NN(1, 1)
+TILE_NN(6, 0)
+TILE_NN(5, 0)
+TILE_NN(4, 0)
+TILE_NN(3, 0)
+TILE_NN(2, 0)
+TILE_NN(1, 0)
+
+typedef void (*nn_fn)(int, const float *, int, const float *, int, float *, int, __m256i, __m256i);
+static const nn_fn nn_full[7] = {NULL, nn_1_1, nn_2_1, nn_3_1, nn_4_1, nn_5_1, nn_6_1};
+static const nn_fn nn_part[7] = {NULL, nn_1_0, nn_2_0, nn_3_0, nn_4_0, nn_5_0, nn_6_0};
+
+void pl__avx2_gemm_nn(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c,
+                      int ldc) {
+    for (int j = 0; j < n; j += 16) {
+        int rem = n - j;
+        __m256i m0 = _mm256_loadu_si256((const __m256i *)(mask_tab + 8 - (rem >= 8 ? 8 : rem)));
+        __m256i m1 = _mm256_loadu_si256((const __m256i *)(mask_tab + 8 - (rem >= 16 ? 8 : rem > 8 ? rem - 8 : 0)));
+        const nn_fn *tab = rem >= 16 ? nn_full : nn_part;
+        for (int i = 0; i < m; i += 6) {
+            int mr = m - i < 6 ? m - i : 6;
+            tab[mr](k, a + (size_t)i * lda, lda, b + j, ldb, c + (size_t)i * ldc + j, ldc, m0, m1);
+        }
+    }
+}
+
 /* Same arithmetic as the reference (ops_ref.c quant_row_ref): amax is exact,
  * x * inv is the same float product, cvtps rounds half to even like
  * nearbyintf under the default rounding mode, so results are bit-identical. */
@@ -245,6 +306,7 @@ float pl__avx2_quant_row(const float *x, int k, int8_t *q) {
 const struct pl_cpu_kern pl__cpu_kern_avx2 = {
     .name = "avx2",
     .gemm_f32 = gemm_f32,
+    .gemm_nn_f32 = pl__avx2_gemm_nn,
     .gemm_i8 = gemm_i8,
     .bias_act = pl__avx2_bias_act,
     .exp_sum = pl__avx2_exp_sum,

@@ -202,6 +202,7 @@ static void gemm_i8(int m, int n, int k, const int8_t *a, int lda, const int8_t 
 const struct pl_cpu_kern pl__cpu_kern_avx512 = {
     .name = "avx512",
     .gemm_f32 = gemm_f32,
+    .gemm_nn_f32 = pl__avx2_gemm_nn,
     .gemm_i8 = gemm_i8,
     .bias_act = pl__avx2_bias_act,
     .exp_sum = pl__avx2_exp_sum,

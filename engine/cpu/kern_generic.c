@@ -24,6 +24,19 @@ static void gemm_f32(int m, int n, int k, const float *a, int lda, const float *
         }
 }
 
+static void gemm_nn(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c,
+                    int ldc) {
+    for (int i = 0; i < m; i++) {
+        float *cr = c + (size_t)i * ldc;
+        for (int j = 0; j < n; j++) cr[j] = 0;
+        for (int l = 0; l < k; l++) {
+            float av = a[(size_t)i * lda + l];
+            const float *br = b + (size_t)l * ldb;
+            for (int j = 0; j < n; j++) cr[j] += av * br[j];
+        }
+    }
+}
+
 static void gemm_i8(int m, int n, int k, const int8_t *a, int lda, const int8_t *b, int ldb,
                     int32_t *c, int ldc) {
     for (int i = 0; i < m; i++)
@@ -62,6 +75,7 @@ static float quant_row(const float *x, int k, int8_t *q) {
 const struct pl_cpu_kern pl__cpu_kern_generic = {
     .name = "generic",
     .gemm_f32 = gemm_f32,
+    .gemm_nn_f32 = gemm_nn,
     .gemm_i8 = gemm_i8,
     .bias_act = bias_act,
     .exp_sum = exp_sum,

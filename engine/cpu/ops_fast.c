@@ -242,7 +242,7 @@ struct att_job {
     int64_t bn, sn, h, d;
     int nh;
     float scale;
-    float *scratch; /* per thread: scores [sn, sn] + v^T [d, sn] */
+    float *scratch; /* per thread: scores [sn, sn] + k^T [d, sn] */
     size_t per_thread;
 };
 
@@ -263,7 +263,12 @@ static void att_task(void *arg, int task, int thread) {
         return;
     }
     const float *q = in + b * sn * 3 * h + hh * d, *k = q + h, *v = q + 2 * h;
-    kern->gemm_f32((int)sn, (int)kn, (int)d, q, (int)(3 * h), k, (int)(3 * h), sc, (int)kn);
+    /* K^T once per head, then both products are broadcast-FMA GEMMs with
+     * N-contiguous right operands (no horizontal reductions, V used in place). */
+    float *kt = vt;
+    for (int64_t jj = 0; jj < kn; jj++)
+        for (int64_t l = 0; l < d; l++) kt[l * kn + jj] = k[jj * 3 * h + l];
+    kern->gemm_nn_f32((int)sn, (int)kn, (int)d, q, (int)(3 * h), kt, (int)kn, sc, (int)kn);
     for (int64_t i = 0; i < sn; i++) {
         float *row = sc + i * kn, mx = -INFINITY;
         for (int64_t jj = 0; jj < kn; jj++) {
@@ -274,9 +279,7 @@ static void att_task(void *arg, int task, int thread) {
         float inv = 1.0f / s;
         for (int64_t jj = 0; jj < kn; jj++) row[jj] = (!mask || mask[jj]) ? row[jj] * inv : 0.0f;
     }
-    for (int64_t jj = 0; jj < kn; jj++)
-        for (int64_t l = 0; l < d; l++) vt[l * kn + jj] = v[jj * 3 * h + l];
-    kern->gemm_f32((int)sn, (int)d, (int)kn, sc, (int)kn, vt, (int)kn, out, (int)h);
+    kern->gemm_nn_f32((int)sn, (int)d, (int)kn, sc, (int)kn, v, (int)(3 * h), out, (int)h);
 }
 
 static pl_status op_attention(struct pl_cpu_ctx *ctx, struct pl_tensor *t) {
