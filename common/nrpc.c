@@ -235,8 +235,10 @@ static void *timer_main(void *arg) {
                 } else {
                     struct pl_nrpc_stream *s = (struct pl_nrpc_stream *)e;
                     pthread_mutex_lock(&s->lock); /* lock order: conn, then stream */
-                    if (s->fail_code) what = 6;
-                    else if (s->deadline_wall_ms && wall >= s->deadline_wall_ms) what = 5;
+                    if (s->fail_code)
+                        what = 6;
+                    else if (s->deadline_wall_ms && wall >= s->deadline_wall_ms)
+                        what = 5;
                     else if (s->state == ST_OPENING && now - s->open_ms >= c->stream_timeout_ms)
                         what = 4;
                     else if (s->state == ST_OPEN && now - s->last_recv_ms >= c->stream_timeout_ms)
@@ -257,8 +259,10 @@ static void *timer_main(void *arg) {
             if (dues[i].what == 1) { /* removed from the table during the scan: ours */
                 struct call *k = (struct call *)e;
                 struct pl_nrpc_reply r = {0};
-                if (k->fail_code) reply_set(&r, k->fail_code, "%s", k->fail_msg);
-                else reply_set(&r, PL_GRPC_DEADLINE_EXCEEDED, "deadline exceeded");
+                if (k->fail_code)
+                    reply_set(&r, k->fail_code, "%s", k->fail_msg);
+                else
+                    reply_set(&r, PL_GRPC_DEADLINE_EXCEEDED, "deadline exceeded");
                 call_finish((struct call *)e, &r);
                 continue;
             }
@@ -283,7 +287,8 @@ static void *timer_main(void *arg) {
                 pthread_mutex_unlock(&s->lock);
                 pl__nrpc_stream_finish(s, code, msg, false);
             } else if (dues[i].what == 4) {
-                pl__nrpc_stream_finish(s, PL_GRPC_UNAVAILABLE, "no worker answered the stream open", true);
+                pl__nrpc_stream_finish(s, PL_GRPC_UNAVAILABLE, "no worker answered the stream open",
+                                       true);
             } else {
                 pl__nrpc_stream_finish(s, PL_GRPC_DEADLINE_EXCEEDED, "deadline exceeded", true);
             }
@@ -427,7 +432,8 @@ void pl_nrpc_conn_destroy(struct pl_nrpc_conn *c) {
             reply_set(&r, PL_GRPC_CANCELLED, "connection closed");
             call_finish((struct call *)e, &r);
         } else {
-            pl__nrpc_stream_finish((struct pl_nrpc_stream *)e, PL_GRPC_CANCELLED, "connection closed", true);
+            pl__nrpc_stream_finish((struct pl_nrpc_stream *)e, PL_GRPC_CANCELLED,
+                                   "connection closed", true);
             pl__nrpc_stream_release((struct pl_nrpc_stream *)e);
         }
     }
@@ -481,9 +487,8 @@ void *pl_nrpc_conn_nats(struct pl_nrpc_conn *c) { return c ? c->nc : NULL; }
 /* Request headers on m. request_id NULL/invalid -> a fresh one. */
 pl_status pl__nrpc_set_meta(natsMsg *m, const struct pl_nrpc_meta *meta) {
     char id[PL_REQUEST_ID_LEN];
-    const char *rid = meta && meta->request_id && pl_request_id_valid(meta->request_id)
-                          ? meta->request_id
-                          : NULL;
+    const char *rid =
+        meta && meta->request_id && pl_request_id_valid(meta->request_id) ? meta->request_id : NULL;
     if (!rid) {
         pl_request_id_new(id);
         rid = id;
@@ -562,9 +567,9 @@ static void big_on_end(void *ud, int code, const char *message) {
     pl_free(b);
 }
 
-pl_status pl_nrpc_call_async(struct pl_nrpc_conn *c, const char *subject, const void *req,
-                             size_t n, const struct pl_nrpc_meta *meta, int timeout_ms,
-                             pl_nrpc_done_fn done, void *ud) {
+pl_status pl_nrpc_call_async(struct pl_nrpc_conn *c, const char *subject, const void *req, size_t n,
+                             const struct pl_nrpc_meta *meta, int timeout_ms, pl_nrpc_done_fn done,
+                             void *ud) {
     char svc[64], rpc[128];
     natsMsg *m = NULL;
     pl_status st;
@@ -665,8 +670,7 @@ static void sync_done(void *ud, struct pl_nrpc_reply *r) {
 }
 
 pl_status pl_nrpc_call(struct pl_nrpc_conn *c, const char *subject, const void *req, size_t n,
-                       const struct pl_nrpc_meta *meta, int timeout_ms,
-                       struct pl_nrpc_reply *out) {
+                       const struct pl_nrpc_meta *meta, int timeout_ms, struct pl_nrpc_reply *out) {
     if (!out) return PL_ERR(PL_E_INVALID_ARG, "nrpc call: NULL out");
     memset(out, 0, sizeof *out);
     struct sync_call w = {.done = false, .out = out};

@@ -86,10 +86,11 @@ struct pl_nrpc_conn_opts {
     int max_reconnect;      /* reconnect attempts after a loss, -1 = forever (default -1) */
     int reconnect_wait_ms;  /* first backoff; doubles per attempt up to 2 s (default 100) */
     bool retry_on_failed_connect; /* keep trying in the background when the first connect fails */
-    int heartbeat_ms;       /* stream heartbeat interval (default 1000) */
-    int stream_timeout_ms;  /* stream silence that ends it with UNAVAILABLE (default 5000) */
+    int heartbeat_ms;             /* stream heartbeat interval (default 1000) */
+    int stream_timeout_ms;        /* stream silence that ends it with UNAVAILABLE (default 5000) */
 };
-#define PL_NRPC_CONN_OPTS_INIT {NULL, NULL, 2000, -1, 100, false, 1000, 5000}
+#define PL_NRPC_CONN_OPTS_INIT                                                                     \
+    { NULL, NULL, 2000, -1, 100, false, 1000, 5000 }
 
 struct pl_nrpc_conn;
 
@@ -153,17 +154,16 @@ void pl_nrpc_reply_deinit(struct pl_nrpc_reply *r);
  * calling thread (never call it from a callback of this connection).
  */
 pl_status pl_nrpc_call(struct pl_nrpc_conn *c, const char *subject, const void *req, size_t n,
-                       const struct pl_nrpc_meta *meta, int timeout_ms,
-                       struct pl_nrpc_reply *out);
+                       const struct pl_nrpc_meta *meta, int timeout_ms, struct pl_nrpc_reply *out);
 
 /* Asynchronous unary call: the same as pl_nrpc_call but returns at once;
  * done(ud, reply) runs exactly once from an internal thread (or, on a non-OK
  * return, never). The reply is borrowed for the callback; to keep its bytes,
  * move them out (set reply->data = NULL) - the library frees what is left. */
 typedef void (*pl_nrpc_done_fn)(void *ud, struct pl_nrpc_reply *reply);
-pl_status pl_nrpc_call_async(struct pl_nrpc_conn *c, const char *subject, const void *req,
-                             size_t n, const struct pl_nrpc_meta *meta, int timeout_ms,
-                             pl_nrpc_done_fn done, void *ud);
+pl_status pl_nrpc_call_async(struct pl_nrpc_conn *c, const char *subject, const void *req, size_t n,
+                             const struct pl_nrpc_meta *meta, int timeout_ms, pl_nrpc_done_fn done,
+                             void *ud);
 
 /* ---- streams ------------------------------------------------------------------------------- */
 
@@ -195,9 +195,8 @@ struct pl_nrpc_stream_cbs {
  * OUT: *out; release with pl_nrpc_stream_destroy() (always, even after the end).
  */
 pl_status pl_nrpc_stream_open(struct pl_nrpc_conn *c, const char *svc, const char *rpc,
-                              const struct pl_nrpc_meta *meta,
-                              const struct pl_nrpc_stream_cbs *cbs, void *ud,
-                              struct pl_nrpc_stream **out);
+                              const struct pl_nrpc_meta *meta, const struct pl_nrpc_stream_cbs *cbs,
+                              void *ud, struct pl_nrpc_stream **out);
 
 /* Send one message (copied; cut into frames when larger than the frame limit).
  * Never blocks on the worker. PL_E_CANCELLED after the stream ended, half-
@@ -220,8 +219,8 @@ void pl_nrpc_stream_cancel(struct pl_nrpc_stream *s);
  * PL_E_CANCELLED once the stream has ended and every message was taken:
  * then *code / *message (borrowed until destroy) tell how it ended.
  * code/message may be NULL. One receiving thread at a time. */
-pl_status pl_nrpc_stream_recv(struct pl_nrpc_stream *s, int timeout_ms, uint8_t **data,
-                              size_t *n, int *code, const char **message);
+pl_status pl_nrpc_stream_recv(struct pl_nrpc_stream *s, int timeout_ms, uint8_t **data, size_t *n,
+                              int *code, const char **message);
 
 /* True once the stream has ended; then code and message (may be NULL) tell how. */
 bool pl_nrpc_stream_ended(struct pl_nrpc_stream *s, int *code, const char **message);

@@ -153,7 +153,8 @@ static void *instance_main(void *arg) {
             pl_clear_error();
             int64_t t0 = pl_time_mono_us();
             pl_status st = b->run(b->ud, in->index, batch, n);
-            if (b->have_metrics) pl_metric_observe(b->mm.compute_us, (double)(pl_time_mono_us() - t0));
+            if (b->have_metrics)
+                pl_metric_observe(b->mm.compute_us, (double)(pl_time_mono_us() - t0));
             if (st != PL_OK) {
                 const char *e = pl_last_error();
                 for (int i = 0; i < n; i++) {
@@ -183,7 +184,8 @@ pl_status pl_batcher_create(const struct pl_batcher_opts *opts, pl_batch_run_fn 
         return PL_ERR(PL_E_INVALID_ARG,
                       "batcher: bad options (max_batch_size %d, max_queue_delay_us %lld, "
                       "n_instances %d, max_queue %d)",
-                      o.max_batch_size, (long long)o.max_queue_delay_us, o.n_instances, o.max_queue);
+                      o.max_batch_size, (long long)o.max_queue_delay_us, o.n_instances,
+                      o.max_queue);
     struct pl_batcher *b = pl_calloc(1, sizeof *b);
     if (!b) return PL_ERR(PL_E_NOMEM, "batcher");
     b->o = o;
@@ -242,8 +244,10 @@ pl_status pl_batcher_submit(struct pl_batcher *b, struct pl_batch_req *r) {
         r->output = NULL;
         r->next = NULL;
         r->enqueued_us = pl_time_mono_us();
-        if (b->tail) b->tail->next = r;
-        else b->head = r;
+        if (b->tail)
+            b->tail->next = r;
+        else
+            b->head = r;
         b->tail = r;
         b->n_queued++;
         pthread_cond_broadcast(&b->cv);
@@ -263,7 +267,8 @@ pl_status pl_batcher_wait(struct pl_batcher *b, struct pl_batch_req *r, int64_t 
             continue;
         }
         if (pl_time_mono_us() >= due) {
-            st = PL_ERR(PL_E_TIMEOUT, "batch request not done within %lld us", (long long)timeout_us);
+            st = PL_ERR(PL_E_TIMEOUT, "batch request not done within %lld us",
+                        (long long)timeout_us);
             break;
         }
         struct timespec ts;
@@ -282,8 +287,10 @@ bool pl_batcher_cancel(struct pl_batcher *b, struct pl_batch_req *r) {
         struct pl_batch_req *prev = NULL;
         for (struct pl_batch_req *p = b->head; p; prev = p, p = p->next) {
             if (p != r) continue;
-            if (prev) prev->next = r->next;
-            else b->head = r->next;
+            if (prev)
+                prev->next = r->next;
+            else
+                b->head = r->next;
             if (b->tail == r) b->tail = prev;
             b->n_queued--;
             r->next = NULL;

@@ -36,11 +36,12 @@ struct pl_batch_req;
 typedef void (*pl_batch_done_fn)(struct pl_batch_req *r, void *ud);
 
 struct pl_batch_req {
-    void *input;          /* the caller's request (borrowed by the batcher) */
-    void *output;         /* set by run (ownership is between caller and run) */
-    pl_status status;     /* final status; valid once done */
-    char error[256];      /* message when status != PL_OK */
-    int64_t deadline_us;  /* pl_time_mono_us() deadline; 0 = none. Expired in queue -> PL_E_TIMEOUT */
+    void *input;      /* the caller's request (borrowed by the batcher) */
+    void *output;     /* set by run (ownership is between caller and run) */
+    pl_status status; /* final status; valid once done */
+    char error[256];  /* message when status != PL_OK */
+    int64_t
+        deadline_us; /* pl_time_mono_us() deadline; 0 = none. Expired in queue -> PL_E_TIMEOUT */
     pl_batch_done_fn done; /* optional: runs once when done (on a batcher thread, or on the
                               caller's thread for cancel); may free the request */
     void *done_ud;
@@ -66,11 +67,12 @@ struct pl_batcher_opts {
     int max_batch_size;         /* >= 1 (default 8) */
     int64_t max_queue_delay_us; /* >= 0 (default 1000) */
     int n_instances;            /* >= 1 (default 1) */
-    int max_queue;              /* queued requests before submit says PL_E_EXHAUSTED; 0 = unbounded */
+    int max_queue; /* queued requests before submit says PL_E_EXHAUSTED; 0 = unbounded */
     struct pl_metrics *metrics; /* optional: count batch sizes and durations into it (borrowed) */
     const char *model;          /* model label for metrics */
 };
-#define PL_BATCHER_OPTS_INIT {8, 1000, 1, 0, NULL, NULL}
+#define PL_BATCHER_OPTS_INIT                                                                       \
+    { 8, 1000, 1, 0, NULL, NULL }
 
 struct pl_batcher;
 

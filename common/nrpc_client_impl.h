@@ -34,7 +34,7 @@ struct call {
     int64_t deadline_mono_ms;
     int64_t next_seq; /* for a framed (large) reply */
     struct pl__nrpc_buf buf;
-    bool busy; /* the mux thread is handling a reply frame (guarded by conn lock) */
+    bool busy;     /* the mux thread is handling a reply frame (guarded by conn lock) */
     int fail_code; /* != 0: the request could not be sent; the timer reports this */
     char fail_msg[200];
 };
@@ -99,8 +99,8 @@ struct pl_nrpc_conn {
     bool timer_started;
     bool stopping;
     size_t frame_override;
-    bool nats_closed;          /* the closed callback ran (guarded by lock) */
-    pthread_cond_t closed_cv;  /* ...signalled here: destroy waits for it */
+    bool nats_closed;         /* the closed callback ran (guarded by lock) */
+    pthread_cond_t closed_cv; /* ...signalled here: destroy waits for it */
     int heartbeat_ms;
     int stream_timeout_ms;
 };

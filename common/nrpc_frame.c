@@ -189,8 +189,8 @@ pl_status pl__nrpc_publish(natsConnection *nc, natsMsg *msg) {
     const char *subj = natsMsg_GetSubject(msg);
     pl_status st = PL_OK;
     if (ns != NATS_OK)
-        st = PL_ERR(ns == NATS_MAX_PAYLOAD ? PL_E_EXHAUSTED : PL_E_UNAVAILABLE,
-                    "publish to %s: %s", subj ? subj : "?", natsStatus_GetText(ns));
+        st = PL_ERR(ns == NATS_MAX_PAYLOAD ? PL_E_EXHAUSTED : PL_E_UNAVAILABLE, "publish to %s: %s",
+                    subj ? subj : "?", natsStatus_GetText(ns));
     natsMsg_Destroy(msg);
     return st;
 }
@@ -204,8 +204,7 @@ size_t pl__nrpc_frame_limit(natsConnection *nc, size_t override) {
 }
 
 pl_status pl__nrpc_publish_frames(natsConnection *nc, const char *subj, const char *reply,
-                                  const void *data, size_t n, size_t frame_limit,
-                                  int64_t *seq) {
+                                  const void *data, size_t n, size_t frame_limit, int64_t *seq) {
     const uint8_t *p = data;
     size_t off = 0;
     if (frame_limit == 0) frame_limit = 1;
@@ -213,8 +212,8 @@ pl_status pl__nrpc_publish_frames(natsConnection *nc, const char *subj, const ch
         size_t k = n - off < frame_limit ? n - off : frame_limit;
         bool more = off + k < n;
         natsMsg *m = NULL;
-        PL_TRY(pl__nrpc_msg(&m, subj, reply, p ? p + off : NULL, k, "data", *seq + 1, more, -1,
-                            NULL));
+        PL_TRY(
+            pl__nrpc_msg(&m, subj, reply, p ? p + off : NULL, k, "data", *seq + 1, more, -1, NULL));
         PL_TRY(pl__nrpc_publish(nc, m));
         (*seq)++;
         off += k;

@@ -112,7 +112,8 @@ static void serve_one(struct pl_httpd *h, int fd) {
 static void *httpd_main(void *arg) {
     struct pl_httpd *h = arg;
     for (;;) {
-        struct pollfd p[2] = {{.fd = h->fd, .events = POLLIN}, {.fd = h->wake[0], .events = POLLIN}};
+        struct pollfd p[2] = {{.fd = h->fd, .events = POLLIN},
+                              {.fd = h->wake[0], .events = POLLIN}};
         int r = poll(p, 2, -1);
         if (r < 0 && errno == EINTR) continue;
         if (r < 0 || (p[1].revents & (POLLIN | POLLHUP))) break;

@@ -57,8 +57,7 @@ pl_status pl__nrpc_publish(natsConnection *nc, natsMsg *msg);
  * from *seq + 1 (updated), Parley-More on all but the last. An empty message
  * is one empty frame. The caller serializes calls per direction. */
 pl_status pl__nrpc_publish_frames(natsConnection *nc, const char *subj, const char *reply,
-                                  const void *data, size_t n, size_t frame_limit,
-                                  int64_t *seq);
+                                  const void *data, size_t n, size_t frame_limit, int64_t *seq);
 
 /* Frame limit for a connection: override if set, else max_payload less room. */
 size_t pl__nrpc_frame_limit(natsConnection *nc, size_t override);

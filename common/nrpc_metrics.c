@@ -42,8 +42,8 @@ struct pl_metrics {
     bool have_memory_collector;
 };
 
-static const double default_us_bounds[] = {100,    250,    500,     1000,    2500,    5000,
-                                           10000,  25000,  50000,   100000,  250000,  500000,
+static const double default_us_bounds[] = {100,     250,     500,     1000,    2500,   5000,
+                                           10000,   25000,   50000,   100000,  250000, 500000,
                                            1000000, 2500000, 5000000, 10000000};
 static const double batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
 
@@ -84,8 +84,8 @@ void pl_metrics_destroy(struct pl_metrics *m) {
 }
 
 static struct pl_metric *get_series(struct pl_metrics *m, const char *name, const char *help,
-                                    const char *labels, enum metric_type type,
-                                    const double *bounds, int n_bounds) {
+                                    const char *labels, enum metric_type type, const double *bounds,
+                                    int n_bounds) {
     struct pl_metric *s = NULL;
     if (!m || !name || !*name) return NULL;
     if (!labels) labels = "";
@@ -106,7 +106,8 @@ static struct pl_metric *get_series(struct pl_metrics *m, const char *name, cons
                                         : (int)PL_ARRAY_LEN(default_us_bounds);
             }
             f->bounds = pl_calloc((size_t)(n_bounds > 0 ? n_bounds : 1), sizeof(double));
-            if (f->bounds && n_bounds > 0) memcpy(f->bounds, bounds, (size_t)n_bounds * sizeof(double));
+            if (f->bounds && n_bounds > 0)
+                memcpy(f->bounds, bounds, (size_t)n_bounds * sizeof(double));
             f->n_bounds = n_bounds > 0 ? n_bounds : 0;
         }
         if (!f->name || !f->help || (type == M_HISTOGRAM && !f->bounds)) {
@@ -117,8 +118,10 @@ static struct pl_metric *get_series(struct pl_metrics *m, const char *name, cons
             f = NULL;
             goto done;
         }
-        if (m->families_tail) m->families_tail->next = f;
-        else m->families = f;
+        if (m->families_tail)
+            m->families_tail->next = f;
+        else
+            m->families = f;
         m->families_tail = f;
     }
     for (s = f->series; s; s = s->next)
@@ -137,8 +140,10 @@ static struct pl_metric *get_series(struct pl_metrics *m, const char *name, cons
         s = NULL;
         goto done;
     }
-    if (f->series_tail) f->series_tail->next = s;
-    else f->series = s;
+    if (f->series_tail)
+        f->series_tail->next = s;
+    else
+        f->series = s;
     f->series_tail = s;
 done:
     pthread_mutex_unlock(&m->lock);
@@ -211,10 +216,14 @@ pl_status pl_metrics_add_collector(struct pl_metrics *m, pl_metrics_collect_fn f
 }
 
 static void append_num(struct pl_strbuf *sb, double v) {
-    if (isinf(v)) pl_strbuf_append(sb, v > 0 ? "+Inf" : "-Inf");
-    else if (isnan(v)) pl_strbuf_append(sb, "NaN");
-    else if (v == floor(v) && fabs(v) < 1e15) pl_strbuf_appendf(sb, "%.0f", v);
-    else pl_strbuf_appendf(sb, "%.9g", v);
+    if (isinf(v))
+        pl_strbuf_append(sb, v > 0 ? "+Inf" : "-Inf");
+    else if (isnan(v))
+        pl_strbuf_append(sb, "NaN");
+    else if (v == floor(v) && fabs(v) < 1e15)
+        pl_strbuf_appendf(sb, "%.0f", v);
+    else
+        pl_strbuf_appendf(sb, "%.9g", v);
 }
 
 /* name{labels[,extra]} */
@@ -304,27 +313,27 @@ pl_status pl_metrics_std_model(struct pl_metrics *m, const char *model,
     bool have_mem = m->have_memory_collector;
     pthread_mutex_unlock(&m->lock);
     if (!have_mem) {
-        if (!pl_metrics_gauge(m, "parley_memory_bytes", "Bytes allocated through pl_malloc and live",
-                              NULL))
+        if (!pl_metrics_gauge(m, "parley_memory_bytes",
+                              "Bytes allocated through pl_malloc and live", NULL))
             return PL_ERR(PL_E_NOMEM, "std metrics");
         PL_TRY(pl_metrics_add_collector(m, collect_memory, NULL));
         pthread_mutex_lock(&m->lock);
         m->have_memory_collector = true;
         pthread_mutex_unlock(&m->lock);
     }
-    out->inference_count = pl_metrics_counter(m, "parley_inference_count",
-                                              "Requests inferred (batch items)", lab);
+    out->inference_count =
+        pl_metrics_counter(m, "parley_inference_count", "Requests inferred (batch items)", lab);
     out->execution_count =
         pl_metrics_counter(m, "parley_execution_count", "Model executions (batches)", lab);
-    out->batch_size = pl_metrics_histogram(m, "parley_batch_size", "Batch sizes executed", lab,
-                                           NULL, -1);
+    out->batch_size =
+        pl_metrics_histogram(m, "parley_batch_size", "Batch sizes executed", lab, NULL, -1);
     out->queue_us = pl_metrics_histogram(m, "parley_queue_duration_us",
                                          "Time requests waited in queue (us)", lab, NULL, 0);
     out->compute_us = pl_metrics_histogram(m, "parley_compute_duration_us",
                                            "Time spent computing (us)", lab, NULL, 0);
-    out->request_us = pl_metrics_histogram(m, "parley_request_duration_us",
-                                           "End-to-end request time in the worker (us)", lab,
-                                           NULL, 0);
+    out->request_us =
+        pl_metrics_histogram(m, "parley_request_duration_us",
+                             "End-to-end request time in the worker (us)", lab, NULL, 0);
     out->active_streams =
         pl_metrics_gauge(m, "parley_active_streams", "Open streaming sessions", lab);
     out->ready = pl_metrics_gauge(m, "parley_model_ready", "1 when the model serves", lab);
@@ -338,9 +347,8 @@ void pl_metrics_std_request(struct pl_metrics *m, const char *model, const char 
     char lab[256];
     snprintf(lab, sizeof lab, "model=\"%s\",rpc=\"%s\"", model ? model : "", rpc ? rpc : "");
     if (code == 0)
-        pl_metric_add(pl_metrics_counter(m, "parley_request_success_total",
-                                         "Requests answered OK", lab),
-                      1);
+        pl_metric_add(
+            pl_metrics_counter(m, "parley_request_success_total", "Requests answered OK", lab), 1);
     else
         pl_metric_add(pl_metrics_counter(m, "parley_request_failure_total",
                                          "Requests answered with an error", lab),

@@ -48,10 +48,10 @@ struct pl_metric *pl_metrics_gauge(struct pl_metrics *m, const char *name, const
 struct pl_metric *pl_metrics_histogram(struct pl_metrics *m, const char *name, const char *help,
                                        const char *labels, const double *bounds, int n_bounds);
 
-void pl_metric_add(struct pl_metric *h, double v); /* counter/gauge; NULL ignored */
-void pl_metric_set(struct pl_metric *h, double v); /* gauge; NULL ignored */
+void pl_metric_add(struct pl_metric *h, double v);     /* counter/gauge; NULL ignored */
+void pl_metric_set(struct pl_metric *h, double v);     /* gauge; NULL ignored */
 void pl_metric_observe(struct pl_metric *h, double v); /* histogram; NULL ignored */
-double pl_metric_value(struct pl_metric *h); /* counter/gauge value; histogram: count */
+double pl_metric_value(struct pl_metric *h);           /* counter/gauge value; histogram: count */
 
 /* A collector runs at the start of each render (e.g. to set memory gauges).
  * fn and ud are borrowed for the registry's life. */

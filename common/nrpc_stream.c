@@ -83,8 +83,10 @@ static void stream_deliver(struct pl_nrpc_stream *s, uint8_t *data, size_t n) {
         }
         q->data = data;
         q->n = n;
-        if (s->q_tail) s->q_tail->next = q;
-        else s->q_head = q;
+        if (s->q_tail)
+            s->q_tail->next = q;
+        else
+            s->q_head = q;
         s->q_tail = q;
         pthread_cond_broadcast(&s->cond);
         pthread_mutex_unlock(&s->lock);
@@ -99,7 +101,7 @@ static void stream_deliver(struct pl_nrpc_stream *s, uint8_t *data, size_t n) {
 
 /* End the stream once with code/message; tells the worker `cancel` when asked. */
 void pl__nrpc_stream_finish(struct pl_nrpc_stream *s, int code, const char *message,
-                          bool tell_worker) {
+                            bool tell_worker) {
     struct pl_nrpc_conn *c = s->c;
     pthread_mutex_lock(&s->lock);
     if (s->state == ST_ENDED) {
@@ -173,7 +175,8 @@ static pl_status stream_enqueue_or_put(struct pl_nrpc_stream *s, int kind, const
     pl_status st = PL_OK;
     pthread_mutex_lock(&s->lock);
     if (s->state == ST_ENDED || s->send_closed) {
-        st = PL_ERR(PL_E_CANCELLED, "stream %s", s->state == ST_ENDED ? "has ended" : "is half-closed");
+        st = PL_ERR(PL_E_CANCELLED, "stream %s",
+                    s->state == ST_ENDED ? "has ended" : "is half-closed");
         goto fail;
     }
     if (kind == 1) s->send_closed = true;
@@ -191,8 +194,10 @@ static pl_status stream_enqueue_or_put(struct pl_nrpc_stream *s, int kind, const
     if (n) memcpy(p->data, data, n);
     p->n = n;
     p->kind = kind;
-    if (s->pend_tail) s->pend_tail->next = p;
-    else s->pend_head = p;
+    if (s->pend_tail)
+        s->pend_tail->next = p;
+    else
+        s->pend_head = p;
     s->pend_tail = p;
 fail:
     pthread_mutex_unlock(&s->lock);
@@ -270,7 +275,8 @@ void pl__nrpc_stream_on_msg(struct pl_nrpc_stream *s, natsMsg *msg) {
     if (state == ST_OPENING) {
         if (kind && strcmp(kind, "hb") == 0) return;
         if (kind) { /* a frame before the session reply: the worker broke the protocol */
-            pl__nrpc_stream_finish(s, PL_GRPC_DATA_LOSS, "stream frame before the open reply", false);
+            pl__nrpc_stream_finish(s, PL_GRPC_DATA_LOSS, "stream frame before the open reply",
+                                   false);
             return;
         }
         stream_on_open_reply(s, msg);
@@ -293,7 +299,8 @@ void pl__nrpc_stream_on_msg(struct pl_nrpc_stream *s, natsMsg *msg) {
     if (!pl__nrpc_hdr_i64(msg, PL_NRPC_H_SEQ, &seq) || seq != s->recv_seq + 1) {
         char m[128];
         snprintf(m, sizeof m, "sequence gap from the worker: expected %" PRId64 ", got %s",
-                 s->recv_seq + 1, pl__nrpc_hdr(msg, PL_NRPC_H_SEQ) ? pl__nrpc_hdr(msg, PL_NRPC_H_SEQ) : "none");
+                 s->recv_seq + 1,
+                 pl__nrpc_hdr(msg, PL_NRPC_H_SEQ) ? pl__nrpc_hdr(msg, PL_NRPC_H_SEQ) : "none");
         pl__nrpc_stream_finish(s, PL_GRPC_DATA_LOSS, m, true);
         return;
     }
@@ -307,7 +314,8 @@ void pl__nrpc_stream_on_msg(struct pl_nrpc_stream *s, natsMsg *msg) {
     const char *more = pl__nrpc_hdr(msg, PL_NRPC_H_MORE);
     if (pl__nrpc_buf_append(&s->asm_buf, natsMsg_GetData(msg),
                             (size_t)natsMsg_GetDataLength(msg)) != PL_OK) {
-        pl__nrpc_stream_finish(s, PL_GRPC_RESOURCE_EXHAUSTED, "out of memory reassembling a message", true);
+        pl__nrpc_stream_finish(s, PL_GRPC_RESOURCE_EXHAUSTED,
+                               "out of memory reassembling a message", true);
         return;
     }
     if (more && strcmp(more, "1") == 0) return;
@@ -321,10 +329,10 @@ void pl__nrpc_stream_on_msg(struct pl_nrpc_stream *s, natsMsg *msg) {
 /* ---- streams: lifetime ----------------------------------------------------------------------- */
 
 pl_status pl__nrpc_stream_open_impl(struct pl_nrpc_conn *c, const char *svc, const char *rpc,
-                                  const struct pl_nrpc_meta *meta,
-                                  const struct pl_nrpc_stream_cbs *cbs, void *ud,
-                                  int64_t deadline_wall_ms, struct pl_nrpc_stream **hold,
-                                  struct pl_nrpc_stream **out) {
+                                    const struct pl_nrpc_meta *meta,
+                                    const struct pl_nrpc_stream_cbs *cbs, void *ud,
+                                    int64_t deadline_wall_ms, struct pl_nrpc_stream **hold,
+                                    struct pl_nrpc_stream **out) {
     natsMsg *m = NULL;
     pl_status st;
     char subj[160];
@@ -386,15 +394,14 @@ pl_status pl__nrpc_stream_open_impl(struct pl_nrpc_conn *c, const char *svc, con
 }
 
 pl_status pl_nrpc_stream_open(struct pl_nrpc_conn *c, const char *svc, const char *rpc,
-                              const struct pl_nrpc_meta *meta,
-                              const struct pl_nrpc_stream_cbs *cbs, void *ud,
-                              struct pl_nrpc_stream **out) {
+                              const struct pl_nrpc_meta *meta, const struct pl_nrpc_stream_cbs *cbs,
+                              void *ud, struct pl_nrpc_stream **out) {
     if (!c || !out) return PL_ERR(PL_E_INVALID_ARG, "stream open: NULL argument");
     return pl__nrpc_stream_open_impl(c, svc, rpc, meta, cbs, ud, 0, NULL, out);
 }
 
-pl_status pl_nrpc_stream_recv(struct pl_nrpc_stream *s, int timeout_ms, uint8_t **data,
-                              size_t *n, int *code, const char **message) {
+pl_status pl_nrpc_stream_recv(struct pl_nrpc_stream *s, int timeout_ms, uint8_t **data, size_t *n,
+                              int *code, const char **message) {
     if (!s || !data || !n || !s->pull)
         return PL_ERR(PL_E_INVALID_ARG, "stream recv: NULL argument or callback-mode stream");
     *data = NULL;

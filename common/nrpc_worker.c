@@ -80,11 +80,14 @@ void pl__wk_handler_error(pl_status st, char *buf, size_t cap) {
     snprintf(buf, cap, "%s", e && *e ? e : pl_status_str(st));
 }
 
-/* ---- queue ------------------------------------------------------------------------------------ */
+/* ---- queue ------------------------------------------------------------------------------------
+ */
 
 void pl__wk_push_job_locked(struct pl_worker *w, struct job *j) {
-    if (w->q_tail) w->q_tail->next = j;
-    else w->q_head = j;
+    if (w->q_tail)
+        w->q_tail->next = j;
+    else
+        w->q_head = j;
     w->q_tail = j;
     pthread_cond_signal(&w->cv);
 }
@@ -122,7 +125,7 @@ static void on_unary(natsConnection *nc, natsSubscription *sub, natsMsg *msg, vo
     pl_free(j);
     note_refusal(w, r->name);
     pl__wk_reply_status(w, reply, PL_GRPC_RESOURCE_EXHAUSTED,
-                 j ? "worker queue is full, try again later" : "worker out of memory");
+                        j ? "worker queue is full, try again later" : "worker out of memory");
     pl_metrics_std_request(w->metrics, w->model, r->name, PL_GRPC_RESOURCE_EXHAUSTED);
     natsMsg_Destroy(msg);
 }
@@ -145,8 +148,8 @@ static void on_open(natsConnection *nc, natsSubscription *sub, natsMsg *msg, voi
     }
     struct job *j = pl_calloc(1, sizeof *j);
     pthread_mutex_lock(&w->lock);
-    bool full = w->q_new >= w->o.queue_capacity ||
-                w->n_sessions + w->pending_opens >= w->o.max_streams;
+    bool full =
+        w->q_new >= w->o.queue_capacity || w->n_sessions + w->pending_opens >= w->o.max_streams;
     if (j && !full) {
         j->type = JOB_OPEN;
         j->msg = msg;
@@ -161,7 +164,7 @@ static void on_open(natsConnection *nc, natsSubscription *sub, natsMsg *msg, voi
     pl_free(j);
     note_refusal(w, r->name);
     pl__wk_reply_status(w, reply, PL_GRPC_RESOURCE_EXHAUSTED,
-                 j ? "worker has no room for another stream" : "worker out of memory");
+                        j ? "worker has no room for another stream" : "worker out of memory");
     pl_metrics_std_request(w->metrics, w->model, r->name, PL_GRPC_RESOURCE_EXHAUSTED);
     natsMsg_Destroy(msg);
 }
@@ -212,7 +215,8 @@ static void run_unary(struct pl_worker *w, struct job *j) {
             int64_t seq = 0;
             ps = pl__nrpc_publish_frames(w->nc, reply, NULL, out.data, out.len, lim, &seq);
         }
-        if (ps != PL_OK) PL_LOGW("%s.%s: reply lost: %s", w->service, j->rpc->name, pl_last_error());
+        if (ps != PL_OK)
+            PL_LOGW("%s.%s: reply lost: %s", w->service, j->rpc->name, pl_last_error());
     }
     pl_free(out.data);
 done:
@@ -485,7 +489,8 @@ pl_status pl_worker_start(struct pl_worker *w) {
     PL_TRY(subscribe(w, &w->open_sub, subj, w->service, on_open, w));
     bool connected = natsConnection_Status(w->nc) == NATS_CONN_STATUS_CONNECTED;
     natsStatus ns = connected ? natsConnection_FlushTimeout(w->nc, 2000) : NATS_OK;
-    if (ns != NATS_OK) st = PL_ERR(PL_E_UNAVAILABLE, "flush subscriptions: %s", natsStatus_GetText(ns));
+    if (ns != NATS_OK)
+        st = PL_ERR(PL_E_UNAVAILABLE, "flush subscriptions: %s", natsStatus_GetText(ns));
     if (st == PL_OK && !connected)
         PL_LOGW("worker %s: NATS at %s not reachable yet; connecting in the background", w->service,
                 w->url);
@@ -559,7 +564,8 @@ static void drain(struct pl_worker *w) {
             if (r->sub) (void)natsSubscription_Drain(r->sub);
         if (w->open_sub) (void)natsSubscription_Drain(w->open_sub);
         for (struct rpc *r = w->rpcs; r; r = r->next)
-            if (r->sub) (void)natsSubscription_WaitForDrainCompletion(r->sub, w->o.drain_timeout_ms);
+            if (r->sub)
+                (void)natsSubscription_WaitForDrainCompletion(r->sub, w->o.drain_timeout_ms);
         if (w->open_sub)
             (void)natsSubscription_WaitForDrainCompletion(w->open_sub, w->o.drain_timeout_ms);
     }
@@ -658,7 +664,9 @@ void pl_worker_destroy(struct pl_worker *w) {
     pl_free(w);
 }
 
-struct pl_metrics *pl_worker_metrics(struct pl_worker *w) { return w ? w->metrics : NULL; }
+struct pl_metrics *pl_worker_metrics(struct pl_worker *w) {
+    return w ? w->metrics : NULL;
+}
 
 int pl_worker_http_port(const struct pl_worker *w) {
     return w && w->httpd ? pl_httpd_port(w->httpd) : -1;

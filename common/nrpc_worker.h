@@ -48,33 +48,35 @@ extern "C" {
 struct pl_metrics;
 
 struct pl_worker_opts {
-    const char *service;    /* "nlu": subjects parley.<service>.*, queue group <service>; required */
-    const char *nats_url;   /* NULL = $PARLEY_NATS_URL or nats://127.0.0.1:4222 */
-    int n_threads;          /* handler threads (default 2) */
-    int queue_capacity;     /* queued unary requests + stream opens before RESOURCE_EXHAUSTED (256) */
-    int max_streams;        /* concurrent streams before opens are refused RESOURCE_EXHAUSTED (256) */
-    int heartbeat_ms;       /* stream heartbeat interval (1000) */
-    int stream_timeout_ms;  /* client silence that frees a session (5000) */
-    int drain_timeout_ms;   /* how long pl_worker_stop waits for in-flight work (30000) */
-    int http_port;          /* side port for /metrics /healthz /readyz: -1 none, 0 ephemeral */
-    const char *http_host;  /* bind address of the side port (default "127.0.0.1") */
-    const char *model;      /* model label for metrics (default: service) */
-    struct pl_metrics *metrics; /* registry to count into (borrowed); NULL = the worker makes its own */
-    bool connect_retry;     /* NATS not up yet: start anyway and connect in the background
-                               (/readyz says 503 until connected); false = start fails */
+    const char *service;  /* "nlu": subjects parley.<service>.*, queue group <service>; required */
+    const char *nats_url; /* NULL = $PARLEY_NATS_URL or nats://127.0.0.1:4222 */
+    int n_threads;        /* handler threads (default 2) */
+    int queue_capacity;   /* queued unary requests + stream opens before RESOURCE_EXHAUSTED (256) */
+    int max_streams;      /* concurrent streams before opens are refused RESOURCE_EXHAUSTED (256) */
+    int heartbeat_ms;     /* stream heartbeat interval (1000) */
+    int stream_timeout_ms; /* client silence that frees a session (5000) */
+    int drain_timeout_ms;  /* how long pl_worker_stop waits for in-flight work (30000) */
+    int http_port;         /* side port for /metrics /healthz /readyz: -1 none, 0 ephemeral */
+    const char *http_host; /* bind address of the side port (default "127.0.0.1") */
+    const char *model;     /* model label for metrics (default: service) */
+    /* registry to count into (borrowed); NULL = the worker makes its own */
+    struct pl_metrics *metrics;
+    bool connect_retry; /* NATS not up yet: start anyway and connect in the background
+                           (/readyz says 503 until connected); false = start fails */
 };
-#define PL_WORKER_OPTS_INIT {NULL, NULL, 2, 256, 256, 1000, 5000, 30000, -1, NULL, NULL, NULL, false}
+#define PL_WORKER_OPTS_INIT                                                                        \
+    { NULL, NULL, 2, 256, 256, 1000, 5000, 30000, -1, NULL, NULL, NULL, false }
 
 /* Per-request context handed to handlers; borrowed for the handler call
  * (for streams: until on_end/on_cancel returns). The handler thread's log
  * request id (pl_log_set_request_id) is set to request_id while it runs. */
 struct pl_worker_ctx {
-    const char *service;    /* "nlu" */
-    const char *rpc;        /* "punctuate_text" */
-    char request_id[65];    /* from Parley-Request-Id, or a fresh one */
-    int64_t deadline_ms;    /* absolute Unix epoch ms; 0 = none */
-    char user[129];         /* Parley-User; "" if none */
-    int64_t received_us;    /* pl_time_mono_us() when the request arrived */
+    const char *service; /* "nlu" */
+    const char *rpc;     /* "punctuate_text" */
+    char request_id[65]; /* from Parley-Request-Id, or a fresh one */
+    int64_t deadline_ms; /* absolute Unix epoch ms; 0 = none */
+    char user[129];      /* Parley-User; "" if none */
+    int64_t received_us; /* pl_time_mono_us() when the request arrived */
 };
 
 /* True if ctx has a deadline and it has passed. */

@@ -69,8 +69,8 @@ struct pl_worker_session {
     int64_t send_seq;
     int64_t last_send_ms;
     bool closed;
-    bool opened;                       /* the open reply went out: frames may follow */
-    struct pl__nrpc_buf early;         /* messages sent before that (length-prefixed) */
+    bool opened;               /* the open reply went out: frames may follow */
+    struct pl__nrpc_buf early; /* messages sent before that (length-prefixed) */
     /* owned by the (single) thread running the session's events */
     struct rpc *rpc;
     struct pl_worker_ctx ctx;
@@ -135,8 +135,8 @@ void pl__wk_push_job_locked(struct pl_worker *w, struct job *j);
 /* Sessions (nrpc_worker_session.c). */
 void pl__wk_session_release(struct pl_worker_session *s);
 /* Queue an event for s and schedule it (w->lock held); takes msg. */
-void pl__wk_session_push_locked(struct pl_worker *w, struct pl_worker_session *s,
-                                enum ev_type type, natsMsg *msg);
+void pl__wk_session_push_locked(struct pl_worker *w, struct pl_worker_session *s, enum ev_type type,
+                                natsMsg *msg);
 /* Delivery callback of parley.<svc>.session.<wid>.* */
 void pl__wk_on_session(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure);
 /* Handler thread: run the pending events of s / a stream open. */

@@ -37,8 +37,8 @@ static struct pl_worker_session *session_find_locked(struct pl_worker *w, uint64
 }
 
 /* Queue an event for s and schedule it (w->lock held). Takes ownership of msg. */
-void pl__wk_session_push_locked(struct pl_worker *w, struct pl_worker_session *s,
-                                enum ev_type type, natsMsg *msg) {
+void pl__wk_session_push_locked(struct pl_worker *w, struct pl_worker_session *s, enum ev_type type,
+                                natsMsg *msg) {
     if (s->dead) goto drop;
     if (type == EV_FRAME && s->n_ev >= MAX_SESSION_EVENTS) type = EV_OVERFLOW;
     struct sess_ev *e = pl_calloc(1, sizeof *e);
@@ -51,8 +51,10 @@ void pl__wk_session_push_locked(struct pl_worker *w, struct pl_worker_session *s
     e->type = type;
     e->msg = type == EV_FRAME ? msg : NULL;
     if (type != EV_FRAME && msg) natsMsg_Destroy(msg);
-    if (s->ev_tail) s->ev_tail->next = e;
-    else s->ev_head = e;
+    if (s->ev_tail)
+        s->ev_tail->next = e;
+    else
+        s->ev_head = e;
     s->ev_tail = e;
     s->n_ev++;
     if (!s->scheduled) {
@@ -176,7 +178,8 @@ const struct pl_worker_ctx *pl_worker_session_ctx(struct pl_worker_session *s) {
 /* The handler gave up or the client went away: on_cancel, then close. */
 static void session_abort(struct pl_worker_session *s, const char *kind, int code,
                           const char *err) {
-    if (kind) session_send_final(s, kind, code, err);
+    if (kind)
+        session_send_final(s, kind, code, err);
     else {
         pthread_mutex_lock(&s->lock);
         s->closed = true;
@@ -325,7 +328,8 @@ void pl__wk_run_open(struct pl_worker *w, struct job *j) {
     struct pl_worker_session *s = NULL;
     char err[512];
     bool counted = false;
-    if (!reply || !*reply || strlen(reply) >= sizeof s->client_inbox) goto done; /* no one to answer */
+    if (!reply || !*reply || strlen(reply) >= sizeof s->client_inbox)
+        goto done; /* no one to answer */
     s = pl_calloc(1, sizeof *s);
     if (!s) {
         pl__wk_reply_status(w, reply, PL_GRPC_RESOURCE_EXHAUSTED, "worker out of memory");
@@ -340,7 +344,8 @@ void pl__wk_run_open(struct pl_worker *w, struct job *j) {
     pl__wk_ctx_from_msg(w, j->rpc, j->msg, j->received_us, &s->ctx);
     pl_log_set_request_id(s->ctx.request_id);
     if (pl_worker_ctx_expired(&s->ctx)) {
-        pl__wk_reply_status(w, reply, PL_GRPC_DEADLINE_EXCEEDED, "deadline exceeded before the stream opened");
+        pl__wk_reply_status(w, reply, PL_GRPC_DEADLINE_EXCEEDED,
+                            "deadline exceeded before the stream opened");
         pl_metrics_std_request(w->metrics, w->model, j->rpc->name, PL_GRPC_DEADLINE_EXCEEDED);
         goto done;
     }

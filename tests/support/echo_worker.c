@@ -163,22 +163,38 @@ int main(int argc, char **argv) {
             return 2;
         }
         i++;
-        if (strcmp(a, "--nats") == 0) o.nats_url = v;
-        else if (strcmp(a, "--service") == 0) o.service = v;
-        else if (strcmp(a, "--id") == 0) worker_id = v;
-        else if (strcmp(a, "--threads") == 0) o.n_threads = (int)strtol(v, NULL, 10);
-        else if (strcmp(a, "--queue") == 0) o.queue_capacity = (int)strtol(v, NULL, 10);
-        else if (strcmp(a, "--max-streams") == 0) o.max_streams = (int)strtol(v, NULL, 10);
-        else if (strcmp(a, "--delay-ms") == 0) delay_ms = (int)strtol(v, NULL, 10);
-        else if (strcmp(a, "--crash-after") == 0) crash_after = (int)strtol(v, NULL, 10);
-        else if (strcmp(a, "--http-port") == 0) o.http_port = (int)strtol(v, NULL, 10);
-        else if (strcmp(a, "--heartbeat-ms") == 0) o.heartbeat_ms = (int)strtol(v, NULL, 10);
-        else if (strcmp(a, "--stream-timeout-ms") == 0) o.stream_timeout_ms = (int)strtol(v, NULL, 10);
-        else if (strcmp(a, "--drain-timeout-ms") == 0) o.drain_timeout_ms = (int)strtol(v, NULL, 10);
-        else if (strcmp(a, "--ready-file") == 0) ready_file = v;
-        else if (strcmp(a, "--connect-retry") == 0) o.connect_retry = strcmp(v, "0") != 0;
-        else if (strcmp(a, "--stream-rpc") == 0 && n_stream < 8) stream_rpcs[n_stream++] = v;
-        else if (strcmp(a, "--unary-rpc") == 0 && n_unary < 8) unary_rpcs[n_unary++] = v;
+        if (strcmp(a, "--nats") == 0)
+            o.nats_url = v;
+        else if (strcmp(a, "--service") == 0)
+            o.service = v;
+        else if (strcmp(a, "--id") == 0)
+            worker_id = v;
+        else if (strcmp(a, "--threads") == 0)
+            o.n_threads = (int)strtol(v, NULL, 10);
+        else if (strcmp(a, "--queue") == 0)
+            o.queue_capacity = (int)strtol(v, NULL, 10);
+        else if (strcmp(a, "--max-streams") == 0)
+            o.max_streams = (int)strtol(v, NULL, 10);
+        else if (strcmp(a, "--delay-ms") == 0)
+            delay_ms = (int)strtol(v, NULL, 10);
+        else if (strcmp(a, "--crash-after") == 0)
+            crash_after = (int)strtol(v, NULL, 10);
+        else if (strcmp(a, "--http-port") == 0)
+            o.http_port = (int)strtol(v, NULL, 10);
+        else if (strcmp(a, "--heartbeat-ms") == 0)
+            o.heartbeat_ms = (int)strtol(v, NULL, 10);
+        else if (strcmp(a, "--stream-timeout-ms") == 0)
+            o.stream_timeout_ms = (int)strtol(v, NULL, 10);
+        else if (strcmp(a, "--drain-timeout-ms") == 0)
+            o.drain_timeout_ms = (int)strtol(v, NULL, 10);
+        else if (strcmp(a, "--ready-file") == 0)
+            ready_file = v;
+        else if (strcmp(a, "--connect-retry") == 0)
+            o.connect_retry = strcmp(v, "0") != 0;
+        else if (strcmp(a, "--stream-rpc") == 0 && n_stream < 8)
+            stream_rpcs[n_stream++] = v;
+        else if (strcmp(a, "--unary-rpc") == 0 && n_unary < 8)
+            unary_rpcs[n_unary++] = v;
         else if (strcmp(a, "--log-level") == 0 && pl_log_level_parse(v) >= 0)
             pl_log_set_level((enum pl_log_level)pl_log_level_parse(v));
         else {

@@ -102,7 +102,9 @@ pl_status pl_test_nats_start(struct pl_test_nats *n, int max_payload) {
     memset(n, 0, sizeof *n);
     n->pid = -1;
     const char *bin = server_path();
-    if (!bin) return PL_ERR(PL_E_NOT_FOUND, "nats-server not found (install it or set PARLEY_NATS_SERVER)");
+    if (!bin)
+        return PL_ERR(PL_E_NOT_FOUND,
+                      "nats-server not found (install it or set PARLEY_NATS_SERVER)");
     snprintf(n->dir, sizeof n->dir, "/tmp/pl-test-nats-XXXXXX");
     if (!mkdtemp(n->dir)) return PL_ERR(PL_E_IO, "mkdtemp: %s", strerror(errno));
     char conf[300], log[300];

@@ -18,10 +18,10 @@ struct model {
     int sizes[4096];
     int n_batches;
     int max_size;
-    int stall_ms;         /* sleep in run */
-    bool fail_odd;        /* fail odd inputs one by one */
-    bool fail_all;        /* return an error for the whole batch */
-    atomic_int running;   /* batches in run() now */
+    int stall_ms;       /* sleep in run */
+    bool fail_odd;      /* fail odd inputs one by one */
+    bool fail_all;      /* return an error for the whole batch */
+    atomic_int running; /* batches in run() now */
     atomic_int max_running;
 };
 

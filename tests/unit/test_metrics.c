@@ -82,8 +82,10 @@ START_TEST(test_std_series) {
     pl_metrics_std_request(m, "bert", "analyze_intent", 3);
     void *block = pl_malloc(12345);
     char *s = render(m);
-    ck_assert_ptr_nonnull(strstr(s, "parley_request_success_total{model=\"bert\",rpc=\"analyze_intent\"} 2\n"));
-    ck_assert_ptr_nonnull(strstr(s, "parley_request_failure_total{model=\"bert\",rpc=\"analyze_intent\"} 1\n"));
+    ck_assert_ptr_nonnull(
+        strstr(s, "parley_request_success_total{model=\"bert\",rpc=\"analyze_intent\"} 2\n"));
+    ck_assert_ptr_nonnull(
+        strstr(s, "parley_request_failure_total{model=\"bert\",rpc=\"analyze_intent\"} 1\n"));
     ck_assert_ptr_nonnull(strstr(s, "parley_batch_size_bucket{model=\"bert\",le=\"4\"} 1\n"));
     ck_assert_ptr_nonnull(strstr(s, "parley_batch_size_bucket{model=\"bert\",le=\"2\"} 0\n"));
     ck_assert_ptr_nonnull(strstr(s, "parley_model_ready{model=\"bert\"} 1\n"));
@@ -152,7 +154,8 @@ START_TEST(test_httpd) {
     int port = pl_httpd_port(h);
     ck_assert_int_gt(port, 0);
     char out[4096];
-    ck_assert_int_eq(request(port, "GET /hello?x=1 HTTP/1.1\r\nHost: a\r\n\r\n", out, sizeof out), 200);
+    ck_assert_int_eq(request(port, "GET /hello?x=1 HTTP/1.1\r\nHost: a\r\n\r\n", out, sizeof out),
+                     200);
     ck_assert_ptr_nonnull(strstr(out, "Content-Type: text/x-test\r\n"));
     ck_assert_ptr_nonnull(strstr(out, "Content-Length: 9\r\n"));
     ck_assert_ptr_nonnull(strstr(out, "\r\n\r\nhi there\n"));

@@ -324,16 +324,17 @@ START_TEST(test_errors_mapped) {
         pl_status st;
         int code;
     } cases[] = {
-        {PL_E_INVALID_ARG, 3}, {PL_E_FORMAT, 3},       {PL_E_NOT_FOUND, 5}, {PL_E_EXHAUSTED, 8},
-        {PL_E_UNSUPPORTED, 3}, {PL_E_TIMEOUT, 4},      {PL_E_CANCELLED, 1}, {PL_E_UNAVAILABLE, 14},
-        {PL_E_NOMEM, 13},      {PL_E_INTERNAL, 13},    {PL_E_IO, 13},       {PL_E_BACKEND, 13},
+        {PL_E_INVALID_ARG, 3}, {PL_E_FORMAT, 3},    {PL_E_NOT_FOUND, 5}, {PL_E_EXHAUSTED, 8},
+        {PL_E_UNSUPPORTED, 3}, {PL_E_TIMEOUT, 4},   {PL_E_CANCELLED, 1}, {PL_E_UNAVAILABLE, 14},
+        {PL_E_NOMEM, 13},      {PL_E_INTERNAL, 13}, {PL_E_IO, 13},       {PL_E_BACKEND, 13},
     };
     for (size_t i = 0; i < PL_ARRAY_LEN(cases); i++) {
         char req[16], want[64];
         snprintf(req, sizeof req, "%d", (int)cases[i].st);
         snprintf(want, sizeof want, "failure %d as asked", (int)cases[i].st);
         struct pl_nrpc_reply r;
-        ck_assert_int_eq(pl_nrpc_call(c, "parley.t4.fail", req, strlen(req), NULL, 2000, &r), PL_OK);
+        ck_assert_int_eq(pl_nrpc_call(c, "parley.t4.fail", req, strlen(req), NULL, 2000, &r),
+                         PL_OK);
         ck_assert_int_eq(r.code, cases[i].code);
         ck_assert_str_eq(r.message, want);
         ck_assert_int_eq(pl_nrpc_code_from_status(cases[i].st), cases[i].code);
@@ -634,9 +635,9 @@ START_TEST(test_sequence_gap) {
     natsConnection *raw = NULL;
     natsSubscription *sub = NULL;
     ck_assert_int_eq(natsConnection_ConnectTo(&raw, srv.url), NATS_OK);
-    ck_assert_int_eq(natsConnection_Subscribe(&sub, raw, "parley.fake.stream.open", fake_open_cb,
-                                              NULL),
-                     NATS_OK);
+    ck_assert_int_eq(
+        natsConnection_Subscribe(&sub, raw, "parley.fake.stream.open", fake_open_cb, NULL),
+        NATS_OK);
     natsConnection_Flush(raw);
     struct pl_nrpc_conn *c = client(0, 0);
     struct pl_nrpc_stream *s = NULL;
@@ -814,8 +815,8 @@ START_TEST(test_drain_on_sigterm) {
     struct pl_nrpc_conn *c = client(0, 0);
     struct waiter wt;
     waiter_init(&wt);
-    ck_assert_int_eq(pl_nrpc_call_async(c, "parley.t11.sleep", "600", 3, NULL, 5000, waiter_done, &wt),
-                     PL_OK);
+    ck_assert_int_eq(
+        pl_nrpc_call_async(c, "parley.t11.sleep", "600", 3, NULL, 5000, waiter_done, &wt), PL_OK);
     pl_sleep_ms(150); /* the call is running in the worker */
     int64_t t0 = pl_time_mono_ms();
     kill(pid, SIGTERM);
@@ -916,8 +917,10 @@ START_TEST(test_metrics_endpoint) {
 
     ck_assert_int_eq(http_get(port, "/metrics", body, sizeof body), 200);
     ck_assert_ptr_nonnull(strstr(body, "Content-Type: text/plain; version=0.0.4"));
-    ck_assert_ptr_nonnull(strstr(body, "parley_request_success_total{model=\"t12\",rpc=\"echo\"} 2\n"));
-    ck_assert_ptr_nonnull(strstr(body, "parley_request_failure_total{model=\"t12\",rpc=\"fail\"} 1\n"));
+    ck_assert_ptr_nonnull(
+        strstr(body, "parley_request_success_total{model=\"t12\",rpc=\"echo\"} 2\n"));
+    ck_assert_ptr_nonnull(
+        strstr(body, "parley_request_failure_total{model=\"t12\",rpc=\"fail\"} 1\n"));
     ck_assert_ptr_nonnull(strstr(body, "parley_active_streams{model=\"t12\"} 1\n"));
     ck_assert_ptr_nonnull(strstr(body, "parley_model_ready{model=\"t12\"} 1\n"));
     ck_assert_ptr_nonnull(strstr(body, "# TYPE parley_request_duration_us histogram\n"));
@@ -1200,8 +1203,10 @@ static void measure(struct pl_nrpc_conn *c, const char *subject, const char *wha
         }
         lat[j + 1] = v;
     }
-    fprintf(stderr, "nrpc unary round trip (%s), 16 B, concurrency 1, %d calls: p50 %.1f us, "
-            "p99 %.1f us\n", what, N, lat[N / 2] / 1000.0, lat[N * 99 / 100] / 1000.0);
+    fprintf(stderr,
+            "nrpc unary round trip (%s), 16 B, concurrency 1, %d calls: p50 %.1f us, "
+            "p99 %.1f us\n",
+            what, N, lat[N / 2] / 1000.0, lat[N * 99 / 100] / 1000.0);
     ck_assert_int_lt(lat[N / 2], 50 * 1000 * 1000); /* sanity only: 50 ms */
 }
 
