@@ -13,4 +13,12 @@ if(TARGET parley_engine_cuda)
   endif()
   add_executable(bench_cuda ${CMAKE_SOURCE_DIR}/engine/cuda/bench/bench_cuda.c)
   target_link_libraries(bench_cuda PRIVATE parley_engine_cuda parley_common m)
+  # a whole model through `parley model forward --device cuda` vs the CPU
+  if(TARGET parley-model)
+    add_test(NAME gpu_model_forward
+      COMMAND bash ${CMAKE_SOURCE_DIR}/engine/cuda/tests/model_forward_gpu.sh
+              $<TARGET_FILE:parley-model> $<TARGET_FILE:bench_cuda> ${PL_PYTHON} ${CMAKE_SOURCE_DIR})
+    set_tests_properties(gpu_model_forward PROPERTIES LABELS "gpu;integration" TIMEOUT 300
+      SKIP_RETURN_CODE 77)
+  endif()
 endif()

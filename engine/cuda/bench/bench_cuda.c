@@ -1,7 +1,7 @@
 /*
  * bench_cuda.c - GPU benchmark of Parley's CUDA kernels.
  *
- *   bench_cuda [--quick]
+ *   bench_cuda [--quick]      (bench_cuda --probe: exit 0 with a device, 77 without)
  *
  * 1. GEMM TFLOP/s for the BERT-base shapes (tokens x N x K with tokens = 128
  *    and 4096 = 32 x 128) in f32, f32 with TF32 tensor cores, and f16, plus a
@@ -343,6 +343,7 @@ static void bench_breakdown(struct pl_cuda_ctx *ctx, const struct mode *md, int6
 
 int main(int argc, char **argv) {
     int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+    int probe = argc > 1 && strcmp(argv[1], "--probe") == 0;
     int n = 0;
     struct pl_cuda_ctx *ctx = NULL;
 
@@ -350,6 +351,10 @@ int main(int argc, char **argv) {
     if (n < 1) {
         printf("skipped: no CUDA device\n");
         return 77;
+    }
+    if (probe) { /* for scripts: exit 0 when a device is there, 77 when not */
+        printf("%d CUDA device(s)\n", n);
+        return 0;
     }
     CHECK(pl_cuda_ctx_create(0, &ctx));
     const int sms = pl_cuda_ctx_sm_count(ctx), khz = pl_cuda_ctx_clock_khz(ctx);
