@@ -363,6 +363,7 @@ pl_status pl_worker_create(const struct pl_worker_opts *opts, struct pl_worker *
     pthread_cond_init(&w->idle_cv, NULL);
     pthread_cond_init(&w->timer_cv, NULL);
     atomic_init(&w->stop_requested, false);
+    atomic_init(&w->reload_requested, false);
     atomic_init(&w->ready, false);
     atomic_init(&w->refused, 0);
     atomic_init(&w->refused_logged_ms, -1000000);
@@ -514,11 +515,28 @@ void pl_worker_stop(struct pl_worker *w) {
     (void)k;
 }
 
+void pl_worker_set_reload(struct pl_worker *w, pl_worker_reload_fn fn, void *ud) {
+    if (!w) return;
+    w->reload_fn = fn;
+    w->reload_ud = ud;
+}
+
+void pl_worker_reload(struct pl_worker *w) {
+    if (!w) return;
+    atomic_store(&w->reload_requested, true);
+    char c = 2;
+    ssize_t k = write(w->stop_pipe[1], &c, 1); /* async-signal-safe */
+    (void)k;
+}
+
 static struct pl_worker *sig_worker;
 
 static void on_signal(int sig) {
-    (void)sig;
-    if (sig_worker) pl_worker_stop(sig_worker);
+    if (!sig_worker) return;
+    if (sig == SIGHUP)
+        pl_worker_reload(sig_worker);
+    else
+        pl_worker_stop(sig_worker);
 }
 
 pl_status pl_worker_install_signals(struct pl_worker *w) {
@@ -528,7 +546,8 @@ pl_status pl_worker_install_signals(struct pl_worker *w) {
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
-    if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0)
+    if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0 ||
+        (w->reload_fn && sigaction(SIGHUP, &sa, NULL) != 0))
         return PL_ERR(PL_E_INTERNAL, "sigaction: %s", strerror(errno));
     return PL_OK;
 }
@@ -601,10 +620,19 @@ static void drain(struct pl_worker *w) {
 void pl_worker_wait(struct pl_worker *w) {
     if (!w || w->drained) return;
     while (!atomic_load(&w->stop_requested)) {
+        if (atomic_exchange(&w->reload_requested, false) && w->reload_fn) {
+            PL_LOGI("worker %s: reload requested", w->service);
+            pl_clear_error();
+            pl_status st = w->reload_fn(w->reload_ud);
+            if (st != PL_OK)
+                PL_LOGE("worker %s: reload failed, still serving the old state: %s", w->service,
+                        pl_last_error());
+            continue;
+        }
         struct timespec ts = {0, 50 * 1000000L};
         char buf[16];
         ssize_t k = read(w->stop_pipe[0], buf, sizeof buf);
-        if (k <= 0) nanosleep(&ts, NULL); /* non-blocking pipe: poll the flag */
+        if (k <= 0) nanosleep(&ts, NULL); /* non-blocking pipe: poll the flags */
     }
     drain(w);
 }

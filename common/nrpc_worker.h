@@ -160,10 +160,21 @@ void pl_worker_set_ready(struct pl_worker *w, bool ready);
  * (it only sets a flag and writes to a pipe). */
 void pl_worker_stop(struct pl_worker *w);
 
-/* Make SIGTERM and SIGINT call pl_worker_stop(w) (one worker per process). */
+/* Reload hook (models, config): runs on the thread in pl_worker_wait after
+ * pl_worker_reload() or SIGHUP, while requests go on being served. A non-OK
+ * return is logged; the service keeps its old state. Set before
+ * pl_worker_install_signals. fn/ud borrowed. */
+typedef pl_status (*pl_worker_reload_fn)(void *ud);
+void pl_worker_set_reload(struct pl_worker *w, pl_worker_reload_fn fn, void *ud);
+/* Ask for a reload. Returns at once; async-signal-safe. */
+void pl_worker_reload(struct pl_worker *w);
+
+/* Make SIGTERM and SIGINT call pl_worker_stop(w), and SIGHUP pl_worker_reload(w)
+ * when a reload hook is set (one worker per process). */
 pl_status pl_worker_install_signals(struct pl_worker *w);
 
-/* Block until pl_worker_stop() was called and the drain finished. */
+/* Block until pl_worker_stop() was called and the drain finished; runs the
+ * reload hook meanwhile when asked. */
 void pl_worker_wait(struct pl_worker *w);
 
 /* Stop (if running), drain, join threads, free. NULL is a no-op. */

@@ -112,6 +112,9 @@ struct pl_worker {
     pthread_cond_t timer_cv;
 
     atomic_bool stop_requested;
+    atomic_bool reload_requested;
+    pl_worker_reload_fn reload_fn;
+    void *reload_ud;
     atomic_bool ready;
     int stop_pipe[2];
     bool started, drained;

@@ -1160,6 +1160,47 @@ START_TEST(test_conn_destroy_ends_everything) {
 }
 END_TEST
 
+static atomic_int reloads;
+static pl_status on_reload(void *ud) {
+    (void)ud;
+    return atomic_fetch_add(&reloads, 1) == 0 ? PL_OK : PL_ERR(PL_E_FORMAT, "bad model file");
+}
+
+static void *wait_thread(void *w) {
+    pl_worker_wait(w);
+    return NULL;
+}
+
+START_TEST(test_reload_on_sighup) {
+    setup_server(0);
+    atomic_store(&reloads, 0);
+    struct pl_worker *w = worker("t19", 1, 16, -1);
+    pl_worker_set_reload(w, on_reload, NULL);
+    ck_assert_int_eq(pl_worker_install_signals(w), PL_OK);
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, wait_thread, w), 0);
+    ck_assert_int_eq(raise(SIGHUP), 0);
+    for (int i = 0; i < 300 && atomic_load(&reloads) < 1; i++) pl_sleep_ms(10);
+    ck_assert_int_eq(atomic_load(&reloads), 1);
+    pl_worker_reload(w); /* a failing reload keeps the worker serving */
+    for (int i = 0; i < 300 && atomic_load(&reloads) < 2; i++) pl_sleep_ms(10);
+    ck_assert_int_eq(atomic_load(&reloads), 2);
+    struct pl_nrpc_conn *c = client(0, 0);
+    struct pl_nrpc_reply r;
+    ck_assert_int_eq(pl_nrpc_call(c, "parley.t19.echo", "x", 1, NULL, 2000, &r), PL_OK);
+    ck_assert_int_eq(r.code, 0);
+    pl_nrpc_reply_deinit(&r);
+    ck_assert_int_eq(raise(SIGTERM), 0); /* drains; pl_worker_wait returns */
+    pthread_join(th, NULL);
+    pl_nrpc_conn_destroy(c);
+    pl_worker_destroy(w);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
+    teardown_server();
+}
+END_TEST
+
 START_TEST(test_worker_create_oom) {
     pl_log_set(quiet_log, NULL);
     for (int k = 0; k < 500; k++) {
@@ -1245,6 +1286,7 @@ Suite *pl_nrpc_suite(void) {
     tcase_add_test(tc, test_failures_reported_from_internal_threads);
     tcase_add_test(tc, test_worker_frees_silent_session);
     tcase_add_test(tc, test_conn_destroy_ends_everything);
+    tcase_add_test(tc, test_reload_on_sighup);
     tcase_add_test(tc, test_worker_create_oom);
     tcase_add_test(tc, test_latency);
     suite_add_tcase(s, tc);
