@@ -5,7 +5,7 @@
 
 1. text normalization: numbers, years, ordinals, decimals, money, percent, punctuation;
 2. builds a model from a small made-up data folder (same layout as ../shared/data) with
-   and without pruning and checks that every context's distribution sums to 1 (the
+   and without pruning (and with LJ weighting) and checks that every context's distribution sums to 1 (the
    backoff weights are renormalized after pruning), that the evaluation sentences are
    held out, and that the C loader (through test_asr_beam_dump) reads the gzip ARPA.
 """
@@ -62,12 +62,13 @@ def main(src, dump_bin, work):
         for i in range(100):
             f.write(" ".join(rng.choice(words) for _ in range(5)) + "\n")
 
-    for cut in (1, 2, 3):
-        out = os.path.join(work, "lm%d.arpa.gz" % cut)
+    for cut, ljw in ((1, 1), (2, 1), (3, 1), (2, 3)):
+        out = os.path.join(work, "lm%d_%d.arpa.gz" % (cut, ljw))
         res = subprocess.run([sys.executable, os.path.join(src, "train", "asr", "lm",
                                                            "build_lm.py"),
                               "--data", data, "--out", out, "--min-word", "1",
-                              "--min-bigram", str(cut), "--min-trigram", str(cut)],
+                              "--min-bigram", str(cut), "--min-trigram", str(cut),
+                              "--lj-weight", str(ljw)],
                              capture_output=True, text=True)
         if res.returncode != 0:
             print("FAIL build (cut-off %d): %s" % (cut, res.stderr))
@@ -100,8 +101,8 @@ def main(src, dump_bin, work):
             tot = sum(10 ** lp(list(h), w) for w in vocab)
             worst = max(worst, abs(tot - 1))
         ok = worst < 1e-4  # ARPA stores 6 decimals of log10
-        print("cut-off %d: %d contexts, worst |sum P(w|h) - 1| = %.2g %s" %
-              (cut, len(contexts), worst, "ok" if ok else "FAIL"))
+        print("cut-off %d, LJ weight %d: %d contexts, worst |sum P(w|h) - 1| = %.2g %s" %
+              (cut, ljw, len(contexts), worst, "ok" if ok else "FAIL"))
         fails += 0 if ok else 1
         # the C loader reads it: a one-frame decode through the beam-search driver
         vocab_f = os.path.join(work, "v.txt")
@@ -117,7 +118,7 @@ def main(src, dump_bin, work):
         if r.returncode != 0:
             print("FAIL: C loader on %s: %s" % (out, r.stderr))
             fails += 1
-    with gzip.open(os.path.join(work, "lm1.arpa.gz"), "rb") as g:
+    with gzip.open(os.path.join(work, "lm1_1.arpa.gz"), "rb") as g:
         head = g.read(8)
     expect(head, b"\\data\\\nn", "ARPA header")
     print("lm recipe: %d failures" % fails)

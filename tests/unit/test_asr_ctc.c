@@ -493,6 +493,36 @@ START_TEST(beam_long_input_equals_greedy) {
 }
 END_TEST
 
+/* The acoustic model's vocab.txt layout (docs/asr-model.md): "<blank>", " ",
+ * a..z, "'" one per line, blank 0. */
+START_TEST(vocab_file_of_the_acoustic_model) {
+    char path[] = "/tmp/pl_asr_vocab_XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    FILE *f = fdopen(fd, "w");
+    fputs("<blank>\n \n", f);
+    for (char c = 'a'; c <= 'z'; c++)
+        fprintf(f, "%c\r\n", c); /* CRLF is accepted too */
+    fputs("'\n", f);
+    fclose(f);
+    struct pl_asr_vocab *v = NULL;
+    ck_assert_int_eq(pl_asr_vocab_load(path, 0, PL_ASR_VOCAB_CHARS, &v), PL_OK);
+    ck_assert_int_eq(pl_asr_vocab_size(v), 29);
+    ck_assert_int_eq(pl_asr_vocab_blank(v), 0);
+    /* "it's a" = i t ' s _ a */
+    int seq[] = {10, 21, 28, 20, 1, 2, 0};
+    float lp[7 * 29];
+    for (int t = 0; t < 7; t++)
+        set_row(lp + t * 29, 29, seq[t], 0.9);
+    struct pl_asr_nbest *nb = NULL;
+    ck_assert_int_eq(pl_asr_ctc_greedy(v, lp, 7, 29, NULL, &nb), PL_OK);
+    ck_assert_str_eq(nb->hyps[0].text, "it's a");
+    pl_asr_nbest_destroy(nb);
+    pl_asr_vocab_destroy(v);
+    unlink(path);
+}
+END_TEST
+
 START_TEST(beam_bad_arguments) {
     struct pl_asr_vocab *v = char_vocab();
     struct pl_asr_beam *b = NULL;
@@ -585,6 +615,7 @@ Suite *pl_asr_ctc_suite(void) {
     tcase_add_test(tc, beam_lm_and_boost_change_the_answer);
     tcase_add_test(tc, beam_partial_results);
     tcase_add_test(tc, beam_long_input_equals_greedy);
+    tcase_add_test(tc, vocab_file_of_the_acoustic_model);
     tcase_add_test(tc, beam_bad_arguments);
     tcase_add_test(tc, oom_cleanup);
     suite_add_tcase(s, tc);

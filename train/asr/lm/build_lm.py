@@ -130,6 +130,7 @@ def read_corpus(data):
             if not words:
                 continue
             (held if parts[0] in held_ids or i % 50 == 0 else train).append(words)
+    n_lj = len(train)  # the LJ training sentences come first (see --lj-weight)
     with open(os.path.join(data, "text", "sotu.txt"), encoding="utf-8") as f:
         text = f.read()
     for sent in re.split(r"(?<=[.!?])\s+|\n\s*\n", text):
@@ -141,7 +142,7 @@ def read_corpus(data):
             words = normalize(line)
             if words:
                 train.append(words)
-    return train, held
+    return train, held, n_lj
 
 
 # --- modified Kneser-Ney -------------------------------------------------------------
@@ -173,17 +174,24 @@ def interpolated(counts, d):
     return ctx
 
 
-def build(train, min_word, min_bigram, min_trigram):
+def build(train, min_word, min_bigram, min_trigram, n_lj=0, lj_weight=1):
+    """The first n_lj sentences count lj_weight times (domain weighting); the
+    cut-offs look at the real counts."""
     wc = collections.Counter(w for s in train for w in s)
     vocab = {w for w, c in wc.items() if c >= min_word}
     c3 = collections.Counter()
     c2 = collections.Counter()
-    for s in train:
+    raw3 = collections.Counter()
+    raw2 = collections.Counter()
+    for si, s in enumerate(train):
+        wgt = lj_weight if si < n_lj else 1
         toks = ["<s>"] + [w if w in vocab else "<unk>" for w in s] + ["</s>"]
         for i in range(1, len(toks)):
-            c2[(toks[i - 1], toks[i])] += 1
+            c2[(toks[i - 1], toks[i])] += wgt
+            raw2[(toks[i - 1], toks[i])] += 1
             if i >= 2:
-                c3[(toks[i - 2], toks[i - 1], toks[i])] += 1
+                c3[(toks[i - 2], toks[i - 1], toks[i])] += wgt
+                raw3[(toks[i - 2], toks[i - 1], toks[i])] += 1
     # adjusted counts: continuation counts, except n-grams starting with <s>
     a2 = collections.Counter()
     for (u, v, w) in c3:
@@ -211,8 +219,8 @@ def build(train, min_word, min_bigram, min_trigram):
         tot, gnum = ctx2[g[:1]]
         p2[g] = (c - disc(d2, c)) / tot + gnum / tot * p1[g[1]]
     ctx3 = interpolated(c3, d3)
-    keep3 = {g for g, c in c3.items() if c >= min_trigram}
-    keep2 = {g for g, c in c2.items() if c >= min_bigram}
+    keep3 = {g for g, c in raw3.items() if c >= min_trigram}
+    keep2 = {g for g, c in raw2.items() if c >= min_bigram}
     for (u, v, w) in keep3:
         keep2.add((u, v))
         keep2.add((v, w))
@@ -338,13 +346,16 @@ def main():
     ap.add_argument("--min-word", type=int, default=2)
     ap.add_argument("--min-bigram", type=int, default=2)
     ap.add_argument("--min-trigram", type=int, default=2)
+    ap.add_argument("--lj-weight", type=int, default=1,
+                    help="count each LJ Speech training sentence this many times")
     a = ap.parse_args()
     t0 = time.time()
-    train, held = read_corpus(a.data)
+    train, held, n_lj = read_corpus(a.data)
     ntok = sum(len(s) for s in train)
     print("training: %d sentences, %d words; held out: %d LJ sentences" %
           (len(train), ntok, len(held)))
-    words, p1, bow1, p2, bow2, p3 = build(train, a.min_word, a.min_bigram, a.min_trigram)
+    words, p1, bow1, p2, bow2, p3 = build(train, a.min_word, a.min_bigram, a.min_trigram, n_lj,
+                                          a.lj_weight)
     raw = write_arpa(a.out, words, p1, bow1, p2, bow2, p3)
     print("model: %d unigrams, %d bigrams, %d trigrams; ARPA %.1f MB, %s %.2f MB" %
           (len(words) + 1, len(p2), len(p3), raw / 1e6, os.path.basename(a.out),
