@@ -1,0 +1,158 @@
+#!/usr/bin/python3
+"""Train the ASR acoustic model (train/asr/model.py) with CTC on the features synth.py wrote.
+
+    /usr/bin/python3 train/asr/train.py [--minutes 50] [--threads 1] [--work train/work/asr]
+
+Resumable: WORK/run/checkpoint.pt (model, optimizer, step, training seconds, rng) is
+written atomically every --ckpt-minutes and after each evaluation; a rerun continues
+from it (--fresh starts over). The learning-rate schedule is a function of training
+time, not steps: linear warm-up over --warmup steps, then cosine from --lr to 1% of it
+at --minutes of (accumulated) training time, so a run interrupted and resumed follows
+the same schedule. Manifests are re-read at every epoch, so training can start while
+synth.py is still writing data. Every --eval-minutes (and at the end) greedy WER on
+dev_lj / dev_synth and digit accuracy on dev_fsdd are printed; the checkpoint with the
+best dev score (dev_lj WER + dev_synth WER + (1 - fsdd acc)) is kept as WORK/run/best.pt.
+"""
+import argparse
+import math
+import os
+import random
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(ROOT, "train"))
+from asrdata import (FeatCache, collate, evaluate, make_batches, read_manifests,  # noqa: E402
+                     spec_augment)
+from common.loop import adamw, log, save_atomic  # noqa: E402
+from model import QuartzNetCTC, n_params  # noqa: E402
+
+
+def lr_at(step, seconds, args):
+    if step < args.warmup:
+        return args.lr * (step + 1) / args.warmup
+    p = min(1.0, seconds / (60.0 * args.minutes))
+    return args.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+def score(res):
+    return (res.get("dev_lj_wer", (1, 0))[0] + res.get("dev_synth_wer", (1, 0))[0]
+            + 1 - res.get("dev_fsdd_acc", (0, 0))[0])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--work", default=os.path.join(ROOT, "train", "work", "asr"))
+    ap.add_argument("--minutes", type=float, default=50.0, help="training time budget")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--wd", type=float, default=1e-3)
+    ap.add_argument("--warmup", type=int, default=300)
+    ap.add_argument("--max-frames", type=int, default=6000, help="padded frames per batch")
+    ap.add_argument("--max-len", type=int, default=1700, help="longest utterance (frames)")
+    ap.add_argument("--real-weight", type=int, default=1, help="repeat real records N times")
+    ap.add_argument("--eval-minutes", type=float, default=8.0)
+    ap.add_argument("--ckpt-minutes", type=float, default=4.0)
+    ap.add_argument("--run", default=None, help="checkpoint/log folder (default WORK/run)")
+    ap.add_argument("--fresh", action="store_true")
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    run_dir = args.run or os.path.join(args.work, "run")
+    os.makedirs(run_dir, exist_ok=True)
+    torch.manual_seed(args.seed)
+    model = QuartzNetCTC()
+    opt = adamw(model, args.lr, args.wd)
+    state = {"step": 0, "seconds": 0.0, "epoch": 0, "best": None, "evals": []}
+    ck = os.path.join(run_dir, "checkpoint.pt")
+    if os.path.exists(ck) and not args.fresh:
+        c = torch.load(ck)
+        model.load_state_dict(c["model"])
+        opt.load_state_dict(c["opt"])
+        state = c["state"]
+        log(run_dir, "resumed at step %d, %.1f min trained" % (state["step"], state["seconds"] / 60))
+    else:
+        log(run_dir, "fresh run: %d parameters, args %s" % (n_params(model), vars(args)))
+    cache = FeatCache(args.work)
+    dev = {k: read_manifests(args.work, k) for k in ("dev_lj", "dev_fsdd", "dev_synth")}
+    rng = random.Random(args.seed * 1000 + state["epoch"])
+
+    def save(path):
+        save_atomic({"model": model.state_dict(), "opt": opt.state_dict(), "state": state,
+                     "cfg": model.cfg}, path)
+
+    def do_eval():
+        res = evaluate(model, dev, cache)
+        model.train()
+        s = score(res)
+        state["evals"].append({"step": state["step"], "minutes": state["seconds"] / 60,
+                               "res": {k: v[0] for k, v in res.items()}, "score": s})
+        log(run_dir, "eval step %d (%.1f min): %s score %.3f" % (
+            state["step"], state["seconds"] / 60,
+            " ".join("%s %.3f (n=%d)" % (k, v[0], v[1]) for k, v in sorted(res.items())), s))
+        if state["best"] is None or s < state["best"]:
+            state["best"] = s
+            save(os.path.join(run_dir, "best.pt"))
+            log(run_dir, "new best %.3f" % s)
+        save(ck)
+
+    last_eval = last_ck = state["seconds"]
+    done = state["seconds"] >= 60 * args.minutes
+    while not done:
+        recs = read_manifests(args.work, "train") + read_manifests(args.work, "real") * args.real_weight
+        recs = [r for r in recs if r["frames"] <= args.max_len and
+                len(r["text"]) > 0 and 2 * len(r["text"]) + 2 < r["frames"] // 2]
+        batches = make_batches(recs, args.max_frames, rng)
+        hours = sum(r["frames"] for r in recs) / 360000.0
+        log(run_dir, "epoch %d: %d utterances (%.2f h), %d batches" % (
+            state["epoch"], len(recs), hours, len(batches)))
+        model.train()
+        t_ep, loss_sum, n_sum = time.time(), 0.0, 0
+        for bi, idx in enumerate(batches):
+            t0 = time.time()
+            x, lens, tg, tl = collate(recs, idx, cache, spec_augment, rng)
+            for g in opt.param_groups:
+                g["lr"] = lr_at(state["step"], state["seconds"], args)
+            lp, ol = model(x, lens)
+            loss = F.ctc_loss(lp.transpose(0, 1), tg, ol, tl, blank=0, reduction="mean",
+                              zero_infinity=True)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            state["step"] += 1
+            state["seconds"] += time.time() - t0
+            loss_sum += loss.item() * len(idx)
+            n_sum += len(idx)
+            if state["step"] % 50 == 0:
+                log(run_dir, "step %d ep %d batch %d/%d loss %.3f lr %.2e  %.1f min" % (
+                    state["step"], state["epoch"], bi + 1, len(batches), loss_sum / max(1, n_sum),
+                    opt.param_groups[0]["lr"], state["seconds"] / 60))
+                loss_sum, n_sum = 0.0, 0
+            if state["seconds"] - last_eval >= 60 * args.eval_minutes:
+                do_eval()
+                last_eval = last_ck = state["seconds"]
+            elif state["seconds"] - last_ck >= 60 * args.ckpt_minutes:
+                save(ck)
+                last_ck = state["seconds"]
+            if state["seconds"] >= 60 * args.minutes:
+                done = True
+                break
+        if not done:
+            state["epoch"] += 1
+            rng = random.Random(args.seed * 1000 + state["epoch"])
+        log(run_dir, "epoch wall %.1f min" % ((time.time() - t_ep) / 60))
+    do_eval()
+    log(run_dir, "finished: %d steps, %.1f min, best score %.3f" % (
+        state["step"], state["seconds"] / 60, state["best"]))
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    main()
