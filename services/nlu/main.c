@@ -44,7 +44,7 @@ static const struct pl_config_field nlu_fields[] = {
     F("http_port", PL_CONFIG_INT, http_port, "0", -1, 65535, "/metrics /healthz /readyz port (0 ephemeral, -1 none)"),
     F("model_dir", PL_CONFIG_STRING, model_dir, "models", 1, 0, "model repository: every NLU model below it is served"),
     F("backend", PL_CONFIG_STRING, backend, "cpu", 1, 0, "engine backend (cpu, cuda)"),
-    F("threads", PL_CONFIG_INT, threads, "0", 0, 256, "CPU backend threads per model (0 = all cores)"),
+    F("threads", PL_CONFIG_INT, threads, "1", 0, 256, "CPU backend threads per model (0 = all cores; 1 leaves the other cores to NATS, the gateway and other models)"),
     F("handler_threads", PL_CONFIG_INT, handler_threads, "64", 1, 1024, "request threads (they wait on the batchers)"),
     F("precision", PL_CONFIG_STRING, precision, "", 1, 0, "f32, int8 or f16 (empty: each model's own)"),
     F("max_batch_size", PL_CONFIG_INT, max_batch_size, "0", 0, 1024, "batch size of every model (0: the model's config.json, else 8)"),
