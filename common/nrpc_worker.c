@@ -552,12 +552,19 @@ pl_status pl_worker_install_signals(struct pl_worker *w) {
     return PL_OK;
 }
 
-/* Wait on idle_cv until cond holds or the absolute monotonic deadline passes. */
+static bool nats_up(struct pl_worker *w) {
+    return w->nc && natsConnection_Status(w->nc) == NATS_CONN_STATUS_CONNECTED;
+}
+
+/* Wait on idle_cv until the queue is empty and nothing runs (and, with
+ * sessions_too, no session is open) or the monotonic deadline passes. Open
+ * sessions cannot finish without NATS: with sessions_too, a lost connection
+ * ends the wait at once. */
 static bool wait_idle(struct pl_worker *w, int64_t deadline_ms, bool sessions_too) {
     pthread_mutex_lock(&w->lock);
     for (;;) {
         bool idle = w->q_new == 0 && w->in_flight == 0 && (!sessions_too || w->n_sessions == 0);
-        if (idle || pl_time_mono_ms() >= deadline_ms) {
+        if (idle || pl_time_mono_ms() >= deadline_ms || (sessions_too && !nats_up(w))) {
             pthread_mutex_unlock(&w->lock);
             return idle;
         }
@@ -572,31 +579,52 @@ static bool wait_idle(struct pl_worker *w, int64_t deadline_ms, bool sessions_to
     }
 }
 
+/* Drain one subscription: the server stops sending, what it already sent is
+ * delivered. Waits in short steps so that a lost connection (the drain can
+ * then never complete) does not hold the stop for the whole drain timeout. */
+static void drain_sub(struct pl_worker *w, natsSubscription *sub, int64_t deadline_ms) {
+    if (!sub) return;
+    if (!nats_up(w) || natsSubscription_Drain(sub) != NATS_OK) {
+        (void)natsSubscription_Unsubscribe(sub); /* local only while disconnected */
+        return;
+    }
+    while (natsSubscription_WaitForDrainCompletion(sub, 100) != NATS_OK) {
+        if (!nats_up(w) || pl_time_mono_ms() >= deadline_ms) {
+            (void)natsSubscription_Unsubscribe(sub);
+            return;
+        }
+    }
+}
+
 /* The graceful drain (see nrpc_worker.h). */
 static void drain(struct pl_worker *w) {
     int64_t deadline = pl_time_mono_ms() + w->o.drain_timeout_ms;
     PL_LOGI("worker %s draining", w->service);
     atomic_store(&w->ready, false);
-    if (w->nc) {
-        /* stop taking new work: drained subscriptions deliver what they hold, then end */
-        for (struct rpc *r = w->rpcs; r; r = r->next)
-            if (r->sub) (void)natsSubscription_Drain(r->sub);
-        if (w->open_sub) (void)natsSubscription_Drain(w->open_sub);
-        for (struct rpc *r = w->rpcs; r; r = r->next)
-            if (r->sub)
-                (void)natsSubscription_WaitForDrainCompletion(r->sub, w->o.drain_timeout_ms);
-        if (w->open_sub)
-            (void)natsSubscription_WaitForDrainCompletion(w->open_sub, w->o.drain_timeout_ms);
-    }
+    /* stop taking new work: drained subscriptions deliver what they hold, then end */
+    for (struct rpc *r = w->rpcs; r; r = r->next) drain_sub(w, r->sub, deadline);
+    drain_sub(w, w->open_sub, deadline);
+    /* queued and running requests finish; open streams until their clients end them */
+    (void)wait_idle(w, deadline, false);
     if (!wait_idle(w, deadline, true)) {
-        /* streams still open at the deadline: cancel them */
+        /* streams still open at the deadline, or NATS is gone: cancel them */
         pthread_mutex_lock(&w->lock);
-        PL_LOGW("worker %s: drain timeout, cancelling %d stream(s)", w->service, w->n_sessions);
+        if (w->n_sessions)
+            PL_LOGW("worker %s: %s, cancelling %d stream(s)", w->service,
+                    nats_up(w) ? "drain timeout" : "NATS connection lost", w->n_sessions);
         for (int b = 0; b < N_SBUCKETS; b++)
             for (struct pl_worker_session *s = w->sbuckets[b]; s; s = s->next)
                 pl__wk_session_push_locked(w, s, EV_CANCEL, NULL);
         pthread_mutex_unlock(&w->lock);
-        (void)wait_idle(w, pl_time_mono_ms() + 5000, true);
+        (void)wait_idle(w, pl_time_mono_ms() + 5000, false);
+        pthread_mutex_lock(&w->lock);
+        int64_t end = pl_time_mono_ms() + 5000;
+        while (w->n_sessions && pl_time_mono_ms() < end) {
+            pthread_mutex_unlock(&w->lock);
+            pl_sleep_ms(10);
+            pthread_mutex_lock(&w->lock);
+        }
+        pthread_mutex_unlock(&w->lock);
     }
     pthread_mutex_lock(&w->lock);
     w->threads_stop = true;
@@ -608,11 +636,8 @@ static void drain(struct pl_worker *w) {
     w->n_threads_started = 0;
     if (w->timer_started) pthread_join(w->timer, NULL);
     w->timer_started = false;
-    if (w->sess_sub) {
-        if (natsSubscription_Drain(w->sess_sub) == NATS_OK)
-            (void)natsSubscription_WaitForDrainCompletion(w->sess_sub, 2000);
-    }
-    if (w->nc) (void)natsConnection_FlushTimeout(w->nc, 1000);
+    drain_sub(w, w->sess_sub, pl_time_mono_ms() + 2000);
+    if (nats_up(w)) (void)natsConnection_FlushTimeout(w->nc, 1000);
     w->drained = true;
     PL_LOGI("worker %s drained", w->service);
 }

@@ -864,6 +864,16 @@ START_TEST(test_drain_on_sigterm) {
     status = -1;
     for (int i = 0; i < 300 && waitpid(pid, &status, WNOHANG) == 0; i++) pl_sleep_ms(10);
     ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+    /* with nats-server gone, a stop does not wait for a drain that cannot complete */
+    pid = spawn_echo("t11", "orphan", NULL, NULL, rf, sizeof rf);
+    pl_test_kill(srv.pid, SIGTERM);
+    srv.pid = -1;
+    pl_sleep_ms(100);
+    t0 = pl_time_mono_ms();
+    status = pl_test_kill(pid, SIGTERM);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ck_assert_int_lt(pl_time_mono_ms() - t0, 1500);
     pl_nrpc_conn_destroy(c);
     teardown_server();
 }
