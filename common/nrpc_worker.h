@@ -29,7 +29,8 @@
  *
  * Drain: pl_worker_stop() drains the subscriptions (no new work is taken),
  * finishes queued and running requests and open streams (bounded by
- * drain_timeout_ms, after which streams are cancelled), then closes NATS.
+ * drain_timeout_ms, after which streams are cancelled; at once when the NATS
+ * connection is gone, as they cannot finish then), then closes NATS.
  */
 #ifndef PL_NRPC_WORKER_H
 #define PL_NRPC_WORKER_H
