@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "nlu.h"
@@ -296,6 +297,151 @@ START_TEST(test_service_without_models) {
 }
 END_TEST
 
+
+/* ---- with tiny random models (tests/integration/nlu_tiny.py, made at test time) ---------- */
+
+static char g_models[512];
+
+static void make_models(void) {
+    const char *src = getenv("PARLEY_SOURCE_DIR"), *py = getenv("PL_PYTHON");
+    ck_assert_msg(src != NULL, "PARLEY_SOURCE_DIR is not set");
+    snprintf(g_models, sizeof g_models, "/tmp/pl_nlu_unit_%d", (int)getpid());
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s %s/tests/integration/nlu_tiny.py %s", py && *py ? py : "/usr/bin/python3",
+             src, g_models);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static void remove_models(void) {
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", g_models);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static Nvidia__Riva__Nlp__AnalyzeIntentResponse *intent_call(struct pl_nlu_service *s, const char *q,
+                                                             pl_status *st) {
+    Nvidia__Riva__Nlp__AnalyzeIntentRequest rq = NVIDIA__RIVA__NLP__ANALYZE_INTENT_REQUEST__INIT;
+    rq.query = (char *)q;
+    size_t n = nvidia__riva__nlp__analyze_intent_request__get_packed_size(&rq);
+    uint8_t *buf = malloc(n + 1);
+    nvidia__riva__nlp__analyze_intent_request__pack(&rq, buf);
+    struct pl_worker_out out = {0};
+    *st = pl_nlu_service_call(s, "analyze_intent", buf, n, 0, &out);
+    free(buf);
+    if (*st != PL_OK) return NULL;
+    Nvidia__Riva__Nlp__AnalyzeIntentResponse *r =
+        nvidia__riva__nlp__analyze_intent_response__unpack(NULL, out.len, out.data);
+    pl_free(out.data);
+    ck_assert_ptr_nonnull(r);
+    return r;
+}
+
+START_TEST(test_service_with_models) {
+    make_models();
+    struct pl_nlu_service_opts o = {0};
+    o.model_dir = g_models;
+    o.max_windows = 8;
+    struct pl_nlu_service *s = NULL;
+    ck_assert_int_eq(pl_nlu_service_create(&o, &s), PL_OK);
+    /* intent, ner, punct, textcls; "broken" (a missing tensor) and "notnlu" skipped */
+    ck_assert_int_eq(pl_nlu_service_n_models(s), 4);
+    const struct pl_nlu_model *m = pl_nlu_service_model(s, 0);
+    ck_assert_str_eq(m->name, "intent");
+    ck_assert_int_eq(m->task, PL_NLU_TASK_INTENT_SLOT);
+    ck_assert_int_eq(m->max_batch_size, 4);
+    ck_assert_str_eq(m->domain, "snips");
+
+    const char *q = "book a table for two at an italian restaurant in boston tomorrow";
+    pl_status st;
+    Nvidia__Riva__Nlp__AnalyzeIntentResponse *r = intent_call(s, q, &st);
+    ck_assert_int_eq(st, PL_OK);
+    ck_assert_ptr_nonnull(r->intent);
+    ck_assert(!strcmp(r->intent->class_name, "BookRestaurant") ||
+              !strcmp(r->intent->class_name, "GetWeather") || !strcmp(r->intent->class_name, "PlayMusic"));
+    ck_assert(r->intent->score > 0.f && r->intent->score <= 1.f);
+    for (size_t i = 0; i < r->n_slots; i++) {
+        const Nvidia__Riva__Nlp__TokenClassValue *v = r->slots[i];
+        ck_assert_int_eq(v->n_span, 1);
+        ck_assert_int_eq((int)strlen(v->token), (int)(v->span[0]->end - v->span[0]->start));
+        ck_assert(memcmp(q + v->span[0]->start, v->token, strlen(v->token)) == 0); /* ASCII */
+        ck_assert_ptr_null(strstr(v->label[0]->class_name, "B-"));
+    }
+    nvidia__riva__nlp__analyze_intent_response__free_unpacked(r, NULL);
+
+    /* 4 windows of 16 tokens fit the limit of 8 ... */
+    char long_q[2048] = "";
+    for (int i = 0; i < 30; i++) strcat(long_q, "boston ");
+    r = intent_call(s, long_q, &st);
+    ck_assert_int_eq(st, PL_OK);
+    nvidia__riva__nlp__analyze_intent_response__free_unpacked(r, NULL);
+    /* ... 80 words need 11 */
+    for (int i = 0; i < 50; i++) strcat(long_q, "boston ");
+    ck_assert_ptr_null(intent_call(s, long_q, &st));
+    ck_assert_int_eq(st, PL_E_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(pl_last_error(), "windows"));
+    ck_assert_ptr_null(intent_call(s, "\x01\x02", &st));
+    ck_assert_int_eq(st, PL_E_INVALID_ARG);
+
+    /* the model API directly: windows merged back to one row per token */
+    struct pl_nlu_model *ner = (struct pl_nlu_model *)pl_nlu_service_model(s, 1);
+    const char *texts[2] = {long_q, "john smith"};
+    size_t lens[2] = {30 * 7, strlen(texts[1])}; /* the first 30 words */
+    struct pl_nlu_limits lim = {100};
+    struct pl_nlu_result *res = NULL;
+    ck_assert_int_eq(pl_nlu_model_run(ner, texts, lens, 2, &lim, 0, &res), PL_OK);
+    ck_assert_int_eq(res[0].n_tokens, 30);
+    ck_assert_int_gt(res[0].n_windows, 1);
+    ck_assert_int_eq(res[1].n_tokens, 2);
+    for (int t = 0; t < res[0].n_tokens; t++) {
+        float sum = 0;
+        for (int c = 0; c < ner->heads[0].n_labels; c++) sum += res[0].probs[0][t * ner->heads[0].n_labels + c];
+        ck_assert(fabsf(sum - 1.f) < 1e-4f);
+        ck_assert_int_eq(res[0].offs[t].byte_start, 7 * t);
+    }
+    pl_nlu_results_destroy(res, 2);
+    pl_nlu_service_destroy(s);
+    remove_models();
+}
+END_TEST
+
+/* Broken model directories fail with errors that name the file and the problem. */
+START_TEST(test_model_files_broken) {
+    make_models();
+    char dir[600], cmd[1400];
+    struct pl_nlu_model *m = NULL;
+    snprintf(dir, sizeof dir, "%s/broken", g_models);
+    ck_assert_int_eq(pl_nlu_model_load(dir, "broken", NULL, &m), PL_E_FORMAT);
+    ck_assert_ptr_nonnull(strstr(pl_last_error(), "slot_classifier.weight"));
+    snprintf(dir, sizeof dir, "%s/notnlu", g_models);
+    ck_assert(!pl_nlu_model_probe(dir, NULL));
+    ck_assert_int_ne(pl_nlu_model_load(dir, "notnlu", NULL, &m), PL_OK);
+    /* truncated weights */
+    snprintf(dir, sizeof dir, "%s/intent", g_models);
+    snprintf(cmd, sizeof cmd, "truncate -s 1000 %s/model.safetensors", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(pl_nlu_model_load(dir, "intent", NULL, &m), PL_E_FORMAT);
+    ck_assert_ptr_null(m);
+    /* missing vocabulary */
+    snprintf(dir, sizeof dir, "%s/ner", g_models);
+    snprintf(cmd, sizeof cmd, "rm %s/vocab.txt", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(pl_nlu_model_load(dir, "ner", NULL, &m), PL_E_IO);
+    /* a head whose labels do not match its tensor */
+    snprintf(dir, sizeof dir, "%s/textcls", g_models);
+    snprintf(cmd, sizeof cmd, "sed -i 's/\"negative\"/\"negative\", \"neutral\"/' %s/config.json", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(pl_nlu_model_load(dir, "textcls", NULL, &m), PL_E_FORMAT);
+    ck_assert_ptr_nonnull(strstr(pl_last_error(), "classifier.weight"));
+    /* the punctuation model still loads */
+    snprintf(dir, sizeof dir, "%s/punct", g_models);
+    ck_assert_int_eq(pl_nlu_model_load(dir, "punct", NULL, &m), PL_OK);
+    ck_assert_int_eq(m->task, PL_NLU_TASK_PUNCT);
+    ck_assert_int_ge(m->head_second, 0);
+    pl_nlu_model_destroy(m);
+    remove_models();
+}
+END_TEST
+
 Suite *pl_nlu_suite(void) {
     Suite *s = suite_create("nlu");
     TCase *tc = tcase_create("post");
@@ -309,5 +455,10 @@ Suite *pl_nlu_suite(void) {
     tcase_add_test(tc, test_model_load_errors);
     tcase_add_test(tc, test_service_without_models);
     suite_add_tcase(s, tc);
+    TCase *tm = tcase_create("models");
+    tcase_set_timeout(tm, 120);
+    tcase_add_test(tm, test_service_with_models);
+    tcase_add_test(tm, test_model_files_broken);
+    suite_add_tcase(s, tm);
     return s;
 }
