@@ -524,11 +524,12 @@ int pl_asr_stream_max_out(const struct pl_asr_stream *s) { return s->max_out; }
 long pl_asr_stream_frames_in(const struct pl_asr_stream *s) { return s->in; }
 long pl_asr_stream_frames_out(const struct pl_asr_stream *s) { return s->out; }
 
-/* One separable conv step: window += in[n_in] (+ right zeros when final);
- * out[*n_out][cout] = pointwise(depthwise(window)) + bias. out may alias in. */
-static pl_status sep_step(const struct pl_asr_model *m, const struct sep *L, struct conv_state *c,
-                          const float *in, int n_in, bool final, float *dw, float *out,
-                          int *n_out) {
+/* Window step of one separable conv: window += in[n_in] (+ right zeros when
+ * final); the depthwise outputs that became computable go to dw[*n_out][cin]
+ * (the pointwise GEMM runs later, over every stream of a batch at once). */
+static pl_status sep_window(const struct pl_asr_model *m, const struct sep *L, struct conv_state *c,
+                            const float *in, int n_in, bool final, float *dw, int *n_out) {
+    *n_out = 0;
     int add = n_in + (final ? L->right : 0);
     if (c->n_hist + add > c->cap)
         return PL_ERR(PL_E_INTERNAL, "asr stream: conv window overflow (%d + %d > %d)", c->n_hist,
@@ -542,9 +543,8 @@ static pl_status sep_step(const struct pl_asr_model *m, const struct sep *L, str
     long t_end = last - L->span < 0 ? 0 : (last - L->span) / L->s + 1;
     int mo = t_end > c->t_next ? (int)(t_end - c->t_next) : 0;
     if (mo > 0) {
-        m->dwconv(mo, L->cin, L->k, L->d, L->s, c->hist + (size_t)(c->t_next * L->s - c->h0) * L->cin,
-                  L->dw, dw);
-        m->kern->gemm_f32(mo, L->cout, L->cin, dw, L->cin, L->pw, L->cin, out, L->cout);
+        m->dwconv(mo, L->cin, L->k, L->d, L->s,
+                  c->hist + (size_t)(c->t_next * L->s - c->h0) * L->cin, L->dw, dw);
         c->t_next = t_end;
     }
     long drop = c->t_next * L->s - c->h0;
@@ -577,61 +577,113 @@ static void log_softmax_rows(float *x, int rows, int n) {
     }
 }
 
-/* The whole network on one chunk (n <= max_chunk new frames; final = flush). */
-static pl_status step(struct pl_asr_stream *s, const float *feats, int n, bool final, float *out,
-                      int *n_out) {
-    const struct pl_asr_model *m = s->m;
-    float *act = s->act;
-    int rows = 0;
+/* Per-call bookkeeping of one stream inside a step. */
+struct slot {
+    struct pl_asr_stream *s;
+    const float *feats;
+    int n_in;
+    bool final;
+    float *out;
+    int off, rows; /* its rows in the shared activation buffer */
+};
+
+/* Separable conv `si` for every slot: windows and depthwise per stream into
+ * dw, then one pointwise GEMM over all their rows into act (+ bias). src
+ * NULL = each slot's caller features. */
+static pl_status conv_all(const struct pl_asr_model *m, int si, struct slot *sl, int n,
+                          const float *src, float *act, float *dw, int cap_rows, int act_fn) {
+    const struct sep *L = &m->seps[si];
+    int tot = 0;
+    for (int i = 0; i < n; i++) {
+        const float *in = src ? src + (size_t)sl[i].off * L->cin : sl[i].feats;
+        int n_in = src ? sl[i].rows : sl[i].n_in, mo = 0;
+        PL_TRY(sep_window(m, L, &sl[i].s->cs[si], in, n_in, sl[i].final, dw + (size_t)tot * L->cin,
+                          &mo));
+        sl[i].off = tot;
+        sl[i].rows = mo;
+        tot += mo;
+        if (tot > cap_rows)
+            return PL_ERR(PL_E_INTERNAL, "asr stream: %d rows exceed the workspace (%d)", tot,
+                          cap_rows);
+    }
+    if (tot) {
+        m->kern->gemm_f32(tot, L->cout, L->cin, dw, L->cin, L->pw, L->cin, act, L->cout);
+        bias_rows(m, act, tot, L->cout, L->pb, act_fn);
+    }
+    return PL_OK;
+}
+
+/*
+ * The whole network on one step of every slot (n_in <= max_chunk new frames;
+ * final = flush). act and dw hold cap_rows x max_channels floats. Rows of
+ * all slots share each GEMM; everything else is per stream.
+ */
+static pl_status step_multi(const struct pl_asr_model *m, struct slot *sl, int n, float *act,
+                            float *dw, int cap_rows) {
     int si = 0;
-    /* prologue: input straight from the caller (copied into its window) */
-    PL_TRY(sep_step(m, &m->seps[si], &s->cs[si], feats, n, final, s->dw, act, &rows));
-    bias_rows(m, act, rows, m->seps[si].cout, m->seps[si].pb, PL_ACT_RELU);
-    si++;
+    PL_TRY(conv_all(m, si++, sl, n, NULL, act, dw, cap_rows, PL_ACT_RELU));
     for (int bi = 0; bi < m->n_blocks; bi++) {
         const struct block *b = &m->blocks[bi];
-        struct res_state *r = &s->rs[bi];
-        /* residual of the block's new input frames, queued for its delayed output */
-        if (r->n + rows > r->cap)
-            return PL_ERR(PL_E_INTERNAL, "asr stream: residual queue overflow (%d + %d > %d)",
-                          r->n, rows, r->cap);
-        float *q = r->fifo + (size_t)r->n * b->c;
-        if (rows) {
-            m->kern->gemm_f32(rows, b->c, b->cin, act, b->cin, b->rw, b->cin, q, b->c);
-            bias_rows(m, q, rows, b->c, b->rb, PL_ACT_NONE);
+        /* residual of the block's new input frames (into dw), queued per stream
+         * for the block's delayed output */
+        int tot = 0;
+        for (int i = 0; i < n; i++) tot += sl[i].rows;
+        if (tot) {
+            m->kern->gemm_f32(tot, b->c, b->cin, act, b->cin, b->rw, b->cin, dw, b->c);
+            bias_rows(m, dw, tot, b->c, b->rb, PL_ACT_NONE);
         }
-        r->n += rows;
-        for (int j = 0; j < b->n; j++, si++) {
-            const struct sep *L = &m->seps[si];
-            PL_TRY(sep_step(m, L, &s->cs[si], act, rows, final, s->dw, act, &rows));
-            if (j < b->n - 1) {
-                bias_rows(m, act, rows, L->cout, L->pb, PL_ACT_RELU);
-                continue;
+        for (int i = 0; i < n; i++) {
+            struct res_state *r = &sl[i].s->rs[bi];
+            if (r->n + sl[i].rows > r->cap)
+                return PL_ERR(PL_E_INTERNAL, "asr stream: residual queue overflow (%d + %d > %d)",
+                              r->n, sl[i].rows, r->cap);
+            memcpy(r->fifo + (size_t)r->n * b->c, dw + (size_t)sl[i].off * b->c,
+                   (size_t)sl[i].rows * b->c * sizeof(float));
+            r->n += sl[i].rows;
+        }
+        for (int j = 0; j < b->n; j++) {
+            bool last = j == b->n - 1;
+            PL_TRY(conv_all(m, si++, sl, n, act, act, dw, cap_rows, last ? PL_ACT_NONE : PL_ACT_RELU));
+            if (!last) continue;
+            for (int i = 0; i < n; i++) {
+                struct res_state *r = &sl[i].s->rs[bi];
+                if (sl[i].rows > r->n)
+                    return PL_ERR(PL_E_INTERNAL, "asr stream: block %d output ahead of its input", bi);
+                size_t nn = (size_t)sl[i].rows * b->c;
+                float *y = act + (size_t)sl[i].off * b->c;
+                for (size_t e = 0; e < nn; e++) {
+                    float v = y[e] + r->fifo[e];
+                    y[e] = v > 0 ? v : 0;
+                }
+                memmove(r->fifo, r->fifo + nn, (size_t)(r->n - sl[i].rows) * b->c * sizeof(float));
+                r->n -= sl[i].rows;
             }
-            bias_rows(m, act, rows, L->cout, L->pb, PL_ACT_NONE);
-            if (rows > r->n)
-                return PL_ERR(PL_E_INTERNAL, "asr stream: block %d output ahead of its input", bi);
-            size_t nn = (size_t)rows * b->c;
-            for (size_t i = 0; i < nn; i++) {
-                float v = act[i] + r->fifo[i];
-                act[i] = v > 0 ? v : 0;
-            }
-            memmove(r->fifo, r->fifo + nn, (size_t)(r->n - rows) * b->c * sizeof(float));
-            r->n -= rows;
         }
     }
-    const struct sep *E = &m->seps[si];
-    PL_TRY(sep_step(m, E, &s->cs[si], act, rows, final, s->dw, act, &rows));
-    bias_rows(m, act, rows, E->cout, E->pb, PL_ACT_RELU);
-    int V = m->cfg.vocab_size;
-    if (rows) {
-        m->kern->gemm_f32(rows, V, m->dec_c, act, m->dec_c, m->dec_w, m->dec_c, out, V);
-        bias_rows(m, out, rows, V, m->dec_b, PL_ACT_NONE);
-        log_softmax_rows(out, rows, V);
+    PL_TRY(conv_all(m, si, sl, n, act, act, dw, cap_rows, PL_ACT_RELU));
+    int V = m->cfg.vocab_size, tot = 0;
+    for (int i = 0; i < n; i++) tot += sl[i].rows;
+    if (tot) {
+        m->kern->gemm_f32(tot, V, m->dec_c, act, m->dec_c, m->dec_w, m->dec_c, dw, V);
+        bias_rows(m, dw, tot, V, m->dec_b, PL_ACT_NONE);
+        log_softmax_rows(dw, tot, V);
     }
-    *n_out = rows;
-    s->out += rows;
+    for (int i = 0; i < n; i++) {
+        if (sl[i].rows)
+            memcpy(sl[i].out, dw + (size_t)sl[i].off * V, (size_t)sl[i].rows * V * sizeof(float));
+        sl[i].s->in += sl[i].n_in;
+        sl[i].s->out += sl[i].rows;
+        if (sl[i].final) sl[i].s->finished = true;
+    }
     return PL_OK;
+}
+
+static pl_status step(struct pl_asr_stream *s, const float *feats, int n, bool final, float *out,
+                      int *n_out) {
+    struct slot sl = {.s = s, .feats = feats, .n_in = n, .final = final, .out = out};
+    pl_status st = step_multi(s->m, &sl, 1, s->act, s->dw, s->max_rows);
+    *n_out = st == PL_OK ? sl.rows : 0;
+    return st;
 }
 
 pl_status pl_asr_stream_feed(struct pl_asr_stream *s, const float *feats, int n_frames, float *out,
@@ -644,7 +696,6 @@ pl_status pl_asr_stream_feed(struct pl_asr_stream *s, const float *feats, int n_
                       s->max_chunk);
     if (s->finished)
         return PL_ERR(PL_E_INVALID_ARG, "asr stream feed: the stream is finished (reset it)");
-    s->in += n_frames;
     return step(s, feats, n_frames, false, out, n_out);
 }
 
@@ -653,8 +704,9 @@ pl_status pl_asr_stream_finish(struct pl_asr_stream *s, float *out, int *n_out) 
     *n_out = 0;
     if (s->finished)
         return PL_ERR(PL_E_INVALID_ARG, "asr stream finish: the stream is already finished");
-    s->finished = true;
-    return step(s, NULL, 0, true, out, n_out);
+    pl_status st = step(s, NULL, 0, true, out, n_out);
+    s->finished = true; /* even on error: the caches are no longer consistent */
+    return st;
 }
 
 pl_status pl_asr_model_forward(struct pl_asr_stream *s, const float *feats, int n_frames,
@@ -675,4 +727,94 @@ pl_status pl_asr_model_forward(struct pl_asr_stream *s, const float *feats, int 
     done += k;
     if (n_out) *n_out = done;
     return PL_OK;
+}
+
+/* ---- batches ------------------------------------------------------------------ */
+
+struct pl_asr_batch {
+    const struct pl_asr_model *m;
+    int max_streams, max_chunk, cap_rows;
+    struct slot *slots;
+    float *act, *dw; /* [cap_rows][max_channels] */
+};
+
+pl_status pl_asr_batch_create(const struct pl_asr_model *m, int max_streams, int max_chunk,
+                              struct pl_asr_batch **out) {
+    if (!out) return PL_ERR(PL_E_INVALID_ARG, "asr batch: out is NULL");
+    *out = NULL;
+    if (!m) return PL_ERR(PL_E_INVALID_ARG, "asr batch: model is NULL");
+    if (max_chunk == 0) max_chunk = 256;
+    if (max_streams < 1 || max_streams > 4096 || max_chunk < 1 || max_chunk > MAX_CHUNK_LIMIT)
+        return PL_ERR(PL_E_INVALID_ARG, "asr batch: max_streams %d (1..4096) or max_chunk %d (1..%d)",
+                      max_streams, max_chunk, MAX_CHUNK_LIMIT);
+    pl_status st = PL_OK;
+    int *hist_cap = pl_calloc((size_t)m->n_seps, sizeof(int));
+    int *res_cap = pl_calloc((size_t)m->n_blocks + 1, sizeof(int));
+    struct pl_asr_batch *b = pl_calloc(1, sizeof *b);
+    if (!hist_cap || !res_cap || !b) {
+        st = PL_ERR(PL_E_NOMEM, "asr batch: out of memory");
+        goto fail;
+    }
+    int rows, mo;
+    plan_stream(m, max_chunk, hist_cap, res_cap, &rows, &mo);
+    b->m = m;
+    b->max_streams = max_streams;
+    b->max_chunk = max_chunk;
+    b->cap_rows = rows * max_streams;
+    size_t n = (size_t)b->cap_rows * (size_t)m->cfg.max_channels * sizeof(float);
+    b->slots = pl_calloc((size_t)max_streams, sizeof *b->slots);
+    b->act = pl_aligned_alloc(64, n);
+    b->dw = pl_aligned_alloc(64, n);
+    if (!b->slots || !b->act || !b->dw) {
+        st = PL_ERR(PL_E_NOMEM, "asr batch: out of memory (%zu bytes of workspace)", 2 * n);
+        goto fail;
+    }
+    pl_free(hist_cap);
+    pl_free(res_cap);
+    *out = b;
+    return PL_OK;
+fail:
+    pl_free(hist_cap);
+    pl_free(res_cap);
+    pl_asr_batch_destroy(b);
+    return st;
+}
+
+void pl_asr_batch_destroy(struct pl_asr_batch *b) {
+    if (!b) return;
+    pl_free(b->slots);
+    pl_aligned_free(b->act);
+    pl_aligned_free(b->dw);
+    pl_free(b);
+}
+
+pl_status pl_asr_batch_step(struct pl_asr_batch *b, struct pl_asr_stream *const *streams, int n,
+                            const float *const *feats, const int *n_frames, const bool *finish,
+                            float *const *out, int *n_out) {
+    if (!b || !streams || !feats || !n_frames || !out || !n_out)
+        return PL_ERR(PL_E_INVALID_ARG, "asr batch step: NULL argument");
+    if (n < 0 || n > b->max_streams)
+        return PL_ERR(PL_E_INVALID_ARG, "asr batch step: %d streams outside 0..%d", n,
+                      b->max_streams);
+    for (int i = 0; i < n; i++) {
+        const struct pl_asr_stream *s = streams[i];
+        n_out[i] = 0;
+        if (!s || s->m != b->m)
+            return PL_ERR(PL_E_INVALID_ARG, "asr batch step: stream %d is NULL or of another model", i);
+        if (s->finished)
+            return PL_ERR(PL_E_INVALID_ARG, "asr batch step: stream %d is finished (reset it)", i);
+        int lim = s->max_chunk < b->max_chunk ? s->max_chunk : b->max_chunk;
+        if (n_frames[i] < 0 || n_frames[i] > lim || (n_frames[i] && !feats[i]) || !out[i])
+            return PL_ERR(PL_E_INVALID_ARG, "asr batch step: stream %d: %d frames (0..%d) or NULL data",
+                          i, n_frames[i], lim);
+        for (int j = 0; j < i; j++)
+            if (streams[j] == s)
+                return PL_ERR(PL_E_INVALID_ARG, "asr batch step: streams %d and %d are the same", j, i);
+    }
+    for (int i = 0; i < n; i++)
+        b->slots[i] = (struct slot){.s = streams[i], .feats = feats[i], .n_in = n_frames[i],
+                                    .final = finish && finish[i], .out = out[i]};
+    pl_status st = step_multi(b->m, b->slots, n, b->act, b->dw, b->cap_rows);
+    for (int i = 0; i < n; i++) n_out[i] = st == PL_OK ? b->slots[i].rows : 0;
+    return st;
 }

@@ -119,6 +119,33 @@ long pl_asr_stream_frames_out(const struct pl_asr_stream *s);
 pl_status pl_asr_model_forward(struct pl_asr_stream *s, const float *feats, int n_frames,
                                float *out, int *n_out);
 
+/*
+ * Batches: one step of several streams of the same model at once. Their
+ * frames share every GEMM (more rows per weight load), everything else stays
+ * per stream, and each stream's output equals what its own feed/finish calls
+ * give. The batch object is the shared workspace, sized at creation.
+ */
+struct pl_asr_batch;
+
+/* Up to max_streams streams per step, at most max_chunk frames each (0 = 256).
+ * Errors: PL_E_INVALID_ARG, PL_E_NOMEM. OUT: *out, caller owns; free with
+ * pl_asr_batch_destroy(). Not thread-safe per batch. */
+pl_status pl_asr_batch_create(const struct pl_asr_model *m, int max_streams, int max_chunk,
+                              struct pl_asr_batch **out);
+void pl_asr_batch_destroy(struct pl_asr_batch *b); /* NULL is a no-op */
+
+/*
+ * For each i < n: feed n_frames[i] frames feats[i] ([n_frames[i], n_mels];
+ * NULL when 0) to streams[i], and when finish (opt) and finish[i], finish it
+ * in the same step. Log-probs go to out[i] (pl_asr_stream_max_out(streams[i])
+ * rows), their count to n_out[i]. Streams must be distinct, of b's model, not
+ * finished, and n_frames[i] <= both max_chunks.
+ * Errors: PL_E_INVALID_ARG (checked before any stream changes); PL_E_INTERNAL.
+ */
+pl_status pl_asr_batch_step(struct pl_asr_batch *b, struct pl_asr_stream *const *streams, int n,
+                            const float *const *feats, const int *n_frames, const bool *finish,
+                            float *const *out, int *n_out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -171,6 +171,89 @@ static void check_dir(const char *dir, const int *cases, int n_cases) {
     }
     fprintf(stderr, "asr model %s: streaming T=%d, chunk sizes 1..37: max |stream - full| %.3g\n",
             dir, T, worst);
+    /* batches: every case at once, random chunks, streams finishing at different steps */
+    {
+        struct pl_asr_batch *b;
+        ck_assert_int_eq(pl_asr_batch_create(m, n_cases, 37, &b), PL_OK);
+        struct pl_asr_stream *ss[16];
+        float *xs[16], *want[16], *got[16], *outs[16];
+        const float *fp[16];
+        int off[16], done[16], nf[16], no[16], To_[16];
+        bool fin[16], ended[16];
+        ck_assert_int_le(n_cases, 16);
+        for (int i = 0; i < n_cases; i++) {
+            ck_assert_int_eq(pl_asr_stream_create(m, 40, &ss[i]), PL_OK);
+            snprintf(name, sizeof name, "feats_%d.f32", i);
+            xs[i] = read_f32(dir, name, (size_t)cases[i] * c->n_mels);
+            To_[i] = pl_asr_model_n_out(m, cases[i]);
+            want[i] = pl_malloc(((size_t)To_[i] * V + 1) * sizeof(float));
+            got[i] = pl_malloc(((size_t)To_[i] * V + 1) * sizeof(float));
+            outs[i] = pl_malloc((size_t)pl_asr_stream_max_out(ss[i]) * V * sizeof(float));
+            ck_assert_int_eq(pl_asr_model_forward(whole, xs[i], cases[i], want[i], NULL), PL_OK);
+            pl_asr_stream_reset(ss[i]);
+            off[i] = done[i] = 0;
+            ended[i] = false;
+        }
+        int left = n_cases;
+        while (left) {
+            struct pl_asr_stream *bs[16];
+            float *bo[16];
+            int k = 0, idx[16];
+            for (int i = 0; i < n_cases; i++) {
+                if (ended[i]) continue;
+                seed = seed * 1103515245u + 12345u;
+                if ((seed >> 20) % 5 == 0) continue; /* this stream sits this step out */
+                int n = (int)((seed >> 8) % 38);
+                if (n > cases[i] - off[i]) n = cases[i] - off[i];
+                idx[k] = i;
+                bs[k] = ss[i];
+                fp[k] = xs[i] + (size_t)off[i] * c->n_mels;
+                nf[k] = n;
+                fin[k] = off[i] + n == cases[i];
+                bo[k] = outs[i];
+                off[i] += n;
+                k++;
+            }
+            ck_assert_msg(pl_asr_batch_step(b, bs, k, fp, nf, fin, bo, no) == PL_OK, "batch: %s",
+                          pl_last_error());
+            for (int j = 0; j < k; j++) {
+                int i = idx[j];
+                ck_assert_int_le(done[i] + no[j], To_[i]);
+                memcpy(got[i] + (size_t)done[i] * V, outs[i], (size_t)no[j] * V * sizeof(float));
+                done[i] += no[j];
+                if (fin[j]) {
+                    ended[i] = true;
+                    left--;
+                }
+            }
+        }
+        for (int i = 0; i < n_cases; i++) {
+            ck_assert_int_eq(done[i], To_[i]);
+            double d = max_diff(got[i], want[i], (size_t)To_[i] * V);
+            ck_assert_msg(d <= TOL_STREAM, "batch case %d: max |batched - full| %g", i, d);
+            if (d > worst) worst = d;
+            pl_free(xs[i]);
+            pl_free(want[i]);
+            pl_free(got[i]);
+            pl_free(outs[i]);
+        }
+        /* misuse is refused before anything changes */
+        const float *nofeat = NULL;
+        struct pl_asr_stream *dup[2] = {ss[0], ss[0]};
+        float *ob[2] = {part, part};
+        const float *fb[2] = {nofeat, nofeat};
+        int nb[2] = {0, 0}, nob[2];
+        ck_assert_int_eq(pl_asr_batch_step(b, dup, 2, fb, nb, NULL, ob, nob), PL_E_INVALID_ARG);
+        ck_assert_int_eq(pl_asr_batch_step(b, ss, 1, fb, nb, NULL, ob, nob), PL_E_INVALID_ARG); /* finished */
+        pl_asr_stream_reset(ss[0]);
+        nb[0] = 38;
+        ck_assert_int_eq(pl_asr_batch_step(b, ss, 1, fb, nb, NULL, ob, nob), PL_E_INVALID_ARG);
+        ck_assert_int_eq(pl_asr_batch_step(b, ss, n_cases + 1, fb, nb, NULL, ob, nob), PL_E_INVALID_ARG);
+        for (int i = 0; i < n_cases; i++) pl_asr_stream_destroy(ss[i]);
+        pl_asr_batch_destroy(b);
+        fprintf(stderr, "asr model %s: batch of %d streams == their full forwards (max |diff| %.3g)\n",
+                dir, n_cases, worst);
+    }
     /* a feed allocates nothing */
     struct pl_alloc_stats a0, a1;
     float *tmp = pl_malloc((size_t)pl_asr_stream_max_out(s) * V * sizeof(float));

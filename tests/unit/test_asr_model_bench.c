@@ -1,0 +1,125 @@
+/*
+ * test_asr_model_bench.c - real-time factor of the ASR acoustic model on one
+ * CPU thread (the model's code is single-threaded):
+ *
+ *   test_asr_model_bench MODEL_DIR [SECONDS=10] [CHUNK=16] [REPEATS=5]
+ *
+ * Random features for SECONDS of audio (100 frames/s) go through the full
+ * forward (chunks of 256 frames) and through a stream fed CHUNK frames at a
+ * time; prints the median thread CPU time of REPEATS runs and RTF = time / SECONDS,
+ * for the SIMD kernels and the generic C ones. MODEL_DIR is any model
+ * directory (tests/reference/asr_model_ref.py OUT --config default --cases 1
+ * makes one with the shipped geometry and random weights).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "alloc.h"
+#include "models/asr_model.h"
+
+/* Thread CPU time: on a shared, loaded machine wall time mostly measures the
+ * other processes; the CPU time this thread used is what one free core needs. */
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int cmp(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s MODEL_DIR [SECONDS] [CHUNK] [REPEATS]\n", argv[0]);
+        return 2;
+    }
+    double secs = argc > 2 ? atof(argv[2]) : 10.0;
+    int chunk = argc > 3 ? atoi(argv[3]) : 16, reps = argc > 4 ? atoi(argv[4]) : 5;
+    if (secs <= 0 || chunk < 1 || reps < 1) return 2;
+    int T = (int)(secs * 100);
+    for (int ref = 0; ref < 2; ref++) {
+        struct pl_asr_model_options o = {.use_ref = ref};
+        struct pl_asr_model *m;
+        if (pl_asr_model_load(argv[1], &o, &m) != PL_OK) {
+            fprintf(stderr, "load: %s\n", pl_last_error());
+            return 1;
+        }
+        const struct pl_asr_model_config *c = pl_asr_model_get_config(m);
+        float *x = pl_malloc((size_t)T * c->n_mels * sizeof(float));
+        unsigned seed = 1;
+        for (size_t i = 0; i < (size_t)T * c->n_mels; i++) {
+            seed = seed * 1103515245u + 12345u;
+            x[i] = ((seed >> 8) & 0xffff) / 32768.0f - 1.0f;
+        }
+        int To = pl_asr_model_n_out(m, T), V = c->vocab_size, k;
+        float *out = pl_malloc((size_t)(To + 1) * V * sizeof(float));
+        struct pl_asr_stream *full, *st;
+        if (pl_asr_stream_create(m, 256, &full) != PL_OK || pl_asr_stream_create(m, chunk, &st) != PL_OK)
+            return 1;
+        float *tmp = pl_malloc((size_t)pl_asr_stream_max_out(st) * V * sizeof(float));
+        double *tf = pl_malloc(sizeof(double) * reps), *ts = pl_malloc(sizeof(double) * reps);
+        pl_asr_model_forward(full, x, T, out, &k); /* warm-up */
+        for (int r = 0; r < reps; r++) {
+            double t0 = now();
+            if (pl_asr_model_forward(full, x, T, out, &k) != PL_OK) return 1;
+            tf[r] = now() - t0;
+            t0 = now();
+            pl_asr_stream_reset(st);
+            for (int off = 0; off < T; off += chunk) {
+                int n = T - off < chunk ? T - off : chunk;
+                if (pl_asr_stream_feed(st, x + (size_t)off * c->n_mels, n, tmp, &k) != PL_OK) return 1;
+            }
+            pl_asr_stream_finish(st, tmp, &k);
+            ts[r] = now() - t0;
+        }
+        /* 8 streams stepped together (one batch) vs one after another */
+        enum { NB = 8 };
+        struct pl_asr_batch *b;
+        struct pl_asr_stream *bs[NB];
+        float *bo[NB];
+        const float *bf[NB];
+        int bn[NB], bk[NB];
+        if (pl_asr_batch_create(m, NB, chunk, &b) != PL_OK) return 1;
+        for (int i = 0; i < NB; i++) {
+            if (pl_asr_stream_create(m, chunk, &bs[i]) != PL_OK) return 1;
+            bo[i] = pl_malloc((size_t)pl_asr_stream_max_out(bs[i]) * V * sizeof(float));
+        }
+        double tb = now();
+        for (int i = 0; i < NB; i++) pl_asr_stream_reset(bs[i]);
+        for (int off = 0; off < T; off += chunk) {
+            int n = T - off < chunk ? T - off : chunk;
+            for (int i = 0; i < NB; i++) {
+                bf[i] = x + (size_t)off * c->n_mels;
+                bn[i] = n;
+            }
+            if (pl_asr_batch_step(b, bs, NB, bf, bn, NULL, bo, bk) != PL_OK) return 1;
+        }
+        tb = (now() - tb) / NB;
+        for (int i = 0; i < NB; i++) {
+            pl_free(bo[i]);
+            pl_asr_stream_destroy(bs[i]);
+        }
+        pl_asr_batch_destroy(b);
+        qsort(tf, reps, sizeof(double), cmp);
+        qsort(ts, reps, sizeof(double), cmp);
+        double tmed = tf[reps / 2], smed = ts[reps / 2];
+        printf("%s kernels: %.1f s audio (%d frames -> %d), %.2f MMAC/out frame: full forward "
+               "%.1f ms (RTF %.4f, %.1f GFLOP/s); stream chunk %d (%d ms) %.1f ms (RTF %.4f); %d streams batched: %.1f ms per stream (RTF %.4f)\n",
+               ref ? "generic" : "simd", secs, T, To, c->macs_per_frame / 1e6, tmed * 1e3, tmed / secs,
+               2.0 * c->macs_per_frame * To / tmed / 1e9, chunk, chunk * 10, smed * 1e3, smed / secs, NB, tb * 1e3, tb / secs);
+        pl_free(tf);
+        pl_free(ts);
+        pl_free(tmp);
+        pl_free(out);
+        pl_free(x);
+        pl_asr_stream_destroy(st);
+        pl_asr_stream_destroy(full);
+        pl_asr_model_destroy(m);
+    }
+    return 0;
+}
