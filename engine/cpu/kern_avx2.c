@@ -113,7 +113,8 @@ static void gemm_f32(int m, int n, int k, const float *a, int lda, const float *
 }
 
 /* int8: sign-extend 16 bytes to 16 x i16 and multiply-add pairs into i32
- * (no saturation, unlike maddubs). 3 x 4 tiles of i32 accumulators. */
+ * (no saturation, unlike maddubs). 2 x 4 tiles of i32 accumulators (3 x 4
+ * needs 17 ymm and spills). */
 static inline int32_t hsum_i32(__m256i v) {
     __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
     s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
@@ -149,7 +150,7 @@ static inline int32_t hsum_i32(__m256i v) {
             }                                                                                      \
     }
 
-TILE_I8(3, 4)
+TILE_I8(2, 4)
 TILE_I8(1, 4)
 TILE_I8(1, 1)
 
@@ -158,12 +159,12 @@ static void gemm_i8(int m, int n, int k, const int8_t *a, int lda, const int8_t 
     for (int n0 = 0; n0 < n; n0 += NC) {
         int n1 = n - n0 < NC ? n : n0 + NC;
         int i = 0;
-        for (; i + 3 <= m; i += 3) {
+        for (; i + 2 <= m; i += 2) {
             int j = n0;
             for (; j + 4 <= n1; j += 4)
-                tile8_3x4(k, a + (size_t)i * lda, lda, b + (size_t)j * ldb, ldb, c + (size_t)i * ldc + j, ldc);
+                tile8_2x4(k, a + (size_t)i * lda, lda, b + (size_t)j * ldb, ldb, c + (size_t)i * ldc + j, ldc);
             for (; j < n1; j++)
-                for (int ii = 0; ii < 3; ii++)
+                for (int ii = 0; ii < 2; ii++)
                     tile8_1x1(k, a + (size_t)(i + ii) * lda, lda, b + (size_t)j * ldb, ldb,
                               c + (size_t)(i + ii) * ldc + j, ldc);
         }
@@ -213,31 +214,38 @@ float pl__avx2_exp_sum(const float *x, float *y, int n, float max) {
 /* C = A . B with B row-major along N: tiles of MR rows x 16 columns, A
  * elements broadcast, B rows loaded once per k for all MR rows. FULL = 16
  * columns available, else masked. */
+/* Accumulators are named variables, not an array: GCC otherwise keeps a
+ * stack copy of the array and stores every accumulator each iteration. */
+#define NN_DECL(i) __m256 c##i##0 = _mm256_setzero_ps(), c##i##1 = _mm256_setzero_ps();
+#define NN_STEP(MR, i)                                                                             \
+    if (MR > i) {                                                                                  \
+        __m256 av = _mm256_broadcast_ss(a + (size_t)(i) * lda + l);                                \
+        c##i##0 = _mm256_fmadd_ps(av, b0, c##i##0);                                                \
+        c##i##1 = _mm256_fmadd_ps(av, b1, c##i##1);                                                \
+    }
+#define NN_STORE(MR, FULL, i)                                                                      \
+    if (MR > i) {                                                                                  \
+        float *cr = c + (size_t)(i) * ldc;                                                         \
+        if (FULL) {                                                                                \
+            _mm256_storeu_ps(cr, c##i##0);                                                         \
+            _mm256_storeu_ps(cr + 8, c##i##1);                                                     \
+        } else {                                                                                   \
+            _mm256_maskstore_ps(cr, m0, c##i##0);                                                  \
+            _mm256_maskstore_ps(cr + 8, m1, c##i##1);                                              \
+        }                                                                                          \
+    }
 #define TILE_NN(MR, FULL)                                                                          \
     static void nn_##MR##_##FULL(int k, const float *a, int lda, const float *b, int ldb, float *c, \
                                  int ldc, __m256i m0, __m256i m1) {                                \
-        __m256 acc[MR][2];                                                                         \
-        for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();                 \
+        NN_DECL(0) NN_DECL(1) NN_DECL(2) NN_DECL(3) NN_DECL(4) NN_DECL(5)                          \
         for (int l = 0; l < k; l++) {                                                              \
             const float *br = b + (size_t)l * ldb;                                                 \
             __m256 b0 = FULL ? _mm256_loadu_ps(br) : _mm256_maskload_ps(br, m0);                   \
             __m256 b1 = FULL ? _mm256_loadu_ps(br + 8) : _mm256_maskload_ps(br + 8, m1);           \
-            for (int i = 0; i < MR; i++) {                                                         \
-                __m256 av = _mm256_broadcast_ss(a + (size_t)i * lda + l);                          \
-                acc[i][0] = _mm256_fmadd_ps(av, b0, acc[i][0]);                                    \
-                acc[i][1] = _mm256_fmadd_ps(av, b1, acc[i][1]);                                    \
-            }                                                                                      \
+            NN_STEP(MR, 0) NN_STEP(MR, 1) NN_STEP(MR, 2) NN_STEP(MR, 3) NN_STEP(MR, 4) NN_STEP(MR, 5) \
         }                                                                                          \
-        for (int i = 0; i < MR; i++) {                                                             \
-            float *cr = c + (size_t)i * ldc;                                                       \
-            if (FULL) {                                                                            \
-                _mm256_storeu_ps(cr, acc[i][0]);                                                   \
-                _mm256_storeu_ps(cr + 8, acc[i][1]);                                               \
-            } else {                                                                               \
-                _mm256_maskstore_ps(cr, m0, acc[i][0]);                                            \
-                _mm256_maskstore_ps(cr + 8, m1, acc[i][1]);                                        \
-            }                                                                                      \
-        }                                                                                          \
+        NN_STORE(MR, FULL, 0) NN_STORE(MR, FULL, 1) NN_STORE(MR, FULL, 2)                          \
+        NN_STORE(MR, FULL, 3) NN_STORE(MR, FULL, 4) NN_STORE(MR, FULL, 5)                          \
     }
 
 TILE_NN(6, 1)
