@@ -116,9 +116,9 @@ const char *pl_nlu_mark_of_label(const char *label);
 
 /*
  * Rebuild a text with each word's case and following mark: the text is copied with the
- * whitespace between words kept as it is; word i's letters take cases[i] (ASCII letters
- * change; other characters are kept) and marks[i] (NUL-terminated; "" = none) is appended
- * unless the word already ends in that mark. Text outside words (leading/trailing
+ * whitespace between words kept as it is; word i's letters take cases[i] and marks[i] (NUL-terminated; "" = none) is appended
+ * unless the word already ends in that mark. Case maps per code point (Unicode, utf8proc);
+ * CAPITALIZE raises the first letter and lowers the rest. Text outside words (leading/trailing
  * whitespace) is kept. OUT: *out (NUL-terminated; caller owns; pl_free).
  * Errors: PL_E_INVALID_ARG (words outside the text), PL_E_NOMEM.
  */

@@ -4,6 +4,7 @@
  */
 #include <math.h>
 #include <string.h>
+#include <utf8proc.h>
 
 #include "alloc.h"
 #include "nlu.h"
@@ -204,9 +205,6 @@ const char *pl_nlu_mark_of_label(const char *label) {
     return label;
 }
 
-static char to_upper(char c) { return (c >= 'a' && c <= 'z') ? (char)(c - 32) : c; }
-static char to_lower(char c) { return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c; }
-
 pl_status pl_nlu_punct_rebuild(const char *text, size_t len, const struct pl_nlu_word *words,
                                int32_t n_words, const enum pl_nlu_case *cases,
                                const char *const *marks, char **out) {
@@ -223,18 +221,30 @@ pl_status pl_nlu_punct_rebuild(const char *text, size_t len, const struct pl_nlu
                           i, w->byte_start, w->byte_end, len);
         }
         pl_strbuf_append_n(&sb, text + pos, (size_t)w->byte_start - pos);
+        /* Unicode case mapping per code point (utf8proc); only the first letter of a
+         * capitalized word is raised, also after a non-letter such as an opening quote */
         bool first_letter = true;
-        for (int32_t b = w->byte_start; b < w->byte_end; b++) {
-            char c = text[b];
-            bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-            if (cases[i] == PL_NLU_CASE_UPPER) c = to_upper(c);
-            else if (cases[i] == PL_NLU_CASE_CAPITALIZE)
-                c = (first_letter && letter) ? to_upper(c) : to_lower(c);
-            else c = to_lower(c);
-            /* only the first letter of a capitalized word is raised, also after a non-letter
-             * such as an opening quote; a multi-byte character also counts as a letter */
-            if (letter || (unsigned char)c >= 0x80) first_letter = false;
-            pl_strbuf_append_char(&sb, c);
+        for (int32_t b = w->byte_start; b < w->byte_end;) {
+            utf8proc_int32_t cp;
+            utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)text + b,
+                                                  w->byte_end - b, &cp);
+            if (k <= 0) { /* not UTF-8 (the service checks before): copy the byte */
+                pl_strbuf_append_char(&sb, text[b++]);
+                continue;
+            }
+            utf8proc_category_t cat = utf8proc_category(cp);
+            bool letter = cat >= UTF8PROC_CATEGORY_LU && cat <= UTF8PROC_CATEGORY_LO;
+            utf8proc_int32_t m = cp;
+            if (cases[i] == PL_NLU_CASE_UPPER || (cases[i] == PL_NLU_CASE_CAPITALIZE && first_letter && letter))
+                m = utf8proc_toupper(cp);
+            else
+                m = utf8proc_tolower(cp);
+            if (letter) first_letter = false;
+            utf8proc_uint8_t enc[4];
+            utf8proc_ssize_t el = utf8proc_encode_char(m, enc);
+            if (el <= 0) pl_strbuf_append_n(&sb, text + b, (size_t)k);
+            else pl_strbuf_append_n(&sb, (const char *)enc, (size_t)el);
+            b += (int32_t)k;
         }
         const char *mark = marks[i] ? marks[i] : "";
         size_t ml = strlen(mark);

@@ -217,6 +217,17 @@ START_TEST(test_punct_rebuild) {
     ck_assert_int_eq(pl_nlu_punct_rebuild(text, strlen(text), w, n, c2, m2, &out), PL_OK);
     ck_assert_str_eq(out, "USA, Hello. 'Quoted.");
     pl_free(out);
+    /* Unicode letters: É, ß (utf8proc maps it to U+1E9E), Greek */
+    const char *u = "émile straße ΣΟΦΙΑ";
+    struct pl_nlu_word *uw = NULL;
+    int32_t un = words_of(t, u, &uw);
+    ck_assert_int_eq(un, 3);
+    enum pl_nlu_case c3[] = {PL_NLU_CASE_CAPITALIZE, PL_NLU_CASE_UPPER, PL_NLU_CASE_CAPITALIZE};
+    const char *m3[] = {"", "", "."};
+    ck_assert_int_eq(pl_nlu_punct_rebuild(u, strlen(u), uw, un, c3, m3, &out), PL_OK);
+    ck_assert_str_eq(out, "Émile STRAẞE Σοφια.");
+    pl_free(out);
+    pl_free(uw);
     /* words outside the text */
     w[2].byte_end = 100;
     ck_assert_int_eq(pl_nlu_punct_rebuild(text, strlen(text), w, n, c2, m2, &out), PL_E_INVALID_ARG);
