@@ -94,7 +94,9 @@ static void check_op(struct arena *a, struct pl_tensor *t, double tol, const cha
         setenv("PARLEY_CPU_KERNELS", families[f], 1);
         struct pl_backend *be;
         ck_assert_int_eq(pl_backend_create("cpu", &be), PL_OK);
-        if (strcmp(pl_backend_cpu_kernels(be), families[f]) != 0) { /* CPU lacks it */
+        /* CPU lacks the family, or the portable family on a large output (it is
+         * covered on the small shapes; keeps the sanitizer run short). */
+        if (strcmp(pl_backend_cpu_kernels(be), families[f]) != 0 || (f == 0 && n > 4096)) {
             pl_backend_destroy(be);
             continue;
         }
