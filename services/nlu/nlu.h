@@ -142,6 +142,8 @@ struct pl_nlu_head {
     char *name;       /* "intent", "slot", "token", "punct", "capit", ... */
     bool tokens;      /* true: one row per token; false: one row per text */
     bool pooler;      /* pooled heads: through bert.pooler (tanh(W h_cls + b)); false: raw h_cls */
+    bool last_subtoken; /* token heads: a word's tag is read at its last sub-token (config
+                           "alignment" naming "last"), else at its first */
     int n_labels;
     char **labels;    /* [n_labels] */
     float *w, *b;     /* [n_labels x hidden], [n_labels] (f32 copies) */

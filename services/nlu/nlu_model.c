@@ -156,6 +156,8 @@ static pl_status load_head(struct pl_nlu_model *m, const char *path, const char 
     else if (strcmp(input, "cls") != 0)
         return PL_ERR(PL_E_FORMAT, "%s: heads.%s.input '%s' (tokens, pooler or cls)", path, name,
                       input);
+    const char *align = json_string_value(json_object_get(head, "alignment"));
+    h->last_subtoken = h->tokens && align && strstr(align, "last") != NULL;
     json_t *larr = json_object_get(labels_root, lname ? lname : name);
     if (!(h->name = pl_strdup(name))) return PL_ERR(PL_E_NOMEM, "%s: head", path);
     m->n_heads++; /* from here on destroy frees the head */

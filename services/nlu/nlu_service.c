@@ -267,7 +267,8 @@ static pl_status label_words(const char *text, size_t len, const struct pl_nlu_r
         return PL_ERR(PL_E_NOMEM, "labels");
     }
     for (int32_t i = 0; i < l->n_words; i++) {
-        const float *p = r->probs[head_idx] + (size_t)l->words[i].first_token * h->n_labels;
+        int32_t tk = h->last_subtoken ? l->words[i].last_token : l->words[i].first_token;
+        const float *p = r->probs[head_idx] + (size_t)tk * h->n_labels;
         l->label[i] = pl_nlu_argmax(p, h->n_labels);
         l->score[i] = p[l->label[i]];
     }
@@ -452,7 +453,8 @@ static pl_status rpc_classify_tokens(struct pl_nlu_service *s, const uint8_t *re
             if (!t) break;
             nvidia__riva__nlp__token_class_value__init(t);
             t->token = astrndup(&a, rq->text[i] + wd->byte_start, (size_t)(wd->byte_end - wd->byte_start));
-            t->label = top_labels(&a, r[i].probs[hk] + (size_t)wd->first_token * h->n_labels, h,
+            int32_t tk = h->last_subtoken ? wd->last_token : wd->first_token;
+            t->label = top_labels(&a, r[i].probs[hk] + (size_t)tk * h->n_labels, h,
                                   rq->top_n, &t->n_label);
             t->n_span = 1;
             t->span = aspan(&a, wd->char_start, wd->char_end);

@@ -179,6 +179,16 @@ def main():
     check(re.sub(r"[,.?]", "", r.text[1]).lower() == QUERY, "PunctuateText keeps the words: %s" % r.text[1])
     r = stub.TransformText(NLP.TextTransformRequest(text=[q]), timeout=10)
     check(r.text[0] == exp, "TransformText with the punctuation model")
+    # the punct head reads a word's mark at its last sub-token: "zurich" is z ##u ##r ##i ##c ##h
+    pieces = ["how", "are", "z", "##u", "##r", "##i", "##c", "##h"]
+    ref = nlu_tiny.forward(os.path.join(models, "punct"), pieces)
+    marks = [nlu_tiny.PUNCT[int(np.argmax(ref["punct"][i]))] for i in (0, 1, 7)]
+    cases = [nlu_tiny.CAPIT[int(np.argmax(ref["capit"][i]))] for i in (0, 1, 2)]
+    exp = " ".join((w.upper() if c == "UPPER" else w.capitalize() if c == "Capitalized" else w) +
+                   ("" if m == "O" else m) for w, m, c in zip(["how", "are", "zurich"], marks, cases))
+    r = stub.PunctuateText(NLP.TextTransformRequest(text=["how are zurich"]), timeout=10)
+    check(r.text[0] == exp, "marks at the last sub-token, case at the first: '%s' (reference '%s')"
+          % (r.text[0], exp))
 
     # Dynamic batching: concurrent calls give the serial answers
     serial = stub.AnalyzeIntent(NLP.AnalyzeIntentRequest(query=QUERY), timeout=10)

@@ -10,8 +10,9 @@ write_models(root) creates, under root:
 Each has config.json (Hugging Face BERT keys + Parley's task/labels/heads/max_length/tokenizer,
 as train/common/export.py writes them), model.safetensors and vocab.txt.
 
-forward(model_dir, words) is a NumPy reference of the encoder + heads (f32) on lower-case,
-in-vocabulary, whitespace-separated words, for checking the service's scores.
+forward(model_dir, pieces) is a NumPy reference of the encoder + heads (f32) on vocabulary
+pieces (whitespace-separated in-vocabulary words are their own pieces), for checking the
+service's scores.
 """
 import json
 import math
@@ -127,7 +128,9 @@ def write_models(root):
                 {"id2label": {str(i): t for i, t in enumerate(NER)}})
     write_model(os.path.join(root, "punct"), 3, "punctuation_capitalization",
                 {"punct": PUNCT, "capit": CAPIT},
-                {"punct": tok("punct_classifier", "punct"), "capit": tok("capit_classifier", "capit")},
+                {"punct": dict(tok("punct_classifier", "punct"),
+                               alignment="last_subtoken_of_each_whitespace_word"),
+                 "capit": tok("capit_classifier", "capit")},
                 "BertForPunctuationCapitalization")
     write_model(os.path.join(root, "textcls"), 4, "text_classification", {"label": CLASSES},
                 {"label": {"tensor_prefix": "classifier", "input": "pooler", "labels": "label"}},
@@ -166,8 +169,8 @@ _erf = np.vectorize(math.erf)
 
 
 def forward(model_dir, words):
-    """Head probabilities for one window [CLS] words [SEP]: {head: probs} where pooled heads
-    give [n_labels] and token heads [n_tokens, n_labels] (rows of the words, no specials)."""
+    """Head probabilities for one window [CLS] pieces [SEP]: {head: probs} where pooled heads
+    give [n_labels] and token heads [n_tokens, n_labels] (rows of the pieces, no specials)."""
     t = load_safetensors(os.path.join(model_dir, "model.safetensors"))
     cfg = json.load(open(os.path.join(model_dir, "config.json")))
     ids = [VOCAB.index("[CLS]")] + [VOCAB.index(w) for w in words] + [VOCAB.index("[SEP]")]
