@@ -10,6 +10,13 @@
  * for the SIMD kernels and the generic C ones. MODEL_DIR is any model
  * directory (tests/reference/asr_model_ref.py OUT --config default --cases 1
  * makes one with the shipped geometry and random weights).
+ *
+ *   test_asr_model_bench --check DIR
+ *
+ * compares the engine with a reference directory written by
+ * tests/reference/asr_model_ref.py (e.g. a training checkpoint on real
+ * features): max |diff| of the full forward (SIMD and generic kernels) and of
+ * 16-frame streaming, and how many frames' argmax agree. Exit 1 above 1e-4.
  */
 #include <math.h>
 #include <stdio.h>
@@ -33,7 +40,99 @@ static int cmp(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+static float *read_f32(const char *dir, const char *name, size_t n) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    float *p = pl_malloc(n * sizeof(float) + 4);
+    if (fread(p, sizeof(float), n + 1, f) != n) {
+        pl_free(p);
+        p = NULL;
+    }
+    fclose(f);
+    return p;
+}
+
+static int check(const char *dir) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/cases.txt", dir);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "cannot open %s\n", path);
+        return 1;
+    }
+    int cases[256], nc = 0;
+    while (nc < 256 && fscanf(f, "%d", &cases[nc]) == 1) nc++;
+    fclose(f);
+    double worst_all = 0;
+    for (int ref = 0; ref < 2; ref++) {
+        struct pl_asr_model_options o = {.use_ref = ref};
+        struct pl_asr_model *m;
+        struct pl_asr_stream *s, *s16;
+        if (pl_asr_model_load(dir, &o, &m) != PL_OK || pl_asr_stream_create(m, 0, &s) != PL_OK ||
+            pl_asr_stream_create(m, 16, &s16) != PL_OK) {
+            fprintf(stderr, "load: %s\n", pl_last_error());
+            return 1;
+        }
+        const struct pl_asr_model_config *c = pl_asr_model_get_config(m);
+        int V = c->vocab_size;
+        for (int i = 0; i < nc; i++) {
+            int T = cases[i], To = pl_asr_model_n_out(m, T), k, agree = 0, done = 0;
+            char name[64];
+            snprintf(name, sizeof name, "feats_%d.f32", i);
+            float *x = read_f32(dir, name, (size_t)T * c->n_mels);
+            snprintf(name, sizeof name, "logp_%d.f32", i);
+            float *want = read_f32(dir, name, (size_t)To * V);
+            float *got = pl_malloc(((size_t)To + 1) * V * sizeof(float));
+            float *st = pl_malloc(((size_t)To + 1) * V * sizeof(float));
+            float *tmp = pl_malloc((size_t)pl_asr_stream_max_out(s16) * V * sizeof(float));
+            if (!x || !want || pl_asr_model_forward(s, x, T, got, &k) != PL_OK || k != To) {
+                fprintf(stderr, "case %d: %s\n", i, x && want ? pl_last_error() : "missing file");
+                return 1;
+            }
+            pl_asr_stream_reset(s16);
+            for (int off = 0; off < T; off += 16) {
+                int n = T - off < 16 ? T - off : 16;
+                pl_asr_stream_feed(s16, x + (size_t)off * c->n_mels, n, tmp, &k);
+                memcpy(st + (size_t)done * V, tmp, (size_t)k * V * sizeof(float));
+                done += k;
+            }
+            pl_asr_stream_finish(s16, tmp, &k);
+            memcpy(st + (size_t)done * V, tmp, (size_t)k * V * sizeof(float));
+            double d = 0, ds = 0;
+            for (int r = 0; r < To; r++) {
+                int a = 0, b = 0;
+                for (int v = 0; v < V; v++) {
+                    size_t e = (size_t)r * V + v;
+                    double dd = fabs((double)got[e] - want[e]), de = fabs((double)st[e] - got[e]);
+                    if (!(dd <= d)) d = dd;
+                    if (!(de <= ds)) ds = de;
+                    if (got[e] > got[(size_t)r * V + a]) a = v;
+                    if (want[e] > want[(size_t)r * V + b]) b = v;
+                }
+                agree += a == b;
+            }
+            printf("%s kernels: case %d T=%d: max |engine - pytorch| %.3g, max |stream16 - full| "
+                   "%.3g, argmax agrees on %d/%d frames\n",
+                   ref ? "generic" : "simd", i, T, d, ds, agree, To);
+            if (d > worst_all) worst_all = d;
+            if (ds > worst_all) worst_all = ds;
+            pl_free(x);
+            pl_free(want);
+            pl_free(got);
+            pl_free(st);
+            pl_free(tmp);
+        }
+        pl_asr_stream_destroy(s);
+        pl_asr_stream_destroy(s16);
+        pl_asr_model_destroy(m);
+    }
+    return worst_all <= 1e-4 ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
+    if (argc == 3 && strcmp(argv[1], "--check") == 0) return check(argv[2]);
     if (argc < 2) {
         fprintf(stderr, "usage: %s MODEL_DIR [SECONDS] [CHUNK] [REPEATS]\n", argv[0]);
         return 2;
