@@ -1,0 +1,76 @@
+/*
+ * asr_impl.h - private structures shared by the files of parley-asr (not an API).
+ */
+#ifndef PL_ASR_IMPL_H
+#define PL_ASR_IMPL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "asr_ctc.h"
+#include "asr_features.h"
+#include "asr_itn.h"
+#include "asr_lm.h"
+#include "asr_service.h"
+#include "status.h"
+
+struct pl_asr_model;
+struct pl_asr_stream;
+struct pl_batcher;
+struct pl_nrpc_conn;
+
+/* One acoustic model: immutable after load, except the instance streams, each used only by
+ * its batcher thread. */
+struct pl_asrsvc_model {
+    char *name;   /* directory name: what RecognitionConfig.model selects */
+    char *dir;
+    struct pl_asr_model *am;
+    struct pl_asr_fe *fe;
+    struct pl_asr_vocab *vocab;
+    int sample_rate; /* model input rate (16000) */
+    int n_mels, vocab_size, stride;
+    double frame_ms;         /* duration of one output frame */
+    double lm_alpha, lm_beta; /* decoding defaults for this model */
+    int n_instances;
+    struct pl_asr_stream **streams; /* [n_instances] */
+    struct pl_batcher *batcher;
+    int max_batch_size;
+    int64_t max_queue_delay_us;
+};
+
+/* A forward request handed to the batcher: features in, log-probs out (caller-provided). */
+struct pl_asrsvc_fwd {
+    const float *feats; /* [n_frames, n_mels] */
+    int n_frames;
+    float *logp;        /* [n_out, V] */
+    int n_out;
+};
+
+struct pl_asrsvc {
+    struct pl_asrsvc_opts o;
+    char *model_dir, *nats_url;
+    struct pl_asrsvc_model **models;
+    int n_models;
+    struct pl_asr_lm *lm;
+    struct pl_asr_profanity *profanity;
+    struct pl_nrpc_conn *nc; /* punctuation client (NULL: none) */
+};
+
+/* asr_service.c: PL_ERR(s, "<fmt...>: <the last error>"). The last error is copied first
+ * (PL_ERR writes the very buffer pl_last_error() points into). */
+pl_status pl__asrsvc_wrap(pl_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* asr_models.c */
+bool pl__asrsvc_model_probe(const char *dir);
+pl_status pl__asrsvc_model_load(const char *dir, const char *name, const struct pl_asrsvc_opts *o,
+                                struct pl_asrsvc_model **out);
+void pl__asrsvc_model_destroy(struct pl_asrsvc_model *m);
+/* Features -> log-probs through the model's batcher. OUT: *logp [*n_out, V] (pl_free). */
+pl_status pl__asrsvc_model_run(struct pl_asrsvc_model *m, const float *feats, int n_frames,
+                               int64_t deadline_us, float **logp, int *n_out);
+
+/* asr_recognize.c */
+pl_status pl__asrsvc_recognize(struct pl_asrsvc *s, const uint8_t *req, size_t n,
+                               int64_t deadline_us, uint8_t **out, size_t *out_len);
+
+#endif

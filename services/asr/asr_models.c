@@ -1,0 +1,185 @@
+/*
+ * asr_models.c - one acoustic model directory of the repository, served through a batcher.
+ *
+ * The model (engine/models/asr_model.h) has no batched forward: each instance is one
+ * stream driven by one batcher thread, and a batch is run request after request on it. More
+ * instances (asr.instances) run segments of concurrent requests in parallel.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "asr_impl.h"
+#include "log.h"
+#include "models/asr_model.h"
+#include "nrpc_batcher.h"
+
+static json_t *load_config(const char *dir) {
+    char path[4096];
+    if ((size_t)snprintf(path, sizeof path, "%s/config.json", dir) >= sizeof path) return NULL;
+    return json_load_file(path, 0, NULL);
+}
+
+bool pl__asrsvc_model_probe(const char *dir) {
+    json_t *j = load_config(dir);
+    if (!j) return false;
+    const char *t = json_string_value(json_object_get(j, "model_type"));
+    bool ok = t && !strcmp(t, "parley_quartznet_ctc");
+    json_decref(j);
+    return ok;
+}
+
+static double num(json_t *o, const char *key, double def) {
+    json_t *v = json_object_get(o, key);
+    return json_is_number(v) ? json_number_value(v) : def;
+}
+
+/* Batcher run: each request of the batch through this instance's stream. */
+static pl_status run_batch(void *ud, int instance, struct pl_batch_req **reqs, int n) {
+    struct pl_asrsvc_model *m = ud;
+    for (int i = 0; i < n; i++) {
+        struct pl_asrsvc_fwd *f = reqs[i]->input;
+        pl_status st = pl_asr_model_forward(m->streams[instance], f->feats, f->n_frames, f->logp,
+                                            &f->n_out);
+        if (st != PL_OK) pl_batch_req_fail(reqs[i], st, "acoustic model: %s", pl_last_error());
+    }
+    return PL_OK;
+}
+
+pl_status pl__asrsvc_model_load(const char *dir, const char *name, const struct pl_asrsvc_opts *o,
+                                struct pl_asrsvc_model **out) {
+    *out = NULL;
+    pl_status st = PL_OK;
+    json_t *j = NULL;
+    char **toks = NULL;
+    int n_toks = 0;
+    struct pl_asrsvc_model *m = pl_calloc(1, sizeof *m);
+    if (!m || !(m->name = pl_strdup(name)) || !(m->dir = pl_strdup(dir))) {
+        st = PL_ERR(PL_E_NOMEM, "model %s", name);
+        goto fail;
+    }
+    PL_TRY_GOTO(st, pl_asr_model_load(dir, NULL, &m->am));
+    const struct pl_asr_model_config *mc = pl_asr_model_get_config(m->am);
+    m->n_mels = mc->n_mels;
+    m->vocab_size = mc->vocab_size;
+    m->stride = mc->stride;
+    j = load_config(dir);
+    if (!j) {
+        st = PL_ERR(PL_E_FORMAT, "%s/config.json cannot be read", dir);
+        goto fail;
+    }
+    m->sample_rate = (int)num(j, "sample_rate", 16000);
+    if (m->sample_rate < 8000 || m->sample_rate > 48000) {
+        st = PL_ERR(PL_E_FORMAT, "%s: sample_rate %d", dir, m->sample_rate);
+        goto fail;
+    }
+    struct pl_asr_fe_opts fo;
+    pl_asr_fe_opts_default(&fo);
+    fo.sample_rate = m->sample_rate;
+    fo.n_mels = m->n_mels;
+    json_t *fj = json_object_get(j, "features");
+    if (json_is_object(fj)) {
+        fo.win_length = (int)num(fj, "win_length", fo.win_length);
+        fo.hop_length = (int)num(fj, "hop_length", fo.hop_length);
+        fo.n_fft = (int)num(fj, "n_fft", fo.n_fft);
+        fo.preemph = num(fj, "preemph", fo.preemph);
+        fo.log_guard = num(fj, "log_guard", fo.log_guard);
+        const char *norm = json_string_value(json_object_get(fj, "normalize"));
+        if (norm && !strcmp(norm, "none")) fo.norm = PL_ASR_NORM_NONE;
+        else if (norm && strcmp(norm, "per_feature") != 0) {
+            st = PL_ERR(PL_E_UNSUPPORTED, "%s: features.normalize '%s' (per_feature or none)", dir,
+                        norm);
+            goto fail;
+        }
+    }
+    PL_TRY_GOTO(st, pl_asr_fe_create(&fo, &m->fe));
+    m->frame_ms = 1000.0 * fo.hop_length * m->stride / m->sample_rate;
+    /* vocabulary: config "vocab" (the tokens in output order) */
+    json_t *vj = json_object_get(j, "vocab");
+    if (!json_is_array(vj) || (int)json_array_size(vj) != m->vocab_size) {
+        st = PL_ERR(PL_E_FORMAT, "%s/config.json: vocab must list the %d output tokens", dir,
+                    m->vocab_size);
+        goto fail;
+    }
+    toks = pl_calloc((size_t)m->vocab_size, sizeof *toks);
+    if (!toks) {
+        st = PL_ERR(PL_E_NOMEM, "vocab");
+        goto fail;
+    }
+    for (n_toks = 0; n_toks < m->vocab_size; n_toks++) {
+        const char *t = json_string_value(json_array_get(vj, (size_t)n_toks));
+        if (!t || !(toks[n_toks] = pl_strdup(t))) {
+            st = t ? PL_ERR(PL_E_NOMEM, "vocab")
+                   : PL_ERR(PL_E_FORMAT, "%s: vocab[%d] is not a string", dir, n_toks);
+            goto fail;
+        }
+    }
+    PL_TRY_GOTO(st, pl_asr_vocab_create((const char *const *)toks, n_toks, mc->blank,
+                                        PL_ASR_VOCAB_AUTO, &m->vocab));
+    json_t *dj = json_object_get(j, "decoding");
+    m->lm_alpha = o->lm_alpha >= 0 ? o->lm_alpha : num(dj, "lm_alpha", 0.5);
+    m->lm_beta = o->lm_beta >= 0 ? o->lm_beta : num(dj, "lm_beta", 1.0);
+
+    m->n_instances = o->instances > 0 ? o->instances : 1;
+    m->streams = pl_calloc((size_t)m->n_instances, sizeof *m->streams);
+    if (!m->streams) {
+        st = PL_ERR(PL_E_NOMEM, "streams");
+        goto fail;
+    }
+    for (int i = 0; i < m->n_instances; i++)
+        PL_TRY_GOTO(st, pl_asr_stream_create(m->am, 256, &m->streams[i]));
+    struct pl_batcher_opts bo = PL_BATCHER_OPTS_INIT;
+    bo.max_batch_size = m->max_batch_size = o->max_batch_size > 0 ? o->max_batch_size : 4;
+    bo.max_queue_delay_us = m->max_queue_delay_us =
+        o->max_queue_delay_us >= 0 ? o->max_queue_delay_us : 1000;
+    bo.n_instances = m->n_instances;
+    bo.max_queue = o->max_queue > 0 ? o->max_queue : 1024;
+    bo.metrics = o->metrics;
+    bo.model = m->name;
+    PL_TRY_GOTO(st, pl_batcher_create(&bo, run_batch, m, &m->batcher));
+    *out = m;
+    m = NULL;
+fail:
+    for (int i = 0; toks && i < n_toks; i++) pl_free(toks[i]);
+    pl_free(toks);
+    if (j) json_decref(j);
+    pl__asrsvc_model_destroy(m);
+    return st;
+}
+
+void pl__asrsvc_model_destroy(struct pl_asrsvc_model *m) {
+    if (!m) return;
+    pl_batcher_destroy(m->batcher);
+    for (int i = 0; m->streams && i < m->n_instances; i++) pl_asr_stream_destroy(m->streams[i]);
+    pl_free(m->streams);
+    pl_asr_vocab_destroy(m->vocab);
+    pl_asr_fe_destroy(m->fe);
+    pl_asr_model_destroy(m->am);
+    pl_free(m->name);
+    pl_free(m->dir);
+    pl_free(m);
+}
+
+pl_status pl__asrsvc_model_run(struct pl_asrsvc_model *m, const float *feats, int n_frames,
+                               int64_t deadline_us, float **logp, int *n_out) {
+    *logp = NULL;
+    *n_out = 0;
+    int rows = pl_asr_model_n_out(m->am, n_frames);
+    float *buf = pl_malloc(sizeof *buf * (size_t)(rows > 0 ? rows : 1) * (size_t)m->vocab_size);
+    if (!buf) return PL_ERR(PL_E_NOMEM, "log-probs of %d frames", rows);
+    struct pl_asrsvc_fwd f = {feats, n_frames, buf, 0};
+    struct pl_batch_req r;
+    pl_batch_req_init(&r, &f, deadline_us);
+    pl_status st = pl_batcher_submit(m->batcher, &r);
+    if (st == PL_OK) st = pl_batcher_wait(m->batcher, &r, -1);
+    if (st == PL_OK && r.status != PL_OK) st = PL_ERR(r.status, "%s", r.error);
+    if (st != PL_OK) {
+        if (st == PL_E_EXHAUSTED) st = PL_ERR(st, "model %s: queue is full", m->name);
+        pl_free(buf);
+        return st;
+    }
+    *logp = buf;
+    *n_out = f.n_out;
+    return PL_OK;
+}

@@ -1,0 +1,142 @@
+/*
+ * asr_service.h - parley-asr: offline speech recognition (Riva Recognize and
+ * GetRivaSpeechRecognitionConfig) over NATS for the gateway.
+ *
+ * Layers, one file each:
+ *   asr_segment.c  pure signal code: energy-based segmentation of long audio at pauses
+ *                  (each segment is one utterance, one SpeechRecognitionResult) with a cap
+ *                  on segment length, so memory per forward stays bounded.
+ *   asr_audio.c    a RecognitionConfig + audio bytes -> 16 kHz mono float channels (decode
+ *                  every encoding/container, downmix or split channels, resample), with
+ *                  INVALID_ARGUMENT errors that name the problem.
+ *   asr_models.c   the model repository: every directory with a config.json of model_type
+ *                  "parley_quartznet_ctc" is an acoustic model (features, vocabulary,
+ *                  instances behind a dynamic batcher); the LM and profanity list.
+ *   asr_recognize.c the Recognize rpc: segments -> features -> model -> CTC decoding (greedy or
+ *                  prefix beam + LM + boosting, n-best) -> punctuation (parley-nlu over NATS,
+ *                  optional) -> ITN -> profanity filter -> RecognizeResponse.
+ *   asr_service.c  options, creation, GetRivaSpeechRecognitionConfig, worker registration.
+ *
+ * Thread-safety: a service is immutable after creation (models are shared; each model
+ * instance is driven by its batcher thread) and may serve any number of calls at once.
+ */
+#ifndef PL_ASR_SERVICE_H
+#define PL_ASR_SERVICE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- segmentation (asr_segment.c) ------------------------------------------------------- */
+
+struct pl_asr_seg_opts {
+    int sample_rate;     /* of the samples (16000) */
+    double pause_s;      /* a non-speech run at least this long splits (0.6 s) */
+    double max_s;        /* longest segment; longer speech is cut at its quietest frame (20 s) */
+    double min_speech_s; /* a segment with less speech than this is dropped (0.1 s) */
+    double margin_db;    /* speech = frame energy above the noise floor + this (12 dB) */
+    double floor_dbfs;   /* frames below this are never speech (-55 dBFS) */
+};
+void pl_asr_seg_opts_default(struct pl_asr_seg_opts *o);
+
+struct pl_asr_segment {
+    size_t start, end; /* sample range [start, end) */
+};
+
+/*
+ * Split n samples into utterance segments: 10 ms frames are speech when their RMS level is
+ * above both floor_dbfs and (10th percentile level + margin_db); a run of non-speech of at
+ * least pause_s ends a segment (the cut is in the middle of the pause, so each segment keeps
+ * half the pause as context); a segment longer than max_s is cut at its quietest frame in the
+ * second half of the window. Segments with less than min_speech_s of speech are dropped, so
+ * silence gives no segment. Segments are ordered and disjoint.
+ * Returns PL_OK; PL_E_INVALID_ARG (NULL with n > 0, bad options); PL_E_NOMEM.
+ * OUT: *segs (caller owns; pl_free; NULL when *n_segs is 0), *n_segs.
+ */
+pl_status pl_asr_segment(const float *x, size_t n, const struct pl_asr_seg_opts *o,
+                         struct pl_asr_segment **segs, int *n_segs);
+
+/* ---- audio (asr_audio.c) ---------------------------------------------------------------- */
+
+struct pl_asr_input {
+    float **ch;        /* [n_ch] mono 16 kHz (model rate) signals, each n samples (owned) */
+    int n_ch;          /* 1, or the channel count with separate recognition */
+    size_t n;          /* samples per channel */
+    int in_rate;       /* rate of the audio as sent */
+    int in_channels;   /* channels as sent */
+    int container;     /* enum pl_audio_container of the bytes */
+};
+
+/*
+ * Decode audio as a Riva client sends it: a WAV/FLAC/Ogg file with its header (encoding
+ * unset or naming the contents), or raw LINEAR_PCM (s16le), MULAW, ALAW with
+ * sample_rate_hertz (8000..48000) and audio_channel_count (0 = 1). Channels are averaged,
+ * or kept apart when separate is true; every channel is resampled to model_rate.
+ * max_seconds caps the duration. Errors (all PL_E_INVALID_ARG, message for the client):
+ * empty audio, unknown/unsupported encoding, raw audio without sample_rate_hertz or with
+ * one out of range, bytes that are no known container with encoding unset, a malformed or
+ * truncated header, an odd byte count for 16-bit PCM, audio longer than max_seconds;
+ * PL_E_NOMEM; PL_E_INTERNAL (resampler).
+ * OUT: *in (caller owns; pl_asr_input_deinit).
+ */
+pl_status pl_asr_input_decode(const void *audio, size_t n, int encoding, int sample_rate_hertz,
+                              int audio_channel_count, bool separate, int model_rate,
+                              double max_seconds, struct pl_asr_input *in);
+void pl_asr_input_deinit(struct pl_asr_input *in);
+
+/* ---- service (asr_service.c, asr_models.c, asr_recognize.c) ----------------------------- */
+
+struct pl_asrsvc_opts {
+    const char *model_dir;      /* repository: each acoustic model directory below it is served */
+    const char *lm_path;        /* ARPA LM; NULL/"" = <model_dir>/asr-lm/lm.arpa.gz when present;
+                                   "none" = no LM */
+    const char *profanity_path; /* NULL/"" = <model_dir>/asr-lm/profanity.txt when present */
+    int instances;              /* model instances (one stream + thread each) per model (1) */
+    int max_batch_size;         /* segments one batcher run takes (4) */
+    int64_t max_queue_delay_us; /* batching delay (1000) */
+    int max_queue;              /* queued segments per model before RESOURCE_EXHAUSTED (1024) */
+    double max_audio_s;         /* longest audio accepted (1800 s) */
+    struct pl_asr_seg_opts seg; /* segmentation; seg.sample_rate is set from the model */
+    int beam_width;             /* 16; 0 = greedy decoding */
+    double lm_alpha, lm_beta;   /* < 0: the model's config.json "decoding", else 0.5 / 1.0 */
+    double max_boost;           /* SpeechContext boosts are clamped to [-max, max] (20) */
+    const char *nats_url;       /* for punctuation (parley.nlu.punctuate_text); NULL = none */
+    int punct_timeout_ms;       /* 2000 */
+    struct pl_metrics *metrics; /* optional (borrowed) */
+};
+void pl_asrsvc_opts_default(struct pl_asrsvc_opts *o);
+
+struct pl_asrsvc;
+struct pl_worker;
+struct pl_worker_out;
+
+/* Load every acoustic model under o->model_dir (sorted by directory name), the LM and the
+ * profanity list. A model that fails to load is logged and skipped; with no model every
+ * Recognize answers UNAVAILABLE. OUT: *out (caller owns; pl_asrsvc_destroy). */
+pl_status pl_asrsvc_create(const struct pl_asrsvc_opts *o, struct pl_asrsvc **out);
+/* Stops the batchers (queued work fails CANCELLED) and frees. NULL is a no-op. */
+void pl_asrsvc_destroy(struct pl_asrsvc *s);
+int pl_asrsvc_n_models(const struct pl_asrsvc *s);
+/* Name of model i (borrowed), or NULL. */
+const char *pl_asrsvc_model_name(const struct pl_asrsvc *s, int i);
+bool pl_asrsvc_has_lm(const struct pl_asrsvc *s);
+
+/* Register recognize and get_riva_speech_recognition_config on w (s borrowed for w's life). */
+pl_status pl_asrsvc_register(struct pl_asrsvc *s, struct pl_worker *w);
+
+/* One request outside NATS: rpc "recognize" or "get_riva_speech_recognition_config", the Riva
+ * request bytes in, response bytes out (pl_malloc'd). deadline_us: pl_time_mono_us() deadline
+ * or 0. Errors as the gRPC status the worker answers. Thread-safe. */
+pl_status pl_asrsvc_call(struct pl_asrsvc *s, const char *rpc, const uint8_t *req, size_t n,
+                         int64_t deadline_us, struct pl_worker_out *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,189 @@
+/*
+ * parley-asr - the ASR worker: offline Recognize and GetRivaSpeechRecognitionConfig served
+ * over NATS (queue group "asr") for the gateway's Riva ASR API.
+ *
+ *   parley-asr [--config FILE] [--nats URL] [--http-port N] [--model-dir DIR]
+ *
+ * Settings: section "asr" of FILE (default $PARLEY_CONFIG, else config/parley.json when it
+ * exists), then PARLEY_ASR_* environment variables, then these flags. Prints one line
+ * "parley-asr http_port=N models=K lm=0|1" on stdout once it serves. SIGTERM/SIGINT drain
+ * and stop.
+ */
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "asr_service.h"
+#include "config.h"
+#include "log.h"
+#include "nrpc_worker.h"
+
+struct asr_cfg {
+    char *nats_url;
+    int64_t http_port;
+    char *model_dir;
+    char *lm;
+    char *profanity;
+    int64_t instances;
+    int64_t handler_threads;
+    int64_t max_batch_size;
+    int64_t max_queue_delay_us;
+    double max_audio_s;
+    double pause_s;
+    double max_segment_s;
+    int64_t beam_width;
+    double lm_alpha;
+    double lm_beta;
+    bool punctuation;
+    int64_t punct_timeout_ms;
+    char *log_level;
+};
+
+#define F(key, type, field, def, lo, hi, help)                                                     \
+    {"asr", key, type, offsetof(struct asr_cfg, field), def, lo, hi, help}
+static const struct pl_config_field asr_fields[] = {
+    F("nats_url", PL_CONFIG_STRING, nats_url, "", 1, 0, "NATS URL (empty: $PARLEY_NATS_URL or nats://127.0.0.1:4222)"),
+    F("http_port", PL_CONFIG_INT, http_port, "0", -1, 65535, "/metrics /healthz /readyz port (0 ephemeral, -1 none)"),
+    F("model_dir", PL_CONFIG_STRING, model_dir, "models", 1, 0, "model repository: every acoustic model below it is served"),
+    F("lm", PL_CONFIG_STRING, lm, "", 1, 0, "ARPA LM (empty: <model_dir>/asr-lm/lm.arpa.gz if present; none: no LM)"),
+    F("profanity", PL_CONFIG_STRING, profanity, "", 1, 0, "profanity word list (empty: <model_dir>/asr-lm/profanity.txt)"),
+    F("instances", PL_CONFIG_INT, instances, "1", 1, 64, "model instances per model (each a thread running segments)"),
+    F("handler_threads", PL_CONFIG_INT, handler_threads, "16", 1, 1024, "request threads (decoding runs on them)"),
+    F("max_batch_size", PL_CONFIG_INT, max_batch_size, "4", 1, 256, "segments one batcher run takes"),
+    F("max_queue_delay_us", PL_CONFIG_INT, max_queue_delay_us, "1000", 0, 10000000, "batching delay"),
+    F("max_audio_s", PL_CONFIG_DOUBLE, max_audio_s, "1800", 1, 86400, "longest audio accepted (seconds)"),
+    F("pause_s", PL_CONFIG_DOUBLE, pause_s, "0.6", 0.05, 10, "a pause at least this long ends a result"),
+    F("max_segment_s", PL_CONFIG_DOUBLE, max_segment_s, "20", 1, 60, "longest segment the model sees at once"),
+    F("beam_width", PL_CONFIG_INT, beam_width, "16", 0, 256, "CTC prefix beam width (0: greedy decoding)"),
+    F("lm_alpha", PL_CONFIG_DOUBLE, lm_alpha, "-1", -1, 10, "LM weight (-1: the model's config.json, else 0.5)"),
+    F("lm_beta", PL_CONFIG_DOUBLE, lm_beta, "-1", -1, 20, "word insertion bonus (-1: the model's config.json, else 1.0)"),
+    F("punctuation", PL_CONFIG_BOOL, punctuation, "true", 0, 0, "call parley-nlu for enable_automatic_punctuation"),
+    F("punct_timeout_ms", PL_CONFIG_INT, punct_timeout_ms, "2000", 1, 60000, "punctuation call timeout"),
+    F("log_level", PL_CONFIG_STRING, log_level, "info", 1, 0, "error, warn, info or debug"),
+};
+#undef F
+#define N_FIELDS (sizeof asr_fields / sizeof asr_fields[0])
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: parley-asr [--config FILE] [--nats URL] [--http-port N] [--model-dir DIR]\n"
+               "settings (config section.key, env PARLEY_ASR_<KEY>):\n");
+    char *d = pl_config_describe(asr_fields, N_FIELDS);
+    if (d) fputs(d, f);
+    pl_free(d);
+}
+
+static int set_str(char **field, const char *v) {
+    char *s = pl_strdup(v);
+    if (!s) return -1;
+    pl_free(*field);
+    *field = s;
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    const char *config = getenv("PARLEY_CONFIG");
+    const char *nats = NULL, *http = NULL, *model_dir = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        }
+        if (i + 1 >= argc) {
+            usage(stderr);
+            return 2;
+        }
+        if (!strcmp(a, "--config")) config = argv[++i];
+        else if (!strcmp(a, "--nats")) nats = argv[++i];
+        else if (!strcmp(a, "--http-port")) http = argv[++i];
+        else if (!strcmp(a, "--model-dir")) model_dir = argv[++i];
+        else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!config && access("config/parley.json", R_OK) == 0) config = "config/parley.json";
+    pl_log_set_service("asr");
+    struct asr_cfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    if (pl_config_load(asr_fields, N_FIELDS, config, &cfg) != PL_OK) {
+        PL_LOGE("config: %s", pl_last_error());
+        return 1;
+    }
+    int rc = 1;
+    struct pl_asrsvc *svc = NULL;
+    struct pl_worker *w = NULL;
+    int lvl = pl_log_level_parse(cfg.log_level);
+    if (lvl >= 0) pl_log_set_level((enum pl_log_level)lvl);
+    if ((nats && set_str(&cfg.nats_url, nats)) || (model_dir && set_str(&cfg.model_dir, model_dir)))
+        goto out;
+    if (http) {
+        char *end;
+        long v = strtol(http, &end, 10);
+        if (*end || v < -1 || v > 65535) {
+            PL_LOGE("--http-port: expected -1..65535, got '%s'", http);
+            goto out;
+        }
+        cfg.http_port = v;
+    }
+    /* A relative model_dir that the working directory lacks is taken from the source tree
+     * the config file belongs to (<root>/config/parley.json -> <root>/<model_dir>), so that
+     * `parley up` started from any directory serves the shipped models. */
+    char alt[4096];
+    if (cfg.model_dir[0] != '/' && access(cfg.model_dir, R_OK) != 0 && config) {
+        const char *slash = strrchr(config, '/');
+        int dl = slash ? (int)(slash - config) : 0;
+        if ((size_t)snprintf(alt, sizeof alt, "%.*s%s../%s", dl, config, dl ? "/" : "",
+                             cfg.model_dir) < sizeof alt &&
+            access(alt, R_OK) == 0) {
+            PL_LOGI("model_dir %s not in the working directory; using %s", cfg.model_dir, alt);
+            if (set_str(&cfg.model_dir, alt)) goto out;
+        }
+    }
+    struct pl_worker_opts wo = PL_WORKER_OPTS_INIT;
+    wo.service = "asr";
+    wo.nats_url = cfg.nats_url[0] ? cfg.nats_url : NULL;
+    wo.n_threads = (int)cfg.handler_threads;
+    wo.http_port = (int)cfg.http_port;
+    if (pl_worker_create(&wo, &w) != PL_OK) {
+        PL_LOGE("%s", pl_last_error());
+        goto out;
+    }
+    struct pl_asrsvc_opts so;
+    pl_asrsvc_opts_default(&so);
+    so.model_dir = cfg.model_dir;
+    so.lm_path = cfg.lm;
+    so.profanity_path = cfg.profanity;
+    so.instances = (int)cfg.instances;
+    so.max_batch_size = (int)cfg.max_batch_size;
+    so.max_queue_delay_us = cfg.max_queue_delay_us;
+    so.max_audio_s = cfg.max_audio_s;
+    so.seg.pause_s = cfg.pause_s;
+    so.seg.max_s = cfg.max_segment_s;
+    so.beam_width = (int)cfg.beam_width;
+    so.lm_alpha = cfg.lm_alpha;
+    so.lm_beta = cfg.lm_beta;
+    so.nats_url = cfg.punctuation ? cfg.nats_url : NULL; /* "" = $PARLEY_NATS_URL or default */
+    so.punct_timeout_ms = (int)cfg.punct_timeout_ms;
+    so.metrics = pl_worker_metrics(w);
+    if (pl_asrsvc_create(&so, &svc) != PL_OK || pl_asrsvc_register(svc, w) != PL_OK ||
+        pl_worker_start(w) != PL_OK || pl_worker_install_signals(w) != PL_OK) {
+        PL_LOGE("%s", pl_last_error());
+        goto out;
+    }
+    pl_worker_set_ready(w, true);
+    printf("parley-asr http_port=%d models=%d lm=%d\n", pl_worker_http_port(w),
+           pl_asrsvc_n_models(svc), pl_asrsvc_has_lm(svc) ? 1 : 0);
+    fflush(stdout);
+    pl_worker_wait(w);
+    rc = 0;
+out:
+    pl_worker_destroy(w); /* drains requests before the models go */
+    pl_asrsvc_destroy(svc);
+    pl_config_deinit(asr_fields, N_FIELDS, &cfg);
+    return rc;
+}
