@@ -215,6 +215,33 @@ START_TEST(arpa_hostile) {
         pl_asr_lm_destroy(lm);
     }
     ck_assert_int_eq(pl_asr_lm_load_buffer(NULL, 5, NULL), PL_E_INVALID_ARG);
+    /* random byte mutations: a clean error or a model, never a crash (ASan run) */
+    char *buf = malloc(n);
+    const char alphabet[] = "\\\n\t -0123456789.=abgrmsn<>/";
+    srand(99);
+    for (int it = 0; it < 3000; it++) {
+        memcpy(buf, toy_arpa, n);
+        int muts = 1 + rand() % 4;
+        for (int m = 0; m < muts; m++)
+            buf[rand() % n] =
+                (rand() % 4) ? alphabet[rand() % (sizeof alphabet - 1)] : (char)(rand() % 256);
+        struct pl_asr_lm *lm = NULL;
+        pl_status st = pl_asr_lm_load_buffer(buf, n, &lm);
+        ck_assert_msg(st == PL_OK || st == PL_E_FORMAT || st == PL_E_UNSUPPORTED,
+                      "mutation %d: %d %s", it, st, pl_last_error());
+        if (st == PL_OK) {
+            struct pl_asr_lm_state s1;
+            pl_asr_lm_begin(lm, &s1);
+            for (int32_t w = -1; w < (int32_t)pl_asr_lm_count(lm, 1); w++) {
+                double v = pl_asr_lm_score(lm, &s1, w, -10, &s1);
+                ck_assert(v == v);
+            }
+            double e = pl_asr_lm_end(lm, &s1);
+            ck_assert(e == e);
+        }
+        pl_asr_lm_destroy(lm);
+    }
+    free(buf);
 }
 END_TEST
 

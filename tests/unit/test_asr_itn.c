@@ -111,6 +111,34 @@ START_TEST(numbers_hostile) {
 }
 END_TEST
 
+/* Random phrases of number words (with punctuation): no crash, and digits
+ * only ever replace number words (the output is never longer than the input
+ * plus "$", "-" and "%" signs). */
+START_TEST(numbers_random_phrases) {
+    static const char *vocab[] = {
+        "zero",     "one",    "two",     "five",      "nine",      "ten",        "twelve",
+        "nineteen", "twenty", "ninety",  "hundred",   "thousand",  "million",    "trillion",
+        "first",    "third",  "twelfth", "twentieth", "hundredth", "thousandth", "and",
+        "oh",       "point",  "percent", "dollars",   "cents",     "minus",      "sixties",
+        "the",      "a",      "five,",   "point.",    "hundred!",  "and?",       "dollars;",
+        "oh:",      "One",    "TWENTY",  "cent"};
+    srand(17);
+    char in[512];
+    for (int it = 0; it < 5000; it++) {
+        size_t p = 0;
+        int nw = 1 + rand() % 9;
+        for (int k = 0; k < nw; k++) {
+            const char *w = vocab[rand() % PL_ARRAY_LEN(vocab)];
+            p += (size_t)snprintf(in + p, sizeof in - p, "%s%s", k ? " " : "", w);
+        }
+        char *out = NULL;
+        ck_assert_int_eq(pl_asr_itn_numbers(in, &out), PL_OK);
+        ck_assert_msg(strlen(out) <= strlen(in) + 2, "\"%s\" -> \"%s\"", in, out);
+        pl_free(out);
+    }
+}
+END_TEST
+
 START_TEST(profanity_masks_words) {
     const char *words[] = {"Fuck", "shit", "damn"};
     struct pl_asr_profanity *p = NULL;
@@ -173,6 +201,7 @@ Suite *pl_asr_itn_suite(void) {
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, numbers_table);
     tcase_add_test(tc, numbers_hostile);
+    tcase_add_test(tc, numbers_random_phrases);
     tcase_add_test(tc, profanity_masks_words);
     tcase_add_test(tc, oom_cleanup);
     suite_add_tcase(s, tc);
