@@ -410,6 +410,41 @@ START_TEST(test_service_with_models) {
         ck_assert_int_eq(res[0].offs[t].byte_start, 7 * t);
     }
     pl_nlu_results_destroy(res, 2);
+
+    /* hostile input: random bytes, and random printable/UTF-8 texts, to every rpc; any
+     * status is fine, a crash or a sanitizer report is not */
+    static const char *rpcs[] = {"analyze_intent", "classify_text", "classify_tokens",
+                                 "analyze_entities", "punctuate_text", "transform_text",
+                                 "get_riva_nlp_config"};
+    static const char *pieces[] = {"boston ", "é", "\xe2\x80\x83", ",", "  ", "\t", "zürich", "'",
+                                   "book ", "北", "\x7f", "?", "TODAY "};
+    unsigned seed = 12345;
+    uint8_t buf[512];
+    int ok = 0;
+    for (int it = 0; it < 350; it++) {
+        size_t n;
+        if (it % 2 == 0) {
+            n = (size_t)(rand_r(&seed) % (int)sizeof buf);
+            for (size_t i = 0; i < n; i++) buf[i] = (uint8_t)rand_r(&seed);
+        } else { /* a valid message: field 1 (query / text) with random pieces */
+            char text[200] = "";
+            int k = rand_r(&seed) % 12;
+            for (int j = 0; j < k; j++) strcat(text, pieces[rand_r(&seed) % 13]);
+            size_t tl = strlen(text);
+            buf[0] = 0x0a;
+            buf[1] = (uint8_t)tl;
+            memcpy(buf + 2, text, tl);
+            n = tl + 2;
+        }
+        struct pl_worker_out out = {0};
+        pl_status rs = pl_nlu_service_call(s, rpcs[it % 7], buf, n, 0, &out);
+        ck_assert_msg(rs == PL_OK || rs == PL_E_INVALID_ARG || rs == PL_E_NOT_FOUND,
+                      "iteration %d (%s): %s", it, rpcs[it % 7], pl_last_error());
+        ck_assert(rs == PL_OK || out.data == NULL);
+        ok += rs == PL_OK;
+        pl_free(out.data);
+    }
+    ck_assert_int_gt(ok, 30);
     pl_nlu_service_destroy(s);
     remove_models();
 }
