@@ -28,6 +28,7 @@
 struct node {
     int32_t parent, tok, first_child, next_sib;
     int32_t t_first;    /* frame at which the token was appended */
+    int32_t t_last;     /* last frame at which the prefix most likely ended in the token */
     float prob;         /* its posterior at that frame */
     double best_entry;  /* most probable entry into this token so far (picks t_first) */
     int32_t word_start; /* node of the open word's first token; -1: no open word */
@@ -338,6 +339,7 @@ static int32_t get_child(struct pl_asr_beam *b, int32_t l, int32_t c) {
     d->parent = l;
     d->tok = c;
     d->t_first = b->t;
+    d->t_last = b->t;
     d->prob = expf(b->cur[c]);
     d->next_sib = p->first_child;
     d->first_child = -1;
@@ -488,6 +490,7 @@ static pl_status step(struct pl_asr_beam *b, const float *row) {
             if (add > kn->best_entry) { /* the token's time: its likeliest entry frame */
                 kn->best_entry = add;
                 kn->t_first = b->t;
+                if (kn->t_last < b->t) kn->t_last = b->t;
                 kn->prob = expf(row[c]);
             }
         }
@@ -505,6 +508,8 @@ static pl_status step(struct pl_asr_beam *b, const float *row) {
         b->beam[i] = b->touched[i];
         n->pb = n->npb;
         n->pnb = n->npnb;
+        /* the best prefix still sitting on its last token extends that token's time */
+        if (i == 0 && n->tok >= 0 && n->pnb > n->pb && n->t_last < b->t) n->t_last = b->t;
     }
     b->t++;
     if (b->n_nodes > b->gc_at)
@@ -550,7 +555,8 @@ static pl_status prefix_tokens(const struct pl_asr_beam *b, int32_t k, struct pl
     for (int32_t i = k; i > 0; i = b->nodes[i].parent) {
         j--;
         ti[j].tok = b->nodes[i].tok;
-        ti[j].t_first = ti[j].t_last = b->nodes[i].t_first;
+        ti[j].t_first = b->nodes[i].t_first;
+        ti[j].t_last = b->nodes[i].t_last;
         ti[j].prob = b->nodes[i].prob;
     }
     *out = ti;

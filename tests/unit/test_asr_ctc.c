@@ -510,8 +510,10 @@ START_TEST(beam_long_input_equals_greedy) {
     ck_assert_int_eq(pl_asr_beam_finish(b, &nb), PL_OK);
     ck_assert_str_eq(nb->hyps[0].text, g->hyps[0].text);
     ck_assert_int_eq(nb->hyps[0].n_words, g->hyps[0].n_words);
-    for (int i = 0; i < g->hyps[0].n_words; i++)
+    for (int i = 0; i < g->hyps[0].n_words; i++) {
         ck_assert_int_eq(nb->hyps[0].words[i].start_ms, g->hyps[0].words[i].start_ms);
+        ck_assert_int_eq(nb->hyps[0].words[i].end_ms, g->hyps[0].words[i].end_ms);
+    }
     pl_asr_nbest_destroy(g);
     pl_asr_nbest_destroy(nb);
     pl_asr_beam_destroy(b);
