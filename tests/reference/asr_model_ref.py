@@ -23,6 +23,7 @@ usage: asr_model_ref.py OUT_DIR [--config default|small|tiny] [--cases 1,7,100]
        asr_model_ref.py OUT_DIR --checkpoint CKPT --feats A.npy,B.npy
          (a training checkpoint {"cfg", "model"} of train/asr/train.py and real
          features [T, n_mels] instead of random ones)
+       asr_model_ref.py --suite OUT_DIR   (the unit test's OUT_DIR/{default,small,tiny})
 """
 import argparse
 import importlib.util
@@ -73,7 +74,25 @@ def config(kind):
     return cfg
 
 
+# The unit test's three directories, made in one run (one torch start-up):
+# --suite OUT writes OUT/default, OUT/small, OUT/tiny.
+SUITE = [
+    ("default", ["--config", "default", "--cases", "1,2,3,7,100,333"]),
+    ("small", ["--config", "small", "--cases", "1,2,5,6,7,12,13,50,241", "--seed", "99",
+               "--scale", "2"]),
+    ("tiny", ["--config", "tiny", "--cases", "9"]),
+]
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--suite":
+        for name, args in SUITE:
+            generate([os.path.join(sys.argv[2], name)] + args)
+        return
+    generate(sys.argv[1:])
+
+
+def generate(argv):
     ap = argparse.ArgumentParser()
     ap.add_argument("out_dir")
     ap.add_argument("--config", default="default")
@@ -83,7 +102,7 @@ def main():
     ap.add_argument("--gain", type=float, default=1.0, help="weight init gain")
     ap.add_argument("--checkpoint", default=None)
     ap.add_argument("--feats", default=None, help="comma-separated .npy feature files [T, n_mels]")
-    a = ap.parse_args()
+    a = ap.parse_args(argv)
     torch.manual_seed(a.seed)
     np.random.seed(a.seed)
     os.makedirs(a.out_dir, exist_ok=True)
@@ -159,7 +178,7 @@ def main():
         f.write("".join("%d\n" % T for T in cases))
     with open(os.path.join(a.out_dir, "manifest.json"), "w") as f:
         json.dump(man, f, indent=1)
-    print(json.dumps(man))
+    print(json.dumps(man)[:400])
 
 
 if __name__ == "__main__":

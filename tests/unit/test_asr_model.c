@@ -22,6 +22,10 @@
 #define TOL_REF 1e-4
 #define TOL_STREAM 1e-5
 
+/* Reference directories: <refdir>/{default,small,tiny}, made once per run by
+ * the unchecked fixture (one Python start-up for every test). */
+static char refdir[64];
+
 static void sh(const char *cmd) { ck_assert_msg(system(cmd) == 0, "command failed: %s", cmd); }
 
 static void make_tmp(char *dir, size_t n) {
@@ -35,14 +39,22 @@ static void rm_tmp(const char *dir) {
     sh(cmd);
 }
 
-/* Run the reference into dir. */
-static void gen(const char *dir, const char *args) {
+static void suite_setup(void) {
+    make_tmp(refdir, sizeof refdir);
     const char *py = getenv("PL_PYTHON"), *src = getenv("PARLEY_SOURCE_DIR");
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s %s/tests/reference/asr_model_ref.py %s %s >/dev/null",
-             py ? py : "/usr/bin/python3", src ? src : ".", dir, args);
-    sh(cmd);
+    snprintf(cmd, sizeof cmd, "%s %s/tests/reference/asr_model_ref.py --suite %s >/dev/null",
+             py ? py : "/usr/bin/python3", src ? src : ".", refdir);
+    if (system(cmd) != 0) {
+        rm_tmp(refdir);
+        ck_abort_msg("reference failed: %s", cmd);
+    }
 }
+
+static void suite_teardown(void) { rm_tmp(refdir); }
+
+/* dir = the reference directory `name` (asr_model_ref.py SUITE lists its cases). */
+static void gen(char *dir, size_t n, const char *name) { snprintf(dir, n, "%s/%s", refdir, name); }
 
 static float *read_f32(const char *dir, const char *name, size_t want) {
     char path[1024];
@@ -275,9 +287,8 @@ static void check_dir(const char *dir, const int *cases, int n_cases) {
 }
 
 START_TEST(parity_default) {
-    char dir[64];
-    make_tmp(dir, sizeof dir);
-    gen(dir, "--config default --cases 1,2,3,7,100,333");
+    char dir[128];
+    gen(dir, sizeof dir, "default");
     static const int cases[] = {1, 2, 3, 7, 100, 333};
     check_dir(dir, cases, 6);
     /* the shipped geometry: stride 2, 77 frames of look-ahead */
@@ -288,24 +299,20 @@ START_TEST(parity_default) {
     ck_assert_str_eq(pl_asr_model_token(m, 1), " ");
     ck_assert_ptr_null(pl_asr_model_token(m, 29));
     pl_asr_model_destroy(m);
-    rm_tmp(dir);
 }
 END_TEST
 
 START_TEST(parity_odd_geometry) {
-    char dir[64];
-    make_tmp(dir, sizeof dir);
-    gen(dir, "--config small --cases 1,2,5,6,7,12,13,50,241 --seed 99 --scale 2");
+    char dir[128];
+    gen(dir, sizeof dir, "small");
     static const int cases[] = {1, 2, 5, 6, 7, 12, 13, 50, 241};
     check_dir(dir, cases, 9);
-    rm_tmp(dir);
 }
 END_TEST
 
 START_TEST(stream_contract) {
-    char dir[64];
-    make_tmp(dir, sizeof dir);
-    gen(dir, "--config tiny --cases 9");
+    char dir[128];
+    gen(dir, sizeof dir, "tiny");
     struct pl_asr_model *m = load(dir, false);
     const struct pl_asr_model_config *c = pl_asr_model_get_config(m);
     struct pl_asr_stream *s;
@@ -351,14 +358,13 @@ START_TEST(stream_contract) {
     }
     pl_asr_stream_destroy(s);
     pl_asr_model_destroy(m);
-    rm_tmp(dir);
 }
 END_TEST
 
 /* Rewrite dir/config.json through a sed expression; load must fail with st
  * and a message containing what. */
 static void expect_bad(const char *dir, const char *py_edit, pl_status st, const char *what) {
-    char cmd[2048], bad[128];
+    char cmd[2048], bad[160];
     snprintf(bad, sizeof bad, "%s/bad", dir);
     const char *py = getenv("PL_PYTHON");
     snprintf(cmd, sizeof cmd,
@@ -378,11 +384,10 @@ static void expect_bad(const char *dir, const char *py_edit, pl_status st, const
 }
 
 START_TEST(bad_model_dirs) {
-    char dir[64], cmd[512];
-    make_tmp(dir, sizeof dir);
-    gen(dir, "--config tiny --cases 3");
+    char dir[128], cmd[512];
+    gen(dir, sizeof dir, "tiny");
     struct pl_asr_model *m = NULL;
-    char miss[128];
+    char miss[160];
     snprintf(miss, sizeof miss, "%s/nope", dir);
     ck_assert_int_eq(pl_asr_model_load(miss, NULL, &m), PL_E_IO);
     ck_assert_int_eq(pl_asr_model_load(NULL, NULL, &m), PL_E_INVALID_ARG);
@@ -402,14 +407,15 @@ START_TEST(bad_model_dirs) {
     sh(cmd);
     ck_assert_int_eq(pl_asr_model_load(dir, NULL, &m), PL_OK);
     pl_asr_model_destroy(m);
-    char bad[128];
+    char bad[160];
     snprintf(bad, sizeof bad, "%s/bad", dir);
     ck_assert_int_eq(pl_asr_model_load(bad, NULL, &m), PL_E_FORMAT);
     snprintf(cmd, sizeof cmd, "cp '%s/model.safetensors' '%s/' && echo '{\"vocab\": [' > '%s/config.json'",
              dir, bad, bad);
     sh(cmd);
     ck_assert_int_eq(pl_asr_model_load(bad, NULL, &m), PL_E_FORMAT);
-    rm_tmp(dir);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", bad);
+    sh(cmd);
 }
 END_TEST
 
@@ -417,6 +423,7 @@ Suite *pl_asr_model_suite(void) {
     Suite *s = suite_create("asr_model");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 120);
+    tcase_add_unchecked_fixture(tc, suite_setup, suite_teardown);
     tcase_add_test(tc, parity_default);
     tcase_add_test(tc, parity_odd_geometry);
     tcase_add_test(tc, stream_contract);
