@@ -218,6 +218,28 @@ def main():
     check(len(r.results) == 0, "one second of digital silence: no results")
     r = stub.Recognize(asr.RecognizeRequest(config=cfg(), audio=wav), timeout=60)
     check(text(r) == text(r_wav), "service still answers after the errors")
+
+    # `parley transcribe FILE` through the gateway prints one line per result
+    parley = os.environ.get("PL_PARLEY")
+    if parley:
+        wav_path = os.path.join(g.TMP, "clip.wav")
+        open(wav_path, "wb").write(wav)
+        p = subprocess.run([parley, "transcribe", wav_path, "--server", "127.0.0.1:%d" % grpc_port],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        lines = p.stdout.decode().splitlines()
+        check(p.returncode == 0 and lines == [x.alternatives[0].transcript for x in r_wav.results],
+              "parley transcribe prints the transcript (%r)" % lines)
+        p = subprocess.run([parley, "transcribe", wav_path, "--server", "127.0.0.1:%d" % grpc_port,
+                            "--word-time-offsets", "--max-alternatives", "2"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        check(p.returncode == 0 and "conf" in p.stdout.decode(), "parley transcribe --max-alternatives 2 "
+              "--word-time-offsets")
+        bad = os.path.join(g.TMP, "bad.bin")
+        open(bad, "wb").write(os.urandom(3000))
+        p = subprocess.run([parley, "transcribe", bad, "--server", "127.0.0.1:%d" % grpc_port],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        check(p.returncode == 1 and b"status 3" in p.stderr, "parley transcribe on garbage: exit 1, "
+              "INVALID_ARGUMENT on stderr (%s)" % p.stderr.decode().strip())
     print("all checks passed")
 
 

@@ -1,0 +1,307 @@
+/*
+ * parley-transcribe (`parley transcribe FILE`): offline recognition of an audio file through
+ * the gateway, as the official Riva client transcribe_file_offline.py does it: one
+ * RecognizeRequest with the whole file (header included, encoding unset). Prints one line per
+ * result (utterance); with --word-time-offsets, one line per word after it.
+ *
+ *   parley transcribe FILE [--server HOST:PORT] [--model NAME] [--language-code en-US]
+ *                     [--max-alternatives N] [--word-time-offsets] [--automatic-punctuation]
+ *                     [--no-verbatim-transcripts] [--profanity-filter] [--boost PHRASE:SCORE]...
+ *                     [--raw pcm|mulaw|alaw --sample-rate HZ [--channels N]]
+ *                     [--custom KEY:VALUE]... [--timeout-ms MS] [--api-key KEY]
+ *
+ * Exit status: 0 on success, 1 when the call fails (the gRPC status and message are printed
+ * to stderr), 2 on bad usage or an unreadable file.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/alloc.h>
+#include <grpc/support/time.h>
+
+#include "alloc.h"
+#include "proto_util.h"
+#include "riva/proto/riva_asr.pb-c.h"
+
+#define MAX_LIST 64
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: parley transcribe FILE [options]\n"
+            "  --server HOST:PORT         gateway (default 127.0.0.1:50051)\n"
+            "  --model NAME               acoustic model (default: the server's first)\n"
+            "  --language-code CODE       default en-US\n"
+            "  --max-alternatives N       print N alternatives per result\n"
+            "  --word-time-offsets        print each word with start/end ms and confidence\n"
+            "  --automatic-punctuation    punctuate (parley-nlu)\n"
+            "  --no-verbatim-transcripts  numbers as digits (\"twenty five\" -> 25)\n"
+            "  --profanity-filter         mask profanities\n"
+            "  --boost PHRASE:SCORE       boost a phrase (repeatable)\n"
+            "  --raw pcm|mulaw|alaw       headerless audio (needs --sample-rate)\n"
+            "  --sample-rate HZ, --channels N\n"
+            "  --custom KEY:VALUE         RecognitionConfig.custom_configuration (repeatable)\n"
+            "  --timeout-ms MS            default 120000\n"
+            "  --api-key KEY              sent as 'authorization: Bearer KEY'\n");
+}
+
+static int read_file(const char *path, uint8_t **out, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    size_t cap = 1 << 16, len = 0;
+    uint8_t *buf = pl_malloc(cap);
+    while (buf) {
+        size_t got = fread(buf + len, 1, cap - len, f);
+        len += got;
+        if (len < cap) break;
+        uint8_t *nb = pl_realloc(buf, cap * 2);
+        if (!nb) {
+            pl_free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = nb;
+        cap *= 2;
+    }
+    int err = ferror(f);
+    fclose(f);
+    if (!buf || err) {
+        pl_free(buf);
+        return -1;
+    }
+    *out = buf;
+    *n = len;
+    return 0;
+}
+
+/* A whole decimal number in [lo, hi], else exit 2 with a message naming the option. */
+static long num_arg(const char *opt, const char *v, long lo, long hi) {
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || end == v || *end || x < lo || x > hi) {
+        fprintf(stderr, "parley transcribe: %s wants a number in %ld..%ld, not '%s'\n", opt, lo,
+                hi, v);
+        exit(2);
+    }
+    return x;
+}
+
+/* Split "a:b" at the last ':' into key and value (in place). */
+static int split_kv(char *s, char **k, char **v) {
+    char *c = strrchr(s, ':');
+    if (!c || c == s) return -1;
+    *c = '\0';
+    *k = s;
+    *v = c + 1;
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    const char *file = NULL, *server = "127.0.0.1:50051", *api_key = NULL;
+    Nvidia__Riva__Asr__RecognitionConfig cfg = NVIDIA__RIVA__ASR__RECOGNITION_CONFIG__INIT;
+    cfg.language_code = "en-US";
+    cfg.max_alternatives = 1;
+    cfg.verbatim_transcripts = 1;
+    long timeout_ms = 120000;
+    Nvidia__Riva__Asr__SpeechContext ctx[MAX_LIST], *ctxp[MAX_LIST];
+    Nvidia__Riva__Asr__RecognitionConfig__CustomConfigurationEntry cc[MAX_LIST], *ccp[MAX_LIST];
+    char *phrase[MAX_LIST];
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int more = i + 1 < argc;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--word-time-offsets")) cfg.enable_word_time_offsets = 1;
+        else if (!strcmp(a, "--automatic-punctuation")) cfg.enable_automatic_punctuation = 1;
+        else if (!strcmp(a, "--no-verbatim-transcripts")) cfg.verbatim_transcripts = 0;
+        else if (!strcmp(a, "--profanity-filter")) cfg.profanity_filter = 1;
+        else if (a[0] == '-' && a[1] == '-' && !more) {
+            fprintf(stderr, "parley transcribe: %s needs a value\n", a);
+            return 2;
+        } else if (!strcmp(a, "--server")) server = argv[++i];
+        else if (!strcmp(a, "--model")) cfg.model = argv[++i];
+        else if (!strcmp(a, "--language-code")) cfg.language_code = argv[++i];
+        else if (!strcmp(a, "--api-key")) api_key = argv[++i];
+        else if (!strcmp(a, "--max-alternatives")) cfg.max_alternatives = (int32_t)num_arg(a, argv[++i], 1, 32);
+        else if (!strcmp(a, "--sample-rate")) cfg.sample_rate_hertz = (int32_t)num_arg(a, argv[++i], 8000, 48000);
+        else if (!strcmp(a, "--channels")) cfg.audio_channel_count = (int32_t)num_arg(a, argv[++i], 1, 8);
+        else if (!strcmp(a, "--timeout-ms")) timeout_ms = num_arg(a, argv[++i], 1, 86400000);
+        else if (!strcmp(a, "--raw")) {
+            const char *e = argv[++i];
+            if (!strcmp(e, "pcm")) cfg.encoding = NVIDIA__RIVA__AUDIO_ENCODING__LINEAR_PCM;
+            else if (!strcmp(e, "mulaw")) cfg.encoding = NVIDIA__RIVA__AUDIO_ENCODING__MULAW;
+            else if (!strcmp(e, "alaw")) cfg.encoding = NVIDIA__RIVA__AUDIO_ENCODING__ALAW;
+            else {
+                fprintf(stderr, "parley transcribe: --raw pcm, mulaw or alaw, not '%s'\n", e);
+                return 2;
+            }
+        } else if (!strcmp(a, "--boost") || !strcmp(a, "--custom")) {
+            char *k, *v;
+            bool boost = !strcmp(a, "--boost");
+            size_t *n = boost ? &cfg.n_speech_contexts : &cfg.n_custom_configuration;
+            if (*n >= MAX_LIST || split_kv(argv[++i], &k, &v) != 0) {
+                fprintf(stderr, "parley transcribe: %s wants KEY:VALUE (at most %d)\n", a, MAX_LIST);
+                return 2;
+            }
+            if (boost) {
+                nvidia__riva__asr__speech_context__init(&ctx[*n]);
+                phrase[*n] = k;
+                ctx[*n].phrases = &phrase[*n];
+                ctx[*n].n_phrases = 1;
+                ctx[*n].boost = strtof(v, NULL);
+                ctxp[*n] = &ctx[*n];
+                cfg.speech_contexts = ctxp;
+            } else {
+                nvidia__riva__asr__recognition_config__custom_configuration_entry__init(&cc[*n]);
+                cc[*n].key = k;
+                cc[*n].value = v;
+                ccp[*n] = &cc[*n];
+                cfg.custom_configuration = ccp;
+            }
+            (*n)++;
+        } else if (a[0] == '-') {
+            fprintf(stderr, "parley transcribe: unknown option %s\n", a);
+            usage(stderr);
+            return 2;
+        } else if (!file) file = a;
+        else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!file) {
+        usage(stderr);
+        return 2;
+    }
+    Nvidia__Riva__Asr__RecognizeRequest rq = NVIDIA__RIVA__ASR__RECOGNIZE_REQUEST__INIT;
+    rq.config = &cfg;
+    if (read_file(file, &rq.audio.data, &rq.audio.len) != 0) {
+        fprintf(stderr, "parley transcribe: cannot read %s: %s\n", file, strerror(errno));
+        return 2;
+    }
+    uint8_t *req = NULL;
+    size_t req_len = 0;
+    if (pl_proto_pack(&rq.base, &req, &req_len) != PL_OK) {
+        fprintf(stderr, "parley transcribe: out of memory\n");
+        pl_free(rq.audio.data);
+        return 2;
+    }
+    pl_free(rq.audio.data);
+
+    int rc = 1;
+    grpc_init();
+    grpc_arg args[2] = {
+        {GRPC_ARG_INTEGER, GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, {.integer = 1 << 30}},
+        {GRPC_ARG_INTEGER, GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, {.integer = 1 << 30}},
+    };
+    grpc_channel_args chargs = {2, args};
+    grpc_channel_credentials *cr = grpc_insecure_credentials_create();
+    grpc_channel *ch = grpc_channel_create(server, cr, &chargs);
+    grpc_channel_credentials_release(cr);
+    grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
+    gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
+                                         gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
+    grpc_call *call = grpc_channel_create_call(
+        ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
+        grpc_slice_from_static_string("/nvidia.riva.asr.RivaSpeechRecognition/Recognize"), NULL,
+        deadline, NULL);
+    grpc_slice body = grpc_slice_from_copied_buffer((const char *)req, req_len);
+    pl_free(req);
+    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&body, 1);
+    grpc_slice_unref(body);
+    grpc_metadata md;
+    char auth[512];
+    size_t n_md = 0;
+    if (api_key) {
+        snprintf(auth, sizeof auth, "Bearer %s", api_key);
+        md.key = grpc_slice_from_static_string("authorization");
+        md.value = grpc_slice_from_copied_string(auth);
+        n_md = 1;
+    }
+    grpc_metadata_array init_md, trail_md;
+    grpc_metadata_array_init(&init_md);
+    grpc_metadata_array_init(&trail_md);
+    grpc_byte_buffer *resp = NULL;
+    grpc_status_code status = GRPC_STATUS_UNKNOWN;
+    grpc_slice details = grpc_empty_slice();
+    grpc_op ops[6];
+    memset(ops, 0, sizeof ops);
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[0].data.send_initial_metadata.count = n_md;
+    ops[0].data.send_initial_metadata.metadata = n_md ? &md : NULL;
+    ops[1].op = GRPC_OP_SEND_MESSAGE;
+    ops[1].data.send_message.send_message = bb;
+    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[3].data.recv_initial_metadata.recv_initial_metadata = &init_md;
+    ops[4].op = GRPC_OP_RECV_MESSAGE;
+    ops[4].data.recv_message.recv_message = &resp;
+    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[5].data.recv_status_on_client.trailing_metadata = &trail_md;
+    ops[5].data.recv_status_on_client.status = &status;
+    ops[5].data.recv_status_on_client.status_details = &details;
+    int tag = 1;
+    grpc_call_error ce = grpc_call_start_batch(call, ops, 6, &tag, NULL);
+    grpc_byte_buffer_destroy(bb);
+    if (ce == GRPC_CALL_OK)
+        grpc_completion_queue_pluck(cq, &tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    if (ce != GRPC_CALL_OK) {
+        fprintf(stderr, "parley transcribe: call could not start (%d)\n", (int)ce);
+    } else if (status != GRPC_STATUS_OK) {
+        char *d = grpc_slice_to_c_string(details);
+        fprintf(stderr, "parley transcribe: %s: status %d: %s\n", server, (int)status, d);
+        gpr_free(d);
+    } else if (resp) {
+        grpc_byte_buffer_reader rd;
+        grpc_byte_buffer_reader_init(&rd, resp);
+        grpc_slice all = grpc_byte_buffer_reader_readall(&rd);
+        grpc_byte_buffer_reader_destroy(&rd);
+        ProtobufCMessage *m = NULL;
+        if (pl_proto_unpack(&nvidia__riva__asr__recognize_response__descriptor,
+                            GRPC_SLICE_START_PTR(all), GRPC_SLICE_LENGTH(all), &m) != PL_OK) {
+            fprintf(stderr, "parley transcribe: the response is not a RecognizeResponse\n");
+        } else {
+            Nvidia__Riva__Asr__RecognizeResponse *r = (void *)m;
+            for (size_t i = 0; i < r->n_results; i++) {
+                const Nvidia__Riva__Asr__SpeechRecognitionResult *res = r->results[i];
+                for (size_t k = 0; k < res->n_alternatives; k++) {
+                    const Nvidia__Riva__Asr__SpeechRecognitionAlternative *al = res->alternatives[k];
+                    if (cfg.max_alternatives > 1)
+                        printf("[%zu.%zu ch%d %.2fs conf %.3f] ", i, k, res->channel_tag,
+                               res->audio_processed, al->confidence);
+                    else if (res->channel_tag > 1 || cfg.enable_separate_recognition_per_channel)
+                        printf("[ch%d] ", res->channel_tag);
+                    printf("%s\n", al->transcript);
+                    for (size_t w = 0; k == 0 && w < al->n_words; w++)
+                        printf("    %7.3f %7.3f  %-20s %.3f\n", al->words[w]->start_time / 1000.0,
+                               al->words[w]->end_time / 1000.0, al->words[w]->word,
+                               al->words[w]->confidence);
+                }
+            }
+            rc = 0;
+        }
+        pl_proto_free(m);
+        grpc_slice_unref(all);
+    }
+    if (n_md) grpc_slice_unref(md.value);
+    if (resp) grpc_byte_buffer_destroy(resp);
+    grpc_slice_unref(details);
+    grpc_metadata_array_destroy(&init_md);
+    grpc_metadata_array_destroy(&trail_md);
+    grpc_call_unref(call);
+    grpc_channel_destroy(ch);
+    grpc_completion_queue_shutdown(cq);
+    while (grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+           GRPC_QUEUE_SHUTDOWN) {
+    }
+    grpc_completion_queue_destroy(cq);
+    grpc_shutdown();
+    return rc;
+}
