@@ -818,3 +818,46 @@ pl_status pl_asr_batch_step(struct pl_asr_batch *b, struct pl_asr_stream *const 
     for (int i = 0; i < n; i++) n_out[i] = st == PL_OK ? b->slots[i].rows : 0;
     return st;
 }
+
+pl_status pl_asr_batch_forward(struct pl_asr_batch *b, struct pl_asr_stream *const *streams, int n,
+                               const float *const *feats, const int *n_frames, float *const *out,
+                               int *n_out) {
+    if (!b || !streams || !feats || !n_frames || !out)
+        return PL_ERR(PL_E_INVALID_ARG, "asr batch forward: NULL argument");
+    if (n < 0 || n > b->max_streams)
+        return PL_ERR(PL_E_INVALID_ARG, "asr batch forward: %d streams outside 0..%d", n,
+                      b->max_streams);
+    for (int i = 0; i < n; i++) {
+        if (!streams[i] || streams[i]->m != b->m)
+            return PL_ERR(PL_E_INVALID_ARG, "asr batch forward: stream %d is NULL or of another model", i);
+        if (n_frames[i] < 0 || (n_frames[i] && !feats[i]) || !out[i])
+            return PL_ERR(PL_E_INVALID_ARG, "asr batch forward: stream %d: %d frames or NULL data", i,
+                          n_frames[i]);
+        for (int j = 0; j < i; j++)
+            if (streams[j] == streams[i])
+                return PL_ERR(PL_E_INVALID_ARG, "asr batch forward: streams %d and %d are the same", j, i);
+    }
+    const struct pl_asr_model *m = b->m;
+    int V = m->cfg.vocab_size;
+    for (int i = 0; i < n; i++) pl_asr_stream_reset(streams[i]);
+    /* slots[k] for the streams still running; s->in counts what each has been fed */
+    for (;;) {
+        int k = 0;
+        for (int i = 0; i < n; i++) {
+            struct pl_asr_stream *s = streams[i];
+            if (s->finished) continue;
+            int lim = s->max_chunk < b->max_chunk ? s->max_chunk : b->max_chunk;
+            long left = n_frames[i] - s->in;
+            int c = left < lim ? (int)left : lim;
+            b->slots[k++] = (struct slot){.s = s,
+                                          .feats = feats[i] + (size_t)s->in * m->cfg.n_mels,
+                                          .n_in = c,
+                                          .final = c == left,
+                                          .out = out[i] + (size_t)s->out * V};
+        }
+        if (!k) break;
+        PL_TRY(step_multi(m, b->slots, k, b->act, b->dw, b->cap_rows));
+    }
+    for (int i = 0; n_out && i < n; i++) n_out[i] = (int)streams[i]->out;
+    return PL_OK;
+}

@@ -146,6 +146,17 @@ pl_status pl_asr_batch_step(struct pl_asr_batch *b, struct pl_asr_stream *const 
                             const float *const *feats, const int *n_frames, const bool *finish,
                             float *const *out, int *n_out);
 
+/*
+ * Whole utterances of n streams at once (offline batches): stream i is reset,
+ * gets feats[i] ([n_frames[i], n_mels], any length) in steps of the smaller
+ * max_chunk, and is left finished; out[i] receives pl_asr_model_n_out(
+ * n_frames[i]) rows of log-probs, n_out[i] (opt) their count. Same results
+ * as pl_asr_model_forward() on each. Errors as pl_asr_batch_step().
+ */
+pl_status pl_asr_batch_forward(struct pl_asr_batch *b, struct pl_asr_stream *const *streams, int n,
+                               const float *const *feats, const int *n_frames, float *const *out,
+                               int *n_out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -249,6 +249,32 @@ static void check_dir(const char *dir, const int *cases, int n_cases) {
             pl_free(got[i]);
             pl_free(outs[i]);
         }
+        /* whole utterances batched: the same rows as one by one */
+        {
+            const float *fx[16];
+            float *ox[16];
+            int nx[16], onx[16];
+            for (int i = 0; i < n_cases; i++) {
+                snprintf(name, sizeof name, "feats_%d.f32", i);
+                xs[i] = read_f32(dir, name, (size_t)cases[i] * c->n_mels);
+                fx[i] = xs[i];
+                nx[i] = cases[i];
+                ox[i] = got[i] = pl_malloc(((size_t)To_[i] * V + 1) * sizeof(float));
+                want[i] = pl_malloc(((size_t)To_[i] * V + 1) * sizeof(float));
+                ck_assert_int_eq(pl_asr_model_forward(whole, xs[i], cases[i], want[i], NULL), PL_OK);
+            }
+            ck_assert_msg(pl_asr_batch_forward(b, ss, n_cases, fx, nx, ox, onx) == PL_OK,
+                          "batch forward: %s", pl_last_error());
+            for (int i = 0; i < n_cases; i++) {
+                ck_assert_int_eq(onx[i], To_[i]);
+                double d = max_diff(got[i], want[i], (size_t)To_[i] * V);
+                ck_assert_msg(d <= TOL_STREAM, "batch forward case %d: %g", i, d);
+                if (d > worst) worst = d;
+                pl_free(xs[i]);
+                pl_free(got[i]);
+                pl_free(want[i]);
+            }
+        }
         /* misuse is refused before anything changes */
         const float *nofeat = NULL;
         struct pl_asr_stream *dup[2] = {ss[0], ss[0]};
