@@ -1,0 +1,7 @@
+# Silero VAD in the engine (engine/models/vad.c) and the endpointing state
+# machine (engine/asr/endpoint.c). docs/vad.md.
+if(TARGET parley_engine AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_vad_ref.c)
+  # Parity with the PyTorch reference (tests/reference/vad_ref.py) on real audio.
+  pl_add_unit_test(NAME vad_ref SOURCES unit/test_vad_ref.c LIBS parley_engine
+                   LABELS reference TIMEOUT 120)
+endif()
