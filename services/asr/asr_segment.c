@@ -4,7 +4,8 @@
  * Why: the acoustic model normalizes features per utterance and its memory grows with the
  * input, and Riva returns one result per utterance. An energy detector is enough for the
  * offline path: the noise floor is estimated as the 10th percentile of the frame levels of
- * the whole file, and speech is what rises well above it.
+ * the whole file, and speech is what rises well above it (but never less than 25 dB under the
+ * loudest frames, for audio without pauses).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -72,8 +73,12 @@ pl_status pl_asr_segment(const float *x, size_t n, const struct pl_asr_seg_opts 
         sorted[f] = db[f];
     }
     qsort(sorted, nf, sizeof *sorted, cmp_float);
-    double floor_db = sorted[nf / 10];
+    /* Noise floor: the 10th percentile level. Audio that is speech nearly throughout has no
+     * floor to find, so the threshold never goes above 25 dB under the loud frames (99th
+     * percentile). */
+    double floor_db = sorted[nf / 10], loud_db = sorted[nf - 1 - nf / 100];
     double thr = floor_db + o->margin_db;
+    if (thr > loud_db - 25.0) thr = loud_db - 25.0;
     if (thr < o->floor_dbfs) thr = o->floor_dbfs;
     for (size_t f = 0; f < nf; f++) sp[f] = db[f] > thr;
 

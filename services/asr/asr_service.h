@@ -51,7 +51,8 @@ struct pl_asr_segment {
 
 /*
  * Split n samples into utterance segments: 10 ms frames are speech when their RMS level is
- * above both floor_dbfs and (10th percentile level + margin_db); a run of non-speech of at
+ * above both floor_dbfs and min(10th percentile level + margin_db, 99th percentile - 25 dB);
+ * a run of non-speech of at
  * least pause_s ends a segment (the cut is in the middle of the pause, so each segment keeps
  * half the pause as context); a segment longer than max_s is cut at its quietest frame in the
  * second half of the window. Segments with less than min_speech_s of speech are dropped, so
