@@ -577,6 +577,38 @@ static void log_softmax_rows(float *x, int rows, int n) {
     }
 }
 
+/* C[m,n] = A[m,k] . B[n,k]^T, split by output columns over pool's threads
+ * (NULL or 1 thread: in the caller). Each element is the same dot product
+ * either way, so the split does not change results. */
+struct gemm_job {
+    const struct pl_cpu_kern *kern;
+    int m, n, k, nb;
+    const float *a, *b;
+    float *c;
+};
+
+static void gemm_task(void *arg, int task, int thread) {
+    const struct gemm_job *j = arg;
+    (void)thread;
+    int n0 = task * j->nb, n1 = n0 + j->nb < j->n ? n0 + j->nb : j->n;
+    j->kern->gemm_f32(j->m, n1 - n0, j->k, j->a, j->k, j->b + (size_t)n0 * j->k, j->k, j->c + n0,
+                      j->n);
+}
+
+static void gemm(const struct pl_asr_model *m, struct pl_threadpool *pool, int rows, int n, int k,
+                 const float *a, const float *b, float *c) {
+    int nt = pool ? pl_threadpool_size(pool) : 1;
+    if (nt <= 1 || (double)rows * n * k < 2e5 || n < 32) {
+        m->kern->gemm_f32(rows, n, k, a, k, b, k, c, n);
+        return;
+    }
+    /* column blocks of a multiple of 16, about two per thread */
+    int nb = (n + 2 * nt - 1) / (2 * nt);
+    nb = (nb + 15) / 16 * 16;
+    struct gemm_job j = {.kern = m->kern, .m = rows, .n = n, .k = k, .nb = nb, .a = a, .b = b, .c = c};
+    pl_threadpool_run(pool, (n + nb - 1) / nb, gemm_task, &j);
+}
+
 /* Per-call bookkeeping of one stream inside a step. */
 struct slot {
     struct pl_asr_stream *s;
@@ -590,7 +622,8 @@ struct slot {
 /* Separable conv `si` for every slot: windows and depthwise per stream into
  * dw, then one pointwise GEMM over all their rows into act (+ bias). src
  * NULL = each slot's caller features. */
-static pl_status conv_all(const struct pl_asr_model *m, int si, struct slot *sl, int n,
+static pl_status conv_all(const struct pl_asr_model *m, struct pl_threadpool *pool, int si,
+                          struct slot *sl, int n,
                           const float *src, float *act, float *dw, int cap_rows, int act_fn) {
     const struct sep *L = &m->seps[si];
     int tot = 0;
@@ -607,7 +640,7 @@ static pl_status conv_all(const struct pl_asr_model *m, int si, struct slot *sl,
                           cap_rows);
     }
     if (tot) {
-        m->kern->gemm_f32(tot, L->cout, L->cin, dw, L->cin, L->pw, L->cin, act, L->cout);
+        gemm(m, pool, tot, L->cout, L->cin, dw, L->pw, act);
         bias_rows(m, act, tot, L->cout, L->pb, act_fn);
     }
     return PL_OK;
@@ -618,10 +651,11 @@ static pl_status conv_all(const struct pl_asr_model *m, int si, struct slot *sl,
  * final = flush). act and dw hold cap_rows x max_channels floats. Rows of
  * all slots share each GEMM; everything else is per stream.
  */
-static pl_status step_multi(const struct pl_asr_model *m, struct slot *sl, int n, float *act,
+static pl_status step_multi(const struct pl_asr_model *m, struct pl_threadpool *pool,
+                            struct slot *sl, int n, float *act,
                             float *dw, int cap_rows) {
     int si = 0;
-    PL_TRY(conv_all(m, si++, sl, n, NULL, act, dw, cap_rows, PL_ACT_RELU));
+    PL_TRY(conv_all(m, pool, si++, sl, n, NULL, act, dw, cap_rows, PL_ACT_RELU));
     for (int bi = 0; bi < m->n_blocks; bi++) {
         const struct block *b = &m->blocks[bi];
         /* residual of the block's new input frames (into dw), queued per stream
@@ -629,7 +663,7 @@ static pl_status step_multi(const struct pl_asr_model *m, struct slot *sl, int n
         int tot = 0;
         for (int i = 0; i < n; i++) tot += sl[i].rows;
         if (tot) {
-            m->kern->gemm_f32(tot, b->c, b->cin, act, b->cin, b->rw, b->cin, dw, b->c);
+            gemm(m, pool, tot, b->c, b->cin, act, b->rw, dw);
             bias_rows(m, dw, tot, b->c, b->rb, PL_ACT_NONE);
         }
         for (int i = 0; i < n; i++) {
@@ -643,7 +677,7 @@ static pl_status step_multi(const struct pl_asr_model *m, struct slot *sl, int n
         }
         for (int j = 0; j < b->n; j++) {
             bool last = j == b->n - 1;
-            PL_TRY(conv_all(m, si++, sl, n, act, act, dw, cap_rows, last ? PL_ACT_NONE : PL_ACT_RELU));
+            PL_TRY(conv_all(m, pool, si++, sl, n, act, act, dw, cap_rows, last ? PL_ACT_NONE : PL_ACT_RELU));
             if (!last) continue;
             for (int i = 0; i < n; i++) {
                 struct res_state *r = &sl[i].s->rs[bi];
@@ -660,11 +694,11 @@ static pl_status step_multi(const struct pl_asr_model *m, struct slot *sl, int n
             }
         }
     }
-    PL_TRY(conv_all(m, si, sl, n, act, act, dw, cap_rows, PL_ACT_RELU));
+    PL_TRY(conv_all(m, pool, si, sl, n, act, act, dw, cap_rows, PL_ACT_RELU));
     int V = m->cfg.vocab_size, tot = 0;
     for (int i = 0; i < n; i++) tot += sl[i].rows;
     if (tot) {
-        m->kern->gemm_f32(tot, V, m->dec_c, act, m->dec_c, m->dec_w, m->dec_c, dw, V);
+        gemm(m, pool, tot, V, m->dec_c, act, m->dec_w, dw);
         bias_rows(m, dw, tot, V, m->dec_b, PL_ACT_NONE);
         log_softmax_rows(dw, tot, V);
     }
@@ -681,7 +715,7 @@ static pl_status step_multi(const struct pl_asr_model *m, struct slot *sl, int n
 static pl_status step(struct pl_asr_stream *s, const float *feats, int n, bool final, float *out,
                       int *n_out) {
     struct slot sl = {.s = s, .feats = feats, .n_in = n, .final = final, .out = out};
-    pl_status st = step_multi(s->m, &sl, 1, s->act, s->dw, s->max_rows);
+    pl_status st = step_multi(s->m, NULL, &sl, 1, s->act, s->dw, s->max_rows);
     *n_out = st == PL_OK ? sl.rows : 0;
     return st;
 }
@@ -736,7 +770,19 @@ struct pl_asr_batch {
     int max_streams, max_chunk, cap_rows;
     struct slot *slots;
     float *act, *dw; /* [cap_rows][max_channels] */
+    struct pl_threadpool *pool; /* NULL = the caller's thread only */
 };
+
+pl_status pl_asr_batch_set_threads(struct pl_asr_batch *b, int n_threads) {
+    if (!b || n_threads < 1 || n_threads > 256)
+        return PL_ERR(PL_E_INVALID_ARG, "asr batch: %d threads outside 1..256", n_threads);
+    if (b->pool && pl_threadpool_size(b->pool) == n_threads) return PL_OK;
+    struct pl_threadpool *p = NULL;
+    if (n_threads > 1) PL_TRY(pl_threadpool_create(n_threads, &p));
+    pl_threadpool_destroy(b->pool);
+    b->pool = p;
+    return PL_OK;
+}
 
 pl_status pl_asr_batch_create(const struct pl_asr_model *m, int max_streams, int max_chunk,
                               struct pl_asr_batch **out) {
@@ -782,6 +828,7 @@ fail:
 
 void pl_asr_batch_destroy(struct pl_asr_batch *b) {
     if (!b) return;
+    pl_threadpool_destroy(b->pool);
     pl_free(b->slots);
     pl_aligned_free(b->act);
     pl_aligned_free(b->dw);
@@ -814,7 +861,7 @@ pl_status pl_asr_batch_step(struct pl_asr_batch *b, struct pl_asr_stream *const 
     for (int i = 0; i < n; i++)
         b->slots[i] = (struct slot){.s = streams[i], .feats = feats[i], .n_in = n_frames[i],
                                     .final = finish && finish[i], .out = out[i]};
-    pl_status st = step_multi(b->m, b->slots, n, b->act, b->dw, b->cap_rows);
+    pl_status st = step_multi(b->m, b->pool, b->slots, n, b->act, b->dw, b->cap_rows);
     for (int i = 0; i < n; i++) n_out[i] = st == PL_OK ? b->slots[i].rows : 0;
     return st;
 }
@@ -856,7 +903,7 @@ pl_status pl_asr_batch_forward(struct pl_asr_batch *b, struct pl_asr_stream *con
                                           .out = out[i] + (size_t)s->out * V};
         }
         if (!k) break;
-        PL_TRY(step_multi(m, b->slots, k, b->act, b->dw, b->cap_rows));
+        PL_TRY(step_multi(m, b->pool, b->slots, k, b->act, b->dw, b->cap_rows));
     }
     for (int i = 0; n_out && i < n; i++) n_out[i] = (int)streams[i]->out;
     return PL_OK;

@@ -133,6 +133,10 @@ struct pl_asr_batch;
 pl_status pl_asr_batch_create(const struct pl_asr_model *m, int max_streams, int max_chunk,
                               struct pl_asr_batch **out);
 void pl_asr_batch_destroy(struct pl_asr_batch *b); /* NULL is a no-op */
+/* Run the batch's GEMMs on n_threads threads (the caller's included; 1 =
+ * the caller only, the default). Results do not depend on it.
+ * Errors: PL_E_INVALID_ARG (outside 1..256), PL_E_NOMEM. Not thread-safe. */
+pl_status pl_asr_batch_set_threads(struct pl_asr_batch *b, int n_threads);
 
 /*
  * For each i < n: feed n_frames[i] frames feats[i] ([n_frames[i], n_mels];

@@ -263,8 +263,18 @@ static void check_dir(const char *dir, const int *cases, int n_cases) {
                 want[i] = pl_malloc(((size_t)To_[i] * V + 1) * sizeof(float));
                 ck_assert_int_eq(pl_asr_model_forward(whole, xs[i], cases[i], want[i], NULL), PL_OK);
             }
+            for (int th = 1; th <= 2; th++) {
+            ck_assert_int_eq(pl_asr_batch_set_threads(b, th), PL_OK);
             ck_assert_msg(pl_asr_batch_forward(b, ss, n_cases, fx, nx, ox, onx) == PL_OK,
                           "batch forward: %s", pl_last_error());
+            for (int i = 0; i < n_cases; i++) {
+                ck_assert_int_eq(onx[i], To_[i]);
+                double d = max_diff(got[i], want[i], (size_t)To_[i] * V);
+                ck_assert_msg(d <= TOL_STREAM, "batch forward (%d threads) case %d: %g", th, i, d);
+                if (d > worst) worst = d;
+            }
+            }
+            ck_assert_int_eq(pl_asr_batch_set_threads(b, 0), PL_E_INVALID_ARG);
             for (int i = 0; i < n_cases; i++) {
                 ck_assert_int_eq(onx[i], To_[i]);
                 double d = max_diff(got[i], want[i], (size_t)To_[i] * V);
