@@ -72,6 +72,7 @@ static inline float hsum1(__m256 a) {
     }
 
 TILE(3, 4)
+TILE(2, 4)
 TILE(1, 4)
 TILE(3, 1)
 TILE(1, 1)
@@ -97,6 +98,17 @@ static void gemm_f32(int m, int n, int k, const float *a, int lda, const float *
                 for (; j < n1; j++)
                     tile_3x1(kc, ai, lda, b + (size_t)j * ldb + k0, ldb, c + (size_t)i * ldc + j, ldc,
                              accumulate);
+            }
+            if (m - i == 2) { /* two leftover rows share each weight load */
+                const float *ai = a + (size_t)i * lda + k0;
+                for (int j = n0; j + 4 <= n1; j += 4)
+                    tile_2x4(kc, ai, lda, b + (size_t)j * ldb + k0, ldb, c + (size_t)i * ldc + j, ldc,
+                             accumulate);
+                for (int r = i; r < m; r++)
+                    for (int j = n0 + (n1 - n0) / 4 * 4; j < n1; j++)
+                        tile_1x1(kc, a + (size_t)r * lda + k0, lda, b + (size_t)j * ldb + k0, ldb,
+                                 c + (size_t)r * ldc + j, ldc, accumulate);
+                i = m;
             }
             for (; i < m; i++) {
                 const float *ai = a + (size_t)i * lda + k0;
