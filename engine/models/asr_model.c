@@ -309,6 +309,11 @@ static pl_status load_all(struct pl_asr_model *m, json_t *root, const struct pl_
     PL_TRY_GOTO(st_, get_weight(st, "decoder.bias", cfg->vocab_size, 0, false, &m->dec_b));
     macs_in += (double)m->dec_c * cfg->vocab_size / (double)stride;
     if (cfg->vocab_size > maxc) maxc = cfg->vocab_size;
+    if (rc > 1e7 || stride > 1 << 20) {
+        st_ = PL_ERR(PL_E_UNSUPPORTED, "%s: look-ahead %.0f frames or stride %ld too large", cpath,
+                     rc, stride);
+        goto fail;
+    }
     cfg->stride = (int)stride;
     cfg->right_context = (int)rc;
     cfg->n_convs = m->n_seps;
@@ -415,24 +420,36 @@ int pl_asr_model_n_out(const struct pl_asr_model *m, int n_frames) {
  * outputs, the next layer's M. A block's residual queue holds its inputs
  * minus its outputs: at most the sub-blocks' spans plus one step's input.
  */
-static void plan_stream(const struct pl_asr_model *m, int max_chunk, int *hist_cap, int *res_cap,
-                        int *max_rows, int *max_out) {
-    int mi = max_chunk, rows = max_chunk, bi = 0;
+#define PLAN_LIMIT (1 << 24) /* frames any one buffer may be planned for */
+
+static pl_status plan_stream(const struct pl_asr_model *m, int max_chunk, int *hist_cap,
+                             int *res_cap, int *max_rows, int *max_out) {
+    /* 64-bit: a hostile config (thousands of layers with huge right contexts) must
+     * fail here, not overflow */
+    long long mi = max_chunk, rows = max_chunk;
+    int bi = 0;
     for (int i = 0; i < m->n_seps; i++) {
         const struct sep *s = &m->seps[i];
-        hist_cap[i] = s->span + mi + s->right + s->s + 1;
+        long long h = s->span + mi + s->right + s->s + 1;
         while (bi < m->n_blocks && m->blocks[bi].first + m->blocks[bi].n <= i) bi++;
         if (bi < m->n_blocks && m->blocks[bi].first == i) {
-            int delay = 0;
+            long long delay = 0;
             for (int j = 0; j < m->blocks[bi].n; j++) delay += m->seps[i + j].span + 1;
-            res_cap[bi] = mi + delay + 1;
+            if (mi + delay + 1 > PLAN_LIMIT) goto big;
+            res_cap[bi] = (int)(mi + delay + 1);
         }
-        int mo = (mi + s->right + s->s - 1) / s->s + 1;
+        if (h > PLAN_LIMIT) goto big;
+        hist_cap[i] = (int)h;
+        long long mo = (mi + s->right + s->s - 1) / s->s + 1;
         if (mo > rows) rows = mo;
         mi = mo;
     }
-    *max_rows = rows;
-    *max_out = mi;
+    *max_rows = (int)rows;
+    *max_out = (int)mi;
+    return PL_OK;
+big:
+    return PL_ERR(PL_E_UNSUPPORTED, "asr stream: the model's look-ahead and max_chunk %d need "
+                                    "buffers over %d frames", max_chunk, PLAN_LIMIT);
 }
 
 pl_status pl_asr_stream_create(const struct pl_asr_model *m, int max_chunk,
@@ -454,7 +471,7 @@ pl_status pl_asr_stream_create(const struct pl_asr_model *m, int max_chunk,
     }
     s->m = m;
     s->max_chunk = max_chunk;
-    plan_stream(m, max_chunk, hist_cap, res_cap, &s->max_rows, &s->max_out);
+    PL_TRY_GOTO(st, plan_stream(m, max_chunk, hist_cap, res_cap, &s->max_rows, &s->max_out));
     s->cs = pl_calloc((size_t)m->n_seps, sizeof *s->cs);
     s->rs = pl_calloc((size_t)m->n_blocks + 1, sizeof *s->rs);
     size_t act_n = (size_t)s->max_rows * (size_t)m->cfg.max_channels * sizeof(float);
@@ -802,10 +819,14 @@ pl_status pl_asr_batch_create(const struct pl_asr_model *m, int max_streams, int
         goto fail;
     }
     int rows, mo;
-    plan_stream(m, max_chunk, hist_cap, res_cap, &rows, &mo);
+    PL_TRY_GOTO(st, plan_stream(m, max_chunk, hist_cap, res_cap, &rows, &mo));
     b->m = m;
     b->max_streams = max_streams;
     b->max_chunk = max_chunk;
+    if ((long long)rows * max_streams > PLAN_LIMIT) {
+        st = PL_ERR(PL_E_UNSUPPORTED, "asr batch: %d streams x %d rows is too large", max_streams, rows);
+        goto fail;
+    }
     b->cap_rows = rows * max_streams;
     size_t n = (size_t)b->cap_rows * (size_t)m->cfg.max_channels * sizeof(float);
     b->slots = pl_calloc((size_t)max_streams, sizeof *b->slots);

@@ -354,6 +354,11 @@ START_TEST(stream_contract) {
     struct pl_asr_stream *s;
     ck_assert_int_eq(pl_asr_stream_create(m, -1, &s), PL_E_INVALID_ARG);
     ck_assert_ptr_null(s);
+    ck_assert_int_eq(pl_asr_stream_create(m, 1 << 20, &s), PL_E_INVALID_ARG);
+    struct pl_asr_batch *b = (struct pl_asr_batch *)1;
+    ck_assert_int_eq(pl_asr_batch_create(m, 4096, 65536, &b), PL_E_UNSUPPORTED);
+    ck_assert_ptr_null(b);
+    ck_assert_int_eq(pl_asr_batch_create(m, 0, 16, &b), PL_E_INVALID_ARG);
     ck_assert_int_eq(pl_asr_stream_create(m, 4, &s), PL_OK);
     float x[16 * 8] = {0}, out[64 * 29];
     int k = -1;
