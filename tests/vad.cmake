@@ -6,6 +6,11 @@ if(TARGET parley_engine AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_vad_ref
                    LABELS reference TIMEOUT 120)
 endif()
 
+# Weight-file errors, call errors, state independence, OOM, speed.
+if(TARGET parley_engine AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_vad.c)
+  pl_add_unit_test(NAME vad SOURCES unit/test_vad.c LIBS parley_engine TIMEOUT 120)
+endif()
+
 # Endpointing: synthetic event sequences and real audio through the VAD.
 if(TARGET parley_engine AND TARGET parley_asr_dsp
    AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_endpoint.c)
