@@ -21,18 +21,19 @@ static void dw_generic(int n_out, int ch, int k, int d, int s, const float *x, c
     for (int i = 0; i < n_out; i++) {
         float *yr = y + (size_t)i * ch;
         const float *xr = x + (size_t)i * s * ch;
-        for (int c = 0; c < ch; c++) yr[c] = 0.0f;
+        for (int c = 0; c < ch; c++)
+            yr[c] = 0.0f;
         for (int j = 0; j < k; j++) {
             const float *xj = xr + (size_t)j * d * ch, *wj = w + (size_t)j * ch;
-            for (int c = 0; c < ch; c++) yr[c] += wj[c] * xj[c];
+            for (int c = 0; c < ch; c++)
+                yr[c] += wj[c] * xj[c];
         }
     }
 }
 
 #ifdef PL_ASR_X86
 __attribute__((target("avx2,fma"))) static void dw_avx2(int n_out, int ch, int k, int d, int s,
-                                                         const float *x, const float *w,
-                                                         float *y) {
+                                                        const float *x, const float *w, float *y) {
     size_t step = (size_t)d * ch;
     for (int i = 0; i < n_out; i++) {
         float *yr = y + (size_t)i * ch;
@@ -50,15 +51,15 @@ __attribute__((target("avx2,fma"))) static void dw_avx2(int n_out, int ch, int k
         }
         for (; c < ch; c++) {
             float a = 0.0f;
-            for (int j = 0; j < k; j++) a += w[(size_t)j * ch + c] * xr[(size_t)j * step + c];
+            for (int j = 0; j < k; j++)
+                a += w[(size_t)j * ch + c] * xr[(size_t)j * step + c];
             yr[c] = a;
         }
     }
 }
 
-__attribute__((target("avx512f,avx2,fma"))) static void dw_avx512(int n_out, int ch, int k, int d,
-                                                                   int s, const float *x,
-                                                                   const float *w, float *y) {
+__attribute__((target("avx512f,avx2,fma"))) static void
+dw_avx512(int n_out, int ch, int k, int d, int s, const float *x, const float *w, float *y) {
     size_t step = (size_t)d * ch;
     for (int i = 0; i < n_out; i++) {
         float *yr = y + (size_t)i * ch;

@@ -99,7 +99,7 @@ static pl_status parse_conv(json_t *o, const char *what, bool block, struct conv
 #define GETI(field, key, def)                                                                      \
     v = json_object_get(o, key);                                                                   \
     if (v && !json_is_integer(v))                                                                  \
-        return PL_ERR(PL_E_FORMAT, "config.json: %s.%s is not an integer", what, key);            \
+        return PL_ERR(PL_E_FORMAT, "config.json: %s.%s is not an integer", what, key);             \
     c->field = v ? (int)json_integer_value(v) : (def);
     GETI(channels, "channels", -1)
     GETI(kernel, "kernel", -1)
@@ -108,8 +108,8 @@ static pl_status parse_conv(json_t *o, const char *what, bool block, struct conv
     GETI(repeat, "repeat", 1)
 #undef GETI
     if (c->channels < 1 || c->channels > 8192 || c->kernel < 1 || c->kernel > 1024 ||
-        c->stride < 1 || c->stride > 16 || c->dilation < 1 || c->dilation > 64 ||
-        c->repeat < 1 || c->repeat > 64)
+        c->stride < 1 || c->stride > 16 || c->dilation < 1 || c->dilation > 64 || c->repeat < 1 ||
+        c->repeat > 64)
         return PL_ERR(PL_E_FORMAT,
                       "config.json: %s: channels %d, kernel %d, stride %d, dilation %d, repeat %d "
                       "out of range",
@@ -188,7 +188,8 @@ static pl_status get_weight(const struct pl_safetensors *st, const char *name, i
             return PL_ERR(PL_E_NOMEM, "asr model: no memory for %s", name);
         }
         for (int c = 0; c < d0; c++)
-            for (int k = 0; k < d1; k++) t[(size_t)k * d0 + c] = tmp[(size_t)c * d1 + k];
+            for (int k = 0; k < d1; k++)
+                t[(size_t)k * d0 + c] = tmp[(size_t)c * d1 + k];
         pl_aligned_free(tmp);
         tmp = t;
     }
@@ -387,7 +388,8 @@ void pl_asr_model_destroy(struct pl_asr_model *m) {
     }
     pl_aligned_free(m->dec_w);
     pl_aligned_free(m->dec_b);
-    for (int i = 0; m->vocab && i < m->cfg.vocab_size; i++) pl_free(m->vocab[i]);
+    for (int i = 0; m->vocab && i < m->cfg.vocab_size; i++)
+        pl_free(m->vocab[i]);
     pl_free(m->vocab);
     pl_free(m->seps);
     pl_free(m->blocks);
@@ -406,7 +408,8 @@ int pl_asr_model_n_out(const struct pl_asr_model *m, int n_frames) {
     if (n_frames <= 0) return 0;
     /* each strided conv maps n frames to ceil(n / s) */
     int n = n_frames;
-    for (int i = 0; i < m->n_seps; i++) n = (n + m->seps[i].s - 1) / m->seps[i].s;
+    for (int i = 0; i < m->n_seps; i++)
+        n = (n + m->seps[i].s - 1) / m->seps[i].s;
     return n;
 }
 
@@ -431,10 +434,12 @@ static pl_status plan_stream(const struct pl_asr_model *m, int max_chunk, int *h
     for (int i = 0; i < m->n_seps; i++) {
         const struct sep *s = &m->seps[i];
         long long h = s->span + mi + s->right + s->s + 1;
-        while (bi < m->n_blocks && m->blocks[bi].first + m->blocks[bi].n <= i) bi++;
+        while (bi < m->n_blocks && m->blocks[bi].first + m->blocks[bi].n <= i)
+            bi++;
         if (bi < m->n_blocks && m->blocks[bi].first == i) {
             long long delay = 0;
-            for (int j = 0; j < m->blocks[bi].n; j++) delay += m->seps[i + j].span + 1;
+            for (int j = 0; j < m->blocks[bi].n; j++)
+                delay += m->seps[i + j].span + 1;
             if (mi + delay + 1 > PLAN_LIMIT) goto big;
             res_cap[bi] = (int)(mi + delay + 1);
         }
@@ -448,8 +453,10 @@ static pl_status plan_stream(const struct pl_asr_model *m, int max_chunk, int *h
     *max_out = (int)mi;
     return PL_OK;
 big:
-    return PL_ERR(PL_E_UNSUPPORTED, "asr stream: the model's look-ahead and max_chunk %d need "
-                                    "buffers over %d frames", max_chunk, PLAN_LIMIT);
+    return PL_ERR(PL_E_UNSUPPORTED,
+                  "asr stream: the model's look-ahead and max_chunk %d need "
+                  "buffers over %d frames",
+                  max_chunk, PLAN_LIMIT);
 }
 
 pl_status pl_asr_stream_create(const struct pl_asr_model *m, int max_chunk,
@@ -513,8 +520,10 @@ fail:
 
 void pl_asr_stream_destroy(struct pl_asr_stream *s) {
     if (!s) return;
-    for (int i = 0; s->cs && i < s->m->n_seps; i++) pl_aligned_free(s->cs[i].hist);
-    for (int i = 0; s->rs && i < s->m->n_blocks; i++) pl_aligned_free(s->rs[i].fifo);
+    for (int i = 0; s->cs && i < s->m->n_seps; i++)
+        pl_aligned_free(s->cs[i].hist);
+    for (int i = 0; s->rs && i < s->m->n_blocks; i++)
+        pl_aligned_free(s->rs[i].fifo);
     pl_free(s->cs);
     pl_free(s->rs);
     pl_aligned_free(s->act);
@@ -532,7 +541,8 @@ void pl_asr_stream_reset(struct pl_asr_stream *s) {
         c->h0 = 0;
         c->t_next = 0;
     }
-    for (int i = 0; i < m->n_blocks; i++) s->rs[i].n = 0;
+    for (int i = 0; i < m->n_blocks; i++)
+        s->rs[i].n = 0;
     s->in = s->out = 0;
     s->finished = false;
 }
@@ -578,7 +588,8 @@ static pl_status sep_window(const struct pl_asr_model *m, const struct sep *L, s
 
 static void bias_rows(const struct pl_asr_model *m, float *x, int rows, int n, const float *b,
                       int act) {
-    for (int r = 0; r < rows; r++) m->kern->bias_act(x + (size_t)r * n, b, n, act);
+    for (int r = 0; r < rows; r++)
+        m->kern->bias_act(x + (size_t)r * n, b, n, act);
 }
 
 static void log_softmax_rows(float *x, int rows, int n) {
@@ -588,9 +599,11 @@ static void log_softmax_rows(float *x, int rows, int n) {
         for (int i = 1; i < n; i++)
             if (p[i] > mx) mx = p[i];
         double sum = 0;
-        for (int i = 0; i < n; i++) sum += exp((double)(p[i] - mx));
+        for (int i = 0; i < n; i++)
+            sum += exp((double)(p[i] - mx));
         float lse = mx + (float)log(sum);
-        for (int i = 0; i < n; i++) p[i] -= lse;
+        for (int i = 0; i < n; i++)
+            p[i] -= lse;
     }
 }
 
@@ -622,7 +635,8 @@ static void gemm(const struct pl_asr_model *m, struct pl_threadpool *pool, int r
     /* column blocks of a multiple of 16, about two per thread */
     int nb = (n + 2 * nt - 1) / (2 * nt);
     nb = (nb + 15) / 16 * 16;
-    struct gemm_job j = {.kern = m->kern, .m = rows, .n = n, .k = k, .nb = nb, .a = a, .b = b, .c = c};
+    struct gemm_job j = {
+        .kern = m->kern, .m = rows, .n = n, .k = k, .nb = nb, .a = a, .b = b, .c = c};
     pl_threadpool_run(pool, (n + nb - 1) / nb, gemm_task, &j);
 }
 
@@ -640,8 +654,8 @@ struct slot {
  * dw, then one pointwise GEMM over all their rows into act (+ bias). src
  * NULL = each slot's caller features. */
 static pl_status conv_all(const struct pl_asr_model *m, struct pl_threadpool *pool, int si,
-                          struct slot *sl, int n,
-                          const float *src, float *act, float *dw, int cap_rows, int act_fn) {
+                          struct slot *sl, int n, const float *src, float *act, float *dw,
+                          int cap_rows, int act_fn) {
     const struct sep *L = &m->seps[si];
     int tot = 0;
     for (int i = 0; i < n; i++) {
@@ -669,8 +683,7 @@ static pl_status conv_all(const struct pl_asr_model *m, struct pl_threadpool *po
  * all slots share each GEMM; everything else is per stream.
  */
 static pl_status step_multi(const struct pl_asr_model *m, struct pl_threadpool *pool,
-                            struct slot *sl, int n, float *act,
-                            float *dw, int cap_rows) {
+                            struct slot *sl, int n, float *act, float *dw, int cap_rows) {
     int si = 0;
     PL_TRY(conv_all(m, pool, si++, sl, n, NULL, act, dw, cap_rows, PL_ACT_RELU));
     for (int bi = 0; bi < m->n_blocks; bi++) {
@@ -678,7 +691,8 @@ static pl_status step_multi(const struct pl_asr_model *m, struct pl_threadpool *
         /* residual of the block's new input frames (into dw), queued per stream
          * for the block's delayed output */
         int tot = 0;
-        for (int i = 0; i < n; i++) tot += sl[i].rows;
+        for (int i = 0; i < n; i++)
+            tot += sl[i].rows;
         if (tot) {
             gemm(m, pool, tot, b->c, b->cin, act, b->rw, dw);
             bias_rows(m, dw, tot, b->c, b->rb, PL_ACT_NONE);
@@ -694,12 +708,14 @@ static pl_status step_multi(const struct pl_asr_model *m, struct pl_threadpool *
         }
         for (int j = 0; j < b->n; j++) {
             bool last = j == b->n - 1;
-            PL_TRY(conv_all(m, pool, si++, sl, n, act, act, dw, cap_rows, last ? PL_ACT_NONE : PL_ACT_RELU));
+            PL_TRY(conv_all(m, pool, si++, sl, n, act, act, dw, cap_rows,
+                            last ? PL_ACT_NONE : PL_ACT_RELU));
             if (!last) continue;
             for (int i = 0; i < n; i++) {
                 struct res_state *r = &sl[i].s->rs[bi];
                 if (sl[i].rows > r->n)
-                    return PL_ERR(PL_E_INTERNAL, "asr stream: block %d output ahead of its input", bi);
+                    return PL_ERR(PL_E_INTERNAL, "asr stream: block %d output ahead of its input",
+                                  bi);
                 size_t nn = (size_t)sl[i].rows * b->c;
                 float *y = act + (size_t)sl[i].off * b->c;
                 for (size_t e = 0; e < nn; e++) {
@@ -713,7 +729,8 @@ static pl_status step_multi(const struct pl_asr_model *m, struct pl_threadpool *
     }
     PL_TRY(conv_all(m, pool, si, sl, n, act, act, dw, cap_rows, PL_ACT_RELU));
     int V = m->cfg.vocab_size, tot = 0;
-    for (int i = 0; i < n; i++) tot += sl[i].rows;
+    for (int i = 0; i < n; i++)
+        tot += sl[i].rows;
     if (tot) {
         gemm(m, pool, tot, V, m->dec_c, act, m->dec_w, dw);
         bias_rows(m, dw, tot, V, m->dec_b, PL_ACT_NONE);
@@ -770,8 +787,8 @@ pl_status pl_asr_model_forward(struct pl_asr_stream *s, const float *feats, int 
     pl_asr_stream_reset(s);
     for (int off = 0; off < n_frames; off += s->max_chunk) {
         int n = n_frames - off < s->max_chunk ? n_frames - off : s->max_chunk;
-        PL_TRY(pl_asr_stream_feed(s, feats + (size_t)off * m->cfg.n_mels, n,
-                                  out + (size_t)done * V, &k));
+        PL_TRY(pl_asr_stream_feed(s, feats + (size_t)off * m->cfg.n_mels, n, out + (size_t)done * V,
+                                  &k));
         done += k;
     }
     PL_TRY(pl_asr_stream_finish(s, out + (size_t)done * V, &k));
@@ -786,7 +803,7 @@ struct pl_asr_batch {
     const struct pl_asr_model *m;
     int max_streams, max_chunk, cap_rows;
     struct slot *slots;
-    float *act, *dw; /* [cap_rows][max_channels] */
+    float *act, *dw;            /* [cap_rows][max_channels] */
     struct pl_threadpool *pool; /* NULL = the caller's thread only */
 };
 
@@ -808,8 +825,9 @@ pl_status pl_asr_batch_create(const struct pl_asr_model *m, int max_streams, int
     if (!m) return PL_ERR(PL_E_INVALID_ARG, "asr batch: model is NULL");
     if (max_chunk == 0) max_chunk = 256;
     if (max_streams < 1 || max_streams > 4096 || max_chunk < 1 || max_chunk > MAX_CHUNK_LIMIT)
-        return PL_ERR(PL_E_INVALID_ARG, "asr batch: max_streams %d (1..4096) or max_chunk %d (1..%d)",
-                      max_streams, max_chunk, MAX_CHUNK_LIMIT);
+        return PL_ERR(PL_E_INVALID_ARG,
+                      "asr batch: max_streams %d (1..4096) or max_chunk %d (1..%d)", max_streams,
+                      max_chunk, MAX_CHUNK_LIMIT);
     pl_status st = PL_OK;
     int *hist_cap = pl_calloc((size_t)m->n_seps, sizeof(int));
     int *res_cap = pl_calloc((size_t)m->n_blocks + 1, sizeof(int));
@@ -824,7 +842,8 @@ pl_status pl_asr_batch_create(const struct pl_asr_model *m, int max_streams, int
     b->max_streams = max_streams;
     b->max_chunk = max_chunk;
     if ((long long)rows * max_streams > PLAN_LIMIT) {
-        st = PL_ERR(PL_E_UNSUPPORTED, "asr batch: %d streams x %d rows is too large", max_streams, rows);
+        st = PL_ERR(PL_E_UNSUPPORTED, "asr batch: %d streams x %d rows is too large", max_streams,
+                    rows);
         goto fail;
     }
     b->cap_rows = rows * max_streams;
@@ -868,22 +887,29 @@ pl_status pl_asr_batch_step(struct pl_asr_batch *b, struct pl_asr_stream *const 
         const struct pl_asr_stream *s = streams[i];
         n_out[i] = 0;
         if (!s || s->m != b->m)
-            return PL_ERR(PL_E_INVALID_ARG, "asr batch step: stream %d is NULL or of another model", i);
+            return PL_ERR(PL_E_INVALID_ARG, "asr batch step: stream %d is NULL or of another model",
+                          i);
         if (s->finished)
             return PL_ERR(PL_E_INVALID_ARG, "asr batch step: stream %d is finished (reset it)", i);
         int lim = s->max_chunk < b->max_chunk ? s->max_chunk : b->max_chunk;
         if (n_frames[i] < 0 || n_frames[i] > lim || (n_frames[i] && !feats[i]) || !out[i])
-            return PL_ERR(PL_E_INVALID_ARG, "asr batch step: stream %d: %d frames (0..%d) or NULL data",
-                          i, n_frames[i], lim);
+            return PL_ERR(PL_E_INVALID_ARG,
+                          "asr batch step: stream %d: %d frames (0..%d) or NULL data", i,
+                          n_frames[i], lim);
         for (int j = 0; j < i; j++)
             if (streams[j] == s)
-                return PL_ERR(PL_E_INVALID_ARG, "asr batch step: streams %d and %d are the same", j, i);
+                return PL_ERR(PL_E_INVALID_ARG, "asr batch step: streams %d and %d are the same", j,
+                              i);
     }
     for (int i = 0; i < n; i++)
-        b->slots[i] = (struct slot){.s = streams[i], .feats = feats[i], .n_in = n_frames[i],
-                                    .final = finish && finish[i], .out = out[i]};
+        b->slots[i] = (struct slot){.s = streams[i],
+                                    .feats = feats[i],
+                                    .n_in = n_frames[i],
+                                    .final = finish && finish[i],
+                                    .out = out[i]};
     pl_status st = step_multi(b->m, b->pool, b->slots, n, b->act, b->dw, b->cap_rows);
-    for (int i = 0; i < n; i++) n_out[i] = st == PL_OK ? b->slots[i].rows : 0;
+    for (int i = 0; i < n; i++)
+        n_out[i] = st == PL_OK ? b->slots[i].rows : 0;
     return st;
 }
 
@@ -897,17 +923,20 @@ pl_status pl_asr_batch_forward(struct pl_asr_batch *b, struct pl_asr_stream *con
                       b->max_streams);
     for (int i = 0; i < n; i++) {
         if (!streams[i] || streams[i]->m != b->m)
-            return PL_ERR(PL_E_INVALID_ARG, "asr batch forward: stream %d is NULL or of another model", i);
+            return PL_ERR(PL_E_INVALID_ARG,
+                          "asr batch forward: stream %d is NULL or of another model", i);
         if (n_frames[i] < 0 || (n_frames[i] && !feats[i]) || !out[i])
-            return PL_ERR(PL_E_INVALID_ARG, "asr batch forward: stream %d: %d frames or NULL data", i,
-                          n_frames[i]);
+            return PL_ERR(PL_E_INVALID_ARG, "asr batch forward: stream %d: %d frames or NULL data",
+                          i, n_frames[i]);
         for (int j = 0; j < i; j++)
             if (streams[j] == streams[i])
-                return PL_ERR(PL_E_INVALID_ARG, "asr batch forward: streams %d and %d are the same", j, i);
+                return PL_ERR(PL_E_INVALID_ARG, "asr batch forward: streams %d and %d are the same",
+                              j, i);
     }
     const struct pl_asr_model *m = b->m;
     int V = m->cfg.vocab_size;
-    for (int i = 0; i < n; i++) pl_asr_stream_reset(streams[i]);
+    for (int i = 0; i < n; i++)
+        pl_asr_stream_reset(streams[i]);
     /* slots[k] for the streams still running; s->in counts what each has been fed */
     for (;;) {
         int k = 0;
@@ -926,6 +955,7 @@ pl_status pl_asr_batch_forward(struct pl_asr_batch *b, struct pl_asr_stream *con
         if (!k) break;
         PL_TRY(step_multi(m, b->pool, b->slots, k, b->act, b->dw, b->cap_rows));
     }
-    for (int i = 0; n_out && i < n; i++) n_out[i] = (int)streams[i]->out;
+    for (int i = 0; n_out && i < n; i++)
+        n_out[i] = (int)streams[i]->out;
     return PL_OK;
 }

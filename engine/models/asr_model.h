@@ -2,18 +2,18 @@
  * asr_model.h - Parley's CTC acoustic model (QuartzNet-style 1-D time-channel
  * separable CNN, train/asr/model.py, docs/asr-model.md) on the CPU.
  *
- * A model directory holds:
- *   MODEL_DIR/config.json        {"model_type": "parley_quartznet_ctc", "n_mels": 80,
- *                                 "vocab": [...], "blank": 0,
- *                                 "prologue": {"channels", "kernel", "stride", "dilation", "right"},
- *                                 "blocks": [{"channels", "kernel", "repeat", "dilation", "right"}, ...],
- *                                 "epilogue": {...}}
+ * A model directory holds (docs/asr-model.md):
+ *   MODEL_DIR/config.json   {"model_type": "parley_quartznet_ctc", "n_mels": 80,
+ *                            "vocab": [...], "blank": 0,
+ *                            "prologue": {"channels", "kernel", "stride", "dilation", "right"},
+ *                            "blocks": [{"channels", "kernel", "repeat", "dilation", "right"}],
+ *                            "epilogue": {...}}
  *   MODEL_DIR/model.safetensors  BatchNorm already folded (F32, F16 or BF16):
- *                                encoder.prologue.{dw.weight [C_in,1,K], pw.weight [C,C_in,1], pw.bias [C]}
- *                                encoder.blocks.{i}.sub.{j}.{dw.weight, pw.weight, pw.bias}
- *                                encoder.blocks.{i}.res.{weight [C,C_in,1], bias [C]}
- *                                encoder.epilogue.{dw.weight, pw.weight, pw.bias}
- *                                decoder.{weight [V,C,1], bias [V]}
+ *     encoder.prologue.{dw.weight [C_in,1,K], pw.weight [C,C_in,1], pw.bias [C]}
+ *     encoder.blocks.{i}.sub.{j}.{dw.weight, pw.weight, pw.bias}
+ *     encoder.blocks.{i}.res.{weight [C,C_in,1], bias [C]}
+ *     encoder.epilogue.{dw.weight, pw.weight, pw.bias}
+ *     decoder.{weight [V,C,1], bias [V]}
  *
  * Network: relu(sep(prologue)); per block y = x, for each sub-block j
  * y = sep_j(y) (+ res(x) on the last one), y = relu(y); relu(sep(epilogue));

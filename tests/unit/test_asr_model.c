@@ -173,7 +173,8 @@ static void check_dir(const char *dir, const int *cases, int n_cases) {
     unsigned seed = 7;
     for (int r = 0; r < 5; r++) {
         int sizes[16];
-        for (int i = 0; i < 16; i++) sizes[i] = (int)((seed = seed * 1103515245u + 12345u) >> 16) % 38;
+        for (int i = 0; i < 16; i++)
+            sizes[i] = (int)((seed = seed * 1103515245u + 12345u) >> 16) % 38;
         sizes[0] = sizes[0] ? sizes[0] : 1;
         int n = run_chunks(s, x, T, sizes, 16, part, c->n_mels, V);
         ck_assert_int_eq(n, To);
@@ -261,18 +262,20 @@ static void check_dir(const char *dir, const int *cases, int n_cases) {
                 nx[i] = cases[i];
                 ox[i] = got[i] = pl_malloc(((size_t)To_[i] * V + 1) * sizeof(float));
                 want[i] = pl_malloc(((size_t)To_[i] * V + 1) * sizeof(float));
-                ck_assert_int_eq(pl_asr_model_forward(whole, xs[i], cases[i], want[i], NULL), PL_OK);
+                ck_assert_int_eq(pl_asr_model_forward(whole, xs[i], cases[i], want[i], NULL),
+                                 PL_OK);
             }
             for (int th = 1; th <= 2; th++) {
-            ck_assert_int_eq(pl_asr_batch_set_threads(b, th), PL_OK);
-            ck_assert_msg(pl_asr_batch_forward(b, ss, n_cases, fx, nx, ox, onx) == PL_OK,
-                          "batch forward: %s", pl_last_error());
-            for (int i = 0; i < n_cases; i++) {
-                ck_assert_int_eq(onx[i], To_[i]);
-                double d = max_diff(got[i], want[i], (size_t)To_[i] * V);
-                ck_assert_msg(d <= TOL_STREAM, "batch forward (%d threads) case %d: %g", th, i, d);
-                if (d > worst) worst = d;
-            }
+                ck_assert_int_eq(pl_asr_batch_set_threads(b, th), PL_OK);
+                ck_assert_msg(pl_asr_batch_forward(b, ss, n_cases, fx, nx, ox, onx) == PL_OK,
+                              "batch forward: %s", pl_last_error());
+                for (int i = 0; i < n_cases; i++) {
+                    ck_assert_int_eq(onx[i], To_[i]);
+                    double d = max_diff(got[i], want[i], (size_t)To_[i] * V);
+                    ck_assert_msg(d <= TOL_STREAM, "batch forward (%d threads) case %d: %g", th, i,
+                                  d);
+                    if (d > worst) worst = d;
+                }
             }
             ck_assert_int_eq(pl_asr_batch_set_threads(b, 0), PL_E_INVALID_ARG);
             for (int i = 0; i < n_cases; i++) {
@@ -292,15 +295,19 @@ static void check_dir(const char *dir, const int *cases, int n_cases) {
         const float *fb[2] = {nofeat, nofeat};
         int nb[2] = {0, 0}, nob[2];
         ck_assert_int_eq(pl_asr_batch_step(b, dup, 2, fb, nb, NULL, ob, nob), PL_E_INVALID_ARG);
-        ck_assert_int_eq(pl_asr_batch_step(b, ss, 1, fb, nb, NULL, ob, nob), PL_E_INVALID_ARG); /* finished */
+        ck_assert_int_eq(pl_asr_batch_step(b, ss, 1, fb, nb, NULL, ob, nob),
+                         PL_E_INVALID_ARG); /* finished */
         pl_asr_stream_reset(ss[0]);
         nb[0] = 38;
         ck_assert_int_eq(pl_asr_batch_step(b, ss, 1, fb, nb, NULL, ob, nob), PL_E_INVALID_ARG);
-        ck_assert_int_eq(pl_asr_batch_step(b, ss, n_cases + 1, fb, nb, NULL, ob, nob), PL_E_INVALID_ARG);
-        for (int i = 0; i < n_cases; i++) pl_asr_stream_destroy(ss[i]);
+        ck_assert_int_eq(pl_asr_batch_step(b, ss, n_cases + 1, fb, nb, NULL, ob, nob),
+                         PL_E_INVALID_ARG);
+        for (int i = 0; i < n_cases; i++)
+            pl_asr_stream_destroy(ss[i]);
         pl_asr_batch_destroy(b);
-        fprintf(stderr, "asr model %s: batch of %d streams == their full forwards (max |diff| %.3g)\n",
-                dir, n_cases, worst);
+        fprintf(stderr,
+                "asr model %s: batch of %d streams == their full forwards (max |diff| %.3g)\n", dir,
+                n_cases, worst);
     }
     /* a feed allocates nothing */
     struct pl_alloc_stats a0, a1;
@@ -389,12 +396,14 @@ START_TEST(stream_contract) {
     ck_assert_int_eq(pl_asr_model_forward(s, NULL, 0, out, &k), PL_OK);
     ck_assert_int_eq(k, 0);
     /* log-probs normalize */
-    for (int i = 0; i < 16 * 8; i++) x[i] = (float)sin(i * 0.37) * 3;
+    for (int i = 0; i < 16 * 8; i++)
+        x[i] = (float)sin(i * 0.37) * 3;
     ck_assert_int_eq(pl_asr_model_forward(s, x, 16, out, &k), PL_OK);
     ck_assert_int_eq(k, 8);
     for (int r = 0; r < k; r++) {
         double sum = 0;
-        for (int v = 0; v < c->vocab_size; v++) sum += exp(out[r * c->vocab_size + v]);
+        for (int v = 0; v < c->vocab_size; v++)
+            sum += exp(out[r * c->vocab_size + v]);
         ck_assert_double_eq_tol(sum, 1.0, 1e-5);
     }
     pl_asr_stream_destroy(s);
@@ -434,8 +443,10 @@ START_TEST(bad_model_dirs) {
     ck_assert_int_eq(pl_asr_model_load(NULL, NULL, &m), PL_E_INVALID_ARG);
     expect_bad(dir, "c['model_type'] = 'bert'", PL_E_UNSUPPORTED, "model_type");
     expect_bad(dir, "c['prologue']['right'] = 99", PL_E_FORMAT, "right context");
-    expect_bad(dir, "c['blocks'][0]['kernel'] = 7", PL_E_FORMAT, "encoder.blocks.0.sub.0.dw.weight");
-    expect_bad(dir, "c['blocks'][0]['channels'] = 17", PL_E_FORMAT, "encoder.blocks.0.sub.0.pw.weight");
+    expect_bad(dir, "c['blocks'][0]['kernel'] = 7", PL_E_FORMAT,
+               "encoder.blocks.0.sub.0.dw.weight");
+    expect_bad(dir, "c['blocks'][0]['channels'] = 17", PL_E_FORMAT,
+               "encoder.blocks.0.sub.0.pw.weight");
     expect_bad(dir, "c['vocab'] = c['vocab'][:5]", PL_E_FORMAT, "decoder.weight");
     expect_bad(dir, "c['blocks'].append(dict(c['blocks'][0]))", PL_E_FORMAT, "encoder.blocks.1");
     expect_bad(dir, "c['blocks'][0]['stride'] = 2", PL_E_UNSUPPORTED, "strided");
@@ -451,8 +462,9 @@ START_TEST(bad_model_dirs) {
     char bad[160];
     snprintf(bad, sizeof bad, "%s/bad", dir);
     ck_assert_int_eq(pl_asr_model_load(bad, NULL, &m), PL_E_FORMAT);
-    snprintf(cmd, sizeof cmd, "cp '%s/model.safetensors' '%s/' && echo '{\"vocab\": [' > '%s/config.json'",
-             dir, bad, bad);
+    snprintf(cmd, sizeof cmd,
+             "cp '%s/model.safetensors' '%s/' && echo '{\"vocab\": [' > '%s/config.json'", dir, bad,
+             bad);
     sh(cmd);
     ck_assert_int_eq(pl_asr_model_load(bad, NULL, &m), PL_E_FORMAT);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", bad);

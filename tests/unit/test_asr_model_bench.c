@@ -63,7 +63,8 @@ static int check(const char *dir) {
         return 1;
     }
     int cases[256], nc = 0;
-    while (nc < 256 && fscanf(f, "%d", &cases[nc]) == 1) nc++;
+    while (nc < 256 && fscanf(f, "%d", &cases[nc]) == 1)
+        nc++;
     fclose(f);
     double worst_all = 0;
     for (int ref = 0; ref < 2; ref++) {
@@ -158,7 +159,8 @@ int main(int argc, char **argv) {
         int To = pl_asr_model_n_out(m, T), V = c->vocab_size, k;
         float *out = pl_malloc((size_t)(To + 1) * V * sizeof(float));
         struct pl_asr_stream *full, *st;
-        if (pl_asr_stream_create(m, 256, &full) != PL_OK || pl_asr_stream_create(m, chunk, &st) != PL_OK)
+        if (pl_asr_stream_create(m, 256, &full) != PL_OK ||
+            pl_asr_stream_create(m, chunk, &st) != PL_OK)
             return 1;
         float *tmp = pl_malloc((size_t)pl_asr_stream_max_out(st) * V * sizeof(float));
         double *tf = pl_malloc(sizeof(double) * reps), *ts = pl_malloc(sizeof(double) * reps);
@@ -171,7 +173,8 @@ int main(int argc, char **argv) {
             pl_asr_stream_reset(st);
             for (int off = 0; off < T; off += chunk) {
                 int n = T - off < chunk ? T - off : chunk;
-                if (pl_asr_stream_feed(st, x + (size_t)off * c->n_mels, n, tmp, &k) != PL_OK) return 1;
+                if (pl_asr_stream_feed(st, x + (size_t)off * c->n_mels, n, tmp, &k) != PL_OK)
+                    return 1;
             }
             pl_asr_stream_finish(st, tmp, &k);
             ts[r] = now() - t0;
@@ -189,7 +192,8 @@ int main(int argc, char **argv) {
             bo[i] = pl_malloc((size_t)pl_asr_stream_max_out(bs[i]) * V * sizeof(float));
         }
         double tb = now();
-        for (int i = 0; i < NB; i++) pl_asr_stream_reset(bs[i]);
+        for (int i = 0; i < NB; i++)
+            pl_asr_stream_reset(bs[i]);
         for (int off = 0; off < T; off += chunk) {
             int n = T - off < chunk ? T - off : chunk;
             for (int i = 0; i < NB; i++) {
@@ -208,9 +212,11 @@ int main(int argc, char **argv) {
         qsort(ts, reps, sizeof(double), cmp);
         double tmed = tf[reps / 2], smed = ts[reps / 2];
         printf("%s kernels: %.1f s audio (%d frames -> %d), %.2f MMAC/out frame: full forward "
-               "%.1f ms (RTF %.4f, %.1f GFLOP/s); stream chunk %d (%d ms) %.1f ms (RTF %.4f); %d streams batched: %.1f ms per stream (RTF %.4f)\n",
-               ref ? "generic" : "simd", secs, T, To, c->macs_per_frame / 1e6, tmed * 1e3, tmed / secs,
-               2.0 * c->macs_per_frame * To / tmed / 1e9, chunk, chunk * 10, smed * 1e3, smed / secs, NB, tb * 1e3, tb / secs);
+               "%.1f ms (RTF %.4f, %.1f GFLOP/s); stream chunk %d (%d ms) %.1f ms (RTF %.4f); %d "
+               "streams batched: %.1f ms per stream (RTF %.4f)\n",
+               ref ? "generic" : "simd", secs, T, To, c->macs_per_frame / 1e6, tmed * 1e3,
+               tmed / secs, 2.0 * c->macs_per_frame * To / tmed / 1e9, chunk, chunk * 10,
+               smed * 1e3, smed / secs, NB, tb * 1e3, tb / secs);
         pl_free(tf);
         pl_free(ts);
         pl_free(tmp);
