@@ -11,4 +11,12 @@ if(TARGET parley-asr AND TARGET parley-gateway AND TARGET parley_proto_python AN
   set_tests_properties(integration_asr_service PROPERTIES
     LABELS integration TIMEOUT 300
     ENVIRONMENT "PL_ASR=$<TARGET_FILE:parley-asr>;PL_PARLEY=$<TARGET_FILE:parley>;PL_GATEWAY=$<TARGET_FILE:parley-gateway>;PL_PYTHON_STUBS=${CMAKE_BINARY_DIR}/python;PL_SOURCE_DIR=${CMAKE_SOURCE_DIR};PARLEY_DATA_DIR=${PARLEY_DATA_DIR};PYTHONDONTWRITEBYTECODE=1")
+
+  # The shipped acoustic model, once it exists (skipped before: exit 77).
+  add_test(NAME integration_asr_real_model
+    COMMAND ${PL_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/integration/asr_test_real_model.py
+    WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/integration)
+  set_tests_properties(integration_asr_real_model PROPERTIES
+    LABELS integration TIMEOUT 300 SKIP_RETURN_CODE 77
+    ENVIRONMENT "PL_ASR=$<TARGET_FILE:parley-asr>;PL_PARLEY=$<TARGET_FILE:parley>;PL_GATEWAY=$<TARGET_FILE:parley-gateway>;PL_PYTHON_STUBS=${CMAKE_BINARY_DIR}/python;PL_SOURCE_DIR=${CMAKE_SOURCE_DIR};PARLEY_DATA_DIR=${PARLEY_DATA_DIR};PYTHONDONTWRITEBYTECODE=1")
 endif()
