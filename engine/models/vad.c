@@ -13,10 +13,16 @@
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "alloc.h"
 #include "safetensors.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define VAD_X86 1
+#endif
 
 #define N_FFT 256
 #define HOP 128
@@ -42,6 +48,7 @@ struct pl_vad {
     float *gate_b;            /* [N_GATES]: bias_ih + bias_hh */
     float final_w[HID];
     float final_b;
+    void (*gemv)(const float *, int, int, const float *, float *); /* kernel for this CPU */
 };
 
 struct pl_vad_state {
@@ -57,6 +64,13 @@ struct pl_vad_state {
     float act_a[N_FRAMES * N_BINS], act_b[N_FRAMES * N_BINS]; /* widest layer: 4 x 129 */
     float gates[N_GATES];
 };
+
+static void gemv_generic(const float *restrict wt, int n_in, int n_out, const float *restrict x,
+                         float *restrict y);
+#ifdef VAD_X86
+static void gemv_avx2(const float *restrict wt, int n_in, int n_out, const float *restrict x,
+                      float *restrict y);
+#endif
 
 /* --- loading ------------------------------------------------------------ */
 
@@ -153,6 +167,12 @@ pl_status pl_vad_create(const char *weights_path, struct pl_vad **out) {
         goto fail;
     }
     PL_TRY_GOTO(s, load(st, v));
+    v->gemv = gemv_generic;
+#ifdef VAD_X86
+    if (!getenv("PL_VAD_GENERIC") && __builtin_cpu_supports("avx2") &&
+        __builtin_cpu_supports("fma"))
+        v->gemv = gemv_avx2;
+#endif
     pl_safetensors_close(st);
     *out = v;
     return PL_OK;
@@ -206,22 +226,65 @@ size_t pl_vad_state_pending(const struct pl_vad_state *s) { return s->n_pending;
 
 static float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
+/* y[o] += sum_i wt[i * n_out + o] * x[i] for o < n_out: a matrix-vector
+ * product against a weight stored [input][output]. */
+static void gemv_generic(const float *restrict wt, int n_in, int n_out, const float *restrict x,
+                         float *restrict y) {
+    for (int i = 0; i < n_in; i++) {
+        float xv = x[i];
+        const float *wr = wt + (size_t)i * n_out;
+        for (int o = 0; o < n_out; o++) y[o] += wr[o] * xv;
+    }
+}
+
+#ifdef VAD_X86
+/* Same with AVX2 + FMA: 32 outputs stay in registers across all inputs. */
+__attribute__((target("avx2,fma"))) static void gemv_avx2(const float *restrict wt, int n_in,
+                                                         int n_out, const float *restrict x,
+                                                         float *restrict y) {
+    int o = 0;
+    for (; o + 32 <= n_out; o += 32) {
+        __m256 a0 = _mm256_loadu_ps(y + o), a1 = _mm256_loadu_ps(y + o + 8);
+        __m256 a2 = _mm256_loadu_ps(y + o + 16), a3 = _mm256_loadu_ps(y + o + 24);
+        const float *w = wt + o;
+        for (int i = 0; i < n_in; i++, w += n_out) {
+            __m256 xv = _mm256_broadcast_ss(x + i);
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w), xv, a0);
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + 8), xv, a1);
+            a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + 16), xv, a2);
+            a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + 24), xv, a3);
+        }
+        _mm256_storeu_ps(y + o, a0);
+        _mm256_storeu_ps(y + o + 8, a1);
+        _mm256_storeu_ps(y + o + 16, a2);
+        _mm256_storeu_ps(y + o + 24, a3);
+    }
+    for (; o + 8 <= n_out; o += 8) {
+        __m256 a0 = _mm256_loadu_ps(y + o);
+        const float *w = wt + o;
+        for (int i = 0; i < n_in; i++, w += n_out)
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w), _mm256_broadcast_ss(x + i), a0);
+        _mm256_storeu_ps(y + o, a0);
+    }
+    for (; o < n_out; o++) {
+        float acc = y[o];
+        for (int i = 0; i < n_in; i++) acc = fmaf(wt[(size_t)i * n_out + o], x[i], acc);
+        y[o] = acc;
+    }
+}
+#endif
+
 /* Conv1d kernel 3, padding 1, stride st, then ReLU; time-major [T][C]. */
-static void conv_relu(const float *restrict w, const float *restrict b, int ci, int co, int st,
-                      const float *restrict in, int t_in, float *restrict out, int t_out) {
+static void conv_relu(const struct pl_vad *v, int l, const float *in, int t_in, float *out,
+                      int t_out) {
+    const int ci = conv_in[l], co = conv_out[l], st = conv_stride[l];
     for (int t = 0; t < t_out; t++) {
         float *o = out + (size_t)t * co;
-        memcpy(o, b, (size_t)co * sizeof(float));
+        memcpy(o, v->conv_b[l], (size_t)co * sizeof(float));
         for (int k = 0; k < 3; k++) {
             int ti = t * st + k - 1;
             if (ti < 0 || ti >= t_in) continue;
-            const float *x = in + (size_t)ti * ci;
-            const float *wk = w + (size_t)k * ci * co;
-            for (int i = 0; i < ci; i++) {
-                float xv = x[i];
-                const float *wr = wk + (size_t)i * co;
-                for (int j = 0; j < co; j++) o[j] += wr[j] * xv;
-            }
+            v->gemv(v->conv_t[l] + (size_t)k * ci * co, ci, co, in + (size_t)ti * ci, o);
         }
         for (int j = 0; j < co; j++) o[j] = o[j] > 0.0f ? o[j] : 0.0f;
     }
@@ -240,12 +303,7 @@ static float forward(struct pl_vad_state *s) {
     for (int t = 0; t < N_FRAMES; t++) {
         float *sp = s->spec[t];
         memset(sp, 0, sizeof s->spec[t]);
-        const float *xt = x + t * HOP;
-        for (int k = 0; k < N_FFT; k++) {
-            float xv = xt[k];
-            const float *wr = v->stft_t + (size_t)k * N_STFT;
-            for (int c = 0; c < N_STFT; c++) sp[c] += wr[c] * xv;
-        }
+        v->gemv(v->stft_t, N_FFT, N_STFT, x + t * HOP, sp);
     }
     float *a = s->act_a, *b = s->act_b;
     for (int t = 0; t < N_FRAMES; t++)
@@ -257,8 +315,7 @@ static float forward(struct pl_vad_state *s) {
     int t_len = N_FRAMES;
     for (int l = 0; l < N_CONV; l++) {
         int t_out = (t_len + 2 - 3) / conv_stride[l] + 1;
-        conv_relu(v->conv_t[l], v->conv_b[l], conv_in[l], conv_out[l], conv_stride[l], a, t_len,
-                  b, t_out);
+        conv_relu(v, l, a, t_len, b, t_out);
         float *tmp = a;
         a = b;
         b = tmp;
@@ -267,11 +324,8 @@ static float forward(struct pl_vad_state *s) {
     /* a: [1][128] encoder output. LSTMCell. */
     float *g = s->gates;
     memcpy(g, v->gate_b, N_GATES * sizeof(float));
-    for (int i = 0; i < HID; i++) {
-        float xv = a[i], hv = s->h[i];
-        const float *wi = v->ih_t + (size_t)i * N_GATES, *wh = v->hh_t + (size_t)i * N_GATES;
-        for (int j = 0; j < N_GATES; j++) g[j] += wi[j] * xv + wh[j] * hv;
-    }
+    v->gemv(v->ih_t, HID, N_GATES, a, g);
+    v->gemv(v->hh_t, HID, N_GATES, s->h, g);
     float y = v->final_b;
     for (int j = 0; j < HID; j++) {
         float ig = sigmoidf(g[j]), fg = sigmoidf(g[HID + j]);

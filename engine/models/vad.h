@@ -22,6 +22,10 @@
  * single time step). docs/vad.md has the parity figures against the PyTorch
  * reference (tests/reference/vad_ref.py).
  *
+ * Kernels: AVX2 + FMA where the CPU has them, else portable C; the
+ * environment variable PL_VAD_GENERIC (any value) at pl_vad_create() picks
+ * the portable one (tests compare both).
+ *
  * Thread-safety: a struct pl_vad is immutable after create and may be shared
  * by any number of threads; a struct pl_vad_state belongs to one thread at a
  * time. Processing allocates nothing.

@@ -8,6 +8,7 @@
  */
 #include <check.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,7 +65,11 @@ static void teardown(void) {
     sh(cmd);
 }
 
-START_TEST(test_parity) {
+static void parity(bool generic) {
+    if (generic)
+        setenv("PL_VAD_GENERIC", "1", 1);
+    else
+        unsetenv("PL_VAD_GENERIC");
     size_t n_audio, n_ref;
     float *audio = read_all("audio.f32", &n_audio);
     float *ref = read_all("probs.f32", &n_ref);
@@ -90,8 +95,10 @@ START_TEST(test_parity) {
         }
         n_speech += ref[k] > 0.5f;
     }
-    fprintf(stderr, "vad parity: %zu windows, max |diff| %.3g (window %zu), %zu speech windows\n",
-            n_ref, worst, worst_at, n_speech);
+    fprintf(stderr,
+            "vad parity (%s kernel): %zu windows, max |diff| %.3g (window %zu), %zu speech "
+            "windows\n",
+            generic ? "portable" : "default", n_ref, worst, worst_at, n_speech);
     ck_assert_msg(worst <= TOL_REF, "window %zu: C %.7f vs ref %.7f", worst_at, got[worst_at],
                   ref[worst_at]);
     ck_assert_uint_gt(n_speech, 50); /* the signal really has speech */
@@ -122,6 +129,11 @@ START_TEST(test_parity) {
     pl_vad_destroy(vad);
     pl_free(audio);
     pl_free(ref);
+}
+
+START_TEST(test_parity) {
+    parity(false);
+    parity(true);
 }
 END_TEST
 
