@@ -19,8 +19,8 @@ struct pl_asr_stream;
 struct pl_batcher;
 struct pl_nrpc_conn;
 
-/* One acoustic model: immutable after load, except the instance streams, each used only by
- * its batcher thread. */
+/* One acoustic model: immutable after load, except the instances (streams + a batch
+ * workspace), each used only by its batcher thread. */
 struct pl_asrsvc_model {
     char *name;   /* directory name: what RecognitionConfig.model selects */
     char *dir;
@@ -32,7 +32,9 @@ struct pl_asrsvc_model {
     double frame_ms;         /* duration of one output frame */
     double lm_alpha, lm_beta; /* decoding defaults for this model */
     int n_instances;
-    struct pl_asr_stream **streams; /* [n_instances] */
+    struct pl_asr_stream **streams; /* [n_instances * max_batch_size]: instance i owns
+                                       streams[i * max_batch_size ...] */
+    struct pl_asr_batch **batches;  /* [n_instances]: batched forward workspaces */
     struct pl_batcher *batcher;
     int max_batch_size;
     int64_t max_queue_delay_us;

@@ -1,9 +1,11 @@
 /*
  * asr_models.c - one acoustic model directory of the repository, served through a batcher.
  *
- * The model (engine/models/asr_model.h) has no batched forward: each instance is one
- * stream driven by one batcher thread, and a batch is run request after request on it. More
- * instances (asr.instances) run segments of concurrent requests in parallel.
+ * Dynamic batching: segments of concurrent requests queue in the model's batcher; a batch
+ * (up to max_batch_size segments) runs as one pl_asr_batch_forward on an instance, so the
+ * segments share every GEMM. Each instance is one batcher thread with its own streams and
+ * batch workspace (its GEMMs may use `threads` threads); more instances run batches in
+ * parallel.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -35,15 +37,25 @@ static double num(json_t *o, const char *key, double def) {
     return json_is_number(v) ? json_number_value(v) : def;
 }
 
-/* Batcher run: each request of the batch through this instance's stream. */
+/* Batcher run: the batch's segments through one batched forward on this instance. */
 static pl_status run_batch(void *ud, int instance, struct pl_batch_req **reqs, int n) {
     struct pl_asrsvc_model *m = ud;
+    const float *feats[256] = {0};
+    int n_frames[256] = {0}, n_out[256] = {0};
+    float *out[256] = {0};
+    if (n > m->max_batch_size || n > 256)
+        return PL_ERR(PL_E_INTERNAL, "batch of %d > max_batch_size %d", n, m->max_batch_size);
     for (int i = 0; i < n; i++) {
         struct pl_asrsvc_fwd *f = reqs[i]->input;
-        pl_status st = pl_asr_model_forward(m->streams[instance], f->feats, f->n_frames, f->logp,
-                                            &f->n_out);
-        if (st != PL_OK) pl_batch_req_fail(reqs[i], st, "acoustic model: %s", pl_last_error());
+        feats[i] = f->feats;
+        n_frames[i] = f->n_frames;
+        out[i] = f->logp;
     }
+    pl_status st = pl_asr_batch_forward(m->batches[instance],
+                                        m->streams + (size_t)instance * (size_t)m->max_batch_size,
+                                        n, feats, n_frames, out, n_out);
+    if (st != PL_OK) return pl__asrsvc_wrap(st, "acoustic model %s", m->name);
+    for (int i = 0; i < n; i++) ((struct pl_asrsvc_fwd *)reqs[i]->input)->n_out = n_out[i];
     return PL_OK;
 }
 
@@ -122,15 +134,22 @@ pl_status pl__asrsvc_model_load(const char *dir, const char *name, const struct 
     m->lm_beta = o->lm_beta >= 0 ? o->lm_beta : num(dj, "lm_beta", 1.0);
 
     m->n_instances = o->instances > 0 ? o->instances : 1;
-    m->streams = pl_calloc((size_t)m->n_instances, sizeof *m->streams);
-    if (!m->streams) {
+    m->max_batch_size = o->max_batch_size > 0 ? o->max_batch_size : 4;
+    if (m->max_batch_size > 256) m->max_batch_size = 256;
+    m->streams = pl_calloc((size_t)m->n_instances * (size_t)m->max_batch_size, sizeof *m->streams);
+    m->batches = pl_calloc((size_t)m->n_instances, sizeof *m->batches);
+    if (!m->streams || !m->batches) {
         st = PL_ERR(PL_E_NOMEM, "streams");
         goto fail;
     }
-    for (int i = 0; i < m->n_instances; i++)
+    for (int i = 0; i < m->n_instances * m->max_batch_size; i++)
         PL_TRY_GOTO(st, pl_asr_stream_create(m->am, 256, &m->streams[i]));
+    for (int i = 0; i < m->n_instances; i++) {
+        PL_TRY_GOTO(st, pl_asr_batch_create(m->am, m->max_batch_size, 256, &m->batches[i]));
+        if (o->threads > 1) PL_TRY_GOTO(st, pl_asr_batch_set_threads(m->batches[i], o->threads));
+    }
     struct pl_batcher_opts bo = PL_BATCHER_OPTS_INIT;
-    bo.max_batch_size = m->max_batch_size = o->max_batch_size > 0 ? o->max_batch_size : 4;
+    bo.max_batch_size = m->max_batch_size;
     bo.max_queue_delay_us = m->max_queue_delay_us =
         o->max_queue_delay_us >= 0 ? o->max_queue_delay_us : 1000;
     bo.n_instances = m->n_instances;
@@ -151,7 +170,10 @@ fail:
 void pl__asrsvc_model_destroy(struct pl_asrsvc_model *m) {
     if (!m) return;
     pl_batcher_destroy(m->batcher);
-    for (int i = 0; m->streams && i < m->n_instances; i++) pl_asr_stream_destroy(m->streams[i]);
+    for (int i = 0; m->batches && i < m->n_instances; i++) pl_asr_batch_destroy(m->batches[i]);
+    pl_free(m->batches);
+    for (int i = 0; m->streams && i < m->n_instances * m->max_batch_size; i++)
+        pl_asr_stream_destroy(m->streams[i]);
     pl_free(m->streams);
     pl_asr_vocab_destroy(m->vocab);
     pl_asr_fe_destroy(m->fe);

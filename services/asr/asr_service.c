@@ -22,6 +22,7 @@ void pl_asrsvc_opts_default(struct pl_asrsvc_opts *o) {
     memset(o, 0, sizeof *o);
     o->model_dir = "models";
     o->instances = 1;
+    o->threads = 1;
     o->max_batch_size = 4;
     o->max_queue_delay_us = 1000;
     o->max_queue = 1024;
@@ -171,7 +172,7 @@ void pl_asrsvc_destroy(struct pl_asrsvc *s) {
 
 /* ---- GetRivaSpeechRecognitionConfig ------------------------------------------------------- */
 
-#define MAX_PARAMS 16
+#define MAX_PARAMS 24
 typedef Nvidia__Riva__Asr__RivaSpeechRecognitionConfigResponse__Config__ParametersEntry param_t;
 
 struct cfg_entry {
@@ -235,6 +236,7 @@ static pl_status rpc_get_config(struct pl_asrsvc *s, const uint8_t *req, size_t 
         add_param(e, "lm_alpha", "%g", m->lm_alpha);
         add_param(e, "lm_beta", "%g", m->lm_beta);
         add_param(e, "instances", "%d", m->n_instances);
+        add_param(e, "threads", "%d", s->o.threads);
         add_param(e, "max_batch_size", "%d", m->max_batch_size);
         add_param(e, "max_audio_s", "%g", s->o.max_audio_s);
         cs[resp.n_model_config++] = &e->c;

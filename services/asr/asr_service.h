@@ -98,8 +98,9 @@ struct pl_asrsvc_opts {
     const char *lm_path;        /* ARPA LM; NULL/"" = <model_dir>/asr-lm/lm.arpa.gz when present;
                                    "none" = no LM */
     const char *profanity_path; /* NULL/"" = <model_dir>/asr-lm/profanity.txt when present */
-    int instances;              /* model instances (one stream + thread each) per model (1) */
-    int max_batch_size;         /* segments one batcher run takes (4) */
+    int instances;              /* model instances (one batcher thread each) per model (1) */
+    int threads;                /* GEMM threads per instance (1) */
+    int max_batch_size;         /* segments one batched forward takes (4; at most 256) */
     int64_t max_queue_delay_us; /* batching delay (1000) */
     int max_queue;              /* queued segments per model before RESOURCE_EXHAUSTED (1024) */
     double max_audio_s;         /* longest audio accepted (1800 s) */

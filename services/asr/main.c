@@ -29,6 +29,7 @@ struct asr_cfg {
     char *lm;
     char *profanity;
     int64_t instances;
+    int64_t threads;
     int64_t handler_threads;
     int64_t max_batch_size;
     int64_t max_queue_delay_us;
@@ -51,9 +52,10 @@ static const struct pl_config_field asr_fields[] = {
     F("model_dir", PL_CONFIG_STRING, model_dir, "models", 1, 0, "model repository: every acoustic model below it is served"),
     F("lm", PL_CONFIG_STRING, lm, "", 1, 0, "ARPA LM (empty: <model_dir>/asr-lm/lm.arpa.gz if present; none: no LM)"),
     F("profanity", PL_CONFIG_STRING, profanity, "", 1, 0, "profanity word list (empty: <model_dir>/asr-lm/profanity.txt)"),
-    F("instances", PL_CONFIG_INT, instances, "1", 1, 64, "model instances per model (each a thread running segments)"),
+    F("instances", PL_CONFIG_INT, instances, "1", 1, 64, "model instances per model (each a thread running batches)"),
+    F("threads", PL_CONFIG_INT, threads, "1", 1, 256, "GEMM threads per instance (1 leaves the other cores to decoding, NATS, the gateway)"),
     F("handler_threads", PL_CONFIG_INT, handler_threads, "16", 1, 1024, "request threads (decoding runs on them)"),
-    F("max_batch_size", PL_CONFIG_INT, max_batch_size, "4", 1, 256, "segments one batcher run takes"),
+    F("max_batch_size", PL_CONFIG_INT, max_batch_size, "4", 1, 256, "segments one batched forward takes (dynamic batching)"),
     F("max_queue_delay_us", PL_CONFIG_INT, max_queue_delay_us, "1000", 0, 10000000, "batching delay"),
     F("max_audio_s", PL_CONFIG_DOUBLE, max_audio_s, "1800", 1, 86400, "longest audio accepted (seconds)"),
     F("pause_s", PL_CONFIG_DOUBLE, pause_s, "0.6", 0.05, 10, "a pause at least this long ends a result"),
@@ -159,6 +161,7 @@ int main(int argc, char **argv) {
     so.lm_path = cfg.lm;
     so.profanity_path = cfg.profanity;
     so.instances = (int)cfg.instances;
+    so.threads = (int)cfg.threads;
     so.max_batch_size = (int)cfg.max_batch_size;
     so.max_queue_delay_us = cfg.max_queue_delay_us;
     so.max_audio_s = cfg.max_audio_s;

@@ -35,7 +35,9 @@ INVALID = grpc.StatusCode.INVALID_ARGUMENT
 
 def start_asr(nats_url, model_dir, extra_env=None):
     env = dict(os.environ)
-    env.update({"PARLEY_ASR_LOG_LEVEL": "warn", "PARLEY_ASR_HANDLER_THREADS": "4"})
+    # a 20 ms batching window so that concurrent segments reliably share a forward
+    env.update({"PARLEY_ASR_LOG_LEVEL": "warn", "PARLEY_ASR_HANDLER_THREADS": "8",
+                "PARLEY_ASR_MAX_QUEUE_DELAY_US": "20000"})
     env.pop("PARLEY_CONFIG", None)
     env.update(extra_env or {})
     out = os.path.join(g.TMP, "asr-out-%d" % time.monotonic_ns())
@@ -192,6 +194,19 @@ def main():
     well_formed(r, ldur, "long raw audio %.1f s (%d bytes)" % (ldur, len(long_pcm)))
     check(len(r.results) == len(clips), "long audio split at the pauses: %d results for %d clips" % (
         len(r.results), len(clips)))
+
+    # Concurrent requests share batched forwards: each gets what it gets alone
+    import concurrent.futures as cf
+    reqs = [(asr.RecognizeRequest(config=cfg(encoding=ra.LINEAR_PCM, sample_rate_hertz=16000),
+                                  audio=long_pcm), text(r)),
+            (asr.RecognizeRequest(config=cfg(), audio=wav), text(r_wav))] * 3
+    with cf.ThreadPoolExecutor(6) as ex:
+        got = list(ex.map(lambda q: text(stub.Recognize(q[0], timeout=120)), reqs))
+    check(got == [q[1] for q in reqs], "6 concurrent requests (batched): the same transcripts as alone")
+    st, m = g.http_get(asr_http, "/metrics")
+    inf = g.metric(m, "parley_inference_count", model="asr-test")
+    exe = g.metric(m, "parley_execution_count", model="asr-test")
+    check(st == 200 and inf > exe > 0, "/metrics: %d segments in %d batched forwards" % (inf, exe))
 
     # Errors: INVALID_ARGUMENT naming the problem
     def err(config, audio, want, what, code=INVALID):
