@@ -62,8 +62,7 @@ pl_status pl_endpoint_params_resolve(const struct pl_endpoint_config *cfg, int f
     if (!out) return PL_ERR(PL_E_INVALID_ARG, "pl_endpoint_params_resolve: out is NULL");
     memset(out, 0, sizeof *out);
     if (frame_ms < 1 || frame_ms > 1000)
-        return PL_ERR(PL_E_INVALID_ARG, "endpointing: frame length %d ms, want 1..1000",
-                      frame_ms);
+        return PL_ERR(PL_E_INVALID_ARG, "endpointing: frame length %d ms, want 1..1000", frame_ms);
     static const struct pl_endpoint_config none;
     if (!cfg) cfg = &none;
     int32_t start_h = cfg->has_start_history ? cfg->start_history : PL_ENDPOINT_START_HISTORY_MS;

@@ -103,11 +103,11 @@ enum pl_endpoint_event_type {
 
 struct pl_endpoint_event {
     enum pl_endpoint_event_type type;
-    int64_t frame;   /* frame (since create/reset) whose arrival decided the event */
-    int64_t begin;   /* first voiced frame of the utterance */
-    int64_t last;    /* EOU/END: last voiced frame so far (START: == frame's last voiced) */
-    int utterance;   /* 0-based utterance number since create/reset */
-    bool at_finish;  /* END produced by pl_endpoint_finish() */
+    int64_t frame;  /* frame (since create/reset) whose arrival decided the event */
+    int64_t begin;  /* first voiced frame of the utterance */
+    int64_t last;   /* EOU/END: last voiced frame so far (START: == frame's last voiced) */
+    int utterance;  /* 0-based utterance number since create/reset */
+    bool at_finish; /* END produced by pl_endpoint_finish() */
 };
 
 /* Called for each event, in order. ev is borrowed for the call. */

@@ -26,13 +26,13 @@
 
 #define N_FFT 256
 #define HOP 128
-#define N_BINS 129      /* N_FFT / 2 + 1 */
-#define N_STFT 258      /* real + imaginary rows */
-#define PAD_RIGHT 64    /* reflection padding */
-#define IN_LEN 640      /* PL_VAD_CONTEXT + PL_VAD_WINDOW + PAD_RIGHT */
-#define N_FRAMES 4      /* (IN_LEN - N_FFT) / HOP + 1 */
-#define HID 128         /* LSTM hidden size */
-#define N_GATES 512     /* 4 * HID */
+#define N_BINS 129   /* N_FFT / 2 + 1 */
+#define N_STFT 258   /* real + imaginary rows */
+#define PAD_RIGHT 64 /* reflection padding */
+#define IN_LEN 640   /* PL_VAD_CONTEXT + PL_VAD_WINDOW + PAD_RIGHT */
+#define N_FRAMES 4   /* (IN_LEN - N_FFT) / HOP + 1 */
+#define HID 128      /* LSTM hidden size */
+#define N_GATES 512  /* 4 * HID */
 #define N_CONV 4
 
 static const int conv_in[N_CONV] = {129, 128, 64, 64};
@@ -40,12 +40,12 @@ static const int conv_out[N_CONV] = {128, 64, 64, 128};
 static const int conv_stride[N_CONV] = {1, 2, 2, 1};
 
 struct pl_vad {
-    float *stft_t;            /* [N_FFT][N_STFT] */
-    float *conv_t[N_CONV];    /* [3][C_in][C_out] */
-    float *conv_b[N_CONV];    /* [C_out] */
-    float *ih_t;              /* [HID][N_GATES] */
-    float *hh_t;              /* [HID][N_GATES] */
-    float *gate_b;            /* [N_GATES]: bias_ih + bias_hh */
+    float *stft_t;         /* [N_FFT][N_STFT] */
+    float *conv_t[N_CONV]; /* [3][C_in][C_out] */
+    float *conv_b[N_CONV]; /* [C_out] */
+    float *ih_t;           /* [HID][N_GATES] */
+    float *hh_t;           /* [HID][N_GATES] */
+    float *gate_b;         /* [N_GATES]: bias_ih + bias_hh */
     float final_w[HID];
     float final_b;
     void (*gemv)(const float *, int, int, const float *, float *); /* kernel for this CPU */
@@ -134,7 +134,8 @@ static pl_status load(const struct pl_safetensors *st, struct pl_vad *v) {
             v->conv_b[l][o] = at(e2, (size_t)o);
             for (int i = 0; i < ci; i++)
                 for (int k = 0; k < 3; k++)
-                    v->conv_t[l][((size_t)k * ci + i) * co + o] = at(e, ((size_t)o * ci + i) * 3 + k);
+                    v->conv_t[l][((size_t)k * ci + i) * co + o] =
+                        at(e, ((size_t)o * ci + i) * 3 + k);
         }
     }
     PL_TRY(get_f32(st, "lstm_cell.weight_ih", 2, (const int64_t[]){N_GATES, HID}, &e));
@@ -240,8 +241,8 @@ static void gemv_generic(const float *restrict wt, int n_in, int n_out, const fl
 #ifdef VAD_X86
 /* Same with AVX2 + FMA: 32 outputs stay in registers across all inputs. */
 __attribute__((target("avx2,fma"))) static void gemv_avx2(const float *restrict wt, int n_in,
-                                                         int n_out, const float *restrict x,
-                                                         float *restrict y) {
+                                                          int n_out, const float *restrict x,
+                                                          float *restrict y) {
     int o = 0;
     for (; o + 32 <= n_out; o += 32) {
         __m256 a0 = _mm256_loadu_ps(y + o), a1 = _mm256_loadu_ps(y + o + 8);

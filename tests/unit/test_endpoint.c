@@ -44,12 +44,18 @@ static void expect(const struct evlog *l, int i, enum pl_endpoint_event_type typ
 /* frame_ms 10; start 50 ms (5 frames) x 0.6 -> 3; stop 100 ms x 0.8 -> 8;
  * EOU 40 ms x 1.0 -> 4. */
 static struct pl_endpoint *small_ep(void) {
-    struct pl_endpoint_config c = {.has_start_history = true, .start_history = 50,
-                                   .has_start_threshold = true, .start_threshold = 0.6f,
-                                   .has_stop_history = true, .stop_history = 100,
-                                   .has_stop_threshold = true, .stop_threshold = 0.8f,
-                                   .has_stop_history_eou = true, .stop_history_eou = 40,
-                                   .has_stop_threshold_eou = true, .stop_threshold_eou = 1.0f};
+    struct pl_endpoint_config c = {.has_start_history = true,
+                                   .start_history = 50,
+                                   .has_start_threshold = true,
+                                   .start_threshold = 0.6f,
+                                   .has_stop_history = true,
+                                   .stop_history = 100,
+                                   .has_stop_threshold = true,
+                                   .stop_threshold = 0.8f,
+                                   .has_stop_history_eou = true,
+                                   .stop_history_eou = 40,
+                                   .has_stop_threshold_eou = true,
+                                   .stop_threshold_eou = 1.0f};
     struct pl_endpoint_params p;
     ck_assert_msg(pl_endpoint_params_resolve(&c, 10, &p) == PL_OK, "%s", pl_last_error());
     ck_assert_int_eq(p.start_frames, 5);
@@ -115,11 +121,11 @@ START_TEST(test_vad_and_blank) {
     float vad[N], blank[N];
     fill(vad, 0, N, 0.0f);
     fill(blank, 0, N, 1.0f);
-    fill(vad, 0, 10, 0.9f);    /* VAD only: noise the recognizer ignores */
-    fill(blank, 10, 20, 0.1f); /* CTC only */
-    fill(vad, 25, 45, 0.9f);   /* utterance: VAD speech throughout, */
+    fill(vad, 0, 10, 0.9f);                   /* VAD only: noise the recognizer ignores */
+    fill(blank, 10, 20, 0.1f);                /* CTC only */
+    fill(vad, 25, 45, 0.9f);                  /* utterance: VAD speech throughout, */
     blank[26] = blank[28] = blank[30] = 0.2f; /* tokens at 26, 28, 30, */
-    blank[44] = 0.2f;                          /* and 44 */
+    blank[44] = 0.2f;                         /* and 44 */
     struct pl_endpoint *ep = small_ep();
     struct evlog l = {0};
     ck_assert_int_eq(pl_endpoint_feed(ep, vad, blank, N, on_event, &l), PL_OK);
@@ -150,9 +156,12 @@ START_TEST(test_defaults_and_presence) {
     ck_assert_int_eq(p.eou_frames, 6);
 
     /* explicit zeros are values, not "unset" */
-    struct pl_endpoint_config c = {.has_start_threshold = true, .start_threshold = 0.0f,
-                                   .has_stop_history = true, .stop_history = 0,
-                                   .has_stop_history_eou = true, .stop_history_eou = -1};
+    struct pl_endpoint_config c = {.has_start_threshold = true,
+                                   .start_threshold = 0.0f,
+                                   .has_stop_history = true,
+                                   .stop_history = 0,
+                                   .has_stop_history_eou = true,
+                                   .stop_history_eou = -1};
     ck_assert_int_eq(pl_endpoint_params_resolve(&c, 10, &p), PL_OK);
     ck_assert_int_eq(p.start_frames, 30); /* unset: default */
     ck_assert_int_eq(p.start_need, 1);
@@ -179,8 +188,10 @@ START_TEST(test_defaults_and_presence) {
     ck_assert_int_eq(p.start_need, 6);
     ck_assert_int_eq(p.stop_frames, 80);
     /* 0.3 x 10 is 3 frames, not 4 (float rounding) */
-    c = (struct pl_endpoint_config){.has_start_history = true, .start_history = 100,
-                                    .has_start_threshold = true, .start_threshold = 0.3f};
+    c = (struct pl_endpoint_config){.has_start_history = true,
+                                    .start_history = 100,
+                                    .has_start_threshold = true,
+                                    .start_threshold = 0.3f};
     ck_assert_int_eq(pl_endpoint_params_resolve(&c, 10, &p), PL_OK);
     ck_assert_int_eq(p.start_need, 3);
 }
@@ -325,8 +336,8 @@ static void vad_teardown(void) {
 /* Append the speech-commands clip word/file to buf at *n. */
 static void append_word(float *buf, size_t cap, size_t *n, const char *word, const char *file) {
     char path[768];
-    snprintf(path, sizeof path, "%s/speech/speech-commands/speech_commands_v0.01/%s/%s",
-             data_dir(), word, file);
+    snprintf(path, sizeof path, "%s/speech/speech-commands/speech_commands_v0.01/%s/%s", data_dir(),
+             word, file);
     struct pl_audio *a = NULL;
     ck_assert_msg(pl_audio_decode_file(path, NULL, &a, NULL) == PL_OK, "%s: %s", path,
                   pl_last_error());
@@ -413,9 +424,9 @@ static void two_words(float noise_rms) {
     memset(&l, 0, sizeof l);
     run_audio(a, n, &l);
     for (int i = 0; i < l.n; i++)
-        fprintf(stderr, "noise %.3f: event %d frame %lld begin %lld last %lld\n",
-                (double)noise_rms, l.ev[i].type, (long long)l.ev[i].frame,
-                (long long)l.ev[i].begin, (long long)l.ev[i].last);
+        fprintf(stderr, "noise %.3f: event %d frame %lld begin %lld last %lld\n", (double)noise_rms,
+                l.ev[i].type, (long long)l.ev[i].frame, (long long)l.ev[i].begin,
+                (long long)l.ev[i].last);
     ck_assert_int_eq(count_type(&l, PL_ENDPOINT_START), 2);
     ck_assert_int_eq(count_type(&l, PL_ENDPOINT_END), 2);
     ck_assert_int_ge(count_type(&l, PL_ENDPOINT_EOU), 2);
@@ -427,7 +438,7 @@ static void two_words(float noise_rms) {
         ck_assert(!e->at_finish);
         int64_t wb = (int64_t)words[k] / 160, we = (int64_t)(words[k] + 16000) / 160;
         ck_assert_int_ge(e->begin, wb);
-        ck_assert_int_le(e->last, we + 10); /* the VAD window may straddle the end */
+        ck_assert_int_le(e->last, we + 10);       /* the VAD window may straddle the end */
         ck_assert_int_ge(e->frame - e->last, 78); /* ended by stop_history of silence */
         k++;
     }

@@ -113,8 +113,8 @@ static void parity(bool generic) {
         size_t len = (seed >> 8) % 2001;
         if (len > n_audio - off) len = n_audio - off;
         size_t got_n = 0;
-        ck_assert_int_eq(
-            pl_vad_feed_array(s, audio + off, len, fed + n_fed, n_ref - n_fed, &got_n), PL_OK);
+        ck_assert_int_eq(pl_vad_feed_array(s, audio + off, len, fed + n_fed, n_ref - n_fed, &got_n),
+                         PL_OK);
         n_fed += got_n;
         off += len;
         ck_assert_uint_eq((size_t)pl_vad_state_windows(s), n_fed);
