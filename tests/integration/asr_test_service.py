@@ -179,6 +179,23 @@ def main():
         phrases=["zebra"], boost=20.0)]), audio=wav), timeout=60)
     well_formed(r, dur, "speech_contexts boost accepted (%s)" % boosted)
 
+    # With parley-nlu running (tiny random punctuation model, tests/integration/nlu_tiny.py):
+    # each transcript is what PunctuateText makes of the plain one
+    if os.environ.get("PL_NLU"):
+        import nlu_test_service
+        import nlu_tiny
+        from riva.proto import riva_nlp_pb2, riva_nlp_pb2_grpc
+        nlu_models = os.path.join(g.TMP, "nlu-models")
+        nlu_tiny.write_models(nlu_models)
+        nlu_test_service.start_nlu(nats_url, nlu_models)
+        plain = [x.alternatives[0].transcript for x in r_wav.results]
+        want = list(riva_nlp_pb2_grpc.RivaLanguageUnderstandingStub(ch).PunctuateText(
+            riva_nlp_pb2.TextTransformRequest(text=plain), timeout=30).text)
+        r = stub.Recognize(asr.RecognizeRequest(config=cfg(enable_automatic_punctuation=True), audio=wav),
+                           timeout=60)
+        got = [x.alternatives[0].transcript for x in r.results]
+        check(got == want and got != plain, "automatic punctuation through parley-nlu: %r" % got)
+
     # Long audio: four clips with 1.5 s of silence between (> 1 MiB: NATS frames) -> one
     # result per clip, audio_processed increasing
     clips = ["LJ001-0001.flac", "LJ001-0010.flac", "LJ001-0035.flac", "LJ001-0001.flac"]
