@@ -71,7 +71,7 @@ struct pl_cpu_ctx {
     struct pl_cpu_scratch scratch;
     char name[16];
     bool profile;                /* PARLEY_PROFILE=1: time each op, log totals at destroy */
-    int64_t op_ns[PL_OP_COUNT];  /* wall ns per op kind */
+    int64_t op_ns[PL_OP_COUNT];  /* process CPU ns per op kind */
 };
 
 /* One op on contiguous tensors. The reference computes in plain C with
