@@ -100,6 +100,10 @@ pl_status pl_asr_input_decode(const void *audio, size_t n, int encoding, int sam
      * and separately by memory below. */
     int cap_rate = info.sample_rate > 0 ? info.sample_rate : PL_AUDIO_RAW_MAX_RATE;
     dopts.max_frames = (size_t)(max_seconds * cap_rate) + 1;
+    /* and by memory: at most 1 GiB of decoded float samples (a few kB of FLAC can claim hours
+     * of silence in 8 channels) */
+    size_t mem_frames = ((size_t)1 << 30) / (sizeof(float) * (size_t)(info.channels > 0 ? info.channels : PL_AUDIO_MAX_CHANNELS));
+    if (dopts.max_frames > mem_frames) dopts.max_frames = mem_frames;
     struct pl_audio *a = NULL;
     st = pl_audio_decode(audio, n, &dopts, &a, NULL);
     if (st == PL_E_EXHAUSTED)

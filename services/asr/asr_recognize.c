@@ -38,41 +38,30 @@ struct arena {
     bool failed;
 };
 
-static void *aalloc(struct arena *a, size_t size) {
-    if (a->failed) return NULL;
+/* Own q (NULL marks the arena failed); returns q, or NULL after freeing it. */
+static void *akeep(struct arena *a, void *q) {
+    if (!q) a->failed = true;
+    if (a->failed) {
+        pl_free(q);
+        return NULL;
+    }
     if (a->n == a->cap) {
         int cap = a->cap ? a->cap * 2 : 64;
         void **np = pl_realloc(a->p, sizeof *np * (size_t)cap);
         if (!np) {
             a->failed = true;
+            pl_free(q);
             return NULL;
         }
         a->p = np;
         a->cap = cap;
     }
-    void *q = pl_calloc(1, size ? size : 1);
-    if (!q) {
-        a->failed = true;
-        return NULL;
-    }
     a->p[a->n++] = q;
     return q;
 }
 
-/* Adopt a pl_malloc'd pointer into the arena (freed with it). */
-static void *akeep(struct arena *a, void *q) {
-    if (!q) {
-        a->failed = true;
-        return NULL;
-    }
-    void **slot = aalloc(a, sizeof(void *)); /* grows the table; reuse the slot */
-    if (!slot) {
-        pl_free(q);
-        return NULL;
-    }
-    pl_free(slot);
-    a->p[a->n - 1] = q;
-    return q;
+static void *aalloc(struct arena *a, size_t size) {
+    return a->failed ? NULL : akeep(a, pl_calloc(1, size ? size : 1));
 }
 
 static void afree(struct arena *a) {
