@@ -97,25 +97,25 @@ def wer(refs, hyps):
     return errs / max(1, words)
 
 
-def transcribe(model, recs, cache, max_frames=20000):
+def transcribe(model, recs, cache, device="cpu", max_frames=20000):
     model.eval()
     hyps = [None] * len(recs)
     with torch.no_grad():
         for idx in make_batches(recs, max_frames, random.Random(0)):
             x, lens, _, _ = collate(recs, idx, cache)
-            lp, ol = model(x, lens)
+            lp, ol = model(x.to(device), lens.to(device))
             for i, h in zip(idx, greedy_decode(lp, ol)):
                 hyps[i] = h
     return hyps
 
 
-def evaluate(model, dev_sets, cache):
+def evaluate(model, dev_sets, cache, device="cpu"):
     """{name: (metric, n)}: WER for lj/synth sets, digit accuracy for fsdd."""
     res = {}
     for name, recs in dev_sets.items():
         if not recs:
             continue
-        hyps = transcribe(model, recs, cache)
+        hyps = transcribe(model, recs, cache, device)
         refs = [r["text"] for r in recs]
         if "fsdd" in name:
             res[name + "_acc"] = (sum(h == r for h, r in zip(hyps, refs)) / len(refs), len(refs))

@@ -276,7 +276,7 @@ def sox_effects(a):
     if "tempo" in a:
         e += ["tempo", "-s", str(a["tempo"])]
     if "telephone" in a:
-        e += ["sinc", "300-3400", "rate", "8000"]
+        e += ["rate", "16000", "sinc", "300-3400", "rate", "8000"]
     return e
 
 

@@ -55,6 +55,7 @@ def main():
     ap.add_argument("--wd", type=float, default=1e-3)
     ap.add_argument("--warmup", type=int, default=300)
     ap.add_argument("--max-frames", type=int, default=6000, help="padded frames per batch")
+    ap.add_argument("--max-batch", type=int, default=64, help="utterances per batch at most")
     ap.add_argument("--max-len", type=int, default=1700, help="longest utterance (frames)")
     ap.add_argument("--real-weight", type=int, default=1, help="repeat real records N times")
     ap.add_argument("--eval-minutes", type=float, default=8.0)
@@ -62,17 +63,19 @@ def main():
     ap.add_argument("--run", default=None, help="checkpoint/log folder (default WORK/run)")
     ap.add_argument("--fresh", action="store_true")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     run_dir = args.run or os.path.join(args.work, "run")
     os.makedirs(run_dir, exist_ok=True)
     torch.manual_seed(args.seed)
-    model = QuartzNetCTC()
+    dev_t = torch.device(args.device)
+    model = QuartzNetCTC().to(dev_t)
     opt = adamw(model, args.lr, args.wd)
     state = {"step": 0, "seconds": 0.0, "epoch": 0, "best": None, "evals": []}
     ck = os.path.join(run_dir, "checkpoint.pt")
     if os.path.exists(ck) and not args.fresh:
-        c = torch.load(ck)
+        c = torch.load(ck, map_location=dev_t)
         model.load_state_dict(c["model"])
         opt.load_state_dict(c["opt"])
         state = c["state"]
@@ -88,7 +91,7 @@ def main():
                      "cfg": model.cfg}, path)
 
     def do_eval():
-        res = evaluate(model, dev, cache)
+        res = evaluate(model, dev, cache, dev_t)
         model.train()
         s = score(res)
         state["evals"].append({"step": state["step"], "minutes": state["seconds"] / 60,
@@ -108,7 +111,7 @@ def main():
         recs = read_manifests(args.work, "train") + read_manifests(args.work, "real") * args.real_weight
         recs = [r for r in recs if r["frames"] <= args.max_len and
                 len(r["text"]) > 0 and 2 * len(r["text"]) + 2 < r["frames"] // 2]
-        batches = make_batches(recs, args.max_frames, rng)
+        batches = make_batches(recs, args.max_frames, rng, args.max_batch)
         hours = sum(r["frames"] for r in recs) / 360000.0
         log(run_dir, "epoch %d: %d utterances (%.2f h), %d batches" % (
             state["epoch"], len(recs), hours, len(batches)))
@@ -119,6 +122,7 @@ def main():
             x, lens, tg, tl = collate(recs, idx, cache, spec_augment, rng)
             for g in opt.param_groups:
                 g["lr"] = lr_at(state["step"], state["seconds"], args)
+            x, lens, tg, tl = x.to(dev_t), lens.to(dev_t), tg.to(dev_t), tl.to(dev_t)
             lp, ol = model(x, lens)
             loss = F.ctc_loss(lp.transpose(0, 1), tg, ol, tl, blank=0, reduction="mean",
                               zero_infinity=True)

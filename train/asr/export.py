@@ -1,0 +1,98 @@
+#!/usr/bin/python3
+"""Export a trained ASR checkpoint to a Parley model directory and measure it.
+
+    /usr/bin/python3 train/asr/export.py [--ckpt train/work/asr/run/best.pt]
+                                         [--out models/asr-en-quartznet]
+
+Writes OUT/config.json (model config, docs/asr-model.md keys, plus "metrics" and
+"training"), OUT/model.safetensors (BatchNorm folded, F32, train/common/safetensors_io.py),
+OUT/vocab.txt (one token per line, line 1 the blank) and OUT/metrics.json. Before writing
+it checks that the folded tensors, run through model.reference_forward() (the engine's
+specification), reproduce the training graph on dev utterances, and it re-reads the
+safetensors file to check the round trip. Metrics: greedy WER on dev_lj (held-out real
+LJ clips), digit accuracy on dev_fsdd (FSDD takes 0-4), greedy WER on dev_synth
+(held-out voice and text); also the real-time factor of the PyTorch model on one thread.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(ROOT, "train"))
+from asrdata import FeatCache, evaluate, read_manifests  # noqa: E402
+from common import safetensors_io  # noqa: E402
+from model import QuartzNetCTC, export_tensors, n_params, reference_forward  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--work", default=os.path.join(ROOT, "train", "work", "asr"))
+    ap.add_argument("--ckpt", default=None)
+    ap.add_argument("--out", default=os.path.join(ROOT, "models", "asr-en-quartznet"))
+    ap.add_argument("--note", default="", help="free text stored in config.json training.note")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    ckpt = args.ckpt or os.path.join(args.work, "run", "best.pt")
+    c = torch.load(ckpt, map_location="cpu")
+    model = QuartzNetCTC(c["cfg"])
+    model.load_state_dict(c["model"])
+    model.eval()
+    tensors = export_tensors(model)
+    cache = FeatCache(args.work)
+    dev = {k: read_manifests(args.work, k) for k in ("dev_lj", "dev_fsdd", "dev_synth")}
+
+    # folded inference graph == training graph (eval mode)
+    worst = 0.0
+    with torch.no_grad():
+        for r in dev["dev_lj"][:3] + dev["dev_fsdd"][:3]:
+            f = torch.from_numpy(cache.get(r).astype("float32")).T.contiguous()
+            lp, _ = model(f[None], torch.tensor([f.shape[1]]))
+            ref = reference_forward(tensors, model.cfg, f)
+            worst = max(worst, (lp[0] - ref).abs().max().item())
+    if worst > 1e-3:
+        sys.exit("export: folded graph differs from the training graph by %.3g" % worst)
+
+    t0 = time.time()
+    res = evaluate(model, dev, cache)
+    secs = sum(r["frames"] for v in dev.values() for r in v) / 100.0
+    rtf = (time.time() - t0) / max(secs, 1e-9)
+    metrics = {k: {"value": round(v[0], 4), "n": v[1]} for k, v in res.items()}
+    metrics["rtf_pytorch_1thread"] = round(rtf, 4)
+    metrics["fold_max_abs_diff"] = worst
+
+    os.makedirs(args.out, exist_ok=True)
+    cfg = dict(model.cfg)
+    st = c["state"]
+    cfg["training"] = {"steps": st["step"], "train_minutes": round(st["seconds"] / 60, 1),
+                       "epochs_started": st["epoch"] + 1, "checkpoint": os.path.basename(ckpt),
+                       "note": args.note}
+    cfg["metrics"] = {k: v["value"] if isinstance(v, dict) else v for k, v in metrics.items()}
+    st_path = os.path.join(args.out, "model.safetensors")
+    safetensors_io.save(st_path, tensors, metadata={"format": "pt", "model_type": cfg["model_type"]})
+    back, _ = safetensors_io.load(st_path)
+    for k, v in tensors.items():
+        if not (torch.from_numpy(back[k].copy()) == v).all():
+            sys.exit("export: safetensors round trip differs at %s" % k)
+    with open(os.path.join(args.out, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=1)
+        f.write("\n")
+    with open(os.path.join(args.out, "vocab.txt"), "w") as f:
+        for i, t in enumerate(cfg["vocab"]):
+            f.write(("<blank>" if i == cfg["blank"] else t) + "\n")
+    with open(os.path.join(args.out, "metrics.json"), "w") as f:
+        json.dump(metrics, f, indent=1)
+        f.write("\n")
+    print("exported %s: %d parameters, %.2f MB, fold diff %.2g" % (
+        args.out, n_params(model), os.path.getsize(st_path) / 1e6, worst))
+    for k, v in sorted(metrics.items()):
+        print("  %-22s %s" % (k, v))
+
+
+if __name__ == "__main__":
+    main()
