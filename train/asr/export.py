@@ -54,9 +54,11 @@ def main():
             f = torch.from_numpy(cache.get(r).astype("float32")).T.contiguous()
             lp, _ = model(f[None], torch.tensor([f.shape[1]]))
             ref = reference_forward(tensors, model.cfg, f)
-            worst = max(worst, (lp[0] - ref).abs().max().item())
-    if worst > 1e-3:
-        sys.exit("export: folded graph differs from the training graph by %.3g" % worst)
+            # relative to the log-prob range: trained models emit logp down to about -100
+            rel = (lp[0] - ref).abs().max().item() / max(1.0, lp[0].abs().max().item())
+            worst = max(worst, rel)
+    if worst > 1e-4:
+        sys.exit("export: folded graph differs from the training graph by %.3g (relative)" % worst)
 
     t0 = time.time()
     res = evaluate(model, dev, cache)
@@ -64,7 +66,7 @@ def main():
     rtf = (time.time() - t0) / max(secs, 1e-9)
     metrics = {k: {"value": round(v[0], 4), "n": v[1]} for k, v in res.items()}
     metrics["rtf_pytorch_1thread"] = round(rtf, 4)
-    metrics["fold_max_abs_diff"] = worst
+    metrics["fold_max_rel_diff"] = worst
 
     os.makedirs(args.out, exist_ok=True)
     cfg = dict(model.cfg)

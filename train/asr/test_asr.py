@@ -1,0 +1,106 @@
+"""Tests of the ASR recipe pieces that need no generated data (a few seconds):
+    /usr/bin/python3 -m unittest discover -s train/asr -p 'test_*.py'
+"""
+import os
+import sys
+import tempfile
+import unittest
+
+import numpy as np
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(HERE)))
+import feats  # noqa: E402
+from asrdata import edit_distance, wer  # noqa: E402
+from common import safetensors_io  # noqa: E402
+from model import (QuartzNetCTC, VOCAB, export_tensors, greedy_decode,  # noqa: E402
+                   reference_forward, text_to_ids)
+from textnorm import normalize  # noqa: E402
+
+
+class TextNorm(unittest.TestCase):
+    def test_numbers_and_punctuation(self):
+        self.assertEqual(normalize("In 1990, I paid $25 for 3 items & the 1st prize."),
+                         "in nineteen ninety i paid twenty five dollars for three items and "
+                         "the first prize")
+        self.assertEqual(normalize("It's 2005; 1,234 people -- 3.14 \"quoted\""),
+                         "it's two thousand five one thousand two hundred thirty four people "
+                         "three point one four quoted")
+        self.assertEqual(normalize("clásicos 100%"), "clasicos one hundred percent")
+
+    def test_output_alphabet(self):
+        t = normalize("Wow!! #42 -- (x) 'quote' don't 12th")
+        self.assertTrue(set(t) <= set("abcdefghijklmnopqrstuvwxyz' "), t)
+        self.assertEqual(len(text_to_ids(t)), len(t))
+
+
+class Model(unittest.TestCase):
+    def test_folded_graph_matches_training_graph(self):
+        torch.manual_seed(0)
+        m = QuartzNetCTC()
+        for mod in m.modules():
+            if isinstance(mod, torch.nn.BatchNorm1d):
+                mod.running_mean.uniform_(-0.5, 0.5)
+                mod.running_var.uniform_(0.5, 2.0)
+                mod.weight.data.uniform_(0.5, 1.5)
+        m.eval()
+        f = torch.randn(2, 80, 91)
+        lens = torch.tensor([91, 40])
+        lp, ol = m(f, lens)
+        self.assertEqual(ol.tolist(), [46, 20])
+        t = export_tensors(m)
+        for b in range(2):
+            ref = reference_forward(t, m.cfg, f[b, :, :int(lens[b])])
+            self.assertEqual(ref.shape[0], int(ol[b]))
+            self.assertLess((ref - lp[b, :int(ol[b])]).abs().max().item(), 1e-4)
+        # a change of the last frames affects at most the frames within the look-ahead
+        g = f[:1, :, :60].clone()
+        h = g.clone()
+        h[:, :, 59] += 5.0
+        a = reference_forward(t, m.cfg, g[0])
+        c = reference_forward(t, m.cfg, h[0])
+        first = int(((a - c).abs().max(dim=1).values > 0).nonzero()[0])
+        self.assertGreaterEqual(first, (59 - m.right_context_frames()) // 2 - 1)
+
+    def test_safetensors_round_trip(self):
+        m = QuartzNetCTC()
+        m.eval()
+        t = export_tensors(m)
+        with tempfile.TemporaryDirectory() as d:
+            p = os.path.join(d, "m.safetensors")
+            safetensors_io.save(p, t)
+            back, _ = safetensors_io.load(p)
+        self.assertEqual(set(back), set(t))
+        self.assertIn("encoder.blocks.0.sub.0.dw.weight", back)
+        self.assertEqual(list(back["decoder.weight"].shape), [len(VOCAB), 384, 1])
+        for k in t:
+            self.assertTrue(np.array_equal(back[k], t[k].numpy()), k)
+
+    def test_greedy(self):
+        lp = torch.full((1, 7, len(VOCAB)), -10.0)
+        for i, k in enumerate([0, 9, 9, 0, 9, 1, 2]):  # h h _ h ' ' a
+            lp[0, i, k] = 0.0
+        self.assertEqual(greedy_decode(lp, torch.tensor([7])), ["hh a"])
+
+
+class Metrics(unittest.TestCase):
+    def test_wer(self):
+        self.assertEqual(edit_distance("a b c".split(), "a x c d".split()), 2)
+        self.assertAlmostEqual(wer(["a b c", "d"], ["a c", "d e"]), 2 / 4)
+
+
+class Features(unittest.TestCase):
+    def test_vtlp_identity_and_warp(self):
+        x = np.random.default_rng(0).standard_normal(8000) * 0.1
+        a = feats.logmel(x)
+        self.assertEqual(a.shape, (51, 80))
+        self.assertLess(np.abs(a - feats.ref.logmel(x)).max(), 1e-5)
+        b = feats.logmel(x, vtlp=1.08)
+        self.assertEqual(b.shape, a.shape)
+        self.assertGreater(np.abs(a - b).max(), 1e-3)
+
+
+if __name__ == "__main__":
+    unittest.main()
