@@ -48,7 +48,8 @@ struct pl_vad {
     float *gate_b;         /* [N_GATES]: bias_ih + bias_hh */
     float final_w[HID];
     float final_b;
-    void (*gemv)(const float *, int, int, const float *, float *); /* kernel for this CPU */
+    /* kernel for this CPU: rows x (Y[r] += Wt^T X[r]) */
+    void (*gemm)(const float *, int, int, const float *const *, float *const *, int);
 };
 
 struct pl_vad_state {
@@ -65,11 +66,11 @@ struct pl_vad_state {
     float gates[N_GATES];
 };
 
-static void gemv_generic(const float *restrict wt, int n_in, int n_out, const float *restrict x,
-                         float *restrict y);
+static void gemm_generic(const float *wt, int n_in, int n_out, const float *const *xs,
+                         float *const *ys, int rows);
 #ifdef VAD_X86
-static void gemv_avx2(const float *restrict wt, int n_in, int n_out, const float *restrict x,
-                      float *restrict y);
+static void gemm_avx2(const float *wt, int n_in, int n_out, const float *const *xs,
+                      float *const *ys, int rows);
 #endif
 
 /* --- loading ------------------------------------------------------------ */
@@ -168,11 +169,11 @@ pl_status pl_vad_create(const char *weights_path, struct pl_vad **out) {
         goto fail;
     }
     PL_TRY_GOTO(s, load(st, v));
-    v->gemv = gemv_generic;
+    v->gemm = gemm_generic;
 #ifdef VAD_X86
     if (!getenv("PL_VAD_GENERIC") && __builtin_cpu_supports("avx2") &&
         __builtin_cpu_supports("fma"))
-        v->gemv = gemv_avx2;
+        v->gemm = gemm_avx2;
 #endif
     pl_safetensors_close(st);
     *out = v;
@@ -227,33 +228,38 @@ size_t pl_vad_state_pending(const struct pl_vad_state *s) { return s->n_pending;
 
 static float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
-/* y[o] += sum_i wt[i * n_out + o] * x[i] for o < n_out: a matrix-vector
- * product against a weight stored [input][output]. */
-static void gemv_generic(const float *restrict wt, int n_in, int n_out, const float *restrict x,
-                         float *restrict y) {
-    for (int i = 0; i < n_in; i++) {
-        float xv = x[i];
-        const float *wr = wt + (size_t)i * n_out;
-        for (int o = 0; o < n_out; o++) y[o] += wr[o] * xv;
+/* ys[r][o] += sum_i wt[i * n_out + o] * xs[r][i] for every row r < rows and
+ * o < n_out: the matrix-vector products of several inputs (windows of several
+ * streams, frames of one) against one weight stored [input][output]. Every
+ * output is accumulated in input order from its initial value, whatever the
+ * blocking, so a row's result does not depend on the other rows. */
+static void gemm_generic(const float *wt, int n_in, int n_out, const float *const *xs,
+                         float *const *ys, int rows) {
+    for (int r = 0; r < rows; r++) {
+        const float *restrict x = xs[r];
+        float *restrict y = ys[r];
+        for (int i = 0; i < n_in; i++) {
+            float xv = x[i];
+            const float *restrict wr = wt + (size_t)i * n_out;
+            for (int o = 0; o < n_out; o++) y[o] += wr[o] * xv;
+        }
     }
 }
 
 #ifdef VAD_X86
-/* Same with AVX2 + FMA: 32 outputs stay in registers across all inputs. */
-__attribute__((target("avx2,fma"))) static void gemv_avx2(const float *restrict wt, int n_in,
-                                                          int n_out, const float *restrict x,
-                                                          float *restrict y) {
-    int o = 0;
+/* One row, outputs [o, n_out) of a weight with row stride n_out. */
+__attribute__((target("avx2,fma"))) static void row_avx2(const float *wt, int n_in, int n_out,
+                                                         int o, const float *x, float *y) {
     for (; o + 32 <= n_out; o += 32) {
         __m256 a0 = _mm256_loadu_ps(y + o), a1 = _mm256_loadu_ps(y + o + 8);
         __m256 a2 = _mm256_loadu_ps(y + o + 16), a3 = _mm256_loadu_ps(y + o + 24);
         const float *w = wt + o;
         for (int i = 0; i < n_in; i++, w += n_out) {
-            __m256 xv = _mm256_broadcast_ss(x + i);
-            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w), xv, a0);
-            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + 8), xv, a1);
-            a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + 16), xv, a2);
-            a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + 24), xv, a3);
+            __m256 b = _mm256_broadcast_ss(x + i);
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w), b, a0);
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + 8), b, a1);
+            a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + 16), b, a2);
+            a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + 24), b, a3);
         }
         _mm256_storeu_ps(y + o, a0);
         _mm256_storeu_ps(y + o + 8, a1);
@@ -273,70 +279,148 @@ __attribute__((target("avx2,fma"))) static void gemv_avx2(const float *restrict 
         y[o] = acc;
     }
 }
+
+/* AVX2 + FMA: four rows at a time share each weight load (16 outputs x 4
+ * rows = 8 accumulators); the rest one row at a time, 32 outputs wide. */
+__attribute__((target("avx2,fma"))) static void gemm_avx2(const float *wt, int n_in, int n_out,
+                                                          const float *const *xs, float *const *ys,
+                                                          int rows) {
+    int r = 0;
+    for (; r + 4 <= rows; r += 4) {
+        const float *x0 = xs[r], *x1 = xs[r + 1], *x2 = xs[r + 2], *x3 = xs[r + 3];
+        float *y0 = ys[r], *y1 = ys[r + 1], *y2 = ys[r + 2], *y3 = ys[r + 3];
+        int o = 0;
+        for (; o + 16 <= n_out; o += 16) {
+            __m256 a00 = _mm256_loadu_ps(y0 + o), a01 = _mm256_loadu_ps(y0 + o + 8);
+            __m256 a10 = _mm256_loadu_ps(y1 + o), a11 = _mm256_loadu_ps(y1 + o + 8);
+            __m256 a20 = _mm256_loadu_ps(y2 + o), a21 = _mm256_loadu_ps(y2 + o + 8);
+            __m256 a30 = _mm256_loadu_ps(y3 + o), a31 = _mm256_loadu_ps(y3 + o + 8);
+            const float *w = wt + o;
+            for (int i = 0; i < n_in; i++, w += n_out) {
+                __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8);
+                __m256 b = _mm256_broadcast_ss(x0 + i);
+                a00 = _mm256_fmadd_ps(w0, b, a00);
+                a01 = _mm256_fmadd_ps(w1, b, a01);
+                b = _mm256_broadcast_ss(x1 + i);
+                a10 = _mm256_fmadd_ps(w0, b, a10);
+                a11 = _mm256_fmadd_ps(w1, b, a11);
+                b = _mm256_broadcast_ss(x2 + i);
+                a20 = _mm256_fmadd_ps(w0, b, a20);
+                a21 = _mm256_fmadd_ps(w1, b, a21);
+                b = _mm256_broadcast_ss(x3 + i);
+                a30 = _mm256_fmadd_ps(w0, b, a30);
+                a31 = _mm256_fmadd_ps(w1, b, a31);
+            }
+            _mm256_storeu_ps(y0 + o, a00);
+            _mm256_storeu_ps(y0 + o + 8, a01);
+            _mm256_storeu_ps(y1 + o, a10);
+            _mm256_storeu_ps(y1 + o + 8, a11);
+            _mm256_storeu_ps(y2 + o, a20);
+            _mm256_storeu_ps(y2 + o + 8, a21);
+            _mm256_storeu_ps(y3 + o, a30);
+            _mm256_storeu_ps(y3 + o + 8, a31);
+        }
+        if (o < n_out) {
+            row_avx2(wt, n_in, n_out, o, x0, y0);
+            row_avx2(wt, n_in, n_out, o, x1, y1);
+            row_avx2(wt, n_in, n_out, o, x2, y2);
+            row_avx2(wt, n_in, n_out, o, x3, y3);
+        }
+    }
+    for (; r < rows; r++) row_avx2(wt, n_in, n_out, 0, xs[r], ys[r]);
+}
 #endif
 
-/* Conv1d kernel 3, padding 1, stride st, then ReLU; time-major [T][C]. */
-static void conv_relu(const struct pl_vad *v, int l, const float *in, int t_in, float *out,
-                      int t_out) {
+/* Conv1d kernel 3, padding 1, then ReLU, for n streams; time-major [T][C]
+ * in each stream's buffers. */
+static void conv_relu(const struct pl_vad *v, int l, int n, const float *const *in, int t_in,
+                      float *const *out, int t_out) {
     const int ci = conv_in[l], co = conv_out[l], st = conv_stride[l];
+    const float *xs[PL_VAD_MAX_BATCH] = {0};
+    float *ys[PL_VAD_MAX_BATCH] = {0};
     for (int t = 0; t < t_out; t++) {
-        float *o = out + (size_t)t * co;
-        memcpy(o, v->conv_b[l], (size_t)co * sizeof(float));
+        for (int b = 0; b < n; b++) {
+            ys[b] = out[b] + (size_t)t * co;
+            memcpy(ys[b], v->conv_b[l], (size_t)co * sizeof(float));
+        }
         for (int k = 0; k < 3; k++) {
             int ti = t * st + k - 1;
             if (ti < 0 || ti >= t_in) continue;
-            v->gemv(v->conv_t[l] + (size_t)k * ci * co, ci, co, in + (size_t)ti * ci, o);
+            for (int b = 0; b < n; b++) xs[b] = in[b] + (size_t)ti * ci;
+            v->gemm(v->conv_t[l] + (size_t)k * ci * co, ci, co, xs, ys, n);
         }
-        for (int j = 0; j < co; j++) o[j] = o[j] > 0.0f ? o[j] : 0.0f;
+        for (int b = 0; b < n; b++)
+            for (int j = 0; j < co; j++) ys[b][j] = ys[b][j] > 0.0f ? ys[b][j] : 0.0f;
     }
 }
 
-/* One window: the 512 samples are already in s->x[64..576). */
-static float forward(struct pl_vad_state *s) {
-    const struct pl_vad *v = s->vad;
-    float *x = s->x;
-    memcpy(x, s->context, sizeof s->context);
-    memcpy(s->context, x + PL_VAD_WINDOW, sizeof s->context); /* last 64 of the 576 */
+/* One window of each of n streams (n <= PL_VAD_MAX_BATCH): the 512 new
+ * samples are already in ss[b]->x[64..576). Each layer is one kernel call
+ * over all streams, so a weight is loaded once for several of them. */
+static void forward(struct pl_vad_state *const *ss, int n, float *probs) {
+    const struct pl_vad *v = ss[0]->vad;
+    const float *xs[PL_VAD_MAX_BATCH * N_FRAMES] = {0};
+    float *ys[PL_VAD_MAX_BATCH * N_FRAMES] = {0};
+    const float *ins[PL_VAD_MAX_BATCH] = {0};
+    float *outs[PL_VAD_MAX_BATCH] = {0};
     const int len = PL_VAD_CONTEXT + PL_VAD_WINDOW;
-    for (int j = 0; j < PAD_RIGHT; j++) x[len + j] = x[len - 2 - j]; /* reflect */
-
-    /* STFT: spec[t][c] = sum_k basis[c][k] x[HOP t + k] */
-    for (int t = 0; t < N_FRAMES; t++) {
-        float *sp = s->spec[t];
-        memset(sp, 0, sizeof s->spec[t]);
-        v->gemv(v->stft_t, N_FFT, N_STFT, x + t * HOP, sp);
-    }
-    float *a = s->act_a, *b = s->act_b;
-    for (int t = 0; t < N_FRAMES; t++)
-        for (int c = 0; c < N_BINS; c++) {
-            float re = s->spec[t][c], im = s->spec[t][N_BINS + c];
-            a[t * N_BINS + c] = sqrtf(re * re + im * im);
+    for (int b = 0; b < n; b++) {
+        struct pl_vad_state *s = ss[b];
+        float *x = s->x;
+        memcpy(x, s->context, sizeof s->context);
+        memcpy(s->context, x + PL_VAD_WINDOW, sizeof s->context);        /* last 64 of the 576 */
+        for (int j = 0; j < PAD_RIGHT; j++) x[len + j] = x[len - 2 - j]; /* reflect */
+        /* STFT rows: spec[t][c] = sum_k basis[c][k] x[HOP t + k] */
+        for (int t = 0; t < N_FRAMES; t++) {
+            memset(s->spec[t], 0, sizeof s->spec[t]);
+            xs[b * N_FRAMES + t] = x + t * HOP;
+            ys[b * N_FRAMES + t] = s->spec[t];
         }
-
+    }
+    v->gemm(v->stft_t, N_FFT, N_STFT, xs, ys, n * N_FRAMES);
+    for (int b = 0; b < n; b++) {
+        struct pl_vad_state *s = ss[b];
+        for (int t = 0; t < N_FRAMES; t++)
+            for (int c = 0; c < N_BINS; c++) {
+                float re = s->spec[t][c], im = s->spec[t][N_BINS + c];
+                s->act_a[t * N_BINS + c] = sqrtf(re * re + im * im);
+            }
+    }
     int t_len = N_FRAMES;
+    bool in_a = true; /* the current activations are in act_a */
     for (int l = 0; l < N_CONV; l++) {
         int t_out = (t_len + 2 - 3) / conv_stride[l] + 1;
-        conv_relu(v, l, a, t_len, b, t_out);
-        float *tmp = a;
-        a = b;
-        b = tmp;
+        for (int b = 0; b < n; b++) {
+            ins[b] = in_a ? ss[b]->act_a : ss[b]->act_b;
+            outs[b] = in_a ? ss[b]->act_b : ss[b]->act_a;
+        }
+        conv_relu(v, l, n, ins, t_len, outs, t_out);
+        in_a = !in_a;
         t_len = t_out;
     }
-    /* a: [1][128] encoder output. LSTMCell. */
-    float *g = s->gates;
-    memcpy(g, v->gate_b, N_GATES * sizeof(float));
-    v->gemv(v->ih_t, HID, N_GATES, a, g);
-    v->gemv(v->hh_t, HID, N_GATES, s->h, g);
-    float y = v->final_b;
-    for (int j = 0; j < HID; j++) {
-        float ig = sigmoidf(g[j]), fg = sigmoidf(g[HID + j]);
-        float gg = tanhf(g[2 * HID + j]), og = sigmoidf(g[3 * HID + j]);
-        s->c[j] = fg * s->c[j] + ig * gg;
-        s->h[j] = og * tanhf(s->c[j]);
-        y += v->final_w[j] * (s->h[j] > 0.0f ? s->h[j] : 0.0f);
+    /* encoder output [1][128] -> LSTMCell */
+    for (int b = 0; b < n; b++) {
+        memcpy(ss[b]->gates, v->gate_b, N_GATES * sizeof(float));
+        xs[b] = in_a ? ss[b]->act_a : ss[b]->act_b;
+        ys[b] = ss[b]->gates;
     }
-    s->windows++;
-    return sigmoidf(y);
+    v->gemm(v->ih_t, HID, N_GATES, xs, ys, n);
+    for (int b = 0; b < n; b++) xs[b] = ss[b]->h;
+    v->gemm(v->hh_t, HID, N_GATES, xs, ys, n);
+    for (int b = 0; b < n; b++) {
+        struct pl_vad_state *s = ss[b];
+        const float *g = s->gates;
+        float y = v->final_b;
+        for (int j = 0; j < HID; j++) {
+            float ig = sigmoidf(g[j]), fg = sigmoidf(g[HID + j]);
+            float gg = tanhf(g[2 * HID + j]), og = sigmoidf(g[3 * HID + j]);
+            s->c[j] = fg * s->c[j] + ig * gg;
+            s->h[j] = og * tanhf(s->c[j]);
+            y += v->final_w[j] * (s->h[j] > 0.0f ? s->h[j] : 0.0f);
+        }
+        s->windows++;
+        probs[b] = sigmoidf(y);
+    }
 }
 
 static bool all_finite(const float *p, size_t n) {
@@ -355,7 +439,34 @@ pl_status pl_vad_process(struct pl_vad_state *s, const float *samples, float *pr
     if (!all_finite(samples, PL_VAD_WINDOW))
         return PL_ERR(PL_E_INVALID_ARG, "pl_vad_process: non-finite sample");
     memcpy(s->x + PL_VAD_CONTEXT, samples, PL_VAD_WINDOW * sizeof(float));
-    *prob = forward(s);
+    forward(&s, 1, prob);
+    return PL_OK;
+}
+
+pl_status pl_vad_process_batch(struct pl_vad_state *const *states, const float *const *samples,
+                               int n, float *probs) {
+    if (!states || !samples || !probs || n < 1 || n > PL_VAD_MAX_BATCH)
+        return PL_ERR(PL_E_INVALID_ARG, "pl_vad_process_batch: bad arguments (n %d, max %d)", n,
+                      PL_VAD_MAX_BATCH);
+    for (int b = 0; b < n; b++) {
+        const struct pl_vad_state *s = states[b];
+        if (!s || !samples[b])
+            return PL_ERR(PL_E_INVALID_ARG, "pl_vad_process_batch: stream %d is NULL", b);
+        if (s->vad != states[0]->vad)
+            return PL_ERR(PL_E_INVALID_ARG, "pl_vad_process_batch: stream %d has another model", b);
+        if (s->n_pending)
+            return PL_ERR(PL_E_INVALID_ARG,
+                          "pl_vad_process_batch: stream %d buffers a partial window", b);
+        for (int c = 0; c < b; c++)
+            if (states[c] == s)
+                return PL_ERR(PL_E_INVALID_ARG, "pl_vad_process_batch: stream %d repeats %d", b, c);
+        if (!all_finite(samples[b], PL_VAD_WINDOW))
+            return PL_ERR(PL_E_INVALID_ARG, "pl_vad_process_batch: stream %d: non-finite sample",
+                          b);
+    }
+    for (int b = 0; b < n; b++)
+        memcpy(states[b]->x + PL_VAD_CONTEXT, samples[b], PL_VAD_WINDOW * sizeof(float));
+    forward(states, n, probs);
     return PL_OK;
 }
 
@@ -373,7 +484,8 @@ pl_status pl_vad_feed(struct pl_vad_state *s, const float *samples, size_t n, pl
         if (s->n_pending == PL_VAD_WINDOW) {
             memcpy(s->x + PL_VAD_CONTEXT, s->pending, sizeof s->pending);
             s->n_pending = 0;
-            float p = forward(s);
+            float p;
+            forward(&s, 1, &p);
             if (fn) fn(ud, s->windows - 1, p);
         }
     }

@@ -43,8 +43,9 @@ extern "C" {
 #endif
 
 #define PL_VAD_SAMPLE_RATE 16000
-#define PL_VAD_WINDOW 512 /* new samples per window (32 ms) */
-#define PL_VAD_CONTEXT 64 /* samples carried over from the previous window */
+#define PL_VAD_WINDOW 512   /* new samples per window (32 ms) */
+#define PL_VAD_CONTEXT 64   /* samples carried over from the previous window */
+#define PL_VAD_MAX_BATCH 64 /* streams per pl_vad_process_batch() */
 
 struct pl_vad;
 struct pl_vad_state;
@@ -73,6 +74,16 @@ void pl_vad_state_reset(struct pl_vad_state *s);
  * partial window (PL_E_INVALID_ARG). Non-finite samples: PL_E_INVALID_ARG and
  * the state is unchanged. OUT: *prob in [0, 1]. */
 pl_status pl_vad_process(struct pl_vad_state *s, const float *samples, float *prob);
+
+/* One window of each of n streams (1 <= n <= PL_VAD_MAX_BATCH) at once:
+ * states[b] gets samples[b][0..PL_VAD_WINDOW), probs[b] its probability. The
+ * layers run over all streams together, so each weight load serves several
+ * streams; the results equal pl_vad_process() on each stream exactly.
+ * Errors (nothing changes): PL_E_INVALID_ARG for NULLs, n out of range,
+ * states of different models, a state listed twice, a state with a partial
+ * window buffered by pl_vad_feed(), non-finite samples. */
+pl_status pl_vad_process_batch(struct pl_vad_state *const *states, const float *const *samples,
+                               int n, float *probs);
 
 /* Called once per completed window, in order; window is the index since
  * create/reset (window k covers samples [512k, 512k + 512)). */

@@ -255,6 +255,103 @@ START_TEST(test_speed) {
 }
 END_TEST
 
+/* A batch of streams gives exactly what each stream gives alone, for batch
+ * sizes around the kernel's 4-row blocking; bad batches change nothing. */
+START_TEST(test_batch) {
+    struct pl_vad *vad = load_vad();
+    enum { S = 9, W = 12 };
+    struct pl_vad_state *solo[S], *bat[S];
+    float *sig[S];
+    for (int b = 0; b < S; b++) {
+        ck_assert_int_eq(pl_vad_state_create(vad, &solo[b]), PL_OK);
+        ck_assert_int_eq(pl_vad_state_create(vad, &bat[b]), PL_OK);
+        sig[b] = make_signal(W * PL_VAD_WINDOW, 10 + (unsigned)b);
+    }
+    for (int n = 1; n <= S; n++) {
+        for (int b = 0; b < S; b++) {
+            pl_vad_state_reset(solo[b]);
+            pl_vad_state_reset(bat[b]);
+        }
+        for (int k = 0; k < W; k++) {
+            const float *in[S];
+            float pb[S], ps;
+            for (int b = 0; b < n; b++) in[b] = sig[b] + k * PL_VAD_WINDOW;
+            ck_assert_int_eq(pl_vad_process_batch(bat, in, n, pb), PL_OK);
+            for (int b = 0; b < n; b++) {
+                ck_assert_int_eq(pl_vad_process(solo[b], in[b], &ps), PL_OK);
+                ck_assert_msg(ps == pb[b], "n %d stream %d window %d: %.9g vs %.9g", n, b, k,
+                              (double)pb[b], (double)ps);
+            }
+        }
+    }
+    /* errors leave every state alone */
+    const float *in[3] = {sig[0], sig[1], sig[2]};
+    float pb[3];
+    struct pl_vad_state *dup[3] = {bat[0], bat[1], bat[0]};
+    int64_t w0 = pl_vad_state_windows(bat[0]);
+    ck_assert_int_eq(pl_vad_process_batch(dup, in, 3, pb), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_vad_process_batch(bat, in, 0, pb), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_vad_process_batch(bat, in, PL_VAD_MAX_BATCH + 1, pb), PL_E_INVALID_ARG);
+    float bad[PL_VAD_WINDOW];
+    memcpy(bad, sig[2], sizeof bad);
+    bad[511] = NAN;
+    const float *in_bad[3] = {sig[0], sig[1], bad};
+    ck_assert_int_eq(pl_vad_process_batch(bat, in_bad, 3, pb), PL_E_INVALID_ARG);
+    struct pl_vad *other = load_vad();
+    struct pl_vad_state *os = NULL;
+    ck_assert_int_eq(pl_vad_state_create(other, &os), PL_OK);
+    struct pl_vad_state *mixed[2] = {bat[0], os};
+    ck_assert_int_eq(pl_vad_process_batch(mixed, in, 2, pb), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_vad_feed(bat[1], sig[1], 10, NULL, NULL), PL_OK);
+    ck_assert_int_eq(pl_vad_process_batch(bat, in, 2, pb), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_vad_state_windows(bat[0]), w0);
+    pl_vad_state_destroy(os);
+    pl_vad_destroy(other);
+    for (int b = 0; b < S; b++) {
+        pl_vad_state_destroy(solo[b]);
+        pl_vad_state_destroy(bat[b]);
+        pl_free(sig[b]);
+    }
+    pl_vad_destroy(vad);
+}
+END_TEST
+
+/* 32 streams: one batch call per 32 ms versus 32 single calls. */
+START_TEST(test_batch_speed) {
+    struct pl_vad *vad = load_vad();
+    enum { S = 32, W = 60 };
+    struct pl_vad_state *st[S];
+    for (int b = 0; b < S; b++) ck_assert_int_eq(pl_vad_state_create(vad, &st[b]), PL_OK);
+    float *a = make_signal(W * PL_VAD_WINDOW, 6);
+    double cpu[2];
+    for (int mode = 0; mode < 2; mode++) {
+        struct timespec c0, c1;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+        for (int k = 0; k < W; k++) {
+            const float *in[S];
+            float p[S];
+            for (int b = 0; b < S; b++) in[b] = a + k * PL_VAD_WINDOW;
+            if (mode)
+                ck_assert_int_eq(pl_vad_process_batch(st, in, S, p), PL_OK);
+            else
+                for (int b = 0; b < S; b++)
+                    ck_assert_int_eq(pl_vad_process(st[b], in[b], &p[b]), PL_OK);
+        }
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+        cpu[mode] = (double)(c1.tv_sec - c0.tv_sec) + 1e-9 * (double)(c1.tv_nsec - c0.tv_nsec);
+        for (int b = 0; b < S; b++) pl_vad_state_reset(st[b]);
+    }
+    fprintf(stderr,
+            "vad %d streams: %.1f us/window one by one, %.1f us/window batched (%.2fx); "
+            "batched, %d real-time streams use %.1f%% of a core\n",
+            S, 1e6 * cpu[0] / (S * W), 1e6 * cpu[1] / (S * W), cpu[0] / cpu[1], S,
+            100.0 * cpu[1] / (W * 0.032));
+    pl_free(a);
+    for (int b = 0; b < S; b++) pl_vad_state_destroy(st[b]);
+    pl_vad_destroy(vad);
+}
+END_TEST
+
 Suite *pl_vad_suite(void) {
     Suite *su = suite_create("vad");
     TCase *tc = tcase_create("vad");
@@ -265,6 +362,8 @@ Suite *pl_vad_suite(void) {
     tcase_add_test(tc, test_states);
     tcase_add_test(tc, test_oom);
     tcase_add_test(tc, test_speed);
+    tcase_add_test(tc, test_batch);
+    tcase_add_test(tc, test_batch_speed);
     suite_add_tcase(su, tc);
     return su;
 }
