@@ -62,6 +62,7 @@ def main():
     ap.add_argument("--ckpt-minutes", type=float, default=4.0)
     ap.add_argument("--run", default=None, help="checkpoint/log folder (default WORK/run)")
     ap.add_argument("--fresh", action="store_true")
+    ap.add_argument("--init", default=None, help="start a fresh run from this checkpoint's weights")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     args = ap.parse_args()
@@ -81,6 +82,8 @@ def main():
         state = c["state"]
         log(run_dir, "resumed at step %d, %.1f min trained" % (state["step"], state["seconds"] / 60))
     else:
+        if args.init:
+            model.load_state_dict(torch.load(args.init, map_location=dev_t)["model"])
         log(run_dir, "fresh run: %d parameters, args %s" % (n_params(model), vars(args)))
     cache = FeatCache(args.work)
     dev = {k: read_manifests(args.work, k) for k in ("dev_lj", "dev_fsdd", "dev_synth")}
