@@ -6,7 +6,8 @@
  *
  *   parley transcribe FILE [--server HOST:PORT] [--model NAME] [--language-code en-US]
  *                     [--max-alternatives N] [--word-time-offsets] [--automatic-punctuation]
- *                     [--no-verbatim-transcripts] [--profanity-filter] [--boost PHRASE:SCORE]...
+ *                     [--no-verbatim-transcripts] [--profanity-filter] [--separate-channels]
+ *                     [--boost PHRASE:SCORE]...
  *                     [--raw pcm|mulaw|alaw --sample-rate HZ [--channels N]]
  *                     [--custom KEY:VALUE]... [--timeout-ms MS] [--api-key KEY]
  *
@@ -42,6 +43,7 @@ static void usage(FILE *f) {
             "  --automatic-punctuation    punctuate (parley-nlu)\n"
             "  --no-verbatim-transcripts  numbers as digits (\"twenty five\" -> 25)\n"
             "  --profanity-filter         mask profanities\n"
+            "  --separate-channels        one result per channel ([chN] prefix)\n"
             "  --boost PHRASE:SCORE       boost a phrase (repeatable)\n"
             "  --raw pcm|mulaw|alaw       headerless audio (needs --sample-rate)\n"
             "  --sample-rate HZ, --channels N\n"
@@ -122,6 +124,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--automatic-punctuation")) cfg.enable_automatic_punctuation = 1;
         else if (!strcmp(a, "--no-verbatim-transcripts")) cfg.verbatim_transcripts = 0;
         else if (!strcmp(a, "--profanity-filter")) cfg.profanity_filter = 1;
+        else if (!strcmp(a, "--separate-channels")) cfg.enable_separate_recognition_per_channel = 1;
         else if (a[0] == '-' && a[1] == '-' && !more) {
             fprintf(stderr, "parley transcribe: %s needs a value\n", a);
             return 2;
