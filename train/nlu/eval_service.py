@@ -1,0 +1,221 @@
+#!/usr/bin/python3
+"""Evaluate Parley's NLU models THROUGH the running stack (gateway, gRPC).
+
+    /usr/bin/python3 train/nlu/eval_service.py --server 127.0.0.1:50051 [--data ../shared/data] [--limit N]
+
+Every number comes from the answers of the gRPC service, not from the
+training code's forward pass:
+  - SNIPS test (nlu/snips/test): AnalyzeIntent per utterance (words joined by
+    single spaces): intent accuracy, and span-level slot F1 counted like
+    conlleval: each returned slot's character span is mapped back to the
+    words it covers (B- on the first, I- on the rest) and compared with the
+    gold BIO tags (exact start, end and type).
+  - CoNLL-2003 test (ner/conll2003/test.txt): AnalyzeEntities per sentence,
+    entity F1 the same way (skipped when the server has no entity model).
+  - Punctuation on the held-out text of train/nlu/punct_data.py (the last 5%
+    of each file in text/, grouped into 30-60-word texts): PunctuateText on
+    the lower-case words without punctuation; each output word is split into
+    the input word (its case read back) and the mark after it; word-level
+    P/R/F1 per mark (comma, period, question mark), their macro F1, and
+    capitalization accuracy (skipped when no punctuation model is loaded).
+
+--limit N evaluates the first N examples of each set (0 = all). --stubs names
+the directory of the generated Python stubs (<build>/python, made by the
+build from proto/). Results go to stdout; --json FILE also writes them.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "train"))
+sys.path.insert(0, HERE)
+
+from common.data import read_conll, read_snips  # noqa: E402
+from common.metrics import SpanF1  # noqa: E402
+import punct_data as pd  # noqa: E402
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--server", default="127.0.0.1:50051", help="gateway gRPC address")
+    ap.add_argument("--data", default=pd.default_data_dir(), help="the shared data dir")
+    ap.add_argument("--limit", type=int, default=0, help="first N examples of each set (0 = all)")
+    ap.add_argument("--stubs", default=os.path.join(ROOT, "build", "python"),
+                    help="directory with riva/proto/riva_nlp_pb2*.py")
+    ap.add_argument("--only", default="intent,ner,punct", help="comma-separated subset of intent,ner,punct")
+    ap.add_argument("--domain", default="", help="AnalyzeIntent options.domain (default: the server's)")
+    ap.add_argument("--punct-model", default="", help="PunctuateText model_name (default: the server's)")
+    ap.add_argument("--timeout", type=float, default=30.0, help="seconds per call")
+    ap.add_argument("--json", default="", help="also write the results here")
+    return ap.parse_args(argv)
+
+
+def word_offsets(words):
+    """[start, end) code-point offsets of words joined by single spaces."""
+    out, pos = [], 0
+    for w in words:
+        out.append((pos, pos + len(w)))
+        pos += len(w) + 1
+    return out
+
+
+def spans_to_tags(words, values):
+    """BIO tags per word from returned TokenClassValue spans (type = best label)."""
+    offs = word_offsets(words)
+    tags = ["O"] * len(words)
+    for v in values:
+        if not v.label or not v.span:
+            continue
+        typ = v.label[0].class_name
+        if typ.startswith(("B-", "I-")):
+            typ = typ[2:]
+        if typ == "O":
+            continue
+        s, e = v.span[0].start, v.span[-1].end
+        inside = [i for i, (ws, we) in enumerate(offs) if ws >= s and we <= e]
+        for k, i in enumerate(inside):
+            tags[i] = ("B-" if k == 0 else "I-") + typ
+    return tags
+
+
+def unavailable(grpc, err):
+    return isinstance(err, grpc.RpcError) and err.code() in (grpc.StatusCode.UNAVAILABLE,
+                                                            grpc.StatusCode.NOT_FOUND)
+
+
+def eval_intent(stub, nlp, grpc, args):
+    ex = read_snips(os.path.join(args.data, "nlu", "snips", "test"))
+    if args.limit:
+        ex = ex[:args.limit]
+    f1, right, t0 = SpanF1(), 0, time.time()
+    for e in ex:
+        req = nlp.AnalyzeIntentRequest(query=" ".join(e.words))
+        if args.domain:
+            req.options.domain = args.domain
+        try:
+            r = stub.AnalyzeIntent(req, timeout=args.timeout)
+        except grpc.RpcError as err:
+            if unavailable(grpc, err) and right == 0 and f1.gold == 0:
+                return {"skipped": "%s: %s" % (err.code().name, err.details())}
+            raise
+        right += r.intent.class_name == e.intent
+        f1.add(e.tags, spans_to_tags(e.words, r.slots))
+    p, rc, f = f1.result()
+    return {"n": len(ex), "intent_acc": 100.0 * right / len(ex), "slot_p": p, "slot_r": rc, "slot_f1": f,
+            "seconds": round(time.time() - t0, 1)}
+
+
+def eval_ner(stub, nlp, grpc, args):
+    ex = read_conll(os.path.join(args.data, "ner", "conll2003", "test.txt"))
+    if args.limit:
+        ex = ex[:args.limit]
+    f1, t0, done = SpanF1(), time.time(), 0
+    for e in ex:
+        try:
+            r = stub.AnalyzeEntities(nlp.AnalyzeEntitiesRequest(query=" ".join(e.words)), timeout=args.timeout)
+        except grpc.RpcError as err:
+            if unavailable(grpc, err) and done == 0:
+                return {"skipped": "%s: %s" % (err.code().name, err.details())}
+            raise
+        done += 1
+        vals = r.results[0].results if r.results else []
+        f1.add(e.tags, spans_to_tags(e.words, vals))
+    p, rc, f = f1.result()
+    per = {t: round(v[2], 2) for t, v in f1.per_type_result().items()}
+    return {"n": len(ex), "p": p, "r": rc, "f1": f, "per_type_f1": per, "seconds": round(time.time() - t0, 1)}
+
+
+def read_back(in_words, out_text):
+    """(marks, cases) per input word from a PunctuateText answer."""
+    out_words = out_text.split()
+    if len(out_words) != len(in_words):
+        raise ValueError("PunctuateText returned %d words for %d: %r" % (len(out_words), len(in_words), out_text))
+    marks, cases = [], []
+    for w, o in zip(in_words, out_words):
+        if o[:len(w)].lower() != w:
+            raise ValueError("PunctuateText changed word %r into %r" % (w, o))
+        rest = o[len(w):]
+        marks.append(pd._mark_of(rest) if rest else "O")
+        cases.append(pd._case_of(o[:len(w)]))
+    return marks, cases
+
+
+def eval_punct(stub, nlp, grpc, args, batch=16):
+    segs = pd.heldout_segments(args.data)
+    if args.limit:
+        segs = segs[:args.limit]
+    sc, t0 = pd.MarkScores(), time.time()
+    for i in range(0, len(segs), batch):
+        part = [w for _, w in segs[i:i + batch]]
+        req = nlp.TextTransformRequest(text=[" ".join(x[0] for x in ws) for ws in part])
+        if args.punct_model:
+            req.model.model_name = args.punct_model
+        try:
+            r = stub.PunctuateText(req, timeout=args.timeout)
+        except grpc.RpcError as err:
+            if unavailable(grpc, err) and i == 0:
+                return {"skipped": "%s: %s" % (err.code().name, err.details())}
+            raise
+        for ws, out in zip(part, r.text):
+            marks, cases = read_back([x[0] for x in ws], out)
+            sc.add([x[1] for x in ws], marks, [x[2] for x in ws], cases)
+    res = sc.result()
+    res["texts"] = len(segs)
+    res["seconds"] = round(time.time() - t0, 1)
+    return res
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    sys.path.insert(0, args.stubs)
+    try:
+        import grpc
+        from riva.proto import riva_nlp_pb2 as nlp, riva_nlp_pb2_grpc as nlp_grpc
+    except ImportError as err:
+        raise SystemExit("cannot import the gRPC stubs from %s (build the tree first): %s" % (args.stubs, err))
+    ch = grpc.insecure_channel(args.server)
+    try:
+        grpc.channel_ready_future(ch).result(timeout=10)
+    except grpc.FutureTimeoutError:
+        raise SystemExit("no gRPC server at %s" % args.server)
+    stub = nlp_grpc.RivaLanguageUnderstandingStub(ch)
+    cfg = stub.GetRivaNLPConfig(nlp.RivaNLPConfigRequest(), timeout=args.timeout)
+    models = {c.model_name: dict(c.parameters) for c in cfg.model_config}
+    print("server %s: models %s" % (args.server, ", ".join(
+        "%s (%s)" % (n, p.get("task", "?")) for n, p in sorted(models.items())) or "none"))
+    out = {"server": args.server, "models": models, "limit": args.limit}
+    only = set(args.only.split(","))
+    if "intent" in only:
+        r = out["snips_test"] = eval_intent(stub, nlp, grpc, args)
+        if "skipped" in r:
+            print("SNIPS test: skipped (%s)" % r["skipped"])
+        else:
+            print("SNIPS test (%d utterances, AnalyzeIntent, %.0f s): intent accuracy %.2f%%, slot F1 %.2f "
+                  "(P %.2f R %.2f)" % (r["n"], r["seconds"], r["intent_acc"], r["slot_f1"], r["slot_p"],
+                                       r["slot_r"]))
+    if "ner" in only:
+        r = out["conll2003_test"] = eval_ner(stub, nlp, grpc, args)
+        if "skipped" in r:
+            print("CoNLL-2003 test: skipped (%s)" % r["skipped"])
+        else:
+            print("CoNLL-2003 test (%d sentences, AnalyzeEntities, %.0f s): entity F1 %.2f (P %.2f R %.2f) %s" % (
+                r["n"], r["seconds"], r["f1"], r["p"], r["r"], r["per_type_f1"]))
+    if "punct" in only:
+        r = out["punct_heldout"] = eval_punct(stub, nlp, grpc, args)
+        if "skipped" in r:
+            print("punctuation: skipped (%s)" % r["skipped"])
+        else:
+            print("punctuation, held-out text (%d texts, PunctuateText, %.0f s):" % (r["texts"], r["seconds"]))
+            print(pd.format_scores(r))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=2)
+    return out
+
+
+if __name__ == "__main__":
+    main()
