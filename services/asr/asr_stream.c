@@ -1,0 +1,785 @@
+/*
+ * asr_stream.c - StreamingRecognize of parley-asr (asr_stream.h, docs/asr-streaming.md).
+ */
+#include "asr_stream.h"
+
+#include <ctype.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "asr_impl.h"
+#include "models/asr_model.h"
+#include "audio.h"
+#include "endpoint.h"
+#include "log.h"
+#include "nrpc.h"
+#include "nrpc_worker.h"
+#include "proto_util.h"
+#include "riva/proto/riva_asr.pb-c.h"
+#include "riva/proto/riva_nlp.pb-c.h"
+#include "util.h"
+#include "models/vad.h"
+
+#define MAX_ALTERNATIVES 32
+#define MODEL_CHUNK 256       /* feature frames per model feed */
+#define HEADER_MAX 65536      /* bytes a WAV header may take before the first samples */
+#define EP_FRAME_MS 10
+
+struct pl_asr_streamsvc {
+    struct pl_asrsvc *svc;
+    struct pl_asr_streamsvc_opts o;
+    struct pl_vad *vad;
+    struct pl_asr_fe **fe; /* [svc->n_models]: streaming front ends */
+};
+
+void pl_asr_streamsvc_opts_default(struct pl_asr_streamsvc_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->max_utterance_s = 30.0;
+}
+
+/* A streaming front end equal to the model's offline one, except that per-utterance
+ * normalization (which needs the whole utterance) becomes running normalization. */
+static pl_status stream_fe(const struct pl_asrsvc_model *m, struct pl_asr_fe **out) {
+    struct pl_asr_fe_opts fo;
+    pl_asr_fe_opts_default(&fo);
+    fo.sample_rate = m->sample_rate;
+    fo.n_mels = m->n_mels;
+    fo.norm = PL_ASR_NORM_RUNNING;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.json", m->dir);
+    json_t *j = json_load_file(path, 0, NULL);
+    json_t *fj = j ? json_object_get(j, "features") : NULL;
+    if (json_is_object(fj)) {
+        json_t *v;
+        if (json_is_number(v = json_object_get(fj, "win_length"))) fo.win_length = (int)json_number_value(v);
+        if (json_is_number(v = json_object_get(fj, "hop_length"))) fo.hop_length = (int)json_number_value(v);
+        if (json_is_number(v = json_object_get(fj, "n_fft"))) fo.n_fft = (int)json_number_value(v);
+        if (json_is_number(v = json_object_get(fj, "preemph"))) fo.preemph = json_number_value(v);
+        if (json_is_number(v = json_object_get(fj, "log_guard"))) fo.log_guard = json_number_value(v);
+        const char *norm = json_string_value(json_object_get(fj, "normalize"));
+        if (norm && !strcmp(norm, "none")) fo.norm = PL_ASR_NORM_NONE;
+    }
+    json_decref(j);
+    if (fo.norm == PL_ASR_NORM_RUNNING)
+        PL_LOGW("model %s: per-utterance feature normalization streams as running normalization",
+                m->name);
+    return pl_asr_fe_create(&fo, out);
+}
+
+pl_status pl_asr_streamsvc_create(struct pl_asrsvc *svc, const struct pl_asr_streamsvc_opts *o,
+                                  struct pl_asr_streamsvc **out) {
+    if (!svc || !out) return PL_ERR(PL_E_INVALID_ARG, "pl_asr_streamsvc_create: NULL argument");
+    *out = NULL;
+    pl_status st = PL_OK;
+    struct pl_asr_streamsvc *ss = pl_calloc(1, sizeof *ss);
+    if (!ss) return PL_ERR(PL_E_NOMEM, "stream service");
+    ss->svc = svc;
+    if (o) ss->o = *o;
+    else pl_asr_streamsvc_opts_default(&ss->o);
+    ss->o.vad_path = NULL; /* not kept */
+    if (!(ss->o.max_utterance_s >= 1.0)) ss->o.max_utterance_s = 30.0;
+    if (svc->n_models > 0) {
+        ss->fe = pl_calloc((size_t)svc->n_models, sizeof *ss->fe);
+        if (!ss->fe) {
+            st = PL_ERR(PL_E_NOMEM, "stream service");
+            goto fail;
+        }
+        for (int i = 0; i < svc->n_models; i++) PL_TRY_GOTO(st, stream_fe(svc->models[i], &ss->fe[i]));
+    }
+    const char *vp = o ? o->vad_path : NULL;
+    if (vp && *vp) {
+        if (strcmp(vp, "none") != 0) {
+            st = pl_vad_create(vp, &ss->vad);
+            if (st != PL_OK) {
+                st = pl__asrsvc_wrap(st, "VAD weights %s", vp);
+                goto fail;
+            }
+        }
+    } else {
+        char p[4096];
+        const char *dd = getenv("PARLEY_DATA_DIR");
+        snprintf(p, sizeof p, "%s/vad/silero_vad_16k.safetensors", svc->model_dir ? svc->model_dir : ".");
+        if (access(p, R_OK) != 0 && dd && *dd)
+            snprintf(p, sizeof p, "%s/vad/silero_vad_16k.safetensors", dd);
+        if (access(p, R_OK) == 0 && pl_vad_create(p, &ss->vad) != PL_OK) {
+            PL_LOGW("VAD %s: %s; streams end utterances only at the end of the stream", p,
+                    pl_last_error());
+            ss->vad = NULL;
+        } else if (!ss->vad) {
+            PL_LOGW("no VAD weights (vad/silero_vad_16k.safetensors); streams end utterances only "
+                    "at the end of the stream");
+        }
+    }
+    *out = ss;
+    return PL_OK;
+fail:
+    pl_asr_streamsvc_destroy(ss);
+    return st;
+}
+
+void pl_asr_streamsvc_destroy(struct pl_asr_streamsvc *ss) {
+    if (!ss) return;
+    for (int i = 0; ss->fe && i < ss->svc->n_models; i++) pl_asr_fe_destroy(ss->fe[i]);
+    pl_free(ss->fe);
+    pl_vad_destroy(ss->vad);
+    pl_free(ss);
+}
+
+bool pl_asr_streamsvc_has_vad(const struct pl_asr_streamsvc *ss) { return ss && ss->vad; }
+
+/* ---- session ------------------------------------------------------------------------------- */
+
+struct ep_ev {
+    int type;
+    int64_t frame;
+};
+
+struct pl_asr_sess {
+    struct pl_asr_streamsvc *ss;
+    pl_asr_sess_send_fn send;
+    void *ud;
+    ProtobufCMessage *cfg_msg; /* the first request (owns the config) */
+    const Nvidia__Riva__Asr__RecognitionConfig *cfg;
+    bool interim, ended;
+    struct pl_asrsvc_model *m;
+    struct pl_asr_fe *fe;
+    int max_alt;
+    /* audio input */
+    bool have_fmt;
+    struct pl_audio_info fmt;
+    uint8_t *pend; /* undecoded bytes (header so far, or a partial frame) */
+    size_t n_pend, cap_pend;
+    struct pl_resampler *rs; /* NULL: already at the model rate */
+    /* samples at the model rate not yet given to the features */
+    float *buf;
+    size_t n_buf, cap_buf;
+    int64_t buf_pos; /* stream sample index of buf[0] (== samples given to the features) */
+    int64_t recv;    /* samples received */
+    /* endpointing */
+    struct pl_vad_state *vs;
+    struct pl_endpoint *ep;
+    float *vprob; /* probability of every VAD window since the start */
+    size_t n_vprob, cap_vprob;
+    int64_t ep_frames;
+    struct ep_ev *evs;
+    size_t n_evs, cap_evs;
+    bool speech; /* the VAD saw speech in the current utterance */
+    /* decoding of the current utterance */
+    int64_t utt_start; /* sample */
+    struct pl_asr_fe_stream *fs;
+    struct pl_asr_stream *ms;
+    float *mout; /* [max_out, V] */
+    struct pl_asr_beam *beam; /* NULL: greedy on logp */
+    struct pl_asr_decode_opts dopts;
+    float *logp; /* [n_rows, V] of the utterance (greedy and blank ratios) */
+    size_t n_rows, cap_rows;
+};
+
+static pl_status grow(void **p, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap) return PL_OK;
+    size_t c = *cap ? *cap : 256;
+    while (c < need) c *= 2;
+    void *q = pl_realloc(*p, c * elem);
+    if (!q) return PL_ERR(PL_E_NOMEM, "stream buffer of %zu elements", c);
+    *p = q;
+    *cap = c;
+    return PL_OK;
+}
+
+pl_status pl_asr_sess_create(struct pl_asr_streamsvc *ss, pl_asr_sess_send_fn send, void *ud,
+                             struct pl_asr_sess **out) {
+    if (!ss || !send || !out) return PL_ERR(PL_E_INVALID_ARG, "pl_asr_sess_create: NULL argument");
+    struct pl_asr_sess *s = pl_calloc(1, sizeof *s);
+    if (!s) return PL_ERR(PL_E_NOMEM, "stream session");
+    s->ss = ss;
+    s->send = send;
+    s->ud = ud;
+    *out = s;
+    return PL_OK;
+}
+
+void pl_asr_sess_destroy(struct pl_asr_sess *s) {
+    if (!s) return;
+    pl_proto_free(s->cfg_msg);
+    pl_free(s->pend);
+    pl_resampler_destroy(s->rs);
+    pl_free(s->buf);
+    pl_vad_state_destroy(s->vs);
+    pl_endpoint_destroy(s->ep);
+    pl_free(s->vprob);
+    pl_free(s->evs);
+    pl_asr_fe_stream_destroy(s->fs);
+    pl_asr_stream_destroy(s->ms);
+    pl_free(s->mout);
+    pl_asr_beam_destroy(s->beam);
+    pl_free(s->logp);
+    pl_free(s);
+}
+
+/* ---- configuration ------------------------------------------------------------------------- */
+
+static pl_status parse_double(const char *key, const char *v, double lo, double hi, double *out) {
+    char *end;
+    double d = strtod(v, &end);
+    if (end == v || *end || !isfinite(d) || d < lo || d > hi)
+        return PL_ERR(PL_E_INVALID_ARG, "custom_configuration %s: expected a number in %g..%g, got '%s'",
+                      key, lo, hi, v);
+    *out = d;
+    return PL_OK;
+}
+
+static pl_status setup(struct pl_asr_sess *s, const Nvidia__Riva__Asr__StreamingRecognitionConfig *sc) {
+    struct pl_asrsvc *svc = s->ss->svc;
+    const Nvidia__Riva__Asr__RecognitionConfig *c = sc->config;
+    if (!c) return PL_ERR(PL_E_INVALID_ARG, "streaming_config.config is missing");
+    s->cfg = c;
+    s->interim = sc->interim_results;
+    const char *lc = c->language_code;
+    if (lc && *lc && strcasecmp(lc, "en-US") && strcasecmp(lc, "en_US") && strcasecmp(lc, "en"))
+        return PL_ERR(PL_E_INVALID_ARG, "language_code '%s' is not served (this service: en-US)", lc);
+    if (c->max_alternatives < 0 || c->max_alternatives > MAX_ALTERNATIVES)
+        return PL_ERR(PL_E_INVALID_ARG, "max_alternatives %d is out of range (0..%d)",
+                      c->max_alternatives, MAX_ALTERNATIVES);
+    if (c->enable_separate_recognition_per_channel)
+        PL_LOGD("separate recognition per channel is not streamed; channels are averaged");
+    if (svc->n_models == 0)
+        return PL_ERR(PL_E_UNAVAILABLE, "no ASR model is loaded (model_dir %s)", svc->model_dir);
+    int mi = 0;
+    if (c->model && *c->model) {
+        for (mi = 0; mi < svc->n_models && strcmp(svc->models[mi]->name, c->model); mi++) {
+        }
+        if (mi == svc->n_models)
+            return PL_ERR(PL_E_NOT_FOUND, "model '%s' is not loaded (GetRivaSpeechRecognitionConfig lists the models)",
+                          c->model);
+    }
+    s->m = svc->models[mi];
+    s->fe = s->ss->fe[mi];
+    s->max_alt = c->max_alternatives > 0 ? c->max_alternatives : 1;
+    /* decoding as Recognize does it */
+    bool beam = svc->o.beam_width > 0, use_lm = svc->lm != NULL;
+    int bw = svc->o.beam_width > 0 ? svc->o.beam_width : 16;
+    double alpha = s->m->lm_alpha, beta = s->m->lm_beta;
+    for (size_t i = 0; i < c->n_custom_configuration; i++) {
+        const char *k = c->custom_configuration[i]->key, *v = c->custom_configuration[i]->value;
+        double d = 0;
+        if (!k || !v) continue;
+        if (!strcmp(k, "decoder")) {
+            if (!strcmp(v, "greedy")) beam = false;
+            else if (!strcmp(v, "beam")) beam = true;
+            else return PL_ERR(PL_E_INVALID_ARG, "custom_configuration decoder: 'greedy' or 'beam', got '%s'", v);
+        } else if (!strcmp(k, "beam_width")) {
+            PL_TRY(parse_double(k, v, 1, 256, &d));
+            bw = (int)d;
+            beam = true;
+        } else if (!strcmp(k, "lm_alpha")) {
+            PL_TRY(parse_double(k, v, 0, 10, &alpha));
+        } else if (!strcmp(k, "lm_beta")) {
+            PL_TRY(parse_double(k, v, -20, 20, &beta));
+        } else if (!strcmp(k, "lm")) {
+            if (!strcasecmp(v, "true") || !strcmp(v, "1")) use_lm = svc->lm != NULL;
+            else if (!strcasecmp(v, "false") || !strcmp(v, "0")) use_lm = false;
+            else return PL_ERR(PL_E_INVALID_ARG, "custom_configuration lm: true or false, got '%s'", v);
+        }
+    }
+    if (s->max_alt > 1) beam = true;
+    if (bw < s->max_alt) bw = s->max_alt;
+    pl_asr_decode_opts_default(&s->dopts);
+    s->dopts.frame_ms = s->m->frame_ms;
+    s->dopts.beam_width = bw;
+    s->dopts.lm_alpha = alpha;
+    s->dopts.lm_beta = use_lm ? beta : 0;
+    s->dopts.max_alternatives = s->max_alt;
+    if (!use_lm) s->dopts.unk_prefix_penalty = 0;
+    if (beam) {
+        pl_status st = pl_asr_beam_create(s->m->vocab, use_lm ? svc->lm : NULL, &s->dopts, NULL, 0, &s->beam);
+        if (st != PL_OK) return pl__asrsvc_wrap(st == PL_E_NOMEM ? st : PL_E_INVALID_ARG, "decoder");
+    }
+    /* endpointing */
+    if (s->ss->vad && s->m->sample_rate == PL_VAD_SAMPLE_RATE) {
+        struct pl_endpoint_config ec;
+        memset(&ec, 0, sizeof ec);
+        const Nvidia__Riva__Asr__EndpointingConfig *e = c->endpointing_config;
+        if (e) {
+            ec.has_start_history = e->_start_history_case != 0;
+            ec.start_history = e->start_history;
+            ec.has_start_threshold = e->_start_threshold_case != 0;
+            ec.start_threshold = e->start_threshold;
+            ec.has_stop_history = e->_stop_history_case != 0;
+            ec.stop_history = e->stop_history;
+            ec.has_stop_threshold = e->_stop_threshold_case != 0;
+            ec.stop_threshold = e->stop_threshold;
+            ec.has_stop_history_eou = e->_stop_history_eou_case != 0;
+            ec.stop_history_eou = e->stop_history_eou;
+            ec.has_stop_threshold_eou = e->_stop_threshold_eou_case != 0;
+            ec.stop_threshold_eou = e->stop_threshold_eou;
+        }
+        struct pl_endpoint_params p;
+        pl_status st = pl_endpoint_params_resolve(&ec, EP_FRAME_MS, &p);
+        if (st != PL_OK) return pl__asrsvc_wrap(PL_E_INVALID_ARG, "endpointing_config");
+        PL_TRY(pl_endpoint_create(&p, &s->ep));
+        PL_TRY(pl_vad_state_create(s->ss->vad, &s->vs));
+    }
+    PL_TRY(pl_asr_fe_stream_create(s->fe, &s->fs));
+    PL_TRY(pl_asr_stream_create(s->m->am, MODEL_CHUNK, &s->ms));
+    s->mout = pl_malloc(sizeof *s->mout * (size_t)pl_asr_stream_max_out(s->ms) * (size_t)s->m->vocab_size);
+    if (!s->mout) return PL_ERR(PL_E_NOMEM, "model output");
+    return PL_OK;
+}
+
+/* ---- punctuation through parley-nlu (best effort, as Recognize does it) -------------------- */
+
+static void punctuate(struct pl_asrsvc *svc, char **texts, int n) {
+    if (!svc->nc) {
+        PL_LOGW("enable_automatic_punctuation: no NATS connection for parley-nlu; unpunctuated");
+        return;
+    }
+    Nvidia__Riva__Nlp__NLPModelParams mp = NVIDIA__RIVA__NLP__NLPMODEL_PARAMS__INIT;
+    mp.language_code = "en-US";
+    Nvidia__Riva__Nlp__TextTransformRequest rq = NVIDIA__RIVA__NLP__TEXT_TRANSFORM_REQUEST__INIT;
+    rq.n_text = (size_t)n;
+    rq.text = texts;
+    rq.model = &mp;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (pl_proto_pack(&rq.base, &buf, &len) != PL_OK) return;
+    int timeout = svc->o.punct_timeout_ms > 0 ? svc->o.punct_timeout_ms : 2000;
+    struct pl_nrpc_meta meta = {pl_log_request_id()[0] ? pl_log_request_id() : NULL, 0, NULL};
+    struct pl_nrpc_reply r;
+    memset(&r, 0, sizeof r);
+    if (pl_nrpc_call(svc->nc, "parley.nlu.punctuate_text", buf, len, &meta, timeout, &r) != PL_OK) {
+        PL_LOGW("punctuation call failed: %s; unpunctuated", pl_last_error());
+    } else if (r.code != PL_GRPC_OK) {
+        PL_LOGW("punctuation by parley-nlu unavailable (%s); unpunctuated", pl_grpc_code_name(r.code));
+    } else {
+        ProtobufCMessage *m = NULL;
+        if (pl_proto_unpack(&nvidia__riva__nlp__text_transform_response__descriptor, r.data, r.len,
+                            &m) == PL_OK) {
+            Nvidia__Riva__Nlp__TextTransformResponse *rp = (void *)m;
+            for (int i = 0; rp->n_text == (size_t)n && i < n; i++) {
+                char *t = pl_strdup(rp->text[i]);
+                if (t) {
+                    pl_free(texts[i]);
+                    texts[i] = t;
+                }
+            }
+        }
+        pl_proto_free(m);
+    }
+    pl_nrpc_reply_deinit(&r);
+    pl_free(buf);
+}
+
+/* ---- results ------------------------------------------------------------------------------- */
+
+static char *postprocess(struct pl_asr_sess *s, char *t) {
+    if (!t) return NULL;
+    if (!s->cfg->verbatim_transcripts) {
+        char *o = NULL;
+        if (pl_asr_itn_numbers(t, &o) == PL_OK) {
+            pl_free(t);
+            t = o;
+        }
+    }
+    if (s->cfg->profanity_filter && s->ss->svc->profanity) {
+        char *o = NULL;
+        if (pl_asr_profanity_filter(s->ss->svc->profanity, t, &o) == PL_OK) {
+            pl_free(t);
+            t = o;
+        }
+    }
+    return t;
+}
+
+/* Send one StreamingRecognitionResult made of nb's hypotheses (at most max_alt). */
+static pl_status send_result(struct pl_asr_sess *s, const struct pl_asr_nbest *nb, bool is_final,
+                             float stability, int64_t end_sample) {
+    static char *lang[] = {"en-US"};
+    pl_status st = PL_OK;
+    int n_alt = nb->n < s->max_alt ? nb->n : s->max_alt;
+    if (!is_final) n_alt = nb->n > 0 ? 1 : 0;
+    char **texts = pl_calloc((size_t)n_alt + 1, sizeof *texts);
+    Nvidia__Riva__Asr__SpeechRecognitionAlternative *alts = pl_calloc((size_t)n_alt + 1, sizeof *alts);
+    Nvidia__Riva__Asr__SpeechRecognitionAlternative **palts = pl_calloc((size_t)n_alt + 1, sizeof *palts);
+    Nvidia__Riva__Asr__WordInfo **wps = pl_calloc((size_t)n_alt + 1, sizeof *wps);
+    Nvidia__Riva__Asr__WordInfo ***pwps = pl_calloc((size_t)n_alt + 1, sizeof *pwps);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (!texts || !alts || !palts || !wps || !pwps) {
+        st = PL_ERR(PL_E_NOMEM, "streaming result");
+        goto fail;
+    }
+    for (int i = 0; i < n_alt; i++)
+        if (!(texts[i] = pl_strdup(nb->hyps[i].text ? nb->hyps[i].text : ""))) {
+            st = PL_ERR(PL_E_NOMEM, "streaming result");
+            goto fail;
+        }
+    if (is_final && s->cfg->enable_automatic_punctuation && n_alt > 0)
+        punctuate(s->ss->svc, texts, n_alt);
+    double off_ms = 1000.0 * (double)s->utt_start / s->m->sample_rate;
+    for (int i = 0; i < n_alt; i++) {
+        const struct pl_asr_hyp *h = &nb->hyps[i];
+        Nvidia__Riva__Asr__SpeechRecognitionAlternative *al = &alts[i];
+        nvidia__riva__asr__speech_recognition_alternative__init(al);
+        texts[i] = postprocess(s, texts[i]);
+        al->transcript = texts[i] ? texts[i] : "";
+        al->confidence = h->confidence;
+        al->n_language_code = 1;
+        al->language_code = lang;
+        if (s->cfg->enable_word_time_offsets && h->n_words > 0) {
+            wps[i] = pl_calloc((size_t)h->n_words, sizeof *wps[i]);
+            pwps[i] = pl_calloc((size_t)h->n_words, sizeof *pwps[i]);
+            if (!wps[i] || !pwps[i]) {
+                st = PL_ERR(PL_E_NOMEM, "streaming result");
+                goto fail;
+            }
+            for (int w = 0; w < h->n_words; w++) {
+                Nvidia__Riva__Asr__WordInfo *wi = &wps[i][w];
+                nvidia__riva__asr__word_info__init(wi);
+                wi->word = h->words[w].text;
+                wi->start_time = (int32_t)lround(off_ms + h->words[w].start_ms);
+                wi->end_time = (int32_t)lround(off_ms + h->words[w].end_ms);
+                wi->confidence = h->words[w].confidence;
+                wi->language_code = lang[0];
+                pwps[i][w] = wi;
+            }
+            al->n_words = (size_t)h->n_words;
+            al->words = pwps[i];
+        }
+        palts[i] = al;
+    }
+    Nvidia__Riva__Asr__StreamingRecognitionResult r = NVIDIA__RIVA__ASR__STREAMING_RECOGNITION_RESULT__INIT;
+    r.n_alternatives = (size_t)n_alt;
+    r.alternatives = palts;
+    r.is_final = is_final;
+    r.stability = stability;
+    r.channel_tag = 1;
+    r.audio_processed = (float)((double)end_sample / s->m->sample_rate);
+    Nvidia__Riva__Asr__StreamingRecognitionResult *pr = &r;
+    Nvidia__Riva__Asr__StreamingRecognizeResponse resp = NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_RESPONSE__INIT;
+    resp.n_results = 1;
+    resp.results = &pr;
+    PL_TRY_GOTO(st, pl_proto_pack(&resp.base, &buf, &len));
+    st = s->send(s->ud, buf, len);
+fail:
+    for (int i = 0; i < n_alt && texts; i++) pl_free(texts[i]);
+    for (int i = 0; i < n_alt && wps; i++) pl_free(wps[i]);
+    for (int i = 0; i < n_alt && pwps; i++) pl_free(pwps[i]);
+    pl_free(texts);
+    pl_free(alts);
+    pl_free(palts);
+    pl_free(wps);
+    pl_free(pwps);
+    pl_free(buf);
+    return st;
+}
+
+/* ---- decoding ------------------------------------------------------------------------------ */
+
+static pl_status take_logp(struct pl_asr_sess *s, int n_out) {
+    if (n_out <= 0) return PL_OK;
+    size_t V = (size_t)s->m->vocab_size;
+    PL_TRY(grow((void **)&s->logp, &s->cap_rows, (s->n_rows + (size_t)n_out) * V, sizeof *s->logp));
+    memcpy(s->logp + s->n_rows * V, s->mout, sizeof *s->logp * (size_t)n_out * V);
+    s->n_rows += (size_t)n_out;
+    if (s->beam) PL_TRY(pl_asr_beam_feed(s->beam, s->mout, (size_t)n_out, (int)V));
+    return PL_OK;
+}
+
+static pl_status model_feed(struct pl_asr_sess *s, const float *feats, size_t nfr) {
+    for (size_t i = 0; i < nfr;) {
+        int k = nfr - i > MODEL_CHUNK ? MODEL_CHUNK : (int)(nfr - i), n_out = 0;
+        PL_TRY(pl_asr_stream_feed(s->ms, feats + i * (size_t)s->m->n_mels, k, s->mout, &n_out));
+        PL_TRY(take_logp(s, n_out));
+        i += (size_t)k;
+    }
+    return PL_OK;
+}
+
+/* Give the features the buffered samples up to stream sample `upto`. */
+static pl_status feed_until(struct pl_asr_sess *s, int64_t upto) {
+    if (upto <= s->buf_pos) return PL_OK;
+    size_t n = (size_t)(upto - s->buf_pos);
+    float *feats = NULL;
+    size_t nfr = 0;
+    pl_status st = pl_asr_fe_stream_feed(s->fs, s->buf, n, &feats, &nfr);
+    if (st == PL_OK) st = model_feed(s, feats, nfr);
+    pl_free(feats);
+    PL_TRY(st);
+    memmove(s->buf, s->buf + n, sizeof *s->buf * (s->n_buf - n));
+    s->n_buf -= n;
+    s->buf_pos = upto;
+    return PL_OK;
+}
+
+/* End the current utterance at the features' position: final result, then a fresh
+ * utterance from there on. */
+static pl_status finalize(struct pl_asr_sess *s) {
+    pl_status st = PL_OK;
+    float *feats = NULL;
+    size_t nfr = 0;
+    struct pl_asr_nbest *nb = NULL;
+    bool any = s->buf_pos > s->utt_start;
+    if (any) {
+        PL_TRY_GOTO(st, pl_asr_fe_stream_finish(s->fs, &feats, &nfr));
+        PL_TRY_GOTO(st, model_feed(s, feats, nfr));
+        int n_out = 0;
+        PL_TRY_GOTO(st, pl_asr_stream_finish(s->ms, s->mout, &n_out));
+        PL_TRY_GOTO(st, take_logp(s, n_out));
+        if (s->beam) PL_TRY_GOTO(st, pl_asr_beam_finish(s->beam, &nb));
+        else PL_TRY_GOTO(st, pl_asr_ctc_greedy(s->m->vocab, s->logp, s->n_rows, s->m->vocab_size, &s->dopts, &nb));
+        bool speech = s->ep ? s->speech : true;
+        if (speech && nb->n > 0 && nb->hyps[0].text && nb->hyps[0].text[0])
+            PL_TRY_GOTO(st, send_result(s, nb, true, 1.0f, s->buf_pos));
+    }
+    pl_asr_fe_stream_reset(s->fs);
+    pl_asr_stream_reset(s->ms);
+    if (s->beam) pl_asr_beam_reset(s->beam);
+    s->n_rows = 0;
+    s->utt_start = s->buf_pos;
+    s->speech = false;
+fail:
+    pl_free(feats);
+    pl_asr_nbest_destroy(nb);
+    return st;
+}
+
+static pl_status send_interim(struct pl_asr_sess *s) {
+    if (!s->interim || s->n_rows == 0 || (s->ep && !s->speech)) return PL_OK;
+    struct pl_asr_nbest *nb = NULL;
+    pl_status st;
+    if (s->beam) st = pl_asr_beam_partial(s->beam, &nb);
+    else st = pl_asr_ctc_greedy(s->m->vocab, s->logp, s->n_rows, s->m->vocab_size, &s->dopts, &nb);
+    if (st == PL_OK && nb->n > 0 && nb->hyps[0].text && nb->hyps[0].text[0]) {
+        const struct pl_asr_hyp *h = &nb->hyps[0];
+        /* stability: share of the words every close hypothesis agrees on (greedy: none) */
+        float stab = h->n_words > 0 ? 0.1f + 0.8f * (float)h->n_stable_words / (float)h->n_words : 0.1f;
+        st = send_result(s, nb, false, stab, s->buf_pos);
+    }
+    pl_asr_nbest_destroy(nb);
+    return st;
+}
+
+static void on_event(void *ud, const struct pl_endpoint_event *ev) {
+    struct pl_asr_sess *s = ud;
+    if (grow((void **)&s->evs, &s->cap_evs, s->n_evs + 1, sizeof *s->evs) != PL_OK) return;
+    s->evs[s->n_evs].type = ev->type;
+    s->evs[s->n_evs].frame = ev->frame;
+    s->n_evs++;
+}
+
+/* New samples at the model rate: VAD, endpointing, features up to what is decided. */
+static pl_status push_samples(struct pl_asr_sess *s, const float *x, size_t n, bool at_end) {
+    PL_TRY(grow((void **)&s->buf, &s->cap_buf, s->n_buf + n, sizeof *s->buf));
+    memcpy(s->buf + s->n_buf, x, sizeof *x * n);
+    s->n_buf += n;
+    s->recv += (int64_t)n;
+    int64_t hop = s->m->sample_rate / 100, max_utt = (int64_t)(s->ss->o.max_utterance_s * s->m->sample_rate);
+    if (!s->ep) {
+        PL_TRY(feed_until(s, s->recv));
+        if (s->buf_pos - s->utt_start >= max_utt) PL_TRY(finalize(s));
+        return PL_OK;
+    }
+    size_t nw = (n + PL_VAD_WINDOW) / PL_VAD_WINDOW + 1, got = 0;
+    PL_TRY(grow((void **)&s->vprob, &s->cap_vprob, s->n_vprob + nw, sizeof *s->vprob));
+    PL_TRY(pl_vad_feed_array(s->vs, x, n, s->vprob + s->n_vprob, nw, &got));
+    s->n_vprob += got;
+    /* 10 ms frame f takes the probability of the window holding its centre */
+    int64_t known = s->ep_frames;
+    while ((size_t)((known * hop + hop / 2) / PL_VAD_WINDOW) < s->n_vprob) known++;
+    if (at_end) known = s->recv / hop;
+    while (s->ep_frames < known) {
+        float fr[64];
+        int k = 0;
+        for (; k < 64 && s->ep_frames + k < known; k++) {
+            size_t w = (size_t)(((s->ep_frames + k) * hop + hop / 2) / PL_VAD_WINDOW);
+            fr[k] = w < s->n_vprob ? s->vprob[w] : 0.0f;
+        }
+        s->n_evs = 0;
+        PL_TRY(pl_endpoint_feed(s->ep, fr, NULL, (size_t)k, on_event, s));
+        s->ep_frames += k;
+        for (size_t e = 0; e < s->n_evs; e++) {
+            if (s->evs[e].type == PL_ENDPOINT_START) {
+                s->speech = true;
+            } else if (s->evs[e].type == PL_ENDPOINT_END) {
+                PL_TRY(feed_until(s, (s->evs[e].frame + 1) * hop));
+                PL_TRY(finalize(s));
+            }
+        }
+        int64_t upto = s->ep_frames * hop < s->recv ? s->ep_frames * hop : s->recv;
+        PL_TRY(feed_until(s, upto));
+        if (s->buf_pos - s->utt_start >= max_utt) {
+            bool sp = s->speech;
+            PL_TRY(finalize(s));
+            s->speech = sp && pl_endpoint_in_speech(s->ep);
+        }
+    }
+    return PL_OK;
+}
+
+/* ---- audio input --------------------------------------------------------------------------- */
+
+static pl_status take_audio(struct pl_asr_sess *s, const uint8_t *data, size_t n) {
+    PL_TRY(grow((void **)&s->pend, &s->cap_pend, s->n_pend + n, 1));
+    if (n) memcpy(s->pend + s->n_pend, data, n);
+    s->n_pend += n;
+    size_t off = 0;
+    if (!s->have_fmt) {
+        const Nvidia__Riva__Asr__RecognitionConfig *c = s->cfg;
+        if (s->n_pend < 4) return PL_OK;
+        if (!memcmp(s->pend, "RIFF", 4)) {
+            struct pl_audio_info info;
+            pl_status st = pl_audio_probe(s->pend, s->n_pend, &info);
+            if (st != PL_OK || info.container != PL_AUDIO_CONTAINER_WAV) {
+                if (s->n_pend < HEADER_MAX && (st == PL_OK || st == PL_E_FORMAT)) return PL_OK; /* more header */
+                return pl__asrsvc_wrap(PL_E_INVALID_ARG, "WAV header of the streamed audio");
+            }
+            if (info.data_offset > s->n_pend) return PL_OK;
+            s->fmt = info;
+            off = info.data_offset;
+        } else if (!memcmp(s->pend, "fLaC", 4) || !memcmp(s->pend, "OggS", 4) ||
+                   (int)c->encoding == PL_AUDIO_ENC_FLAC ||
+                   (int)c->encoding == PL_AUDIO_ENC_OGGOPUS) {
+            return PL_ERR(PL_E_INVALID_ARG, "streaming audio must be LINEAR_PCM, MULAW, ALAW or a WAV "
+                                            "stream (FLAC/Ogg are not streamed)");
+        } else {
+            int enc = (int)c->encoding;
+            if (enc == PL_AUDIO_ENC_UNSPECIFIED) enc = PL_AUDIO_ENC_LINEAR_PCM;
+            if (enc != PL_AUDIO_ENC_LINEAR_PCM && enc != PL_AUDIO_ENC_MULAW && enc != PL_AUDIO_ENC_ALAW)
+                return PL_ERR(PL_E_INVALID_ARG, "encoding %d is not supported for streaming", enc);
+            if (c->sample_rate_hertz < PL_AUDIO_RAW_MIN_RATE || c->sample_rate_hertz > PL_AUDIO_RAW_MAX_RATE)
+                return PL_ERR(PL_E_INVALID_ARG, "sample_rate_hertz %d: raw audio needs %d..%d",
+                              c->sample_rate_hertz, PL_AUDIO_RAW_MIN_RATE, PL_AUDIO_RAW_MAX_RATE);
+            if (c->audio_channel_count < 0 || c->audio_channel_count > PL_AUDIO_MAX_CHANNELS)
+                return PL_ERR(PL_E_INVALID_ARG, "audio_channel_count %d (1..%d)", c->audio_channel_count,
+                              PL_AUDIO_MAX_CHANNELS);
+            memset(&s->fmt, 0, sizeof s->fmt);
+            s->fmt.container = PL_AUDIO_CONTAINER_NONE;
+            s->fmt.encoding = (enum pl_audio_encoding)enc;
+            s->fmt.sample_rate = c->sample_rate_hertz;
+            s->fmt.channels = c->audio_channel_count > 0 ? c->audio_channel_count : 1;
+            s->fmt.bits = enc == PL_AUDIO_ENC_LINEAR_PCM ? 16 : 8;
+        }
+        s->have_fmt = true;
+        if (s->fmt.sample_rate != s->m->sample_rate)
+            PL_TRY(pl_resampler_create(s->fmt.sample_rate, s->m->sample_rate, 1, &s->rs));
+        PL_LOGD("streaming_recognize: %s %d Hz x %d ch, model %s", pl_audio_container_str(s->fmt.container),
+                s->fmt.sample_rate, s->fmt.channels, s->m->name);
+    }
+    struct pl_audio *a = NULL;
+    size_t used = 0;
+    pl_status st = pl_audio_decode_frames(s->pend + off, s->n_pend - off, &s->fmt, &a, &used);
+    if (st != PL_OK) return pl__asrsvc_wrap(st == PL_E_NOMEM ? st : PL_E_INVALID_ARG, "streamed audio");
+    off += used;
+    memmove(s->pend, s->pend + off, s->n_pend - off);
+    s->n_pend -= off;
+    pl_audio_downmix(a->samples, a->n_frames, a->channels, a->samples);
+    for (size_t i = 0; i < a->n_frames; i++)
+        if (!isfinite(a->samples[i])) a->samples[i] = 0.0f;
+    if (s->rs) {
+        const float *o = NULL;
+        size_t no = 0;
+        st = pl_resampler_process(s->rs, a->samples, a->n_frames, &o, &no);
+        if (st == PL_OK) st = push_samples(s, o, no, false);
+    } else {
+        st = push_samples(s, a->samples, a->n_frames, false);
+    }
+    pl_audio_destroy(a);
+    return st;
+}
+
+/* ---- session calls ------------------------------------------------------------------------- */
+
+pl_status pl_asr_sess_message(struct pl_asr_sess *s, const uint8_t *data, size_t n) {
+    if (!s || (!data && n)) return PL_ERR(PL_E_INVALID_ARG, "pl_asr_sess_message: NULL argument");
+    if (s->ended) return PL_ERR(PL_E_INVALID_ARG, "message after the end of the stream");
+    ProtobufCMessage *msg = NULL;
+    pl_status st = pl_proto_unpack(&nvidia__riva__asr__streaming_recognize_request__descriptor, data, n, &msg);
+    if (st != PL_OK) return PL_ERR(PL_E_INVALID_ARG, "StreamingRecognizeRequest does not parse");
+    Nvidia__Riva__Asr__StreamingRecognizeRequest *rq = (void *)msg;
+    if (!s->cfg_msg) {
+        if (rq->streaming_request_case != NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_REQUEST__STREAMING_REQUEST_STREAMING_CONFIG) {
+            st = PL_ERR(PL_E_INVALID_ARG, "the first StreamingRecognizeRequest must carry streaming_config only");
+            goto fail;
+        }
+        s->cfg_msg = msg;
+        return setup(s, rq->streaming_config);
+    }
+    if (rq->streaming_request_case != NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_REQUEST__STREAMING_REQUEST_AUDIO_CONTENT) {
+        st = PL_ERR(PL_E_INVALID_ARG, "streaming_config may only come in the first message; later ones carry audio_content");
+        goto fail;
+    }
+    if (!s->fs) {
+        st = PL_ERR(PL_E_INVALID_ARG, "the stream's configuration was refused");
+        goto fail;
+    }
+    PL_TRY_GOTO(st, take_audio(s, rq->audio_content.data, rq->audio_content.len));
+    st = send_interim(s);
+fail:
+    pl_proto_free(msg);
+    return st;
+}
+
+pl_status pl_asr_sess_end(struct pl_asr_sess *s) {
+    if (!s) return PL_ERR(PL_E_INVALID_ARG, "pl_asr_sess_end: NULL session");
+    if (s->ended) return PL_OK;
+    s->ended = true;
+    if (!s->cfg_msg || !s->fs) return PL_OK; /* nothing was streamed */
+    if (s->rs) {
+        const float *o = NULL;
+        size_t no = 0;
+        PL_TRY(pl_resampler_flush(s->rs, &o, &no));
+        PL_TRY(push_samples(s, o, no, true));
+    } else {
+        PL_TRY(push_samples(s, NULL, 0, true));
+    }
+    if (s->ep) {
+        s->n_evs = 0;
+        pl_endpoint_finish(s->ep, on_event, s);
+    }
+    PL_TRY(feed_until(s, s->recv));
+    return finalize(s);
+}
+
+/* ---- worker adapter ------------------------------------------------------------------------ */
+
+static pl_status w_send(void *ud, const uint8_t *data, size_t n) {
+    return pl_worker_session_send(ud, data, n);
+}
+
+static pl_status w_open(void *ud, struct pl_worker_session *ws, const struct pl_worker_ctx *ctx, void **state) {
+    (void)ctx;
+    struct pl_asr_sess *s = NULL;
+    PL_TRY(pl_asr_sess_create(ud, w_send, ws, &s));
+    *state = s;
+    return PL_OK;
+}
+
+static pl_status w_message(void *state, struct pl_worker_session *ws, const uint8_t *data, size_t n) {
+    (void)ws;
+    return pl_asr_sess_message(state, data, n);
+}
+
+static pl_status w_end(void *state, struct pl_worker_session *ws) {
+    (void)ws;
+    pl_status st = pl_asr_sess_end(state);
+    pl_asr_sess_destroy(state);
+    return st;
+}
+
+static void w_cancel(void *state, struct pl_worker_session *ws) {
+    (void)ws;
+    pl_asr_sess_destroy(state);
+}
+
+static const struct pl_worker_stream_i stream_iface = {w_open, w_message, w_end, w_cancel};
+
+pl_status pl_asr_streamsvc_register(struct pl_asr_streamsvc *ss, struct pl_worker *w) {
+    if (!ss || !w) return PL_ERR(PL_E_INVALID_ARG, "pl_asr_streamsvc_register: NULL argument");
+    return pl_worker_add_stream(w, "streaming_recognize", &stream_iface, ss);
+}

@@ -1,0 +1,86 @@
+/*
+ * asr_stream.h - StreamingRecognize of parley-asr (docs/asr-streaming.md).
+ *
+ * A session follows the official clients (riva-api.md §3, §5): the first message carries
+ * streaming_config only, every later one audio_content. The audio is a WAV stream (header in
+ * the first audio bytes: sniffed, its rate and format used, stripped) or raw LINEAR_PCM /
+ * MULAW / ALAW at sample_rate_hertz; channels are averaged and the result resampled to the
+ * model rate with a streaming resampler.
+ *
+ * Pipeline per session, everything incremental (no past audio is ever recomputed):
+ *   samples -> Silero VAD (32 ms windows) -> endpointing (engine/asr/endpoint.h, Riva
+ *   EndpointingConfig, 10 ms frames) decides where utterances end;
+ *   samples -> streaming log-mel features -> streaming acoustic model (per-layer caches)
+ *   -> CTC decoding (streaming prefix beam state, or greedy) -> interim results
+ *   (is_final false, stability) after every audio message when interim_results;
+ *   END of an utterance at frame t: the features and model are finished at sample
+ *   (t + 1) * 10 ms, the final result (n-best alternatives, confidence, word offsets absolute
+ *   in the stream, audio_processed) is sent, and the next utterance starts at that sample.
+ * Utterance boundaries depend only on the audio, never on how it was cut into messages, so
+ * every chunking gives the same finals. The end of the stream flushes a final. An utterance
+ * in which the VAD never saw speech (silence) gives no result. Without VAD weights only the
+ * end of the stream ends an utterance (and every utterance gives a result).
+ *
+ * Thread-safety: a struct pl_asr_streamsvc is immutable after creation and shared by all
+ * sessions; a session belongs to one thread at a time (the worker serializes its calls).
+ */
+#ifndef PL_ASR_STREAM_H
+#define PL_ASR_STREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct pl_asrsvc;
+struct pl_worker;
+
+struct pl_asr_streamsvc_opts {
+    const char *vad_path;  /* Silero VAD safetensors; NULL/"" = <model_dir>/vad/silero_vad_16k
+                              .safetensors, then $PARLEY_DATA_DIR/vad/...; "none" = no VAD */
+    double max_utterance_s; /* an utterance longer than this is cut (final) (30 s) */
+};
+void pl_asr_streamsvc_opts_default(struct pl_asr_streamsvc_opts *o);
+
+struct pl_asr_streamsvc;
+
+/* svc is borrowed and must outlive the stream service. A VAD that fails to load is an error
+ * when vad_path was given explicitly, else a warning (no VAD).
+ * Errors: PL_E_INVALID_ARG, PL_E_IO/PL_E_FORMAT (VAD weights), PL_E_NOMEM.
+ * OUT: *out (caller owns; pl_asr_streamsvc_destroy after the worker is gone). */
+pl_status pl_asr_streamsvc_create(struct pl_asrsvc *svc, const struct pl_asr_streamsvc_opts *o,
+                                  struct pl_asr_streamsvc **out);
+void pl_asr_streamsvc_destroy(struct pl_asr_streamsvc *ss); /* NULL is a no-op */
+bool pl_asr_streamsvc_has_vad(const struct pl_asr_streamsvc *ss);
+
+/* Register the stream rpc "streaming_recognize" on w (ss borrowed for w's life). */
+pl_status pl_asr_streamsvc_register(struct pl_asr_streamsvc *ss, struct pl_worker *w);
+
+/* ---- sessions outside NATS (the worker adapter uses the same calls; tests too) ---------- */
+
+/* Receives each packed StreamingRecognizeResponse (borrowed for the call). A non-OK return
+ * ends the session with that status. */
+typedef pl_status (*pl_asr_sess_send_fn)(void *ud, const uint8_t *data, size_t n);
+
+struct pl_asr_sess;
+
+/* OUT: *out (caller owns; pl_asr_sess_destroy). send/ud borrowed for the session's life. */
+pl_status pl_asr_sess_create(struct pl_asr_streamsvc *ss, pl_asr_sess_send_fn send, void *ud,
+                             struct pl_asr_sess **out);
+/* One StreamingRecognizeRequest (packed). Errors: PL_E_INVALID_ARG (unparsable message, config
+ * not first or twice, audio before config, bad config, bad audio: named in the message),
+ * PL_E_NOT_FOUND (model), PL_E_UNAVAILABLE (no model), PL_E_NOMEM, the send callback's. */
+pl_status pl_asr_sess_message(struct pl_asr_sess *s, const uint8_t *data, size_t n);
+/* The client half-closed: flush the last utterance (final). Nothing may follow but destroy. */
+pl_status pl_asr_sess_end(struct pl_asr_sess *s);
+void pl_asr_sess_destroy(struct pl_asr_sess *s); /* NULL is a no-op */
+
+#ifdef __cplusplus
+}
+#endif
+#endif
