@@ -1,0 +1,133 @@
+#!/usr/bin/python3
+"""Tests of the punctuation recipe's data and of eval_service's read-back.
+
+    /usr/bin/python3 -m unittest discover -s train/nlu -p 'punct_test.py'
+
+Fast (no training data needed): labels from punctuated text, the scorer,
+word positions of the encoder (first/last sub-token), the export contract the
+service reads (config keys, tensor names, labels) with a tiny random model,
+and how eval_service turns service answers back into marks, cases and BIO tags.
+"""
+import json
+import os
+import sys
+import tempfile
+import unittest
+from types import SimpleNamespace
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(HERE)))
+
+import eval_service  # noqa: E402
+import punct_capit as pc  # noqa: E402
+import punct_data as pd  # noqa: E402
+from common import safetensors_io  # noqa: E402
+from common.bert import BertConfig  # noqa: E402
+from common.wordpiece import WordPiece  # noqa: E402
+
+
+class Labels(unittest.TestCase):
+    def test_words_of(self):
+        got = pd.words_of('"Queequeg!—in the name of goodness, NASA, wake!" I said: is it U.S. law?')
+        self.assertEqual(got, [
+            ("queequeg", ".", "Capitalized"), ("in", "O", "lower"), ("the", "O", "lower"), ("name", "O", "lower"),
+            ("of", "O", "lower"), ("goodness", ",", "lower"), ("nasa", ",", "UPPER"), ("wake", ".", "lower"),
+            ("i", "O", "Capitalized"), ("said", ",", "lower"), ("is", "O", "lower"), ("it", "O", "lower"),
+            ("u.s", ".", "UPPER"), ("law", "?", "lower")])
+
+    def test_punctuation_only_tokens_mark_previous_word(self):
+        self.assertEqual(pd.words_of("well -- no ... yes ?"), [
+            ("well", ",", "lower"), ("no", ".", "lower"), ("yes", "?", "lower")])
+        self.assertEqual(pd.words_of("-- ."), [])
+
+    def test_sentence_groups(self):
+        words = [("a", "O", "lower")] * 5 + [("b", ".", "lower")] + [("c", "O", "lower")] * 3
+        g = pd.sentence_groups(words, min_words=4, max_words=100)
+        self.assertEqual([len(x) for x in g], [6, 3])
+        g = pd.sentence_groups(words, min_words=4, max_words=4)
+        self.assertEqual([len(x) for x in g], [4, 4, 1])
+
+
+class Scores(unittest.TestCase):
+    def test_mark_scores(self):
+        s = pd.MarkScores()
+        s.add(["O", ",", ".", "?", "."], ["O", ",", ",", "?", "."], ["lower"] * 5,
+              ["lower", "lower", "UPPER", "lower", "lower"])
+        r = s.result()
+        self.assertAlmostEqual(r[","]["p"], 0.5)
+        self.assertAlmostEqual(r[","]["r"], 1.0)
+        self.assertAlmostEqual(r["."]["p"], 1.0)
+        self.assertAlmostEqual(r["."]["r"], 0.5)
+        self.assertAlmostEqual(r["?"]["f1"], 1.0)
+        self.assertAlmostEqual(r["macro_f1"], (2 / 3 + 2 / 3 + 1.0) / 3)
+        self.assertAlmostEqual(r["case_acc"], 0.8)
+        with self.assertRaises(ValueError):
+            s.add(["O"], ["O", "O"])
+
+
+class Model(unittest.TestCase):
+    def tiny(self):
+        vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "'", "don", "##t", "go", "s", "t", "home"]
+        tok = WordPiece(vocab)
+        cfg = BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=32, max_position_embeddings=16)
+        torch.manual_seed(0)
+        return tok, cfg, pc.PunctCapit(cfg)
+
+    def test_encoder_first_last(self):
+        tok, _, _ = self.tiny()
+        enc = pc.Encoder(tok, 16)
+        ids, first, last = enc.encode([("don't", ".", "lower"), ("go", "O", "lower"), ("home", "?", "lower")])
+        # [CLS] don ' t go home [SEP]
+        self.assertEqual(first, [1, 4, 5])
+        self.assertEqual(last, [3, 4, 5])
+        self.assertEqual(len(ids), 7)
+        ids, first, last = pc.Encoder(tok, 5).encode([("don't", "O", "lower"), ("go", "O", "lower")])
+        self.assertEqual((first, last, len(ids)), ([1], [3], 5))  # "go" does not fit
+
+    def test_export_contract(self):
+        tok, cfg, model = self.tiny()
+        args = pc.parse_args(["--max-length", "16", "--export-dtype", "F32"])
+        with tempfile.TemporaryDirectory() as d:
+            args.out = d
+            enc = pc.Encoder(tok, 16)
+            segs = [("x", [("don't", ".", "Capitalized"), ("go", "?", "lower")])]
+            res = {"parameters": 1, "steps": 1, "train_seconds": 1, "threads": 1, "heldout": {}}
+            pc.export(args, model, cfg, tok.pieces, res, enc, segs)
+            c = json.load(open(os.path.join(d, "config.json")))
+            self.assertEqual(c["task"], "punctuation_capitalization")
+            self.assertEqual(c["labels"]["punct"], ["O", ",", ".", "?"])
+            self.assertEqual(c["labels"]["capit"], ["lower", "Capitalized", "UPPER"])
+            self.assertIn("last", c["heads"]["punct"]["alignment"])
+            self.assertNotIn("last", c["heads"]["capit"]["alignment"])
+            tensors, _ = safetensors_io.load(os.path.join(d, "model.safetensors"))
+            self.assertEqual(tuple(tensors["punct_classifier.weight"].shape), (4, 16))
+            self.assertEqual(tuple(tensors["capit_classifier.weight"].shape), (3, 16))
+            self.assertNotIn("bert.pooler.dense.weight", tensors)
+            self.assertTrue(os.path.exists(os.path.join(d, "README.md")))
+
+
+class ReadBack(unittest.TestCase):
+    def test_read_back(self):
+        marks, cases = eval_service.read_back(["hello", "u.s", "i", "go"], "Hello, U.S. I go?")
+        self.assertEqual(marks, [",", ".", "O", "?"])
+        self.assertEqual(cases, ["Capitalized", "UPPER", "Capitalized", "lower"])
+        with self.assertRaises(ValueError):
+            eval_service.read_back(["a", "b"], "A")
+        with self.assertRaises(ValueError):
+            eval_service.read_back(["a"], "B.")
+
+    def test_spans_to_tags(self):
+        def val(label, s, e):
+            return SimpleNamespace(label=[SimpleNamespace(class_name=label)], span=[SimpleNamespace(start=s, end=e)])
+
+        words = ["book", "for", "two", "in", "new", "york"]
+        tags = eval_service.spans_to_tags(words, [val("party_size_number", 9, 12), val("city", 16, 24)])
+        self.assertEqual(tags, ["O", "O", "B-party_size_number", "O", "B-city", "I-city"])
+
+
+if __name__ == "__main__":
+    unittest.main()
