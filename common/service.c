@@ -1,0 +1,124 @@
+/*
+ * service.c - start-up plumbing shared by the service binaries (see service.h).
+ */
+#include "service.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "log.h"
+
+pl_status pl_service_parse_args(int argc, char **argv, const char *const *flags, int n_flags,
+                                struct pl_service_args *out) {
+    if (!out) return PL_ERR(PL_E_INVALID_ARG, "service args: NULL out");
+    memset(out, 0, sizeof *out);
+    if (n_flags < 0 || n_flags > PL_SERVICE_MAX_FLAGS || (n_flags > 0 && !flags))
+        return PL_ERR(PL_E_INVALID_ARG, "service args: %d flags (0..%d)", n_flags,
+                      PL_SERVICE_MAX_FLAGS);
+    const char *config = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!a) return PL_ERR(PL_E_INVALID_ARG, "service args: NULL argv[%d]", i);
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            out->help = true;
+            continue;
+        }
+        int k = -1;
+        if (strcmp(a, "--config") != 0) {
+            for (int j = 0; j < n_flags && k < 0; j++)
+                if (flags[j] && !strcmp(a, flags[j])) k = j;
+            if (k < 0) return PL_ERR(PL_E_INVALID_ARG, "unknown argument '%s'", a);
+        }
+        if (i + 1 >= argc || !argv[i + 1])
+            return PL_ERR(PL_E_INVALID_ARG, "%s needs a value", a);
+        if (k < 0)
+            config = argv[++i];
+        else
+            out->values[k] = argv[++i];
+    }
+    if (!config) config = getenv("PARLEY_CONFIG");
+    if (config && !*config) config = NULL;
+    if (!config && access("config/parley.json", R_OK) == 0) config = "config/parley.json";
+    out->config = config;
+    return PL_OK;
+}
+
+void pl_service_init(const char *name) {
+    pl_log_set_service(name);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+void pl_service_set_log_level(const char *level) {
+    if (!level || !*level) return;
+    int lvl = pl_log_level_parse(level);
+    if (lvl < 0) {
+        PL_LOGW("log_level '%s' unknown (error, warn, info, debug); level unchanged", level);
+        return;
+    }
+    pl_log_set_level((enum pl_log_level)lvl);
+}
+
+pl_status pl_service_set_str(char **field, const char *value) {
+    if (!field) return PL_ERR(PL_E_INVALID_ARG, "service set_str: NULL field");
+    if (!value) return PL_OK;
+    char *s = pl_strdup(value);
+    if (!s) return PL_ERR(PL_E_NOMEM, "copying '%.64s'", value);
+    pl_free(*field);
+    *field = s;
+    return PL_OK;
+}
+
+pl_status pl_service_parse_port(const char *what, const char *s, int64_t *out) {
+    if (!out || !s) return PL_ERR(PL_E_INVALID_ARG, "%s: no value", what ? what : "port");
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end || errno || v < -1 || v > 65535)
+        return PL_ERR(PL_E_INVALID_ARG, "%s: expected -1..65535, got '%.64s'",
+                      what ? what : "port", s);
+    *out = v;
+    return PL_OK;
+}
+
+pl_status pl_service_find_dir(const char *config, char **dir) {
+    if (!dir || !*dir) return PL_ERR(PL_E_INVALID_ARG, "service find_dir: NULL dir");
+    if ((*dir)[0] == '/' || access(*dir, R_OK) == 0 || !config) return PL_OK;
+    const char *slash = strrchr(config, '/');
+    int dl = slash ? (int)(slash - config) : 0;
+    char alt[4096];
+    int n = snprintf(alt, sizeof alt, "%.*s%s../%s", dl, config, dl ? "/" : "", *dir);
+    if (n < 0 || (size_t)n >= sizeof alt || access(alt, R_OK) != 0) return PL_OK;
+    PL_LOGI("%s not in the working directory; using %s", *dir, alt);
+    return pl_service_set_str(dir, alt);
+}
+
+static void (*stop_fn)(void *);
+static void *stop_ud;
+
+static void on_stop_signal(int sig) {
+    (void)sig;
+    if (stop_fn) stop_fn(stop_ud);
+}
+
+pl_status pl_service_install_stop(void (*stop)(void *ud), void *ud) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = stop ? on_stop_signal : SIG_DFL;
+    if (stop) {
+        stop_fn = stop;
+        stop_ud = ud;
+    }
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0)
+        return PL_ERR(PL_E_INTERNAL, "sigaction: %s", strerror(errno));
+    if (!stop) {
+        stop_fn = NULL;
+        stop_ud = NULL;
+    }
+    return PL_OK;
+}

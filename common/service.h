@@ -1,0 +1,88 @@
+/*
+ * service.h - start-up plumbing shared by the Parley service binaries (services/<svc>/main.c):
+ * command line, config file choice, log setup, stop signals and model-directory lookup.
+ *
+ * A service's main() does, in order:
+ *   pl_service_parse_args()    "--config FILE" plus the service's own "--flag VALUE"s
+ *   pl_service_init()          log service name, SIGPIPE ignored
+ *   (load its config section with the file in args.config)
+ *   pl_service_set_log_level() the configured level
+ *   pl_service_set_str() / pl_service_parse_port()  flags override the config
+ *   pl_service_find_dir()      a relative model_dir found next to the config's source tree
+ *   pl_service_install_stop()  (or pl_worker_install_signals() for NATS workers)
+ *
+ * Thread-safety: call these from main() before other threads start; the signal handler set
+ * by pl_service_install_stop() only calls the given stop function.
+ */
+#ifndef PL_SERVICE_H
+#define PL_SERVICE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Most value flags one service may declare besides --config. */
+#define PL_SERVICE_MAX_FLAGS 8
+
+struct pl_service_args {
+    /* --config FILE, else $PARLEY_CONFIG, else "config/parley.json" when it is readable in
+     * the working directory, else NULL (defaults and environment only). Borrowed from argv,
+     * the environment or a string literal. */
+    const char *config;
+    /* values[i] is the value given for flags[i], borrowed from argv; NULL when absent. */
+    const char *values[PL_SERVICE_MAX_FLAGS];
+    /* -h or --help was given: print the usage on stdout and exit 0. */
+    bool help;
+};
+
+/*
+ * Parse argv: every argument is "-h", "--help", "--config FILE" or one of flags[0..n_flags)
+ * followed by its value (e.g. flags = {"--nats", "--http-port"}).
+ * Returns PL_OK (out filled; check out->help), PL_E_INVALID_ARG for an unknown flag, a flag
+ * without its value, or n_flags outside 0..PL_SERVICE_MAX_FLAGS (the message names it: print
+ * the usage on stderr and exit 2). out is zeroed first in every case.
+ */
+pl_status pl_service_parse_args(int argc, char **argv, const char *const *flags, int n_flags,
+                                struct pl_service_args *out /* OUT */);
+
+/* Name the service in every log line and ignore SIGPIPE (a peer that goes away must not kill
+ * the process). name is borrowed for the process lifetime (a string literal). */
+void pl_service_init(const char *name);
+
+/* Set the log level from its config name ("error", "warn", "info", "debug"). NULL or "" keeps
+ * the current level; another name keeps it and logs a warning that names the value. */
+void pl_service_set_log_level(const char *level);
+
+/* Replace the heap string *field (pl_free'd; may be NULL) with a copy of value. NULL value:
+ * nothing changes. Returns PL_OK, PL_E_INVALID_ARG (NULL field) or PL_E_NOMEM (*field kept). */
+pl_status pl_service_set_str(char **field, const char *value);
+
+/* Parse a port flag value: a decimal integer in -1..65535 (-1 none, 0 ephemeral) with nothing
+ * after it. what names the flag in the error. Returns PL_OK or PL_E_INVALID_ARG (*out kept). */
+pl_status pl_service_parse_port(const char *what, const char *s, int64_t *out /* OUT */);
+
+/*
+ * A relative directory (*dir, heap string) that the working directory lacks is taken from
+ * the source tree the config file belongs to: <root>/config/parley.json -> <root>/<dir>, so
+ * that a service started from any directory finds the shipped models. *dir is replaced (and
+ * the change logged at INFO) only when that path exists; an absolute *dir, one readable here
+ * or a NULL config leaves it as is. Returns PL_OK, PL_E_INVALID_ARG (NULL dir or *dir) or
+ * PL_E_NOMEM.
+ */
+pl_status pl_service_find_dir(const char *config, char **dir);
+
+/* On SIGTERM and SIGINT call stop(ud) from the signal handler: stop must be async-signal-safe
+ * (set a flag, write to a pipe). One stop function per process; a later call replaces it.
+ * stop NULL restores the default handling (call it before ud goes away).
+ * Returns PL_OK or PL_E_INTERNAL (sigaction failed). */
+pl_status pl_service_install_stop(void (*stop)(void *ud), void *ud);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
