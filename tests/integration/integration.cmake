@@ -3,7 +3,7 @@
 # 127.0.0.1 ports and stopped by PID however the test ends.
 if(TARGET parley-gateway AND TARGET pl_echo_worker AND TARGET parley_proto_python)
   add_executable(pl_gw_c_client ${CMAKE_CURRENT_LIST_DIR}/gw_c_client.c)
-  target_link_libraries(pl_gw_c_client PRIVATE parley_proto PkgConfig::GRPC)
+  target_link_libraries(pl_gw_c_client PRIVATE parley_proto parley_test_grpc)
 
   set(pl_gw_env
     "PL_GATEWAY=$<TARGET_FILE:parley-gateway>"

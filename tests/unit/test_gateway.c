@@ -16,6 +16,7 @@
 #include "alloc.h"
 #include "gateway.h"
 #include "gateway_auth.h"
+#include "test_grpc.h"
 
 pl_status pl__gw_split_hostport(const char *s, char *host, size_t hcap, int *port);
 
@@ -144,74 +145,29 @@ static void *run_gw(void *gw) {
     return NULL;
 }
 
-/* Unary call; returns the status code, fills *resp_len. */
+/* Unary call on a fresh channel; returns the status code, or 100 + the health status byte
+ * of an OK answer (100 when there is none). */
 static int call(int port, const char *path, const void *req, size_t n, const char *auth,
                 char *details, size_t dcap) {
-    char target[64];
-    snprintf(target, sizeof target, "127.0.0.1:%d", port);
-    grpc_channel_credentials *cr = grpc_insecure_credentials_create();
-    grpc_channel *ch = grpc_channel_create(target, cr, NULL);
-    grpc_channel_credentials_release(cr);
-    grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
-    gpr_timespec dl = gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_seconds(10, GPR_TIMESPAN));
-    grpc_call *c = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
-                                            grpc_slice_from_static_string(path), NULL, dl, NULL);
-    grpc_slice s = grpc_slice_from_copied_buffer(req, n);
-    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
-    grpc_slice_unref(s);
-    grpc_metadata_array im, tm;
-    grpc_metadata_array_init(&im);
-    grpc_metadata_array_init(&tm);
-    grpc_byte_buffer *resp = NULL;
-    grpc_status_code st;
-    grpc_slice det;
+    struct pl_test_grpc g;
+    pl_test_grpc_open_port(&g, port);
     grpc_metadata md = {grpc_slice_from_static_string("authorization"),
                         grpc_slice_from_copied_string(auth ? auth : ""), {{NULL, NULL, NULL, NULL}}};
-    grpc_op ops[6];
-    memset(ops, 0, sizeof ops);
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[0].data.send_initial_metadata.count = auth ? 1 : 0;
-    ops[0].data.send_initial_metadata.metadata = &md;
-    ops[1].op = GRPC_OP_SEND_MESSAGE;
-    ops[1].data.send_message.send_message = bb;
-    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-    ops[3].data.recv_initial_metadata.recv_initial_metadata = &im;
-    ops[4].op = GRPC_OP_RECV_MESSAGE;
-    ops[4].data.recv_message.recv_message = &resp;
-    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    ops[5].data.recv_status_on_client.trailing_metadata = &tm;
-    ops[5].data.recv_status_on_client.status = &st;
-    ops[5].data.recv_status_on_client.status_details = &det;
-    ck_assert_int_eq(grpc_call_start_batch(c, ops, 6, (void *)1, NULL), GRPC_CALL_OK);
-    grpc_event ev = grpc_completion_queue_pluck(cq, (void *)1, dl, NULL);
-    ck_assert_int_eq(ev.type, GRPC_OP_COMPLETE);
-    if (details) {
-        size_t dl2 = GRPC_SLICE_LENGTH(det) < dcap - 1 ? GRPC_SLICE_LENGTH(det) : dcap - 1;
-        memcpy(details, GRPC_SLICE_START_PTR(det), dl2);
-        details[dl2] = 0;
-    }
+    grpc_byte_buffer *resp = NULL;
+    int st = pl_test_grpc_unary(&g, path, req, n, auth ? &md : NULL, 1, 10000, &resp, details,
+                                dcap);
+    ck_assert_int_ge(st, 0);
     /* health answers carry one varint status: 08 NN */
     int health = -1;
     if (resp) {
-        grpc_byte_buffer_reader r;
-        grpc_byte_buffer_reader_init(&r, resp);
-        grpc_slice all = grpc_byte_buffer_reader_readall(&r);
+        grpc_slice all = pl_test_grpc_slice(resp);
         if (GRPC_SLICE_LENGTH(all) == 2) health = GRPC_SLICE_START_PTR(all)[1];
         grpc_slice_unref(all);
-        grpc_byte_buffer_reader_destroy(&r);
         grpc_byte_buffer_destroy(resp);
     }
-    grpc_slice_unref(det);
     grpc_slice_unref(md.value);
-    grpc_byte_buffer_destroy(bb);
-    grpc_metadata_array_destroy(&im);
-    grpc_metadata_array_destroy(&tm);
-    grpc_call_unref(c);
-    grpc_completion_queue_shutdown(cq);
-    grpc_completion_queue_destroy(cq);
-    grpc_channel_destroy(ch);
-    return st == GRPC_STATUS_OK ? 100 + (health < 0 ? 0 : health) : (int)st;
+    pl_test_grpc_close(&g);
+    return st == GRPC_STATUS_OK ? 100 + (health < 0 ? 0 : health) : st;
 }
 
 static struct pl_gateway *start_gw(const char *keys_file, pthread_t *th) {

@@ -18,6 +18,7 @@
 
 #include "alloc.h"
 #include "gateway.h"
+#include "test_grpc.h"
 #include "test_nats.h"
 #include "util.h"
 
@@ -29,8 +30,7 @@ struct env {
     pid_t nlu, asr;
     struct pl_gateway *gw;
     pthread_t th;
-    grpc_channel *ch;
-    grpc_completion_queue *cq;
+    struct pl_test_grpc g; /* client channel to the gateway */
 };
 
 static void *run_gw(void *gw) {
@@ -68,18 +68,11 @@ static void env_start(struct env *e) {
     ck_assert_int_eq(pl_gateway_create(&c, &e->gw), PL_OK);
     pl_gateway_config_deinit(&c);
     ck_assert_int_eq(pthread_create(&e->th, NULL, run_gw, e->gw), 0);
-    char target[64];
-    snprintf(target, sizeof target, "127.0.0.1:%d", pl_gateway_grpc_port(e->gw));
-    grpc_channel_credentials *cr = grpc_insecure_credentials_create();
-    e->ch = grpc_channel_create(target, cr, NULL);
-    grpc_channel_credentials_release(cr);
-    e->cq = grpc_completion_queue_create_for_pluck(NULL);
+    pl_test_grpc_open_port(&e->g, pl_gateway_grpc_port(e->gw));
 }
 
 static void env_stop(struct env *e) {
-    grpc_channel_destroy(e->ch);
-    grpc_completion_queue_shutdown(e->cq);
-    grpc_completion_queue_destroy(e->cq);
+    pl_test_grpc_close(&e->g);
     pl_gateway_stop(e->gw);
     pthread_join(e->th, NULL);
     pl_gateway_destroy(e->gw);
@@ -88,69 +81,21 @@ static void env_stop(struct env *e) {
     pl_test_nats_stop(&e->nats);
 }
 
-static gpr_timespec in_ms(int ms) {
-    return gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_millis(ms, GPR_TIMESPAN));
-}
-
 static bool batch(struct env *e, grpc_call *c, grpc_op *ops, size_t n, void *tag) {
-    ck_assert_int_eq(grpc_call_start_batch(c, ops, n, tag, NULL), GRPC_CALL_OK);
-    grpc_event ev = grpc_completion_queue_pluck(e->cq, tag, in_ms(10000), NULL);
-    ck_assert_int_eq(ev.type, GRPC_OP_COMPLETE);
-    return ev.success != 0;
+    int r = pl_test_grpc_batch(&e->g, c, ops, n, tag, 10000);
+    ck_assert_int_ge(r, 0);
+    return r == 1;
 }
 
-static grpc_byte_buffer *bb_of(const void *p, size_t n) {
-    grpc_slice s = grpc_slice_from_copied_buffer(p, n);
-    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
-    grpc_slice_unref(s);
-    return bb;
-}
-
-static bool bb_equals(grpc_byte_buffer *bb, const void *p, size_t n) {
-    grpc_byte_buffer_reader r;
-    grpc_byte_buffer_reader_init(&r, bb);
-    grpc_slice s = grpc_byte_buffer_reader_readall(&r);
-    bool eq = GRPC_SLICE_LENGTH(s) == n && memcmp(GRPC_SLICE_START_PTR(s), p, n) == 0;
-    grpc_slice_unref(s);
-    grpc_byte_buffer_reader_destroy(&r);
-    return eq;
-}
-
-/* A unary call; returns the status; *echo_ok when the answer equals `want`. */
+/* A PunctuateText call; returns the status; *echo_ok when the answer equals `want`. */
 static int unary(struct env *e, const void *req, size_t n, const void *want, size_t wn,
                  int timeout_ms, bool *echo_ok) {
-    grpc_call *c = grpc_channel_create_call(e->ch, NULL, GRPC_PROPAGATE_DEFAULTS, e->cq,
-                                            grpc_slice_from_static_string(PUNCT), NULL,
-                                            in_ms(timeout_ms), NULL);
-    grpc_byte_buffer *bb = bb_of(req, n), *resp = NULL;
-    grpc_metadata_array im, tm;
-    grpc_metadata_array_init(&im);
-    grpc_metadata_array_init(&tm);
-    grpc_status_code st;
-    grpc_slice det;
-    grpc_op ops[6];
-    memset(ops, 0, sizeof ops);
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[1].op = GRPC_OP_SEND_MESSAGE;
-    ops[1].data.send_message.send_message = bb;
-    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-    ops[3].data.recv_initial_metadata.recv_initial_metadata = &im;
-    ops[4].op = GRPC_OP_RECV_MESSAGE;
-    ops[4].data.recv_message.recv_message = &resp;
-    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    ops[5].data.recv_status_on_client.trailing_metadata = &tm;
-    ops[5].data.recv_status_on_client.status = &st;
-    ops[5].data.recv_status_on_client.status_details = &det;
-    batch(e, c, ops, 6, (void *)1);
-    if (echo_ok) *echo_ok = resp && bb_equals(resp, want, wn);
+    grpc_byte_buffer *resp = NULL;
+    int st = pl_test_grpc_unary(&e->g, PUNCT, req, n, NULL, 0, timeout_ms, &resp, NULL, 0);
+    ck_assert_int_ge(st, 0);
+    if (echo_ok) *echo_ok = resp && pl_test_grpc_bb_equals(resp, want, wn);
     if (resp) grpc_byte_buffer_destroy(resp);
-    grpc_byte_buffer_destroy(bb);
-    grpc_slice_unref(det);
-    grpc_metadata_array_destroy(&im);
-    grpc_metadata_array_destroy(&tm);
-    grpc_call_unref(c);
-    return (int)st;
+    return st;
 }
 
 /* TextTransformRequest{text: ["hello"]} and the echo worker's TextTransformResponse. */
@@ -186,8 +131,8 @@ struct bidi {
 
 static void bidi_open(struct env *e, struct bidi *b) {
     memset(b, 0, sizeof *b);
-    b->call = grpc_channel_create_call(e->ch, NULL, GRPC_PROPAGATE_DEFAULTS, e->cq,
-                                       grpc_slice_from_static_string(STREAM), NULL, in_ms(20000),
+    b->call = grpc_channel_create_call(e->g.ch, NULL, GRPC_PROPAGATE_DEFAULTS, e->g.cq,
+                                       grpc_slice_from_static_string(STREAM), NULL, pl_test_grpc_in_ms(20000),
                                        NULL);
     grpc_metadata_array_init(&b->im);
     grpc_metadata_array_init(&b->tm);
@@ -207,7 +152,7 @@ static void bidi_open(struct env *e, struct bidi *b) {
 
 static bool bidi_echo(struct env *e, struct bidi *b, int i) {
     uint8_t msg[6] = {0x12, 0x04, (uint8_t)i, 1, 2, 3}; /* audio_content */
-    grpc_byte_buffer *out = bb_of(msg, sizeof msg), *in = NULL;
+    grpc_byte_buffer *out = pl_test_grpc_bb(msg, sizeof msg), *in = NULL;
     grpc_op op;
     memset(&op, 0, sizeof op);
     op.op = GRPC_OP_SEND_MESSAGE;
@@ -216,14 +161,14 @@ static bool bidi_echo(struct env *e, struct bidi *b, int i) {
     grpc_byte_buffer_destroy(out);
     op.op = GRPC_OP_RECV_MESSAGE;
     op.data.recv_message.recv_message = &in;
-    ok = ok && batch(e, b->call, &op, 1, (void *)14) && in && bb_equals(in, msg, sizeof msg);
+    ok = ok && batch(e, b->call, &op, 1, (void *)14) && in && pl_test_grpc_bb_equals(in, msg, sizeof msg);
     if (in) grpc_byte_buffer_destroy(in);
     return ok;
 }
 
 static int bidi_finish(struct env *e, struct bidi *b) {
-    grpc_completion_queue_pluck(e->cq, (void *)11, in_ms(10000), NULL);
-    grpc_event ev = grpc_completion_queue_pluck(e->cq, (void *)12, in_ms(10000), NULL);
+    grpc_completion_queue_pluck(e->g.cq, (void *)11, pl_test_grpc_in_ms(10000), NULL);
+    grpc_event ev = grpc_completion_queue_pluck(e->g.cq, (void *)12, pl_test_grpc_in_ms(10000), NULL);
     ck_assert_int_eq(ev.type, GRPC_OP_COMPLETE);
     grpc_slice_unref(b->det);
     grpc_metadata_array_destroy(&b->im);
@@ -251,10 +196,10 @@ START_TEST(stream_echo_and_cancel) {
     ck_assert_int_eq(bidi_finish(&e, &b), GRPC_STATUS_CANCELLED);
 
     /* a unary call the client abandons while it is in flight */
-    grpc_call *c = grpc_channel_create_call(e.ch, NULL, GRPC_PROPAGATE_DEFAULTS, e.cq,
+    grpc_call *c = grpc_channel_create_call(e.g.ch, NULL, GRPC_PROPAGATE_DEFAULTS, e.g.cq,
                                             grpc_slice_from_static_string(PUNCT), NULL,
-                                            in_ms(10000), NULL);
-    grpc_byte_buffer *bb = bb_of(REQ, 7);
+                                            pl_test_grpc_in_ms(10000), NULL);
+    grpc_byte_buffer *bb = pl_test_grpc_bb(REQ, 7);
     memset(&op, 0, sizeof op);
     grpc_op ops[3];
     memset(ops, 0, sizeof ops);
