@@ -15,8 +15,10 @@
  *       the measured FMA peak and OpenBLAS sgemm (comparison only).
  */
 #include <cblas.h>
+#include <errno.h>
 #include <jansson.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -255,6 +257,19 @@ static void print_peer(double ours, double theirs) {
     else printf(" %10s %8s", "-", "-");
 }
 
+/* A whole decimal count >= lo (at most 1e6) for flag; false (and a message) otherwise. */
+static bool parse_count(const char *flag, const char *s, int lo, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end || errno || v < lo || v > 1000000) {
+        fprintf(stderr, "parley bench encoder: %s expects a count %d..1000000, got '%s'\n", flag, lo, s);
+        return false;
+    }
+    *out = (int)v;
+    return true;
+}
+
 static int bench_encoder(int argc, char **argv) {
     const char *model = NULL, *seqs_s = "16,64,128,384", *prec_s = "f32,int8";
     int threads[8] = {1, 2}, n_threads = 2, iters = 10, tp_iters = 2, torch = 1, gemm = 1, ort = 0;
@@ -263,8 +278,13 @@ static int bench_encoder(int argc, char **argv) {
         else if (i + 1 < argc && !strcmp(argv[i], "--threads")) n_threads = parse_list(argv[++i], threads, 8);
         else if (i + 1 < argc && !strcmp(argv[i], "--seqs")) seqs_s = argv[++i];
         else if (i + 1 < argc && !strcmp(argv[i], "--precision")) prec_s = argv[++i];
-        else if (i + 1 < argc && !strcmp(argv[i], "--iters")) iters = atoi(argv[++i]) > 0 ? atoi(argv[i]) : 1;
-        else if (i + 1 < argc && !strcmp(argv[i], "--tp-iters")) tp_iters = atoi(argv[++i]);
+        else if (i + 1 < argc && !strcmp(argv[i], "--iters")) {
+            if (!parse_count(argv[i], argv[i + 1], 1, &iters)) return 2;
+            i++;
+        } else if (i + 1 < argc && !strcmp(argv[i], "--tp-iters")) {
+            if (!parse_count(argv[i], argv[i + 1], 0, &tp_iters)) return 2;
+            i++;
+        }
         else if (!strcmp(argv[i], "--no-torch")) torch = 0;
         else if (!strcmp(argv[i], "--no-gemm")) gemm = 0;
         else if (!strcmp(argv[i], "--ort")) ort = 1;

@@ -138,9 +138,16 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: %s MODEL_DIR [SECONDS] [CHUNK] [REPEATS]\n", argv[0]);
         return 2;
     }
-    double secs = argc > 2 ? atof(argv[2]) : 10.0;
-    int chunk = argc > 3 ? atoi(argv[3]) : 16, reps = argc > 4 ? atoi(argv[4]) : 5;
-    if (secs <= 0 || chunk < 1 || reps < 1) return 2;
+    char *end = NULL;
+    double secs = argc > 2 ? strtod(argv[2], &end) : 10.0;
+    if (argc > 2 && *end) return 2;
+    long lchunk = argc > 3 ? strtol(argv[3], &end, 10) : 16;
+    if (argc > 3 && *end) return 2;
+    long lreps = argc > 4 ? strtol(argv[4], &end, 10) : 5;
+    if (argc > 4 && *end) return 2;
+    if (!(secs > 0 && secs < 3600) || lchunk < 1 || lchunk > 100000 || lreps < 1 || lreps > 100000)
+        return 2;
+    int chunk = (int)lchunk, reps = (int)lreps;
     int T = (int)(secs * 100);
     for (int ref = 0; ref < 2; ref++) {
         struct pl_asr_model_options o = {.use_ref = ref};
