@@ -223,7 +223,7 @@ def forward(a, W, pre, ids, tt, mask):
     return x, head
 
 
-def main():
+def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
     ap.add_argument("--arch", default="bert", choices=["bert", "roberta", "distilbert"])
@@ -240,7 +240,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--cli")
     ap.add_argument("--tol", type=float, default=1e-4)
-    a = ap.parse_args()
+    a = ap.parse_args(argv)
     os.makedirs(a.out, exist_ok=True)
     rng = np.random.default_rng(a.seed)
     W, pre = make_weights(a, rng)
@@ -298,5 +298,18 @@ def main():
         sys.exit(0 if worst <= a.tol else 1)
 
 
+def main_batch(path):
+    """One model per line of path ("OUT ARGS...", shell words): torch is imported once for
+    all of them (tests/unit/test_bert.c makes every directory it needs this way)."""
+    import shlex
+    with open(path) as f:
+        for line in f:
+            if line.strip():
+                main(shlex.split(line))
+
+
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 3 and sys.argv[1] == "--batch":
+        main_batch(sys.argv[2])
+    else:
+        main()

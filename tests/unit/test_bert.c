@@ -19,26 +19,59 @@
 #include "backend.h"
 #include "models/bert.h"
 
-static char tmpdir[256];
+/* Every reference model the suite uses, made by ONE run of the reference script (importing
+ * torch dominates a run: once for all models instead of once per model). Each test reads its
+ * own directory <root>/<name>. */
+static const struct {
+    const char *name, *args;
+} refs[] = {
+    {"bert_seq_cls", "--arch bert --head seq_cls --cases '1;7;5,9,2;3,1,8,8,2,6,4,7'"},
+    {"bert_long", "--arch bert --head none --cases '512;300,512;1,1'"},
+    {"bert_mlm_tanh_gelu", "--arch bert --head mlm --act gelu_new --cases '4;2,6'"},
+    {"bert_token_cls", "--arch bert --head token_cls --hidden 48 --heads 3 --cases '6,2'"},
+    {"roberta", "--arch roberta --head token_cls --cases '6;4,9,1'"},
+    {"roberta_seq_cls", "--arch roberta --head seq_cls --cases '3,5'"},
+    {"roberta_mlm", "--arch roberta --head mlm --cases '4'"},
+    {"distilbert_qa", "--arch distilbert --head qa --cases '5;3,8'"},
+    {"distilbert_seq_cls", "--arch distilbert --head seq_cls --layers 3 --cases '5,3'"},
+    {"int8", "--arch bert --head seq_cls --hidden 128 --inter 256 --cases '9;16,5,11'"},
+    {"warmup", "--arch bert --head seq_cls --cases '4'"},
+    {"broken", "--arch bert --head qa --cases '2'"},
+};
 
-static void make_tmp(void) {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/pl_bert_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
+static char root[256];
+static char tmpdir[300];
 
-static void rm_tmp(void) {
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    ck_assert_int_eq(system(cmd), 0);
-}
-
-/* Run the reference script with extra args into dir. */
-static void gen(const char *dir, const char *args) {
+/* Unchecked fixture (runs once, in the parent): make every reference model. */
+static void refs_make(void) {
+    snprintf(root, sizeof root, "/tmp/pl_bert_XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(root));
+    char list[512];
+    snprintf(list, sizeof list, "%s/models.txt", root);
+    FILE *f = fopen(list, "w");
+    ck_assert_ptr_nonnull(f);
+    for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++)
+        fprintf(f, "%s/%s %s\n", root, refs[i].name, refs[i].args);
+    fclose(f);
     const char *py = getenv("PL_PYTHON"), *src = getenv("PARLEY_SOURCE_DIR");
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s %s/tests/reference/bert_ref.py %s %s >/dev/null",
-             py ? py : "/usr/bin/python3", src ? src : ".", dir, args);
+    snprintf(cmd, sizeof cmd, "%s %s/tests/reference/bert_ref.py --batch %s >/dev/null",
+             py ? py : "/usr/bin/python3", src ? src : ".", list);
     ck_assert_msg(system(cmd) == 0, "reference failed: %s", cmd);
+}
+
+static void refs_remove(void) {
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+    if (root[0]) ck_assert_int_eq(system(cmd), 0);
+}
+
+/* Point tmpdir at the reference model `name` (one of refs[]). */
+static void use_ref(const char *name) {
+    snprintf(tmpdir, sizeof tmpdir, "%s/%s", root, name);
+    char path[600];
+    snprintf(path, sizeof path, "%s/manifest.json", tmpdir);
+    ck_assert_msg(access(path, R_OK) == 0, "no reference model %s", tmpdir);
 }
 
 static void *read_file(const char *dir, const char *name, size_t *n) {
@@ -130,49 +163,44 @@ static double check_dir(const char *dir, const char *backend, const char *precis
     return worst;
 }
 
-static void parity(const char *args) {
-    make_tmp();
-    gen(tmpdir, args);
+static void parity(const char *name) {
+    use_ref(name);
     double w = check_dir(tmpdir, "cpu", NULL, 1e-4);
-    fprintf(stderr, "bert parity [%s]: worst max |diff| %.3g\n", args, w);
-    rm_tmp();
+    fprintf(stderr, "bert parity [%s]: worst max |diff| %.3g\n", name, w);
 }
 
-START_TEST(test_bert_seq_cls) { parity("--arch bert --head seq_cls --cases '1;7;5,9,2;3,1,8,8,2,6,4,7'"); }
+START_TEST(test_bert_seq_cls) { parity("bert_seq_cls"); }
 END_TEST
-START_TEST(test_bert_long) { parity("--arch bert --head none --cases '512;300,512;1,1'"); }
+START_TEST(test_bert_long) { parity("bert_long"); }
 END_TEST
-START_TEST(test_bert_mlm_tanh_gelu) { parity("--arch bert --head mlm --act gelu_new --cases '4;2,6'"); }
+START_TEST(test_bert_mlm_tanh_gelu) { parity("bert_mlm_tanh_gelu"); }
 END_TEST
-START_TEST(test_bert_token_cls) { parity("--arch bert --head token_cls --hidden 48 --heads 3 --cases '6,2'"); }
+START_TEST(test_bert_token_cls) { parity("bert_token_cls"); }
 END_TEST
-START_TEST(test_roberta) { parity("--arch roberta --head token_cls --cases '6;4,9,1'"); }
+START_TEST(test_roberta) { parity("roberta"); }
 END_TEST
 START_TEST(test_roberta_cls_mlm) {
-    parity("--arch roberta --head seq_cls --cases '3,5'");
-    parity("--arch roberta --head mlm --cases '4'");
+    parity("roberta_seq_cls");
+    parity("roberta_mlm");
 }
 END_TEST
 START_TEST(test_distilbert) {
-    parity("--arch distilbert --head qa --cases '5;3,8'");
-    parity("--arch distilbert --head seq_cls --layers 3 --cases '5,3'");
+    parity("distilbert_qa");
+    parity("distilbert_seq_cls");
 }
 END_TEST
 
 START_TEST(test_ref_backend_and_int8) {
-    make_tmp();
-    gen(tmpdir, "--arch bert --head seq_cls --hidden 128 --inter 256 --cases '9;16,5,11'");
+    use_ref("int8");
     check_dir(tmpdir, "cpu-ref", NULL, 1e-4);
     check_dir(tmpdir, "cpu", "int8", -0.999);
     check_dir(tmpdir, "cpu-ref", "int8", -0.999);
     check_dir(tmpdir, "cpu", "f16", -0.999);
-    rm_tmp();
 }
 END_TEST
 
 START_TEST(test_no_alloc_after_warmup) {
-    make_tmp();
-    gen(tmpdir, "--arch bert --head seq_cls --cases '4'");
+    use_ref("warmup");
     struct pl_backend *be;
     ck_assert_int_eq(pl_backend_create("cpu", &be), PL_OK);
     for (int prec = 0; prec < 2; prec++) {
@@ -204,17 +232,15 @@ START_TEST(test_no_alloc_after_warmup) {
         pl_bert_destroy(m);
     }
     pl_backend_destroy(be);
-    rm_tmp();
 }
 END_TEST
 
 START_TEST(test_broken_models) {
-    make_tmp();
-    gen(tmpdir, "--arch bert --head qa --cases '2'");
+    use_ref("broken");
     struct pl_backend *be;
     ck_assert_int_eq(pl_backend_create("cpu", &be), PL_OK);
     struct pl_bert *m = NULL;
-    char path[512], cmd[1024];
+    char path[600], cmd[1200];
     /* Drop one tensor: rewrite the file without it using the script's writer. */
     snprintf(cmd, sizeof cmd,
              "cd '%s' && %s -c \"import json,struct;d=open('model.safetensors','rb').read();n=struct.unpack('<Q',d[:8])[0];"
@@ -242,7 +268,6 @@ START_TEST(test_broken_models) {
     fclose(f);
     ck_assert_int_eq(pl_bert_load(tmpdir, be, NULL, &m), PL_E_IO);
     pl_backend_destroy(be);
-    rm_tmp();
 }
 END_TEST
 
@@ -250,6 +275,7 @@ Suite *pl_bert_suite(void) {
     Suite *s = suite_create("bert");
     TCase *tc = tcase_create("parity");
     tcase_set_timeout(tc, 240);
+    tcase_add_unchecked_fixture(tc, refs_make, refs_remove);
     tcase_add_test(tc, test_bert_seq_cls);
     tcase_add_test(tc, test_bert_long);
     tcase_add_test(tc, test_bert_mlm_tanh_gelu);
