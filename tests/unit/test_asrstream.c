@@ -1,0 +1,394 @@
+/* test_asrstream.c - StreamingRecognize sessions of parley-asr without NATS (asr_stream.h):
+ * a real LJ Speech recording streamed as a WAV in 100 ms chunks gives the same final text as
+ * Recognize on the same bytes; chunk sizes from 20 ms to 1 s give the same finals; silence
+ * gives no final; two utterances separated by silence give two finals (Silero VAD from
+ * PARLEY_DATA_DIR); interim results; raw mu-law at 8 kHz through the resampler; protocol
+ * errors. The acoustic model is the tiny random-weight model of
+ * tests/reference/asr_model_ref.py with unnormalized features (so streaming and offline
+ * features are the same numbers): its words are gibberish, equality is what is tested. */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "asr_service.h"
+#include "asr_stream.h"
+#include "audio.h"
+#include "nrpc_worker.h"
+#include "proto_util.h"
+#include "riva/proto/riva_asr.pb-c.h"
+#include "status.h"
+#include "util.h"
+
+static char g_dir[256];
+static struct pl_asrsvc *g_svc;
+static struct pl_asr_streamsvc *g_ss;
+static struct pl_audio *g_clip; /* 16 kHz mono real speech */
+
+static void setup_model(void) {
+    const char *py = getenv("PL_PYTHON"), *src = getenv("PARLEY_SOURCE_DIR"),
+               *data = getenv("PARLEY_DATA_DIR");
+    ck_assert_msg(py && src && data && strlen(py) < 512 && strlen(src) < 1024 && strlen(data) < 1024,
+                  "PL_PYTHON, PARLEY_SOURCE_DIR and PARLEY_DATA_DIR must be set (ctest sets them)");
+    snprintf(g_dir, sizeof g_dir, "/tmp/pl_test_asrstream_%d", (int)getpid());
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "rm -rf %s && mkdir -p %s && %s %s/tests/reference/asr_model_ref.py %s/tiny --config tiny "
+             "--cases 1 > /dev/null && %s -c \"import json,sys; p=sys.argv[1]; c=json.load(open(p)); "
+             "c.setdefault('features', {})['normalize']='none'; json.dump(c, open(p,'w'))\" %s/tiny/config.json",
+             g_dir, g_dir, py, src, g_dir, py, g_dir);
+    ck_assert_msg(system(cmd) == 0, "%s failed", cmd);
+}
+
+/* The service in each test's own process (its batcher thread would not survive a fork). */
+static void setup(void) {
+    const char *data = getenv("PARLEY_DATA_DIR");
+    struct pl_asrsvc_opts o;
+    pl_asrsvc_opts_default(&o);
+    o.model_dir = g_dir;
+    o.lm_path = "none";
+    o.beam_width = 8;
+    ck_assert_int_eq(pl_asrsvc_create(&o, &g_svc), PL_OK);
+    ck_assert_int_eq(pl_asrsvc_n_models(g_svc), 1);
+    char vad[1100];
+    snprintf(vad, sizeof vad, "%s/vad/silero_vad_16k.safetensors", data);
+    struct pl_asr_streamsvc_opts so;
+    pl_asr_streamsvc_opts_default(&so);
+    so.vad_path = vad;
+    ck_assert_int_eq(pl_asr_streamsvc_create(g_svc, &so, &g_ss), PL_OK);
+    ck_assert(pl_asr_streamsvc_has_vad(g_ss));
+    char wav[1100];
+    snprintf(wav, sizeof wav, "%s/speech/ljspeech-subset/wavs/LJ001-0010.flac", data);
+    struct pl_audio *a = NULL;
+    ck_assert_int_eq(pl_audio_decode_file(wav, NULL, &a, NULL), PL_OK);
+    ck_assert_int_eq(pl_audio_to_mono(a), PL_OK);
+    ck_assert_int_eq(pl_audio_resample(a, 16000, &g_clip), PL_OK);
+    pl_audio_destroy(a);
+}
+
+static void teardown(void) {
+    pl_asr_streamsvc_destroy(g_ss);
+    pl_asrsvc_destroy(g_svc);
+    pl_audio_destroy(g_clip);
+}
+
+static void teardown_model(void) {
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* ---- helpers ------------------------------------------------------------------------------- */
+
+struct got {
+    int n_final, n_interim;
+    char finals[16][4096];
+    float final_end[16];
+    int first_word_ms[16];
+    int last_word_end_ms[16];
+    float stability_max;
+};
+
+static pl_status collect(void *ud, const uint8_t *data, size_t n) {
+    struct got *g = ud;
+    ProtobufCMessage *m = NULL;
+    ck_assert_int_eq(pl_proto_unpack(&nvidia__riva__asr__streaming_recognize_response__descriptor, data, n, &m), PL_OK);
+    Nvidia__Riva__Asr__StreamingRecognizeResponse *r = (void *)m;
+    ck_assert_uint_eq(r->n_results, 1);
+    Nvidia__Riva__Asr__StreamingRecognitionResult *res = r->results[0];
+    ck_assert_uint_ge(res->n_alternatives, 1);
+    if (res->is_final) {
+        ck_assert_int_lt(g->n_final, 16);
+        snprintf(g->finals[g->n_final], sizeof g->finals[0], "%s", res->alternatives[0]->transcript);
+        g->final_end[g->n_final] = res->audio_processed;
+        Nvidia__Riva__Asr__SpeechRecognitionAlternative *al = res->alternatives[0];
+        g->first_word_ms[g->n_final] = al->n_words ? al->words[0]->start_time : -1;
+        g->last_word_end_ms[g->n_final] = al->n_words ? al->words[al->n_words - 1]->end_time : -1;
+        g->n_final++;
+    } else {
+        g->n_interim++;
+        ck_assert(res->stability >= 0 && res->stability <= 1);
+        if (res->stability > g->stability_max) g->stability_max = res->stability;
+    }
+    pl_proto_free(m);
+    return PL_OK;
+}
+
+static uint8_t *pack_config(const Nvidia__Riva__Asr__RecognitionConfig *cfg, bool interim, size_t *n) {
+    Nvidia__Riva__Asr__StreamingRecognitionConfig sc = NVIDIA__RIVA__ASR__STREAMING_RECOGNITION_CONFIG__INIT;
+    sc.config = (Nvidia__Riva__Asr__RecognitionConfig *)cfg;
+    sc.interim_results = interim;
+    Nvidia__Riva__Asr__StreamingRecognizeRequest rq = NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_REQUEST__INIT;
+    rq.streaming_request_case = NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_REQUEST__STREAMING_REQUEST_STREAMING_CONFIG;
+    rq.streaming_config = &sc;
+    uint8_t *buf = NULL;
+    ck_assert_int_eq(pl_proto_pack(&rq.base, &buf, n), PL_OK);
+    return buf;
+}
+
+static pl_status send_audio(struct pl_asr_sess *s, const uint8_t *a, size_t n) {
+    Nvidia__Riva__Asr__StreamingRecognizeRequest rq = NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_REQUEST__INIT;
+    rq.streaming_request_case = NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_REQUEST__STREAMING_REQUEST_AUDIO_CONTENT;
+    rq.audio_content.data = (uint8_t *)a;
+    rq.audio_content.len = n;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    ck_assert_int_eq(pl_proto_pack(&rq.base, &buf, &len), PL_OK);
+    pl_status st = pl_asr_sess_message(s, buf, len);
+    pl_free(buf);
+    return st;
+}
+
+static void default_cfg(Nvidia__Riva__Asr__RecognitionConfig *cfg) {
+    nvidia__riva__asr__recognition_config__init(cfg);
+    cfg->language_code = "en-US";
+    cfg->enable_word_time_offsets = true;
+    cfg->max_alternatives = 2;
+}
+
+/* Stream bytes in chunks of `chunk` bytes (the first one also carries the header). */
+static void stream(const uint8_t *audio, size_t n, size_t chunk, bool interim,
+                   const Nvidia__Riva__Asr__RecognitionConfig *cfg, struct got *g) {
+    memset(g, 0, sizeof *g);
+    struct pl_asr_sess *s = NULL;
+    ck_assert_int_eq(pl_asr_sess_create(g_ss, collect, g, &s), PL_OK);
+    size_t cn = 0;
+    uint8_t *c = pack_config(cfg, interim, &cn);
+    ck_assert_int_eq(pl_asr_sess_message(s, c, cn), PL_OK);
+    pl_free(c);
+    for (size_t off = 0; off < n; off += chunk) {
+        size_t k = n - off < chunk ? n - off : chunk;
+        pl_status st = send_audio(s, audio + off, k);
+        ck_assert_msg(st == PL_OK, "chunk at %zu: %s", off, pl_last_error());
+    }
+    ck_assert_msg(pl_asr_sess_end(s) == PL_OK, "end: %s", pl_last_error());
+    pl_asr_sess_destroy(s);
+}
+
+static uint8_t *wav_of(const float *x, size_t n, int rate, size_t *len) {
+    struct pl_audio a = {(float *)x, n, 1, rate};
+    uint8_t *out = NULL;
+    ck_assert_int_eq(pl_audio_encode(&a, PL_AUDIO_FMT_WAV, &out, len), PL_OK);
+    return out;
+}
+
+/* Recognize on the same bytes: the concatenated transcripts of its results. */
+static void recognize_text(const uint8_t *audio, size_t n, char *out, size_t cap, int *n_results) {
+    Nvidia__Riva__Asr__RecognitionConfig cfg;
+    default_cfg(&cfg);
+    Nvidia__Riva__Asr__RecognizeRequest rq = NVIDIA__RIVA__ASR__RECOGNIZE_REQUEST__INIT;
+    rq.config = &cfg;
+    rq.audio.data = (uint8_t *)audio;
+    rq.audio.len = n;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    ck_assert_int_eq(pl_proto_pack(&rq.base, &buf, &len), PL_OK);
+    struct pl_worker_out wo = {0};
+    ck_assert_msg(pl_asrsvc_call(g_svc, "recognize", buf, len, 0, &wo) == PL_OK, "%s", pl_last_error());
+    ProtobufCMessage *m = NULL;
+    ck_assert_int_eq(pl_proto_unpack(&nvidia__riva__asr__recognize_response__descriptor, wo.data, wo.len, &m), PL_OK);
+    Nvidia__Riva__Asr__RecognizeResponse *r = (void *)m;
+    out[0] = 0;
+    for (size_t i = 0; i < r->n_results; i++)
+        snprintf(out + strlen(out), cap - strlen(out), "%s%s", i ? " " : "",
+                 r->results[i]->alternatives[0]->transcript);
+    *n_results = (int)r->n_results;
+    pl_proto_free(m);
+    pl_free(wo.data);
+    pl_free(buf);
+}
+
+static void joined(const struct got *g, char *out, size_t cap) {
+    out[0] = 0;
+    for (int i = 0; i < g->n_final; i++)
+        snprintf(out + strlen(out), cap - strlen(out), "%s%s", i ? " " : "", g->finals[i]);
+}
+
+/* ---- tests --------------------------------------------------------------------------------- */
+
+START_TEST(test_same_as_recognize) {
+    size_t n = 0;
+    uint8_t *wav = wav_of(g_clip->samples, g_clip->n_frames, 16000, &n);
+    char want[8192], have[8192];
+    int nr = 0;
+    recognize_text(wav, n, want, sizeof want, &nr);
+    ck_assert_int_eq(nr, 1);
+    ck_assert_msg(strlen(want) > 0, "Recognize gave no text");
+    Nvidia__Riva__Asr__RecognitionConfig cfg;
+    default_cfg(&cfg);
+    struct got g;
+    stream(wav, n, 3200, true, &cfg, &g); /* 100 ms of 16-bit 16 kHz */
+    joined(&g, have, sizeof have);
+    ck_assert_int_eq(g.n_final, 1);
+    ck_assert_msg(!strcmp(want, have), "Recognize '%s' != streamed '%s'", want, have);
+    ck_assert_int_gt(g.n_interim, 10); /* an interim after (nearly) every chunk with speech */
+    ck_assert(g.stability_max > 0);
+    ck_assert(fabsf(g.final_end[0] - (float)g_clip->n_frames / 16000) < 0.02f);
+    ck_assert_int_ge(g.first_word_ms[0], 0);
+    ck_assert_int_le(g.last_word_end_ms[0], (int)(1000 * g_clip->n_frames / 16000) + 80);
+    pl_free(wav);
+}
+END_TEST
+
+START_TEST(test_chunk_sizes) {
+    size_t n = 0;
+    uint8_t *wav = wav_of(g_clip->samples, g_clip->n_frames, 16000, &n);
+    Nvidia__Riva__Asr__RecognitionConfig cfg;
+    default_cfg(&cfg);
+    struct got ref, g;
+    stream(wav, n, 3200, false, &cfg, &ref);
+    const size_t chunks[] = {640, 1000, 4801, 16000, 32000}; /* 20 ms .. 1 s, odd sizes too */
+    for (size_t i = 0; i < sizeof chunks / sizeof chunks[0]; i++) {
+        stream(wav, n, chunks[i], i == 1, &cfg, &g);
+        ck_assert_int_eq(g.n_final, ref.n_final);
+        for (int k = 0; k < g.n_final; k++) {
+            ck_assert_str_eq(g.finals[k], ref.finals[k]);
+            ck_assert_int_eq(g.first_word_ms[k], ref.first_word_ms[k]);
+        }
+    }
+    pl_free(wav);
+}
+END_TEST
+
+START_TEST(test_silence) {
+    size_t ns = 16000 * 3;
+    float *z = pl_calloc(ns, sizeof *z);
+    ck_assert_ptr_nonnull(z);
+    uint32_t seed = 7;
+    for (size_t i = 0; i < ns; i++) { /* very low noise */
+        seed = seed * 1664525u + 1013904223u;
+        z[i] = ((float)(seed >> 8) / 16777216.0f - 0.5f) * 1e-4f;
+    }
+    size_t n = 0;
+    uint8_t *wav = wav_of(z, ns, 16000, &n);
+    Nvidia__Riva__Asr__RecognitionConfig cfg;
+    default_cfg(&cfg);
+    struct got g;
+    stream(wav, n, 3200, true, &cfg, &g);
+    ck_assert_int_eq(g.n_final, 0);
+    ck_assert_int_eq(g.n_interim, 0);
+    pl_free(wav);
+    pl_free(z);
+}
+END_TEST
+
+START_TEST(test_two_utterances) {
+    size_t c = g_clip->n_frames, gap = 16000 * 2, ns = 2 * c + gap;
+    float *x = pl_calloc(ns, sizeof *x);
+    ck_assert_ptr_nonnull(x);
+    memcpy(x, g_clip->samples, sizeof *x * c);
+    memcpy(x + c + gap, g_clip->samples, sizeof *x * c);
+    size_t n = 0;
+    uint8_t *wav = wav_of(x, ns, 16000, &n);
+    Nvidia__Riva__Asr__RecognitionConfig cfg;
+    default_cfg(&cfg);
+    struct got g;
+    stream(wav, n, 3200, false, &cfg, &g);
+    ck_assert_int_eq(g.n_final, 2);
+    /* the second final's words are absolute in the stream: after the first clip and the gap */
+    ck_assert_int_ge(g.first_word_ms[1], (int)(1000 * g.final_end[0]) - 1);
+    ck_assert(g.final_end[0] * 16000 > c && g.final_end[0] * 16000 < c + gap);
+    ck_assert(g.final_end[1] > g.final_end[0]);
+    ck_assert(fabsf(g.final_end[1] - (float)ns / 16000) < 0.02f);
+    /* a stop window shorter than the pause still splits; longer than the pause: one final */
+    Nvidia__Riva__Asr__EndpointingConfig ec = NVIDIA__RIVA__ASR__ENDPOINTING_CONFIG__INIT;
+    ec._stop_history_case = NVIDIA__RIVA__ASR__ENDPOINTING_CONFIG___STOP_HISTORY_STOP_HISTORY;
+    ec.stop_history = 3000;
+    cfg.endpointing_config = &ec;
+    stream(wav, n, 3200, false, &cfg, &g);
+    ck_assert_int_eq(g.n_final, 1);
+    pl_free(wav);
+    pl_free(x);
+}
+END_TEST
+
+START_TEST(test_mulaw_8k) {
+    struct pl_audio *a8 = NULL;
+    ck_assert_int_eq(pl_audio_resample(g_clip, 8000, &a8), PL_OK);
+    uint8_t *mu = pl_malloc(a8->n_frames);
+    ck_assert_ptr_nonnull(mu);
+    pl_g711_float_to_mulaw(a8->samples, a8->n_frames, mu);
+    Nvidia__Riva__Asr__RecognitionConfig cfg;
+    default_cfg(&cfg);
+    cfg.encoding = NVIDIA__RIVA__AUDIO_ENCODING__MULAW;
+    cfg.sample_rate_hertz = 8000;
+    struct got g;
+    stream(mu, a8->n_frames, 800, true, &cfg, &g);
+    ck_assert_int_eq(g.n_final, 1);
+    ck_assert_int_gt((int)strlen(g.finals[0]), 0);
+    ck_assert(fabsf(g.final_end[0] - (float)a8->n_frames / 8000) < 0.05f);
+    pl_free(mu);
+    pl_audio_destroy(a8);
+}
+END_TEST
+
+START_TEST(test_protocol_errors) {
+    Nvidia__Riva__Asr__RecognitionConfig cfg;
+    default_cfg(&cfg);
+    struct got g;
+    memset(&g, 0, sizeof g);
+    struct pl_asr_sess *s = NULL;
+    /* audio first */
+    ck_assert_int_eq(pl_asr_sess_create(g_ss, collect, &g, &s), PL_OK);
+    uint8_t pcm[320] = {0};
+    ck_assert_int_eq(send_audio(s, pcm, sizeof pcm), PL_E_INVALID_ARG);
+    pl_asr_sess_destroy(s);
+    /* garbage, config twice, raw without a rate, unknown model, bad endpointing */
+    ck_assert_int_eq(pl_asr_sess_create(g_ss, collect, &g, &s), PL_OK);
+    const uint8_t junk[] = {0xff, 0xff, 0xff, 0x07};
+    ck_assert_int_eq(pl_asr_sess_message(s, junk, sizeof junk), PL_E_INVALID_ARG);
+    size_t cn = 0;
+    uint8_t *c = pack_config(&cfg, false, &cn);
+    ck_assert_int_eq(pl_asr_sess_message(s, c, cn), PL_OK);
+    ck_assert_int_eq(pl_asr_sess_message(s, c, cn), PL_E_INVALID_ARG);
+    ck_assert_int_eq(send_audio(s, pcm, sizeof pcm), PL_E_INVALID_ARG); /* raw, no rate */
+    pl_asr_sess_destroy(s);
+    pl_free(c);
+    cfg.model = "nope";
+    c = pack_config(&cfg, false, &cn);
+    ck_assert_int_eq(pl_asr_sess_create(g_ss, collect, &g, &s), PL_OK);
+    ck_assert_int_eq(pl_asr_sess_message(s, c, cn), PL_E_NOT_FOUND);
+    pl_asr_sess_destroy(s);
+    pl_free(c);
+    cfg.model = NULL;
+    Nvidia__Riva__Asr__EndpointingConfig ec = NVIDIA__RIVA__ASR__ENDPOINTING_CONFIG__INIT;
+    ec._stop_threshold_case = NVIDIA__RIVA__ASR__ENDPOINTING_CONFIG___STOP_THRESHOLD_STOP_THRESHOLD;
+    ec.stop_threshold = 3.0f;
+    cfg.endpointing_config = &ec;
+    c = pack_config(&cfg, false, &cn);
+    ck_assert_int_eq(pl_asr_sess_create(g_ss, collect, &g, &s), PL_OK);
+    ck_assert_int_eq(pl_asr_sess_message(s, c, cn), PL_E_INVALID_ARG);
+    pl_asr_sess_destroy(s);
+    pl_free(c);
+    /* a FLAC stream is refused with a message */
+    cfg.endpointing_config = NULL;
+    c = pack_config(&cfg, false, &cn);
+    ck_assert_int_eq(pl_asr_sess_create(g_ss, collect, &g, &s), PL_OK);
+    ck_assert_int_eq(pl_asr_sess_message(s, c, cn), PL_OK);
+    const uint8_t flac[] = {'f', 'L', 'a', 'C', 0, 0, 0, 34};
+    ck_assert_int_eq(send_audio(s, flac, sizeof flac), PL_E_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(pl_last_error(), "FLAC"));
+    pl_asr_sess_destroy(s);
+    pl_free(c);
+    ck_assert_int_eq(g.n_final, 0);
+}
+END_TEST
+
+Suite *pl_asrstream_suite(void) {
+    Suite *su = suite_create("asrstream");
+    TCase *tc = tcase_create("stream");
+    tcase_add_unchecked_fixture(tc, setup_model, teardown_model);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, test_same_as_recognize);
+    tcase_add_test(tc, test_chunk_sizes);
+    tcase_add_test(tc, test_silence);
+    tcase_add_test(tc, test_two_utterances);
+    tcase_add_test(tc, test_mulaw_8k);
+    tcase_add_test(tc, test_protocol_errors);
+    suite_add_tcase(su, tc);
+    return su;
+}
