@@ -18,6 +18,7 @@
 
 #include "alloc.h"
 #include "asr_service.h"
+#include "asr_stream.h"
 #include "config.h"
 #include "log.h"
 #include "nrpc_worker.h"
@@ -118,6 +119,7 @@ int main(int argc, char **argv) {
     }
     int rc = 1;
     struct pl_asrsvc *svc = NULL;
+    struct pl_asr_streamsvc *ssvc = NULL;
     struct pl_worker *w = NULL;
     int lvl = pl_log_level_parse(cfg.log_level);
     if (lvl >= 0) pl_log_set_level((enum pl_log_level)lvl);
@@ -174,7 +176,8 @@ int main(int argc, char **argv) {
     so.punct_timeout_ms = (int)cfg.punct_timeout_ms;
     so.metrics = pl_worker_metrics(w);
     if (pl_asrsvc_create(&so, &svc) != PL_OK || pl_asrsvc_register(svc, w) != PL_OK ||
-        pl_worker_start(w) != PL_OK || pl_worker_install_signals(w) != PL_OK) {
+        pl_asr_streamsvc_create(svc, NULL, &ssvc) != PL_OK ||
+        pl_asr_streamsvc_register(ssvc, w) != PL_OK || pl_worker_start(w) != PL_OK || pl_worker_install_signals(w) != PL_OK) {
         PL_LOGE("%s", pl_last_error());
         goto out;
     }
@@ -186,6 +189,7 @@ int main(int argc, char **argv) {
     rc = 0;
 out:
     pl_worker_destroy(w); /* drains requests before the models go */
+    pl_asr_streamsvc_destroy(ssvc);
     pl_asrsvc_destroy(svc);
     pl_config_deinit(asr_fields, N_FIELDS, &cfg);
     return rc;
