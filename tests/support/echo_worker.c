@@ -224,10 +224,15 @@ int main(int argc, char **argv) {
     }
     pl_worker_set_ready(w, true);
     if (ready_file) {
-        FILE *f = fopen(ready_file, "w");
+        /* written whole under a temporary name, then renamed: a reader that sees the file
+         * sees all of it */
+        char tmp[4200];
+        snprintf(tmp, sizeof tmp, "%.4096s.tmp", ready_file);
+        FILE *f = fopen(tmp, "w");
         if (f) {
             fprintf(f, "%d\n", pl_worker_http_port(w));
-            fclose(f);
+            if (fclose(f) != 0 || rename(tmp, ready_file) != 0)
+                PL_LOGE("echo worker: cannot write %s", ready_file);
         }
     }
     pl_worker_wait(w);

@@ -570,7 +570,7 @@ static pid_t spawn_echo(const char *svc, const char *id, const char *extra1, con
     argv[k] = NULL;
     pid_t pid = pl_test_spawn(argv);
     ck_assert_int_gt(pid, 0);
-    for (int i = 0; i < 500 && access(ready_file, F_OK) != 0; i++) pl_sleep_ms(10);
+    for (int i = 0; i < 3000 && access(ready_file, F_OK) != 0; i++) pl_sleep_ms(10);
     ck_assert_msg(access(ready_file, F_OK) == 0, "echo worker did not become ready");
     return pid;
 }
