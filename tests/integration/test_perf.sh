@@ -11,7 +11,7 @@ trap 'exit 130' INT TERM
 fail() { echo "FAIL: $*"; cat "$T"/* 2>/dev/null; exit 1; }
 
 "$BUILD/clients/parley-perf-server" > "$T/srv.out" & SRV=$!
-for _ in $(seq 100); do grep -q port= "$T/srv.out" && break; sleep 0.05; done
+for _ in $(seq 600); do grep -q port= "$T/srv.out" && break; sleep 0.05; done  # up to 30 s on a loaded box
 PORT=$(sed -n 's/.*port=\([0-9]*\).*/\1/p' "$T/srv.out")
 [[ -n "$PORT" ]] || fail "perf server did not start"
 "$BUILD/clients/parley" perf --target "127.0.0.1:$PORT" --concurrency 1,4 --duration 0.5 \

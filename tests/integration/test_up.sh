@@ -57,13 +57,13 @@ PYEOF
 # a dying gateway is restarted
 GW_PID=$(awk '$1=="gateway"{print $2}' "$T/state/parley-up.state")
 kill -KILL "$GW_PID"
-for _ in $(seq 100); do
+for _ in $(seq 300); do
   NEW=$(awk '$1=="gateway"{print $2}' "$T/state/parley-up.state")
   [[ -n "$NEW" && "$NEW" != "$GW_PID" ]] && break; sleep 0.1
 done
 [[ "$NEW" != "$GW_PID" ]] || fail "gateway was not restarted"
 PIDS+=("$NEW")
-for _ in $(seq 100); do "$BUILD/clients/parley" status --state-dir "$T/state" >/dev/null && break; sleep 0.1; done
+for _ in $(seq 300); do "$BUILD/clients/parley" status --state-dir "$T/state" >/dev/null && break; sleep 0.1; done
 "$BUILD/clients/parley" status --state-dir "$T/state" > /dev/null || fail "not ready after restart"
 ok "killed gateway restarted (pid $GW_PID -> $NEW) and ready"
 
