@@ -29,6 +29,7 @@
 #include "alloc.h"
 #include "proto_util.h"
 #include "riva/proto/riva_asr.pb-c.h"
+#include "transcribe_stream.h"
 
 #define MAX_LIST 64
 
@@ -49,6 +50,9 @@ static void usage(FILE *f) {
             "  --sample-rate HZ, --channels N\n"
             "  --custom KEY:VALUE         RecognitionConfig.custom_configuration (repeatable)\n"
             "  --timeout-ms MS            default 120000\n"
+            "  --stream                   StreamingRecognize: interim (~) and final results\n"
+            "  --chunk-ms MS              audio per streamed message (default 100)\n"
+            "  --realtime                 send the chunks at the pace of the audio\n"
             "  --api-key KEY              sent as 'authorization: Bearer KEY'\n");
 }
 
@@ -110,7 +114,8 @@ int main(int argc, char **argv) {
     cfg.language_code = "en-US";
     cfg.max_alternatives = 1;
     cfg.verbatim_transcripts = 1;
-    long timeout_ms = 120000;
+    long timeout_ms = 120000, chunk_ms = 100;
+    bool stream = false, realtime = false;
     Nvidia__Riva__Asr__SpeechContext ctx[MAX_LIST], *ctxp[MAX_LIST];
     Nvidia__Riva__Asr__RecognitionConfig__CustomConfigurationEntry cc[MAX_LIST], *ccp[MAX_LIST];
     char *phrase[MAX_LIST];
@@ -125,6 +130,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--no-verbatim-transcripts")) cfg.verbatim_transcripts = 0;
         else if (!strcmp(a, "--profanity-filter")) cfg.profanity_filter = 1;
         else if (!strcmp(a, "--separate-channels")) cfg.enable_separate_recognition_per_channel = 1;
+        else if (!strcmp(a, "--stream")) stream = true;
+        else if (!strcmp(a, "--realtime")) realtime = true;
         else if (a[0] == '-' && a[1] == '-' && !more) {
             fprintf(stderr, "parley transcribe: %s needs a value\n", a);
             return 2;
@@ -136,6 +143,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--sample-rate")) cfg.sample_rate_hertz = (int32_t)num_arg(a, argv[++i], 8000, 48000);
         else if (!strcmp(a, "--channels")) cfg.audio_channel_count = (int32_t)num_arg(a, argv[++i], 1, 8);
         else if (!strcmp(a, "--timeout-ms")) timeout_ms = num_arg(a, argv[++i], 1, 86400000);
+        else if (!strcmp(a, "--chunk-ms")) chunk_ms = num_arg(a, argv[++i], 1, 60000);
         else if (!strcmp(a, "--raw")) {
             const char *e = argv[++i];
             if (!strcmp(e, "pcm")) cfg.encoding = NVIDIA__RIVA__AUDIO_ENCODING__LINEAR_PCM;
@@ -182,6 +190,24 @@ int main(int argc, char **argv) {
     if (!file) {
         usage(stderr);
         return 2;
+    }
+    if (stream) { /* transcribe_stream.c */
+        uint8_t *audio = NULL;
+        size_t n_audio = 0;
+        if (read_file(file, &audio, &n_audio) != 0) {
+            fprintf(stderr, "parley transcribe: cannot read %s: %s\n", file, strerror(errno));
+            return 2;
+        }
+        grpc_init();
+        grpc_channel_credentials *scr = grpc_insecure_credentials_create();
+        grpc_channel *sch = grpc_channel_create(server, scr, NULL);
+        grpc_channel_credentials_release(scr);
+        int src = pl_transcribe_stream(sch, api_key, &cfg, audio, n_audio, (int)chunk_ms, realtime,
+                                       timeout_ms, server);
+        grpc_channel_destroy(sch);
+        grpc_shutdown();
+        pl_free(audio);
+        return src;
     }
     Nvidia__Riva__Asr__RecognizeRequest rq = NVIDIA__RIVA__ASR__RECOGNIZE_REQUEST__INIT;
     rq.config = &cfg;
