@@ -102,6 +102,16 @@ def main():
     finals, _ = stream(stub, cfg(), wav, chunk)
     check(text(finals) == want, "100 ms chunks as fast as possible: final == Recognize")
 
+    # parley transcribe --stream (gRPC C core client)
+    if os.environ.get("PL_TRANSCRIBE"):
+        path = os.path.join(g.TMP, "clip16k.wav")
+        open(path, "wb").write(wav)
+        out = subprocess.run([os.environ["PL_TRANSCRIBE"], path, "--stream", "--server", "127.0.0.1:%d" % grpc_port,
+                              "--chunk-ms", "200", "--realtime"], stdout=subprocess.PIPE, timeout=60)
+        lines = out.stdout.decode().splitlines()
+        check(out.returncode == 0 and any(l.startswith("~ [") for l in lines) and lines[-1] == want,
+              "parley transcribe --stream --realtime: interim lines and the final (%d lines)" % len(lines))
+
     two = svc.sox(["-t", "wav", "-", "-t", "wav", "-", "repeat", "1"], stdin=wav16k(
         os.path.join(LJ, "LJ001-0010.flac"), ["pad", "0", "2"]))
     finals, _ = stream(stub, cfg(), two, chunk, interim=False)
