@@ -102,22 +102,23 @@ static void note_refusal(struct pl_worker *w, const char *rpc) {
             w->service, rpc, w->o.queue_capacity, n);
 }
 
-/* Delivery callback of a unary subject: queue or refuse at once. */
-static void on_unary(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure) {
-    (void)nc;
-    (void)sub;
-    struct rpc *r = closure;
-    struct pl_worker *w = r->w;
+/* Queue msg as a job of type JOB_UNARY or JOB_OPEN for rpc r, or refuse it at once with
+ * RESOURCE_EXHAUSTED (queue full, no room for another stream, out of memory). Takes msg. */
+static void enqueue_or_refuse(struct pl_worker *w, struct rpc *r, natsMsg *msg,
+                              enum job_type type) {
     const char *reply = natsMsg_GetReply(msg);
+    bool open = type == JOB_OPEN;
     struct job *j = pl_calloc(1, sizeof *j);
     pthread_mutex_lock(&w->lock);
-    bool full = w->q_new >= w->o.queue_capacity;
+    bool full = w->q_new >= w->o.queue_capacity ||
+                (open && w->n_sessions + w->pending_opens >= w->o.max_streams);
     if (j && !full) {
-        j->type = JOB_UNARY;
+        j->type = type;
         j->msg = msg;
         j->rpc = r;
         j->received_us = pl_time_mono_us();
         w->q_new++;
+        if (open) w->pending_opens++;
         pl__wk_push_job_locked(w, j);
     }
     pthread_mutex_unlock(&w->lock);
@@ -125,9 +126,19 @@ static void on_unary(natsConnection *nc, natsSubscription *sub, natsMsg *msg, vo
     pl_free(j);
     note_refusal(w, r->name);
     pl__wk_reply_status(w, reply, PL_GRPC_RESOURCE_EXHAUSTED,
-                        j ? "worker queue is full, try again later" : "worker out of memory");
+                        !j     ? "worker out of memory"
+                        : open ? "worker has no room for another stream"
+                               : "worker queue is full, try again later");
     pl_metrics_std_request(w->metrics, w->model, r->name, PL_GRPC_RESOURCE_EXHAUSTED);
     natsMsg_Destroy(msg);
+}
+
+/* Delivery callback of a unary subject: queue or refuse at once. */
+static void on_unary(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure) {
+    (void)nc;
+    (void)sub;
+    struct rpc *r = closure;
+    enqueue_or_refuse(r->w, r, msg, JOB_UNARY);
 }
 
 /* Delivery callback of parley.<svc>.stream.open. */
@@ -135,38 +146,17 @@ static void on_open(natsConnection *nc, natsSubscription *sub, natsMsg *msg, voi
     (void)nc;
     (void)sub;
     struct pl_worker *w = closure;
-    const char *reply = natsMsg_GetReply(msg);
     const char *rpc_name = pl__nrpc_hdr(msg, PL_NRPC_H_RPC);
     struct rpc *r = find_rpc(w, rpc_name);
     if (!r) {
         char e[200];
         snprintf(e, sizeof e, "service %s has no rpc '%.100s'", w->service,
                  rpc_name ? rpc_name : "(none)");
-        pl__wk_reply_status(w, reply, PL_GRPC_UNIMPLEMENTED, e);
+        pl__wk_reply_status(w, natsMsg_GetReply(msg), PL_GRPC_UNIMPLEMENTED, e);
         natsMsg_Destroy(msg);
         return;
     }
-    struct job *j = pl_calloc(1, sizeof *j);
-    pthread_mutex_lock(&w->lock);
-    bool full =
-        w->q_new >= w->o.queue_capacity || w->n_sessions + w->pending_opens >= w->o.max_streams;
-    if (j && !full) {
-        j->type = JOB_OPEN;
-        j->msg = msg;
-        j->rpc = r;
-        j->received_us = pl_time_mono_us();
-        w->q_new++;
-        w->pending_opens++;
-        pl__wk_push_job_locked(w, j);
-    }
-    pthread_mutex_unlock(&w->lock);
-    if (j && !full) return;
-    pl_free(j);
-    note_refusal(w, r->name);
-    pl__wk_reply_status(w, reply, PL_GRPC_RESOURCE_EXHAUSTED,
-                        j ? "worker has no room for another stream" : "worker out of memory");
-    pl_metrics_std_request(w->metrics, w->model, r->name, PL_GRPC_RESOURCE_EXHAUSTED);
-    natsMsg_Destroy(msg);
+    enqueue_or_refuse(w, r, msg, JOB_OPEN);
 }
 
 /* ---- jobs ------------------------------------------------------------------------------------ */
