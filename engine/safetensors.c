@@ -206,3 +206,18 @@ const char *pl_safetensors_metadata(const struct pl_safetensors *st, const char 
     json_t *v = m ? json_object_get(m, key) : NULL;
     return json_is_string(v) ? json_string_value(v) : NULL;
 }
+
+void pl_st_entry_to_f32(const struct pl_st_entry *e, float *dst) {
+    PL_ASSERT(e->dtype == PL_DTYPE_F32 || e->dtype == PL_DTYPE_F16 || e->dtype == PL_DTYPE_BF16);
+    size_t n = e->nbytes / pl_dtype_size(e->dtype);
+    const unsigned char *src = e->data;
+    for (size_t i = 0; i < n; i++) {
+        if (e->dtype == PL_DTYPE_F32) {
+            memcpy(&dst[i], src + 4 * i, 4);
+        } else {
+            uint16_t h;
+            memcpy(&h, src + 2 * i, 2);
+            dst[i] = e->dtype == PL_DTYPE_F16 ? pl_f16_to_f32(h) : pl_bf16_to_f32(h);
+        }
+    }
+}

@@ -63,6 +63,11 @@ const struct pl_st_entry *pl_safetensors_find(const struct pl_safetensors *st, c
 /* A "__metadata__" string value or NULL. Borrowed until close. */
 const char *pl_safetensors_metadata(const struct pl_safetensors *st, const char *key);
 
+/* Convert e's data to f32 at dst (nbytes / element size floats; dst need not be aligned and
+ * e->data is read unaligned-safe). e->dtype must be PL_DTYPE_F32, F16 or BF16 (callers check
+ * the entry first); any other dtype is a programmer error (PL_ASSERT). Thread-safe. */
+void pl_st_entry_to_f32(const struct pl_st_entry *e, float *dst);
+
 #ifdef __cplusplus
 }
 #endif

@@ -133,20 +133,6 @@ static pl_status parse_conv(json_t *o, const char *what, bool block, struct conv
 
 /* ---- weights ----------------------------------------------------------------- */
 
-static void entry_to_f32(const struct pl_st_entry *e, float *dst) {
-    size_t n = e->nbytes / pl_dtype_size(e->dtype);
-    const unsigned char *src = e->data;
-    for (size_t i = 0; i < n; i++) {
-        if (e->dtype == PL_DTYPE_F32) {
-            memcpy(&dst[i], src + 4 * i, 4);
-        } else {
-            uint16_t h;
-            memcpy(&h, src + 2 * i, 2);
-            dst[i] = e->dtype == PL_DTYPE_F16 ? pl_f16_to_f32(h) : pl_bf16_to_f32(h);
-        }
-    }
-}
-
 /* Copy tensor `name` of shape [d0, d1, (1)] (a trailing 1 is optional when
  * want_k1; dw tensors are [d0, 1, d1]) into a new aligned f32 array; dw
  * arrays are transposed to [d1][d0]. */
@@ -180,7 +166,7 @@ static pl_status get_weight(const struct pl_safetensors *st, const char *name, i
     size_t n = (size_t)d0 * (size_t)(d1 ? d1 : 1);
     float *tmp = pl_aligned_alloc(64, n * sizeof(float));
     if (!tmp) return PL_ERR(PL_E_NOMEM, "asr model: no memory for %s", name);
-    entry_to_f32(e, tmp);
+    pl_st_entry_to_f32(e, tmp);
     if (dw) {
         float *t = pl_aligned_alloc(64, n * sizeof(float));
         if (!t) {

@@ -166,21 +166,6 @@ static pl_status check_entry(const struct pl_st_entry *e, const char *name, int 
     return PL_OK;
 }
 
-/* Copy an entry to host f32 at dst (unaligned-safe). */
-static void entry_to_f32(const struct pl_st_entry *e, float *dst) {
-    size_t n = e->nbytes / pl_dtype_size(e->dtype);
-    const unsigned char *src = e->data;
-    for (size_t i = 0; i < n; i++) {
-        if (e->dtype == PL_DTYPE_F32) {
-            memcpy(&dst[i], src + 4 * i, 4);
-        } else {
-            uint16_t h;
-            memcpy(&h, src + 2 * i, 2);
-            dst[i] = e->dtype == PL_DTYPE_F16 ? pl_f16_to_f32(h) : pl_bf16_to_f32(h);
-        }
-    }
-}
-
 /* Make a weight tensor from host f32 data in precision p (i8 also makes the
  * per-row scale tensor). */
 static pl_status upload(struct pl_bert *m, const char *label, const float *host, int nd,
@@ -245,7 +230,7 @@ static pl_status load_f32(struct pl_bert *m, const char *name, int nd, const int
     }
     float *host = pl_malloc(e->nbytes / pl_dtype_size(e->dtype) * sizeof(float) + 1);
     if (!host) return PL_ERR(PL_E_NOMEM, "bert: out of memory loading %s", e->name);
-    entry_to_f32(e, host);
+    pl_st_entry_to_f32(e, host);
     pl_status st = upload(m, e->name, host, nd, shape, W_F32, out, NULL);
     pl_free(host);
     return st;
@@ -276,11 +261,11 @@ static pl_status load_linear(struct pl_bert *m, const char *const *names, int n_
         snprintf(nm, sizeof nm, "%s.weight", names[i]);
         const struct pl_st_entry *e = find(m, nm);
         PL_TRY_GOTO(st, check_entry(e, nm, 2, (int64_t[]){out_each, in}));
-        entry_to_f32(e, hw + i * out_each * in);
+        pl_st_entry_to_f32(e, hw + i * out_each * in);
         snprintf(nm, sizeof nm, "%s.bias", names[i]);
         e = find(m, nm);
         PL_TRY_GOTO(st, check_entry(e, nm, 1, (int64_t[]){out_each}));
-        entry_to_f32(e, hb + i * out_each);
+        pl_st_entry_to_f32(e, hb + i * out_each);
     }
     PL_TRY_GOTO(st, upload(m, names[0], hw, 2, (int64_t[]){out, in}, p, w, s));
     PL_TRY_GOTO(st, upload(m, names[0], hb, 1, (int64_t[]){out}, W_F32, b, NULL));

@@ -166,10 +166,49 @@ START_TEST(test_file) {
 }
 END_TEST
 
+/* Entries of each float dtype convert to f32, read unaligned-safe (offsets 1 and 3 below
+ * are odd on purpose). The data bytes are 0, 1, 2, ... (build()). */
+START_TEST(test_entry_to_f32) {
+    struct pl_safetensors *st;
+    const char *hdr = "{\"f32\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[1,9]},"
+                      "\"f16\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[9,13]},"
+                      "\"bf16\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[13,17]},"
+                      "\"pad\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}";
+    ck_assert_int_eq(open_hdr(hdr, 17, &st), PL_OK);
+    float got[3] = {0, 0, -7.0f};
+    const struct pl_st_entry *e = pl_safetensors_find(st, "f32");
+    pl_st_entry_to_f32(e, got);
+    for (int i = 0; i < 2; i++) {
+        unsigned char b[4] = {(unsigned char)(1 + 4 * i), (unsigned char)(2 + 4 * i),
+                              (unsigned char)(3 + 4 * i), (unsigned char)(4 + 4 * i)};
+        float want;
+        memcpy(&want, b, 4);
+        ck_assert(memcmp(&got[i], &want, 4) == 0);
+    }
+    ck_assert(got[2] == -7.0f); /* nothing written past the entry */
+    e = pl_safetensors_find(st, "f16");
+    pl_st_entry_to_f32(e, got);
+    ck_assert(got[0] == pl_f16_to_f32((uint16_t)(9 | 10 << 8)));
+    ck_assert(got[1] == pl_f16_to_f32((uint16_t)(11 | 12 << 8)));
+    e = pl_safetensors_find(st, "bf16");
+    pl_st_entry_to_f32(e, got);
+    ck_assert(got[0] == pl_bf16_to_f32((uint16_t)(13 | 14 << 8)));
+    ck_assert(got[1] == pl_bf16_to_f32((uint16_t)(15 | 16 << 8)));
+    ck_assert(got[2] == -7.0f);
+    /* bf16 is the top half of an f32: 0x0e0d -> 0x0e0d0000 */
+    uint32_t bits = 0x0e0d0000u;
+    float w;
+    memcpy(&w, &bits, 4);
+    ck_assert(pl_bf16_to_f32(0x0e0d) == w);
+    pl_safetensors_close(st);
+}
+END_TEST
+
 Suite *pl_safetensors_suite(void) {
     Suite *s = suite_create("safetensors");
     TCase *tc = tcase_create("safetensors");
     tcase_add_test(tc, test_valid);
+    tcase_add_test(tc, test_entry_to_f32);
     tcase_add_test(tc, test_hostile);
     tcase_add_test(tc, test_sweep);
     tcase_add_test(tc, test_file);
