@@ -576,7 +576,7 @@ static void on_event(void *ud, const struct pl_endpoint_event *ev) {
 /* New samples at the model rate: VAD, endpointing, features up to what is decided. */
 static pl_status push_samples(struct pl_asr_sess *s, const float *x, size_t n, bool at_end) {
     PL_TRY(grow((void **)&s->buf, &s->cap_buf, s->n_buf + n, sizeof *s->buf));
-    memcpy(s->buf + s->n_buf, x, sizeof *x * n);
+    if (n) memcpy(s->buf + s->n_buf, x, sizeof *x * n);
     s->n_buf += n;
     s->recv += (int64_t)n;
     int64_t hop = s->m->sample_rate / 100, max_utt = (int64_t)(s->ss->o.max_utterance_s * s->m->sample_rate);
@@ -676,7 +676,7 @@ static pl_status take_audio(struct pl_asr_sess *s, const uint8_t *data, size_t n
     pl_status st = pl_audio_decode_frames(s->pend + off, s->n_pend - off, &s->fmt, &a, &used);
     if (st != PL_OK) return pl__asrsvc_wrap(st == PL_E_NOMEM ? st : PL_E_INVALID_ARG, "streamed audio");
     off += used;
-    memmove(s->pend, s->pend + off, s->n_pend - off);
+    if (off) memmove(s->pend, s->pend + off, s->n_pend - off);
     s->n_pend -= off;
     pl_audio_downmix(a->samples, a->n_frames, a->channels, a->samples);
     for (size_t i = 0; i < a->n_frames; i++)
