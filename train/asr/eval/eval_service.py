@@ -142,7 +142,7 @@ def ps_run(clips, tmp, name):
     ctl = os.path.join(d, "ctl")
     with open(ctl, "w") as f:
         for i, (_, path, _) in enumerate(clips):
-            subprocess.run(["sox", path, "-t", "raw", "-r", "16000", "-e", "signed", "-b", "16", "-c", "1",
+            subprocess.run(["sox", "-V1", path, "-t", "raw", "-r", "16000", "-e", "signed", "-b", "16", "-c", "1",
                             os.path.join(d, "u%05d.raw" % i)], check=True)
             f.write("u%05d\n" % i)
     hyp = os.path.join(d, "hyp")
