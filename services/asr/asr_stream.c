@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,12 +31,41 @@
 #define MODEL_CHUNK 256       /* feature frames per model feed */
 #define HEADER_MAX 65536      /* bytes a WAV header may take before the first samples */
 #define EP_FRAME_MS 10
+#define STEP_MAX_STREAMS 64   /* streams one batched model step takes */
+
+/*
+ * Batching across streams: every model step of a session (a chunk of feature frames, and/or
+ * the finish of an utterance) goes through the model's step batcher. The first session to
+ * find it idle runs one pl_asr_batch_step over every step queued meanwhile (its own
+ * included); the others wait for their results. Steps that arrive while a batch runs are
+ * taken together by the next one, so concurrent streams share each GEMM without any added
+ * delay at low load. Results equal per-stream feeding (asr_model.h).
+ */
+struct step_req {
+    struct pl_asr_stream *st;
+    const float *feats;
+    int n_frames, n_out;
+    bool finish, done;
+    float *out;
+    pl_status status;
+};
+
+struct step_batcher {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct pl_asr_batch *b;
+    struct step_req *q[STEP_MAX_STREAMS];
+    int nq;
+    bool busy;
+    long steps, stream_steps; /* batched steps run, stream steps in them */
+};
 
 struct pl_asr_streamsvc {
     struct pl_asrsvc *svc;
     struct pl_asr_streamsvc_opts o;
     struct pl_vad *vad;
     struct pl_asr_fe **fe; /* [svc->n_models]: streaming front ends */
+    struct step_batcher **sb; /* [svc->n_models] */
 };
 
 void pl_asr_streamsvc_opts_default(struct pl_asr_streamsvc_opts *o) {
@@ -91,6 +121,22 @@ pl_status pl_asr_streamsvc_create(struct pl_asrsvc *svc, const struct pl_asr_str
             goto fail;
         }
         for (int i = 0; i < svc->n_models; i++) PL_TRY_GOTO(st, stream_fe(svc->models[i], &ss->fe[i]));
+        ss->sb = pl_calloc((size_t)svc->n_models, sizeof *ss->sb);
+        if (!ss->sb) {
+            st = PL_ERR(PL_E_NOMEM, "stream service");
+            goto fail;
+        }
+        for (int i = 0; i < svc->n_models; i++) {
+            struct step_batcher *b = pl_calloc(1, sizeof *b);
+            if (!b) {
+                st = PL_ERR(PL_E_NOMEM, "step batcher");
+                goto fail;
+            }
+            ss->sb[i] = b;
+            pthread_mutex_init(&b->mu, NULL);
+            pthread_cond_init(&b->cv, NULL);
+            PL_TRY_GOTO(st, pl_asr_batch_create(svc->models[i]->am, STEP_MAX_STREAMS, MODEL_CHUNK, &b->b));
+        }
     }
     const char *vp = o ? o->vad_path : NULL;
     if (vp && *vp) {
@@ -126,12 +172,76 @@ fail:
 void pl_asr_streamsvc_destroy(struct pl_asr_streamsvc *ss) {
     if (!ss) return;
     for (int i = 0; ss->fe && i < ss->svc->n_models; i++) pl_asr_fe_destroy(ss->fe[i]);
+    for (int i = 0; ss->sb && i < ss->svc->n_models; i++) {
+        if (!ss->sb[i]) continue;
+        pl_asr_batch_destroy(ss->sb[i]->b);
+        pthread_mutex_destroy(&ss->sb[i]->mu);
+        pthread_cond_destroy(&ss->sb[i]->cv);
+        pl_free(ss->sb[i]);
+    }
+    pl_free(ss->sb);
     pl_free(ss->fe);
     pl_vad_destroy(ss->vad);
     pl_free(ss);
 }
 
 bool pl_asr_streamsvc_has_vad(const struct pl_asr_streamsvc *ss) { return ss && ss->vad; }
+
+void pl_asr_streamsvc_batch_stats(struct pl_asr_streamsvc *ss, long *steps, long *stream_steps) {
+    *steps = *stream_steps = 0;
+    for (int i = 0; ss && ss->sb && i < ss->svc->n_models; i++) {
+        pthread_mutex_lock(&ss->sb[i]->mu);
+        *steps += ss->sb[i]->steps;
+        *stream_steps += ss->sb[i]->stream_steps;
+        pthread_mutex_unlock(&ss->sb[i]->mu);
+    }
+}
+
+/* One model step of one stream through the batcher (see the top). */
+static pl_status batched_step(struct step_batcher *b, struct step_req *r) {
+    pthread_mutex_lock(&b->mu);
+    while (b->nq == STEP_MAX_STREAMS) pthread_cond_wait(&b->cv, &b->mu);
+    b->q[b->nq++] = r;
+    while (!r->done) {
+        if (b->busy) {
+            pthread_cond_wait(&b->cv, &b->mu);
+            continue;
+        }
+        b->busy = true;
+        int n = b->nq;
+        struct step_req *take[STEP_MAX_STREAMS];
+        memcpy(take, b->q, sizeof *take * (size_t)n);
+        b->nq = 0;
+        pthread_cond_broadcast(&b->cv); /* room in the queue */
+        pthread_mutex_unlock(&b->mu);
+        struct pl_asr_stream *streams[STEP_MAX_STREAMS];
+        const float *feats[STEP_MAX_STREAMS];
+        int nf[STEP_MAX_STREAMS], no[STEP_MAX_STREAMS];
+        bool fin[STEP_MAX_STREAMS];
+        float *outs[STEP_MAX_STREAMS];
+        for (int i = 0; i < n; i++) {
+            streams[i] = take[i]->st;
+            feats[i] = take[i]->feats;
+            nf[i] = take[i]->n_frames;
+            fin[i] = take[i]->finish;
+            outs[i] = take[i]->out;
+            no[i] = 0;
+        }
+        pl_status st = pl_asr_batch_step(b->b, streams, n, feats, nf, fin, outs, no);
+        pthread_mutex_lock(&b->mu);
+        for (int i = 0; i < n; i++) {
+            take[i]->status = st;
+            take[i]->n_out = no[i];
+            take[i]->done = true;
+        }
+        b->steps++;
+        b->stream_steps += n;
+        b->busy = false;
+        pthread_cond_broadcast(&b->cv);
+    }
+    pthread_mutex_unlock(&b->mu);
+    return r->status == PL_OK ? PL_OK : PL_ERR(r->status, "batched model step failed");
+}
 
 /* ---- session ------------------------------------------------------------------------------- */
 
@@ -149,6 +259,7 @@ struct pl_asr_sess {
     bool interim, ended;
     struct pl_asrsvc_model *m;
     struct pl_asr_fe *fe;
+    struct step_batcher *sb;
     int max_alt;
     /* audio input */
     bool have_fmt;
@@ -260,6 +371,7 @@ static pl_status setup(struct pl_asr_sess *s, const Nvidia__Riva__Asr__Streaming
     }
     s->m = svc->models[mi];
     s->fe = s->ss->fe[mi];
+    s->sb = s->ss->sb[mi];
     s->max_alt = c->max_alternatives > 0 ? c->max_alternatives : 1;
     /* decoding as Recognize does it */
     bool beam = svc->o.beam_width > 0, use_lm = svc->lm != NULL;
@@ -491,13 +603,24 @@ static pl_status take_logp(struct pl_asr_sess *s, int n_out) {
     return PL_OK;
 }
 
-static pl_status model_feed(struct pl_asr_sess *s, const float *feats, size_t nfr) {
-    for (size_t i = 0; i < nfr;) {
-        int k = nfr - i > MODEL_CHUNK ? MODEL_CHUNK : (int)(nfr - i), n_out = 0;
-        PL_TRY(pl_asr_stream_feed(s->ms, feats + i * (size_t)s->m->n_mels, k, s->mout, &n_out));
-        PL_TRY(take_logp(s, n_out));
+/* Feed nfr feature frames to the model (and finish the utterance when finish), batched
+ * with the other streams of the model. */
+static pl_status model_feed(struct pl_asr_sess *s, const float *feats, size_t nfr, bool finish) {
+    size_t i = 0;
+    do {
+        int k = nfr - i > MODEL_CHUNK ? MODEL_CHUNK : (int)(nfr - i);
+        struct step_req r;
+        memset(&r, 0, sizeof r);
+        r.st = s->ms;
+        r.feats = k ? feats + i * (size_t)s->m->n_mels : NULL;
+        r.n_frames = k;
+        r.finish = finish && i + (size_t)k == nfr;
+        r.out = s->mout;
+        if (k == 0 && !r.finish) break;
+        PL_TRY(batched_step(s->sb, &r));
+        PL_TRY(take_logp(s, r.n_out));
         i += (size_t)k;
-    }
+    } while (i < nfr);
     return PL_OK;
 }
 
@@ -508,7 +631,7 @@ static pl_status feed_until(struct pl_asr_sess *s, int64_t upto) {
     float *feats = NULL;
     size_t nfr = 0;
     pl_status st = pl_asr_fe_stream_feed(s->fs, s->buf, n, &feats, &nfr);
-    if (st == PL_OK) st = model_feed(s, feats, nfr);
+    if (st == PL_OK) st = model_feed(s, feats, nfr, false);
     pl_free(feats);
     PL_TRY(st);
     memmove(s->buf, s->buf + n, sizeof *s->buf * (s->n_buf - n));
@@ -527,10 +650,7 @@ static pl_status finalize(struct pl_asr_sess *s) {
     bool any = s->buf_pos > s->utt_start;
     if (any) {
         PL_TRY_GOTO(st, pl_asr_fe_stream_finish(s->fs, &feats, &nfr));
-        PL_TRY_GOTO(st, model_feed(s, feats, nfr));
-        int n_out = 0;
-        PL_TRY_GOTO(st, pl_asr_stream_finish(s->ms, s->mout, &n_out));
-        PL_TRY_GOTO(st, take_logp(s, n_out));
+        PL_TRY_GOTO(st, model_feed(s, feats, nfr, true));
         if (s->beam) PL_TRY_GOTO(st, pl_asr_beam_finish(s->beam, &nb));
         else PL_TRY_GOTO(st, pl_asr_ctc_greedy(s->m->vocab, s->logp, s->n_rows, s->m->vocab_size, &s->dopts, &nb));
         bool speech = s->ep ? s->speech : true;

@@ -57,6 +57,9 @@ pl_status pl_asr_streamsvc_create(struct pl_asrsvc *svc, const struct pl_asr_str
                                   struct pl_asr_streamsvc **out);
 void pl_asr_streamsvc_destroy(struct pl_asr_streamsvc *ss); /* NULL is a no-op */
 bool pl_asr_streamsvc_has_vad(const struct pl_asr_streamsvc *ss);
+/* Batched model steps run so far and the stream steps they held (stream_steps / steps is the
+ * mean batch). Thread-safe. */
+void pl_asr_streamsvc_batch_stats(struct pl_asr_streamsvc *ss, long *steps, long *stream_steps);
 
 /* Register the stream rpc "streaming_recognize" on w (ss borrowed for w's life). */
 pl_status pl_asr_streamsvc_register(struct pl_asr_streamsvc *ss, struct pl_worker *w);

@@ -8,6 +8,7 @@
  * features are the same numbers): its words are gibberish, equality is what is tested. */
 #include <check.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -377,6 +378,52 @@ START_TEST(test_protocol_errors) {
 }
 END_TEST
 
+/* Concurrent sessions share batched model steps and still give the finals of a lone one. */
+struct conc {
+    const uint8_t *wav;
+    size_t n, chunk;
+    struct got g;
+};
+
+static void *conc_run(void *ud) {
+    struct conc *c = ud;
+    Nvidia__Riva__Asr__RecognitionConfig cfg;
+    default_cfg(&cfg);
+    stream(c->wav, c->n, c->chunk, true, &cfg, &c->g);
+    return NULL;
+}
+
+START_TEST(test_concurrent_batched) {
+    size_t n = 0;
+    uint8_t *wav = wav_of(g_clip->samples, g_clip->n_frames, 16000, &n);
+    Nvidia__Riva__Asr__RecognitionConfig cfg;
+    default_cfg(&cfg);
+    struct got ref;
+    stream(wav, n, 3200, false, &cfg, &ref);
+    long s0 = 0, r0 = 0, s1 = 0, r1 = 0;
+    pl_asr_streamsvc_batch_stats(g_ss, &s0, &r0);
+    enum { N = 6 };
+    struct conc c[N];
+    pthread_t th[N];
+    for (int i = 0; i < N; i++) {
+        c[i].wav = wav;
+        c[i].n = n;
+        c[i].chunk = 1600 + 640 * (size_t)i;
+        ck_assert_int_eq(pthread_create(&th[i], NULL, conc_run, &c[i]), 0);
+    }
+    for (int i = 0; i < N; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < N; i++) {
+        ck_assert_int_eq(c[i].g.n_final, ref.n_final);
+        for (int k = 0; k < ref.n_final; k++) ck_assert_str_eq(c[i].g.finals[k], ref.finals[k]);
+    }
+    pl_asr_streamsvc_batch_stats(g_ss, &s1, &r1);
+    ck_assert_int_gt(s1 - s0, 0);
+    ck_assert_int_ge(r1 - r0, s1 - s0);
+    fprintf(stderr, "concurrent: %ld batched steps for %ld stream steps\n", s1 - s0, r1 - r0);
+    pl_free(wav);
+}
+END_TEST
+
 Suite *pl_asrstream_suite(void) {
     Suite *su = suite_create("asrstream");
     TCase *tc = tcase_create("stream");
@@ -389,6 +436,7 @@ Suite *pl_asrstream_suite(void) {
     tcase_add_test(tc, test_two_utterances);
     tcase_add_test(tc, test_mulaw_8k);
     tcase_add_test(tc, test_protocol_errors);
+    tcase_add_test(tc, test_concurrent_batched);
     suite_add_tcase(su, tc);
     return su;
 }
