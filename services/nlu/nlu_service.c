@@ -341,6 +341,18 @@ static const char *model_name_of(const Nvidia__Riva__Nlp__NLPModelParams *p) {
     return p && p->model_name ? p->model_name : NULL;
 }
 
+/* The front every text RPC shares: texts within the limits (lens filled), the model that
+ * serves rpc (see pick_model), and its forward over all n texts. OUT *m, *r (caller frees r
+ * with pl_nlu_results_destroy(r, n), also on failure). */
+static pl_status run_texts(struct pl_nlu_service *s, const char *rpc, const char *name,
+                           bool by_domain, const enum pl_nlu_task *ok, int n_ok,
+                           char *const *texts, size_t n, size_t *lens, int64_t deadline,
+                           struct pl_nlu_model **m, struct pl_nlu_result **r) {
+    PL_TRY(check_texts(s, texts, n, lens));
+    PL_TRY(pick_model(s, rpc, name, by_domain, ok, n_ok, m));
+    return pl_nlu_model_run(*m, (const char *const *)texts, lens, (int)n, &s->lim, deadline, r);
+}
+
 static pl_status rpc_analyze_intent(struct pl_nlu_service *s, const uint8_t *req, size_t n,
                                     int64_t deadline, struct pl_worker_out *out) {
     UNPACK(Nvidia__Riva__Nlp__AnalyzeIntentRequest, nvidia__riva__nlp__analyze_intent_request__descriptor, rq);
@@ -351,11 +363,9 @@ static pl_status rpc_analyze_intent(struct pl_nlu_service *s, const uint8_t *req
     size_t len;
     struct pl_nlu_model *m;
     static const enum pl_nlu_task ok[] = {PL_NLU_TASK_INTENT_SLOT};
-    PL_TRY_GOTO(st, check_texts(s, &rq->query, 1, &len));
-    PL_TRY_GOTO(st, pick_model(s, "AnalyzeIntent", rq->options ? rq->options->domain : NULL, true,
-                               ok, 1, &m));
+    PL_TRY_GOTO(st, run_texts(s, "AnalyzeIntent", rq->options ? rq->options->domain : NULL, true,
+                              ok, 1, &rq->query, 1, &len, deadline, &m, &r));
     const char *text = rq->query;
-    PL_TRY_GOTO(st, pl_nlu_model_run(m, &text, &len, 1, &s->lim, deadline, &r));
     const struct pl_nlu_head *hi = &m->heads[m->head_main], *hs = &m->heads[m->head_second];
     Nvidia__Riva__Nlp__AnalyzeIntentResponse resp = NVIDIA__RIVA__NLP__ANALYZE_INTENT_RESPONSE__INIT;
     int best = pl_nlu_argmax(r->probs[m->head_main], hi->n_labels);
@@ -392,10 +402,8 @@ static pl_status rpc_classify_text(struct pl_nlu_service *s, const uint8_t *req,
         st = PL_ERR(PL_E_NOMEM, "request");
         goto fail;
     }
-    PL_TRY_GOTO(st, check_texts(s, rq->text, rq->n_text, lens));
-    PL_TRY_GOTO(st, pick_model(s, "ClassifyText", model_name_of(rq->model), false, ok, 2, &m));
-    PL_TRY_GOTO(st, pl_nlu_model_run(m, (const char *const *)rq->text, lens, (int)rq->n_text,
-                                     &s->lim, deadline, &r));
+    PL_TRY_GOTO(st, run_texts(s, "ClassifyText", model_name_of(rq->model), false, ok, 2, rq->text,
+                              rq->n_text, lens, deadline, &m, &r));
     const struct pl_nlu_head *h = &m->heads[m->head_main];
     Nvidia__Riva__Nlp__TextClassResponse resp = NVIDIA__RIVA__NLP__TEXT_CLASS_RESPONSE__INIT;
     resp.results = aalloc(&a, sizeof *resp.results * rq->n_text);
@@ -434,10 +442,8 @@ static pl_status rpc_classify_tokens(struct pl_nlu_service *s, const uint8_t *re
         st = PL_ERR(PL_E_NOMEM, "request");
         goto fail;
     }
-    PL_TRY_GOTO(st, check_texts(s, rq->text, rq->n_text, lens));
-    PL_TRY_GOTO(st, pick_model(s, "ClassifyTokens", model_name_of(rq->model), false, ok, 2, &m));
-    PL_TRY_GOTO(st, pl_nlu_model_run(m, (const char *const *)rq->text, lens, (int)rq->n_text,
-                                     &s->lim, deadline, &r));
+    PL_TRY_GOTO(st, run_texts(s, "ClassifyTokens", model_name_of(rq->model), false, ok, 2, rq->text,
+                              rq->n_text, lens, deadline, &m, &r));
     int hk = m->task == PL_NLU_TASK_INTENT_SLOT ? m->head_second : m->head_main;
     const struct pl_nlu_head *h = &m->heads[hk];
     Nvidia__Riva__Nlp__TokenClassResponse resp = NVIDIA__RIVA__NLP__TOKEN_CLASS_RESPONSE__INIT;
@@ -491,10 +497,9 @@ static pl_status rpc_analyze_entities(struct pl_nlu_service *s, const uint8_t *r
     size_t len;
     struct pl_nlu_model *m;
     static const enum pl_nlu_task ok[] = {PL_NLU_TASK_TOKEN_CLS};
-    PL_TRY_GOTO(st, check_texts(s, &rq->query, 1, &len));
-    PL_TRY_GOTO(st, pick_model(s, "AnalyzeEntities", NULL, false, ok, 1, &m));
+    PL_TRY_GOTO(st, run_texts(s, "AnalyzeEntities", NULL, false, ok, 1, &rq->query, 1, &len,
+                              deadline, &m, &r));
     const char *text = rq->query;
-    PL_TRY_GOTO(st, pl_nlu_model_run(m, &text, &len, 1, &s->lim, deadline, &r));
     const struct pl_nlu_head *h = &m->heads[m->head_main];
     PL_TRY_GOTO(st, label_words(text, len, r, h, m->head_main, &l));
     Nvidia__Riva__Nlp__TokenClassResponse resp = NVIDIA__RIVA__NLP__TOKEN_CLASS_RESPONSE__INIT;
@@ -533,10 +538,8 @@ static pl_status rpc_punctuate(struct pl_nlu_service *s, const char *rpc, const 
         st = PL_ERR(PL_E_NOMEM, "request");
         goto fail;
     }
-    PL_TRY_GOTO(st, check_texts(s, rq->text, rq->n_text, lens));
-    PL_TRY_GOTO(st, pick_model(s, rpc, model_name_of(rq->model), false, ok, 1, &m));
-    PL_TRY_GOTO(st, pl_nlu_model_run(m, (const char *const *)rq->text, lens, (int)rq->n_text,
-                                     &s->lim, deadline, &r));
+    PL_TRY_GOTO(st, run_texts(s, rpc, model_name_of(rq->model), false, ok, 1, rq->text, rq->n_text,
+                              lens, deadline, &m, &r));
     const struct pl_nlu_head *hp = &m->heads[m->head_main];
     const struct pl_nlu_head *hc = m->head_second >= 0 ? &m->heads[m->head_second] : NULL;
     for (size_t i = 0; i < rq->n_text; i++) {
