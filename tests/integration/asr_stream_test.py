@@ -102,6 +102,21 @@ def main():
     finals, _ = stream(stub, cfg(), wav, chunk)
     check(text(finals) == want, "100 ms chunks as fast as possible: final == Recognize")
 
+    # With parley-nlu running (tiny random punctuation model): the final is what PunctuateText
+    # makes of the plain one
+    if os.environ.get("PL_NLU"):
+        import nlu_test_service
+        import nlu_tiny
+        from riva.proto import riva_nlp_pb2, riva_nlp_pb2_grpc
+        nlu_models = os.path.join(g.TMP, "nlu-models")
+        nlu_tiny.write_models(nlu_models)
+        nlu_test_service.start_nlu(nats_url, nlu_models)
+        punct = list(riva_nlp_pb2_grpc.RivaLanguageUnderstandingStub(g.channel(grpc_port)).PunctuateText(
+            riva_nlp_pb2.TextTransformRequest(text=[want]), timeout=30).text)
+        finals, _ = stream(stub, cfg(enable_automatic_punctuation=True), wav, chunk, interim=False)
+        check([text(finals)] == punct and punct != [want],
+              "enable_automatic_punctuation: final punctuated by parley-nlu (%r)" % text(finals)[:60])
+
     # parley transcribe --stream (gRPC C core client)
     if os.environ.get("PL_TRANSCRIBE"):
         path = os.path.join(g.TMP, "clip16k.wav")
