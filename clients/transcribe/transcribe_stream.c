@@ -58,7 +58,8 @@ static void print_resp(grpc_byte_buffer *resp, const Nvidia__Riva__Asr__Recognit
                 printf("%s\n", al->transcript);
                 for (size_t w = 0; k == 0 && w < al->n_words; w++)
                     printf("    %7.3f %7.3f  %-20s %.3f\n", al->words[w]->start_time / 1000.0,
-                           al->words[w]->end_time / 1000.0, al->words[w]->word, al->words[w]->confidence);
+                           al->words[w]->end_time / 1000.0, al->words[w]->word,
+                           al->words[w]->confidence);
             }
         }
         fflush(stdout);
@@ -76,11 +77,13 @@ static int audio_layout(const uint8_t *a, size_t n, const Nvidia__Riva__Asr__Rec
     *header = 0;
     if (pl_audio_probe(a, n, &info) == PL_OK && info.container == PL_AUDIO_CONTAINER_WAV) {
         *header = info.data_offset;
-        *bytes_per_s = (double)info.sample_rate * info.channels * (info.bits > 0 ? info.bits : 16) / 8.0;
+        *bytes_per_s =
+            (double)info.sample_rate * info.channels * (info.bits > 0 ? info.bits : 16) / 8.0;
         return 0;
     }
     if (pl_audio_probe(a, n, &info) == PL_OK && info.container != PL_AUDIO_CONTAINER_NONE) {
-        fprintf(stderr, "parley transcribe: --stream takes a WAV file or raw audio (--raw), not %s\n",
+        fprintf(stderr,
+                "parley transcribe: --stream takes a WAV file or raw audio (--raw), not %s\n",
                 pl_audio_container_str(info.container));
         return -1;
     }
@@ -89,7 +92,8 @@ static int audio_layout(const uint8_t *a, size_t n, const Nvidia__Riva__Asr__Rec
         return -1;
     }
     int bps = cfg->encoding == NVIDIA__RIVA__AUDIO_ENCODING__LINEAR_PCM ? 2 : 1;
-    *bytes_per_s = (double)cfg->sample_rate_hertz * (cfg->audio_channel_count > 0 ? cfg->audio_channel_count : 1) * bps;
+    *bytes_per_s = (double)cfg->sample_rate_hertz *
+                   (cfg->audio_channel_count > 0 ? cfg->audio_channel_count : 1) * bps;
     return 0;
 }
 
@@ -103,11 +107,12 @@ int pl_transcribe_stream(grpc_channel *ch, const char *api_key,
     if (bps >= 2 && chunk % 2) chunk--; /* whole 16-bit samples are not required, but tidy */
     if (chunk < 1) chunk = 1;
     grpc_completion_queue *cq = grpc_completion_queue_create_for_next(NULL);
-    gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
+    gpr_timespec deadline =
+        gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
     grpc_call *call = grpc_channel_create_call(
         ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
-        grpc_slice_from_static_string("/nvidia.riva.asr.RivaSpeechRecognition/StreamingRecognize"), NULL,
-        deadline, NULL);
+        grpc_slice_from_static_string("/nvidia.riva.asr.RivaSpeechRecognition/StreamingRecognize"),
+        NULL, deadline, NULL);
     grpc_metadata md;
     char auth[512];
     size_t n_md = 0;
@@ -132,11 +137,14 @@ int pl_transcribe_stream(grpc_channel *ch, const char *api_key,
     ops[0].data.recv_status_on_client.status_details = &details;
     grpc_call_start_batch(call, ops, 1, (void *)(intptr_t)T_STATUS, NULL);
     /* config */
-    Nvidia__Riva__Asr__StreamingRecognitionConfig sc = NVIDIA__RIVA__ASR__STREAMING_RECOGNITION_CONFIG__INIT;
+    Nvidia__Riva__Asr__StreamingRecognitionConfig sc =
+        NVIDIA__RIVA__ASR__STREAMING_RECOGNITION_CONFIG__INIT;
     sc.config = cfg;
     sc.interim_results = 1;
-    Nvidia__Riva__Asr__StreamingRecognizeRequest rq = NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_REQUEST__INIT;
-    rq.streaming_request_case = NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_REQUEST__STREAMING_REQUEST_STREAMING_CONFIG;
+    Nvidia__Riva__Asr__StreamingRecognizeRequest rq =
+        NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_REQUEST__INIT;
+    rq.streaming_request_case =
+        NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_REQUEST__STREAMING_REQUEST_STREAMING_CONFIG;
     rq.streaming_config = &sc;
     out = pack_req(&rq);
     memset(ops, 0, sizeof ops);
@@ -191,7 +199,8 @@ int pl_transcribe_stream(grpc_channel *ch, const char *api_key,
         if (off < n) {
             size_t k = off == 0 ? header + chunk : chunk;
             if (k > n - off) k = n - off;
-            rq.streaming_request_case = NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_REQUEST__STREAMING_REQUEST_AUDIO_CONTENT;
+            rq.streaming_request_case =
+                NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_REQUEST__STREAMING_REQUEST_AUDIO_CONTENT;
             rq.audio_content.data = (uint8_t *)audio + off;
             rq.audio_content.len = k;
             off += k;
@@ -221,7 +230,8 @@ int pl_transcribe_stream(grpc_channel *ch, const char *api_key,
     grpc_metadata_array_destroy(&trail_md);
     grpc_call_unref(call);
     grpc_completion_queue_shutdown(cq);
-    while (grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type != GRPC_QUEUE_SHUTDOWN) {
+    while (grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+           GRPC_QUEUE_SHUTDOWN) {
     }
     grpc_completion_queue_destroy(cq);
     return rc;

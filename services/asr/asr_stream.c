@@ -15,23 +15,23 @@
 
 #include "alloc.h"
 #include "asr_impl.h"
-#include "models/asr_model.h"
 #include "audio.h"
 #include "endpoint.h"
 #include "log.h"
+#include "models/asr_model.h"
+#include "models/vad.h"
 #include "nrpc.h"
 #include "nrpc_worker.h"
 #include "proto_util.h"
 #include "riva/proto/riva_asr.pb-c.h"
 #include "riva/proto/riva_nlp.pb-c.h"
 #include "util.h"
-#include "models/vad.h"
 
 #define MAX_ALTERNATIVES 32
-#define MODEL_CHUNK 256       /* feature frames per model feed */
-#define HEADER_MAX 65536      /* bytes a WAV header may take before the first samples */
+#define MODEL_CHUNK 256  /* feature frames per model feed */
+#define HEADER_MAX 65536 /* bytes a WAV header may take before the first samples */
 #define EP_FRAME_MS 10
-#define STEP_MAX_STREAMS 64   /* streams one batched model step takes */
+#define STEP_MAX_STREAMS 64 /* streams one batched model step takes */
 
 /*
  * Batching across streams: every model step of a session (a chunk of feature frames, and/or
@@ -64,7 +64,7 @@ struct pl_asr_streamsvc {
     struct pl_asrsvc *svc;
     struct pl_asr_streamsvc_opts o;
     struct pl_vad *vad;
-    struct pl_asr_fe **fe; /* [svc->n_models]: streaming front ends */
+    struct pl_asr_fe **fe;    /* [svc->n_models]: streaming front ends */
     struct step_batcher **sb; /* [svc->n_models] */
 };
 
@@ -87,11 +87,14 @@ static pl_status stream_fe(const struct pl_asrsvc_model *m, struct pl_asr_fe **o
     json_t *fj = j ? json_object_get(j, "features") : NULL;
     if (json_is_object(fj)) {
         json_t *v;
-        if (json_is_number(v = json_object_get(fj, "win_length"))) fo.win_length = (int)json_number_value(v);
-        if (json_is_number(v = json_object_get(fj, "hop_length"))) fo.hop_length = (int)json_number_value(v);
+        if (json_is_number(v = json_object_get(fj, "win_length")))
+            fo.win_length = (int)json_number_value(v);
+        if (json_is_number(v = json_object_get(fj, "hop_length")))
+            fo.hop_length = (int)json_number_value(v);
         if (json_is_number(v = json_object_get(fj, "n_fft"))) fo.n_fft = (int)json_number_value(v);
         if (json_is_number(v = json_object_get(fj, "preemph"))) fo.preemph = json_number_value(v);
-        if (json_is_number(v = json_object_get(fj, "log_guard"))) fo.log_guard = json_number_value(v);
+        if (json_is_number(v = json_object_get(fj, "log_guard")))
+            fo.log_guard = json_number_value(v);
         const char *norm = json_string_value(json_object_get(fj, "normalize"));
         if (norm && !strcmp(norm, "none")) fo.norm = PL_ASR_NORM_NONE;
     }
@@ -110,8 +113,10 @@ pl_status pl_asr_streamsvc_create(struct pl_asrsvc *svc, const struct pl_asr_str
     struct pl_asr_streamsvc *ss = pl_calloc(1, sizeof *ss);
     if (!ss) return PL_ERR(PL_E_NOMEM, "stream service");
     ss->svc = svc;
-    if (o) ss->o = *o;
-    else pl_asr_streamsvc_opts_default(&ss->o);
+    if (o)
+        ss->o = *o;
+    else
+        pl_asr_streamsvc_opts_default(&ss->o);
     ss->o.vad_path = NULL; /* not kept */
     if (!(ss->o.max_utterance_s >= 1.0)) ss->o.max_utterance_s = 30.0;
     if (svc->n_models > 0) {
@@ -120,7 +125,8 @@ pl_status pl_asr_streamsvc_create(struct pl_asrsvc *svc, const struct pl_asr_str
             st = PL_ERR(PL_E_NOMEM, "stream service");
             goto fail;
         }
-        for (int i = 0; i < svc->n_models; i++) PL_TRY_GOTO(st, stream_fe(svc->models[i], &ss->fe[i]));
+        for (int i = 0; i < svc->n_models; i++)
+            PL_TRY_GOTO(st, stream_fe(svc->models[i], &ss->fe[i]));
         ss->sb = pl_calloc((size_t)svc->n_models, sizeof *ss->sb);
         if (!ss->sb) {
             st = PL_ERR(PL_E_NOMEM, "stream service");
@@ -135,7 +141,8 @@ pl_status pl_asr_streamsvc_create(struct pl_asrsvc *svc, const struct pl_asr_str
             ss->sb[i] = b;
             pthread_mutex_init(&b->mu, NULL);
             pthread_cond_init(&b->cv, NULL);
-            PL_TRY_GOTO(st, pl_asr_batch_create(svc->models[i]->am, STEP_MAX_STREAMS, MODEL_CHUNK, &b->b));
+            PL_TRY_GOTO(
+                st, pl_asr_batch_create(svc->models[i]->am, STEP_MAX_STREAMS, MODEL_CHUNK, &b->b));
         }
     }
     const char *vp = o ? o->vad_path : NULL;
@@ -150,7 +157,8 @@ pl_status pl_asr_streamsvc_create(struct pl_asrsvc *svc, const struct pl_asr_str
     } else {
         char p[4096];
         const char *dd = getenv("PARLEY_DATA_DIR");
-        snprintf(p, sizeof p, "%s/vad/silero_vad_16k.safetensors", svc->model_dir ? svc->model_dir : ".");
+        snprintf(p, sizeof p, "%s/vad/silero_vad_16k.safetensors",
+                 svc->model_dir ? svc->model_dir : ".");
         if (access(p, R_OK) != 0 && dd && *dd)
             snprintf(p, sizeof p, "%s/vad/silero_vad_16k.safetensors", dd);
         if (access(p, R_OK) == 0 && pl_vad_create(p, &ss->vad) != PL_OK) {
@@ -285,7 +293,7 @@ struct pl_asr_sess {
     int64_t utt_start; /* sample */
     struct pl_asr_fe_stream *fs;
     struct pl_asr_stream *ms;
-    float *mout; /* [max_out, V] */
+    float *mout;              /* [max_out, V] */
     struct pl_asr_beam *beam; /* NULL: greedy on logp */
     struct pl_asr_decode_opts dopts;
     float *logp; /* [n_rows, V] of the utterance (greedy and blank ratios) */
@@ -339,13 +347,15 @@ static pl_status parse_double(const char *key, const char *v, double lo, double 
     char *end;
     double d = strtod(v, &end);
     if (end == v || *end || !isfinite(d) || d < lo || d > hi)
-        return PL_ERR(PL_E_INVALID_ARG, "custom_configuration %s: expected a number in %g..%g, got '%s'",
-                      key, lo, hi, v);
+        return PL_ERR(PL_E_INVALID_ARG,
+                      "custom_configuration %s: expected a number in %g..%g, got '%s'", key, lo, hi,
+                      v);
     *out = d;
     return PL_OK;
 }
 
-static pl_status setup(struct pl_asr_sess *s, const Nvidia__Riva__Asr__StreamingRecognitionConfig *sc) {
+static pl_status setup(struct pl_asr_sess *s,
+                       const Nvidia__Riva__Asr__StreamingRecognitionConfig *sc) {
     struct pl_asrsvc *svc = s->ss->svc;
     const Nvidia__Riva__Asr__RecognitionConfig *c = sc->config;
     if (!c) return PL_ERR(PL_E_INVALID_ARG, "streaming_config.config is missing");
@@ -353,7 +363,8 @@ static pl_status setup(struct pl_asr_sess *s, const Nvidia__Riva__Asr__Streaming
     s->interim = sc->interim_results;
     const char *lc = c->language_code;
     if (lc && *lc && strcasecmp(lc, "en-US") && strcasecmp(lc, "en_US") && strcasecmp(lc, "en"))
-        return PL_ERR(PL_E_INVALID_ARG, "language_code '%s' is not served (this service: en-US)", lc);
+        return PL_ERR(PL_E_INVALID_ARG, "language_code '%s' is not served (this service: en-US)",
+                      lc);
     if (c->max_alternatives < 0 || c->max_alternatives > MAX_ALTERNATIVES)
         return PL_ERR(PL_E_INVALID_ARG, "max_alternatives %d is out of range (0..%d)",
                       c->max_alternatives, MAX_ALTERNATIVES);
@@ -366,8 +377,10 @@ static pl_status setup(struct pl_asr_sess *s, const Nvidia__Riva__Asr__Streaming
         for (mi = 0; mi < svc->n_models && strcmp(svc->models[mi]->name, c->model); mi++) {
         }
         if (mi == svc->n_models)
-            return PL_ERR(PL_E_NOT_FOUND, "model '%s' is not loaded (GetRivaSpeechRecognitionConfig lists the models)",
-                          c->model);
+            return PL_ERR(
+                PL_E_NOT_FOUND,
+                "model '%s' is not loaded (GetRivaSpeechRecognitionConfig lists the models)",
+                c->model);
     }
     s->m = svc->models[mi];
     s->fe = s->ss->fe[mi];
@@ -382,9 +395,13 @@ static pl_status setup(struct pl_asr_sess *s, const Nvidia__Riva__Asr__Streaming
         double d = 0;
         if (!k || !v) continue;
         if (!strcmp(k, "decoder")) {
-            if (!strcmp(v, "greedy")) beam = false;
-            else if (!strcmp(v, "beam")) beam = true;
-            else return PL_ERR(PL_E_INVALID_ARG, "custom_configuration decoder: 'greedy' or 'beam', got '%s'", v);
+            if (!strcmp(v, "greedy"))
+                beam = false;
+            else if (!strcmp(v, "beam"))
+                beam = true;
+            else
+                return PL_ERR(PL_E_INVALID_ARG,
+                              "custom_configuration decoder: 'greedy' or 'beam', got '%s'", v);
         } else if (!strcmp(k, "beam_width")) {
             PL_TRY(parse_double(k, v, 1, 256, &d));
             bw = (int)d;
@@ -394,9 +411,13 @@ static pl_status setup(struct pl_asr_sess *s, const Nvidia__Riva__Asr__Streaming
         } else if (!strcmp(k, "lm_beta")) {
             PL_TRY(parse_double(k, v, -20, 20, &beta));
         } else if (!strcmp(k, "lm")) {
-            if (!strcasecmp(v, "true") || !strcmp(v, "1")) use_lm = svc->lm != NULL;
-            else if (!strcasecmp(v, "false") || !strcmp(v, "0")) use_lm = false;
-            else return PL_ERR(PL_E_INVALID_ARG, "custom_configuration lm: true or false, got '%s'", v);
+            if (!strcasecmp(v, "true") || !strcmp(v, "1"))
+                use_lm = svc->lm != NULL;
+            else if (!strcasecmp(v, "false") || !strcmp(v, "0"))
+                use_lm = false;
+            else
+                return PL_ERR(PL_E_INVALID_ARG, "custom_configuration lm: true or false, got '%s'",
+                              v);
         }
     }
     if (s->max_alt > 1) beam = true;
@@ -409,8 +430,10 @@ static pl_status setup(struct pl_asr_sess *s, const Nvidia__Riva__Asr__Streaming
     s->dopts.max_alternatives = s->max_alt;
     if (!use_lm) s->dopts.unk_prefix_penalty = 0;
     if (beam) {
-        pl_status st = pl_asr_beam_create(s->m->vocab, use_lm ? svc->lm : NULL, &s->dopts, NULL, 0, &s->beam);
-        if (st != PL_OK) return pl__asrsvc_wrap(st == PL_E_NOMEM ? st : PL_E_INVALID_ARG, "decoder");
+        pl_status st =
+            pl_asr_beam_create(s->m->vocab, use_lm ? svc->lm : NULL, &s->dopts, NULL, 0, &s->beam);
+        if (st != PL_OK)
+            return pl__asrsvc_wrap(st == PL_E_NOMEM ? st : PL_E_INVALID_ARG, "decoder");
     }
     /* endpointing */
     if (s->ss->vad && s->m->sample_rate == PL_VAD_SAMPLE_RATE) {
@@ -439,7 +462,8 @@ static pl_status setup(struct pl_asr_sess *s, const Nvidia__Riva__Asr__Streaming
     }
     PL_TRY(pl_asr_fe_stream_create(s->fe, &s->fs));
     PL_TRY(pl_asr_stream_create(s->m->am, MODEL_CHUNK, &s->ms));
-    s->mout = pl_malloc(sizeof *s->mout * (size_t)pl_asr_stream_max_out(s->ms) * (size_t)s->m->vocab_size);
+    s->mout = pl_malloc(sizeof *s->mout * (size_t)pl_asr_stream_max_out(s->ms) *
+                        (size_t)s->m->vocab_size);
     if (!s->mout) return PL_ERR(PL_E_NOMEM, "model output");
     return PL_OK;
 }
@@ -467,7 +491,8 @@ static void punctuate(struct pl_asrsvc *svc, char **texts, int n) {
     if (pl_nrpc_call(svc->nc, "parley.nlu.punctuate_text", buf, len, &meta, timeout, &r) != PL_OK) {
         PL_LOGW("punctuation call failed: %s; unpunctuated", pl_last_error());
     } else if (r.code != PL_GRPC_OK) {
-        PL_LOGW("punctuation by parley-nlu unavailable (%s); unpunctuated", pl_grpc_code_name(r.code));
+        PL_LOGW("punctuation by parley-nlu unavailable (%s); unpunctuated",
+                pl_grpc_code_name(r.code));
     } else {
         ProtobufCMessage *m = NULL;
         if (pl_proto_unpack(&nvidia__riva__nlp__text_transform_response__descriptor, r.data, r.len,
@@ -516,8 +541,10 @@ static pl_status send_result(struct pl_asr_sess *s, const struct pl_asr_nbest *n
     int n_alt = nb->n < s->max_alt ? nb->n : s->max_alt;
     if (!is_final) n_alt = nb->n > 0 ? 1 : 0;
     char **texts = pl_calloc((size_t)n_alt + 1, sizeof *texts);
-    Nvidia__Riva__Asr__SpeechRecognitionAlternative *alts = pl_calloc((size_t)n_alt + 1, sizeof *alts);
-    Nvidia__Riva__Asr__SpeechRecognitionAlternative **palts = pl_calloc((size_t)n_alt + 1, sizeof *palts);
+    Nvidia__Riva__Asr__SpeechRecognitionAlternative *alts =
+        pl_calloc((size_t)n_alt + 1, sizeof *alts);
+    Nvidia__Riva__Asr__SpeechRecognitionAlternative **palts =
+        pl_calloc((size_t)n_alt + 1, sizeof *palts);
     Nvidia__Riva__Asr__WordInfo **wps = pl_calloc((size_t)n_alt + 1, sizeof *wps);
     Nvidia__Riva__Asr__WordInfo ***pwps = pl_calloc((size_t)n_alt + 1, sizeof *pwps);
     uint8_t *buf = NULL;
@@ -565,7 +592,8 @@ static pl_status send_result(struct pl_asr_sess *s, const struct pl_asr_nbest *n
         }
         palts[i] = al;
     }
-    Nvidia__Riva__Asr__StreamingRecognitionResult r = NVIDIA__RIVA__ASR__STREAMING_RECOGNITION_RESULT__INIT;
+    Nvidia__Riva__Asr__StreamingRecognitionResult r =
+        NVIDIA__RIVA__ASR__STREAMING_RECOGNITION_RESULT__INIT;
     r.n_alternatives = (size_t)n_alt;
     r.alternatives = palts;
     r.is_final = is_final;
@@ -573,7 +601,8 @@ static pl_status send_result(struct pl_asr_sess *s, const struct pl_asr_nbest *n
     r.channel_tag = 1;
     r.audio_processed = (float)((double)end_sample / s->m->sample_rate);
     Nvidia__Riva__Asr__StreamingRecognitionResult *pr = &r;
-    Nvidia__Riva__Asr__StreamingRecognizeResponse resp = NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_RESPONSE__INIT;
+    Nvidia__Riva__Asr__StreamingRecognizeResponse resp =
+        NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_RESPONSE__INIT;
     resp.n_results = 1;
     resp.results = &pr;
     PL_TRY_GOTO(st, pl_proto_pack(&resp.base, &buf, &len));
@@ -651,8 +680,11 @@ static pl_status finalize(struct pl_asr_sess *s) {
     if (any) {
         PL_TRY_GOTO(st, pl_asr_fe_stream_finish(s->fs, &feats, &nfr));
         PL_TRY_GOTO(st, model_feed(s, feats, nfr, true));
-        if (s->beam) PL_TRY_GOTO(st, pl_asr_beam_finish(s->beam, &nb));
-        else PL_TRY_GOTO(st, pl_asr_ctc_greedy(s->m->vocab, s->logp, s->n_rows, s->m->vocab_size, &s->dopts, &nb));
+        if (s->beam)
+            PL_TRY_GOTO(st, pl_asr_beam_finish(s->beam, &nb));
+        else
+            PL_TRY_GOTO(st, pl_asr_ctc_greedy(s->m->vocab, s->logp, s->n_rows, s->m->vocab_size,
+                                              &s->dopts, &nb));
         bool speech = s->ep ? s->speech : true;
         if (speech && nb->n > 0 && nb->hyps[0].text && nb->hyps[0].text[0])
             PL_TRY_GOTO(st, send_result(s, nb, true, 1.0f, s->buf_pos));
@@ -673,12 +705,15 @@ static pl_status send_interim(struct pl_asr_sess *s) {
     if (!s->interim || s->n_rows == 0 || (s->ep && !s->speech)) return PL_OK;
     struct pl_asr_nbest *nb = NULL;
     pl_status st;
-    if (s->beam) st = pl_asr_beam_partial(s->beam, &nb);
-    else st = pl_asr_ctc_greedy(s->m->vocab, s->logp, s->n_rows, s->m->vocab_size, &s->dopts, &nb);
+    if (s->beam)
+        st = pl_asr_beam_partial(s->beam, &nb);
+    else
+        st = pl_asr_ctc_greedy(s->m->vocab, s->logp, s->n_rows, s->m->vocab_size, &s->dopts, &nb);
     if (st == PL_OK && nb->n > 0 && nb->hyps[0].text && nb->hyps[0].text[0]) {
         const struct pl_asr_hyp *h = &nb->hyps[0];
         /* stability: share of the words every close hypothesis agrees on (greedy: none) */
-        float stab = h->n_words > 0 ? 0.1f + 0.8f * (float)h->n_stable_words / (float)h->n_words : 0.1f;
+        float stab =
+            h->n_words > 0 ? 0.1f + 0.8f * (float)h->n_stable_words / (float)h->n_words : 0.1f;
         st = send_result(s, nb, false, stab, s->buf_pos);
     }
     pl_asr_nbest_destroy(nb);
@@ -699,7 +734,8 @@ static pl_status push_samples(struct pl_asr_sess *s, const float *x, size_t n, b
     if (n) memcpy(s->buf + s->n_buf, x, sizeof *x * n);
     s->n_buf += n;
     s->recv += (int64_t)n;
-    int64_t hop = s->m->sample_rate / 100, max_utt = (int64_t)(s->ss->o.max_utterance_s * s->m->sample_rate);
+    int64_t hop = s->m->sample_rate / 100,
+            max_utt = (int64_t)(s->ss->o.max_utterance_s * s->m->sample_rate);
     if (!s->ep) {
         PL_TRY(feed_until(s, s->recv));
         if (s->buf_pos - s->utt_start >= max_utt) PL_TRY(finalize(s));
@@ -756,7 +792,8 @@ static pl_status take_audio(struct pl_asr_sess *s, const uint8_t *data, size_t n
             struct pl_audio_info info;
             pl_status st = pl_audio_probe(s->pend, s->n_pend, &info);
             if (st != PL_OK || info.container != PL_AUDIO_CONTAINER_WAV) {
-                if (s->n_pend < HEADER_MAX && (st == PL_OK || st == PL_E_FORMAT)) return PL_OK; /* more header */
+                if (s->n_pend < HEADER_MAX && (st == PL_OK || st == PL_E_FORMAT))
+                    return PL_OK; /* more header */
                 return pl__asrsvc_wrap(PL_E_INVALID_ARG, "WAV header of the streamed audio");
             }
             if (info.data_offset > s->n_pend) return PL_OK;
@@ -765,19 +802,22 @@ static pl_status take_audio(struct pl_asr_sess *s, const uint8_t *data, size_t n
         } else if (!memcmp(s->pend, "fLaC", 4) || !memcmp(s->pend, "OggS", 4) ||
                    (int)c->encoding == PL_AUDIO_ENC_FLAC ||
                    (int)c->encoding == PL_AUDIO_ENC_OGGOPUS) {
-            return PL_ERR(PL_E_INVALID_ARG, "streaming audio must be LINEAR_PCM, MULAW, ALAW or a WAV "
-                                            "stream (FLAC/Ogg are not streamed)");
+            return PL_ERR(PL_E_INVALID_ARG,
+                          "streaming audio must be LINEAR_PCM, MULAW, ALAW or a WAV "
+                          "stream (FLAC/Ogg are not streamed)");
         } else {
             int enc = (int)c->encoding;
             if (enc == PL_AUDIO_ENC_UNSPECIFIED) enc = PL_AUDIO_ENC_LINEAR_PCM;
-            if (enc != PL_AUDIO_ENC_LINEAR_PCM && enc != PL_AUDIO_ENC_MULAW && enc != PL_AUDIO_ENC_ALAW)
+            if (enc != PL_AUDIO_ENC_LINEAR_PCM && enc != PL_AUDIO_ENC_MULAW &&
+                enc != PL_AUDIO_ENC_ALAW)
                 return PL_ERR(PL_E_INVALID_ARG, "encoding %d is not supported for streaming", enc);
-            if (c->sample_rate_hertz < PL_AUDIO_RAW_MIN_RATE || c->sample_rate_hertz > PL_AUDIO_RAW_MAX_RATE)
+            if (c->sample_rate_hertz < PL_AUDIO_RAW_MIN_RATE ||
+                c->sample_rate_hertz > PL_AUDIO_RAW_MAX_RATE)
                 return PL_ERR(PL_E_INVALID_ARG, "sample_rate_hertz %d: raw audio needs %d..%d",
                               c->sample_rate_hertz, PL_AUDIO_RAW_MIN_RATE, PL_AUDIO_RAW_MAX_RATE);
             if (c->audio_channel_count < 0 || c->audio_channel_count > PL_AUDIO_MAX_CHANNELS)
-                return PL_ERR(PL_E_INVALID_ARG, "audio_channel_count %d (1..%d)", c->audio_channel_count,
-                              PL_AUDIO_MAX_CHANNELS);
+                return PL_ERR(PL_E_INVALID_ARG, "audio_channel_count %d (1..%d)",
+                              c->audio_channel_count, PL_AUDIO_MAX_CHANNELS);
             memset(&s->fmt, 0, sizeof s->fmt);
             s->fmt.container = PL_AUDIO_CONTAINER_NONE;
             s->fmt.encoding = (enum pl_audio_encoding)enc;
@@ -788,13 +828,15 @@ static pl_status take_audio(struct pl_asr_sess *s, const uint8_t *data, size_t n
         s->have_fmt = true;
         if (s->fmt.sample_rate != s->m->sample_rate)
             PL_TRY(pl_resampler_create(s->fmt.sample_rate, s->m->sample_rate, 1, &s->rs));
-        PL_LOGD("streaming_recognize: %s %d Hz x %d ch, model %s", pl_audio_container_str(s->fmt.container),
-                s->fmt.sample_rate, s->fmt.channels, s->m->name);
+        PL_LOGD("streaming_recognize: %s %d Hz x %d ch, model %s",
+                pl_audio_container_str(s->fmt.container), s->fmt.sample_rate, s->fmt.channels,
+                s->m->name);
     }
     struct pl_audio *a = NULL;
     size_t used = 0;
     pl_status st = pl_audio_decode_frames(s->pend + off, s->n_pend - off, &s->fmt, &a, &used);
-    if (st != PL_OK) return pl__asrsvc_wrap(st == PL_E_NOMEM ? st : PL_E_INVALID_ARG, "streamed audio");
+    if (st != PL_OK)
+        return pl__asrsvc_wrap(st == PL_E_NOMEM ? st : PL_E_INVALID_ARG, "streamed audio");
     off += used;
     if (off) memmove(s->pend, s->pend + off, s->n_pend - off);
     s->n_pend -= off;
@@ -819,19 +861,25 @@ pl_status pl_asr_sess_message(struct pl_asr_sess *s, const uint8_t *data, size_t
     if (!s || (!data && n)) return PL_ERR(PL_E_INVALID_ARG, "pl_asr_sess_message: NULL argument");
     if (s->ended) return PL_ERR(PL_E_INVALID_ARG, "message after the end of the stream");
     ProtobufCMessage *msg = NULL;
-    pl_status st = pl_proto_unpack(&nvidia__riva__asr__streaming_recognize_request__descriptor, data, n, &msg);
+    pl_status st =
+        pl_proto_unpack(&nvidia__riva__asr__streaming_recognize_request__descriptor, data, n, &msg);
     if (st != PL_OK) return PL_ERR(PL_E_INVALID_ARG, "StreamingRecognizeRequest does not parse");
     Nvidia__Riva__Asr__StreamingRecognizeRequest *rq = (void *)msg;
     if (!s->cfg_msg) {
-        if (rq->streaming_request_case != NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_REQUEST__STREAMING_REQUEST_STREAMING_CONFIG) {
-            st = PL_ERR(PL_E_INVALID_ARG, "the first StreamingRecognizeRequest must carry streaming_config only");
+        if (rq->streaming_request_case !=
+            NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_REQUEST__STREAMING_REQUEST_STREAMING_CONFIG) {
+            st = PL_ERR(PL_E_INVALID_ARG,
+                        "the first StreamingRecognizeRequest must carry streaming_config only");
             goto fail;
         }
         s->cfg_msg = msg;
         return setup(s, rq->streaming_config);
     }
-    if (rq->streaming_request_case != NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_REQUEST__STREAMING_REQUEST_AUDIO_CONTENT) {
-        st = PL_ERR(PL_E_INVALID_ARG, "streaming_config may only come in the first message; later ones carry audio_content");
+    if (rq->streaming_request_case !=
+        NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_REQUEST__STREAMING_REQUEST_AUDIO_CONTENT) {
+        st = PL_ERR(
+            PL_E_INVALID_ARG,
+            "streaming_config may only come in the first message; later ones carry audio_content");
         goto fail;
     }
     if (!s->fs) {
@@ -872,7 +920,8 @@ static pl_status w_send(void *ud, const uint8_t *data, size_t n) {
     return pl_worker_session_send(ud, data, n);
 }
 
-static pl_status w_open(void *ud, struct pl_worker_session *ws, const struct pl_worker_ctx *ctx, void **state) {
+static pl_status w_open(void *ud, struct pl_worker_session *ws, const struct pl_worker_ctx *ctx,
+                        void **state) {
     (void)ctx;
     struct pl_asr_sess *s = NULL;
     PL_TRY(pl_asr_sess_create(ud, w_send, ws, &s));
@@ -880,7 +929,8 @@ static pl_status w_open(void *ud, struct pl_worker_session *ws, const struct pl_
     return PL_OK;
 }
 
-static pl_status w_message(void *state, struct pl_worker_session *ws, const uint8_t *data, size_t n) {
+static pl_status w_message(void *state, struct pl_worker_session *ws, const uint8_t *data,
+                           size_t n) {
     (void)ws;
     return pl_asr_sess_message(state, data, n);
 }

@@ -41,8 +41,8 @@ struct pl_asrsvc;
 struct pl_worker;
 
 struct pl_asr_streamsvc_opts {
-    const char *vad_path;  /* Silero VAD safetensors; NULL/"" = <model_dir>/vad/silero_vad_16k
-                              .safetensors, then $PARLEY_DATA_DIR/vad/...; "none" = no VAD */
+    const char *vad_path;   /* Silero VAD safetensors; NULL/"" = <model_dir>/vad/silero_vad_16k
+                               .safetensors, then $PARLEY_DATA_DIR/vad/...; "none" = no VAD */
     double max_utterance_s; /* an utterance longer than this is cut (final) (30 s) */
 };
 void pl_asr_streamsvc_opts_default(struct pl_asr_streamsvc_opts *o);

@@ -32,15 +32,18 @@ static struct pl_audio *g_clip; /* 16 kHz mono real speech */
 static void setup_model(void) {
     const char *py = getenv("PL_PYTHON"), *src = getenv("PARLEY_SOURCE_DIR"),
                *data = getenv("PARLEY_DATA_DIR");
-    ck_assert_msg(py && src && data && strlen(py) < 512 && strlen(src) < 1024 && strlen(data) < 1024,
+    ck_assert_msg(py && src && data && strlen(py) < 512 && strlen(src) < 1024 &&
+                      strlen(data) < 1024,
                   "PL_PYTHON, PARLEY_SOURCE_DIR and PARLEY_DATA_DIR must be set (ctest sets them)");
     snprintf(g_dir, sizeof g_dir, "/tmp/pl_test_asrstream_%d", (int)getpid());
     char cmd[4096];
-    snprintf(cmd, sizeof cmd,
-             "rm -rf %s && mkdir -p %s && %s %s/tests/reference/asr_model_ref.py %s/tiny --config tiny "
-             "--cases 1 > /dev/null && %s -c \"import json,sys; p=sys.argv[1]; c=json.load(open(p)); "
-             "c.setdefault('features', {})['normalize']='none'; json.dump(c, open(p,'w'))\" %s/tiny/config.json",
-             g_dir, g_dir, py, src, g_dir, py, g_dir);
+    snprintf(
+        cmd, sizeof cmd,
+        "rm -rf %s && mkdir -p %s && %s %s/tests/reference/asr_model_ref.py %s/tiny --config tiny "
+        "--cases 1 > /dev/null && %s -c \"import json,sys; p=sys.argv[1]; c=json.load(open(p)); "
+        "c.setdefault('features', {})['normalize']='none'; json.dump(c, open(p,'w'))\" "
+        "%s/tiny/config.json",
+        g_dir, g_dir, py, src, g_dir, py, g_dir);
     ck_assert_msg(system(cmd) == 0, "%s failed", cmd);
 }
 
@@ -96,14 +99,17 @@ struct got {
 static pl_status collect(void *ud, const uint8_t *data, size_t n) {
     struct got *g = ud;
     ProtobufCMessage *m = NULL;
-    ck_assert_int_eq(pl_proto_unpack(&nvidia__riva__asr__streaming_recognize_response__descriptor, data, n, &m), PL_OK);
+    ck_assert_int_eq(
+        pl_proto_unpack(&nvidia__riva__asr__streaming_recognize_response__descriptor, data, n, &m),
+        PL_OK);
     Nvidia__Riva__Asr__StreamingRecognizeResponse *r = (void *)m;
     ck_assert_uint_eq(r->n_results, 1);
     Nvidia__Riva__Asr__StreamingRecognitionResult *res = r->results[0];
     ck_assert_uint_ge(res->n_alternatives, 1);
     if (res->is_final) {
         ck_assert_int_lt(g->n_final, 16);
-        snprintf(g->finals[g->n_final], sizeof g->finals[0], "%s", res->alternatives[0]->transcript);
+        snprintf(g->finals[g->n_final], sizeof g->finals[0], "%s",
+                 res->alternatives[0]->transcript);
         g->final_end[g->n_final] = res->audio_processed;
         Nvidia__Riva__Asr__SpeechRecognitionAlternative *al = res->alternatives[0];
         g->first_word_ms[g->n_final] = al->n_words ? al->words[0]->start_time : -1;
@@ -118,12 +124,16 @@ static pl_status collect(void *ud, const uint8_t *data, size_t n) {
     return PL_OK;
 }
 
-static uint8_t *pack_config(const Nvidia__Riva__Asr__RecognitionConfig *cfg, bool interim, size_t *n) {
-    Nvidia__Riva__Asr__StreamingRecognitionConfig sc = NVIDIA__RIVA__ASR__STREAMING_RECOGNITION_CONFIG__INIT;
+static uint8_t *pack_config(const Nvidia__Riva__Asr__RecognitionConfig *cfg, bool interim,
+                            size_t *n) {
+    Nvidia__Riva__Asr__StreamingRecognitionConfig sc =
+        NVIDIA__RIVA__ASR__STREAMING_RECOGNITION_CONFIG__INIT;
     sc.config = (Nvidia__Riva__Asr__RecognitionConfig *)cfg;
     sc.interim_results = interim;
-    Nvidia__Riva__Asr__StreamingRecognizeRequest rq = NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_REQUEST__INIT;
-    rq.streaming_request_case = NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_REQUEST__STREAMING_REQUEST_STREAMING_CONFIG;
+    Nvidia__Riva__Asr__StreamingRecognizeRequest rq =
+        NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_REQUEST__INIT;
+    rq.streaming_request_case =
+        NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_REQUEST__STREAMING_REQUEST_STREAMING_CONFIG;
     rq.streaming_config = &sc;
     uint8_t *buf = NULL;
     ck_assert_int_eq(pl_proto_pack(&rq.base, &buf, n), PL_OK);
@@ -131,8 +141,10 @@ static uint8_t *pack_config(const Nvidia__Riva__Asr__RecognitionConfig *cfg, boo
 }
 
 static pl_status send_audio(struct pl_asr_sess *s, const uint8_t *a, size_t n) {
-    Nvidia__Riva__Asr__StreamingRecognizeRequest rq = NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_REQUEST__INIT;
-    rq.streaming_request_case = NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_REQUEST__STREAMING_REQUEST_AUDIO_CONTENT;
+    Nvidia__Riva__Asr__StreamingRecognizeRequest rq =
+        NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_REQUEST__INIT;
+    rq.streaming_request_case =
+        NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_REQUEST__STREAMING_REQUEST_AUDIO_CONTENT;
     rq.audio_content.data = (uint8_t *)a;
     rq.audio_content.len = n;
     uint8_t *buf = NULL;
@@ -188,9 +200,12 @@ static void recognize_text(const uint8_t *audio, size_t n, char *out, size_t cap
     size_t len = 0;
     ck_assert_int_eq(pl_proto_pack(&rq.base, &buf, &len), PL_OK);
     struct pl_worker_out wo = {0};
-    ck_assert_msg(pl_asrsvc_call(g_svc, "recognize", buf, len, 0, &wo) == PL_OK, "%s", pl_last_error());
+    ck_assert_msg(pl_asrsvc_call(g_svc, "recognize", buf, len, 0, &wo) == PL_OK, "%s",
+                  pl_last_error());
     ProtobufCMessage *m = NULL;
-    ck_assert_int_eq(pl_proto_unpack(&nvidia__riva__asr__recognize_response__descriptor, wo.data, wo.len, &m), PL_OK);
+    ck_assert_int_eq(
+        pl_proto_unpack(&nvidia__riva__asr__recognize_response__descriptor, wo.data, wo.len, &m),
+        PL_OK);
     Nvidia__Riva__Asr__RecognizeResponse *r = (void *)m;
     out[0] = 0;
     for (size_t i = 0; i < r->n_results; i++)
