@@ -439,6 +439,45 @@ START_TEST(test_concurrent_batched) {
 }
 END_TEST
 
+/* Random bytes as messages, and random audio after a valid config (raw, and behind a "RIFF"
+ * magic): errors or results, never a crash (also run under ASan+UBSan). */
+START_TEST(test_random_input) {
+    uint32_t seed = 99;
+    uint8_t buf[4096];
+    struct got g;
+    Nvidia__Riva__Asr__RecognitionConfig cfg;
+    default_cfg(&cfg);
+    for (int it = 0; it < 60; it++) {
+        memset(&g, 0, sizeof g);
+        struct pl_asr_sess *s = NULL;
+        ck_assert_int_eq(pl_asr_sess_create(g_ss, collect, &g, &s), PL_OK);
+        if (it % 3 == 0) {
+            size_t n = (size_t)(it * 37 % 200);
+            for (size_t i = 0; i < n; i++)
+                buf[i] = (uint8_t)((seed = seed * 1664525u + 1013904223u) >> 24);
+            (void)pl_asr_sess_message(s, buf, n);
+        } else {
+            cfg.encoding = it % 3 == 1 ? NVIDIA__RIVA__AUDIO_ENCODING__LINEAR_PCM
+                                       : NVIDIA__RIVA__AUDIO_ENCODING__ALAW;
+            cfg.sample_rate_hertz = 8000 + 1000 * (it % 40);
+            size_t cn = 0;
+            uint8_t *c = pack_config(&cfg, true, &cn);
+            ck_assert_int_eq(pl_asr_sess_message(s, c, cn), PL_OK);
+            pl_free(c);
+            for (int k = 0; k < 4; k++) {
+                size_t n = 1 + (size_t)((seed = seed * 1664525u + 1013904223u) >> 20) % sizeof buf;
+                for (size_t i = 0; i < n; i++)
+                    buf[i] = (uint8_t)((seed = seed * 1664525u + 1013904223u) >> 24);
+                if (it % 2 == 0 && k == 0 && n >= 4) memcpy(buf, "RIFF", 4);
+                if (send_audio(s, buf, n) != PL_OK) break;
+            }
+            (void)pl_asr_sess_end(s);
+        }
+        pl_asr_sess_destroy(s);
+    }
+}
+END_TEST
+
 Suite *pl_asrstream_suite(void) {
     Suite *su = suite_create("asrstream");
     TCase *tc = tcase_create("stream");
@@ -452,6 +491,7 @@ Suite *pl_asrstream_suite(void) {
     tcase_add_test(tc, test_mulaw_8k);
     tcase_add_test(tc, test_protocol_errors);
     tcase_add_test(tc, test_concurrent_batched);
+    tcase_add_test(tc, test_random_input);
     suite_add_tcase(su, tc);
     return su;
 }
