@@ -37,6 +37,9 @@ def main():
     ap.add_argument("--chunk-ms", type=int, default=100)
     ap.add_argument("--threads", type=int, default=4, help="parley-asr handler threads")
     ap.add_argument("--rt-p99-ms", type=float, default=500)
+    ap.add_argument("--gap-s", type=float, default=0.0,
+                    help="stream clip + this much silence + clip: the first final comes from the "
+                         "endpointer; its latency is measured from the chunk that closes the stop window")
     a = ap.parse_args()
     os.environ.setdefault("PL_ASR", os.path.join(a.build, "services", "asr", "parley-asr"))
     os.environ.setdefault("PL_GATEWAY", os.path.join(a.build, "services", "gateway", "parley-gateway"))
@@ -53,6 +56,8 @@ def main():
     wav = svc.sox([os.path.join(data, "speech", "ljspeech-subset", "wavs", a.clip + ".flac"),
                    "-t", "wav", "-r", "16000", "-b", "16", "-c", "1", "-"])
     hdr, pcm = wav[:44], wav[44:]
+    if a.gap_s > 0:
+        pcm = pcm + b"\0\0" * int(16000 * a.gap_s) + pcm
     dur = len(pcm) / 32000.0
     chunk = 32 * a.chunk_ms
     _, nats_url = g.start_nats()
@@ -79,7 +84,7 @@ def main():
                 sent.append(((off + len(body)) / 32000.0, time.monotonic()))
                 yield asr.StreamingRecognizeRequest(audio_content=(hdr + body) if i == 0 else body)
             state["close"] = time.monotonic()
-        lat, fin, text = [], None, ""
+        lat, fin, text, ep = [], None, "", []
         t_start = time.monotonic()
         for resp in stub.StreamingRecognize(gen(), timeout=300):
             now = time.monotonic()
@@ -90,8 +95,8 @@ def main():
                     continue
                 k = next((t for e, t in sent if e >= r.audio_processed - 1e-3), None)
                 if k is not None:
-                    lat.append(now - k)
-        res.append((lat, fin, time.monotonic() - t_start, text))
+                    (ep if r.is_final else lat).append(now - k)
+        res.append((lat, fin, time.monotonic() - t_start, text, ep))
 
     report = []
     for n in [int(x) for x in a.streams.split(",")]:
@@ -105,12 +110,15 @@ def main():
         lat = [x * 1000 for r in res for x in r[0]]
         fins = [r[1] * 1000 for r in res if r[1] is not None]
         walls = [r[2] for r in res]
+        eps = [x * 1000 for r in res for x in r[4]]
         rt = (len(fins) == n and max(walls) <= dur + 1.0 + a.chunk_ms / 1000.0 and pct(lat, 99) < a.rt_p99_ms)
         row = {"streams": n, "audio_s": round(dur, 2), "chunk_ms": a.chunk_ms, "results": len(lat),
                "p50_ms": round(pct(lat, 50), 1), "p90_ms": round(pct(lat, 90), 1),
                "p99_ms": round(pct(lat, 99), 1), "final_p50_ms": round(pct(fins, 50), 1),
                "final_max_ms": round(max(fins), 1) if fins else None,
-               "finals": len(fins), "slowest_stream_s": round(max(walls), 2), "realtime": rt}
+               "finals": len(fins), "endpoint_finals": len(eps),
+               "endpoint_final_p50_ms": round(pct(eps, 50), 1) if eps else None,
+               "endpoint_final_max_ms": round(max(eps), 1) if eps else None, "slowest_stream_s": round(max(walls), 2), "realtime": rt}
         report.append(row)
         print(json.dumps(row), flush=True)
     print("largest real-time N: %s" % max([r["streams"] for r in report if r["realtime"]] or [0]))
