@@ -206,27 +206,30 @@ static pl_status rpc_get_config(struct pl_asrsvc *s, const uint8_t *req, size_t 
     Nvidia__Riva__Asr__RivaSpeechRecognitionConfigRequest *rq = (void *)msg;
     const char *want = rq->model_name && *rq->model_name ? rq->model_name : NULL;
     pl_status st = PL_OK;
-    struct cfg_entry *ents = pl_calloc((size_t)s->n_models + 1, sizeof *ents);
+    /* each model twice: "offline" (Recognize) and "online" (StreamingRecognize, asr_stream.c),
+     * under the same name, as transcribe_file_offline.py / transcribe_file.py filter */
+    struct cfg_entry *ents = pl_calloc(2 * (size_t)s->n_models + 1, sizeof *ents);
     Nvidia__Riva__Asr__RivaSpeechRecognitionConfigResponse__Config **cs =
-        pl_calloc((size_t)s->n_models + 1, sizeof *cs);
+        pl_calloc(2 * (size_t)s->n_models + 1, sizeof *cs);
     Nvidia__Riva__Asr__RivaSpeechRecognitionConfigResponse resp =
         NVIDIA__RIVA__ASR__RIVA_SPEECH_RECOGNITION_CONFIG_RESPONSE__INIT;
     if (!ents || !cs) {
         st = PL_ERR(PL_E_NOMEM, "response");
         goto fail;
     }
-    for (int i = 0; i < s->n_models; i++) {
-        const struct pl_asrsvc_model *m = s->models[i];
+    for (int k = 0; k < 2 * s->n_models; k++) {
+        const struct pl_asrsvc_model *m = s->models[k / 2];
+        bool online = k % 2;
         if (want && strcmp(want, m->name) != 0) continue;
         struct cfg_entry *e = &ents[resp.n_model_config];
         nvidia__riva__asr__riva_speech_recognition_config_response__config__init(&e->c);
         e->c.model_name = m->name;
         e->c.parameters = e->pp;
         /* the keys the official clients filter on: type, language_code */
-        add_param(e, "type", "offline");
+        add_param(e, "type", "%s", online ? "online" : "offline");
         add_param(e, "language_code", "en-US");
         add_param(e, "sample_rate", "%d", m->sample_rate);
-        add_param(e, "streaming", "false");
+        add_param(e, "streaming", "%s", online ? "true" : "false");
         add_param(e, "model_type", "parley_quartznet_ctc");
         add_param(e, "vocab_size", "%d", m->vocab_size);
         add_param(e, "frame_ms", "%g", m->frame_ms);

@@ -104,7 +104,10 @@ def main():
     rc = stub.GetRivaSpeechRecognitionConfig(asr.RivaSpeechRecognitionConfigRequest(), timeout=10)
     offline = [c.model_name for c in rc.model_config
                if c.parameters["type"] == "offline" and c.parameters["language_code"] == "en-US"]
-    check(offline == ["asr-test"], "GetRivaSpeechRecognitionConfig lists asr-test as offline en-US")
+    online = [c.model_name for c in rc.model_config
+              if c.parameters["type"] == "online" and c.parameters["language_code"] == "en-US"]
+    check(offline == ["asr-test"] and online == ["asr-test"],
+          "GetRivaSpeechRecognitionConfig lists asr-test as offline and online en-US")
     check(rc.model_config[0].parameters["sample_rate"] == "16000", "config parameter sample_rate")
     c, d = code_of(lambda: stub.GetRivaSpeechRecognitionConfig(
         asr.RivaSpeechRecognitionConfigRequest(model_name="nope"), timeout=10))

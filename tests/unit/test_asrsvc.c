@@ -290,15 +290,18 @@ START_TEST(test_service_rpcs) {
     ck_assert_int_eq(pl_proto_unpack(&nvidia__riva__asr__riva_speech_recognition_config_response__descriptor,
                                      out.data, out.len, &m), PL_OK);
     Nvidia__Riva__Asr__RivaSpeechRecognitionConfigResponse *cr = (void *)m;
-    ck_assert_int_eq(cr->n_model_config, 1);
-    ck_assert_str_eq(cr->model_config[0]->model_name, "tiny");
+    ck_assert_int_eq(cr->n_model_config, 2); /* offline and online entries */
     int seen = 0;
-    for (size_t i = 0; i < cr->model_config[0]->n_parameters; i++) {
-        const char *k = cr->model_config[0]->parameters[i]->key, *v = cr->model_config[0]->parameters[i]->value;
-        if (!strcmp(k, "type")) seen += !strcmp(v, "offline");
-        if (!strcmp(k, "language_code")) seen += !strcmp(v, "en-US");
+    for (size_t c = 0; c < 2; c++) {
+        ck_assert_str_eq(cr->model_config[c]->model_name, "tiny");
+        for (size_t i = 0; i < cr->model_config[c]->n_parameters; i++) {
+            const char *k = cr->model_config[c]->parameters[i]->key;
+            const char *v = cr->model_config[c]->parameters[i]->value;
+            if (!strcmp(k, "type")) seen += !strcmp(v, c == 0 ? "offline" : "online");
+            if (!strcmp(k, "language_code")) seen += !strcmp(v, "en-US");
+        }
     }
-    ck_assert_int_eq(seen, 2);
+    ck_assert_int_eq(seen, 4);
     pl_proto_free(m);
     pl_free(out.data);
     Nvidia__Riva__Asr__RivaSpeechRecognitionConfigRequest cq =
