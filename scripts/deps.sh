@@ -16,6 +16,8 @@ PKGS=(
   libutf8proc-dev zlib1g-dev
   # tests
   check sox libsox-fmt-all
+  # speech synthesis for ASR training data (train/asr/synth.py)
+  flite festival festvox-us-slt-hts festvox-kallpc16k espeak-ng
   python3 python3-numpy python3-protobuf python3-grpcio python3-grpc-tools
   python3-torch
   # process tools used by scripts and tests
