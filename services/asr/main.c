@@ -9,12 +9,9 @@
  * "parley-asr http_port=N models=K lm=0|1" on stdout once it serves. SIGTERM/SIGINT drain
  * and stop.
  */
-#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "alloc.h"
 #include "asr_service.h"
@@ -22,6 +19,7 @@
 #include "config.h"
 #include "log.h"
 #include "nrpc_worker.h"
+#include "service.h"
 
 struct asr_cfg {
     char *nats_url;
@@ -79,41 +77,22 @@ static void usage(FILE *f) {
     pl_free(d);
 }
 
-static int set_str(char **field, const char *v) {
-    char *s = pl_strdup(v);
-    if (!s) return -1;
-    pl_free(*field);
-    *field = s;
-    return 0;
-}
-
 int main(int argc, char **argv) {
-    const char *config = getenv("PARLEY_CONFIG");
-    const char *nats = NULL, *http = NULL, *model_dir = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return 0;
-        }
-        if (i + 1 >= argc) {
-            usage(stderr);
-            return 2;
-        }
-        if (!strcmp(a, "--config")) config = argv[++i];
-        else if (!strcmp(a, "--nats")) nats = argv[++i];
-        else if (!strcmp(a, "--http-port")) http = argv[++i];
-        else if (!strcmp(a, "--model-dir")) model_dir = argv[++i];
-        else {
-            usage(stderr);
-            return 2;
-        }
+    static const char *const flags[] = {"--nats", "--http-port", "--model-dir"};
+    struct pl_service_args args;
+    if (pl_service_parse_args(argc, argv, flags, 3, &args) != PL_OK) {
+        fprintf(stderr, "parley-asr: %s\n", pl_last_error());
+        usage(stderr);
+        return 2;
     }
-    if (!config && access("config/parley.json", R_OK) == 0) config = "config/parley.json";
-    pl_log_set_service("asr");
+    if (args.help) {
+        usage(stdout);
+        return 0;
+    }
+    pl_service_init("asr");
     struct asr_cfg cfg;
     memset(&cfg, 0, sizeof cfg);
-    if (pl_config_load(asr_fields, N_FIELDS, config, &cfg) != PL_OK) {
+    if (pl_config_load(asr_fields, N_FIELDS, args.config, &cfg) != PL_OK) {
         PL_LOGE("config: %s", pl_last_error());
         return 1;
     }
@@ -121,32 +100,17 @@ int main(int argc, char **argv) {
     struct pl_asrsvc *svc = NULL;
     struct pl_asr_streamsvc *ssvc = NULL;
     struct pl_worker *w = NULL;
-    int lvl = pl_log_level_parse(cfg.log_level);
-    if (lvl >= 0) pl_log_set_level((enum pl_log_level)lvl);
-    if ((nats && set_str(&cfg.nats_url, nats)) || (model_dir && set_str(&cfg.model_dir, model_dir)))
-        goto out;
-    if (http) {
-        char *end;
-        long v = strtol(http, &end, 10);
-        if (*end || v < -1 || v > 65535) {
-            PL_LOGE("--http-port: expected -1..65535, got '%s'", http);
-            goto out;
-        }
-        cfg.http_port = v;
-    }
+    pl_service_set_log_level(cfg.log_level);
     /* A relative model_dir that the working directory lacks is taken from the source tree
-     * the config file belongs to (<root>/config/parley.json -> <root>/<model_dir>), so that
-     * `parley up` started from any directory serves the shipped models. */
-    char alt[4096];
-    if (cfg.model_dir[0] != '/' && access(cfg.model_dir, R_OK) != 0 && config) {
-        const char *slash = strrchr(config, '/');
-        int dl = slash ? (int)(slash - config) : 0;
-        if ((size_t)snprintf(alt, sizeof alt, "%.*s%s../%s", dl, config, dl ? "/" : "",
-                             cfg.model_dir) < sizeof alt &&
-            access(alt, R_OK) == 0) {
-            PL_LOGI("model_dir %s not in the working directory; using %s", cfg.model_dir, alt);
-            if (set_str(&cfg.model_dir, alt)) goto out;
-        }
+     * the config file belongs to, so that `parley up` started from any directory serves the
+     * shipped models. */
+    if (pl_service_set_str(&cfg.nats_url, args.values[0]) != PL_OK ||
+        pl_service_set_str(&cfg.model_dir, args.values[2]) != PL_OK ||
+        (args.values[1] &&
+         pl_service_parse_port("--http-port", args.values[1], &cfg.http_port) != PL_OK) ||
+        pl_service_find_dir(args.config, &cfg.model_dir) != PL_OK) {
+        PL_LOGE("%s", pl_last_error());
+        goto out;
     }
     struct pl_worker_opts wo = PL_WORKER_OPTS_INIT;
     wo.service = "asr";
