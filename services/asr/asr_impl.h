@@ -12,6 +12,7 @@
 #include "asr_itn.h"
 #include "asr_lm.h"
 #include "asr_service.h"
+#include "riva/proto/riva_asr.pb-c.h"
 #include "status.h"
 
 struct pl_asr_model;
@@ -72,6 +73,30 @@ pl_status pl__asrsvc_model_run(struct pl_asrsvc_model *m, const float *feats, in
                                int64_t deadline_us, float **logp, int *n_out);
 
 /* asr_recognize.c */
+
+/* Decoding settings of one request: the service defaults, then the request's
+ * custom_configuration (pl__asrsvc_parse_custom). */
+struct pl__asrsvc_settings {
+    bool beam;
+    int beam_width;
+    double lm_alpha, lm_beta;
+    bool use_lm; /* "lm" asked for; the caller checks that an LM is loaded */
+    struct pl_asr_seg_opts seg;
+};
+
+/* Apply c's custom_configuration keys (docs/asr-service.md) to rs, which holds the defaults.
+ * Unknown keys are ignored; a known key with a bad value is PL_E_INVALID_ARG naming it (rs
+ * may then be partly changed). Thread-safe (touches only rs). Used by Recognize and
+ * StreamingRecognize. */
+pl_status pl__asrsvc_parse_custom(const Nvidia__Riva__Asr__RecognitionConfig *c,
+                                  struct pl__asrsvc_settings *rs);
+
+/* Punctuate texts[0..n) in place (heap strings, replaced with pl_free/pl_strdup) through
+ * parley.nlu.punctuate_text on s->nc. Best effort: when parley-nlu is not running or fails,
+ * the texts stay as they are and a warning is logged. deadline_us (pl_time_mono_us clock,
+ * 0: none) shortens the call timeout. Thread-safe when s->nc is. */
+void pl__asrsvc_punctuate(struct pl_asrsvc *s, char **texts, int n, int64_t deadline_us);
+
 pl_status pl__asrsvc_recognize(struct pl_asrsvc *s, const uint8_t *req, size_t n,
                                int64_t deadline_us, uint8_t **out, size_t *out_len);
 

@@ -71,14 +71,6 @@ static void afree(struct arena *a) {
 
 /* ---- request settings ---------------------------------------------------------------------- */
 
-struct rec_settings {
-    bool beam;
-    int beam_width;
-    double lm_alpha, lm_beta;
-    bool use_lm;
-    struct pl_asr_seg_opts seg;
-};
-
 static pl_status parse_double(const char *key, const char *v, double lo, double hi, double *out) {
     char *end;
     double d = strtod(v, &end);
@@ -94,7 +86,8 @@ static pl_status parse_double(const char *key, const char *v, double lo, double 
  * lm_alpha, lm_beta, lm = true|false, pause_ms, max_segment_s. Other keys are ignored (Riva
  * clients send keys for other servers too), but a known key with a bad value is an error.
  */
-static pl_status parse_custom(const Nvidia__Riva__Asr__RecognitionConfig *c, struct rec_settings *rs) {
+pl_status pl__asrsvc_parse_custom(const Nvidia__Riva__Asr__RecognitionConfig *c,
+                                  struct pl__asrsvc_settings *rs) {
     for (size_t i = 0; i < c->n_custom_configuration; i++) {
         const char *k = c->custom_configuration[i]->key, *v = c->custom_configuration[i]->value;
         double d = 0;
@@ -134,12 +127,8 @@ static bool language_ok(const char *lc) {
 
 /* ---- punctuation through parley-nlu --------------------------------------------------------- */
 
-/*
- * Punctuate texts[0..n) in place with parley.nlu.punctuate_text. Best effort: when parley-nlu
- * is not running or fails, the texts stay as they are and a warning is logged (the transcript
- * is still right, only unpunctuated).
- */
-static void punctuate(struct pl_asrsvc *s, char **texts, int n, int64_t deadline_us) {
+/* Shared with StreamingRecognize (asr_impl.h). */
+void pl__asrsvc_punctuate(struct pl_asrsvc *s, char **texts, int n, int64_t deadline_us) {
     if (!s->nc) {
         PL_LOGW("enable_automatic_punctuation: no NATS connection for parley-nlu; unpunctuated");
         return;
@@ -195,7 +184,7 @@ struct call {
     struct pl_asrsvc *s;
     struct pl_asrsvc_model *m;
     const Nvidia__Riva__Asr__RecognitionConfig *cfg;
-    struct rec_settings rs;
+    struct pl__asrsvc_settings rs;
     int max_alt;
     struct pl_asr_beam *beam; /* NULL: greedy */
     struct pl_asr_decode_opts dopts;
@@ -270,7 +259,8 @@ static pl_status run_segment(struct call *c, const float *x, size_t n, size_t of
             st = PL_ERR(PL_E_NOMEM, "transcripts");
             goto fail;
         }
-    if (c->cfg->enable_automatic_punctuation) punctuate(c->s, texts, n_alt, c->deadline_us);
+    if (c->cfg->enable_automatic_punctuation)
+        pl__asrsvc_punctuate(c->s, texts, n_alt, c->deadline_us);
     struct arena *a = &c->a;
     Nvidia__Riva__Asr__SpeechRecognitionResult *r = aalloc(a, sizeof *r);
     Nvidia__Riva__Asr__SpeechRecognitionAlternative **alts = aalloc(a, sizeof *alts * (size_t)n_alt);
@@ -393,7 +383,7 @@ pl_status pl__asrsvc_recognize(struct pl_asrsvc *s, const uint8_t *req, size_t n
     c.rs.use_lm = s->lm != NULL;
     c.rs.seg = s->o.seg;
     c.rs.seg.sample_rate = c.m->sample_rate;
-    PL_TRY_GOTO(st, parse_custom(cfg, &c.rs));
+    PL_TRY_GOTO(st, pl__asrsvc_parse_custom(cfg, &c.rs));
     if (c.max_alt > 1 || cfg->n_speech_contexts > 0) c.rs.beam = true; /* n-best, boosting */
     if (c.rs.beam_width < c.max_alt) c.rs.beam_width = c.max_alt;
     /* SpeechContext phrases -> boosts (lower case: the model's vocabulary is lower case) */

@@ -343,17 +343,6 @@ void pl_asr_sess_destroy(struct pl_asr_sess *s) {
 
 /* ---- configuration ------------------------------------------------------------------------- */
 
-static pl_status parse_double(const char *key, const char *v, double lo, double hi, double *out) {
-    char *end;
-    double d = strtod(v, &end);
-    if (end == v || *end || !isfinite(d) || d < lo || d > hi)
-        return PL_ERR(PL_E_INVALID_ARG,
-                      "custom_configuration %s: expected a number in %g..%g, got '%s'", key, lo, hi,
-                      v);
-    *out = d;
-    return PL_OK;
-}
-
 static pl_status setup(struct pl_asr_sess *s,
                        const Nvidia__Riva__Asr__StreamingRecognitionConfig *sc) {
     struct pl_asrsvc *svc = s->ss->svc;
@@ -387,39 +376,16 @@ static pl_status setup(struct pl_asr_sess *s,
     s->sb = s->ss->sb[mi];
     s->max_alt = c->max_alternatives > 0 ? c->max_alternatives : 1;
     /* decoding as Recognize does it */
-    bool beam = svc->o.beam_width > 0, use_lm = svc->lm != NULL;
-    int bw = svc->o.beam_width > 0 ? svc->o.beam_width : 16;
-    double alpha = s->m->lm_alpha, beta = s->m->lm_beta;
-    for (size_t i = 0; i < c->n_custom_configuration; i++) {
-        const char *k = c->custom_configuration[i]->key, *v = c->custom_configuration[i]->value;
-        double d = 0;
-        if (!k || !v) continue;
-        if (!strcmp(k, "decoder")) {
-            if (!strcmp(v, "greedy"))
-                beam = false;
-            else if (!strcmp(v, "beam"))
-                beam = true;
-            else
-                return PL_ERR(PL_E_INVALID_ARG,
-                              "custom_configuration decoder: 'greedy' or 'beam', got '%s'", v);
-        } else if (!strcmp(k, "beam_width")) {
-            PL_TRY(parse_double(k, v, 1, 256, &d));
-            bw = (int)d;
-            beam = true;
-        } else if (!strcmp(k, "lm_alpha")) {
-            PL_TRY(parse_double(k, v, 0, 10, &alpha));
-        } else if (!strcmp(k, "lm_beta")) {
-            PL_TRY(parse_double(k, v, -20, 20, &beta));
-        } else if (!strcmp(k, "lm")) {
-            if (!strcasecmp(v, "true") || !strcmp(v, "1"))
-                use_lm = svc->lm != NULL;
-            else if (!strcasecmp(v, "false") || !strcmp(v, "0"))
-                use_lm = false;
-            else
-                return PL_ERR(PL_E_INVALID_ARG, "custom_configuration lm: true or false, got '%s'",
-                              v);
-        }
-    }
+    struct pl__asrsvc_settings rs = {.beam = svc->o.beam_width > 0,
+                                     .beam_width = svc->o.beam_width > 0 ? svc->o.beam_width : 16,
+                                     .lm_alpha = s->m->lm_alpha,
+                                     .lm_beta = s->m->lm_beta,
+                                     .use_lm = svc->lm != NULL,
+                                     .seg = svc->o.seg};
+    PL_TRY(pl__asrsvc_parse_custom(c, &rs));
+    bool beam = rs.beam, use_lm = rs.use_lm && svc->lm != NULL;
+    int bw = rs.beam_width;
+    double alpha = rs.lm_alpha, beta = rs.lm_beta;
     if (s->max_alt > 1) beam = true;
     if (bw < s->max_alt) bw = s->max_alt;
     pl_asr_decode_opts_default(&s->dopts);
@@ -466,50 +432,6 @@ static pl_status setup(struct pl_asr_sess *s,
                         (size_t)s->m->vocab_size);
     if (!s->mout) return PL_ERR(PL_E_NOMEM, "model output");
     return PL_OK;
-}
-
-/* ---- punctuation through parley-nlu (best effort, as Recognize does it) -------------------- */
-
-static void punctuate(struct pl_asrsvc *svc, char **texts, int n) {
-    if (!svc->nc) {
-        PL_LOGW("enable_automatic_punctuation: no NATS connection for parley-nlu; unpunctuated");
-        return;
-    }
-    Nvidia__Riva__Nlp__NLPModelParams mp = NVIDIA__RIVA__NLP__NLPMODEL_PARAMS__INIT;
-    mp.language_code = "en-US";
-    Nvidia__Riva__Nlp__TextTransformRequest rq = NVIDIA__RIVA__NLP__TEXT_TRANSFORM_REQUEST__INIT;
-    rq.n_text = (size_t)n;
-    rq.text = texts;
-    rq.model = &mp;
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    if (pl_proto_pack(&rq.base, &buf, &len) != PL_OK) return;
-    int timeout = svc->o.punct_timeout_ms > 0 ? svc->o.punct_timeout_ms : 2000;
-    struct pl_nrpc_meta meta = {pl_log_request_id()[0] ? pl_log_request_id() : NULL, 0, NULL};
-    struct pl_nrpc_reply r;
-    memset(&r, 0, sizeof r);
-    if (pl_nrpc_call(svc->nc, "parley.nlu.punctuate_text", buf, len, &meta, timeout, &r) != PL_OK) {
-        PL_LOGW("punctuation call failed: %s; unpunctuated", pl_last_error());
-    } else if (r.code != PL_GRPC_OK) {
-        PL_LOGW("punctuation by parley-nlu unavailable (%s); unpunctuated",
-                pl_grpc_code_name(r.code));
-    } else {
-        ProtobufCMessage *m = NULL;
-        if (pl_proto_unpack(&nvidia__riva__nlp__text_transform_response__descriptor, r.data, r.len,
-                            &m) == PL_OK) {
-            Nvidia__Riva__Nlp__TextTransformResponse *rp = (void *)m;
-            for (int i = 0; rp->n_text == (size_t)n && i < n; i++) {
-                char *t = pl_strdup(rp->text[i]);
-                if (t) {
-                    pl_free(texts[i]);
-                    texts[i] = t;
-                }
-            }
-        }
-        pl_proto_free(m);
-    }
-    pl_nrpc_reply_deinit(&r);
-    pl_free(buf);
 }
 
 /* ---- results ------------------------------------------------------------------------------- */
@@ -559,7 +481,7 @@ static pl_status send_result(struct pl_asr_sess *s, const struct pl_asr_nbest *n
             goto fail;
         }
     if (is_final && s->cfg->enable_automatic_punctuation && n_alt > 0)
-        punctuate(s->ss->svc, texts, n_alt);
+        pl__asrsvc_punctuate(s->ss->svc, texts, n_alt, 0);
     double off_ms = 1000.0 * (double)s->utt_start / s->m->sample_rate;
     for (int i = 0; i < n_alt; i++) {
         const struct pl_asr_hyp *h = &nb->hyps[i];
