@@ -22,13 +22,13 @@
 
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
-#include <grpc/grpc_security.h>
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
 
 #include "alloc.h"
 #include "proto_util.h"
 #include "riva/proto/riva_asr.pb-c.h"
+#include "transcribe_grpc.h"
 #include "transcribe_stream.h"
 
 #define MAX_LIST 64
@@ -199,9 +199,7 @@ int main(int argc, char **argv) {
             return 2;
         }
         grpc_init();
-        grpc_channel_credentials *scr = grpc_insecure_credentials_create();
-        grpc_channel *sch = grpc_channel_create(server, scr, NULL);
-        grpc_channel_credentials_release(scr);
+        grpc_channel *sch = pl_transcribe_channel(server);
         int src = pl_transcribe_stream(sch, api_key, &cfg, audio, n_audio, (int)chunk_ms, realtime,
                                        timeout_ms, server);
         grpc_channel_destroy(sch);
@@ -226,14 +224,7 @@ int main(int argc, char **argv) {
 
     int rc = 1;
     grpc_init();
-    grpc_arg args[2] = {
-        {GRPC_ARG_INTEGER, GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, {.integer = 1 << 30}},
-        {GRPC_ARG_INTEGER, GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, {.integer = 1 << 30}},
-    };
-    grpc_channel_args chargs = {2, args};
-    grpc_channel_credentials *cr = grpc_insecure_credentials_create();
-    grpc_channel *ch = grpc_channel_create(server, cr, &chargs);
-    grpc_channel_credentials_release(cr);
+    grpc_channel *ch = pl_transcribe_channel(server);
     grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
     gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
                                          gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
@@ -245,15 +236,8 @@ int main(int argc, char **argv) {
     pl_free(req);
     grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&body, 1);
     grpc_slice_unref(body);
-    grpc_metadata md;
-    char auth[512];
-    size_t n_md = 0;
-    if (api_key) {
-        snprintf(auth, sizeof auth, "Bearer %s", api_key);
-        md.key = grpc_slice_from_static_string("authorization");
-        md.value = grpc_slice_from_copied_string(auth);
-        n_md = 1;
-    }
+    struct pl_transcribe_auth auth;
+    pl_transcribe_auth_init(&auth, api_key);
     grpc_metadata_array init_md, trail_md;
     grpc_metadata_array_init(&init_md);
     grpc_metadata_array_init(&trail_md);
@@ -263,8 +247,8 @@ int main(int argc, char **argv) {
     grpc_op ops[6];
     memset(ops, 0, sizeof ops);
     ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[0].data.send_initial_metadata.count = n_md;
-    ops[0].data.send_initial_metadata.metadata = n_md ? &md : NULL;
+    ops[0].data.send_initial_metadata.count = auth.n;
+    ops[0].data.send_initial_metadata.metadata = pl_transcribe_auth_md(&auth);
     ops[1].op = GRPC_OP_SEND_MESSAGE;
     ops[1].data.send_message.send_message = bb;
     ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
@@ -284,9 +268,7 @@ int main(int argc, char **argv) {
     if (ce != GRPC_CALL_OK) {
         fprintf(stderr, "parley transcribe: call could not start (%d)\n", (int)ce);
     } else if (status != GRPC_STATUS_OK) {
-        char *d = grpc_slice_to_c_string(details);
-        fprintf(stderr, "parley transcribe: %s: status %d: %s\n", server, (int)status, d);
-        gpr_free(d);
+        pl_transcribe_print_status(server, status, details);
     } else if (resp) {
         grpc_byte_buffer_reader rd;
         grpc_byte_buffer_reader_init(&rd, resp);
@@ -319,7 +301,7 @@ int main(int argc, char **argv) {
         pl_proto_free(m);
         grpc_slice_unref(all);
     }
-    if (n_md) grpc_slice_unref(md.value);
+    pl_transcribe_auth_deinit(&auth);
     if (resp) grpc_byte_buffer_destroy(resp);
     grpc_slice_unref(details);
     grpc_metadata_array_destroy(&init_md);

@@ -21,6 +21,7 @@
 #include "audio.h"
 #include "proto_util.h"
 #include "riva/proto/riva_asr.pb-c.h"
+#include "transcribe_grpc.h"
 #include "transcribe_stream.h"
 
 enum { T_STATUS = 1, T_SEND = 2, T_RECV = 3 };
@@ -113,15 +114,8 @@ int pl_transcribe_stream(grpc_channel *ch, const char *api_key,
         ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
         grpc_slice_from_static_string("/nvidia.riva.asr.RivaSpeechRecognition/StreamingRecognize"),
         NULL, deadline, NULL);
-    grpc_metadata md;
-    char auth[512];
-    size_t n_md = 0;
-    if (api_key) {
-        snprintf(auth, sizeof auth, "Bearer %s", api_key);
-        md.key = grpc_slice_from_static_string("authorization");
-        md.value = grpc_slice_from_copied_string(auth);
-        n_md = 1;
-    }
+    struct pl_transcribe_auth auth;
+    pl_transcribe_auth_init(&auth, api_key);
     grpc_metadata_array init_md, trail_md;
     grpc_metadata_array_init(&init_md);
     grpc_metadata_array_init(&trail_md);
@@ -149,8 +143,8 @@ int pl_transcribe_stream(grpc_channel *ch, const char *api_key,
     out = pack_req(&rq);
     memset(ops, 0, sizeof ops);
     ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[0].data.send_initial_metadata.count = n_md;
-    ops[0].data.send_initial_metadata.metadata = n_md ? &md : NULL;
+    ops[0].data.send_initial_metadata.count = auth.n;
+    ops[0].data.send_initial_metadata.metadata = pl_transcribe_auth_md(&auth);
     ops[1].op = GRPC_OP_SEND_MESSAGE;
     ops[1].data.send_message.send_message = out;
     grpc_call_start_batch(call, ops, 2, (void *)(intptr_t)T_SEND, NULL);
@@ -217,12 +211,10 @@ int pl_transcribe_stream(grpc_channel *ch, const char *api_key,
     }
     int rc = 0;
     if (status != GRPC_STATUS_OK) {
-        char *d = grpc_slice_to_c_string(details);
-        fprintf(stderr, "parley transcribe: %s: status %d: %s\n", server, (int)status, d);
-        gpr_free(d);
+        pl_transcribe_print_status(server, status, details);
         rc = 1;
     }
-    if (n_md) grpc_slice_unref(md.value);
+    pl_transcribe_auth_deinit(&auth);
     if (resp) grpc_byte_buffer_destroy(resp);
     if (out) grpc_byte_buffer_destroy(out);
     grpc_slice_unref(details);
