@@ -122,3 +122,61 @@ pl_status pl_service_install_stop(void (*stop)(void *ud), void *ud) {
     }
     return PL_OK;
 }
+
+/* "usage: parley-asr [...]" and the settings table, env names in upper case. */
+static void worker_usage(FILE *f, const char *name, const struct pl_config_field *fields,
+                         size_t n_fields) {
+    char up[32];
+    size_t i = 0;
+    for (; name[i] && i + 1 < sizeof up; i++)
+        up[i] = (name[i] >= 'a' && name[i] <= 'z') ? (char)(name[i] - 'a' + 'A') : name[i];
+    up[i] = '\0';
+    fprintf(f,
+            "usage: parley-%s [--config FILE] [--nats URL] [--http-port N] [--model-dir DIR]\n"
+            "settings (config section.key, env PARLEY_%s_<KEY>):\n",
+            name, up);
+    char *d = pl_config_describe(fields, n_fields);
+    if (d) fputs(d, f);
+    pl_free(d);
+}
+
+bool pl_service_worker_start(const char *name, int argc, char **argv,
+                             const struct pl_config_field *fields, size_t n_fields,
+                             const struct pl_service_std *std, void *cfg, int *exit_code) {
+    static const char *const flags[] = {"--nats", "--http-port", "--model-dir"};
+    struct pl_service_args args;
+    char *base = cfg;
+    char **nats_url = (char **)(base + std->nats_url);
+    char **model_dir = (char **)(base + std->model_dir);
+    char **log_level = (char **)(base + std->log_level);
+    int64_t *http_port = (int64_t *)(base + std->http_port);
+
+    if (pl_service_parse_args(argc, argv, flags, 3, &args) != PL_OK) {
+        fprintf(stderr, "parley-%s: %s\n", name, pl_last_error());
+        worker_usage(stderr, name, fields, n_fields);
+        *exit_code = 2;
+        return false;
+    }
+    if (args.help) {
+        worker_usage(stdout, name, fields, n_fields);
+        *exit_code = 0;
+        return false;
+    }
+    pl_service_init(name);
+    if (pl_config_load(fields, n_fields, args.config, cfg) != PL_OK) {
+        PL_LOGE("config: %s", pl_last_error());
+        *exit_code = 1;
+        return false;
+    }
+    pl_service_set_log_level(*log_level);
+    if (pl_service_set_str(nats_url, args.values[0]) != PL_OK ||
+        pl_service_set_str(model_dir, args.values[2]) != PL_OK ||
+        (args.values[1] && pl_service_parse_port("--http-port", args.values[1], http_port) != PL_OK) ||
+        pl_service_find_dir(args.config, model_dir) != PL_OK) {
+        PL_LOGE("%s", pl_last_error());
+        pl_config_deinit(fields, n_fields, cfg);
+        *exit_code = 1;
+        return false;
+    }
+    return true;
+}

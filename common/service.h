@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "config.h"
 #include "status.h"
 
 #ifdef __cplusplus
@@ -81,6 +82,29 @@ pl_status pl_service_find_dir(const char *config, char **dir);
  * stop NULL restores the default handling (call it before ud goes away).
  * Returns PL_OK or PL_E_INTERNAL (sigaction failed). */
 pl_status pl_service_install_stop(void (*stop)(void *ud), void *ud);
+
+/* Where a NATS worker service keeps its standard settings: offsetof() in its config struct
+ * (char *nats_url, int64_t http_port, char *model_dir, char *log_level). */
+struct pl_service_std {
+    size_t nats_url, http_port, model_dir, log_level;
+};
+
+/*
+ * The start-up every NATS worker service (parley-asr, parley-nlu, ...) shares, in order:
+ * parse "--config FILE --nats URL --http-port N --model-dir DIR"; for -h/--help print the usage
+ * (the flags and pl_config_describe() of fields) on stdout; name the log (pl_service_init);
+ * load `fields` into cfg (zeroed by the caller); set the configured log level; apply the flags
+ * over the config; find model_dir next to the config's source tree (pl_service_find_dir).
+ *
+ * Returns true when main() should go on: cfg is loaded and owns its strings (the caller ends
+ * with pl_config_deinit()). Returns false when main() should return *exit_code at once: 0
+ * after --help, 2 after a bad command line (reason and usage on stderr), 1 when the config or
+ * a flag value is bad (logged); cfg then owns nothing.
+ */
+bool pl_service_worker_start(const char *name, int argc, char **argv,
+                             const struct pl_config_field *fields, size_t n_fields,
+                             const struct pl_service_std *std, void *cfg,
+                             int *exit_code /* OUT */);
 
 #ifdef __cplusplus
 }

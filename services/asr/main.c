@@ -69,49 +69,19 @@ static const struct pl_config_field asr_fields[] = {
 #undef F
 #define N_FIELDS (sizeof asr_fields / sizeof asr_fields[0])
 
-static void usage(FILE *f) {
-    fprintf(f, "usage: parley-asr [--config FILE] [--nats URL] [--http-port N] [--model-dir DIR]\n"
-               "settings (config section.key, env PARLEY_ASR_<KEY>):\n");
-    char *d = pl_config_describe(asr_fields, N_FIELDS);
-    if (d) fputs(d, f);
-    pl_free(d);
-}
-
 int main(int argc, char **argv) {
-    static const char *const flags[] = {"--nats", "--http-port", "--model-dir"};
-    struct pl_service_args args;
-    if (pl_service_parse_args(argc, argv, flags, 3, &args) != PL_OK) {
-        fprintf(stderr, "parley-asr: %s\n", pl_last_error());
-        usage(stderr);
-        return 2;
-    }
-    if (args.help) {
-        usage(stdout);
-        return 0;
-    }
-    pl_service_init("asr");
+    static const struct pl_service_std std = {
+        offsetof(struct asr_cfg, nats_url), offsetof(struct asr_cfg, http_port),
+        offsetof(struct asr_cfg, model_dir), offsetof(struct asr_cfg, log_level)};
     struct asr_cfg cfg;
+    int rc;
     memset(&cfg, 0, sizeof cfg);
-    if (pl_config_load(asr_fields, N_FIELDS, args.config, &cfg) != PL_OK) {
-        PL_LOGE("config: %s", pl_last_error());
-        return 1;
-    }
-    int rc = 1;
+    if (!pl_service_worker_start("asr", argc, argv, asr_fields, N_FIELDS, &std, &cfg, &rc))
+        return rc;
+    rc = 1;
     struct pl_asrsvc *svc = NULL;
     struct pl_asr_streamsvc *ssvc = NULL;
     struct pl_worker *w = NULL;
-    pl_service_set_log_level(cfg.log_level);
-    /* A relative model_dir that the working directory lacks is taken from the source tree
-     * the config file belongs to, so that `parley up` started from any directory serves the
-     * shipped models. */
-    if (pl_service_set_str(&cfg.nats_url, args.values[0]) != PL_OK ||
-        pl_service_set_str(&cfg.model_dir, args.values[2]) != PL_OK ||
-        (args.values[1] &&
-         pl_service_parse_port("--http-port", args.values[1], &cfg.http_port) != PL_OK) ||
-        pl_service_find_dir(args.config, &cfg.model_dir) != PL_OK) {
-        PL_LOGE("%s", pl_last_error());
-        goto out;
-    }
     struct pl_worker_opts wo = PL_WORKER_OPTS_INIT;
     wo.service = "asr";
     wo.nats_url = cfg.nats_url[0] ? cfg.nats_url : NULL;

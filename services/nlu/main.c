@@ -55,45 +55,18 @@ static const struct pl_config_field nlu_fields[] = {
 #undef F
 #define N_FIELDS (sizeof nlu_fields / sizeof nlu_fields[0])
 
-static void usage(FILE *f) {
-    fprintf(f, "usage: parley-nlu [--config FILE] [--nats URL] [--http-port N] [--model-dir DIR]\n"
-               "settings (config section.key, env PARLEY_NLU_<KEY>):\n");
-    char *d = pl_config_describe(nlu_fields, N_FIELDS);
-    if (d) fputs(d, f);
-    pl_free(d);
-}
-
 int main(int argc, char **argv) {
-    static const char *const flags[] = {"--nats", "--http-port", "--model-dir"};
-    struct pl_service_args args;
-    if (pl_service_parse_args(argc, argv, flags, 3, &args) != PL_OK) {
-        fprintf(stderr, "parley-nlu: %s\n", pl_last_error());
-        usage(stderr);
-        return 2;
-    }
-    if (args.help) {
-        usage(stdout);
-        return 0;
-    }
-    pl_service_init("nlu");
+    static const struct pl_service_std std = {
+        offsetof(struct nlu_cfg, nats_url), offsetof(struct nlu_cfg, http_port),
+        offsetof(struct nlu_cfg, model_dir), offsetof(struct nlu_cfg, log_level)};
     struct nlu_cfg cfg;
+    int rc;
     memset(&cfg, 0, sizeof cfg);
-    if (pl_config_load(nlu_fields, N_FIELDS, args.config, &cfg) != PL_OK) {
-        PL_LOGE("config: %s", pl_last_error());
-        return 1;
-    }
-    int rc = 1;
+    if (!pl_service_worker_start("nlu", argc, argv, nlu_fields, N_FIELDS, &std, &cfg, &rc))
+        return rc;
+    rc = 1;
     struct pl_nlu_service *svc = NULL;
     struct pl_worker *w = NULL;
-    pl_service_set_log_level(cfg.log_level);
-    if (pl_service_set_str(&cfg.nats_url, args.values[0]) != PL_OK ||
-        pl_service_set_str(&cfg.model_dir, args.values[2]) != PL_OK ||
-        (args.values[1] &&
-         pl_service_parse_port("--http-port", args.values[1], &cfg.http_port) != PL_OK) ||
-        pl_service_find_dir(args.config, &cfg.model_dir) != PL_OK) {
-        PL_LOGE("%s", pl_last_error());
-        goto out;
-    }
     struct pl_nlu_service_opts so = {0};
     so.model_dir = cfg.model_dir;
     so.model.backend = cfg.backend;
