@@ -20,3 +20,13 @@ if(TARGET parley-nlu AND TARGET parley-gateway AND TARGET parley-up AND TARGET p
     LABELS integration TIMEOUT 180 SKIP_RETURN_CODE 77
     ENVIRONMENT "PL_PYTHON=${PL_PYTHON};PL_PYTHON_STUBS=${CMAKE_BINARY_DIR}/python;PYTHONDONTWRITEBYTECODE=1")
 endif()
+# Model variants ("variants" in config.json: "<model>-int8" next to "<model>"): tiny models, and a
+# copy of the shipped SNIPS model when it is in the tree (int8 against f32 on a few utterances).
+if(TARGET parley-nlu AND TARGET parley-gateway AND TARGET parley_proto_python)
+  add_test(NAME integration_nlu_variants
+    COMMAND ${PL_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/integration/nlu_variants.py
+    WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/integration)
+  set_tests_properties(integration_nlu_variants PROPERTIES
+    LABELS integration TIMEOUT 120
+    ENVIRONMENT "PL_NLU=$<TARGET_FILE:parley-nlu>;PL_GATEWAY=$<TARGET_FILE:parley-gateway>;PL_PYTHON_STUBS=${CMAKE_BINARY_DIR}/python;PL_MODELS=${CMAKE_SOURCE_DIR}/models;PYTHONDONTWRITEBYTECODE=1")
+endif()

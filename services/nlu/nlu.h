@@ -22,7 +22,10 @@
  *                  "tokenizer": {"type": "wordpiece", "vocab": "vocab.txt",
  *                                "do_lower_case": true, "max_input_chars_per_word": 100}
  *                  optional "domain" (AnalyzeIntent's domain), "batching":
- *                  {"max_batch_size": N, "max_queue_delay_us": N}, "precision".
+ *                  {"max_batch_size": N, "max_queue_delay_us": N}, "precision",
+ *                  "variants": {"<v>": {"precision": "int8", "batching": {...}}}: each
+ *                  variant is served as a second model "<name>-<v>" from the same files,
+ *                  its keys replacing config.json's (see pl_nlu_model_variants).
  *   model.safetensors  bert.* encoder tensors, bert.pooler.dense.* when a head reads the
  *                pooler, and <tensor_prefix>.weight [n_labels, hidden] / .bias [n_labels].
  * Without "heads", a Hugging Face token or sequence classifier (architectures
@@ -156,12 +159,17 @@ struct pl_nlu_model_opts {
     int max_batch_size;         /* 0 = config.json's batching.max_batch_size, else 8 */
     int64_t max_queue_delay_us; /* < 0 = config.json's batching.max_queue_delay_us, else 500 */
     struct pl_metrics *metrics; /* optional: batch metrics (borrowed) */
+    const char *variant;        /* NULL: the model as config.json states it; else the key of
+                                   config.json's "variants" to load (its "precision" wins over
+                                   the precision above; its "batching" counts as config.json's) */
 };
-#define PL_NLU_MODEL_OPTS_INIT {NULL, 0, NULL, 0, -1, NULL}
+#define PL_NLU_MODEL_OPTS_INIT {NULL, 0, NULL, 0, -1, NULL, NULL}
 
 struct pl_nlu_model {
-    char *name;          /* directory name: what model_name selects */
+    char *name;          /* directory name (variants: "<dir name>-<variant>"): what model_name
+                            selects */
     char *dir;
+    char *variant;       /* the variant key, NULL for the model as config.json states it */
     enum pl_nlu_task task;
     char *domain;        /* config "domain", else the name */
     int max_length;      /* tokens per window including [CLS]/[SEP] */
@@ -189,7 +197,18 @@ struct pl_nlu_model {
  * Never fails: unreadable or foreign configs are simply not NLU models. */
 bool pl_nlu_model_probe(const char *dir, enum pl_nlu_task *task);
 
-/* Load the model in dir, named name (copied). Errors name the file and the problem:
+/*
+ * The variants config.json declares: "variants": {"int8": {"precision": "int8"}, ...}, keys
+ * sorted. A variant is the same files served under a second name with some settings replaced:
+ * "precision" (f32, int8, f16) and "batching" are the keys a variant may set. Names are
+ * 1-32 of [A-Za-z0-9_.]. OUT: *names (caller owns; pl_nlu_variants_free), *n (0 and NULL
+ * when there are none). Errors: PL_E_IO, PL_E_FORMAT ("variants" not an object, a bad name,
+ * a variant not an object or with another key, naming it), PL_E_NOMEM.
+ */
+pl_status pl_nlu_model_variants(const char *dir, char ***names, int *n);
+void pl_nlu_variants_free(char **names, int n);
+
+/* Load the model in dir, named name (copied); o->variant selects a declared variant. Errors name the file and the problem:
  * PL_E_IO, PL_E_FORMAT (missing keys, heads or tensors, shapes), PL_E_UNSUPPORTED,
  * PL_E_NOMEM. OUT: *out (caller owns; pl_nlu_model_destroy). */
 pl_status pl_nlu_model_load(const char *dir, const char *name, const struct pl_nlu_model_opts *o,

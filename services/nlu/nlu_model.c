@@ -184,12 +184,13 @@ static pl_status run_batch(void *ud, int instance, struct pl_batch_req **reqs, i
 
 /* Read config.json, the tokenizer and the heads; everything but the encoder. */
 static pl_status load_config(struct pl_nlu_model *m, const char *dir, json_t *root,
-                             const char *path, char *precision, size_t prec_n) {
+                             const char *path, const char *base_name, char *precision,
+                             size_t prec_n) {
     const char *task = json_string_value(json_object_get(root, "task"));
     if (!parse_task(task, &m->task))
         return PL_ERR(PL_E_FORMAT, "%s: task '%s' is not an NLU task", path, task ? task : "");
     const char *dom = json_string_value(json_object_get(root, "domain"));
-    if (!(m->domain = pl_strdup(dom ? dom : m->name))) return PL_ERR(PL_E_NOMEM, "%s", path);
+    if (!(m->domain = pl_strdup(dom ? dom : base_name))) return PL_ERR(PL_E_NOMEM, "%s", path);
     json_t *ml = json_object_get(root, "max_length");
     json_t *mp = json_object_get(root, "max_position_embeddings");
     m->max_length = json_is_integer(ml) ? (int)json_integer_value(ml)
@@ -316,6 +317,101 @@ out:
     return s;
 }
 
+/* ---- variants ---------------------------------------------------------------------------- */
+
+static bool variant_name_ok(const char *v) {
+    size_t n = strlen(v);
+    if (n < 1 || n > 32) return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = v[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.'))
+            return false;
+    }
+    return true;
+}
+
+/* Check variants.<key> = val: a good name, an object holding only keys a variant may set. */
+static pl_status check_variant(const char *path, const char *key, json_t *val) {
+    if (!variant_name_ok(key))
+        return PL_ERR(PL_E_FORMAT, "%s: variant name '%.64s' (1-32 of A-Z a-z 0-9 _ .)", path, key);
+    if (!json_is_object(val))
+        return PL_ERR(PL_E_FORMAT, "%s: variants.%s is not an object", path, key);
+    const char *k;
+    json_t *v;
+    json_object_foreach(val, k, v) {
+        if (!strcmp(k, "precision")) {
+            if (!json_is_string(v))
+                return PL_ERR(PL_E_FORMAT, "%s: variants.%s.precision is not a string", path, key);
+        } else if (!strcmp(k, "batching")) {
+            if (!json_is_object(v))
+                return PL_ERR(PL_E_FORMAT, "%s: variants.%s.batching is not an object", path, key);
+        } else {
+            return PL_ERR(PL_E_FORMAT, "%s: variants.%s.%.64s: a variant sets only precision and "
+                                       "batching", path, key, k);
+        }
+    }
+    return PL_OK;
+}
+
+static int by_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void pl_nlu_variants_free(char **names, int n) {
+    for (int i = 0; names && i < n; i++) pl_free(names[i]);
+    pl_free(names);
+}
+
+pl_status pl_nlu_model_variants(const char *dir, char ***names, int *n) {
+    *names = NULL;
+    *n = 0;
+    char path[4096];
+    if ((size_t)snprintf(path, sizeof path, "%s/config.json", dir) >= sizeof path)
+        return PL_ERR(PL_E_INVALID_ARG, "model directory path too long");
+    json_error_t jerr;
+    json_t *root = json_load_file(path, 0, &jerr);
+    if (!root) return PL_ERR(PL_E_IO, "%s: %s (line %d)", path, jerr.text, jerr.line);
+    pl_status st = PL_OK;
+    char **v = NULL;
+    int k = 0;
+    json_t *vars = json_object_get(root, "variants");
+    if (!vars) goto fail;
+    if (!json_is_object(vars) || json_object_size(vars) > 64) {
+        st = PL_ERR(PL_E_FORMAT, "%s: \"variants\" must be an object of at most 64 variants", path);
+        goto fail;
+    }
+    v = pl_calloc(json_object_size(vars) + 1, sizeof *v);
+    if (!v) {
+        st = PL_ERR(PL_E_NOMEM, "%s: variants", path);
+        goto fail;
+    }
+    const char *key;
+    json_t *val;
+    json_object_foreach(vars, key, val) {
+        PL_TRY_GOTO(st, check_variant(path, key, val));
+        if (!(v[k] = pl_strdup(key))) {
+            st = PL_ERR(PL_E_NOMEM, "%s: variants", path);
+            goto fail;
+        }
+        k++;
+    }
+    qsort(v, (size_t)k, sizeof *v, by_str);
+fail:
+    json_decref(root);
+    if (st != PL_OK) {
+        pl_nlu_variants_free(v, k);
+        return st;
+    }
+    if (k == 0) {
+        pl_free(v);
+        v = NULL;
+    }
+    *names = v;
+    *n = k;
+    return PL_OK;
+}
+
 pl_status pl_nlu_model_load(const char *dir, const char *name, const struct pl_nlu_model_opts *o,
                             struct pl_nlu_model **out) {
     *out = NULL;
@@ -337,7 +433,34 @@ pl_status pl_nlu_model_load(const char *dir, const char *name, const struct pl_n
     m->max_queue_delay_us = o->max_queue_delay_us;
     char precision[16] = "";
     if (o->precision) snprintf(precision, sizeof precision, "%s", o->precision);
-    PL_TRY_GOTO(st, load_config(m, dir, root, path, precision, sizeof precision));
+    /* the domain a variant reports is its base model's: name minus "-<variant>" */
+    char base[512];
+    snprintf(base, sizeof base, "%s", name);
+    if (o->variant) {
+        /* a variant: its keys replace config.json's; its precision wins over the service's */
+        json_t *var = json_object_get(json_object_get(root, "variants"), o->variant);
+        if (!var) {
+            st = PL_ERR(PL_E_INVALID_ARG, "%s: no variant '%s' in \"variants\"", path, o->variant);
+            goto fail;
+        }
+        PL_TRY_GOTO(st, check_variant(path, o->variant, var));
+        if (!(m->variant = pl_strdup(o->variant))) {
+            st = PL_ERR(PL_E_NOMEM, "model %s", name);
+            goto fail;
+        }
+        const char *vp = json_string_value(json_object_get(var, "precision"));
+        if (vp) snprintf(precision, sizeof precision, "%s", vp);
+        json_t *vb = json_object_get(var, "batching");
+        if (vb && json_object_set(root, "batching", vb) != 0) {
+            st = PL_ERR(PL_E_NOMEM, "model %s", name);
+            goto fail;
+        }
+        size_t nl = strlen(name), vl = strlen(o->variant);
+        if (nl > vl + 1 && name[nl - vl - 1] == '-' && !strcmp(name + nl - vl, o->variant) &&
+            nl - vl - 1 < sizeof base)
+            base[nl - vl - 1] = '\0';
+    }
+    PL_TRY_GOTO(st, load_config(m, dir, root, path, base, precision, sizeof precision));
 
     PL_TRY_GOTO(st, pl_backend_create(o->backend && *o->backend ? o->backend : "cpu", &m->be));
     if (o->threads > 0 && !strncmp(pl_backend_name(m->be), "cpu", 3))
@@ -402,6 +525,7 @@ void pl_nlu_model_destroy(struct pl_nlu_model *m) {
     pl_free(m->domain);
     pl_free(m->name);
     pl_free(m->dir);
+    pl_free(m->variant);
     pl_free(m);
 }
 

@@ -43,6 +43,37 @@ static int by_name(const struct dirent **a, const struct dirent **b) {
     return strcmp((*a)->d_name, (*b)->d_name);
 }
 
+/* Load one model (or variant) into s. A model that fails to load, or whose name is taken
+ * (a variant "<dir>-<v>" against a directory of that name), is logged and skipped; only
+ * running out of memory for the list fails. */
+static pl_status add_model(struct pl_nlu_service *s, const char *dir, const char *name,
+                           const struct pl_nlu_model_opts *mo) {
+    for (int i = 0; i < s->n_models; i++)
+        if (!strcmp(s->models[i]->name, name)) {
+            PL_LOGE("model %s (%s) not loaded: the name is taken by %s", name, dir,
+                    s->models[i]->dir);
+            return PL_OK;
+        }
+    struct pl_nlu_model *m = NULL;
+    int64_t t0 = pl_time_mono_us();
+    if (pl_nlu_model_load(dir, name, mo, &m) != PL_OK) {
+        PL_LOGE("model %s (%s) not loaded: %s", name, dir, pl_last_error());
+        return PL_OK;
+    }
+    struct pl_nlu_model **nm = pl_realloc(s->models, sizeof *nm * (size_t)(s->n_models + 1));
+    if (!nm) {
+        pl_nlu_model_destroy(m);
+        return PL_ERR(PL_E_NOMEM, "model list");
+    }
+    s->models = nm;
+    s->models[s->n_models++] = m;
+    PL_LOGI("model %s loaded: %s, %s, max_length %d, batch %d, delay %lld us, %.0f ms", name,
+            pl_nlu_task_name(m->task), pl_bert_precision(m->bert), m->max_length,
+            m->max_batch_size, (long long)m->max_queue_delay_us,
+            (pl_time_mono_us() - t0) / 1000.0);
+    return PL_OK;
+}
+
 pl_status pl_nlu_service_create(const struct pl_nlu_service_opts *o, struct pl_nlu_service **out) {
     *out = NULL;
     struct pl_nlu_service *s = pl_calloc(1, sizeof *s);
@@ -67,26 +98,24 @@ pl_status pl_nlu_service_create(const struct pl_nlu_service_opts *o, struct pl_n
         bool skip = d[0] == '.' ||
                     (size_t)snprintf(dir, sizeof dir, "%s/%s", s->model_dir, d) >= sizeof dir ||
                     !pl_nlu_model_probe(dir, &task);
+        if (!skip && st == PL_OK) st = add_model(s, dir, d, &o->model);
         if (!skip && st == PL_OK) {
-            struct pl_nlu_model *m = NULL;
-            int64_t t0 = pl_time_mono_us();
-            pl_status ls = pl_nlu_model_load(dir, d, &o->model, &m);
-            if (ls != PL_OK) {
-                PL_LOGE("model %s not loaded: %s", dir, pl_last_error());
-            } else {
-                struct pl_nlu_model **nm =
-                    pl_realloc(s->models, sizeof *nm * (size_t)(s->n_models + 1));
-                if (!nm) {
-                    pl_nlu_model_destroy(m);
-                    st = PL_ERR(PL_E_NOMEM, "model list");
-                } else {
-                    s->models = nm;
-                    s->models[s->n_models++] = m;
-                    PL_LOGI("model %s loaded: %s, max_length %d, batch %d, delay %lld us, %.0f ms",
-                            d, pl_nlu_task_name(m->task), m->max_length, m->max_batch_size,
-                            (long long)m->max_queue_delay_us, (pl_time_mono_us() - t0) / 1000.0);
+            /* the variants config.json declares, each a second model from the same files */
+            char **vars = NULL;
+            int nv = 0;
+            if (pl_nlu_model_variants(dir, &vars, &nv) != PL_OK)
+                PL_LOGE("model %s: variants not loaded: %s", dir, pl_last_error());
+            for (int k = 0; k < nv && st == PL_OK; k++) {
+                char vname[512];
+                if ((size_t)snprintf(vname, sizeof vname, "%s-%s", d, vars[k]) >= sizeof vname) {
+                    PL_LOGE("model %s: variant %s: name too long", dir, vars[k]);
+                    continue;
                 }
+                struct pl_nlu_model_opts vo = o->model;
+                vo.variant = vars[k];
+                st = add_model(s, dir, vname, &vo);
             }
+            pl_nlu_variants_free(vars, nv);
         }
         free(ents[i]); /* scandir allocates with malloc */
     }
@@ -611,7 +640,7 @@ static pl_status rpc_get_config(struct pl_nlu_service *s, const uint8_t *req, si
         if (!c) break;
         nvidia__riva__nlp__riva_nlpconfig_response__config__init(c);
         c->model_name = astrndup(&a, m->name, strlen(m->name));
-        c->parameters = aalloc(&a, sizeof *c->parameters * (size_t)(12 + m->n_heads));
+        c->parameters = aalloc(&a, sizeof *c->parameters * (size_t)(14 + m->n_heads));
         if (!c->parameters) break;
         add_param(&a, c, "task", "%s", pl_nlu_task_name(m->task));
         add_param(&a, c, "domain", "%s", m->domain);
@@ -622,6 +651,12 @@ static pl_status rpc_get_config(struct pl_nlu_service *s, const uint8_t *req, si
         add_param(&a, c, "max_queue_delay_us", "%lld", (long long)m->max_queue_delay_us);
         add_param(&a, c, "precision", "%s", pl_bert_precision(m->bert));
         add_param(&a, c, "hidden_size", "%d", m->hidden);
+        if (m->variant) {
+            /* the model this one is a variant of: the same files, other settings */
+            const char *base = strrchr(m->dir, '/');
+            add_param(&a, c, "variant", "%s", m->variant);
+            add_param(&a, c, "variant_of", "%s", base ? base + 1 : m->dir);
+        }
         for (int k = 0; k < m->n_heads; k++) {
             char key[96];
             snprintf(key, sizeof key, "labels.%s", m->heads[k].name);

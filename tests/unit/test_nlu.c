@@ -488,6 +488,109 @@ START_TEST(test_model_files_broken) {
 }
 END_TEST
 
+/* Rewrite dir/config.json's "variants" (a JSON text; "" removes it). */
+static void set_variants(const char *dir, const char *json) {
+    const char *py = getenv("PL_PYTHON");
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "%s -c 'import json,sys; p=sys.argv[1]+\"/config.json\"; c=json.load(open(p)); "
+             "c.pop(\"variants\", None); v=sys.argv[2]; c.update({\"variants\": json.loads(v)} "
+             "if v else {}); json.dump(c, open(p, \"w\"))' %s '%s'",
+             py && *py ? py : "/usr/bin/python3", dir, json);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* Variants: listing and validation, a variant's own precision/batching, the base's domain, and
+ * the service serving "<dir>-<variant>" next to the model. */
+START_TEST(test_model_variants) {
+    make_models();
+    char dir[600];
+    char **v = NULL;
+    int nv = -1;
+    snprintf(dir, sizeof dir, "%s/intent", g_models);
+    ck_assert_int_eq(pl_nlu_model_variants(dir, &v, &nv), PL_OK);
+    ck_assert_int_eq(nv, 0);
+    ck_assert_ptr_null(v);
+    /* malformed declarations name the problem */
+    set_variants(dir, "{\"bad name\": {}}");
+    ck_assert_int_eq(pl_nlu_model_variants(dir, &v, &nv), PL_E_FORMAT);
+    ck_assert_ptr_nonnull(strstr(pl_last_error(), "variant name"));
+    set_variants(dir, "{\"x\": 3}");
+    ck_assert_int_eq(pl_nlu_model_variants(dir, &v, &nv), PL_E_FORMAT);
+    ck_assert_ptr_nonnull(strstr(pl_last_error(), "not an object"));
+    set_variants(dir, "{\"x\": {\"threads\": 2}}");
+    ck_assert_int_eq(pl_nlu_model_variants(dir, &v, &nv), PL_E_FORMAT);
+    ck_assert_ptr_nonnull(strstr(pl_last_error(), "variants.x.threads"));
+    ck_assert_ptr_null(v);
+    set_variants(dir, "[1]");
+    ck_assert_int_eq(pl_nlu_model_variants(dir, &v, &nv), PL_E_FORMAT);
+    /* two good ones, listed sorted */
+    set_variants(dir, "{\"int8\": {\"precision\": \"int8\"}, \"b1\": {\"batching\": "
+                      "{\"max_batch_size\": 1, \"max_queue_delay_us\": 0}}}");
+    ck_assert_int_eq(pl_nlu_model_variants(dir, &v, &nv), PL_OK);
+    ck_assert_int_eq(nv, 2);
+    ck_assert_str_eq(v[0], "b1");
+    ck_assert_str_eq(v[1], "int8");
+    pl_nlu_variants_free(v, nv);
+
+    struct pl_nlu_model *m = NULL, *q = NULL;
+    struct pl_nlu_model_opts o = PL_NLU_MODEL_OPTS_INIT;
+    o.variant = "nope";
+    ck_assert_int_eq(pl_nlu_model_load(dir, "intent-nope", &o, &m), PL_E_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(pl_last_error(), "'nope'"));
+    ck_assert_ptr_null(m);
+    ck_assert_int_eq(pl_nlu_model_load(dir, "intent", NULL, &m), PL_OK);
+    o.variant = "int8";
+    o.precision = "f32"; /* the variant's own precision wins over the service's */
+    ck_assert_int_eq(pl_nlu_model_load(dir, "intent-int8", &o, &q), PL_OK);
+    ck_assert_str_eq(q->variant, "int8");
+    ck_assert_str_eq(q->domain, "snips");
+    ck_assert_int_eq(q->max_batch_size, 4);
+    ck_assert_ptr_null(m->variant);
+    const char *text = "book a table for two at an italian restaurant in boston tomorrow";
+    size_t len = strlen(text);
+    struct pl_nlu_result *ra = NULL, *rb = NULL;
+    ck_assert_int_eq(pl_nlu_model_run(m, &text, &len, 1, NULL, 0, &ra), PL_OK);
+    ck_assert_int_eq(pl_nlu_model_run(q, &text, &len, 1, NULL, 0, &rb), PL_OK);
+    ck_assert_int_eq(ra->n_tokens, rb->n_tokens);
+    float worst = 0.f, diff = 0.f;
+    for (int k = 0; k < m->n_heads; k++) {
+        int n = m->heads[k].n_labels * (m->heads[k].tokens ? ra->n_tokens : 1);
+        for (int i = 0; i < n; i++) {
+            float d = fabsf(ra->probs[k][i] - rb->probs[k][i]);
+            worst = d > worst ? d : worst;
+            diff += d;
+        }
+    }
+    ck_assert_msg(worst < 0.05f, "int8 vs f32 probabilities differ by %g", worst);
+    ck_assert_msg(diff > 0.f, "the int8 variant gives the f32 scores bit for bit: not quantized?");
+    pl_nlu_results_destroy(ra, 1);
+    pl_nlu_results_destroy(rb, 1);
+    pl_nlu_model_destroy(q);
+    q = NULL;
+    o.variant = "b1";
+    o.precision = NULL;
+    ck_assert_int_eq(pl_nlu_model_load(dir, "intent-b1", &o, &q), PL_OK);
+    ck_assert_int_eq(q->max_batch_size, 1);
+    ck_assert_int_eq((int)q->max_queue_delay_us, 0);
+    pl_nlu_model_destroy(q);
+    pl_nlu_model_destroy(m);
+
+    /* the service: each variant right after its model; a broken list skips only the variants */
+    snprintf(dir, sizeof dir, "%s/ner", g_models);
+    set_variants(dir, "{\"x\": {\"threads\": 2}}");
+    struct pl_nlu_service_opts so = {0};
+    so.model_dir = g_models;
+    struct pl_nlu_service *s = NULL;
+    ck_assert_int_eq(pl_nlu_service_create(&so, &s), PL_OK);
+    ck_assert_int_eq(pl_nlu_service_n_models(s), 6);
+    const char *want[] = {"intent", "intent-b1", "intent-int8", "ner", "punct", "textcls"};
+    for (int i = 0; i < 6; i++) ck_assert_str_eq(pl_nlu_service_model(s, i)->name, want[i]);
+    pl_nlu_service_destroy(s);
+    remove_models();
+}
+END_TEST
+
 Suite *pl_nlu_suite(void) {
     Suite *s = suite_create("nlu");
     TCase *tc = tcase_create("post");
@@ -505,6 +608,7 @@ Suite *pl_nlu_suite(void) {
     tcase_set_timeout(tm, 120);
     tcase_add_test(tm, test_service_with_models);
     tcase_add_test(tm, test_model_files_broken);
+    tcase_add_test(tm, test_model_variants);
     suite_add_tcase(s, tm);
     return s;
 }
