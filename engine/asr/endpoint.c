@@ -108,12 +108,13 @@ pl_status pl_endpoint_create(const struct pl_endpoint_params *p, struct pl_endpo
     if (!window_ok(p->start_frames, p->start_need, false) ||
         !window_ok(p->stop_frames, p->stop_need, false) ||
         !window_ok(p->eou_frames, p->eou_need, true) || p->frame_ms < 1 ||
-        isnan(p->vad_threshold) || isnan(p->blank_threshold))
+        isnan(p->vad_threshold) || isnan(p->blank_threshold) ||
+        (p->combine != PL_ENDPOINT_COMBINE_AGREE && p->combine != PL_ENDPOINT_COMBINE_BLANK_ENDS))
         return PL_ERR(PL_E_INVALID_ARG,
                       "pl_endpoint_create: inconsistent params (start %d/%d, stop %d/%d, "
-                      "eou %d/%d frames)",
+                      "eou %d/%d frames, combine %d)",
                       p->start_need, p->start_frames, p->stop_need, p->stop_frames, p->eou_need,
-                      p->eou_frames);
+                      p->eou_frames, p->combine);
     struct pl_endpoint *ep = pl_calloc(1, sizeof *ep);
     if (!ep) return PL_ERR(PL_E_NOMEM, "pl_endpoint_create");
     ep->p = *p;
@@ -231,9 +232,11 @@ pl_status pl_endpoint_feed(struct pl_endpoint *ep, const float *vad_prob, const 
             return PL_ERR(PL_E_INVALID_ARG, "pl_endpoint_feed: NaN probability at frame %lld",
                           (long long)(ep->t + (int64_t)i));
     const float vt = ep->p.vad_threshold, bt = ep->p.blank_threshold;
+    /* BLANK_ENDS: with blanks given, the VAD has no say on silence */
+    const bool vad_silence = !(blank_prob && ep->p.combine == PL_ENDPOINT_COMBINE_BLANK_ENDS);
     for (size_t i = 0; i < n; i++) {
         bool v_speech = !vad_prob || vad_prob[i] >= vt;
-        bool v_silent = !vad_prob || vad_prob[i] < vt;
+        bool v_silent = !vad_prob || !vad_silence || vad_prob[i] < vt;
         bool b_speech = !blank_prob || blank_prob[i] < bt;
         bool b_silent = !blank_prob || blank_prob[i] >= bt;
         uint8_t vote = (uint8_t)((v_speech && b_speech ? VOTE_VOICED : 0) |

@@ -17,7 +17,15 @@
  *           blank >= blank_threshold;
  * and neither when they disagree (it counts towards no window). So a start
  * needs both to agree on speech (noise that only one of them takes for speech
- * starts nothing) and an end needs both to agree on silence.
+ * starts nothing) and an end needs both to agree on silence
+ * (PL_ENDPOINT_COMBINE_AGREE, the default).
+ * With PL_ENDPOINT_COMBINE_BLANK_ENDS and both inputs given, voiced is as
+ * above but a frame counts silent when the model emits blank (blank >=
+ * blank_threshold) whatever the VAD says: where both agree on silence it is
+ * silent as before; a stretch the VAD takes for speech but in which the model
+ * hears no word (noise) counts as silence and lets the utterance end; a word
+ * the VAD misses (VAD silent, blank low) is not silent and holds it open.
+ * With one input only, both modes are that input alone.
  *
  * Rules (N = window in frames, need = ceil(threshold * N), at least 1):
  *   idle -> START at frame t when the last start_history frames hold >= need
@@ -77,6 +85,12 @@ struct pl_endpoint_config {
     float stop_threshold_eou;
 };
 
+/* How the VAD and the CTC blank votes combine (see the top). */
+enum pl_endpoint_combine {
+    PL_ENDPOINT_COMBINE_AGREE = 0,      /* voiced and silent both need every input */
+    PL_ENDPOINT_COMBINE_BLANK_ENDS = 1, /* voiced needs both; silent = the blank's */
+};
+
 /* Resolved parameters, in frames. */
 struct pl_endpoint_params {
     int frame_ms;
@@ -85,6 +99,7 @@ struct pl_endpoint_params {
     int eou_frames, eou_need; /* eou_frames 0: first pass disabled */
     float vad_threshold;      /* PL_ENDPOINT_VAD_THRESHOLD after resolve; may be changed */
     float blank_threshold;    /* PL_ENDPOINT_BLANK_THRESHOLD after resolve; may be changed */
+    int combine;              /* enum pl_endpoint_combine; AGREE after resolve; may be changed */
 };
 
 /* Apply defaults to cfg (NULL: all defaults) for frames of frame_ms and check

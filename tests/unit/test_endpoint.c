@@ -140,6 +140,86 @@ START_TEST(test_vad_and_blank) {
 }
 END_TEST
 
+/* BLANK_ENDS (parley-asr's default "vad+blank"): a start still needs both, but
+ * silence is the model's blank: a stretch the VAD takes for speech without a
+ * word (noise) ends the utterance, and a word the VAD misses keeps it open
+ * (with the VAD alone the same audio is cut in the middle of that word). */
+static void blank_ends_case(float *vad, float *blank, int n) {
+    fill(vad, 0, n, 0.0f);
+    fill(blank, 0, n, 1.0f);
+    fill(vad, 0, 10, 0.9f);    /* noise the VAD takes for speech: no word */
+    fill(blank, 10, 20, 0.1f); /* tokens the VAD does not hear alone: no start */
+    fill(vad, 25, 45, 0.9f);   /* utterance 1: tokens at 26, 28, 30, then noise only */
+    blank[26] = blank[28] = blank[30] = 0.2f;
+    fill(vad, 50, 55, 0.9f); /* utterance 2: tokens at 50..52, then the VAD misses */
+    fill(blank, 50, 53, 0.1f);
+    for (int t = 56; t <= 68; t += 3) blank[t] = 0.2f; /* a word at 56..68 */
+}
+
+START_TEST(test_blank_ends) {
+    enum { N = 100 };
+    float vad[N], blank[N];
+    blank_ends_case(vad, blank, N);
+    struct pl_endpoint_config c = {.has_start_history = true,
+                                   .start_history = 50,
+                                   .has_start_threshold = true,
+                                   .start_threshold = 0.6f,
+                                   .has_stop_history = true,
+                                   .stop_history = 100,
+                                   .has_stop_threshold = true,
+                                   .stop_threshold = 0.8f,
+                                   .has_stop_history_eou = true,
+                                   .stop_history_eou = 40,
+                                   .has_stop_threshold_eou = true,
+                                   .stop_threshold_eou = 1.0f};
+    struct pl_endpoint_params p;
+    ck_assert_int_eq(pl_endpoint_params_resolve(&c, 10, &p), PL_OK);
+    ck_assert_int_eq(p.combine, PL_ENDPOINT_COMBINE_AGREE); /* the resolved default */
+    p.combine = PL_ENDPOINT_COMBINE_BLANK_ENDS;
+    struct pl_endpoint *ep = NULL;
+    ck_assert_int_eq(pl_endpoint_create(&p, &ep), PL_OK);
+    struct evlog l = {0};
+    ck_assert_int_eq(pl_endpoint_feed(ep, vad, blank, N, on_event, &l), PL_OK);
+    /* utterance 1: START at 30 (26, 28, 30 voiced); 31.. are blank, so silent although
+     * the VAD says speech: EOU at 34 (31..34), END at 38 (31..38 = 8 of 10).
+     * utterance 2: START at 52 (50..52; windows count from 39); the VAD is silent from 55
+     * but the tokens every 3 frames from 56 to 68 leave at most 7 silent frames in every
+     * window of 10 and never 4 in a row: END only at 72 (63..72 holds 65, 68), where the
+     * END check comes before the EOU one. */
+    ck_assert_int_eq(l.n, 5);
+    expect(&l, 0, PL_ENDPOINT_START, 30, 26, 30);
+    expect(&l, 1, PL_ENDPOINT_EOU, 34, 26, 30);
+    expect(&l, 2, PL_ENDPOINT_END, 38, 26, 30);
+    expect(&l, 3, PL_ENDPOINT_START, 52, 50, 52);
+    expect(&l, 4, PL_ENDPOINT_END, 72, 50, 52);
+    pl_endpoint_destroy(ep);
+
+    /* the same frames under AGREE: the noise after utterance 1 holds it open (frames the
+     * inputs disagree on count nowhere) */
+    p.combine = PL_ENDPOINT_COMBINE_AGREE;
+    ck_assert_int_eq(pl_endpoint_create(&p, &ep), PL_OK);
+    memset(&l, 0, sizeof l);
+    ck_assert_int_eq(pl_endpoint_feed(ep, vad, blank, 45, on_event, &l), PL_OK);
+    ck_assert_int_eq(l.n, 1);
+    expect(&l, 0, PL_ENDPOINT_START, 30, 26, 30);
+    ck_assert(pl_endpoint_in_speech(ep));
+    pl_endpoint_destroy(ep);
+
+    /* the VAD alone cuts utterance 2 inside the word it misses: END at 62 (55..62) */
+    ep = small_ep();
+    memset(&l, 0, sizeof l);
+    ck_assert_int_eq(pl_endpoint_feed(ep, vad + 45, NULL, N - 45, on_event, &l), PL_OK);
+    ck_assert_int_eq(l.n, 3);
+    expect(&l, 0, PL_ENDPOINT_START, 52 - 45, 50 - 45, 52 - 45);
+    expect(&l, 2, PL_ENDPOINT_END, 62 - 45, 50 - 45, 54 - 45);
+    pl_endpoint_destroy(ep);
+
+    /* a bad combine value is refused */
+    p.combine = 7;
+    ck_assert_int_eq(pl_endpoint_create(&p, &ep), PL_E_INVALID_ARG);
+}
+END_TEST
+
 START_TEST(test_defaults_and_presence) {
     struct pl_endpoint_params p;
     ck_assert_int_eq(pl_endpoint_params_resolve(NULL, 10, &p), PL_OK);
@@ -473,6 +553,7 @@ Suite *pl_endpoint_suite(void) {
     tcase_add_test(tc, test_two_utterances);
     tcase_add_test(tc, test_eou_rearms);
     tcase_add_test(tc, test_vad_and_blank);
+    tcase_add_test(tc, test_blank_ends);
     tcase_add_test(tc, test_defaults_and_presence);
     tcase_add_test(tc, test_invalid);
     tcase_add_test(tc, test_chunking_finish_reset);
