@@ -4,7 +4,8 @@
  *
  *   parley perf [--target HOST:PORT] [--rpc NAME|PATH] [--concurrency 1,8,64]
  *               [--duration S] [--warmup S] [--text STR] [--request-file F]
- *               [--api-key K] [--label L] [--csv FILE]
+ *               [--api-key K] [--use-ssl] [--ssl-cert PEM] [--label L] [--csv FILE]
+ *   parley perf --stream --audio FILE ...   (StreamingRecognize: perf_stream.c)
  *
  * For each concurrency level N it keeps N calls in flight (each slot starts
  * its next call when the previous one completes) for --duration seconds after
@@ -23,6 +24,8 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "perf_common.h"
+#include "perf_stream.h"
 #include "riva/proto/riva_nlp.pb-c.h"
 #include "rpc_table.h"
 #include "util.h"
@@ -52,7 +55,9 @@ struct run {
 static void usage(FILE *f) {
     fprintf(f, "usage: parley perf [--target HOST:PORT] [--rpc NAME|PATH] [--concurrency 1,8,64]\n"
                "                   [--duration S] [--warmup S] [--text STR] [--request-file F]\n"
-               "                   [--api-key K] [--label L] [--csv FILE]\n");
+               "                   [--api-key K] [--use-ssl] [--ssl-cert PEM] [--label L]\n"
+               "                   [--csv FILE]\n"
+               "       parley perf --stream --audio FILE [...]   (StreamingRecognize; --stream --help)\n");
 }
 
 static int start_call(struct run *r, struct slot *s) {
@@ -167,12 +172,20 @@ int main(int argc, char **argv) {
     const char *target = "127.0.0.1:50051", *rpc_name = "punctuate_text", *conc_list = "1,8,64";
     const char *text = "hello world this is parley", *req_file = NULL, *api_key = NULL;
     const char *csv = NULL, *label = NULL;
+    const char *ssl_cert = NULL;
+    bool use_ssl = false;
     double duration = 5, warmup = 1;
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--stream")) return pl_perf_stream_main(argc, argv);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
+        }
+        if (!strcmp(a, "--use-ssl")) {
+            use_ssl = true;
+            continue;
         }
         if (i + 1 >= argc) {
             usage(stderr);
@@ -189,6 +202,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--api-key")) api_key = v;
         else if (!strcmp(a, "--csv")) csv = v;
         else if (!strcmp(a, "--label")) label = v;
+        else if (!strcmp(a, "--ssl-cert")) ssl_cert = v;
         else {
             usage(stderr);
             return 2;
@@ -199,19 +213,15 @@ int main(int argc, char **argv) {
         return 2;
     }
     /* find the rpc: a path, or a snake-case name */
-    const struct pl_rpc_info *info = NULL;
-    if (rpc_name[0] == '/') {
-        info = pl_rpc_find(rpc_name, strlen(rpc_name));
-    } else {
-        for (size_t i = 0; i < pl_rpc_count() && !info; i++)
-            if (!strcmp(pl_rpc_at(i)->rpc, rpc_name)) info = pl_rpc_at(i);
-    }
+    const struct pl_rpc_info *info = pl_perf_rpc_resolve(rpc_name);
     if (!info) {
         fprintf(stderr, "parley perf: unknown rpc %s\n", rpc_name);
         return 2;
     }
     if (info->client_streaming || info->server_streaming) {
-        fprintf(stderr, "parley perf: %s is a streaming rpc; only unary rpcs are supported\n",
+        fprintf(stderr,
+                "parley perf: %s is a streaming rpc; unary rpcs only without --stream "
+                "(parley perf --stream measures StreamingRecognize)\n",
                 info->path);
         return 2;
     }
@@ -241,9 +251,12 @@ int main(int argc, char **argv) {
     } else {
         r.req = grpc_empty_slice();
     }
-    grpc_channel_credentials *cr = grpc_insecure_credentials_create();
-    r.ch = grpc_channel_create(target, cr, NULL);
-    grpc_channel_credentials_release(cr);
+    if (pl_perf_channel_create(target, use_ssl, ssl_cert, &r.ch) != PL_OK) {
+        fprintf(stderr, "parley perf: %s\n", pl_last_error());
+        grpc_slice_unref(r.req);
+        grpc_shutdown();
+        return 1;
+    }
     r.cq = grpc_completion_queue_create_for_next(NULL);
 
     FILE *cf = NULL;
