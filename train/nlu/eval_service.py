@@ -19,6 +19,14 @@ training code's forward pass:
     P/R/F1 per mark (comma, period, question mark), their macro F1, and
     capitalization accuracy (skipped when no punctuation model is loaded).
 
+Variants (docs/nlu.md, e.g. "<model>-int8" declared by config.json "variants"):
+--variants base,int8 runs every set once per variant on the model of that name
+("base" = the model itself; "int8" = "<model>-int8", where <model> is the server's
+default model of the task, or --domain / --punct-model / --ner-model when given),
+then prints one table of all figures with the difference to the first variant.
+With --variants, entities are scored with ClassifyTokens (model_name selects the
+variant; AnalyzeEntities has no model field): the same tags, read per word.
+
 --limit N evaluates the first N examples of each set (0 = all). --stubs names
 the directory of the generated Python stubs (<build>/python, made by the
 build from proto/). Results go to stdout; --json FILE also writes them.
@@ -49,6 +57,9 @@ def parse_args(argv=None):
     ap.add_argument("--only", default="intent,ner,punct", help="comma-separated subset of intent,ner,punct")
     ap.add_argument("--domain", default="", help="AnalyzeIntent options.domain (default: the server's)")
     ap.add_argument("--punct-model", default="", help="PunctuateText model_name (default: the server's)")
+    ap.add_argument("--ner-model", default="", help="entity model name (ClassifyTokens; default: AnalyzeEntities)")
+    ap.add_argument("--variants", default="",
+                    help="comma-separated variants to compare, e.g. base,int8 (base = no suffix)")
     ap.add_argument("--timeout", type=float, default=30.0, help="seconds per call")
     ap.add_argument("--json", default="", help="also write the results here")
     return ap.parse_args(argv)
@@ -116,14 +127,26 @@ def eval_ner(stub, nlp, grpc, args):
     f1, t0, done = SpanF1(), time.time(), 0
     for e in ex:
         try:
-            r = stub.AnalyzeEntities(nlp.AnalyzeEntitiesRequest(query=" ".join(e.words)), timeout=args.timeout)
+            if args.ner_model:
+                r = stub.ClassifyTokens(nlp.TokenClassRequest(text=[" ".join(e.words)], top_n=1,
+                                                              model=nlp.NLPModelParams(model_name=args.ner_model)),
+                                        timeout=args.timeout)
+            else:
+                r = stub.AnalyzeEntities(nlp.AnalyzeEntitiesRequest(query=" ".join(e.words)), timeout=args.timeout)
         except grpc.RpcError as err:
             if unavailable(grpc, err) and done == 0:
                 return {"skipped": "%s: %s" % (err.code().name, err.details())}
             raise
         done += 1
         vals = r.results[0].results if r.results else []
-        f1.add(e.tags, spans_to_tags(e.words, vals))
+        if args.ner_model:
+            # one value per whitespace word with its raw tag: the tags as the model gives them
+            pred = [v.label[0].class_name if v.label else "O" for v in vals]
+            if len(pred) != len(e.words):
+                raise ValueError("ClassifyTokens returned %d words for %d" % (len(pred), len(e.words)))
+            f1.add(e.tags, pred)
+        else:
+            f1.add(e.tags, spans_to_tags(e.words, vals))
     p, rc, f = f1.result()
     per = {t: round(v[2], 2) for t, v in f1.per_type_result().items()}
     return {"n": len(ex), "p": p, "r": rc, "f1": f, "per_type_f1": per, "seconds": round(time.time() - t0, 1)}
@@ -169,6 +192,93 @@ def eval_punct(stub, nlp, grpc, args, batch=16):
     return res
 
 
+def run_sets(stub, nlp, grpc, args):
+    """Every set of --only on the models args names (or the server's defaults); prints each."""
+    out = {}
+    only = set(args.only.split(","))
+    if "intent" in only:
+        r = out["snips_test"] = eval_intent(stub, nlp, grpc, args)
+        if "skipped" in r:
+            print("SNIPS test: skipped (%s)" % r["skipped"])
+        else:
+            print("SNIPS test (%d utterances, AnalyzeIntent, %.0f s): intent accuracy %.2f%%, slot F1 %.2f "
+                  "(P %.2f R %.2f)" % (r["n"], r["seconds"], r["intent_acc"], r["slot_f1"], r["slot_p"],
+                                       r["slot_r"]))
+    if "ner" in only:
+        r = out["conll2003_test"] = eval_ner(stub, nlp, grpc, args)
+        if "skipped" in r:
+            print("CoNLL-2003 test: skipped (%s)" % r["skipped"])
+        else:
+            print("CoNLL-2003 test (%d sentences, %s, %.0f s): entity F1 %.2f (P %.2f R %.2f) %s" % (
+                r["n"], "ClassifyTokens" if args.ner_model else "AnalyzeEntities", r["seconds"], r["f1"],
+                r["p"], r["r"], r["per_type_f1"]))
+    if "punct" in only:
+        r = out["punct_heldout"] = eval_punct(stub, nlp, grpc, args)
+        if "skipped" in r:
+            print("punctuation: skipped (%s)" % r["skipped"])
+        else:
+            print("punctuation, held-out text (%d texts, PunctuateText, %.0f s):" % (r["texts"], r["seconds"]))
+            print(pd.format_scores(r))
+    return out
+
+
+def default_model(models, task):
+    """The model the server picks for task: the first listed that is not a variant."""
+    for name, p in models.items():
+        if p.get("task") == task and "variant" not in p:
+            return name
+    return ""
+
+
+# (label, set, key, scale) of the comparison table
+FIGURES = [("SNIPS intent accuracy %", "snips_test", "intent_acc", 1.0),
+           ("SNIPS slot F1", "snips_test", "slot_f1", 1.0),
+           ("CoNLL-2003 entity F1", "conll2003_test", "f1", 1.0),
+           ("punct comma F1", "punct_heldout", (",", "f1"), 1.0),
+           ("punct period F1", "punct_heldout", (".", "f1"), 1.0),
+           ("punct question F1", "punct_heldout", ("?", "f1"), 1.0),
+           ("punct macro F1 (, . ?)", "punct_heldout", "macro_f1", 1.0),
+           ("capitalization accuracy", "punct_heldout", "case_acc", 1.0)]
+
+
+def run_variants(stub, nlp, grpc, args, models):
+    """run_sets once per variant (model names with the variant's suffix), then one table."""
+    base = {"intent": args.domain or default_model(models, "joint_intent_slot"),
+            "ner": args.ner_model or default_model(models, "token_classification"),
+            "punct": args.punct_model or default_model(models, "punctuation_capitalization")}
+    names = [v.strip() for v in args.variants.split(",") if v.strip()]
+    res = {}
+    for v in names:
+        suf = "" if v in ("base", "f32") else "-" + v
+        a = argparse.Namespace(**vars(args))
+        a.domain = base["intent"] + suf if base["intent"] else ""
+        a.ner_model = base["ner"] + suf if base["ner"] else ""
+        a.punct_model = base["punct"] + suf if base["punct"] else ""
+        print("== variant %s: %s" % (v, ", ".join(x for x in (a.domain, a.ner_model, a.punct_model) if x)))
+        for n in (a.domain, a.ner_model, a.punct_model):
+            if n and n not in models:
+                print("   (%s is not served: its sets are skipped)" % n)
+        res[v] = run_sets(stub, nlp, grpc, a)
+        res[v]["models"] = {"intent": a.domain, "ner": a.ner_model, "punct": a.punct_model}
+    print()
+    print("%-26s" % "figure" + "".join("%12s" % v for v in names) +
+          "".join("%14s" % ("%s-%s" % (v, names[0])) for v in names[1:]))
+    for label, st, key, _ in FIGURES:
+        vals = []
+        for v in names:
+            r = res[v].get(st, {})
+            x = r
+            for k in (key if isinstance(key, tuple) else (key,)):
+                x = x.get(k) if isinstance(x, dict) else None
+            vals.append(x)
+        if all(x is None for x in vals):
+            continue
+        fmt = lambda x: "%12s" % "-" if x is None else "%12.4f" % x  # noqa: E731
+        diff = lambda x: "%14s" % "-" if x is None or vals[0] is None else "%+14.4f" % (x - vals[0])  # noqa: E731
+        print("%-26s" % label + "".join(fmt(x) for x in vals) + "".join(diff(x) for x in vals[1:]))
+    return res
+
+
 def main(argv=None):
     args = parse_args(argv)
     sys.path.insert(0, args.stubs)
@@ -188,29 +298,10 @@ def main(argv=None):
     print("server %s: models %s" % (args.server, ", ".join(
         "%s (%s)" % (n, p.get("task", "?")) for n, p in sorted(models.items())) or "none"))
     out = {"server": args.server, "models": models, "limit": args.limit}
-    only = set(args.only.split(","))
-    if "intent" in only:
-        r = out["snips_test"] = eval_intent(stub, nlp, grpc, args)
-        if "skipped" in r:
-            print("SNIPS test: skipped (%s)" % r["skipped"])
-        else:
-            print("SNIPS test (%d utterances, AnalyzeIntent, %.0f s): intent accuracy %.2f%%, slot F1 %.2f "
-                  "(P %.2f R %.2f)" % (r["n"], r["seconds"], r["intent_acc"], r["slot_f1"], r["slot_p"],
-                                       r["slot_r"]))
-    if "ner" in only:
-        r = out["conll2003_test"] = eval_ner(stub, nlp, grpc, args)
-        if "skipped" in r:
-            print("CoNLL-2003 test: skipped (%s)" % r["skipped"])
-        else:
-            print("CoNLL-2003 test (%d sentences, AnalyzeEntities, %.0f s): entity F1 %.2f (P %.2f R %.2f) %s" % (
-                r["n"], r["seconds"], r["f1"], r["p"], r["r"], r["per_type_f1"]))
-    if "punct" in only:
-        r = out["punct_heldout"] = eval_punct(stub, nlp, grpc, args)
-        if "skipped" in r:
-            print("punctuation: skipped (%s)" % r["skipped"])
-        else:
-            print("punctuation, held-out text (%d texts, PunctuateText, %.0f s):" % (r["texts"], r["seconds"]))
-            print(pd.format_scores(r))
+    if not args.variants:
+        out.update(run_sets(stub, nlp, grpc, args))
+    else:
+        out["variants"] = run_variants(stub, nlp, grpc, args, models)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=2)
