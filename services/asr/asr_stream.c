@@ -15,12 +15,14 @@
 
 #include "alloc.h"
 #include "asr_impl.h"
+#include "asr_sched.h"
 #include "audio.h"
 #include "endpoint.h"
 #include "log.h"
 #include "models/asr_model.h"
 #include "models/vad.h"
 #include "nrpc.h"
+#include "nrpc_metrics.h"
 #include "nrpc_worker.h"
 #include "proto_util.h"
 #include "riva/proto/riva_asr.pb-c.h"
@@ -31,46 +33,40 @@
 #define MODEL_CHUNK 256  /* feature frames per model feed */
 #define HEADER_MAX 65536 /* bytes a WAV header may take before the first samples */
 #define EP_FRAME_MS 10
-#define STEP_MAX_STREAMS 64 /* streams one batched model step takes */
 
 /*
  * Batching across streams: every model step of a session (a chunk of feature frames, and/or
- * the finish of an utterance) goes through the model's step batcher. The first session to
- * find it idle runs one pl_asr_batch_step over every step queued meanwhile (its own
- * included); the others wait for their results. Steps that arrive while a batch runs are
- * taken together by the next one, so concurrent streams share each GEMM without any added
- * delay at low load. Results equal per-stream feeding (asr_model.h).
+ * the finish of an utterance) goes through its model's scheduler (asr_sched.h): one thread
+ * per model runs the pending steps of all streams as one pl_asr_batch_step.
  */
-struct step_req {
-    struct pl_asr_stream *st;
-    const float *feats;
-    int n_frames, n_out;
-    bool finish, done;
-    float *out;
-    pl_status status;
-};
-
-struct step_batcher {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    struct pl_asr_batch *b;
-    struct step_req *q[STEP_MAX_STREAMS];
-    int nq;
-    bool busy;
-    long steps, stream_steps; /* batched steps run, stream steps in them */
-};
-
 struct pl_asr_streamsvc {
     struct pl_asrsvc *svc;
     struct pl_asr_streamsvc_opts o;
     struct pl_vad *vad;
-    struct pl_asr_fe **fe;    /* [svc->n_models]: streaming front ends */
-    struct step_batcher **sb; /* [svc->n_models] */
+    struct pl_asr_fe **fe;       /* [svc->n_models]: streaming front ends */
+    struct pl_asr_sched **sched; /* [svc->n_models] */
 };
 
 void pl_asr_streamsvc_opts_default(struct pl_asr_streamsvc_opts *o) {
     memset(o, 0, sizeof *o);
     o->max_utterance_s = 30.0;
+    o->endpointing = PL_ASR_STREAM_EP_VAD_BLANK;
+    o->max_batch = PL_ASR_SCHED_MAX_BATCH;
+    o->batch_wait_us = 2000;
+}
+
+pl_status pl_asr_stream_ep_parse(const char *name, int *out) {
+    if (!name || !out) return PL_ERR(PL_E_INVALID_ARG, "pl_asr_stream_ep_parse: NULL argument");
+    if (!strcmp(name, "vad+blank"))
+        *out = PL_ASR_STREAM_EP_VAD_BLANK;
+    else if (!strcmp(name, "vad"))
+        *out = PL_ASR_STREAM_EP_VAD;
+    else if (!strcmp(name, "agree"))
+        *out = PL_ASR_STREAM_EP_AGREE;
+    else
+        return PL_ERR(PL_E_INVALID_ARG,
+                      "stream endpointing '%s': want vad+blank, vad or agree", name);
+    return PL_OK;
 }
 
 /* A streaming front end equal to the model's offline one, except that per-utterance
@@ -119,6 +115,11 @@ pl_status pl_asr_streamsvc_create(struct pl_asrsvc *svc, const struct pl_asr_str
         pl_asr_streamsvc_opts_default(&ss->o);
     ss->o.vad_path = NULL; /* not kept */
     if (!(ss->o.max_utterance_s >= 1.0)) ss->o.max_utterance_s = 30.0;
+    if (ss->o.endpointing < PL_ASR_STREAM_EP_VAD_BLANK ||
+        ss->o.endpointing > PL_ASR_STREAM_EP_AGREE) {
+        st = PL_ERR(PL_E_INVALID_ARG, "stream endpointing mode %d", ss->o.endpointing);
+        goto fail;
+    }
     if (svc->n_models > 0) {
         ss->fe = pl_calloc((size_t)svc->n_models, sizeof *ss->fe);
         if (!ss->fe) {
@@ -127,22 +128,20 @@ pl_status pl_asr_streamsvc_create(struct pl_asrsvc *svc, const struct pl_asr_str
         }
         for (int i = 0; i < svc->n_models; i++)
             PL_TRY_GOTO(st, stream_fe(svc->models[i], &ss->fe[i]));
-        ss->sb = pl_calloc((size_t)svc->n_models, sizeof *ss->sb);
-        if (!ss->sb) {
+        ss->sched = pl_calloc((size_t)svc->n_models, sizeof *ss->sched);
+        if (!ss->sched) {
             st = PL_ERR(PL_E_NOMEM, "stream service");
             goto fail;
         }
         for (int i = 0; i < svc->n_models; i++) {
-            struct step_batcher *b = pl_calloc(1, sizeof *b);
-            if (!b) {
-                st = PL_ERR(PL_E_NOMEM, "step batcher");
-                goto fail;
-            }
-            ss->sb[i] = b;
-            pthread_mutex_init(&b->mu, NULL);
-            pthread_cond_init(&b->cv, NULL);
-            PL_TRY_GOTO(
-                st, pl_asr_batch_create(svc->models[i]->am, STEP_MAX_STREAMS, MODEL_CHUNK, &b->b));
+            struct pl_asr_sched_opts so;
+            pl_asr_sched_opts_default(&so);
+            so.max_batch = ss->o.max_batch;
+            so.max_chunk = MODEL_CHUNK;
+            so.max_wait_us = ss->o.batch_wait_us;
+            so.metrics = ss->o.metrics;
+            so.model = svc->models[i]->name;
+            PL_TRY_GOTO(st, pl_asr_sched_create(svc->models[i]->am, &so, &ss->sched[i]));
         }
     }
     const char *vp = o ? o->vad_path : NULL;
@@ -180,14 +179,8 @@ fail:
 void pl_asr_streamsvc_destroy(struct pl_asr_streamsvc *ss) {
     if (!ss) return;
     for (int i = 0; ss->fe && i < ss->svc->n_models; i++) pl_asr_fe_destroy(ss->fe[i]);
-    for (int i = 0; ss->sb && i < ss->svc->n_models; i++) {
-        if (!ss->sb[i]) continue;
-        pl_asr_batch_destroy(ss->sb[i]->b);
-        pthread_mutex_destroy(&ss->sb[i]->mu);
-        pthread_cond_destroy(&ss->sb[i]->cv);
-        pl_free(ss->sb[i]);
-    }
-    pl_free(ss->sb);
+    for (int i = 0; ss->sched && i < ss->svc->n_models; i++) pl_asr_sched_destroy(ss->sched[i]);
+    pl_free(ss->sched);
     pl_free(ss->fe);
     pl_vad_destroy(ss->vad);
     pl_free(ss);
@@ -197,58 +190,12 @@ bool pl_asr_streamsvc_has_vad(const struct pl_asr_streamsvc *ss) { return ss && 
 
 void pl_asr_streamsvc_batch_stats(struct pl_asr_streamsvc *ss, long *steps, long *stream_steps) {
     *steps = *stream_steps = 0;
-    for (int i = 0; ss && ss->sb && i < ss->svc->n_models; i++) {
-        pthread_mutex_lock(&ss->sb[i]->mu);
-        *steps += ss->sb[i]->steps;
-        *stream_steps += ss->sb[i]->stream_steps;
-        pthread_mutex_unlock(&ss->sb[i]->mu);
+    for (int i = 0; ss && ss->sched && i < ss->svc->n_models; i++) {
+        struct pl_asr_sched_stats t;
+        pl_asr_sched_get_stats(ss->sched[i], &t);
+        *steps += t.steps;
+        *stream_steps += t.stream_steps;
     }
-}
-
-/* One model step of one stream through the batcher (see the top). */
-static pl_status batched_step(struct step_batcher *b, struct step_req *r) {
-    pthread_mutex_lock(&b->mu);
-    while (b->nq == STEP_MAX_STREAMS) pthread_cond_wait(&b->cv, &b->mu);
-    b->q[b->nq++] = r;
-    while (!r->done) {
-        if (b->busy) {
-            pthread_cond_wait(&b->cv, &b->mu);
-            continue;
-        }
-        b->busy = true;
-        int n = b->nq;
-        struct step_req *take[STEP_MAX_STREAMS];
-        memcpy(take, b->q, sizeof *take * (size_t)n);
-        b->nq = 0;
-        pthread_cond_broadcast(&b->cv); /* room in the queue */
-        pthread_mutex_unlock(&b->mu);
-        struct pl_asr_stream *streams[STEP_MAX_STREAMS];
-        const float *feats[STEP_MAX_STREAMS];
-        int nf[STEP_MAX_STREAMS], no[STEP_MAX_STREAMS];
-        bool fin[STEP_MAX_STREAMS];
-        float *outs[STEP_MAX_STREAMS];
-        for (int i = 0; i < n; i++) {
-            streams[i] = take[i]->st;
-            feats[i] = take[i]->feats;
-            nf[i] = take[i]->n_frames;
-            fin[i] = take[i]->finish;
-            outs[i] = take[i]->out;
-            no[i] = 0;
-        }
-        pl_status st = pl_asr_batch_step(b->b, streams, n, feats, nf, fin, outs, no);
-        pthread_mutex_lock(&b->mu);
-        for (int i = 0; i < n; i++) {
-            take[i]->status = st;
-            take[i]->n_out = no[i];
-            take[i]->done = true;
-        }
-        b->steps++;
-        b->stream_steps += n;
-        b->busy = false;
-        pthread_cond_broadcast(&b->cv);
-    }
-    pthread_mutex_unlock(&b->mu);
-    return r->status == PL_OK ? PL_OK : PL_ERR(r->status, "batched model step failed");
 }
 
 /* ---- session ------------------------------------------------------------------------------- */
@@ -267,7 +214,8 @@ struct pl_asr_sess {
     bool interim, ended;
     struct pl_asrsvc_model *m;
     struct pl_asr_fe *fe;
-    struct step_batcher *sb;
+    struct pl_asr_sched *sched;
+    bool attached; /* counted by sched (pl_asr_sched_attach) */
     int max_alt;
     /* audio input */
     bool have_fmt;
@@ -275,10 +223,12 @@ struct pl_asr_sess {
     uint8_t *pend; /* undecoded bytes (header so far, or a partial frame) */
     size_t n_pend, cap_pend;
     struct pl_resampler *rs; /* NULL: already at the model rate */
-    /* samples at the model rate not yet given to the features */
+    /* samples at the model rate from the decided position on */
     float *buf;
     size_t n_buf, cap_buf;
-    int64_t buf_pos; /* stream sample index of buf[0] (== samples given to the features) */
+    int64_t buf_pos; /* stream sample index of buf[0]: the audio before it is decided */
+    int64_t fed_pos; /* samples given to the features: == buf_pos in VAD mode, the whole
+                        audio received in the blank modes (the model runs ahead) */
     int64_t recv;    /* samples received */
     /* endpointing */
     struct pl_vad_state *vs;
@@ -288,7 +238,9 @@ struct pl_asr_sess {
     int64_t ep_frames;
     struct ep_ev *evs;
     size_t n_evs, cap_evs;
-    bool speech; /* the VAD saw speech in the current utterance */
+    bool speech;    /* the endpointer saw speech in the current utterance */
+    bool use_blank; /* the endpointer takes the model's blank probabilities */
+    int blank_id, stride;
     /* decoding of the current utterance */
     int64_t utt_start; /* sample */
     struct pl_asr_fe_stream *fs;
@@ -298,6 +250,8 @@ struct pl_asr_sess {
     struct pl_asr_decode_opts dopts;
     float *logp; /* [n_rows, V] of the utterance (greedy and blank ratios) */
     size_t n_rows, cap_rows;
+    size_t dec_rows; /* rows given to the decoder (those of decided audio) */
+    bool model_done; /* the model stream of this utterance is finished */
 };
 
 static pl_status grow(void **p, size_t *cap, size_t need, size_t elem) {
@@ -325,6 +279,7 @@ pl_status pl_asr_sess_create(struct pl_asr_streamsvc *ss, pl_asr_sess_send_fn se
 
 void pl_asr_sess_destroy(struct pl_asr_sess *s) {
     if (!s) return;
+    if (s->attached) pl_asr_sched_detach(s->sched);
     pl_proto_free(s->cfg_msg);
     pl_free(s->pend);
     pl_resampler_destroy(s->rs);
@@ -373,7 +328,7 @@ static pl_status setup(struct pl_asr_sess *s,
     }
     s->m = svc->models[mi];
     s->fe = s->ss->fe[mi];
-    s->sb = s->ss->sb[mi];
+    s->sched = s->ss->sched[mi];
     s->max_alt = c->max_alternatives > 0 ? c->max_alternatives : 1;
     /* decoding as Recognize does it */
     struct pl__asrsvc_settings rs = {.beam = svc->o.beam_width > 0,
@@ -423,6 +378,12 @@ static pl_status setup(struct pl_asr_sess *s,
         struct pl_endpoint_params p;
         pl_status st = pl_endpoint_params_resolve(&ec, EP_FRAME_MS, &p);
         if (st != PL_OK) return pl__asrsvc_wrap(PL_E_INVALID_ARG, "endpointing_config");
+        s->use_blank = s->ss->o.endpointing != PL_ASR_STREAM_EP_VAD;
+        p.combine = s->ss->o.endpointing == PL_ASR_STREAM_EP_VAD_BLANK
+                        ? PL_ENDPOINT_COMBINE_BLANK_ENDS
+                        : PL_ENDPOINT_COMBINE_AGREE;
+        s->blank_id = pl_asr_model_get_config(s->m->am)->blank;
+        s->stride = s->m->stride > 0 ? s->m->stride : 1;
         PL_TRY(pl_endpoint_create(&p, &s->ep));
         PL_TRY(pl_vad_state_create(s->ss->vad, &s->vs));
     }
@@ -431,6 +392,8 @@ static pl_status setup(struct pl_asr_sess *s,
     s->mout = pl_malloc(sizeof *s->mout * (size_t)pl_asr_stream_max_out(s->ms) *
                         (size_t)s->m->vocab_size);
     if (!s->mout) return PL_ERR(PL_E_NOMEM, "model output");
+    pl_asr_sched_attach(s->sched);
+    s->attached = true;
     return PL_OK;
 }
 
@@ -550,87 +513,143 @@ static pl_status take_logp(struct pl_asr_sess *s, int n_out) {
     PL_TRY(grow((void **)&s->logp, &s->cap_rows, (s->n_rows + (size_t)n_out) * V, sizeof *s->logp));
     memcpy(s->logp + s->n_rows * V, s->mout, sizeof *s->logp * (size_t)n_out * V);
     s->n_rows += (size_t)n_out;
-    if (s->beam) PL_TRY(pl_asr_beam_feed(s->beam, s->mout, (size_t)n_out, (int)V));
     return PL_OK;
 }
 
+/* Give the decoder the utterance's rows up to `rows` (those of decided audio). */
+static pl_status decode_rows(struct pl_asr_sess *s, size_t rows) {
+    if (rows > s->n_rows) rows = s->n_rows;
+    if (rows <= s->dec_rows) return PL_OK;
+    size_t V = (size_t)s->m->vocab_size;
+    if (s->beam)
+        PL_TRY(pl_asr_beam_feed(s->beam, s->logp + s->dec_rows * V, rows - s->dec_rows, (int)V));
+    s->dec_rows = rows;
+    return PL_OK;
+}
+
+/* Rows of the utterance's output that cover its audio before stream sample pos. */
+static size_t rows_before(const struct pl_asr_sess *s, int64_t pos) {
+    int64_t hop = s->m->sample_rate / 100;
+    if (pos <= s->utt_start) return 0;
+    int64_t frames = (pos - s->utt_start + hop - 1) / hop;
+    return (size_t)((frames + s->stride - 1) / s->stride);
+}
+
 /* Feed nfr feature frames to the model (and finish the utterance when finish), batched
- * with the other streams of the model. */
+ * with the other streams of the model by its scheduler. */
 static pl_status model_feed(struct pl_asr_sess *s, const float *feats, size_t nfr, bool finish) {
     size_t i = 0;
     do {
         int k = nfr - i > MODEL_CHUNK ? MODEL_CHUNK : (int)(nfr - i);
-        struct step_req r;
-        memset(&r, 0, sizeof r);
-        r.st = s->ms;
-        r.feats = k ? feats + i * (size_t)s->m->n_mels : NULL;
-        r.n_frames = k;
-        r.finish = finish && i + (size_t)k == nfr;
-        r.out = s->mout;
-        if (k == 0 && !r.finish) break;
-        PL_TRY(batched_step(s->sb, &r));
-        PL_TRY(take_logp(s, r.n_out));
+        bool fin = finish && i + (size_t)k == nfr;
+        if (k == 0 && !fin) break;
+        int n_out = 0;
+        PL_TRY(pl_asr_sched_step(s->sched, s->ms, k ? feats + i * (size_t)s->m->n_mels : NULL, k,
+                                 fin, s->mout, &n_out));
+        PL_TRY(take_logp(s, n_out));
         i += (size_t)k;
     } while (i < nfr);
     return PL_OK;
 }
 
-/* Give the features the buffered samples up to stream sample `upto`. */
-static pl_status feed_until(struct pl_asr_sess *s, int64_t upto) {
-    if (upto <= s->buf_pos) return PL_OK;
-    size_t n = (size_t)(upto - s->buf_pos);
+/* Give the features (and the model) the buffered samples [fed_pos, upto). */
+static pl_status feed_model(struct pl_asr_sess *s, int64_t upto) {
+    if (upto <= s->fed_pos || s->model_done) return PL_OK;
+    size_t off = (size_t)(s->fed_pos - s->buf_pos), n = (size_t)(upto - s->fed_pos);
     float *feats = NULL;
     size_t nfr = 0;
-    pl_status st = pl_asr_fe_stream_feed(s->fs, s->buf, n, &feats, &nfr);
+    pl_status st = pl_asr_fe_stream_feed(s->fs, s->buf + off, n, &feats, &nfr);
     if (st == PL_OK) st = model_feed(s, feats, nfr, false);
     pl_free(feats);
     PL_TRY(st);
-    memmove(s->buf, s->buf + n, sizeof *s->buf * (s->n_buf - n));
-    s->n_buf -= n;
-    s->buf_pos = upto;
+    s->fed_pos = upto;
     return PL_OK;
 }
 
-/* End the current utterance at the features' position: final result, then a fresh
- * utterance from there on. */
-static pl_status finalize(struct pl_asr_sess *s) {
-    pl_status st = PL_OK;
+/* Finish features and model of the utterance (right zero padding). */
+static pl_status finish_model(struct pl_asr_sess *s) {
+    if (s->model_done) return PL_OK;
     float *feats = NULL;
     size_t nfr = 0;
+    pl_status st = pl_asr_fe_stream_finish(s->fs, &feats, &nfr);
+    if (st == PL_OK) st = model_feed(s, feats, nfr, true);
+    pl_free(feats);
+    PL_TRY(st);
+    s->model_done = true;
+    return PL_OK;
+}
+
+/* Forget the buffered samples before pos (pos <= fed_pos). */
+static void drop_before(struct pl_asr_sess *s, int64_t pos) {
+    if (pos <= s->buf_pos) return;
+    size_t n = (size_t)(pos - s->buf_pos);
+    memmove(s->buf, s->buf + n, sizeof *s->buf * (s->n_buf - n));
+    s->n_buf -= n;
+    s->buf_pos = pos;
+}
+
+/* VAD mode (and no VAD): features, model and decoder up to stream sample `upto`, which is
+ * decided. */
+static pl_status feed_until(struct pl_asr_sess *s, int64_t upto) {
+    PL_TRY(feed_model(s, upto));
+    drop_before(s, s->fed_pos);
+    return decode_rows(s, s->n_rows);
+}
+
+/* End the current utterance at stream sample `cut` (a decided position): final result,
+ * then a fresh utterance from there on. When nothing after the cut was given to the model
+ * (VAD mode, the end of the stream), the model is finished at the cut with right zero
+ * padding (as Recognize sees a clip ending there); when the model already ran ahead (blank
+ * modes), the rows before the cut are decoded and the audio after it is fed again to fresh
+ * caches. */
+static pl_status end_utt(struct pl_asr_sess *s, int64_t cut) {
+    pl_status st = PL_OK;
     struct pl_asr_nbest *nb = NULL;
-    bool any = s->buf_pos > s->utt_start;
-    if (any) {
-        PL_TRY_GOTO(st, pl_asr_fe_stream_finish(s->fs, &feats, &nfr));
-        PL_TRY_GOTO(st, model_feed(s, feats, nfr, true));
+    if (cut > s->utt_start) {
+        size_t rows;
+        if (cut >= s->fed_pos) {
+            PL_TRY_GOTO(st, feed_model(s, cut));
+            PL_TRY_GOTO(st, finish_model(s));
+            rows = s->n_rows;
+        } else {
+            rows = rows_before(s, cut);
+        }
+        PL_TRY_GOTO(st, decode_rows(s, rows));
         if (s->beam)
             PL_TRY_GOTO(st, pl_asr_beam_finish(s->beam, &nb));
         else
-            PL_TRY_GOTO(st, pl_asr_ctc_greedy(s->m->vocab, s->logp, s->n_rows, s->m->vocab_size,
+            PL_TRY_GOTO(st, pl_asr_ctc_greedy(s->m->vocab, s->logp, s->dec_rows, s->m->vocab_size,
                                               &s->dopts, &nb));
         bool speech = s->ep ? s->speech : true;
         if (speech && nb->n > 0 && nb->hyps[0].text && nb->hyps[0].text[0])
-            PL_TRY_GOTO(st, send_result(s, nb, true, 1.0f, s->buf_pos));
+            PL_TRY_GOTO(st, send_result(s, nb, true, 1.0f, cut));
     }
     pl_asr_fe_stream_reset(s->fs);
     pl_asr_stream_reset(s->ms);
     if (s->beam) pl_asr_beam_reset(s->beam);
     s->n_rows = 0;
-    s->utt_start = s->buf_pos;
+    s->dec_rows = 0;
+    s->model_done = false;
+    s->utt_start = cut;
     s->speech = false;
+    int64_t ahead = s->fed_pos;
+    s->fed_pos = cut;
+    drop_before(s, cut);
+    if (ahead > cut) PL_TRY_GOTO(st, feed_model(s, ahead)); /* the look-ahead, again */
 fail:
-    pl_free(feats);
     pl_asr_nbest_destroy(nb);
     return st;
 }
 
 static pl_status send_interim(struct pl_asr_sess *s) {
-    if (!s->interim || s->n_rows == 0 || (s->ep && !s->speech)) return PL_OK;
+    if (!s->interim || s->dec_rows == 0 || (s->ep && !s->speech)) return PL_OK;
     struct pl_asr_nbest *nb = NULL;
     pl_status st;
     if (s->beam)
         st = pl_asr_beam_partial(s->beam, &nb);
     else
-        st = pl_asr_ctc_greedy(s->m->vocab, s->logp, s->n_rows, s->m->vocab_size, &s->dopts, &nb);
+        st = pl_asr_ctc_greedy(s->m->vocab, s->logp, s->dec_rows, s->m->vocab_size, &s->dopts,
+                               &nb);
     if (st == PL_OK && nb->n > 0 && nb->hyps[0].text && nb->hyps[0].text[0]) {
         const struct pl_asr_hyp *h = &nb->hyps[0];
         /* stability: share of the words every close hypothesis agrees on (greedy: none) */
@@ -650,6 +669,52 @@ static void on_event(void *ud, const struct pl_endpoint_event *ev) {
     s->n_evs++;
 }
 
+/* Blank modes: the features and the model take every sample received (they run ahead of
+ * the endpointer by the model's look-ahead); 10 ms frame g goes to the endpointer once its
+ * VAD probability (g < known) and the blank probability of the model's output row covering
+ * it are there, one frame at a time so that an END restarts the model before the next
+ * frame's blank is read: the frames an utterance is judged on are always its own, and the
+ * decisions depend only on the audio, not on its chunking. At the end of the stream the
+ * model is finished to give the last rows. The decoder gets the rows of decided audio. */
+static pl_status push_blank(struct pl_asr_sess *s, int64_t known, bool at_end) {
+    int64_t hop = s->m->sample_rate / 100,
+            max_utt = (int64_t)(s->ss->o.max_utterance_s * s->m->sample_rate);
+    size_t V = (size_t)s->m->vocab_size;
+    PL_TRY(feed_model(s, s->recv));
+    while (s->ep_frames < known) {
+        int64_t g = s->ep_frames;
+        size_t row = (size_t)((g - s->utt_start / hop) / s->stride);
+        if (row >= s->n_rows && !at_end) break;
+        if (row >= s->n_rows && !s->model_done && s->fed_pos > s->utt_start) {
+            PL_TRY(finish_model(s));
+            continue;
+        }
+        float b = row < s->n_rows ? expf(s->logp[row * V + (size_t)s->blank_id]) : 1.0f;
+        size_t w = (size_t)((g * hop + hop / 2) / PL_VAD_WINDOW);
+        float v = w < s->n_vprob ? s->vprob[w] : 0.0f;
+        s->n_evs = 0;
+        PL_TRY(pl_endpoint_feed(s->ep, &v, &b, 1, on_event, s));
+        s->ep_frames++;
+        for (size_t e = 0; e < s->n_evs; e++) {
+            if (s->evs[e].type == PL_ENDPOINT_START)
+                s->speech = true;
+            else if (s->evs[e].type == PL_ENDPOINT_END)
+                PL_TRY(end_utt(s, (s->evs[e].frame + 1) * hop));
+        }
+        if (s->ep_frames * hop - s->utt_start >= max_utt) {
+            bool sp = s->speech;
+            PL_TRY(end_utt(s, s->ep_frames * hop));
+            s->speech = sp && pl_endpoint_in_speech(s->ep);
+        }
+    }
+    int64_t dec = s->ep_frames * hop;
+    if (dec > s->fed_pos) dec = s->fed_pos;
+    if (dec < s->utt_start) dec = s->utt_start;
+    PL_TRY(decode_rows(s, rows_before(s, dec)));
+    drop_before(s, dec);
+    return PL_OK;
+}
+
 /* New samples at the model rate: VAD, endpointing, features up to what is decided. */
 static pl_status push_samples(struct pl_asr_sess *s, const float *x, size_t n, bool at_end) {
     PL_TRY(grow((void **)&s->buf, &s->cap_buf, s->n_buf + n, sizeof *s->buf));
@@ -660,7 +725,7 @@ static pl_status push_samples(struct pl_asr_sess *s, const float *x, size_t n, b
             max_utt = (int64_t)(s->ss->o.max_utterance_s * s->m->sample_rate);
     if (!s->ep) {
         PL_TRY(feed_until(s, s->recv));
-        if (s->buf_pos - s->utt_start >= max_utt) PL_TRY(finalize(s));
+        if (s->buf_pos - s->utt_start >= max_utt) PL_TRY(end_utt(s, s->buf_pos));
         return PL_OK;
     }
     size_t nw = (n + PL_VAD_WINDOW) / PL_VAD_WINDOW + 1, got = 0;
@@ -671,6 +736,7 @@ static pl_status push_samples(struct pl_asr_sess *s, const float *x, size_t n, b
     int64_t known = s->ep_frames;
     while ((size_t)((known * hop + hop / 2) / PL_VAD_WINDOW) < s->n_vprob) known++;
     if (at_end) known = s->recv / hop;
+    if (s->use_blank) return push_blank(s, known, at_end);
     while (s->ep_frames < known) {
         float fr[64];
         int k = 0;
@@ -686,14 +752,14 @@ static pl_status push_samples(struct pl_asr_sess *s, const float *x, size_t n, b
                 s->speech = true;
             } else if (s->evs[e].type == PL_ENDPOINT_END) {
                 PL_TRY(feed_until(s, (s->evs[e].frame + 1) * hop));
-                PL_TRY(finalize(s));
+                PL_TRY(end_utt(s, (s->evs[e].frame + 1) * hop));
             }
         }
         int64_t upto = s->ep_frames * hop < s->recv ? s->ep_frames * hop : s->recv;
         PL_TRY(feed_until(s, upto));
         if (s->buf_pos - s->utt_start >= max_utt) {
             bool sp = s->speech;
-            PL_TRY(finalize(s));
+            PL_TRY(end_utt(s, s->buf_pos));
             s->speech = sp && pl_endpoint_in_speech(s->ep);
         }
     }
@@ -833,7 +899,7 @@ pl_status pl_asr_sess_end(struct pl_asr_sess *s) {
         pl_endpoint_finish(s->ep, on_event, s);
     }
     PL_TRY(feed_until(s, s->recv));
-    return finalize(s);
+    return end_utt(s, s->recv);
 }
 
 /* ---- worker adapter ------------------------------------------------------------------------ */

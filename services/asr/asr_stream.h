@@ -9,13 +9,16 @@
  *
  * Pipeline per session, everything incremental (no past audio is ever recomputed):
  *   samples -> Silero VAD (32 ms windows) -> endpointing (engine/asr/endpoint.h, Riva
- *   EndpointingConfig, 10 ms frames) decides where utterances end;
+ *   EndpointingConfig, 10 ms frames), with the model's per-frame CTC blank probabilities in
+ *   the "vad+blank" and "agree" modes, decides where utterances end;
  *   samples -> streaming log-mel features -> streaming acoustic model (per-layer caches)
  *   -> CTC decoding (streaming prefix beam state, or greedy) -> interim results
  *   (is_final false, stability) after every audio message when interim_results;
- *   END of an utterance at frame t: the features and model are finished at sample
- *   (t + 1) * 10 ms, the final result (n-best alternatives, confidence, word offsets absolute
- *   in the stream, audio_processed) is sent, and the next utterance starts at that sample.
+ *   END of an utterance at frame t: the utterance ends at sample (t + 1) * 10 ms (VAD mode:
+ *   features and model are finished there; blank modes: the model ran ahead by its look-ahead,
+ *   the log-probs of the frames before the cut are decoded and the audio after it is fed
+ *   again to fresh caches), the final result (n-best alternatives, confidence, word offsets
+ *   absolute in the stream, audio_processed) is sent, and the next utterance starts there.
  * Utterance boundaries depend only on the audio, never on how it was cut into messages, so
  * every chunking gives the same finals. The end of the stream flushes a final. An utterance
  * in which the VAD never saw speech (silence) gives no result. Without VAD weights only the
@@ -40,10 +43,32 @@ extern "C" {
 struct pl_asrsvc;
 struct pl_worker;
 
+struct pl_metrics;
+
+/* What ends an utterance (config key asr.stream_endpointing, docs/asr-streaming.md):
+ *   VAD_BLANK "vad+blank" (default): a start needs the VAD and the acoustic model's CTC blank
+ *             probabilities to agree on speech; a frame counts as silence when the model emits
+ *             blank (endpoint.h PL_ENDPOINT_COMBINE_BLANK_ENDS): noise without words ends an
+ *             utterance, a word the VAD misses keeps it open. The decision waits for the
+ *             model's look-ahead (its right context) past each frame.
+ *   VAD       "vad": the VAD alone (no look-ahead; the model is fed decided audio only).
+ *   AGREE     "agree": both must agree on speech and on silence (PL_ENDPOINT_COMBINE_AGREE). */
+enum pl_asr_stream_ep {
+    PL_ASR_STREAM_EP_VAD_BLANK = 0,
+    PL_ASR_STREAM_EP_VAD = 1,
+    PL_ASR_STREAM_EP_AGREE = 2,
+};
+/* "vad+blank", "vad", "agree" -> *out. Errors: PL_E_INVALID_ARG naming the value. */
+pl_status pl_asr_stream_ep_parse(const char *name, int *out);
+
 struct pl_asr_streamsvc_opts {
     const char *vad_path;   /* Silero VAD safetensors; NULL/"" = <model_dir>/vad/silero_vad_16k
                                .safetensors, then $PARLEY_DATA_DIR/vad/...; "none" = no VAD */
     double max_utterance_s; /* an utterance longer than this is cut (final) (30 s) */
+    int endpointing;        /* enum pl_asr_stream_ep (VAD_BLANK) */
+    int max_batch;          /* streams per batched model step, 1..64 (64) */
+    int64_t batch_wait_us;  /* how long a model step waits for other streams (2000) */
+    struct pl_metrics *metrics; /* optional: scheduler metrics (asr_sched.h; borrowed) */
 };
 void pl_asr_streamsvc_opts_default(struct pl_asr_streamsvc_opts *o);
 
@@ -57,8 +82,8 @@ pl_status pl_asr_streamsvc_create(struct pl_asrsvc *svc, const struct pl_asr_str
                                   struct pl_asr_streamsvc **out);
 void pl_asr_streamsvc_destroy(struct pl_asr_streamsvc *ss); /* NULL is a no-op */
 bool pl_asr_streamsvc_has_vad(const struct pl_asr_streamsvc *ss);
-/* Batched model steps run so far and the stream steps they held (stream_steps / steps is the
- * mean batch). Thread-safe. */
+/* Batched model steps run so far by the scheduler (asr_sched.h) and the stream steps they
+ * held (stream_steps / steps is the mean batch). Thread-safe. */
 void pl_asr_streamsvc_batch_stats(struct pl_asr_streamsvc *ss, long *steps, long *stream_steps);
 
 /* Register the stream rpc "streaming_recognize" on w (ss borrowed for w's life). */

@@ -40,6 +40,9 @@ struct asr_cfg {
     double lm_beta;
     bool punctuation;
     int64_t punct_timeout_ms;
+    char *stream_endpointing;
+    int64_t stream_max_batch;
+    int64_t stream_batch_wait_us;
     char *log_level;
 };
 
@@ -64,6 +67,9 @@ static const struct pl_config_field asr_fields[] = {
     F("lm_beta", PL_CONFIG_DOUBLE, lm_beta, "-1", -1, 20, "word insertion bonus (-1: the model's config.json, else 1.0)"),
     F("punctuation", PL_CONFIG_BOOL, punctuation, "true", 0, 0, "call parley-nlu for enable_automatic_punctuation"),
     F("punct_timeout_ms", PL_CONFIG_INT, punct_timeout_ms, "2000", 1, 60000, "punctuation call timeout"),
+    F("stream_endpointing", PL_CONFIG_STRING, stream_endpointing, "vad+blank", 1, 0, "StreamingRecognize end of utterance: vad+blank (VAD and CTC blanks), vad (VAD alone) or agree"),
+    F("stream_max_batch", PL_CONFIG_INT, stream_max_batch, "64", 1, 64, "streams one batched streaming model step advances"),
+    F("stream_batch_wait_us", PL_CONFIG_INT, stream_batch_wait_us, "2000", 0, 1000000, "how long a streaming model step waits for other streams"),
     F("log_level", PL_CONFIG_STRING, log_level, "info", 1, 0, "error, warn, info or debug"),
 };
 #undef F
@@ -109,8 +115,14 @@ int main(int argc, char **argv) {
     so.nats_url = cfg.punctuation ? cfg.nats_url : NULL; /* "" = $PARLEY_NATS_URL or default */
     so.punct_timeout_ms = (int)cfg.punct_timeout_ms;
     so.metrics = pl_worker_metrics(w);
-    if (pl_asrsvc_create(&so, &svc) != PL_OK || pl_asrsvc_register(svc, w) != PL_OK ||
-        pl_asr_streamsvc_create(svc, NULL, &ssvc) != PL_OK ||
+    struct pl_asr_streamsvc_opts sso;
+    pl_asr_streamsvc_opts_default(&sso);
+    sso.max_batch = (int)cfg.stream_max_batch;
+    sso.batch_wait_us = cfg.stream_batch_wait_us;
+    sso.metrics = pl_worker_metrics(w);
+    if (pl_asr_stream_ep_parse(cfg.stream_endpointing, &sso.endpointing) != PL_OK ||
+        pl_asrsvc_create(&so, &svc) != PL_OK || pl_asrsvc_register(svc, w) != PL_OK ||
+        pl_asr_streamsvc_create(svc, &sso, &ssvc) != PL_OK ||
         pl_asr_streamsvc_register(ssvc, w) != PL_OK || pl_worker_start(w) != PL_OK || pl_worker_install_signals(w) != PL_OK) {
         PL_LOGE("%s", pl_last_error());
         goto out;

@@ -28,6 +28,9 @@ static char g_dir[256];
 static struct pl_asrsvc *g_svc;
 static struct pl_asr_streamsvc *g_ss;
 static struct pl_audio *g_clip; /* 16 kHz mono real speech */
+/* the stream service's endpointing and utterance cut of the running TCase */
+static int g_mode = PL_ASR_STREAM_EP_VAD;
+static double g_max_utt = 30.0;
 
 static void setup_model(void) {
     const char *py = getenv("PL_PYTHON"), *src = getenv("PARLEY_SOURCE_DIR"),
@@ -47,7 +50,7 @@ static void setup_model(void) {
     ck_assert_msg(system(cmd) == 0, "%s failed", cmd);
 }
 
-/* The service in each test's own process (its batcher thread would not survive a fork). */
+/* The service in each test's own process (its scheduler thread would not survive a fork). */
 static void setup(void) {
     const char *data = getenv("PARLEY_DATA_DIR");
     struct pl_asrsvc_opts o;
@@ -62,6 +65,8 @@ static void setup(void) {
     struct pl_asr_streamsvc_opts so;
     pl_asr_streamsvc_opts_default(&so);
     so.vad_path = vad;
+    so.endpointing = g_mode;
+    so.max_utterance_s = g_max_utt;
     ck_assert_int_eq(pl_asr_streamsvc_create(g_svc, &so, &g_ss), PL_OK);
     ck_assert(pl_asr_streamsvc_has_vad(g_ss));
     char wav[1100];
@@ -71,6 +76,26 @@ static void setup(void) {
     ck_assert_int_eq(pl_audio_to_mono(a), PL_OK);
     ck_assert_int_eq(pl_audio_resample(a, 16000, &g_clip), PL_OK);
     pl_audio_destroy(a);
+}
+
+/* "vad": the VAD alone (the random-weight model's blanks say nothing); "vad+blank": the
+ * service default, the model running ahead of the endpointer. */
+static void setup_vad(void) {
+    g_mode = PL_ASR_STREAM_EP_VAD;
+    g_max_utt = 30.0;
+    setup();
+}
+static void setup_blank(void) {
+    g_mode = PL_ASR_STREAM_EP_VAD_BLANK;
+    g_max_utt = 30.0;
+    setup();
+}
+/* vad+blank with utterances cut every 2 s: every cut happens while the model has already
+ * run ahead, so the audio after it is fed again to fresh caches */
+static void setup_blank_cut(void) {
+    g_mode = PL_ASR_STREAM_EP_VAD_BLANK;
+    g_max_utt = 2.0;
+    setup();
 }
 
 static void teardown(void) {
@@ -93,6 +118,7 @@ struct got {
     float final_end[16];
     int first_word_ms[16];
     int last_word_end_ms[16];
+    float confidence[16];
     float stability_max;
 };
 
@@ -114,6 +140,7 @@ static pl_status collect(void *ud, const uint8_t *data, size_t n) {
         Nvidia__Riva__Asr__SpeechRecognitionAlternative *al = res->alternatives[0];
         g->first_word_ms[g->n_final] = al->n_words ? al->words[0]->start_time : -1;
         g->last_word_end_ms[g->n_final] = al->n_words ? al->words[al->n_words - 1]->end_time : -1;
+        g->confidence[g->n_final] = al->confidence;
         g->n_final++;
     } else {
         g->n_interim++;
@@ -433,7 +460,8 @@ START_TEST(test_concurrent_batched) {
     }
     pl_asr_streamsvc_batch_stats(g_ss, &s1, &r1);
     ck_assert_int_gt(s1 - s0, 0);
-    ck_assert_int_ge(r1 - r0, s1 - s0);
+    /* the scheduler really batched: more stream steps than model steps (mean batch > 1) */
+    ck_assert_msg(r1 - r0 > s1 - s0, "mean batch %ld/%ld is not above 1", r1 - r0, s1 - s0);
     fprintf(stderr, "concurrent: %ld batched steps for %ld stream steps\n", s1 - s0, r1 - r0);
     pl_free(wav);
 }
@@ -478,11 +506,41 @@ START_TEST(test_random_input) {
 }
 END_TEST
 
+/* vad+blank, utterances cut at 2 s while the model runs ahead: every chunking gives the same
+ * finals at the same places (2, 4, 6 s, the end), so the look-ahead is fed again exactly. */
+START_TEST(test_blank_cut_chunks) {
+    size_t n = 0;
+    uint8_t *wav = wav_of(g_clip->samples, g_clip->n_frames, 16000, &n);
+    Nvidia__Riva__Asr__RecognitionConfig cfg;
+    default_cfg(&cfg);
+    struct got ref, g;
+    stream(wav, n, 3200, true, &cfg, &ref);
+    ck_assert_int_ge(ref.n_final, 3);
+    ck_assert(fabsf(ref.final_end[0] - 2.0f) < 1e-3f);
+    ck_assert(fabsf(ref.final_end[1] - 4.0f) < 1e-3f);
+    const size_t chunks[] = {640, 4801, 32000};
+    for (size_t i = 0; i < sizeof chunks / sizeof chunks[0]; i++) {
+        stream(wav, n, chunks[i], i == 0, &cfg, &g);
+        ck_assert_int_eq(g.n_final, ref.n_final);
+        for (int k = 0; k < g.n_final; k++) {
+            ck_assert_str_eq(g.finals[k], ref.finals[k]);
+            ck_assert(g.final_end[k] == ref.final_end[k]);
+            ck_assert_int_eq(g.first_word_ms[k], ref.first_word_ms[k]);
+            ck_assert_int_eq(g.last_word_end_ms[k], ref.last_word_end_ms[k]);
+            /* the confidence depends on every log-prob row decoded: exactly the same rows */
+            ck_assert_msg(g.confidence[k] == ref.confidence[k], "chunk %zu final %d: confidence %g != %g",
+                          chunks[i], k, (double)g.confidence[k], (double)ref.confidence[k]);
+        }
+    }
+    pl_free(wav);
+}
+END_TEST
+
 Suite *pl_asrstream_suite(void) {
     Suite *su = suite_create("asrstream");
     TCase *tc = tcase_create("stream");
     tcase_add_unchecked_fixture(tc, setup_model, teardown_model);
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, setup_vad, teardown);
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, test_same_as_recognize);
     tcase_add_test(tc, test_chunk_sizes);
@@ -493,5 +551,21 @@ Suite *pl_asrstream_suite(void) {
     tcase_add_test(tc, test_concurrent_batched);
     tcase_add_test(tc, test_random_input);
     suite_add_tcase(su, tc);
+    TCase *tb = tcase_create("stream_blank");
+    tcase_add_unchecked_fixture(tb, setup_model, teardown_model);
+    tcase_add_checked_fixture(tb, setup_blank, teardown);
+    tcase_set_timeout(tb, 240);
+    tcase_add_test(tb, test_same_as_recognize);
+    tcase_add_test(tb, test_chunk_sizes);
+    tcase_add_test(tb, test_silence);
+    tcase_add_test(tb, test_concurrent_batched);
+    tcase_add_test(tb, test_random_input);
+    suite_add_tcase(su, tb);
+    TCase *tcut = tcase_create("stream_blank_cut");
+    tcase_add_unchecked_fixture(tcut, setup_model, teardown_model);
+    tcase_add_checked_fixture(tcut, setup_blank_cut, teardown);
+    tcase_set_timeout(tcut, 240);
+    tcase_add_test(tcut, test_blank_cut_chunks);
+    suite_add_tcase(su, tcut);
     return su;
 }
