@@ -65,8 +65,10 @@ long pl_perf_chunk_for(const double *sent_end, size_t n, double audio_processed)
     size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (sent_end[mid] >= want) hi = mid;
-        else lo = mid + 1;
+        if (sent_end[mid] >= want)
+            hi = mid;
+        else
+            lo = mid + 1;
     }
     return lo < n ? (long)lo : -1;
 }

@@ -61,16 +61,16 @@ bool pl_perf_is_last_final(bool is_final, bool closed, double audio_processed, d
 
 /* What the real-time criterion looks at, for one level. */
 struct pl_perf_level_summary {
-    bool paced;          /* audio sent in real time */
-    long streams;        /* streams run */
-    long errors;         /* streams that ended with a non-OK status */
-    long finals;         /* streams that received their final */
-    double slowest_s;    /* longest stream, call start to status */
-    double audio_s;      /* audio duration of one stream */
-    double chunk_s;      /* chunk duration */
-    double p99_ms;       /* p99 chunk latency; NAN when there was none */
-    double rt_p99_ms;    /* bound on p99_ms */
-    double rt_margin_s;  /* allowed lateness of a stream beyond audio_s + chunk_s */
+    bool paced;         /* audio sent in real time */
+    long streams;       /* streams run */
+    long errors;        /* streams that ended with a non-OK status */
+    long finals;        /* streams that received their final */
+    double slowest_s;   /* longest stream, call start to status */
+    double audio_s;     /* audio duration of one stream */
+    double chunk_s;     /* chunk duration */
+    double p99_ms;      /* p99 chunk latency; NAN when there was none */
+    double rt_p99_ms;   /* bound on p99_ms */
+    double rt_margin_s; /* allowed lateness of a stream beyond audio_s + chunk_s */
 };
 
 /* The real-time criterion above. */

@@ -107,25 +107,26 @@ struct bench {
 };
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: parley perf --stream --audio FILE [--target HOST:PORT] [--rpc NAME]\n"
-            "                   [--concurrency 1,8,16,32,48] [--chunk-ms 100] [--no-realtime]\n"
-            "                   [--iterations K | --duration S] [--timeout S]\n"
-            "                   [--no-interim] [--punctuation] [--language-code en-US] [--model M]\n"
-            "                   [--rt-p99-ms 500] [--rt-margin-s 1] [--api-key K]\n"
-            "                   [--use-ssl] [--ssl-cert PEM] [--label L] [--csv FILE]\n"
-            "  --rpc              StreamingRecognize (default; also riva.asr.RivaSpeechRecognition/\n"
-            "                     StreamingRecognize, the full path or streaming_recognize)\n"
-            "  --audio FILE       WAV/FLAC/Ogg recording; sent as 16 kHz mono LINEAR_PCM\n"
-            "  --chunk-ms MS      audio per message (default 100)\n"
-            "  --no-realtime      send chunks as fast as possible (default: paced by the clock)\n"
-            "  --iterations K     streams each of the N slots runs back to back (default 1)\n"
-            "  --duration S       instead: slots start new streams until S seconds have passed\n"
-            "  --timeout S        deadline of each stream (default: audio length + 60 s)\n"
-            "  --rt-p99-ms MS     real-time bound on the p99 chunk latency (default 500)\n"
-            "  --rt-margin-s S    real time: slowest stream <= audio + chunk + S (default 1)\n"
-            "  --api-key K        sent as 'authorization: Bearer K'\n"
-            "  --use-ssl          TLS with the system's roots; --ssl-cert PEM: with these roots\n");
+    fprintf(
+        f,
+        "usage: parley perf --stream --audio FILE [--target HOST:PORT] [--rpc NAME]\n"
+        "                   [--concurrency 1,8,16,32,48] [--chunk-ms 100] [--no-realtime]\n"
+        "                   [--iterations K | --duration S] [--timeout S]\n"
+        "                   [--no-interim] [--punctuation] [--language-code en-US] [--model M]\n"
+        "                   [--rt-p99-ms 500] [--rt-margin-s 1] [--api-key K]\n"
+        "                   [--use-ssl] [--ssl-cert PEM] [--label L] [--csv FILE]\n"
+        "  --rpc              StreamingRecognize (default; also riva.asr.RivaSpeechRecognition/\n"
+        "                     StreamingRecognize, the full path or streaming_recognize)\n"
+        "  --audio FILE       WAV/FLAC/Ogg recording; sent as 16 kHz mono LINEAR_PCM\n"
+        "  --chunk-ms MS      audio per message (default 100)\n"
+        "  --no-realtime      send chunks as fast as possible (default: paced by the clock)\n"
+        "  --iterations K     streams each of the N slots runs back to back (default 1)\n"
+        "  --duration S       instead: slots start new streams until S seconds have passed\n"
+        "  --timeout S        deadline of each stream (default: audio length + 60 s)\n"
+        "  --rt-p99-ms MS     real-time bound on the p99 chunk latency (default 500)\n"
+        "  --rt-margin-s S    real time: slowest stream <= audio + chunk + S (default 1)\n"
+        "  --api-key K        sent as 'authorization: Bearer K'\n"
+        "  --use-ssl          TLS with the system's roots; --ssl-cert PEM: with these roots\n");
 }
 
 static bool next_arg(int argc, char **argv, int *i, const char **v) {
@@ -333,11 +334,11 @@ static bool start_ops(struct stream *s, const grpc_op *ops, size_t n, int op) {
 
 static void start_stream(struct stream *s, int64_t t) {
     struct bench *b = s->b;
-    gpr_timespec deadline = gpr_time_add(
-        gpr_now(GPR_CLOCK_REALTIME),
-        gpr_time_from_millis((int64_t)(b->o->timeout_s * 1000), GPR_TIMESPAN));
-    s->call = grpc_channel_create_call(b->ch, NULL, GRPC_PROPAGATE_DEFAULTS, b->cq, b->method,
-                                       NULL, deadline, NULL);
+    gpr_timespec deadline =
+        gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
+                     gpr_time_from_millis((int64_t)(b->o->timeout_s * 1000), GPR_TIMESPAN));
+    s->call = grpc_channel_create_call(b->ch, NULL, GRPC_PROPAGATE_DEFAULTS, b->cq, b->method, NULL,
+                                       deadline, NULL);
     grpc_metadata_array_init(&s->init_md);
     grpc_metadata_array_init(&s->trail_md);
     s->status = GRPC_STATUS_UNKNOWN;
@@ -575,8 +576,10 @@ fail:
 }
 
 static void fmt_num(char *buf, size_t n, double x, const char *none) {
-    if (isnan(x)) snprintf(buf, n, "%s", none);
-    else snprintf(buf, n, "%.1f", x);
+    if (isnan(x))
+        snprintf(buf, n, "%s", none);
+    else
+        snprintf(buf, n, "%.1f", x);
 }
 
 static void acc_reset(struct level_acc *acc) {
@@ -598,9 +601,15 @@ static bool report_level(struct bench *b, int conc, FILE *cf, const char *rpc) {
     double f50 = pl_perf_samples_pct(&acc->fin, 50), fmax = pl_perf_samples_max(&acc->fin);
     double e50 = pl_perf_samples_pct(&acc->ep, 50), emax = pl_perf_samples_max(&acc->ep);
     struct pl_perf_level_summary sum = {
-        .paced = o->paced, .streams = acc->streams, .errors = acc->errors,
-        .finals = acc->finals, .slowest_s = acc->slowest_s, .audio_s = b->audio_s,
-        .chunk_s = o->chunk_ms / 1000.0, .p99_ms = p99, .rt_p99_ms = o->rt_p99_ms,
+        .paced = o->paced,
+        .streams = acc->streams,
+        .errors = acc->errors,
+        .finals = acc->finals,
+        .slowest_s = acc->slowest_s,
+        .audio_s = b->audio_s,
+        .chunk_s = o->chunk_ms / 1000.0,
+        .p99_ms = p99,
+        .rt_p99_ms = o->rt_p99_ms,
         .rt_margin_s = o->rt_margin_s,
     };
     bool rt = pl_perf_level_realtime(&sum);
@@ -632,9 +641,8 @@ static bool report_level(struct bench *b, int conc, FILE *cf, const char *rpc) {
         fmt_num(semax, sizeof semax, emax, "");
         fprintf(cf, "%s,%s,%d,%ld,%ld,%.3f,%d,%d,%zu,%s,%s,%s,%s,%s,%ld,%zu,%s,%s,%.3f,%s\n",
                 o->label ? o->label : "", rpc, conc, acc->streams, acc->errors, b->audio_s,
-                o->chunk_ms, o->paced ? 1 : 0, acc->lat.n, s50, s90, s99, sf50, sfmax,
-                acc->finals, acc->ep.n, se50, semax, acc->slowest_s,
-                o->paced ? (rt ? "1" : "0") : "");
+                o->chunk_ms, o->paced ? 1 : 0, acc->lat.n, s50, s90, s99, sf50, sfmax, acc->finals,
+                acc->ep.n, se50, semax, acc->slowest_s, o->paced ? (rt ? "1" : "0") : "");
         fflush(cf);
     }
     fflush(stdout);
@@ -715,15 +723,16 @@ int pl_perf_stream_main(int argc, char **argv) {
                     "p90_ms,p99_ms,final_p50_ms,final_max_ms,finals,endpoint_finals,"
                     "endpoint_final_p50_ms,endpoint_final_max_ms,slowest_stream_s,realtime\n");
     }
-    printf("# target %s%s rpc %s\n", o.target, o.use_ssl || o.ssl_cert ? " (TLS)" : "",
-           info->path);
+    printf("# target %s%s rpc %s\n", o.target, o.use_ssl || o.ssl_cert ? " (TLS)" : "", info->path);
     printf("# audio %s: %.2f s at 16 kHz in %zu chunks of %d ms, %s; interim %s, punctuation "
            "%s, language %s; ",
            o.audio, b.audio_s, b.n_chunks, o.chunk_ms,
            o.paced ? "paced in real time" : "as fast as possible", o.interim ? "on" : "off",
            o.punct ? "on" : "off", o.language);
-    if (o.duration_s > 0) printf("%.1f s per level\n", o.duration_s);
-    else printf("%ld stream(s) per slot\n", o.iterations);
+    if (o.duration_s > 0)
+        printf("%.1f s per level\n", o.duration_s);
+    else
+        printf("%ld stream(s) per slot\n", o.iterations);
     printf("# latencies in ms: chunk (interim results) p50/p90/p99, final after the half-close, "
            "endpoint finals; slowest stream in s\n");
     printf("%-10s %5s %7s %6s %8s %8s %8s %8s %8s %8s %7s %8s %9s %4s\n", "label", "conc",

@@ -14,9 +14,9 @@ START_TEST(test_pct_matches_python) {
     ck_assert(isnan(pl_perf_samples_pct(&s, 50)));
     ck_assert(isnan(pl_perf_samples_max(&s)));
     for (int i = 10; i >= 1; i--) ck_assert_int_eq(pl_perf_samples_add(&s, i), PL_OK);
-    ck_assert_double_eq(pl_perf_samples_pct(&s, 50), 6);   /* int(5.0) = 5 -> 6 */
-    ck_assert_double_eq(pl_perf_samples_pct(&s, 90), 10);  /* int(9.0) = 9 -> 10 */
-    ck_assert_double_eq(pl_perf_samples_pct(&s, 99), 10);  /* int(9.9) = 9 */
+    ck_assert_double_eq(pl_perf_samples_pct(&s, 50), 6);  /* int(5.0) = 5 -> 6 */
+    ck_assert_double_eq(pl_perf_samples_pct(&s, 90), 10); /* int(9.0) = 9 -> 10 */
+    ck_assert_double_eq(pl_perf_samples_pct(&s, 99), 10); /* int(9.9) = 9 */
     ck_assert_double_eq(pl_perf_samples_pct(&s, 0), 1);
     ck_assert_double_eq(pl_perf_samples_pct(&s, 100), 10); /* clamped to n - 1 */
     ck_assert_double_eq(pl_perf_samples_max(&s), 10);
@@ -64,9 +64,16 @@ START_TEST(test_last_final) {
 END_TEST
 
 static struct pl_perf_level_summary good(void) {
-    return (struct pl_perf_level_summary){.paced = true, .streams = 8, .errors = 0, .finals = 8,
-                                          .slowest_s = 8.3, .audio_s = 7.34, .chunk_s = 0.1,
-                                          .p99_ms = 120, .rt_p99_ms = 500, .rt_margin_s = 1.0};
+    return (struct pl_perf_level_summary){.paced = true,
+                                          .streams = 8,
+                                          .errors = 0,
+                                          .finals = 8,
+                                          .slowest_s = 8.3,
+                                          .audio_s = 7.34,
+                                          .chunk_s = 0.1,
+                                          .p99_ms = 120,
+                                          .rt_p99_ms = 500,
+                                          .rt_margin_s = 1.0};
 }
 
 START_TEST(test_realtime) {
@@ -117,8 +124,7 @@ END_TEST
 
 START_TEST(test_channel_bad_cert) {
     grpc_channel *ch = (grpc_channel *)1;
-    ck_assert_int_eq(pl_perf_channel_create("127.0.0.1:1", true, "/nonexistent.pem", &ch),
-                     PL_E_IO);
+    ck_assert_int_eq(pl_perf_channel_create("127.0.0.1:1", true, "/nonexistent.pem", &ch), PL_E_IO);
     ck_assert_ptr_null(ch);
 }
 END_TEST
