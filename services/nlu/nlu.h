@@ -150,6 +150,8 @@ struct pl_nlu_head {
     int n_labels;
     char **labels;    /* [n_labels] */
     float *w, *b;     /* [n_labels x hidden], [n_labels] (f32 copies) */
+    float *wt;        /* [hidden x n_labels]: w transposed, so that the product with a hidden
+                         vector runs over contiguous labels (vectorized without reassociation) */
 };
 
 struct pl_nlu_model_opts {
@@ -159,11 +161,13 @@ struct pl_nlu_model_opts {
     int max_batch_size;         /* 0 = config.json's batching.max_batch_size, else 8 */
     int64_t max_queue_delay_us; /* < 0 = config.json's batching.max_queue_delay_us, else 500 */
     struct pl_metrics *metrics; /* optional: batch metrics (borrowed) */
+    int instances;              /* forward instances, each its own backend, encoder state and
+                                   batcher thread, so batches run in parallel (0 = 1) */
     const char *variant;        /* NULL: the model as config.json states it; else the key of
                                    config.json's "variants" to load (its "precision" wins over
                                    the precision above; its "batching" counts as config.json's) */
 };
-#define PL_NLU_MODEL_OPTS_INIT {NULL, 0, NULL, 0, -1, NULL, NULL}
+#define PL_NLU_MODEL_OPTS_INIT {NULL, 0, NULL, 0, -1, NULL, 0, NULL}
 
 struct pl_nlu_model {
     char *name;          /* directory name (variants: "<dir name>-<variant>"): what model_name
@@ -181,16 +185,23 @@ struct pl_nlu_model {
     struct pl_nlu_head heads[PL_NLU_MAX_HEADS];
     int head_main;       /* intent / token / label / punct head index */
     int head_second;     /* slot / capit head index, or -1 */
+    int n_instances;     /* forward instances (batcher threads) */
+    struct pl_bert *bert; /* instance 0's encoder: its config and precision (borrowed) */
     /* private */
-    float *pool_w, *pool_b;
+    float *pool_w, *pool_b, *pool_wt; /* pooler [hidden x hidden], bias, transposed */
     struct pl_wordpiece *tok;
+    struct pl_nlu_instance *inst; /* [n_instances] */
+    struct pl_batcher *batcher;
+};
+
+/* One forward instance: the batcher thread `instance` owns it alone. */
+struct pl_nlu_instance {
     struct pl_backend *be;
     struct pl_bert *bert;
     struct pl_bert_state *state;
-    float *hidden_buf;
-    int32_t *ids, *mask;
-    float *pooled;
-    struct pl_batcher *batcher;
+    float *hidden_buf;    /* [max_batch_size x max_length x hidden] */
+    int32_t *ids, *mask;  /* [max_batch_size x max_length] */
+    float *pooled;        /* [hidden] */
 };
 
 /* Whether dir/config.json names a task this service serves. OUT: *task (on true).

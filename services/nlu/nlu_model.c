@@ -105,6 +105,14 @@ static pl_status read_f32(const struct pl_safetensors *st, const char *path, con
     return PL_OK;
 }
 
+/* A new [cols x rows] copy of w [rows x cols]. */
+static float *transpose(const float *w, int rows, int cols) {
+    float *t = pl_malloc(sizeof(float) * (size_t)rows * (size_t)cols);
+    for (int r = 0; t && r < rows; r++)
+        for (int c = 0; c < cols; c++) t[(size_t)c * rows + r] = w[(size_t)r * cols + c];
+    return t;
+}
+
 static pl_status read_labels(json_t *arr, const char *path, const char *what, char ***out, int *n) {
     *out = NULL;
     *n = 0;
@@ -169,6 +177,8 @@ static pl_status load_head(struct pl_nlu_model *m, const char *path, const char 
     PL_TRY(read_f32(st, st_path, tn, h->n_labels, m->hidden, &h->w));
     snprintf(tn, sizeof tn, "%s.bias", prefix);
     PL_TRY(read_f32(st, st_path, tn, h->n_labels, 0, &h->b));
+    if (!(h->wt = transpose(h->w, h->n_labels, m->hidden)))
+        return PL_ERR(PL_E_NOMEM, "%s: head %s", path, name);
     return PL_OK;
 }
 
@@ -309,6 +319,8 @@ static pl_status load_config(struct pl_nlu_model *m, const char *dir, json_t *ro
         if (!m->heads[i].pooler || m->pool_w) continue;
         s = read_f32(st, st_path, "bert.pooler.dense.weight", m->hidden, m->hidden, &m->pool_w);
         if (s == PL_OK) s = read_f32(st, st_path, "bert.pooler.dense.bias", m->hidden, 0, &m->pool_b);
+        if (s == PL_OK && !(m->pool_wt = transpose(m->pool_w, m->hidden, m->hidden)))
+            s = PL_ERR(PL_E_NOMEM, "%s: pooler", path);
         if (s != PL_OK) goto out;
     }
 out:
@@ -462,32 +474,49 @@ pl_status pl_nlu_model_load(const char *dir, const char *name, const struct pl_n
     }
     PL_TRY_GOTO(st, load_config(m, dir, root, path, base, precision, sizeof precision));
 
-    PL_TRY_GOTO(st, pl_backend_create(o->backend && *o->backend ? o->backend : "cpu", &m->be));
-    if (o->threads > 0 && !strncmp(pl_backend_name(m->be), "cpu", 3))
-        PL_TRY_GOTO(st, pl_backend_cpu_set_threads(m->be, o->threads));
-    struct pl_bert_options bo = {precision[0] ? precision : NULL, m->max_batch_size, m->max_length,
-                                 1};
-    PL_TRY_GOTO(st, pl_bert_load(dir, m->be, &bo, &m->bert));
-    if (pl_bert_get_config(m->bert)->hidden != m->hidden) {
-        st = PL_ERR(PL_E_FORMAT, "%s: encoder hidden %d != hidden_size %d", path,
-                    pl_bert_get_config(m->bert)->hidden, m->hidden);
+    m->n_instances = o->instances > 0 ? o->instances : 1;
+    if (m->n_instances > 64) {
+        st = PL_ERR(PL_E_INVALID_ARG, "model %s: %d instances (1..64)", name, m->n_instances);
         goto fail;
     }
-    if (pl_bert_max_seq(m->bert) < m->max_length) m->max_length = pl_bert_max_seq(m->bert);
-    PL_TRY_GOTO(st, pl_bert_state_create(m->bert, &m->state));
-    size_t cells = (size_t)m->max_batch_size * (size_t)m->max_length;
-    m->hidden_buf = pl_malloc(sizeof(float) * cells * (size_t)m->hidden);
-    m->ids = pl_malloc(sizeof(int32_t) * cells);
-    m->mask = pl_malloc(sizeof(int32_t) * cells);
-    m->pooled = pl_malloc(sizeof(float) * (size_t)m->hidden);
-    if (!m->hidden_buf || !m->ids || !m->mask || !m->pooled) {
-        st = PL_ERR(PL_E_NOMEM, "model %s: workspace", name);
+    m->inst = pl_calloc((size_t)m->n_instances, sizeof *m->inst);
+    if (!m->inst) {
+        st = PL_ERR(PL_E_NOMEM, "model %s: instances", name);
         goto fail;
     }
+    /* Each instance has its own backend (the CPU backend's scratch and thread pool serve one
+     * graph at a time) and encoder: f32 weights map the same file pages, int8 ones are
+     * quantized once per instance. */
+    for (int i = 0; i < m->n_instances; i++) {
+        struct pl_nlu_instance *in = &m->inst[i];
+        PL_TRY_GOTO(st, pl_backend_create(o->backend && *o->backend ? o->backend : "cpu", &in->be));
+        if (o->threads > 0 && !strncmp(pl_backend_name(in->be), "cpu", 3))
+            PL_TRY_GOTO(st, pl_backend_cpu_set_threads(in->be, o->threads));
+        struct pl_bert_options bo = {precision[0] ? precision : NULL, m->max_batch_size,
+                                     m->max_length, 1};
+        PL_TRY_GOTO(st, pl_bert_load(dir, in->be, &bo, &in->bert));
+        if (pl_bert_get_config(in->bert)->hidden != m->hidden) {
+            st = PL_ERR(PL_E_FORMAT, "%s: encoder hidden %d != hidden_size %d", path,
+                        pl_bert_get_config(in->bert)->hidden, m->hidden);
+            goto fail;
+        }
+        if (pl_bert_max_seq(in->bert) < m->max_length) m->max_length = pl_bert_max_seq(in->bert);
+        PL_TRY_GOTO(st, pl_bert_state_create(in->bert, &in->state));
+        size_t cells = (size_t)m->max_batch_size * (size_t)m->max_length;
+        in->hidden_buf = pl_malloc(sizeof(float) * cells * (size_t)m->hidden);
+        in->ids = pl_malloc(sizeof(int32_t) * cells);
+        in->mask = pl_malloc(sizeof(int32_t) * cells);
+        in->pooled = pl_malloc(sizeof(float) * (size_t)m->hidden);
+        if (!in->hidden_buf || !in->ids || !in->mask || !in->pooled) {
+            st = PL_ERR(PL_E_NOMEM, "model %s: workspace", name);
+            goto fail;
+        }
+    }
+    m->bert = m->inst[0].bert;
     struct pl_batcher_opts bopt = PL_BATCHER_OPTS_INIT;
     bopt.max_batch_size = m->max_batch_size;
     bopt.max_queue_delay_us = m->max_queue_delay_us;
-    bopt.n_instances = 1; /* one backend per model runs one graph at a time */
+    bopt.n_instances = m->n_instances; /* one thread per instance, each its own backend */
     bopt.max_queue = 4096;
     bopt.metrics = o->metrics;
     bopt.model = m->name;
@@ -504,9 +533,17 @@ fail:
 void pl_nlu_model_destroy(struct pl_nlu_model *m) {
     if (!m) return;
     pl_batcher_destroy(m->batcher);
-    pl_bert_state_destroy(m->state);
-    pl_bert_destroy(m->bert);
-    pl_backend_destroy(m->be);
+    for (int i = 0; m->inst && i < m->n_instances; i++) {
+        struct pl_nlu_instance *in = &m->inst[i];
+        pl_bert_state_destroy(in->state);
+        pl_bert_destroy(in->bert);
+        pl_backend_destroy(in->be);
+        pl_free(in->hidden_buf);
+        pl_free(in->ids);
+        pl_free(in->mask);
+        pl_free(in->pooled);
+    }
+    pl_free(m->inst);
     pl_wordpiece_destroy(m->tok);
     for (int i = 0; i < m->n_heads; i++) {
         struct pl_nlu_head *h = &m->heads[i];
@@ -514,14 +551,12 @@ void pl_nlu_model_destroy(struct pl_nlu_model *m) {
         pl_free(h->labels);
         pl_free(h->name);
         pl_free(h->w);
+        pl_free(h->wt);
         pl_free(h->b);
     }
     pl_free(m->pool_w);
+    pl_free(m->pool_wt);
     pl_free(m->pool_b);
-    pl_free(m->hidden_buf);
-    pl_free(m->ids);
-    pl_free(m->mask);
-    pl_free(m->pooled);
     pl_free(m->domain);
     pl_free(m->name);
     pl_free(m->dir);
@@ -529,30 +564,25 @@ void pl_nlu_model_destroy(struct pl_nlu_model *m) {
     pl_free(m);
 }
 
-/* y[r] = b[r] + W[r,:] . x, W [rows x cols]. Four partial sums keep the FMA pipes busy
- * without -ffast-math (the heads are small next to the encoder, but run on every token). */
-static void linear(const float *restrict w, const float *restrict b, const float *restrict x,
+/* y[r] = b[r] + sum_c W[r,c] x[c], with wt = W transposed [cols x rows]: the inner loop runs
+ * over contiguous outputs, each its own sum, so the compiler vectorizes it without
+ * reassociating (no -ffast-math); the order of each sum is c = 0, 1, ... as in a plain loop. */
+static void linear(const float *restrict wt, const float *restrict b, const float *restrict x,
                    int rows, int cols, float *restrict y) {
-    for (int r = 0; r < rows; r++) {
-        const float *wr = w + (size_t)r * cols;
-        float a0 = 0.f, a1 = 0.f, a2 = 0.f, a3 = 0.f;
-        int c = 0;
-        for (; c + 4 <= cols; c += 4) {
-            a0 += wr[c] * x[c];
-            a1 += wr[c + 1] * x[c + 1];
-            a2 += wr[c + 2] * x[c + 2];
-            a3 += wr[c + 3] * x[c + 3];
-        }
-        for (; c < cols; c++) a0 += wr[c] * x[c];
-        y[r] = (a0 + a1) + (a2 + a3) + b[r];
+    for (int r = 0; r < rows; r++) y[r] = 0.f;
+    for (int c = 0; c < cols; c++) {
+        const float xc = x[c];
+        const float *restrict wc = wt + (size_t)c * rows;
+        for (int r = 0; r < rows; r++) y[r] += wc[r] * xc;
     }
+    for (int r = 0; r < rows; r++) y[r] += b[r];
 }
 
 /* The batcher's run callback: one forward of the encoder over the batch's windows, padded
  * to the longest, then every head on each window's rows. */
 static pl_status run_batch(void *ud, int instance, struct pl_batch_req **reqs, int n) {
-    (void)instance;
     struct pl_nlu_model *m = ud;
+    struct pl_nlu_instance *in = &m->inst[instance];
     int seq = 1;
     for (int i = 0; i < n; i++) {
         const struct nlu_job *j = reqs[i]->input;
@@ -561,31 +591,31 @@ static pl_status run_batch(void *ud, int instance, struct pl_batch_req **reqs, i
     if (seq > m->max_length || n > m->max_batch_size)
         return PL_ERR(PL_E_INTERNAL, "batch %d x %d exceeds %d x %d", n, seq, m->max_batch_size,
                       m->max_length);
-    int32_t pad = pl_bert_get_config(m->bert)->pad_token_id;
+    int32_t pad = pl_bert_get_config(in->bert)->pad_token_id;
     for (int i = 0; i < n; i++) {
         const struct pl_encoding *e = ((const struct nlu_job *)reqs[i]->input)->enc;
         for (int t = 0; t < seq; t++) {
-            m->ids[i * seq + t] = t < e->n ? e->ids[t] : pad;
-            m->mask[i * seq + t] = t < e->n;
+            in->ids[i * seq + t] = t < e->n ? e->ids[t] : pad;
+            in->mask[i * seq + t] = t < e->n;
         }
     }
-    PL_TRY(pl_bert_forward(m->state, n, seq, m->ids, NULL, m->mask, m->hidden_buf, NULL));
+    PL_TRY(pl_bert_forward(in->state, n, seq, in->ids, NULL, in->mask, in->hidden_buf, NULL));
     int H = m->hidden;
     for (int i = 0; i < n; i++) {
         const struct nlu_job *j = reqs[i]->input;
-        const float *hrow = m->hidden_buf + (size_t)i * seq * H;
+        const float *hrow = in->hidden_buf + (size_t)i * seq * H;
         for (int k = 0; k < m->n_heads; k++) {
             const struct pl_nlu_head *h = &m->heads[k];
             if (h->tokens) {
                 for (int t = 0; t < j->enc->n; t++)
-                    linear(h->w, h->b, hrow + (size_t)t * H, h->n_labels, H,
+                    linear(h->wt, h->b, hrow + (size_t)t * H, h->n_labels, H,
                            j->out[k] + (size_t)t * h->n_labels);
             } else if (h->pooler) {
-                linear(m->pool_w, m->pool_b, hrow, H, H, m->pooled);
-                for (int c = 0; c < H; c++) m->pooled[c] = tanhf(m->pooled[c]);
-                linear(h->w, h->b, m->pooled, h->n_labels, H, j->out[k]);
+                linear(m->pool_wt, m->pool_b, hrow, H, H, in->pooled);
+                for (int c = 0; c < H; c++) in->pooled[c] = tanhf(in->pooled[c]);
+                linear(h->wt, h->b, in->pooled, h->n_labels, H, j->out[k]);
             } else {
-                linear(h->w, h->b, hrow, h->n_labels, H, j->out[k]);
+                linear(h->wt, h->b, hrow, h->n_labels, H, j->out[k]);
             }
         }
     }

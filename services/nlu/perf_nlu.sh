@@ -1,18 +1,32 @@
 #!/usr/bin/env bash
-# Load test of AnalyzeIntent through the gateway: nats-server + parley-nlu + parley-gateway on
-# free 127.0.0.1 ports, `parley-perf` concurrency sweep with dynamic batching on (the model's
-# settings, or MAX_BATCH) and with max_batch_size 1. Prints both tables; CSVs in OUT_DIR.
+# Dynamic batching against max_batch_size 1, AnalyzeIntent through the gateway, in one command:
+# starts nats-server + parley-nlu + parley-gateway on free 127.0.0.1 ports twice (batching with
+# the settings below; then nlu.max_batch_size 1, delay 0), runs the `parley perf` concurrency
+# sweep on each, and prints both tables, the throughput ratio at the highest concurrency and the
+# "same p99" comparison (what max_batch_size 1 serves within the p99 that batching shows there).
 #
 #   services/nlu/perf_nlu.sh <build dir> <model repository> [concurrency list] [seconds]
-#   e.g. services/nlu/perf_nlu.sh build models 1,4,16,64 5
-# Environment: MAX_BATCH (batching run's nlu.max_batch_size, default the model's),
-# DELAY_US (nlu.max_queue_delay_us), OUT_DIR (default a temp dir), QUERY.
+#   e.g. services/nlu/perf_nlu.sh build models              # 1,2,4,8,16,32,64 x 5 s
+# Environment (each printed with the results, so a run can be repeated exactly):
+#   MAX_BATCH   batching run's nlu.max_batch_size (default: the model's config, else parley-nlu's)
+#   DELAY_US    batching run's nlu.max_queue_delay_us (default: the model's / parley-nlu's)
+#   THREADS     nlu.threads, engine threads per model (default: parley-nlu's)
+#   HANDLERS    nlu.handler_threads (default: parley-nlu's)
+#   INSTANCES   nlu.instances, parallel forward instances per model (default: parley-nlu's)
+#   MODEL       the model directory name to serve alone (default nlu-intent-slot-snips)
+#   QUERY       the utterance (default the 12-word restaurant query)
+#   WARMUP      seconds of warm-up per concurrency (default 1)
+#   PROFILE=1   also `perf record` parley-nlu and the gateway for SECS s at the highest
+#               concurrency of the batching run; top symbols printed, data in OUT_DIR
+#   OUT_DIR     CSVs, logs, profiles (default a new temp dir)
 set -u
 BUILD=$1
 MODELS=$2
-CONC=${3:-1,4,16,64}
+CONC=${3:-1,2,4,8,16,32,64}
 SECS=${4:-5}
 QUERY=${QUERY:-book a table for two at an italian restaurant in boston tomorrow}
+MODEL=${MODEL:-nlu-intent-slot-snips}
+WARMUP=${WARMUP:-1}
 OUT_DIR=${OUT_DIR:-$(mktemp -d /tmp/pl_nlu_perf_XXXXXX)}
 PY=${PL_PYTHON:-/usr/bin/python3}
 PIDS=()
@@ -20,11 +34,25 @@ cleanup() { for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done; wait 2>
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+# user+system CPU seconds of each pid (0 when gone)
+cpu_of() { local t=$(getconf CLK_TCK); for p in "$@"; do
+  awk -v t="$t" '{print ($14 + $15) / t}' "/proc/$p/stat" 2>/dev/null || echo 0; done | tr '\n' ' '; }
 NATS_SERVER=$(command -v nats-server || echo /usr/sbin/nats-server)
+mkdir -p "$OUT_DIR"
+[[ -f "$MODELS/$MODEL/config.json" ]] || { echo "no model $MODELS/$MODEL"; exit 1; }
+# serve the one model alone (a repository of one link: no copy of the weights)
+mkdir -p "$OUT_DIR/models"
+ln -sfn "$(cd "$MODELS/$MODEL" && pwd)" "$OUT_DIR/models/$MODEL"
 
 # the AnalyzeIntentRequest bytes: field 1 (query), length-delimited
 $PY -c 'import sys; q=sys.argv[1].encode(); n=len(q); assert n < 128
 sys.stdout.buffer.write(bytes([0x0a, n]) + q)' "$QUERY" > "$OUT_DIR/req.bin"
+
+echo "# $(date -u +%FT%TZ) $(nproc) CPUs, $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1);" \
+     "commit $(git -C "$(dirname "$0")" rev-parse --short HEAD 2>/dev/null || echo ?)"
+echo "# settings: MAX_BATCH=${MAX_BATCH:-} DELAY_US=${DELAY_US:-} THREADS=${THREADS:-} HANDLERS=${HANDLERS:-} INSTANCES=${INSTANCES:-} (empty: parley-nlu's defaults)"
+echo "# model $MODEL, query \"$QUERY\", concurrency $CONC, $SECS s each (+$WARMUP s warm-up)"
 
 run() { # <label> <extra env...>
   local label=$1; shift
@@ -32,22 +60,104 @@ run() { # <label> <extra env...>
   np=$(port); gp=$(port)
   "$NATS_SERVER" -a 127.0.0.1 -p "$np" > "$OUT_DIR/nats-$label.log" 2>&1 & PIDS+=($!)
   sleep 0.5
-  env PARLEY_NLU_LOG_LEVEL=warn "$@" "$BUILD/services/nlu/parley-nlu" --nats "nats://127.0.0.1:$np" \
-    --http-port -1 --model-dir "$MODELS" > "$OUT_DIR/nlu-$label.out" 2> "$OUT_DIR/nlu-$label.log" & PIDS+=($!)
+  env PARLEY_NLU_LOG_LEVEL=info ${THREADS:+PARLEY_NLU_THREADS=$THREADS} \
+    ${HANDLERS:+PARLEY_NLU_HANDLER_THREADS=$HANDLERS} ${INSTANCES:+PARLEY_NLU_INSTANCES=$INSTANCES} "$@" "$BUILD/services/nlu/parley-nlu" \
+    --nats "nats://127.0.0.1:$np" --http-port -1 --model-dir "$OUT_DIR/models" \
+    > "$OUT_DIR/nlu-$label.out" 2> "$OUT_DIR/nlu-$label.log" & PIDS+=($!)
+  local nlu_pid=$!
   PARLEY_GATEWAY_LOG_LEVEL=warn "$BUILD/services/gateway/parley-gateway" --listen "127.0.0.1:$gp" \
     --http 127.0.0.1:0 --nats "nats://127.0.0.1:$np" > "$OUT_DIR/gw-$label.out" 2> "$OUT_DIR/gw-$label.log" & PIDS+=($!)
+  local gw_pid=$!
   for _ in $(seq 300); do grep -q "models=" "$OUT_DIR/nlu-$label.out" 2>/dev/null && break; sleep 0.1; done
   grep -q "models=[1-9]" "$OUT_DIR/nlu-$label.out" || { echo "parley-nlu did not start with a model"; cat "$OUT_DIR/nlu-$label.log"; exit 1; }
   sleep 0.5
-  echo "== $label ($*)"
+  local settings
+  settings=$(sed -n 's/.*"msg":"model \([^"]*\) loaded: \([^"]*\)".*/\1: \2/p' "$OUT_DIR/nlu-$label.log" | head -1)
+  echo "== $label: $settings; env: $*; load average before: $(loadavg)"
   "$BUILD/clients/parley-perf" --target "127.0.0.1:$gp" --rpc analyze_intent \
-    --request-file "$OUT_DIR/req.bin" --concurrency "$CONC" --duration "$SECS" --warmup 1 \
-    --csv "$OUT_DIR/$label.csv"
+    --request-file "$OUT_DIR/req.bin" --concurrency "$CONC" --duration "$SECS" --warmup "$WARMUP" \
+    --label "$label" --csv "$OUT_DIR/$label.csv" | grep -v '^#'
+  echo "   load average after: $(loadavg)"
+  if [[ "${PROFILE:-0}" == 1 ]]; then
+    # CPU time of every process per request at the top concurrency, then perf profiles
+    local top=${CONC##*,} nats_pid=${PIDS[0]}
+    "$BUILD/clients/parley-perf" --target "127.0.0.1:$gp" --rpc analyze_intent \
+      --request-file "$OUT_DIR/req.bin" --concurrency "$top" --duration "$SECS" --warmup 1 \
+      > "$OUT_DIR/cpu-load-$label.txt" 2>&1 &
+    local load_pid=$!
+    sleep 1
+    local before after
+    before=$(cpu_of "$nlu_pid" "$gw_pid" "$nats_pid" "$load_pid")
+    wait "$load_pid"
+    after=$(cpu_of "$nlu_pid" "$gw_pid" "$nats_pid")
+    $PY - "$before" "$after" "$OUT_DIR/cpu-load-$label.txt" "$SECS" <<'EOF2'
+import sys
+b = [float(x) for x in sys.argv[1].split()]
+a = [float(x) for x in sys.argv[2].split()]
+rows = [l.split() for l in open(sys.argv[3]) if l.strip() and l.split()[0] == "-"]
+req, secs = float(rows[-1][2]), float(sys.argv[4])
+# the client's CPU: read at its exit by the shell is not possible; its share is what is left
+names = ["parley-nlu", "parley-gateway", "nats-server"]
+per = [(a[i] - b[i]) / req * 1e3 for i in range(3)]
+print("   CPU per request at c=%s over %.0f s (%d requests, %.0f req/s): " % (rows[-1][1], secs, req, req / secs)
+      + ", ".join("%s %.3f ms" % (n, x) for n, x in zip(names, per)) + "; sum %.3f ms" % sum(per))
+EOF2
+  fi
+  if [[ "${PROFILE:-0}" == 1 && "$label" == batching ]]; then
+    local top=${CONC##*,}
+    "$BUILD/clients/parley-perf" --target "127.0.0.1:$gp" --rpc analyze_intent \
+      --request-file "$OUT_DIR/req.bin" --concurrency "$top" --duration $((SECS + 2)) --warmup 0 \
+      > "$OUT_DIR/profile-load.txt" 2>&1 &
+    local load_pid=$!
+    sleep 1
+    perf record -q -F 999 -g -p "$nlu_pid" -o "$OUT_DIR/perf-nlu.data" -- sleep "$SECS" 2>/dev/null &
+    perf record -q -F 999 -g -p "$gw_pid" -o "$OUT_DIR/perf-gw.data" -- sleep "$SECS" 2>/dev/null
+    wait "$load_pid"
+    sleep 0.5
+    for w in nlu gw; do
+      echo "-- perf: parley-$w at concurrency $top, self time (perf report --no-children)"
+      perf report -q -i "$OUT_DIR/perf-$w.data" --no-children --sort dso,symbol --stdio -g none \
+        2>/dev/null | grep -v '^$' | head -20 | cut -c1-110
+    done
+  fi
   for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
   wait 2>/dev/null
   PIDS=()
 }
 
-run batching ${MAX_BATCH:+PARLEY_NLU_MAX_BATCH_SIZE=$MAX_BATCH} ${DELAY_US:+PARLEY_NLU_MAX_QUEUE_DELAY_US=$DELAY_US} PL_RUN=batching
+run batching ${MAX_BATCH:+PARLEY_NLU_MAX_BATCH_SIZE=$MAX_BATCH} ${DELAY_US:+PARLEY_NLU_MAX_QUEUE_DELAY_US=$DELAY_US}
 run batch1 PARLEY_NLU_MAX_BATCH_SIZE=1 PARLEY_NLU_MAX_QUEUE_DELAY_US=0
-echo "CSV files in $OUT_DIR"
+
+$PY - "$OUT_DIR/batching.csv" "$OUT_DIR/batch1.csv" <<'EOF'
+import csv, sys
+def rows(p):
+    return [{k: float(v) if k not in ("label", "rpc") else v for k, v in r.items()} for r in csv.DictReader(open(p))]
+b, one = rows(sys.argv[1]), rows(sys.argv[2])
+if not b or not one:
+    sys.exit("no results")
+top = b[-1]
+top1 = [r for r in one if r["concurrency"] == top["concurrency"]]
+print("\n== summary")
+if top1:
+    t1 = top1[0]
+    print("concurrency %d: batching %.0f req/s (p99 %.1f ms), max_batch_size 1 %.0f req/s (p99 %.1f ms): "
+          "ratio %.2fx" % (top["concurrency"], top["throughput_per_s"], top["p99_us"] / 1e3,
+                           t1["throughput_per_s"], t1["p99_us"] / 1e3,
+                           top["throughput_per_s"] / max(t1["throughput_per_s"], 1e-9)))
+# same p99: the most max_batch_size 1 serves at any concurrency with a p99 within batching's
+for r in b:
+    fit = [x for x in one if x["p99_us"] <= r["p99_us"]]
+    if fit:
+        best = max(fit, key=lambda x: x["throughput_per_s"])
+        print("p99 <= %7.1f ms: batching %6.0f req/s (c=%d); max_batch_size 1 at most %6.0f req/s (c=%d, "
+              "p99 %.1f ms): %.2fx" % (r["p99_us"] / 1e3, r["throughput_per_s"], r["concurrency"],
+                                       best["throughput_per_s"], best["concurrency"], best["p99_us"] / 1e3,
+                                       r["throughput_per_s"] / max(best["throughput_per_s"], 1e-9)))
+    else:
+        print("p99 <= %7.1f ms: batching %6.0f req/s (c=%d); max_batch_size 1 never gets its p99 that low"
+              % (r["p99_us"] / 1e3, r["throughput_per_s"], r["concurrency"]))
+goal = top["throughput_per_s"] >= 1000
+print("goal >= 1000 req/s at c=%d with batching: %s (%.0f)" % (top["concurrency"], "met" if goal else "missed",
+                                                             top["throughput_per_s"]))
+EOF
+echo "CSV files and logs in $OUT_DIR"

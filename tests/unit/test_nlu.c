@@ -574,6 +574,32 @@ START_TEST(test_model_variants) {
     ck_assert_int_eq(q->max_batch_size, 1);
     ck_assert_int_eq((int)q->max_queue_delay_us, 0);
     pl_nlu_model_destroy(q);
+
+    /* two forward instances, batches of 2: six texts spread over both give the same scores */
+    struct pl_nlu_model_opts o2 = PL_NLU_MODEL_OPTS_INIT;
+    o2.instances = 2;
+    o2.max_batch_size = 2;
+    o2.max_queue_delay_us = 0;
+    ck_assert_int_eq(pl_nlu_model_load(dir, "intent", &o2, &q), PL_OK);
+    ck_assert_int_eq(q->n_instances, 2);
+    const char *six[6] = {text, "what is the weather in boston", "play some music", text,
+                          "book a table", "tomorrow in boston"};
+    size_t lens6[6];
+    for (int i = 0; i < 6; i++) lens6[i] = strlen(six[i]);
+    ck_assert_int_eq(pl_nlu_model_run(m, six, lens6, 6, NULL, 0, &ra), PL_OK);
+    ck_assert_int_eq(pl_nlu_model_run(q, six, lens6, 6, NULL, 0, &rb), PL_OK);
+    for (int i = 0; i < 6; i++)
+        for (int k = 0; k < m->n_heads; k++) {
+            int n = m->heads[k].n_labels * (m->heads[k].tokens ? ra[i].n_tokens : 1);
+            for (int x = 0; x < n; x++)
+                ck_assert_msg(fabsf(ra[i].probs[k][x] - rb[i].probs[k][x]) < 1e-5f,
+                              "text %d head %d: %g vs %g", i, k, ra[i].probs[k][x], rb[i].probs[k][x]);
+        }
+    pl_nlu_results_destroy(ra, 6);
+    pl_nlu_results_destroy(rb, 6);
+    pl_nlu_model_destroy(q);
+    o2.instances = 65;
+    ck_assert_int_eq(pl_nlu_model_load(dir, "intent", &o2, &q), PL_E_INVALID_ARG);
     pl_nlu_model_destroy(m);
 
     /* the service: each variant right after its model; a broken list skips only the variants */
