@@ -48,7 +48,7 @@ static const struct pl_config_field nlu_fields[] = {
     F("handler_threads", PL_CONFIG_INT, handler_threads, "64", 1, 1024, "request threads (they wait on the batchers)"),
     F("precision", PL_CONFIG_STRING, precision, "", 1, 0, "f32, int8 or f16 (empty: each model's own)"),
     F("max_batch_size", PL_CONFIG_INT, max_batch_size, "0", 0, 1024, "batch size of every model (0: the model's config.json, else 8)"),
-    F("max_queue_delay_us", PL_CONFIG_INT, max_queue_delay_us, "-1", -1, 10000000, "batching delay (-1: the model's config.json, else 500)"),
+    F("max_queue_delay_us", PL_CONFIG_INT, max_queue_delay_us, "-1", -1, 10000000, "batching delay (-1: the model's config.json, else 0: batches take what queued while the instances were busy)"),
     F("max_text_bytes", PL_CONFIG_INT, max_text_bytes, "65536", 1, 1 << 30, "longest text accepted (bytes)"),
     F("max_texts", PL_CONFIG_INT, max_texts, "256", 1, 100000, "texts per request"),
     F("max_windows", PL_CONFIG_INT, max_windows, "256", 1, 100000, "model windows per request"),

@@ -159,7 +159,7 @@ struct pl_nlu_model_opts {
     int threads;                /* CPU backend threads (0 = backend default) */
     const char *precision;      /* NULL or "" = config.json's */
     int max_batch_size;         /* 0 = config.json's batching.max_batch_size, else 8 */
-    int64_t max_queue_delay_us; /* < 0 = config.json's batching.max_queue_delay_us, else 500 */
+    int64_t max_queue_delay_us; /* < 0 = config.json's batching.max_queue_delay_us, else 0 */
     struct pl_metrics *metrics; /* optional: batch metrics (borrowed) */
     int instances;              /* forward instances, each its own backend, encoder state and
                                    batcher thread, so batches run in parallel (0 = 1) */
