@@ -8,13 +8,21 @@ Checks: a real LJ Speech recording streamed in 100 ms chunks in real time and as
 possible gives the same final text as Recognize on the same file, with interim results
 (is_final false, stability) before it; two utterances separated by silence give two finals;
 silence gives no final; a client process killed mid-stream frees its stream
-(parley_active_streams back to 0 on the worker); 64 concurrent streams all complete with the
-same final text. Environment: PL_ASR, PL_GATEWAY, PL_PYTHON_STUBS, PL_SOURCE_DIR,
+(parley_active_streams back to 0 on the worker); 64 concurrent streams of 4 different
+recordings all complete with the final text Recognize gives for their recording, and the
+worker's scheduler metrics show that the model steps were batched across streams (mean batch
+> 1). These run with asr.stream_endpointing "vad" (the random model's CTC blanks mean nothing).
+
+Then the worker is replaced by one serving the shipped model (models/asr-en-quartznet) with the
+default "vad+blank" endpointing (VAD and CTC blank probabilities combined): a recording, 2 s
+of silence and the recording again give two finals, the first cut inside the silence; silence
+only gives no result. Environment: PL_ASR, PL_GATEWAY, PL_PYTHON_STUBS, PL_SOURCE_DIR,
 PARLEY_DATA_DIR (tests/asrstream.cmake).
 """
 import io
 import json
 import os
+import struct
 import subprocess
 import sys
 import threading
@@ -66,9 +74,29 @@ def wav16k(clip, extra=()):
     return svc.sox([clip, "-t", "wav", "-r", "16000", "-b", "16", "-c", "1", "-"] + list(extra))
 
 
+def dither(wav, lsb=8):
+    """16-bit WAV bytes (44-byte header) plus deterministic noise of +-lsb: silence that is not
+    digital zeros (the streaming running normalization of the shipped model amplifies the
+    rounding noise of exactly constant frames, see docs/asr-streaming.md)."""
+    pcm = bytearray(wav[44:])
+    seed = 1
+    for i in range(0, len(pcm) - 1, 2):
+        seed = (seed * 1103515245 + 12345) & 0x7fffffff
+        v = struct.unpack_from("<h", pcm, i)[0] + (seed >> 16) % (2 * lsb + 1) - lsb
+        struct.pack_into("<h", pcm, i, max(-32768, min(32767, v)))
+    return wav[:44] + bytes(pcm)
+
+
 def active_streams(port):
     _, m = g.http_get(port, "/metrics")
     return sum(float(l.rsplit(" ", 1)[1]) for l in m.splitlines() if l.startswith("parley_active_streams"))
+
+
+def sched_metric(port, name):
+    """Sum over models of a scheduler series (e.g. parley_asr_stream_batch_size_sum)."""
+    _, m = g.http_get(port, "/metrics")
+    return sum(float(l.rsplit(" ", 1)[1]) for l in m.splitlines()
+               if l.startswith(name + "{") or l.startswith(name + " "))
 
 
 def main():
@@ -81,7 +109,8 @@ def main():
     c.setdefault("features", {})["normalize"] = "none"  # streaming features == offline ones
     json.dump(c, open(os.path.join(mdir, "config.json"), "w"))
     _, nats_url = g.start_nats()
-    _, asr_http, n_models, _ = svc.start_asr(nats_url, models)
+    asr_p, asr_http, n_models, _ = svc.start_asr(nats_url, models,
+                                                 {"PARLEY_ASR_STREAM_ENDPOINTING": "vad"})
     check(n_models == 1, "parley-asr loaded the model")
     _, grpc_port, _ = g.start_gateway(nats_url)
     stub = asr_grpc.RivaSpeechRecognitionStub(g.channel(grpc_port))
@@ -162,14 +191,20 @@ def main():
         time.sleep(0.2)
     check(active_streams(asr_http) == 0, "the killed client's stream is freed (parley_active_streams 0)")
 
-    # 64 concurrent streams of a 3 s excerpt in 100 ms chunks
-    short = wav16k(os.path.join(LJ, "LJ001-0010.flac"), ["trim", "0", "3"])
-    want_short = text(stream(stub, cfg(), short, chunk, interim=False)[0])
+    # 64 concurrent streams of 3 s excerpts of 4 recordings in 100 ms chunks: each final equals
+    # Recognize on its excerpt, and the scheduler batched the model steps across streams
+    clips = ["LJ001-0010", "LJ001-0001", "LJ001-0035", "LJ001-0049"]
+    shorts = [wav16k(os.path.join(LJ, c + ".flac"), ["trim", "0", "3"]) for c in clips]
+    wants = [" ".join(r.alternatives[0].transcript for r in stub.Recognize(
+        asr.RecognizeRequest(config=cfg(), audio=w), timeout=60).results) for w in shorts]
+    check(all(wants) and len(set(wants)) == len(wants), "Recognize: 4 different excerpts, 4 texts")
+    steps0 = sched_metric(asr_http, "parley_asr_stream_batch_size_count")
+    streams0 = sched_metric(asr_http, "parley_asr_stream_batch_size_sum")
     results = [None] * 64
 
     def one(i):
         try:
-            results[i] = text(stream(stub, cfg(), short, chunk, interim=False)[0])
+            results[i] = text(stream(stub, cfg(), shorts[i % 4], chunk, interim=False)[0])
         except grpc.RpcError as e:
             results[i] = "error %s" % e.code()
     t0 = time.time()
@@ -178,13 +213,49 @@ def main():
         t.start()
     for t in ts:
         t.join()
-    ok = sum(r == want_short for r in results)
-    check(ok == 64, "64 concurrent streams complete with the same final (%d/64 in %.1f s; %r)" % (
-        ok, time.time() - t0, [r for r in results if r != want_short][:2]))
+    ok = sum(results[i] == wants[i % 4] for i in range(64))
+    check(ok == 64, "64 concurrent streams complete with their Recognize text (%d/64 in %.1f s; %r)" % (
+        ok, time.time() - t0, [r for i, r in enumerate(results) if r != wants[i % 4]][:2]))
+    steps = sched_metric(asr_http, "parley_asr_stream_batch_size_count") - steps0
+    streams = sched_metric(asr_http, "parley_asr_stream_batch_size_sum") - streams0
+    check(steps > 0 and streams / steps > 1.0,
+          "the scheduler batched model steps across streams: %d stream steps in %d model steps "
+          "(mean batch %.2f)" % (streams, steps, streams / max(steps, 1)))
     end = time.time() + 10
     while time.time() < end and active_streams(asr_http) > 0:
         time.sleep(0.2)
     check(active_streams(asr_http) == 0, "no stream left open")
+
+    # The shipped model with the default endpointing: VAD + CTC blank probabilities
+    qn = os.path.join(SRC, "models", "asr-en-quartznet")
+    if os.path.exists(os.path.join(qn, "model.safetensors")):
+        asr_p.terminate()
+        asr_p.wait(timeout=30)
+        qmodels = os.path.join(g.TMP, "qmodels")
+        os.makedirs(qmodels)
+        os.symlink(qn, os.path.join(qmodels, "asr-en-quartznet"))
+        _, q_http, nq, _ = svc.start_asr(nats_url, qmodels, {"PARLEY_ASR_LM": "none"})
+        check(nq == 1, "parley-asr serves models/asr-en-quartznet (stream_endpointing default)")
+        clip = wav16k(os.path.join(LJ, "LJ001-0010.flac"))
+        two = dither(svc.sox(["-t", "wav", "-", "-t", "wav", "-", "repeat", "1"], stdin=wav16k(
+            os.path.join(LJ, "LJ001-0010.flac"), ["pad", "0", "2"])))
+        finals, _ = stream(stub, cfg(), two, chunk, interim=False)
+        check(len(finals) == 2 and all(r.alternatives[0].transcript for r in finals),
+              "vad+blank: two utterances separated by 2 s of silence give two finals (%d: %r)" % (
+                  len(finals), [r.audio_processed for r in finals]))
+        check(len(finals) == 2 and dur < finals[0].audio_processed < dur + 2.0,
+              "vad+blank: the first final is cut inside the silence (%.2f s, clip %.2f s)" % (
+                  finals[0].audio_processed if finals else -1, dur))
+        finals, interims = stream(stub, cfg(), silence, chunk)
+        check(not finals and not interims, "vad+blank: silence only gives no result")
+        finals, interims = stream(stub, cfg(), dither(silence, 30), chunk)
+        check(not finals and not interims, "vad+blank: low noise only gives no result")
+        finals, _ = stream(stub, cfg(), clip, 1600, interim=False)
+        finals2, _ = stream(stub, cfg(), clip, 16000, interim=False)
+        check(len(finals) >= 1 and text(finals) == text(finals2),
+              "vad+blank: 50 ms and 500 ms chunks give the same finals (%r)" % text(finals)[:60])
+    else:
+        print("SKIP: models/asr-en-quartznet is not there (vad+blank checks)")
     print("OK")
 
 
