@@ -224,3 +224,25 @@ class TokenClassifier(nn.Module):
     def forward(self, ids, mask, type_ids=None):
         h, _ = self.bert(ids, mask, type_ids)
         return self.classifier(self.dropout(h))
+
+
+def load_pretrained(path):
+    """(vocab, BertConfig, encoder state) of an encoder.pt written by
+    train/nlu/pretrain.py; the state's keys are BertModel's (no "bert." prefix)."""
+    blob = torch.load(path)
+    return blob["vocab"], BertConfig(**blob["bert_config"]), blob["encoder"], blob.get("result", {})
+
+
+def init_encoder(bert, state):
+    """Load a pretrained encoder state into `bert` (a BertModel). Every encoder
+    and embedding tensor must be present with the right shape; the pooler may
+    be missing (it then keeps its fresh initialisation)."""
+    own = bert.state_dict()
+    missing = [k for k in own if k not in state and not k.startswith("pooler.")]
+    extra = [k for k in state if k not in own and not k.startswith("pooler.")]
+    if missing or extra:
+        raise ValueError("pretrained encoder does not fit: missing %s, unexpected %s" % (missing[:4], extra[:4]))
+    for k, v in state.items():
+        if k in own and own[k].shape != v.shape:
+            raise ValueError("pretrained %s has shape %s, model wants %s" % (k, tuple(v.shape), tuple(own[k].shape)))
+    bert.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)

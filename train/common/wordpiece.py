@@ -183,3 +183,31 @@ def prune_vocab(full, texts, min_count=1, char_max_cp=0x52F):
         if len(core) == 1 and ord(core) <= char_max_cp:
             keep.add(piece)
     return [p for p in full.pieces if p in keep]
+
+
+def prune_by_counts(full, word_counts, min_count=None, max_size=None, char_max_cp=0x52F):
+    """prune_vocab's rule over a {basic word: count} table (fast on large corpora).
+
+    With min_count: keep the pieces used at least that often. With max_size
+    instead: the smallest such count whose vocabulary has at most max_size
+    pieces. Single-character pieces are always kept as in prune_vocab.
+    Returns (pieces in the full vocabulary's order, the count used)."""
+    pc = {}
+    for w, n in word_counts.items():
+        for piece in full.tokenize(w):
+            pc[piece] = pc.get(piece, 0) + n
+    always = set(SPECIALS)
+    for piece in list(pc) + full.pieces:
+        core = piece[2:] if piece.startswith("##") else piece
+        if len(core) == 1 and (piece in pc or ord(core) <= char_max_cp):
+            always.add(piece)
+    if min_count is None:
+        if max_size is None:
+            raise ValueError("prune_by_counts needs min_count or max_size")
+        counts = sorted((n for p, n in pc.items() if p not in always), reverse=True)
+        room = max_size - len(always)
+        if room <= 0:
+            raise ValueError("max_size %d is below the %d pieces always kept" % (max_size, len(always)))
+        min_count = counts[room] + 1 if room < len(counts) else 1
+    keep = always | {p for p, n in pc.items() if n >= min_count}
+    return [p for p in full.pieces if p in keep], min_count

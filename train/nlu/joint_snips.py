@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Joint intent + slot model on SNIPS, trained from scratch, exported for Parley.
+"""Joint intent + slot model on SNIPS, from scratch or from the pretrained encoder, exported for Parley.
 
 One small BERT encoder (post-LN, Hugging Face tensor names) with two heads:
 the intent from the pooled [CLS] token and a BIO slot tag per word, read at
@@ -31,7 +31,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "train"))
 
 from common import safetensors_io  # noqa: E402
-from common.bert import BertConfig, JointIntentSlot  # noqa: E402
+from common.bert import BertConfig, JointIntentSlot, init_encoder, load_pretrained  # noqa: E402
 from common.data import bio_labels, label_list, read_snips  # noqa: E402
 from common.export import export_model, sha256  # noqa: E402
 from common.loop import IGNORE, adamw, batches, log, lr_at, pad_batch, save_atomic  # noqa: E402
@@ -72,6 +72,9 @@ def parse_args(argv=None):
                     help="keep WordPiece pieces seen at least this often in train")
     ap.add_argument("--limit", type=int, default=0, help="train on the first N examples only (smoke runs)")
     ap.add_argument("--export-dtype", choices=["F32", "F16"], default="F32")
+    ap.add_argument("--init", default="",
+                    help="start from a pretrained encoder.pt (train/nlu/pretrain.py): its vocabulary and "
+                         "architecture replace --vocab/--layers/--hidden/--heads/--ffn/--max-positions")
     return ap.parse_args(argv)
 
 
@@ -136,14 +139,19 @@ def main(argv=None):
     dev_ex = read_snips(os.path.join(args.data, "valid"))
     test_ex = read_snips(os.path.join(args.data, "test"))
 
-    state = None
+    state, pre = None, None
+    if args.init:
+        pre = load_pretrained(args.init)
     if os.path.exists(ckpt_path) and not args.fresh:
         state = torch.load(ckpt_path)
         vocab, intents, slots = state["vocab"], state["intents"], state["slots"]
         log(args.work, "resuming from %s after epoch %d" % (ckpt_path, state["epoch"]))
     else:
-        full = WordPiece(args.vocab)
-        vocab = prune_vocab(full, [" ".join(e.words) for e in train_ex], args.min_piece_count)
+        if pre is not None:
+            vocab = pre[0]
+        else:
+            full = WordPiece(args.vocab)
+            vocab = prune_vocab(full, [" ".join(e.words) for e in train_ex], args.min_piece_count)
         intents = label_list(e.intent for e in train_ex)
         slots = bio_labels(train_ex)
     tok = WordPiece(vocab)
@@ -155,10 +163,16 @@ def main(argv=None):
                      num_attention_heads=args.heads, intermediate_size=args.ffn,
                      max_position_embeddings=args.max_positions, hidden_dropout_prob=args.dropout,
                      attention_probs_dropout_prob=args.dropout, pad_token_id=tok.pad_id)
+    if pre is not None:
+        cfg = BertConfig(**dict(pre[1].__dict__, hidden_dropout_prob=args.dropout,
+                                attention_probs_dropout_prob=args.dropout))
     if state is not None:
         cfg = BertConfig(**state["bert_config"])
     torch.manual_seed(args.seed)
     model = JointIntentSlot(cfg, len(intents), len(slots), args.dropout)
+    if pre is not None and state is None:
+        init_encoder(model.bert, pre[2])
+        log(args.work, "encoder initialised from %s" % args.init)
     opt = adamw(model, args.lr, args.weight_decay)
     rng = random.Random(args.seed)
     steps_per_epoch = (len(train) + args.batch_size - 1) // args.batch_size
@@ -221,6 +235,7 @@ def main(argv=None):
     log(args.work, "dev   " + fmt(dev_m))
     log(args.work, "test  " + fmt(test_m))
     result = {"best_epoch": best["epoch"], "epochs": args.epochs, "train_seconds": round(t_train),
+              "pretrained": pre[3] if pre is not None else None,
               "threads": args.threads, "dev": dev_m, "test": test_m, "parameters": n_params,
               "vocab_size": len(vocab), "args": vars(args), "runs": runs}
     with open(os.path.join(args.work, "result.json"), "w") as f:
@@ -293,11 +308,14 @@ def write_card(args, r, st_path, cfg, vocab_size):
     for k, v in vars(args).items():
         if k in ("data", "vocab", "work", "out", "threads") or v == defaults[k]:
             continue
+        if k == "init":
+            cmd += " --init train/work/pretrain/encoder.pt"
+            continue
         cmd += " --%s%s" % (k.replace("_", "-"), "" if v is True else " %s" % v)
     text = """# nlu-intent-slot-snips
 
 Joint intent classification and slot filling for English voice-assistant
-commands, trained from scratch on SNIPS by Parley's recipe
+commands, {origin} by Parley's recipe
 `train/nlu/joint_snips.py`. Served by parley-nlu (Riva `AnalyzeIntent`).
 
 ## Model
@@ -314,13 +332,12 @@ commands, trained from scratch on SNIPS by Parley's recipe
   `config.json` (`labels.slot`, `O` first).
 - Tokenizer: BERT uncased WordPiece (lower-case, strip accents, split on
   punctuation, greedy longest match) over `vocab.txt`: BERT's 30,522-piece
-  uncased vocabulary **pruned to {vocab} pieces**: the pieces that occur at
-  least {minc} times when the SNIPS training set is tokenized with the full
-  vocabulary, every single character seen there, and every single-character
+  uncased vocabulary **pruned to {vocab} pieces**: {vocab_rule}, every
+  single character seen there, and every single-character
   piece (with its `##` form) up to U+052F, so unseen words still split into
   pieces. Ids are renumbered densely in the original order (`[PAD]`=0,
   `[UNK]`=1, `[CLS]`=2, `[SEP]`=3, `[MASK]`=4). Pruning keeps the shipped
-  weights at {mb:.1f} MB instead of about 45 MB with the full vocabulary.
+  weights at {mb:.1f} MB.
 - Inputs: `[CLS] tokens [SEP]`, at most {maxlen} tokens; token_type_ids 0.
 - Weights: `model.safetensors`, {dtype}, sha256 `{sha}`.
 
@@ -343,7 +360,7 @@ semantic-frame accuracy: intent and every word's tag right.
 Best epoch {best} of {epochs}; {secs} s of training on {threads} CPU thread(s){segments}
 (AMD Zen 5, Debian python3-torch 1.13). For comparison, published results
 with a pretrained BERT-base are about 98.6 intent accuracy and 97.0 slot F1;
-this model has no pretraining and about 1/37 of BERT-base's 110M parameters.
+{pretrain_note}
 Training time is wall-clock and depends on the machine's load.
 
 ## Reproduce
@@ -363,9 +380,30 @@ checking that they reproduce the trained model's logits.
            d_ia=d["intent_acc"], d_f1=d["slot_f1"], d_p=d["slot_p"], d_r=d["slot_r"], d_fa=d["frame_acc"],
            t_ia=t["intent_acc"], t_f1=t["slot_f1"], t_p=t["slot_p"], t_r=t["slot_r"], t_fa=t["frame_acc"],
            best=r["best_epoch"], epochs=r["epochs"], secs=r["train_seconds"], threads=r["threads"], cmd=cmd,
-           seed=args.seed, segments=segments_note(r.get("runs", [])))
+           seed=args.seed, segments=segments_note(r.get("runs", [])),
+           **dict(zip(("origin", "vocab_rule", "pretrain_note"), card_origin(args, r, "SNIPS"))))
     with open(os.path.join(args.out, "README.md"), "w", encoding="utf-8") as f:
         f.write(text)
+
+
+def card_origin(args, r, task_words):
+    """(origin phrase, vocabulary rule, pretraining note) of a model card."""
+    pre = r.get("pretrained")
+    share = 110e6 / max(1, r["parameters"])
+    if not pre:
+        return ("trained from scratch on %s" % task_words,
+                "the pieces that occur at least %d times when the training set is tokenized with the full "
+                "vocabulary" % args.min_piece_count,
+                "this model has no pretraining and about 1/%.0f of BERT-base's 110M parameters." % share)
+    h = pre["heldout"]
+    return ("fine-tuned on %s from Parley's pretrained encoder" % task_words,
+            "the vocabulary of the pretrained encoder (train/nlu/pretrain.py), the pieces that occur at least "
+            "%d times in its pretraining corpus (the training part of ../shared/data/text plus the SNIPS and "
+            "CoNLL-2003 training sentences)" % pre["min_piece_count"],
+            "this model has about 1/%.0f of BERT-base's 110M parameters; its encoder was pretrained by "
+            "`train/nlu/pretrain.py` (masked LM, %d steps, %d s on %d CPU thread(s), held-out masked-token "
+            "accuracy %.2f%%) and then fine-tuned here." % (share, pre["step"], pre["train_seconds"],
+                                                            pre["threads"], h["masked_acc"]))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Punctuation + capitalization model, trained from scratch, exported for Parley.
+"""Punctuation + capitalization model, from scratch or the pretrained encoder, exported for Parley.
 
 For every whitespace word of lower-case text without punctuation the model
 predicts the mark after it (O , . ?) and its case (lower, Capitalized, UPPER).
@@ -13,7 +13,9 @@ of each file for training, the last 5% held out. Training texts are runs of
 whole consecutive sentences (10-64 words; sometimes a window that starts or
 ends mid-sentence), sentences ending in "?" oversampled because they are rare.
 The vocabulary is BERT's uncased WordPiece vocabulary pruned to the pieces the
-training text uses often (plus single characters).
+training text uses often (plus single characters), or with --init the
+pretrained encoder's (train/nlu/pretrain.py), whose corpus holds out the same
+5% of lines.
 
     /usr/bin/python3 train/nlu/punct_capit.py --minutes 30      # train (resumes), evaluate, export
     /usr/bin/python3 train/nlu/punct_capit.py --minutes 1 --work /tmp/p --no-export   # smoke run
@@ -43,10 +45,10 @@ sys.path.insert(0, os.path.join(ROOT, "train"))
 sys.path.insert(0, HERE)
 
 from common import safetensors_io  # noqa: E402
-from common.bert import BertConfig, BertModel, init_weights  # noqa: E402
+from common.bert import BertConfig, BertModel, init_encoder, init_weights, load_pretrained  # noqa: E402
 from common.export import export_model, sha256  # noqa: E402
 from common.loop import IGNORE, adamw, log, save_atomic  # noqa: E402
-from common.wordpiece import SPECIALS, WordPiece  # noqa: E402
+from common.wordpiece import WordPiece, prune_by_counts  # noqa: E402
 import punct_data as pd  # noqa: E402
 
 SOURCE_WEIGHTS = {"ljspeech": 0.3, "sotu": 0.4, "moby-dick": 0.3}
@@ -84,6 +86,9 @@ def parse_args(argv=None):
     ap.add_argument("--export-dtype", choices=["F32", "F16"], default="F16")
     ap.add_argument("--no-calibrate", action="store_true",
                     help="keep the trained punct biases (default: shift them for F1 on training text)")
+    ap.add_argument("--init", default="",
+                    help="start from a pretrained encoder.pt (train/nlu/pretrain.py): its vocabulary and "
+                         "architecture replace --vocab/--layers/--hidden/--heads/--ffn")
     return ap.parse_args(argv)
 
 
@@ -102,25 +107,6 @@ class PunctCapit(nn.Module):
         h, _ = self.bert(ids, mask)
         h = self.dropout(h)
         return self.punct_classifier(h), self.capit_classifier(h)
-
-
-def prune_weighted(full, counts, min_count, char_max_cp=0x52F):
-    """prune_vocab's rule over word counts: pieces used >= min_count times,
-    every single-character piece seen, every one up to char_max_cp."""
-    pc = {}
-    for w, n in counts.items():
-        for piece in full.tokenize(w):
-            pc[piece] = pc.get(piece, 0) + n
-    keep = set(SPECIALS)
-    for piece, n in pc.items():
-        core = piece[2:] if piece.startswith("##") else piece
-        if n >= min_count or len(core) == 1:
-            keep.add(piece)
-    for piece in full.pieces:
-        core = piece[2:] if piece.startswith("##") else piece
-        if len(core) == 1 and ord(core) <= char_max_cp:
-            keep.add(piece)
-    return [p for p in full.pieces if p in keep]
 
 
 class Encoder:
@@ -294,6 +280,7 @@ def main(argv=None):
     train = pd.load_split(args.data, "train")
     segments = pd.heldout_segments(args.data, args.eval_per_source)
     state = None
+    pre = load_pretrained(args.init) if args.init else None
     if os.path.exists(ckpt_path) and not args.fresh:
         state = torch.load(ckpt_path)
         vocab = state["vocab"]
@@ -303,17 +290,29 @@ def main(argv=None):
         for ws in train.values():
             for w in ws:
                 counts[w[0]] = counts.get(w[0], 0) + 1
-        vocab = prune_weighted(WordPiece(vocab_path), counts, args.min_piece_count)
+        if pre is not None:
+            vocab = pre[0]
+        else:
+            vocab, _ = prune_by_counts(WordPiece(vocab_path), counts, min_count=args.min_piece_count)
     tok = WordPiece(vocab)
     enc = Encoder(tok, args.max_length)
     cfg = BertConfig(vocab_size=len(vocab), hidden_size=args.hidden, num_hidden_layers=args.layers,
                      num_attention_heads=args.heads, intermediate_size=args.ffn,
                      max_position_embeddings=args.max_length, hidden_dropout_prob=args.dropout,
                      attention_probs_dropout_prob=args.dropout, pad_token_id=tok.pad_id)
+    if pre is not None:
+        if args.max_length > pre[1].max_position_embeddings:
+            raise SystemExit("--max-length %d exceeds the pretrained encoder's %d positions"
+                             % (args.max_length, pre[1].max_position_embeddings))
+        cfg = BertConfig(**dict(pre[1].__dict__, hidden_dropout_prob=args.dropout,
+                                attention_probs_dropout_prob=args.dropout))
     if state is not None:
         cfg = BertConfig(**state["bert_config"])
     torch.manual_seed(args.seed)
     model = PunctCapit(cfg, args.dropout)
+    if pre is not None and state is None:
+        init_encoder(model.bert, pre[2])
+        log(args.work, "encoder initialised from %s" % args.init)
     opt = adamw(model, args.lr, args.weight_decay)
     rng = random.Random(args.seed)
     step, t_train, history = 0, 0.0, []
@@ -378,6 +377,7 @@ def main(argv=None):
     log(args.work, "held-out evaluation (%d texts, %.0f s):\n%s" % (len(segments), time.time() - t_eval,
                                                                     pd.format_scores(r)))
     result = {"steps": step, "train_seconds": round(t_train), "threads": args.threads, "heldout": r,
+              "pretrained": pre[3] if pre is not None else None,
               "parameters": n_params, "vocab_size": len(vocab), "args": vars(args), "bias_offsets": offsets}
     with open(os.path.join(args.work, "result.json"), "w") as f:
         json.dump(result, f, indent=2)
@@ -439,13 +439,16 @@ def write_card(args, res, st_path, cfg, vocab_size):
     for k, v in vars(args).items():
         if k in ("data", "vocab", "work", "out") or v == defaults[k]:
             continue
+        if k == "init":
+            cmd += " --init train/work/pretrain/encoder.pt"
+            continue
         cmd += " --%s%s" % (k.replace("_", "-"), "" if v is True else " %s" % v)
     rows = "\n".join("| %s | %.3f | %.3f | %.3f | %d |" % (name, r[m]["p"], r[m]["r"], r[m]["f1"], r[m]["gold"])
                      for m, name in ((",", "comma"), (".", "period"), ("?", "question mark")))
     text = """# nlu-punct-capit
 
 Punctuation and capitalization for English text without either (e.g. ASR
-transcripts), trained from scratch by Parley's recipe
+transcripts), {origin} by Parley's recipe
 `train/nlu/punct_capit.py`. Served by parley-nlu (Riva `PunctuateText`,
 `TransformText`; task `punctuation_capitalization`).
 
@@ -460,8 +463,7 @@ transcripts), trained from scratch by Parley's recipe
 - `capit` head: `capit_classifier.{{weight,bias}}`, labels `lower`,
   `Capitalized`, `UPPER`, read at each word's **first** sub-token.
 - Tokenizer: BERT uncased WordPiece over `vocab.txt`: BERT's 30,522-piece
-  uncased vocabulary **pruned to {vocab} pieces** (the pieces used at least
-  {minc} times when the training text is tokenized with the full vocabulary,
+  uncased vocabulary **pruned to {vocab} pieces** ({vocab_rule},
   plus every single-character piece up to U+052F and its `##` form).
 - Inputs: `[CLS] tokens [SEP]`, windows of at most {maxlen} tokens.
 - Weights: `model.safetensors`, {dtype}, {mb:.1f} MB, sha256 `{sha}`.
@@ -493,8 +495,8 @@ precision / recall / F1 of the mark after each word (exported weights):
 Capitalization accuracy (every word's case): {case:.4f}.
 
 {steps:,} steps of {bs} texts, {secs} s of training on {threads} CPU thread(s)
-(Debian python3-torch 1.13, on a shared 2-core VM under heavy load, so the
-wall time bought far fewer steps than on an idle core).
+(Debian python3-torch 1.13, on a shared 2-core VM, so the wall time and the
+machine's load decide the number of steps). {pretrain_note}
 
 ## Reproduce
 
@@ -513,9 +515,26 @@ scoring them on the held-out texts.
            mb=os.path.getsize(st_path) / 1e6, sha=sha256(st_path), maxw=args.max_words, qrate=args.question_rate,
            per=args.eval_per_source, nseg=r["texts"], words=r["words"], rows=rows,
            macro=r["macro_f1"], case=r["case_acc"], steps=res["steps"], bs=args.batch_size,
-           secs=res["train_seconds"], threads=res["threads"], cmd=cmd, seed=args.seed)
+           secs=res["train_seconds"], threads=res["threads"], cmd=cmd, seed=args.seed,
+           **card_origin(args, res))
     with open(os.path.join(args.out, "README.md"), "w", encoding="utf-8") as f:
         f.write(text)
+
+
+def card_origin(args, res):
+    pre = res.get("pretrained")
+    if not pre:
+        return {"origin": "trained from scratch",
+                "vocab_rule": "the pieces used at least %d times when the training text is tokenized with the "
+                              "full vocabulary" % args.min_piece_count,
+                "pretrain_note": "No pretraining."}
+    return {"origin": "fine-tuned from Parley's pretrained encoder",
+            "vocab_rule": "the pretrained encoder's vocabulary: the pieces used at least %d times in its "
+                          "pretraining corpus" % pre["min_piece_count"],
+            "pretrain_note": "The encoder was pretrained by `train/nlu/pretrain.py` (masked LM, %d steps, %d s "
+                             "on %d CPU thread(s), held-out masked-token accuracy %.2f%%; its corpus holds out "
+                             "the same 5%% of lines) and then fine-tuned here." % (
+                                 pre["step"], pre["train_seconds"], pre["threads"], pre["heldout"]["masked_acc"])}
 
 
 if __name__ == "__main__":

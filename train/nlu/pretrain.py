@@ -1,0 +1,363 @@
+#!/usr/bin/python3
+"""Masked-LM pretraining of the small BERT encoder that Parley's NLU models share.
+
+    /usr/bin/python3 train/nlu/pretrain.py --threads 2             # train (resumes), write encoder.pt
+    /usr/bin/python3 train/nlu/pretrain.py --steps 20 --minutes 1 --work /tmp/pt-smoke   # smoke run
+
+Corpus: the training part of ../shared/data/text (the first 95% of the lines of
+the LJ Speech sentences, the State of the Union addresses and Moby Dick; the
+last 5% is the punctuation model's held-out text and is not trained on here)
+plus the words of the SNIPS and CoNLL-2003 training splits. Consecutive
+sentences are packed into segments of at most --max-length pieces
+("[CLS] ... [SEP]", no next-sentence task).
+
+Vocabulary: BERT's uncased WordPiece vocabulary pruned to the pieces this
+corpus uses at least N times, N the smallest count that keeps the vocabulary
+within --vocab-size pieces (plus every single-character piece, so unseen words
+still split). One vocabulary serves every fine-tuned model, which then all
+load this encoder (--init in joint_snips.py, ner_conll2003.py, punct_capit.py).
+A pruned vocabulary rather than the full 30,522 pieces: the embedding matrix
+is most of a small model's weights (30,522 x 256 = 7.8M parameters against
+3.2M in four layers), and pieces this corpus never shows would stay untrained.
+
+Objective: BERT's masked LM, 15% of the pieces chosen (80% [MASK], 10% a
+random piece, 10% unchanged), the output layer tied to the word embeddings.
+Scored on held-out segments (from the held-out 5% of lines, fixed masks):
+masked-token accuracy.
+
+Resumable: checkpoints every --checkpoint-minutes to --work; the same command
+continues the same learning-rate schedule (--steps in all). --minutes bounds
+one invocation's training time so that each run fits a working session.
+"""
+import argparse
+import json
+import os
+import random
+import re
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "train"))
+sys.path.insert(0, HERE)
+
+from common.bert import BertConfig, BertModel, init_weights  # noqa: E402
+from common.data import read_conll, read_snips  # noqa: E402
+from common.loop import IGNORE, adamw, log, lr_at, save_atomic  # noqa: E402
+from common.wordpiece import WordPiece, basic_tokenize, prune_by_counts  # noqa: E402
+import punct_data  # noqa: E402
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
+
+
+def parse_args(argv=None):
+    data = punct_data.default_data_dir()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=data, help="the shared data dir (text/, vocab/, nlu/snips, ner/conll2003)")
+    ap.add_argument("--work", default=os.path.join(ROOT, "train", "work", "pretrain"),
+                    help="checkpoints, logs and encoder.pt (resumed from when present)")
+    ap.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--steps", type=int, default=6000, help="optimizer steps in all (the schedule's length)")
+    ap.add_argument("--minutes", type=float, default=85.0, help="training wall time of this invocation at most")
+    ap.add_argument("--checkpoint-minutes", type=float, default=5.0)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--warmup", type=float, default=0.04, help="fraction of --steps of linear warm-up")
+    ap.add_argument("--weight-decay", type=float, default=0.01)
+    ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--hidden", type=int, default=256)
+    ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--ffn", type=int, default=1024)
+    ap.add_argument("--dropout", type=float, default=0.1)
+    ap.add_argument("--max-length", type=int, default=64, help="pieces per segment incl. [CLS]/[SEP]")
+    ap.add_argument("--max-positions", type=int, default=128)
+    ap.add_argument("--vocab-size", type=int, default=8192, help="pieces at most after pruning")
+    ap.add_argument("--mask-rate", type=float, default=0.15)
+    ap.add_argument("--heldout-segments", type=int, default=1000)
+    ap.add_argument("--limit", type=int, default=0, help="sentences per source at most (smoke runs)")
+    return ap.parse_args(argv)
+
+
+class MaskedLM(nn.Module):
+    """BERT + Hugging Face's BertForMaskedLM head (cls.predictions.*): dense,
+    GELU, LayerNorm, then a decoder tied to the word embeddings plus a bias.
+    Scores only the masked positions."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.bert = BertModel(c)
+        self.transform = nn.Linear(c.hidden_size, c.hidden_size)
+        self.transform_ln = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+        self.decoder_bias = nn.Parameter(torch.zeros(c.vocab_size))
+        init_weights(self, c.initializer_range)
+
+    def forward(self, ids, mask, positions):
+        h, _ = self.bert(ids, mask)
+        h = h.reshape(-1, h.shape[-1])[positions]
+        h = self.transform_ln(F.gelu(self.transform(h)))
+        return h @ self.bert.embeddings.word_embeddings.weight.t() + self.decoder_bias
+
+
+def sentences(line):
+    return [s for s in _SENTENCE_END.split(line.strip()) if s]
+
+
+def corpus_texts(data_dir, split, limit=0):
+    """{source: [sentence, ...]} of the text sources' train or held-out part, and
+    (train only) the SNIPS and CoNLL-2003 training sentences."""
+    out = {}
+    for name in punct_data.SOURCES:
+        lines = punct_data._source_lines(data_dir, name)
+        cut = len(lines) - int(round(len(lines) * punct_data.HELDOUT_FRACTION))
+        part = lines[:cut] if split == "train" else lines[cut:]
+        if name == "moby-dick":
+            # hard-wrapped: join the lines of a paragraph before splitting sentences
+            part = [" ".join(part)]
+        out[name] = [s for line in part for s in sentences(line)]
+    if split == "train":
+        out["snips"] = [" ".join(e.words) for e in read_snips(os.path.join(data_dir, "nlu", "snips", "train"))]
+        out["conll"] = [" ".join(e.words) for e in read_conll(os.path.join(data_dir, "ner", "conll2003",
+                                                                            "train.txt"))]
+    if limit:
+        out = {k: v[:limit] for k, v in out.items()}
+    return out
+
+
+def word_counts(texts):
+    counts = {}
+    for sents in texts.values():
+        for s in sents:
+            for w in basic_tokenize(s):
+                counts[w] = counts.get(w, 0) + 1
+    return counts
+
+
+class Encoder:
+    """Sentences -> piece ids, caching each basic word's pieces."""
+
+    def __init__(self, tok):
+        self.tok, self.cache = tok, {}
+
+    def __call__(self, text):
+        ids = []
+        for w in basic_tokenize(text):
+            p = self.cache.get(w)
+            if p is None:
+                p = self.cache[w] = [self.tok.ids[x] for x in self.tok.wordpiece(w)]
+            ids.extend(p)
+        return ids
+
+
+def pack(sents, enc, max_pieces, single=False):
+    """Segments of consecutive sentences with at most max_pieces pieces each
+    (a longer sentence is cut); single: one sentence per segment."""
+    segs, cur = [], []
+    for s in sents:
+        ids = enc(s)[:max_pieces]
+        if not ids:
+            continue
+        if single:
+            segs.append(ids)
+            continue
+        if cur and len(cur) + len(ids) > max_pieces:
+            segs.append(cur)
+            cur = []
+        cur = cur + ids
+    if cur:
+        segs.append(cur)
+    return segs
+
+
+def mask_batch(segs, tok, vocab_size, rate, gen):
+    """ids, attention mask, flat positions of the chosen pieces and their targets."""
+    t = max(len(s) for s in segs) + 2
+    ids = torch.full((len(segs), t), tok.pad_id, dtype=torch.long)
+    att = torch.zeros((len(segs), t), dtype=torch.long)
+    for r, s in enumerate(segs):
+        ids[r, :len(s) + 2] = torch.tensor([tok.cls_id] + s + [tok.sep_id])
+        att[r, :len(s) + 2] = 1
+    real = att.bool()
+    real[:, 0] = False
+    real[torch.arange(len(segs)), torch.tensor([len(s) + 1 for s in segs])] = False
+    chosen = (torch.rand(ids.shape, generator=gen) < rate) & real
+    # at least one piece per segment, so every row carries a loss
+    for r, s in enumerate(segs):
+        if not chosen[r].any():
+            chosen[r, 1 + int(torch.randint(len(s), (1,), generator=gen))] = True
+    target = ids[chosen]
+    u = torch.rand(target.shape, generator=gen)
+    new = target.clone()
+    new[u < 0.8] = tok.ids["[MASK]"]
+    rnd = (u >= 0.8) & (u < 0.9)
+    new[rnd] = torch.randint(5, vocab_size, (int(rnd.sum()),), generator=gen)
+    ids[chosen] = new
+    positions = chosen.reshape(-1).nonzero().squeeze(1)
+    return ids, att, positions, target
+
+
+def batches_of(segs, batch_size, rng):
+    """Shuffled batches of segments of similar length."""
+    idx = list(range(len(segs)))
+    rng.shuffle(idx)
+    pool = batch_size * 50
+    out = []
+    for p in range(0, len(idx), pool):
+        chunk = sorted(idx[p:p + pool], key=lambda i: len(segs[i]))
+        out += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+    rng.shuffle(out)
+    return out
+
+
+@torch.no_grad()
+def evaluate(model, held, tok, vocab_size, rate, batch_size=128):
+    """Masked-token accuracy (%) and mean loss on held-out segments, fixed masks."""
+    model.eval()
+    gen = torch.Generator().manual_seed(12345)
+    right = total = 0
+    loss = 0.0
+    for i in range(0, len(held), batch_size):
+        ids, att, pos, tgt = mask_batch(held[i:i + batch_size], tok, vocab_size, rate, gen)
+        logits = model(ids, att, pos)
+        loss += F.cross_entropy(logits, tgt, reduction="sum").item()
+        right += (logits.argmax(-1) == tgt).sum().item()
+        total += len(tgt)
+    model.train()
+    return {"masked_acc": 100.0 * right / max(1, total), "loss": loss / max(1, total), "masked": total}
+
+
+def build(args):
+    """Vocabulary, tokenizer and train/held-out segments (cached in --work)."""
+    cache = os.path.join(args.work, "corpus.pt")
+    if os.path.exists(cache) and not args.fresh:
+        c = torch.load(cache)
+        if (c["max_length"], c["vocab_size_limit"], len(c["heldout"]), c.get("limit", 0)) == (
+                args.max_length, args.vocab_size, args.heldout_segments, args.limit):
+            return c
+    t0 = time.time()
+    train_texts = corpus_texts(args.data, "train", args.limit)
+    held_texts = corpus_texts(args.data, "heldout", args.limit)
+    full = WordPiece(os.path.join(args.data, "vocab", "bert-base-uncased-vocab.txt"))
+    vocab, min_count = prune_by_counts(full, word_counts(train_texts), max_size=args.vocab_size)
+    tok = WordPiece(vocab)
+    enc = Encoder(tok)
+    train = []
+    for name, sents in train_texts.items():
+        train += pack(sents, enc, args.max_length - 2, single=name in ("snips", "conll"))
+    held = []
+    for name, sents in held_texts.items():
+        held += pack(sents, enc, args.max_length - 2)
+    random.Random(7).shuffle(held)
+    held = held[:args.heldout_segments]
+    c = {"vocab": vocab, "min_count": min_count, "train": train, "heldout": held,
+         "sources": {k: len(v) for k, v in train_texts.items()}, "max_length": args.max_length,
+         "vocab_size_limit": args.vocab_size, "limit": args.limit, "seconds": time.time() - t0}
+    os.makedirs(args.work, exist_ok=True)
+    save_atomic(c, cache)
+    return c
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    os.makedirs(args.work, exist_ok=True)
+    ckpt_path = os.path.join(args.work, "checkpoint.pt")
+    corpus = build(args)
+    vocab, train, held = corpus["vocab"], corpus["train"], corpus["heldout"]
+    tok = WordPiece(vocab)
+    n_pieces = sum(len(s) for s in train)
+    log(args.work, "vocab %d pieces (kept pieces seen >= %d times), %d train segments (%d pieces; sentences %s), "
+        "%d held-out segments" % (len(vocab), corpus["min_count"], len(train), n_pieces, corpus["sources"], len(held)))
+
+    state = torch.load(ckpt_path) if os.path.exists(ckpt_path) and not args.fresh else None
+    cfg = BertConfig(vocab_size=len(vocab), hidden_size=args.hidden, num_hidden_layers=args.layers,
+                     num_attention_heads=args.heads, intermediate_size=args.ffn,
+                     max_position_embeddings=args.max_positions, hidden_dropout_prob=args.dropout,
+                     attention_probs_dropout_prob=args.dropout, pad_token_id=tok.pad_id)
+    if state is not None:
+        cfg = BertConfig(**state["bert_config"])
+    torch.manual_seed(args.seed)
+    model = MaskedLM(cfg)
+    opt = adamw(model, args.lr, args.weight_decay)
+    rng, gen = random.Random(args.seed), torch.Generator().manual_seed(args.seed)
+    step, epoch, pending, t_train, history = 0, 0, [], 0.0, []
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        rng.setstate(state["rng"])
+        gen.set_state(state["gen"])
+        torch.set_rng_state(state["torch_rng"])
+        step, epoch, pending = state["step"], state["epoch"], state["pending"]
+        t_train, history = state["train_seconds"], state["history"]
+        log(args.work, "resuming at step %d of %d (%.0f s trained)" % (step, args.steps, t_train))
+    n_params = sum(p.numel() for p in model.bert.parameters())
+    log(args.work, "encoder %d parameters, %d layers x %d hidden, %d steps of %d segments, %d thread(s)" % (
+        n_params, cfg.num_hidden_layers, cfg.hidden_size, args.steps, args.batch_size, args.threads))
+    warmup = int(args.warmup * args.steps)
+
+    def checkpoint():
+        save_atomic({"step": step, "epoch": epoch, "pending": pending, "model": model.state_dict(),
+                     "optimizer": opt.state_dict(), "rng": rng.getstate(), "gen": gen.get_state(),
+                     "torch_rng": torch.get_rng_state(), "bert_config": cfg.__dict__, "vocab": vocab,
+                     "train_seconds": t_train, "history": history, "args": vars(args)}, ckpt_path)
+
+    model.train()
+    t_start = t_ckpt = time.time()
+    t_run, loss_sum, loss_n = 0.0, 0.0, 0
+    while step < args.steps and t_run < args.minutes * 60:
+        if not pending:
+            epoch += 1
+            pending = batches_of(train, args.batch_size, rng)
+        bidx = pending.pop()
+        t0 = time.time()
+        ids, att, pos, tgt = mask_batch([train[i] for i in bidx], tok, len(vocab), args.mask_rate, gen)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, args.steps, warmup, args.lr)
+        loss = F.cross_entropy(model(ids, att, pos), tgt)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        dt = time.time() - t0
+        t_train += dt
+        t_run = time.time() - t_start
+        loss_sum, loss_n = loss_sum + loss.item(), loss_n + 1
+        if step % 100 == 0 or step == args.steps:
+            log(args.work, "step %d  epoch %d  lr %.2e  loss %.4f  %.2f s/step" % (
+                step, epoch, opt.param_groups[0]["lr"], loss_sum / loss_n, t_train / max(1, step)))
+            loss_sum, loss_n = 0.0, 0
+        if step % 500 == 0 or step == args.steps:
+            m = evaluate(model, held, tok, len(vocab), args.mask_rate)
+            history.append({"step": step, "train_seconds": round(t_train), **m})
+            log(args.work, "step %d  held-out masked-token accuracy %.2f%%  loss %.4f" % (
+                step, m["masked_acc"], m["loss"]))
+        if time.time() - t_ckpt > args.checkpoint_minutes * 60:
+            checkpoint()
+            t_ckpt = time.time()
+    checkpoint()
+    m = evaluate(model, held, tok, len(vocab), args.mask_rate)
+    log(args.work, "after %d of %d steps (%.0f s of training): held-out masked-token accuracy %.2f%%, loss %.4f" % (
+        step, args.steps, t_train, m["masked_acc"], m["loss"]))
+    result = {"step": step, "steps": args.steps, "train_seconds": round(t_train), "threads": args.threads,
+              "heldout": m, "history": history, "parameters": n_params, "vocab_size": len(vocab),
+              "min_piece_count": corpus["min_count"], "train_segments": len(train), "train_pieces": n_pieces,
+              "sources": corpus["sources"], "args": vars(args)}
+    with open(os.path.join(args.work, "result.json"), "w") as f:
+        json.dump(result, f, indent=2)
+    # The encoder the fine-tuning recipes start from (--init).
+    enc_state = {k[len("bert."):]: v for k, v in model.state_dict().items() if k.startswith("bert.")}
+    save_atomic({"vocab": vocab, "bert_config": cfg.__dict__, "encoder": enc_state, "result": result},
+                os.path.join(args.work, "encoder.pt"))
+    log(args.work, "wrote %s" % os.path.join(args.work, "encoder.pt"))
+    return result
+
+
+if __name__ == "__main__":
+    main()

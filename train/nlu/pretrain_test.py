@@ -1,0 +1,124 @@
+"""Tests of the pretraining recipe and of starting fine-tuning from its encoder.
+
+    /usr/bin/python3 -m unittest discover -s train/nlu -p pretrain_test.py
+
+Needs ../shared/data (or PARLEY_DATA_DIR) for the tiny end-to-end run.
+"""
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "train"))
+sys.path.insert(0, HERE)
+
+from common.bert import BertConfig, JointIntentSlot, TokenClassifier, init_encoder, load_pretrained  # noqa: E402
+from common.wordpiece import SPECIALS, WordPiece, prune_by_counts  # noqa: E402
+import pretrain  # noqa: E402
+import punct_data  # noqa: E402
+
+VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat", "dog", "##s", "on", "mat",
+         "a", "b", "c", "d", "e", "g", "h", "i", "m", "n", "o", "s", "t", "##a", "##t", "##g"]
+
+
+class TestVocabulary(unittest.TestCase):
+    def test_prune_by_counts_max_size(self):
+        full = WordPiece(VOCAB)
+        counts = {"the": 50, "cat": 20, "cats": 10, "dog": 3, "dogs": 2, "on": 1}
+        # the single characters of the vocabulary (up to U+052F) are always kept
+        vocab, n = prune_by_counts(full, counts, max_size=len(SPECIALS) + 19)
+        self.assertLessEqual(len(vocab), len(SPECIALS) + 19)
+        self.assertIn("the", vocab)
+        self.assertIn("cat", vocab)
+        self.assertNotIn("on", vocab)   # seen once: below the chosen count
+        self.assertEqual(vocab[:5], list(SPECIALS))
+        self.assertGreater(n, 1)
+        # the chosen count reproduces itself
+        again, _ = prune_by_counts(full, counts, min_count=n)
+        self.assertEqual(vocab, again)
+        with self.assertRaises(ValueError):
+            prune_by_counts(full, counts, max_size=3)
+
+
+class TestMasking(unittest.TestCase):
+    def test_mask_batch(self):
+        tok = WordPiece(VOCAB)
+        segs = [[5, 6, 7, 10, 5, 11] * 5, [8, 9], [6]]
+        gen = torch.Generator().manual_seed(3)
+        ids, att, pos, tgt = pretrain.mask_batch(segs, tok, len(VOCAB), 0.3, gen)
+        self.assertEqual(ids.shape, (3, 32))
+        self.assertEqual(att.sum().item(), 32 + 4 + 3)
+        flat_orig = torch.full((3, 32), tok.pad_id)
+        for r, s in enumerate(segs):
+            flat_orig[r, :len(s) + 2] = torch.tensor([tok.cls_id] + s + [tok.sep_id])
+        flat_orig = flat_orig.reshape(-1)
+        # targets are the original pieces at the chosen positions, never a special
+        self.assertTrue(torch.equal(flat_orig[pos], tgt))
+        self.assertFalse(any(t in (tok.cls_id, tok.sep_id, tok.pad_id) for t in tgt.tolist()))
+        # every segment has at least one chosen piece
+        rows = set((pos // 32).tolist())
+        self.assertEqual(rows, {0, 1, 2})
+        # [CLS]/[SEP]/padding are never changed
+        self.assertTrue(torch.equal(ids[:, 0], torch.full((3,), tok.cls_id)))
+        self.assertEqual(ids[1, 3].item(), tok.sep_id)
+        self.assertEqual(ids[2, 5:].tolist(), [tok.pad_id] * 27)
+
+
+class TestInitEncoder(unittest.TestCase):
+    def test_init_and_mismatch(self):
+        c = BertConfig(vocab_size=40, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                       intermediate_size=32, max_position_embeddings=16)
+        src = pretrain.MaskedLM(c)
+        state = {k[5:]: v for k, v in src.state_dict().items() if k.startswith("bert.")}
+        m = JointIntentSlot(c, 3, 5)
+        init_encoder(m.bert, state)
+        for k, v in state.items():
+            self.assertTrue(torch.equal(m.bert.state_dict()[k], v), k)
+        t = TokenClassifier(c, 5)              # no pooler: the pooler's tensors are ignored
+        init_encoder(t.bert, state)
+        self.assertTrue(torch.equal(t.bert.embeddings.word_embeddings.weight, state["embeddings.word_embeddings.weight"]))
+        bad = dict(state)
+        bad["embeddings.word_embeddings.weight"] = torch.zeros(41, 16)
+        with self.assertRaises(ValueError):
+            init_encoder(m.bert, bad)
+        missing = {k: v for k, v in state.items() if "layer.0.output.dense" not in k}
+        with self.assertRaises(ValueError):
+            init_encoder(m.bert, missing)
+
+
+class TestTinyRun(unittest.TestCase):
+    def test_pretrain_then_finetune(self):
+        data = punct_data.default_data_dir()
+        if not os.path.isdir(os.path.join(data, "text")):
+            self.skipTest("no shared data at %s" % data)
+        with tempfile.TemporaryDirectory() as work:
+            pt = os.path.join(work, "pt")
+            r = pretrain.main(["--data", data, "--work", pt, "--limit", "150", "--steps", "4", "--threads", "1",
+                               "--layers", "1", "--hidden", "32", "--heads", "2", "--ffn", "64",
+                               "--vocab-size", "2500", "--heldout-segments", "20", "--batch-size", "8"])
+            self.assertEqual(r["step"], 4)
+            self.assertGreater(r["heldout"]["masked"], 0)
+            self.assertLessEqual(r["vocab_size"], 2500)
+            vocab, cfg, enc, res = load_pretrained(os.path.join(pt, "encoder.pt"))
+            self.assertEqual(len(vocab), cfg.vocab_size)
+            self.assertEqual(res["step"], 4)
+            # resuming with more steps continues from step 4
+            r2 = pretrain.main(["--data", data, "--work", pt, "--limit", "150", "--steps", "6", "--threads", "1",
+                                "--heldout-segments", "20", "--batch-size", "8", "--vocab-size", "2500"])
+            self.assertEqual(r2["step"], 6)
+            out = subprocess.run([sys.executable, os.path.join(HERE, "joint_snips.py"), "--init",
+                                  os.path.join(pt, "encoder.pt"), "--limit", "40", "--epochs", "1",
+                                  "--work", os.path.join(work, "js"), "--no-export"],
+                                 capture_output=True, text=True, timeout=240)
+            self.assertEqual(out.returncode, 0, out.stderr[-2000:])
+            self.assertIn("encoder initialised from", out.stdout)
+            self.assertIn("vocab %d pieces" % len(vocab), out.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()
