@@ -56,7 +56,15 @@ int main(int argc, char **argv) {
         else if (i + 1 < argc && !strcmp(argv[i], "--text")) text = argv[++i];
         else if (i + 1 < argc && !strcmp(argv[i], "--batches")) batches_s = argv[++i];
         else if (i + 1 < argc && !strcmp(argv[i], "--precision")) prec_s = argv[++i];
-        else if (i + 1 < argc && !strcmp(argv[i], "--iters")) iters = atoi(argv[++i]) > 0 ? atoi(argv[i]) : 1;
+        else if (i + 1 < argc && !strcmp(argv[i], "--iters")) {
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (*end || v < 1 || v > 1000000) {
+                fprintf(stderr, "parley-nlu-bench: bad --iters '%s'\n", argv[i]);
+                return 2;
+            }
+            iters = (int)v;
+        }
         else {
             fprintf(stderr, "usage: parley-nlu-bench [--model DIR] [--text STR] [--batches 1,8,32] "
                             "[--precision f32,int8] [--iters N]\n");
@@ -75,7 +83,9 @@ int main(int argc, char **argv) {
            "of this thread\n", model, len, iters);
     char precs[64];
     snprintf(precs, sizeof precs, "%s", prec_s);
-    for (char *save = NULL, *p = strtok_r(precs, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
+    for (char *p = precs, *next; p && *p; p = next) {
+        next = strchr(p, ',');
+        if (next) *next++ = '\0';
         struct pl_nlu_model_opts o = PL_NLU_MODEL_OPTS_INIT;
         o.threads = 1;
         o.precision = p;
@@ -106,6 +116,10 @@ int main(int argc, char **argv) {
         int32_t *ids = pl_malloc(sizeof(int32_t) * (size_t)maxb * seq);
         int32_t *mask = pl_malloc(sizeof(int32_t) * (size_t)maxb * seq);
         float *hid = pl_malloc(sizeof(float) * (size_t)maxb * seq * m->hidden);
+        if (!ids || !mask || !hid) {
+            fprintf(stderr, "parley-nlu-bench: out of memory\n");
+            return 1;
+        }
         for (int b = 0; b < maxb; b++)
             for (int t = 0; t < seq; t++) {
                 ids[b * seq + t] = w->windows[0].ids[t];
@@ -113,8 +127,11 @@ int main(int argc, char **argv) {
             }
         for (int bi = 0; bi < nb; bi++) {
             int b = batches[bi], n = iters / b > 5 ? iters / b : 5;
-            pl_bert_forward(m->inst[0].state, b, seq, ids, NULL, mask, hid, NULL); /* warm-up */
             double *v = pl_malloc(sizeof(double) * (size_t)n);
+            if (!v || pl_bert_forward(m->inst[0].state, b, seq, ids, NULL, mask, hid, NULL) != PL_OK) {
+                fprintf(stderr, "parley-nlu-bench: %s\n", v ? pl_last_error() : "out of memory");
+                return 1;
+            } /* the warm-up */
             for (int i = 0; i < n; i++) {
                 double c0 = cpu_ms();
                 pl_bert_forward(m->inst[0].state, b, seq, ids, NULL, mask, hid, NULL);
@@ -129,6 +146,10 @@ int main(int argc, char **argv) {
         /* the whole model path of one text (wall: crosses into the batcher thread) */
         struct pl_nlu_result *r = NULL;
         double *v = pl_malloc(sizeof(double) * (size_t)iters);
+        if (!v) {
+            fprintf(stderr, "parley-nlu-bench: out of memory\n");
+            return 1;
+        }
         for (int i = 0; i < iters; i++) {
             int64_t w0 = pl_time_mono_us();
             if (pl_nlu_model_run(m, &text, &len, 1, NULL, 0, &r) != PL_OK) {
