@@ -17,6 +17,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import time
 
@@ -166,6 +167,29 @@ def main():
             total += len(la)
         check(agree >= 0.95 * total, "shipped SNIPS model: int8 word labels agree with f32 on %d of %d words"
               % (agree, total))
+    # eval_service.py --variants: one command, f32 and int8 columns, a missing variant skipped
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    data = os.environ.get("PARLEY_DATA_DIR") or os.path.join(os.path.dirname(root), "shared", "data")
+    if os.path.isdir(os.path.join(data, "nlu", "snips", "test")) and os.path.isfile(
+            os.path.join(data, "ner", "conll2003", "test.txt")):
+        out = subprocess.run(
+            [sys.executable, os.path.join(root, "train", "nlu", "eval_service.py"), "--server",
+             "127.0.0.1:%d" % grpc_port, "--stubs", os.environ.get("PL_PYTHON_STUBS", ""), "--data", data,
+             "--variants", "base,int8", "--limit", "10", "--only", "intent,ner", "--ner-model", "ner",
+             "--domain", SNIPS if have_snips else "intent"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120).stdout.decode()
+        print(out)
+        rows = {l.split("  ")[0]: l.split() for l in out.splitlines() if l.startswith(("SNIPS", "CoNLL"))}
+        check("figure" in out and "int8-base" in out and "SNIPS slot F1" in rows,
+              "eval_service.py --variants base,int8 prints the comparison table")
+        check("ner-int8 is not served" in out and rows.get("CoNLL-2003 entity F1", [""])[-1] == "-",
+              "a variant the server lacks is reported and left out of the table")
+        if have_snips:
+            acc = rows["SNIPS intent accuracy %"]
+            check(float(acc[-3]) >= 80 and abs(float(acc[-1])) <= 10,
+                  "shipped SNIPS model: f32 %s%%, int8 %s%% on 10 test utterances" % (acc[-3], acc[-2]))
+    else:
+        print("note: no SNIPS/CoNLL data under %s; eval_service.py --variants not run" % data)
     print("all nlu variant checks passed")
 
 
