@@ -45,19 +45,22 @@ struct pl_asr_streamsvc {
     struct pl_vad *vad;
     struct pl_asr_fe **fe;       /* [svc->n_models]: streaming front ends */
     struct pl_asr_sched **sched; /* [svc->n_models] */
+    int *ep_mode;                /* [svc->n_models]: enum pl_asr_stream_ep, AUTO resolved */
 };
 
 void pl_asr_streamsvc_opts_default(struct pl_asr_streamsvc_opts *o) {
     memset(o, 0, sizeof *o);
     o->max_utterance_s = 30.0;
-    o->endpointing = PL_ASR_STREAM_EP_VAD_BLANK;
+    o->endpointing = PL_ASR_STREAM_EP_AUTO;
     o->max_batch = PL_ASR_SCHED_MAX_BATCH;
     o->batch_wait_us = 2000;
 }
 
 pl_status pl_asr_stream_ep_parse(const char *name, int *out) {
     if (!name || !out) return PL_ERR(PL_E_INVALID_ARG, "pl_asr_stream_ep_parse: NULL argument");
-    if (!strcmp(name, "vad+blank"))
+    if (!strcmp(name, "auto"))
+        *out = PL_ASR_STREAM_EP_AUTO;
+    else if (!strcmp(name, "vad+blank"))
         *out = PL_ASR_STREAM_EP_VAD_BLANK;
     else if (!strcmp(name, "vad"))
         *out = PL_ASR_STREAM_EP_VAD;
@@ -65,7 +68,7 @@ pl_status pl_asr_stream_ep_parse(const char *name, int *out) {
         *out = PL_ASR_STREAM_EP_AGREE;
     else
         return PL_ERR(PL_E_INVALID_ARG,
-                      "stream endpointing '%s': want vad+blank, vad or agree", name);
+                      "stream endpointing '%s': want auto, vad+blank, vad or agree", name);
     return PL_OK;
 }
 
@@ -115,7 +118,7 @@ pl_status pl_asr_streamsvc_create(struct pl_asrsvc *svc, const struct pl_asr_str
         pl_asr_streamsvc_opts_default(&ss->o);
     ss->o.vad_path = NULL; /* not kept */
     if (!(ss->o.max_utterance_s >= 1.0)) ss->o.max_utterance_s = 30.0;
-    if (ss->o.endpointing < PL_ASR_STREAM_EP_VAD_BLANK ||
+    if (ss->o.endpointing < PL_ASR_STREAM_EP_AUTO ||
         ss->o.endpointing > PL_ASR_STREAM_EP_AGREE) {
         st = PL_ERR(PL_E_INVALID_ARG, "stream endpointing mode %d", ss->o.endpointing);
         goto fail;
@@ -142,6 +145,28 @@ pl_status pl_asr_streamsvc_create(struct pl_asrsvc *svc, const struct pl_asr_str
             so.metrics = ss->o.metrics;
             so.model = svc->models[i]->name;
             PL_TRY_GOTO(st, pl_asr_sched_create(svc->models[i]->am, &so, &ss->sched[i]));
+        }
+        ss->ep_mode = pl_calloc((size_t)svc->n_models, sizeof *ss->ep_mode);
+        if (!ss->ep_mode) {
+            st = PL_ERR(PL_E_NOMEM, "stream service");
+            goto fail;
+        }
+        for (int i = 0; i < svc->n_models; i++) {
+            /* the blank of a 10 ms frame is known this long after its audio: the model's right
+             * context in feature frames (10 ms each) and about a frame of feature window */
+            int la_ms = pl_asr_model_get_config(svc->models[i]->am)->right_context * EP_FRAME_MS +
+                        EP_FRAME_MS;
+            int mode = ss->o.endpointing;
+            if (mode == PL_ASR_STREAM_EP_AUTO)
+                mode = la_ms <= PL_ASR_STREAM_AUTO_LOOKAHEAD_MS ? PL_ASR_STREAM_EP_VAD_BLANK
+                                                                : PL_ASR_STREAM_EP_VAD;
+            ss->ep_mode[i] = mode;
+            PL_LOGI("model %s: model look-ahead %d ms; streaming endpointing %s%s",
+                    svc->models[i]->name, la_ms,
+                    mode == PL_ASR_STREAM_EP_VAD_BLANK ? "vad+blank"
+                    : mode == PL_ASR_STREAM_EP_VAD     ? "vad"
+                                                       : "agree",
+                    ss->o.endpointing == PL_ASR_STREAM_EP_AUTO ? " (auto)" : "");
         }
     }
     const char *vp = o ? o->vad_path : NULL;
@@ -181,12 +206,20 @@ void pl_asr_streamsvc_destroy(struct pl_asr_streamsvc *ss) {
     for (int i = 0; ss->fe && i < ss->svc->n_models; i++) pl_asr_fe_destroy(ss->fe[i]);
     for (int i = 0; ss->sched && i < ss->svc->n_models; i++) pl_asr_sched_destroy(ss->sched[i]);
     pl_free(ss->sched);
+    pl_free(ss->ep_mode);
     pl_free(ss->fe);
     pl_vad_destroy(ss->vad);
     pl_free(ss);
 }
 
 bool pl_asr_streamsvc_has_vad(const struct pl_asr_streamsvc *ss) { return ss && ss->vad; }
+
+int pl_asr_streamsvc_endpointing(const struct pl_asr_streamsvc *ss, const char *name) {
+    if (!ss || !ss->ep_mode) return -1;
+    for (int i = 0; i < ss->svc->n_models; i++)
+        if (!name || !*name || !strcmp(ss->svc->models[i]->name, name)) return ss->ep_mode[i];
+    return -1;
+}
 
 void pl_asr_streamsvc_batch_stats(struct pl_asr_streamsvc *ss, long *steps, long *stream_steps) {
     *steps = *stream_steps = 0;
@@ -378,8 +411,9 @@ static pl_status setup(struct pl_asr_sess *s,
         struct pl_endpoint_params p;
         pl_status st = pl_endpoint_params_resolve(&ec, EP_FRAME_MS, &p);
         if (st != PL_OK) return pl__asrsvc_wrap(PL_E_INVALID_ARG, "endpointing_config");
-        s->use_blank = s->ss->o.endpointing != PL_ASR_STREAM_EP_VAD;
-        p.combine = s->ss->o.endpointing == PL_ASR_STREAM_EP_VAD_BLANK
+        int mode = s->ss->ep_mode[mi];
+        s->use_blank = mode != PL_ASR_STREAM_EP_VAD;
+        p.combine = mode == PL_ASR_STREAM_EP_VAD_BLANK
                         ? PL_ENDPOINT_COMBINE_BLANK_ENDS
                         : PL_ENDPOINT_COMBINE_AGREE;
         s->blank_id = pl_asr_model_get_config(s->m->am)->blank;
@@ -655,7 +689,9 @@ static pl_status send_interim(struct pl_asr_sess *s) {
         /* stability: share of the words every close hypothesis agrees on (greedy: none) */
         float stab =
             h->n_words > 0 ? 0.1f + 0.8f * (float)h->n_stable_words / (float)h->n_words : 0.1f;
-        st = send_result(s, nb, false, stab, s->buf_pos);
+        /* audio_processed: what the model has taken (in every mode the decoded rows lag it
+         * by the model's look-ahead) */
+        st = send_result(s, nb, false, stab, s->fed_pos);
     }
     pl_asr_nbest_destroy(nb);
     return st;

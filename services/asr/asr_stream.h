@@ -46,26 +46,32 @@ struct pl_worker;
 struct pl_metrics;
 
 /* What ends an utterance (config key asr.stream_endpointing, docs/asr-streaming.md):
- *   VAD_BLANK "vad+blank" (default): a start needs the VAD and the acoustic model's CTC blank
+ *   VAD_BLANK "vad+blank": a start needs the VAD and the acoustic model's CTC blank
  *             probabilities to agree on speech; a frame counts as silence when the model emits
  *             blank (endpoint.h PL_ENDPOINT_COMBINE_BLANK_ENDS): noise without words ends an
  *             utterance, a word the VAD misses keeps it open. The decision waits for the
- *             model's look-ahead (its right context) past each frame.
+ *             model's look-ahead (its right context) past each frame, so an endpointed final
+ *             comes that much later (770 ms for models/asr-en-quartznet).
  *   VAD       "vad": the VAD alone (no look-ahead; the model is fed decided audio only).
- *   AGREE     "agree": both must agree on speech and on silence (PL_ENDPOINT_COMBINE_AGREE). */
+ *   AGREE     "agree": both must agree on speech and on silence (PL_ENDPOINT_COMBINE_AGREE).
+ *   AUTO      "auto" (default): per model, VAD_BLANK when its look-ahead is at most
+ *             PL_ASR_STREAM_AUTO_LOOKAHEAD_MS, else VAD (the final's latency budget after
+ *             the stop window is 300 ms). */
 enum pl_asr_stream_ep {
-    PL_ASR_STREAM_EP_VAD_BLANK = 0,
-    PL_ASR_STREAM_EP_VAD = 1,
-    PL_ASR_STREAM_EP_AGREE = 2,
+    PL_ASR_STREAM_EP_AUTO = 0,
+    PL_ASR_STREAM_EP_VAD_BLANK = 1,
+    PL_ASR_STREAM_EP_VAD = 2,
+    PL_ASR_STREAM_EP_AGREE = 3,
 };
-/* "vad+blank", "vad", "agree" -> *out. Errors: PL_E_INVALID_ARG naming the value. */
+#define PL_ASR_STREAM_AUTO_LOOKAHEAD_MS 200
+/* "auto", "vad+blank", "vad", "agree" -> *out. Errors: PL_E_INVALID_ARG naming the value. */
 pl_status pl_asr_stream_ep_parse(const char *name, int *out);
 
 struct pl_asr_streamsvc_opts {
     const char *vad_path;   /* Silero VAD safetensors; NULL/"" = <model_dir>/vad/silero_vad_16k
                                .safetensors, then $PARLEY_DATA_DIR/vad/...; "none" = no VAD */
     double max_utterance_s; /* an utterance longer than this is cut (final) (30 s) */
-    int endpointing;        /* enum pl_asr_stream_ep (VAD_BLANK) */
+    int endpointing;        /* enum pl_asr_stream_ep (AUTO) */
     int max_batch;          /* streams per batched model step, 1..64 (64) */
     int64_t batch_wait_us;  /* how long a model step waits for other streams (2000) */
     struct pl_metrics *metrics; /* optional: scheduler metrics (asr_sched.h; borrowed) */
@@ -82,6 +88,9 @@ pl_status pl_asr_streamsvc_create(struct pl_asrsvc *svc, const struct pl_asr_str
                                   struct pl_asr_streamsvc **out);
 void pl_asr_streamsvc_destroy(struct pl_asr_streamsvc *ss); /* NULL is a no-op */
 bool pl_asr_streamsvc_has_vad(const struct pl_asr_streamsvc *ss);
+/* The endpointing mode (never AUTO) that streams of model `name` (NULL/"": the first) use.
+ * -1 when there is no such model. */
+int pl_asr_streamsvc_endpointing(const struct pl_asr_streamsvc *ss, const char *name);
 /* Batched model steps run so far by the scheduler (asr_sched.h) and the stream steps they
  * held (stream_steps / steps is the mean batch). Thread-safe. */
 void pl_asr_streamsvc_batch_stats(struct pl_asr_streamsvc *ss, long *steps, long *stream_steps);

@@ -67,7 +67,7 @@ static const struct pl_config_field asr_fields[] = {
     F("lm_beta", PL_CONFIG_DOUBLE, lm_beta, "-1", -1, 20, "word insertion bonus (-1: the model's config.json, else 1.0)"),
     F("punctuation", PL_CONFIG_BOOL, punctuation, "true", 0, 0, "call parley-nlu for enable_automatic_punctuation"),
     F("punct_timeout_ms", PL_CONFIG_INT, punct_timeout_ms, "2000", 1, 60000, "punctuation call timeout"),
-    F("stream_endpointing", PL_CONFIG_STRING, stream_endpointing, "vad+blank", 1, 0, "StreamingRecognize end of utterance: vad+blank (VAD and CTC blanks), vad (VAD alone) or agree"),
+    F("stream_endpointing", PL_CONFIG_STRING, stream_endpointing, "auto", 1, 0, "StreamingRecognize end of utterance: auto (vad+blank when the model's look-ahead is <= 200 ms, else vad), vad+blank (VAD and CTC blanks), vad (VAD alone) or agree"),
     F("stream_max_batch", PL_CONFIG_INT, stream_max_batch, "64", 1, 64, "streams one batched streaming model step advances"),
     F("stream_batch_wait_us", PL_CONFIG_INT, stream_batch_wait_us, "2000", 0, 1000000, "how long a streaming model step waits for other streams"),
     F("log_level", PL_CONFIG_STRING, log_level, "info", 1, 0, "error, warn, info or debug"),

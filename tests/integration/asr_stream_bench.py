@@ -10,6 +10,10 @@ every stream finishes within 1 s of its audio's duration and p99 chunk latency i
 
   /usr/bin/python3 tests/integration/asr_stream_bench.py --build BUILD [--model-dir DIR]
       [--streams 1,8,16,32] [--clip LJ001-0010] [--chunk-ms 100] [--threads 4]
+      [--endpointing vad+blank|vad|agree] [--batch-wait-us N] [--max-batch N]
+
+Each row also gives the mean number of streams per batched model step of the worker's
+scheduler (parley_asr_stream_batch_size from /metrics).
 """
 import argparse
 import json
@@ -40,6 +44,9 @@ def main():
     ap.add_argument("--gap-s", type=float, default=0.0,
                     help="stream clip + this much silence + clip: the first final comes from the "
                          "endpointer; its latency is measured from the chunk that closes the stop window")
+    ap.add_argument("--endpointing", default="", help="asr.stream_endpointing (default: the worker's)")
+    ap.add_argument("--batch-wait-us", type=int, default=-1, help="asr.stream_batch_wait_us")
+    ap.add_argument("--max-batch", type=int, default=0, help="asr.stream_max_batch")
     a = ap.parse_args()
     os.environ.setdefault("PL_ASR", os.path.join(a.build, "services", "asr", "parley-asr"))
     os.environ.setdefault("PL_GATEWAY", os.path.join(a.build, "services", "gateway", "parley-gateway"))
@@ -61,7 +68,23 @@ def main():
     dur = len(pcm) / 32000.0
     chunk = 32 * a.chunk_ms
     _, nats_url = g.start_nats()
-    _, _, n_models, _ = svc.start_asr(nats_url, a.model_dir, {"PARLEY_ASR_HANDLER_THREADS": str(a.threads)})
+    env = {"PARLEY_ASR_HANDLER_THREADS": str(a.threads)}
+    if a.endpointing:
+        env["PARLEY_ASR_STREAM_ENDPOINTING"] = a.endpointing
+    if a.batch_wait_us >= 0:
+        env["PARLEY_ASR_STREAM_BATCH_WAIT_US"] = str(a.batch_wait_us)
+    if a.max_batch > 0:
+        env["PARLEY_ASR_STREAM_MAX_BATCH"] = str(a.max_batch)
+    _, asr_http, n_models, _ = svc.start_asr(nats_url, a.model_dir, env)
+
+    def sched():
+        _, m = g.http_get(asr_http, "/metrics")
+        v = {"sum": 0.0, "count": 0.0}
+        for l in m.splitlines():
+            for k in v:
+                if l.startswith("parley_asr_stream_batch_size_%s" % k):
+                    v[k] += float(l.rsplit(" ", 1)[1])
+        return v
     assert n_models >= 1, "no model in %s" % a.model_dir
     _, grpc_port, _ = g.start_gateway(nats_url)
     stub = asr_grpc.RivaSpeechRecognitionStub(g.channel(grpc_port))
@@ -101,6 +124,7 @@ def main():
     report = []
     for n in [int(x) for x in a.streams.split(",")]:
         res = []
+        s0 = sched()
         ts = [threading.Thread(target=one, args=(res,)) for _ in range(n)]
         for t in ts:
             t.start()
@@ -111,6 +135,8 @@ def main():
         fins = [r[1] * 1000 for r in res if r[1] is not None]
         walls = [r[2] for r in res]
         eps = [x * 1000 for r in res for x in r[4]]
+        s1 = sched()
+        steps = s1["count"] - s0["count"]
         rt = (len(fins) == n and max(walls) <= dur + 1.0 + a.chunk_ms / 1000.0 and pct(lat, 99) < a.rt_p99_ms)
         row = {"streams": n, "audio_s": round(dur, 2), "chunk_ms": a.chunk_ms, "results": len(lat),
                "p50_ms": round(pct(lat, 50), 1), "p90_ms": round(pct(lat, 90), 1),
@@ -118,7 +144,9 @@ def main():
                "final_max_ms": round(max(fins), 1) if fins else None,
                "finals": len(fins), "endpoint_finals": len(eps),
                "endpoint_final_p50_ms": round(pct(eps, 50), 1) if eps else None,
-               "endpoint_final_max_ms": round(max(eps), 1) if eps else None, "slowest_stream_s": round(max(walls), 2), "realtime": rt}
+               "endpoint_final_max_ms": round(max(eps), 1) if eps else None, "slowest_stream_s": round(max(walls), 2), "realtime": rt,
+               "mean_batch": round((s1["sum"] - s0["sum"]) / steps, 2) if steps else None,
+               "load": open("/proc/loadavg").read().split()[0]}
         report.append(row)
         print(json.dumps(row), flush=True)
     print("largest real-time N: %s" % max([r["streams"] for r in report if r["realtime"]] or [0]))

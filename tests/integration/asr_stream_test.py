@@ -13,8 +13,8 @@ recordings all complete with the final text Recognize gives for their recording,
 worker's scheduler metrics show that the model steps were batched across streams (mean batch
 > 1). These run with asr.stream_endpointing "vad" (the random model's CTC blanks mean nothing).
 
-Then the worker is replaced by one serving the shipped model (models/asr-en-quartznet) with the
-default "vad+blank" endpointing (VAD and CTC blank probabilities combined): a recording, 2 s
+Then the worker is replaced by one serving the shipped model (models/asr-en-quartznet) with
+"vad+blank" endpointing (VAD and CTC blank probabilities combined): a recording, 2 s
 of silence and the recording again give two finals, the first cut inside the silence; silence
 only gives no result. Environment: PL_ASR, PL_GATEWAY, PL_PYTHON_STUBS, PL_SOURCE_DIR,
 PARLEY_DATA_DIR (tests/asrstream.cmake).
@@ -234,8 +234,9 @@ def main():
         qmodels = os.path.join(g.TMP, "qmodels")
         os.makedirs(qmodels)
         os.symlink(qn, os.path.join(qmodels, "asr-en-quartznet"))
-        _, q_http, nq, _ = svc.start_asr(nats_url, qmodels, {"PARLEY_ASR_LM": "none"})
-        check(nq == 1, "parley-asr serves models/asr-en-quartznet (stream_endpointing default)")
+        _, q_http, nq, _ = svc.start_asr(nats_url, qmodels, {"PARLEY_ASR_LM": "none",
+                                                             "PARLEY_ASR_STREAM_ENDPOINTING": "vad+blank"})
+        check(nq == 1, "parley-asr serves models/asr-en-quartznet (stream_endpointing vad+blank)")
         clip = wav16k(os.path.join(LJ, "LJ001-0010.flac"))
         two = dither(svc.sox(["-t", "wav", "-", "-t", "wav", "-", "repeat", "1"], stdin=wav16k(
             os.path.join(LJ, "LJ001-0010.flac"), ["pad", "0", "2"])))

@@ -15,8 +15,10 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "asr_impl.h"
 #include "asr_service.h"
 #include "asr_stream.h"
+#include "models/asr_model.h"
 #include "audio.h"
 #include "nrpc_worker.h"
 #include "proto_util.h"
@@ -506,6 +508,65 @@ START_TEST(test_random_input) {
 }
 END_TEST
 
+/* "auto" takes vad+blank for a model whose look-ahead is within the budget and the VAD alone
+ * for one beyond it (models/asr-en-quartznet: 770 ms); explicit modes are kept; names parse. */
+START_TEST(test_auto_mode) {
+    int m = -1;
+    ck_assert_int_eq(pl_asr_stream_ep_parse("auto", &m), PL_OK);
+    ck_assert_int_eq(m, PL_ASR_STREAM_EP_AUTO);
+    ck_assert_int_eq(pl_asr_stream_ep_parse("vad+blank", &m), PL_OK);
+    ck_assert_int_eq(m, PL_ASR_STREAM_EP_VAD_BLANK);
+    ck_assert_int_eq(pl_asr_stream_ep_parse("vad", &m), PL_OK);
+    ck_assert_int_eq(m, PL_ASR_STREAM_EP_VAD);
+    ck_assert_int_eq(pl_asr_stream_ep_parse("agree", &m), PL_OK);
+    ck_assert_int_eq(m, PL_ASR_STREAM_EP_AGREE);
+    ck_assert_int_eq(pl_asr_stream_ep_parse("blank", &m), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_asr_streamsvc_endpointing(g_ss, NULL), PL_ASR_STREAM_EP_VAD);
+    ck_assert_int_eq(pl_asr_streamsvc_endpointing(g_ss, "nope"), -1);
+    struct pl_asr_streamsvc_opts so;
+    pl_asr_streamsvc_opts_default(&so);
+    ck_assert_int_eq(so.endpointing, PL_ASR_STREAM_EP_AUTO);
+    so.vad_path = "none";
+    struct pl_asr_streamsvc *ss = NULL;
+    ck_assert_int_eq(pl_asr_streamsvc_create(g_svc, &so, &ss), PL_OK);
+    int la = pl_asr_model_get_config(g_svc->models[0]->am)->right_context * 10 + 10;
+    ck_assert_int_eq(pl_asr_streamsvc_endpointing(ss, NULL),
+                     la <= PL_ASR_STREAM_AUTO_LOOKAHEAD_MS ? PL_ASR_STREAM_EP_VAD_BLANK
+                                                           : PL_ASR_STREAM_EP_VAD);
+    pl_asr_streamsvc_destroy(ss);
+    so.endpointing = 9;
+    ck_assert_int_eq(pl_asr_streamsvc_create(g_svc, &so, &ss), PL_E_INVALID_ARG);
+    /* the shipped model, when it is there: 770 ms of look-ahead -> the VAD alone */
+    char qn[1300], dir[300], cmd[3000];
+    snprintf(qn, sizeof qn, "%s/models/asr-en-quartznet", getenv("PARLEY_SOURCE_DIR"));
+    snprintf(dir, sizeof dir, "%s_q", g_dir);
+    char w[1400];
+    snprintf(w, sizeof w, "%s/model.safetensors", qn);
+    if (access(w, R_OK) != 0) return;
+    snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s && ln -s %s %s/asr-en-quartznet", dir, dir,
+             qn, dir);
+    ck_assert_int_eq(system(cmd), 0);
+    struct pl_asrsvc_opts o;
+    pl_asrsvc_opts_default(&o);
+    o.model_dir = dir;
+    o.lm_path = "none";
+    struct pl_asrsvc *svc = NULL;
+    ck_assert_msg(pl_asrsvc_create(&o, &svc) == PL_OK, "%s", pl_last_error());
+    so.endpointing = PL_ASR_STREAM_EP_AUTO;
+    ck_assert_int_eq(pl_asr_streamsvc_create(svc, &so, &ss), PL_OK);
+    ck_assert_int_eq(pl_asr_model_get_config(svc->models[0]->am)->right_context, 77);
+    ck_assert_int_eq(pl_asr_streamsvc_endpointing(ss, "asr-en-quartznet"), PL_ASR_STREAM_EP_VAD);
+    pl_asr_streamsvc_destroy(ss);
+    so.endpointing = PL_ASR_STREAM_EP_VAD_BLANK;
+    ck_assert_int_eq(pl_asr_streamsvc_create(svc, &so, &ss), PL_OK);
+    ck_assert_int_eq(pl_asr_streamsvc_endpointing(ss, NULL), PL_ASR_STREAM_EP_VAD_BLANK);
+    pl_asr_streamsvc_destroy(ss);
+    pl_asrsvc_destroy(svc);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 /* vad+blank, utterances cut at 2 s while the model runs ahead: every chunking gives the same
  * finals at the same places (2, 4, 6 s, the end), so the look-ahead is fed again exactly. */
 START_TEST(test_blank_cut_chunks) {
@@ -550,6 +611,7 @@ Suite *pl_asrstream_suite(void) {
     tcase_add_test(tc, test_protocol_errors);
     tcase_add_test(tc, test_concurrent_batched);
     tcase_add_test(tc, test_random_input);
+    tcase_add_test(tc, test_auto_mode);
     suite_add_tcase(su, tc);
     TCase *tb = tcase_create("stream_blank");
     tcase_add_unchecked_fixture(tb, setup_model, teardown_model);
