@@ -44,7 +44,7 @@ static const struct pl_config_field nlu_fields[] = {
     F("model_dir", PL_CONFIG_STRING, model_dir, "models", 1, 0, "model repository: every NLU model below it is served"),
     F("backend", PL_CONFIG_STRING, backend, "cpu", 1, 0, "engine backend (cpu, cuda)"),
     F("threads", PL_CONFIG_INT, threads, "1", 0, 256, "CPU backend threads per model (0 = all cores; 1 leaves the other cores to NATS, the gateway and other models)"),
-    F("instances", PL_CONFIG_INT, instances, "2", 1, 64, "forward instances per model (each its own engine and batcher thread; batches run in parallel)"),
+    F("instances", PL_CONFIG_INT, instances, "0", 0, 64, "forward instances per model, each its own engine and batcher thread so batches run in parallel (0: 2 on the cpu backend, else 1)"),
     F("handler_threads", PL_CONFIG_INT, handler_threads, "64", 1, 1024, "request threads (they wait on the batchers)"),
     F("precision", PL_CONFIG_STRING, precision, "", 1, 0, "f32, int8 or f16 (empty: each model's own)"),
     F("max_batch_size", PL_CONFIG_INT, max_batch_size, "0", 0, 1024, "batch size of every model (0: the model's config.json, else 8)"),
@@ -73,7 +73,8 @@ int main(int argc, char **argv) {
     so.model_dir = cfg.model_dir;
     so.model.backend = cfg.backend;
     so.model.threads = (int)cfg.threads;
-    so.model.instances = (int)cfg.instances;
+    /* two CPU instances keep both cores of a small machine busy; a GPU runs one at a time */
+    so.model.instances = cfg.instances > 0 ? (int)cfg.instances : !strcmp(cfg.backend, "cpu") ? 2 : 1;
     so.model.precision = cfg.precision;
     so.model.max_batch_size = (int)cfg.max_batch_size;
     so.model.max_queue_delay_us = cfg.max_queue_delay_us;

@@ -67,10 +67,10 @@ static pl_status add_model(struct pl_nlu_service *s, const char *dir, const char
     }
     s->models = nm;
     s->models[s->n_models++] = m;
-    PL_LOGI("model %s loaded: %s, %s, max_length %d, batch %d, delay %lld us, %.0f ms", name,
-            pl_nlu_task_name(m->task), pl_bert_precision(m->bert), m->max_length,
-            m->max_batch_size, (long long)m->max_queue_delay_us,
-            (pl_time_mono_us() - t0) / 1000.0);
+    PL_LOGI("model %s loaded: %s, %s, max_length %d, batch %d, delay %lld us, %d instance%s, "
+            "%.0f ms", name, pl_nlu_task_name(m->task), pl_bert_precision(m->bert), m->max_length,
+            m->max_batch_size, (long long)m->max_queue_delay_us, m->n_instances,
+            m->n_instances == 1 ? "" : "s", (pl_time_mono_us() - t0) / 1000.0);
     return PL_OK;
 }
 
@@ -640,7 +640,7 @@ static pl_status rpc_get_config(struct pl_nlu_service *s, const uint8_t *req, si
         if (!c) break;
         nvidia__riva__nlp__riva_nlpconfig_response__config__init(c);
         c->model_name = astrndup(&a, m->name, strlen(m->name));
-        c->parameters = aalloc(&a, sizeof *c->parameters * (size_t)(14 + m->n_heads));
+        c->parameters = aalloc(&a, sizeof *c->parameters * (size_t)(16 + m->n_heads));
         if (!c->parameters) break;
         add_param(&a, c, "task", "%s", pl_nlu_task_name(m->task));
         add_param(&a, c, "domain", "%s", m->domain);
@@ -650,6 +650,7 @@ static pl_status rpc_get_config(struct pl_nlu_service *s, const uint8_t *req, si
         add_param(&a, c, "max_batch_size", "%d", m->max_batch_size);
         add_param(&a, c, "max_queue_delay_us", "%lld", (long long)m->max_queue_delay_us);
         add_param(&a, c, "precision", "%s", pl_bert_precision(m->bert));
+        add_param(&a, c, "instances", "%d", m->n_instances);
         add_param(&a, c, "hidden_size", "%d", m->hidden);
         if (m->variant) {
             /* the model this one is a variant of: the same files, other settings */

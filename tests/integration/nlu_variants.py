@@ -113,6 +113,8 @@ def main():
           and p["intent-int8"]["variant_of"] == "intent" and p["intent-int8"]["domain"] == "snips"
           and p["intent-int8"]["max_batch_size"] == "4" and p["intent-int8"]["task"] == "joint_intent_slot",
           "intent-int8: precision int8, variant_of intent, the base's domain and batching")
+    check(p["intent"]["instances"] == "2" and p["intent-int8"]["instances"] == "2",
+          "two forward instances per model on the CPU by default")
     check(p["intent-b1"]["precision"] == "f32" and p["intent-b1"]["max_batch_size"] == "1"
           and p["intent-b1"]["max_queue_delay_us"] == "0", "intent-b1: its own batching")
     one = stub.GetRivaNLPConfig(NLP.RivaNLPConfigRequest(model_name="intent-int8"), timeout=10)
