@@ -20,7 +20,10 @@
  *                                "input": "pooler" | "cls" | "tokens", "labels": "<list>"}}
  *                  "max_length": tokens per window, [CLS] and [SEP] included
  *                  "tokenizer": {"type": "wordpiece", "vocab": "vocab.txt",
- *                                "do_lower_case": true, "max_input_chars_per_word": 100}
+ *                                "do_lower_case": true, "max_input_chars_per_word": 100,
+ *                                optional "token_type_ids": "word_starts_upper": the pieces of
+ *                                a whitespace word that starts with an upper-case letter get
+ *                                token type 1 (case for an uncased vocabulary), else 0}
  *                  optional "domain" (AnalyzeIntent's domain), "batching":
  *                  {"max_batch_size": N, "max_queue_delay_us": N}, "precision",
  *                  "variants": {"<v>": {"precision": "int8", "batching": {...}}}: each
@@ -117,6 +120,11 @@ enum pl_nlu_case pl_nlu_case_of_label(const char *label);
 /* Punctuation label name -> the mark to append ("" for "O", "none" or ""), else the label. */
 const char *pl_nlu_mark_of_label(const char *label);
 
+/* Whether the whitespace-separated word of text[0..len) that holds byte `pos` starts with an
+ * upper-case letter (Unicode category Lu): the token type a model trained with
+ * "token_type_ids": "word_starts_upper" sees for every piece of that word (1, else 0). */
+bool pl_nlu_word_starts_upper(const char *text, size_t len, size_t pos);
+
 /*
  * Rebuild a text with each word's case and following mark: the text is copied with the
  * whitespace between words kept as it is; word i's letters take cases[i] and marks[i] (NUL-terminated; "" = none) is appended
@@ -186,6 +194,7 @@ struct pl_nlu_model {
     int head_main;       /* intent / token / label / punct head index */
     int head_second;     /* slot / capit head index, or -1 */
     int n_instances;     /* forward instances (batcher threads) */
+    bool case_types;     /* tokenizer.token_type_ids is "word_starts_upper" */
     struct pl_bert *bert; /* instance 0's encoder: its config and precision (borrowed) */
     /* private */
     float *pool_w, *pool_b, *pool_wt; /* pooler [hidden x hidden], bias, transposed */
@@ -200,7 +209,7 @@ struct pl_nlu_instance {
     struct pl_bert *bert;
     struct pl_bert_state *state;
     float *hidden_buf;    /* [max_batch_size x max_length x hidden] */
-    int32_t *ids, *mask;  /* [max_batch_size x max_length] */
+    int32_t *ids, *mask, *types; /* [max_batch_size x max_length] */
     float *pooled;        /* [hidden] */
 };
 

@@ -250,6 +250,14 @@ static pl_status load_config(struct pl_nlu_model *m, const char *dir, json_t *ro
     pl_wordpiece_opts_default(&wo);
     json_t *lc = json_object_get(tk, "do_lower_case");
     if (json_is_boolean(lc)) wo.do_lower_case = json_is_true(lc);
+    json_t *tt = json_object_get(tk, "token_type_ids");
+    if (tt) {
+        const char *tts = json_string_value(tt);
+        if (!tts || strcmp(tts, "word_starts_upper") != 0)
+            return PL_ERR(PL_E_UNSUPPORTED, "%s: tokenizer.token_type_ids must be "
+                                            "\"word_starts_upper\" when present", path);
+        m->case_types = true;
+    }
     json_t *mc = json_object_get(tk, "max_input_chars_per_word");
     if (json_is_integer(mc) && json_integer_value(mc) >= 1 && json_integer_value(mc) < (1 << 20))
         wo.max_input_chars_per_word = (int32_t)json_integer_value(mc);
@@ -509,8 +517,9 @@ pl_status pl_nlu_model_load(const char *dir, const char *name, const struct pl_n
         in->hidden_buf = pl_malloc(sizeof(float) * cells * (size_t)m->hidden);
         in->ids = pl_malloc(sizeof(int32_t) * cells);
         in->mask = pl_malloc(sizeof(int32_t) * cells);
+        in->types = pl_malloc(sizeof(int32_t) * cells);
         in->pooled = pl_malloc(sizeof(float) * (size_t)m->hidden);
-        if (!in->hidden_buf || !in->ids || !in->mask || !in->pooled) {
+        if (!in->hidden_buf || !in->ids || !in->mask || !in->types || !in->pooled) {
             st = PL_ERR(PL_E_NOMEM, "model %s: workspace", name);
             goto fail;
         }
@@ -544,6 +553,7 @@ void pl_nlu_model_destroy(struct pl_nlu_model *m) {
         pl_free(in->hidden_buf);
         pl_free(in->ids);
         pl_free(in->mask);
+        pl_free(in->types);
         pl_free(in->pooled);
     }
     pl_free(m->inst);
@@ -600,9 +610,11 @@ static pl_status run_batch(void *ud, int instance, struct pl_batch_req **reqs, i
         for (int t = 0; t < seq; t++) {
             in->ids[i * seq + t] = t < e->n ? e->ids[t] : pad;
             in->mask[i * seq + t] = t < e->n;
+            in->types[i * seq + t] = t < e->n ? e->type_ids[t] : 0;
         }
     }
-    PL_TRY(pl_bert_forward(in->state, n, seq, in->ids, NULL, in->mask, in->hidden_buf, NULL));
+    PL_TRY(pl_bert_forward(in->state, n, seq, in->ids, in->types, in->mask, in->hidden_buf,
+                           NULL));
     int H = m->hidden;
     for (int i = 0; i < n; i++) {
         const struct nlu_job *j = reqs[i]->input;
@@ -707,6 +719,13 @@ pl_status pl_nlu_model_run(struct pl_nlu_model *m, const char *const *texts, con
                                           "characters)", i);
             goto fail;
         }
+        if (m->case_types)
+            for (int w = 0; w < wins[i]->n; w++) {
+                struct pl_encoding *e = &wins[i]->windows[w];
+                for (int t = 0; t < e->n; t++)
+                    e->type_ids[t] = e->seq[t] == 0 && pl_nlu_word_starts_upper(
+                                         texts[i], lens[i], (size_t)e->offsets[t].byte_start);
+            }
         first_job[i] = n_jobs;
         n_jobs += wins[i]->n;
         if (lim && lim->max_windows > 0 && n_jobs > lim->max_windows) {

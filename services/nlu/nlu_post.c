@@ -3,6 +3,7 @@
  * token offsets, merging overlapping windows, softmax, BIO spans, punctuation and case.
  */
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 #include <utf8proc.h>
 
@@ -270,4 +271,18 @@ const char *pl_nlu_task_name(enum pl_nlu_task t) {
     case PL_NLU_TASK_PUNCT: return "punctuation_capitalization";
     default: return "unknown";
     }
+}
+
+static bool is_ascii_space(unsigned char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+bool pl_nlu_word_starts_upper(const char *text, size_t len, size_t pos) {
+    if (!text || pos >= len) return false;
+    size_t b = pos;
+    while (b > 0 && !is_ascii_space((unsigned char)text[b - 1])) b--;
+    utf8proc_int32_t cp;
+    utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)text + b,
+                                          (utf8proc_ssize_t)(len - b), &cp);
+    return k > 0 && utf8proc_category(cp) == UTF8PROC_CATEGORY_LU;
 }

@@ -178,6 +178,25 @@ START_TEST(test_bio) {
 }
 END_TEST
 
+START_TEST(test_word_starts_upper) {
+    const char *t = "John lives in \xc3\x89vora, \"Paris\" and iPhone  U.S.";
+    size_t n = strlen(t);
+    ck_assert(pl_nlu_word_starts_upper(t, n, 0));          /* John */
+    ck_assert(pl_nlu_word_starts_upper(t, n, 3));          /* inside John */
+    ck_assert(!pl_nlu_word_starts_upper(t, n, 5));         /* lives */
+    const char *ev = strstr(t, "\xc3\x89vora");
+    ck_assert(pl_nlu_word_starts_upper(t, n, (size_t)(ev - t) + 2)); /* Evora, 2-byte E-acute */
+    const char *pa = strstr(t, "Paris");
+    ck_assert(!pl_nlu_word_starts_upper(t, n, (size_t)(pa - t))); /* the word starts with a quote */
+    const char *ip = strstr(t, "iPhone");
+    ck_assert(!pl_nlu_word_starts_upper(t, n, (size_t)(ip - t) + 1));
+    const char *us = strstr(t, "U.S.");
+    ck_assert(pl_nlu_word_starts_upper(t, n, (size_t)(us - t) + 2));
+    ck_assert(!pl_nlu_word_starts_upper(t, n, n));         /* out of range */
+    ck_assert(!pl_nlu_word_starts_upper(NULL, 0, 0));
+}
+END_TEST
+
 START_TEST(test_label_maps) {
     ck_assert_int_eq(pl_nlu_case_of_label("UPPER"), PL_NLU_CASE_UPPER);
     ck_assert_int_eq(pl_nlu_case_of_label("Capitalized"), PL_NLU_CASE_CAPITALIZE);
@@ -625,6 +644,7 @@ Suite *pl_nlu_suite(void) {
     tcase_add_test(tc, test_merge_windows);
     tcase_add_test(tc, test_softmax);
     tcase_add_test(tc, test_bio);
+    tcase_add_test(tc, test_word_starts_upper);
     tcase_add_test(tc, test_label_maps);
     tcase_add_test(tc, test_punct_rebuild);
     tcase_add_test(tc, test_model_load_errors);
