@@ -252,6 +252,8 @@ def export(args, model, cfg, vocab, intents, slots, result, dev, dev_ex, tok):
         "architectures": ["BertForJointIntentSlot"],
         "task": "joint_intent_slot",
         "labels": {"intent": intents, "slot": slots},
+        # parley-nlu also serves "<name>-int8" from the same files (docs/nlu.md)
+        "variants": {"int8": {"precision": "int8"}},
         "max_length": args.max_length,
         "tokenizer": {"type": "wordpiece", "vocab": "vocab.txt", "do_lower_case": True,
                       "max_input_chars_per_word": 100},

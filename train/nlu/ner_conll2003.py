@@ -241,6 +241,8 @@ def export(args, model, cfg, vocab, labels, result, dev, pad_id):
         "task": "token_classification",
         "labels": {"token": labels},
         "id2label": {str(i): t for i, t in enumerate(labels)},
+        # parley-nlu also serves "<name>-int8" from the same files (docs/nlu.md)
+        "variants": {"int8": {"precision": "int8"}},
         "max_length": args.max_length,
         "tokenizer": dict({"type": "wordpiece", "vocab": "vocab.txt", "do_lower_case": True,
                            "max_input_chars_per_word": 100},

@@ -391,6 +391,8 @@ def export(args, model, cfg, vocab, result, enc, segments):
         "architectures": ["BertForPunctuationCapitalization"],
         "task": "punctuation_capitalization",
         "labels": {"punct": pd.MARKS, "capit": pd.CASES},
+        # parley-nlu also serves "<name>-int8" from the same files (docs/nlu.md)
+        "variants": {"int8": {"precision": "int8"}},
         "max_length": args.max_length,
         "tokenizer": {"type": "wordpiece", "vocab": "vocab.txt", "do_lower_case": True,
                       "max_input_chars_per_word": 100},
