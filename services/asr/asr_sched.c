@@ -40,7 +40,7 @@ struct pl_asr_sched {
     pthread_cond_t work, done;
     struct sched_req *head, *tail;
     int nq;
-    int attached;
+    int expected; /* streams announced to step soon */
     struct pl_asr_sched_stats stats;
     struct pl_metric *m_batch, *m_steps, *m_wait;
 };
@@ -75,7 +75,7 @@ static void *sched_main(void *ud) {
         /* gather: more streams may be about to queue their steps */
         if (s->o.max_wait_us > 0) {
             struct timespec dl = ts_of_us(s->head->t_enq_us + s->o.max_wait_us);
-            while (!s->stop && s->nq < s->o.max_batch && s->nq < s->attached)
+            while (!s->stop && s->nq < s->o.max_batch && s->expected > 0)
                 if (pthread_cond_timedwait(&s->work, &s->mu, &dl) == ETIMEDOUT) break;
         }
         int n = 0;
@@ -186,26 +186,22 @@ void pl_asr_sched_destroy(struct pl_asr_sched *s) {
     pl_free(s);
 }
 
-void pl_asr_sched_attach(struct pl_asr_sched *s) {
+void pl_asr_sched_expect(struct pl_asr_sched *s, int delta) {
     if (!s) return;
     pthread_mutex_lock(&s->mu);
-    s->attached++;
-    pthread_mutex_unlock(&s->mu);
-}
-
-void pl_asr_sched_detach(struct pl_asr_sched *s) {
-    if (!s) return;
-    pthread_mutex_lock(&s->mu);
-    if (s->attached > 0) s->attached--;
-    pthread_cond_signal(&s->work); /* a gathering step may have waited for this stream */
+    s->expected += delta;
+    if (s->expected < 0) s->expected = 0;
+    if (delta < 0) pthread_cond_signal(&s->work); /* a gathering step may wait for it */
     pthread_mutex_unlock(&s->mu);
 }
 
 pl_status pl_asr_sched_step(struct pl_asr_sched *s, struct pl_asr_stream *st, const float *feats,
-                            int n_frames, bool finish, float *out, int *n_out) {
+                            int n_frames, bool finish, float *out, int *n_out, bool expected) {
     if (!s || !st || !out || !n_out || n_frames < 0 || n_frames > s->o.max_chunk ||
-        (n_frames > 0 && !feats))
+        (n_frames > 0 && !feats)) {
+        if (s && expected) pl_asr_sched_expect(s, -1);
         return PL_ERR(PL_E_INVALID_ARG, "pl_asr_sched_step: bad arguments (%d frames)", n_frames);
+    }
     *n_out = 0;
     struct sched_req r;
     memset(&r, 0, sizeof r);
@@ -215,6 +211,7 @@ pl_status pl_asr_sched_step(struct pl_asr_sched *s, struct pl_asr_stream *st, co
     r.finish = finish;
     r.out = out;
     pthread_mutex_lock(&s->mu);
+    if (expected && s->expected > 0) s->expected--;
     if (s->stop) {
         pthread_mutex_unlock(&s->mu);
         return PL_ERR(PL_E_UNAVAILABLE, "stream scheduler is stopping");

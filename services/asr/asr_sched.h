@@ -7,10 +7,12 @@
  * model stream, and/or the finish of the utterance) to pl_asr_sched_step(), which queues it
  * and blocks until the scheduler thread has run it. The scheduler takes the queued steps in
  * arrival order, at most max_batch per model step. Before a step it waits for more streams
- * while fewer steps are queued than streams are attached (pl_asr_sched_attach), at most
- * max_wait_us after the oldest queued step arrived: a lone stream (or every attached stream
- * already queued) runs at once, so nothing waits for streams that have no audio. A session
- * has at most one step queued (it blocks), so its steps run in its own order. Results equal
+ * while some are expected: a session announces (pl_asr_sched_expect +1) that it is handling
+ * new audio and will probably step, and its first step (expected = true) or the end of that
+ * handling (-1) takes the announcement back. The wait ends when nothing more is expected,
+ * max_batch steps are queued, or max_wait_us after the oldest queued step arrived: a lone
+ * stream runs at once, and nothing waits for streams that have no new audio. A session has
+ * at most one step queued (it blocks), so its steps run in its own order. Results equal
  * per-stream feeding (asr_model.h).
  *
  * Metrics (when a registry is given), labelled model="<name>":
@@ -64,16 +66,18 @@ pl_status pl_asr_sched_create(const struct pl_asr_model *am, const struct pl_asr
 /* Stops and joins the thread. NULL is a no-op. */
 void pl_asr_sched_destroy(struct pl_asr_sched *s);
 
-/* A stream of this model opens / closes: the number of streams a step may wait for. */
-void pl_asr_sched_attach(struct pl_asr_sched *s);
-void pl_asr_sched_detach(struct pl_asr_sched *s);
+/* delta +1: a stream starts handling new audio (a step of it is expected); -1: it finished
+ * without stepping. Steps are gathered while any stream is expected. */
+void pl_asr_sched_expect(struct pl_asr_sched *s, int delta);
 
 /* One step of stream st, run batched with the other queued streams: feed n_frames (0..
  * max_chunk) frames of feats (NULL when 0), then finish the utterance when finish; log-probs
  * to out (pl_asr_stream_max_out(st) rows), their count to *n_out. Blocks until done.
- * Errors: PL_E_INVALID_ARG (arguments), the batched step's (the whole batch fails). */
+ * expected: this step takes back the caller's pl_asr_sched_expect(+1) (in the same locked
+ * moment it is queued). Errors: PL_E_INVALID_ARG (arguments; an expectation is still taken
+ * back), PL_E_UNAVAILABLE (stopping), the batched step's (the whole batch fails). */
 pl_status pl_asr_sched_step(struct pl_asr_sched *s, struct pl_asr_stream *st, const float *feats,
-                            int n_frames, bool finish, float *out, int *n_out);
+                            int n_frames, bool finish, float *out, int *n_out, bool expected);
 
 void pl_asr_sched_get_stats(struct pl_asr_sched *s, struct pl_asr_sched_stats *out);
 

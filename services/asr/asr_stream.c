@@ -248,7 +248,7 @@ struct pl_asr_sess {
     struct pl_asrsvc_model *m;
     struct pl_asr_fe *fe;
     struct pl_asr_sched *sched;
-    bool attached; /* counted by sched (pl_asr_sched_attach) */
+    bool expecting; /* announced to sched: a step of this session is coming */
     int max_alt;
     /* audio input */
     bool have_fmt;
@@ -312,7 +312,7 @@ pl_status pl_asr_sess_create(struct pl_asr_streamsvc *ss, pl_asr_sess_send_fn se
 
 void pl_asr_sess_destroy(struct pl_asr_sess *s) {
     if (!s) return;
-    if (s->attached) pl_asr_sched_detach(s->sched);
+    if (s->expecting) pl_asr_sched_expect(s->sched, -1);
     pl_proto_free(s->cfg_msg);
     pl_free(s->pend);
     pl_resampler_destroy(s->rs);
@@ -426,8 +426,6 @@ static pl_status setup(struct pl_asr_sess *s,
     s->mout = pl_malloc(sizeof *s->mout * (size_t)pl_asr_stream_max_out(s->ms) *
                         (size_t)s->m->vocab_size);
     if (!s->mout) return PL_ERR(PL_E_NOMEM, "model output");
-    pl_asr_sched_attach(s->sched);
-    s->attached = true;
     return PL_OK;
 }
 
@@ -578,8 +576,10 @@ static pl_status model_feed(struct pl_asr_sess *s, const float *feats, size_t nf
         bool fin = finish && i + (size_t)k == nfr;
         if (k == 0 && !fin) break;
         int n_out = 0;
+        bool exp = s->expecting;
+        s->expecting = false;
         PL_TRY(pl_asr_sched_step(s->sched, s->ms, k ? feats + i * (size_t)s->m->n_mels : NULL, k,
-                                 fin, s->mout, &n_out));
+                                 fin, s->mout, &n_out, exp));
         PL_TRY(take_logp(s, n_out));
         i += (size_t)k;
     } while (i < nfr);
@@ -881,6 +881,22 @@ static pl_status take_audio(struct pl_asr_sess *s, const uint8_t *data, size_t n
 
 /* ---- session calls ------------------------------------------------------------------------- */
 
+/* Tell the scheduler that this session is about to step (it gathers steps while some are
+ * announced), and take that back when the handling ends without a step. */
+static void announce(struct pl_asr_sess *s) {
+    if (s->sched && !s->expecting) {
+        pl_asr_sched_expect(s->sched, +1);
+        s->expecting = true;
+    }
+}
+
+static void unannounce(struct pl_asr_sess *s) {
+    if (s->expecting) {
+        pl_asr_sched_expect(s->sched, -1);
+        s->expecting = false;
+    }
+}
+
 pl_status pl_asr_sess_message(struct pl_asr_sess *s, const uint8_t *data, size_t n) {
     if (!s || (!data && n)) return PL_ERR(PL_E_INVALID_ARG, "pl_asr_sess_message: NULL argument");
     if (s->ended) return PL_ERR(PL_E_INVALID_ARG, "message after the end of the stream");
@@ -910,18 +926,17 @@ pl_status pl_asr_sess_message(struct pl_asr_sess *s, const uint8_t *data, size_t
         st = PL_ERR(PL_E_INVALID_ARG, "the stream's configuration was refused");
         goto fail;
     }
-    PL_TRY_GOTO(st, take_audio(s, rq->audio_content.data, rq->audio_content.len));
+    announce(s);
+    st = take_audio(s, rq->audio_content.data, rq->audio_content.len);
+    unannounce(s);
+    if (st != PL_OK) goto fail;
     st = send_interim(s);
 fail:
     pl_proto_free(msg);
     return st;
 }
 
-pl_status pl_asr_sess_end(struct pl_asr_sess *s) {
-    if (!s) return PL_ERR(PL_E_INVALID_ARG, "pl_asr_sess_end: NULL session");
-    if (s->ended) return PL_OK;
-    s->ended = true;
-    if (!s->cfg_msg || !s->fs) return PL_OK; /* nothing was streamed */
+static pl_status sess_flush(struct pl_asr_sess *s) {
     if (s->rs) {
         const float *o = NULL;
         size_t no = 0;
@@ -936,6 +951,17 @@ pl_status pl_asr_sess_end(struct pl_asr_sess *s) {
     }
     PL_TRY(feed_until(s, s->recv));
     return end_utt(s, s->recv);
+}
+
+pl_status pl_asr_sess_end(struct pl_asr_sess *s) {
+    if (!s) return PL_ERR(PL_E_INVALID_ARG, "pl_asr_sess_end: NULL session");
+    if (s->ended) return PL_OK;
+    s->ended = true;
+    if (!s->cfg_msg || !s->fs) return PL_OK; /* nothing was streamed */
+    announce(s);
+    pl_status st = sess_flush(s);
+    unannounce(s);
+    return st;
 }
 
 /* ---- worker adapter ------------------------------------------------------------------------ */
