@@ -945,3 +945,57 @@ pl_status pl_asr_batch_forward(struct pl_asr_batch *b, struct pl_asr_stream *con
         n_out[i] = (int)streams[i]->out;
     return PL_OK;
 }
+
+/* ---- view for other back ends ------------------------------------------------- */
+
+pl_status pl_asr_model_view_create(const struct pl_asr_model *m, struct pl_asr_model_view **out) {
+    if (!out) return PL_ERR(PL_E_INVALID_ARG, "asr model view: out is NULL");
+    *out = NULL;
+    if (!m) return PL_ERR(PL_E_INVALID_ARG, "asr model view: model is NULL");
+    struct pl_asr_model_view *v = pl_calloc(1, sizeof *v);
+    struct pl_asr_conv_view *cv = pl_calloc((size_t)m->n_seps, sizeof *cv);
+    struct pl_asr_block_view *bv = pl_calloc((size_t)m->n_blocks + 1, sizeof *bv);
+    if (!v || !cv || !bv) {
+        pl_free(v);
+        pl_free(cv);
+        pl_free(bv);
+        return PL_ERR(PL_E_NOMEM, "asr model view: out of memory");
+    }
+    for (int i = 0; i < m->n_seps; i++) {
+        const struct sep *s = &m->seps[i];
+        cv[i] = (struct pl_asr_conv_view){.cin = s->cin,
+                                          .cout = s->cout,
+                                          .kernel = s->k,
+                                          .stride = s->s,
+                                          .dilation = s->d,
+                                          .left = s->left,
+                                          .right = s->right,
+                                          .dw = s->dw,
+                                          .pw = s->pw,
+                                          .pb = s->pb};
+    }
+    for (int i = 0; i < m->n_blocks; i++) {
+        const struct block *b = &m->blocks[i];
+        bv[i] = (struct pl_asr_block_view){
+            .first = b->first, .n = b->n, .cin = b->cin, .c = b->c, .rw = b->rw, .rb = b->rb};
+    }
+    v->n_mels = m->cfg.n_mels;
+    v->vocab_size = m->cfg.vocab_size;
+    v->n_convs = m->n_seps;
+    v->n_blocks = m->n_blocks;
+    v->dec_c = m->dec_c;
+    v->max_channels = m->cfg.max_channels;
+    v->convs = cv;
+    v->blocks = bv;
+    v->dec_w = m->dec_w;
+    v->dec_b = m->dec_b;
+    *out = v;
+    return PL_OK;
+}
+
+void pl_asr_model_view_destroy(struct pl_asr_model_view *v) {
+    if (!v) return;
+    pl_free((void *)v->convs);
+    pl_free((void *)v->blocks);
+    pl_free(v);
+}

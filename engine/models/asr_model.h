@@ -161,6 +161,40 @@ pl_status pl_asr_batch_forward(struct pl_asr_batch *b, struct pl_asr_stream *con
                                const float *const *feats, const int *n_frames, float *const *out,
                                int *n_out);
 
+/*
+ * A read-only view of a loaded model's geometry and f32 weights, for other
+ * compute back ends (the CUDA path, engine/cuda/asr_net.cu, docs/asr-model.md
+ * "CUDA"). The weights are the model's own host arrays, in its layouts:
+ *   dw [kernel][cin] (transposed from the file's [cin, 1, kernel]),
+ *   pw [cout][cin], pb [cout]; residual rw [c][cin], rb [c];
+ *   decoder dec_w [vocab_size][dec_c], dec_b [vocab_size].
+ * convs[] lists the prologue, every block's sub-blocks in order, then the
+ * epilogue; block i owns convs[first .. first+n). left = dilation*(kernel-1)
+ * - right, the left zero padding the CPU path uses; a conv maps T frames to
+ * ceil(T / stride).
+ */
+struct pl_asr_conv_view {
+    int cin, cout, kernel, stride, dilation, left, right;
+    const float *dw, *pw, *pb;
+};
+struct pl_asr_block_view {
+    int first, n, cin, c;
+    const float *rw, *rb;
+};
+struct pl_asr_model_view {
+    int n_mels, vocab_size, n_convs, n_blocks, dec_c, max_channels;
+    const struct pl_asr_conv_view *convs;   /* [n_convs] */
+    const struct pl_asr_block_view *blocks; /* [n_blocks] */
+    const float *dec_w, *dec_b;
+};
+
+/* Make a view of m. Errors: PL_E_INVALID_ARG (NULL), PL_E_NOMEM.
+ * OUT: *out, caller owns; free with pl_asr_model_view_destroy(). Its weight
+ * pointers are borrowed from m: the view must not outlive m. Thread-safe
+ * (m is only read). */
+pl_status pl_asr_model_view_create(const struct pl_asr_model *m, struct pl_asr_model_view **out);
+void pl_asr_model_view_destroy(struct pl_asr_model_view *v); /* NULL is a no-op */
+
 #ifdef __cplusplus
 }
 #endif
