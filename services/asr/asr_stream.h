@@ -7,7 +7,8 @@
  * MULAW / ALAW at sample_rate_hertz; channels are averaged and the result resampled to the
  * model rate with a streaming resampler.
  *
- * Pipeline per session, everything incremental (no past audio is ever recomputed):
+ * Pipeline per session, everything incremental (no past audio is recomputed but, in the blank
+ * modes, the model look-ahead after a cut):
  *   samples -> Silero VAD (32 ms windows) -> endpointing (engine/asr/endpoint.h, Riva
  *   EndpointingConfig, 10 ms frames), with the model's per-frame CTC blank probabilities in
  *   the "vad+blank" and "agree" modes, decides where utterances end;
