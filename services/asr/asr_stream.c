@@ -6,7 +6,6 @@
 #include <ctype.h>
 #include <jansson.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +21,6 @@
 #include "models/asr_model.h"
 #include "models/vad.h"
 #include "nrpc.h"
-#include "nrpc_metrics.h"
 #include "nrpc_worker.h"
 #include "proto_util.h"
 #include "riva/proto/riva_asr.pb-c.h"

@@ -94,6 +94,11 @@ static void setup_blank(void) {
 }
 /* vad+blank with utterances cut every 2 s: every cut happens while the model has already
  * run ahead, so the audio after it is fed again to fresh caches */
+static void setup_agree(void) {
+    g_mode = PL_ASR_STREAM_EP_AGREE;
+    g_max_utt = 30.0;
+    setup();
+}
 static void setup_blank_cut(void) {
     g_mode = PL_ASR_STREAM_EP_VAD_BLANK;
     g_max_utt = 2.0;
@@ -589,8 +594,9 @@ START_TEST(test_blank_cut_chunks) {
             ck_assert_int_eq(g.first_word_ms[k], ref.first_word_ms[k]);
             ck_assert_int_eq(g.last_word_end_ms[k], ref.last_word_end_ms[k]);
             /* the confidence depends on every log-prob row decoded: exactly the same rows */
-            ck_assert_msg(g.confidence[k] == ref.confidence[k], "chunk %zu final %d: confidence %g != %g",
-                          chunks[i], k, (double)g.confidence[k], (double)ref.confidence[k]);
+            ck_assert_msg(g.confidence[k] == ref.confidence[k],
+                          "chunk %zu final %d: confidence %g != %g", chunks[i], k,
+                          (double)g.confidence[k], (double)ref.confidence[k]);
         }
     }
     pl_free(wav);
@@ -623,6 +629,13 @@ Suite *pl_asrstream_suite(void) {
     tcase_add_test(tb, test_concurrent_batched);
     tcase_add_test(tb, test_random_input);
     suite_add_tcase(su, tb);
+    TCase *ta = tcase_create("stream_agree"); /* VAD and blanks must agree on both */
+    tcase_add_unchecked_fixture(ta, setup_model, teardown_model);
+    tcase_add_checked_fixture(ta, setup_agree, teardown);
+    tcase_set_timeout(ta, 240);
+    tcase_add_test(ta, test_chunk_sizes);
+    tcase_add_test(ta, test_silence);
+    suite_add_tcase(su, ta);
     TCase *tcut = tcase_create("stream_blank_cut");
     tcase_add_unchecked_fixture(tcut, setup_model, teardown_model);
     tcase_add_checked_fixture(tcut, setup_blank_cut, teardown);
