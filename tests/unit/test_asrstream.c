@@ -16,6 +16,7 @@
 
 #include "alloc.h"
 #include "asr_impl.h"
+#include "asr_sched.h"
 #include "asr_service.h"
 #include "asr_stream.h"
 #include "models/asr_model.h"
@@ -513,6 +514,87 @@ START_TEST(test_random_input) {
 }
 END_TEST
 
+/* The scheduler itself: a lone step runs at once although the gather window is long; a step
+ * waits for a stream that announced itself and both run as ONE batched step whose results
+ * equal separate feeding; a step without expectations never waits. */
+struct sched_arg {
+    struct pl_asr_sched *sc;
+    struct pl_asr_stream *st;
+    const float *feats;
+    float *out;
+    int n_out;
+    pl_status status;
+};
+
+static void *sched_run(void *ud) {
+    struct sched_arg *a = ud;
+    usleep(50000); /* announced 50 ms before it steps */
+    a->status = pl_asr_sched_step(a->sc, a->st, a->feats, 40, false, a->out, &a->n_out, true);
+    return NULL;
+}
+
+START_TEST(test_scheduler) {
+    const struct pl_asr_model *am = g_svc->models[0]->am;
+    int mels = pl_asr_model_get_config(am)->n_mels, V = pl_asr_model_get_config(am)->vocab_size;
+    struct pl_asr_sched_opts o;
+    pl_asr_sched_opts_default(&o);
+    o.max_wait_us = 500000; /* long, so that any wrong wait shows */
+    struct pl_asr_sched *sc = NULL;
+    ck_assert_int_eq(pl_asr_sched_create(am, &o, &sc), PL_OK);
+    struct pl_asr_stream *a = NULL, *b = NULL, *ref = NULL;
+    ck_assert_int_eq(pl_asr_stream_create(am, 256, &a), PL_OK);
+    ck_assert_int_eq(pl_asr_stream_create(am, 256, &b), PL_OK);
+    ck_assert_int_eq(pl_asr_stream_create(am, 256, &ref), PL_OK);
+    int mo = pl_asr_stream_max_out(a);
+    float *feats = pl_malloc(sizeof *feats * 80 * (size_t)mels);
+    size_t on = (size_t)(mo * V);
+    float *oa = pl_malloc(sizeof *oa * on), *ob = pl_malloc(sizeof *ob * on),
+          *orf = pl_malloc(sizeof *orf * on);
+    for (int i = 0; i < 80 * mels; i++) feats[i] = sinf(0.37f * (float)i);
+    /* a lone step, nothing announced: no wait */
+    int na = 0, nb = 0, nr = 0;
+    int64_t t0 = pl_time_mono_us();
+    ck_assert_int_eq(pl_asr_sched_step(sc, a, feats, 40, false, oa, &na, false), PL_OK);
+    ck_assert_int_lt(pl_time_mono_us() - t0, 250000);
+    struct pl_asr_sched_stats st;
+    pl_asr_sched_get_stats(sc, &st);
+    ck_assert_int_eq(st.steps, 1);
+    /* b announces itself and steps 50 ms later: a's second step waits for it, one batch */
+    pl_asr_sched_expect(sc, +1);
+    struct sched_arg arg = {sc, b, feats + 40 * mels, ob, 0, PL_OK};
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, sched_run, &arg), 0);
+    ck_assert_int_eq(pl_asr_sched_step(sc, a, feats + 40 * mels, 40, false, oa, &na, false), PL_OK);
+    pthread_join(th, NULL);
+    ck_assert_int_eq(arg.status, PL_OK);
+    pl_asr_sched_get_stats(sc, &st);
+    ck_assert_int_eq(st.steps, 2);
+    ck_assert_int_eq(st.stream_steps, 3);
+    ck_assert_int_eq(st.max_seen, 2);
+    /* b's output equals its own unbatched feeding */
+    ck_assert_int_eq(pl_asr_stream_feed(ref, feats + 40 * mels, 40, orf, &nr), PL_OK);
+    nb = arg.n_out;
+    ck_assert_int_eq(nb, nr);
+    for (int i = 0; i < nr * V; i++) ck_assert(fabsf(ob[i] - orf[i]) <= 1e-5f);
+    /* an announcement taken back without a step: no wait either */
+    pl_asr_sched_expect(sc, +1);
+    pl_asr_sched_expect(sc, -1);
+    t0 = pl_time_mono_us();
+    ck_assert_int_eq(pl_asr_sched_step(sc, a, feats, 40, false, oa, &na, false), PL_OK);
+    ck_assert_int_lt(pl_time_mono_us() - t0, 250000);
+    ck_assert_int_eq(pl_asr_sched_step(sc, a, feats, 9999, false, oa, &na, false),
+                     PL_E_INVALID_ARG);
+    pl_asr_sched_destroy(sc);
+    pl_asr_stream_destroy(a);
+    pl_asr_stream_destroy(b);
+    pl_asr_stream_destroy(ref);
+    pl_free(feats);
+    pl_free(oa);
+    pl_free(ob);
+    pl_free(orf);
+}
+END_TEST
+
 /* "auto" takes vad+blank for a model whose look-ahead is within the budget and the VAD alone
  * for one beyond it (models/asr-en-quartznet: 770 ms); explicit modes are kept; names parse. */
 START_TEST(test_auto_mode) {
@@ -618,6 +700,7 @@ Suite *pl_asrstream_suite(void) {
     tcase_add_test(tc, test_concurrent_batched);
     tcase_add_test(tc, test_random_input);
     tcase_add_test(tc, test_auto_mode);
+    tcase_add_test(tc, test_scheduler);
     suite_add_tcase(su, tc);
     TCase *tb = tcase_create("stream_blank");
     tcase_add_unchecked_fixture(tb, setup_model, teardown_model);
