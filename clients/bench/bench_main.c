@@ -13,6 +13,10 @@
  *   parley bench gemm [--threads 1,2]
  *       GFLOP/s of the engine's GEMM (the Linear op) on BERT shapes, against
  *       the measured FMA peak and OpenBLAS sgemm (comparison only).
+ *   parley bench asr [--model DIR] [--seconds S] [--iters N] [--batches 1,8,32] [--no-cuda]
+ *       the ASR acoustic model's whole-utterance forward: real-time factor on
+ *       one CPU thread, and on the GPU (batches) where there is CUDA and a
+ *       device (bench_asr.c).
  */
 #include <cblas.h>
 #include <errno.h>
@@ -27,6 +31,7 @@
 
 #include "alloc.h"
 #include "backend.h"
+#include "bench_asr.h"
 #include "log.h"
 #include "models/bert.h"
 #include "util.h"
@@ -362,6 +367,7 @@ int main(int argc, char **argv) {
     pl_log_set_service("parley-bench");
     pl_log_set_level(getenv("PARLEY_PROFILE") ? PL_LOG_INFO : PL_LOG_WARN);
     if (argc >= 2 && !strcmp(argv[1], "encoder")) return bench_encoder(argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "asr")) return pl_bench_asr(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "gemm")) {
         int threads[8] = {1, 2}, n = 2;
         if (argc >= 4 && !strcmp(argv[2], "--threads")) n = parse_list(argv[3], threads, 8);
@@ -369,6 +375,7 @@ int main(int argc, char **argv) {
     }
     fprintf(stderr, "usage: parley bench encoder [--model DIR] [--threads 1,2] [--precision f32,int8]\n"
                     "                            [--seqs 16,64,128,384] [--iters N] [--tp-iters N] [--no-torch] [--no-gemm] [--ort]\n"
-                    "       parley bench gemm [--threads 1,2]\n");
+                    "       parley bench gemm [--threads 1,2]\n"
+                    "       parley bench asr [--model DIR] [--seconds S] [--iters N] [--batches 1,8,32] [--no-cuda]\n");
     return 2;
 }

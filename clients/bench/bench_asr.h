@@ -1,0 +1,26 @@
+/*
+ * bench_asr.h - `parley bench asr`: the ASR acoustic model's forward on the
+ * CPU and, where Parley has CUDA and a device, on the GPU (real-time factors).
+ */
+#ifndef PL_BENCH_ASR_H
+#define PL_BENCH_ASR_H
+
+#include "models/asr_model.h"
+#include "status.h"
+
+/* `parley bench asr ARGS` (argv[0] = "asr"); returns the exit status. */
+int pl_bench_asr(int argc, char **argv);
+
+/*
+ * The GPU half (bench_asr_gpu.c with CUDA, bench_asr_nogpu.c without):
+ * times pl_cuda_asr_forward on batches[i] copies of feats [T, n_mels]
+ * (seconds of audio each), iters timed runs after one warm-up, prints one
+ * row per batch, and checks the first utterance against ref (the CPU's
+ * log-probs, ref_rows rows). PL_E_UNSUPPORTED: built without CUDA or no
+ * device (a line says which); other errors as pl_cuda_*.
+ */
+pl_status pl_bench_asr_gpu(const struct pl_asr_model *m, const float *feats, int T,
+                           const float *ref, int ref_rows, const int *batches, int n_batches,
+                           int iters, double seconds);
+
+#endif
