@@ -11,9 +11,15 @@
 #   1. the CUDA unit tests (every op x f32/f16 x shapes vs CPU references),
 #   2. bench_cuda (GEMM TFLOP/s, BERT-base encoder stack latency),
 #   3. the PyTorch peer benchmark, if python3 has torch with CUDA,
-#   4. the unit tests under compute-sanitizer memcheck, if it is installed.
+#   4. the unit tests under compute-sanitizer memcheck, if it is installed,
+#   5. the ASR acoustic model's CUDA path: unit_asrcuda (kernels vs C
+#      references, the whole model vs the CPU forward) and `parley bench asr`
+#      (RTF cpu vs cuda). They need the whole-project build (jansson, Check);
+#      on a machine without it, ASR_TEST=/path/test_asrcuda and
+#      ASR_BENCH=/path/parley-bench run binaries built elsewhere (docs/gpu.md).
 # Files in $OUT: gpu-check.log (everything), env.txt, test.log, bench.txt,
-# torch.txt, memcheck.log. Exit status: that of the unit tests.
+# torch.txt, memcheck.log, asr-test.log, asr-bench.txt. Exit status: that of
+# the unit tests (the ASR test's failure included).
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUTDIR=${OUT:-$PWD/gpu-out}
@@ -48,6 +54,16 @@ if cmake -S "$ROOT" -B "$BUILD/full" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release \
    cmake --build "$BUILD/full" --target test_cuda test_cuda_backend bench_cuda -j "$JOBS" > "$BUILD/full-build.log" 2>&1; then
   TEST="$BUILD/full/tests/test_cuda" TEST2="$BUILD/full/tests/test_cuda_backend"
   BENCH="$BUILD/full/tests/bench_cuda" MODE=full
+  # the ASR CUDA test and bench: built separately so that a failure here does
+  # not cost the kernel tests above
+  if cmake --build "$BUILD/full" --target test_asrcuda parley-bench -j "$JOBS" \
+       > "$BUILD/full-build-asr.log" 2>&1; then
+    ASR_TEST=${ASR_TEST:-$BUILD/full/tests/test_asrcuda}
+    ASR_BENCH=${ASR_BENCH:-$BUILD/full/clients/parley-bench}
+  else
+    echo "ASR CUDA targets failed to build (last lines follow)"
+    tail -15 "$BUILD/full-build-asr.log"
+  fi
 else
   echo "whole-project build not possible here (last lines follow); building engine/cuda standalone"
   tail -5 "$BUILD/full-configure.log" "$BUILD/full-build.log" 2>/dev/null
@@ -82,6 +98,27 @@ fi
 cat "$OUTDIR/test.log"
 stamp "unit tests exit status $TEST_RC"
 
+stamp "ASR acoustic model on CUDA"
+ASR_TEST=${ASR_TEST:-} ASR_BENCH=${ASR_BENCH:-}
+if [ -n "$ASR_TEST" ] && [ -x "$ASR_TEST" ]; then
+  CK_FORK=no CK_VERBOSITY=verbose PARLEY_SOURCE_DIR="$ROOT" timeout 300 "$ASR_TEST" \
+    > "$OUTDIR/asr-test.log" 2>&1
+  rc3=$?
+  echo "test_asrcuda exit status $rc3" >> "$OUTDIR/asr-test.log"
+  [ $TEST_RC -eq 0 ] && TEST_RC=$rc3
+else
+  echo "no test_asrcuda binary (needs the whole-project build or ASR_TEST=...)" > "$OUTDIR/asr-test.log"
+fi
+cat "$OUTDIR/asr-test.log"
+if [ -n "$ASR_BENCH" ] && [ -x "$ASR_BENCH" ] && [ -f "$ROOT/models/asr-en-quartznet/config.json" ]; then
+  timeout 240 "$ASR_BENCH" asr --model "$ROOT/models/asr-en-quartznet" --seconds 10 --iters 5 \
+    --batches 1,8,32,128 > "$OUTDIR/asr-bench.txt" 2>&1
+  echo "parley-bench asr exit status $?" >> "$OUTDIR/asr-bench.txt"
+else
+  echo "no parley-bench binary or no models/asr-en-quartznet: no ASR bench" > "$OUTDIR/asr-bench.txt"
+fi
+cat "$OUTDIR/asr-bench.txt"
+
 stamp "benchmark"
 timeout 240 "$BENCH" ${BENCH_ARGS:-} > "$OUTDIR/bench.txt" 2>&1
 echo "bench_cuda exit status $?" >> "$OUTDIR/bench.txt"
@@ -105,6 +142,10 @@ if [ -n "$SAN" ] && [ "${SKIP_MEMCHECK:-0}" != 1 ]; then
   [ -x "$TEST2" ] && CK_FORK=no timeout "${MEMCHECK_TIMEOUT:-200}" "$SAN" --tool memcheck \
     --error-exitcode 9 "$TEST2" >> "$OUTDIR/memcheck.log" 2>&1
   echo "memcheck exit status $? (124 = stopped by the time limit)" >> "$OUTDIR/memcheck.log"
+  [ -n "$ASR_TEST" ] && [ -x "$ASR_TEST" ] && CK_FORK=no PARLEY_SOURCE_DIR="$ROOT" \
+    timeout "${MEMCHECK_TIMEOUT:-200}" "$SAN" --tool memcheck --error-exitcode 9 "$ASR_TEST" \
+    >> "$OUTDIR/memcheck.log" 2>&1
+  echo "memcheck (test_asrcuda) exit status $? (124 = stopped by the time limit)" >> "$OUTDIR/memcheck.log"
   tail -25 "$OUTDIR/memcheck.log"
 fi
 stamp "done; unit tests exit status $TEST_RC"
