@@ -80,7 +80,19 @@ struct dw_case {
     int k, s, d, right, ch, x_rows, batch;
 };
 
-static void check_dwconv(struct pl_cuda_ctx *ctx, const struct dw_case *c) {
+/* Storage dtype f16: convert the device copies of x and w to half, run the
+ * kernel in half, convert y back; the host copies of x and w are replaced by
+ * their half-rounded values so the references see what the kernel saw. */
+static void *to_half(struct pl_cuda_ctx *ctx, void *d32, float *host, size_t n) {
+    void *d16 = NULL;
+    OK(pl_cuda_malloc(ctx, n * 2, &d16));
+    OK(pl_cuda_f32_to_f16(ctx, d16, d32, (int64_t)n));
+    OK(pl_cuda_f16_to_f32(ctx, d32, d16, (int64_t)n));
+    OK(pl_cuda_memcpy_d2h(ctx, host, d32, n * sizeof *host));
+    return d16;
+}
+
+static void check_dwconv(struct pl_cuda_ctx *ctx, const struct dw_case *c, enum pl_cuda_dtype dt) {
     const int span = c->d * (c->k - 1), left = span - c->right;
     const int y_rows = (c->x_rows + c->s - 1) / c->s;
     const size_t nx = (size_t)c->batch * c->x_rows * c->ch, ny = (size_t)c->batch * y_rows * c->ch;
@@ -100,11 +112,23 @@ static void check_dwconv(struct pl_cuda_ctx *ctx, const struct dw_case *c) {
     void *dx = dev_upload(ctx, x, nx * sizeof *x), *dw = dev_upload(ctx, w, (size_t)c->k * c->ch * 4);
     void *dlen = dev_upload(ctx, len, (size_t)c->batch * sizeof *len), *dy = NULL;
     OK(pl_cuda_malloc(ctx, ny * sizeof *y, &dy));
-    OK(pl_cuda_asr_dwconv(ctx, PL_CUDA_F32, dy, dx, dw, dlen, c->batch, c->x_rows, y_rows, c->ch,
-                          c->k, c->s, c->d, left));
+    if (dt == PL_CUDA_F32) {
+        OK(pl_cuda_asr_dwconv(ctx, PL_CUDA_F32, dy, dx, dw, dlen, c->batch, c->x_rows, y_rows,
+                              c->ch, c->k, c->s, c->d, left));
+    } else {
+        void *hx = to_half(ctx, dx, x, nx), *hw = to_half(ctx, dw, w, (size_t)c->k * c->ch), *hy;
+        OK(pl_cuda_malloc(ctx, ny * 2, &hy));
+        OK(pl_cuda_asr_dwconv(ctx, PL_CUDA_F16, hy, hx, hw, dlen, c->batch, c->x_rows, y_rows,
+                              c->ch, c->k, c->s, c->d, left));
+        OK(pl_cuda_f16_to_f32(ctx, dy, hy, (int64_t)ny));
+        pl_cuda_free(ctx, hx);
+        pl_cuda_free(ctx, hw);
+        pl_cuda_free(ctx, hy);
+    }
     OK(pl_cuda_memcpy_d2h(ctx, y, dy, ny * sizeof *y));
 
-    /* 1: the definition, in double, for every row */
+    /* 1: the definition, in double, for every row (f16: relative to the
+     * output's half rounding) */
     double worst = 0;
     for (int b = 0; b < c->batch; b++)
         for (int t = 0; t < y_rows; t++)
@@ -120,10 +144,13 @@ static void check_dwconv(struct pl_cuda_ctx *ctx, const struct dw_case *c) {
                 ck_assert_msg(isfinite(got), "dwconv k%d s%d d%d r%d: non-finite at b%d t%d c%d",
                               c->k, c->s, c->d, c->right, b, t, ch);
                 double e = fabs(got - acc);
+                if (dt == PL_CUDA_F16) e = e / (fabs(acc) * (1.0 / 1024) + 1e-4) * 1e-5;
                 if (e > worst) worst = e;
             }
-    ck_assert_msg(worst <= 1e-5, "dwconv k%d s%d d%d right%d C%d T%d: max diff %g vs double (seed %llu)",
-                  c->k, c->s, c->d, c->right, c->ch, c->x_rows, worst, (unsigned long long)g_seed);
+    ck_assert_msg(worst <= 1e-5, "dwconv %s k%d s%d d%d right%d C%d T%d: max diff %g vs double (seed %llu)",
+                  dt == PL_CUDA_F16 ? "f16" : "f32", c->k, c->s, c->d, c->right, c->ch, c->x_rows,
+                  worst, (unsigned long long)g_seed);
+    if (dt == PL_CUDA_F16) goto done;
 
     /* 2: the CPU model's kernel on [left zeros][utterance][right zeros], for
      * the ceil(len / s) rows the CPU model computes */
@@ -146,6 +173,7 @@ static void check_dwconv(struct pl_cuda_ctx *ctx, const struct dw_case *c) {
         pl_free(xp);
         pl_free(yc);
     }
+done:
     pl_cuda_free(ctx, dx);
     pl_cuda_free(ctx, dw);
     pl_cuda_free(ctx, dlen);
@@ -165,7 +193,10 @@ START_TEST(dwconv) {
         {7, 1, 3, 9, 70, 257, 5}, {7, 1, 3, 0, 37, 3, 4},   {11, 3, 2, 10, 51, 1001, 3},
         {4, 1, 2, 3, 129, 64, 4}, {3, 3, 1, 0, 23, 100, 5}, {33, 1, 1, 16, 31, 200, 4},
     };
-    for (size_t i = 0; i < PL_ARRAY_LEN(cases); i++) check_dwconv(ctx, &cases[i]);
+    for (size_t i = 0; i < PL_ARRAY_LEN(cases); i++) {
+        check_dwconv(ctx, &cases[i], PL_CUDA_F32);
+        check_dwconv(ctx, &cases[i], PL_CUDA_F16);
+    }
     OK(pl_cuda_ctx_sync(ctx));
     pl_cuda_ctx_destroy(ctx);
 }
@@ -185,8 +216,15 @@ START_TEST(log_softmax) {
         fill(x, cnt, -20, 20);
         void *dx = dev_upload(ctx, x, cnt * 4), *dy = NULL;
         OK(pl_cuda_malloc(ctx, cnt * 4, &dy));
-        for (int inplace = 0; inplace < 2; inplace++) {
-            if (inplace) {
+        for (int inplace = 0; inplace < 3; inplace++) {
+            if (inplace == 2) { /* f16 storage, in place; x becomes its half-rounded self */
+                OK(pl_cuda_memcpy_h2d(ctx, dx, x, cnt * 4));
+                void *h = to_half(ctx, dx, x, cnt);
+                OK(pl_cuda_log_softmax(ctx, PL_CUDA_F16, h, h, rows, n));
+                OK(pl_cuda_f16_to_f32(ctx, dy, h, (int64_t)cnt));
+                OK(pl_cuda_memcpy_d2h(ctx, y, dy, cnt * 4));
+                pl_cuda_free(ctx, h);
+            } else if (inplace) {
                 OK(pl_cuda_log_softmax(ctx, PL_CUDA_F32, dx, dx, rows, n));
                 OK(pl_cuda_memcpy_d2h(ctx, y, dx, cnt * 4));
             } else {
@@ -200,8 +238,10 @@ START_TEST(log_softmax) {
                 for (int j = 0; j < n; j++) s += exp(p[j] - mx);
                 for (int j = 0; j < n; j++) {
                     double want = p[j] - mx - log(s), got = y[(size_t)r * n + j];
-                    ck_assert_msg(fabs(got - want) <= 2e-5, "log_softmax [%d,%d]%s row %d col %d: %g vs %g",
-                                  rows, n, inplace ? " in place" : "", r, j, got, want);
+                    double tol = inplace == 2 ? fabs(want) / 1024 + 1e-4 : 2e-5;
+                    ck_assert_msg(fabs(got - want) <= tol, "log_softmax [%d,%d]%s row %d col %d: %g vs %g",
+                                  rows, n, inplace == 2 ? " f16" : inplace ? " in place" : "", r, j,
+                                  got, want);
                 }
             }
         }
