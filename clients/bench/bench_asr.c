@@ -48,7 +48,8 @@ int pl_bench_asr(int argc, char **argv) {
     const char *model = PL_BENCH_SOURCE_DIR "/models/asr-en-quartznet";
     int seconds = 10, iters = 5, batches[16] = {1, 8, 32}, n_batches = 3, cuda = 1, rc = 1;
     for (int i = 1; i < argc; i++) {
-        if (i + 1 < argc && !strcmp(argv[i], "--model")) model = argv[++i];
+        if (i + 1 < argc && !strcmp(argv[i], "--model"))
+            model = argv[++i];
         else if (i + 1 < argc && !strcmp(argv[i], "--seconds")) {
             if (!parse_int("--seconds", argv[++i], 1, 3600, &seconds)) return 2;
         } else if (i + 1 < argc && !strcmp(argv[i], "--iters")) {
@@ -70,7 +71,8 @@ int pl_bench_asr(int argc, char **argv) {
                 fprintf(stderr, "parley bench asr: --batches wants a list like 1,8,32\n");
                 return 2;
             }
-        } else if (!strcmp(argv[i], "--no-cuda")) cuda = 0;
+        } else if (!strcmp(argv[i], "--no-cuda"))
+            cuda = 0;
         else {
             fprintf(stderr, "parley bench asr: unexpected '%s'\n", argv[i]);
             return 2;

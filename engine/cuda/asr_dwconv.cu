@@ -30,7 +30,8 @@ __global__ void asr_dwconv_kernel(T *y, const T *x, const T *w, const int32_t *l
         float acc = 0.0f;
         for (int j = 0; j < k; j++) {
             const int64_t ti = t0 + (int64_t)j * dil;
-            if (ti >= 0 && ti < valid) acc += pl__tof(w[(int64_t)j * ch + c]) * pl__tof(xb[ti * ch]);
+            if (ti >= 0 && ti < valid)
+                acc += pl__tof(w[(int64_t)j * ch + c]) * pl__tof(xb[ti * ch]);
         }
         y[i] = pl__fromf<T>(acc);
     }

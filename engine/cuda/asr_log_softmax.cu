@@ -36,11 +36,11 @@ extern "C" pl_status pl_cuda_log_softmax(struct pl_cuda_ctx *ctx, enum pl_cuda_d
     const int threads = pl__cuda_row_threads(n);
     const unsigned grid = (unsigned)(rows < (1 << 30) ? rows : (1 << 30));
     if (dt == PL_CUDA_F32)
-        asr_log_softmax_kernel<float><<<grid, threads, 0, ctx->stream>>>(
-            (float *)out, (const float *)in, rows, n);
+        asr_log_softmax_kernel<float>
+            <<<grid, threads, 0, ctx->stream>>>((float *)out, (const float *)in, rows, n);
     else
-        asr_log_softmax_kernel<__half><<<grid, threads, 0, ctx->stream>>>(
-            (__half *)out, (const __half *)in, rows, n);
+        asr_log_softmax_kernel<__half>
+            <<<grid, threads, 0, ctx->stream>>>((__half *)out, (const __half *)in, rows, n);
     PL_CUDA_CHECK_LAUNCH("log_softmax");
     return PL_OK;
 }

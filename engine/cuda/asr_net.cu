@@ -76,8 +76,8 @@ static pl_status check_view(const struct pl_asr_model_view *v) {
             return PL_ERR(PL_E_INVALID_ARG, "cuda asr: block %d covers convs %d..+%d (want %d..)",
                           i, b->first, b->n, next);
         if (b->cin != v->convs[b->first].cin || b->c != v->convs[b->first + b->n - 1].cout)
-            return PL_ERR(PL_E_INVALID_ARG, "cuda asr: block %d channels %d -> %d do not match",
-                          i, b->cin, b->c);
+            return PL_ERR(PL_E_INVALID_ARG, "cuda asr: block %d channels %d -> %d do not match", i,
+                          b->cin, b->c);
         for (int j = 0; j < b->n; j++)
             if (v->convs[b->first + j].stride != 1)
                 return PL_ERR(PL_E_INVALID_ARG, "cuda asr: block %d has a strided conv", i);
@@ -264,8 +264,8 @@ extern "C" pl_status pl_cuda_asr_forward(struct pl_cuda_asr *a, int n, const flo
     PL_TRY_GOTO(st, pl_cuda_pool_alloc(a->ctx, nb, (void **)&br));
     PL_TRY_GOTO(st, pl_cuda_pool_alloc(a->ctx, ((size_t)L + 1) * (size_t)n * sizeof(int32_t),
                                        (void **)&d_len));
-    PL_TRY_GOTO(st, pl_cuda_memcpy_h2d(a->ctx, d_len, lens,
-                                       ((size_t)L + 1) * (size_t)n * sizeof(int32_t)));
+    PL_TRY_GOTO(
+        st, pl_cuda_memcpy_h2d(a->ctx, d_len, lens, ((size_t)L + 1) * (size_t)n * sizeof(int32_t)));
     for (int b = 0; b < n; b++)
         if (n_frames[b])
             PL_TRY_GOTO(st, pl_cuda_memcpy_h2d(a->ctx, bx + (size_t)b * tmax * a->n_mels, feats[b],
@@ -309,8 +309,8 @@ extern "C" pl_status pl_cuda_asr_forward(struct pl_cuda_asr *a, int n, const flo
             g.c = r;
             g.ldc = c->cout;
             PL_TRY_GOTO(st, pl_cuda_gemm(a->ctx, &g));
-            PL_TRY_GOTO(st, pl_cuda_bias_act(a->ctx, PL_CUDA_F32, r, c->pb, m, c->cout,
-                                             PL_CUDA_ACT_RELU));
+            PL_TRY_GOTO(
+                st, pl_cuda_bias_act(a->ctx, PL_CUDA_F32, r, c->pb, m, c->cout, PL_CUDA_ACT_RELU));
             float *t = x;
             x = r;
             r = t;

@@ -104,12 +104,16 @@ static void check_dwconv(struct pl_cuda_ctx *ctx, const struct dw_case *c, enum 
     fill(w, (size_t)c->k * c->ch, -1, 1);
     for (int b = 0; b < c->batch; b++) {
         /* first full length, then 0, 1 and random lengths */
-        len[b] = b == 0 ? c->x_rows : b == 1 ? 0 : b == 2 ? 1 : (int32_t)(rng_next() % (uint64_t)(c->x_rows + 1));
+        len[b] = b == 0   ? c->x_rows
+                 : b == 1 ? 0
+                 : b == 2 ? 1
+                          : (int32_t)(rng_next() % (uint64_t)(c->x_rows + 1));
         if (len[b] > c->x_rows) len[b] = c->x_rows;
         for (int t = len[b]; t < c->x_rows; t++) /* never read */
             for (int ch = 0; ch < c->ch; ch++) x[((size_t)b * c->x_rows + t) * c->ch + ch] = NAN;
     }
-    void *dx = dev_upload(ctx, x, nx * sizeof *x), *dw = dev_upload(ctx, w, (size_t)c->k * c->ch * 4);
+    void *dx = dev_upload(ctx, x, nx * sizeof *x),
+         *dw = dev_upload(ctx, w, (size_t)c->k * c->ch * 4);
     void *dlen = dev_upload(ctx, len, (size_t)c->batch * sizeof *len), *dy = NULL;
     OK(pl_cuda_malloc(ctx, ny * sizeof *y, &dy));
     if (dt == PL_CUDA_F32) {
@@ -147,7 +151,8 @@ static void check_dwconv(struct pl_cuda_ctx *ctx, const struct dw_case *c, enum 
                 if (dt == PL_CUDA_F16) e = e / (fabs(acc) * (1.0 / 1024) + 1e-4) * 1e-5;
                 if (e > worst) worst = e;
             }
-    ck_assert_msg(worst <= 1e-5, "dwconv %s k%d s%d d%d right%d C%d T%d: max diff %g vs double (seed %llu)",
+    ck_assert_msg(worst <= 1e-5,
+                  "dwconv %s k%d s%d d%d right%d C%d T%d: max diff %g vs double (seed %llu)",
                   dt == PL_CUDA_F16 ? "f16" : "f32", c->k, c->s, c->d, c->right, c->ch, c->x_rows,
                   worst, (unsigned long long)g_seed);
     if (dt == PL_CUDA_F16) goto done;
@@ -239,9 +244,12 @@ START_TEST(log_softmax) {
                 for (int j = 0; j < n; j++) {
                     double want = p[j] - mx - log(s), got = y[(size_t)r * n + j];
                     double tol = inplace == 2 ? fabs(want) / 1024 + 1e-4 : 2e-5;
-                    ck_assert_msg(fabs(got - want) <= tol, "log_softmax [%d,%d]%s row %d col %d: %g vs %g",
-                                  rows, n, inplace == 2 ? " f16" : inplace ? " in place" : "", r, j,
-                                  got, want);
+                    ck_assert_msg(fabs(got - want) <= tol,
+                                  "log_softmax [%d,%d]%s row %d col %d: %g vs %g", rows, n,
+                                  inplace == 2 ? " f16"
+                                  : inplace    ? " in place"
+                                               : "",
+                                  r, j, got, want);
                 }
             }
         }
@@ -289,7 +297,8 @@ static void st_add(struct st_writer *w, const char *name, const int *shape, int 
     char e[512];
     int o = snprintf(e, sizeof e, "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[", w->hlen > 1 ? "," : "",
                      name);
-    for (int i = 0; i < nd; i++) o += snprintf(e + o, sizeof e - (size_t)o, "%s%d", i ? "," : "", shape[i]);
+    for (int i = 0; i < nd; i++)
+        o += snprintf(e + o, sizeof e - (size_t)o, "%s%d", i ? "," : "", shape[i]);
     snprintf(e + o, sizeof e - (size_t)o, "],\"data_offsets\":[%zu,%zu]}", w->n * 4,
              (w->n + count) * 4);
     size_t el = strlen(e);
@@ -316,8 +325,9 @@ static void add_sep(struct st_writer *w, const char *prefix, int cin, const stru
 }
 
 static void conv_json(FILE *f, const struct conv_geo *g) {
-    fprintf(f, "{\"channels\": %d, \"kernel\": %d, \"stride\": %d, \"dilation\": %d, \"right\": %d, "
-               "\"repeat\": %d}",
+    fprintf(f,
+            "{\"channels\": %d, \"kernel\": %d, \"stride\": %d, \"dilation\": %d, \"right\": %d, "
+            "\"repeat\": %d}",
             g->channels, g->kernel, g->stride, g->dilation, g->right, g->repeat ? g->repeat : 1);
 }
 
@@ -327,7 +337,8 @@ static void write_model(const char *dir, const struct model_geo *m) {
     snprintf(path, sizeof path, "%s/config.json", dir);
     FILE *f = fopen(path, "w");
     ck_assert_ptr_nonnull(f);
-    fprintf(f, "{\"model_type\": \"parley_quartznet_ctc\", \"n_mels\": %d, \"blank\": 0, \"vocab\": [",
+    fprintf(f,
+            "{\"model_type\": \"parley_quartznet_ctc\", \"n_mels\": %d, \"blank\": 0, \"vocab\": [",
             m->n_mels);
     for (int i = 0; i < m->vocab; i++) fprintf(f, "%s\"t%d\"", i ? ", " : "", i);
     fprintf(f, "], \"prologue\": ");
@@ -405,7 +416,11 @@ static const struct model_geo g_models[] = {
      .n_blocks = 2,
      .epi = {40, 5, 2, 3, 12, 1}},
     /* no blocks at all */
-    {.n_mels = 17, .vocab = 5, .pro = {19, 3, 1, 1, 2, 1}, .n_blocks = 0, .epi = {7, 2, 2, 1, 1, 1}},
+    {.n_mels = 17,
+     .vocab = 5,
+     .pro = {19, 3, 1, 1, 2, 1},
+     .n_blocks = 0,
+     .epi = {7, 2, 2, 1, 1, 1}},
 };
 
 static void check_model(struct pl_cuda_ctx *ctx, const struct model_geo *geo, int mi) {
@@ -458,7 +473,8 @@ static void check_model(struct pl_cuda_ctx *ctx, const struct model_geo *geo, in
             ck_assert_int_eq(n_gpu[i], n_cpu[i]);
             double worst = 0;
             for (size_t e = 0; e < (size_t)n_cpu[i] * V; e++) {
-                ck_assert_msg(isfinite(gpu[i][e]), "model %d T=%d: non-finite log-prob", mi, lens[i]);
+                ck_assert_msg(isfinite(gpu[i][e]), "model %d T=%d: non-finite log-prob", mi,
+                              lens[i]);
                 double d = fabs((double)gpu[i][e] - cpu[i][e]);
                 if (d > worst) worst = d;
             }
@@ -491,16 +507,19 @@ START_TEST(bad_args) {
     float *d = NULL;
     OK(pl_cuda_malloc(ctx, 4096, (void **)&d));
     /* pad_left past the span, zero sizes, NULLs, aliasing */
-    ck_assert_int_eq(pl_cuda_asr_dwconv(ctx, PL_CUDA_F32, d + 512, d, d, NULL, 1, 4, 4, 8, 3, 1, 1, 3),
-                     PL_E_INVALID_ARG);
-    ck_assert_int_eq(pl_cuda_asr_dwconv(ctx, PL_CUDA_F32, d + 512, d, d, NULL, 1, 0, 4, 8, 3, 1, 1, 1),
-                     PL_E_INVALID_ARG);
+    ck_assert_int_eq(
+        pl_cuda_asr_dwconv(ctx, PL_CUDA_F32, d + 512, d, d, NULL, 1, 4, 4, 8, 3, 1, 1, 3),
+        PL_E_INVALID_ARG);
+    ck_assert_int_eq(
+        pl_cuda_asr_dwconv(ctx, PL_CUDA_F32, d + 512, d, d, NULL, 1, 0, 4, 8, 3, 1, 1, 1),
+        PL_E_INVALID_ARG);
     ck_assert_int_eq(pl_cuda_asr_dwconv(ctx, PL_CUDA_F32, NULL, d, d, NULL, 1, 4, 4, 8, 3, 1, 1, 1),
                      PL_E_INVALID_ARG);
     ck_assert_int_eq(pl_cuda_asr_dwconv(ctx, PL_CUDA_F32, d, d, d, NULL, 1, 4, 4, 8, 3, 1, 1, 1),
                      PL_E_INVALID_ARG);
-    ck_assert_int_eq(pl_cuda_asr_dwconv(NULL, PL_CUDA_F32, d + 512, d, d, NULL, 1, 4, 4, 8, 3, 1, 1, 1),
-                     PL_E_INVALID_ARG);
+    ck_assert_int_eq(
+        pl_cuda_asr_dwconv(NULL, PL_CUDA_F32, d + 512, d, d, NULL, 1, 4, 4, 8, 3, 1, 1, 1),
+        PL_E_INVALID_ARG);
     ck_assert_int_eq(pl_cuda_log_softmax(ctx, PL_CUDA_F32, d, d, 0, 4), PL_E_INVALID_ARG);
     ck_assert_int_eq(pl_cuda_log_softmax(ctx, PL_CUDA_F32, NULL, d, 1, 4), PL_E_INVALID_ARG);
 
