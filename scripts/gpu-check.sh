@@ -16,7 +16,8 @@
 #      references, the whole model vs the CPU forward) and `parley bench asr`
 #      (RTF cpu vs cuda). They need the whole-project build (jansson, Check);
 #      on a machine without it, ASR_TEST=/path/test_asrcuda and
-#      ASR_BENCH=/path/parley-bench run binaries built elsewhere (docs/gpu.md).
+#      ASR_BENCH=/path/parley-bench (default: build-gpu-bin/ in the tree, if
+#      there) run binaries built elsewhere (docs/gpu.md).
 # Files in $OUT: gpu-check.log (everything), env.txt, test.log, bench.txt,
 # torch.txt, memcheck.log, asr-test.log, asr-bench.txt. Exit status: that of
 # the unit tests (the ASR test's failure included).
@@ -100,6 +101,9 @@ stamp "unit tests exit status $TEST_RC"
 
 stamp "ASR acoustic model on CUDA"
 ASR_TEST=${ASR_TEST:-} ASR_BENCH=${ASR_BENCH:-}
+# binaries built on another machine and carried in (an ignored path: /build*/)
+[ -z "$ASR_TEST" ] && [ -x "$ROOT/build-gpu-bin/test_asrcuda" ] && ASR_TEST=$ROOT/build-gpu-bin/test_asrcuda
+[ -z "$ASR_BENCH" ] && [ -x "$ROOT/build-gpu-bin/parley-bench" ] && ASR_BENCH=$ROOT/build-gpu-bin/parley-bench
 if [ -n "$ASR_TEST" ] && [ -x "$ASR_TEST" ]; then
   CK_FORK=no CK_VERBOSITY=verbose PARLEY_SOURCE_DIR="$ROOT" timeout 300 "$ASR_TEST" \
     > "$OUTDIR/asr-test.log" 2>&1
