@@ -107,6 +107,16 @@ struct pl_nlu_span {
  * [n_words] chosen label index and its probability. OUT: *spans (caller owns; pl_free; NULL
  * when none), *n_spans. Errors: PL_E_INVALID_ARG (label index out of range), PL_E_NOMEM.
  */
+/*
+ * The best label sequence that is valid BIO: "I-X" only right after "B-X" or "I-X", never
+ * first (Viterbi over log probabilities; labels without an "I-" prefix may go anywhere).
+ * rows: [n_words] pointers to n_labels probabilities each. OUT: out[n_words] label indices.
+ * With no "I-" label at all this is the per-word argmax. Errors: PL_E_INVALID_ARG (NULL or
+ * bad sizes), PL_E_NOMEM.
+ */
+pl_status pl_nlu_bio_viterbi(const char *const *labels, int n_labels, const float *const *rows,
+                             int32_t n_words, int32_t *out);
+
 pl_status pl_nlu_bio_decode(const char *const *labels, int n_labels, const int32_t *word_label,
                             const float *word_score, int32_t n_words, struct pl_nlu_span **spans,
                             int32_t *n_spans);

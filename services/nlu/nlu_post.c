@@ -286,3 +286,56 @@ bool pl_nlu_word_starts_upper(const char *text, size_t len, size_t pos) {
                                           (utf8proc_ssize_t)(len - b), &cp);
     return k > 0 && utf8proc_category(cp) == UTF8PROC_CATEGORY_LU;
 }
+
+/* May label j follow label i (i < 0: the first word) in BIO? */
+static bool bio_may_follow(const char *const *labels, int i, int j) {
+    const char *b = labels[j];
+    if (strncmp(b, "I-", 2) != 0) return true;
+    if (i < 0) return false;
+    const char *a = labels[i];
+    return (!strncmp(a, "B-", 2) || !strncmp(a, "I-", 2)) && !strcmp(a + 2, b + 2);
+}
+
+pl_status pl_nlu_bio_viterbi(const char *const *labels, int n_labels, const float *const *rows,
+                             int32_t n_words, int32_t *out) {
+    if (!labels || n_labels < 1 || n_words < 0 || (n_words > 0 && (!rows || !out)))
+        return PL_ERR(PL_E_INVALID_ARG, "bio_viterbi: bad arguments");
+    if (n_words == 0) return PL_OK;
+    const int L = n_labels;
+    const float NEG = -1e30f;
+    float *score = pl_malloc(sizeof(float) * (size_t)L * 2);
+    int32_t *back = pl_malloc(sizeof(int32_t) * (size_t)L * (size_t)n_words);
+    if (!score || !back) {
+        pl_free(score);
+        pl_free(back);
+        return PL_ERR(PL_E_NOMEM, "bio_viterbi: %d words x %d labels", (int)n_words, L);
+    }
+    float *cur = score, *next = score + L;
+    for (int j = 0; j < L; j++)
+        cur[j] = bio_may_follow(labels, -1, j) ? logf(fmaxf(rows[0][j], 1e-30f)) : NEG;
+    for (int32_t t = 1; t < n_words; t++) {
+        for (int j = 0; j < L; j++) {
+            float best = NEG;
+            int32_t arg = 0;
+            for (int i = 0; i < L; i++) {
+                if (cur[i] <= NEG || !bio_may_follow(labels, i, j)) continue;
+                if (cur[i] > best) best = cur[i], arg = i;
+            }
+            back[(size_t)t * L + j] = arg;
+            next[j] = best <= NEG ? NEG : best + logf(fmaxf(rows[t][j], 1e-30f));
+        }
+        float *tmp = cur;
+        cur = next;
+        next = tmp;
+    }
+    int32_t k = 0;
+    for (int j = 1; j < L; j++)
+        if (cur[j] > cur[k]) k = j;
+    for (int32_t t = n_words - 1; t >= 0; t--) {
+        out[t] = k;
+        if (t > 0) k = back[(size_t)t * L + k];
+    }
+    pl_free(score);
+    pl_free(back);
+    return PL_OK;
+}

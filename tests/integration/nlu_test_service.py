@@ -43,11 +43,44 @@ def start_nlu(nats_url, model_dir, extra_env=None):
     raise AssertionError("parley-nlu did not start")
 
 
+def bio_path(labels, probs):
+    """The best valid BIO tag sequence (I-X only after B-X/I-X, never first), as parley-nlu
+    decodes BIO heads; the per-word argmax when no label is an I- tag."""
+    probs = [np.asarray(r, dtype=np.float64) for r in probs]
+    if not probs:
+        return []
+
+    def may(i, j):
+        b = labels[j]
+        if not b.startswith("I-"):
+            return True
+        return i is not None and labels[i][:2] in ("B-", "I-") and labels[i][2:] == b[2:]
+
+    n = len(labels)
+    lp = [np.log(np.maximum(r, 1e-30)) for r in probs]
+    score = [lp[0][j] if may(None, j) else -np.inf for j in range(n)]
+    back = []
+    for t in range(1, len(probs)):
+        nxt, bk = [], []
+        for j in range(n):
+            cand = [(score[i], i) for i in range(n) if score[i] > -np.inf and may(i, j)]
+            best, arg = max(cand, key=lambda c: c[0]) if cand else (-np.inf, 0)
+            nxt.append(best + lp[t][j] if cand else -np.inf)
+            bk.append(arg)
+        score = nxt
+        back.append(bk)
+    k = int(np.argmax(score))
+    path = [k]
+    for bk in reversed(back):
+        k = bk[k]
+        path.append(k)
+    return [labels[i] for i in reversed(path)]
+
+
 def bio_spans(labels, probs):
-    """conlleval-style spans [(first, last, type)] from per-word probability rows."""
+    """conlleval-style spans [(first, last, type)] of the decoded tags of per-word rows."""
     spans, cur = [], None
-    for i, row in enumerate(probs):
-        tag = labels[int(np.argmax(row))]
+    for i, tag in enumerate(bio_path(labels, probs)):
         if tag == "O":
             cur = None
             continue

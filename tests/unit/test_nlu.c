@@ -178,6 +178,46 @@ START_TEST(test_bio) {
 }
 END_TEST
 
+START_TEST(test_bio_viterbi) {
+    const char *labels[] = {"O", "B-city", "I-city", "B-time", "I-time"};
+    /* argmax would give O I-city I-city (a span opened by I-); the best valid path turns the
+     * first I-city into B-city */
+    const float w0[] = {0.9f, 0.02f, 0.04f, 0.02f, 0.02f};
+    const float w1[] = {0.05f, 0.40f, 0.45f, 0.05f, 0.05f};
+    const float w2[] = {0.05f, 0.05f, 0.80f, 0.05f, 0.05f};
+    const float *rows[] = {w0, w1, w2};
+    int32_t out[3];
+    ck_assert_int_eq(pl_nlu_bio_viterbi(labels, 5, rows, 3, out), PL_OK);
+    ck_assert_int_eq(out[0], 0);
+    ck_assert_int_eq(out[1], 1);
+    ck_assert_int_eq(out[2], 2);
+    /* I- of another type may not continue a span; a first word may not be I- */
+    const float v0[] = {0.05f, 0.05f, 0.60f, 0.25f, 0.05f};
+    const float v1[] = {0.05f, 0.05f, 0.05f, 0.05f, 0.80f};
+    const float *rows2[] = {v0, v1};
+    ck_assert_int_eq(pl_nlu_bio_viterbi(labels, 5, rows2, 2, out), PL_OK);
+    ck_assert_int_eq(out[0], 3); /* B-time: the only start I-time may follow */
+    ck_assert_int_eq(out[1], 4);
+    /* O then I-city is invalid: O O (ln .9 + ln .05) beats B-city I-city (ln .02 + ln .8) */
+    const float *rows3[] = {w0, w2};
+    ck_assert_int_eq(pl_nlu_bio_viterbi(labels, 5, rows3, 2, out), PL_OK);
+    ck_assert_int_eq(out[0], 0);
+    ck_assert_int_ne(out[1], 2);
+    /* a first word never takes I-: B-city I-city */
+    const float *rows5[] = {w1, w2};
+    ck_assert_int_eq(pl_nlu_bio_viterbi(labels, 5, rows5, 2, out), PL_OK);
+    ck_assert_int_eq(out[0], 1);
+    ck_assert_int_eq(out[1], 2);
+    const char *io[] = {"O", "PER"};
+    const float u0[] = {0.3f, 0.7f};
+    const float *rows4[] = {u0};
+    ck_assert_int_eq(pl_nlu_bio_viterbi(io, 2, rows4, 1, out), PL_OK);
+    ck_assert_int_eq(out[0], 1);
+    ck_assert_int_eq(pl_nlu_bio_viterbi(labels, 5, rows, 0, out), PL_OK);
+    ck_assert_int_eq(pl_nlu_bio_viterbi(NULL, 5, rows, 3, out), PL_E_INVALID_ARG);
+}
+END_TEST
+
 START_TEST(test_word_starts_upper) {
     const char *t = "John lives in \xc3\x89vora, \"Paris\" and iPhone  U.S.";
     size_t n = strlen(t);
@@ -644,6 +684,7 @@ Suite *pl_nlu_suite(void) {
     tcase_add_test(tc, test_merge_windows);
     tcase_add_test(tc, test_softmax);
     tcase_add_test(tc, test_bio);
+    tcase_add_test(tc, test_bio_viterbi);
     tcase_add_test(tc, test_word_starts_upper);
     tcase_add_test(tc, test_label_maps);
     tcase_add_test(tc, test_punct_rebuild);
