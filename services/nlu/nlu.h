@@ -108,13 +108,20 @@ struct pl_nlu_span {
  * when none), *n_spans. Errors: PL_E_INVALID_ARG (label index out of range), PL_E_NOMEM.
  */
 /*
- * The best label sequence that is valid BIO: "I-X" only right after "B-X" or "I-X", never
- * first (Viterbi over log probabilities; labels without an "I-" prefix may go anywhere).
- * rows: [n_words] pointers to n_labels probabilities each. OUT: out[n_words] label indices.
- * With no "I-" label at all this is the per-word argmax. Errors: PL_E_INVALID_ARG (NULL or
- * bad sizes), PL_E_NOMEM.
+ * The BIO transitions of a label set, built once per head: "I-X" may only follow "B-X" or
+ * "I-X" and never come first; labels without an "I-" prefix may go anywhere.
+ * OUT: *allowed [(n_labels + 1) x n_labels] (caller owns; pl_free): row i < n_labels says
+ * which labels may follow label i, row n_labels which may come first; NULL when no label is an
+ * "I-" tag (not a BIO set). Errors: PL_E_INVALID_ARG, PL_E_NOMEM.
  */
-pl_status pl_nlu_bio_viterbi(const char *const *labels, int n_labels, const float *const *rows,
+pl_status pl_nlu_bio_transitions(const char *const *labels, int n_labels, uint8_t **allowed);
+/*
+ * The best label sequence under `allowed` (from pl_nlu_bio_transitions; NULL = every
+ * sequence, i.e. each word's argmax): Viterbi over log probabilities. rows: [n_words]
+ * pointers to n_labels probabilities each. OUT: out[n_words] label indices.
+ * Errors: PL_E_INVALID_ARG (NULL or bad sizes), PL_E_NOMEM.
+ */
+pl_status pl_nlu_bio_viterbi(const uint8_t *allowed, int n_labels, const float *const *rows,
                              int32_t n_words, int32_t *out);
 
 pl_status pl_nlu_bio_decode(const char *const *labels, int n_labels, const int32_t *word_label,
@@ -167,6 +174,7 @@ struct pl_nlu_head {
                            "alignment" naming "last"), else at its first */
     int n_labels;
     char **labels;    /* [n_labels] */
+    uint8_t *bio_next; /* BIO heads: pl_nlu_bio_transitions of the labels; NULL otherwise */
     float *w, *b;     /* [n_labels x hidden], [n_labels] (f32 copies) */
     float *wt;        /* [hidden x n_labels]: w transposed, so that the product with a hidden
                          vector runs over contiguous labels (vectorized without reassociation) */

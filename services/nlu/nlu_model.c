@@ -172,6 +172,8 @@ static pl_status load_head(struct pl_nlu_model *m, const char *path, const char 
     char what[160];
     snprintf(what, sizeof what, "%.60s (head %.60s)", lname ? lname : name, name);
     PL_TRY(read_labels(larr, path, what, &h->labels, &h->n_labels));
+    if (h->tokens)
+        PL_TRY(pl_nlu_bio_transitions((const char *const *)h->labels, h->n_labels, &h->bio_next));
     char tn[256];
     snprintf(tn, sizeof tn, "%s.weight", prefix);
     PL_TRY(read_f32(st, st_path, tn, h->n_labels, m->hidden, &h->w));
@@ -562,6 +564,7 @@ void pl_nlu_model_destroy(struct pl_nlu_model *m) {
         struct pl_nlu_head *h = &m->heads[i];
         for (int j = 0; h->labels && j < h->n_labels; j++) pl_free(h->labels[j]);
         pl_free(h->labels);
+        pl_free(h->bio_next);
         pl_free(h->name);
         pl_free(h->w);
         pl_free(h->wt);

@@ -287,21 +287,39 @@ bool pl_nlu_word_starts_upper(const char *text, size_t len, size_t pos) {
     return k > 0 && utf8proc_category(cp) == UTF8PROC_CATEGORY_LU;
 }
 
-/* May label j follow label i (i < 0: the first word) in BIO? */
-static bool bio_may_follow(const char *const *labels, int i, int j) {
-    const char *b = labels[j];
-    if (strncmp(b, "I-", 2) != 0) return true;
-    if (i < 0) return false;
-    const char *a = labels[i];
-    return (!strncmp(a, "B-", 2) || !strncmp(a, "I-", 2)) && !strcmp(a + 2, b + 2);
+pl_status pl_nlu_bio_transitions(const char *const *labels, int n_labels, uint8_t **allowed) {
+    if (!labels || n_labels < 1 || !allowed)
+        return PL_ERR(PL_E_INVALID_ARG, "bio_transitions: bad arguments");
+    *allowed = NULL;
+    bool bio = false;
+    for (int j = 0; j < n_labels; j++) bio = bio || !strncmp(labels[j], "I-", 2);
+    if (!bio) return PL_OK;
+    uint8_t *a = pl_malloc((size_t)(n_labels + 1) * (size_t)n_labels);
+    if (!a) return PL_ERR(PL_E_NOMEM, "bio_transitions: %d labels", n_labels);
+    for (int i = 0; i <= n_labels; i++)
+        for (int j = 0; j < n_labels; j++) {
+            const char *b = labels[j];
+            bool ok = strncmp(b, "I-", 2) != 0;
+            if (!ok && i < n_labels) {
+                const char *p = labels[i];
+                ok = (!strncmp(p, "B-", 2) || !strncmp(p, "I-", 2)) && !strcmp(p + 2, b + 2);
+            }
+            a[(size_t)i * n_labels + j] = ok;
+        }
+    *allowed = a;
+    return PL_OK;
 }
 
-pl_status pl_nlu_bio_viterbi(const char *const *labels, int n_labels, const float *const *rows,
+pl_status pl_nlu_bio_viterbi(const uint8_t *allowed, int n_labels, const float *const *rows,
                              int32_t n_words, int32_t *out) {
-    if (!labels || n_labels < 1 || n_words < 0 || (n_words > 0 && (!rows || !out)))
+    if (n_labels < 1 || n_words < 0 || (n_words > 0 && (!rows || !out)))
         return PL_ERR(PL_E_INVALID_ARG, "bio_viterbi: bad arguments");
     if (n_words == 0) return PL_OK;
     const int L = n_labels;
+    if (!allowed) {
+        for (int32_t t = 0; t < n_words; t++) out[t] = pl_nlu_argmax(rows[t], L);
+        return PL_OK;
+    }
     const float NEG = -1e30f;
     float *score = pl_malloc(sizeof(float) * (size_t)L * 2);
     int32_t *back = pl_malloc(sizeof(int32_t) * (size_t)L * (size_t)n_words);
@@ -311,14 +329,14 @@ pl_status pl_nlu_bio_viterbi(const char *const *labels, int n_labels, const floa
         return PL_ERR(PL_E_NOMEM, "bio_viterbi: %d words x %d labels", (int)n_words, L);
     }
     float *cur = score, *next = score + L;
-    for (int j = 0; j < L; j++)
-        cur[j] = bio_may_follow(labels, -1, j) ? logf(fmaxf(rows[0][j], 1e-30f)) : NEG;
+    const uint8_t *first = allowed + (size_t)L * L;
+    for (int j = 0; j < L; j++) cur[j] = first[j] ? logf(fmaxf(rows[0][j], 1e-30f)) : NEG;
     for (int32_t t = 1; t < n_words; t++) {
         for (int j = 0; j < L; j++) {
             float best = NEG;
             int32_t arg = 0;
             for (int i = 0; i < L; i++) {
-                if (cur[i] <= NEG || !bio_may_follow(labels, i, j)) continue;
+                if (cur[i] <= NEG || !allowed[(size_t)i * L + j]) continue;
                 if (cur[i] > best) best = cur[i], arg = i;
             }
             back[(size_t)t * L + j] = arg;

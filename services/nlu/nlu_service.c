@@ -295,8 +295,6 @@ static pl_status label_words(const char *text, size_t len, const struct pl_nlu_r
         labelled_deinit(l);
         return PL_ERR(PL_E_NOMEM, "labels");
     }
-    bool bio = false;
-    for (int k = 0; k < h->n_labels; k++) bio = bio || !strncmp(h->labels[k], "I-", 2);
     const float **rows = pl_calloc((size_t)l->n_words + 1, sizeof *rows);
     if (!rows) {
         labelled_deinit(l);
@@ -305,13 +303,11 @@ static pl_status label_words(const char *text, size_t len, const struct pl_nlu_r
     for (int32_t i = 0; i < l->n_words; i++) {
         int32_t tk = h->last_subtoken ? l->words[i].last_token : l->words[i].first_token;
         rows[i] = r->probs[head_idx] + (size_t)tk * h->n_labels;
-        l->label[i] = pl_nlu_argmax(rows[i], h->n_labels);
     }
     /* BIO heads: the best valid tag sequence rather than each word's argmax, so that an
-     * I- tag never opens a span of its own (conlleval would count it as one) */
-    pl_status st = bio ? pl_nlu_bio_viterbi((const char *const *)h->labels, h->n_labels, rows,
-                                            l->n_words, l->label)
-                       : PL_OK;
+     * I- tag never opens a span of its own (conlleval would count it as one); other heads
+     * (bio_next NULL): each word's argmax */
+    pl_status st = pl_nlu_bio_viterbi(h->bio_next, h->n_labels, rows, l->n_words, l->label);
     for (int32_t i = 0; st == PL_OK && i < l->n_words; i++) l->score[i] = rows[i][l->label[i]];
     pl_free(rows);
     if (st != PL_OK) labelled_deinit(l);

@@ -187,7 +187,10 @@ START_TEST(test_bio_viterbi) {
     const float w2[] = {0.05f, 0.05f, 0.80f, 0.05f, 0.05f};
     const float *rows[] = {w0, w1, w2};
     int32_t out[3];
-    ck_assert_int_eq(pl_nlu_bio_viterbi(labels, 5, rows, 3, out), PL_OK);
+    uint8_t *bio = NULL;
+    ck_assert_int_eq(pl_nlu_bio_transitions(labels, 5, &bio), PL_OK);
+    ck_assert_ptr_nonnull(bio);
+    ck_assert_int_eq(pl_nlu_bio_viterbi(bio, 5, rows, 3, out), PL_OK);
     ck_assert_int_eq(out[0], 0);
     ck_assert_int_eq(out[1], 1);
     ck_assert_int_eq(out[2], 2);
@@ -195,26 +198,31 @@ START_TEST(test_bio_viterbi) {
     const float v0[] = {0.05f, 0.05f, 0.60f, 0.25f, 0.05f};
     const float v1[] = {0.05f, 0.05f, 0.05f, 0.05f, 0.80f};
     const float *rows2[] = {v0, v1};
-    ck_assert_int_eq(pl_nlu_bio_viterbi(labels, 5, rows2, 2, out), PL_OK);
+    ck_assert_int_eq(pl_nlu_bio_viterbi(bio, 5, rows2, 2, out), PL_OK);
     ck_assert_int_eq(out[0], 3); /* B-time: the only start I-time may follow */
     ck_assert_int_eq(out[1], 4);
     /* O then I-city is invalid: O O (ln .9 + ln .05) beats B-city I-city (ln .02 + ln .8) */
     const float *rows3[] = {w0, w2};
-    ck_assert_int_eq(pl_nlu_bio_viterbi(labels, 5, rows3, 2, out), PL_OK);
+    ck_assert_int_eq(pl_nlu_bio_viterbi(bio, 5, rows3, 2, out), PL_OK);
     ck_assert_int_eq(out[0], 0);
     ck_assert_int_ne(out[1], 2);
     /* a first word never takes I-: B-city I-city */
     const float *rows5[] = {w1, w2};
-    ck_assert_int_eq(pl_nlu_bio_viterbi(labels, 5, rows5, 2, out), PL_OK);
+    ck_assert_int_eq(pl_nlu_bio_viterbi(bio, 5, rows5, 2, out), PL_OK);
     ck_assert_int_eq(out[0], 1);
     ck_assert_int_eq(out[1], 2);
     const char *io[] = {"O", "PER"};
     const float u0[] = {0.3f, 0.7f};
     const float *rows4[] = {u0};
-    ck_assert_int_eq(pl_nlu_bio_viterbi(io, 2, rows4, 1, out), PL_OK);
+    uint8_t *none = NULL;
+    ck_assert_int_eq(pl_nlu_bio_transitions(io, 2, &none), PL_OK);
+    ck_assert_ptr_null(none); /* no I- label: not a BIO set, plain argmax */
+    ck_assert_int_eq(pl_nlu_bio_viterbi(none, 2, rows4, 1, out), PL_OK);
     ck_assert_int_eq(out[0], 1);
-    ck_assert_int_eq(pl_nlu_bio_viterbi(labels, 5, rows, 0, out), PL_OK);
-    ck_assert_int_eq(pl_nlu_bio_viterbi(NULL, 5, rows, 3, out), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_nlu_bio_viterbi(bio, 5, rows, 0, out), PL_OK);
+    ck_assert_int_eq(pl_nlu_bio_viterbi(bio, 5, NULL, 3, out), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_nlu_bio_transitions(NULL, 5, &none), PL_E_INVALID_ARG);
+    pl_free(bio);
 }
 END_TEST
 
