@@ -233,6 +233,11 @@ def load_pretrained(path):
     return blob["vocab"], BertConfig(**blob["bert_config"]), blob["encoder"], blob.get("result", {})
 
 
+def finetune_config(cfg, dropout):
+    """The pretrained encoder's BertConfig with the fine-tuning run's dropout."""
+    return BertConfig(**dict(cfg.__dict__, hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout))
+
+
 def init_encoder(bert, state):
     """Load a pretrained encoder state into `bert` (a BertModel). Every encoder
     and embedding tensor must be present with the right shape; the pooler may

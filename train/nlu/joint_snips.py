@@ -31,7 +31,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "train"))
 
 from common import safetensors_io  # noqa: E402
-from common.bert import BertConfig, JointIntentSlot, init_encoder, load_pretrained  # noqa: E402
+from common.bert import BertConfig, JointIntentSlot, finetune_config, init_encoder, load_pretrained  # noqa: E402
 from common.data import bio_labels, label_list, read_snips  # noqa: E402
 from common.export import export_model, sha256  # noqa: E402
 from common.loop import IGNORE, adamw, batches, log, lr_at, pad_batch, save_atomic  # noqa: E402
@@ -164,8 +164,7 @@ def main(argv=None):
                      max_position_embeddings=args.max_positions, hidden_dropout_prob=args.dropout,
                      attention_probs_dropout_prob=args.dropout, pad_token_id=tok.pad_id)
     if pre is not None:
-        cfg = BertConfig(**dict(pre[1].__dict__, hidden_dropout_prob=args.dropout,
-                                attention_probs_dropout_prob=args.dropout))
+        cfg = finetune_config(pre[1], args.dropout)
     if state is not None:
         cfg = BertConfig(**state["bert_config"])
     torch.manual_seed(args.seed)

@@ -32,7 +32,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "train"))
 
 from common import safetensors_io  # noqa: E402
-from common.bert import BertConfig, TokenClassifier, init_encoder, load_pretrained  # noqa: E402
+from common.bert import BertConfig, TokenClassifier, finetune_config, init_encoder, load_pretrained  # noqa: E402
 from common.data import bio_labels, read_conll  # noqa: E402
 from common.export import export_model, sha256  # noqa: E402
 from common.loop import IGNORE, adamw, batches, log, lr_at, pad_batch, save_atomic  # noqa: E402
@@ -158,8 +158,7 @@ def main(argv=None):
     if state is not None:
         cfg = BertConfig(**state["bert_config"])
     elif pre is not None:
-        cfg = BertConfig(**dict(pre[1].__dict__, hidden_dropout_prob=args.dropout,
-                                attention_probs_dropout_prob=args.dropout))
+        cfg = finetune_config(pre[1], args.dropout)
     else:
         cfg = BertConfig(vocab_size=len(vocab), hidden_size=args.hidden, num_hidden_layers=args.layers,
                          num_attention_heads=args.heads, intermediate_size=args.ffn,

@@ -45,7 +45,7 @@ sys.path.insert(0, os.path.join(ROOT, "train"))
 sys.path.insert(0, HERE)
 
 from common import safetensors_io  # noqa: E402
-from common.bert import BertConfig, BertModel, init_encoder, init_weights, load_pretrained  # noqa: E402
+from common.bert import BertConfig, BertModel, finetune_config, init_encoder, init_weights, load_pretrained  # noqa: E402
 from common.export import export_model, sha256  # noqa: E402
 from common.loop import IGNORE, adamw, log, save_atomic  # noqa: E402
 from common.wordpiece import WordPiece, prune_by_counts  # noqa: E402
@@ -304,8 +304,7 @@ def main(argv=None):
         if args.max_length > pre[1].max_position_embeddings:
             raise SystemExit("--max-length %d exceeds the pretrained encoder's %d positions"
                              % (args.max_length, pre[1].max_position_embeddings))
-        cfg = BertConfig(**dict(pre[1].__dict__, hidden_dropout_prob=args.dropout,
-                                attention_probs_dropout_prob=args.dropout))
+        cfg = finetune_config(pre[1], args.dropout)
     if state is not None:
         cfg = BertConfig(**state["bert_config"])
     torch.manual_seed(args.seed)
