@@ -36,7 +36,7 @@ struct asr_block {
 
 struct pl_cuda_asr {
     struct pl_cuda_ctx *ctx;
-    int n_mels, vocab, n_convs, n_blocks, dec_c, max_ch;
+    int n_mels, vocab, n_convs, n_blocks, dec_c, max_ch, tail;
     struct asr_conv *convs;
     struct asr_block *blocks;
     float *dec_w, *dec_b;
@@ -108,6 +108,7 @@ extern "C" pl_status pl_cuda_asr_create(struct pl_cuda_ctx *ctx, const struct pl
     if (!a) return PL_ERR(PL_E_NOMEM, "cuda asr: out of memory");
     a->ctx = ctx;
     a->n_mels = v->n_mels;
+    a->tail = v->tail_frames < 0 ? 0 : v->tail_frames;
     a->vocab = v->vocab_size;
     a->n_convs = v->n_convs;
     a->n_blocks = v->n_blocks;
@@ -190,7 +191,7 @@ extern "C" void pl_cuda_asr_destroy(struct pl_cuda_asr *a) {
 
 extern "C" int pl_cuda_asr_n_out(const struct pl_cuda_asr *a, int n_frames) {
     if (!a || n_frames <= 0) return 0;
-    int n = n_frames;
+    int n = n_frames + a->tail;
     for (int i = 0; i < a->n_convs; i++) n = (n + a->convs[i].s - 1) / a->convs[i].s;
     return n;
 }
@@ -232,6 +233,7 @@ extern "C" pl_status pl_cuda_asr_forward(struct pl_cuda_asr *a, int n, const flo
         if (n_frames[b] > tmax) tmax = n_frames[b];
     }
     if (tmax == 0) return PL_OK;
+    tmax += a->tail; /* every utterance with frames is followed by a->tail zero frames */
     PL_TRY(pl__cuda_enter(a->ctx, PL_CUDA_F32, "asr_forward"));
     L = a->n_convs;
     V = a->vocab;
@@ -250,7 +252,7 @@ extern "C" pl_status pl_cuda_asr_forward(struct pl_cuda_asr *a, int n, const flo
         goto fail;
     }
     rows[0] = tmax;
-    for (int b = 0; b < n; b++) lens[b] = n_frames[b];
+    for (int b = 0; b < n; b++) lens[b] = n_frames[b] ? n_frames[b] + a->tail : 0;
     for (int i = 0; i < L; i++) {
         const int s = a->convs[i].s;
         rows[i + 1] = (rows[i] + s - 1) / s;
@@ -266,10 +268,15 @@ extern "C" pl_status pl_cuda_asr_forward(struct pl_cuda_asr *a, int n, const flo
                                        (void **)&d_len));
     PL_TRY_GOTO(
         st, pl_cuda_memcpy_h2d(a->ctx, d_len, lens, ((size_t)L + 1) * (size_t)n * sizeof(int32_t)));
-    for (int b = 0; b < n; b++)
-        if (n_frames[b])
-            PL_TRY_GOTO(st, pl_cuda_memcpy_h2d(a->ctx, bx + (size_t)b * tmax * a->n_mels, feats[b],
-                                               (size_t)n_frames[b] * a->n_mels * sizeof(float)));
+    for (int b = 0; b < n; b++) {
+        if (!n_frames[b]) continue;
+        float *dst = bx + (size_t)b * tmax * a->n_mels;
+        PL_TRY_GOTO(st, pl_cuda_memcpy_h2d(a->ctx, dst, feats[b],
+                                           (size_t)n_frames[b] * a->n_mels * sizeof(float)));
+        if (a->tail)
+            PL_TRY_GOTO(st, pl_cuda_memset(a->ctx, dst + (size_t)n_frames[b] * a->n_mels, 0,
+                                           (size_t)a->tail * a->n_mels * sizeof(float)));
+    }
 
     x = bx;
     d = bd;

@@ -222,6 +222,12 @@ static pl_status load_all(struct pl_asr_model *m, json_t *root, const struct pl_
         if (!(m->vocab[i] = pl_strdup(s)))
             return PL_ERR(PL_E_NOMEM, "asr model: no memory for the vocabulary");
     }
+    v = json_object_get(root, "tail_frames");
+    if (v && !json_is_integer(v))
+        return PL_ERR(PL_E_FORMAT, "%s: tail_frames is not an integer", cpath);
+    cfg->tail_frames = v ? (int)json_integer_value(v) : 0;
+    if (cfg->tail_frames < 0 || cfg->tail_frames > 10000)
+        return PL_ERR(PL_E_FORMAT, "%s: tail_frames %d outside 0..10000", cpath, cfg->tail_frames);
     v = json_object_get(root, "blank");
     cfg->blank = json_is_integer(v) ? (int)json_integer_value(v) : 0;
     if (cfg->blank < 0 || cfg->blank >= cfg->vocab_size)
@@ -393,7 +399,7 @@ const char *pl_asr_model_token(const struct pl_asr_model *m, int i) {
 int pl_asr_model_n_out(const struct pl_asr_model *m, int n_frames) {
     if (n_frames <= 0) return 0;
     /* each strided conv maps n frames to ceil(n / s) */
-    int n = n_frames;
+    int n = n_frames + m->cfg.tail_frames;
     for (int i = 0; i < m->n_seps; i++)
         n = (n + m->seps[i].s - 1) / m->seps[i].s;
     return n;
@@ -419,6 +425,7 @@ static pl_status plan_stream(const struct pl_asr_model *m, int max_chunk, int *h
     int bi = 0;
     for (int i = 0; i < m->n_seps; i++) {
         const struct sep *s = &m->seps[i];
+        if (i == 0) mi += m->cfg.tail_frames; /* the final step reads the tail too */
         long long h = s->span + mi + s->right + s->s + 1;
         while (bi < m->n_blocks && m->blocks[bi].first + m->blocks[bi].n <= i)
             bi++;
@@ -537,20 +544,21 @@ int pl_asr_stream_max_out(const struct pl_asr_stream *s) { return s->max_out; }
 long pl_asr_stream_frames_in(const struct pl_asr_stream *s) { return s->in; }
 long pl_asr_stream_frames_out(const struct pl_asr_stream *s) { return s->out; }
 
-/* Window step of one separable conv: window += in[n_in] (+ right zeros when
- * final); the depthwise outputs that became computable go to dw[*n_out][cin]
- * (the pointwise GEMM runs later, over every stream of a batch at once). */
+/* Window step of one separable conv: window += in[n_in] (+ `tail` zero
+ * frames that count as input and the right zero padding when final); the
+ * depthwise outputs that became computable go to dw[*n_out][cin] (the
+ * pointwise GEMM runs later, over every stream of a batch at once). */
 static pl_status sep_window(const struct pl_asr_model *m, const struct sep *L, struct conv_state *c,
-                            const float *in, int n_in, bool final, float *dw, int *n_out) {
+                            const float *in, int n_in, bool final, int tail, float *dw,
+                            int *n_out) {
     *n_out = 0;
-    int add = n_in + (final ? L->right : 0);
+    int zeros = final ? tail + L->right : 0, add = n_in + zeros;
     if (c->n_hist + add > c->cap)
         return PL_ERR(PL_E_INTERNAL, "asr stream: conv window overflow (%d + %d > %d)", c->n_hist,
                       add, c->cap);
     float *dst = c->hist + (size_t)c->n_hist * L->cin;
     if (n_in) memcpy(dst, in, (size_t)n_in * L->cin * sizeof(float));
-    if (final && L->right)
-        memset(dst + (size_t)n_in * L->cin, 0, (size_t)L->right * L->cin * sizeof(float));
+    if (zeros) memset(dst + (size_t)n_in * L->cin, 0, (size_t)zeros * L->cin * sizeof(float));
     c->n_hist += add;
     long last = c->h0 + c->n_hist - 1;
     long t_end = last - L->span < 0 ? 0 : (last - L->span) / L->s + 1;
@@ -647,8 +655,10 @@ static pl_status conv_all(const struct pl_asr_model *m, struct pl_threadpool *po
     for (int i = 0; i < n; i++) {
         const float *in = src ? src + (size_t)sl[i].off * L->cin : sl[i].feats;
         int n_in = src ? sl[i].rows : sl[i].n_in, mo = 0;
-        PL_TRY(sep_window(m, L, &sl[i].s->cs[si], in, n_in, sl[i].final, dw + (size_t)tot * L->cin,
-                          &mo));
+        /* the tail follows the features of an utterance that had any */
+        int tail = si == 0 && sl[i].s->in + sl[i].n_in > 0 ? m->cfg.tail_frames : 0;
+        PL_TRY(sep_window(m, L, &sl[i].s->cs[si], in, n_in, sl[i].final, tail,
+                          dw + (size_t)tot * L->cin, &mo));
         sl[i].off = tot;
         sl[i].rows = mo;
         tot += mo;
@@ -981,6 +991,7 @@ pl_status pl_asr_model_view_create(const struct pl_asr_model *m, struct pl_asr_m
     }
     v->n_mels = m->cfg.n_mels;
     v->vocab_size = m->cfg.vocab_size;
+    v->tail_frames = m->cfg.tail_frames;
     v->n_convs = m->n_seps;
     v->n_blocks = m->n_blocks;
     v->dec_c = m->dec_c;

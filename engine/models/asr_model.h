@@ -55,6 +55,10 @@ struct pl_asr_model_config {
     int blank;         /* CTC blank id */
     int stride;        /* input frames per output frame */
     int right_context; /* look-ahead in input frames */
+    int tail_frames;   /* zero feature frames that follow every utterance (config
+                        * "tail_frames", default 0): at finish the model reads them
+                        * before its right zero padding, so a look-ahead model has
+                        * output frames to emit late characters into */
     int n_convs;       /* separable convolutions (prologue + sub-blocks + epilogue) */
     int n_blocks;
     int max_channels;
@@ -80,7 +84,8 @@ void pl_asr_model_destroy(struct pl_asr_model *m); /* NULL is a no-op */
 const struct pl_asr_model_config *pl_asr_model_get_config(const struct pl_asr_model *m);
 /* Vocabulary entry i (UTF-8), or NULL when out of range. Borrowed until destroy. */
 const char *pl_asr_model_token(const struct pl_asr_model *m, int i);
-/* Output frames of a full forward over n_frames input frames: ceil(n / stride). */
+/* Output frames of a full forward over n_frames input frames:
+ * ceil((n + tail_frames) / stride), 0 for n <= 0. */
 int pl_asr_model_n_out(const struct pl_asr_model *m, int n_frames);
 
 /* A stream that takes feature chunks of at most max_chunk frames (0 = 256).
@@ -183,6 +188,7 @@ struct pl_asr_block_view {
 };
 struct pl_asr_model_view {
     int n_mels, vocab_size, n_convs, n_blocks, dec_c, max_channels;
+    int tail_frames; /* zero frames after each utterance (pl_asr_model_config) */
     const struct pl_asr_conv_view *convs;   /* [n_convs] */
     const struct pl_asr_block_view *blocks; /* [n_blocks] */
     const float *dec_w, *dec_b;

@@ -8,7 +8,7 @@ model.safetensors}, and for each case writes random features and the expected
 log-probabilities:
 
     OUT_DIR/feats_<i>.f32   [T, n_mels]  float32 little-endian, row-major
-    OUT_DIR/logp_<i>.f32    [T', V]      float32, T' = ceil(T / stride)
+    OUT_DIR/logp_<i>.f32    [T', V]      float32, T' = ceil((T + tail_frames) / stride)
     OUT_DIR/manifest.json   {"stride", "vocab_size", "n_mels", "right_context",
                              "cases": [{"frames": T, "out_frames": T'}, ...]}
 
@@ -64,11 +64,13 @@ def config(kind):
             {"channels": 33, "kernel": 9, "repeat": 2, "dilation": 1, "right": 4},
         ]
         cfg["epilogue"] = {"channels": 70, "kernel": 4, "stride": 2, "dilation": 1, "right": 1}
+        cfg["tail_frames"] = 7  # not a multiple of the stride (6)
     elif kind == "tiny":
         cfg["n_mels"] = 8
         cfg["prologue"] = {"channels": 16, "kernel": 5, "stride": 2, "dilation": 1, "right": 2}
         cfg["blocks"] = [{"channels": 16, "kernel": 5, "repeat": 2, "dilation": 1, "right": 1}]
         cfg["epilogue"] = {"channels": 32, "kernel": 3, "stride": 1, "dilation": 1, "right": 1}
+        cfg["tail_frames"] = 0
     elif kind != "default":
         raise SystemExit("unknown config " + kind)
     return cfg
@@ -147,7 +149,7 @@ def generate(argv):
         with torch.no_grad():
             ref = M.reference_forward(t64, cfg, x.double()) if T > 0 else \
                 torch.zeros(0, len(cfg["vocab"]), dtype=torch.float64)
-        tout = (T + stride - 1) // stride
+        tout = (T + cfg.get("tail_frames", 0) + stride - 1) // stride if T > 0 else 0
         assert ref.shape == (tout, len(cfg["vocab"])), (ref.shape, tout)
         x.t().contiguous().numpy().astype("<f4").tofile(os.path.join(a.out_dir, "feats_%d.f32" % i))
         ref.float().numpy().astype("<f4").tofile(os.path.join(a.out_dir, "logp_%d.f32" % i))

@@ -4,7 +4,7 @@
  * a plain-C whole-sequence forward written only from the view (the same
  * layout, padding and residual order as engine/cuda/asr_net.cu: every conv
  * over the utterance padded with `left` zeros before and `right` after,
- * ceil(T / stride) outputs) must equal pl_asr_model_forward on the shipped
+ * ceil((T + tail_frames) / stride) outputs) must equal pl_asr_model_forward on the shipped
  * model (max abs diff <= 1e-4) for T = 1, 2, 37 and 160. So the view's
  * geometry and weight layouts are what the CUDA path assumes, even on a
  * machine without a GPU. Also: the view's fields against the model config.
@@ -52,10 +52,12 @@ static void relu(double *x, size_t n) {
 /* The whole network from the view: log-probs [*T_out][V] (double). */
 static double *view_forward(const struct pl_asr_model_view *v, const float *feats, int T,
                             int *T_out) {
-    double *x = calloc((size_t)T * v->n_mels + 1, sizeof *x);
+    /* the utterance, then tail_frames zero frames */
+    const int Te = T > 0 ? T + v->tail_frames : 0;
+    double *x = calloc((size_t)Te * v->n_mels + 1, sizeof *x);
     ck_assert(x);
     for (size_t i = 0; i < (size_t)T * v->n_mels; i++) x[i] = feats[i];
-    int Tc = T, Tn = 0;
+    int Tc = Te, Tn = 0;
     double *y = sep(&v->convs[0], x, Tc, &Tn);
     free(x);
     x = y;

@@ -5,7 +5,11 @@ this module is its PyTorch definition, used by train.py and export.py.
 
 Input  feats [B, n_mels, T] log-mel (tests/reference/asr_features.py, per_feature
        normalization), lengths [B] (valid frames).
-Output log-probabilities [B, T', vocab] with T' = ceil(T / stride), and out lengths.
+Output log-probabilities [B, T', vocab] with T' = ceil((T + tail_frames) / stride), and
+       out lengths. tail_frames (config, default 0 when absent) zero frames follow each
+       utterance's last valid frame: a model that looks ahead learns to emit characters
+       late, and without a tail a short clip that ends on speech has no output frames
+       left to emit its last characters into.
 
 Every depthwise convolution pads pad_left = dilation*(K-1) - right zeros on the left and
 `right` zeros on the right (its right context, in its input frames), so the model
@@ -50,6 +54,9 @@ DEFAULT_CONFIG = {
     "epilogue": {"channels": 384, "kernel": 29, "stride": 1, "dilation": 1, "right": 6},
     "bn_eps": 1e-3,
     "dropout": 0.1,
+    # zero feature frames appended after every utterance's last frame (after
+    # normalization), so the look-ahead has output frames to emit late characters into
+    "tail_frames": 80,
 }
 
 
@@ -172,6 +179,10 @@ class QuartzNetCTC(nn.Module):
 
     def forward(self, feats, lengths):
         """feats [B, n_mels, T], lengths [B] -> (log-probs [B, T', V], lengths [B])."""
+        tail = self.cfg.get("tail_frames", 0)
+        if tail:
+            feats = F.pad(_mask(feats, lengths), (0, tail))
+            lengths = torch.where(lengths > 0, lengths + tail, lengths)
         x, lengths = self.encoder(feats, lengths)
         x = _mask(x, lengths)
         logits = self.decoder(x).transpose(1, 2)
@@ -230,6 +241,8 @@ def reference_forward(tensors, cfg, feats):
     """Inference from exported (folded) tensors for ONE utterance, feats [n_mels, T]
     -> log-probs [T', V]. Plain functional ops: the C engine's specification."""
     x = feats[None]
+    if cfg.get("tail_frames", 0) and x.shape[2] > 0:
+        x = F.pad(x, (0, cfg["tail_frames"]))
 
     def sep(prefix, x, c):
         k, d, s = c["kernel"], c.get("dilation", 1), c.get("stride", 1)

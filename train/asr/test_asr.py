@@ -49,7 +49,9 @@ class Model(unittest.TestCase):
         f = torch.randn(2, 80, 91)
         lens = torch.tensor([91, 40])
         lp, ol = m(f, lens)
-        self.assertEqual(ol.tolist(), [46, 20])
+        # ceil((T + tail_frames) / 2): the 80 zero tail frames count as input
+        self.assertEqual(m.cfg["tail_frames"], 80)
+        self.assertEqual(ol.tolist(), [86, 60])
         t = export_tensors(m)
         for b in range(2):
             ref = reference_forward(t, m.cfg, f[b, :, :int(lens[b])])
