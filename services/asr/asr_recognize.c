@@ -272,7 +272,7 @@ static pl_status run_segment(struct call *c, const float *x, size_t n, size_t of
     r->channel_tag = channel_tag;
     r->audio_processed = (float)end_s;
     r->alternatives = alts;
-    double off_ms = 1000.0 * (double)offset_samples / c->m->sample_rate;
+    double off_ms = 1000.0 * (double)offset_samples / c->m->sample_rate, lim_ms = 1000.0 * end_s;
     for (int i = 0; i < n_alt; i++) {
         const struct pl_asr_hyp *h = &nb->hyps[i];
         Nvidia__Riva__Asr__SpeechRecognitionAlternative *al = aalloc(a, sizeof *al);
@@ -299,8 +299,9 @@ static pl_status run_segment(struct call *c, const float *x, size_t n, size_t of
                     }
                 }
                 wi->word = akeep(a, word);
-                wi->start_time = (int32_t)lround(off_ms + h->words[w].start_ms);
-                wi->end_time = (int32_t)lround(off_ms + h->words[w].end_ms);
+                /* a model with a tail (tail_frames) can emit past the audio */
+                wi->start_time = (int32_t)lround(fmin(off_ms + h->words[w].start_ms, lim_ms));
+                wi->end_time = (int32_t)lround(fmin(off_ms + h->words[w].end_ms, lim_ms));
                 wi->confidence = h->words[w].confidence;
                 wi->language_code = (char *)c->lang[0];
                 al->words[al->n_words++] = wi;

@@ -476,6 +476,7 @@ static pl_status send_result(struct pl_asr_sess *s, const struct pl_asr_nbest *n
     if (is_final && s->cfg->enable_automatic_punctuation && n_alt > 0)
         pl__asrsvc_punctuate(s->ss->svc, texts, n_alt, 0);
     double off_ms = 1000.0 * (double)s->utt_start / s->m->sample_rate;
+    double lim_ms = 1000.0 * (double)end_sample / s->m->sample_rate;
     for (int i = 0; i < n_alt; i++) {
         const struct pl_asr_hyp *h = &nb->hyps[i];
         Nvidia__Riva__Asr__SpeechRecognitionAlternative *al = &alts[i];
@@ -496,8 +497,9 @@ static pl_status send_result(struct pl_asr_sess *s, const struct pl_asr_nbest *n
                 Nvidia__Riva__Asr__WordInfo *wi = &wps[i][w];
                 nvidia__riva__asr__word_info__init(wi);
                 wi->word = h->words[w].text;
-                wi->start_time = (int32_t)lround(off_ms + h->words[w].start_ms);
-                wi->end_time = (int32_t)lround(off_ms + h->words[w].end_ms);
+                /* a model with a tail (tail_frames) can emit past the audio */
+                wi->start_time = (int32_t)lround(fmin(off_ms + h->words[w].start_ms, lim_ms));
+                wi->end_time = (int32_t)lround(fmin(off_ms + h->words[w].end_ms, lim_ms));
                 wi->confidence = h->words[w].confidence;
                 wi->language_code = lang[0];
                 pwps[i][w] = wi;

@@ -3,6 +3,7 @@
 
     /usr/bin/python3 train/asr/export.py [--ckpt train/work/asr/run/best.pt]
                                          [--out models/asr-en-quartznet]
+                                         [--lm-alpha A --lm-beta B]
 
 Writes OUT/config.json (model config, docs/asr-model.md keys, plus "metrics" and
 "training"), OUT/model.safetensors (BatchNorm folded, F32, train/common/safetensors_io.py),
@@ -36,6 +37,10 @@ def main():
     ap.add_argument("--ckpt", default=None)
     ap.add_argument("--out", default=os.path.join(ROOT, "models", "asr-en-quartznet"))
     ap.add_argument("--note", default="", help="free text stored in config.json training.note")
+    ap.add_argument("--lm-alpha", type=float, default=None,
+                    help="config.json decoding.lm_alpha (parley-asr's LM weight for this model)")
+    ap.add_argument("--lm-beta", type=float, default=None,
+                    help="config.json decoding.lm_beta (word insertion bonus)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     ckpt = args.ckpt or os.path.join(args.work, "run", "best.pt")
@@ -75,6 +80,9 @@ def main():
                        "epochs_started": st["epoch"] + 1, "checkpoint": os.path.basename(ckpt),
                        "note": args.note}
     cfg["metrics"] = {k: v["value"] if isinstance(v, dict) else v for k, v in metrics.items()}
+    if args.lm_alpha is not None or args.lm_beta is not None:
+        cfg["decoding"] = {k: v for k, v in (("lm_alpha", args.lm_alpha), ("lm_beta", args.lm_beta))
+                           if v is not None}
     st_path = os.path.join(args.out, "model.safetensors")
     safetensors_io.save(st_path, tensors, metadata={"format": "pt", "model_type": cfg["model_type"]})
     back, _ = safetensors_io.load(st_path)
