@@ -87,6 +87,36 @@ class Model(unittest.TestCase):
         self.assertEqual(greedy_decode(lp, torch.tensor([7])), ["hh a"])
 
 
+class BatchNormRecalibration(unittest.TestCase):
+    def test_statistics_are_the_average_over_mixed_batches(self):
+        import random
+        from train import recalibrate_bn
+        torch.manual_seed(0)
+        m = QuartzNetCTC()
+        rng = np.random.default_rng(1)
+        feats_ = {"u%d" % i: (rng.standard_normal((n, 80)) * (1 + i % 3)).astype(np.float16)
+                  for i, n in enumerate([30, 200, 45, 300, 60, 90])}
+        recs = [{"feat": k, "frames": int(v.shape[0]), "text": "a"} for k, v in feats_.items()]
+
+        class Cache:
+            def get(self, rec):
+                return feats_[rec["feat"]]
+
+        # one batch holding everything: the running mean of the prologue BN is the mean of
+        # that BN's input over every valid frame and padded position of the batch
+        seen = []
+        h = m.encoder.prologue.bn.register_forward_hook(lambda mod, i, o: seen.append(i[0]))
+        recalibrate_bn(m, recs, Cache(), random.Random(0), 1, 10 ** 6, "cpu")
+        h.remove()
+        self.assertEqual(len(seen), 1)
+        want = seen[0].mean(dim=(0, 2))
+        bn = m.encoder.prologue.bn
+        self.assertLess((bn.running_mean - want).abs().max().item(), 1e-4)
+        self.assertEqual(bn.momentum, 0.1)
+        self.assertFalse(bn.training)
+        self.assertEqual(int(bn.num_batches_tracked), 1)
+
+
 class Metrics(unittest.TestCase):
     def test_wer(self):
         self.assertEqual(edit_distance("a b c".split(), "a x c d".split()), 2)

@@ -12,6 +12,14 @@ the same schedule. Manifests are re-read at every epoch, so training can start w
 synth.py is still writing data. Every --eval-minutes (and at the end) greedy WER on
 dev_lj / dev_synth and digit accuracy on dev_fsdd are printed; the checkpoint with the
 best dev score (dev_lj WER + dev_synth WER + (1 - fsdd acc)) is kept as WORK/run/best.pt.
+
+--freeze-bn (a second phase, usually with --init): BatchNorm's training-mode statistics are
+per batch, and length-bucketed batches of short clips (digits, commands) have statistics
+far from a batch of sentences, while inference uses one set of running statistics. Measured
+on FSDD takes 0-4 mid-training: 85.7% correct with batch statistics, 11.7% with the running
+ones. So this phase first re-estimates the running statistics over --bn-batches shuffled
+(length-mixed) batches (a cumulative average), then trains with BatchNorm in inference mode:
+training and inference normalize alike, and the weights adapt to the fixed statistics.
 """
 import argparse
 import math
@@ -46,6 +54,37 @@ def score(res):
             + 1 - res.get("dev_fsdd_acc", (0, 0))[0])
 
 
+def recalibrate_bn(model, recs, cache, rng, n_batches, max_frames, device):
+    """Running statistics of every BatchNorm = the average over n_batches batches of
+    randomly drawn utterances (not length-bucketed, so each batch mixes kinds)."""
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    model.eval()
+    for b in bns:
+        b.reset_running_stats()
+        b.momentum = None  # cumulative average
+        b.train()
+    order = list(range(len(recs)))
+    rng.shuffle(order)
+    pos = 0
+    with torch.no_grad():
+        for _ in range(n_batches):
+            idx, longest = [], 0
+            while pos < len(order):
+                n = recs[order[pos]]["frames"]
+                if idx and max(longest, n) * (len(idx) + 1) > max_frames:
+                    break
+                idx.append(order[pos])
+                longest = max(longest, n)
+                pos += 1
+            if not idx:
+                break
+            x, lens, _, _ = collate(recs, idx, cache)
+            model(x.to(device), lens.to(device))
+    for b in bns:
+        b.momentum = 0.1
+        b.eval()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--work", default=os.path.join(ROOT, "train", "work", "asr"))
@@ -65,6 +104,10 @@ def main():
     ap.add_argument("--init", default=None, help="start a fresh run from this checkpoint's weights")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--freeze-bn", action="store_true",
+                    help="re-estimate BatchNorm statistics, then train with them fixed")
+    ap.add_argument("--bn-batches", type=int, default=120,
+                    help="shuffled batches for the statistics of --freeze-bn")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     run_dir = args.run or os.path.join(args.work, "run")
@@ -95,7 +138,7 @@ def main():
 
     def do_eval():
         res = evaluate(model, dev, cache, dev_t)
-        model.train()
+        set_train()
         s = score(res)
         state["evals"].append({"step": state["step"], "minutes": state["seconds"] / 60,
                                "res": {k: v[0] for k, v in res.items()}, "score": s})
@@ -108,6 +151,24 @@ def main():
             log(run_dir, "new best %.3f" % s)
         save(ck)
 
+    def set_train():
+        model.train()
+        if state.get("bn_frozen"):
+            for mod in model.modules():
+                if isinstance(mod, torch.nn.BatchNorm1d):
+                    mod.eval()
+
+    if args.freeze_bn and not state.get("bn_frozen"):
+        recs = read_manifests(args.work, "train") + read_manifests(args.work, "real")
+        recs = [r for r in recs if r["frames"] <= args.max_len]
+        t0 = time.time()
+        recalibrate_bn(model, recs, cache, random.Random(args.seed), args.bn_batches,
+                       args.max_frames, dev_t)
+        state["bn_frozen"] = True
+        log(run_dir, "BatchNorm statistics re-estimated over %d shuffled batches (%.1f min); "
+            "BatchNorm fixed from here" % (args.bn_batches, (time.time() - t0) / 60))
+        do_eval()
+
     last_eval = last_ck = state["seconds"]
     done = state["seconds"] >= 60 * args.minutes
     while not done:
@@ -118,7 +179,7 @@ def main():
         hours = sum(r["frames"] for r in recs) / 360000.0
         log(run_dir, "epoch %d: %d utterances (%.2f h), %d batches" % (
             state["epoch"], len(recs), hours, len(batches)))
-        model.train()
+        set_train()
         t_ep, loss_sum, n_sum = time.time(), 0.0, 0
         for bi, idx in enumerate(batches):
             t0 = time.time()
