@@ -3,13 +3,13 @@ held-out speech must come out right. Exits 77 (skipped) when the repository has 
 model yet. nats-server + parley-asr + gateway on free ports; Python gRPC client; then
 `parley transcribe`.
 
-Checks: FSDD take 0 (held out of training) of each digit -> the digit word for at least 8
+Checks: FSDD take 0 (held out of training) of each digit -> the digit word for at least 9
 of 10 (beam search + LM, as served); greedy transcripts through the service equal the PyTorch
 reference (train/asr/feats.py + model.reference_forward, argmax) on a 16 kHz held-out LJ clip
 and an FSDD clip, so the whole path (WAV -> front end -> engine -> decoder -> response) is
 the model's; the held-out LJ clip: WAV = FLAC transcript, word times inside the audio, 8 kHz
 mu-law well-formed, `parley transcribe` prints the same. Its WER is printed, not gated: the
-first shipped model does not read LJ speech yet (model card: WER ~97%).
+shipped model does not read LJ speech well yet (model card: WER 74% through the service).
 Environment as asr_test_service.py.
 """
 import glob
@@ -90,7 +90,7 @@ def main():
         txt, _ = rec(open(path, "rb").read(), verbatim_transcripts=True)
         good.append(txt.strip() == DIGITS[d])
         print("     %s -> %r" % (os.path.basename(path), txt))
-    check(sum(good) >= 8, "FSDD held-out takes: %d/10 digits right" % sum(good))
+    check(sum(good) >= 9, "FSDD held-out takes: %d/10 digits right" % sum(good))
 
     # Greedy through the service == the PyTorch reference on the same 16 kHz samples
     mdir = sorted(os.path.dirname(p) for p in glob.glob(os.path.join(models, "*", "config.json"))
