@@ -32,6 +32,7 @@ struct pl_asrsvc_model {
     int n_mels, vocab_size, stride;
     double frame_ms;         /* duration of one output frame */
     double lm_alpha, lm_beta; /* decoding defaults for this model */
+    double lm_oov_logp;       /* config.json decoding.lm_oov_logp, else -10 */
     int n_instances;
     struct pl_asr_stream **streams; /* [n_instances * max_batch_size]: instance i owns
                                        streams[i * max_batch_size ...] */
@@ -80,6 +81,7 @@ struct pl__asrsvc_settings {
     bool beam;
     int beam_width;
     double lm_alpha, lm_beta;
+    double lm_oov_logp; /* ln P_lm of a word the LM lacks (pl_asr_decode_opts.oov_logp) */
     bool use_lm; /* "lm" asked for; the caller checks that an LM is loaded */
     struct pl_asr_seg_opts seg;
 };

@@ -132,6 +132,7 @@ pl_status pl__asrsvc_model_load(const char *dir, const char *name, const struct 
     json_t *dj = json_object_get(j, "decoding");
     m->lm_alpha = o->lm_alpha >= 0 ? o->lm_alpha : num(dj, "lm_alpha", 0.5);
     m->lm_beta = o->lm_beta >= 0 ? o->lm_beta : num(dj, "lm_beta", 1.0);
+    m->lm_oov_logp = num(dj, "lm_oov_logp", -10.0);
 
     m->n_instances = o->instances > 0 ? o->instances : 1;
     m->max_batch_size = o->max_batch_size > 0 ? o->max_batch_size : 4;

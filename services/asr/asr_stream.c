@@ -366,6 +366,7 @@ static pl_status setup(struct pl_asr_sess *s,
                                      .beam_width = svc->o.beam_width > 0 ? svc->o.beam_width : 16,
                                      .lm_alpha = s->m->lm_alpha,
                                      .lm_beta = s->m->lm_beta,
+                                     .lm_oov_logp = s->m->lm_oov_logp,
                                      .use_lm = svc->lm != NULL,
                                      .seg = svc->o.seg};
     PL_TRY(pl__asrsvc_parse_custom(c, &rs));
@@ -379,6 +380,7 @@ static pl_status setup(struct pl_asr_sess *s,
     s->dopts.beam_width = bw;
     s->dopts.lm_alpha = alpha;
     s->dopts.lm_beta = use_lm ? beta : 0;
+    s->dopts.oov_logp = rs.lm_oov_logp;
     s->dopts.max_alternatives = s->max_alt;
     if (!use_lm) s->dopts.unk_prefix_penalty = 0;
     if (beam) {

@@ -265,6 +265,14 @@ START_TEST(test_service_rpcs) {
     e.value = "viterbi";
     ck_assert_int_eq(recognize(s, &cfg, pcm, n * 2, 0, &r), PL_E_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(pl_last_error(), "viterbi"));
+    /* lm_oov_logp: a number in -100..0 */
+    e.key = "lm_oov_logp";
+    e.value = "-20";
+    ck_assert_int_eq(recognize(s, &cfg, pcm, n * 2, 0, &r), PL_OK);
+    pl_proto_free(&r->base);
+    e.value = "3";
+    ck_assert_int_eq(recognize(s, &cfg, pcm, n * 2, 0, &r), PL_E_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(pl_last_error(), "lm_oov_logp"));
     cfg.n_custom_configuration = 0;
     /* a deadline already passed */
     ck_assert_int_eq(recognize(s, &cfg, pcm, n * 2, pl_time_mono_us() - 1000, &r), PL_E_TIMEOUT);
