@@ -32,7 +32,7 @@ struct pl_asrsvc_model {
     int n_mels, vocab_size, stride;
     double frame_ms;         /* duration of one output frame */
     double lm_alpha, lm_beta; /* decoding defaults for this model */
-    double lm_oov_logp;       /* config.json decoding.lm_oov_logp, else -10 */
+    double lm_oov_logp;       /* config.json decoding.lm_oov_logp, else the decoder's default */
     int n_instances;
     struct pl_asr_stream **streams; /* [n_instances * max_batch_size]: instance i owns
                                        streams[i * max_batch_size ...] */

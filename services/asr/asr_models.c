@@ -132,7 +132,9 @@ pl_status pl__asrsvc_model_load(const char *dir, const char *name, const struct 
     json_t *dj = json_object_get(j, "decoding");
     m->lm_alpha = o->lm_alpha >= 0 ? o->lm_alpha : num(dj, "lm_alpha", 0.5);
     m->lm_beta = o->lm_beta >= 0 ? o->lm_beta : num(dj, "lm_beta", 1.0);
-    m->lm_oov_logp = num(dj, "lm_oov_logp", -10.0);
+    struct pl_asr_decode_opts dflt; /* the decoder's own default for an OOV word */
+    pl_asr_decode_opts_default(&dflt);
+    m->lm_oov_logp = num(dj, "lm_oov_logp", dflt.oov_logp);
 
     m->n_instances = o->instances > 0 ? o->instances : 1;
     m->max_batch_size = o->max_batch_size > 0 ? o->max_batch_size : 4;

@@ -83,8 +83,9 @@ static pl_status parse_double(const char *key, const char *v, double lo, double 
 
 /*
  * custom_configuration keys (docs/asr-service.md): decoder = greedy|beam, beam_width,
- * lm_alpha, lm_beta, lm_oov_logp, lm = true|false, pause_ms, max_segment_s. Other keys are ignored (Riva
- * clients send keys for other servers too), but a known key with a bad value is an error.
+ * lm_alpha, lm_beta, lm_oov_logp, lm = true|false, pause_ms, max_segment_s. Other keys are
+ * ignored (Riva clients send keys for other servers too), but a known key with a bad value
+ * is an error.
  */
 pl_status pl__asrsvc_parse_custom(const Nvidia__Riva__Asr__RecognitionConfig *c,
                                   struct pl__asrsvc_settings *rs) {
