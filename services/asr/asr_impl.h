@@ -33,6 +33,7 @@ struct pl_asrsvc_model {
     double frame_ms;         /* duration of one output frame */
     double lm_alpha, lm_beta; /* decoding defaults for this model */
     double lm_oov_logp;       /* config.json decoding.lm_oov_logp, else the decoder's default */
+    double lm_unk_penalty;    /* config.json decoding.lm_unk_penalty, else the decoder's default */
     int n_instances;
     struct pl_asr_stream **streams; /* [n_instances * max_batch_size]: instance i owns
                                        streams[i * max_batch_size ...] */
@@ -82,6 +83,7 @@ struct pl__asrsvc_settings {
     int beam_width;
     double lm_alpha, lm_beta;
     double lm_oov_logp; /* ln P_lm of a word the LM lacks (pl_asr_decode_opts.oov_logp) */
+    double lm_unk_penalty; /* per token of a word no LM word begins with (unk_prefix_penalty) */
     bool use_lm; /* "lm" asked for; the caller checks that an LM is loaded */
     struct pl_asr_seg_opts seg;
 };

@@ -135,6 +135,7 @@ pl_status pl__asrsvc_model_load(const char *dir, const char *name, const struct 
     struct pl_asr_decode_opts dflt; /* the decoder's own default for an OOV word */
     pl_asr_decode_opts_default(&dflt);
     m->lm_oov_logp = num(dj, "lm_oov_logp", dflt.oov_logp);
+    m->lm_unk_penalty = num(dj, "lm_unk_penalty", dflt.unk_prefix_penalty);
 
     m->n_instances = o->instances > 0 ? o->instances : 1;
     m->max_batch_size = o->max_batch_size > 0 ? o->max_batch_size : 4;

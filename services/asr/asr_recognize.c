@@ -83,7 +83,7 @@ static pl_status parse_double(const char *key, const char *v, double lo, double 
 
 /*
  * custom_configuration keys (docs/asr-service.md): decoder = greedy|beam, beam_width,
- * lm_alpha, lm_beta, lm_oov_logp, lm = true|false, pause_ms, max_segment_s. Other keys are
+ * lm_alpha, lm_beta, lm_oov_logp, lm_unk_penalty, lm = true|false, pause_ms, max_segment_s. Other keys are
  * ignored (Riva clients send keys for other servers too), but a known key with a bad value
  * is an error.
  */
@@ -105,6 +105,8 @@ pl_status pl__asrsvc_parse_custom(const Nvidia__Riva__Asr__RecognitionConfig *c,
             PL_TRY(parse_double(k, v, 0, 10, &rs->lm_alpha));
         } else if (!strcmp(k, "lm_oov_logp")) {
             PL_TRY(parse_double(k, v, -100, 0, &rs->lm_oov_logp));
+        } else if (!strcmp(k, "lm_unk_penalty")) {
+            PL_TRY(parse_double(k, v, -100, 0, &rs->lm_unk_penalty));
         } else if (!strcmp(k, "lm_beta")) {
             PL_TRY(parse_double(k, v, -20, 20, &rs->lm_beta));
         } else if (!strcmp(k, "lm")) {
@@ -385,6 +387,7 @@ pl_status pl__asrsvc_recognize(struct pl_asrsvc *s, const uint8_t *req, size_t n
     c.rs.lm_alpha = c.m->lm_alpha;
     c.rs.lm_beta = c.m->lm_beta;
     c.rs.lm_oov_logp = c.m->lm_oov_logp;
+    c.rs.lm_unk_penalty = c.m->lm_unk_penalty;
     c.rs.use_lm = s->lm != NULL;
     c.rs.seg = s->o.seg;
     c.rs.seg.sample_rate = c.m->sample_rate;
@@ -437,6 +440,7 @@ pl_status pl__asrsvc_recognize(struct pl_asrsvc *s, const uint8_t *req, size_t n
     c.dopts.lm_alpha = c.rs.lm_alpha;
     c.dopts.lm_beta = c.rs.use_lm ? c.rs.lm_beta : 0;
     c.dopts.oov_logp = c.rs.lm_oov_logp;
+    c.dopts.unk_prefix_penalty = c.rs.lm_unk_penalty;
     c.dopts.max_alternatives = c.max_alt;
     if (!c.rs.use_lm) c.dopts.unk_prefix_penalty = 0;
     if (c.rs.beam) {

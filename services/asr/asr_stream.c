@@ -367,6 +367,7 @@ static pl_status setup(struct pl_asr_sess *s,
                                      .lm_alpha = s->m->lm_alpha,
                                      .lm_beta = s->m->lm_beta,
                                      .lm_oov_logp = s->m->lm_oov_logp,
+                                     .lm_unk_penalty = s->m->lm_unk_penalty,
                                      .use_lm = svc->lm != NULL,
                                      .seg = svc->o.seg};
     PL_TRY(pl__asrsvc_parse_custom(c, &rs));
@@ -381,6 +382,7 @@ static pl_status setup(struct pl_asr_sess *s,
     s->dopts.lm_alpha = alpha;
     s->dopts.lm_beta = use_lm ? beta : 0;
     s->dopts.oov_logp = rs.lm_oov_logp;
+    s->dopts.unk_prefix_penalty = rs.lm_unk_penalty;
     s->dopts.max_alternatives = s->max_alt;
     if (!use_lm) s->dopts.unk_prefix_penalty = 0;
     if (beam) {

@@ -273,6 +273,14 @@ START_TEST(test_service_rpcs) {
     e.value = "3";
     ck_assert_int_eq(recognize(s, &cfg, pcm, n * 2, 0, &r), PL_E_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(pl_last_error(), "lm_oov_logp"));
+    /* lm_unk_penalty: a number in -100..0 */
+    e.key = "lm_unk_penalty";
+    e.value = "-30";
+    ck_assert_int_eq(recognize(s, &cfg, pcm, n * 2, 0, &r), PL_OK);
+    pl_proto_free(&r->base);
+    e.value = "-101";
+    ck_assert_int_eq(recognize(s, &cfg, pcm, n * 2, 0, &r), PL_E_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(pl_last_error(), "lm_unk_penalty"));
     cfg.n_custom_configuration = 0;
     /* a deadline already passed */
     ck_assert_int_eq(recognize(s, &cfg, pcm, n * 2, pl_time_mono_us() - 1000, &r), PL_E_TIMEOUT);

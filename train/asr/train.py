@@ -87,6 +87,15 @@ def recalibrate_bn(model, recs, cache, rng, n_batches, max_frames, device):
         b.eval()
 
 
+def real_records(args):
+    """The real records, each --real-weight times (the LJ reader --lj-weight times if set)."""
+    out = []
+    for r in read_manifests(args.work, "real"):
+        n = args.lj_weight if args.lj_weight and r.get("source") == "ljspeech" else args.real_weight
+        out.extend([r] * n)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--work", default=os.path.join(ROOT, "train", "work", "asr"))
@@ -99,6 +108,8 @@ def main():
     ap.add_argument("--max-batch", type=int, default=64, help="utterances per batch at most")
     ap.add_argument("--max-len", type=int, default=1700, help="longest utterance (frames)")
     ap.add_argument("--real-weight", type=int, default=1, help="repeat real records N times")
+    ap.add_argument("--lj-weight", type=int, default=0,
+                    help="repeat the real LJ Speech records N times instead of --real-weight")
     ap.add_argument("--eval-minutes", type=float, default=8.0)
     ap.add_argument("--ckpt-minutes", type=float, default=4.0)
     ap.add_argument("--run", default=None, help="checkpoint/log folder (default WORK/run)")
@@ -179,7 +190,7 @@ def main():
     last_eval = last_ck = state["seconds"]
     done = state["seconds"] >= 60 * args.minutes
     while not done:
-        recs = read_manifests(args.work, "train") + read_manifests(args.work, "real") * args.real_weight
+        recs = read_manifests(args.work, "train") + real_records(args)
         recs = [r for r in recs if r["frames"] <= args.max_len and
                 len(r["text"]) > 0 and 2 * len(r["text"]) + 2 < r["frames"] // 2]
         batches = make_batches(recs, args.max_frames, rng, args.max_batch)
