@@ -116,6 +116,8 @@ def main():
     ap.add_argument("--fresh", action="store_true")
     ap.add_argument("--init", default=None, help="start a fresh run from this checkpoint's weights")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--no-specaug", action="store_true", help="train without SpecAugment")
+    ap.add_argument("--dropout", type=float, default=None, help="override the model's dropout")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--freeze-bn", action="store_true",
                     help="re-estimate BatchNorm statistics, then train with them fixed")
@@ -128,6 +130,10 @@ def main():
     torch.manual_seed(args.seed)
     dev_t = torch.device(args.device)
     model = QuartzNetCTC().to(dev_t)
+    if args.dropout is not None:
+        for mod in model.modules():
+            if isinstance(mod, torch.nn.Dropout):
+                mod.p = args.dropout
     opt = adamw(model, args.lr, args.wd)
     state = {"step": 0, "seconds": 0.0, "epoch": 0, "best": None, "evals": []}
     ck = os.path.join(run_dir, "checkpoint.pt")
@@ -201,7 +207,8 @@ def main():
         t_ep, loss_sum, n_sum = time.time(), 0.0, 0
         for bi, idx in enumerate(batches):
             t0 = time.time()
-            x, lens, tg, tl = collate(recs, idx, cache, spec_augment, rng)
+            x, lens, tg, tl = collate(recs, idx, cache, None if args.no_specaug else spec_augment,
+                                      rng)
             for g in opt.param_groups:
                 g["lr"] = lr_at(state["step"], state["seconds"], args)
             x, lens, tg, tl = x.to(dev_t), lens.to(dev_t), tg.to(dev_t), tl.to(dev_t)
