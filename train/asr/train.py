@@ -39,7 +39,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(ROOT, "train"))
 from asrdata import (FeatCache, collate, evaluate, make_batches, read_manifests,  # noqa: E402
-                     spec_augment)
+                     spec_augment, warp_features)
 from common.loop import adamw, log, save_atomic  # noqa: E402
 from model import QuartzNetCTC, n_params  # noqa: E402
 
@@ -117,6 +117,10 @@ def main():
     ap.add_argument("--init", default=None, help="start a fresh run from this checkpoint's weights")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--no-specaug", action="store_true", help="train without SpecAugment")
+    ap.add_argument("--warp-mel", type=float, default=0.0,
+                    help="random mel-axis warp 1 +- X per utterance and use (speaker variety)")
+    ap.add_argument("--warp-time", type=float, default=0.0,
+                    help="random time stretch 1 +- X per utterance and use")
     ap.add_argument("--dropout", type=float, default=None, help="override the model's dropout")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--freeze-bn", action="store_true",
@@ -193,6 +197,10 @@ def main():
             "BatchNorm fixed from here" % (args.bn_batches, (time.time() - t0) / 60))
         do_eval()
 
+    warp = None
+    if args.warp_mel > 0 or args.warp_time > 0:
+        def warp(f, r):
+            return warp_features(f, r, args.warp_mel, args.warp_time)
     last_eval = last_ck = state["seconds"]
     done = state["seconds"] >= 60 * args.minutes
     while not done:
@@ -208,7 +216,7 @@ def main():
         for bi, idx in enumerate(batches):
             t0 = time.time()
             x, lens, tg, tl = collate(recs, idx, cache, None if args.no_specaug else spec_augment,
-                                      rng)
+                                      rng, warp)
             for g in opt.param_groups:
                 g["lr"] = lr_at(state["step"], state["seconds"], args)
             x, lens, tg, tl = x.to(dev_t), lens.to(dev_t), tg.to(dev_t), tl.to(dev_t)
