@@ -1,0 +1,193 @@
+#!/usr/bin/python3
+"""Probe: would a phone-level CTC model read real speech better than the character model?
+
+Takes a character checkpoint's encoder, puts a new output layer over 39 ARPAbet phones
+(stress removed, CMU dictionary, first pronunciation) plus word space and blank, and
+fine-tunes everything with BatchNorm fixed (as --freeze-bn leaves it). Utterances with a
+word the dictionary lacks are skipped. At each evaluation it prints the greedy phone error
+rate (PER) on dev_lj and dev_synth next to the character error rate (CER) of the starting
+character model, so the two can be compared on the same clips. This is a measurement for
+choosing the next model, not a shipped model: the engine's decoder would need a lexicon
+(phones -> words, homophones) to use it.
+
+  /usr/bin/python3 train/asr/phone_probe.py --init train/work/asr/run-frozen/best.pt \\
+      --minutes 25 --threads 2 [--run train/work/asr/run-phone]
+"""
+import argparse
+import os
+import random
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(ROOT, "train"))
+from asrdata import (FeatCache, collate, edit_distance, make_batches,  # noqa: E402
+                     read_manifests, spec_augment)
+from model import QuartzNetCTC, greedy_decode  # noqa: E402
+from common.loop import adamw, log  # noqa: E402
+
+PHONES = ("AA AE AH AO AW AY B CH D DH EH ER EY F G HH IH IY JH K L M N NG OW OY P R S SH T "
+          "TH UH UW V W Y Z ZH").split()
+PH_VOCAB = ["<blank>", " "] + PHONES
+
+
+def load_lexicon(path):
+    lex = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            p = line.split("#")[0].split()
+            if len(p) < 2 or "(" in p[0]:
+                continue
+            lex.setdefault(p[0], [ph.rstrip("012") for ph in p[1:]])
+    return lex
+
+
+def to_phones(text, lex):
+    """Phone ids with the space id between words; None when a word is not in lex."""
+    ids = []
+    for w in text.split():
+        if w not in lex:
+            return None
+        if ids:
+            ids.append(1)
+        ids.extend(2 + PHONES.index(ph) for ph in lex[w])
+    return ids
+
+
+def phone_batch(recs, idx, cache, rng, aug):
+    x, lens, _, _ = collate(recs, idx, cache, spec_augment if aug else None, rng)
+    tg = [recs[i]["ph"] for i in idx]
+    return x, lens, torch.tensor([c for t in tg for c in t]), torch.tensor([len(t) for t in tg])
+
+
+def greedy_ids(logp, lengths):
+    best = logp.argmax(dim=-1).numpy()
+    out = []
+    for b in range(best.shape[0]):
+        prev, ids = -1, []
+        for t in range(int(lengths[b])):
+            k = int(best[b, t])
+            if k != prev and k != 0:
+                ids.append(k)
+            prev = k
+        out.append(ids)
+    return out
+
+
+def per(model, recs, cache):
+    model.eval()
+    errs = n = 0
+    with torch.no_grad():
+        for idx in make_batches(recs, 20000, random.Random(0)):
+            x, lens, _, _ = collate(recs, idx, cache)
+            lp, ol = model(x, lens)
+            for i, h in zip(idx, greedy_ids(lp, ol)):
+                ref = [c for c in recs[i]["ph"] if c != 1]
+                errs += edit_distance(ref, [c for c in h if c != 1])
+                n += len(ref)
+    return errs / max(1, n)
+
+
+def cer(model, recs, cache):
+    model.eval()
+    errs = n = 0
+    with torch.no_grad():
+        for idx in make_batches(recs, 20000, random.Random(0)):
+            x, lens, _, _ = collate(recs, idx, cache)
+            lp, ol = model(x, lens)
+            for i, h in zip(idx, greedy_decode(lp, ol)):
+                ref = recs[i]["text"].replace(" ", "")
+                errs += edit_distance(list(ref), list(h.replace(" ", "")))
+                n += len(ref)
+    return errs / max(1, n)
+
+
+def freeze_bn(model):
+    for mod in model.modules():
+        if isinstance(mod, torch.nn.BatchNorm1d):
+            mod.eval()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--work", default=os.path.join(ROOT, "train", "work", "asr"))
+    ap.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data"))
+    ap.add_argument("--init", required=True, help="character checkpoint (frozen BatchNorm)")
+    ap.add_argument("--minutes", type=float, default=25.0)
+    ap.add_argument("--eval-minutes", type=float, default=8.0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--max-frames", type=int, default=12000)
+    ap.add_argument("--run", default=None)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(1)
+    run = a.run or os.path.join(a.work, "run-phone")
+    os.makedirs(run, exist_ok=True)
+    lex = load_lexicon(os.path.join(a.data, "lexicon", "cmudict.dict"))
+    cache = FeatCache(a.work)
+
+    def with_phones(recs):
+        out = []
+        for r in recs:
+            ph = to_phones(r["text"], lex)
+            if ph:
+                out.append(dict(r, ph=ph))
+        return out
+
+    dev = {k: read_manifests(a.work, k) for k in ("dev_lj", "dev_synth")}
+    char = QuartzNetCTC()
+    char.load_state_dict(torch.load(a.init, map_location="cpu")["model"])
+    dev_ph = {k: with_phones(v) for k, v in dev.items()}
+    base = {k: cer(char, dev_ph[k], cache) for k in dev}
+    log(run, "start: %s; character model CER on the same clips: %s" % (
+        ", ".join("%s %d/%d clips in the lexicon" % (k, len(dev_ph[k]), len(dev[k])) for k in dev),
+        " ".join("%s %.3f" % kv for kv in base.items())))
+
+    cfg = dict(char.cfg, vocab=PH_VOCAB)
+    model = QuartzNetCTC(cfg)
+    sd = {k: v for k, v in char.state_dict().items() if not k.startswith("decoder.")}
+    model.load_state_dict(sd, strict=False)
+    opt = adamw(model, a.lr, 1e-3)
+    recs = with_phones(read_manifests(a.work, "train") + read_manifests(a.work, "real") * 2)
+    recs = [r for r in recs if r["frames"] <= 1700 and 2 * len(r["ph"]) + 2 < r["frames"] // 2]
+    log(run, "%d training utterances with phone targets" % len(recs))
+    rng, step, spent, last_eval = random.Random(1), 0, 0.0, 0.0
+    while spent < 60 * a.minutes:
+        for idx in make_batches(recs, a.max_frames, rng):
+            t0 = time.time()
+            model.train()
+            freeze_bn(model)
+            x, lens, tg, tl = phone_batch(recs, idx, cache, rng, True)
+            p = min(1.0, spent / (60 * a.minutes))
+            for g in opt.param_groups:
+                g["lr"] = a.lr * min(1.0, (step + 1) / 50) * (0.01 + 0.99 * (1 - p))
+            lp, ol = model(x, lens)
+            loss = F.ctc_loss(lp.transpose(0, 1), tg, ol, tl, blank=0, zero_infinity=True)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            step += 1
+            spent += time.time() - t0
+            if step % 50 == 0:
+                log(run, "step %d loss %.3f %.1f min" % (step, loss.item(), spent / 60))
+            done = spent >= 60 * a.minutes
+            if done or spent - last_eval >= 60 * a.eval_minutes:
+                last_eval = spent
+                log(run, "eval step %d (%.1f min): PER %s | character CER %s" % (
+                    step, spent / 60,
+                    " ".join("%s %.3f" % (k, per(model, v, cache)) for k, v in dev_ph.items()),
+                    " ".join("%s %.3f" % kv for kv in base.items())))
+            if done:
+                break
+    torch.save({"model": model.state_dict(), "cfg": cfg}, os.path.join(run, "phone.pt"))
+
+
+if __name__ == "__main__":
+    main()
