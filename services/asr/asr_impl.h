@@ -95,6 +95,17 @@ struct pl__asrsvc_settings {
 pl_status pl__asrsvc_parse_custom(const Nvidia__Riva__Asr__RecognitionConfig *c,
                                   struct pl__asrsvc_settings *rs);
 
+/* The defaults of a request's settings for model m of service s (before
+ * pl__asrsvc_parse_custom). */
+void pl__asrsvc_settings_init(const struct pl_asrsvc *s, const struct pl_asrsvc_model *m,
+                              struct pl__asrsvc_settings *rs);
+
+/* The decoder options of rs for model m and max_alt alternatives. rs->use_lm must already
+ * say whether an LM is both asked for and loaded: without one, beta and the unknown-word
+ * penalty are off. */
+void pl__asrsvc_decode_opts(const struct pl__asrsvc_settings *rs, const struct pl_asrsvc_model *m,
+                            int max_alt, struct pl_asr_decode_opts *o);
+
 /* Punctuate texts[0..n) in place (heap strings, replaced with pl_free/pl_strdup) through
  * parley.nlu.punctuate_text on s->nc. Best effort: when parley-nlu is not running or fails,
  * the texts stay as they are and a warning is logged. deadline_us (pl_time_mono_us clock,

@@ -87,6 +87,32 @@ static pl_status parse_double(const char *key, const char *v, double lo, double 
  * ignored (Riva clients send keys for other servers too), but a known key with a bad value
  * is an error.
  */
+void pl__asrsvc_settings_init(const struct pl_asrsvc *s, const struct pl_asrsvc_model *m,
+                              struct pl__asrsvc_settings *rs) {
+    memset(rs, 0, sizeof *rs);
+    rs->beam = s->o.beam_width > 0;
+    rs->beam_width = s->o.beam_width > 0 ? s->o.beam_width : 16;
+    rs->lm_alpha = m->lm_alpha;
+    rs->lm_beta = m->lm_beta;
+    rs->lm_oov_logp = m->lm_oov_logp;
+    rs->lm_unk_penalty = m->lm_unk_penalty;
+    rs->use_lm = s->lm != NULL;
+    rs->seg = s->o.seg;
+    rs->seg.sample_rate = m->sample_rate;
+}
+
+void pl__asrsvc_decode_opts(const struct pl__asrsvc_settings *rs, const struct pl_asrsvc_model *m,
+                            int max_alt, struct pl_asr_decode_opts *o) {
+    pl_asr_decode_opts_default(o);
+    o->frame_ms = m->frame_ms;
+    o->beam_width = rs->beam_width;
+    o->lm_alpha = rs->lm_alpha;
+    o->lm_beta = rs->use_lm ? rs->lm_beta : 0;
+    o->oov_logp = rs->lm_oov_logp;
+    o->unk_prefix_penalty = rs->use_lm ? rs->lm_unk_penalty : 0;
+    o->max_alternatives = max_alt;
+}
+
 pl_status pl__asrsvc_parse_custom(const Nvidia__Riva__Asr__RecognitionConfig *c,
                                   struct pl__asrsvc_settings *rs) {
     for (size_t i = 0; i < c->n_custom_configuration; i++) {
@@ -382,16 +408,9 @@ pl_status pl__asrsvc_recognize(struct pl_asrsvc *s, const uint8_t *req, size_t n
         PL_LOGD("speaker diarization is not supported; ignored");
     PL_TRY_GOTO(st, pick_model(s, cfg->model, &c.m));
     c.max_alt = cfg->max_alternatives > 0 ? cfg->max_alternatives : 1;
-    c.rs.beam = s->o.beam_width > 0;
-    c.rs.beam_width = s->o.beam_width > 0 ? s->o.beam_width : 16;
-    c.rs.lm_alpha = c.m->lm_alpha;
-    c.rs.lm_beta = c.m->lm_beta;
-    c.rs.lm_oov_logp = c.m->lm_oov_logp;
-    c.rs.lm_unk_penalty = c.m->lm_unk_penalty;
-    c.rs.use_lm = s->lm != NULL;
-    c.rs.seg = s->o.seg;
-    c.rs.seg.sample_rate = c.m->sample_rate;
+    pl__asrsvc_settings_init(s, c.m, &c.rs);
     PL_TRY_GOTO(st, pl__asrsvc_parse_custom(cfg, &c.rs));
+    c.rs.use_lm = c.rs.use_lm && s->lm != NULL;
     if (c.max_alt > 1 || cfg->n_speech_contexts > 0) c.rs.beam = true; /* n-best, boosting */
     if (c.rs.beam_width < c.max_alt) c.rs.beam_width = c.max_alt;
     /* SpeechContext phrases -> boosts (lower case: the model's vocabulary is lower case) */
@@ -434,15 +453,7 @@ pl_status pl__asrsvc_recognize(struct pl_asrsvc *s, const uint8_t *req, size_t n
             }
         }
     }
-    pl_asr_decode_opts_default(&c.dopts);
-    c.dopts.frame_ms = c.m->frame_ms;
-    c.dopts.beam_width = c.rs.beam_width;
-    c.dopts.lm_alpha = c.rs.lm_alpha;
-    c.dopts.lm_beta = c.rs.use_lm ? c.rs.lm_beta : 0;
-    c.dopts.oov_logp = c.rs.lm_oov_logp;
-    c.dopts.unk_prefix_penalty = c.rs.lm_unk_penalty;
-    c.dopts.max_alternatives = c.max_alt;
-    if (!c.rs.use_lm) c.dopts.unk_prefix_penalty = 0;
+    pl__asrsvc_decode_opts(&c.rs, c.m, c.max_alt, &c.dopts);
     if (c.rs.beam) {
         st = pl_asr_beam_create(c.m->vocab, c.rs.use_lm ? s->lm : NULL, &c.dopts, boosts, n_boosts,
                                 &c.beam);

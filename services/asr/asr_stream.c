@@ -362,32 +362,16 @@ static pl_status setup(struct pl_asr_sess *s,
     s->sched = s->ss->sched[mi];
     s->max_alt = c->max_alternatives > 0 ? c->max_alternatives : 1;
     /* decoding as Recognize does it */
-    struct pl__asrsvc_settings rs = {.beam = svc->o.beam_width > 0,
-                                     .beam_width = svc->o.beam_width > 0 ? svc->o.beam_width : 16,
-                                     .lm_alpha = s->m->lm_alpha,
-                                     .lm_beta = s->m->lm_beta,
-                                     .lm_oov_logp = s->m->lm_oov_logp,
-                                     .lm_unk_penalty = s->m->lm_unk_penalty,
-                                     .use_lm = svc->lm != NULL,
-                                     .seg = svc->o.seg};
+    struct pl__asrsvc_settings rs;
+    pl__asrsvc_settings_init(svc, s->m, &rs);
     PL_TRY(pl__asrsvc_parse_custom(c, &rs));
-    bool beam = rs.beam, use_lm = rs.use_lm && svc->lm != NULL;
-    int bw = rs.beam_width;
-    double alpha = rs.lm_alpha, beta = rs.lm_beta;
-    if (s->max_alt > 1) beam = true;
-    if (bw < s->max_alt) bw = s->max_alt;
-    pl_asr_decode_opts_default(&s->dopts);
-    s->dopts.frame_ms = s->m->frame_ms;
-    s->dopts.beam_width = bw;
-    s->dopts.lm_alpha = alpha;
-    s->dopts.lm_beta = use_lm ? beta : 0;
-    s->dopts.oov_logp = rs.lm_oov_logp;
-    s->dopts.unk_prefix_penalty = rs.lm_unk_penalty;
-    s->dopts.max_alternatives = s->max_alt;
-    if (!use_lm) s->dopts.unk_prefix_penalty = 0;
-    if (beam) {
+    rs.use_lm = rs.use_lm && svc->lm != NULL;
+    if (s->max_alt > 1) rs.beam = true;
+    if (rs.beam_width < s->max_alt) rs.beam_width = s->max_alt;
+    pl__asrsvc_decode_opts(&rs, s->m, s->max_alt, &s->dopts);
+    if (rs.beam) {
         pl_status st =
-            pl_asr_beam_create(s->m->vocab, use_lm ? svc->lm : NULL, &s->dopts, NULL, 0, &s->beam);
+            pl_asr_beam_create(s->m->vocab, rs.use_lm ? svc->lm : NULL, &s->dopts, NULL, 0, &s->beam);
         if (st != PL_OK)
             return pl__asrsvc_wrap(st == PL_E_NOMEM ? st : PL_E_INVALID_ARG, "decoder");
     }

@@ -58,20 +58,20 @@ def warp_features(f, rng, mel=0.0, stretch=0.0):
     tract, a new speaker at every use) and in time by 1 +- stretch (linear interpolation)."""
     T, nm = f.shape
     if mel > 0:
-        src = np.minimum(np.arange(nm) / rng.uniform(1 - mel, 1 + mel), nm - 1)
-        i0 = np.floor(src).astype(np.int64)
-        i1 = np.minimum(i0 + 1, nm - 1)
-        w = (src - i0).astype(np.float32)
-        f = f[:, i0] * (1 - w) + f[:, i1] * w
+        f = _resample_rows(f.T, np.arange(nm) / rng.uniform(1 - mel, 1 + mel)).T
     if stretch > 0 and T > 1:
         s = rng.uniform(1 - stretch, 1 + stretch)
-        n = max(1, int(round(T / s)))
-        src = np.minimum(np.arange(n) * s, T - 1)
-        i0 = np.floor(src).astype(np.int64)
-        i1 = np.minimum(i0 + 1, T - 1)
-        w = (src - i0).astype(np.float32)[:, None]
-        f = f[i0] * (1 - w) + f[i1] * w
+        f = _resample_rows(f, np.arange(max(1, int(round(T / s)))) * s)
     return f
+
+
+def _resample_rows(a, src):
+    """Rows of a at fractional positions src (clamped to the last row), linearly interpolated."""
+    src = np.minimum(src, a.shape[0] - 1)
+    i0 = np.floor(src).astype(np.int64)
+    i1 = np.minimum(i0 + 1, a.shape[0] - 1)
+    w = (src - i0).astype(np.float32)[:, None]
+    return a[i0] * (1 - w) + a[i1] * w
 
 
 def collate(recs, idx, cache, specaug=None, rng=None, warp=None):

@@ -69,8 +69,8 @@ def ids_to_text(ids):
     return "".join(VOCAB[i] for i in ids if i > 0)
 
 
-def greedy_decode(logp, lengths):
-    """logp [B, T, V] -> list of strings (repeats collapsed, blanks dropped)."""
+def greedy_ids(logp, lengths):
+    """logp [B, T, V] -> list of id lists (best per frame, repeats collapsed, blanks dropped)."""
     best = logp.argmax(dim=-1).cpu().numpy()
     out = []
     for b in range(best.shape[0]):
@@ -80,8 +80,13 @@ def greedy_decode(logp, lengths):
             if k != prev and k != 0:
                 ids.append(k)
             prev = k
-        out.append(" ".join(ids_to_text(ids).split()))
+        out.append(ids)
     return out
+
+
+def greedy_decode(logp, lengths):
+    """logp [B, T, V] -> list of strings (repeats collapsed, blanks dropped)."""
+    return [" ".join(ids_to_text(ids).split()) for ids in greedy_ids(logp, lengths)]
 
 
 def _mask(x, lengths):

@@ -28,7 +28,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(ROOT, "train"))
 from asrdata import (FeatCache, collate, edit_distance, make_batches,  # noqa: E402
                      read_manifests, spec_augment)
-from model import QuartzNetCTC, greedy_decode  # noqa: E402
+from model import QuartzNetCTC, greedy_decode, greedy_ids  # noqa: E402
 from common.loop import adamw, log  # noqa: E402
 
 PHONES = ("AA AE AH AO AW AY B CH D DH EH ER EY F G HH IH IY JH K L M N NG OW OY P R S SH T "
@@ -65,46 +65,31 @@ def phone_batch(recs, idx, cache, rng, aug):
     return x, lens, torch.tensor([c for t in tg for c in t]), torch.tensor([len(t) for t in tg])
 
 
-def greedy_ids(logp, lengths):
-    best = logp.argmax(dim=-1).numpy()
-    out = []
-    for b in range(best.shape[0]):
-        prev, ids = -1, []
-        for t in range(int(lengths[b])):
-            k = int(best[b, t])
-            if k != prev and k != 0:
-                ids.append(k)
-            prev = k
-        out.append(ids)
-    return out
+def error_rate(model, recs, cache, ref_hyp):
+    """Greedy token error rate: ref_hyp(rec, logp, length) -> (reference, hypothesis) lists."""
+    model.eval()
+    errs = n = 0
+    with torch.no_grad():
+        for idx in make_batches(recs, 20000, random.Random(0)):
+            x, lens, _, _ = collate(recs, idx, cache)
+            lp, ol = model(x, lens)
+            for b, i in enumerate(idx):
+                ref, hyp = ref_hyp(recs[i], lp[b:b + 1], ol[b:b + 1])
+                errs += edit_distance(ref, hyp)
+                n += len(ref)
+    return errs / max(1, n)
 
 
 def per(model, recs, cache):
-    model.eval()
-    errs = n = 0
-    with torch.no_grad():
-        for idx in make_batches(recs, 20000, random.Random(0)):
-            x, lens, _, _ = collate(recs, idx, cache)
-            lp, ol = model(x, lens)
-            for i, h in zip(idx, greedy_ids(lp, ol)):
-                ref = [c for c in recs[i]["ph"] if c != 1]
-                errs += edit_distance(ref, [c for c in h if c != 1])
-                n += len(ref)
-    return errs / max(1, n)
+    """Phone error rate, word spaces left out."""
+    return error_rate(model, recs, cache, lambda r, lp, ol: (
+        [c for c in r["ph"] if c != 1], [c for c in greedy_ids(lp, ol)[0] if c != 1]))
 
 
 def cer(model, recs, cache):
-    model.eval()
-    errs = n = 0
-    with torch.no_grad():
-        for idx in make_batches(recs, 20000, random.Random(0)):
-            x, lens, _, _ = collate(recs, idx, cache)
-            lp, ol = model(x, lens)
-            for i, h in zip(idx, greedy_decode(lp, ol)):
-                ref = recs[i]["text"].replace(" ", "")
-                errs += edit_distance(list(ref), list(h.replace(" ", "")))
-                n += len(ref)
-    return errs / max(1, n)
+    """Character error rate of a character model, spaces left out."""
+    return error_rate(model, recs, cache, lambda r, lp, ol: (
+        list(r["text"].replace(" ", "")), list(greedy_decode(lp, ol)[0].replace(" ", ""))))
 
 
 def freeze_bn(model):
