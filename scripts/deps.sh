@@ -17,7 +17,7 @@ PKGS=(
   # tests
   check sox libsox-fmt-all
   # speech synthesis for ASR training data (train/asr/synth.py)
-  flite festival festvox-us-slt-hts festvox-kallpc16k espeak-ng
+  flite festival festvox-us-slt-hts festvox-kallpc16k festvox-kdlpc16k espeak-ng
   # the ASR peer in evaluations (train/asr/eval/eval_service.py)
   pocketsphinx pocketsphinx-en-us
   python3 python3-numpy python3-protobuf python3-grpcio python3-grpc-tools

@@ -123,6 +123,12 @@ def wer(refs, hyps):
     return errs / max(1, words)
 
 
+def cer(refs, hyps):
+    """Character error rate over all pairs (spaces count as characters)."""
+    errs = sum(edit_distance(r, h) for r, h in zip(refs, hyps))
+    return errs / max(1, sum(len(r) for r in refs))
+
+
 def transcribe(model, recs, cache, device="cpu", max_frames=20000):
     model.eval()
     hyps = [None] * len(recs)
@@ -136,7 +142,7 @@ def transcribe(model, recs, cache, device="cpu", max_frames=20000):
 
 
 def evaluate(model, dev_sets, cache, device="cpu"):
-    """{name: (metric, n)}: WER for lj/synth sets, digit accuracy for fsdd."""
+    """{name: (metric, n)}: WER for every set, CER for lj/synth sets, digit accuracy for fsdd."""
     res = {}
     for name, recs in dev_sets.items():
         if not recs:
@@ -145,5 +151,7 @@ def evaluate(model, dev_sets, cache, device="cpu"):
         refs = [r["text"] for r in recs]
         if "fsdd" in name:
             res[name + "_acc"] = (sum(h == r for h, r in zip(hyps, refs)) / len(refs), len(refs))
+        else:
+            res[name + "_cer"] = (cer(refs, hyps), len(refs))
         res[name + "_wer"] = (wer(refs, hyps), len(refs))
     return res

@@ -9,7 +9,9 @@ Sets:
   train      synthetic speech (flite kal/kal16/awb/rms/slt, festival us_slt_hts and
              kal_diphone, espeak-ng en variants x rates x pitches) from LJ sentences
              (minus LJ050-* and the 71 real LJ clips' ids), SNIPS train utterances, SOTU
-             sentences, numbers, digit strings, command words; augmented.
+             sentences, numbers, digit strings, command words; augmented. The prosody
+             family (ids syp-*) reads with flite voices and festival kal/ked_diphone at a
+             drawn pitch and speaking rate.
   real       real speech: FSDD takes 5-49, speech commands, LJ subset clips not held out
              (several augmented copies each).
   dev_*      evaluation sets: dev_lj (every 4th LJ subset clip by sorted id), dev_fsdd
@@ -45,6 +47,11 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 
 FLITE = ["kal", "kal16", "awb", "rms", "slt"]
 FESTIVAL = ["cmu_us_slt_arctic_hts", "kal_diphone"]
+# voices whose pitch and speaking rate the engine itself can set (flite's int_f0_target_*
+# and duration_stretch; festival's int_lr_params and Duration_Stretch for diphone voices):
+# the prosody family below reads with them at drawn pitch and rate
+PROSODY_FLITE = FLITE
+PROSODY_FESTIVAL = ["kal_diphone", "ked_diphone"]
 ESPEAK = ["en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-us-nyc", "en-gb-x-gbclan",
           "en-gb-x-gbcwmd"]
 ESPEAK_VARIANTS = ["", "+m1", "+m2", "+m3", "+m4", "+m5", "+m6", "+m7", "+f1", "+f2", "+f3",
@@ -142,6 +149,7 @@ def plan(ddir, scale):
                       "voice": HELDOUT_VOICE + rng.choice(["", "+m3", "+f2"]),
                       "text": s["lj_held"][rng.randrange(len(s["lj_held"]))], "source": "lj_held",
                       "rate": rng.randint(140, 170), "pitch": rng.randint(40, 60)})
+    items += plan_prosody(s, scale)
     # real speech
     held, train = lj_heldout(ddir)
     lj_dir = os.path.join(ddir, "speech", "ljspeech-subset", "wavs")
@@ -174,6 +182,29 @@ def plan(ddir, scale):
     return items
 
 
+def plan_prosody(s, scale):
+    """The prosody family, added after the first models: flite and festival diphone voices
+    (ked_diphone among them) at a drawn mean pitch (70-250 Hz), pitch range and speaking
+    rate, so one voice yields many speakers' intonation without moving its formants. Its own
+    random stream keeps every item of the older families unchanged."""
+    rng = random.Random(4321)
+    items = []
+    counts = {"lj": 600, "snips": 300, "sotu": 200, "numbers": 150, "singles": 150}
+    for src, n in counts.items():
+        pool = s[src]
+        for i in range(int(n * scale)):
+            text = pool[rng.randrange(len(pool))]
+            if rng.random() < 0.6:
+                kind, voice = "flite", rng.choice(PROSODY_FLITE)
+            else:
+                kind, voice = "festival", rng.choice(PROSODY_FESTIVAL)
+            items.append({"id": "syp-%s-%05d" % (src, i), "set": "train", "kind": kind,
+                          "voice": voice, "text": text, "source": src,
+                          "prosody": {"f0": rng.randint(70, 250), "f0_std": rng.randint(5, 45),
+                                      "stretch": round(rng.uniform(0.8, 1.3), 2)}})
+    return items
+
+
 def run(cmd, **kw):
     r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
     if r.returncode != 0:
@@ -183,16 +214,27 @@ def run(cmd, **kw):
 
 def tts(item, out_wav):
     kind, voice, text = item["kind"], item["voice"], item["text"]
+    pr = item.get("prosody")
     if kind == "flite":
-        run(["flite", "-voice", voice, "-t", text, "-o", out_wav])
+        opts = []
+        if pr:
+            opts = ["--setf", "int_f0_target_mean=%d" % pr["f0"],
+                    "--setf", "int_f0_target_stddev=%d" % pr["f0_std"],
+                    "--setf", "duration_stretch=%.2f" % pr["stretch"]]
+        run(["flite", "-voice", voice] + opts + ["-t", text, "-o", out_wav])
     elif kind == "espeak":
         run(["espeak-ng", "-v", voice, "-s", str(item["rate"]), "-p", str(item["pitch"]),
              "-w", out_wav, text])
     elif kind == "festival":
         scm = out_wav + ".scm"
         with open(scm, "w") as f:
-            f.write("(voice_%s)\n(utt.save.wave (utt.synth (Utterance Text \"%s\")) \"%s\" 'riff)\n"
-                    % (voice, text.replace('"', ""), out_wav))
+            f.write("(voice_%s)\n" % voice)
+            if pr:
+                f.write("(Parameter.set 'Duration_Stretch %.2f)\n(set! int_lr_params '("
+                        "(target_f0_mean %d) (target_f0_std %d) (model_f0_mean 170) "
+                        "(model_f0_std 34)))\n" % (pr["stretch"], pr["f0"], pr["f0_std"]))
+            f.write("(utt.save.wave (utt.synth (Utterance Text \"%s\")) \"%s\" 'riff)\n"
+                    % (text.replace('"', ""), out_wav))
         run(["festival", "-b", scm])
     else:
         raise ValueError(kind)
@@ -302,7 +344,8 @@ def process(item, work, tmp):
     os.replace(tmpf, os.path.join(work, rel))
     return {"id": item["id"], "feat": rel, "frames": int(f.shape[0]), "text": item["text"],
             "source": item["source"], "voice": item.get("kind", "") + ":" + item["voice"],
-            "aug": a, "seconds": round(len(x) / 16000.0, 3)}
+            "aug": a, "seconds": round(len(x) / 16000.0, 3),
+            **({"prosody": item["prosody"]} if "prosody" in item else {})}
 
 
 def main():

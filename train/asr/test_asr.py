@@ -13,7 +13,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE)))
 import feats  # noqa: E402
-from asrdata import edit_distance, warp_features, wer  # noqa: E402
+from asrdata import cer, edit_distance, warp_features, wer  # noqa: E402
 from common import safetensors_io  # noqa: E402
 from model import (QuartzNetCTC, VOCAB, export_tensors, greedy_decode,  # noqa: E402
                    reference_forward, text_to_ids)
@@ -140,6 +140,11 @@ class Metrics(unittest.TestCase):
     def test_wer(self):
         self.assertEqual(edit_distance("a b c".split(), "a x c d".split()), 2)
         self.assertAlmostEqual(wer(["a b c", "d"], ["a c", "d e"]), 2 / 4)
+
+    def test_cer(self):
+        # "cat" -> "cut" is one substitution, "a b" -> "ab" one deletion (the space)
+        self.assertAlmostEqual(cer(["cat", "a b"], ["cut", "ab"]), 2 / 6)
+        self.assertEqual(cer(["same"], ["same"]), 0.0)
 
 
 class Features(unittest.TestCase):

@@ -142,8 +142,11 @@ def ps_run(clips, tmp, name):
     ctl = os.path.join(d, "ctl")
     with open(ctl, "w") as f:
         for i, (_, path, _) in enumerate(clips):
-            subprocess.run(["sox", "-V1", path, "-t", "raw", "-r", "16000", "-e", "signed", "-b", "16", "-c", "1",
-                            os.path.join(d, "u%05d.raw" % i)], check=True)
+            # -D: no dither. sox dithers with fresh random noise on every run when it writes
+            # 16-bit samples after resampling, and pocketsphinx's result moved by a point
+            # between runs on the same clips because of it
+            subprocess.run(["sox", "-V1", "-D", path, "-t", "raw", "-r", "16000", "-e", "signed",
+                            "-b", "16", "-c", "1", os.path.join(d, "u%05d.raw" % i)], check=True)
             f.write("u%05d\n" % i)
     hyp = os.path.join(d, "hyp")
     argv = ["pocketsphinx_batch", "-adcin", "yes", "-cepdir", d, "-cepext", ".raw", "-ctl", ctl,
