@@ -134,16 +134,13 @@ def plan(ddir, scale):
     """Deterministic list of work items (dicts)."""
     rng = random.Random(1234)
     s = sentences(ddir, rng)
-    items = []
-    counts = {"lj": 1700, "snips": 1300, "sotu": 700, "numbers": 500, "singles": 500}
-    for src, n in counts.items():
-        pool = s[src]
-        for i in range(int(n * scale)):
-            text = pool[rng.randrange(len(pool))]
-            kind, voice = pick_voice(rng)
-            items.append({"id": "syn-%s-%05d" % (src, i), "set": "train", "kind": kind,
-                          "voice": voice, "text": text, "source": src,
-                          "rate": rng.randint(120, 200), "pitch": rng.randint(25, 75)})
+
+    def voice(rng):
+        kind, voice = pick_voice(rng)
+        return {"kind": kind, "voice": voice, "rate": rng.randint(120, 200),
+                "pitch": rng.randint(25, 75)}
+    items = text_items(s, {"lj": 1700, "snips": 1300, "sotu": 700, "numbers": 500,
+                           "singles": 500}, scale, rng, "syn", voice)
     for i in range(int(120 * max(scale, 0.5))):
         items.append({"id": "dev-synth-%04d" % i, "set": "dev_synth", "kind": "espeak",
                       "voice": HELDOUT_VOICE + rng.choice(["", "+m3", "+f2"]),
@@ -187,21 +184,28 @@ def plan_prosody(s, scale):
     (ked_diphone among them) at a drawn mean pitch (70-250 Hz), pitch range and speaking
     rate, so one voice yields many speakers' intonation without moving its formants. Its own
     random stream keeps every item of the older families unchanged."""
-    rng = random.Random(4321)
+    def voice(rng):
+        if rng.random() < 0.6:
+            kind, voice = "flite", rng.choice(PROSODY_FLITE)
+        else:
+            kind, voice = "festival", rng.choice(PROSODY_FESTIVAL)
+        return {"kind": kind, "voice": voice,
+                "prosody": {"f0": rng.randint(70, 250), "f0_std": rng.randint(5, 45),
+                            "stretch": round(rng.uniform(0.8, 1.3), 2)}}
+    return text_items(s, {"lj": 600, "snips": 300, "sotu": 200, "numbers": 150,
+                          "singles": 150}, scale, random.Random(4321), "syp", voice)
+
+
+def text_items(s, counts, scale, rng, prefix, voice):
+    """Synthetic training items: int(n * scale) texts drawn from each source pool of s, each
+    with the fields voice(rng) draws (kind, voice, engine settings), ids PREFIX-<src>-NNNNN."""
     items = []
-    counts = {"lj": 600, "snips": 300, "sotu": 200, "numbers": 150, "singles": 150}
     for src, n in counts.items():
         pool = s[src]
         for i in range(int(n * scale)):
             text = pool[rng.randrange(len(pool))]
-            if rng.random() < 0.6:
-                kind, voice = "flite", rng.choice(PROSODY_FLITE)
-            else:
-                kind, voice = "festival", rng.choice(PROSODY_FESTIVAL)
-            items.append({"id": "syp-%s-%05d" % (src, i), "set": "train", "kind": kind,
-                          "voice": voice, "text": text, "source": src,
-                          "prosody": {"f0": rng.randint(70, 250), "f0_std": rng.randint(5, 45),
-                                      "stretch": round(rng.uniform(0.8, 1.3), 2)}})
+            items.append({"id": "%s-%s-%05d" % (prefix, src, i), "set": "train", "text": text,
+                          "source": src, **voice(rng)})
     return items
 
 
