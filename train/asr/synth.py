@@ -33,7 +33,6 @@ import random
 import subprocess
 import sys
 import tempfile
-import wave
 import zlib
 
 import numpy as np
