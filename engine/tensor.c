@@ -30,8 +30,10 @@ const char *pl_dtype_name(enum pl_dtype dt) {
 }
 
 const char *pl_op_name(enum pl_op op) {
-    static const char *names[] = {"none",       "linear",  "act",       "add",     "layer_norm",
-                                  "softmax",    "embed",   "attention", "get_rows"};
+    static const char *names[] = {"none",      "linear",      "act",         "add",
+                                  "layer_norm", "softmax",    "embed",       "attention",
+                                  "get_rows",  "dwconv",      "im2col",      "log_softmax",
+                                  "complex_abs", "lstm_cell"};
     return (unsigned)op < PL_OP_COUNT ? names[op] : "?";
 }
 
@@ -211,6 +213,34 @@ void pl_tensor_set_name(struct pl_tensor *t, const char *name) {
     snprintf(t->name, sizeof t->name, "%s", name ? name : "");
 }
 
+pl_status pl_tensor_view(struct pl_ctx *ctx, const struct pl_tensor *t, int n_dims,
+                         const int64_t *shape, int64_t offset, struct pl_tensor **out) {
+    *out = NULL;
+    if (!t->buffer || !pl_tensor_is_contiguous(t))
+        return PL_ERR(PL_E_INVALID_ARG, "view of %s: not placed or not contiguous", t->name);
+    struct pl_tensor *v;
+    PL_TRY(pl_tensor_new(ctx, t->dtype, n_dims, shape, &v));
+    int64_t n = pl_tensor_nelements(v);
+    if (offset < 0 || offset > pl_tensor_nelements(t) || n > pl_tensor_nelements(t) - offset) {
+        ctx->n--; /* give the slot back: nothing refers to it */
+        return PL_ERR(PL_E_INVALID_ARG, "view of %s: %lld elements at %lld outside its %lld",
+                      t->name, (long long)n, (long long)offset, (long long)pl_tensor_nelements(t));
+    }
+    size_t es = pl_dtype_size(t->dtype);
+    v->buffer = t->buffer;
+    v->offset = t->offset + (size_t)offset * es;
+    v->data = (char *)t->data + (size_t)offset * es;
+    memcpy(v->name, t->name, sizeof v->name); /* a view is named after what it views */
+    *out = v;
+    return PL_OK;
+}
+
+pl_status pl_tensor_view_rows(struct pl_ctx *ctx, const struct pl_tensor *t, int64_t r0, int64_t n,
+                              struct pl_tensor **out) {
+    int64_t h = t->shape[t->n_dims - 1];
+    return pl_tensor_view(ctx, t, 2, (int64_t[]){n, h}, r0 * h, out);
+}
+
 pl_status pl_tensor_place(struct pl_tensor *t, struct pl_buffer *buf, size_t offset) {
     size_t nb = pl_tensor_nbytes(t);
     size_t es = pl_dtype_size(t->dtype);
@@ -294,15 +324,26 @@ pl_status pl_op_act(struct pl_ctx *ctx, struct pl_tensor *x, struct pl_tensor *b
     return PL_OK;
 }
 
-pl_status pl_op_add(struct pl_ctx *ctx, struct pl_tensor *a, struct pl_tensor *b,
-                    struct pl_tensor **out) {
+pl_status pl_op_copy(struct pl_ctx *ctx, struct pl_tensor *x, struct pl_tensor **out) {
+    return pl_op_act(ctx, x, NULL, PL_ACT_NONE, out);
+}
+
+pl_status pl_op_add_act(struct pl_ctx *ctx, struct pl_tensor *a, struct pl_tensor *b,
+                        enum pl_act act, struct pl_tensor **out) {
     *out = NULL;
     if (!is_f32c(a) || !is_f32c(b) || !pl_tensor_same_shape(a, b))
         return PL_ERR(PL_E_INVALID_ARG, "add: operands must be contiguous f32 of one shape");
+    if ((unsigned)act >= PL_ACT_COUNT) return PL_ERR(PL_E_INVALID_ARG, "add: bad act %d", act);
     PL_TRY(new_like(ctx, a, PL_DTYPE_F32, a->shape[a->n_dims - 1], PL_OP_ADD, out));
     (*out)->src[0] = a;
     (*out)->src[1] = b;
+    (*out)->op_params[0] = act;
     return PL_OK;
+}
+
+pl_status pl_op_add(struct pl_ctx *ctx, struct pl_tensor *a, struct pl_tensor *b,
+                    struct pl_tensor **out) {
+    return pl_op_add_act(ctx, a, b, PL_ACT_NONE, out);
 }
 
 pl_status pl_op_layer_norm(struct pl_ctx *ctx, struct pl_tensor *x, struct pl_tensor *residual,
@@ -410,6 +451,107 @@ pl_status pl_op_get_rows(struct pl_ctx *ctx, struct pl_tensor *x, struct pl_tens
     (*out)->op = PL_OP_GET_ROWS;
     (*out)->src[0] = x;
     (*out)->src[1] = idx;
+    return PL_OK;
+}
+
+/* [.., T, C] -> the same leading dims with T replaced by t_out and C by c_out. */
+static pl_status new_frames(struct pl_ctx *ctx, struct pl_tensor *x, int64_t t_out,
+                            int64_t c_out, enum pl_op op, struct pl_tensor **out) {
+    int64_t shape[PL_MAX_DIMS];
+    for (int i = 0; i < x->n_dims; i++) shape[i] = x->shape[i];
+    shape[x->n_dims - 2] = t_out;
+    shape[x->n_dims - 1] = c_out;
+    PL_TRY(pl_tensor_new(ctx, PL_DTYPE_F32, x->n_dims, shape, out));
+    (*out)->op = op;
+    (*out)->src[0] = x;
+    return PL_OK;
+}
+
+pl_status pl_op_dwconv(struct pl_ctx *ctx, struct pl_tensor *x, struct pl_tensor *w,
+                       struct pl_tensor *bias, int stride, int dilation, struct pl_tensor **out) {
+    *out = NULL;
+    if (!is_f32c(x) || x->n_dims < 2)
+        return PL_ERR(PL_E_INVALID_ARG, "dwconv: x must be contiguous f32 [.., T, C]");
+    int64_t t = x->shape[x->n_dims - 2], c = x->shape[x->n_dims - 1];
+    if (!is_f32c(w) || w->n_dims != 2 || w->shape[1] != c)
+        return PL_ERR(PL_E_INVALID_ARG, "dwconv: weight must be f32 [K, %lld]", (long long)c);
+    if (bias && !is_vec(bias, PL_DTYPE_F32, c))
+        return PL_ERR(PL_E_INVALID_ARG, "dwconv: bias must be f32 [%lld]", (long long)c);
+    if (stride < 1 || stride > 4096 || dilation < 1 || dilation > 4096)
+        return PL_ERR(PL_E_INVALID_ARG, "dwconv: stride %d / dilation %d outside 1..4096", stride,
+                      dilation);
+    int64_t span = (int64_t)dilation * (w->shape[0] - 1);
+    if (w->shape[0] < 1 || t <= span)
+        return PL_ERR(PL_E_INVALID_ARG, "dwconv: %lld frames do not cover one window of %lld",
+                      (long long)t, (long long)span + 1);
+    PL_TRY(new_frames(ctx, x, (t - span - 1) / stride + 1, c, PL_OP_DWCONV, out));
+    (*out)->src[1] = w;
+    (*out)->src[2] = bias;
+    (*out)->op_params[0] = stride;
+    (*out)->op_params[1] = dilation;
+    return PL_OK;
+}
+
+pl_status pl_op_im2col(struct pl_ctx *ctx, struct pl_tensor *x, int kernel, int stride,
+                       int dilation, int pad_left, int pad_right, struct pl_tensor **out) {
+    *out = NULL;
+    if (!is_f32c(x) || x->n_dims < 2)
+        return PL_ERR(PL_E_INVALID_ARG, "im2col: x must be contiguous f32 [.., T, C]");
+    if (kernel < 1 || kernel > 4096 || stride < 1 || stride > 4096 || dilation < 1 ||
+        dilation > 4096)
+        return PL_ERR(PL_E_INVALID_ARG, "im2col: kernel %d, stride %d, dilation %d (1..4096)",
+                      kernel, stride, dilation);
+    int64_t span = (int64_t)dilation * (kernel - 1);
+    if (pad_left < 0 || pad_right < 0 || pad_left > span || pad_right > span)
+        return PL_ERR(PL_E_INVALID_ARG, "im2col: padding %d / %d outside 0..%lld", pad_left,
+                      pad_right, (long long)span);
+    int64_t t = x->shape[x->n_dims - 2] + pad_left + pad_right, c = x->shape[x->n_dims - 1];
+    if (t <= span)
+        return PL_ERR(PL_E_INVALID_ARG, "im2col: %lld padded frames do not cover a window of %lld",
+                      (long long)t, (long long)span + 1);
+    PL_TRY(new_frames(ctx, x, (t - span - 1) / stride + 1, c * kernel, PL_OP_IM2COL, out));
+    int32_t *p = (*out)->op_params;
+    p[0] = kernel;
+    p[1] = stride;
+    p[2] = dilation;
+    p[3] = pad_left;
+    p[4] = pad_right;
+    return PL_OK;
+}
+
+pl_status pl_op_log_softmax(struct pl_ctx *ctx, struct pl_tensor *x, struct pl_tensor **out) {
+    *out = NULL;
+    if (!is_f32c(x)) return PL_ERR(PL_E_INVALID_ARG, "log_softmax: x must be contiguous f32");
+    PL_TRY(new_like(ctx, x, PL_DTYPE_F32, x->shape[x->n_dims - 1], PL_OP_LOG_SOFTMAX, out));
+    (*out)->src[0] = x;
+    return PL_OK;
+}
+
+pl_status pl_op_complex_abs(struct pl_ctx *ctx, struct pl_tensor *x, struct pl_tensor **out) {
+    *out = NULL;
+    if (!is_f32c(x) || x->shape[x->n_dims - 1] % 2)
+        return PL_ERR(PL_E_INVALID_ARG, "complex_abs: x must be contiguous f32 [.., 2N]");
+    PL_TRY(new_like(ctx, x, PL_DTYPE_F32, x->shape[x->n_dims - 1] / 2, PL_OP_COMPLEX_ABS, out));
+    (*out)->src[0] = x;
+    return PL_OK;
+}
+
+pl_status pl_op_lstm_cell(struct pl_ctx *ctx, struct pl_tensor *gates_x, struct pl_tensor *gates_h,
+                          struct pl_tensor *c, struct pl_tensor **out) {
+    *out = NULL;
+    if (!is_f32c(gates_x) || gates_x->n_dims != 2 || gates_x->shape[1] % 4)
+        return PL_ERR(PL_E_INVALID_ARG, "lstm_cell: gates must be contiguous f32 [B, 4H]");
+    int64_t b = gates_x->shape[0], h = gates_x->shape[1] / 4;
+    if (gates_h && (!is_f32c(gates_h) || !pl_tensor_same_shape(gates_x, gates_h)))
+        return PL_ERR(PL_E_INVALID_ARG, "lstm_cell: the second gates must be f32 [B, 4H] too");
+    if (!is_f32c(c) || c->n_dims != 2 || c->shape[0] != b || c->shape[1] != h)
+        return PL_ERR(PL_E_INVALID_ARG, "lstm_cell: cell state must be f32 [%lld, %lld]",
+                      (long long)b, (long long)h);
+    PL_TRY(pl_tensor_new_3d(ctx, PL_DTYPE_F32, 2, b, h, out));
+    (*out)->op = PL_OP_LSTM_CELL;
+    (*out)->src[0] = gates_x;
+    (*out)->src[1] = gates_h;
+    (*out)->src[2] = c;
     return PL_OK;
 }
 

@@ -57,7 +57,8 @@ enum pl_act {
     PL_ACT_GELU_TANH = 2, /* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) - "gelu_new" */
     PL_ACT_TANH = 3,      /* BERT pooler */
     PL_ACT_RELU = 4,      /* DistilBERT pre_classifier */
-    PL_ACT_COUNT = 5,
+    PL_ACT_SIGMOID = 5,   /* 1 / (1 + exp(-x)) - the VAD's speech probability */
+    PL_ACT_COUNT = 6,
 };
 
 /*
@@ -74,8 +75,12 @@ enum pl_act {
  *                    dynamically); src2 bias [N] (opt). p[0] = enum pl_act.
  *                    dst keeps src0's leading dims with the last one = N.
  * PL_OP_ACT          dst = act(src0 + src1) with src1 a bias over the last dim
- *                    (opt). p[0] = enum pl_act.
- * PL_OP_ADD          dst = src0 + src1 (same shape).
+ *                    (opt). p[0] = enum pl_act. With PL_ACT_NONE and no bias it
+ *                    is a plain copy (pl_op_copy): models move rows between
+ *                    buffers with it by placing dst where the rows belong.
+ * PL_OP_ADD          dst = act(src0 + src1) (same shape). p[0] = enum pl_act
+ *                    (pl_op_add: none; pl_op_add_act: e.g. a residual + ReLU).
+ *                    dst may be placed on src0 or src1 (in place).
  * PL_OP_LAYER_NORM   over the last dim H: y = src0 + src1 (src1 = residual, opt,
  *                    same shape); dst = (y - mean) / sqrt(var + eps) * src2 + src3,
  *                    var biased; src2 gamma [H], src3 beta [H]. pf[0] = eps.
@@ -99,6 +104,34 @@ enum pl_act {
  * PL_OP_GET_ROWS     dst[R,H] = src0[src1[r], :] with src0 viewed as 2-D
  *                    [rows, H] (all leading dims flattened); src1 i32 [R].
  *                    Out-of-range index -> PL_E_INVALID_ARG.
+ * PL_OP_DWCONV       depthwise 1-D convolution over time without padding: src0 x
+ *                    [.., T, C] time-major (one row per frame; leading dims are
+ *                    independent sequences), src1 w [K, C] tap-major (PyTorch's
+ *                    Conv1d(groups=C) weight [C, 1, K] transposed), src2 bias [C]
+ *                    (opt). p[0] = stride s, p[1] = dilation d.
+ *                    dst[.., t, c] = bias[c] + sum_k w[k, c] x[.., t s + k d, c]
+ *                    for t < T_out = (T - d (K-1) - 1) / s + 1 (needs T > d (K-1)).
+ *                    Zero padding and streaming context are the caller's: x is
+ *                    the window of frames the outputs read.
+ * PL_OP_IM2COL       the frames a 1-D convolution reads, so that it runs as a
+ *                    GEMM: src0 x [.., T, C] time-major; p[0] = K, p[1] = stride
+ *                    s, p[2] = dilation d, p[3] = left and p[4] = right zero
+ *                    padding. dst[.., t, k C + c] = x[.., t s + k d - p[3], c]
+ *                    (0 outside [0, T)) for t < T_out = (T + p[3] + p[4] - d (K-1)
+ *                    - 1) / s + 1. A Conv1d with weight [C_out, C_in, K] is this
+ *                    then PL_OP_LINEAR with the weight reordered to [C_out, K, C_in].
+ * PL_OP_LOG_SOFTMAX  over the last dim N: dst = src0 - max - log(sum exp(src0 - max)).
+ * PL_OP_COMPLEX_ABS  magnitudes of complex numbers stored as halves: src0 [.., 2N]
+ *                    holds real parts in [0, N) and imaginary parts in [N, 2N) of
+ *                    the last dim (an STFT computed as a Conv1d / Linear).
+ *                    dst[.., i] = sqrt(src0[.., i]^2 + src0[.., N + i]^2), dst [.., N].
+ * PL_OP_LSTM_CELL    one LSTMCell step for B rows, PyTorch gate order i, f, g, o:
+ *                    src0 gates [B, 4H] (x W_ih^T + bias), src1 [B, 4H] (opt,
+ *                    added: h W_hh^T), src2 c [B, H] (the previous cell state).
+ *                    With i, f, o = sigmoid and g = tanh of the summed gates:
+ *                    dst [2, B, H], dst[0] = h' = o tanh(c'), dst[1] = c' = f c + i g.
+ *                    (h' and c' each contiguous, so the next step reads them as
+ *                    views.)
  */
 enum pl_op {
     PL_OP_NONE = 0,
@@ -110,7 +143,12 @@ enum pl_op {
     PL_OP_EMBED = 6,
     PL_OP_ATTENTION = 7,
     PL_OP_GET_ROWS = 8,
-    PL_OP_COUNT = 9,
+    PL_OP_DWCONV = 9,
+    PL_OP_IM2COL = 10,
+    PL_OP_LOG_SOFTMAX = 11,
+    PL_OP_COMPLEX_ABS = 12,
+    PL_OP_LSTM_CELL = 13,
+    PL_OP_COUNT = 14,
 };
 
 struct pl_buffer; /* backend.h */
@@ -194,6 +232,19 @@ pl_status pl_tensor_new_3d(struct pl_ctx *ctx, enum pl_dtype dt, int64_t n0, int
 /* Copy a name into t (truncated to PL_TENSOR_NAME_MAX-1 bytes). */
 void pl_tensor_set_name(struct pl_tensor *t, const char *name);
 
+/* A leaf tensor that aliases part of t's data: a contiguous tensor of shape
+ * shape[n_dims] starting `offset` elements into t (t contiguous and placed;
+ * the view must lie inside t and have t's dtype). It is a leaf, so a graph
+ * does not order it: a view of a node's output, read by a later node, sees
+ * what that node wrote (models use views for row ranges of workspaces).
+ * Errors: PL_E_INVALID_ARG (unplaced t, out of range), PL_E_EXHAUSTED.
+ * OUT: *out borrowed from ctx. */
+pl_status pl_tensor_view(struct pl_ctx *ctx, const struct pl_tensor *t, int n_dims,
+                         const int64_t *shape, int64_t offset, struct pl_tensor **out);
+/* Convenience: rows [r0, r0 + n) of t viewed as 2-D [n, last dim]. */
+pl_status pl_tensor_view_rows(struct pl_ctx *ctx, const struct pl_tensor *t, int64_t r0, int64_t n,
+                              struct pl_tensor **out);
+
 /* Place t's data at byte offset `offset` of buf.
  * Errors: PL_E_INVALID_ARG when t does not fit in buf (or is misaligned for
  * its dtype). */
@@ -209,8 +260,12 @@ pl_status pl_op_linear(struct pl_ctx *ctx, struct pl_tensor *x, struct pl_tensor
                        struct pl_tensor **out);
 pl_status pl_op_act(struct pl_ctx *ctx, struct pl_tensor *x, struct pl_tensor *bias,
                     enum pl_act act, struct pl_tensor **out);
+/* pl_op_act(x, NULL, PL_ACT_NONE): dst = x. */
+pl_status pl_op_copy(struct pl_ctx *ctx, struct pl_tensor *x, struct pl_tensor **out);
 pl_status pl_op_add(struct pl_ctx *ctx, struct pl_tensor *a, struct pl_tensor *b,
                     struct pl_tensor **out);
+pl_status pl_op_add_act(struct pl_ctx *ctx, struct pl_tensor *a, struct pl_tensor *b,
+                        enum pl_act act, struct pl_tensor **out);
 pl_status pl_op_layer_norm(struct pl_ctx *ctx, struct pl_tensor *x, struct pl_tensor *residual,
                            struct pl_tensor *gamma, struct pl_tensor *beta, float eps,
                            struct pl_tensor **out);
@@ -227,6 +282,17 @@ pl_status pl_op_attention(struct pl_ctx *ctx, struct pl_tensor *qkv, struct pl_t
                           int n_heads, float scale, struct pl_tensor **out);
 pl_status pl_op_get_rows(struct pl_ctx *ctx, struct pl_tensor *x, struct pl_tensor *idx,
                          struct pl_tensor **out);
+/* PL_OP_DWCONV: bias may be NULL; 1 <= stride, dilation <= 4096. */
+pl_status pl_op_dwconv(struct pl_ctx *ctx, struct pl_tensor *x, struct pl_tensor *w,
+                       struct pl_tensor *bias, int stride, int dilation, struct pl_tensor **out);
+/* PL_OP_IM2COL: 1 <= kernel, stride, dilation <= 4096; 0 <= pads <= dilation*(kernel-1). */
+pl_status pl_op_im2col(struct pl_ctx *ctx, struct pl_tensor *x, int kernel, int stride,
+                       int dilation, int pad_left, int pad_right, struct pl_tensor **out);
+pl_status pl_op_log_softmax(struct pl_ctx *ctx, struct pl_tensor *x, struct pl_tensor **out);
+pl_status pl_op_complex_abs(struct pl_ctx *ctx, struct pl_tensor *x, struct pl_tensor **out);
+/* PL_OP_LSTM_CELL: gates_h may be NULL. */
+pl_status pl_op_lstm_cell(struct pl_ctx *ctx, struct pl_tensor *gates_x, struct pl_tensor *gates_h,
+                          struct pl_tensor *c, struct pl_tensor **out);
 
 /* ---- graphs: ordered lists of op tensors -------------------------------- */
 

@@ -118,7 +118,12 @@ static bool cpu_supports_op(const struct pl_backend *be, const struct pl_tensor 
     case PL_OP_SOFTMAX:
     case PL_OP_EMBED:
     case PL_OP_ATTENTION:
-    case PL_OP_GET_ROWS: return true;
+    case PL_OP_GET_ROWS:
+    case PL_OP_DWCONV:
+    case PL_OP_IM2COL:
+    case PL_OP_LOG_SOFTMAX:
+    case PL_OP_COMPLEX_ABS:
+    case PL_OP_LSTM_CELL: return true;
     default: return false;
     }
 }

@@ -36,6 +36,12 @@ struct pl_cpu_kern {
     /* Symmetric int8 quantization of one row (bit-identical to the
      * reference): returns scale = max|x| / 127, q = round-half-even(x / scale). */
     float (*quant_row)(const float *x, int k, int8_t *q);
+    /* Depthwise conv over time on time-major rows (row stride ch):
+     * y[i][c] = sum_j w[j][c] * x[i*s + j*d][c] for i < n_out, c < ch
+     * (overwrites y; y must not overlap x). Each output is summed in tap
+     * order j = 0, 1, ..., so the result does not depend on n_out. */
+    void (*dwconv_f32)(int n_out, int ch, int k, int d, int s, const float *x, const float *w,
+                       float *y);
 };
 
 extern const struct pl_cpu_kern pl__cpu_kern_generic;

@@ -323,6 +323,33 @@ float pl__avx2_quant_row(const float *x, int k, int8_t *q) {
     return amax / 127.0f;
 }
 
+/* Depthwise conv: channels are contiguous, so an output row is K multiply-adds
+ * of contiguous rows; 16 channels of accumulators stay in registers across all
+ * K taps (one store per output). */
+static void dwconv(int n_out, int ch, int k, int d, int s, const float *x, const float *w, float *y) {
+    size_t step = (size_t)d * ch;
+    for (int i = 0; i < n_out; i++) {
+        float *yr = y + (size_t)i * ch;
+        const float *xr = x + (size_t)i * s * ch;
+        int c = 0;
+        for (; c + 16 <= ch; c += 16) {
+            __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+            const float *xp = xr + c, *wp = w + c;
+            for (int j = 0; j < k; j++, xp += step, wp += ch) {
+                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(wp), _mm256_loadu_ps(xp), a0);
+                a1 = _mm256_fmadd_ps(_mm256_loadu_ps(wp + 8), _mm256_loadu_ps(xp + 8), a1);
+            }
+            _mm256_storeu_ps(yr + c, a0);
+            _mm256_storeu_ps(yr + c + 8, a1);
+        }
+        for (; c < ch; c++) {
+            float a = 0.0f;
+            for (int j = 0; j < k; j++) a = __builtin_fmaf(w[(size_t)j * ch + c], xr[(size_t)j * step + c], a);
+            yr[c] = a;
+        }
+    }
+}
+
 const struct pl_cpu_kern pl__cpu_kern_avx2 = {
     .name = "avx2",
     .gemm_f32 = gemm_f32,
@@ -331,4 +358,5 @@ const struct pl_cpu_kern pl__cpu_kern_avx2 = {
     .bias_act = pl__avx2_bias_act,
     .exp_sum = pl__avx2_exp_sum,
     .quant_row = pl__avx2_quant_row,
+    .dwconv_f32 = dwconv,
 };

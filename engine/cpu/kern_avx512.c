@@ -199,6 +199,41 @@ static void gemm_i8(int m, int n, int k, const int8_t *a, int lda, const int8_t 
     }
 }
 
+/* Depthwise conv (see kern_avx2.c): 64 channels of accumulators per pass,
+ * the channel tail masked. */
+static void dwconv(int n_out, int ch, int k, int d, int s, const float *x, const float *w, float *y) {
+    size_t step = (size_t)d * ch;
+    for (int i = 0; i < n_out; i++) {
+        float *yr = y + (size_t)i * ch;
+        const float *xr = x + (size_t)i * s * ch;
+        int c = 0;
+        for (; c + 64 <= ch; c += 64) {
+            __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+            __m512 a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+            const float *xp = xr + c, *wp = w + c;
+            for (int j = 0; j < k; j++, xp += step, wp += ch) {
+                a0 = _mm512_fmadd_ps(_mm512_loadu_ps(wp), _mm512_loadu_ps(xp), a0);
+                a1 = _mm512_fmadd_ps(_mm512_loadu_ps(wp + 16), _mm512_loadu_ps(xp + 16), a1);
+                a2 = _mm512_fmadd_ps(_mm512_loadu_ps(wp + 32), _mm512_loadu_ps(xp + 32), a2);
+                a3 = _mm512_fmadd_ps(_mm512_loadu_ps(wp + 48), _mm512_loadu_ps(xp + 48), a3);
+            }
+            _mm512_storeu_ps(yr + c, a0);
+            _mm512_storeu_ps(yr + c + 16, a1);
+            _mm512_storeu_ps(yr + c + 32, a2);
+            _mm512_storeu_ps(yr + c + 48, a3);
+        }
+        for (; c < ch; c += 16) {
+            int left = ch - c;
+            __mmask16 mk = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+            __m512 a0 = _mm512_setzero_ps();
+            const float *xp = xr + c, *wp = w + c;
+            for (int j = 0; j < k; j++, xp += step, wp += ch)
+                a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, wp), _mm512_maskz_loadu_ps(mk, xp), a0);
+            _mm512_mask_storeu_ps(yr + c, mk, a0);
+        }
+    }
+}
+
 const struct pl_cpu_kern pl__cpu_kern_avx512 = {
     .name = "avx512",
     .gemm_f32 = gemm_f32,
@@ -207,4 +242,5 @@ const struct pl_cpu_kern pl__cpu_kern_avx512 = {
     .bias_act = pl__avx2_bias_act,
     .exp_sum = pl__avx2_exp_sum,
     .quant_row = pl__avx2_quant_row,
+    .dwconv_f32 = dwconv,
 };

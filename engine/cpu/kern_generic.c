@@ -72,6 +72,18 @@ static float quant_row(const float *x, int k, int8_t *q) {
     return amax / 127.0f;
 }
 
+static void dwconv(int n_out, int ch, int k, int d, int s, const float *x, const float *w, float *y) {
+    for (int i = 0; i < n_out; i++) {
+        float *yr = y + (size_t)i * ch;
+        const float *xr = x + (size_t)i * s * ch;
+        for (int c = 0; c < ch; c++) yr[c] = 0.0f;
+        for (int j = 0; j < k; j++) {
+            const float *xj = xr + (size_t)j * d * ch, *wj = w + (size_t)j * ch;
+            for (int c = 0; c < ch; c++) yr[c] += wj[c] * xj[c];
+        }
+    }
+}
+
 const struct pl_cpu_kern pl__cpu_kern_generic = {
     .name = "generic",
     .gemm_f32 = gemm_f32,
@@ -80,4 +92,5 @@ const struct pl_cpu_kern pl__cpu_kern_generic = {
     .bias_act = bias_act,
     .exp_sum = exp_sum,
     .quant_row = quant_row,
+    .dwconv_f32 = dwconv,
 };

@@ -13,6 +13,7 @@
 
 #define LIN_NB 64  /* weight rows (output features) per task */
 #define LIN_MB 192 /* activation rows per task */
+#define SMALL_OP 16384 /* elements below which a row-wise op stays in one task */
 
 static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -154,6 +155,60 @@ static void layer_norm_row(const float *x, const float *r, const float *g, const
     for (i = 0; i < h; i++) y[i] = (v[i] - mean) * inv * g[i] + b[i];
 }
 
+/* y = x - max - log(sum exp(x - max)) over one row. A separate y holds the
+ * exponentials first (the SIMD exp); in place, the sum is taken without
+ * storing them. */
+static void log_softmax_row(const struct pl_cpu_kern *kern, const float *x, float *y, int64_t n) {
+    float mx = -INFINITY, sum = 0.0f;
+    for (int64_t i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    if (y != x)
+        sum = kern->exp_sum(x, y, (int)n, mx);
+    else
+        for (int64_t i = 0; i < n; i++) sum += expf(x[i] - mx);
+    float lse = mx + logf(sum);
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] - lse;
+}
+
+static float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+/* Row b of an LSTMCell step (tensor.h PL_OP_LSTM_CELL). */
+static void lstm_row(const struct pl_tensor *t, int64_t b) {
+    int64_t bn = t->shape[1], h = t->shape[2];
+    const float *gx = (const float *)t->src[0]->data + b * 4 * h;
+    const float *gh = t->src[1] ? (const float *)t->src[1]->data + b * 4 * h : NULL;
+    const float *c = (const float *)t->src[2]->data + b * h;
+    float *ho = (float *)t->data + b * h, *co = (float *)t->data + (bn + b) * h;
+    for (int64_t j = 0; j < h; j++) {
+        float gi = gx[j], gf = gx[h + j], gg = gx[2 * h + j], go = gx[3 * h + j];
+        if (gh) {
+            gi += gh[j];
+            gf += gh[h + j];
+            gg += gh[2 * h + j];
+            go += gh[3 * h + j];
+        }
+        float cn = sigmoidf(gf) * c[j] + sigmoidf(gi) * tanhf(gg);
+        co[j] = cn;
+        ho[j] = sigmoidf(go) * tanhf(cn);
+    }
+}
+
+/* Output row r (sequence r / T_out, frame r % T_out) of PL_OP_IM2COL. */
+static void im2col_row(const struct pl_tensor *t, int64_t r) {
+    const struct pl_tensor *x = t->src[0];
+    int64_t ti = x->shape[x->n_dims - 2], to = t->shape[t->n_dims - 2], c = x->shape[x->n_dims - 1];
+    int k = t->op_params[0], s = t->op_params[1], d = t->op_params[2], pl = t->op_params[3];
+    int64_t q = r / to, i = r % to;
+    float *y = (float *)t->data + r * k * c;
+    const float *xs = (const float *)x->data + q * ti * c;
+    for (int j = 0; j < k; j++) {
+        int64_t src = i * s + (int64_t)j * d - pl;
+        if (src >= 0 && src < ti)
+            memcpy(y + (int64_t)j * c, xs + src * c, (size_t)c * sizeof(float));
+        else
+            memset(y + (int64_t)j * c, 0, (size_t)c * sizeof(float));
+    }
+}
+
 static void row_task(void *arg, int task, int thread) {
     (void)thread;
     struct row_job *j = arg;
@@ -161,17 +216,23 @@ static void row_task(void *arg, int task, int thread) {
     int64_t r0 = task * j->per_task, r1 = r0 + j->per_task < j->rows ? r0 + j->per_task : j->rows;
     int64_t h = j->h;
     switch (t->op) {
-    case PL_OP_ACT:
-        for (int64_t r = r0; r < r1; r++) {
-            float *y = (float *)t->data + r * h;
-            if (y != (const float *)t->src[0]->data + r * h)
-                memcpy(y, (const float *)t->src[0]->data + r * h, (size_t)h * sizeof(float));
-            j->ctx->kern->bias_act(y, t->src[1] ? t->src[1]->data : NULL, (int)h, t->op_params[0]);
-        }
+    case PL_OP_ACT: {
+        /* PL_ACT_NONE without a bias is a copy (pl_op_copy): rows only move */
+        bool copy = !t->src[1] && t->op_params[0] == PL_ACT_NONE;
+        float *y = (float *)t->data + r0 * h;
+        const float *x = (const float *)t->src[0]->data + r0 * h;
+        if (y != x) memcpy(y, x, (size_t)((r1 - r0) * h) * sizeof(float));
+        for (int64_t r = r0; r < r1 && !copy; r++)
+            j->ctx->kern->bias_act((float *)t->data + r * h, t->src[1] ? t->src[1]->data : NULL,
+                                   (int)h, t->op_params[0]);
         break;
+    }
     case PL_OP_ADD:
         for (int64_t r = r0 * h; r < r1 * h; r++)
             ((float *)t->data)[r] = ((const float *)t->src[0]->data)[r] + ((const float *)t->src[1]->data)[r];
+        if (t->op_params[0] != PL_ACT_NONE)
+            for (int64_t r = r0; r < r1; r++)
+                j->ctx->kern->bias_act((float *)t->data + r * h, NULL, (int)h, t->op_params[0]);
         break;
     case PL_OP_LAYER_NORM:
         for (int64_t r = r0; r < r1; r++)
@@ -223,6 +284,22 @@ static void row_task(void *arg, int task, int thread) {
                    (const float *)t->src[0]->data + (int64_t)((const int32_t *)t->src[1]->data)[r] * h,
                    (size_t)h * sizeof(float));
         break;
+    case PL_OP_LOG_SOFTMAX:
+        for (int64_t r = r0; r < r1; r++) log_softmax_row(j->ctx->kern, (const float *)t->src[0]->data + r * h, (float *)t->data + r * h, h);
+        break;
+    case PL_OP_COMPLEX_ABS:
+        for (int64_t r = r0; r < r1; r++) {
+            const float *x = (const float *)t->src[0]->data + r * 2 * h;
+            float *y = (float *)t->data + r * h;
+            for (int64_t i = 0; i < h; i++) y[i] = sqrtf(x[i] * x[i] + x[h + i] * x[h + i]);
+        }
+        break;
+    case PL_OP_LSTM_CELL:
+        for (int64_t r = r0; r < r1; r++) lstm_row(t, r);
+        break;
+    case PL_OP_IM2COL:
+        for (int64_t r = r0; r < r1; r++) im2col_row(t, r);
+        break;
     default: break;
     }
 }
@@ -230,8 +307,52 @@ static void row_task(void *arg, int task, int thread) {
 static void run_rows(struct pl_cpu_ctx *ctx, struct pl_tensor *t, int64_t rows, int64_t h) {
     struct row_job j = {.ctx = ctx, .t = t, .rows = rows, .h = h};
     int64_t per = cdiv(rows, (int64_t)ctx->n_threads * 4);
+    /* Small ops (the streaming models move a few rows at a time) run in the
+     * calling thread: waking the pool costs more than the work. */
+    if (rows * h < SMALL_OP) per = rows;
     j.per_task = per < 1 ? 1 : per;
     pl_threadpool_run(ctx->pool, (int)cdiv(rows, j.per_task), row_task, &j);
+}
+
+/* ---- depthwise convolution ------------------------------------------------- */
+
+struct dw_job {
+    const struct pl_cpu_kern *kern;
+    struct pl_tensor *t;
+    int64_t to, ti, c, per_task, n_rows;
+};
+
+static void dw_task(void *arg, int task, int thread) {
+    (void)thread;
+    const struct dw_job *j = arg;
+    const struct pl_tensor *t = j->t, *w = t->src[1], *b = t->src[2];
+    int s = t->op_params[0], d = t->op_params[1];
+    int64_t r0 = task * j->per_task, r1 = r0 + j->per_task < j->n_rows ? r0 + j->per_task : j->n_rows;
+    while (r0 < r1) { /* rows of one sequence at a time */
+        int64_t q = r0 / j->to, i = r0 % j->to, n = j->to - i < r1 - r0 ? j->to - i : r1 - r0;
+        float *y = (float *)t->data + r0 * j->c;
+        j->kern->dwconv_f32((int)n, (int)j->c, (int)w->shape[0], d, s,
+                            (const float *)t->src[0]->data + (q * j->ti + i * s) * j->c,
+                            w->data, y);
+        if (b)
+            for (int64_t r = 0; r < n; r++)
+                j->kern->bias_act(y + r * j->c, b->data, (int)j->c, PL_ACT_NONE);
+        r0 += n;
+    }
+}
+
+static pl_status op_dwconv(struct pl_cpu_ctx *ctx, struct pl_tensor *t) {
+    const struct pl_tensor *x = t->src[0];
+    struct dw_job j = {.kern = ctx->kern, .t = t};
+    j.to = t->shape[t->n_dims - 2];
+    j.ti = x->shape[x->n_dims - 2];
+    j.c = t->shape[t->n_dims - 1];
+    j.n_rows = pl_tensor_nrows(t);
+    int64_t per = cdiv(j.n_rows, (int64_t)ctx->n_threads * 2);
+    if (j.n_rows * j.c * t->src[1]->shape[0] < 4 * SMALL_OP) per = j.n_rows;
+    j.per_task = per < 1 ? 1 : per;
+    pl_threadpool_run(ctx->pool, (int)cdiv(j.n_rows, j.per_task), dw_task, &j);
+    return PL_OK;
 }
 
 /* ---- attention ------------------------------------------------------------ */
@@ -303,12 +424,17 @@ pl_status pl__cpu_op_fast(struct pl_cpu_ctx *ctx, struct pl_tensor *t) {
     switch (t->op) {
     case PL_OP_LINEAR: return op_linear(ctx, t);
     case PL_OP_ATTENTION: return op_attention(ctx, t);
+    case PL_OP_DWCONV: return op_dwconv(ctx, t);
     case PL_OP_ACT:
+    case PL_OP_ADD:
     case PL_OP_LAYER_NORM:
     case PL_OP_SOFTMAX:
     case PL_OP_EMBED:
-    case PL_OP_GET_ROWS: run_rows(ctx, t, pl_tensor_nrows(t), h); return PL_OK;
-    case PL_OP_ADD: run_rows(ctx, t, pl_tensor_nrows(t), h); return PL_OK;
+    case PL_OP_GET_ROWS:
+    case PL_OP_LOG_SOFTMAX:
+    case PL_OP_COMPLEX_ABS:
+    case PL_OP_IM2COL: run_rows(ctx, t, pl_tensor_nrows(t), h); return PL_OK;
+    case PL_OP_LSTM_CELL: run_rows(ctx, t, t->shape[1], h); return PL_OK;
     default: return PL_ERR(PL_E_UNSUPPORTED, "cpu: op %s", pl_op_name(t->op));
     }
 }

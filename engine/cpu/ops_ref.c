@@ -17,6 +17,7 @@ float pl__act_ref(float x, int act) {
     }
     case PL_ACT_TANH: return tanhf(x);
     case PL_ACT_RELU: return x > 0 ? x : 0;
+    case PL_ACT_SIGMOID: return (float)(1.0 / (1.0 + exp(-(double)x)));
     default: return x;
     }
 }
@@ -211,6 +212,82 @@ static pl_status softmax_ref(struct pl_tensor *t) {
     return PL_OK;
 }
 
+/* Leading dims of a [.., T, C] tensor flattened: the number of sequences. */
+static int64_t n_seq(const struct pl_tensor *t) {
+    int64_t n = 1;
+    for (int i = 0; i + 2 < t->n_dims; i++) n *= t->shape[i];
+    return n;
+}
+
+static pl_status dwconv_ref(struct pl_tensor *t) {
+    const struct pl_tensor *x = t->src[0], *w = t->src[1], *b = t->src[2];
+    int64_t bn = n_seq(x), ti = x->shape[x->n_dims - 2], to = t->shape[t->n_dims - 2];
+    int64_t c = x->shape[x->n_dims - 1], k = w->shape[0];
+    int s = t->op_params[0], d = t->op_params[1];
+    for (int64_t q = 0; q < bn; q++)
+        for (int64_t i = 0; i < to; i++)
+            for (int64_t ch = 0; ch < c; ch++) {
+                double acc = b ? ((const float *)b->data)[ch] : 0.0;
+                for (int64_t j = 0; j < k; j++)
+                    acc += (double)((const float *)w->data)[j * c + ch] *
+                           ((const float *)x->data)[(q * ti + i * s + j * d) * c + ch];
+                ((float *)t->data)[(q * to + i) * c + ch] = (float)acc;
+            }
+    return PL_OK;
+}
+
+static pl_status im2col_ref(struct pl_tensor *t) {
+    const struct pl_tensor *x = t->src[0];
+    int64_t bn = n_seq(x), ti = x->shape[x->n_dims - 2], to = t->shape[t->n_dims - 2];
+    int64_t c = x->shape[x->n_dims - 1];
+    int k = t->op_params[0], s = t->op_params[1], d = t->op_params[2], pl = t->op_params[3];
+    for (int64_t q = 0; q < bn; q++)
+        for (int64_t i = 0; i < to; i++)
+            for (int j = 0; j < k; j++)
+                for (int64_t ch = 0; ch < c; ch++) {
+                    int64_t src = i * s + (int64_t)j * d - pl;
+                    ((float *)t->data)[((q * to + i) * k + j) * c + ch] =
+                        src >= 0 && src < ti ? ((const float *)x->data)[(q * ti + src) * c + ch]
+                                             : 0.0f;
+                }
+    return PL_OK;
+}
+
+static pl_status log_softmax_ref(struct pl_tensor *t) {
+    int64_t rows = pl_tensor_nrows(t), n = t->shape[t->n_dims - 1];
+    for (int64_t r = 0; r < rows; r++) {
+        const float *x = (const float *)t->src[0]->data + r * n;
+        double mx = -INFINITY, sum = 0;
+        for (int64_t j = 0; j < n; j++) mx = fmax(mx, x[j]);
+        for (int64_t j = 0; j < n; j++) sum += exp(x[j] - mx);
+        double lse = mx + log(sum);
+        for (int64_t j = 0; j < n; j++) ((float *)t->data)[r * n + j] = (float)(x[j] - lse);
+    }
+    return PL_OK;
+}
+
+static double sigmoid_ref(double x) { return 1.0 / (1.0 + exp(-x)); }
+
+static pl_status lstm_cell_ref(struct pl_tensor *t) {
+    const struct pl_tensor *gx = t->src[0], *gh = t->src[1], *c = t->src[2];
+    int64_t bn = t->shape[1], h = t->shape[2];
+    float *ho = t->data, *co = ho + bn * h;
+    for (int64_t b = 0; b < bn; b++)
+        for (int64_t j = 0; j < h; j++) {
+            double g[4];
+            for (int q = 0; q < 4; q++) {
+                int64_t e = b * 4 * h + q * h + j;
+                g[q] = (double)((const float *)gx->data)[e] +
+                       (gh ? (double)((const float *)gh->data)[e] : 0.0);
+            }
+            double cn = sigmoid_ref(g[1]) * ((const float *)c->data)[b * h + j] +
+                        sigmoid_ref(g[0]) * tanh(g[2]);
+            co[b * h + j] = (float)cn;
+            ho[b * h + j] = (float)(sigmoid_ref(g[3]) * tanh(cn));
+        }
+    return PL_OK;
+}
+
 pl_status pl__cpu_op_ref(struct pl_tensor *t) {
     PL_TRY(pl__cpu_check_ids(t));
     switch (t->op) {
@@ -227,8 +304,9 @@ pl_status pl__cpu_op_ref(struct pl_tensor *t) {
     case PL_OP_ADD: {
         int64_t n = pl_tensor_nelements(t);
         for (int64_t i = 0; i < n; i++)
-            ((float *)t->data)[i] =
-                ((const float *)t->src[0]->data)[i] + ((const float *)t->src[1]->data)[i];
+            ((float *)t->data)[i] = pl__act_ref(
+                ((const float *)t->src[0]->data)[i] + ((const float *)t->src[1]->data)[i],
+                t->op_params[0]);
         return PL_OK;
     }
     case PL_OP_LAYER_NORM: {
@@ -252,6 +330,20 @@ pl_status pl__cpu_op_ref(struct pl_tensor *t) {
         }
         return PL_OK;
     }
+    case PL_OP_DWCONV: return dwconv_ref(t);
+    case PL_OP_IM2COL: return im2col_ref(t);
+    case PL_OP_LOG_SOFTMAX: return log_softmax_ref(t);
+    case PL_OP_COMPLEX_ABS: {
+        int64_t rows = pl_tensor_nrows(t), n = t->shape[t->n_dims - 1];
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t j = 0; j < n; j++) {
+                double re = ((const float *)t->src[0]->data)[r * 2 * n + j];
+                double im = ((const float *)t->src[0]->data)[r * 2 * n + n + j];
+                ((float *)t->data)[r * n + j] = (float)sqrt(re * re + im * im);
+            }
+        return PL_OK;
+    }
+    case PL_OP_LSTM_CELL: return lstm_cell_ref(t);
     default: return PL_ERR(PL_E_UNSUPPORTED, "cpu-ref: op %s", pl_op_name(t->op));
     }
 }

@@ -69,6 +69,9 @@ static inline __m256 pl_act8(__m256 x, int act) {
     }
     case 3: return pl_tanh8(x);
     case 4: return _mm256_max_ps(x, _mm256_setzero_ps());
+    case 5: /* sigmoid: exp8 clamps, so no overflow at either end */
+        return _mm256_div_ps(_mm256_set1_ps(1.0f),
+                             _mm256_add_ps(_mm256_set1_ps(1.0f), pl_exp8(_mm256_sub_ps(_mm256_setzero_ps(), x))));
     default: return x;
     }
 }

@@ -1,7 +1,7 @@
 /*
  * test_engine_ops.c - every CPU op x dtype x shape against the scalar
  * reference mode, for every kernel family this CPU can run (generic, avx2,
- * avx512). Checks NMSE per op (normalized by max(sum ref^2, n)), NaN/Inf, and guard bytes around outputs.
+ * avx512), including the sequence ops of the ASR model and the VAD. Checks NMSE per op (normalized by max(sum ref^2, n)), NaN/Inf, and guard bytes around outputs.
  * The seed is printed on failure.
  */
 #include <check.h>
@@ -291,6 +291,112 @@ START_TEST(test_embed_get_rows) {
 }
 END_TEST
 
+/* The ops of the streaming acoustic model and the VAD: depthwise conv over
+ * time (several kernels, strides, dilations, channel counts around the SIMD
+ * widths, a batch of sequences), im2col and a Conv1d as im2col + linear,
+ * log-softmax, complex magnitudes, the LSTM cell, add + activation, copy. */
+START_TEST(test_sequence_ops) {
+    static const int dw[][6] = {/* T, C, K, stride, dilation, batch */
+                                {1, 1, 1, 1, 1, 1},   {8, 5, 3, 1, 1, 1},    {40, 64, 11, 2, 1, 1},
+                                {33, 100, 5, 1, 2, 2}, {50, 256, 33, 1, 1, 1}, {47, 80, 13, 3, 2, 3},
+                                {30, 129, 7, 2, 3, 1}};
+    for (size_t i = 0; i < PL_ARRAY_LEN(dw); i++)
+        for (int bias = 0; bias < 2; bias++) {
+            struct arena a;
+            arena_init(&a, be_ref, 16 << 20);
+            int64_t t = dw[i][0], c = dw[i][1], k = dw[i][2], b = dw[i][5];
+            int64_t shape[3] = {b, t, c};
+            struct pl_tensor *x = leaf(&a, PL_DTYPE_F32, b > 1 ? 3 : 2, b > 1 ? shape : shape + 1);
+            struct pl_tensor *w = leaf(&a, PL_DTYPE_F32, 2, (int64_t[]){k, c});
+            struct pl_tensor *bs = bias ? leaf(&a, PL_DTYPE_F32, 1, (int64_t[]){c}) : NULL;
+            struct pl_tensor *y;
+            ck_assert_int_eq(pl_op_dwconv(a.ctx, x, w, bs, dw[i][3], dw[i][4], &y), PL_OK);
+            ck_assert_int_eq(y->shape[y->n_dims - 2], (t - dw[i][4] * (k - 1) - 1) / dw[i][3] + 1);
+            char what[96];
+            snprintf(what, sizeof what, "dwconv T%lld C%lld K%lld s%d d%d B%lld bias %d",
+                     (long long)t, (long long)c, (long long)k, dw[i][3], dw[i][4], (long long)b,
+                     bias);
+            check_op(&a, y, 1e-10, what);
+            arena_deinit(&a);
+        }
+    static const int ic[][7] = {/* T, C, K, stride, dilation, pad left, pad right */
+                                {4, 129, 3, 1, 1, 1, 1}, {4, 128, 3, 2, 1, 1, 1}, {640, 1, 256, 128, 1, 0, 0},
+                                {9, 7, 4, 3, 2, 5, 0},   {3, 2, 2, 1, 1, 0, 1}};
+    for (size_t i = 0; i < PL_ARRAY_LEN(ic); i++)
+        for (int b = 1; b <= 2; b++) {
+            struct arena a;
+            arena_init(&a, be_ref, 16 << 20);
+            int64_t t = ic[i][0], c = ic[i][1], k = ic[i][2], shape[3] = {b, t, c};
+            struct pl_tensor *x = leaf(&a, PL_DTYPE_F32, b > 1 ? 3 : 2, b > 1 ? shape : shape + 1);
+            struct pl_tensor *y, *z;
+            ck_assert_int_eq(pl_op_im2col(a.ctx, x, ic[i][2], ic[i][3], ic[i][4], ic[i][5], ic[i][6], &y),
+                             PL_OK);
+            char what[96];
+            snprintf(what, sizeof what, "im2col T%lld C%lld K%lld s%d d%d pad %d/%d B%d", (long long)t,
+                     (long long)c, (long long)k, ic[i][3], ic[i][4], ic[i][5], ic[i][6], b);
+            check_op(&a, y, 0, what);
+            /* a Conv1d: im2col, then a linear layer with a [C_out, K*C] weight + ReLU */
+            struct pl_tensor *w = leaf(&a, PL_DTYPE_F32, 2, (int64_t[]){9, k * c});
+            struct pl_tensor *bias = leaf(&a, PL_DTYPE_F32, 1, (int64_t[]){9});
+            ck_assert_int_eq(pl_op_linear(a.ctx, y, w, NULL, bias, PL_ACT_RELU, &z), PL_OK);
+            check_op(&a, z, 1e-9, "conv1d as im2col + linear");
+            arena_deinit(&a);
+        }
+    static const int rows[][2] = {{1, 1}, {3, 29}, {17, 258}, {64, 1024}};
+    for (size_t i = 0; i < PL_ARRAY_LEN(rows); i++) {
+        struct arena a;
+        arena_init(&a, be_ref, 64 << 20);
+        int64_t r = rows[i][0], n = rows[i][1];
+        struct pl_tensor *x = leaf(&a, PL_DTYPE_F32, 2, (int64_t[]){r, 2 * n});
+        for (int64_t e = 0; e < 2 * r * n; e++) ((float *)x->data)[e] *= 8.0f;
+        struct pl_tensor *x2 = leaf(&a, PL_DTYPE_F32, 2, (int64_t[]){r, 2 * n});
+        struct pl_tensor *y;
+        ck_assert_int_eq(pl_op_log_softmax(a.ctx, x, &y), PL_OK);
+        check_op(&a, y, 1e-12, "log_softmax");
+        ck_assert_int_eq(pl_op_complex_abs(a.ctx, x, &y), PL_OK);
+        ck_assert_int_eq(y->shape[1], n);
+        check_op(&a, y, 1e-12, "complex_abs");
+        ck_assert_int_eq(pl_op_copy(a.ctx, x, &y), PL_OK);
+        check_op(&a, y, 0, "copy");
+        for (int act = 0; act < PL_ACT_COUNT; act++) {
+            ck_assert_int_eq(pl_op_add_act(a.ctx, x, x2, (enum pl_act)act, &y), PL_OK);
+            check_op(&a, y, 1e-11, "add + act");
+        }
+        /* LSTM cell: B = r rows, H = n / 2 (gates 4H = 2n); with and without the h gates */
+        if (n % 2 == 0) {
+            struct pl_tensor *c = leaf(&a, PL_DTYPE_F32, 2, (int64_t[]){r, n / 2});
+            ck_assert_int_eq(pl_op_lstm_cell(a.ctx, x, x2, c, &y), PL_OK);
+            ck_assert(y->shape[0] == 2 && y->shape[1] == r && y->shape[2] == n / 2);
+            check_op(&a, y, 1e-11, "lstm_cell");
+            ck_assert_int_eq(pl_op_lstm_cell(a.ctx, x, NULL, c, &y), PL_OK);
+            check_op(&a, y, 1e-11, "lstm_cell without h gates");
+        }
+        arena_deinit(&a);
+    }
+    /* Shapes that cannot work are refused by the constructors. */
+    struct arena a;
+    arena_init(&a, be_ref, 1 << 20);
+    struct pl_tensor *x = leaf(&a, PL_DTYPE_F32, 2, (int64_t[]){4, 8});
+    struct pl_tensor *w = leaf(&a, PL_DTYPE_F32, 2, (int64_t[]){5, 8}), *w7 = leaf(&a, PL_DTYPE_F32, 2, (int64_t[]){3, 7});
+    struct pl_tensor *y = (struct pl_tensor *)1, *v;
+    ck_assert_int_eq(pl_op_dwconv(a.ctx, x, w, NULL, 1, 1, &y), PL_E_INVALID_ARG); /* 4 < 5 taps */
+    ck_assert_ptr_null(y);
+    ck_assert_int_eq(pl_op_dwconv(a.ctx, x, w7, NULL, 1, 1, &y), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_op_dwconv(a.ctx, x, w, NULL, 0, 1, &y), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_op_im2col(a.ctx, x, 3, 1, 1, 3, 0, &y), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_op_im2col(a.ctx, x, 6, 1, 1, 0, 0, &y), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_op_lstm_cell(a.ctx, x, NULL, x, &y), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_op_complex_abs(a.ctx, w7, &y), PL_E_INVALID_ARG);
+    /* views: rows of a placed tensor, refused outside it */
+    ck_assert_int_eq(pl_tensor_view_rows(a.ctx, x, 1, 2, &v), PL_OK);
+    ck_assert_ptr_eq(v->data, (float *)x->data + 8);
+    ck_assert_int_eq(v->shape[0], 2);
+    ck_assert_int_eq(pl_tensor_view_rows(a.ctx, x, 3, 2, &v), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_tensor_view(a.ctx, x, 1, (int64_t[]){4}, -1, &v), PL_E_INVALID_ARG);
+    arena_deinit(&a);
+}
+END_TEST
+
 START_TEST(test_api_errors) {
     struct pl_backend *be;
     ck_assert_int_eq(pl_backend_create("tpu", &be), PL_E_INVALID_ARG);
@@ -328,6 +434,7 @@ Suite *pl_engine_ops_suite(void) {
     tcase_add_test(tc, test_rowwise);
     tcase_add_test(tc, test_attention);
     tcase_add_test(tc, test_embed_get_rows);
+    tcase_add_test(tc, test_sequence_ops);
     tcase_add_test(tc, test_api_errors);
     suite_add_tcase(s, tc);
     return s;
