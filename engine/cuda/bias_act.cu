@@ -1,4 +1,4 @@
-/* bias_act.cu - fused bias + activation (GELU erf/tanh, tanh, ReLU), in place.
+/* bias_act.cu - fused bias + activation (GELU erf/tanh, tanh, ReLU, sigmoid), in place.
  *
  * Blocks stride over rows (blockIdx.y) and columns (blockIdx.x), so the bias
  * index is a plain column counter (no per-element division), and the grid is
@@ -19,6 +19,7 @@ __device__ __forceinline__ float act_apply(float v, int act) {
     }
     case PL_CUDA_ACT_TANH: return tanhf(v);
     case PL_CUDA_ACT_RELU: return v > 0.0f ? v : 0.0f;
+    case PL_CUDA_ACT_SIGMOID: return 1.0f / (1.0f + expf(-v));
     default: return v;
     }
 }
@@ -67,7 +68,7 @@ extern "C" pl_status pl_cuda_bias_act(struct pl_cuda_ctx *ctx, enum pl_cuda_dtyp
     PL_TRY(pl__cuda_check_dim(cols, INT64_MAX / 16, "bias_act", "cols"));
     PL_TRY(pl__cuda_mul(rows, cols, &n, "bias_act"));
     if (!x) return PL_ERR(PL_E_INVALID_ARG, "cuda bias_act: x is NULL");
-    if ((int)act < PL_CUDA_ACT_NONE || (int)act > PL_CUDA_ACT_RELU)
+    if ((int)act < PL_CUDA_ACT_NONE || (int)act > PL_CUDA_ACT_SIGMOID)
         return PL_ERR(PL_E_INVALID_ARG, "cuda bias_act: bad activation %d", (int)act);
     if (!bias && act == PL_CUDA_ACT_NONE) return PL_OK;
 

@@ -37,9 +37,10 @@ static struct pl_cuda_ctx *cu_of(const struct pl_backend *be) {
 }
 
 static const char *op_name(enum pl_op op) {
-    static const char *const names[PL_OP_COUNT] = {"none",       "linear",  "act",
-                                                   "add",        "layer_norm", "softmax",
-                                                   "embed",      "attention", "get_rows"};
+    /* tensor.c's pl_op_name: this library may not call parley_engine (see above) */
+    static const char *const names[PL_OP_COUNT] = {
+        "none",     "linear", "act",    "add",         "layer_norm",  "softmax",  "embed",
+        "attention", "get_rows", "dwconv", "im2col", "log_softmax", "complex_abs", "lstm_cell"};
     return (unsigned)op < PL_OP_COUNT ? names[op] : "?";
 }
 
@@ -140,6 +141,12 @@ static bool cuda_supports_op(const struct pl_backend *be, const struct pl_tensor
                is_i32(s[7]);
     case PL_OP_ATTENTION: return s[0] && is_f32(s[0]) && is_i32(s[1]);
     case PL_OP_GET_ROWS: return s[0] && s[1] && is_f32(s[0]) && is_i32(s[1]);
+    case PL_OP_DWCONV:
+        return s[0] && s[1] && is_f32(s[0]) && is_f32(s[1]) && is_f32(s[2]) && s[0]->n_dims >= 2;
+    case PL_OP_IM2COL: return s[0] && is_f32(s[0]) && s[0]->n_dims >= 2;
+    case PL_OP_LOG_SOFTMAX:
+    case PL_OP_COMPLEX_ABS: return s[0] && is_f32(s[0]);
+    case PL_OP_LSTM_CELL: return s[0] && s[2] && is_f32(s[0]) && is_f32(s[1]) && is_f32(s[2]);
     default: return false;
     }
 }
@@ -200,6 +207,36 @@ static pl_status op_attention(struct pl_cuda_ctx *cu, struct pl_tensor *t) {
                              seq, heads, hidden / heads, pl_tensor_param_f32(t, 1));
 }
 
+/* [.., T, C] sequences: their count (the leading dims) and T. */
+static int64_t n_seq(const struct pl_tensor *t) {
+    return nelem(t) / (t->shape[t->n_dims - 2] * last_dim(t));
+}
+
+static pl_status op_sequence(struct pl_cuda_ctx *cu, struct pl_tensor *t) {
+    struct pl_tensor *const *s = t->src;
+    const int32_t *p = t->op_params;
+    switch (t->op) {
+    case PL_OP_DWCONV:
+        return pl_cuda_dwconv(cu, PL_CUDA_F32, t->data, s[0]->data, s[1]->data, dptr(s[2]),
+                              n_seq(s[0]), s[0]->shape[s[0]->n_dims - 2], t->shape[t->n_dims - 2],
+                              last_dim(t), (int)s[1]->shape[0], p[0], p[1]);
+    case PL_OP_IM2COL:
+        return pl_cuda_im2col(cu, PL_CUDA_F32, t->data, s[0]->data, n_seq(s[0]),
+                              s[0]->shape[s[0]->n_dims - 2], t->shape[t->n_dims - 2],
+                              last_dim(s[0]), p[0], p[1], p[2], p[3]);
+    case PL_OP_LOG_SOFTMAX:
+        return pl_cuda_log_softmax(cu, PL_CUDA_F32, t->data, s[0]->data, nelem(t) / last_dim(t),
+                                   last_dim(t));
+    case PL_OP_COMPLEX_ABS:
+        return pl_cuda_complex_abs(cu, PL_CUDA_F32, t->data, s[0]->data, nelem(t) / last_dim(t),
+                                   last_dim(t));
+    case PL_OP_LSTM_CELL:
+        return pl_cuda_lstm_cell(cu, PL_CUDA_F32, t->data, s[0]->data, dptr(s[1]), s[2]->data,
+                                 t->shape[1], t->shape[2]);
+    default: return PL_ERR(PL_E_UNSUPPORTED, "cuda: op %s is not supported", op_name(t->op));
+    }
+}
+
 static pl_status run_node(struct pl_cuda_ctx *cu, struct pl_tensor *t) {
     struct pl_tensor *const *s = t->src;
     switch (t->op) {
@@ -211,7 +248,12 @@ static pl_status run_node(struct pl_cuda_ctx *cu, struct pl_tensor *t) {
         return pl_cuda_bias_act(cu, PL_CUDA_F32, t->data, dptr(s[1]), rows, cols,
                                 (enum pl_cuda_act)t->op_params[0]);
     }
-    case PL_OP_ADD: return pl_cuda_add(cu, PL_CUDA_F32, t->data, s[0]->data, s[1]->data, nelem(t));
+    case PL_OP_ADD: {
+        const int64_t cols = last_dim(t);
+        PL_TRY(pl_cuda_add(cu, PL_CUDA_F32, t->data, s[0]->data, s[1]->data, nelem(t)));
+        return pl_cuda_bias_act(cu, PL_CUDA_F32, t->data, NULL, nelem(t) / cols, cols,
+                                (enum pl_cuda_act)t->op_params[0]); /* no-op without an act */
+    }
     case PL_OP_LAYER_NORM: {
         const int64_t cols = last_dim(t);
         return pl_cuda_add_layernorm(cu, PL_CUDA_F32, t->data, s[0]->data, NULL, dptr(s[1]),
@@ -230,7 +272,7 @@ static pl_status run_node(struct pl_cuda_ctx *cu, struct pl_tensor *t) {
         return pl_cuda_get_rows(cu, PL_CUDA_F32, t->data, s[0]->data, s[1]->data, nelem(s[1]),
                                 nelem(s[0]) / cols, cols);
     }
-    default: return PL_ERR(PL_E_UNSUPPORTED, "cuda: op %s is not supported", op_name(t->op));
+    default: return op_sequence(cu, t);
     }
 }
 

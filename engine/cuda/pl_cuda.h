@@ -49,6 +49,7 @@ enum pl_cuda_act {
     PL_CUDA_ACT_GELU_TANH = 2, /* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
     PL_CUDA_ACT_TANH = 3,
     PL_CUDA_ACT_RELU = 4,
+    PL_CUDA_ACT_SIGMOID = 5, /* 1 / (1 + exp(-x)) */
 };
 
 /* Bytes per element of a storage type (0 for an invalid one). */
@@ -315,7 +316,44 @@ pl_status pl_cuda_encoder_layer(struct pl_cuda_ctx *ctx, enum pl_cuda_dtype dt,
                                 const struct pl_cuda_layer_shape *shape, void *x,
                                 const int32_t *mask);
 
-/* ---- the ASR acoustic model (engine/models/asr_model.h) --------------------- */
+/* ---- sequence ops (the ASR acoustic model, the VAD) ------------------------- */
+
+/*
+ * Depthwise 1-D convolution over time, no padding (the engine's
+ * PL_OP_DWCONV): x [n_seq][t_in][ch], w [k][ch], bias [ch] (may be NULL),
+ *   y[q][t][c] = bias[c] + sum_j w[j][c] * x[q][t*stride + j*dil][c]
+ * for t < t_out; (t_out-1)*stride + dil*(k-1) < t_in. y must not alias x.
+ * 1 <= k, stride, dil <= 4096.
+ */
+pl_status pl_cuda_dwconv(struct pl_cuda_ctx *ctx, enum pl_cuda_dtype dt, void *y, const void *x,
+                         const void *w, const void *bias, int64_t n_seq, int64_t t_in,
+                         int64_t t_out, int64_t ch, int k, int stride, int dil);
+
+/* The frames a 1-D convolution reads (PL_OP_IM2COL): x [n_seq][t_in][ch] ->
+ * y [n_seq][t_out][k*ch], y[q][t][j*ch + c] = x[q][t*stride + j*dil -
+ * pad_left][c], 0 outside [0, t_in). 0 <= pad_left <= dil*(k-1). */
+pl_status pl_cuda_im2col(struct pl_cuda_ctx *ctx, enum pl_cuda_dtype dt, void *y, const void *x,
+                         int64_t n_seq, int64_t t_in, int64_t t_out, int64_t ch, int k,
+                         int stride, int dil, int pad_left);
+
+/* Row-wise log-softmax: out[r,j] = in[r,j] - log(sum_i exp(in[r,i])) for a
+ * [rows, n] matrix (f32 accumulation, max subtracted first). out may alias in. */
+pl_status pl_cuda_log_softmax(struct pl_cuda_ctx *ctx, enum pl_cuda_dtype dt, void *out,
+                              const void *in, int64_t rows, int64_t n);
+
+/* y[r][i] = sqrt(x[r][i]^2 + x[r][n+i]^2) for x [rows][2n] (real parts, then
+ * imaginary parts), y [rows][n]. y must not alias x. */
+pl_status pl_cuda_complex_abs(struct pl_cuda_ctx *ctx, enum pl_cuda_dtype dt, void *y,
+                              const void *x, int64_t rows, int64_t n);
+
+/* One LSTMCell step (PL_OP_LSTM_CELL): gates gx [batch][4*hidden] (i, f, g,
+ * o), gh the same shape (may be NULL; added), c [batch][hidden] ->
+ * out [2][batch][hidden] = h', c'. out must not alias an input. */
+pl_status pl_cuda_lstm_cell(struct pl_cuda_ctx *ctx, enum pl_cuda_dtype dt, void *out,
+                            const void *gx, const void *gh, const void *c, int64_t batch,
+                            int64_t hidden);
+
+/* ---- the ASR acoustic model's own offline forward (being replaced by the backend) ---- */
 
 /*
  * Depthwise 1-D convolution over time on time-major frames, a batch of
@@ -333,11 +371,6 @@ pl_status pl_cuda_asr_dwconv(struct pl_cuda_ctx *ctx, enum pl_cuda_dtype dt, voi
                              const void *x, const void *w, const int32_t *len, int64_t batch,
                              int64_t x_rows, int64_t y_rows, int64_t ch, int k, int stride,
                              int dil, int pad_left);
-
-/* Row-wise log-softmax: out[r,j] = in[r,j] - log(sum_i exp(in[r,i])) for a
- * [rows, n] matrix (f32 accumulation, max subtracted first). out may alias in. */
-pl_status pl_cuda_log_softmax(struct pl_cuda_ctx *ctx, enum pl_cuda_dtype dt, void *out,
-                              const void *in, int64_t rows, int64_t n);
 
 /*
  * The whole acoustic model on the device, offline (whole utterances; the

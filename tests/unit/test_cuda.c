@@ -245,6 +245,7 @@ static double ref_act(double v, enum pl_cuda_act act) {
         return 0.5 * v * (1 + tanh(sqrt(2.0 / M_PI) * (v + 0.044715 * v * v * v)));
     case PL_CUDA_ACT_TANH: return tanh(v);
     case PL_CUDA_ACT_RELU: return v > 0 ? v : 0;
+    case PL_CUDA_ACT_SIGMOID: return 1 / (1 + exp(-v));
     default: return v;
     }
 }
@@ -371,7 +372,7 @@ static void run_linear_act(void) {
     static const int64_t shapes[][3] = {{1, 1, 1}, {5, 37, 19}, {64, 3072, 768}};
     for (int dti = 0; dti < 2; dti++)
         for (size_t s = 0; s < PL_ARRAY_LEN(shapes); s++)
-            for (int act = 0; act <= PL_CUDA_ACT_RELU; act++)
+            for (int act = 0; act <= PL_CUDA_ACT_SIGMOID; act++)
                 for (int with_bias = 0; with_bias < 2; with_bias++) {
                     /* the BERT-sized shape only for the forms BERT uses (CPU time) */
                     if (s == 2 && (act > PL_CUDA_ACT_GELU_TANH || !with_bias)) continue;

@@ -4,7 +4,8 @@
  *
  * Each case builds one graph, places it in a buffer of each backend, uploads
  * the same leaf data, computes, and compares the output (NMSE per op, plus
- * NaN/Inf). Error cases: an out-of-range token id gives PL_E_INVALID_ARG from
+ * NaN/Inf), the sequence ops of the ASR model and the VAD included. Error
+ * cases: an out-of-range token id gives PL_E_INVALID_ARG from
  * graph_compute, a bf16 Linear weight PL_E_UNSUPPORTED.
  *
  * Without a CUDA device it prints "skipped: no CUDA device" and runs nothing
@@ -279,6 +280,92 @@ static void t_embed_attention(void) {
         }
 }
 
+/* The sequence ops of the ASR acoustic model and the VAD: depthwise conv,
+ * a Conv1d as im2col + linear, then the row-wise ones. */
+static void t_dwconv(void) {
+    static const int64_t dw[][6] = {/* T, C, K, stride, dilation, sequences */
+                                    {1, 1, 1, 1, 1, 1}, {40, 64, 11, 2, 1, 1},
+                                    {33, 100, 5, 1, 2, 3}, {300, 256, 33, 1, 1, 2}};
+    for (size_t i = 0; i < 4; i++) {
+        struct tcase c;
+        struct pl_tensor *x, *w, *b, *y;
+        int64_t sh[3] = {dw[i][5], dw[i][0], dw[i][1]};
+        char what[96];
+        snprintf(what, sizeof what, "dwconv T%lld C%lld K%lld s%lld d%lld x%lld", (long long)sh[1],
+                 (long long)sh[2], (long long)dw[i][2], (long long)dw[i][3], (long long)dw[i][4],
+                 (long long)sh[0]);
+        if (case_init(&c)) return;
+        LEAF(x, &c, PL_DTYPE_F32, sh[0] > 1 ? 3 : 2, sh[0] > 1 ? sh : sh + 1, -1, 1);
+        LEAF(w, &c, PL_DTYPE_F32, 2, (int64_t[]){dw[i][2], dw[i][1]}, -0.5f, 0.5f);
+        LEAF(b, &c, PL_DTYPE_F32, 1, (int64_t[]){dw[i][1]}, -1, 1);
+        T_OK(pl_op_dwconv(c.ctx, x, w, i % 2 ? b : NULL, (int)dw[i][3], (int)dw[i][4], &y));
+        T_OK(pl_graph_add(c.g, y));
+        c.out = y;
+        compare(&c, what, 1e-10);
+    out:
+        case_free(&c);
+    }
+}
+
+static void t_conv1d(void) {
+    static const int ic[][7] = {/* T, C, K, stride, dilation, pad left, pad right */
+                                {4, 129, 3, 1, 1, 1, 1}, {4, 128, 3, 2, 1, 1, 1},
+                                {640, 1, 256, 128, 1, 0, 0}, {9, 7, 4, 3, 2, 5, 0}};
+    for (size_t i = 0; i < 4; i++)
+        for (int64_t nb = 1; nb <= 3; nb += 2) {
+            struct tcase c;
+            struct pl_tensor *x, *w, *b, *cols, *y;
+            int64_t sh[3] = {nb, ic[i][0], ic[i][1]}, k = ic[i][2];
+            char what[96];
+            snprintf(what, sizeof what, "conv1d = im2col + linear T%d C%d K%d s%d x%lld", ic[i][0],
+                     ic[i][1], ic[i][2], ic[i][3], (long long)nb);
+            if (case_init(&c)) return;
+            LEAF(x, &c, PL_DTYPE_F32, nb > 1 ? 3 : 2, nb > 1 ? sh : sh + 1, -1, 1);
+            LEAF(w, &c, PL_DTYPE_F32, 2, (int64_t[]){24, k * ic[i][1]}, -0.1f, 0.1f);
+            LEAF(b, &c, PL_DTYPE_F32, 1, (int64_t[]){24}, -1, 1);
+            T_OK(pl_op_im2col(c.ctx, x, ic[i][2], ic[i][3], ic[i][4], ic[i][5], ic[i][6], &cols));
+            T_OK(pl_op_linear(c.ctx, cols, w, NULL, b, PL_ACT_RELU, &y));
+            T_OK(pl_graph_add(c.g, cols));
+            T_OK(pl_graph_add(c.g, y));
+            c.out = cols;
+            compare(&c, "im2col", 0);
+            c.out = y;
+            compare(&c, what, 1e-9);
+        out:
+            case_free(&c);
+        }
+}
+
+static void t_rowseq(void) {
+    static const int64_t rows[][2] = {{1, 1}, {7, 29}, {64, 129}, {3, 3000}};
+    for (size_t i = 0; i < 4; i++) {
+        struct tcase c;
+        struct pl_tensor *x, *x2, *cst, *ls, *ab, *cp, *ad, *ls2, *l1, *l2;
+        int64_t r = rows[i][0], n = rows[i][1];
+        if (case_init(&c)) return;
+        LEAF(x, &c, PL_DTYPE_F32, 2, (int64_t[]){r, 4 * n}, -6, 6);
+        LEAF(x2, &c, PL_DTYPE_F32, 2, (int64_t[]){r, 4 * n}, -3, 3);
+        LEAF(cst, &c, PL_DTYPE_F32, 2, (int64_t[]){r, n}, -2, 2);
+        T_OK(pl_op_log_softmax(c.ctx, x, &ls));
+        T_OK(pl_op_complex_abs(c.ctx, x, &ab));
+        T_OK(pl_op_copy(c.ctx, x, &cp));
+        T_OK(pl_op_add_act(c.ctx, x, x2, PL_ACT_RELU, &ad));
+        T_OK(pl_op_add_act(c.ctx, x, x2, PL_ACT_SIGMOID, &ls2));
+        T_OK(pl_op_lstm_cell(c.ctx, x, x2, cst, &l1));
+        T_OK(pl_op_lstm_cell(c.ctx, x2, NULL, cst, &l2));
+        struct pl_tensor *nodes[] = {ls, ab, cp, ad, ls2, l1, l2};
+        const char *names[] = {"log_softmax", "complex_abs", "copy", "add+relu", "add+sigmoid",
+                               "lstm_cell", "lstm_cell (no h gates)"};
+        for (int k = 0; k < 7; k++) T_OK(pl_graph_add(c.g, nodes[k]));
+        for (int k = 0; k < 7; k++) {
+            c.out = nodes[k];
+            compare(&c, names[k], k == 2 ? 0 : 1e-10);
+        }
+    out:
+        case_free(&c);
+    }
+}
+
 static void t_unsupported(void) {
     struct tcase c;
     struct pl_tensor *x, *w, *y;
@@ -339,6 +426,9 @@ static const struct {
 } tests[] = {{"linear", t_linear},
              {"rowwise", t_rowwise},
              {"embed_attention", t_embed_attention},
+             {"dwconv", t_dwconv},
+             {"conv1d", t_conv1d},
+             {"sequence_rows", t_rowseq},
              {"unsupported", t_unsupported}};
 
 #ifdef PL_CUDA_TEST_STANDALONE

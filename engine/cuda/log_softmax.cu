@@ -1,5 +1,5 @@
-/* asr_log_softmax.cu - row-wise log-softmax (the CTC output over the
- * vocabulary): out[r,j] = in[r,j] - max_r - log(sum_j exp(in[r,j] - max_r)).
+/* log_softmax.cu - row-wise log-softmax (PL_OP_LOG_SOFTMAX; the CTC output
+ * over the vocabulary): out[r,j] = in[r,j] - max_r - log(sum_j exp(in[r,j] - max_r)).
  *
  * One block per row (grid-stride over rows), f32 max and sum through the
  * shared block reductions; expf/logf (not the fast intrinsics) so results
@@ -8,7 +8,7 @@
 #include "cuda_impl.h"
 
 template <typename T>
-__global__ void asr_log_softmax_kernel(T *out, const T *in, int64_t rows, int64_t n) {
+__global__ void log_softmax_kernel(T *out, const T *in, int64_t rows, int64_t n) {
     __shared__ float sh[32];
     for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
         const T *ir = in + r * n;
@@ -36,10 +36,10 @@ extern "C" pl_status pl_cuda_log_softmax(struct pl_cuda_ctx *ctx, enum pl_cuda_d
     const int threads = pl__cuda_row_threads(n);
     const unsigned grid = (unsigned)(rows < (1 << 30) ? rows : (1 << 30));
     if (dt == PL_CUDA_F32)
-        asr_log_softmax_kernel<float>
+        log_softmax_kernel<float>
             <<<grid, threads, 0, ctx->stream>>>((float *)out, (const float *)in, rows, n);
     else
-        asr_log_softmax_kernel<__half>
+        log_softmax_kernel<__half>
             <<<grid, threads, 0, ctx->stream>>>((__half *)out, (const __half *)in, rows, n);
     PL_CUDA_CHECK_LAUNCH("log_softmax");
     return PL_OK;
