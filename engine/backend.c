@@ -12,11 +12,17 @@
 #include "backend_impl.h"
 
 pl_status pl_backend_create(const char *name, struct pl_backend **out) {
+    return pl_backend_create_threads(name, 0, out);
+}
+
+pl_status pl_backend_create_threads(const char *name, int n_threads, struct pl_backend **out) {
     if (!out) return PL_ERR(PL_E_INVALID_ARG, "pl_backend_create: NULL out");
     *out = NULL;
     if (!name) return PL_ERR(PL_E_INVALID_ARG, "pl_backend_create: NULL name");
-    if (strcmp(name, "cpu") == 0) return pl__backend_cpu_create(false, out);
-    if (strcmp(name, "cpu-ref") == 0) return pl__backend_cpu_create(true, out);
+    if (n_threads < 0 || n_threads > 256)
+        return PL_ERR(PL_E_INVALID_ARG, "pl_backend_create: %d threads (0..256)", n_threads);
+    if (strcmp(name, "cpu") == 0) return pl__backend_cpu_create(false, n_threads, out);
+    if (strcmp(name, "cpu-ref") == 0) return pl__backend_cpu_create(true, n_threads, out);
     if (strncmp(name, "cuda", 4) == 0 && (name[4] == '\0' || name[4] == ':')) {
         int dev = 0;
         if (name[4] == ':') {

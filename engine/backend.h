@@ -42,6 +42,10 @@ struct pl_buffer;
  * PL_E_BACKEND (device failure), PL_E_NOMEM.
  * OUT: *out, caller owns; free with pl_backend_destroy(). */
 pl_status pl_backend_create(const char *name, struct pl_backend **out);
+/* Same, with n_threads worker threads for a CPU backend ("cpu": 1..256, 0 =
+ * the default; ignored by other backends). Models that run one graph per
+ * stream use 1 and leave the cores to their other streams. */
+pl_status pl_backend_create_threads(const char *name, int n_threads, struct pl_backend **out);
 /* Destroying NULL is a no-op. Buffers of the backend must be freed first. */
 void pl_backend_destroy(struct pl_backend *be);
 /* "cpu", "cpu-ref", "cuda:0" ...; borrowed for the backend's lifetime. */
@@ -50,7 +54,11 @@ const char *pl_backend_name(const struct pl_backend *be);
  * read directly by the CPU). */
 bool pl_backend_is_host(const struct pl_backend *be);
 
-/* Allocate n bytes (aligned to at least 64) of backend memory.
+/* Allocate n bytes (aligned to at least 64) of backend memory. Thread-safe:
+ * a shared model's backend allocates its per-stream buffers from any thread.
+ * A buffer may be read and written by graphs of another backend of the same
+ * kind and device (host memory for CPU backends; one device's memory for
+ * "cuda:N"), so per-stream state can move between compute backends.
  * OUT: *out, caller owns; free with pl_buffer_free(). */
 pl_status pl_backend_buffer_alloc(struct pl_backend *be, size_t n, struct pl_buffer **out);
 /* Wrap host memory [ptr, ptr+n) as a buffer without copying (zero-copy

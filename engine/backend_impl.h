@@ -70,8 +70,9 @@ struct pl_buffer {
  * OUT: *out, caller owns; free with pl_backend_destroy(). */
 pl_status pl_backend_cuda_create(int dev, struct pl_backend **out);
 
-/* Defined by the CPU backend (engine/cpu/). use_ref selects the scalar mode. */
-pl_status pl__backend_cpu_create(bool use_ref, struct pl_backend **out);
+/* Defined by the CPU backend (engine/cpu/). use_ref selects the scalar mode;
+ * n_threads 0 = the default (PARLEY_THREADS or the core count; 1 for ref). */
+pl_status pl__backend_cpu_create(bool use_ref, int n_threads, struct pl_backend **out);
 
 #ifdef __cplusplus
 }

@@ -5,9 +5,9 @@
  * The ASR acoustic model's whole-utterance forward on S seconds of random
  * features (100 frames a second): on the CPU (pl_asr_model_forward, one
  * thread; thread CPU time because the build machines are shared, and wall
- * time), then on the GPU (pl_cuda_asr_forward, batches of copies of the
- * same utterance, wall time with the copies both ways) where Parley has CUDA
- * and a device. Prints the real-time factor (time / audio seconds) of each
+ * time), then on the GPU (the model loaded on "cuda", pl_asr_batch_forward
+ * on batches of copies of the same utterance, wall time with the copies both
+ * ways) where Parley has CUDA and a device. Prints the real-time factor (time / audio seconds) of each
  * and the GPU's max |difference| from the CPU's log-probs.
  */
 #include <stdio.h>
@@ -80,7 +80,7 @@ int pl_bench_asr(int argc, char **argv) {
     }
 
     struct pl_asr_model *m = NULL;
-    struct pl_asr_stream *s = NULL;
+    struct pl_asr_state *s = NULL;
     float *feats = NULL, *ref = NULL;
     double *cpu_t = NULL, *wall_t = NULL;
     if (pl_asr_model_load(model, NULL, &m) != PL_OK) {
@@ -93,7 +93,7 @@ int pl_bench_asr(int argc, char **argv) {
     ref = pl_malloc(((size_t)rows + 1) * cfg->vocab_size * sizeof *ref);
     cpu_t = pl_calloc((size_t)iters, sizeof *cpu_t);
     wall_t = pl_calloc((size_t)iters, sizeof *wall_t);
-    if (!feats || !ref || !cpu_t || !wall_t || pl_asr_stream_create(m, 0, &s) != PL_OK) {
+    if (!feats || !ref || !cpu_t || !wall_t || pl_asr_state_create(m, 0, &s) != PL_OK) {
         fprintf(stderr, "parley bench asr: out of memory\n");
         goto done;
     }
@@ -128,14 +128,15 @@ int pl_bench_asr(int argc, char **argv) {
            wall_t[iters / 2] * 1e3);
     rc = 0;
     if (cuda) {
-        pl_status st = pl_bench_asr_gpu(m, feats, T, ref, n, batches, n_batches, iters, seconds);
+        pl_status st = pl_bench_asr_device(model, "cuda", feats, T, ref, n, batches, n_batches,
+                                           iters, seconds);
         if (st != PL_OK && st != PL_E_UNSUPPORTED) {
             fprintf(stderr, "parley bench asr: cuda: %s\n", pl_last_error());
             rc = 1;
         }
     }
 done:
-    pl_asr_stream_destroy(s);
+    pl_asr_state_destroy(s);
     pl_asr_model_destroy(m);
     pl_free(feats);
     pl_free(ref);

@@ -190,7 +190,7 @@ static int default_threads(void) {
     return n >= 1 && n <= 256 ? (int)n : 1;
 }
 
-pl_status pl__backend_cpu_create(bool use_ref, struct pl_backend **out) {
+pl_status pl__backend_cpu_create(bool use_ref, int n_threads, struct pl_backend **out) {
     *out = NULL;
     struct pl_backend *be = pl_calloc(1, sizeof *be);
     struct pl_cpu_ctx *c = pl_calloc(1, sizeof *c);
@@ -201,7 +201,7 @@ pl_status pl__backend_cpu_create(bool use_ref, struct pl_backend **out) {
     }
     c->use_ref = use_ref;
     c->kern = pl__cpu_kern_select();
-    c->n_threads = use_ref ? 1 : default_threads();
+    c->n_threads = n_threads > 0 ? n_threads : use_ref ? 1 : default_threads();
     c->profile = getenv("PARLEY_PROFILE") && *getenv("PARLEY_PROFILE") == '1';
     snprintf(c->name, sizeof c->name, "%s", use_ref ? "cpu-ref" : "cpu");
     pl_status st = pl_threadpool_create(c->n_threads, &c->pool);

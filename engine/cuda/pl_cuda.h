@@ -353,60 +353,6 @@ pl_status pl_cuda_lstm_cell(struct pl_cuda_ctx *ctx, enum pl_cuda_dtype dt, void
                             const void *gx, const void *gh, const void *c, int64_t batch,
                             int64_t hidden);
 
-/* ---- the ASR acoustic model's own offline forward (being replaced by the backend) ---- */
-
-/*
- * Depthwise 1-D convolution over time on time-major frames, a batch of
- * utterances padded to a common length:
- *   x [batch][x_rows][ch], w [k][ch], y [batch][y_rows][ch],
- *   y[b][t][c] = sum_j w[j][c] * x(b, t*stride + j*dil - pad_left, c)
- * where x(b, i, c) is x[b][i][c] for 0 <= i < len[b] and 0 otherwise (the
- * zero padding; rows of x at or past len[b] are never read). len is i32 on
- * the device, [batch], clamped to 0..x_rows; NULL = every row valid. Every
- * t < y_rows is written. With pad_left = dil*(k-1) - right and y_rows =
- * ceil(len / stride) this is the CPU model's convolution exactly.
- * y must not alias x. 1 <= k, stride, dil <= 4096; 0 <= pad_left <= dil*(k-1).
- */
-pl_status pl_cuda_asr_dwconv(struct pl_cuda_ctx *ctx, enum pl_cuda_dtype dt, void *y,
-                             const void *x, const void *w, const int32_t *len, int64_t batch,
-                             int64_t x_rows, int64_t y_rows, int64_t ch, int k, int stride,
-                             int dil, int pad_left);
-
-/*
- * The whole acoustic model on the device, offline (whole utterances; the
- * streaming API stays on the CPU). Made from a model view
- * (pl_asr_model_view_create() in engine/models/asr_model.h): every weight is
- * uploaded once, as f32, at creation; the view may be destroyed afterwards.
- * f32 throughout (TF32 only if the context allows it), pointwise convs and
- * the decoder as cuBLAS GEMMs, the residual added by the last sub-block's
- * GEMM (beta = 1) before its bias + ReLU.
- * Thread-safety: like its context (one thread at a time).
- */
-struct pl_asr_model_view;
-struct pl_cuda_asr;
-
-/* Errors: PL_E_INVALID_ARG (NULL, a view with bad geometry), PL_E_BACKEND,
- * PL_E_NOMEM. ctx is borrowed and must outlive the model.
- * OUT: *out, caller owns; free with pl_cuda_asr_destroy(). */
-pl_status pl_cuda_asr_create(struct pl_cuda_ctx *ctx, const struct pl_asr_model_view *v,
-                             struct pl_cuda_asr **out);
-void pl_cuda_asr_destroy(struct pl_cuda_asr *a); /* NULL is a no-op */
-
-/* Output frames for n_frames input frames (ceil through every strided conv,
- * the same as pl_asr_model_n_out()); 0 for n_frames <= 0. */
-int pl_cuda_asr_n_out(const struct pl_cuda_asr *a, int n_frames);
-
-/*
- * n utterances at once, padded on the device to the longest: feats[i]
- * [n_frames[i], n_mels] (host, NULL when 0 frames) -> out[i] (host,
- * pl_cuda_asr_n_out(n_frames[i]) rows of vocab_size log-probs); n_out[i]
- * (may be NULL) receives that count. Returns when out is written.
- * Errors: PL_E_INVALID_ARG (NULL pointers, n < 1, n_frames < 0 or over
- * 2^20, a batch whose buffers would pass 2^31 elements), PL_E_BACKEND.
- */
-pl_status pl_cuda_asr_forward(struct pl_cuda_asr *a, int n, const float *const *feats,
-                              const int *n_frames, float *const *out, int *n_out);
-
 #ifdef __cplusplus
 }
 #endif

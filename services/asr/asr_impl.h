@@ -16,7 +16,7 @@
 #include "status.h"
 
 struct pl_asr_model;
-struct pl_asr_stream;
+struct pl_asr_state;
 struct pl_batcher;
 struct pl_nrpc_conn;
 
@@ -35,7 +35,7 @@ struct pl_asrsvc_model {
     double lm_oov_logp;       /* config.json decoding.lm_oov_logp, else the decoder's default */
     double lm_unk_penalty;    /* config.json decoding.lm_unk_penalty, else the decoder's default */
     int n_instances;
-    struct pl_asr_stream **streams; /* [n_instances * max_batch_size]: instance i owns
+    struct pl_asr_state **streams; /* [n_instances * max_batch_size]: instance i owns
                                        streams[i * max_batch_size ...] */
     struct pl_asr_batch **batches;  /* [n_instances]: batched forward workspaces */
     struct pl_batcher *batcher;

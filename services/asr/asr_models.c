@@ -147,7 +147,7 @@ pl_status pl__asrsvc_model_load(const char *dir, const char *name, const struct 
         goto fail;
     }
     for (int i = 0; i < m->n_instances * m->max_batch_size; i++)
-        PL_TRY_GOTO(st, pl_asr_stream_create(m->am, 256, &m->streams[i]));
+        PL_TRY_GOTO(st, pl_asr_state_create(m->am, 256, &m->streams[i]));
     for (int i = 0; i < m->n_instances; i++) {
         PL_TRY_GOTO(st, pl_asr_batch_create(m->am, m->max_batch_size, 256, &m->batches[i]));
         if (o->threads > 1) PL_TRY_GOTO(st, pl_asr_batch_set_threads(m->batches[i], o->threads));
@@ -177,7 +177,7 @@ void pl__asrsvc_model_destroy(struct pl_asrsvc_model *m) {
     for (int i = 0; m->batches && i < m->n_instances; i++) pl_asr_batch_destroy(m->batches[i]);
     pl_free(m->batches);
     for (int i = 0; m->streams && i < m->n_instances * m->max_batch_size; i++)
-        pl_asr_stream_destroy(m->streams[i]);
+        pl_asr_state_destroy(m->streams[i]);
     pl_free(m->streams);
     pl_asr_vocab_destroy(m->vocab);
     pl_asr_fe_destroy(m->fe);

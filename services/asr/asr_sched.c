@@ -21,7 +21,7 @@
 #include "util.h"
 
 struct sched_req {
-    struct pl_asr_stream *st;
+    struct pl_asr_state *st;
     const float *feats;
     int n_frames, n_out;
     bool finish, done;
@@ -62,7 +62,7 @@ static struct timespec ts_of_us(int64_t t) {
 
 static void *sched_main(void *ud) {
     struct pl_asr_sched *s = ud;
-    struct pl_asr_stream *streams[PL_ASR_SCHED_MAX_BATCH];
+    struct pl_asr_state *streams[PL_ASR_SCHED_MAX_BATCH];
     const float *feats[PL_ASR_SCHED_MAX_BATCH];
     int nf[PL_ASR_SCHED_MAX_BATCH], no[PL_ASR_SCHED_MAX_BATCH];
     bool fin[PL_ASR_SCHED_MAX_BATCH];
@@ -195,7 +195,7 @@ void pl_asr_sched_expect(struct pl_asr_sched *s, int delta) {
     pthread_mutex_unlock(&s->mu);
 }
 
-pl_status pl_asr_sched_step(struct pl_asr_sched *s, struct pl_asr_stream *st, const float *feats,
+pl_status pl_asr_sched_step(struct pl_asr_sched *s, struct pl_asr_state *st, const float *feats,
                             int n_frames, bool finish, float *out, int *n_out, bool expected) {
     if (!s || !st || !out || !n_out || n_frames < 0 || n_frames > s->o.max_chunk ||
         (n_frames > 0 && !feats)) {

@@ -36,7 +36,7 @@ extern "C" {
 #endif
 
 struct pl_asr_model;
-struct pl_asr_stream;
+struct pl_asr_state;
 struct pl_metrics;
 
 #define PL_ASR_SCHED_MAX_BATCH 64
@@ -72,11 +72,11 @@ void pl_asr_sched_expect(struct pl_asr_sched *s, int delta);
 
 /* One step of stream st, run batched with the other queued streams: feed n_frames (0..
  * max_chunk) frames of feats (NULL when 0), then finish the utterance when finish; log-probs
- * to out (pl_asr_stream_max_out(st) rows), their count to *n_out. Blocks until done.
+ * to out (pl_asr_state_max_out(st) rows), their count to *n_out. Blocks until done.
  * expected: this step takes back the caller's pl_asr_sched_expect(+1) (in the same locked
  * moment it is queued). Errors: PL_E_INVALID_ARG (arguments; an expectation is still taken
  * back), PL_E_UNAVAILABLE (stopping), the batched step's (the whole batch fails). */
-pl_status pl_asr_sched_step(struct pl_asr_sched *s, struct pl_asr_stream *st, const float *feats,
+pl_status pl_asr_sched_step(struct pl_asr_sched *s, struct pl_asr_state *st, const float *feats,
                             int n_frames, bool finish, float *out, int *n_out, bool expected);
 
 void pl_asr_sched_get_stats(struct pl_asr_sched *s, struct pl_asr_sched_stats *out);

@@ -275,7 +275,7 @@ struct pl_asr_sess {
     /* decoding of the current utterance */
     int64_t utt_start; /* sample */
     struct pl_asr_fe_stream *fs;
-    struct pl_asr_stream *ms;
+    struct pl_asr_state *ms;
     float *mout;              /* [max_out, V] */
     struct pl_asr_beam *beam; /* NULL: greedy on logp */
     struct pl_asr_decode_opts dopts;
@@ -320,7 +320,7 @@ void pl_asr_sess_destroy(struct pl_asr_sess *s) {
     pl_free(s->vprob);
     pl_free(s->evs);
     pl_asr_fe_stream_destroy(s->fs);
-    pl_asr_stream_destroy(s->ms);
+    pl_asr_state_destroy(s->ms);
     pl_free(s->mout);
     pl_asr_beam_destroy(s->beam);
     pl_free(s->logp);
@@ -408,8 +408,8 @@ static pl_status setup(struct pl_asr_sess *s,
         PL_TRY(pl_vad_state_create(s->ss->vad, &s->vs));
     }
     PL_TRY(pl_asr_fe_stream_create(s->fe, &s->fs));
-    PL_TRY(pl_asr_stream_create(s->m->am, MODEL_CHUNK, &s->ms));
-    s->mout = pl_malloc(sizeof *s->mout * (size_t)pl_asr_stream_max_out(s->ms) *
+    PL_TRY(pl_asr_state_create(s->m->am, MODEL_CHUNK, &s->ms));
+    s->mout = pl_malloc(sizeof *s->mout * (size_t)pl_asr_state_max_out(s->ms) *
                         (size_t)s->m->vocab_size);
     if (!s->mout) return PL_ERR(PL_E_NOMEM, "model output");
     return PL_OK;
@@ -647,7 +647,7 @@ static pl_status end_utt(struct pl_asr_sess *s, int64_t cut) {
             PL_TRY_GOTO(st, send_result(s, nb, true, 1.0f, cut));
     }
     pl_asr_fe_stream_reset(s->fs);
-    pl_asr_stream_reset(s->ms);
+    pl_asr_state_reset(s->ms);
     if (s->beam) pl_asr_beam_reset(s->beam);
     s->n_rows = 0;
     s->dec_rows = 0;

@@ -1,13 +1,13 @@
 /*
- * test_asr_model.c - the ASR acoustic model (engine/models/asr_model.c)
- * against the PyTorch reference (tests/reference/asr_model_ref.py: random
- * weights exported through train/asr/model.py, float64 reference forward):
- * the shipped geometry and an odd one (channels not a multiple of 16,
- * dilation, stride 3, strided epilogue, zero right context), SIMD and generic
- * kernels: max |diff| <= 1e-4. Streaming: every chunk size (and random chunk
- * sequences) gives the full forward's output within 1e-5; feeding allocates
- * nothing. Broken model directories fail with the right status naming the
- * problem.
+ * test_asr_model.c - the ASR acoustic model (engine/models/asr_model.c,
+ * asr_state.c) against the PyTorch reference (tests/reference/asr_model_ref.py:
+ * random weights exported through train/asr/model.py, float64 reference
+ * forward): the shipped geometry and an odd one (channels not a multiple of
+ * 16, dilation, stride 3, strided epilogue, zero right context), on the "cpu"
+ * backend (SIMD kernels) and on "cpu-ref" (the scalar oracle): max |diff| <=
+ * 1e-4. Incremental states: every chunk size (and random chunk sequences)
+ * gives the full forward's output within 1e-5; feeding allocates nothing.
+ * Broken model directories fail with the right status naming the problem.
  */
 #include <check.h>
 #include <math.h>
@@ -77,7 +77,7 @@ static double max_diff(const float *a, const float *b, size_t n) {
 }
 
 static struct pl_asr_model *load(const char *dir, bool ref) {
-    struct pl_asr_model_options o = {.use_ref = ref};
+    struct pl_asr_model_options o = {.device = ref ? "cpu-ref" : "cpu"};
     struct pl_asr_model *m = NULL;
     pl_status st = pl_asr_model_load(dir, &o, &m);
     ck_assert_msg(st == PL_OK, "load %s: %s", dir, pl_last_error());
@@ -86,22 +86,22 @@ static struct pl_asr_model *load(const char *dir, bool ref) {
 
 /* Stream a whole utterance in chunks given by sizes[] (cycled; a size of 0
  * feeds nothing). Returns the row count written to out. */
-static int run_chunks(struct pl_asr_stream *s, const float *feats, int T, const int *sizes,
+static int run_chunks(struct pl_asr_state *s, const float *feats, int T, const int *sizes,
                       int n_sizes, float *out, int n_mels, int V) {
-    pl_asr_stream_reset(s);
+    pl_asr_state_reset(s);
     int done = 0, k = 0, off = 0, i = 0;
-    float *tmp = pl_malloc((size_t)pl_asr_stream_max_out(s) * V * sizeof(float));
+    float *tmp = pl_malloc((size_t)pl_asr_state_max_out(s) * V * sizeof(float));
     while (off < T) {
         int n = sizes[i++ % n_sizes];
         if (n > T - off) n = T - off;
-        ck_assert_msg(pl_asr_stream_feed(s, feats + (size_t)off * n_mels, n, tmp, &k) == PL_OK,
+        ck_assert_msg(pl_asr_state_feed(s, feats + (size_t)off * n_mels, n, tmp, &k) == PL_OK,
                       "feed: %s", pl_last_error());
-        ck_assert_int_le(k, pl_asr_stream_max_out(s));
+        ck_assert_int_le(k, pl_asr_state_max_out(s));
         memcpy(out + (size_t)done * V, tmp, (size_t)k * V * sizeof(float));
         done += k;
         off += n;
     }
-    ck_assert_int_eq(pl_asr_stream_finish(s, tmp, &k), PL_OK);
+    ck_assert_int_eq(pl_asr_state_finish(s, tmp, &k), PL_OK);
     memcpy(out + (size_t)done * V, tmp, (size_t)k * V * sizeof(float));
     pl_free(tmp);
     return done + k;
@@ -116,8 +116,8 @@ static void check_dir(const char *dir, const int *cases, int n_cases) {
         struct pl_asr_model *m = load(dir, ref);
         const struct pl_asr_model_config *c = pl_asr_model_get_config(m);
         int V = c->vocab_size;
-        struct pl_asr_stream *s;
-        ck_assert_int_eq(pl_asr_stream_create(m, 64, &s), PL_OK);
+        struct pl_asr_state *s;
+        ck_assert_int_eq(pl_asr_state_create(m, 64, &s), PL_OK);
         double worst = 0;
         for (int i = 0; i < n_cases; i++) {
             int T = cases[i], To = pl_asr_model_n_out(m, T);
@@ -133,15 +133,15 @@ static void check_dir(const char *dir, const int *cases, int n_cases) {
             ck_assert_int_eq(n, To);
             double d = max_diff(got, want, (size_t)To * V);
             ck_assert_msg(d <= TOL_REF, "%s %s T=%d: max |diff| %g > %g", dir,
-                          ref ? "generic" : "simd", T, d, TOL_REF);
+                          pl_asr_model_device(m), T, d, TOL_REF);
             if (d > worst) worst = d;
             pl_free(x);
             pl_free(want);
             pl_free(got);
         }
-        fprintf(stderr, "asr model %s (%s kernels): %d cases, max |diff| vs PyTorch %.3g\n", dir,
-                ref ? "generic" : "simd", n_cases, worst);
-        pl_asr_stream_destroy(s);
+        fprintf(stderr, "asr model %s (%s): %d cases, max |diff| vs PyTorch %.3g\n", dir,
+                pl_asr_model_device(m), n_cases, worst);
+        pl_asr_state_destroy(s);
         pl_asr_model_destroy(m);
     }
 
@@ -157,17 +157,17 @@ static void check_dir(const char *dir, const int *cases, int n_cases) {
     float *x = read_f32(dir, name, (size_t)T * c->n_mels);
     float *full = pl_malloc(((size_t)To * V + 1) * sizeof(float));
     float *part = pl_malloc(((size_t)To * V + 1) * sizeof(float));
-    struct pl_asr_stream *whole, *s;
-    ck_assert_int_eq(pl_asr_stream_create(m, T, &whole), PL_OK);
+    struct pl_asr_state *whole, *s;
+    ck_assert_int_eq(pl_asr_state_create(m, T, &whole), PL_OK);
     ck_assert_int_eq(pl_asr_model_forward(whole, x, T, full, NULL), PL_OK);
-    ck_assert_int_eq(pl_asr_stream_create(m, 37, &s), PL_OK);
+    ck_assert_int_eq(pl_asr_state_create(m, 37, &s), PL_OK);
     double worst = 0;
     static const int fixed[] = {1, 2, 3, 4, 5, 7, 8, 16, 31, 37};
     for (size_t f = 0; f < sizeof fixed / sizeof fixed[0]; f++) {
         int n = run_chunks(s, x, T, &fixed[f], 1, part, c->n_mels, V);
         ck_assert_int_eq(n, To);
         double d = max_diff(part, full, (size_t)To * V);
-        ck_assert_msg(d <= TOL_STREAM, "chunk %d: max |stream - full| %g", fixed[f], d);
+        ck_assert_msg(d <= TOL_STREAM, "chunk %d: max |chunked - full| %g", fixed[f], d);
         if (d > worst) worst = d;
     }
     unsigned seed = 7;
@@ -179,43 +179,43 @@ static void check_dir(const char *dir, const int *cases, int n_cases) {
         int n = run_chunks(s, x, T, sizes, 16, part, c->n_mels, V);
         ck_assert_int_eq(n, To);
         double d = max_diff(part, full, (size_t)To * V);
-        ck_assert_msg(d <= TOL_STREAM, "random chunks %d: max |stream - full| %g", r, d);
+        ck_assert_msg(d <= TOL_STREAM, "random chunks %d: max |chunked - full| %g", r, d);
         if (d > worst) worst = d;
     }
-    fprintf(stderr, "asr model %s: streaming T=%d, chunk sizes 1..37: max |stream - full| %.3g\n",
+    fprintf(stderr, "asr model %s: streaming T=%d, chunk sizes 1..37: max |chunked - full| %.3g\n",
             dir, T, worst);
-    /* batches: every case at once, random chunks, streams finishing at different steps */
+    /* batches: every case at once, random chunks, states finishing at different steps */
     {
         struct pl_asr_batch *b;
         ck_assert_int_eq(pl_asr_batch_create(m, n_cases, 37, &b), PL_OK);
-        struct pl_asr_stream *ss[16];
+        struct pl_asr_state *ss[16];
         float *xs[16], *want[16], *got[16], *outs[16];
         const float *fp[16];
         int off[16], done[16], nf[16], no[16], To_[16];
         bool fin[16], ended[16];
         ck_assert_int_le(n_cases, 16);
         for (int i = 0; i < n_cases; i++) {
-            ck_assert_int_eq(pl_asr_stream_create(m, 40, &ss[i]), PL_OK);
+            ck_assert_int_eq(pl_asr_state_create(m, 40, &ss[i]), PL_OK);
             snprintf(name, sizeof name, "feats_%d.f32", i);
             xs[i] = read_f32(dir, name, (size_t)cases[i] * c->n_mels);
             To_[i] = pl_asr_model_n_out(m, cases[i]);
             want[i] = pl_malloc(((size_t)To_[i] * V + 1) * sizeof(float));
             got[i] = pl_malloc(((size_t)To_[i] * V + 1) * sizeof(float));
-            outs[i] = pl_malloc((size_t)pl_asr_stream_max_out(ss[i]) * V * sizeof(float));
+            outs[i] = pl_malloc((size_t)pl_asr_state_max_out(ss[i]) * V * sizeof(float));
             ck_assert_int_eq(pl_asr_model_forward(whole, xs[i], cases[i], want[i], NULL), PL_OK);
-            pl_asr_stream_reset(ss[i]);
+            pl_asr_state_reset(ss[i]);
             off[i] = done[i] = 0;
             ended[i] = false;
         }
         int left = n_cases;
         while (left) {
-            struct pl_asr_stream *bs[16];
+            struct pl_asr_state *bs[16];
             float *bo[16];
             int k = 0, idx[16];
             for (int i = 0; i < n_cases; i++) {
                 if (ended[i]) continue;
                 seed = seed * 1103515245u + 12345u;
-                if ((seed >> 20) % 5 == 0) continue; /* this stream sits this step out */
+                if ((seed >> 20) % 5 == 0) continue; /* this state sits this step out */
                 int n = (int)((seed >> 8) % 38);
                 if (n > cases[i] - off[i]) n = cases[i] - off[i];
                 idx[k] = i;
@@ -290,39 +290,39 @@ static void check_dir(const char *dir, const int *cases, int n_cases) {
         }
         /* misuse is refused before anything changes */
         const float *nofeat = NULL;
-        struct pl_asr_stream *dup[2] = {ss[0], ss[0]};
+        struct pl_asr_state *dup[2] = {ss[0], ss[0]};
         float *ob[2] = {part, part};
         const float *fb[2] = {nofeat, nofeat};
         int nb[2] = {0, 0}, nob[2];
         ck_assert_int_eq(pl_asr_batch_step(b, dup, 2, fb, nb, NULL, ob, nob), PL_E_INVALID_ARG);
         ck_assert_int_eq(pl_asr_batch_step(b, ss, 1, fb, nb, NULL, ob, nob),
                          PL_E_INVALID_ARG); /* finished */
-        pl_asr_stream_reset(ss[0]);
+        pl_asr_state_reset(ss[0]);
         nb[0] = 38;
         ck_assert_int_eq(pl_asr_batch_step(b, ss, 1, fb, nb, NULL, ob, nob), PL_E_INVALID_ARG);
         ck_assert_int_eq(pl_asr_batch_step(b, ss, n_cases + 1, fb, nb, NULL, ob, nob),
                          PL_E_INVALID_ARG);
         for (int i = 0; i < n_cases; i++)
-            pl_asr_stream_destroy(ss[i]);
+            pl_asr_state_destroy(ss[i]);
         pl_asr_batch_destroy(b);
         fprintf(stderr,
-                "asr model %s: batch of %d streams == their full forwards (max |diff| %.3g)\n", dir,
+                "asr model %s: batch of %d states == their full forwards (max |diff| %.3g)\n", dir,
                 n_cases, worst);
     }
     /* a feed allocates nothing */
     struct pl_alloc_stats a0, a1;
-    float *tmp = pl_malloc((size_t)pl_asr_stream_max_out(s) * V * sizeof(float));
+    float *tmp = pl_malloc((size_t)pl_asr_state_max_out(s) * V * sizeof(float));
     int k;
-    pl_asr_stream_reset(s);
+    pl_asr_state_reset(s);
     pl_alloc_stats(&a0);
     for (int off = 0; off + 37 <= T; off += 37)
-        ck_assert_int_eq(pl_asr_stream_feed(s, x + (size_t)off * c->n_mels, 37, tmp, &k), PL_OK);
-    ck_assert_int_eq(pl_asr_stream_finish(s, tmp, &k), PL_OK);
+        ck_assert_int_eq(pl_asr_state_feed(s, x + (size_t)off * c->n_mels, 37, tmp, &k), PL_OK);
+    ck_assert_int_eq(pl_asr_state_finish(s, tmp, &k), PL_OK);
     pl_alloc_stats(&a1);
     ck_assert_int_eq(a1.total_allocs, a0.total_allocs);
     pl_free(tmp);
-    pl_asr_stream_destroy(s);
-    pl_asr_stream_destroy(whole);
+    pl_asr_state_destroy(s);
+    pl_asr_state_destroy(whole);
     pl_free(x);
     pl_free(full);
     pl_free(part);
@@ -353,44 +353,44 @@ START_TEST(parity_odd_geometry) {
 }
 END_TEST
 
-START_TEST(stream_contract) {
+START_TEST(state_contract) {
     char dir[128];
     gen(dir, sizeof dir, "tiny");
     struct pl_asr_model *m = load(dir, false);
     const struct pl_asr_model_config *c = pl_asr_model_get_config(m);
-    struct pl_asr_stream *s;
-    ck_assert_int_eq(pl_asr_stream_create(m, -1, &s), PL_E_INVALID_ARG);
+    struct pl_asr_state *s;
+    ck_assert_int_eq(pl_asr_state_create(m, -1, &s), PL_E_INVALID_ARG);
     ck_assert_ptr_null(s);
-    ck_assert_int_eq(pl_asr_stream_create(m, 1 << 20, &s), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_asr_state_create(m, 1 << 20, &s), PL_E_INVALID_ARG);
     struct pl_asr_batch *b = (struct pl_asr_batch *)1;
     ck_assert_int_eq(pl_asr_batch_create(m, 4096, 65536, &b), PL_E_UNSUPPORTED);
     ck_assert_ptr_null(b);
     ck_assert_int_eq(pl_asr_batch_create(m, 0, 16, &b), PL_E_INVALID_ARG);
-    ck_assert_int_eq(pl_asr_stream_create(m, 4, &s), PL_OK);
+    ck_assert_int_eq(pl_asr_state_create(m, 4, &s), PL_OK);
     float x[16 * 8] = {0}, out[64 * 29];
     int k = -1;
-    ck_assert_int_eq(pl_asr_stream_feed(s, x, 5, out, &k), PL_E_INVALID_ARG);
-    ck_assert_int_eq(pl_asr_stream_feed(s, NULL, 2, out, &k), PL_E_INVALID_ARG);
-    ck_assert_int_eq(pl_asr_stream_feed(s, x, 0, out, &k), PL_OK);
+    ck_assert_int_eq(pl_asr_state_feed(s, x, 5, out, &k), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_asr_state_feed(s, NULL, 2, out, &k), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_asr_state_feed(s, x, 0, out, &k), PL_OK);
     ck_assert_int_eq(k, 0);
     /* nothing fed: no output at all */
-    ck_assert_int_eq(pl_asr_stream_finish(s, out, &k), PL_OK);
+    ck_assert_int_eq(pl_asr_state_finish(s, out, &k), PL_OK);
     ck_assert_int_eq(k, 0);
-    ck_assert_int_eq(pl_asr_stream_feed(s, x, 1, out, &k), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_asr_state_feed(s, x, 1, out, &k), PL_E_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(pl_last_error(), "finished"));
-    ck_assert_int_eq(pl_asr_stream_finish(s, out, &k), PL_E_INVALID_ARG);
-    pl_asr_stream_reset(s);
+    ck_assert_int_eq(pl_asr_state_finish(s, out, &k), PL_E_INVALID_ARG);
+    pl_asr_state_reset(s);
     /* output lags by the look-ahead: 4 frames give nothing yet (tiny: 2 + 2*1*2 + 1*2 = 8) */
     ck_assert_int_eq(c->right_context, 8);
-    ck_assert_int_eq(pl_asr_stream_feed(s, x, 4, out, &k), PL_OK);
+    ck_assert_int_eq(pl_asr_state_feed(s, x, 4, out, &k), PL_OK);
     ck_assert_int_eq(k, 0);
-    ck_assert_int_eq(pl_asr_stream_feed(s, x, 4, out, &k), PL_OK);
+    ck_assert_int_eq(pl_asr_state_feed(s, x, 4, out, &k), PL_OK);
     ck_assert_int_eq(k, 0);
-    ck_assert_int_eq(pl_asr_stream_feed(s, x, 4, out, &k), PL_OK);
+    ck_assert_int_eq(pl_asr_state_feed(s, x, 4, out, &k), PL_OK);
     ck_assert_int_gt(k, 0);
-    ck_assert_int_eq(pl_asr_stream_frames_in(s), 12);
-    ck_assert_int_eq(pl_asr_stream_finish(s, out, &k), PL_OK);
-    ck_assert_int_eq(pl_asr_stream_frames_out(s), 6);
+    ck_assert_int_eq(pl_asr_state_frames_in(s), 12);
+    ck_assert_int_eq(pl_asr_state_finish(s, out, &k), PL_OK);
+    ck_assert_int_eq(pl_asr_state_frames_out(s), 6);
     ck_assert_int_eq(pl_asr_model_n_out(m, 12), 6);
     /* zero-length forward */
     ck_assert_int_eq(pl_asr_model_forward(s, NULL, 0, out, &k), PL_OK);
@@ -406,7 +406,7 @@ START_TEST(stream_contract) {
             sum += exp(out[r * c->vocab_size + v]);
         ck_assert_double_eq_tol(sum, 1.0, 1e-5);
     }
-    pl_asr_stream_destroy(s);
+    pl_asr_state_destroy(s);
     pl_asr_model_destroy(m);
 }
 END_TEST
@@ -479,7 +479,7 @@ Suite *pl_asr_model_suite(void) {
     tcase_add_unchecked_fixture(tc, suite_setup, suite_teardown);
     tcase_add_test(tc, parity_default);
     tcase_add_test(tc, parity_odd_geometry);
-    tcase_add_test(tc, stream_contract);
+    tcase_add_test(tc, state_contract);
     tcase_add_test(tc, bad_model_dirs);
     suite_add_tcase(s, tc);
     return s;

@@ -1,13 +1,15 @@
 /*
  * test_asr_model_bench.c - real-time factor of the ASR acoustic model on one
- * CPU thread (the model's code is single-threaded):
+ * CPU thread (states and batches compute on one thread unless
+ * pl_asr_batch_set_threads asks for more):
  *
  *   test_asr_model_bench MODEL_DIR [SECONDS=10] [CHUNK=16] [REPEATS=5]
  *
  * Random features for SECONDS of audio (100 frames/s) go through the full
- * forward (chunks of 256 frames) and through a stream fed CHUNK frames at a
+ * forward (chunks of 256 frames) and through a state fed CHUNK frames at a
  * time; prints the median thread CPU time of REPEATS runs and RTF = time / SECONDS,
- * for the SIMD kernels and the generic C ones. MODEL_DIR is any model
+ * on the "cpu" backend with its best kernels ("simd") and with the portable C
+ * family (PARLEY_CPU_KERNELS=generic, "generic"). MODEL_DIR is any model
  * directory (tests/reference/asr_model_ref.py OUT --config default --cases 1
  * makes one with the shipped geometry and random weights).
  *
@@ -15,8 +17,8 @@
  *
  * compares the engine with a reference directory written by
  * tests/reference/asr_model_ref.py (e.g. a training checkpoint on real
- * features): max |diff| of the full forward (SIMD and generic kernels) and of
- * 16-frame streaming, and how many frames' argmax agree. Exit 1 above 1e-4.
+ * features): max |diff| of the full forward ("cpu" and "cpu-ref") and of
+ * 16-frame chunks, and how many frames' argmax agree. Exit 1 above 1e-4.
  */
 #include <math.h>
 #include <stdio.h>
@@ -68,11 +70,11 @@ static int check(const char *dir) {
     fclose(f);
     double worst_all = 0;
     for (int ref = 0; ref < 2; ref++) {
-        struct pl_asr_model_options o = {.use_ref = ref};
+        struct pl_asr_model_options o = {.device = ref ? "cpu-ref" : "cpu"};
         struct pl_asr_model *m;
-        struct pl_asr_stream *s, *s16;
-        if (pl_asr_model_load(dir, &o, &m) != PL_OK || pl_asr_stream_create(m, 0, &s) != PL_OK ||
-            pl_asr_stream_create(m, 16, &s16) != PL_OK) {
+        struct pl_asr_state *s, *s16;
+        if (pl_asr_model_load(dir, &o, &m) != PL_OK || pl_asr_state_create(m, 0, &s) != PL_OK ||
+            pl_asr_state_create(m, 16, &s16) != PL_OK) {
             fprintf(stderr, "load: %s\n", pl_last_error());
             return 1;
         }
@@ -87,19 +89,19 @@ static int check(const char *dir) {
             float *want = read_f32(dir, name, (size_t)To * V);
             float *got = pl_malloc(((size_t)To + 1) * V * sizeof(float));
             float *st = pl_malloc(((size_t)To + 1) * V * sizeof(float));
-            float *tmp = pl_malloc((size_t)pl_asr_stream_max_out(s16) * V * sizeof(float));
+            float *tmp = pl_malloc((size_t)pl_asr_state_max_out(s16) * V * sizeof(float));
             if (!x || !want || pl_asr_model_forward(s, x, T, got, &k) != PL_OK || k != To) {
                 fprintf(stderr, "case %d: %s\n", i, x && want ? pl_last_error() : "missing file");
                 return 1;
             }
-            pl_asr_stream_reset(s16);
+            pl_asr_state_reset(s16);
             for (int off = 0; off < T; off += 16) {
                 int n = T - off < 16 ? T - off : 16;
-                pl_asr_stream_feed(s16, x + (size_t)off * c->n_mels, n, tmp, &k);
+                pl_asr_state_feed(s16, x + (size_t)off * c->n_mels, n, tmp, &k);
                 memcpy(st + (size_t)done * V, tmp, (size_t)k * V * sizeof(float));
                 done += k;
             }
-            pl_asr_stream_finish(s16, tmp, &k);
+            pl_asr_state_finish(s16, tmp, &k);
             memcpy(st + (size_t)done * V, tmp, (size_t)k * V * sizeof(float));
             double d = 0, ds = 0;
             for (int r = 0; r < To; r++) {
@@ -114,9 +116,9 @@ static int check(const char *dir) {
                 }
                 agree += a == b;
             }
-            printf("%s kernels: case %d T=%d: max |engine - pytorch| %.3g, max |stream16 - full| "
+            printf("%s: case %d T=%d: max |engine - pytorch| %.3g, max |chunks16 - full| "
                    "%.3g, argmax agrees on %d/%d frames\n",
-                   ref ? "generic" : "simd", i, T, d, ds, agree, To);
+                   o.device, i, T, d, ds, agree, To);
             if (d > worst_all) worst_all = d;
             if (ds > worst_all) worst_all = ds;
             pl_free(x);
@@ -125,8 +127,8 @@ static int check(const char *dir) {
             pl_free(st);
             pl_free(tmp);
         }
-        pl_asr_stream_destroy(s);
-        pl_asr_stream_destroy(s16);
+        pl_asr_state_destroy(s);
+        pl_asr_state_destroy(s16);
         pl_asr_model_destroy(m);
     }
     return worst_all <= 1e-4 ? 0 : 1;
@@ -150,9 +152,14 @@ int main(int argc, char **argv) {
     int chunk = (int)lchunk, reps = (int)lreps;
     int T = (int)(secs * 100);
     for (int ref = 0; ref < 2; ref++) {
-        struct pl_asr_model_options o = {.use_ref = ref};
+        /* the kernel family is chosen when a backend is created: it stays set
+         * while this model's states and batches exist */
+        if (ref)
+            setenv("PARLEY_CPU_KERNELS", "generic", 1);
+        else
+            unsetenv("PARLEY_CPU_KERNELS");
         struct pl_asr_model *m;
-        if (pl_asr_model_load(argv[1], &o, &m) != PL_OK) {
+        if (pl_asr_model_load(argv[1], NULL, &m) != PL_OK) {
             fprintf(stderr, "load: %s\n", pl_last_error());
             return 1;
         }
@@ -165,11 +172,11 @@ int main(int argc, char **argv) {
         }
         int To = pl_asr_model_n_out(m, T), V = c->vocab_size, k;
         float *out = pl_malloc((size_t)(To + 1) * V * sizeof(float));
-        struct pl_asr_stream *full, *st;
-        if (pl_asr_stream_create(m, 256, &full) != PL_OK ||
-            pl_asr_stream_create(m, chunk, &st) != PL_OK)
+        struct pl_asr_state *full, *st;
+        if (pl_asr_state_create(m, 256, &full) != PL_OK ||
+            pl_asr_state_create(m, chunk, &st) != PL_OK)
             return 1;
-        float *tmp = pl_malloc((size_t)pl_asr_stream_max_out(st) * V * sizeof(float));
+        float *tmp = pl_malloc((size_t)pl_asr_state_max_out(st) * V * sizeof(float));
         double *tf = pl_malloc(sizeof(double) * reps), *ts = pl_malloc(sizeof(double) * reps);
         pl_asr_model_forward(full, x, T, out, &k); /* warm-up */
         for (int r = 0; r < reps; r++) {
@@ -177,30 +184,30 @@ int main(int argc, char **argv) {
             if (pl_asr_model_forward(full, x, T, out, &k) != PL_OK) return 1;
             tf[r] = now() - t0;
             t0 = now();
-            pl_asr_stream_reset(st);
+            pl_asr_state_reset(st);
             for (int off = 0; off < T; off += chunk) {
                 int n = T - off < chunk ? T - off : chunk;
-                if (pl_asr_stream_feed(st, x + (size_t)off * c->n_mels, n, tmp, &k) != PL_OK)
+                if (pl_asr_state_feed(st, x + (size_t)off * c->n_mels, n, tmp, &k) != PL_OK)
                     return 1;
             }
-            pl_asr_stream_finish(st, tmp, &k);
+            pl_asr_state_finish(st, tmp, &k);
             ts[r] = now() - t0;
         }
         /* 8 streams stepped together (one batch) vs one after another */
         enum { NB = 8 };
         struct pl_asr_batch *b;
-        struct pl_asr_stream *bs[NB];
+        struct pl_asr_state *bs[NB];
         float *bo[NB];
         const float *bf[NB];
         int bn[NB], bk[NB];
         if (pl_asr_batch_create(m, NB, chunk, &b) != PL_OK) return 1;
         for (int i = 0; i < NB; i++) {
-            if (pl_asr_stream_create(m, chunk, &bs[i]) != PL_OK) return 1;
-            bo[i] = pl_malloc((size_t)pl_asr_stream_max_out(bs[i]) * V * sizeof(float));
+            if (pl_asr_state_create(m, chunk, &bs[i]) != PL_OK) return 1;
+            bo[i] = pl_malloc((size_t)pl_asr_state_max_out(bs[i]) * V * sizeof(float));
         }
         double tb = now();
         for (int i = 0; i < NB; i++)
-            pl_asr_stream_reset(bs[i]);
+            pl_asr_state_reset(bs[i]);
         for (int off = 0; off < T; off += chunk) {
             int n = T - off < chunk ? T - off : chunk;
             for (int i = 0; i < NB; i++) {
@@ -212,7 +219,7 @@ int main(int argc, char **argv) {
         tb = (now() - tb) / NB;
         for (int i = 0; i < NB; i++) {
             pl_free(bo[i]);
-            pl_asr_stream_destroy(bs[i]);
+            pl_asr_state_destroy(bs[i]);
         }
         pl_asr_batch_destroy(b);
         qsort(tf, reps, sizeof(double), cmp);
@@ -229,8 +236,8 @@ int main(int argc, char **argv) {
         pl_free(tmp);
         pl_free(out);
         pl_free(x);
-        pl_asr_stream_destroy(st);
-        pl_asr_stream_destroy(full);
+        pl_asr_state_destroy(st);
+        pl_asr_state_destroy(full);
         pl_asr_model_destroy(m);
     }
     return 0;

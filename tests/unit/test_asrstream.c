@@ -519,7 +519,7 @@ END_TEST
  * equal separate feeding; a step without expectations never waits. */
 struct sched_arg {
     struct pl_asr_sched *sc;
-    struct pl_asr_stream *st;
+    struct pl_asr_state *st;
     const float *feats;
     float *out;
     int n_out;
@@ -541,11 +541,11 @@ START_TEST(test_scheduler) {
     o.max_wait_us = 500000; /* long, so that any wrong wait shows */
     struct pl_asr_sched *sc = NULL;
     ck_assert_int_eq(pl_asr_sched_create(am, &o, &sc), PL_OK);
-    struct pl_asr_stream *a = NULL, *b = NULL, *ref = NULL;
-    ck_assert_int_eq(pl_asr_stream_create(am, 256, &a), PL_OK);
-    ck_assert_int_eq(pl_asr_stream_create(am, 256, &b), PL_OK);
-    ck_assert_int_eq(pl_asr_stream_create(am, 256, &ref), PL_OK);
-    int mo = pl_asr_stream_max_out(a);
+    struct pl_asr_state *a = NULL, *b = NULL, *ref = NULL;
+    ck_assert_int_eq(pl_asr_state_create(am, 256, &a), PL_OK);
+    ck_assert_int_eq(pl_asr_state_create(am, 256, &b), PL_OK);
+    ck_assert_int_eq(pl_asr_state_create(am, 256, &ref), PL_OK);
+    int mo = pl_asr_state_max_out(a);
     float *feats = pl_malloc(sizeof *feats * 80 * (size_t)mels);
     size_t on = (size_t)(mo * V);
     float *oa = pl_malloc(sizeof *oa * on), *ob = pl_malloc(sizeof *ob * on),
@@ -572,7 +572,7 @@ START_TEST(test_scheduler) {
     ck_assert_int_eq(st.stream_steps, 3);
     ck_assert_int_eq(st.max_seen, 2);
     /* b's output equals its own unbatched feeding */
-    ck_assert_int_eq(pl_asr_stream_feed(ref, feats + 40 * mels, 40, orf, &nr), PL_OK);
+    ck_assert_int_eq(pl_asr_state_feed(ref, feats + 40 * mels, 40, orf, &nr), PL_OK);
     nb = arg.n_out;
     ck_assert_int_eq(nb, nr);
     for (int i = 0; i < nr * V; i++) ck_assert(fabsf(ob[i] - orf[i]) <= 1e-5f);
@@ -585,9 +585,9 @@ START_TEST(test_scheduler) {
     ck_assert_int_eq(pl_asr_sched_step(sc, a, feats, 9999, false, oa, &na, false),
                      PL_E_INVALID_ARG);
     pl_asr_sched_destroy(sc);
-    pl_asr_stream_destroy(a);
-    pl_asr_stream_destroy(b);
-    pl_asr_stream_destroy(ref);
+    pl_asr_state_destroy(a);
+    pl_asr_state_destroy(b);
+    pl_asr_state_destroy(ref);
     pl_free(feats);
     pl_free(oa);
     pl_free(ob);
