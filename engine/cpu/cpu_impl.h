@@ -42,6 +42,11 @@ struct pl_cpu_kern {
      * order j = 0, 1, ..., so the result does not depend on n_out. */
     void (*dwconv_f32)(int n_out, int ch, int k, int d, int s, const float *x, const float *w,
                        float *y);
+    /* One row of an LSTMCell step over h units: gates gx (+ gh when not NULL)
+     * [i | f | g | o], each h long; c the previous cell state. Writes
+     * c_out = sigmoid(f) c + sigmoid(i) tanh(g), h_out = sigmoid(o) tanh(c_out). */
+    void (*lstm_f32)(int h, const float *gx, const float *gh, const float *c, float *h_out,
+                     float *c_out);
 };
 
 extern const struct pl_cpu_kern pl__cpu_kern_generic;
@@ -57,6 +62,11 @@ float pl__avx2_exp_sum(const float *x, float *y, int n, float max);
 float pl__avx2_quant_row(const float *x, int k, int8_t *q);
 void pl__avx2_gemm_nn(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c,
                       int ldc);
+void pl__avx2_lstm(int h, const float *gx, const float *gh, const float *c, float *h_out,
+                   float *c_out);
+/* Scalar LSTM unit j (the generic family, and the SIMD families' tails). */
+void pl__lstm_unit(int h, int j, const float *gx, const float *gh, const float *c, float *h_out,
+                   float *c_out);
 
 /* Scalar reference math shared by families for tails. */
 float pl__act_ref(float x, int act);

@@ -350,6 +350,35 @@ static void dwconv(int n_out, int ch, int k, int d, int s, const float *x, const
     }
 }
 
+static inline __m256 sigmoid8(__m256 x) {
+    return _mm256_div_ps(_mm256_set1_ps(1.0f),
+                         _mm256_add_ps(_mm256_set1_ps(1.0f), pl_exp8(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+}
+
+/* LSTM cell, 8 units at a time with the vector exp / tanh (the scalar libm
+ * calls were a fifth of the VAD's time); the units past a multiple of 8 in
+ * scalar code. Each unit's arithmetic depends only on its position, so a
+ * row's result does not depend on the other rows. */
+void pl__avx2_lstm(int h, const float *gx, const float *gh, const float *c, float *h_out,
+                   float *c_out) {
+    int j = 0;
+    for (; j + 8 <= h; j += 8) {
+        __m256 gi = _mm256_loadu_ps(gx + j), gf = _mm256_loadu_ps(gx + h + j);
+        __m256 gg = _mm256_loadu_ps(gx + 2 * h + j), go = _mm256_loadu_ps(gx + 3 * h + j);
+        if (gh) {
+            gi = _mm256_add_ps(gi, _mm256_loadu_ps(gh + j));
+            gf = _mm256_add_ps(gf, _mm256_loadu_ps(gh + h + j));
+            gg = _mm256_add_ps(gg, _mm256_loadu_ps(gh + 2 * h + j));
+            go = _mm256_add_ps(go, _mm256_loadu_ps(gh + 3 * h + j));
+        }
+        __m256 cn = _mm256_fmadd_ps(sigmoid8(gf), _mm256_loadu_ps(c + j),
+                                    _mm256_mul_ps(sigmoid8(gi), pl_tanh8(gg)));
+        _mm256_storeu_ps(c_out + j, cn);
+        _mm256_storeu_ps(h_out + j, _mm256_mul_ps(sigmoid8(go), pl_tanh8(cn)));
+    }
+    for (; j < h; j++) pl__lstm_unit(h, j, gx, gh, c, h_out, c_out);
+}
+
 const struct pl_cpu_kern pl__cpu_kern_avx2 = {
     .name = "avx2",
     .gemm_f32 = gemm_f32,
@@ -359,4 +388,5 @@ const struct pl_cpu_kern pl__cpu_kern_avx2 = {
     .exp_sum = pl__avx2_exp_sum,
     .quant_row = pl__avx2_quant_row,
     .dwconv_f32 = dwconv,
+    .lstm_f32 = pl__avx2_lstm,
 };

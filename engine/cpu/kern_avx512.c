@@ -243,4 +243,5 @@ const struct pl_cpu_kern pl__cpu_kern_avx512 = {
     .exp_sum = pl__avx2_exp_sum,
     .quant_row = pl__avx2_quant_row,
     .dwconv_f32 = dwconv,
+    .lstm_f32 = pl__avx2_lstm,
 };

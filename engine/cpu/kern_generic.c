@@ -84,6 +84,26 @@ static void dwconv(int n_out, int ch, int k, int d, int s, const float *x, const
     }
 }
 
+static float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+void pl__lstm_unit(int h, int j, const float *gx, const float *gh, const float *c, float *h_out,
+                   float *c_out) {
+    float gi = gx[j], gf = gx[h + j], gg = gx[2 * h + j], go = gx[3 * h + j];
+    if (gh) {
+        gi += gh[j];
+        gf += gh[h + j];
+        gg += gh[2 * h + j];
+        go += gh[3 * h + j];
+    }
+    float cn = sigmoidf(gf) * c[j] + sigmoidf(gi) * tanhf(gg);
+    c_out[j] = cn;
+    h_out[j] = sigmoidf(go) * tanhf(cn);
+}
+
+static void lstm(int h, const float *gx, const float *gh, const float *c, float *h_out, float *c_out) {
+    for (int j = 0; j < h; j++) pl__lstm_unit(h, j, gx, gh, c, h_out, c_out);
+}
+
 const struct pl_cpu_kern pl__cpu_kern_generic = {
     .name = "generic",
     .gemm_f32 = gemm_f32,
@@ -93,4 +113,5 @@ const struct pl_cpu_kern pl__cpu_kern_generic = {
     .exp_sum = exp_sum,
     .quant_row = quant_row,
     .dwconv_f32 = dwconv,
+    .lstm_f32 = lstm,
 };

@@ -169,27 +169,13 @@ static void log_softmax_row(const struct pl_cpu_kern *kern, const float *x, floa
     for (int64_t i = 0; i < n; i++) y[i] = x[i] - lse;
 }
 
-static float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
-
 /* Row b of an LSTMCell step (tensor.h PL_OP_LSTM_CELL). */
-static void lstm_row(const struct pl_tensor *t, int64_t b) {
+static void lstm_row(const struct pl_cpu_kern *kern, const struct pl_tensor *t, int64_t b) {
     int64_t bn = t->shape[1], h = t->shape[2];
-    const float *gx = (const float *)t->src[0]->data + b * 4 * h;
     const float *gh = t->src[1] ? (const float *)t->src[1]->data + b * 4 * h : NULL;
-    const float *c = (const float *)t->src[2]->data + b * h;
-    float *ho = (float *)t->data + b * h, *co = (float *)t->data + (bn + b) * h;
-    for (int64_t j = 0; j < h; j++) {
-        float gi = gx[j], gf = gx[h + j], gg = gx[2 * h + j], go = gx[3 * h + j];
-        if (gh) {
-            gi += gh[j];
-            gf += gh[h + j];
-            gg += gh[2 * h + j];
-            go += gh[3 * h + j];
-        }
-        float cn = sigmoidf(gf) * c[j] + sigmoidf(gi) * tanhf(gg);
-        co[j] = cn;
-        ho[j] = sigmoidf(go) * tanhf(cn);
-    }
+    kern->lstm_f32((int)h, (const float *)t->src[0]->data + b * 4 * h, gh,
+                   (const float *)t->src[2]->data + b * h, (float *)t->data + b * h,
+                   (float *)t->data + (bn + b) * h);
 }
 
 /* Output row r (sequence r / T_out, frame r % T_out) of PL_OP_IM2COL. */
@@ -227,13 +213,22 @@ static void row_task(void *arg, int task, int thread) {
                                    (int)h, t->op_params[0]);
         break;
     }
-    case PL_OP_ADD:
-        for (int64_t r = r0 * h; r < r1 * h; r++)
-            ((float *)t->data)[r] = ((const float *)t->src[0]->data)[r] + ((const float *)t->src[1]->data)[r];
+    case PL_OP_ADD: {
+        float *y = t->data;
+        const float *a = t->src[0]->data, *b = t->src[1]->data;
+        if (t->op_params[0] == PL_ACT_RELU) { /* a residual + ReLU in one pass */
+            for (int64_t r = r0 * h; r < r1 * h; r++) {
+                float v = a[r] + b[r];
+                y[r] = v > 0.0f ? v : 0.0f;
+            }
+            break;
+        }
+        for (int64_t r = r0 * h; r < r1 * h; r++) y[r] = a[r] + b[r];
         if (t->op_params[0] != PL_ACT_NONE)
             for (int64_t r = r0; r < r1; r++)
-                j->ctx->kern->bias_act((float *)t->data + r * h, NULL, (int)h, t->op_params[0]);
+                j->ctx->kern->bias_act(y + r * h, NULL, (int)h, t->op_params[0]);
         break;
+    }
     case PL_OP_LAYER_NORM:
         for (int64_t r = r0; r < r1; r++)
             layer_norm_row((const float *)t->src[0]->data + r * h,
@@ -295,7 +290,7 @@ static void row_task(void *arg, int task, int thread) {
         }
         break;
     case PL_OP_LSTM_CELL:
-        for (int64_t r = r0; r < r1; r++) lstm_row(t, r);
+        for (int64_t r = r0; r < r1; r++) lstm_row(j->ctx->kern, t, r);
         break;
     case PL_OP_IM2COL:
         for (int64_t r = r0; r < r1; r++) im2col_row(t, r);
