@@ -1,12 +1,21 @@
 /*
- * vad.c - Silero VAD v5 (16 kHz) forward on plain float buffers (vad.h).
+ * vad.c - Silero VAD v5 (16 kHz) as a graph of engine ops (vad.h).
  *
- * The network is small (~0.65 M multiply-adds per 32 ms window), so it is
- * written as loops rather than engine graphs. Every weight matrix is stored
- * transposed at load time ([input][output]) so the inner loop runs over
- * contiguous output channels: out[o] += w[i][o] * x[i]. That form vectorizes
- * without reassociating sums (no -ffast-math needed) and keeps one summation
- * order, so results do not depend on the chunking of the input.
+ * Per window of each stream (one graph for the n streams of a call, built
+ * once per n and reused): the 640 padded samples [n, 640, 1] -> PL_OP_IM2COL
+ * (256-sample frames, hop 128) -> PL_OP_LINEAR with the DFT basis -> [n, 4,
+ * 258] -> PL_OP_COMPLEX_ABS -> [n, 4, 129]; four Conv1d(k=3, padding 1) as
+ * IM2COL + LINEAR with ReLU (weights reordered to [C_out, 3, C_in] at load);
+ * the LSTM cell as two LINEARs (input and recurrent gates) and
+ * PL_OP_LSTM_CELL; ReLU(h), the 1x1 final conv as a LINEAR with a sigmoid.
+ * Each op treats the streams as independent rows, so a stream's result does
+ * not depend on the others in its batch (test_vad checks it bit for bit).
+ *
+ * Host side: the context samples, the reflection padding and (h, c) live in
+ * the state; a call uploads the padded samples and (h, c) of its streams,
+ * runs the graph and reads back the probabilities and the new (h, c). The
+ * compute backend, its workspace and the graph belong to a state (struct
+ * run), so states in different threads never share one.
  */
 #include "models/vad.h"
 
@@ -17,12 +26,9 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "backend.h"
 #include "safetensors.h"
-
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define VAD_X86 1
-#endif
+#include "tensor.h"
 
 #define N_FFT 256
 #define HOP 128
@@ -30,7 +36,6 @@
 #define N_STFT 258   /* real + imaginary rows */
 #define PAD_RIGHT 64 /* reflection padding */
 #define IN_LEN 640   /* PL_VAD_CONTEXT + PL_VAD_WINDOW + PAD_RIGHT */
-#define N_FRAMES 4   /* (IN_LEN - N_FFT) / HOP + 1 */
 #define HID 128      /* LSTM hidden size */
 #define N_GATES 512  /* 4 * HID */
 #define N_CONV 4
@@ -40,16 +45,26 @@ static const int conv_out[N_CONV] = {128, 64, 64, 128};
 static const int conv_stride[N_CONV] = {1, 2, 2, 1};
 
 struct pl_vad {
-    float *stft_t;         /* [N_FFT][N_STFT] */
-    float *conv_t[N_CONV]; /* [3][C_in][C_out] */
-    float *conv_b[N_CONV]; /* [C_out] */
-    float *ih_t;           /* [HID][N_GATES] */
-    float *hh_t;           /* [HID][N_GATES] */
-    float *gate_b;         /* [N_GATES]: bias_ih + bias_hh */
-    float final_w[HID];
-    float final_b;
-    /* kernel for this CPU: rows x (Y[r] += Wt^T X[r]) */
-    void (*gemm)(const float *, int, int, const float *const *, float *const *, int);
+    char device[32];
+    struct pl_backend *be; /* owns the weights */
+    struct pl_ctx *wctx;
+    struct pl_buffer *wbuf;
+    struct pl_tensor *stft;            /* [N_STFT, N_FFT] */
+    struct pl_tensor *conv_w[N_CONV];  /* [C_out, 3 * C_in] (tap-major) */
+    struct pl_tensor *conv_b[N_CONV];  /* [C_out] */
+    struct pl_tensor *ih, *hh, *gate_b; /* [N_GATES, HID] x2, [N_GATES] = bias_ih + bias_hh */
+    struct pl_tensor *final_w, *final_b; /* [1, HID], [1] */
+};
+
+/* A compute context for up to cap streams per call. */
+struct run {
+    struct pl_backend *be;
+    struct pl_buffer *ws;
+    struct pl_ctx *ctx;
+    struct pl_graph *g;
+    int cap, built; /* streams the workspace holds; streams the graph is built for (0: none) */
+    struct pl_tensor *x, *hc, *prob, *hc_out; /* the graph's inputs and outputs */
+    float *host;    /* staging: samples [cap][IN_LEN], (h, c) in and out [2][cap][HID] x2, probs */
 };
 
 struct pl_vad_state {
@@ -59,19 +74,8 @@ struct pl_vad_state {
     float pending[PL_VAD_WINDOW]; /* partial window from pl_vad_feed */
     size_t n_pending;
     int64_t windows;
-    /* scratch, here so processing allocates nothing */
-    float x[IN_LEN];
-    float spec[N_FRAMES][N_STFT];
-    float act_a[N_FRAMES * N_BINS], act_b[N_FRAMES * N_BINS]; /* widest layer: 4 x 129 */
-    float gates[N_GATES];
+    struct run *run; /* this state's compute context (used for the batches it leads) */
 };
-
-static void gemm_generic(const float *wt, int n_in, int n_out, const float *const *xs,
-                         float *const *ys, int rows);
-#ifdef VAD_X86
-static void gemm_avx2(const float *wt, int n_in, int n_out, const float *const *xs,
-                      float *const *ys, int rows);
-#endif
 
 /* --- loading ------------------------------------------------------------ */
 
@@ -107,20 +111,28 @@ static float at(const struct pl_st_entry *e, size_t i) {
     return v;
 }
 
-/* dst[c][r] = src[r][c] for a [rows][cols] tensor. */
-static pl_status load_transposed(const struct pl_st_entry *e, size_t rows, size_t cols,
-                                 float **out) {
-    *out = pl_malloc(rows * cols * sizeof(float));
-    if (!*out) return PL_ERR(PL_E_NOMEM, "vad weights: %zu floats", rows * cols);
-    for (size_t r = 0; r < rows; r++)
-        for (size_t c = 0; c < cols; c++) (*out)[c * rows + r] = at(e, r * cols + c);
-    return PL_OK;
+/* The weights in the layouts the ops take, in one host array. */
+enum {
+    W_STFT = 0,
+    W_CONV = W_STFT + N_STFT * N_FFT, /* 4 x (weight, bias), at conv_off() */
+    W_IH = W_CONV + 3 * (129 * 128 + 128 * 64 + 64 * 64 + 64 * 128) + 128 + 64 + 64 + 128,
+    W_HH = W_IH + N_GATES * HID,
+    W_GB = W_HH + N_GATES * HID,
+    W_FW = W_GB + N_GATES,
+    W_FB = W_FW + HID,
+    W_TOTAL = W_FB + 1,
+};
+
+static size_t conv_off(int l, bool bias) {
+    size_t o = W_CONV;
+    for (int i = 0; i < l; i++) o += (size_t)3 * conv_in[i] * conv_out[i] + (size_t)conv_out[i];
+    return bias ? o + (size_t)3 * conv_in[l] * conv_out[l] : o;
 }
 
-static pl_status load(const struct pl_safetensors *st, struct pl_vad *v) {
+static pl_status read_weights(const struct pl_safetensors *st, float *w) {
     const struct pl_st_entry *e, *e2;
     PL_TRY(get_f32(st, "stft_conv.weight", 3, (const int64_t[]){N_STFT, 1, N_FFT}, &e));
-    PL_TRY(load_transposed(e, N_STFT, N_FFT, &v->stft_t));
+    for (size_t i = 0; i < (size_t)N_STFT * N_FFT; i++) w[W_STFT + i] = at(e, i);
     for (int l = 0; l < N_CONV; l++) {
         char name[32];
         int ci = conv_in[l], co = conv_out[l];
@@ -128,73 +140,204 @@ static pl_status load(const struct pl_safetensors *st, struct pl_vad *v) {
         PL_TRY(get_f32(st, name, 3, (const int64_t[]){co, ci, 3}, &e));
         snprintf(name, sizeof name, "conv%d.bias", l + 1);
         PL_TRY(get_f32(st, name, 1, (const int64_t[]){co}, &e2));
-        v->conv_t[l] = pl_malloc((size_t)3 * ci * co * sizeof(float));
-        v->conv_b[l] = pl_malloc((size_t)co * sizeof(float));
-        if (!v->conv_t[l] || !v->conv_b[l]) return PL_ERR(PL_E_NOMEM, "vad weights: conv%d", l + 1);
-        for (int o = 0; o < co; o++) {
-            v->conv_b[l][o] = at(e2, (size_t)o);
+        float *cw = w + conv_off(l, false), *cb = w + conv_off(l, true);
+        for (int o = 0; o < co; o++) { /* PyTorch [o][i][k] -> [o][k][i] (im2col's order) */
+            cb[o] = at(e2, (size_t)o);
             for (int i = 0; i < ci; i++)
                 for (int k = 0; k < 3; k++)
-                    v->conv_t[l][((size_t)k * ci + i) * co + o] =
-                        at(e, ((size_t)o * ci + i) * 3 + k);
+                    cw[((size_t)o * 3 + k) * ci + i] = at(e, ((size_t)o * ci + i) * 3 + k);
         }
     }
     PL_TRY(get_f32(st, "lstm_cell.weight_ih", 2, (const int64_t[]){N_GATES, HID}, &e));
-    PL_TRY(load_transposed(e, N_GATES, HID, &v->ih_t));
+    for (size_t i = 0; i < (size_t)N_GATES * HID; i++) w[W_IH + i] = at(e, i);
     PL_TRY(get_f32(st, "lstm_cell.weight_hh", 2, (const int64_t[]){N_GATES, HID}, &e));
-    PL_TRY(load_transposed(e, N_GATES, HID, &v->hh_t));
+    for (size_t i = 0; i < (size_t)N_GATES * HID; i++) w[W_HH + i] = at(e, i);
     PL_TRY(get_f32(st, "lstm_cell.bias_ih", 1, (const int64_t[]){N_GATES}, &e));
     PL_TRY(get_f32(st, "lstm_cell.bias_hh", 1, (const int64_t[]){N_GATES}, &e2));
-    v->gate_b = pl_malloc(N_GATES * sizeof(float));
-    if (!v->gate_b) return PL_ERR(PL_E_NOMEM, "vad weights: lstm bias");
-    for (size_t g = 0; g < N_GATES; g++) v->gate_b[g] = at(e, g) + at(e2, g);
+    for (size_t g = 0; g < N_GATES; g++) w[W_GB + g] = at(e, g) + at(e2, g);
     PL_TRY(get_f32(st, "final_conv.weight", 3, (const int64_t[]){1, HID, 1}, &e));
     PL_TRY(get_f32(st, "final_conv.bias", 1, (const int64_t[]){1}, &e2));
-    for (size_t i = 0; i < HID; i++) v->final_w[i] = at(e, i);
-    v->final_b = at(e2, 0);
+    for (size_t i = 0; i < HID; i++) w[W_FW + i] = at(e, i);
+    w[W_FB] = at(e2, 0);
     return PL_OK;
 }
 
-pl_status pl_vad_create(const char *weights_path, struct pl_vad **out) {
+/* A weight tensor of shape [d0, d1] (d1 == 0: [d0]) at element `off` of the buffer. */
+static pl_status weight(struct pl_vad *v, size_t off, int64_t d0, int64_t d1,
+                        struct pl_tensor **t) {
+    PL_TRY(d1 ? pl_tensor_new_2d(v->wctx, PL_DTYPE_F32, d0, d1, t)
+              : pl_tensor_new_1d(v->wctx, PL_DTYPE_F32, d0, t));
+    return pl_tensor_place(*t, v->wbuf, off * sizeof(float));
+}
+
+static pl_status upload(struct pl_vad *v, const float *w) {
+    PL_TRY(pl_ctx_create(16, &v->wctx));
+    PL_TRY(pl_backend_buffer_alloc(v->be, (size_t)W_TOTAL * sizeof(float), &v->wbuf));
+    PL_TRY(weight(v, W_STFT, N_STFT, N_FFT, &v->stft));
+    for (int l = 0; l < N_CONV; l++) {
+        PL_TRY(weight(v, conv_off(l, false), conv_out[l], 3 * conv_in[l], &v->conv_w[l]));
+        PL_TRY(weight(v, conv_off(l, true), conv_out[l], 0, &v->conv_b[l]));
+    }
+    PL_TRY(weight(v, W_IH, N_GATES, HID, &v->ih));
+    PL_TRY(weight(v, W_HH, N_GATES, HID, &v->hh));
+    PL_TRY(weight(v, W_GB, N_GATES, 0, &v->gate_b));
+    PL_TRY(weight(v, W_FW, 1, HID, &v->final_w));
+    PL_TRY(weight(v, W_FB, 1, 0, &v->final_b));
+    struct pl_tensor *all; /* the whole buffer, uploaded at once */
+    PL_TRY(weight(v, 0, W_TOTAL, 0, &all));
+    return pl_backend_tensor_set(v->be, all, w, 0, (size_t)W_TOTAL * sizeof(float));
+}
+
+pl_status pl_vad_create_on(const char *weights_path, const char *device, struct pl_vad **out) {
     if (!out) return PL_ERR(PL_E_INVALID_ARG, "pl_vad_create: out is NULL");
     *out = NULL;
     if (!weights_path) return PL_ERR(PL_E_INVALID_ARG, "pl_vad_create: weights_path is NULL");
+    if (!device || !*device) device = "cpu";
     struct pl_safetensors *st = NULL;
     struct pl_vad *v = NULL;
+    float *w = NULL;
     pl_status s;
     PL_TRY_GOTO(s, pl_safetensors_open(weights_path, &st));
     v = pl_calloc(1, sizeof *v);
-    if (!v) {
+    w = pl_malloc((size_t)W_TOTAL * sizeof(float));
+    if (!v || !w) {
         s = PL_ERR(PL_E_NOMEM, "pl_vad_create");
         goto fail;
     }
-    PL_TRY_GOTO(s, load(st, v));
-    v->gemm = gemm_generic;
-#ifdef VAD_X86
-    if (!getenv("PL_VAD_GENERIC") && __builtin_cpu_supports("avx2") &&
-        __builtin_cpu_supports("fma"))
-        v->gemm = gemm_avx2;
-#endif
+    if (strlen(device) >= sizeof v->device) {
+        s = PL_ERR(PL_E_INVALID_ARG, "pl_vad_create: device name '%.40s' too long", device);
+        goto fail;
+    }
+    snprintf(v->device, sizeof v->device, "%s", device);
+    PL_TRY_GOTO(s, read_weights(st, w));
+    PL_TRY_GOTO(s, pl_backend_create_threads(device, 1, &v->be));
+    PL_TRY_GOTO(s, upload(v, w));
+    pl_free(w);
     pl_safetensors_close(st);
     *out = v;
     return PL_OK;
 fail:
+    pl_free(w);
     pl_vad_destroy(v);
     pl_safetensors_close(st);
     return s;
 }
 
+pl_status pl_vad_create(const char *weights_path, struct pl_vad **out) {
+    return pl_vad_create_on(weights_path, "cpu", out);
+}
+
 void pl_vad_destroy(struct pl_vad *v) {
     if (!v) return;
-    pl_free(v->stft_t);
-    for (int l = 0; l < N_CONV; l++) {
-        pl_free(v->conv_t[l]);
-        pl_free(v->conv_b[l]);
-    }
-    pl_free(v->ih_t);
-    pl_free(v->hh_t);
-    pl_free(v->gate_b);
+    pl_buffer_free(v->wbuf);
+    pl_ctx_destroy(v->wctx);
+    pl_backend_destroy(v->be);
     pl_free(v);
+}
+
+const char *pl_vad_device(const struct pl_vad *v) { return pl_backend_name(v->be); }
+
+/* --- compute contexts ------------------------------------------------------ */
+
+/* Workspace floats for n streams: input, 2x (h, c), probabilities, and every
+ * activation (each node gets its own slot: the graph is small). */
+static size_t ws_floats(int n) {
+    size_t per = IN_LEN + 4 * N_FFT + 4 * N_STFT + 4 * N_BINS; /* samples, frames, STFT, |STFT| */
+    int t = 4;
+    for (int l = 0; l < N_CONV; l++) {
+        int to = (t + 2 - 3) / conv_stride[l] + 1;
+        per += (size_t)to * (3 * conv_in[l] + conv_out[l]) + 64; /* im2col + conv, padded */
+        t = to;
+    }
+    per += 2 * N_GATES + 2 * HID /* gates, ReLU(h) */ + 4 * HID /* (h, c) in and out */ + 1;
+    return per * (size_t)n + 64 * 32;
+}
+
+static void run_destroy(struct run *r) {
+    if (!r) return;
+    pl_buffer_free(r->ws);
+    pl_backend_destroy(r->be);
+    pl_ctx_destroy(r->ctx);
+    pl_graph_destroy(r->g);
+    pl_free(r->host);
+    pl_free(r);
+}
+
+/* A context for cap streams, its backend of the vad's device. */
+static pl_status run_create(const struct pl_vad *v, int cap, struct run **out) {
+    *out = NULL;
+    pl_status st = PL_OK;
+    struct run *r = pl_calloc(1, sizeof *r);
+    if (!r) return PL_ERR(PL_E_NOMEM, "vad: out of memory");
+    r->cap = cap;
+    r->host = pl_malloc(((size_t)cap * (IN_LEN + 4 * HID + 1)) * sizeof(float));
+    if (!r->host) {
+        st = PL_ERR(PL_E_NOMEM, "vad: out of memory");
+        goto fail;
+    }
+    PL_TRY_GOTO(st, pl_backend_create_threads(v->device, 1, &r->be));
+    PL_TRY_GOTO(st, pl_backend_buffer_alloc(r->be, ws_floats(cap) * sizeof(float), &r->ws));
+    PL_TRY_GOTO(st, pl_ctx_create(64, &r->ctx));
+    PL_TRY_GOTO(st, pl_graph_create(64, &r->g));
+    *out = r;
+    return PL_OK;
+fail:
+    run_destroy(r);
+    return st;
+}
+
+/* Place t in the next free slot of the workspace (off in floats, 64-byte aligned). */
+static pl_status slot(struct run *r, struct pl_tensor *t, size_t *off) {
+    PL_TRY(pl_tensor_place(t, r->ws, *off * sizeof(float)));
+    *off += ((size_t)pl_tensor_nelements(t) + 15) & ~(size_t)15;
+    return PL_OK;
+}
+
+static pl_status node(struct run *r, struct pl_tensor *t, size_t *off) {
+    PL_TRY(slot(r, t, off));
+    return pl_graph_add(r->g, t);
+}
+
+/* The network for n streams (see the top of the file). */
+static pl_status build(const struct pl_vad *v, struct run *r, int n) {
+    size_t off = 0;
+    struct pl_tensor *x, *y, *h, *c, *gx, *gh;
+    r->built = 0;
+    pl_ctx_reset(r->ctx);
+    pl_graph_reset(r->g);
+    PL_TRY(pl_tensor_new_3d(r->ctx, PL_DTYPE_F32, n, IN_LEN, 1, &r->x));
+    PL_TRY(slot(r, r->x, &off));
+    PL_TRY(pl_tensor_new_3d(r->ctx, PL_DTYPE_F32, 2, n, HID, &r->hc));
+    PL_TRY(slot(r, r->hc, &off));
+    PL_TRY(pl_op_im2col(r->ctx, r->x, N_FFT, HOP, 1, 0, 0, &x));
+    PL_TRY(node(r, x, &off));
+    PL_TRY(pl_op_linear(r->ctx, x, v->stft, NULL, NULL, PL_ACT_NONE, &y));
+    PL_TRY(node(r, y, &off));
+    PL_TRY(pl_op_complex_abs(r->ctx, y, &x));
+    PL_TRY(node(r, x, &off));
+    for (int l = 0; l < N_CONV; l++) {
+        PL_TRY(pl_op_im2col(r->ctx, x, 3, conv_stride[l], 1, 1, 1, &y));
+        PL_TRY(node(r, y, &off));
+        PL_TRY(pl_op_linear(r->ctx, y, v->conv_w[l], NULL, v->conv_b[l], PL_ACT_RELU, &x));
+        PL_TRY(node(r, x, &off));
+    }
+    /* one frame of HID channels per stream: [n, 1, HID] seen as [n, HID] */
+    PL_TRY(pl_tensor_view(r->ctx, x, 2, (int64_t[]){n, HID}, 0, &x));
+    PL_TRY(pl_tensor_view(r->ctx, r->hc, 2, (int64_t[]){n, HID}, 0, &h));
+    PL_TRY(pl_tensor_view(r->ctx, r->hc, 2, (int64_t[]){n, HID}, (int64_t)n * HID, &c));
+    PL_TRY(pl_op_linear(r->ctx, x, v->ih, NULL, v->gate_b, PL_ACT_NONE, &gx));
+    PL_TRY(node(r, gx, &off));
+    PL_TRY(pl_op_linear(r->ctx, h, v->hh, NULL, NULL, PL_ACT_NONE, &gh));
+    PL_TRY(node(r, gh, &off));
+    PL_TRY(pl_op_lstm_cell(r->ctx, gx, gh, c, &r->hc_out));
+    PL_TRY(node(r, r->hc_out, &off));
+    PL_TRY(pl_tensor_view(r->ctx, r->hc_out, 2, (int64_t[]){n, HID}, 0, &h));
+    PL_TRY(pl_op_act(r->ctx, h, NULL, PL_ACT_RELU, &y));
+    PL_TRY(node(r, y, &off));
+    PL_TRY(pl_op_linear(r->ctx, y, v->final_w, NULL, v->final_b, PL_ACT_SIGMOID, &r->prob));
+    PL_TRY(node(r, r->prob, &off));
+    r->built = n;
+    return PL_OK;
 }
 
 /* --- state -------------------------------------------------------------- */
@@ -203,15 +346,24 @@ pl_status pl_vad_state_create(const struct pl_vad *vad, struct pl_vad_state **ou
     if (!out) return PL_ERR(PL_E_INVALID_ARG, "pl_vad_state_create: out is NULL");
     *out = NULL;
     if (!vad) return PL_ERR(PL_E_INVALID_ARG, "pl_vad_state_create: vad is NULL");
-    struct pl_vad_state *s = pl_malloc(sizeof *s);
+    struct pl_vad_state *s = pl_calloc(1, sizeof *s);
     if (!s) return PL_ERR(PL_E_NOMEM, "pl_vad_state_create");
     s->vad = vad;
+    pl_status st = run_create(vad, 1, &s->run);
+    if (st != PL_OK) {
+        pl_free(s);
+        return st;
+    }
     pl_vad_state_reset(s);
     *out = s;
     return PL_OK;
 }
 
-void pl_vad_state_destroy(struct pl_vad_state *s) { pl_free(s); }
+void pl_vad_state_destroy(struct pl_vad_state *s) {
+    if (!s) return;
+    run_destroy(s->run);
+    pl_free(s);
+}
 
 void pl_vad_state_reset(struct pl_vad_state *s) {
     memset(s->context, 0, sizeof s->context);
@@ -226,201 +378,46 @@ size_t pl_vad_state_pending(const struct pl_vad_state *s) { return s->n_pending;
 
 /* --- forward ------------------------------------------------------------ */
 
-static float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
-
-/* ys[r][o] += sum_i wt[i * n_out + o] * xs[r][i] for every row r < rows and
- * o < n_out: the matrix-vector products of several inputs (windows of several
- * streams, frames of one) against one weight stored [input][output]. Every
- * output is accumulated in input order from its initial value, whatever the
- * blocking, so a row's result does not depend on the other rows. */
-static void gemm_generic(const float *wt, int n_in, int n_out, const float *const *xs,
-                         float *const *ys, int rows) {
-    for (int r = 0; r < rows; r++) {
-        const float *restrict x = xs[r];
-        float *restrict y = ys[r];
-        for (int i = 0; i < n_in; i++) {
-            float xv = x[i];
-            const float *restrict wr = wt + (size_t)i * n_out;
-            for (int o = 0; o < n_out; o++) y[o] += wr[o] * xv;
-        }
-    }
-}
-
-#ifdef VAD_X86
-/* One row, outputs [o, n_out) of a weight with row stride n_out. */
-__attribute__((target("avx2,fma"))) static void row_avx2(const float *wt, int n_in, int n_out,
-                                                         int o, const float *x, float *y) {
-    for (; o + 32 <= n_out; o += 32) {
-        __m256 a0 = _mm256_loadu_ps(y + o), a1 = _mm256_loadu_ps(y + o + 8);
-        __m256 a2 = _mm256_loadu_ps(y + o + 16), a3 = _mm256_loadu_ps(y + o + 24);
-        const float *w = wt + o;
-        for (int i = 0; i < n_in; i++, w += n_out) {
-            __m256 b = _mm256_broadcast_ss(x + i);
-            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w), b, a0);
-            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + 8), b, a1);
-            a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + 16), b, a2);
-            a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + 24), b, a3);
-        }
-        _mm256_storeu_ps(y + o, a0);
-        _mm256_storeu_ps(y + o + 8, a1);
-        _mm256_storeu_ps(y + o + 16, a2);
-        _mm256_storeu_ps(y + o + 24, a3);
-    }
-    for (; o + 8 <= n_out; o += 8) {
-        __m256 a0 = _mm256_loadu_ps(y + o);
-        const float *w = wt + o;
-        for (int i = 0; i < n_in; i++, w += n_out)
-            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w), _mm256_broadcast_ss(x + i), a0);
-        _mm256_storeu_ps(y + o, a0);
-    }
-    for (; o < n_out; o++) {
-        float acc = y[o];
-        for (int i = 0; i < n_in; i++) acc = fmaf(wt[(size_t)i * n_out + o], x[i], acc);
-        y[o] = acc;
-    }
-}
-
-/* AVX2 + FMA: four rows at a time share each weight load (16 outputs x 4
- * rows = 8 accumulators); the rest one row at a time, 32 outputs wide. */
-__attribute__((target("avx2,fma"))) static void gemm_avx2(const float *wt, int n_in, int n_out,
-                                                          const float *const *xs, float *const *ys,
-                                                          int rows) {
-    int r = 0;
-    for (; r + 4 <= rows; r += 4) {
-        const float *x0 = xs[r], *x1 = xs[r + 1], *x2 = xs[r + 2], *x3 = xs[r + 3];
-        float *y0 = ys[r], *y1 = ys[r + 1], *y2 = ys[r + 2], *y3 = ys[r + 3];
-        int o = 0;
-        for (; o + 16 <= n_out; o += 16) {
-            __m256 a00 = _mm256_loadu_ps(y0 + o), a01 = _mm256_loadu_ps(y0 + o + 8);
-            __m256 a10 = _mm256_loadu_ps(y1 + o), a11 = _mm256_loadu_ps(y1 + o + 8);
-            __m256 a20 = _mm256_loadu_ps(y2 + o), a21 = _mm256_loadu_ps(y2 + o + 8);
-            __m256 a30 = _mm256_loadu_ps(y3 + o), a31 = _mm256_loadu_ps(y3 + o + 8);
-            const float *w = wt + o;
-            for (int i = 0; i < n_in; i++, w += n_out) {
-                __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8);
-                __m256 b = _mm256_broadcast_ss(x0 + i);
-                a00 = _mm256_fmadd_ps(w0, b, a00);
-                a01 = _mm256_fmadd_ps(w1, b, a01);
-                b = _mm256_broadcast_ss(x1 + i);
-                a10 = _mm256_fmadd_ps(w0, b, a10);
-                a11 = _mm256_fmadd_ps(w1, b, a11);
-                b = _mm256_broadcast_ss(x2 + i);
-                a20 = _mm256_fmadd_ps(w0, b, a20);
-                a21 = _mm256_fmadd_ps(w1, b, a21);
-                b = _mm256_broadcast_ss(x3 + i);
-                a30 = _mm256_fmadd_ps(w0, b, a30);
-                a31 = _mm256_fmadd_ps(w1, b, a31);
-            }
-            _mm256_storeu_ps(y0 + o, a00);
-            _mm256_storeu_ps(y0 + o + 8, a01);
-            _mm256_storeu_ps(y1 + o, a10);
-            _mm256_storeu_ps(y1 + o + 8, a11);
-            _mm256_storeu_ps(y2 + o, a20);
-            _mm256_storeu_ps(y2 + o + 8, a21);
-            _mm256_storeu_ps(y3 + o, a30);
-            _mm256_storeu_ps(y3 + o + 8, a31);
-        }
-        if (o < n_out) {
-            row_avx2(wt, n_in, n_out, o, x0, y0);
-            row_avx2(wt, n_in, n_out, o, x1, y1);
-            row_avx2(wt, n_in, n_out, o, x2, y2);
-            row_avx2(wt, n_in, n_out, o, x3, y3);
-        }
-    }
-    for (; r < rows; r++) row_avx2(wt, n_in, n_out, 0, xs[r], ys[r]);
-}
-#endif
-
-/* Conv1d kernel 3, padding 1, then ReLU, for n streams; time-major [T][C]
- * in each stream's buffers. */
-static void conv_relu(const struct pl_vad *v, int l, int n, const float *const *in, int t_in,
-                      float *const *out, int t_out) {
-    const int ci = conv_in[l], co = conv_out[l], st = conv_stride[l];
-    const float *xs[PL_VAD_MAX_BATCH] = {0};
-    float *ys[PL_VAD_MAX_BATCH] = {0};
-    for (int t = 0; t < t_out; t++) {
-        for (int b = 0; b < n; b++) {
-            ys[b] = out[b] + (size_t)t * co;
-            memcpy(ys[b], v->conv_b[l], (size_t)co * sizeof(float));
-        }
-        for (int k = 0; k < 3; k++) {
-            int ti = t * st + k - 1;
-            if (ti < 0 || ti >= t_in) continue;
-            for (int b = 0; b < n; b++) xs[b] = in[b] + (size_t)ti * ci;
-            v->gemm(v->conv_t[l] + (size_t)k * ci * co, ci, co, xs, ys, n);
-        }
-        for (int b = 0; b < n; b++)
-            for (int j = 0; j < co; j++) ys[b][j] = ys[b][j] > 0.0f ? ys[b][j] : 0.0f;
-    }
-}
-
-/* One window of each of n streams (n <= PL_VAD_MAX_BATCH): the 512 new
- * samples are already in ss[b]->x[64..576). Each layer is one kernel call
- * over all streams, so a weight is loaded once for several of them. */
-static void forward(struct pl_vad_state *const *ss, int n, float *probs) {
+/* One window of each of n streams: ins[b] holds its PL_VAD_WINDOW new samples.
+ * The graph runs on states[0]'s context (grown to n streams the first time).
+ * The states change only when everything succeeded. */
+static pl_status forward(struct pl_vad_state *const *ss, const float *const *ins, int n,
+                         float *probs) {
     const struct pl_vad *v = ss[0]->vad;
-    const float *xs[PL_VAD_MAX_BATCH * N_FRAMES] = {0};
-    float *ys[PL_VAD_MAX_BATCH * N_FRAMES] = {0};
-    const float *ins[PL_VAD_MAX_BATCH] = {0};
-    float *outs[PL_VAD_MAX_BATCH] = {0};
+    struct run *r = ss[0]->run;
+    if (n > r->cap) {
+        struct run *bigger;
+        PL_TRY(run_create(v, n, &bigger));
+        run_destroy(r);
+        r = ss[0]->run = bigger;
+    }
+    if (r->built != n) PL_TRY(build(v, r, n));
     const int len = PL_VAD_CONTEXT + PL_VAD_WINDOW;
+    float *xs = r->host, *hc = xs + (size_t)n * IN_LEN, *hco = hc + (size_t)2 * n * HID;
+    float *pr = hco + (size_t)2 * n * HID;
     for (int b = 0; b < n; b++) {
-        struct pl_vad_state *s = ss[b];
-        float *x = s->x;
-        memcpy(x, s->context, sizeof s->context);
-        memcpy(s->context, x + PL_VAD_WINDOW, sizeof s->context);        /* last 64 of the 576 */
+        float *x = xs + (size_t)b * IN_LEN;
+        memcpy(x, ss[b]->context, sizeof ss[b]->context);
+        memcpy(x + PL_VAD_CONTEXT, ins[b], PL_VAD_WINDOW * sizeof(float));
         for (int j = 0; j < PAD_RIGHT; j++) x[len + j] = x[len - 2 - j]; /* reflect */
-        /* STFT rows: spec[t][c] = sum_k basis[c][k] x[HOP t + k] */
-        for (int t = 0; t < N_FRAMES; t++) {
-            memset(s->spec[t], 0, sizeof s->spec[t]);
-            xs[b * N_FRAMES + t] = x + t * HOP;
-            ys[b * N_FRAMES + t] = s->spec[t];
-        }
+        memcpy(hc + (size_t)b * HID, ss[b]->h, sizeof ss[b]->h);
+        memcpy(hc + (size_t)(n + b) * HID, ss[b]->c, sizeof ss[b]->c);
     }
-    v->gemm(v->stft_t, N_FFT, N_STFT, xs, ys, n * N_FRAMES);
+    PL_TRY(pl_backend_tensor_set(r->be, r->x, xs, 0, (size_t)n * IN_LEN * sizeof(float)));
+    PL_TRY(pl_backend_tensor_set(r->be, r->hc, hc, 0, (size_t)2 * n * HID * sizeof(float)));
+    PL_TRY(pl_backend_graph_compute(r->be, r->g));
+    PL_TRY(pl_backend_tensor_get(r->be, r->hc_out, hco, 0, (size_t)2 * n * HID * sizeof(float)));
+    PL_TRY(pl_backend_tensor_get(r->be, r->prob, pr, 0, (size_t)n * sizeof(float)));
     for (int b = 0; b < n; b++) {
         struct pl_vad_state *s = ss[b];
-        for (int t = 0; t < N_FRAMES; t++)
-            for (int c = 0; c < N_BINS; c++) {
-                float re = s->spec[t][c], im = s->spec[t][N_BINS + c];
-                s->act_a[t * N_BINS + c] = sqrtf(re * re + im * im);
-            }
-    }
-    int t_len = N_FRAMES;
-    bool in_a = true; /* the current activations are in act_a */
-    for (int l = 0; l < N_CONV; l++) {
-        int t_out = (t_len + 2 - 3) / conv_stride[l] + 1;
-        for (int b = 0; b < n; b++) {
-            ins[b] = in_a ? ss[b]->act_a : ss[b]->act_b;
-            outs[b] = in_a ? ss[b]->act_b : ss[b]->act_a;
-        }
-        conv_relu(v, l, n, ins, t_len, outs, t_out);
-        in_a = !in_a;
-        t_len = t_out;
-    }
-    /* encoder output [1][128] -> LSTMCell */
-    for (int b = 0; b < n; b++) {
-        memcpy(ss[b]->gates, v->gate_b, N_GATES * sizeof(float));
-        xs[b] = in_a ? ss[b]->act_a : ss[b]->act_b;
-        ys[b] = ss[b]->gates;
-    }
-    v->gemm(v->ih_t, HID, N_GATES, xs, ys, n);
-    for (int b = 0; b < n; b++) xs[b] = ss[b]->h;
-    v->gemm(v->hh_t, HID, N_GATES, xs, ys, n);
-    for (int b = 0; b < n; b++) {
-        struct pl_vad_state *s = ss[b];
-        const float *g = s->gates;
-        float y = v->final_b;
-        for (int j = 0; j < HID; j++) {
-            float ig = sigmoidf(g[j]), fg = sigmoidf(g[HID + j]);
-            float gg = tanhf(g[2 * HID + j]), og = sigmoidf(g[3 * HID + j]);
-            s->c[j] = fg * s->c[j] + ig * gg;
-            s->h[j] = og * tanhf(s->c[j]);
-            y += v->final_w[j] * (s->h[j] > 0.0f ? s->h[j] : 0.0f);
-        }
+        /* the next window's context: the last 64 of these 576 samples */
+        memcpy(s->context, xs + (size_t)b * IN_LEN + PL_VAD_WINDOW, sizeof s->context);
+        memcpy(s->h, hco + (size_t)b * HID, sizeof s->h);
+        memcpy(s->c, hco + (size_t)(n + b) * HID, sizeof s->c);
         s->windows++;
-        probs[b] = sigmoidf(y);
+        probs[b] = pr[b];
     }
+    return PL_OK;
 }
 
 static bool all_finite(const float *p, size_t n) {
@@ -438,9 +435,7 @@ pl_status pl_vad_process(struct pl_vad_state *s, const float *samples, float *pr
                       s->n_pending);
     if (!all_finite(samples, PL_VAD_WINDOW))
         return PL_ERR(PL_E_INVALID_ARG, "pl_vad_process: non-finite sample");
-    memcpy(s->x + PL_VAD_CONTEXT, samples, PL_VAD_WINDOW * sizeof(float));
-    forward(&s, 1, prob);
-    return PL_OK;
+    return forward(&s, &samples, 1, prob);
 }
 
 pl_status pl_vad_process_batch(struct pl_vad_state *const *states, const float *const *samples,
@@ -464,10 +459,7 @@ pl_status pl_vad_process_batch(struct pl_vad_state *const *states, const float *
             return PL_ERR(PL_E_INVALID_ARG, "pl_vad_process_batch: stream %d: non-finite sample",
                           b);
     }
-    for (int b = 0; b < n; b++)
-        memcpy(states[b]->x + PL_VAD_CONTEXT, samples[b], PL_VAD_WINDOW * sizeof(float));
-    forward(states, n, probs);
-    return PL_OK;
+    return forward(states, samples, n, probs);
 }
 
 pl_status pl_vad_feed(struct pl_vad_state *s, const float *samples, size_t n, pl_vad_window_fn fn,
@@ -482,10 +474,10 @@ pl_status pl_vad_feed(struct pl_vad_state *s, const float *samples, size_t n, pl
         samples += take;
         n -= take;
         if (s->n_pending == PL_VAD_WINDOW) {
-            memcpy(s->x + PL_VAD_CONTEXT, s->pending, sizeof s->pending);
-            s->n_pending = 0;
+            const float *in = s->pending;
             float p;
-            forward(&s, 1, &p);
+            PL_TRY(forward(&s, &in, 1, &p));
+            s->n_pending = 0;
             if (fn) fn(ud, s->windows - 1, p);
         }
     }

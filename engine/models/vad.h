@@ -1,6 +1,7 @@
 /*
- * vad.h - Silero VAD v5 (16 kHz network) on the CPU: speech probability of
- * each 512-sample (32 ms) window of 16 kHz mono audio.
+ * vad.h - Silero VAD v5 (16 kHz network) on an engine backend (the CPU by
+ * default): speech probability of each 512-sample (32 ms) window of 16 kHz
+ * mono audio.
  *
  * Weights: a safetensors file (all F32):
  *   stft_conv.weight [258, 1, 256]   DFT basis: 129 real rows then 129 imaginary rows
@@ -22,13 +23,18 @@
  * single time step). docs/vad.md has the parity figures against the PyTorch
  * reference (tests/reference/vad_ref.py).
  *
- * Kernels: AVX2 + FMA where the CPU has them, else portable C; the
- * environment variable PL_VAD_GENERIC (any value) at pl_vad_create() picks
- * the portable one (tests compare both).
+ * The network runs as a graph of engine ops (engine/models/vad.c): the
+ * STFT and the convolutions as PL_OP_IM2COL + PL_OP_LINEAR, PL_OP_COMPLEX_ABS,
+ * PL_OP_LSTM_CELL. On "cpu" the kernels are the backend's (AVX-512, AVX2 or
+ * portable C, PARLEY_CPU_KERNELS forces a lower family); "cpu-ref" is the
+ * scalar reference.
  *
  * Thread-safety: a struct pl_vad is immutable after create and may be shared
  * by any number of threads; a struct pl_vad_state belongs to one thread at a
- * time. Processing allocates nothing.
+ * time. Each state holds its own compute backend (one CPU thread; a CUDA
+ * context on "cuda"); a batch runs on its first state's. Processing allocates
+ * nothing, except that a state leading a batch of more streams than before
+ * grows its workspace once.
  */
 #ifndef PL_VAD_H
 #define PL_VAD_H
@@ -57,11 +63,18 @@ struct pl_vad_state;
  * from it is destroyed. NULL on failure. */
 pl_status pl_vad_create(const char *weights_path, struct pl_vad **out);
 void pl_vad_destroy(struct pl_vad *vad); /* NULL is a no-op */
+/* Same as pl_vad_create, on backend `device` ("cpu" = NULL, "cpu-ref",
+ * "cuda", "cuda:N"; backend.h). Also PL_E_INVALID_ARG / PL_E_UNSUPPORTED for
+ * a device that does not exist, PL_E_BACKEND. */
+pl_status pl_vad_create_on(const char *weights_path, const char *device, struct pl_vad **out);
+/* The backend's name ("cpu", "cpu-ref", "cuda:0"); borrowed until destroy. */
+const char *pl_vad_device(const struct pl_vad *vad);
 
-/* A per-stream state (context samples, LSTM h/c, partial window buffer) in
- * its reset state. vad is borrowed and must outlive the state.
- * Errors: PL_E_INVALID_ARG, PL_E_NOMEM. OUT: *out, caller owns; free with
- * pl_vad_state_destroy(). */
+/* A per-stream state (context samples, LSTM h/c, partial window buffer, a
+ * compute backend with a workspace for one stream) in its reset state. vad is
+ * borrowed and must outlive the state.
+ * Errors: PL_E_INVALID_ARG, PL_E_NOMEM, PL_E_BACKEND. OUT: *out, caller owns;
+ * free with pl_vad_state_destroy(). */
 pl_status pl_vad_state_create(const struct pl_vad *vad, struct pl_vad_state **out);
 void pl_vad_state_destroy(struct pl_vad_state *s); /* NULL is a no-op */
 
@@ -72,7 +85,7 @@ void pl_vad_state_reset(struct pl_vad_state *s);
 /* One window: samples[0..PL_VAD_WINDOW) (16 kHz, float, nominally [-1, 1]).
  * Advances the state. Must not be mixed with a pl_vad_feed() that holds a
  * partial window (PL_E_INVALID_ARG). Non-finite samples: PL_E_INVALID_ARG and
- * the state is unchanged. OUT: *prob in [0, 1]. */
+ * the state is unchanged (so is it after PL_E_BACKEND). OUT: *prob in [0, 1]. */
 pl_status pl_vad_process(struct pl_vad_state *s, const float *samples, float *prob);
 
 /* One window of each of n streams (1 <= n <= PL_VAD_MAX_BATCH) at once:
@@ -81,7 +94,8 @@ pl_status pl_vad_process(struct pl_vad_state *s, const float *samples, float *pr
  * streams; the results equal pl_vad_process() on each stream exactly.
  * Errors (nothing changes): PL_E_INVALID_ARG for NULLs, n out of range,
  * states of different models, a state listed twice, a state with a partial
- * window buffered by pl_vad_feed(), non-finite samples. */
+ * window buffered by pl_vad_feed(), non-finite samples; PL_E_NOMEM (states[0]
+ * growing its workspace), PL_E_BACKEND. */
 pl_status pl_vad_process_batch(struct pl_vad_state *const *states, const float *const *samples,
                                int n, float *probs);
 

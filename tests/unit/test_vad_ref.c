@@ -3,8 +3,10 @@
  * reference of the published architecture (tests/reference/vad_ref.py,
  * float64) on the shipped weights and real audio (speech-commands words,
  * an LJ Speech sentence, silence, white noise): every window's probability
- * within 1e-4. The same audio fed in random chunk sizes gives bit-identical
- * probabilities to window-by-window processing.
+ * within 1e-4, on the "cpu" backend (its best kernels, then the portable C
+ * family) and on "cpu-ref" (the scalar oracle). The same audio fed in random
+ * chunk sizes gives bit-identical probabilities to window-by-window
+ * processing.
  */
 #include <check.h>
 #include <math.h>
@@ -65,11 +67,12 @@ static void teardown(void) {
     sh(cmd);
 }
 
-static void parity(bool generic) {
-    if (generic)
-        setenv("PL_VAD_GENERIC", "1", 1);
+/* device "cpu" or "cpu-ref"; family: PARLEY_CPU_KERNELS for "cpu" (NULL: the best). */
+static void parity(const char *device, const char *family) {
+    if (family)
+        setenv("PARLEY_CPU_KERNELS", family, 1);
     else
-        unsetenv("PL_VAD_GENERIC");
+        unsetenv("PARLEY_CPU_KERNELS");
     size_t n_audio, n_ref;
     float *audio = read_all("audio.f32", &n_audio);
     float *ref = read_all("probs.f32", &n_ref);
@@ -79,7 +82,7 @@ static void parity(bool generic) {
     char wp[512];
     weights_path(wp, sizeof wp);
     struct pl_vad *vad = NULL;
-    ck_assert_msg(pl_vad_create(wp, &vad) == PL_OK, "%s", pl_last_error());
+    ck_assert_msg(pl_vad_create_on(wp, device, &vad) == PL_OK, "%s", pl_last_error());
     struct pl_vad_state *s = NULL;
     ck_assert_int_eq(pl_vad_state_create(vad, &s), PL_OK);
 
@@ -96,9 +99,10 @@ static void parity(bool generic) {
         n_speech += ref[k] > 0.5f;
     }
     fprintf(stderr,
-            "vad parity (%s kernel): %zu windows, max |diff| %.3g (window %zu), %zu speech "
+            "vad parity (%s, %s kernels): %zu windows, max |diff| %.3g (window %zu), %zu speech "
             "windows\n",
-            generic ? "portable" : "default", n_ref, worst, worst_at, n_speech);
+            device, family ? family : strcmp(device, "cpu-ref") ? "best" : "reference", n_ref, worst,
+            worst_at, n_speech);
     ck_assert_msg(worst <= TOL_REF, "window %zu: C %.7f vs ref %.7f", worst_at, got[worst_at],
                   ref[worst_at]);
     ck_assert_uint_gt(n_speech, 50); /* the signal really has speech */
@@ -132,8 +136,10 @@ static void parity(bool generic) {
 }
 
 START_TEST(test_parity) {
-    parity(false);
-    parity(true);
+    parity("cpu", NULL);
+    parity("cpu", "generic");
+    parity("cpu-ref", NULL);
+    unsetenv("PARLEY_CPU_KERNELS");
 }
 END_TEST
 
