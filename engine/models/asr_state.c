@@ -179,6 +179,8 @@ pl_status pl_asr_state_create(const struct pl_asr_model *m, int max_chunk,
         off += ((size_t)p.res_cap[i] * (size_t)m->blocks[i].c * sizeof(float) + 255) & ~(size_t)255;
     }
     PL_TRY_GOTO(st, pl_backend_buffer_alloc(m->be, off, &s->buf));
+    /* host memory: touch every page now, so that feeding never faults one in */
+    if (pl_backend_is_host(m->be)) memset(pl_buffer_base(s->buf), 0, off);
     plan_free(&p);
     pl_asr_state_reset(s);
     *out = s;
@@ -478,6 +480,7 @@ pl_status pl_asr_batch_create(const struct pl_asr_model *m, int max_states, int 
     PL_TRY_GOTO(st, pl_tensor_place(b->act, b->ws, 0));
     PL_TRY_GOTO(st, pl_tensor_place(b->dw, b->ws, region));
     PL_TRY_GOTO(st, pl_tensor_place(b->in, b->ws, 2 * region));
+    if (pl_backend_is_host(b->be)) memset(pl_buffer_base(b->ws), 0, 2 * region + in_size);
     /* A step's tensors: per state and conv at most 2 zero appends, its input,
      * a compaction (2 each: source view, copy) and the dwconv (view, op); per
      * state and block a queue append with compaction and the residual add
