@@ -3,6 +3,14 @@
 # on free ports, Python gRPC client).
 if(TARGET parley_asr_svc AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_asrsvc.c)
   pl_add_unit_test(NAME asrsvc SOURCES unit/test_asrsvc.c LIBS parley_asr_svc TIMEOUT 300)
+  # Recognize with "device": "cuda" against the CPU on the shipped model (label gpu; skipped
+  # without a device).
+  if(TARGET parley_engine_cuda AND EXISTS ${CMAKE_SOURCE_DIR}/models/asr-en-quartznet/config.json)
+    add_test(NAME gpu_asrsvc_device COMMAND test_asrsvc)
+    set_tests_properties(gpu_asrsvc_device PROPERTIES
+      LABELS gpu TIMEOUT 300 SKIP_REGULAR_EXPRESSION "skipped: no CUDA device"
+      ENVIRONMENT "PL_ASRSVC_DEVICE=cuda;PARLEY_SOURCE_DIR=${CMAKE_SOURCE_DIR};PARLEY_DATA_DIR=${PARLEY_DATA_DIR};PL_PYTHON=${PL_PYTHON};CK_DEFAULT_TIMEOUT=120")
+  endif()
 endif()
 if(TARGET parley-asr AND TARGET parley-gateway AND TARGET parley_proto_python AND TARGET parley-transcribe)
   set(_pl_asr_nlu_env "")

@@ -71,7 +71,8 @@ pl_status pl__asrsvc_model_load(const char *dir, const char *name, const struct 
         st = PL_ERR(PL_E_NOMEM, "model %s", name);
         goto fail;
     }
-    PL_TRY_GOTO(st, pl_asr_model_load(dir, NULL, &m->am));
+    struct pl_asr_model_options mo = {.device = o->device};
+    PL_TRY_GOTO(st, pl_asr_model_load(dir, &mo, &m->am));
     const struct pl_asr_model_config *mc = pl_asr_model_get_config(m->am);
     m->n_mels = mc->n_mels;
     m->vocab_size = mc->vocab_size;

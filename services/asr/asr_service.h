@@ -100,6 +100,8 @@ struct pl_asrsvc_opts {
     const char *profanity_path; /* NULL/"" = <model_dir>/asr-lm/profanity.txt when present */
     int instances;              /* model instances (one batcher thread each) per model (1) */
     int threads;                /* GEMM threads per instance (1) */
+    const char *device;         /* acoustic model backend: "cpu" (NULL), "cpu-ref", "cuda",
+                                   "cuda:N" (engine/backend.h) */
     int max_batch_size;         /* segments one batched forward takes (4; at most 256) */
     int64_t max_queue_delay_us; /* batching delay (1000) */
     int max_queue;              /* queued segments per model before RESOURCE_EXHAUSTED (1024) */

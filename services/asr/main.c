@@ -29,6 +29,7 @@ struct asr_cfg {
     char *profanity;
     int64_t instances;
     int64_t threads;
+    char *device;
     int64_t handler_threads;
     int64_t max_batch_size;
     int64_t max_queue_delay_us;
@@ -56,6 +57,7 @@ static const struct pl_config_field asr_fields[] = {
     F("profanity", PL_CONFIG_STRING, profanity, "", 1, 0, "profanity word list (empty: <model_dir>/asr-lm/profanity.txt)"),
     F("instances", PL_CONFIG_INT, instances, "1", 1, 64, "model instances per model (each a thread running batches)"),
     F("threads", PL_CONFIG_INT, threads, "1", 1, 256, "GEMM threads per instance (1 leaves the other cores to decoding, NATS, the gateway)"),
+    F("device", PL_CONFIG_STRING, device, "cpu", 1, 0, "acoustic model backend: cpu, cpu-ref, cuda or cuda:N"),
     F("handler_threads", PL_CONFIG_INT, handler_threads, "16", 1, 1024, "request threads (decoding runs on them)"),
     F("max_batch_size", PL_CONFIG_INT, max_batch_size, "4", 1, 256, "segments one batched forward takes (dynamic batching)"),
     F("max_queue_delay_us", PL_CONFIG_INT, max_queue_delay_us, "1000", 0, 10000000, "batching delay"),
@@ -104,6 +106,7 @@ int main(int argc, char **argv) {
     so.profanity_path = cfg.profanity;
     so.instances = (int)cfg.instances;
     so.threads = (int)cfg.threads;
+    so.device = cfg.device;
     so.max_batch_size = (int)cfg.max_batch_size;
     so.max_queue_delay_us = cfg.max_queue_delay_us;
     so.max_audio_s = cfg.max_audio_s;

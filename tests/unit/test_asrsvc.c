@@ -1,6 +1,8 @@
 /* test_asrsvc.c - parley-asr without NATS: segmentation of long audio at pauses, audio input
  * (every encoding, resampling, channels, errors), and the rpcs through pl_asrsvc_call on a
- * tiny random-weight model written by tests/reference/asr_model_ref.py (PL_PYTHON). */
+ * tiny random-weight model written by tests/reference/asr_model_ref.py (PL_PYTHON).
+ * With PL_ASRSVC_DEVICE set (the gpu test gpu_asrsvc_device: "cuda") only the device case
+ * runs: Recognize with the acoustic model on that device against the CPU. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -8,8 +10,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/wait.h>
+
 #include "alloc.h"
 #include "asr_service.h"
+#include "backend.h"
 #include "audio.h"
 #include "nrpc_worker.h"
 #include "proto_util.h"
@@ -354,8 +359,97 @@ START_TEST(test_service_no_models) {
 }
 END_TEST
 
+/* A service over the shipped model (a link in a temporary repository) on `device`. */
+static struct pl_asrsvc *shipped_service(const char *device, const char *dir) {
+    const char *src = getenv("PARLEY_SOURCE_DIR");
+    ck_assert_ptr_nonnull(src);
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "mkdir -p %s && ln -sfn %s/models/asr-en-quartznet %s/asr-en-quartznet",
+             dir, src, dir);
+    ck_assert_int_eq(system(cmd), 0);
+    struct pl_asrsvc_opts o;
+    pl_asrsvc_opts_default(&o);
+    o.model_dir = dir;
+    o.lm_path = "none";
+    o.device = device;
+    struct pl_asrsvc *s = NULL;
+    ck_assert_int_eq(pl_asrsvc_create(&o, &s), PL_OK);
+    ck_assert_msg(pl_asrsvc_n_models(s) == 1, "the model did not load on %s", device);
+    return s;
+}
+
+/* Whether a backend `device` can be made, asked in a child process (CUDA must not be
+ * initialized in the process that Check forks). */
+static bool have_backend(const char *device) {
+    pid_t pid = fork();
+    int status = 0;
+    if (pid < 0) return false;
+    if (pid == 0) {
+        struct pl_backend *be = NULL;
+        int ok = pl_backend_create(device, &be) == PL_OK;
+        pl_backend_destroy(be);
+        _exit(ok ? 3 : 4);
+    }
+    return waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 3;
+}
+
+/* Recognize on real speech (an LJ Speech sentence) with the acoustic model on the device and
+ * on the CPU: the same transcripts, confidences within 1e-3 (the device's GEMMs sum in another
+ * order; the log-probs differ by ~1e-5, see test_asrcuda). */
+START_TEST(test_service_device) {
+    const char *device = getenv("PL_ASRSVC_DEVICE"), *data = getenv("PARLEY_DATA_DIR");
+    char path[1024], dir[2][128];
+    snprintf(path, sizeof path, "%s/speech/ljspeech-subset/wavs/LJ001-0001.flac",
+             data && *data ? data : "/work/shared/data");
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    uint8_t *audio = pl_malloc(1 << 22);
+    size_t n = fread(audio, 1, 1 << 22, f);
+    fclose(f);
+    ck_assert(n > 1000 && n < (1 << 22));
+    Nvidia__Riva__Asr__RecognizeResponse *r[2] = {NULL, NULL};
+    for (int k = 0; k < 2; k++) {
+        snprintf(dir[k], sizeof dir[k], "/tmp/pl_test_asrsvc_%d_dev%d", (int)getpid(), k);
+        struct pl_asrsvc *s = shipped_service(k ? device : "cpu", dir[k]);
+        Nvidia__Riva__Asr__RecognitionConfig cfg = NVIDIA__RIVA__ASR__RECOGNITION_CONFIG__INIT;
+        ck_assert_msg(recognize(s, &cfg, audio, n, 0, &r[k]) == PL_OK, "%s: %s",
+                      k ? device : "cpu", pl_last_error());
+        pl_asrsvc_destroy(s);
+        char cmd[300];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", dir[k]);
+        ck_assert_int_eq(system(cmd), 0);
+    }
+    ck_assert_int_eq(r[1]->n_results, r[0]->n_results);
+    ck_assert_int_ge(r[0]->n_results, 1);
+    for (size_t i = 0; i < r[0]->n_results; i++) {
+        const Nvidia__Riva__Asr__SpeechRecognitionAlternative *a = r[0]->results[i]->alternatives[0],
+                                                                *b = r[1]->results[i]->alternatives[0];
+        fprintf(stderr, "result %zu: cpu \"%s\" (%.4f), %s \"%s\" (%.4f)\n", i, a->transcript,
+                (double)a->confidence, device, b->transcript, (double)b->confidence);
+        ck_assert_str_eq(b->transcript, a->transcript);
+        ck_assert(fabsf(b->confidence - a->confidence) <= 1e-3f);
+    }
+    pl_proto_free(&r[0]->base);
+    pl_proto_free(&r[1]->base);
+    pl_free(audio);
+}
+END_TEST
+
 Suite *pl_asrsvc_suite(void) {
     Suite *s = suite_create("asrsvc");
+    const char *device = getenv("PL_ASRSVC_DEVICE");
+    if (device && *device) {
+        if (!have_backend(device)) {
+            printf("skipped: no CUDA device\n");
+            fflush(stdout);
+            return s;
+        }
+        TCase *td = tcase_create("device");
+        tcase_set_timeout(td, 240);
+        tcase_add_test(td, test_service_device);
+        suite_add_tcase(s, td);
+        return s;
+    }
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, test_segment_pauses);
