@@ -618,8 +618,11 @@ static pl_status build(struct pl_bert_state *s, int batch, int seq, struct pl_te
     return PL_OK;
 }
 
-pl_status pl_bert_forward(struct pl_bert_state *s, int batch, int seq, const int32_t *ids,
-                          const int32_t *type_ids, const int32_t *mask, float *hidden, float *head) {
+/* Reset s and upload one batch's inputs; the encoder (and the model's head) as s's graph.
+ * OUT: *cls the [CLS] row indices, *th the last hidden state, *thead the head (or NULL). */
+static pl_status prepare(struct pl_bert_state *s, int batch, int seq, const int32_t *ids,
+                         const int32_t *type_ids, const int32_t *mask, struct pl_tensor **cls,
+                         struct pl_tensor **th, struct pl_tensor **thead) {
     struct pl_bert *m = s->m;
     if (batch <= 0 || seq <= 0 || batch > m->max_batch || seq > m->max_seq)
         return PL_ERR(PL_E_INVALID_ARG, "bert: batch %d x seq %d outside 1..%d x 1..%d", batch, seq,
@@ -627,7 +630,7 @@ pl_status pl_bert_forward(struct pl_bert_state *s, int batch, int seq, const int
     if (!ids) return PL_ERR(PL_E_INVALID_ARG, "bert: no input ids");
     pl_ctx_reset(s->ctx);
     pl_graph_reset(s->g);
-    struct pl_tensor *tid, *ttt, *tmask, *tcls, *th, *thead;
+    struct pl_tensor *tid, *ttt, *tmask, *tcls;
     size_t n = (size_t)batch * seq;
     PL_TRY(pl_tensor_new_2d(s->ctx, PL_DTYPE_I32, batch, seq, &tid));
     PL_TRY(pl_tensor_place(tid, s->ws, s->off[S_IDS]));
@@ -658,9 +661,187 @@ pl_status pl_bert_forward(struct pl_bert_state *s, int batch, int seq, const int
         for (int i = 0; i < k; i++) tmp[i] = (b + i) * seq;
         PL_TRY(pl_backend_tensor_set(m->be, tcls, tmp, (size_t)b * 4, (size_t)k * 4));
     }
-    PL_TRY(build(s, batch, seq, tid, ttt, tmask, tcls, &th, &thead));
+    *cls = tcls;
+    return build(s, batch, seq, tid, ttt, tmask, tcls, th, thead);
+}
+
+pl_status pl_bert_forward(struct pl_bert_state *s, int batch, int seq, const int32_t *ids,
+                          const int32_t *type_ids, const int32_t *mask, float *hidden, float *head) {
+    struct pl_bert *m = s->m;
+    struct pl_tensor *tcls, *th, *thead;
+    PL_TRY(prepare(s, batch, seq, ids, type_ids, mask, &tcls, &th, &thead));
     PL_TRY(pl_backend_graph_compute(m->be, s->g));
     if (hidden) PL_TRY(pl_backend_tensor_get(m->be, th, hidden, 0, pl_tensor_nbytes(th)));
     if (head && thead) PL_TRY(pl_backend_tensor_get(m->be, thead, head, 0, pl_tensor_nbytes(thead)));
+    return PL_OK;
+}
+
+/* ---- heads of one's own --------------------------------------------------------------- */
+
+struct pl_bert_heads {
+    struct pl_bert *m;
+    int n;
+    struct pl_bert_head_spec spec[PL_BERT_MAX_HEADS]; /* tensor_prefix not kept */
+    struct pl_ctx *ctx;                               /* the weight tensors */
+    struct pl_buffer *wbuf;                           /* every head weight and the pooler */
+    struct pl_buffer *obuf;                           /* the heads' outputs */
+    struct pl_tensor *w[PL_BERT_MAX_HEADS], *b[PL_BERT_MAX_HEADS], *pool_w, *pool_b;
+    size_t out_off[PL_BERT_MAX_HEADS]; /* byte offset of head k's output in obuf */
+};
+
+/* Entry `name` ([d0, d1], or [d0] when d1 == 0) as f32 into host: the exact name, or with
+ * the model's prefix first when with_prefix. Non-finite weights are a broken file. */
+static pl_status head_tensor(struct pl_bert *m, const char *name, bool with_prefix, int64_t d0,
+                             int64_t d1, float *host) {
+    const struct pl_st_entry *e = with_prefix ? find(m, name) : pl_safetensors_find(m->st, name);
+    PL_TRY(check_entry(e, name, d1 ? 2 : 1, (int64_t[]){d0, d1}));
+    pl_st_entry_to_f32(e, host);
+    for (int64_t i = 0; i < d0 * (d1 ? d1 : 1); i++)
+        if (!isfinite(host[i]))
+            return PL_ERR(PL_E_FORMAT, "model.safetensors: tensor %s holds a NaN or Inf", e->name);
+    return PL_OK;
+}
+
+/* A weight tensor [d0, d1] ([d0] when d1 == 0) at float offset *off of h->wbuf (NULL: count). */
+static pl_status head_weight(struct pl_bert_heads *h, int64_t d0, int64_t d1, size_t *off,
+                             struct pl_tensor **t) {
+    if (h->wbuf) {
+        PL_TRY(d1 ? pl_tensor_new_2d(h->ctx, PL_DTYPE_F32, d0, d1, t)
+                  : pl_tensor_new_1d(h->ctx, PL_DTYPE_F32, d0, t));
+        PL_TRY(pl_tensor_place(*t, h->wbuf, *off * sizeof(float)));
+    }
+    *off += ((size_t)(d0 * (d1 ? d1 : 1)) + 63) & ~(size_t)63;
+    return PL_OK;
+}
+
+/* Lay out (wbuf NULL: count into *total) or create every weight tensor. */
+static pl_status head_layout(struct pl_bert_heads *h, bool pooler, size_t *total) {
+    int64_t hd = h->m->cfg.hidden;
+    size_t off = 0;
+    for (int k = 0; k < h->n; k++) {
+        PL_TRY(head_weight(h, h->spec[k].n_labels, hd, &off, &h->w[k]));
+        PL_TRY(head_weight(h, h->spec[k].n_labels, 0, &off, &h->b[k]));
+    }
+    if (pooler) {
+        PL_TRY(head_weight(h, hd, hd, &off, &h->pool_w));
+        PL_TRY(head_weight(h, hd, 0, &off, &h->pool_b));
+    }
+    *total = off;
+    return PL_OK;
+}
+
+/* Read every weight of the specs into host at the layout's offsets. */
+static pl_status head_read(struct pl_bert_heads *h, const struct pl_bert_head_spec *specs,
+                           bool pooler, float *host) {
+    int64_t hd = h->m->cfg.hidden;
+    char name[256];
+    for (int k = 0; k < h->n; k++) {
+        snprintf(name, sizeof name, "%s.weight", specs[k].tensor_prefix);
+        PL_TRY(head_tensor(h->m, name, false, specs[k].n_labels, hd,
+                           host + h->w[k]->offset / sizeof(float)));
+        snprintf(name, sizeof name, "%s.bias", specs[k].tensor_prefix);
+        PL_TRY(head_tensor(h->m, name, false, specs[k].n_labels, 0,
+                           host + h->b[k]->offset / sizeof(float)));
+    }
+    if (pooler) {
+        PL_TRY(head_tensor(h->m, "pooler.dense.weight", true, hd, hd,
+                           host + h->pool_w->offset / sizeof(float)));
+        PL_TRY(head_tensor(h->m, "pooler.dense.bias", true, hd, 0,
+                           host + h->pool_b->offset / sizeof(float)));
+    }
+    return PL_OK;
+}
+
+pl_status pl_bert_heads_create(struct pl_bert *m, const struct pl_bert_head_spec *specs, int n,
+                               struct pl_bert_heads **out) {
+    if (!out) return PL_ERR(PL_E_INVALID_ARG, "bert heads: out is NULL");
+    *out = NULL;
+    if (!m || !specs || n < 1 || n > PL_BERT_MAX_HEADS)
+        return PL_ERR(PL_E_INVALID_ARG, "bert heads: %d heads (1..%d) or NULL", n, PL_BERT_MAX_HEADS);
+    bool pooler = false;
+    for (int k = 0; k < n; k++) {
+        if (!specs[k].tensor_prefix || specs[k].n_labels < 1 || specs[k].n_labels > 100000 ||
+            (unsigned)specs[k].input > PL_BERT_HEAD_IN_POOLER)
+            return PL_ERR(PL_E_INVALID_ARG, "bert heads: head %d: prefix, %d labels or input %d",
+                          k, specs[k].n_labels, (int)specs[k].input);
+        pooler |= specs[k].input == PL_BERT_HEAD_IN_POOLER;
+    }
+    pl_status st = PL_OK;
+    float *host = NULL;
+    struct pl_tensor *all;
+    size_t total = 0, osize = 0;
+    struct pl_bert_heads *h = pl_calloc(1, sizeof *h);
+    if (!h) return PL_ERR(PL_E_NOMEM, "bert heads: out of memory");
+    h->m = m;
+    h->n = n;
+    for (int k = 0; k < n; k++) {
+        h->spec[k] = specs[k];
+        h->spec[k].tensor_prefix = NULL;
+        h->out_off[k] = osize;
+        int64_t rows = (int64_t)m->max_batch * (specs[k].input == PL_BERT_HEAD_IN_TOKENS ? m->max_seq : 1);
+        osize += ((size_t)(rows * specs[k].n_labels) * sizeof(float) + 255) & ~(size_t)255;
+    }
+    PL_TRY_GOTO(st, head_layout(h, pooler, &total));
+    PL_TRY_GOTO(st, pl_ctx_create(2 * n + 3, &h->ctx));
+    PL_TRY_GOTO(st, pl_backend_buffer_alloc(m->be, total * sizeof(float), &h->wbuf));
+    PL_TRY_GOTO(st, pl_backend_buffer_alloc(m->be, osize, &h->obuf));
+    PL_TRY_GOTO(st, head_layout(h, pooler, &total));
+    host = pl_calloc(total, sizeof(float));
+    if (!host) {
+        st = PL_ERR(PL_E_NOMEM, "bert heads: out of memory");
+        goto fail;
+    }
+    PL_TRY_GOTO(st, head_read(h, specs, pooler, host));
+    PL_TRY_GOTO(st, pl_tensor_new_1d(h->ctx, PL_DTYPE_F32, (int64_t)total, &all));
+    PL_TRY_GOTO(st, pl_tensor_place(all, h->wbuf, 0));
+    PL_TRY_GOTO(st, pl_backend_tensor_set(m->be, all, host, 0, total * sizeof(float)));
+    pl_free(host);
+    *out = h;
+    return PL_OK;
+fail:
+    pl_free(host);
+    pl_bert_heads_destroy(h);
+    return st;
+}
+
+void pl_bert_heads_destroy(struct pl_bert_heads *h) {
+    if (!h) return;
+    pl_buffer_free(h->wbuf);
+    pl_buffer_free(h->obuf);
+    pl_ctx_destroy(h->ctx);
+    pl_free(h);
+}
+
+pl_status pl_bert_forward_heads(struct pl_bert_state *s, struct pl_bert_heads *h, int batch,
+                                int seq, const int32_t *ids, const int32_t *type_ids,
+                                const int32_t *mask, float *const *outs) {
+    if (!s || !h || !outs || s->m != h->m)
+        return PL_ERR(PL_E_INVALID_ARG, "bert heads: NULL argument or heads of another model");
+    struct pl_bert *m = s->m;
+    struct pl_tensor *tcls, *th, *thead, *rows = NULL, *pooled = NULL, *y[PL_BERT_MAX_HEADS];
+    PL_TRY(prepare(s, batch, seq, ids, type_ids, mask, &tcls, &th, &thead));
+    for (int k = 0; k < h->n; k++) {
+        struct pl_tensor *x = th;
+        if (h->spec[k].input != PL_BERT_HEAD_IN_TOKENS) {
+            if (!rows) {
+                PL_TRY(pl_op_get_rows(s->ctx, th, tcls, &rows));
+                PL_TRY(node(s, rows, S_POOL1));
+            }
+            x = rows;
+        }
+        if (h->spec[k].input == PL_BERT_HEAD_IN_POOLER) {
+            if (!pooled) {
+                PL_TRY(pl_op_linear(s->ctx, rows, h->pool_w, NULL, h->pool_b, PL_ACT_TANH, &pooled));
+                PL_TRY(node(s, pooled, S_POOL2));
+            }
+            x = pooled;
+        }
+        PL_TRY(pl_op_linear(s->ctx, x, h->w[k], NULL, h->b[k], PL_ACT_NONE, &y[k]));
+        PL_TRY(pl_tensor_place(y[k], h->obuf, h->out_off[k]));
+        PL_TRY(pl_graph_add(s->g, y[k]));
+    }
+    PL_TRY(pl_backend_graph_compute(m->be, s->g));
+    for (int k = 0; k < h->n; k++)
+        if (outs[k]) PL_TRY(pl_backend_tensor_get(m->be, y[k], outs[k], 0, pl_tensor_nbytes(y[k])));
     return PL_OK;
 }

@@ -17,6 +17,8 @@
  * A struct pl_bert is immutable after load and may be shared by threads; each
  * thread runs forwards through its own struct pl_bert_state, whose workspace
  * is sized at creation for max_batch x max_seq, so forwards allocate nothing.
+ * Extra heads (struct pl_bert_heads: an NLU model's intent, slot, punctuation
+ * and capitalization heads) run in the encoder's graph on the same backend.
  */
 #ifndef PL_BERT_H
 #define PL_BERT_H
@@ -90,6 +92,52 @@ int64_t pl_bert_head_size(const struct pl_bert *m, int batch, int seq);
  */
 pl_status pl_bert_forward(struct pl_bert_state *s, int batch, int seq, const int32_t *ids,
                           const int32_t *type_ids, const int32_t *mask, float *hidden, float *head);
+
+/* ---- heads of one's own on the encoder (Parley's NLU exports) --------------------------- */
+
+#define PL_BERT_MAX_HEADS 8
+
+/* What a head reads from the last hidden state. */
+enum pl_bert_head_input {
+    PL_BERT_HEAD_IN_TOKENS = 0, /* every token: logits [batch, seq, n_labels] */
+    PL_BERT_HEAD_IN_CLS = 1,    /* the first token's hidden state: [batch, n_labels] */
+    PL_BERT_HEAD_IN_POOLER = 2, /* tanh(pooler.dense(first token)): [batch, n_labels] */
+};
+
+struct pl_bert_head_spec {
+    /* weights "<prefix>.weight" [n_labels, hidden] and "<prefix>.bias" [n_labels] of
+     * model.safetensors (F32, F16 or BF16), names as they are in the file */
+    const char *tensor_prefix;
+    enum pl_bert_head_input input;
+    int n_labels; /* 1..100000 */
+};
+
+struct pl_bert_heads;
+
+/*
+ * Linear heads over the encoder of m (several at once: e.g. a pooled intent head and a
+ * token slot head), loaded from m's model.safetensors onto m's backend as f32; the pooler
+ * (<model prefix>pooler.dense) is loaded when a head reads it. m is borrowed and must
+ * outlive the heads. The heads object also holds the heads' outputs for m's max_batch x
+ * max_seq: one forward at a time per heads object (like a state).
+ * Errors: PL_E_INVALID_ARG (n outside 1..PL_BERT_MAX_HEADS, bad spec), PL_E_FORMAT (a
+ * tensor missing, of the wrong shape or dtype, or holding a NaN or Inf; named),
+ * PL_E_NOMEM, PL_E_BACKEND. OUT: *out, caller owns; free with pl_bert_heads_destroy()
+ * before m.
+ */
+pl_status pl_bert_heads_create(struct pl_bert *m, const struct pl_bert_head_spec *specs, int n,
+                               struct pl_bert_heads **out);
+void pl_bert_heads_destroy(struct pl_bert_heads *h); /* NULL is a no-op */
+
+/*
+ * pl_bert_forward (without hidden and head outputs), then every head of h in the same
+ * graph: outs[k] receives head k's logits, [batch, seq, n_labels] for a token head (padded
+ * positions included), [batch, n_labels] for the others. s must be a state of h's model.
+ * Errors as pl_bert_forward.
+ */
+pl_status pl_bert_forward_heads(struct pl_bert_state *s, struct pl_bert_heads *h, int batch,
+                                int seq, const int32_t *ids, const int32_t *type_ids,
+                                const int32_t *mask, float *const *outs);
 
 #ifdef __cplusplus
 }

@@ -6,8 +6,9 @@
  *                  the logits of overlapping windows, softmax, BIO decoding to spans with
  *                  character offsets, punctuation/capitalization reconstruction of text.
  *   nlu_model.c    one model directory (train/common/export.py format): config.json,
- *                  model.safetensors, vocab; the shared immutable encoder (engine/models/bert.h),
- *                  the heads applied here, per-instance states and a dynamic batcher.
+ *                  model.safetensors, vocab; the shared immutable encoder with the heads in
+ *                  the engine (engine/models/bert.h, pl_bert_heads: one graph, one backend),
+ *                  per-instance states and a dynamic batcher.
  *   nlu_service.c  the model repository (every NLU model under a directory) and the unary
  *                  handlers of the rpcs (snake-case subjects parley.nlu.<rpc>).
  *
@@ -175,9 +176,7 @@ struct pl_nlu_head {
     int n_labels;
     char **labels;    /* [n_labels] */
     uint8_t *bio_next; /* BIO heads: pl_nlu_bio_transitions of the labels; NULL otherwise */
-    float *w, *b;     /* [n_labels x hidden], [n_labels] (f32 copies) */
-    float *wt;        /* [hidden x n_labels]: w transposed, so that the product with a hidden
-                         vector runs over contiguous labels (vectorized without reassociation) */
+    char *tensor_prefix; /* its weights in model.safetensors (engine pl_bert_head_spec) */
 };
 
 struct pl_nlu_model_opts {
@@ -215,7 +214,6 @@ struct pl_nlu_model {
     bool case_types;     /* tokenizer.token_type_ids is "word_starts_upper" */
     struct pl_bert *bert; /* instance 0's encoder: its config and precision (borrowed) */
     /* private */
-    float *pool_w, *pool_b, *pool_wt; /* pooler [hidden x hidden], bias, transposed */
     struct pl_wordpiece *tok;
     struct pl_nlu_instance *inst; /* [n_instances] */
     struct pl_batcher *batcher;
@@ -226,9 +224,10 @@ struct pl_nlu_instance {
     struct pl_backend *be;
     struct pl_bert *bert;
     struct pl_bert_state *state;
-    float *hidden_buf;    /* [max_batch_size x max_length x hidden] */
+    struct pl_bert_heads *heads; /* the model's heads on this instance's encoder */
     int32_t *ids, *mask, *types; /* [max_batch_size x max_length] */
-    float *pooled;        /* [hidden] */
+    float *logits[PL_NLU_MAX_HEADS]; /* per head: [max_batch_size x max_length x n_labels]
+                                        (token heads) or [max_batch_size x n_labels] */
 };
 
 /* Whether dir/config.json names a task this service serves. OUT: *task (on true).

@@ -1,12 +1,9 @@
 /*
  * nlu_model.c - one NLU model: config.json (export format, see nlu.h), the shared BERT
- * encoder from engine/models/bert.h loaded without its head, the heads applied here on the
- * encoder's hidden states, windows over long texts, and a dynamic batcher whose one instance
- * owns the forward state.
- *
- * Why the heads are applied here and not by the engine: the joint intent/slot model has two
- * heads (pooled intent + per-token slots) that no single Hugging Face class carries, and the
- * heads are tiny (hidden x labels) next to the encoder; one code path serves every task.
+ * encoder from engine/models/bert.h loaded without its Hugging Face head, the model's heads
+ * (intent, slot, token, punctuation, capitalization; pl_bert_heads) run by the engine in the
+ * encoder's graph, windows over long texts, and a dynamic batcher whose one instance owns the
+ * forward state.
  */
 #include <jansson.h>
 #include <math.h>
@@ -19,7 +16,6 @@
 #include "models/bert.h"
 #include "nlu.h"
 #include "nrpc_batcher.h"
-#include "safetensors.h"
 #include "util.h"
 
 /* One window of one text waiting in the batcher. */
@@ -66,53 +62,6 @@ bool pl_nlu_model_probe(const char *dir, enum pl_nlu_task *task) {
     return ok;
 }
 
-/* Copy a [rows x cols] f32/f16/bf16 tensor named name into a new f32 array. */
-static pl_status read_f32(const struct pl_safetensors *st, const char *path, const char *name,
-                          int64_t rows, int64_t cols, float **out) {
-    *out = NULL;
-    const struct pl_st_entry *e = pl_safetensors_find(st, name);
-    if (!e) return PL_ERR(PL_E_FORMAT, "%s: tensor %s is missing", path, name);
-    int64_t n = rows * (cols > 0 ? cols : 1);
-    bool shape_ok = cols > 0 ? (e->n_dims == 2 && e->shape[0] == rows && e->shape[1] == cols)
-                             : (e->n_dims == 1 && e->shape[0] == rows);
-    if (!shape_ok)
-        return PL_ERR(PL_E_FORMAT, "%s: tensor %s has shape [%lld%s%lld], expected [%lld%s%lld]",
-                      path, name, (long long)e->shape[0], e->n_dims > 1 ? ", " : "",
-                      e->n_dims > 1 ? (long long)e->shape[1] : 0LL, (long long)rows,
-                      cols > 0 ? ", " : "", cols > 0 ? (long long)cols : 0LL);
-    float *f = pl_malloc(sizeof(float) * (size_t)n);
-    if (!f) return PL_ERR(PL_E_NOMEM, "%s: tensor %s", path, name);
-    const uint8_t *src = e->data;
-    if (e->dtype == PL_DTYPE_F32) {
-        memcpy(f, src, sizeof(float) * (size_t)n);
-    } else if (e->dtype == PL_DTYPE_F16 || e->dtype == PL_DTYPE_BF16) {
-        for (int64_t i = 0; i < n; i++) {
-            uint16_t h;
-            memcpy(&h, src + 2 * i, 2);
-            f[i] = e->dtype == PL_DTYPE_F16 ? pl_f16_to_f32(h) : pl_bf16_to_f32(h);
-        }
-    } else {
-        pl_free(f);
-        return PL_ERR(PL_E_FORMAT, "%s: tensor %s has dtype %s (F32, F16 or BF16 expected)", path,
-                      name, e->dtype_str);
-    }
-    for (int64_t i = 0; i < n; i++)
-        if (!isfinite(f[i])) {
-            pl_free(f);
-            return PL_ERR(PL_E_FORMAT, "%s: tensor %s holds a NaN or Inf", path, name);
-        }
-    *out = f;
-    return PL_OK;
-}
-
-/* A new [cols x rows] copy of w [rows x cols]. */
-static float *transpose(const float *w, int rows, int cols) {
-    float *t = pl_malloc(sizeof(float) * (size_t)rows * (size_t)cols);
-    for (int r = 0; t && r < rows; r++)
-        for (int c = 0; c < cols; c++) t[(size_t)c * rows + r] = w[(size_t)r * cols + c];
-    return t;
-}
-
 static pl_status read_labels(json_t *arr, const char *path, const char *what, char ***out, int *n) {
     *out = NULL;
     *n = 0;
@@ -148,9 +97,8 @@ static json_t *id2label_array(json_t *id2label) {
     return arr;
 }
 
-static pl_status load_head(struct pl_nlu_model *m, const char *path, const char *st_path,
-                           const struct pl_safetensors *st, const char *name, json_t *head,
-                           json_t *labels_root) {
+static pl_status load_head(struct pl_nlu_model *m, const char *path, const char *name,
+                           json_t *head, json_t *labels_root) {
     if (m->n_heads >= PL_NLU_MAX_HEADS)
         return PL_ERR(PL_E_FORMAT, "%s: more than %d heads", path, PL_NLU_MAX_HEADS);
     struct pl_nlu_head *h = &m->heads[m->n_heads];
@@ -174,13 +122,8 @@ static pl_status load_head(struct pl_nlu_model *m, const char *path, const char 
     PL_TRY(read_labels(larr, path, what, &h->labels, &h->n_labels));
     if (h->tokens)
         PL_TRY(pl_nlu_bio_transitions((const char *const *)h->labels, h->n_labels, &h->bio_next));
-    char tn[256];
-    snprintf(tn, sizeof tn, "%s.weight", prefix);
-    PL_TRY(read_f32(st, st_path, tn, h->n_labels, m->hidden, &h->w));
-    snprintf(tn, sizeof tn, "%s.bias", prefix);
-    PL_TRY(read_f32(st, st_path, tn, h->n_labels, 0, &h->b));
-    if (!(h->wt = transpose(h->w, h->n_labels, m->hidden)))
-        return PL_ERR(PL_E_NOMEM, "%s: head %s", path, name);
+    /* the weights are the engine's (pl_bert_heads_create, per instance) */
+    if (!(h->tensor_prefix = pl_strdup(prefix))) return PL_ERR(PL_E_NOMEM, "%s: head", path);
     return PL_OK;
 }
 
@@ -266,11 +209,6 @@ static pl_status load_config(struct pl_nlu_model *m, const char *dir, json_t *ro
     PL_TRY(pl_wordpiece_create(vpath, &wo, &m->tok));
 
     /* heads */
-    char st_path[4096];
-    if ((size_t)snprintf(st_path, sizeof st_path, "%s/model.safetensors", dir) >= sizeof st_path)
-        return PL_ERR(PL_E_INVALID_ARG, "%s: path too long", dir);
-    struct pl_safetensors *st = NULL;
-    PL_TRY(pl_safetensors_open(st_path, &st));
     pl_status s = PL_OK;
     json_t *heads = json_object_get(root, "heads");
     json_t *labels = json_object_get(root, "labels");
@@ -279,7 +217,7 @@ static pl_status load_config(struct pl_nlu_model *m, const char *dir, json_t *ro
         const char *key;
         json_t *val;
         json_object_foreach(heads, key, val) {
-            s = load_head(m, path, st_path, st, key, val, labels);
+            s = load_head(m, path, key, val, labels);
             if (s != PL_OK) goto out;
         }
     } else {
@@ -298,7 +236,7 @@ static pl_status load_config(struct pl_nlu_model *m, const char *dir, json_t *ro
             s = PL_ERR(PL_E_NOMEM, "%s", path);
             goto out;
         }
-        s = load_head(m, path, st_path, st, tok ? "token" : "label", hd, made);
+        s = load_head(m, path, tok ? "token" : "label", hd, made);
         json_decref(hd);
         if (s != PL_OK) goto out;
     }
@@ -327,18 +265,8 @@ static pl_status load_config(struct pl_nlu_model *m, const char *dir, json_t *ro
         break;
     default: s = PL_ERR(PL_E_INTERNAL, "task"); break;
     }
-    if (s != PL_OK) goto out;
-    for (int i = 0; i < m->n_heads; i++) {
-        if (!m->heads[i].pooler || m->pool_w) continue;
-        s = read_f32(st, st_path, "bert.pooler.dense.weight", m->hidden, m->hidden, &m->pool_w);
-        if (s == PL_OK) s = read_f32(st, st_path, "bert.pooler.dense.bias", m->hidden, 0, &m->pool_b);
-        if (s == PL_OK && !(m->pool_wt = transpose(m->pool_w, m->hidden, m->hidden)))
-            s = PL_ERR(PL_E_NOMEM, "%s: pooler", path);
-        if (s != PL_OK) goto out;
-    }
 out:
     json_decref(made);
-    pl_safetensors_close(st);
     return s;
 }
 
@@ -515,13 +443,26 @@ pl_status pl_nlu_model_load(const char *dir, const char *name, const struct pl_n
         }
         if (pl_bert_max_seq(in->bert) < m->max_length) m->max_length = pl_bert_max_seq(in->bert);
         PL_TRY_GOTO(st, pl_bert_state_create(in->bert, &in->state));
+        struct pl_bert_head_spec specs[PL_NLU_MAX_HEADS];
+        for (int k = 0; k < m->n_heads; k++)
+            specs[k] = (struct pl_bert_head_spec){
+                .tensor_prefix = m->heads[k].tensor_prefix,
+                .input = m->heads[k].tokens   ? PL_BERT_HEAD_IN_TOKENS
+                         : m->heads[k].pooler ? PL_BERT_HEAD_IN_POOLER
+                                              : PL_BERT_HEAD_IN_CLS,
+                .n_labels = m->heads[k].n_labels};
+        PL_TRY_GOTO(st, pl_bert_heads_create(in->bert, specs, m->n_heads, &in->heads));
         size_t cells = (size_t)m->max_batch_size * (size_t)m->max_length;
-        in->hidden_buf = pl_malloc(sizeof(float) * cells * (size_t)m->hidden);
         in->ids = pl_malloc(sizeof(int32_t) * cells);
         in->mask = pl_malloc(sizeof(int32_t) * cells);
         in->types = pl_malloc(sizeof(int32_t) * cells);
-        in->pooled = pl_malloc(sizeof(float) * (size_t)m->hidden);
-        if (!in->hidden_buf || !in->ids || !in->mask || !in->types || !in->pooled) {
+        bool ok = in->ids && in->mask && in->types;
+        for (int k = 0; k < m->n_heads; k++) {
+            in->logits[k] = pl_malloc(sizeof(float) * (size_t)m->heads[k].n_labels *
+                                      (m->heads[k].tokens ? cells : (size_t)m->max_batch_size));
+            ok = ok && in->logits[k];
+        }
+        if (!ok) {
             st = PL_ERR(PL_E_NOMEM, "model %s: workspace", name);
             goto fail;
         }
@@ -549,14 +490,14 @@ void pl_nlu_model_destroy(struct pl_nlu_model *m) {
     pl_batcher_destroy(m->batcher);
     for (int i = 0; m->inst && i < m->n_instances; i++) {
         struct pl_nlu_instance *in = &m->inst[i];
+        pl_bert_heads_destroy(in->heads);
         pl_bert_state_destroy(in->state);
         pl_bert_destroy(in->bert);
         pl_backend_destroy(in->be);
-        pl_free(in->hidden_buf);
         pl_free(in->ids);
         pl_free(in->mask);
         pl_free(in->types);
-        pl_free(in->pooled);
+        for (int k = 0; k < PL_NLU_MAX_HEADS; k++) pl_free(in->logits[k]);
     }
     pl_free(m->inst);
     pl_wordpiece_destroy(m->tok);
@@ -566,13 +507,8 @@ void pl_nlu_model_destroy(struct pl_nlu_model *m) {
         pl_free(h->labels);
         pl_free(h->bio_next);
         pl_free(h->name);
-        pl_free(h->w);
-        pl_free(h->wt);
-        pl_free(h->b);
+        pl_free(h->tensor_prefix);
     }
-    pl_free(m->pool_w);
-    pl_free(m->pool_wt);
-    pl_free(m->pool_b);
     pl_free(m->domain);
     pl_free(m->name);
     pl_free(m->dir);
@@ -580,22 +516,8 @@ void pl_nlu_model_destroy(struct pl_nlu_model *m) {
     pl_free(m);
 }
 
-/* y[r] = b[r] + sum_c W[r,c] x[c], with wt = W transposed [cols x rows]: the inner loop runs
- * over contiguous outputs, each its own sum, so the compiler vectorizes it without
- * reassociating (no -ffast-math); the order of each sum is c = 0, 1, ... as in a plain loop. */
-static void linear(const float *restrict wt, const float *restrict b, const float *restrict x,
-                   int rows, int cols, float *restrict y) {
-    for (int r = 0; r < rows; r++) y[r] = 0.f;
-    for (int c = 0; c < cols; c++) {
-        const float xc = x[c];
-        const float *restrict wc = wt + (size_t)c * rows;
-        for (int r = 0; r < rows; r++) y[r] += wc[r] * xc;
-    }
-    for (int r = 0; r < rows; r++) y[r] += b[r];
-}
-
-/* The batcher's run callback: one forward of the encoder over the batch's windows, padded
- * to the longest, then every head on each window's rows. */
+/* The batcher's run callback: one forward of the encoder and the heads over the batch's
+ * windows, padded to the longest; each window takes its rows of every head's logits. */
 static pl_status run_batch(void *ud, int instance, struct pl_batch_req **reqs, int n) {
     struct pl_nlu_model *m = ud;
     struct pl_nlu_instance *in = &m->inst[instance];
@@ -616,25 +538,17 @@ static pl_status run_batch(void *ud, int instance, struct pl_batch_req **reqs, i
             in->types[i * seq + t] = t < e->n ? e->type_ids[t] : 0;
         }
     }
-    PL_TRY(pl_bert_forward(in->state, n, seq, in->ids, in->types, in->mask, in->hidden_buf,
-                           NULL));
-    int H = m->hidden;
+    PL_TRY(pl_bert_forward_heads(in->state, in->heads, n, seq, in->ids, in->types, in->mask,
+                                 in->logits));
     for (int i = 0; i < n; i++) {
         const struct nlu_job *j = reqs[i]->input;
-        const float *hrow = in->hidden_buf + (size_t)i * seq * H;
         for (int k = 0; k < m->n_heads; k++) {
-            const struct pl_nlu_head *h = &m->heads[k];
-            if (h->tokens) {
-                for (int t = 0; t < j->enc->n; t++)
-                    linear(h->wt, h->b, hrow + (size_t)t * H, h->n_labels, H,
-                           j->out[k] + (size_t)t * h->n_labels);
-            } else if (h->pooler) {
-                linear(m->pool_wt, m->pool_b, hrow, H, H, in->pooled);
-                for (int c = 0; c < H; c++) in->pooled[c] = tanhf(in->pooled[c]);
-                linear(h->wt, h->b, in->pooled, h->n_labels, H, j->out[k]);
-            } else {
-                linear(h->wt, h->b, hrow, h->n_labels, H, j->out[k]);
-            }
+            size_t nl = (size_t)m->heads[k].n_labels;
+            if (m->heads[k].tokens) /* the window's own tokens of row i (no padding) */
+                memcpy(j->out[k], in->logits[k] + (size_t)i * seq * nl,
+                       sizeof(float) * (size_t)j->enc->n * nl);
+            else
+                memcpy(j->out[k], in->logits[k] + (size_t)i * nl, sizeof(float) * nl);
         }
     }
     return PL_OK;

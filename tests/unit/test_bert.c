@@ -5,7 +5,8 @@
  * sequence 1-512, padded batches. f32: max |diff| <= 1e-4; int8: cosine
  * >= 0.999 against the reference. Also: a forward allocates nothing after
  * warm-up, and broken model directories fail with PL_E_FORMAT naming the
- * tensor.
+ * tensor. Heads of one's own (pl_bert_heads: token, [CLS] and pooler inputs)
+ * against the Hugging Face head and the encoder's hidden states.
  */
 #include <check.h>
 #include <jansson.h>
@@ -18,6 +19,7 @@
 #include "alloc.h"
 #include "backend.h"
 #include "models/bert.h"
+#include "safetensors.h"
 
 /* Every reference model the suite uses, made by ONE run of the reference script (importing
  * torch dominates a run: once for all models instead of once per model). Each test reads its
@@ -235,6 +237,76 @@ START_TEST(test_no_alloc_after_warmup) {
 }
 END_TEST
 
+/* pl_bert_heads on a BERT sequence classifier's weights: read through the pooler they are
+ * the model's own head (the same ops: equal bit for bit); on the [CLS] row and on every
+ * token they are W h + b of the hidden states (within 1e-4 of a double-precision product). */
+START_TEST(test_heads) {
+    use_ref("warmup");
+    struct pl_backend *be;
+    ck_assert_int_eq(pl_backend_create("cpu", &be), PL_OK);
+    struct pl_bert_options opt = {.max_batch = 4, .max_seq = 32};
+    struct pl_bert *m;
+    ck_assert_int_eq(pl_bert_load(tmpdir, be, &opt, &m), PL_OK);
+    const struct pl_bert_config *c = pl_bert_get_config(m);
+    int nl = c->n_labels, H = c->hidden, B = 3, S = 9;
+    struct pl_bert_head_spec specs[3] = {{"classifier", PL_BERT_HEAD_IN_POOLER, nl},
+                                         {"classifier", PL_BERT_HEAD_IN_CLS, nl},
+                                         {"classifier", PL_BERT_HEAD_IN_TOKENS, nl}};
+    struct pl_bert_heads *h = NULL;
+    ck_assert_msg(pl_bert_heads_create(m, specs, 3, &h) == PL_OK, "%s", pl_last_error());
+    struct pl_bert_state *st;
+    ck_assert_int_eq(pl_bert_state_create(m, &st), PL_OK);
+    int32_t ids[3 * 9], mask[3 * 9];
+    for (int i = 0; i < B * S; i++) {
+        ids[i] = 2 + (i * 37) % 90;
+        mask[i] = i % S < S - i / S; /* rows 1 and 2 padded */
+    }
+    float *hidden = pl_malloc(sizeof(float) * B * S * H), *head = pl_malloc(sizeof(float) * B * nl);
+    float *o0 = pl_malloc(sizeof(float) * B * nl), *o1 = pl_malloc(sizeof(float) * B * nl);
+    float *o2 = pl_malloc(sizeof(float) * B * S * nl), *outs[3] = {o0, o1, o2};
+    ck_assert_int_eq(pl_bert_forward(st, B, S, ids, NULL, mask, hidden, head), PL_OK);
+    ck_assert_int_eq(pl_bert_forward_heads(st, h, B, S, ids, NULL, mask, outs), PL_OK);
+    ck_assert(memcmp(o0, head, sizeof(float) * B * nl) == 0);
+    char path[700];
+    snprintf(path, sizeof path, "%s/model.safetensors", tmpdir);
+    struct pl_safetensors *sf;
+    ck_assert_int_eq(pl_safetensors_open(path, &sf), PL_OK);
+    float *w = pl_malloc(sizeof(float) * nl * H), *b = pl_malloc(sizeof(float) * nl);
+    pl_st_entry_to_f32(pl_safetensors_find(sf, "classifier.weight"), w);
+    pl_st_entry_to_f32(pl_safetensors_find(sf, "classifier.bias"), b);
+    double worst = 0;
+    for (int r = 0; r < B * S; r++)
+        for (int l = 0; l < nl; l++) {
+            double want = b[l];
+            for (int k = 0; k < H; k++) want += (double)w[l * H + k] * hidden[(size_t)r * H + k];
+            worst = fmax(worst, fabs(o2[(size_t)r * nl + l] - want));
+            if (r % S == 0) worst = fmax(worst, fabs(o1[(r / S) * nl + l] - want));
+        }
+    ck_assert_msg(worst <= 1e-4, "heads vs W h + b: %g", worst);
+    /* a missing head tensor is a format error naming it; bad specs are refused */
+    struct pl_bert_heads *bad = (struct pl_bert_heads *)1;
+    specs[1].tensor_prefix = "slot_classifier";
+    ck_assert_int_eq(pl_bert_heads_create(m, specs, 2, &bad), PL_E_FORMAT);
+    ck_assert_ptr_null(bad);
+    ck_assert_msg(strstr(pl_last_error(), "slot_classifier.weight"), "%s", pl_last_error());
+    specs[1].n_labels = 0;
+    ck_assert_int_eq(pl_bert_heads_create(m, specs, 2, &bad), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_bert_heads_create(m, specs, 0, &bad), PL_E_INVALID_ARG);
+    pl_safetensors_close(sf);
+    pl_free(w);
+    pl_free(b);
+    pl_free(hidden);
+    pl_free(head);
+    pl_free(o0);
+    pl_free(o1);
+    pl_free(o2);
+    pl_bert_heads_destroy(h);
+    pl_bert_state_destroy(st);
+    pl_bert_destroy(m);
+    pl_backend_destroy(be);
+}
+END_TEST
+
 START_TEST(test_broken_models) {
     use_ref("broken");
     struct pl_backend *be;
@@ -285,6 +357,7 @@ Suite *pl_bert_suite(void) {
     tcase_add_test(tc, test_distilbert);
     tcase_add_test(tc, test_ref_backend_and_int8);
     tcase_add_test(tc, test_no_alloc_after_warmup);
+    tcase_add_test(tc, test_heads);
     tcase_add_test(tc, test_broken_models);
     suite_add_tcase(s, tc);
     return s;
