@@ -144,11 +144,14 @@ pl_status pl_ctx_create(int max_tensors, struct pl_ctx **out) {
     if (max_tensors <= 0) return PL_ERR(PL_E_INVALID_ARG, "pl_ctx_create: %d tensors", max_tensors);
     struct pl_ctx *c = pl_calloc(1, sizeof *c);
     if (!c) return PL_ERR(PL_E_NOMEM, "pl_ctx_create: out of memory");
-    c->pool = pl_calloc((size_t)max_tensors, sizeof *c->pool);
+    c->pool = pl_malloc((size_t)max_tensors * sizeof *c->pool);
     if (!c->pool) {
         pl_free(c);
         return PL_ERR(PL_E_NOMEM, "pl_ctx_create: out of memory for %d tensors", max_tensors);
     }
+    /* touch the pool now (a large calloc maps zero pages lazily): building a graph must
+     * not fault pages in after creation */
+    memset(c->pool, 0, (size_t)max_tensors * sizeof *c->pool);
     c->cap = max_tensors;
     *out = c;
     return PL_OK;
