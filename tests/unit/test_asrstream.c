@@ -55,7 +55,7 @@ static void setup_model(void) {
 
 /* The service in each test's own process (its scheduler thread would not survive a fork). */
 static void setup(void) {
-    const char *data = getenv("PARLEY_DATA_DIR");
+    const char *data = getenv("PARLEY_DATA_DIR"), *src = getenv("PARLEY_SOURCE_DIR");
     struct pl_asrsvc_opts o;
     pl_asrsvc_opts_default(&o);
     o.model_dir = g_dir;
@@ -64,7 +64,7 @@ static void setup(void) {
     ck_assert_int_eq(pl_asrsvc_create(&o, &g_svc), PL_OK);
     ck_assert_int_eq(pl_asrsvc_n_models(g_svc), 1);
     char vad[1100];
-    snprintf(vad, sizeof vad, "%s/vad/silero_vad_16k.safetensors", data);
+    snprintf(vad, sizeof vad, "%s/models/vad-silero/model.safetensors", src);
     struct pl_asr_streamsvc_opts so;
     pl_asr_streamsvc_opts_default(&so);
     so.vad_path = vad;
