@@ -307,14 +307,9 @@ int pl_nlu_service_n_models(const struct pl_nlu_service *s);
 const struct pl_nlu_model *pl_nlu_service_model(const struct pl_nlu_service *s, int i);
 
 /* Register the rpcs (analyze_intent, classify_text, classify_tokens, analyze_entities,
- * punctuate_text, transform_text, get_riva_nlp_config) on w; s is borrowed for w's life. */
+ * punctuate_text, transform_text, get_riva_nlp_config) on w, one handler each; s is borrowed
+ * for w's life. pl_worker_call(w, rpc, ...) runs one outside NATS. */
 pl_status pl_nlu_service_register(struct pl_nlu_service *s, struct pl_worker *w);
-
-/* Handle one request of rpc (snake-case name) outside NATS: the bytes of the Riva request
- * in, the Riva response bytes out (data allocated with pl_malloc). Errors as the gRPC status
- * the worker sends. Thread-safe. */
-pl_status pl_nlu_service_call(struct pl_nlu_service *s, const char *rpc, const uint8_t *req,
-                              size_t n, int64_t deadline_us, struct pl_worker_out *out);
 
 #ifdef __cplusplus
 }

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "alloc.h"
+#include "arena.h"
 #include "log.h"
 #include "models/bert.h"
 #include "nlu.h"
@@ -137,59 +138,21 @@ void pl_nlu_service_destroy(struct pl_nlu_service *s) {
     pl_free(s);
 }
 
-/* ---- per-call arena ---------------------------------------------------------------------- */
+/* ---- response pieces (in the call's pl_arena) ------------------------------------------- */
 
-struct arena {
-    void **p;
-    int n, cap;
-    bool failed;
-};
-
-static void *aalloc(struct arena *a, size_t size) {
-    if (a->failed) return NULL;
-    if (a->n == a->cap) {
-        int cap = a->cap ? a->cap * 2 : 64;
-        void **np = pl_realloc(a->p, sizeof *np * (size_t)cap);
-        if (!np) {
-            a->failed = true;
-            return NULL;
-        }
-        a->p = np;
-        a->cap = cap;
-    }
-    void *q = pl_calloc(1, size ? size : 1);
-    if (!q) {
-        a->failed = true;
-        return NULL;
-    }
-    a->p[a->n++] = q;
-    return q;
-}
-
-static char *astrndup(struct arena *a, const char *s, size_t n) {
-    char *q = aalloc(a, n + 1);
-    if (q) memcpy(q, s, n);
-    return q;
-}
-
-static void afree(struct arena *a) {
-    for (int i = 0; i < a->n; i++) pl_free(a->p[i]);
-    pl_free(a->p);
-}
-
-static Nvidia__Riva__Nlp__Classification *aclass(struct arena *a, const char *name, size_t len,
+static Nvidia__Riva__Nlp__Classification *aclass(struct pl_arena *a, const char *name, size_t len,
                                                 float score) {
-    Nvidia__Riva__Nlp__Classification *c = aalloc(a, sizeof *c);
+    Nvidia__Riva__Nlp__Classification *c = pl_arena_alloc(a, sizeof *c);
     if (!c) return NULL;
     nvidia__riva__nlp__classification__init(c);
-    c->class_name = astrndup(a, name, len);
+    c->class_name = pl_arena_strndup(a, name, len);
     c->score = score;
     return c;
 }
 
-static Nvidia__Riva__Nlp__Span **aspan(struct arena *a, int32_t start, int32_t end) {
-    Nvidia__Riva__Nlp__Span **v = aalloc(a, sizeof *v);
-    Nvidia__Riva__Nlp__Span *sp = aalloc(a, sizeof *sp);
+static Nvidia__Riva__Nlp__Span **aspan(struct pl_arena *a, int32_t start, int32_t end) {
+    Nvidia__Riva__Nlp__Span **v = pl_arena_alloc(a, sizeof *v);
+    Nvidia__Riva__Nlp__Span *sp = pl_arena_alloc(a, sizeof *sp);
     if (!v || !sp) return NULL;
     nvidia__riva__nlp__span__init(sp);
     sp->start = (uint32_t)start;
@@ -315,21 +278,21 @@ static pl_status label_words(const char *text, size_t len, const struct pl_nlu_r
 }
 
 /* BIO spans of one text as TokenClassValues. */
-static pl_status spans_to_values(struct arena *a, const char *text, const struct labelled *l,
+static pl_status spans_to_values(struct pl_arena *a, const char *text, const struct labelled *l,
                                  const struct pl_nlu_head *h, Nvidia__Riva__Nlp__TokenClassValue ***out,
                                  size_t *n_out) {
     struct pl_nlu_span *sp = NULL;
     int32_t n = 0;
     PL_TRY(pl_nlu_bio_decode((const char *const *)h->labels, h->n_labels, l->label, l->score,
                              l->n_words, &sp, &n));
-    Nvidia__Riva__Nlp__TokenClassValue **v = aalloc(a, sizeof *v * (size_t)(n + 1));
+    Nvidia__Riva__Nlp__TokenClassValue **v = pl_arena_alloc(a, sizeof *v * (size_t)(n + 1));
     for (int32_t i = 0; v && i < n; i++) {
         const struct pl_nlu_word *w0 = &l->words[sp[i].first_word], *w1 = &l->words[sp[i].last_word];
-        Nvidia__Riva__Nlp__TokenClassValue *t = aalloc(a, sizeof *t);
-        Nvidia__Riva__Nlp__Classification **c = aalloc(a, sizeof *c);
+        Nvidia__Riva__Nlp__TokenClassValue *t = pl_arena_alloc(a, sizeof *t);
+        Nvidia__Riva__Nlp__Classification **c = pl_arena_alloc(a, sizeof *c);
         if (!t || !c) break;
         nvidia__riva__nlp__token_class_value__init(t);
-        t->token = astrndup(a, text + w0->byte_start, (size_t)(w1->byte_end - w0->byte_start));
+        t->token = pl_arena_strndup(a, text + w0->byte_start, (size_t)(w1->byte_end - w0->byte_start));
         c[0] = aclass(a, sp[i].type, (size_t)sp[i].type_len, sp[i].score);
         t->n_label = 1;
         t->label = c;
@@ -338,19 +301,19 @@ static pl_status spans_to_values(struct arena *a, const char *text, const struct
         v[i] = t;
     }
     pl_free(sp);
-    if (a->failed) return PL_ERR(PL_E_NOMEM, "response");
+    if (pl_arena_failed(a)) return PL_ERR(PL_E_NOMEM, "response");
     *out = v;
     *n_out = (size_t)n;
     return PL_OK;
 }
 
 /* Labels of one probability row, best first, top_n of them (0 = 1). */
-static Nvidia__Riva__Nlp__Classification **top_labels(struct arena *a, const float *p,
+static Nvidia__Riva__Nlp__Classification **top_labels(struct pl_arena *a, const float *p,
                                                        const struct pl_nlu_head *h, uint32_t top_n,
                                                        size_t *n_out) {
     int k = top_n == 0 ? 1 : (top_n > (uint32_t)h->n_labels ? h->n_labels : (int)top_n);
-    Nvidia__Riva__Nlp__Classification **v = aalloc(a, sizeof *v * (size_t)k);
-    int *idx = aalloc(a, sizeof *idx * (size_t)h->n_labels);
+    Nvidia__Riva__Nlp__Classification **v = pl_arena_alloc(a, sizeof *v * (size_t)k);
+    int *idx = pl_arena_alloc(a, sizeof *idx * (size_t)h->n_labels);
     if (!v || !idx) return NULL;
     for (int i = 0; i < h->n_labels; i++) idx[i] = i;
     for (int i = 0; i < k; i++) { /* partial selection sort: k is small */
@@ -392,10 +355,13 @@ static pl_status run_texts(struct pl_nlu_service *s, const char *rpc, const char
     return pl_nlu_model_run(*m, (const char *const *)texts, lens, (int)n, &s->lim, deadline, r);
 }
 
-static pl_status rpc_analyze_intent(struct pl_nlu_service *s, const uint8_t *req, size_t n,
-                                    int64_t deadline, struct pl_worker_out *out) {
+static pl_status rpc_analyze_intent(void *ud, const struct pl_worker_ctx *ctx, const uint8_t *req, size_t n,
+        struct pl_worker_out *out) {
+    struct pl_nlu_service *s = ud;
+    int64_t deadline = ctx->deadline_us;
     UNPACK(Nvidia__Riva__Nlp__AnalyzeIntentRequest, nvidia__riva__nlp__analyze_intent_request__descriptor, rq);
-    struct arena a = {0};
+    struct pl_arena a;
+    pl_arena_init(&a, 0);
     struct pl_nlu_result *r = NULL;
     struct labelled l = {0};
     pl_status st;
@@ -413,9 +379,9 @@ static pl_status rpc_analyze_intent(struct pl_nlu_service *s, const uint8_t *req
     PL_TRY_GOTO(st, spans_to_values(&a, text, &l, hs, &resp.slots, &resp.n_slots));
     /* one model serves one domain: the domain is the model's, with certainty */
     resp.domain = aclass(&a, m->domain, strlen(m->domain), 1.0f);
-    resp.domain_str = astrndup(&a, m->domain, strlen(m->domain));
+    resp.domain_str = pl_arena_strndup(&a, m->domain, strlen(m->domain));
     resp.id = rq->id;
-    if (a.failed) {
+    if (pl_arena_failed(&a)) {
         st = PL_ERR(PL_E_NOMEM, "response");
         goto fail;
     }
@@ -423,15 +389,18 @@ static pl_status rpc_analyze_intent(struct pl_nlu_service *s, const uint8_t *req
 fail:
     labelled_deinit(&l);
     pl_nlu_results_destroy(r, 1);
-    afree(&a);
+    pl_arena_deinit(&a);
     pl_proto_free(&rq->base);
     return st;
 }
 
-static pl_status rpc_classify_text(struct pl_nlu_service *s, const uint8_t *req, size_t n,
-                                   int64_t deadline, struct pl_worker_out *out) {
+static pl_status rpc_classify_text(void *ud, const struct pl_worker_ctx *ctx, const uint8_t *req, size_t n,
+        struct pl_worker_out *out) {
+    struct pl_nlu_service *s = ud;
+    int64_t deadline = ctx->deadline_us;
     UNPACK(Nvidia__Riva__Nlp__TextClassRequest, nvidia__riva__nlp__text_class_request__descriptor, rq);
-    struct arena a = {0};
+    struct pl_arena a;
+    pl_arena_init(&a, 0);
     struct pl_nlu_result *r = NULL;
     size_t *lens = pl_calloc(rq->n_text + 1, sizeof *lens);
     pl_status st;
@@ -445,16 +414,16 @@ static pl_status rpc_classify_text(struct pl_nlu_service *s, const uint8_t *req,
                               rq->n_text, lens, deadline, &m, &r));
     const struct pl_nlu_head *h = &m->heads[m->head_main];
     Nvidia__Riva__Nlp__TextClassResponse resp = NVIDIA__RIVA__NLP__TEXT_CLASS_RESPONSE__INIT;
-    resp.results = aalloc(&a, sizeof *resp.results * rq->n_text);
+    resp.results = pl_arena_alloc(&a, sizeof *resp.results * rq->n_text);
     for (size_t i = 0; resp.results && i < rq->n_text; i++) {
-        Nvidia__Riva__Nlp__ClassificationResult *cr = aalloc(&a, sizeof *cr);
+        Nvidia__Riva__Nlp__ClassificationResult *cr = pl_arena_alloc(&a, sizeof *cr);
         if (!cr) break;
         nvidia__riva__nlp__classification_result__init(cr);
         cr->labels = top_labels(&a, r[i].probs[m->head_main], h, rq->top_n, &cr->n_labels);
         resp.results[resp.n_results++] = cr;
     }
     resp.id = rq->id;
-    if (a.failed) {
+    if (pl_arena_failed(&a)) {
         st = PL_ERR(PL_E_NOMEM, "response");
         goto fail;
     }
@@ -462,16 +431,19 @@ static pl_status rpc_classify_text(struct pl_nlu_service *s, const uint8_t *req,
 fail:
     pl_nlu_results_destroy(r, (int)rq->n_text);
     pl_free(lens);
-    afree(&a);
+    pl_arena_deinit(&a);
     pl_proto_free(&rq->base);
     return st;
 }
 
 /* ClassifyTokens: every word with its top_n labels (raw tag names) and span. */
-static pl_status rpc_classify_tokens(struct pl_nlu_service *s, const uint8_t *req, size_t n,
-                                     int64_t deadline, struct pl_worker_out *out) {
+static pl_status rpc_classify_tokens(void *ud, const struct pl_worker_ctx *ctx, const uint8_t *req, size_t n,
+        struct pl_worker_out *out) {
+    struct pl_nlu_service *s = ud;
+    int64_t deadline = ctx->deadline_us;
     UNPACK(Nvidia__Riva__Nlp__TokenClassRequest, nvidia__riva__nlp__token_class_request__descriptor, rq);
-    struct arena a = {0};
+    struct pl_arena a;
+    pl_arena_init(&a, 0);
     struct pl_nlu_result *r = NULL;
     size_t *lens = pl_calloc(rq->n_text + 1, sizeof *lens);
     pl_status st;
@@ -486,18 +458,18 @@ static pl_status rpc_classify_tokens(struct pl_nlu_service *s, const uint8_t *re
     int hk = m->task == PL_NLU_TASK_INTENT_SLOT ? m->head_second : m->head_main;
     const struct pl_nlu_head *h = &m->heads[hk];
     Nvidia__Riva__Nlp__TokenClassResponse resp = NVIDIA__RIVA__NLP__TOKEN_CLASS_RESPONSE__INIT;
-    resp.results = aalloc(&a, sizeof *resp.results * rq->n_text);
+    resp.results = pl_arena_alloc(&a, sizeof *resp.results * rq->n_text);
     for (size_t i = 0; resp.results && i < rq->n_text; i++) {
         struct labelled l;
         PL_TRY_GOTO(st, label_words(rq->text[i], lens[i], &r[i], h, hk, &l));
-        Nvidia__Riva__Nlp__TokenClassSequence *seq = aalloc(&a, sizeof *seq);
-        Nvidia__Riva__Nlp__TokenClassValue **v = aalloc(&a, sizeof *v * (size_t)(l.n_words + 1));
+        Nvidia__Riva__Nlp__TokenClassSequence *seq = pl_arena_alloc(&a, sizeof *seq);
+        Nvidia__Riva__Nlp__TokenClassValue **v = pl_arena_alloc(&a, sizeof *v * (size_t)(l.n_words + 1));
         for (int32_t w = 0; seq && v && w < l.n_words; w++) {
             const struct pl_nlu_word *wd = &l.words[w];
-            Nvidia__Riva__Nlp__TokenClassValue *t = aalloc(&a, sizeof *t);
+            Nvidia__Riva__Nlp__TokenClassValue *t = pl_arena_alloc(&a, sizeof *t);
             if (!t) break;
             nvidia__riva__nlp__token_class_value__init(t);
-            t->token = astrndup(&a, rq->text[i] + wd->byte_start, (size_t)(wd->byte_end - wd->byte_start));
+            t->token = pl_arena_strndup(&a, rq->text[i] + wd->byte_start, (size_t)(wd->byte_end - wd->byte_start));
             int32_t tk = h->last_subtoken ? wd->last_token : wd->first_token;
             t->label = top_labels(&a, r[i].probs[hk] + (size_t)tk * h->n_labels, h,
                                   rq->top_n, &t->n_label);
@@ -513,7 +485,7 @@ static pl_status rpc_classify_tokens(struct pl_nlu_service *s, const uint8_t *re
         resp.results[resp.n_results++] = seq;
     }
     resp.id = rq->id;
-    if (a.failed) {
+    if (pl_arena_failed(&a)) {
         st = PL_ERR(PL_E_NOMEM, "response");
         goto fail;
     }
@@ -521,15 +493,18 @@ static pl_status rpc_classify_tokens(struct pl_nlu_service *s, const uint8_t *re
 fail:
     pl_nlu_results_destroy(r, (int)rq->n_text);
     pl_free(lens);
-    afree(&a);
+    pl_arena_deinit(&a);
     pl_proto_free(&rq->base);
     return st;
 }
 
-static pl_status rpc_analyze_entities(struct pl_nlu_service *s, const uint8_t *req, size_t n,
-                                      int64_t deadline, struct pl_worker_out *out) {
+static pl_status rpc_analyze_entities(void *ud, const struct pl_worker_ctx *ctx, const uint8_t *req, size_t n,
+        struct pl_worker_out *out) {
+    struct pl_nlu_service *s = ud;
+    int64_t deadline = ctx->deadline_us;
     UNPACK(Nvidia__Riva__Nlp__AnalyzeEntitiesRequest, nvidia__riva__nlp__analyze_entities_request__descriptor, rq);
-    struct arena a = {0};
+    struct pl_arena a;
+    pl_arena_init(&a, 0);
     struct pl_nlu_result *r = NULL;
     struct labelled l = {0};
     pl_status st;
@@ -542,8 +517,8 @@ static pl_status rpc_analyze_entities(struct pl_nlu_service *s, const uint8_t *r
     const struct pl_nlu_head *h = &m->heads[m->head_main];
     PL_TRY_GOTO(st, label_words(text, len, r, h, m->head_main, &l));
     Nvidia__Riva__Nlp__TokenClassResponse resp = NVIDIA__RIVA__NLP__TOKEN_CLASS_RESPONSE__INIT;
-    Nvidia__Riva__Nlp__TokenClassSequence *seq = aalloc(&a, sizeof *seq);
-    resp.results = aalloc(&a, sizeof *resp.results);
+    Nvidia__Riva__Nlp__TokenClassSequence *seq = pl_arena_alloc(&a, sizeof *seq);
+    resp.results = pl_arena_alloc(&a, sizeof *resp.results);
     if (!seq || !resp.results) {
         st = PL_ERR(PL_E_NOMEM, "response");
         goto fail;
@@ -557,16 +532,17 @@ static pl_status rpc_analyze_entities(struct pl_nlu_service *s, const uint8_t *r
 fail:
     labelled_deinit(&l);
     pl_nlu_results_destroy(r, 1);
-    afree(&a);
+    pl_arena_deinit(&a);
     pl_proto_free(&rq->base);
     return st;
 }
 
 /* PunctuateText and TransformText: a punctuation/capitalization model rewrites each text. */
-static pl_status rpc_punctuate(struct pl_nlu_service *s, const char *rpc, const uint8_t *req,
-                               size_t n, int64_t deadline, struct pl_worker_out *out) {
+static pl_status punctuate(struct pl_nlu_service *s, const char *rpc, const uint8_t *req,
+                           size_t n, int64_t deadline, struct pl_worker_out *out) {
     UNPACK(Nvidia__Riva__Nlp__TextTransformRequest, nvidia__riva__nlp__text_transform_request__descriptor, rq);
-    struct arena a = {0};
+    struct pl_arena a;
+    pl_arena_init(&a, 0);
     struct pl_nlu_result *r = NULL;
     size_t *lens = pl_calloc(rq->n_text + 1, sizeof *lens);
     char **texts = pl_calloc(rq->n_text + 1, sizeof *texts);
@@ -588,8 +564,8 @@ static pl_status rpc_punctuate(struct pl_nlu_service *s, const char *rpc, const 
             labelled_deinit(&lp);
             goto fail;
         }
-        enum pl_nlu_case *cases = aalloc(&a, sizeof *cases * (size_t)(lp.n_words + 1));
-        const char **marks = aalloc(&a, sizeof *marks * (size_t)(lp.n_words + 1));
+        enum pl_nlu_case *cases = pl_arena_alloc(&a, sizeof *cases * (size_t)(lp.n_words + 1));
+        const char **marks = pl_arena_alloc(&a, sizeof *marks * (size_t)(lp.n_words + 1));
         for (int32_t w = 0; cases && marks && w < lp.n_words; w++) {
             marks[w] = pl_nlu_mark_of_label(hp->labels[lp.label[w]]);
             cases[w] = hc ? pl_nlu_case_of_label(hc->labels[lc.label[w]]) : PL_NLU_CASE_LOWER;
@@ -611,46 +587,58 @@ fail:
     pl_free(texts);
     pl_nlu_results_destroy(r, (int)rq->n_text);
     pl_free(lens);
-    afree(&a);
+    pl_arena_deinit(&a);
     pl_proto_free(&rq->base);
     return st;
 }
 
-static void add_param(struct arena *a, Nvidia__Riva__Nlp__RivaNLPConfigResponse__Config *c,
+static void add_param(struct pl_arena *a, Nvidia__Riva__Nlp__RivaNLPConfigResponse__Config *c,
                       const char *key, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
-static void add_param(struct arena *a, Nvidia__Riva__Nlp__RivaNLPConfigResponse__Config *c,
+static void add_param(struct pl_arena *a, Nvidia__Riva__Nlp__RivaNLPConfigResponse__Config *c,
                       const char *key, const char *fmt, ...) {
-    Nvidia__Riva__Nlp__RivaNLPConfigResponse__Config__ParametersEntry *e = aalloc(a, sizeof *e);
+    Nvidia__Riva__Nlp__RivaNLPConfigResponse__Config__ParametersEntry *e = pl_arena_alloc(a, sizeof *e);
     if (!e) return;
     nvidia__riva__nlp__riva_nlpconfig_response__config__parameters_entry__init(e);
-    e->key = astrndup(a, key, strlen(key));
+    e->key = pl_arena_strndup(a, key, strlen(key));
     char buf[256];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    e->value = astrndup(a, buf, strlen(buf));
+    e->value = pl_arena_strndup(a, buf, strlen(buf));
     c->parameters[c->n_parameters++] = e;
 }
 
-static pl_status rpc_get_config(struct pl_nlu_service *s, const uint8_t *req, size_t n,
-                                int64_t deadline, struct pl_worker_out *out) {
-    (void)deadline;
+static pl_status rpc_punctuate_text(void *ud, const struct pl_worker_ctx *ctx,
+                                    const uint8_t *req, size_t n, struct pl_worker_out *out) {
+    return punctuate(ud, "PunctuateText", req, n, ctx->deadline_us, out);
+}
+
+static pl_status rpc_transform_text(void *ud, const struct pl_worker_ctx *ctx,
+                                    const uint8_t *req, size_t n, struct pl_worker_out *out) {
+    return punctuate(ud, "TransformText", req, n, ctx->deadline_us, out);
+}
+
+static pl_status rpc_get_config(void *ud, const struct pl_worker_ctx *ctx, const uint8_t *req,
+                                size_t n, struct pl_worker_out *out) {
+    struct pl_nlu_service *s = ud;
+    (void)ctx;
     UNPACK(Nvidia__Riva__Nlp__RivaNLPConfigRequest, nvidia__riva__nlp__riva_nlpconfig_request__descriptor, rq);
-    struct arena a = {0};
+    struct pl_arena a;
+    pl_arena_init(&a, 0);
     pl_status st = PL_OK;
     const char *want = rq->model_name && *rq->model_name ? rq->model_name : NULL;
     Nvidia__Riva__Nlp__RivaNLPConfigResponse resp = NVIDIA__RIVA__NLP__RIVA_NLPCONFIG_RESPONSE__INIT;
-    resp.model_config = aalloc(&a, sizeof *resp.model_config * (size_t)(s->n_models + 1));
+    resp.model_config = pl_arena_alloc(&a, sizeof *resp.model_config * (size_t)(s->n_models + 1));
     for (int i = 0; resp.model_config && i < s->n_models; i++) {
         const struct pl_nlu_model *m = s->models[i];
         if (want && strcmp(want, m->name) != 0) continue;
-        Nvidia__Riva__Nlp__RivaNLPConfigResponse__Config *c = aalloc(&a, sizeof *c);
+        Nvidia__Riva__Nlp__RivaNLPConfigResponse__Config *c = pl_arena_alloc(&a, sizeof *c);
         if (!c) break;
         nvidia__riva__nlp__riva_nlpconfig_response__config__init(c);
-        c->model_name = astrndup(&a, m->name, strlen(m->name));
-        c->parameters = aalloc(&a, sizeof *c->parameters * (size_t)(16 + m->n_heads));
+        c->model_name = pl_arena_strndup(&a, m->name, strlen(m->name));
+        c->parameters = pl_arena_alloc(&a, sizeof *c->parameters * (size_t)(16 + m->n_heads));
         if (!c->parameters) break;
         add_param(&a, c, "task", "%s", pl_nlu_task_name(m->task));
         add_param(&a, c, "domain", "%s", m->domain);
@@ -675,60 +663,32 @@ static pl_status rpc_get_config(struct pl_nlu_service *s, const uint8_t *req, si
             pl_strbuf_init(&sb);
             for (int j = 0; j < m->heads[k].n_labels; j++)
                 pl_strbuf_appendf(&sb, "%s%s", j ? "," : "", m->heads[k].labels[j]);
-            Nvidia__Riva__Nlp__RivaNLPConfigResponse__Config__ParametersEntry *e = aalloc(&a, sizeof *e);
+            Nvidia__Riva__Nlp__RivaNLPConfigResponse__Config__ParametersEntry *e = pl_arena_alloc(&a, sizeof *e);
             if (e) {
                 nvidia__riva__nlp__riva_nlpconfig_response__config__parameters_entry__init(e);
-                e->key = astrndup(&a, key, strlen(key));
-                e->value = astrndup(&a, sb.len ? sb.data : "", sb.len);
+                e->key = pl_arena_strndup(&a, key, strlen(key));
+                e->value = pl_arena_strndup(&a, sb.len ? sb.data : "", sb.len);
                 c->parameters[c->n_parameters++] = e;
             }
             pl_strbuf_deinit(&sb);
         }
         resp.model_config[resp.n_model_config++] = c;
     }
-    if (a.failed) st = PL_ERR(PL_E_NOMEM, "response");
+    if (pl_arena_failed(&a)) st = PL_ERR(PL_E_NOMEM, "response");
     else if (want && resp.n_model_config == 0)
         st = PL_ERR(PL_E_NOT_FOUND, "model '%s' is not loaded", want);
     else st = pack(&resp.base, out);
-    afree(&a);
+    pl_arena_deinit(&a);
     pl_proto_free(&rq->base);
     return st;
 }
 
-pl_status pl_nlu_service_call(struct pl_nlu_service *s, const char *rpc, const uint8_t *req,
-                              size_t n, int64_t deadline_us, struct pl_worker_out *out) {
-    out->data = NULL;
-    out->len = 0;
-    if (!strcmp(rpc, "analyze_intent")) return rpc_analyze_intent(s, req, n, deadline_us, out);
-    if (!strcmp(rpc, "classify_text")) return rpc_classify_text(s, req, n, deadline_us, out);
-    if (!strcmp(rpc, "classify_tokens")) return rpc_classify_tokens(s, req, n, deadline_us, out);
-    if (!strcmp(rpc, "analyze_entities")) return rpc_analyze_entities(s, req, n, deadline_us, out);
-    if (!strcmp(rpc, "punctuate_text")) return rpc_punctuate(s, "PunctuateText", req, n, deadline_us, out);
-    if (!strcmp(rpc, "transform_text")) return rpc_punctuate(s, "TransformText", req, n, deadline_us, out);
-    if (!strcmp(rpc, "get_riva_nlp_config")) return rpc_get_config(s, req, n, deadline_us, out);
-    return PL_ERR(PL_E_UNSUPPORTED, "rpc '%s' is not served by parley-nlu", rpc);
-}
-
-/* Worker glue: the absolute wall-clock deadline becomes a monotonic one. */
-static pl_status handle(void *ud, const struct pl_worker_ctx *ctx, const uint8_t *req, size_t n,
-                        struct pl_worker_out *out) {
-    int64_t deadline = 0;
-    if (ctx->deadline_ms > 0)
-        deadline = pl_time_mono_us() + (ctx->deadline_ms - pl_time_wall_ms()) * 1000;
-    pl_status st = pl_nlu_service_call(ud, ctx->rpc, req, n, deadline, out);
-    if (st != PL_OK) {
-        pl_free(out->data);
-        out->data = NULL;
-        out->len = 0;
-    }
-    return st;
-}
-
 pl_status pl_nlu_service_register(struct pl_nlu_service *s, struct pl_worker *w) {
-    static const char *rpcs[] = {"analyze_intent",   "classify_text",  "classify_tokens",
-                                 "analyze_entities", "punctuate_text", "transform_text",
-                                 "get_riva_nlp_config"};
-    for (size_t i = 0; i < sizeof rpcs / sizeof rpcs[0]; i++)
-        PL_TRY(pl_worker_add_unary(w, rpcs[i], handle, s));
-    return PL_OK;
+    static const struct pl_worker_unary rpcs[] = {
+        {"analyze_intent", rpc_analyze_intent},     {"classify_text", rpc_classify_text},
+        {"classify_tokens", rpc_classify_tokens},   {"analyze_entities", rpc_analyze_entities},
+        {"punctuate_text", rpc_punctuate_text},     {"transform_text", rpc_transform_text},
+        {"get_riva_nlp_config", rpc_get_config},
+    };
+    return pl_worker_add_unaries(w, rpcs, PL_ARRAY_LEN(rpcs), s);
 }

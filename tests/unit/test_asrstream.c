@@ -235,8 +235,14 @@ static void recognize_text(const uint8_t *audio, size_t n, char *out, size_t cap
     size_t len = 0;
     ck_assert_int_eq(pl_proto_pack(&rq.base, &buf, &len), PL_OK);
     struct pl_worker_out wo = {0};
-    ck_assert_msg(pl_asrsvc_call(g_svc, "recognize", buf, len, 0, &wo) == PL_OK, "%s",
+    struct pl_worker_opts o = PL_WORKER_OPTS_INIT;
+    o.service = "asr";
+    struct pl_worker *w = NULL;
+    ck_assert_int_eq(pl_worker_create(&o, &w), PL_OK);
+    ck_assert_int_eq(pl_asrsvc_register(g_svc, w), PL_OK);
+    ck_assert_msg(pl_worker_call(w, "recognize", 0, buf, len, &wo) == PL_OK, "%s",
                   pl_last_error());
+    pl_worker_destroy(w);
     ProtobufCMessage *m = NULL;
     ck_assert_int_eq(
         pl_proto_unpack(&nvidia__riva__asr__recognize_response__descriptor, wo.data, wo.len, &m),
