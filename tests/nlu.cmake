@@ -24,3 +24,12 @@ add_test(NAME integration_nlu_variants
 set_tests_properties(integration_nlu_variants PROPERTIES
   LABELS integration TIMEOUT 120
   ENVIRONMENT "PL_NLU=$<TARGET_FILE:parley-nlu>;PL_GATEWAY=$<TARGET_FILE:parley-gateway>;PL_PYTHON_STUBS=${CMAKE_BINARY_DIR}/python;PL_MODELS=${CMAKE_SOURCE_DIR}/models;PYTHONDONTWRITEBYTECODE=1")
+
+# SIGHUP reloads the model repository: a request in flight completes, an added model is
+# served, a changed one serves in its new form, a broken one is refused and the old one kept.
+add_test(NAME integration_nlu_reload
+  COMMAND ${PL_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/integration/nlu_reload.py
+  WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/integration)
+set_tests_properties(integration_nlu_reload PROPERTIES
+  LABELS integration TIMEOUT 180
+  ENVIRONMENT "PL_NLU=$<TARGET_FILE:parley-nlu>;PL_GATEWAY=$<TARGET_FILE:parley-gateway>;PL_PYTHON_STUBS=${CMAKE_BINARY_DIR}/python;PYTHONDONTWRITEBYTECODE=1")

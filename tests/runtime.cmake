@@ -17,3 +17,4 @@ pl_add_unit_test(NAME nrpc SOURCES unit/test_nrpc.c LIBS parley_runtime parley_t
                  LABELS integration)
 target_compile_definitions(test_nrpc PRIVATE PL_ECHO_WORKER_PATH="$<TARGET_FILE:pl_echo_worker>")
 add_dependencies(test_nrpc pl_echo_worker)
+pl_add_unit_test(NAME model_repo SOURCES unit/test_model_repo.c LIBS parley_runtime)

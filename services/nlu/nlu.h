@@ -295,6 +295,7 @@ struct pl_nlu_service_opts {
 
 struct pl_nlu_service;
 struct pl_worker;
+struct pl_model_repo;
 struct pl_worker_ctx;
 struct pl_worker_out;
 
@@ -303,6 +304,8 @@ struct pl_worker_out;
  * answers UNAVAILABLE naming the missing task). OUT: *out (caller owns). */
 pl_status pl_nlu_service_create(const struct pl_nlu_service_opts *o, struct pl_nlu_service **out);
 void pl_nlu_service_destroy(struct pl_nlu_service *s);
+/* Models served now, and model i of them (directory-name order). The model is borrowed until
+ * the next reload: for start-up reports and tests, not for request paths (they hold the set). */
 int pl_nlu_service_n_models(const struct pl_nlu_service *s);
 const struct pl_nlu_model *pl_nlu_service_model(const struct pl_nlu_service *s, int i);
 
@@ -310,6 +313,10 @@ const struct pl_nlu_model *pl_nlu_service_model(const struct pl_nlu_service *s, 
  * punctuate_text, transform_text, get_riva_nlp_config) on w, one handler each; s is borrowed
  * for w's life. pl_worker_call(w, rpc, ...) runs one outside NATS. */
 pl_status pl_nlu_service_register(struct pl_nlu_service *s, struct pl_worker *w);
+
+/* The service's model repository (for pl_model_repo_reload; borrowed). Registering on a worker
+ * also makes the worker's SIGHUP reload it. */
+struct pl_model_repo *pl_nlu_service_repo(struct pl_nlu_service *s);
 
 #ifdef __cplusplus
 }

@@ -8,7 +8,6 @@
  * scores into the Riva response (nlu_post.c) and packs it. Response sub-messages live in a
  * per-call arena freed after packing.
  */
-#include <dirent.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +17,7 @@
 #include "alloc.h"
 #include "arena.h"
 #include "log.h"
+#include "model_repo.h"
 #include "models/bert.h"
 #include "nlu.h"
 #include "nrpc_worker.h"
@@ -27,53 +27,69 @@
 #include "util.h"
 
 struct pl_nlu_service {
-    struct pl_nlu_model **models;
-    int n_models;
+    struct pl_model_repo *repo; /* the models served; reloaded on SIGHUP */
+    struct pl_nlu_model_opts model_opts;
     char *model_dir;
     struct pl_nlu_limits lim;
     int64_t max_text_bytes;
     int max_texts;
 };
 
-int pl_nlu_service_n_models(const struct pl_nlu_service *s) { return s->n_models; }
-const struct pl_nlu_model *pl_nlu_service_model(const struct pl_nlu_service *s, int i) {
-    return i >= 0 && i < s->n_models ? s->models[i] : NULL;
+/* ---- the model repository: directories whose config.json names an NLU task ---------------- */
+
+static bool repo_claims(void *ud, const char *dir, const json_t *config) {
+    (void)ud;
+    (void)config;
+    return pl_nlu_model_probe(dir, NULL);
 }
 
-static int by_name(const struct dirent **a, const struct dirent **b) {
-    return strcmp((*a)->d_name, (*b)->d_name);
-}
-
-/* Load one model (or variant) into s. A model that fails to load, or whose name is taken
- * (a variant "<dir>-<v>" against a directory of that name), is logged and skipped; only
- * running out of memory for the list fails. */
-static pl_status add_model(struct pl_nlu_service *s, const char *dir, const char *name,
-                           const struct pl_nlu_model_opts *mo) {
-    for (int i = 0; i < s->n_models; i++)
-        if (!strcmp(s->models[i]->name, name)) {
-            PL_LOGE("model %s (%s) not loaded: the name is taken by %s", name, dir,
-                    s->models[i]->dir);
-            return PL_OK;
-        }
+static pl_status load_one(struct pl_nlu_service *s, const char *dir, const char *name,
+                          const char *variant, struct pl_model_list *out) {
+    struct pl_nlu_model_opts mo = s->model_opts;
+    mo.variant = variant;
     struct pl_nlu_model *m = NULL;
-    int64_t t0 = pl_time_mono_us();
-    if (pl_nlu_model_load(dir, name, mo, &m) != PL_OK) {
-        PL_LOGE("model %s (%s) not loaded: %s", name, dir, pl_last_error());
+    PL_TRY(pl_nlu_model_load(dir, name, &mo, &m));
+    PL_LOGI("model %s: %s, %s, max_length %d, batch %d, delay %lld us, %d instance%s", name,
+            pl_nlu_task_name(m->task), pl_bert_precision(m->bert), m->max_length,
+            m->max_batch_size, (long long)m->max_queue_delay_us, m->n_instances,
+            m->n_instances == 1 ? "" : "s");
+    return pl_model_list_add(out, name, m);
+}
+
+/* A directory gives its model and the variants its config.json declares ("<dir>-<variant>",
+ * a second model from the same files). A variant that cannot be served (a bad "variants"
+ * entry, a precision the engine refuses) is logged and left out; the model itself and its
+ * other variants are served. */
+static pl_status repo_load(void *ud, const char *dir_name, const char *dir, const json_t *config,
+                           struct pl_model_list *out) {
+    (void)config;
+    struct pl_nlu_service *s = ud;
+    PL_TRY(load_one(s, dir, dir_name, NULL, out));
+    char **vars = NULL;
+    int nv = 0;
+    if (pl_nlu_model_variants(dir, &vars, &nv) != PL_OK) {
+        PL_LOGE("model %s: variants not loaded: %s", dir, pl_last_error());
         return PL_OK;
     }
-    struct pl_nlu_model **nm = pl_realloc(s->models, sizeof *nm * (size_t)(s->n_models + 1));
-    if (!nm) {
-        pl_nlu_model_destroy(m);
-        return PL_ERR(PL_E_NOMEM, "model list");
+    pl_status st = PL_OK;
+    for (int k = 0; k < nv && st != PL_E_NOMEM; k++) {
+        char vname[512];
+        if ((size_t)snprintf(vname, sizeof vname, "%s-%s", dir_name, vars[k]) >= sizeof vname)
+            st = PL_ERR(PL_E_FORMAT, "variant %s: name too long", vars[k]);
+        else
+            st = load_one(s, dir, vname, vars[k], out);
+        if (st != PL_OK) PL_LOGE("model %s (%s) not loaded: %s", vname, dir, pl_last_error());
     }
-    s->models = nm;
-    s->models[s->n_models++] = m;
-    PL_LOGI("model %s loaded: %s, %s, max_length %d, batch %d, delay %lld us, %d instance%s, "
-            "%.0f ms", name, pl_nlu_task_name(m->task), pl_bert_precision(m->bert), m->max_length,
-            m->max_batch_size, (long long)m->max_queue_delay_us, m->n_instances,
-            m->n_instances == 1 ? "" : "s", (pl_time_mono_us() - t0) / 1000.0);
-    return PL_OK;
+    pl_nlu_variants_free(vars, nv);
+    return st == PL_E_NOMEM ? st : PL_OK;
 }
+
+static void repo_unload(void *ud, void *model) {
+    (void)ud;
+    pl_nlu_model_destroy(model);
+}
+
+static const struct pl_model_repo_i nlu_repo = {"NLU model", repo_claims, repo_load, repo_unload};
 
 pl_status pl_nlu_service_create(const struct pl_nlu_service_opts *o, struct pl_nlu_service **out) {
     *out = NULL;
@@ -82,61 +98,41 @@ pl_status pl_nlu_service_create(const struct pl_nlu_service_opts *o, struct pl_n
         pl_free(s);
         return PL_ERR(PL_E_NOMEM, "nlu service");
     }
+    s->model_opts = o->model;
     s->lim.max_windows = o->max_windows > 0 ? o->max_windows : 256;
     s->max_text_bytes = o->max_text_bytes > 0 ? o->max_text_bytes : 65536;
     s->max_texts = o->max_texts > 0 ? o->max_texts : 256;
-    struct dirent **ents = NULL;
-    int ne = scandir(s->model_dir, &ents, NULL, by_name);
-    if (ne < 0) {
-        PL_LOGW("model_dir %s cannot be read; serving no models", s->model_dir);
-        ne = 0;
-    }
-    pl_status st = PL_OK;
-    for (int i = 0; i < ne; i++) {
-        const char *d = ents[i]->d_name;
-        char dir[4096];
-        enum pl_nlu_task task;
-        bool skip = d[0] == '.' ||
-                    (size_t)snprintf(dir, sizeof dir, "%s/%s", s->model_dir, d) >= sizeof dir ||
-                    !pl_nlu_model_probe(dir, &task);
-        if (!skip && st == PL_OK) st = add_model(s, dir, d, &o->model);
-        if (!skip && st == PL_OK) {
-            /* the variants config.json declares, each a second model from the same files */
-            char **vars = NULL;
-            int nv = 0;
-            if (pl_nlu_model_variants(dir, &vars, &nv) != PL_OK)
-                PL_LOGE("model %s: variants not loaded: %s", dir, pl_last_error());
-            for (int k = 0; k < nv && st == PL_OK; k++) {
-                char vname[512];
-                if ((size_t)snprintf(vname, sizeof vname, "%s-%s", d, vars[k]) >= sizeof vname) {
-                    PL_LOGE("model %s: variant %s: name too long", dir, vars[k]);
-                    continue;
-                }
-                struct pl_nlu_model_opts vo = o->model;
-                vo.variant = vars[k];
-                st = add_model(s, dir, vname, &vo);
-            }
-            pl_nlu_variants_free(vars, nv);
-        }
-        free(ents[i]); /* scandir allocates with malloc */
-    }
-    free(ents);
+    pl_status st = pl_model_repo_create(s->model_dir, &nlu_repo, s, &s->repo);
     if (st != PL_OK) {
         pl_nlu_service_destroy(s);
         return st;
     }
-    if (s->n_models == 0) PL_LOGW("no NLU model under %s: every rpc answers UNAVAILABLE", s->model_dir);
     *out = s;
     return PL_OK;
 }
 
 void pl_nlu_service_destroy(struct pl_nlu_service *s) {
     if (!s) return;
-    for (int i = 0; i < s->n_models; i++) pl_nlu_model_destroy(s->models[i]);
-    pl_free(s->models);
+    pl_model_repo_destroy(s->repo);
     pl_free(s->model_dir);
     pl_free(s);
 }
+
+int pl_nlu_service_n_models(const struct pl_nlu_service *s) {
+    struct pl_model_set *set = pl_model_repo_acquire(s->repo);
+    int n = pl_model_set_count(set);
+    pl_model_set_release(set);
+    return n;
+}
+
+const struct pl_nlu_model *pl_nlu_service_model(const struct pl_nlu_service *s, int i) {
+    struct pl_model_set *set = pl_model_repo_acquire(s->repo);
+    const struct pl_nlu_model *m = pl_model_set_at(set, i, NULL, NULL);
+    pl_model_set_release(set);
+    return m;
+}
+
+struct pl_model_repo *pl_nlu_service_repo(struct pl_nlu_service *s) { return s->repo; }
 
 /* ---- response pieces (in the call's pl_arena) ------------------------------------------- */
 
@@ -179,13 +175,14 @@ static const char *kind_of(enum pl_nlu_task t) {
  * Unknown name -> NOT_FOUND; a model of another task -> INVALID_ARGUMENT; no model of these
  * tasks loaded -> UNAVAILABLE.
  */
-static pl_status pick_model(const struct pl_nlu_service *s, const char *rpc, const char *name,
-                            bool by_domain, const enum pl_nlu_task *ok, int n_ok,
-                            struct pl_nlu_model **out) {
+static pl_status pick_model(const struct pl_nlu_service *s, const struct pl_model_set *set,
+                            const char *rpc, const char *name, bool by_domain,
+                            const enum pl_nlu_task *ok, int n_ok, struct pl_nlu_model **out) {
     *out = NULL;
+    int n_models = pl_model_set_count(set);
     if (name && *name) {
-        for (int i = 0; i < s->n_models; i++) {
-            struct pl_nlu_model *m = s->models[i];
+        for (int i = 0; i < n_models; i++) {
+            struct pl_nlu_model *m = pl_model_set_at(set, i, NULL, NULL);
             if (strcmp(m->name, name) != 0 && !(by_domain && !strcmp(m->domain, name))) continue;
             for (int k = 0; k < n_ok; k++)
                 if (m->task == ok[k]) {
@@ -198,8 +195,11 @@ static pl_status pick_model(const struct pl_nlu_service *s, const char *rpc, con
         }
         struct pl_strbuf sb;
         pl_strbuf_init(&sb);
-        for (int i = 0; i < s->n_models; i++)
-            pl_strbuf_appendf(&sb, "%s%s", i ? ", " : "", s->models[i]->name);
+        for (int i = 0; i < n_models; i++) {
+            const char *mn = NULL;
+            pl_model_set_at(set, i, &mn, NULL);
+            pl_strbuf_appendf(&sb, "%s%s", i ? ", " : "", mn);
+        }
         pl_status st = PL_ERR(PL_E_NOT_FOUND, "%s '%s' is not loaded (loaded: %s)",
                               by_domain ? "model or domain" : "model", name,
                               sb.len ? sb.data : "none");
@@ -207,14 +207,16 @@ static pl_status pick_model(const struct pl_nlu_service *s, const char *rpc, con
         return st;
     }
     for (int k = 0; k < n_ok; k++)
-        for (int i = 0; i < s->n_models; i++)
-            if (s->models[i]->task == ok[k]) {
-                *out = s->models[i];
+        for (int i = 0; i < n_models; i++) {
+            struct pl_nlu_model *m = pl_model_set_at(set, i, NULL, NULL);
+            if (m->task == ok[k]) {
+                *out = m;
                 return PL_OK;
             }
+        }
     return PL_ERR(PL_E_UNAVAILABLE, "%s: no %s model is loaded (nlu.model_dir %s has %d NLU "
-                                    "model%s)", rpc, kind_of(ok[0]), s->model_dir, s->n_models,
-                  s->n_models == 1 ? "" : "s");
+                                    "model%s)", rpc, kind_of(ok[0]), s->model_dir, n_models,
+                  n_models == 1 ? "" : "s");
 }
 
 static pl_status check_texts(const struct pl_nlu_service *s, char *const *texts, size_t n,
@@ -346,19 +348,19 @@ static const char *model_name_of(const Nvidia__Riva__Nlp__NLPModelParams *p) {
 /* The front every text RPC shares: texts within the limits (lens filled), the model that
  * serves rpc (see pick_model), and its forward over all n texts. OUT *m, *r (caller frees r
  * with pl_nlu_results_destroy(r, n), also on failure). */
-static pl_status run_texts(struct pl_nlu_service *s, const char *rpc, const char *name,
+static pl_status run_texts(struct pl_nlu_service *s, struct pl_model_set *set, const char *rpc,
+                           const char *name,
                            bool by_domain, const enum pl_nlu_task *ok, int n_ok,
                            char *const *texts, size_t n, size_t *lens, int64_t deadline,
                            struct pl_nlu_model **m, struct pl_nlu_result **r) {
     PL_TRY(check_texts(s, texts, n, lens));
-    PL_TRY(pick_model(s, rpc, name, by_domain, ok, n_ok, m));
+    PL_TRY(pick_model(s, set, rpc, name, by_domain, ok, n_ok, m));
     return pl_nlu_model_run(*m, (const char *const *)texts, lens, (int)n, &s->lim, deadline, r);
 }
 
-static pl_status rpc_analyze_intent(void *ud, const struct pl_worker_ctx *ctx, const uint8_t *req, size_t n,
-        struct pl_worker_out *out) {
-    struct pl_nlu_service *s = ud;
-    int64_t deadline = ctx->deadline_us;
+static pl_status analyze_intent(struct pl_nlu_service *s, struct pl_model_set *set,
+                   int64_t deadline, const uint8_t *req, size_t n,
+                   struct pl_worker_out *out) {
     UNPACK(Nvidia__Riva__Nlp__AnalyzeIntentRequest, nvidia__riva__nlp__analyze_intent_request__descriptor, rq);
     struct pl_arena a;
     pl_arena_init(&a, 0);
@@ -368,7 +370,7 @@ static pl_status rpc_analyze_intent(void *ud, const struct pl_worker_ctx *ctx, c
     size_t len;
     struct pl_nlu_model *m;
     static const enum pl_nlu_task ok[] = {PL_NLU_TASK_INTENT_SLOT};
-    PL_TRY_GOTO(st, run_texts(s, "AnalyzeIntent", rq->options ? rq->options->domain : NULL, true,
+    PL_TRY_GOTO(st, run_texts(s, set, "AnalyzeIntent", rq->options ? rq->options->domain : NULL, true,
                               ok, 1, &rq->query, 1, &len, deadline, &m, &r));
     const char *text = rq->query;
     const struct pl_nlu_head *hi = &m->heads[m->head_main], *hs = &m->heads[m->head_second];
@@ -394,10 +396,9 @@ fail:
     return st;
 }
 
-static pl_status rpc_classify_text(void *ud, const struct pl_worker_ctx *ctx, const uint8_t *req, size_t n,
-        struct pl_worker_out *out) {
-    struct pl_nlu_service *s = ud;
-    int64_t deadline = ctx->deadline_us;
+static pl_status classify_text(struct pl_nlu_service *s, struct pl_model_set *set,
+                   int64_t deadline, const uint8_t *req, size_t n,
+                   struct pl_worker_out *out) {
     UNPACK(Nvidia__Riva__Nlp__TextClassRequest, nvidia__riva__nlp__text_class_request__descriptor, rq);
     struct pl_arena a;
     pl_arena_init(&a, 0);
@@ -410,7 +411,7 @@ static pl_status rpc_classify_text(void *ud, const struct pl_worker_ctx *ctx, co
         st = PL_ERR(PL_E_NOMEM, "request");
         goto fail;
     }
-    PL_TRY_GOTO(st, run_texts(s, "ClassifyText", model_name_of(rq->model), false, ok, 2, rq->text,
+    PL_TRY_GOTO(st, run_texts(s, set, "ClassifyText", model_name_of(rq->model), false, ok, 2, rq->text,
                               rq->n_text, lens, deadline, &m, &r));
     const struct pl_nlu_head *h = &m->heads[m->head_main];
     Nvidia__Riva__Nlp__TextClassResponse resp = NVIDIA__RIVA__NLP__TEXT_CLASS_RESPONSE__INIT;
@@ -437,10 +438,9 @@ fail:
 }
 
 /* ClassifyTokens: every word with its top_n labels (raw tag names) and span. */
-static pl_status rpc_classify_tokens(void *ud, const struct pl_worker_ctx *ctx, const uint8_t *req, size_t n,
-        struct pl_worker_out *out) {
-    struct pl_nlu_service *s = ud;
-    int64_t deadline = ctx->deadline_us;
+static pl_status classify_tokens(struct pl_nlu_service *s, struct pl_model_set *set,
+                   int64_t deadline, const uint8_t *req, size_t n,
+                   struct pl_worker_out *out) {
     UNPACK(Nvidia__Riva__Nlp__TokenClassRequest, nvidia__riva__nlp__token_class_request__descriptor, rq);
     struct pl_arena a;
     pl_arena_init(&a, 0);
@@ -453,7 +453,7 @@ static pl_status rpc_classify_tokens(void *ud, const struct pl_worker_ctx *ctx, 
         st = PL_ERR(PL_E_NOMEM, "request");
         goto fail;
     }
-    PL_TRY_GOTO(st, run_texts(s, "ClassifyTokens", model_name_of(rq->model), false, ok, 2, rq->text,
+    PL_TRY_GOTO(st, run_texts(s, set, "ClassifyTokens", model_name_of(rq->model), false, ok, 2, rq->text,
                               rq->n_text, lens, deadline, &m, &r));
     int hk = m->task == PL_NLU_TASK_INTENT_SLOT ? m->head_second : m->head_main;
     const struct pl_nlu_head *h = &m->heads[hk];
@@ -498,10 +498,9 @@ fail:
     return st;
 }
 
-static pl_status rpc_analyze_entities(void *ud, const struct pl_worker_ctx *ctx, const uint8_t *req, size_t n,
-        struct pl_worker_out *out) {
-    struct pl_nlu_service *s = ud;
-    int64_t deadline = ctx->deadline_us;
+static pl_status analyze_entities(struct pl_nlu_service *s, struct pl_model_set *set,
+                   int64_t deadline, const uint8_t *req, size_t n,
+                   struct pl_worker_out *out) {
     UNPACK(Nvidia__Riva__Nlp__AnalyzeEntitiesRequest, nvidia__riva__nlp__analyze_entities_request__descriptor, rq);
     struct pl_arena a;
     pl_arena_init(&a, 0);
@@ -511,7 +510,7 @@ static pl_status rpc_analyze_entities(void *ud, const struct pl_worker_ctx *ctx,
     size_t len;
     struct pl_nlu_model *m;
     static const enum pl_nlu_task ok[] = {PL_NLU_TASK_TOKEN_CLS};
-    PL_TRY_GOTO(st, run_texts(s, "AnalyzeEntities", NULL, false, ok, 1, &rq->query, 1, &len,
+    PL_TRY_GOTO(st, run_texts(s, set, "AnalyzeEntities", NULL, false, ok, 1, &rq->query, 1, &len,
                               deadline, &m, &r));
     const char *text = rq->query;
     const struct pl_nlu_head *h = &m->heads[m->head_main];
@@ -538,8 +537,9 @@ fail:
 }
 
 /* PunctuateText and TransformText: a punctuation/capitalization model rewrites each text. */
-static pl_status punctuate(struct pl_nlu_service *s, const char *rpc, const uint8_t *req,
-                           size_t n, int64_t deadline, struct pl_worker_out *out) {
+static pl_status punctuate(struct pl_nlu_service *s, struct pl_model_set *set, const char *rpc,
+                           int64_t deadline, const uint8_t *req, size_t n,
+                           struct pl_worker_out *out) {
     UNPACK(Nvidia__Riva__Nlp__TextTransformRequest, nvidia__riva__nlp__text_transform_request__descriptor, rq);
     struct pl_arena a;
     pl_arena_init(&a, 0);
@@ -553,7 +553,7 @@ static pl_status punctuate(struct pl_nlu_service *s, const char *rpc, const uint
         st = PL_ERR(PL_E_NOMEM, "request");
         goto fail;
     }
-    PL_TRY_GOTO(st, run_texts(s, rpc, model_name_of(rq->model), false, ok, 1, rq->text, rq->n_text,
+    PL_TRY_GOTO(st, run_texts(s, set, rpc, model_name_of(rq->model), false, ok, 1, rq->text, rq->n_text,
                               lens, deadline, &m, &r));
     const struct pl_nlu_head *hp = &m->heads[m->head_main];
     const struct pl_nlu_head *hc = m->head_second >= 0 ? &m->heads[m->head_second] : NULL;
@@ -610,29 +610,32 @@ static void add_param(struct pl_arena *a, Nvidia__Riva__Nlp__RivaNLPConfigRespon
     c->parameters[c->n_parameters++] = e;
 }
 
-static pl_status rpc_punctuate_text(void *ud, const struct pl_worker_ctx *ctx,
-                                    const uint8_t *req, size_t n, struct pl_worker_out *out) {
-    return punctuate(ud, "PunctuateText", req, n, ctx->deadline_us, out);
+static pl_status punctuate_text(struct pl_nlu_service *s, struct pl_model_set *set,
+                                int64_t deadline, const uint8_t *req, size_t n,
+                                struct pl_worker_out *out) {
+    return punctuate(s, set, "PunctuateText", deadline, req, n, out);
 }
 
-static pl_status rpc_transform_text(void *ud, const struct pl_worker_ctx *ctx,
-                                    const uint8_t *req, size_t n, struct pl_worker_out *out) {
-    return punctuate(ud, "TransformText", req, n, ctx->deadline_us, out);
+static pl_status transform_text(struct pl_nlu_service *s, struct pl_model_set *set,
+                                int64_t deadline, const uint8_t *req, size_t n,
+                                struct pl_worker_out *out) {
+    return punctuate(s, set, "TransformText", deadline, req, n, out);
 }
 
-static pl_status rpc_get_config(void *ud, const struct pl_worker_ctx *ctx, const uint8_t *req,
-                                size_t n, struct pl_worker_out *out) {
-    struct pl_nlu_service *s = ud;
-    (void)ctx;
+static pl_status get_config(struct pl_nlu_service *s, struct pl_model_set *set, int64_t deadline,
+                            const uint8_t *req, size_t n, struct pl_worker_out *out) {
+    (void)s;
+    (void)deadline;
     UNPACK(Nvidia__Riva__Nlp__RivaNLPConfigRequest, nvidia__riva__nlp__riva_nlpconfig_request__descriptor, rq);
     struct pl_arena a;
     pl_arena_init(&a, 0);
     pl_status st = PL_OK;
     const char *want = rq->model_name && *rq->model_name ? rq->model_name : NULL;
     Nvidia__Riva__Nlp__RivaNLPConfigResponse resp = NVIDIA__RIVA__NLP__RIVA_NLPCONFIG_RESPONSE__INIT;
-    resp.model_config = pl_arena_alloc(&a, sizeof *resp.model_config * (size_t)(s->n_models + 1));
-    for (int i = 0; resp.model_config && i < s->n_models; i++) {
-        const struct pl_nlu_model *m = s->models[i];
+    int n_models = pl_model_set_count(set);
+    resp.model_config = pl_arena_alloc(&a, sizeof *resp.model_config * (size_t)(n_models + 1));
+    for (int i = 0; resp.model_config && i < n_models; i++) {
+        const struct pl_nlu_model *m = pl_model_set_at(set, i, NULL, NULL);
         if (want && strcmp(want, m->name) != 0) continue;
         Nvidia__Riva__Nlp__RivaNLPConfigResponse__Config *c = pl_arena_alloc(&a, sizeof *c);
         if (!c) break;
@@ -683,6 +686,35 @@ static pl_status rpc_get_config(void *ud, const struct pl_worker_ctx *ctx, const
     return st;
 }
 
+/* Every rpc runs with the model set it took when it started, released when it returns: a
+ * reload during the call cannot take its model away. */
+typedef pl_status (*nlu_rpc_fn)(struct pl_nlu_service *s, struct pl_model_set *set,
+                                int64_t deadline, const uint8_t *req, size_t n,
+                                struct pl_worker_out *out);
+
+static pl_status with_models(void *ud, const struct pl_worker_ctx *ctx, const uint8_t *req,
+                             size_t n, struct pl_worker_out *out, nlu_rpc_fn fn) {
+    struct pl_nlu_service *s = ud;
+    struct pl_model_set *set = pl_model_repo_acquire(s->repo);
+    pl_status st = fn(s, set, ctx->deadline_us, req, n, out);
+    pl_model_set_release(set);
+    return st;
+}
+
+#define NLU_RPC(name)                                                                              \
+    static pl_status rpc_##name(void *ud, const struct pl_worker_ctx *ctx, const uint8_t *req,     \
+                                size_t n, struct pl_worker_out *out) {                             \
+        return with_models(ud, ctx, req, n, out, name);                                            \
+    }
+NLU_RPC(analyze_intent)
+NLU_RPC(classify_text)
+NLU_RPC(classify_tokens)
+NLU_RPC(analyze_entities)
+NLU_RPC(punctuate_text)
+NLU_RPC(transform_text)
+NLU_RPC(get_config)
+#undef NLU_RPC
+
 pl_status pl_nlu_service_register(struct pl_nlu_service *s, struct pl_worker *w) {
     static const struct pl_worker_unary rpcs[] = {
         {"analyze_intent", rpc_analyze_intent},     {"classify_text", rpc_classify_text},
@@ -690,5 +722,7 @@ pl_status pl_nlu_service_register(struct pl_nlu_service *s, struct pl_worker *w)
         {"punctuate_text", rpc_punctuate_text},     {"transform_text", rpc_transform_text},
         {"get_riva_nlp_config", rpc_get_config},
     };
-    return pl_worker_add_unaries(w, rpcs, PL_ARRAY_LEN(rpcs), s);
+    PL_TRY(pl_worker_add_unaries(w, rpcs, PL_ARRAY_LEN(rpcs), s));
+    pl_worker_set_reload(w, pl_model_repo_reload_hook, s->repo);
+    return PL_OK;
 }
