@@ -15,6 +15,7 @@
 #include "alloc.h"
 #include "gateway_impl.h"
 #include "log.h"
+#include "httpd.h"
 #include "nrpc_metrics.h"
 
 struct gw_metrics {
