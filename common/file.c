@@ -82,3 +82,31 @@ fail:
     pl_free(buf);
     return st;
 }
+
+pl_status pl_read_lines(const char *path, size_t max_bytes, char **buf, char ***lines,
+                        size_t *n_lines) {
+    size_t len = 0;
+    *lines = NULL;
+    *n_lines = 0;
+    PL_TRY(pl_read_file(path, max_bytes, buf, &len));
+    size_t cap = 1;
+    for (size_t i = 0; i < len; i++) cap += (*buf)[i] == '\n';
+    char **v = pl_malloc(cap * sizeof *v);
+    if (!v) {
+        pl_free(*buf);
+        *buf = NULL;
+        return PL_ERR(PL_E_NOMEM, "%s: out of memory for %zu lines", path, cap);
+    }
+    size_t n = 0;
+    for (char *p = *buf, *end = *buf + len; p < end;) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        char *e = nl ? nl : end;
+        if (e > p && e[-1] == '\r') e--;
+        *e = '\0';
+        v[n++] = p;
+        p = nl ? nl + 1 : end;
+    }
+    *lines = v;
+    *n_lines = n;
+    return PL_OK;
+}

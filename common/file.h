@@ -30,6 +30,15 @@ extern "C" {
  */
 pl_status pl_read_file(const char *path, size_t max_bytes, char **data, size_t *len);
 
+/*
+ * Read a text file and cut it into lines in place: pl_read_file, then every "\n" becomes a NUL
+ * and a "\r" before it is dropped; a last line without "\n" counts, an empty file has no
+ * lines. OUT: *buf (caller owns; pl_free; the lines point into it), *lines (caller owns;
+ * pl_free), *n_lines. Errors as pl_read_file.
+ */
+pl_status pl_read_lines(const char *path, size_t max_bytes, char **buf, char ***lines,
+                        size_t *n_lines);
+
 #ifdef __cplusplus
 }
 #endif

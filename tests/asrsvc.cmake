@@ -9,19 +9,10 @@ set(_pl_asr_env
   "PL_PARLEY=$<TARGET_FILE:parley>"
   "PL_GATEWAY=$<TARGET_FILE:parley-gateway>"
   "PL_TRANSCRIBE=$<TARGET_FILE:parley-transcribe>"
-  "PL_PYTHON_STUBS=${CMAKE_BINARY_DIR}/python"
   "PL_SOURCE_DIR=${CMAKE_SOURCE_DIR}"
-  "PARLEY_DATA_DIR=${PARLEY_DATA_DIR}"
-  "PYTHONDONTWRITEBYTECODE=1")
-add_test(NAME integration_asr_service
-  COMMAND ${PL_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/integration/asr_test_service.py
-  WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/integration)
-set_tests_properties(integration_asr_service PROPERTIES
-  LABELS integration TIMEOUT 300 ENVIRONMENT "${_pl_asr_env}")
-
-# The shipped acoustic model as `parley up` serves it.
-add_test(NAME integration_asr_real_model
-  COMMAND ${PL_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/integration/asr_test_real_model.py
-  WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/integration)
-set_tests_properties(integration_asr_real_model PROPERTIES
-  LABELS integration TIMEOUT 300 ENVIRONMENT "${_pl_asr_env}")
+  "PARLEY_DATA_DIR=${PARLEY_DATA_DIR}")
+pl_add_py_test(NAME integration_asr_service SCRIPT asr_test_service.py TIMEOUT 300
+               ENV ${_pl_asr_env})
+# the shipped acoustic model as `parley up` serves it
+pl_add_py_test(NAME integration_asr_real_model SCRIPT asr_test_real_model.py TIMEOUT 300
+               ENV ${_pl_asr_env})

@@ -99,46 +99,28 @@ fail:
 
 pl_status pl_asr_vocab_load(const char *path, int blank, enum pl_asr_vocab_kind kind,
                             struct pl_asr_vocab **out) {
-    char *buf = NULL;
-    size_t len = 0;
-    const char **toks = NULL;
-    int n = 0;
+    char *buf = NULL, **lines = NULL;
+    size_t n = 0;
     if (!out)
         return PL_ERR(PL_E_INVALID_ARG, "asr vocab: out is NULL");
     *out = NULL;
     if (!path)
         return PL_ERR(PL_E_INVALID_ARG, "asr vocab: path is NULL");
-    pl_status st = pl_read_file(path, 16u << 20, &buf, &len);
+    pl_status st = pl_read_lines(path, 16u << 20, &buf, &lines, &n);
     if (st != PL_OK) {
         char msg[512];
         snprintf(msg, sizeof msg, "%s", pl_last_error());
         return PL_ERR(st, "asr vocab: %s", msg);
     }
-    /* one token per line, cut in place; a last line without '\n' counts */
-    size_t max_lines = 1;
-    for (size_t i = 0; i < len; i++)
-        max_lines += buf[i] == '\n';
-    toks = pl_calloc(max_lines, sizeof *toks);
-    if (!toks) {
-        st = PL_ERR(PL_E_NOMEM, "asr vocab %s", path);
-        goto fail;
-    }
-    for (char *p = buf, *end = buf + len; p < end;) {
-        char *nl = memchr(p, '\n', (size_t)(end - p));
-        char *e = nl ? nl : end;
-        if (e - p > 254) {
-            st = PL_ERR(PL_E_FORMAT, "asr vocab %s: line %d too long", path, n + 1);
+    /* one token per line */
+    for (size_t i = 0; i < n; i++)
+        if (strlen(lines[i]) > 254) {
+            st = PL_ERR(PL_E_FORMAT, "asr vocab %s: line %zu too long", path, i + 1);
             goto fail;
         }
-        while (e > p && e[-1] == '\r')
-            e--;
-        *e = '\0';
-        toks[n++] = p;
-        p = nl ? nl + 1 : end;
-    }
-    st = pl_asr_vocab_create(toks, n, blank, kind, out);
+    st = pl_asr_vocab_create((const char *const *)lines, (int)n, blank, kind, out);
 fail:
-    pl_free(toks);
+    pl_free(lines);
     pl_free(buf);
     return st;
 }

@@ -66,46 +66,32 @@ fail:
 }
 
 pl_status pl_asr_profanity_load(const char *path, struct pl_asr_profanity **out) {
-    char *buf = NULL;
-    size_t len = 0;
-    const char **w = NULL;
+    char *buf = NULL, **lines = NULL;
+    size_t n_lines = 0;
     int n = 0;
     if (!out)
         return PL_ERR(PL_E_INVALID_ARG, "profanity: out is NULL");
     *out = NULL;
     if (!path)
         return PL_ERR(PL_E_INVALID_ARG, "profanity: path is NULL");
-    pl_status st = pl_read_file(path, 16u << 20, &buf, &len);
+    pl_status st = pl_read_lines(path, 16u << 20, &buf, &lines, &n_lines);
     if (st != PL_OK) {
         char msg[512];
         snprintf(msg, sizeof msg, "%s", pl_last_error());
         return PL_ERR(st, "profanity: %s", msg);
     }
-    /* one word per line, cut in place; blank lines and '#' comments skipped */
-    size_t max_lines = 1;
-    for (size_t i = 0; i < len; i++)
-        max_lines += buf[i] == '\n';
-    w = pl_calloc(max_lines, sizeof *w);
-    if (!w) {
-        st = PL_ERR(PL_E_NOMEM, "profanity list %s", path);
-        goto fail;
+    /* one word per line, trimmed; blank lines and '#' comments skipped (kept in lines[0..n)) */
+    for (size_t i = 0; i < n_lines; i++) {
+        char *s = lines[i], *e = s + strlen(s);
+        while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+            *--e = '\0';
+        while (*s == ' ' || *s == '\t')
+            s++;
+        if (*s && *s != '#')
+            lines[n++] = s;
     }
-    for (char *p = buf, *end = buf + len; p < end;) {
-        char *nl = memchr(p, '\n', (size_t)(end - p));
-        char *e = nl ? nl : end;
-        char *next = nl ? nl + 1 : end;
-        while (e > p && (e[-1] == '\r' || e[-1] == ' '))
-            e--;
-        *e = '\0';
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (*p && *p != '#')
-            w[n++] = p;
-        p = next;
-    }
-    st = pl_asr_profanity_create(w, n, out);
-fail:
-    pl_free(w);
+    st = pl_asr_profanity_create((const char *const *)lines, n, out);
+    pl_free(lines);
     pl_free(buf);
     return st;
 }

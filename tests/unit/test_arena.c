@@ -116,6 +116,25 @@ START_TEST(test_read_file) {
     ck_assert_int_eq(pl_read_file(path, 0, &d, &n), PL_E_NOMEM);
     pl_alloc_fail_after(-1);
     ck_assert_int_eq(blocks_now(), b0);
+    /* lines: "\n" and "\r\n" ends, an empty line, a last line without "\n" */
+    f = fopen(path, "wb");
+    fputs("one\r\ntwo\n\nlast", f);
+    fclose(f);
+    char **lines = NULL;
+    ck_assert_int_eq(pl_read_lines(path, 0, &d, &lines, &n), PL_OK);
+    ck_assert_uint_eq(n, 4);
+    ck_assert_str_eq(lines[0], "one");
+    ck_assert_str_eq(lines[1], "two");
+    ck_assert_str_eq(lines[2], "");
+    ck_assert_str_eq(lines[3], "last");
+    pl_free(lines);
+    pl_free(d);
+    ck_assert_int_eq(pl_read_lines("/dev/null", 0, &d, &lines, &n), PL_OK);
+    ck_assert_uint_eq(n, 0);
+    pl_free(lines);
+    pl_free(d);
+    ck_assert_int_eq(pl_read_lines(missing, 0, &d, &lines, &n), PL_E_IO);
+    ck_assert_ptr_null(lines);
     unlink(path);
     rmdir(dir);
 }
