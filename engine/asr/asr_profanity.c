@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "file.h"
 #include "asr_itn.h"
 #include "strbuf.h"
 
@@ -65,53 +66,33 @@ fail:
 }
 
 pl_status pl_asr_profanity_load(const char *path, struct pl_asr_profanity **out) {
-    pl_status st = PL_OK;
-    char **w = NULL;
-    int n = 0, cap = 0;
-    char line[256];
+    char *buf = NULL, **lines = NULL;
+    size_t n_lines = 0;
+    int n = 0;
     if (!out)
         return PL_ERR(PL_E_INVALID_ARG, "profanity: out is NULL");
     *out = NULL;
     if (!path)
         return PL_ERR(PL_E_INVALID_ARG, "profanity: path is NULL");
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return PL_ERR(PL_E_IO, "profanity: cannot open %s", path);
-    while (fgets(line, sizeof line, f)) {
-        size_t l = strlen(line);
-        while (l && (line[l - 1] == '\n' || line[l - 1] == '\r' || line[l - 1] == ' '))
-            line[--l] = 0;
-        char *s = line;
+    pl_status st = pl_read_lines(path, 16u << 20, &buf, &lines, &n_lines);
+    if (st != PL_OK) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", pl_last_error());
+        return PL_ERR(st, "profanity: %s", msg);
+    }
+    /* one word per line, trimmed; blank lines and '#' comments skipped (kept in lines[0..n)) */
+    for (size_t i = 0; i < n_lines; i++) {
+        char *s = lines[i], *e = s + strlen(s);
+        while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+            *--e = '\0';
         while (*s == ' ' || *s == '\t')
             s++;
-        if (!*s || *s == '#')
-            continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 32;
-            char **nw = pl_realloc(w, sizeof(char *) * (size_t)cap);
-            if (!nw) {
-                st = PL_ERR(PL_E_NOMEM, "profanity list %s", path);
-                goto fail;
-            }
-            w = nw;
-        }
-        w[n] = pl_strdup(s);
-        if (!w[n]) {
-            st = PL_ERR(PL_E_NOMEM, "profanity list %s", path);
-            goto fail;
-        }
-        n++;
+        if (*s && *s != '#')
+            lines[n++] = s;
     }
-    if (ferror(f)) {
-        st = PL_ERR(PL_E_IO, "profanity: reading %s", path);
-        goto fail;
-    }
-    st = pl_asr_profanity_create((const char *const *)w, n, out);
-fail:
-    fclose(f);
-    for (int i = 0; i < n; i++)
-        pl_free(w[i]);
-    pl_free(w);
+    st = pl_asr_profanity_create((const char *const *)lines, n, out);
+    pl_free(lines);
+    pl_free(buf);
     return st;
 }
 

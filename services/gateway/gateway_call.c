@@ -36,7 +36,7 @@ static void drop_out_locked(struct gw_call *c) {
 }
 
 static void call_free(struct gw_call *c) {
-    struct pl_gateway *gw = c->gw;
+    struct pl_gw *gw = c->gw;
     if (c->stream) pl_nrpc_stream_destroy(c->stream);
     drop_out_locked(c);
     if (c->recv_bb) grpc_byte_buffer_destroy(c->recv_bb);
@@ -54,7 +54,7 @@ void pl__gw_call_unref(struct gw_call *c) {
     if (atomic_fetch_sub(&c->refs, 1) == 1) call_free(c);
 }
 
-void pl__gw_call_post_new(struct pl_gateway *gw) {
+void pl__gw_call_post_new(struct pl_gw *gw) {
     struct gw_call *c = pl_calloc(1, sizeof *c);
     if (!c) {
         PL_LOGE("out of memory: cannot accept another call");
@@ -226,7 +226,7 @@ static void stream_end(void *ud, int code, const char *message) {
 
 static void fill_meta(struct gw_call *c, struct pl_nrpc_meta *m) {
     m->request_id = c->request_id;
-    m->deadline_ms = c->deadline_wall_ms;
+    m->deadline_us = c->deadline_us;
     m->user = c->user[0] ? c->user : NULL;
 }
 
@@ -285,14 +285,14 @@ static void post_recv(struct gw_call *c) {
 }
 
 static void forward_unary(struct gw_call *c, const uint8_t *p, size_t n) {
-    struct pl_gateway *gw = c->gw;
+    struct pl_gw *gw = c->gw;
     char subject[160];
     snprintf(subject, sizeof subject, "parley.%s.%s", c->rpc->service, c->rpc->rpc);
     struct pl_nrpc_meta m;
     fill_meta(c, &m);
     int64_t timeout = gw->cfg.request_timeout_ms;
-    if (c->deadline_wall_ms) {
-        int64_t left = c->deadline_wall_ms - pl_time_wall_ms();
+    if (c->deadline_us) {
+        int64_t left = (c->deadline_us - pl_time_mono_us()) / 1000;
         if (left < timeout) timeout = left;
         if (timeout < 1) timeout = 1;
     }
@@ -384,16 +384,20 @@ static void read_metadata(struct gw_call *c, const char **auth, size_t *auth_len
     if (!c->request_id[0]) pl_request_id_new(c->request_id);
 }
 
-static int64_t deadline_wall_ms(gpr_timespec d) {
+/* The call's gRPC deadline as Parley's one deadline (pl_time_mono_us(); 0 = none): the time
+ * left on gRPC's clock added to ours, so the two clocks' origins never mix. */
+static int64_t deadline_us(gpr_timespec d) {
     gpr_timespec inf = gpr_inf_future(d.clock_type);
     if (gpr_time_cmp(d, inf) == 0) return 0;
-    gpr_timespec rt = gpr_convert_clock_type(d, GPR_CLOCK_REALTIME);
-    if (rt.tv_sec > (int64_t)1 << 40) return 0;
-    return (int64_t)rt.tv_sec * 1000 + rt.tv_nsec / 1000000;
+    gpr_timespec left = gpr_time_sub(gpr_convert_clock_type(d, GPR_CLOCK_MONOTONIC),
+                                     gpr_now(GPR_CLOCK_MONOTONIC));
+    if (left.tv_sec > (int64_t)1 << 30) return 0; /* far enough to be none */
+    int64_t us = (int64_t)left.tv_sec * 1000000 + left.tv_nsec / 1000;
+    return pl_time_mono_us() + (us > 0 ? us : 0);
 }
 
 static void on_new(struct gw_call *c) {
-    struct pl_gateway *gw = c->gw;
+    struct pl_gw *gw = c->gw;
     c->start_us = pl_time_mono_us();
     c->started = true;
     atomic_fetch_add(&gw->active_calls, 1);
@@ -415,7 +419,7 @@ static void on_new(struct gw_call *c) {
     const char *auth;
     size_t auth_len;
     read_metadata(c, &auth, &auth_len);
-    c->deadline_wall_ms = deadline_wall_ms(c->details.deadline);
+    c->deadline_us = deadline_us(c->details.deadline);
 
     if (plen == strlen(HEALTH_CHECK_PATH) && memcmp(path, HEALTH_CHECK_PATH, plen) == 0) {
         c->kind = GW_KIND_HEALTH_CHECK;
@@ -491,7 +495,7 @@ static void on_close(struct gw_call *c) {
         /* Cancelled by the client, its deadline, or a transport error (the core
          * then reported the status itself, e.g. RESOURCE_EXHAUSTED). */
         int code = PL_GRPC_CANCELLED;
-        if (c->deadline_wall_ms && pl_time_wall_ms() >= c->deadline_wall_ms)
+        if (c->deadline_us && pl_time_mono_us() >= c->deadline_us)
             code = PL_GRPC_DEADLINE_EXCEEDED;
         pl__gw_metrics_record(c->gw, c->rpc_name, code, pl_time_mono_us() - c->start_us);
     }

@@ -23,7 +23,7 @@
 #define PROBE_RPC "health_probe"
 #define PROBE_TIMEOUT_MS 2000
 
-void pl__gw_health_init(struct pl_gateway *gw) {
+void pl__gw_health_init(struct pl_gw *gw) {
     pthread_mutex_init(&gw->health_mu, NULL);
     gw->n_health = 0;
     gw->overall_last = -1;
@@ -43,18 +43,18 @@ void pl__gw_health_init(struct pl_gateway *gw) {
     }
 }
 
-static int overall(struct pl_gateway *gw) {
+static int overall(struct pl_gw *gw) {
     return !gw->stop && pl__gw_connected(gw) ? SERVING : NOT_SERVING;
 }
 
-static int find_svc(struct pl_gateway *gw, const char *name, size_t len) {
+static int find_svc(struct pl_gw *gw, const char *name, size_t len) {
     for (int i = 0; i < gw->n_health; i++)
         if (strlen(gw->health[i].name) == len && memcmp(gw->health[i].name, name, len) == 0)
             return i;
     return -1;
 }
 
-int pl__gw_health_status(struct pl_gateway *gw, const char *service, size_t len) {
+int pl__gw_health_status(struct pl_gw *gw, const char *service, size_t len) {
     if (len == 0) return overall(gw);
     int i = find_svc(gw, service, len);
     if (i < 0) return -1;
@@ -97,7 +97,7 @@ static void check_probe_end(void *ud, int code, const char *msg) {
 }
 
 void pl__gw_health_handle(struct gw_call *c, const uint8_t *req, size_t n) {
-    struct pl_gateway *gw = c->gw;
+    struct pl_gw *gw = c->gw;
     Grpc__Health__V1__HealthCheckRequest *r =
         grpc__health__v1__health_check_request__unpack(NULL, n, req);
     if (!r) {
@@ -116,7 +116,7 @@ void pl__gw_health_handle(struct gw_call *c, const uint8_t *req, size_t n) {
         } else if (overall(gw) != SERVING) {
             send_status(c, NOT_SERVING, true);
         } else {
-            struct pl_nrpc_meta m = {c->request_id, pl_time_wall_ms() + PROBE_TIMEOUT_MS, NULL};
+            struct pl_nrpc_meta m = {c->request_id, pl_time_mono_us() + PROBE_TIMEOUT_MS * 1000, NULL};
             static const struct pl_nrpc_stream_cbs cbs = {check_probe_message, check_probe_end};
             pl__gw_call_ref(c);
             struct pl_nrpc_stream *s = NULL;
@@ -149,7 +149,7 @@ void pl__gw_health_handle(struct gw_call *c, const uint8_t *req, size_t n) {
 }
 
 void pl__gw_health_unwatch(struct gw_call *c) {
-    struct pl_gateway *gw = c->gw;
+    struct pl_gw *gw = c->gw;
     bool found = false;
     pthread_mutex_lock(&gw->health_mu);
     for (struct gw_call **pp = &gw->watches; *pp; pp = &(*pp)->watch_next) {
@@ -180,7 +180,7 @@ static void probe_end(void *ud, int code, const char *msg) {
 
 /* Called on the CQ thread each loop turn: finish and start periodic probes
  * (only while someone watches), then send Watch updates. */
-void pl__gw_health_tick(struct pl_gateway *gw) {
+void pl__gw_health_tick(struct pl_gw *gw) {
     int64_t now = pl_time_mono_ms();
     pthread_mutex_lock(&gw->health_mu);
     bool any_watch = gw->watches != NULL;
@@ -207,7 +207,7 @@ void pl__gw_health_tick(struct pl_gateway *gw) {
     for (int i = 0; i < gw->n_health; i++) {
         struct gw_health_svc *h = &gw->health[i];
         if (h->probe) continue;
-        struct pl_nrpc_meta m = {NULL, pl_time_wall_ms() + PROBE_TIMEOUT_MS, NULL};
+        struct pl_nrpc_meta m = {NULL, pl_time_mono_us() + PROBE_TIMEOUT_MS * 1000, NULL};
         static const struct pl_nrpc_stream_cbs cbs = {probe_message, probe_end};
         struct pl_nrpc_stream *s = NULL;
         h->probe_result = 0;
@@ -245,7 +245,7 @@ updates:
 }
 
 /* Stop probes before the NATS connection goes (CQ thread, at shutdown). */
-void pl__gw_health_deinit(struct pl_gateway *gw) {
+void pl__gw_health_deinit(struct pl_gw *gw) {
     for (int i = 0; i < gw->n_health; i++) {
         pthread_mutex_lock(&gw->health_mu);
         struct pl_nrpc_stream *s = gw->health[i].probe;
