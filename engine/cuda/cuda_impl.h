@@ -85,6 +85,20 @@ static inline pl_status pl__cuda_check_dim(int64_t v, int64_t max, const char *o
     return PL_OK;
 }
 
+/* The geometry of a 1-D op over time-major sequences [n_seq][t][ch] with a kernel of k taps,
+ * a stride and a dilation (dwconv, im2col): every size positive and in range. */
+static inline pl_status pl__cuda_check_seq(const char *op, int64_t n_seq, int64_t t_in,
+                                           int64_t t_out, int64_t ch, int k, int stride,
+                                           int dil) {
+    PL_TRY(pl__cuda_check_dim(n_seq, INT32_MAX, op, "n_seq"));
+    PL_TRY(pl__cuda_check_dim(t_in, INT32_MAX, op, "t_in"));
+    PL_TRY(pl__cuda_check_dim(t_out, INT32_MAX, op, "t_out"));
+    PL_TRY(pl__cuda_check_dim(ch, INT32_MAX, op, "ch"));
+    PL_TRY(pl__cuda_check_dim(k, 4096, op, "k"));
+    PL_TRY(pl__cuda_check_dim(stride, 4096, op, "stride"));
+    return pl__cuda_check_dim(dil, 4096, op, "dilation");
+}
+
 /* a*b without overflow past INT64_MAX/16 (so byte counts fit in size_t). */
 static inline pl_status pl__cuda_mul(int64_t a, int64_t b, int64_t *out, const char *op) {
     const int64_t lim = INT64_MAX / 16;

@@ -32,13 +32,7 @@ extern "C" pl_status pl_cuda_dwconv(struct pl_cuda_ctx *ctx, enum pl_cuda_dtype 
                                     int dil) {
     int64_t nx = 0, ny = 0;
     PL_TRY(pl__cuda_enter(ctx, dt, "dwconv"));
-    PL_TRY(pl__cuda_check_dim(n_seq, INT32_MAX, "dwconv", "n_seq"));
-    PL_TRY(pl__cuda_check_dim(t_in, INT32_MAX, "dwconv", "t_in"));
-    PL_TRY(pl__cuda_check_dim(t_out, INT32_MAX, "dwconv", "t_out"));
-    PL_TRY(pl__cuda_check_dim(ch, INT32_MAX, "dwconv", "ch"));
-    PL_TRY(pl__cuda_check_dim(k, 4096, "dwconv", "k"));
-    PL_TRY(pl__cuda_check_dim(stride, 4096, "dwconv", "stride"));
-    PL_TRY(pl__cuda_check_dim(dil, 4096, "dwconv", "dilation"));
+    PL_TRY(pl__cuda_check_seq("dwconv", n_seq, t_in, t_out, ch, k, stride, dil));
     if ((t_out - 1) * stride + (int64_t)dil * (k - 1) >= t_in)
         return PL_ERR(PL_E_INVALID_ARG, "cuda dwconv: %lld outputs need more than %lld frames",
                       (long long)t_out, (long long)t_in);

@@ -24,13 +24,7 @@ extern "C" pl_status pl_cuda_im2col(struct pl_cuda_ctx *ctx, enum pl_cuda_dtype 
                                     int64_t ch, int k, int stride, int dil, int pad_left) {
     int64_t ny = 0;
     PL_TRY(pl__cuda_enter(ctx, dt, "im2col"));
-    PL_TRY(pl__cuda_check_dim(n_seq, INT32_MAX, "im2col", "n_seq"));
-    PL_TRY(pl__cuda_check_dim(t_in, INT32_MAX, "im2col", "t_in"));
-    PL_TRY(pl__cuda_check_dim(t_out, INT32_MAX, "im2col", "t_out"));
-    PL_TRY(pl__cuda_check_dim(ch, INT32_MAX, "im2col", "ch"));
-    PL_TRY(pl__cuda_check_dim(k, 4096, "im2col", "k"));
-    PL_TRY(pl__cuda_check_dim(stride, 4096, "im2col", "stride"));
-    PL_TRY(pl__cuda_check_dim(dil, 4096, "im2col", "dilation"));
+    PL_TRY(pl__cuda_check_seq("im2col", n_seq, t_in, t_out, ch, k, stride, dil));
     if (pad_left < 0 || (int64_t)pad_left > (int64_t)dil * (k - 1))
         return PL_ERR(PL_E_INVALID_ARG, "cuda im2col: pad_left %d outside 0..%lld", pad_left,
                       (long long)dil * (k - 1));

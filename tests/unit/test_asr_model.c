@@ -18,6 +18,7 @@
 
 #include "alloc.h"
 #include "models/asr_model.h"
+#include "test_engine_util.h"
 
 #define TOL_REF 1e-4
 #define TOL_STREAM 1e-5
@@ -67,14 +68,6 @@ static float *read_f32(const char *dir, const char *name, size_t want) {
     return p;
 }
 
-static double max_diff(const float *a, const float *b, size_t n) {
-    double w = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - (double)b[i]);
-        if (!(d <= w)) w = d; /* NaN propagates */
-    }
-    return w;
-}
 
 static struct pl_asr_model *load(const char *dir, bool ref) {
     struct pl_asr_model_options o = {.device = ref ? "cpu-ref" : "cpu"};
@@ -131,7 +124,7 @@ static void check_dir(const char *dir, const int *cases, int n_cases) {
             ck_assert_msg(pl_asr_model_forward(s, x, T, got, &n) == PL_OK, "forward: %s",
                           pl_last_error());
             ck_assert_int_eq(n, To);
-            double d = max_diff(got, want, (size_t)To * V);
+            double d = pl_test_max_diff(got, want, (size_t)To * V);
             ck_assert_msg(d <= TOL_REF, "%s %s T=%d: max |diff| %g > %g", dir,
                           pl_asr_model_device(m), T, d, TOL_REF);
             if (d > worst) worst = d;
@@ -166,7 +159,7 @@ static void check_dir(const char *dir, const int *cases, int n_cases) {
     for (size_t f = 0; f < sizeof fixed / sizeof fixed[0]; f++) {
         int n = run_chunks(s, x, T, &fixed[f], 1, part, c->n_mels, V);
         ck_assert_int_eq(n, To);
-        double d = max_diff(part, full, (size_t)To * V);
+        double d = pl_test_max_diff(part, full, (size_t)To * V);
         ck_assert_msg(d <= TOL_STREAM, "chunk %d: max |chunked - full| %g", fixed[f], d);
         if (d > worst) worst = d;
     }
@@ -178,7 +171,7 @@ static void check_dir(const char *dir, const int *cases, int n_cases) {
         sizes[0] = sizes[0] ? sizes[0] : 1;
         int n = run_chunks(s, x, T, sizes, 16, part, c->n_mels, V);
         ck_assert_int_eq(n, To);
-        double d = max_diff(part, full, (size_t)To * V);
+        double d = pl_test_max_diff(part, full, (size_t)To * V);
         ck_assert_msg(d <= TOL_STREAM, "random chunks %d: max |chunked - full| %g", r, d);
         if (d > worst) worst = d;
     }
@@ -242,7 +235,7 @@ static void check_dir(const char *dir, const int *cases, int n_cases) {
         }
         for (int i = 0; i < n_cases; i++) {
             ck_assert_int_eq(done[i], To_[i]);
-            double d = max_diff(got[i], want[i], (size_t)To_[i] * V);
+            double d = pl_test_max_diff(got[i], want[i], (size_t)To_[i] * V);
             ck_assert_msg(d <= TOL_STREAM, "batch case %d: max |batched - full| %g", i, d);
             if (d > worst) worst = d;
             pl_free(xs[i]);
@@ -271,7 +264,7 @@ static void check_dir(const char *dir, const int *cases, int n_cases) {
                               "batch forward: %s", pl_last_error());
                 for (int i = 0; i < n_cases; i++) {
                     ck_assert_int_eq(onx[i], To_[i]);
-                    double d = max_diff(got[i], want[i], (size_t)To_[i] * V);
+                    double d = pl_test_max_diff(got[i], want[i], (size_t)To_[i] * V);
                     ck_assert_msg(d <= TOL_STREAM, "batch forward (%d threads) case %d: %g", th, i,
                                   d);
                     if (d > worst) worst = d;
@@ -280,7 +273,7 @@ static void check_dir(const char *dir, const int *cases, int n_cases) {
             ck_assert_int_eq(pl_asr_batch_set_threads(b, 0), PL_E_INVALID_ARG);
             for (int i = 0; i < n_cases; i++) {
                 ck_assert_int_eq(onx[i], To_[i]);
-                double d = max_diff(got[i], want[i], (size_t)To_[i] * V);
+                double d = pl_test_max_diff(got[i], want[i], (size_t)To_[i] * V);
                 ck_assert_msg(d <= TOL_STREAM, "batch forward case %d: %g", i, d);
                 if (d > worst) worst = d;
                 pl_free(xs[i]);

@@ -33,6 +33,7 @@
 #include "alloc.h"
 #include "backend.h"
 #include "models/asr_model.h"
+#include "test_engine_util.h"
 
 #define TOL_MODEL 1e-4
 #define TOL_CHUNKS 1e-4
@@ -72,14 +73,6 @@ static struct pl_asr_model *load_on(const char *dir, const char *device) {
     return m;
 }
 
-static double max_diff(const float *a, const float *b, size_t n) {
-    double w = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - (double)b[i]);
-        if (!(d <= w)) w = d; /* NaN propagates */
-    }
-    return w;
-}
 
 /* Feed feats in chunks of `chunk` frames, then finish. Returns the rows written. */
 static int run_chunks(struct pl_asr_state *s, const float *feats, int T, int chunk, int n_mels,
@@ -307,7 +300,7 @@ static void check_model(const struct model_geo *geo, int mi) {
         }
         for (int i = 0; i < NT; i++) {
             ck_assert_int_eq(n_gpu[i], n_cpu[i]);
-            double worst = max_diff(gpu[i], cpu[i], (size_t)n_cpu[i] * V);
+            double worst = pl_test_max_diff(gpu[i], cpu[i], (size_t)n_cpu[i] * V);
             ck_assert_msg(worst <= TOL_MODEL,
                           "model %d T=%d (%s): max abs diff %g vs the CPU forward (seed %llu)", mi,
                           lens[i], pass ? "batched" : "alone", worst, (unsigned long long)g_seed);
@@ -317,7 +310,7 @@ static void check_model(const struct model_geo *geo, int mi) {
     for (int i = 0; i < NT; i++) {
         int n = run_chunks(gs[i], feats[i], lens[i], 16, NM, V, chunked);
         ck_assert_int_eq(n, n_gpu[i]);
-        double d = max_diff(chunked, gpu[i], (size_t)n * V);
+        double d = pl_test_max_diff(chunked, gpu[i], (size_t)n * V);
         ck_assert_msg(d <= TOL_CHUNKS, "model %d T=%d: chunks of 16 differ by %g on the device",
                       mi, lens[i], d);
     }
@@ -372,7 +365,7 @@ START_TEST(shipped) {
         }
         agree += ia == ib;
     }
-    double d = max_diff(a, b, (size_t)To * V);
+    double d = pl_test_max_diff(a, b, (size_t)To * V);
     fprintf(stderr, "asr model on %s: max |cuda - cpu| %.3g, argmax agrees on %d/%d frames\n",
             pl_asr_model_device(g), d, agree, To);
     ck_assert_msg(d <= TOL_SHIPPED, "shipped model: max |cuda - cpu| %g", d);
@@ -387,24 +380,9 @@ START_TEST(shipped) {
 }
 END_TEST
 
-/* Whether a "cuda" backend can be made, asked in a child process. */
-static int have_device(void) {
-    pid_t pid = fork();
-    int status = 0;
-    if (pid < 0) return 0;
-    if (pid == 0) {
-        struct pl_backend *be = NULL;
-        int ok = pl_backend_create("cuda", &be) == PL_OK;
-        pl_backend_destroy(be);
-        _exit(ok ? 3 : 4);
-    }
-    if (waitpid(pid, &status, 0) != pid) return 0;
-    return WIFEXITED(status) && WEXITSTATUS(status) == 3;
-}
-
 Suite *pl_asrcuda_suite(void) {
     Suite *s = suite_create("asrcuda");
-    if (!have_device()) {
+    if (!pl_test_have_backend("cuda")) {
         printf("skipped: no CUDA device\n");
         fflush(stdout);
         return s;

@@ -10,16 +10,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <sys/wait.h>
-
 #include "alloc.h"
 #include "asr_service.h"
-#include "backend.h"
 #include "audio.h"
 #include "nrpc_worker.h"
 #include "proto_util.h"
 #include "riva/proto/riva_asr.pb-c.h"
 #include "status.h"
+#include "test_engine_util.h"
 #include "util.h"
 
 /* Tone bursts of `on` seconds separated by `off` seconds of low noise, at 16 kHz. */
@@ -391,21 +389,6 @@ static struct pl_asrsvc *shipped_service(const char *device, const char *dir) {
     return s;
 }
 
-/* Whether a backend `device` can be made, asked in a child process (CUDA must not be
- * initialized in the process that Check forks). */
-static bool have_backend(const char *device) {
-    pid_t pid = fork();
-    int status = 0;
-    if (pid < 0) return false;
-    if (pid == 0) {
-        struct pl_backend *be = NULL;
-        int ok = pl_backend_create(device, &be) == PL_OK;
-        pl_backend_destroy(be);
-        _exit(ok ? 3 : 4);
-    }
-    return waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 3;
-}
-
 /* Recognize on real speech (an LJ Speech sentence) with the acoustic model on the device and
  * on the CPU: the same transcripts, confidences within 1e-3 (the device's GEMMs sum in another
  * order; the log-probs differ by ~1e-5, see test_asrcuda). */
@@ -452,7 +435,7 @@ Suite *pl_asrsvc_suite(void) {
     Suite *s = suite_create("asrsvc");
     const char *device = getenv("PL_ASRSVC_DEVICE");
     if (device && *device) {
-        if (!have_backend(device)) {
+        if (!pl_test_have_backend(device)) {
             printf("skipped: no CUDA device\n");
             fflush(stdout);
             return s;
