@@ -6,14 +6,15 @@ if(TARGET parley_asr_dsp)
     endif()
   endforeach()
 
-  # Front end vs the NumPy reference on real clips (max |diff| <= 1e-4).
+  # Front end vs the NumPy reference (train/asr/feats.py) on real clips (max |diff| <= 1e-4).
   add_executable(test_asr_feat_dump unit/test_asr_feat_dump.c)
   target_link_libraries(test_asr_feat_dump PRIVATE parley_asr_dsp)
   add_test(NAME reference_asr_features
     COMMAND ${PL_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/reference/asr_features.py --check
             $<TARGET_FILE:test_asr_feat_dump> ${PARLEY_DATA_DIR}
             ${CMAKE_CURRENT_BINARY_DIR}/asr_features_ref)
-  set_tests_properties(reference_asr_features PROPERTIES LABELS reference TIMEOUT 300)
+  set_tests_properties(reference_asr_features PROPERTIES LABELS reference TIMEOUT 300
+    ENVIRONMENT "PYTHONPATH=${CMAKE_SOURCE_DIR}")
 endif()
 
 # Prefix beam search (LM, boosting, n-best, chunked feeding) vs the Python reference.
@@ -40,5 +41,6 @@ if(TARGET parley_asr_dsp)
     COMMAND ${PL_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/reference/asr_lm_recipe.py
             ${CMAKE_SOURCE_DIR} $<TARGET_FILE:test_asr_beam_dump>
             ${CMAKE_CURRENT_BINARY_DIR}/asr_lm_recipe)
-  set_tests_properties(reference_asr_lm_recipe PROPERTIES LABELS reference TIMEOUT 120)
+  set_tests_properties(reference_asr_lm_recipe PROPERTIES LABELS reference TIMEOUT 120
+    ENVIRONMENT "PYTHONPATH=${CMAKE_SOURCE_DIR}")
 endif()

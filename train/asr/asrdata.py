@@ -7,7 +7,7 @@ import random
 import numpy as np
 import torch
 
-from model import greedy_decode, text_to_ids
+from train.asr.model import greedy_decode, text_to_ids
 
 
 def read_manifests(work, prefix):

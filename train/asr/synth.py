@@ -22,7 +22,7 @@ Resumable and parallel-safe: work items are a deterministic list; shard k of n h
 items with index % n == k and appends one manifest line per finished item to its own
 manifest file, skipping ids already listed there.
 
-    /usr/bin/python3 train/asr/synth.py --shard 0 --nshards 1 [--scale 1.0]
+    /usr/bin/python3 -m train.asr.synth --shard 0 --nshards 1 [--scale 1.0]
 """
 import argparse
 import csv
@@ -31,18 +31,14 @@ import json
 import os
 import random
 import subprocess
-import sys
 import tempfile
 import zlib
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import feats  # noqa: E402
-from textnorm import normalize  # noqa: E402
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
+from train.asr import feats
+from train.asr.textnorm import normalize
+from train.common import paths
 
 FLITE = ["kal", "kal16", "awb", "rms", "slt"]
 FESTIVAL = ["cmu_us_slt_arctic_hts", "kal_diphone"]
@@ -59,10 +55,6 @@ HELDOUT_VOICE = "en-029"
 COMMANDS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "bed",
             "bird", "cat", "dog", "happy", "house", "marvin", "sheila", "tree", "wow"]
 DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "oh"]
-
-
-def data_dir(arg):
-    return arg or os.environ.get("PARLEY_DATA_DIR") or os.path.join(os.path.dirname(ROOT), "shared", "data")
 
 
 def lj_subset_ids(ddir):
@@ -354,14 +346,14 @@ def process(item, work, tmp):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=None)
-    ap.add_argument("--work", default=os.path.join(ROOT, "train", "work", "asr"))
+    ap.add_argument("--work", default=paths.work_dir("asr"))
     ap.add_argument("--shard", type=int, default=0)
     ap.add_argument("--nshards", type=int, default=1)
     ap.add_argument("--scale", type=float, default=1.0, help="multiplies synthetic counts")
     ap.add_argument("--only", default=None, help="comma list of sets (train,real,dev_lj,...)")
     ap.add_argument("--order", default="dev,real,train", help="set families first to last")
     args = ap.parse_args()
-    ddir = data_dir(args.data)
+    ddir = paths.data_dir(args.data)
     items = [it for i, it in enumerate(plan(ddir, args.scale)) if i % args.nshards == args.shard]
     if args.only:
         keep = set(args.only.split(","))

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Train the ASR acoustic model (train/asr/model.py) with CTC on the features synth.py wrote.
 
-    /usr/bin/python3 train/asr/train.py [--minutes 50] [--threads 1] [--work train/work/asr]
+    /usr/bin/python3 -m train.asr.train [--minutes 50] [--threads 1] [--work train/work/asr]
 
 Resumable: WORK/run/checkpoint.pt (model, optimizer, step, training seconds, rng) is
 written atomically every --ckpt-minutes and after each evaluation; a rerun continues
@@ -27,21 +27,17 @@ import argparse
 import math
 import os
 import random
-import sys
 import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(ROOT, "train"))
-from asrdata import (FeatCache, collate, evaluate, make_batches, read_manifests,  # noqa: E402
-                     spec_augment, warp_features)
-from common.loop import adamw, log, save_atomic  # noqa: E402
-from model import QuartzNetCTC, n_params  # noqa: E402
+from train.asr.asrdata import (FeatCache, collate, evaluate, make_batches, read_manifests,
+                               spec_augment, warp_features)
+from train.asr.model import QuartzNetCTC, n_params
+from train.common.loop import adamw, log, save_atomic
+from train.common.paths import work_dir
 
 
 def lr_at(step, seconds, args):
@@ -100,7 +96,7 @@ def real_records(args):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--work", default=os.path.join(ROOT, "train", "work", "asr"))
+    ap.add_argument("--work", default=work_dir("asr"))
     ap.add_argument("--minutes", type=float, default=50.0, help="training time budget")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--lr", type=float, default=3e-3)

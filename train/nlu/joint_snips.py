@@ -7,8 +7,8 @@ the word's first WordPiece sub-token (the other sub-tokens are not trained).
 The vocabulary is BERT's uncased WordPiece vocabulary pruned to the pieces the
 SNIPS training set uses (plus single characters), shipped as vocab.txt.
 
-    /usr/bin/python3 train/nlu/joint_snips.py                 # train (resumes), export
-    /usr/bin/python3 train/nlu/joint_snips.py --limit 500 --epochs 1 --work /tmp/smoke --no-export
+    /usr/bin/python3 -m train.nlu.joint_snips                 # train (resumes), export
+    /usr/bin/python3 -m train.nlu.joint_snips --limit 500 --epochs 1 --work /tmp/smoke --no-export
 
 Checkpoints go to --work (train/work/joint_snips by default, git-ignored) after
 every epoch; running the same command again resumes from the last one. The
@@ -19,39 +19,30 @@ import argparse
 import json
 import os
 import random
-import sys
 import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "train"))
-
-from common import safetensors_io  # noqa: E402
-from common.bert import BertConfig, JointIntentSlot, finetune_config, init_encoder, load_pretrained  # noqa: E402
-from common.data import bio_labels, label_list, read_snips  # noqa: E402
-from common.export import export_model, sha256  # noqa: E402
-from common.loop import IGNORE, adamw, batches, log, lr_at, pad_batch, save_atomic  # noqa: E402
-from common.metrics import SpanF1  # noqa: E402
-from common.wordpiece import WordPiece, prune_vocab  # noqa: E402
-
-
-def default_data_dir():
-    base = os.environ.get("PARLEY_DATA_DIR") or os.path.join(os.path.dirname(ROOT), "shared", "data")
-    return base
+from train.common import safetensors_io
+from train.common.bert import BertConfig, JointIntentSlot, finetune_config, init_encoder, load_pretrained
+from train.common.data import bio_labels, label_list, read_snips
+from train.common.export import export_model, sha256
+from train.common.loop import IGNORE, adamw, batches, log, lr_at, pad_batch, save_atomic
+from train.common.metrics import SpanF1
+from train.common.paths import data_dir, models_dir, work_dir
+from train.common.wordpiece import WordPiece, prune_vocab
 
 
 def parse_args(argv=None):
-    data = default_data_dir()
+    data = data_dir()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=os.path.join(data, "nlu", "snips"), help="SNIPS dir with train/valid/test")
     ap.add_argument("--vocab", default=os.path.join(data, "vocab", "bert-base-uncased-vocab.txt"))
-    ap.add_argument("--work", default=os.path.join(ROOT, "train", "work", "joint_snips"),
+    ap.add_argument("--work", default=work_dir("joint_snips"),
                     help="checkpoints and logs (resumed from when present)")
-    ap.add_argument("--out", default=os.path.join(ROOT, "models", "nlu-intent-slot-snips"))
+    ap.add_argument("--out", default=models_dir("nlu-intent-slot-snips"))
     ap.add_argument("--no-export", action="store_true")
     ap.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
     ap.add_argument("--threads", type=int, default=1)
@@ -304,7 +295,7 @@ def segments_note(runs):
 
 def write_card(args, r, st_path, cfg, vocab_size):
     d, t = r["dev"], r["test"]
-    cmd = "/usr/bin/python3 train/nlu/joint_snips.py" + ("" if args.threads == 1 else " --threads %d" % args.threads)
+    cmd = "/usr/bin/python3 -m train.nlu.joint_snips" + ("" if args.threads == 1 else " --threads %d" % args.threads)
     defaults = vars(parse_args([]))
     for k, v in vars(args).items():
         if k in ("data", "vocab", "work", "out", "threads") or v == defaults[k]:

@@ -10,8 +10,8 @@ through the token type ids: 1 for every piece of a word whose first character
 is an upper-case letter, else 0 (config.json says so; parley-nlu computes the
 same ids from the raw text).
 
-    /usr/bin/python3 train/nlu/ner_conll2003.py              # train (resumes), export
-    /usr/bin/python3 train/nlu/ner_conll2003.py --limit 300 --epochs 1 --work /tmp/ner-smoke --no-export
+    /usr/bin/python3 -m train.nlu.ner_conll2003              # train (resumes), export
+    /usr/bin/python3 -m train.nlu.ner_conll2003 --limit 300 --epochs 1 --work /tmp/ner-smoke --no-export
 
 Checkpoints go to --work (train/work/ner_conll2003, git-ignored) after every
 epoch; the same command resumes. The best dev epoch (span F1) is exported.
@@ -20,33 +20,29 @@ import argparse
 import json
 import os
 import random
-import sys
 import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "train"))
-
-from common import safetensors_io  # noqa: E402
-from common.bert import BertConfig, TokenClassifier, finetune_config, init_encoder, load_pretrained  # noqa: E402
-from common.data import bio_labels, read_conll  # noqa: E402
-from common.export import export_model, sha256  # noqa: E402
-from common.loop import IGNORE, adamw, batches, log, lr_at, pad_batch, save_atomic  # noqa: E402
-from common.metrics import SpanF1  # noqa: E402
-from common.wordpiece import WordPiece, prune_vocab  # noqa: E402
+from train.common import safetensors_io
+from train.common.bert import BertConfig, TokenClassifier, finetune_config, init_encoder, load_pretrained
+from train.common.data import bio_labels, read_conll
+from train.common.export import export_model, sha256
+from train.common.loop import IGNORE, adamw, batches, log, lr_at, pad_batch, save_atomic
+from train.common.metrics import SpanF1
+from train.common.paths import data_dir, models_dir, work_dir
+from train.common.wordpiece import WordPiece, prune_vocab
 
 
 def parse_args(argv=None):
-    data = os.environ.get("PARLEY_DATA_DIR") or os.path.join(os.path.dirname(ROOT), "shared", "data")
+    data = data_dir()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=os.path.join(data, "ner", "conll2003"), help="dir with train/valid/test.txt")
     ap.add_argument("--vocab", default=os.path.join(data, "vocab", "bert-base-uncased-vocab.txt"))
-    ap.add_argument("--work", default=os.path.join(ROOT, "train", "work", "ner_conll2003"))
-    ap.add_argument("--out", default=os.path.join(ROOT, "models", "ner-conll2003"))
+    ap.add_argument("--work", default=work_dir("ner_conll2003"))
+    ap.add_argument("--out", default=models_dir("ner-conll2003"))
     ap.add_argument("--no-export", action="store_true")
     ap.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
     ap.add_argument("--threads", type=int, default=1)
@@ -269,7 +265,7 @@ def export(args, model, cfg, vocab, labels, result, dev, pad_id):
 
 def write_card(args, r, st_path, cfg):
     d, t = r["dev"], r["test"]
-    cmd = "/usr/bin/python3 train/nlu/ner_conll2003.py"
+    cmd = "/usr/bin/python3 -m train.nlu.ner_conll2003"
     defaults = vars(parse_args([]))
     for k, v in vars(args).items():
         if k == "init" and v:

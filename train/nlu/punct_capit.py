@@ -17,8 +17,8 @@ training text uses often (plus single characters), or with --init the
 pretrained encoder's (train/nlu/pretrain.py), whose corpus holds out the same
 5% of lines.
 
-    /usr/bin/python3 train/nlu/punct_capit.py --minutes 30      # train (resumes), evaluate, export
-    /usr/bin/python3 train/nlu/punct_capit.py --minutes 1 --work /tmp/p --no-export   # smoke run
+    /usr/bin/python3 -m train.nlu.punct_capit --minutes 30      # train (resumes), evaluate, export
+    /usr/bin/python3 -m train.nlu.punct_capit --minutes 1 --work /tmp/p --no-export   # smoke run
 
 Training is time-boxed: --minutes of training wall time in all (across
 resumed runs); the learning rate warms up and then decays linearly over that
@@ -31,7 +31,6 @@ import argparse
 import json
 import os
 import random
-import sys
 import time
 
 import numpy as np
@@ -39,28 +38,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "train"))
-sys.path.insert(0, HERE)
-
-from common import safetensors_io  # noqa: E402
-from common.bert import BertConfig, BertModel, finetune_config, init_encoder, init_weights, load_pretrained  # noqa: E402
-from common.export import export_model, sha256  # noqa: E402
-from common.loop import IGNORE, adamw, log, save_atomic  # noqa: E402
-from common.wordpiece import WordPiece, prune_by_counts  # noqa: E402
-import punct_data as pd  # noqa: E402
+from train.common import safetensors_io
+from train.common.bert import BertConfig, BertModel, finetune_config, init_encoder, init_weights, load_pretrained
+from train.common.export import export_model, sha256
+from train.common.loop import IGNORE, adamw, log, save_atomic
+from train.common.wordpiece import WordPiece, prune_by_counts
+from train.common.paths import data_dir, models_dir, work_dir
+from train.nlu import punct_data as pd
 
 SOURCE_WEIGHTS = {"ljspeech": 0.3, "sotu": 0.4, "moby-dick": 0.3}
 
 
 def parse_args(argv=None):
-    data = pd.default_data_dir()
+    data = data_dir()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=data, help="the shared data dir (with text/ and vocab/)")
     ap.add_argument("--vocab", default=None, help="full WordPiece vocab (default <data>/vocab/bert-base-uncased-vocab.txt)")
-    ap.add_argument("--work", default=os.path.join(ROOT, "train", "work", "punct_capit"))
-    ap.add_argument("--out", default=os.path.join(ROOT, "models", "nlu-punct-capit"))
+    ap.add_argument("--work", default=work_dir("punct_capit"))
+    ap.add_argument("--out", default=models_dir("nlu-punct-capit"))
     ap.add_argument("--no-export", action="store_true")
     ap.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
     ap.add_argument("--threads", type=int, default=1)
@@ -435,7 +430,7 @@ def check_export(out_dir, model, enc, segments):
 
 def write_card(args, res, st_path, cfg, vocab_size):
     r = res["heldout_exported"]
-    cmd = "/usr/bin/python3 train/nlu/punct_capit.py"
+    cmd = "/usr/bin/python3 -m train.nlu.punct_capit"
     defaults = vars(parse_args([]))
     for k, v in vars(args).items():
         if k in ("data", "vocab", "work", "out") or v == defaults[k]:
