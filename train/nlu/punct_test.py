@@ -83,13 +83,14 @@ class Model(unittest.TestCase):
 
     def test_export_contract(self):
         tok, cfg, model = self.tiny()
-        args = pc.parse_args(["--max-length", "16", "--export-dtype", "F32"])
+        recipe = pc.PunctCapitRecipe()
+        recipe.args = recipe.parse_args(["--max-length", "16", "--export-dtype", "F32"])
         with tempfile.TemporaryDirectory() as d:
-            args.out = d
-            enc = pc.Encoder(tok, 16)
-            segs = [("x", [("don't", ".", "Capitalized"), ("go", "?", "lower")])]
+            recipe.args.out = d
+            recipe.enc = pc.Encoder(tok, 16)
+            recipe.segments = [("x", [("don't", ".", "Capitalized"), ("go", "?", "lower")])]
             res = {"parameters": 1, "steps": 1, "train_seconds": 1, "threads": 1, "heldout": {}}
-            pc.export(args, model, cfg, tok.pieces, res, enc, segs)
+            recipe.export(model, cfg, tok.pieces, res)
             c = json.load(open(os.path.join(d, "config.json")))
             self.assertEqual(c["task"], "punctuation_capitalization")
             self.assertEqual(c["labels"]["punct"], ["O", ",", ".", "?"])
