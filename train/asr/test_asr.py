@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from train.asr import feats
-from train.asr.asrdata import cer, edit_distance, warp_features, wer
+from train.asr.asrdata import cer, edit_distance, wer
 from train.asr.model import (QuartzNetCTC, VOCAB, export_tensors, greedy_decode, reference_forward,
                              text_to_ids)
 from train.asr.textnorm import normalize
@@ -111,25 +111,6 @@ class BatchNormRecalibration(unittest.TestCase):
         self.assertEqual(bn.momentum, 0.1)
         self.assertFalse(bn.training)
         self.assertEqual(int(bn.num_batches_tracked), 1)
-
-
-class Warp(unittest.TestCase):
-    def test_identity_mel_shift_and_stretch(self):
-        import random
-        f = np.zeros((50, 80), dtype=np.float32)
-        f[:, 20] = 1.0  # one "formant" at bin 20
-        np.testing.assert_array_equal(warp_features(f, random.Random(0)), f)
-        rng = random.Random(3)
-        g = warp_features(f, rng, mel=0.15)
-        rng = random.Random(3)
-        a = rng.uniform(0.85, 1.15)
-        self.assertEqual(g.shape, f.shape)
-        # the peak moves to bin 20 * a (linear interpolation keeps the mass near it)
-        self.assertAlmostEqual(float((g[0] * np.arange(80)).sum() / g[0].sum()), 20 * a, delta=0.5)
-        h = warp_features(f, random.Random(5), stretch=0.1)
-        self.assertEqual(h.shape[0], int(round(50 / random.Random(5).uniform(0.9, 1.1))))
-        self.assertNotEqual(h.shape[0], 50)
-        np.testing.assert_allclose(h[:, 20], 1.0)
 
 
 class Metrics(unittest.TestCase):
