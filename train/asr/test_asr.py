@@ -13,7 +13,7 @@ from train.asr.asrdata import cer, edit_distance, wer
 from train.asr.model import (QuartzNetCTC, VOCAB, export_tensors, greedy_decode, reference_forward,
                              text_to_ids)
 from train.asr.textnorm import normalize
-from train.common import safetensors_io
+from train.common import paths, safetensors_io
 
 
 class TextNorm(unittest.TestCase):
@@ -111,6 +111,48 @@ class BatchNormRecalibration(unittest.TestCase):
         self.assertEqual(bn.momentum, 0.1)
         self.assertFalse(bn.training)
         self.assertEqual(int(bn.num_batches_tracked), 1)
+
+
+class Recipe(unittest.TestCase):
+    def commands(self, argv):
+        from train.asr import recipe
+        return {name: [" ".join(c[1:]) for c in cmds] for name, cmds, _, _ in recipe.plan(recipe.parse_args(argv))}
+
+    def test_steps_of_the_model_card(self):
+        from train.asr import recipe
+        with tempfile.TemporaryDirectory() as w:
+            steps = recipe.plan(recipe.parse_args(["--work", w, "--pack-device", "cpu"]))
+            self.assertEqual([st[0] for st in steps], recipe.STEPS)
+            c = self.commands(["--work", w, "--pack-device", "cpu"])
+        self.assertEqual(len(c["synth"]), 2)
+        self.assertIn("--scale 2.5 --only train --no-prosody --max-items 3742", c["synth25"][0])
+        self.assertIn("--max-mib 38 --max-lj-copies 2", c["pack"][0])
+        self.assertIn("--minutes 4.2 --max-frames 24000 --max-batch 128", c["phase0"][0])
+        self.assertIn("run-pack/best.pt --minutes 80 --stop-minutes 30 --lr 0.002", c["phase1"][0])
+        self.assertIn("run-tail/phase1-final.pt --freeze-bn --bn-batches 120 --minutes 45 --lr 0.001", c["phase2"][0])
+        self.assertIn("run-frozen/best.pt --out " + os.path.join(paths.ROOT, "models", "asr-en-quartznet"),
+                      c["export"][0])
+        self.assertIn("--out " + os.path.join(paths.ROOT, "models", "asr-lm", "lm.arpa.gz"), c["lm"][0])
+
+    def test_smoke_writes_under_work_only(self):
+        with tempfile.TemporaryDirectory() as w:
+            c = self.commands(["--smoke", "--work", w])
+            for cmds in c.values():
+                for cmd in cmds:
+                    self.assertNotIn(os.path.join(paths.ROOT, "models"), cmd)
+            self.assertIn("--out " + os.path.join(w, "model"), c["export"][0])
+
+    def test_foreign_run_folder_is_refused(self):
+        from train.asr import recipe
+        with tempfile.TemporaryDirectory() as w:
+            a = recipe.parse_args(["--smoke", "--work", w])
+            os.makedirs(os.path.join(w, "recipe"))
+            os.makedirs(os.path.join(w, "run-tail"))
+            open(os.path.join(w, "run-tail", "checkpoint.pt"), "w").close()
+            with self.assertRaises(SystemExit):
+                recipe.run_step(a, "phase1", [["false"]], os.path.join(w, "run-tail"), None)
+            open(os.path.join(w, "recipe", "phase2.done"), "w").close()
+            recipe.run_step(a, "phase2", [["false"]], None, None)  # done before: not run
 
 
 class Metrics(unittest.TestCase):

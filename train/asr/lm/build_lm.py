@@ -369,6 +369,7 @@ def main():
           (len(train), ntok, len(held)))
     words, p1, bow1, p2, bow2, p3 = build(train, a.min_word, a.min_bigram, a.min_trigram, n_lj,
                                           a.lj_weight)
+    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     raw = write_arpa(a.out, words, p1, bow1, p2, bow2, p3)
     print("model: %d unigrams, %d bigrams, %d trigrams; ARPA %.1f MB, %s %.2f MB" %
           (len(words) + 1, len(p2), len(p3), raw / 1e6, os.path.basename(a.out),
