@@ -29,24 +29,23 @@ GUARD = 2.0 ** -24
 PREEMPH = 0.97
 
 
+# Slaney's mel scale: linear below 1 kHz (200/3 Hz per mel), logarithmic above
+F_SP = 200.0 / 3.0
+MIN_LOG_HZ = 1000.0
+MIN_LOG_MEL = MIN_LOG_HZ / F_SP
+LOGSTEP = np.log(6.4) / 27.0
+
+
 def hz_to_mel(f):
     f = np.asarray(f, dtype=np.float64)
-    f_sp = 200.0 / 3.0
-    min_log_hz = 1000.0
-    min_log_mel = min_log_hz / f_sp
-    logstep = np.log(6.4) / 27.0
-    return np.where(f >= min_log_hz,
-                    min_log_mel + np.log(np.maximum(f, 1e-10) / min_log_hz) / logstep,
-                    f / f_sp)
+    return np.where(f >= MIN_LOG_HZ,
+                    MIN_LOG_MEL + np.log(np.maximum(f, 1e-10) / MIN_LOG_HZ) / LOGSTEP,
+                    f / F_SP)
 
 
 def mel_to_hz(m):
     m = np.asarray(m, dtype=np.float64)
-    f_sp = 200.0 / 3.0
-    min_log_hz = 1000.0
-    min_log_mel = min_log_hz / f_sp
-    logstep = np.log(6.4) / 27.0
-    return np.where(m >= min_log_mel, min_log_hz * np.exp(logstep * (m - min_log_mel)), m * f_sp)
+    return np.where(m >= MIN_LOG_MEL, MIN_LOG_HZ * np.exp(LOGSTEP * (m - MIN_LOG_MEL)), m * F_SP)
 
 
 def mel_filterbank(sr=SR, n_fft=NFFT, n_mels=NMELS, fmin=0.0, fmax=None):
