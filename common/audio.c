@@ -5,7 +5,6 @@
  */
 #include "audio.h"
 
-#include <errno.h>
 #include <math.h>
 #include <sndfile.h>
 #include <stdio.h>
@@ -15,6 +14,7 @@
 
 #include "alloc.h"
 #include "audio_impl.h"
+#include "file.h"
 #include "log.h"
 
 /* ---------------------------------------------------------------------------
@@ -820,39 +820,10 @@ pl_status pl_audio_decode_file(const char *path, const struct pl_audio_decode_op
     if (!out) return PL_ERR(PL_E_INVALID_ARG, "pl_audio_decode_file: out is NULL");
     *out = NULL;
     if (!path) return PL_ERR(PL_E_INVALID_ARG, "pl_audio_decode_file: path is NULL");
-    pl_status st = PL_OK;
-    uint8_t *data = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return PL_ERR(PL_E_IO, "audio: cannot open %s: %s", path, strerror(errno));
-    size_t cap = 65536, len = 0;
-    data = pl_malloc(cap);
-    if (!data) {
-        st = PL_ERR(PL_E_NOMEM, "audio: out of memory reading %s", path);
-        goto fail;
-    }
-    for (;;) {
-        if (len == cap) {
-            uint8_t *nd = pl_realloc(data, cap * 2);
-            if (!nd) {
-                st = PL_ERR(PL_E_NOMEM, "audio: out of memory reading %s (%zu bytes)", path, len);
-                goto fail;
-            }
-            data = nd;
-            cap *= 2;
-        }
-        size_t k = fread(data + len, 1, cap - len, f);
-        len += k;
-        if (k == 0) break;
-    }
-    if (ferror(f)) {
-        st = PL_ERR(PL_E_IO, "audio: error reading %s", path);
-        goto fail;
-    }
-    fclose(f);
-    f = NULL;
-    st = pl_audio_decode(data, len, opts, out, info);
-fail:
-    if (f) fclose(f);
+    char *data = NULL;
+    size_t len = 0;
+    PL_TRY(pl_read_file(path, 0, &data, &len));
+    pl_status st = pl_audio_decode((const uint8_t *)data, len, opts, out, info);
     pl_free(data);
     return st;
 }

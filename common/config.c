@@ -25,6 +25,7 @@
 #include <strings.h>
 
 #include "alloc.h"
+#include "file.h"
 #include "log.h"
 #include "strbuf.h"
 
@@ -393,46 +394,6 @@ pl_status pl_config_load_string(const struct pl_config_field *fields, size_t n_f
     return load_buffer(fields, n_fields, json, json ? strlen(json) : 0, origin, out);
 }
 
-/* Whole file into a pl_malloc'd buffer (+ NUL). */
-static pl_status read_file(const char *path, char **data, size_t *len) {
-    pl_status st = PL_OK;
-    char *buf = NULL;
-    size_t cap = 0, n = 0;
-    FILE *fp = fopen(path, "rb");
-
-    *data = NULL;
-    *len = 0;
-    if (!fp) return PL_ERR(PL_E_IO, "%s: cannot open: %s", path, strerror(errno));
-    for (;;) {
-        if (n + 1 >= cap) {
-            size_t ncap = cap ? cap * 2 : 4096;
-            char *nb = pl_realloc(buf, ncap);
-            if (!nb) {
-                st = PL_ERR(PL_E_NOMEM, "%s: out of memory reading the file", path);
-                goto fail;
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        size_t got = fread(buf + n, 1, cap - n - 1, fp);
-        n += got;
-        if (got == 0) break;
-    }
-    if (ferror(fp)) {
-        st = PL_ERR(PL_E_IO, "%s: read error: %s", path, strerror(errno));
-        goto fail;
-    }
-    fclose(fp);
-    buf[n] = '\0';
-    *data = buf;
-    *len = n;
-    return PL_OK;
-fail:
-    fclose(fp);
-    pl_free(buf);
-    return st;
-}
-
 pl_status pl_config_load(const struct pl_config_field *fields, size_t n_fields, const char *path,
                          void *out) {
     char *text = NULL;
@@ -442,7 +403,7 @@ pl_status pl_config_load(const struct pl_config_field *fields, size_t n_fields, 
     if ((!fields && n_fields) || !out)
         return PL_ERR(PL_E_INVALID_ARG, "pl_config_load: NULL fields or out");
     if (!path) return load_buffer(fields, n_fields, NULL, 0, NULL, out);
-    st = read_file(path, &text, &len);
+    st = pl_read_file(path, 16u << 20, &text, &len);
     if (st != PL_OK) {
         for (size_t i = 0; i < n_fields; i++)
             if (fields[i].type == PL_CONFIG_STRING) *(char **)field_ptr(&fields[i], out) = NULL;

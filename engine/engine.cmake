@@ -11,14 +11,12 @@ add_library(parley_engine STATIC
   ${_pl_engine_dir}/cpu/ops_fast.c
   ${_pl_engine_dir}/cpu/kern_generic.c
   ${_pl_engine_dir}/cpu/kern_avx2.c
-  ${_pl_engine_dir}/cpu/kern_avx512.c)
-foreach(src safetensors.c model.c)
-  if(EXISTS ${_pl_engine_dir}/${src})
-    target_sources(parley_engine PRIVATE ${_pl_engine_dir}/${src})
-  endif()
-endforeach()
-file(GLOB _pl_engine_models ${_pl_engine_dir}/models/*.c)
-target_sources(parley_engine PRIVATE ${_pl_engine_models})
+  ${_pl_engine_dir}/cpu/kern_avx512.c
+  ${_pl_engine_dir}/safetensors.c
+  ${_pl_engine_dir}/models/bert.c
+  ${_pl_engine_dir}/models/asr_model.c
+  ${_pl_engine_dir}/models/asr_dwconv.c
+  ${_pl_engine_dir}/models/vad.c)
 
 # SIMD kernel families: per-file flags so the rest of the build stays generic;
 # cpu_backend.c picks one at run time with __builtin_cpu_supports.
@@ -32,18 +30,8 @@ set_source_files_properties(${_pl_engine_dir}/cpu/ops_fast.c PROPERTIES
 target_include_directories(parley_engine PUBLIC ${_pl_engine_dir} PRIVATE ${_pl_engine_dir}/cpu)
 target_link_libraries(parley_engine PUBLIC parley_common Threads::Threads m
   PRIVATE PkgConfig::JANSSON)
-if(TARGET parley_engine_cuda)
+if(PL_HAVE_CUDA)
   target_link_libraries(parley_engine PUBLIC parley_engine_cuda)
-  # Register "cuda" only once the CUDA library defines the backend entry point.
-  file(GLOB _pl_cuda_srcs ${_pl_engine_dir}/cuda/*.cu ${_pl_engine_dir}/cuda/*.c)
-  set(_pl_cuda_has_backend OFF)
-  foreach(f ${_pl_cuda_srcs})
-    file(STRINGS ${f} _hit REGEX "pl_status[ \t]+pl_backend_cuda_create[ \t]*\\(")
-    if(_hit)
-      set(_pl_cuda_has_backend ON)
-    endif()
-  endforeach()
-  if(_pl_cuda_has_backend)
-    set_source_files_properties(${_pl_engine_dir}/backend.c PROPERTIES COMPILE_DEFINITIONS PL_CUDA)
-  endif()
+  # backend.c registers "cuda" (the one engine file outside engine/cuda/ that tests PL_CUDA)
+  set_source_files_properties(${_pl_engine_dir}/backend.c PROPERTIES COMPILE_DEFINITIONS PL_CUDA)
 endif()

@@ -1,14 +1,10 @@
 # ASR acoustic model in the engine (engine/models/asr_model.c): parity with the
 # PyTorch reference (tests/reference/asr_model_ref.py), streaming == full forward,
 # broken model directories.
-if(TARGET parley_engine AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_asr_model.c)
-  pl_add_unit_test(NAME asr_model SOURCES unit/test_asr_model.c LIBS parley_engine
-                   LABELS reference TIMEOUT 300)
-endif()
+pl_add_unit_test(NAME asr_model SOURCES unit/test_asr_model.c LIBS parley_engine
+                 LABELS reference TIMEOUT 300)
 
 # Real-time factor on one thread (a tool, not a test):
 #   test_asr_model_bench MODEL_DIR [SECONDS=10] [CHUNK=16] [REPEATS=5]
-if(TARGET parley_engine AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_asr_model_bench.c)
-  add_executable(test_asr_model_bench unit/test_asr_model_bench.c)
-  target_link_libraries(test_asr_model_bench PRIVATE parley_engine)
-endif()
+add_executable(test_asr_model_bench unit/test_asr_model_bench.c)
+target_link_libraries(test_asr_model_bench PRIVATE parley_engine)

@@ -1,23 +1,15 @@
 # parley-gateway, parley up/status: unit suites here; integration tests (real nats-server,
 # gateway, echo worker) in tests/integration/.
-if(TARGET parley_gateway_core)
-  # The tests' gRPC C core client (tests/support/test_grpc.h): unit suites and the
-  # integration client share it.
-  add_library(parley_test_grpc STATIC ${CMAKE_CURRENT_SOURCE_DIR}/support/test_grpc.c)
-  target_include_directories(parley_test_grpc PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/support)
-  target_link_libraries(parley_test_grpc PUBLIC PkgConfig::GRPC)
-  pl_add_unit_test(NAME gateway SOURCES unit/test_gateway.c LIBS parley_gateway_core parley_test_grpc)
-endif()
-if(TARGET parley_gateway_core AND TARGET pl_echo_worker AND TARGET parley_test_support)
-  pl_add_unit_test(NAME gateway_nats SOURCES unit/test_gateway_nats.c
-                   LIBS parley_gateway_core parley_test_support parley_test_grpc)
-  target_compile_definitions(test_gateway_nats PRIVATE
-    PL_ECHO_WORKER_PATH="$<TARGET_FILE:pl_echo_worker>")
-  add_dependencies(test_gateway_nats pl_echo_worker)
-endif()
-if(TARGET parley_up_core)
-  pl_add_unit_test(NAME up SOURCES unit/test_up.c LIBS parley_up_core)
-endif()
-if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/integration/integration.cmake)
-  include(${CMAKE_CURRENT_SOURCE_DIR}/integration/integration.cmake)
-endif()
+# The tests' gRPC C core client (tests/support/test_grpc.h): unit suites and the
+# integration client share it.
+add_library(parley_test_grpc STATIC ${CMAKE_CURRENT_SOURCE_DIR}/support/test_grpc.c)
+target_include_directories(parley_test_grpc PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/support)
+target_link_libraries(parley_test_grpc PUBLIC PkgConfig::GRPC)
+pl_add_unit_test(NAME gateway SOURCES unit/test_gateway.c LIBS parley_gateway_core parley_test_grpc)
+pl_add_unit_test(NAME gateway_nats SOURCES unit/test_gateway_nats.c
+                 LIBS parley_gateway_core parley_test_support parley_test_grpc)
+target_compile_definitions(test_gateway_nats PRIVATE
+  PL_ECHO_WORKER_PATH="$<TARGET_FILE:pl_echo_worker>")
+add_dependencies(test_gateway_nats pl_echo_worker)
+pl_add_unit_test(NAME up SOURCES unit/test_up.c LIBS parley_up_core)
+include(${CMAKE_CURRENT_SOURCE_DIR}/integration/integration.cmake)

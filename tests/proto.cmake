@@ -3,6 +3,4 @@
 pl_add_unit_test(NAME proto
   SOURCES unit/test_proto.c unit/test_proto_c2py.c unit/test_proto_rpc.c
   LIBS parley_proto parley_common PkgConfig::JANSSON)
-if(TARGET parley_proto_python)
-  add_dependencies(test_proto parley_proto_python)
-endif()
+add_dependencies(test_proto parley_proto_python)

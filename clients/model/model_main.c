@@ -19,9 +19,7 @@
 #include "backend.h"
 #include "log.h"
 #include "models/bert.h"
-#ifdef PL_HAVE_TOKENIZER
 #include "wordpiece_cli.h"
-#endif
 
 static const char usage[] =
     "usage: parley model forward MODEL_DIR --input-ids IDS.json --output OUT.f32\n"
@@ -156,14 +154,7 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "forward")) return cmd_forward(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "tokenize")) {
-#ifdef PL_HAVE_TOKENIZER
-        return pl_cli_model_tokenize(argc - 1, argv + 1);
-#else
-        fprintf(stderr, "parley model tokenize: built without the tokenizer\n");
-        return 1;
-#endif
-    }
+    if (!strcmp(argv[1], "tokenize")) return pl_cli_model_tokenize(argc - 1, argv + 1);
     fprintf(stderr, "parley model: unknown command '%s'\n%s", argv[1], usage);
     return 2;
 }

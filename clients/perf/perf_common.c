@@ -7,39 +7,7 @@
 #include <grpc/grpc_security.h>
 
 #include "alloc.h"
-
-static pl_status read_pem(const char *path, char **out) {
-    *out = NULL;
-    char *buf = NULL;
-    pl_status st = PL_OK;
-    FILE *f = fopen(path, "rb");
-    if (!f) return PL_ERR(PL_E_IO, "cannot open %s", path);
-    if (fseek(f, 0, SEEK_END) != 0) {
-        st = PL_ERR(PL_E_IO, "cannot read %s", path);
-        goto fail;
-    }
-    long n = ftell(f);
-    if (n <= 0 || n > (1 << 24) || fseek(f, 0, SEEK_SET) != 0) {
-        st = PL_ERR(PL_E_IO, "%s: empty, too large or unreadable", path);
-        goto fail;
-    }
-    buf = pl_malloc((size_t)n + 1);
-    if (!buf) {
-        st = PL_ERR(PL_E_NOMEM, "%s: %ld bytes", path, n);
-        goto fail;
-    }
-    if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        st = PL_ERR(PL_E_IO, "cannot read %s", path);
-        goto fail;
-    }
-    buf[n] = '\0';
-    *out = buf;
-    buf = NULL;
-fail:
-    pl_free(buf);
-    fclose(f);
-    return st;
-}
+#include "file.h"
 
 pl_status pl_perf_channel_create(const char *target, bool use_ssl, const char *ssl_cert,
                                  grpc_channel **out) {
@@ -48,7 +16,8 @@ pl_status pl_perf_channel_create(const char *target, bool use_ssl, const char *s
     grpc_channel_credentials *cr = NULL;
     pl_status st = PL_OK;
     if (ssl_cert) {
-        PL_TRY(read_pem(ssl_cert, &pem));
+        size_t len;
+        PL_TRY(pl_read_file(ssl_cert, 4u << 20, &pem, &len));
         use_ssl = true;
     }
     cr = use_ssl ? grpc_ssl_credentials_create(pem, NULL, NULL, NULL)

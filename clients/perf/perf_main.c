@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "file.h"
 #include "perf_common.h"
 #include "perf_stream.h"
 #include "riva/proto/riva_nlp.pb-c.h"
@@ -231,15 +232,14 @@ int main(int argc, char **argv) {
     r.api_key = api_key;
     r.method = grpc_slice_from_static_string(info->path);
     if (req_file) {
-        FILE *f = fopen(req_file, "rb");
-        if (!f) {
-            perror(req_file);
+        char *buf = NULL;
+        size_t n = 0;
+        if (pl_read_file(req_file, 64u << 20, &buf, &n) != PL_OK) {
+            fprintf(stderr, "parley perf: %s\n", pl_last_error());
             return 1;
         }
-        static char buf[1 << 20];
-        size_t n = fread(buf, 1, sizeof buf, f);
-        fclose(f);
         r.req = grpc_slice_from_copied_buffer(buf, n);
+        pl_free(buf);
     } else if (!strcmp(info->rpc, "punctuate_text")) {
         Nvidia__Riva__Nlp__TextTransformRequest m = NVIDIA__RIVA__NLP__TEXT_TRANSFORM_REQUEST__INIT;
         char *t = (char *)text;

@@ -26,6 +26,7 @@
 #include <grpc/support/time.h>
 
 #include "alloc.h"
+#include "file.h"
 #include "proto_util.h"
 #include "riva/proto/riva_asr.pb-c.h"
 #include "transcribe_grpc.h"
@@ -56,32 +57,14 @@ static void usage(FILE *f) {
             "  --api-key KEY              sent as 'authorization: Bearer KEY'\n");
 }
 
-static int read_file(const char *path, uint8_t **out, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
-    size_t cap = 1 << 16, len = 0;
-    uint8_t *buf = pl_malloc(cap);
-    while (buf) {
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (len < cap) break;
-        uint8_t *nb = pl_realloc(buf, cap * 2);
-        if (!nb) {
-            pl_free(buf);
-            buf = NULL;
-            break;
-        }
-        buf = nb;
-        cap *= 2;
+/* The audio file's bytes, or exit status 2 with the reason. */
+static int read_audio(const char *path, uint8_t **out, size_t *n) {
+    char *data = NULL;
+    if (pl_read_file(path, 0, &data, n) != PL_OK) {
+        fprintf(stderr, "parley transcribe: %s\n", pl_last_error());
+        return 2;
     }
-    int err = ferror(f);
-    fclose(f);
-    if (!buf || err) {
-        pl_free(buf);
-        return -1;
-    }
-    *out = buf;
-    *n = len;
+    *out = (uint8_t *)data;
     return 0;
 }
 
@@ -194,10 +177,7 @@ int main(int argc, char **argv) {
     if (stream) { /* transcribe_stream.c */
         uint8_t *audio = NULL;
         size_t n_audio = 0;
-        if (read_file(file, &audio, &n_audio) != 0) {
-            fprintf(stderr, "parley transcribe: cannot read %s: %s\n", file, strerror(errno));
-            return 2;
-        }
+        if (read_audio(file, &audio, &n_audio) != 0) return 2;
         grpc_init();
         grpc_channel *sch = pl_transcribe_channel(server);
         int src = pl_transcribe_stream(sch, api_key, &cfg, audio, n_audio, (int)chunk_ms, realtime,
@@ -209,10 +189,7 @@ int main(int argc, char **argv) {
     }
     Nvidia__Riva__Asr__RecognizeRequest rq = NVIDIA__RIVA__ASR__RECOGNIZE_REQUEST__INIT;
     rq.config = &cfg;
-    if (read_file(file, &rq.audio.data, &rq.audio.len) != 0) {
-        fprintf(stderr, "parley transcribe: cannot read %s: %s\n", file, strerror(errno));
-        return 2;
-    }
+    if (read_audio(file, &rq.audio.data, &rq.audio.len) != 0) return 2;
     uint8_t *req = NULL;
     size_t req_len = 0;
     if (pl_proto_pack(&rq.base, &req, &req_len) != PL_OK) {

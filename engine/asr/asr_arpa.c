@@ -9,11 +9,14 @@
 #include "asr_lm.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 #include <zlib.h>
 
 #include "alloc.h"
+#include "file.h"
 
 #define LN10 2.302585092994045684
 #define MAX_LINE 4096
@@ -431,54 +434,93 @@ fail:
     return st;
 }
 
-pl_status pl_asr_lm_load(const char *path, struct pl_asr_lm **out) {
+/* Inflate the gzip (or zlib) stream gz[0..n) into a new buffer (*out, *out_len; pl_free),
+ * members one after another as gzip allows; at most MAX_FILE bytes. */
+static pl_status gunzip(const char *path, const unsigned char *gz, size_t n, char **out,
+                        size_t *out_len) {
     pl_status st = PL_OK;
-    char *buf = NULL;
-    if (!out)
-        return PL_ERR(PL_E_INVALID_ARG, "arpa: out is NULL");
-    *out = NULL;
-    if (!path)
-        return PL_ERR(PL_E_INVALID_ARG, "arpa: path is NULL");
-    /* gzread passes plain files through unchanged */
-    gzFile gz = gzopen(path, "rb");
-    if (!gz)
-        return PL_ERR(PL_E_IO, "arpa: cannot open %s: %s", path, strerror(errno));
-    size_t cap = 1 << 20, len = 0;
-    buf = pl_malloc(cap);
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    if (inflateInit2(&zs, 15 + 32) != Z_OK) /* 32: detect the gzip or zlib header */
+        return PL_ERR(PL_E_NOMEM, "arpa: %s: cannot start zlib", path);
+    size_t cap = n * 4 + (1 << 16), len = 0;
+    char *buf = pl_malloc(cap);
     if (!buf) {
-        st = PL_ERR(PL_E_NOMEM, "arpa: read buffer");
+        st = PL_ERR(PL_E_NOMEM, "arpa: %s: %zu bytes", path, cap);
         goto fail;
     }
+    zs.next_in = (unsigned char *)gz;
     for (;;) {
         if (cap - len < (1 << 16)) {
             if (cap >= MAX_FILE) {
-                st = PL_ERR(PL_E_FORMAT, "arpa: %s is larger than 2 GB", path);
+                st = PL_ERR(PL_E_FORMAT, "arpa: %s is larger than 2 GB uncompressed", path);
                 goto fail;
             }
             char *nb = pl_realloc(buf, cap * 2);
             if (!nb) {
-                st = PL_ERR(PL_E_NOMEM, "arpa: read buffer of %zu bytes", cap * 2);
+                st = PL_ERR(PL_E_NOMEM, "arpa: %s: %zu bytes", path, cap * 2);
                 goto fail;
             }
             buf = nb;
             cap *= 2;
         }
-        int r = gzread(gz, buf + len, (unsigned)(cap - len));
-        if (r < 0) {
-            int zerr = 0;
-            const char *msg = gzerror(gz, &zerr);
-            st = PL_ERR(zerr == Z_DATA_ERROR ? PL_E_FORMAT : PL_E_IO, "arpa: reading %s: %s", path,
-                        msg);
+        size_t in_left = n - (size_t)(zs.next_in - gz);
+        zs.avail_in = in_left > UINT_MAX ? UINT_MAX : (unsigned)in_left;
+        zs.next_out = (unsigned char *)buf + len;
+        zs.avail_out = cap - len > UINT_MAX ? UINT_MAX : (unsigned)(cap - len);
+        int zr = inflate(&zs, Z_NO_FLUSH);
+        len = (size_t)((char *)zs.next_out - buf);
+        if (zr == Z_STREAM_END) {
+            if ((size_t)(zs.next_in - gz) >= n) break;
+            if (inflateReset(&zs) != Z_OK) { /* another gzip member follows */
+                st = PL_ERR(PL_E_FORMAT, "arpa: %s: corrupt gzip data", path);
+                goto fail;
+            }
+        } else if (zr == Z_BUF_ERROR && zs.avail_in == 0) {
+            st = PL_ERR(PL_E_FORMAT, "arpa: %s: the gzip data is truncated", path);
+            goto fail;
+        } else if (zr != Z_OK && zr != Z_BUF_ERROR) {
+            st = PL_ERR(zr == Z_MEM_ERROR ? PL_E_NOMEM : PL_E_FORMAT, "arpa: %s: %s", path,
+                        zs.msg ? zs.msg : "corrupt gzip data");
             goto fail;
         }
-        if (r == 0)
-            break;
-        len += (size_t)r;
     }
-    PL_TRY_GOTO(st, pl_asr_lm_load_buffer(buf, len, out));
+    inflateEnd(&zs);
+    *out = buf;
+    *out_len = len;
+    return PL_OK;
 fail:
-    gzclose(gz);
+    inflateEnd(&zs);
     pl_free(buf);
+    return st;
+}
+
+pl_status pl_asr_lm_load(const char *path, struct pl_asr_lm **out) {
+    if (!out)
+        return PL_ERR(PL_E_INVALID_ARG, "arpa: out is NULL");
+    *out = NULL;
+    if (!path)
+        return PL_ERR(PL_E_INVALID_ARG, "arpa: path is NULL");
+    char *raw = NULL, *text = NULL;
+    size_t n = 0, len = 0;
+    pl_status st = pl_read_file(path, MAX_FILE, &raw, &n);
+    if (st != PL_OK) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", pl_last_error());
+        return PL_ERR(st, "arpa: %s", msg);
+    }
+    /* a gzip file (magic 1f 8b) is inflated; anything else is taken as plain ARPA text */
+    if (n >= 2 && (unsigned char)raw[0] == 0x1f && (unsigned char)raw[1] == 0x8b) {
+        st = gunzip(path, (const unsigned char *)raw, n, &text, &len);
+        pl_free(raw);
+        if (st != PL_OK)
+            return st;
+    } else {
+        text = raw;
+        len = n;
+    }
+    st = pl_asr_lm_load_buffer(text, len, out);
+    pl_free(text);
     return st;
 }
 

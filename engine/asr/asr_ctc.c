@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "file.h"
 #include "asr_ctc_impl.h"
 #include "strbuf.h"
 
@@ -98,52 +99,47 @@ fail:
 
 pl_status pl_asr_vocab_load(const char *path, int blank, enum pl_asr_vocab_kind kind,
                             struct pl_asr_vocab **out) {
-    pl_status st = PL_OK;
-    char **toks = NULL;
-    int n = 0, cap = 0;
-    char line[256];
+    char *buf = NULL;
+    size_t len = 0;
+    const char **toks = NULL;
+    int n = 0;
     if (!out)
         return PL_ERR(PL_E_INVALID_ARG, "asr vocab: out is NULL");
     *out = NULL;
     if (!path)
         return PL_ERR(PL_E_INVALID_ARG, "asr vocab: path is NULL");
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return PL_ERR(PL_E_IO, "asr vocab: cannot open %s", path);
-    while (fgets(line, sizeof line, f)) {
-        size_t l = strlen(line);
-        if (l && line[l - 1] != '\n' && !feof(f)) {
+    pl_status st = pl_read_file(path, 16u << 20, &buf, &len);
+    if (st != PL_OK) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", pl_last_error());
+        return PL_ERR(st, "asr vocab: %s", msg);
+    }
+    /* one token per line, cut in place; a last line without '\n' counts */
+    size_t max_lines = 1;
+    for (size_t i = 0; i < len; i++)
+        max_lines += buf[i] == '\n';
+    toks = pl_calloc(max_lines, sizeof *toks);
+    if (!toks) {
+        st = PL_ERR(PL_E_NOMEM, "asr vocab %s", path);
+        goto fail;
+    }
+    for (char *p = buf, *end = buf + len; p < end;) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        char *e = nl ? nl : end;
+        if (e - p > 254) {
             st = PL_ERR(PL_E_FORMAT, "asr vocab %s: line %d too long", path, n + 1);
             goto fail;
         }
-        while (l && (line[l - 1] == '\n' || line[l - 1] == '\r'))
-            line[--l] = '\0';
-        if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            char **nt = pl_realloc(toks, sizeof(char *) * (size_t)cap);
-            if (!nt) {
-                st = PL_ERR(PL_E_NOMEM, "asr vocab %s", path);
-                goto fail;
-            }
-            toks = nt;
-        }
-        toks[n] = pl_strdup(line);
-        if (!toks[n]) {
-            st = PL_ERR(PL_E_NOMEM, "asr vocab %s", path);
-            goto fail;
-        }
-        n++;
+        while (e > p && e[-1] == '\r')
+            e--;
+        *e = '\0';
+        toks[n++] = p;
+        p = nl ? nl + 1 : end;
     }
-    if (ferror(f)) {
-        st = PL_ERR(PL_E_IO, "asr vocab: reading %s", path);
-        goto fail;
-    }
-    st = pl_asr_vocab_create((const char *const *)toks, n, blank, kind, out);
+    st = pl_asr_vocab_create(toks, n, blank, kind, out);
 fail:
-    fclose(f);
-    for (int i = 0; i < n; i++)
-        pl_free(toks[i]);
     pl_free(toks);
+    pl_free(buf);
     return st;
 }
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "file.h"
 #include "asr_itn.h"
 #include "strbuf.h"
 
@@ -65,53 +66,47 @@ fail:
 }
 
 pl_status pl_asr_profanity_load(const char *path, struct pl_asr_profanity **out) {
-    pl_status st = PL_OK;
-    char **w = NULL;
-    int n = 0, cap = 0;
-    char line[256];
+    char *buf = NULL;
+    size_t len = 0;
+    const char **w = NULL;
+    int n = 0;
     if (!out)
         return PL_ERR(PL_E_INVALID_ARG, "profanity: out is NULL");
     *out = NULL;
     if (!path)
         return PL_ERR(PL_E_INVALID_ARG, "profanity: path is NULL");
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return PL_ERR(PL_E_IO, "profanity: cannot open %s", path);
-    while (fgets(line, sizeof line, f)) {
-        size_t l = strlen(line);
-        while (l && (line[l - 1] == '\n' || line[l - 1] == '\r' || line[l - 1] == ' '))
-            line[--l] = 0;
-        char *s = line;
-        while (*s == ' ' || *s == '\t')
-            s++;
-        if (!*s || *s == '#')
-            continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 32;
-            char **nw = pl_realloc(w, sizeof(char *) * (size_t)cap);
-            if (!nw) {
-                st = PL_ERR(PL_E_NOMEM, "profanity list %s", path);
-                goto fail;
-            }
-            w = nw;
-        }
-        w[n] = pl_strdup(s);
-        if (!w[n]) {
-            st = PL_ERR(PL_E_NOMEM, "profanity list %s", path);
-            goto fail;
-        }
-        n++;
+    pl_status st = pl_read_file(path, 16u << 20, &buf, &len);
+    if (st != PL_OK) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", pl_last_error());
+        return PL_ERR(st, "profanity: %s", msg);
     }
-    if (ferror(f)) {
-        st = PL_ERR(PL_E_IO, "profanity: reading %s", path);
+    /* one word per line, cut in place; blank lines and '#' comments skipped */
+    size_t max_lines = 1;
+    for (size_t i = 0; i < len; i++)
+        max_lines += buf[i] == '\n';
+    w = pl_calloc(max_lines, sizeof *w);
+    if (!w) {
+        st = PL_ERR(PL_E_NOMEM, "profanity list %s", path);
         goto fail;
     }
-    st = pl_asr_profanity_create((const char *const *)w, n, out);
+    for (char *p = buf, *end = buf + len; p < end;) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        char *e = nl ? nl : end;
+        char *next = nl ? nl + 1 : end;
+        while (e > p && (e[-1] == '\r' || e[-1] == ' '))
+            e--;
+        *e = '\0';
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p && *p != '#')
+            w[n++] = p;
+        p = next;
+    }
+    st = pl_asr_profanity_create(w, n, out);
 fail:
-    fclose(f);
-    for (int i = 0; i < n; i++)
-        pl_free(w[i]);
     pl_free(w);
+    pl_free(buf);
     return st;
 }
 

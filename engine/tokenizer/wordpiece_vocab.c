@@ -8,11 +8,11 @@
  * Everything is written once in create and only read afterwards, which is
  * what makes a tokenizer safe to share between threads.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "alloc.h"
+#include "file.h"
 #include "wordpiece_impl.h"
 
 #define FNV_OFFSET 2166136261u
@@ -179,54 +179,25 @@ fail:
 
 pl_status pl_wordpiece_create(const char *vocab_path, const struct pl_wordpiece_opts *opts,
                               struct pl_wordpiece **out) {
-    pl_status st = PL_OK;
-    FILE *f = NULL;
     char *buf = NULL;
+    size_t len = 0;
     if (out) *out = NULL;
     if (!vocab_path || !out) return PL_ERR(PL_E_INVALID_ARG, "wordpiece: NULL vocab path or out");
-    f = fopen(vocab_path, "rb");
-    if (!f) return PL_ERR(PL_E_IO, "wordpiece: cannot open %s: %s", vocab_path, strerror(errno));
-    size_t cap = 1 << 16, len = 0;
-    buf = pl_malloc(cap);
-    if (!buf) {
-        st = PL_ERR(PL_E_NOMEM, "wordpiece: out of memory reading %s", vocab_path);
-        goto fail;
-    }
-    for (;;) {
-        if (len == cap) {
-            if (cap >= ((size_t)1 << 30)) {
-                st = PL_ERR(PL_E_FORMAT, "wordpiece: %s: vocabulary larger than 1 GiB", vocab_path);
-                goto fail;
-            }
-            char *nb = pl_realloc(buf, cap * 2);
-            if (!nb) {
-                st = PL_ERR(PL_E_NOMEM, "wordpiece: out of memory reading %s", vocab_path);
-                goto fail;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0) break;
-    }
-    if (ferror(f)) {
-        st = PL_ERR(PL_E_IO, "wordpiece: error reading %s", vocab_path);
-        goto fail;
+    char msg[512];
+    pl_status st = pl_read_file(vocab_path, (size_t)1 << 30, &buf, &len);
+    if (st != PL_OK) {
+        snprintf(msg, sizeof msg, "%s", pl_last_error());
+        return PL_ERR(st, "wordpiece: %s", msg);
     }
     st = pl_wordpiece_create_from_buffer(buf, len, opts, out);
+    pl_free(buf);
     if (st != PL_OK) {
         /* Name the file: "wordpiece: PATH: vocabulary has no [UNK] token". */
-        char msg[256];
         const char *m = pl_last_error();
         if (strncmp(m, "wordpiece: ", 11) == 0) m += 11;
         snprintf(msg, sizeof msg, "%s", m);
         st = PL_ERR(st, "wordpiece: %s: %s", vocab_path, msg);
     }
-
-fail: /* also the success path: the buffer is always released */
-    pl_free(buf);
-    if (f) fclose(f);
     return st;
 }
 

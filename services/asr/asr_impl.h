@@ -12,6 +12,7 @@
 #include "asr_itn.h"
 #include "asr_lm.h"
 #include "asr_service.h"
+#include "nrpc_worker.h"
 #include "riva/proto/riva_asr.pb-c.h"
 #include "status.h"
 
@@ -112,7 +113,8 @@ void pl__asrsvc_decode_opts(const struct pl__asrsvc_settings *rs, const struct p
  * 0: none) shortens the call timeout. Thread-safe when s->nc is. */
 void pl__asrsvc_punctuate(struct pl_asrsvc *s, char **texts, int n, int64_t deadline_us);
 
-pl_status pl__asrsvc_recognize(struct pl_asrsvc *s, const uint8_t *req, size_t n,
-                               int64_t deadline_us, uint8_t **out, size_t *out_len);
+/* The Recognize handler (ud = the struct pl_asrsvc). */
+pl_status pl__asrsvc_recognize(void *ud, const struct pl_worker_ctx *ctx, const uint8_t *req,
+                               size_t n, struct pl_worker_out *out);
 
 #endif

@@ -9,7 +9,7 @@
  * inverse text normalization of numbers (unless verbatim_transcripts), profanity filter ->
  * one SpeechRecognitionResult per segment.
  *
- * Response sub-messages are allocated in a per-call arena freed after packing.
+ * Response sub-messages are allocated in a per-call pl_arena freed after packing.
  */
 #include <ctype.h>
 #include <math.h>
@@ -19,6 +19,7 @@
 #include <strings.h>
 
 #include "alloc.h"
+#include "arena.h"
 #include "asr_impl.h"
 #include "audio.h"
 #include "log.h"
@@ -29,45 +30,6 @@
 #include "util.h"
 
 #define MAX_ALTERNATIVES 32
-
-/* ---- per-call arena ------------------------------------------------------------------------ */
-
-struct arena {
-    void **p;
-    int n, cap;
-    bool failed;
-};
-
-/* Own q (NULL marks the arena failed); returns q, or NULL after freeing it. */
-static void *akeep(struct arena *a, void *q) {
-    if (!q) a->failed = true;
-    if (a->failed) {
-        pl_free(q);
-        return NULL;
-    }
-    if (a->n == a->cap) {
-        int cap = a->cap ? a->cap * 2 : 64;
-        void **np = pl_realloc(a->p, sizeof *np * (size_t)cap);
-        if (!np) {
-            a->failed = true;
-            pl_free(q);
-            return NULL;
-        }
-        a->p = np;
-        a->cap = cap;
-    }
-    a->p[a->n++] = q;
-    return q;
-}
-
-static void *aalloc(struct arena *a, size_t size) {
-    return a->failed ? NULL : akeep(a, pl_calloc(1, size ? size : 1));
-}
-
-static void afree(struct arena *a) {
-    for (int i = 0; i < a->n; i++) pl_free(a->p[i]);
-    pl_free(a->p);
-}
 
 /* ---- request settings ---------------------------------------------------------------------- */
 
@@ -173,12 +135,10 @@ void pl__asrsvc_punctuate(struct pl_asrsvc *s, char **texts, int n, int64_t dead
     uint8_t *buf = NULL;
     size_t len = 0;
     if (pl_proto_pack(&rq.base, &buf, &len) != PL_OK) return;
+    /* at most punct_timeout_ms, and never past the request's own deadline */
     int timeout = s->o.punct_timeout_ms > 0 ? s->o.punct_timeout_ms : 2000;
-    if (deadline_us > 0) {
-        int64_t left = (deadline_us - pl_time_mono_us()) / 1000;
-        if (left < timeout) timeout = left > 1 ? (int)left : 1;
-    }
-    struct pl_nrpc_meta meta = {pl_log_request_id()[0] ? pl_log_request_id() : NULL, 0, NULL};
+    struct pl_nrpc_meta meta = {pl_log_request_id()[0] ? pl_log_request_id() : NULL, deadline_us,
+                                NULL};
     struct pl_nrpc_reply r;
     memset(&r, 0, sizeof r);
     if (pl_nrpc_call(s->nc, "parley.nlu.punctuate_text", buf, len, &meta, timeout, &r) != PL_OK) {
@@ -220,7 +180,7 @@ struct call {
     struct pl_asr_beam *beam; /* NULL: greedy */
     struct pl_asr_decode_opts dopts;
     int64_t deadline_us;
-    struct arena a;
+    struct pl_arena a; /* the response's sub-messages and strings */
     Nvidia__Riva__Asr__SpeechRecognitionResult **results;
     size_t n_results, cap_results;
     const char **lang; /* {"en-US"} */
@@ -292,9 +252,9 @@ static pl_status run_segment(struct call *c, const float *x, size_t n, size_t of
         }
     if (c->cfg->enable_automatic_punctuation)
         pl__asrsvc_punctuate(c->s, texts, n_alt, c->deadline_us);
-    struct arena *a = &c->a;
-    Nvidia__Riva__Asr__SpeechRecognitionResult *r = aalloc(a, sizeof *r);
-    Nvidia__Riva__Asr__SpeechRecognitionAlternative **alts = aalloc(a, sizeof *alts * (size_t)n_alt);
+    struct pl_arena *a = &c->a;
+    Nvidia__Riva__Asr__SpeechRecognitionResult *r = pl_arena_alloc(a, sizeof *r);
+    Nvidia__Riva__Asr__SpeechRecognitionAlternative **alts = pl_arena_alloc(a, sizeof *alts * (size_t)n_alt);
     if (!r || !alts) {
         st = PL_ERR(PL_E_NOMEM, "response");
         goto fail;
@@ -306,19 +266,19 @@ static pl_status run_segment(struct call *c, const float *x, size_t n, size_t of
     double off_ms = 1000.0 * (double)offset_samples / c->m->sample_rate, lim_ms = 1000.0 * end_s;
     for (int i = 0; i < n_alt; i++) {
         const struct pl_asr_hyp *h = &nb->hyps[i];
-        Nvidia__Riva__Asr__SpeechRecognitionAlternative *al = aalloc(a, sizeof *al);
+        Nvidia__Riva__Asr__SpeechRecognitionAlternative *al = pl_arena_alloc(a, sizeof *al);
         if (!al) break;
         nvidia__riva__asr__speech_recognition_alternative__init(al);
         char *t = postprocess(c, texts[i]);
         texts[i] = NULL;
-        al->transcript = akeep(a, t);
+        al->transcript = pl_arena_keep(a, t);
         al->confidence = h->confidence;
         al->n_language_code = 1;
         al->language_code = (char **)c->lang;
         if (c->cfg->enable_word_time_offsets && h->n_words > 0) {
-            al->words = aalloc(a, sizeof *al->words * (size_t)h->n_words);
+            al->words = pl_arena_alloc(a, sizeof *al->words * (size_t)h->n_words);
             for (int w = 0; al->words && w < h->n_words; w++) {
-                Nvidia__Riva__Asr__WordInfo *wi = aalloc(a, sizeof *wi);
+                Nvidia__Riva__Asr__WordInfo *wi = pl_arena_alloc(a, sizeof *wi);
                 if (!wi) break;
                 nvidia__riva__asr__word_info__init(wi);
                 char *word = pl_strdup(h->words[w].text);
@@ -329,7 +289,7 @@ static pl_status run_segment(struct call *c, const float *x, size_t n, size_t of
                         word = o;
                     }
                 }
-                wi->word = akeep(a, word);
+                wi->word = pl_arena_keep(a, word);
                 /* a model with a tail (tail_frames) can emit past the audio */
                 wi->start_time = (int32_t)lround(fmin(off_ms + h->words[w].start_ms, lim_ms));
                 wi->end_time = (int32_t)lround(fmin(off_ms + h->words[w].end_ms, lim_ms));
@@ -340,7 +300,7 @@ static pl_status run_segment(struct call *c, const float *x, size_t n, size_t of
         }
         alts[r->n_alternatives++] = al;
     }
-    if (a->failed) {
+    if (pl_arena_failed(a)) {
         st = PL_ERR(PL_E_NOMEM, "response");
         goto fail;
     }
@@ -372,8 +332,9 @@ static pl_status pick_model(struct pl_asrsvc *s, const char *name, struct pl_asr
     return PL_ERR(PL_E_NOT_FOUND, "model '%s' is not loaded (GetRivaSpeechRecognitionConfig lists the models)", name);
 }
 
-pl_status pl__asrsvc_recognize(struct pl_asrsvc *s, const uint8_t *req, size_t n,
-                               int64_t deadline_us, uint8_t **out, size_t *out_len) {
+pl_status pl__asrsvc_recognize(void *ud, const struct pl_worker_ctx *ctx, const uint8_t *req,
+                               size_t n, struct pl_worker_out *out) {
+    struct pl_asrsvc *s = ud;
     ProtobufCMessage *msg = NULL;
     PL_TRY(pl_proto_unpack(&nvidia__riva__asr__recognize_request__descriptor, req, n, &msg));
     Nvidia__Riva__Asr__RecognizeRequest *rq = (void *)msg;
@@ -382,7 +343,8 @@ pl_status pl__asrsvc_recognize(struct pl_asrsvc *s, const uint8_t *req, size_t n
     memset(&c, 0, sizeof c);
     c.s = s;
     c.lang = lang;
-    c.deadline_us = deadline_us;
+    c.deadline_us = ctx->deadline_us;
+    pl_arena_init(&c.a, 0);
     struct pl_asr_input in;
     memset(&in, 0, sizeof in);
     struct pl_asr_boost *boosts = NULL;
@@ -483,14 +445,14 @@ pl_status pl__asrsvc_recognize(struct pl_asrsvc *s, const uint8_t *req, size_t n
     resp.n_results = c.n_results;
     resp.results = c.results;
     resp.id = rq->id;
-    st = pl_proto_pack(&resp.base, out, out_len);
+    st = pl_proto_pack(&resp.base, &out->data, &out->len);
 fail:
     for (int i = 0; boosts && i < n_boosts; i++) pl_free((char *)boosts[i].phrase);
     pl_free(boosts);
     pl_asr_beam_destroy(c.beam);
     pl_asr_input_deinit(&in);
     pl_free(c.results);
-    afree(&c.a);
+    pl_arena_deinit(&c.a);
     pl_proto_free(msg);
     return st;
 }

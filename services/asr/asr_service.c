@@ -198,8 +198,10 @@ static void add_param(struct cfg_entry *e, const char *key, const char *fmt, ...
     e->c.n_parameters++;
 }
 
-static pl_status rpc_get_config(struct pl_asrsvc *s, const uint8_t *req, size_t n,
-                                struct pl_worker_out *out) {
+static pl_status rpc_get_config(void *ud, const struct pl_worker_ctx *ctx, const uint8_t *req,
+                                size_t n, struct pl_worker_out *out) {
+    struct pl_asrsvc *s = ud;
+    (void)ctx;
     ProtobufCMessage *msg = NULL;
     PL_TRY(pl_proto_unpack(&nvidia__riva__asr__riva_speech_recognition_config_request__descriptor,
                            req, n, &msg));
@@ -257,36 +259,10 @@ fail:
     return st;
 }
 
-pl_status pl_asrsvc_call(struct pl_asrsvc *s, const char *rpc, const uint8_t *req, size_t n,
-                         int64_t deadline_us, struct pl_worker_out *out) {
-    out->data = NULL;
-    out->len = 0;
-    if (!strcmp(rpc, "recognize")) return pl__asrsvc_recognize(s, req, n, deadline_us, &out->data, &out->len);
-    if (!strcmp(rpc, "get_riva_speech_recognition_config")) return rpc_get_config(s, req, n, out);
-    return PL_ERR(PL_E_UNSUPPORTED, "rpc '%s' is not served by parley-asr", rpc);
-}
-
-/* Worker glue: the absolute wall-clock deadline becomes a monotonic one. */
-static pl_status handle(void *ud, const struct pl_worker_ctx *ctx, const uint8_t *req, size_t n,
-                        struct pl_worker_out *out) {
-    int64_t deadline = 0;
-    if (ctx->deadline_ms > 0)
-        deadline = pl_time_mono_us() + (ctx->deadline_ms - pl_time_wall_ms()) * 1000;
-    int64_t t0 = pl_time_mono_us();
-    pl_status st = pl_asrsvc_call(ud, ctx->rpc, req, n, deadline, out);
-    if (st != PL_OK) {
-        pl_free(out->data);
-        out->data = NULL;
-        out->len = 0;
-        PL_LOGI("%s: %s: %s", ctx->rpc, pl_status_str(st), pl_last_error());
-    } else {
-        PL_LOGD("%s: %zu bytes in, %.1f ms", ctx->rpc, n, (pl_time_mono_us() - t0) / 1000.0);
-    }
-    return st;
-}
-
 pl_status pl_asrsvc_register(struct pl_asrsvc *s, struct pl_worker *w) {
-    PL_TRY(pl_worker_add_unary(w, "recognize", handle, s));
-    PL_TRY(pl_worker_add_unary(w, "get_riva_speech_recognition_config", handle, s));
-    return PL_OK;
+    static const struct pl_worker_unary rpcs[] = {
+        {"recognize", pl__asrsvc_recognize},
+        {"get_riva_speech_recognition_config", rpc_get_config},
+    };
+    return pl_worker_add_unaries(w, rpcs, PL_ARRAY_LEN(rpcs), s);
 }

@@ -129,14 +129,9 @@ int pl_asrsvc_n_models(const struct pl_asrsvc *s);
 const char *pl_asrsvc_model_name(const struct pl_asrsvc *s, int i);
 bool pl_asrsvc_has_lm(const struct pl_asrsvc *s);
 
-/* Register recognize and get_riva_speech_recognition_config on w (s borrowed for w's life). */
+/* Register the rpcs recognize and get_riva_speech_recognition_config on w, one handler each
+ * (s borrowed for w's life). pl_worker_call(w, "recognize", ...) runs one outside NATS. */
 pl_status pl_asrsvc_register(struct pl_asrsvc *s, struct pl_worker *w);
-
-/* One request outside NATS: rpc "recognize" or "get_riva_speech_recognition_config", the Riva
- * request bytes in, response bytes out (pl_malloc'd). deadline_us: pl_time_mono_us() deadline
- * or 0. Errors as the gRPC status the worker answers. Thread-safe. */
-pl_status pl_asrsvc_call(struct pl_asrsvc *s, const char *rpc, const uint8_t *req, size_t n,
-                         int64_t deadline_us, struct pl_worker_out *out);
 
 #ifdef __cplusplus
 }

@@ -178,18 +178,15 @@ pl_status pl_asr_streamsvc_create(struct pl_asrsvc *svc, const struct pl_asr_str
         }
     } else {
         char p[4096];
-        const char *dd = getenv("PARLEY_DATA_DIR");
-        snprintf(p, sizeof p, "%s/vad/silero_vad_16k.safetensors",
+        snprintf(p, sizeof p, "%s/vad-silero/model.safetensors",
                  svc->model_dir ? svc->model_dir : ".");
-        if (access(p, R_OK) != 0 && dd && *dd)
-            snprintf(p, sizeof p, "%s/vad/silero_vad_16k.safetensors", dd);
         if (access(p, R_OK) == 0 && pl_vad_create(p, &ss->vad) != PL_OK) {
             PL_LOGW("VAD %s: %s; streams end utterances only at the end of the stream", p,
                     pl_last_error());
             ss->vad = NULL;
         } else if (!ss->vad) {
-            PL_LOGW("no VAD weights (vad/silero_vad_16k.safetensors); streams end utterances only "
-                    "at the end of the stream");
+            PL_LOGW("no VAD weights (%s); streams end utterances only at the end of the stream",
+                    p);
         }
     }
     *out = ss;

@@ -69,8 +69,8 @@ enum pl_asr_stream_ep {
 pl_status pl_asr_stream_ep_parse(const char *name, int *out);
 
 struct pl_asr_streamsvc_opts {
-    const char *vad_path;   /* Silero VAD safetensors; NULL/"" = <model_dir>/vad/silero_vad_16k
-                               .safetensors, then $PARLEY_DATA_DIR/vad/...; "none" = no VAD */
+    const char *vad_path;   /* Silero VAD safetensors; NULL/"" = the shipped model,
+                               <model_dir>/vad-silero/model.safetensors; "none" = no VAD */
     double max_utterance_s; /* an utterance longer than this is cut (final) (30 s) */
     int endpointing;        /* enum pl_asr_stream_ep (AUTO) */
     int max_batch;          /* streams per batched model step, 1..64 (64) */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "file.h"
 
 struct gw_key {
     char *key;
@@ -117,42 +118,11 @@ fail:
 }
 
 pl_status pl_gw_keys_load(const char *path, struct pl_gw_keys **keys) {
-    pl_status st = PL_OK;
     char *buf = NULL;
+    size_t n = 0;
     *keys = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return PL_ERR(PL_E_IO, "api keys file %s: %s", path, strerror(errno));
-    size_t cap = 4096, n = 0;
-    buf = pl_malloc(cap);
-    if (!buf) {
-        st = PL_ERR(PL_E_NOMEM, "api keys: out of memory");
-        goto fail;
-    }
-    for (;;) {
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0) break;
-        if (n == cap) {
-            if (cap >= (1u << 24)) {
-                st = PL_ERR(PL_E_INVALID_ARG, "api keys file %s: larger than 16 MiB", path);
-                goto fail;
-            }
-            char *nb = pl_realloc(buf, cap * 2);
-            if (!nb) {
-                st = PL_ERR(PL_E_NOMEM, "api keys: out of memory");
-                goto fail;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    if (ferror(f)) {
-        st = PL_ERR(PL_E_IO, "api keys file %s: read error", path);
-        goto fail;
-    }
-    st = pl_gw_keys_parse(buf, n, path, keys);
-fail:
-    fclose(f);
+    PL_TRY(pl_read_file(path, 16u << 20, &buf, &n));
+    pl_status st = pl_gw_keys_parse(buf, n, path, keys);
     pl_free(buf);
     return st;
 }

@@ -226,7 +226,7 @@ static void stream_end(void *ud, int code, const char *message) {
 
 static void fill_meta(struct gw_call *c, struct pl_nrpc_meta *m) {
     m->request_id = c->request_id;
-    m->deadline_ms = c->deadline_wall_ms;
+    m->deadline_us = c->deadline_us;
     m->user = c->user[0] ? c->user : NULL;
 }
 
@@ -291,8 +291,8 @@ static void forward_unary(struct gw_call *c, const uint8_t *p, size_t n) {
     struct pl_nrpc_meta m;
     fill_meta(c, &m);
     int64_t timeout = gw->cfg.request_timeout_ms;
-    if (c->deadline_wall_ms) {
-        int64_t left = c->deadline_wall_ms - pl_time_wall_ms();
+    if (c->deadline_us) {
+        int64_t left = (c->deadline_us - pl_time_mono_us()) / 1000;
         if (left < timeout) timeout = left;
         if (timeout < 1) timeout = 1;
     }
@@ -384,12 +384,16 @@ static void read_metadata(struct gw_call *c, const char **auth, size_t *auth_len
     if (!c->request_id[0]) pl_request_id_new(c->request_id);
 }
 
-static int64_t deadline_wall_ms(gpr_timespec d) {
+/* The call's gRPC deadline as Parley's one deadline (pl_time_mono_us(); 0 = none): the time
+ * left on gRPC's clock added to ours, so the two clocks' origins never mix. */
+static int64_t deadline_us(gpr_timespec d) {
     gpr_timespec inf = gpr_inf_future(d.clock_type);
     if (gpr_time_cmp(d, inf) == 0) return 0;
-    gpr_timespec rt = gpr_convert_clock_type(d, GPR_CLOCK_REALTIME);
-    if (rt.tv_sec > (int64_t)1 << 40) return 0;
-    return (int64_t)rt.tv_sec * 1000 + rt.tv_nsec / 1000000;
+    gpr_timespec left = gpr_time_sub(gpr_convert_clock_type(d, GPR_CLOCK_MONOTONIC),
+                                     gpr_now(GPR_CLOCK_MONOTONIC));
+    if (left.tv_sec > (int64_t)1 << 30) return 0; /* far enough to be none */
+    int64_t us = (int64_t)left.tv_sec * 1000000 + left.tv_nsec / 1000;
+    return pl_time_mono_us() + (us > 0 ? us : 0);
 }
 
 static void on_new(struct gw_call *c) {
@@ -415,7 +419,7 @@ static void on_new(struct gw_call *c) {
     const char *auth;
     size_t auth_len;
     read_metadata(c, &auth, &auth_len);
-    c->deadline_wall_ms = deadline_wall_ms(c->details.deadline);
+    c->deadline_us = deadline_us(c->details.deadline);
 
     if (plen == strlen(HEALTH_CHECK_PATH) && memcmp(path, HEALTH_CHECK_PATH, plen) == 0) {
         c->kind = GW_KIND_HEALTH_CHECK;
@@ -491,7 +495,7 @@ static void on_close(struct gw_call *c) {
         /* Cancelled by the client, its deadline, or a transport error (the core
          * then reported the status itself, e.g. RESOURCE_EXHAUSTED). */
         int code = PL_GRPC_CANCELLED;
-        if (c->deadline_wall_ms && pl_time_wall_ms() >= c->deadline_wall_ms)
+        if (c->deadline_us && pl_time_mono_us() >= c->deadline_us)
             code = PL_GRPC_DEADLINE_EXCEEDED;
         pl__gw_metrics_record(c->gw, c->rpc_name, code, pl_time_mono_us() - c->start_us);
     }

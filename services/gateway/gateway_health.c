@@ -116,7 +116,7 @@ void pl__gw_health_handle(struct gw_call *c, const uint8_t *req, size_t n) {
         } else if (overall(gw) != SERVING) {
             send_status(c, NOT_SERVING, true);
         } else {
-            struct pl_nrpc_meta m = {c->request_id, pl_time_wall_ms() + PROBE_TIMEOUT_MS, NULL};
+            struct pl_nrpc_meta m = {c->request_id, pl_time_mono_us() + PROBE_TIMEOUT_MS * 1000, NULL};
             static const struct pl_nrpc_stream_cbs cbs = {check_probe_message, check_probe_end};
             pl__gw_call_ref(c);
             struct pl_nrpc_stream *s = NULL;
@@ -207,7 +207,7 @@ void pl__gw_health_tick(struct pl_gateway *gw) {
     for (int i = 0; i < gw->n_health; i++) {
         struct gw_health_svc *h = &gw->health[i];
         if (h->probe) continue;
-        struct pl_nrpc_meta m = {NULL, pl_time_wall_ms() + PROBE_TIMEOUT_MS, NULL};
+        struct pl_nrpc_meta m = {NULL, pl_time_mono_us() + PROBE_TIMEOUT_MS * 1000, NULL};
         static const struct pl_nrpc_stream_cbs cbs = {probe_message, probe_end};
         struct pl_nrpc_stream *s = NULL;
         h->probe_result = 0;

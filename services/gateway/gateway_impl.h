@@ -70,7 +70,7 @@ struct gw_call {
     char rpc_name[64];              /* metrics label: "punctuate_text", "health_check", "unknown" */
     char request_id[72];
     char user[72];
-    int64_t deadline_wall_ms;       /* 0 = none */
+    int64_t deadline_us;            /* pl_time_mono_us(); 0 = none */
     int64_t timeout_ms;             /* for unary NATS calls */
     int64_t start_us;
     bool initial_md_sent;           /* touched by the CQ thread only */

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "file.h"
 #include "gateway_impl.h"
 #include "log.h"
 
@@ -46,32 +47,6 @@ static void free_config(struct pl_gateway_config *c) {
     memset(c, 0, sizeof *c);
 }
 
-static pl_status read_file(const char *path, char **out) {
-    *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return PL_ERR(PL_E_IO, "%s: %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    char *buf = pl_malloc(cap + 1);
-    while (buf) {
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (n < cap || got == 0) break;
-        char *nb = cap < (1u << 22) ? pl_realloc(buf, cap * 2 + 1) : NULL;
-        if (!nb) {
-            pl_free(buf);
-            buf = NULL;
-            break;
-        }
-        buf = nb;
-        cap *= 2;
-    }
-    fclose(f);
-    if (!buf) return PL_ERR(PL_E_IO, "%s: too large or out of memory", path);
-    buf[n] = 0;
-    *out = buf;
-    return PL_OK;
-}
-
 static pl_status make_creds(struct pl_gateway *gw, grpc_server_credentials **out) {
     pl_status st = PL_OK;
     char *cert = NULL, *key = NULL;
@@ -80,8 +55,9 @@ static pl_status make_creds(struct pl_gateway *gw, grpc_server_credentials **out
         *out = grpc_insecure_server_credentials_create();
         return PL_OK;
     }
-    PL_TRY_GOTO(st, read_file(gw->cfg.tls_cert, &cert));
-    PL_TRY_GOTO(st, read_file(gw->cfg.tls_key, &key));
+    size_t len;
+    PL_TRY_GOTO(st, pl_read_file(gw->cfg.tls_cert, 4u << 20, &cert, &len));
+    PL_TRY_GOTO(st, pl_read_file(gw->cfg.tls_key, 4u << 20, &key, &len));
     grpc_ssl_pem_key_cert_pair pair = {key, cert};
     *out = grpc_ssl_server_credentials_create(NULL, &pair, 1, 0, NULL);
     if (!*out) st = PL_ERR(PL_E_IO, "TLS: cannot use %s / %s", gw->cfg.tls_cert, gw->cfg.tls_key);

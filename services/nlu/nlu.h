@@ -295,6 +295,7 @@ struct pl_nlu_service_opts {
 
 struct pl_nlu_service;
 struct pl_worker;
+struct pl_model_repo;
 struct pl_worker_ctx;
 struct pl_worker_out;
 
@@ -303,18 +304,19 @@ struct pl_worker_out;
  * answers UNAVAILABLE naming the missing task). OUT: *out (caller owns). */
 pl_status pl_nlu_service_create(const struct pl_nlu_service_opts *o, struct pl_nlu_service **out);
 void pl_nlu_service_destroy(struct pl_nlu_service *s);
+/* Models served now, and model i of them (directory-name order). The model is borrowed until
+ * the next reload: for start-up reports and tests, not for request paths (they hold the set). */
 int pl_nlu_service_n_models(const struct pl_nlu_service *s);
 const struct pl_nlu_model *pl_nlu_service_model(const struct pl_nlu_service *s, int i);
 
 /* Register the rpcs (analyze_intent, classify_text, classify_tokens, analyze_entities,
- * punctuate_text, transform_text, get_riva_nlp_config) on w; s is borrowed for w's life. */
+ * punctuate_text, transform_text, get_riva_nlp_config) on w, one handler each; s is borrowed
+ * for w's life. pl_worker_call(w, rpc, ...) runs one outside NATS. */
 pl_status pl_nlu_service_register(struct pl_nlu_service *s, struct pl_worker *w);
 
-/* Handle one request of rpc (snake-case name) outside NATS: the bytes of the Riva request
- * in, the Riva response bytes out (data allocated with pl_malloc). Errors as the gRPC status
- * the worker sends. Thread-safe. */
-pl_status pl_nlu_service_call(struct pl_nlu_service *s, const char *rpc, const uint8_t *req,
-                              size_t n, int64_t deadline_us, struct pl_worker_out *out);
+/* The service's model repository (for pl_model_repo_reload; borrowed). Registering on a worker
+ * also makes the worker's SIGHUP reload it. */
+struct pl_model_repo *pl_nlu_service_repo(struct pl_nlu_service *s);
 
 #ifdef __cplusplus
 }

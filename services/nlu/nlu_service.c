@@ -8,7 +8,6 @@
  * scores into the Riva response (nlu_post.c) and packs it. Response sub-messages live in a
  * per-call arena freed after packing.
  */
-#include <dirent.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +15,9 @@
 #include <sys/stat.h>
 
 #include "alloc.h"
+#include "arena.h"
 #include "log.h"
+#include "model_repo.h"
 #include "models/bert.h"
 #include "nlu.h"
 #include "nrpc_worker.h"
@@ -26,53 +27,69 @@
 #include "util.h"
 
 struct pl_nlu_service {
-    struct pl_nlu_model **models;
-    int n_models;
+    struct pl_model_repo *repo; /* the models served; reloaded on SIGHUP */
+    struct pl_nlu_model_opts model_opts;
     char *model_dir;
     struct pl_nlu_limits lim;
     int64_t max_text_bytes;
     int max_texts;
 };
 
-int pl_nlu_service_n_models(const struct pl_nlu_service *s) { return s->n_models; }
-const struct pl_nlu_model *pl_nlu_service_model(const struct pl_nlu_service *s, int i) {
-    return i >= 0 && i < s->n_models ? s->models[i] : NULL;
+/* ---- the model repository: directories whose config.json names an NLU task ---------------- */
+
+static bool repo_claims(void *ud, const char *dir, const json_t *config) {
+    (void)ud;
+    (void)config;
+    return pl_nlu_model_probe(dir, NULL);
 }
 
-static int by_name(const struct dirent **a, const struct dirent **b) {
-    return strcmp((*a)->d_name, (*b)->d_name);
-}
-
-/* Load one model (or variant) into s. A model that fails to load, or whose name is taken
- * (a variant "<dir>-<v>" against a directory of that name), is logged and skipped; only
- * running out of memory for the list fails. */
-static pl_status add_model(struct pl_nlu_service *s, const char *dir, const char *name,
-                           const struct pl_nlu_model_opts *mo) {
-    for (int i = 0; i < s->n_models; i++)
-        if (!strcmp(s->models[i]->name, name)) {
-            PL_LOGE("model %s (%s) not loaded: the name is taken by %s", name, dir,
-                    s->models[i]->dir);
-            return PL_OK;
-        }
+static pl_status load_one(struct pl_nlu_service *s, const char *dir, const char *name,
+                          const char *variant, struct pl_model_list *out) {
+    struct pl_nlu_model_opts mo = s->model_opts;
+    mo.variant = variant;
     struct pl_nlu_model *m = NULL;
-    int64_t t0 = pl_time_mono_us();
-    if (pl_nlu_model_load(dir, name, mo, &m) != PL_OK) {
-        PL_LOGE("model %s (%s) not loaded: %s", name, dir, pl_last_error());
+    PL_TRY(pl_nlu_model_load(dir, name, &mo, &m));
+    PL_LOGI("model %s: %s, %s, max_length %d, batch %d, delay %lld us, %d instance%s", name,
+            pl_nlu_task_name(m->task), pl_bert_precision(m->bert), m->max_length,
+            m->max_batch_size, (long long)m->max_queue_delay_us, m->n_instances,
+            m->n_instances == 1 ? "" : "s");
+    return pl_model_list_add(out, name, m);
+}
+
+/* A directory gives its model and the variants its config.json declares ("<dir>-<variant>",
+ * a second model from the same files). A variant that cannot be served (a bad "variants"
+ * entry, a precision the engine refuses) is logged and left out; the model itself and its
+ * other variants are served. */
+static pl_status repo_load(void *ud, const char *dir_name, const char *dir, const json_t *config,
+                           struct pl_model_list *out) {
+    (void)config;
+    struct pl_nlu_service *s = ud;
+    PL_TRY(load_one(s, dir, dir_name, NULL, out));
+    char **vars = NULL;
+    int nv = 0;
+    if (pl_nlu_model_variants(dir, &vars, &nv) != PL_OK) {
+        PL_LOGE("model %s: variants not loaded: %s", dir, pl_last_error());
         return PL_OK;
     }
-    struct pl_nlu_model **nm = pl_realloc(s->models, sizeof *nm * (size_t)(s->n_models + 1));
-    if (!nm) {
-        pl_nlu_model_destroy(m);
-        return PL_ERR(PL_E_NOMEM, "model list");
+    pl_status st = PL_OK;
+    for (int k = 0; k < nv && st != PL_E_NOMEM; k++) {
+        char vname[512];
+        if ((size_t)snprintf(vname, sizeof vname, "%s-%s", dir_name, vars[k]) >= sizeof vname)
+            st = PL_ERR(PL_E_FORMAT, "variant %s: name too long", vars[k]);
+        else
+            st = load_one(s, dir, vname, vars[k], out);
+        if (st != PL_OK) PL_LOGE("model %s (%s) not loaded: %s", vname, dir, pl_last_error());
     }
-    s->models = nm;
-    s->models[s->n_models++] = m;
-    PL_LOGI("model %s loaded: %s, %s, max_length %d, batch %d, delay %lld us, %d instance%s, "
-            "%.0f ms", name, pl_nlu_task_name(m->task), pl_bert_precision(m->bert), m->max_length,
-            m->max_batch_size, (long long)m->max_queue_delay_us, m->n_instances,
-            m->n_instances == 1 ? "" : "s", (pl_time_mono_us() - t0) / 1000.0);
-    return PL_OK;
+    pl_nlu_variants_free(vars, nv);
+    return st == PL_E_NOMEM ? st : PL_OK;
 }
+
+static void repo_unload(void *ud, void *model) {
+    (void)ud;
+    pl_nlu_model_destroy(model);
+}
+
+static const struct pl_model_repo_i nlu_repo = {"NLU model", repo_claims, repo_load, repo_unload};
 
 pl_status pl_nlu_service_create(const struct pl_nlu_service_opts *o, struct pl_nlu_service **out) {
     *out = NULL;
@@ -81,115 +98,57 @@ pl_status pl_nlu_service_create(const struct pl_nlu_service_opts *o, struct pl_n
         pl_free(s);
         return PL_ERR(PL_E_NOMEM, "nlu service");
     }
+    s->model_opts = o->model;
     s->lim.max_windows = o->max_windows > 0 ? o->max_windows : 256;
     s->max_text_bytes = o->max_text_bytes > 0 ? o->max_text_bytes : 65536;
     s->max_texts = o->max_texts > 0 ? o->max_texts : 256;
-    struct dirent **ents = NULL;
-    int ne = scandir(s->model_dir, &ents, NULL, by_name);
-    if (ne < 0) {
-        PL_LOGW("model_dir %s cannot be read; serving no models", s->model_dir);
-        ne = 0;
-    }
-    pl_status st = PL_OK;
-    for (int i = 0; i < ne; i++) {
-        const char *d = ents[i]->d_name;
-        char dir[4096];
-        enum pl_nlu_task task;
-        bool skip = d[0] == '.' ||
-                    (size_t)snprintf(dir, sizeof dir, "%s/%s", s->model_dir, d) >= sizeof dir ||
-                    !pl_nlu_model_probe(dir, &task);
-        if (!skip && st == PL_OK) st = add_model(s, dir, d, &o->model);
-        if (!skip && st == PL_OK) {
-            /* the variants config.json declares, each a second model from the same files */
-            char **vars = NULL;
-            int nv = 0;
-            if (pl_nlu_model_variants(dir, &vars, &nv) != PL_OK)
-                PL_LOGE("model %s: variants not loaded: %s", dir, pl_last_error());
-            for (int k = 0; k < nv && st == PL_OK; k++) {
-                char vname[512];
-                if ((size_t)snprintf(vname, sizeof vname, "%s-%s", d, vars[k]) >= sizeof vname) {
-                    PL_LOGE("model %s: variant %s: name too long", dir, vars[k]);
-                    continue;
-                }
-                struct pl_nlu_model_opts vo = o->model;
-                vo.variant = vars[k];
-                st = add_model(s, dir, vname, &vo);
-            }
-            pl_nlu_variants_free(vars, nv);
-        }
-        free(ents[i]); /* scandir allocates with malloc */
-    }
-    free(ents);
+    pl_status st = pl_model_repo_create(s->model_dir, &nlu_repo, s, &s->repo);
     if (st != PL_OK) {
         pl_nlu_service_destroy(s);
         return st;
     }
-    if (s->n_models == 0) PL_LOGW("no NLU model under %s: every rpc answers UNAVAILABLE", s->model_dir);
     *out = s;
     return PL_OK;
 }
 
 void pl_nlu_service_destroy(struct pl_nlu_service *s) {
     if (!s) return;
-    for (int i = 0; i < s->n_models; i++) pl_nlu_model_destroy(s->models[i]);
-    pl_free(s->models);
+    pl_model_repo_destroy(s->repo);
     pl_free(s->model_dir);
     pl_free(s);
 }
 
-/* ---- per-call arena ---------------------------------------------------------------------- */
-
-struct arena {
-    void **p;
-    int n, cap;
-    bool failed;
-};
-
-static void *aalloc(struct arena *a, size_t size) {
-    if (a->failed) return NULL;
-    if (a->n == a->cap) {
-        int cap = a->cap ? a->cap * 2 : 64;
-        void **np = pl_realloc(a->p, sizeof *np * (size_t)cap);
-        if (!np) {
-            a->failed = true;
-            return NULL;
-        }
-        a->p = np;
-        a->cap = cap;
-    }
-    void *q = pl_calloc(1, size ? size : 1);
-    if (!q) {
-        a->failed = true;
-        return NULL;
-    }
-    a->p[a->n++] = q;
-    return q;
+int pl_nlu_service_n_models(const struct pl_nlu_service *s) {
+    struct pl_model_set *set = pl_model_repo_acquire(s->repo);
+    int n = pl_model_set_count(set);
+    pl_model_set_release(set);
+    return n;
 }
 
-static char *astrndup(struct arena *a, const char *s, size_t n) {
-    char *q = aalloc(a, n + 1);
-    if (q) memcpy(q, s, n);
-    return q;
+const struct pl_nlu_model *pl_nlu_service_model(const struct pl_nlu_service *s, int i) {
+    struct pl_model_set *set = pl_model_repo_acquire(s->repo);
+    const struct pl_nlu_model *m = pl_model_set_at(set, i, NULL, NULL);
+    pl_model_set_release(set);
+    return m;
 }
 
-static void afree(struct arena *a) {
-    for (int i = 0; i < a->n; i++) pl_free(a->p[i]);
-    pl_free(a->p);
-}
+struct pl_model_repo *pl_nlu_service_repo(struct pl_nlu_service *s) { return s->repo; }
 
-static Nvidia__Riva__Nlp__Classification *aclass(struct arena *a, const char *name, size_t len,
+/* ---- response pieces (in the call's pl_arena) ------------------------------------------- */
+
+static Nvidia__Riva__Nlp__Classification *aclass(struct pl_arena *a, const char *name, size_t len,
                                                 float score) {
-    Nvidia__Riva__Nlp__Classification *c = aalloc(a, sizeof *c);
+    Nvidia__Riva__Nlp__Classification *c = pl_arena_alloc(a, sizeof *c);
     if (!c) return NULL;
     nvidia__riva__nlp__classification__init(c);
-    c->class_name = astrndup(a, name, len);
+    c->class_name = pl_arena_strndup(a, name, len);
     c->score = score;
     return c;
 }
 
-static Nvidia__Riva__Nlp__Span **aspan(struct arena *a, int32_t start, int32_t end) {
-    Nvidia__Riva__Nlp__Span **v = aalloc(a, sizeof *v);
-    Nvidia__Riva__Nlp__Span *sp = aalloc(a, sizeof *sp);
+static Nvidia__Riva__Nlp__Span **aspan(struct pl_arena *a, int32_t start, int32_t end) {
+    Nvidia__Riva__Nlp__Span **v = pl_arena_alloc(a, sizeof *v);
+    Nvidia__Riva__Nlp__Span *sp = pl_arena_alloc(a, sizeof *sp);
     if (!v || !sp) return NULL;
     nvidia__riva__nlp__span__init(sp);
     sp->start = (uint32_t)start;
@@ -216,13 +175,14 @@ static const char *kind_of(enum pl_nlu_task t) {
  * Unknown name -> NOT_FOUND; a model of another task -> INVALID_ARGUMENT; no model of these
  * tasks loaded -> UNAVAILABLE.
  */
-static pl_status pick_model(const struct pl_nlu_service *s, const char *rpc, const char *name,
-                            bool by_domain, const enum pl_nlu_task *ok, int n_ok,
-                            struct pl_nlu_model **out) {
+static pl_status pick_model(const struct pl_nlu_service *s, const struct pl_model_set *set,
+                            const char *rpc, const char *name, bool by_domain,
+                            const enum pl_nlu_task *ok, int n_ok, struct pl_nlu_model **out) {
     *out = NULL;
+    int n_models = pl_model_set_count(set);
     if (name && *name) {
-        for (int i = 0; i < s->n_models; i++) {
-            struct pl_nlu_model *m = s->models[i];
+        for (int i = 0; i < n_models; i++) {
+            struct pl_nlu_model *m = pl_model_set_at(set, i, NULL, NULL);
             if (strcmp(m->name, name) != 0 && !(by_domain && !strcmp(m->domain, name))) continue;
             for (int k = 0; k < n_ok; k++)
                 if (m->task == ok[k]) {
@@ -235,8 +195,11 @@ static pl_status pick_model(const struct pl_nlu_service *s, const char *rpc, con
         }
         struct pl_strbuf sb;
         pl_strbuf_init(&sb);
-        for (int i = 0; i < s->n_models; i++)
-            pl_strbuf_appendf(&sb, "%s%s", i ? ", " : "", s->models[i]->name);
+        for (int i = 0; i < n_models; i++) {
+            const char *mn = NULL;
+            pl_model_set_at(set, i, &mn, NULL);
+            pl_strbuf_appendf(&sb, "%s%s", i ? ", " : "", mn);
+        }
         pl_status st = PL_ERR(PL_E_NOT_FOUND, "%s '%s' is not loaded (loaded: %s)",
                               by_domain ? "model or domain" : "model", name,
                               sb.len ? sb.data : "none");
@@ -244,14 +207,16 @@ static pl_status pick_model(const struct pl_nlu_service *s, const char *rpc, con
         return st;
     }
     for (int k = 0; k < n_ok; k++)
-        for (int i = 0; i < s->n_models; i++)
-            if (s->models[i]->task == ok[k]) {
-                *out = s->models[i];
+        for (int i = 0; i < n_models; i++) {
+            struct pl_nlu_model *m = pl_model_set_at(set, i, NULL, NULL);
+            if (m->task == ok[k]) {
+                *out = m;
                 return PL_OK;
             }
+        }
     return PL_ERR(PL_E_UNAVAILABLE, "%s: no %s model is loaded (nlu.model_dir %s has %d NLU "
-                                    "model%s)", rpc, kind_of(ok[0]), s->model_dir, s->n_models,
-                  s->n_models == 1 ? "" : "s");
+                                    "model%s)", rpc, kind_of(ok[0]), s->model_dir, n_models,
+                  n_models == 1 ? "" : "s");
 }
 
 static pl_status check_texts(const struct pl_nlu_service *s, char *const *texts, size_t n,
@@ -315,21 +280,21 @@ static pl_status label_words(const char *text, size_t len, const struct pl_nlu_r
 }
 
 /* BIO spans of one text as TokenClassValues. */
-static pl_status spans_to_values(struct arena *a, const char *text, const struct labelled *l,
+static pl_status spans_to_values(struct pl_arena *a, const char *text, const struct labelled *l,
                                  const struct pl_nlu_head *h, Nvidia__Riva__Nlp__TokenClassValue ***out,
                                  size_t *n_out) {
     struct pl_nlu_span *sp = NULL;
     int32_t n = 0;
     PL_TRY(pl_nlu_bio_decode((const char *const *)h->labels, h->n_labels, l->label, l->score,
                              l->n_words, &sp, &n));
-    Nvidia__Riva__Nlp__TokenClassValue **v = aalloc(a, sizeof *v * (size_t)(n + 1));
+    Nvidia__Riva__Nlp__TokenClassValue **v = pl_arena_alloc(a, sizeof *v * (size_t)(n + 1));
     for (int32_t i = 0; v && i < n; i++) {
         const struct pl_nlu_word *w0 = &l->words[sp[i].first_word], *w1 = &l->words[sp[i].last_word];
-        Nvidia__Riva__Nlp__TokenClassValue *t = aalloc(a, sizeof *t);
-        Nvidia__Riva__Nlp__Classification **c = aalloc(a, sizeof *c);
+        Nvidia__Riva__Nlp__TokenClassValue *t = pl_arena_alloc(a, sizeof *t);
+        Nvidia__Riva__Nlp__Classification **c = pl_arena_alloc(a, sizeof *c);
         if (!t || !c) break;
         nvidia__riva__nlp__token_class_value__init(t);
-        t->token = astrndup(a, text + w0->byte_start, (size_t)(w1->byte_end - w0->byte_start));
+        t->token = pl_arena_strndup(a, text + w0->byte_start, (size_t)(w1->byte_end - w0->byte_start));
         c[0] = aclass(a, sp[i].type, (size_t)sp[i].type_len, sp[i].score);
         t->n_label = 1;
         t->label = c;
@@ -338,19 +303,19 @@ static pl_status spans_to_values(struct arena *a, const char *text, const struct
         v[i] = t;
     }
     pl_free(sp);
-    if (a->failed) return PL_ERR(PL_E_NOMEM, "response");
+    if (pl_arena_failed(a)) return PL_ERR(PL_E_NOMEM, "response");
     *out = v;
     *n_out = (size_t)n;
     return PL_OK;
 }
 
 /* Labels of one probability row, best first, top_n of them (0 = 1). */
-static Nvidia__Riva__Nlp__Classification **top_labels(struct arena *a, const float *p,
+static Nvidia__Riva__Nlp__Classification **top_labels(struct pl_arena *a, const float *p,
                                                        const struct pl_nlu_head *h, uint32_t top_n,
                                                        size_t *n_out) {
     int k = top_n == 0 ? 1 : (top_n > (uint32_t)h->n_labels ? h->n_labels : (int)top_n);
-    Nvidia__Riva__Nlp__Classification **v = aalloc(a, sizeof *v * (size_t)k);
-    int *idx = aalloc(a, sizeof *idx * (size_t)h->n_labels);
+    Nvidia__Riva__Nlp__Classification **v = pl_arena_alloc(a, sizeof *v * (size_t)k);
+    int *idx = pl_arena_alloc(a, sizeof *idx * (size_t)h->n_labels);
     if (!v || !idx) return NULL;
     for (int i = 0; i < h->n_labels; i++) idx[i] = i;
     for (int i = 0; i < k; i++) { /* partial selection sort: k is small */
@@ -383,26 +348,29 @@ static const char *model_name_of(const Nvidia__Riva__Nlp__NLPModelParams *p) {
 /* The front every text RPC shares: texts within the limits (lens filled), the model that
  * serves rpc (see pick_model), and its forward over all n texts. OUT *m, *r (caller frees r
  * with pl_nlu_results_destroy(r, n), also on failure). */
-static pl_status run_texts(struct pl_nlu_service *s, const char *rpc, const char *name,
+static pl_status run_texts(struct pl_nlu_service *s, struct pl_model_set *set, const char *rpc,
+                           const char *name,
                            bool by_domain, const enum pl_nlu_task *ok, int n_ok,
                            char *const *texts, size_t n, size_t *lens, int64_t deadline,
                            struct pl_nlu_model **m, struct pl_nlu_result **r) {
     PL_TRY(check_texts(s, texts, n, lens));
-    PL_TRY(pick_model(s, rpc, name, by_domain, ok, n_ok, m));
+    PL_TRY(pick_model(s, set, rpc, name, by_domain, ok, n_ok, m));
     return pl_nlu_model_run(*m, (const char *const *)texts, lens, (int)n, &s->lim, deadline, r);
 }
 
-static pl_status rpc_analyze_intent(struct pl_nlu_service *s, const uint8_t *req, size_t n,
-                                    int64_t deadline, struct pl_worker_out *out) {
+static pl_status analyze_intent(struct pl_nlu_service *s, struct pl_model_set *set,
+                   int64_t deadline, const uint8_t *req, size_t n,
+                   struct pl_worker_out *out) {
     UNPACK(Nvidia__Riva__Nlp__AnalyzeIntentRequest, nvidia__riva__nlp__analyze_intent_request__descriptor, rq);
-    struct arena a = {0};
+    struct pl_arena a;
+    pl_arena_init(&a, 0);
     struct pl_nlu_result *r = NULL;
     struct labelled l = {0};
     pl_status st;
     size_t len;
     struct pl_nlu_model *m;
     static const enum pl_nlu_task ok[] = {PL_NLU_TASK_INTENT_SLOT};
-    PL_TRY_GOTO(st, run_texts(s, "AnalyzeIntent", rq->options ? rq->options->domain : NULL, true,
+    PL_TRY_GOTO(st, run_texts(s, set, "AnalyzeIntent", rq->options ? rq->options->domain : NULL, true,
                               ok, 1, &rq->query, 1, &len, deadline, &m, &r));
     const char *text = rq->query;
     const struct pl_nlu_head *hi = &m->heads[m->head_main], *hs = &m->heads[m->head_second];
@@ -413,9 +381,9 @@ static pl_status rpc_analyze_intent(struct pl_nlu_service *s, const uint8_t *req
     PL_TRY_GOTO(st, spans_to_values(&a, text, &l, hs, &resp.slots, &resp.n_slots));
     /* one model serves one domain: the domain is the model's, with certainty */
     resp.domain = aclass(&a, m->domain, strlen(m->domain), 1.0f);
-    resp.domain_str = astrndup(&a, m->domain, strlen(m->domain));
+    resp.domain_str = pl_arena_strndup(&a, m->domain, strlen(m->domain));
     resp.id = rq->id;
-    if (a.failed) {
+    if (pl_arena_failed(&a)) {
         st = PL_ERR(PL_E_NOMEM, "response");
         goto fail;
     }
@@ -423,15 +391,17 @@ static pl_status rpc_analyze_intent(struct pl_nlu_service *s, const uint8_t *req
 fail:
     labelled_deinit(&l);
     pl_nlu_results_destroy(r, 1);
-    afree(&a);
+    pl_arena_deinit(&a);
     pl_proto_free(&rq->base);
     return st;
 }
 
-static pl_status rpc_classify_text(struct pl_nlu_service *s, const uint8_t *req, size_t n,
-                                   int64_t deadline, struct pl_worker_out *out) {
+static pl_status classify_text(struct pl_nlu_service *s, struct pl_model_set *set,
+                   int64_t deadline, const uint8_t *req, size_t n,
+                   struct pl_worker_out *out) {
     UNPACK(Nvidia__Riva__Nlp__TextClassRequest, nvidia__riva__nlp__text_class_request__descriptor, rq);
-    struct arena a = {0};
+    struct pl_arena a;
+    pl_arena_init(&a, 0);
     struct pl_nlu_result *r = NULL;
     size_t *lens = pl_calloc(rq->n_text + 1, sizeof *lens);
     pl_status st;
@@ -441,20 +411,20 @@ static pl_status rpc_classify_text(struct pl_nlu_service *s, const uint8_t *req,
         st = PL_ERR(PL_E_NOMEM, "request");
         goto fail;
     }
-    PL_TRY_GOTO(st, run_texts(s, "ClassifyText", model_name_of(rq->model), false, ok, 2, rq->text,
+    PL_TRY_GOTO(st, run_texts(s, set, "ClassifyText", model_name_of(rq->model), false, ok, 2, rq->text,
                               rq->n_text, lens, deadline, &m, &r));
     const struct pl_nlu_head *h = &m->heads[m->head_main];
     Nvidia__Riva__Nlp__TextClassResponse resp = NVIDIA__RIVA__NLP__TEXT_CLASS_RESPONSE__INIT;
-    resp.results = aalloc(&a, sizeof *resp.results * rq->n_text);
+    resp.results = pl_arena_alloc(&a, sizeof *resp.results * rq->n_text);
     for (size_t i = 0; resp.results && i < rq->n_text; i++) {
-        Nvidia__Riva__Nlp__ClassificationResult *cr = aalloc(&a, sizeof *cr);
+        Nvidia__Riva__Nlp__ClassificationResult *cr = pl_arena_alloc(&a, sizeof *cr);
         if (!cr) break;
         nvidia__riva__nlp__classification_result__init(cr);
         cr->labels = top_labels(&a, r[i].probs[m->head_main], h, rq->top_n, &cr->n_labels);
         resp.results[resp.n_results++] = cr;
     }
     resp.id = rq->id;
-    if (a.failed) {
+    if (pl_arena_failed(&a)) {
         st = PL_ERR(PL_E_NOMEM, "response");
         goto fail;
     }
@@ -462,16 +432,18 @@ static pl_status rpc_classify_text(struct pl_nlu_service *s, const uint8_t *req,
 fail:
     pl_nlu_results_destroy(r, (int)rq->n_text);
     pl_free(lens);
-    afree(&a);
+    pl_arena_deinit(&a);
     pl_proto_free(&rq->base);
     return st;
 }
 
 /* ClassifyTokens: every word with its top_n labels (raw tag names) and span. */
-static pl_status rpc_classify_tokens(struct pl_nlu_service *s, const uint8_t *req, size_t n,
-                                     int64_t deadline, struct pl_worker_out *out) {
+static pl_status classify_tokens(struct pl_nlu_service *s, struct pl_model_set *set,
+                   int64_t deadline, const uint8_t *req, size_t n,
+                   struct pl_worker_out *out) {
     UNPACK(Nvidia__Riva__Nlp__TokenClassRequest, nvidia__riva__nlp__token_class_request__descriptor, rq);
-    struct arena a = {0};
+    struct pl_arena a;
+    pl_arena_init(&a, 0);
     struct pl_nlu_result *r = NULL;
     size_t *lens = pl_calloc(rq->n_text + 1, sizeof *lens);
     pl_status st;
@@ -481,23 +453,23 @@ static pl_status rpc_classify_tokens(struct pl_nlu_service *s, const uint8_t *re
         st = PL_ERR(PL_E_NOMEM, "request");
         goto fail;
     }
-    PL_TRY_GOTO(st, run_texts(s, "ClassifyTokens", model_name_of(rq->model), false, ok, 2, rq->text,
+    PL_TRY_GOTO(st, run_texts(s, set, "ClassifyTokens", model_name_of(rq->model), false, ok, 2, rq->text,
                               rq->n_text, lens, deadline, &m, &r));
     int hk = m->task == PL_NLU_TASK_INTENT_SLOT ? m->head_second : m->head_main;
     const struct pl_nlu_head *h = &m->heads[hk];
     Nvidia__Riva__Nlp__TokenClassResponse resp = NVIDIA__RIVA__NLP__TOKEN_CLASS_RESPONSE__INIT;
-    resp.results = aalloc(&a, sizeof *resp.results * rq->n_text);
+    resp.results = pl_arena_alloc(&a, sizeof *resp.results * rq->n_text);
     for (size_t i = 0; resp.results && i < rq->n_text; i++) {
         struct labelled l;
         PL_TRY_GOTO(st, label_words(rq->text[i], lens[i], &r[i], h, hk, &l));
-        Nvidia__Riva__Nlp__TokenClassSequence *seq = aalloc(&a, sizeof *seq);
-        Nvidia__Riva__Nlp__TokenClassValue **v = aalloc(&a, sizeof *v * (size_t)(l.n_words + 1));
+        Nvidia__Riva__Nlp__TokenClassSequence *seq = pl_arena_alloc(&a, sizeof *seq);
+        Nvidia__Riva__Nlp__TokenClassValue **v = pl_arena_alloc(&a, sizeof *v * (size_t)(l.n_words + 1));
         for (int32_t w = 0; seq && v && w < l.n_words; w++) {
             const struct pl_nlu_word *wd = &l.words[w];
-            Nvidia__Riva__Nlp__TokenClassValue *t = aalloc(&a, sizeof *t);
+            Nvidia__Riva__Nlp__TokenClassValue *t = pl_arena_alloc(&a, sizeof *t);
             if (!t) break;
             nvidia__riva__nlp__token_class_value__init(t);
-            t->token = astrndup(&a, rq->text[i] + wd->byte_start, (size_t)(wd->byte_end - wd->byte_start));
+            t->token = pl_arena_strndup(&a, rq->text[i] + wd->byte_start, (size_t)(wd->byte_end - wd->byte_start));
             int32_t tk = h->last_subtoken ? wd->last_token : wd->first_token;
             t->label = top_labels(&a, r[i].probs[hk] + (size_t)tk * h->n_labels, h,
                                   rq->top_n, &t->n_label);
@@ -513,7 +485,7 @@ static pl_status rpc_classify_tokens(struct pl_nlu_service *s, const uint8_t *re
         resp.results[resp.n_results++] = seq;
     }
     resp.id = rq->id;
-    if (a.failed) {
+    if (pl_arena_failed(&a)) {
         st = PL_ERR(PL_E_NOMEM, "response");
         goto fail;
     }
@@ -521,29 +493,31 @@ static pl_status rpc_classify_tokens(struct pl_nlu_service *s, const uint8_t *re
 fail:
     pl_nlu_results_destroy(r, (int)rq->n_text);
     pl_free(lens);
-    afree(&a);
+    pl_arena_deinit(&a);
     pl_proto_free(&rq->base);
     return st;
 }
 
-static pl_status rpc_analyze_entities(struct pl_nlu_service *s, const uint8_t *req, size_t n,
-                                      int64_t deadline, struct pl_worker_out *out) {
+static pl_status analyze_entities(struct pl_nlu_service *s, struct pl_model_set *set,
+                   int64_t deadline, const uint8_t *req, size_t n,
+                   struct pl_worker_out *out) {
     UNPACK(Nvidia__Riva__Nlp__AnalyzeEntitiesRequest, nvidia__riva__nlp__analyze_entities_request__descriptor, rq);
-    struct arena a = {0};
+    struct pl_arena a;
+    pl_arena_init(&a, 0);
     struct pl_nlu_result *r = NULL;
     struct labelled l = {0};
     pl_status st;
     size_t len;
     struct pl_nlu_model *m;
     static const enum pl_nlu_task ok[] = {PL_NLU_TASK_TOKEN_CLS};
-    PL_TRY_GOTO(st, run_texts(s, "AnalyzeEntities", NULL, false, ok, 1, &rq->query, 1, &len,
+    PL_TRY_GOTO(st, run_texts(s, set, "AnalyzeEntities", NULL, false, ok, 1, &rq->query, 1, &len,
                               deadline, &m, &r));
     const char *text = rq->query;
     const struct pl_nlu_head *h = &m->heads[m->head_main];
     PL_TRY_GOTO(st, label_words(text, len, r, h, m->head_main, &l));
     Nvidia__Riva__Nlp__TokenClassResponse resp = NVIDIA__RIVA__NLP__TOKEN_CLASS_RESPONSE__INIT;
-    Nvidia__Riva__Nlp__TokenClassSequence *seq = aalloc(&a, sizeof *seq);
-    resp.results = aalloc(&a, sizeof *resp.results);
+    Nvidia__Riva__Nlp__TokenClassSequence *seq = pl_arena_alloc(&a, sizeof *seq);
+    resp.results = pl_arena_alloc(&a, sizeof *resp.results);
     if (!seq || !resp.results) {
         st = PL_ERR(PL_E_NOMEM, "response");
         goto fail;
@@ -557,16 +531,18 @@ static pl_status rpc_analyze_entities(struct pl_nlu_service *s, const uint8_t *r
 fail:
     labelled_deinit(&l);
     pl_nlu_results_destroy(r, 1);
-    afree(&a);
+    pl_arena_deinit(&a);
     pl_proto_free(&rq->base);
     return st;
 }
 
 /* PunctuateText and TransformText: a punctuation/capitalization model rewrites each text. */
-static pl_status rpc_punctuate(struct pl_nlu_service *s, const char *rpc, const uint8_t *req,
-                               size_t n, int64_t deadline, struct pl_worker_out *out) {
+static pl_status punctuate(struct pl_nlu_service *s, struct pl_model_set *set, const char *rpc,
+                           int64_t deadline, const uint8_t *req, size_t n,
+                           struct pl_worker_out *out) {
     UNPACK(Nvidia__Riva__Nlp__TextTransformRequest, nvidia__riva__nlp__text_transform_request__descriptor, rq);
-    struct arena a = {0};
+    struct pl_arena a;
+    pl_arena_init(&a, 0);
     struct pl_nlu_result *r = NULL;
     size_t *lens = pl_calloc(rq->n_text + 1, sizeof *lens);
     char **texts = pl_calloc(rq->n_text + 1, sizeof *texts);
@@ -577,7 +553,7 @@ static pl_status rpc_punctuate(struct pl_nlu_service *s, const char *rpc, const 
         st = PL_ERR(PL_E_NOMEM, "request");
         goto fail;
     }
-    PL_TRY_GOTO(st, run_texts(s, rpc, model_name_of(rq->model), false, ok, 1, rq->text, rq->n_text,
+    PL_TRY_GOTO(st, run_texts(s, set, rpc, model_name_of(rq->model), false, ok, 1, rq->text, rq->n_text,
                               lens, deadline, &m, &r));
     const struct pl_nlu_head *hp = &m->heads[m->head_main];
     const struct pl_nlu_head *hc = m->head_second >= 0 ? &m->heads[m->head_second] : NULL;
@@ -588,8 +564,8 @@ static pl_status rpc_punctuate(struct pl_nlu_service *s, const char *rpc, const 
             labelled_deinit(&lp);
             goto fail;
         }
-        enum pl_nlu_case *cases = aalloc(&a, sizeof *cases * (size_t)(lp.n_words + 1));
-        const char **marks = aalloc(&a, sizeof *marks * (size_t)(lp.n_words + 1));
+        enum pl_nlu_case *cases = pl_arena_alloc(&a, sizeof *cases * (size_t)(lp.n_words + 1));
+        const char **marks = pl_arena_alloc(&a, sizeof *marks * (size_t)(lp.n_words + 1));
         for (int32_t w = 0; cases && marks && w < lp.n_words; w++) {
             marks[w] = pl_nlu_mark_of_label(hp->labels[lp.label[w]]);
             cases[w] = hc ? pl_nlu_case_of_label(hc->labels[lc.label[w]]) : PL_NLU_CASE_LOWER;
@@ -611,46 +587,61 @@ fail:
     pl_free(texts);
     pl_nlu_results_destroy(r, (int)rq->n_text);
     pl_free(lens);
-    afree(&a);
+    pl_arena_deinit(&a);
     pl_proto_free(&rq->base);
     return st;
 }
 
-static void add_param(struct arena *a, Nvidia__Riva__Nlp__RivaNLPConfigResponse__Config *c,
+static void add_param(struct pl_arena *a, Nvidia__Riva__Nlp__RivaNLPConfigResponse__Config *c,
                       const char *key, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
-static void add_param(struct arena *a, Nvidia__Riva__Nlp__RivaNLPConfigResponse__Config *c,
+static void add_param(struct pl_arena *a, Nvidia__Riva__Nlp__RivaNLPConfigResponse__Config *c,
                       const char *key, const char *fmt, ...) {
-    Nvidia__Riva__Nlp__RivaNLPConfigResponse__Config__ParametersEntry *e = aalloc(a, sizeof *e);
+    Nvidia__Riva__Nlp__RivaNLPConfigResponse__Config__ParametersEntry *e = pl_arena_alloc(a, sizeof *e);
     if (!e) return;
     nvidia__riva__nlp__riva_nlpconfig_response__config__parameters_entry__init(e);
-    e->key = astrndup(a, key, strlen(key));
+    e->key = pl_arena_strndup(a, key, strlen(key));
     char buf[256];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    e->value = astrndup(a, buf, strlen(buf));
+    e->value = pl_arena_strndup(a, buf, strlen(buf));
     c->parameters[c->n_parameters++] = e;
 }
 
-static pl_status rpc_get_config(struct pl_nlu_service *s, const uint8_t *req, size_t n,
-                                int64_t deadline, struct pl_worker_out *out) {
+static pl_status punctuate_text(struct pl_nlu_service *s, struct pl_model_set *set,
+                                int64_t deadline, const uint8_t *req, size_t n,
+                                struct pl_worker_out *out) {
+    return punctuate(s, set, "PunctuateText", deadline, req, n, out);
+}
+
+static pl_status transform_text(struct pl_nlu_service *s, struct pl_model_set *set,
+                                int64_t deadline, const uint8_t *req, size_t n,
+                                struct pl_worker_out *out) {
+    return punctuate(s, set, "TransformText", deadline, req, n, out);
+}
+
+static pl_status get_config(struct pl_nlu_service *s, struct pl_model_set *set, int64_t deadline,
+                            const uint8_t *req, size_t n, struct pl_worker_out *out) {
+    (void)s;
     (void)deadline;
     UNPACK(Nvidia__Riva__Nlp__RivaNLPConfigRequest, nvidia__riva__nlp__riva_nlpconfig_request__descriptor, rq);
-    struct arena a = {0};
+    struct pl_arena a;
+    pl_arena_init(&a, 0);
     pl_status st = PL_OK;
     const char *want = rq->model_name && *rq->model_name ? rq->model_name : NULL;
     Nvidia__Riva__Nlp__RivaNLPConfigResponse resp = NVIDIA__RIVA__NLP__RIVA_NLPCONFIG_RESPONSE__INIT;
-    resp.model_config = aalloc(&a, sizeof *resp.model_config * (size_t)(s->n_models + 1));
-    for (int i = 0; resp.model_config && i < s->n_models; i++) {
-        const struct pl_nlu_model *m = s->models[i];
+    int n_models = pl_model_set_count(set);
+    resp.model_config = pl_arena_alloc(&a, sizeof *resp.model_config * (size_t)(n_models + 1));
+    for (int i = 0; resp.model_config && i < n_models; i++) {
+        const struct pl_nlu_model *m = pl_model_set_at(set, i, NULL, NULL);
         if (want && strcmp(want, m->name) != 0) continue;
-        Nvidia__Riva__Nlp__RivaNLPConfigResponse__Config *c = aalloc(&a, sizeof *c);
+        Nvidia__Riva__Nlp__RivaNLPConfigResponse__Config *c = pl_arena_alloc(&a, sizeof *c);
         if (!c) break;
         nvidia__riva__nlp__riva_nlpconfig_response__config__init(c);
-        c->model_name = astrndup(&a, m->name, strlen(m->name));
-        c->parameters = aalloc(&a, sizeof *c->parameters * (size_t)(16 + m->n_heads));
+        c->model_name = pl_arena_strndup(&a, m->name, strlen(m->name));
+        c->parameters = pl_arena_alloc(&a, sizeof *c->parameters * (size_t)(16 + m->n_heads));
         if (!c->parameters) break;
         add_param(&a, c, "task", "%s", pl_nlu_task_name(m->task));
         add_param(&a, c, "domain", "%s", m->domain);
@@ -675,60 +666,63 @@ static pl_status rpc_get_config(struct pl_nlu_service *s, const uint8_t *req, si
             pl_strbuf_init(&sb);
             for (int j = 0; j < m->heads[k].n_labels; j++)
                 pl_strbuf_appendf(&sb, "%s%s", j ? "," : "", m->heads[k].labels[j]);
-            Nvidia__Riva__Nlp__RivaNLPConfigResponse__Config__ParametersEntry *e = aalloc(&a, sizeof *e);
+            Nvidia__Riva__Nlp__RivaNLPConfigResponse__Config__ParametersEntry *e = pl_arena_alloc(&a, sizeof *e);
             if (e) {
                 nvidia__riva__nlp__riva_nlpconfig_response__config__parameters_entry__init(e);
-                e->key = astrndup(&a, key, strlen(key));
-                e->value = astrndup(&a, sb.len ? sb.data : "", sb.len);
+                e->key = pl_arena_strndup(&a, key, strlen(key));
+                e->value = pl_arena_strndup(&a, sb.len ? sb.data : "", sb.len);
                 c->parameters[c->n_parameters++] = e;
             }
             pl_strbuf_deinit(&sb);
         }
         resp.model_config[resp.n_model_config++] = c;
     }
-    if (a.failed) st = PL_ERR(PL_E_NOMEM, "response");
+    if (pl_arena_failed(&a)) st = PL_ERR(PL_E_NOMEM, "response");
     else if (want && resp.n_model_config == 0)
         st = PL_ERR(PL_E_NOT_FOUND, "model '%s' is not loaded", want);
     else st = pack(&resp.base, out);
-    afree(&a);
+    pl_arena_deinit(&a);
     pl_proto_free(&rq->base);
     return st;
 }
 
-pl_status pl_nlu_service_call(struct pl_nlu_service *s, const char *rpc, const uint8_t *req,
-                              size_t n, int64_t deadline_us, struct pl_worker_out *out) {
-    out->data = NULL;
-    out->len = 0;
-    if (!strcmp(rpc, "analyze_intent")) return rpc_analyze_intent(s, req, n, deadline_us, out);
-    if (!strcmp(rpc, "classify_text")) return rpc_classify_text(s, req, n, deadline_us, out);
-    if (!strcmp(rpc, "classify_tokens")) return rpc_classify_tokens(s, req, n, deadline_us, out);
-    if (!strcmp(rpc, "analyze_entities")) return rpc_analyze_entities(s, req, n, deadline_us, out);
-    if (!strcmp(rpc, "punctuate_text")) return rpc_punctuate(s, "PunctuateText", req, n, deadline_us, out);
-    if (!strcmp(rpc, "transform_text")) return rpc_punctuate(s, "TransformText", req, n, deadline_us, out);
-    if (!strcmp(rpc, "get_riva_nlp_config")) return rpc_get_config(s, req, n, deadline_us, out);
-    return PL_ERR(PL_E_UNSUPPORTED, "rpc '%s' is not served by parley-nlu", rpc);
-}
+/* Every rpc runs with the model set it took when it started, released when it returns: a
+ * reload during the call cannot take its model away. */
+typedef pl_status (*nlu_rpc_fn)(struct pl_nlu_service *s, struct pl_model_set *set,
+                                int64_t deadline, const uint8_t *req, size_t n,
+                                struct pl_worker_out *out);
 
-/* Worker glue: the absolute wall-clock deadline becomes a monotonic one. */
-static pl_status handle(void *ud, const struct pl_worker_ctx *ctx, const uint8_t *req, size_t n,
-                        struct pl_worker_out *out) {
-    int64_t deadline = 0;
-    if (ctx->deadline_ms > 0)
-        deadline = pl_time_mono_us() + (ctx->deadline_ms - pl_time_wall_ms()) * 1000;
-    pl_status st = pl_nlu_service_call(ud, ctx->rpc, req, n, deadline, out);
-    if (st != PL_OK) {
-        pl_free(out->data);
-        out->data = NULL;
-        out->len = 0;
-    }
+static pl_status with_models(void *ud, const struct pl_worker_ctx *ctx, const uint8_t *req,
+                             size_t n, struct pl_worker_out *out, nlu_rpc_fn fn) {
+    struct pl_nlu_service *s = ud;
+    struct pl_model_set *set = pl_model_repo_acquire(s->repo);
+    pl_status st = fn(s, set, ctx->deadline_us, req, n, out);
+    pl_model_set_release(set);
     return st;
 }
 
+#define NLU_RPC(name)                                                                              \
+    static pl_status rpc_##name(void *ud, const struct pl_worker_ctx *ctx, const uint8_t *req,     \
+                                size_t n, struct pl_worker_out *out) {                             \
+        return with_models(ud, ctx, req, n, out, name);                                            \
+    }
+NLU_RPC(analyze_intent)
+NLU_RPC(classify_text)
+NLU_RPC(classify_tokens)
+NLU_RPC(analyze_entities)
+NLU_RPC(punctuate_text)
+NLU_RPC(transform_text)
+NLU_RPC(get_config)
+#undef NLU_RPC
+
 pl_status pl_nlu_service_register(struct pl_nlu_service *s, struct pl_worker *w) {
-    static const char *rpcs[] = {"analyze_intent",   "classify_text",  "classify_tokens",
-                                 "analyze_entities", "punctuate_text", "transform_text",
-                                 "get_riva_nlp_config"};
-    for (size_t i = 0; i < sizeof rpcs / sizeof rpcs[0]; i++)
-        PL_TRY(pl_worker_add_unary(w, rpcs[i], handle, s));
+    static const struct pl_worker_unary rpcs[] = {
+        {"analyze_intent", rpc_analyze_intent},     {"classify_text", rpc_classify_text},
+        {"classify_tokens", rpc_classify_tokens},   {"analyze_entities", rpc_analyze_entities},
+        {"punctuate_text", rpc_punctuate_text},     {"transform_text", rpc_transform_text},
+        {"get_riva_nlp_config", rpc_get_config},
+    };
+    PL_TRY(pl_worker_add_unaries(w, rpcs, PL_ARRAY_LEN(rpcs), s));
+    pl_worker_set_reload(w, pl_model_repo_reload_hook, s->repo);
     return PL_OK;
 }

@@ -105,6 +105,8 @@ def main():
     c = json.load(open(os.path.join(mdir, "config.json")))
     c.setdefault("features", {})["normalize"] = "none"  # streaming features == offline ones
     json.dump(c, open(os.path.join(mdir, "config.json"), "w"))
+    vad = os.path.join(SRC, "models", "vad-silero")  # the shipped VAD, as parley up finds it
+    os.symlink(vad, os.path.join(models, "vad-silero"))
     _, nats_url = g.start_nats()
     asr_p, asr_http, n_models, _ = svc.start_asr(nats_url, models,
                                                  {"PARLEY_ASR_STREAM_ENDPOINTING": "vad"})
@@ -234,6 +236,7 @@ def main():
         qmodels = os.path.join(g.TMP, "qmodels")
         os.makedirs(qmodels)
         os.symlink(qn, os.path.join(qmodels, "asr-en-quartznet"))
+        os.symlink(vad, os.path.join(qmodels, "vad-silero"))
         _, q_http, nq, _ = svc.start_asr(nats_url, qmodels, {"PARLEY_ASR_LM": "none",
                                                              "PARLEY_ASR_STREAM_ENDPOINTING": "vad+blank"})
         check(nq == 1, "parley-asr serves models/asr-en-quartznet (stream_endpointing vad+blank)")

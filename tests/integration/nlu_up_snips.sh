@@ -6,15 +6,15 @@
 #   AnalyzeEntities finds a person and a location (when an NER model is shipped);
 #   PunctuateText("how are you doing today") is a capitalized question (when a punctuation
 #   model is shipped).
-# Skips (exit 77) while models/nlu-intent-slot-snips is not in the tree.
+# Fails when models/nlu-intent-slot-snips (shipped) is missing.
 # Usage: nlu_up_snips.sh <build dir> <source dir>
 set -u
 BUILD=$1
 SRC=$2
 PY=${PL_PYTHON:-/usr/bin/python3}
 if [[ ! -f "$SRC/models/nlu-intent-slot-snips/config.json" ]]; then
-  echo "skip: $SRC/models/nlu-intent-slot-snips is not there yet"
-  exit 77
+  echo "FAIL: $SRC/models/nlu-intent-slot-snips is missing (it is shipped)"
+  exit 1
 fi
 T=$(mktemp -d /tmp/pl_nlu_up_XXXXXX)
 UP_PID=

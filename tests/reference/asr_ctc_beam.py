@@ -16,7 +16,7 @@ order and tie-breaking, float64 like the C code:
 As a test (registered as reference_asr_ctc_beam):
   asr_ctc_beam.py --check DUMP_BIN WORK_DIR
 writes a tiny 3-gram ARPA LM, character and SentencePiece vocabularies and
-random log-prob matrices, runs the C driver (test_asr_beam_dump, which feeds
+random log-prob matrices, runs the C driver (asr_beam_dump, which feeds
 the frames in random chunks) and requires identical n-best texts and scores
 within 1e-6, over configurations with and without LM and boosting.
 """

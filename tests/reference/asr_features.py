@@ -5,7 +5,7 @@ in docs/asr.md). The training recipe computes its features with the same module.
 
 As a test (registered as reference_asr_features; the repository root on PYTHONPATH):
   PYTHONPATH=. asr_features.py --check DUMP_BIN DATA_DIR WORK_DIR
-runs the C driver test_asr_feat_dump on real clips (LJ Speech FLAC 22.05 kHz,
+runs the C driver asr_feat_dump on real clips (LJ Speech FLAC 22.05 kHz,
 FSDD 8 kHz WAV, speech-commands 16 kHz WAV), recomputes the features from the
 exact samples the C front end saw (resampling is common/audio's job and not part
 of this comparison; for 16 kHz WAV clips the samples are also read here with the

@@ -7,7 +7,7 @@
 2. builds a model from a small made-up data folder (same layout as ../shared/data) with
    and without pruning (and with LJ weighting) and checks that every context's distribution sums to 1 (the
    backoff weights are renormalized after pruning), that the evaluation sentences are
-   held out, and that the C loader (through test_asr_beam_dump) reads the gzip ARPA.
+   held out, and that the C loader (through asr_beam_dump) reads the gzip ARPA.
 """
 import gzip
 import math

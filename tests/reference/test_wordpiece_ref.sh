@@ -1,5 +1,5 @@
 #!/bin/sh
-# WordPiece reference test: the C tokenizer (test_wordpiece_dump) and the
+# WordPiece reference test: the C tokenizer (wordpiece_dump) and the
 # Python reference (wordpiece_ref.py) tokenize every line of the shared text
 # corpora, the SQuAD contexts and questions, and an edge-case corpus; ids,
 # code-point spans, byte spans and word indices must be identical on every line.

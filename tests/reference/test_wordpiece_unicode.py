@@ -7,7 +7,7 @@ the ids the tokenizer emits spell out exactly what cleaning, CJK splitting,
 lower-casing, NFD, mark stripping and punctuation splitting made of c. Each
 code point gets one line with three words: "c", "ΑcΣ" and "ΑΣc" (the Greek
 words expose Python's Cased/Case_Ignorable properties through the
-final-sigma rule). The C driver (test_wordpiece_dump) and wordpiece_ref.py
+final-sigma rule). The C driver (wordpiece_dump) and wordpiece_ref.py
 tokenize every line; a line that differs is allowed only for code points
 that Python's Unicode database (14.0 on Debian 12) does not assign yet and
 utf8proc (Unicode 15) does. Any other difference fails the test.

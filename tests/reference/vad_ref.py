@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Reference for Parley's Silero VAD (engine/models/vad.c) in PyTorch.
 
-Silero VAD v5, 16 kHz network, on the weights in
-$PARLEY_DATA_DIR/vad/silero_vad_16k.safetensors:
+Silero VAD v5, 16 kHz network, on the shipped weights in
+models/vad-silero/model.safetensors:
 
   per call: 512 new samples, prefixed by the last 64 samples of the previous
   call's input (zeros at the start) -> 576 samples; reflection pad on the
@@ -150,7 +150,8 @@ def main():
     ap.add_argument("--data", default=os.environ.get("PARLEY_DATA_DIR", "/work/shared/data"))
     ap.add_argument("--weights", default=None)
     a = ap.parse_args()
-    weights = a.weights or os.path.join(a.data, "vad", "silero_vad_16k.safetensors")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    weights = a.weights or os.path.join(root, "models", "vad-silero", "model.safetensors")
     w = read_safetensors(weights)
     lstmcell_check(w)
     model = SileroVad16k(w)

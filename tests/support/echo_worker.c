@@ -24,10 +24,8 @@
 #include "nrpc_worker.h"
 #include "util.h"
 
-#ifdef PL_ECHO_HAVE_PROTO
 #include "proto_util.h"
 #include "riva/proto/riva_nlp.pb-c.h"
-#endif
 
 static int delay_ms;
 static int crash_after = -1;
@@ -55,7 +53,6 @@ static pl_status h_punctuate(void *ud, const struct pl_worker_ctx *ctx, const ui
     (void)ud;
     (void)ctx;
     if (delay_ms) pl_sleep_ms(delay_ms);
-#ifdef PL_ECHO_HAVE_PROTO
     ProtobufCMessage *m = NULL;
     PL_TRY(pl_proto_unpack(&nvidia__riva__nlp__text_transform_request__descriptor, req, n, &m));
     Nvidia__Riva__Nlp__TextTransformRequest *rq = (Nvidia__Riva__Nlp__TextTransformRequest *)m;
@@ -65,9 +62,6 @@ static pl_status h_punctuate(void *ud, const struct pl_worker_ctx *ctx, const ui
     pl_status st = pl_proto_pack(&rs.base, &out->data, &out->len);
     pl_proto_free(m);
     return st;
-#else
-    return copy_out(req, n, out);
-#endif
 }
 
 static pl_status h_fail(void *ud, const struct pl_worker_ctx *ctx, const uint8_t *req, size_t n,

@@ -55,7 +55,7 @@ static void setup_model(void) {
 
 /* The service in each test's own process (its scheduler thread would not survive a fork). */
 static void setup(void) {
-    const char *data = getenv("PARLEY_DATA_DIR");
+    const char *data = getenv("PARLEY_DATA_DIR"), *src = getenv("PARLEY_SOURCE_DIR");
     struct pl_asrsvc_opts o;
     pl_asrsvc_opts_default(&o);
     o.model_dir = g_dir;
@@ -64,7 +64,7 @@ static void setup(void) {
     ck_assert_int_eq(pl_asrsvc_create(&o, &g_svc), PL_OK);
     ck_assert_int_eq(pl_asrsvc_n_models(g_svc), 1);
     char vad[1100];
-    snprintf(vad, sizeof vad, "%s/vad/silero_vad_16k.safetensors", data);
+    snprintf(vad, sizeof vad, "%s/models/vad-silero/model.safetensors", src);
     struct pl_asr_streamsvc_opts so;
     pl_asr_streamsvc_opts_default(&so);
     so.vad_path = vad;
@@ -235,8 +235,14 @@ static void recognize_text(const uint8_t *audio, size_t n, char *out, size_t cap
     size_t len = 0;
     ck_assert_int_eq(pl_proto_pack(&rq.base, &buf, &len), PL_OK);
     struct pl_worker_out wo = {0};
-    ck_assert_msg(pl_asrsvc_call(g_svc, "recognize", buf, len, 0, &wo) == PL_OK, "%s",
+    struct pl_worker_opts o = PL_WORKER_OPTS_INIT;
+    o.service = "asr";
+    struct pl_worker *w = NULL;
+    ck_assert_int_eq(pl_worker_create(&o, &w), PL_OK);
+    ck_assert_int_eq(pl_asrsvc_register(g_svc, w), PL_OK);
+    ck_assert_msg(pl_worker_call(w, "recognize", 0, buf, len, &wo) == PL_OK, "%s",
                   pl_last_error());
+    pl_worker_destroy(w);
     ProtobufCMessage *m = NULL;
     ck_assert_int_eq(
         pl_proto_unpack(&nvidia__riva__asr__recognize_response__descriptor, wo.data, wo.len, &m),

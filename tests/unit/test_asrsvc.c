@@ -1,5 +1,5 @@
 /* test_asrsvc.c - parley-asr without NATS: segmentation of long audio at pauses, audio input
- * (every encoding, resampling, channels, errors), and the rpcs through pl_asrsvc_call on a
+ * (every encoding, resampling, channels, errors), and the rpcs through pl_worker_call on a
  * tiny random-weight model written by tests/reference/asr_model_ref.py (PL_PYTHON). */
 #include <check.h>
 #include <math.h>
@@ -201,6 +201,19 @@ static void drop_service(struct pl_asrsvc *s, const char *tag) {
     ck_assert_int_eq(system(cmd), 0);
 }
 
+/* One rpc through the runtime's dispatch (a worker that is never started: no NATS). */
+static pl_status asr_call(struct pl_asrsvc *s, const char *rpc, const uint8_t *req, size_t n,
+                          int64_t deadline_us, struct pl_worker_out *out) {
+    struct pl_worker_opts o = PL_WORKER_OPTS_INIT;
+    o.service = "asr";
+    struct pl_worker *w = NULL;
+    ck_assert_int_eq(pl_worker_create(&o, &w), PL_OK);
+    ck_assert_int_eq(pl_asrsvc_register(s, w), PL_OK);
+    pl_status st = pl_worker_call(w, rpc, deadline_us, req, n, out);
+    pl_worker_destroy(w);
+    return st;
+}
+
 static pl_status recognize(struct pl_asrsvc *s, Nvidia__Riva__Asr__RecognitionConfig *cfg,
                            const void *audio, size_t n, int64_t deadline,
                            Nvidia__Riva__Asr__RecognizeResponse **resp) {
@@ -212,7 +225,7 @@ static pl_status recognize(struct pl_asrsvc *s, Nvidia__Riva__Asr__RecognitionCo
     size_t len = 0;
     ck_assert_int_eq(pl_proto_pack(&rq.base, &buf, &len), PL_OK);
     struct pl_worker_out out = {0};
-    pl_status st = pl_asrsvc_call(s, "recognize", buf, len, deadline, &out);
+    pl_status st = asr_call(s, "recognize", buf, len, deadline, &out);
     pl_free(buf);
     *resp = NULL;
     if (st == PL_OK) {
@@ -298,10 +311,10 @@ START_TEST(test_service_rpcs) {
     ck_assert_int_eq(recognize(s, &cfg, pcm, 0, 0, &r), PL_E_INVALID_ARG);
     struct pl_worker_out out = {0};
     static const uint8_t junk[] = {0x0a, 0xff, 0xff, 0xff};
-    ck_assert_int_eq(pl_asrsvc_call(s, "recognize", junk, sizeof junk, 0, &out), PL_E_INVALID_ARG);
-    ck_assert_int_eq(pl_asrsvc_call(s, "streaming_recognize", junk, 0, 0, &out), PL_E_UNSUPPORTED);
+    ck_assert_int_eq(asr_call(s, "recognize", junk, sizeof junk, 0, &out), PL_E_INVALID_ARG);
+    ck_assert_int_eq(asr_call(s, "streaming_recognize", junk, 0, 0, &out), PL_E_UNSUPPORTED);
     /* GetRivaSpeechRecognitionConfig */
-    ck_assert_int_eq(pl_asrsvc_call(s, "get_riva_speech_recognition_config", NULL, 0, 0, &out), PL_OK);
+    ck_assert_int_eq(asr_call(s, "get_riva_speech_recognition_config", NULL, 0, 0, &out), PL_OK);
     ProtobufCMessage *m = NULL;
     ck_assert_int_eq(pl_proto_unpack(&nvidia__riva__asr__riva_speech_recognition_config_response__descriptor,
                                      out.data, out.len, &m), PL_OK);
@@ -327,7 +340,7 @@ START_TEST(test_service_rpcs) {
     size_t len = 0;
     ck_assert_int_eq(pl_proto_pack(&cq.base, &buf, &len), PL_OK);
     out.data = NULL;
-    ck_assert_int_eq(pl_asrsvc_call(s, "get_riva_speech_recognition_config", buf, len, 0, &out), PL_E_NOT_FOUND);
+    ck_assert_int_eq(asr_call(s, "get_riva_speech_recognition_config", buf, len, 0, &out), PL_E_NOT_FOUND);
     pl_free(buf);
     pl_free(pcm);
     pl_free(x);

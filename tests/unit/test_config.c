@@ -299,7 +299,7 @@ START_TEST(test_empty_and_missing_file) {
     memset(&c, 0xAB, sizeof c);
     ck_assert_int_eq(pl_config_load(fields, NF, "/nonexistent/dir/parley.json", &c), PL_E_IO);
     ck_assert_str_eq(pl_last_error(),
-                     "/nonexistent/dir/parley.json: cannot open: No such file or directory");
+                     "cannot open /nonexistent/dir/parley.json: No such file or directory");
     ck_assert_ptr_null(c.listen);
     /* a directory opens but does not read */
     ck_assert_int_eq(pl_config_load(fields, NF, "/", &c), PL_E_IO);

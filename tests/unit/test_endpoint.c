@@ -404,7 +404,8 @@ static struct pl_vad *g_vad;
 
 static void vad_setup(void) {
     char wp[512];
-    snprintf(wp, sizeof wp, "%s/vad/silero_vad_16k.safetensors", data_dir());
+    const char *src = getenv("PARLEY_SOURCE_DIR");
+    snprintf(wp, sizeof wp, "%s/models/vad-silero/model.safetensors", src && *src ? src : ".");
     ck_assert_msg(pl_vad_create(wp, &g_vad) == PL_OK, "%s", pl_last_error());
 }
 

@@ -313,6 +313,19 @@ START_TEST(test_model_load_errors) {
 }
 END_TEST
 
+/* One rpc through the runtime's dispatch (a worker that is never started: no NATS). */
+static pl_status nlu_call(struct pl_nlu_service *s, const char *rpc, const uint8_t *req, size_t n,
+                          struct pl_worker_out *out) {
+    struct pl_worker_opts o = PL_WORKER_OPTS_INIT;
+    o.service = "nlu";
+    struct pl_worker *w = NULL;
+    ck_assert_int_eq(pl_worker_create(&o, &w), PL_OK);
+    ck_assert_int_eq(pl_nlu_service_register(s, w), PL_OK);
+    pl_status st = pl_worker_call(w, rpc, 0, req, n, out);
+    pl_worker_destroy(w);
+    return st;
+}
+
 static pl_status call_punct(struct pl_nlu_service *s, const char *rpc, char **texts, size_t n,
                             const char *model) {
     Nvidia__Riva__Nlp__TextTransformRequest rq = NVIDIA__RIVA__NLP__TEXT_TRANSFORM_REQUEST__INIT;
@@ -326,7 +339,7 @@ static pl_status call_punct(struct pl_nlu_service *s, const char *rpc, char **te
     uint8_t buf[4096];
     size_t len = nvidia__riva__nlp__text_transform_request__pack(&rq, buf);
     struct pl_worker_out out = {0};
-    pl_status st = pl_nlu_service_call(s, rpc, buf, len, 0, &out);
+    pl_status st = nlu_call(s, rpc, buf, len, &out);
     pl_free(out.data);
     return st;
 }
@@ -358,19 +371,19 @@ START_TEST(test_service_without_models) {
     /* garbage and non-UTF-8 bytes */
     struct pl_worker_out out = {0};
     const uint8_t garbage[] = {0x0a, 0x50, 'x'};
-    ck_assert_int_eq(pl_nlu_service_call(s, "analyze_intent", garbage, 3, 0, &out), PL_E_INVALID_ARG);
+    ck_assert_int_eq(nlu_call(s, "analyze_intent", garbage, 3, &out), PL_E_INVALID_ARG);
     const uint8_t bad_utf8[] = {0x0a, 0x03, 'a', 0xff, 'b'};
-    ck_assert_int_eq(pl_nlu_service_call(s, "analyze_intent", bad_utf8, 5, 0, &out), PL_E_INVALID_ARG);
-    ck_assert_int_eq(pl_nlu_service_call(s, "classify_text", bad_utf8, 5, 0, &out), PL_E_INVALID_ARG);
+    ck_assert_int_eq(nlu_call(s, "analyze_intent", bad_utf8, 5, &out), PL_E_INVALID_ARG);
+    ck_assert_int_eq(nlu_call(s, "classify_text", bad_utf8, 5, &out), PL_E_INVALID_ARG);
     const uint8_t ok_query[] = {0x0a, 0x02, 'h', 'i'};
-    ck_assert_int_eq(pl_nlu_service_call(s, "analyze_entities", ok_query, 4, 0, &out), PL_E_UNAVAILABLE);
-    ck_assert_int_eq(pl_nlu_service_call(s, "nope", ok_query, 4, 0, &out), PL_E_UNSUPPORTED);
+    ck_assert_int_eq(nlu_call(s, "analyze_entities", ok_query, 4, &out), PL_E_UNAVAILABLE);
+    ck_assert_int_eq(nlu_call(s, "nope", ok_query, 4, &out), PL_E_UNSUPPORTED);
     /* GetRivaNLPConfig: empty list; a named model is NOT_FOUND */
-    ck_assert_int_eq(pl_nlu_service_call(s, "get_riva_nlp_config", NULL, 0, 0, &out), PL_OK);
+    ck_assert_int_eq(nlu_call(s, "get_riva_nlp_config", NULL, 0, &out), PL_OK);
     pl_free(out.data);
     out.data = NULL;
     const uint8_t named[] = {0x0a, 0x01, 'x'};
-    ck_assert_int_eq(pl_nlu_service_call(s, "get_riva_nlp_config", named, 3, 0, &out), PL_E_NOT_FOUND);
+    ck_assert_int_eq(nlu_call(s, "get_riva_nlp_config", named, 3, &out), PL_E_NOT_FOUND);
     pl_nlu_service_destroy(s);
 }
 END_TEST
@@ -404,7 +417,7 @@ static Nvidia__Riva__Nlp__AnalyzeIntentResponse *intent_call(struct pl_nlu_servi
     uint8_t *buf = malloc(n + 1);
     nvidia__riva__nlp__analyze_intent_request__pack(&rq, buf);
     struct pl_worker_out out = {0};
-    *st = pl_nlu_service_call(s, "analyze_intent", buf, n, 0, &out);
+    *st = nlu_call(s, "analyze_intent", buf, n, &out);
     free(buf);
     if (*st != PL_OK) return NULL;
     Nvidia__Riva__Nlp__AnalyzeIntentResponse *r =
@@ -504,7 +517,7 @@ START_TEST(test_service_with_models) {
             n = tl + 2;
         }
         struct pl_worker_out out = {0};
-        pl_status rs = pl_nlu_service_call(s, rpcs[it % 7], buf, n, 0, &out);
+        pl_status rs = nlu_call(s, rpcs[it % 7], buf, n, &out);
         ck_assert_msg(rs == PL_OK || rs == PL_E_INVALID_ARG || rs == PL_E_NOT_FOUND,
                       "iteration %d (%s): %s", it, rpcs[it % 7], pl_last_error());
         ck_assert(rs == PL_OK || out.data == NULL);

@@ -70,14 +70,14 @@ static pl_status h_echo(void *ud, const struct pl_worker_ctx *ctx, const uint8_t
     return PL_OK;
 }
 
-/* Answers "<request id>|<deadline>|<user>|<rpc>|<payload>". */
+/* Answers "<request id>|<ms left to the deadline, 0 = none>|<user>|<rpc>|<payload>". */
 static pl_status h_ctx(void *ud, const struct pl_worker_ctx *ctx, const uint8_t *req, size_t n,
                        struct pl_worker_out *out) {
     (void)ud;
     char buf[512];
-    int k = snprintf(buf, sizeof buf, "%s|%lld|%s|%s|%s|%.*s", ctx->request_id,
-                     (long long)ctx->deadline_ms, ctx->user, ctx->rpc, pl_log_request_id(), (int)n,
-                     (const char *)req);
+    long long left = ctx->deadline_us ? (ctx->deadline_us - pl_time_mono_us()) / 1000 : 0;
+    int k = snprintf(buf, sizeof buf, "%s|%lld|%s|%s|%s|%.*s", ctx->request_id, left, ctx->user,
+                     ctx->rpc, pl_log_request_id(), (int)n, (const char *)req);
     out->data = pl_malloc((size_t)k);
     memcpy(out->data, buf, (size_t)k);
     out->len = (size_t)k;
@@ -217,15 +217,20 @@ START_TEST(test_unary_roundtrip_headers) {
     ck_assert_int_ge(pl_nrpc_conn_max_payload(c), 1024 * 1024);
     ck_assert(pl_nrpc_conn_connected(c));
 
-    int64_t dl = pl_time_wall_ms() + 5000;
+    /* the deadline travels as the time left (Parley-Timeout-Us): the handler sees its own
+     * deadline_us about 5 s ahead (less the time the request took to get there) */
+    int64_t dl = pl_time_mono_us() + 5000000;
     struct pl_nrpc_meta m = {"req-42.abc", dl, "alice"};
     struct pl_nrpc_reply r;
     ck_assert_int_eq(pl_nrpc_call(c, "parley.t1.ctx", "hello", 5, &m, 2000, &r), PL_OK);
     ck_assert_int_eq(r.code, 0);
-    char want[256];
-    snprintf(want, sizeof want, "req-42.abc|%lld|alice|ctx|req-42.abc|hello", (long long)dl);
-    ck_assert_uint_eq(r.len, strlen(want));
-    ck_assert(memcmp(r.data, want, r.len) == 0);
+    char got[256];
+    snprintf(got, sizeof got, "%.*s", (int)r.len, (const char *)r.data);
+    long long left = -1;
+    char tail[200];
+    ck_assert_int_eq(sscanf(got, "req-42.abc|%lld|%199s", &left, tail), 2);
+    ck_assert_msg(left > 3000 && left <= 5000, "ms left at the handler: %lld", left);
+    ck_assert_str_eq(tail, "alice|ctx|req-42.abc|hello");
     ck_assert_str_eq(r.message, "");
     pl_nrpc_reply_deinit(&r);
 
@@ -300,7 +305,7 @@ START_TEST(test_deadline) {
                      PL_OK);
     for (int i = 0; i < 2000 && atomic_load(&handler_runs) == 0; i++) pl_sleep_ms(1);
     ck_assert_int_eq(atomic_load(&handler_runs), 1); /* the only thread is busy now */
-    struct pl_nrpc_meta m = {NULL, pl_time_wall_ms() + 100, NULL};
+    struct pl_nrpc_meta m = {NULL, pl_time_mono_us() + 100000, NULL};
     ck_assert_int_eq(pl_nrpc_call(c, "parley.t3.sleep", "", 0, &m, 0, &r), PL_OK);
     ck_assert_int_eq(r.code, PL_GRPC_DEADLINE_EXCEEDED);
     pl_nrpc_reply_deinit(&r);
@@ -450,7 +455,7 @@ START_TEST(test_stream_happy_path) {
     setup_server(0);
     struct pl_worker *w = worker("t6", 2, 16, -1);
     struct pl_nrpc_conn *c = client(100, 2000);
-    struct pl_nrpc_meta m = {"stream-1", pl_time_wall_ms() + 10000, "bob"};
+    struct pl_nrpc_meta m = {"stream-1", pl_time_mono_us() + 10000000, "bob"};
     /* pull mode; messages sent before the open reply are queued and keep their order */
     struct pl_nrpc_stream *s = NULL;
     ck_assert_int_eq(pl_nrpc_stream_open(c, "t6", "twice", &m, NULL, NULL, &s), PL_OK);
@@ -1059,7 +1064,7 @@ START_TEST(test_failures_reported_from_internal_threads) {
     struct pl_nrpc_conn *c = client(0, 0);
     /* a stream past its deadline ends DEADLINE_EXCEEDED and tells the worker */
     atomic_store(&cancels, 0);
-    struct pl_nrpc_meta m = {NULL, pl_time_wall_ms() + 300, NULL};
+    struct pl_nrpc_meta m = {NULL, pl_time_mono_us() + 300000, NULL};
     struct pl_nrpc_stream *s = NULL;
     ck_assert_int_eq(pl_nrpc_stream_open(c, "t16", "twice", &m, NULL, NULL, &s), PL_OK);
     uint8_t *d;
@@ -1276,11 +1281,46 @@ START_TEST(test_latency) {
 }
 END_TEST
 
+/* The runtime's dispatch without NATS: a table of handlers, one per rpc, run by name with
+ * the same context a NATS request gets. */
+START_TEST(test_worker_call_local) {
+    struct pl_worker_opts o = PL_WORKER_OPTS_INIT;
+    o.service = "tl";
+    struct pl_worker *w = NULL;
+    ck_assert_int_eq(pl_worker_create(&o, &w), PL_OK);
+    static const struct pl_worker_unary rpcs[] = {{"echo", h_echo}, {"ctx", h_ctx}};
+    ck_assert_int_eq(pl_worker_add_unaries(w, rpcs, 2, NULL), PL_OK);
+    ck_assert_int_eq(pl_worker_add_unaries(w, rpcs, 1, NULL), PL_E_INVALID_ARG); /* twice */
+    ck_assert_int_eq(pl_worker_add_stream(w, "twice", &stream_iface, NULL), PL_OK);
+    struct pl_worker_out out = {0};
+    ck_assert_int_eq(pl_worker_call(w, "echo", 0, (const uint8_t *)"abc", 3, &out), PL_OK);
+    ck_assert_uint_eq(out.len, 3);
+    ck_assert(memcmp(out.data, "abc", 3) == 0);
+    pl_free(out.data);
+    /* the deadline reaches the handler as is */
+    ck_assert_int_eq(pl_worker_call(w, "ctx", pl_time_mono_us() + 2000000, (const uint8_t *)"x", 1,
+                                    &out), PL_OK);
+    long long left = -1;
+    ck_assert_int_eq(sscanf((const char *)out.data + 33, "%lld|", &left), 1);
+    ck_assert_msg(left > 1000 && left <= 2000, "ms left: %lld", left);
+    pl_free(out.data);
+    /* unknown rpc, a stream rpc, a deadline already passed: refused, out empty */
+    ck_assert_int_eq(pl_worker_call(w, "nope", 0, NULL, 0, &out), PL_E_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(pl_last_error(), "parley-tl"));
+    ck_assert_int_eq(pl_worker_call(w, "twice", 0, NULL, 0, &out), PL_E_UNSUPPORTED);
+    ck_assert_int_eq(pl_worker_call(w, "echo", pl_time_mono_us() - 1, (const uint8_t *)"a", 1, &out),
+                     PL_E_TIMEOUT);
+    ck_assert_ptr_null(out.data);
+    pl_worker_destroy(w);
+}
+END_TEST
+
 Suite *pl_nrpc_suite(void) {
     Suite *s = suite_create("nrpc");
     TCase *tc = tcase_create("nats");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_unary_roundtrip_headers);
+    tcase_add_test(tc, test_worker_call_local);
     tcase_add_test(tc, test_no_responders);
     tcase_add_test(tc, test_deadline);
     tcase_add_test(tc, test_errors_mapped);

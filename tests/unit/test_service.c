@@ -1,5 +1,5 @@
 /*
- * test_service.c - the services' start-up helper (common/service.h): argument parsing and
+ * test_service.c - the services' start-up helper (runtime/service.h): argument parsing and
  * config choice, string and port overrides, model-directory lookup, stop signals.
  */
 #include <check.h>

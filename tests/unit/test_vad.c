@@ -19,9 +19,9 @@
 static char g_weights[512];
 
 static void weights_setup(void) {
-    const char *d = getenv("PARLEY_DATA_DIR");
-    snprintf(g_weights, sizeof g_weights, "%s/vad/silero_vad_16k.safetensors",
-             d && *d ? d : "/work/shared/data");
+    const char *d = getenv("PARLEY_SOURCE_DIR");
+    snprintf(g_weights, sizeof g_weights, "%s/models/vad-silero/model.safetensors",
+             d && *d ? d : ".");
 }
 
 static struct pl_vad *load_vad(void) {

@@ -29,7 +29,8 @@ static const char *data_dir(void) {
 }
 
 static void weights_path(char *buf, size_t n) {
-    snprintf(buf, n, "%s/vad/silero_vad_16k.safetensors", data_dir());
+    const char *src = getenv("PARLEY_SOURCE_DIR");
+    snprintf(buf, n, "%s/models/vad-silero/model.safetensors", src && *src ? src : ".");
 }
 
 static float *read_all(const char *name, size_t *n_out) {
@@ -54,8 +55,10 @@ static void setup(void) {
     ck_assert_ptr_nonnull(mkdtemp(g_dir));
     const char *py = getenv("PL_PYTHON"), *src = getenv("PARLEY_SOURCE_DIR");
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s %s/tests/reference/vad_ref.py %s --data %s",
-             py && *py ? py : "/usr/bin/python3", src ? src : ".", g_dir, data_dir());
+    char wp[1024];
+    weights_path(wp, sizeof wp);
+    snprintf(cmd, sizeof cmd, "%s %s/tests/reference/vad_ref.py %s --data %s --weights %s",
+             py && *py ? py : "/usr/bin/python3", src ? src : ".", g_dir, data_dir(), wp);
     sh(cmd);
 }
 

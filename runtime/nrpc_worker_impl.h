@@ -133,6 +133,9 @@ void pl__wk_ctx_from_msg(struct pl_worker *w, struct rpc *r, natsMsg *msg, int64
 void pl__wk_reply_status(struct pl_worker *w, const char *reply, int code, const char *err);
 size_t pl__wk_frame_limit(struct pl_worker *w);
 void pl__wk_handler_error(pl_status st, char *buf, size_t cap);
+/* Run r's unary handler (see nrpc_worker.c); out is reset first and empty on failure. */
+pl_status pl__wk_invoke(struct pl_worker *w, struct rpc *r, const struct pl_worker_ctx *ctx,
+                        const uint8_t *req, size_t n, struct pl_worker_out *out);
 void pl__wk_push_job_locked(struct pl_worker *w, struct job *j);
 
 /* Sessions (nrpc_worker_session.c). */

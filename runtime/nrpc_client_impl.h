@@ -31,7 +31,7 @@ struct call {
     struct pl_nrpc_conn *c;
     pl_nrpc_done_fn done;
     void *ud;
-    int64_t deadline_mono_ms;
+    int64_t deadline_us; /* pl_time_mono_us() */
     int64_t next_seq; /* for a framed (large) reply */
     struct pl__nrpc_buf buf;
     bool busy;     /* the mux thread is handling a reply frame (guarded by conn lock) */
@@ -66,7 +66,7 @@ struct pl_nrpc_stream {
     bool send_closed;
     int64_t send_seq, recv_seq;
     int64_t last_send_ms, last_recv_ms, open_ms;
-    int64_t deadline_wall_ms;
+    int64_t deadline_us; /* pl_time_mono_us(); 0 = none */
     int fail_code; /* != 0: the open could not be sent; the timer ends the stream with it */
     char fail_msg[200];
     struct pending_send *pend_head, *pend_tail;
@@ -124,7 +124,7 @@ void pl__nrpc_stream_on_msg(struct pl_nrpc_stream *s, natsMsg *msg);
 pl_status pl__nrpc_stream_open_impl(struct pl_nrpc_conn *c, const char *svc, const char *rpc,
                                     const struct pl_nrpc_meta *meta,
                                     const struct pl_nrpc_stream_cbs *cbs, void *ud,
-                                    int64_t deadline_wall_ms, struct pl_nrpc_stream **hold,
+                                    int64_t deadline_us, struct pl_nrpc_stream **hold,
                                     struct pl_nrpc_stream **out);
 
 #endif

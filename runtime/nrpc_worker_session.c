@@ -206,10 +206,7 @@ static void session_run_unary(struct pl_worker_session *s) {
         session_close(s, PL_GRPC_DEADLINE_EXCEEDED);
         return;
     }
-    pl_clear_error();
-    int64_t t0 = pl_time_mono_us();
-    pl_status st = s->rpc->fn(s->rpc->ud, &s->ctx, s->unary_req.data, s->unary_req.len, &out);
-    pl_metric_observe(w->mm.compute_us, (double)(pl_time_mono_us() - t0));
+    pl_status st = pl__wk_invoke(w, s->rpc, &s->ctx, s->unary_req.data, s->unary_req.len, &out);
     int code = pl_nrpc_code_from_status(st);
     if (st != PL_OK) {
         pl__wk_handler_error(st, err, sizeof err);

@@ -7,7 +7,7 @@
  *   struct pl_nrpc_conn *c;
  *   struct pl_nrpc_conn_opts o = PL_NRPC_CONN_OPTS_INIT;  o.url = "nats://127.0.0.1:4222";
  *   PL_TRY(pl_nrpc_conn_create(&o, &c));
- *   struct pl_nrpc_meta m = {.request_id = id, .deadline_ms = pl_time_wall_ms() + 5000};
+ *   struct pl_nrpc_meta m = {.request_id = id, .deadline_us = pl_time_mono_us() + 5000000};
  *   struct pl_nrpc_reply r;
  *   pl_nrpc_call(c, "parley.nlu.punctuate_text", req, n, &m, 5000, &r);
  *   if (r.code == PL_GRPC_OK) use(r.data, r.len); else fail(r.code, r.message);
@@ -58,7 +58,7 @@ enum pl_grpc_code {
 
 /* Header names and values of the protocol (docs/nats-protocol.md). */
 #define PL_NRPC_H_REQUEST_ID "Parley-Request-Id"
-#define PL_NRPC_H_DEADLINE "Parley-Deadline-Ms"
+#define PL_NRPC_H_TIMEOUT "Parley-Timeout-Us"
 #define PL_NRPC_H_USER "Parley-User"
 #define PL_NRPC_H_RPC "Parley-Rpc"
 #define PL_NRPC_H_SESSION "Parley-Session"
@@ -123,7 +123,11 @@ void *pl_nrpc_conn_nats(struct pl_nrpc_conn *c);
  * NULL or 0 leaves the header out. request_id NULL: a fresh one is made. */
 struct pl_nrpc_meta {
     const char *request_id; /* Parley-Request-Id; checked with pl_request_id_valid() */
-    int64_t deadline_ms;    /* Parley-Deadline-Ms: absolute, Unix epoch ms (pl_time_wall_ms) */
+    /* The request's deadline: pl_time_mono_us() microseconds (this process's monotonic
+     * clock); 0 = none. The same name and unit as pl_worker_ctx.deadline_us and
+     * pl_batch_req.deadline_us. It travels as Parley-Timeout-Us, the time left when the
+     * message is published, so no two hosts need agreeing clocks. */
+    int64_t deadline_us;
     const char *user;       /* Parley-User */
 };
 
@@ -142,7 +146,7 @@ void pl_nrpc_reply_deinit(struct pl_nrpc_reply *r);
 
 /*
  * Call `subject` ("parley.<svc>.<rpc>") with the request bytes and wait for
- * the outcome, at most timeout_ms (<= 0: until meta->deadline_ms, or 30 s).
+ * the outcome, at most timeout_ms (<= 0: until meta->deadline_us, or 30 s).
  *   - no worker subscribed   -> UNAVAILABLE at once
  *   - timeout or deadline    -> DEADLINE_EXCEEDED
  *   - worker Parley-Status   -> that code and Parley-Error

@@ -1,7 +1,7 @@
-/* test_asr_bench.c - speed of the ASR front end and decoders, and what the
+/* bench_asr_dsp.c - speed of the ASR front end and decoders, and what the
  * word LM does on simulated CTC posteriors (a tool, not a suite).
  *
- *   test_asr_bench DATA_DIR LM.arpa[.gz] [BEAM [ALPHA BETA UNK_PREFIX_PENALTY [P_LO]]]
+ *   bench_asr_dsp DATA_DIR LM.arpa[.gz] [BEAM [ALPHA BETA UNK_PREFIX_PENALTY [P_LO]]]
  *
  * 1. loads the LM (time);
  * 2. front end: log-mel of every LJ Speech subset clip (16 kHz), RTF;

@@ -1,12 +1,12 @@
 /*
- * test_wordpiece_dump.c - driver for the WordPiece reference test and the
+ * wordpiece_dump.c - driver for the WordPiece reference test and the
  * speed measurement (not a Check suite).
  *
- *   test_wordpiece_dump VOCAB FILE...     per input line:
+ *   wordpiece_dump VOCAB FILE...     per input line:
  *       <file>:<line>\t<id>:<cs>:<ce>:<bs>:<be>:<word> ...
  *     (same format as tests/reference/wordpiece_ref.py; lines are split at
  *     '\n', a line that is not valid UTF-8 prints "INVALID")
- *   test_wordpiece_dump --bench VOCAB FILE [SECONDS]
+ *   wordpiece_dump --bench VOCAB FILE [SECONDS]
  *     tokenizes FILE line by line repeatedly for about SECONDS (default 3)
  *     and prints bytes/s and tokens/s.
  */

@@ -75,7 +75,10 @@ struct pl_worker_ctx {
     const char *service; /* "nlu" */
     const char *rpc;     /* "punctuate_text" */
     char request_id[65]; /* from Parley-Request-Id, or a fresh one */
-    int64_t deadline_ms; /* absolute Unix epoch ms; 0 = none */
+    /* The request's deadline on this process's monotonic clock (pl_time_mono_us()); 0 =
+     * none. Made once, from Parley-Timeout-Us and the arrival time; handlers pass it on
+     * as is (pl_batch_req_init, pl_nrpc_meta.deadline_us). */
+    int64_t deadline_us;
     char user[129];      /* Parley-User; "" if none */
     int64_t received_us; /* pl_time_mono_us() when the request arrived */
 };
@@ -148,6 +151,30 @@ pl_status pl_worker_add_unary(struct pl_worker *w, const char *rpc, pl_worker_un
                               void *ud);
 pl_status pl_worker_add_stream(struct pl_worker *w, const char *rpc,
                                const struct pl_worker_stream_i *iface, void *ud);
+
+/* One entry of a service's rpc table. */
+struct pl_worker_unary {
+    const char *rpc;       /* snake-case name ("punctuate_text") */
+    pl_worker_unary_fn fn; /* its handler */
+};
+/* Register every unary rpc of rpcs[0..n) with the same ud (a service's table):
+ *   static const struct pl_worker_unary rpcs[] = {{"analyze_intent", rpc_analyze_intent}, ...};
+ *   PL_TRY(pl_worker_add_unaries(w, rpcs, sizeof rpcs / sizeof rpcs[0], svc));
+ * Errors as pl_worker_add_unary (the rpcs before the bad one stay registered). */
+pl_status pl_worker_add_unaries(struct pl_worker *w, const struct pl_worker_unary *rpcs, size_t n,
+                                void *ud);
+
+/*
+ * Run the unary handler registered for rpc on the calling thread, outside NATS (tests,
+ * benchmarks, a process that serves itself): the same lookup, context (request id from the
+ * thread's log id or a fresh one; deadline_us on the pl_time_mono_us() clock, 0 = none) and
+ * error handling as a request from NATS. Works before pl_worker_start (no connection needed).
+ * Returns the handler's status; out (caller owns out->data, pl_free) is empty unless PL_OK.
+ * PL_E_UNSUPPORTED for an rpc not registered or registered as a stream, PL_E_TIMEOUT for a
+ * deadline already passed. Thread-safe once registration is over.
+ */
+pl_status pl_worker_call(struct pl_worker *w, const char *rpc, int64_t deadline_us,
+                         const uint8_t *req, size_t n, struct pl_worker_out *out);
 
 /* Start the handler threads and the side port, connect (with reconnect and
  * backoff) and subscribe. PL_E_UNAVAILABLE if NATS cannot be reached (unless

@@ -1,6 +1,6 @@
-/* test_asr_feat_dump.c - driver of the front-end reference test (not a suite).
+/* asr_feat_dump.c - driver of the front-end reference test (not a suite).
  *
- *   test_asr_feat_dump AUDIO OUT_PREFIX NORM
+ *   asr_feat_dump AUDIO OUT_PREFIX NORM
  *
  * Decodes AUDIO (any format common/audio reads), downmixes, resamples to
  * 16 kHz and writes OUT_PREFIX.pcm (the float32 samples the front end saw)

@@ -35,7 +35,7 @@
 /* ---- small helpers --------------------------------------------------------------------------- */
 
 bool pl_worker_ctx_expired(const struct pl_worker_ctx *ctx) {
-    return ctx && ctx->deadline_ms > 0 && pl_time_wall_ms() >= ctx->deadline_ms;
+    return ctx && ctx->deadline_us > 0 && pl_time_mono_us() >= ctx->deadline_us;
 }
 
 void pl__wk_ctx_from_msg(struct pl_worker *w, struct rpc *r, natsMsg *msg, int64_t received_us,
@@ -52,8 +52,10 @@ void pl__wk_ctx_from_msg(struct pl_worker *w, struct rpc *r, natsMsg *msg, int64
         pl_request_id_new(fresh);
         memcpy(ctx->request_id, fresh, sizeof fresh);
     }
-    int64_t dl = 0;
-    if (pl__nrpc_hdr_i64(msg, PL_NRPC_H_DEADLINE, &dl) && dl > 0) ctx->deadline_ms = dl;
+    /* the time left when the client published, counted from when the message arrived here */
+    int64_t left = 0;
+    if (pl__nrpc_hdr_i64(msg, PL_NRPC_H_TIMEOUT, &left) && left > 0)
+        ctx->deadline_us = received_us + left;
     const char *user = pl__nrpc_hdr(msg, PL_NRPC_H_USER);
     if (user) pl__nrpc_copy_token(ctx->user, sizeof ctx->user, user);
 }
@@ -78,6 +80,31 @@ size_t pl__wk_frame_limit(struct pl_worker *w) { return pl__nrpc_frame_limit(w->
 void pl__wk_handler_error(pl_status st, char *buf, size_t cap) {
     const char *e = pl_last_error();
     snprintf(buf, cap, "%s", e && *e ? e : pl_status_str(st));
+}
+
+/* The one place a unary handler runs (NATS request, large request as a stream, or
+ * pl_worker_call): clear the thread's error, call, time it; on failure drop whatever the
+ * handler left in out and log the failure once, here, where it is answered. */
+pl_status pl__wk_invoke(struct pl_worker *w, struct rpc *r, const struct pl_worker_ctx *ctx,
+                        const uint8_t *req, size_t n, struct pl_worker_out *out) {
+    out->data = NULL;
+    out->len = 0;
+    pl_clear_error();
+    int64_t t0 = pl_time_mono_us();
+    pl_status st = r->fn(r->ud, ctx, req, n, out);
+    int64_t dt = pl_time_mono_us() - t0;
+    pl_metric_observe(w->mm.compute_us, (double)dt);
+    if (st != PL_OK) {
+        pl_free(out->data);
+        out->data = NULL;
+        out->len = 0;
+        PL_LOGI("%s.%s: %s: %s (%zu bytes in, %.1f ms)", w->service, r->name, pl_status_str(st),
+                pl_last_error(), n, dt / 1000.0);
+    } else {
+        PL_LOGD("%s.%s: %zu bytes in, %zu out, %.1f ms", w->service, r->name, n, out->len,
+                dt / 1000.0);
+    }
+    return st;
 }
 
 /* ---- queue ------------------------------------------------------------------------------------
@@ -184,15 +211,12 @@ static void run_unary(struct pl_worker *w, struct job *j) {
         pl__wk_reply_status(w, reply, code, "deadline exceeded before the worker started");
         goto done;
     }
-    pl_clear_error();
-    pl_status st = j->rpc->fn(j->rpc->ud, &ctx, (const uint8_t *)natsMsg_GetData(j->msg),
-                              (size_t)natsMsg_GetDataLength(j->msg), &out);
-    pl_metric_observe(w->mm.compute_us, (double)(pl_time_mono_us() - now));
+    pl_status st = pl__wk_invoke(w, j->rpc, &ctx, (const uint8_t *)natsMsg_GetData(j->msg),
+                                 (size_t)natsMsg_GetDataLength(j->msg), &out);
     code = pl_nrpc_code_from_status(st);
     count_unary(w, j, code);
     if (st != PL_OK) {
         pl__wk_handler_error(st, err, sizeof err);
-        PL_LOGD("%s.%s failed: %s", w->service, j->rpc->name, err);
         pl__wk_reply_status(w, reply, code, err);
     } else if (reply && *reply) {
         size_t lim = pl__wk_frame_limit(w);
@@ -428,6 +452,42 @@ pl_status pl_worker_add_unary(struct pl_worker *w, const char *rpc, pl_worker_un
 pl_status pl_worker_add_stream(struct pl_worker *w, const char *rpc,
                                const struct pl_worker_stream_i *iface, void *ud) {
     return add_rpc(w, rpc, true, NULL, iface, ud);
+}
+
+pl_status pl_worker_add_unaries(struct pl_worker *w, const struct pl_worker_unary *rpcs, size_t n,
+                                void *ud) {
+    if (n && !rpcs) return PL_ERR(PL_E_INVALID_ARG, "worker: NULL rpc table");
+    for (size_t i = 0; i < n; i++) PL_TRY(add_rpc(w, rpcs[i].rpc, false, rpcs[i].fn, NULL, ud));
+    return PL_OK;
+}
+
+pl_status pl_worker_call(struct pl_worker *w, const char *rpc, int64_t deadline_us,
+                         const uint8_t *req, size_t n, struct pl_worker_out *out) {
+    if (!out) return PL_ERR(PL_E_INVALID_ARG, "worker call: NULL out");
+    out->data = NULL;
+    out->len = 0;
+    if (!w || !rpc || (n && !req)) return PL_ERR(PL_E_INVALID_ARG, "worker call: NULL argument");
+    struct rpc *r = find_rpc(w, rpc);
+    if (!r) return PL_ERR(PL_E_UNSUPPORTED, "rpc '%s' is not served by parley-%s", rpc, w->service);
+    if (r->stream)
+        return PL_ERR(PL_E_UNSUPPORTED, "rpc '%s' of parley-%s is a stream", rpc, w->service);
+    struct pl_worker_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.service = w->service;
+    ctx.rpc = r->name;
+    ctx.received_us = pl_time_mono_us();
+    ctx.deadline_us = deadline_us > 0 ? deadline_us : 0;
+    const char *id = pl_log_request_id();
+    if (id && pl_request_id_valid(id)) {
+        snprintf(ctx.request_id, sizeof ctx.request_id, "%s", id);
+    } else {
+        char fresh[PL_REQUEST_ID_LEN];
+        pl_request_id_new(fresh);
+        memcpy(ctx.request_id, fresh, sizeof fresh);
+    }
+    if (pl_worker_ctx_expired(&ctx))
+        return PL_ERR(PL_E_TIMEOUT, "rpc '%s': deadline exceeded before it started", rpc);
+    return pl__wk_invoke(w, r, &ctx, req, n, out);
 }
 
 static pl_status subscribe(struct pl_worker *w, natsSubscription **sub, const char *subj,

@@ -217,7 +217,7 @@ static void *timer_main(void *arg) {
         }
         pthread_cond_timedwait(&c->timer_cv, &c->lock, &ts);
         if (c->stopping) break;
-        int64_t now = pl_time_mono_ms(), wall = pl_time_wall_ms();
+        int64_t now = pl_time_mono_ms(), now_us = pl_time_mono_us();
         size_t nd = 0;
         if ((size_t)c->n_entries > cap) {
             size_t nc = (size_t)c->n_entries * 2;
@@ -231,13 +231,13 @@ static void *timer_main(void *arg) {
                 int what = 0;
                 if (e->type == ENTRY_CALL) {
                     struct call *k = (struct call *)e;
-                    if (!k->busy && (k->fail_code || now >= k->deadline_mono_ms)) what = 1;
+                    if (!k->busy && (k->fail_code || now_us >= k->deadline_us)) what = 1;
                 } else {
                     struct pl_nrpc_stream *s = (struct pl_nrpc_stream *)e;
                     pthread_mutex_lock(&s->lock); /* lock order: conn, then stream */
                     if (s->fail_code)
                         what = 6;
-                    else if (s->deadline_wall_ms && wall >= s->deadline_wall_ms)
+                    else if (s->deadline_us && now_us >= s->deadline_us)
                         what = 5;
                     else if (s->state == ST_OPENING && now - s->open_ms >= c->stream_timeout_ms)
                         what = 4;
@@ -494,10 +494,12 @@ pl_status pl__nrpc_set_meta(natsMsg *m, const struct pl_nrpc_meta *meta) {
         rid = id;
     }
     natsStatus ns = natsMsgHeader_Set(m, PL_NRPC_H_REQUEST_ID, rid);
-    if (ns == NATS_OK && meta && meta->deadline_ms > 0) {
+    if (ns == NATS_OK && meta && meta->deadline_us > 0) {
+        /* the time left, at least 1 us: a header of 0 would mean "none" */
+        int64_t left = meta->deadline_us - pl_time_mono_us();
         char num[32];
-        snprintf(num, sizeof num, "%" PRId64, meta->deadline_ms);
-        ns = natsMsgHeader_Set(m, PL_NRPC_H_DEADLINE, num);
+        snprintf(num, sizeof num, "%" PRId64, left > 0 ? left : 1);
+        ns = natsMsgHeader_Set(m, PL_NRPC_H_TIMEOUT, num);
     }
     if (ns == NATS_OK && meta && meta->user && *meta->user) {
         char u[256];
@@ -576,13 +578,13 @@ pl_status pl_nrpc_call_async(struct pl_nrpc_conn *c, const char *subject, const 
     if (!c || !done || (n && !req)) return PL_ERR(PL_E_INVALID_ARG, "nrpc call: NULL argument");
     PL_TRY(split_subject(subject, svc, sizeof svc, rpc, sizeof rpc));
 
-    int64_t now_wall = pl_time_wall_ms();
-    int64_t budget = timeout_ms > 0 ? timeout_ms : 30000;
-    if (meta && meta->deadline_ms > 0) {
-        int64_t left = meta->deadline_ms - now_wall;
-        if (timeout_ms <= 0 || left < budget) budget = left;
+    int64_t now_us = pl_time_mono_us();
+    int64_t budget_us = (timeout_ms > 0 ? timeout_ms : 30000) * (int64_t)1000;
+    if (meta && meta->deadline_us > 0) {
+        int64_t left = meta->deadline_us - now_us;
+        if (timeout_ms <= 0 || left < budget_us) budget_us = left;
     }
-    if (budget < 0) budget = 0;
+    if (budget_us < 0) budget_us = 0;
 
     if (n > pl__nrpc_frame_limit(c->nc, c->frame_override)) {
         struct big_call *b = pl_calloc(1, sizeof *b);
@@ -592,7 +594,7 @@ pl_status pl_nrpc_call_async(struct pl_nrpc_conn *c, const char *subject, const 
         struct pl_nrpc_stream_cbs cbs = {big_on_message, big_on_end};
         /* hold: an extra reference so that s outlives an early on_end (which frees b) */
         struct pl_nrpc_stream *s = NULL;
-        st = pl__nrpc_stream_open_impl(c, svc, rpc, meta, &cbs, b, now_wall + budget, &s, &b->s);
+        st = pl__nrpc_stream_open_impl(c, svc, rpc, meta, &cbs, b, now_us + budget_us, &s, &b->s);
         if (st != PL_OK) {
             pl_free(b);
             return st;
@@ -616,7 +618,7 @@ pl_status pl_nrpc_call_async(struct pl_nrpc_conn *c, const char *subject, const 
     k->c = c;
     k->done = done;
     k->ud = ud;
-    k->deadline_mono_ms = pl_time_mono_ms() + budget;
+    k->deadline_us = now_us + budget_us;
 
     pthread_mutex_lock(&c->lock);
     pl__nrpc_table_add(c, &k->e);

@@ -1,6 +1,6 @@
-/* test_asr_beam_dump.c - driver of the beam-search reference test (not a suite).
+/* asr_beam_dump.c - driver of the beam-search reference test (not a suite).
  *
- *   test_asr_beam_dump VOCAB BLANK chars|spm ARPA|- LOGP T BEAM ALPHA BETA NALT
+ *   asr_beam_dump VOCAB BLANK chars|spm ARPA|- LOGP T BEAM ALPHA BETA NALT
  *                      PRUNE TOPN BOOSTS SEED UNK_PREFIX_PENALTY
  *
  * Decodes the float32 [T][V] log-probs in LOGP with the prefix beam search,
@@ -16,7 +16,7 @@
 
 int main(int argc, char **argv) {
     if (argc != 16) {
-        fprintf(stderr, "usage: see the comment at the top of test_asr_beam_dump.c\n");
+        fprintf(stderr, "usage: see the comment at the top of asr_beam_dump.c\n");
         return 2;
     }
     struct pl_asr_vocab *v = NULL;

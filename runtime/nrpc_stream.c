@@ -331,7 +331,7 @@ void pl__nrpc_stream_on_msg(struct pl_nrpc_stream *s, natsMsg *msg) {
 pl_status pl__nrpc_stream_open_impl(struct pl_nrpc_conn *c, const char *svc, const char *rpc,
                                     const struct pl_nrpc_meta *meta,
                                     const struct pl_nrpc_stream_cbs *cbs, void *ud,
-                                    int64_t deadline_wall_ms, struct pl_nrpc_stream **hold,
+                                    int64_t deadline_us, struct pl_nrpc_stream **hold,
                                     struct pl_nrpc_stream **out) {
     natsMsg *m = NULL;
     pl_status st;
@@ -354,10 +354,9 @@ pl_status pl__nrpc_stream_open_impl(struct pl_nrpc_conn *c, const char *svc, con
     if (cbs) s->cbs = *cbs;
     s->ud = ud;
     s->open_ms = s->last_recv_ms = s->last_send_ms = pl_time_mono_ms();
-    s->deadline_wall_ms = deadline_wall_ms;
-    if (meta && meta->deadline_ms > 0 &&
-        (!s->deadline_wall_ms || meta->deadline_ms < s->deadline_wall_ms))
-        s->deadline_wall_ms = meta->deadline_ms;
+    s->deadline_us = deadline_us;
+    if (meta && meta->deadline_us > 0 && (!s->deadline_us || meta->deadline_us < s->deadline_us))
+        s->deadline_us = meta->deadline_us;
 
     pthread_mutex_lock(&c->lock);
     pl__nrpc_table_add(c, &s->e);
