@@ -1,5 +1,5 @@
 /*
- * nrpc_metrics.h - a Prometheus metrics registry and a tiny HTTP/1.1 side port.
+ * nrpc_metrics.h - a Prometheus metrics registry (served on the side port, httpd.h).
  *
  * The registry holds counters, gauges and histograms, each a family (name,
  * help, type) with any number of label sets. Handles are got once and kept:
@@ -83,24 +83,6 @@ pl_status pl_metrics_std_model(struct pl_metrics *m, const char *model,
                                struct pl_metrics_model *out);
 /* Count one finished request of model/rpc as success (code 0) or failure. */
 void pl_metrics_std_request(struct pl_metrics *m, const char *model, const char *rpc, int code);
-
-/* ---- HTTP side port --------------------------------------------------------------------------
- * A minimal HTTP/1.1 server on its own thread: GET/HEAD only, one request per
- * connection (Connection: close), 8 KiB request limit, 2 s read timeout. */
-struct pl_httpd;
-
-/* Fill body (and *content_type, static string; default text/plain) for
- * method/path (path without the query) and return the HTTP status code.
- * Runs on the server thread. */
-typedef int (*pl_httpd_fn)(void *ud, const char *method, const char *path, struct pl_strbuf *body,
-                           const char **content_type);
-
-/* Bind host:port (port 0 = ephemeral) and start serving. OUT: *out; stop and
- * free with pl_httpd_destroy. PL_E_IO if the port cannot be bound. */
-pl_status pl_httpd_create(const char *host, int port, pl_httpd_fn fn, void *ud,
-                          struct pl_httpd **out);
-int pl_httpd_port(const struct pl_httpd *h);
-void pl_httpd_destroy(struct pl_httpd *h);
 
 #ifdef __cplusplus
 }

@@ -29,6 +29,7 @@
 
 #include "alloc.h"
 #include "log.h"
+#include "httpd.h"
 #include "nrpc_worker_impl.h"
 #include "util.h"
 

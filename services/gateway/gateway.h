@@ -12,10 +12,10 @@
  * with callback-mode pl_nrpc_streams; their replies, on the NATS client's
  * threads, start gRPC batches directly (grpc_call_start_batch is thread-safe).
  *
- *     struct pl_gateway_config cfg;  pl_gateway_config_load("config/parley.json", &cfg);
- *     struct pl_gateway *gw;         pl_gateway_create(&cfg, &gw);
- *     pl_gateway_run(gw);            // until pl_gateway_stop()
- *     pl_gateway_destroy(gw);        pl_gateway_config_deinit(&cfg);
+ *     struct pl_gw_config cfg;  pl_gw_config_load("config/parley.json", &cfg);
+ *     struct pl_gw *gw;         pl_gw_create(&cfg, &gw);
+ *     pl_gw_run(gw);            // until pl_gw_stop()
+ *     pl_gw_destroy(gw);        pl_gw_config_deinit(&cfg);
  */
 #ifndef PL_GATEWAY_H
 #define PL_GATEWAY_H
@@ -31,8 +31,8 @@ extern "C" {
 
 /* Settings, section "gateway" of the shared config file; every field can be
  * overridden by PARLEY_GATEWAY_<KEY> (common/config.h). Strings are owned by
- * the struct: free with pl_gateway_config_deinit(). */
-struct pl_gateway_config {
+ * the struct: free with pl_gw_config_deinit(). */
+struct pl_gw_config {
     char *listen;              /* gRPC address, "127.0.0.1:50051"; port 0 = ephemeral */
     char *nats_url;            /* "nats://127.0.0.1:4222" */
     char *http_listen;         /* metrics/health HTTP address, "127.0.0.1:8090"; port 0 = ephemeral */
@@ -52,31 +52,31 @@ struct pl_gateway_config {
 /* Load the gateway section of `path` (NULL: defaults + environment only).
  * Errors: those of pl_config_load, plus PL_E_INVALID_ARG for tls_cert
  * without tls_key. On failure cfg holds no memory. */
-pl_status pl_gateway_config_load(const char *path, struct pl_gateway_config *cfg);
-void pl_gateway_config_deinit(struct pl_gateway_config *cfg);
+pl_status pl_gw_config_load(const char *path, struct pl_gw_config *cfg);
+void pl_gw_config_deinit(struct pl_gw_config *cfg);
 
-struct pl_gateway;
+struct pl_gw;
 
 /* Bind the gRPC and HTTP ports, load TLS and keys, connect to NATS (the
  * connection retries in the background: until it is up, forwarded calls
  * answer UNAVAILABLE and health says NOT_SERVING). cfg is copied.
- * OUT gw: caller owns; pl_gateway_destroy(). Errors: PL_E_IO (port in use,
+ * OUT gw: caller owns; pl_gw_destroy(). Errors: PL_E_IO (port in use,
  * unreadable key/cert files), PL_E_INVALID_ARG (bad keys file). */
-pl_status pl_gateway_create(const struct pl_gateway_config *cfg, struct pl_gateway **gw);
+pl_status pl_gw_create(const struct pl_gw_config *cfg, struct pl_gw **gw);
 
-/* Serve until pl_gateway_stop(); then shut down gracefully: stop accepting,
+/* Serve until pl_gw_stop(); then shut down gracefully: stop accepting,
  * cancel calls still running, join threads. Call once, from one thread. */
-pl_status pl_gateway_run(struct pl_gateway *gw);
+pl_status pl_gw_run(struct pl_gw *gw);
 
 /* Ask a running gateway to stop. Async-signal-safe (sets a flag). */
-void pl_gateway_stop(struct pl_gateway *gw);
+void pl_gw_stop(struct pl_gw *gw);
 
 /* Bound ports (useful with port 0). Thread-safe after create. */
-int pl_gateway_grpc_port(const struct pl_gateway *gw);
-int pl_gateway_http_port(const struct pl_gateway *gw);
+int pl_gw_grpc_port(const struct pl_gw *gw);
+int pl_gw_http_port(const struct pl_gw *gw);
 
-/* NULL is a no-op. Must not race with pl_gateway_run (join it first). */
-void pl_gateway_destroy(struct pl_gateway *gw);
+/* NULL is a no-op. Must not race with pl_gw_run (join it first). */
+void pl_gw_destroy(struct pl_gw *gw);
 
 #ifdef __cplusplus
 }

@@ -36,7 +36,7 @@ static void drop_out_locked(struct gw_call *c) {
 }
 
 static void call_free(struct gw_call *c) {
-    struct pl_gateway *gw = c->gw;
+    struct pl_gw *gw = c->gw;
     if (c->stream) pl_nrpc_stream_destroy(c->stream);
     drop_out_locked(c);
     if (c->recv_bb) grpc_byte_buffer_destroy(c->recv_bb);
@@ -54,7 +54,7 @@ void pl__gw_call_unref(struct gw_call *c) {
     if (atomic_fetch_sub(&c->refs, 1) == 1) call_free(c);
 }
 
-void pl__gw_call_post_new(struct pl_gateway *gw) {
+void pl__gw_call_post_new(struct pl_gw *gw) {
     struct gw_call *c = pl_calloc(1, sizeof *c);
     if (!c) {
         PL_LOGE("out of memory: cannot accept another call");
@@ -285,7 +285,7 @@ static void post_recv(struct gw_call *c) {
 }
 
 static void forward_unary(struct gw_call *c, const uint8_t *p, size_t n) {
-    struct pl_gateway *gw = c->gw;
+    struct pl_gw *gw = c->gw;
     char subject[160];
     snprintf(subject, sizeof subject, "parley.%s.%s", c->rpc->service, c->rpc->rpc);
     struct pl_nrpc_meta m;
@@ -397,7 +397,7 @@ static int64_t deadline_us(gpr_timespec d) {
 }
 
 static void on_new(struct gw_call *c) {
-    struct pl_gateway *gw = c->gw;
+    struct pl_gw *gw = c->gw;
     c->start_us = pl_time_mono_us();
     c->started = true;
     atomic_fetch_add(&gw->active_calls, 1);

@@ -6,7 +6,7 @@
 #include "gateway.h"
 
 #define F(key, type, field, def, lo, hi, help)                                                     \
-    {"gateway", key, type, offsetof(struct pl_gateway_config, field), def, lo, hi, help}
+    {"gateway", key, type, offsetof(struct pl_gw_config, field), def, lo, hi, help}
 
 static const struct pl_config_field gw_fields[] = {
     F("listen", PL_CONFIG_STRING, listen, "127.0.0.1:50051", 0, 0, "gRPC listen address"),
@@ -33,20 +33,20 @@ static const struct pl_config_field gw_fields[] = {
     F("log_level", PL_CONFIG_STRING, log_level, "info", 0, 0, "error, warn, info or debug"),
 };
 
-pl_status pl_gateway_config_load(const char *path, struct pl_gateway_config *cfg) {
+pl_status pl_gw_config_load(const char *path, struct pl_gw_config *cfg) {
     memset(cfg, 0, sizeof *cfg);
     PL_TRY(pl_config_load(gw_fields, sizeof gw_fields / sizeof gw_fields[0], path, cfg));
     if ((cfg->tls_cert[0] != 0) != (cfg->tls_key[0] != 0)) {
-        pl_gateway_config_deinit(cfg);
+        pl_gw_config_deinit(cfg);
         return PL_ERR(PL_E_INVALID_ARG, "gateway.tls_cert and gateway.tls_key must be set together");
     }
     return PL_OK;
 }
 
-void pl_gateway_config_deinit(struct pl_gateway_config *cfg) {
+void pl_gw_config_deinit(struct pl_gw_config *cfg) {
     pl_config_deinit(gw_fields, sizeof gw_fields / sizeof gw_fields[0], cfg);
 }
 
-char *pl__gateway_config_describe(void) {
+char *pl__gw_config_describe(void) {
     return pl_config_describe(gw_fields, sizeof gw_fields / sizeof gw_fields[0]);
 }

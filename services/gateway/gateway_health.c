@@ -23,7 +23,7 @@
 #define PROBE_RPC "health_probe"
 #define PROBE_TIMEOUT_MS 2000
 
-void pl__gw_health_init(struct pl_gateway *gw) {
+void pl__gw_health_init(struct pl_gw *gw) {
     pthread_mutex_init(&gw->health_mu, NULL);
     gw->n_health = 0;
     gw->overall_last = -1;
@@ -43,18 +43,18 @@ void pl__gw_health_init(struct pl_gateway *gw) {
     }
 }
 
-static int overall(struct pl_gateway *gw) {
+static int overall(struct pl_gw *gw) {
     return !gw->stop && pl__gw_connected(gw) ? SERVING : NOT_SERVING;
 }
 
-static int find_svc(struct pl_gateway *gw, const char *name, size_t len) {
+static int find_svc(struct pl_gw *gw, const char *name, size_t len) {
     for (int i = 0; i < gw->n_health; i++)
         if (strlen(gw->health[i].name) == len && memcmp(gw->health[i].name, name, len) == 0)
             return i;
     return -1;
 }
 
-int pl__gw_health_status(struct pl_gateway *gw, const char *service, size_t len) {
+int pl__gw_health_status(struct pl_gw *gw, const char *service, size_t len) {
     if (len == 0) return overall(gw);
     int i = find_svc(gw, service, len);
     if (i < 0) return -1;
@@ -97,7 +97,7 @@ static void check_probe_end(void *ud, int code, const char *msg) {
 }
 
 void pl__gw_health_handle(struct gw_call *c, const uint8_t *req, size_t n) {
-    struct pl_gateway *gw = c->gw;
+    struct pl_gw *gw = c->gw;
     Grpc__Health__V1__HealthCheckRequest *r =
         grpc__health__v1__health_check_request__unpack(NULL, n, req);
     if (!r) {
@@ -149,7 +149,7 @@ void pl__gw_health_handle(struct gw_call *c, const uint8_t *req, size_t n) {
 }
 
 void pl__gw_health_unwatch(struct gw_call *c) {
-    struct pl_gateway *gw = c->gw;
+    struct pl_gw *gw = c->gw;
     bool found = false;
     pthread_mutex_lock(&gw->health_mu);
     for (struct gw_call **pp = &gw->watches; *pp; pp = &(*pp)->watch_next) {
@@ -180,7 +180,7 @@ static void probe_end(void *ud, int code, const char *msg) {
 
 /* Called on the CQ thread each loop turn: finish and start periodic probes
  * (only while someone watches), then send Watch updates. */
-void pl__gw_health_tick(struct pl_gateway *gw) {
+void pl__gw_health_tick(struct pl_gw *gw) {
     int64_t now = pl_time_mono_ms();
     pthread_mutex_lock(&gw->health_mu);
     bool any_watch = gw->watches != NULL;
@@ -245,7 +245,7 @@ updates:
 }
 
 /* Stop probes before the NATS connection goes (CQ thread, at shutdown). */
-void pl__gw_health_deinit(struct pl_gateway *gw) {
+void pl__gw_health_deinit(struct pl_gw *gw) {
     for (int i = 0; i < gw->n_health; i++) {
         pthread_mutex_lock(&gw->health_mu);
         struct pl_nrpc_stream *s = gw->health[i].probe;

@@ -56,7 +56,7 @@ enum gw_kind {
 };
 
 struct gw_call {
-    struct pl_gateway *gw;
+    struct pl_gw *gw;
     grpc_call *call;
     grpc_call_details details;
     grpc_metadata_array md;
@@ -98,13 +98,13 @@ struct gw_health_svc {
     struct pl_nrpc_stream *probe; /* periodic probe in flight, or NULL */
     int64_t probe_started_ms;
     int probe_result;   /* status the finished probe found; 0 while running */
-    struct pl_gateway *gw;
+    struct pl_gw *gw;
 };
 
 struct gw_metrics; /* gateway_metrics.c */
 
-struct pl_gateway {
-    struct pl_gateway_config cfg;
+struct pl_gw {
+    struct pl_gw_config cfg;
     grpc_server *server;
     grpc_completion_queue *cq;
     int grpc_port;
@@ -131,14 +131,14 @@ struct pl_gateway {
 };
 
 /* The NATS connection, or NULL while it was never up. */
-static inline struct pl_nrpc_conn *pl__gw_nrpc(struct pl_gateway *gw) { return atomic_load(&gw->nrpc); }
-static inline bool pl__gw_connected(struct pl_gateway *gw) {
+static inline struct pl_nrpc_conn *pl__gw_nrpc(struct pl_gw *gw) { return atomic_load(&gw->nrpc); }
+static inline bool pl__gw_connected(struct pl_gw *gw) {
     struct pl_nrpc_conn *c = pl__gw_nrpc(gw);
     return c && pl_nrpc_conn_connected(c);
 }
 
 /* gateway_call.c ------------------------------------------------------------------------------ */
-void pl__gw_call_post_new(struct pl_gateway *gw);         /* request the next call */
+void pl__gw_call_post_new(struct pl_gw *gw);         /* request the next call */
 void pl__gw_call_event(struct gw_tag *tag, bool ok);      /* a CQ event for a call */
 void pl__gw_call_ref(struct gw_call *c);
 void pl__gw_call_unref(struct gw_call *c);
@@ -150,18 +150,18 @@ void pl__gw_call_reply(struct gw_call *c, int code, const uint8_t *data, size_t 
 void pl__gw_call_finish(struct gw_call *c, int code, const char *msg);
 
 /* gateway_health.c ---------------------------------------------------------------------------- */
-void pl__gw_health_init(struct pl_gateway *gw);
+void pl__gw_health_init(struct pl_gw *gw);
 /* Status (1 SERVING, 2 NOT_SERVING) of `service` ("" = whole server); -1 = unknown name. */
-int pl__gw_health_status(struct pl_gateway *gw, const char *service, size_t len);
+int pl__gw_health_status(struct pl_gw *gw, const char *service, size_t len);
 void pl__gw_health_handle(struct gw_call *c, const uint8_t *req, size_t n);
-void pl__gw_health_tick(struct pl_gateway *gw); /* CQ thread, every loop turn */
+void pl__gw_health_tick(struct pl_gw *gw); /* CQ thread, every loop turn */
 void pl__gw_health_unwatch(struct gw_call *c);
-void pl__gw_health_deinit(struct pl_gateway *gw); /* CQ thread, before the NATS connection goes */
+void pl__gw_health_deinit(struct pl_gw *gw); /* CQ thread, before the NATS connection goes */
 
 /* gateway_metrics.c --------------------------------------------------------------------------- */
-pl_status pl__gw_metrics_create(struct pl_gateway *gw);
-void pl__gw_metrics_destroy(struct pl_gateway *gw);
-void pl__gw_metrics_record(struct pl_gateway *gw, const char *rpc, int code, int64_t dur_us);
-int pl__gw_metrics_port(const struct pl_gateway *gw);
+pl_status pl__gw_metrics_create(struct pl_gw *gw);
+void pl__gw_metrics_destroy(struct pl_gw *gw);
+void pl__gw_metrics_record(struct pl_gw *gw, const char *rpc, int code, int64_t dur_us);
+int pl__gw_metrics_port(const struct pl_gw *gw);
 
 #endif

@@ -15,6 +15,7 @@
 #include "alloc.h"
 #include "gateway_impl.h"
 #include "log.h"
+#include "httpd.h"
 #include "nrpc_metrics.h"
 
 struct gw_metrics {
@@ -25,14 +26,14 @@ struct gw_metrics {
 
 static void collect(struct pl_metrics *m, void *ud) {
     PL_UNUSED(m);
-    struct pl_gateway *gw = ud;
+    struct pl_gw *gw = ud;
     pl_metric_set(gw->metrics->active, atomic_load(&gw->active_calls));
     pl_metric_set(gw->metrics->connected, pl__gw_connected(gw) ? 1 : 0);
 }
 
 static int serve(void *ud, const char *method, const char *path, struct pl_strbuf *body,
                  const char **content_type) {
-    struct pl_gateway *gw = ud;
+    struct pl_gw *gw = ud;
     PL_UNUSED(method);
     if (strcmp(path, "/metrics") == 0) {
         *content_type = "text/plain; version=0.0.4";
@@ -72,7 +73,7 @@ pl_status pl__gw_split_hostport(const char *s, char *host, size_t hcap, int *por
     return PL_OK;
 }
 
-pl_status pl__gw_metrics_create(struct pl_gateway *gw) {
+pl_status pl__gw_metrics_create(struct pl_gw *gw) {
     pl_status st = PL_OK;
     char host[128];
     int port = 0;
@@ -92,7 +93,7 @@ fail:
     return st;
 }
 
-void pl__gw_metrics_destroy(struct pl_gateway *gw) {
+void pl__gw_metrics_destroy(struct pl_gw *gw) {
     struct gw_metrics *m = gw->metrics;
     if (!m) return;
     pl_httpd_destroy(m->httpd);
@@ -101,11 +102,11 @@ void pl__gw_metrics_destroy(struct pl_gateway *gw) {
     gw->metrics = NULL;
 }
 
-int pl__gw_metrics_port(const struct pl_gateway *gw) {
+int pl__gw_metrics_port(const struct pl_gw *gw) {
     return gw->metrics && gw->metrics->httpd ? pl_httpd_port(gw->metrics->httpd) : -1;
 }
 
-void pl__gw_metrics_record(struct pl_gateway *gw, const char *rpc, int code, int64_t dur_us) {
+void pl__gw_metrics_record(struct pl_gw *gw, const char *rpc, int code, int64_t dur_us) {
     if (!gw->metrics) return;
     char labels[160];
     snprintf(labels, sizeof labels, "rpc=\"%s\",code=\"%s\"", rpc, pl_grpc_code_name(code));

@@ -21,7 +21,7 @@
 
 static char *dup_or_empty(const char *s) { return pl_strdup(s ? s : ""); }
 
-static pl_status copy_config(const struct pl_gateway_config *in, struct pl_gateway_config *out) {
+static pl_status copy_config(const struct pl_gw_config *in, struct pl_gw_config *out) {
     *out = *in;
     out->listen = dup_or_empty(in->listen);
     out->nats_url = dup_or_empty(in->nats_url);
@@ -36,7 +36,7 @@ static pl_status copy_config(const struct pl_gateway_config *in, struct pl_gatew
     return PL_OK;
 }
 
-static void free_config(struct pl_gateway_config *c) {
+static void free_config(struct pl_gw_config *c) {
     pl_free(c->listen);
     pl_free(c->nats_url);
     pl_free(c->http_listen);
@@ -47,7 +47,7 @@ static void free_config(struct pl_gateway_config *c) {
     memset(c, 0, sizeof *c);
 }
 
-static pl_status make_creds(struct pl_gateway *gw, grpc_server_credentials **out) {
+static pl_status make_creds(struct pl_gw *gw, grpc_server_credentials **out) {
     pl_status st = PL_OK;
     char *cert = NULL, *key = NULL;
     *out = NULL;
@@ -70,7 +70,7 @@ fail:
 /* Retry the first NATS connect until it works or the gateway stops; after
  * that the connection reconnects by itself. */
 static void *connector_main(void *arg) {
-    struct pl_gateway *gw = arg;
+    struct pl_gw *gw = arg;
     int64_t wait_ms = 100;
     while (!gw->stop) {
         struct pl_nrpc_conn *conn = NULL;
@@ -85,11 +85,11 @@ static void *connector_main(void *arg) {
     return NULL;
 }
 
-pl_status pl_gateway_create(const struct pl_gateway_config *cfg, struct pl_gateway **out) {
+pl_status pl_gw_create(const struct pl_gw_config *cfg, struct pl_gw **out) {
     pl_status st = PL_OK;
     grpc_server_credentials *creds = NULL;
     *out = NULL;
-    struct pl_gateway *gw = pl_calloc(1, sizeof *gw);
+    struct pl_gw *gw = pl_calloc(1, sizeof *gw);
     if (!gw) return PL_ERR(PL_E_NOMEM, "gateway: out of memory");
     grpc_init();
     atomic_init(&gw->live_calls, 0);
@@ -155,19 +155,19 @@ pl_status pl_gateway_create(const struct pl_gateway_config *cfg, struct pl_gatew
     *out = gw;
     return PL_OK;
 fail:
-    pl_gateway_destroy(gw);
+    pl_gw_destroy(gw);
     return st;
 }
 
-void pl_gateway_stop(struct pl_gateway *gw) {
+void pl_gw_stop(struct pl_gw *gw) {
     if (gw) gw->stop = 1;
 }
 
-int pl_gateway_grpc_port(const struct pl_gateway *gw) { return gw->grpc_port; }
-int pl_gateway_http_port(const struct pl_gateway *gw) { return pl__gw_metrics_port(gw); }
+int pl_gw_grpc_port(const struct pl_gw *gw) { return gw->grpc_port; }
+int pl_gw_http_port(const struct pl_gw *gw) { return pl__gw_metrics_port(gw); }
 
 /* Take one event (or time out after ms); false on GRPC_QUEUE_SHUTDOWN. */
-static bool next_event(struct pl_gateway *gw, int ms, bool *shutdown_tag) {
+static bool next_event(struct pl_gw *gw, int ms, bool *shutdown_tag) {
     gpr_timespec dl = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(ms, GPR_TIMESPAN));
     grpc_event ev = grpc_completion_queue_next(gw->cq, dl, NULL);
     if (ev.type == GRPC_QUEUE_SHUTDOWN) return false;
@@ -182,7 +182,7 @@ static bool next_event(struct pl_gateway *gw, int ms, bool *shutdown_tag) {
 }
 
 /* The shutdown sequence; CQ thread (or destroy when run never ran). */
-static void shutdown_all(struct pl_gateway *gw) {
+static void shutdown_all(struct pl_gw *gw) {
     bool notified = false;
     gw->shutting_down = true;
     gw->stop = 1;
@@ -222,7 +222,7 @@ static void shutdown_all(struct pl_gateway *gw) {
     gw->shut_down = true;
 }
 
-pl_status pl_gateway_run(struct pl_gateway *gw) {
+pl_status pl_gw_run(struct pl_gw *gw) {
     bool notified = false;
     int64_t next_tick = 0;
     while (!gw->stop) {
@@ -239,7 +239,7 @@ pl_status pl_gateway_run(struct pl_gateway *gw) {
     return PL_OK;
 }
 
-void pl_gateway_destroy(struct pl_gateway *gw) {
+void pl_gw_destroy(struct pl_gw *gw) {
     if (!gw) return;
     if (!gw->shut_down) shutdown_all(gw);
     pl__gw_metrics_destroy(gw);

@@ -14,14 +14,14 @@
 #include "log.h"
 #include "service.h"
 
-char *pl__gateway_config_describe(void);
+char *pl__gw_config_describe(void);
 
-static void stop_gateway(void *gw) { pl_gateway_stop(gw); /* sets a flag: signal-safe */ }
+static void stop_gateway(void *gw) { pl_gw_stop(gw); /* sets a flag: signal-safe */ }
 
 static void usage(FILE *f) {
     fprintf(f, "usage: parley-gateway [--config FILE] [--listen HOST:PORT] [--http HOST:PORT] "
                "[--nats URL]\nsettings (config section.key, env PARLEY_GATEWAY_<KEY>):\n");
-    char *d = pl__gateway_config_describe();
+    char *d = pl__gw_config_describe();
     if (d) fputs(d, f);
     pl_free(d);
 }
@@ -39,29 +39,29 @@ int main(int argc, char **argv) {
         return 0;
     }
     pl_service_init("gateway");
-    struct pl_gateway_config cfg;
-    if (pl_gateway_config_load(args.config, &cfg) != PL_OK) {
+    struct pl_gw_config cfg;
+    if (pl_gw_config_load(args.config, &cfg) != PL_OK) {
         PL_LOGE("config: %s", pl_last_error());
         return 1;
     }
     pl_service_set_log_level(cfg.log_level);
-    struct pl_gateway *gw = NULL;
+    struct pl_gw *gw = NULL;
     if (pl_service_set_str(&cfg.listen, args.values[0]) != PL_OK ||
         pl_service_set_str(&cfg.http_listen, args.values[1]) != PL_OK ||
         pl_service_set_str(&cfg.nats_url, args.values[2]) != PL_OK ||
-        pl_gateway_create(&cfg, &gw) != PL_OK || pl_service_install_stop(stop_gateway, gw) != PL_OK) {
+        pl_gw_create(&cfg, &gw) != PL_OK || pl_service_install_stop(stop_gateway, gw) != PL_OK) {
         PL_LOGE("%s", pl_last_error());
-        pl_gateway_destroy(gw);
-        pl_gateway_config_deinit(&cfg);
+        pl_gw_destroy(gw);
+        pl_gw_config_deinit(&cfg);
         return 1;
     }
-    pl_gateway_config_deinit(&cfg);
+    pl_gw_config_deinit(&cfg);
     /* One line on stdout that tools (parley up, tests) read for the bound ports. */
-    printf("parley-gateway grpc_port=%d http_port=%d\n", pl_gateway_grpc_port(gw),
-           pl_gateway_http_port(gw));
+    printf("parley-gateway grpc_port=%d http_port=%d\n", pl_gw_grpc_port(gw),
+           pl_gw_http_port(gw));
     fflush(stdout);
-    pl_status st = pl_gateway_run(gw);
+    pl_status st = pl_gw_run(gw);
     pl_service_install_stop(NULL, NULL); /* no signal may reach gw once it is gone */
-    pl_gateway_destroy(gw);
+    pl_gw_destroy(gw);
     return st == PL_OK ? 0 : 1;
 }

@@ -104,44 +104,44 @@ static char *write_tmp(const char *text) {
 START_TEST(config_load) {
     char *path = write_tmp("{\"gateway\": {\"listen\": \"127.0.0.1:0\", \"max_receive_bytes\": 2048},"
                            " \"nlu\": {\"anything\": 1}}");
-    struct pl_gateway_config c;
-    ck_assert_int_eq(pl_gateway_config_load(path, &c), PL_OK);
+    struct pl_gw_config c;
+    ck_assert_int_eq(pl_gw_config_load(path, &c), PL_OK);
     ck_assert_str_eq(c.listen, "127.0.0.1:0");
     ck_assert_int_eq(c.max_receive_bytes, 2048);
     ck_assert_int_eq(c.request_timeout_ms, 30000);
     ck_assert(c.validate_requests);
-    pl_gateway_config_deinit(&c);
+    pl_gw_config_deinit(&c);
     setenv("PARLEY_GATEWAY_LISTEN", "127.0.0.1:7", 1);
-    ck_assert_int_eq(pl_gateway_config_load(path, &c), PL_OK);
+    ck_assert_int_eq(pl_gw_config_load(path, &c), PL_OK);
     ck_assert_str_eq(c.listen, "127.0.0.1:7");
-    pl_gateway_config_deinit(&c);
+    pl_gw_config_deinit(&c);
     unsetenv("PARLEY_GATEWAY_LISTEN");
     unlink(path);
     pl_free(path);
 
     path = write_tmp("{\"gateway\": {\"tls_cert\": \"/x.pem\"}}");
-    ck_assert_int_eq(pl_gateway_config_load(path, &c), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_gw_config_load(path, &c), PL_E_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(pl_last_error(), "tls_key"));
     unlink(path);
     pl_free(path);
     path = write_tmp("{\"gateway\": {\"listne\": \"x\"}}");
-    ck_assert_int_eq(pl_gateway_config_load(path, &c), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_gw_config_load(path, &c), PL_E_INVALID_ARG);
     unlink(path);
     pl_free(path);
     /* The shipped config loads. */
     char shipped[1024];
     const char *src = getenv("PARLEY_SOURCE_DIR");
     snprintf(shipped, sizeof shipped, "%s/config/parley.json", src ? src : ".");
-    ck_assert_msg(pl_gateway_config_load(shipped, &c) == PL_OK, "%s", pl_last_error());
+    ck_assert_msg(pl_gw_config_load(shipped, &c) == PL_OK, "%s", pl_last_error());
     ck_assert_str_eq(c.listen, "127.0.0.1:50051");
-    pl_gateway_config_deinit(&c);
+    pl_gw_config_deinit(&c);
 }
 END_TEST
 
 /* ---- an in-process gateway over real gRPC, NATS unreachable ------------------------------- */
 
 static void *run_gw(void *gw) {
-    pl_gateway_run(gw);
+    pl_gw_run(gw);
     return NULL;
 }
 
@@ -170,9 +170,9 @@ static int call(int port, const char *path, const void *req, size_t n, const cha
     return st == GRPC_STATUS_OK ? 100 + (health < 0 ? 0 : health) : st;
 }
 
-static struct pl_gateway *start_gw(const char *keys_file, pthread_t *th) {
-    struct pl_gateway_config c;
-    ck_assert_int_eq(pl_gateway_config_load(NULL, &c), PL_OK);
+static struct pl_gw *start_gw(const char *keys_file, pthread_t *th) {
+    struct pl_gw_config c;
+    ck_assert_int_eq(pl_gw_config_load(NULL, &c), PL_OK);
     pl_free(c.listen);
     c.listen = pl_strdup("127.0.0.1:0");
     pl_free(c.http_listen);
@@ -182,20 +182,20 @@ static struct pl_gateway *start_gw(const char *keys_file, pthread_t *th) {
     pl_free(c.api_keys_file);
     c.api_keys_file = pl_strdup(keys_file ? keys_file : "");
     c.max_receive_bytes = 4096;
-    struct pl_gateway *gw = NULL;
-    pl_status st = pl_gateway_create(&c, &gw);
-    pl_gateway_config_deinit(&c);
+    struct pl_gw *gw = NULL;
+    pl_status st = pl_gw_create(&c, &gw);
+    pl_gw_config_deinit(&c);
     ck_assert_msg(st == PL_OK, "%s", pl_last_error());
-    ck_assert_int_gt(pl_gateway_grpc_port(gw), 0);
-    ck_assert_int_gt(pl_gateway_http_port(gw), 0);
+    ck_assert_int_gt(pl_gw_grpc_port(gw), 0);
+    ck_assert_int_gt(pl_gw_http_port(gw), 0);
     ck_assert_int_eq(pthread_create(th, NULL, run_gw, gw), 0);
     return gw;
 }
 
-static void stop_gw(struct pl_gateway *gw, pthread_t th) {
-    pl_gateway_stop(gw);
+static void stop_gw(struct pl_gw *gw, pthread_t th) {
+    pl_gw_stop(gw);
     pthread_join(th, NULL);
-    pl_gateway_destroy(gw);
+    pl_gw_destroy(gw);
 }
 
 #define PUNCT "/nvidia.riva.nlp.RivaLanguageUnderstanding/PunctuateText"
@@ -203,8 +203,8 @@ static void stop_gw(struct pl_gateway *gw, pthread_t th) {
 
 START_TEST(gateway_without_nats) {
     pthread_t th;
-    struct pl_gateway *gw = start_gw(NULL, &th);
-    int port = pl_gateway_grpc_port(gw);
+    struct pl_gw *gw = start_gw(NULL, &th);
+    int port = pl_gw_grpc_port(gw);
     char det[256];
     /* whole server: NOT_SERVING (2) while NATS is down */
     ck_assert_int_eq(call(port, HEALTH, "", 0, NULL, det, sizeof det), 102);
@@ -237,8 +237,8 @@ END_TEST
 START_TEST(gateway_api_keys) {
     char *keys = write_tmp("sk-test-0123456789 tester\n");
     pthread_t th;
-    struct pl_gateway *gw = start_gw(keys, &th);
-    int port = pl_gateway_grpc_port(gw);
+    struct pl_gw *gw = start_gw(keys, &th);
+    int port = pl_gw_grpc_port(gw);
     char det[256];
     ck_assert_int_eq(call(port, PUNCT, "\x0a\x02hi", 4, NULL, det, sizeof det),
                      GRPC_STATUS_UNAUTHENTICATED);
@@ -255,23 +255,23 @@ START_TEST(gateway_api_keys) {
 END_TEST
 
 START_TEST(gateway_bad_setup) {
-    struct pl_gateway_config c;
-    ck_assert_int_eq(pl_gateway_config_load(NULL, &c), PL_OK);
+    struct pl_gw_config c;
+    ck_assert_int_eq(pl_gw_config_load(NULL, &c), PL_OK);
     pl_free(c.api_keys_file);
     c.api_keys_file = pl_strdup("/nonexistent/keys.txt");
     pl_free(c.listen);
     c.listen = pl_strdup("127.0.0.1:0");
     pl_free(c.http_listen);
     c.http_listen = pl_strdup("127.0.0.1:0");
-    struct pl_gateway *gw = (struct pl_gateway *)1;
-    ck_assert_int_eq(pl_gateway_create(&c, &gw), PL_E_IO);
+    struct pl_gw *gw = (struct pl_gw *)1;
+    ck_assert_int_eq(pl_gw_create(&c, &gw), PL_E_IO);
     ck_assert_ptr_null(gw);
     pl_free(c.api_keys_file);
     c.api_keys_file = pl_strdup("");
     pl_free(c.listen);
     c.listen = pl_strdup("not an address");
-    ck_assert_int_eq(pl_gateway_create(&c, &gw), PL_E_IO);
-    pl_gateway_config_deinit(&c);
+    ck_assert_int_eq(pl_gw_create(&c, &gw), PL_E_IO);
+    pl_gw_config_deinit(&c);
 }
 END_TEST
 

@@ -28,13 +28,13 @@
 struct env {
     struct pl_test_nats nats;
     pid_t nlu, asr;
-    struct pl_gateway *gw;
+    struct pl_gw *gw;
     pthread_t th;
     struct pl_test_grpc g; /* client channel to the gateway */
 };
 
 static void *run_gw(void *gw) {
-    pl_gateway_run(gw);
+    pl_gw_run(gw);
     return NULL;
 }
 
@@ -58,25 +58,25 @@ static void env_start(struct env *e) {
     ck_assert_int_eq(pl_test_nats_start(&e->nats, 0), PL_OK);
     e->nlu = worker(e, "nlu", NULL);
     e->asr = worker(e, "asr", "streaming_recognize");
-    struct pl_gateway_config c;
-    ck_assert_int_eq(pl_gateway_config_load(NULL, &c), PL_OK);
+    struct pl_gw_config c;
+    ck_assert_int_eq(pl_gw_config_load(NULL, &c), PL_OK);
     pl_free(c.listen);
     c.listen = pl_strdup("127.0.0.1:0");
     pl_free(c.http_listen);
     c.http_listen = pl_strdup("127.0.0.1:0");
     pl_free(c.nats_url);
     c.nats_url = pl_strdup(e->nats.url);
-    ck_assert_int_eq(pl_gateway_create(&c, &e->gw), PL_OK);
-    pl_gateway_config_deinit(&c);
+    ck_assert_int_eq(pl_gw_create(&c, &e->gw), PL_OK);
+    pl_gw_config_deinit(&c);
     ck_assert_int_eq(pthread_create(&e->th, NULL, run_gw, e->gw), 0);
-    pl_test_grpc_open_port(&e->g, pl_gateway_grpc_port(e->gw));
+    pl_test_grpc_open_port(&e->g, pl_gw_grpc_port(e->gw));
 }
 
 static void env_stop(struct env *e) {
     pl_test_grpc_close(&e->g);
-    pl_gateway_stop(e->gw);
+    pl_gw_stop(e->gw);
     pthread_join(e->th, NULL);
-    pl_gateway_destroy(e->gw);
+    pl_gw_destroy(e->gw);
     pl_test_kill(e->nlu, SIGTERM);
     pl_test_kill(e->asr, SIGTERM);
     pl_test_nats_stop(&e->nats);
@@ -221,7 +221,7 @@ START_TEST(stream_echo_and_cancel) {
     /* shutdown with a stream open: the client sees it end, nothing leaks */
     bidi_open(&e, &b);
     ck_assert(bidi_echo(&e, &b, 2));
-    pl_gateway_stop(e.gw);
+    pl_gw_stop(e.gw);
     int st = bidi_finish(&e, &b);
     ck_assert_int_ne(st, GRPC_STATUS_OK);
     env_stop(&e);

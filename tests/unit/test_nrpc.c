@@ -890,7 +890,7 @@ static int http_get(int port, const char *path, char *body, size_t cap) {
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
     char req[256];
-    int k = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
+    int k = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
     ck_assert_int_eq(write(fd, req, (size_t)k), k);
     size_t len = 0;
     ssize_t r;
@@ -931,7 +931,7 @@ START_TEST(test_metrics_endpoint) {
     pl_free(d);
 
     ck_assert_int_eq(http_get(port, "/metrics", body, sizeof body), 200);
-    ck_assert_ptr_nonnull(strstr(body, "Content-Type: text/plain; version=0.0.4"));
+    ck_assert_ptr_nonnull(strcasestr(body, "Content-Type: text/plain; version=0.0.4"));
     ck_assert_ptr_nonnull(
         strstr(body, "parley_request_success_total{model=\"t12\",rpc=\"echo\"} 2\n"));
     ck_assert_ptr_nonnull(
