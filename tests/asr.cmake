@@ -9,12 +9,13 @@ target_link_libraries(asr_feat_dump PRIVATE parley_asr_dsp)
 add_executable(asr_beam_dump tools/asr_beam_dump.c)
 target_link_libraries(asr_beam_dump PRIVATE parley_asr_dsp)
 
-# Front end vs the NumPy reference on real clips (max |diff| <= 1e-4).
+# Front end vs the NumPy reference (train/asr/feats.py) on real clips (max |diff| <= 1e-4).
 add_test(NAME reference_asr_features
   COMMAND ${PL_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/reference/asr_features.py --check
           $<TARGET_FILE:asr_feat_dump> ${PARLEY_DATA_DIR}
           ${CMAKE_CURRENT_BINARY_DIR}/asr_features_ref)
-set_tests_properties(reference_asr_features PROPERTIES LABELS reference TIMEOUT 300)
+set_tests_properties(reference_asr_features PROPERTIES LABELS reference TIMEOUT 300
+  ENVIRONMENT "PYTHONPATH=${CMAKE_SOURCE_DIR}")
 
 # Prefix beam search (LM, boosting, n-best, chunked feeding) vs the Python reference.
 add_test(NAME reference_asr_ctc_beam
@@ -33,4 +34,5 @@ add_test(NAME reference_asr_lm_recipe
   COMMAND ${PL_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/reference/asr_lm_recipe.py
           ${CMAKE_SOURCE_DIR} $<TARGET_FILE:asr_beam_dump>
           ${CMAKE_CURRENT_BINARY_DIR}/asr_lm_recipe)
-set_tests_properties(reference_asr_lm_recipe PROPERTIES LABELS reference TIMEOUT 120)
+set_tests_properties(reference_asr_lm_recipe PROPERTIES LABELS reference TIMEOUT 120
+  ENVIRONMENT "PYTHONPATH=${CMAKE_SOURCE_DIR}")

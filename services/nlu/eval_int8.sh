@@ -2,7 +2,7 @@
 # Accuracy of the int8 variants next to f32, through the service: copies every NLU model of a
 # repository into a temp dir, declares "variants": {"int8": {"precision": "int8"}} in each copy
 # (kept when already there), starts nats-server + parley-nlu + parley-gateway on free 127.0.0.1
-# ports and runs train/nlu/eval_service.py --variants base,int8 (SNIPS intent/slots, CoNLL-2003
+# ports and runs `python3 -m train.nlu.eval_service --variants base,int8` (SNIPS intent/slots, CoNLL-2003
 # entities, held-out punctuation), which prints both and the difference.
 #
 #   services/nlu/eval_int8.sh <build dir> <model repository> [eval_service.py args...]
@@ -55,7 +55,7 @@ PARLEY_GATEWAY_LOG_LEVEL=warn "$BUILD/services/gateway/parley-gateway" --listen 
 for _ in $(seq 600); do grep -q "models=" "$OUT_DIR/nlu.out" 2>/dev/null && break; sleep 0.1; done
 grep -q "models=[1-9]" "$OUT_DIR/nlu.out" || { echo "parley-nlu did not start with a model"; cat "$OUT_DIR/nlu.log"; exit 1; }
 echo "parley-nlu: $(cat "$OUT_DIR/nlu.out"); load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-$PY "$SRC/train/nlu/eval_service.py" --server "127.0.0.1:$gp" --stubs "$BUILD/python" \
+PYTHONPATH="$SRC${PYTHONPATH:+:$PYTHONPATH}" $PY -m train.nlu.eval_service --server "127.0.0.1:$gp" --stubs "$BUILD/python" \
   --variants base,int8 --json "$OUT_DIR/eval.json" "$@"
 rc=$?
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg); JSON and logs in $OUT_DIR"

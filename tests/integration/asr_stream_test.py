@@ -24,12 +24,10 @@ import json
 import os
 import struct
 import subprocess
-import sys
 import threading
 import time
 import wave
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gwtest as g  # noqa: E402
 from gwtest import check, grpc  # noqa: E402
 from riva.proto import riva_asr_pb2 as asr  # noqa: E402
@@ -103,8 +101,7 @@ def main():
     models = os.path.join(g.TMP, "models")
     os.makedirs(models)
     mdir = os.path.join(models, "asr-test")
-    subprocess.run(["/usr/bin/python3", os.path.join(SRC, "tests", "reference", "asr_model_ref.py"),
-                    mdir, "--config", "tiny", "--cases", "1"], check=True, stdout=subprocess.DEVNULL)
+    svc.ref_model(mdir, "--config", "tiny", "--cases", "1")
     c = json.load(open(os.path.join(mdir, "config.json")))
     c.setdefault("features", {})["normalize"] = "none"  # streaming features == offline ones
     json.dump(c, open(os.path.join(mdir, "config.json"), "w"))
@@ -170,7 +167,7 @@ def main():
     check(not finals and not interims, "silence only: no result")
 
     # a client process that vanishes mid-stream
-    code = ("import sys,time; sys.path.insert(0, %r); import grpc\n"
+    code = ("import time; import grpc\n"
             "from riva.proto import riva_asr_pb2 as asr, riva_asr_pb2_grpc as ag\n"
             "def gen():\n"
             "    yield asr.StreamingRecognizeRequest(streaming_config=asr.StreamingRecognitionConfig("
@@ -179,9 +176,10 @@ def main():
             "        yield asr.StreamingRecognizeRequest(audio_content=open(%r,'rb').read()[:3200])\n"
             "        time.sleep(0.1)\n"
             "for r in ag.RivaSpeechRecognitionStub(grpc.insecure_channel('127.0.0.1:%d')).StreamingRecognize(gen()):\n"
-            "    pass\n") % (os.environ["PL_PYTHON_STUBS"], os.path.join(g.TMP, "clip.wav"), grpc_port)
+            "    pass\n") % (os.path.join(g.TMP, "clip.wav"), grpc_port)
     open(os.path.join(g.TMP, "clip.wav"), "wb").write(wav)
-    p = subprocess.Popen(["/usr/bin/python3", "-c", code])
+    p = subprocess.Popen(["/usr/bin/python3", "-c", code],
+                         env=dict(os.environ, PYTHONPATH=os.environ["PL_PYTHON_STUBS"]))
     # a poll, not a timing: on a loaded 2-core machine the client's Python start-up and
     # grpc import once took more than 20 s
     end = time.time() + 90

@@ -10,7 +10,8 @@ and an FSDD clip, so the whole path (WAV -> front end -> engine -> decoder -> re
 the model's; the held-out LJ clip: WAV = FLAC transcript, word times inside the audio, 8 kHz
 mu-law well-formed, `parley transcribe` prints the same. Its WER is printed, not gated: the
 shipped model does not read LJ speech well yet (model card: WER 74% through the service).
-Environment as asr_test_service.py.
+Environment as asr_test_service.py, plus the source root on PYTHONPATH (the reference
+imports the recipe's package `train`; tests/asrsvc.cmake sets it).
 """
 import glob
 import json
@@ -18,7 +19,6 @@ import os
 import subprocess
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gwtest as g  # noqa: E402
 from gwtest import check, grpc  # noqa: E402
 from riva.proto import riva_asr_pb2 as asr  # noqa: E402
@@ -46,11 +46,8 @@ def reference_greedy(model_dir, wav_bytes):
     import wave
     import numpy as np
     import torch
-    sys.path.insert(0, os.path.join(t.SRC, "train", "asr"))
-    sys.path.insert(0, os.path.join(t.SRC, "train", "common"))
-    import feats
-    import model as M
-    import safetensors_io
+    from train.asr import feats, model as M
+    from train.common import safetensors_io
     with wave.open(io.BytesIO(wav_bytes)) as w:
         x = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float64) / 32768.0
     cfg = json.load(open(os.path.join(model_dir, "config.json")))

@@ -14,13 +14,11 @@ import io
 import os
 import re
 import subprocess
-import sys
 import time
 import wave
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gwtest as g  # noqa: E402
 from gwtest import check, code_of, grpc  # noqa: E402
 from riva.proto import riva_asr_pb2 as asr  # noqa: E402
@@ -52,6 +50,14 @@ def start_asr(nats_url, model_dir, extra_env=None):
             raise AssertionError("parley-asr exited: %s (see %s/asr.log)" % (p.returncode, g.TMP))
         time.sleep(0.05)
     raise AssertionError("parley-asr did not start")
+
+
+def ref_model(out_dir, *args):
+    """A random-weight model from tests/reference/asr_model_ref.py OUT_DIR ARGS (it imports the
+    recipe's package `train` from the source root)."""
+    subprocess.run(["/usr/bin/python3", os.path.join(SRC, "tests", "reference", "asr_model_ref.py"),
+                    out_dir] + list(args), check=True, stdout=subprocess.DEVNULL,
+                   env=dict(os.environ, PYTHONPATH=SRC))
 
 
 def sox(args, stdin=None):
@@ -86,8 +92,7 @@ def text(resp):
 def main():
     models = os.path.join(g.TMP, "models")
     os.makedirs(models)
-    subprocess.run(["/usr/bin/python3", os.path.join(SRC, "tests", "reference", "asr_model_ref.py"),
-                    os.path.join(models, "asr-test"), "--cases", "1"], check=True, stdout=subprocess.DEVNULL)
+    ref_model(os.path.join(models, "asr-test"), "--cases", "1")
     os.symlink(os.path.join(SRC, "models", "asr-lm"), os.path.join(models, "asr-lm"))
     os.makedirs(os.path.join(models, "not-a-model"))  # skipped
     _, nats_url = g.start_nats()

@@ -18,11 +18,9 @@ import os
 import re
 import shutil
 import signal
-import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gwtest as g  # noqa: E402
 import nlu_tiny  # noqa: E402
 from gwtest import check, code_of, grpc, riva_nlp_pb2, riva_nlp_pb2_grpc  # noqa: E402

@@ -9,13 +9,11 @@ Environment: PL_NLU (parley-nlu), PL_GATEWAY, PL_PYTHON_STUBS (see tests/nlu.cma
 """
 import os
 import re
-import sys
 import threading
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gwtest as g  # noqa: E402
 import nlu_tiny  # noqa: E402
 from gwtest import check, code_of, grpc, riva_nlp_pb2, riva_nlp_pb2_grpc  # noqa: E402

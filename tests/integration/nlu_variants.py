@@ -23,7 +23,6 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gwtest as g  # noqa: E402
 import nlu_tiny  # noqa: E402
 from gwtest import check, code_of, grpc, riva_nlp_pb2, riva_nlp_pb2_grpc  # noqa: E402
@@ -175,11 +174,11 @@ def main():
     if os.path.isdir(os.path.join(data, "nlu", "snips", "test")) and os.path.isfile(
             os.path.join(data, "ner", "conll2003", "test.txt")):
         out = subprocess.run(
-            [sys.executable, os.path.join(root, "train", "nlu", "eval_service.py"), "--server",
+            [sys.executable, "-m", "train.nlu.eval_service", "--server",
              "127.0.0.1:%d" % grpc_port, "--stubs", os.environ.get("PL_PYTHON_STUBS", ""), "--data", data,
              "--variants", "base,int8", "--limit", "10", "--only", "intent,ner", "--ner-model", "ner",
              "--domain", SNIPS if have_snips else "intent"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120).stdout.decode()
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120, cwd=root).stdout.decode()
         print(out)
         rows = {l.split("  ")[0]: l.split() for l in out.splitlines() if l.startswith(("SNIPS", "CoNLL"))}
         check("figure" in out and "int8-base" in out and "SNIPS slot F1" in rows,

@@ -31,7 +31,6 @@ def main():
     os.environ.setdefault("PL_PYTHON_STUBS", os.path.join(a.build, "python"))
     os.environ.setdefault("PL_SOURCE_DIR", SRC)
     os.environ.setdefault("PARLEY_DATA_DIR", os.path.join(SRC, "..", "shared", "data"))
-    sys.path.insert(0, HERE)
     import gwtest as g
     import asr_test_service as svc
 

@@ -17,10 +17,8 @@ PL_SOURCE_DIR, PARLEY_DATA_DIR.
 import csv
 import os
 import subprocess
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gwtest as g  # noqa: E402
 from gwtest import check  # noqa: E402
 import asr_test_service as svc  # noqa: E402

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Test of the LM recipe train/asr/lm/build_lm.py (registered as reference_asr_lm_recipe).
 
-  asr_lm_recipe.py SOURCE_DIR BEAM_DUMP_BIN WORK_DIR
+  PYTHONPATH=SOURCE_DIR asr_lm_recipe.py SOURCE_DIR BEAM_DUMP_BIN WORK_DIR
 
 1. text normalization: numbers, years, ordinals, decimals, money, percent, punctuation;
 2. builds a model from a small made-up data folder (same layout as ../shared/data) with
@@ -16,11 +16,10 @@ import struct
 import subprocess
 import sys
 
+from train.asr.lm import build_lm as b
+
 
 def main(src, dump_bin, work):
-    sys.path.insert(0, os.path.join(src, "train", "asr", "lm"))
-    import build_lm as b
-
     fails = 0
 
     def expect(got, want, what):
@@ -64,12 +63,11 @@ def main(src, dump_bin, work):
 
     for cut, ljw in ((1, 1), (2, 1), (3, 1), (2, 3)):
         out = os.path.join(work, "lm%d_%d.arpa.gz" % (cut, ljw))
-        res = subprocess.run([sys.executable, os.path.join(src, "train", "asr", "lm",
-                                                           "build_lm.py"),
+        res = subprocess.run([sys.executable, "-m", "train.asr.lm.build_lm",
                               "--data", data, "--out", out, "--min-word", "1",
                               "--min-bigram", str(cut), "--min-trigram", str(cut),
                               "--lj-weight", str(ljw)],
-                             capture_output=True, text=True)
+                             capture_output=True, text=True, cwd=src)
         if res.returncode != 0:
             print("FAIL build (cut-off %d): %s" % (cut, res.stderr))
             fails += 1

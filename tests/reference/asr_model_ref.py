@@ -24,9 +24,11 @@ usage: asr_model_ref.py OUT_DIR [--config default|small|tiny] [--cases 1,7,100]
          (a training checkpoint {"cfg", "model"} of train/asr/train.py and real
          features [T, n_mels] instead of random ones)
        asr_model_ref.py --suite OUT_DIR   (the unit test's OUT_DIR/{default,small,tiny})
+
+It imports the recipe's code (package `train`), so the repository root must be on the path:
+CTest sets PYTHONPATH to it; by hand, run it as `PYTHONPATH=. tests/reference/asr_model_ref.py`.
 """
 import argparse
-import importlib.util
 import json
 import os
 import sys
@@ -35,20 +37,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, ROOT)
-
-
-def load_module(path, name):
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-M = load_module(os.path.join(ROOT, "train", "asr", "model.py"), "parley_asr_model")
-from train.common import safetensors_io  # noqa: E402
+from train.asr import model as M
+from train.common import safetensors_io
 
 
 def config(kind):

@@ -22,7 +22,6 @@ import subprocess
 import sys
 import unicodedata
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wordpiece_ref as ref  # noqa: E402
 
 

@@ -7,7 +7,7 @@ import random
 import numpy as np
 import torch
 
-from model import greedy_decode, text_to_ids
+from train.asr.model import greedy_decode, text_to_ids
 
 
 def read_manifests(work, prefix):
@@ -52,34 +52,12 @@ def make_batches(recs, max_frames, rng, max_batch=64):
     return out
 
 
-def warp_features(f, rng, mel=0.0, stretch=0.0):
-    """A warped copy of f [T, n_mels]: along the mel axis by a factor drawn from 1 +- mel
-    (bin k takes the value at k / factor, anchored at bin 0: like a shorter or longer vocal
-    tract, a new speaker at every use) and in time by 1 +- stretch (linear interpolation)."""
-    T, nm = f.shape
-    if mel > 0:
-        f = _resample_rows(f.T, np.arange(nm) / rng.uniform(1 - mel, 1 + mel)).T
-    if stretch > 0 and T > 1:
-        s = rng.uniform(1 - stretch, 1 + stretch)
-        f = _resample_rows(f, np.arange(max(1, int(round(T / s)))) * s)
-    return f
-
-
-def _resample_rows(a, src):
-    """Rows of a at fractional positions src (clamped to the last row), linearly interpolated."""
-    src = np.minimum(src, a.shape[0] - 1)
-    i0 = np.floor(src).astype(np.int64)
-    i1 = np.minimum(i0 + 1, a.shape[0] - 1)
-    w = (src - i0).astype(np.float32)[:, None]
-    return a[i0] * (1 - w) + a[i1] * w
-
-
-def collate(recs, idx, cache, specaug=None, rng=None, warp=None):
-    """Padded batch [B, n_mels, T] + lengths + CTC targets; warp(f, rng) may replace each
-    utterance's [T, n_mels] features first (warp_features), specaug then masks in place."""
+def collate(recs, idx, cache, specaug=None, rng=None, transform=None):
+    """Padded batch [B, n_mels, T] + lengths + CTC targets; transform(f, rng) may replace each
+    utterance's [T, n_mels] features first, specaug(f, rng) then masks them in place."""
     feats = [cache.get(recs[i]).astype(np.float32) for i in idx]
-    if warp:
-        feats = [warp(f, rng) for f in feats]
+    if transform:
+        feats = [transform(f, rng) for f in feats]
     T = max(f.shape[0] for f in feats)
     x = np.zeros((len(idx), 80, T), dtype=np.float32)
     for b, f in enumerate(feats):

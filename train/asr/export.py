@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Export a trained ASR checkpoint to a Parley model directory and measure it.
 
-    /usr/bin/python3 train/asr/export.py [--ckpt train/work/asr/run/best.pt]
+    /usr/bin/python3 -m train.asr.export [--ckpt train/work/asr/run/best.pt]
                                          [--out models/asr-en-quartznet]
                                          [--lm-alpha A --lm-beta B]
 
@@ -22,20 +22,17 @@ import time
 
 import torch
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(ROOT, "train"))
-from asrdata import FeatCache, evaluate, read_manifests  # noqa: E402
-from common import safetensors_io  # noqa: E402
-from model import QuartzNetCTC, export_tensors, n_params, reference_forward  # noqa: E402
+from train.asr.asrdata import FeatCache, evaluate, read_manifests
+from train.asr.model import QuartzNetCTC, export_tensors, n_params, reference_forward
+from train.common import safetensors_io
+from train.common.paths import models_dir, work_dir
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--work", default=os.path.join(ROOT, "train", "work", "asr"))
+    ap.add_argument("--work", default=work_dir("asr"))
     ap.add_argument("--ckpt", default=None)
-    ap.add_argument("--out", default=os.path.join(ROOT, "models", "asr-en-quartznet"))
+    ap.add_argument("--out", default=models_dir("asr-en-quartznet"))
     ap.add_argument("--note", default="", help="free text stored in config.json training.note")
     ap.add_argument("--lm-alpha", type=float, default=None,
                     help="config.json decoding.lm_alpha (parley-asr's LM weight for this model)")

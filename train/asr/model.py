@@ -3,7 +3,7 @@
 docs/asr-model.md is the specification (shapes, padding, tensor names, config.json);
 this module is its PyTorch definition, used by train.py and export.py.
 
-Input  feats [B, n_mels, T] log-mel (tests/reference/asr_features.py, per_feature
+Input  feats [B, n_mels, T] log-mel (train/asr/feats.py, per_feature
        normalization), lengths [B] (valid frames).
 Output log-probabilities [B, T', vocab] with T' = ceil((T + tail_frames) / stride), and
        out lengths. tail_frames (config, default 0 when absent) zero frames follow each

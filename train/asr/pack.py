@@ -14,14 +14,12 @@ import argparse
 import json
 import os
 import random
-import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from asrdata import read_manifests  # noqa: E402
+from train.asr.asrdata import read_manifests
+from train.common.paths import work_dir
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SETS = ["dev_lj", "dev_fsdd", "dev_synth", "real", "train"]
 
 
@@ -72,7 +70,7 @@ def unpack(path, work):
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
-    ap.add_argument("--work", default=os.path.join(ROOT, "train", "work", "asr"))
+    ap.add_argument("--work", default=work_dir("asr"))
     ap.add_argument("--pack")
     ap.add_argument("--unpack")
     ap.add_argument("--max-mib", type=float, default=56)

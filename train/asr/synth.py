@@ -22,27 +22,29 @@ Resumable and parallel-safe: work items are a deterministic list; shard k of n h
 items with index % n == k and appends one manifest line per finished item to its own
 manifest file, skipping ids already listed there.
 
-    /usr/bin/python3 train/asr/synth.py --shard 0 --nshards 1 [--scale 1.0]
+    /usr/bin/python3 -m train.asr.synth --shard 0 --nshards 1 [--scale 1.0]
+
+--no-prosody leaves the prosody family out (the shipped weights never saw it); --max-items N
+keeps the first N items of each set of the shard's plan (done or not, so a resumed run
+makes the same items): train.asr.recipe uses it for the part of the --scale 2.5 data the
+shipped model had, and its smoke mode for a few items of every set.
 """
 import argparse
+import collections
 import csv
 import glob
 import json
 import os
 import random
 import subprocess
-import sys
 import tempfile
 import zlib
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import feats  # noqa: E402
-from textnorm import normalize  # noqa: E402
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
+from train.asr import feats
+from train.asr.textnorm import normalize
+from train.common import paths
 
 FLITE = ["kal", "kal16", "awb", "rms", "slt"]
 FESTIVAL = ["cmu_us_slt_arctic_hts", "kal_diphone"]
@@ -59,10 +61,6 @@ HELDOUT_VOICE = "en-029"
 COMMANDS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "bed",
             "bird", "cat", "dog", "happy", "house", "marvin", "sheila", "tree", "wow"]
 DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "oh"]
-
-
-def data_dir(arg):
-    return arg or os.environ.get("PARLEY_DATA_DIR") or os.path.join(os.path.dirname(ROOT), "shared", "data")
 
 
 def lj_subset_ids(ddir):
@@ -351,21 +349,36 @@ def process(item, work, tmp):
             **({"prosody": item["prosody"]} if "prosody" in item else {})}
 
 
-def main():
-    ap = argparse.ArgumentParser()
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default=None)
-    ap.add_argument("--work", default=os.path.join(ROOT, "train", "work", "asr"))
+    ap.add_argument("--work", default=paths.work_dir("asr"))
     ap.add_argument("--shard", type=int, default=0)
     ap.add_argument("--nshards", type=int, default=1)
     ap.add_argument("--scale", type=float, default=1.0, help="multiplies synthetic counts")
     ap.add_argument("--only", default=None, help="comma list of sets (train,real,dev_lj,...)")
     ap.add_argument("--order", default="dev,real,train", help="set families first to last")
-    args = ap.parse_args()
-    ddir = data_dir(args.data)
+    ap.add_argument("--no-prosody", action="store_true",
+                    help="leave out the prosody family (syp-* items)")
+    ap.add_argument("--max-items", type=int, default=0,
+                    help="the first N items of each set of this shard's plan at most")
+    args = ap.parse_args(argv)
+    ddir = paths.data_dir(args.data)
+    # shard first, then select: the selection does not move items between shards
     items = [it for i, it in enumerate(plan(ddir, args.scale)) if i % args.nshards == args.shard]
+    if args.no_prosody:
+        items = [it for it in items if not it["id"].startswith("syp-")]
     if args.only:
         keep = set(args.only.split(","))
         items = [it for it in items if it["set"] in keep]
+    if args.max_items:
+        rank = collections.Counter()
+        kept = []
+        for it in items:
+            rank[it["set"]] += 1
+            if rank[it["set"]] <= args.max_items:
+                kept.append(it)
+        items = kept
     fam = args.order.split(",")
     items.sort(key=lambda it: next((k for k, f in enumerate(fam) if it["set"].startswith(f)), 99))
     os.makedirs(os.path.join(args.work, "manifests"), exist_ok=True)

@@ -1,23 +1,19 @@
 """Tests of the ASR recipe pieces that need no generated data (a few seconds):
-    /usr/bin/python3 -m unittest discover -s train/asr -p 'test_*.py'
+    /usr/bin/python3 -m unittest train.asr.test_asr
 """
 import os
-import sys
 import tempfile
 import unittest
 
 import numpy as np
 import torch
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(os.path.dirname(HERE)))
-import feats  # noqa: E402
-from asrdata import cer, edit_distance, warp_features, wer  # noqa: E402
-from common import safetensors_io  # noqa: E402
-from model import (QuartzNetCTC, VOCAB, export_tensors, greedy_decode,  # noqa: E402
-                   reference_forward, text_to_ids)
-from textnorm import normalize  # noqa: E402
+from train.asr import feats
+from train.asr.asrdata import cer, edit_distance, wer
+from train.asr.model import (QuartzNetCTC, VOCAB, export_tensors, greedy_decode, reference_forward,
+                             text_to_ids)
+from train.asr.textnorm import normalize
+from train.common import paths, safetensors_io
 
 
 class TextNorm(unittest.TestCase):
@@ -90,7 +86,7 @@ class Model(unittest.TestCase):
 class BatchNormRecalibration(unittest.TestCase):
     def test_statistics_are_the_average_over_mixed_batches(self):
         import random
-        from train import recalibrate_bn
+        from train.asr.train import recalibrate_bn
         torch.manual_seed(0)
         m = QuartzNetCTC()
         rng = np.random.default_rng(1)
@@ -117,23 +113,46 @@ class BatchNormRecalibration(unittest.TestCase):
         self.assertEqual(int(bn.num_batches_tracked), 1)
 
 
-class Warp(unittest.TestCase):
-    def test_identity_mel_shift_and_stretch(self):
-        import random
-        f = np.zeros((50, 80), dtype=np.float32)
-        f[:, 20] = 1.0  # one "formant" at bin 20
-        np.testing.assert_array_equal(warp_features(f, random.Random(0)), f)
-        rng = random.Random(3)
-        g = warp_features(f, rng, mel=0.15)
-        rng = random.Random(3)
-        a = rng.uniform(0.85, 1.15)
-        self.assertEqual(g.shape, f.shape)
-        # the peak moves to bin 20 * a (linear interpolation keeps the mass near it)
-        self.assertAlmostEqual(float((g[0] * np.arange(80)).sum() / g[0].sum()), 20 * a, delta=0.5)
-        h = warp_features(f, random.Random(5), stretch=0.1)
-        self.assertEqual(h.shape[0], int(round(50 / random.Random(5).uniform(0.9, 1.1))))
-        self.assertNotEqual(h.shape[0], 50)
-        np.testing.assert_allclose(h[:, 20], 1.0)
+class Recipe(unittest.TestCase):
+    def commands(self, argv):
+        from train.asr import recipe
+        return {name: [" ".join(c[1:]) for c in cmds] for name, cmds, _, _ in recipe.plan(recipe.parse_args(argv))}
+
+    def test_steps_of_the_model_card(self):
+        from train.asr import recipe
+        with tempfile.TemporaryDirectory() as w:
+            steps = recipe.plan(recipe.parse_args(["--work", w, "--pack-device", "cpu"]))
+            self.assertEqual([st[0] for st in steps], recipe.STEPS)
+            c = self.commands(["--work", w, "--pack-device", "cpu"])
+        self.assertEqual(len(c["synth"]), 2)
+        self.assertIn("--scale 2.5 --only train --no-prosody --max-items 3742", c["synth25"][0])
+        self.assertIn("--max-mib 38 --max-lj-copies 2", c["pack"][0])
+        self.assertIn("--minutes 4.2 --max-frames 24000 --max-batch 128", c["phase0"][0])
+        self.assertIn("run-pack/best.pt --minutes 80 --stop-minutes 30 --lr 0.002", c["phase1"][0])
+        self.assertIn("run-tail/phase1-final.pt --freeze-bn --bn-batches 120 --minutes 45 --lr 0.001", c["phase2"][0])
+        self.assertIn("run-frozen/best.pt --out " + os.path.join(paths.ROOT, "models", "asr-en-quartznet"),
+                      c["export"][0])
+        self.assertIn("--out " + os.path.join(paths.ROOT, "models", "asr-lm", "lm.arpa.gz"), c["lm"][0])
+
+    def test_smoke_writes_under_work_only(self):
+        with tempfile.TemporaryDirectory() as w:
+            c = self.commands(["--smoke", "--work", w])
+            for cmds in c.values():
+                for cmd in cmds:
+                    self.assertNotIn(os.path.join(paths.ROOT, "models"), cmd)
+            self.assertIn("--out " + os.path.join(w, "model"), c["export"][0])
+
+    def test_foreign_run_folder_is_refused(self):
+        from train.asr import recipe
+        with tempfile.TemporaryDirectory() as w:
+            a = recipe.parse_args(["--smoke", "--work", w])
+            os.makedirs(os.path.join(w, "recipe"))
+            os.makedirs(os.path.join(w, "run-tail"))
+            open(os.path.join(w, "run-tail", "checkpoint.pt"), "w").close()
+            with self.assertRaises(SystemExit):
+                recipe.run_step(a, "phase1", [["false"]], os.path.join(w, "run-tail"), None)
+            open(os.path.join(w, "recipe", "phase2.done"), "w").close()
+            recipe.run_step(a, "phase2", [["false"]], None, None)  # done before: not run
 
 
 class Metrics(unittest.TestCase):
@@ -152,7 +171,7 @@ class Features(unittest.TestCase):
         x = np.random.default_rng(0).standard_normal(8000) * 0.1
         a = feats.logmel(x)
         self.assertEqual(a.shape, (51, 80))
-        self.assertLess(np.abs(a - feats.ref.logmel(x)).max(), 1e-5)
+        self.assertLess(np.abs(a - feats.reference_logmel(x)).max(), 1e-5)
         b = feats.logmel(x, vtlp=1.08)
         self.assertEqual(b.shape, a.shape)
         self.assertGreater(np.abs(a - b).max(), 1e-3)

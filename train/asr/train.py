@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Train the ASR acoustic model (train/asr/model.py) with CTC on the features synth.py wrote.
 
-    /usr/bin/python3 train/asr/train.py [--minutes 50] [--threads 1] [--work train/work/asr]
+    /usr/bin/python3 -m train.asr.train [--minutes 50] [--threads 1] [--work train/work/asr]
 
 Resumable: WORK/run/checkpoint.pt (model, optimizer, step, training seconds, rng) is
 written atomically every --ckpt-minutes and after each evaluation; a rerun continues
@@ -9,9 +9,11 @@ from it (--fresh starts over). The learning-rate schedule is a function of train
 time, not steps: linear warm-up over --warmup steps, then cosine from --lr to 1% of it
 at --minutes of (accumulated) training time, so a run interrupted and resumed follows
 the same schedule. Manifests are re-read at every epoch, so training can start while
-synth.py is still writing data. Every --eval-minutes (and at the end) greedy WER on
+synth.py is still writing data. Every --eval-minutes (and at the end) greedy WER and CER on
 dev_lj / dev_synth and digit accuracy on dev_fsdd are printed; the checkpoint with the
-best dev score (dev_lj WER + dev_synth WER + (1 - fsdd acc)) is kept as WORK/run/best.pt.
+best dev score (dev_lj CER + dev_synth CER + (1 - fsdd acc)) is kept as WORK/run/best.pt.
+--stop-minutes ends a run early (the schedule still runs to --minutes), as the first
+phase of the shipped model was stopped; train.asr.recipe chains the phases.
 
 --freeze-bn (a second phase, usually with --init): BatchNorm's training-mode statistics are
 per batch, and length-bucketed batches of short clips (digits, commands) have statistics
@@ -22,26 +24,26 @@ ones. So this phase first re-estimates the running statistics over --bn-batches 
 training and inference normalize alike, and the weights adapt to the fixed statistics.
 A run started (--init) from a checkpoint of such a phase keeps BatchNorm fixed and its
 statistics as they are (re-estimating them cost 3 FSDD points and 4 LJ WER points).
+
+Only what the shipped model's recipe uses is here. Training variants that were measured and
+did not help (no SpecAugment, dropout override, LJ weighting, feature warps) are
+train/experiments/asr_variants.py, which runs this loop with its own Recipe.
 """
 import argparse
 import math
 import os
 import random
-import sys
 import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(ROOT, "train"))
-from asrdata import (FeatCache, collate, evaluate, make_batches, read_manifests,  # noqa: E402
-                     spec_augment, warp_features)
-from common.loop import adamw, log, save_atomic  # noqa: E402
-from model import QuartzNetCTC, n_params  # noqa: E402
+from train.asr.asrdata import (FeatCache, collate, evaluate, make_batches, read_manifests,
+                               spec_augment)
+from train.asr.model import QuartzNetCTC, n_params
+from train.common.loop import adamw, log, save_atomic
+from train.common.paths import work_dir
 
 
 def lr_at(step, seconds, args):
@@ -89,18 +91,31 @@ def recalibrate_bn(model, recs, cache, rng, n_batches, max_frames, device):
         b.eval()
 
 
-def real_records(args):
-    """The real records, each --real-weight times (the LJ reader --lj-weight times if set)."""
-    out = []
-    for r in read_manifests(args.work, "real"):
-        n = args.lj_weight if args.lj_weight and r.get("source") == "ljspeech" else args.real_weight
-        out.extend([r] * n)
-    return out
+class Recipe:
+    """The choices of the shipped recipe that a training variant may change
+    (train/experiments/asr_variants.py)."""
+
+    def add_args(self, ap):
+        """More options."""
+
+    def prepare_model(self, model, args):
+        """Change a new model before training (before its checkpoint is loaded)."""
+
+    def real_records(self, args):
+        """The real records of an epoch: each --real-weight times."""
+        out = []
+        for r in read_manifests(args.work, "real"):
+            out.extend([r] * args.real_weight)
+        return out
+
+    def augment(self, args):
+        """(specaug, transform) for collate: SpecAugment, no feature transform."""
+        return spec_augment, None
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--work", default=os.path.join(ROOT, "train", "work", "asr"))
+def parser(recipe):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--work", default=work_dir("asr"))
     ap.add_argument("--minutes", type=float, default=50.0, help="training time budget")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--lr", type=float, default=3e-3)
@@ -110,36 +125,34 @@ def main():
     ap.add_argument("--max-batch", type=int, default=64, help="utterances per batch at most")
     ap.add_argument("--max-len", type=int, default=1700, help="longest utterance (frames)")
     ap.add_argument("--real-weight", type=int, default=1, help="repeat real records N times")
-    ap.add_argument("--lj-weight", type=int, default=0,
-                    help="repeat the real LJ Speech records N times instead of --real-weight")
     ap.add_argument("--eval-minutes", type=float, default=8.0)
     ap.add_argument("--ckpt-minutes", type=float, default=4.0)
     ap.add_argument("--run", default=None, help="checkpoint/log folder (default WORK/run)")
     ap.add_argument("--fresh", action="store_true")
     ap.add_argument("--init", default=None, help="start a fresh run from this checkpoint's weights")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--no-specaug", action="store_true", help="train without SpecAugment")
-    ap.add_argument("--warp-mel", type=float, default=0.0,
-                    help="random mel-axis warp 1 +- X per utterance and use (speaker variety)")
-    ap.add_argument("--warp-time", type=float, default=0.0,
-                    help="random time stretch 1 +- X per utterance and use")
-    ap.add_argument("--dropout", type=float, default=None, help="override the model's dropout")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--freeze-bn", action="store_true",
                     help="re-estimate BatchNorm statistics, then train with them fixed")
     ap.add_argument("--bn-batches", type=int, default=120,
                     help="shuffled batches for the statistics of --freeze-bn")
-    args = ap.parse_args()
+    ap.add_argument("--stop-minutes", type=float, default=None,
+                    help="end this run at this much training time (the schedule still ends at "
+                         "--minutes; a later run with a larger value continues)")
+    recipe.add_args(ap)
+    return ap
+
+
+def main(argv=None, recipe=None):
+    recipe = recipe or Recipe()
+    args = parser(recipe).parse_args(argv)
     torch.set_num_threads(args.threads)
     run_dir = args.run or os.path.join(args.work, "run")
     os.makedirs(run_dir, exist_ok=True)
     torch.manual_seed(args.seed)
     dev_t = torch.device(args.device)
     model = QuartzNetCTC().to(dev_t)
-    if args.dropout is not None:
-        for mod in model.modules():
-            if isinstance(mod, torch.nn.Dropout):
-                mod.p = args.dropout
+    recipe.prepare_model(model, args)
     opt = adamw(model, args.lr, args.wd)
     state = {"step": 0, "seconds": 0.0, "epoch": 0, "best": None, "evals": []}
     ck = os.path.join(run_dir, "checkpoint.pt")
@@ -199,14 +212,12 @@ def main():
             "BatchNorm fixed from here" % (args.bn_batches, (time.time() - t0) / 60))
         do_eval()
 
-    warp = None
-    if args.warp_mel > 0 or args.warp_time > 0:
-        def warp(f, r):
-            return warp_features(f, r, args.warp_mel, args.warp_time)
+    specaug, transform = recipe.augment(args)
+    end = 60 * min(args.minutes, args.stop_minutes if args.stop_minutes is not None else args.minutes)
     last_eval = last_ck = state["seconds"]
-    done = state["seconds"] >= 60 * args.minutes
+    done = state["seconds"] >= end
     while not done:
-        recs = read_manifests(args.work, "train") + real_records(args)
+        recs = read_manifests(args.work, "train") + recipe.real_records(args)
         recs = [r for r in recs if r["frames"] <= args.max_len and
                 len(r["text"]) > 0 and 2 * len(r["text"]) + 2 < r["frames"] // 2]
         batches = make_batches(recs, args.max_frames, rng, args.max_batch)
@@ -217,8 +228,7 @@ def main():
         t_ep, loss_sum, n_sum = time.time(), 0.0, 0
         for bi, idx in enumerate(batches):
             t0 = time.time()
-            x, lens, tg, tl = collate(recs, idx, cache, None if args.no_specaug else spec_augment,
-                                      rng, warp)
+            x, lens, tg, tl = collate(recs, idx, cache, specaug, rng, transform)
             for g in opt.param_groups:
                 g["lr"] = lr_at(state["step"], state["seconds"], args)
             x, lens, tg, tl = x.to(dev_t), lens.to(dev_t), tg.to(dev_t), tl.to(dev_t)
@@ -244,7 +254,7 @@ def main():
             elif state["seconds"] - last_ck >= 60 * args.ckpt_minutes:
                 save(ck)
                 last_ck = state["seconds"]
-            if state["seconds"] >= 60 * args.minutes:
+            if state["seconds"] >= end:
                 done = True
                 break
         if not done:

@@ -6,22 +6,19 @@ Runs `parley-model forward MODEL_DIR --input-ids IDS.json --output H.f32
 the last hidden state (and the head's logits, for token classification) with
 this package's torch model loaded from the same files.
 
-    /usr/bin/python3 train/common/engine_parity.py MODEL_DIR --parley-model BUILD/clients/parley-model
+    /usr/bin/python3 -m train.common.engine_parity MODEL_DIR --parley-model BUILD/clients/parley-model
 """
 import argparse
 import json
 import os
 import subprocess
-import sys
 import tempfile
 
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from common import safetensors_io  # noqa: E402
-from common.bert import BertConfig, JointIntentSlot, TokenClassifier  # noqa: E402
+from train.common import safetensors_io
+from train.common.bert import BertConfig, JointIntentSlot, TokenClassifier
 
 
 def load_torch(model_dir):

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Tests of train/common: tokenizer, data readers, metrics, safetensors, export.
 
-    /usr/bin/python3 -m unittest discover -s train/common -p 'test_*.py'
+    /usr/bin/python3 -m unittest train.common.test_common
 
 The export test runs the exported files through an independent numpy
 implementation of the BERT forward pass written from the Hugging Face
@@ -12,21 +12,18 @@ import json
 import math
 import os
 import struct
-import sys
 import tempfile
 import unittest
 
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from common import safetensors_io  # noqa: E402
-from common.bert import BertConfig, JointIntentSlot  # noqa: E402
-from common.data import bio_labels, read_conll, read_snips  # noqa: E402
-from common.export import export_model  # noqa: E402
-from common.metrics import SpanF1, spans  # noqa: E402
-from common.wordpiece import WordPiece, basic_tokenize, prune_vocab  # noqa: E402
+from train.common import safetensors_io
+from train.common.bert import BertConfig, JointIntentSlot
+from train.common.data import bio_labels, read_conll, read_snips
+from train.common.export import export_model
+from train.common.metrics import SpanF1, spans
+from train.common.wordpiece import WordPiece, basic_tokenize, prune_vocab
 
 SMALL_VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "want", "##want", "##ed", "wa", "un",
                "runn", "##ing", ",", "low", "lowest", "a", "##b", "##c", "b", "c"]

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Evaluate Parley's NLU models THROUGH the running stack (gateway, gRPC).
 
-    /usr/bin/python3 train/nlu/eval_service.py --server 127.0.0.1:50051 [--data ../shared/data] [--limit N]
+    /usr/bin/python3 -m train.nlu.eval_service --server 127.0.0.1:50051 [--data ../shared/data] [--limit N]
 
 Every number comes from the answers of the gRPC service, not from the
 training code's forward pass:
@@ -34,23 +34,19 @@ build from proto/). Results go to stdout; --json FILE also writes them.
 import argparse
 import json
 import os
-import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "train"))
-sys.path.insert(0, HERE)
-
-from common.data import read_conll, read_snips  # noqa: E402
-from common.metrics import SpanF1  # noqa: E402
-import punct_data as pd  # noqa: E402
+from train.common.data import read_conll, read_snips
+from train.common.metrics import SpanF1
+from train.common.paths import ROOT, data_dir
+from train.common.stubs import load_stubs
+from train.nlu import punct_data as pd
 
 
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--server", default="127.0.0.1:50051", help="gateway gRPC address")
-    ap.add_argument("--data", default=pd.default_data_dir(), help="the shared data dir")
+    ap.add_argument("--data", default=data_dir(), help="the shared data dir")
     ap.add_argument("--limit", type=int, default=0, help="first N examples of each set (0 = all)")
     ap.add_argument("--stubs", default=os.path.join(ROOT, "build", "python"),
                     help="directory with riva/proto/riva_nlp_pb2*.py")
@@ -281,12 +277,9 @@ def run_variants(stub, nlp, grpc, args, models):
 
 def main(argv=None):
     args = parse_args(argv)
-    sys.path.insert(0, args.stubs)
-    try:
-        import grpc
-        from riva.proto import riva_nlp_pb2 as nlp, riva_nlp_pb2_grpc as nlp_grpc
-    except ImportError as err:
-        raise SystemExit("cannot import the gRPC stubs from %s (build the tree first): %s" % (args.stubs, err))
+    load_stubs(args.stubs)
+    import grpc
+    from riva.proto import riva_nlp_pb2 as nlp, riva_nlp_pb2_grpc as nlp_grpc
     ch = grpc.insecure_channel(args.server)
     try:
         grpc.channel_ready_future(ch).result(timeout=10)

@@ -7,75 +7,26 @@ the word's first WordPiece sub-token (the other sub-tokens are not trained).
 The vocabulary is BERT's uncased WordPiece vocabulary pruned to the pieces the
 SNIPS training set uses (plus single characters), shipped as vocab.txt.
 
-    /usr/bin/python3 train/nlu/joint_snips.py                 # train (resumes), export
-    /usr/bin/python3 train/nlu/joint_snips.py --limit 500 --epochs 1 --work /tmp/smoke --no-export
+    /usr/bin/python3 -m train.nlu.joint_snips                 # train (resumes), export
+    /usr/bin/python3 -m train.nlu.joint_snips --limit 500 --epochs 1 --work /tmp/smoke --no-export
 
 Checkpoints go to --work (train/work/joint_snips by default, git-ignored) after
 every epoch; running the same command again resumes from the last one. The
 model with the best dev score (semantic-frame accuracy, then slot F1) is
-exported to --out with a model card.
+exported to --out with a model card. The options and the training loop are
+the NLU recipes' common skeleton (train/nlu/finetune.py).
 """
-import argparse
-import json
 import os
-import random
-import sys
-import time
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "train"))
-
-from common import safetensors_io  # noqa: E402
-from common.bert import BertConfig, JointIntentSlot, finetune_config, init_encoder, load_pretrained  # noqa: E402
-from common.data import bio_labels, label_list, read_snips  # noqa: E402
-from common.export import export_model, sha256  # noqa: E402
-from common.loop import IGNORE, adamw, batches, log, lr_at, pad_batch, save_atomic  # noqa: E402
-from common.metrics import SpanF1  # noqa: E402
-from common.wordpiece import WordPiece, prune_vocab  # noqa: E402
-
-
-def default_data_dir():
-    base = os.environ.get("PARLEY_DATA_DIR") or os.path.join(os.path.dirname(ROOT), "shared", "data")
-    return base
-
-
-def parse_args(argv=None):
-    data = default_data_dir()
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default=os.path.join(data, "nlu", "snips"), help="SNIPS dir with train/valid/test")
-    ap.add_argument("--vocab", default=os.path.join(data, "vocab", "bert-base-uncased-vocab.txt"))
-    ap.add_argument("--work", default=os.path.join(ROOT, "train", "work", "joint_snips"),
-                    help="checkpoints and logs (resumed from when present)")
-    ap.add_argument("--out", default=os.path.join(ROOT, "models", "nlu-intent-slot-snips"))
-    ap.add_argument("--no-export", action="store_true")
-    ap.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--epochs", type=int, default=15)
-    ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=5e-4)
-    ap.add_argument("--warmup", type=float, default=0.05, help="fraction of steps of linear warm-up")
-    ap.add_argument("--weight-decay", type=float, default=0.01)
-    ap.add_argument("--layers", type=int, default=4)
-    ap.add_argument("--hidden", type=int, default=192)
-    ap.add_argument("--heads", type=int, default=3)
-    ap.add_argument("--ffn", type=int, default=768)
-    ap.add_argument("--dropout", type=float, default=0.1)
-    ap.add_argument("--max-length", type=int, default=64, help="tokens per input incl. [CLS]/[SEP]")
-    ap.add_argument("--max-positions", type=int, default=128)
-    ap.add_argument("--min-piece-count", type=int, default=2,
-                    help="keep WordPiece pieces seen at least this often in train")
-    ap.add_argument("--limit", type=int, default=0, help="train on the first N examples only (smoke runs)")
-    ap.add_argument("--export-dtype", choices=["F32", "F16"], default="F32")
-    ap.add_argument("--init", default="",
-                    help="start from a pretrained encoder.pt (train/nlu/pretrain.py): its vocabulary and "
-                         "architecture replace --vocab/--layers/--hidden/--heads/--ffn/--max-positions")
-    return ap.parse_args(argv)
+from train.common.bert import JointIntentSlot
+from train.common.data import bio_labels, label_list, read_snips
+from train.common.export import sha256
+from train.common.loop import IGNORE, batches, pad_batch
+from train.common.metrics import SpanF1
+from train.nlu.finetune import FineTune, pretrain_summary
 
 
 def encode_split(examples, tok, intents, slots, max_length):
@@ -127,167 +78,84 @@ def fmt(m):
         m["intent_acc"], m["slot_f1"], m["slot_p"], m["slot_r"], m["frame_acc"], m["n"])
 
 
+class JointSnips(FineTune):
+    name, model_dir = "joint_snips", "nlu-intent-slot-snips"
+    doc = __doc__
+    data_subdir, data_help = os.path.join("nlu", "snips"), "SNIPS dir with train/valid/test"
+    defaults = {"epochs": 15, "max_length": 64}
+    label_keys = ("intents", "slots")
+    positions_arg = "max_positions"
+
+    def add_args(self, ap):
+        ap.add_argument("--max-positions", type=int, default=128)
+
+    def read_data(self, args):
+        self.read_splits(args, read_snips, {"train": "train", "dev": "valid", "test": "test"})
+
+    def new_labels(self, args):
+        train = self.examples["train"]
+        return {"intents": label_list(e.intent for e in train), "slots": bio_labels(train)}
+
+    def encode(self, args, tok):
+        self.data = {k: encode_split(v, tok, self.labels["intents"], self.labels["slots"], args.max_length)
+                     for k, v in self.examples.items()}
+
+    def build_model(self, cfg, args):
+        return JointIntentSlot(cfg, len(self.labels["intents"]), len(self.labels["slots"]), args.dropout)
+
+    def describe(self):
+        return "%d intents, %d slot tags, %s" % (len(self.labels["intents"]), len(self.labels["slots"]),
+                                                 self.split_sizes())
+
+    def batch(self, split, bidx):
+        return collate(self.data[split], bidx, self.tok.pad_id)
+
+    def loss(self, model, batch):
+        ids, mask, slot, intent = batch
+        il, sl = model(ids, mask)
+        return F.cross_entropy(il, intent) + F.cross_entropy(sl.reshape(-1, sl.shape[-1]), slot.reshape(-1),
+                                                             ignore_index=IGNORE)
+
+    def evaluate(self, model, split):
+        return evaluate(model, self.data[split], self.examples[split], self.labels["intents"],
+                        self.labels["slots"], self.tok.pad_id)
+
+    def score(self, m):
+        return (m["frame_acc"], m["slot_f1"], m["intent_acc"])
+
+    def fmt(self, m):
+        return fmt(m)
+
+    def config_keys(self, args):
+        return {
+            # No Hugging Face class has these two heads: the engine loads the
+            # encoder (and pooler) and the NLU service applies the heads.
+            "architectures": ["BertForJointIntentSlot"],
+            "task": "joint_intent_slot",
+            "labels": {"intent": self.labels["intents"], "slot": self.labels["slots"]},
+            # parley-nlu also serves "<name>-int8" from the same files (docs/nlu.md)
+            "variants": {"int8": {"precision": "int8"}},
+            "max_length": args.max_length,
+            "tokenizer": {"type": "wordpiece", "vocab": "vocab.txt", "do_lower_case": True,
+                          "max_input_chars_per_word": 100},
+            "heads": {
+                "intent": {"tensor_prefix": "intent_classifier", "input": "pooler",
+                           "labels": "intent"},
+                "slot": {"tensor_prefix": "slot_classifier", "input": "tokens", "labels": "slot",
+                         "scheme": "BIO", "alignment": "first_subtoken_of_each_whitespace_word"},
+            },
+        }
+
+    def check_inputs(self):
+        ids, mask, _, _ = collate(self.data["dev"], list(range(min(64, len(self.data["dev"])))), self.tok.pad_id)
+        return ids, mask
+
+    def write_card(self, result, st_path, cfg, vocab_size):
+        write_card(self.args, result, st_path, cfg, vocab_size, self.card_command())
+
+
 def main(argv=None):
-    args = parse_args(argv)
-    torch.set_num_threads(args.threads)
-    os.makedirs(args.work, exist_ok=True)
-    ckpt_path = os.path.join(args.work, "checkpoint.pt")
-
-    train_ex = read_snips(os.path.join(args.data, "train"))
-    if args.limit:
-        train_ex = train_ex[:args.limit]
-    dev_ex = read_snips(os.path.join(args.data, "valid"))
-    test_ex = read_snips(os.path.join(args.data, "test"))
-
-    state, pre = None, None
-    if args.init:
-        pre = load_pretrained(args.init)
-    if os.path.exists(ckpt_path) and not args.fresh:
-        state = torch.load(ckpt_path)
-        vocab, intents, slots = state["vocab"], state["intents"], state["slots"]
-        log(args.work, "resuming from %s after epoch %d" % (ckpt_path, state["epoch"]))
-    else:
-        if pre is not None:
-            vocab = pre[0]
-        else:
-            full = WordPiece(args.vocab)
-            vocab = prune_vocab(full, [" ".join(e.words) for e in train_ex], args.min_piece_count)
-        intents = label_list(e.intent for e in train_ex)
-        slots = bio_labels(train_ex)
-    tok = WordPiece(vocab)
-    train = encode_split(train_ex, tok, intents, slots, args.max_length)
-    dev = encode_split(dev_ex, tok, intents, slots, args.max_length)
-    test = encode_split(test_ex, tok, intents, slots, args.max_length)
-
-    cfg = BertConfig(vocab_size=len(vocab), hidden_size=args.hidden, num_hidden_layers=args.layers,
-                     num_attention_heads=args.heads, intermediate_size=args.ffn,
-                     max_position_embeddings=args.max_positions, hidden_dropout_prob=args.dropout,
-                     attention_probs_dropout_prob=args.dropout, pad_token_id=tok.pad_id)
-    if pre is not None:
-        cfg = finetune_config(pre[1], args.dropout)
-    if state is not None:
-        cfg = BertConfig(**state["bert_config"])
-    torch.manual_seed(args.seed)
-    model = JointIntentSlot(cfg, len(intents), len(slots), args.dropout)
-    if pre is not None and state is None:
-        init_encoder(model.bert, pre[2])
-        log(args.work, "encoder initialised from %s" % args.init)
-    opt = adamw(model, args.lr, args.weight_decay)
-    rng = random.Random(args.seed)
-    steps_per_epoch = (len(train) + args.batch_size - 1) // args.batch_size
-    total = steps_per_epoch * args.epochs
-    warmup = int(args.warmup * total)
-    start_epoch, step, best = 1, 0, None
-    if state is not None:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        rng.setstate(state["rng"])
-        torch.set_rng_state(state["torch_rng"])
-        start_epoch, step, best = state["epoch"] + 1, state["step"], state["best"]
-    # Every invocation that trained, so that the model card can tell a run
-    # that was resumed with a different --epochs (learning-rate schedule).
-    runs = state.get("runs", [{"start_epoch": 1, "epochs": state["args"]["epochs"]}]) if state else []
-    if start_epoch <= args.epochs:
-        runs = runs + [{"start_epoch": start_epoch, "epochs": args.epochs}]
-
-    n_params = sum(p.numel() for p in model.parameters())
-    log(args.work, "vocab %d pieces, %d intents, %d slot tags, %d parameters, %d train / %d dev / %d test, "
-        "%d steps, %d thread(s)" % (len(vocab), len(intents), len(slots), n_params, len(train), len(dev),
-                                    len(test), total, args.threads))
-    t_train = state["train_seconds"] if state is not None else 0.0
-    lengths = [len(d[0]) for d in train]
-    for epoch in range(start_epoch, args.epochs + 1):
-        model.train()
-        t0, loss_sum = time.time(), 0.0
-        for bidx in batches(len(train), lengths, args.batch_size, rng):
-            ids, mask, slot, intent = collate(train, bidx, tok.pad_id)
-            for g in opt.param_groups:
-                g["lr"] = lr_at(step, total, warmup, args.lr)
-            il, sl = model(ids, mask)
-            loss = F.cross_entropy(il, intent) + F.cross_entropy(sl.reshape(-1, sl.shape[-1]), slot.reshape(-1),
-                                                                 ignore_index=IGNORE)
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            loss_sum += loss.item() * len(bidx)
-            step += 1
-        t_train += time.time() - t0
-        m = evaluate(model, dev, dev_ex, intents, slots, tok.pad_id)
-        score = (m["frame_acc"], m["slot_f1"], m["intent_acc"])
-        improved = best is None or score > tuple(best["score"])
-        if improved:
-            best = {"score": list(score), "epoch": epoch, "dev": m,
-                    "model": {k: v.clone() for k, v in model.state_dict().items()}}
-        log(args.work, "epoch %d  loss %.4f  %.0fs  dev %s%s" % (epoch, loss_sum / len(train), time.time() - t0,
-                                                                 fmt(m), "  *" if improved else ""))
-        save_atomic({"epoch": epoch, "step": step, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                     "rng": rng.getstate(), "torch_rng": torch.get_rng_state(), "best": best,
-                     "vocab": vocab, "intents": intents, "slots": slots, "bert_config": cfg.__dict__,
-                     "train_seconds": t_train, "args": vars(args), "runs": runs}, ckpt_path)
-
-    model.load_state_dict(best["model"])
-    dev_m = evaluate(model, dev, dev_ex, intents, slots, tok.pad_id)
-    test_m = evaluate(model, test, test_ex, intents, slots, tok.pad_id)
-    log(args.work, "best epoch %d (of %d), %.0f s of training on %d thread(s)" % (
-        best["epoch"], args.epochs, t_train, args.threads))
-    log(args.work, "dev   " + fmt(dev_m))
-    log(args.work, "test  " + fmt(test_m))
-    result = {"best_epoch": best["epoch"], "epochs": args.epochs, "train_seconds": round(t_train),
-              "pretrained": pre[3] if pre is not None else None,
-              "threads": args.threads, "dev": dev_m, "test": test_m, "parameters": n_params,
-              "vocab_size": len(vocab), "args": vars(args), "runs": runs}
-    with open(os.path.join(args.work, "result.json"), "w") as f:
-        json.dump(result, f, indent=2)
-    if not args.no_export:
-        export(args, model, cfg, vocab, intents, slots, result, dev, dev_ex, tok)
-    return result
-
-
-def export(args, model, cfg, vocab, intents, slots, result, dev, dev_ex, tok):
-    parley = {
-        # No Hugging Face class has these two heads: the engine loads the
-        # encoder (and pooler) and the NLU service applies the heads.
-        "architectures": ["BertForJointIntentSlot"],
-        "task": "joint_intent_slot",
-        "labels": {"intent": intents, "slot": slots},
-        # parley-nlu also serves "<name>-int8" from the same files (docs/nlu.md)
-        "variants": {"int8": {"precision": "int8"}},
-        "max_length": args.max_length,
-        "tokenizer": {"type": "wordpiece", "vocab": "vocab.txt", "do_lower_case": True,
-                      "max_input_chars_per_word": 100},
-        "heads": {
-            "intent": {"tensor_prefix": "intent_classifier", "input": "pooler",
-                       "labels": "intent"},
-            "slot": {"tensor_prefix": "slot_classifier", "input": "tokens", "labels": "slot",
-                     "scheme": "BIO", "alignment": "first_subtoken_of_each_whitespace_word"},
-        },
-    }
-    st_path = export_model(args.out, model, cfg, vocab, parley, args.export_dtype,
-                           {"recipe": "train/nlu/joint_snips.py"})
-    check_export(args.out, model, cfg, len(intents), len(slots), dev, tok.pad_id)
-    write_card(args, result, st_path, cfg, len(vocab))
-    print("exported to %s (%.1f MB)" % (args.out, os.path.getsize(st_path) / 1e6))
-
-
-def check_export(out_dir, model, cfg, n_intents, n_slots, dev, pad_id):
-    """Reload the written files into a fresh model and compare logits on dev."""
-    tensors, _ = safetensors_io.load(os.path.join(out_dir, "model.safetensors"))
-    with open(os.path.join(out_dir, "config.json")) as f:
-        c = json.load(f)
-    keys = {k: c[k] for k in BertConfig.__dataclass_fields__}
-    fresh = JointIntentSlot(BertConfig(**keys), n_intents, n_slots)
-    fresh.load_state_dict({k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in tensors.items()})
-    fresh.eval()
-    model.eval()
-    ids, mask, _, _ = collate(dev, list(range(min(64, len(dev)))), pad_id)
-    with torch.no_grad():
-        a, b = model(ids, mask), fresh(ids, mask)
-    tol = 1e-5 if c.get("torch_dtype") == "float32" else 5e-2
-    diff = max((a[0] - b[0]).abs().max().item(), (a[1] - b[1]).abs().max().item())
-    if diff > tol:
-        raise SystemExit("export check failed: reloaded model differs by %g" % diff)
-    print("export check: reloaded model matches (max abs diff %.2g)" % diff)
+    return JointSnips().main(argv)
 
 
 def segments_note(runs):
@@ -302,17 +170,8 @@ def segments_note(runs):
             "so the linear learning-rate decay changed at that point)" % (len(runs), "; ".join(parts)))
 
 
-def write_card(args, r, st_path, cfg, vocab_size):
+def write_card(args, r, st_path, cfg, vocab_size, cmd):
     d, t = r["dev"], r["test"]
-    cmd = "/usr/bin/python3 train/nlu/joint_snips.py" + ("" if args.threads == 1 else " --threads %d" % args.threads)
-    defaults = vars(parse_args([]))
-    for k, v in vars(args).items():
-        if k in ("data", "vocab", "work", "out", "threads") or v == defaults[k]:
-            continue
-        if k == "init":
-            cmd += " --init train/work/pretrain/encoder.pt"
-            continue
-        cmd += " --%s%s" % (k.replace("_", "-"), "" if v is True else " %s" % v)
     text = """# nlu-intent-slot-snips
 
 Joint intent classification and slot filling for English voice-assistant
@@ -396,15 +255,12 @@ def card_origin(args, r, task_words):
                 "the pieces that occur at least %d times when the training set is tokenized with the full "
                 "vocabulary" % args.min_piece_count,
                 "this model has no pretraining and about 1/%.0f of BERT-base's 110M parameters." % share)
-    h = pre["heldout"]
     return ("fine-tuned on %s from Parley's pretrained encoder" % task_words,
             "the vocabulary of the pretrained encoder (train/nlu/pretrain.py), the pieces that occur at least "
             "%d times in its pretraining corpus (the training part of ../shared/data/text plus the SNIPS and "
             "CoNLL-2003 training sentences)" % pre["min_piece_count"],
             "this model has about 1/%.0f of BERT-base's 110M parameters; its encoder was pretrained by "
-            "`train/nlu/pretrain.py` (masked LM, %d steps, %d s on %d CPU thread(s), held-out masked-token "
-            "accuracy %.2f%%) and then fine-tuned here." % (share, pre["step"], pre["train_seconds"],
-                                                            pre["threads"], h["masked_acc"]))
+            "`python3 -m train.nlu.pretrain` (%s) and then fine-tuned here." % (share, pretrain_summary(pre)))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Masked-LM pretraining of the small BERT encoder that Parley's NLU models share.
 
-    /usr/bin/python3 train/nlu/pretrain.py --threads 2             # train (resumes), write encoder.pt
-    /usr/bin/python3 train/nlu/pretrain.py --steps 20 --minutes 1 --work /tmp/pt-smoke   # smoke run
+    /usr/bin/python3 -m train.nlu.pretrain --threads 2             # train (resumes), write encoder.pt
+    /usr/bin/python3 -m train.nlu.pretrain --steps 20 --minutes 1 --work /tmp/pt-smoke   # smoke run
 
 Corpus: the training part of ../shared/data/text (the first 95% of the lines of
 the LJ Speech sentences, the State of the Union addresses and Moby Dick; the
@@ -34,32 +34,27 @@ import json
 import os
 import random
 import re
-import sys
 import time
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "train"))
-sys.path.insert(0, HERE)
-
-from common.bert import BertConfig, BertModel, init_weights  # noqa: E402
-from common.data import read_conll, read_snips  # noqa: E402
-from common.loop import IGNORE, adamw, log, lr_at, save_atomic  # noqa: E402
-from common.wordpiece import WordPiece, basic_tokenize, prune_by_counts  # noqa: E402
-import punct_data  # noqa: E402
+from train.common.bert import BertConfig, BertModel, init_weights
+from train.common.data import read_conll, read_snips
+from train.common.loop import IGNORE, adamw, log, lr_at, save_atomic
+from train.common.wordpiece import WordPiece, basic_tokenize, prune_by_counts
+from train.common.paths import data_dir, work_dir
+from train.nlu import punct_data
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
 
 
 def parse_args(argv=None):
-    data = punct_data.default_data_dir()
+    data = data_dir()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=data, help="the shared data dir (text/, vocab/, nlu/snips, ner/conll2003)")
-    ap.add_argument("--work", default=os.path.join(ROOT, "train", "work", "pretrain"),
+    ap.add_argument("--work", default=work_dir("pretrain"),
                     help="checkpoints, logs and encoder.pt (resumed from when present)")
     ap.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
     ap.add_argument("--threads", type=int, default=2)

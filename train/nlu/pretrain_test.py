@@ -1,6 +1,6 @@
 """Tests of the pretraining recipe and of starting fine-tuning from its encoder.
 
-    /usr/bin/python3 -m unittest discover -s train/nlu -p pretrain_test.py
+    /usr/bin/python3 -m unittest train.nlu.pretrain_test
 
 Needs ../shared/data (or PARLEY_DATA_DIR) for the tiny end-to-end run.
 """
@@ -12,15 +12,10 @@ import unittest
 
 import torch
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "train"))
-sys.path.insert(0, HERE)
-
-from common.bert import BertConfig, JointIntentSlot, TokenClassifier, init_encoder, load_pretrained  # noqa: E402
-from common.wordpiece import SPECIALS, WordPiece, prune_by_counts  # noqa: E402
-import pretrain  # noqa: E402
-import punct_data  # noqa: E402
+from train.common.bert import BertConfig, JointIntentSlot, TokenClassifier, init_encoder, load_pretrained
+from train.common.paths import ROOT, data_dir
+from train.common.wordpiece import SPECIALS, WordPiece, prune_by_counts
+from train.nlu import pretrain
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat", "dog", "##s", "on", "mat",
          "a", "b", "c", "d", "e", "g", "h", "i", "m", "n", "o", "s", "t", "##a", "##t", "##g"]
@@ -93,7 +88,7 @@ class TestInitEncoder(unittest.TestCase):
 
 class TestTinyRun(unittest.TestCase):
     def test_pretrain_then_finetune(self):
-        data = punct_data.default_data_dir()
+        data = data_dir()
         if not os.path.isdir(os.path.join(data, "text")):
             self.skipTest("no shared data at %s" % data)
         with tempfile.TemporaryDirectory() as work:
@@ -111,10 +106,10 @@ class TestTinyRun(unittest.TestCase):
             r2 = pretrain.main(["--data", data, "--work", pt, "--limit", "150", "--steps", "6", "--threads", "1",
                                 "--heldout-segments", "20", "--batch-size", "8", "--vocab-size", "2500"])
             self.assertEqual(r2["step"], 6)
-            out = subprocess.run([sys.executable, os.path.join(HERE, "joint_snips.py"), "--init",
+            out = subprocess.run([sys.executable, "-m", "train.nlu.joint_snips", "--init",
                                   os.path.join(pt, "encoder.pt"), "--limit", "40", "--epochs", "1",
                                   "--work", os.path.join(work, "js"), "--no-export"],
-                                 capture_output=True, text=True, timeout=240)
+                                 capture_output=True, text=True, timeout=240, cwd=ROOT)
             self.assertEqual(out.returncode, 0, out.stderr[-2000:])
             self.assertIn("encoder initialised from", out.stdout)
             self.assertIn("vocab %d pieces" % len(vocab), out.stdout)

@@ -17,79 +17,33 @@ training text uses often (plus single characters), or with --init the
 pretrained encoder's (train/nlu/pretrain.py), whose corpus holds out the same
 5% of lines.
 
-    /usr/bin/python3 train/nlu/punct_capit.py --minutes 30      # train (resumes), evaluate, export
-    /usr/bin/python3 train/nlu/punct_capit.py --minutes 1 --work /tmp/p --no-export   # smoke run
+    /usr/bin/python3 -m train.nlu.punct_capit --minutes 30      # train (resumes), evaluate, export
+    /usr/bin/python3 -m train.nlu.punct_capit --minutes 1 --work /tmp/p --no-export   # smoke run
 
 Training is time-boxed: --minutes of training wall time in all (across
 resumed runs); the learning rate warms up and then decays linearly over that
 time. Checkpoints go to --work (train/work/punct_capit, git-ignored) every
 --checkpoint-minutes and at the end; the same command resumes. Evaluation on
 the held-out text prints per-mark precision/recall/F1, the macro F1 over
-(comma, period, question mark) and capitalization accuracy.
+(comma, period, question mark) and capitalization accuracy. The options and the
+time-boxed training loop are the NLU recipes' common skeleton
+(train/nlu/finetune.py).
 """
-import argparse
-import json
 import os
-import random
-import sys
 import time
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "train"))
-sys.path.insert(0, HERE)
-
-from common import safetensors_io  # noqa: E402
-from common.bert import BertConfig, BertModel, finetune_config, init_encoder, init_weights, load_pretrained  # noqa: E402
-from common.export import export_model, sha256  # noqa: E402
-from common.loop import IGNORE, adamw, log, save_atomic  # noqa: E402
-from common.wordpiece import WordPiece, prune_by_counts  # noqa: E402
-import punct_data as pd  # noqa: E402
+from train.common.bert import BertModel, init_weights
+from train.common.export import sha256
+from train.common.loop import IGNORE, log
+from train.common.wordpiece import prune_by_counts
+from train.nlu import punct_data as pd
+from train.nlu.finetune import FineTune, pretrain_summary
 
 SOURCE_WEIGHTS = {"ljspeech": 0.3, "sotu": 0.4, "moby-dick": 0.3}
-
-
-def parse_args(argv=None):
-    data = pd.default_data_dir()
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default=data, help="the shared data dir (with text/ and vocab/)")
-    ap.add_argument("--vocab", default=None, help="full WordPiece vocab (default <data>/vocab/bert-base-uncased-vocab.txt)")
-    ap.add_argument("--work", default=os.path.join(ROOT, "train", "work", "punct_capit"))
-    ap.add_argument("--out", default=os.path.join(ROOT, "models", "nlu-punct-capit"))
-    ap.add_argument("--no-export", action="store_true")
-    ap.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--minutes", type=float, default=30.0, help="training wall time in all (resumes included)")
-    ap.add_argument("--checkpoint-minutes", type=float, default=3.0)
-    ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--warmup", type=float, default=0.04, help="fraction of the time of linear warm-up")
-    ap.add_argument("--weight-decay", type=float, default=0.01)
-    ap.add_argument("--layers", type=int, default=4)
-    ap.add_argument("--hidden", type=int, default=192)
-    ap.add_argument("--heads", type=int, default=3)
-    ap.add_argument("--ffn", type=int, default=768)
-    ap.add_argument("--dropout", type=float, default=0.1)
-    ap.add_argument("--max-length", type=int, default=128, help="tokens per window incl. [CLS]/[SEP]")
-    ap.add_argument("--max-words", type=int, default=64, help="words per training text at most")
-    ap.add_argument("--question-rate", type=float, default=0.2,
-                    help="fraction of training texts that end with a question")
-    ap.add_argument("--min-piece-count", type=int, default=30,
-                    help="keep WordPiece pieces seen at least this often in the training text")
-    ap.add_argument("--eval-per-source", type=int, default=300, help="held-out texts per source")
-    ap.add_argument("--export-dtype", choices=["F32", "F16"], default="F16")
-    ap.add_argument("--no-calibrate", action="store_true",
-                    help="keep the trained punct biases (default: shift them for F1 on training text)")
-    ap.add_argument("--init", default="",
-                    help="start from a pretrained encoder.pt (train/nlu/pretrain.py): its vocabulary and "
-                         "architecture replace --vocab/--layers/--hidden/--heads/--ffn")
-    return ap.parse_args(argv)
 
 
 class PunctCapit(nn.Module):
@@ -263,187 +217,114 @@ def calibrate(model, enc, train, per_source=100, rounds=2):
     return [round(v, 2) for v in off.tolist()]
 
 
-def lr_at_time(t, total, warmup, base):
-    if t < warmup:
-        return base * max(0.02, t / warmup)
-    return base * max(0.0, (total - t) / max(1e-9, total - warmup))
+class PunctCapitRecipe(FineTune):
+    name, model_dir = "punct_capit", "nlu-punct-capit"
+    doc = __doc__
+    data_help = "the shared data dir (with text/ and vocab/)"
+    schedule = "minutes"
+    defaults = {"lr": 1e-3, "warmup": 0.04, "min_piece_count": 30, "export_dtype": "F16", "vocab": None}
+
+    def add_args(self, ap):
+        ap.add_argument("--max-words", type=int, default=64, help="words per training text at most")
+        ap.add_argument("--question-rate", type=float, default=0.2,
+                        help="fraction of training texts that end with a question")
+        ap.add_argument("--eval-per-source", type=int, default=300, help="held-out texts per source")
+        ap.add_argument("--no-calibrate", action="store_true",
+                        help="keep the trained punct biases (default: shift them for F1 on training text)")
+
+    def read_data(self, args):
+        t_load = time.time()
+        self.train_text = pd.load_split(args.data, "train")
+        self.segments = pd.heldout_segments(args.data, args.eval_per_source)
+        self.load_seconds = time.time() - t_load
+        self.sampler = None
+
+    def fresh_vocab(self, args, full):
+        counts = {}
+        for ws in self.train_text.values():
+            for w in ws:
+                counts[w[0]] = counts.get(w[0], 0) + 1
+        return prune_by_counts(full, counts, min_count=args.min_piece_count)[0]
+
+    def encode(self, args, tok):
+        self.enc = Encoder(tok, args.max_length)
+
+    def build_model(self, cfg, args):
+        return PunctCapit(cfg, args.dropout)
+
+    def describe(self):
+        return "train words %s, %d held-out texts (%d words), data in %.0f s" % (
+            {k: len(v) for k, v in self.train_text.items()}, len(self.segments),
+            sum(len(w) for _, w in self.segments), self.load_seconds)
+
+    def next_batch(self, rng):
+        if self.sampler is None:
+            self.sampler = Sampler(self.train_text, rng, self.args.max_words, self.args.question_rate)
+        return make_batch(self.enc, [self.sampler.sample() for _ in range(self.args.batch_size)])
+
+    def loss(self, model, batch):
+        ids, mask, pt, ct, _, _ = batch
+        pl, cl = model(ids, mask)
+        return (F.cross_entropy(pl.reshape(-1, pl.shape[-1]), pt.reshape(-1), ignore_index=IGNORE)
+                + F.cross_entropy(cl.reshape(-1, cl.shape[-1]), ct.reshape(-1), ignore_index=IGNORE))
+
+    def finish_timed(self, model, step, t_train, n_params):
+        args = self.args
+        offsets = None
+        if not args.no_calibrate:
+            offsets = calibrate(model, self.enc, self.train_text)
+            log(args.work, "calibrated punct bias offsets (added to the logits of , . ?): %s" % offsets)
+        t_eval = time.time()
+        r = evaluate(model, self.enc, self.segments)
+        log(args.work, "held-out evaluation (%d texts, %.0f s):\n%s" % (
+            len(self.segments), time.time() - t_eval, pd.format_scores(r)))
+        return {"steps": step, "train_seconds": round(t_train), "threads": args.threads, "heldout": r,
+                "pretrained": self.pre[3] if self.pre is not None else None,
+                "parameters": n_params, "vocab_size": len(self.vocab), "args": vars(args),
+                "bias_offsets": offsets}
+
+    def config_keys(self, args):
+        return {
+            "architectures": ["BertForPunctuationCapitalization"],
+            "task": "punctuation_capitalization",
+            "labels": {"punct": pd.MARKS, "capit": pd.CASES},
+            # parley-nlu also serves "<name>-int8" from the same files (docs/nlu.md)
+            "variants": {"int8": {"precision": "int8"}},
+            "max_length": args.max_length,
+            "tokenizer": {"type": "wordpiece", "vocab": "vocab.txt", "do_lower_case": True,
+                          "max_input_chars_per_word": 100},
+            "heads": {
+                "punct": {"tensor_prefix": "punct_classifier", "input": "tokens", "labels": "punct",
+                          "alignment": "last_subtoken_of_each_whitespace_word"},
+                "capit": {"tensor_prefix": "capit_classifier", "input": "tokens", "labels": "capit",
+                          "alignment": "first_subtoken_of_each_whitespace_word"},
+            },
+        }
+
+    def check_inputs(self):
+        ids, mask, _, _, _, _ = make_batch(self.enc, [w for _, w in self.segments[:32]])
+        return ids, mask
+
+    def check_export(self, model):
+        """The skeleton's reload check, then the held-out scores of the exported (possibly
+        float16) weights, which the model card reports."""
+        fresh = super().check_export(model)
+        r = evaluate(fresh, self.enc, self.segments)
+        print("exported weights, held-out:\n" + pd.format_scores(r))
+        self.exported_scores = r
+        return fresh
+
+    def write_card(self, result, st_path, cfg, vocab_size):
+        result["heldout_exported"] = self.exported_scores
+        write_card(self.args, result, st_path, cfg, vocab_size, self.card_command())
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    torch.set_num_threads(args.threads)
-    os.makedirs(args.work, exist_ok=True)
-    ckpt_path = os.path.join(args.work, "checkpoint.pt")
-    vocab_path = args.vocab or os.path.join(args.data, "vocab", "bert-base-uncased-vocab.txt")
-
-    t_load = time.time()
-    train = pd.load_split(args.data, "train")
-    segments = pd.heldout_segments(args.data, args.eval_per_source)
-    state = None
-    pre = load_pretrained(args.init) if args.init else None
-    if os.path.exists(ckpt_path) and not args.fresh:
-        state = torch.load(ckpt_path)
-        vocab = state["vocab"]
-        log(args.work, "resuming from %s after %.0f s of training" % (ckpt_path, state["train_seconds"]))
-    else:
-        counts = {}
-        for ws in train.values():
-            for w in ws:
-                counts[w[0]] = counts.get(w[0], 0) + 1
-        if pre is not None:
-            vocab = pre[0]
-        else:
-            vocab, _ = prune_by_counts(WordPiece(vocab_path), counts, min_count=args.min_piece_count)
-    tok = WordPiece(vocab)
-    enc = Encoder(tok, args.max_length)
-    cfg = BertConfig(vocab_size=len(vocab), hidden_size=args.hidden, num_hidden_layers=args.layers,
-                     num_attention_heads=args.heads, intermediate_size=args.ffn,
-                     max_position_embeddings=args.max_length, hidden_dropout_prob=args.dropout,
-                     attention_probs_dropout_prob=args.dropout, pad_token_id=tok.pad_id)
-    if pre is not None:
-        if args.max_length > pre[1].max_position_embeddings:
-            raise SystemExit("--max-length %d exceeds the pretrained encoder's %d positions"
-                             % (args.max_length, pre[1].max_position_embeddings))
-        cfg = finetune_config(pre[1], args.dropout)
-    if state is not None:
-        cfg = BertConfig(**state["bert_config"])
-    torch.manual_seed(args.seed)
-    model = PunctCapit(cfg, args.dropout)
-    if pre is not None and state is None:
-        init_encoder(model.bert, pre[2])
-        log(args.work, "encoder initialised from %s" % args.init)
-    opt = adamw(model, args.lr, args.weight_decay)
-    rng = random.Random(args.seed)
-    step, t_train, history = 0, 0.0, []
-    if state is not None:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        rng.setstate(state["rng"])
-        torch.set_rng_state(state["torch_rng"])
-        step, t_train, history = state["step"], state["train_seconds"], state.get("history", [])
-    sampler = Sampler(train, rng, args.max_words, args.question_rate)
-    n_params = sum(p.numel() for p in model.parameters())
-    log(args.work, "vocab %d pieces, %d parameters, train words %s, %d held-out texts (%d words), "
-        "%d thread(s), data in %.0f s" % (
-            len(vocab), n_params, {k: len(v) for k, v in train.items()}, len(segments),
-            sum(len(w) for _, w in segments), args.threads, time.time() - t_load))
-
-    total = args.minutes * 60.0
-    warmup = args.warmup * total
-
-    def checkpoint():
-        save_atomic({"step": step, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                     "rng": rng.getstate(), "torch_rng": torch.get_rng_state(), "vocab": vocab,
-                     "bert_config": cfg.__dict__, "train_seconds": t_train, "history": history,
-                     "args": vars(args)}, ckpt_path)
-
-    model.train()
-    last_ckpt = last_log = time.time()
-    loss_sum, loss_n = 0.0, 0
-    while t_train < total:
-        t0 = time.time()
-        ids, mask, pt, ct, _, _ = make_batch(enc, [sampler.sample() for _ in range(args.batch_size)])
-        for g in opt.param_groups:
-            g["lr"] = lr_at_time(t_train, total, warmup, args.lr)
-        pl, cl = model(ids, mask)
-        loss = (F.cross_entropy(pl.reshape(-1, pl.shape[-1]), pt.reshape(-1), ignore_index=IGNORE)
-                + F.cross_entropy(cl.reshape(-1, cl.shape[-1]), ct.reshape(-1), ignore_index=IGNORE))
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        step += 1
-        loss_sum += loss.item()
-        loss_n += 1
-        t_train += time.time() - t0
-        now = time.time()
-        if now - last_log >= 60 or t_train >= total:
-            log(args.work, "step %d  %.1f min  lr %.2e  loss %.4f" % (
-                step, t_train / 60, opt.param_groups[0]["lr"], loss_sum / max(1, loss_n)))
-            history.append({"step": step, "minutes": round(t_train / 60, 2), "loss": loss_sum / max(1, loss_n)})
-            loss_sum, loss_n, last_log = 0.0, 0, now
-        if now - last_ckpt >= args.checkpoint_minutes * 60:
-            checkpoint()
-            last_ckpt = now
-    checkpoint()
-
-    offsets = None
-    if not args.no_calibrate:
-        offsets = calibrate(model, enc, train)
-        log(args.work, "calibrated punct bias offsets (added to the logits of , . ?): %s" % offsets)
-    t_eval = time.time()
-    r = evaluate(model, enc, segments)
-    log(args.work, "held-out evaluation (%d texts, %.0f s):\n%s" % (len(segments), time.time() - t_eval,
-                                                                    pd.format_scores(r)))
-    result = {"steps": step, "train_seconds": round(t_train), "threads": args.threads, "heldout": r,
-              "pretrained": pre[3] if pre is not None else None,
-              "parameters": n_params, "vocab_size": len(vocab), "args": vars(args), "bias_offsets": offsets}
-    with open(os.path.join(args.work, "result.json"), "w") as f:
-        json.dump(result, f, indent=2)
-    if not args.no_export:
-        export(args, model, cfg, vocab, result, enc, segments)
-    return result
+    return PunctCapitRecipe().main(argv)
 
 
-def export(args, model, cfg, vocab, result, enc, segments):
-    parley = {
-        "architectures": ["BertForPunctuationCapitalization"],
-        "task": "punctuation_capitalization",
-        "labels": {"punct": pd.MARKS, "capit": pd.CASES},
-        # parley-nlu also serves "<name>-int8" from the same files (docs/nlu.md)
-        "variants": {"int8": {"precision": "int8"}},
-        "max_length": args.max_length,
-        "tokenizer": {"type": "wordpiece", "vocab": "vocab.txt", "do_lower_case": True,
-                      "max_input_chars_per_word": 100},
-        "heads": {
-            "punct": {"tensor_prefix": "punct_classifier", "input": "tokens", "labels": "punct",
-                      "alignment": "last_subtoken_of_each_whitespace_word"},
-            "capit": {"tensor_prefix": "capit_classifier", "input": "tokens", "labels": "capit",
-                      "alignment": "first_subtoken_of_each_whitespace_word"},
-        },
-    }
-    st_path = export_model(args.out, model, cfg, vocab, parley, args.export_dtype,
-                           {"recipe": "train/nlu/punct_capit.py"})
-    exported = check_export(args.out, model, enc, segments)
-    result["heldout_exported"] = exported
-    write_card(args, result, st_path, cfg, len(vocab))
-    print("exported to %s (%.1f MB)" % (args.out, os.path.getsize(st_path) / 1e6))
-
-
-def check_export(out_dir, model, enc, segments):
-    """Reload the written files into a fresh model, compare logits and return
-    the held-out scores of the exported (possibly float16) weights."""
-    tensors, _ = safetensors_io.load(os.path.join(out_dir, "model.safetensors"))
-    with open(os.path.join(out_dir, "config.json")) as f:
-        c = json.load(f)
-    fresh = PunctCapit(BertConfig(**{k: c[k] for k in BertConfig.__dataclass_fields__}))
-    fresh.load_state_dict({k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in tensors.items()})
-    fresh.eval()
-    model.eval()
-    ids, mask, _, _, _, _ = make_batch(enc, [w for _, w in segments[:32]])
-    with torch.no_grad():
-        a, b = model(ids, mask), fresh(ids, mask)
-    tol = 1e-5 if c.get("torch_dtype") == "float32" else 5e-2
-    diff = max((a[0] - b[0]).abs().max().item(), (a[1] - b[1]).abs().max().item())
-    if diff > tol:
-        raise SystemExit("export check failed: reloaded model differs by %g" % diff)
-    print("export check: reloaded model matches (max abs diff %.2g)" % diff)
-    r = evaluate(fresh, enc, segments)
-    print("exported weights, held-out:\n" + pd.format_scores(r))
-    return r
-
-
-def write_card(args, res, st_path, cfg, vocab_size):
+def write_card(args, res, st_path, cfg, vocab_size, cmd):
     r = res["heldout_exported"]
-    cmd = "/usr/bin/python3 train/nlu/punct_capit.py"
-    defaults = vars(parse_args([]))
-    for k, v in vars(args).items():
-        if k in ("data", "vocab", "work", "out") or v == defaults[k]:
-            continue
-        if k == "init":
-            cmd += " --init train/work/pretrain/encoder.pt"
-            continue
-        cmd += " --%s%s" % (k.replace("_", "-"), "" if v is True else " %s" % v)
     rows = "\n".join("| %s | %.3f | %.3f | %.3f | %d |" % (name, r[m]["p"], r[m]["r"], r[m]["f1"], r[m]["gold"])
                      for m, name in ((",", "comma"), (".", "period"), ("?", "question mark")))
     text = """# nlu-punct-capit
@@ -532,10 +413,8 @@ def card_origin(args, res):
     return {"origin": "fine-tuned from Parley's pretrained encoder",
             "vocab_rule": "the pretrained encoder's vocabulary: the pieces used at least %d times in its "
                           "pretraining corpus" % pre["min_piece_count"],
-            "pretrain_note": "The encoder was pretrained by `train/nlu/pretrain.py` (masked LM, %d steps, %d s "
-                             "on %d CPU thread(s), held-out masked-token accuracy %.2f%%; its corpus holds out "
-                             "the same 5%% of lines) and then fine-tuned here." % (
-                                 pre["step"], pre["train_seconds"], pre["threads"], pre["heldout"]["masked_acc"])}
+            "pretrain_note": "The encoder was pretrained by `python3 -m train.nlu.pretrain` (%s; its corpus "
+                             "holds out the same 5%% of lines) and then fine-tuned here." % pretrain_summary(pre)}
 
 
 if __name__ == "__main__":

@@ -26,12 +26,6 @@ SOURCES = ("ljspeech", "sotu", "moby-dick")
 _TRAIL_MARK = {"?": "?", ".": ".", "!": ".", ",": ",", ";": ",", ":": ",", "\u2014": ",", "\u2013": ","}
 
 
-def default_data_dir():
-    here = os.path.dirname(os.path.abspath(__file__))
-    root = os.path.dirname(os.path.dirname(here))
-    return os.environ.get("PARLEY_DATA_DIR") or os.path.join(os.path.dirname(root), "shared", "data")
-
-
 def _source_lines(data_dir, name):
     if name == "ljspeech":
         out = []

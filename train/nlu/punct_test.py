@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Tests of the punctuation recipe's data and of eval_service's read-back.
 
-    /usr/bin/python3 -m unittest discover -s train/nlu -p 'punct_test.py'
+    /usr/bin/python3 -m unittest train.nlu.punct_test
 
 Fast (no training data needed): labels from punctuated text, the scorer,
 word positions of the encoder (first/last sub-token), the export contract the
@@ -10,23 +10,16 @@ and how eval_service turns service answers back into marks, cases and BIO tags.
 """
 import json
 import os
-import sys
 import tempfile
 import unittest
 from types import SimpleNamespace
 
 import torch
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(os.path.dirname(HERE)))
-
-import eval_service  # noqa: E402
-import punct_capit as pc  # noqa: E402
-import punct_data as pd  # noqa: E402
-from common import safetensors_io  # noqa: E402
-from common.bert import BertConfig  # noqa: E402
-from common.wordpiece import WordPiece  # noqa: E402
+from train.common import safetensors_io
+from train.common.bert import BertConfig
+from train.common.wordpiece import WordPiece
+from train.nlu import eval_service, punct_capit as pc, punct_data as pd
 
 
 class Labels(unittest.TestCase):
@@ -90,13 +83,14 @@ class Model(unittest.TestCase):
 
     def test_export_contract(self):
         tok, cfg, model = self.tiny()
-        args = pc.parse_args(["--max-length", "16", "--export-dtype", "F32"])
+        recipe = pc.PunctCapitRecipe()
+        recipe.args = recipe.parse_args(["--max-length", "16", "--export-dtype", "F32"])
         with tempfile.TemporaryDirectory() as d:
-            args.out = d
-            enc = pc.Encoder(tok, 16)
-            segs = [("x", [("don't", ".", "Capitalized"), ("go", "?", "lower")])]
+            recipe.args.out = d
+            recipe.enc = pc.Encoder(tok, 16)
+            recipe.segments = [("x", [("don't", ".", "Capitalized"), ("go", "?", "lower")])]
             res = {"parameters": 1, "steps": 1, "train_seconds": 1, "threads": 1, "heldout": {}}
-            pc.export(args, model, cfg, tok.pieces, res, enc, segs)
+            recipe.export(model, cfg, tok.pieces, res)
             c = json.load(open(os.path.join(d, "config.json")))
             self.assertEqual(c["task"], "punctuation_capitalization")
             self.assertEqual(c["labels"]["punct"], ["O", ",", ".", "?"])

@@ -11,9 +11,9 @@ recognizer process / seconds of audio (pocketsphinx: CPU of pocketsphinx_batch a
 model load is subtracted; parley-asr: CPU of the parley-asr process during the requests).
 
   # against a stack this script starts (nats-server + parley-asr + gateway on free ports):
-  /usr/bin/python3 train/asr/eval/eval_service.py --build build [--model-dir models] [--model NAME]
+  /usr/bin/python3 -m train.asr.eval.eval_service --build build [--model-dir models] [--model NAME]
   # against a running stack (no CPU figure unless --asr-pid):
-  /usr/bin/python3 train/asr/eval/eval_service.py --server 127.0.0.1:50051 --build build
+  /usr/bin/python3 -m train.asr.eval.eval_service --server 127.0.0.1:50051 --build build
 Options: --sets lj,fsdd,synth  --limit N (clips per set)  --no-pocketsphinx  --json OUT
          --custom k=v,... (RecognitionConfig.custom_configuration, e.g. decoder=greedy)
 """
@@ -30,10 +30,10 @@ import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
-sys.path.insert(0, os.path.join(ROOT, "train", "asr"))
-from textnorm import normalize  # noqa: E402
+from train.asr import synth
+from train.asr.textnorm import normalize
+from train.common import paths
+from train.common.stubs import load_stubs
 
 DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 PS_MODEL = "/usr/share/pocketsphinx/model/en-us"
@@ -64,8 +64,8 @@ def fsdd_set(ddir):
 
 
 def synth_set(ddir, cache):
-    """synth.py's dev_synth items, synthesized once into cache/ with espeak-ng."""
-    import synth  # noqa: E402  (train/asr/synth.py: the same plan the training used)
+    """synth.py's dev_synth items (the plan the training used), synthesized once into cache/
+    with espeak-ng."""
     os.makedirs(cache, exist_ok=True)
     out = []
     for it in synth.plan(ddir, 1.0):
@@ -232,12 +232,12 @@ def start_stack(build, model_dir, tmp, procs):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--build", default=os.path.join(paths.ROOT, "build"))
     ap.add_argument("--server", help="use a running gateway instead of starting a stack")
     ap.add_argument("--asr-pid", type=int, help="parley-asr pid of a running stack (CPU time)")
-    ap.add_argument("--model-dir", default=os.path.join(ROOT, "models"))
+    ap.add_argument("--model-dir", default=paths.models_dir())
     ap.add_argument("--model", default="")
-    ap.add_argument("--data", default=os.environ.get("PARLEY_DATA_DIR", os.path.join(ROOT, "..", "shared", "data")))
+    ap.add_argument("--data", default=paths.data_dir())
     ap.add_argument("--sets", default="lj,fsdd,synth")
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--no-pocketsphinx", action="store_true")
@@ -245,7 +245,7 @@ def main():
     ap.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "parley-asr-eval-cache"))
     ap.add_argument("--json")
     a = ap.parse_args()
-    sys.path.insert(0, os.path.join(a.build, "python"))
+    load_stubs(os.path.join(a.build, "python"))
     import grpc
     from riva.proto import riva_asr_pb2 as asr
     from riva.proto import riva_asr_pb2_grpc as asr_grpc

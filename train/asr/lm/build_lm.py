@@ -21,7 +21,7 @@ recipe's synthetic dev set. The LJ training sentences count 3 times (--lj-weight
 cut-offs use the real counts): held-out LJ perplexity 338.6 (weight 1) ->
 323.0 (3) -> 332.1 (8).
 
-  /usr/bin/python3 train/asr/lm/build_lm.py [--data ../shared/data] [--out models/asr-lm/lm.arpa.gz]
+  /usr/bin/python3 -m train.asr.lm.build_lm [--data ../shared/data] [--out models/asr-lm/lm.arpa.gz]
 
 Standard library only; about a minute on one core.
 """
@@ -34,6 +34,8 @@ import os
 import re
 import sys
 import time
+
+from train.common import paths
 
 # --- normalization ---------------------------------------------------------------
 
@@ -351,11 +353,9 @@ def perplexity(ng, sents):
 
 
 def main():
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__)))))
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", default=os.path.join(root, "..", "shared", "data"))
-    ap.add_argument("--out", default=os.path.join(root, "models", "asr-lm", "lm.arpa.gz"))
+    ap.add_argument("--data", default=paths.data_dir())
+    ap.add_argument("--out", default=paths.models_dir("asr-lm", "lm.arpa.gz"))
     ap.add_argument("--min-word", type=int, default=2)
     ap.add_argument("--min-bigram", type=int, default=2)
     ap.add_argument("--min-trigram", type=int, default=2)
@@ -369,6 +369,7 @@ def main():
           (len(train), ntok, len(held)))
     words, p1, bow1, p2, bow2, p3 = build(train, a.min_word, a.min_bigram, a.min_trigram, n_lj,
                                           a.lj_weight)
+    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     raw = write_arpa(a.out, words, p1, bow1, p2, bow2, p3)
     print("model: %d unigrams, %d bigrams, %d trigrams; ARPA %.1f MB, %s %.2f MB" %
           (len(words) + 1, len(p2), len(p3), raw / 1e6, os.path.basename(a.out),

@@ -1,0 +1,1 @@
+"""Evaluation of the ASR models through the running service (eval_service)."""

@@ -1,0 +1,206 @@
+"""The default ASR recipe: every step that made models/asr-en-quartznet and models/asr-lm, in
+the order of the model card (models/asr-en-quartznet/README.md), with no manual step.
+
+    /usr/bin/python3 -m train.asr.recipe                 # all steps (resumes), export, LM
+    /usr/bin/python3 -m train.asr.recipe --dry-run       # print the steps' commands only
+    /usr/bin/python3 -m train.asr.recipe --smoke         # a few items and seconds per step
+    /usr/bin/python3 -m train.asr.recipe --steps export,lm   # some steps only
+
+Steps, each a command of this package run from the repository root:
+  synth      the scale-1 data plan (train.asr.synth), 2 shards (--jobs of them at a time),
+             without the prosody family, which the shipped weights never saw
+  pack       the first model's data: a 38 MiB int8 pack (dev and real records with 2 of the
+             8 LJ copies, then shuffled synthetic records; train.asr.pack) ...
+  unpack     ... unpacked into WORK/packed
+  phase0     the first model (the H100 run): 4.2 minutes, batches of 24,000 frames, on the GPU
+             when torch sees one (--pack-device); WORK/run-pack/best.pt
+  synth25    the part of the --scale 2.5 plan that phase 1 had: shard 0, training items only,
+             the first 3,742 items of that shard's plan (2,242 of them new)
+  phase1     the 80-frame tail model from phase 0's best.pt with batch-statistics BatchNorm:
+             an 80-minute schedule stopped at 30 minutes (--stop-minutes); its last
+             checkpoint is kept as WORK/run-tail/phase1-final.pt
+  phase2     frozen BatchNorm (--freeze-bn, 120 batches), 45 minutes from phase1-final.pt;
+             WORK/run-frozen/best.pt, the best dev checkpoint
+  export     run-frozen/best.pt -> --out (models/asr-en-quartznet), with its dev metrics
+  lm         the word 3-gram LM (train.asr.lm.build_lm) -> --lm-out (models/asr-lm/lm.arpa.gz)
+
+Where this differs from the history the card tells: there, data generation ran while
+training ran (phase 0 packed the 1,397 synthetic items that existed at that moment, phase 1
+saw the scale-2.5 items as they were written); here each step finishes before the next
+starts, so phase 0 packs from the whole scale-1 plan and phase 1 has all 2,242 items from
+its start. Phase 0 trains the current model definition, with the 80-frame tail the first
+model lacked. Training budgets are process seconds, so the number of steps (and the
+figures) depend on the machine. The LM step rebuilds models/asr-lm/lm.arpa.gz byte for byte.
+
+Resumable: a finished step leaves WORK/recipe/<step>.done and is skipped; an interrupted
+step resumes where it stopped (synth skips finished items, training continues from its
+checkpoint). A run folder that holds a checkpoint the recipe did not start is refused
+rather than resumed. --smoke runs every step on a few items for a few seconds each
+(WORK defaults to train/work/asr-recipe-smoke, the model and LM go under it, never to
+models/).
+"""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+from train.common.paths import ROOT, models_dir, work_dir
+
+STEPS = ["synth", "pack", "unpack", "phase0", "synth25", "phase1", "phase2", "export", "lm"]
+
+# Sizes of the full recipe and of --smoke.
+FULL = {"items1": 0, "items25": 3742, "pack_mib": 38, "bn_batches": 120,
+        # minutes, eval minutes (and for phase 1 the stop) of each phase
+        "phase0": (4.2, 0.7), "phase1": (80, 10, 30), "phase2": (45, 9)}
+SMOKE = {"items1": 6, "items25": 10, "pack_mib": 0.3, "bn_batches": 2,
+         "phase0": (0.05, 0.03), "phase1": (0.1, 0.03, 0.05), "phase2": (0.05, 0.03)}
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--work", default=None,
+                    help="data, runs and step markers (default train/work/asr-recipe, "
+                         "train/work/asr-recipe-smoke with --smoke)")
+    ap.add_argument("--data", default=None, help="the shared data folder (default ../shared/data)")
+    ap.add_argument("--out", default=None, help="model directory (default models/asr-en-quartznet)")
+    ap.add_argument("--lm-out", default=None, help="the LM file (default models/asr-lm/lm.arpa.gz)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads of the training phases (default 2, as the card; 1 with --smoke)")
+    ap.add_argument("--jobs", type=int, default=None,
+                    help="synth shards run at the same time (default 2; 1 with --smoke)")
+    ap.add_argument("--device", default="cpu", help="device of phases 1 and 2 (cpu, as the card)")
+    ap.add_argument("--pack-device", default="auto",
+                    help="device of phase 0: auto (cuda when torch sees a GPU), cpu or cuda")
+    ap.add_argument("--steps", default=",".join(STEPS), help="comma list of steps to run")
+    ap.add_argument("--smoke", action="store_true", help="every step on a few items, seconds each")
+    ap.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    a = ap.parse_args(argv)
+    a.threads = a.threads or (1 if a.smoke else 2)
+    a.jobs = a.jobs or (1 if a.smoke else 2)
+    if a.work is None:
+        a.work = work_dir("asr-recipe-smoke" if a.smoke else "asr-recipe")
+    a.work = os.path.abspath(a.work)
+    if a.out is None:
+        a.out = os.path.join(a.work, "model") if a.smoke else models_dir("asr-en-quartznet")
+    if a.lm_out is None:
+        a.lm_out = os.path.join(a.work, "lm", "lm.arpa.gz") if a.smoke else models_dir("asr-lm", "lm.arpa.gz")
+    unknown = set(a.steps.split(",")) - set(STEPS)
+    if unknown:
+        ap.error("unknown steps %s (steps: %s)" % (",".join(sorted(unknown)), ",".join(STEPS)))
+    return a
+
+
+def pack_device(a):
+    if a.pack_device != "auto":
+        return a.pack_device
+    import torch
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def module(name, *args):
+    return [sys.executable, "-m", name] + [str(x) for x in args]
+
+
+def plan(a):
+    """[(step, [command, ...] run in parallel, run folder or None, follow-up or None)]."""
+    s = SMOKE if a.smoke else FULL
+    w = a.work
+    data = ["--data", a.data] if a.data else []
+    limit1 = ["--max-items", s["items1"]] if s["items1"] else []
+    synth = [module("train.asr.synth", "--work", w, "--shard", k, "--nshards", 2, "--no-prosody",
+                    *data, *limit1) for k in (0, 1)]
+    pack = os.path.join(w, "pack.npz")
+    packed = os.path.join(w, "packed")
+    run_pack, run_tail, run_frozen = (os.path.join(w, r) for r in ("run-pack", "run-tail", "run-frozen"))
+    final1 = os.path.join(run_tail, "phase1-final.pt")
+    (m0, e0), (m1, e1, stop1), (m2, e2) = s["phase0"], s["phase1"], s["phase2"]
+    threads = ["--threads", a.threads]
+
+    def keep_phase1():
+        shutil.copyfile(os.path.join(run_tail, "checkpoint.pt"), final1 + ".tmp")
+        os.replace(final1 + ".tmp", final1)
+
+    note = ("train.asr.recipe%s: phase 0 (pack, %s min), phase 1 (80-frame tail, %s of %s min), "
+            "phase 2 (--freeze-bn, %s min); best dev checkpoint of phase 2"
+            % (" --smoke" if a.smoke else "", m0, stop1, m1, m2))
+    return [
+        ("synth", synth, None, None),
+        ("pack", [module("train.asr.pack", "--work", w, "--pack", pack, "--max-mib", s["pack_mib"],
+                         "--max-lj-copies", 2)], None, None),
+        ("unpack", [module("train.asr.pack", "--unpack", pack, "--work", packed)], None, None),
+        ("phase0", [module("train.asr.train", "--work", packed, "--run", run_pack, *threads,
+                           "--device", pack_device(a) if not a.dry_run else a.pack_device,
+                           "--minutes", m0, "--max-frames", 24000, "--max-batch", 128,
+                           "--eval-minutes", e0, "--warmup", 200, "--lr", 3e-3)], run_pack, None),
+        ("synth25", [module("train.asr.synth", "--work", w, "--shard", 0, "--nshards", 2, "--scale", 2.5,
+                            "--only", "train", "--no-prosody", "--max-items", s["items25"], *data)],
+         None, None),
+        ("phase1", [module("train.asr.train", "--work", w, "--run", run_tail, *threads, "--device", a.device,
+                           "--init", os.path.join(run_pack, "best.pt"), "--minutes", m1,
+                           "--stop-minutes", stop1, "--lr", 2e-3, "--warmup", 200, "--max-frames", 12000,
+                           "--max-batch", 64, "--real-weight", 2, "--eval-minutes", e1)],
+         run_tail, keep_phase1),
+        ("phase2", [module("train.asr.train", "--work", w, "--run", run_frozen, *threads, "--device", a.device,
+                           "--init", final1, "--freeze-bn", "--bn-batches", s["bn_batches"], "--minutes", m2,
+                           "--lr", 1e-3, "--warmup", 100, "--max-frames", 12000, "--max-batch", 64,
+                           "--real-weight", 2, "--eval-minutes", e2)], run_frozen, None),
+        ("export", [module("train.asr.export", "--work", w, "--ckpt", os.path.join(run_frozen, "best.pt"),
+                           "--out", a.out, "--note", note)], None, None),
+        ("lm", [module("train.asr.lm.build_lm", "--out", a.lm_out, *data)], None, None),
+    ]
+
+
+def log(a, msg):
+    line = "%s %s" % (time.strftime("%Y-%m-%d %H:%M:%S"), msg)
+    print(line, flush=True)
+    with open(os.path.join(a.work, "recipe", "recipe.log"), "a") as f:
+        f.write(line + "\n")
+
+
+def run_step(a, name, cmds, run_dir, follow_up):
+    marks = os.path.join(a.work, "recipe")
+    done, started = os.path.join(marks, name + ".done"), os.path.join(marks, name + ".started")
+    if os.path.exists(done):
+        log(a, "%s: done before, skipped" % name)
+        return
+    if run_dir and os.path.exists(os.path.join(run_dir, "checkpoint.pt")) and not os.path.exists(started):
+        raise SystemExit("%s: %s holds a checkpoint this recipe did not start; move it away or use "
+                         "another --work" % (name, run_dir))
+    open(started, "w").close()
+    t0 = time.time()
+    for c in cmds:
+        log(a, "%s: %s" % (name, " ".join(c)))
+    jobs = max(1, a.jobs)
+    for i in range(0, len(cmds), jobs):
+        procs = [subprocess.Popen(c, cwd=ROOT) for c in cmds[i:i + jobs]]
+        rcs = [p.wait() for p in procs]
+        if any(rcs):
+            raise SystemExit("%s failed (exit %s); run the recipe again to resume" % (name, rcs))
+    if follow_up:
+        follow_up()
+    open(done, "w").close()
+    log(a, "%s: finished in %.1f min" % (name, (time.time() - t0) / 60))
+
+
+def main(argv=None):
+    a = parse_args(argv)
+    wanted = a.steps.split(",")
+    steps = [st for st in plan(a) if st[0] in wanted]
+    if a.dry_run:
+        for name, cmds, _, _ in steps:
+            for c in cmds:
+                print("%-8s python3 %s" % (name, " ".join(c[1:])))
+        return steps
+    os.makedirs(os.path.join(a.work, "recipe"), exist_ok=True)
+    log(a, "recipe%s: work %s, model %s, LM %s, steps %s" % (
+        " (smoke)" if a.smoke else "", a.work, a.out, a.lm_out, ",".join(wanted)))
+    for st in steps:
+        run_step(a, *st)
+    log(a, "recipe finished")
+    return steps
+
+
+if __name__ == "__main__":
+    main()
