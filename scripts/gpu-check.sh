@@ -12,8 +12,8 @@
 #   2. bench_cuda (GEMM TFLOP/s, BERT-base encoder stack latency),
 #   3. the PyTorch peer benchmark, if python3 has torch with CUDA,
 #   4. the unit tests under compute-sanitizer memcheck, if it is installed,
-#   5. the ASR acoustic model's CUDA path: unit_asrcuda (kernels vs C
-#      references, the whole model vs the CPU forward) and `parley bench asr`
+#   5. the ASR acoustic model on the cuda backend: unit_asrcuda (the model
+#      on cuda vs the same model on cpu) and `parley bench asr`
 #      (RTF cpu vs cuda). They need the whole-project build (jansson, Check);
 #      on a machine without it, ASR_TEST=/path/test_asrcuda and
 #      ASR_BENCH=/path/parley-bench (default: build-gpu-bin/ in the tree, if
