@@ -1,8 +1,13 @@
-# parley_engine: tensors, backend registry, CPU backend, safetensors, models.
-# Included from engine/CMakeLists.txt after the tokenizer and cuda subdirs.
+# The engine proper, in two libraries (included from engine/CMakeLists.txt after the tokenizer
+# and cuda subdirs):
+#   parley_engine_core: tensors and graphs, the backend registry, the CPU backend (scalar
+#                       reference + kernel families). Needs parley_base only (and
+#                       parley_engine_cuda when the CUDA backend is built).
+#   parley_engine:      parley_engine_core plus safetensors loading and the models (BERT, the ASR
+#                       acoustic model and its states, the VAD), which read JSON with jansson.
 set(_pl_engine_dir ${CMAKE_CURRENT_LIST_DIR})
 
-add_library(parley_engine STATIC
+add_library(parley_engine_core STATIC
   ${_pl_engine_dir}/tensor.c
   ${_pl_engine_dir}/backend.c
   ${_pl_engine_dir}/cpu/cpu_backend.c
@@ -11,12 +16,7 @@ add_library(parley_engine STATIC
   ${_pl_engine_dir}/cpu/ops_fast.c
   ${_pl_engine_dir}/cpu/kern_generic.c
   ${_pl_engine_dir}/cpu/kern_avx2.c
-  ${_pl_engine_dir}/cpu/kern_avx512.c
-  ${_pl_engine_dir}/safetensors.c
-  ${_pl_engine_dir}/models/bert.c
-  ${_pl_engine_dir}/models/asr_model.c
-  ${_pl_engine_dir}/models/asr_state.c
-  ${_pl_engine_dir}/models/vad.c)
+  ${_pl_engine_dir}/cpu/kern_avx512.c)
 
 # SIMD kernel families: per-file flags so the rest of the build stays generic;
 # cpu_backend.c picks one at run time with __builtin_cpu_supports.
@@ -27,11 +27,20 @@ set_source_files_properties(${_pl_engine_dir}/cpu/kern_avx512.c PROPERTIES
 set_source_files_properties(${_pl_engine_dir}/cpu/ops_fast.c PROPERTIES
   COMPILE_OPTIONS "-O3")
 
-target_include_directories(parley_engine PUBLIC ${_pl_engine_dir} PRIVATE ${_pl_engine_dir}/cpu)
-target_link_libraries(parley_engine PUBLIC parley_common Threads::Threads m
-  PRIVATE PkgConfig::JANSSON)
+target_include_directories(parley_engine_core PUBLIC ${_pl_engine_dir}
+  PRIVATE ${_pl_engine_dir}/cpu)
+target_link_libraries(parley_engine_core PUBLIC parley_base Threads::Threads m)
 if(PL_HAVE_CUDA)
-  target_link_libraries(parley_engine PUBLIC parley_engine_cuda)
+  target_link_libraries(parley_engine_core PUBLIC parley_engine_cuda)
   # backend.c registers "cuda" (the one engine file outside engine/cuda/ that tests PL_CUDA)
   set_source_files_properties(${_pl_engine_dir}/backend.c PROPERTIES COMPILE_DEFINITIONS PL_CUDA)
 endif()
+
+add_library(parley_engine STATIC
+  ${_pl_engine_dir}/safetensors.c
+  ${_pl_engine_dir}/models/bert.c
+  ${_pl_engine_dir}/models/asr_model.c
+  ${_pl_engine_dir}/models/asr_state.c
+  ${_pl_engine_dir}/models/vad.c)
+target_link_libraries(parley_engine PUBLIC parley_engine_core parley_common
+  PRIVATE PkgConfig::JANSSON)
