@@ -36,6 +36,10 @@ if(PL_HAVE_CUDA)
   set_source_files_properties(${_pl_engine_dir}/backend.c PROPERTIES COMPILE_DEFINITIONS PL_CUDA)
 endif()
 
+if(PARLEY_ENGINE_ONLY)
+  return()
+endif()
+
 add_library(parley_engine STATIC
   ${_pl_engine_dir}/safetensors.c
   ${_pl_engine_dir}/models/bert.c

@@ -12,8 +12,9 @@
  * nothing. The device is probed in a forked child so that the Check runner
  * (which forks once per test) never forks a process that initialized CUDA.
  *
- * Built twice: as a Check suite (pl_cuda_suite) and, with
- * PL_CUDA_TEST_STANDALONE, as a plain program for machines without Check.
+ * A Check suite (pl_cuda_suite) or, compiled with PL_TEST_NO_CHECK (the
+ * PARLEY_ENGINE_ONLY build, which has no Check), a program with its own main
+ * that runs the same cases (tests/CMakeLists.txt, OWN_MAIN).
  */
 #include <math.h>
 #include <stdint.h>
@@ -26,7 +27,7 @@
 #include "alloc.h"
 #include "pl_cuda.h"
 
-#ifndef PL_CUDA_TEST_STANDALONE
+#ifndef PL_TEST_NO_CHECK
 #include <check.h>
 #endif
 
@@ -935,7 +936,7 @@ static int have_device(void) {
     return WIFEXITED(status) && WEXITSTATUS(status) == 3;
 }
 
-#ifdef PL_CUDA_TEST_STANDALONE
+#ifdef PL_TEST_NO_CHECK
 int main(void) {
     int failed = 0;
     if (!have_device()) {

@@ -9,7 +9,9 @@
  * graph_compute, a bf16 Linear weight PL_E_UNSUPPORTED.
  *
  * Without a CUDA device it prints "skipped: no CUDA device" and runs nothing
- * (the device is probed in a forked child, as in test_cuda.c).
+ * (the device is probed in a forked child, as in test_cuda.c). Like
+ * test_cuda.c, a Check suite or, with PL_TEST_NO_CHECK, a program with its
+ * own main (the PARLEY_ENGINE_ONLY build).
  */
 #include <math.h>
 #include <stdint.h>
@@ -24,7 +26,7 @@
 #include "pl_cuda.h"
 #include "tensor.h"
 
-#ifndef PL_CUDA_TEST_STANDALONE
+#ifndef PL_TEST_NO_CHECK
 #include <check.h>
 #endif
 
@@ -431,7 +433,7 @@ static const struct {
              {"sequence_rows", t_rowseq},
              {"unsupported", t_unsupported}};
 
-#ifdef PL_CUDA_TEST_STANDALONE
+#ifdef PL_TEST_NO_CHECK
 int main(void) {
     int failed = 0;
     if (!have_device()) {
