@@ -4,7 +4,7 @@
 pl_add_unit_test(NAME asr_model SOURCES unit/test_asr_model.c LIBS parley_engine
                  LABELS reference TIMEOUT 300)
 
-# Real-time factor on one thread (a tool, not a test):
-#   test_asr_model_bench MODEL_DIR [SECONDS=10] [CHUNK=16] [REPEATS=5]
-add_executable(test_asr_model_bench unit/test_asr_model_bench.c)
-target_link_libraries(test_asr_model_bench PRIVATE parley_engine)
+# Real-time factor on one thread (a tool in tests/tools/, not a test):
+#   bench_asr_model MODEL_DIR [SECONDS=10] [CHUNK=16] [REPEATS=5]
+add_executable(bench_asr_model tools/bench_asr_model.c)
+target_link_libraries(bench_asr_model PRIVATE parley_engine)

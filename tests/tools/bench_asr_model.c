@@ -1,9 +1,9 @@
 /*
- * test_asr_model_bench.c - real-time factor of the ASR acoustic model on one
+ * bench_asr_model.c - real-time factor of the ASR acoustic model on one
  * CPU thread (states and batches compute on one thread unless
  * pl_asr_batch_set_threads asks for more):
  *
- *   test_asr_model_bench MODEL_DIR [SECONDS=10] [CHUNK=16] [REPEATS=5]
+ *   bench_asr_model MODEL_DIR [SECONDS=10] [CHUNK=16] [REPEATS=5]
  *
  * Random features for SECONDS of audio (100 frames/s) go through the full
  * forward (chunks of 256 frames) and through a state fed CHUNK frames at a
@@ -13,7 +13,7 @@
  * directory (tests/reference/asr_model_ref.py OUT --config default --cases 1
  * makes one with the shipped geometry and random weights).
  *
- *   test_asr_model_bench --check DIR
+ *   bench_asr_model --check DIR
  *
  * compares the engine with a reference directory written by
  * tests/reference/asr_model_ref.py (e.g. a training checkpoint on real
