@@ -13,7 +13,8 @@
  * as PL_E_INVALID_ARG from the call that caused them.
  *
  * Uses only the headers of the engine core (types and inline helpers), no
- * functions of parley_engine, so the two static libraries have no link cycle.
+ * functions of parley_engine_core, so the two static libraries have no link
+ * cycle.
  *
  * Set PARLEY_CUDA_TF32=1 to let f32 GEMMs use TF32 tensor cores.
  */
@@ -37,7 +38,7 @@ static struct pl_cuda_ctx *cu_of(const struct pl_backend *be) {
 }
 
 static const char *op_name(enum pl_op op) {
-    /* tensor.c's pl_op_name: this library may not call parley_engine (see above) */
+    /* tensor.c's pl_op_name: this library may not call parley_engine_core (see above) */
     static const char *const names[PL_OP_COUNT] = {
         "none",     "linear", "act",    "add",         "layer_norm",  "softmax",  "embed",
         "attention", "get_rows", "dwconv", "im2col", "log_softmax", "complex_abs", "lstm_cell"};
