@@ -23,6 +23,7 @@
 #include "asr_impl.h"
 #include "audio.h"
 #include "log.h"
+#include "model_repo.h"
 #include "nrpc.h"
 #include "proto_util.h"
 #include "riva/proto/riva_asr.pb-c.h"
@@ -181,6 +182,7 @@ struct call {
     struct pl_asr_decode_opts dopts;
     int64_t deadline_us;
     struct pl_arena a; /* the response's sub-messages and strings */
+    struct pl_model_set *set; /* holds m */
     Nvidia__Riva__Asr__SpeechRecognitionResult **results;
     size_t n_results, cap_results;
     const char **lang; /* {"en-US"} */
@@ -316,22 +318,6 @@ fail:
 
 /* ---- the rpc ---------------------------------------------------------------------------------- */
 
-static pl_status pick_model(struct pl_asrsvc *s, const char *name, struct pl_asrsvc_model **out) {
-    *out = NULL;
-    if (s->n_models == 0)
-        return PL_ERR(PL_E_UNAVAILABLE, "no ASR model is loaded (model_dir %s)", s->model_dir);
-    if (!name || !*name) {
-        *out = s->models[0];
-        return PL_OK;
-    }
-    for (int i = 0; i < s->n_models; i++)
-        if (!strcmp(s->models[i]->name, name)) {
-            *out = s->models[i];
-            return PL_OK;
-        }
-    return PL_ERR(PL_E_NOT_FOUND, "model '%s' is not loaded (GetRivaSpeechRecognitionConfig lists the models)", name);
-}
-
 pl_status pl__asrsvc_recognize(void *ud, const struct pl_worker_ctx *ctx, const uint8_t *req,
                                size_t n, struct pl_worker_out *out) {
     struct pl_asrsvc *s = ud;
@@ -368,7 +354,9 @@ pl_status pl__asrsvc_recognize(void *ud, const struct pl_worker_ctx *ctx, const 
     }
     if (cfg->diarization_config && cfg->diarization_config->enable_speaker_diarization)
         PL_LOGD("speaker diarization is not supported; ignored");
-    PL_TRY_GOTO(st, pick_model(s, cfg->model, &c.m));
+    /* the models as they are now; a reload during the call leaves them to it */
+    c.set = pl_model_repo_acquire(s->repo);
+    PL_TRY_GOTO(st, pl__asrsvc_model_pick(s, c.set, cfg->model, &c.m));
     c.max_alt = cfg->max_alternatives > 0 ? cfg->max_alternatives : 1;
     pl__asrsvc_settings_init(s, c.m, &c.rs);
     PL_TRY_GOTO(st, pl__asrsvc_parse_custom(cfg, &c.rs));
@@ -453,6 +441,7 @@ fail:
     pl_asr_input_deinit(&in);
     pl_free(c.results);
     pl_arena_deinit(&c.a);
+    pl_model_set_release(c.set);
     pl_proto_free(msg);
     return st;
 }

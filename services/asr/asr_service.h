@@ -9,9 +9,10 @@
  *   asr_audio.c    a RecognitionConfig + audio bytes -> 16 kHz mono float channels (decode
  *                  every encoding/container, downmix or split channels, resample), with
  *                  INVALID_ARGUMENT errors that name the problem.
- *   asr_models.c   the model repository: every directory with a config.json of model_type
- *                  "parley_quartznet_ctc" is an acoustic model (features, vocabulary,
- *                  instances behind a dynamic batcher); the LM and profanity list.
+ *   asr_models.c   the models of the repository (runtime/model_repo.h, reloaded on SIGHUP):
+ *                  every directory with a config.json of model_type "parley_quartznet_ctc"
+ *                  is an acoustic model (features, vocabulary, instances behind a dynamic
+ *                  batcher, a streaming scheduler), one of model_type "silero_vad" a VAD.
  *   asr_recognize.c the Recognize rpc: segments -> features -> model -> CTC decoding (greedy or
  *                  prefix beam + LM + boosting, n-best) -> punctuation (parley-nlu over NATS,
  *                  optional) -> ITN -> profanity filter -> RecognizeResponse.
@@ -117,19 +118,25 @@ struct pl_asrsvc_opts {
 void pl_asrsvc_opts_default(struct pl_asrsvc_opts *o);
 
 struct pl_asrsvc;
+struct pl_model_repo;
 struct pl_worker;
 struct pl_worker_out;
 
-/* Load every acoustic model under o->model_dir (sorted by directory name), the LM and the
- * profanity list. A model that fails to load is logged and skipped; with no model every
- * Recognize answers UNAVAILABLE. OUT: *out (caller owns; pl_asrsvc_destroy). */
+/* Load every acoustic model and VAD under o->model_dir (sorted by directory name), the LM and
+ * the profanity list. A model that fails to load is logged and skipped; with no model every
+ * Recognize answers UNAVAILABLE. The models reload with pl_model_repo_reload(
+ * pl_asrsvc_repo(s)) (registering on a worker makes its SIGHUP do it); the LM and the
+ * profanity list load once. OUT: *out (caller owns; pl_asrsvc_destroy). */
 pl_status pl_asrsvc_create(const struct pl_asrsvc_opts *o, struct pl_asrsvc **out);
 /* Stops the batchers (queued work fails CANCELLED) and frees. NULL is a no-op. */
 void pl_asrsvc_destroy(struct pl_asrsvc *s);
+/* Acoustic models served now, and the name of model i (borrowed until the next reload), or
+ * NULL. For start-up reports and tests. */
 int pl_asrsvc_n_models(const struct pl_asrsvc *s);
-/* Name of model i (borrowed), or NULL. */
 const char *pl_asrsvc_model_name(const struct pl_asrsvc *s, int i);
 bool pl_asrsvc_has_lm(const struct pl_asrsvc *s);
+/* The service's model repository (borrowed). */
+struct pl_model_repo *pl_asrsvc_repo(struct pl_asrsvc *s);
 
 /* Register the rpcs recognize and get_riva_speech_recognition_config on w, one handler each
  * (s borrowed for w's life). pl_worker_call(w, "recognize", ...) runs one outside NATS. */

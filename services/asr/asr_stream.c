@@ -18,6 +18,7 @@
 #include "audio.h"
 #include "endpoint.h"
 #include "log.h"
+#include "model_repo.h"
 #include "models/asr_model.h"
 #include "models/vad.h"
 #include "nrpc.h"
@@ -40,10 +41,8 @@
 struct pl_asr_streamsvc {
     struct pl_asrsvc *svc;
     struct pl_asr_streamsvc_opts o;
-    struct pl_vad *vad;
-    struct pl_asr_fe **fe;       /* [svc->n_models]: streaming front ends */
-    struct pl_asr_sched **sched; /* [svc->n_models] */
-    int *ep_mode;                /* [svc->n_models]: enum pl_asr_stream_ep, AUTO resolved */
+    struct pl_vad *vad; /* an explicit vad_path's VAD, else NULL: the repository's VAD */
+    bool no_vad;        /* vad_path "none" */
 };
 
 void pl_asr_streamsvc_opts_default(struct pl_asr_streamsvc_opts *o) {
@@ -70,36 +69,48 @@ pl_status pl_asr_stream_ep_parse(const char *name, int *out) {
     return PL_OK;
 }
 
-/* A streaming front end equal to the model's offline one, except that per-utterance
- * normalization (which needs the whole utterance) becomes running normalization. */
-static pl_status stream_fe(const struct pl_asrsvc_model *m, struct pl_asr_fe **out) {
-    struct pl_asr_fe_opts fo;
-    pl_asr_fe_opts_default(&fo);
-    fo.sample_rate = m->sample_rate;
-    fo.n_mels = m->n_mels;
-    fo.norm = PL_ASR_NORM_RUNNING;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/config.json", m->dir);
-    json_t *j = json_load_file(path, 0, NULL);
-    json_t *fj = j ? json_object_get(j, "features") : NULL;
-    if (json_is_object(fj)) {
-        json_t *v;
-        if (json_is_number(v = json_object_get(fj, "win_length")))
-            fo.win_length = (int)json_number_value(v);
-        if (json_is_number(v = json_object_get(fj, "hop_length")))
-            fo.hop_length = (int)json_number_value(v);
-        if (json_is_number(v = json_object_get(fj, "n_fft"))) fo.n_fft = (int)json_number_value(v);
-        if (json_is_number(v = json_object_get(fj, "preemph"))) fo.preemph = json_number_value(v);
-        if (json_is_number(v = json_object_get(fj, "log_guard")))
-            fo.log_guard = json_number_value(v);
-        const char *norm = json_string_value(json_object_get(fj, "normalize"));
-        if (norm && !strcmp(norm, "none")) fo.norm = PL_ASR_NORM_NONE;
+/* The endpointing mode (AUTO resolved) of streams of model m: the blank of a 10 ms frame is
+ * known this long after its audio: the model's right context in feature frames (10 ms each)
+ * and about a frame of feature window. */
+static int ep_mode_of(const struct pl_asr_streamsvc *ss, const struct pl_asrsvc_model *m,
+                      int *la_ms) {
+    int la = pl_asr_model_get_config(m->am)->right_context * EP_FRAME_MS + EP_FRAME_MS;
+    if (la_ms) *la_ms = la;
+    int mode = ss->o.endpointing;
+    if (mode == PL_ASR_STREAM_EP_AUTO)
+        mode = la <= PL_ASR_STREAM_AUTO_LOOKAHEAD_MS ? PL_ASR_STREAM_EP_VAD_BLANK
+                                                     : PL_ASR_STREAM_EP_VAD;
+    return mode;
+}
+
+/* Model m's scheduler, made by its first stream (models loaded by a reload get theirs the
+ * same way); it lives as long as the model. */
+static pl_status model_sched(struct pl_asr_streamsvc *ss, struct pl_asrsvc_model *m,
+                             struct pl_asr_sched **out) {
+    pl_status st = PL_OK;
+    pthread_mutex_lock(&m->sched_lock);
+    if (!m->sched) {
+        struct pl_asr_sched_opts so;
+        pl_asr_sched_opts_default(&so);
+        so.max_batch = ss->o.max_batch;
+        so.max_chunk = MODEL_CHUNK;
+        so.max_wait_us = ss->o.batch_wait_us;
+        so.metrics = ss->o.metrics;
+        so.model = m->name;
+        st = pl_asr_sched_create(m->am, &so, &m->sched);
+        if (st == PL_OK) {
+            int la_ms, mode = ep_mode_of(ss, m, &la_ms);
+            PL_LOGI("model %s: model look-ahead %d ms; streaming endpointing %s%s", m->name,
+                    la_ms,
+                    mode == PL_ASR_STREAM_EP_VAD_BLANK ? "vad+blank"
+                    : mode == PL_ASR_STREAM_EP_VAD     ? "vad"
+                                                       : "agree",
+                    ss->o.endpointing == PL_ASR_STREAM_EP_AUTO ? " (auto)" : "");
+        }
     }
-    json_decref(j);
-    if (fo.norm == PL_ASR_NORM_RUNNING)
-        PL_LOGW("model %s: per-utterance feature normalization streams as running normalization",
-                m->name);
-    return pl_asr_fe_create(&fo, out);
+    *out = m->sched;
+    pthread_mutex_unlock(&m->sched_lock);
+    return st;
 }
 
 pl_status pl_asr_streamsvc_create(struct pl_asrsvc *svc, const struct pl_asr_streamsvc_opts *o,
@@ -121,73 +132,18 @@ pl_status pl_asr_streamsvc_create(struct pl_asrsvc *svc, const struct pl_asr_str
         st = PL_ERR(PL_E_INVALID_ARG, "stream endpointing mode %d", ss->o.endpointing);
         goto fail;
     }
-    if (svc->n_models > 0) {
-        ss->fe = pl_calloc((size_t)svc->n_models, sizeof *ss->fe);
-        if (!ss->fe) {
-            st = PL_ERR(PL_E_NOMEM, "stream service");
-            goto fail;
-        }
-        for (int i = 0; i < svc->n_models; i++)
-            PL_TRY_GOTO(st, stream_fe(svc->models[i], &ss->fe[i]));
-        ss->sched = pl_calloc((size_t)svc->n_models, sizeof *ss->sched);
-        if (!ss->sched) {
-            st = PL_ERR(PL_E_NOMEM, "stream service");
-            goto fail;
-        }
-        for (int i = 0; i < svc->n_models; i++) {
-            struct pl_asr_sched_opts so;
-            pl_asr_sched_opts_default(&so);
-            so.max_batch = ss->o.max_batch;
-            so.max_chunk = MODEL_CHUNK;
-            so.max_wait_us = ss->o.batch_wait_us;
-            so.metrics = ss->o.metrics;
-            so.model = svc->models[i]->name;
-            PL_TRY_GOTO(st, pl_asr_sched_create(svc->models[i]->am, &so, &ss->sched[i]));
-        }
-        ss->ep_mode = pl_calloc((size_t)svc->n_models, sizeof *ss->ep_mode);
-        if (!ss->ep_mode) {
-            st = PL_ERR(PL_E_NOMEM, "stream service");
-            goto fail;
-        }
-        for (int i = 0; i < svc->n_models; i++) {
-            /* the blank of a 10 ms frame is known this long after its audio: the model's right
-             * context in feature frames (10 ms each) and about a frame of feature window */
-            int la_ms = pl_asr_model_get_config(svc->models[i]->am)->right_context * EP_FRAME_MS +
-                        EP_FRAME_MS;
-            int mode = ss->o.endpointing;
-            if (mode == PL_ASR_STREAM_EP_AUTO)
-                mode = la_ms <= PL_ASR_STREAM_AUTO_LOOKAHEAD_MS ? PL_ASR_STREAM_EP_VAD_BLANK
-                                                                : PL_ASR_STREAM_EP_VAD;
-            ss->ep_mode[i] = mode;
-            PL_LOGI("model %s: model look-ahead %d ms; streaming endpointing %s%s",
-                    svc->models[i]->name, la_ms,
-                    mode == PL_ASR_STREAM_EP_VAD_BLANK ? "vad+blank"
-                    : mode == PL_ASR_STREAM_EP_VAD     ? "vad"
-                                                       : "agree",
-                    ss->o.endpointing == PL_ASR_STREAM_EP_AUTO ? " (auto)" : "");
-        }
-    }
     const char *vp = o ? o->vad_path : NULL;
-    if (vp && *vp) {
-        if (strcmp(vp, "none") != 0) {
-            st = pl_vad_create(vp, &ss->vad);
-            if (st != PL_OK) {
-                st = pl__asrsvc_wrap(st, "VAD weights %s", vp);
-                goto fail;
-            }
+    if (vp && !strcmp(vp, "none")) {
+        ss->no_vad = true;
+    } else if (vp && *vp) {
+        st = pl_vad_create(vp, &ss->vad);
+        if (st != PL_OK) {
+            st = pl__asrsvc_wrap(st, "VAD weights %s", vp);
+            goto fail;
         }
-    } else {
-        char p[4096];
-        snprintf(p, sizeof p, "%s/vad-silero/model.safetensors",
-                 svc->model_dir ? svc->model_dir : ".");
-        if (access(p, R_OK) == 0 && pl_vad_create(p, &ss->vad) != PL_OK) {
-            PL_LOGW("VAD %s: %s; streams end utterances only at the end of the stream", p,
-                    pl_last_error());
-            ss->vad = NULL;
-        } else if (!ss->vad) {
-            PL_LOGW("no VAD weights (%s); streams end utterances only at the end of the stream",
-                    p);
-        }
+    } else if (!pl_asr_streamsvc_has_vad(ss)) {
+        PL_LOGW("no VAD under %s (model_type silero_vad, e.g. vad-silero/); streams end "
+                "utterances only at the end of the stream", svc->model_dir);
     }
     *out = ss;
     return PL_OK;
@@ -198,32 +154,49 @@ fail:
 
 void pl_asr_streamsvc_destroy(struct pl_asr_streamsvc *ss) {
     if (!ss) return;
-    for (int i = 0; ss->fe && i < ss->svc->n_models; i++) pl_asr_fe_destroy(ss->fe[i]);
-    for (int i = 0; ss->sched && i < ss->svc->n_models; i++) pl_asr_sched_destroy(ss->sched[i]);
-    pl_free(ss->sched);
-    pl_free(ss->ep_mode);
-    pl_free(ss->fe);
     pl_vad_destroy(ss->vad);
     pl_free(ss);
 }
 
-bool pl_asr_streamsvc_has_vad(const struct pl_asr_streamsvc *ss) { return ss && ss->vad; }
+/* The VAD streams of set use: the explicit one, else the repository's (NULL: none). */
+static struct pl_vad *vad_of(const struct pl_asr_streamsvc *ss, const struct pl_model_set *set) {
+    if (ss->no_vad) return NULL;
+    return ss->vad ? ss->vad : pl__asrsvc_set_vad(set);
+}
+
+bool pl_asr_streamsvc_has_vad(const struct pl_asr_streamsvc *ss) {
+    if (!ss) return false;
+    struct pl_model_set *set = pl_model_repo_acquire(ss->svc->repo);
+    bool has = vad_of(ss, set) != NULL;
+    pl_model_set_release(set);
+    return has;
+}
 
 int pl_asr_streamsvc_endpointing(const struct pl_asr_streamsvc *ss, const char *name) {
-    if (!ss || !ss->ep_mode) return -1;
-    for (int i = 0; i < ss->svc->n_models; i++)
-        if (!name || !*name || !strcmp(ss->svc->models[i]->name, name)) return ss->ep_mode[i];
-    return -1;
+    if (!ss) return -1;
+    struct pl_model_set *set = pl_model_repo_acquire(ss->svc->repo);
+    struct pl_asrsvc_model *m = NULL;
+    int mode = pl__asrsvc_model_pick(ss->svc, set, name, &m) == PL_OK ? ep_mode_of(ss, m, NULL) : -1;
+    pl_model_set_release(set);
+    return mode;
 }
 
 void pl_asr_streamsvc_batch_stats(struct pl_asr_streamsvc *ss, long *steps, long *stream_steps) {
     *steps = *stream_steps = 0;
-    for (int i = 0; ss && ss->sched && i < ss->svc->n_models; i++) {
-        struct pl_asr_sched_stats t;
-        pl_asr_sched_get_stats(ss->sched[i], &t);
-        *steps += t.steps;
-        *stream_steps += t.stream_steps;
+    if (!ss) return;
+    struct pl_model_set *set = pl_model_repo_acquire(ss->svc->repo);
+    for (int i = 0, n = pl__asrsvc_model_count(set); i < n; i++) {
+        struct pl_asrsvc_model *m = pl__asrsvc_model_at(set, i);
+        pthread_mutex_lock(&m->sched_lock);
+        if (m->sched) {
+            struct pl_asr_sched_stats t;
+            pl_asr_sched_get_stats(m->sched, &t);
+            *steps += t.steps;
+            *stream_steps += t.stream_steps;
+        }
+        pthread_mutex_unlock(&m->sched_lock);
     }
+    pl_model_set_release(set);
 }
 
 /* ---- session ------------------------------------------------------------------------------- */
@@ -240,6 +213,8 @@ struct pl_asr_sess {
     ProtobufCMessage *cfg_msg; /* the first request (owns the config) */
     const Nvidia__Riva__Asr__RecognitionConfig *cfg;
     bool interim, ended;
+    struct pl_model_set *set; /* the models as they were at the stream's configuration: held
+                                 until the session ends, so a reload cannot take them */
     struct pl_asrsvc_model *m;
     struct pl_asr_fe *fe;
     struct pl_asr_sched *sched;
@@ -321,6 +296,7 @@ void pl_asr_sess_destroy(struct pl_asr_sess *s) {
     pl_free(s->mout);
     pl_asr_beam_destroy(s->beam);
     pl_free(s->logp);
+    pl_model_set_release(s->set);
     pl_free(s);
 }
 
@@ -342,21 +318,11 @@ static pl_status setup(struct pl_asr_sess *s,
                       c->max_alternatives, MAX_ALTERNATIVES);
     if (c->enable_separate_recognition_per_channel)
         PL_LOGD("separate recognition per channel is not streamed; channels are averaged");
-    if (svc->n_models == 0)
-        return PL_ERR(PL_E_UNAVAILABLE, "no ASR model is loaded (model_dir %s)", svc->model_dir);
-    int mi = 0;
-    if (c->model && *c->model) {
-        for (mi = 0; mi < svc->n_models && strcmp(svc->models[mi]->name, c->model); mi++) {
-        }
-        if (mi == svc->n_models)
-            return PL_ERR(
-                PL_E_NOT_FOUND,
-                "model '%s' is not loaded (GetRivaSpeechRecognitionConfig lists the models)",
-                c->model);
-    }
-    s->m = svc->models[mi];
-    s->fe = s->ss->fe[mi];
-    s->sched = s->ss->sched[mi];
+    s->set = pl_model_repo_acquire(svc->repo);
+    PL_TRY(pl__asrsvc_model_pick(svc, s->set, c->model, &s->m));
+    s->fe = s->m->stream_fe;
+    PL_TRY(model_sched(s->ss, s->m, &s->sched));
+    struct pl_vad *vad = vad_of(s->ss, s->set);
     s->max_alt = c->max_alternatives > 0 ? c->max_alternatives : 1;
     /* decoding as Recognize does it */
     struct pl__asrsvc_settings rs;
@@ -373,7 +339,7 @@ static pl_status setup(struct pl_asr_sess *s,
             return pl__asrsvc_wrap(st == PL_E_NOMEM ? st : PL_E_INVALID_ARG, "decoder");
     }
     /* endpointing */
-    if (s->ss->vad && s->m->sample_rate == PL_VAD_SAMPLE_RATE) {
+    if (vad && s->m->sample_rate == PL_VAD_SAMPLE_RATE) {
         struct pl_endpoint_config ec;
         memset(&ec, 0, sizeof ec);
         const Nvidia__Riva__Asr__EndpointingConfig *e = c->endpointing_config;
@@ -394,7 +360,7 @@ static pl_status setup(struct pl_asr_sess *s,
         struct pl_endpoint_params p;
         pl_status st = pl_endpoint_params_resolve(&ec, EP_FRAME_MS, &p);
         if (st != PL_OK) return pl__asrsvc_wrap(PL_E_INVALID_ARG, "endpointing_config");
-        int mode = s->ss->ep_mode[mi];
+        int mode = ep_mode_of(s->ss, s->m, NULL);
         s->use_blank = mode != PL_ASR_STREAM_EP_VAD;
         p.combine = mode == PL_ASR_STREAM_EP_VAD_BLANK
                         ? PL_ENDPOINT_COMBINE_BLANK_ENDS
@@ -402,7 +368,7 @@ static pl_status setup(struct pl_asr_sess *s,
         s->blank_id = pl_asr_model_get_config(s->m->am)->blank;
         s->stride = s->m->stride > 0 ? s->m->stride : 1;
         PL_TRY(pl_endpoint_create(&p, &s->ep));
-        PL_TRY(pl_vad_state_create(s->ss->vad, &s->vs));
+        PL_TRY(pl_vad_state_create(vad, &s->vs));
     }
     PL_TRY(pl_asr_fe_stream_create(s->fe, &s->fs));
     PL_TRY(pl_asr_state_create(s->m->am, MODEL_CHUNK, &s->ms));

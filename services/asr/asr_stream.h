@@ -69,8 +69,9 @@ enum pl_asr_stream_ep {
 pl_status pl_asr_stream_ep_parse(const char *name, int *out);
 
 struct pl_asr_streamsvc_opts {
-    const char *vad_path;   /* Silero VAD safetensors; NULL/"" = the shipped model,
-                               <model_dir>/vad-silero/model.safetensors; "none" = no VAD */
+    const char *vad_path;   /* Silero VAD safetensors; NULL/"" = the repository's VAD (a
+                               directory of model_type silero_vad, e.g. vad-silero/), reloaded
+                               with the models; "none" = no VAD */
     double max_utterance_s; /* an utterance longer than this is cut (final) (30 s) */
     int endpointing;        /* enum pl_asr_stream_ep (AUTO) */
     int max_batch;          /* streams per batched model step, 1..64 (64) */

@@ -16,6 +16,7 @@
 
 #include "alloc.h"
 #include "asr_impl.h"
+#include "model_repo.h"
 #include "asr_sched.h"
 #include "asr_service.h"
 #include "asr_stream.h"
@@ -265,6 +266,14 @@ static void joined(const struct got *g, char *out, size_t cap) {
 }
 
 /* ---- tests --------------------------------------------------------------------------------- */
+
+/* The first acoustic model of svc (borrowed while svc lives and nothing reloads). */
+static const struct pl_asr_model *am_of(struct pl_asrsvc *svc) {
+    struct pl_model_set *set = pl_model_repo_acquire(svc->repo);
+    const struct pl_asr_model *am = pl__asrsvc_model_at(set, 0)->am;
+    pl_model_set_release(set);
+    return am;
+}
 
 START_TEST(test_same_as_recognize) {
     size_t n = 0;
@@ -540,7 +549,7 @@ static void *sched_run(void *ud) {
 }
 
 START_TEST(test_scheduler) {
-    const struct pl_asr_model *am = g_svc->models[0]->am;
+    const struct pl_asr_model *am = am_of(g_svc);
     int mels = pl_asr_model_get_config(am)->n_mels, V = pl_asr_model_get_config(am)->vocab_size;
     struct pl_asr_sched_opts o;
     pl_asr_sched_opts_default(&o);
@@ -622,7 +631,7 @@ START_TEST(test_auto_mode) {
     so.vad_path = "none";
     struct pl_asr_streamsvc *ss = NULL;
     ck_assert_int_eq(pl_asr_streamsvc_create(g_svc, &so, &ss), PL_OK);
-    int la = pl_asr_model_get_config(g_svc->models[0]->am)->right_context * 10 + 10;
+    int la = pl_asr_model_get_config(am_of(g_svc))->right_context * 10 + 10;
     ck_assert_int_eq(pl_asr_streamsvc_endpointing(ss, NULL),
                      la <= PL_ASR_STREAM_AUTO_LOOKAHEAD_MS ? PL_ASR_STREAM_EP_VAD_BLANK
                                                            : PL_ASR_STREAM_EP_VAD);
@@ -647,7 +656,7 @@ START_TEST(test_auto_mode) {
     ck_assert_msg(pl_asrsvc_create(&o, &svc) == PL_OK, "%s", pl_last_error());
     so.endpointing = PL_ASR_STREAM_EP_AUTO;
     ck_assert_int_eq(pl_asr_streamsvc_create(svc, &so, &ss), PL_OK);
-    ck_assert_int_eq(pl_asr_model_get_config(svc->models[0]->am)->right_context, 77);
+    ck_assert_int_eq(pl_asr_model_get_config(am_of(svc))->right_context, 77);
     ck_assert_int_eq(pl_asr_streamsvc_endpointing(ss, "asr-en-quartznet"), PL_ASR_STREAM_EP_VAD);
     pl_asr_streamsvc_destroy(ss);
     so.endpointing = PL_ASR_STREAM_EP_VAD_BLANK;
