@@ -18,7 +18,7 @@
 #include "status.h"
 
 struct pl_asr_model;
-struct pl_asr_sched;
+struct pl_asrsvc_sched;
 struct pl_asr_state;
 struct pl_batcher;
 struct pl_model_repo;
@@ -53,7 +53,7 @@ struct pl_asrsvc_model {
     /* streaming: the front end (per-utterance normalization streams as running normalization)
      * and the scheduler that batches all streams' steps (made on first use, under sched_lock) */
     struct pl_asr_fe *stream_fe;
-    struct pl_asr_sched *sched;
+    struct pl_asrsvc_sched *sched;
     pthread_mutex_t sched_lock;
 };
 
@@ -107,7 +107,7 @@ struct pl__asrsvc_settings {
     double lm_oov_logp; /* ln P_lm of a word the LM lacks (pl_asr_decode_opts.oov_logp) */
     double lm_unk_penalty; /* per token of a word no LM word begins with (unk_prefix_penalty) */
     bool use_lm; /* "lm" asked for; the caller checks that an LM is loaded */
-    struct pl_asr_seg_opts seg;
+    struct pl_asrsvc_seg_opts seg;
 };
 
 /* Apply c's custom_configuration keys (docs/asr-service.md) to rs, which holds the defaults.

@@ -277,7 +277,7 @@ struct pl_vad *pl__asrsvc_set_vad(const struct pl_model_set *set) {
 
 void pl__asrsvc_model_destroy(struct pl_asrsvc_model *m) {
     if (!m) return;
-    pl_asr_sched_destroy(m->sched); /* no stream holds the model any more */
+    pl_asrsvc_sched_destroy(m->sched); /* no stream holds the model any more */
     pl_asr_fe_destroy(m->stream_fe);
     pl_vad_destroy(m->vad);
     pthread_mutex_destroy(&m->sched_lock);

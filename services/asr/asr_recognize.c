@@ -331,7 +331,7 @@ pl_status pl__asrsvc_recognize(void *ud, const struct pl_worker_ctx *ctx, const 
     c.lang = lang;
     c.deadline_us = ctx->deadline_us;
     pl_arena_init(&c.a, 0);
-    struct pl_asr_input in;
+    struct pl_asrsvc_input in;
     memset(&in, 0, sizeof in);
     struct pl_asr_boost *boosts = NULL;
     int n_boosts = 0;
@@ -413,16 +413,16 @@ pl_status pl__asrsvc_recognize(void *ud, const struct pl_worker_ctx *ctx, const 
         }
     }
     bool separate = cfg->enable_separate_recognition_per_channel;
-    PL_TRY_GOTO(st, pl_asr_input_decode(rq->audio.data, rq->audio.len, (int)cfg->encoding,
+    PL_TRY_GOTO(st, pl_asrsvc_input_decode(rq->audio.data, rq->audio.len, (int)cfg->encoding,
                                         cfg->sample_rate_hertz, cfg->audio_channel_count, separate,
                                         c.m->sample_rate, s->o.max_audio_s, &in));
     PL_LOGD("recognize: %.2f s, %d Hz x %d ch (%s), model %s, %s", (double)in.n / c.m->sample_rate,
             in.in_rate, in.in_channels, pl_audio_container_str((enum pl_audio_container)in.container),
             c.m->name, c.beam ? "beam" : "greedy");
     for (int ch = 0; ch < in.n_ch; ch++) {
-        struct pl_asr_segment *segs = NULL;
+        struct pl_asrsvc_segment *segs = NULL;
         int ns = 0;
-        PL_TRY_GOTO(st, pl_asr_segment(in.ch[ch], in.n, &c.rs.seg, &segs, &ns));
+        PL_TRY_GOTO(st, pl_asrsvc_segment(in.ch[ch], in.n, &c.rs.seg, &segs, &ns));
         for (int i = 0; i < ns && st == PL_OK; i++)
             st = run_segment(&c, in.ch[ch] + segs[i].start, segs[i].end - segs[i].start,
                              segs[i].start, ch + 1, (double)segs[i].end / c.m->sample_rate);
@@ -438,7 +438,7 @@ fail:
     for (int i = 0; boosts && i < n_boosts; i++) pl_free((char *)boosts[i].phrase);
     pl_free(boosts);
     pl_asr_beam_destroy(c.beam);
-    pl_asr_input_deinit(&in);
+    pl_asrsvc_input_deinit(&in);
     pl_free(c.results);
     pl_arena_deinit(&c.a);
     pl_model_set_release(c.set);

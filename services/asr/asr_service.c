@@ -27,7 +27,7 @@ void pl_asrsvc_opts_default(struct pl_asrsvc_opts *o) {
     o->max_queue_delay_us = 1000;
     o->max_queue = 1024;
     o->max_audio_s = 1800;
-    pl_asr_seg_opts_default(&o->seg);
+    pl_asrsvc_seg_opts_default(&o->seg);
     o->beam_width = 16;
     o->lm_alpha = -1;
     o->lm_beta = -1;

@@ -38,31 +38,31 @@
  * the finish of an utterance) goes through its model's scheduler (asr_sched.h): one thread
  * per model runs the pending steps of all streams as one pl_asr_batch_step.
  */
-struct pl_asr_streamsvc {
+struct pl_asrsvc_streaming {
     struct pl_asrsvc *svc;
-    struct pl_asr_streamsvc_opts o;
+    struct pl_asrsvc_streaming_opts o;
     struct pl_vad *vad; /* an explicit vad_path's VAD, else NULL: the repository's VAD */
     bool no_vad;        /* vad_path "none" */
 };
 
-void pl_asr_streamsvc_opts_default(struct pl_asr_streamsvc_opts *o) {
+void pl_asrsvc_streaming_opts_default(struct pl_asrsvc_streaming_opts *o) {
     memset(o, 0, sizeof *o);
     o->max_utterance_s = 30.0;
-    o->endpointing = PL_ASR_STREAM_EP_AUTO;
-    o->max_batch = PL_ASR_SCHED_MAX_BATCH;
+    o->endpointing = PL_ASRSVC_EP_AUTO;
+    o->max_batch = PL_ASRSVC_SCHED_MAX_BATCH;
     o->batch_wait_us = 2000;
 }
 
-pl_status pl_asr_stream_ep_parse(const char *name, int *out) {
-    if (!name || !out) return PL_ERR(PL_E_INVALID_ARG, "pl_asr_stream_ep_parse: NULL argument");
+pl_status pl_asrsvc_endpointing_parse(const char *name, int *out) {
+    if (!name || !out) return PL_ERR(PL_E_INVALID_ARG, "pl_asrsvc_endpointing_parse: NULL argument");
     if (!strcmp(name, "auto"))
-        *out = PL_ASR_STREAM_EP_AUTO;
+        *out = PL_ASRSVC_EP_AUTO;
     else if (!strcmp(name, "vad+blank"))
-        *out = PL_ASR_STREAM_EP_VAD_BLANK;
+        *out = PL_ASRSVC_EP_VAD_BLANK;
     else if (!strcmp(name, "vad"))
-        *out = PL_ASR_STREAM_EP_VAD;
+        *out = PL_ASRSVC_EP_VAD;
     else if (!strcmp(name, "agree"))
-        *out = PL_ASR_STREAM_EP_AGREE;
+        *out = PL_ASRSVC_EP_AGREE;
     else
         return PL_ERR(PL_E_INVALID_ARG,
                       "stream endpointing '%s': want auto, vad+blank, vad or agree", name);
@@ -72,40 +72,40 @@ pl_status pl_asr_stream_ep_parse(const char *name, int *out) {
 /* The endpointing mode (AUTO resolved) of streams of model m: the blank of a 10 ms frame is
  * known this long after its audio: the model's right context in feature frames (10 ms each)
  * and about a frame of feature window. */
-static int ep_mode_of(const struct pl_asr_streamsvc *ss, const struct pl_asrsvc_model *m,
+static int ep_mode_of(const struct pl_asrsvc_streaming *ss, const struct pl_asrsvc_model *m,
                       int *la_ms) {
     int la = pl_asr_model_get_config(m->am)->right_context * EP_FRAME_MS + EP_FRAME_MS;
     if (la_ms) *la_ms = la;
     int mode = ss->o.endpointing;
-    if (mode == PL_ASR_STREAM_EP_AUTO)
-        mode = la <= PL_ASR_STREAM_AUTO_LOOKAHEAD_MS ? PL_ASR_STREAM_EP_VAD_BLANK
-                                                     : PL_ASR_STREAM_EP_VAD;
+    if (mode == PL_ASRSVC_EP_AUTO)
+        mode = la <= PL_ASRSVC_AUTO_LOOKAHEAD_MS ? PL_ASRSVC_EP_VAD_BLANK
+                                                     : PL_ASRSVC_EP_VAD;
     return mode;
 }
 
 /* Model m's scheduler, made by its first stream (models loaded by a reload get theirs the
  * same way); it lives as long as the model. */
-static pl_status model_sched(struct pl_asr_streamsvc *ss, struct pl_asrsvc_model *m,
-                             struct pl_asr_sched **out) {
+static pl_status model_sched(struct pl_asrsvc_streaming *ss, struct pl_asrsvc_model *m,
+                             struct pl_asrsvc_sched **out) {
     pl_status st = PL_OK;
     pthread_mutex_lock(&m->sched_lock);
     if (!m->sched) {
-        struct pl_asr_sched_opts so;
-        pl_asr_sched_opts_default(&so);
+        struct pl_asrsvc_sched_opts so;
+        pl_asrsvc_sched_opts_default(&so);
         so.max_batch = ss->o.max_batch;
         so.max_chunk = MODEL_CHUNK;
         so.max_wait_us = ss->o.batch_wait_us;
         so.metrics = ss->o.metrics;
         so.model = m->name;
-        st = pl_asr_sched_create(m->am, &so, &m->sched);
+        st = pl_asrsvc_sched_create(m->am, &so, &m->sched);
         if (st == PL_OK) {
             int la_ms, mode = ep_mode_of(ss, m, &la_ms);
             PL_LOGI("model %s: model look-ahead %d ms; streaming endpointing %s%s", m->name,
                     la_ms,
-                    mode == PL_ASR_STREAM_EP_VAD_BLANK ? "vad+blank"
-                    : mode == PL_ASR_STREAM_EP_VAD     ? "vad"
+                    mode == PL_ASRSVC_EP_VAD_BLANK ? "vad+blank"
+                    : mode == PL_ASRSVC_EP_VAD     ? "vad"
                                                        : "agree",
-                    ss->o.endpointing == PL_ASR_STREAM_EP_AUTO ? " (auto)" : "");
+                    ss->o.endpointing == PL_ASRSVC_EP_AUTO ? " (auto)" : "");
         }
     }
     *out = m->sched;
@@ -113,22 +113,22 @@ static pl_status model_sched(struct pl_asr_streamsvc *ss, struct pl_asrsvc_model
     return st;
 }
 
-pl_status pl_asr_streamsvc_create(struct pl_asrsvc *svc, const struct pl_asr_streamsvc_opts *o,
-                                  struct pl_asr_streamsvc **out) {
-    if (!svc || !out) return PL_ERR(PL_E_INVALID_ARG, "pl_asr_streamsvc_create: NULL argument");
+pl_status pl_asrsvc_streaming_create(struct pl_asrsvc *svc, const struct pl_asrsvc_streaming_opts *o,
+                                  struct pl_asrsvc_streaming **out) {
+    if (!svc || !out) return PL_ERR(PL_E_INVALID_ARG, "pl_asrsvc_streaming_create: NULL argument");
     *out = NULL;
     pl_status st = PL_OK;
-    struct pl_asr_streamsvc *ss = pl_calloc(1, sizeof *ss);
+    struct pl_asrsvc_streaming *ss = pl_calloc(1, sizeof *ss);
     if (!ss) return PL_ERR(PL_E_NOMEM, "stream service");
     ss->svc = svc;
     if (o)
         ss->o = *o;
     else
-        pl_asr_streamsvc_opts_default(&ss->o);
+        pl_asrsvc_streaming_opts_default(&ss->o);
     ss->o.vad_path = NULL; /* not kept */
     if (!(ss->o.max_utterance_s >= 1.0)) ss->o.max_utterance_s = 30.0;
-    if (ss->o.endpointing < PL_ASR_STREAM_EP_AUTO ||
-        ss->o.endpointing > PL_ASR_STREAM_EP_AGREE) {
+    if (ss->o.endpointing < PL_ASRSVC_EP_AUTO ||
+        ss->o.endpointing > PL_ASRSVC_EP_AGREE) {
         st = PL_ERR(PL_E_INVALID_ARG, "stream endpointing mode %d", ss->o.endpointing);
         goto fail;
     }
@@ -141,30 +141,30 @@ pl_status pl_asr_streamsvc_create(struct pl_asrsvc *svc, const struct pl_asr_str
             st = pl__asrsvc_wrap(st, "VAD weights %s", vp);
             goto fail;
         }
-    } else if (!pl_asr_streamsvc_has_vad(ss)) {
+    } else if (!pl_asrsvc_streaming_has_vad(ss)) {
         PL_LOGW("no VAD under %s (model_type silero_vad, e.g. vad-silero/); streams end "
                 "utterances only at the end of the stream", svc->model_dir);
     }
     *out = ss;
     return PL_OK;
 fail:
-    pl_asr_streamsvc_destroy(ss);
+    pl_asrsvc_streaming_destroy(ss);
     return st;
 }
 
-void pl_asr_streamsvc_destroy(struct pl_asr_streamsvc *ss) {
+void pl_asrsvc_streaming_destroy(struct pl_asrsvc_streaming *ss) {
     if (!ss) return;
     pl_vad_destroy(ss->vad);
     pl_free(ss);
 }
 
 /* The VAD streams of set use: the explicit one, else the repository's (NULL: none). */
-static struct pl_vad *vad_of(const struct pl_asr_streamsvc *ss, const struct pl_model_set *set) {
+static struct pl_vad *vad_of(const struct pl_asrsvc_streaming *ss, const struct pl_model_set *set) {
     if (ss->no_vad) return NULL;
     return ss->vad ? ss->vad : pl__asrsvc_set_vad(set);
 }
 
-bool pl_asr_streamsvc_has_vad(const struct pl_asr_streamsvc *ss) {
+bool pl_asrsvc_streaming_has_vad(const struct pl_asrsvc_streaming *ss) {
     if (!ss) return false;
     struct pl_model_set *set = pl_model_repo_acquire(ss->svc->repo);
     bool has = vad_of(ss, set) != NULL;
@@ -172,7 +172,7 @@ bool pl_asr_streamsvc_has_vad(const struct pl_asr_streamsvc *ss) {
     return has;
 }
 
-int pl_asr_streamsvc_endpointing(const struct pl_asr_streamsvc *ss, const char *name) {
+int pl_asrsvc_streaming_endpointing(const struct pl_asrsvc_streaming *ss, const char *name) {
     if (!ss) return -1;
     struct pl_model_set *set = pl_model_repo_acquire(ss->svc->repo);
     struct pl_asrsvc_model *m = NULL;
@@ -181,7 +181,7 @@ int pl_asr_streamsvc_endpointing(const struct pl_asr_streamsvc *ss, const char *
     return mode;
 }
 
-void pl_asr_streamsvc_batch_stats(struct pl_asr_streamsvc *ss, long *steps, long *stream_steps) {
+void pl_asrsvc_streaming_batch_stats(struct pl_asrsvc_streaming *ss, long *steps, long *stream_steps) {
     *steps = *stream_steps = 0;
     if (!ss) return;
     struct pl_model_set *set = pl_model_repo_acquire(ss->svc->repo);
@@ -189,8 +189,8 @@ void pl_asr_streamsvc_batch_stats(struct pl_asr_streamsvc *ss, long *steps, long
         struct pl_asrsvc_model *m = pl__asrsvc_model_at(set, i);
         pthread_mutex_lock(&m->sched_lock);
         if (m->sched) {
-            struct pl_asr_sched_stats t;
-            pl_asr_sched_get_stats(m->sched, &t);
+            struct pl_asrsvc_sched_stats t;
+            pl_asrsvc_sched_get_stats(m->sched, &t);
             *steps += t.steps;
             *stream_steps += t.stream_steps;
         }
@@ -206,9 +206,9 @@ struct ep_ev {
     int64_t frame;
 };
 
-struct pl_asr_sess {
-    struct pl_asr_streamsvc *ss;
-    pl_asr_sess_send_fn send;
+struct pl_asrsvc_session {
+    struct pl_asrsvc_streaming *ss;
+    pl_asrsvc_session_send_fn send;
     void *ud;
     ProtobufCMessage *cfg_msg; /* the first request (owns the config) */
     const Nvidia__Riva__Asr__RecognitionConfig *cfg;
@@ -217,7 +217,7 @@ struct pl_asr_sess {
                                  until the session ends, so a reload cannot take them */
     struct pl_asrsvc_model *m;
     struct pl_asr_fe *fe;
-    struct pl_asr_sched *sched;
+    struct pl_asrsvc_sched *sched;
     bool expecting; /* announced to sched: a step of this session is coming */
     int max_alt;
     /* audio input */
@@ -268,10 +268,10 @@ static pl_status grow(void **p, size_t *cap, size_t need, size_t elem) {
     return PL_OK;
 }
 
-pl_status pl_asr_sess_create(struct pl_asr_streamsvc *ss, pl_asr_sess_send_fn send, void *ud,
-                             struct pl_asr_sess **out) {
-    if (!ss || !send || !out) return PL_ERR(PL_E_INVALID_ARG, "pl_asr_sess_create: NULL argument");
-    struct pl_asr_sess *s = pl_calloc(1, sizeof *s);
+pl_status pl_asrsvc_session_create(struct pl_asrsvc_streaming *ss, pl_asrsvc_session_send_fn send, void *ud,
+                             struct pl_asrsvc_session **out) {
+    if (!ss || !send || !out) return PL_ERR(PL_E_INVALID_ARG, "pl_asrsvc_session_create: NULL argument");
+    struct pl_asrsvc_session *s = pl_calloc(1, sizeof *s);
     if (!s) return PL_ERR(PL_E_NOMEM, "stream session");
     s->ss = ss;
     s->send = send;
@@ -280,9 +280,9 @@ pl_status pl_asr_sess_create(struct pl_asr_streamsvc *ss, pl_asr_sess_send_fn se
     return PL_OK;
 }
 
-void pl_asr_sess_destroy(struct pl_asr_sess *s) {
+void pl_asrsvc_session_destroy(struct pl_asrsvc_session *s) {
     if (!s) return;
-    if (s->expecting) pl_asr_sched_expect(s->sched, -1);
+    if (s->expecting) pl_asrsvc_sched_expect(s->sched, -1);
     pl_proto_free(s->cfg_msg);
     pl_free(s->pend);
     pl_resampler_destroy(s->rs);
@@ -302,7 +302,7 @@ void pl_asr_sess_destroy(struct pl_asr_sess *s) {
 
 /* ---- configuration ------------------------------------------------------------------------- */
 
-static pl_status setup(struct pl_asr_sess *s,
+static pl_status setup(struct pl_asrsvc_session *s,
                        const Nvidia__Riva__Asr__StreamingRecognitionConfig *sc) {
     struct pl_asrsvc *svc = s->ss->svc;
     const Nvidia__Riva__Asr__RecognitionConfig *c = sc->config;
@@ -361,8 +361,8 @@ static pl_status setup(struct pl_asr_sess *s,
         pl_status st = pl_endpoint_params_resolve(&ec, EP_FRAME_MS, &p);
         if (st != PL_OK) return pl__asrsvc_wrap(PL_E_INVALID_ARG, "endpointing_config");
         int mode = ep_mode_of(s->ss, s->m, NULL);
-        s->use_blank = mode != PL_ASR_STREAM_EP_VAD;
-        p.combine = mode == PL_ASR_STREAM_EP_VAD_BLANK
+        s->use_blank = mode != PL_ASRSVC_EP_VAD;
+        p.combine = mode == PL_ASRSVC_EP_VAD_BLANK
                         ? PL_ENDPOINT_COMBINE_BLANK_ENDS
                         : PL_ENDPOINT_COMBINE_AGREE;
         s->blank_id = pl_asr_model_get_config(s->m->am)->blank;
@@ -380,7 +380,7 @@ static pl_status setup(struct pl_asr_sess *s,
 
 /* ---- results ------------------------------------------------------------------------------- */
 
-static char *postprocess(struct pl_asr_sess *s, char *t) {
+static char *postprocess(struct pl_asrsvc_session *s, char *t) {
     if (!t) return NULL;
     if (!s->cfg->verbatim_transcripts) {
         char *o = NULL;
@@ -400,7 +400,7 @@ static char *postprocess(struct pl_asr_sess *s, char *t) {
 }
 
 /* Send one StreamingRecognitionResult made of nb's hypotheses (at most max_alt). */
-static pl_status send_result(struct pl_asr_sess *s, const struct pl_asr_nbest *nb, bool is_final,
+static pl_status send_result(struct pl_asrsvc_session *s, const struct pl_asr_nbest *nb, bool is_final,
                              float stability, int64_t end_sample) {
     static char *lang[] = {"en-US"};
     pl_status st = PL_OK;
@@ -490,7 +490,7 @@ fail:
 
 /* ---- decoding ------------------------------------------------------------------------------ */
 
-static pl_status take_logp(struct pl_asr_sess *s, int n_out) {
+static pl_status take_logp(struct pl_asrsvc_session *s, int n_out) {
     if (n_out <= 0) return PL_OK;
     size_t V = (size_t)s->m->vocab_size;
     PL_TRY(grow((void **)&s->logp, &s->cap_rows, (s->n_rows + (size_t)n_out) * V, sizeof *s->logp));
@@ -500,7 +500,7 @@ static pl_status take_logp(struct pl_asr_sess *s, int n_out) {
 }
 
 /* Give the decoder the utterance's rows up to `rows` (those of decided audio). */
-static pl_status decode_rows(struct pl_asr_sess *s, size_t rows) {
+static pl_status decode_rows(struct pl_asrsvc_session *s, size_t rows) {
     if (rows > s->n_rows) rows = s->n_rows;
     if (rows <= s->dec_rows) return PL_OK;
     size_t V = (size_t)s->m->vocab_size;
@@ -511,7 +511,7 @@ static pl_status decode_rows(struct pl_asr_sess *s, size_t rows) {
 }
 
 /* Rows of the utterance's output that cover its audio before stream sample pos. */
-static size_t rows_before(const struct pl_asr_sess *s, int64_t pos) {
+static size_t rows_before(const struct pl_asrsvc_session *s, int64_t pos) {
     int64_t hop = s->m->sample_rate / 100;
     if (pos <= s->utt_start) return 0;
     int64_t frames = (pos - s->utt_start + hop - 1) / hop;
@@ -520,7 +520,7 @@ static size_t rows_before(const struct pl_asr_sess *s, int64_t pos) {
 
 /* Feed nfr feature frames to the model (and finish the utterance when finish), batched
  * with the other streams of the model by its scheduler. */
-static pl_status model_feed(struct pl_asr_sess *s, const float *feats, size_t nfr, bool finish) {
+static pl_status model_feed(struct pl_asrsvc_session *s, const float *feats, size_t nfr, bool finish) {
     size_t i = 0;
     do {
         int k = nfr - i > MODEL_CHUNK ? MODEL_CHUNK : (int)(nfr - i);
@@ -529,7 +529,7 @@ static pl_status model_feed(struct pl_asr_sess *s, const float *feats, size_t nf
         int n_out = 0;
         bool exp = s->expecting;
         s->expecting = false;
-        PL_TRY(pl_asr_sched_step(s->sched, s->ms, k ? feats + i * (size_t)s->m->n_mels : NULL, k,
+        PL_TRY(pl_asrsvc_sched_step(s->sched, s->ms, k ? feats + i * (size_t)s->m->n_mels : NULL, k,
                                  fin, s->mout, &n_out, exp));
         PL_TRY(take_logp(s, n_out));
         i += (size_t)k;
@@ -538,7 +538,7 @@ static pl_status model_feed(struct pl_asr_sess *s, const float *feats, size_t nf
 }
 
 /* Give the features (and the model) the buffered samples [fed_pos, upto). */
-static pl_status feed_model(struct pl_asr_sess *s, int64_t upto) {
+static pl_status feed_model(struct pl_asrsvc_session *s, int64_t upto) {
     if (upto <= s->fed_pos || s->model_done) return PL_OK;
     size_t off = (size_t)(s->fed_pos - s->buf_pos), n = (size_t)(upto - s->fed_pos);
     float *feats = NULL;
@@ -552,7 +552,7 @@ static pl_status feed_model(struct pl_asr_sess *s, int64_t upto) {
 }
 
 /* Finish features and model of the utterance (right zero padding). */
-static pl_status finish_model(struct pl_asr_sess *s) {
+static pl_status finish_model(struct pl_asrsvc_session *s) {
     if (s->model_done) return PL_OK;
     float *feats = NULL;
     size_t nfr = 0;
@@ -565,7 +565,7 @@ static pl_status finish_model(struct pl_asr_sess *s) {
 }
 
 /* Forget the buffered samples before pos (pos <= fed_pos). */
-static void drop_before(struct pl_asr_sess *s, int64_t pos) {
+static void drop_before(struct pl_asrsvc_session *s, int64_t pos) {
     if (pos <= s->buf_pos) return;
     size_t n = (size_t)(pos - s->buf_pos);
     memmove(s->buf, s->buf + n, sizeof *s->buf * (s->n_buf - n));
@@ -575,7 +575,7 @@ static void drop_before(struct pl_asr_sess *s, int64_t pos) {
 
 /* VAD mode (and no VAD): features, model and decoder up to stream sample `upto`, which is
  * decided. */
-static pl_status feed_until(struct pl_asr_sess *s, int64_t upto) {
+static pl_status feed_until(struct pl_asrsvc_session *s, int64_t upto) {
     PL_TRY(feed_model(s, upto));
     drop_before(s, s->fed_pos);
     return decode_rows(s, s->n_rows);
@@ -587,7 +587,7 @@ static pl_status feed_until(struct pl_asr_sess *s, int64_t upto) {
  * padding (as Recognize sees a clip ending there); when the model already ran ahead (blank
  * modes), the rows before the cut are decoded and the audio after it is fed again to fresh
  * caches. */
-static pl_status end_utt(struct pl_asr_sess *s, int64_t cut) {
+static pl_status end_utt(struct pl_asrsvc_session *s, int64_t cut) {
     pl_status st = PL_OK;
     struct pl_asr_nbest *nb = NULL;
     if (cut > s->utt_start) {
@@ -626,7 +626,7 @@ fail:
     return st;
 }
 
-static pl_status send_interim(struct pl_asr_sess *s) {
+static pl_status send_interim(struct pl_asrsvc_session *s) {
     if (!s->interim || s->dec_rows == 0 || (s->ep && !s->speech)) return PL_OK;
     struct pl_asr_nbest *nb = NULL;
     pl_status st;
@@ -649,7 +649,7 @@ static pl_status send_interim(struct pl_asr_sess *s) {
 }
 
 static void on_event(void *ud, const struct pl_endpoint_event *ev) {
-    struct pl_asr_sess *s = ud;
+    struct pl_asrsvc_session *s = ud;
     if (grow((void **)&s->evs, &s->cap_evs, s->n_evs + 1, sizeof *s->evs) != PL_OK) return;
     s->evs[s->n_evs].type = ev->type;
     s->evs[s->n_evs].frame = ev->frame;
@@ -663,7 +663,7 @@ static void on_event(void *ud, const struct pl_endpoint_event *ev) {
  * frame's blank is read: the frames an utterance is judged on are always its own, and the
  * decisions depend only on the audio, not on its chunking. At the end of the stream the
  * model is finished to give the last rows. The decoder gets the rows of decided audio. */
-static pl_status push_blank(struct pl_asr_sess *s, int64_t known, bool at_end) {
+static pl_status push_blank(struct pl_asrsvc_session *s, int64_t known, bool at_end) {
     int64_t hop = s->m->sample_rate / 100,
             max_utt = (int64_t)(s->ss->o.max_utterance_s * s->m->sample_rate);
     size_t V = (size_t)s->m->vocab_size;
@@ -703,7 +703,7 @@ static pl_status push_blank(struct pl_asr_sess *s, int64_t known, bool at_end) {
 }
 
 /* New samples at the model rate: VAD, endpointing, features up to what is decided. */
-static pl_status push_samples(struct pl_asr_sess *s, const float *x, size_t n, bool at_end) {
+static pl_status push_samples(struct pl_asrsvc_session *s, const float *x, size_t n, bool at_end) {
     PL_TRY(grow((void **)&s->buf, &s->cap_buf, s->n_buf + n, sizeof *s->buf));
     if (n) memcpy(s->buf + s->n_buf, x, sizeof *x * n);
     s->n_buf += n;
@@ -755,7 +755,7 @@ static pl_status push_samples(struct pl_asr_sess *s, const float *x, size_t n, b
 
 /* ---- audio input --------------------------------------------------------------------------- */
 
-static pl_status take_audio(struct pl_asr_sess *s, const uint8_t *data, size_t n) {
+static pl_status take_audio(struct pl_asrsvc_session *s, const uint8_t *data, size_t n) {
     PL_TRY(grow((void **)&s->pend, &s->cap_pend, s->n_pend + n, 1));
     if (n) memcpy(s->pend + s->n_pend, data, n);
     s->n_pend += n;
@@ -834,22 +834,22 @@ static pl_status take_audio(struct pl_asr_sess *s, const uint8_t *data, size_t n
 
 /* Tell the scheduler that this session is about to step (it gathers steps while some are
  * announced), and take that back when the handling ends without a step. */
-static void announce(struct pl_asr_sess *s) {
+static void announce(struct pl_asrsvc_session *s) {
     if (s->sched && !s->expecting) {
-        pl_asr_sched_expect(s->sched, +1);
+        pl_asrsvc_sched_expect(s->sched, +1);
         s->expecting = true;
     }
 }
 
-static void unannounce(struct pl_asr_sess *s) {
+static void unannounce(struct pl_asrsvc_session *s) {
     if (s->expecting) {
-        pl_asr_sched_expect(s->sched, -1);
+        pl_asrsvc_sched_expect(s->sched, -1);
         s->expecting = false;
     }
 }
 
-pl_status pl_asr_sess_message(struct pl_asr_sess *s, const uint8_t *data, size_t n) {
-    if (!s || (!data && n)) return PL_ERR(PL_E_INVALID_ARG, "pl_asr_sess_message: NULL argument");
+pl_status pl_asrsvc_session_message(struct pl_asrsvc_session *s, const uint8_t *data, size_t n) {
+    if (!s || (!data && n)) return PL_ERR(PL_E_INVALID_ARG, "pl_asrsvc_session_message: NULL argument");
     if (s->ended) return PL_ERR(PL_E_INVALID_ARG, "message after the end of the stream");
     ProtobufCMessage *msg = NULL;
     pl_status st =
@@ -887,7 +887,7 @@ fail:
     return st;
 }
 
-static pl_status sess_flush(struct pl_asr_sess *s) {
+static pl_status sess_flush(struct pl_asrsvc_session *s) {
     if (s->rs) {
         const float *o = NULL;
         size_t no = 0;
@@ -904,8 +904,8 @@ static pl_status sess_flush(struct pl_asr_sess *s) {
     return end_utt(s, s->recv);
 }
 
-pl_status pl_asr_sess_end(struct pl_asr_sess *s) {
-    if (!s) return PL_ERR(PL_E_INVALID_ARG, "pl_asr_sess_end: NULL session");
+pl_status pl_asrsvc_session_end(struct pl_asrsvc_session *s) {
+    if (!s) return PL_ERR(PL_E_INVALID_ARG, "pl_asrsvc_session_end: NULL session");
     if (s->ended) return PL_OK;
     s->ended = true;
     if (!s->cfg_msg || !s->fs) return PL_OK; /* nothing was streamed */
@@ -924,8 +924,8 @@ static pl_status w_send(void *ud, const uint8_t *data, size_t n) {
 static pl_status w_open(void *ud, struct pl_worker_session *ws, const struct pl_worker_ctx *ctx,
                         void **state) {
     (void)ctx;
-    struct pl_asr_sess *s = NULL;
-    PL_TRY(pl_asr_sess_create(ud, w_send, ws, &s));
+    struct pl_asrsvc_session *s = NULL;
+    PL_TRY(pl_asrsvc_session_create(ud, w_send, ws, &s));
     *state = s;
     return PL_OK;
 }
@@ -933,24 +933,24 @@ static pl_status w_open(void *ud, struct pl_worker_session *ws, const struct pl_
 static pl_status w_message(void *state, struct pl_worker_session *ws, const uint8_t *data,
                            size_t n) {
     (void)ws;
-    return pl_asr_sess_message(state, data, n);
+    return pl_asrsvc_session_message(state, data, n);
 }
 
 static pl_status w_end(void *state, struct pl_worker_session *ws) {
     (void)ws;
-    pl_status st = pl_asr_sess_end(state);
-    pl_asr_sess_destroy(state);
+    pl_status st = pl_asrsvc_session_end(state);
+    pl_asrsvc_session_destroy(state);
     return st;
 }
 
 static void w_cancel(void *state, struct pl_worker_session *ws) {
     (void)ws;
-    pl_asr_sess_destroy(state);
+    pl_asrsvc_session_destroy(state);
 }
 
 static const struct pl_worker_stream_i stream_iface = {w_open, w_message, w_end, w_cancel};
 
-pl_status pl_asr_streamsvc_register(struct pl_asr_streamsvc *ss, struct pl_worker *w) {
-    if (!ss || !w) return PL_ERR(PL_E_INVALID_ARG, "pl_asr_streamsvc_register: NULL argument");
+pl_status pl_asrsvc_streaming_register(struct pl_asrsvc_streaming *ss, struct pl_worker *w) {
+    if (!ss || !w) return PL_ERR(PL_E_INVALID_ARG, "pl_asrsvc_streaming_register: NULL argument");
     return pl_worker_add_stream(w, "streaming_recognize", &stream_iface, ss);
 }
