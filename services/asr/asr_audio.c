@@ -10,7 +10,7 @@
 #include "asr_impl.h"
 #include "audio.h"
 
-void pl_asr_input_deinit(struct pl_asr_input *in) {
+void pl_asrsvc_input_deinit(struct pl_asrsvc_input *in) {
     if (!in) return;
     for (int c = 0; c < in->n_ch; c++) pl_free(in->ch ? in->ch[c] : NULL);
     pl_free(in->ch);
@@ -50,9 +50,9 @@ fail:
     return st;
 }
 
-pl_status pl_asr_input_decode(const void *audio, size_t n, int encoding, int sample_rate_hertz,
+pl_status pl_asrsvc_input_decode(const void *audio, size_t n, int encoding, int sample_rate_hertz,
                               int audio_channel_count, bool separate, int model_rate,
-                              double max_seconds, struct pl_asr_input *in) {
+                              double max_seconds, struct pl_asrsvc_input *in) {
     memset(in, 0, sizeof *in);
     if (n == 0 || !audio) return PL_ERR(PL_E_INVALID_ARG, "audio is empty (0 bytes)");
     if (!known_encoding(encoding))
@@ -143,6 +143,6 @@ pl_status pl_asr_input_decode(const void *audio, size_t n, int encoding, int sam
     return PL_OK;
 fail:
     pl_audio_destroy(a);
-    pl_asr_input_deinit(in);
+    pl_asrsvc_input_deinit(in);
     return st;
 }

@@ -4,6 +4,7 @@
 #ifndef PL_ASR_IMPL_H
 #define PL_ASR_IMPL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -17,15 +18,22 @@
 #include "status.h"
 
 struct pl_asr_model;
+struct pl_asrsvc_sched;
 struct pl_asr_state;
 struct pl_batcher;
+struct pl_model_repo;
+struct pl_model_set;
 struct pl_nrpc_conn;
+struct pl_vad;
 
-/* One acoustic model: immutable after load, except the instances (streams + a batch
- * workspace), each used only by its batcher thread. */
+/* One model of the repository (asr_models.c): an acoustic model, or (vad != NULL) a voice
+ * activity detector for streaming endpointing. Immutable after load, except the instances
+ * (states + a batch workspace, each used only by its batcher thread) and the streaming
+ * scheduler, made by the model's first stream. */
 struct pl_asrsvc_model {
     char *name;   /* directory name: what RecognitionConfig.model selects */
     char *dir;
+    struct pl_vad *vad; /* a VAD entry (model_type silero_vad): the fields below are unset */
     struct pl_asr_model *am;
     struct pl_asr_fe *fe;
     struct pl_asr_vocab *vocab;
@@ -42,6 +50,11 @@ struct pl_asrsvc_model {
     struct pl_batcher *batcher;
     int max_batch_size;
     int64_t max_queue_delay_us;
+    /* streaming: the front end (per-utterance normalization streams as running normalization)
+     * and the scheduler that batches all streams' steps (made on first use, under sched_lock) */
+    struct pl_asr_fe *stream_fe;
+    struct pl_asrsvc_sched *sched;
+    pthread_mutex_t sched_lock;
 };
 
 /* A forward request handed to the batcher: features in, log-probs out (caller-provided). */
@@ -55,8 +68,7 @@ struct pl_asrsvc_fwd {
 struct pl_asrsvc {
     struct pl_asrsvc_opts o;
     char *model_dir, *nats_url;
-    struct pl_asrsvc_model **models;
-    int n_models;
+    struct pl_model_repo *repo; /* acoustic models and VADs; reloaded on SIGHUP */
     struct pl_asr_lm *lm;
     struct pl_asr_profanity *profanity;
     struct pl_nrpc_conn *nc; /* punctuation client (NULL: none) */
@@ -66,11 +78,20 @@ struct pl_asrsvc {
  * (PL_ERR writes the very buffer pl_last_error() points into). */
 pl_status pl__asrsvc_wrap(pl_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* asr_models.c */
-bool pl__asrsvc_model_probe(const char *dir);
-pl_status pl__asrsvc_model_load(const char *dir, const char *name, const struct pl_asrsvc_opts *o,
-                                struct pl_asrsvc_model **out);
+/* asr_models.c: the repository interface (claims model_type parley_quartznet_ctc and
+ * silero_vad directories; ud = the struct pl_asrsvc), model lookup in a set, and the
+ * batched forward. */
+extern const struct pl_model_repo_i pl__asrsvc_repo;
 void pl__asrsvc_model_destroy(struct pl_asrsvc_model *m);
+/* The acoustic model named name (NULL/"": the first) in set. Errors: PL_E_UNAVAILABLE (the
+ * set has none), PL_E_NOT_FOUND (no such name). */
+pl_status pl__asrsvc_model_pick(const struct pl_asrsvc *s, const struct pl_model_set *set,
+                                const char *name, struct pl_asrsvc_model **out);
+/* Acoustic model i of set (VADs skipped), or NULL; how many there are. */
+struct pl_asrsvc_model *pl__asrsvc_model_at(const struct pl_model_set *set, int i);
+int pl__asrsvc_model_count(const struct pl_model_set *set);
+/* The first VAD of set, or NULL. */
+struct pl_vad *pl__asrsvc_set_vad(const struct pl_model_set *set);
 /* Features -> log-probs through the model's batcher. OUT: *logp [*n_out, V] (pl_free). */
 pl_status pl__asrsvc_model_run(struct pl_asrsvc_model *m, const float *feats, int n_frames,
                                int64_t deadline_us, float **logp, int *n_out);
@@ -86,7 +107,7 @@ struct pl__asrsvc_settings {
     double lm_oov_logp; /* ln P_lm of a word the LM lacks (pl_asr_decode_opts.oov_logp) */
     double lm_unk_penalty; /* per token of a word no LM word begins with (unk_prefix_penalty) */
     bool use_lm; /* "lm" asked for; the caller checks that an LM is loaded */
-    struct pl_asr_seg_opts seg;
+    struct pl_asrsvc_seg_opts seg;
 };
 
 /* Apply c's custom_configuration keys (docs/asr-service.md) to rs, which holds the defaults.

@@ -14,25 +14,13 @@
 #include "alloc.h"
 #include "asr_impl.h"
 #include "log.h"
+#include "asr_sched.h"
+#include "model_repo.h"
 #include "models/asr_model.h"
+#include "models/vad.h"
 #include "nrpc_batcher.h"
 
-static json_t *load_config(const char *dir) {
-    char path[4096];
-    if ((size_t)snprintf(path, sizeof path, "%s/config.json", dir) >= sizeof path) return NULL;
-    return json_load_file(path, 0, NULL);
-}
-
-bool pl__asrsvc_model_probe(const char *dir) {
-    json_t *j = load_config(dir);
-    if (!j) return false;
-    const char *t = json_string_value(json_object_get(j, "model_type"));
-    bool ok = t && !strcmp(t, "parley_quartznet_ctc");
-    json_decref(j);
-    return ok;
-}
-
-static double num(json_t *o, const char *key, double def) {
+static double num(const json_t *o, const char *key, double def) {
     json_t *v = json_object_get(o, key);
     return json_is_number(v) ? json_number_value(v) : def;
 }
@@ -59,15 +47,39 @@ static pl_status run_batch(void *ud, int instance, struct pl_batch_req **reqs, i
     return PL_OK;
 }
 
-pl_status pl__asrsvc_model_load(const char *dir, const char *name, const struct pl_asrsvc_opts *o,
-                                struct pl_asrsvc_model **out) {
+static struct pl_asrsvc_model *model_new(const char *dir, const char *name) {
+    struct pl_asrsvc_model *m = pl_calloc(1, sizeof *m);
+    if (!m) return NULL;
+    pthread_mutex_init(&m->sched_lock, NULL);
+    if (!(m->name = pl_strdup(name)) || !(m->dir = pl_strdup(dir))) {
+        pl__asrsvc_model_destroy(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* A streaming front end equal to the model's offline one (fo), except that per-utterance
+ * normalization (which needs the whole utterance) becomes running normalization. */
+static pl_status stream_fe(const struct pl_asrsvc_model *m, struct pl_asr_fe_opts fo,
+                           struct pl_asr_fe **out) {
+    if (fo.norm != PL_ASR_NORM_NONE) {
+        fo.norm = PL_ASR_NORM_RUNNING;
+        PL_LOGW("model %s: per-utterance feature normalization streams as running normalization",
+                m->name);
+    }
+    return pl_asr_fe_create(&fo, out);
+}
+
+/* An acoustic model directory: the model on the configured device, its front ends,
+ * vocabulary, decoding defaults, and instances behind a dynamic batcher. */
+static pl_status load_am(const char *dir, const char *name, const json_t *j,
+                         const struct pl_asrsvc_opts *o, struct pl_asrsvc_model **out) {
     *out = NULL;
     pl_status st = PL_OK;
-    json_t *j = NULL;
     char **toks = NULL;
     int n_toks = 0;
-    struct pl_asrsvc_model *m = pl_calloc(1, sizeof *m);
-    if (!m || !(m->name = pl_strdup(name)) || !(m->dir = pl_strdup(dir))) {
+    struct pl_asrsvc_model *m = model_new(dir, name);
+    if (!m) {
         st = PL_ERR(PL_E_NOMEM, "model %s", name);
         goto fail;
     }
@@ -77,11 +89,6 @@ pl_status pl__asrsvc_model_load(const char *dir, const char *name, const struct 
     m->n_mels = mc->n_mels;
     m->vocab_size = mc->vocab_size;
     m->stride = mc->stride;
-    j = load_config(dir);
-    if (!j) {
-        st = PL_ERR(PL_E_FORMAT, "%s/config.json cannot be read", dir);
-        goto fail;
-    }
     m->sample_rate = (int)num(j, "sample_rate", 16000);
     if (m->sample_rate < 8000 || m->sample_rate > 48000) {
         st = PL_ERR(PL_E_FORMAT, "%s: sample_rate %d", dir, m->sample_rate);
@@ -107,6 +114,7 @@ pl_status pl__asrsvc_model_load(const char *dir, const char *name, const struct 
         }
     }
     PL_TRY_GOTO(st, pl_asr_fe_create(&fo, &m->fe));
+    PL_TRY_GOTO(st, stream_fe(m, fo, &m->stream_fe));
     m->frame_ms = 1000.0 * fo.hop_length * m->stride / m->sample_rate;
     /* vocabulary: config "vocab" (the tokens in output order) */
     json_t *vj = json_object_get(j, "vocab");
@@ -162,18 +170,117 @@ pl_status pl__asrsvc_model_load(const char *dir, const char *name, const struct 
     bo.metrics = o->metrics;
     bo.model = m->name;
     PL_TRY_GOTO(st, pl_batcher_create(&bo, run_batch, m, &m->batcher));
+    PL_LOGI("model %s: %d mels, %d tokens, stride %d, %d instance%s on %s", name, m->n_mels,
+            m->vocab_size, m->stride, m->n_instances, m->n_instances == 1 ? "" : "s",
+            o->device && *o->device ? o->device : "cpu");
     *out = m;
     m = NULL;
 fail:
     for (int i = 0; toks && i < n_toks; i++) pl_free(toks[i]);
     pl_free(toks);
-    if (j) json_decref(j);
     pl__asrsvc_model_destroy(m);
     return st;
 }
 
+/* A VAD directory: config.json "weights" (default model.safetensors), on the CPU. */
+static pl_status load_vad(const char *dir, const char *name, const json_t *j,
+                          struct pl_asrsvc_model **out) {
+    *out = NULL;
+    const char *w = json_string_value(json_object_get(j, "weights"));
+    char path[4096];
+    if (w && (strchr(w, '/') || !*w))
+        return PL_ERR(PL_E_FORMAT, "%s/config.json: weights '%s' must be a file name", dir, w);
+    snprintf(path, sizeof path, "%s/%s", dir, w ? w : "model.safetensors");
+    struct pl_asrsvc_model *m = model_new(dir, name);
+    if (!m) return PL_ERR(PL_E_NOMEM, "model %s", name);
+    pl_status st = pl_vad_create(path, &m->vad);
+    if (st != PL_OK) {
+        pl__asrsvc_model_destroy(m);
+        return st;
+    }
+    *out = m;
+    return PL_OK;
+}
+
+/* ---- the repository interface ---------------------------------------------------------------- */
+
+static bool is_type(const json_t *config, const char *type) {
+    const char *t = json_string_value(json_object_get(config, "model_type"));
+    return t && !strcmp(t, type);
+}
+
+static bool repo_claims(void *ud, const char *dir, const json_t *config) {
+    (void)ud;
+    (void)dir;
+    return is_type(config, "parley_quartznet_ctc") || is_type(config, "silero_vad");
+}
+
+static pl_status repo_load(void *ud, const char *dir_name, const char *dir, const json_t *config,
+                           struct pl_model_list *out) {
+    struct pl_asrsvc *s = ud;
+    struct pl_asrsvc_model *m = NULL;
+    if (is_type(config, "silero_vad"))
+        PL_TRY(load_vad(dir, dir_name, config, &m));
+    else
+        PL_TRY(load_am(dir, dir_name, config, &s->o, &m));
+    return pl_model_list_add(out, dir_name, m);
+}
+
+static void repo_unload(void *ud, void *model) {
+    (void)ud;
+    pl__asrsvc_model_destroy(model);
+}
+
+const struct pl_model_repo_i pl__asrsvc_repo = {"ASR model", repo_claims, repo_load, repo_unload};
+
+pl_status pl__asrsvc_model_pick(const struct pl_asrsvc *s, const struct pl_model_set *set,
+                                const char *name, struct pl_asrsvc_model **out) {
+    *out = NULL;
+    int n = pl__asrsvc_model_count(set);
+    if (n == 0)
+        return PL_ERR(PL_E_UNAVAILABLE, "no ASR model is loaded (model_dir %s)", s->model_dir);
+    for (int i = 0; i < n; i++) {
+        struct pl_asrsvc_model *m = pl__asrsvc_model_at(set, i);
+        if (!name || !*name || !strcmp(m->name, name)) {
+            *out = m;
+            return PL_OK;
+        }
+    }
+    return PL_ERR(PL_E_NOT_FOUND,
+                  "model '%s' is not loaded (GetRivaSpeechRecognitionConfig lists the models)", name);
+}
+
+struct pl_asrsvc_model *pl__asrsvc_model_at(const struct pl_model_set *set, int i) {
+    for (int k = 0, n = pl_model_set_count(set); k < n; k++) {
+        struct pl_asrsvc_model *m = pl_model_set_at(set, k, NULL, NULL);
+        if (!m->vad && i-- == 0) return m;
+    }
+    return NULL;
+}
+
+int pl__asrsvc_model_count(const struct pl_model_set *set) {
+    int c = 0;
+    for (int k = 0, n = pl_model_set_count(set); k < n; k++) {
+        const struct pl_asrsvc_model *m = pl_model_set_at(set, k, NULL, NULL);
+        c += m->vad == NULL;
+    }
+    return c;
+}
+
+struct pl_vad *pl__asrsvc_set_vad(const struct pl_model_set *set) {
+    for (int k = 0, n = pl_model_set_count(set); k < n; k++) {
+        struct pl_asrsvc_model *m = pl_model_set_at(set, k, NULL, NULL);
+        if (m->vad) return m->vad;
+    }
+    return NULL;
+}
+
 void pl__asrsvc_model_destroy(struct pl_asrsvc_model *m) {
     if (!m) return;
+    pl_asrsvc_sched_destroy(m->sched); /* no stream holds the model any more */
+    pl_asr_fe_destroy(m->stream_fe);
+    pl_vad_destroy(m->vad);
+    pthread_mutex_destroy(&m->sched_lock);
     pl_batcher_destroy(m->batcher);
     for (int i = 0; m->batches && i < m->n_instances; i++) pl_asr_batch_destroy(m->batches[i]);
     pl_free(m->batches);

@@ -23,6 +23,7 @@
 #include "asr_impl.h"
 #include "audio.h"
 #include "log.h"
+#include "model_repo.h"
 #include "nrpc.h"
 #include "proto_util.h"
 #include "riva/proto/riva_asr.pb-c.h"
@@ -181,6 +182,7 @@ struct call {
     struct pl_asr_decode_opts dopts;
     int64_t deadline_us;
     struct pl_arena a; /* the response's sub-messages and strings */
+    struct pl_model_set *set; /* holds m */
     Nvidia__Riva__Asr__SpeechRecognitionResult **results;
     size_t n_results, cap_results;
     const char **lang; /* {"en-US"} */
@@ -316,22 +318,6 @@ fail:
 
 /* ---- the rpc ---------------------------------------------------------------------------------- */
 
-static pl_status pick_model(struct pl_asrsvc *s, const char *name, struct pl_asrsvc_model **out) {
-    *out = NULL;
-    if (s->n_models == 0)
-        return PL_ERR(PL_E_UNAVAILABLE, "no ASR model is loaded (model_dir %s)", s->model_dir);
-    if (!name || !*name) {
-        *out = s->models[0];
-        return PL_OK;
-    }
-    for (int i = 0; i < s->n_models; i++)
-        if (!strcmp(s->models[i]->name, name)) {
-            *out = s->models[i];
-            return PL_OK;
-        }
-    return PL_ERR(PL_E_NOT_FOUND, "model '%s' is not loaded (GetRivaSpeechRecognitionConfig lists the models)", name);
-}
-
 pl_status pl__asrsvc_recognize(void *ud, const struct pl_worker_ctx *ctx, const uint8_t *req,
                                size_t n, struct pl_worker_out *out) {
     struct pl_asrsvc *s = ud;
@@ -345,7 +331,7 @@ pl_status pl__asrsvc_recognize(void *ud, const struct pl_worker_ctx *ctx, const 
     c.lang = lang;
     c.deadline_us = ctx->deadline_us;
     pl_arena_init(&c.a, 0);
-    struct pl_asr_input in;
+    struct pl_asrsvc_input in;
     memset(&in, 0, sizeof in);
     struct pl_asr_boost *boosts = NULL;
     int n_boosts = 0;
@@ -368,7 +354,9 @@ pl_status pl__asrsvc_recognize(void *ud, const struct pl_worker_ctx *ctx, const 
     }
     if (cfg->diarization_config && cfg->diarization_config->enable_speaker_diarization)
         PL_LOGD("speaker diarization is not supported; ignored");
-    PL_TRY_GOTO(st, pick_model(s, cfg->model, &c.m));
+    /* the models as they are now; a reload during the call leaves them to it */
+    c.set = pl_model_repo_acquire(s->repo);
+    PL_TRY_GOTO(st, pl__asrsvc_model_pick(s, c.set, cfg->model, &c.m));
     c.max_alt = cfg->max_alternatives > 0 ? cfg->max_alternatives : 1;
     pl__asrsvc_settings_init(s, c.m, &c.rs);
     PL_TRY_GOTO(st, pl__asrsvc_parse_custom(cfg, &c.rs));
@@ -425,16 +413,16 @@ pl_status pl__asrsvc_recognize(void *ud, const struct pl_worker_ctx *ctx, const 
         }
     }
     bool separate = cfg->enable_separate_recognition_per_channel;
-    PL_TRY_GOTO(st, pl_asr_input_decode(rq->audio.data, rq->audio.len, (int)cfg->encoding,
+    PL_TRY_GOTO(st, pl_asrsvc_input_decode(rq->audio.data, rq->audio.len, (int)cfg->encoding,
                                         cfg->sample_rate_hertz, cfg->audio_channel_count, separate,
                                         c.m->sample_rate, s->o.max_audio_s, &in));
     PL_LOGD("recognize: %.2f s, %d Hz x %d ch (%s), model %s, %s", (double)in.n / c.m->sample_rate,
             in.in_rate, in.in_channels, pl_audio_container_str((enum pl_audio_container)in.container),
             c.m->name, c.beam ? "beam" : "greedy");
     for (int ch = 0; ch < in.n_ch; ch++) {
-        struct pl_asr_segment *segs = NULL;
+        struct pl_asrsvc_segment *segs = NULL;
         int ns = 0;
-        PL_TRY_GOTO(st, pl_asr_segment(in.ch[ch], in.n, &c.rs.seg, &segs, &ns));
+        PL_TRY_GOTO(st, pl_asrsvc_segment(in.ch[ch], in.n, &c.rs.seg, &segs, &ns));
         for (int i = 0; i < ns && st == PL_OK; i++)
             st = run_segment(&c, in.ch[ch] + segs[i].start, segs[i].end - segs[i].start,
                              segs[i].start, ch + 1, (double)segs[i].end / c.m->sample_rate);
@@ -450,9 +438,10 @@ fail:
     for (int i = 0; boosts && i < n_boosts; i++) pl_free((char *)boosts[i].phrase);
     pl_free(boosts);
     pl_asr_beam_destroy(c.beam);
-    pl_asr_input_deinit(&in);
+    pl_asrsvc_input_deinit(&in);
     pl_free(c.results);
     pl_arena_deinit(&c.a);
+    pl_model_set_release(c.set);
     pl_proto_free(msg);
     return st;
 }

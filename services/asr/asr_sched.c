@@ -31,8 +31,8 @@ struct sched_req {
     struct sched_req *next;
 };
 
-struct pl_asr_sched {
-    struct pl_asr_sched_opts o;
+struct pl_asrsvc_sched {
+    struct pl_asrsvc_sched_opts o;
     struct pl_asr_batch *b;
     pthread_t th;
     bool started, stop;
@@ -41,13 +41,13 @@ struct pl_asr_sched {
     struct sched_req *head, *tail;
     int nq;
     int expected; /* streams announced to step soon */
-    struct pl_asr_sched_stats stats;
+    struct pl_asrsvc_sched_stats stats;
     struct pl_metric *m_batch, *m_steps, *m_wait;
 };
 
-void pl_asr_sched_opts_default(struct pl_asr_sched_opts *o) {
+void pl_asrsvc_sched_opts_default(struct pl_asrsvc_sched_opts *o) {
     memset(o, 0, sizeof *o);
-    o->max_batch = PL_ASR_SCHED_MAX_BATCH;
+    o->max_batch = PL_ASRSVC_SCHED_MAX_BATCH;
     o->max_chunk = 256;
     o->max_wait_us = 2000;
 }
@@ -61,13 +61,13 @@ static struct timespec ts_of_us(int64_t t) {
 }
 
 static void *sched_main(void *ud) {
-    struct pl_asr_sched *s = ud;
-    struct pl_asr_state *streams[PL_ASR_SCHED_MAX_BATCH];
-    const float *feats[PL_ASR_SCHED_MAX_BATCH];
-    int nf[PL_ASR_SCHED_MAX_BATCH], no[PL_ASR_SCHED_MAX_BATCH];
-    bool fin[PL_ASR_SCHED_MAX_BATCH];
-    float *outs[PL_ASR_SCHED_MAX_BATCH];
-    struct sched_req *take[PL_ASR_SCHED_MAX_BATCH];
+    struct pl_asrsvc_sched *s = ud;
+    struct pl_asr_state *streams[PL_ASRSVC_SCHED_MAX_BATCH];
+    const float *feats[PL_ASRSVC_SCHED_MAX_BATCH];
+    int nf[PL_ASRSVC_SCHED_MAX_BATCH], no[PL_ASRSVC_SCHED_MAX_BATCH];
+    bool fin[PL_ASRSVC_SCHED_MAX_BATCH];
+    float *outs[PL_ASRSVC_SCHED_MAX_BATCH];
+    struct sched_req *take[PL_ASRSVC_SCHED_MAX_BATCH];
     pthread_mutex_lock(&s->mu);
     for (;;) {
         while (!s->stop && s->nq == 0) pthread_cond_wait(&s->work, &s->mu);
@@ -115,18 +115,18 @@ static void *sched_main(void *ud) {
     return NULL;
 }
 
-pl_status pl_asr_sched_create(const struct pl_asr_model *am, const struct pl_asr_sched_opts *o,
-                              struct pl_asr_sched **out) {
-    if (!am || !out) return PL_ERR(PL_E_INVALID_ARG, "pl_asr_sched_create: NULL argument");
+pl_status pl_asrsvc_sched_create(const struct pl_asr_model *am, const struct pl_asrsvc_sched_opts *o,
+                              struct pl_asrsvc_sched **out) {
+    if (!am || !out) return PL_ERR(PL_E_INVALID_ARG, "pl_asrsvc_sched_create: NULL argument");
     *out = NULL;
-    struct pl_asr_sched_opts d;
+    struct pl_asrsvc_sched_opts d;
     if (!o) {
-        pl_asr_sched_opts_default(&d);
+        pl_asrsvc_sched_opts_default(&d);
         o = &d;
     }
-    if (o->max_batch < 1 || o->max_batch > PL_ASR_SCHED_MAX_BATCH)
+    if (o->max_batch < 1 || o->max_batch > PL_ASRSVC_SCHED_MAX_BATCH)
         return PL_ERR(PL_E_INVALID_ARG, "stream scheduler: max batch %d, want 1..%d", o->max_batch,
-                      PL_ASR_SCHED_MAX_BATCH);
+                      PL_ASRSVC_SCHED_MAX_BATCH);
     if (o->max_chunk < 1 || o->max_chunk > 4096)
         return PL_ERR(PL_E_INVALID_ARG, "stream scheduler: max chunk %d frames, want 1..4096",
                       o->max_chunk);
@@ -134,7 +134,7 @@ pl_status pl_asr_sched_create(const struct pl_asr_model *am, const struct pl_asr
         return PL_ERR(PL_E_INVALID_ARG, "stream scheduler: max wait %lld us, want 0..1000000",
                       (long long)o->max_wait_us);
     pl_status st = PL_OK;
-    struct pl_asr_sched *s = pl_calloc(1, sizeof *s);
+    struct pl_asrsvc_sched *s = pl_calloc(1, sizeof *s);
     if (!s) return PL_ERR(PL_E_NOMEM, "stream scheduler");
     s->o = *o;
     s->o.model = NULL;
@@ -166,11 +166,11 @@ pl_status pl_asr_sched_create(const struct pl_asr_model *am, const struct pl_asr
     *out = s;
     return PL_OK;
 fail:
-    pl_asr_sched_destroy(s);
+    pl_asrsvc_sched_destroy(s);
     return st;
 }
 
-void pl_asr_sched_destroy(struct pl_asr_sched *s) {
+void pl_asrsvc_sched_destroy(struct pl_asrsvc_sched *s) {
     if (!s) return;
     if (s->started) {
         pthread_mutex_lock(&s->mu);
@@ -186,7 +186,7 @@ void pl_asr_sched_destroy(struct pl_asr_sched *s) {
     pl_free(s);
 }
 
-void pl_asr_sched_expect(struct pl_asr_sched *s, int delta) {
+void pl_asrsvc_sched_expect(struct pl_asrsvc_sched *s, int delta) {
     if (!s) return;
     pthread_mutex_lock(&s->mu);
     s->expected += delta;
@@ -195,12 +195,12 @@ void pl_asr_sched_expect(struct pl_asr_sched *s, int delta) {
     pthread_mutex_unlock(&s->mu);
 }
 
-pl_status pl_asr_sched_step(struct pl_asr_sched *s, struct pl_asr_state *st, const float *feats,
+pl_status pl_asrsvc_sched_step(struct pl_asrsvc_sched *s, struct pl_asr_state *st, const float *feats,
                             int n_frames, bool finish, float *out, int *n_out, bool expected) {
     if (!s || !st || !out || !n_out || n_frames < 0 || n_frames > s->o.max_chunk ||
         (n_frames > 0 && !feats)) {
-        if (s && expected) pl_asr_sched_expect(s, -1);
-        return PL_ERR(PL_E_INVALID_ARG, "pl_asr_sched_step: bad arguments (%d frames)", n_frames);
+        if (s && expected) pl_asrsvc_sched_expect(s, -1);
+        return PL_ERR(PL_E_INVALID_ARG, "pl_asrsvc_sched_step: bad arguments (%d frames)", n_frames);
     }
     *n_out = 0;
     struct sched_req r;
@@ -231,7 +231,7 @@ pl_status pl_asr_sched_step(struct pl_asr_sched *s, struct pl_asr_state *st, con
     return PL_OK;
 }
 
-void pl_asr_sched_get_stats(struct pl_asr_sched *s, struct pl_asr_sched_stats *out) {
+void pl_asrsvc_sched_get_stats(struct pl_asrsvc_sched *s, struct pl_asrsvc_sched_stats *out) {
     memset(out, 0, sizeof *out);
     if (!s) return;
     pthread_mutex_lock(&s->mu);

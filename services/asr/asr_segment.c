@@ -14,7 +14,7 @@
 #include "alloc.h"
 #include "asr_service.h"
 
-void pl_asr_seg_opts_default(struct pl_asr_seg_opts *o) {
+void pl_asrsvc_seg_opts_default(struct pl_asrsvc_seg_opts *o) {
     o->sample_rate = 16000;
     o->pause_s = 0.6;
     o->max_s = 20.0;
@@ -28,10 +28,10 @@ static int cmp_float(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-static pl_status push(struct pl_asr_segment **v, int *n, int *cap, size_t a, size_t b) {
+static pl_status push(struct pl_asrsvc_segment **v, int *n, int *cap, size_t a, size_t b) {
     if (*n == *cap) {
         int nc = *cap ? *cap * 2 : 16;
-        struct pl_asr_segment *nv = pl_realloc(*v, sizeof *nv * (size_t)nc);
+        struct pl_asrsvc_segment *nv = pl_realloc(*v, sizeof *nv * (size_t)nc);
         if (!nv) return PL_ERR(PL_E_NOMEM, "segments");
         *v = nv;
         *cap = nc;
@@ -42,10 +42,10 @@ static pl_status push(struct pl_asr_segment **v, int *n, int *cap, size_t a, siz
     return PL_OK;
 }
 
-pl_status pl_asr_segment(const float *x, size_t n, const struct pl_asr_seg_opts *o,
-                         struct pl_asr_segment **segs, int *n_segs) {
+pl_status pl_asrsvc_segment(const float *x, size_t n, const struct pl_asrsvc_seg_opts *o,
+                         struct pl_asrsvc_segment **segs, int *n_segs) {
     if (!segs || !n_segs || !o || (!x && n > 0))
-        return PL_ERR(PL_E_INVALID_ARG, "pl_asr_segment: NULL argument");
+        return PL_ERR(PL_E_INVALID_ARG, "pl_asrsvc_segment: NULL argument");
     *segs = NULL;
     *n_segs = 0;
     if (o->sample_rate < 1000 || !(o->pause_s > 0) || !(o->max_s >= 1.0) || o->min_speech_s < 0)
@@ -57,7 +57,7 @@ pl_status pl_asr_segment(const float *x, size_t n, const struct pl_asr_seg_opts 
     pl_status st = PL_OK;
     float *db = pl_malloc(sizeof *db * nf), *sorted = pl_malloc(sizeof *sorted * nf);
     unsigned char *sp = pl_malloc(nf);
-    struct pl_asr_segment *out = NULL;
+    struct pl_asrsvc_segment *out = NULL;
     int n_out = 0, cap = 0;
     if (!db || !sorted || !sp) {
         st = PL_ERR(PL_E_NOMEM, "segmentation of %zu samples", n);

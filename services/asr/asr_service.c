@@ -2,7 +2,6 @@
  * asr_service.c - parley-asr's model repository, GetRivaSpeechRecognitionConfig and the
  * worker glue.
  */
-#include <dirent.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,7 @@
 #include "alloc.h"
 #include "asr_impl.h"
 #include "log.h"
+#include "model_repo.h"
 #include "nrpc.h"
 #include "nrpc_worker.h"
 #include "proto_util.h"
@@ -27,7 +27,7 @@ void pl_asrsvc_opts_default(struct pl_asrsvc_opts *o) {
     o->max_queue_delay_us = 1000;
     o->max_queue = 1024;
     o->max_audio_s = 1800;
-    pl_asr_seg_opts_default(&o->seg);
+    pl_asrsvc_seg_opts_default(&o->seg);
     o->beam_width = 16;
     o->lm_alpha = -1;
     o->lm_beta = -1;
@@ -45,15 +45,22 @@ pl_status pl__asrsvc_wrap(pl_status s, const char *fmt, ...) {
     return PL_ERR(s, "%s: %s", what, last);
 }
 
-int pl_asrsvc_n_models(const struct pl_asrsvc *s) { return s->n_models; }
-const char *pl_asrsvc_model_name(const struct pl_asrsvc *s, int i) {
-    return i >= 0 && i < s->n_models ? s->models[i]->name : NULL;
+int pl_asrsvc_n_models(const struct pl_asrsvc *s) {
+    struct pl_model_set *set = pl_model_repo_acquire(s->repo);
+    int n = pl__asrsvc_model_count(set);
+    pl_model_set_release(set);
+    return n;
 }
-bool pl_asrsvc_has_lm(const struct pl_asrsvc *s) { return s->lm != NULL; }
 
-static int by_name(const struct dirent **a, const struct dirent **b) {
-    return strcmp((*a)->d_name, (*b)->d_name);
+const char *pl_asrsvc_model_name(const struct pl_asrsvc *s, int i) {
+    struct pl_model_set *set = pl_model_repo_acquire(s->repo);
+    struct pl_asrsvc_model *m = pl__asrsvc_model_at(set, i);
+    pl_model_set_release(set);
+    return m ? m->name : NULL;
 }
+
+bool pl_asrsvc_has_lm(const struct pl_asrsvc *s) { return s->lm != NULL; }
+struct pl_model_repo *pl_asrsvc_repo(struct pl_asrsvc *s) { return s->repo; }
 
 /* An explicit path must load; the default one is optional. */
 static pl_status load_lm(struct pl_asrsvc *s, const char *path) {
@@ -102,42 +109,7 @@ pl_status pl_asrsvc_create(const struct pl_asrsvc_opts *o, struct pl_asrsvc **ou
     s->o.model_dir = s->model_dir;
     s->o.lm_path = s->o.profanity_path = NULL; /* not kept */
     s->o.nats_url = NULL;
-    pl_status st = PL_OK;
-    struct dirent **ents = NULL;
-    int ne = scandir(s->model_dir, &ents, NULL, by_name);
-    if (ne < 0) {
-        PL_LOGW("model_dir %s cannot be read; serving no models", s->model_dir);
-        ne = 0;
-    }
-    for (int i = 0; i < ne; i++) {
-        const char *d = ents[i]->d_name;
-        char dir[4096];
-        bool skip = d[0] == '.' ||
-                    (size_t)snprintf(dir, sizeof dir, "%s/%s", s->model_dir, d) >= sizeof dir ||
-                    !pl__asrsvc_model_probe(dir);
-        if (!skip && st == PL_OK) {
-            struct pl_asrsvc_model *m = NULL;
-            int64_t t0 = pl_time_mono_us();
-            if (pl__asrsvc_model_load(dir, d, &s->o, &m) != PL_OK) {
-                PL_LOGE("model %s not loaded: %s", dir, pl_last_error());
-            } else {
-                struct pl_asrsvc_model **nm =
-                    pl_realloc(s->models, sizeof *nm * (size_t)(s->n_models + 1));
-                if (!nm) {
-                    pl__asrsvc_model_destroy(m);
-                    st = PL_ERR(PL_E_NOMEM, "model list");
-                } else {
-                    s->models = nm;
-                    s->models[s->n_models++] = m;
-                    PL_LOGI("model %s loaded: %d mels, %d tokens, stride %d, %d instance(s), %.0f ms",
-                            d, m->n_mels, m->vocab_size, m->stride, m->n_instances,
-                            (pl_time_mono_us() - t0) / 1000.0);
-                }
-            }
-        }
-        free(ents[i]); /* scandir allocates with malloc */
-    }
-    free(ents);
+    pl_status st = pl_model_repo_create(s->model_dir, &pl__asrsvc_repo, s, &s->repo);
     if (st == PL_OK) st = load_lm(s, o->lm_path);
     if (st == PL_OK) st = load_profanity(s, o->profanity_path);
     if (st == PL_OK && o->nats_url) {
@@ -154,15 +126,13 @@ pl_status pl_asrsvc_create(const struct pl_asrsvc_opts *o, struct pl_asrsvc **ou
         pl_asrsvc_destroy(s);
         return st;
     }
-    if (s->n_models == 0) PL_LOGW("no ASR model under %s: Recognize answers UNAVAILABLE", s->model_dir);
     *out = s;
     return PL_OK;
 }
 
 void pl_asrsvc_destroy(struct pl_asrsvc *s) {
     if (!s) return;
-    for (int i = 0; i < s->n_models; i++) pl__asrsvc_model_destroy(s->models[i]);
-    pl_free(s->models);
+    pl_model_repo_destroy(s->repo);
     pl_nrpc_conn_destroy(s->nc);
     pl_asr_lm_destroy(s->lm);
     pl_asr_profanity_destroy(s->profanity);
@@ -202,25 +172,28 @@ static pl_status rpc_get_config(void *ud, const struct pl_worker_ctx *ctx, const
                                 size_t n, struct pl_worker_out *out) {
     struct pl_asrsvc *s = ud;
     (void)ctx;
+    struct pl_model_set *set = NULL;
     ProtobufCMessage *msg = NULL;
     PL_TRY(pl_proto_unpack(&nvidia__riva__asr__riva_speech_recognition_config_request__descriptor,
                            req, n, &msg));
     Nvidia__Riva__Asr__RivaSpeechRecognitionConfigRequest *rq = (void *)msg;
     const char *want = rq->model_name && *rq->model_name ? rq->model_name : NULL;
     pl_status st = PL_OK;
+    set = pl_model_repo_acquire(s->repo);
+    int n_models = pl__asrsvc_model_count(set);
     /* each model twice: "offline" (Recognize) and "online" (StreamingRecognize, asr_stream.c),
      * under the same name, as transcribe_file_offline.py / transcribe_file.py filter */
-    struct cfg_entry *ents = pl_calloc(2 * (size_t)s->n_models + 1, sizeof *ents);
+    struct cfg_entry *ents = pl_calloc(2 * (size_t)n_models + 1, sizeof *ents);
     Nvidia__Riva__Asr__RivaSpeechRecognitionConfigResponse__Config **cs =
-        pl_calloc(2 * (size_t)s->n_models + 1, sizeof *cs);
+        pl_calloc(2 * (size_t)n_models + 1, sizeof *cs);
     Nvidia__Riva__Asr__RivaSpeechRecognitionConfigResponse resp =
         NVIDIA__RIVA__ASR__RIVA_SPEECH_RECOGNITION_CONFIG_RESPONSE__INIT;
     if (!ents || !cs) {
         st = PL_ERR(PL_E_NOMEM, "response");
         goto fail;
     }
-    for (int k = 0; k < 2 * s->n_models; k++) {
-        const struct pl_asrsvc_model *m = s->models[k / 2];
+    for (int k = 0; k < 2 * n_models; k++) {
+        const struct pl_asrsvc_model *m = pl__asrsvc_model_at(set, k / 2);
         bool online = k % 2;
         if (want && strcmp(want, m->name) != 0) continue;
         struct cfg_entry *e = &ents[resp.n_model_config];
@@ -255,6 +228,7 @@ static pl_status rpc_get_config(void *ud, const struct pl_worker_ctx *ctx, const
 fail:
     pl_free(ents);
     pl_free(cs);
+    pl_model_set_release(set);
     pl_proto_free(msg);
     return st;
 }
@@ -264,5 +238,7 @@ pl_status pl_asrsvc_register(struct pl_asrsvc *s, struct pl_worker *w) {
         {"recognize", pl__asrsvc_recognize},
         {"get_riva_speech_recognition_config", rpc_get_config},
     };
-    return pl_worker_add_unaries(w, rpcs, PL_ARRAY_LEN(rpcs), s);
+    PL_TRY(pl_worker_add_unaries(w, rpcs, PL_ARRAY_LEN(rpcs), s));
+    pl_worker_set_reload(w, pl_model_repo_reload_hook, s->repo);
+    return PL_OK;
 }

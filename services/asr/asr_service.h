@@ -9,9 +9,10 @@
  *   asr_audio.c    a RecognitionConfig + audio bytes -> 16 kHz mono float channels (decode
  *                  every encoding/container, downmix or split channels, resample), with
  *                  INVALID_ARGUMENT errors that name the problem.
- *   asr_models.c   the model repository: every directory with a config.json of model_type
- *                  "parley_quartznet_ctc" is an acoustic model (features, vocabulary,
- *                  instances behind a dynamic batcher); the LM and profanity list.
+ *   asr_models.c   the models of the repository (runtime/model_repo.h, reloaded on SIGHUP):
+ *                  every directory with a config.json of model_type "parley_quartznet_ctc"
+ *                  is an acoustic model (features, vocabulary, instances behind a dynamic
+ *                  batcher, a streaming scheduler), one of model_type "silero_vad" a VAD.
  *   asr_recognize.c the Recognize rpc: segments -> features -> model -> CTC decoding (greedy or
  *                  prefix beam + LM + boosting, n-best) -> punctuation (parley-nlu over NATS,
  *                  optional) -> ITN -> profanity filter -> RecognizeResponse.
@@ -35,7 +36,7 @@ extern "C" {
 
 /* ---- segmentation (asr_segment.c) ------------------------------------------------------- */
 
-struct pl_asr_seg_opts {
+struct pl_asrsvc_seg_opts {
     int sample_rate;     /* of the samples (16000) */
     double pause_s;      /* a non-speech run at least this long splits (0.6 s) */
     double max_s;        /* longest segment; longer speech is cut at its quietest frame (20 s) */
@@ -43,9 +44,9 @@ struct pl_asr_seg_opts {
     double margin_db;    /* speech = frame energy above the noise floor + this (12 dB) */
     double floor_dbfs;   /* frames below this are never speech (-55 dBFS) */
 };
-void pl_asr_seg_opts_default(struct pl_asr_seg_opts *o);
+void pl_asrsvc_seg_opts_default(struct pl_asrsvc_seg_opts *o);
 
-struct pl_asr_segment {
+struct pl_asrsvc_segment {
     size_t start, end; /* sample range [start, end) */
 };
 
@@ -60,12 +61,12 @@ struct pl_asr_segment {
  * Returns PL_OK; PL_E_INVALID_ARG (NULL with n > 0, bad options); PL_E_NOMEM.
  * OUT: *segs (caller owns; pl_free; NULL when *n_segs is 0), *n_segs.
  */
-pl_status pl_asr_segment(const float *x, size_t n, const struct pl_asr_seg_opts *o,
-                         struct pl_asr_segment **segs, int *n_segs);
+pl_status pl_asrsvc_segment(const float *x, size_t n, const struct pl_asrsvc_seg_opts *o,
+                         struct pl_asrsvc_segment **segs, int *n_segs);
 
 /* ---- audio (asr_audio.c) ---------------------------------------------------------------- */
 
-struct pl_asr_input {
+struct pl_asrsvc_input {
     float **ch;        /* [n_ch] mono 16 kHz (model rate) signals, each n samples (owned) */
     int n_ch;          /* 1, or the channel count with separate recognition */
     size_t n;          /* samples per channel */
@@ -84,12 +85,12 @@ struct pl_asr_input {
  * one out of range, bytes that are no known container with encoding unset, a malformed or
  * truncated header, an odd byte count for 16-bit PCM, audio longer than max_seconds;
  * PL_E_NOMEM; PL_E_INTERNAL (resampler).
- * OUT: *in (caller owns; pl_asr_input_deinit).
+ * OUT: *in (caller owns; pl_asrsvc_input_deinit).
  */
-pl_status pl_asr_input_decode(const void *audio, size_t n, int encoding, int sample_rate_hertz,
+pl_status pl_asrsvc_input_decode(const void *audio, size_t n, int encoding, int sample_rate_hertz,
                               int audio_channel_count, bool separate, int model_rate,
-                              double max_seconds, struct pl_asr_input *in);
-void pl_asr_input_deinit(struct pl_asr_input *in);
+                              double max_seconds, struct pl_asrsvc_input *in);
+void pl_asrsvc_input_deinit(struct pl_asrsvc_input *in);
 
 /* ---- service (asr_service.c, asr_models.c, asr_recognize.c) ----------------------------- */
 
@@ -106,7 +107,7 @@ struct pl_asrsvc_opts {
     int64_t max_queue_delay_us; /* batching delay (1000) */
     int max_queue;              /* queued segments per model before RESOURCE_EXHAUSTED (1024) */
     double max_audio_s;         /* longest audio accepted (1800 s) */
-    struct pl_asr_seg_opts seg; /* segmentation; seg.sample_rate is set from the model */
+    struct pl_asrsvc_seg_opts seg; /* segmentation; seg.sample_rate is set from the model */
     int beam_width;             /* 16; 0 = greedy decoding */
     double lm_alpha, lm_beta;   /* < 0: the model's config.json "decoding", else 0.5 / 1.0 */
     double max_boost;           /* SpeechContext boosts are clamped to [-max, max] (20) */
@@ -117,19 +118,25 @@ struct pl_asrsvc_opts {
 void pl_asrsvc_opts_default(struct pl_asrsvc_opts *o);
 
 struct pl_asrsvc;
+struct pl_model_repo;
 struct pl_worker;
 struct pl_worker_out;
 
-/* Load every acoustic model under o->model_dir (sorted by directory name), the LM and the
- * profanity list. A model that fails to load is logged and skipped; with no model every
- * Recognize answers UNAVAILABLE. OUT: *out (caller owns; pl_asrsvc_destroy). */
+/* Load every acoustic model and VAD under o->model_dir (sorted by directory name), the LM and
+ * the profanity list. A model that fails to load is logged and skipped; with no model every
+ * Recognize answers UNAVAILABLE. The models reload with pl_model_repo_reload(
+ * pl_asrsvc_repo(s)) (registering on a worker makes its SIGHUP do it); the LM and the
+ * profanity list load once. OUT: *out (caller owns; pl_asrsvc_destroy). */
 pl_status pl_asrsvc_create(const struct pl_asrsvc_opts *o, struct pl_asrsvc **out);
 /* Stops the batchers (queued work fails CANCELLED) and frees. NULL is a no-op. */
 void pl_asrsvc_destroy(struct pl_asrsvc *s);
+/* Acoustic models served now, and the name of model i (borrowed until the next reload), or
+ * NULL. For start-up reports and tests. */
 int pl_asrsvc_n_models(const struct pl_asrsvc *s);
-/* Name of model i (borrowed), or NULL. */
 const char *pl_asrsvc_model_name(const struct pl_asrsvc *s, int i);
 bool pl_asrsvc_has_lm(const struct pl_asrsvc *s);
+/* The service's model repository (borrowed). */
+struct pl_model_repo *pl_asrsvc_repo(struct pl_asrsvc *s);
 
 /* Register the rpcs recognize and get_riva_speech_recognition_config on w, one handler each
  * (s borrowed for w's life). pl_worker_call(w, "recognize", ...) runs one outside NATS. */

@@ -18,6 +18,7 @@
 #include "audio.h"
 #include "endpoint.h"
 #include "log.h"
+#include "model_repo.h"
 #include "models/asr_model.h"
 #include "models/vad.h"
 #include "nrpc.h"
@@ -37,193 +38,165 @@
  * the finish of an utterance) goes through its model's scheduler (asr_sched.h): one thread
  * per model runs the pending steps of all streams as one pl_asr_batch_step.
  */
-struct pl_asr_streamsvc {
+struct pl_asrsvc_streaming {
     struct pl_asrsvc *svc;
-    struct pl_asr_streamsvc_opts o;
-    struct pl_vad *vad;
-    struct pl_asr_fe **fe;       /* [svc->n_models]: streaming front ends */
-    struct pl_asr_sched **sched; /* [svc->n_models] */
-    int *ep_mode;                /* [svc->n_models]: enum pl_asr_stream_ep, AUTO resolved */
+    struct pl_asrsvc_streaming_opts o;
+    struct pl_vad *vad; /* an explicit vad_path's VAD, else NULL: the repository's VAD */
+    bool no_vad;        /* vad_path "none" */
 };
 
-void pl_asr_streamsvc_opts_default(struct pl_asr_streamsvc_opts *o) {
+void pl_asrsvc_streaming_opts_default(struct pl_asrsvc_streaming_opts *o) {
     memset(o, 0, sizeof *o);
     o->max_utterance_s = 30.0;
-    o->endpointing = PL_ASR_STREAM_EP_AUTO;
-    o->max_batch = PL_ASR_SCHED_MAX_BATCH;
+    o->endpointing = PL_ASRSVC_EP_AUTO;
+    o->max_batch = PL_ASRSVC_SCHED_MAX_BATCH;
     o->batch_wait_us = 2000;
 }
 
-pl_status pl_asr_stream_ep_parse(const char *name, int *out) {
-    if (!name || !out) return PL_ERR(PL_E_INVALID_ARG, "pl_asr_stream_ep_parse: NULL argument");
+pl_status pl_asrsvc_endpointing_parse(const char *name, int *out) {
+    if (!name || !out) return PL_ERR(PL_E_INVALID_ARG, "pl_asrsvc_endpointing_parse: NULL argument");
     if (!strcmp(name, "auto"))
-        *out = PL_ASR_STREAM_EP_AUTO;
+        *out = PL_ASRSVC_EP_AUTO;
     else if (!strcmp(name, "vad+blank"))
-        *out = PL_ASR_STREAM_EP_VAD_BLANK;
+        *out = PL_ASRSVC_EP_VAD_BLANK;
     else if (!strcmp(name, "vad"))
-        *out = PL_ASR_STREAM_EP_VAD;
+        *out = PL_ASRSVC_EP_VAD;
     else if (!strcmp(name, "agree"))
-        *out = PL_ASR_STREAM_EP_AGREE;
+        *out = PL_ASRSVC_EP_AGREE;
     else
         return PL_ERR(PL_E_INVALID_ARG,
                       "stream endpointing '%s': want auto, vad+blank, vad or agree", name);
     return PL_OK;
 }
 
-/* A streaming front end equal to the model's offline one, except that per-utterance
- * normalization (which needs the whole utterance) becomes running normalization. */
-static pl_status stream_fe(const struct pl_asrsvc_model *m, struct pl_asr_fe **out) {
-    struct pl_asr_fe_opts fo;
-    pl_asr_fe_opts_default(&fo);
-    fo.sample_rate = m->sample_rate;
-    fo.n_mels = m->n_mels;
-    fo.norm = PL_ASR_NORM_RUNNING;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/config.json", m->dir);
-    json_t *j = json_load_file(path, 0, NULL);
-    json_t *fj = j ? json_object_get(j, "features") : NULL;
-    if (json_is_object(fj)) {
-        json_t *v;
-        if (json_is_number(v = json_object_get(fj, "win_length")))
-            fo.win_length = (int)json_number_value(v);
-        if (json_is_number(v = json_object_get(fj, "hop_length")))
-            fo.hop_length = (int)json_number_value(v);
-        if (json_is_number(v = json_object_get(fj, "n_fft"))) fo.n_fft = (int)json_number_value(v);
-        if (json_is_number(v = json_object_get(fj, "preemph"))) fo.preemph = json_number_value(v);
-        if (json_is_number(v = json_object_get(fj, "log_guard")))
-            fo.log_guard = json_number_value(v);
-        const char *norm = json_string_value(json_object_get(fj, "normalize"));
-        if (norm && !strcmp(norm, "none")) fo.norm = PL_ASR_NORM_NONE;
-    }
-    json_decref(j);
-    if (fo.norm == PL_ASR_NORM_RUNNING)
-        PL_LOGW("model %s: per-utterance feature normalization streams as running normalization",
-                m->name);
-    return pl_asr_fe_create(&fo, out);
+/* The endpointing mode (AUTO resolved) of streams of model m: the blank of a 10 ms frame is
+ * known this long after its audio: the model's right context in feature frames (10 ms each)
+ * and about a frame of feature window. */
+static int ep_mode_of(const struct pl_asrsvc_streaming *ss, const struct pl_asrsvc_model *m,
+                      int *la_ms) {
+    int la = pl_asr_model_get_config(m->am)->right_context * EP_FRAME_MS + EP_FRAME_MS;
+    if (la_ms) *la_ms = la;
+    int mode = ss->o.endpointing;
+    if (mode == PL_ASRSVC_EP_AUTO)
+        mode = la <= PL_ASRSVC_AUTO_LOOKAHEAD_MS ? PL_ASRSVC_EP_VAD_BLANK
+                                                     : PL_ASRSVC_EP_VAD;
+    return mode;
 }
 
-pl_status pl_asr_streamsvc_create(struct pl_asrsvc *svc, const struct pl_asr_streamsvc_opts *o,
-                                  struct pl_asr_streamsvc **out) {
-    if (!svc || !out) return PL_ERR(PL_E_INVALID_ARG, "pl_asr_streamsvc_create: NULL argument");
+/* Model m's scheduler, made by its first stream (models loaded by a reload get theirs the
+ * same way); it lives as long as the model. */
+static pl_status model_sched(struct pl_asrsvc_streaming *ss, struct pl_asrsvc_model *m,
+                             struct pl_asrsvc_sched **out) {
+    pl_status st = PL_OK;
+    pthread_mutex_lock(&m->sched_lock);
+    if (!m->sched) {
+        struct pl_asrsvc_sched_opts so;
+        pl_asrsvc_sched_opts_default(&so);
+        so.max_batch = ss->o.max_batch;
+        so.max_chunk = MODEL_CHUNK;
+        so.max_wait_us = ss->o.batch_wait_us;
+        so.metrics = ss->o.metrics;
+        so.model = m->name;
+        st = pl_asrsvc_sched_create(m->am, &so, &m->sched);
+        if (st == PL_OK) {
+            int la_ms, mode = ep_mode_of(ss, m, &la_ms);
+            PL_LOGI("model %s: model look-ahead %d ms; streaming endpointing %s%s", m->name,
+                    la_ms,
+                    mode == PL_ASRSVC_EP_VAD_BLANK ? "vad+blank"
+                    : mode == PL_ASRSVC_EP_VAD     ? "vad"
+                                                       : "agree",
+                    ss->o.endpointing == PL_ASRSVC_EP_AUTO ? " (auto)" : "");
+        }
+    }
+    *out = m->sched;
+    pthread_mutex_unlock(&m->sched_lock);
+    return st;
+}
+
+pl_status pl_asrsvc_streaming_create(struct pl_asrsvc *svc, const struct pl_asrsvc_streaming_opts *o,
+                                  struct pl_asrsvc_streaming **out) {
+    if (!svc || !out) return PL_ERR(PL_E_INVALID_ARG, "pl_asrsvc_streaming_create: NULL argument");
     *out = NULL;
     pl_status st = PL_OK;
-    struct pl_asr_streamsvc *ss = pl_calloc(1, sizeof *ss);
+    struct pl_asrsvc_streaming *ss = pl_calloc(1, sizeof *ss);
     if (!ss) return PL_ERR(PL_E_NOMEM, "stream service");
     ss->svc = svc;
     if (o)
         ss->o = *o;
     else
-        pl_asr_streamsvc_opts_default(&ss->o);
+        pl_asrsvc_streaming_opts_default(&ss->o);
     ss->o.vad_path = NULL; /* not kept */
     if (!(ss->o.max_utterance_s >= 1.0)) ss->o.max_utterance_s = 30.0;
-    if (ss->o.endpointing < PL_ASR_STREAM_EP_AUTO ||
-        ss->o.endpointing > PL_ASR_STREAM_EP_AGREE) {
+    if (ss->o.endpointing < PL_ASRSVC_EP_AUTO ||
+        ss->o.endpointing > PL_ASRSVC_EP_AGREE) {
         st = PL_ERR(PL_E_INVALID_ARG, "stream endpointing mode %d", ss->o.endpointing);
         goto fail;
     }
-    if (svc->n_models > 0) {
-        ss->fe = pl_calloc((size_t)svc->n_models, sizeof *ss->fe);
-        if (!ss->fe) {
-            st = PL_ERR(PL_E_NOMEM, "stream service");
-            goto fail;
-        }
-        for (int i = 0; i < svc->n_models; i++)
-            PL_TRY_GOTO(st, stream_fe(svc->models[i], &ss->fe[i]));
-        ss->sched = pl_calloc((size_t)svc->n_models, sizeof *ss->sched);
-        if (!ss->sched) {
-            st = PL_ERR(PL_E_NOMEM, "stream service");
-            goto fail;
-        }
-        for (int i = 0; i < svc->n_models; i++) {
-            struct pl_asr_sched_opts so;
-            pl_asr_sched_opts_default(&so);
-            so.max_batch = ss->o.max_batch;
-            so.max_chunk = MODEL_CHUNK;
-            so.max_wait_us = ss->o.batch_wait_us;
-            so.metrics = ss->o.metrics;
-            so.model = svc->models[i]->name;
-            PL_TRY_GOTO(st, pl_asr_sched_create(svc->models[i]->am, &so, &ss->sched[i]));
-        }
-        ss->ep_mode = pl_calloc((size_t)svc->n_models, sizeof *ss->ep_mode);
-        if (!ss->ep_mode) {
-            st = PL_ERR(PL_E_NOMEM, "stream service");
-            goto fail;
-        }
-        for (int i = 0; i < svc->n_models; i++) {
-            /* the blank of a 10 ms frame is known this long after its audio: the model's right
-             * context in feature frames (10 ms each) and about a frame of feature window */
-            int la_ms = pl_asr_model_get_config(svc->models[i]->am)->right_context * EP_FRAME_MS +
-                        EP_FRAME_MS;
-            int mode = ss->o.endpointing;
-            if (mode == PL_ASR_STREAM_EP_AUTO)
-                mode = la_ms <= PL_ASR_STREAM_AUTO_LOOKAHEAD_MS ? PL_ASR_STREAM_EP_VAD_BLANK
-                                                                : PL_ASR_STREAM_EP_VAD;
-            ss->ep_mode[i] = mode;
-            PL_LOGI("model %s: model look-ahead %d ms; streaming endpointing %s%s",
-                    svc->models[i]->name, la_ms,
-                    mode == PL_ASR_STREAM_EP_VAD_BLANK ? "vad+blank"
-                    : mode == PL_ASR_STREAM_EP_VAD     ? "vad"
-                                                       : "agree",
-                    ss->o.endpointing == PL_ASR_STREAM_EP_AUTO ? " (auto)" : "");
-        }
-    }
     const char *vp = o ? o->vad_path : NULL;
-    if (vp && *vp) {
-        if (strcmp(vp, "none") != 0) {
-            st = pl_vad_create(vp, &ss->vad);
-            if (st != PL_OK) {
-                st = pl__asrsvc_wrap(st, "VAD weights %s", vp);
-                goto fail;
-            }
+    if (vp && !strcmp(vp, "none")) {
+        ss->no_vad = true;
+    } else if (vp && *vp) {
+        st = pl_vad_create(vp, &ss->vad);
+        if (st != PL_OK) {
+            st = pl__asrsvc_wrap(st, "VAD weights %s", vp);
+            goto fail;
         }
-    } else {
-        char p[4096];
-        snprintf(p, sizeof p, "%s/vad-silero/model.safetensors",
-                 svc->model_dir ? svc->model_dir : ".");
-        if (access(p, R_OK) == 0 && pl_vad_create(p, &ss->vad) != PL_OK) {
-            PL_LOGW("VAD %s: %s; streams end utterances only at the end of the stream", p,
-                    pl_last_error());
-            ss->vad = NULL;
-        } else if (!ss->vad) {
-            PL_LOGW("no VAD weights (%s); streams end utterances only at the end of the stream",
-                    p);
-        }
+    } else if (!pl_asrsvc_streaming_has_vad(ss)) {
+        PL_LOGW("no VAD under %s (model_type silero_vad, e.g. vad-silero/); streams end "
+                "utterances only at the end of the stream", svc->model_dir);
     }
     *out = ss;
     return PL_OK;
 fail:
-    pl_asr_streamsvc_destroy(ss);
+    pl_asrsvc_streaming_destroy(ss);
     return st;
 }
 
-void pl_asr_streamsvc_destroy(struct pl_asr_streamsvc *ss) {
+void pl_asrsvc_streaming_destroy(struct pl_asrsvc_streaming *ss) {
     if (!ss) return;
-    for (int i = 0; ss->fe && i < ss->svc->n_models; i++) pl_asr_fe_destroy(ss->fe[i]);
-    for (int i = 0; ss->sched && i < ss->svc->n_models; i++) pl_asr_sched_destroy(ss->sched[i]);
-    pl_free(ss->sched);
-    pl_free(ss->ep_mode);
-    pl_free(ss->fe);
     pl_vad_destroy(ss->vad);
     pl_free(ss);
 }
 
-bool pl_asr_streamsvc_has_vad(const struct pl_asr_streamsvc *ss) { return ss && ss->vad; }
-
-int pl_asr_streamsvc_endpointing(const struct pl_asr_streamsvc *ss, const char *name) {
-    if (!ss || !ss->ep_mode) return -1;
-    for (int i = 0; i < ss->svc->n_models; i++)
-        if (!name || !*name || !strcmp(ss->svc->models[i]->name, name)) return ss->ep_mode[i];
-    return -1;
+/* The VAD streams of set use: the explicit one, else the repository's (NULL: none). */
+static struct pl_vad *vad_of(const struct pl_asrsvc_streaming *ss, const struct pl_model_set *set) {
+    if (ss->no_vad) return NULL;
+    return ss->vad ? ss->vad : pl__asrsvc_set_vad(set);
 }
 
-void pl_asr_streamsvc_batch_stats(struct pl_asr_streamsvc *ss, long *steps, long *stream_steps) {
+bool pl_asrsvc_streaming_has_vad(const struct pl_asrsvc_streaming *ss) {
+    if (!ss) return false;
+    struct pl_model_set *set = pl_model_repo_acquire(ss->svc->repo);
+    bool has = vad_of(ss, set) != NULL;
+    pl_model_set_release(set);
+    return has;
+}
+
+int pl_asrsvc_streaming_endpointing(const struct pl_asrsvc_streaming *ss, const char *name) {
+    if (!ss) return -1;
+    struct pl_model_set *set = pl_model_repo_acquire(ss->svc->repo);
+    struct pl_asrsvc_model *m = NULL;
+    int mode = pl__asrsvc_model_pick(ss->svc, set, name, &m) == PL_OK ? ep_mode_of(ss, m, NULL) : -1;
+    pl_model_set_release(set);
+    return mode;
+}
+
+void pl_asrsvc_streaming_batch_stats(struct pl_asrsvc_streaming *ss, long *steps, long *stream_steps) {
     *steps = *stream_steps = 0;
-    for (int i = 0; ss && ss->sched && i < ss->svc->n_models; i++) {
-        struct pl_asr_sched_stats t;
-        pl_asr_sched_get_stats(ss->sched[i], &t);
-        *steps += t.steps;
-        *stream_steps += t.stream_steps;
+    if (!ss) return;
+    struct pl_model_set *set = pl_model_repo_acquire(ss->svc->repo);
+    for (int i = 0, n = pl__asrsvc_model_count(set); i < n; i++) {
+        struct pl_asrsvc_model *m = pl__asrsvc_model_at(set, i);
+        pthread_mutex_lock(&m->sched_lock);
+        if (m->sched) {
+            struct pl_asrsvc_sched_stats t;
+            pl_asrsvc_sched_get_stats(m->sched, &t);
+            *steps += t.steps;
+            *stream_steps += t.stream_steps;
+        }
+        pthread_mutex_unlock(&m->sched_lock);
     }
+    pl_model_set_release(set);
 }
 
 /* ---- session ------------------------------------------------------------------------------- */
@@ -233,16 +206,18 @@ struct ep_ev {
     int64_t frame;
 };
 
-struct pl_asr_sess {
-    struct pl_asr_streamsvc *ss;
-    pl_asr_sess_send_fn send;
+struct pl_asrsvc_session {
+    struct pl_asrsvc_streaming *ss;
+    pl_asrsvc_session_send_fn send;
     void *ud;
     ProtobufCMessage *cfg_msg; /* the first request (owns the config) */
     const Nvidia__Riva__Asr__RecognitionConfig *cfg;
     bool interim, ended;
+    struct pl_model_set *set; /* the models as they were at the stream's configuration: held
+                                 until the session ends, so a reload cannot take them */
     struct pl_asrsvc_model *m;
     struct pl_asr_fe *fe;
-    struct pl_asr_sched *sched;
+    struct pl_asrsvc_sched *sched;
     bool expecting; /* announced to sched: a step of this session is coming */
     int max_alt;
     /* audio input */
@@ -293,10 +268,10 @@ static pl_status grow(void **p, size_t *cap, size_t need, size_t elem) {
     return PL_OK;
 }
 
-pl_status pl_asr_sess_create(struct pl_asr_streamsvc *ss, pl_asr_sess_send_fn send, void *ud,
-                             struct pl_asr_sess **out) {
-    if (!ss || !send || !out) return PL_ERR(PL_E_INVALID_ARG, "pl_asr_sess_create: NULL argument");
-    struct pl_asr_sess *s = pl_calloc(1, sizeof *s);
+pl_status pl_asrsvc_session_create(struct pl_asrsvc_streaming *ss, pl_asrsvc_session_send_fn send, void *ud,
+                             struct pl_asrsvc_session **out) {
+    if (!ss || !send || !out) return PL_ERR(PL_E_INVALID_ARG, "pl_asrsvc_session_create: NULL argument");
+    struct pl_asrsvc_session *s = pl_calloc(1, sizeof *s);
     if (!s) return PL_ERR(PL_E_NOMEM, "stream session");
     s->ss = ss;
     s->send = send;
@@ -305,9 +280,9 @@ pl_status pl_asr_sess_create(struct pl_asr_streamsvc *ss, pl_asr_sess_send_fn se
     return PL_OK;
 }
 
-void pl_asr_sess_destroy(struct pl_asr_sess *s) {
+void pl_asrsvc_session_destroy(struct pl_asrsvc_session *s) {
     if (!s) return;
-    if (s->expecting) pl_asr_sched_expect(s->sched, -1);
+    if (s->expecting) pl_asrsvc_sched_expect(s->sched, -1);
     pl_proto_free(s->cfg_msg);
     pl_free(s->pend);
     pl_resampler_destroy(s->rs);
@@ -321,12 +296,13 @@ void pl_asr_sess_destroy(struct pl_asr_sess *s) {
     pl_free(s->mout);
     pl_asr_beam_destroy(s->beam);
     pl_free(s->logp);
+    pl_model_set_release(s->set);
     pl_free(s);
 }
 
 /* ---- configuration ------------------------------------------------------------------------- */
 
-static pl_status setup(struct pl_asr_sess *s,
+static pl_status setup(struct pl_asrsvc_session *s,
                        const Nvidia__Riva__Asr__StreamingRecognitionConfig *sc) {
     struct pl_asrsvc *svc = s->ss->svc;
     const Nvidia__Riva__Asr__RecognitionConfig *c = sc->config;
@@ -342,21 +318,11 @@ static pl_status setup(struct pl_asr_sess *s,
                       c->max_alternatives, MAX_ALTERNATIVES);
     if (c->enable_separate_recognition_per_channel)
         PL_LOGD("separate recognition per channel is not streamed; channels are averaged");
-    if (svc->n_models == 0)
-        return PL_ERR(PL_E_UNAVAILABLE, "no ASR model is loaded (model_dir %s)", svc->model_dir);
-    int mi = 0;
-    if (c->model && *c->model) {
-        for (mi = 0; mi < svc->n_models && strcmp(svc->models[mi]->name, c->model); mi++) {
-        }
-        if (mi == svc->n_models)
-            return PL_ERR(
-                PL_E_NOT_FOUND,
-                "model '%s' is not loaded (GetRivaSpeechRecognitionConfig lists the models)",
-                c->model);
-    }
-    s->m = svc->models[mi];
-    s->fe = s->ss->fe[mi];
-    s->sched = s->ss->sched[mi];
+    s->set = pl_model_repo_acquire(svc->repo);
+    PL_TRY(pl__asrsvc_model_pick(svc, s->set, c->model, &s->m));
+    s->fe = s->m->stream_fe;
+    PL_TRY(model_sched(s->ss, s->m, &s->sched));
+    struct pl_vad *vad = vad_of(s->ss, s->set);
     s->max_alt = c->max_alternatives > 0 ? c->max_alternatives : 1;
     /* decoding as Recognize does it */
     struct pl__asrsvc_settings rs;
@@ -373,7 +339,7 @@ static pl_status setup(struct pl_asr_sess *s,
             return pl__asrsvc_wrap(st == PL_E_NOMEM ? st : PL_E_INVALID_ARG, "decoder");
     }
     /* endpointing */
-    if (s->ss->vad && s->m->sample_rate == PL_VAD_SAMPLE_RATE) {
+    if (vad && s->m->sample_rate == PL_VAD_SAMPLE_RATE) {
         struct pl_endpoint_config ec;
         memset(&ec, 0, sizeof ec);
         const Nvidia__Riva__Asr__EndpointingConfig *e = c->endpointing_config;
@@ -394,15 +360,15 @@ static pl_status setup(struct pl_asr_sess *s,
         struct pl_endpoint_params p;
         pl_status st = pl_endpoint_params_resolve(&ec, EP_FRAME_MS, &p);
         if (st != PL_OK) return pl__asrsvc_wrap(PL_E_INVALID_ARG, "endpointing_config");
-        int mode = s->ss->ep_mode[mi];
-        s->use_blank = mode != PL_ASR_STREAM_EP_VAD;
-        p.combine = mode == PL_ASR_STREAM_EP_VAD_BLANK
+        int mode = ep_mode_of(s->ss, s->m, NULL);
+        s->use_blank = mode != PL_ASRSVC_EP_VAD;
+        p.combine = mode == PL_ASRSVC_EP_VAD_BLANK
                         ? PL_ENDPOINT_COMBINE_BLANK_ENDS
                         : PL_ENDPOINT_COMBINE_AGREE;
         s->blank_id = pl_asr_model_get_config(s->m->am)->blank;
         s->stride = s->m->stride > 0 ? s->m->stride : 1;
         PL_TRY(pl_endpoint_create(&p, &s->ep));
-        PL_TRY(pl_vad_state_create(s->ss->vad, &s->vs));
+        PL_TRY(pl_vad_state_create(vad, &s->vs));
     }
     PL_TRY(pl_asr_fe_stream_create(s->fe, &s->fs));
     PL_TRY(pl_asr_state_create(s->m->am, MODEL_CHUNK, &s->ms));
@@ -414,7 +380,7 @@ static pl_status setup(struct pl_asr_sess *s,
 
 /* ---- results ------------------------------------------------------------------------------- */
 
-static char *postprocess(struct pl_asr_sess *s, char *t) {
+static char *postprocess(struct pl_asrsvc_session *s, char *t) {
     if (!t) return NULL;
     if (!s->cfg->verbatim_transcripts) {
         char *o = NULL;
@@ -434,7 +400,7 @@ static char *postprocess(struct pl_asr_sess *s, char *t) {
 }
 
 /* Send one StreamingRecognitionResult made of nb's hypotheses (at most max_alt). */
-static pl_status send_result(struct pl_asr_sess *s, const struct pl_asr_nbest *nb, bool is_final,
+static pl_status send_result(struct pl_asrsvc_session *s, const struct pl_asr_nbest *nb, bool is_final,
                              float stability, int64_t end_sample) {
     static char *lang[] = {"en-US"};
     pl_status st = PL_OK;
@@ -524,7 +490,7 @@ fail:
 
 /* ---- decoding ------------------------------------------------------------------------------ */
 
-static pl_status take_logp(struct pl_asr_sess *s, int n_out) {
+static pl_status take_logp(struct pl_asrsvc_session *s, int n_out) {
     if (n_out <= 0) return PL_OK;
     size_t V = (size_t)s->m->vocab_size;
     PL_TRY(grow((void **)&s->logp, &s->cap_rows, (s->n_rows + (size_t)n_out) * V, sizeof *s->logp));
@@ -534,7 +500,7 @@ static pl_status take_logp(struct pl_asr_sess *s, int n_out) {
 }
 
 /* Give the decoder the utterance's rows up to `rows` (those of decided audio). */
-static pl_status decode_rows(struct pl_asr_sess *s, size_t rows) {
+static pl_status decode_rows(struct pl_asrsvc_session *s, size_t rows) {
     if (rows > s->n_rows) rows = s->n_rows;
     if (rows <= s->dec_rows) return PL_OK;
     size_t V = (size_t)s->m->vocab_size;
@@ -545,7 +511,7 @@ static pl_status decode_rows(struct pl_asr_sess *s, size_t rows) {
 }
 
 /* Rows of the utterance's output that cover its audio before stream sample pos. */
-static size_t rows_before(const struct pl_asr_sess *s, int64_t pos) {
+static size_t rows_before(const struct pl_asrsvc_session *s, int64_t pos) {
     int64_t hop = s->m->sample_rate / 100;
     if (pos <= s->utt_start) return 0;
     int64_t frames = (pos - s->utt_start + hop - 1) / hop;
@@ -554,7 +520,7 @@ static size_t rows_before(const struct pl_asr_sess *s, int64_t pos) {
 
 /* Feed nfr feature frames to the model (and finish the utterance when finish), batched
  * with the other streams of the model by its scheduler. */
-static pl_status model_feed(struct pl_asr_sess *s, const float *feats, size_t nfr, bool finish) {
+static pl_status model_feed(struct pl_asrsvc_session *s, const float *feats, size_t nfr, bool finish) {
     size_t i = 0;
     do {
         int k = nfr - i > MODEL_CHUNK ? MODEL_CHUNK : (int)(nfr - i);
@@ -563,7 +529,7 @@ static pl_status model_feed(struct pl_asr_sess *s, const float *feats, size_t nf
         int n_out = 0;
         bool exp = s->expecting;
         s->expecting = false;
-        PL_TRY(pl_asr_sched_step(s->sched, s->ms, k ? feats + i * (size_t)s->m->n_mels : NULL, k,
+        PL_TRY(pl_asrsvc_sched_step(s->sched, s->ms, k ? feats + i * (size_t)s->m->n_mels : NULL, k,
                                  fin, s->mout, &n_out, exp));
         PL_TRY(take_logp(s, n_out));
         i += (size_t)k;
@@ -572,7 +538,7 @@ static pl_status model_feed(struct pl_asr_sess *s, const float *feats, size_t nf
 }
 
 /* Give the features (and the model) the buffered samples [fed_pos, upto). */
-static pl_status feed_model(struct pl_asr_sess *s, int64_t upto) {
+static pl_status feed_model(struct pl_asrsvc_session *s, int64_t upto) {
     if (upto <= s->fed_pos || s->model_done) return PL_OK;
     size_t off = (size_t)(s->fed_pos - s->buf_pos), n = (size_t)(upto - s->fed_pos);
     float *feats = NULL;
@@ -586,7 +552,7 @@ static pl_status feed_model(struct pl_asr_sess *s, int64_t upto) {
 }
 
 /* Finish features and model of the utterance (right zero padding). */
-static pl_status finish_model(struct pl_asr_sess *s) {
+static pl_status finish_model(struct pl_asrsvc_session *s) {
     if (s->model_done) return PL_OK;
     float *feats = NULL;
     size_t nfr = 0;
@@ -599,7 +565,7 @@ static pl_status finish_model(struct pl_asr_sess *s) {
 }
 
 /* Forget the buffered samples before pos (pos <= fed_pos). */
-static void drop_before(struct pl_asr_sess *s, int64_t pos) {
+static void drop_before(struct pl_asrsvc_session *s, int64_t pos) {
     if (pos <= s->buf_pos) return;
     size_t n = (size_t)(pos - s->buf_pos);
     memmove(s->buf, s->buf + n, sizeof *s->buf * (s->n_buf - n));
@@ -609,7 +575,7 @@ static void drop_before(struct pl_asr_sess *s, int64_t pos) {
 
 /* VAD mode (and no VAD): features, model and decoder up to stream sample `upto`, which is
  * decided. */
-static pl_status feed_until(struct pl_asr_sess *s, int64_t upto) {
+static pl_status feed_until(struct pl_asrsvc_session *s, int64_t upto) {
     PL_TRY(feed_model(s, upto));
     drop_before(s, s->fed_pos);
     return decode_rows(s, s->n_rows);
@@ -621,7 +587,7 @@ static pl_status feed_until(struct pl_asr_sess *s, int64_t upto) {
  * padding (as Recognize sees a clip ending there); when the model already ran ahead (blank
  * modes), the rows before the cut are decoded and the audio after it is fed again to fresh
  * caches. */
-static pl_status end_utt(struct pl_asr_sess *s, int64_t cut) {
+static pl_status end_utt(struct pl_asrsvc_session *s, int64_t cut) {
     pl_status st = PL_OK;
     struct pl_asr_nbest *nb = NULL;
     if (cut > s->utt_start) {
@@ -660,7 +626,7 @@ fail:
     return st;
 }
 
-static pl_status send_interim(struct pl_asr_sess *s) {
+static pl_status send_interim(struct pl_asrsvc_session *s) {
     if (!s->interim || s->dec_rows == 0 || (s->ep && !s->speech)) return PL_OK;
     struct pl_asr_nbest *nb = NULL;
     pl_status st;
@@ -683,7 +649,7 @@ static pl_status send_interim(struct pl_asr_sess *s) {
 }
 
 static void on_event(void *ud, const struct pl_endpoint_event *ev) {
-    struct pl_asr_sess *s = ud;
+    struct pl_asrsvc_session *s = ud;
     if (grow((void **)&s->evs, &s->cap_evs, s->n_evs + 1, sizeof *s->evs) != PL_OK) return;
     s->evs[s->n_evs].type = ev->type;
     s->evs[s->n_evs].frame = ev->frame;
@@ -697,7 +663,7 @@ static void on_event(void *ud, const struct pl_endpoint_event *ev) {
  * frame's blank is read: the frames an utterance is judged on are always its own, and the
  * decisions depend only on the audio, not on its chunking. At the end of the stream the
  * model is finished to give the last rows. The decoder gets the rows of decided audio. */
-static pl_status push_blank(struct pl_asr_sess *s, int64_t known, bool at_end) {
+static pl_status push_blank(struct pl_asrsvc_session *s, int64_t known, bool at_end) {
     int64_t hop = s->m->sample_rate / 100,
             max_utt = (int64_t)(s->ss->o.max_utterance_s * s->m->sample_rate);
     size_t V = (size_t)s->m->vocab_size;
@@ -737,7 +703,7 @@ static pl_status push_blank(struct pl_asr_sess *s, int64_t known, bool at_end) {
 }
 
 /* New samples at the model rate: VAD, endpointing, features up to what is decided. */
-static pl_status push_samples(struct pl_asr_sess *s, const float *x, size_t n, bool at_end) {
+static pl_status push_samples(struct pl_asrsvc_session *s, const float *x, size_t n, bool at_end) {
     PL_TRY(grow((void **)&s->buf, &s->cap_buf, s->n_buf + n, sizeof *s->buf));
     if (n) memcpy(s->buf + s->n_buf, x, sizeof *x * n);
     s->n_buf += n;
@@ -789,7 +755,7 @@ static pl_status push_samples(struct pl_asr_sess *s, const float *x, size_t n, b
 
 /* ---- audio input --------------------------------------------------------------------------- */
 
-static pl_status take_audio(struct pl_asr_sess *s, const uint8_t *data, size_t n) {
+static pl_status take_audio(struct pl_asrsvc_session *s, const uint8_t *data, size_t n) {
     PL_TRY(grow((void **)&s->pend, &s->cap_pend, s->n_pend + n, 1));
     if (n) memcpy(s->pend + s->n_pend, data, n);
     s->n_pend += n;
@@ -868,22 +834,22 @@ static pl_status take_audio(struct pl_asr_sess *s, const uint8_t *data, size_t n
 
 /* Tell the scheduler that this session is about to step (it gathers steps while some are
  * announced), and take that back when the handling ends without a step. */
-static void announce(struct pl_asr_sess *s) {
+static void announce(struct pl_asrsvc_session *s) {
     if (s->sched && !s->expecting) {
-        pl_asr_sched_expect(s->sched, +1);
+        pl_asrsvc_sched_expect(s->sched, +1);
         s->expecting = true;
     }
 }
 
-static void unannounce(struct pl_asr_sess *s) {
+static void unannounce(struct pl_asrsvc_session *s) {
     if (s->expecting) {
-        pl_asr_sched_expect(s->sched, -1);
+        pl_asrsvc_sched_expect(s->sched, -1);
         s->expecting = false;
     }
 }
 
-pl_status pl_asr_sess_message(struct pl_asr_sess *s, const uint8_t *data, size_t n) {
-    if (!s || (!data && n)) return PL_ERR(PL_E_INVALID_ARG, "pl_asr_sess_message: NULL argument");
+pl_status pl_asrsvc_session_message(struct pl_asrsvc_session *s, const uint8_t *data, size_t n) {
+    if (!s || (!data && n)) return PL_ERR(PL_E_INVALID_ARG, "pl_asrsvc_session_message: NULL argument");
     if (s->ended) return PL_ERR(PL_E_INVALID_ARG, "message after the end of the stream");
     ProtobufCMessage *msg = NULL;
     pl_status st =
@@ -921,7 +887,7 @@ fail:
     return st;
 }
 
-static pl_status sess_flush(struct pl_asr_sess *s) {
+static pl_status sess_flush(struct pl_asrsvc_session *s) {
     if (s->rs) {
         const float *o = NULL;
         size_t no = 0;
@@ -938,8 +904,8 @@ static pl_status sess_flush(struct pl_asr_sess *s) {
     return end_utt(s, s->recv);
 }
 
-pl_status pl_asr_sess_end(struct pl_asr_sess *s) {
-    if (!s) return PL_ERR(PL_E_INVALID_ARG, "pl_asr_sess_end: NULL session");
+pl_status pl_asrsvc_session_end(struct pl_asrsvc_session *s) {
+    if (!s) return PL_ERR(PL_E_INVALID_ARG, "pl_asrsvc_session_end: NULL session");
     if (s->ended) return PL_OK;
     s->ended = true;
     if (!s->cfg_msg || !s->fs) return PL_OK; /* nothing was streamed */
@@ -958,8 +924,8 @@ static pl_status w_send(void *ud, const uint8_t *data, size_t n) {
 static pl_status w_open(void *ud, struct pl_worker_session *ws, const struct pl_worker_ctx *ctx,
                         void **state) {
     (void)ctx;
-    struct pl_asr_sess *s = NULL;
-    PL_TRY(pl_asr_sess_create(ud, w_send, ws, &s));
+    struct pl_asrsvc_session *s = NULL;
+    PL_TRY(pl_asrsvc_session_create(ud, w_send, ws, &s));
     *state = s;
     return PL_OK;
 }
@@ -967,24 +933,24 @@ static pl_status w_open(void *ud, struct pl_worker_session *ws, const struct pl_
 static pl_status w_message(void *state, struct pl_worker_session *ws, const uint8_t *data,
                            size_t n) {
     (void)ws;
-    return pl_asr_sess_message(state, data, n);
+    return pl_asrsvc_session_message(state, data, n);
 }
 
 static pl_status w_end(void *state, struct pl_worker_session *ws) {
     (void)ws;
-    pl_status st = pl_asr_sess_end(state);
-    pl_asr_sess_destroy(state);
+    pl_status st = pl_asrsvc_session_end(state);
+    pl_asrsvc_session_destroy(state);
     return st;
 }
 
 static void w_cancel(void *state, struct pl_worker_session *ws) {
     (void)ws;
-    pl_asr_sess_destroy(state);
+    pl_asrsvc_session_destroy(state);
 }
 
 static const struct pl_worker_stream_i stream_iface = {w_open, w_message, w_end, w_cancel};
 
-pl_status pl_asr_streamsvc_register(struct pl_asr_streamsvc *ss, struct pl_worker *w) {
-    if (!ss || !w) return PL_ERR(PL_E_INVALID_ARG, "pl_asr_streamsvc_register: NULL argument");
+pl_status pl_asrsvc_streaming_register(struct pl_asrsvc_streaming *ss, struct pl_worker *w) {
+    if (!ss || !w) return PL_ERR(PL_E_INVALID_ARG, "pl_asrsvc_streaming_register: NULL argument");
     return pl_worker_add_stream(w, "streaming_recognize", &stream_iface, ss);
 }

@@ -25,11 +25,11 @@
  * in which the VAD never saw speech (silence) gives no result. Without VAD weights only the
  * end of the stream ends an utterance (and every utterance gives a result).
  *
- * Thread-safety: a struct pl_asr_streamsvc is immutable after creation and shared by all
+ * Thread-safety: a struct pl_asrsvc_streaming is immutable after creation and shared by all
  * sessions; a session belongs to one thread at a time (the worker serializes its calls).
  */
-#ifndef PL_ASR_STREAM_H
-#define PL_ASR_STREAM_H
+#ifndef PL_ASRSVC_STREAM_H
+#define PL_ASRSVC_STREAM_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -56,67 +56,68 @@ struct pl_metrics;
  *   VAD       "vad": the VAD alone (no look-ahead; the model is fed decided audio only).
  *   AGREE     "agree": both must agree on speech and on silence (PL_ENDPOINT_COMBINE_AGREE).
  *   AUTO      "auto" (default): per model, VAD_BLANK when its look-ahead is at most
- *             PL_ASR_STREAM_AUTO_LOOKAHEAD_MS, else VAD (the final's latency budget after
+ *             PL_ASRSVC_AUTO_LOOKAHEAD_MS, else VAD (the final's latency budget after
  *             the stop window is 300 ms). */
-enum pl_asr_stream_ep {
-    PL_ASR_STREAM_EP_AUTO = 0,
-    PL_ASR_STREAM_EP_VAD_BLANK = 1,
-    PL_ASR_STREAM_EP_VAD = 2,
-    PL_ASR_STREAM_EP_AGREE = 3,
+enum pl_asrsvc_ep {
+    PL_ASRSVC_EP_AUTO = 0,
+    PL_ASRSVC_EP_VAD_BLANK = 1,
+    PL_ASRSVC_EP_VAD = 2,
+    PL_ASRSVC_EP_AGREE = 3,
 };
-#define PL_ASR_STREAM_AUTO_LOOKAHEAD_MS 200
+#define PL_ASRSVC_AUTO_LOOKAHEAD_MS 200
 /* "auto", "vad+blank", "vad", "agree" -> *out. Errors: PL_E_INVALID_ARG naming the value. */
-pl_status pl_asr_stream_ep_parse(const char *name, int *out);
+pl_status pl_asrsvc_endpointing_parse(const char *name, int *out);
 
-struct pl_asr_streamsvc_opts {
-    const char *vad_path;   /* Silero VAD safetensors; NULL/"" = the shipped model,
-                               <model_dir>/vad-silero/model.safetensors; "none" = no VAD */
+struct pl_asrsvc_streaming_opts {
+    const char *vad_path;   /* Silero VAD safetensors; NULL/"" = the repository's VAD (a
+                               directory of model_type silero_vad, e.g. vad-silero/), reloaded
+                               with the models; "none" = no VAD */
     double max_utterance_s; /* an utterance longer than this is cut (final) (30 s) */
-    int endpointing;        /* enum pl_asr_stream_ep (AUTO) */
+    int endpointing;        /* enum pl_asrsvc_ep (AUTO) */
     int max_batch;          /* streams per batched model step, 1..64 (64) */
     int64_t batch_wait_us;  /* how long a model step waits for other streams (2000) */
     struct pl_metrics *metrics; /* optional: scheduler metrics (asr_sched.h; borrowed) */
 };
-void pl_asr_streamsvc_opts_default(struct pl_asr_streamsvc_opts *o);
+void pl_asrsvc_streaming_opts_default(struct pl_asrsvc_streaming_opts *o);
 
-struct pl_asr_streamsvc;
+struct pl_asrsvc_streaming;
 
 /* svc is borrowed and must outlive the stream service. A VAD that fails to load is an error
  * when vad_path was given explicitly, else a warning (no VAD).
  * Errors: PL_E_INVALID_ARG, PL_E_IO/PL_E_FORMAT (VAD weights), PL_E_NOMEM.
- * OUT: *out (caller owns; pl_asr_streamsvc_destroy after the worker is gone). */
-pl_status pl_asr_streamsvc_create(struct pl_asrsvc *svc, const struct pl_asr_streamsvc_opts *o,
-                                  struct pl_asr_streamsvc **out);
-void pl_asr_streamsvc_destroy(struct pl_asr_streamsvc *ss); /* NULL is a no-op */
-bool pl_asr_streamsvc_has_vad(const struct pl_asr_streamsvc *ss);
+ * OUT: *out (caller owns; pl_asrsvc_streaming_destroy after the worker is gone). */
+pl_status pl_asrsvc_streaming_create(struct pl_asrsvc *svc, const struct pl_asrsvc_streaming_opts *o,
+                                  struct pl_asrsvc_streaming **out);
+void pl_asrsvc_streaming_destroy(struct pl_asrsvc_streaming *ss); /* NULL is a no-op */
+bool pl_asrsvc_streaming_has_vad(const struct pl_asrsvc_streaming *ss);
 /* The endpointing mode (never AUTO) that streams of model `name` (NULL/"": the first) use.
  * -1 when there is no such model. */
-int pl_asr_streamsvc_endpointing(const struct pl_asr_streamsvc *ss, const char *name);
+int pl_asrsvc_streaming_endpointing(const struct pl_asrsvc_streaming *ss, const char *name);
 /* Batched model steps run so far by the scheduler (asr_sched.h) and the stream steps they
  * held (stream_steps / steps is the mean batch). Thread-safe. */
-void pl_asr_streamsvc_batch_stats(struct pl_asr_streamsvc *ss, long *steps, long *stream_steps);
+void pl_asrsvc_streaming_batch_stats(struct pl_asrsvc_streaming *ss, long *steps, long *stream_steps);
 
 /* Register the stream rpc "streaming_recognize" on w (ss borrowed for w's life). */
-pl_status pl_asr_streamsvc_register(struct pl_asr_streamsvc *ss, struct pl_worker *w);
+pl_status pl_asrsvc_streaming_register(struct pl_asrsvc_streaming *ss, struct pl_worker *w);
 
 /* ---- sessions outside NATS (the worker adapter uses the same calls; tests too) ---------- */
 
 /* Receives each packed StreamingRecognizeResponse (borrowed for the call). A non-OK return
  * ends the session with that status. */
-typedef pl_status (*pl_asr_sess_send_fn)(void *ud, const uint8_t *data, size_t n);
+typedef pl_status (*pl_asrsvc_session_send_fn)(void *ud, const uint8_t *data, size_t n);
 
-struct pl_asr_sess;
+struct pl_asrsvc_session;
 
-/* OUT: *out (caller owns; pl_asr_sess_destroy). send/ud borrowed for the session's life. */
-pl_status pl_asr_sess_create(struct pl_asr_streamsvc *ss, pl_asr_sess_send_fn send, void *ud,
-                             struct pl_asr_sess **out);
+/* OUT: *out (caller owns; pl_asrsvc_session_destroy). send/ud borrowed for the session's life. */
+pl_status pl_asrsvc_session_create(struct pl_asrsvc_streaming *ss, pl_asrsvc_session_send_fn send, void *ud,
+                             struct pl_asrsvc_session **out);
 /* One StreamingRecognizeRequest (packed). Errors: PL_E_INVALID_ARG (unparsable message, config
  * not first or twice, audio before config, bad config, bad audio: named in the message),
  * PL_E_NOT_FOUND (model), PL_E_UNAVAILABLE (no model), PL_E_NOMEM, the send callback's. */
-pl_status pl_asr_sess_message(struct pl_asr_sess *s, const uint8_t *data, size_t n);
+pl_status pl_asrsvc_session_message(struct pl_asrsvc_session *s, const uint8_t *data, size_t n);
 /* The client half-closed: flush the last utterance (final). Nothing may follow but destroy. */
-pl_status pl_asr_sess_end(struct pl_asr_sess *s);
-void pl_asr_sess_destroy(struct pl_asr_sess *s); /* NULL is a no-op */
+pl_status pl_asrsvc_session_end(struct pl_asrsvc_session *s);
+void pl_asrsvc_session_destroy(struct pl_asrsvc_session *s); /* NULL is a no-op */
 
 #ifdef __cplusplus
 }

@@ -88,7 +88,7 @@ int main(int argc, char **argv) {
         return rc;
     rc = 1;
     struct pl_asrsvc *svc = NULL;
-    struct pl_asr_streamsvc *ssvc = NULL;
+    struct pl_asrsvc_streaming *ssvc = NULL;
     struct pl_worker *w = NULL;
     struct pl_worker_opts wo = PL_WORKER_OPTS_INIT;
     wo.service = "asr";
@@ -118,15 +118,15 @@ int main(int argc, char **argv) {
     so.nats_url = cfg.punctuation ? cfg.nats_url : NULL; /* "" = $PARLEY_NATS_URL or default */
     so.punct_timeout_ms = (int)cfg.punct_timeout_ms;
     so.metrics = pl_worker_metrics(w);
-    struct pl_asr_streamsvc_opts sso;
-    pl_asr_streamsvc_opts_default(&sso);
+    struct pl_asrsvc_streaming_opts sso;
+    pl_asrsvc_streaming_opts_default(&sso);
     sso.max_batch = (int)cfg.stream_max_batch;
     sso.batch_wait_us = cfg.stream_batch_wait_us;
     sso.metrics = pl_worker_metrics(w);
-    if (pl_asr_stream_ep_parse(cfg.stream_endpointing, &sso.endpointing) != PL_OK ||
+    if (pl_asrsvc_endpointing_parse(cfg.stream_endpointing, &sso.endpointing) != PL_OK ||
         pl_asrsvc_create(&so, &svc) != PL_OK || pl_asrsvc_register(svc, w) != PL_OK ||
-        pl_asr_streamsvc_create(svc, &sso, &ssvc) != PL_OK ||
-        pl_asr_streamsvc_register(ssvc, w) != PL_OK || pl_worker_start(w) != PL_OK || pl_worker_install_signals(w) != PL_OK) {
+        pl_asrsvc_streaming_create(svc, &sso, &ssvc) != PL_OK ||
+        pl_asrsvc_streaming_register(ssvc, w) != PL_OK || pl_worker_start(w) != PL_OK || pl_worker_install_signals(w) != PL_OK) {
         PL_LOGE("%s", pl_last_error());
         goto out;
     }
@@ -138,7 +138,7 @@ int main(int argc, char **argv) {
     rc = 0;
 out:
     pl_worker_destroy(w); /* drains requests before the models go */
-    pl_asr_streamsvc_destroy(ssvc);
+    pl_asrsvc_streaming_destroy(ssvc);
     pl_asrsvc_destroy(svc);
     pl_config_deinit(asr_fields, N_FIELDS, &cfg);
     return rc;

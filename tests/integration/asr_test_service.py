@@ -11,8 +11,11 @@ message naming the problem. Environment: PL_ASR, PL_GATEWAY, PL_PYTHON_STUBS, PL
 PARLEY_DATA_DIR (see tests/asrsvc.cmake).
 """
 import io
+import json
 import os
 import re
+import shutil
+import signal
 import subprocess
 import time
 import wave
@@ -96,7 +99,7 @@ def main():
     os.symlink(os.path.join(SRC, "models", "asr-lm"), os.path.join(models, "asr-lm"))
     os.makedirs(os.path.join(models, "not-a-model"))  # skipped
     _, nats_url = g.start_nats()
-    _, asr_http, n_models, has_lm = start_asr(nats_url, models)
+    asr_p, asr_http, n_models, has_lm = start_asr(nats_url, models)
     check(n_models == 1 and has_lm == 1, "parley-asr loaded 1 model and the LM")
     _, grpc_port, _ = g.start_gateway(nats_url)
     opts = [("grpc.max_send_message_length", 64 << 20), ("grpc.max_receive_message_length", 64 << 20)]
@@ -259,6 +262,10 @@ def main():
     r = stub.Recognize(asr.RecognizeRequest(config=cfg(), audio=wav), timeout=60)
     check(text(r) == text(r_wav), "service still answers after the errors")
 
+    # SIGHUP reloads the model repository (runtime/model_repo.h): an added model is served, a
+    # broken replacement of it is refused (the loaded one keeps answering), a removed one goes
+    reload_checks(stub, asr_p, models, wav, text(r_wav))
+
     # `parley transcribe FILE` through the gateway prints one line per result
     parley = os.environ.get("PL_PARLEY")
     if parley:
@@ -281,6 +288,52 @@ def main():
         check(p.returncode == 1 and b"status 3" in p.stderr, "parley transcribe on garbage: exit 1, "
               "INVALID_ARGUMENT on stderr (%s)" % p.stderr.decode().strip())
     print("all checks passed")
+
+
+def model_names(stub):
+    rc = stub.GetRivaSpeechRecognitionConfig(asr.RivaSpeechRecognitionConfigRequest(), timeout=10)
+    return sorted({c.model_name for c in rc.model_config})
+
+
+def reload(asr_p, stub, want, what):
+    """SIGHUP, then wait until the served models are `want`."""
+    asr_p.send_signal(signal.SIGHUP)
+    end = time.time() + 30
+    while time.time() < end and model_names(stub) != want:
+        time.sleep(0.1)
+    check(model_names(stub) == want, "%s: models %s" % (what, model_names(stub)))
+
+
+def reload_checks(stub, asr_p, models, wav, want_text):
+    two = os.path.join(models, "asr-test2")
+    shutil.copytree(os.path.join(models, "asr-test"), two)
+    reload(asr_p, stub, ["asr-test", "asr-test2"], "a model added to the folder is served after SIGHUP")
+    r = stub.Recognize(asr.RecognizeRequest(config=cfg(model="asr-test2"), audio=wav), timeout=60)
+    check(text(r) == want_text, "the added model answers Recognize (same weights, same transcript)")
+    # a broken config.json renamed over the model's: refused, the loaded version keeps serving
+    cj = os.path.join(two, "config.json")
+    c = json.load(open(cj))
+    c["vocab"] = c["vocab"][:3]
+    with open(cj + ".new", "w") as f:
+        json.dump(c, f)
+    os.rename(cj + ".new", cj)
+    log = os.path.join(g.TMP, "asr.log")
+    mark = os.path.getsize(log)
+    asr_p.send_signal(signal.SIGHUP)
+    end = time.time() + 30
+    while time.time() < end and "reloaded" not in open(log).read()[mark:]:
+        time.sleep(0.1)
+    tail = open(log).read()[mark:]
+    check(re.search(r"asr-test2 \(\S+\) not reloaded: [^\"]*decoder[^\"]*the loaded version keeps serving",
+                    tail) is not None, "a broken replacement is refused with a log line saying why")
+    r = stub.Recognize(asr.RecognizeRequest(config=cfg(model="asr-test2"), audio=wav), timeout=60)
+    check(text(r) == want_text, "the loaded asr-test2 keeps answering")
+    shutil.rmtree(two)
+    reload(asr_p, stub, ["asr-test"], "a removed model is no longer served after SIGHUP")
+    c, d = code_of(lambda: stub.Recognize(asr.RecognizeRequest(config=cfg(model="asr-test2"), audio=wav),
+                                          timeout=30))
+    check(c == grpc.StatusCode.NOT_FOUND, "Recognize on the removed model: NOT_FOUND (%s)" % d)
+    check(asr_p.poll() is None, "parley-asr is still running after three reloads")
 
 
 # Ogg/Opus encoder through libsndfile (python3-soundfile is not guaranteed; use ctypes).

@@ -16,6 +16,7 @@
 
 #include "alloc.h"
 #include "asr_impl.h"
+#include "model_repo.h"
 #include "asr_sched.h"
 #include "asr_service.h"
 #include "asr_stream.h"
@@ -29,10 +30,10 @@
 
 static char g_dir[256];
 static struct pl_asrsvc *g_svc;
-static struct pl_asr_streamsvc *g_ss;
+static struct pl_asrsvc_streaming *g_ss;
 static struct pl_audio *g_clip; /* 16 kHz mono real speech */
 /* the stream service's endpointing and utterance cut of the running TCase */
-static int g_mode = PL_ASR_STREAM_EP_VAD;
+static int g_mode = PL_ASRSVC_EP_VAD;
 static double g_max_utt = 30.0;
 
 static void setup_model(void) {
@@ -65,13 +66,13 @@ static void setup(void) {
     ck_assert_int_eq(pl_asrsvc_n_models(g_svc), 1);
     char vad[1100];
     snprintf(vad, sizeof vad, "%s/models/vad-silero/model.safetensors", src);
-    struct pl_asr_streamsvc_opts so;
-    pl_asr_streamsvc_opts_default(&so);
+    struct pl_asrsvc_streaming_opts so;
+    pl_asrsvc_streaming_opts_default(&so);
     so.vad_path = vad;
     so.endpointing = g_mode;
     so.max_utterance_s = g_max_utt;
-    ck_assert_int_eq(pl_asr_streamsvc_create(g_svc, &so, &g_ss), PL_OK);
-    ck_assert(pl_asr_streamsvc_has_vad(g_ss));
+    ck_assert_int_eq(pl_asrsvc_streaming_create(g_svc, &so, &g_ss), PL_OK);
+    ck_assert(pl_asrsvc_streaming_has_vad(g_ss));
     char wav[1100];
     snprintf(wav, sizeof wav, "%s/speech/ljspeech-subset/wavs/LJ001-0010.flac", data);
     struct pl_audio *a = NULL;
@@ -84,30 +85,30 @@ static void setup(void) {
 /* "vad": the VAD alone (the random-weight model's blanks say nothing); "vad+blank": the
  * service default, the model running ahead of the endpointer. */
 static void setup_vad(void) {
-    g_mode = PL_ASR_STREAM_EP_VAD;
+    g_mode = PL_ASRSVC_EP_VAD;
     g_max_utt = 30.0;
     setup();
 }
 static void setup_blank(void) {
-    g_mode = PL_ASR_STREAM_EP_VAD_BLANK;
+    g_mode = PL_ASRSVC_EP_VAD_BLANK;
     g_max_utt = 30.0;
     setup();
 }
 /* vad+blank with utterances cut every 2 s: every cut happens while the model has already
  * run ahead, so the audio after it is fed again to fresh caches */
 static void setup_agree(void) {
-    g_mode = PL_ASR_STREAM_EP_AGREE;
+    g_mode = PL_ASRSVC_EP_AGREE;
     g_max_utt = 30.0;
     setup();
 }
 static void setup_blank_cut(void) {
-    g_mode = PL_ASR_STREAM_EP_VAD_BLANK;
+    g_mode = PL_ASRSVC_EP_VAD_BLANK;
     g_max_utt = 2.0;
     setup();
 }
 
 static void teardown(void) {
-    pl_asr_streamsvc_destroy(g_ss);
+    pl_asrsvc_streaming_destroy(g_ss);
     pl_asrsvc_destroy(g_svc);
     pl_audio_destroy(g_clip);
 }
@@ -175,7 +176,7 @@ static uint8_t *pack_config(const Nvidia__Riva__Asr__RecognitionConfig *cfg, boo
     return buf;
 }
 
-static pl_status send_audio(struct pl_asr_sess *s, const uint8_t *a, size_t n) {
+static pl_status send_audio(struct pl_asrsvc_session *s, const uint8_t *a, size_t n) {
     Nvidia__Riva__Asr__StreamingRecognizeRequest rq =
         NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_REQUEST__INIT;
     rq.streaming_request_case =
@@ -185,7 +186,7 @@ static pl_status send_audio(struct pl_asr_sess *s, const uint8_t *a, size_t n) {
     uint8_t *buf = NULL;
     size_t len = 0;
     ck_assert_int_eq(pl_proto_pack(&rq.base, &buf, &len), PL_OK);
-    pl_status st = pl_asr_sess_message(s, buf, len);
+    pl_status st = pl_asrsvc_session_message(s, buf, len);
     pl_free(buf);
     return st;
 }
@@ -201,19 +202,19 @@ static void default_cfg(Nvidia__Riva__Asr__RecognitionConfig *cfg) {
 static void stream(const uint8_t *audio, size_t n, size_t chunk, bool interim,
                    const Nvidia__Riva__Asr__RecognitionConfig *cfg, struct got *g) {
     memset(g, 0, sizeof *g);
-    struct pl_asr_sess *s = NULL;
-    ck_assert_int_eq(pl_asr_sess_create(g_ss, collect, g, &s), PL_OK);
+    struct pl_asrsvc_session *s = NULL;
+    ck_assert_int_eq(pl_asrsvc_session_create(g_ss, collect, g, &s), PL_OK);
     size_t cn = 0;
     uint8_t *c = pack_config(cfg, interim, &cn);
-    ck_assert_int_eq(pl_asr_sess_message(s, c, cn), PL_OK);
+    ck_assert_int_eq(pl_asrsvc_session_message(s, c, cn), PL_OK);
     pl_free(c);
     for (size_t off = 0; off < n; off += chunk) {
         size_t k = n - off < chunk ? n - off : chunk;
         pl_status st = send_audio(s, audio + off, k);
         ck_assert_msg(st == PL_OK, "chunk at %zu: %s", off, pl_last_error());
     }
-    ck_assert_msg(pl_asr_sess_end(s) == PL_OK, "end: %s", pl_last_error());
-    pl_asr_sess_destroy(s);
+    ck_assert_msg(pl_asrsvc_session_end(s) == PL_OK, "end: %s", pl_last_error());
+    pl_asrsvc_session_destroy(s);
 }
 
 static uint8_t *wav_of(const float *x, size_t n, int rate, size_t *len) {
@@ -265,6 +266,14 @@ static void joined(const struct got *g, char *out, size_t cap) {
 }
 
 /* ---- tests --------------------------------------------------------------------------------- */
+
+/* The first acoustic model of svc (borrowed while svc lives and nothing reloads). */
+static const struct pl_asr_model *am_of(struct pl_asrsvc *svc) {
+    struct pl_model_set *set = pl_model_repo_acquire(svc->repo);
+    const struct pl_asr_model *am = pl__asrsvc_model_at(set, 0)->am;
+    pl_model_set_release(set);
+    return am;
+}
 
 START_TEST(test_same_as_recognize) {
     size_t n = 0;
@@ -387,28 +396,28 @@ START_TEST(test_protocol_errors) {
     default_cfg(&cfg);
     struct got g;
     memset(&g, 0, sizeof g);
-    struct pl_asr_sess *s = NULL;
+    struct pl_asrsvc_session *s = NULL;
     /* audio first */
-    ck_assert_int_eq(pl_asr_sess_create(g_ss, collect, &g, &s), PL_OK);
+    ck_assert_int_eq(pl_asrsvc_session_create(g_ss, collect, &g, &s), PL_OK);
     uint8_t pcm[320] = {0};
     ck_assert_int_eq(send_audio(s, pcm, sizeof pcm), PL_E_INVALID_ARG);
-    pl_asr_sess_destroy(s);
+    pl_asrsvc_session_destroy(s);
     /* garbage, config twice, raw without a rate, unknown model, bad endpointing */
-    ck_assert_int_eq(pl_asr_sess_create(g_ss, collect, &g, &s), PL_OK);
+    ck_assert_int_eq(pl_asrsvc_session_create(g_ss, collect, &g, &s), PL_OK);
     const uint8_t junk[] = {0xff, 0xff, 0xff, 0x07};
-    ck_assert_int_eq(pl_asr_sess_message(s, junk, sizeof junk), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_asrsvc_session_message(s, junk, sizeof junk), PL_E_INVALID_ARG);
     size_t cn = 0;
     uint8_t *c = pack_config(&cfg, false, &cn);
-    ck_assert_int_eq(pl_asr_sess_message(s, c, cn), PL_OK);
-    ck_assert_int_eq(pl_asr_sess_message(s, c, cn), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_asrsvc_session_message(s, c, cn), PL_OK);
+    ck_assert_int_eq(pl_asrsvc_session_message(s, c, cn), PL_E_INVALID_ARG);
     ck_assert_int_eq(send_audio(s, pcm, sizeof pcm), PL_E_INVALID_ARG); /* raw, no rate */
-    pl_asr_sess_destroy(s);
+    pl_asrsvc_session_destroy(s);
     pl_free(c);
     cfg.model = "nope";
     c = pack_config(&cfg, false, &cn);
-    ck_assert_int_eq(pl_asr_sess_create(g_ss, collect, &g, &s), PL_OK);
-    ck_assert_int_eq(pl_asr_sess_message(s, c, cn), PL_E_NOT_FOUND);
-    pl_asr_sess_destroy(s);
+    ck_assert_int_eq(pl_asrsvc_session_create(g_ss, collect, &g, &s), PL_OK);
+    ck_assert_int_eq(pl_asrsvc_session_message(s, c, cn), PL_E_NOT_FOUND);
+    pl_asrsvc_session_destroy(s);
     pl_free(c);
     cfg.model = NULL;
     Nvidia__Riva__Asr__EndpointingConfig ec = NVIDIA__RIVA__ASR__ENDPOINTING_CONFIG__INIT;
@@ -416,19 +425,19 @@ START_TEST(test_protocol_errors) {
     ec.stop_threshold = 3.0f;
     cfg.endpointing_config = &ec;
     c = pack_config(&cfg, false, &cn);
-    ck_assert_int_eq(pl_asr_sess_create(g_ss, collect, &g, &s), PL_OK);
-    ck_assert_int_eq(pl_asr_sess_message(s, c, cn), PL_E_INVALID_ARG);
-    pl_asr_sess_destroy(s);
+    ck_assert_int_eq(pl_asrsvc_session_create(g_ss, collect, &g, &s), PL_OK);
+    ck_assert_int_eq(pl_asrsvc_session_message(s, c, cn), PL_E_INVALID_ARG);
+    pl_asrsvc_session_destroy(s);
     pl_free(c);
     /* a FLAC stream is refused with a message */
     cfg.endpointing_config = NULL;
     c = pack_config(&cfg, false, &cn);
-    ck_assert_int_eq(pl_asr_sess_create(g_ss, collect, &g, &s), PL_OK);
-    ck_assert_int_eq(pl_asr_sess_message(s, c, cn), PL_OK);
+    ck_assert_int_eq(pl_asrsvc_session_create(g_ss, collect, &g, &s), PL_OK);
+    ck_assert_int_eq(pl_asrsvc_session_message(s, c, cn), PL_OK);
     const uint8_t flac[] = {'f', 'L', 'a', 'C', 0, 0, 0, 34};
     ck_assert_int_eq(send_audio(s, flac, sizeof flac), PL_E_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(pl_last_error(), "FLAC"));
-    pl_asr_sess_destroy(s);
+    pl_asrsvc_session_destroy(s);
     pl_free(c);
     ck_assert_int_eq(g.n_final, 0);
 }
@@ -457,7 +466,7 @@ START_TEST(test_concurrent_batched) {
     struct got ref;
     stream(wav, n, 3200, false, &cfg, &ref);
     long s0 = 0, r0 = 0, s1 = 0, r1 = 0;
-    pl_asr_streamsvc_batch_stats(g_ss, &s0, &r0);
+    pl_asrsvc_streaming_batch_stats(g_ss, &s0, &r0);
     enum { N = 6 };
     struct conc c[N];
     pthread_t th[N];
@@ -472,7 +481,7 @@ START_TEST(test_concurrent_batched) {
         ck_assert_int_eq(c[i].g.n_final, ref.n_final);
         for (int k = 0; k < ref.n_final; k++) ck_assert_str_eq(c[i].g.finals[k], ref.finals[k]);
     }
-    pl_asr_streamsvc_batch_stats(g_ss, &s1, &r1);
+    pl_asrsvc_streaming_batch_stats(g_ss, &s1, &r1);
     ck_assert_int_gt(s1 - s0, 0);
     /* the scheduler really batched: more stream steps than model steps (mean batch > 1) */
     ck_assert_msg(r1 - r0 > s1 - s0, "mean batch %ld/%ld is not above 1", r1 - r0, s1 - s0);
@@ -491,20 +500,20 @@ START_TEST(test_random_input) {
     default_cfg(&cfg);
     for (int it = 0; it < 60; it++) {
         memset(&g, 0, sizeof g);
-        struct pl_asr_sess *s = NULL;
-        ck_assert_int_eq(pl_asr_sess_create(g_ss, collect, &g, &s), PL_OK);
+        struct pl_asrsvc_session *s = NULL;
+        ck_assert_int_eq(pl_asrsvc_session_create(g_ss, collect, &g, &s), PL_OK);
         if (it % 3 == 0) {
             size_t n = (size_t)(it * 37 % 200);
             for (size_t i = 0; i < n; i++)
                 buf[i] = (uint8_t)((seed = seed * 1664525u + 1013904223u) >> 24);
-            (void)pl_asr_sess_message(s, buf, n);
+            (void)pl_asrsvc_session_message(s, buf, n);
         } else {
             cfg.encoding = it % 3 == 1 ? NVIDIA__RIVA__AUDIO_ENCODING__LINEAR_PCM
                                        : NVIDIA__RIVA__AUDIO_ENCODING__ALAW;
             cfg.sample_rate_hertz = 8000 + 1000 * (it % 40);
             size_t cn = 0;
             uint8_t *c = pack_config(&cfg, true, &cn);
-            ck_assert_int_eq(pl_asr_sess_message(s, c, cn), PL_OK);
+            ck_assert_int_eq(pl_asrsvc_session_message(s, c, cn), PL_OK);
             pl_free(c);
             for (int k = 0; k < 4; k++) {
                 size_t n = 1 + (size_t)((seed = seed * 1664525u + 1013904223u) >> 20) % sizeof buf;
@@ -513,9 +522,9 @@ START_TEST(test_random_input) {
                 if (it % 2 == 0 && k == 0 && n >= 4) memcpy(buf, "RIFF", 4);
                 if (send_audio(s, buf, n) != PL_OK) break;
             }
-            (void)pl_asr_sess_end(s);
+            (void)pl_asrsvc_session_end(s);
         }
-        pl_asr_sess_destroy(s);
+        pl_asrsvc_session_destroy(s);
     }
 }
 END_TEST
@@ -524,7 +533,7 @@ END_TEST
  * waits for a stream that announced itself and both run as ONE batched step whose results
  * equal separate feeding; a step without expectations never waits. */
 struct sched_arg {
-    struct pl_asr_sched *sc;
+    struct pl_asrsvc_sched *sc;
     struct pl_asr_state *st;
     const float *feats;
     float *out;
@@ -535,18 +544,18 @@ struct sched_arg {
 static void *sched_run(void *ud) {
     struct sched_arg *a = ud;
     usleep(50000); /* announced 50 ms before it steps */
-    a->status = pl_asr_sched_step(a->sc, a->st, a->feats, 40, false, a->out, &a->n_out, true);
+    a->status = pl_asrsvc_sched_step(a->sc, a->st, a->feats, 40, false, a->out, &a->n_out, true);
     return NULL;
 }
 
 START_TEST(test_scheduler) {
-    const struct pl_asr_model *am = g_svc->models[0]->am;
+    const struct pl_asr_model *am = am_of(g_svc);
     int mels = pl_asr_model_get_config(am)->n_mels, V = pl_asr_model_get_config(am)->vocab_size;
-    struct pl_asr_sched_opts o;
-    pl_asr_sched_opts_default(&o);
+    struct pl_asrsvc_sched_opts o;
+    pl_asrsvc_sched_opts_default(&o);
     o.max_wait_us = 500000; /* long, so that any wrong wait shows */
-    struct pl_asr_sched *sc = NULL;
-    ck_assert_int_eq(pl_asr_sched_create(am, &o, &sc), PL_OK);
+    struct pl_asrsvc_sched *sc = NULL;
+    ck_assert_int_eq(pl_asrsvc_sched_create(am, &o, &sc), PL_OK);
     struct pl_asr_state *a = NULL, *b = NULL, *ref = NULL;
     ck_assert_int_eq(pl_asr_state_create(am, 256, &a), PL_OK);
     ck_assert_int_eq(pl_asr_state_create(am, 256, &b), PL_OK);
@@ -560,20 +569,20 @@ START_TEST(test_scheduler) {
     /* a lone step, nothing announced: no wait */
     int na = 0, nb = 0, nr = 0;
     int64_t t0 = pl_time_mono_us();
-    ck_assert_int_eq(pl_asr_sched_step(sc, a, feats, 40, false, oa, &na, false), PL_OK);
+    ck_assert_int_eq(pl_asrsvc_sched_step(sc, a, feats, 40, false, oa, &na, false), PL_OK);
     ck_assert_int_lt(pl_time_mono_us() - t0, 250000);
-    struct pl_asr_sched_stats st;
-    pl_asr_sched_get_stats(sc, &st);
+    struct pl_asrsvc_sched_stats st;
+    pl_asrsvc_sched_get_stats(sc, &st);
     ck_assert_int_eq(st.steps, 1);
     /* b announces itself and steps 50 ms later: a's second step waits for it, one batch */
-    pl_asr_sched_expect(sc, +1);
+    pl_asrsvc_sched_expect(sc, +1);
     struct sched_arg arg = {sc, b, feats + 40 * mels, ob, 0, PL_OK};
     pthread_t th;
     ck_assert_int_eq(pthread_create(&th, NULL, sched_run, &arg), 0);
-    ck_assert_int_eq(pl_asr_sched_step(sc, a, feats + 40 * mels, 40, false, oa, &na, false), PL_OK);
+    ck_assert_int_eq(pl_asrsvc_sched_step(sc, a, feats + 40 * mels, 40, false, oa, &na, false), PL_OK);
     pthread_join(th, NULL);
     ck_assert_int_eq(arg.status, PL_OK);
-    pl_asr_sched_get_stats(sc, &st);
+    pl_asrsvc_sched_get_stats(sc, &st);
     ck_assert_int_eq(st.steps, 2);
     ck_assert_int_eq(st.stream_steps, 3);
     ck_assert_int_eq(st.max_seen, 2);
@@ -583,14 +592,14 @@ START_TEST(test_scheduler) {
     ck_assert_int_eq(nb, nr);
     for (int i = 0; i < nr * V; i++) ck_assert(fabsf(ob[i] - orf[i]) <= 1e-5f);
     /* an announcement taken back without a step: no wait either */
-    pl_asr_sched_expect(sc, +1);
-    pl_asr_sched_expect(sc, -1);
+    pl_asrsvc_sched_expect(sc, +1);
+    pl_asrsvc_sched_expect(sc, -1);
     t0 = pl_time_mono_us();
-    ck_assert_int_eq(pl_asr_sched_step(sc, a, feats, 40, false, oa, &na, false), PL_OK);
+    ck_assert_int_eq(pl_asrsvc_sched_step(sc, a, feats, 40, false, oa, &na, false), PL_OK);
     ck_assert_int_lt(pl_time_mono_us() - t0, 250000);
-    ck_assert_int_eq(pl_asr_sched_step(sc, a, feats, 9999, false, oa, &na, false),
+    ck_assert_int_eq(pl_asrsvc_sched_step(sc, a, feats, 9999, false, oa, &na, false),
                      PL_E_INVALID_ARG);
-    pl_asr_sched_destroy(sc);
+    pl_asrsvc_sched_destroy(sc);
     pl_asr_state_destroy(a);
     pl_asr_state_destroy(b);
     pl_asr_state_destroy(ref);
@@ -605,30 +614,30 @@ END_TEST
  * for one beyond it (models/asr-en-quartznet: 770 ms); explicit modes are kept; names parse. */
 START_TEST(test_auto_mode) {
     int m = -1;
-    ck_assert_int_eq(pl_asr_stream_ep_parse("auto", &m), PL_OK);
-    ck_assert_int_eq(m, PL_ASR_STREAM_EP_AUTO);
-    ck_assert_int_eq(pl_asr_stream_ep_parse("vad+blank", &m), PL_OK);
-    ck_assert_int_eq(m, PL_ASR_STREAM_EP_VAD_BLANK);
-    ck_assert_int_eq(pl_asr_stream_ep_parse("vad", &m), PL_OK);
-    ck_assert_int_eq(m, PL_ASR_STREAM_EP_VAD);
-    ck_assert_int_eq(pl_asr_stream_ep_parse("agree", &m), PL_OK);
-    ck_assert_int_eq(m, PL_ASR_STREAM_EP_AGREE);
-    ck_assert_int_eq(pl_asr_stream_ep_parse("blank", &m), PL_E_INVALID_ARG);
-    ck_assert_int_eq(pl_asr_streamsvc_endpointing(g_ss, NULL), PL_ASR_STREAM_EP_VAD);
-    ck_assert_int_eq(pl_asr_streamsvc_endpointing(g_ss, "nope"), -1);
-    struct pl_asr_streamsvc_opts so;
-    pl_asr_streamsvc_opts_default(&so);
-    ck_assert_int_eq(so.endpointing, PL_ASR_STREAM_EP_AUTO);
+    ck_assert_int_eq(pl_asrsvc_endpointing_parse("auto", &m), PL_OK);
+    ck_assert_int_eq(m, PL_ASRSVC_EP_AUTO);
+    ck_assert_int_eq(pl_asrsvc_endpointing_parse("vad+blank", &m), PL_OK);
+    ck_assert_int_eq(m, PL_ASRSVC_EP_VAD_BLANK);
+    ck_assert_int_eq(pl_asrsvc_endpointing_parse("vad", &m), PL_OK);
+    ck_assert_int_eq(m, PL_ASRSVC_EP_VAD);
+    ck_assert_int_eq(pl_asrsvc_endpointing_parse("agree", &m), PL_OK);
+    ck_assert_int_eq(m, PL_ASRSVC_EP_AGREE);
+    ck_assert_int_eq(pl_asrsvc_endpointing_parse("blank", &m), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_asrsvc_streaming_endpointing(g_ss, NULL), PL_ASRSVC_EP_VAD);
+    ck_assert_int_eq(pl_asrsvc_streaming_endpointing(g_ss, "nope"), -1);
+    struct pl_asrsvc_streaming_opts so;
+    pl_asrsvc_streaming_opts_default(&so);
+    ck_assert_int_eq(so.endpointing, PL_ASRSVC_EP_AUTO);
     so.vad_path = "none";
-    struct pl_asr_streamsvc *ss = NULL;
-    ck_assert_int_eq(pl_asr_streamsvc_create(g_svc, &so, &ss), PL_OK);
-    int la = pl_asr_model_get_config(g_svc->models[0]->am)->right_context * 10 + 10;
-    ck_assert_int_eq(pl_asr_streamsvc_endpointing(ss, NULL),
-                     la <= PL_ASR_STREAM_AUTO_LOOKAHEAD_MS ? PL_ASR_STREAM_EP_VAD_BLANK
-                                                           : PL_ASR_STREAM_EP_VAD);
-    pl_asr_streamsvc_destroy(ss);
+    struct pl_asrsvc_streaming *ss = NULL;
+    ck_assert_int_eq(pl_asrsvc_streaming_create(g_svc, &so, &ss), PL_OK);
+    int la = pl_asr_model_get_config(am_of(g_svc))->right_context * 10 + 10;
+    ck_assert_int_eq(pl_asrsvc_streaming_endpointing(ss, NULL),
+                     la <= PL_ASRSVC_AUTO_LOOKAHEAD_MS ? PL_ASRSVC_EP_VAD_BLANK
+                                                           : PL_ASRSVC_EP_VAD);
+    pl_asrsvc_streaming_destroy(ss);
     so.endpointing = 9;
-    ck_assert_int_eq(pl_asr_streamsvc_create(g_svc, &so, &ss), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_asrsvc_streaming_create(g_svc, &so, &ss), PL_E_INVALID_ARG);
     /* the shipped model, when it is there: 770 ms of look-ahead -> the VAD alone */
     char qn[1300], dir[300], cmd[3000];
     snprintf(qn, sizeof qn, "%s/models/asr-en-quartznet", getenv("PARLEY_SOURCE_DIR"));
@@ -645,15 +654,15 @@ START_TEST(test_auto_mode) {
     o.lm_path = "none";
     struct pl_asrsvc *svc = NULL;
     ck_assert_msg(pl_asrsvc_create(&o, &svc) == PL_OK, "%s", pl_last_error());
-    so.endpointing = PL_ASR_STREAM_EP_AUTO;
-    ck_assert_int_eq(pl_asr_streamsvc_create(svc, &so, &ss), PL_OK);
-    ck_assert_int_eq(pl_asr_model_get_config(svc->models[0]->am)->right_context, 77);
-    ck_assert_int_eq(pl_asr_streamsvc_endpointing(ss, "asr-en-quartznet"), PL_ASR_STREAM_EP_VAD);
-    pl_asr_streamsvc_destroy(ss);
-    so.endpointing = PL_ASR_STREAM_EP_VAD_BLANK;
-    ck_assert_int_eq(pl_asr_streamsvc_create(svc, &so, &ss), PL_OK);
-    ck_assert_int_eq(pl_asr_streamsvc_endpointing(ss, NULL), PL_ASR_STREAM_EP_VAD_BLANK);
-    pl_asr_streamsvc_destroy(ss);
+    so.endpointing = PL_ASRSVC_EP_AUTO;
+    ck_assert_int_eq(pl_asrsvc_streaming_create(svc, &so, &ss), PL_OK);
+    ck_assert_int_eq(pl_asr_model_get_config(am_of(svc))->right_context, 77);
+    ck_assert_int_eq(pl_asrsvc_streaming_endpointing(ss, "asr-en-quartznet"), PL_ASRSVC_EP_VAD);
+    pl_asrsvc_streaming_destroy(ss);
+    so.endpointing = PL_ASRSVC_EP_VAD_BLANK;
+    ck_assert_int_eq(pl_asrsvc_streaming_create(svc, &so, &ss), PL_OK);
+    ck_assert_int_eq(pl_asrsvc_streaming_endpointing(ss, NULL), PL_ASRSVC_EP_VAD_BLANK);
+    pl_asrsvc_streaming_destroy(ss);
     pl_asrsvc_destroy(svc);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     ck_assert_int_eq(system(cmd), 0);

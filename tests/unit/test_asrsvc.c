@@ -41,13 +41,13 @@ static float *bursts(int n_bursts, double on, double off, size_t *n) {
 }
 
 START_TEST(test_segment_pauses) {
-    struct pl_asr_seg_opts o;
-    pl_asr_seg_opts_default(&o);
+    struct pl_asrsvc_seg_opts o;
+    pl_asrsvc_seg_opts_default(&o);
     size_t n;
     float *x = bursts(3, 1.5, 1.0, &n);
-    struct pl_asr_segment *s = NULL;
+    struct pl_asrsvc_segment *s = NULL;
     int ns = 0;
-    ck_assert_int_eq(pl_asr_segment(x, n, &o, &s, &ns), PL_OK);
+    ck_assert_int_eq(pl_asrsvc_segment(x, n, &o, &s, &ns), PL_OK);
     ck_assert_int_eq(ns, 3);
     for (int i = 0; i < ns; i++) {
         /* burst i spans [1.0 + 2.5 i, 2.5 + 2.5 i] s; each segment holds it whole */
@@ -58,7 +58,7 @@ START_TEST(test_segment_pauses) {
     pl_free(s);
     /* pauses shorter than pause_s do not split */
     o.pause_s = 1.5;
-    ck_assert_int_eq(pl_asr_segment(x, n, &o, &s, &ns), PL_OK);
+    ck_assert_int_eq(pl_asrsvc_segment(x, n, &o, &s, &ns), PL_OK);
     ck_assert_int_eq(ns, 1);
     pl_free(s);
     pl_free(x);
@@ -66,21 +66,21 @@ START_TEST(test_segment_pauses) {
 END_TEST
 
 START_TEST(test_segment_silence_and_long) {
-    struct pl_asr_seg_opts o;
-    pl_asr_seg_opts_default(&o);
-    struct pl_asr_segment *s = NULL;
+    struct pl_asrsvc_seg_opts o;
+    pl_asrsvc_seg_opts_default(&o);
+    struct pl_asrsvc_segment *s = NULL;
     int ns = 7;
     float *z = pl_calloc(32000, sizeof *z);
-    ck_assert_int_eq(pl_asr_segment(z, 32000, &o, &s, &ns), PL_OK);
+    ck_assert_int_eq(pl_asrsvc_segment(z, 32000, &o, &s, &ns), PL_OK);
     ck_assert_int_eq(ns, 0); /* silence: nothing */
     ck_assert_ptr_null(s);
-    ck_assert_int_eq(pl_asr_segment(NULL, 0, &o, &s, &ns), PL_OK);
+    ck_assert_int_eq(pl_asrsvc_segment(NULL, 0, &o, &s, &ns), PL_OK);
     ck_assert_int_eq(ns, 0);
     pl_free(z);
     /* 50 s without a pause, max 20 s: cut into pieces of at most 20 s covering all of it */
     size_t n;
     float *x = bursts(1, 50.0, 0.2, &n);
-    ck_assert_int_eq(pl_asr_segment(x, n, &o, &s, &ns), PL_OK);
+    ck_assert_int_eq(pl_asrsvc_segment(x, n, &o, &s, &ns), PL_OK);
     ck_assert_int_ge(ns, 3);
     size_t covered = 0;
     for (int i = 0; i < ns; i++) {
@@ -90,8 +90,8 @@ START_TEST(test_segment_silence_and_long) {
     ck_assert(covered >= (size_t)(49.0 * 16000));
     pl_free(s);
     o.max_s = 0.5;
-    ck_assert_int_eq(pl_asr_segment(x, n, &o, &s, &ns), PL_E_INVALID_ARG);
-    ck_assert_int_eq(pl_asr_segment(NULL, 10, &o, &s, &ns), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_asrsvc_segment(x, n, &o, &s, &ns), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_asrsvc_segment(NULL, 10, &o, &s, &ns), PL_E_INVALID_ARG);
     pl_free(x);
 }
 END_TEST
@@ -108,22 +108,22 @@ static int16_t *tone_s16(int r, int c, size_t *n_bytes) {
 }
 
 START_TEST(test_input_decode) {
-    struct pl_asr_input in;
+    struct pl_asrsvc_input in;
     size_t nb;
     int16_t *pcm = tone_s16(8000, 1, &nb);
-    ck_assert_int_eq(pl_asr_input_decode(pcm, nb, PL_AUDIO_ENC_LINEAR_PCM, 8000, 1, false, 16000, 60, &in), PL_OK);
+    ck_assert_int_eq(pl_asrsvc_input_decode(pcm, nb, PL_AUDIO_ENC_LINEAR_PCM, 8000, 1, false, 16000, 60, &in), PL_OK);
     ck_assert_int_eq(in.n_ch, 1);
     ck_assert_int_eq(in.in_rate, 8000);
     ck_assert(in.n >= 15999 && in.n <= 16001); /* resampled to 16 kHz */
-    pl_asr_input_deinit(&in);
+    pl_asrsvc_input_deinit(&in);
     pl_free(pcm);
     /* stereo 44.1 kHz: downmixed, or kept apart */
     pcm = tone_s16(44100, 2, &nb);
-    ck_assert_int_eq(pl_asr_input_decode(pcm, nb, PL_AUDIO_ENC_LINEAR_PCM, 44100, 2, false, 16000, 60, &in), PL_OK);
+    ck_assert_int_eq(pl_asrsvc_input_decode(pcm, nb, PL_AUDIO_ENC_LINEAR_PCM, 44100, 2, false, 16000, 60, &in), PL_OK);
     ck_assert_int_eq(in.n_ch, 1);
     ck_assert_int_eq(in.in_channels, 2);
-    pl_asr_input_deinit(&in);
-    ck_assert_int_eq(pl_asr_input_decode(pcm, nb, PL_AUDIO_ENC_LINEAR_PCM, 44100, 2, true, 16000, 60, &in), PL_OK);
+    pl_asrsvc_input_deinit(&in);
+    ck_assert_int_eq(pl_asrsvc_input_decode(pcm, nb, PL_AUDIO_ENC_LINEAR_PCM, 44100, 2, true, 16000, 60, &in), PL_OK);
     ck_assert_int_eq(in.n_ch, 2);
     double e0 = 0, e1 = 0;
     for (size_t i = 0; i < in.n; i++) {
@@ -131,41 +131,41 @@ START_TEST(test_input_decode) {
         e1 += in.ch[1][i] * in.ch[1][i];
     }
     ck_assert_msg(fabs(e1 / e0 - 0.25) < 0.01, "channel 2 has half the amplitude: %g", e1 / e0);
-    pl_asr_input_deinit(&in);
+    pl_asrsvc_input_deinit(&in);
     /* the same samples in a WAV file, encoding unset */
     struct pl_audio *a = NULL;
     ck_assert_int_eq(pl_audio_decode_raw(pcm, nb, PL_AUDIO_ENC_LINEAR_PCM, 44100, 2, &a), PL_OK);
     uint8_t *wav = NULL;
     size_t wn = 0;
     ck_assert_int_eq(pl_audio_encode(a, PL_AUDIO_FMT_WAV, &wav, &wn), PL_OK);
-    ck_assert_int_eq(pl_asr_input_decode(wav, wn, 0, 0, 0, true, 16000, 60, &in), PL_OK);
+    ck_assert_int_eq(pl_asrsvc_input_decode(wav, wn, 0, 0, 0, true, 16000, 60, &in), PL_OK);
     ck_assert_int_eq(in.n_ch, 2);
     ck_assert_int_eq(in.in_rate, 44100);
-    pl_asr_input_deinit(&in);
+    pl_asrsvc_input_deinit(&in);
     /* too long */
-    ck_assert_int_eq(pl_asr_input_decode(wav, wn, 0, 0, 0, false, 16000, 0.5, &in), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_asrsvc_input_decode(wav, wn, 0, 0, 0, false, 16000, 0.5, &in), PL_E_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(pl_last_error(), "longer"));
     /* errors name the problem */
-    ck_assert_int_eq(pl_asr_input_decode(wav, 0, 0, 0, 0, false, 16000, 60, &in), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_asrsvc_input_decode(wav, 0, 0, 0, 0, false, 16000, 60, &in), PL_E_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(pl_last_error(), "empty"));
-    ck_assert_int_eq(pl_asr_input_decode(wav, 30, 0, 0, 0, false, 16000, 60, &in), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_asrsvc_input_decode(wav, 30, 0, 0, 0, false, 16000, 60, &in), PL_E_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(pl_last_error(), "header"));
-    ck_assert_int_eq(pl_asr_input_decode(pcm, nb, 0, 0, 0, false, 16000, 60, &in), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_asrsvc_input_decode(pcm, nb, 0, 0, 0, false, 16000, 60, &in), PL_E_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(pl_last_error(), "encoding is unset"));
-    ck_assert_int_eq(pl_asr_input_decode(pcm, nb, PL_AUDIO_ENC_MULAW, 0, 0, false, 16000, 60, &in), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_asrsvc_input_decode(pcm, nb, PL_AUDIO_ENC_MULAW, 0, 0, false, 16000, 60, &in), PL_E_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(pl_last_error(), "sample_rate_hertz"));
-    ck_assert_int_eq(pl_asr_input_decode(pcm, nb, 9, 16000, 1, false, 16000, 60, &in), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_asrsvc_input_decode(pcm, nb, 9, 16000, 1, false, 16000, 60, &in), PL_E_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(pl_last_error(), "encoding 9"));
-    ck_assert_int_eq(pl_asr_input_decode(pcm, 3, PL_AUDIO_ENC_LINEAR_PCM, 16000, 1, false, 16000, 60, &in), PL_E_INVALID_ARG);
-    ck_assert_int_eq(pl_asr_input_decode(pcm, nb, PL_AUDIO_ENC_LINEAR_PCM, 16000, 9, false, 16000, 60, &in), PL_E_INVALID_ARG);
-    ck_assert_int_eq(pl_asr_input_decode(pcm, nb, PL_AUDIO_ENC_OGGOPUS, 16000, 1, false, 16000, 60, &in), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_asrsvc_input_decode(pcm, 3, PL_AUDIO_ENC_LINEAR_PCM, 16000, 1, false, 16000, 60, &in), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_asrsvc_input_decode(pcm, nb, PL_AUDIO_ENC_LINEAR_PCM, 16000, 9, false, 16000, 60, &in), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_asrsvc_input_decode(pcm, nb, PL_AUDIO_ENC_OGGOPUS, 16000, 1, false, 16000, 60, &in), PL_E_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(pl_last_error(), "Ogg"));
     /* mu-law */
     uint8_t mu[8000];
     for (int i = 0; i < 8000; i++) mu[i] = (uint8_t)(i * 7);
-    ck_assert_int_eq(pl_asr_input_decode(mu, sizeof mu, PL_AUDIO_ENC_MULAW, 8000, 1, false, 16000, 60, &in), PL_OK);
+    ck_assert_int_eq(pl_asrsvc_input_decode(mu, sizeof mu, PL_AUDIO_ENC_MULAW, 8000, 1, false, 16000, 60, &in), PL_OK);
     ck_assert(in.n >= 15999 && in.n <= 16001);
-    pl_asr_input_deinit(&in);
+    pl_asrsvc_input_deinit(&in);
     pl_audio_destroy(a);
     pl_free(wav);
     pl_free(pcm);
