@@ -36,6 +36,20 @@ if(PL_HAVE_CUDA)
   set_source_files_properties(${_pl_engine_dir}/backend.c PROPERTIES COMPILE_DEFINITIONS PL_CUDA)
 endif()
 
+# The peak-FLOP probes per instruction set (used by `parley bench` too) and cpu_selfcheck:
+# every CPU kernel family against the scalar reference and the measured FMA peak, with
+# nothing but parley_engine_core (engine/cpu/selfcheck.sh builds it with PARLEY_ENGINE_ONLY).
+add_library(parley_peak_avx2 OBJECT ${CMAKE_SOURCE_DIR}/clients/bench/peak.c)
+target_compile_options(parley_peak_avx2 PRIVATE -mavx2 -mfma -O2)
+target_link_libraries(parley_peak_avx2 PRIVATE parley_base)
+add_library(parley_peak_avx512 OBJECT ${CMAKE_SOURCE_DIR}/clients/bench/peak.c)
+target_compile_options(parley_peak_avx512 PRIVATE -mavx512f -mfma -O2)
+target_compile_definitions(parley_peak_avx512 PRIVATE PL_PEAK_AVX512)
+target_link_libraries(parley_peak_avx512 PRIVATE parley_base)
+add_executable(cpu_selfcheck ${_pl_engine_dir}/cpu/cpu_selfcheck.c
+  $<TARGET_OBJECTS:parley_peak_avx2> $<TARGET_OBJECTS:parley_peak_avx512>)
+target_link_libraries(cpu_selfcheck PRIVATE parley_engine_core)
+
 if(PARLEY_ENGINE_ONLY)
   return()
 endif()
