@@ -369,7 +369,7 @@ static void start_stream(struct stream *s, int64_t t) {
     s->send_busy = start_ops(s, ops, 2, OP_SEND);
 
     /* initial metadata with the first receive: a server may send its headers only with the
-     * first response (platform-notes §2) */
+     * first response */
     memset(ops, 0, sizeof ops);
     ops[0].op = GRPC_OP_RECV_INITIAL_METADATA;
     ops[0].data.recv_initial_metadata.recv_initial_metadata = &s->init_md;

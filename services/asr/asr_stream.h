@@ -1,7 +1,7 @@
 /*
  * asr_stream.h - StreamingRecognize of parley-asr (docs/asr-streaming.md).
  *
- * A session follows the official clients (riva-api.md §3, §5): the first message carries
+ * A session follows the official Riva clients: the first message carries
  * streaming_config only, every later one audio_content. The audio is a WAV stream (header in
  * the first audio bytes: sniffed, its rate and format used, stripped) or raw LINEAR_PCM /
  * MULAW / ALAW at sample_rate_hertz; channels are averaged and the result resampled to the

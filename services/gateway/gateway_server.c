@@ -1,7 +1,7 @@
 /*
  * gateway_server.c - lifetime of parley-gateway: bind, connect, the
  * completion-queue loop, and the graceful shutdown sequence
- * (platform-notes §2): shutdown_and_notify + cancel_all_calls, drain until
+ * (gRPC C core's documented sequence): shutdown_and_notify + cancel_all_calls, drain until
  * the notify tag, close NATS (its callbacks finish the last calls), drain
  * until no call is alive, destroy the server, shut down and drain the CQ.
  */

@@ -103,7 +103,8 @@ static int stream(int n) {
     memset(op, 0, sizeof op);
     op[0].op = GRPC_OP_SEND_INITIAL_METADATA;
     if (batch(c, op, 1, (void *)1) != 0) return 2;
-    /* status and initial metadata posted early, plucked at the end (platform notes §2) */
+    /* status and initial metadata posted early, plucked at the end (a Python server sends its
+     * headers only with its first response) */
     grpc_op rs[2];
     memset(rs, 0, sizeof rs);
     rs[0].op = GRPC_OP_RECV_INITIAL_METADATA;
