@@ -162,6 +162,9 @@ enum pl_nlu_task {
     PL_NLU_TASK_TOKEN_CLS = 1,   /* "token_classification" (NER): one token head */
     PL_NLU_TASK_TEXT_CLS = 2,    /* "text_classification": one pooled head */
     PL_NLU_TASK_PUNCT = 3,       /* "punctuation_capitalization": punct (+ capit) token heads */
+    PL_NLU_TASK_QA = 4,          /* "question_answering": one token head "span" of two labels
+                                    (start, end logits) over [CLS] question [SEP] context [SEP]
+                                    windows; served by parley-qa, not parley-nlu */
     PL_NLU_TASK_COUNT
 };
 /* "joint_intent_slot", ...; static. */
@@ -202,7 +205,8 @@ struct pl_nlu_model {
     enum pl_nlu_task task;
     char *domain;        /* config "domain", else the name */
     int max_length;      /* tokens per window including [CLS]/[SEP] */
-    int stride;          /* window step in text tokens */
+    int stride;          /* window step in text tokens (QA: config "doc_stride", 128) */
+    int max_query;       /* QA: question tokens kept (config "max_query_length", 64) */
     int hidden;
     int max_batch_size;
     int64_t max_queue_delay_us;
@@ -230,8 +234,9 @@ struct pl_nlu_instance {
                                         (token heads) or [max_batch_size x n_labels] */
 };
 
-/* Whether dir/config.json names a task this service serves. OUT: *task (on true).
- * Never fails: unreadable or foreign configs are simply not NLU models. */
+/* Whether dir/config.json names a task of this model code: its "task", or a Hugging Face
+ * question-answering checkpoint (architectures *ForQuestionAnswering, no "task"). OUT: *task
+ * (on true). Never fails: unreadable or foreign configs are simply not NLU models. */
 bool pl_nlu_model_probe(const char *dir, enum pl_nlu_task *task);
 
 /*
@@ -281,6 +286,17 @@ pl_status pl_nlu_model_run(struct pl_nlu_model *m, const char *const *texts, con
                            int n, const struct pl_nlu_limits *lim, int64_t deadline_us,
                            struct pl_nlu_result **out);
 void pl_nlu_results_destroy(struct pl_nlu_result *r, int n);
+
+/*
+ * The raw logits of the model's first head for ready-made windows (e.g. a QA model's
+ * [CLS] question [SEP] chunk [SEP] windows from pl_wordpiece_windows): every window goes
+ * through the batcher; outs[i] (caller-provided, [encs[i]->n x n_labels] floats of head 0)
+ * receives window i's rows. Only for models with a single token head (PL_NLU_TASK_QA, and
+ * token_classification). Errors: PL_E_INVALID_ARG (another model, a window longer than
+ * max_length), PL_E_TIMEOUT, PL_E_EXHAUSTED, PL_E_CANCELLED, PL_E_BACKEND, PL_E_NOMEM.
+ */
+pl_status pl_nlu_model_forward_windows(struct pl_nlu_model *m, const struct pl_encoding *const *encs,
+                                       int n, int64_t deadline_us, float *const *outs);
 
 /* ---- service (nlu_service.c) ------------------------------------------------------------- */
 

@@ -26,7 +26,8 @@ struct nlu_job {
 
 static const char *task_names[PL_NLU_TASK_COUNT] = {"joint_intent_slot", "token_classification",
                                                     "text_classification",
-                                                    "punctuation_capitalization"};
+                                                    "punctuation_capitalization",
+                                                    "question_answering"};
 
 static bool parse_task(const char *s, enum pl_nlu_task *t) {
     if (!s) return false;
@@ -47,6 +48,25 @@ static bool parse_task(const char *s, enum pl_nlu_task *t) {
         *t = PL_NLU_TASK_TOKEN_CLS;
         return true;
     }
+    if (!strcmp(s, "qa") || !strcmp(s, "extractive_qa")) {
+        *t = PL_NLU_TASK_QA;
+        return true;
+    }
+    return false;
+}
+
+/* The task of a config: its "task", else QA for a Hugging Face *ForQuestionAnswering. */
+static bool task_of(json_t *root, enum pl_nlu_task *t) {
+    if (parse_task(json_string_value(json_object_get(root, "task")), t)) return true;
+    if (json_object_get(root, "task")) return false;
+    json_t *arch = json_object_get(root, "architectures");
+    for (size_t i = 0; json_is_array(arch) && i < json_array_size(arch); i++) {
+        const char *a = json_string_value(json_array_get(arch, i));
+        if (a && strstr(a, "ForQuestionAnswering")) {
+            *t = PL_NLU_TASK_QA;
+            return true;
+        }
+    }
     return false;
 }
 
@@ -56,7 +76,7 @@ bool pl_nlu_model_probe(const char *dir, enum pl_nlu_task *task) {
     json_t *root = json_load_file(path, 0, NULL);
     if (!root) return false;
     enum pl_nlu_task t;
-    bool ok = parse_task(json_string_value(json_object_get(root, "task")), &t);
+    bool ok = task_of(root, &t);
     json_decref(root);
     if (ok && task) *task = t;
     return ok;
@@ -142,7 +162,7 @@ static pl_status load_config(struct pl_nlu_model *m, const char *dir, json_t *ro
                              const char *path, const char *base_name, char *precision,
                              size_t prec_n) {
     const char *task = json_string_value(json_object_get(root, "task"));
-    if (!parse_task(task, &m->task))
+    if (!task_of(root, &m->task))
         return PL_ERR(PL_E_FORMAT, "%s: task '%s' is not an NLU task", path, task ? task : "");
     const char *dom = json_string_value(json_object_get(root, "domain"));
     if (!(m->domain = pl_strdup(dom ? dom : base_name))) return PL_ERR(PL_E_NOMEM, "%s", path);
@@ -159,8 +179,18 @@ static pl_status load_config(struct pl_nlu_model *m, const char *dir, json_t *ro
     m->hidden = json_is_integer(hs) ? (int)json_integer_value(hs) : 0;
     if (m->hidden <= 0 || m->hidden > 65536)
         return PL_ERR(PL_E_FORMAT, "%s: hidden_size missing or out of range", path);
-    /* window step: half a window of text tokens, so every token sees context on both sides */
+    /* window step: half a window of text tokens, so every token sees context on both sides;
+     * QA: BERT run_squad's doc_stride over the context, the question cut to max_query_length */
     m->stride = (m->max_length - 2) / 2;
+    if (m->task == PL_NLU_TASK_QA) {
+        json_t *ds = json_object_get(root, "doc_stride"), *mq = json_object_get(root, "max_query_length");
+        m->stride = json_is_integer(ds) ? (int)json_integer_value(ds) : 128;
+        m->max_query = json_is_integer(mq) ? (int)json_integer_value(mq) : 64;
+        if (m->stride < 1 || m->max_query < 1 || m->max_query > m->max_length - 8)
+            return PL_ERR(PL_E_FORMAT, "%s: doc_stride %d / max_query_length %d out of range for "
+                                       "max_length %d", path, m->stride, m->max_query,
+                          m->max_length);
+    }
     if (m->stride < 1) m->stride = 1;
     json_t *batching = json_object_get(root, "batching");
     json_t *mb = json_object_get(batching, "max_batch_size");
@@ -220,6 +250,18 @@ static pl_status load_config(struct pl_nlu_model *m, const char *dir, json_t *ro
             s = load_head(m, path, key, val, labels);
             if (s != PL_OK) goto out;
         }
+    } else if (m->task == PL_NLU_TASK_QA) {
+        /* a Hugging Face question-answering checkpoint: qa_outputs [2, hidden] on the tokens */
+        made = json_pack("{s:[s,s]}", "span", "start", "end");
+        json_t *hd = json_pack("{s:s,s:s}", "tensor_prefix", "qa_outputs", "input", "tokens");
+        if (!made || !hd) {
+            json_decref(hd);
+            s = PL_ERR(PL_E_NOMEM, "%s", path);
+            goto out;
+        }
+        s = load_head(m, path, "span", hd, made);
+        json_decref(hd);
+        if (s != PL_OK) goto out;
     } else {
         /* a plain Hugging Face classifier: classifier.* on tokens or the pooler */
         json_t *id2label = json_object_get(root, "id2label");
@@ -262,6 +304,12 @@ static pl_status load_config(struct pl_nlu_model *m, const char *dir, json_t *ro
         m->head_second = find_head(m, "capit", 1);
         if (m->head_main < 0)
             s = PL_ERR(PL_E_FORMAT, "%s: punctuation_capitalization needs a token head \"punct\"", path);
+        break;
+    case PL_NLU_TASK_QA:
+        m->head_main = find_head(m, NULL, 1);
+        if (m->head_main < 0 || m->n_heads != 1 || m->heads[m->head_main].n_labels != 2)
+            s = PL_ERR(PL_E_FORMAT, "%s: question_answering needs one token head of 2 labels "
+                                    "(start, end)", path);
         break;
     default: s = PL_ERR(PL_E_INTERNAL, "task"); break;
     }
@@ -605,6 +653,55 @@ static pl_status finish_text(const struct pl_nlu_model *m, const struct pl_windo
     return PL_OK;
 }
 
+/* Every job through the batcher, then wait for all; the first failure wins. */
+static pl_status run_jobs(struct pl_nlu_model *m, struct nlu_job *jobs, int n_jobs,
+                          int64_t deadline_us) {
+    struct pl_batch_req *reqs = pl_calloc((size_t)n_jobs + 1, sizeof *reqs);
+    if (!reqs) return PL_ERR(PL_E_NOMEM, "run: %d windows", n_jobs);
+    pl_status st = PL_OK;
+    int submitted = 0;
+    for (int j = 0; j < n_jobs; j++) {
+        pl_batch_req_init(&reqs[j], &jobs[j], deadline_us);
+        st = pl_batcher_submit(m->batcher, &reqs[j]);
+        if (st != PL_OK) {
+            st = st == PL_E_EXHAUSTED ? PL_ERR(st, "model %s: batch queue is full", m->name)
+                                      : PL_ERR(st, "model %s: shutting down", m->name);
+            break;
+        }
+        submitted++;
+    }
+    for (int j = 0; j < submitted; j++) {
+        pl_batcher_wait(m->batcher, &reqs[j], -1);
+        if (st == PL_OK && reqs[j].status != PL_OK)
+            st = PL_ERR(reqs[j].status == PL_E_TIMEOUT ? PL_E_TIMEOUT : reqs[j].status,
+                        "model %s: %s", m->name, reqs[j].error);
+    }
+    pl_free(reqs);
+    return st;
+}
+
+pl_status pl_nlu_model_forward_windows(struct pl_nlu_model *m, const struct pl_encoding *const *encs,
+                                       int n, int64_t deadline_us, float *const *outs) {
+    if (!m || (n > 0 && (!encs || !outs)) || n < 0)
+        return PL_ERR(PL_E_INVALID_ARG, "forward windows: NULL argument");
+    if (m->n_heads != 1 || !m->heads[0].tokens)
+        return PL_ERR(PL_E_INVALID_ARG, "model %s: forward windows needs a single token head",
+                      m->name);
+    for (int i = 0; i < n; i++)
+        if (!encs[i] || !outs[i] || encs[i]->n < 1 || encs[i]->n > m->max_length)
+            return PL_ERR(PL_E_INVALID_ARG, "model %s: window %d of %d tokens (1..%d)", m->name,
+                          i, encs[i] ? encs[i]->n : 0, m->max_length);
+    struct nlu_job *jobs = pl_calloc((size_t)n + 1, sizeof *jobs);
+    if (!jobs) return PL_ERR(PL_E_NOMEM, "forward windows: %d windows", n);
+    for (int i = 0; i < n; i++) {
+        jobs[i].enc = encs[i];
+        jobs[i].out[0] = outs[i];
+    }
+    pl_status st = run_jobs(m, jobs, n, deadline_us);
+    pl_free(jobs);
+    return st;
+}
+
 pl_status pl_nlu_model_run(struct pl_nlu_model *m, const char *const *texts, const size_t *lens,
                            int n, const struct pl_nlu_limits *lim, int64_t deadline_us,
                            struct pl_nlu_result **out) {
@@ -614,9 +711,8 @@ pl_status pl_nlu_model_run(struct pl_nlu_model *m, const char *const *texts, con
     int *first_job = pl_calloc((size_t)n + 1, sizeof *first_job);
     struct pl_nlu_result *res = pl_calloc((size_t)n + 1, sizeof *res);
     struct nlu_job *jobs = NULL;
-    struct pl_batch_req *reqs = NULL;
     float *scratch = NULL;
-    int n_jobs = 0, submitted = 0;
+    int n_jobs = 0;
     if (!wins || !first_job || !res) {
         st = PL_ERR(PL_E_NOMEM, "run: %d texts", n);
         goto fail;
@@ -656,9 +752,8 @@ pl_status pl_nlu_model_run(struct pl_nlu_model *m, const char *const *texts, con
                           (m->heads[k].tokens ? (size_t)wins[i]->windows[w].n : 1);
     }
     jobs = pl_calloc((size_t)n_jobs, sizeof *jobs);
-    reqs = pl_calloc((size_t)n_jobs, sizeof *reqs);
     scratch = pl_malloc(sizeof(float) * (floats + 1));
-    if (!jobs || !reqs || !scratch) {
+    if (!jobs || !scratch) {
         st = PL_ERR(PL_E_NOMEM, "run: %d windows", n_jobs);
         goto fail;
     }
@@ -672,23 +767,7 @@ pl_status pl_nlu_model_run(struct pl_nlu_model *m, const char *const *texts, con
                      (m->heads[k].tokens ? (size_t)jobs[j].enc->n : 1);
             }
         }
-    for (int j = 0; j < n_jobs; j++) {
-        pl_batch_req_init(&reqs[j], &jobs[j], deadline_us);
-        st = pl_batcher_submit(m->batcher, &reqs[j]);
-        if (st != PL_OK) {
-            st = st == PL_E_EXHAUSTED ? PL_ERR(st, "model %s: batch queue is full", m->name)
-                                      : PL_ERR(st, "model %s: shutting down", m->name);
-            break;
-        }
-        submitted++;
-    }
-    for (int j = 0; j < submitted; j++) {
-        pl_batcher_wait(m->batcher, &reqs[j], -1);
-        if (st == PL_OK && reqs[j].status != PL_OK)
-            st = PL_ERR(reqs[j].status == PL_E_TIMEOUT ? PL_E_TIMEOUT : reqs[j].status,
-                        "model %s: %s", m->name, reqs[j].error);
-    }
-    if (st != PL_OK) goto fail;
+    PL_TRY_GOTO(st, run_jobs(m, jobs, n_jobs, deadline_us));
     for (int i = 0; i < n; i++) PL_TRY_GOTO(st, finish_text(m, wins[i], jobs + first_job[i], &res[i]));
     *out = res;
     res = NULL;
@@ -698,7 +777,6 @@ fail:
     pl_free(wins);
     pl_free(first_job);
     pl_free(jobs);
-    pl_free(reqs);
     pl_free(scratch);
     return st;
 }

@@ -37,10 +37,12 @@ struct pl_nlu_service {
 
 /* ---- the model repository: directories whose config.json names an NLU task ---------------- */
 
+/* Every task of the model code but question answering (parley-qa serves those). */
 static bool repo_claims(void *ud, const char *dir, const json_t *config) {
     (void)ud;
     (void)config;
-    return pl_nlu_model_probe(dir, NULL);
+    enum pl_nlu_task t;
+    return pl_nlu_model_probe(dir, &t) && t != PL_NLU_TASK_QA;
 }
 
 static pl_status load_one(struct pl_nlu_service *s, const char *dir, const char *name,
