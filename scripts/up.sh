@@ -8,11 +8,6 @@ cd "$(dirname "$0")/.."
 STATE=${PARLEY_STATE_DIR:-$PWD/state}
 NATS_PORT=${PARLEY_NATS_PORT:-4222}
 mkdir -p "$STATE/nats"
-# Public data next to the checkout (../shared/data) holds the Silero VAD weights that streaming
-# ASR uses for endpointing; services look there when PARLEY_DATA_DIR is set.
-if [[ -z "${PARLEY_DATA_DIR:-}" && -d ../shared/data ]]; then
-  export PARLEY_DATA_DIR=$(cd ../shared/data && pwd)
-fi
 
 if [[ -x "$BUILD/clients/parley-up" ]]; then
   exec "$BUILD/clients/parley" up --state-dir "$STATE" --nats-port "$NATS_PORT"

@@ -29,7 +29,7 @@
 #include "file.h"
 #include "proto_util.h"
 #include "riva/proto/riva_asr.pb-c.h"
-#include "transcribe_grpc.h"
+#include "client_grpc.h"
 #include "transcribe_stream.h"
 
 #define MAX_LIST 64
@@ -179,7 +179,7 @@ int main(int argc, char **argv) {
         size_t n_audio = 0;
         if (read_audio(file, &audio, &n_audio) != 0) return 2;
         grpc_init();
-        grpc_channel *sch = pl_transcribe_channel(server);
+        grpc_channel *sch = pl_client_channel(server);
         int src = pl_transcribe_stream(sch, api_key, &cfg, audio, n_audio, (int)chunk_ms, realtime,
                                        timeout_ms, server);
         grpc_channel_destroy(sch);
@@ -201,59 +201,17 @@ int main(int argc, char **argv) {
 
     int rc = 1;
     grpc_init();
-    grpc_channel *ch = pl_transcribe_channel(server);
-    grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
-    gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
-                                         gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
-    grpc_call *call = grpc_channel_create_call(
-        ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
-        grpc_slice_from_static_string("/nvidia.riva.asr.RivaSpeechRecognition/Recognize"), NULL,
-        deadline, NULL);
-    grpc_slice body = grpc_slice_from_copied_buffer((const char *)req, req_len);
+    grpc_channel *ch = pl_client_channel(server);
+    uint8_t *resp = NULL;
+    size_t resp_len = 0;
+    grpc_status_code status = pl_client_unary(
+        ch, "transcribe", server, "/nvidia.riva.asr.RivaSpeechRecognition/Recognize", api_key, req,
+        req_len, timeout_ms, &resp, &resp_len);
     pl_free(req);
-    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&body, 1);
-    grpc_slice_unref(body);
-    struct pl_transcribe_auth auth;
-    pl_transcribe_auth_init(&auth, api_key);
-    grpc_metadata_array init_md, trail_md;
-    grpc_metadata_array_init(&init_md);
-    grpc_metadata_array_init(&trail_md);
-    grpc_byte_buffer *resp = NULL;
-    grpc_status_code status = GRPC_STATUS_UNKNOWN;
-    grpc_slice details = grpc_empty_slice();
-    grpc_op ops[6];
-    memset(ops, 0, sizeof ops);
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[0].data.send_initial_metadata.count = auth.n;
-    ops[0].data.send_initial_metadata.metadata = pl_transcribe_auth_md(&auth);
-    ops[1].op = GRPC_OP_SEND_MESSAGE;
-    ops[1].data.send_message.send_message = bb;
-    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-    ops[3].data.recv_initial_metadata.recv_initial_metadata = &init_md;
-    ops[4].op = GRPC_OP_RECV_MESSAGE;
-    ops[4].data.recv_message.recv_message = &resp;
-    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    ops[5].data.recv_status_on_client.trailing_metadata = &trail_md;
-    ops[5].data.recv_status_on_client.status = &status;
-    ops[5].data.recv_status_on_client.status_details = &details;
-    int tag = 1;
-    grpc_call_error ce = grpc_call_start_batch(call, ops, 6, &tag, NULL);
-    grpc_byte_buffer_destroy(bb);
-    if (ce == GRPC_CALL_OK)
-        grpc_completion_queue_pluck(cq, &tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-    if (ce != GRPC_CALL_OK) {
-        fprintf(stderr, "parley transcribe: call could not start (%d)\n", (int)ce);
-    } else if (status != GRPC_STATUS_OK) {
-        pl_transcribe_print_status(server, status, details);
-    } else if (resp) {
-        grpc_byte_buffer_reader rd;
-        grpc_byte_buffer_reader_init(&rd, resp);
-        grpc_slice all = grpc_byte_buffer_reader_readall(&rd);
-        grpc_byte_buffer_reader_destroy(&rd);
+    if (status == GRPC_STATUS_OK) {
         ProtobufCMessage *m = NULL;
-        if (pl_proto_unpack(&nvidia__riva__asr__recognize_response__descriptor,
-                            GRPC_SLICE_START_PTR(all), GRPC_SLICE_LENGTH(all), &m) != PL_OK) {
+        if (pl_proto_unpack(&nvidia__riva__asr__recognize_response__descriptor, resp, resp_len,
+                            &m) != PL_OK) {
             fprintf(stderr, "parley transcribe: the response is not a RecognizeResponse\n");
         } else {
             Nvidia__Riva__Asr__RecognizeResponse *r = (void *)m;
@@ -276,20 +234,9 @@ int main(int argc, char **argv) {
             rc = 0;
         }
         pl_proto_free(m);
-        grpc_slice_unref(all);
     }
-    pl_transcribe_auth_deinit(&auth);
-    if (resp) grpc_byte_buffer_destroy(resp);
-    grpc_slice_unref(details);
-    grpc_metadata_array_destroy(&init_md);
-    grpc_metadata_array_destroy(&trail_md);
-    grpc_call_unref(call);
+    pl_free(resp);
     grpc_channel_destroy(ch);
-    grpc_completion_queue_shutdown(cq);
-    while (grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
-           GRPC_QUEUE_SHUTDOWN) {
-    }
-    grpc_completion_queue_destroy(cq);
     grpc_shutdown();
     return rc;
 }

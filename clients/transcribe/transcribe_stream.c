@@ -21,7 +21,7 @@
 #include "audio.h"
 #include "proto_util.h"
 #include "riva/proto/riva_asr.pb-c.h"
-#include "transcribe_grpc.h"
+#include "client_grpc.h"
 #include "transcribe_stream.h"
 
 enum { T_STATUS = 1, T_SEND = 2, T_RECV = 3 };
@@ -114,8 +114,8 @@ int pl_transcribe_stream(grpc_channel *ch, const char *api_key,
         ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
         grpc_slice_from_static_string("/nvidia.riva.asr.RivaSpeechRecognition/StreamingRecognize"),
         NULL, deadline, NULL);
-    struct pl_transcribe_auth auth;
-    pl_transcribe_auth_init(&auth, api_key);
+    struct pl_client_auth auth;
+    pl_client_auth_init(&auth, api_key);
     grpc_metadata_array init_md, trail_md;
     grpc_metadata_array_init(&init_md);
     grpc_metadata_array_init(&trail_md);
@@ -144,7 +144,7 @@ int pl_transcribe_stream(grpc_channel *ch, const char *api_key,
     memset(ops, 0, sizeof ops);
     ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
     ops[0].data.send_initial_metadata.count = auth.n;
-    ops[0].data.send_initial_metadata.metadata = pl_transcribe_auth_md(&auth);
+    ops[0].data.send_initial_metadata.metadata = pl_client_auth_md(&auth);
     ops[1].op = GRPC_OP_SEND_MESSAGE;
     ops[1].data.send_message.send_message = out;
     grpc_call_start_batch(call, ops, 2, (void *)(intptr_t)T_SEND, NULL);
@@ -211,10 +211,10 @@ int pl_transcribe_stream(grpc_channel *ch, const char *api_key,
     }
     int rc = 0;
     if (status != GRPC_STATUS_OK) {
-        pl_transcribe_print_status(server, status, details);
+        pl_client_print_status("transcribe", server, status, details);
         rc = 1;
     }
-    pl_transcribe_auth_deinit(&auth);
+    pl_client_auth_deinit(&auth);
     if (resp) grpc_byte_buffer_destroy(resp);
     if (out) grpc_byte_buffer_destroy(out);
     grpc_slice_unref(details);

@@ -287,6 +287,8 @@ int main(int argc, char **argv) {
     xsnprintf(path, sizeof path, "%s/logs", state_dir);
     mkdir(path, 0755);
     xsnprintf(g_state_file, sizeof g_state_file, "%s/%s", state_dir, PL_UP_STATE_FILE);
+    /* the services keep their own state there too (parley-qa's knowledge base) */
+    setenv("PARLEY_STATE_DIR", state_dir, 1);
 
     struct pl_up_entry old[PL_UP_MAX_PROCS];
     size_t n_old = 0;

@@ -207,6 +207,8 @@ struct pl_nlu_model {
     int max_length;      /* tokens per window including [CLS]/[SEP] */
     int stride;          /* window step in text tokens (QA: config "doc_stride", 128) */
     int max_query;       /* QA: question tokens kept (config "max_query_length", 64) */
+    bool qa_allow_null;  /* QA: the model says "no answer" (config "no_answer_threshold" set) */
+    float qa_null_threshold; /* QA: "no answer" when its score beats the best span's by more */
     int hidden;
     int max_batch_size;
     int64_t max_queue_delay_us;

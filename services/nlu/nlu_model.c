@@ -170,6 +170,8 @@ static pl_status load_config(struct pl_nlu_model *m, const char *dir, json_t *ro
     json_t *mp = json_object_get(root, "max_position_embeddings");
     m->max_length = json_is_integer(ml) ? (int)json_integer_value(ml)
                                         : json_is_integer(mp) ? (int)json_integer_value(mp) : 128;
+    /* a QA checkpoint without max_length: run_squad's 384-token windows */
+    if (m->task == PL_NLU_TASK_QA && !json_is_integer(ml) && m->max_length > 384) m->max_length = 384;
     if (json_is_integer(mp) && m->max_length > json_integer_value(mp))
         return PL_ERR(PL_E_FORMAT, "%s: max_length %d exceeds max_position_embeddings %lld", path,
                       m->max_length, (long long)json_integer_value(mp));
@@ -186,6 +188,9 @@ static pl_status load_config(struct pl_nlu_model *m, const char *dir, json_t *ro
         json_t *ds = json_object_get(root, "doc_stride"), *mq = json_object_get(root, "max_query_length");
         m->stride = json_is_integer(ds) ? (int)json_integer_value(ds) : 128;
         m->max_query = json_is_integer(mq) ? (int)json_integer_value(mq) : 64;
+        json_t *nt = json_object_get(root, "no_answer_threshold");
+        m->qa_allow_null = json_is_number(nt);
+        m->qa_null_threshold = m->qa_allow_null ? (float)json_number_value(nt) : 0.0f;
         if (m->stride < 1 || m->max_query < 1 || m->max_query > m->max_length - 8)
             return PL_ERR(PL_E_FORMAT, "%s: doc_stride %d / max_query_length %d out of range for "
                                        "max_length %d", path, m->stride, m->max_query,
@@ -224,7 +229,16 @@ static pl_status load_config(struct pl_nlu_model *m, const char *dir, json_t *ro
     struct pl_wordpiece_opts wo;
     pl_wordpiece_opts_default(&wo);
     json_t *lc = json_object_get(tk, "do_lower_case");
+    json_t *hf_tok = NULL;
+    if (!tk) {
+        /* a Hugging Face checkpoint: its tokenizer_config.json says cased or uncased */
+        char tpath[4096];
+        if ((size_t)snprintf(tpath, sizeof tpath, "%s/tokenizer_config.json", dir) < sizeof tpath)
+            hf_tok = json_load_file(tpath, 0, NULL);
+        lc = json_object_get(hf_tok, "do_lower_case");
+    }
     if (json_is_boolean(lc)) wo.do_lower_case = json_is_true(lc);
+    json_decref(hf_tok);
     json_t *tt = json_object_get(tk, "token_type_ids");
     if (tt) {
         const char *tts = json_string_value(tt);

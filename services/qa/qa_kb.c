@@ -1,0 +1,423 @@
+/*
+ * qa_kb.c - the knowledge base (qa.h): documents cut into paragraphs, in SQLite with FTS5.
+ *
+ * File layout (one SQLite file, WAL journal, so that parley-qa reads while `parley kb`
+ * writes, and every committed change is visible to the next query):
+ *   documents(id INTEGER PRIMARY KEY, name, added_ms, bytes, paragraphs)
+ *   passages  FTS5(text, doc_id UNINDEXED, paragraph UNINDEXED), porter stemming over
+ *             unicode61 tokens; ranked with bm25().
+ * All statements of a handle run under its mutex (one connection per handle).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "alloc.h"
+#include "qa.h"
+#include "strbuf.h"
+#include "util.h"
+
+#define MAX_PARAGRAPH 2000 /* bytes; longer paragraphs are cut at whitespace */
+
+struct pl_qa_kb {
+    sqlite3 *db;
+    pthread_mutex_t lock;
+    char *path;
+};
+
+static pl_status db_err(struct pl_qa_kb *kb, int rc, const char *what) {
+    return PL_ERR(rc == SQLITE_NOMEM ? PL_E_NOMEM : PL_E_IO, "knowledge base %s: %s: %s",
+                  kb->path, what, sqlite3_errmsg(kb->db));
+}
+
+const char *pl_qa_kb_path(const char *path, char *buf, size_t n) {
+    const char *state = getenv("PARLEY_STATE_DIR");
+    if (path && !strcmp(path, "none"))
+        snprintf(buf, n, "%s", "");
+    else if (path && *path)
+        snprintf(buf, n, "%s", path);
+    else
+        snprintf(buf, n, "%s/kb.sqlite", state && *state ? state : "state");
+    return buf;
+}
+
+pl_status pl_qa_kb_open(const char *path, struct pl_qa_kb **out) {
+    *out = NULL;
+    if (!path || !*path) return PL_ERR(PL_E_INVALID_ARG, "knowledge base: no path");
+    /* the directory the file goes in (one level), e.g. state/ on a fresh checkout */
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir) {
+        *slash = '\0';
+        if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+            return PL_ERR(PL_E_IO, "knowledge base %s: cannot create %s: %s", path, dir,
+                          strerror(errno));
+    }
+    struct pl_qa_kb *kb = pl_calloc(1, sizeof *kb);
+    if (!kb || !(kb->path = pl_strdup(path))) {
+        pl_free(kb);
+        return PL_ERR(PL_E_NOMEM, "knowledge base");
+    }
+    pthread_mutex_init(&kb->lock, NULL);
+    pl_status st = PL_OK;
+    int rc = sqlite3_open_v2(path, &kb->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                                                SQLITE_OPEN_FULLMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        st = PL_ERR(PL_E_IO, "knowledge base %s: cannot open: %s", path,
+                    kb->db ? sqlite3_errmsg(kb->db) : sqlite3_errstr(rc));
+        goto fail;
+    }
+    sqlite3_busy_timeout(kb->db, 5000); /* a writer in another process holds the lock briefly */
+    static const char schema[] =
+        "PRAGMA journal_mode=WAL;"
+        "PRAGMA synchronous=FULL;"
+        "CREATE TABLE IF NOT EXISTS documents(id INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+        " added_ms INTEGER NOT NULL, bytes INTEGER NOT NULL, paragraphs INTEGER NOT NULL);"
+        "CREATE VIRTUAL TABLE IF NOT EXISTS passages USING fts5(text, doc_id UNINDEXED,"
+        " paragraph UNINDEXED, tokenize='porter unicode61');";
+    char *err = NULL;
+    rc = sqlite3_exec(kb->db, schema, NULL, NULL, &err);
+    if (rc != SQLITE_OK) {
+        st = PL_ERR(rc == SQLITE_NOTADB ? PL_E_FORMAT : PL_E_IO,
+                    "knowledge base %s: %s", path, err ? err : sqlite3_errstr(rc));
+        sqlite3_free(err);
+        goto fail;
+    }
+    *out = kb;
+    return PL_OK;
+fail:
+    pl_qa_kb_close(kb);
+    return st;
+}
+
+void pl_qa_kb_close(struct pl_qa_kb *kb) {
+    if (!kb) return;
+    sqlite3_close(kb->db);
+    pthread_mutex_destroy(&kb->lock);
+    pl_free(kb->path);
+    pl_free(kb);
+}
+
+/* ---- paragraphs ------------------------------------------------------------------------ */
+
+/* Is text[i..end) a blank line (only spaces/tabs before '\n' or the end)? */
+static bool blank_line(const char *p, const char *end) {
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r')) p++;
+    return p == end || *p == '\n';
+}
+
+typedef pl_status (*para_fn)(void *ud, const char *p, size_t n);
+
+/* Emit one paragraph, trimmed, cut at whitespace into pieces of at most MAX_PARAGRAPH bytes
+ * (a cut never splits a UTF-8 sequence: it falls on an ASCII space or newline). */
+static pl_status emit(const char *p, const char *e, para_fn fn, void *ud) {
+    while (p < e && isspace((unsigned char)*p)) p++;
+    while (e > p && isspace((unsigned char)e[-1])) e--;
+    while (p < e) {
+        const char *cut = e;
+        if (e - p > MAX_PARAGRAPH) {
+            cut = p + MAX_PARAGRAPH;
+            while (cut > p && !isspace((unsigned char)*cut)) cut--;
+            if (cut == p) { /* no whitespace: cut at a UTF-8 boundary */
+                cut = p + MAX_PARAGRAPH;
+                while (cut > p && ((unsigned char)*cut & 0xC0) == 0x80) cut--;
+            }
+        }
+        PL_TRY(fn(ud, p, (size_t)(cut - p)));
+        p = cut;
+        while (p < e && isspace((unsigned char)*p)) p++;
+    }
+    return PL_OK;
+}
+
+/* Paragraphs of a document: blank lines separate them; a Markdown heading line ("# ...")
+ * starts a new one (and stays with the text under it). */
+static pl_status paragraphs(const char *text, size_t len, para_fn fn, void *ud) {
+    const char *end = text + len, *start = text, *p = text;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *next = nl ? nl + 1 : end;
+        bool heading = *p == '#';
+        if (heading && p > start) {
+            PL_TRY(emit(start, p, fn, ud));
+            start = p;
+        }
+        if (blank_line(p, end)) {
+            PL_TRY(emit(start, p, fn, ud));
+            start = next;
+        }
+        p = next;
+    }
+    return emit(start, end, fn, ud);
+}
+
+struct add_ctx {
+    struct pl_qa_kb *kb;
+    sqlite3_stmt *ins;
+    int64_t doc;
+    int n;
+};
+
+static pl_status add_para(void *ud, const char *p, size_t n) {
+    struct add_ctx *a = ud;
+    sqlite3_reset(a->ins);
+    sqlite3_bind_text(a->ins, 1, p, (int)n, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(a->ins, 2, a->doc);
+    sqlite3_bind_int(a->ins, 3, a->n);
+    int rc = sqlite3_step(a->ins);
+    if (rc != SQLITE_DONE) return db_err(a->kb, rc, "insert a passage");
+    a->n++;
+    return PL_OK;
+}
+
+static bool utf8_ok(const char *s, size_t n) {
+    const unsigned char *p = (const unsigned char *)s, *e = p + n;
+    while (p < e) {
+        unsigned c = *p;
+        int k = c < 0x80 ? 0 : (c >> 5) == 6 ? 1 : (c >> 4) == 14 ? 2 : (c >> 3) == 30 ? 3 : -1;
+        if (k < 0 || e - p <= k) return false;
+        for (int i = 1; i <= k; i++)
+            if ((p[i] & 0xC0) != 0x80) return false;
+        p += k + 1;
+    }
+    return true;
+}
+
+pl_status pl_qa_kb_add(struct pl_qa_kb *kb, const char *name, const char *text, size_t len,
+                       int64_t *id, int *n_paragraphs) {
+    if (!kb || !name || !*name || !text)
+        return PL_ERR(PL_E_INVALID_ARG, "knowledge base add: no document or name");
+    if (!utf8_ok(text, len)) return PL_ERR(PL_E_INVALID_ARG, "document %s is not valid UTF-8", name);
+    pthread_mutex_lock(&kb->lock);
+    pl_status st = PL_OK;
+    sqlite3_stmt *doc = NULL, *upd = NULL;
+    struct add_ctx a = {kb, NULL, 0, 0};
+    int rc = sqlite3_exec(kb->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        st = db_err(kb, rc, "begin");
+        goto out;
+    }
+    if ((rc = sqlite3_prepare_v2(kb->db, "INSERT INTO documents(name, added_ms, bytes, paragraphs)"
+                                         " VALUES(?, ?, ?, 0)", -1, &doc, NULL)) != SQLITE_OK ||
+        (rc = sqlite3_prepare_v2(kb->db, "INSERT INTO passages(text, doc_id, paragraph)"
+                                         " VALUES(?, ?, ?)", -1, &a.ins, NULL)) != SQLITE_OK ||
+        (rc = sqlite3_prepare_v2(kb->db, "UPDATE documents SET paragraphs = ? WHERE id = ?", -1,
+                                 &upd, NULL)) != SQLITE_OK) {
+        st = db_err(kb, rc, "prepare");
+        goto rollback;
+    }
+    sqlite3_bind_text(doc, 1, name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(doc, 2, pl_time_wall_ms());
+    sqlite3_bind_int64(doc, 3, (sqlite3_int64)len);
+    if ((rc = sqlite3_step(doc)) != SQLITE_DONE) {
+        st = db_err(kb, rc, "insert a document");
+        goto rollback;
+    }
+    a.doc = sqlite3_last_insert_rowid(kb->db);
+    PL_TRY_GOTO(st, paragraphs(text, len, add_para, &a));
+    if (a.n == 0) {
+        st = PL_ERR(PL_E_INVALID_ARG, "document %s has no text", name);
+        goto rollback;
+    }
+    sqlite3_bind_int(upd, 1, a.n);
+    sqlite3_bind_int64(upd, 2, a.doc);
+    if ((rc = sqlite3_step(upd)) != SQLITE_DONE) {
+        st = db_err(kb, rc, "update a document");
+        goto rollback;
+    }
+    if ((rc = sqlite3_exec(kb->db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK) {
+        st = db_err(kb, rc, "commit");
+        goto rollback;
+    }
+    if (id) *id = a.doc;
+    if (n_paragraphs) *n_paragraphs = a.n;
+    goto out;
+fail:
+rollback:
+    sqlite3_exec(kb->db, "ROLLBACK", NULL, NULL, NULL);
+out:
+    sqlite3_finalize(doc);
+    sqlite3_finalize(a.ins);
+    sqlite3_finalize(upd);
+    pthread_mutex_unlock(&kb->lock);
+    return st;
+}
+
+pl_status pl_qa_kb_remove(struct pl_qa_kb *kb, int64_t id) {
+    if (!kb) return PL_ERR(PL_E_INVALID_ARG, "knowledge base remove: NULL");
+    pthread_mutex_lock(&kb->lock);
+    pl_status st = PL_OK;
+    sqlite3_stmt *del = NULL, *dp = NULL;
+    int rc = sqlite3_exec(kb->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        st = db_err(kb, rc, "begin");
+        goto out;
+    }
+    if ((rc = sqlite3_prepare_v2(kb->db, "DELETE FROM documents WHERE id = ?", -1, &del, NULL)) !=
+            SQLITE_OK ||
+        (rc = sqlite3_prepare_v2(kb->db, "DELETE FROM passages WHERE doc_id = ?", -1, &dp, NULL)) !=
+            SQLITE_OK) {
+        st = db_err(kb, rc, "prepare");
+        goto rollback;
+    }
+    sqlite3_bind_int64(del, 1, id);
+    if ((rc = sqlite3_step(del)) != SQLITE_DONE) {
+        st = db_err(kb, rc, "delete a document");
+        goto rollback;
+    }
+    if (sqlite3_changes(kb->db) == 0) {
+        st = PL_ERR(PL_E_NOT_FOUND, "knowledge base %s has no document %lld", kb->path,
+                    (long long)id);
+        goto rollback;
+    }
+    sqlite3_bind_int64(dp, 1, id);
+    if ((rc = sqlite3_step(dp)) != SQLITE_DONE) {
+        st = db_err(kb, rc, "delete passages");
+        goto rollback;
+    }
+    if ((rc = sqlite3_exec(kb->db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK) {
+        st = db_err(kb, rc, "commit");
+        goto rollback;
+    }
+    goto out;
+rollback:
+    sqlite3_exec(kb->db, "ROLLBACK", NULL, NULL, NULL);
+out:
+    sqlite3_finalize(del);
+    sqlite3_finalize(dp);
+    pthread_mutex_unlock(&kb->lock);
+    return st;
+}
+
+void pl_qa_kb_docs_free(struct pl_qa_kb_doc *docs, int n) {
+    for (int i = 0; docs && i < n; i++) pl_free(docs[i].name);
+    pl_free(docs);
+}
+
+pl_status pl_qa_kb_list(struct pl_qa_kb *kb, struct pl_qa_kb_doc **docs, int *n) {
+    *docs = NULL;
+    *n = 0;
+    pthread_mutex_lock(&kb->lock);
+    pl_status st = PL_OK;
+    sqlite3_stmt *q = NULL;
+    struct pl_qa_kb_doc *v = NULL;
+    int nv = 0, cap = 0, rc;
+    if ((rc = sqlite3_prepare_v2(kb->db, "SELECT id, name, added_ms, bytes, paragraphs FROM "
+                                         "documents ORDER BY id", -1, &q, NULL)) != SQLITE_OK) {
+        st = db_err(kb, rc, "list");
+        goto out;
+    }
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (nv == cap) {
+            cap = cap ? cap * 2 : 16;
+            struct pl_qa_kb_doc *nd = pl_realloc(v, sizeof *nd * (size_t)cap);
+            if (!nd) {
+                st = PL_ERR(PL_E_NOMEM, "knowledge base list");
+                goto out;
+            }
+            v = nd;
+        }
+        struct pl_qa_kb_doc *d = &v[nv];
+        d->id = sqlite3_column_int64(q, 0);
+        d->name = pl_strdup((const char *)sqlite3_column_text(q, 1));
+        d->added_ms = sqlite3_column_int64(q, 2);
+        d->bytes = sqlite3_column_int64(q, 3);
+        d->paragraphs = sqlite3_column_int(q, 4);
+        if (!d->name) {
+            st = PL_ERR(PL_E_NOMEM, "knowledge base list");
+            goto out;
+        }
+        nv++;
+    }
+    if (rc != SQLITE_DONE) st = db_err(kb, rc, "list");
+out:
+    sqlite3_finalize(q);
+    pthread_mutex_unlock(&kb->lock);
+    if (st != PL_OK) {
+        pl_qa_kb_docs_free(v, nv);
+        return st;
+    }
+    *docs = v;
+    *n = nv;
+    return PL_OK;
+}
+
+void pl_qa_passages_free(struct pl_qa_passage *p, int n) {
+    for (int i = 0; p && i < n; i++) pl_free(p[i].text);
+    pl_free(p);
+}
+
+/* The query's words as an FTS5 expression: "w1" OR "w2" ... (letters and digits only, so no
+ * user text reaches the FTS5 syntax). */
+static pl_status fts_query(const char *q, struct pl_strbuf *sb) {
+    const unsigned char *p = (const unsigned char *)q;
+    while (*p) {
+        while (*p && !(isalnum(*p) || *p >= 0x80)) p++;
+        const unsigned char *w = p;
+        while (*p && (isalnum(*p) || *p >= 0x80)) p++;
+        if (p > w) pl_strbuf_appendf(sb, "%s\"%.*s\"", sb->len ? " OR " : "", (int)(p - w), w);
+    }
+    return sb->failed ? PL_ERR(PL_E_NOMEM, "knowledge base query") : PL_OK;
+}
+
+pl_status pl_qa_kb_search(struct pl_qa_kb *kb, const char *query, int k,
+                          struct pl_qa_passage **out, int *n) {
+    *out = NULL;
+    *n = 0;
+    if (!kb || !query || k < 1) return PL_ERR(PL_E_INVALID_ARG, "knowledge base search: bad arguments");
+    struct pl_strbuf fq;
+    pl_strbuf_init(&fq);
+    PL_TRY(fts_query(query, &fq));
+    if (fq.len == 0) {
+        pl_strbuf_deinit(&fq);
+        return PL_OK;
+    }
+    pthread_mutex_lock(&kb->lock);
+    pl_status st = PL_OK;
+    sqlite3_stmt *q = NULL;
+    struct pl_qa_passage *v = pl_calloc((size_t)k, sizeof *v);
+    int nv = 0, rc;
+    if (!v) {
+        st = PL_ERR(PL_E_NOMEM, "knowledge base search");
+        goto out;
+    }
+    if ((rc = sqlite3_prepare_v2(kb->db, "SELECT doc_id, paragraph, text, bm25(passages) FROM "
+                                         "passages WHERE passages MATCH ? ORDER BY bm25(passages)"
+                                         " LIMIT ?", -1, &q, NULL)) != SQLITE_OK) {
+        st = db_err(kb, rc, "search");
+        goto out;
+    }
+    sqlite3_bind_text(q, 1, fq.data, (int)fq.len, SQLITE_STATIC);
+    sqlite3_bind_int(q, 2, k);
+    while (nv < k && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        struct pl_qa_passage *p = &v[nv];
+        p->doc_id = sqlite3_column_int64(q, 0);
+        p->paragraph = sqlite3_column_int(q, 1);
+        p->len = (size_t)sqlite3_column_bytes(q, 2);
+        p->text = pl_strndup((const char *)sqlite3_column_text(q, 2), p->len);
+        p->score = -sqlite3_column_double(q, 3); /* bm25() is smaller for better matches */
+        if (!p->text) {
+            st = PL_ERR(PL_E_NOMEM, "knowledge base search");
+            goto out;
+        }
+        nv++;
+    }
+    if (nv < k && rc != SQLITE_DONE) st = db_err(kb, rc, "search");
+out:
+    sqlite3_finalize(q);
+    pthread_mutex_unlock(&kb->lock);
+    pl_strbuf_deinit(&fq);
+    if (st != PL_OK) {
+        pl_qa_passages_free(v, nv);
+        return st;
+    }
+    *out = v;
+    *n = nv;
+    return PL_OK;
+}

@@ -1,0 +1,7 @@
+# parley-qa (services/qa): the service end to end with a Hugging Face QA checkpoint written by
+# tests/reference/bert_ref.py, the knowledge base through `parley kb`, a 100-page context.
+pl_add_py_test(NAME integration_qa_service SCRIPT qa_test_service.py TIMEOUT 300
+               ENV "PL_QA=$<TARGET_FILE:parley-qa>" "PL_GATEWAY=$<TARGET_FILE:parley-gateway>"
+                   "PL_PARLEY=$<TARGET_FILE:parley>" "PL_SOURCE_DIR=${CMAKE_SOURCE_DIR}"
+                   "PARLEY_DATA_DIR=${PARLEY_DATA_DIR}")
+add_dependencies(parley-qa parley-kb)
