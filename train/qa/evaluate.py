@@ -1,0 +1,211 @@
+#!/usr/bin/python3
+"""Score an extractive QA model on SQuAD-format sets: the PyTorch model of an exported model
+directory, or a running Parley gateway through gRPC NaturalQuery.
+
+    # the exported model (weights as shipped; decoding and threshold from its config.json)
+    /usr/bin/python3 -m train.qa.evaluate --model models/qa-squad [--sets dev,shifts,covid] [--limit N]
+    # the service: Riva nvidia.riva.nlp.RivaLanguageUnderstanding/NaturalQuery through the gateway
+    /usr/bin/python3 -m train.qa.evaluate --server 127.0.0.1:50051 --build build [--sets ...]
+
+Sets (<data> = ../shared/data/qa):
+  dev     the dev articles of the SQuAD 2.0 dev half (train/qa/squad.py: split_by_article),
+          answerable and unanswerable questions
+  shifts  SQuADShifts new-Wikipedia (7,938 answerable questions, 1-5 answers each)
+  covid   COVID-QA (1,380 answerable questions over 98 long papers)
+  train2  the training part of the SQuAD 2.0 dev half (a check, not a result)
+
+Figures (official SQuAD 2.0 normalization and scores, train/qa/squad.py), in percent:
+answerable EM/F1 (the answerable questions, "" counting as a wrong answer), no-answer
+accuracy (unanswerable questions answered ""), overall EM/F1. For the PyTorch model they are
+given at the model's no_answer_threshold and, as span_*, with every question answered by its
+best span; for dev also at the threshold that would be best on this set (tuned_*).
+
+Through the service a request is {query: question, top_n: 1, context}; the answer is
+results[0].answer, and an empty answer (or no result) means "no answer". Client-side latency
+per request is reported too (p50, p90; the gateway and the QA worker included).
+--limit N scores the first N questions of each set (0: all).
+"""
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+import torch
+
+from train.common import safetensors_io
+from train.common.bert import BertConfig
+from train.common.paths import ROOT, data_dir
+from train.qa import squad
+from train.qa.features import Features
+from train.qa.model import QuestionAnswering, decode, run_windows
+from train.qa.windows import OffsetTokenizer
+
+SETS = {"dev": ("squad-v2-dev-half.json", "dev"), "train2": ("squad-v2-dev-half.json", "train"),
+        "shifts": ("squadshifts-new-wiki.json", None), "covid": ("covid-qa.json", None)}
+
+
+def read_set(data, name, limit=0):
+    fname, part = SETS[name]
+    qs = squad.read_squad(os.path.join(data, fname))
+    if part is not None:
+        tr, dv = squad.split_by_article(qs)
+        qs = dv if part == "dev" else tr
+    return qs[:limit] if limit else qs
+
+
+def predict(model, feats, max_answer_tokens, chunk=128):
+    """({qid: best span text}, {qid: null score - best span score}) of Features' questions."""
+    preds, diffs = {}, {}
+    pad = feats.tok.wp.pad_id
+    n = len(feats.questions)
+    for c0 in range(0, n, chunk):
+        wins, inputs, owner = [], [], []
+        for i in range(c0, min(n, c0 + chunk)):
+            win = feats.windows(i)
+            wins.append(win)
+            for x in feats.inputs(i, win):
+                inputs.append(x)
+                owner.append(i)
+        logits = run_windows(model, inputs, pad)
+        k = 0
+        for j, i in enumerate(range(c0, min(n, c0 + chunk))):
+            win = wins[j]
+            lg = logits[k:k + len(win)]
+            k += len(win)
+            ctx, _, st, en = feats.contexts[feats.items[i].ctx]
+            q = feats.questions[i]
+            text, diff, _ = decode(win, lg, st, en, ctx, max_answer_tokens)
+            preds[q.qid], diffs[q.qid] = text, diff
+    return preds, diffs
+
+
+def score_features(model, feats, max_answer_tokens, threshold=None):
+    preds, diffs = predict(model, feats, max_answer_tokens)
+    return squad.evaluate_predictions(feats.questions, preds, diffs, threshold), preds, diffs
+
+
+def load_model_dir(path):
+    """(model in eval mode, config.json dict, OffsetTokenizer) of an exported model directory."""
+    with open(os.path.join(path, "config.json")) as f:
+        c = json.load(f)
+    cfg = BertConfig(**{k: c[k] for k in BertConfig.__dataclass_fields__ if k in c})
+    model = QuestionAnswering(cfg)
+    tensors, _ = safetensors_io.load(os.path.join(path, "model.safetensors"))
+    model.load_state_dict({k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in tensors.items()})
+    model.eval()
+    return model, c, OffsetTokenizer(os.path.join(path, c["tokenizer"]["vocab"]))
+
+
+def eval_model(args):
+    torch.set_num_threads(args.threads)
+    model, c, tok = load_model_dir(args.model)
+    qa = c["question_answering"]
+    out = {"model": args.model, "threshold": qa["no_answer_threshold"]}
+    for name in args.sets:
+        qs = read_set(args.data, name, args.limit)
+        t0 = time.time()
+        feats = Features(qs, tok, c["max_length"], qa["doc_stride"], qa["max_question_tokens"], with_targets=False)
+        m, preds, diffs = score_features(model, feats, qa["max_answer_tokens"], qa["no_answer_threshold"])
+        tuned = squad.evaluate_predictions(qs, preds, diffs)
+        m.update({"tuned_" + k: v for k, v in tuned.items() if not k.startswith("span_")})
+        m["windows"] = sum(len(feats.windows(i)) for i in range(len(qs)))
+        m["seconds"] = round(time.time() - t0, 1)
+        out[name] = m
+        print_set(name, m)
+        if args.predictions:
+            with open("%s.%s.json" % (args.predictions, name), "w") as f:
+                json.dump({"predictions": preds, "null_minus_span": diffs}, f, indent=1)
+    return out
+
+
+def print_set(name, m):
+    line = "%-7s %5d questions (%d unanswerable): answerable F1 %6.2f EM %6.2f" % (
+        name, m["answerable"] + m["unanswerable"], m["unanswerable"], m["answerable_f1"], m["answerable_em"])
+    if m["unanswerable"]:
+        line += " | no-answer acc %6.2f | all F1 %6.2f EM %6.2f" % (m["noans_acc"], m["all_f1"], m["all_em"])
+    if "span_answerable_f1" in m:
+        line += " | span-only answerable F1 %6.2f" % m["span_answerable_f1"]
+    if "tuned_threshold" in m:
+        line += " | tuned thr %.3f: all F1 %.2f" % (m["tuned_threshold"], m["tuned_all_f1"])
+    if "latency_p50_ms" in m:
+        line += " | latency p50 %.1f ms p90 %.1f ms" % (m["latency_p50_ms"], m["latency_p90_ms"])
+    print(line + " (%.0f s)" % m["seconds"], flush=True)
+
+
+def eval_server(args):
+    from train.common.stubs import load_stubs
+    load_stubs(args.stubs or os.path.join(args.build, "python"))
+    import grpc
+    from riva.proto import riva_nlp_pb2 as nlp, riva_nlp_pb2_grpc as nlp_grpc
+    ch = grpc.insecure_channel(args.server)
+    try:
+        grpc.channel_ready_future(ch).result(timeout=10)
+    except grpc.FutureTimeoutError:
+        raise SystemExit("no gRPC server at %s" % args.server)
+    stub = nlp_grpc.RivaLanguageUnderstandingStub(ch)
+    out = {"server": args.server}
+    for name in args.sets:
+        qs = read_set(args.data, name, args.limit)
+        t0 = time.time()
+        preds, lat, errors = {}, [], 0
+        for q in qs:
+            t1 = time.perf_counter()
+            try:
+                r = stub.NaturalQuery(nlp.NaturalQueryRequest(query=q.question, top_n=1, context=q.context),
+                                      timeout=args.timeout)
+                preds[q.qid] = r.results[0].answer if len(r.results) else ""
+            except grpc.RpcError as err:
+                if errors == 0:
+                    print("  %s: %s: %s" % (q.qid, err.code(), err.details()))
+                errors += 1
+                preds[q.qid] = ""
+            lat.append((time.perf_counter() - t1) * 1000.0)
+        m = squad.evaluate_predictions(qs, preds)
+        m = {k[len("span_"):]: v for k, v in m.items()}
+        m.update({"errors": errors, "seconds": round(time.time() - t0, 1),
+                  "latency_p50_ms": float(np.percentile(lat, 50)) if lat else 0.0,
+                  "latency_p90_ms": float(np.percentile(lat, 90)) if lat else 0.0})
+        out[name] = m
+        print_set(name, m)
+        if args.predictions:
+            with open("%s.%s.json" % (args.predictions, name), "w") as f:
+                json.dump({"predictions": preds}, f, indent=1)
+    return out
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=os.path.join(data_dir(), "qa"))
+    ap.add_argument("--model", default="", help="an exported model directory (PyTorch scoring)")
+    ap.add_argument("--server", default="", help="gateway gRPC address (service scoring)")
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"), help="build tree (stubs in <build>/python)")
+    ap.add_argument("--stubs", default="", help="stubs folder (default <build>/python)")
+    ap.add_argument("--sets", default="dev,shifts,covid", help="comma-separated: %s" % ",".join(SETS))
+    ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
+    ap.add_argument("--json", default="", help="also write the figures here")
+    ap.add_argument("--predictions", default="", help="write PREFIX.<set>.json with every answer")
+    args = ap.parse_args(argv)
+    args.sets = [s.strip() for s in args.sets.split(",") if s.strip()]
+    for s in args.sets:
+        if s not in SETS:
+            ap.error("unknown set %r" % s)
+    if bool(args.model) == bool(args.server):
+        ap.error("give --model or --server")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    out = eval_model(args) if args.model else eval_server(args)
+    out["limit"] = args.limit
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=2)
+    return out
+
+
+if __name__ == "__main__":
+    main()

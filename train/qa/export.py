@@ -1,0 +1,96 @@
+#!/usr/bin/python3
+"""Write the QA model directory from a training state (train/work/qa/best.pt).
+
+    /usr/bin/python3 -m train.qa.export [--checkpoint train/work/qa/best.pt] [--out models/qa-squad] [--dtype F16]
+
+config.json: the Hugging Face BERT keys, `architectures: ["BertForQuestionAnswering"]`,
+`task: "question_answering"`, `max_length` (tokens per window), the tokenizer, the head
+(`qa_outputs`: start and end logit per token) and `question_answering`, what a server needs
+to window and decode exactly as the recipe did (train/qa/model.py, train/qa/windows.py):
+    doc_stride            step between window starts, in context tokens
+    max_question_tokens   the question is cut to this many tokens
+    max_answer_tokens     longest answer span, in tokens
+    no_answer_threshold   "no answer" when (min over windows of start[CLS] + end[CLS]) minus
+                          the best span's start + end logits is above this (tuned on dev)
+    null_score, span_score, span_rule   the rules, in words
+model.safetensors: `bert.*` (no pooler) and `qa_outputs.{weight,bias}` ([2, hidden], [2]).
+The written files are read back into a fresh model whose logits must match.
+"""
+import argparse
+import json
+import os
+
+import numpy as np
+import torch
+
+from train.common import safetensors_io
+from train.common.bert import BertConfig
+from train.common.export import export_model
+from train.common.paths import models_dir, work_dir
+from train.qa.model import QuestionAnswering
+
+
+def config_keys(args, threshold):
+    return {
+        "architectures": ["BertForQuestionAnswering"],
+        "task": "question_answering",
+        "max_length": args["max_length"],
+        "tokenizer": {"type": "wordpiece", "vocab": "vocab.txt", "do_lower_case": True,
+                      "max_input_chars_per_word": 100},
+        "heads": {"qa": {"tensor_prefix": "qa_outputs", "input": "tokens", "outputs": ["start", "end"]}},
+        "question_answering": {
+            "input": "[CLS] question [SEP] context window [SEP], token_type_ids 0 then 1 after the first [SEP]",
+            "doc_stride": args["doc_stride"],
+            "max_question_tokens": args["max_question"],
+            "max_answer_tokens": args["max_answer_tokens"],
+            "no_answer_threshold": round(float(threshold), 4),
+            "null_score": "min over windows of start_logit[0] + end_logit[0]",
+            "span_score": "start_logit[i] + end_logit[j], context tokens i <= j < i + max_answer_tokens, "
+                          "i in a window that gives it its most context (run_squad max_context)",
+            "span_rule": "no answer when null_score - best span_score > no_answer_threshold; else the context "
+                         "text from token i's start offset to token j's end offset",
+        },
+    }
+
+
+def export(ckpt_path, out, dtype="F16"):
+    b = torch.load(ckpt_path)
+    cfg = BertConfig(**b["bert_config"])
+    model = QuestionAnswering(cfg)
+    model.load_state_dict(b["model"])
+    model.eval()
+    st_path = export_model(out, model, cfg, b["vocab"], config_keys(b["args"], b["threshold"]), dtype,
+                           {"recipe": "train/qa/train.py"})
+    # reload check
+    tensors, _ = safetensors_io.load(st_path)
+    with open(os.path.join(out, "config.json")) as f:
+        c = json.load(f)
+    fresh = QuestionAnswering(BertConfig(**{k: c[k] for k in BertConfig.__dataclass_fields__}))
+    fresh.load_state_dict({k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in tensors.items()})
+    fresh.eval()
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(5, cfg.vocab_size, (2, min(40, cfg.max_position_embeddings)), generator=g)
+    mask = torch.ones_like(ids)
+    types = torch.zeros_like(ids)
+    types[:, ids.shape[1] // 3:] = 1
+    with torch.no_grad():
+        a, bb = model(ids, mask, types), fresh(ids, mask, types)
+    diff = max((x - y).abs().max().item() for x, y in zip(a, bb))
+    if diff > (1e-5 if dtype == "F32" else 5e-2):
+        raise SystemExit("export check failed: reloaded model differs by %g" % diff)
+    print("exported %s to %s (%.1f MB, threshold %.4f); reloaded model matches (max abs diff %.2g)" % (
+        ckpt_path, out, os.path.getsize(st_path) / 1e6, b["threshold"], diff))
+    return st_path
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--checkpoint", default=work_dir("qa", "best.pt"))
+    ap.add_argument("--out", default=models_dir("qa-squad"))
+    ap.add_argument("--dtype", choices=["F32", "F16"], default="F16")
+    args = ap.parse_args(argv)
+    export(args.checkpoint, args.out, args.dtype)
+
+
+if __name__ == "__main__":
+    main()

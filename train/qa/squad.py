@@ -1,0 +1,184 @@
+"""SQuAD-format data and scoring: readers, the SQuAD 2.0 dev-half split, EM/F1, the
+no-answer threshold.
+
+Readers take SQuAD json (`{"data": [{"title", "paragraphs": [{"context", "qas": [...]}]}]}`),
+plain or xz-compressed (`.xz`, read through lzma), and give one Question per entry of "qas".
+A question with `is_impossible: true` (SQuAD 2.0) or no answers is unanswerable.
+
+The SQuAD 2.0 dev half (../shared/data/qa/squad-v2-dev-half.json, 16 articles) is the only
+source of unanswerable questions. It is split BY ARTICLE, so that no paragraph is shared:
+the articles at odd positions of the file (the 2nd, 4th, ..., 16th) are the dev set, the
+others the training part (split_by_article). On the shipped file that is 8 articles and
+3,250 questions for dev (1,611 answerable, 1,639 unanswerable) and 8 articles, 2,828
+questions for training (1,299 answerable, 1,529 unanswerable).
+
+Scoring is the official SQuAD 2.0 evaluation's: answers are normalized (lower case,
+punctuation removed, the articles a/an/the removed, whitespace collapsed); EM and F1 (over
+normalized tokens) take the best gold answer; gold answers that normalize to nothing are
+dropped, and a question without gold answers has the single gold answer "" (so predicting
+"" scores 1 and anything else 0). The no-answer threshold is chosen like the official
+`find_best_thresh`: the one that maximizes the total F1 (or EM) over the questions.
+"""
+import collections
+import json
+import lzma
+import re
+import string
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Question:
+    qid: str
+    title: str
+    context: str
+    question: str
+    answers: list = field(default_factory=list)  # [(text, answer_start)], in file order
+    impossible: bool = False
+    pid: int = 0  # index of the paragraph in its file (questions of one context share it)
+
+    @property
+    def gold(self):
+        """Gold answer texts (empty for an unanswerable question)."""
+        return [a[0] for a in self.answers]
+
+
+def load_json(path):
+    opener = lzma.open if path.endswith(".xz") else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        return json.load(f)
+
+
+def read_squad(path_or_obj):
+    """Questions of a SQuAD-format file (path, .xz allowed) or an already parsed dict."""
+    d = load_json(path_or_obj) if isinstance(path_or_obj, str) else path_or_obj
+    out, pid = [], 0
+    for art in d["data"]:
+        title = art.get("title", "")
+        for para in art["paragraphs"]:
+            ctx = para["context"]
+            for q in para["qas"]:
+                answers = [(a["text"], int(a["answer_start"])) for a in q.get("answers", [])]
+                impossible = bool(q.get("is_impossible", False)) or not answers
+                out.append(Question(str(q["id"]), title, ctx, q["question"], [] if impossible else answers,
+                                    impossible, pid))
+            pid += 1
+    return out
+
+
+def articles(questions):
+    """Article titles in order of first appearance."""
+    seen = {}
+    for q in questions:
+        seen.setdefault(q.title, len(seen))
+    return list(seen)
+
+
+def split_by_article(questions):
+    """(train part, dev set): the articles at odd positions of the file (the 2nd, 4th, ...) are
+    the dev set."""
+    dev_titles = set(articles(questions)[1::2])
+    return [q for q in questions if q.title not in dev_titles], [q for q in questions if q.title in dev_titles]
+
+
+# ---- the official SQuAD normalization and scores -----------------------------------------
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
+_PUNCT = set(string.punctuation)
+
+
+def normalize_answer(s):
+    """Lower case, remove punctuation, articles (a, an, the) and extra whitespace."""
+    s = s.lower()
+    s = "".join(ch for ch in s if ch not in _PUNCT)
+    s = _ARTICLES.sub(" ", s)
+    return " ".join(s.split())
+
+
+def _tokens(s):
+    return normalize_answer(s).split() if s else []
+
+
+def exact(gold, pred):
+    return int(normalize_answer(gold) == normalize_answer(pred))
+
+
+def f1(gold, pred):
+    g, p = _tokens(gold), _tokens(pred)
+    if not g or not p:
+        return float(g == p)  # either is no-answer: 1 if both are, else 0
+    common = collections.Counter(g) & collections.Counter(p)
+    same = sum(common.values())
+    if same == 0:
+        return 0.0
+    prec, rec = same / len(p), same / len(g)
+    return 2 * prec * rec / (prec + rec)
+
+
+def gold_answers(q):
+    """The official rule: gold texts that normalize to something, else [""]."""
+    g = [a for a in q.gold if normalize_answer(a)]
+    return g or [""]
+
+
+def score(q, pred):
+    """(EM, F1) of one prediction ("" = no answer) against the best gold answer."""
+    g = gold_answers(q)
+    return max(exact(a, pred) for a in g), max(f1(a, pred) for a in g)
+
+
+def best_threshold(diffs, span_scores, empty_scores):
+    """The no-answer threshold that maximizes the total score.
+
+    diffs[i]: question i's no-answer score minus its best span's score (the model says "no
+    answer" when diff > threshold); span_scores[i]: its score when the span is given;
+    empty_scores[i]: its score when "no answer" is given. Returns (threshold, total score).
+    With no question at all: (0.0, 0.0). Ties between thresholds go to the higher one (fewer
+    no-answers); the threshold lies halfway between neighbouring diffs."""
+    n = len(diffs)
+    if n == 0:
+        return 0.0, 0.0
+    order = sorted(range(n), key=lambda i: -diffs[i])
+    total = float(sum(span_scores))
+    best_t, best = max(diffs) + 1.0, total  # above every diff: no question gets "no answer"
+    i = 0
+    while i < n:
+        d = diffs[order[i]]
+        while i < n and diffs[order[i]] == d:  # equal diffs flip together
+            total += empty_scores[order[i]] - span_scores[order[i]]
+            i += 1
+        # every question with diff >= d now says "no answer"
+        t = (d + diffs[order[i]]) / 2.0 if i < n else d - 1.0
+        if total > best + 1e-9:
+            best_t, best = t, total
+    return best_t, best
+
+
+def evaluate_predictions(questions, preds, diffs=None, threshold=None):
+    """Scores of predictions {qid: text} (all answered) against the questions.
+
+    With diffs {qid: no-answer score - best span score}: also the threshold that maximizes the
+    total F1 (unless `threshold` is given), and every figure at that threshold ("" for the
+    questions with diff > threshold). Returns a dict of percentages and counts:
+      answerable_f1/_em  over answerable questions only
+      noans_acc          unanswerable questions answered with ""
+      all_f1/_em         over all questions (SQuAD 2.0's overall figures)
+      span_*             the same figures when every question gets its best span."""
+    def figures(answer_of):
+        has = [q for q in questions if not q.impossible]
+        no = [q for q in questions if q.impossible]
+        s = {q.qid: score(q, answer_of(q)) for q in questions}
+        pct = lambda xs: 100.0 * sum(xs) / len(xs) if xs else 0.0  # noqa: E731
+        return {"answerable_em": pct([s[q.qid][0] for q in has]), "answerable_f1": pct([s[q.qid][1] for q in has]),
+                "noans_acc": pct([s[q.qid][0] for q in no]), "all_em": pct([s[q.qid][0] for q in questions]),
+                "all_f1": pct([s[q.qid][1] for q in questions]), "answerable": len(has), "unanswerable": len(no)}
+
+    out = {("span_" + k): v for k, v in figures(lambda q: preds[q.qid]).items()}
+    if diffs is not None:
+        if threshold is None:
+            sp = [score(q, preds[q.qid])[1] for q in questions]
+            em = [score(q, "")[1] for q in questions]
+            threshold, _ = best_threshold([diffs[q.qid] for q in questions], sp, em)
+        out.update(figures(lambda q: "" if diffs[q.qid] > threshold else preds[q.qid]))
+        out["threshold"] = threshold
+    return out

@@ -1,0 +1,382 @@
+"""Tests of train/qa: readers and the split, EM/F1, the no-answer threshold, tokens with
+offsets, the C service's windows, targets, decoding, export and a tiny training run.
+Small inline SQuAD-format samples; the shared data is not needed (one check compares the
+offset tokenizer with tests/reference/wordpiece_ref.py when that file is there).
+
+    /usr/bin/python3 -m unittest train.qa.test_qa      (from the repository root)
+"""
+import importlib.util
+import json
+import lzma
+import os
+import shutil
+import tempfile
+import unittest
+
+import numpy as np
+import torch
+
+from train.common.bert import BertConfig
+from train.common.paths import ROOT
+from train.common.wordpiece import WordPiece, _is_whitespace
+from train.qa import squad
+from train.qa.features import Features
+from train.qa.model import QuestionAnswering, best_span, decode
+from train.qa.windows import OffsetTokenizer, Windows, _chunk_re, _is_dropped, answer_tokens, max_context, \
+    window_spans
+
+VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat", "on", "mat", "who", "what",
+         "where", "did", "una", "##ffa", "##ble", "hello", "world", "cafe", "in", "paris", "is", ".", ",",
+         "?", "a", "dog", "ran", "to", "park", "when", "1990", "was", "born", "he", "she", "city", "big",
+         "##s", "new", "york", "it", "rained", "today"]
+
+SAMPLE = {"version": "v2.0", "data": [
+    {"title": "Cats", "paragraphs": [
+        {"context": "The cat sat on the mat. A dog ran to the park.",
+         "qas": [{"id": "q1", "question": "Where did the cat sit?",
+                  "answers": [{"text": "on the mat", "answer_start": 12}], "is_impossible": False},
+                 {"id": "q2", "question": "Who ran?",
+                  "answers": [{"text": "A dog", "answer_start": 24}, {"text": "dog", "answer_start": 26}]},
+                 {"id": "q3", "question": "What did the mat say?", "answers": [],
+                  "plausible_answers": [{"text": "cat", "answer_start": 4}], "is_impossible": True}]}]},
+    {"title": "Paris", "paragraphs": [
+        {"context": "Paris is a big city. It rained today.",
+         "qas": [{"id": "q4", "question": "What is a big city?",
+                  "answers": [{"text": "Paris", "answer_start": 0}]}]}]},
+    {"title": "York", "paragraphs": [
+        {"context": "He was born in New York in 1990.",
+         "qas": [{"id": "q5", "question": "When was he born?",
+                  "answers": [{"text": "1990", "answer_start": 5}]}]}]},  # wrong offset on purpose
+    {"title": "Dogs", "paragraphs": [
+        {"context": "The dog sat.",
+         "qas": [{"id": "q6", "question": "Who sat?", "answers": [], "is_impossible": True}]}]},
+]}
+
+
+def load_reference():
+    path = os.path.join(ROOT, "tests", "reference", "wordpiece_ref.py")
+    if not os.path.exists(path):
+        return None
+    spec = importlib.util.spec_from_file_location("wordpiece_ref", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+class TestReaders(unittest.TestCase):
+    def test_read_plain_and_xz(self):
+        d = tempfile.mkdtemp()
+        try:
+            plain, xz = os.path.join(d, "a.json"), os.path.join(d, "a.json.xz")
+            with open(plain, "w") as f:
+                json.dump(SAMPLE, f)
+            with lzma.open(xz, "wt", encoding="utf-8") as f:
+                json.dump(SAMPLE, f)
+            a, b = squad.read_squad(plain), squad.read_squad(xz)
+        finally:
+            shutil.rmtree(d)
+        self.assertEqual([q.qid for q in a], ["q1", "q2", "q3", "q4", "q5", "q6"])
+        self.assertEqual([(q.qid, q.answers, q.impossible) for q in a],
+                         [(q.qid, q.answers, q.impossible) for q in b])
+        q1, q2, q3 = a[:3]
+        self.assertEqual(q1.answers, [("on the mat", 12)])
+        self.assertEqual(q2.gold, ["A dog", "dog"])
+        self.assertTrue(q3.impossible)
+        self.assertEqual(q3.answers, [])  # plausible answers are not answers
+        self.assertTrue(a[5].impossible)  # no answers without is_impossible
+        self.assertEqual([q.pid for q in a], [0, 0, 0, 1, 2, 3])
+        self.assertEqual(a[3].title, "Paris")
+
+    def test_split_by_article(self):
+        qs = squad.read_squad(SAMPLE)
+        tr, dv = squad.split_by_article(qs)
+        self.assertEqual(sorted({q.title for q in tr}), ["Cats", "York"])  # 1st, 3rd article
+        self.assertEqual(sorted({q.title for q in dv}), ["Dogs", "Paris"])  # 2nd, 4th
+        self.assertEqual(len(tr) + len(dv), len(qs))
+
+
+class TestScores(unittest.TestCase):
+    def test_normalize(self):
+        n = squad.normalize_answer
+        self.assertEqual(n("The Cat!"), "cat")
+        self.assertEqual(n("  a   big\tcity. "), "big city")
+        self.assertEqual(n("An apple, the pear"), "apple pear")
+        self.assertEqual(n("theory"), "theory")  # articles only as words
+        self.assertEqual(n("U.S.A."), "usa")
+        self.assertEqual(n("rock-and-roll"), "rockandroll")  # punctuation removed, not split
+
+    def test_exact_f1(self):
+        self.assertEqual(squad.exact("The cat", "cat."), 1)
+        self.assertEqual(squad.exact("cat", "cats"), 0)
+        self.assertAlmostEqual(squad.f1("the cat sat", "cat sat on"), 0.8)
+        self.assertAlmostEqual(squad.f1("new york city", "york"), 0.5)
+        self.assertEqual(squad.f1("cat", "dog"), 0.0)
+        self.assertEqual(squad.f1("", ""), 1.0)
+        self.assertEqual(squad.f1("", "cat"), 0.0)
+        self.assertEqual(squad.f1("cat", ""), 0.0)
+        self.assertEqual(squad.f1("the", "a"), 1.0)  # both normalize to nothing
+
+    def test_score_best_gold(self):
+        qs = {q.qid: q for q in squad.read_squad(SAMPLE)}
+        self.assertEqual(squad.score(qs["q2"], "dog"), (1, 1.0))
+        self.assertEqual(squad.score(qs["q2"], "a dog ran"), (0, max(squad.f1("A dog", "a dog ran"),
+                                                                      squad.f1("dog", "a dog ran"))))
+        self.assertEqual(squad.score(qs["q3"], ""), (1, 1.0))
+        self.assertEqual(squad.score(qs["q3"], "cat"), (0, 0.0))
+        self.assertEqual(squad.score(qs["q1"], ""), (0, 0.0))
+
+    def test_best_threshold(self):
+        # diffs, score with the span, score with "no answer"
+        diffs = [3.0, 1.0, -1.0, -2.0]
+        span = [0.0, 0.0, 1.0, 0.5]   # the first two are unanswerable (span wrong)
+        empty = [1.0, 1.0, 0.0, 0.0]
+        t, best = squad.best_threshold(diffs, span, empty)
+        self.assertEqual(best, 3.5)
+        self.assertTrue(-1.0 < t < 1.0)
+        self.assertEqual(t, 0.0)  # halfway between 1.0 and -1.0
+        # never "no answer" is best: the threshold lies above every diff
+        t, best = squad.best_threshold([0.5, -0.5], [1.0, 1.0], [0.0, 0.0])
+        self.assertEqual(best, 2.0)
+        self.assertGreater(t, 0.5)
+        # always "no answer" is best: below every diff
+        t, best = squad.best_threshold([0.5, -0.5], [0.0, 0.0], [1.0, 1.0])
+        self.assertEqual(best, 2.0)
+        self.assertLess(t, -0.5)
+        # equal diffs flip together
+        t, best = squad.best_threshold([1.0, 1.0], [1.0, 0.0], [0.0, 0.9])
+        self.assertEqual(best, 1.0)
+        self.assertEqual(squad.best_threshold([], [], []), (0.0, 0.0))
+
+    def test_evaluate_predictions(self):
+        qs = squad.read_squad(SAMPLE)
+        preds = {"q1": "on the mat", "q2": "dog", "q3": "the mat", "q4": "Paris", "q5": "New York",
+                 "q6": "dog"}
+        diffs = {"q1": -3.0, "q2": -2.0, "q3": 1.0, "q4": -1.0, "q5": 0.5, "q6": 2.0}
+        m = squad.evaluate_predictions(qs, preds, diffs)
+        # best: "no answer" for diff > 0 (q3, q6 right, q5 wrong anyway)
+        self.assertEqual(m["noans_acc"], 100.0)
+        self.assertEqual(m["answerable_em"], 75.0)
+        self.assertEqual(m["all_em"], 100.0 * 5 / 6)
+        self.assertEqual(m["span_noans_acc"], 0.0)
+        self.assertEqual(m["span_answerable_em"], 75.0)
+        self.assertTrue(-1.0 < m["threshold"] < 1.0)
+        fixed = squad.evaluate_predictions(qs, preds, diffs, threshold=5.0)
+        self.assertEqual(fixed["noans_acc"], 0.0)
+
+
+class TestTokens(unittest.TestCase):
+    def setUp(self):
+        self.tok = OffsetTokenizer(VOCAB)
+
+    def test_ids_match_wordpiece(self):
+        wp = WordPiece(VOCAB)
+        for t in ["The cat sat on the mat.", "unaffable HELLO, world?", "Café in Paris", "caf\u00e9s",
+                  "New\u00a0York\u2028cats", "he\x00llo  wor\u200bld", "\u4e00cat", ""]:
+            self.assertEqual(list(self.tok.tokenize(t)[0]), wp.encode(t), t)
+
+    def test_offsets(self):
+        ids, st, en = self.tok.tokenize("unaffable Héllo, cafe\u0301!")
+        pieces = [VOCAB[i] for i in ids]
+        self.assertEqual(pieces, ["una", "##ffa", "##ble", "hello", ",", "cafe", "[UNK]"])
+        self.assertEqual(list(zip(st, en)), [(0, 3), (3, 6), (6, 9), (10, 15), (15, 16), (17, 22), (22, 23)])
+        # a dropped control character inside a word lies inside its span
+        ids, st, en = self.tok.tokenize(" he\x00llo")
+        self.assertEqual([VOCAB[i] for i in ids], ["hello"])
+        self.assertEqual((st[0], en[0]), (1, 7))
+
+    def test_separators_below_3000(self):
+        # _chunk_re scans U+0000..U+3000 for separators: none lies above
+        for cp in range(0x3001, 0x110000):
+            if 0xD800 <= cp <= 0xDFFF:
+                continue
+            c = chr(cp)
+            self.assertFalse(_is_whitespace(c) or (c.isspace() and not _is_dropped(c)), hex(cp))
+        self.assertEqual(_chunk_re().findall("a b\u3000c\u2029d"), ["a", "b", "c", "d"])
+
+    def test_against_reference(self):
+        ref = load_reference()
+        if ref is None:
+            self.skipTest("tests/reference/wordpiece_ref.py not present")
+        vocab = {p: i for i, p in enumerate(VOCAB)}
+        r = ref.OffsetTokenizer(vocab)
+        for t in ["The cat sat on the mat.", "unaffable Héllo, cafe\u0301!", "ΣΑΣ İstanbul ﬁne", " he\x00llo",
+                  "\u0301cat", "Paris\u3000is big", "\u4e00\u4e01cat\u2028dog", "a" * 120, "New-York's 1990"]:
+            ids, st, en = self.tok.tokenize(t)
+            want = [(x[0], x[1], x[2]) for x in r.line(t)]
+            self.assertEqual(list(zip(ids.tolist(), st.tolist(), en.tolist())), want, t)
+
+
+class TestWindows(unittest.TestCase):
+    def test_spans(self):
+        self.assertEqual(window_spans(10, 4, 2), [(0, 4), (2, 4), (4, 4), (6, 4)])
+        self.assertEqual(window_spans(3, 4, 2), [(0, 3)])
+        self.assertEqual(window_spans(0, 4, 2), [(0, 0)])
+        self.assertEqual(window_spans(9, 4, 8), [(0, 4), (4, 4), (8, 1)])  # stride cut to room
+        self.assertEqual(window_spans(9, 4, 0), [(0, 4), (4, 4), (8, 1)])
+        self.assertEqual(window_spans(5, 4, 3), [(0, 4), (3, 2)])
+
+    def test_max_context(self):
+        spans = window_spans(10, 4, 2)
+        flags = max_context(spans)
+        # token 2: window 0 (left 2, right 1) beats window 1 (0, 3); token 3: window 1 (1, 2)
+        # beats window 0 (3, 0)
+        self.assertEqual(flags[0].tolist(), [True, True, True, False])
+        self.assertEqual(flags[1].tolist(), [False, True, True, False])
+        self.assertEqual(flags[2].tolist(), [False, True, True, False])
+        self.assertEqual(flags[3].tolist(), [False, True, True, True])
+        # equal scores: the first window wins (windows (0, 4) and (3, 4): token 3 has
+        # min(3, 0) = 0 in window 0 and min(0, 3) = 0 in window 1)
+        self.assertEqual([f.tolist() for f in max_context([(0, 4), (3, 4)])],
+                         [[True, True, True, True], [False, True, True, True]])
+        # every token has exactly one max-context window
+        owner = np.zeros(10, dtype=int)
+        for (s, n), f in zip(spans, flags):
+            owner[s:s + n] += f
+        self.assertTrue((owner == 1).all())
+
+    def test_inputs_and_targets(self):
+        q = np.array([10, 11, 12, 13, 14], dtype=np.int32)
+        c = np.arange(100, 120, dtype=np.int32)
+        win = Windows(q, len(c), max_len=12, doc_stride=3, max_question=3)
+        self.assertEqual(win.nq, 3)  # question cut to 3 tokens
+        self.assertEqual(win.k0, 5)
+        self.assertEqual(win.spans[:2], [(0, 6), (3, 6)])  # room 12 - 3 - 3 = 6
+        ids, types = win.input(1, c, 2, 3)
+        self.assertEqual(ids.tolist(), [2, 10, 11, 12, 3, 103, 104, 105, 106, 107, 108, 3])
+        self.assertEqual(types.tolist(), [0] * 5 + [1] * 7)
+        self.assertEqual(win.targets(0, 4, 5), (9, 10))
+        self.assertEqual(win.targets(1, 4, 5), (6, 7))
+        self.assertEqual(win.targets(0, 5, 6), (0, 0))  # not all inside
+        self.assertEqual(win.targets(1, -1, -1), (0, 0))  # unanswerable
+        with self.assertRaises(ValueError):
+            Windows(q, 5, max_len=7, doc_stride=3, max_question=0)
+
+    def test_answer_tokens(self):
+        st, en = np.array([0, 4, 8, 11]), np.array([3, 7, 10, 15])
+        self.assertEqual(answer_tokens(st, en, 4, 10), (1, 2))
+        self.assertEqual(answer_tokens(st, en, 5, 6), (1, 1))  # inside a token
+        self.assertEqual(answer_tokens(st, en, 3, 4), (-1, -1))  # only a space
+
+    def test_features_locate(self):
+        tok = OffsetTokenizer(VOCAB)
+        qs = squad.read_squad(SAMPLE)
+        f = Features(qs, tok, max_len=16, doc_stride=4, max_question=8)
+        self.assertEqual(len(f.contexts), 4)
+        pieces = lambda i: [VOCAB[x] for x in f.contexts[f.items[i].ctx][1][f.items[i].tok_start:f.items[i].tok_end + 1]]  # noqa: E731,E501
+        self.assertEqual(pieces(0), ["on", "the", "mat"])
+        self.assertEqual(pieces(1), ["a", "dog"])
+        self.assertEqual(pieces(4), ["1990"])  # wrong answer_start: nearest occurrence of the text
+        self.assertEqual((f.items[2].tok_start, f.items[5].tok_start), (-1, -1))
+        self.assertEqual(f.unlocated, 0)
+        # every window of q1 either holds the whole answer or targets [CLS]
+        win = f.windows(0)
+        self.assertGreater(len(win), 1)
+        tg = [win.targets(w, f.items[0].tok_start, f.items[0].tok_end) for w in range(len(win))]
+        self.assertIn((0, 0), tg)
+        self.assertTrue(any(t != (0, 0) for t in tg))
+
+
+class TestDecode(unittest.TestCase):
+    def test_best_span(self):
+        s = np.array([0, 0, 5, 1, 0, 9.0])
+        e = np.array([0, 0, 0, 4, 6, 0.0])
+        allowed = np.array([True] * 4)
+        self.assertEqual(best_span(s, e, 2, 6, allowed, 30), (11.0, 2, 4))
+        self.assertEqual(best_span(s, e, 2, 6, allowed, 2), (9.0, 2, 3))  # length limit
+        self.assertEqual(best_span(s, e, 2, 6, np.array([False, True, True, True]), 30), (9.0, 5, 5))
+        self.assertIsNone(best_span(s, e, 2, 2, allowed[:0], 30))
+
+    def test_decode_over_windows(self):
+        tok = OffsetTokenizer(VOCAB)
+        ctx = "The cat sat on the mat. A dog ran to the park."
+        c_ids, st, en = tok.tokenize(ctx)
+        win = Windows(np.array([10, 13], dtype=np.int32), len(c_ids), max_len=12, doc_stride=4, max_question=0)
+        logits = []
+        for w, (s0, n) in enumerate(win.spans):
+            s, e = np.zeros(win.k0 + n + 1), np.zeros(win.k0 + n + 1)
+            s[0] = e[0] = 1.0 + w  # null scores 2, 4, 6, ...: the smallest counts
+            logits.append((s, e))
+        # "dog ran" = context tokens 8..9 ("a" is 7); put it in the window that owns token 8
+        flags = max_context(win.spans)
+        w = next(i for i, (s0, n) in enumerate(win.spans) if s0 <= 8 < s0 + n and flags[i][8 - s0])
+        s0 = win.spans[w][0]
+        logits[w][0][win.k0 + 8 - s0] = 4.0
+        logits[w][1][win.k0 + 9 - s0] = 3.0
+        text, diff, best = decode(win, logits, st, en, ctx, 30)
+        self.assertEqual(text, "dog ran")
+        self.assertEqual(best, 7.0)
+        self.assertEqual(diff, 2.0 - 7.0)
+        # empty context: no span at all
+        w0 = Windows(np.array([10], dtype=np.int32), 0, 12, 4, 0)
+        text, diff, _ = decode(w0, [(np.zeros(4), np.zeros(4))], st[:0], en[:0], "", 30)
+        self.assertEqual(text, "")
+        self.assertEqual(diff, float("inf"))
+
+
+def write_sample_data(d):
+    """A tiny <data> folder with the recipe's two training files."""
+    big = {"version": "1.1", "data": SAMPLE["data"][:3]}
+    with lzma.open(os.path.join(d, "squad-v1.1-train.json.xz"), "wt", encoding="utf-8") as f:
+        json.dump(big, f)
+    with open(os.path.join(d, "squad-v2-dev-half.json"), "w") as f:
+        json.dump(SAMPLE, f)
+    with open(os.path.join(d, "vocab.txt"), "w") as f:
+        f.write("\n".join(VOCAB) + "\n")
+
+
+class TestRecipe(unittest.TestCase):
+    def test_train_resume_export_evaluate(self):
+        from train.qa import evaluate, train
+        d = tempfile.mkdtemp()
+        try:
+            write_sample_data(d)
+            common = ["--data", d, "--vocab", os.path.join(d, "vocab.txt"), "--work", os.path.join(d, "work"),
+                      "--cache", os.path.join(d, "cache"), "--out", os.path.join(d, "model"), "--layers", "1",
+                      "--hidden", "16", "--heads", "2", "--ffn", "32", "--max-length", "24", "--doc-stride", "4",
+                      "--max-question", "8", "--batch-size", "4", "--minutes", "0.02", "--eval-minutes", "0.01",
+                      "--export-dtype", "F32"]
+            self.assertIsNone(train.main(common + ["--session-minutes", "0.005"]))  # stops part way
+            ck = torch.load(os.path.join(d, "work", "checkpoint.pt"))
+            self.assertGreater(ck["step"], 0)
+            r = train.main(common)  # resumes to the end, exports the best state
+            self.assertGreaterEqual(r["steps"], ck["step"])
+            self.assertIn("all_f1", r["dev"])
+            with open(os.path.join(d, "model", "config.json")) as f:
+                c = json.load(f)
+            self.assertEqual(c["architectures"], ["BertForQuestionAnswering"])
+            self.assertEqual(c["task"], "question_answering")
+            self.assertEqual((c["max_length"], c["question_answering"]["doc_stride"]), (24, 4))
+            self.assertAlmostEqual(c["question_answering"]["no_answer_threshold"], r["threshold"], places=4)
+            model, c2, tok = evaluate.load_model_dir(os.path.join(d, "model"))
+            self.assertEqual(list(model.state_dict())[-2:], ["qa_outputs.weight", "qa_outputs.bias"])
+            self.assertEqual(tuple(model.qa_outputs.weight.shape), (2, 16))
+            self.assertFalse(any(k.startswith("bert.pooler") for k in model.state_dict()))
+            # the exported model scores the dev questions as the recipe's best state did
+            out = evaluate.main(["--model", os.path.join(d, "model"), "--data", d, "--sets", "dev"])
+            self.assertAlmostEqual(out["dev"]["all_f1"], r["dev"]["all_f1"], places=4)
+        finally:
+            shutil.rmtree(d)
+
+    def test_init_from_model_dir_extends_positions(self):
+        from train.common.export import export_model
+        from train.qa import train
+        d = tempfile.mkdtemp()
+        try:
+            cfg = BertConfig(vocab_size=len(VOCAB), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                             intermediate_size=32, max_position_embeddings=8)
+            torch.manual_seed(0)
+            m = QuestionAnswering(cfg)
+            export_model(d, m, cfg, VOCAB, {"task": "test"})
+            vocab, c, state, _ = train.load_init(d)
+            self.assertEqual(vocab, VOCAB)
+            self.assertFalse(any(k.startswith("pooler.") for k in state))
+            big = train.extend_positions(state, 20)["embeddings.position_embeddings.weight"]
+            pe = m.bert.embeddings.position_embeddings.weight.detach()
+            self.assertEqual(tuple(big.shape), (20, 16))
+            self.assertTrue(torch.equal(big[8:16], pe) and torch.equal(big[16:20], pe[:4]))
+        finally:
+            shutil.rmtree(d)
+
+
+if __name__ == "__main__":
+    unittest.main()

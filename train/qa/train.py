@@ -1,0 +1,367 @@
+#!/usr/bin/python3
+"""Extractive question answering (SQuAD 2.0 style) -> models/qa-squad/.
+
+    /usr/bin/python3 -m train.qa.train --init models/nlu-intent-slot-snips --minutes 100 --threads 1
+    /usr/bin/python3 -m train.qa.train --limit 300 --minutes 1 --work /tmp/qa-smoke --fresh --no-export
+
+Data (<data> = ../shared/data/qa, README there):
+  training  the SQuAD 1.1 training set (87,599 questions) and the training part of the
+            SQuAD 2.0 dev half (8 of its 16 articles, 2,828 questions of which 1,529 are
+            unanswerable; repeated --v2-repeat times per epoch: the only unanswerable ones)
+  dev       the other 8 articles of the SQuAD 2.0 dev half (3,250 questions, 1,639
+            unanswerable): model selection and the no-answer threshold (train/qa/squad.py
+            says how the split is made)
+  not used  SQuADShifts new-Wikipedia and COVID-QA: evaluation only (python3 -m train.qa.evaluate)
+
+Inputs are the C service's windows (train/qa/windows.py, `pl_wordpiece_windows`):
+[CLS] question [SEP] chunk [SEP], --max-length tokens, the question cut to --max-question
+tokens, chunks --doc-stride tokens apart. Every window of a training question is a training
+example; its targets are the first and last token of the answer when the window holds the
+whole answer, else [CLS] (position 0) for both, as for an unanswerable question. Loss: the
+mean of the start and end cross-entropies (padding masked).
+
+Start: --init DIR (a Parley model directory: its `bert.*` tensors without the pooler, its
+vocabulary and architecture; position embeddings beyond the encoder's are initialised by
+repeating its rows) or --init encoder.pt (python3 -m train.nlu.pretrain), or from scratch
+(--vocab as given, or BERT's uncased vocabulary pruned to the training text's pieces).
+
+Schedule: --minutes of training time in all (resumed runs included), linear warm-up over
+--warmup of it, then linear decay to 0. A checkpoint every --checkpoint-minutes (and when
+--session-minutes ends this invocation); the dev set is scored every --eval-minutes and the
+best state (overall F1 at its tuned threshold) is kept in <work>/best.pt. At the end the best
+state is exported (train/qa/export.py) unless --no-export.
+"""
+import argparse
+import hashlib
+import json
+import os
+import random
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from train.common import safetensors_io
+from train.common.bert import BertConfig, load_pretrained
+from train.common.loop import adamw, batches, log, save_atomic
+from train.common.paths import data_dir, models_dir, work_dir
+from train.common.wordpiece import WordPiece, load_vocab, prune_vocab
+from train.nlu.finetune import lr_at_time
+from train.qa import squad
+from train.qa.evaluate import predict
+from train.qa.features import Features
+from train.qa.model import QuestionAnswering
+from train.qa.windows import OffsetTokenizer
+
+BERT_VOCAB = os.path.join("vocab", "bert-base-uncased-vocab.txt")
+SQUAD11 = "squad-v1.1-train.json.xz"
+SQUAD2_HALF = "squad-v2-dev-half.json"
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=os.path.join(data_dir(), "qa"), help="the SQuAD-format files")
+    ap.add_argument("--vocab", default="",
+                    help="from scratch: this vocab.txt as it is (default: BERT's uncased vocabulary pruned "
+                         "to the pieces of the training text seen --min-piece-count times)")
+    ap.add_argument("--work", default=work_dir("qa"), help="checkpoints and logs")
+    ap.add_argument("--cache", default=work_dir("qa-features"), help="tokenized data, shared by runs")
+    ap.add_argument("--out", default=models_dir("qa-squad"))
+    ap.add_argument("--no-export", action="store_true")
+    ap.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--minutes", type=float, default=100.0, help="training time in all (the schedule)")
+    ap.add_argument("--session-minutes", type=float, default=0.0,
+                    help="stop this invocation after this much training (0: run to the end); run again to resume")
+    ap.add_argument("--checkpoint-minutes", type=float, default=3.0)
+    ap.add_argument("--eval-minutes", type=float, default=15.0)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--warmup", type=float, default=0.05, help="fraction of --minutes of linear warm-up")
+    ap.add_argument("--weight-decay", type=float, default=0.01)
+    ap.add_argument("--dropout", type=float, default=0.1)
+    ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--hidden", type=int, default=256)
+    ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--ffn", type=int, default=1024)
+    ap.add_argument("--min-piece-count", type=int, default=5)
+    ap.add_argument("--max-length", type=int, default=256, help="tokens per window incl. [CLS]/[SEP]")
+    ap.add_argument("--doc-stride", type=int, default=128)
+    ap.add_argument("--max-question", type=int, default=64, help="question tokens kept")
+    ap.add_argument("--max-answer-tokens", type=int, default=30)
+    ap.add_argument("--v2-repeat", type=int, default=2, help="SQuAD 2.0 training part copies per epoch")
+    ap.add_argument("--limit", type=int, default=0,
+                    help="smoke runs: the first N SQuAD 1.1 questions, N/4 of the SQuAD 2.0 part, N dev")
+    ap.add_argument("--dev-limit", type=int, default=0, help="periodic dev scoring on the first N (0: all)")
+    ap.add_argument("--export-dtype", choices=["F32", "F16"], default="F16")
+    ap.add_argument("--init", default="", help="a model directory or an encoder.pt to start from")
+    return ap.parse_args(argv)
+
+
+# ---- data -------------------------------------------------------------------------------------
+
+def read_data(args):
+    """(training questions, dev questions)."""
+    s11 = squad.read_squad(os.path.join(args.data, SQUAD11))
+    v2_train, v2_dev = squad.split_by_article(squad.read_squad(os.path.join(args.data, SQUAD2_HALF)))
+    if args.limit:
+        s11, v2_train, v2_dev = s11[:args.limit], v2_train[:max(1, args.limit // 4)], v2_dev[:args.limit]
+    return s11, v2_train, v2_dev
+
+
+def vocab_key(vocab):
+    return hashlib.sha1("\n".join(vocab).encode("utf-8")).hexdigest()[:12]
+
+
+def encode_cached(args, name, questions, tok, vocab, with_targets):
+    """Features of `questions`, cached in <cache>/<name>-<key>.pt."""
+    key = "%s-%d-%d-%d-%d-%d" % (vocab_key(vocab), args.max_length, args.doc_stride, args.max_question,
+                                 len(questions), int(with_targets))
+    os.makedirs(args.cache, exist_ok=True)
+    path = os.path.join(args.cache, "%s-%s.pt" % (name, key))
+    if os.path.exists(path):
+        blob = torch.load(path)
+        f = Features([], tok, args.max_length, args.doc_stride, args.max_question)
+        f.questions = questions
+        f.contexts, f.items, f.unlocated = blob["contexts"], blob["items"], blob["unlocated"]
+        return f
+    t0 = time.time()
+    f = Features(questions, tok, args.max_length, args.doc_stride, args.max_question, with_targets)
+    save_atomic({"contexts": f.contexts, "items": f.items, "unlocated": f.unlocated}, path)
+    log(args.work, "encoded %s: %d questions, %d contexts in %.0f s" % (name, len(questions), len(f.contexts),
+                                                                         time.time() - t0))
+    return f
+
+
+def training_examples(feats_list, repeats):
+    """[(features index, question index, window)] and their lengths."""
+    ex, lengths = [], []
+    for fi, (f, rep) in enumerate(zip(feats_list, repeats)):
+        for qi, e in enumerate(f.items):
+            if e is None:
+                continue
+            win = f.windows(qi)
+            for w, (_, n) in enumerate(win.spans):
+                for _ in range(rep):
+                    ex.append((fi, qi, w))
+                    lengths.append(win.k0 + n + 1)
+    return ex, lengths
+
+
+def make_batch(feats_list, ex, bidx, pad_id):
+    rows, tgt = [], []
+    for k in bidx:
+        fi, qi, w = ex[k]
+        f = feats_list[fi]
+        e = f.items[qi]
+        win = f.windows(qi)
+        rows.append(win.input(w, f.contexts[e.ctx][1], f.tok.wp.cls_id, f.tok.wp.sep_id))
+        tgt.append(win.targets(w, e.tok_start, e.tok_end))
+    t = max(len(r[0]) for r in rows)
+    ids = torch.full((len(rows), t), pad_id, dtype=torch.long)
+    types = torch.zeros((len(rows), t), dtype=torch.long)
+    mask = torch.zeros((len(rows), t), dtype=torch.long)
+    for r, (a, ty) in enumerate(rows):
+        ids[r, :len(a)] = torch.from_numpy(a)
+        types[r, :len(a)] = torch.from_numpy(ty)
+        mask[r, :len(a)] = 1
+    return ids, mask, types, torch.tensor(tgt, dtype=torch.long)
+
+
+def qa_loss(model, batch):
+    ids, mask, types, tgt = batch
+    s, e = model(ids, mask, types)
+    neg = (1 - mask) * -10000.0
+    return (F.cross_entropy(s + neg, tgt[:, 0]) + F.cross_entropy(e + neg, tgt[:, 1])) / 2
+
+
+# ---- the start: vocabulary, configuration, initial weights --------------------------------------
+
+def load_init(path):
+    """(vocab, BertConfig, encoder state without the "bert." prefix, description) of --init."""
+    if os.path.isdir(path):
+        with open(os.path.join(path, "config.json")) as f:
+            c = json.load(f)
+        cfg = BertConfig(**{k: c[k] for k in BertConfig.__dataclass_fields__ if k in c})
+        tensors, _ = safetensors_io.load(os.path.join(path, "model.safetensors"))
+        state = {k[len("bert."):]: torch.from_numpy(np.array(v, dtype=np.float32))
+                 for k, v in tensors.items() if k.startswith("bert.") and not k.startswith("bert.pooler.")}
+        return load_vocab(os.path.join(path, "vocab.txt")), cfg, state, "the encoder of %s" % path
+    vocab, cfg, state, _ = load_pretrained(path)
+    return vocab, cfg, {k: v for k, v in state.items() if not k.startswith("pooler.")}, "the encoder %s" % path
+
+
+def extend_positions(state, n):
+    """Position embeddings grown to n rows by repeating the existing ones."""
+    pe = state["embeddings.position_embeddings.weight"]
+    if pe.shape[0] < n:
+        reps = (n + pe.shape[0] - 1) // pe.shape[0]
+        state = dict(state, **{"embeddings.position_embeddings.weight": pe.repeat(reps, 1)[:n].clone()})
+    return state
+
+
+def start(args, s11):
+    """(vocab, BertConfig, encoder state or None, description) of a new run."""
+    drop = {"hidden_dropout_prob": args.dropout, "attention_probs_dropout_prob": args.dropout}
+    if args.init:
+        vocab, cfg, state, what = load_init(args.init)
+        pos = max(cfg.max_position_embeddings, args.max_length)
+        cfg = BertConfig(**dict(cfg.__dict__, max_position_embeddings=pos, **drop))
+        return vocab, cfg, extend_positions(state, pos), what
+    if args.vocab:
+        vocab = load_vocab(args.vocab)
+    else:
+        full = WordPiece(os.path.join(os.path.dirname(args.data.rstrip("/")), BERT_VOCAB))
+        texts = {q.context for q in s11} | {q.question for q in s11}
+        vocab = prune_vocab(full, sorted(texts), args.min_piece_count)
+    cfg = BertConfig(vocab_size=len(vocab), hidden_size=args.hidden, num_hidden_layers=args.layers,
+                     num_attention_heads=args.heads, intermediate_size=args.ffn,
+                     max_position_embeddings=args.max_length, pad_token_id=WordPiece(vocab).pad_id, **drop)
+    return vocab, cfg, None, "scratch"
+
+
+# ---- the loop ---------------------------------------------------------------------------------
+
+def dev_score(model, dev, args, limit=0):
+    f = dev
+    if limit and limit < len(dev.questions):
+        f = Features.__new__(Features)
+        f.__dict__.update(dev.__dict__)
+        f.questions, f.items = dev.questions[:limit], dev.items[:limit]
+    preds, diffs = predict(model, f, args.max_answer_tokens)
+    return squad.evaluate_predictions(f.questions, preds, diffs)
+
+
+def fmt(m):
+    return ("all F1 %.2f EM %.2f | answerable F1 %.2f EM %.2f | no-answer acc %.2f | threshold %.3f | "
+            "span-only answerable F1 %.2f" % (m["all_f1"], m["all_em"], m["answerable_f1"], m["answerable_em"],
+                                              m["noans_acc"], m["threshold"], m["span_answerable_f1"]))
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    os.makedirs(args.work, exist_ok=True)
+    ckpt_path, best_path = os.path.join(args.work, "checkpoint.pt"), os.path.join(args.work, "best.pt")
+    s11, v2_train, v2_dev = read_data(args)
+    state = torch.load(ckpt_path) if os.path.exists(ckpt_path) and not args.fresh else None
+    if state is not None:
+        vocab, cfg, init_state, what = state["vocab"], BertConfig(**state["bert_config"]), None, state["init"]
+        log(args.work, "resuming from %s after %.0f s of training (step %d)" % (
+            ckpt_path, state["train_seconds"], state["step"]))
+    else:
+        vocab, cfg, init_state, what = start(args, s11)
+        if os.path.exists(best_path):
+            os.remove(best_path)
+    tok = OffsetTokenizer(vocab)
+    f11 = encode_cached(args, "squad11", s11, tok, vocab, True)
+    f2t = encode_cached(args, "v2train", v2_train, tok, vocab, True)
+    dev = encode_cached(args, "v2dev", v2_dev, tok, vocab, False)
+    feats = [f11, f2t]
+    ex, lengths = training_examples(feats, [1, args.v2_repeat])
+
+    torch.manual_seed(args.seed)
+    model = QuestionAnswering(cfg)
+    if init_state is not None:
+        model.bert.load_state_dict(init_state, strict=True)
+    opt = adamw(model, args.lr, args.weight_decay)
+    rng = random.Random(args.seed)
+    step, epoch, pending, t_train, history, best = 0, 0, [], 0.0, [], None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        rng.setstate(state["rng"])
+        torch.set_rng_state(state["torch_rng"])
+        step, epoch, pending = state["step"], state["epoch"], state["pending"]
+        t_train, history, best = state["train_seconds"], state["history"], state["best"]
+    n_params = sum(p.numel() for p in model.parameters())
+    log(args.work, "start: %s; vocab %d pieces, %d layers x %d, %d positions, %d parameters; train %d + %d x %d "
+        "questions (%d unlocated answers dropped), %d windows/epoch; dev %d questions; %d thread(s)" % (
+            what, len(vocab), cfg.num_hidden_layers, cfg.hidden_size, cfg.max_position_embeddings, n_params,
+            len(s11), len(v2_train), args.v2_repeat, f11.unlocated + f2t.unlocated, len(ex), len(v2_dev),
+            args.threads))
+    total, warmup = args.minutes * 60.0, args.warmup * args.minutes * 60.0
+    last_eval = history[-1]["train_seconds"] if history else 0.0
+
+    def checkpoint():
+        save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(), "rng": rng.getstate(),
+                     "torch_rng": torch.get_rng_state(), "step": step, "epoch": epoch, "pending": pending,
+                     "train_seconds": t_train, "history": history, "best": best, "vocab": vocab,
+                     "bert_config": cfg.__dict__, "init": what, "args": vars(args)}, ckpt_path)
+
+    def evaluate_now():
+        nonlocal best, last_eval
+        t0 = time.time()
+        m = dev_score(model, dev, args, args.dev_limit)
+        model.train()
+        improved = best is None or m["all_f1"] > best["dev"]["all_f1"]
+        history.append({"step": step, "epoch": epoch, "train_seconds": round(t_train), "dev": m})
+        if improved:
+            best = {"step": step, "train_seconds": round(t_train), "dev": m}
+            save_atomic({"model": model.state_dict(), "vocab": vocab, "bert_config": cfg.__dict__,
+                         "threshold": m["threshold"], "step": step, "train_seconds": t_train, "dev": m,
+                         "init": what, "args": vars(args)}, best_path)
+        log(args.work, "eval step %d  %.1f min  dev %s  (%.0f s)%s" % (
+            step, t_train / 60, fmt(m), time.time() - t0, "  *" if improved else ""))
+        last_eval = t_train
+
+    model.train()
+    t_session = 0.0
+    last_ckpt = last_log = time.time()
+    loss_sum, loss_n = 0.0, 0
+    while t_train < total and not (args.session_minutes and t_session >= args.session_minutes * 60):
+        if not pending:
+            epoch += 1
+            pending = batches(len(ex), lengths, args.batch_size, rng)
+        bidx = pending.pop()
+        t0 = time.time()
+        for g in opt.param_groups:
+            g["lr"] = lr_at_time(t_train, total, warmup, args.lr)
+        loss = qa_loss(model, make_batch(feats, ex, bidx, tok.wp.pad_id))
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        dt = time.time() - t0
+        t_train += dt
+        t_session += dt
+        loss_sum, loss_n = loss_sum + loss.item(), loss_n + 1
+        now = time.time()
+        if now - last_log >= 60:
+            log(args.work, "step %d  epoch %d (%d batches left)  %.1f min  lr %.2e  loss %.4f" % (
+                step, epoch, len(pending), t_train / 60, opt.param_groups[0]["lr"], loss_sum / loss_n))
+            loss_sum, loss_n, last_log = 0.0, 0, now
+        if t_train - last_eval >= args.eval_minutes * 60 and t_train < total:
+            evaluate_now()
+        if now - last_ckpt >= args.checkpoint_minutes * 60:
+            checkpoint()
+            last_ckpt = time.time()
+    if t_train < total:
+        checkpoint()
+        log(args.work, "session ends after %.1f min; %.1f of %.1f min trained (run again to resume)" % (
+            t_session / 60, t_train / 60, args.minutes))
+        return None
+    if not history or history[-1]["step"] != step:
+        evaluate_now()
+    checkpoint()
+    b = torch.load(best_path)
+    model.load_state_dict(b["model"])
+    log(args.work, "best: step %d (%.1f min) of %d, %.0f s of training on %d thread(s); dev %s" % (
+        b["step"], b["train_seconds"] / 60, step, t_train, args.threads, fmt(b["dev"])))
+    result = {"best_step": b["step"], "best_train_seconds": round(b["train_seconds"]), "steps": step,
+              "epochs": epoch, "train_seconds": round(t_train), "threads": args.threads, "init": what,
+              "parameters": n_params, "vocab_size": len(vocab), "dev": b["dev"], "threshold": b["threshold"],
+              "history": history, "args": vars(args), "train_windows_per_epoch": len(ex)}
+    with open(os.path.join(args.work, "result.json"), "w") as f:
+        json.dump(result, f, indent=2)
+    if not args.no_export:
+        from train.qa.export import export
+        export(best_path, args.out, args.export_dtype)
+    return result
+
+
+if __name__ == "__main__":
+    main()
