@@ -1,5 +1,7 @@
-# parley-qa (services/qa): the service end to end with a Hugging Face QA checkpoint written by
-# tests/reference/bert_ref.py, the knowledge base through `parley kb`, a 100-page context.
+# parley-qa (services/qa): the knowledge base on real SQLite files (unit), and the service end
+# to end with a Hugging Face QA checkpoint written by tests/reference/bert_ref.py, the knowledge
+# base through `parley kb`, a 100-page context (integration).
+pl_add_unit_test(NAME qa SOURCES unit/test_qa.c LIBS parley_qa_core)
 pl_add_py_test(NAME integration_qa_service SCRIPT qa_test_service.py TIMEOUT 300
                ENV "PL_QA=$<TARGET_FILE:parley-qa>" "PL_GATEWAY=$<TARGET_FILE:parley-gateway>"
                    "PL_PARLEY=$<TARGET_FILE:parley>" "PL_SOURCE_DIR=${CMAKE_SOURCE_DIR}"
