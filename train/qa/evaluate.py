@@ -100,13 +100,15 @@ def load_model_dir(path):
 def eval_model(args):
     torch.set_num_threads(args.threads)
     model, c, tok = load_model_dir(args.model)
-    qa = c["question_answering"]
-    out = {"model": args.model, "threshold": qa["no_answer_threshold"]}
+    thr = c.get("no_answer_threshold")  # absent: the model always answers
+    out = {"model": args.model, "threshold": thr}
     for name in args.sets:
         qs = read_set(args.data, name, args.limit)
         t0 = time.time()
-        feats = Features(qs, tok, c["max_length"], qa["doc_stride"], qa["max_question_tokens"], with_targets=False)
-        m, preds, diffs = score_features(model, feats, qa["max_answer_tokens"], qa["no_answer_threshold"])
+        feats = Features(qs, tok, c["max_length"], c.get("doc_stride", 128), c.get("max_query_length", 64),
+                         with_targets=False)
+        m, preds, diffs = score_features(model, feats, c.get("max_answer_tokens", 30),
+                                         float("inf") if thr is None else thr)
         tuned = squad.evaluate_predictions(qs, preds, diffs)
         m.update({"tuned_" + k: v for k, v in tuned.items() if not k.startswith("span_")})
         m["windows"] = sum(len(feats.windows(i)) for i in range(len(qs)))

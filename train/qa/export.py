@@ -4,15 +4,16 @@
     /usr/bin/python3 -m train.qa.export [--checkpoint train/work/qa/best.pt] [--out models/qa-squad] [--dtype F16]
 
 config.json: the Hugging Face BERT keys, `architectures: ["BertForQuestionAnswering"]`,
-`task: "question_answering"`, `max_length` (tokens per window), the tokenizer, the head
-(`qa_outputs`: start and end logit per token) and `question_answering`, what a server needs
-to window and decode exactly as the recipe did (train/qa/model.py, train/qa/windows.py):
+`task: "question_answering"`, the tokenizer, the head (`span`: `qa_outputs` on every token,
+labels start and end) and what a server needs to window and decode as the recipe did
+(train/qa/model.py, train/qa/windows.py; parley-qa reads these keys):
+    max_length            tokens per window, [CLS]/[SEP] included
     doc_stride            step between window starts, in context tokens
-    max_question_tokens   the question is cut to this many tokens
+    max_query_length      the question is cut to this many tokens
     max_answer_tokens     longest answer span, in tokens
     no_answer_threshold   "no answer" when (min over windows of start[CLS] + end[CLS]) minus
                           the best span's start + end logits is above this (tuned on dev)
-    null_score, span_score, span_rule   the rules, in words
+    question_answering    the rules, in words
 model.safetensors: `bert.*` (no pooler) and `qa_outputs.{weight,bias}` ([2, hidden], [2]).
 The written files are read back into a fresh model whose logits must match.
 """
@@ -35,20 +36,23 @@ def config_keys(args, threshold):
         "architectures": ["BertForQuestionAnswering"],
         "task": "question_answering",
         "max_length": args["max_length"],
+        "doc_stride": args["doc_stride"],
+        "max_query_length": args["max_question"],
+        "max_answer_tokens": args["max_answer_tokens"],
+        "no_answer_threshold": round(float(threshold), 4),
         "tokenizer": {"type": "wordpiece", "vocab": "vocab.txt", "do_lower_case": True,
                       "max_input_chars_per_word": 100},
-        "heads": {"qa": {"tensor_prefix": "qa_outputs", "input": "tokens", "outputs": ["start", "end"]}},
+        "labels": {"span": ["start", "end"]},
+        "heads": {"span": {"tensor_prefix": "qa_outputs", "input": "tokens", "labels": "span"}},
         "question_answering": {
-            "input": "[CLS] question [SEP] context window [SEP], token_type_ids 0 then 1 after the first [SEP]",
-            "doc_stride": args["doc_stride"],
-            "max_question_tokens": args["max_question"],
-            "max_answer_tokens": args["max_answer_tokens"],
-            "no_answer_threshold": round(float(threshold), 4),
-            "null_score": "min over windows of start_logit[0] + end_logit[0]",
-            "span_score": "start_logit[i] + end_logit[j], context tokens i <= j < i + max_answer_tokens, "
-                          "i in a window that gives it its most context (run_squad max_context)",
-            "span_rule": "no answer when null_score - best span_score > no_answer_threshold; else the context "
-                         "text from token i's start offset to token j's end offset",
+            "input": "windows [CLS] question [SEP] context chunk [SEP] (engine/tokenizer pl_wordpiece_windows), "
+                     "token_type_ids 0 up to the first [SEP], 1 after",
+            "null_score": "min over the windows of start_logit[CLS] + end_logit[CLS]",
+            "span_score": "start_logit[i] + end_logit[j] for context tokens i <= j < i + max_answer_tokens among "
+                          "each window's 20 best starts and 20 best ends, i in the window that gives it its most "
+                          "context (run_squad max_context); the best over all windows",
+            "answer": "no answer when null_score - best span_score > no_answer_threshold (tuned on the dev "
+                      "split); else the context text from token i's start offset to token j's end offset",
         },
     }
 

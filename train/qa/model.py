@@ -7,10 +7,11 @@ with `architectures: ["BertForQuestionAnswering"]`.
 
 Decoding (SQuAD 2.0, as BERT's run_squad with version_2_with_negative), per question over its
 windows:
-  span score  start_logit[i] + end_logit[j] for context tokens i <= j < i + max_answer_tokens,
-              where window w gives token i its most context (max_context); the best over all
-              windows is the answer, its text the context's characters from token i's start
-              to token j's end (offsets, so the original spelling)
+  span score  start_logit[i] + end_logit[j] for context tokens i <= j < i + max_answer_tokens
+              among the 20 best starts and the 20 best ends of each window, where that window
+              gives token i its most context (max_context); the best over all windows is the
+              answer, its text the context's characters from token i's start to token j's end
+              (offsets, so the original spelling)
   null score  start_logit[0] + end_logit[0] (the [CLS] span), the smallest over the windows
   no answer   when null score - best span score > no_answer_threshold (tuned on dev)
 """
@@ -19,6 +20,8 @@ import torch
 from torch import nn
 
 from train.common.bert import BertModel, init_weights
+
+TOP = 20  # start and end positions tried per window
 
 
 class QuestionAnswering(nn.Module):
@@ -35,23 +38,27 @@ class QuestionAnswering(nn.Module):
         return logits[..., 0], logits[..., 1]
 
 
-def best_span(start, end, lo, hi, allowed, max_answer_tokens):
+def best_span(start, end, lo, hi, allowed, max_answer_tokens, top=TOP):
     """The best (score, i, j) with lo <= i <= j < hi, j - i < max_answer_tokens and
-    allowed[i - lo]; start/end: 1-D numpy logits of one window. None if no token."""
+    allowed[i - lo], among the `top` best starts and the `top` best ends of tokens lo..hi-1
+    (run_squad's n-best search, as parley-qa does it); start/end: 1-D numpy logits of one
+    window. None if there is no such pair."""
     if hi <= lo:
         return None
-    s = start[lo:hi].astype(np.float64)
-    e = end[lo:hi].astype(np.float64)
-    n = hi - lo
-    m = s[:, None] + e[None, :]
-    i_idx, j_idx = np.indices((n, n))
-    bad = (j_idx < i_idx) | (j_idx - i_idx >= max_answer_tokens) | ~allowed[:, None]
-    m[bad] = -np.inf
-    k = int(np.argmax(m))
-    i, j = divmod(k, n)
-    if not np.isfinite(m[i, j]):
-        return None
-    return float(m[i, j]), lo + i, lo + j
+    s, e = start[lo:hi], end[lo:hi]
+    si = np.argsort(-s, kind="stable")[:top]  # equal logits: the earlier token first
+    ei = np.argsort(-e, kind="stable")[:top]
+    best = None
+    for i in si:
+        if not allowed[i]:
+            continue
+        for j in ei:
+            if j < i or j - i >= max_answer_tokens:
+                continue
+            sc = float(s[i]) + float(e[j])
+            if best is None or sc > best[0]:
+                best = (sc, lo + int(i), lo + int(j))
+    return best
 
 
 def decode(win, logits, ctx_starts, ctx_ends, context, max_answer_tokens):

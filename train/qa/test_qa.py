@@ -279,12 +279,26 @@ class TestWindows(unittest.TestCase):
 class TestDecode(unittest.TestCase):
     def test_best_span(self):
         s = np.array([0, 0, 5, 1, 0, 9.0])
-        e = np.array([0, 0, 0, 4, 6, 0.0])
+        e = np.array([0, 0, 0, 4.5, 6, 0.0])
         allowed = np.array([True] * 4)
         self.assertEqual(best_span(s, e, 2, 6, allowed, 30), (11.0, 2, 4))
-        self.assertEqual(best_span(s, e, 2, 6, allowed, 2), (9.0, 2, 3))  # length limit
+        self.assertEqual(best_span(s, e, 2, 6, allowed, 2), (9.5, 2, 3))  # length limit
         self.assertEqual(best_span(s, e, 2, 6, np.array([False, True, True, True]), 30), (9.0, 5, 5))
         self.assertIsNone(best_span(s, e, 2, 2, allowed[:0], 30))
+        # only the `top` best starts and ends are tried
+        self.assertIsNone(best_span(s, e, 2, 6, allowed, 30, top=1))  # best start 9 is after best end 6
+        # the n-best search equals the exhaustive one when n covers the window
+        rng = np.random.RandomState(0)
+        for _ in range(50):
+            s, e = rng.randn(12), rng.randn(12)
+            ok = rng.rand(10) > 0.3
+            want = max(((s[i] + e[j], i, j) for i in range(2, 12) for j in range(i, min(12, i + 4)) if ok[i - 2]),
+                       default=None)
+            got = best_span(s, e, 2, 12, ok, 4)
+            self.assertEqual(got is None, want is None)
+            if want is not None:
+                self.assertAlmostEqual(got[0], want[0])
+                self.assertEqual(got[1:], want[1:])
 
     def test_decode_over_windows(self):
         tok = OffsetTokenizer(VOCAB)
@@ -345,8 +359,8 @@ class TestRecipe(unittest.TestCase):
                 c = json.load(f)
             self.assertEqual(c["architectures"], ["BertForQuestionAnswering"])
             self.assertEqual(c["task"], "question_answering")
-            self.assertEqual((c["max_length"], c["question_answering"]["doc_stride"]), (24, 4))
-            self.assertAlmostEqual(c["question_answering"]["no_answer_threshold"], r["threshold"], places=4)
+            self.assertEqual((c["max_length"], c["doc_stride"], c["max_query_length"]), (24, 4, 8))
+            self.assertAlmostEqual(c["no_answer_threshold"], r["threshold"], places=4)
             model, c2, tok = evaluate.load_model_dir(os.path.join(d, "model"))
             self.assertEqual(list(model.state_dict())[-2:], ["qa_outputs.weight", "qa_outputs.bias"])
             self.assertEqual(tuple(model.qa_outputs.weight.shape), (2, 16))
