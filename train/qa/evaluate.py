@@ -6,6 +6,9 @@ directory, or a running Parley gateway through gRPC NaturalQuery.
     /usr/bin/python3 -m train.qa.evaluate --model models/qa-squad [--sets dev,shifts,covid] [--limit N]
     # the service: Riva nvidia.riva.nlp.RivaLanguageUnderstanding/NaturalQuery through the gateway
     /usr/bin/python3 -m train.qa.evaluate --server 127.0.0.1:50051 --build build [--sets ...]
+    # the same on a stack of its own: nats-server, <build>/services/qa/parley-qa serving the
+    # model directory given (alone, in a temporary repository) and the gateway, on free ports
+    /usr/bin/python3 -m train.qa.evaluate --stack models/qa-squad --build build [--sets ...]
 
 Sets (<data> = ../shared/data/qa):
   dev     the dev articles of the SQuAD 2.0 dev half (train/qa/squad.py: split_by_article),
@@ -176,11 +179,83 @@ def eval_server(args):
     return out
 
 
+class Stack:
+    """nats-server + parley-qa (one model) + parley-gateway on free 127.0.0.1 ports; stopped by
+    PID on close. Logs and the temporary model repository live in a temporary folder."""
+
+    def __init__(self, build, model, qa_threads=1, timeout=120):
+        import re
+        import shutil
+        import signal
+        import socket
+        import subprocess
+        import tempfile
+        self._re, self._shutil, self._signal, self._sp = re, shutil, signal, subprocess
+        self.tmp = tempfile.mkdtemp(prefix="pl_qa_eval_")
+        self.procs = []
+        try:
+            repo = os.path.join(self.tmp, "models")
+            os.makedirs(repo)
+            os.symlink(os.path.abspath(model), os.path.join(repo, os.path.basename(os.path.abspath(model))))
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+            s.close()
+            nats = "/usr/sbin/nats-server" if os.path.exists("/usr/sbin/nats-server") else "nats-server"
+            self._spawn([nats, "-a", "127.0.0.1", "-p", str(port)], "nats")
+            url = "nats://127.0.0.1:%d" % port
+            env = dict(os.environ, PARLEY_QA_KB_PATH="none", PARLEY_QA_THREADS=str(qa_threads),
+                       PARLEY_QA_LOG_LEVEL="warn", PARLEY_GATEWAY_LOG_LEVEL="warn")
+            env.pop("PARLEY_CONFIG", None)
+            self._spawn([os.path.join(build, "services", "qa", "parley-qa"), "--nats", url, "--http-port", "0",
+                         "--model-dir", repo], "qa", env)
+            self._wait("qa", r"parley-qa http_port=\d+ models=(\d+)", timeout)
+            self._spawn([os.path.join(build, "services", "gateway", "parley-gateway"), "--listen", "127.0.0.1:0",
+                         "--http", "127.0.0.1:0", "--nats", url], "gateway", env)
+            self.address = "127.0.0.1:%s" % self._wait("gateway", r"grpc_port=(\d+) http_port=\d+", timeout)
+        except BaseException:
+            self.close()
+            raise
+
+    def _spawn(self, argv, name, env=None):
+        out = open(os.path.join(self.tmp, name + ".out"), "wb")
+        err = open(os.path.join(self.tmp, name + ".log"), "wb")
+        self.procs.append((name, self._sp.Popen(argv, stdout=out, stderr=err, env=env)))
+
+    def _wait(self, name, pattern, timeout):
+        p = dict(self.procs)[name]
+        end = time.time() + timeout
+        while time.time() < end:
+            with open(os.path.join(self.tmp, name + ".out")) as f:
+                m = self._re.search(pattern, f.read())
+            if m:
+                return m.group(1)
+            if p.poll() is not None:
+                with open(os.path.join(self.tmp, name + ".log")) as f:
+                    raise SystemExit("%s exited (%s): %s" % (name, p.returncode, f.read()[-2000:]))
+            time.sleep(0.05)
+        raise SystemExit("%s did not start within %d s" % (name, timeout))
+
+    def close(self):
+        for _, p in reversed(self.procs):
+            if p.poll() is None:
+                p.send_signal(self._signal.SIGTERM)
+        for _, p in reversed(self.procs):
+            try:
+                p.wait(timeout=10)
+            except self._sp.TimeoutExpired:
+                p.kill()
+                p.wait()
+        self._shutil.rmtree(self.tmp, ignore_errors=True)
+
+
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=os.path.join(data_dir(), "qa"))
     ap.add_argument("--model", default="", help="an exported model directory (PyTorch scoring)")
     ap.add_argument("--server", default="", help="gateway gRPC address (service scoring)")
+    ap.add_argument("--stack", default="", help="a model directory: start a stack serving it, score through it")
+    ap.add_argument("--qa-threads", type=int, default=1, help="--stack: parley-qa's CPU threads per instance")
     ap.add_argument("--build", default=os.path.join(ROOT, "build"), help="build tree (stubs in <build>/python)")
     ap.add_argument("--stubs", default="", help="stubs folder (default <build>/python)")
     ap.add_argument("--sets", default="dev,shifts,covid", help="comma-separated: %s" % ",".join(SETS))
@@ -194,14 +269,26 @@ def parse_args(argv=None):
     for s in args.sets:
         if s not in SETS:
             ap.error("unknown set %r" % s)
-    if bool(args.model) == bool(args.server):
-        ap.error("give --model or --server")
+    if (bool(args.model) + bool(args.server) + bool(args.stack)) != 1:
+        ap.error("give one of --model, --server, --stack")
     return args
 
 
 def main(argv=None):
     args = parse_args(argv)
-    out = eval_model(args) if args.model else eval_server(args)
+    if args.model:
+        out = eval_model(args)
+    elif args.server:
+        out = eval_server(args)
+    else:
+        stack = Stack(args.build, args.stack, args.qa_threads)
+        try:
+            print("stack: gateway %s, parley-qa serving %s (logs in %s)" % (stack.address, args.stack, stack.tmp))
+            args.server = stack.address
+            out = eval_server(args)
+            out["stack_model"] = args.stack
+        finally:
+            stack.close()
     out["limit"] = args.limit
     if args.json:
         with open(args.json, "w") as f:
