@@ -88,6 +88,20 @@ def score_features(model, feats, max_answer_tokens, threshold=None):
     return squad.evaluate_predictions(feats.questions, preds, diffs, threshold), preds, diffs
 
 
+def curve(qs, preds, diffs, fractions=(0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)):
+    """The trade-off of the no-answer threshold: figures at the thresholds that give "no answer"
+    to each fraction of the questions."""
+    d = sorted(diffs[q.qid] for q in qs)
+    rows = []
+    for f in fractions:
+        k = int(round(f * len(d)))  # "no answer" to the k largest diffs
+        t = d[-1] + 1.0 if k == 0 else d[0] - 1.0 if k == len(d) else (d[len(d) - k - 1] + d[len(d) - k]) / 2
+        m = squad.evaluate_predictions(qs, preds, diffs, threshold=t)
+        rows.append({"threshold": t, "no_answer_pct": 100.0 * sum(diffs[q.qid] > t for q in qs) / max(1, len(qs)),
+                     "answerable_f1": m["answerable_f1"], "noans_acc": m["noans_acc"], "all_f1": m["all_f1"]})
+    return rows
+
+
 def load_model_dir(path):
     """(model in eval mode, config.json dict, OffsetTokenizer) of an exported model directory."""
     with open(os.path.join(path, "config.json")) as f:
@@ -114,6 +128,12 @@ def eval_model(args):
                                          float("inf") if thr is None else thr)
         tuned = squad.evaluate_predictions(qs, preds, diffs)
         m.update({"tuned_" + k: v for k, v in tuned.items() if not k.startswith("span_")})
+        if args.curve:
+            m["curve"] = curve(qs, preds, diffs)
+            for row in m["curve"]:
+                print("  %s  threshold %8.3f  no answer to %5.1f%%  answerable F1 %6.2f  no-answer acc %6.2f  "
+                      "all F1 %6.2f" % (name, row["threshold"], row["no_answer_pct"], row["answerable_f1"],
+                                        row["noans_acc"], row["all_f1"]))
         m["windows"] = sum(len(feats.windows(i)) for i in range(len(qs)))
         m["seconds"] = round(time.time() - t0, 1)
         out[name] = m
@@ -264,6 +284,8 @@ def parse_args(argv=None):
     ap.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
     ap.add_argument("--json", default="", help="also write the figures here")
     ap.add_argument("--predictions", default="", help="write PREFIX.<set>.json with every answer")
+    ap.add_argument("--curve", action="store_true",
+                    help="--model: also the figures at the thresholds that say 'no answer' to 0%%, 10%%, ... 100%%")
     args = ap.parse_args(argv)
     args.sets = [s.strip() for s in args.sets.split(",") if s.strip()]
     for s in args.sets:

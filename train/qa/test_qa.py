@@ -163,6 +163,17 @@ class TestScores(unittest.TestCase):
         fixed = squad.evaluate_predictions(qs, preds, diffs, threshold=5.0)
         self.assertEqual(fixed["noans_acc"], 0.0)
 
+    def test_threshold_curve(self):
+        from train.qa.evaluate import curve
+        qs = squad.read_squad(SAMPLE)
+        preds = {q.qid: "dog" for q in qs}
+        diffs = {q.qid: float(i) for i, q in enumerate(qs)}
+        rows = curve(qs, preds, diffs, fractions=(0.0, 0.5, 1.0))
+        self.assertEqual([r["no_answer_pct"] for r in rows], [0.0, 50.0, 100.0])
+        self.assertEqual(rows[-1]["noans_acc"], 100.0)
+        self.assertEqual(rows[0]["noans_acc"], 0.0)
+        self.assertEqual(rows[1]["threshold"], 2.5)  # "no answer" to diffs 3, 4, 5
+
 
 class TestTokens(unittest.TestCase):
     def setUp(self):
