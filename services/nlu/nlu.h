@@ -260,6 +260,15 @@ pl_status pl_nlu_model_load(const char *dir, const char *name, const struct pl_n
 /* Stops the batcher (queued requests fail CANCELLED) and frees. NULL is a no-op. */
 void pl_nlu_model_destroy(struct pl_nlu_model *m);
 
+/* A model repository's load step (runtime/model_repo.h) for one directory: its model, named
+ * dir_name, and each variant its config.json declares, named "<dir_name>-<variant>" (the same
+ * files with the variant's settings). A variant that cannot be served (a bad "variants" entry,
+ * a precision the engine refuses) is logged and left out; the model itself and its other
+ * variants are served. Errors: the model's own load errors, PL_E_NOMEM. */
+struct pl_model_list;
+pl_status pl_nlu_repo_load(const char *dir, const char *dir_name, const struct pl_nlu_model_opts *o,
+                           struct pl_model_list *out);
+
 /* Scores of one text: probabilities (softmax) per head. */
 struct pl_nlu_result {
     int32_t n_tokens;              /* text tokens (no specials) */

@@ -13,6 +13,7 @@
 #include "alloc.h"
 #include "backend.h"
 #include "log.h"
+#include "model_repo.h"
 #include "models/bert.h"
 #include "nlu.h"
 #include "nrpc_batcher.h"
@@ -793,4 +794,43 @@ fail:
     pl_free(jobs);
     pl_free(scratch);
     return st;
+}
+
+/* ---- the model repository's load step: a directory and its variants ---------------------- */
+
+static pl_status repo_load_one(const char *dir, const char *name, const char *variant,
+                               const struct pl_nlu_model_opts *o, struct pl_model_list *out) {
+    struct pl_nlu_model_opts mo = *o;
+    mo.variant = variant;
+    struct pl_nlu_model *m = NULL;
+    PL_TRY(pl_nlu_model_load(dir, name, &mo, &m));
+    PL_LOGI("model %s: %s, %s, max_length %d, batch %d, delay %lld us, %d instance%s", name,
+            pl_nlu_task_name(m->task), pl_bert_precision(m->bert), m->max_length,
+            m->max_batch_size, (long long)m->max_queue_delay_us, m->n_instances,
+            m->n_instances == 1 ? "" : "s");
+    return pl_model_list_add(out, name, m); /* the list owns m, also on failure */
+}
+
+pl_status pl_nlu_repo_load(const char *dir, const char *dir_name, const struct pl_nlu_model_opts *o,
+                           struct pl_model_list *out) {
+    struct pl_nlu_model_opts def = PL_NLU_MODEL_OPTS_INIT;
+    if (!o) o = &def;
+    PL_TRY(repo_load_one(dir, dir_name, NULL, o, out));
+    char **vars = NULL;
+    int nv = 0;
+    if (pl_nlu_model_variants(dir, &vars, &nv) != PL_OK) {
+        PL_LOGE("model %s: variants not loaded: %s", dir, pl_last_error());
+        return PL_OK;
+    }
+    pl_status st = PL_OK;
+    for (int k = 0; k < nv && st != PL_E_NOMEM; k++) {
+        char vname[512];
+        if ((size_t)snprintf(vname, sizeof vname, "%s-%s", dir_name, vars[k]) >= sizeof vname)
+            st = PL_ERR(PL_E_FORMAT, "variant %s: name too long", vars[k]);
+        else
+            st = repo_load_one(dir, vname, vars[k], o, out);
+        if (st != PL_OK) PL_LOGE("model %s (%s) not loaded: %s", vname, dir, pl_last_error());
+    }
+    pl_nlu_variants_free(vars, nv);
+    return st == PL_E_NOMEM ? st : PL_OK;
 }

@@ -45,45 +45,12 @@ static bool repo_claims(void *ud, const char *dir, const json_t *config) {
     return pl_nlu_model_probe(dir, &t) && t != PL_NLU_TASK_QA;
 }
 
-static pl_status load_one(struct pl_nlu_service *s, const char *dir, const char *name,
-                          const char *variant, struct pl_model_list *out) {
-    struct pl_nlu_model_opts mo = s->model_opts;
-    mo.variant = variant;
-    struct pl_nlu_model *m = NULL;
-    PL_TRY(pl_nlu_model_load(dir, name, &mo, &m));
-    PL_LOGI("model %s: %s, %s, max_length %d, batch %d, delay %lld us, %d instance%s", name,
-            pl_nlu_task_name(m->task), pl_bert_precision(m->bert), m->max_length,
-            m->max_batch_size, (long long)m->max_queue_delay_us, m->n_instances,
-            m->n_instances == 1 ? "" : "s");
-    return pl_model_list_add(out, name, m);
-}
-
-/* A directory gives its model and the variants its config.json declares ("<dir>-<variant>",
- * a second model from the same files). A variant that cannot be served (a bad "variants"
- * entry, a precision the engine refuses) is logged and left out; the model itself and its
- * other variants are served. */
+/* A directory gives its model and the variants its config.json declares ("<dir>-<variant>"). */
 static pl_status repo_load(void *ud, const char *dir_name, const char *dir, const json_t *config,
                            struct pl_model_list *out) {
     (void)config;
     struct pl_nlu_service *s = ud;
-    PL_TRY(load_one(s, dir, dir_name, NULL, out));
-    char **vars = NULL;
-    int nv = 0;
-    if (pl_nlu_model_variants(dir, &vars, &nv) != PL_OK) {
-        PL_LOGE("model %s: variants not loaded: %s", dir, pl_last_error());
-        return PL_OK;
-    }
-    pl_status st = PL_OK;
-    for (int k = 0; k < nv && st != PL_E_NOMEM; k++) {
-        char vname[512];
-        if ((size_t)snprintf(vname, sizeof vname, "%s-%s", dir_name, vars[k]) >= sizeof vname)
-            st = PL_ERR(PL_E_FORMAT, "variant %s: name too long", vars[k]);
-        else
-            st = load_one(s, dir, vname, vars[k], out);
-        if (st != PL_OK) PL_LOGE("model %s (%s) not loaded: %s", vname, dir, pl_last_error());
-    }
-    pl_nlu_variants_free(vars, nv);
-    return st == PL_E_NOMEM ? st : PL_OK;
+    return pl_nlu_repo_load(dir, dir_name, &s->model_opts, out);
 }
 
 static void repo_unload(void *ud, void *model) {

@@ -24,6 +24,7 @@ struct qa_cfg {
     char *nats_url;
     int64_t http_port;
     char *model_dir;
+    char *model;
     char *kb_path;
     char *backend;
     int64_t threads;
@@ -45,6 +46,7 @@ static const struct pl_config_field qa_fields[] = {
     F("nats_url", PL_CONFIG_STRING, nats_url, "", 1, 0, "NATS URL (empty: $PARLEY_NATS_URL or nats://127.0.0.1:4222)"),
     F("http_port", PL_CONFIG_INT, http_port, "0", -1, 65535, "/metrics /healthz /readyz port (0 ephemeral, -1 none)"),
     F("model_dir", PL_CONFIG_STRING, model_dir, "models", 1, 0, "model repository: every question_answering model below it is served"),
+    F("model", PL_CONFIG_STRING, model, "", 1, 0, "the model that answers (a directory name, or <dir>-<variant> such as qa-squad-int8); empty: the first by name"),
     F("kb_path", PL_CONFIG_STRING, kb_path, "", 1, 0, "knowledge base file (SQLite; created when missing); empty: $PARLEY_STATE_DIR/kb.sqlite, else state/kb.sqlite; none: no knowledge base"),
     F("backend", PL_CONFIG_STRING, backend, "cpu", 1, 0, "engine backend (cpu, cuda)"),
     F("threads", PL_CONFIG_INT, threads, "1", 0, 256, "CPU backend threads per model instance (0 = all cores)"),
@@ -77,6 +79,7 @@ int main(int argc, char **argv) {
     struct pl_qa_service_opts so;
     pl_qa_service_opts_default(&so);
     so.model_dir = cfg.model_dir;
+    so.model_name = cfg.model;
     char kb[4096];
     so.kb_path = pl_qa_kb_path(cfg.kb_path, kb, sizeof kb);
     so.model.backend = cfg.backend;

@@ -130,7 +130,10 @@ void pl_qa_passages_free(struct pl_qa_passage *p, int n);
 /* ---- the service (qa_service.c) ------------------------------------------------------------ */
 
 struct pl_qa_service_opts {
-    const char *model_dir;        /* every question_answering model under it is served */
+    const char *model_dir;        /* every question_answering model under it is loaded, with
+                                     the variants its config.json declares ("<dir>-int8") */
+    const char *model_name;       /* the one that answers (NaturalQuery has no model field);
+                                     NULL or "": the first by name. Not loaded -> NOT_FOUND */
     struct pl_nlu_model_opts model;
     const char *kb_path;          /* knowledge base file ("" = none: an empty context is
                                      INVALID_ARGUMENT) */

@@ -25,6 +25,7 @@
 struct pl_qa_service {
     struct pl_qa_service_opts o;
     char *model_dir;
+    char *model; /* "" = the first by name */
     struct pl_model_repo *repo;
     struct pl_qa_kb *kb; /* NULL: no knowledge base */
 };
@@ -55,12 +56,7 @@ static pl_status repo_load(void *ud, const char *dir_name, const char *dir, cons
                            struct pl_model_list *out) {
     (void)config;
     struct pl_qa_service *s = ud;
-    struct pl_nlu_model *m = NULL;
-    PL_TRY(pl_nlu_model_load(dir, dir_name, &s->o.model, &m));
-    PL_LOGI("model %s: %s, max_length %d, doc_stride %d, batch %d, %d instance%s", dir_name,
-            pl_bert_precision(m->bert), m->max_length, m->stride, m->max_batch_size,
-            m->n_instances, m->n_instances == 1 ? "" : "s");
-    return pl_model_list_add(out, dir_name, m);
+    return pl_nlu_repo_load(dir, dir_name, &s->o.model, out);
 }
 
 static void repo_unload(void *ud, void *model) {
@@ -73,12 +69,15 @@ static const struct pl_model_repo_i qa_repo = {"QA model", repo_claims, repo_loa
 pl_status pl_qa_service_create(const struct pl_qa_service_opts *o, struct pl_qa_service **out) {
     *out = NULL;
     struct pl_qa_service *s = pl_calloc(1, sizeof *s);
-    if (!s || !(s->model_dir = pl_strdup(o->model_dir ? o->model_dir : "models"))) {
+    if (!s || !(s->model_dir = pl_strdup(o->model_dir ? o->model_dir : "models")) ||
+        !(s->model = pl_strdup(o->model_name ? o->model_name : ""))) {
+        if (s) pl_free(s->model_dir);
         pl_free(s);
         return PL_ERR(PL_E_NOMEM, "qa service");
     }
     s->o = *o;
     s->o.model_dir = s->model_dir;
+    s->o.model_name = s->model;
     s->o.kb_path = NULL; /* not kept */
     pl_status st = PL_OK;
     if (o->kb_path && *o->kb_path) {
@@ -99,6 +98,7 @@ void pl_qa_service_destroy(struct pl_qa_service *s) {
     pl_model_repo_destroy(s->repo);
     pl_qa_kb_close(s->kb);
     pl_free(s->model_dir);
+    pl_free(s->model);
     pl_free(s);
 }
 
@@ -170,6 +170,28 @@ out:
     return st;
 }
 
+/* The model that answers: qa.model, or the first by name. Errors: PL_E_UNAVAILABLE (none
+ * loaded), PL_E_NOT_FOUND (qa.model is not among them; the message lists those loaded). */
+static pl_status pick_model(const struct pl_qa_service *s, const struct pl_model_set *set,
+                            struct pl_nlu_model **m) {
+    int n = pl_model_set_count(set);
+    if (n == 0)
+        return PL_ERR(PL_E_UNAVAILABLE, "no QA model is loaded (qa.model_dir %s)", s->model_dir);
+    *m = s->model[0] ? pl_model_set_find(set, s->model) : pl_model_set_at(set, 0, NULL, NULL);
+    if (*m) return PL_OK;
+    char names[1024] = "";
+    size_t used = 0;
+    for (int i = 0; i < n && used < sizeof names; i++) {
+        const char *name = NULL;
+        pl_model_set_at(set, i, &name, NULL);
+        int w = snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "", name);
+        if (w < 0) break;
+        used += (size_t)w;
+    }
+    return PL_ERR(PL_E_NOT_FOUND, "QA model '%s' (qa.model) is not loaded; loaded: %s", s->model,
+                  names);
+}
+
 static pl_status rpc_natural_query(void *ud, const struct pl_worker_ctx *ctx, const uint8_t *req,
                                    size_t n, struct pl_worker_out *out) {
     struct pl_qa_service *s = ud;
@@ -195,11 +217,8 @@ static pl_status rpc_natural_query(void *ud, const struct pl_worker_ctx *ctx, co
                     (long long)s->o.max_context_bytes);
         goto fail;
     }
-    struct pl_nlu_model *m = pl_model_set_at(set, 0, NULL, NULL);
-    if (!m) {
-        st = PL_ERR(PL_E_UNAVAILABLE, "no QA model is loaded (qa.model_dir %s)", s->model_dir);
-        goto fail;
-    }
+    struct pl_nlu_model *m = NULL;
+    PL_TRY_GOTO(st, pick_model(s, set, &m));
     if (clen > 0) {
         struct pl_qa_read_opts ro;
         read_opts(s, m, n_best, &ro);

@@ -192,6 +192,28 @@ def main():
     r = ask(stub, "How many square kilometres does the Amazon basin encompass?", top_n=3)
     check(len(r.results) >= 1, "after the restart the knowledge base answers")
     check(qa_p.poll() is None, "parley-qa still runs")
+
+    # variants and the choice of model: a copy declaring an int8 variant, served as
+    # "<dir>-int8" and chosen with qa.model; a qa.model that is not loaded is NOT_FOUND
+    v = os.path.join(models, "qa-hf-v")
+    shutil.copytree(os.path.join(models, "qa-hf"), v)
+    cfg = json.load(open(os.path.join(v, "config.json")))
+    cfg["variants"] = {"int8": {"precision": "int8"}}
+    json.dump(cfg, open(os.path.join(v, "config.json"), "w"))
+    qa_p.terminate()
+    qa_p.wait(timeout=30)
+    qa_p, n_models = start_qa(nats_url, models, kbfile, {"PARLEY_QA_MODEL": "qa-hf-v-int8"})
+    check(n_models == 3, "qa-hf, qa-hf-v and its int8 variant qa-hf-v-int8 are loaded (%d)" % n_models)
+    r = ask(stub, "How many nations does the region include?", CONTEXT, top_n=2)
+    check(1 <= len(r.results) <= 2 and all(x.answer in CONTEXT for x in r.results),
+          "qa.model qa-hf-v-int8 answers with spans of the context (%s)" % [x.answer for x in r.results])
+    qa_p.terminate()
+    qa_p.wait(timeout=30)
+    qa_p, _ = start_qa(nats_url, models, kbfile, {"PARLEY_QA_MODEL": "no-such-model"})
+    c, d = code_of(lambda: ask(stub, "How many nations?", CONTEXT))
+    check(c == grpc.StatusCode.NOT_FOUND and "no-such-model" in d and "qa-hf-v-int8" in d,
+          "qa.model not loaded: NOT_FOUND naming it and the loaded models (%s)" % d)
+    check(qa_p.poll() is None, "parley-qa still runs")
     print("PASS")
 
 
