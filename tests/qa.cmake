@@ -7,3 +7,6 @@ pl_add_py_test(NAME integration_qa_service SCRIPT qa_test_service.py TIMEOUT 300
                    "PL_PARLEY=$<TARGET_FILE:parley>" "PL_SOURCE_DIR=${CMAKE_SOURCE_DIR}"
                    "PARLEY_DATA_DIR=${PARLEY_DATA_DIR}")
 add_dependencies(parley-qa parley-kb)
+# recall@k of the knowledge base's search on the dev questions (train/qa/kb_recall.py)
+pl_add_py_test(NAME integration_qa_kb_recall SCRIPT qa_kb_recall_test.py TIMEOUT 300
+               ENV "PL_PARLEY=$<TARGET_FILE:parley>" "PARLEY_DATA_DIR=${PARLEY_DATA_DIR}")
