@@ -312,7 +312,6 @@ static int bench_encoder(int argc, char **argv) {
     printf("%-4s %-5s %-8s %10s %10s %10s %8s %10s %8s\n", "thr", "prec", "shape", "p50 ms", "p99 ms",
            "torch p50", "ours/pt", "ORT p50", "ours/ORT");
     int32_t *ids = pl_malloc(sizeof(int32_t) * 32 * 512);
-    for (int i = 0; i < 32 * 512; i++) ids[i] = 1000 + (i * 7919) % 20000;
     for (int ti = 0; ti < n_threads; ti++) {
         pl_backend_cpu_set_threads(be, threads[ti]);
         json_t *tr = torch ? run_torch(model, threads[ti], seqs_s, iters, tp_iters, want_int8) : NULL;
@@ -320,13 +319,16 @@ static int bench_encoder(int argc, char **argv) {
         for (int pi = 0; pi < 2; pi++) {
             const char *prec = pi ? "int8" : "f32";
             if ((pi && !want_int8) || (!pi && !want_f32)) continue;
-            struct pl_bert_options opt = {.precision = prec, .max_batch = 32, .max_seq = 384};
+            /* max_seq 0: the model's positions (at most 512); a longer --seqs entry fails */
+            struct pl_bert_options opt = {.precision = prec, .max_batch = 32, .max_seq = 0};
             struct pl_bert *m;
             struct pl_bert_state *st;
             if (pl_bert_load(model, be, &opt, &m) != PL_OK || pl_bert_state_create(m, &st) != PL_OK) {
                 fprintf(stderr, "parley bench: %s\n", pl_last_error());
                 return 1;
             }
+            int vocab = pl_bert_get_config(m)->vocab_size;
+            for (int i = 0; i < 32 * 512; i++) ids[i] = (1000 + (i * 7919) % 20000) % vocab;
             for (int si = 0; si < n_seqs; si++) {
                 struct lat l = run_lat(st, 1, seqs[si], iters, ids, threads[ti] == 1);
                 char shape[32], key[16];

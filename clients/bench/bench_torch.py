@@ -26,11 +26,12 @@ def load_safetensors(path):
     base = 8 + n
     out = {}
     for k, v in hdr.items():
-        if k == "__metadata__" or v["dtype"] != "F32":
+        if k == "__metadata__" or v["dtype"] not in ("F32", "F16"):
             continue
         b, e = v["data_offsets"]
-        out[k] = torch.from_numpy(np.frombuffer(data, dtype="<f4", count=(e - b) // 4, offset=base + b)
-                                  .reshape(v["shape"]).copy())
+        dt = "<f4" if v["dtype"] == "F32" else "<f2"
+        a = np.frombuffer(data, dtype=dt, count=(e - b) // np.dtype(dt).itemsize, offset=base + b)
+        out[k] = torch.from_numpy(a.astype(np.float32).reshape(v["shape"]))  # f16 weights run as f32
     return out
 
 
