@@ -178,10 +178,13 @@ static pl_status load_config(struct pl_nlu_model *m, const char *dir, json_t *ro
                       m->max_length, (long long)json_integer_value(mp));
     if (m->max_length < 8 || m->max_length > 4096)
         return PL_ERR(PL_E_FORMAT, "%s: max_length %d out of range [8, 4096]", path, m->max_length);
-    json_t *hs = json_object_get(root, "hidden_size");
+    /* DistilBERT's config names the width "dim" (engine/models/bert.c reads the same keys) */
+    const char *mt = json_string_value(json_object_get(root, "model_type"));
+    const char *hkey = mt && !strcmp(mt, "distilbert") ? "dim" : "hidden_size";
+    json_t *hs = json_object_get(root, hkey);
     m->hidden = json_is_integer(hs) ? (int)json_integer_value(hs) : 0;
     if (m->hidden <= 0 || m->hidden > 65536)
-        return PL_ERR(PL_E_FORMAT, "%s: hidden_size missing or out of range", path);
+        return PL_ERR(PL_E_FORMAT, "%s: %s missing or out of range", path, hkey);
     /* window step: half a window of text tokens, so every token sees context on both sides;
      * QA: BERT run_squad's doc_stride over the context, the question cut to max_query_length */
     m->stride = (m->max_length - 2) / 2;
@@ -500,7 +503,7 @@ pl_status pl_nlu_model_load(const char *dir, const char *name, const struct pl_n
                                      m->max_length, 1};
         PL_TRY_GOTO(st, pl_bert_load(dir, in->be, &bo, &in->bert));
         if (pl_bert_get_config(in->bert)->hidden != m->hidden) {
-            st = PL_ERR(PL_E_FORMAT, "%s: encoder hidden %d != hidden_size %d", path,
+            st = PL_ERR(PL_E_FORMAT, "%s: encoder hidden %d != the config's width %d", path,
                         pl_bert_get_config(in->bert)->hidden, m->hidden);
             goto fail;
         }

@@ -45,6 +45,26 @@ def hf_qa_model(d):
     json.dump({"do_lower_case": True}, open(os.path.join(d, "tokenizer_config.json"), "w"))
 
 
+def hf_distilbert_cased(d):
+    """A Hugging Face DistilBertForQuestionAnswering checkpoint with a cased vocabulary:
+    BERT's pieces plus the capitalized form of each whole word among its first 8,000 entries,
+    and tokenizer_config.json do_lower_case false."""
+    subprocess.run(["/usr/bin/python3", os.path.join(SRC, "tests", "reference", "bert_ref.py"), d,
+                    "--arch", "distilbert", "--head", "qa", "--vocab", "31000", "--hidden", "32",
+                    "--layers", "2", "--heads", "2", "--inter", "64", "--cases", "1"], check=True,
+                   stdout=subprocess.DEVNULL)
+    for f in os.listdir(d):
+        if f not in ("config.json", "model.safetensors"):
+            os.remove(os.path.join(d, f))
+    vocab = open(os.path.join(DATA, "vocab", "bert-base-uncased-vocab.txt"), encoding="utf-8").read().split("\n")
+    vocab = [v for v in vocab if v]
+    have = set(vocab)
+    extra = [v.capitalize() for v in vocab[:8000] if v.isalpha() and v.capitalize() not in have]
+    vocab = (vocab + extra)[:31000]
+    open(os.path.join(d, "vocab.txt"), "w", encoding="utf-8").write("\n".join(vocab) + "\n")
+    json.dump({"do_lower_case": False}, open(os.path.join(d, "tokenizer_config.json"), "w"))
+
+
 def start_qa(nats_url, models, kb, extra_env=None):
     env = dict(os.environ)
     env.update({"PARLEY_QA_LOG_LEVEL": "info", "PARLEY_QA_MAX_CONTEXT_BYTES": "2000000",
@@ -207,6 +227,15 @@ def main():
     r = ask(stub, "How many nations does the region include?", CONTEXT, top_n=2)
     check(1 <= len(r.results) <= 2 and all(x.answer in CONTEXT for x in r.results),
           "qa.model qa-hf-v-int8 answers with spans of the context (%s)" % [x.answer for x in r.results])
+    qa_p.terminate()
+    qa_p.wait(timeout=30)
+    # a cased DistilBERT checkpoint loads unchanged and answers with spans of the text as written
+    hf_distilbert_cased(os.path.join(models, "qa-distil-cased"))
+    qa_p, n_models = start_qa(nats_url, models, kbfile, {"PARLEY_QA_MODEL": "qa-distil-cased"})
+    check(n_models == 4, "a cased DistilBertForQuestionAnswering checkpoint loads unchanged (%d models)" % n_models)
+    r = ask(stub, "How many nations does the region include?", CONTEXT, top_n=3)
+    check(1 <= len(r.results) <= 3 and all(x.answer and x.answer in CONTEXT for x in r.results),
+          "the cased DistilBERT reader answers with spans of the context (%s)" % [x.answer for x in r.results])
     qa_p.terminate()
     qa_p.wait(timeout=30)
     qa_p, _ = start_qa(nats_url, models, kbfile, {"PARLEY_QA_MODEL": "no-such-model"})
