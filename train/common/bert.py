@@ -229,7 +229,7 @@ class TokenClassifier(nn.Module):
 def load_pretrained(path):
     """(vocab, BertConfig, encoder state) of an encoder.pt written by
     train/nlu/pretrain.py; the state's keys are BertModel's (no "bert." prefix)."""
-    blob = torch.load(path)
+    blob = torch.load(path, map_location="cpu", weights_only=False)
     return blob["vocab"], BertConfig(**blob["bert_config"]), blob["encoder"], blob.get("result", {})
 
 

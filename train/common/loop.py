@@ -60,3 +60,29 @@ def log(work, msg):
 def save_atomic(obj, path):
     torch.save(obj, path + ".tmp")
     os.replace(path + ".tmp", path)
+
+
+def pick_device(name="auto"):
+    """torch.device of --device: "auto" is CUDA when torch sees a GPU, else the CPU."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: torch %s sees no CUDA device" % torch.__version__)
+    return torch.device(name)
+
+
+def autocast(device):
+    """Mixed precision of a forward pass: bf16 autocast on CUDA; nothing (f32) on the CPU, so
+    that CPU results stay exactly those of the plain f32 code."""
+    import contextlib
+    if device.type == "cuda":
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def device_note(device):
+    """One line about the device: the GPU's name and torch/CUDA versions, or the CPU threads."""
+    if device.type == "cuda":
+        return "device cuda: %s, torch %s, CUDA %s, bf16 autocast" % (
+            torch.cuda.get_device_name(device), torch.__version__, torch.version.cuda)
+    return "device cpu: torch %s, %d thread(s), f32" % (torch.__version__, torch.get_num_threads())

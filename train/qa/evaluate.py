@@ -50,7 +50,10 @@ SETS = {"dev": ("squad-v2-dev-half.json", "dev"), "train2": ("squad-v2-dev-half.
 
 def read_set(data, name, limit=0):
     fname, part = SETS[name]
-    qs = squad.read_squad(os.path.join(data, fname))
+    path = os.path.join(data, fname)
+    if not os.path.exists(path) and os.path.exists(path + ".xz"):
+        path += ".xz"  # a GPU bundle's qa/ folder (train/gpu/pack.py)
+    qs = squad.read_squad(path)
     if part is not None:
         tr, dv = squad.split_by_article(qs)
         qs = dv if part == "dev" else tr
@@ -102,7 +105,7 @@ def curve(qs, preds, diffs, fractions=(0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0
     return rows
 
 
-def load_model_dir(path):
+def load_model_dir(path, device=None):
     """(model in eval mode, config.json dict, OffsetTokenizer) of an exported model directory."""
     with open(os.path.join(path, "config.json")) as f:
         c = json.load(f)
@@ -111,14 +114,18 @@ def load_model_dir(path):
     tensors, _ = safetensors_io.load(os.path.join(path, "model.safetensors"))
     model.load_state_dict({k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in tensors.items()})
     model.eval()
+    if device is not None:
+        model.to(device)
     return model, c, OffsetTokenizer(os.path.join(path, c["tokenizer"]["vocab"]))
 
 
 def eval_model(args):
     torch.set_num_threads(args.threads)
-    model, c, tok = load_model_dir(args.model)
+    from train.common.loop import pick_device
+    device = pick_device(args.device)
+    model, c, tok = load_model_dir(args.model, device)
     thr = c.get("no_answer_threshold")  # absent: the model always answers
-    out = {"model": args.model, "threshold": thr}
+    out = {"model": args.model, "threshold": thr, "device": str(device)}
     for name in args.sets:
         qs = read_set(args.data, name, args.limit)
         t0 = time.time()
@@ -281,6 +288,8 @@ def parse_args(argv=None):
     ap.add_argument("--sets", default="dev,shifts,covid", help="comma-separated: %s" % ",".join(SETS))
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                    help="--model: where the model runs (auto: CUDA when available; bf16 autocast on CUDA)")
     ap.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
     ap.add_argument("--json", default="", help="also write the figures here")
     ap.add_argument("--predictions", default="", help="write PREFIX.<set>.json with every answer")

@@ -58,7 +58,7 @@ def config_keys(args, threshold):
 
 
 def export(ckpt_path, out, dtype="F16"):
-    b = torch.load(ckpt_path)
+    b = torch.load(ckpt_path, map_location="cpu", weights_only=False)
     cfg = BertConfig(**b["bert_config"])
     model = QuestionAnswering(cfg)
     model.load_state_dict(b["model"])

@@ -90,6 +90,7 @@ def run_windows(model, inputs, pad_id, batch_size=64):
     """Logits of many windows: inputs [(ids, type_ids)] (numpy); returns [(start, end)] numpy
     arrays cut to each window's length. Batches of similar length."""
     model.eval()
+    device = next(model.parameters()).device  # CUDA: inputs moved there, bf16 autocast
     order = sorted(range(len(inputs)), key=lambda i: len(inputs[i][0]))
     out = [None] * len(inputs)
     for b in range(0, len(order), batch_size):
@@ -103,8 +104,13 @@ def run_windows(model, inputs, pad_id, batch_size=64):
             ids[r, :len(a)] = torch.from_numpy(a)
             types[r, :len(a)] = torch.from_numpy(ty)
             mask[r, :len(a)] = 1
-        s, e = model(ids, mask, types)
-        s, e = s.float().numpy(), e.float().numpy()
+        if device.type != "cpu":
+            ids, mask, types = ids.to(device), mask.to(device), types.to(device)
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
+                s, e = model(ids, mask, types)
+        else:
+            s, e = model(ids, mask, types)
+        s, e = s.float().cpu().numpy(), e.float().cpu().numpy()
         for r, i in enumerate(idx):
             n = len(inputs[i][0])
             out[i] = (s[r, :n].copy(), e[r, :n].copy())

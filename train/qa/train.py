@@ -30,7 +30,16 @@ Schedule: --minutes of training time in all (resumed runs included), linear warm
 --session-minutes ends this invocation); the dev set is scored every --eval-minutes and the
 best state (select_score: overall F1 at its tuned threshold + answerable F1 of the best spans)
 is kept in <work>/best.pt. At the end the best
-state is exported (train/qa/export.py) unless --no-export.
+state is exported (train/qa/export.py) unless --no-export. --epochs E also bounds the run by
+steps: the schedule then follows the training time or the share of E epochs' steps, whichever
+is further along, and ends at either (for fast hardware, where --minutes would be many epochs).
+
+Device: --device auto|cpu|cuda (auto: CUDA when available); bf16 autocast on CUDA, f32 on the
+CPU (the same numbers as before). Checkpoints hold CPU tensors either way.
+
+From a GPU bundle (--bundle DIR, python3 -m train.gpu.pack): the training features are the
+bundle's compact ones (qa/squad11.npz.xz, qa/v2train.npz.xz; no SQuAD json needed) and the dev set
+comes from its qa/squad-v2-dev-half.json.xz; --init must carry the bundle's vocabulary.
 """
 import argparse
 import hashlib
@@ -45,7 +54,7 @@ import torch.nn.functional as F
 
 from train.common import safetensors_io
 from train.common.bert import BertConfig, load_pretrained
-from train.common.loop import adamw, batches, log, save_atomic
+from train.common.loop import adamw, autocast, batches, device_note, log, pick_device, save_atomic
 from train.common.paths import data_dir, models_dir, work_dir
 from train.common.wordpiece import WordPiece, load_vocab, prune_vocab
 from train.nlu.finetune import lr_at_time
@@ -98,13 +107,24 @@ def parse_args(argv=None):
     ap.add_argument("--dev-limit", type=int, default=0, help="periodic dev scoring on the first N (0: all)")
     ap.add_argument("--export-dtype", choices=["F32", "F16"], default="F16")
     ap.add_argument("--init", default="", help="a model directory or an encoder.pt to start from")
-    return ap.parse_args(argv)
+    ap.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                    help="auto: CUDA when available (bf16 autocast there), else the CPU (f32)")
+    ap.add_argument("--bundle", default="", help="training features and dev set from a GPU bundle")
+    ap.add_argument("--epochs", type=float, default=0.0,
+                    help="also end after this many epochs (the schedule follows the further of time and steps)")
+    args = ap.parse_args(argv)
+    if args.bundle and not args.init:
+        ap.error("--bundle needs --init (the bundle's features are in its vocabulary)")
+    return args
 
 
 # ---- data -------------------------------------------------------------------------------------
 
 def read_data(args):
-    """(training questions, dev questions)."""
+    """(training questions, dev questions); with --bundle only the dev questions (None, None, dev)."""
+    if args.bundle:
+        _, v2_dev = squad.split_by_article(squad.read_squad(os.path.join(args.bundle, "qa", SQUAD2_HALF + ".xz")))
+        return None, None, v2_dev[:args.limit] if args.limit else v2_dev
     s11 = squad.read_squad(os.path.join(args.data, SQUAD11))
     v2_train, v2_dev = squad.split_by_article(squad.read_squad(os.path.join(args.data, SQUAD2_HALF)))
     if args.limit:
@@ -123,7 +143,7 @@ def encode_cached(args, name, questions, tok, vocab, with_targets):
     os.makedirs(args.cache, exist_ok=True)
     path = os.path.join(args.cache, "%s-%s.pt" % (name, key))
     if os.path.exists(path):
-        blob = torch.load(path)
+        blob = torch.load(path, map_location="cpu", weights_only=False)
         f = Features([], tok, args.max_length, args.doc_stride, args.max_question)
         f.questions = questions
         f.contexts, f.items, f.unlocated = blob["contexts"], blob["items"], blob["unlocated"]
@@ -171,9 +191,13 @@ def make_batch(feats_list, ex, bidx, pad_id):
     return ids, mask, types, torch.tensor(tgt, dtype=torch.long)
 
 
-def qa_loss(model, batch):
+def qa_loss(model, batch, device=None):
     ids, mask, types, tgt = batch
-    s, e = model(ids, mask, types)
+    if device is not None and device.type != "cpu":
+        ids, mask, types, tgt = (x.to(device, non_blocking=True) for x in batch)
+    with autocast(device or torch.device("cpu")):
+        s, e = model(ids, mask, types)
+    s, e = s.float(), e.float()
     neg = (1 - mask) * -10000.0
     return (F.cross_entropy(s + neg, tgt[:, 0]) + F.cross_entropy(e + neg, tgt[:, 1])) / 2
 
@@ -252,10 +276,13 @@ def fmt(m):
 def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
+    device = pick_device(args.device)
     os.makedirs(args.work, exist_ok=True)
     ckpt_path, best_path = os.path.join(args.work, "checkpoint.pt"), os.path.join(args.work, "best.pt")
     s11, v2_train, v2_dev = read_data(args)
-    state = torch.load(ckpt_path) if os.path.exists(ckpt_path) and not args.fresh else None
+    state = None
+    if os.path.exists(ckpt_path) and not args.fresh:
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
     if state is not None:
         vocab, cfg, init_state, what = state["vocab"], BertConfig(**state["bert_config"]), None, state["init"]
         log(args.work, "resuming from %s after %.0f s of training (step %d)" % (
@@ -265,8 +292,15 @@ def main(argv=None):
         if os.path.exists(best_path):
             os.remove(best_path)
     tok = OffsetTokenizer(vocab)
-    f11 = encode_cached(args, "squad11", s11, tok, vocab, True)
-    f2t = encode_cached(args, "v2train", v2_train, tok, vocab, True)
+    if args.bundle:
+        from train.gpu import bundle
+        f11, f2t = (bundle.load_features(os.path.join(args.bundle, "qa", n + ".npz.xz"), tok, vocab,
+                                         args.max_length, args.doc_stride, args.max_question)
+                    for n in ("squad11", "v2train"))
+        s11, v2_train = f11.questions, f2t.questions
+    else:
+        f11 = encode_cached(args, "squad11", s11, tok, vocab, True)
+        f2t = encode_cached(args, "v2train", v2_train, tok, vocab, True)
     dev = encode_cached(args, "v2dev", v2_dev, tok, vocab, False)
     feats = [f11, f2t]
     ex, lengths = training_examples(feats, [1, args.v2_repeat])
@@ -275,6 +309,7 @@ def main(argv=None):
     model = QuestionAnswering(cfg)
     if init_state is not None:
         model.bert.load_state_dict(init_state, strict=True)
+    model.to(device)
     opt = adamw(model, args.lr, args.weight_decay)
     rng = random.Random(args.seed)
     step, epoch, pending, t_train, history, best = 0, 0, [], 0.0, [], None
@@ -291,11 +326,23 @@ def main(argv=None):
             what, len(vocab), cfg.num_hidden_layers, cfg.hidden_size, cfg.max_position_embeddings, n_params,
             len(s11), len(v2_train), args.v2_repeat, f11.unlocated + f2t.unlocated, len(ex), len(v2_dev),
             args.threads))
+    log(args.work, device_note(device))
     total, warmup = args.minutes * 60.0, args.warmup * args.minutes * 60.0
     last_eval = history[-1]["train_seconds"] if history else 0.0
+    pool = args.batch_size * 50  # batches(): pools of 50 batches, each cut into batches
+    per_epoch = sum(-(-min(pool, len(ex) - p) // args.batch_size) for p in range(0, len(ex), pool))
+    steps_total = args.epochs * per_epoch
+
+    def sched_t():
+        """Where the schedule is, in training seconds: t_train, or with --epochs the step
+        share of --minutes when that is further along."""
+        return max(t_train, step / steps_total * total) if steps_total else t_train
+
+    def cpu_state():
+        return {k: v.detach().cpu() for k, v in model.state_dict().items()}
 
     def checkpoint():
-        save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(), "rng": rng.getstate(),
+        save_atomic({"model": cpu_state(), "optimizer": opt.state_dict(), "rng": rng.getstate(),
                      "torch_rng": torch.get_rng_state(), "step": step, "epoch": epoch, "pending": pending,
                      "train_seconds": t_train, "history": history, "best": best, "vocab": vocab,
                      "bert_config": cfg.__dict__, "init": what, "args": vars(args)}, ckpt_path)
@@ -309,7 +356,7 @@ def main(argv=None):
         history.append({"step": step, "epoch": epoch, "train_seconds": round(t_train), "dev": m})
         if improved:
             best = {"step": step, "train_seconds": round(t_train), "dev": m}
-            save_atomic({"model": model.state_dict(), "vocab": vocab, "bert_config": cfg.__dict__,
+            save_atomic({"model": cpu_state(), "vocab": vocab, "bert_config": cfg.__dict__,
                          "threshold": m["threshold"], "step": step, "train_seconds": t_train, "dev": m,
                          "init": what, "args": vars(args)}, best_path)
         log(args.work, "eval step %d  %.1f min  dev %s  (%.0f s)%s" % (
@@ -320,15 +367,15 @@ def main(argv=None):
     t_session = 0.0
     last_ckpt = last_log = time.time()
     loss_sum, loss_n = 0.0, 0
-    while t_train < total and not (args.session_minutes and t_session >= args.session_minutes * 60):
+    while sched_t() < total and not (args.session_minutes and t_session >= args.session_minutes * 60):
         if not pending:
             epoch += 1
             pending = batches(len(ex), lengths, args.batch_size, rng)
         bidx = pending.pop()
         t0 = time.time()
         for g in opt.param_groups:
-            g["lr"] = lr_at_time(t_train, total, warmup, args.lr)
-        loss = qa_loss(model, make_batch(feats, ex, bidx, tok.wp.pad_id))
+            g["lr"] = lr_at_time(sched_t(), total, warmup, args.lr)
+        loss = qa_loss(model, make_batch(feats, ex, bidx, tok.wp.pad_id), device)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -343,12 +390,12 @@ def main(argv=None):
             log(args.work, "step %d  epoch %d (%d batches left)  %.1f min  lr %.2e  loss %.4f" % (
                 step, epoch, len(pending), t_train / 60, opt.param_groups[0]["lr"], loss_sum / loss_n))
             loss_sum, loss_n, last_log = 0.0, 0, now
-        if t_train - last_eval >= args.eval_minutes * 60 and t_train < total:
+        if t_train - last_eval >= args.eval_minutes * 60 and sched_t() < total:
             evaluate_now()
         if now - last_ckpt >= args.checkpoint_minutes * 60:
             checkpoint()
             last_ckpt = time.time()
-    if t_train < total:
+    if sched_t() < total:
         checkpoint()
         log(args.work, "session ends after %.1f min; %.1f of %.1f min trained (run again to resume)" % (
             t_session / 60, t_train / 60, args.minutes))
@@ -356,14 +403,15 @@ def main(argv=None):
     if not history or history[-1]["step"] != step:
         evaluate_now()
     checkpoint()
-    b = torch.load(best_path)
+    b = torch.load(best_path, map_location="cpu", weights_only=False)
     model.load_state_dict(b["model"])
     log(args.work, "best: step %d (%.1f min) of %d, %.0f s of training on %d thread(s); dev %s" % (
         b["step"], b["train_seconds"] / 60, step, t_train, args.threads, fmt(b["dev"])))
     result = {"best_step": b["step"], "best_train_seconds": round(b["train_seconds"]), "steps": step,
               "epochs": epoch, "train_seconds": round(t_train), "threads": args.threads, "init": what,
               "parameters": n_params, "vocab_size": len(vocab), "dev": b["dev"], "threshold": b["threshold"],
-              "history": history, "args": vars(args), "train_windows_per_epoch": len(ex)}
+              "history": history, "args": vars(args), "train_windows_per_epoch": len(ex),
+              "device": device_note(device), "windows_per_second": round(step * args.batch_size / max(1e-9, t_train))}
     with open(os.path.join(args.work, "result.json"), "w") as f:
         json.dump(result, f, indent=2)
     if not args.no_export:
