@@ -33,8 +33,17 @@ struct nlu_cfg {
     int64_t max_text_bytes;
     int64_t max_texts;
     int64_t max_windows;
+    char *model_aliases;
     char *log_level;
 };
+
+/* The model names the Riva clients ask for by default (intentslot_client.py, ner_client.py,
+ * text_classify_client.py, punctuation notebooks) mapped to the shipped models. The SNIPS
+ * intents stand in for Riva's domains until a domain classifier ships. */
+#define PL_NLU_RIVA_ALIASES                                                                        \
+    "riva_intent_weather=nlu-intent-slot-snips,riva_ner=ner-conll2003,"                            \
+    "riva_text_classification_domain=nlu-intent-slot-snips,"                                       \
+    "riva-punctuation-en-US=nlu-punct-capit,riva_punctuation=nlu-punct-capit"
 
 #define F(key, type, field, def, lo, hi, help)                                                     \
     {"nlu", key, type, offsetof(struct nlu_cfg, field), def, lo, hi, help}
@@ -52,6 +61,7 @@ static const struct pl_config_field nlu_fields[] = {
     F("max_text_bytes", PL_CONFIG_INT, max_text_bytes, "65536", 1, 1 << 30, "longest text accepted (bytes)"),
     F("max_texts", PL_CONFIG_INT, max_texts, "256", 1, 100000, "texts per request"),
     F("max_windows", PL_CONFIG_INT, max_windows, "256", 1, 100000, "model windows per request"),
+    F("model_aliases", PL_CONFIG_STRING, model_aliases, PL_NLU_RIVA_ALIASES, 1, 0, "alias=model,... : other names a request may give for a loaded model (the default: Riva's default model names for the shipped models)"),
     F("log_level", PL_CONFIG_STRING, log_level, "info", 1, 0, "error, warn, info or debug"),
 };
 #undef F
@@ -81,6 +91,7 @@ int main(int argc, char **argv) {
     so.max_text_bytes = cfg.max_text_bytes;
     so.max_texts = (int)cfg.max_texts;
     so.max_windows = (int)cfg.max_windows;
+    so.model_aliases = cfg.model_aliases;
 
     struct pl_worker_opts wo = PL_WORKER_OPTS_INIT;
     wo.service = "nlu";

@@ -317,6 +317,8 @@ struct pl_nlu_service_opts {
     int64_t max_text_bytes;        /* per text */
     int max_texts;                 /* texts per request */
     int max_windows;               /* windows per request */
+    const char *model_aliases;     /* "alias=model,alias=model": names a request may use for a
+                                      loaded model (Riva's default names); NULL or "": none */
 };
 
 struct pl_nlu_service;

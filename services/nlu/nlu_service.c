@@ -33,6 +33,8 @@ struct pl_nlu_service {
     struct pl_nlu_limits lim;
     int64_t max_text_bytes;
     int max_texts;
+    char **alias, **alias_of; /* [n_aliases]: a request's model name alias[i] means alias_of[i] */
+    int n_aliases;
 };
 
 /* ---- the model repository: directories whose config.json names an NLU task ---------------- */
@@ -60,6 +62,51 @@ static void repo_unload(void *ud, void *model) {
 
 static const struct pl_model_repo_i nlu_repo = {"NLU model", repo_claims, repo_load, repo_unload};
 
+/* Parse "alias=model,alias=model" (spaces around names ignored). Errors: PL_E_INVALID_ARG
+ * naming the bad entry (no '=', an empty side, a name used twice), PL_E_NOMEM. */
+static pl_status parse_aliases(struct pl_nlu_service *s, const char *spec) {
+    const char *p = spec ? spec : "";
+    while (*p) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        const char *eq = memchr(p, '=', n);
+        const char *a = p, *ae = eq ? eq : p + n, *t = eq ? eq + 1 : p + n, *te = p + n;
+        while (a < ae && *a == ' ') a++;
+        while (ae > a && ae[-1] == ' ') ae--;
+        while (t < te && *t == ' ') t++;
+        while (te > t && te[-1] == ' ') te--;
+        if (n > 0 && (!eq || a == ae || t == te))
+            return PL_ERR(PL_E_INVALID_ARG, "nlu.model_aliases: entry '%.*s' is not alias=model",
+                          (int)n, p);
+        if (n > 0) {
+            for (int i = 0; i < s->n_aliases; i++)
+                if (strlen(s->alias[i]) == (size_t)(ae - a) && !memcmp(s->alias[i], a, (size_t)(ae - a)))
+                    return PL_ERR(PL_E_INVALID_ARG, "nlu.model_aliases: alias '%.*s' given twice",
+                                  (int)(ae - a), a);
+            char **na = pl_realloc(s->alias, sizeof *na * (size_t)(s->n_aliases + 1));
+            if (na) s->alias = na;
+            char **nt = na ? pl_realloc(s->alias_of, sizeof *nt * (size_t)(s->n_aliases + 1)) : NULL;
+            if (nt) s->alias_of = nt;
+            char *x = nt ? pl_strndup(a, (size_t)(ae - a)) : NULL, *y = x ? pl_strndup(t, (size_t)(te - t)) : NULL;
+            if (!y) {
+                pl_free(x);
+                return PL_ERR(PL_E_NOMEM, "nlu.model_aliases");
+            }
+            s->alias[s->n_aliases] = x;
+            s->alias_of[s->n_aliases++] = y;
+        }
+        p += n + (end ? 1 : 0);
+    }
+    return PL_OK;
+}
+
+/* The model name an alias stands for, or name itself. */
+static const char *unalias(const struct pl_nlu_service *s, const char *name) {
+    for (int i = 0; name && i < s->n_aliases; i++)
+        if (!strcmp(s->alias[i], name)) return s->alias_of[i];
+    return name;
+}
+
 pl_status pl_nlu_service_create(const struct pl_nlu_service_opts *o, struct pl_nlu_service **out) {
     *out = NULL;
     struct pl_nlu_service *s = pl_calloc(1, sizeof *s);
@@ -71,7 +118,8 @@ pl_status pl_nlu_service_create(const struct pl_nlu_service_opts *o, struct pl_n
     s->lim.max_windows = o->max_windows > 0 ? o->max_windows : 256;
     s->max_text_bytes = o->max_text_bytes > 0 ? o->max_text_bytes : 65536;
     s->max_texts = o->max_texts > 0 ? o->max_texts : 256;
-    pl_status st = pl_model_repo_create(s->model_dir, &nlu_repo, s, &s->repo);
+    pl_status st = parse_aliases(s, o->model_aliases);
+    if (st == PL_OK) st = pl_model_repo_create(s->model_dir, &nlu_repo, s, &s->repo);
     if (st != PL_OK) {
         pl_nlu_service_destroy(s);
         return st;
@@ -82,6 +130,12 @@ pl_status pl_nlu_service_create(const struct pl_nlu_service_opts *o, struct pl_n
 
 void pl_nlu_service_destroy(struct pl_nlu_service *s) {
     if (!s) return;
+    for (int i = 0; i < s->n_aliases; i++) {
+        pl_free(s->alias[i]);
+        pl_free(s->alias_of[i]);
+    }
+    pl_free(s->alias);
+    pl_free(s->alias_of);
     pl_model_repo_destroy(s->repo);
     pl_free(s->model_dir);
     pl_free(s);
@@ -149,6 +203,8 @@ static pl_status pick_model(const struct pl_nlu_service *s, const struct pl_mode
                             const enum pl_nlu_task *ok, int n_ok, struct pl_nlu_model **out) {
     *out = NULL;
     int n_models = pl_model_set_count(set);
+    const char *asked = name;
+    name = unalias(s, name);
     if (name && *name) {
         for (int i = 0; i < n_models; i++) {
             struct pl_nlu_model *m = pl_model_set_at(set, i, NULL, NULL);
@@ -169,9 +225,13 @@ static pl_status pick_model(const struct pl_nlu_service *s, const struct pl_mode
             pl_model_set_at(set, i, &mn, NULL);
             pl_strbuf_appendf(&sb, "%s%s", i ? ", " : "", mn);
         }
-        pl_status st = PL_ERR(PL_E_NOT_FOUND, "%s '%s' is not loaded (loaded: %s)",
-                              by_domain ? "model or domain" : "model", name,
-                              sb.len ? sb.data : "none");
+        pl_status st = name != asked
+                           ? PL_ERR(PL_E_NOT_FOUND, "%s '%s' (an alias of '%s', nlu.model_aliases) is "
+                                    "not loaded (loaded: %s)", by_domain ? "model or domain" : "model",
+                                    asked, name, sb.len ? sb.data : "none")
+                           : PL_ERR(PL_E_NOT_FOUND, "%s '%s' is not loaded (loaded: %s)",
+                                    by_domain ? "model or domain" : "model", name,
+                                    sb.len ? sb.data : "none");
         pl_strbuf_deinit(&sb);
         return st;
     }
@@ -591,9 +651,55 @@ static pl_status transform_text(struct pl_nlu_service *s, struct pl_model_set *s
     return punctuate(s, set, "TransformText", deadline, req, n, out);
 }
 
+/* One model's entry of GetRivaNLPConfig, listed as name (the model's own, or an alias of it). */
+static Nvidia__Riva__Nlp__RivaNLPConfigResponse__Config *
+config_entry(struct pl_arena *a, const char *name, const struct pl_nlu_model *m, bool alias) {
+    Nvidia__Riva__Nlp__RivaNLPConfigResponse__Config *c = pl_arena_alloc(a, sizeof *c);
+    if (!c) return NULL;
+    nvidia__riva__nlp__riva_nlpconfig_response__config__init(c);
+    c->model_name = pl_arena_strndup(a, name, strlen(name));
+    c->parameters = pl_arena_alloc(a, sizeof *c->parameters * (size_t)(17 + m->n_heads));
+    if (!c->parameters) return NULL;
+    add_param(a, c, "task", "%s", pl_nlu_task_name(m->task));
+    add_param(a, c, "domain", "%s", m->domain);
+    add_param(a, c, "language_code", "en-US");
+    add_param(a, c, "max_length", "%d", m->max_length);
+    add_param(a, c, "window_stride", "%d", m->stride);
+    add_param(a, c, "max_batch_size", "%d", m->max_batch_size);
+    add_param(a, c, "max_queue_delay_us", "%lld", (long long)m->max_queue_delay_us);
+    add_param(a, c, "precision", "%s", pl_bert_precision(m->bert));
+    add_param(a, c, "instances", "%d", m->n_instances);
+    add_param(a, c, "hidden_size", "%d", m->hidden);
+    if (alias) add_param(a, c, "alias_of", "%s", m->name);
+    if (m->variant) {
+        /* the model this one is a variant of: the same files, other settings */
+        const char *base = strrchr(m->dir, '/');
+        add_param(a, c, "variant", "%s", m->variant);
+        add_param(a, c, "variant_of", "%s", base ? base + 1 : m->dir);
+    }
+    for (int k = 0; k < m->n_heads; k++) {
+        char key[96];
+        snprintf(key, sizeof key, "labels.%s", m->heads[k].name);
+        struct pl_strbuf sb;
+        pl_strbuf_init(&sb);
+        for (int j = 0; j < m->heads[k].n_labels; j++)
+            pl_strbuf_appendf(&sb, "%s%s", j ? "," : "", m->heads[k].labels[j]);
+        Nvidia__Riva__Nlp__RivaNLPConfigResponse__Config__ParametersEntry *e = pl_arena_alloc(a, sizeof *e);
+        if (e) {
+            nvidia__riva__nlp__riva_nlpconfig_response__config__parameters_entry__init(e);
+            e->key = pl_arena_strndup(a, key, strlen(key));
+            e->value = pl_arena_strndup(a, sb.len ? sb.data : "", sb.len);
+            c->parameters[c->n_parameters++] = e;
+        }
+        pl_strbuf_deinit(&sb);
+    }
+    return c;
+}
+
+/* Every loaded model, then every alias whose model is loaded (parameter alias_of); with a
+ * model_name, only that one (NOT_FOUND when it is neither loaded nor an alias of a loaded one). */
 static pl_status get_config(struct pl_nlu_service *s, struct pl_model_set *set, int64_t deadline,
                             const uint8_t *req, size_t n, struct pl_worker_out *out) {
-    (void)s;
     (void)deadline;
     UNPACK(Nvidia__Riva__Nlp__RivaNLPConfigRequest, nvidia__riva__nlp__riva_nlpconfig_request__descriptor, rq);
     struct pl_arena a;
@@ -602,48 +708,19 @@ static pl_status get_config(struct pl_nlu_service *s, struct pl_model_set *set, 
     const char *want = rq->model_name && *rq->model_name ? rq->model_name : NULL;
     Nvidia__Riva__Nlp__RivaNLPConfigResponse resp = NVIDIA__RIVA__NLP__RIVA_NLPCONFIG_RESPONSE__INIT;
     int n_models = pl_model_set_count(set);
-    resp.model_config = pl_arena_alloc(&a, sizeof *resp.model_config * (size_t)(n_models + 1));
+    resp.model_config = pl_arena_alloc(&a, sizeof *resp.model_config * (size_t)(n_models + s->n_aliases + 1));
     for (int i = 0; resp.model_config && i < n_models; i++) {
         const struct pl_nlu_model *m = pl_model_set_at(set, i, NULL, NULL);
         if (want && strcmp(want, m->name) != 0) continue;
-        Nvidia__Riva__Nlp__RivaNLPConfigResponse__Config *c = pl_arena_alloc(&a, sizeof *c);
+        Nvidia__Riva__Nlp__RivaNLPConfigResponse__Config *c = config_entry(&a, m->name, m, false);
         if (!c) break;
-        nvidia__riva__nlp__riva_nlpconfig_response__config__init(c);
-        c->model_name = pl_arena_strndup(&a, m->name, strlen(m->name));
-        c->parameters = pl_arena_alloc(&a, sizeof *c->parameters * (size_t)(16 + m->n_heads));
-        if (!c->parameters) break;
-        add_param(&a, c, "task", "%s", pl_nlu_task_name(m->task));
-        add_param(&a, c, "domain", "%s", m->domain);
-        add_param(&a, c, "language_code", "en-US");
-        add_param(&a, c, "max_length", "%d", m->max_length);
-        add_param(&a, c, "window_stride", "%d", m->stride);
-        add_param(&a, c, "max_batch_size", "%d", m->max_batch_size);
-        add_param(&a, c, "max_queue_delay_us", "%lld", (long long)m->max_queue_delay_us);
-        add_param(&a, c, "precision", "%s", pl_bert_precision(m->bert));
-        add_param(&a, c, "instances", "%d", m->n_instances);
-        add_param(&a, c, "hidden_size", "%d", m->hidden);
-        if (m->variant) {
-            /* the model this one is a variant of: the same files, other settings */
-            const char *base = strrchr(m->dir, '/');
-            add_param(&a, c, "variant", "%s", m->variant);
-            add_param(&a, c, "variant_of", "%s", base ? base + 1 : m->dir);
-        }
-        for (int k = 0; k < m->n_heads; k++) {
-            char key[96];
-            snprintf(key, sizeof key, "labels.%s", m->heads[k].name);
-            struct pl_strbuf sb;
-            pl_strbuf_init(&sb);
-            for (int j = 0; j < m->heads[k].n_labels; j++)
-                pl_strbuf_appendf(&sb, "%s%s", j ? "," : "", m->heads[k].labels[j]);
-            Nvidia__Riva__Nlp__RivaNLPConfigResponse__Config__ParametersEntry *e = pl_arena_alloc(&a, sizeof *e);
-            if (e) {
-                nvidia__riva__nlp__riva_nlpconfig_response__config__parameters_entry__init(e);
-                e->key = pl_arena_strndup(&a, key, strlen(key));
-                e->value = pl_arena_strndup(&a, sb.len ? sb.data : "", sb.len);
-                c->parameters[c->n_parameters++] = e;
-            }
-            pl_strbuf_deinit(&sb);
-        }
+        resp.model_config[resp.n_model_config++] = c;
+    }
+    for (int i = 0; resp.model_config && i < s->n_aliases; i++) {
+        const struct pl_nlu_model *m = pl_model_set_find(set, s->alias_of[i]);
+        if (!m || (want && strcmp(want, s->alias[i]) != 0)) continue;
+        Nvidia__Riva__Nlp__RivaNLPConfigResponse__Config *c = config_entry(&a, s->alias[i], m, true);
+        if (!c) break;
         resp.model_config[resp.n_model_config++] = c;
     }
     if (pl_arena_failed(&a)) st = PL_ERR(PL_E_NOMEM, "response");

@@ -76,5 +76,44 @@ if "punctuation_capitalization" in tasks:
     print("punctuated:", t)
     assert t[0] == "H" and t.endswith("?"), t
     print("ok   PunctuateText: a capitalized question")
+
+# The legacy Riva NLP scripts name Riva's default models: the aliases in nlu.model_aliases.
+# intentslot_client.py: ClassifyText + ClassifyTokens, model riva_intent_weather
+r = stub.ClassifyText(NLP.TextClassRequest(text=["will it rain in paris tomorrow"],
+                                           model=NLP.NLPModelParams(model_name="riva_intent_weather")), timeout=30)
+assert r.results[0].labels[0].class_name == "GetWeather", r
+r = stub.ClassifyTokens(NLP.TokenClassRequest(text=["will it rain in paris tomorrow"],
+                                              model=NLP.NLPModelParams(model_name="riva_intent_weather")), timeout=30)
+assert any(t.label[0].class_name.endswith("city") for t in r.results[0].results), r
+print("ok   riva_intent_weather (intentslot_client.py): GetWeather, a city slot")
+# text_classify_client.py: ClassifyText, model riva_text_classification_domain
+r = stub.ClassifyText(NLP.TextClassRequest(text=["play some jazz"],
+                                           model=NLP.NLPModelParams(model_name="riva_text_classification_domain")),
+                      timeout=30)
+assert r.results[0].labels[0].class_name == "PlayMusic", r
+print("ok   riva_text_classification_domain (text_classify_client.py): PlayMusic")
+if "token_classification" in tasks:  # ner_client.py: ClassifyTokens, model riva_ner, two texts
+    r = stub.ClassifyTokens(NLP.TokenClassRequest(text=["John Smith flew from Paris to London on Monday",
+                                                        "Where is Paris?"],
+                                                  model=NLP.NLPModelParams(model_name="riva_ner")), timeout=30)
+    assert len(r.results) == 2 and any(t.label[0].class_name.endswith("LOC") for t in r.results[0].results), r
+    print("ok   riva_ner (ner_client.py): two texts, a location")
+if "punctuation_capitalization" in tasks:
+    r = stub.PunctuateText(NLP.TextTransformRequest(text=["how are you doing today"],
+                                                    model=NLP.NLPModelParams(model_name="riva-punctuation-en-US")),
+                           timeout=30)
+    assert r.text[0][0] == "H", r
+    print("ok   riva-punctuation-en-US")
+cfg = stub.GetRivaNLPConfig(NLP.RivaNLPConfigRequest(), timeout=30)
+names = {c.model_name: dict(c.parameters) for c in cfg.model_config}
+assert names.get("riva_intent_weather", {}).get("alias_of") == "nlu-intent-slot-snips", names.keys()
+print("ok   GetRivaNLPConfig lists the aliases (alias_of)")
+try:
+    stub.ClassifyText(NLP.TextClassRequest(text=["hi"], model=NLP.NLPModelParams(model_name="riva_no_such")),
+                      timeout=30)
+    raise AssertionError("an unknown model name answered")
+except grpc.RpcError as e:
+    assert e.code() == grpc.StatusCode.NOT_FOUND and "nlu-intent-slot-snips" in e.details(), e.details()
+print("ok   an unknown model name: NOT_FOUND listing the loaded models")
 PYEOF
 exit 0
