@@ -697,6 +697,33 @@ START_TEST(test_model_variants) {
 }
 END_TEST
 
+/* nlu.model_aliases: malformed tables are refused naming the entry; an alias of a model that
+ * is not loaded is NOT_FOUND naming the alias and its model. */
+START_TEST(test_model_aliases) {
+    static const struct {
+        const char *spec, *err;
+    } bad[] = {{"a=b,broken", "'broken'"}, {"=b", "'=b'"}, {"a= ", "'a= '"}, {"a=b, a=c", "'a' given twice"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct pl_nlu_service_opts o = {0};
+        o.model_dir = "/nonexistent-parley-models";
+        o.model_aliases = bad[i].spec;
+        struct pl_nlu_service *s = NULL;
+        ck_assert_int_eq(pl_nlu_service_create(&o, &s), PL_E_INVALID_ARG);
+        ck_assert_ptr_null(s);
+        ck_assert_msg(strstr(pl_last_error(), bad[i].err), "%s: %s", bad[i].spec, pl_last_error());
+    }
+    struct pl_nlu_service_opts o = {0};
+    o.model_dir = "/nonexistent-parley-models";
+    o.model_aliases = " pm = punct-model ,, other=x";
+    struct pl_nlu_service *s = NULL;
+    ck_assert_int_eq(pl_nlu_service_create(&o, &s), PL_OK);
+    char *one[] = {"how are you"};
+    ck_assert_int_eq(call_punct(s, "punctuate_text", one, 1, "pm"), PL_E_NOT_FOUND);
+    ck_assert_ptr_nonnull(strstr(pl_last_error(), "'pm' (an alias of 'punct-model'"));
+    pl_nlu_service_destroy(s);
+}
+END_TEST
+
 Suite *pl_nlu_suite(void) {
     Suite *s = suite_create("nlu");
     TCase *tc = tcase_create("post");
@@ -711,6 +738,7 @@ Suite *pl_nlu_suite(void) {
     tcase_add_test(tc, test_punct_rebuild);
     tcase_add_test(tc, test_model_load_errors);
     tcase_add_test(tc, test_service_without_models);
+    tcase_add_test(tc, test_model_aliases);
     suite_add_tcase(s, tc);
     TCase *tm = tcase_create("models");
     tcase_set_timeout(tm, 120);
