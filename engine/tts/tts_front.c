@@ -323,7 +323,9 @@ static pl_status build(struct run *r) {
             const struct pl_tts_token *t = &r->toks.v[i];
             const struct tokinfo *ti = &r->info[i];
             struct pl_tts_item *it = &s->items[s->n_items++];
-            it->text = t->text;
+            it->text = t->kind == PL_TTS_TOK_WORD ? pl_arena_strdup(&res->arena, t->text) : t->text;
+            if (!it->text)
+                goto nomem;
             it->src_start = t->src_start;
             it->src_end = t->src_end;
             it->prosody = ti->seg >= 0 ? r->ssml->segs[ti->seg].prosody
@@ -348,7 +350,7 @@ static pl_status build(struct run *r) {
                     goto nomem;
                 memcpy(c, ph, it->n_phones);
                 it->phones = c;
-            } else if ((st = add_oov(res, &oov_cap, t->text)) != PL_OK) {
+            } else if ((st = add_oov(res, &oov_cap, it->text)) != PL_OK) {
                 goto fail;
             }
         }

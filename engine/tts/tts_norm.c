@@ -829,6 +829,8 @@ static size_t read_phone(struct norm *n, size_t i) {
                 return 0;
         }
     }
+    if (groups == 0)
+        return 0;
     size_t last = glen[groups - 1];
     bool ok = area ? (groups == 2 && glen[0] == 3 && last == 4)
                    : ((groups >= 3 && last == 4 && glen[groups - 2] == 3 && digits >= 10) ||
@@ -927,6 +929,34 @@ static size_t read_range(struct norm *n, size_t i) {
     }
     emit_sb(n, c->ca, n->ch[i + used - 1].cb, 0);
     return used;
+}
+
+/* 1/2 one half, 3/4 three quarters, 2/3 two thirds; other N/M: N over M */
+static size_t read_fraction(struct norm *n, size_t i) {
+    const struct chunk *c = &n->ch[i];
+    const char *s = CORE(c);
+    size_t len = CLEN(c);
+    const char *sl = memchr(s, '/', len);
+    if (!sl)
+        return 0;
+    long a = small_int(s, (size_t)(sl - s), 999999), b = small_int(sl + 1, (size_t)(s + len - sl - 1), 999999);
+    if (a < 0 || b < 1 || sl - s > 6)
+        return 0;
+    pl__tts_say_cardinal(&n->sb, (uint64_t)a);
+    if (b == 2) {
+        pl__tts_add(&n->sb, a == 1 ? "half" : "halves");
+    } else if (b == 4) {
+        pl__tts_add(&n->sb, a == 1 ? "quarter" : "quarters");
+    } else if (b <= 10) {
+        pl__tts_say_ordinal(&n->sb, (uint64_t)b);
+        if (a != 1)
+            pl_strbuf_append(&n->sb, "s");
+    } else {
+        pl__tts_add(&n->sb, "over");
+        pl__tts_say_cardinal(&n->sb, (uint64_t)b);
+    }
+    emit_sb(n, c->ca, c->cb, 0);
+    return 1;
 }
 
 static size_t read_percent(struct norm *n, size_t i) {
@@ -1125,10 +1155,20 @@ static void read_generic(struct norm *n, size_t a, size_t b) {
                                                 is_digit(t[j + 1]))))
                 j++;
             struct pl__tts_num num;
-            if (pl__tts_parse_num(t + i, j - i, &num))
+            if (pl__tts_parse_num(t + i, j - i, &num)) {
                 pl__tts_say_num(&n->sb, &num);
-            else
-                pl__tts_say_digits(&n->sb, t + i, j - i);
+            } else { /* 2.0.1: groups joined by "point"; 1,2,3: by commas */
+                for (size_t g = i; g < j;) {
+                    size_t h = g;
+                    while (h < j && is_digit(t[h]))
+                        h++;
+                    if (g > i)
+                        pl__tts_add(&n->sb, t[g - 1] == '.' ? "point" : "");
+                    if (pl__tts_parse_num(t + g, h - g, &num))
+                        pl__tts_say_num(&n->sb, &num);
+                    g = h + 1;
+                }
+            }
             emit_sb(n, a, b, 0);
             i = j;
             continue;
@@ -1441,6 +1481,8 @@ pl_status pl_tts_normalize(const char *text, size_t len, const struct pl_tts_nor
             used = read_phone(n, i);
         if (!used)
             used = read_range(n, i);
+        if (!used)
+            used = read_fraction(n, i);
         if (!used)
             used = read_percent(n, i);
         if (!used)

@@ -129,6 +129,11 @@ static const char *norm_cases[][2] = {
     {"R&D", "r and d"},
     {"%", "percent"},
     {"#1", "number one"},
+    {"1/2", "one half"},
+    {"3/4 of it", "three quarters of it"},
+    {"2/3", "two thirds"},
+    {"7/16", "seven over sixteen"},
+    {"version 2.0.1", "version two point zero point one"},
     /* punctuation */
     {"Hello, world!", "hello, world!"},
     {"Really?", "really?"},
