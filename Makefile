@@ -2,10 +2,12 @@
 # Both install what is missing first (scripts/deps.sh) and build with CMake.
 BUILD      ?= build
 BUILD_SAN  ?= build-san
+BUILD_FUZZ ?= build-fuzz
+FUZZ_SECONDS ?= 60
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all deps build up test test-unit test-san clean
+.PHONY: all deps build up test test-unit test-san fuzz fuzz-smoke clean
 
 all: build
 
@@ -32,7 +34,19 @@ test-san: deps
 	cmake -S . -B $(BUILD_SAN) -DCMAKE_BUILD_TYPE=Debug -DPARLEY_SANITIZE=ON -DPARLEY_ENABLE_CUDA=OFF $(CMAKE_ARGS)
 	cmake --build $(BUILD_SAN) -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  ctest --test-dir $(BUILD_SAN) --output-on-failure -L unit -j $(JOBS)
+	  ctest --test-dir $(BUILD_SAN) --output-on-failure -L 'unit|fuzz' -j $(JOBS)
+
+# libFuzzer targets (tests/fuzz/README.md), built with clang in $(BUILD_FUZZ), each run for
+# FUZZ_SECONDS; fails on any crash, leak or timeout. FUZZ_TARGETS="audio arpa" picks some.
+fuzz: deps
+	CC=clang cmake -S . -B $(BUILD_FUZZ) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPARLEY_FUZZ=ON \
+	  -DPARLEY_ENABLE_CUDA=OFF $(CMAKE_ARGS)
+	cmake --build $(BUILD_FUZZ) -j $(JOBS) --target parley_fuzz
+	tests/fuzz/run.sh $(BUILD_FUZZ) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# The fuzz targets' seed and regression inputs replayed on the Release build (seconds).
+fuzz-smoke: build
+	ctest --test-dir $(BUILD) --output-on-failure -L fuzz -j $(JOBS)
 
 clean:
-	rm -rf $(BUILD) $(BUILD_SAN)
+	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_FUZZ)

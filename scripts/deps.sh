@@ -16,6 +16,8 @@ PKGS=(
   libutf8proc-dev zlib1g-dev
   # tests
   check sox libsox-fmt-all
+  # fuzzing (make fuzz): clang and its libFuzzer runtime
+  clang libclang-rt-14-dev
   # speech synthesis for ASR training data (train/asr/synth.py)
   flite festival festvox-us-slt-hts festvox-kallpc16k festvox-kdlpc16k espeak-ng
   # the ASR peer in evaluations (train/asr/eval/eval_service.py)

@@ -363,25 +363,33 @@ static void on_recv(struct gw_call *c, bool ok) {
 
 /* ---- a new call ---------------------------------------------------------------------------- */
 
-static void read_metadata(struct gw_call *c, const char **auth, size_t *auth_len) {
+/* gateway_impl.h; not static so that tests/fuzz/fuzz_gateway_md.c runs this very code. */
+void pl__gw_read_metadata(const grpc_metadata *md, size_t count, char *request_id,
+                          size_t id_cap, const char **auth, size_t *auth_len) {
     *auth = NULL;
     *auth_len = 0;
-    c->request_id[0] = 0;
-    for (size_t i = 0; i < c->md.count; i++) {
-        const grpc_metadata *m = &c->md.metadata[i];
+    request_id[0] = 0;
+    for (size_t i = 0; i < count; i++) {
+        const grpc_metadata *m = &md[i];
         size_t kl = GRPC_SLICE_LENGTH(m->key), vl = GRPC_SLICE_LENGTH(m->value);
         const char *k = (const char *)GRPC_SLICE_START_PTR(m->key);
         const char *v = (const char *)GRPC_SLICE_START_PTR(m->value);
         if (kl == 13 && memcmp(k, "authorization", 13) == 0) {
             *auth = v;
             *auth_len = vl;
-        } else if (kl == 12 && memcmp(k, "x-request-id", 12) == 0 && vl > 0 && vl <= 64) {
-            memcpy(c->request_id, v, vl);
-            c->request_id[vl] = 0;
-            if (!pl_request_id_valid(c->request_id)) c->request_id[0] = 0;
+        } else if (kl == 12 && memcmp(k, "x-request-id", 12) == 0 && vl > 0 && vl <= 64 &&
+                   vl < id_cap) {
+            memcpy(request_id, v, vl);
+            request_id[vl] = 0;
+            if (!pl_request_id_valid(request_id)) request_id[0] = 0;
         }
     }
-    if (!c->request_id[0]) pl_request_id_new(c->request_id);
+    if (!request_id[0]) pl_request_id_new(request_id);
+}
+
+static void read_metadata(struct gw_call *c, const char **auth, size_t *auth_len) {
+    pl__gw_read_metadata(c->md.metadata, c->md.count, c->request_id, sizeof c->request_id, auth,
+                         auth_len);
 }
 
 /* The call's gRPC deadline as Parley's one deadline (pl_time_mono_us(); 0 = none): the time

@@ -148,6 +148,11 @@ void pl__gw_call_push(struct gw_call *c, const uint8_t *data, size_t n);
 void pl__gw_call_reply(struct gw_call *c, int code, const uint8_t *data, size_t n, const char *msg);
 /* Queue the final status after the queued messages; only the first counts. Thread-safe. */
 void pl__gw_call_finish(struct gw_call *c, int code, const char *msg);
+/* A new call's metadata: *auth and *auth_len the `authorization` value (borrowed from md; NULL
+ * when absent), request_id (id_cap >= PL_REQUEST_ID_LEN bytes) a valid `x-request-id` of at
+ * most 64 characters, else a fresh id. */
+void pl__gw_read_metadata(const grpc_metadata *md, size_t count, char *request_id,
+                          size_t id_cap, const char **auth, size_t *auth_len);
 
 /* gateway_health.c ---------------------------------------------------------------------------- */
 void pl__gw_health_init(struct pl_gw *gw);
