@@ -75,7 +75,9 @@ int32_t pl_asr_lm_word_id(const struct pl_asr_lm *lm, const char *word, size_t l
         if (id < 0)
             return -1;
         const char *w = lm->wpool + lm->word_off[id];
-        if (strncmp(w, word, len) == 0 && w[len] == '\0')
+        /* strnlen first: strncmp stops at a NUL inside `word`, and w[len] would then read
+         * past the end of a shorter w (found by tests/fuzz/fuzz_arpa.c) */
+        if (strnlen(w, len + 1) == len && memcmp(w, word, len) == 0)
             return id;
     }
 }
