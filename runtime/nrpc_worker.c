@@ -55,7 +55,10 @@ void pl__wk_ctx_from_msg(struct pl_worker *w, struct rpc *r, natsMsg *msg, int64
     }
     /* the time left when the client published, counted from when the message arrived here */
     int64_t left = 0;
-    if (pl__nrpc_hdr_i64(msg, PL_NRPC_H_TIMEOUT, &left) && left > 0)
+    /* a time left beyond 2^30 s counts as no deadline, as the gateway reads gRPC's: the sum
+     * would overflow int64 for values near its maximum (found by tests/fuzz/fuzz_nats_msg.c) */
+    if (pl__nrpc_hdr_i64(msg, PL_NRPC_H_TIMEOUT, &left) && left > 0 &&
+        left <= ((int64_t)1 << 30) * 1000000)
         ctx->deadline_us = received_us + left;
     const char *user = pl__nrpc_hdr(msg, PL_NRPC_H_USER);
     if (user) pl__nrpc_copy_token(ctx->user, sizeof ctx->user, user);
