@@ -143,13 +143,17 @@ static pl_status alloc_tables(struct pl_asr_lm *lm, size_t file_bytes) {
 
 static pl_status intern_word(struct pl_asr_lm *lm, const char *w, size_t len, size_t lineno,
                              int32_t *id) {
+    /* the pool holds NUL-terminated words: a NUL inside one would cut it short, and comparing
+     * against a shorter pool word read past it (found by tests/fuzz/fuzz_arpa.c) */
+    if (memchr(w, '\0', len))
+        return PL_ERR(PL_E_FORMAT, "arpa line %zu: a word holds a NUL byte", lineno);
     size_t i = hash_bytes(w, len) & lm->whash_mask;
     for (;; i = (i + 1) & lm->whash_mask) {
         int32_t k = lm->whash[i];
         if (k < 0)
             break;
         const char *s = lm->wpool + lm->word_off[k];
-        if (strncmp(s, w, len) == 0 && s[len] == '\0')
+        if (strnlen(s, len + 1) == len && memcmp(s, w, len) == 0)
             return PL_ERR(PL_E_FORMAT, "arpa line %zu: unigram \"%.*s\" repeated", lineno, (int)len,
                           w);
     }
