@@ -28,6 +28,21 @@ masked-token accuracy.
 Resumable: checkpoints every --checkpoint-minutes to --work; the same command
 continues the same learning-rate schedule (--steps in all). --minutes bounds
 one invocation's training time so that each run fits a working session.
+
+From a bundle (--bundle DIR, written by python3 -m train.gpu.pack; train/gpu/README.md):
+the corpus is the bundle's token stream (vocab.txt, corpus.u16.xz, heldout.json) rather
+than the text above; a batch is --batch-size windows of --max-length - 2 pieces at random
+offsets of the stream; --extra-qa adds the bundle's SQuAD training contexts to the stream.
+--masking word chooses whole words (all pieces of a chosen word are masked together).
+
+Time-boxed schedule (--schedule-minutes M): the learning rate follows the training time
+(warm-up over --warmup of it, linear decay to 0 at M minutes) or the step count (--steps),
+whichever is further along, and training ends when either is reached, so a run on
+unknown hardware stops on time and the rate still reaches 0.
+
+Device: --device auto|cpu|cuda (auto: CUDA when available). On CUDA the forward passes
+run under bf16 autocast; on the CPU everything stays f32, with the same numbers as before.
+Masks and batches are drawn on the CPU from the same seeded generators either way.
 """
 import argparse
 import json
@@ -42,10 +57,11 @@ from torch import nn
 
 from train.common.bert import BertConfig, BertModel, init_weights
 from train.common.data import read_conll, read_snips
-from train.common.loop import IGNORE, adamw, log, lr_at, save_atomic
+from train.common.loop import IGNORE, adamw, autocast, device_note, log, lr_at, pick_device, save_atomic
 from train.common.wordpiece import WordPiece, basic_tokenize, prune_by_counts
 from train.common.paths import data_dir, work_dir
 from train.nlu import punct_data
+from train.nlu.finetune import lr_at_time
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
 
@@ -77,6 +93,18 @@ def parse_args(argv=None):
     ap.add_argument("--mask-rate", type=float, default=0.15)
     ap.add_argument("--heldout-segments", type=int, default=1000)
     ap.add_argument("--limit", type=int, default=0, help="sentences per source at most (smoke runs)")
+    ap.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                    help="auto: CUDA when available (bf16 autocast there), else the CPU (f32)")
+    ap.add_argument("--bundle", default="", help="train on a bundle's token stream (train.gpu.pack)")
+    ap.add_argument("--extra-qa", action="store_true",
+                    help="--bundle: add the bundle's SQuAD training contexts to the stream")
+    ap.add_argument("--masking", choices=["piece", "word"], default="piece",
+                    help="choose single pieces (BERT) or whole words for masking")
+    ap.add_argument("--schedule-minutes", type=float, default=0.0,
+                    help="time-boxed schedule: this much training time in all (0: by --steps alone)")
+    ap.add_argument("--encoder-out", default="", help="the encoder for --init (default <work>/encoder.pt); "
+                                                     "also written at each checkpoint")
+    ap.add_argument("--encoder-dtype", choices=["f32", "f16"], default="f32")
     return ap.parse_args(argv)
 
 
@@ -210,16 +238,65 @@ def batches_of(segs, batch_size, rng):
     return out
 
 
+class Stream:
+    """Bundle mode: batches of windows at random offsets of one token stream, masked by
+    single pieces (as mask_batch) or by whole words (a piece is chosen with its word; a word
+    starts at every piece that does not begin with "##"). Specials ([PAD] [UNK] [CLS] [SEP]
+    [MASK], ids 0-4, e.g. the [SEP] between documents) are never chosen; every window has at
+    least one chosen piece."""
+
+    def __init__(self, tokens, vocab, length, whole_word):
+        self.tokens = torch.from_numpy(tokens.astype("int64"))
+        self.length = min(length, len(tokens))
+        self.cont = torch.tensor([p.startswith("##") for p in vocab])
+        self.whole_word = whole_word
+
+    def __len__(self):
+        return len(self.tokens)
+
+    def batch(self, n, tok, vocab_size, rate, gen):
+        t = self.length + 2
+        off = torch.randint(0, len(self.tokens) - self.length + 1, (n,), generator=gen)
+        ids = torch.empty((n, t), dtype=torch.long)
+        ids[:, 0], ids[:, -1] = tok.cls_id, tok.sep_id
+        ids[:, 1:-1] = self.tokens[off[:, None] + torch.arange(self.length)]
+        real = ids >= 5
+        real[:, 0] = real[:, -1] = False
+        r = torch.rand(ids.shape, generator=gen)
+        u = torch.rand(ids.shape, generator=gen)
+        first = torch.arange(t).expand(n, t)  # the position of each piece's word start
+        if self.whole_word:
+            first = torch.cummax(torch.where(self.cont[ids], torch.zeros_like(first), first), 1).values
+            r, u = r.gather(1, first), u.gather(1, first)
+        chosen = (r < rate) & real
+        none = ~chosen.any(1) & real.any(1)
+        if none.any():  # the first word with a real piece
+            rows = none.nonzero().squeeze(1)
+            w = first[rows, real[rows].float().argmax(1)]
+            chosen[rows] = real[rows] & (first[rows] == w[:, None])
+        target = ids[chosen]
+        uu = u[chosen]
+        new = target.clone()
+        new[uu < 0.8] = tok.ids["[MASK]"]
+        rnd = (uu >= 0.8) & (uu < 0.9)
+        new[rnd] = torch.randint(5, vocab_size, (int(rnd.sum()),), generator=gen)
+        ids[chosen] = new
+        return ids, torch.ones_like(ids), chosen.reshape(-1).nonzero().squeeze(1), target
+
+
 @torch.no_grad()
-def evaluate(model, held, tok, vocab_size, rate, batch_size=128):
+def evaluate(model, held, tok, vocab_size, rate, batch_size=128, device=None):
     """Masked-token accuracy (%) and mean loss on held-out segments, fixed masks."""
     model.eval()
     gen = torch.Generator().manual_seed(12345)
     right = total = 0
     loss = 0.0
+    device = device or torch.device("cpu")
     for i in range(0, len(held), batch_size):
-        ids, att, pos, tgt = mask_batch(held[i:i + batch_size], tok, vocab_size, rate, gen)
-        logits = model(ids, att, pos)
+        ids, att, pos, tgt = (x.to(device) for x in mask_batch(held[i:i + batch_size], tok, vocab_size, rate, gen))
+        with autocast(device):
+            logits = model(ids, att, pos)
+        logits = logits.float()
         loss += F.cross_entropy(logits, tgt, reduction="sum").item()
         right += (logits.argmax(-1) == tgt).sum().item()
         total += len(tgt)
@@ -228,10 +305,14 @@ def evaluate(model, held, tok, vocab_size, rate, batch_size=128):
 
 
 def build(args):
-    """Vocabulary, tokenizer and train/held-out segments (cached in --work)."""
+    """Vocabulary, tokenizer and train/held-out segments (cached in --work); with --bundle,
+    the bundle's vocabulary, token stream (a numpy array) and held-out segments."""
+    if args.bundle:
+        from train.gpu import bundle
+        return bundle.load_corpus(args.bundle, args.extra_qa, args.heldout_segments)
     cache = os.path.join(args.work, "corpus.pt")
     if os.path.exists(cache) and not args.fresh:
-        c = torch.load(cache)
+        c = torch.load(cache, weights_only=False)
         if (c["max_length"], c["vocab_size_limit"], len(c["heldout"]), c.get("limit", 0)) == (
                 args.max_length, args.vocab_size, args.heldout_segments, args.limit):
             return c
@@ -258,19 +339,33 @@ def build(args):
     return c
 
 
+
 def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
+    device = pick_device(args.device)
     os.makedirs(args.work, exist_ok=True)
     ckpt_path = os.path.join(args.work, "checkpoint.pt")
+    encoder_path = args.encoder_out or os.path.join(args.work, "encoder.pt")
     corpus = build(args)
     vocab, train, held = corpus["vocab"], corpus["train"], corpus["heldout"]
     tok = WordPiece(vocab)
-    n_pieces = sum(len(s) for s in train)
-    log(args.work, "vocab %d pieces (kept pieces seen >= %d times), %d train segments (%d pieces; sentences %s), "
-        "%d held-out segments" % (len(vocab), corpus["min_count"], len(train), n_pieces, corpus["sources"], len(held)))
+    stream = Stream(train, vocab, args.max_length - 2, args.masking == "word") if args.bundle else None
+    n_pieces = len(train) if stream is not None else sum(len(s) for s in train)
+    n_segments = n_pieces // stream.length if stream is not None else len(train)
+    if stream is not None:
+        log(args.work, "vocab %d pieces (%s), stream of %d pieces (%d windows of %d; pieces by source %s), "
+            "%d held-out segments, %s masking" % (len(vocab), args.bundle, n_pieces, n_segments, stream.length,
+                                                 corpus["sources"], len(held), args.masking))
+    else:
+        log(args.work, "vocab %d pieces (kept pieces seen >= %d times), %d train segments (%d pieces; sentences %s), "
+            "%d held-out segments" % (len(vocab), corpus["min_count"], len(train), n_pieces, corpus["sources"],
+                                      len(held)))
+    log(args.work, device_note(device))
 
-    state = torch.load(ckpt_path) if os.path.exists(ckpt_path) and not args.fresh else None
+    state = None
+    if os.path.exists(ckpt_path) and not args.fresh:
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
     cfg = BertConfig(vocab_size=len(vocab), hidden_size=args.hidden, num_hidden_layers=args.layers,
                      num_attention_heads=args.heads, intermediate_size=args.ffn,
                      max_position_embeddings=args.max_positions, hidden_dropout_prob=args.dropout,
@@ -278,7 +373,7 @@ def main(argv=None):
     if state is not None:
         cfg = BertConfig(**state["bert_config"])
     torch.manual_seed(args.seed)
-    model = MaskedLM(cfg)
+    model = MaskedLM(cfg).to(device)
     opt = adamw(model, args.lr, args.weight_decay)
     rng, gen = random.Random(args.seed), torch.Generator().manual_seed(args.seed)
     step, epoch, pending, t_train, history = 0, 0, [], 0.0, []
@@ -295,41 +390,66 @@ def main(argv=None):
     log(args.work, "encoder %d parameters, %d layers x %d hidden, %d steps of %d segments, %d thread(s)" % (
         n_params, cfg.num_hidden_layers, cfg.hidden_size, args.steps, args.batch_size, args.threads))
     warmup = int(args.warmup * args.steps)
+    budget = args.schedule_minutes * 60.0
+
+    def progress():
+        """Fraction of the schedule done: by steps, or (time-boxed) by steps or time, the larger."""
+        p = step / args.steps
+        return max(p, t_train / budget) if budget else p
+
+    def write_encoder(result):
+        enc_state = {k[len("bert."):]: v.detach().cpu() for k, v in model.state_dict().items()
+                     if k.startswith("bert.")}
+        if args.encoder_dtype == "f16":
+            enc_state = {k: v.half() if v.is_floating_point() else v for k, v in enc_state.items()}
+        save_atomic({"vocab": vocab, "bert_config": cfg.__dict__, "encoder": enc_state, "result": result},
+                    encoder_path)
 
     def checkpoint():
         save_atomic({"step": step, "epoch": epoch, "pending": pending, "model": model.state_dict(),
                      "optimizer": opt.state_dict(), "rng": rng.getstate(), "gen": gen.get_state(),
                      "torch_rng": torch.get_rng_state(), "bert_config": cfg.__dict__, "vocab": vocab,
                      "train_seconds": t_train, "history": history, "args": vars(args)}, ckpt_path)
+        if budget:
+            write_encoder({"step": step, "train_seconds": round(t_train), "history": history, "partial": True})
 
     model.train()
     t_start = t_ckpt = time.time()
     t_run, loss_sum, loss_n = 0.0, 0.0, 0
-    while step < args.steps and t_run < args.minutes * 60:
-        if not pending:
-            epoch += 1
-            pending = batches_of(train, args.batch_size, rng)
-        bidx = pending.pop()
+    while progress() < 1.0 and t_run < args.minutes * 60:
         t0 = time.time()
-        ids, att, pos, tgt = mask_batch([train[i] for i in bidx], tok, len(vocab), args.mask_rate, gen)
+        if stream is not None:
+            epoch = 1 + step * args.batch_size * stream.length // len(stream)
+            batch = stream.batch(args.batch_size, tok, len(vocab), args.mask_rate, gen)
+        else:
+            if not pending:
+                epoch += 1
+                pending = batches_of(train, args.batch_size, rng)
+            bidx = pending.pop()
+            t0 = time.time()
+            batch = mask_batch([train[i] for i in bidx], tok, len(vocab), args.mask_rate, gen)
+        ids, att, pos, tgt = (x.to(device, non_blocking=True) for x in batch)
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, args.steps, warmup, args.lr)
-        loss = F.cross_entropy(model(ids, att, pos), tgt)
+            g["lr"] = lr_at_time(progress(), 1.0, args.warmup, args.lr) if budget else \
+                lr_at(step, args.steps, warmup, args.lr)
+        with autocast(device):
+            logits = model(ids, att, pos)
+        loss = F.cross_entropy(logits.float(), tgt)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         step += 1
+        loss_sum, loss_n = loss_sum + loss.item(), loss_n + 1
         dt = time.time() - t0
         t_train += dt
         t_run = time.time() - t_start
-        loss_sum, loss_n = loss_sum + loss.item(), loss_n + 1
         if step % 100 == 0 or step == args.steps:
             log(args.work, "step %d  epoch %d  lr %.2e  loss %.4f  %.2f s/step" % (
                 step, epoch, opt.param_groups[0]["lr"], loss_sum / loss_n, t_train / max(1, step)))
             loss_sum, loss_n = 0.0, 0
         if step % 500 == 0 or step == args.steps:
-            m = evaluate(model, held, tok, len(vocab), args.mask_rate)
+            m = evaluate(model, held, tok, len(vocab), args.mask_rate, device=device)
             history.append({"step": step, "train_seconds": round(t_train), **m})
             log(args.work, "step %d  held-out masked-token accuracy %.2f%%  loss %.4f" % (
                 step, m["masked_acc"], m["loss"]))
@@ -337,20 +457,21 @@ def main(argv=None):
             checkpoint()
             t_ckpt = time.time()
     checkpoint()
-    m = evaluate(model, held, tok, len(vocab), args.mask_rate)
+    m = evaluate(model, held, tok, len(vocab), args.mask_rate, device=device)
     log(args.work, "after %d of %d steps (%.0f s of training): held-out masked-token accuracy %.2f%%, loss %.4f" % (
         step, args.steps, t_train, m["masked_acc"], m["loss"]))
     result = {"step": step, "steps": args.steps, "train_seconds": round(t_train), "threads": args.threads,
               "heldout": m, "history": history, "parameters": n_params, "vocab_size": len(vocab),
-              "min_piece_count": corpus["min_count"], "train_segments": len(train), "train_pieces": n_pieces,
-              "sources": corpus["sources"], "args": vars(args)}
+              "min_piece_count": corpus["min_count"], "train_segments": n_segments, "train_pieces": n_pieces,
+              "sources": corpus["sources"], "args": vars(args), "device": device_note(device),
+              "pieces_per_second": round(step * args.batch_size * (args.max_length if stream is not None else
+                                                                    n_pieces / max(1, n_segments)) /
+                                         max(1e-9, t_train))}
     with open(os.path.join(args.work, "result.json"), "w") as f:
         json.dump(result, f, indent=2)
     # The encoder the fine-tuning recipes start from (--init).
-    enc_state = {k[len("bert."):]: v for k, v in model.state_dict().items() if k.startswith("bert.")}
-    save_atomic({"vocab": vocab, "bert_config": cfg.__dict__, "encoder": enc_state, "result": result},
-                os.path.join(args.work, "encoder.pt"))
-    log(args.work, "wrote %s" % os.path.join(args.work, "encoder.pt"))
+    write_encoder(result)
+    log(args.work, "wrote %s" % encoder_path)
     return result
 
 
