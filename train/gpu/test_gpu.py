@@ -164,6 +164,31 @@ class TestBundle(unittest.TestCase):
         with open(os.path.join(out, "run.log")) as f:
             self.assertIn("torch", f.readline())
 
+    def test_steps_under_bf16_autocast(self):
+        """The CUDA path's mixed precision, stood in for by the CPU's bf16 autocast: pretraining
+        and QA steps run and the exported model loads (catches dtype mismatches)."""
+        from unittest import mock
+        from train.nlu import pretrain
+        from train.qa import train as qa_train
+
+        def bf16(device):
+            return torch.autocast(device_type="cpu", dtype=torch.bfloat16)
+        w = os.path.join(self.d, "bf16")
+        with mock.patch.object(pretrain, "autocast", bf16), mock.patch.object(qa_train, "autocast", bf16):
+            r = pretrain.main(["--bundle", self.b, "--extra-qa", "--masking", "word", "--device", "cpu",
+                               "--work", os.path.join(w, "pt"), "--fresh", "--threads", "1", "--layers", "1",
+                               "--hidden", "16", "--heads", "2", "--ffn", "32", "--max-length", "12",
+                               "--max-positions", "24", "--batch-size", "4", "--steps", "6",
+                               "--encoder-dtype", "f16"])
+            self.assertEqual(r["step"], 6)
+            q = qa_train.main(["--bundle", self.b, "--init", os.path.join(w, "pt", "encoder.pt"), "--device", "cpu",
+                               "--work", os.path.join(w, "qa"), "--cache", os.path.join(w, "cache"),
+                               "--out", os.path.join(w, "model"), "--fresh", "--threads", "1", "--minutes", "1",
+                               "--epochs", "1", "--batch-size", "4"] + QA_SETTINGS)
+        self.assertEqual(q["epochs"], 1)  # ended by --epochs long before --minutes
+        self.assertLess(q["train_seconds"], 30)
+        self.assertTrue(os.path.exists(os.path.join(w, "model", "model.safetensors")))
+
     def test_oversized_model_refused(self):
         from train.gpu import run
         with self.assertRaises(SystemExit):

@@ -124,7 +124,7 @@ class MaskedLM(nn.Module):
     def forward(self, ids, mask, positions):
         h, _ = self.bert(ids, mask)
         h = h.reshape(-1, h.shape[-1])[positions]
-        h = self.transform_ln(F.gelu(self.transform(h)))
+        h = self.transform_ln(F.gelu(self.transform(h)).float())  # f32 LayerNorm under autocast too
         return h @ self.bert.embeddings.word_embeddings.weight.t() + self.decoder_bias
 
 
