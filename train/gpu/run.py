@@ -38,9 +38,9 @@ def parse_args(argv=None):
     ap.add_argument("--work", default="", help="checkpoints (default: a folder beside --out's run, not in it)")
     ap.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: all cores up to 8)")
-    ap.add_argument("--budget-minutes", type=float, default=9.0, help="wall time of the whole run at most")
-    ap.add_argument("--pretrain-minutes", type=float, default=5.0)
-    ap.add_argument("--qa-minutes", type=float, default=2.5)
+    ap.add_argument("--budget-minutes", type=float, default=8.5, help="wall time of the whole run at most")
+    ap.add_argument("--pretrain-minutes", type=float, default=4.5)
+    ap.add_argument("--qa-minutes", type=float, default=2.0)
     ap.add_argument("--reserve-minutes", type=float, default=1.0,
                     help="kept back after QA training for its dev scoring, export and the export's check")
     ap.add_argument("--layers", type=int, default=6)

@@ -1,8 +1,8 @@
 #!/bin/bash
 # One command for a GPU session (train/gpu/README.md): pretrain on the bundle, fine-tune QA,
 # score on dev, export into $OUT (or --out). Options: python3 -m train.gpu.run --help.
-#   train/gpu/run.sh --budget-minutes 9 --pretrain-minutes 5 --qa-minutes 2.5
-#   train/gpu/run.sh --device cpu --budget-minutes 4 --pretrain-minutes 1 --qa-minutes 1 ...   (CPU proof)
+#   train/gpu/run.sh --budget-minutes 8.5 --pretrain-minutes 4.5 --qa-minutes 2   (the defaults)
+#   train/gpu/run.sh --device cpu --budget-minutes 5 --pretrain-minutes 1 --qa-minutes 1 ...   (CPU proof)
 set -o pipefail
 cd "$(dirname "$0")/../.." || exit 1
 out="${OUT:-train/work/gpu-run/out}"
