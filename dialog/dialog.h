@@ -1,0 +1,351 @@
+/*
+ * dialog.h - Parley's dialog manager core (library parley_dialog_core): dialog specs, the turn
+ * policy over a session's stack of contexts, and the durable state in SQLite. docs/dialog.md
+ * describes the spec format, the policy and the schema; services/dialog/ serves it over NATS.
+ *
+ * Layers, one file each:
+ *   dialog_yaml.c    YAML (or JSON) text -> a small node tree with line numbers (libyaml)
+ *   dialog_spec.c    node tree -> a validated spec: slots, intents, flows, responses
+ *   dialog_text.c    text helpers: templates with {slot} and variations, number words,
+ *                    keyword phrases, yes/no
+ *   dialog_engine.c  one user turn: intent routing, form filling, confirmation, context
+ *                    switch and resume, actions, fallbacks; produces replies, events, effects
+ *   dialog_store.c   SQLite (WAL): users, sessions, contexts, slots, the event log, records
+ *
+ * Thread-safety: a spec is immutable after load and may be shared by any number of threads. A
+ * state (pl_dlg_state) and a turn (pl_dlg_turn) belong to one thread at a time. The store
+ * serializes its statements (one connection under a mutex) and may be used from any thread.
+ */
+#ifndef PL_DIALOG_H
+#define PL_DIALOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PL_DLG_ID_LEN 33 /* 32 hex digits + NUL: session and context ids */
+
+/* ---- specs (dialog_spec.c) ------------------------------------------------------------------ */
+
+struct pl_dlg_spec;
+
+/*
+ * Load and validate a dialog spec file (.yaml, .yml or .json; JSON is read as YAML). Every
+ * problem is PL_E_FORMAT with a message "FILE:LINE: KEY.PATH: what" (unknown key, missing
+ * required key, wrong type, a reference to an undefined slot/response/flow, a cycle of flows
+ * started by flows). OUT: *out (caller owns; pl_dlg_spec_destroy). PL_E_IO when unreadable.
+ */
+pl_status pl_dlg_spec_load(const char *path, struct pl_dlg_spec **out);
+/* The same from text in memory; name stands for the file in messages. */
+pl_status pl_dlg_spec_parse(const char *name, const char *text, size_t len,
+                            struct pl_dlg_spec **out);
+void pl_dlg_spec_destroy(struct pl_dlg_spec *s); /* NULL is a no-op */
+const char *pl_dlg_spec_name(const struct pl_dlg_spec *s); /* the `dialog:` key */
+
+/* ---- session state (dialog_engine.c) -------------------------------------------------------- */
+
+enum pl_dlg_ctx_state { PL_DLG_CTX_OPEN = 1, PL_DLG_CTX_CLOSED = 2 };
+enum pl_dlg_session_state { PL_DLG_SESSION_ACTIVE = 1, PL_DLG_SESSION_ENDED = 2 };
+
+struct pl_dlg_kv {
+    char *name;  /* owned */
+    char *value; /* owned */
+};
+
+/* One context: a conversation of the session, with the flow it serves and its slots. */
+struct pl_dlg_ctx {
+    char id[PL_DLG_ID_LEN];
+    char *name;     /* client label; "" when none (owned) */
+    char *flow;     /* flow being served; "" = idle (owned) */
+    char *awaiting; /* what the last prompt asked: a slot name, "!confirm", or "" (owned) */
+    enum pl_dlg_ctx_state state;
+    int64_t activated; /* activation order: the open context with the largest is active */
+    int turn_count;    /* user turns taken in this context */
+    int fallbacks;     /* consecutive turns not understood (fallback policy) */
+    struct pl_dlg_kv *slots;
+    int n_slots;
+    int64_t created_ms, updated_ms;
+    bool dirty; /* changed since loaded: the store writes it back */
+};
+
+/* A session and its open contexts (closed ones appear only while a turn closes them). */
+struct pl_dlg_state {
+    char session_id[PL_DLG_ID_LEN];
+    char *user;     /* owner (owned) */
+    char *dialog;   /* spec name (owned) */
+    char *language; /* BCP-47 (owned) */
+    enum pl_dlg_session_state state;
+    int64_t created_ms, last_active_ms, ended_ms;
+    int64_t next_activation; /* next pl_dlg_ctx.activated value */
+    struct pl_dlg_ctx *ctx;  /* [n_ctx] (owned) */
+    int n_ctx;
+};
+
+/* Allocate an empty state (no contexts). OUT: *out (caller owns; pl_dlg_state_destroy). */
+pl_status pl_dlg_state_create(const char *session_id, const char *user, const char *dialog,
+                              const char *language, struct pl_dlg_state **out);
+void pl_dlg_state_destroy(struct pl_dlg_state *s); /* NULL is a no-op */
+/* The active context (open, largest activation), or NULL when none is open. Borrowed. */
+struct pl_dlg_ctx *pl_dlg_state_active(struct pl_dlg_state *s);
+struct pl_dlg_ctx *pl_dlg_state_find(struct pl_dlg_state *s, const char *context_id);
+/* Slot value of a context, or NULL. Borrowed. */
+const char *pl_dlg_ctx_slot(const struct pl_dlg_ctx *c, const char *name);
+/* Set (value non-NULL) or clear (NULL) a slot; marks the context dirty. */
+pl_status pl_dlg_ctx_set_slot(struct pl_dlg_ctx *c, const char *name, const char *value);
+
+/* ---- a turn: its input, what it produces ------------------------------------------------- */
+
+/* One NLU slot as parley-nlu's AnalyzeIntent gives it (the label without B-/I-). */
+struct pl_dlg_nlu_slot {
+    const char *label; /* "party_size_number" (borrowed) */
+    const char *value; /* "four" (borrowed) */
+    float score;
+    int start, end; /* byte offsets in the utterance; -1 when unknown */
+};
+
+/* The understanding of one utterance (borrowed for the turn). intent NULL or "" = none
+ * (NLU unavailable, or no domain matched). */
+struct pl_dlg_nlu {
+    const char *intent;
+    float score;
+    const struct pl_dlg_nlu_slot *slots;
+    int n_slots;
+};
+
+/* What the log keeps of a turn, in order: the kind names the HistoryEvent payload. */
+enum pl_dlg_ev_kind {
+    PL_DLG_EV_USER = 1,   /* data: {"text"} */
+    PL_DLG_EV_NLU = 2,    /* data: {"text","intent","score","slots":[{name,value,score,start,end}]} */
+    PL_DLG_EV_SLOT = 3,   /* data: {"name","value"} (value "" = cleared) */
+    PL_DLG_EV_ACTION = 4, /* data: {"name","arguments":{},"result","ok","error","duration_ms"} */
+    PL_DLG_EV_BOT = 5,    /* data: {"text","response","expects_input"} */
+    PL_DLG_EV_EVENT = 6,  /* data: {"type" (EventType number),"detail","attributes":{}} */
+};
+
+struct pl_dlg_event {
+    enum pl_dlg_ev_kind kind;
+    char context_id[PL_DLG_ID_LEN]; /* "" = session-wide */
+    int turn;                       /* turn within the context; 0 = not part of a turn */
+    int64_t time_ms;
+    char *data; /* JSON object (owned) */
+};
+
+/* EventType numbers of dialog.proto used in PL_DLG_EV_EVENT. */
+enum pl_dlg_event_type {
+    PL_DLG_E_SESSION_CREATED = 1,
+    PL_DLG_E_SESSION_ENDED = 2,
+    PL_DLG_E_CONTEXT_CREATED = 3,
+    PL_DLG_E_CONTEXT_SWITCHED = 4,
+    PL_DLG_E_CONTEXT_CLOSED = 5,
+    PL_DLG_E_SLOT_SET = 8,
+    PL_DLG_E_ACTION_STARTED = 9,
+    PL_DLG_E_ACTION_FINISHED = 10,
+    PL_DLG_E_TURN_COMPLETE = 11,
+    PL_DLG_E_ERROR = 12,
+};
+
+/* A change to the per-user records (bookings, playlist entries) that the store applies in the
+ * turn's transaction. */
+struct pl_dlg_effect {
+    bool cancel;   /* false: save a new record; true: cancel record id */
+    char *kind;    /* "booking" (owned) */
+    char *data;    /* save: JSON object of the record's fields (owned) */
+    int64_t id;    /* cancel: the record */
+};
+
+struct pl_dlg_reply {
+    char *text;     /* owned */
+    char *response; /* response name ("ask_party_size") (owned) */
+    bool expects_input;
+};
+
+/* Everything one turn (or one explicit context operation) produced. */
+struct pl_dlg_turn {
+    struct pl_dlg_reply *replies;
+    int n_replies;
+    struct pl_dlg_event *events;
+    int n_events;
+    struct pl_dlg_effect *effects;
+    int n_effects;
+    char *intent;       /* the spec intent chosen ("" = none) (owned) */
+    char context_id[PL_DLG_ID_LEN]; /* context the turn ran in (active at its start or opened) */
+    int turn;           /* its turn number there */
+    bool switched;      /* the turn opened or switched context */
+};
+void pl_dlg_turn_init(struct pl_dlg_turn *t);
+void pl_dlg_turn_deinit(struct pl_dlg_turn *t);
+/* Append an event (data JSON copied). Errors: PL_E_NOMEM. */
+pl_status pl_dlg_turn_event(struct pl_dlg_turn *t, enum pl_dlg_ev_kind kind, const char *ctx_id,
+                            int turn, int64_t time_ms, const char *data);
+
+/* ---- what a turn may call (the service: NATS and the store; tests: their own) ------------ */
+
+/* One stored record. */
+struct pl_dlg_record {
+    int64_t id;
+    char *kind;  /* owned */
+    char *data;  /* JSON object (owned) */
+    int64_t created_ms;
+};
+void pl_dlg_records_free(struct pl_dlg_record *r, int n);
+
+struct pl_dlg_hooks_i {
+    /* Answer a question from the knowledge base (parley-qa NaturalQuery with an empty
+     * context). OUT: *answer (pl_malloc'd; "" or NULL = no answer). A non-OK return is an
+     * action failure the turn reports (the turn itself goes on). */
+    pl_status (*kb_answer)(void *ud, const char *question, int64_t deadline_us, char **answer);
+    /* The user's active records of one kind, oldest first. OUT: *out (pl_dlg_records_free). */
+    pl_status (*records)(void *ud, const char *user, const char *kind,
+                         struct pl_dlg_record **out, int *n);
+};
+
+struct pl_dlg_turn_opts {
+    const struct pl_dlg_hooks_i *hooks; /* NULL: knowledge base and records unavailable */
+    void *hooks_ud;
+    int64_t now_ms;      /* wall clock of the turn (0 = now) */
+    int64_t deadline_us; /* for the hooks; 0 = none */
+    int tz_offset_min;   /* tell_time/tell_date: minutes east of UTC (0 = UTC) */
+};
+
+/*
+ * Run one user turn of `text` in the session's active context (docs/dialog.md, "The turn"):
+ * keywords, intent routing, form filling from NLU slots or from the answer to the last prompt,
+ * validation, confirmation and corrections, opening or switching contexts and resuming the
+ * interrupted one, actions, fallbacks. state is updated in memory (contexts marked dirty);
+ * out gets the replies, the log events (user text, NLU, slot changes, actions, replies) and
+ * the record effects. Nothing is stored: the caller commits (pl_dlg_store_commit) before it
+ * sends the replies. Errors: PL_E_INVALID_ARG (an ended session, empty text), PL_E_NOMEM;
+ * failing hooks are not errors (the action is logged as failed, the reply says so).
+ */
+pl_status pl_dlg_turn_run(const struct pl_dlg_spec *spec, struct pl_dlg_state *state,
+                          const char *text, const struct pl_dlg_nlu *nlu,
+                          const struct pl_dlg_turn_opts *o, struct pl_dlg_turn *out);
+
+/* Open a new context (idle, with initial slots kv[0..n)); activate it when asked. Events go
+ * to out. OUT: *ctx (borrowed from state). Errors: PL_E_INVALID_ARG (ended session). */
+pl_status pl_dlg_context_create(struct pl_dlg_state *state, const char *name,
+                                const struct pl_dlg_kv *kv, int n, bool activate, int64_t now_ms,
+                                struct pl_dlg_turn *out, struct pl_dlg_ctx **ctx);
+/* Make an open context of the session the active one. PL_E_NOT_FOUND when context_id is not
+ * an open context of this session. OUT: previous active id (may be ""). */
+pl_status pl_dlg_context_switch(struct pl_dlg_state *state, const char *context_id,
+                                int64_t now_ms, struct pl_dlg_turn *out,
+                                char previous[PL_DLG_ID_LEN]);
+
+/* ---- text helpers (dialog_text.c) ----------------------------------------------------------- */
+
+/* The number a phrase says: digits ("4", "12") or English words up to ninety-nine ("four",
+ * "twenty one", "a dozen"), the first found in text. Returns false when there is none. */
+bool pl_dlg_parse_number(const char *text, long *out);
+/* Lowercase, punctuation to spaces, single spaces, trimmed. OUT: caller owns (pl_free). */
+char *pl_dlg_normalize(const char *text);
+/* Does normalized text contain phrase (normalized) as whole words? */
+bool pl_dlg_has_phrase(const char *norm_text, const char *norm_phrase);
+int pl_dlg_word_count(const char *norm_text);
+
+/* Variables a template may use besides slots; NULL value = unset. */
+struct pl_dlg_vars {
+    const struct pl_dlg_kv *kv;
+    int n;
+};
+/*
+ * Fill a template: "{name}" is a variable (looked up in vars first, then slots) and
+ * "{name|filter}" applies lower, upper, title or capfirst; "{{" and "}}" are braces. Returns
+ * PL_E_NOT_FOUND (nothing written) when a referenced name has no value.
+ * OUT: *out (caller owns; pl_free).
+ */
+pl_status pl_dlg_template_fill(const char *tmpl, const struct pl_dlg_vars *vars,
+                               const struct pl_dlg_kv *slots, int n_slots, char **out);
+
+/* ---- the store (dialog_store.c) ------------------------------------------------------------- */
+
+struct pl_dlg_store;
+
+struct pl_dlg_store_opts {
+    bool sync_full;      /* PRAGMA synchronous=FULL (fsync per commit); false = NORMAL */
+    int max_version;     /* migrate up to this schema version (0 = latest; tests) */
+    int busy_timeout_ms; /* another process holding the file (default 5000) */
+};
+#define PL_DLG_STORE_OPTS_INIT {false, 0, 5000}
+
+/* The newest schema version this build knows. */
+int pl_dlg_store_latest_version(void);
+
+/* Open (creating the file and its directory) and migrate to the newest schema version.
+ * Errors: PL_E_IO, PL_E_FORMAT (not a dialog store, or a newer schema than this build's).
+ * OUT: *out (caller owns; pl_dlg_store_close). */
+pl_status pl_dlg_store_open(const char *path, const struct pl_dlg_store_opts *o,
+                            struct pl_dlg_store **out);
+void pl_dlg_store_close(struct pl_dlg_store *st); /* NULL is a no-op */
+int pl_dlg_store_version(struct pl_dlg_store *st);
+const char *pl_dlg_store_path(const struct pl_dlg_store *st);
+
+/* Create a session for user (the user row too) with its first context, idle and active; its
+ * SESSION_CREATED and CONTEXT_CREATED events are logged. metadata_json: a JSON object or NULL.
+ * OUT: *out (caller owns). */
+pl_status pl_dlg_store_session_create(struct pl_dlg_store *st, const char *user,
+                                      const char *dialog, const char *language,
+                                      const char *metadata_json, int64_t now_ms,
+                                      struct pl_dlg_state **out);
+/* Load a session of user with its open contexts. PL_E_NOT_FOUND when there is no such
+ * session or it belongs to another user (the same message either way). */
+pl_status pl_dlg_store_session_load(struct pl_dlg_store *st, const char *user,
+                                    const char *session_id, struct pl_dlg_state **out);
+/* A session's metadata (JSON object text; caller owns, pl_free). */
+pl_status pl_dlg_store_session_metadata(struct pl_dlg_store *st, const char *user,
+                                        const char *session_id, char **json);
+/* End a session: contexts closed, state ENDED, an event logged. Ending an ended session is
+ * a no-op. PL_E_NOT_FOUND as above. */
+pl_status pl_dlg_store_session_end(struct pl_dlg_store *st, const char *user,
+                                   const char *session_id, int64_t now_ms);
+
+/*
+ * Write back a turn in one transaction: the session's changed contexts and slots, the turn's
+ * events (numbered after the session's last), its record effects, last_active_ms. Durable
+ * against a crash of the process when this returns (WAL; against power loss too with
+ * sync_full). Errors: PL_E_IO (SQLite, including SQLITE_FULL), PL_E_NOMEM; on error nothing
+ * of the turn is stored. Clears the contexts' dirty marks on success.
+ */
+pl_status pl_dlg_store_commit(struct pl_dlg_store *st, struct pl_dlg_state *s,
+                              const struct pl_dlg_turn *t, int64_t now_ms);
+
+/* Every context of a session, open and (when asked) closed, oldest first. OUT: *out
+ * (caller owns; destroy with pl_dlg_state_destroy): a state whose ctx[] holds them. */
+pl_status pl_dlg_store_contexts(struct pl_dlg_store *st, const char *user,
+                                const char *session_id, bool include_closed,
+                                struct pl_dlg_state **out);
+
+struct pl_dlg_hist {
+    int64_t seq;
+    struct pl_dlg_event ev; /* data owned */
+};
+void pl_dlg_hist_free(struct pl_dlg_hist *h, int n);
+/* Events of a session (or one of its contexts: context_id non-empty) with seq > after_seq,
+ * oldest first, at most limit; *more when others follow. PL_E_NOT_FOUND as above. */
+pl_status pl_dlg_store_history(struct pl_dlg_store *st, const char *user, const char *session_id,
+                               const char *context_id, int64_t after_seq, int limit,
+                               struct pl_dlg_hist **out, int *n, bool *more);
+
+/* The user's active records of a kind, oldest first. */
+pl_status pl_dlg_store_records(struct pl_dlg_store *st, const char *user, const char *kind,
+                               struct pl_dlg_record **out, int *n);
+
+/* Delete everything of a user (sessions, contexts, slots, events, records, the user row).
+ * OUT: *n_sessions (opt) how many sessions went. */
+pl_status pl_dlg_store_delete_user(struct pl_dlg_store *st, const char *user, int *n_sessions);
+
+/* Retention: end sessions idle longer than idle_ms (0 = never) and delete sessions ended more
+ * than ttl_ms ago (0 = keep), with their contexts and events. OUT: counts (opt). */
+pl_status pl_dlg_store_expire(struct pl_dlg_store *st, int64_t now_ms, int64_t idle_ms,
+                              int64_t ttl_ms, int *n_ended, int *n_deleted);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

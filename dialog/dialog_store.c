@@ -1,0 +1,742 @@
+/*
+ * dialog_store.c - the dialog state in SQLite (dialog.h). Schema (docs/dialog.md, "State"):
+ *
+ *   schema_version(version)                          one row: the migrations applied
+ *   users(user_id PK, created_ms)
+ *   sessions(session_id PK, user_id, dialog, language, state, created_ms, last_active_ms,
+ *            ended_ms, metadata JSON, last_seq, next_activation)
+ *   contexts(context_id PK, session_id, user_id, name, flow, awaiting, state, activated,
+ *            turn_count, fallbacks, created_ms, updated_ms)
+ *   slots(context_id, name, value)                   PK (context_id, name)
+ *   events(session_id, seq, user_id, context_id, turn, time_ms, kind, data JSON)
+ *                                                    PK (session_id, seq): append-only
+ *   records(id PK, user_id, kind, data JSON, state, created_ms, cancelled_ms)   (version 2)
+ *
+ * Every statement that reads or writes a session names its user_id too, so a session id of
+ * another user finds nothing (NOT_FOUND), never the other user's data.
+ *
+ * Durability: WAL journal. A commit is in the WAL file (write(2) done) when it returns, so a
+ * crash of the process (kill -9) loses nothing committed; synchronous=NORMAL skips the fsync
+ * per commit, so a power loss may lose the last commits (the file stays consistent);
+ * sync_full (synchronous=FULL) fsyncs every commit. One connection under a mutex: SQLite
+ * allows one writer at a time anyway, and a turn's statements take tens of microseconds.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "alloc.h"
+#include "dialog_impl.h"
+#include "util.h"
+
+static const char *const migrations[] = {
+    /* 1: users, sessions, contexts, slots, the event log */
+    "CREATE TABLE users(user_id TEXT PRIMARY KEY, created_ms INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE sessions(session_id TEXT PRIMARY KEY, user_id TEXT NOT NULL,"
+    " dialog TEXT NOT NULL, language TEXT NOT NULL, state INTEGER NOT NULL,"
+    " created_ms INTEGER NOT NULL, last_active_ms INTEGER NOT NULL,"
+    " ended_ms INTEGER NOT NULL DEFAULT 0, metadata TEXT NOT NULL DEFAULT '{}',"
+    " last_seq INTEGER NOT NULL DEFAULT 0, next_activation INTEGER NOT NULL DEFAULT 1)"
+    " WITHOUT ROWID;"
+    "CREATE INDEX sessions_user ON sessions(user_id);"
+    "CREATE TABLE contexts(context_id TEXT PRIMARY KEY, session_id TEXT NOT NULL,"
+    " user_id TEXT NOT NULL, name TEXT NOT NULL, flow TEXT NOT NULL, awaiting TEXT NOT NULL,"
+    " state INTEGER NOT NULL, activated INTEGER NOT NULL, turn_count INTEGER NOT NULL,"
+    " fallbacks INTEGER NOT NULL, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL)"
+    " WITHOUT ROWID;"
+    "CREATE INDEX contexts_session ON contexts(session_id);"
+    "CREATE TABLE slots(context_id TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL,"
+    " PRIMARY KEY(context_id, name)) WITHOUT ROWID;"
+    "CREATE TABLE events(session_id TEXT NOT NULL, seq INTEGER NOT NULL, user_id TEXT NOT NULL,"
+    " context_id TEXT NOT NULL, turn INTEGER NOT NULL, time_ms INTEGER NOT NULL,"
+    " kind INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY(session_id, seq)) WITHOUT ROWID;",
+    /* 2: per-user records (bookings, playlist entries); retention by end time */
+    "CREATE TABLE records(id INTEGER PRIMARY KEY, user_id TEXT NOT NULL, kind TEXT NOT NULL,"
+    " data TEXT NOT NULL, state INTEGER NOT NULL DEFAULT 1, created_ms INTEGER NOT NULL,"
+    " cancelled_ms INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX records_user ON records(user_id, kind, state);"
+    "CREATE INDEX sessions_ended ON sessions(state, ended_ms);",
+};
+
+int pl_dlg_store_latest_version(void) { return (int)PL_ARRAY_LEN(migrations); }
+
+struct pl_dlg_store {
+    sqlite3 *db;
+    pthread_mutex_t lock;
+    char *path;
+    int version;
+};
+
+static pl_status db_err(struct pl_dlg_store *st, int rc, const char *what) {
+    return PL_ERR(rc == SQLITE_NOMEM ? PL_E_NOMEM : PL_E_IO, "dialog store %s: %s: %s%s",
+                  st->path, what, sqlite3_errmsg(st->db),
+                  rc == SQLITE_FULL ? " (disk full)" : "");
+}
+
+static pl_status exec(struct pl_dlg_store *st, const char *sql) {
+    char *err = NULL;
+    int rc = sqlite3_exec(st->db, sql, NULL, NULL, &err);
+    if (rc == SQLITE_OK) return PL_OK;
+    pl_status s = PL_ERR(rc == SQLITE_NOTADB ? PL_E_FORMAT : rc == SQLITE_NOMEM ? PL_E_NOMEM
+                                                                                 : PL_E_IO,
+                         "dialog store %s: %s", st->path, err ? err : sqlite3_errstr(rc));
+    sqlite3_free(err);
+    return s;
+}
+
+static pl_status prepare(struct pl_dlg_store *st, const char *sql, sqlite3_stmt **out) {
+    int rc = sqlite3_prepare_v2(st->db, sql, -1, out, NULL);
+    return rc == SQLITE_OK ? PL_OK : db_err(st, rc, "prepare");
+}
+
+static void bind_text(sqlite3_stmt *s, int i, const char *v) {
+    sqlite3_bind_text(s, i, v ? v : "", -1, SQLITE_TRANSIENT);
+}
+
+/* Run a statement that returns no rows; finalize it. */
+static pl_status run(struct pl_dlg_store *st, sqlite3_stmt *s, const char *what) {
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? PL_OK : db_err(st, rc, what);
+}
+
+/* ---- open and migrate ----------------------------------------------------------------------- */
+
+static pl_status read_version(struct pl_dlg_store *st, int *v) {
+    *v = 0;
+    sqlite3_stmt *s = NULL;
+    PL_TRY(prepare(st, "SELECT (SELECT count(*) FROM sqlite_master WHERE name='schema_version'),"
+                       " (SELECT count(*) FROM sqlite_master)", &s));
+    int rc = sqlite3_step(s);
+    int has = rc == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
+    int any = rc == SQLITE_ROW ? sqlite3_column_int(s, 1) : 0;
+    sqlite3_finalize(s);
+    if (rc != SQLITE_ROW) return db_err(st, rc, "read the schema");
+    if (!has && any)
+        return PL_ERR(PL_E_FORMAT, "dialog store %s: the file holds other tables, not a dialog "
+                      "store", st->path);
+    if (!has) return PL_OK;
+    PL_TRY(prepare(st, "SELECT version FROM schema_version", &s));
+    if (sqlite3_step(s) == SQLITE_ROW) *v = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    return PL_OK;
+}
+
+/* Apply the migrations after version `from`, each in its own transaction with the version. */
+static pl_status migrate(struct pl_dlg_store *st, int from, int to) {
+    for (int v = from; v < to; v++) {
+        PL_TRY(exec(st, "BEGIN IMMEDIATE"));
+        pl_status s = exec(st, migrations[v]);
+        if (s == PL_OK && v == 0)
+            s = exec(st, "CREATE TABLE schema_version(version INTEGER NOT NULL);"
+                         "INSERT INTO schema_version VALUES(0)");
+        char sql[64];
+        snprintf(sql, sizeof sql, "UPDATE schema_version SET version=%d", v + 1);
+        if (s == PL_OK) s = exec(st, sql);
+        if (s == PL_OK) s = exec(st, "COMMIT");
+        if (s != PL_OK) {
+            sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+            return s;
+        }
+    }
+    st->version = to > from ? to : from;
+    return PL_OK;
+}
+
+static pl_status make_dir(const char *path) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir) return PL_OK;
+    *slash = '\0';
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+        return PL_ERR(PL_E_IO, "dialog store %s: cannot create %s: %s", path, dir,
+                      strerror(errno));
+    return PL_OK;
+}
+
+pl_status pl_dlg_store_open(const char *path, const struct pl_dlg_store_opts *o,
+                            struct pl_dlg_store **out) {
+    *out = NULL;
+    static const struct pl_dlg_store_opts defaults = PL_DLG_STORE_OPTS_INIT;
+    if (!o) o = &defaults;
+    if (!path || !*path) return PL_ERR(PL_E_INVALID_ARG, "dialog store: no path");
+    PL_TRY(make_dir(path));
+    struct pl_dlg_store *st = pl_calloc(1, sizeof *st);
+    if (!st || !(st->path = pl_strdup(path))) {
+        pl_free(st);
+        return PL_ERR(PL_E_NOMEM, "dialog store");
+    }
+    pthread_mutex_init(&st->lock, NULL);
+    pl_status s = PL_OK;
+    int rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                                                SQLITE_OPEN_FULLMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        s = PL_ERR(PL_E_IO, "dialog store %s: cannot open: %s", path,
+                   st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+        goto fail;
+    }
+    sqlite3_busy_timeout(st->db, o->busy_timeout_ms > 0 ? o->busy_timeout_ms : 5000);
+    PL_TRY_GOTO(s, exec(st, o->sync_full ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL"
+                                         : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL"));
+    int v = 0, latest = pl_dlg_store_latest_version();
+    PL_TRY_GOTO(s, read_version(st, &v));
+    if (v > latest) {
+        s = PL_ERR(PL_E_FORMAT, "dialog store %s: schema version %d is newer than this build's "
+                   "(%d)", path, v, latest);
+        goto fail;
+    }
+    int to = o->max_version > 0 && o->max_version < latest ? o->max_version : latest;
+    PL_TRY_GOTO(s, migrate(st, v, to));
+    *out = st;
+    return PL_OK;
+fail:
+    pl_dlg_store_close(st);
+    return s;
+}
+
+void pl_dlg_store_close(struct pl_dlg_store *st) {
+    if (!st) return;
+    sqlite3_close(st->db);
+    pthread_mutex_destroy(&st->lock);
+    pl_free(st->path);
+    pl_free(st);
+}
+
+int pl_dlg_store_version(struct pl_dlg_store *st) { return st->version; }
+const char *pl_dlg_store_path(const struct pl_dlg_store *st) { return st->path; }
+
+/* ---- sessions ------------------------------------------------------------------------------- */
+
+static pl_status tx_begin(struct pl_dlg_store *st) { return exec(st, "BEGIN IMMEDIATE"); }
+
+static pl_status tx_end(struct pl_dlg_store *st, pl_status s) {
+    if (s == PL_OK) s = exec(st, "COMMIT");
+    if (s != PL_OK) sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    return s;
+}
+
+static pl_status not_found(const char *sid) {
+    return PL_ERR(PL_E_NOT_FOUND, "session %s not found", sid ? sid : "");
+}
+
+static pl_status write_ctx(struct pl_dlg_store *st, const struct pl_dlg_state *s,
+                           const struct pl_dlg_ctx *c) {
+    sqlite3_stmt *q = NULL;
+    PL_TRY(prepare(st, "INSERT OR REPLACE INTO contexts VALUES(?,?,?,?,?,?,?,?,?,?,?,?)", &q));
+    bind_text(q, 1, c->id);
+    bind_text(q, 2, s->session_id);
+    bind_text(q, 3, s->user);
+    bind_text(q, 4, c->name);
+    bind_text(q, 5, c->flow);
+    bind_text(q, 6, c->awaiting);
+    sqlite3_bind_int(q, 7, c->state);
+    sqlite3_bind_int64(q, 8, c->activated);
+    sqlite3_bind_int(q, 9, c->turn_count);
+    sqlite3_bind_int(q, 10, c->fallbacks);
+    sqlite3_bind_int64(q, 11, c->created_ms);
+    sqlite3_bind_int64(q, 12, c->updated_ms);
+    PL_TRY(run(st, q, "write a context"));
+    PL_TRY(prepare(st, "DELETE FROM slots WHERE context_id=?", &q));
+    bind_text(q, 1, c->id);
+    PL_TRY(run(st, q, "clear slots"));
+    for (int i = 0; i < c->n_slots; i++) {
+        PL_TRY(prepare(st, "INSERT INTO slots VALUES(?,?,?)", &q));
+        bind_text(q, 1, c->id);
+        bind_text(q, 2, c->slots[i].name);
+        bind_text(q, 3, c->slots[i].value);
+        PL_TRY(run(st, q, "write a slot"));
+    }
+    return PL_OK;
+}
+
+static pl_status write_events(struct pl_dlg_store *st, const struct pl_dlg_state *s,
+                              const struct pl_dlg_turn *t, int64_t *seq) {
+    for (int i = 0; i < t->n_events; i++) {
+        const struct pl_dlg_event *e = &t->events[i];
+        sqlite3_stmt *q = NULL;
+        PL_TRY(prepare(st, "INSERT INTO events VALUES(?,?,?,?,?,?,?,?)", &q));
+        bind_text(q, 1, s->session_id);
+        sqlite3_bind_int64(q, 2, ++*seq);
+        bind_text(q, 3, s->user);
+        bind_text(q, 4, e->context_id);
+        sqlite3_bind_int(q, 5, e->turn);
+        sqlite3_bind_int64(q, 6, e->time_ms);
+        sqlite3_bind_int(q, 7, e->kind);
+        bind_text(q, 8, e->data);
+        PL_TRY(run(st, q, "append an event"));
+    }
+    return PL_OK;
+}
+
+static pl_status write_effects(struct pl_dlg_store *st, const char *user,
+                               const struct pl_dlg_turn *t, int64_t now) {
+    for (int i = 0; i < t->n_effects; i++) {
+        const struct pl_dlg_effect *e = &t->effects[i];
+        sqlite3_stmt *q = NULL;
+        if (e->cancel) {
+            PL_TRY(prepare(st, "UPDATE records SET state=2, cancelled_ms=? WHERE id=? AND "
+                               "user_id=?", &q));
+            sqlite3_bind_int64(q, 1, now);
+            sqlite3_bind_int64(q, 2, e->id);
+            bind_text(q, 3, user);
+        } else {
+            PL_TRY(prepare(st, "INSERT INTO records(user_id, kind, data, created_ms) "
+                               "VALUES(?,?,?,?)", &q));
+            bind_text(q, 1, user);
+            bind_text(q, 2, e->kind);
+            bind_text(q, 3, e->data);
+            sqlite3_bind_int64(q, 4, now);
+        }
+        PL_TRY(run(st, q, "write a record"));
+    }
+    return PL_OK;
+}
+
+/* The session's header, scoped by user; NOT_FOUND when absent. */
+static pl_status session_row(struct pl_dlg_store *st, const char *user, const char *sid,
+                             int64_t *last_seq) {
+    sqlite3_stmt *q = NULL;
+    PL_TRY(prepare(st, "SELECT last_seq FROM sessions WHERE session_id=? AND user_id=?", &q));
+    bind_text(q, 1, sid);
+    bind_text(q, 2, user);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) *last_seq = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    if (rc == SQLITE_ROW) return PL_OK;
+    return rc == SQLITE_DONE ? not_found(sid) : db_err(st, rc, "read a session");
+}
+
+static pl_status commit_locked(struct pl_dlg_store *st, struct pl_dlg_state *s,
+                               const struct pl_dlg_turn *t, int64_t now) {
+    int64_t seq = 0;
+    PL_TRY(session_row(st, s->user, s->session_id, &seq));
+    for (int i = 0; i < s->n_ctx; i++)
+        if (s->ctx[i].dirty) PL_TRY(write_ctx(st, s, &s->ctx[i]));
+    if (t) PL_TRY(write_events(st, s, t, &seq));
+    if (t) PL_TRY(write_effects(st, s->user, t, now));
+    sqlite3_stmt *q = NULL;
+    PL_TRY(prepare(st, "UPDATE sessions SET last_active_ms=?, last_seq=?, next_activation=?,"
+                       " state=?, ended_ms=? WHERE session_id=? AND user_id=?", &q));
+    sqlite3_bind_int64(q, 1, now);
+    sqlite3_bind_int64(q, 2, seq);
+    sqlite3_bind_int64(q, 3, s->next_activation);
+    sqlite3_bind_int(q, 4, s->state);
+    sqlite3_bind_int64(q, 5, s->ended_ms);
+    bind_text(q, 6, s->session_id);
+    bind_text(q, 7, s->user);
+    PL_TRY(run(st, q, "update the session"));
+    s->last_active_ms = now;
+    return PL_OK;
+}
+
+pl_status pl_dlg_store_commit(struct pl_dlg_store *st, struct pl_dlg_state *s,
+                              const struct pl_dlg_turn *t, int64_t now) {
+    pthread_mutex_lock(&st->lock);
+    pl_status r = tx_begin(st);
+    if (r == PL_OK) r = tx_end(st, commit_locked(st, s, t, now));
+    pthread_mutex_unlock(&st->lock);
+    if (r != PL_OK) return r;
+    for (int i = 0; i < s->n_ctx; i++) s->ctx[i].dirty = false;
+    return PL_OK;
+}
+
+static pl_status create_locked(struct pl_dlg_store *st, struct pl_dlg_state *s,
+                               const char *metadata, struct pl_dlg_turn *t, int64_t now) {
+    sqlite3_stmt *q = NULL;
+    PL_TRY(prepare(st, "INSERT OR IGNORE INTO users VALUES(?,?)", &q));
+    bind_text(q, 1, s->user);
+    sqlite3_bind_int64(q, 2, now);
+    PL_TRY(run(st, q, "create the user"));
+    PL_TRY(prepare(st, "INSERT INTO sessions(session_id, user_id, dialog, language, state,"
+                       " created_ms, last_active_ms, metadata) VALUES(?,?,?,?,1,?,?,?)", &q));
+    bind_text(q, 1, s->session_id);
+    bind_text(q, 2, s->user);
+    bind_text(q, 3, s->dialog);
+    bind_text(q, 4, s->language);
+    sqlite3_bind_int64(q, 5, now);
+    sqlite3_bind_int64(q, 6, now);
+    bind_text(q, 7, metadata && *metadata ? metadata : "{}");
+    PL_TRY(run(st, q, "create the session"));
+    return commit_locked(st, s, t, now);
+}
+
+pl_status pl_dlg_store_session_create(struct pl_dlg_store *st, const char *user,
+                                      const char *dialog, const char *language,
+                                      const char *metadata, int64_t now,
+                                      struct pl_dlg_state **out) {
+    *out = NULL;
+    char sid[PL_DLG_ID_LEN];
+    pl_request_id_new(sid);
+    struct pl_dlg_state *s = NULL;
+    PL_TRY(pl_dlg_state_create(sid, user, dialog, language, &s));
+    s->created_ms = s->last_active_ms = now;
+    struct pl_dlg_turn t;
+    pl_dlg_turn_init(&t);
+    struct pl_dlg_ctx *c = NULL;
+    pl_status r = pl__dlg_lifecycle(&t, PL_DLG_E_SESSION_CREATED, "", 0, now, "session created",
+                                    "dialog", s->dialog);
+    if (r == PL_OK) r = pl_dlg_context_create(s, "", NULL, 0, true, now, &t, &c);
+    if (r == PL_OK) {
+        pthread_mutex_lock(&st->lock);
+        r = tx_begin(st);
+        if (r == PL_OK) r = tx_end(st, create_locked(st, s, metadata, &t, now));
+        pthread_mutex_unlock(&st->lock);
+    }
+    pl_dlg_turn_deinit(&t);
+    if (r != PL_OK) {
+        pl_dlg_state_destroy(s);
+        return r;
+    }
+    for (int i = 0; i < s->n_ctx; i++) s->ctx[i].dirty = false;
+    *out = s;
+    return PL_OK;
+}
+
+static char *col_text(sqlite3_stmt *q, int i) {
+    const unsigned char *v = sqlite3_column_text(q, i);
+    return pl_strdup(v ? (const char *)v : "");
+}
+
+/* The session header into a new state. */
+static pl_status load_header(struct pl_dlg_store *st, const char *user, const char *sid,
+                             struct pl_dlg_state **out) {
+    sqlite3_stmt *q = NULL;
+    PL_TRY(prepare(st, "SELECT dialog, language, state, created_ms, last_active_ms, ended_ms,"
+                       " next_activation FROM sessions WHERE session_id=? AND user_id=?", &q));
+    bind_text(q, 1, sid);
+    bind_text(q, 2, user);
+    int rc = sqlite3_step(q);
+    pl_status r = rc == SQLITE_ROW ? PL_OK : rc == SQLITE_DONE ? not_found(sid)
+                                                               : db_err(st, rc, "read a session");
+    if (r == PL_OK)
+        r = pl_dlg_state_create(sid, user, (const char *)sqlite3_column_text(q, 0),
+                                (const char *)sqlite3_column_text(q, 1), out);
+    if (r == PL_OK) {
+        (*out)->state = sqlite3_column_int(q, 2);
+        (*out)->created_ms = sqlite3_column_int64(q, 3);
+        (*out)->last_active_ms = sqlite3_column_int64(q, 4);
+        (*out)->ended_ms = sqlite3_column_int64(q, 5);
+        (*out)->next_activation = sqlite3_column_int64(q, 6);
+    }
+    sqlite3_finalize(q);
+    return r;
+}
+
+static pl_status load_slots(struct pl_dlg_store *st, struct pl_dlg_ctx *c) {
+    sqlite3_stmt *q = NULL;
+    PL_TRY(prepare(st, "SELECT name, value FROM slots WHERE context_id=? ORDER BY name", &q));
+    bind_text(q, 1, c->id);
+    pl_status r = PL_OK;
+    int rc;
+    while (r == PL_OK && (rc = sqlite3_step(q)) == SQLITE_ROW)
+        r = pl_dlg_ctx_set_slot(c, (const char *)sqlite3_column_text(q, 0),
+                                (const char *)sqlite3_column_text(q, 1));
+    if (r == PL_OK && rc != SQLITE_DONE) r = db_err(st, rc, "read slots");
+    sqlite3_finalize(q);
+    return r;
+}
+
+static pl_status load_contexts(struct pl_dlg_store *st, struct pl_dlg_state *s,
+                               bool include_closed) {
+    sqlite3_stmt *q = NULL;
+    PL_TRY(prepare(st, "SELECT context_id, name, flow, awaiting, state, activated, turn_count,"
+                       " fallbacks, created_ms, updated_ms FROM contexts WHERE session_id=? AND"
+                       " user_id=? AND (state=1 OR ?) ORDER BY created_ms, activated", &q));
+    bind_text(q, 1, s->session_id);
+    bind_text(q, 2, s->user);
+    sqlite3_bind_int(q, 3, include_closed);
+    pl_status r = PL_OK;
+    int rc;
+    while (r == PL_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        struct pl_dlg_ctx *c = NULL;
+        r = pl__dlg_state_add(s, (const char *)sqlite3_column_text(q, 0), &c);
+        if (r != PL_OK) break;
+        r = pl__dlg_set_str(&c->name, (const char *)sqlite3_column_text(q, 1));
+        if (r == PL_OK) r = pl__dlg_set_str(&c->flow, (const char *)sqlite3_column_text(q, 2));
+        if (r == PL_OK) r = pl__dlg_set_str(&c->awaiting, (const char *)sqlite3_column_text(q, 3));
+        c->state = sqlite3_column_int(q, 4);
+        c->activated = sqlite3_column_int64(q, 5);
+        c->turn_count = sqlite3_column_int(q, 6);
+        c->fallbacks = sqlite3_column_int(q, 7);
+        c->created_ms = sqlite3_column_int64(q, 8);
+        c->updated_ms = sqlite3_column_int64(q, 9);
+        if (r == PL_OK) r = load_slots(st, c);
+        c->dirty = false;
+    }
+    if (r == PL_OK && rc != SQLITE_DONE) r = db_err(st, rc, "read contexts");
+    sqlite3_finalize(q);
+    return r;
+}
+
+static pl_status load(struct pl_dlg_store *st, const char *user, const char *sid, bool closed,
+                      struct pl_dlg_state **out) {
+    *out = NULL;
+    pthread_mutex_lock(&st->lock);
+    pl_status r = load_header(st, user, sid, out);
+    if (r == PL_OK) r = load_contexts(st, *out, closed);
+    pthread_mutex_unlock(&st->lock);
+    if (r != PL_OK) {
+        pl_dlg_state_destroy(*out);
+        *out = NULL;
+    }
+    return r;
+}
+
+pl_status pl_dlg_store_session_load(struct pl_dlg_store *st, const char *user, const char *sid,
+                                    struct pl_dlg_state **out) {
+    return load(st, user, sid, false, out);
+}
+
+pl_status pl_dlg_store_contexts(struct pl_dlg_store *st, const char *user, const char *sid,
+                                bool include_closed, struct pl_dlg_state **out) {
+    return load(st, user, sid, include_closed, out);
+}
+
+pl_status pl_dlg_store_session_metadata(struct pl_dlg_store *st, const char *user,
+                                        const char *sid, char **json) {
+    *json = NULL;
+    pthread_mutex_lock(&st->lock);
+    sqlite3_stmt *q = NULL;
+    pl_status r = prepare(st, "SELECT metadata FROM sessions WHERE session_id=? AND user_id=?",
+                          &q);
+    if (r == PL_OK) {
+        bind_text(q, 1, sid);
+        bind_text(q, 2, user);
+        int rc = sqlite3_step(q);
+        r = rc == SQLITE_ROW ? PL_OK : rc == SQLITE_DONE ? not_found(sid)
+                                                         : db_err(st, rc, "read metadata");
+        if (r == PL_OK && !(*json = col_text(q, 0))) r = PL_ERR(PL_E_NOMEM, "metadata");
+        sqlite3_finalize(q);
+    }
+    pthread_mutex_unlock(&st->lock);
+    return r;
+}
+
+pl_status pl_dlg_store_session_end(struct pl_dlg_store *st, const char *user, const char *sid,
+                                   int64_t now) {
+    struct pl_dlg_state *s = NULL;
+    PL_TRY(pl_dlg_store_session_load(st, user, sid, &s));
+    if (s->state == PL_DLG_SESSION_ENDED) {
+        pl_dlg_state_destroy(s);
+        return PL_OK;
+    }
+    struct pl_dlg_turn t;
+    pl_dlg_turn_init(&t);
+    pl_status r = PL_OK;
+    for (int i = 0; i < s->n_ctx && r == PL_OK; i++) {
+        s->ctx[i].state = PL_DLG_CTX_CLOSED;
+        s->ctx[i].dirty = true;
+        s->ctx[i].updated_ms = now;
+        r = pl__dlg_lifecycle(&t, PL_DLG_E_CONTEXT_CLOSED, s->ctx[i].id, 0, now,
+                              "context closed", "reason", "session ended");
+    }
+    s->state = PL_DLG_SESSION_ENDED;
+    s->ended_ms = now;
+    if (r == PL_OK)
+        r = pl__dlg_lifecycle(&t, PL_DLG_E_SESSION_ENDED, "", 0, now, "session ended", NULL, NULL);
+    if (r == PL_OK) r = pl_dlg_store_commit(st, s, &t, now);
+    pl_dlg_turn_deinit(&t);
+    pl_dlg_state_destroy(s);
+    return r;
+}
+
+/* ---- history and records ------------------------------------------------------------------ */
+
+void pl_dlg_hist_free(struct pl_dlg_hist *h, int n) {
+    for (int i = 0; h && i < n; i++) pl_free(h[i].ev.data);
+    pl_free(h);
+}
+
+static pl_status history_locked(struct pl_dlg_store *st, const char *user, const char *sid,
+                                const char *cid, int64_t after, int limit,
+                                struct pl_dlg_hist **out, int *n, bool *more) {
+    int64_t last = 0;
+    PL_TRY(session_row(st, user, sid, &last));
+    sqlite3_stmt *q = NULL;
+    PL_TRY(prepare(st, "SELECT seq, context_id, turn, time_ms, kind, data FROM events WHERE"
+                       " session_id=? AND user_id=? AND seq>? AND (?='' OR context_id=?)"
+                       " ORDER BY seq LIMIT ?", &q));
+    bind_text(q, 1, sid);
+    bind_text(q, 2, user);
+    sqlite3_bind_int64(q, 3, after);
+    bind_text(q, 4, cid);
+    bind_text(q, 5, cid);
+    sqlite3_bind_int(q, 6, limit + 1);
+    struct pl_dlg_hist *h = pl_calloc((size_t)limit + 1, sizeof *h);
+    pl_status r = h ? PL_OK : PL_ERR(PL_E_NOMEM, "history");
+    int k = 0, rc = SQLITE_DONE;
+    while (r == PL_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (k == limit) {
+            *more = true;
+            break;
+        }
+        h[k].seq = sqlite3_column_int64(q, 0);
+        snprintf(h[k].ev.context_id, PL_DLG_ID_LEN, "%s", sqlite3_column_text(q, 1));
+        h[k].ev.turn = sqlite3_column_int(q, 2);
+        h[k].ev.time_ms = sqlite3_column_int64(q, 3);
+        h[k].ev.kind = sqlite3_column_int(q, 4);
+        if (!(h[k].ev.data = col_text(q, 5))) r = PL_ERR(PL_E_NOMEM, "history");
+        k++;
+    }
+    if (r == PL_OK && rc != SQLITE_DONE && rc != SQLITE_ROW) r = db_err(st, rc, "read events");
+    sqlite3_finalize(q);
+    if (r != PL_OK) {
+        pl_dlg_hist_free(h, k);
+        return r;
+    }
+    *out = h;
+    *n = k;
+    return PL_OK;
+}
+
+pl_status pl_dlg_store_history(struct pl_dlg_store *st, const char *user, const char *sid,
+                               const char *cid, int64_t after, int limit,
+                               struct pl_dlg_hist **out, int *n, bool *more) {
+    *out = NULL;
+    *n = 0;
+    *more = false;
+    if (limit <= 0) limit = 100;
+    pthread_mutex_lock(&st->lock);
+    pl_status r = history_locked(st, user, sid, cid ? cid : "", after, limit, out, n, more);
+    pthread_mutex_unlock(&st->lock);
+    return r;
+}
+
+void pl_dlg_records_free(struct pl_dlg_record *r, int n) {
+    for (int i = 0; r && i < n; i++) {
+        pl_free(r[i].kind);
+        pl_free(r[i].data);
+    }
+    pl_free(r);
+}
+
+static pl_status records_locked(struct pl_dlg_store *st, const char *user, const char *kind,
+                                struct pl_dlg_record **out, int *n) {
+    sqlite3_stmt *q = NULL;
+    PL_TRY(prepare(st, "SELECT id, kind, data, created_ms FROM records WHERE user_id=? AND"
+                       " kind=? AND state=1 ORDER BY id", &q));
+    bind_text(q, 1, user);
+    bind_text(q, 2, kind);
+    pl_status r = PL_OK;
+    int rc;
+    while (r == PL_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        struct pl_dlg_record *v = pl_realloc(*out, (size_t)(*n + 1) * sizeof *v);
+        if (!v) {
+            r = PL_ERR(PL_E_NOMEM, "records");
+            break;
+        }
+        *out = v;
+        v[*n].id = sqlite3_column_int64(q, 0);
+        v[*n].kind = col_text(q, 1);
+        v[*n].data = col_text(q, 2);
+        v[*n].created_ms = sqlite3_column_int64(q, 3);
+        (*n)++;
+        if (!v[*n - 1].kind || !v[*n - 1].data) r = PL_ERR(PL_E_NOMEM, "records");
+    }
+    if (r == PL_OK && rc != SQLITE_DONE) r = db_err(st, rc, "read records");
+    sqlite3_finalize(q);
+    return r;
+}
+
+pl_status pl_dlg_store_records(struct pl_dlg_store *st, const char *user, const char *kind,
+                               struct pl_dlg_record **out, int *n) {
+    *out = NULL;
+    *n = 0;
+    if (st->version < 2) return PL_ERR(PL_E_UNSUPPORTED, "dialog store: no records before v2");
+    pthread_mutex_lock(&st->lock);
+    pl_status r = records_locked(st, user, kind, out, n);
+    pthread_mutex_unlock(&st->lock);
+    if (r != PL_OK) {
+        pl_dlg_records_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    return r;
+}
+
+/* ---- retention ------------------------------------------------------------------------------ */
+
+/* Delete the sessions selected by `where` (SQL over sessions, binding ?1 and ?2) with their
+ * contexts, slots and events. */
+static pl_status delete_sessions(struct pl_dlg_store *st, const char *where, const char *a,
+                                 int64_t b, int *n) {
+    static const char *const parts[] = {
+        "DELETE FROM slots WHERE context_id IN (SELECT context_id FROM contexts WHERE "
+        "session_id IN (SELECT session_id FROM sessions WHERE %s))",
+        "DELETE FROM contexts WHERE session_id IN (SELECT session_id FROM sessions WHERE %s)",
+        "DELETE FROM events WHERE session_id IN (SELECT session_id FROM sessions WHERE %s)",
+        "DELETE FROM sessions WHERE %s",
+    };
+    for (size_t i = 0; i < PL_ARRAY_LEN(parts); i++) {
+        char sql[512];
+        snprintf(sql, sizeof sql, parts[i], where);
+        sqlite3_stmt *q = NULL;
+        PL_TRY(prepare(st, sql, &q));
+        if (a) bind_text(q, 1, a);
+        else sqlite3_bind_int64(q, 1, b);
+        PL_TRY(run(st, q, "delete sessions"));
+        if (n && i + 1 == PL_ARRAY_LEN(parts)) *n = sqlite3_changes(st->db);
+    }
+    return PL_OK;
+}
+
+static pl_status delete_user_locked(struct pl_dlg_store *st, const char *user, int *n) {
+    PL_TRY(delete_sessions(st, "user_id=?1", user, 0, n));
+    sqlite3_stmt *q = NULL;
+    if (st->version >= 2) {
+        PL_TRY(prepare(st, "DELETE FROM records WHERE user_id=?", &q));
+        bind_text(q, 1, user);
+        PL_TRY(run(st, q, "delete records"));
+    }
+    PL_TRY(prepare(st, "DELETE FROM users WHERE user_id=?", &q));
+    bind_text(q, 1, user);
+    return run(st, q, "delete the user");
+}
+
+pl_status pl_dlg_store_delete_user(struct pl_dlg_store *st, const char *user, int *n) {
+    int k = 0;
+    pthread_mutex_lock(&st->lock);
+    pl_status r = tx_begin(st);
+    if (r == PL_OK) r = tx_end(st, delete_user_locked(st, user, &k));
+    pthread_mutex_unlock(&st->lock);
+    if (n) *n = r == PL_OK ? k : 0;
+    return r;
+}
+
+static pl_status expire_locked(struct pl_dlg_store *st, int64_t now, int64_t idle, int64_t ttl,
+                               int *n_ended, int *n_deleted) {
+    sqlite3_stmt *q = NULL;
+    if (idle > 0) {
+        PL_TRY(prepare(st, "UPDATE contexts SET state=2, updated_ms=?1 WHERE state=1 AND "
+                           "session_id IN (SELECT session_id FROM sessions WHERE state=1 AND "
+                           "last_active_ms<?2)", &q));
+        sqlite3_bind_int64(q, 1, now);
+        sqlite3_bind_int64(q, 2, now - idle);
+        PL_TRY(run(st, q, "close idle contexts"));
+        PL_TRY(prepare(st, "UPDATE sessions SET state=2, ended_ms=?1 WHERE state=1 AND "
+                           "last_active_ms<?2", &q));
+        sqlite3_bind_int64(q, 1, now);
+        sqlite3_bind_int64(q, 2, now - idle);
+        PL_TRY(run(st, q, "end idle sessions"));
+        *n_ended = sqlite3_changes(st->db);
+    }
+    if (ttl > 0) PL_TRY(delete_sessions(st, "state=2 AND ended_ms<?1", NULL, now - ttl, n_deleted));
+    return PL_OK;
+}
+
+pl_status pl_dlg_store_expire(struct pl_dlg_store *st, int64_t now, int64_t idle, int64_t ttl,
+                              int *n_ended, int *n_deleted) {
+    int e = 0, d = 0;
+    pthread_mutex_lock(&st->lock);
+    pl_status r = tx_begin(st);
+    if (r == PL_OK) r = tx_end(st, expire_locked(st, now, idle, ttl, &e, &d));
+    pthread_mutex_unlock(&st->lock);
+    if (n_ended) *n_ended = r == PL_OK ? e : 0;
+    if (n_deleted) *n_deleted = r == PL_OK ? d : 0;
+    return r;
+}
