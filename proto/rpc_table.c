@@ -96,6 +96,8 @@ static const struct pl_rpc_info table[] = {
           parley__dialog__v1__switch_context_request, parley__dialog__v1__switch_context_response),
     ENTRY(DLG, "GetHistory", "dialog", "get_history", UNARY, parley__dialog__v1__get_history_request,
           parley__dialog__v1__get_history_response),
+    ENTRY(DLG, "DeleteUser", "dialog", "delete_user", UNARY, parley__dialog__v1__delete_user_request,
+          parley__dialog__v1__delete_user_response),
 
     /* health: answered by the gateway */
     ENTRY(HEALTH, "Check", "health", "check", UNARY, grpc__health__v1__health_check_request,
@@ -123,7 +125,7 @@ const struct pl_rpc_info *pl_rpc_at(size_t i) {
 
 const struct pl_rpc_info *pl_rpc_find(const char *path, size_t len) {
     if (!path || len == 0) return NULL;
-    /* 28 entries: a linear scan that compares lengths first is as fast as anything fancier. */
+    /* 29 entries: a linear scan that compares lengths first is as fast as anything fancier. */
     for (size_t i = 0; i < pl_rpc_count(); i++) {
         const char *p = table[i].path;
         if (strlen(p) == len && memcmp(p, path, len) == 0) return &table[i];

@@ -114,7 +114,7 @@ START_TEST(test_every_method_in_table) {
         }
     }
     ck_assert_uint_eq(total, pl_rpc_count());
-    ck_assert_uint_eq(total, 28);
+    ck_assert_uint_eq(total, 29);
     ck_assert_ptr_null(pl_rpc_at(pl_rpc_count()));
     ck_assert_ptr_null(pl_rpc_service_at(pl_rpc_service_count()));
 }

@@ -1,0 +1,420 @@
+/*
+ * dialog_converse.c - one text turn end to end, and the Converse stream (dialog_svc.h).
+ *
+ * A text turn: check the text (non-empty, valid UTF-8, at most max_text_bytes), ask
+ * parley-nlu (parley.nlu.analyze_intent; unavailable = no intent, keywords and answers still
+ * work), then under the session's lock stripe: load the session (scoped by user), run the
+ * policy (dialog_engine.c: it may ask parley-qa through parley.qa.natural_query and read the
+ * user's records), commit the turn to SQLite, and only then return, so that the reply sent
+ * afterwards always describes a stored turn.
+ *
+ * Converse: the first message is the config (session to use or create, context to switch to);
+ * then each `text` message is one turn, answered with NluResult (when include_nlu), the
+ * context events of the turn, one BotText per reply and TURN_COMPLETE. A failed turn is an
+ * EVENT_ERROR and the stream goes on. Audio input and output are not served yet.
+ */
+#include <string.h>
+
+#include "alloc.h"
+#include "arena.h"
+#include "dialog_svc.h"
+#include "log.h"
+#include "nrpc.h"
+#include "nrpc_worker.h"
+#include "parley/dialog/v1/dialog.pb-c.h"
+#include "proto_util.h"
+#include "riva/proto/riva_nlp.pb-c.h"
+#include "util.h"
+
+/* ---- calls to the workers ------------------------------------------------------------------- */
+
+/* Call subject with message m; on OK *resp is the unpacked response (pl_proto_free). */
+static pl_status call(struct pl_dlgsvc *s, const char *subject, const ProtobufCMessage *m,
+                      const ProtobufCMessageDescriptor *rd, int timeout_ms, int64_t deadline_us,
+                      ProtobufCMessage **resp) {
+    *resp = NULL;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    PL_TRY(pl_proto_pack(m, &buf, &len));
+    struct pl_nrpc_meta meta = {pl_log_request_id()[0] ? pl_log_request_id() : NULL, deadline_us,
+                                NULL};
+    struct pl_nrpc_reply r;
+    memset(&r, 0, sizeof r);
+    pl_status st = pl_nrpc_call(s->nc, subject, buf, len, &meta, timeout_ms, &r);
+    pl_free(buf);
+    if (st == PL_OK && r.code != PL_GRPC_OK)
+        st = PL_ERR(pl_nrpc_status_from_code(r.code), "%s: %s: %s", subject,
+                    pl_grpc_code_name(r.code), r.message ? r.message : "");
+    if (st == PL_OK) st = pl_proto_unpack(rd, r.data, r.len, resp);
+    pl_nrpc_reply_deinit(&r);
+    return st;
+}
+
+static pl_status kb_answer(void *ud, const char *question, int64_t deadline_us, char **answer) {
+    struct pl_dlgsvc *s = ud;
+    *answer = NULL;
+    Nvidia__Riva__Nlp__NaturalQueryRequest rq = NVIDIA__RIVA__NLP__NATURAL_QUERY_REQUEST__INIT;
+    rq.query = (char *)question;
+    rq.top_n = 1;
+    rq.context = "";
+    ProtobufCMessage *m = NULL;
+    PL_TRY(call(s, "parley.qa.natural_query", &rq.base,
+                &nvidia__riva__nlp__natural_query_response__descriptor, s->o.qa_timeout_ms,
+                deadline_us, &m));
+    Nvidia__Riva__Nlp__NaturalQueryResponse *r = (void *)m;
+    *answer = pl_strdup(r->n_results > 0 && r->results[0]->answer ? r->results[0]->answer : "");
+    pl_proto_free(m);
+    return *answer ? PL_OK : PL_ERR(PL_E_NOMEM, "answer");
+}
+
+static pl_status records(void *ud, const char *user, const char *kind, struct pl_dlg_record **out,
+                         int *n) {
+    struct pl_dlgsvc *s = ud;
+    return pl_dlg_store_records(s->store, user, kind, out, n);
+}
+
+static const struct pl_dlg_hooks_i hooks = {kb_answer, records};
+
+/* parley-nlu's analysis of text into nlu (slots borrowed from *msg, which the caller frees).
+ * NLU down or failing: no intent, logged. */
+static void analyze(struct pl_dlgsvc *s, const char *text, int64_t deadline_us,
+                    ProtobufCMessage **msg, struct pl_dlg_nlu *nlu,
+                    struct pl_dlg_nlu_slot **slots) {
+    memset(nlu, 0, sizeof *nlu);
+    *slots = NULL;
+    Nvidia__Riva__Nlp__AnalyzeIntentRequest rq = NVIDIA__RIVA__NLP__ANALYZE_INTENT_REQUEST__INIT;
+    rq.query = (char *)text;
+    if (call(s, "parley.nlu.analyze_intent", &rq.base,
+             &nvidia__riva__nlp__analyze_intent_response__descriptor, s->o.nlu_timeout_ms,
+             deadline_us, msg) != PL_OK) {
+        PL_LOGW("NLU unavailable for this turn (%s): keywords and answers only", pl_last_error());
+        return;
+    }
+    Nvidia__Riva__Nlp__AnalyzeIntentResponse *r = (void *)*msg;
+    if (r->intent) {
+        nlu->intent = r->intent->class_name;
+        nlu->score = r->intent->score;
+    }
+    *slots = pl_calloc(r->n_slots + 1, sizeof **slots);
+    for (size_t i = 0; *slots && i < r->n_slots; i++) {
+        const Nvidia__Riva__Nlp__TokenClassValue *v = r->slots[i];
+        if (v->n_label == 0 || !v->label[0]->class_name) continue;
+        struct pl_dlg_nlu_slot *o = &(*slots)[nlu->n_slots++];
+        o->label = v->label[0]->class_name;
+        o->value = v->token ? v->token : "";
+        o->score = v->label[0]->score;
+        o->start = v->n_span > 0 ? (int)v->span[0]->start : -1;
+        o->end = v->n_span > 0 ? (int)v->span[0]->end : -1;
+    }
+    nlu->slots = *slots;
+}
+
+/* ---- a text turn ---------------------------------------------------------------------------- */
+
+static bool utf8_ok(const char *s) {
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned c = *p;
+        int k = c < 0x80 ? 0 : (c >> 5) == 6 ? 1 : (c >> 4) == 14 ? 2 : (c >> 3) == 30 ? 3 : -1;
+        if (k < 0) return false;
+        for (int i = 1; i <= k; i++)
+            if ((p[i] & 0xC0) != 0x80) return false;
+        p += k + 1;
+    }
+    return true;
+}
+
+static pl_status check_text(struct pl_dlgsvc *s, const char *text) {
+    size_t n = text ? strlen(text) : 0;
+    const char *p = text;
+    while (p && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
+    if (!p || !*p) return PL_ERR(PL_E_INVALID_ARG, "the text is empty");
+    if ((int64_t)n > s->o.max_text_bytes)
+        return PL_ERR(PL_E_INVALID_ARG, "the text is %zu bytes; the limit is %lld "
+                      "(dialog.max_text_bytes)", n, (long long)s->o.max_text_bytes);
+    if (!utf8_ok(text)) return PL_ERR(PL_E_INVALID_ARG, "the text is not valid UTF-8");
+    return PL_OK;
+}
+
+void pl__dlg_turn_result_deinit(struct pl__dlg_turn_result *r) {
+    pl_dlg_turn_deinit(&r->turn);
+    pl_dlg_state_destroy(r->state);
+    pl_proto_free(r->nlu_msg);
+    memset(r, 0, sizeof *r);
+}
+
+pl_status pl__dlgsvc_text_turn(struct pl_dlgsvc *s, const char *user, const char *sid,
+                               const char *text, int64_t deadline_us,
+                               struct pl__dlg_turn_result *out) {
+    memset(out, 0, sizeof *out);
+    pl_dlg_turn_init(&out->turn);
+    PL_TRY(check_text(s, text));
+    struct pl_dlg_nlu nlu;
+    struct pl_dlg_nlu_slot *slots = NULL;
+    ProtobufCMessage *msg = NULL;
+    analyze(s, text, deadline_us, &msg, &nlu, &slots);
+    out->nlu_msg = msg;
+    pthread_mutex_t *mu = pl__dlgsvc_stripe(s, sid);
+    pthread_mutex_lock(mu);
+    pl_status st = pl_dlg_store_session_load(s->store, user, sid, &out->state);
+    const struct pl_dlg_spec *spec = st == PL_OK ? pl__dlgsvc_spec(s, out->state->dialog) : NULL;
+    if (st == PL_OK && !spec)
+        st = PL_ERR(PL_E_UNAVAILABLE, "dialog '%s' of session %s is not loaded",
+                    out->state->dialog, sid);
+    struct pl_dlg_turn_opts o = {&hooks, s, pl_time_wall_ms(), deadline_us, s->o.tz_offset_min};
+    if (st == PL_OK) st = pl_dlg_turn_run(spec, out->state, text, &nlu, &o, &out->turn);
+    if (st == PL_OK) st = pl_dlg_store_commit(s->store, out->state, &out->turn, o.now_ms);
+    pthread_mutex_unlock(mu);
+    pl_free(slots);
+    return st;
+}
+
+/* ---- Converse -------------------------------------------------------------------------- */
+
+struct conv {
+    struct pl_dlgsvc *s;
+    char user[129];
+    char session_id[PL_DLG_ID_LEN];
+    bool configured, include_nlu;
+    Nvidia__Riva__RequestId *id; /* echoed (owned copy of the config's) */
+};
+
+/* Send one ConverseResponse (its oneof already set). */
+static pl_status send(struct pl_worker_session *ws, struct conv *c,
+                      Parley__Dialog__V1__ConverseResponse *r, const char *ctx_id, int turn) {
+    r->session_id = c->session_id;
+    r->context_id = (char *)(ctx_id ? ctx_id : "");
+    r->turn = turn;
+    r->id = c->id;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    PL_TRY(pl_proto_pack(&r->base, &buf, &len));
+    pl_status st = pl_worker_session_send(ws, buf, len);
+    pl_free(buf);
+    return st;
+}
+
+static pl_status send_event(struct pl_worker_session *ws, struct conv *c, int type,
+                            const char *detail, const char *ctx_id, int turn) {
+    Parley__Dialog__V1__DialogEvent ev = PARLEY__DIALOG__V1__DIALOG_EVENT__INIT;
+    ev.type = (Parley__Dialog__V1__EventType)type;
+    ev.detail = (char *)detail;
+    Parley__Dialog__V1__ConverseResponse r = PARLEY__DIALOG__V1__CONVERSE_RESPONSE__INIT;
+    r.response_case = PARLEY__DIALOG__V1__CONVERSE_RESPONSE__RESPONSE_EVENT;
+    r.event = &ev;
+    return send(ws, c, &r, ctx_id, turn);
+}
+
+static pl_status send_nlu(struct pl_worker_session *ws, struct conv *c, const char *text,
+                          const struct pl__dlg_turn_result *t) {
+    Nvidia__Riva__Nlp__AnalyzeIntentResponse *ar = t->nlu_msg;
+    Parley__Dialog__V1__NluResult nr = PARLEY__DIALOG__V1__NLU_RESULT__INIT;
+    Parley__Dialog__V1__Intent in = PARLEY__DIALOG__V1__INTENT__INIT;
+    nr.text = (char *)text;
+    in.name = t->turn.intent && t->turn.intent[0] ? t->turn.intent
+              : ar && ar->intent ? ar->intent->class_name : "";
+    in.score = ar && ar->intent ? ar->intent->score : (t->turn.intent[0] ? 1.0f : 0.0f);
+    if (in.name && in.name[0]) nr.intent = &in;
+    size_t n = ar ? ar->n_slots : 0;
+    Parley__Dialog__V1__Slot *sl = pl_calloc(n + 1, sizeof *sl);
+    Parley__Dialog__V1__Slot **sp = pl_calloc(n + 1, sizeof *sp);
+    pl_status st = sl && sp ? PL_OK : PL_ERR(PL_E_NOMEM, "nlu");
+    for (size_t i = 0; st == PL_OK && i < n; i++) {
+        const Nvidia__Riva__Nlp__TokenClassValue *v = ar->slots[i];
+        if (v->n_label == 0) continue;
+        parley__dialog__v1__slot__init(&sl[nr.n_slots]);
+        sl[nr.n_slots].name = v->label[0]->class_name;
+        sl[nr.n_slots].value = v->token;
+        sl[nr.n_slots].score = v->label[0]->score;
+        if (v->n_span > 0) {
+            sl[nr.n_slots].start = v->span[0]->start;
+            sl[nr.n_slots].end = v->span[0]->end;
+        }
+        sp[nr.n_slots] = &sl[nr.n_slots];
+        nr.n_slots++;
+    }
+    nr.slots = sp;
+    Parley__Dialog__V1__ConverseResponse r = PARLEY__DIALOG__V1__CONVERSE_RESPONSE__INIT;
+    r.response_case = PARLEY__DIALOG__V1__CONVERSE_RESPONSE__RESPONSE_NLU;
+    r.nlu = &nr;
+    if (st == PL_OK) st = send(ws, c, &r, t->turn.context_id, t->turn.turn);
+    pl_free(sl);
+    pl_free(sp);
+    return st;
+}
+
+static pl_status send_reply(struct pl_worker_session *ws, struct conv *c,
+                           const struct pl_dlg_reply *rep, const char *ctx_id, int turn) {
+    Parley__Dialog__V1__BotText b = PARLEY__DIALOG__V1__BOT_TEXT__INIT;
+    b.text = rep->text;
+    b.response_name = rep->response;
+    b.expects_input = rep->expects_input;
+    Parley__Dialog__V1__ConverseResponse r = PARLEY__DIALOG__V1__CONVERSE_RESPONSE__INIT;
+    r.response_case = PARLEY__DIALOG__V1__CONVERSE_RESPONSE__RESPONSE_BOT_TEXT;
+    r.bot_text = &b;
+    return send(ws, c, &r, ctx_id, turn);
+}
+
+/* The turn as it happened: context events (created, switched, closed), slot and action events
+ * stay in the log; each reply as BotText where it was said; TURN_COMPLETE last. */
+static pl_status send_turn(struct pl_worker_session *ws, struct conv *c,
+                           const struct pl__dlg_turn_result *t) {
+    struct pl_arena a;
+    pl_arena_init(&a, 4096);
+    pl_status st = PL_OK;
+    int k = 0;
+    for (int i = 0; st == PL_OK && i < t->turn.n_events; i++) {
+        const struct pl_dlg_event *e = &t->turn.events[i];
+        if (e->kind == PL_DLG_EV_BOT && k < t->turn.n_replies) {
+            st = send_reply(ws, c, &t->turn.replies[k++], e->context_id, t->turn.turn);
+            continue;
+        }
+        if (e->kind != PL_DLG_EV_EVENT) continue;
+        Parley__Dialog__V1__ConverseResponse r = PARLEY__DIALOG__V1__CONVERSE_RESPONSE__INIT;
+        r.response_case = PARLEY__DIALOG__V1__CONVERSE_RESPONSE__RESPONSE_EVENT;
+        r.event = pl__dlgsvc_event_msg(&a, e->data);
+        if (r.event) st = send(ws, c, &r, e->context_id, t->turn.turn);
+    }
+    pl_arena_deinit(&a);
+    return st;
+}
+
+static pl_status on_text(struct pl_worker_session *ws, struct conv *c, const char *text) {
+    const struct pl_worker_ctx *ctx = pl_worker_session_ctx(ws);
+    struct pl__dlg_turn_result t;
+    pl_status st = pl__dlgsvc_text_turn(c->s, c->user, c->session_id, text,
+                                        ctx ? ctx->deadline_us : 0, &t);
+    if (st != PL_OK) { /* the turn failed and stored nothing; the stream stays usable */
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s: %s", pl_status_str(st), pl_last_error());
+        PL_LOGW("turn failed: %s", msg);
+        pl__dlg_turn_result_deinit(&t);
+        if (st == PL_E_NOT_FOUND) return PL_ERR(PL_E_NOT_FOUND, "%s", msg + strlen(pl_status_str(st)) + 2);
+        return send_event(ws, c, PL_DLG_E_ERROR, msg, "", 0);
+    }
+    if (c->include_nlu) st = send_nlu(ws, c, text, &t);
+    if (st == PL_OK) st = send_turn(ws, c, &t);
+    pl__dlg_turn_result_deinit(&t);
+    return st;
+}
+
+/* The config: resume or create the session, switch context when asked. */
+static pl_status on_config(struct pl_worker_session *ws, struct conv *c,
+                           const Parley__Dialog__V1__ConverseConfig *cfg) {
+    struct pl_dlgsvc *s = c->s;
+    if (cfg->input_audio || cfg->output_audio)
+        return PL_ERR(PL_E_INVALID_ARG, "Converse serves text only so far (input_audio and "
+                      "output_audio are not supported yet)");
+    snprintf(c->user, sizeof c->user, "%s", pl__dlgsvc_user(pl_worker_session_ctx(ws), cfg->user_id));
+    c->include_nlu = cfg->include_nlu;
+    struct pl_dlg_state *st = NULL;
+    pl_status r;
+    bool created = false;
+    if (cfg->session_id && *cfg->session_id) {
+        r = pl_dlg_store_session_load(s->store, c->user, cfg->session_id, &st);
+    } else {
+        const char *d = cfg->dialog && *cfg->dialog ? cfg->dialog : s->default_dialog;
+        if (!*d) d = pl_dlg_spec_name(s->specs[0]);
+        r = pl__dlgsvc_spec(s, d) ? pl_dlg_store_session_create(s->store, c->user, d,
+                                                                cfg->language_code,
+                                                                NULL, pl_time_wall_ms(), &st)
+                                  : PL_ERR(PL_E_NOT_FOUND, "dialog '%s' is not loaded", d);
+        created = true;
+    }
+    if (r == PL_OK && st->state != PL_DLG_SESSION_ACTIVE)
+        r = PL_ERR(PL_E_INVALID_ARG, "session %s has ended", st->session_id);
+    if (r == PL_OK) snprintf(c->session_id, sizeof c->session_id, "%s", st->session_id);
+    pl_dlg_state_destroy(st);
+    PL_TRY(r);
+    c->configured = true;
+    if (created) PL_TRY(send_event(ws, c, PL_DLG_E_SESSION_CREATED, "session created", "", 0));
+    if (!cfg->context_id || !*cfg->context_id) return PL_OK;
+    pthread_mutex_t *mu = pl__dlgsvc_stripe(s, c->session_id);
+    struct pl_dlg_turn t;
+    pl_dlg_turn_init(&t);
+    char prev[PL_DLG_ID_LEN];
+    pthread_mutex_lock(mu);
+    r = pl_dlg_store_session_load(s->store, c->user, c->session_id, &st);
+    if (r == PL_OK) r = pl_dlg_context_switch(st, cfg->context_id, pl_time_wall_ms(), &t, prev);
+    if (r == PL_OK) r = pl_dlg_store_commit(s->store, st, &t, pl_time_wall_ms());
+    pthread_mutex_unlock(mu);
+    pl_dlg_turn_deinit(&t);
+    pl_dlg_state_destroy(st);
+    PL_TRY(r);
+    return send_event(ws, c, PL_DLG_E_CONTEXT_SWITCHED, "context switched", cfg->context_id, 0);
+}
+
+static pl_status conv_open(void *ud, struct pl_worker_session *ws, const struct pl_worker_ctx *ctx,
+                           void **state) {
+    (void)ws, (void)ctx;
+    struct conv *c = pl_calloc(1, sizeof *c);
+    if (!c) return PL_ERR(PL_E_NOMEM, "converse");
+    c->s = ud;
+    *state = c;
+    return PL_OK;
+}
+
+static void conv_free(struct conv *c) {
+    if (!c) return;
+    if (c->id) {
+        pl_free(c->id->value);
+        pl_free(c->id);
+    }
+    pl_free(c);
+}
+
+static pl_status keep_id(struct conv *c, const Nvidia__Riva__RequestId *id) {
+    if (!id || c->id) return PL_OK;
+    c->id = pl_calloc(1, sizeof *c->id);
+    if (!c->id) return PL_ERR(PL_E_NOMEM, "converse");
+    nvidia__riva__request_id__init(c->id);
+    c->id->value = pl_strdup(id->value ? id->value : "");
+    return c->id->value ? PL_OK : PL_ERR(PL_E_NOMEM, "converse");
+}
+
+static pl_status conv_message(void *state, struct pl_worker_session *ws, const uint8_t *data,
+                              size_t n) {
+    struct conv *c = state;
+    ProtobufCMessage *msg = NULL;
+    PL_TRY(pl_proto_unpack(&parley__dialog__v1__converse_request__descriptor, data, n, &msg));
+    Parley__Dialog__V1__ConverseRequest *rq = (void *)msg;
+    pl_status st = keep_id(c, rq->id);
+    bool is_cfg = rq->request_case == PARLEY__DIALOG__V1__CONVERSE_REQUEST__REQUEST_CONFIG;
+    if (st == PL_OK && is_cfg == c->configured)
+        st = PL_ERR(PL_E_INVALID_ARG, is_cfg ? "config may only be the first message"
+                                             : "the first message must be the config");
+    if (st != PL_OK) goto out;
+    switch (rq->request_case) {
+    case PARLEY__DIALOG__V1__CONVERSE_REQUEST__REQUEST_CONFIG:
+        st = on_config(ws, c, rq->config);
+        break;
+    case PARLEY__DIALOG__V1__CONVERSE_REQUEST__REQUEST_TEXT:
+        st = on_text(ws, c, rq->text && rq->text->text ? rq->text->text : "");
+        break;
+    case PARLEY__DIALOG__V1__CONVERSE_REQUEST__REQUEST_AUDIO_CONTENT:
+        st = PL_ERR(PL_E_INVALID_ARG, "audio_content without input_audio in the config (audio "
+                    "is not served yet)");
+        break;
+    default: /* control: nothing plays, nothing to interrupt */
+        break;
+    }
+out:
+    pl_proto_free(msg);
+    return st;
+}
+
+static pl_status conv_end(void *state, struct pl_worker_session *ws) {
+    (void)ws;
+    conv_free(state);
+    return PL_OK;
+}
+
+static void conv_cancel(void *state, struct pl_worker_session *ws) {
+    (void)ws;
+    conv_free(state);
+}
+
+pl_status pl__dlgsvc_register_converse(struct pl_dlgsvc *s, struct pl_worker *w) {
+    static const struct pl_worker_stream_i iface = {conv_open, conv_message, conv_end, conv_cancel};
+    return pl_worker_add_stream(w, "converse", &iface, s);
+}

@@ -1,0 +1,98 @@
+/*
+ * dialog_svc.h - parley-dialog: the dialog manager served over NATS (queue group "dialog"):
+ * parley.dialog.v1.Dialog's unary rpcs and Converse (text turns) on the dialog core
+ * (dialog/dialog.h), calling parley-nlu (analyze_intent) and parley-qa (natural_query).
+ *
+ *   dialog_service.c   the service object, specs, the store, the unary rpcs, protobuf glue
+ *   dialog_converse.c  one text turn end to end (NLU, policy, commit) and the Converse stream
+ *
+ * Thread-safety: the service is used by every handler thread; turns of one session are
+ * serialized by a lock stripe per session id, and every turn is committed before its reply
+ * goes out.
+ */
+#ifndef PL_DIALOG_SVC_H
+#define PL_DIALOG_SVC_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dialog.h"
+#include "status.h"
+
+struct pl_worker;
+struct pl_worker_ctx;
+struct pl_nrpc_conn;
+struct pl_arena;
+
+struct pl_dlgsvc_opts {
+    const char *spec_dir;       /* every *.yaml, *.yml, *.json in it is a dialog spec */
+    const char *default_dialog; /* a session that names none runs this ("" = the first) */
+    const char *store_path;     /* SQLite file */
+    bool sync_full;             /* synchronous=FULL (fsync per turn) */
+    const char *nats_url;       /* for the calls to parley-nlu and parley-qa (NULL = default) */
+    int nlu_timeout_ms;         /* analyze_intent (2000) */
+    int qa_timeout_ms;          /* natural_query (5000) */
+    int64_t max_text_bytes;     /* longest utterance (4096) */
+    int64_t idle_end_ms;        /* end sessions idle this long (0 = never) */
+    int64_t ended_ttl_ms;       /* delete ended sessions after this (0 = keep) */
+    int tz_offset_min;          /* tell_time / tell_date */
+};
+void pl_dlgsvc_opts_default(struct pl_dlgsvc_opts *o);
+
+struct pl_dlgsvc;
+
+/* Load the specs, open the store, connect to NATS for the calls (in the background when the
+ * server is not up yet). Errors: a spec's PL_E_FORMAT (file, line, key), the store's.
+ * OUT: *out (caller owns; pl_dlgsvc_destroy after the worker). */
+pl_status pl_dlgsvc_create(const struct pl_dlgsvc_opts *o, struct pl_dlgsvc **out);
+void pl_dlgsvc_destroy(struct pl_dlgsvc *s);
+int pl_dlgsvc_n_specs(const struct pl_dlgsvc *s);
+/* Register the unary rpcs and the converse stream on w. */
+pl_status pl_dlgsvc_register(struct pl_dlgsvc *s, struct pl_worker *w);
+/* Retention pass (ends idle sessions, deletes expired ones); main calls it periodically. */
+void pl_dlgsvc_expire(struct pl_dlgsvc *s);
+
+/* ---- private to services/dialog -------------------------------------------------------- */
+
+#define PL__DLG_STRIPES 64
+
+struct pl_dlgsvc {
+    struct pl_dlgsvc_opts o;
+    char *spec_dir, *default_dialog, *store_path;
+    struct pl_dlg_spec **specs;
+    int n_specs;
+    struct pl_dlg_store *store;
+    struct pl_nrpc_conn *nc;
+    pthread_mutex_t stripes[PL__DLG_STRIPES];
+};
+
+/* The user of a request: the gateway's identity, else the request's user_id, else
+ * "anonymous". Borrowed from ctx or req_user. */
+const char *pl__dlgsvc_user(const struct pl_worker_ctx *ctx, const char *req_user);
+const struct pl_dlg_spec *pl__dlgsvc_spec(struct pl_dlgsvc *s, const char *name);
+pthread_mutex_t *pl__dlgsvc_stripe(struct pl_dlgsvc *s, const char *session_id);
+
+/* One text turn's outcome for the Converse stream. */
+struct pl__dlg_turn_result {
+    struct pl_dlg_turn turn;
+    struct pl_dlg_state *state;
+    void *nlu_msg; /* the AnalyzeIntentResponse (ProtobufCMessage), or NULL */
+};
+void pl__dlg_turn_result_deinit(struct pl__dlg_turn_result *r);
+/* Run and commit one text turn of user in session sid. Errors: PL_E_INVALID_ARG (text),
+ * PL_E_NOT_FOUND (session), PL_E_IO (store). */
+pl_status pl__dlgsvc_text_turn(struct pl_dlgsvc *s, const char *user, const char *sid,
+                               const char *text, int64_t deadline_us,
+                               struct pl__dlg_turn_result *out);
+
+/* Protobuf glue (dialog_service.c): messages allocated in arena a. */
+void *pl__dlgsvc_session_msg(struct pl_arena *a, const struct pl_dlg_state *s);
+void *pl__dlgsvc_context_msg(struct pl_arena *a, const struct pl_dlg_state *s,
+                             const struct pl_dlg_ctx *c, bool active);
+/* A DialogEvent (ProtobufCMessage) from an event's JSON data; NULL when not one. */
+void *pl__dlgsvc_event_msg(struct pl_arena *a, const char *data);
+
+pl_status pl__dlgsvc_register_converse(struct pl_dlgsvc *s, struct pl_worker *w);
+
+#endif

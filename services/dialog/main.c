@@ -1,0 +1,137 @@
+/*
+ * parley-dialog - the dialog manager: parley.dialog.v1.Dialog over NATS (queue group
+ * "dialog"), text turns through parley-nlu and parley-qa, state in SQLite (docs/dialog.md).
+ *
+ *   parley-dialog [--config FILE] [--nats URL] [--http-port N] [--model-dir SPEC_DIR]
+ *
+ * --model-dir names the directory of dialog specs here (dialog.spec_dir; it is found next to
+ * the config's source tree like the services' model directories). Settings: section "dialog"
+ * of FILE (default $PARLEY_CONFIG, else config/parley.json when it exists), then
+ * PARLEY_DIALOG_* environment variables, then these flags. Prints one line
+ * "parley-dialog http_port=N specs=K" on stdout once it serves. SIGTERM/SIGINT drain and stop.
+ */
+#include <pthread.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "dialog_svc.h"
+#include "log.h"
+#include "nrpc_worker.h"
+#include "service.h"
+#include "util.h"
+
+struct dlg_cfg {
+    char *nats_url;
+    int64_t http_port;
+    char *spec_dir;
+    char *default_dialog;
+    char *store_path;
+    bool sync_full;
+    int64_t handler_threads;
+    int64_t nlu_timeout_ms;
+    int64_t qa_timeout_ms;
+    int64_t max_text_bytes;
+    int64_t idle_end_s;
+    int64_t ended_ttl_s;
+    int64_t tz_offset_min;
+    char *log_level;
+};
+
+#define F(key, type, field, def, lo, hi, help)                                                     \
+    {"dialog", key, type, offsetof(struct dlg_cfg, field), def, lo, hi, help}
+static const struct pl_config_field dlg_fields[] = {
+    F("nats_url", PL_CONFIG_STRING, nats_url, "", 1, 0, "NATS URL (empty: $PARLEY_NATS_URL or nats://127.0.0.1:4222)"),
+    F("http_port", PL_CONFIG_INT, http_port, "0", -1, 65535, "/metrics /healthz /readyz port (0 ephemeral, -1 none)"),
+    F("spec_dir", PL_CONFIG_STRING, spec_dir, "dialog/specs", 1, 0, "directory of dialog specs (*.yaml, *.yml, *.json); --model-dir sets it"),
+    F("default_dialog", PL_CONFIG_STRING, default_dialog, "", 1, 0, "dialog of sessions that name none (empty: the first spec by file name)"),
+    F("store_path", PL_CONFIG_STRING, store_path, "", 1, 0, "SQLite state file (empty: $PARLEY_STATE_DIR/dialog.sqlite, else state/dialog.sqlite)"),
+    F("sync_full", PL_CONFIG_BOOL, sync_full, "false", 0, 0, "fsync every turn (synchronous=FULL): survives power loss, not only process crashes"),
+    F("handler_threads", PL_CONFIG_INT, handler_threads, "16", 1, 1024, "request threads (a turn waits for parley-nlu and parley-qa)"),
+    F("nlu_timeout_ms", PL_CONFIG_INT, nlu_timeout_ms, "2000", 1, 60000, "analyze_intent call timeout"),
+    F("qa_timeout_ms", PL_CONFIG_INT, qa_timeout_ms, "5000", 1, 60000, "natural_query call timeout"),
+    F("max_text_bytes", PL_CONFIG_INT, max_text_bytes, "4096", 1, 1048576, "longest utterance"),
+    F("idle_end_s", PL_CONFIG_INT, idle_end_s, "0", 0, 315360000, "end sessions idle this long (0 = never)"),
+    F("ended_ttl_s", PL_CONFIG_INT, ended_ttl_s, "2592000", 0, 315360000, "delete ended sessions this long after their end (0 = keep)"),
+    F("tz_offset_min", PL_CONFIG_INT, tz_offset_min, "0", -900, 900, "time zone of tell_time/tell_date, minutes east of UTC"),
+    F("log_level", PL_CONFIG_STRING, log_level, "info", 1, 0, "error, warn, info or debug"),
+};
+#undef F
+#define N_FIELDS (sizeof dlg_fields / sizeof dlg_fields[0])
+
+static volatile int stopping;
+
+/* Retention once a minute until the worker stops. */
+static void *retention(void *ud) {
+    struct pl_dlgsvc *s = ud;
+    for (int tick = 0; !stopping; tick++) {
+        if (tick % 600 == 0) pl_dlgsvc_expire(s);
+        pl_sleep_ms(100);
+    }
+    return NULL;
+}
+
+static const char *store_path(const char *cfg, char *buf, size_t n) {
+    const char *state = getenv("PARLEY_STATE_DIR");
+    if (cfg && *cfg) snprintf(buf, n, "%s", cfg);
+    else snprintf(buf, n, "%s/dialog.sqlite", state && *state ? state : "state");
+    return buf;
+}
+
+int main(int argc, char **argv) {
+    static const struct pl_service_std std = {
+        offsetof(struct dlg_cfg, nats_url), offsetof(struct dlg_cfg, http_port),
+        offsetof(struct dlg_cfg, spec_dir), offsetof(struct dlg_cfg, log_level)};
+    struct dlg_cfg cfg;
+    int rc;
+    memset(&cfg, 0, sizeof cfg);
+    if (!pl_service_worker_start("dialog", argc, argv, dlg_fields, N_FIELDS, &std, &cfg, &rc))
+        return rc;
+    rc = 1;
+    struct pl_dlgsvc *svc = NULL;
+    struct pl_worker *w = NULL;
+    pthread_t ret;
+    bool ret_started = false;
+    char path[4096];
+    struct pl_dlgsvc_opts so;
+    pl_dlgsvc_opts_default(&so);
+    so.spec_dir = cfg.spec_dir;
+    so.default_dialog = cfg.default_dialog;
+    so.store_path = store_path(cfg.store_path, path, sizeof path);
+    so.sync_full = cfg.sync_full;
+    so.nats_url = cfg.nats_url[0] ? cfg.nats_url : NULL;
+    so.nlu_timeout_ms = (int)cfg.nlu_timeout_ms;
+    so.qa_timeout_ms = (int)cfg.qa_timeout_ms;
+    so.max_text_bytes = cfg.max_text_bytes;
+    so.idle_end_ms = cfg.idle_end_s * 1000;
+    so.ended_ttl_ms = cfg.ended_ttl_s * 1000;
+    so.tz_offset_min = (int)cfg.tz_offset_min;
+
+    struct pl_worker_opts wo = PL_WORKER_OPTS_INIT;
+    wo.service = "dialog";
+    wo.nats_url = so.nats_url;
+    wo.n_threads = (int)cfg.handler_threads;
+    wo.http_port = (int)cfg.http_port;
+    if (pl_dlgsvc_create(&so, &svc) != PL_OK || pl_worker_create(&wo, &w) != PL_OK ||
+        pl_dlgsvc_register(svc, w) != PL_OK || pl_worker_start(w) != PL_OK ||
+        pl_worker_install_signals(w) != PL_OK) {
+        PL_LOGE("%s", pl_last_error());
+        goto out;
+    }
+    PL_LOGI("state in %s", so.store_path);
+    ret_started = pthread_create(&ret, NULL, retention, svc) == 0;
+    pl_worker_set_ready(w, true);
+    printf("parley-dialog http_port=%d specs=%d\n", pl_worker_http_port(w), pl_dlgsvc_n_specs(svc));
+    fflush(stdout);
+    pl_worker_wait(w);
+    rc = 0;
+out:
+    stopping = 1;
+    if (ret_started) pthread_join(ret, NULL);
+    pl_worker_destroy(w); /* drains the turns in flight before the store closes */
+    pl_dlgsvc_destroy(svc);
+    pl_config_deinit(dlg_fields, N_FIELDS, &cfg);
+    return rc;
+}
