@@ -1,0 +1,252 @@
+"""parley-dialog end to end: nats-server + parley-nlu (the shipped SNIPS model) + parley-qa
+(the shipped reader when present, a knowledge base with one document) + parley-dialog (the
+shipped `assistant` spec, state in a temporary SQLite file) + gateway, on free 127.0.0.1 ports.
+
+Runs the stories of dialog/assistant.stories (the format is at the top of that file) through
+the gRPC API: every turn is one Converse call (config with the user's session, one text,
+half-close), so a restart of parley-dialog (kill -9) between turns needs nothing special from
+the client. Then the unary rpcs: isolation between users (another user's session id is
+NOT_FOUND for every rpc), contexts (create, list, switch), history, end, bad input, DeleteUser.
+Environment: PL_DIALOG, PL_NLU, PL_QA, PL_GATEWAY, PL_PARLEY, PL_PYTHON_STUBS, PL_SOURCE_DIR.
+"""
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import gwtest as g
+from gwtest import check, code_of, grpc
+
+from parley.dialog.v1 import dialog_pb2 as D, dialog_pb2_grpc  # noqa: E402
+
+SRC = os.environ["PL_SOURCE_DIR"]
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def wait_line(path, pattern, proc, what, timeout=90):
+    end = time.time() + timeout
+    while time.time() < end:
+        if os.path.exists(path):
+            m = re.search(pattern, open(path).read())
+            if m:
+                return m
+        if proc.poll() is not None:
+            raise AssertionError("%s exited: %s (logs in %s)" % (what, proc.returncode, g.TMP))
+        time.sleep(0.05)
+    raise AssertionError("%s did not start" % what)
+
+
+def start(argv, name, env_extra, ready):
+    env = dict(os.environ)
+    env.pop("PARLEY_CONFIG", None)
+    env.update(env_extra)
+    out = os.path.join(g.TMP, "%s-out-%d" % (name, time.monotonic_ns()))
+    p = g.spawn(argv, name + ".log", env=env, stdout=open(out, "wb"))
+    wait_line(out, ready, p, name)
+    return p
+
+
+class Stack:
+    def __init__(self):
+        _, self.nats = g.start_nats()
+        models = os.path.join(SRC, "models")
+        start([os.environ["PL_NLU"], "--nats", self.nats, "--http-port", "-1", "--model-dir", models],
+              "nlu", {"PARLEY_NLU_LOG_LEVEL": "warn"}, r"models=\d+")
+        kb = os.path.join(g.TMP, "kb.sqlite")
+        doc = os.path.join(g.TMP, "manual.md")
+        open(doc, "w").write("# The Parley manual\n\nThe Parley manual was written by Ada Lovelace "
+                             "in London. It explains how to book a table.\n")
+        subprocess.run([os.environ["PL_PARLEY"], "kb", "--kb", kb, "add", doc], check=True,
+                       stdout=subprocess.DEVNULL)
+        self.has_reader = os.path.exists(os.path.join(models, "qa-squad", "config.json"))
+        start([os.environ["PL_QA"], "--nats", self.nats, "--http-port", "-1", "--model-dir", models],
+              "qa", {"PARLEY_QA_KB_PATH": kb, "PARLEY_QA_LOG_LEVEL": "warn"}, r"models=\d+")
+        self.store = os.path.join(g.TMP, "dialog.sqlite")
+        self.start_dialog()
+        _, port, _ = g.start_gateway(self.nats)
+        self.stub = dialog_pb2_grpc.DialogStub(g.channel(port))
+
+    def start_dialog(self):
+        self.dialog = start([os.environ["PL_DIALOG"], "--nats", self.nats, "--http-port", "-1",
+                             "--model-dir", os.path.join(SRC, "dialog", "specs")],
+                            "dialog", {"PARLEY_DIALOG_STORE_PATH": self.store}, r"specs=1")
+
+    def restart_dialog(self):
+        self.dialog.send_signal(signal.SIGKILL)
+        self.dialog.wait()
+        self.start_dialog()
+
+    def turn(self, user, session, text):
+        reqs = [D.ConverseRequest(config=D.ConverseConfig(session_id=session, user_id=user,
+                                                          include_nlu=True)),
+                D.ConverseRequest(text=D.TextInput(text=text))]
+        t0 = time.monotonic()
+        out = list(self.stub.Converse(iter(reqs), timeout=60))
+        return out, time.monotonic() - t0
+
+
+def parse_stories(path):
+    stories, cur, turn = [], None, None
+    for raw in open(path, encoding="utf-8"):
+        line = raw.rstrip("\n")
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if line.startswith("story "):
+            cur = {"name": line[6:], "steps": []}
+            stories.append(cur)
+        elif line.startswith("user "):
+            cur["steps"].append(("user", line[5:].strip()))
+        elif line.strip() == "restart":
+            cur["steps"].append(("restart", None))
+        elif line.startswith("> "):
+            turn = {"text": line[2:], "expect": []}
+            cur["steps"].append(("turn", turn))
+        elif line.startswith("  "):
+            key, _, val = line.strip().partition(" ")
+            assert key in ("intent", "slot", "bot", "response", "context"), line
+            turn["expect"].append((key, val))
+        else:
+            raise AssertionError("stories: cannot read %r" % line)
+    return stories
+
+
+def check_turn(text, responses, expect, where):
+    nlu = [r.nlu for r in responses if r.WhichOneof("response") == "nlu"]
+    bots = [r.bot_text for r in responses if r.WhichOneof("response") == "bot_text"]
+    events = [r.event for r in responses if r.WhichOneof("response") == "event"]
+    said = " | ".join(b.text for b in bots)
+    for key, val in expect:
+        if key == "intent":
+            got = nlu[0].intent.name if nlu else ""
+            assert got == val, "%s: %r: intent %r, want %r" % (where, text, got, val)
+        elif key == "slot":
+            label, _, value = val.partition("=")
+            have = {(s.name, s.value) for s in nlu[0].slots} if nlu else set()
+            assert (label, value) in have, "%s: %r: slot %s not in %s" % (where, text, val, have)
+        elif key == "bot":
+            assert re.search(val, said), "%s: %r: bot said %r, want /%s/" % (where, text, said, val)
+        elif key == "response":
+            names = [b.response_name for b in bots]
+            assert set(names) & set(val.split("|")), "%s: %r: responses %s, want %s" % (
+                where, text, names, val)
+        elif key == "context":
+            types = [e.type for e in events]
+            opened = D.EVENT_CONTEXT_CREATED in types
+            resumed = any(e.type == D.EVENT_CONTEXT_SWITCHED and "resumed" in e.detail for e in events)
+            ok = {"new": opened, "resumed": resumed, "same": not opened and not resumed}[val]
+            assert ok, "%s: %r: context %s, events %s" % (where, text, val,
+                                                          [D.EventType.Name(t) for t in types])
+    assert events and events[-1].type == D.EVENT_TURN_COMPLETE, "%s: the turn did not complete" % where
+    return said
+
+
+def run_stories(stack, stories):
+    sessions, latencies = {}, []
+    for st in stories:
+        user = None
+        for kind, arg in st["steps"]:
+            if kind == "user":
+                user = arg
+                if user not in sessions:
+                    r = stack.stub.CreateSession(D.CreateSessionRequest(user_id=user), timeout=10)
+                    sessions[user] = r.session.session_id
+            elif kind == "restart":
+                stack.restart_dialog()
+            else:
+                out, dt = stack.turn(user, sessions[user], arg["text"])
+                latencies.append(dt)
+                said = check_turn(arg["text"], out, arg["expect"], st["name"])
+                print("     %s> %s  ->  %s" % (user, arg["text"], said))
+        check(True, "story: " + st["name"])
+    latencies.sort()
+    print("turn latency through the gateway: p50 %.1f ms, max %.1f ms over %d turns" % (
+        1000 * latencies[len(latencies) // 2], 1000 * latencies[-1], len(latencies)))
+    return sessions
+
+
+def check_api(stack, sessions):
+    s = stack.stub
+    alice, bob = sessions["alice"], sessions["bob"]
+    nf = grpc.StatusCode.NOT_FOUND
+    calls = {
+        "GetSession": lambda: s.GetSession(D.GetSessionRequest(session_id=alice, user_id="bob"), timeout=10),
+        "ListContexts": lambda: s.ListContexts(D.ListContextsRequest(session_id=alice, user_id="bob"), timeout=10),
+        "GetHistory": lambda: s.GetHistory(D.GetHistoryRequest(session_id=alice, user_id="bob"), timeout=10),
+        "CreateContext": lambda: s.CreateContext(D.CreateContextRequest(session_id=alice, user_id="bob"), timeout=10),
+        "SwitchContext": lambda: s.SwitchContext(D.SwitchContextRequest(session_id=alice, user_id="bob",
+                                                                         context_id="x"), timeout=10),
+        "EndSession": lambda: s.EndSession(D.EndSessionRequest(session_id=alice, user_id="bob"), timeout=10),
+    }
+    for name, fn in calls.items():
+        code, _ = code_of(fn)
+        check(code == nf, "isolation: %s of alice's session as bob is NOT_FOUND" % name)
+    code, _ = code_of(lambda: stack.turn("bob", alice, "hello"))
+    check(code == nf, "isolation: Converse into alice's session as bob is NOT_FOUND")
+
+    r = s.GetSession(D.GetSessionRequest(session_id=alice, user_id="alice"), timeout=10)
+    check(r.session.user_id == "alice" and r.session.dialog == "assistant" and
+          r.session.state == D.SESSION_STATE_ACTIVE, "GetSession: alice's session, active")
+    h = s.GetHistory(D.GetHistoryRequest(session_id=alice, user_id="alice", page_size=1000), timeout=10)
+    kinds = {e.WhichOneof("payload") for e in h.events}
+    seqs = [e.seq for e in h.events]
+    check({"user_text", "nlu", "slot_set", "action", "bot_text", "event"} <= kinds and
+          seqs == list(range(1, len(seqs) + 1)),
+          "GetHistory: user text, NLU, slots, actions, replies and events, seq 1..%d" % len(seqs))
+    acts = [e.action for e in h.events if e.WhichOneof("payload") == "action"]
+    check(any(a.name == "save" and a.ok for a in acts), "GetHistory: the booking's save action")
+    page = s.GetHistory(D.GetHistoryRequest(session_id=alice, user_id="alice", page_size=3,
+                                            after_seq=2), timeout=10)
+    check([e.seq for e in page.events] == [3, 4, 5] and page.more, "GetHistory pages (after_seq, more)")
+
+    c = s.CreateContext(D.CreateContextRequest(session_id=alice, user_id="alice", name="trip",
+                                               slots={"place": "rome"}), timeout=10).context
+    lc = s.ListContexts(D.ListContextsRequest(session_id=alice, user_id="alice"), timeout=10)
+    check(len(lc.contexts) == 2 and lc.active_context_id != c.context_id,
+          "CreateContext without activate: listed, not active")
+    sw = s.SwitchContext(D.SwitchContextRequest(session_id=alice, user_id="alice",
+                                                context_id=c.context_id), timeout=10)
+    check(sw.context.active and sw.previous_context_id == lc.active_context_id and
+          dict(sw.context.slots) == {"place": "rome"}, "SwitchContext: the trip context is active")
+    out, _ = stack.turn("alice", alice, "book a table for two")
+    ctxs = {r.context_id for r in out if r.WhichOneof("response") == "bot_text"}
+    said = " ".join(r.bot_text.text for r in out if r.WhichOneof("response") == "bot_text")
+    check(ctxs == {c.context_id} and re.search("What time|For when", said),
+          "the next turn runs in the switched-to context, with its slots (place) ([%s])" % said)
+    code, _ = code_of(lambda: s.SwitchContext(D.SwitchContextRequest(
+        session_id=bob, user_id="bob", context_id=c.context_id), timeout=10))
+    check(code == nf, "SwitchContext to a context of another session is NOT_FOUND")
+
+    for text, why in (("", "empty"), ("x" * 5000, "longer than max_text_bytes")):
+        out, _ = stack.turn("alice", alice, text)
+        ev = [r.event for r in out if r.WhichOneof("response") == "event"]
+        check(ev and ev[-1].type == D.EVENT_ERROR, "a %s text is EVENT_ERROR, the stream goes on" % why)
+    code, _ = code_of(lambda: list(s.Converse(iter([D.ConverseRequest(text=D.TextInput(text="hi"))]),
+                                              timeout=10)))
+    check(code == grpc.StatusCode.INVALID_ARGUMENT, "Converse without a config first: INVALID_ARGUMENT")
+    code, _ = code_of(lambda: stack.turn("alice", "0" * 32, "hello"))
+    check(code == nf, "Converse with an unknown session id: NOT_FOUND")
+
+    s.EndSession(D.EndSessionRequest(session_id=alice, user_id="alice"), timeout=10)
+    code, _ = code_of(lambda: stack.turn("alice", alice, "hello"))
+    check(code == grpc.StatusCode.INVALID_ARGUMENT, "Converse into an ended session: INVALID_ARGUMENT")
+    h2 = s.GetHistory(D.GetHistoryRequest(session_id=alice, user_id="alice", page_size=1000), timeout=10)
+    check(len(h2.events) > len(h.events), "an ended session's history stays readable")
+    d = s.DeleteUser(D.DeleteUserRequest(user_id="alice"), timeout=10)
+    code, _ = code_of(lambda: s.GetSession(D.GetSessionRequest(session_id=alice, user_id="alice"), timeout=10))
+    check(d.sessions_deleted == 1 and code == nf, "DeleteUser: alice's session is gone")
+    r = s.GetSession(D.GetSessionRequest(session_id=bob, user_id="bob"), timeout=10)
+    check(r.session.session_id == bob, "DeleteUser leaves other users alone")
+
+
+def main():
+    stack = Stack()
+    stories = parse_stories(os.path.join(HERE, "dialog", "assistant.stories"))
+    sessions = run_stories(stack, stories)
+    check_api(stack, sessions)
+    print("all dialog checks passed")
+
+
+if __name__ == "__main__":
+    main()
