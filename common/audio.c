@@ -791,7 +791,15 @@ pl_status pl_audio_decode(const void *buf, size_t n, const struct pl_audio_decod
         else
             st = pl_audio_decode_frames(d, n - info->data_offset, info, out, &used);
     } else {
-        st = decode_sndfile(buf, n, info, max_frames, out);
+        /* A WAV goes to libsndfile only up to the end of its data chunk: libsndfile 1.2.0 also
+         * parses the chunks after it, and some malformed ones there make it loop forever
+         * (found by tests/fuzz/fuzz_audio.c, input in tests/fuzz/regress/audio/). Parley has
+         * no use for trailing chunks (LIST, id3). */
+        size_t len = n;
+        if (info->container == PL_AUDIO_CONTAINER_WAV && info->data_bytes > 0 &&
+            info->data_bytes < n - info->data_offset)
+            len = info->data_offset + info->data_bytes;
+        st = decode_sndfile(buf, len, info, max_frames, out);
     }
     if (st != PL_OK) {
         memset(info, 0, sizeof(*info));
