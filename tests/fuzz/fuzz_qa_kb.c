@@ -2,7 +2,7 @@
  * fuzz_qa_kb.c - the knowledge base of parley-qa (services/qa/qa_kb.c): the paragraph
  * splitter (blank lines, Markdown headings, long paragraphs cut at whitespace or a UTF-8
  * boundary) behind pl_qa_kb_add, and the FTS5 query sanitizer behind pl_qa_kb_search, on an
- * in-memory SQLite database.
+ * in-memory SQLite database (a new one per input).
  *
  * Input: part 1 (up to FZ_SEP) is a document, part 2 a query, further parts more queries.
  * The document is added, every query searched, and the document removed again.
@@ -13,19 +13,22 @@
 #include "fuzz_util.h"
 #include "qa.h"
 
-static struct pl_qa_kb *g_kb;
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    if (!g_kb) {
+    static int init;
+    if (!init) {
         fz_quiet();
-        if (pl_qa_kb_open(":memory:", &g_kb) != PL_OK) abort();
+        init = 1;
     }
+    /* a fresh database per input: runs do not depend on each other, and FTS5's deletion
+     * markers do not pile up and slow the target down */
+    struct pl_qa_kb *kb = NULL;
+    if (pl_qa_kb_open(":memory:", &kb) != PL_OK) abort();
     struct fz_in in = {data, size};
     size_t len = 0;
     const uint8_t *doc = fz_next_part(&in, &len);
     int64_t id = -1;
     int n_par = 0;
-    if (doc && pl_qa_kb_add(g_kb, "fuzz.md", (const char *)doc, len, &id, &n_par) == PL_OK &&
+    if (doc && pl_qa_kb_add(kb, "fuzz.md", (const char *)doc, len, &id, &n_par) == PL_OK &&
         n_par < 1)
         abort(); /* an added document has at least one paragraph */
     const uint8_t *q;
@@ -34,13 +37,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (!query) break;
         struct pl_qa_passage *p = NULL;
         int n = 0;
-        if (pl_qa_kb_search(g_kb, query, 3, &p, &n) == PL_OK) {
+        if (pl_qa_kb_search(kb, query, 3, &p, &n) == PL_OK) {
             for (int i = 0; i < n; i++)
                 if (!p[i].text) abort();
             pl_qa_passages_free(p, n);
         }
         pl_free(query);
     }
-    if (id >= 0 && pl_qa_kb_remove(g_kb, id) != PL_OK) abort();
+    if (id >= 0 && pl_qa_kb_remove(kb, id) != PL_OK) abort();
+    pl_qa_kb_close(kb);
     return 0;
 }
