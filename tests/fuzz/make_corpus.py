@@ -197,6 +197,13 @@ def small_seeds():
     put("arpa", "trigram", arpa)
     put("arpa", "unigram_spaces", "\\data\\\nngram 1=3\n\n\\1-grams:\n-1 <s> -0.5\n-1 </s>\n-0.5 hello\n\n\\end\\\n")
 
+    # itn: a transcript, then optionally a profanity word list
+    put("itn", "numbers", "i paid twenty five dollars and fifty cents on the twenty first of may "
+        "nineteen ninety five, that is two point five percent of minus four thousand and three.")
+    put("itn", "years_digits", "nineteen oh five one two three oh nine twenty twenty one hundredth "
+        "three million the nineteen sixties")
+    put("itn", "profanity", SEP.join([b"well darn it, HECK. gosh darn!", b"darn\nheck\ngosh darn\n\n"]))
+
     # nats_msg: messages with header blocks
     put("nats_msg", "request", b"NATS/1.0\r\nParley-Request-Id: 0123456789abcdef0123456789abcdef\r\n"
         b"Parley-Timeout-Us: 2500000\r\nParley-User: alice\r\n\r\npayload")
