@@ -252,6 +252,16 @@ static size_t pronounce(const struct run *r, const struct pl_tts_token *t, const
             }
         }
     }
+    bool consonants = len > 0 && len <= 8;
+    for (size_t i = 0; i < len && consonants; i++)
+        consonants = w[i] >= 'a' && w[i] <= 'z' && !strchr("aeiouy", w[i]);
+    if (consonants) { /* "xyz", "bbc": letter names (before G2P, which would read them as a word) */
+        n = 0;
+        for (size_t i = 0; i < len && n + 8 <= cap; i++)
+            n += pl__tts_letter_phones(w[i], ph + n);
+        *src = PL_TTS_PRON_LETTERS;
+        return n;
+    }
     if (r->f->opts.g2p && (n = r->f->opts.g2p(w, len, ph, cap, r->f->opts.g2p_ud)) > 0) {
         bool ok = n <= cap;
         for (size_t i = 0; i < n && ok; i++)
@@ -260,16 +270,6 @@ static size_t pronounce(const struct run *r, const struct pl_tts_token *t, const
             *src = PL_TTS_PRON_G2P;
             return n;
         }
-    }
-    bool consonants = len > 0 && len <= 8;
-    for (size_t i = 0; i < len && consonants; i++)
-        consonants = w[i] >= 'a' && w[i] <= 'z' && !strchr("aeiouy", w[i]);
-    if (consonants) { /* "xyz", "bbc": letter names */
-        n = 0;
-        for (size_t i = 0; i < len && n + 8 <= cap; i++)
-            n += pl__tts_letter_phones(w[i], ph + n);
-        *src = PL_TTS_PRON_LETTERS;
-        return n;
     }
     *src = PL_TTS_PRON_NONE;
     return 0;

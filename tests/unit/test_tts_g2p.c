@@ -318,6 +318,16 @@ START_TEST(shipped_model_in_front_end) {
         }
     ck_assert_uint_eq(words, 7); /* the blorfix of zinthorpe costing five dollars */
     pl_tts_result_destroy(r);
+    /* a word without vowel letters is spelled even with a G2P model: "xkcd" as letter names */
+    ck_assert_int_eq(pl_tts_front_run(f, "see xkcd", PL_TTS_INPUT_AUTO, NULL, &r, err, sizeof err), PL_OK);
+    const struct pl_tts_item *last = NULL;
+    for (size_t i = 0; i < r->sentences[0].n_items; i++)
+        if (r->sentences[0].items[i].kind == PL_TTS_ITEM_WORD) last = &r->sentences[0].items[i];
+    ck_assert_ptr_nonnull(last);
+    ck_assert_str_eq(last->text, "xkcd");
+    ck_assert_int_eq(last->pron, PL_TTS_PRON_LETTERS);
+    ck_assert_str_eq(pl_tts_phone_name(last->phones[0]), "EH1"); /* "ex" */
+    pl_tts_result_destroy(r);
     pl_tts_front_destroy(f);
     pl_tts_g2p_destroy(m);
 }
