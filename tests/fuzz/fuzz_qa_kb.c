@@ -2,7 +2,7 @@
  * fuzz_qa_kb.c - the knowledge base of parley-qa (services/qa/qa_kb.c): the paragraph
  * splitter (blank lines, Markdown headings, long paragraphs cut at whitespace or a UTF-8
  * boundary) behind pl_qa_kb_add, and the FTS5 query sanitizer behind pl_qa_kb_search, on an
- * in-memory SQLite database (a new one per input).
+ * in-memory SQLite database.
  *
  * Input: part 1 (up to FZ_SEP) is a document, part 2 a query, further parts more queries.
  * The document is added, every query searched, and the document removed again.
@@ -13,16 +13,20 @@
 #include "fuzz_util.h"
 #include "qa.h"
 
+static struct pl_qa_kb *g_kb;
+static int g_uses;
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    static int init;
-    if (!init) {
+    /* a new database every 64 inputs: opening one (schema, FTS5 tables) costs more than most
+     * inputs, while one kept for good piles up FTS5's deletion markers and slows down */
+    if (!g_kb || ++g_uses == 64) {
         fz_quiet();
-        init = 1;
+        pl_qa_kb_close(g_kb);
+        g_kb = NULL;
+        g_uses = 0;
+        if (pl_qa_kb_open(":memory:", &g_kb) != PL_OK) abort();
     }
-    /* a fresh database per input: runs do not depend on each other, and FTS5's deletion
-     * markers do not pile up and slow the target down */
-    struct pl_qa_kb *kb = NULL;
-    if (pl_qa_kb_open(":memory:", &kb) != PL_OK) abort();
+    struct pl_qa_kb *kb = g_kb;
     struct fz_in in = {data, size};
     size_t len = 0;
     const uint8_t *doc = fz_next_part(&in, &len);
@@ -45,6 +49,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         pl_free(query);
     }
     if (id >= 0 && pl_qa_kb_remove(kb, id) != PL_OK) abort();
-    pl_qa_kb_close(kb);
     return 0;
 }
