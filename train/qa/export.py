@@ -44,6 +44,7 @@ def config_keys(args, threshold):
                       "max_input_chars_per_word": 100},
         "labels": {"span": ["start", "end"]},
         "heads": {"span": {"tensor_prefix": "qa_outputs", "input": "tokens", "labels": "span"}},
+        "variants": {"int8": {"precision": "int8"}},  # parley-qa also loads it as <name>-int8
         "question_answering": {
             "input": "windows [CLS] question [SEP] context chunk [SEP] (engine/tokenizer pl_wordpiece_windows), "
                      "token_type_ids 0 up to the first [SEP], 1 after",
@@ -57,8 +58,10 @@ def config_keys(args, threshold):
     }
 
 
-def export(ckpt_path, out, dtype="F16"):
+def export(ckpt_path, out, dtype="F16", threshold=None):
     b = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    if threshold is not None:  # chosen from `train.qa.evaluate --curve` instead of the tuned one
+        b["threshold"] = threshold
     cfg = BertConfig(**b["bert_config"])
     model = QuestionAnswering(cfg)
     model.load_state_dict(b["model"])
@@ -92,8 +95,11 @@ def main(argv=None):
     ap.add_argument("--checkpoint", default=work_dir("qa", "best.pt"))
     ap.add_argument("--out", default=models_dir("qa-squad"))
     ap.add_argument("--dtype", choices=["F32", "F16"], default="F16")
+    ap.add_argument("--threshold", type=float, default=None,
+                    help="no_answer_threshold to write instead of the checkpoint's (e.g. a point of "
+                         "python3 -m train.qa.evaluate --curve)")
     args = ap.parse_args(argv)
-    export(args.checkpoint, args.out, args.dtype)
+    export(args.checkpoint, args.out, args.dtype, args.threshold)
 
 
 if __name__ == "__main__":
