@@ -7,3 +7,10 @@ pl_add_py_test(NAME integration_dialog_stories SCRIPT dialog_stories.py TIMEOUT 
                ENV "PL_DIALOG=$<TARGET_FILE:parley-dialog>" "PL_NLU=$<TARGET_FILE:parley-nlu>"
                    "PL_QA=$<TARGET_FILE:parley-qa>" "PL_GATEWAY=$<TARGET_FILE:parley-gateway>"
                    "PL_PARLEY=$<TARGET_FILE:parley>" "PL_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+# `parley chat` piped through the same stack: a new session, /contexts, /switch, --session in a
+# second process, /history, another user's session, parley-dialog down.
+pl_add_py_test(NAME integration_dialog_chat SCRIPT dialog_chat.py TIMEOUT 240
+               ENV "PL_DIALOG=$<TARGET_FILE:parley-dialog>" "PL_NLU=$<TARGET_FILE:parley-nlu>"
+                   "PL_QA=$<TARGET_FILE:parley-qa>" "PL_GATEWAY=$<TARGET_FILE:parley-gateway>"
+                   "PL_PARLEY=$<TARGET_FILE:parley>" "PL_CHAT=$<TARGET_FILE:parley-chat>"
+                   "PL_SOURCE_DIR=${CMAKE_SOURCE_DIR}")

@@ -49,7 +49,7 @@ def start(argv, name, env_extra, ready):
 
 
 class Stack:
-    def __init__(self):
+    def __init__(self, gateway_env=None):
         _, self.nats = g.start_nats()
         models = os.path.join(SRC, "models")
         start([os.environ["PL_NLU"], "--nats", self.nats, "--http-port", "-1", "--model-dir", models],
@@ -65,8 +65,8 @@ class Stack:
               "qa", {"PARLEY_QA_KB_PATH": kb, "PARLEY_QA_LOG_LEVEL": "warn"}, r"models=\d+")
         self.store = os.path.join(g.TMP, "dialog.sqlite")
         self.start_dialog()
-        _, port, _ = g.start_gateway(self.nats)
-        self.stub = dialog_pb2_grpc.DialogStub(g.channel(port))
+        _, self.port, _ = g.start_gateway(self.nats, env_extra=gateway_env)
+        self.stub = dialog_pb2_grpc.DialogStub(g.channel(self.port))
 
     def start_dialog(self):
         self.dialog = start([os.environ["PL_DIALOG"], "--nats", self.nats, "--http-port", "-1",
