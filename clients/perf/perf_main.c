@@ -6,6 +6,7 @@
  *               [--duration S] [--warmup S] [--text STR] [--request-file F]
  *               [--api-key K] [--use-ssl] [--ssl-cert PEM] [--label L] [--csv FILE]
  *   parley perf --stream --audio FILE ...   (StreamingRecognize: perf_stream.c)
+ *   parley perf --dialog [--users N] ...      (Converse text turns: perf_dialog.c)
  *
  * For each concurrency level N it keeps N calls in flight (each slot starts
  * its next call when the previous one completes) for --duration seconds after
@@ -26,6 +27,7 @@
 #include "alloc.h"
 #include "file.h"
 #include "perf_common.h"
+#include "perf_dialog.h"
 #include "perf_stream.h"
 #include "riva/proto/riva_nlp.pb-c.h"
 #include "rpc_table.h"
@@ -58,7 +60,8 @@ static void usage(FILE *f) {
                "                   [--duration S] [--warmup S] [--text STR] [--request-file F]\n"
                "                   [--api-key K] [--use-ssl] [--ssl-cert PEM] [--label L]\n"
                "                   [--csv FILE]\n"
-               "       parley perf --stream --audio FILE [...]   (StreamingRecognize; --stream --help)\n");
+               "       parley perf --stream --audio FILE [...]   (StreamingRecognize; --stream --help)\n"
+               "       parley perf --dialog [--users N] [...]    (Converse text turns; --dialog --help)\n");
 }
 
 static int start_call(struct run *r, struct slot *s) {
@@ -176,8 +179,10 @@ int main(int argc, char **argv) {
     const char *ssl_cert = NULL;
     bool use_ssl = false;
     double duration = 5, warmup = 1;
-    for (int i = 1; i < argc; i++)
+    for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--stream")) return pl_perf_stream_main(argc, argv);
+        if (!strcmp(argv[i], "--dialog")) return pl_perf_dialog_main(argc, argv);
+    }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
