@@ -64,11 +64,21 @@ static const char *const migrations[] = {
 
 int pl_dlg_store_latest_version(void) { return (int)PL_ARRAY_LEN(migrations); }
 
+/* Prepared statements kept for reuse, keyed by their SQL text: compiling a statement cost
+ * more than running it (a turn runs about a dozen). */
+#define STMT_CACHE 48
+
 struct pl_dlg_store {
     sqlite3 *db;
     pthread_mutex_t lock;
     char *path;
     int version;
+    struct {
+        char *sql;
+        sqlite3_stmt *q;
+        bool busy; /* handed out by prepare(), not yet given back by done() */
+    } stmts[STMT_CACHE];
+    int n_stmts;
 };
 
 static pl_status db_err(struct pl_dlg_store *st, int rc, const char *what) {
@@ -88,19 +98,48 @@ static pl_status exec(struct pl_dlg_store *st, const char *sql) {
     return s;
 }
 
+/* A statement for sql: the cached one when it is free, else a new one (cached while there is
+ * room). Give it back with done(). Callers hold st->lock (or own st alone, at open). */
 static pl_status prepare(struct pl_dlg_store *st, const char *sql, sqlite3_stmt **out) {
-    int rc = sqlite3_prepare_v2(st->db, sql, -1, out, NULL);
-    return rc == SQLITE_OK ? PL_OK : db_err(st, rc, "prepare");
+    for (int i = 0; i < st->n_stmts; i++)
+        if (!st->stmts[i].busy && !strcmp(st->stmts[i].sql, sql)) {
+            st->stmts[i].busy = true;
+            *out = st->stmts[i].q;
+            return PL_OK;
+        }
+    int rc = sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL);
+    if (rc != SQLITE_OK) return db_err(st, rc, "prepare");
+    if (st->n_stmts < STMT_CACHE) {
+        char *copy = pl_strdup(sql);
+        if (copy) {
+            st->stmts[st->n_stmts].sql = copy;
+            st->stmts[st->n_stmts].q = *out;
+            st->stmts[st->n_stmts++].busy = true;
+        }
+    }
+    return PL_OK;
+}
+
+/* Give back a statement from prepare(): reset for the next use, or finalized when uncached. */
+static void done(struct pl_dlg_store *st, sqlite3_stmt *q) {
+    for (int i = 0; i < st->n_stmts; i++)
+        if (st->stmts[i].q == q) {
+            sqlite3_reset(q);
+            sqlite3_clear_bindings(q);
+            st->stmts[i].busy = false;
+            return;
+        }
+    sqlite3_finalize(q);
 }
 
 static void bind_text(sqlite3_stmt *s, int i, const char *v) {
     sqlite3_bind_text(s, i, v ? v : "", -1, SQLITE_TRANSIENT);
 }
 
-/* Run a statement that returns no rows; finalize it. */
+/* Run a statement that returns no rows; give it back. */
 static pl_status run(struct pl_dlg_store *st, sqlite3_stmt *s, const char *what) {
     int rc = sqlite3_step(s);
-    sqlite3_finalize(s);
+    done(st, s);
     return rc == SQLITE_DONE ? PL_OK : db_err(st, rc, what);
 }
 
@@ -114,7 +153,7 @@ static pl_status read_version(struct pl_dlg_store *st, int *v) {
     int rc = sqlite3_step(s);
     int has = rc == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
     int any = rc == SQLITE_ROW ? sqlite3_column_int(s, 1) : 0;
-    sqlite3_finalize(s);
+    done(st, s);
     if (rc != SQLITE_ROW) return db_err(st, rc, "read the schema");
     if (!has && any)
         return PL_ERR(PL_E_FORMAT, "dialog store %s: the file holds other tables, not a dialog "
@@ -122,7 +161,7 @@ static pl_status read_version(struct pl_dlg_store *st, int *v) {
     if (!has) return PL_OK;
     PL_TRY(prepare(st, "SELECT version FROM schema_version", &s));
     if (sqlite3_step(s) == SQLITE_ROW) *v = sqlite3_column_int(s, 0);
-    sqlite3_finalize(s);
+    done(st, s);
     return PL_OK;
 }
 
@@ -201,6 +240,10 @@ fail:
 
 void pl_dlg_store_close(struct pl_dlg_store *st) {
     if (!st) return;
+    for (int i = 0; i < st->n_stmts; i++) {
+        sqlite3_finalize(st->stmts[i].q);
+        pl_free(st->stmts[i].sql);
+    }
     sqlite3_close(st->db);
     pthread_mutex_destroy(&st->lock);
     pl_free(st->path);
@@ -226,7 +269,25 @@ static pl_status not_found(const char *sid) {
 
 static pl_status write_ctx(struct pl_dlg_store *st, const struct pl_dlg_state *s,
                            const struct pl_dlg_ctx *c) {
+    /* An existing context is updated in place: its indexed columns (session_id) never change,
+     * so only the table's page is written (a REPLACE also rewrote the index entry). */
     sqlite3_stmt *q = NULL;
+    PL_TRY(prepare(st, "UPDATE contexts SET name=?, flow=?, awaiting=?, state=?, activated=?,"
+                       " turn_count=?, fallbacks=?, updated_ms=? WHERE context_id=? AND"
+                       " session_id=? AND user_id=?", &q));
+    bind_text(q, 1, c->name);
+    bind_text(q, 2, c->flow);
+    bind_text(q, 3, c->awaiting);
+    sqlite3_bind_int(q, 4, c->state);
+    sqlite3_bind_int64(q, 5, c->activated);
+    sqlite3_bind_int(q, 6, c->turn_count);
+    sqlite3_bind_int(q, 7, c->fallbacks);
+    sqlite3_bind_int64(q, 8, c->updated_ms);
+    bind_text(q, 9, c->id);
+    bind_text(q, 10, s->session_id);
+    bind_text(q, 11, s->user);
+    PL_TRY(run(st, q, "update a context"));
+    if (sqlite3_changes(st->db) > 0) goto slots;
     PL_TRY(prepare(st, "INSERT OR REPLACE INTO contexts VALUES(?,?,?,?,?,?,?,?,?,?,?,?)", &q));
     bind_text(q, 1, c->id);
     bind_text(q, 2, s->session_id);
@@ -241,6 +302,7 @@ static pl_status write_ctx(struct pl_dlg_store *st, const struct pl_dlg_state *s
     sqlite3_bind_int64(q, 11, c->created_ms);
     sqlite3_bind_int64(q, 12, c->updated_ms);
     PL_TRY(run(st, q, "write a context"));
+slots:
     PL_TRY(prepare(st, "DELETE FROM slots WHERE context_id=?", &q));
     bind_text(q, 1, c->id);
     PL_TRY(run(st, q, "clear slots"));
@@ -306,7 +368,7 @@ static pl_status session_row(struct pl_dlg_store *st, const char *user, const ch
     bind_text(q, 2, user);
     int rc = sqlite3_step(q);
     if (rc == SQLITE_ROW) *last_seq = sqlite3_column_int64(q, 0);
-    sqlite3_finalize(q);
+    done(st, q);
     if (rc == SQLITE_ROW) return PL_OK;
     return rc == SQLITE_DONE ? not_found(sid) : db_err(st, rc, "read a session");
 }
@@ -320,16 +382,23 @@ static pl_status commit_locked(struct pl_dlg_store *st, struct pl_dlg_state *s,
     if (t) PL_TRY(write_events(st, s, t, &seq));
     if (t) PL_TRY(write_effects(st, s->user, t, now));
     sqlite3_stmt *q = NULL;
-    PL_TRY(prepare(st, "UPDATE sessions SET last_active_ms=?, last_seq=?, next_activation=?,"
-                       " state=?, ended_ms=? WHERE session_id=? AND user_id=?", &q));
+    PL_TRY(prepare(st, "UPDATE sessions SET last_active_ms=?, last_seq=?, next_activation=?"
+                       " WHERE session_id=? AND user_id=?", &q));
     sqlite3_bind_int64(q, 1, now);
     sqlite3_bind_int64(q, 2, seq);
     sqlite3_bind_int64(q, 3, s->next_activation);
-    sqlite3_bind_int(q, 4, s->state);
-    sqlite3_bind_int64(q, 5, s->ended_ms);
-    bind_text(q, 6, s->session_id);
-    bind_text(q, 7, s->user);
+    bind_text(q, 4, s->session_id);
+    bind_text(q, 5, s->user);
     PL_TRY(run(st, q, "update the session"));
+    /* state and ended_ms are indexed (sessions_ended): written only when they change, so that
+     * a turn does not rewrite the index's page too */
+    PL_TRY(prepare(st, "UPDATE sessions SET state=?1, ended_ms=?2 WHERE session_id=?3 AND"
+                       " user_id=?4 AND (state<>?1 OR ended_ms<>?2)", &q));
+    sqlite3_bind_int(q, 1, s->state);
+    sqlite3_bind_int64(q, 2, s->ended_ms);
+    bind_text(q, 3, s->session_id);
+    bind_text(q, 4, s->user);
+    PL_TRY(run(st, q, "update the session's state"));
     s->last_active_ms = now;
     return PL_OK;
 }
@@ -423,7 +492,7 @@ static pl_status load_header(struct pl_dlg_store *st, const char *user, const ch
         (*out)->ended_ms = sqlite3_column_int64(q, 5);
         (*out)->next_activation = sqlite3_column_int64(q, 6);
     }
-    sqlite3_finalize(q);
+    done(st, q);
     return r;
 }
 
@@ -437,7 +506,7 @@ static pl_status load_slots(struct pl_dlg_store *st, struct pl_dlg_ctx *c) {
         r = pl_dlg_ctx_set_slot(c, (const char *)sqlite3_column_text(q, 0),
                                 (const char *)sqlite3_column_text(q, 1));
     if (r == PL_OK && rc != SQLITE_DONE) r = db_err(st, rc, "read slots");
-    sqlite3_finalize(q);
+    done(st, q);
     return r;
 }
 
@@ -469,7 +538,7 @@ static pl_status load_contexts(struct pl_dlg_store *st, struct pl_dlg_state *s,
         c->dirty = false;
     }
     if (r == PL_OK && rc != SQLITE_DONE) r = db_err(st, rc, "read contexts");
-    sqlite3_finalize(q);
+    done(st, q);
     return r;
 }
 
@@ -511,7 +580,7 @@ pl_status pl_dlg_store_session_metadata(struct pl_dlg_store *st, const char *use
         r = rc == SQLITE_ROW ? PL_OK : rc == SQLITE_DONE ? not_found(sid)
                                                          : db_err(st, rc, "read metadata");
         if (r == PL_OK && !(*json = col_text(q, 0))) r = PL_ERR(PL_E_NOMEM, "metadata");
-        sqlite3_finalize(q);
+        done(st, q);
     }
     pthread_mutex_unlock(&st->lock);
     return r;
@@ -584,7 +653,7 @@ static pl_status history_locked(struct pl_dlg_store *st, const char *user, const
         k++;
     }
     if (r == PL_OK && rc != SQLITE_DONE && rc != SQLITE_ROW) r = db_err(st, rc, "read events");
-    sqlite3_finalize(q);
+    done(st, q);
     if (r != PL_OK) {
         pl_dlg_hist_free(h, k);
         return r;
@@ -639,7 +708,7 @@ static pl_status records_locked(struct pl_dlg_store *st, const char *user, const
         if (!v[*n - 1].kind || !v[*n - 1].data) r = PL_ERR(PL_E_NOMEM, "records");
     }
     if (r == PL_OK && rc != SQLITE_DONE) r = db_err(st, rc, "read records");
-    sqlite3_finalize(q);
+    done(st, q);
     return r;
 }
 
