@@ -7,7 +7,7 @@ FUZZ_SECONDS ?= 60
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all deps build up test test-unit test-san fuzz fuzz-smoke clean
+.PHONY: all deps build up test test-unit test-san fuzz fuzz-smoke images compose-test clean
 
 all: build
 
@@ -47,6 +47,15 @@ fuzz: deps
 # The fuzz targets' seed and regression inputs replayed on the Release build (seconds).
 fuzz-smoke: build
 	ctest --test-dir $(BUILD) --output-on-failure -L fuzz -j $(JOBS)
+
+# Container images (docker/build.sh: podman, base image from this machine's apt sources) and
+# the compose stack run for real (docker/compose_test.sh); docs/deployment.md. These install
+# their own packages (docker/deps.sh); make build and make test do not.
+images:
+	docker/build.sh
+
+compose-test: build
+	docker/compose_test.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_FUZZ)

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Builds Parley's container images with podman from this machine's own apt sources, no
+# registry needed (docs/deployment.md):
+#   localhost/parley-base:bookworm   mmdebstrap --variant=minbase of bookworm, podman import
+#   localhost/parley-build:latest    the compiler stage of docker/Containerfile
+#   localhost/parley:latest          the runtime image: every service, nats-server, the models
+# Idempotent: the base is made only when missing (PARLEY_REBASE=1 remakes it); podman's layer
+# cache skips the stages whose inputs did not change. Prints the image sizes at the end.
+# Usage: docker/build.sh            (as root; installs docker/deps.sh's packages when missing)
+#        docker/build.sh --digest   prints the digest of what goes into the images (the image
+#                                   label org.parley.src-digest) and exits
+set -euo pipefail
+cd "$(dirname "$0")/.."
+digest() {
+  find CMakeLists.txt common runtime proto engine dialog services clients config models \
+       docker/Containerfile -type f ! -name '*.pyc' ! -path '*/__pycache__/*' \
+       ! -name README.md -print0 | sort -z | xargs -0 sha1sum | sha1sum | cut -c1-16
+}
+if [[ "${1:-}" == --digest ]]; then digest; exit 0; fi
+export CONTAINERS_CONF=${CONTAINERS_CONF:-$PWD/docker/containers.conf}
+BASE=localhost/parley-base:bookworm
+TAG=${PARLEY_IMAGE_TAG:-latest}
+JOBS=${JOBS:-$(nproc)}
+t0=$(date +%s)
+
+docker/deps.sh
+
+if [[ "${PARLEY_REBASE:-0}" == 1 ]] || ! podman image exists "$BASE"; then
+  echo "build: base image $BASE (mmdebstrap minbase of bookworm)"
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  # The machine's Debian sources (deb822), else the default mirror.
+  src=()
+  for f in /etc/apt/sources.list.d/*.sources /etc/apt/sources.list; do
+    [[ -f $f ]] && grep -q 'debian' "$f" && grep -qv '^#' "$f" && src+=("$f")
+  done
+  ((${#src[@]})) || src=(http://deb.debian.org/debian)
+  nice mmdebstrap --variant=minbase --quiet \
+    --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
+    --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/doc/*' \
+    --dpkgopt='path-include=/usr/share/doc/*/copyright' \
+    --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-exclude=/usr/share/info/*' \
+    --aptopt='APT::Install-Recommends "false"' \
+    bookworm "$tmp/base.tar" "${src[@]}"
+  podman import --change 'CMD ["/bin/bash"]' "$tmp/base.tar" "$BASE" >/dev/null
+  rm -rf "$tmp"; trap - EXIT
+fi
+tb=$(date +%s)
+
+common=(--pull=never --ignorefile docker/containerignore -f docker/Containerfile
+        --build-arg JOBS="$JOBS" --network=host --format docker)
+SRC_DIGEST=$(digest)
+echo "build: localhost/parley-build:$TAG"
+nice podman build "${common[@]}" --target build -t "localhost/parley-build:$TAG" . 
+echo "build: localhost/parley:$TAG"
+nice podman build "${common[@]}" --target runtime --label org.parley.src-digest="$SRC_DIGEST" \
+  -t "localhost/parley:$TAG" .
+t1=$(date +%s)
+
+echo "build: base $((tb - t0)) s, images $((t1 - tb)) s"
+podman images --format '{{.Repository}}:{{.Tag}}  {{.Size}}' | grep -E '^localhost/parley' || true
