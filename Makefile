@@ -7,7 +7,7 @@ FUZZ_SECONDS ?= 60
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all deps build up test test-unit test-san fuzz fuzz-smoke images compose-test clean
+.PHONY: all deps build up test test-unit test-san fuzz fuzz-smoke images compose-test helm-check kube-play-test clean
 
 all: build
 
@@ -56,6 +56,14 @@ images:
 
 compose-test: build
 	docker/compose_test.sh $(BUILD)
+
+# The Helm chart offline (helm lint/template, Kubernetes schemas; helm/check.sh), and its
+# rendered manifests run with podman kube play as far as podman goes (helm/kube_play_test.sh).
+helm-check:
+	helm/check.sh
+
+kube-play-test: build images
+	helm/kube_play_test.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_FUZZ)

@@ -9,6 +9,8 @@ PKGS=(
   podman buildah runc
   # container name resolution on CNI networks (compose service names: nats://nats:4222)
   golang-github-containernetworking-plugin-dnsname
+  # the pause process of pods (podman kube play)
+  catatonit
   # the base image from the machine's own apt sources
   mmdebstrap
   # compose: podman-compose runs it, Debian's docker-compose (1.29) validates it offline

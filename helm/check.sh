@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Offline checks of the chart helm/parley: helm lint, helm template (defaults and a 3-node NATS
+# cluster), every rendered object validated against the Kubernetes schemas (kubernetes-models),
+# and files/parley.json identical to config/parley.json. Tools go to build-deploy/ (git-ignored):
+# Helm from helm/tools.sh, node packages kubernetes-models@4 and js-yaml@4 from npm.
+#   helm/check.sh [OUT_DIR]     (the rendered manifests are written there, default build-deploy)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:-build-deploy}
+HELM=$(helm/tools.sh)
+export HOME=$PWD/build-deploy   # helm's cache and config stay out of the real home
+node_dir=build-deploy/node
+if [[ ! -d $node_dir/node_modules/kubernetes-models ]]; then
+  mkdir -p "$node_dir"
+  (cd "$node_dir" && { [[ -f package.json ]] || npm init -y >/dev/null; } &&
+     npm install --silent --no-audit --no-fund kubernetes-models@4 js-yaml@4)
+fi
+cmp -s config/parley.json helm/parley/files/parley.json ||
+  { echo "helm/check.sh: helm/parley/files/parley.json differs from config/parley.json (copy it)"; exit 1; }
+"$HELM" lint --strict helm/parley
+mkdir -p "$OUT"
+"$HELM" template parley helm/parley > "$OUT/parley.yaml"
+"$HELM" template parley helm/parley --set nats.replicas=3 --set nlu.replicas=4 > "$OUT/parley-cluster.yaml"
+for f in "$OUT/parley.yaml" "$OUT/parley-cluster.yaml"; do
+  echo "== $f"
+  NODE_PATH=$PWD/$node_dir/node_modules node helm/validate.js < "$f"
+done
+# Values the schema must refuse.
+if "$HELM" template parley helm/parley --set dialog.replicas=2 >/dev/null 2>&1; then
+  echo "helm/check.sh: values.schema.json accepted dialog.replicas=2"; exit 1
+fi
+echo "helm/check.sh: chart OK"
