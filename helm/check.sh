@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Offline checks of the chart helm/parley: helm lint, helm template (defaults and a 3-node NATS
-# cluster), every rendered object validated against the Kubernetes schemas (kubernetes-models),
+# Offline checks of the chart helm/parley: helm lint, helm template (defaults, a 3-node NATS
+# cluster, every option on), every rendered object validated against the Kubernetes schemas (kubernetes-models),
 # and files/parley.json identical to config/parley.json. Tools go to build-deploy/ (git-ignored):
 # Helm from helm/tools.sh, node packages kubernetes-models@4 and js-yaml@4 from npm.
 #   helm/check.sh [OUT_DIR]     (the rendered manifests are written there, default build-deploy)
@@ -21,12 +21,16 @@ cmp -s config/parley.json helm/parley/files/parley.json ||
 mkdir -p "$OUT"
 "$HELM" template parley helm/parley > "$OUT/parley.yaml"
 "$HELM" template parley helm/parley --set nats.replicas=3 --set nlu.replicas=4 > "$OUT/parley-cluster.yaml"
-for f in "$OUT/parley.yaml" "$OUT/parley-cluster.yaml"; do
+"$HELM" template parley helm/parley --set nats.replicas=3 --set autoscaling.enabled=true \
+  --set 'gateway.apiKeys={key1 alice,key2}' --set gateway.tls.secretName=parley-tls > "$OUT/parley-full.yaml"
+for f in "$OUT/parley.yaml" "$OUT/parley-cluster.yaml" "$OUT/parley-full.yaml"; do
   echo "== $f"
   NODE_PATH=$PWD/$node_dir/node_modules node helm/validate.js < "$f"
 done
 # Values the schema must refuse.
-if "$HELM" template parley helm/parley --set dialog.replicas=2 >/dev/null 2>&1; then
-  echo "helm/check.sh: values.schema.json accepted dialog.replicas=2"; exit 1
-fi
+for bad in dialog.replicas=2 qa.replicas=3 nats.replicas=2 nats.externalUrl=localhost:4222 logLevel=loud; do
+  if "$HELM" template parley helm/parley --set "$bad" >/dev/null 2>&1; then
+    echo "helm/check.sh: values.schema.json accepted $bad"; exit 1
+  fi
+done
 echo "helm/check.sh: chart OK"

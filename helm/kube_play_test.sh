@@ -6,7 +6,9 @@
 #   - NATS runs as a plain container, and the chart points at it (nats.externalUrl);
 #   - parley-dialog (a StatefulSet) is not played;
 #   - readiness is each container's /readyz asked with podman exec (what the probes ask);
-#   - requests go to the gateway pod's IP: gRPC health SERVING, AnalyzeIntent.
+#   - requests go to the gateway pod's IP: gRPC health SERVING, AnalyzeIntent;
+#   - no API keys: a Secret volume crashes podman 4.3's kube play (nil dereference in
+#     VolumeFromSecret, with or without a podman secret of that name).
 #   helm/kube_play_test.sh [BUILD_DIR]    (needs make images; make kube-play-test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
