@@ -24,6 +24,7 @@
 struct asr_cfg {
     char *nats_url;
     int64_t http_port;
+    char *http_host;
     char *model_dir;
     char *lm;
     char *profanity;
@@ -52,6 +53,7 @@ struct asr_cfg {
 static const struct pl_config_field asr_fields[] = {
     F("nats_url", PL_CONFIG_STRING, nats_url, "", 1, 0, "NATS URL (empty: $PARLEY_NATS_URL or nats://127.0.0.1:4222)"),
     F("http_port", PL_CONFIG_INT, http_port, "0", -1, 65535, "/metrics /healthz /readyz port (0 ephemeral, -1 none)"),
+    F("http_host", PL_CONFIG_STRING, http_host, "127.0.0.1", 1, 0, "bind address of the side port (0.0.0.0: every interface, for probes and scrapes from outside a container)"),
     F("model_dir", PL_CONFIG_STRING, model_dir, "models", 1, 0, "model repository: every acoustic model below it is served"),
     F("lm", PL_CONFIG_STRING, lm, "", 1, 0, "ARPA LM (empty: <model_dir>/asr-lm/lm.arpa.gz if present; none: no LM)"),
     F("profanity", PL_CONFIG_STRING, profanity, "", 1, 0, "profanity word list (empty: <model_dir>/asr-lm/profanity.txt)"),
@@ -95,6 +97,7 @@ int main(int argc, char **argv) {
     wo.nats_url = cfg.nats_url[0] ? cfg.nats_url : NULL;
     wo.n_threads = (int)cfg.handler_threads;
     wo.http_port = (int)cfg.http_port;
+    wo.http_host = cfg.http_host;
     if (pl_worker_create(&wo, &w) != PL_OK) {
         PL_LOGE("%s", pl_last_error());
         goto out;

@@ -26,6 +26,7 @@
 struct dlg_cfg {
     char *nats_url;
     int64_t http_port;
+    char *http_host;
     char *spec_dir;
     char *default_dialog;
     char *store_path;
@@ -45,6 +46,7 @@ struct dlg_cfg {
 static const struct pl_config_field dlg_fields[] = {
     F("nats_url", PL_CONFIG_STRING, nats_url, "", 1, 0, "NATS URL (empty: $PARLEY_NATS_URL or nats://127.0.0.1:4222)"),
     F("http_port", PL_CONFIG_INT, http_port, "0", -1, 65535, "/metrics /healthz /readyz port (0 ephemeral, -1 none)"),
+    F("http_host", PL_CONFIG_STRING, http_host, "127.0.0.1", 1, 0, "bind address of the side port (0.0.0.0: every interface, for probes and scrapes from outside a container)"),
     F("spec_dir", PL_CONFIG_STRING, spec_dir, "dialog/specs", 1, 0, "directory of dialog specs (*.yaml, *.yml, *.json); --model-dir sets it"),
     F("default_dialog", PL_CONFIG_STRING, default_dialog, "", 1, 0, "dialog of sessions that name none (empty: the first spec by file name)"),
     F("store_path", PL_CONFIG_STRING, store_path, "", 1, 0, "SQLite state file (empty: $PARLEY_STATE_DIR/dialog.sqlite, else state/dialog.sqlite)"),
@@ -114,6 +116,7 @@ int main(int argc, char **argv) {
     wo.nats_url = so.nats_url;
     wo.n_threads = (int)cfg.handler_threads;
     wo.http_port = (int)cfg.http_port;
+    wo.http_host = cfg.http_host;
     if (pl_dlgsvc_create(&so, &svc) != PL_OK || pl_worker_create(&wo, &w) != PL_OK ||
         pl_dlgsvc_register(svc, w) != PL_OK || pl_worker_start(w) != PL_OK ||
         pl_worker_install_signals(w) != PL_OK) {

@@ -22,6 +22,7 @@
 struct nlu_cfg {
     char *nats_url;
     int64_t http_port;
+    char *http_host;
     char *model_dir;
     char *backend;
     int64_t threads;
@@ -50,6 +51,7 @@ struct nlu_cfg {
 static const struct pl_config_field nlu_fields[] = {
     F("nats_url", PL_CONFIG_STRING, nats_url, "", 1, 0, "NATS URL (empty: $PARLEY_NATS_URL or nats://127.0.0.1:4222)"),
     F("http_port", PL_CONFIG_INT, http_port, "0", -1, 65535, "/metrics /healthz /readyz port (0 ephemeral, -1 none)"),
+    F("http_host", PL_CONFIG_STRING, http_host, "127.0.0.1", 1, 0, "bind address of the side port (0.0.0.0: every interface, for probes and scrapes from outside a container)"),
     F("model_dir", PL_CONFIG_STRING, model_dir, "models", 1, 0, "model repository: every NLU model below it is served"),
     F("backend", PL_CONFIG_STRING, backend, "cpu", 1, 0, "engine backend (cpu, cuda)"),
     F("threads", PL_CONFIG_INT, threads, "1", 0, 256, "CPU backend threads per model (0 = all cores; 1 leaves the other cores to NATS, the gateway and other models)"),
@@ -98,6 +100,7 @@ int main(int argc, char **argv) {
     wo.nats_url = cfg.nats_url[0] ? cfg.nats_url : NULL;
     wo.n_threads = (int)cfg.handler_threads;
     wo.http_port = (int)cfg.http_port;
+    wo.http_host = cfg.http_host;
     if (pl_worker_create(&wo, &w) != PL_OK) {
         PL_LOGE("%s", pl_last_error());
         goto out;

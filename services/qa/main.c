@@ -23,6 +23,7 @@
 struct qa_cfg {
     char *nats_url;
     int64_t http_port;
+    char *http_host;
     char *model_dir;
     char *model;
     char *kb_path;
@@ -45,6 +46,7 @@ struct qa_cfg {
 static const struct pl_config_field qa_fields[] = {
     F("nats_url", PL_CONFIG_STRING, nats_url, "", 1, 0, "NATS URL (empty: $PARLEY_NATS_URL or nats://127.0.0.1:4222)"),
     F("http_port", PL_CONFIG_INT, http_port, "0", -1, 65535, "/metrics /healthz /readyz port (0 ephemeral, -1 none)"),
+    F("http_host", PL_CONFIG_STRING, http_host, "127.0.0.1", 1, 0, "bind address of the side port (0.0.0.0: every interface, for probes and scrapes from outside a container)"),
     F("model_dir", PL_CONFIG_STRING, model_dir, "models", 1, 0, "model repository: every question_answering model below it is served"),
     F("model", PL_CONFIG_STRING, model, "", 1, 0, "the model that answers (a directory name, or <dir>-<variant> such as qa-squad-int8); empty: the first by name"),
     F("kb_path", PL_CONFIG_STRING, kb_path, "", 1, 0, "knowledge base file (SQLite; created when missing); empty: $PARLEY_STATE_DIR/kb.sqlite, else state/kb.sqlite; none: no knowledge base"),
@@ -98,6 +100,7 @@ int main(int argc, char **argv) {
     wo.nats_url = cfg.nats_url[0] ? cfg.nats_url : NULL;
     wo.n_threads = (int)cfg.handler_threads;
     wo.http_port = (int)cfg.http_port;
+    wo.http_host = cfg.http_host;
     if (pl_worker_create(&wo, &w) != PL_OK) {
         PL_LOGE("%s", pl_last_error());
         goto out;

@@ -65,6 +65,9 @@ def hf_distilbert_cased(d):
     json.dump({"do_lower_case": False}, open(os.path.join(d, "tokenizer_config.json"), "w"))
 
 
+LAST_HTTP_PORT = 0  # the side port of the parley-qa start_qa started last
+
+
 def start_qa(nats_url, models, kb, extra_env=None):
     env = dict(os.environ)
     env.update({"PARLEY_QA_LOG_LEVEL": "info", "PARLEY_QA_MAX_CONTEXT_BYTES": "2000000",
@@ -76,8 +79,11 @@ def start_qa(nats_url, models, kb, extra_env=None):
                 "qa.log", env=env, stdout=open(out, "wb"))
     end = time.time() + 60
     while time.time() < end:
-        m = re.search(r"models=(\d+) kb=(\d)", open(out).read())
+        text = open(out).read()
+        m = re.search(r"models=(\d+) kb=(\d)", text)
         if m:
+            global LAST_HTTP_PORT
+            LAST_HTTP_PORT = int(re.search(r"http_port=(-?\d+)", text).group(1))
             return p, int(m.group(1))
         if p.poll() is not None:
             raise AssertionError("parley-qa exited: %s (see %s/qa.log)" % (p.returncode, g.TMP))
@@ -238,7 +244,12 @@ def main():
           "the cased DistilBERT reader answers with spans of the context (%s)" % [x.answer for x in r.results])
     qa_p.terminate()
     qa_p.wait(timeout=30)
-    qa_p, _ = start_qa(nats_url, models, kbfile, {"PARLEY_QA_MODEL": "no-such-model"})
+    qa_p, _ = start_qa(nats_url, models, kbfile, {"PARLEY_QA_MODEL": "no-such-model",
+                                                  "PARLEY_QA_HTTP_HOST": "0.0.0.0"})
+    listening = open("/proc/net/tcp").read().split("\n")[1:]
+    want = "00000000:%04X" % LAST_HTTP_PORT
+    check(any(l.split()[1] == want and l.split()[3] == "0A" for l in listening if l.strip()),
+          "qa.http_host 0.0.0.0 binds the side port on every interface (port %d)" % LAST_HTTP_PORT)
     c, d = code_of(lambda: ask(stub, "How many nations?", CONTEXT))
     check(c == grpc.StatusCode.NOT_FOUND and "no-such-model" in d and "qa-hf-v-int8" in d,
           "qa.model not loaded: NOT_FOUND naming it and the loaded models (%s)" % d)
