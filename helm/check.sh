@@ -22,13 +22,16 @@ mkdir -p "$OUT"
 "$HELM" template parley helm/parley > "$OUT/parley.yaml"
 "$HELM" template parley helm/parley --set nats.replicas=3 --set nlu.replicas=4 > "$OUT/parley-cluster.yaml"
 "$HELM" template parley helm/parley --set nats.replicas=3 --set autoscaling.enabled=true \
-  --set 'gateway.apiKeys={key1 alice,key2}' --set gateway.tls.secretName=parley-tls > "$OUT/parley-full.yaml"
+  --set 'gateway.apiKeys={key1 alice,key2}' --set gateway.tls.secretName=parley-tls \
+  --set-json 'networkPolicy.metricsFrom=[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"monitoring"}}}]' \
+  > "$OUT/parley-full.yaml"
 for f in "$OUT/parley.yaml" "$OUT/parley-cluster.yaml" "$OUT/parley-full.yaml"; do
   echo "== $f"
   NODE_PATH=$PWD/$node_dir/node_modules node helm/validate.js < "$f"
 done
 # Values the schema must refuse.
-for bad in dialog.replicas=2 qa.replicas=3 nats.replicas=2 nats.externalUrl=localhost:4222 logLevel=loud; do
+for bad in dialog.replicas=2 qa.replicas=3 nats.replicas=2 nats.externalUrl=localhost:4222 logLevel=loud \
+           networkPolicy.metricsFrom=monitoring; do
   if "$HELM" template parley helm/parley --set "$bad" >/dev/null 2>&1; then
     echo "helm/check.sh: values.schema.json accepted $bad"; exit 1
   fi

@@ -5,7 +5,10 @@
 # Services, does not run probes, and pods do not resolve each other's names. So:
 #   - NATS runs as a plain container, and the chart points at it (nats.externalUrl);
 #   - parley-dialog (a StatefulSet) is not played;
-#   - readiness is each container's /readyz asked with podman exec (what the probes ask);
+#   - the workers' container port (their side port) is not played: podman 4.3 would publish
+#     it on the host, where the four 8090s collide;
+#   - readiness is each container's /readyz asked with podman exec; then the workers' side
+#     ports are asked on their pod IPs, as the httpGet probes and Prometheus would;
 #   - requests go to the gateway pod's IP: gRPC health SERVING, AnalyzeIntent;
 #   - no API keys: a Secret volume crashes podman 4.3's kube play (nil dereference in
 #     VolumeFromSecret, with or without a podman secret of that name).
@@ -54,7 +57,13 @@ say "nats-server in container $REL-nats at $nats_ip"
 
 HOME=$PWD/build-deploy "$HELM" template "$REL" helm/parley --set nats.externalUrl="nats://$nats_ip:4222" \
   --set gateway.replicas=1 --set nlu.replicas=1 --set image.pullPolicy=Never --set dialog.enabled=false \
-  > "$TMP/play.yaml"
+  > "$TMP/rendered.yaml"
+# podman 4.3 publishes every containerPort on the host (podman#17028, fixed in 4.7 by
+# --publish-all), which Kubernetes does not: the workers' port http (8090) would collide with
+# the gateway's, so their `ports:` (a lone 8090 entry) are left out of what is played.
+awk '/^ *ports:$/ { held = $0; next }
+     held != "" { h = held; held = ""; if ($0 ~ /- \{name: http, containerPort: 8090\}$/) next; print h }
+     { print }' "$TMP/rendered.yaml" > "$TMP/play.yaml"
 say "rendered: $(grep -c '^kind:' "$TMP/play.yaml") objects ($(grep '^kind:' "$TMP/play.yaml" | sort | uniq -c | awk '{printf "%s %s, ", $1, $3}'))"
 podman kube play "$TMP/play.yaml" >"$TMP/play.log" 2>&1 || { cat "$TMP/play.log"; exit 1; }
 say "podman kube play: pods $(podman pod ps --format '{{.Name}}' | grep "^$REL-" | tr '\n' ' ')"
@@ -68,8 +77,22 @@ for svc in gateway asr nlu qa; do
   done
   say "$svc ready (/readyz in the pod)"
 done
-gw_ip=$(podman inspect -f '{{.NetworkSettings.IPAddress}}' "$(podman pod inspect -f '{{.InfraContainerID}}' "$REL-parley-gateway-pod-0")")
-[[ -n $gw_ip ]] || gw_ip=$(podman inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$(podman pod inspect -f '{{.InfraContainerID}}' "$REL-parley-gateway-pod-0")")
+pod_ip() {  # the IP of a played pod (its infra container's)
+  local infra ip
+  infra=$(podman pod inspect -f '{{.InfraContainerID}}' "$REL-parley-$1-pod-0")
+  ip=$(podman inspect -f '{{.NetworkSettings.IPAddress}}' "$infra")
+  [[ -n $ip ]] || ip=$(podman inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$infra")
+  echo "$ip"
+}
+# The workers bind their side port on 0.0.0.0 (PARLEY_<SVC>_HTTP_HOST): it answers on the pod's
+# IP, from outside the pod, as the httpGet probes and Prometheus ask it.
+for svc in asr nlu qa; do
+  ip=$(pod_ip "$svc")
+  curl -fsS -m 5 "http://$ip:8090/readyz" >/dev/null || { say "$svc: no /readyz on $ip:8090"; exit 1; }
+  n=$(curl -fsS -m 5 "http://$ip:8090/metrics" | grep -c '^[a-z]') || { say "$svc: no /metrics on $ip:8090"; exit 1; }
+  say "$svc /readyz and /metrics ($n samples) on the pod IP $ip:8090"
+done
+gw_ip=$(pod_ip gateway)
 PYTHONPATH=$BUILD/python /usr/bin/python3 - "$gw_ip:50051" <<'PY'
 import sys, grpc
 from riva.proto import health_pb2, health_pb2_grpc, riva_nlp_pb2 as nlp, riva_nlp_pb2_grpc as nlp_grpc

@@ -32,20 +32,21 @@ nats://{{ include "parley.fullname" . }}-nats:4222
 {{- end -}}
 {{- end -}}
 
-{{/* Probes through the side port from inside the container: the workers bind it on
-     127.0.0.1 only, so an exec probe (curl is in the image) rather than httpGet. */}}
-{{- define "parley.execProbes" -}}
+{{/* The workers' probes: httpGet on their side port (the container port named http, 8090),
+     which they bind on 0.0.0.0 (PARLEY_<SVC>_HTTP_HOST). The startup probe allows
+     probes.startupSeconds for loading the models. */}}
+{{- define "parley.workerProbes" -}}
 startupProbe:
-  exec: {command: ["curl", "-fsS", "http://127.0.0.1:8090/healthz"]}
+  httpGet: {path: /healthz, port: http}
   periodSeconds: 2
   failureThreshold: {{ div .Values.probes.startupSeconds 2 }}
 livenessProbe:
-  exec: {command: ["curl", "-fsS", "http://127.0.0.1:8090/healthz"]}
+  httpGet: {path: /healthz, port: http}
   periodSeconds: {{ .Values.probes.periodSeconds }}
   failureThreshold: {{ .Values.probes.failureThreshold }}
   timeoutSeconds: 3
 readinessProbe:
-  exec: {command: ["curl", "-fsS", "http://127.0.0.1:8090/readyz"]}
+  httpGet: {path: /readyz, port: http}
   periodSeconds: {{ .Values.probes.periodSeconds }}
   failureThreshold: {{ .Values.probes.failureThreshold }}
   timeoutSeconds: 3
