@@ -19,18 +19,4 @@ PKGS=(
   python3-grpcio python3-protobuf curl
 )
 
-missing=()
-for p in "${PKGS[@]}"; do
-  st=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
-  [[ "$st" == ii* ]] || missing+=("$p")
-done
-if ((${#missing[@]} == 0)); then
-  echo "deploy deps: all ${#PKGS[@]} packages present"
-  exit 0
-fi
-SUDO=""
-if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
-echo "deploy deps: installing ${#missing[@]} packages: ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -q
-$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+exec "$(dirname "$0")/../scripts/apt_install.sh" "deploy deps" "${PKGS[@]}"

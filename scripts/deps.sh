@@ -28,20 +28,4 @@ PKGS=(
   procps psmisc iproute2 curl
 )
 
-missing=()
-for p in "${PKGS[@]}"; do
-  st=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
-  [[ "$st" == ii* ]] || missing+=("$p")
-done
-
-if ((${#missing[@]} == 0)); then
-  echo "deps: all ${#PKGS[@]} packages present"
-  exit 0
-fi
-
-SUDO=""
-if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
-echo "deps: installing ${#missing[@]} packages: ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -q
-$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+exec "$(dirname "$0")/apt_install.sh" "deps" "${PKGS[@]}"
