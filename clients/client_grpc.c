@@ -84,3 +84,25 @@ grpc_status_code pl_client_unary(grpc_channel *ch, const char *cmd, const char *
     grpc_completion_queue_destroy(cq);
     return status;
 }
+
+grpc_byte_buffer *pl_client_pack(const ProtobufCMessage *m) {
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (pl_proto_pack(m, &buf, &len) != PL_OK) return NULL;
+    grpc_slice s = grpc_slice_from_copied_buffer((const char *)buf, len);
+    pl_free(buf);
+    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
+    grpc_slice_unref(s);
+    return bb;
+}
+
+pl_status pl_client_unpack(grpc_byte_buffer *bb, const ProtobufCMessageDescriptor *d,
+                           ProtobufCMessage **out) {
+    grpc_byte_buffer_reader rd;
+    grpc_byte_buffer_reader_init(&rd, bb);
+    grpc_slice all = grpc_byte_buffer_reader_readall(&rd);
+    grpc_byte_buffer_reader_destroy(&rd);
+    pl_status st = pl_proto_unpack(d, GRPC_SLICE_START_PTR(all), GRPC_SLICE_LENGTH(all), out);
+    grpc_slice_unref(all);
+    return st;
+}

@@ -1,7 +1,7 @@
 /*
- * client_grpc.h - gRPC plumbing shared by transcribe_main.c (Recognize) and
- * transcribe_stream.c (StreamingRecognize): the channel, the API-key metadata and the
- * report of a failed call. Internal to parley-transcribe (not an API).
+ * client_grpc.h - gRPC plumbing shared by the commands that call the gateway (transcribe,
+ * ask, chat, perf --dialog): the channel, the API-key metadata, the report of a failed call,
+ * one unary call, and protobuf messages to and from byte buffers. Internal (not an API).
  *
  * Thread-safety: none needed (the client is single-threaded); each struct belongs to one call.
  */
@@ -16,6 +16,8 @@
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc_security.h>
 #include <grpc/support/alloc.h>
+
+#include "proto_util.h"
 
 /* An insecure channel to server (host:port) that sends and receives messages up to 1 GiB
  * (a whole audio file fits in one RecognizeRequest). grpc_init() must have been called; the
@@ -76,5 +78,14 @@ static inline void pl_client_print_status(const char *cmd, const char *server,
 grpc_status_code pl_client_unary(grpc_channel *ch, const char *cmd, const char *server,
                                  const char *method, const char *api_key, const void *req,
                                  size_t n, int64_t timeout_ms, uint8_t **resp, size_t *resp_len);
+
+/* m packed into a byte buffer for GRPC_OP_SEND_MESSAGE (caller owns, grpc_byte_buffer_destroy),
+ * or NULL when it cannot be packed. */
+grpc_byte_buffer *pl_client_pack(const ProtobufCMessage *m);
+
+/* A received byte buffer unpacked as a message of descriptor d. OUT: *out (caller owns,
+ * pl_proto_free). Errors: pl_proto_unpack's. */
+pl_status pl_client_unpack(grpc_byte_buffer *bb, const ProtobufCMessageDescriptor *d,
+                           ProtobufCMessage **out);
 
 #endif

@@ -140,15 +140,9 @@ static void print_event(struct chat *c, const Parley__Dialog__V1__ConverseRespon
 }
 
 static void on_message(struct chat *c, grpc_byte_buffer *bb) {
-    grpc_byte_buffer_reader rd;
-    grpc_byte_buffer_reader_init(&rd, bb);
-    grpc_slice all = grpc_byte_buffer_reader_readall(&rd);
-    grpc_byte_buffer_reader_destroy(&rd);
     ProtobufCMessage *m = NULL;
-    if (pl_proto_unpack(&parley__dialog__v1__converse_response__descriptor,
-                        GRPC_SLICE_START_PTR(all), GRPC_SLICE_LENGTH(all), &m) != PL_OK) {
+    if (pl_client_unpack(bb, &parley__dialog__v1__converse_response__descriptor, &m) != PL_OK) {
         fprintf(stderr, "parley chat: a response is not a ConverseResponse\n");
-        grpc_slice_unref(all);
         return;
     }
     Parley__Dialog__V1__ConverseResponse *r = (void *)m;
@@ -170,7 +164,6 @@ static void on_message(struct chat *c, grpc_byte_buffer *bb) {
     }
     fflush(stdout);
     pl_proto_free(m);
-    grpc_slice_unref(all);
 }
 
 static void post_recv(struct chat *c, bool with_md) {
@@ -252,13 +245,7 @@ static bool send_request(struct chat *c, const Parley__Dialog__V1__ConverseReque
                          bool first) {
     while (c->send_busy && !stream_over(c)) pump(c);
     if (c->closed || c->status_done) return false;
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    if (pl_proto_pack(&rq->base, &buf, &len) != PL_OK) return false;
-    grpc_slice s = grpc_slice_from_copied_buffer((const char *)buf, len);
-    pl_free(buf);
-    c->out = grpc_raw_byte_buffer_create(&s, 1);
-    grpc_slice_unref(s);
+    if (!(c->out = pl_client_pack(&rq->base))) return false;
     grpc_op ops[2];
     memset(ops, 0, sizeof ops);
     size_t n = 0;

@@ -38,6 +38,7 @@
 #include <grpc/support/time.h>
 
 #include "alloc.h"
+#include "client_grpc.h"
 #include "file.h"
 #include "parley/dialog/v1/dialog.pb-c.h"
 #include "perf_common.h"
@@ -114,17 +115,6 @@ static void usage(FILE *f) {
                "  N users (200), each its own session on one Converse stream, say the turns of\n"
                "  a conversation in a loop; prints turns/s and turn latency p50/p90/p99.\n"
                "  --rate: pace all users together to this many turns/s (default: closed loop)\n");
-}
-
-static grpc_byte_buffer *pack(const Parley__Dialog__V1__ConverseRequest *rq) {
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    if (pl_proto_pack(&rq->base, &buf, &len) != PL_OK) return NULL;
-    grpc_slice s = grpc_slice_from_copied_buffer((const char *)buf, len);
-    pl_free(buf);
-    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
-    grpc_slice_unref(s);
-    return bb;
 }
 
 static void note_error(struct drun *r, struct dstream *s, long code, const char *what) {
@@ -205,7 +195,7 @@ static void open_stream(struct drun *r, struct dstream *s) {
     Parley__Dialog__V1__ConverseRequest rq = PARLEY__DIALOG__V1__CONVERSE_REQUEST__INIT;
     rq.request_case = PARLEY__DIALOG__V1__CONVERSE_REQUEST__REQUEST_CONFIG;
     rq.config = &cfg;
-    start_send(r, s, pack(&rq), true);
+    start_send(r, s, pl_client_pack(&rq.base), true);
     post_recv(s, true);
     if (s->session[0]) s->ready = true; /* a known session: turns may follow the config */
 }
@@ -218,7 +208,7 @@ static void send_turn(struct drun *r, struct dstream *s) {
     rq.text = &t;
     s->in_turn = true;
     s->turn_t0 = pl_time_mono_us();
-    start_send(r, s, pack(&rq), false);
+    start_send(r, s, pl_client_pack(&rq.base), false);
 }
 
 static void turn_done(struct drun *r, struct dstream *s, bool ok) {
@@ -240,13 +230,8 @@ static void turn_done(struct drun *r, struct dstream *s, bool ok) {
 }
 
 static void on_message(struct drun *r, struct dstream *s, grpc_byte_buffer *bb) {
-    grpc_byte_buffer_reader rd;
-    grpc_byte_buffer_reader_init(&rd, bb);
-    grpc_slice all = grpc_byte_buffer_reader_readall(&rd);
-    grpc_byte_buffer_reader_destroy(&rd);
     ProtobufCMessage *m = NULL;
-    if (pl_proto_unpack(&parley__dialog__v1__converse_response__descriptor,
-                        GRPC_SLICE_START_PTR(all), GRPC_SLICE_LENGTH(all), &m) == PL_OK) {
+    if (pl_client_unpack(bb, &parley__dialog__v1__converse_response__descriptor, &m) == PL_OK) {
         Parley__Dialog__V1__ConverseResponse *cr = (void *)m;
         if (cr->response_case == PARLEY__DIALOG__V1__CONVERSE_RESPONSE__RESPONSE_EVENT) {
             int type = cr->event->type;
@@ -263,7 +248,6 @@ static void on_message(struct drun *r, struct dstream *s, grpc_byte_buffer *bb) 
         }
     }
     pl_proto_free(m);
-    grpc_slice_unref(all);
 }
 
 /* Every op of a broken or finished call is back: free it; a broken one reopens later. */

@@ -26,25 +26,10 @@
 
 enum { T_STATUS = 1, T_SEND = 2, T_RECV = 3 };
 
-static grpc_byte_buffer *pack_req(const Nvidia__Riva__Asr__StreamingRecognizeRequest *rq) {
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    if (pl_proto_pack(&rq->base, &buf, &len) != PL_OK) return NULL;
-    grpc_slice s = grpc_slice_from_copied_buffer((const char *)buf, len);
-    pl_free(buf);
-    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
-    grpc_slice_unref(s);
-    return bb;
-}
-
 static void print_resp(grpc_byte_buffer *resp, const Nvidia__Riva__Asr__RecognitionConfig *cfg) {
-    grpc_byte_buffer_reader rd;
-    grpc_byte_buffer_reader_init(&rd, resp);
-    grpc_slice all = grpc_byte_buffer_reader_readall(&rd);
-    grpc_byte_buffer_reader_destroy(&rd);
     ProtobufCMessage *m = NULL;
-    if (pl_proto_unpack(&nvidia__riva__asr__streaming_recognize_response__descriptor,
-                        GRPC_SLICE_START_PTR(all), GRPC_SLICE_LENGTH(all), &m) == PL_OK) {
+    if (pl_client_unpack(resp, &nvidia__riva__asr__streaming_recognize_response__descriptor, &m) ==
+        PL_OK) {
         Nvidia__Riva__Asr__StreamingRecognizeResponse *r = (void *)m;
         for (size_t i = 0; i < r->n_results; i++) {
             const Nvidia__Riva__Asr__StreamingRecognitionResult *res = r->results[i];
@@ -68,7 +53,6 @@ static void print_resp(grpc_byte_buffer *resp, const Nvidia__Riva__Asr__Recognit
         fprintf(stderr, "parley transcribe: a response is not a StreamingRecognizeResponse\n");
     }
     pl_proto_free(m);
-    grpc_slice_unref(all);
 }
 
 /* Bytes per second of the audio and where its samples start. */
@@ -140,7 +124,7 @@ int pl_transcribe_stream(grpc_channel *ch, const char *api_key,
     rq.streaming_request_case =
         NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_REQUEST__STREAMING_REQUEST_STREAMING_CONFIG;
     rq.streaming_config = &sc;
-    out = pack_req(&rq);
+    out = pl_client_pack(&rq.base);
     memset(ops, 0, sizeof ops);
     ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
     ops[0].data.send_initial_metadata.count = auth.n;
@@ -198,7 +182,7 @@ int pl_transcribe_stream(grpc_channel *ch, const char *api_key,
             rq.audio_content.data = (uint8_t *)audio + off;
             rq.audio_content.len = k;
             off += k;
-            out = pack_req(&rq);
+            out = pl_client_pack(&rq.base);
             ops[0].op = GRPC_OP_SEND_MESSAGE;
             ops[0].data.send_message.send_message = out;
             next_send = gpr_time_add(next_send, gpr_time_from_millis(chunk_ms, GPR_TIMESPAN));
