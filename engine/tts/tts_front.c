@@ -78,20 +78,7 @@ static pl_status sync_info(struct run *r, size_t from, int seg) {
     return PL_OK;
 }
 
-static struct pl_tts_token *push_tok(struct run *r) {
-    struct pl_tts_tokens *t = &r->toks;
-    if (t->n == t->cap) {
-        size_t nc = t->cap ? t->cap * 2 : 64;
-        struct pl_tts_token *v = pl_realloc(t->v, nc * sizeof *v);
-        if (!v)
-            return NULL;
-        t->v = v;
-        t->cap = nc;
-    }
-    struct pl_tts_token *k = &t->v[t->n++];
-    memset(k, 0, sizeof *k);
-    return k;
-}
+static struct pl_tts_token *push_tok(struct run *r) { return pl__tts_tokens_push(&r->toks); }
 
 static bool last_is_end(const struct run *r) {
     if (!r->toks.n)

@@ -15,6 +15,9 @@
 pl_status pl__tts_err_prefix(pl_status st, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Append a zeroed token to t (growing it). NULL when out of memory (t unchanged). */
+struct pl_tts_token *pl__tts_tokens_push(struct pl_tts_tokens *t);
+
 /* Decode one strict UTF-8 code point of s[*i..len) into *cp and advance *i.
  * False (nothing consumed) on an invalid, truncated, overlong or surrogate
  * sequence or a value above U+10FFFF. */

@@ -122,20 +122,22 @@ static uint32_t src_b(const struct norm *n, size_t b) {
     return n->map ? (b ? n->map[b - 1] + 1 : n->map[0]) : n->base + (uint32_t)b;
 }
 
-static struct pl_tts_token *push(struct norm *n) {
-    struct pl_tts_tokens *t = n->out;
+struct pl_tts_token *pl__tts_tokens_push(struct pl_tts_tokens *t) {
     if (t->n == t->cap) {
         size_t nc = t->cap ? t->cap * 2 : 64;
         struct pl_tts_token *v = pl_realloc(t->v, nc * sizeof *v);
-        if (!v) {
-            n->nomem = true;
-            return NULL;
-        }
+        if (!v) return NULL;
         t->v = v;
         t->cap = nc;
     }
     struct pl_tts_token *k = &t->v[t->n++];
     memset(k, 0, sizeof *k);
+    return k;
+}
+
+static struct pl_tts_token *push(struct norm *n) {
+    struct pl_tts_token *k = pl__tts_tokens_push(n->out);
+    if (!k) n->nomem = true;
     return k;
 }
 
