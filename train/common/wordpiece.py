@@ -211,3 +211,21 @@ def prune_by_counts(full, word_counts, min_count=None, max_size=None, char_max_c
         min_count = counts[room] + 1 if room < len(counts) else 1
     keep = always | {p for p, n in pc.items() if n >= min_count}
     return [p for p in full.pieces if p in keep], min_count
+
+
+class CachedEncoder:
+    """Text -> piece ids with tok (a WordPiece), each basic word's pieces cached; counts the
+    basic words encoded in .words."""
+
+    def __init__(self, tok):
+        self.tok, self.cache, self.words = tok, {}, 0
+
+    def __call__(self, text):
+        ids = []
+        for w in basic_tokenize(text):
+            p = self.cache.get(w)
+            if p is None:
+                p = self.cache[w] = [self.tok.ids[x] for x in self.tok.wordpiece(w)]
+            ids.extend(p)
+            self.words += 1
+        return ids

@@ -32,7 +32,7 @@ import time
 import numpy as np
 
 from train.common.paths import ROOT, data_dir, models_dir
-from train.common.wordpiece import WordPiece, basic_tokenize, load_vocab
+from train.common.wordpiece import CachedEncoder, WordPiece, load_vocab
 from train.gpu import bundle
 from train.qa import squad
 from train.qa.features import Features
@@ -88,22 +88,6 @@ def du(path):
         return os.path.getsize(path)
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs)
 
-
-class Encoder:
-    """Text -> piece ids, each basic word's pieces cached."""
-
-    def __init__(self, tok):
-        self.tok, self.cache, self.words = tok, {}, 0
-
-    def __call__(self, text):
-        ids = []
-        for w in basic_tokenize(text):
-            p = self.cache.get(w)
-            if p is None:
-                p = self.cache[w] = [self.tok.ids[x] for x in self.tok.wordpiece(w)]
-            ids.extend(p)
-            self.words += 1
-        return ids
 
 
 def documents(path, max_lines=200):
@@ -173,7 +157,7 @@ def main(argv=None):
     names = [s for s in SOURCES if weights.get(s, 0) > 0
              and os.path.exists(os.path.join(args.data, "text", "pretrain", s + ".txt.xz"))]
     docs = {s: documents(os.path.join(args.data, "text", "pretrain", s + ".txt.xz")) for s in names}
-    enc = Encoder(tok)
+    enc = CachedEncoder(tok)
     L = args.heldout_length
 
     # held-out: full windows inside each source's first documents

@@ -58,7 +58,7 @@ from torch import nn
 from train.common.bert import BertConfig, BertModel, init_weights
 from train.common.data import read_conll, read_snips
 from train.common.loop import IGNORE, adamw, autocast, device_note, log, lr_at, pick_device, save_atomic
-from train.common.wordpiece import WordPiece, basic_tokenize, prune_by_counts
+from train.common.wordpiece import CachedEncoder, WordPiece, basic_tokenize, prune_by_counts
 from train.common.paths import data_dir, work_dir
 from train.nlu import punct_data
 from train.nlu.finetune import lr_at_time
@@ -161,21 +161,6 @@ def word_counts(texts):
                 counts[w] = counts.get(w, 0) + 1
     return counts
 
-
-class Encoder:
-    """Sentences -> piece ids, caching each basic word's pieces."""
-
-    def __init__(self, tok):
-        self.tok, self.cache = tok, {}
-
-    def __call__(self, text):
-        ids = []
-        for w in basic_tokenize(text):
-            p = self.cache.get(w)
-            if p is None:
-                p = self.cache[w] = [self.tok.ids[x] for x in self.tok.wordpiece(w)]
-            ids.extend(p)
-        return ids
 
 
 def pack(sents, enc, max_pieces, single=False):
@@ -322,7 +307,7 @@ def build(args):
     full = WordPiece(os.path.join(args.data, "vocab", "bert-base-uncased-vocab.txt"))
     vocab, min_count = prune_by_counts(full, word_counts(train_texts), max_size=args.vocab_size)
     tok = WordPiece(vocab)
-    enc = Encoder(tok)
+    enc = CachedEncoder(tok)
     train = []
     for name, sents in train_texts.items():
         train += pack(sents, enc, args.max_length - 2, single=name in ("snips", "conll"))
