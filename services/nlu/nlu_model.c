@@ -178,13 +178,6 @@ static pl_status load_config(struct pl_nlu_model *m, const char *dir, json_t *ro
                       m->max_length, (long long)json_integer_value(mp));
     if (m->max_length < 8 || m->max_length > 4096)
         return PL_ERR(PL_E_FORMAT, "%s: max_length %d out of range [8, 4096]", path, m->max_length);
-    /* DistilBERT's config names the width "dim" (engine/models/bert.c reads the same keys) */
-    const char *mt = json_string_value(json_object_get(root, "model_type"));
-    const char *hkey = mt && !strcmp(mt, "distilbert") ? "dim" : "hidden_size";
-    json_t *hs = json_object_get(root, hkey);
-    m->hidden = json_is_integer(hs) ? (int)json_integer_value(hs) : 0;
-    if (m->hidden <= 0 || m->hidden > 65536)
-        return PL_ERR(PL_E_FORMAT, "%s: %s missing or out of range", path, hkey);
     /* window step: half a window of text tokens, so every token sees context on both sides;
      * QA: BERT run_squad's doc_stride over the context, the question cut to max_query_length */
     m->stride = (m->max_length - 2) / 2;
@@ -502,11 +495,8 @@ pl_status pl_nlu_model_load(const char *dir, const char *name, const struct pl_n
         struct pl_bert_options bo = {precision[0] ? precision : NULL, m->max_batch_size,
                                      m->max_length, 1};
         PL_TRY_GOTO(st, pl_bert_load(dir, in->be, &bo, &in->bert));
-        if (pl_bert_get_config(in->bert)->hidden != m->hidden) {
-            st = PL_ERR(PL_E_FORMAT, "%s: encoder hidden %d != the config's width %d", path,
-                        pl_bert_get_config(in->bert)->hidden, m->hidden);
-            goto fail;
-        }
+        /* the width as the encoder read it (BERT's hidden_size, DistilBERT's dim) */
+        m->hidden = pl_bert_get_config(in->bert)->hidden;
         if (pl_bert_max_seq(in->bert) < m->max_length) m->max_length = pl_bert_max_seq(in->bert);
         PL_TRY_GOTO(st, pl_bert_state_create(in->bert, &in->state));
         struct pl_bert_head_spec specs[PL_NLU_MAX_HEADS];
