@@ -21,6 +21,7 @@
 #include "proto_util.h"
 #include "qa.h"
 #include "riva/proto/riva_nlp.pb-c.h"
+#include "strbuf.h"
 
 struct pl_qa_service {
     struct pl_qa_service_opts o;
@@ -179,17 +180,17 @@ static pl_status pick_model(const struct pl_qa_service *s, const struct pl_model
         return PL_ERR(PL_E_UNAVAILABLE, "no QA model is loaded (qa.model_dir %s)", s->model_dir);
     *m = s->model[0] ? pl_model_set_find(set, s->model) : pl_model_set_at(set, 0, NULL, NULL);
     if (*m) return PL_OK;
-    char names[1024] = "";
-    size_t used = 0;
-    for (int i = 0; i < n && used < sizeof names; i++) {
+    struct pl_strbuf sb;
+    pl_strbuf_init(&sb);
+    for (int i = 0; i < n; i++) {
         const char *name = NULL;
         pl_model_set_at(set, i, &name, NULL);
-        int w = snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "", name);
-        if (w < 0) break;
-        used += (size_t)w;
+        pl_strbuf_appendf(&sb, "%s%s", i ? ", " : "", name);
     }
-    return PL_ERR(PL_E_NOT_FOUND, "QA model '%s' (qa.model) is not loaded; loaded: %s", s->model,
-                  names);
+    pl_status st = PL_ERR(PL_E_NOT_FOUND, "QA model '%s' (qa.model) is not loaded; loaded: %s",
+                          s->model, sb.len ? sb.data : "none");
+    pl_strbuf_deinit(&sb);
+    return st;
 }
 
 static pl_status rpc_natural_query(void *ud, const struct pl_worker_ctx *ctx, const uint8_t *req,
