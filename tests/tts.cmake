@@ -26,3 +26,9 @@ add_test(NAME tts_g2p_floor
   WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(tts_g2p_floor PROPERTIES LABELS "unit" TIMEOUT 120
   ENVIRONMENT "PARLEY_DATA_DIR=${PARLEY_DATA_DIR};PYTHONPATH=${CMAKE_SOURCE_DIR};PYTHONDONTWRITEBYTECODE=1")
+
+# engine/tts/tts_voice.c: the acoustic model and vocoder against the PyTorch recipe on random
+# weights (tests/reference/tts_voice_ref.py), on every CPU kernel family and on CUDA when a GPU
+# is present; block-size independence of the streaming vocoder; the sentence API; load errors.
+pl_add_unit_test(NAME tts_voice_ref SOURCES unit/test_tts_voice_ref.c LIBS parley_tts_voice
+                 LABELS reference TIMEOUT 300)
