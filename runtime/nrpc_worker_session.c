@@ -41,6 +41,16 @@ void pl__wk_session_push_locked(struct pl_worker *w, struct pl_worker_session *s
                                 natsMsg *msg) {
     if (s->dead) goto drop;
     if (type == EV_FRAME && s->n_ev >= MAX_SESSION_EVENTS) type = EV_OVERFLOW;
+    if (type == EV_CANCEL || (type == EV_FRAME && msg && pl__nrpc_hdr(msg, PL_NRPC_H_KIND) &&
+                              strcmp(pl__nrpc_hdr(msg, PL_NRPC_H_KIND), "cancel") == 0)) {
+        /* Refuse sends at once, not when the cancel's turn comes: a handler busy in
+         * on_message (a long synthesis) learns from pl_worker_session_send that the client
+         * is gone and stops, instead of working on for nobody (nrpc_worker.h promises
+         * PL_E_CANCELLED once the session has been cancelled). */
+        pthread_mutex_lock(&s->lock);
+        s->closed = true;
+        pthread_mutex_unlock(&s->lock);
+    }
     struct sess_ev *e = pl_calloc(1, sizeof *e);
     struct job *j = s->scheduled ? NULL : pl_calloc(1, sizeof *j);
     if (!e || (!s->scheduled && !j)) {
