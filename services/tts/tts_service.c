@@ -168,7 +168,10 @@ const char *pl_tts_service_voice_name(const struct pl_tts_service *s, int i) {
 
 /* One Config per voice: model_name = the voice's name; parameters as talk.py --list-voices
  * reads them (language_code, voice_name, subvoices "name:index") plus sample_rate and the
- * encodings accepted. A request's model_name picks one voice (NOT_FOUND when none has it). */
+ * encodings accepted. talk.py prints voice_name + "." + subvoice, which must give back a name
+ * a request may use: a voice named the Riva way, "English-US.Female-1", is listed as
+ * voice_name "English-US", subvoices "Female-1:0"; a name without a dot as itself with the
+ * subvoice "default". A request's model_name picks one voice (NOT_FOUND when none has it). */
 static pl_status rpc_config(void *ud, const struct pl_worker_ctx *ctx, const uint8_t *req,
                             size_t n, struct pl_worker_out *out) {
     (void)ctx;
@@ -188,8 +191,9 @@ static pl_status rpc_config(void *ud, const struct pl_worker_ctx *ctx, const uin
         pl_calloc((size_t)s->n_voices * NP, sizeof *entv);
     char(*rate)[16] = pl_calloc((size_t)s->n_voices, sizeof *rate);
     char(*sub)[160] = pl_calloc((size_t)s->n_voices, sizeof *sub);
+    char(*fam)[160] = pl_calloc((size_t)s->n_voices, sizeof *fam);
     pl_status st = PL_OK;
-    if (!cfg || !cfgv || !ent || !entv || !rate || !sub) {
+    if (!cfg || !cfgv || !ent || !entv || !rate || !sub || !fam) {
         st = PL_ERR(PL_E_NOMEM, "synthesis config");
         goto fail;
     }
@@ -199,9 +203,16 @@ static pl_status rpc_config(void *ud, const struct pl_worker_ctx *ctx, const uin
         struct pl_tts_voice *v = s->voices[i];
         if (want && strcmp(want, pl_tts_voice_name(v)) != 0) continue;
         snprintf(rate[k], sizeof rate[k], "%d", pl_tts_voice_sample_rate(v));
-        snprintf(sub[k], sizeof sub[k], "%s:0", PL_TTS_SUBVOICE);
+        const char *vn = pl_tts_voice_name(v), *dot = strrchr(vn, '.');
+        if (dot && dot > vn && dot[1]) { /* Riva's form "English-US.Female-1" */
+            snprintf(fam[k], sizeof fam[k], "%.*s", (int)(dot - vn), vn);
+            snprintf(sub[k], sizeof sub[k], "%s:0", dot + 1);
+        } else {
+            snprintf(fam[k], sizeof fam[k], "%s", vn);
+            snprintf(sub[k], sizeof sub[k], "%s:0", PL_TTS_SUBVOICE);
+        }
         const char *kv[NP][2] = {{"language_code", pl_tts_voice_language(v)},
-                                 {"voice_name", pl_tts_voice_name(v)},
+                                 {"voice_name", fam[k]},
                                  {"subvoices", sub[k]},
                                  {"sample_rate", rate[k]},
                                  {"encodings", "LINEAR_PCM,OGGOPUS,MULAW,ALAW"}};
@@ -242,6 +253,7 @@ fail:
     pl_free(entv);
     pl_free(rate);
     pl_free(sub);
+    pl_free(fam);
     pl_proto_free(msg);
     return st;
 }
@@ -266,8 +278,10 @@ static void printable(const char *s, char *dst, size_t cap) {
     dst[k] = 0;
 }
 
-/* The voice a request names: "" = the first; "<name>" or "<name>.default" (as talk.py
- * --list-voices prints it), case-insensitive. NOT_FOUND lists the voices. */
+/* The voice a request names, case-insensitive: "" = the first; the voice's name; for a name
+ * "English-US.Female-1" also its family "English-US" (the first such voice); for a name
+ * without a dot also "<name>.default" (as talk.py --list-voices prints it). NOT_FOUND lists
+ * the voices. */
 static pl_status find_voice(const struct pl_tts_service *s, const char *name,
                             struct pl_tts_voice **out) {
     *out = NULL;
@@ -275,12 +289,19 @@ static pl_status find_voice(const struct pl_tts_service *s, const char *name,
         *out = s->voices[0];
         return PL_OK;
     }
+    for (int i = 0; i < s->n_voices; i++) { /* the exact name first */
+        if (strcasecmp(name, pl_tts_voice_name(s->voices[i])) == 0) {
+            *out = s->voices[i];
+            return PL_OK;
+        }
+    }
     for (int i = 0; i < s->n_voices; i++) {
-        const char *vn = pl_tts_voice_name(s->voices[i]);
-        size_t l = strlen(vn);
-        if (strcasecmp(name, vn) == 0 ||
-            (strncasecmp(name, vn, l) == 0 && name[l] == '.' &&
-             strcasecmp(name + l + 1, PL_TTS_SUBVOICE) == 0)) {
+        const char *vn = pl_tts_voice_name(s->voices[i]), *dot = strrchr(vn, '.');
+        size_t l = strlen(vn), nl = strlen(name);
+        bool family = dot && (size_t)(dot - vn) == nl && strncasecmp(name, vn, nl) == 0;
+        bool dflt = !dot && strncasecmp(name, vn, l) == 0 && name[l] == '.' &&
+                    strcasecmp(name + l + 1, PL_TTS_SUBVOICE) == 0;
+        if (family || dflt) {
             *out = s->voices[i];
             return PL_OK;
         }
