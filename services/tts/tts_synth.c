@@ -61,6 +61,7 @@ static bool grow(void **p, size_t *cap, size_t need, size_t elem) {
 }
 
 static pl_status push_pcm(struct sink *k, const float *x, size_t n) {
+    if (n == 0) return PL_OK; /* the resampler may hold everything back (x NULL) */
     if (!grow((void **)&k->pcm, &k->cap_pcm, k->n_pcm + n, sizeof *k->pcm))
         return PL_ERR(PL_E_NOMEM, "tts: audio buffer");
     memcpy(k->pcm + k->n_pcm, x, n * sizeof *x);
