@@ -32,3 +32,9 @@ set_tests_properties(tts_g2p_floor PROPERTIES LABELS "unit" TIMEOUT 120
 # is present; block-size independence of the streaming vocoder; the sentence API; load errors.
 pl_add_unit_test(NAME tts_voice_ref SOURCES unit/test_tts_voice_ref.c LIBS parley_tts_voice
                  LABELS reference TIMEOUT 300)
+
+# Speak text with the voice without the service (not a suite; train/tts/eval_service.py --direct
+# and the RTF benchmark run it):
+#   tts_say -o out.wav "Hello world."          tts_say -l list.tsv -O outdir
+add_executable(tts_say tools/tts_say.c)
+target_link_libraries(tts_say PRIVATE parley_tts_voice parley_common)

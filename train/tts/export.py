@@ -36,10 +36,10 @@ def config(ac, voc, stats, extra=None):
     return c
 
 
-def write(out, ac, voc, stats, extra=None):
+def write(out, ac, voc, stats, extra=None, dtype=torch.float32):
     os.makedirs(out, exist_ok=True)
-    tensors = {"ac." + k: v for k, v in ac.state_dict().items()}
-    tensors.update({"voc." + k: v for k, v in voc.state_dict().items()})
+    tensors = {"ac." + k: v.to(dtype) for k, v in ac.state_dict().items()}
+    tensors.update({"voc." + k: v.to(dtype) for k, v in voc.state_dict().items()})
     safetensors_io.save(os.path.join(out, "model.safetensors"), tensors,
                         metadata={"format": "parley-tts-voice"})
     with open(os.path.join(out, "config.json"), "w") as f:
@@ -68,17 +68,20 @@ def main():
     ap.add_argument("--vocoder", default=os.path.join(ROOT, "train", "work", "tts", "vocoder.pt"))
     ap.add_argument("--random", action="store_true")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--dtype", choices=("f32", "f16"), default="f16",
+                    help="weights on disk (the engine computes in f32 either way)")
     a = ap.parse_args()
     if a.random:
         ac, voc, stats = random_voice(a.seed)
         write(a.out, ac, voc, stats)
         return
     sa, sv = torch.load(a.acoustic), torch.load(a.vocoder)
-    ac, voc = M.Acoustic(**sa["cfg"]), M.Vocoder(channels=sv["cfg"]["channels"])
+    ac, voc = M.Acoustic(**sa["cfg"]), M.Vocoder(**sv["cfg"])
     ac.load_state_dict(sa["model"])
     voc.load_state_dict(sv["model"])
     write(a.out, ac, voc, sa["stats"], {"trained_steps": {"acoustic": sa["step"],
-                                                          "vocoder": sv["step"]}})
+                                                          "vocoder": sv["step"]}},
+          dtype=torch.float16 if a.dtype == "f16" else torch.float32)
     print("wrote %s (acoustic step %d, vocoder step %d)" % (a.out, sa["step"], sv["step"]))
 
 

@@ -82,8 +82,9 @@ class Predictor(nn.Module):
 
 
 class Acoustic(nn.Module):
-    def __init__(self, c=128, n_enc=4, n_dec=5):
+    def __init__(self, channels=128, n_enc=4, n_dec=5):
         super().__init__()
+        c = channels
         self.cfg = dict(channels=c, n_enc=n_enc, n_dec=n_dec)
         self.emb = nn.Embedding(N_TOKENS, c, padding_idx=0)
         self.enc = nn.ModuleList([ConvBlock(c, 5) for _ in range(n_enc)])
@@ -170,8 +171,10 @@ VOC_DILATIONS = (1, 2, 4, 1, 2, 4)
 
 
 class Vocoder(nn.Module):
-    def __init__(self, c=192):
+    def __init__(self, channels=192, dilations=VOC_DILATIONS):
         super().__init__()
+        c = channels
+        assert tuple(dilations) == VOC_DILATIONS, "the recipe's vocoder has dilations %s" % (VOC_DILATIONS,)
         self.cfg = dict(channels=c, dilations=list(VOC_DILATIONS))
         self.conv_in = nn.Conv1d(N_MELS, c, 7, padding=3)
         self.blocks = nn.ModuleList([VocBlock(c, d) for d in VOC_DILATIONS])

@@ -3,6 +3,9 @@
 
     /usr/bin/python3 train/tts/train.py --part acoustic --data /work/tts-data --minutes 60
     /usr/bin/python3 train/tts/train.py --part vocoder  --data /work/tts-data --minutes 60
+    /usr/bin/python3 train/tts/train.py --part vocoder  --gta --minutes 20   # then fine-tune on
+        # the acoustic model's own mels (teacher-forced durations, pitch and energy, so they
+        # line up with the recordings): the vocoder learns the smoothed mels it will be fed
 
 Checkpoints go to train/work/tts/<part>.pt (every few minutes and at the end; a rerun
 resumes from it, with the learning-rate schedule continuing over the new budget). The
@@ -140,6 +143,31 @@ def vocoder_loss(model, batch):
                       wmel=l_wmel.item(), mrstft=l_mr.item())
 
 
+def gta_mels(data, utts, stats, dev):
+    """The acoustic checkpoint's mels for every utterance (teacher-forced), cached."""
+    ck = os.path.join(work_dir(), "acoustic.pt")
+    path = os.path.join(data, "gta.pt")
+    st = torch.load(ck)
+    if os.path.exists(path):
+        g = torch.load(path)
+        if g.get("step") == st["step"]:
+            return g["mels"]
+    model = M.Acoustic(**st["cfg"]).to(dev)
+    model.load_state_dict(st["model"])
+    model.eval()
+    mels = {}
+    with torch.no_grad():
+        for i in range(0, len(utts), 16):
+            chunk = utts[i:i + 16]
+            tok, dur, pit, ene, _ = acoustic_batch(chunk, stats, dev)
+            pred, _, _, _, _ = model(tok, dur, pit, ene)
+            for j, u in enumerate(chunk):
+                mels[u["id"]] = pred[j, :u["mel"].shape[0]].cpu().half()
+    torch.save({"step": st["step"], "mels": mels}, path)
+    log("gta: %d utterances from acoustic step %d" % (len(mels), st["step"]))
+    return mels
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--part", choices=("acoustic", "vocoder"), required=True)
@@ -151,6 +179,8 @@ def main():
     ap.add_argument("--seg-frames", type=int, default=32)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--gta", action="store_true",
+                    help="vocoder: train on the acoustic model's mels instead of the recordings'")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     dev = torch.device("cuda" if a.device == "auto" and torch.cuda.is_available() else
@@ -160,6 +190,9 @@ def main():
     cache = torch.load(os.path.join(a.data, "cache.pt"))
     utts, stats = cache["utts"], cache["stats"]
     utts.sort(key=lambda u: u["id"])
+    if a.part == "vocoder" and a.gta:
+        mels = gta_mels(a.data, utts, stats, dev)
+        utts = [dict(u, mel=mels[u["id"]]) for u in utts]
     held, train = utts[-HELD_OUT:], utts[:-HELD_OUT]
     model = (M.Acoustic() if a.part == "acoustic" else M.Vocoder()).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.98), weight_decay=0.01)
