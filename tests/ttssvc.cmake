@@ -5,6 +5,9 @@
 # (tests/support/fake_tts_voice.c): the service's own behaviour (chunks streamed as the voice
 # makes them, errors, rates, encodings) is tested whether or not the neural voice is built;
 # integration_tts_service runs the same script against the real voice when it is.
+# the streaming Ogg/Opus writer of SynthesizeOnline (services/tts/tts_opus.c), decoded back
+pl_add_unit_test(NAME ttssvc SOURCES unit/test_ttssvc.c LIBS parley_tts_core)
+
 add_executable(parley-tts-fake ${CMAKE_SOURCE_DIR}/services/tts/main.c
                ${CMAKE_CURRENT_LIST_DIR}/support/fake_tts_voice.c)
 target_link_libraries(parley-tts-fake PRIVATE parley_tts_core)

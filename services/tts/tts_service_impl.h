@@ -54,6 +54,18 @@ void pl__tts_job_deinit(struct pl__tts_job *job);
  * first: PL_ERR formats into the buffer pl_last_error() points to). Returns st. */
 pl_status pl__ttssvc_err_prefix(pl_status st, const char *prefix);
 
+/* A streaming Ogg/Opus writer (tts_opus.c): one Ogg stream, pages out as soon as they are
+ * complete. rate: 8000, 12000, 16000, 24000 or 48000. */
+struct pl__tts_opus;
+pl_status pl__tts_opus_create(int rate, struct pl__tts_opus **out);
+void pl__tts_opus_destroy(struct pl__tts_opus *o); /* NULL: no-op */
+/* Encode pcm[0..n) (mono, at the rate given); last: end the stream (pad the last packet,
+ * trim it with the final granule position). The first call also writes the two header pages.
+ * OUT: *out (caller owns, pl_free; NULL when *len is 0), *len: the pages completed by this call.
+ * Returns PL_OK, PL_E_NOMEM, PL_E_INTERNAL. */
+pl_status pl__tts_opus_write(struct pl__tts_opus *o, const float *pcm, size_t n, bool last,
+                             uint8_t **out, size_t *len);
+
 /* The rpc handlers of tts_synth.c. */
 pl_status pl__tts_rpc_synthesize(void *ud, const struct pl_worker_ctx *ctx, const uint8_t *req,
                                  size_t n, struct pl_worker_out *out);

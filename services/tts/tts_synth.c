@@ -7,11 +7,11 @@
  * (pl_resampler: the blocks join with no seam) and is encoded:
  *   LINEAR_PCM  s16le, MULAW / ALAW  one byte a sample: raw formats, so blocks simply
  *               concatenate;
- *   OGGOPUS     Synthesize: one Ogg/Opus stream of the whole audio. SynthesizeOnline: each
- *               response is a complete Ogg/Opus stream of its block, so the responses
- *               concatenate into a chained Ogg file (RFC 3533 §4); Opus codes 8/12/16/24/48
- *               kHz, so the audio is made at the first of these at or above the request's
- *               rate (44100 -> 48000), the rate the decoder reports.
+ *   OGGOPUS     one Ogg/Opus stream per request (tts_opus.c), its pages sent as they are
+ *               complete: SynthesizeOnline's responses of one request concatenate into one
+ *               stream, several requests into a chained Ogg file (RFC 3533 §4). Opus codes
+ *               8/12/16/24/48 kHz, so the audio is made at the first of these at or above the
+ *               request's rate (44100 -> 48000), the rate the decoder reports.
  *
  * Synthesize keeps the encoded bytes and answers once, with meta {text, processed_text,
  * predicted_durations}. SynthesizeOnline sends a response per block as soon as it exists;
@@ -35,6 +35,7 @@
 struct sink {
     const struct pl__tts_job *job;
     struct pl_resampler *rs; /* NULL: the voice's rate is the request's */
+    struct pl__tts_opus *opus; /* OGGOPUS: the request's Ogg stream */
     float *pcm;              /* resampled samples not yet encoded */
     size_t n_pcm, cap_pcm;
     uint8_t *bytes; /* Synthesize: the encoded audio so far */
@@ -70,15 +71,15 @@ static pl_status push_pcm(struct sink *k, const float *x, size_t n) {
     return PL_OK;
 }
 
-/* Encode pcm[0..n) in the job's encoding. OUT: *out (caller owns, pl_free), *len. */
-static pl_status encode(const struct pl__tts_job *job, const float *pcm, size_t n, uint8_t **out,
+/* Encode pcm[0..n) in the job's encoding (last: the request's audio ends here). OUT: *out
+ * (caller owns, pl_free), *len. */
+static pl_status encode(struct sink *k, const float *pcm, size_t n, bool last, uint8_t **out,
                         size_t *len) {
+    const struct pl__tts_job *job = k->job;
     *out = NULL;
     *len = 0;
-    if (job->enc == PL_AUDIO_ENC_OGGOPUS) {
-        struct pl_audio a = {(float *)pcm, n, 1, job->rate};
-        return pl_audio_encode(&a, PL_AUDIO_FMT_OGG_OPUS, out, len);
-    }
+    if (job->enc == PL_AUDIO_ENC_OGGOPUS) return pl__tts_opus_write(k->opus, pcm, n, last, out, len);
+    if (n == 0) return PL_OK;
     size_t bps = job->enc == PL_AUDIO_ENC_LINEAR_PCM ? 2 : 1;
     uint8_t *b = pl_malloc(n * bps + 1);
     if (!b) return PL_ERR(PL_E_NOMEM, "tts: encoded audio");
@@ -125,19 +126,18 @@ static pl_status send_response(struct sink *k, const uint8_t *audio, size_t n, b
     return st;
 }
 
-/* Hand the pending samples on: SynthesizeOnline sends them, Synthesize encodes raw formats as
- * it goes (2 bytes a sample rather than 4) and keeps Opus as samples for one encode at the
- * end. */
+/* Hand the pending samples on, encoded: SynthesizeOnline sends them, Synthesize appends them
+ * to its answer (2 bytes a sample or less rather than 4). */
 static pl_status drain(struct sink *k, bool last) {
-    const struct pl__tts_job *job = k->job;
-    if (!k->sess && job->enc == PL_AUDIO_ENC_OGGOPUS && !last) return PL_OK;
-    if (k->n_pcm == 0 && !(k->sess && last)) return PL_OK;
+    if (k->n_pcm == 0 && !last) return PL_OK;
     uint8_t *b = NULL;
     size_t n = 0;
-    if (k->n_pcm > 0) PL_TRY(encode(job, k->pcm, k->n_pcm, &b, &n));
+    PL_TRY(encode(k, k->pcm, k->n_pcm, last, &b, &n));
     k->n_pcm = 0;
     pl_status st = PL_OK;
-    if (k->sess) {
+    if (k->sess && n == 0 && !last) {
+        /* Opus keeps a partial 20 ms packet back: nothing to send yet */
+    } else if (k->sess) {
         st = send_response(k, b, n, last);
     } else if (!grow((void **)&k->bytes, &k->cap_bytes, k->n_bytes + n, 1)) {
         st = PL_ERR(PL_E_NOMEM, "tts: audio");
@@ -175,6 +175,7 @@ static int on_pcm(void *ud, const float *pcm, size_t n) {
 
 static void sink_deinit(struct sink *k) {
     pl_resampler_destroy(k->rs);
+    pl__tts_opus_destroy(k->opus);
     pl_free(k->pcm);
     pl_free(k->bytes);
     pl_free(k->dur);
@@ -189,6 +190,7 @@ static pl_status run(const struct pl_tts_service *s, const struct pl__tts_job *j
                      struct sink *k) {
     int vrate = pl_tts_voice_sample_rate(job->voice);
     if (vrate != job->rate) PL_TRY(pl_resampler_create(vrate, job->rate, 1, &k->rs));
+    if (job->enc == PL_AUDIO_ENC_OGGOPUS) PL_TRY(pl__tts_opus_create(job->rate, &k->opus));
     struct pl_tts_synth_opts so = {.chunk_frames = s->o.chunk_frames};
     const struct pl_tts_result *r = job->res;
     for (size_t i = 0; i < r->n_sentences; i++) {

@@ -264,6 +264,13 @@ def main():
     check(len(durs) == 3, "each request ends with its predicted_durations")
     print("time to first audio (SynthesizeOnline, 3 lines): %.1f ms" % (first * 1000))
 
+    # OGGOPUS on the stream: one Ogg/Opus stream per request, its pages sent as they are made
+    got, _ = talk_stream(stub, [LONG, SHORT], enc=4)
+    whole = b"".join(x.audio for _, x in got)
+    check(whole.startswith(b"OggS") and whole.count(b"OpusHead") == 2 and whole.count(b"OpusTags") == 2,
+          "OGGOPUS stream: two requests give two chained Ogg/Opus streams (%d bytes)" % len(whole))
+    check(sum(1 for _, x in got if x.audio) >= (2 if RANDOM else 3), "OGGOPUS stream: the pages come in several responses (%d)" % sum(1 for _, x in got if x.audio))
+
     # an error in the middle of a stream: the first request's audio, then the status
     n_audio = [0]
 
