@@ -6,6 +6,11 @@
 #     (label `fuzz`) that feeds it tests/fuzz/corpus/<name>/ and tests/fuzz/regress/<name>/.
 # pl_add_fuzz(<name> <libs...>)
 set(PL_FUZZ_DIR ${CMAKE_SOURCE_DIR}/tests/fuzz)
+if(PARLEY_FUZZ)
+  set(PL_FUZZ_PREFIX fuzz_)
+else()
+  set(PL_FUZZ_PREFIX replay_)
+endif()
 set(PL_FUZZ_NAMES "")
 
 function(pl_add_fuzz name)
@@ -40,6 +45,10 @@ pl_add_fuzz(wordpiece parley_tokenizer)
 pl_add_fuzz(qa_kb parley_qa_core)
 pl_add_fuzz(nats_msg parley_runtime)
 pl_add_fuzz(config parley_gateway_core parley_common)
+pl_add_fuzz(tts_front parley_tts_front)
+target_compile_definitions(${PL_FUZZ_PREFIX}tts_front PRIVATE
+  PL_FUZZ_G2P="${CMAKE_SOURCE_DIR}/models/tts-g2p/g2p.bin")
+pl_add_fuzz(dialog_spec parley_dialog_core)
 
 if(PARLEY_FUZZ)
   set(t "")
