@@ -141,7 +141,7 @@ int main(int argc, char **argv) {
         PL_LOGE("%s", pl_last_error());
         goto out;
     }
-    pl_worker_set_ready(w, true);
+    pl_worker_set_ready(w, pl_tts_service_n_voices(svc) > 0); /* none: /readyz 503 */
     printf("parley-tts http_port=%d voices=%d names=", pl_worker_http_port(w),
            pl_tts_service_n_voices(svc));
     for (int i = 0; i < pl_tts_service_n_voices(svc); i++)

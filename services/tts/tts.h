@@ -51,9 +51,11 @@ void pl_tts_service_opts_default(struct pl_tts_service_opts *o);
 
 struct pl_tts_service;
 
-/* Load the lexicons, the G2P model and every voice (all must load; the message names the one
- * that did not). Returns PL_OK; PL_E_INVALID_ARG (no voice given); PL_E_IO / PL_E_FORMAT
- * (a file); PL_E_NOMEM. OUT: *out, caller owns; pl_tts_service_destroy(). */
+/* Load the lexicons, the G2P model and the voices. A voice that does not load (or is named
+ * like an earlier one) is logged and left out; with none left the service still starts, and
+ * every synthesis answers UNAVAILABLE with the reason (pl_tts_service_n_voices() is 0: keep
+ * /readyz at 503). Returns PL_OK; PL_E_INVALID_ARG (no voice given); PL_E_IO / PL_E_FORMAT
+ * (a lexicon or the G2P model); PL_E_NOMEM. OUT: *out, caller owns; pl_tts_service_destroy(). */
 pl_status pl_tts_service_create(const struct pl_tts_service_opts *o, struct pl_tts_service **out);
 void pl_tts_service_destroy(struct pl_tts_service *s); /* NULL: no-op */
 

@@ -130,26 +130,39 @@ pl_status pl_tts_service_create(const struct pl_tts_service_opts *o, struct pl_t
         st = PL_ERR(PL_E_NOMEM, "tts voices");
         goto fail;
     }
+    /* A voice that does not load is logged and left out: the others serve (with none, every
+     * request answers UNAVAILABLE naming why, and /readyz stays 503). */
     struct pl_tts_voice_opts vo = {.backend = o->backend, .n_threads = o->threads};
-    for (int i = 0; i < s->n_voices; i++) {
-        st = pl_tts_voice_load(s->voice_dirs[i], &vo, &s->voices[i]);
-        if (st != PL_OK) {
-            char what[300];
-            snprintf(what, sizeof what, "voice %s", s->voice_dirs[i]);
-            st = pl__ttssvc_err_prefix(st, what);
-            goto fail;
+    int n_dirs = s->n_voices, k = 0;
+    for (int i = 0; i < n_dirs; i++) {
+        char *dir = s->voice_dirs[i];
+        s->voice_dirs[i] = NULL;
+        struct pl_tts_voice *v = NULL;
+        char err[sizeof s->load_error];
+        err[0] = 0;
+        if (pl_tts_voice_load(dir, &vo, &v) != PL_OK) {
+            snprintf(err, sizeof err, "voice %s: %s", dir, pl_last_error());
+        } else {
+            for (int j = 0; j < k; j++)
+                if (strcmp(pl_tts_voice_name(s->voices[j]), pl_tts_voice_name(v)) == 0)
+                    snprintf(err, sizeof err, "voice %s: named '%s' like %s", dir,
+                             pl_tts_voice_name(v), s->voice_dirs[j]);
         }
-        for (int j = 0; j < i; j++) {
-            if (strcmp(pl_tts_voice_name(s->voices[j]), pl_tts_voice_name(s->voices[i])) == 0) {
-                st = PL_ERR(PL_E_INVALID_ARG, "voices %s and %s are both named '%s'",
-                            s->voice_dirs[j], s->voice_dirs[i], pl_tts_voice_name(s->voices[i]));
-                goto fail;
-            }
+        if (err[0]) {
+            PL_LOGE("%s: not served", err);
+            if (!s->load_error[0]) memcpy(s->load_error, err, sizeof err);
+            pl_tts_voice_destroy(v);
+            pl_free(dir);
+            continue;
         }
-        PL_LOGI("voice %s (%s, %s, %d Hz) from %s", pl_tts_voice_name(s->voices[i]),
-                pl_tts_voice_language(s->voices[i]), o->backend ? o->backend : "cpu",
-                pl_tts_voice_sample_rate(s->voices[i]), s->voice_dirs[i]);
+        PL_LOGI("voice %s (%s, %s, %d Hz) from %s", pl_tts_voice_name(v),
+                pl_tts_voice_language(v), o->backend ? o->backend : "cpu",
+                pl_tts_voice_sample_rate(v), dir);
+        s->voices[k] = v;
+        s->voice_dirs[k++] = dir;
     }
+    s->n_voices = k;
+    if (k == 0) PL_LOGE("no voice loaded: every request answers UNAVAILABLE");
     PL_LOGI("tts ready in %lld ms: %d voice(s)", (long long)(pl_time_mono_ms() - t0), s->n_voices);
     *out = s;
     return PL_OK;
@@ -181,17 +194,16 @@ static pl_status rpc_config(void *ud, const struct pl_worker_ctx *ctx, const uin
                            &msg));
     Nvidia__Riva__Tts__RivaSynthesisConfigRequest *rq = (void *)msg;
     enum { NP = 5 };
-    Nvidia__Riva__Tts__RivaSynthesisConfigResponse__Config *cfg =
-        pl_calloc((size_t)s->n_voices, sizeof *cfg);
-    Nvidia__Riva__Tts__RivaSynthesisConfigResponse__Config **cfgv =
-        pl_calloc((size_t)s->n_voices, sizeof *cfgv);
+    size_t nv = (size_t)s->n_voices + 1; /* + 1: never a 0-byte allocation */
+    Nvidia__Riva__Tts__RivaSynthesisConfigResponse__Config *cfg = pl_calloc(nv, sizeof *cfg);
+    Nvidia__Riva__Tts__RivaSynthesisConfigResponse__Config **cfgv = pl_calloc(nv, sizeof *cfgv);
     Nvidia__Riva__Tts__RivaSynthesisConfigResponse__Config__ParametersEntry *ent =
-        pl_calloc((size_t)s->n_voices * NP, sizeof *ent);
+        pl_calloc(nv * NP, sizeof *ent);
     Nvidia__Riva__Tts__RivaSynthesisConfigResponse__Config__ParametersEntry **entv =
-        pl_calloc((size_t)s->n_voices * NP, sizeof *entv);
-    char(*rate)[16] = pl_calloc((size_t)s->n_voices, sizeof *rate);
-    char(*sub)[160] = pl_calloc((size_t)s->n_voices, sizeof *sub);
-    char(*fam)[160] = pl_calloc((size_t)s->n_voices, sizeof *fam);
+        pl_calloc(nv * NP, sizeof *entv);
+    char(*rate)[16] = pl_calloc(nv, sizeof *rate);
+    char(*sub)[160] = pl_calloc(nv, sizeof *sub);
+    char(*fam)[160] = pl_calloc(nv, sizeof *fam);
     pl_status st = PL_OK;
     if (!cfg || !cfgv || !ent || !entv || !rate || !sub || !fam) {
         st = PL_ERR(PL_E_NOMEM, "synthesis config");
@@ -285,6 +297,8 @@ static void printable(const char *s, char *dst, size_t cap) {
 static pl_status find_voice(const struct pl_tts_service *s, const char *name,
                             struct pl_tts_voice **out) {
     *out = NULL;
+    if (s->n_voices == 0)
+        return PL_ERR(PL_E_UNAVAILABLE, "no voice is loaded (%s)", s->load_error);
     if (!name || !*name) {
         *out = s->voices[0];
         return PL_OK;

@@ -24,6 +24,7 @@ struct pl_tts_service {
     struct pl_tts_voice **voices; /* [n_voices] */
     char **voice_dirs;            /* [n_voices] as configured */
     int n_voices;
+    char load_error[512]; /* why the first voice that did not load did not; "" = all loaded */
 };
 
 /* The subvoice every voice lists in GetRivaSynthesisConfig ("<voice>.default" also names it). */
