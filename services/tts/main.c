@@ -3,12 +3,14 @@
  * GetRivaSynthesisConfig served over NATS (queue group "tts").
  *
  *   parley-tts [--config FILE] [--nats URL] [--http-port N] [--model-dir DIR]
+ *              [--voices DIR[,DIR...]]   (also --voice DIR)
  *
  * Settings: section "tts" of FILE (default $PARLEY_CONFIG, else config/parley.json when it
- * exists), then PARLEY_TTS_* environment variables, then these flags. Relative voice, G2P and
- * lexicon paths are taken under model_dir. Prints one line "parley-tts http_port=N voices=K
+ * exists), then PARLEY_TTS_* environment variables, then these flags. A relative voice, G2P or
+ * lexicon path is used as given when it exists there, else taken under model_dir. Prints one line "parley-tts http_port=N voices=K
  * names=a,b" on stdout once it serves. SIGTERM/SIGINT drain and stop.
  */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,9 +67,9 @@ static const struct pl_config_field tts_fields[] = {
 #undef F
 #define N_FIELDS (sizeof tts_fields / sizeof tts_fields[0])
 
-/* path under model_dir unless absolute, into buf. */
+/* path as given when absolute or present, else under model_dir (into buf). */
 static const char *under(const char *model_dir, const char *path, char *buf, size_t cap) {
-    if (path[0] == '/') return path;
+    if (path[0] == '/' || access(path, R_OK) == 0) return path;
     snprintf(buf, cap, "%s/%s", model_dir, path);
     return buf;
 }
@@ -94,22 +96,40 @@ int main(int argc, char **argv) {
     struct tts_cfg cfg;
     int rc;
     memset(&cfg, 0, sizeof cfg);
-    if (!pl_service_worker_start("tts", argc, argv, tts_fields, N_FIELDS, &std, &cfg, &rc))
-        return rc;
+    /* --voices LIST (--voice DIR) is ours; the shared start-up parses the rest */
+    const char *voices_flag = NULL;
+    char **args = malloc(((size_t)argc + 1) * sizeof *args);
+    int n_args = 0;
+    if (!args) return 1;
+    for (int i = 0; i < argc; i++) {
+        if (i > 0 && i + 1 < argc && (!strcmp(argv[i], "--voices") || !strcmp(argv[i], "--voice")))
+            voices_flag = argv[++i];
+        else
+            args[n_args++] = argv[i];
+    }
+    args[n_args] = NULL;
+    bool go = pl_service_worker_start("tts", n_args, args, tts_fields, N_FIELDS, &std, &cfg, &rc);
+    free(args);
+    if (!go) return rc;
     rc = 1;
+    if (voices_flag && pl_service_set_str(&cfg.voices, voices_flag) != PL_OK) {
+        pl_config_deinit(tts_fields, N_FIELDS, &cfg);
+        return 1;
+    }
     struct pl_tts_service *svc = NULL;
     struct pl_worker *w = NULL;
     struct pl_strbuf voices;
     pl_strbuf_init(&voices);
-    /* every voice directory under model_dir unless absolute */
+    /* every voice directory: as given when it exists, else under model_dir */
     for (const char *p = cfg.voices; *p;) {
         const char *e = strchr(p, ',');
         size_t len = e ? (size_t)(e - p) : strlen(p);
         while (len && *p == ' ') p++, len--;
         if (len) {
+            char one[4096], buf[8300];
+            snprintf(one, sizeof one, "%.*s", (int)len, p);
             if (voices.len) pl_strbuf_append_char(&voices, ',');
-            if (*p != '/') pl_strbuf_appendf(&voices, "%s/", cfg.model_dir);
-            pl_strbuf_append_n(&voices, p, len);
+            pl_strbuf_append(&voices, under(cfg.model_dir, one, buf, sizeof buf));
         }
         if (!e) break;
         p = e + 1;
