@@ -22,6 +22,11 @@ endforeach()
 add_test(NAME integration_parley_perf
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_perf.sh ${CMAKE_BINARY_DIR})
 set_tests_properties(integration_parley_perf PROPERTIES LABELS integration TIMEOUT 60)
+# The dispatcher's overview, `parley help CMD`, errors and bash completion.
+add_test(NAME integration_parley_cli_help
+  COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/test_cli_help.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(integration_parley_cli_help PROPERTIES LABELS integration TIMEOUT 60
+  ENVIRONMENT "TMPDIR=${CMAKE_BINARY_DIR}")
 add_test(NAME integration_parley_up
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_up.sh ${CMAKE_BINARY_DIR}
   WORKING_DIRECTORY ${CMAKE_CURRENT_LIST_DIR})
