@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 BUILD=${1:-build}
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$PWD/docker/containers.conf}
 PROJECT=${PARLEY_COMPOSE_PROJECT:-parleyct$$}
-SERVICES=(nats gateway asr nlu qa dialog)
+SERVICES=(nats gateway asr nlu qa tts dialog)
 T0=$(date +%s%N)
 ms() { echo $(( ($(date +%s%N) - ${1:-$T0}) / 1000000 )); }
 el() { local m; m=$(ms); printf '%d.%d' $((m / 1000)) $((m % 1000 / 100)); }

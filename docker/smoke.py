@@ -5,8 +5,8 @@
   smoke.py HOST:PORT --session ID   the session is still there with its turn (after a restart)
 
 Checks grpc.health.v1 SERVING for the gateway and each service, Recognize of WAV,
-AnalyzeIntent, NaturalQuery over a context, and a dialog session with one Converse turn.
-Needs the Python stubs of the build (PYTHONPATH=build/python) and Debian's python3-grpcio.
+AnalyzeIntent, NaturalQuery over a context, Synthesize, and a dialog session with one Converse
+turn. Needs the Python stubs of the build (PYTHONPATH=build/python) and Debian's python3-grpcio.
 Prints one line per check and a timing; exit status 1 on the first failure.
 """
 import sys
@@ -16,6 +16,7 @@ import grpc
 from riva.proto import health_pb2, health_pb2_grpc
 from riva.proto import riva_asr_pb2 as asr, riva_asr_pb2_grpc as asr_grpc
 from riva.proto import riva_nlp_pb2 as nlp, riva_nlp_pb2_grpc as nlp_grpc
+from riva.proto import riva_tts_pb2 as tts, riva_tts_pb2_grpc as tts_grpc
 from parley.dialog.v1 import dialog_pb2 as D, dialog_pb2_grpc as D_grpc
 
 
@@ -43,7 +44,8 @@ def main():
 
     health = health_pb2_grpc.HealthStub(ch)
     for svc in ["", "nvidia.riva.asr.RivaSpeechRecognition",
-                "nvidia.riva.nlp.RivaLanguageUnderstanding", "parley.dialog.v1.Dialog"]:
+                "nvidia.riva.nlp.RivaLanguageUnderstanding", "nvidia.riva.tts.RivaSpeechSynthesis",
+                "parley.dialog.v1.Dialog"]:
         st = health.Check(health_pb2.HealthCheckRequest(service=svc), timeout=10).status
         check(st == health_pb2.HealthCheckResponse.SERVING,
               "health %r: %s" % (svc, health_pb2.HealthCheckResponse.ServingStatus.Name(st)))
@@ -69,6 +71,12 @@ def main():
                                                 context=ctx, top_n=3), timeout=60)
     got = [(x.answer, round(x.score, 2)) for x in r.results]
     check(any("Eiffel" in a for a, _ in got), "NaturalQuery over a context: %s" % got)
+
+    r = tts_grpc.RivaSpeechSynthesisStub(ch).Synthesize(
+        tts.SynthesizeSpeechRequest(text="Hello from the container.", language_code="en-US",
+                                    encoding=1, sample_rate_hz=22050), timeout=60)
+    secs = len(r.audio) / 2 / 22050
+    check(0.5 < secs < 10, "Synthesize: %.2f s of audio at 22050 Hz" % secs)
 
     dl = D_grpc.DialogStub(ch)
     s = dl.CreateSession(D.CreateSessionRequest(user_id="compose-test"), timeout=20)
