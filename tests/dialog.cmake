@@ -20,3 +20,19 @@ pl_add_py_test(NAME integration_dialog_crash SCRIPT dialog_crash.py TIMEOUT 240
                ENV "PL_DIALOG=$<TARGET_FILE:parley-dialog>" "PL_NLU=$<TARGET_FILE:parley-nlu>"
                    "PL_QA=$<TARGET_FILE:parley-qa>" "PL_GATEWAY=$<TARGET_FILE:parley-gateway>"
                    "PL_PARLEY=$<TARGET_FILE:parley>" "PL_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+# Converse with voice (services/dialog/dialog_voice.c): parley-asr with the shipped model,
+# parley-nlu, parley-tts, parley-dialog and the gateway on free ports; hands-free and
+# push-to-talk turns from FSDD recordings, reply audio, latency, INTERRUPT and barge-in by
+# speech, bad audio configs, `parley chat --audio`, parley-tts and parley-asr killed.
+# integration_dialog_voice uses the tone-generator voice (parley-tts-fake, always built);
+# integration_dialog_voice_tts the real parley-tts (models/tts-voice, else random weights).
+set(pl_dlg_voice_env "PL_DIALOG=$<TARGET_FILE:parley-dialog>" "PL_NLU=$<TARGET_FILE:parley-nlu>"
+    "PL_ASR=$<TARGET_FILE:parley-asr>" "PL_GATEWAY=$<TARGET_FILE:parley-gateway>"
+    "PL_CHAT=$<TARGET_FILE:parley-chat>" "PL_SOURCE_DIR=${CMAKE_SOURCE_DIR}"
+    "PARLEY_DATA_DIR=${PARLEY_DATA_DIR}")
+pl_add_py_test(NAME integration_dialog_voice SCRIPT dialog_voice.py TIMEOUT 180
+               ENV ${pl_dlg_voice_env} "PL_TTS=$<TARGET_FILE:parley-tts-fake>" "PL_TTS_FAKE=1")
+if(TARGET parley-tts)
+  pl_add_py_test(NAME integration_dialog_voice_tts SCRIPT dialog_voice.py TIMEOUT 300
+                 ENV ${pl_dlg_voice_env} "PL_TTS=$<TARGET_FILE:parley-tts>")
+endif()

@@ -3,7 +3,15 @@
  * one Converse stream (gRPC C core).
  *
  *   parley chat [--user U] [--session S] [--dialog NAME] [--server HOST:PORT] [--api-key K]
- *               [--nlu]
+ *               [--nlu] [--audio FILE [--reply-audio OUT.wav] [--reply-rate HZ] [--fast]]
+ *
+ * --audio FILE: one spoken turn instead of stdin. FILE (WAV, FLAC, ... anything libsndfile
+ * reads; mixed down to mono) is streamed as raw LINEAR_PCM at its own rate in 100 ms chunks,
+ * in real time (--fast: as fast as the stream takes it), then END_OF_UTTERANCE
+ * (push-to-talk) and the half-close. Prints the transcripts ("you: TEXT"), with --nlu the
+ * NLU result and the events, the reply ("bot: TEXT") and "[reply audio: S s, first chunk
+ * M ms after END_OF_UTTERANCE]"; --reply-audio writes the reply audio (LINEAR_PCM at
+ * --reply-rate, default 22050) as a 16-bit WAV file.
  *
  * Reads stdin line by line: each line is one user turn (sent as a `text` message; the reply
  * is printed when the turn's TURN_COMPLETE arrives), or a command: /contexts (ListContexts),
@@ -35,7 +43,9 @@
 #include <grpc/support/time.h>
 
 #include "alloc.h"
+#include "audio.h"
 #include "client_grpc.h"
+#include "util.h"
 #include "parley/dialog/v1/dialog.pb-c.h"
 #include "proto_util.h"
 
@@ -59,6 +69,15 @@ struct chat {
     bool created;   /* SESSION_CREATED arrived */
     bool turn_done; /* TURN_COMPLETE (or EVENT_ERROR) of the turn in flight arrived */
     char session_id[80];
+    /* --audio */
+    bool voice;
+    uint8_t *reply;     /* reply audio so far (s16le at reply_rate) */
+    size_t n_reply, cap_reply;
+    int reply_rate, in_rate;
+    int16_t *pcm; /* the file, mono s16 at in_rate */
+    size_t n_pcm;
+    bool fast;
+    int64_t eou_us, first_audio_us;
 };
 
 static volatile sig_atomic_t interrupts;
@@ -71,10 +90,14 @@ static void on_sigint(int sig) {
 static void usage(FILE *f) {
     fprintf(f, "usage: parley chat [--user U] [--session S] [--dialog NAME] [--server HOST:PORT]\n"
                "                   [--api-key K] [--nlu]\n"
+               "                   [--audio FILE [--reply-audio OUT.wav] [--reply-rate HZ] [--fast]]\n"
                "  each line of stdin is one turn; commands: /contexts, /switch ID, /history, "
                "/quit\n"
                "  --session S   continue session S (printed as \"session: S\" at the start)\n"
-               "  --nlu         print each turn's intent and NLU slots\n");
+               "  --nlu         print each turn's intent and NLU slots\n"
+               "  --audio FILE  one spoken turn: stream FILE (real time; --fast: at once), print\n"
+               "                the transcript and the reply; --reply-audio OUT.wav saves the\n"
+               "                reply audio (--reply-rate HZ, default 22050)\n");
 }
 
 static const char *status_name(grpc_status_code code) {
@@ -134,6 +157,19 @@ static void print_event(struct chat *c, const Parley__Dialog__V1__ConverseRespon
         printf("  error: %s\n", e->detail ? e->detail : "");
         c->turn_done = true;
         break;
+    case PARLEY__DIALOG__V1__EVENT_TYPE__EVENT_REPLY_AUDIO_DONE:
+    case PARLEY__DIALOG__V1__EVENT_TYPE__EVENT_REPLY_INTERRUPTED: {
+        const char *ms = "?";
+        for (size_t i = 0; i < e->n_attributes; i++)
+            if (!strcmp(e->attributes[i]->key, "audio_ms")) ms = e->attributes[i]->value;
+        printf("  [reply audio: %.2f s", atof(ms) / 1000.0);
+        if (c->eou_us && c->first_audio_us)
+            printf(", first chunk %.1f ms after END_OF_UTTERANCE",
+                   (double)(c->first_audio_us - c->eou_us) / 1000.0);
+        printf("%s]\n", e->type == PARLEY__DIALOG__V1__EVENT_TYPE__EVENT_REPLY_INTERRUPTED
+                             ? ", interrupted" : "");
+        break;
+    }
     default:
         if (c->nlu) printf("  [%s %s]\n", event_name(e->type), e->detail ? e->detail : "");
     }
@@ -157,8 +193,23 @@ static void on_message(struct chat *c, grpc_byte_buffer *bb) {
         print_event(c, r);
         break;
     case PARLEY__DIALOG__V1__CONVERSE_RESPONSE__RESPONSE_TRANSCRIPT:
-        if (r->transcript->text) printf("  heard: %s\n", r->transcript->text);
+        if (r->transcript->is_final) printf("you: %s\n", r->transcript->text);
+        else if (c->nlu) printf("  ~ %s\n", r->transcript->text);
         break;
+    case PARLEY__DIALOG__V1__CONVERSE_RESPONSE__RESPONSE_BOT_AUDIO: {
+        const ProtobufCBinaryData *a = &r->bot_audio->audio;
+        if (a->len && !c->first_audio_us) c->first_audio_us = pl_time_mono_us();
+        if (c->n_reply + a->len > c->cap_reply) {
+            size_t cap = (c->n_reply + a->len) * 2;
+            uint8_t *p = pl_realloc(c->reply, cap);
+            if (!p) break;
+            c->reply = p;
+            c->cap_reply = cap;
+        }
+        if (a->len) memcpy(c->reply + c->n_reply, a->data, a->len);
+        c->n_reply += a->len;
+        break;
+    }
     default:
         break;
     }
@@ -181,10 +232,10 @@ static void post_recv(struct chat *c, bool with_md) {
     if (!c->recv_busy) c->recv_done = true;
 }
 
-/* Wait up to 200 ms for one completion and account for it. */
-static void pump(struct chat *c) {
+/* Wait up to ms for one completion and account for it. */
+static void pump_ms(struct chat *c, int ms) {
     gpr_timespec t = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-                                  gpr_time_from_millis(200, GPR_TIMESPAN));
+                                  gpr_time_from_millis(ms, GPR_TIMESPAN));
     grpc_event ev = grpc_completion_queue_next(c->cq, t, NULL);
     if (ev.type != GRPC_OP_COMPLETE) return;
     switch ((int)(intptr_t)ev.tag) {
@@ -209,6 +260,8 @@ static void pump(struct chat *c) {
         break;
     }
 }
+
+static void pump(struct chat *c) { pump_ms(c, 200); }
 
 static bool stream_over(const struct chat *c) {
     return c->status_done && !c->recv_busy && !c->send_busy;
@@ -283,6 +336,17 @@ static void open_stream(struct chat *c, const char *session) {
     cfg.user_id = (char *)c->user;
     cfg.dialog = (char *)c->dialog;
     cfg.include_nlu = c->nlu;
+    Parley__Dialog__V1__AudioInputConfig in = PARLEY__DIALOG__V1__AUDIO_INPUT_CONFIG__INIT;
+    Parley__Dialog__V1__AudioOutputConfig out = PARLEY__DIALOG__V1__AUDIO_OUTPUT_CONFIG__INIT;
+    if (c->voice) { /* push-to-talk: raw PCM at the file's rate; replies as raw PCM */
+        in.encoding = NVIDIA__RIVA__AUDIO_ENCODING__LINEAR_PCM;
+        in.sample_rate_hertz = c->in_rate;
+        out.encoding = NVIDIA__RIVA__AUDIO_ENCODING__LINEAR_PCM;
+        out.sample_rate_hz = c->reply_rate;
+        cfg.input_audio = &in;
+        cfg.output_audio = &out;
+        cfg.interim_results = c->nlu;
+    }
     Parley__Dialog__V1__ConverseRequest rq = PARLEY__DIALOG__V1__CONVERSE_REQUEST__INIT;
     rq.request_case = PARLEY__DIALOG__V1__CONVERSE_REQUEST__REQUEST_CONFIG;
     rq.config = &cfg;
@@ -492,10 +556,79 @@ static void repl(struct chat *c) {
     free(line);
 }
 
+/* --audio: the file in 100 ms chunks (paced by the clock unless --fast), END_OF_UTTERANCE. */
+static void speak_file(struct chat *c) {
+    printf("session: %s\n", c->session_id);
+    fflush(stdout);
+    size_t chunk = (size_t)c->in_rate / 10;
+    int64_t t0 = pl_time_mono_us();
+    for (size_t i = 0, k = 0; i < c->n_pcm && !interrupts; i += chunk, k++) {
+        size_t n = c->n_pcm - i < chunk ? c->n_pcm - i : chunk;
+        Parley__Dialog__V1__ConverseRequest rq = PARLEY__DIALOG__V1__CONVERSE_REQUEST__INIT;
+        rq.request_case = PARLEY__DIALOG__V1__CONVERSE_REQUEST__REQUEST_AUDIO_CONTENT;
+        rq.audio_content.data = (uint8_t *)(c->pcm + i);
+        rq.audio_content.len = n * sizeof *c->pcm;
+        if (!send_request(c, &rq, false)) return;
+        int64_t due = t0 + (int64_t)(k + 1) * 100000;
+        while (!c->fast && pl_time_mono_us() < due && !stream_over(c))
+            pump_ms(c, (int)((due - pl_time_mono_us()) / 1000) + 1);
+    }
+    Parley__Dialog__V1__ControlInput ci = PARLEY__DIALOG__V1__CONTROL_INPUT__INIT;
+    ci.kind = PARLEY__DIALOG__V1__CONTROL_INPUT__KIND__END_OF_UTTERANCE;
+    Parley__Dialog__V1__ConverseRequest rq = PARLEY__DIALOG__V1__CONVERSE_REQUEST__INIT;
+    rq.request_case = PARLEY__DIALOG__V1__CONVERSE_REQUEST__REQUEST_CONTROL;
+    rq.control = &ci;
+    c->eou_us = pl_time_mono_us();
+    send_request(c, &rq, false);
+}
+
+/* Read FILE into c->pcm (mono s16 at its own rate). */
+static bool load_audio(struct chat *c, const char *path) {
+    struct pl_audio *a = NULL;
+    struct pl_audio_info info;
+    if (pl_audio_decode_file(path, NULL, &a, &info) != PL_OK) {
+        fprintf(stderr, "parley chat: %s: %s\n", path, pl_last_error());
+        return false;
+    }
+    if (pl_audio_to_mono(a) != PL_OK || a->sample_rate < PL_AUDIO_RAW_MIN_RATE ||
+        a->sample_rate > PL_AUDIO_RAW_MAX_RATE || !(c->pcm = pl_malloc(a->n_frames * 2 + 2))) {
+        fprintf(stderr, "parley chat: %s: cannot stream it (%d Hz; %d..%d Hz)\n", path,
+                a->sample_rate, PL_AUDIO_RAW_MIN_RATE, PL_AUDIO_RAW_MAX_RATE);
+        pl_audio_destroy(a);
+        return false;
+    }
+    pl_audio_float_to_s16(a->samples, a->n_frames, c->pcm);
+    c->n_pcm = a->n_frames;
+    c->in_rate = a->sample_rate;
+    pl_audio_destroy(a);
+    return true;
+}
+
+static bool save_reply(struct chat *c, const char *path) {
+    struct pl_audio *a = NULL;
+    uint8_t *wav = NULL;
+    size_t n = 0;
+    size_t bytes = c->n_reply / 2 * 2;
+    pl_status st = pl_audio_decode_raw(c->reply, bytes, PL_AUDIO_ENC_LINEAR_PCM, c->reply_rate, 1,
+                                       &a);
+    if (st == PL_OK) st = pl_audio_encode(a, PL_AUDIO_FMT_WAV, &wav, &n);
+    FILE *f = st == PL_OK ? fopen(path, "wb") : NULL;
+    bool ok = f && fwrite(wav, 1, n, f) == n;
+    if (f && fclose(f) != 0) ok = false;
+    if (!ok) fprintf(stderr, "parley chat: cannot write %s: %s\n", path,
+                     st != PL_OK ? pl_last_error() : strerror(errno));
+    else printf("reply audio: %s (%.2f s at %d Hz)\n", path, (double)bytes / 2 / c->reply_rate,
+                c->reply_rate);
+    pl_audio_destroy(a);
+    pl_free(wav);
+    return ok;
+}
+
 static int converse(struct chat *c, const char *session) {
     if (session && !check_session(c, session)) return 1;
     open_stream(c, session);
-    if (session || wait_for(c, &c->created)) repl(c);
+    if ((session || wait_for(c, &c->created)) && c->voice) speak_file(c);
+    else if (session || c->created) repl(c);
     half_close(c);
     bool never = false;
     wait_for(c, &never);
@@ -515,13 +648,22 @@ static int converse(struct chat *c, const char *session) {
     return 0;
 }
 
+/* After the stream: --reply-audio. */
+static int finish_voice(struct chat *c, int rc, const char *reply_path) {
+    if (rc == 0 && reply_path && !save_reply(c, reply_path)) rc = 1;
+    pl_free(c->reply);
+    pl_free(c->pcm);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     struct chat c;
     memset(&c, 0, sizeof c);
     c.server = "127.0.0.1:50051";
     c.user = "";
     c.dialog = "";
-    const char *session = NULL;
+    const char *session = NULL, *audio = NULL, *reply_path = NULL;
+    c.reply_rate = 22050;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -529,6 +671,8 @@ int main(int argc, char **argv) {
             return 0;
         } else if (!strcmp(a, "--nlu")) {
             c.nlu = true;
+        } else if (!strcmp(a, "--fast")) {
+            c.fast = true;
         } else if (a[0] == '-' && i + 1 >= argc) {
             fprintf(stderr, "parley chat: %s needs a value\n", a);
             return 2;
@@ -537,13 +681,30 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--session")) session = argv[++i];
         else if (!strcmp(a, "--dialog")) c.dialog = argv[++i];
         else if (!strcmp(a, "--api-key")) c.api_key = argv[++i];
-        else {
+        else if (!strcmp(a, "--audio")) audio = argv[++i];
+        else if (!strcmp(a, "--reply-audio")) reply_path = argv[++i];
+        else if (!strcmp(a, "--reply-rate")) {
+            char *end = NULL;
+            long r = strtol(argv[++i], &end, 10);
+            if (!end || *end || r < PL_AUDIO_RAW_MIN_RATE || r > PL_AUDIO_RAW_MAX_RATE) {
+                fprintf(stderr, "parley chat: --reply-rate %s: want %d..%d\n", argv[i],
+                        PL_AUDIO_RAW_MIN_RATE, PL_AUDIO_RAW_MAX_RATE);
+                return 2;
+            }
+            c.reply_rate = (int)r;
+        } else {
             fprintf(stderr, "parley chat: unknown argument %s\n", a);
             usage(stderr);
             return 2;
         }
     }
     if (session && !*session) session = NULL;
+    if ((reply_path || c.fast) && !audio) {
+        fprintf(stderr, "parley chat: --reply-audio and --fast go with --audio\n");
+        return 2;
+    }
+    if (audio && !load_audio(&c, audio)) return 2;
+    c.voice = audio != NULL;
     c.tty = isatty(0);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -560,6 +721,7 @@ int main(int argc, char **argv) {
     c.status = GRPC_STATUS_UNKNOWN;
     c.details = grpc_empty_slice();
     int rc = converse(&c, session);
+    rc = finish_voice(&c, rc, reply_path);
     if (c.call) grpc_call_unref(c.call);
     if (c.in) grpc_byte_buffer_destroy(c.in);
     if (c.out) grpc_byte_buffer_destroy(c.out);

@@ -213,6 +213,9 @@ struct pl_asrsvc_session {
     ProtobufCMessage *cfg_msg; /* the first request (owns the config) */
     const Nvidia__Riva__Asr__RecognitionConfig *cfg;
     bool interim, ended;
+    /* custom_configuration speech_events=true (parley-dialog's barge-in): a result with no
+     * alternatives (is_final false, stability 0) as soon as the endpointer hears speech */
+    bool speech_events;
     struct pl_model_set *set; /* the models as they were at the stream's configuration: held
                                  until the session ends, so a reload cannot take them */
     struct pl_asrsvc_model *m;
@@ -309,6 +312,11 @@ static pl_status setup(struct pl_asrsvc_session *s,
     if (!c) return PL_ERR(PL_E_INVALID_ARG, "streaming_config.config is missing");
     s->cfg = c;
     s->interim = sc->interim_results;
+    for (size_t i = 0; i < c->n_custom_configuration; i++) {
+        const char *k = c->custom_configuration[i]->key, *v = c->custom_configuration[i]->value;
+        if (k && v && !strcmp(k, "speech_events"))
+            s->speech_events = !strcasecmp(v, "true") || !strcmp(v, "1");
+    }
     const char *lc = c->language_code;
     if (lc && *lc && strcasecmp(lc, "en-US") && strcasecmp(lc, "en_US") && strcasecmp(lc, "en"))
         return PL_ERR(PL_E_INVALID_ARG, "language_code '%s' is not served (this service: en-US)",
@@ -626,6 +634,27 @@ fail:
     return st;
 }
 
+/* speech_events: the endpointer heard speech start at 10 ms frame `frame` of the stream: one
+ * result without alternatives, audio_processed = where the speech started (seconds). */
+static pl_status send_speech_start(struct pl_asrsvc_session *s, int64_t frame) {
+    if (!s->speech_events) return PL_OK;
+    Nvidia__Riva__Asr__StreamingRecognitionResult r =
+        NVIDIA__RIVA__ASR__STREAMING_RECOGNITION_RESULT__INIT;
+    r.channel_tag = 1;
+    r.audio_processed = (float)((double)frame * 0.01);
+    Nvidia__Riva__Asr__StreamingRecognitionResult *pr = &r;
+    Nvidia__Riva__Asr__StreamingRecognizeResponse resp =
+        NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_RESPONSE__INIT;
+    resp.n_results = 1;
+    resp.results = &pr;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    PL_TRY(pl_proto_pack(&resp.base, &buf, &len));
+    pl_status st = s->send(s->ud, buf, len);
+    pl_free(buf);
+    return st;
+}
+
 static pl_status send_interim(struct pl_asrsvc_session *s) {
     if (!s->interim || s->dec_rows == 0 || (s->ep && !s->speech)) return PL_OK;
     struct pl_asr_nbest *nb = NULL;
@@ -683,9 +712,10 @@ static pl_status push_blank(struct pl_asrsvc_session *s, int64_t known, bool at_
         PL_TRY(pl_endpoint_feed(s->ep, &v, &b, 1, on_event, s));
         s->ep_frames++;
         for (size_t e = 0; e < s->n_evs; e++) {
-            if (s->evs[e].type == PL_ENDPOINT_START)
+            if (s->evs[e].type == PL_ENDPOINT_START) {
                 s->speech = true;
-            else if (s->evs[e].type == PL_ENDPOINT_END)
+                PL_TRY(send_speech_start(s, s->evs[e].frame));
+            } else if (s->evs[e].type == PL_ENDPOINT_END)
                 PL_TRY(end_utt(s, (s->evs[e].frame + 1) * hop));
         }
         if (s->ep_frames * hop - s->utt_start >= max_utt) {
@@ -737,6 +767,7 @@ static pl_status push_samples(struct pl_asrsvc_session *s, const float *x, size_
         for (size_t e = 0; e < s->n_evs; e++) {
             if (s->evs[e].type == PL_ENDPOINT_START) {
                 s->speech = true;
+                PL_TRY(send_speech_start(s, s->evs[e].frame));
             } else if (s->evs[e].type == PL_ENDPOINT_END) {
                 PL_TRY(feed_until(s, (s->evs[e].frame + 1) * hop));
                 PL_TRY(end_utt(s, (s->evs[e].frame + 1) * hop));

@@ -11,7 +11,9 @@
  * Converse: the first message is the config (session to use or create, context to switch to);
  * then each `text` message is one turn, answered with NluResult (when include_nlu), the
  * context events of the turn, one BotText per reply and TURN_COMPLETE. A failed turn is an
- * EVENT_ERROR and the stream goes on. Audio input and output are not served yet.
+ * EVENT_ERROR and the stream goes on. A config with input_audio or output_audio hands the
+ * stream's turns to its voice (dialog_voice.c): audio through parley-asr, text turns queued
+ * behind the spoken ones, replies spoken through parley-tts.
  */
 #include <string.h>
 
@@ -171,17 +173,8 @@ pl_status pl__dlgsvc_text_turn(struct pl_dlgsvc *s, const char *user, const char
 
 /* ---- Converse -------------------------------------------------------------------------- */
 
-struct conv {
-    struct pl_dlgsvc *s;
-    char user[129];
-    char session_id[PL_DLG_ID_LEN];
-    bool configured, include_nlu;
-    Nvidia__Riva__RequestId *id; /* echoed (owned copy of the config's) */
-};
-
-/* Send one ConverseResponse (its oneof already set). */
-static pl_status send(struct pl_worker_session *ws, struct conv *c,
-                      Parley__Dialog__V1__ConverseResponse *r, const char *ctx_id, int turn) {
+pl_status pl__dlgconv_send(struct pl__dlg_conv *c, void *response, const char *ctx_id, int turn) {
+    Parley__Dialog__V1__ConverseResponse *r = response;
     r->session_id = c->session_id;
     r->context_id = (char *)(ctx_id ? ctx_id : "");
     r->turn = turn;
@@ -189,24 +182,33 @@ static pl_status send(struct pl_worker_session *ws, struct conv *c,
     uint8_t *buf = NULL;
     size_t len = 0;
     PL_TRY(pl_proto_pack(&r->base, &buf, &len));
-    pl_status st = pl_worker_session_send(ws, buf, len);
+    pl_status st = pl_worker_session_send(c->ws, buf, len);
     pl_free(buf);
     return st;
 }
 
-static pl_status send_event(struct pl_worker_session *ws, struct conv *c, int type,
-                            const char *detail, const char *ctx_id, int turn) {
+pl_status pl__dlgconv_event(struct pl__dlg_conv *c, int type, const char *detail,
+                            const char *const *attrs, const char *ctx_id, int turn) {
     Parley__Dialog__V1__DialogEvent ev = PARLEY__DIALOG__V1__DIALOG_EVENT__INIT;
     ev.type = (Parley__Dialog__V1__EventType)type;
     ev.detail = (char *)detail;
+    Parley__Dialog__V1__DialogEvent__AttributesEntry e[8], *pe[8];
+    for (size_t i = 0; attrs && attrs[2 * i] && i < 8; i++) {
+        parley__dialog__v1__dialog_event__attributes_entry__init(&e[i]);
+        e[i].key = (char *)attrs[2 * i];
+        e[i].value = (char *)(attrs[2 * i + 1] ? attrs[2 * i + 1] : "");
+        pe[i] = &e[i];
+        ev.n_attributes = i + 1;
+    }
+    ev.attributes = pe;
     Parley__Dialog__V1__ConverseResponse r = PARLEY__DIALOG__V1__CONVERSE_RESPONSE__INIT;
     r.response_case = PARLEY__DIALOG__V1__CONVERSE_RESPONSE__RESPONSE_EVENT;
     r.event = &ev;
-    return send(ws, c, &r, ctx_id, turn);
+    return pl__dlgconv_send(c, &r, ctx_id, turn);
 }
 
-static pl_status send_nlu(struct pl_worker_session *ws, struct conv *c, const char *text,
-                          const struct pl__dlg_turn_result *t) {
+pl_status pl__dlgconv_send_nlu(struct pl__dlg_conv *c, const char *text,
+                               const struct pl__dlg_turn_result *t) {
     Nvidia__Riva__Nlp__AnalyzeIntentResponse *ar = t->nlu_msg;
     Parley__Dialog__V1__NluResult nr = PARLEY__DIALOG__V1__NLU_RESULT__INIT;
     Parley__Dialog__V1__Intent in = PARLEY__DIALOG__V1__INTENT__INIT;
@@ -237,14 +239,14 @@ static pl_status send_nlu(struct pl_worker_session *ws, struct conv *c, const ch
     Parley__Dialog__V1__ConverseResponse r = PARLEY__DIALOG__V1__CONVERSE_RESPONSE__INIT;
     r.response_case = PARLEY__DIALOG__V1__CONVERSE_RESPONSE__RESPONSE_NLU;
     r.nlu = &nr;
-    if (st == PL_OK) st = send(ws, c, &r, t->turn.context_id, t->turn.turn);
+    if (st == PL_OK) st = pl__dlgconv_send(c, &r, t->turn.context_id, t->turn.turn);
     pl_free(sl);
     pl_free(sp);
     return st;
 }
 
-static pl_status send_reply(struct pl_worker_session *ws, struct conv *c,
-                           const struct pl_dlg_reply *rep, const char *ctx_id, int turn) {
+static pl_status send_reply(struct pl__dlg_conv *c, const struct pl_dlg_reply *rep,
+                            const char *ctx_id, int turn) {
     Parley__Dialog__V1__BotText b = PARLEY__DIALOG__V1__BOT_TEXT__INIT;
     b.text = rep->text;
     b.response_name = rep->response;
@@ -252,13 +254,13 @@ static pl_status send_reply(struct pl_worker_session *ws, struct conv *c,
     Parley__Dialog__V1__ConverseResponse r = PARLEY__DIALOG__V1__CONVERSE_RESPONSE__INIT;
     r.response_case = PARLEY__DIALOG__V1__CONVERSE_RESPONSE__RESPONSE_BOT_TEXT;
     r.bot_text = &b;
-    return send(ws, c, &r, ctx_id, turn);
+    return pl__dlgconv_send(c, &r, ctx_id, turn);
 }
 
 /* The turn as it happened: context events (created, switched, closed), slot and action events
  * stay in the log; each reply as BotText where it was said; TURN_COMPLETE last. */
-static pl_status send_turn(struct pl_worker_session *ws, struct conv *c,
-                           const struct pl__dlg_turn_result *t) {
+pl_status pl__dlgconv_send_turn(struct pl__dlg_conv *c, const struct pl__dlg_turn_result *t,
+                                int part) {
     struct pl_arena a;
     pl_arena_init(&a, 4096);
     pl_status st = PL_OK;
@@ -266,21 +268,25 @@ static pl_status send_turn(struct pl_worker_session *ws, struct conv *c,
     for (int i = 0; st == PL_OK && i < t->turn.n_events; i++) {
         const struct pl_dlg_event *e = &t->turn.events[i];
         if (e->kind == PL_DLG_EV_BOT && k < t->turn.n_replies) {
-            st = send_reply(ws, c, &t->turn.replies[k++], e->context_id, t->turn.turn);
+            if (part != 2) st = send_reply(c, &t->turn.replies[k], e->context_id, t->turn.turn);
+            k++;
             continue;
         }
         if (e->kind != PL_DLG_EV_EVENT) continue;
         Parley__Dialog__V1__ConverseResponse r = PARLEY__DIALOG__V1__CONVERSE_RESPONSE__INIT;
         r.response_case = PARLEY__DIALOG__V1__CONVERSE_RESPONSE__RESPONSE_EVENT;
         r.event = pl__dlgsvc_event_msg(&a, e->data);
-        if (r.event) st = send(ws, c, &r, e->context_id, t->turn.turn);
+        if (!r.event) continue;
+        bool complete = r.event->type == PARLEY__DIALOG__V1__EVENT_TYPE__EVENT_TURN_COMPLETE;
+        if ((part == 1 && complete) || (part == 2 && !complete)) continue;
+        st = pl__dlgconv_send(c, &r, e->context_id, t->turn.turn);
     }
     pl_arena_deinit(&a);
     return st;
 }
 
-static pl_status on_text(struct pl_worker_session *ws, struct conv *c, const char *text) {
-    const struct pl_worker_ctx *ctx = pl_worker_session_ctx(ws);
+static pl_status on_text(struct pl__dlg_conv *c, const char *text) {
+    const struct pl_worker_ctx *ctx = pl_worker_session_ctx(c->ws);
     struct pl__dlg_turn_result t;
     pl_status st = pl__dlgsvc_text_turn(c->s, c->user, c->session_id, text,
                                         ctx ? ctx->deadline_us : 0, &t);
@@ -290,22 +296,18 @@ static pl_status on_text(struct pl_worker_session *ws, struct conv *c, const cha
         PL_LOGW("turn failed: %s", msg);
         pl__dlg_turn_result_deinit(&t);
         if (st == PL_E_NOT_FOUND) return PL_ERR(PL_E_NOT_FOUND, "%s", msg + strlen(pl_status_str(st)) + 2);
-        return send_event(ws, c, PL_DLG_E_ERROR, msg, "", 0);
+        return pl__dlgconv_event(c, PL_DLG_E_ERROR, msg, NULL, "", 0);
     }
-    if (c->include_nlu) st = send_nlu(ws, c, text, &t);
-    if (st == PL_OK) st = send_turn(ws, c, &t);
+    if (c->include_nlu) st = pl__dlgconv_send_nlu(c, text, &t);
+    if (st == PL_OK) st = pl__dlgconv_send_turn(c, &t, 0);
     pl__dlg_turn_result_deinit(&t);
     return st;
 }
 
 /* The config: resume or create the session, switch context when asked. */
-static pl_status on_config(struct pl_worker_session *ws, struct conv *c,
-                           const Parley__Dialog__V1__ConverseConfig *cfg) {
+static pl_status on_config(struct pl__dlg_conv *c, const Parley__Dialog__V1__ConverseConfig *cfg) {
     struct pl_dlgsvc *s = c->s;
-    if (cfg->input_audio || cfg->output_audio)
-        return PL_ERR(PL_E_INVALID_ARG, "Converse serves text only so far (input_audio and "
-                      "output_audio are not supported yet)");
-    snprintf(c->user, sizeof c->user, "%s", pl__dlgsvc_user(pl_worker_session_ctx(ws), cfg->user_id));
+    snprintf(c->user, sizeof c->user, "%s", pl__dlgsvc_user(pl_worker_session_ctx(c->ws), cfg->user_id));
     c->include_nlu = cfg->include_nlu;
     struct pl_dlg_state *st = NULL;
     pl_status r;
@@ -326,8 +328,9 @@ static pl_status on_config(struct pl_worker_session *ws, struct conv *c,
     if (r == PL_OK) snprintf(c->session_id, sizeof c->session_id, "%s", st->session_id);
     pl_dlg_state_destroy(st);
     PL_TRY(r);
+    if (cfg->input_audio || cfg->output_audio) PL_TRY(pl__dlg_voice_create(c, cfg));
     c->configured = true;
-    if (created) PL_TRY(send_event(ws, c, PL_DLG_E_SESSION_CREATED, "session created", "", 0));
+    if (created) PL_TRY(pl__dlgconv_event(c, PL_DLG_E_SESSION_CREATED, "session created", NULL, "", 0));
     if (!cfg->context_id || !*cfg->context_id) return PL_OK;
     pthread_mutex_t *mu = pl__dlgsvc_stripe(s, c->session_id);
     struct pl_dlg_turn t;
@@ -341,40 +344,45 @@ static pl_status on_config(struct pl_worker_session *ws, struct conv *c,
     pl_dlg_turn_deinit(&t);
     pl_dlg_state_destroy(st);
     PL_TRY(r);
-    return send_event(ws, c, PL_DLG_E_CONTEXT_SWITCHED, "context switched", cfg->context_id, 0);
+    return pl__dlgconv_event(c, PL_DLG_E_CONTEXT_SWITCHED, "context switched", NULL, cfg->context_id, 0);
 }
 
 static pl_status conv_open(void *ud, struct pl_worker_session *ws, const struct pl_worker_ctx *ctx,
                            void **state) {
-    (void)ws, (void)ctx;
-    struct conv *c = pl_calloc(1, sizeof *c);
+    (void)ctx;
+    struct pl__dlg_conv *c = pl_calloc(1, sizeof *c);
     if (!c) return PL_ERR(PL_E_NOMEM, "converse");
     c->s = ud;
+    c->ws = ws;
     *state = c;
     return PL_OK;
 }
 
-static void conv_free(struct conv *c) {
+static void conv_free(struct pl__dlg_conv *c) {
     if (!c) return;
-    if (c->id) {
-        pl_free(c->id->value);
-        pl_free(c->id);
+    pl__dlg_voice_destroy(c->voice);
+    Nvidia__Riva__RequestId *id = c->id;
+    if (id) {
+        pl_free(id->value);
+        pl_free(id);
     }
     pl_free(c);
 }
 
-static pl_status keep_id(struct conv *c, const Nvidia__Riva__RequestId *id) {
+static pl_status keep_id(struct pl__dlg_conv *c, const Nvidia__Riva__RequestId *id) {
     if (!id || c->id) return PL_OK;
-    c->id = pl_calloc(1, sizeof *c->id);
-    if (!c->id) return PL_ERR(PL_E_NOMEM, "converse");
-    nvidia__riva__request_id__init(c->id);
-    c->id->value = pl_strdup(id->value ? id->value : "");
-    return c->id->value ? PL_OK : PL_ERR(PL_E_NOMEM, "converse");
+    Nvidia__Riva__RequestId *k = pl_calloc(1, sizeof *k);
+    if (!k) return PL_ERR(PL_E_NOMEM, "converse");
+    nvidia__riva__request_id__init(k);
+    c->id = k;
+    k->value = pl_strdup(id->value ? id->value : "");
+    return k->value ? PL_OK : PL_ERR(PL_E_NOMEM, "converse");
 }
 
 static pl_status conv_message(void *state, struct pl_worker_session *ws, const uint8_t *data,
                               size_t n) {
-    struct conv *c = state;
+    (void)ws;
+    struct pl__dlg_conv *c = state;
     ProtobufCMessage *msg = NULL;
     PL_TRY(pl_proto_unpack(&parley__dialog__v1__converse_request__descriptor, data, n, &msg));
     Parley__Dialog__V1__ConverseRequest *rq = (void *)msg;
@@ -384,18 +392,25 @@ static pl_status conv_message(void *state, struct pl_worker_session *ws, const u
         st = PL_ERR(PL_E_INVALID_ARG, is_cfg ? "config may only be the first message"
                                              : "the first message must be the config");
     if (st != PL_OK) goto out;
+    const char *text = ""; /* the oneof shares storage: read text in its own case only */
     switch (rq->request_case) {
     case PARLEY__DIALOG__V1__CONVERSE_REQUEST__REQUEST_CONFIG:
-        st = on_config(ws, c, rq->config);
+        st = on_config(c, rq->config);
         break;
     case PARLEY__DIALOG__V1__CONVERSE_REQUEST__REQUEST_TEXT:
-        st = on_text(ws, c, rq->text && rq->text->text ? rq->text->text : "");
+        if (rq->text && rq->text->text) text = rq->text->text;
+        st = c->voice ? pl__dlg_voice_text(c->voice, text) : on_text(c, text);
         break;
     case PARLEY__DIALOG__V1__CONVERSE_REQUEST__REQUEST_AUDIO_CONTENT:
-        st = PL_ERR(PL_E_INVALID_ARG, "audio_content without input_audio in the config (audio "
-                    "is not served yet)");
+        st = c->voice ? pl__dlg_voice_audio(c->voice, rq->audio_content.data,
+                                            rq->audio_content.len)
+                      : PL_ERR(PL_E_INVALID_ARG, "audio_content without input_audio in the config");
         break;
-    default: /* control: nothing plays, nothing to interrupt */
+    case PARLEY__DIALOG__V1__CONVERSE_REQUEST__REQUEST_CONTROL:
+        /* text only: no utterance to end, no reply audio to interrupt */
+        if (c->voice) st = pl__dlg_voice_control(c->voice, rq->control ? (int)rq->control->kind : 0);
+        break;
+    default:
         break;
     }
 out:
@@ -405,8 +420,10 @@ out:
 
 static pl_status conv_end(void *state, struct pl_worker_session *ws) {
     (void)ws;
-    conv_free(state);
-    return PL_OK;
+    struct pl__dlg_conv *c = state;
+    pl_status st = c->voice ? pl__dlg_voice_finish(c->voice) : PL_OK;
+    conv_free(c);
+    return st;
 }
 
 static void conv_cancel(void *state, struct pl_worker_session *ws) {

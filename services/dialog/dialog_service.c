@@ -29,6 +29,9 @@ void pl_dlgsvc_opts_default(struct pl_dlgsvc_opts *o) {
     o->qa_timeout_ms = 5000;
     o->max_text_bytes = 4096;
     o->ended_ttl_ms = 30LL * 24 * 3600 * 1000;
+    o->tts_voice = "";
+    o->tts_sample_rate = 22050;
+    o->voice_wait_ms = 60000;
 }
 
 /* ---- specs ---------------------------------------------------------------------------------- */
@@ -105,7 +108,8 @@ pl_status pl_dlgsvc_create(const struct pl_dlgsvc_opts *o, struct pl_dlgsvc **ou
     pl_status st = PL_OK;
     if (!(s->spec_dir = pl_strdup(o->spec_dir)) ||
         !(s->default_dialog = pl_strdup(o->default_dialog ? o->default_dialog : "")) ||
-        !(s->store_path = pl_strdup(o->store_path)))
+        !(s->store_path = pl_strdup(o->store_path)) ||
+        !(s->tts_voice = pl_strdup(o->tts_voice ? o->tts_voice : "")))
         st = PL_ERR(PL_E_NOMEM, "dialog service");
     if (st == PL_OK) st = load_specs(s);
     if (st == PL_OK && s->default_dialog[0] && !pl__dlgsvc_spec(s, s->default_dialog))
@@ -140,6 +144,7 @@ void pl_dlgsvc_destroy(struct pl_dlgsvc *s) {
     pl_free(s->spec_dir);
     pl_free(s->default_dialog);
     pl_free(s->store_path);
+    pl_free(s->tts_voice);
     pl_free(s);
 }
 

@@ -5,6 +5,8 @@
  *
  *   dialog_service.c   the service object, specs, the store, the unary rpcs, protobuf glue
  *   dialog_converse.c  one text turn end to end (NLU, policy, commit) and the Converse stream
+ *   dialog_voice.c     Converse's voice: audio in through parley-asr streaming, replies out
+ *                      through parley-tts streaming, barge-in
  *
  * Thread-safety: the service is used by every handler thread; turns of one session are
  * serialized by a lock stripe per session id, and every turn is committed before its reply
@@ -37,6 +39,9 @@ struct pl_dlgsvc_opts {
     int64_t idle_end_ms;        /* end sessions idle this long (0 = never) */
     int64_t ended_ttl_ms;       /* delete ended sessions after this (0 = keep) */
     int tz_offset_min;          /* tell_time / tell_date */
+    const char *tts_voice;      /* voice of replies whose output_audio names none ("" = TTS's) */
+    int tts_sample_rate;        /* rate of replies whose output_audio says 0 (22050) */
+    int64_t voice_wait_ms;      /* half-close: longest wait for the last voice turn (60000) */
 };
 void pl_dlgsvc_opts_default(struct pl_dlgsvc_opts *o);
 
@@ -59,7 +64,7 @@ void pl_dlgsvc_expire(struct pl_dlgsvc *s);
 
 struct pl_dlgsvc {
     struct pl_dlgsvc_opts o;
-    char *spec_dir, *default_dialog, *store_path;
+    char *spec_dir, *default_dialog, *store_path, *tts_voice;
     struct pl_dlg_spec **specs;
     int n_specs;
     struct pl_dlg_store *store;
@@ -94,5 +99,50 @@ void *pl__dlgsvc_context_msg(struct pl_arena *a, const struct pl_dlg_state *s,
 void *pl__dlgsvc_event_msg(struct pl_arena *a, const char *data);
 
 pl_status pl__dlgsvc_register_converse(struct pl_dlgsvc *s, struct pl_worker *w);
+
+/* ---- a Converse stream (dialog_converse.c), shared with dialog_voice.c ------------------- */
+
+struct pl_worker_session;
+struct pl__dlg_voice;
+
+struct pl__dlg_conv {
+    struct pl_dlgsvc *s;
+    struct pl_worker_session *ws; /* valid until on_end/on_cancel (the voice retains it) */
+    char user[129];
+    char session_id[PL_DLG_ID_LEN];
+    bool configured, include_nlu;
+    void *id;                     /* Nvidia__Riva__RequestId echoed (owned copy), or NULL */
+    struct pl__dlg_voice *voice;  /* input_audio or output_audio configured; else NULL */
+};
+
+/* Send one ConverseResponse (its oneof already set; a Parley__Dialog__V1__ConverseResponse *)
+ * stamped with the session, ctx_id, turn and id. Thread-safe (any thread while ws is valid);
+ * PL_E_CANCELLED once the stream has ended. */
+pl_status pl__dlgconv_send(struct pl__dlg_conv *c, void *response, const char *ctx_id, int turn);
+/* Send a DialogEvent; attrs: key, value, ..., NULL (may be NULL). */
+pl_status pl__dlgconv_event(struct pl__dlg_conv *c, int type, const char *detail,
+                            const char *const *attrs, const char *ctx_id, int turn);
+/* Send the NLU result of a turn (include_nlu). */
+pl_status pl__dlgconv_send_nlu(struct pl__dlg_conv *c, const char *text,
+                               const struct pl__dlg_turn_result *t);
+/* Send the turn's events and BotTexts in order: part 0 all, 1 all but TURN_COMPLETE (the
+ * voice speaks the replies first), 2 TURN_COMPLETE only. */
+pl_status pl__dlgconv_send_turn(struct pl__dlg_conv *c, const struct pl__dlg_turn_result *t,
+                                int part);
+
+/* The voice of a Converse stream (dialog_voice.c). cfg is the ConverseConfig
+ * (Parley__Dialog__V1__ConverseConfig *). Errors: PL_E_INVALID_ARG naming the field of a bad
+ * audio config. OUT: c->voice. Runs a thread for the stream's turns. */
+pl_status pl__dlg_voice_create(struct pl__dlg_conv *c, const void *cfg);
+/* Client messages (on the stream's handler thread): audio_content bytes, a text turn (queued
+ * behind the voice turns), ControlInput kinds. Errors end the stream (INVALID_ARGUMENT). */
+pl_status pl__dlg_voice_audio(struct pl__dlg_voice *v, const uint8_t *data, size_t n);
+pl_status pl__dlg_voice_text(struct pl__dlg_voice *v, const char *text);
+pl_status pl__dlg_voice_control(struct pl__dlg_voice *v, int kind);
+/* The client half-closed: recognize the last utterance, answer every queued turn (at most
+ * voice_wait_ms), then stop. */
+pl_status pl__dlg_voice_finish(struct pl__dlg_voice *v);
+/* Stop at once (cancel ASR and TTS streams), join the thread, free. NULL is a no-op. */
+void pl__dlg_voice_destroy(struct pl__dlg_voice *v);
 
 #endif

@@ -1,6 +1,7 @@
 /*
  * parley-dialog - the dialog manager: parley.dialog.v1.Dialog over NATS (queue group
- * "dialog"), text turns through parley-nlu and parley-qa, state in SQLite (docs/dialog.md).
+ * "dialog"), text turns through parley-nlu and parley-qa, voice through parley-asr and
+ * parley-tts, state in SQLite (docs/dialog.md).
  *
  *   parley-dialog [--config FILE] [--nats URL] [--http-port N] [--model-dir SPEC_DIR]
  *
@@ -38,6 +39,9 @@ struct dlg_cfg {
     int64_t idle_end_s;
     int64_t ended_ttl_s;
     int64_t tz_offset_min;
+    char *tts_voice;
+    int64_t tts_sample_rate;
+    int64_t voice_wait_ms;
     char *log_level;
 };
 
@@ -58,6 +62,9 @@ static const struct pl_config_field dlg_fields[] = {
     F("idle_end_s", PL_CONFIG_INT, idle_end_s, "0", 0, 315360000, "end sessions idle this long (0 = never)"),
     F("ended_ttl_s", PL_CONFIG_INT, ended_ttl_s, "2592000", 0, 315360000, "delete ended sessions this long after their end (0 = keep)"),
     F("tz_offset_min", PL_CONFIG_INT, tz_offset_min, "0", -900, 900, "time zone of tell_time/tell_date, minutes east of UTC"),
+    F("tts_voice", PL_CONFIG_STRING, tts_voice, "", 1, 0, "voice of spoken replies whose output_audio names none (empty: parley-tts's default)"),
+    F("tts_sample_rate", PL_CONFIG_INT, tts_sample_rate, "22050", 8000, 48000, "rate of spoken replies whose output_audio.sample_rate_hz is 0"),
+    F("voice_wait_ms", PL_CONFIG_INT, voice_wait_ms, "60000", 1, 600000, "half-close of a voice Converse: longest wait for its last turn and reply audio"),
     F("log_level", PL_CONFIG_STRING, log_level, "info", 1, 0, "error, warn, info or debug"),
 };
 #undef F
@@ -110,6 +117,9 @@ int main(int argc, char **argv) {
     so.idle_end_ms = cfg.idle_end_s * 1000;
     so.ended_ttl_ms = cfg.ended_ttl_s * 1000;
     so.tz_offset_min = (int)cfg.tz_offset_min;
+    so.tts_voice = cfg.tts_voice;
+    so.tts_sample_rate = (int)cfg.tts_sample_rate;
+    so.voice_wait_ms = cfg.voice_wait_ms;
 
     struct pl_worker_opts wo = PL_WORKER_OPTS_INIT;
     wo.service = "dialog";
