@@ -960,8 +960,12 @@ static pl_status sentence_tokens(const struct pl_tts_voice *v, const struct pl_t
         *n_out = 0;
         return PL_OK;
     }
-    if (t[n - 1].id == PL_TTS_TOK_PAU && t[n - 1].forced < 0) t[n - 1].id = end;
-    else t[n++] = (struct tok){end, -1, t[n - 1].rate, t[n - 1].pitch, t[n - 1].volume};
+    if (t[n - 1].id == PL_TTS_TOK_PAU && t[n - 1].forced < 0) {
+        t[n - 1].id = end;
+    } else {
+        struct tok last = t[n - 1];
+        t[n++] = (struct tok){end, -1, last.rate, last.pitch, last.volume};
+    }
     *out = t;
     *n_out = n;
     return PL_OK;

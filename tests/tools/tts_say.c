@@ -2,11 +2,12 @@
  * (CMU lexicon, G2P) -> pl_tts_voice_synth -> a 16-bit WAV at the voice's rate.
  *
  *   tts_say -v models/tts-voice -d models/tts-lexicon/cmudict.dict -g models/tts-g2p/g2p.bin \
- *           [-t threads] [-b backend] [-o out.wav] "text or <speak>SSML</speak>"
+ *           [-t threads] [-b backend] [-o out.wav] [-D] "text or <speak>SSML</speak>"
  *   tts_say ... -l list.tsv -O outdir        one "id<TAB>text" per line -> outdir/id.wav
  *
  * Prints per text the audio length, the time to the first chunk, the wall time and the
- * real-time factor (process CPU seconds / audio seconds: with -t 1 that is one core). */
+ * real-time factor (process CPU seconds / audio seconds: with -t 1 that is one core); -D prints
+ * every symbol's duration (sentence start, phones, pauses, sentence end). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,8 @@ static int on_pcm(void *ud, const float *x, size_t n) {
     return 0;
 }
 
+static int g_durations; /* -D: print each symbol's duration */
+
 static int say(struct pl_tts_front *front, struct pl_tts_voice *voice, const char *text,
                const char *out) {
     struct pl_tts_result *res = NULL;
@@ -61,13 +64,21 @@ static int say(struct pl_tts_front *front, struct pl_tts_voice *voice, const cha
         fprintf(stderr, "error: %s\n", err);
         return 1;
     }
-    for (size_t s = 0; s < res->n_sentences; s++)
-        if (pl_tts_voice_synth(voice, &res->sentences[s], NULL, on_pcm, &p, NULL) != PL_OK) {
+    for (size_t s = 0; s < res->n_sentences; s++) {
+        struct pl_tts_synth_info info;
+        if (pl_tts_voice_synth(voice, &res->sentences[s], NULL, on_pcm, &p, &info) != PL_OK) {
             fprintf(stderr, "error: %s\n", pl_last_error());
             pl_tts_result_destroy(res);
             pl_free(p.v);
             return 1;
         }
+        if (g_durations) {
+            printf("sentence %zu durations (s):", s);
+            for (size_t i = 0; i < info.n_symbols; i++) printf(" %.3f", info.durations[i]);
+            printf("\n");
+        }
+        pl_tts_synth_info_free(&info);
+    }
     double wall = now_ms() - p.t0, cpu = cpu_s() - c0;
     double secs = (double)p.n / pl_tts_voice_sample_rate(voice);
     printf("%s: %.2f s of audio, first chunk %.1f ms, wall %.1f ms, RTF %.4f (CPU %.3f s)\n",
@@ -105,6 +116,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "-O") && i + 1 < argc) odir = argv[++i];
         else if (!strcmp(argv[i], "-b") && i + 1 < argc) backend = argv[++i];
         else if (!strcmp(argv[i], "-t") && i + 1 < argc) threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "-D")) g_durations = 1;
         else text = argv[i];
     }
     if (!text && !(list && odir)) {

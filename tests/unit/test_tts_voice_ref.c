@@ -222,6 +222,28 @@ START_TEST(test_synth_api) {
     ck_assert_int_eq(c.calls, 2);
     ck_assert_ptr_null(info.durations);
 
+    /* No closing punctuation: the end token is added and takes the last word's prosody (rate
+     * 2 here), which the predicted log-duration of the same tokens gives exactly. */
+    it[0].prosody.rate = it[2].prosody.rate = 2.0f;
+    struct pl_tts_sentence open_end = {.items = it + 2, .n_items = 1};
+    struct sink e = {0};
+    ck_assert_int_eq(pl_tts_voice_synth(v, &open_end, NULL, collect, &e, &info), PL_OK);
+    ck_assert_uint_eq(info.n_symbols, 6); /* BOS W ER1 L D EOS */
+    int32_t toks[6] = {PL_TTS_TOK_BOS, 0, 0, 0, 0, PL_TTS_TOK_EOS};
+    for (int i = 0; i < 4; i++) toks[1 + i] = (int32_t)ph[4 + i] + 1;
+    float logd[6];
+    ck_assert_int_eq(pl_tts_voice_acoustic(v, toks, 6, NULL, NULL, NULL, logd, NULL, NULL, NULL,
+                                           NULL),
+                     PL_OK);
+    for (int i = 0; i < 6; i++) {
+        float d = (expf(logd[i]) - 1.0f) / (i == 0 ? 1.0f : 2.0f);
+        long want = d > 0 ? lrintf(d > 1000 ? 1000 : d) : 0;
+        ck_assert_int_eq(lrint(info.durations[i] / 0.016), want);
+    }
+    pl_tts_synth_info_free(&info);
+    pl_free(e.v);
+    it[0].prosody.rate = it[2].prosody.rate = 1.0f;
+
     /* Only pauses: nothing to say, no callback. */
     struct sink none = {0};
     struct pl_tts_sentence only = {.items = it + 3, .n_items = 1};
