@@ -5,6 +5,14 @@
  * callback in LWS_CALLBACK_HTTP, which renders the whole body into the connection's state;
  * the headers go out at once and the body in chunks as the socket becomes writable, then the
  * connection waits for its next request (keep-alive).
+ *
+ * WebSocket connections (pl_httpd_create_ws) are a second protocol on the same vhost. A
+ * connection's handle (struct pl_httpd_ws) is made when the upgrade is accepted and kept as
+ * the wsi's opaque user data; the server thread owns the wsi and the list of open
+ * connections, other threads only queue messages under the handle's mutex and wake the
+ * server with lws_cancel_service, whose EVENT_WAIT_CANCELLED asks for a writable callback on
+ * every connection with something queued. The handle is closed (no more sends) under its
+ * mutex before the context can go away, so a sender never wakes a destroyed context.
  */
 #include "httpd.h"
 
@@ -19,6 +27,36 @@
 #include "log.h"
 
 #define CHUNK 16384
+#define WS_MAX_QUEUED_DEFAULT (8u << 20)
+
+/* One message queued for a WebSocket client, with LWS_PRE bytes of headroom before it. */
+struct ws_msg {
+    struct ws_msg *next;
+    size_t n;
+    bool binary;
+    unsigned char buf[]; /* LWS_PRE + n */
+};
+
+struct pl_httpd_ws {
+    atomic_int refs;
+    struct pl_httpd *h;
+    void *user;
+    /* server thread only */
+    struct lws *wsi;            /* NULL once gone */
+    struct pl_httpd_ws *next;   /* h->ws_open list */
+    bool listed;
+    uint8_t *rx;                /* message being assembled from fragments */
+    size_t rx_len, rx_cap;
+    bool rx_binary, rx_too_big;
+    /* guarded by mu */
+    pthread_mutex_t mu;
+    struct ws_msg *head, *tail;
+    size_t queued;
+    bool closed;                /* gone, or closing: sends fail */
+    bool close_req;             /* close after the queue drains */
+    int close_code;
+    char close_reason[124];
+};
 
 struct pl_httpd {
     struct lws_context *ctx;
@@ -29,7 +67,10 @@ struct pl_httpd {
     pthread_t thread;
     bool started;
     atomic_bool stop;
-    struct lws_protocols protocols[2];
+    struct lws_protocols protocols[3];
+    struct pl_httpd_ws_cbs ws;  /* ws.protocol NULL = no WebSocket */
+    char ws_protocol[64];
+    struct pl_httpd_ws *ws_open; /* server thread only */
 };
 
 /* One connection's response in progress. */
@@ -38,6 +79,8 @@ struct conn {
     size_t sent;
     bool have_body; /* GET: the body follows the headers */
 };
+
+static void ws_gone(struct pl_httpd *h, struct lws *wsi);
 
 static void lws_log(int level, const char *line) {
     size_t n = strlen(line);
@@ -128,6 +171,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return on_http(h, wsi, c, path);
     }
     case LWS_CALLBACK_HTTP_WRITEABLE: return on_writeable(wsi, c);
+    case LWS_CALLBACK_WSI_DESTROY: /* an upgrade that ended before its protocol took it */
+        ws_gone(h, wsi);
+        return 0;
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
     case LWS_CALLBACK_CLOSED_HTTP:
         if (c && c->have_body) {
@@ -136,6 +182,210 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         }
         return 0;
     default: return lws_callback_http_dummy(wsi, reason, user, in, len);
+    }
+}
+
+/* ---- WebSocket ------------------------------------------------------------------------------ */
+
+static void ws_free(struct pl_httpd_ws *ws) {
+    while (ws->head) {
+        struct ws_msg *m = ws->head;
+        ws->head = m->next;
+        pl_free(m);
+    }
+    pl_free(ws->rx);
+    pthread_mutex_destroy(&ws->mu);
+    pl_free(ws);
+}
+
+void pl_httpd_ws_retain(struct pl_httpd_ws *ws) { atomic_fetch_add(&ws->refs, 1); }
+
+void pl_httpd_ws_release(struct pl_httpd_ws *ws) {
+    if (ws && atomic_fetch_sub(&ws->refs, 1) == 1) ws_free(ws);
+}
+
+void pl_httpd_ws_set_user(struct pl_httpd_ws *ws, void *user) { ws->user = user; }
+void *pl_httpd_ws_user(const struct pl_httpd_ws *ws) { return ws->user; }
+
+pl_status pl_httpd_ws_send(struct pl_httpd_ws *ws, bool binary, const void *data, size_t n) {
+    struct ws_msg *m = pl_malloc(sizeof *m + LWS_PRE + n);
+    if (!m) return PL_ERR(PL_E_NOMEM, "websocket: out of memory");
+    m->next = NULL;
+    m->n = n;
+    m->binary = binary;
+    if (n) memcpy(m->buf + LWS_PRE, data, n);
+    pl_status st = PL_OK;
+    pthread_mutex_lock(&ws->mu);
+    size_t cap = ws->h->ws.max_queued ? ws->h->ws.max_queued : WS_MAX_QUEUED_DEFAULT;
+    if (ws->closed || ws->close_req) {
+        st = PL_ERR(PL_E_CANCELLED, "websocket closed");
+    } else if (ws->queued + n > cap) {
+        st = PL_ERR(PL_E_EXHAUSTED, "websocket: %zu bytes wait for a slow client", ws->queued);
+    } else {
+        if (ws->tail)
+            ws->tail->next = m;
+        else
+            ws->head = m;
+        ws->tail = m;
+        ws->queued += n;
+        m = NULL;
+        lws_cancel_service(ws->h->ctx); /* under mu: the context outlives an open handle */
+    }
+    pthread_mutex_unlock(&ws->mu);
+    pl_free(m);
+    return st;
+}
+
+void pl_httpd_ws_close(struct pl_httpd_ws *ws, int code, const char *reason) {
+    pthread_mutex_lock(&ws->mu);
+    if (!ws->closed && !ws->close_req) {
+        ws->close_req = true;
+        ws->close_code = code < 1000 || code > 4999 ? 1000 : code;
+        snprintf(ws->close_reason, sizeof ws->close_reason, "%.120s", reason ? reason : "");
+        lws_cancel_service(ws->h->ctx);
+    }
+    pthread_mutex_unlock(&ws->mu);
+}
+
+/* The wsi is going away (closed, refused or never established): unlist, tell the
+ * application once, drop the server's reference. Server thread (or context destroy). */
+static void ws_gone(struct pl_httpd *h, struct lws *wsi) {
+    struct pl_httpd_ws *ws = lws_get_opaque_user_data(wsi);
+    if (!ws) return;
+    lws_set_opaque_user_data(wsi, NULL);
+    pthread_mutex_lock(&ws->mu);
+    ws->closed = true;
+    pthread_mutex_unlock(&ws->mu);
+    for (struct pl_httpd_ws **pp = &h->ws_open; *pp; pp = &(*pp)->next)
+        if (*pp == ws) {
+            *pp = ws->next;
+            break;
+        }
+    ws->wsi = NULL;
+    if (h->ws.on_close) h->ws.on_close(h->ud, ws);
+    pl_httpd_ws_release(ws);
+}
+
+static void hdr(struct lws *wsi, enum lws_token_indexes t, char *buf, int cap) {
+    buf[0] = 0;
+    if (lws_hdr_total_length(wsi, t) > 0 && lws_hdr_copy(wsi, buf, cap, t) < 0) buf[0] = 0;
+}
+
+/* The upgrade: ask the application; on yes the handle rides on the wsi. */
+static int ws_filter(struct pl_httpd *h, struct lws *wsi) {
+    char path[512], origin[256], host[256];
+    hdr(wsi, WSI_TOKEN_GET_URI, path, sizeof path);
+    hdr(wsi, WSI_TOKEN_ORIGIN, origin, sizeof origin);
+    hdr(wsi, WSI_TOKEN_HOST, host, sizeof host);
+    struct pl_httpd_ws *ws = pl_calloc(1, sizeof *ws);
+    if (!ws) return -1;
+    atomic_init(&ws->refs, 1); /* the server's */
+    ws->h = h;
+    pthread_mutex_init(&ws->mu, NULL);
+    int refuse = h->ws.on_open ? h->ws.on_open(h->ud, ws, path, origin, host) : 0;
+    if (refuse) {
+        pthread_mutex_lock(&ws->mu);
+        ws->closed = true;
+        pthread_mutex_unlock(&ws->mu);
+        pl_httpd_ws_release(ws);
+        return -1;
+    }
+    lws_set_opaque_user_data(wsi, ws);
+    return 0;
+}
+
+static int ws_receive(struct pl_httpd *h, struct lws *wsi, struct pl_httpd_ws *ws, const void *in,
+                      size_t len) {
+    if (lws_is_first_fragment(wsi)) {
+        ws->rx_len = 0;
+        ws->rx_binary = lws_frame_is_binary(wsi) != 0;
+        ws->rx_too_big = false;
+    }
+    size_t max = h->ws.max_message ? h->ws.max_message : (1u << 20);
+    if (ws->rx_len + len > max) ws->rx_too_big = true;
+    if (!ws->rx_too_big) {
+        if (ws->rx_len + len + 1 > ws->rx_cap) {
+            size_t cap = ws->rx_cap ? ws->rx_cap : 4096;
+            while (cap < ws->rx_len + len + 1) cap *= 2;
+            uint8_t *p = pl_realloc(ws->rx, cap);
+            if (!p) return -1;
+            ws->rx = p;
+            ws->rx_cap = cap;
+        }
+        if (len) memcpy(ws->rx + ws->rx_len, in, len);
+        ws->rx_len += len;
+        ws->rx[ws->rx_len] = 0; /* text messages read as C strings too */
+    }
+    if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi) > 0) return 0;
+    if (ws->rx_too_big) {
+        static const char why[] = "message too big";
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)why,
+                         sizeof why - 1);
+        return -1;
+    }
+    if (h->ws.on_message) h->ws.on_message(h->ud, ws, ws->rx_binary, ws->rx ? ws->rx : (uint8_t *)"",
+                                           ws->rx_len);
+    return 0;
+}
+
+static int ws_writeable(struct lws *wsi, struct pl_httpd_ws *ws) {
+    pthread_mutex_lock(&ws->mu);
+    struct ws_msg *m = ws->head;
+    if (m) {
+        ws->head = m->next;
+        if (!ws->head) ws->tail = NULL;
+        ws->queued -= m->n;
+    }
+    bool more = ws->head != NULL, close = !m && ws->close_req;
+    int code = ws->close_code;
+    char reason[124];
+    snprintf(reason, sizeof reason, "%s", ws->close_reason);
+    if (close) ws->closed = true;
+    pthread_mutex_unlock(&ws->mu);
+    if (close) {
+        lws_close_reason(wsi, (enum lws_close_status)code, (unsigned char *)reason, strlen(reason));
+        return -1;
+    }
+    if (!m) return 0;
+    int w = lws_write(wsi, m->buf + LWS_PRE, m->n, m->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+    bool ok = w >= (int)m->n;
+    pl_free(m);
+    if (!ok) return -1;
+    if (more || close) lws_callback_on_writable(wsi);
+    else {
+        pthread_mutex_lock(&ws->mu);
+        if (ws->head || ws->close_req) lws_callback_on_writable(wsi);
+        pthread_mutex_unlock(&ws->mu);
+    }
+    return 0;
+}
+
+static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                       size_t len) {
+    PL_UNUSED(user);
+    struct pl_httpd *h = lws_context_user(lws_get_context(wsi));
+    struct pl_httpd_ws *ws = lws_get_opaque_user_data(wsi);
+    switch (reason) {
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: return ws_filter(h, wsi);
+    case LWS_CALLBACK_ESTABLISHED:
+        if (!ws) return -1;
+        ws->wsi = wsi;
+        ws->next = h->ws_open;
+        h->ws_open = ws;
+        return 0;
+    case LWS_CALLBACK_RECEIVE: return ws ? ws_receive(h, wsi, ws, in, len) : -1;
+    case LWS_CALLBACK_SERVER_WRITEABLE: return ws ? ws_writeable(wsi, ws) : 0;
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        for (struct pl_httpd_ws *o = h ? h->ws_open : NULL; o; o = o->next) {
+            pthread_mutex_lock(&o->mu);
+            bool want = o->head || o->close_req;
+            pthread_mutex_unlock(&o->mu);
+            if (want && o->wsi) lws_callback_on_writable(o->wsi);
+        }
+        return 0;
+    case LWS_CALLBACK_CLOSED:
+    case LWS_CALLBACK_WSI_DESTROY: ws_gone(h, wsi); return 0;
+    default: return 0;
     }
 }
 
@@ -148,6 +398,11 @@ static void *httpd_main(void *arg) {
 
 pl_status pl_httpd_create(const char *host, int port, pl_httpd_fn fn, void *ud,
                           struct pl_httpd **out) {
+    return pl_httpd_create_ws(host, port, fn, ud, NULL, out);
+}
+
+pl_status pl_httpd_create_ws(const char *host, int port, pl_httpd_fn fn, void *ud,
+                             const struct pl_httpd_ws_cbs *ws, struct pl_httpd **out) {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     if (!out || !fn || port < 0 || port > 65535)
         return PL_ERR(PL_E_INVALID_ARG, "httpd: bad arguments (port %d)", port);
@@ -165,6 +420,12 @@ pl_status pl_httpd_create(const char *host, int port, pl_httpd_fn fn, void *ud,
     h->ud = ud;
     atomic_init(&h->stop, false);
     h->protocols[0] = (struct lws_protocols){"http", callback, sizeof(struct conn), 0, 0, NULL, 0};
+    if (ws && ws->protocol) {
+        h->ws = *ws;
+        snprintf(h->ws_protocol, sizeof h->ws_protocol, "%s", ws->protocol);
+        h->ws.protocol = h->ws_protocol;
+        h->protocols[1] = (struct lws_protocols){h->ws_protocol, ws_callback, 0, 65536, 0, NULL, 0};
+    }
 
     struct lws_context_creation_info ci;
     memset(&ci, 0, sizeof ci);

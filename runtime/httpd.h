@@ -13,11 +13,22 @@
  * gets 405; the request line and headers are parsed by libwebsockets, which answers malformed
  * requests itself. Keep-alive works; a connection idle for 5 s is closed.
  *
- * Thread-safety: create/destroy from one thread; the callback runs on the server's thread,
- * one request at a time.
+ * WebSocket (optional, pl_httpd_create_ws): an upgrade that asks for the configured
+ * subprotocol (Sec-WebSocket-Protocol) becomes a struct pl_httpd_ws. Messages arrive whole
+ * (fragments are joined) in on_message; pl_httpd_ws_send queues a message from any thread and
+ * the server thread writes it when the socket is writable. A connection is reference-counted:
+ * the server holds one reference until on_close, and code that keeps the handle past a
+ * callback (another thread's reply) takes its own with pl_httpd_ws_retain.
+ *
+ * Thread-safety: create/destroy from one thread; the callbacks run on the server's thread,
+ * one at a time; pl_httpd_ws_send/close/retain/release on any thread.
  */
 #ifndef PL_HTTPD_H
 #define PL_HTTPD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "status.h"
 #include "strbuf.h"
@@ -41,6 +52,46 @@ typedef int (*pl_httpd_fn)(void *ud, const char *method, const char *path, struc
  * OUT: *out; stop and free with pl_httpd_destroy(). */
 pl_status pl_httpd_create(const char *host, int port, pl_httpd_fn fn, void *ud,
                           struct pl_httpd **out);
+/* One WebSocket connection; see pl_httpd_ws_cbs. */
+struct pl_httpd_ws;
+
+/* WebSocket callbacks; all run on the server's thread. */
+struct pl_httpd_ws_cbs {
+    const char *protocol; /* subprotocol the client must ask for ("parley.converse.v1") */
+    size_t max_message;   /* largest message (fragments joined); larger closes with 1009 */
+    size_t max_queued;    /* bytes queued for the client before pl_httpd_ws_send says
+                             PL_E_EXHAUSTED (0 = 8 MiB) */
+    /* The upgrade request for `path` (no query string) with its Origin and Host headers
+     * ("" when absent): return 0 to accept (then on_close will run), else an HTTP status
+     * (403, 404) to refuse. */
+    int (*on_open)(void *ud, struct pl_httpd_ws *ws, const char *path, const char *origin,
+                   const char *host);
+    /* A whole message; data borrowed for the call. */
+    void (*on_message)(void *ud, struct pl_httpd_ws *ws, bool binary, const uint8_t *data,
+                       size_t n);
+    /* The connection is gone (either side closed, or the server stops). The last callback of
+     * ws; the server's reference is dropped after it returns. */
+    void (*on_close)(void *ud, struct pl_httpd_ws *ws);
+};
+
+/* pl_httpd_create, plus WebSocket connections for ws (copied; NULL = none). */
+pl_status pl_httpd_create_ws(const char *host, int port, pl_httpd_fn fn, void *ud,
+                             const struct pl_httpd_ws_cbs *ws, struct pl_httpd **out);
+
+/* Queue one message (copied) for the client. Any thread. Errors: PL_E_CANCELLED when the
+ * connection is closed or closing, PL_E_EXHAUSTED when max_queued bytes wait already (the
+ * client reads too slowly; the message is dropped), PL_E_NOMEM. */
+pl_status pl_httpd_ws_send(struct pl_httpd_ws *ws, bool binary, const void *data, size_t n);
+/* Close after the queued messages with a close frame (code 1000..4999, reason <= 120 bytes).
+ * Any thread; later sends fail with PL_E_CANCELLED. */
+void pl_httpd_ws_close(struct pl_httpd_ws *ws, int code, const char *reason);
+/* An application pointer kept with the connection (set in on_open; NULL before). */
+void pl_httpd_ws_set_user(struct pl_httpd_ws *ws, void *user);
+void *pl_httpd_ws_user(const struct pl_httpd_ws *ws);
+void pl_httpd_ws_retain(struct pl_httpd_ws *ws);
+/* Drop a reference; the last one frees the handle. NULL is a no-op. */
+void pl_httpd_ws_release(struct pl_httpd_ws *ws);
+
 /* The bound port (the real one after port 0). */
 int pl_httpd_port(const struct pl_httpd *h);
 /* Stop serving, close every connection, join the thread, free. NULL is a no-op. */

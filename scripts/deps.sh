@@ -24,6 +24,8 @@ PKGS=(
   pocketsphinx pocketsphinx-en-us
   python3 python3-numpy python3-protobuf python3-grpcio python3-grpc-tools
   python3-torch
+  # browser tests of the web demo (tests/browser): headless Chromium driven by Selenium
+  chromium chromium-driver python3-selenium
   # process tools used by scripts and tests
   procps psmisc iproute2 curl
 )

@@ -7,6 +7,10 @@
  * unary calls as NATS requests to parley.<svc>.<rpc>, streaming calls with
  * the stream protocol. It holds no model.
  *
+ * Its HTTP port (http_listen) serves /metrics, /healthz, /readyz and, with `web`, the demo
+ * page (web/) and the WebSocket protocol parley.converse.v1 on /v1/converse, bridged to
+ * Converse (gateway_web.c, docs/web-protocol.md).
+ *
  * Threads: one completion-queue thread runs the gRPC state machines and
  * never waits on NATS: unary calls go out with pl_nrpc_call_async and streams
  * with callback-mode pl_nrpc_streams; their replies, on the NATS client's
@@ -47,6 +51,9 @@ struct pl_gw_config {
     int64_t health_probe_ms;    /* how often per-service health is probed */
     bool validate_requests;     /* unpack each request with its descriptor before forwarding */
     char *log_level;            /* error, warn, info, debug */
+    bool web;                   /* serve the demo page and the WebSocket on the HTTP port */
+    char *web_root;             /* the page's files; "" = the source tree's web/ */
+    char *web_origins;          /* other page origins allowed to open the socket ("*" = any) */
 };
 
 /* Load the gateway section of `path` (NULL: defaults + environment only).

@@ -2,6 +2,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "config.h"
 #include "gateway.h"
 
@@ -31,11 +32,29 @@ static const struct pl_config_field gw_fields[] = {
     F("validate_requests", PL_CONFIG_BOOL, validate_requests, "true", 0, 0,
       "check that requests parse as their protobuf type before forwarding"),
     F("log_level", PL_CONFIG_STRING, log_level, "info", 0, 0, "error, warn, info or debug"),
+    F("web", PL_CONFIG_BOOL, web, "true", 0, 0,
+      "serve the demo page and its WebSocket (/v1/converse) on the HTTP port"),
+    F("web_root", PL_CONFIG_STRING, web_root, "", 0, 0,
+      "directory of the demo page's files; empty = the source tree's web/"),
+    F("web_origins", PL_CONFIG_STRING, web_origins, "", 0, 0,
+      "comma-separated origins of other pages allowed to open the WebSocket (* = any); "
+      "the page's own origin always is"),
 };
 
 pl_status pl_gw_config_load(const char *path, struct pl_gw_config *cfg) {
     memset(cfg, 0, sizeof *cfg);
     PL_TRY(pl_config_load(gw_fields, sizeof gw_fields / sizeof gw_fields[0], path, cfg));
+#ifdef PL_WEB_DIR
+    if (!cfg->web_root[0]) {
+        char *d = pl_strdup(PL_WEB_DIR);
+        if (!d) {
+            pl_gw_config_deinit(cfg);
+            return PL_ERR(PL_E_NOMEM, "gateway config");
+        }
+        pl_free(cfg->web_root);
+        cfg->web_root = d;
+    }
+#endif
     if ((cfg->tls_cert[0] != 0) != (cfg->tls_key[0] != 0)) {
         pl_gw_config_deinit(cfg);
         return PL_ERR(PL_E_INVALID_ARG, "gateway.tls_cert and gateway.tls_key must be set together");

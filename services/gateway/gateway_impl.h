@@ -168,5 +168,16 @@ pl_status pl__gw_metrics_create(struct pl_gw *gw);
 void pl__gw_metrics_destroy(struct pl_gw *gw);
 void pl__gw_metrics_record(struct pl_gw *gw, const char *rpc, int code, int64_t dur_us);
 int pl__gw_metrics_port(const struct pl_gw *gw);
+/* Stop the HTTP port (closes the web sockets and their Converse streams); the metrics
+ * registry stays until pl__gw_metrics_destroy. CQ thread, before the NATS connection goes. */
+void pl__gw_http_stop(struct pl_gw *gw);
+
+/* gateway_web.c ------------------------------------------------------------------------------- */
+struct pl_httpd_ws_cbs;
+struct pl_strbuf;
+/* The WebSocket callbacks of parley.converse.v1 (ud = the gateway). */
+void pl__gw_web_cbs(struct pl_httpd_ws_cbs *cbs);
+/* A file of the demo page for `path`: 200 with the body and *ctype, or 0 when there is none. */
+int pl__gw_web_file(struct pl_gw *gw, const char *path, struct pl_strbuf *body, const char **ctype);
 
 #endif

@@ -48,6 +48,8 @@ static int serve(void *ud, const char *method, const char *path, struct pl_strbu
         pl_strbuf_append(body, ready ? "ready\n" : "not ready: NATS not connected\n");
         return ready ? 200 : 503;
     }
+    int code = pl__gw_web_file(gw, path, body, content_type);
+    if (code) return code;
     pl_strbuf_append(body, "not found\n");
     return 404;
 }
@@ -86,11 +88,19 @@ pl_status pl__gw_metrics_create(struct pl_gw *gw) {
     m->connected = pl_metrics_gauge(m->reg, "parley_gateway_nats_connected",
                                     "1 while the gateway is connected to NATS", NULL);
     PL_TRY_GOTO(st, pl_metrics_add_collector(m->reg, collect, gw));
-    PL_TRY_GOTO(st, pl_httpd_create(host, port, serve, gw, &m->httpd));
+    struct pl_httpd_ws_cbs ws;
+    pl__gw_web_cbs(&ws);
+    PL_TRY_GOTO(st, pl_httpd_create_ws(host, port, serve, gw, gw->cfg.web ? &ws : NULL, &m->httpd));
     return PL_OK;
 fail:
     pl__gw_metrics_destroy(gw);
     return st;
+}
+
+void pl__gw_http_stop(struct pl_gw *gw) {
+    if (!gw->metrics || !gw->metrics->httpd) return;
+    pl_httpd_destroy(gw->metrics->httpd);
+    gw->metrics->httpd = NULL;
 }
 
 void pl__gw_metrics_destroy(struct pl_gw *gw) {

