@@ -279,7 +279,8 @@ async function ensureMic() {
     }
     meter(rms);
     state.client && state.client.sendAudio(pcm);
-  });
+    if (window.parleyDemo.record) window.parleyDemo.record.push(...pcm); // tests: what was sent
+  }, { processing: $("processing").checked });
   mic.onIdleFrame = meter;
   try {
     await mic.open();
@@ -367,6 +368,10 @@ $("say").addEventListener("submit", (ev) => {
 });
 $("mic").addEventListener("click", toggleMic);
 $("interrupt").addEventListener("click", interrupt);
+$("new-context").addEventListener("click", () => {
+  if (state.client) state.client.newContext("");
+  logEvent("new context");
+});
 $("signout").addEventListener("click", () => {
   state.signingOut = true;
   stopMic();

@@ -194,6 +194,12 @@ export class ParleyClient extends EventTarget {
     return this._send({ type: "switch_context", context_id: contextId });
   }
 
+  /** Open a new context (optionally named) in the session and make it active; a "contexts"
+   *  message follows. */
+  newContext(name = "") {
+    return this._send({ type: "new_context", name });
+  }
+
   /** Half-close: the last turn is answered, then "end". The socket stays open; connect()
    *  again on a new client to continue the session (sessionId). */
   stop() {
@@ -210,14 +216,16 @@ const WORKLET_URL = new URL("./capture-worklet.js", import.meta.url);
 
 /**
  * Microphone capture: getUserMedia -> AudioWorklet that resamples to 16 kHz and cuts 20 ms
- * frames of 16-bit samples. onFrame(Int16Array, rms) gets each frame (rms of the float
+ * frames of 16-bit samples. options.processing (true) asks the browser for echo cancellation
+ * (needed for barge-in with loudspeakers), noise suppression and automatic gain. onFrame(Int16Array, rms) gets each frame (rms of the float
  * samples, 0..1, for a level meter or a simple voice-activity check).
  * open() rejects with the getUserMedia error (err.name NotAllowedError = denied,
  * NotFoundError = no microphone).
  */
 export class MicCapture {
-  constructor(audioContext, onFrame, { targetRate = INPUT_RATE, frameMs = 20 } = {}) {
+  constructor(audioContext, onFrame, { targetRate = INPUT_RATE, frameMs = 20, processing = true } = {}) {
     this.ctx = audioContext;
+    this.processing = processing; // the browser's echo cancellation, noise suppression, AGC
     this.onFrame = onFrame;
     this.targetRate = targetRate;
     this.frameMs = frameMs;
@@ -234,7 +242,10 @@ export class MicCapture {
       throw e;
     }
     this.stream = await navigator.mediaDevices.getUserMedia({
-      audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+      audio: {
+        channelCount: 1, echoCancellation: this.processing, noiseSuppression: this.processing,
+        autoGainControl: this.processing,
+      },
     });
     await this.ctx.audioWorklet.addModule(WORKLET_URL);
     this.source = this.ctx.createMediaStreamSource(this.stream);

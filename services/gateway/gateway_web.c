@@ -352,9 +352,11 @@ static void switch_done(void *ud, struct pl_nrpc_reply *rp) {
     conn_unref(c);
 }
 
-static void switch_context(struct web_conn *c, const char *context_id) {
+/* SwitchContext to context_id, or (create) CreateContext named context_id, made active. */
+static void context_call(struct web_conn *c, const char *context_id, bool create) {
     struct pl_nrpc_conn *nc = pl__gw_nrpc(c->gw);
     Parley__Dialog__V1__SwitchContextRequest rq = PARLEY__DIALOG__V1__SWITCH_CONTEXT_REQUEST__INIT;
+    Parley__Dialog__V1__CreateContextRequest cr = PARLEY__DIALOG__V1__CREATE_CONTEXT_REQUEST__INIT;
     char sid[72], uid[72], cid[72];
     pthread_mutex_lock(&c->mu);
     snprintf(sid, sizeof sid, "%s", c->session_id);
@@ -369,17 +371,22 @@ static void switch_context(struct web_conn *c, const char *context_id) {
         send_error(c, "UNAVAILABLE", "gateway is not connected to NATS", false);
         return;
     }
-    rq.session_id = sid;
-    rq.user_id = uid;
-    rq.context_id = cid;
+    rq.session_id = cr.session_id = sid;
+    rq.user_id = cr.user_id = uid;
+    rq.context_id = cr.name = cid;
+    cr.activate = true;
     uint8_t buf[512];
-    size_t n = parley__dialog__v1__switch_context_request__get_packed_size(&rq);
+    size_t n = create ? parley__dialog__v1__create_context_request__get_packed_size(&cr)
+                      : parley__dialog__v1__switch_context_request__get_packed_size(&rq);
     if (n > sizeof buf) return;
-    parley__dialog__v1__switch_context_request__pack(&rq, buf);
+    if (create)
+        parley__dialog__v1__create_context_request__pack(&cr, buf);
+    else
+        parley__dialog__v1__switch_context_request__pack(&rq, buf);
     struct pl_nrpc_meta m;
     fill_meta(c, &m);
     conn_ref(c);
-    if (pl_nrpc_call_async(nc, "parley.dialog.switch_context", buf, n, &m,
+    if (pl_nrpc_call_async(nc, create ? "parley.dialog.create_context" : "parley.dialog.switch_context", buf, n, &m,
                            (int)c->gw->cfg.request_timeout_ms, switch_done, c) != PL_OK) {
         send_error(c, "UNAVAILABLE", pl_last_error(), false);
         conn_unref(c);
@@ -595,7 +602,9 @@ static void on_text_message(struct web_conn *c, const char *text, size_t n) {
     } else if (strcmp(type, "list_contexts") == 0) {
         list_contexts(c);
     } else if (strcmp(type, "switch_context") == 0) {
-        switch_context(c, jstr(msg, "context_id"));
+        context_call(c, jstr(msg, "context_id"), false);
+    } else if (strcmp(type, "new_context") == 0) {
+        context_call(c, jstr(msg, "name"), true);
     } else {
         char why[160];
         snprintf(why, sizeof why, "unknown message type \"%.64s\"", type);
