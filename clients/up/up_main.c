@@ -433,6 +433,10 @@ int main(int argc, char **argv) {
         if (n_ready == g_n && !all_ready_said) {
             all_ready_said = true;
             say("all %d ready: gRPC %s:%d, NATS %s; Ctrl-C stops", g_n, host, grpc_port, nats_url);
+            for (int i = 0; i < g_n; i++)
+                if (strcmp(g_procs[i].e.name, "gateway") == 0)
+                    say("demo page: http://127.0.0.1:%d/  (open it in a browser and sign in)",
+                        http_port);
         } else if (n_ready < g_n) {
             all_ready_said = false;
         }

@@ -35,6 +35,9 @@ UP_PID=$!
 for _ in $(seq 200); do grep -q "all 2 ready" "$T/up.out" && break; sleep 0.1; done
 grep -q "all 2 ready" "$T/up.out" || fail "parley up did not report ready"
 ok "parley up: nats and gateway ready"
+grep -q "demo page: http://127.0.0.1:$P3/" "$T/up.out" || fail "parley up did not print the demo page's URL"
+curl -fsS "http://127.0.0.1:$P3/" | grep -q "<title>Parley" || fail "the demo page is not served at the printed URL"
+ok "parley up: prints the demo page's URL, which serves the page"
 mapfile -t PIDS < <(awk '{print $2}' "$T/state/parley-up.state")
 [[ ${#PIDS[@]} -eq 3 ]] || fail "state file should list up, nats, gateway: ${PIDS[*]}"
 
