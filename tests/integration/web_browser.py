@@ -25,8 +25,9 @@ whose words are checked is a number that answers the booking's party-size questi
      from the list by keyboard becomes active;
   5. parley-dialog killed: the page shows that the dialog service is not answering;
      the gateway killed: the page shows that the connection closed.
-A screenshot of the conversation goes to PL_SCREENSHOT (docs/web-demo.png from `make
-web-screenshot`, else the test's temporary directory). Latencies measured by the browser (end of
+A screenshot of the conversation goes to PL_SCREENSHOT (docs/web-demo.png was made with
+PL_SCREENSHOT=$PWD/docs/web-demo.png ctest -R integration_web_browser), else the test's
+temporary directory. Latencies measured by the browser (end of
 speech -> first reply audio; text sent -> first reply audio) are printed.
 Environment: PL_DIALOG, PL_NLU, PL_ASR, PL_TTS, PL_TTS_FAKE, PL_GATEWAY, PL_SOURCE_DIR,
 PL_CHROMIUM, PL_CHROMEDRIVER, PL_SCREENSHOT.
