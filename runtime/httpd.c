@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -28,6 +29,7 @@
 
 #define CHUNK 16384
 #define WS_MAX_QUEUED_DEFAULT (8u << 20)
+#define MAX_BODY_DEFAULT (64u << 10)
 
 /* One message queued for a WebSocket client, with LWS_PRE bytes of headroom before it. */
 struct ws_msg {
@@ -40,7 +42,9 @@ struct ws_msg {
 struct pl_httpd_ws {
     atomic_int refs;
     struct pl_httpd *h;
+    const struct pl_httpd_ws_cbs *cbs; /* its protocol's callbacks (in h->ws) */
     void *user;
+    char query[512];            /* the upgrade's query string */
     /* server thread only */
     struct lws *wsi;            /* NULL once gone */
     struct pl_httpd_ws *next;   /* h->ws_open list */
@@ -63,13 +67,17 @@ struct pl_httpd {
     struct lws_vhost *vh;
     int port;
     pl_httpd_fn fn;
+    pl_httpd_post_fn post;
+    size_t max_body;
     void *ud;
     pthread_t thread;
     bool started;
     atomic_bool stop;
-    struct lws_protocols protocols[3];
-    struct pl_httpd_ws_cbs ws;  /* ws.protocol NULL = no WebSocket */
-    char ws_protocol[64];
+    struct lws_protocols protocols[PL_HTTPD_MAX_WS + 2];
+    struct pl_httpd_ws_cbs ws[PL_HTTPD_MAX_WS];
+    char ws_protocol[PL_HTTPD_MAX_WS][64];
+    size_t n_ws;
+    const struct pl_httpd_ws_cbs *ws_bare; /* the "" protocol: upgrades that name none */
     struct pl_httpd_ws *ws_open; /* server thread only */
 };
 
@@ -78,9 +86,16 @@ struct conn {
     struct pl_strbuf body;
     size_t sent;
     bool have_body; /* GET: the body follows the headers */
+    /* a POST whose body is arriving */
+    bool in_post;
+    bool post_too_big;
+    struct pl_strbuf req;
+    char path[512];
 };
 
 static void ws_gone(struct pl_httpd *h, struct lws *wsi);
+static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                       size_t len);
 
 static void lws_log(int level, const char *line) {
     size_t n = strlen(line);
@@ -101,10 +116,62 @@ static int send_headers(struct lws *wsi, int code, const char *ctype, size_t len
     return 0;
 }
 
+/* Send a whole response (headers now, the body as the socket takes it). */
+static int respond(struct lws *wsi, struct conn *c, int code, const char *ctype, bool head) {
+    if (c->body.failed) {
+        pl_strbuf_deinit(&c->body);
+        pl_strbuf_init(&c->body);
+        code = HTTP_STATUS_INTERNAL_SERVER_ERROR;
+        ctype = "text/plain";
+        pl_strbuf_append(&c->body, "out of memory\n");
+    }
+    if (send_headers(wsi, code, ctype, c->body.len)) return -1;
+    c->have_body = !head && c->body.len > 0;
+    if (!c->have_body) {
+        pl_strbuf_deinit(&c->body);
+        return lws_http_transaction_completed(wsi) ? -1 : 0;
+    }
+    lws_callback_on_writable(wsi);
+    return 0;
+}
+
+/* The POST body is complete (or was too big): answer it. */
+static int on_post_done(struct pl_httpd *h, struct lws *wsi, struct conn *c) {
+    c->in_post = false;
+    pl_strbuf_init(&c->body);
+    const char *ctype = "text/plain; charset=utf-8";
+    int code;
+    if (c->post_too_big) {
+        code = HTTP_STATUS_REQ_ENTITY_TOO_LARGE;
+        pl_strbuf_appendf(&c->body, "request body larger than %zu bytes\n", h->max_body);
+    } else if (c->req.failed) {
+        code = HTTP_STATUS_INTERNAL_SERVER_ERROR;
+        pl_strbuf_append(&c->body, "out of memory\n");
+    } else {
+        code = h->post(h->ud, c->path, c->req.data ? c->req.data : "", c->req.len, &c->body,
+                       &ctype);
+    }
+    pl_strbuf_deinit(&c->req);
+    return respond(wsi, c, code, ctype, false);
+}
+
 static int on_http(struct pl_httpd *h, struct lws *wsi, struct conn *c, const char *path) {
     const char *method = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI)    ? "GET"
                          : lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) ? "HEAD"
+                         : lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) && h->post ? "POST"
                                                                          : NULL;
+    if (method && method[0] == 'P') { /* the body follows: LWS_CALLBACK_HTTP_BODY */
+        char cl[32];
+        cl[0] = 0;
+        if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
+            lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+        pl_strbuf_init(&c->req);
+        snprintf(c->path, sizeof c->path, "%.511s", path);
+        c->in_post = true;
+        c->post_too_big = strtoull(cl, NULL, 10) > h->max_body;
+        if (c->post_too_big || !cl[0] || strtoull(cl, NULL, 10) == 0) return on_post_done(h, wsi, c);
+        return 0;
+    }
     if (!method) {
         static const char msg[] = "method not allowed\n";
         if (send_headers(wsi, HTTP_STATUS_METHOD_NOT_ALLOWED, "text/plain", sizeof msg - 1))
@@ -122,21 +189,7 @@ static int on_http(struct pl_httpd *h, struct lws *wsi, struct conn *c, const ch
     pl_strbuf_init(&c->body);
     const char *ctype = "text/plain; charset=utf-8";
     int code = h->fn(h->ud, method, path, &c->body, &ctype);
-    if (c->body.failed) {
-        pl_strbuf_deinit(&c->body);
-        pl_strbuf_init(&c->body);
-        code = HTTP_STATUS_INTERNAL_SERVER_ERROR;
-        ctype = "text/plain";
-        pl_strbuf_append(&c->body, "out of memory\n");
-    }
-    if (send_headers(wsi, code, ctype, c->body.len)) return -1;
-    c->have_body = strcmp(method, "HEAD") != 0 && c->body.len > 0;
-    if (!c->have_body) {
-        pl_strbuf_deinit(&c->body);
-        return lws_http_transaction_completed(wsi) ? -1 : 0;
-    }
-    lws_callback_on_writable(wsi);
-    return 0;
+    return respond(wsi, c, code, ctype, strcmp(method, "HEAD") == 0);
 }
 
 static int on_writeable(struct lws *wsi, struct conn *c) {
@@ -170,6 +223,15 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
                  (const char *)in);
         return on_http(h, wsi, c, path);
     }
+    case LWS_CALLBACK_HTTP_BODY:
+        if (!c || !c->in_post) return 0;
+        if (c->req.len + len > h->max_body)
+            c->post_too_big = true;
+        else
+            pl_strbuf_append_n(&c->req, in, len);
+        return 0;
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        return c && c->in_post ? on_post_done(h, wsi, c) : 0;
     case LWS_CALLBACK_HTTP_WRITEABLE: return on_writeable(wsi, c);
     case LWS_CALLBACK_WSI_DESTROY: /* an upgrade that ended before its protocol took it */
         ws_gone(h, wsi);
@@ -180,7 +242,17 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             pl_strbuf_deinit(&c->body);
             c->have_body = false;
         }
+        if (c && c->in_post) {
+            pl_strbuf_deinit(&c->req);
+            c->in_post = false;
+        }
         return 0;
+    /* a WebSocket upgrade that names no subprotocol lands on this first protocol */
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+    case LWS_CALLBACK_ESTABLISHED:
+    case LWS_CALLBACK_RECEIVE:
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+    case LWS_CALLBACK_CLOSED: return ws_callback(wsi, reason, user, in, len);
     default: return lws_callback_http_dummy(wsi, reason, user, in, len);
     }
 }
@@ -205,6 +277,7 @@ void pl_httpd_ws_release(struct pl_httpd_ws *ws) {
 }
 
 void pl_httpd_ws_set_user(struct pl_httpd_ws *ws, void *user) { ws->user = user; }
+const char *pl_httpd_ws_query(const struct pl_httpd_ws *ws) { return ws->query; }
 void *pl_httpd_ws_user(const struct pl_httpd_ws *ws) { return ws->user; }
 
 pl_status pl_httpd_ws_send(struct pl_httpd_ws *ws, bool binary, const void *data, size_t n) {
@@ -216,7 +289,7 @@ pl_status pl_httpd_ws_send(struct pl_httpd_ws *ws, bool binary, const void *data
     if (n) memcpy(m->buf + LWS_PRE, data, n);
     pl_status st = PL_OK;
     pthread_mutex_lock(&ws->mu);
-    size_t cap = ws->h->ws.max_queued ? ws->h->ws.max_queued : WS_MAX_QUEUED_DEFAULT;
+    size_t cap = ws->cbs->max_queued ? ws->cbs->max_queued : WS_MAX_QUEUED_DEFAULT;
     if (ws->closed || ws->close_req) {
         st = PL_ERR(PL_E_CANCELLED, "websocket closed");
     } else if (ws->queued + n > cap) {
@@ -262,7 +335,7 @@ static void ws_gone(struct pl_httpd *h, struct lws *wsi) {
             break;
         }
     ws->wsi = NULL;
-    if (h->ws.on_close) h->ws.on_close(h->ud, ws);
+    if (ws->cbs->on_close) ws->cbs->on_close(h->ud, ws);
     pl_httpd_ws_release(ws);
 }
 
@@ -271,8 +344,17 @@ static void hdr(struct lws *wsi, enum lws_token_indexes t, char *buf, int cap) {
     if (lws_hdr_total_length(wsi, t) > 0 && lws_hdr_copy(wsi, buf, cap, t) < 0) buf[0] = 0;
 }
 
+/* The protocol's callbacks: the lws protocol's user pointer, set on every WebSocket protocol
+ * (the vhost holds a copy of h->protocols); none on the HTTP one: the "" protocol's. */
+static const struct pl_httpd_ws_cbs *ws_cbs(struct pl_httpd *h, struct lws *wsi) {
+    const struct lws_protocols *p = lws_get_protocol(wsi);
+    return p && p->user ? p->user : h->ws_bare;
+}
+
 /* The upgrade: ask the application; on yes the handle rides on the wsi. */
 static int ws_filter(struct pl_httpd *h, struct lws *wsi) {
+    const struct pl_httpd_ws_cbs *cbs = ws_cbs(h, wsi);
+    if (!cbs) return -1; /* no protocol takes upgrades that name none */
     char path[512], origin[256], host[256];
     hdr(wsi, WSI_TOKEN_GET_URI, path, sizeof path);
     hdr(wsi, WSI_TOKEN_ORIGIN, origin, sizeof origin);
@@ -281,8 +363,16 @@ static int ws_filter(struct pl_httpd *h, struct lws *wsi) {
     if (!ws) return -1;
     atomic_init(&ws->refs, 1); /* the server's */
     ws->h = h;
+    ws->cbs = cbs;
+    /* the query's arguments, joined with '&' (lws keeps them as fragments) */
+    for (int i = 0; i < 16; i++) {
+        char arg[256];
+        if (lws_hdr_copy_fragment(wsi, arg, sizeof arg, WSI_TOKEN_HTTP_URI_ARGS, i) <= 0) break;
+        size_t k = strlen(ws->query);
+        snprintf(ws->query + k, sizeof ws->query - k, "%s%s", k ? "&" : "", arg);
+    }
     pthread_mutex_init(&ws->mu, NULL);
-    int refuse = h->ws.on_open ? h->ws.on_open(h->ud, ws, path, origin, host) : 0;
+    int refuse = cbs->on_open ? cbs->on_open(h->ud, ws, path, origin, host) : 0;
     if (refuse) {
         pthread_mutex_lock(&ws->mu);
         ws->closed = true;
@@ -301,7 +391,7 @@ static int ws_receive(struct pl_httpd *h, struct lws *wsi, struct pl_httpd_ws *w
         ws->rx_binary = lws_frame_is_binary(wsi) != 0;
         ws->rx_too_big = false;
     }
-    size_t max = h->ws.max_message ? h->ws.max_message : (1u << 20);
+    size_t max = ws->cbs->max_message ? ws->cbs->max_message : (1u << 20);
     if (ws->rx_len + len > max) ws->rx_too_big = true;
     if (!ws->rx_too_big) {
         if (ws->rx_len + len + 1 > ws->rx_cap) {
@@ -323,8 +413,8 @@ static int ws_receive(struct pl_httpd *h, struct lws *wsi, struct pl_httpd_ws *w
                          sizeof why - 1);
         return -1;
     }
-    if (h->ws.on_message) h->ws.on_message(h->ud, ws, ws->rx_binary, ws->rx ? ws->rx : (uint8_t *)"",
-                                           ws->rx_len);
+    if (ws->cbs->on_message)
+        ws->cbs->on_message(h->ud, ws, ws->rx_binary, ws->rx ? ws->rx : (uint8_t *)"", ws->rx_len);
     return 0;
 }
 
@@ -372,6 +462,9 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         ws->wsi = wsi;
         ws->next = h->ws_open;
         h->ws_open = ws;
+        pthread_mutex_lock(&ws->mu); /* messages queued by on_open */
+        if (ws->head || ws->close_req) lws_callback_on_writable(wsi);
+        pthread_mutex_unlock(&ws->mu);
         return 0;
     case LWS_CALLBACK_RECEIVE: return ws ? ws_receive(h, wsi, ws, in, len) : -1;
     case LWS_CALLBACK_SERVER_WRITEABLE: return ws ? ws_writeable(wsi, ws) : 0;
@@ -403,9 +496,18 @@ pl_status pl_httpd_create(const char *host, int port, pl_httpd_fn fn, void *ud,
 
 pl_status pl_httpd_create_ws(const char *host, int port, pl_httpd_fn fn, void *ud,
                              const struct pl_httpd_ws_cbs *ws, struct pl_httpd **out) {
+    struct pl_httpd_opts o = {.host = host, .port = port, .fn = fn, .ud = ud, .ws = ws,
+                              .n_ws = ws && ws->protocol ? 1 : 0};
+    return pl_httpd_create_opts(&o, out);
+}
+
+pl_status pl_httpd_create_opts(const struct pl_httpd_opts *o, struct pl_httpd **out) {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
-    if (!out || !fn || port < 0 || port > 65535)
-        return PL_ERR(PL_E_INVALID_ARG, "httpd: bad arguments (port %d)", port);
+    if (!out || !o || !o->fn || o->port < 0 || o->port > 65535 || o->n_ws > PL_HTTPD_MAX_WS)
+        return PL_ERR(PL_E_INVALID_ARG, "httpd: bad arguments (port %d, %zu protocols)",
+                      o ? o->port : -1, o ? o->n_ws : 0);
+    const char *host = o->host;
+    int port = o->port;
     *out = NULL;
     const char *addr = host && *host ? host : "127.0.0.1";
     unsigned char tmp[sizeof(struct in6_addr)];
@@ -416,16 +518,25 @@ pl_status pl_httpd_create_ws(const char *host, int port, pl_httpd_fn fn, void *u
     pl_status st = PL_OK;
     struct pl_httpd *h = pl_calloc(1, sizeof *h);
     if (!h) return PL_ERR(PL_E_NOMEM, "httpd");
-    h->fn = fn;
-    h->ud = ud;
+    h->fn = o->fn;
+    h->post = o->post;
+    h->max_body = o->max_body ? o->max_body : MAX_BODY_DEFAULT;
+    h->ud = o->ud;
     atomic_init(&h->stop, false);
     h->protocols[0] = (struct lws_protocols){"http", callback, sizeof(struct conn), 0, 0, NULL, 0};
-    if (ws && ws->protocol) {
-        h->ws = *ws;
-        snprintf(h->ws_protocol, sizeof h->ws_protocol, "%s", ws->protocol);
-        h->ws.protocol = h->ws_protocol;
-        h->protocols[1] = (struct lws_protocols){h->ws_protocol, ws_callback, 0, 65536, 0, NULL, 0};
+    for (size_t i = 0, k = 1; i < o->n_ws; i++) {
+        h->ws[i] = o->ws[i];
+        snprintf(h->ws_protocol[i], sizeof h->ws_protocol[i], "%s",
+                 o->ws[i].protocol ? o->ws[i].protocol : "");
+        h->ws[i].protocol = h->ws_protocol[i];
+        if (!h->ws_protocol[i][0]) { /* served by protocols[0] */
+            h->ws_bare = &h->ws[i];
+            continue;
+        }
+        h->protocols[k++] =
+            (struct lws_protocols){h->ws_protocol[i], ws_callback, 0, 65536, 0, &h->ws[i], 0};
     }
+    h->n_ws = o->n_ws;
 
     struct lws_context_creation_info ci;
     memset(&ci, 0, sizeof ci);

@@ -9,12 +9,16 @@
  *   printf("port %d\n", pl_httpd_port(h));
  *   pl_httpd_destroy(h);
  *
- * GET and HEAD are answered through the callback (HEAD without the body); any other method
- * gets 405; the request line and headers are parsed by libwebsockets, which answers malformed
- * requests itself. Keep-alive works; a connection idle for 5 s is closed.
+ * GET and HEAD are answered through the callback (HEAD without the body); POST through the
+ * optional post callback of pl_httpd_create_opts, with the request's body (at most max_body
+ * bytes, else 413); any other method gets 405. The request line and headers are parsed by
+ * libwebsockets, which answers malformed requests itself. Keep-alive works; a connection idle
+ * for 5 s is closed.
  *
- * WebSocket (optional, pl_httpd_create_ws): an upgrade that asks for the configured
- * subprotocol (Sec-WebSocket-Protocol) becomes a struct pl_httpd_ws. Messages arrive whole
+ * WebSocket (optional, pl_httpd_create_ws or _opts): an upgrade that asks for a configured
+ * subprotocol (Sec-WebSocket-Protocol) becomes a struct pl_httpd_ws; a protocol configured as
+ * "" takes the upgrades that name none (they go to libwebsockets' first protocol, the HTTP
+ * one, which hands them over; without such a protocol they are refused). Messages arrive whole
  * (fragments are joined) in on_message; pl_httpd_ws_send queues a message from any thread and
  * the server thread writes it when the socket is writable. A connection is reference-counted:
  * the server holds one reference until on_close, and code that keeps the handle past a
@@ -57,13 +61,14 @@ struct pl_httpd_ws;
 
 /* WebSocket callbacks; all run on the server's thread. */
 struct pl_httpd_ws_cbs {
-    const char *protocol; /* subprotocol the client must ask for ("parley.converse.v1") */
+    const char *protocol; /* subprotocol the client must ask for ("parley.converse.v1"); "" =
+                             upgrades that ask for none */
     size_t max_message;   /* largest message (fragments joined); larger closes with 1009 */
     size_t max_queued;    /* bytes queued for the client before pl_httpd_ws_send says
                              PL_E_EXHAUSTED (0 = 8 MiB) */
     /* The upgrade request for `path` (no query string) with its Origin and Host headers
      * ("" when absent): return 0 to accept (then on_close will run), else an HTTP status
-     * (403, 404) to refuse. */
+     * (403, 404) to refuse. Messages sent from here go out once the upgrade completes. */
     int (*on_open)(void *ud, struct pl_httpd_ws *ws, const char *path, const char *origin,
                    const char *host);
     /* A whole message; data borrowed for the call. */
@@ -77,6 +82,32 @@ struct pl_httpd_ws_cbs {
 /* pl_httpd_create, plus WebSocket connections for ws (copied; NULL = none). */
 pl_status pl_httpd_create_ws(const char *host, int port, pl_httpd_fn fn, void *ud,
                              const struct pl_httpd_ws_cbs *ws, struct pl_httpd **out);
+
+/* POST: fill body/content_type as pl_httpd_fn does for path (no query string), given the
+ * request's body req/req_len (borrowed for the call; NUL-terminated). */
+typedef int (*pl_httpd_post_fn)(void *ud, const char *path, const char *req, size_t req_len,
+                                struct pl_strbuf *body, const char **content_type);
+
+/* Everything pl_httpd_create_opts takes. */
+struct pl_httpd_opts {
+    const char *host;   /* as pl_httpd_create */
+    int port;
+    pl_httpd_fn fn;     /* GET/HEAD; required */
+    pl_httpd_post_fn post; /* POST; NULL = 405 */
+    size_t max_body;    /* largest POST body (0 = 64 KiB); larger gets 413 */
+    void *ud;           /* for every callback */
+    const struct pl_httpd_ws_cbs *ws; /* n_ws WebSocket protocols (copied), distinct names */
+    size_t n_ws;        /* at most PL_HTTPD_MAX_WS */
+};
+#define PL_HTTPD_MAX_WS 4
+
+/* The most general constructor; the others call it. Errors as pl_httpd_create, plus
+ * PL_E_INVALID_ARG for more than PL_HTTPD_MAX_WS protocols. */
+pl_status pl_httpd_create_opts(const struct pl_httpd_opts *o, struct pl_httpd **out);
+
+/* The upgrade request's query string without '?' ("intent=transcription"; "" when none),
+ * valid from on_open until the handle is freed. */
+const char *pl_httpd_ws_query(const struct pl_httpd_ws *ws);
 
 /* Queue one message (copied) for the client. Any thread. Errors: PL_E_CANCELLED when the
  * connection is closed or closing, PL_E_EXHAUSTED when max_queued bytes wait already (the

@@ -17,3 +17,18 @@ if(TARGET parley-tts AND EXISTS ${CMAKE_SOURCE_DIR}/models/tts-voice/config.json
                  LABELS integration browser ENV ${pl_web_env} "PL_TTS=$<TARGET_FILE:parley-tts>")
   set_tests_properties(integration_web_browser_tts PROPERTIES SKIP_RETURN_CODE 77)
 endif()
+
+# Riva's realtime API on the gateway's HTTP port (docs/realtime-api.md): a client that speaks
+# as the official realtime_asr_client.py / realtime_tts_client.py do (python3-websockets),
+# against parley-asr, parley-tts (the trained voice when models/tts-voice exists, else the
+# tone-generator voice) and the gateway; see tests/integration/realtime_api.py.
+set(pl_rt_env "PL_ASR=$<TARGET_FILE:parley-asr>" "PL_GATEWAY=$<TARGET_FILE:parley-gateway>"
+    "PL_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+if(TARGET parley-tts AND EXISTS ${CMAKE_SOURCE_DIR}/models/tts-voice/config.json)
+  pl_add_py_test(NAME integration_realtime_api SCRIPT realtime_api.py TIMEOUT 240
+                 ENV ${pl_rt_env} "PL_TTS=$<TARGET_FILE:parley-tts>")
+else()
+  pl_add_py_test(NAME integration_realtime_api SCRIPT realtime_api.py TIMEOUT 240
+                 ENV ${pl_rt_env} "PL_TTS=$<TARGET_FILE:parley-tts-fake>" "PL_TTS_FAKE=1")
+endif()
+set_tests_properties(integration_realtime_api PROPERTIES SKIP_RETURN_CODE 77)

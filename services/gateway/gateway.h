@@ -9,7 +9,8 @@
  *
  * Its HTTP port (http_listen) serves /metrics, /healthz, /readyz and, with `web`, the demo
  * page (web/) and the WebSocket protocol parley.converse.v1 on /v1/converse, bridged to
- * Converse (gateway_web.c, docs/web-protocol.md).
+ * Converse (gateway_web.c, docs/web-protocol.md), and with `realtime` Riva's realtime API
+ * (/v1/realtime, docs/realtime-api.md; gateway_realtime.c).
  *
  * Threads: one completion-queue thread runs the gRPC state machines and
  * never waits on NATS: unary calls go out with pl_nrpc_call_async and streams
@@ -52,6 +53,7 @@ struct pl_gw_config {
     bool validate_requests;     /* unpack each request with its descriptor before forwarding */
     char *log_level;            /* error, warn, info, debug */
     bool web;                   /* serve the demo page and the WebSocket on the HTTP port */
+    bool realtime;              /* serve Riva's realtime API on the HTTP port */
     char *web_root;             /* the page's files; "" = the source tree's web/ */
     char *web_origins;          /* other page origins allowed to open the socket ("*" = any) */
 };

@@ -34,6 +34,9 @@ static const struct pl_config_field gw_fields[] = {
     F("log_level", PL_CONFIG_STRING, log_level, "info", 0, 0, "error, warn, info or debug"),
     F("web", PL_CONFIG_BOOL, web, "true", 0, 0,
       "serve the demo page and its WebSocket (/v1/converse) on the HTTP port"),
+    F("realtime", PL_CONFIG_BOOL, realtime, "true", 0, 0,
+      "serve Riva's realtime API on the HTTP port (/v1/realtime WebSocket, session endpoints, "
+      "/v1/audio/list_voices)"),
     F("web_root", PL_CONFIG_STRING, web_root, "", 0, 0,
       "directory of the demo page's files; empty = the source tree's web/"),
     F("web_origins", PL_CONFIG_STRING, web_origins, "", 0, 0,

@@ -179,5 +179,19 @@ struct pl_strbuf;
 void pl__gw_web_cbs(struct pl_httpd_ws_cbs *cbs);
 /* A file of the demo page for `path`: 200 with the body and *ctype, or 0 when there is none. */
 int pl__gw_web_file(struct pl_gw *gw, const char *path, struct pl_strbuf *body, const char **ctype);
+/* A WebSocket upgrade's Origin is acceptable: none (not a browser), this port's own, or listed
+ * in gateway.web_origins. */
+bool pl__gw_web_origin_ok(const struct pl_gw *gw, const char *origin, const char *host);
+
+/* gateway_realtime.c -------------------------------------------------------------------------- */
+/* Riva's realtime API (docs/realtime-api.md): the /v1/realtime WebSocket callbacks (protocol "":
+ * upgrades that name no subprotocol; ud = the gateway). */
+void pl__gw_rt_cbs(struct pl_httpd_ws_cbs *cbs);
+/* GET: /v1/audio/list_voices (blocks on a NATS call of at most 3 s); 0 for any other path. */
+int pl__gw_rt_get(struct pl_gw *gw, const char *path, struct pl_strbuf *body, const char **ctype);
+/* POST (a pl_httpd_post_fn, ud = the gateway): /v1/realtime/transcription_sessions and
+ * /v1/realtime/synthesis_sessions; 404 for other paths. */
+int pl__gw_rt_post(void *ud, const char *path, const char *req, size_t n, struct pl_strbuf *body,
+                   const char **ctype);
 
 #endif

@@ -48,7 +48,9 @@ static int serve(void *ud, const char *method, const char *path, struct pl_strbu
         pl_strbuf_append(body, ready ? "ready\n" : "not ready: NATS not connected\n");
         return ready ? 200 : 503;
     }
-    int code = pl__gw_web_file(gw, path, body, content_type);
+    int code = pl__gw_rt_get(gw, path, body, content_type);
+    if (code) return code;
+    code = pl__gw_web_file(gw, path, body, content_type);
     if (code) return code;
     pl_strbuf_append(body, "not found\n");
     return 404;
@@ -88,9 +90,14 @@ pl_status pl__gw_metrics_create(struct pl_gw *gw) {
     m->connected = pl_metrics_gauge(m->reg, "parley_gateway_nats_connected",
                                     "1 while the gateway is connected to NATS", NULL);
     PL_TRY_GOTO(st, pl_metrics_add_collector(m->reg, collect, gw));
-    struct pl_httpd_ws_cbs ws;
-    pl__gw_web_cbs(&ws);
-    PL_TRY_GOTO(st, pl_httpd_create_ws(host, port, serve, gw, gw->cfg.web ? &ws : NULL, &m->httpd));
+    struct pl_httpd_ws_cbs ws[2];
+    struct pl_httpd_opts o = {.host = host, .port = port, .fn = serve, .ud = gw, .ws = ws};
+    if (gw->cfg.web) pl__gw_web_cbs(&ws[o.n_ws++]);
+    if (gw->cfg.realtime) { /* Riva's realtime API (gateway_realtime.c) */
+        pl__gw_rt_cbs(&ws[o.n_ws++]);
+        o.post = pl__gw_rt_post;
+    }
+    PL_TRY_GOTO(st, pl_httpd_create_opts(&o, &m->httpd));
     return PL_OK;
 fail:
     pl__gw_metrics_destroy(gw);

@@ -617,7 +617,7 @@ static void on_text_message(struct web_conn *c, const char *text, size_t n) {
 
 /* Same origin (the page came from this port), or listed in gateway.web_origins ("*" = any).
  * A request without Origin is no browser's and needs no check. */
-static bool origin_ok(const struct pl_gw *gw, const char *origin, const char *host) {
+bool pl__gw_web_origin_ok(const struct pl_gw *gw, const char *origin, const char *host) {
     if (!origin[0]) return true;
     const char *o = strstr(origin, "://");
     if (o && strcmp(o + 3, host) == 0) return true;
@@ -638,7 +638,7 @@ static int ws_open(void *ud, struct pl_httpd_ws *ws, const char *path, const cha
                    const char *host) {
     struct pl_gw *gw = ud;
     if (strcmp(path, WEB_PATH) != 0) return 404;
-    if (!origin_ok(gw, origin, host)) {
+    if (!pl__gw_web_origin_ok(gw, origin, host)) {
         PL_LOGW("web: socket from origin %s refused (gateway.web_origins)", origin);
         return 403;
     }
