@@ -168,8 +168,9 @@ static int on_http(struct pl_httpd *h, struct lws *wsi, struct conn *c, const ch
         pl_strbuf_init(&c->req);
         snprintf(c->path, sizeof c->path, "%.511s", path);
         c->in_post = true;
-        c->post_too_big = strtoull(cl, NULL, 10) > h->max_body;
-        if (c->post_too_big || !cl[0] || strtoull(cl, NULL, 10) == 0) return on_post_done(h, wsi, c);
+        unsigned long long n = strtoull(cl, NULL, 10);
+        c->post_too_big = n > h->max_body;
+        if (c->post_too_big || n == 0) return on_post_done(h, wsi, c); /* no body to wait for */
         return 0;
     }
     if (!method) {

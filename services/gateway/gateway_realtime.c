@@ -31,6 +31,7 @@
 
 #include "alloc.h"
 #include "gateway_impl.h"
+#include "gateway_realtime.h"
 #include "httpd.h"
 #include "log.h"
 #include "proto_util.h"
@@ -71,53 +72,6 @@ struct rt_conn {
     json_t *held;                   /* ASR: the last final after done, sent at the end */
 };
 
-/* ---- base64 ---------------------------------------------------------------------------------- */
-
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static char *b64_encode(const uint8_t *p, size_t n) {
-    char *out = pl_malloc((n + 2) / 3 * 4 + 1), *o = out;
-    if (!out) return NULL;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) |
-                     (i + 2 < n ? p[i + 2] : 0);
-        *o++ = b64[v >> 18 & 63];
-        *o++ = b64[v >> 12 & 63];
-        *o++ = i + 1 < n ? b64[v >> 6 & 63] : '=';
-        *o++ = i + 2 < n ? b64[v & 63] : '=';
-    }
-    *o = 0;
-    return out;
-}
-
-/* Strict decode (padding optional, no whitespace). OUT: *out (pl_free), *n. False = not base64. */
-static bool b64_decode(const char *s, size_t len, uint8_t **out, size_t *n) {
-    *out = NULL;
-    *n = 0;
-    while (len && s[len - 1] == '=') len--;
-    if (len % 4 == 1) return false;
-    uint8_t *buf = pl_malloc(len / 4 * 3 + 3);
-    if (!buf) return false;
-    uint32_t v = 0;
-    size_t k = 0, bits = 0;
-    for (size_t i = 0; i < len; i++) {
-        const char *q = s[i] ? strchr(b64, s[i]) : NULL;
-        if (!q) {
-            pl_free(buf);
-            return false;
-        }
-        v = v << 6 | (uint32_t)(q - b64);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            buf[k++] = (uint8_t)(v >> bits);
-        }
-    }
-    *out = buf;
-    *n = k;
-    return true;
-}
-
 /* ---- events out ------------------------------------------------------------------------------ */
 
 /* Send ev (consumed) with its event_id. Any thread. */
@@ -148,8 +102,8 @@ static void rt_error(struct rt_conn *c, bool server, const char *code, const cha
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    json_t *e = json_pack("{s:s, s:s, s:s}", "type", server ? "server_error" : "invalid_request_error",
-                          "code", code, "message", msg);
+    const char *kind = server ? "server_error" : "invalid_request_error";
+    json_t *e = json_pack("{s:s, s:s, s:s}", "type", kind, "code", code, "message", msg);
     if (!e) /* message not UTF-8 (it echoes client input) */
         e = json_pack("{s:s, s:s, s:s}", "type", "invalid_request_error", "code", code, "message",
                       "the request is not valid UTF-8");
@@ -157,305 +111,6 @@ static void rt_error(struct rt_conn *c, bool server, const char *code, const cha
 }
 
 static const char *code_name(int code) { return pl_grpc_code_name(code); }
-
-/* ---- sessions: defaults and checks ----------------------------------------------------------- */
-
-static void new_session_id(char *out, size_t cap) {
-    char id[PL_REQUEST_ID_LEN];
-    pl_request_id_new(id);
-    snprintf(out, cap, "sess_%s", id);
-}
-
-/* The defaults the POST endpoints answer (Riva's shape; "model": "" lets parley-asr pick). */
-static json_t *default_transcription(const char *id) {
-    return json_pack(
-        "{s:s, s:s, s:[s], s:s, s:{s:s, s:s, s:s}, s:{s:i, s:i},"
-        " s:{s:i, s:b, s:b, s:b, s:b}, s:{s:b, s:i}, s:{s:b, s:[]}, s:n}",
-        "id", id, "object", "realtime.transcription_session", "modalities", "text",
-        "input_audio_format", "pcm16", "input_audio_transcription", "language", "en-US", "model",
-        "", "prompt", "", "input_audio_params", "sample_rate_hz", 16000, "num_channels", 1,
-        "recognition_config", "max_alternatives", 1, "enable_automatic_punctuation", 0,
-        "enable_word_time_offsets", 0, "enable_profanity_filter", 0, "enable_verbatim_transcripts",
-        0, "speaker_diarization", "enable_speaker_diarization", 0, "max_speaker_count", 8,
-        "word_boosting", "enable_word_boosting", 0, "word_boosting_list", "client_secret");
-}
-
-static json_t *default_synthesis(const char *id) {
-    return json_pack("{s:s, s:s, s:[s], s:{s:s, s:s}, s:{s:i, s:s}, s:s, s:n}", "id", id,
-                     "object", "realtime.synthesis_session", "modalities", "audio",
-                     "input_text_synthesis", "language_code", "en-US", "voice_name", "",
-                     "output_audio_params", "sample_rate_hz", 22050, "audio_format", "LINEAR_PCM",
-                     "custom_dictionary", "", "client_secret");
-}
-
-/* o[key] when it is a string, "" when absent or null; *bad set when it is something else. */
-static const char *sfield(json_t *o, const char *key, const char **bad) {
-    json_t *v = json_object_get(o, key);
-    if (!v || json_is_null(v)) return "";
-    if (!json_is_string(v)) {
-        if (!*bad) *bad = key;
-        return "";
-    }
-    return json_string_value(v);
-}
-
-static json_int_t ifield(json_t *o, const char *key, json_int_t def, const char **bad) {
-    json_t *v = json_object_get(o, key);
-    if (!v || json_is_null(v)) return def;
-    if (!json_is_integer(v)) {
-        if (!*bad) *bad = key;
-        return def;
-    }
-    return json_integer_value(v);
-}
-
-static double ffield(json_t *o, const char *key, const char **bad) {
-    json_t *v = json_object_get(o, key);
-    if (!v || json_is_null(v)) return 0;
-    if (!json_is_number(v)) {
-        if (!*bad) *bad = key;
-        return 0;
-    }
-    return json_number_value(v);
-}
-
-static bool bfield(json_t *o, const char *key, const char **bad) {
-    json_t *v = json_object_get(o, key);
-    if (!v || json_is_null(v)) return false;
-    if (!json_is_boolean(v)) {
-        if (!*bad) *bad = key;
-        return false;
-    }
-    return json_is_true(v);
-}
-
-/* o[key] when an object (or absent: an empty one, borrowed from `empty`). */
-static json_t *ofield(json_t *o, const char *key, json_t *empty, const char **bad) {
-    json_t *v = json_object_get(o, key);
-    if (!v || json_is_null(v)) return empty;
-    if (!json_is_object(v)) {
-        if (!*bad) *bad = key;
-        return empty;
-    }
-    return v;
-}
-
-/* A transcription session as parley-asr's StreamingRecognitionConfig. Everything the request
- * points to lives in `a` (strings borrowed from the session, which outlives the packing). */
-struct asr_cfg {
-    Nvidia__Riva__Asr__StreamingRecognitionConfig sc;
-    Nvidia__Riva__Asr__RecognitionConfig rc;
-    Nvidia__Riva__Asr__EndpointingConfig ep;
-    Nvidia__Riva__Asr__SpeakerDiarizationConfig dc;
-    Nvidia__Riva__Asr__SpeechContext ctx;
-    Nvidia__Riva__Asr__SpeechContext *ctxv[1];
-    char *phrases[64];
-    Nvidia__Riva__Asr__RecognitionConfig__CustomConfigurationEntry ce[16], *cev[16];
-    char kv[16][2][64];
-    bool pcm;      /* input_audio_format pcm16: raw samples, else a file's bytes (WAV header) */
-    int channels;
-};
-
-/* Check a transcription session and fill a. False: *why says which field is wrong. */
-static bool asr_config(json_t *s, struct asr_cfg *a, char *why, size_t cap) {
-    memset(a, 0, sizeof *a);
-    nvidia__riva__asr__streaming_recognition_config__init(&a->sc);
-    nvidia__riva__asr__recognition_config__init(&a->rc);
-    json_t *empty = json_object();
-    const char *bad = NULL;
-    const char *fmt = sfield(s, "input_audio_format", &bad);
-    json_t *tr = ofield(s, "input_audio_transcription", empty, &bad);
-    json_t *ip = ofield(s, "input_audio_params", empty, &bad);
-    json_t *rc = ofield(s, "recognition_config", empty, &bad);
-    json_t *ep = ofield(s, "endpointing_config", empty, &bad);
-    json_t *sd = ofield(s, "speaker_diarization", empty, &bad);
-    json_t *wb = ofield(s, "word_boosting", empty, &bad);
-    bool ok = false;
-    if (bad) {
-        snprintf(why, cap, "session.%s: expected an object", bad);
-        goto out;
-    }
-    a->pcm = !fmt[0] || strcmp(fmt, "pcm16") == 0;
-    if (!a->pcm && strcmp(fmt, "none") != 0) {
-        snprintf(why, cap,
-                 "session.input_audio_format \"%.40s\" is not supported: \"pcm16\" (raw 16-bit "
-                 "samples at input_audio_params.sample_rate_hz) or \"none\" (a WAV file's bytes)",
-                 fmt);
-        goto out;
-    }
-    a->rc.language_code = (char *)sfield(tr, "language", &bad);
-    if (!a->rc.language_code[0]) a->rc.language_code = "en-US";
-    a->rc.model = (char *)sfield(tr, "model", &bad);
-    (void)sfield(tr, "prompt", &bad); /* accepted, not used */
-    json_int_t rate = ifield(ip, "sample_rate_hz", 16000, &bad);
-    json_int_t ch = ifield(ip, "num_channels", 1, &bad);
-    a->rc.max_alternatives = (int32_t)ifield(rc, "max_alternatives", 1, &bad);
-    a->rc.enable_automatic_punctuation = bfield(rc, "enable_automatic_punctuation", &bad);
-    a->rc.enable_word_time_offsets = bfield(rc, "enable_word_time_offsets", &bad);
-    a->rc.profanity_filter = bfield(rc, "enable_profanity_filter", &bad);
-    a->rc.verbatim_transcripts = bfield(rc, "enable_verbatim_transcripts", &bad);
-    if (bad) {
-        snprintf(why, cap, "session field \"%s\" has the wrong type", bad);
-        goto out;
-    }
-    if (rate < 8000 || rate > 192000) {
-        snprintf(why, cap, "session.input_audio_params.sample_rate_hz %lld: give 8000-192000",
-                 (long long)rate);
-        goto out;
-    }
-    if (ch != 1) {
-        snprintf(why, cap, "session.input_audio_params.num_channels %lld: only mono (1) audio",
-                 (long long)ch);
-        goto out;
-    }
-    if (a->rc.max_alternatives < 0 || a->rc.max_alternatives > 10) {
-        snprintf(why, cap, "session.recognition_config.max_alternatives %d: give 1-10",
-                 (int)a->rc.max_alternatives);
-        goto out;
-    }
-    a->channels = 1;
-    a->rc.encoding = a->pcm ? NVIDIA__RIVA__AUDIO_ENCODING__LINEAR_PCM
-                            : NVIDIA__RIVA__AUDIO_ENCODING__ENCODING_UNSPECIFIED;
-    a->rc.sample_rate_hertz = a->pcm ? (int32_t)rate : 0;
-    a->rc.audio_channel_count = a->pcm ? 1 : 0;
-    /* custom_configuration: "k:v,k:v" (newer clients) or an object */
-    json_t *cc = json_object_get(rc, "custom_configuration");
-    if (!cc) cc = json_object_get(s, "custom_configuration");
-    size_t ncc = 0;
-    if (json_is_string(cc)) {
-        const char *p = json_string_value(cc);
-        while (*p && ncc < 16) {
-            const char *e = strchr(p, ','), *colon = strchr(p, ':');
-            size_t n = e ? (size_t)(e - p) : strlen(p);
-            if (!colon || colon >= p + n) {
-                snprintf(why, cap, "custom_configuration: \"%.*s\" is not key:value", (int)n, p);
-                goto out;
-            }
-            snprintf(a->kv[ncc][0], 64, "%.*s", (int)(colon - p), p);
-            snprintf(a->kv[ncc][1], 64, "%.*s", (int)(p + n - colon - 1), colon + 1);
-            ncc++;
-            p = e ? e + 1 : p + n;
-        }
-    } else if (json_is_object(cc)) {
-        const char *k;
-        json_t *v;
-        json_object_foreach(cc, k, v) {
-            if (ncc == 16) break;
-            snprintf(a->kv[ncc][0], 64, "%s", k);
-            snprintf(a->kv[ncc][1], 64, "%s", json_is_string(v) ? json_string_value(v) : "");
-            ncc++;
-        }
-    } else if (cc && !json_is_null(cc)) {
-        snprintf(why, cap, "custom_configuration: expected \"k:v,k:v\" or an object");
-        goto out;
-    }
-    for (size_t i = 0; i < ncc; i++) {
-        nvidia__riva__asr__recognition_config__custom_configuration_entry__init(&a->ce[i]);
-        a->ce[i].key = a->kv[i][0];
-        a->ce[i].value = a->kv[i][1];
-        a->cev[i] = &a->ce[i];
-    }
-    a->rc.n_custom_configuration = ncc;
-    a->rc.custom_configuration = ncc ? a->cev : NULL;
-    /* endpointing_config: only the fields > 0, as the clients send them */
-    nvidia__riva__asr__endpointing_config__init(&a->ep);
-    json_int_t sh = ifield(ep, "start_history", 0, &bad), st = ifield(ep, "stop_history", 0, &bad),
-               se = ifield(ep, "stop_history_eou", 0, &bad);
-    double sth = ffield(ep, "start_threshold", &bad), stt = ffield(ep, "stop_threshold", &bad),
-           ste = ffield(ep, "stop_threshold_eou", &bad);
-    bool any = false;
-#define EP(val, field, CASE)                                                                       \
-    if ((val) > 0) {                                                                               \
-        a->ep.field = (val);                                                                       \
-        a->ep._##field##_case = NVIDIA__RIVA__ASR__ENDPOINTING_CONFIG___##CASE;                    \
-        any = true;                                                                                \
-    }
-    EP((int32_t)sh, start_history, START_HISTORY_START_HISTORY)
-    EP((float)sth, start_threshold, START_THRESHOLD_START_THRESHOLD)
-    EP((int32_t)st, stop_history, STOP_HISTORY_STOP_HISTORY)
-    EP((float)stt, stop_threshold, STOP_THRESHOLD_STOP_THRESHOLD)
-    EP((int32_t)se, stop_history_eou, STOP_HISTORY_EOU_STOP_HISTORY_EOU)
-    EP((float)ste, stop_threshold_eou, STOP_THRESHOLD_EOU_STOP_THRESHOLD_EOU)
-#undef EP
-    if (any) a->rc.endpointing_config = &a->ep;
-    if (bfield(sd, "enable_speaker_diarization", &bad)) {
-        nvidia__riva__asr__speaker_diarization_config__init(&a->dc);
-        a->dc.enable_speaker_diarization = true;
-        a->dc.max_speaker_count = (int32_t)ifield(sd, "max_speaker_count", 8, &bad);
-        a->rc.diarization_config = &a->dc;
-    }
-    if (bfield(wb, "enable_word_boosting", &bad)) {
-        json_t *list = json_object_get(wb, "word_boosting_list"), *it;
-        size_t i;
-        nvidia__riva__asr__speech_context__init(&a->ctx);
-        json_array_foreach(list, i, it) { /* [{"phrases": [...], "boost": x}], the first one */
-            json_t *ph = json_object_get(it, "phrases"), *w;
-            size_t j;
-            json_array_foreach(ph, j, w) if (json_is_string(w) && a->ctx.n_phrases < 64)
-                a->phrases[a->ctx.n_phrases++] = (char *)json_string_value(w);
-            a->ctx.boost = (float)ffield(it, "boost", &bad);
-            break;
-        }
-        a->ctx.phrases = a->phrases;
-        a->ctxv[0] = &a->ctx;
-        a->rc.n_speech_contexts = a->ctx.n_phrases ? 1 : 0;
-        a->rc.speech_contexts = a->ctxv;
-    }
-    if (bad) {
-        snprintf(why, cap, "session field \"%s\" has the wrong type", bad);
-        goto out;
-    }
-    a->sc.config = &a->rc;
-    a->sc.interim_results = true;
-    ok = true;
-out:
-    json_decref(empty); /* every pointer into it was to an empty object: nothing kept */
-    return ok;
-}
-
-/* A synthesis session as a SynthesizeSpeechRequest (text left NULL). Strings borrowed from s. */
-static bool tts_config(json_t *s, Nvidia__Riva__Tts__SynthesizeSpeechRequest *rq, char *why,
-                       size_t cap) {
-    nvidia__riva__tts__synthesize_speech_request__init(rq);
-    json_t *empty = json_object();
-    const char *bad = NULL;
-    json_t *in = ofield(s, "input_text_synthesis", empty, &bad);
-    json_t *out = ofield(s, "output_audio_params", empty, &bad);
-    json_t *zs = json_object_get(s, "zero_shot_config");
-    rq->language_code = (char *)sfield(in, "language_code", &bad);
-    rq->voice_name = (char *)sfield(in, "voice_name", &bad);
-    json_int_t rate = ifield(out, "sample_rate_hz", 0, &bad);
-    const char *fmt = sfield(out, "audio_format", &bad);
-    rq->custom_dictionary = (char *)sfield(s, "custom_dictionary", &bad);
-    bool ok = false;
-    if (bad) {
-        snprintf(why, cap, "session field \"%s\" has the wrong type", bad);
-        goto out;
-    }
-    if (json_is_object(zs) && json_object_size(zs) > 0) {
-        snprintf(why, cap, "session.zero_shot_config: parley-tts has no zero-shot voices");
-        goto out;
-    }
-    if (rate < 0 || rate > 48000) {
-        snprintf(why, cap, "session.output_audio_params.sample_rate_hz %lld: give 8000-48000 (0 = "
-                 "the voice's own rate)", (long long)rate);
-        goto out;
-    }
-    if (!fmt[0] || strcasecmp(fmt, "LINEAR_PCM") == 0 || strcasecmp(fmt, "pcm16") == 0) {
-        rq->encoding = NVIDIA__RIVA__AUDIO_ENCODING__LINEAR_PCM;
-    } else if (strcasecmp(fmt, "OGGOPUS") == 0) {
-        rq->encoding = NVIDIA__RIVA__AUDIO_ENCODING__OGGOPUS;
-    } else {
-        snprintf(why, cap, "session.output_audio_params.audio_format \"%.40s\": LINEAR_PCM or "
-                 "OGGOPUS", fmt);
-        goto out;
-    }
-    rq->sample_rate_hz = (int32_t)rate;
-    ok = true;
-out:
-    json_decref(empty);
-    return ok;
-}
 
 /* ---- references and streams ------------------------------------------------------------------ */
 
@@ -560,7 +215,8 @@ static void ended_input(struct rt_conn *c, const char *what) {
 /* ---- transcription --------------------------------------------------------------------------- */
 
 static json_t *completed_event(struct rt_conn *c, const char *text, float confidence,
-                               float processed, const Nvidia__Riva__Asr__SpeechRecognitionAlternative *a) {
+                               float processed,
+                               const Nvidia__Riva__Asr__SpeechRecognitionAlternative *a) {
     char item[64];
     snprintf(item, sizeof item, "item_%.12s_%d", c->request_id, c->item);
     json_t *words = json_array();
@@ -663,14 +319,14 @@ static void on_append_audio(struct rt_conn *c, json_t *msg) {
     }
     uint8_t *pcm = NULL;
     size_t n = 0;
-    if (!b64_decode(json_string_value(audio), json_string_length(audio), &pcm, &n)) {
+    if (!pl__rt_b64_decode(json_string_value(audio), json_string_length(audio), &pcm, &n)) {
         rt_error(c, false, "INVALID_ARGUMENT", "input_audio_buffer.append: \"audio\" is not "
                  "base64");
         return;
     }
     struct asr_cfg a;
     char why[256];
-    if (!asr_config(c->session, &a, why, sizeof why)) { /* checked at update already */
+    if (!pl__rt_asr_config(c->session, &a, why, sizeof why)) { /* checked at update already */
         rt_error(c, false, "INVALID_ARGUMENT", "%s", why);
         goto out;
     }
@@ -736,7 +392,7 @@ static void tts_message(void *ud, const uint8_t *data, size_t n) {
     }
     Nvidia__Riva__Tts__SynthesizeSpeechResponse *r = (void *)m;
     if (r->audio.len) {
-        char *a = b64_encode(r->audio.data, r->audio.len);
+        char *a = pl__rt_b64_encode(r->audio.data, r->audio.len);
         if (a) {
             c->audio_bytes += r->audio.len;
             emit(c, json_pack("{s:s, s:s}", "type", "conversation.item.speech.data", "audio", a));
@@ -765,7 +421,7 @@ static void tts_commit(struct rt_conn *c) {
     if (!c->text.len) return;
     Nvidia__Riva__Tts__SynthesizeSpeechRequest rq;
     char why[256];
-    if (!tts_config(c->session, &rq, why, sizeof why)) {
+    if (!pl__rt_tts_config(c->session, &rq, why, sizeof why)) {
         rt_error(c, false, "INVALID_ARGUMENT", "%s", why);
         return;
     }
@@ -837,7 +493,8 @@ static void on_update(struct rt_conn *c, json_t *msg) {
         return;
     }
     json_t *merged = c->session ? json_deep_copy(c->session)
-                                : asr ? default_transcription(c->id) : default_synthesis(c->id);
+                     : asr      ? pl__rt_default_transcription(c->id)
+                                : pl__rt_default_synthesis(c->id);
     if (!merged) return;
     if (s) json_object_update_recursive(merged, s);
     json_object_set_new(merged, "id", json_string(c->id));
@@ -846,7 +503,8 @@ static void on_update(struct rt_conn *c, json_t *msg) {
     char why[256];
     struct asr_cfg a;
     Nvidia__Riva__Tts__SynthesizeSpeechRequest rq;
-    if (asr ? !asr_config(merged, &a, why, sizeof why) : !tts_config(merged, &rq, why, sizeof why)) {
+    if (asr ? !pl__rt_asr_config(merged, &a, why, sizeof why)
+            : !pl__rt_tts_config(merged, &rq, why, sizeof why)) {
         rt_error(c, false, "INVALID_ARGUMENT", "%s", why);
         json_decref(merged);
         return;
@@ -932,7 +590,7 @@ static int ws_open(void *ud, struct pl_httpd_ws *ws, const char *path, const cha
     pthread_mutex_init(&c->mu, NULL);
     pl_strbuf_init(&c->text);
     pl_request_id_new(c->request_id);
-    new_session_id(c->id, sizeof c->id);
+    pl__rt_session_id(c->id, sizeof c->id);
     pl_httpd_ws_set_user(ws, c);
     char intent[64];
     c->intent = parse_intent(pl_httpd_ws_query(ws), intent, sizeof intent);
@@ -1016,8 +674,8 @@ int pl__gw_rt_post(void *ud, const char *path, const char *req, size_t n, struct
         return detail(body, ctype, 401, "this gateway requires API keys, which its realtime API "
                       "does not take; use the gRPC API");
     char id[48], why[256];
-    new_session_id(id, sizeof id);
-    json_t *s = asr ? default_transcription(id) : default_synthesis(id);
+    pl__rt_session_id(id, sizeof id);
+    json_t *s = asr ? pl__rt_default_transcription(id) : pl__rt_default_synthesis(id);
     json_error_t err;
     json_t *over = n ? json_loadb(req, n, 0, &err) : NULL;
     if (n && !json_is_object(over)) {
@@ -1030,7 +688,8 @@ int pl__gw_rt_post(void *ud, const char *path, const char *req, size_t n, struct
     json_object_set_new(s, "id", json_string(id));
     struct asr_cfg a;
     Nvidia__Riva__Tts__SynthesizeSpeechRequest rq;
-    if (asr ? !asr_config(s, &a, why, sizeof why) : !tts_config(s, &rq, why, sizeof why)) {
+    if (asr ? !pl__rt_asr_config(s, &a, why, sizeof why)
+            : !pl__rt_tts_config(s, &rq, why, sizeof why)) {
         json_decref(s);
         return detail(body, ctype, 400, why);
     }
@@ -1059,7 +718,8 @@ static int list_voices(struct pl_gw *gw, struct pl_strbuf *body, const char **ct
     pl_status st = pl_proto_unpack(&nvidia__riva__tts__riva_synthesis_config_response__descriptor,
                                    r.data, r.len, &msg);
     pl_nrpc_reply_deinit(&r);
-    if (st != PL_OK) return detail(body, ctype, 502, "parley-tts: a bad RivaSynthesisConfigResponse");
+    if (st != PL_OK)
+        return detail(body, ctype, 502, "parley-tts: a bad RivaSynthesisConfigResponse");
     Nvidia__Riva__Tts__RivaSynthesisConfigResponse *cr = (void *)msg;
     json_t *out = json_object();
     for (size_t i = 0; i < cr->n_model_config; i++) {

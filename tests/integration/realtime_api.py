@@ -14,8 +14,9 @@ tone-generator voice) and the gateway on free 127.0.0.1 ports, all stopped by PI
    transcription_session.updated echoing the overrides, then
    conversation.item.input_audio_transcription.delta/.completed, the last completed with
    is_last_result true; a Speech Commands "seven" (16 kHz) comes out "seven". An FSDD clip
-   (8 kHz) and raw pcm16 samples (the microphone mode) give the same event structure; word
-   offsets come in words_info when asked for.
+   (8 kHz) and raw pcm16 samples sent at a microphone's pace (input_audio_format "pcm16") give
+   the same event structure, with interim results as delta events; word offsets come in
+   words_info when asked for.
 4. Synthesis: the update sent at once (as the TTS client does), conversation.created and
    synthesize_session.updated each within 1 s; two lines appended and committed, then done:
    conversation.item.speech.data events (base64 16-bit PCM at the requested 44100 Hz) of a
@@ -99,7 +100,7 @@ async def recv(ws, timeout=10.0):
     return json.loads(await asyncio.wait_for(ws.recv(), timeout))
 
 
-async def transcribe(server, chunks, overrides, done=True):
+async def transcribe(server, chunks, overrides, done=True, pace=0.0):
     """realtime_asr_client.py's sequence: POST the session, connect, conversation.created,
     transcription_session.update with the POSTed settings plus overrides, updated; then
     append+commit per chunk, done; events until a completed with is_last_result or an error."""
@@ -123,6 +124,8 @@ async def transcribe(server, chunks, overrides, done=True):
                 await ws.send(json.dumps({"type": "input_audio_buffer.append",
                                           "audio": base64.b64encode(ch).decode()}))
                 await ws.send(json.dumps({"type": "input_audio_buffer.commit"}))
+                if pace:
+                    await asyncio.sleep(pace)
             if done:
                 await ws.send(json.dumps({"type": "input_audio_buffer.done"}))
 
@@ -302,9 +305,13 @@ async def main():
 
     rate, chunks = pcm_chunks(SEVEN)
     _, ev = await transcribe(s.server, chunks, {"input_audio_format": "pcm16",
-                                                "input_audio_params": {"sample_rate_hz": rate}})
+                                                "input_audio_params": {"sample_rate_hz": rate}},
+                             pace=1600 / rate)  # a microphone's pace: interim results come
     check_structure(ev, "seven (pcm16)")
-    print("seven (pcm16):", repr(transcript(ev)))
+    deltas = [e["delta"] for e in ev if e["type"].endswith(".delta")]
+    print("seven (pcm16, real time):", repr(transcript(ev)), "deltas:", deltas)
+    check(deltas and ev.index(next(e for e in ev if e["type"].endswith(".delta"))) <
+          len(ev) - 1, "interim results come as delta events before the completed one")
     check(transcript(ev) == "seven", "pcm16 samples: 'seven' (%r)" % transcript(ev))
 
     _, ev = await transcribe(s.server, file_chunks(FSDD), {"input_audio_format": "none"})
