@@ -6,3 +6,9 @@ pl_add_unit_test(NAME asrstream SOURCES unit/test_asrstream.c LIBS parley_asr_sv
 # Python gRPC client. _pl_asr_env comes from asrsvc.cmake.
 pl_add_py_test(NAME integration_asr_stream SCRIPT asr_stream_test.py TIMEOUT 300
                ENV ${_pl_asr_env})
+
+# Streamed == Recognize on the shipped model (per-utterance feature normalization: finals are
+# recomputed per utterance) for FSDD and speech-commands clips the running statistics got
+# wrong, streamed as parley-dialog does (< 30 s).
+pl_add_unit_test(NAME asrstream_real SOURCES unit/test_asrstream_real.c LIBS parley_asr_svc
+                 TIMEOUT 120)

@@ -53,6 +53,8 @@ struct pl_asrsvc_model {
     /* streaming: the front end (per-utterance normalization streams as running normalization)
      * and the scheduler that batches all streams' steps (made on first use, under sched_lock) */
     struct pl_asr_fe *stream_fe;
+    bool stream_renorm; /* fe normalizes per utterance, stream_fe runs statistics: a streamed
+                           final is recomputed from the utterance's audio with fe */
     struct pl_asrsvc_sched *sched;
     pthread_mutex_t sched_lock;
 };

@@ -59,13 +59,14 @@ static struct pl_asrsvc_model *model_new(const char *dir, const char *name) {
 }
 
 /* A streaming front end equal to the model's offline one (fo), except that per-utterance
- * normalization (which needs the whole utterance) becomes running normalization. */
+ * normalization (which needs the whole utterance) becomes running normalization. Its frames
+ * feed interim results and endpointing; finals are recomputed with fo (asr_stream.c). */
 static pl_status stream_fe(const struct pl_asrsvc_model *m, struct pl_asr_fe_opts fo,
                            struct pl_asr_fe **out) {
     if (fo.norm != PL_ASR_NORM_NONE) {
         fo.norm = PL_ASR_NORM_RUNNING;
-        PL_LOGW("model %s: per-utterance feature normalization streams as running normalization",
-                m->name);
+        PL_LOGI("model %s: per-utterance feature normalization streams as running normalization "
+                "(interims); finals are recomputed per utterance", m->name);
     }
     return pl_asr_fe_create(&fo, out);
 }
@@ -115,6 +116,7 @@ static pl_status load_am(const char *dir, const char *name, const json_t *j,
     }
     PL_TRY_GOTO(st, pl_asr_fe_create(&fo, &m->fe));
     PL_TRY_GOTO(st, stream_fe(m, fo, &m->stream_fe));
+    m->stream_renorm = fo.norm == PL_ASR_NORM_PER_FEATURE;
     m->frame_ms = 1000.0 * fo.hop_length * m->stride / m->sample_rate;
     /* vocabulary: config "vocab" (the tokens in output order) */
     json_t *vj = json_object_get(j, "vocab");

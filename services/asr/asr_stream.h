@@ -76,6 +76,12 @@ struct pl_asrsvc_streaming_opts {
     int endpointing;        /* enum pl_asrsvc_ep (AUTO) */
     int max_batch;          /* streams per batched model step, 1..64 (64) */
     int64_t batch_wait_us;  /* how long a model step waits for other streams (2000) */
+    bool final_renorm;      /* a model trained with per-utterance feature normalization
+                               (streamed with running statistics): recompute each final from
+                               the utterance's audio with the offline front end (true) */
+    double final_margin_ms; /* that recomputation takes the audio from this long before the
+                               endpointer's first voiced frame to this long after its last
+                               one (500; < 0: the whole utterance) */
     struct pl_metrics *metrics; /* optional: scheduler metrics (asr_sched.h; borrowed) */
 };
 void pl_asrsvc_streaming_opts_default(struct pl_asrsvc_streaming_opts *o);

@@ -45,6 +45,8 @@ struct asr_cfg {
     char *stream_endpointing;
     int64_t stream_max_batch;
     int64_t stream_batch_wait_us;
+    bool stream_final_renorm;
+    double stream_final_margin_ms;
     char *log_level;
 };
 
@@ -74,6 +76,8 @@ static const struct pl_config_field asr_fields[] = {
     F("stream_endpointing", PL_CONFIG_STRING, stream_endpointing, "auto", 1, 0, "StreamingRecognize end of utterance: auto (vad+blank when the model's look-ahead is <= 200 ms, else vad), vad+blank (VAD and CTC blanks), vad (VAD alone) or agree"),
     F("stream_max_batch", PL_CONFIG_INT, stream_max_batch, "64", 1, 64, "streams one batched streaming model step advances"),
     F("stream_batch_wait_us", PL_CONFIG_INT, stream_batch_wait_us, "2000", 0, 1000000, "how long a streaming model step waits for other streams"),
+    F("stream_final_renorm", PL_CONFIG_BOOL, stream_final_renorm, "true", 0, 0, "StreamingRecognize finals of a model with per-utterance feature normalization: recompute the utterance as Recognize does (false: the running-normalization rows, as the interims)"),
+    F("stream_final_margin_ms", PL_CONFIG_DOUBLE, stream_final_margin_ms, "500", -1, 10000, "that recomputation takes the audio from this long before the endpointer's first voiced frame to this long after its last one (-1: the whole utterance)"),
     F("log_level", PL_CONFIG_STRING, log_level, "info", 1, 0, "error, warn, info or debug"),
 };
 #undef F
@@ -125,6 +129,8 @@ int main(int argc, char **argv) {
     pl_asrsvc_streaming_opts_default(&sso);
     sso.max_batch = (int)cfg.stream_max_batch;
     sso.batch_wait_us = cfg.stream_batch_wait_us;
+    sso.final_renorm = cfg.stream_final_renorm;
+    sso.final_margin_ms = cfg.stream_final_margin_ms;
     sso.metrics = pl_worker_metrics(w);
     if (pl_asrsvc_endpointing_parse(cfg.stream_endpointing, &sso.endpointing) != PL_OK ||
         pl_asrsvc_create(&so, &svc) != PL_OK || pl_asrsvc_register(svc, w) != PL_OK ||
