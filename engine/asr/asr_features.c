@@ -46,6 +46,9 @@ struct pl_asr_fe_stream {
     uint64_t rng;      /* dither generator state */
     int finished;
     struct norm_state ns;
+    bool keep_lm;   /* keep the log-mels (pl_asr_fe_stream_keep_logmel) */
+    double *lm;     /* [n_lm][n_mels] log-mels of the frames emitted since the reset */
+    size_t n_lm, cap_lm;
     double *work; /* [2 * n_fft + n_mels] scratch */
 };
 
@@ -239,6 +242,10 @@ void pl_asr_fe_destroy(struct pl_asr_fe *fe) {
 
 int pl_asr_fe_n_mels(const struct pl_asr_fe *fe) { return fe->o.n_mels; }
 
+int pl_asr_fe_win_length(const struct pl_asr_fe *fe) { return fe->o.win_length; }
+
+int pl_asr_fe_hop_length(const struct pl_asr_fe *fe) { return fe->o.hop_length; }
+
 const double *pl_asr_fe_filterbank(const struct pl_asr_fe *fe) { return fe->fb; }
 
 size_t pl_asr_fe_n_frames(const struct pl_asr_fe *fe, size_t n_samples) {
@@ -356,6 +363,45 @@ static void norm_frame(const struct pl_asr_fe *fe, struct norm_state *ns, const 
     }
 }
 
+/* Per-utterance normalization of nf frames (mean and unbiased std of each bin). */
+static void per_feature(const struct pl_asr_fe *fe, const double *lm, size_t nf, float *res) {
+    int nm = fe->o.n_mels;
+    for (int m = 0; m < nm; m++) {
+        double mean = 0, var = 0;
+        for (size_t t = 0; t < nf; t++)
+            mean += lm[t * nm + m];
+        mean /= (double)nf;
+        for (size_t t = 0; t < nf; t++) {
+            double d = lm[t * nm + m] - mean;
+            var += d * d;
+        }
+        /* unbiased (n - 1), as NeMo; a single frame has std 0 */
+        double sd = nf > 1 ? sqrt(var / (double)(nf - 1)) : 0.0;
+        sd += 1e-5;
+        for (size_t t = 0; t < nf; t++)
+            res[t * nm + m] = (float)((lm[t * nm + m] - mean) / sd);
+    }
+}
+
+pl_status pl_asr_fe_normalize(const struct pl_asr_fe *fe, const double *lm, size_t nf,
+                              float *out) {
+    if (!fe || (nf && (!lm || !out)))
+        return PL_ERR(PL_E_INVALID_ARG, "asr front end: NULL argument");
+    if (nf == 0)
+        return PL_OK;
+    if (fe->o.norm == PL_ASR_NORM_PER_FEATURE) {
+        per_feature(fe, lm, nf, out);
+        return PL_OK;
+    }
+    struct norm_state ns = {0};
+    if (fe->o.norm == PL_ASR_NORM_RUNNING)
+        PL_TRY(norm_init(fe, &ns));
+    for (size_t t = 0; t < nf; t++)
+        norm_frame(fe, &ns, lm + t * (size_t)fe->o.n_mels, out + t * (size_t)fe->o.n_mels);
+    norm_deinit(&ns);
+    return PL_OK;
+}
+
 /* splitmix64 -> uniform (0, 1) -> Box-Muller; one Gaussian per sample. */
 static double gauss(uint64_t *s) {
     double u[2];
@@ -430,21 +476,7 @@ pl_status pl_asr_fe_compute(const struct pl_asr_fe *fe, const float *samples, si
         frame_logmel(fe, frame, work, lm + t * nm);
     }
     if (fe->o.norm == PL_ASR_NORM_PER_FEATURE) {
-        for (int m = 0; m < nm; m++) {
-            double mean = 0, var = 0;
-            for (size_t t = 0; t < nf; t++)
-                mean += lm[t * nm + m];
-            mean /= (double)nf;
-            for (size_t t = 0; t < nf; t++) {
-                double d = lm[t * nm + m] - mean;
-                var += d * d;
-            }
-            /* unbiased (n - 1), as NeMo; a single frame has std 0 */
-            double sd = nf > 1 ? sqrt(var / (double)(nf - 1)) : 0.0;
-            sd += 1e-5;
-            for (size_t t = 0; t < nf; t++)
-                res[t * nm + m] = (float)((lm[t * nm + m] - mean) / sd);
-        }
+        per_feature(fe, lm, nf, res);
     } else {
         for (size_t t = 0; t < nf; t++)
             norm_frame(fe, &ns, lm + t * nm, res + t * nm);
@@ -458,6 +490,40 @@ fail:
     pl_free(work);
     pl_free(lm);
     pl_free(res);
+    return st;
+}
+
+pl_status pl_asr_fe_logmel(const struct pl_asr_fe *fe, const float *samples, size_t n,
+                           size_t t0, size_t t1, double *out) {
+    if (!fe || (!samples && n > 0) || (t1 > t0 && !out) || t1 < t0)
+        return PL_ERR(PL_E_INVALID_ARG, "asr front end: logmel arguments");
+    if (fe->o.dither > 0)
+        return PL_ERR(PL_E_UNSUPPORTED, "asr front end: logmel of some frames with dither");
+    int w = fe->o.win_length, hop = fe->o.hop_length, nm = fe->o.n_mels;
+    double *work = pl_malloc(sizeof(double) * (size_t)(2 * fe->o.n_fft + w));
+    if (!work)
+        return PL_ERR(PL_E_NOMEM, "asr front end: logmel scratch");
+    double *frame = work + 2 * fe->o.n_fft, k = fe->o.preemph;
+    pl_status st = PL_OK;
+    for (size_t t = t0; t < t1; t++) {
+        long long start = (long long)t * hop - w / 2;
+        for (int i = 0; i < w; i++) {
+            long long j = start + i;
+            if (j < 0 || (size_t)j >= n) {
+                frame[i] = 0.0;
+                continue;
+            }
+            if (!isfinite(samples[j]) || (j > 0 && !isfinite(samples[j - 1]))) {
+                st = PL_ERR(PL_E_INVALID_ARG, "asr front end: sample %lld is not finite", j);
+                goto fail;
+            }
+            /* preprocess() without dither: y[j] = x[j] - k x[j - 1], x[-1] = 0 */
+            frame[i] = (double)samples[j] - k * (j > 0 ? (double)samples[j - 1] : 0.0);
+        }
+        frame_logmel(fe, frame, work, out + (t - t0) * (size_t)nm);
+    }
+fail:
+    pl_free(work);
     return st;
 }
 
@@ -499,6 +565,7 @@ void pl_asr_fe_stream_destroy(struct pl_asr_fe_stream *s) {
     norm_deinit(&s->ns);
     pl_free(s->buf);
     pl_free(s->work);
+    pl_free(s->lm);
     pl_free(s);
 }
 
@@ -512,6 +579,7 @@ void pl_asr_fe_stream_reset(struct pl_asr_fe_stream *s) {
     s->prev = 0;
     s->rng = s->fe->o.dither_seed;
     s->finished = 0;
+    s->n_lm = 0;
     if (s->ns.sum)
         norm_reset(s->fe, &s->ns);
 }
@@ -524,6 +592,16 @@ static pl_status emit(struct pl_asr_fe_stream *s, size_t end, float **feats, siz
     if (end <= s->next_frame)
         return PL_OK;
     size_t cnt = end - s->next_frame;
+    if (s->keep_lm && s->n_lm + cnt > s->cap_lm) {
+        size_t cap = s->cap_lm ? s->cap_lm : 256;
+        while (cap < s->n_lm + cnt)
+            cap *= 2;
+        double *nl = pl_realloc(s->lm, sizeof(double) * cap * (size_t)nm);
+        if (!nl)
+            return PL_ERR(PL_E_NOMEM, "asr feature stream: %zu kept frames", cap);
+        s->lm = nl;
+        s->cap_lm = cap;
+    }
     float *res = pl_malloc(sizeof(float) * cnt * (size_t)nm);
     if (!res)
         return PL_ERR(PL_E_NOMEM, "asr feature stream: %zu frames", cnt);
@@ -541,8 +619,12 @@ static pl_status emit(struct pl_asr_fe_stream *s, size_t end, float **feats, siz
             }
         }
         frame_logmel(fe, frame, s->work, lm);
+        if (s->keep_lm)
+            memcpy(s->lm + (s->n_lm + f) * (size_t)nm, lm, sizeof(double) * (size_t)nm);
         norm_frame(fe, &s->ns, lm, res + f * nm);
     }
+    if (s->keep_lm)
+        s->n_lm += cnt;
     s->next_frame = end;
     /* drop samples no later frame needs */
     long long keep_from = (long long)s->next_frame * hop - w / 2;
@@ -605,4 +687,15 @@ pl_status pl_asr_fe_stream_finish(struct pl_asr_fe_stream *s, float **feats, siz
     PL_TRY(emit(s, pl_asr_fe_n_frames(s->fe, s->total), feats, n_frames));
     s->finished = 1;
     return PL_OK;
+}
+
+void pl_asr_fe_stream_keep_logmel(struct pl_asr_fe_stream *s, bool keep) {
+    if (s)
+        s->keep_lm = keep;
+}
+
+const double *pl_asr_fe_stream_logmel(const struct pl_asr_fe_stream *s, size_t *n_frames) {
+    if (n_frames)
+        *n_frames = s && s->keep_lm ? s->n_lm : 0;
+    return s && s->keep_lm && s->n_lm ? s->lm : NULL;
 }

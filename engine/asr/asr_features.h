@@ -28,6 +28,7 @@
 #ifndef PL_ASR_FEATURES_H
 #define PL_ASR_FEATURES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -78,6 +79,10 @@ void pl_asr_fe_destroy(struct pl_asr_fe *fe);
 
 int pl_asr_fe_n_mels(const struct pl_asr_fe *fe);
 
+/* Frame geometry of fe: window and hop in samples. */
+int pl_asr_fe_win_length(const struct pl_asr_fe *fe);
+int pl_asr_fe_hop_length(const struct pl_asr_fe *fe);
+
 /* Number of frames for n samples: 1 + n / hop. */
 size_t pl_asr_fe_n_frames(const struct pl_asr_fe *fe, size_t n_samples);
 
@@ -88,6 +93,21 @@ size_t pl_asr_fe_n_frames(const struct pl_asr_fe *fe, size_t n_samples);
  * pl_free(); NULL on failure. */
 pl_status pl_asr_fe_compute(const struct pl_asr_fe *fe, const float *samples, size_t n,
                             float **feats, size_t *n_frames);
+
+/* Log-mels before normalization of frames [t0, t1) of the signal samples[0..n), exactly as
+ * pl_asr_fe_compute() frames that signal (zeros outside it, pre-emphasis from a zero
+ * sample before it). Needs opts.dither 0 (PL_E_UNSUPPORTED otherwise: the dither depends on
+ * every sample before). out: (t1 - t0) * n_mels doubles, caller's.
+ * Returns PL_OK; PL_E_INVALID_ARG (NULL args, t1 < t0, non-finite samples); PL_E_NOMEM. */
+pl_status pl_asr_fe_logmel(const struct pl_asr_fe *fe, const float *samples, size_t n,
+                           size_t t0, size_t t1, double *out);
+
+/* Normalize nf frames of log-mels lm ([nf][n_mels]) as pl_asr_fe_compute() does for a whole
+ * utterance (PER_FEATURE: statistics of these nf frames; FIXED, RUNNING from a fresh state,
+ * NONE) into out ([nf][n_mels] floats, caller's). Returns PL_OK; PL_E_INVALID_ARG;
+ * PL_E_NOMEM. Thread-safe (fe is read only). */
+pl_status pl_asr_fe_normalize(const struct pl_asr_fe *fe, const double *lm, size_t nf,
+                              float *out);
 
 /* The mel filterbank, [n_mels][n_fft/2 + 1] (borrowed, lives with fe). */
 const double *pl_asr_fe_filterbank(const struct pl_asr_fe *fe);
@@ -113,6 +133,15 @@ pl_status pl_asr_fe_stream_finish(struct pl_asr_fe_stream *s, float **feats, siz
 
 /* Start a new utterance with the same front end. */
 void pl_asr_fe_stream_reset(struct pl_asr_fe_stream *s);
+
+/* Keep (keep true) the log-mels before normalization of every frame emitted from now on
+ * until the next reset, for pl_asr_fe_stream_logmel(). Off by default. */
+void pl_asr_fe_stream_keep_logmel(struct pl_asr_fe_stream *s, bool keep);
+
+/* The kept log-mels: [*n_frames][n_mels] of the frames emitted since the last reset (frame
+ * t of the utterance at row t). Borrowed until the next feed, finish or reset; NULL (and 0)
+ * when none are kept. */
+const double *pl_asr_fe_stream_logmel(const struct pl_asr_fe_stream *s, size_t *n_frames);
 
 #ifdef __cplusplus
 }

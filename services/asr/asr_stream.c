@@ -393,6 +393,7 @@ static pl_status setup(struct pl_asrsvc_session *s,
     }
     s->renorm = s->m->stream_renorm && s->ss->o.final_renorm;
     PL_TRY(pl_asr_fe_stream_create(s->fe, &s->fs));
+    pl_asr_fe_stream_keep_logmel(s->fs, s->renorm); /* the final reuses the log-mels */
     PL_TRY(pl_asr_state_create(s->m->am, MODEL_CHUNK, &s->ms));
     s->mout = pl_malloc(sizeof *s->mout * (size_t)pl_asr_state_max_out(s->ms) *
                         (size_t)s->m->vocab_size);
@@ -625,23 +626,54 @@ static void trim_utt(const struct pl_asrsvc_session *s, int64_t *a, int64_t *b) 
  * Recognize sees a clip of that audio, and the decoder starts over on those rows. The
  * interims and the endpointer keep the streamed rows. */
 static pl_status renorm_utt(struct pl_asrsvc_session *s, int64_t cut) {
-    int64_t a = s->utt_start, b = cut;
+    const struct pl_asr_fe *fe = s->m->fe;
+    int64_t hop = pl_asr_fe_hop_length(fe), w = pl_asr_fe_win_length(fe), a = s->utt_start,
+            b = cut;
     trim_utt(s, &a, &b);
+    a = s->utt_start + (a - s->utt_start) / hop * hop; /* on the stream's frame grid */
     PL_ASSERT(b - s->utt_start <= (int64_t)s->n_utt);
-    float *feats = NULL;
-    size_t nfr = 0;
-    PL_TRY(pl_asr_fe_compute(s->m->fe, s->utt + (a - s->utt_start), (size_t)(b - a), &feats,
-                             &nfr));
+    const float *x = s->utt + (a - s->utt_start);
+    size_t n = (size_t)(b - a), nfr = pl_asr_fe_n_frames(s->m->fe, n), nm = (size_t)s->m->n_mels;
+    size_t k = (size_t)((a - s->utt_start) / hop), n_kept = 0;
+    const double *kept = pl_asr_fe_stream_logmel(s->fs, &n_kept);
+    double *lm = pl_malloc(sizeof *lm * nfr * nm);
+    float *feats = pl_malloc(sizeof *feats * nfr * nm);
+    pl_status st = PL_OK;
+    if (!lm || !feats) {
+        st = PL_ERR(PL_E_NOMEM, "final of %zu frames", nfr);
+        goto fail;
+    }
+    /* Frame j of [a, b) is the stream's frame k + j where its window lies inside [a + 1, b)
+     * (the stream pre-emphasized sample a with the one before it, and saw real audio where
+     * [a, b) has zeros): those log-mels are taken from the stream, the rest computed here. */
+    for (size_t j = 0; j < nfr && st == PL_OK; j++) {
+        int64_t lo = (int64_t)j * hop - w / 2, hi = lo + w;
+        if (lo >= 1 && hi <= (int64_t)n && k + j < n_kept)
+            memcpy(lm + j * nm, kept + (k + j) * nm, sizeof *lm * nm);
+        else
+            st = pl_asr_fe_logmel(fe, x, n, j, j + 1, lm + j * nm);
+    }
+    if (st == PL_OK) {
+        st = pl_asr_fe_normalize(fe, lm, nfr, feats);
+    } else if (st == PL_E_UNSUPPORTED) { /* a front end with dither: every frame again */
+        float *f = NULL;
+        size_t nf2 = 0;
+        st = pl_asr_fe_compute(fe, x, n, &f, &nf2);
+        if (st == PL_OK) memcpy(feats, f, sizeof *feats * nfr * nm);
+        pl_free(f);
+    }
+    if (st != PL_OK) goto fail;
     s->res_start = a;
     pl_asr_state_reset(s->ms);
     if (s->beam) pl_asr_beam_reset(s->beam);
     s->n_rows = 0;
     s->dec_rows = 0;
-    pl_status st = model_feed(s, feats, nfr, true);
-    pl_free(feats);
-    PL_TRY(st);
+    PL_TRY_GOTO(st, model_feed(s, feats, nfr, true));
     s->model_done = true;
-    return PL_OK;
+fail:
+    pl_free(lm);
+    pl_free(feats);
+    return st;
 }
 
 /* Forget the buffered samples before pos (pos <= fed_pos). */

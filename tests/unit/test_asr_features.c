@@ -102,6 +102,71 @@ START_TEST(stream_equals_whole) {
 }
 END_TEST
 
+/* What a streamed final does (services/asr/asr_stream.c renorm_utt): the log-mels a stream
+ * kept, with the frames near the ends of a sub-range [a, b) recomputed by pl_asr_fe_logmel,
+ * normalized per utterance by pl_asr_fe_normalize, equal pl_asr_fe_compute on x[a, b)
+ * bit for bit; pl_asr_fe_logmel alone gives any frames of that signal. */
+START_TEST(kept_logmel_renormalized) {
+    float *x = make_signal(16000, 3);
+    struct pl_asr_fe *run = fe_with(PL_ASR_NORM_RUNNING, 0), *pf = fe_with(PL_ASR_NORM_PER_FEATURE, 0);
+    struct pl_asr_fe_stream *s = NULL;
+    ck_assert_int_eq(pl_asr_fe_stream_create(run, &s), PL_OK);
+    size_t nk = 7;
+    ck_assert_ptr_null(pl_asr_fe_stream_logmel(s, &nk));
+    ck_assert_uint_eq(nk, 0);
+    pl_asr_fe_stream_keep_logmel(s, true);
+    for (size_t pos = 0; pos < 16000; pos += 1600) { /* 100 ms chunks */
+        float *f = NULL;
+        size_t m = 0;
+        ck_assert_int_eq(pl_asr_fe_stream_feed(s, x + pos, 1600, &f, &m), PL_OK);
+        pl_free(f);
+    }
+    const double *kept = pl_asr_fe_stream_logmel(s, &nk);
+    ck_assert_ptr_nonnull(kept);
+    ck_assert_uint_eq(nk, (16000 - 240) / 160 + 1); /* complete windows only */
+    const size_t ranges[][2] = {{0, 16000}, {1600, 9000}, {4800, 16000}, {160, 1000}};
+    for (size_t r = 0; r < PL_ARRAY_LEN(ranges); r++) {
+        size_t a = ranges[r][0], b = ranges[r][1], n = b - a, k = a / 160, nf = 1 + n / 160;
+        double *lm = malloc(sizeof(double) * nf * 80);
+        float *mine = malloc(sizeof(float) * nf * 80);
+        for (size_t j = 0; j < nf; j++) {
+            long long lo = (long long)j * 160 - 200, hi = lo + 400;
+            if (lo >= 1 && hi <= (long long)n && k + j < nk)
+                memcpy(lm + j * 80, kept + (k + j) * 80, sizeof(double) * 80);
+            else
+                ck_assert_int_eq(pl_asr_fe_logmel(pf, x + a, n, j, j + 1, lm + j * 80), PL_OK);
+        }
+        ck_assert_int_eq(pl_asr_fe_normalize(pf, lm, nf, mine), PL_OK);
+        float *whole = NULL;
+        size_t nw = 0;
+        ck_assert_int_eq(pl_asr_fe_compute(pf, x + a, n, &whole, &nw), PL_OK);
+        ck_assert_uint_eq(nw, nf);
+        for (size_t i = 0; i < nf * 80; i++)
+            ck_assert_msg(mine[i] == whole[i], "range %zu frame %zu bin %zu: %g vs %g", r, i / 80,
+                          i % 80, mine[i], whole[i]);
+        /* every frame by pl_asr_fe_logmel: the same */
+        ck_assert_int_eq(pl_asr_fe_logmel(pf, x + a, n, 0, nf, lm), PL_OK);
+        ck_assert_int_eq(pl_asr_fe_normalize(pf, lm, nf, mine), PL_OK);
+        ck_assert_int_eq(memcmp(mine, whole, sizeof(float) * nf * 80), 0);
+        pl_free(whole);
+        free(lm);
+        free(mine);
+    }
+    pl_asr_fe_stream_reset(s);
+    ck_assert_ptr_null(pl_asr_fe_stream_logmel(s, &nk));
+    ck_assert_uint_eq(nk, 0);
+    double one[80];
+    struct pl_asr_fe *dith = fe_with(PL_ASR_NORM_PER_FEATURE, 1e-5);
+    ck_assert_int_eq(pl_asr_fe_logmel(dith, x, 100, 0, 1, one), PL_E_UNSUPPORTED);
+    ck_assert_int_eq(pl_asr_fe_logmel(pf, x, 100, 2, 1, one), PL_E_INVALID_ARG);
+    pl_asr_fe_destroy(dith);
+    pl_asr_fe_stream_destroy(s);
+    pl_asr_fe_destroy(run);
+    pl_asr_fe_destroy(pf);
+    free(x);
+}
+END_TEST
+
 START_TEST(tone_peaks_in_right_bin) {
     struct pl_asr_fe *fe = fe_with(PL_ASR_NORM_NONE, 0);
     const double *fb = pl_asr_fe_filterbank(fe);
@@ -279,6 +344,7 @@ Suite *pl_asr_features_suite(void) {
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, stream_equals_whole);
+    tcase_add_test(tc, kept_logmel_renormalized);
     tcase_add_test(tc, tone_peaks_in_right_bin);
     tcase_add_test(tc, per_feature_and_fixed);
     tcase_add_test(tc, bad_options_and_input);
