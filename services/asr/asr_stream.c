@@ -631,7 +631,8 @@ static pl_status renorm_utt(struct pl_asrsvc_session *s, int64_t cut) {
             b = cut;
     trim_utt(s, &a, &b);
     a = s->utt_start + (a - s->utt_start) / hop * hop; /* on the stream's frame grid */
-    PL_ASSERT(b - s->utt_start <= (int64_t)s->n_utt);
+    if (b - s->utt_start > (int64_t)s->n_utt) b = s->utt_start + (int64_t)s->n_utt; /* never */
+    if (b <= a) a = s->utt_start;
     const float *x = s->utt + (a - s->utt_start);
     size_t n = (size_t)(b - a), nfr = pl_asr_fe_n_frames(s->m->fe, n), nm = (size_t)s->m->n_mels;
     size_t k = (size_t)((a - s->utt_start) / hop), n_kept = 0;
