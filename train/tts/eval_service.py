@@ -16,6 +16,7 @@ one core of the voice itself (tts_say -t 1: process CPU seconds / audio seconds)
   # the voice without the service (no gateway figures):
   /usr/bin/python3 -m train.tts.eval_service --build build --direct
 Options: --limit N (sentences)  --no-peers  --voice DIR  --json OUT  --server HOST:PORT
+         --max-wer X (exit 1 when Parley's WER is above X: the ctest floor)  --no-rtf
 """
 import argparse
 import json
@@ -220,6 +221,8 @@ def main():
     ap.add_argument("--no-peers", action="store_true")
     ap.add_argument("--keep", default=None, help="keep the WAVs in this folder")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--max-wer", type=float, default=None)
+    ap.add_argument("--no-rtf", action="store_true")
     a = ap.parse_args()
     ddir = paths.data_dir(a.data)
     rows = sentences(ddir, a.limit)
@@ -264,8 +267,9 @@ def main():
             result["wer"][name] = score("wer", refs, hyps)
             print("%-10s pocketsphinx WER %.2f%%" % (name, 100 * result["wer"][name]["wer"]),
                   flush=True)
-        result["rtf_one_core"] = rtf_one_core(a.build, a.voice, tmp)
-        print("one core:", json.dumps(result["rtf_one_core"]), flush=True)
+        if not a.no_rtf:
+            result["rtf_one_core"] = rtf_one_core(a.build, a.voice, tmp)
+            print("one core:", json.dumps(result["rtf_one_core"]), flush=True)
     finally:
         for p in reversed(procs):
             p.terminate()
@@ -279,6 +283,10 @@ def main():
         with open(a.json, "w") as f:
             json.dump(result, f, indent=2)
     print(json.dumps(result, indent=2))
+    if a.max_wer is not None and result["wer"]["parley"]["wer"] > a.max_wer:
+        print("FAIL: Parley's WER %.2f%% is above the floor %.2f%%" % (
+            100 * result["wer"]["parley"]["wer"], 100 * a.max_wer))
+        sys.exit(1)
 
 
 if __name__ == "__main__":
