@@ -7,3 +7,5 @@ set(pl_fault_env "PL_NLU=$<TARGET_FILE:parley-nlu>" "PL_TTS=$<TARGET_FILE:parley
     "PL_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
 pl_add_py_test(NAME integration_fault_nats_restart SCRIPT fault_nats_restart.py TIMEOUT 90
                ENV ${pl_fault_env})
+pl_add_py_test(NAME integration_fault_sigstop SCRIPT fault_sigstop.py TIMEOUT 90
+               ENV ${pl_fault_env})
