@@ -40,11 +40,11 @@ add_executable(tts_say tools/tts_say.c)
 target_link_libraries(tts_say PRIVATE parley_tts_voice parley_common)
 
 # The shipped voice (models/tts-voice) on 15 held-out LJ Speech sentences through tts_say and
-# pocketsphinx: fails above a WER floor (the shipped voice: see its card; the full evaluation
+# pocketsphinx: fails above WER 30% (the shipped voice: 18.48%; the full evaluation
 # with the peers is `python3 -m train.tts.eval_service`).
 add_test(NAME tts_voice_floor
   COMMAND ${PL_PYTHON} -m train.tts.eval_service --build ${CMAKE_BINARY_DIR} --direct --no-peers
-          --no-rtf --limit 15 --max-wer 0.40
+          --no-rtf --limit 15 --max-wer 0.30
   WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(tts_voice_floor PROPERTIES LABELS "unit;reference" TIMEOUT 300
   ENVIRONMENT "PARLEY_DATA_DIR=${PARLEY_DATA_DIR};PYTHONPATH=${CMAKE_SOURCE_DIR};PYTHONDONTWRITEBYTECODE=1")
