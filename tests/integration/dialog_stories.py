@@ -48,6 +48,44 @@ def start(argv, name, env_extra, ready):
     return p
 
 
+def start_voice_workers(nats, fake_block_ms, dialog_log="warn"):
+    """parley-nlu, parley-asr (shipped models), parley-tts and parley-dialog on nats: the workers
+    of a spoken conversation. parley-tts is PL_TTS; with PL_TTS_FAKE=1 it is the tone-generator
+    test voice, one block per fake_block_ms; otherwise models/tts-voice, or random weights from
+    train/tts/export.py when that is missing. Returns {name: process} and the store's path."""
+    models = os.path.join(SRC, "models")
+    p = {}
+    p["nlu"] = start([os.environ["PL_NLU"], "--nats", nats, "--http-port", "-1", "--model-dir",
+                      models], "nlu", {"PARLEY_NLU_LOG_LEVEL": "warn"}, r"models=\d+")
+    p["asr"] = start([os.environ["PL_ASR"], "--nats", nats, "--http-port", "-1", "--model-dir",
+                      models], "asr",
+                     {"PARLEY_ASR_LOG_LEVEL": "warn", "PARLEY_ASR_PUNCTUATION": "false"},
+                     r"models=[1-9]")
+    if os.environ.get("PL_TTS_FAKE") == "1":
+        voice = os.path.join(g.TMP, "voices", "fake-a")
+        os.makedirs(voice, exist_ok=True)
+        env = {"PARLEY_TTS_VOICES": voice, "PL_FAKE_TTS_BLOCK_MS": str(fake_block_ms)}
+    else:
+        voice = os.path.join(models, "tts-voice")
+        if not os.path.exists(os.path.join(voice, "config.json")):
+            import sys
+            sys.path.insert(0, SRC)
+            from train.tts import export
+            voice = os.path.join(g.TMP, "random-voice")
+            ac, voc, stats = export.random_voice(3)
+            export.write(voice, ac, voc, stats)
+        env = {"PARLEY_TTS_VOICES": voice}
+    env.update({"PARLEY_TTS_LOG_LEVEL": "warn", "PARLEY_TTS_MODEL_DIR": models})
+    p["tts"] = start([os.environ["PL_TTS"], "--nats", nats, "--http-port", "-1"], "tts", env,
+                     r"voices=[1-9]")
+    store = os.path.join(g.TMP, "dialog.sqlite")
+    p["dialog"] = start([os.environ["PL_DIALOG"], "--nats", nats, "--http-port", "-1",
+                         "--model-dir", os.path.join(SRC, "dialog", "specs")], "dialog",
+                        {"PARLEY_DIALOG_STORE_PATH": store, "PARLEY_DIALOG_LOG_LEVEL": dialog_log},
+                        r"specs=1")
+    return p, store
+
+
 class Stack:
     def __init__(self, gateway_env=None):
         _, self.nats = g.start_nats()

@@ -186,36 +186,8 @@ def history_texts(stack, user, sid):
 class Stack(ds.Stack):
     def __init__(self):
         _, self.nats = g.start_nats()
-        models = os.path.join(SRC, "models")
-        self.nlu = ds.start([os.environ["PL_NLU"], "--nats", self.nats, "--http-port", "-1",
-                             "--model-dir", models], "nlu", {"PARLEY_NLU_LOG_LEVEL": "warn"},
-                            r"models=\d+")
-        self.asr = ds.start([os.environ["PL_ASR"], "--nats", self.nats, "--http-port", "-1",
-                             "--model-dir", models], "asr",
-                            {"PARLEY_ASR_LOG_LEVEL": "warn", "PARLEY_ASR_PUNCTUATION": "false"},
-                            r"models=[1-9]")
-        if FAKE:
-            voice = os.path.join(g.TMP, "voices", "fake-a")
-            os.makedirs(voice)
-            env = {"PARLEY_TTS_VOICES": voice, "PL_FAKE_TTS_BLOCK_MS": "150"}
-        else:
-            voice = os.path.join(models, "tts-voice")
-            if not os.path.exists(os.path.join(voice, "config.json")):
-                import sys
-                sys.path.insert(0, SRC)
-                from train.tts import export
-                voice = os.path.join(g.TMP, "random-voice")
-                ac, voc, stats = export.random_voice(3)
-                export.write(voice, ac, voc, stats)
-            env = {"PARLEY_TTS_VOICES": voice}
-        env.update({"PARLEY_TTS_LOG_LEVEL": "warn", "PARLEY_TTS_MODEL_DIR": models})
-        self.tts = ds.start([os.environ["PL_TTS"], "--nats", self.nats, "--http-port", "-1"],
-                            "tts", env, r"voices=[1-9]")
-        self.store = os.path.join(g.TMP, "dialog.sqlite")
-        self.dialog = ds.start([os.environ["PL_DIALOG"], "--nats", self.nats, "--http-port", "-1",
-                                "--model-dir", os.path.join(SRC, "dialog", "specs")], "dialog",
-                               {"PARLEY_DIALOG_STORE_PATH": self.store,
-                                "PARLEY_DIALOG_LOG_LEVEL": "info"}, r"specs=1")
+        p, self.store = ds.start_voice_workers(self.nats, 150, dialog_log="info")
+        self.nlu, self.asr, self.tts, self.dialog = p["nlu"], p["asr"], p["tts"], p["dialog"]
         _, self.port, _ = g.start_gateway(self.nats)
         self.stub = dialog_pb2_grpc.DialogStub(g.channel(self.port))
 

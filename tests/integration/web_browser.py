@@ -74,27 +74,8 @@ if webdriver is None or not os.path.exists(CHROMIUM) or not os.path.exists(DRIVE
 class Stack:
     def __init__(self):
         _, self.nats = g.start_nats()
-        models = os.path.join(SRC, "models")
-        self.nlu = ds.start([os.environ["PL_NLU"], "--nats", self.nats, "--http-port", "-1",
-                             "--model-dir", models], "nlu", {"PARLEY_NLU_LOG_LEVEL": "warn"},
-                            r"models=\d+")
-        self.asr = ds.start([os.environ["PL_ASR"], "--nats", self.nats, "--http-port", "-1",
-                             "--model-dir", models], "asr",
-                            {"PARLEY_ASR_LOG_LEVEL": "warn", "PARLEY_ASR_PUNCTUATION": "false"},
-                            r"models=[1-9]")
-        if FAKE:
-            voice = os.path.join(g.TMP, "voices", "fake-a")
-            os.makedirs(voice)
-            env = {"PARLEY_TTS_VOICES": voice, "PL_FAKE_TTS_BLOCK_MS": "20"}
-        else:
-            env = {"PARLEY_TTS_VOICES": os.path.join(models, "tts-voice")}
-        env.update({"PARLEY_TTS_LOG_LEVEL": "warn", "PARLEY_TTS_MODEL_DIR": models})
-        self.tts = ds.start([os.environ["PL_TTS"], "--nats", self.nats, "--http-port", "-1"],
-                            "tts", env, r"voices=[1-9]")
-        self.dialog = ds.start([os.environ["PL_DIALOG"], "--nats", self.nats, "--http-port", "-1",
-                                "--model-dir", os.path.join(SRC, "dialog", "specs")], "dialog",
-                               {"PARLEY_DIALOG_STORE_PATH": os.path.join(g.TMP, "dialog.sqlite"),
-                                "PARLEY_DIALOG_LOG_LEVEL": "warn"}, r"specs=1")
+        p, _ = ds.start_voice_workers(self.nats, 20)
+        self.nlu, self.asr, self.tts, self.dialog = p["nlu"], p["asr"], p["tts"], p["dialog"]
         self.gw, _, self.http = g.start_gateway(
             self.nats, env_extra={"PARLEY_GATEWAY_STREAM_TIMEOUT_MS": "1500",
                                   "PARLEY_GATEWAY_HEARTBEAT_MS": "300"})
