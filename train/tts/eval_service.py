@@ -15,7 +15,10 @@ one core of the voice itself (tts_say -t 1: process CPU seconds / audio seconds)
   /usr/bin/python3 -m train.tts.eval_service --build build
   # the voice without the service (no gateway figures):
   /usr/bin/python3 -m train.tts.eval_service --build build --direct
-Options: --limit N (sentences)  --no-peers  --voice DIR  --json OUT  --server HOST:PORT
+  # the recipe's dev set (40 teacher sentences, used to choose checkpoints; never the LJ set):
+  /usr/bin/python3 -m train.tts.eval_service --direct --no-peers --no-rtf \
+      --dev-set /work/tts-data --voice /tmp/candidate
+Options: --limit N (sentences)  --sentences TSV  --no-peers  --voice DIR  --json OUT  --server HOST:PORT
          --max-wer X (exit 1 when Parley's WER is above X: the ctest floor)  --no-rtf
 """
 import argparse
@@ -52,6 +55,14 @@ def sentences(ddir, limit):
     ids = sorted(rows)
     step = max(1, len(ids) // limit) if limit else 1
     return [(i, rows[i]) for i in ids[::step][:limit or None]]
+
+
+def dev_rows(teacher_dir):
+    """The voice recipe's dev set: the sentences train.py holds out (train.DEV_IDS)."""
+    from train.tts.train import DEV_IDS
+    rows = [tuple(l.rstrip("\n").split("\t", 1))
+            for l in open(os.path.join(teacher_dir, "text.tsv"), encoding="utf-8")]
+    return [r for r in rows if r[0] in DEV_IDS]
 
 
 def sox16k(src, dst):
@@ -223,9 +234,19 @@ def main():
     ap.add_argument("--json", default=None)
     ap.add_argument("--max-wer", type=float, default=None)
     ap.add_argument("--no-rtf", action="store_true")
+    ap.add_argument("--sentences", default=None, metavar="TSV",
+                    help="score these sentences (id TAB text per line) instead of the LJ set; "
+                         "the voice's dev set is the recipe's: --dev-set writes it")
+    ap.add_argument("--dev-set", default=None, metavar="TEACHER_DIR",
+                    help="score the recipe's dev set (ids 01560-01599 of TEACHER_DIR/text.tsv)")
     a = ap.parse_args()
-    ddir = paths.data_dir(a.data)
-    rows = sentences(ddir, a.limit)
+    if a.dev_set:
+        rows = dev_rows(a.dev_set)
+    elif a.sentences:
+        rows = [tuple(l.rstrip("\n").split("\t", 1)) for l in open(a.sentences, encoding="utf-8")
+                if "\t" in l]
+    else:
+        rows = sentences(paths.data_dir(a.data), a.limit)
     tmp = a.keep or tempfile.mkdtemp(prefix="pl_tts_eval_")
     os.makedirs(tmp, exist_ok=True)
     procs = []

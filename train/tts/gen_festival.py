@@ -10,7 +10,8 @@ Writes OUT/wav/NNNNN.wav (16 kHz mono s16), OUT/seg/NNNNN.txt (one phone per
 line: name, end time in seconds, syllable stress, word) and OUT/text.tsv
 (id, sentence). Sentences that appear in the LJ Speech metadata of the data
 directory (held out for evaluation) are never used. Resumable: existing
-utterances are kept.
+utterances are kept, and a larger --sentences than the list holds appends new
+sentences (drawn with another seed) after the existing ids.
 """
 import argparse
 import lzma
@@ -71,18 +72,25 @@ def main():
     os.makedirs(os.path.join(a.out, "wav"), exist_ok=True)
     os.makedirs(os.path.join(a.out, "seg"), exist_ok=True)
     tsv = os.path.join(a.out, "text.tsv")
+    texts = []
     if os.path.exists(tsv):
         texts = [l.rstrip("\n").split("\t", 1)[1] for l in open(tsv, encoding="utf-8")]
-    else:
-        skip = held_out(a.data)
-        texts = []
+    if len(texts) < a.sentences:
+        # a first list, or more sentences after an existing one: the earlier ids keep their
+        # text (the dev set is a fixed id range), the new ones are drawn with another seed
+        # and never repeat a sentence already listed
+        if texts:
+            rng = random.Random(a.seed * 100003 + len(texts))
+        skip = held_out(a.data) | {re.sub(r"\W+", " ", t.lower()).strip() for t in texts}
+        more = []
         for name, frac in SOURCES:
-            texts += sentences(os.path.join(a.data, "text/pretrain", name),
-                               int(a.sentences * frac), rng, skip)
-        rng.shuffle(texts)
-        with open(tsv, "w", encoding="utf-8") as f:
-            for i, t in enumerate(texts):
+            more += sentences(os.path.join(a.data, "text/pretrain", name),
+                              int((a.sentences - len(texts)) * frac), rng, skip)
+        rng.shuffle(more)
+        with open(tsv, "a", encoding="utf-8") as f:
+            for i, t in enumerate(more, len(texts)):
                 f.write("%05d\t%s\n" % (i, t))
+        texts += more
     for c0 in range(0, len(texts), a.chunk):
         todo = [i for i in range(c0, min(c0 + a.chunk, len(texts)))
                 if not os.path.exists(os.path.join(a.out, "seg", "%05d.txt" % i))]
