@@ -203,6 +203,12 @@ struct pl_dlg_hooks_i {
     /* The user's active records of one kind, oldest first. OUT: *out (pl_dlg_records_free). */
     pl_status (*records)(void *ud, const char *user, const char *kind,
                          struct pl_dlg_record **out, int *n);
+    /* The `nats` action: send body (a JSON object) to subject as user and wait at most
+     * timeout_ms (and not past deadline_us) for the reply. OUT: *reply (pl_malloc'd,
+     * NUL-terminated; caller frees), *len. Errors: PL_E_NOT_FOUND when nothing serves the
+     * subject, PL_E_TIMEOUT, others from the responder's status; NULL hook = unavailable. */
+    pl_status (*nats_request)(void *ud, const char *subject, const char *user, const char *body,
+                              int timeout_ms, int64_t deadline_us, char **reply, size_t *len);
 };
 
 struct pl_dlg_turn_opts {

@@ -30,7 +30,8 @@
 #include "util.h"
 
 #define CONFIRM "!confirm"
-#define MAX_VARS 8
+#define MAX_VARS 24
+#define ENGINE_VARS 10 /* room kept for the engine's own (result, prompt, slot, ...) */
 
 struct turn {
     const struct pl_dlg_spec *sp;
@@ -598,6 +599,146 @@ static pl_status act_slot(struct turn *t, const struct pl__dlg_step *s) {
     return s->response >= 0 ? say(t, s->response, c, false) : PL_OK;
 }
 
+/* ---- external actions: webhook, nats (dialog_external.c) ---------------------------------- */
+
+/* A value of a reply's "vars" or "slots" as text (numbers as JSON writes them). */
+static char *json_text(const json_t *v) {
+    if (json_is_string(v)) return pl_strdup(json_string_value(v));
+    char buf[64];
+    if (json_is_integer(v)) snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v));
+    else snprintf(buf, sizeof buf, "%g", json_number_value(v));
+    return pl_strdup(buf);
+}
+
+static bool declared_var(const struct pl_dlg_spec *sp, const char *name) {
+    for (int i = 0; i < sp->n_vars; i++)
+        if (!strcmp(sp->vars[i], name)) return true;
+    return false;
+}
+
+/* Apply a checked reply: {result} = its text, its declared variables, its changes to slots the
+ * spec defines (a number slot only takes a number); anything else in it is ignored. */
+static pl_status apply_reply(struct turn *t, json_t *o) {
+    const char *k;
+    json_t *v;
+    json_t *text = json_object_get(o, "text");
+    if (json_is_string(text)) PL_TRY(set_var(t, "result", json_string_value(text)));
+    json_object_foreach(json_object_get(o, "vars"), k, v) {
+        if (!declared_var(t->sp, k) || t->n_vars >= MAX_VARS - ENGINE_VARS) continue;
+        char *s = json_text(v);
+        pl_status st = s ? set_var(t, k, s) : PL_ERR(PL_E_NOMEM, "action");
+        pl_free(s);
+        PL_TRY(st);
+    }
+    struct pl_dlg_ctx *c = cur(t);
+    json_object_foreach(json_object_get(o, "slots"), k, v) {
+        int si = pl__dlg_spec_slot(t->sp, k);
+        if (si < 0) continue;
+        char *s = json_is_null(v) ? NULL : json_text(v);
+        long num;
+        bool skip = s && t->sp->slots[si].type == PL__SLOT_NUMBER && !pl_dlg_parse_number(s, &num);
+        pl_status st = skip || (s || json_is_null(v)) ? PL_OK : PL_ERR(PL_E_NOMEM, "action");
+        if (st == PL_OK && !skip) st = set_slot(t, c, t->sp->slots[si].name, s);
+        pl_free(s);
+        PL_TRY(st);
+    }
+    return PL_OK;
+}
+
+/* Up to n bytes of s for the log, printable ASCII only (a reply may be anything). */
+static void excerpt(char *dst, size_t n, const char *s) {
+    size_t i = 0;
+    for (; s && s[i] && i + 1 < n; i++)
+        dst[i] = (unsigned char)s[i] >= ' ' && (unsigned char)s[i] < 0x7f ? s[i] : '?';
+    dst[i] = '\0';
+}
+
+static void nats_call(struct turn *t, const struct pl__dlg_step *s, const char *req,
+                      struct pl__dlg_ext_result *r) {
+    r->attempts = 1;
+    r->st = PL_E_UNAVAILABLE;
+    const struct pl_dlg_hooks_i *h = t->o->hooks;
+    if (h && h->nats_request)
+        r->st = h->nats_request(t->o->hooks_ud, s->subject, t->st->user, req, s->timeout_ms,
+                                t->o->deadline_us, &r->body, &r->len);
+    if (r->st == PL_OK) return;
+    r->unconfigured = r->st == PL_E_NOT_FOUND;
+    snprintf(r->error, sizeof r->error, "nats '%s': %s", s->subject,
+             h && h->nats_request ? pl_last_error() : "no NATS connection");
+    pl_free(r->body);
+    r->body = NULL;
+}
+
+/* The apology for a failed external action: the step's own, else the spec's action_failed,
+ * else kb_unavailable. */
+static int failed_response(struct turn *t, const struct pl__dlg_step *s, bool unconfigured) {
+    if (unconfigured && s->unconfigured >= 0) return s->unconfigured;
+    if (s->failed >= 0) return s->failed;
+    return t->sp->r_action_failed >= 0 ? t->sp->r_action_failed : t->sp->r_kb_failed;
+}
+
+/* A webhook or nats step: send the turn as JSON, check the reply, apply it, say the step's
+ * response (or the reply's text); any failure (unconfigured, refused, hanging past the
+ * timeout, non-2xx, not the JSON expected, a response the reply cannot fill) is logged with
+ * its error and answered with the apology. A reply is checked whole before any of it is used
+ * (a malformed one changes nothing); one that cannot fill the response keeps its slots. */
+static pl_status act_external(struct turn *t, const struct pl__dlg_step *s) {
+    int64_t t0 = pl_time_mono_us();
+    bool web = s->action == PL__ACT_WEBHOOK;
+    const char *kind = web ? "webhook" : "nats";
+    const char *name = web ? t->sp->webhooks[s->webhook].name : s->subject;
+    struct pl__dlg_ext_result r;
+    memset(&r, 0, sizeof r);
+    char *req = pl__dlg_ext_request(t->st, cur(t), t->turn_no, t->out->intent, t->text, t->nlu,
+                                    kind, name);
+    if (!req) return PL_ERR(PL_E_NOMEM, "action");
+    if (web) pl__dlg_webhook_call(&t->sp->webhooks[s->webhook], req, t->o->deadline_us, &r);
+    else nats_call(t, s, req, &r);
+    pl_free(req);
+    json_t *reply = NULL;
+    if (r.st == PL_OK && pl__dlg_ext_reply_parse(r.body, r.len, &reply) != PL_OK) {
+        r.st = PL_E_FORMAT;
+        snprintf(r.error, sizeof r.error, "%s '%s': %s", kind, name, pl_last_error());
+    }
+    pl_status st = reply ? apply_reply(t, reply) : PL_OK;
+    const char *text = json_string_value(json_object_get(reply, "text"));
+    char *said = NULL;
+    if (st == PL_OK && reply && s->response >= 0) {
+        st = render(t, s->response, cur(t), &said);
+        if (st == PL_E_NOT_FOUND && (!text || !*text)) {
+            r.st = PL_E_FORMAT;
+            snprintf(r.error, sizeof r.error, "%s '%s': the reply does not fill response '%s'",
+                     kind, name, t->sp->responses[s->response].name);
+        }
+        if (st == PL_E_NOT_FOUND) st = PL_OK;
+    }
+    char res[512], err[256], n_att[16], code[16];
+    excerpt(res, sizeof res, text ? text : r.body);
+    excerpt(err, sizeof err, r.error);
+    snprintf(n_att, sizeof n_att, "%d", r.attempts);
+    snprintf(code, sizeof code, "%d", r.http_status);
+    json_t *args = web ? json_pack("{s:s,s:s,s:s}", "webhook", name, "attempts", n_att,
+                                   "http_status", code)
+                       : json_pack("{s:s}", "subject", name);
+    bool close = r.st == PL_OK && json_is_true(json_object_get(reply, "close"));
+    if (st == PL_OK) st = action_event(t, kind, args, res, r.st == PL_OK, err, t0);
+    else json_decref(args);
+    if (st == PL_OK && r.st != PL_OK)
+        st = say(t, failed_response(t, s, r.unconfigured), cur(t), false);
+    else if (st == PL_OK && said) {
+        st = add_reply(t, said, t->sp->responses[s->response].name, false, cur(t)->id);
+        said = NULL;
+    } else if (st == PL_OK && text && *text) {
+        char *copy = pl_strdup(text);
+        st = copy ? add_reply(t, copy, kind, false, cur(t)->id) : PL_ERR(PL_E_NOMEM, "action");
+    }
+    pl_free(said);
+    json_decref(reply);
+    pl__dlg_ext_result_deinit(&r);
+    PL_TRY(st);
+    return close ? finish_flow(t) : PL_OK;
+}
+
 static pl_status run_step(struct turn *t, const struct pl__dlg_step *s) {
     struct pl_dlg_ctx *c = cur(t);
     switch (s->kind) {
@@ -626,6 +767,8 @@ static pl_status run_step(struct turn *t, const struct pl__dlg_step *s) {
     case PL__ACT_SAVE: return act_save(t, s);
     case PL__ACT_LIST:
     case PL__ACT_CANCEL: return act_records(t, s);
+    case PL__ACT_WEBHOOK:
+    case PL__ACT_NATS: return act_external(t, s);
     }
     return PL_OK;
 }

@@ -65,6 +65,20 @@ enum pl__dlg_action {
     PL__ACT_SAVE,
     PL__ACT_LIST,
     PL__ACT_CANCEL,
+    PL__ACT_WEBHOOK, /* an HTTP endpoint declared under `webhooks:` (dialog_external.c) */
+    PL__ACT_NATS,    /* request/reply on a NATS subject through the service's connection */
+};
+
+/* An HTTP endpoint a spec may call (top-level `webhooks:`); the only URLs a dialog reaches. */
+struct pl__dlg_webhook {
+    char *name;
+    char *url;     /* resolved at load: url_env's value when set, else `url`; "" = unconfigured */
+    char *url_env; /* the environment variable the operator sets it with, or NULL */
+    int timeout_ms; /* per attempt */
+    int retries;    /* attempts after the first, on timeouts, refused connections and 5xx/429 */
+    char **headers; /* "Name: value" lines sent with every call */
+    int n_headers;
+    int line;
 };
 
 struct pl__dlg_step {
@@ -77,6 +91,11 @@ struct pl__dlg_step {
     char *value;               /* SET_SLOT: template of the value */
     char *kind_name;           /* SAVE/LIST/CANCEL: record kind */
     int flow;                  /* START: the flow */
+    int webhook;               /* WEBHOOK: index in spec->webhooks */
+    char *subject;             /* NATS: the subject (parley.<svc>.<rpc>, not a Parley service) */
+    int timeout_ms;            /* NATS: how long to wait for the reply */
+    int failed;                /* WEBHOOK/NATS: said when the call fails (-1 = spec default) */
+    int unconfigured;          /* WEBHOOK: no URL; NATS: no responder (-1 = `failed`) */
 };
 
 struct pl__dlg_steps {
@@ -124,6 +143,10 @@ struct pl_dlg_spec {
     int n_flows;
     struct pl__dlg_intent *intents;
     int n_intents;
+    struct pl__dlg_webhook *webhooks;
+    int n_webhooks;
+    char **vars; /* template variables external actions may set (every `vars:` list) */
+    int n_vars;
     /* responses the engine itself uses; each is required in the spec */
     int r_fallback;      /* "fallback": did not understand (re-prompt) */
     int r_kb_no_answer;  /* "kb_no_answer" */
@@ -131,6 +154,7 @@ struct pl_dlg_spec {
     int r_ask_confirm;   /* "ask_yes_no": the answer to a confirmation was neither */
     int r_invalid;       /* "invalid_value": generic validation failure (may use {slot}) */
     int r_resume;        /* "resume": generic resume (may use {prompt}) */
+    int r_action_failed; /* "action_failed" when defined: an external action failed (-1) */
 };
 
 int pl__dlg_spec_slot(const struct pl_dlg_spec *s, const char *name);
@@ -149,6 +173,47 @@ pl_status pl__dlg_render(const struct pl_dlg_spec *s, int r, int turn,
  * Calls fn for each; stops at the first non-OK. */
 pl_status pl__dlg_template_refs(const char *tmpl, pl_status (*fn)(void *ud, const char *name),
                                 void *ud);
+
+struct json_t;
+/* ---- external actions (dialog_external.c) --------------------------------------------------- */
+
+/* What one external call gave: the reply body on success, else why it failed. */
+struct pl__dlg_ext_result {
+    pl_status st;      /* PL_OK, or the failure (PL_E_TIMEOUT, PL_E_UNAVAILABLE, ...) */
+    bool unconfigured; /* no URL configured / no responder on the subject */
+    char *body;        /* the reply (owned; NUL-terminated), or NULL */
+    size_t len;
+    int http_status;   /* webhooks: the last HTTP status (0 = none) */
+    int attempts;
+    char error[256];   /* why it failed ("" when st == PL_OK) */
+};
+void pl__dlg_ext_result_deinit(struct pl__dlg_ext_result *r);
+
+/*
+ * POST body (JSON) to webhook w: per attempt at most w->timeout_ms (and never past deadline_us,
+ * pl_time_mono_us clock, 0 = none); retries with backoff (100 ms, doubling) on timeouts,
+ * connection errors and HTTP 5xx/429; only http and https, no redirects, a reply of at most
+ * 64 KiB. A 2xx reply is PL_OK with its body (not checked here). Blocks the calling thread.
+ * Thread-safe. Never fails itself: the outcome is in *r.
+ */
+void pl__dlg_webhook_call(const struct pl__dlg_webhook *w, const char *body, int64_t deadline_us,
+                          struct pl__dlg_ext_result *r);
+
+/*
+ * The JSON an external action sends (docs/dialog.md, "External actions"): {"action": kind,
+ * "name", "dialog", "user", "session", "context", "flow", "turn", "intent", "utterance",
+ * "slots": {the context's slots}, "nlu": {"intent", "score", "slots": [{name, value}]}}.
+ * OUT: caller owns (pl_free); NULL = out of memory.
+ */
+char *pl__dlg_ext_request(const struct pl_dlg_state *st, const struct pl_dlg_ctx *c, int turn,
+                          const char *intent, const char *text, const struct pl_dlg_nlu *nlu,
+                          const char *kind, const char *name);
+/*
+ * Check a reply: a JSON object whose optional members are "text" (string), "vars" (object of
+ * strings or numbers), "slots" (object of strings, numbers or null) and "close" (boolean);
+ * other members are ignored. OUT: *out (json_decref). PL_E_FORMAT with what is wrong.
+ */
+pl_status pl__dlg_ext_reply_parse(const char *body, size_t len, struct json_t **out);
 
 /* ---- state helpers (dialog_state.c) ------------------------------------------------------- */
 

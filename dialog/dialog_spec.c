@@ -200,6 +200,8 @@ static pl_status check_ref(void *ud, const char *name) {
     struct tmpl_check *c = ud;
     for (const char *const *v = builtin_vars; *v; v++)
         if (!strcmp(*v, name)) return PL_OK;
+    for (int i = 0; i < c->ld->s->n_vars; i++)
+        if (!strcmp(c->ld->s->vars[i], name)) return PL_OK;
     if (pl__dlg_spec_slot(c->ld->s, name) >= 0) return PL_OK;
     return bad(c->ld, c->line, c->path, "undefined slot '%s' in the template", name);
 }
@@ -288,13 +290,202 @@ static const struct {
     {"tell_date", PL__ACT_TELL_DATE}, {"set_slot", PL__ACT_SET_SLOT},
     {"clear_slot", PL__ACT_CLEAR_SLOT}, {"close", PL__ACT_CLOSE},
     {"save", PL__ACT_SAVE},           {"list", PL__ACT_LIST},
-    {"cancel", PL__ACT_CANCEL},
+    {"cancel", PL__ACT_CANCEL},       {"webhook", PL__ACT_WEBHOOK},
+    {"nats", PL__ACT_NATS},
 };
+
+/* ---- external actions: webhooks and NATS subjects ------------------------------------------ */
+
+/* An http(s) URL without spaces or control characters. */
+static bool url_ok(const char *u) {
+    if (strncmp(u, "http://", 7) && strncmp(u, "https://", 8)) return false;
+    size_t n = strlen(u);
+    if (n > 2048 || n <= 8) return false;
+    for (const unsigned char *p = (const unsigned char *)u; *p; p++)
+        if (*p <= ' ' || *p == 0x7f) return false;
+    return true;
+}
+
+static bool token_ok(const char *t, size_t n) {
+    if (n == 0) return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = t[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* parley.<svc>.<rpc> where svc is not one of Parley's own services (a spec must not talk to
+ * parley-nlu, parley-qa, ... as if they were fulfilment). */
+static pl_status subject_ok(struct ld *ld, const struct pl__dy *n, const char *path) {
+    static const char *const own[] = {"asr", "nlu", "qa", "tts", "dialog", "gateway", "kb", NULL};
+    const char *v = n->scalar, *a = v + 7, *b = strchr(a, '.');
+    bool ok = !strncmp(v, "parley.", 7) && b && token_ok(a, (size_t)(b - a)) &&
+              token_ok(b + 1, strlen(b + 1));
+    if (!ok)
+        return bad(ld, n->line, path, "'%s' is not a subject parley.<service>.<action> (letters, "
+                   "digits, _ and -; no wildcards)", v);
+    for (const char *const *o = own; *o; o++)
+        if (strlen(*o) == (size_t)(b - a) && !strncmp(a, *o, (size_t)(b - a)))
+            return bad(ld, n->line, path, "'%s' is a subject of parley-%s, not of an action", v,
+                       *o);
+    return PL_OK;
+}
+
+/* Every `vars:` list of the spec (webhooks and actions): template variables an external action
+ * may set. Collected before the responses are checked, wherever they are declared. */
+static pl_status collect_vars(struct ld *ld, const struct pl__dy *n) {
+    if (!n || n->type == PL__DY_SCALAR) return PL_OK;
+    for (int i = 0; i < n->n; i++) {
+        const struct pl__dy *c = n->items[i];
+        bool is_vars = n->type == PL__DY_MAP && !strcmp(n->keys[i], "vars");
+        if (!is_vars) {
+            PL_TRY(collect_vars(ld, c));
+            continue;
+        }
+        int k = c->type == PL__DY_SCALAR ? 1 : c->type == PL__DY_SEQ ? c->n : 0;
+        for (int j = 0; j < k; j++) {
+            const struct pl__dy *v = c->type == PL__DY_SCALAR ? c : c->items[j];
+            if (v->type != PL__DY_SCALAR) continue; /* reported where it is loaded */
+            char **nv = pl_realloc(ld->s->vars, (size_t)(ld->s->n_vars + 1) * sizeof *nv);
+            if (!nv) return PL_ERR(PL_E_NOMEM, "spec");
+            ld->s->vars = nv;
+            if (!(nv[ld->s->n_vars] = pl_strdup(v->scalar))) return PL_ERR(PL_E_NOMEM, "spec");
+            ld->s->n_vars++;
+        }
+    }
+    return PL_OK;
+}
+
+static pl_status opt_int(struct ld *ld, const struct pl__dy *m, const char *key, const char *path,
+                         double lo, double hi, int *out) {
+    const struct pl__dy *n = pl__dy_get(m, key);
+    if (!n) return PL_OK;
+    char p[256];
+    join(p, sizeof p, path, key);
+    double d;
+    PL_TRY(number(ld, n, p, lo, hi, &d));
+    *out = (int)d;
+    return PL_OK;
+}
+
+static pl_status load_headers(struct ld *ld, struct pl__dlg_webhook *w, const struct pl__dy *m,
+                              const char *path) {
+    PL_TRY(want(ld, m, PL__DY_MAP, path));
+    if (!(w->headers = pl_calloc((size_t)m->n + 1, sizeof *w->headers)))
+        return PL_ERR(PL_E_NOMEM, "spec");
+    for (int i = 0; i < m->n; i++) {
+        PL_TRY(want(ld, m->items[i], PL__DY_SCALAR, path));
+        const char *k = m->keys[i], *v = m->items[i]->scalar;
+        if (!token_ok(k, strlen(k)) || strpbrk(v, "\r\n"))
+            return bad(ld, m->key_lines[i], path, "bad header '%s'", k);
+        struct pl_strbuf b;
+        pl_strbuf_init(&b);
+        pl_strbuf_appendf(&b, "%s: %s", k, v);
+        if (!b.data) return PL_ERR(PL_E_NOMEM, "spec");
+        w->headers[w->n_headers++] = b.data;
+    }
+    return PL_OK;
+}
+
+/* One entry of `webhooks:`. The URL is the value of url_env when the operator set it, else
+ * `url`; neither = the webhook is not configured (its actions say so). */
+static pl_status load_webhook(struct ld *ld, struct pl__dlg_webhook *w, const struct pl__dy *m,
+                              const char *path) {
+    static const char *const allowed[] = {"url", "url_env", "timeout_ms", "retries", "headers",
+                                          "vars", NULL};
+    PL_TRY(keys_ok(ld, m, path, allowed, NULL));
+    w->line = m->line;
+    w->timeout_ms = 2000;
+    w->retries = 1;
+    char p[256];
+    const struct pl__dy *n;
+    PL_TRY(opt_int(ld, m, "timeout_ms", path, 1, 600000, &w->timeout_ms));
+    PL_TRY(opt_int(ld, m, "retries", path, 0, 10, &w->retries));
+    if ((n = pl__dy_get(m, "headers"))) {
+        join(p, sizeof p, path, "headers");
+        PL_TRY(load_headers(ld, w, n, p));
+    }
+    if ((n = pl__dy_get(m, "vars"))) {
+        char **v = NULL;
+        int k = 0;
+        join(p, sizeof p, path, "vars");
+        pl_status st = strings(ld, n, p, false, &v, &k);
+        for (int i = 0; i < k; i++) pl_free(v[i]);
+        pl_free(v);
+        PL_TRY(st);
+    }
+    const char *url = "";
+    if ((n = pl__dy_get(m, "url_env"))) {
+        join(p, sizeof p, path, "url_env");
+        PL_TRY(scalar(ld, n, p, &w->url_env));
+        const char *e = getenv(w->url_env);
+        if (e && *e) {
+            if (!url_ok(e))
+                return bad(ld, n->line, p, "$%s is not an http(s) URL: '%.200s'", w->url_env, e);
+            url = e;
+        }
+    }
+    if ((n = pl__dy_get(m, "url")) && !*url) {
+        join(p, sizeof p, path, "url");
+        PL_TRY(want(ld, n, PL__DY_SCALAR, p));
+        if (n->scalar[0] && !url_ok(n->scalar))
+            return bad(ld, n->line, p, "'%.200s' is not an http(s) URL", n->scalar);
+        url = n->scalar;
+    }
+    w->url = pl_strdup(url);
+    return w->url ? PL_OK : PL_ERR(PL_E_NOMEM, "spec");
+}
+
+/* The keys of a webhook or nats step (after action, say). */
+static pl_status load_external(struct ld *ld, struct pl__dlg_step *st, const struct pl__dy *m,
+                               const char *path) {
+    char p[256];
+    const struct pl__dy *n = pl__dy_get(m, "webhook"), *subj = pl__dy_get(m, "subject");
+    bool web = st->action == PL__ACT_WEBHOOK;
+    if (web ? subj : n)
+        return bad(ld, (web ? subj : n)->line, path, web ? "a webhook action has no subject "
+                   "(its URL is under webhooks:)" : "a nats action has no webhook");
+    if (web ? !n : !subj)
+        return bad(ld, m->line, path, "missing required key '%s'", web ? "webhook" : "subject");
+    if (pl__dy_get(m, "timeout_ms") && web)
+        return bad(ld, pl__dy_get(m, "timeout_ms")->line, path,
+                   "a webhook's timeout_ms is set under webhooks:");
+    join(p, sizeof p, path, web ? "webhook" : "subject");
+    if (web) {
+        PL_TRY(want(ld, n, PL__DY_SCALAR, p));
+        st->webhook = -1;
+        for (int i = 0; i < ld->s->n_webhooks; i++)
+            if (!strcmp(ld->s->webhooks[i].name, n->scalar)) st->webhook = i;
+        if (st->webhook < 0) return bad(ld, n->line, p, "undefined webhook '%s'", n->scalar);
+    } else {
+        PL_TRY(want(ld, subj, PL__DY_SCALAR, p));
+        PL_TRY(subject_ok(ld, subj, p));
+        PL_TRY(scalar(ld, subj, p, &st->subject));
+        st->timeout_ms = 2000;
+        PL_TRY(opt_int(ld, m, "timeout_ms", path, 1, 600000, &st->timeout_ms));
+    }
+    if ((n = pl__dy_get(m, "vars"))) {
+        char **v = NULL;
+        int k = 0;
+        join(p, sizeof p, path, "vars");
+        pl_status s2 = web ? bad(ld, n->line, p, "a webhook's vars are set under webhooks:")
+                           : strings(ld, n, p, false, &v, &k);
+        for (int i = 0; i < k; i++) pl_free(v[i]);
+        pl_free(v);
+        PL_TRY(s2);
+    }
+    PL_TRY(opt_response(ld, m, "failed", path, &st->failed));
+    return opt_response(ld, m, "unconfigured", path, &st->unconfigured);
+}
 
 static pl_status load_action(struct ld *ld, struct pl__dlg_step *st, const struct pl__dy *m,
                              const char *path) {
     static const char *const allowed[] = {"action", "say", "empty", "item", "slot", "value",
-                                          "kind", NULL};
+                                          "kind", "webhook", "subject", "timeout_ms", "vars",
+                                          "failed", "unconfigured", NULL};
     PL_TRY(keys_ok(ld, m, path, allowed, NULL));
     const struct pl__dy *n = pl__dy_get(m, "action");
     char p[256];
@@ -304,12 +495,19 @@ static pl_status load_action(struct ld *ld, struct pl__dlg_step *st, const struc
     while (k < PL_ARRAY_LEN(actions) && strcmp(actions[k].name, n->scalar)) k++;
     if (k == PL_ARRAY_LEN(actions))
         return bad(ld, n->line, p, "unknown action '%s' (kb_answer, tell_time, tell_date, "
-                   "set_slot, clear_slot, close, save, list, cancel)", n->scalar);
+                   "set_slot, clear_slot, close, save, list, cancel, webhook, nats)", n->scalar);
     st->kind = PL__STEP_ACTION;
     st->action = actions[k].a;
     PL_TRY(opt_response(ld, m, "say", path, &st->response));
     PL_TRY(opt_response(ld, m, "empty", path, &st->empty));
     PL_TRY(opt_response(ld, m, "item", path, &st->item));
+    bool external = st->action == PL__ACT_WEBHOOK || st->action == PL__ACT_NATS;
+    if (external) PL_TRY(load_external(ld, st, m, path));
+    static const char *const external_only[] = {"webhook", "subject", "timeout_ms", "vars",
+                                                "failed", "unconfigured", NULL};
+    for (const char *const *x = external_only; !external && *x; x++)
+        if ((n = pl__dy_get(m, *x)))
+            return bad(ld, n->line, path, "only webhook and nats actions take %s", *x);
     bool needs_slot = st->action == PL__ACT_SET_SLOT || st->action == PL__ACT_CLEAR_SLOT;
     bool needs_kind = st->action == PL__ACT_SAVE || st->action == PL__ACT_LIST ||
                       st->action == PL__ACT_CANCEL;
@@ -341,6 +539,7 @@ static pl_status load_action(struct ld *ld, struct pl__dlg_step *st, const struc
 static pl_status load_step(struct ld *ld, struct pl__dlg_step *st, const struct pl__dy *m,
                            const char *path) {
     st->response = st->empty = st->item = st->slot = st->flow = -1;
+    st->webhook = st->failed = st->unconfigured = -1;
     PL_TRY(want(ld, m, PL__DY_MAP, path));
     if (pl__dy_get(m, "action")) return load_action(ld, st, m, path);
     static const char *const allowed[] = {"say", "start", "action", NULL};
@@ -516,12 +715,13 @@ static pl_status builtin_responses(struct ld *ld, int line) {
             return bad(ld, line, "responses", "missing required response '%s' (the engine "
                        "says it)", need[i].name);
     }
+    ld->s->r_action_failed = pl__dlg_spec_response(ld->s, "action_failed");
     return PL_OK;
 }
 
 static pl_status load(struct ld *ld, const struct pl__dy *root) {
     static const char *const allowed[] = {"dialog", "version", "settings", "slots", "responses",
-                                          "intents", "flows", NULL};
+                                          "intents", "flows", "webhooks", NULL};
     static const char *const required[] = {"dialog", "responses", "intents", NULL};
     struct pl_dlg_spec *s = ld->s;
     PL_TRY(keys_ok(ld, root, "(top)", allowed, required));
@@ -537,9 +737,17 @@ static pl_status load(struct ld *ld, const struct pl__dy *root) {
                  &s->n_responses));
     PL_TRY(names(ld, flows, "flows", sizeof *s->flows, (void **)&s->flows, &s->n_flows));
     PL_TRY(names(ld, ints, "intents", sizeof *s->intents, (void **)&s->intents, &s->n_intents));
+    const struct pl__dy *hooks = pl__dy_get(root, "webhooks");
+    PL_TRY(names(ld, hooks, "webhooks", sizeof *s->webhooks, (void **)&s->webhooks,
+                 &s->n_webhooks));
     PL_TRY(builtin_responses(ld, resp->line));
+    PL_TRY(collect_vars(ld, root));
     PL_TRY(load_responses(ld, resp));
     char p[256];
+    for (int i = 0; i < s->n_webhooks; i++) {
+        join(p, sizeof p, "webhooks", hooks->keys[i]);
+        PL_TRY(load_webhook(ld, &s->webhooks[i], hooks->items[i], p));
+    }
     for (int i = 0; i < s->n_slots; i++) {
         join(p, sizeof p, "slots", slots->keys[i]);
         PL_TRY(load_slot(ld, &s->slots[i], slots->items[i], p));
@@ -595,6 +803,7 @@ static void free_steps(struct pl__dlg_steps *s) {
     for (int i = 0; i < s->n; i++) {
         pl_free(s->v[i].value);
         pl_free(s->v[i].kind_name);
+        pl_free(s->v[i].subject);
     }
     pl_free(s->v);
 }
@@ -624,6 +833,14 @@ void pl_dlg_spec_destroy(struct pl_dlg_spec *s) {
         free_strings(s->intents[i].keywords, s->intents[i].n_keywords);
         free_steps(&s->intents[i].steps);
     }
+    for (int i = 0; s->webhooks && i < s->n_webhooks; i++) {
+        pl_free(s->webhooks[i].name);
+        pl_free(s->webhooks[i].url);
+        pl_free(s->webhooks[i].url_env);
+        free_strings(s->webhooks[i].headers, s->webhooks[i].n_headers);
+    }
+    pl_free(s->webhooks);
+    free_strings(s->vars, s->n_vars);
     pl_free(s->slots);
     pl_free(s->responses);
     pl_free(s->flows);

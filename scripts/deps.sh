@@ -13,7 +13,7 @@ PKGS=(
   libnats-dev nats-server
   # storage, audio, math, HTTP/WebSocket
   libsqlite3-dev libsndfile1-dev libsoxr-dev libopenblas-dev libwebsockets-dev libjansson-dev
-  libutf8proc-dev zlib1g-dev libyaml-dev
+  libutf8proc-dev zlib1g-dev libyaml-dev libcurl4-openssl-dev
   # tests
   check sox libsox-fmt-all
   # fuzzing (make fuzz): clang and its libFuzzer runtime

@@ -3,6 +3,10 @@
 # parley-dialog through the gateway with the real parley-nlu (shipped SNIPS model) and
 # parley-qa (integration).
 pl_add_unit_test(NAME dialog SOURCES unit/test_dialog.c LIBS parley_dialog_core)
+# External actions: webhooks over real HTTP on 127.0.0.1 (a server thread in the test: good
+# reply, garbage, 500 with retries, a server that never answers, a refused port), unconfigured
+# webhooks, the nats action through its hook, spec errors of webhooks and subjects.
+pl_add_unit_test(NAME dialog_actions SOURCES unit/test_dialog_actions.c LIBS parley_dialog_core)
 pl_add_py_test(NAME integration_dialog_stories SCRIPT dialog_stories.py TIMEOUT 300
                ENV "PL_DIALOG=$<TARGET_FILE:parley-dialog>" "PL_NLU=$<TARGET_FILE:parley-nlu>"
                    "PL_QA=$<TARGET_FILE:parley-qa>" "PL_GATEWAY=$<TARGET_FILE:parley-gateway>"

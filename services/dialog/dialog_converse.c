@@ -75,7 +75,7 @@ static pl_status records(void *ud, const char *user, const char *kind, struct pl
     return pl_dlg_store_records(s->store, user, kind, out, n);
 }
 
-static const struct pl_dlg_hooks_i hooks = {kb_answer, records};
+static const struct pl_dlg_hooks_i hooks = {kb_answer, records, pl__dlgsvc_nats_request};
 
 /* parley-nlu's analysis of text into nlu (slots borrowed from *msg, which the caller frees).
  * NLU down or failing: no intent, logged. */

@@ -7,6 +7,7 @@
  *   dialog_converse.c  one text turn end to end (NLU, policy, commit) and the Converse stream
  *   dialog_voice.c     Converse's voice: audio in through parley-asr streaming, replies out
  *                      through parley-tts streaming, barge-in
+ *   dialog_actions.c   the `nats` action: a spec's subject, request/reply over NATS
  *
  * Thread-safety: the service is used by every handler thread; turns of one session are
  * serialized by a lock stripe per session id, and every turn is committed before its reply
@@ -99,6 +100,11 @@ void *pl__dlgsvc_context_msg(struct pl_arena *a, const struct pl_dlg_state *s,
 void *pl__dlgsvc_event_msg(struct pl_arena *a, const char *data);
 
 pl_status pl__dlgsvc_register_converse(struct pl_dlgsvc *s, struct pl_worker *w);
+/* The `nats` action's request/reply (dialog_actions.c; hook nats_request of dialog.h; ud is
+ * the service). */
+pl_status pl__dlgsvc_nats_request(void *ud, const char *subject, const char *user,
+                                  const char *body, int timeout_ms, int64_t deadline_us,
+                                  char **reply, size_t *len);
 
 /* ---- a Converse stream (dialog_converse.c), shared with dialog_voice.c ------------------- */
 

@@ -167,7 +167,7 @@ static pl_status fake_records(void *ud, const char *user, const char *kind,
     return PL_OK;
 }
 
-static const struct pl_dlg_hooks_i fake_hooks = {NULL, fake_records};
+static const struct pl_dlg_hooks_i fake_hooks = {NULL, fake_records, NULL};
 
 static void fx_init(struct fixture *f) {
     memset(f, 0, sizeof *f);

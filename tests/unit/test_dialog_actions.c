@@ -1,0 +1,354 @@
+/*
+ * test_dialog_actions.c - the dialog core's external actions (dialog_external.c and the engine's
+ * webhook/nats steps): spec errors of webhooks and subjects; webhooks over real HTTP on
+ * 127.0.0.1 (a small server thread in this file): a good reply with variables, slots and
+ * close, garbage, HTTP 500 with retries, a server that never answers (the timeout), a refused
+ * port, an unconfigured webhook; the nats action through the hook (its transport is the
+ * service's, tested by integration_dialog_stories).
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "dialog_impl.h"
+#include "util.h"
+
+#define BASE_RESPONSES                                                                             \
+    "  fallback: Sorry?\n  kb_no_answer: No idea.\n  kb_unavailable: Can't.\n"                   \
+    "  ask_yes_no: Yes or no?\n  invalid_value: Bad {value}.\n  resume: 'Back: {prompt}'\n"
+
+static const char *spec_error(const char *text) {
+    static char msg[512];
+    struct pl_dlg_spec *s = NULL;
+    pl_status st = pl_dlg_spec_parse("t.yaml", text, strlen(text), &s);
+    pl_dlg_spec_destroy(s);
+    if (st == PL_OK) return NULL;
+    ck_assert_int_eq(st, PL_E_FORMAT);
+    snprintf(msg, sizeof msg, "%s", pl_last_error());
+    return msg;
+}
+
+#define ASSERT_ERR(text, want)                                                                     \
+    do {                                                                                           \
+        const char *e_ = spec_error(text);                                                         \
+        ck_assert_msg(e_ && strstr(e_, want), "want '%s', got '%s'", want, e_ ? e_ : "(ok)");     \
+    } while (0)
+
+#define HEAD "dialog: x\nresponses:\n" BASE_RESPONSES
+#define HEAD_R HEAD "  r: '{forecast}'\n"
+
+START_TEST(test_external_spec_errors) {
+    ASSERT_ERR(HEAD "intents:\n  a: {nlu: [A], do: [{action: webhook, webhook: w}]}\n",
+               "t.yaml:10: intents.a.do[0].webhook: undefined webhook 'w'");
+    ASSERT_ERR(HEAD "webhooks:\n  w: {url: 'ftp://x/y'}\nintents:\n  a: {nlu: [A], do: [{action: "
+               "webhook, webhook: w}]}\n", "t.yaml:10: webhooks.w.url: 'ftp://x/y' is not an http(s)");
+    ASSERT_ERR(HEAD "webhooks:\n  w: {url: 'http://x/', colour: red}\nintents: {}\n",
+               "webhooks.w: unknown key 'colour'");
+    ASSERT_ERR(HEAD "intents:\n  a: {nlu: [A], do: [{action: nats, subject: parley.qa.natural_query}]}\n",
+               "is a subject of parley-qa, not of an action");
+    ASSERT_ERR(HEAD "intents:\n  a: {nlu: [A], do: [{action: nats, subject: 'parley.act.>'}]}\n",
+               "is not a subject parley.<service>.<action>");
+    ASSERT_ERR(HEAD "intents:\n  a: {nlu: [A], do: [{action: tell_time, subject: parley.a.b}]}\n",
+               "only webhook and nats actions take subject");
+    ASSERT_ERR(HEAD "intents:\n  a: {nlu: [A], do: [{action: nats}]}\n",
+               "missing required key 'subject'");
+    setenv("PL_TEST_BAD_URL", "file:///etc/passwd", 1);
+    ASSERT_ERR(HEAD "webhooks:\n  w: {url_env: PL_TEST_BAD_URL}\nintents: {}\n",
+               "webhooks.w.url_env: $PL_TEST_BAD_URL is not an http(s) URL");
+    /* {forecast} is a template variable only when some action declares it */
+    ASSERT_ERR(HEAD_R "intents: {}\n", "responses.r: undefined slot 'forecast'");
+    ck_assert_ptr_null(spec_error(HEAD_R "webhooks:\n  w: {url: 'http://127.0.0.1:1/', vars: "
+                                  "[forecast]}\nintents: {}\n"));
+}
+END_TEST
+
+/* ---- a small HTTP server on 127.0.0.1 ------------------------------------------------------ */
+
+struct srv {
+    int fd, port;
+    const char *status; /* "200 OK" */
+    const char *body;
+    int served;
+    char last_request[4096];
+    pthread_t th;
+};
+
+static void *serve(void *ud) {
+    struct srv *s = ud;
+    for (;;) {
+        int c = accept(s->fd, NULL, NULL);
+        if (c < 0) return NULL;
+        char buf[4096];
+        size_t n = 0;
+        ssize_t k;
+        while (n < sizeof buf - 1 && (k = read(c, buf + n, sizeof buf - 1 - n)) > 0) {
+            n += (size_t)k;
+            buf[n] = '\0';
+            char *end = strstr(buf, "\r\n\r\n");
+            const char *cl = strstr(buf, "Content-Length: ");
+            if (end && cl && n >= (size_t)(end + 4 - buf) + (size_t)atol(cl + 16)) break;
+        }
+        buf[n] = '\0';
+        char *body = strstr(buf, "\r\n\r\n");
+        snprintf(s->last_request, sizeof s->last_request, "%s", body ? body + 4 : "");
+        char out[8192];
+        int m = snprintf(out, sizeof out, "HTTP/1.1 %s\r\nContent-Type: application/json\r\n"
+                         "Content-Length: %zu\r\nConnection: close\r\n\r\n%s", s->status,
+                         strlen(s->body), s->body);
+        ck_assert_int_eq(write(c, out, (size_t)m), m);
+        s->served++;
+        close(c);
+    }
+}
+
+/* Listen on a free port; serve (answer) or only listen (a server that never answers). */
+static void srv_start(struct srv *s, bool answer) {
+    s->fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ck_assert_int_eq(bind(s->fd, (struct sockaddr *)&a, sizeof a), 0);
+    ck_assert_int_eq(listen(s->fd, 8), 0);
+    socklen_t l = sizeof a;
+    getsockname(s->fd, (struct sockaddr *)&a, &l);
+    s->port = ntohs(a.sin_port);
+    if (answer) pthread_create(&s->th, NULL, serve, s);
+}
+
+static int closed_port(void) {
+    struct srv s;
+    srv_start(&s, false);
+    close(s.fd);
+    return s.port;
+}
+
+/* ---- turns with external actions ----------------------------------------------------------- */
+
+static const char spec_fmt[] =
+    "dialog: t\n"
+    "webhooks:\n"
+    "  weather: {url_env: PL_TEST_WEATHER_URL, timeout_ms: 300, retries: 1, vars: [forecast],\n"
+    "            headers: {X-Api-Key: secret}}\n"
+    "  unset: {url_env: PL_TEST_UNSET_URL}\n"
+    "slots:\n"
+    "  place: {nlu: [city]}\n"
+    "  n: {type: number}\n"
+    "flows:\n"
+    "  weather:\n"
+    "    optional: [place]\n"
+    "    done: [{action: webhook, webhook: weather, say: report, failed: sorry}]\n"
+    "intents:\n"
+    "  weather: {nlu: [GetWeather], flow: weather}\n"
+    "  unset: {keywords: [unset], do: [{action: webhook, webhook: unset, unconfigured: nope}]}\n"
+    "  order: {keywords: [order], do: [{action: nats, subject: parley.action.order, "
+    "timeout_ms: 500, vars: [status]}]}\n"
+    "responses:\n"
+    "  report: ['{place|title}: {forecast}.', '{forecast}.']\n"
+    "  sorry: Sorry, the weather service is not answering.\n"
+    "  nope: Weather is not set up here.\n"
+    "  action_failed: That did not work.\n"
+    BASE_RESPONSES;
+
+struct fx {
+    struct pl_dlg_spec *spec;
+    struct pl_dlg_state *st;
+    struct pl_dlg_turn t;
+    const char *nats_reply; /* what the nats hook answers; NULL = nothing serves it */
+    char nats_request[4096];
+};
+
+static pl_status fake_nats(void *ud, const char *subject, const char *user, const char *body,
+                           int timeout_ms, int64_t deadline_us, char **reply, size_t *len) {
+    (void)timeout_ms, (void)deadline_us, (void)user;
+    struct fx *f = ud;
+    ck_assert_str_eq(subject, "parley.action.order");
+    snprintf(f->nats_request, sizeof f->nats_request, "%s", body);
+    if (!f->nats_reply) return PL_ERR(PL_E_NOT_FOUND, "nothing serves the subject");
+    *reply = pl_strdup(f->nats_reply);
+    *len = strlen(f->nats_reply);
+    return PL_OK;
+}
+
+static const struct pl_dlg_hooks_i hooks = {NULL, NULL, fake_nats};
+
+static void fx_init(struct fx *f, int port) {
+    memset(f, 0, sizeof *f);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/weather", port);
+    setenv("PL_TEST_WEATHER_URL", url, 1);
+    unsetenv("PL_TEST_UNSET_URL");
+    ck_assert_msg(pl_dlg_spec_parse("t.yaml", spec_fmt, strlen(spec_fmt), &f->spec) == PL_OK,
+                  "%s", pl_last_error());
+    ck_assert_int_eq(pl_dlg_state_create("s1", "u1", "t", "en-US", &f->st), PL_OK);
+    struct pl_dlg_ctx *c;
+    pl_dlg_turn_init(&f->t);
+    ck_assert_int_eq(pl_dlg_context_create(f->st, "", NULL, 0, true, 1, &f->t, &c), PL_OK);
+}
+
+static void fx_deinit(struct fx *f) {
+    pl_dlg_turn_deinit(&f->t);
+    pl_dlg_state_destroy(f->st);
+    pl_dlg_spec_destroy(f->spec);
+}
+
+static const char *turn(struct fx *f, const char *text, const char *intent, const char *city) {
+    static char buf[1024];
+    struct pl_dlg_nlu_slot s = {"city", city, 1.0f, -1, -1};
+    struct pl_dlg_nlu nlu = {intent, 1.0f, &s, city ? 1 : 0};
+    pl_dlg_turn_deinit(&f->t);
+    pl_dlg_turn_init(&f->t);
+    struct pl_dlg_turn_opts o = {&hooks, f, 1000, 0, 0};
+    ck_assert_int_eq(pl_dlg_turn_run(f->spec, f->st, text, &nlu, &o, &f->t), PL_OK);
+    buf[0] = '\0';
+    for (int i = 0; i < f->t.n_replies; i++)
+        snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s", i ? " | " : "",
+                 f->t.replies[i].text);
+    return buf;
+}
+
+/* The turn's action event (the last one). */
+static json_t *action_of(struct fx *f) {
+    for (int i = f->t.n_events - 1; i >= 0; i--)
+        if (f->t.events[i].kind == PL_DLG_EV_ACTION) return json_loads(f->t.events[i].data, 0, NULL);
+    ck_abort_msg("no action event");
+    return NULL;
+}
+
+static const char *jget(json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
+
+START_TEST(test_webhook_over_http) {
+    struct srv s = {.status = "200 OK",
+                    .body = "{\"vars\": {\"forecast\": \"sunny, 21 C\", \"other\": 1},"
+                            " \"slots\": {\"place\": \"boston\", \"nope\": \"x\"}}"};
+    srv_start(&s, true);
+    struct fx f;
+    fx_init(&f, s.port);
+    ck_assert_str_eq(turn(&f, "weather in boston", "GetWeather", "boston"), "Boston: sunny, 21 C.");
+    json_t *rq = json_loads(s.last_request, 0, NULL);
+    ck_assert_ptr_nonnull(rq);
+    ck_assert_str_eq(jget(rq, "action"), "webhook");
+    ck_assert_str_eq(jget(rq, "name"), "weather");
+    ck_assert_str_eq(jget(rq, "user"), "u1");
+    ck_assert_str_eq(jget(rq, "intent"), "weather");
+    ck_assert_str_eq(jget(rq, "utterance"), "weather in boston");
+    ck_assert_str_eq(jget(json_object_get(rq, "slots"), "place"), "boston");
+    ck_assert_str_eq(jget(json_object_get(rq, "nlu"), "intent"), "GetWeather");
+    json_decref(rq);
+    json_t *a = action_of(&f);
+    ck_assert_str_eq(jget(a, "name"), "webhook");
+    ck_assert(json_is_true(json_object_get(a, "ok")));
+    ck_assert_str_eq(jget(json_object_get(a, "arguments"), "http_status"), "200");
+    json_decref(a);
+    /* garbage: the apology, logged with the parse error; slots untouched */
+    s.body = "<html>oops</html>";
+    ck_assert_str_eq(turn(&f, "weather in paris", "GetWeather", "paris"),
+                     "Sorry, the weather service is not answering.");
+    a = action_of(&f);
+    ck_assert(json_is_false(json_object_get(a, "ok")));
+    ck_assert_msg(strstr(jget(a, "error"), "the reply is not JSON"), "%s", jget(a, "error"));
+    ck_assert_str_eq(jget(a, "result"), "<html>oops</html>");
+    json_decref(a);
+    s.body = "{\"slots\": [1, 2]}";
+    turn(&f, "weather in rome", "GetWeather", "rome");
+    a = action_of(&f);
+    ck_assert_msg(strstr(jget(a, "error"), "\"slots\" is not an object"), "%s", jget(a, "error"));
+    json_decref(a);
+    /* HTTP 500: retried once, then the apology */
+    s.status = "500 Internal Server Error";
+    s.body = "{}";
+    int before = s.served;
+    ck_assert_str_eq(turn(&f, "weather in oslo", "GetWeather", "oslo"),
+                     "Sorry, the weather service is not answering.");
+    ck_assert_int_eq(s.served - before, 2);
+    a = action_of(&f);
+    ck_assert_str_eq(jget(json_object_get(a, "arguments"), "attempts"), "2");
+    ck_assert_msg(strstr(jget(a, "error"), "HTTP status 500"), "%s", jget(a, "error"));
+    json_decref(a);
+    /* a reply that cannot fill the response (no forecast) and has no text: a failure */
+    s.status = "200 OK";
+    turn(&f, "weather in lima", "GetWeather", "lima");
+    a = action_of(&f);
+    ck_assert_msg(strstr(jget(a, "error"), "does not fill response 'report'"), "%s",
+                  jget(a, "error"));
+    json_decref(a);
+    fx_deinit(&f);
+    shutdown(s.fd, SHUT_RDWR);
+    close(s.fd);
+    pthread_join(s.th, NULL);
+}
+END_TEST
+
+START_TEST(test_webhook_hangs_refused_unconfigured) {
+    struct srv s = {0};
+    srv_start(&s, false); /* accepts connections (backlog), never answers */
+    struct fx f;
+    fx_init(&f, s.port);
+    int64_t t0 = pl_time_mono_us();
+    ck_assert_str_eq(turn(&f, "weather in boston", "GetWeather", "boston"),
+                     "Sorry, the weather service is not answering.");
+    int64_t ms = (pl_time_mono_us() - t0) / 1000;
+    /* two attempts of 300 ms and 100 ms of backoff */
+    ck_assert_msg(ms >= 650 && ms < 1500, "took %lld ms", (long long)ms);
+    json_t *a = action_of(&f);
+    ck_assert_msg(strstr(jget(a, "error"), "no reply within 300 ms"), "%s", jget(a, "error"));
+    ck_assert_int_ge(json_integer_value(json_object_get(a, "duration_ms")), 650);
+    json_decref(a);
+    ck_assert_int_eq(pl_dlg_state_active(f.st)->n_slots, 0); /* the flow ended, the context idle */
+    fx_deinit(&f);
+    close(s.fd);
+
+    fx_init(&f, closed_port());
+    t0 = pl_time_mono_us();
+    ck_assert_str_eq(turn(&f, "weather in boston", "GetWeather", "boston"),
+                     "Sorry, the weather service is not answering.");
+    ck_assert_int_lt((pl_time_mono_us() - t0) / 1000, 500);
+    a = action_of(&f);
+    ck_assert_str_eq(jget(json_object_get(a, "arguments"), "attempts"), "2");
+    json_decref(a);
+    ck_assert_str_eq(turn(&f, "unset", NULL, NULL), "Weather is not set up here.");
+    a = action_of(&f);
+    ck_assert_msg(strstr(jget(a, "error"), "is not configured: set $PL_TEST_UNSET_URL"), "%s",
+                  jget(a, "error"));
+    json_decref(a);
+    fx_deinit(&f);
+}
+END_TEST
+
+START_TEST(test_nats_action) {
+    struct fx f;
+    fx_init(&f, closed_port());
+    f.nats_reply = "{\"text\": \"Order 42 is on its way.\", \"vars\": {\"status\": \"sent\"}}";
+    ck_assert_str_eq(turn(&f, "order", NULL, NULL), "Order 42 is on its way.");
+    json_t *rq = json_loads(f.nats_request, 0, NULL);
+    ck_assert_str_eq(jget(rq, "action"), "nats");
+    ck_assert_str_eq(jget(rq, "name"), "parley.action.order");
+    json_decref(rq);
+    f.nats_reply = "[1, 2, 3]";
+    ck_assert_str_eq(turn(&f, "order", NULL, NULL), "That did not work."); /* action_failed */
+    f.nats_reply = NULL;
+    ck_assert_str_eq(turn(&f, "order", NULL, NULL), "That did not work.");
+    json_t *a = action_of(&f);
+    ck_assert_str_eq(jget(a, "name"), "nats");
+    ck_assert_msg(strstr(jget(a, "error"), "nothing serves the subject"), "%s", jget(a, "error"));
+    json_decref(a);
+    fx_deinit(&f);
+}
+END_TEST
+
+Suite *pl_dialog_actions_suite(void) {
+    Suite *s = suite_create("dialog_actions");
+    TCase *tc = tcase_create("actions");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_external_spec_errors);
+    tcase_add_test(tc, test_webhook_over_http);
+    tcase_add_test(tc, test_webhook_hangs_refused_unconfigured);
+    tcase_add_test(tc, test_nats_action);
+    suite_add_tcase(s, tc);
+    return s;
+}
