@@ -41,10 +41,20 @@ struct pl_gw_config {
     char *listen;              /* gRPC address, "127.0.0.1:50051"; port 0 = ephemeral */
     char *nats_url;            /* "nats://127.0.0.1:4222" */
     char *http_listen;         /* metrics/health HTTP address, "127.0.0.1:8090"; port 0 = ephemeral */
-    int64_t max_receive_bytes; /* largest accepted request message; larger -> RESOURCE_EXHAUSTED */
+    int64_t max_receive_bytes; /* transport cap on any message; larger -> RESOURCE_EXHAUSTED */
+    int64_t max_text_request_bytes;  /* per message of a text rpc; larger -> RESOURCE_EXHAUSTED */
+    int64_t max_audio_request_bytes; /* per message of an audio rpc (asr, converse, s2s/s2t) */
+    char *rpc_max_bytes;       /* per-rpc overrides "rpc=bytes,..."; "" = none */
     char *tls_cert;            /* PEM certificate chain file; "" = plaintext */
     char *tls_key;             /* PEM private key file; set together with tls_cert */
-    char *api_keys_file;       /* "" = no authentication; else lines "<key> [user]" */
+    char *tls_client_ca;       /* PEM CA file; set = mTLS: clients must show a cert it signed */
+    char *api_keys_file;       /* "" = no authentication; else lines "<key> [user] [opts]" */
+    double key_rate;           /* default requests/s per API key; 0 = unlimited */
+    int64_t key_burst;         /* default token-bucket size per key; 0 = max(1, rate) */
+    int64_t key_max_calls;     /* default open calls per key; 0 = unlimited */
+    double peer_rate;          /* without keys: requests/s per client address; 0 = off */
+    int64_t peer_burst;        /* without keys: bucket size per address; 0 = max(1, rate) */
+    int64_t peer_max_calls;    /* without keys: open calls per address; 0 = off */
     int64_t request_timeout_ms; /* unary deadline when the client gives none */
     int64_t stream_timeout_ms;  /* silent worker ends a stream with UNAVAILABLE */
     int64_t heartbeat_ms;       /* heartbeat period on streams */

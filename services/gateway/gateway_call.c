@@ -11,6 +11,7 @@
  */
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
+#include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
 #include <protobuf-c/protobuf-c.h>
 #include <stdio.h>
@@ -46,6 +47,7 @@ static void call_free(struct gw_call *c) {
     pthread_mutex_destroy(&c->mu);
     pl_free(c->status_msg);
     if (c->started) atomic_fetch_sub(&gw->active_calls, 1);
+    pl__gw_limits_release(gw, c->bucket);
     pl_free(c);
     atomic_fetch_sub(&gw->live_calls, 1);
 }
@@ -122,12 +124,22 @@ static void pump_locked(struct gw_call *c) {
         with_status = true;
     }
     grpc_slice details = grpc_empty_slice();
+    grpc_metadata trailer;
+    memset(&trailer, 0, sizeof trailer);
     if (with_status) {
         details = grpc_slice_from_copied_string(c->status_msg ? c->status_msg : "");
         ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
         ops[n].data.send_status_from_server.status = (grpc_status_code)c->status_code;
         ops[n].data.send_status_from_server.status_details = c->status_code ? &details : NULL;
         ops[n].data.send_status_from_server.trailing_metadata_count = 0;
+        if (c->status_code && c->retry_after_ms > 0) { /* the advice, machine-readable */
+            char v[24];
+            snprintf(v, sizeof v, "%lld", (long long)c->retry_after_ms);
+            trailer.key = grpc_slice_from_static_string("retry-after-ms");
+            trailer.value = grpc_slice_from_copied_string(v);
+            ops[n].data.send_status_from_server.trailing_metadata_count = 1;
+            ops[n].data.send_status_from_server.trailing_metadata = &trailer;
+        }
         n++;
         c->status_started = true;
         pl__gw_metrics_record(c->gw, c->rpc_name, c->status_code,
@@ -144,6 +156,7 @@ static void pump_locked(struct gw_call *c) {
     }
     grpc_slice_unref(details);
     grpc_slice_unref(md.value);
+    grpc_slice_unref(trailer.value);
     if (e != GRPC_CALL_OK) {
         PL_LOGE("grpc_call_start_batch (send) failed: %d", (int)e);
         c->send_busy = false;
@@ -313,6 +326,30 @@ static void forward_unary(struct gw_call *c, const uint8_t *p, size_t n) {
     }
 }
 
+/* The per-rpc size limit and the names in the request; false after answering the call
+ * (RESOURCE_EXHAUSTED or INVALID_ARGUMENT naming the limit or the field). */
+static bool request_ok(struct gw_call *c, const uint8_t *p, size_t n) {
+    char msg[400];
+    const char *key = NULL;
+    int64_t max = c->rpc ? pl__gw_rpc_max(c->gw, c->rpc, &key) : 0;
+    if (max > 0 && (int64_t)n > max) {
+        snprintf(msg, sizeof msg,
+                 "request message of %zu bytes exceeds the %lld-byte limit of %s (gateway.%s)", n,
+                 (long long)max, c->rpc_name, key);
+        pl__gw_call_reply(c, PL_GRPC_RESOURCE_EXHAUSTED, NULL, 0, msg);
+        return false;
+    }
+    if (c->rpc && !pl__gw_names_ok(c->rpc->input, p, n, msg, sizeof msg)) {
+        pl__gw_call_reply(c, PL_GRPC_INVALID_ARGUMENT, NULL, 0, msg);
+        return false;
+    }
+    if (!valid_request(c, p, n)) {
+        invalid(c);
+        return false;
+    }
+    return true;
+}
+
 static void on_recv(struct gw_call *c, bool ok) {
     grpc_byte_buffer *bb = c->recv_bb;
     c->recv_bb = NULL;
@@ -334,8 +371,7 @@ static void on_recv(struct gw_call *c, bool ok) {
         grpc_byte_buffer_destroy(bb);
         const uint8_t *p = GRPC_SLICE_START_PTR(s);
         size_t n = GRPC_SLICE_LENGTH(s);
-        if (!valid_request(c, p, n)) {
-            invalid(c);
+        if (!request_ok(c, p, n)) {
             pl_nrpc_stream_cancel(c->stream);
         } else {
             pl_nrpc_stream_send(c->stream, p, n); /* PL_E_CANCELLED after the end: on_end reports */
@@ -354,9 +390,7 @@ static void on_recv(struct gw_call *c, bool ok) {
     size_t n = GRPC_SLICE_LENGTH(s);
     if (c->kind == GW_KIND_HEALTH_CHECK || c->kind == GW_KIND_HEALTH_WATCH)
         pl__gw_health_handle(c, p, n);
-    else if (!valid_request(c, p, n))
-        invalid(c);
-    else
+    else if (request_ok(c, p, n))
         forward_unary(c, p, n);
     grpc_slice_unref(s);
 }
@@ -402,6 +436,22 @@ static int64_t deadline_us(gpr_timespec d) {
     if (left.tv_sec > (int64_t)1 << 30) return 0; /* far enough to be none */
     int64_t us = (int64_t)left.tv_sec * 1000000 + left.tv_nsec / 1000;
     return pl_time_mono_us() + (us > 0 ? us : 0);
+}
+
+/* The per-key (or per-client-address) rate limit and concurrency cap of a forwarded call;
+ * false after answering RESOURCE_EXHAUSTED with the limit and the advice. */
+static bool admit(struct gw_call *c, long key) {
+    char msg[300];
+    int64_t retry_ms = 0;
+    char *peer = key < 0 ? grpc_call_get_peer(c->call) : NULL;
+    bool ok = pl__gw_limits_admit(c->gw, key, peer, &c->bucket, msg, sizeof msg, &retry_ms);
+    if (peer) gpr_free(peer);
+    if (!ok) {
+        PL_LOGD("request %s %s refused: %s", c->request_id, c->rpc_name, msg);
+        c->retry_after_ms = retry_ms;
+        pl__gw_call_reply(c, PL_GRPC_RESOURCE_EXHAUSTED, NULL, 0, msg);
+    }
+    return ok;
 }
 
 static void on_new(struct gw_call *c) {
@@ -453,16 +503,18 @@ static void on_new(struct gw_call *c) {
         pl__gw_call_reply(c, PL_GRPC_UNIMPLEMENTED, NULL, 0, msg);
         return;
     }
+    long key = -1;
     if (gw->keys) {
-        const char *user = pl_gw_keys_check(gw->keys, auth, auth_len);
-        if (!user) {
+        key = pl_gw_keys_find(gw->keys, auth, auth_len);
+        if (key < 0) {
             pl__gw_call_reply(c, PL_GRPC_UNAUTHENTICATED,
                   NULL, 0, auth ? "invalid API key" : "missing API key (authorization metadata)");
             return;
         }
-        snprintf(c->user, sizeof c->user, "%s", user);
+        snprintf(c->user, sizeof c->user, "%s", pl_gw_keys_user(gw->keys, (size_t)key));
     }
     if (c->kind == GW_KIND_UNARY || c->kind == GW_KIND_STREAM) {
+        if (!admit(c, key)) return;
         if (atomic_load(&gw->pending) >= gw->cfg.max_pending) {
             pl__gw_call_reply(c, PL_GRPC_RESOURCE_EXHAUSTED, NULL, 0, "gateway: too many calls in flight");
             return;

@@ -15,11 +15,33 @@ static const struct pl_config_field gw_fields[] = {
     F("http_listen", PL_CONFIG_STRING, http_listen, "127.0.0.1:8090", 0, 0,
       "metrics/health HTTP address"),
     F("max_receive_bytes", PL_CONFIG_INT, max_receive_bytes, "67108864", 1024, 1 << 30,
-      "largest request message accepted (bytes)"),
+      "largest message the gRPC transport accepts (bytes): the cap over every rpc"),
+    F("max_text_request_bytes", PL_CONFIG_INT, max_text_request_bytes, "4259840", 64, 1 << 30,
+      "largest request message of a text rpc (every rpc but the audio ones)"),
+    F("max_audio_request_bytes", PL_CONFIG_INT, max_audio_request_bytes, "67108864", 64, 1 << 30,
+      "largest request message of an audio rpc (Recognize, StreamingRecognize, Converse, the "
+      "speech translation streams)"),
+    F("rpc_max_bytes", PL_CONFIG_STRING, rpc_max_bytes, "", 0, 0,
+      "per-rpc overrides, \"rpc=bytes,...\" with snake-case rpc names (synthesize=65536)"),
     F("tls_cert", PL_CONFIG_STRING, tls_cert, "", 0, 0, "PEM certificate chain; empty = no TLS"),
     F("tls_key", PL_CONFIG_STRING, tls_key, "", 0, 0, "PEM private key for tls_cert"),
+    F("tls_client_ca", PL_CONFIG_STRING, tls_client_ca, "", 0, 0,
+      "PEM CA certificates; set = mutual TLS: clients must present a certificate they signed"),
     F("api_keys_file", PL_CONFIG_STRING, api_keys_file, "", 0, 0,
-      "file of \"<key> [user]\" lines; empty = no authentication"),
+      "file of \"<key> [user] [rate=R] [burst=B] [max_calls=C]\" lines; empty = no "
+      "authentication"),
+    F("key_rate", PL_CONFIG_DOUBLE, key_rate, "0", 0, 1e6,
+      "requests per second per API key (token bucket) for keys without rate=; 0 = unlimited"),
+    F("key_burst", PL_CONFIG_INT, key_burst, "0", 0, 1000000,
+      "token-bucket size per API key for keys without burst=; 0 = max(1, key_rate)"),
+    F("key_max_calls", PL_CONFIG_INT, key_max_calls, "0", 0, 1000000,
+      "calls and streams open at once per API key for keys without max_calls=; 0 = unlimited"),
+    F("peer_rate", PL_CONFIG_DOUBLE, peer_rate, "0", 0, 1e6,
+      "without API keys: requests per second per client address; 0 = off"),
+    F("peer_burst", PL_CONFIG_INT, peer_burst, "0", 0, 1000000,
+      "without API keys: token-bucket size per client address; 0 = max(1, peer_rate)"),
+    F("peer_max_calls", PL_CONFIG_INT, peer_max_calls, "0", 0, 1000000,
+      "without API keys: calls open at once per client address; 0 = off"),
     F("request_timeout_ms", PL_CONFIG_INT, request_timeout_ms, "30000", 1, 86400000,
       "deadline of a unary call whose client sets none"),
     F("stream_timeout_ms", PL_CONFIG_INT, stream_timeout_ms, "5000", 100, 600000,
@@ -61,6 +83,10 @@ pl_status pl_gw_config_load(const char *path, struct pl_gw_config *cfg) {
     if ((cfg->tls_cert[0] != 0) != (cfg->tls_key[0] != 0)) {
         pl_gw_config_deinit(cfg);
         return PL_ERR(PL_E_INVALID_ARG, "gateway.tls_cert and gateway.tls_key must be set together");
+    }
+    if (cfg->tls_client_ca[0] && !cfg->tls_cert[0]) {
+        pl_gw_config_deinit(cfg);
+        return PL_ERR(PL_E_INVALID_ARG, "gateway.tls_client_ca needs gateway.tls_cert and tls_key");
     }
     return PL_OK;
 }

@@ -26,6 +26,8 @@
 #include "util.h"
 
 struct gw_call;
+struct gw_bucket; /* gateway_limit.c */
+struct gw_limits;
 
 enum gw_op {
     GW_OP_NEW,    /* grpc_server_request_call completed */
@@ -73,6 +75,8 @@ struct gw_call {
     int64_t deadline_us;            /* pl_time_mono_us(); 0 = none */
     int64_t timeout_ms;             /* for unary NATS calls */
     int64_t start_us;
+    struct gw_bucket *bucket;       /* the limits this call counts against; NULL = none */
+    int64_t retry_after_ms;         /* > 0: sent as `retry-after-ms` trailing metadata */
     bool initial_md_sent;           /* touched by the CQ thread only */
     bool started;                   /* a real call (counted in gw->active_calls) */
 
@@ -103,12 +107,19 @@ struct gw_health_svc {
 
 struct gw_metrics; /* gateway_metrics.c */
 
+struct gw_rpc_max {
+    int64_t bytes;   /* largest request message of the rpc */
+    const char *key; /* the setting it comes from: "max_text_request_bytes", ... (static) */
+};
+
 struct pl_gw {
     struct pl_gw_config cfg;
     grpc_server *server;
     grpc_completion_queue *cq;
     int grpc_port;
     struct pl_gw_keys *keys;      /* NULL = no authentication */
+    struct gw_limits *limits;     /* per key / per client address admission (gateway_limit.c) */
+    struct gw_rpc_max *rpc_max;   /* largest request message per rpc, by pl_rpc_at index */
     _Atomic(struct pl_nrpc_conn *) nrpc; /* NULL until the first connect succeeds */
     struct pl_nrpc_conn_opts nrpc_opts;
     pthread_t connector;          /* retries the first NATS connect in the background */
@@ -153,6 +164,34 @@ void pl__gw_call_finish(struct gw_call *c, int code, const char *msg);
  * most 64 characters, else a fresh id. */
 void pl__gw_read_metadata(const grpc_metadata *md, size_t count, char *request_id,
                           size_t id_cap, const char **auth, size_t *auth_len);
+
+/* gateway_limit.c ----------------------------------------------------------------------------- */
+pl_status pl__gw_limits_create(struct pl_gw *gw); /* after the keys are loaded */
+void pl__gw_limits_destroy(struct pl_gw *gw);
+/* Admit a call of API key `key` (its index; -1 without keys) from gRPC peer `peer`
+ * ("ipv4:1.2.3.4:5678"): true and *bucket (NULL when no limit applies; give it back with
+ * pl__gw_limits_release when the call ends), or false with msg naming the limit and
+ * *retry_ms the advised wait (0 = none). Thread-safe. */
+bool pl__gw_limits_admit(struct pl_gw *gw, long key, const char *peer, struct gw_bucket **bucket,
+                         char *msg, size_t cap, int64_t *retry_ms);
+void pl__gw_limits_release(struct pl_gw *gw, struct gw_bucket *b); /* NULL: no-op */
+/* "ipv4:10.0.0.1:5312" -> "10.0.0.1", "ipv6:[::1]:5312" -> "[::1]". */
+void pl__gw_peer_addr(const char *peer, char *out, size_t cap);
+
+/* gateway_check.c ----------------------------------------------------------------------------- */
+/* gw->rpc_max from max_text/audio_request_bytes and rpc_max_bytes. PL_E_INVALID_ARG names a
+ * bad override. */
+pl_status pl__gw_sizes_init(struct pl_gw *gw);
+/* The largest request message of rpc r, and OUT *key the gateway setting that says so. */
+int64_t pl__gw_rpc_max(const struct pl_gw *gw, const struct pl_rpc_info *r, const char **key);
+/* Why a client-given name (n bytes, not NUL-terminated) is refused, NULL when it is fine
+ * (empty is fine: the default). The text is static or in buf. */
+const char *pl__gw_name_problem(const char *s, size_t n, char *buf, size_t cap);
+/* The name fields (model, model_name, voice_name, asr_model, dialog, domain, session_id,
+ * context_id) in the wire bytes of a message of type d, at any depth: false with why
+ * ("model.model_name: contains '..' (...)") when one is refused. Thread-safe. */
+bool pl__gw_names_ok(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t n, char *why,
+                     size_t cap);
 
 /* gateway_health.c ---------------------------------------------------------------------------- */
 void pl__gw_health_init(struct pl_gw *gw);

@@ -28,12 +28,15 @@ static pl_status copy_config(const struct pl_gw_config *in, struct pl_gw_config 
     out->http_listen = dup_or_empty(in->http_listen);
     out->tls_cert = dup_or_empty(in->tls_cert);
     out->tls_key = dup_or_empty(in->tls_key);
+    out->tls_client_ca = dup_or_empty(in->tls_client_ca);
+    out->rpc_max_bytes = dup_or_empty(in->rpc_max_bytes);
     out->api_keys_file = dup_or_empty(in->api_keys_file);
     out->log_level = dup_or_empty(in->log_level);
     out->web_root = dup_or_empty(in->web_root);
     out->web_origins = dup_or_empty(in->web_origins);
     if (!out->listen || !out->nats_url || !out->http_listen || !out->tls_cert || !out->tls_key ||
-        !out->api_keys_file || !out->log_level || !out->web_root || !out->web_origins)
+        !out->api_keys_file || !out->log_level || !out->web_root || !out->web_origins ||
+        !out->tls_client_ca || !out->rpc_max_bytes)
         return PL_ERR(PL_E_NOMEM, "gateway: out of memory");
     return PL_OK;
 }
@@ -44,6 +47,8 @@ static void free_config(struct pl_gw_config *c) {
     pl_free(c->http_listen);
     pl_free(c->tls_cert);
     pl_free(c->tls_key);
+    pl_free(c->tls_client_ca);
+    pl_free(c->rpc_max_bytes);
     pl_free(c->api_keys_file);
     pl_free(c->log_level);
     pl_free(c->web_root);
@@ -53,7 +58,7 @@ static void free_config(struct pl_gw_config *c) {
 
 static pl_status make_creds(struct pl_gw *gw, grpc_server_credentials **out) {
     pl_status st = PL_OK;
-    char *cert = NULL, *key = NULL;
+    char *cert = NULL, *key = NULL, *ca = NULL;
     *out = NULL;
     if (!gw->cfg.tls_cert[0]) {
         *out = grpc_insecure_server_credentials_create();
@@ -63,11 +68,24 @@ static pl_status make_creds(struct pl_gw *gw, grpc_server_credentials **out) {
     PL_TRY_GOTO(st, pl_read_file(gw->cfg.tls_cert, 4u << 20, &cert, &len));
     PL_TRY_GOTO(st, pl_read_file(gw->cfg.tls_key, 4u << 20, &key, &len));
     grpc_ssl_pem_key_cert_pair pair = {key, cert};
-    *out = grpc_ssl_server_credentials_create(NULL, &pair, 1, 0, NULL);
+    if (gw->cfg.tls_client_ca[0]) {
+        /* mTLS: the handshake fails unless the client shows a certificate this CA signed */
+        PL_TRY_GOTO(st, pl_read_file(gw->cfg.tls_client_ca, 4u << 20, &ca, &len));
+        if (!strstr(ca, "-----BEGIN CERTIFICATE-----")) {
+            st = PL_ERR(PL_E_FORMAT, "TLS: %s holds no PEM certificate (gateway.tls_client_ca)",
+                        gw->cfg.tls_client_ca);
+            goto fail;
+        }
+        *out = grpc_ssl_server_credentials_create_ex(
+            ca, &pair, 1, GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY, NULL);
+    } else {
+        *out = grpc_ssl_server_credentials_create(NULL, &pair, 1, 0, NULL);
+    }
     if (!*out) st = PL_ERR(PL_E_IO, "TLS: cannot use %s / %s", gw->cfg.tls_cert, gw->cfg.tls_key);
 fail:
     pl_free(cert);
     pl_free(key);
+    pl_free(ca);
     return st;
 }
 
@@ -107,6 +125,8 @@ pl_status pl_gw_create(const struct pl_gw_config *cfg, struct pl_gw **out) {
         PL_LOGI("API keys required: %zu key(s) from %s", pl_gw_keys_count(gw->keys),
                 gw->cfg.api_keys_file);
     }
+    PL_TRY_GOTO(st, pl__gw_limits_create(gw));
+    PL_TRY_GOTO(st, pl__gw_sizes_init(gw));
 
     struct pl_nrpc_conn_opts o = PL_NRPC_CONN_OPTS_INIT;
     o.url = gw->cfg.nats_url;
@@ -155,7 +175,8 @@ pl_status pl_gw_create(const struct pl_gw_config *cfg, struct pl_gw **out) {
     gw->started = true;
     for (int i = 0; i < NEW_CALL_SLOTS; i++) pl__gw_call_post_new(gw);
     PL_LOGI("gRPC on %s (port %d%s), metrics on port %d, NATS %s", gw->cfg.listen, gw->grpc_port,
-            gw->cfg.tls_cert[0] ? ", TLS" : "", pl__gw_metrics_port(gw), gw->cfg.nats_url);
+            gw->cfg.tls_client_ca[0] ? ", mTLS" : gw->cfg.tls_cert[0] ? ", TLS" : "",
+            pl__gw_metrics_port(gw), gw->cfg.nats_url);
     *out = gw;
     return PL_OK;
 fail:
@@ -249,6 +270,8 @@ void pl_gw_destroy(struct pl_gw *gw) {
     if (!gw) return;
     if (!gw->shut_down) shutdown_all(gw);
     pl__gw_metrics_destroy(gw);
+    pl__gw_limits_destroy(gw);
+    pl_free(gw->rpc_max);
     pl_gw_keys_destroy(gw->keys);
     free_config(&gw->cfg);
     pthread_mutex_destroy(&gw->health_mu);

@@ -49,6 +49,7 @@ struct web_conn {
     char session_id[72];
     char request_id[PL_REQUEST_ID_LEN];
     int64_t start_us;
+    struct gw_bucket *bucket;    /* the API key's limits the open conversation counts against */
 };
 
 /* ---- JSON out ------------------------------------------------------------------------------ */
@@ -430,7 +431,20 @@ static void stream_end(void *ud, int code, const char *message) {
     atomic_fetch_sub(&c->gw->pending, 1);
     pthread_mutex_lock(&c->mu);
     c->ended = true; /* the httpd thread destroys the stream object */
+    struct gw_bucket *bucket = c->bucket;
+    c->bucket = NULL;
     pthread_mutex_unlock(&c->mu);
+    pl__gw_limits_release(c->gw, bucket);
+}
+
+/* A client-given name of the start message; false after answering INVALID_ARGUMENT. */
+static bool name_ok(struct web_conn *c, const char *field, const char *v) {
+    char buf[64], msg[256];
+    const char *bad = pl__gw_name_problem(v, strlen(v), buf, sizeof buf);
+    if (!bad) return true;
+    snprintf(msg, sizeof msg, "%s: %s", field, bad);
+    send_error(c, "INVALID_ARGUMENT", msg, false);
+    return false;
 }
 
 static bool stream_open(struct web_conn *c) {
@@ -479,9 +493,11 @@ static void on_start(struct web_conn *c, json_t *msg) {
         return;
     }
     drop_stream(c); /* the last conversation's, ended */
+    long key_idx = -1;
     if (gw->keys) {
         const char *key = jstr(msg, "api_key");
-        const char *user = key[0] ? pl_gw_keys_check(gw->keys, key, strlen(key)) : NULL;
+        key_idx = key[0] ? pl_gw_keys_find(gw->keys, key, strlen(key)) : -1;
+        const char *user = key_idx >= 0 ? pl_gw_keys_user(gw->keys, (size_t)key_idx) : NULL;
         if (!user) {
             send_error(c, "UNAUTHENTICATED",
                        key[0] ? "invalid API key" : "this gateway requires an API key (api_key)", true);
@@ -526,6 +542,10 @@ static void on_start(struct web_conn *c, json_t *msg) {
         out.voice_name = (char *)jstr(oa, "voice");
         cfg.output_audio = &out;
     }
+    if (!name_ok(c, "dialog", cfg.dialog) || !name_ok(c, "session_id", cfg.session_id) ||
+        !name_ok(c, "context_id", cfg.context_id) ||
+        (cfg.output_audio && !name_ok(c, "output_audio.voice", out.voice_name)))
+        return;
     if (atomic_load(&gw->pending) >= gw->cfg.max_pending) {
         send_error(c, "RESOURCE_EXHAUSTED", "gateway: too many calls in flight", false);
         return;
@@ -534,6 +554,17 @@ static void on_start(struct web_conn *c, json_t *msg) {
         send_error(c, "UNAVAILABLE", "gateway is not connected to NATS", false);
         return;
     }
+    char lmsg[300];
+    int64_t retry_ms = 0;
+    struct gw_bucket *bucket = NULL;
+    if (key_idx >= 0 &&
+        !pl__gw_limits_admit(gw, key_idx, NULL, &bucket, lmsg, sizeof lmsg, &retry_ms)) {
+        send_error(c, "RESOURCE_EXHAUSTED", lmsg, false);
+        return;
+    }
+    pthread_mutex_lock(&c->mu);
+    c->bucket = bucket; /* given back when the conversation ends */
+    pthread_mutex_unlock(&c->mu);
     snprintf(c->user_id, sizeof c->user_id, "%s", user_id);
     snprintf(c->session_id, sizeof c->session_id, "%s", cfg.session_id);
     pl_request_id_new(c->request_id);
@@ -560,6 +591,11 @@ static void on_start(struct web_conn *c, json_t *msg) {
     c->stream = st == PL_OK ? s : NULL;
     if (st != PL_OK) {
         atomic_fetch_sub(&gw->pending, 1);
+        pthread_mutex_lock(&c->mu);
+        bucket = c->bucket;
+        c->bucket = NULL;
+        pthread_mutex_unlock(&c->mu);
+        pl__gw_limits_release(gw, bucket);
         pl_nrpc_stream_destroy(s);
         send_error(c, "UNAVAILABLE", pl_last_error(), false);
         conn_unref(c);

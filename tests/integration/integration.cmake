@@ -11,7 +11,7 @@ set(pl_gw_env
   "PL_CLIENTS_DIR=${CMAKE_BINARY_DIR}/clients"
   "PL_PYTHON_STUBS=${CMAKE_BINARY_DIR}/python"
   "PYTHONDONTWRITEBYTECODE=1")
-foreach(t gateway_basic gateway_errors gateway_load gateway_tls)
+foreach(t gateway_basic gateway_errors gateway_load gateway_tls gateway_limits)
   add_test(NAME integration_${t}
     COMMAND ${PL_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/test_${t}.py
     WORKING_DIRECTORY ${CMAKE_CURRENT_LIST_DIR})

@@ -19,6 +19,8 @@
 #include "test_grpc.h"
 
 pl_status pl__gw_split_hostport(const char *s, char *host, size_t hcap, int *port);
+const char *pl__gw_name_problem(const char *s, size_t n, char *buf, size_t cap);
+void pl__gw_peer_addr(const char *peer, char *out, size_t cap);
 
 static const char KEYS[] = "# comment\n"
                            "\n"
@@ -74,6 +76,61 @@ START_TEST(keys_oom) {
         ck_assert_ptr_null(k);
     }
     ck_abort_msg("keys parse never succeeded");
+}
+END_TEST
+
+START_TEST(keys_limits) {
+    const char *t = "sk-alice-0123456789 alice rate=2.5 burst=4 max_calls=3\n"
+                    "sk-bob-0123456789 max_calls=0\n"
+                    "sk-carol-0123456789 carol\n";
+    struct pl_gw_keys *k = NULL;
+    ck_assert_int_eq(pl_gw_keys_parse(t, strlen(t), "k.txt", &k), PL_OK);
+    ck_assert_uint_eq(pl_gw_keys_count(k), 3);
+    struct pl_gw_key_limits l = pl_gw_keys_limits(k, 0);
+    ck_assert(l.rate == 2.5 && l.burst == 4 && l.max_calls == 3);
+    ck_assert_str_eq(pl_gw_keys_user(k, 0), "alice");
+    l = pl_gw_keys_limits(k, 1);
+    ck_assert(l.rate == -1 && l.burst == -1 && l.max_calls == 0);
+    ck_assert_str_eq(pl_gw_keys_user(k, 1), "key2");
+    l = pl_gw_keys_limits(k, 2);
+    ck_assert(l.rate == -1 && l.burst == -1 && l.max_calls == -1);
+    const char *v = "Bearer sk-carol-0123456789";
+    ck_assert_int_eq(pl_gw_keys_find(k, v, strlen(v)), 2);
+    ck_assert_int_eq(pl_gw_keys_find(k, "nope", 4), -1);
+    pl_gw_keys_destroy(k);
+    static const char *const bad[] = {
+        "sk-0123456789 u rate=-1\n",   "sk-0123456789 u burst=0\n",
+        "sk-0123456789 u max_calls=x\n", "sk-0123456789 rate=1 alice\n",
+        "sk-0123456789 u speed=3\n",   "sk-0123456789 u rate=\n",
+        "sk-0123456789 u rate=1e9\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_int_eq(pl_gw_keys_parse(bad[i], strlen(bad[i]), "k.txt", &k), PL_E_INVALID_ARG);
+        ck_assert_ptr_nonnull(strstr(pl_last_error(), "k.txt:1"));
+    }
+}
+END_TEST
+
+START_TEST(names) {
+    char buf[64];
+    static const char *const ok[] = {"", "punct", "English-US.Female-1", "intent-int8",
+                                     "asr.recognize", "a:b@c+d_e", "0123456789abcdef"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        ck_assert_ptr_null(pl__gw_name_problem(ok[i], strlen(ok[i]), buf, sizeof buf));
+    static const char *const bad[] = {"../x", "/etc/passwd", "a/b", "a\\b", "..", ".x", "a..b",
+                                      "a b", "x.*", "x.>", "a\tb", "caf\xc3\xa9"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ck_assert_msg(pl__gw_name_problem(bad[i], strlen(bad[i]), buf, sizeof buf), "%s", bad[i]);
+    ck_assert_str_eq(pl__gw_name_problem("a\0b", 3, buf, sizeof buf), "contains a NUL byte");
+    char longname[130];
+    memset(longname, 'a', sizeof longname);
+    ck_assert_ptr_null(pl__gw_name_problem(longname, 128, buf, sizeof buf));
+    ck_assert_ptr_nonnull(strstr(pl__gw_name_problem(longname, 129, buf, sizeof buf), "longer"));
+    pl__gw_peer_addr("ipv4:10.1.2.3:5312", buf, sizeof buf);
+    ck_assert_str_eq(buf, "10.1.2.3");
+    pl__gw_peer_addr("ipv6:[::1]:5312", buf, sizeof buf);
+    ck_assert_str_eq(buf, "[::1]");
+    pl__gw_peer_addr("unix:/tmp/s", buf, sizeof buf);
+    ck_assert_str_eq(buf, "unix:/tmp/s");
 }
 END_TEST
 
@@ -282,6 +339,8 @@ Suite *pl_gateway_suite(void) {
     tcase_add_test(t, keys_parse_and_check);
     tcase_add_test(t, keys_errors);
     tcase_add_test(t, keys_oom);
+    tcase_add_test(t, keys_limits);
+    tcase_add_test(t, names);
     tcase_add_test(t, hostport);
     tcase_add_test(t, config_load);
     tcase_add_test(t, gateway_without_nats);
