@@ -2,10 +2,12 @@
 (the shipped reader when present, a knowledge base with one document) + parley-dialog (the
 shipped `assistant` spec, state in a temporary SQLite file) + gateway, on free 127.0.0.1 ports.
 
-Runs the stories of dialog/assistant.stories (the format is at the top of that file) through
-the gRPC API: every turn is one Converse call (config with the user's session, one text,
-half-close), so a restart of parley-dialog (kill -9) between turns needs nothing special from
-the client. Then the unary rpcs: isolation between users (another user's session id is
+Runs the stories of dialog/assistant.stories (the format is at the top of that file) and
+dialog/actions.stories (external actions on the test spec dialog/actions.yaml) through the gRPC
+API: every turn is one Converse call (config with the user's session, one text, half-close), so
+a restart of parley-dialog (kill -9) between turns needs nothing special from the client. The
+webhooks of both specs go to a test-only HTTP server on 127.0.0.1, the NATS-subject actions to
+a test responder (dialog_fulfil.py). Then the unary rpcs: isolation between users (another user's session id is
 NOT_FOUND for every rpc), contexts (create, list, switch), history, end, bad input, DeleteUser.
 Environment: PL_DIALOG, PL_NLU, PL_QA, PL_GATEWAY, PL_PARLEY, PL_PYTHON_STUBS, PL_SOURCE_DIR.
 """
@@ -16,6 +18,7 @@ import subprocess
 import sys
 import time
 
+import dialog_fulfil
 import gwtest as g
 from gwtest import check, code_of, grpc
 
@@ -87,8 +90,10 @@ def start_voice_workers(nats, fake_block_ms, dialog_log="warn"):
 
 
 class Stack:
-    def __init__(self, gateway_env=None):
+    def __init__(self, gateway_env=None, spec_dir=None, dialog_env=None):
         _, self.nats = g.start_nats()
+        self.spec_dir = spec_dir or os.path.join(SRC, "dialog", "specs")
+        self.dialog_env = dict(dialog_env or {})
         models = os.path.join(SRC, "models")
         start([os.environ["PL_NLU"], "--nats", self.nats, "--http-port", "-1", "--model-dir", models],
               "nlu", {"PARLEY_NLU_LOG_LEVEL": "warn"}, r"models=\d+")
@@ -107,9 +112,10 @@ class Stack:
         self.stub = dialog_pb2_grpc.DialogStub(g.channel(self.port))
 
     def start_dialog(self):
+        env = {"PARLEY_DIALOG_STORE_PATH": self.store, "PARLEY_DIALOG_DEFAULT_DIALOG": "assistant"}
+        env.update(self.dialog_env)
         self.dialog = start([os.environ["PL_DIALOG"], "--nats", self.nats, "--http-port", "-1",
-                             "--model-dir", os.path.join(SRC, "dialog", "specs")],
-                            "dialog", {"PARLEY_DIALOG_STORE_PATH": self.store}, r"specs=1")
+                             "--model-dir", self.spec_dir], "dialog", env, r"specs=[1-9]")
 
     def restart_dialog(self):
         self.dialog.send_signal(signal.SIGKILL)
@@ -126,13 +132,15 @@ class Stack:
 
 
 def parse_stories(path):
-    stories, cur, turn = [], None, None
+    stories, cur, turn, dialog = [], None, None, ""
     for raw in open(path, encoding="utf-8"):
         line = raw.rstrip("\n")
         if not line.strip() or line.lstrip().startswith("#"):
             continue
-        if line.startswith("story "):
-            cur = {"name": line[6:], "steps": []}
+        if line.startswith("dialog "):
+            dialog = line[7:].strip()
+        elif line.startswith("story "):
+            cur = {"name": line[6:], "steps": [], "dialog": dialog}
             stories.append(cur)
         elif line.startswith("user "):
             cur["steps"].append(("user", line[5:].strip()))
@@ -143,14 +151,36 @@ def parse_stories(path):
             cur["steps"].append(("turn", turn))
         elif line.startswith("  "):
             key, _, val = line.strip().partition(" ")
-            assert key in ("intent", "slot", "bot", "response", "context"), line
+            assert key in ("intent", "slot", "bot", "response", "context", "within",
+                           "action"), line
             turn["expect"].append((key, val))
         else:
             raise AssertionError("stories: cannot read %r" % line)
     return stories
 
 
-def check_turn(text, responses, expect, where):
+def history(stack, user, session):
+    return list(stack.stub.GetHistory(D.GetHistoryRequest(session_id=session, user_id=user,
+                                                           page_size=1000), timeout=10).events)
+
+
+def check_actions(text, actions, expect, where):
+    """`action NAME STATUS [REGEX]` against the ActionRecords the turn logged (GetHistory)."""
+    for key, val in expect:
+        if key != "action":
+            continue
+        name, status, regex = (val.split(None, 2) + [""])[:3]
+        mine = [a for a in actions if a.name == name]
+        assert mine, "%s: %r: no %s action in %s" % (where, text, name, [a.name for a in actions])
+        a = mine[-1]
+        assert a.ok == (status == "ok"), "%s: %r: action %s ok=%s error=%r, want %s" % (
+            where, text, name, a.ok, a.error, status)
+        assert re.search(regex, a.error), "%s: %r: action error %r, want /%s/" % (
+            where, text, a.error, regex)
+        print("       action %s ok=%s %d ms %s" % (a.name, a.ok, a.duration_ms, a.error))
+
+
+def check_turn(text, responses, expect, where, dt=0.0):
     nlu = [r.nlu for r in responses if r.WhichOneof("response") == "nlu"]
     bots = [r.bot_text for r in responses if r.WhichOneof("response") == "bot_text"]
     events = [r.event for r in responses if r.WhichOneof("response") == "event"]
@@ -176,6 +206,9 @@ def check_turn(text, responses, expect, where):
             ok = {"new": opened, "resumed": resumed, "same": not opened and not resumed}[val]
             assert ok, "%s: %r: context %s, events %s" % (where, text, val,
                                                           [D.EventType.Name(t) for t in types])
+        elif key == "within":
+            assert dt * 1000 <= float(val), "%s: %r: took %.0f ms, want at most %s ms" % (
+                where, text, dt * 1000, val)
     assert events and events[-1].type == D.EVENT_TURN_COMPLETE, "%s: the turn did not complete" % where
     return said
 
@@ -188,15 +221,23 @@ def run_stories(stack, stories):
             if kind == "user":
                 user = arg
                 if user not in sessions:
-                    r = stack.stub.CreateSession(D.CreateSessionRequest(user_id=user), timeout=10)
+                    r = stack.stub.CreateSession(D.CreateSessionRequest(
+                        user_id=user, dialog=st["dialog"]), timeout=10)
                     sessions[user] = r.session.session_id
             elif kind == "restart":
                 stack.restart_dialog()
             else:
+                acts = any(k == "action" for k, _ in arg["expect"])
+                seen = len(history(stack, user, sessions[user])) if acts else 0
                 out, dt = stack.turn(user, sessions[user], arg["text"])
                 latencies.append(dt)
-                said = check_turn(arg["text"], out, arg["expect"], st["name"])
-                print("     %s> %s  ->  %s" % (user, arg["text"], said))
+                said = check_turn(arg["text"], out, arg["expect"], st["name"], dt)
+                print("     %s> %s  ->  %s  (%.0f ms)" % (user, arg["text"], said, dt * 1000))
+                if acts:
+                    new = history(stack, user, sessions[user])[seen:]
+                    check_actions(arg["text"], [e.action for e in new
+                                                if e.WhichOneof("payload") == "action"],
+                                  arg["expect"], st["name"])
         check(True, "story: " + st["name"])
     latencies.sort()
     print("turn latency through the gateway: p50 %.1f ms, max %.1f ms over %d turns" % (
@@ -278,11 +319,49 @@ def check_api(stack, sessions):
     check(r.session.session_id == bob, "DeleteUser leaves other users alone")
 
 
+def spec_dir_with_test_spec():
+    """The shipped specs plus the external-action test spec, in one directory."""
+    d = os.path.join(g.TMP, "specs")
+    os.makedirs(d, exist_ok=True)
+    for src in (os.path.join(SRC, "dialog", "specs", "assistant.yaml"),
+                os.path.join(HERE, "dialog", "actions.yaml")):
+        with open(src, "rb") as f, open(os.path.join(d, os.path.basename(src)), "wb") as o:
+            o.write(f.read())
+    return d
+
+
+def check_fulfilment_requests(web, responder, sessions):
+    """What the fulfilment services received: the turn as JSON, the user on NATS."""
+    w = [r for p, r, _ in web.requests if p == "/weather"]
+    check(w and w[0]["action"] == "webhook" and w[0]["name"] == "weather" and
+          w[0]["user"] == "tina" and w[0]["session"] == sessions["tina"] and
+          w[0]["intent"] == "get_weather" and w[0]["slots"].get("place") == "boston" and
+          w[0]["nlu"]["intent"] == "GetWeather" and "boston" in w[0]["utterance"],
+          "webhook request: action, name, user, session, intent, slots, NLU, utterance")
+    n = [(h, r) for s, h, r in responder.requests if s == "parley.action.order_status"]
+    check(n and n[0][0].get("Parley-User") == "sam" and n[0][1]["user"] == "sam" and
+          n[0][1]["utterance"] == "order status",
+          "NATS request: the turn's JSON, Parley-User header = the user")
+
+
 def main():
-    stack = Stack()
+    web = dialog_fulfil.HttpFulfilment()
+    env = {"PARLEY_WEBHOOK_WEATHER": web.url("/weather"),
+           "PARLEY_WEBHOOK_SCREENINGS": web.url("/screenings"),
+           "PL_TEST_WEBHOOK_SLOW": web.url("/slow"),
+           "PL_TEST_WEBHOOK_GARBAGE": web.url("/garbage"),
+           "PL_TEST_WEBHOOK_FAILING": web.url("/failing"),
+           "PL_TEST_WEBHOOK_REFUSED": "http://127.0.0.1:%d/" % g.free_port(),
+           "PL_TEST_WEBHOOK_UNSET": ""}
+    stack = Stack(spec_dir=spec_dir_with_test_spec(), dialog_env=env)
+    responder = dialog_fulfil.NatsResponder(stack.nats, ["parley.action.order_status",
+                                                         "parley.action.order_garbage"])
     stories = parse_stories(os.path.join(HERE, "dialog", "assistant.stories"))
+    stories += parse_stories(os.path.join(HERE, "dialog", "actions.stories"))
     sessions = run_stories(stack, stories)
+    check_fulfilment_requests(web, responder, sessions)
     check_api(stack, sessions)
+    web.stop()
     print("all dialog checks passed")
 
 

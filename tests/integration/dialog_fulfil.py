@@ -1,0 +1,151 @@
+"""Test-only fulfilment for the dialog's external actions (dialog_stories.py): an HTTP server on
+a free 127.0.0.1 port for the webhooks, and a NATS responder speaking the NATS client protocol
+over a plain socket (there is no Python NATS client here; the protocol is lines of text).
+
+HTTP paths: /weather and /screenings answer like an operator's service would (JSON with the
+variables of the demo spec's responses), /slow never answers (until stop), /garbage answers 200
+with HTML, /failing answers 503. Every request body is kept in .requests (path, JSON).
+NATS subjects: parley.action.order_status answers text, vars and slots; parley.action.order_garbage
+answers a JSON list. Every request is kept in .requests (subject, headers, JSON).
+"""
+import json
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def log_message(self, fmt, *args):
+        pass
+
+    def do_POST(self):
+        srv = self.server.owner
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        try:
+            req = json.loads(body)
+        except ValueError:
+            req = None
+        srv.requests.append((self.path, req, dict(self.headers)))
+        if self.path == "/slow":
+            srv.stopping.wait(30)
+            return
+        if self.path == "/failing":
+            return self._send(503, b'{"error": "down for maintenance"}')
+        if self.path == "/garbage":
+            return self._send(200, b"<html><body>Internal error</body></html>")
+        if self.path == "/weather":
+            return self._send(200, json.dumps({"vars": {"summary": "sunny",
+                                                        "temperature": "21 degrees"}}).encode())
+        if self.path == "/screenings":
+            return self._send(200, json.dumps({"vars": {"listings": "6:30 pm and 9 pm"}}).encode())
+        self._send(404, b"{}")
+
+    def _send(self, code, data):
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+class HttpFulfilment:
+    def __init__(self):
+        self.requests = []
+        self.stopping = threading.Event()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.httpd.daemon_threads = True
+        self.httpd.owner = self
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def stop(self):
+        self.stopping.set()
+        self.httpd.shutdown()
+
+
+class NatsResponder:
+    """Subscribes to subjects (queue group `fulfil`) and answers each request by its subject."""
+
+    def __init__(self, nats_url, subjects):
+        host, port = nats_url.rsplit("/", 1)[-1].split(":")
+        self.sock = socket.create_connection((host, int(port)), 5)
+        self.sock.settimeout(None)
+        self.buf = b""
+        self.requests = []
+        self._readline()  # INFO
+        self._send(b'CONNECT {"verbose":false,"pedantic":false,"headers":true,'
+                   b'"no_responders":true,"protocol":1,"name":"test-fulfil"}\r\n')
+        for i, s in enumerate(subjects, 1):
+            self._send(("SUB %s fulfil %d\r\n" % (s, i)).encode())
+        self._send(b"PING\r\n")
+        while self._readline() != b"PONG":  # subscriptions are in place
+            pass
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def _send(self, data):
+        self.sock.sendall(data)
+
+    def _fill(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise EOFError
+        self.buf += chunk
+
+    def _readline(self):
+        while b"\r\n" not in self.buf:
+            self._fill()
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def _read(self, n):
+        while len(self.buf) < n + 2:
+            self._fill()
+        data, self.buf = self.buf[:n], self.buf[n + 2:]
+        return data
+
+    def _loop(self):
+        try:
+            while True:
+                line = self._readline()
+                if line == b"PING":
+                    self._send(b"PONG\r\n")
+                    continue
+                parts = line.split()
+                if not parts or parts[0] not in (b"MSG", b"HMSG"):
+                    continue
+                if parts[0] == b"MSG":  # MSG subject sid [reply] bytes
+                    subject, reply = parts[1], parts[3] if len(parts) == 5 else None
+                    hdr, payload = b"", self._read(int(parts[-1]))
+                else:  # HMSG subject sid [reply] hdr_bytes total_bytes
+                    subject, reply = parts[1], parts[3] if len(parts) == 6 else None
+                    data = self._read(int(parts[-1]))
+                    hdr, payload = data[:int(parts[-2])], data[int(parts[-2]):]
+                self._answer(subject.decode(), reply, hdr, payload)
+        except (EOFError, OSError):
+            pass
+
+    def _answer(self, subject, reply, hdr, payload):
+        headers = {}
+        for h in hdr.decode(errors="replace").split("\r\n")[1:]:
+            if ":" in h:
+                k, v = h.split(":", 1)
+                headers[k.strip()] = v.strip()
+        try:
+            req = json.loads(payload)
+        except ValueError:
+            req = None
+        self.requests.append((subject, headers, req))
+        if subject.endswith(".order_status"):
+            out = {"text": "Order 42 is on its way.", "vars": {"eta": "tomorrow morning"},
+                   "slots": {"order": "42"}}
+        else:
+            out = [1, 2, 3]
+        data = json.dumps(out).encode()
+        if reply:
+            self._send(b"PUB " + reply + b" %d\r\n" % len(data) + data + b"\r\n")
+
+    def stop(self):
+        self.sock.close()
