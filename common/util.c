@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
@@ -72,4 +73,39 @@ int pl_request_id_valid(const char *s) {
         if (!ok || n >= 64) return 0;
     }
     return n > 0;
+}
+
+const char *pl_url_redact(const char *url, char *out, size_t cap) {
+    size_t o = 0;
+    if (!cap) return out;
+    const char *p = url ? url : "";
+    while (*p && o + 1 < cap) {
+        const char *scheme = strstr(p, "://");
+        const char *comma = strchr(p, ',');
+        if (!scheme || (comma && comma < scheme)) scheme = NULL;
+        size_t head = scheme ? (size_t)(scheme - p) + 3 : 0;
+        const char *rest = p + head;
+        size_t len = strcspn(rest, ",");
+        const char *at = memchr(rest, '@', len);
+        const char *slash = memchr(rest, '/', len);
+        if (at && (!slash || at < slash)) { /* userinfo@host: keep only the host part */
+            o += (size_t)snprintf(out + o, cap - o, "%.*s***", (int)head, p);
+            if (o >= cap) break;
+            rest = at;
+            len -= (size_t)(at - (p + head));
+        } else {
+            o += (size_t)snprintf(out + o, cap - o, "%.*s", (int)head, p);
+            if (o >= cap) break;
+        }
+        o += (size_t)snprintf(out + o, cap - o, "%.*s", (int)len, rest);
+        if (o >= cap) break;
+        p = rest + len;
+        if (*p == ',') {
+            o += (size_t)snprintf(out + o, cap - o, ",");
+            p++;
+        }
+    }
+    if (o >= cap) o = cap - 1;
+    out[o] = 0;
+    return out;
 }

@@ -1,5 +1,5 @@
 /*
- * util.h - monotonic time and request ids.
+ * util.h - monotonic time, request ids, URLs for logs.
  * Thread-safety: all functions are safe from any thread.
  */
 #ifndef PL_UTIL_H
@@ -31,6 +31,11 @@ void pl_request_id_new(char out[PL_REQUEST_ID_LEN]);
 /* True if s looks like an id a client may pass along: 1-64 chars of
  * [A-Za-z0-9._:-]. Ids from outside are checked before they reach logs. */
 int pl_request_id_valid(const char *s);
+
+/* url fit for a log line: credentials ("nats://user:pass@host:4222", "nats://token@host")
+ * become three asterisks before the '@'; a comma-separated list is handled URL by URL. Writes at
+ * most cap bytes (NUL-terminated, truncated when longer) and returns out. */
+const char *pl_url_redact(const char *url, char *out, size_t cap);
 
 #ifdef __cplusplus
 }

@@ -7,6 +7,7 @@
 #include "alloc.h"
 #include "log.h"
 #include "nrpc_impl.h"
+#include "util.h"
 
 int pl_nrpc_code_from_status(pl_status s) {
     switch (s) {
@@ -110,15 +111,17 @@ pl_status pl__nrpc_connect(const struct pl__nrpc_connect_opts *o, natsConnection
     if (ns == NATS_OK && o->on_closed) ns = natsOptions_SetClosedCB(no, o->on_closed, o->closure);
     if (ns == NATS_OK && o->on_disconnected)
         ns = natsOptions_SetDisconnectedCB(no, o->on_disconnected, o->closure);
+    char shown[256]; /* errors reach logs: never the URL's credentials */
     if (ns != NATS_OK) {
         natsOptions_Destroy(no);
-        return PL_ERR(PL_E_INVALID_ARG, "nats options for %s: %s", url, natsStatus_GetText(ns));
+        return PL_ERR(PL_E_INVALID_ARG, "nats options for %s: %s",
+                      pl_url_redact(url, shown, sizeof shown), natsStatus_GetText(ns));
     }
     ns = natsConnection_Connect(&c, no);
     if (ns != NATS_OK && !(o->retry_on_failed_connect && ns == NATS_NOT_YET_CONNECTED)) {
         natsOptions_Destroy(no);
-        return PL_ERR(PL_E_UNAVAILABLE, "cannot connect to NATS at %s: %s", url,
-                      natsStatus_GetText(ns));
+        return PL_ERR(PL_E_UNAVAILABLE, "cannot connect to NATS at %s: %s",
+                      pl_url_redact(url, shown, sizeof shown), natsStatus_GetText(ns));
     }
     *nc = c;
     *opts = no;

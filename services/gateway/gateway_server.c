@@ -98,7 +98,8 @@ static void *connector_main(void *arg) {
         struct pl_nrpc_conn *conn = NULL;
         if (pl_nrpc_conn_create(&gw->nrpc_opts, &conn) == PL_OK) {
             atomic_store(&gw->nrpc, conn);
-            PL_LOGI("connected to NATS %s", gw->cfg.nats_url);
+            char u[256];
+            PL_LOGI("connected to NATS %s", pl_url_redact(gw->cfg.nats_url, u, sizeof u));
             break;
         }
         for (int64_t t = 0; t < wait_ms && !gw->stop; t += 50) pl_sleep_ms(50);
@@ -139,7 +140,9 @@ pl_status pl_gw_create(const struct pl_gw_config *cfg, struct pl_gw **out) {
     if (pl_nrpc_conn_create(&gw->nrpc_opts, &conn) == PL_OK) {
         atomic_store(&gw->nrpc, conn);
     } else {
-        PL_LOGW("NATS %s: %s; retrying in the background", gw->cfg.nats_url, pl_last_error());
+        char u[256];
+        PL_LOGW("NATS %s: %s; retrying in the background",
+                pl_url_redact(gw->cfg.nats_url, u, sizeof u), pl_last_error());
         if (pthread_create(&gw->connector, NULL, connector_main, gw) != 0) {
             st = PL_ERR(PL_E_INTERNAL, "gateway: cannot start the NATS connector thread");
             goto fail;
@@ -174,9 +177,10 @@ pl_status pl_gw_create(const struct pl_gw_config *cfg, struct pl_gw **out) {
     grpc_server_start(gw->server);
     gw->started = true;
     for (int i = 0; i < NEW_CALL_SLOTS; i++) pl__gw_call_post_new(gw);
+    char u[256];
     PL_LOGI("gRPC on %s (port %d%s), metrics on port %d, NATS %s", gw->cfg.listen, gw->grpc_port,
             gw->cfg.tls_client_ca[0] ? ", mTLS" : gw->cfg.tls_cert[0] ? ", TLS" : "",
-            pl__gw_metrics_port(gw), gw->cfg.nats_url);
+            pl__gw_metrics_port(gw), pl_url_redact(gw->cfg.nats_url, u, sizeof u));
     *out = gw;
     return PL_OK;
 fail:
