@@ -3,7 +3,7 @@
  *
  * A text turn: check the text (non-empty, valid UTF-8, at most max_text_bytes), ask
  * parley-nlu (parley.nlu.analyze_intent; unavailable = no intent, keywords and answers still
- * work), then under the session's lock stripe: load the session (scoped by user), run the
+ * work), then holding the session (pl__dlgsvc_lock): load the session (scoped by user), run the
  * policy (dialog_engine.c: it may ask parley-qa through parley.qa.natural_query and read the
  * user's records), commit the turn to SQLite, and only then return, so that the reply sent
  * afterwards always describes a stored turn.
@@ -156,8 +156,7 @@ pl_status pl__dlgsvc_text_turn(struct pl_dlgsvc *s, const char *user, const char
     ProtobufCMessage *msg = NULL;
     analyze(s, text, deadline_us, &msg, &nlu, &slots);
     out->nlu_msg = msg;
-    pthread_mutex_t *mu = pl__dlgsvc_stripe(s, sid);
-    pthread_mutex_lock(mu);
+    pl__dlgsvc_lock(s, sid);
     pl_status st = pl_dlg_store_session_load(s->store, user, sid, &out->state);
     const struct pl_dlg_spec *spec = st == PL_OK ? pl__dlgsvc_spec(s, out->state->dialog) : NULL;
     if (st == PL_OK && !spec)
@@ -166,7 +165,7 @@ pl_status pl__dlgsvc_text_turn(struct pl_dlgsvc *s, const char *user, const char
     struct pl_dlg_turn_opts o = {&hooks, s, pl_time_wall_ms(), deadline_us, s->o.tz_offset_min};
     if (st == PL_OK) st = pl_dlg_turn_run(spec, out->state, text, &nlu, &o, &out->turn);
     if (st == PL_OK) st = pl_dlg_store_commit(s->store, out->state, &out->turn, o.now_ms);
-    pthread_mutex_unlock(mu);
+    pl__dlgsvc_unlock(s, sid);
     pl_free(slots);
     return st;
 }
@@ -332,15 +331,14 @@ static pl_status on_config(struct pl__dlg_conv *c, const Parley__Dialog__V1__Con
     c->configured = true;
     if (created) PL_TRY(pl__dlgconv_event(c, PL_DLG_E_SESSION_CREATED, "session created", NULL, "", 0));
     if (!cfg->context_id || !*cfg->context_id) return PL_OK;
-    pthread_mutex_t *mu = pl__dlgsvc_stripe(s, c->session_id);
     struct pl_dlg_turn t;
     pl_dlg_turn_init(&t);
     char prev[PL_DLG_ID_LEN];
-    pthread_mutex_lock(mu);
+    pl__dlgsvc_lock(s, c->session_id);
     r = pl_dlg_store_session_load(s->store, c->user, c->session_id, &st);
     if (r == PL_OK) r = pl_dlg_context_switch(st, cfg->context_id, pl_time_wall_ms(), &t, prev);
     if (r == PL_OK) r = pl_dlg_store_commit(s->store, st, &t, pl_time_wall_ms());
-    pthread_mutex_unlock(mu);
+    pl__dlgsvc_unlock(s, c->session_id);
     pl_dlg_turn_deinit(&t);
     pl_dlg_state_destroy(st);
     PL_TRY(r);

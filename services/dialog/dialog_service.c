@@ -86,10 +86,38 @@ const struct pl_dlg_spec *pl__dlgsvc_spec(struct pl_dlgsvc *s, const char *name)
 
 int pl_dlgsvc_n_specs(const struct pl_dlgsvc *s) { return s->n_specs; }
 
-pthread_mutex_t *pl__dlgsvc_stripe(struct pl_dlgsvc *s, const char *sid) {
+static struct pl__dlg_stripe *stripe_of(struct pl_dlgsvc *s, const char *sid, char *key) {
+    snprintf(key, PL_DLG_ID_LEN, "%s", sid);
     uint32_t h = 2166136261u;
-    for (const char *p = sid; *p; p++) h = (h ^ (uint8_t)*p) * 16777619u;
+    for (const char *p = key; *p; p++) h = (h ^ (uint8_t)*p) * 16777619u;
     return &s->stripes[h % PL__DLG_STRIPES];
+}
+
+static int busy_index(const struct pl__dlg_stripe *sp, const char *key) {
+    for (int i = 0; i < sp->n_busy; i++)
+        if (!strcmp(sp->busy[i], key)) return i;
+    return -1;
+}
+
+void pl__dlgsvc_lock(struct pl_dlgsvc *s, const char *sid) {
+    char key[PL_DLG_ID_LEN];
+    struct pl__dlg_stripe *sp = stripe_of(s, sid, key);
+    pthread_mutex_lock(&sp->mu);
+    while (busy_index(sp, key) >= 0 || sp->n_busy == PL__DLG_STRIPE_BUSY)
+        pthread_cond_wait(&sp->released, &sp->mu);
+    memcpy(sp->busy[sp->n_busy++], key, sizeof key);
+    pthread_mutex_unlock(&sp->mu);
+}
+
+void pl__dlgsvc_unlock(struct pl_dlgsvc *s, const char *sid) {
+    char key[PL_DLG_ID_LEN];
+    struct pl__dlg_stripe *sp = stripe_of(s, sid, key);
+    pthread_mutex_lock(&sp->mu);
+    int i = busy_index(sp, key);
+    PL_ASSERT(i >= 0);
+    memmove(sp->busy[i], sp->busy[--sp->n_busy], sizeof key);
+    pthread_cond_broadcast(&sp->released);
+    pthread_mutex_unlock(&sp->mu);
 }
 
 const char *pl__dlgsvc_user(const struct pl_worker_ctx *ctx, const char *req_user) {
@@ -104,7 +132,10 @@ pl_status pl_dlgsvc_create(const struct pl_dlgsvc_opts *o, struct pl_dlgsvc **ou
     struct pl_dlgsvc *s = pl_calloc(1, sizeof *s);
     if (!s) return PL_ERR(PL_E_NOMEM, "dialog service");
     s->o = *o;
-    for (int i = 0; i < PL__DLG_STRIPES; i++) pthread_mutex_init(&s->stripes[i], NULL);
+    for (int i = 0; i < PL__DLG_STRIPES; i++) {
+        pthread_mutex_init(&s->stripes[i].mu, NULL);
+        pthread_cond_init(&s->stripes[i].released, NULL);
+    }
     pl_status st = PL_OK;
     if (!(s->spec_dir = pl_strdup(o->spec_dir)) ||
         !(s->default_dialog = pl_strdup(o->default_dialog ? o->default_dialog : "")) ||
@@ -139,7 +170,10 @@ void pl_dlgsvc_destroy(struct pl_dlgsvc *s) {
     pl_nrpc_conn_destroy(s->nc);
     pl_dlg_store_close(s->store);
     for (int i = 0; i < s->n_specs; i++) pl_dlg_spec_destroy(s->specs[i]);
-    for (int i = 0; i < PL__DLG_STRIPES; i++) pthread_mutex_destroy(&s->stripes[i]);
+    for (int i = 0; i < PL__DLG_STRIPES; i++) {
+        pthread_mutex_destroy(&s->stripes[i].mu);
+        pthread_cond_destroy(&s->stripes[i].released);
+    }
     pl_free(s->specs);
     pl_free(s->spec_dir);
     pl_free(s->default_dialog);
@@ -318,10 +352,9 @@ static pl_status session_rpc(struct pl_dlgsvc *s, const struct pl_worker_ctx *ct
     pl_arena_init(&a, 4096);
     pl_status r = PL_OK;
     if (end) {
-        pthread_mutex_t *mu = pl__dlgsvc_stripe(s, rq->session_id);
-        pthread_mutex_lock(mu);
+        pl__dlgsvc_lock(s, rq->session_id);
         r = pl_dlg_store_session_end(s->store, user, rq->session_id, pl_time_wall_ms());
-        pthread_mutex_unlock(mu);
+        pl__dlgsvc_unlock(s, rq->session_id);
     }
     if (r == PL_OK) r = pl_dlg_store_session_load(s->store, user, rq->session_id, &st);
     if (r == PL_OK) {
@@ -384,18 +417,17 @@ typedef pl_status (*change_fn)(struct pl_dlg_state *st, void *rq, struct pl_dlg_
 
 static pl_status change_session(struct pl_dlgsvc *s, const char *user, const char *sid,
                                 change_fn fn, void *rq, struct pl_worker_out *out) {
-    pthread_mutex_t *mu = pl__dlgsvc_stripe(s, sid);
     struct pl_dlg_state *st = NULL;
     struct pl_dlg_turn t;
     pl_dlg_turn_init(&t);
     struct pl_arena a;
     pl_arena_init(&a, 4096);
     ProtobufCMessage *resp = NULL;
-    pthread_mutex_lock(mu);
+    pl__dlgsvc_lock(s, sid);
     pl_status r = pl_dlg_store_session_load(s->store, user, sid, &st);
     if (r == PL_OK) r = fn(st, rq, &t, &a, &resp);
     if (r == PL_OK) r = pl_dlg_store_commit(s->store, st, &t, pl_time_wall_ms());
-    pthread_mutex_unlock(mu);
+    pl__dlgsvc_unlock(s, sid);
     if (r == PL_OK) r = reply(&a, resp, out);
     pl_dlg_turn_deinit(&t);
     pl_dlg_state_destroy(st);

@@ -10,8 +10,8 @@
  *   dialog_actions.c   the `nats` action: a spec's subject, request/reply over NATS
  *
  * Thread-safety: the service is used by every handler thread; turns of one session are
- * serialized by a lock stripe per session id, and every turn is committed before its reply
- * goes out.
+ * serialized by a per-session lock (pl__dlgsvc_lock), and every turn is committed before its
+ * reply goes out.
  */
 #ifndef PL_DIALOG_SVC_H
 #define PL_DIALOG_SVC_H
@@ -62,6 +62,17 @@ void pl_dlgsvc_expire(struct pl_dlgsvc *s);
 /* ---- private to services/dialog -------------------------------------------------------- */
 
 #define PL__DLG_STRIPES 64
+#define PL__DLG_STRIPE_BUSY 16 /* sessions of one stripe worked on at once (more wait) */
+
+/* Per-session mutual exclusion, hashed into stripes: a stripe's mutex guards only its list of
+ * busy sessions, so a turn that waits long (a webhook, parley-qa) blocks its own session's
+ * next turn and nobody else's. */
+struct pl__dlg_stripe {
+    pthread_mutex_t mu;
+    pthread_cond_t released; /* a session of this stripe was released */
+    char busy[PL__DLG_STRIPE_BUSY][PL_DLG_ID_LEN];
+    int n_busy;
+};
 
 struct pl_dlgsvc {
     struct pl_dlgsvc_opts o;
@@ -70,14 +81,18 @@ struct pl_dlgsvc {
     int n_specs;
     struct pl_dlg_store *store;
     struct pl_nrpc_conn *nc;
-    pthread_mutex_t stripes[PL__DLG_STRIPES];
+    struct pl__dlg_stripe stripes[PL__DLG_STRIPES];
 };
 
 /* The user of a request: the gateway's identity, else the request's user_id, else
  * "anonymous". Borrowed from ctx or req_user. */
 const char *pl__dlgsvc_user(const struct pl_worker_ctx *ctx, const char *req_user);
 const struct pl_dlg_spec *pl__dlgsvc_spec(struct pl_dlgsvc *s, const char *name);
-pthread_mutex_t *pl__dlgsvc_stripe(struct pl_dlgsvc *s, const char *session_id);
+/* Hold session_id (load, change, commit of one session by one thread at a time); waits while
+ * another thread holds the same session. Session ids longer than 32 bytes are held by their
+ * first 32 (two such ids merely wait for each other). Every lock needs one unlock. */
+void pl__dlgsvc_lock(struct pl_dlgsvc *s, const char *session_id);
+void pl__dlgsvc_unlock(struct pl_dlgsvc *s, const char *session_id);
 
 /* One text turn's outcome for the Converse stream. */
 struct pl__dlg_turn_result {

@@ -16,6 +16,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import dialog_fulfil
@@ -344,6 +345,45 @@ def check_fulfilment_requests(web, responder, sessions):
           "NATS request: the turn's JSON, Parley-User header = the user")
 
 
+def stripe(session_id):
+    """parley-dialog's lock stripe of a session (FNV-1a, services/dialog/dialog_service.c)."""
+    h = 2166136261
+    for b in session_id.encode()[:32]:
+        h = ((h ^ b) * 16777619) & 0xFFFFFFFF
+    return h % 64
+
+
+def check_slow_action_blocks_no_one(stack, sessions):
+    """While quinn's turn waits for the webhook that never answers, the turns of a session in
+    the same lock stripe, and of another user, are answered at once."""
+    other = None
+    for _ in range(400):
+        sid = stack.stub.CreateSession(D.CreateSessionRequest(user_id="ursula",
+                                                              dialog="actions_test"),
+                                       timeout=10).session.session_id
+        if stripe(sid) == stripe(sessions["quinn"]):
+            other = sid
+            break
+    assert other, "no session in quinn's stripe"
+    done = []
+    th = threading.Thread(target=lambda: done.append(stack.turn("quinn", sessions["quinn"],
+                                                                "slow service")))
+    th.start()
+    time.sleep(0.15)
+    lat = []
+    for user, sid, text in (("ursula", other, "order status"), ("sam", sessions["sam"], "order status"),
+                            ("ursula", other, "unset service")):
+        out, dt = stack.turn(user, sid, text)
+        lat.append(dt)
+        assert any(r.WhichOneof("response") == "bot_text" for r in out)
+    th.join()
+    slow = done[0][1]
+    check(max(lat) < 0.3 and slow > 0.8,
+          "a webhook that hangs (%.0f ms) holds only its own session: turns of a session in the "
+          "same lock stripe and of another user meanwhile took %s ms" % (
+              slow * 1000, ", ".join("%.0f" % (x * 1000) for x in lat)))
+
+
 def main():
     web = dialog_fulfil.HttpFulfilment()
     env = {"PARLEY_WEBHOOK_WEATHER": web.url("/weather"),
@@ -360,6 +400,7 @@ def main():
     stories += parse_stories(os.path.join(HERE, "dialog", "actions.stories"))
     sessions = run_stories(stack, stories)
     check_fulfilment_requests(web, responder, sessions)
+    check_slow_action_blocks_no_one(stack, sessions)
     check_api(stack, sessions)
     web.stop()
     print("all dialog checks passed")
