@@ -23,6 +23,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -83,7 +84,10 @@ size_t pl__wk_frame_limit(struct pl_worker *w) { return pl__nrpc_frame_limit(w->
 /* The client-facing text for a failed handler: its PL_ERR message, or the status name. */
 void pl__wk_handler_error(pl_status st, char *buf, size_t cap) {
     const char *e = pl_last_error();
-    snprintf(buf, cap, "%s", e && *e ? e : pl_status_str(st));
+    if (!e || !*e) e = pl_status_str(st);
+    /* a failed allocation's message names what was being built ("nlu: tokens"): say why */
+    bool oom = st == PL_E_NOMEM && !strstr(e, "out of memory");
+    snprintf(buf, cap, "%s%s", oom ? "out of memory: " : "", e);
 }
 
 /* The one place a unary handler runs (NATS request, large request as a stream, or
@@ -95,7 +99,9 @@ pl_status pl__wk_invoke(struct pl_worker *w, struct rpc *r, const struct pl_work
     out->len = 0;
     pl_clear_error();
     int64_t t0 = pl_time_mono_us();
+    pl__wk_fault_begin();
     pl_status st = r->fn(r->ud, ctx, req, n, out);
+    pl__wk_fault_end();
     int64_t dt = pl_time_mono_us() - t0;
     pl_metric_observe(w->mm.compute_us, (double)dt);
     if (st != PL_OK) {
@@ -372,6 +378,7 @@ pl_status pl_worker_create(const struct pl_worker_opts *opts, struct pl_worker *
         strcmp(opts->service, "session") == 0)
         return PL_ERR(PL_E_INVALID_ARG, "worker: bad service name '%s' (want [a-z0-9_-]+)",
                       opts->service ? opts->service : "(null)");
+    PL_TRY(pl__wk_fault_setup(getenv("PARLEY_FAULT_ALLOC"))); /* tests only: nrpc_fault.c */
     struct pl_worker *w = pl_calloc(1, sizeof *w);
     if (!w) return PL_ERR(PL_E_NOMEM, "worker");
     w->o = *opts;
@@ -722,6 +729,9 @@ void pl_worker_destroy(struct pl_worker *w) {
         pl_worker_stop(w);
         pl_worker_wait(w);
     }
+    if (pl__wk_fault_failed() > 0)
+        PL_LOGW("fault injection: %lld allocations failed in handlers",
+                (long long)pl__wk_fault_failed());
     pl_httpd_destroy(w->httpd);
     for (struct rpc *r = w->rpcs; r;) {
         struct rpc *n = r->next;

@@ -133,6 +133,14 @@ void pl__wk_ctx_from_msg(struct pl_worker *w, struct rpc *r, natsMsg *msg, int64
 void pl__wk_reply_status(struct pl_worker *w, const char *reply, int code, const char *err);
 size_t pl__wk_frame_limit(struct pl_worker *w);
 void pl__wk_handler_error(pl_status st, char *buf, size_t cap);
+
+/* Allocation-failure injection around handler calls (nrpc_fault.c; PARLEY_FAULT_ALLOC, tests
+ * only). setup: parse the spec and install the hook (NULL or "": off; PL_E_INVALID_ARG for a
+ * bad spec). begin/end bracket one handler call on the calling thread. */
+pl_status pl__wk_fault_setup(const char *spec);
+void pl__wk_fault_begin(void);
+void pl__wk_fault_end(void);
+int64_t pl__wk_fault_failed(void); /* allocations failed so far */
 /* Run r's unary handler (see nrpc_worker.c); out is reset first and empty on failure. */
 pl_status pl__wk_invoke(struct pl_worker *w, struct rpc *r, const struct pl_worker_ctx *ctx,
                         const uint8_t *req, size_t n, struct pl_worker_out *out);

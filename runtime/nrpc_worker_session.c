@@ -274,7 +274,9 @@ static void session_event(struct pl_worker_session *s, struct sess_ev *e) {
             return;
         }
         pl_clear_error();
+        pl__wk_fault_begin();
         pl_status st = s->rpc->iface->on_end ? s->rpc->iface->on_end(s->state, s) : PL_OK;
+        pl__wk_fault_end();
         int code = pl_nrpc_code_from_status(st);
         if (st != PL_OK) pl__wk_handler_error(st, err, sizeof err);
         session_send_final(s, "end", code, st != PL_OK ? err : NULL);
@@ -297,9 +299,11 @@ static void session_event(struct pl_worker_session *s, struct sess_ev *e) {
     }
     pl_clear_error();
     int64_t t0 = pl_time_mono_us();
+    pl__wk_fault_begin();
     pl_status st = s->rpc->iface->on_message
                        ? s->rpc->iface->on_message(s->state, s, s->asm_buf.data, s->asm_buf.len)
                        : PL_OK;
+    pl__wk_fault_end();
     pl_metric_observe(s->w->mm.compute_us, (double)(pl_time_mono_us() - t0));
     s->asm_buf.len = 0; /* keep the memory for the next message */
     if (st != PL_OK) {
@@ -370,7 +374,9 @@ void pl__wk_run_open(struct pl_worker *w, struct job *j) {
 
     if (!s->unary_mode) {
         pl_clear_error();
+        pl__wk_fault_begin();
         pl_status st = j->rpc->iface->on_open(j->rpc->ud, s, &s->ctx, &s->state);
+        pl__wk_fault_end();
         if (st != PL_OK) {
             pl__wk_handler_error(st, err, sizeof err);
             pl__wk_reply_status(w, reply, pl_nrpc_code_from_status(st), err);

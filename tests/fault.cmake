@@ -11,3 +11,5 @@ pl_add_py_test(NAME integration_fault_sigstop SCRIPT fault_sigstop.py TIMEOUT 90
                ENV ${pl_fault_env})
 pl_add_py_test(NAME integration_fault_readonly SCRIPT fault_readonly.py TIMEOUT 90
                ENV ${pl_fault_env})
+pl_add_py_test(NAME integration_fault_alloc SCRIPT fault_alloc.py TIMEOUT 120
+               ENV ${pl_fault_env})

@@ -273,10 +273,12 @@ struct labelled {
     float *score;
 };
 
+/* Frees and clears: label_words() deinits on failure and its callers deinit again. */
 static void labelled_deinit(struct labelled *l) {
     pl_free(l->words);
     pl_free(l->label);
     pl_free(l->score);
+    memset(l, 0, sizeof *l);
 }
 
 static pl_status label_words(const char *text, size_t len, const struct pl_nlu_result *r,

@@ -336,7 +336,9 @@ START_TEST(test_errors_mapped) {
     for (size_t i = 0; i < PL_ARRAY_LEN(cases); i++) {
         char req[16], want[64];
         snprintf(req, sizeof req, "%d", (int)cases[i].st);
-        snprintf(want, sizeof want, "failure %d as asked", (int)cases[i].st);
+        /* a failed allocation's message says so */
+        snprintf(want, sizeof want, "%sfailure %d as asked",
+                 cases[i].st == PL_E_NOMEM ? "out of memory: " : "", (int)cases[i].st);
         struct pl_nrpc_reply r;
         ck_assert_int_eq(pl_nrpc_call(c, "parley.t4.fail", req, strlen(req), NULL, 2000, &r),
                          PL_OK);
