@@ -601,15 +601,6 @@ static pl_status act_slot(struct turn *t, const struct pl__dlg_step *s) {
 
 /* ---- external actions: webhook, nats (dialog_external.c) ---------------------------------- */
 
-/* A value of a reply's "vars" or "slots" as text (numbers as JSON writes them). */
-static char *json_text(const json_t *v) {
-    if (json_is_string(v)) return pl_strdup(json_string_value(v));
-    char buf[64];
-    if (json_is_integer(v)) snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v));
-    else snprintf(buf, sizeof buf, "%g", json_number_value(v));
-    return pl_strdup(buf);
-}
-
 static bool declared_var(const struct pl_dlg_spec *sp, const char *name) {
     for (int i = 0; i < sp->n_vars; i++)
         if (!strcmp(sp->vars[i], name)) return true;
@@ -625,7 +616,7 @@ static pl_status apply_reply(struct turn *t, json_t *o) {
     if (json_is_string(text)) PL_TRY(set_var(t, "result", json_string_value(text)));
     json_object_foreach(json_object_get(o, "vars"), k, v) {
         if (!declared_var(t->sp, k) || t->n_vars >= MAX_VARS - ENGINE_VARS) continue;
-        char *s = json_text(v);
+        char *s = pl__dlg_json_text(v);
         pl_status st = s ? set_var(t, k, s) : PL_ERR(PL_E_NOMEM, "action");
         pl_free(s);
         PL_TRY(st);
@@ -634,7 +625,7 @@ static pl_status apply_reply(struct turn *t, json_t *o) {
     json_object_foreach(json_object_get(o, "slots"), k, v) {
         int si = pl__dlg_spec_slot(t->sp, k);
         if (si < 0) continue;
-        char *s = json_is_null(v) ? NULL : json_text(v);
+        char *s = json_is_null(v) ? NULL : pl__dlg_json_text(v);
         long num;
         bool skip = s && t->sp->slots[si].type == PL__SLOT_NUMBER && !pl_dlg_parse_number(s, &num);
         pl_status st = skip || (s || json_is_null(v)) ? PL_OK : PL_ERR(PL_E_NOMEM, "action");
@@ -643,14 +634,6 @@ static pl_status apply_reply(struct turn *t, json_t *o) {
         PL_TRY(st);
     }
     return PL_OK;
-}
-
-/* Up to n bytes of s for the log, printable ASCII only (a reply may be anything). */
-static void excerpt(char *dst, size_t n, const char *s) {
-    size_t i = 0;
-    for (; s && s[i] && i + 1 < n; i++)
-        dst[i] = (unsigned char)s[i] >= ' ' && (unsigned char)s[i] < 0x7f ? s[i] : '?';
-    dst[i] = '\0';
 }
 
 static void nats_call(struct turn *t, const struct pl__dlg_step *s, const char *req,
@@ -713,8 +696,8 @@ static pl_status act_external(struct turn *t, const struct pl__dlg_step *s) {
         if (st == PL_E_NOT_FOUND) st = PL_OK;
     }
     char res[512], err[256], n_att[16], code[16];
-    excerpt(res, sizeof res, text ? text : r.body);
-    excerpt(err, sizeof err, r.error);
+    pl__dlg_excerpt(res, sizeof res, text ? text : r.body);
+    pl__dlg_excerpt(err, sizeof err, r.error);
     snprintf(n_att, sizeof n_att, "%d", r.attempts);
     snprintf(code, sizeof code, "%d", r.http_status);
     json_t *args = web ? json_pack("{s:s,s:s,s:s}", "webhook", name, "attempts", n_att,

@@ -230,3 +230,18 @@ pl_status pl__dlg_ext_reply_parse(const char *body, size_t len, struct json_t **
     *out = o;
     return PL_OK;
 }
+
+char *pl__dlg_json_text(const struct json_t *v) {
+    if (json_is_string(v)) return pl_strdup(json_string_value(v));
+    char buf[64];
+    if (json_is_integer(v)) snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v));
+    else snprintf(buf, sizeof buf, "%g", json_number_value(v));
+    return pl_strdup(buf);
+}
+
+void pl__dlg_excerpt(char *dst, size_t n, const char *s) {
+    size_t i = 0;
+    for (; s && s[i] && i + 1 < n; i++)
+        dst[i] = (unsigned char)s[i] >= ' ' && (unsigned char)s[i] < 0x7f ? s[i] : '?';
+    dst[i] = '\0';
+}

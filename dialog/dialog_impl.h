@@ -214,6 +214,10 @@ char *pl__dlg_ext_request(const struct pl_dlg_state *st, const struct pl_dlg_ctx
  * other members are ignored. OUT: *out (json_decref). PL_E_FORMAT with what is wrong.
  */
 pl_status pl__dlg_ext_reply_parse(const char *body, size_t len, struct json_t **out);
+/* A value of a reply's "vars" or "slots" (string or number) as text. OUT: caller owns. */
+char *pl__dlg_json_text(const struct json_t *v);
+/* Up to n-1 bytes of s for the log, printable ASCII only (a reply may be anything). */
+void pl__dlg_excerpt(char *dst, size_t n, const char *s);
 
 /* ---- state helpers (dialog_state.c) ------------------------------------------------------- */
 
