@@ -283,14 +283,23 @@ struct pl_dlg_store_opts {
 /* The newest schema version this build knows. */
 int pl_dlg_store_latest_version(void);
 
-/* Open (creating the file and its directory) and migrate to the newest schema version.
+/* Open (creating the file and its directory) and migrate to the newest schema version. A file
+ * that is not writable (at the newest version) opens read-only: reads work, every write fails
+ * as below.
  * Errors: PL_E_IO, PL_E_FORMAT (not a dialog store, or a newer schema than this build's).
- * OUT: *out (caller owns; pl_dlg_store_close). */
+ * OUT: *out (caller owns; pl_dlg_store_close).
+ * Every call that writes (session create/end, commit, delete, expire) fails with
+ * PL_E_UNAVAILABLE "dialog store PATH is read-only: ..." when the file or its directory cannot
+ * be written, and PL_E_EXHAUSTED "dialog store PATH: disk full: ..." when the file system
+ * refuses to grow a file (ENOSPC, EFBIG past RLIMIT_FSIZE, EDQUOT); nothing of that call is
+ * stored and what was committed before stays. */
 pl_status pl_dlg_store_open(const char *path, const struct pl_dlg_store_opts *o,
                             struct pl_dlg_store **out);
 void pl_dlg_store_close(struct pl_dlg_store *st); /* NULL is a no-op */
 int pl_dlg_store_version(struct pl_dlg_store *st);
 const char *pl_dlg_store_path(const struct pl_dlg_store *st);
+/* True when the store was opened read-only (the file is not writable). */
+bool pl_dlg_store_read_only(struct pl_dlg_store *st);
 
 /* Create a session for user (the user row too) with its first context, idle and active; its
  * SESSION_CREATED and CONTEXT_CREATED events are logged. metadata_json: a JSON object or NULL.

@@ -81,19 +81,40 @@ struct pl_dlg_store {
     int n_stmts;
 };
 
+/* Is this failure the file system refusing to grow a file: SQLITE_FULL (ENOSPC), or an I/O
+ * error whose errno says so (EFBIG past the process's RLIMIT_FSIZE, EDQUOT)? */
+static bool disk_full(struct pl_dlg_store *st, int rc) {
+    int en = sqlite3_system_errno(st->db);
+    return (rc & 0xff) == SQLITE_FULL ||
+           ((rc & 0xff) == SQLITE_IOERR && (en == ENOSPC || en == EFBIG || en == EDQUOT));
+}
+
+/* The status of a failed SQLite call, its message naming the store (and `what` was done,
+ * when given). A store that cannot be written is not the request's fault: read-only ->
+ * PL_E_UNAVAILABLE "... is read-only", disk full -> PL_E_EXHAUSTED "... disk full"; the
+ * service ends the request with that status. detail: SQLite's message. */
+static pl_status store_err(struct pl_dlg_store *st, int rc, const char *what, const char *detail) {
+    const char *sep = what ? ": " : "";
+    if (!what) what = "";
+    if ((rc & 0xff) == SQLITE_READONLY)
+        return PL_ERR(PL_E_UNAVAILABLE, "dialog store %s is read-only: %s%s%s (the file or its "
+                      "directory is not writable)", st->path, what, sep, detail);
+    if (disk_full(st, rc))
+        return PL_ERR(PL_E_EXHAUSTED, "dialog store %s: disk full: %s%s%s (%s)", st->path, what,
+                      sep, detail, strerror(sqlite3_system_errno(st->db)));
+    pl_status s = rc == SQLITE_NOTADB ? PL_E_FORMAT : rc == SQLITE_NOMEM ? PL_E_NOMEM : PL_E_IO;
+    return PL_ERR(s, "dialog store %s: %s%s%s", st->path, what, sep, detail);
+}
+
 static pl_status db_err(struct pl_dlg_store *st, int rc, const char *what) {
-    return PL_ERR(rc == SQLITE_NOMEM ? PL_E_NOMEM : PL_E_IO, "dialog store %s: %s: %s%s",
-                  st->path, what, sqlite3_errmsg(st->db),
-                  rc == SQLITE_FULL ? " (disk full)" : "");
+    return store_err(st, rc, what, sqlite3_errmsg(st->db));
 }
 
 static pl_status exec(struct pl_dlg_store *st, const char *sql) {
     char *err = NULL;
     int rc = sqlite3_exec(st->db, sql, NULL, NULL, &err);
     if (rc == SQLITE_OK) return PL_OK;
-    pl_status s = PL_ERR(rc == SQLITE_NOTADB ? PL_E_FORMAT : rc == SQLITE_NOMEM ? PL_E_NOMEM
-                                                                                 : PL_E_IO,
-                         "dialog store %s: %s", st->path, err ? err : sqlite3_errstr(rc));
+    pl_status s = store_err(st, rc, NULL, err ? err : sqlite3_errstr(rc));
     sqlite3_free(err);
     return s;
 }
@@ -252,6 +273,9 @@ void pl_dlg_store_close(struct pl_dlg_store *st) {
 
 int pl_dlg_store_version(struct pl_dlg_store *st) { return st->version; }
 const char *pl_dlg_store_path(const struct pl_dlg_store *st) { return st->path; }
+bool pl_dlg_store_read_only(struct pl_dlg_store *st) {
+    return sqlite3_db_readonly(st->db, "main") == 1;
+}
 
 /* ---- sessions ------------------------------------------------------------------------------- */
 

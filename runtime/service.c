@@ -51,6 +51,10 @@ pl_status pl_service_parse_args(int argc, char **argv, const char *const *flags,
 void pl_service_init(const char *name) {
     pl_log_set_service(name);
     signal(SIGPIPE, SIG_IGN);
+    /* a file past the process's size limit (RLIMIT_FSIZE) is a full disk for the process:
+     * write() then fails with EFBIG and the store reports "disk full", instead of the signal's
+     * default action killing the service */
+    signal(SIGXFSZ, SIG_IGN);
 }
 
 void pl_service_set_log_level(const char *level) {

@@ -4,7 +4,7 @@
  *
  * A service's main() does, in order:
  *   pl_service_parse_args()    "--config FILE" plus the service's own "--flag VALUE"s
- *   pl_service_init()          log service name, SIGPIPE ignored
+ *   pl_service_init()          log service name, SIGPIPE and SIGXFSZ ignored
  *   (load its config section with the file in args.config)
  *   pl_service_set_log_level() the configured level
  *   pl_service_set_str() / pl_service_parse_port()  flags override the config
@@ -52,7 +52,9 @@ pl_status pl_service_parse_args(int argc, char **argv, const char *const *flags,
                                 struct pl_service_args *out /* OUT */);
 
 /* Name the service in every log line and ignore SIGPIPE (a peer that goes away must not kill
- * the process). name is borrowed for the process lifetime (a string literal). */
+ * the process) and SIGXFSZ (a file past RLIMIT_FSIZE fails its write with EFBIG, reported as a
+ * full disk, instead of killing the process). name is borrowed for the process lifetime (a
+ * string literal). */
 void pl_service_init(const char *name);
 
 /* Set the log level from its config name ("error", "warn", "info", "debug"). NULL or "" keeps

@@ -11,9 +11,12 @@
  * Converse: the first message is the config (session to use or create, context to switch to);
  * then each `text` message is one turn, answered with NluResult (when include_nlu), the
  * context events of the turn, one BotText per reply and TURN_COMPLETE. A failed turn is an
- * EVENT_ERROR and the stream goes on. A config with input_audio or output_audio hands the
- * stream's turns to its voice (dialog_voice.c): audio through parley-asr, text turns queued
- * behind the spoken ones, replies spoken through parley-tts.
+ * EVENT_ERROR and the stream goes on, unless no later turn could work either: an unknown
+ * session (NOT_FOUND), a store that cannot be written (read-only: UNAVAILABLE, disk full:
+ * RESOURCE_EXHAUSTED), no memory, the session's dialog not loaded; then the stream ends with
+ * that status and its message (the worker logs it once). A config with input_audio or
+ * output_audio hands the stream's turns to its voice (dialog_voice.c): audio through
+ * parley-asr, text turns queued behind the spoken ones, replies spoken through parley-tts.
  */
 #include <string.h>
 
@@ -284,17 +287,26 @@ pl_status pl__dlgconv_send_turn(struct pl__dlg_conv *c, const struct pl__dlg_tur
     return st;
 }
 
+static bool ends_stream(pl_status st) {
+    return st == PL_E_NOT_FOUND || st == PL_E_UNAVAILABLE || st == PL_E_EXHAUSTED ||
+           st == PL_E_NOMEM;
+}
+
 static pl_status on_text(struct pl__dlg_conv *c, const char *text) {
     const struct pl_worker_ctx *ctx = pl_worker_session_ctx(c->ws);
     struct pl__dlg_turn_result t;
     pl_status st = pl__dlgsvc_text_turn(c->s, c->user, c->session_id, text,
                                         ctx ? ctx->deadline_us : 0, &t);
-    if (st != PL_OK) { /* the turn failed and stored nothing; the stream stays usable */
-        char msg[512];
-        snprintf(msg, sizeof msg, "%s: %s", pl_status_str(st), pl_last_error());
-        PL_LOGW("turn failed: %s", msg);
+    if (st != PL_OK) { /* the turn failed and stored nothing */
+        char err[512], msg[600];
+        snprintf(err, sizeof err, "%s", pl_last_error());
+        snprintf(msg, sizeof msg, "%s: %s", pl_status_str(st), err);
         pl__dlg_turn_result_deinit(&t);
-        if (st == PL_E_NOT_FOUND) return PL_ERR(PL_E_NOT_FOUND, "%s", msg + strlen(pl_status_str(st)) + 2);
+        /* no session, or a service that cannot take any turn now (store read-only or full,
+         * no memory, dialog not loaded): the stream ends with that status; a turn the
+         * policy refused is an EVENT_ERROR and the stream stays usable */
+        if (ends_stream(st)) return PL_ERR(st, "%s", err);
+        PL_LOGW("turn failed: %s", msg);
         return pl__dlgconv_event(c, PL_DLG_E_ERROR, msg, NULL, "", 0);
     }
     if (c->include_nlu) st = pl__dlgconv_send_nlu(c, text, &t);

@@ -149,6 +149,10 @@ pl_status pl_dlgsvc_create(const struct pl_dlgsvc_opts *o, struct pl_dlgsvc **ou
     struct pl_dlg_store_opts so = PL_DLG_STORE_OPTS_INIT;
     so.sync_full = o->sync_full;
     if (st == PL_OK) st = pl_dlg_store_open(s->store_path, &so, &s->store);
+    if (st == PL_OK && pl_dlg_store_read_only(s->store))
+        PL_LOGW("dialog store %s is read-only (the file is not writable): history and sessions "
+                "are read, every turn and new session is refused with UNAVAILABLE",
+                s->store_path);
     struct pl_nrpc_conn_opts co = PL_NRPC_CONN_OPTS_INIT;
     co.url = o->nats_url;
     co.name = "parley-dialog client";

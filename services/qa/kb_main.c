@@ -15,6 +15,7 @@
  * command returns and seen by parley-qa's next query, no restart or reload needed.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,6 +145,7 @@ static int cmd_search(struct pl_qa_kb *kb, int n, char **args) {
 
 int main(int argc, char **argv) {
     pl_log_set_service("parley-kb");
+    signal(SIGXFSZ, SIG_IGN); /* past RLIMIT_FSIZE: a "disk full" error, not a killed command */
     pl_log_set_level(PL_LOG_WARN);
     char buf[4096];
     const char *path = pl_qa_kb_path(getenv("PARLEY_QA_KB_PATH"), buf, sizeof buf);

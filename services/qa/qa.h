@@ -83,23 +83,30 @@ struct pl_qa_kb;
 const char *pl_qa_kb_path(const char *path, char *buf, size_t n);
 
 /* Open (creating it, its directory and its tables if needed) the knowledge base file at path,
- * WAL mode.
+ * WAL mode. An existing knowledge base whose file or directory cannot be written opens for
+ * reading only (pl_qa_kb_read_only): searches and lists work, add and remove fail with
+ * PL_E_UNAVAILABLE "knowledge base PATH is read-only (why) ...".
  * Errors: PL_E_IO (cannot open or create), PL_E_FORMAT (not a knowledge base), PL_E_NOMEM.
  * OUT: *out (caller owns; pl_qa_kb_close). */
 pl_status pl_qa_kb_open(const char *path, struct pl_qa_kb **out);
 void pl_qa_kb_close(struct pl_qa_kb *kb); /* NULL is a no-op */
+/* NULL when kb is writable; else why it was opened for reading only (borrowed from kb). */
+const char *pl_qa_kb_read_only(const struct pl_qa_kb *kb);
 
 /*
  * Add a document: text (UTF-8, plain or Markdown) cut into paragraphs at blank lines and before
  * Markdown headings, paragraphs longer than max_paragraph bytes cut at whitespace; each
  * paragraph becomes one searchable passage. One transaction: durable and visible to every
  * reader of the file when this returns. OUT: *id (opt), *n_paragraphs (opt).
- * Errors: PL_E_INVALID_ARG (empty or invalid UTF-8 text, empty name), PL_E_IO, PL_E_NOMEM.
+ * Errors: PL_E_INVALID_ARG (empty or invalid UTF-8 text, empty name), PL_E_UNAVAILABLE (the
+ * knowledge base is read-only), PL_E_EXHAUSTED ("disk full": the file system refused to grow
+ * the file; nothing of the document is stored), PL_E_IO, PL_E_NOMEM.
  */
 pl_status pl_qa_kb_add(struct pl_qa_kb *kb, const char *name, const char *text, size_t len,
                        int64_t *id, int *n_paragraphs);
 
-/* Remove document id and its passages. Errors: PL_E_NOT_FOUND, PL_E_IO. */
+/* Remove document id and its passages. Errors: PL_E_NOT_FOUND, PL_E_UNAVAILABLE (read-only),
+ * PL_E_EXHAUSTED (disk full), PL_E_IO. */
 pl_status pl_qa_kb_remove(struct pl_qa_kb *kb, int64_t id);
 
 struct pl_qa_kb_doc {

@@ -28,11 +28,30 @@ struct pl_qa_kb {
     sqlite3 *db;
     pthread_mutex_t lock;
     char *path;
+    char *read_only; /* NULL: writable; else why it was opened for reading only */
 };
 
+/* A failed SQLite call, naming the file. A file that cannot be written is not the caller's
+ * fault: read-only -> PL_E_UNAVAILABLE, disk full (SQLITE_FULL, or EFBIG past RLIMIT_FSIZE,
+ * ENOSPC, EDQUOT under an I/O error) -> PL_E_EXHAUSTED. */
 static pl_status db_err(struct pl_qa_kb *kb, int rc, const char *what) {
+    int en = sqlite3_system_errno(kb->db);
+    if ((rc & 0xff) == SQLITE_READONLY)
+        return PL_ERR(PL_E_UNAVAILABLE, "knowledge base %s is read-only: %s: %s", kb->path, what,
+                      sqlite3_errmsg(kb->db));
+    if ((rc & 0xff) == SQLITE_FULL ||
+        ((rc & 0xff) == SQLITE_IOERR && (en == ENOSPC || en == EFBIG || en == EDQUOT)))
+        return PL_ERR(PL_E_EXHAUSTED, "knowledge base %s: disk full: %s: %s (%s)", kb->path,
+                      what, sqlite3_errmsg(kb->db), strerror(en));
     return PL_ERR(rc == SQLITE_NOMEM ? PL_E_NOMEM : PL_E_IO, "knowledge base %s: %s: %s",
                   kb->path, what, sqlite3_errmsg(kb->db));
+}
+
+/* Writes to a knowledge base opened for reading only are refused before they start. */
+static pl_status check_writable(struct pl_qa_kb *kb) {
+    if (!kb->read_only) return PL_OK;
+    return PL_ERR(PL_E_UNAVAILABLE, "knowledge base %s is read-only (%s): documents cannot be "
+                  "added or removed", kb->path, kb->read_only);
 }
 
 const char *pl_qa_kb_path(const char *path, char *buf, size_t n) {
@@ -44,6 +63,73 @@ const char *pl_qa_kb_path(const char *path, char *buf, size_t n) {
     else
         snprintf(buf, n, "%s/kb.sqlite", state && *state ? state : "state");
     return buf;
+}
+
+static const char schema[] =
+    "PRAGMA journal_mode=WAL;"
+    "PRAGMA synchronous=FULL;"
+    "CREATE TABLE IF NOT EXISTS documents(id INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+    " added_ms INTEGER NOT NULL, bytes INTEGER NOT NULL, paragraphs INTEGER NOT NULL);"
+    "CREATE VIRTUAL TABLE IF NOT EXISTS passages USING fts5(text, doc_id UNINDEXED,"
+    " paragraph UNINDEXED, tokenize='porter unicode61');";
+
+/* Open kb->path read-write (creating it) with its schema; SQLite's code, *err its message
+ * (sqlite3_free). */
+static int open_rw(struct pl_qa_kb *kb, char **err) {
+    int rc = sqlite3_open_v2(kb->path, &kb->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                                                    SQLITE_OPEN_FULLMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        *err = sqlite3_mprintf("cannot open: %s", kb->db ? sqlite3_errmsg(kb->db)
+                                                         : sqlite3_errstr(rc));
+        return rc;
+    }
+    sqlite3_busy_timeout(kb->db, 5000); /* a writer in another process holds the lock briefly */
+    return sqlite3_exec(kb->db, schema, NULL, NULL, err);
+}
+
+/* "file:" URI of path with mode=ro or immutable=1 (%, ? and # escaped). */
+static char *ro_uri(const char *path, const char *param) {
+    struct pl_strbuf sb;
+    pl_strbuf_init(&sb);
+    pl_strbuf_appendf(&sb, "file:");
+    for (const char *p = path; *p; p++) {
+        if (*p == '%' || *p == '?' || *p == '#') pl_strbuf_appendf(&sb, "%%%02X", (unsigned)*p);
+        else pl_strbuf_appendf(&sb, "%c", *p);
+    }
+    pl_strbuf_appendf(&sb, "?%s", param);
+    if (!sb.failed) return pl_strbuf_detach(&sb);
+    pl_strbuf_deinit(&sb);
+    return NULL;
+}
+
+/*
+ * Open an existing knowledge base that cannot be written (file or directory read-only) for
+ * reading only: mode=ro first, which sees the later commits of a writer (it needs the -wal
+ * and -shm files, which a writer keeps); else immutable=1, for a WAL file in a read-only
+ * directory without its -shm file: no process can write it then, so nothing changes under
+ * the reader. The documents table must be there. why: the read-write open's error.
+ */
+static pl_status open_ro(struct pl_qa_kb *kb, const char *why) {
+    static const char *const params[] = {"mode=ro", "immutable=1"};
+    int rc = SQLITE_CANTOPEN;
+    for (size_t i = 0; i < PL_ARRAY_LEN(params); i++) {
+        sqlite3_close(kb->db);
+        kb->db = NULL;
+        char *uri = ro_uri(kb->path, params[i]);
+        if (!uri) return PL_ERR(PL_E_NOMEM, "knowledge base");
+        rc = sqlite3_open_v2(uri, &kb->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI |
+                                               SQLITE_OPEN_FULLMUTEX, NULL);
+        pl_free(uri);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(kb->db, "SELECT count(*) FROM documents", NULL, NULL, NULL);
+        if (rc == SQLITE_OK) break;
+    }
+    if (rc != SQLITE_OK)
+        return PL_ERR(PL_E_IO, "knowledge base %s: %s; read-only: %s", kb->path, why,
+                      kb->db ? sqlite3_errmsg(kb->db) : sqlite3_errstr(rc));
+    sqlite3_busy_timeout(kb->db, 5000);
+    kb->read_only = pl_strdup(why);
+    return kb->read_only ? PL_OK : PL_ERR(PL_E_NOMEM, "knowledge base");
 }
 
 pl_status pl_qa_kb_open(const char *path, struct pl_qa_kb **out) {
@@ -66,29 +152,21 @@ pl_status pl_qa_kb_open(const char *path, struct pl_qa_kb **out) {
     }
     pthread_mutex_init(&kb->lock, NULL);
     pl_status st = PL_OK;
-    int rc = sqlite3_open_v2(path, &kb->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                                                SQLITE_OPEN_FULLMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        st = PL_ERR(PL_E_IO, "knowledge base %s: cannot open: %s", path,
-                    kb->db ? sqlite3_errmsg(kb->db) : sqlite3_errstr(rc));
-        goto fail;
-    }
-    sqlite3_busy_timeout(kb->db, 5000); /* a writer in another process holds the lock briefly */
-    static const char schema[] =
-        "PRAGMA journal_mode=WAL;"
-        "PRAGMA synchronous=FULL;"
-        "CREATE TABLE IF NOT EXISTS documents(id INTEGER PRIMARY KEY, name TEXT NOT NULL,"
-        " added_ms INTEGER NOT NULL, bytes INTEGER NOT NULL, paragraphs INTEGER NOT NULL);"
-        "CREATE VIRTUAL TABLE IF NOT EXISTS passages USING fts5(text, doc_id UNINDEXED,"
-        " paragraph UNINDEXED, tokenize='porter unicode61');";
     char *err = NULL;
-    rc = sqlite3_exec(kb->db, schema, NULL, NULL, &err);
-    if (rc != SQLITE_OK) {
-        st = PL_ERR(rc == SQLITE_NOTADB ? PL_E_FORMAT : PL_E_IO,
-                    "knowledge base %s: %s", path, err ? err : sqlite3_errstr(rc));
-        sqlite3_free(err);
-        goto fail;
-    }
+    int rc = open_rw(kb, &err);
+    const char *why = err ? err : sqlite3_errstr(rc);
+    struct stat sb;
+    bool exists = stat(path, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0;
+    if (rc == SQLITE_OK && sqlite3_db_readonly(kb->db, "main") == 1)
+        st = open_ro(kb, "the file is not writable");
+    else if (exists && ((rc & 0xff) == SQLITE_READONLY || (rc & 0xff) == SQLITE_CANTOPEN ||
+                        (rc & 0xff) == SQLITE_PERM))
+        st = open_ro(kb, why);
+    else if (rc != SQLITE_OK)
+        st = PL_ERR(rc == SQLITE_NOTADB ? PL_E_FORMAT : PL_E_IO, "knowledge base %s: %s", path,
+                    why);
+    sqlite3_free(err);
+    if (st != PL_OK) goto fail;
     *out = kb;
     return PL_OK;
 fail:
@@ -96,11 +174,14 @@ fail:
     return st;
 }
 
+const char *pl_qa_kb_read_only(const struct pl_qa_kb *kb) { return kb->read_only; }
+
 void pl_qa_kb_close(struct pl_qa_kb *kb) {
     if (!kb) return;
     sqlite3_close(kb->db);
     pthread_mutex_destroy(&kb->lock);
     pl_free(kb->path);
+    pl_free(kb->read_only);
     pl_free(kb);
 }
 
@@ -194,6 +275,7 @@ pl_status pl_qa_kb_add(struct pl_qa_kb *kb, const char *name, const char *text, 
     if (!kb || !name || !*name || !text)
         return PL_ERR(PL_E_INVALID_ARG, "knowledge base add: no document or name");
     if (!utf8_ok(text, len)) return PL_ERR(PL_E_INVALID_ARG, "document %s is not valid UTF-8", name);
+    PL_TRY(check_writable(kb));
     pthread_mutex_lock(&kb->lock);
     pl_status st = PL_OK;
     sqlite3_stmt *doc = NULL, *upd = NULL;
@@ -251,6 +333,7 @@ out:
 
 pl_status pl_qa_kb_remove(struct pl_qa_kb *kb, int64_t id) {
     if (!kb) return PL_ERR(PL_E_INVALID_ARG, "knowledge base remove: NULL");
+    PL_TRY(check_writable(kb));
     pthread_mutex_lock(&kb->lock);
     pl_status st = PL_OK;
     sqlite3_stmt *del = NULL, *dp = NULL;

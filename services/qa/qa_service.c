@@ -83,7 +83,11 @@ pl_status pl_qa_service_create(const struct pl_qa_service_opts *o, struct pl_qa_
     pl_status st = PL_OK;
     if (o->kb_path && *o->kb_path) {
         st = pl_qa_kb_open(o->kb_path, &s->kb);
-        if (st == PL_OK) PL_LOGI("knowledge base %s", o->kb_path);
+        if (st == PL_OK && pl_qa_kb_read_only(s->kb))
+            PL_LOGW("knowledge base %s is read-only (%s): answering from it, documents cannot "
+                    "be added or removed", o->kb_path, pl_qa_kb_read_only(s->kb));
+        else if (st == PL_OK)
+            PL_LOGI("knowledge base %s", o->kb_path);
     }
     if (st == PL_OK) st = pl_model_repo_create(s->model_dir, &qa_repo, s, &s->repo);
     if (st != PL_OK) {
