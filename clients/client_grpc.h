@@ -1,7 +1,9 @@
 /*
  * client_grpc.h - gRPC plumbing shared by the commands that call the gateway (transcribe,
  * ask, chat, perf --dialog): the channel, the API-key metadata, the report of a failed call,
- * one unary call, and protobuf messages to and from byte buffers. Internal (not an API).
+ * one unary call, and protobuf messages to and from byte buffers. Internal (not an API); it
+ * wraps the plumbing of libparley-client (clients/c/client_rpc.h), whose stream helper
+ * (pl__rpc_stream) `parley transcribe --stream` and `parley synthesize --stream` use.
  *
  * Thread-safety: none needed (the client is single-threaded); each struct belongs to one call.
  */
@@ -17,20 +19,15 @@
 #include <grpc/grpc_security.h>
 #include <grpc/support/alloc.h>
 
+#include "client_rpc.h"
 #include "proto_util.h"
 
 /* An insecure channel to server (host:port) that sends and receives messages up to 1 GiB
- * (a whole audio file fits in one RecognizeRequest). grpc_init() must have been called; the
- * caller owns the channel (grpc_channel_destroy). */
+ * (a whole audio file fits in one RecognizeRequest): pl__rpc_channel (clients/c/client_rpc.h).
+ * grpc_init() must have been called; the caller owns the channel (grpc_channel_destroy). */
 static inline grpc_channel *pl_client_channel(const char *server) {
-    grpc_arg args[2] = {
-        {GRPC_ARG_INTEGER, GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, {.integer = 1 << 30}},
-        {GRPC_ARG_INTEGER, GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, {.integer = 1 << 30}},
-    };
-    grpc_channel_args chargs = {2, args};
-    grpc_channel_credentials *cr = grpc_insecure_credentials_create();
-    grpc_channel *ch = grpc_channel_create(server, cr, &chargs);
-    grpc_channel_credentials_release(cr);
+    grpc_channel *ch = NULL;
+    pl__rpc_channel(server, false, NULL, NULL, &ch);
     return ch;
 }
 
