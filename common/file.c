@@ -1,5 +1,5 @@
 /*
- * file.c - pl_read_file (file.h).
+ * file.c - pl_read_file, pl_read_lines, pl_file_no_room (file.h).
  */
 #include "file.h"
 
@@ -7,7 +7,10 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
+#include <stdio.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "alloc.h"
@@ -109,4 +112,28 @@ pl_status pl_read_lines(const char *path, size_t max_bytes, char **buf, char ***
     *lines = v;
     *n_lines = n;
     return PL_OK;
+}
+
+bool pl_file_no_room(const char *const *paths, int n, int64_t need, char *why, size_t cap) {
+    if (cap) why[0] = '\0';
+    struct rlimit rl;
+    bool limited = getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY;
+    for (int i = 0; i < n; i++) {
+        struct stat sb;
+        struct statvfs vfs;
+        if (stat(paths[i], &sb) != 0) continue;
+        if (limited && (int64_t)sb.st_size + need > (int64_t)rl.rlim_cur) {
+            snprintf(why, cap, "%s at the file size limit (%lld bytes)", paths[i],
+                     (long long)rl.rlim_cur);
+            return true;
+        }
+        if (statvfs(paths[i], &vfs) == 0) {
+            uint64_t blocks = geteuid() == 0 ? vfs.f_bfree : vfs.f_bavail;
+            if (blocks * vfs.f_frsize < (uint64_t)need) {
+                snprintf(why, cap, "no space left on device");
+                return true;
+            }
+        }
+    }
+    return false;
 }

@@ -11,7 +11,9 @@
 #ifndef PL_FILE_H
 #define PL_FILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "status.h"
 
@@ -38,6 +40,16 @@ pl_status pl_read_file(const char *path, size_t max_bytes, char **data, size_t *
  */
 pl_status pl_read_lines(const char *path, size_t max_bytes, char **buf, char ***lines,
                         size_t *n_lines);
+
+/*
+ * Has the writer of the files paths[0..n) (those that exist) run out of room to grow them:
+ * fewer than need bytes free on their file system for this process (root may use the
+ * reserved blocks), or one of them within need bytes of the process's file-size limit
+ * (RLIMIT_FSIZE, `ulimit -f`)? For naming "disk full" after a write failed with a plain I/O
+ * error, whose errno a library may no longer have. OUT: why ("no space left on device",
+ * "PATH at the file size limit (N bytes)"; "" when there is room). Returns true when not.
+ */
+bool pl_file_no_room(const char *const *paths, int n, int64_t need, char *why, size_t cap);
 
 #ifdef __cplusplus
 }

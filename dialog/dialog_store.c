@@ -31,6 +31,7 @@
 
 #include "alloc.h"
 #include "dialog_impl.h"
+#include "file.h"
 #include "util.h"
 
 static const char *const migrations[] = {
@@ -81,12 +82,23 @@ struct pl_dlg_store {
     int n_stmts;
 };
 
-/* Is this failure the file system refusing to grow a file: SQLITE_FULL (ENOSPC), or an I/O
- * error whose errno says so (EFBIG past the process's RLIMIT_FSIZE, EDQUOT)? */
-static bool disk_full(struct pl_dlg_store *st, int rc) {
+/* Is this failure the file system refusing to grow a file of the store: SQLITE_FULL
+ * (ENOSPC), an I/O error whose errno says so (EFBIG past the process's RLIMIT_FSIZE,
+ * EDQUOT), or an I/O error while the store's files have no room left (SQLite's errno is often
+ * overwritten by the rollback that follows the failed write)? OUT: why. */
+static bool disk_full(struct pl_dlg_store *st, int rc, char *why, size_t n) {
     int en = sqlite3_system_errno(st->db);
-    return (rc & 0xff) == SQLITE_FULL ||
-           ((rc & 0xff) == SQLITE_IOERR && (en == ENOSPC || en == EFBIG || en == EDQUOT));
+    if ((rc & 0xff) == SQLITE_FULL ||
+        ((rc & 0xff) == SQLITE_IOERR && (en == ENOSPC || en == EFBIG || en == EDQUOT))) {
+        snprintf(why, n, "%s", strerror((rc & 0xff) == SQLITE_FULL ? ENOSPC : en));
+        return true;
+    }
+    if ((rc & 0xff) != SQLITE_IOERR) return false;
+    char wal[4200], journal[4200];
+    snprintf(wal, sizeof wal, "%s-wal", st->path);
+    snprintf(journal, sizeof journal, "%s-journal", st->path);
+    const char *const files[] = {st->path, wal, journal};
+    return pl_file_no_room(files, 3, 65536, why, n);
 }
 
 /* The status of a failed SQLite call, its message naming the store (and `what` was done,
@@ -99,9 +111,10 @@ static pl_status store_err(struct pl_dlg_store *st, int rc, const char *what, co
     if ((rc & 0xff) == SQLITE_READONLY)
         return PL_ERR(PL_E_UNAVAILABLE, "dialog store %s is read-only: %s%s%s (the file or its "
                       "directory is not writable)", st->path, what, sep, detail);
-    if (disk_full(st, rc))
+    char why[600];
+    if (disk_full(st, rc, why, sizeof why))
         return PL_ERR(PL_E_EXHAUSTED, "dialog store %s: disk full: %s%s%s (%s)", st->path, what,
-                      sep, detail, strerror(sqlite3_system_errno(st->db)));
+                      sep, detail, why);
     pl_status s = rc == SQLITE_NOTADB ? PL_E_FORMAT : rc == SQLITE_NOMEM ? PL_E_NOMEM : PL_E_IO;
     return PL_ERR(s, "dialog store %s: %s%s%s", st->path, what, sep, detail);
 }

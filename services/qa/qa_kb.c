@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "alloc.h"
+#include "file.h"
 #include "qa.h"
 #include "strbuf.h"
 #include "util.h"
@@ -31,18 +32,34 @@ struct pl_qa_kb {
     char *read_only; /* NULL: writable; else why it was opened for reading only */
 };
 
+/* Did the file system refuse to grow a file of the knowledge base? OUT: why. */
+static bool disk_full(struct pl_qa_kb *kb, int rc, char *why, size_t n) {
+    int en = sqlite3_system_errno(kb->db);
+    if ((rc & 0xff) == SQLITE_FULL ||
+        ((rc & 0xff) == SQLITE_IOERR && (en == ENOSPC || en == EFBIG || en == EDQUOT))) {
+        snprintf(why, n, "%s", strerror((rc & 0xff) == SQLITE_FULL ? ENOSPC : en));
+        return true;
+    }
+    if ((rc & 0xff) != SQLITE_IOERR) return false; /* SQLite's errno may be overwritten */
+    char wal[4200], journal[4200];
+    snprintf(wal, sizeof wal, "%s-wal", kb->path);
+    snprintf(journal, sizeof journal, "%s-journal", kb->path);
+    const char *const files[] = {kb->path, wal, journal};
+    return pl_file_no_room(files, 3, 65536, why, n);
+}
+
 /* A failed SQLite call, naming the file. A file that cannot be written is not the caller's
  * fault: read-only -> PL_E_UNAVAILABLE, disk full (SQLITE_FULL, or EFBIG past RLIMIT_FSIZE,
- * ENOSPC, EDQUOT under an I/O error) -> PL_E_EXHAUSTED. */
+ * ENOSPC, EDQUOT under an I/O error, or an I/O error while its files have no room left) ->
+ * PL_E_EXHAUSTED. */
 static pl_status db_err(struct pl_qa_kb *kb, int rc, const char *what) {
-    int en = sqlite3_system_errno(kb->db);
+    char why[600];
     if ((rc & 0xff) == SQLITE_READONLY)
         return PL_ERR(PL_E_UNAVAILABLE, "knowledge base %s is read-only: %s: %s", kb->path, what,
                       sqlite3_errmsg(kb->db));
-    if ((rc & 0xff) == SQLITE_FULL ||
-        ((rc & 0xff) == SQLITE_IOERR && (en == ENOSPC || en == EFBIG || en == EDQUOT)))
+    if (disk_full(kb, rc, why, sizeof why))
         return PL_ERR(PL_E_EXHAUSTED, "knowledge base %s: disk full: %s: %s (%s)", kb->path,
-                      what, sqlite3_errmsg(kb->db), strerror(en));
+                      what, sqlite3_errmsg(kb->db), why);
     return PL_ERR(rc == SQLITE_NOMEM ? PL_E_NOMEM : PL_E_IO, "knowledge base %s: %s: %s",
                   kb->path, what, sqlite3_errmsg(kb->db));
 }
