@@ -1,0 +1,16 @@
+# libparley-client, the C SDK (clients/c): its unit suite without a server (linked against the
+# shared library, as an application is), and the examples of clients/c/examples run against a
+# real stack (nats-server, parley-asr, parley-nlu, parley-qa, parley-tts-fake, parley-dialog
+# and the gateway on free 127.0.0.1 ports; a second gateway with TLS and API keys), an install
+# into a temporary prefix with an example compiled there through pkg-config, and the latency
+# benchmark against raw gRPC (tests/integration/sdk_examples.py).
+pl_add_unit_test(NAME client_sdk SOURCES unit/test_client_sdk.c LIBS parley-client TIMEOUT 60)
+pl_add_py_test(NAME integration_sdk_examples SCRIPT sdk_examples.py TIMEOUT 300
+               ENV "PL_DIALOG=$<TARGET_FILE:parley-dialog>" "PL_NLU=$<TARGET_FILE:parley-nlu>"
+                   "PL_QA=$<TARGET_FILE:parley-qa>" "PL_GATEWAY=$<TARGET_FILE:parley-gateway>"
+                   "PL_PARLEY=$<TARGET_FILE:parley>" "PL_ASR=$<TARGET_FILE:parley-asr>"
+                   "PL_TTS=$<TARGET_FILE:parley-tts-fake>" "PL_TTS_FAKE=1"
+                   "PL_SDK_EXAMPLES=${CMAKE_BINARY_DIR}/clients/c/examples"
+                   "PL_SDK_BENCH=$<TARGET_FILE:pl-sdk-bench>"
+                   "PL_BUILD_DIR=${CMAKE_BINARY_DIR}" "PL_SOURCE_DIR=${CMAKE_SOURCE_DIR}"
+                   "PARLEY_DATA_DIR=${PARLEY_DATA_DIR}")
