@@ -15,3 +15,5 @@ pl_add_py_test(NAME integration_fault_alloc SCRIPT fault_alloc.py TIMEOUT 120
                ENV ${pl_fault_env})
 pl_add_py_test(NAME integration_fault_diskfull SCRIPT fault_diskfull.py TIMEOUT 90
                ENV ${pl_fault_env})
+pl_add_py_test(NAME integration_fault_idle_conns SCRIPT fault_idle_conns.py TIMEOUT 120
+               ENV ${pl_fault_env})
