@@ -239,10 +239,8 @@ static int offline(grpc_channel *ch, const struct opts *o, char *text) {
     return rc;
 }
 
-enum { T_STATUS = 1, T_SEND, T_RECV };
-
 /* SynthesizeOnline: one request per non-empty line of text, sent in turn; responses read as
- * they come. */
+ * they come (libparley-client's stream helper, clients/c/client_rpc.h). */
 static int streaming(grpc_channel *ch, const struct opts *o, char *text) {
     char *lines[4096];
     int n_lines = 0;
@@ -259,64 +257,23 @@ static int streaming(grpc_channel *ch, const struct opts *o, char *text) {
         fprintf(stderr, "parley synthesize: no text\n");
         return 2;
     }
-    grpc_completion_queue *cq = grpc_completion_queue_create_for_next(NULL);
-    gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
-                                         gpr_time_from_millis(o->timeout_ms, GPR_TIMESPAN));
-    grpc_call *call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
-                                               grpc_slice_from_static_string(ONLINE), NULL,
-                                               deadline, NULL);
-    struct pl_client_auth auth;
-    pl_client_auth_init(&auth, o->api_key);
-    grpc_metadata_array init_md, trail_md;
-    grpc_metadata_array_init(&init_md);
-    grpc_metadata_array_init(&trail_md);
-    grpc_status_code status = GRPC_STATUS_UNKNOWN;
-    grpc_slice details = grpc_empty_slice();
-    grpc_byte_buffer *resp = NULL, *out = NULL;
-    grpc_op ops[3];
-    memset(ops, 0, sizeof ops);
-    ops[0].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    ops[0].data.recv_status_on_client.trailing_metadata = &trail_md;
-    ops[0].data.recv_status_on_client.status = &status;
-    ops[0].data.recv_status_on_client.status_details = &details;
-    grpc_call_start_batch(call, ops, 1, (void *)(intptr_t)T_STATUS, NULL);
     Nvidia__Riva__Tts__SynthesizeSpeechRequest rq;
     fill_request(o, lines[0], &rq);
-    out = pl_client_pack(&rq.base);
     int64_t t0 = pl_time_mono_us(), t_first = -1;
-    memset(ops, 0, sizeof ops);
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[0].data.send_initial_metadata.count = auth.n;
-    ops[0].data.send_initial_metadata.metadata = pl_client_auth_md(&auth);
-    ops[1].op = GRPC_OP_SEND_MESSAGE;
-    ops[1].data.send_message.send_message = out;
-    grpc_call_start_batch(call, ops, 2, (void *)(intptr_t)T_SEND, NULL);
-    memset(ops, 0, sizeof ops);
-    ops[0].op = GRPC_OP_RECV_INITIAL_METADATA;
-    ops[0].data.recv_initial_metadata.recv_initial_metadata = &init_md;
-    ops[1].op = GRPC_OP_RECV_MESSAGE;
-    ops[1].data.recv_message.recv_message = &resp;
-    grpc_call_start_batch(call, ops, 2, (void *)(intptr_t)T_RECV, NULL);
-
+    struct pl__rpc_stream s;
+    if (pl__rpc_stream_open(&s, ch, ONLINE, o->api_key, o->timeout_ms, &rq.base) != PL_OK) {
+        fprintf(stderr, "parley synthesize: %s\n", pl_last_error());
+        return 1;
+    }
     uint8_t *audio = NULL;
     size_t n_audio = 0, cap = 0;
     int next = 1, n_resp = 0, rc = 0;
-    bool send_busy = true, closed = false, recv_done = false, status_done = false;
-    while (!(recv_done && status_done)) {
-        grpc_event ev = grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
-        if (ev.type != GRPC_OP_COMPLETE) break;
-        int tag = (int)(intptr_t)ev.tag;
-        if (tag == T_SEND) {
-            send_busy = false;
-            if (out) grpc_byte_buffer_destroy(out);
-            out = NULL;
-        } else if (tag == T_RECV) {
-            if (!resp) {
-                recv_done = true;
-                continue;
-            }
+    while (!pl__rpc_stream_done(&s)) {
+        int tag = pl__rpc_stream_next(&s, gpr_inf_future(GPR_CLOCK_MONOTONIC));
+        if (tag < 0) break;
+        if (tag == PL__RPC_RECV && s.recv) {
             ProtobufCMessage *m = NULL;
-            if (pl_client_unpack(resp, &nvidia__riva__tts__synthesize_speech_response__descriptor,
+            if (pl_client_unpack(s.recv, &nvidia__riva__tts__synthesize_speech_response__descriptor,
                                  &m) == PL_OK) {
                 Nvidia__Riva__Tts__SynthesizeSpeechResponse *r = (void *)m;
                 n_resp++;
@@ -336,33 +293,19 @@ static int streaming(grpc_channel *ch, const struct opts *o, char *text) {
                 n_audio += r->audio.len;
                 pl_proto_free(m);
             }
-            grpc_byte_buffer_destroy(resp);
-            resp = NULL;
-            memset(ops, 0, sizeof ops);
-            ops[0].op = GRPC_OP_RECV_MESSAGE;
-            ops[0].data.recv_message.recv_message = &resp;
-            grpc_call_start_batch(call, ops, 1, (void *)(intptr_t)T_RECV, NULL);
-        } else if (tag == T_STATUS) {
-            status_done = true;
-            recv_done = recv_done || !ev.success;
+            pl__rpc_stream_recv_more(&s);
         }
-        if (send_busy || closed || status_done) continue;
-        memset(ops, 0, sizeof ops);
+        if (!pl__rpc_stream_can_send(&s)) continue;
         if (next < n_lines) {
             fill_request(o, lines[next++], &rq);
-            out = pl_client_pack(&rq.base);
-            ops[0].op = GRPC_OP_SEND_MESSAGE;
-            ops[0].data.send_message.send_message = out;
-        } else {
-            ops[0].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-            closed = true;
+            if (pl__rpc_stream_send(&s, &rq.base) != PL_OK) break;
+        } else if (pl__rpc_stream_close_send(&s) != PL_OK) {
+            break;
         }
-        send_busy = true;
-        grpc_call_start_batch(call, ops, 1, (void *)(intptr_t)T_SEND, NULL);
     }
     double total_ms = (double)(pl_time_mono_us() - t0) / 1000.0;
-    if (status != GRPC_STATUS_OK) {
-        pl_client_print_status("synthesize", o->server, status, details);
+    if (!s.status_done || s.status != GRPC_STATUS_OK) {
+        pl_client_print_status("synthesize", o->server, s.status, s.details);
         rc = 1;
     } else {
         double secs = seconds(o, n_audio);
@@ -373,18 +316,7 @@ static int streaming(grpc_channel *ch, const struct opts *o, char *text) {
         if (o->out) rc = write_audio(o, audio, n_audio);
     }
     pl_free(audio);
-    pl_client_auth_deinit(&auth);
-    if (resp) grpc_byte_buffer_destroy(resp);
-    if (out) grpc_byte_buffer_destroy(out);
-    grpc_slice_unref(details);
-    grpc_metadata_array_destroy(&init_md);
-    grpc_metadata_array_destroy(&trail_md);
-    grpc_call_unref(call);
-    grpc_completion_queue_shutdown(cq);
-    while (grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
-           GRPC_QUEUE_SHUTDOWN) {
-    }
-    grpc_completion_queue_destroy(cq);
+    pl__rpc_stream_deinit(&s);
     return rc;
 }
 

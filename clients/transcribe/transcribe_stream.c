@@ -5,7 +5,8 @@
  * the first chunk), optionally paced in real time (--realtime). Prints every interim result
  * as "~ [stability] text" and every final as "text" (plus words with --word-time-offsets).
  *
- * gRPC C core, one completion queue: one send and one receive outstanding at a time.
+ * The call is libparley-client's stream helper (pl__rpc_stream, clients/c/client_rpc.h): one send
+ * and one receive outstanding at a time.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -23,8 +24,6 @@
 #include "riva/proto/riva_asr.pb-c.h"
 #include "client_grpc.h"
 #include "transcribe_stream.h"
-
-enum { T_STATUS = 1, T_SEND = 2, T_RECV = 3 };
 
 static void print_resp(grpc_byte_buffer *resp, const Nvidia__Riva__Asr__RecognitionConfig *cfg) {
     ProtobufCMessage *m = NULL;
@@ -91,30 +90,7 @@ int pl_transcribe_stream(grpc_channel *ch, const char *api_key,
     size_t chunk = (size_t)(bps * chunk_ms / 1000.0);
     if (bps >= 2 && chunk % 2) chunk--; /* whole 16-bit samples are not required, but tidy */
     if (chunk < 1) chunk = 1;
-    grpc_completion_queue *cq = grpc_completion_queue_create_for_next(NULL);
-    gpr_timespec deadline =
-        gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
-    grpc_call *call = grpc_channel_create_call(
-        ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
-        grpc_slice_from_static_string("/nvidia.riva.asr.RivaSpeechRecognition/StreamingRecognize"),
-        NULL, deadline, NULL);
-    struct pl_client_auth auth;
-    pl_client_auth_init(&auth, api_key);
-    grpc_metadata_array init_md, trail_md;
-    grpc_metadata_array_init(&init_md);
-    grpc_metadata_array_init(&trail_md);
-    grpc_status_code status = GRPC_STATUS_UNKNOWN;
-    grpc_slice details = grpc_empty_slice();
-    grpc_byte_buffer *resp = NULL, *out = NULL;
-    grpc_op ops[3];
-    /* status */
-    memset(ops, 0, sizeof ops);
-    ops[0].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    ops[0].data.recv_status_on_client.trailing_metadata = &trail_md;
-    ops[0].data.recv_status_on_client.status = &status;
-    ops[0].data.recv_status_on_client.status_details = &details;
-    grpc_call_start_batch(call, ops, 1, (void *)(intptr_t)T_STATUS, NULL);
-    /* config */
+    /* config first, with interim results */
     Nvidia__Riva__Asr__StreamingRecognitionConfig sc =
         NVIDIA__RIVA__ASR__STREAMING_RECOGNITION_CONFIG__INIT;
     sc.config = cfg;
@@ -124,56 +100,26 @@ int pl_transcribe_stream(grpc_channel *ch, const char *api_key,
     rq.streaming_request_case =
         NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_REQUEST__STREAMING_REQUEST_STREAMING_CONFIG;
     rq.streaming_config = &sc;
-    out = pl_client_pack(&rq.base);
-    memset(ops, 0, sizeof ops);
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[0].data.send_initial_metadata.count = auth.n;
-    ops[0].data.send_initial_metadata.metadata = pl_client_auth_md(&auth);
-    ops[1].op = GRPC_OP_SEND_MESSAGE;
-    ops[1].data.send_message.send_message = out;
-    grpc_call_start_batch(call, ops, 2, (void *)(intptr_t)T_SEND, NULL);
-    memset(ops, 0, sizeof ops);
-    ops[0].op = GRPC_OP_RECV_INITIAL_METADATA;
-    ops[0].data.recv_initial_metadata.recv_initial_metadata = &init_md;
-    ops[1].op = GRPC_OP_RECV_MESSAGE;
-    ops[1].data.recv_message.recv_message = &resp;
-    grpc_call_start_batch(call, ops, 2, (void *)(intptr_t)T_RECV, NULL);
-
+    struct pl__rpc_stream s;
+    if (pl__rpc_stream_open(&s, ch, "/nvidia.riva.asr.RivaSpeechRecognition/StreamingRecognize",
+                            api_key, timeout_ms, &rq.base) != PL_OK) {
+        fprintf(stderr, "parley transcribe: %s\n", pl_last_error());
+        return 1;
+    }
     size_t off = 0;
-    bool send_busy = true, closed = false, recv_done = false, status_done = false;
     gpr_timespec next_send = gpr_now(GPR_CLOCK_MONOTONIC);
-    while (!(recv_done && status_done)) {
+    while (!pl__rpc_stream_done(&s)) {
         gpr_timespec wait = gpr_inf_future(GPR_CLOCK_MONOTONIC);
-        if (!send_busy && !closed) wait = realtime ? next_send : gpr_now(GPR_CLOCK_MONOTONIC);
-        grpc_event ev = grpc_completion_queue_next(cq, wait, NULL);
-        if (ev.type == GRPC_OP_COMPLETE) {
-            int tag = (int)(intptr_t)ev.tag;
-            if (tag == T_SEND) {
-                send_busy = false;
-                if (out) grpc_byte_buffer_destroy(out);
-                out = NULL;
-            } else if (tag == T_RECV) {
-                if (resp) {
-                    print_resp(resp, cfg);
-                    grpc_byte_buffer_destroy(resp);
-                    resp = NULL;
-                    memset(ops, 0, sizeof ops);
-                    ops[0].op = GRPC_OP_RECV_MESSAGE;
-                    ops[0].data.recv_message.recv_message = &resp;
-                    grpc_call_start_batch(call, ops, 1, (void *)(intptr_t)T_RECV, NULL);
-                } else {
-                    recv_done = true;
-                }
-            } else if (tag == T_STATUS) {
-                status_done = true;
-                recv_done = recv_done || !ev.success;
-            }
-        } else if (ev.type != GRPC_QUEUE_TIMEOUT) {
-            break;
+        if (pl__rpc_stream_can_send(&s))
+            wait = realtime ? next_send : gpr_now(GPR_CLOCK_MONOTONIC);
+        int tag = pl__rpc_stream_next(&s, wait);
+        if (tag < 0) break;
+        if (tag == PL__RPC_RECV && s.recv) {
+            print_resp(s.recv, cfg);
+            pl__rpc_stream_recv_more(&s);
         }
-        if (send_busy || closed || status_done) continue;
+        if (!pl__rpc_stream_can_send(&s)) continue;
         if (realtime && gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), next_send) < 0) continue;
-        memset(ops, 0, sizeof ops);
         if (off < n) {
             size_t k = off == 0 ? header + chunk : chunk;
             if (k > n - off) k = n - off;
@@ -182,33 +128,17 @@ int pl_transcribe_stream(grpc_channel *ch, const char *api_key,
             rq.audio_content.data = (uint8_t *)audio + off;
             rq.audio_content.len = k;
             off += k;
-            out = pl_client_pack(&rq.base);
-            ops[0].op = GRPC_OP_SEND_MESSAGE;
-            ops[0].data.send_message.send_message = out;
             next_send = gpr_time_add(next_send, gpr_time_from_millis(chunk_ms, GPR_TIMESPAN));
-        } else {
-            ops[0].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-            closed = true;
+            if (pl__rpc_stream_send(&s, &rq.base) != PL_OK) break;
+        } else if (pl__rpc_stream_close_send(&s) != PL_OK) {
+            break;
         }
-        send_busy = true;
-        grpc_call_start_batch(call, ops, 1, (void *)(intptr_t)T_SEND, NULL);
     }
     int rc = 0;
-    if (status != GRPC_STATUS_OK) {
-        pl_client_print_status("transcribe", server, status, details);
+    if (!s.status_done || s.status != GRPC_STATUS_OK) {
+        pl_client_print_status("transcribe", server, s.status, s.details);
         rc = 1;
     }
-    pl_client_auth_deinit(&auth);
-    if (resp) grpc_byte_buffer_destroy(resp);
-    if (out) grpc_byte_buffer_destroy(out);
-    grpc_slice_unref(details);
-    grpc_metadata_array_destroy(&init_md);
-    grpc_metadata_array_destroy(&trail_md);
-    grpc_call_unref(call);
-    grpc_completion_queue_shutdown(cq);
-    while (grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
-           GRPC_QUEUE_SHUTDOWN) {
-    }
-    grpc_completion_queue_destroy(cq);
+    pl__rpc_stream_deinit(&s);
     return rc;
 }
