@@ -273,12 +273,15 @@ struct labelled {
     float *score;
 };
 
-/* Frees and clears: label_words() deinits on failure and its callers deinit again. */
+/* Frees the arrays and clears their pointers (label_words() deinits on failure and its callers
+ * deinit again); n_words stays for callers that read it afterwards. */
 static void labelled_deinit(struct labelled *l) {
     pl_free(l->words);
     pl_free(l->label);
     pl_free(l->score);
-    memset(l, 0, sizeof *l);
+    l->words = NULL;
+    l->label = NULL;
+    l->score = NULL;
 }
 
 static pl_status label_words(const char *text, size_t len, const struct pl_nlu_result *r,
