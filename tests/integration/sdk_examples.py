@@ -10,7 +10,8 @@ for the same request from the same gateway:
 2. Synthesize and SynthesizeOnline into WAV files (the audio the Python client gets);
 3. NaturalQuery over a text and over the knowledge base;
 4. AnalyzeIntent, AnalyzeEntities, PunctuateText;
-5. Converse: two text turns of one session, another user's session (NOT_FOUND);
+5. Converse: two text turns of one session, a spoken turn (push-to-talk, reply audio),
+   another user's session (NOT_FOUND);
 6. a second gateway with TLS and API keys: the key and the CA accepted, no key
    UNAUTHENTICATED, plaintext UNAVAILABLE;
 7. `cmake --install` into a temporary prefix, an example compiled there with pkg-config and run;
@@ -181,6 +182,15 @@ def dialog(server):
     check(p.returncode == 0 and p.stdout.startswith("session %s\n" % sid) and
           "slot city=boston" in p.stdout and re.search(r"^bot (What time\?|For when\?)$", p.stdout, re.M),
           "pl-sdk-converse --session: the same session, the form asks for the time")
+    # a spoken turn, push-to-talk: the WAV streamed, END_OF_UTTERANCE, the reply as audio too
+    clip = os.path.join(DATA, "speech", "fsdd", "recordings", "7_george_0.wav")
+    p = run("converse", "--audio", clip, "--user", "sdk-alice", "--server", server)
+    m = re.search(r"^you (.*)$", p.stdout, re.M)
+    b = re.search(r"^reply audio (\d+) bytes$", p.stdout, re.M)
+    check(p.returncode == 0 and m and m.group(1).strip() and re.search(r"^bot .+", p.stdout, re.M)
+          and b and int(b.group(1)) > 0 and re.search(r"^event 13 ", p.stdout, re.M),
+          "pl-sdk-converse --audio: transcript %r, a reply, %s bytes of reply audio, "
+          "REPLY_AUDIO_DONE" % (m and m.group(1), b and b.group(1)))
     p = run("converse", "hello", "--user", "sdk-mallory", "--session", sid, "--server", server)
     check(p.returncode == 1 and grpc_code(p.stderr) == 5 and "Converse: NOT_FOUND" in p.stderr,
           "another user's session: exit 1, NOT_FOUND")
