@@ -47,6 +47,63 @@ pl_status pl_dlg_spec_parse(const char *name, const char *text, size_t len,
                             struct pl_dlg_spec **out);
 void pl_dlg_spec_destroy(struct pl_dlg_spec *s); /* NULL is a no-op */
 const char *pl_dlg_spec_name(const struct pl_dlg_spec *s); /* the `dialog:` key */
+/* Does some slot of the spec take values from named entities (`entities:`)? The service asks
+ * parley-nlu for entities only then. */
+bool pl_dlg_spec_uses_entities(const struct pl_dlg_spec *s);
+
+/* ---- pipelines (dialog_pipeline.c) ----------------------------------------------------------- */
+
+/*
+ * A pipeline (pipelines/NAME.json, docs/pipelines.md) names the stages a conversation runs
+ * and the models and options of each. A stage that is absent does not run: no asr = audio is
+ * refused, no nlu = no intent (keywords and answers only), no dialog = every utterance goes to
+ * the knowledge base (qa), no tts = replies are text only. Strings "" = the serving worker's
+ * default. Immutable after load; shared by any number of threads.
+ */
+struct pl_dlg_pipeline {
+    char *name;        /* the `pipeline` key (owned) */
+    char *file;        /* where it came from (owned) */
+    char *description; /* (owned; may be "") */
+    bool has_asr, has_nlu, has_dialog, has_qa, has_tts;
+    struct {
+        char *model;         /* ASR model (StreamingRecognize config.model) */
+        char *language_code; /* "en-US" by default */
+        int silence_ms;      /* hands-free: silence that ends an utterance; 0 = the ASR's */
+    } asr;
+    struct {
+        bool enabled; /* punctuate each utterance (parley-nlu PunctuateText) before the NLU */
+        char *model;
+    } punctuation;
+    struct {
+        char *model;   /* AnalyzeIntent options.domain: a model name or domain */
+        bool entities; /* ask for named entities when the spec maps some (default true) */
+    } nlu;
+    struct {
+        char *spec; /* dialog spec of new sessions; "" = the server's default */
+    } dialog;
+    struct {
+        char *knowledge_base; /* "default": the knowledge base parley-qa serves */
+        int top_n;            /* answers asked of parley-qa (n-best, 1..10) */
+        float threshold;      /* the first answer scoring at least this is said (0..1) */
+    } qa;
+    struct {
+        char *voice;        /* "" = parley-dialog's dialog.tts_voice */
+        int sample_rate_hz; /* 0 = dialog.tts_sample_rate */
+        int encoding;       /* nvidia.riva.AudioEncoding number; 0 = LINEAR_PCM */
+    } tts;
+};
+
+/*
+ * Load and validate a pipeline file (JSON). Every problem is PL_E_FORMAT "FILE:LINE: KEY.PATH:
+ * what" (JSON syntax with its line and column, unknown key, wrong type, value out of range, a
+ * stage combination that cannot answer). PL_E_IO when unreadable. OUT: *out (caller owns;
+ * pl_dlg_pipeline_destroy).
+ */
+pl_status pl_dlg_pipeline_load(const char *path, struct pl_dlg_pipeline **out);
+/* The same from text in memory; name stands for the file in messages. */
+pl_status pl_dlg_pipeline_parse(const char *name, const char *text, size_t len,
+                                struct pl_dlg_pipeline **out);
+void pl_dlg_pipeline_destroy(struct pl_dlg_pipeline *p); /* NULL is a no-op */
 
 /* ---- session state (dialog_engine.c) -------------------------------------------------------- */
 
@@ -116,13 +173,19 @@ struct pl_dlg_nlu {
     float score;
     const struct pl_dlg_nlu_slot *slots;
     int n_slots;
+    /* named entities (parley-nlu AnalyzeEntities): label = the type (PER, LOC, ORG, MISC);
+     * they fill slots whose `entities:` name the type when no NLU slot does */
+    const struct pl_dlg_nlu_slot *entities;
+    int n_entities;
 };
 
 /* What the log keeps of a turn, in order: the kind names the HistoryEvent payload. */
 enum pl_dlg_ev_kind {
     PL_DLG_EV_USER = 1,   /* data: {"text"} */
-    PL_DLG_EV_NLU = 2,    /* data: {"text","intent","score","slots":[{name,value,score,start,end}]} */
-    PL_DLG_EV_SLOT = 3,   /* data: {"name","value"} (value "" = cleared) */
+    PL_DLG_EV_NLU = 2,    /* data: {"text","intent","score","slots":[{name,value,score,start,end}],
+                             "entities" (when any): the same} */
+    PL_DLG_EV_SLOT = 3,   /* data: {"name","value","source"} (value "" = cleared; source:
+                             nlu, entity, answer, action) */
     PL_DLG_EV_ACTION = 4, /* data: {"name","arguments":{},"result","ok","error","duration_ms"} */
     PL_DLG_EV_BOT = 5,    /* data: {"text","response","expects_input"} */
     PL_DLG_EV_EVENT = 6,  /* data: {"type" (EventType number),"detail","attributes":{}} */

@@ -120,10 +120,13 @@ static pl_status say(struct turn *t, int r, struct pl_dlg_ctx *c, bool expects) 
 
 /* ---- slots ---------------------------------------------------------------------------------- */
 
-static pl_status set_slot(struct turn *t, struct pl_dlg_ctx *c, const char *name, const char *v) {
+/* Set a slot and log it with where the value came from: "nlu", "entity", "answer", "action". */
+static pl_status set_slot(struct turn *t, struct pl_dlg_ctx *c, const char *name, const char *v,
+                          const char *source) {
     PL_TRY(pl_dlg_ctx_set_slot(c, name, v));
     return pl__dlg_turn_event_json(t->out, PL_DLG_EV_SLOT, c->id, t->turn_no, t->now,
-                                   json_pack("{s:s,s:s}", "name", name, "value", v ? v : ""));
+                                   json_pack("{s:s,s:s,s:s}", "name", name, "value", v ? v : "",
+                                             "source", source));
 }
 
 /* Is value valid for slot sl? On failure the invalid response is said and false returned. */
@@ -166,11 +169,31 @@ static int slot_for_label(const struct pl_dlg_spec *sp, const struct pl__dlg_flo
     return -1;
 }
 
+/* The first NER entity of a type slot si maps (`entities:`), for a slot the tagger missed;
+ * number slots take only a number. OUT: *v (caller owns) or NULL. */
+static pl_status entity_value(struct turn *t, int si, char **v) {
+    const struct pl__dlg_slot *sl = &t->sp->slots[si];
+    for (int i = 0; i < t->nlu->n_entities; i++) {
+        const struct pl_dlg_nlu_slot *e = &t->nlu->entities[i];
+        long num;
+        for (int k = 0; k < sl->n_entities; k++) {
+            if (strcmp(sl->entities[k], e->label) || !e->value[0]) continue;
+            if (sl->type == PL__SLOT_NUMBER && !pl_dlg_parse_number(e->value, &num)) continue;
+            *v = pl_strdup(e->value);
+            return *v ? PL_OK : PL_ERR(PL_E_NOMEM, "slot");
+        }
+    }
+    return PL_OK;
+}
+
 /* The value of slot si from the NLU slots mapped to it: one span, or several pieces joined
  * (adjacent pieces as the utterance has them: "tonight at eight"). Number slots take the
- * first piece that is a number. OUT: *v (caller owns) or NULL. */
-static pl_status nlu_value(struct turn *t, const struct pl__dlg_flow *f, int si, char **v) {
+ * first piece that is a number. When no NLU slot fills it and the slot is empty (or asked),
+ * a named entity of a mapped type does. OUT: *v (caller owns) or NULL, *src "nlu"/"entity". */
+static pl_status nlu_value(struct turn *t, const struct pl__dlg_flow *f, int si, char **v,
+                           const char **src) {
     *v = NULL;
+    *src = "nlu";
     int first = -1, last = -1;
     size_t tl = strlen(t->text);
     for (int i = 0; i < t->nlu->n_slots; i++) {
@@ -191,6 +214,12 @@ static pl_status nlu_value(struct turn *t, const struct pl__dlg_flow *f, int si,
         const struct pl_dlg_nlu_slot *l = &t->nlu->slots[last];
         if (spans && l->end >= 0 && s->start >= l->end && s->start - l->end <= 4) last = i;
     }
+    const struct pl_dlg_ctx *c = cur(t);
+    if (first < 0 && (!pl_dlg_ctx_slot(c, t->sp->slots[si].name) ||
+                      !strcmp(c->awaiting, t->sp->slots[si].name))) {
+        *src = "entity";
+        return entity_value(t, si, v);
+    }
     if (first < 0) return PL_OK;
     const struct pl_dlg_nlu_slot *a = &t->nlu->slots[first], *b = &t->nlu->slots[last];
     if (first != last)
@@ -209,11 +238,12 @@ static pl_status fill_from_nlu(struct turn *t, struct pl_dlg_ctx *c, const struc
     for (int si = 0; si < t->sp->n_slots; si++) {
         if (!flow_has(f, si)) continue;
         char *v = NULL;
-        PL_TRY(nlu_value(t, f, si, &v));
+        const char *src;
+        PL_TRY(nlu_value(t, f, si, &v, &src));
         if (!v) continue;
         bool ok;
         pl_status st = validate(t, c, si, v, &ok);
-        if (st == PL_OK && ok) st = set_slot(t, c, t->sp->slots[si].name, v);
+        if (st == PL_OK && ok) st = set_slot(t, c, t->sp->slots[si].name, v, src);
         pl_free(v);
         PL_TRY(st);
         if (!ok) {
@@ -590,7 +620,7 @@ static pl_status act_slot(struct turn *t, const struct pl__dlg_step *s) {
                                                       "the value's template has an unset name", t0);
         PL_TRY(st);
     }
-    pl_status st = set_slot(t, c, name, v);
+    pl_status st = set_slot(t, c, name, v, "action");
     if (st == PL_OK)
         st = action_event(t, s->action == PL__ACT_SET_SLOT ? "set_slot" : "clear_slot",
                           json_pack("{s:s}", "slot", name), v, true, "", t0);
@@ -629,7 +659,7 @@ static pl_status apply_reply(struct turn *t, json_t *o) {
         long num;
         bool skip = s && t->sp->slots[si].type == PL__SLOT_NUMBER && !pl_dlg_parse_number(s, &num);
         pl_status st = skip || (s || json_is_null(v)) ? PL_OK : PL_ERR(PL_E_NOMEM, "action");
-        if (st == PL_OK && !skip) st = set_slot(t, c, t->sp->slots[si].name, s);
+        if (st == PL_OK && !skip) st = set_slot(t, c, t->sp->slots[si].name, s, "action");
         pl_free(s);
         PL_TRY(st);
     }
@@ -868,7 +898,7 @@ static pl_status confirm_answer(struct turn *t, const struct pl__dlg_flow *f) {
         PL_TRY(typed_value(t, si, &v));
         bool ok = false;
         pl_status st = validate(t, c, si, v, &ok);
-        if (st == PL_OK && ok) st = set_slot(t, c, t->sp->slots[si].name, v);
+        if (st == PL_OK && ok) st = set_slot(t, c, t->sp->slots[si].name, v, "answer");
         pl_free(v);
         PL_TRY(st);
         if (!ok) return reprompt(t);
@@ -888,15 +918,17 @@ static pl_status slot_answer(struct turn *t, const struct pl__dlg_flow *f) {
     int si = pl__dlg_spec_slot(t->sp, c->awaiting);
     if (si < 0) return advance(t);
     char *v = NULL;
-    PL_TRY(nlu_value(t, f, si, &v));
+    const char *src;
+    PL_TRY(nlu_value(t, f, si, &v, &src));
     if (!v) {
         /* NLU gave the answer another label ("boston" as a time): the words answer */
+        src = "answer";
         PL_TRY(typed_value(t, si, &v));
     }
     if (!v) return reprompt(t);
     bool ok;
     pl_status st = validate(t, c, si, v, &ok);
-    if (st == PL_OK && ok) st = set_slot(t, c, t->sp->slots[si].name, v);
+    if (st == PL_OK && ok) st = set_slot(t, c, t->sp->slots[si].name, v, src);
     pl_free(v);
     PL_TRY(st);
     return ok ? advance(t) : reprompt(t);
@@ -935,22 +967,26 @@ static pl_status route(struct turn *t) {
 
 /* ---- the turn ------------------------------------------------------------------------------- */
 
+static json_t *spans_json(const struct pl_dlg_nlu_slot *v, int n) {
+    json_t *a = json_array();
+    for (int i = 0; a && i < n; i++)
+        json_array_append_new(a, json_pack("{s:s,s:s,s:f,s:i,s:i}", "name", v[i].label, "value",
+                                           v[i].value, "score", (double)v[i].score, "start",
+                                           v[i].start, "end", v[i].end));
+    return a;
+}
+
 static pl_status log_input(struct turn *t) {
     PL_TRY(pl__dlg_turn_event_json(t->out, PL_DLG_EV_USER, t->ctx_id, t->turn_no, t->now,
                                    json_pack("{s:s}", "text", t->text)));
     if (!t->nlu) return PL_OK;
-    json_t *slots = json_array();
-    for (int i = 0; slots && i < t->nlu->n_slots; i++) {
-        const struct pl_dlg_nlu_slot *s = &t->nlu->slots[i];
-        json_array_append_new(slots, json_pack("{s:s,s:s,s:f,s:i,s:i}", "name", s->label,
-                                               "value", s->value, "score", (double)s->score,
-                                               "start", s->start, "end", s->end));
-    }
-    return pl__dlg_turn_event_json(
-        t->out, PL_DLG_EV_NLU, t->ctx_id, t->turn_no, t->now,
-        json_pack("{s:s,s:s,s:f,s:o*}", "text", t->text, "intent",
-                  t->nlu->intent ? t->nlu->intent : "", "score", (double)t->nlu->score, "slots",
-                  slots));
+    json_t *slots = spans_json(t->nlu->slots, t->nlu->n_slots);
+    json_t *o = json_pack("{s:s,s:s,s:f,s:o*}", "text", t->text, "intent",
+                          t->nlu->intent ? t->nlu->intent : "", "score", (double)t->nlu->score,
+                          "slots", slots);
+    if (o && t->nlu->n_entities > 0)
+        json_object_set_new(o, "entities", spans_json(t->nlu->entities, t->nlu->n_entities));
+    return pl__dlg_turn_event_json(t->out, PL_DLG_EV_NLU, t->ctx_id, t->turn_no, t->now, o);
 }
 
 pl_status pl_dlg_turn_run(const struct pl_dlg_spec *spec, struct pl_dlg_state *state,

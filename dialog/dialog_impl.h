@@ -37,6 +37,8 @@ struct pl__dlg_slot {
     enum pl__dlg_slot_type type;
     char **nlu; /* NLU slot labels that fill it */
     int n_nlu;
+    char **entities; /* NER entity types that fill it when no NLU slot does (PER, LOC, ...) */
+    int n_entities;
     long min, max; /* number: valid range */
     bool has_min, has_max;
     char **choices; /* choice: allowed values (normalized) */
@@ -135,6 +137,7 @@ struct pl_dlg_spec {
     int switch_min_words;   /* ... and only for utterances at least this long */
     int keyword_slack;      /* extra words a keyword utterance may have */
     bool questions_to_kb;   /* an unknown question goes to the knowledge base at once */
+    bool uses_entities;     /* some slot is filled from NER entities (`entities:`) */
     struct pl__dlg_slot *slots;
     int n_slots;
     struct pl__dlg_response *responses;

@@ -53,6 +53,7 @@ int pl__dlg_spec_response(const struct pl_dlg_spec *s, const char *name) {
 }
 
 const char *pl_dlg_spec_name(const struct pl_dlg_spec *s) { return s->name; }
+bool pl_dlg_spec_uses_entities(const struct pl_dlg_spec *s) { return s->uses_entities; }
 
 /* ---- node checks ---------------------------------------------------------------------------- */
 
@@ -233,8 +234,8 @@ static pl_status load_responses(struct ld *ld, const struct pl__dy *m) {
 
 static pl_status load_slot(struct ld *ld, struct pl__dlg_slot *sl, const struct pl__dy *m,
                            const char *path) {
-    static const char *const allowed[] = {"type", "nlu", "min", "max", "choices", "strip",
-                                          "prompt", "invalid", NULL};
+    static const char *const allowed[] = {"type", "nlu", "entities", "min", "max", "choices",
+                                          "strip", "prompt", "invalid", NULL};
     PL_TRY(keys_ok(ld, m, path, allowed, NULL));
     char p[256];
     const struct pl__dy *n;
@@ -250,6 +251,11 @@ static pl_status load_slot(struct ld *ld, struct pl__dlg_slot *sl, const struct 
     if ((n = pl__dy_get(m, "nlu"))) {
         join(p, sizeof p, path, "nlu");
         PL_TRY(strings(ld, n, p, false, &sl->nlu, &sl->n_nlu));
+    }
+    if ((n = pl__dy_get(m, "entities"))) { /* NER types (PER, LOC, ...) filling it */
+        join(p, sizeof p, path, "entities");
+        PL_TRY(strings(ld, n, p, false, &sl->entities, &sl->n_entities));
+        ld->s->uses_entities = true;
     }
     double d;
     if ((n = pl__dy_get(m, "min"))) {
@@ -813,6 +819,7 @@ void pl_dlg_spec_destroy(struct pl_dlg_spec *s) {
     for (int i = 0; s->slots && i < s->n_slots; i++) {
         pl_free(s->slots[i].name);
         free_strings(s->slots[i].nlu, s->slots[i].n_nlu);
+        free_strings(s->slots[i].entities, s->slots[i].n_entities);
         free_strings(s->slots[i].choices, s->slots[i].n_choices);
         free_strings(s->slots[i].strip, s->slots[i].n_strip);
     }

@@ -7,6 +7,9 @@ pl_add_unit_test(NAME dialog SOURCES unit/test_dialog.c LIBS parley_dialog_core)
 # reply, garbage, 500 with retries, a server that never answers, a refused port), unconfigured
 # webhooks, the nats action through its hook, spec errors of webhooks and subjects.
 pl_add_unit_test(NAME dialog_actions SOURCES unit/test_dialog_actions.c LIBS parley_dialog_core)
+# Pipelines (pipelines/*.json): the shipped ones load, broken ones fail naming file, line and
+# key; slots filled from named entities with their source in the slot events.
+pl_add_unit_test(NAME dialog_pipeline SOURCES unit/test_dialog_pipeline.c LIBS parley_dialog_core)
 pl_add_py_test(NAME integration_dialog_stories SCRIPT dialog_stories.py TIMEOUT 300
                ENV "PL_DIALOG=$<TARGET_FILE:parley-dialog>" "PL_NLU=$<TARGET_FILE:parley-nlu>"
                    "PL_QA=$<TARGET_FILE:parley-qa>" "PL_GATEWAY=$<TARGET_FILE:parley-gateway>"

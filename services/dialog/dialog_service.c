@@ -581,6 +581,7 @@ static void *history_msg(struct pl_arena *a, const struct pl_dlg_hist *h) {
         parley__dialog__v1__slot__init(sl);
         sl->name = pl_arena_strdup(a, jstr(o, "name"));
         sl->value = pl_arena_strdup(a, jstr(o, "value"));
+        sl->source = pl_arena_strdup(a, jstr(o, "source"));
         m->payload_case = PARLEY__DIALOG__V1__HISTORY_EVENT__PAYLOAD_SLOT_SET;
         m->slot_set = sl;
         break;

@@ -203,7 +203,7 @@ static const char *turn(struct fixture *f, const char *text, const char *intent,
                                         at ? (int)(at - text + strlen(eq + 1)) : -1};
         n++;
     }
-    struct pl_dlg_nlu nlu = {intent, score, s, n};
+    struct pl_dlg_nlu nlu = {intent, score, s, n, NULL, 0};
     pl_dlg_turn_deinit(&f->t);
     pl_dlg_turn_init(&f->t);
     struct pl_dlg_turn_opts o = {&fake_hooks, f, 1000, 0, 0};

@@ -200,7 +200,7 @@ static void fx_deinit(struct fx *f) {
 static const char *turn(struct fx *f, const char *text, const char *intent, const char *city) {
     static char buf[1024];
     struct pl_dlg_nlu_slot s = {"city", city, 1.0f, -1, -1};
-    struct pl_dlg_nlu nlu = {intent, 1.0f, &s, city ? 1 : 0};
+    struct pl_dlg_nlu nlu = {intent, 1.0f, &s, city ? 1 : 0, NULL, 0};
     pl_dlg_turn_deinit(&f->t);
     pl_dlg_turn_init(&f->t);
     struct pl_dlg_turn_opts o = {&hooks, f, 1000, 0, 0};
