@@ -99,7 +99,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--block")) block = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--text")) text = argv[i + 1];
         else {
-            fprintf(stderr, "usage: pl-sdk-bench [--server H:P] [--calls N] [--block B] [--text T]\n");
+            fprintf(stderr,
+                    "usage: pl-sdk-bench [--server H:P] [--calls N] [--block B] [--text T]\n");
             return 2;
         }
     }
@@ -128,7 +129,8 @@ int main(int argc, char **argv) {
     grpc_channel *ch = grpc_channel_create(server, cr, &chargs);
     grpc_channel_credentials_release(cr);
 
-    double *sdk = malloc(sizeof(double) * (size_t)calls), *raw = malloc(sizeof(double) * (size_t)calls);
+    double *sdk = malloc(sizeof(double) * (size_t)calls),
+           *raw = malloc(sizeof(double) * (size_t)calls);
     int ns = 0, nr = 0, rc = 0;
     for (int w = 0; w < 50 && rc == 0; w++) { /* warm both up: connections, allocators */
         char *out = NULL;
@@ -155,7 +157,8 @@ int main(int argc, char **argv) {
         double sp50, smean, rp50, rmean;
         stats(sdk, ns, &sp50, &smean);
         stats(raw, nr, &rp50, &rmean);
-        printf("calls %d each, blocks of %d, PunctuateText \"%s\" on %s\n", calls, block, text, server);
+        printf("calls %d each, blocks of %d, PunctuateText \"%s\" on %s\n", calls, block, text,
+               server);
         printf("raw gRPC  p50 %.1f us  mean %.1f us\n", rp50, rmean);
         printf("SDK       p50 %.1f us  mean %.1f us\n", sp50, smean);
         printf("ratio SDK/raw  p50 %.3f  mean %.3f\n", sp50 / rp50, smean / rmean);

@@ -56,7 +56,8 @@ pl_status pl__client_grpc_fail(const char *rpc, int code, const char *details) {
                                                                          : "UNKNOWN";
     pl_status st = pl_client_status_of_grpc(code);
     if (st == PL_OK) st = PL_E_INTERNAL; /* not a failure: never asked for */
-    pl_status r = PL_ERR(st, "%s: %s: %s", rpc, name, details && *details ? details : "(no message)");
+    pl_status r =
+        PL_ERR(st, "%s: %s: %s", rpc, name, details && *details ? details : "(no message)");
     last_grpc = code;
     return r;
 }
@@ -231,7 +232,8 @@ pl_status pl__client_stream_send(struct pl_client_stream *s, const ProtobufCMess
 }
 
 pl_status pl_client_stream_send_audio(struct pl_client_stream *s, const void *audio, size_t n) {
-    if (!s || (!audio && n)) return pl__client_fail(PL_E_INVALID_ARG, "send_audio: no stream or audio");
+    if (!s || (!audio && n))
+        return pl__client_fail(PL_E_INVALID_ARG, "send_audio: no stream or audio");
     if (!s->iface->send_audio)
         return pl__client_fail(PL_E_INVALID_ARG, "%s takes no audio", s->rpc_name);
     return s->iface->send_audio(s, audio, n);

@@ -55,7 +55,8 @@ pl_status pl_client_recognize(struct pl_client *c, const struct pl_client_asr_co
                               const void *audio, size_t n, struct pl_client_transcript **out) {
     if (!out) return pl__client_fail(PL_E_INVALID_ARG, "Recognize: out is NULL");
     *out = NULL;
-    if (!c || (!audio && n)) return pl__client_fail(PL_E_INVALID_ARG, "Recognize: no client or audio");
+    if (!c || (!audio && n))
+        return pl__client_fail(PL_E_INVALID_ARG, "Recognize: no client or audio");
     Nvidia__Riva__Asr__RecognitionConfig rc;
     fill_config(cfg, &rc);
     Nvidia__Riva__Asr__RecognizeRequest rq = NVIDIA__RIVA__ASR__RECOGNIZE_REQUEST__INIT;
@@ -91,11 +92,10 @@ pl_status pl_client_recognize(struct pl_client *c, const struct pl_client_asr_co
         res[i].channel = r->results[i]->channel_tag;
         k += al ? al->n_words : 0;
     }
-    if (n_words == 0) pl_free(w), w = NULL;
+    if (n_words == 0) pl_free(w); /* else it is the first result with words' array */
     t->results = res;
     t->n_results = r->n_results;
     t->priv = m;
-    /* the words array is reachable through results[0].words when there are words */
     *out = t;
     return PL_OK;
 }
@@ -164,7 +164,8 @@ pl_status pl_client_recognize_stream_open(struct pl_client *c,
                                           struct pl_client_stream **out) {
     if (!out) return pl__client_fail(PL_E_INVALID_ARG, "StreamingRecognize: out is NULL");
     *out = NULL;
-    if (!c || !cb) return pl__client_fail(PL_E_INVALID_ARG, "StreamingRecognize: no client or callback");
+    if (!c || !cb)
+        return pl__client_fail(PL_E_INVALID_ARG, "StreamingRecognize: no client or callback");
     Nvidia__Riva__Asr__RecognitionConfig rc;
     fill_config(cfg, &rc);
     Nvidia__Riva__Asr__StreamingRecognitionConfig sc =

@@ -90,7 +90,9 @@ pl_status pl_client_audio_write_wav(const struct pl_client_audio *a, const char 
     bool ok = true;
     if (a->encoding != PL_CLIENT_ENC_OGGOPUS) {
         int bits = a->encoding == PL_CLIENT_ENC_MULAW || a->encoding == PL_CLIENT_ENC_ALAW ? 8 : 16;
-        int fmt = a->encoding == PL_CLIENT_ENC_MULAW ? 7 : a->encoding == PL_CLIENT_ENC_ALAW ? 6 : 1;
+        int fmt = a->encoding == PL_CLIENT_ENC_MULAW  ? 7
+                  : a->encoding == PL_CLIENT_ENC_ALAW ? 6
+                                                      : 1;
         uint8_t h[44];
         memcpy(h, "RIFF", 4);
         put_le(h + 4, (uint32_t)(36 + a->n), 4);
@@ -143,7 +145,8 @@ pl_status pl_client_synthesize_stream_open(struct pl_client *c,
                                            struct pl_client_stream **out) {
     if (!out) return pl__client_fail(PL_E_INVALID_ARG, "SynthesizeOnline: out is NULL");
     *out = NULL;
-    if (!c || !cb) return pl__client_fail(PL_E_INVALID_ARG, "SynthesizeOnline: no client or callback");
+    if (!c || !cb)
+        return pl__client_fail(PL_E_INVALID_ARG, "SynthesizeOnline: no client or callback");
     struct tts_impl t = settings(cfg);
     size_t nv = strlen(t.voice) + 1, nl = strlen(t.language) + 1;
     struct tts_impl *impl = pl_malloc(sizeof *impl + nv + nl);

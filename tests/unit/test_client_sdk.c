@@ -1,7 +1,7 @@
 /*
  * libparley-client without a server: option checks, the gRPC -> pl_status mapping, a call to
- * a port nobody listens on (UNAVAILABLE with gRPC status 14), a callback that cancels, the WAV
- * writer, and the stream helpers' argument checks.
+ * a port nobody listens on (UNAVAILABLE with gRPC status 14), the WAV writer, and the stream
+ * helpers' argument checks.
  */
 #include <check.h>
 #include <netinet/in.h>
