@@ -296,6 +296,13 @@ pl_status pl_dlg_turn_run(const struct pl_dlg_spec *spec, struct pl_dlg_state *s
                           const char *text, const struct pl_dlg_nlu *nlu,
                           const struct pl_dlg_turn_opts *o, struct pl_dlg_turn *out);
 
+/* A turn that only asks the knowledge base (a pipeline without a dialog stage: document_qa):
+ * the utterance goes to the kb_answer hook and its answer is the reply (else the spec's
+ * kb_no_answer / kb_unavailable); logged and committed like any turn. Errors as above. */
+pl_status pl_dlg_turn_run_kb(const struct pl_dlg_spec *spec, struct pl_dlg_state *state,
+                             const char *text, const struct pl_dlg_turn_opts *o,
+                             struct pl_dlg_turn *out);
+
 /* Open a new context (idle, with initial slots kv[0..n)); activate it when asked. Events go
  * to out. OUT: *ctx (borrowed from state). Errors: PL_E_INVALID_ARG (ended session). */
 pl_status pl_dlg_context_create(struct pl_dlg_state *state, const char *name,

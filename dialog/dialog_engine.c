@@ -989,9 +989,9 @@ static pl_status log_input(struct turn *t) {
     return pl__dlg_turn_event_json(t->out, PL_DLG_EV_NLU, t->ctx_id, t->turn_no, t->now, o);
 }
 
-pl_status pl_dlg_turn_run(const struct pl_dlg_spec *spec, struct pl_dlg_state *state,
-                          const char *text, const struct pl_dlg_nlu *nlu,
-                          const struct pl_dlg_turn_opts *o, struct pl_dlg_turn *out) {
+static pl_status run(const struct pl_dlg_spec *spec, struct pl_dlg_state *state,
+                     const char *text, const struct pl_dlg_nlu *nlu,
+                     const struct pl_dlg_turn_opts *o, bool kb_only, struct pl_dlg_turn *out) {
     static const struct pl_dlg_turn_opts none = {0};
     static const struct pl_dlg_nlu no_nlu = {0};
     if (state->state != PL_DLG_SESSION_ACTIVE)
@@ -1015,7 +1015,7 @@ pl_status pl_dlg_turn_run(const struct pl_dlg_spec *spec, struct pl_dlg_state *s
     out->turn = t.turn_no;
     PL_TRY_GOTO(st, pl__dlg_set_str(&out->intent, ""));
     PL_TRY_GOTO(st, log_input(&t));
-    PL_TRY_GOTO(st, route(&t));
+    PL_TRY_GOTO(st, kb_only ? kb_answer(&t, -1, -1) : route(&t));
     PL_TRY_GOTO(st, pl__dlg_lifecycle(out, PL_DLG_E_TURN_COMPLETE, t.ctx_id, t.turn_no, t.now,
                                       "turn complete", "intent", out->intent));
 fail:
@@ -1025,4 +1025,16 @@ fail:
     }
     pl_free(t.norm);
     return st;
+}
+
+pl_status pl_dlg_turn_run(const struct pl_dlg_spec *spec, struct pl_dlg_state *state,
+                          const char *text, const struct pl_dlg_nlu *nlu,
+                          const struct pl_dlg_turn_opts *o, struct pl_dlg_turn *out) {
+    return run(spec, state, text, nlu, o, false, out);
+}
+
+pl_status pl_dlg_turn_run_kb(const struct pl_dlg_spec *spec, struct pl_dlg_state *state,
+                             const char *text, const struct pl_dlg_turn_opts *o,
+                             struct pl_dlg_turn *out) {
+    return run(spec, state, text, NULL, o, true, out);
 }

@@ -18,6 +18,7 @@
  * output_audio hands the stream's turns to its voice (dialog_voice.c): audio through
  * parley-asr, text turns queued behind the spoken ones, replies spoken through parley-tts.
  */
+#include <jansson.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -55,40 +56,119 @@ static pl_status call(struct pl_dlgsvc *s, const char *subject, const ProtobufCM
     return st;
 }
 
+/* What the hooks of one turn see: the service and the turn's pipeline (NULL = default). */
+struct hook_ud {
+    struct pl_dlgsvc *s;
+    const struct pl_dlg_pipeline *p;
+};
+
+/* The knowledge base's answer: parley-qa's n-best (the pipeline's qa.top_n, else 1), the first
+ * non-empty answer scoring at least qa.threshold. */
 static pl_status kb_answer(void *ud, const char *question, int64_t deadline_us, char **answer) {
-    struct pl_dlgsvc *s = ud;
+    const struct hook_ud *h = ud;
     *answer = NULL;
     Nvidia__Riva__Nlp__NaturalQueryRequest rq = NVIDIA__RIVA__NLP__NATURAL_QUERY_REQUEST__INIT;
     rq.query = (char *)question;
-    rq.top_n = 1;
+    rq.top_n = h->p && h->p->has_qa ? (uint32_t)h->p->qa.top_n : 1;
     rq.context = "";
+    float threshold = h->p && h->p->has_qa ? h->p->qa.threshold : 0.0f;
     ProtobufCMessage *m = NULL;
-    PL_TRY(call(s, "parley.qa.natural_query", &rq.base,
-                &nvidia__riva__nlp__natural_query_response__descriptor, s->o.qa_timeout_ms,
+    PL_TRY(call(h->s, "parley.qa.natural_query", &rq.base,
+                &nvidia__riva__nlp__natural_query_response__descriptor, h->s->o.qa_timeout_ms,
                 deadline_us, &m));
     Nvidia__Riva__Nlp__NaturalQueryResponse *r = (void *)m;
-    *answer = pl_strdup(r->n_results > 0 && r->results[0]->answer ? r->results[0]->answer : "");
+    const char *best = "";
+    for (size_t i = 0; i < r->n_results && !best[0]; i++)
+        if (r->results[i]->answer && r->results[i]->answer[0] &&
+            r->results[i]->score >= threshold)
+            best = r->results[i]->answer;
+    *answer = pl_strdup(best);
     pl_proto_free(m);
     return *answer ? PL_OK : PL_ERR(PL_E_NOMEM, "answer");
 }
 
 static pl_status records(void *ud, const char *user, const char *kind, struct pl_dlg_record **out,
                          int *n) {
-    struct pl_dlgsvc *s = ud;
-    return pl_dlg_store_records(s->store, user, kind, out, n);
+    const struct hook_ud *h = ud;
+    return pl_dlg_store_records(h->s->store, user, kind, out, n);
 }
 
-static const struct pl_dlg_hooks_i hooks = {kb_answer, records, pl__dlgsvc_nats_request};
+static pl_status nats_request(void *ud, const char *subject, const char *user, const char *body,
+                              int timeout_ms, int64_t deadline_us, char **reply, size_t *len) {
+    const struct hook_ud *h = ud;
+    return pl__dlgsvc_nats_request(h->s, subject, user, body, timeout_ms, deadline_us, reply, len);
+}
+
+static const struct pl_dlg_hooks_i hooks = {kb_answer, records, nats_request};
+
+/* The text punctuated by parley-nlu (PunctuateText with the pipeline's model), or NULL when
+ * that fails (logged; the turn goes on with the text as it was). OUT: caller owns. */
+static char *punctuate(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p, const char *text,
+                       int64_t deadline_us) {
+    char *texts[1] = {(char *)text};
+    Nvidia__Riva__Nlp__TextTransformRequest rq = NVIDIA__RIVA__NLP__TEXT_TRANSFORM_REQUEST__INIT;
+    Nvidia__Riva__Nlp__NLPModelParams mp = NVIDIA__RIVA__NLP__NLPMODEL_PARAMS__INIT;
+    rq.n_text = 1;
+    rq.text = texts;
+    mp.model_name = p->punctuation.model;
+    rq.model = &mp;
+    ProtobufCMessage *m = NULL;
+    if (call(s, "parley.nlu.punctuate_text", &rq.base,
+             &nvidia__riva__nlp__text_transform_response__descriptor, s->o.nlu_timeout_ms,
+             deadline_us, &m) != PL_OK) {
+        PL_LOGW("punctuation unavailable for this turn (%s): the text as it was", pl_last_error());
+        return NULL;
+    }
+    Nvidia__Riva__Nlp__TextTransformResponse *r = (void *)m;
+    char *out = r->n_text == 1 && r->text[0] && r->text[0][0] ? pl_strdup(r->text[0]) : NULL;
+    pl_proto_free(m);
+    return out;
+}
+
+/* Named entities of text (parley-nlu AnalyzeEntities) into *ents (values borrowed from *msg,
+ * which the caller frees). Unavailable: none, logged. */
+static void entities(struct pl_dlgsvc *s, const char *text, int64_t deadline_us,
+                     ProtobufCMessage **msg, struct pl_dlg_nlu_slot **ents, int *n) {
+    *ents = NULL;
+    *n = 0;
+    Nvidia__Riva__Nlp__AnalyzeEntitiesRequest rq =
+        NVIDIA__RIVA__NLP__ANALYZE_ENTITIES_REQUEST__INIT;
+    rq.query = (char *)text;
+    if (call(s, "parley.nlu.analyze_entities", &rq.base,
+             &nvidia__riva__nlp__token_class_response__descriptor, s->o.nlu_timeout_ms,
+             deadline_us, msg) != PL_OK) {
+        PL_LOGW("named entities unavailable for this turn (%s)", pl_last_error());
+        return;
+    }
+    Nvidia__Riva__Nlp__TokenClassResponse *r = (void *)*msg;
+    const Nvidia__Riva__Nlp__TokenClassSequence *q = r->n_results > 0 ? r->results[0] : NULL;
+    if (!q || !(*ents = pl_calloc(q->n_results + 1, sizeof **ents))) return;
+    for (size_t i = 0; i < q->n_results; i++) {
+        const Nvidia__Riva__Nlp__TokenClassValue *v = q->results[i];
+        if (v->n_label == 0 || !v->label[0]->class_name) continue;
+        struct pl_dlg_nlu_slot *o = &(*ents)[(*n)++];
+        o->label = v->label[0]->class_name;
+        o->value = v->token ? v->token : "";
+        o->score = v->label[0]->score;
+        o->start = v->n_span > 0 ? (int)v->span[0]->start : -1;
+        o->end = v->n_span > 0 ? (int)v->span[0]->end : -1;
+    }
+}
 
 /* parley-nlu's analysis of text into nlu (slots borrowed from *msg, which the caller frees).
  * NLU down or failing: no intent, logged. */
-static void analyze(struct pl_dlgsvc *s, const char *text, int64_t deadline_us,
-                    ProtobufCMessage **msg, struct pl_dlg_nlu *nlu,
+static void analyze(struct pl_dlgsvc *s, const char *model, const char *text,
+                    int64_t deadline_us, ProtobufCMessage **msg, struct pl_dlg_nlu *nlu,
                     struct pl_dlg_nlu_slot **slots) {
     memset(nlu, 0, sizeof *nlu);
     *slots = NULL;
     Nvidia__Riva__Nlp__AnalyzeIntentRequest rq = NVIDIA__RIVA__NLP__ANALYZE_INTENT_REQUEST__INIT;
+    Nvidia__Riva__Nlp__AnalyzeIntentOptions op = NVIDIA__RIVA__NLP__ANALYZE_INTENT_OPTIONS__INIT;
     rq.query = (char *)text;
+    if (model && *model) { /* the pipeline's model (a model name or a domain) */
+        op.domain = (char *)model;
+        rq.options = &op;
+    }
     if (call(s, "parley.nlu.analyze_intent", &rq.base,
              &nvidia__riva__nlp__analyze_intent_response__descriptor, s->o.nlu_timeout_ms,
              deadline_us, msg) != PL_OK) {
@@ -143,34 +223,105 @@ static pl_status check_text(struct pl_dlgsvc *s, const char *text) {
 
 void pl__dlg_turn_result_deinit(struct pl__dlg_turn_result *r) {
     pl_dlg_turn_deinit(&r->turn);
+    pl_free(r->text);
     pl_dlg_state_destroy(r->state);
     pl_proto_free(r->nlu_msg);
     memset(r, 0, sizeof *r);
 }
 
-pl_status pl__dlgsvc_text_turn(struct pl_dlgsvc *s, const char *user, const char *sid,
-                               const char *text, int64_t deadline_us,
-                               struct pl__dlg_turn_result *out) {
+/* The stages before the policy (pipeline p, NULL = default): punctuation (when p says),
+ * NLU (unless p has no nlu stage), entities (when the spec maps some and p allows). */
+static void understand(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p,
+                       const struct pl_dlg_spec *spec, struct pl__dlg_turn_result *out,
+                       int64_t deadline_us, struct pl_dlg_nlu *nlu,
+                       struct pl_dlg_nlu_slot **slots, ProtobufCMessage **ner_msg,
+                       struct pl_dlg_nlu_slot **ents) {
+    memset(nlu, 0, sizeof *nlu);
+    if (p && p->punctuation.enabled) {
+        char *t = punctuate(s, p, out->text, deadline_us);
+        if (t) {
+            pl_free(out->text);
+            out->text = t;
+        }
+    }
+    if (p && !p->has_nlu) return;
+    ProtobufCMessage *msg = NULL;
+    analyze(s, p ? p->nlu.model : NULL, out->text, deadline_us, &msg, nlu, slots);
+    out->nlu_msg = msg;
+    if (spec && pl_dlg_spec_uses_entities(spec) && (!p || p->nlu.entities)) {
+        entities(s, out->text, deadline_us, ner_msg, ents, &nlu->n_entities);
+        nlu->entities = *ents;
+    }
+}
+
+pl_status pl__dlgsvc_text_turn(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p,
+                               const char *user, const char *sid, const char *text,
+                               int64_t deadline_us, struct pl__dlg_turn_result *out) {
     memset(out, 0, sizeof *out);
     pl_dlg_turn_init(&out->turn);
     PL_TRY(check_text(s, text));
+    if (!(out->text = pl_strdup(text))) return PL_ERR(PL_E_NOMEM, "turn");
+    bool kb_only = p && !p->has_dialog;
+    /* the session's spec decides whether entities are asked for: when some loaded spec maps
+     * entities, read the session before the lock (its dialog never changes), so that the NLU
+     * calls stay outside it */
+    const struct pl_dlg_spec *spec = NULL;
+    pl_status st = PL_OK;
+    for (int i = 0; !kb_only && i < s->n_specs && !spec; i++) {
+        if (!pl_dlg_spec_uses_entities(s->specs[i])) continue;
+        struct pl_dlg_state *peek = NULL;
+        st = pl_dlg_store_session_load(s->store, user, sid, &peek);
+        spec = st == PL_OK ? pl__dlgsvc_spec(s, peek->dialog) : NULL;
+        pl_dlg_state_destroy(peek);
+        break;
+    }
     struct pl_dlg_nlu nlu;
-    struct pl_dlg_nlu_slot *slots = NULL;
-    ProtobufCMessage *msg = NULL;
-    analyze(s, text, deadline_us, &msg, &nlu, &slots);
-    out->nlu_msg = msg;
+    struct pl_dlg_nlu_slot *slots = NULL, *ents = NULL;
+    ProtobufCMessage *ner_msg = NULL;
+    if (st == PL_OK) understand(s, p, spec, out, deadline_us, &nlu, &slots, &ner_msg, &ents);
     pl__dlgsvc_lock(s, sid);
-    pl_status st = pl_dlg_store_session_load(s->store, user, sid, &out->state);
-    const struct pl_dlg_spec *spec = st == PL_OK ? pl__dlgsvc_spec(s, out->state->dialog) : NULL;
+    if (st == PL_OK) st = pl_dlg_store_session_load(s->store, user, sid, &out->state);
+    spec = st == PL_OK ? pl__dlgsvc_spec(s, out->state->dialog) : NULL;
     if (st == PL_OK && !spec)
         st = PL_ERR(PL_E_UNAVAILABLE, "dialog '%s' of session %s is not loaded",
                     out->state->dialog, sid);
-    struct pl_dlg_turn_opts o = {&hooks, s, pl_time_wall_ms(), deadline_us, s->o.tz_offset_min};
-    if (st == PL_OK) st = pl_dlg_turn_run(spec, out->state, text, &nlu, &o, &out->turn);
+    struct hook_ud h = {s, p};
+    struct pl_dlg_turn_opts o = {&hooks, &h, pl_time_wall_ms(), deadline_us, s->o.tz_offset_min};
+    if (st == PL_OK)
+        st = kb_only ? pl_dlg_turn_run_kb(spec, out->state, out->text, &o, &out->turn)
+                     : pl_dlg_turn_run(spec, out->state, out->text, &nlu, &o, &out->turn);
     if (st == PL_OK) st = pl_dlg_store_commit(s->store, out->state, &out->turn, o.now_ms);
     pl__dlgsvc_unlock(s, sid);
     pl_free(slots);
+    pl_free(ents);
+    pl_proto_free(ner_msg);
     return st;
+}
+
+char *pl__dlgsvc_event_json(int type, const char *detail, const char *const *attrs) {
+    json_t *a = json_object();
+    for (size_t i = 0; a && attrs && attrs[2 * i]; i++)
+        json_object_set_new(a, attrs[2 * i], json_string(attrs[2 * i + 1] ? attrs[2 * i + 1] : ""));
+    json_t *o = json_pack("{s:i,s:s,s:o*}", "type", type, "detail", detail, "attributes", a);
+    char *data = o ? json_dumps(o, JSON_COMPACT) : NULL; /* pl_malloc'd (jansson's allocator) */
+    json_decref(o);
+    return data;
+}
+
+pl_status pl__dlgsvc_log_event(struct pl_dlgsvc *s, const char *user, const char *sid,
+                               const char *ctx_id, int turn, const char *data) {
+    struct pl_dlg_turn t;
+    pl_dlg_turn_init(&t);
+    struct pl_dlg_state *st = NULL;
+    int64_t now = pl_time_wall_ms();
+    pl_status r = pl_dlg_turn_event(&t, PL_DLG_EV_EVENT, ctx_id, turn, now, data);
+    pl__dlgsvc_lock(s, sid);
+    if (r == PL_OK) r = pl_dlg_store_session_load(s->store, user, sid, &st);
+    if (r == PL_OK) r = pl_dlg_store_commit(s->store, st, &t, now);
+    pl__dlgsvc_unlock(s, sid);
+    pl_dlg_state_destroy(st);
+    pl_dlg_turn_deinit(&t);
+    return r;
 }
 
 /* ---- Converse -------------------------------------------------------------------------- */
@@ -295,7 +446,7 @@ static bool ends_stream(pl_status st) {
 static pl_status on_text(struct pl__dlg_conv *c, const char *text) {
     const struct pl_worker_ctx *ctx = pl_worker_session_ctx(c->ws);
     struct pl__dlg_turn_result t;
-    pl_status st = pl__dlgsvc_text_turn(c->s, c->user, c->session_id, text,
+    pl_status st = pl__dlgsvc_text_turn(c->s, c->pipe, c->user, c->session_id, text,
                                         ctx ? ctx->deadline_us : 0, &t);
     if (st != PL_OK) { /* the turn failed and stored nothing */
         char err[512], msg[600];
@@ -309,24 +460,49 @@ static pl_status on_text(struct pl__dlg_conv *c, const char *text) {
         PL_LOGW("turn failed: %s", msg);
         return pl__dlgconv_event(c, PL_DLG_E_ERROR, msg, NULL, "", 0);
     }
-    if (c->include_nlu) st = pl__dlgconv_send_nlu(c, text, &t);
+    if (c->include_nlu) st = pl__dlgconv_send_nlu(c, t.text, &t);
     if (st == PL_OK) st = pl__dlgconv_send_turn(c, &t, 0);
     pl__dlg_turn_result_deinit(&t);
     return st;
 }
 
 /* The config: resume or create the session, switch context when asked. */
+/* The pipeline the config names (c->pipe), and that its stages serve what the config asks. */
+static pl_status config_pipeline(struct pl__dlg_conv *c,
+                                 const Parley__Dialog__V1__ConverseConfig *cfg) {
+    c->pipe = NULL;
+    if (!cfg->pipeline || !*cfg->pipeline) return PL_OK;
+    const struct pl_dlg_pipeline *p = pl__dlgsvc_pipeline(c->s, cfg->pipeline);
+    if (!p) {
+        char names[512];
+        pl__dlgsvc_pipeline_names(c->s, names, sizeof names);
+        return PL_ERR(PL_E_NOT_FOUND, "pipeline '%.128s' is not loaded (loaded: %s)",
+                      cfg->pipeline, names);
+    }
+    if (cfg->input_audio && !p->has_asr)
+        return PL_ERR(PL_E_INVALID_ARG, "pipeline '%s' has no asr stage: input_audio is not "
+                      "accepted (%s)", p->name, p->file);
+    if (cfg->output_audio && !p->has_tts)
+        return PL_ERR(PL_E_INVALID_ARG, "pipeline '%s' has no tts stage: output_audio is not "
+                      "accepted (%s)", p->name, p->file);
+    c->pipe = p;
+    return PL_OK;
+}
+
 static pl_status on_config(struct pl__dlg_conv *c, const Parley__Dialog__V1__ConverseConfig *cfg) {
     struct pl_dlgsvc *s = c->s;
     snprintf(c->user, sizeof c->user, "%s", pl__dlgsvc_user(pl_worker_session_ctx(c->ws), cfg->user_id));
     c->include_nlu = cfg->include_nlu;
+    PL_TRY(config_pipeline(c, cfg));
     struct pl_dlg_state *st = NULL;
     pl_status r;
     bool created = false;
     if (cfg->session_id && *cfg->session_id) {
         r = pl_dlg_store_session_load(s->store, c->user, cfg->session_id, &st);
     } else {
-        const char *d = cfg->dialog && *cfg->dialog ? cfg->dialog : s->default_dialog;
+        const char *d = cfg->dialog && *cfg->dialog ? cfg->dialog
+                        : c->pipe && c->pipe->dialog.spec[0] ? c->pipe->dialog.spec
+                                                             : s->default_dialog;
         if (!*d) d = pl_dlg_spec_name(s->specs[0]);
         r = pl__dlgsvc_spec(s, d) ? pl_dlg_store_session_create(s->store, c->user, d,
                                                                 cfg->language_code,

@@ -32,6 +32,7 @@ void pl_dlgsvc_opts_default(struct pl_dlgsvc_opts *o) {
     o->tts_voice = "";
     o->tts_sample_rate = 22050;
     o->voice_wait_ms = 60000;
+    o->pipeline_dir = "pipelines";
 }
 
 /* ---- specs ---------------------------------------------------------------------------------- */
@@ -76,6 +77,59 @@ static pl_status load_specs(struct pl_dlgsvc *s) {
     if (st == PL_OK && s->n_specs == 0)
         st = PL_ERR(PL_E_NOT_FOUND, "dialog specs: no *.yaml or *.json in %s", s->spec_dir);
     return st;
+}
+
+/* Every *.json of pipeline_dir, by file name. A missing directory means no pipelines; a bad
+ * file, two pipelines of one name or a pipeline naming a dialog spec that is not loaded stop
+ * the start with the file (and line, key). */
+static pl_status load_pipelines(struct pl_dlgsvc *s) {
+    struct dirent **ents = NULL;
+    int n = scandir(s->pipeline_dir, &ents, NULL, by_name);
+    if (n < 0) {
+        PL_LOGI("no pipelines: %s cannot be read", s->pipeline_dir);
+        return PL_OK;
+    }
+    pl_status st = PL_OK;
+    s->pipelines = pl_calloc((size_t)n + 1, sizeof *s->pipelines);
+    if (!s->pipelines) st = PL_ERR(PL_E_NOMEM, "pipelines");
+    for (int i = 0; i < n; i++) {
+        size_t l = strlen(ents[i]->d_name);
+        if (st == PL_OK && ents[i]->d_name[0] != '.' && l > 5 &&
+            !strcmp(ents[i]->d_name + l - 5, ".json")) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/%s", s->pipeline_dir, ents[i]->d_name);
+            struct pl_dlg_pipeline *p = NULL;
+            st = pl_dlg_pipeline_load(path, &p);
+            if (st == PL_OK && pl__dlgsvc_pipeline(s, p->name))
+                st = PL_ERR(PL_E_FORMAT, "%s: pipeline '%s' is defined twice", path, p->name);
+            else if (st == PL_OK && p->dialog.spec[0] && !pl__dlgsvc_spec(s, p->dialog.spec))
+                st = PL_ERR(PL_E_FORMAT, "%s: dialog.spec: dialog '%s' is not among the specs "
+                            "of %s", path, p->dialog.spec, s->spec_dir);
+            if (st == PL_OK) {
+                s->pipelines[s->n_pipelines++] = p;
+                PL_LOGI("pipeline %s from %s", p->name, path);
+            } else {
+                pl_dlg_pipeline_destroy(p);
+            }
+        }
+        free(ents[i]); /* scandir allocates with malloc */
+    }
+    free(ents);
+    return st;
+}
+
+const struct pl_dlg_pipeline *pl__dlgsvc_pipeline(struct pl_dlgsvc *s, const char *name) {
+    for (int i = 0; i < s->n_pipelines; i++)
+        if (!strcmp(s->pipelines[i]->name, name)) return s->pipelines[i];
+    return NULL;
+}
+
+void pl__dlgsvc_pipeline_names(struct pl_dlgsvc *s, char *buf, size_t n) {
+    size_t k = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < s->n_pipelines && k < n; i++)
+        k += (size_t)snprintf(buf + k, n - k, "%s%s", i ? ", " : "", s->pipelines[i]->name);
+    if (!s->n_pipelines) snprintf(buf, n, "none");
 }
 
 const struct pl_dlg_spec *pl__dlgsvc_spec(struct pl_dlgsvc *s, const char *name) {
@@ -140,9 +194,11 @@ pl_status pl_dlgsvc_create(const struct pl_dlgsvc_opts *o, struct pl_dlgsvc **ou
     if (!(s->spec_dir = pl_strdup(o->spec_dir)) ||
         !(s->default_dialog = pl_strdup(o->default_dialog ? o->default_dialog : "")) ||
         !(s->store_path = pl_strdup(o->store_path)) ||
-        !(s->tts_voice = pl_strdup(o->tts_voice ? o->tts_voice : "")))
+        !(s->tts_voice = pl_strdup(o->tts_voice ? o->tts_voice : "")) ||
+        !(s->pipeline_dir = pl_strdup(o->pipeline_dir ? o->pipeline_dir : "")))
         st = PL_ERR(PL_E_NOMEM, "dialog service");
     if (st == PL_OK) st = load_specs(s);
+    if (st == PL_OK && s->pipeline_dir[0]) st = load_pipelines(s);
     if (st == PL_OK && s->default_dialog[0] && !pl__dlgsvc_spec(s, s->default_dialog))
         st = PL_ERR(PL_E_NOT_FOUND, "dialog.default_dialog '%s' is not among the specs of %s",
                     s->default_dialog, s->spec_dir);
@@ -165,6 +221,7 @@ pl_status pl_dlgsvc_create(const struct pl_dlgsvc_opts *o, struct pl_dlgsvc **ou
     s->o.spec_dir = s->spec_dir;
     s->o.default_dialog = s->default_dialog;
     s->o.store_path = s->store_path;
+    s->o.pipeline_dir = s->pipeline_dir;
     *out = s;
     return PL_OK;
 }
@@ -174,6 +231,9 @@ void pl_dlgsvc_destroy(struct pl_dlgsvc *s) {
     pl_nrpc_conn_destroy(s->nc);
     pl_dlg_store_close(s->store);
     for (int i = 0; i < s->n_specs; i++) pl_dlg_spec_destroy(s->specs[i]);
+    for (int i = 0; i < s->n_pipelines; i++) pl_dlg_pipeline_destroy(s->pipelines[i]);
+    pl_free(s->pipelines);
+    pl_free(s->pipeline_dir);
     for (int i = 0; i < PL__DLG_STRIPES; i++) {
         pthread_mutex_destroy(&s->stripes[i].mu);
         pthread_cond_destroy(&s->stripes[i].released);

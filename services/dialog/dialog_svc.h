@@ -43,6 +43,8 @@ struct pl_dlgsvc_opts {
     const char *tts_voice;      /* voice of replies whose output_audio names none ("" = TTS's) */
     int tts_sample_rate;        /* rate of replies whose output_audio says 0 (22050) */
     int64_t voice_wait_ms;      /* half-close: longest wait for the last voice turn (60000) */
+    const char *pipeline_dir;   /* pipelines (*.json) a Converse config may name; a missing
+                                   directory = none */
 };
 void pl_dlgsvc_opts_default(struct pl_dlgsvc_opts *o);
 
@@ -79,6 +81,9 @@ struct pl_dlgsvc {
     char *spec_dir, *default_dialog, *store_path, *tts_voice;
     struct pl_dlg_spec **specs;
     int n_specs;
+    char *pipeline_dir;
+    struct pl_dlg_pipeline **pipelines;
+    int n_pipelines;
     struct pl_dlg_store *store;
     struct pl_nrpc_conn *nc;
     struct pl__dlg_stripe stripes[PL__DLG_STRIPES];
@@ -88,6 +93,10 @@ struct pl_dlgsvc {
  * "anonymous". Borrowed from ctx or req_user. */
 const char *pl__dlgsvc_user(const struct pl_worker_ctx *ctx, const char *req_user);
 const struct pl_dlg_spec *pl__dlgsvc_spec(struct pl_dlgsvc *s, const char *name);
+/* A loaded pipeline by name, or NULL. */
+const struct pl_dlg_pipeline *pl__dlgsvc_pipeline(struct pl_dlgsvc *s, const char *name);
+/* The loaded pipelines' names, comma-separated, for messages ("none" when none). */
+void pl__dlgsvc_pipeline_names(struct pl_dlgsvc *s, char *buf, size_t n);
 /* Hold session_id (load, change, commit of one session by one thread at a time); waits while
  * another thread holds the same session. Session ids longer than 32 bytes are held by their
  * first 32 (two such ids merely wait for each other). Every lock needs one unlock. */
@@ -99,13 +108,24 @@ struct pl__dlg_turn_result {
     struct pl_dlg_turn turn;
     struct pl_dlg_state *state;
     void *nlu_msg; /* the AnalyzeIntentResponse (ProtobufCMessage), or NULL */
+    char *text;    /* the text the turn ran on (punctuated when the pipeline says so) */
 };
 void pl__dlg_turn_result_deinit(struct pl__dlg_turn_result *r);
-/* Run and commit one text turn of user in session sid. Errors: PL_E_INVALID_ARG (text),
- * PL_E_NOT_FOUND (session), PL_E_IO (store). */
-pl_status pl__dlgsvc_text_turn(struct pl_dlgsvc *s, const char *user, const char *sid,
-                               const char *text, int64_t deadline_us,
-                               struct pl__dlg_turn_result *out);
+/* Run and commit one text turn of user in session sid, with the stages of pipeline p (NULL =
+ * the default: NLU, entities when the spec maps some, the dialog, QA's best answer): the text
+ * punctuated first when p says so (the turn's text is then the punctuated one: out->text).
+ * Errors: PL_E_INVALID_ARG (text), PL_E_NOT_FOUND (session), PL_E_IO (store). */
+pl_status pl__dlgsvc_text_turn(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p,
+                               const char *user, const char *sid, const char *text,
+                               int64_t deadline_us, struct pl__dlg_turn_result *out);
+
+/* A lifecycle event's JSON data ({"type","detail","attributes"}; attrs: key, value, ...,
+ * NULL). OUT: caller owns (pl_free); NULL = out of memory. */
+char *pl__dlgsvc_event_json(int type, const char *detail, const char *const *attrs);
+/* Append one event (data: its JSON) to session sid's log outside a turn (barge-in), holding
+ * the session. Errors: the store's (PL_E_NOT_FOUND, PL_E_UNAVAILABLE, ...). */
+pl_status pl__dlgsvc_log_event(struct pl_dlgsvc *s, const char *user, const char *sid,
+                               const char *ctx_id, int turn, const char *data);
 
 /* Protobuf glue (dialog_service.c): messages allocated in arena a. */
 void *pl__dlgsvc_session_msg(struct pl_arena *a, const struct pl_dlg_state *s);
@@ -134,6 +154,7 @@ struct pl__dlg_conv {
     bool configured, include_nlu;
     void *id;                     /* Nvidia__Riva__RequestId echoed (owned copy), or NULL */
     struct pl__dlg_voice *voice;  /* input_audio or output_audio configured; else NULL */
+    const struct pl_dlg_pipeline *pipe; /* ConverseConfig.pipeline (the service's), or NULL */
 };
 
 /* Send one ConverseResponse (its oneof already set; a Parley__Dialog__V1__ConverseResponse *)

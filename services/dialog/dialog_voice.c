@@ -82,9 +82,12 @@ struct utt {
     int64_t eou_us; /* END_OF_UTTERANCE (or half-close) that closed it; 0 = none */
 };
 
-/* One turn to run. */
+/* One turn to run, or (record) an event to append to the log: text is then its JSON. */
 struct job {
     struct job *next;
+    bool record;
+    char ctx_id[PL_DLG_ID_LEN];
+    int turn;
     char *text;
     int64_t end_us; /* the end of the user's utterance: final's arrival or text message */
     int64_t eou_us; /* END_OF_UTTERANCE that ended it, 0 = none */
@@ -101,6 +104,8 @@ struct pl__dlg_voice {
     bool in, ptt, interim;
     int enc, rate, channels;
     char *asr_model;
+    const char *language; /* the ASR's language (the pipeline's, else en-US) */
+    int silence_ms;       /* hands-free: the ASR's stop window (the pipeline's; 0 = its own) */
     bool fmt_known;      /* the format (and the WAV header, if any) is known */
     uint8_t *hdr;        /* the WAV header (sent first on every ASR stream), or NULL */
     size_t n_hdr, cap_hdr;
@@ -121,6 +126,10 @@ struct pl__dlg_voice {
     int tts_code;
     char tts_msg[256];
     int interrupted;              /* REASON_*: the reply in progress was stopped */
+    int64_t interrupt_us;         /* when */
+    int reply_k;                  /* the reply being spoken (1-based in its turn), its response */
+    char reply_resp[64];          /*   name and the start of its text: what barge-in stopped */
+    char reply_text[128];
     int64_t audio_bytes;          /* reply audio sent in this turn */
     int64_t first_audio_us, tts_start_us;
     int64_t playing_until_us;     /* the client still plays the last reply until then */
@@ -204,13 +213,31 @@ static int64_t audio_ms(const struct pl__dlg_voice *v, int64_t bytes) {
     return bps ? bytes * 1000 / ((int64_t)bps * v->out_rate) : 0;
 }
 
+/* What barge-in stopped, for its event (v->mu held): a[0] audio_ms sent, a[1] played_ms (the
+ * client's playback point: from the first chunk to the stop, at most what was sent), a[2]
+ * the reply's number in its turn. */
+static void barge_attrs(const struct pl__dlg_voice *v, int64_t at_us, char a[3][32]) {
+    int64_t sent = audio_ms(v, v->audio_bytes);
+    int64_t played = v->first_audio_us && at_us > v->first_audio_us
+                         ? (at_us - v->first_audio_us) / 1000 : 0;
+    snprintf(a[0], sizeof a[0], "%lld", (long long)sent);
+    snprintf(a[1], sizeof a[1], "%lld", (long long)(played < sent ? played : sent));
+    snprintf(a[2], sizeof a[2], "%d", v->reply_k);
+}
+
+static pl_status push_record(struct pl__dlg_voice *v, const char *ctx_id, int turn,
+                             const char *data);
+
 /* Barge-in (any thread, v->mu not held): stop the reply being sent (cancel its TTS stream;
  * the voice thread reports it when the stream ends), or, when all of it was sent but the
  * client still plays it, tell the client so here. */
 static void interrupt(struct pl__dlg_voice *v, int reason) {
     pthread_mutex_lock(&v->mu);
     if (v->speaking) {
-        if (!v->interrupted) v->interrupted = reason;
+        if (!v->interrupted) {
+            v->interrupted = reason;
+            v->interrupt_us = pl_time_mono_us();
+        }
         struct pl_nrpc_stream *t = v->tts;
         if (t) v->tts_users++;
         pthread_mutex_unlock(&v->mu);
@@ -222,20 +249,29 @@ static void interrupt(struct pl__dlg_voice *v, int reason) {
         pthread_mutex_unlock(&v->mu);
         return;
     }
-    bool playing = v->playing_until_us > pl_time_mono_us();
+    int64_t now = pl_time_mono_us();
+    bool playing = v->playing_until_us > now;
     v->playing_until_us = 0;
-    int64_t sent = audio_ms(v, v->audio_bytes);
-    char ctx[PL_DLG_ID_LEN];
+    char a[3][32], ctx[PL_DLG_ID_LEN], resp[sizeof v->reply_resp], text[sizeof v->reply_text];
+    barge_attrs(v, now, a);
     snprintf(ctx, sizeof ctx, "%s", v->ctx_id);
+    snprintf(resp, sizeof resp, "%s", v->reply_resp);
+    snprintf(text, sizeof text, "%s", v->reply_text);
     int turn = v->turn;
     pthread_mutex_unlock(&v->mu);
     if (!playing) return;
-    char ms[32];
-    snprintf(ms, sizeof ms, "%lld", (long long)sent);
     const char *attrs[] = {"reason", reason == REASON_SPEECH ? "speech" : "control", "audio_ms",
-                           ms, NULL};
-    pl__dlgconv_event(v->c, PARLEY__DIALOG__V1__EVENT_TYPE__EVENT_REPLY_INTERRUPTED,
-                      "the reply was interrupted while it played", attrs, ctx, turn);
+                           a[0], "played_ms", a[1], "reply", a[2], "response", resp, "text",
+                           text, NULL};
+    const char *detail = "the reply was interrupted while it played";
+    pl__dlgconv_event(v->c, PARLEY__DIALOG__V1__EVENT_TYPE__EVENT_REPLY_INTERRUPTED, detail,
+                      attrs, ctx, turn);
+    /* the log gets it from the voice thread, in order with the turns (a store write may wait
+     * for the session, which this thread must not) */
+    char *data = pl__dlgsvc_event_json(PARLEY__DIALOG__V1__EVENT_TYPE__EVENT_REPLY_INTERRUPTED,
+                                       detail, attrs);
+    if (!data || push_record(v, ctx, turn, data) != PL_OK) PL_LOGW("barge-in not logged");
+    pl_free(data);
 }
 
 /* ---- jobs ----------------------------------------------------------------------------------- */
@@ -249,6 +285,26 @@ static pl_status push_job(struct pl__dlg_voice *v, const char *text, int64_t end
     }
     j->end_us = end_us;
     j->eou_us = eou_us;
+    pthread_mutex_lock(&v->mu);
+    if (v->tail) v->tail->next = j;
+    else v->head = j;
+    v->tail = j;
+    pthread_cond_broadcast(&v->cv);
+    pthread_mutex_unlock(&v->mu);
+    return PL_OK;
+}
+
+/* Queue an event for the log (record job), behind the turns queued before it. */
+static pl_status push_record(struct pl__dlg_voice *v, const char *ctx_id, int turn,
+                             const char *data) {
+    struct job *j = pl_calloc(1, sizeof *j);
+    if (!j || !(j->text = pl_strdup(data))) {
+        pl_free(j);
+        return PL_ERR(PL_E_NOMEM, "record");
+    }
+    j->record = true;
+    snprintf(j->ctx_id, sizeof j->ctx_id, "%s", ctx_id);
+    j->turn = turn;
     pthread_mutex_lock(&v->mu);
     if (v->tail) v->tail->next = j;
     else v->head = j;
@@ -408,7 +464,7 @@ static pl_status open_asr(struct pl__dlg_voice *v, struct utt **out) {
                          : (Nvidia__Riva__AudioEncoding)v->enc;
     rc.sample_rate_hertz = v->hdr ? 0 : v->rate;
     rc.audio_channel_count = v->hdr ? 0 : v->channels;
-    rc.language_code = "en-US";
+    rc.language_code = (char *)v->language;
     rc.max_alternatives = 1;
     rc.model = v->asr_model;
     rc.verbatim_transcripts = true; /* words as spoken: what the NLU model was trained on */
@@ -426,6 +482,10 @@ static pl_status open_asr(struct pl__dlg_voice *v, struct utt **out) {
         ec._stop_history_eou_case =
             NVIDIA__RIVA__ASR__ENDPOINTING_CONFIG___STOP_HISTORY_EOU_STOP_HISTORY_EOU;
         ec.stop_history_eou = PTT_STOP_HISTORY;
+        rc.endpointing_config = &ec;
+    } else if (v->silence_ms > 0) { /* the pipeline's endpointing silence */
+        ec._stop_history_case = NVIDIA__RIVA__ASR__ENDPOINTING_CONFIG___STOP_HISTORY_STOP_HISTORY;
+        ec.stop_history = v->silence_ms;
         rc.endpointing_config = &ec;
     }
     Nvidia__Riva__Asr__StreamingRecognitionConfig sc =
@@ -696,11 +756,27 @@ static bool speak(struct pl__dlg_voice *v, const char *text) {
 
 /* ---- the voice thread ----------------------------------------------------------------------- */
 
+/* Append an event to the session's log (voice thread); data is consumed. A failure is
+ * logged: the conversation goes on. */
+static void record(struct pl__dlg_voice *v, const char *ctx_id, int turn, char *data) {
+    pl_status st = data ? pl__dlgsvc_log_event(v->c->s, v->c->user, v->c->session_id, ctx_id,
+                                               turn, data)
+                        : PL_ERR(PL_E_NOMEM, "event");
+    if (st != PL_OK) PL_LOGW("converse %s: barge-in not logged: %s", v->c->session_id,
+                             pl_last_error());
+    pl_free(data);
+}
+
 static void run_turn(struct pl__dlg_voice *v, struct job *j) {
+    if (j->record) {
+        record(v, j->ctx_id, j->turn, j->text);
+        j->text = NULL;
+        return;
+    }
     struct pl__dlg_conv *c = v->c;
     const struct pl_worker_ctx *ctx = pl_worker_session_ctx(c->ws);
     struct pl__dlg_turn_result t;
-    pl_status st = pl__dlgsvc_text_turn(c->s, c->user, c->session_id, j->text,
+    pl_status st = pl__dlgsvc_text_turn(c->s, c->pipe, c->user, c->session_id, j->text,
                                         ctx ? ctx->deadline_us : 0, &t);
     if (st != PL_OK) { /* stored nothing; the stream goes on */
         char msg[512];
@@ -714,11 +790,14 @@ static void run_turn(struct pl__dlg_voice *v, struct job *j) {
     snprintf(v->ctx_id, sizeof v->ctx_id, "%s", t.turn.context_id);
     v->turn = t.turn.turn;
     v->interrupted = REASON_NONE;
+    v->interrupt_us = 0;
+    v->reply_k = 0;
+    v->reply_resp[0] = v->reply_text[0] = '\0';
     v->audio_bytes = 0;
     v->first_audio_us = v->tts_start_us = 0;
     v->playing_until_us = 0;
     pthread_mutex_unlock(&v->mu);
-    if (c->include_nlu) pl__dlgconv_send_nlu(c, j->text, &t);
+    if (c->include_nlu) pl__dlgconv_send_nlu(c, t.text, &t);
     pl__dlgconv_send_turn(c, &t, v->out ? 1 : 0);
     if (!v->out) {
         pl__dlg_turn_result_deinit(&t);
@@ -729,12 +808,21 @@ static void run_turn(struct pl__dlg_voice *v, struct job *j) {
         const char *text = t.turn.replies[k].text;
         if (!text || !*text) continue;
         spoke = true;
+        pthread_mutex_lock(&v->mu);
+        v->reply_k = k + 1;
+        snprintf(v->reply_resp, sizeof v->reply_resp, "%s",
+                 t.turn.replies[k].response ? t.turn.replies[k].response : "");
+        snprintf(v->reply_text, sizeof v->reply_text, "%s", text);
+        pthread_mutex_unlock(&v->mu);
         if (!speak(v, text)) break;
     }
+    char b[3][32];
     pthread_mutex_lock(&v->mu);
     int reason = v->interrupted;
+    bool gone = v->quit; /* the stream ended under the reply: not a barge-in */
     int64_t first = v->first_audio_us, start = v->tts_start_us, sent = audio_ms(v, v->audio_bytes);
     if (!reason && first) v->playing_until_us = first + sent * 1000;
+    barge_attrs(v, v->interrupt_us, b);
     pthread_mutex_unlock(&v->mu);
     char a[4][32];
     snprintf(a[0], sizeof a[0], "%lld", (long long)sent);
@@ -742,13 +830,19 @@ static void run_turn(struct pl__dlg_voice *v, struct job *j) {
     snprintf(a[2], sizeof a[2], "%.1f", first ? (double)(first - start) / 1000.0 : -1.0);
     snprintf(a[3], sizeof a[3], "%.1f",
              first && j->eou_us ? (double)(first - j->eou_us) / 1000.0 : -1.0);
-    if (reason) {
+    if (reason) { /* sent, and logged before TURN_COMPLETE */
         const char *attrs[] = {"reason", reason == REASON_SPEECH ? "speech" : "control",
-                               "audio_ms", a[0], NULL};
-        pl__dlgconv_event(c, PARLEY__DIALOG__V1__EVENT_TYPE__EVENT_REPLY_INTERRUPTED,
-                          reason == REASON_SPEECH ? "the reply was interrupted by the user's speech"
-                                                  : "the reply was interrupted",
+                               "audio_ms", b[0], "played_ms", b[1], "reply", b[2],
+                               "response", v->reply_resp, "text", v->reply_text, NULL};
+        const char *detail = reason == REASON_SPEECH
+                                 ? "the reply was interrupted by the user's speech"
+                                 : "the reply was interrupted";
+        pl__dlgconv_event(c, PARLEY__DIALOG__V1__EVENT_TYPE__EVENT_REPLY_INTERRUPTED, detail,
                           attrs, v->ctx_id, v->turn);
+        if (!gone)
+            record(v, v->ctx_id, v->turn, pl__dlgsvc_event_json(
+                                          PARLEY__DIALOG__V1__EVENT_TYPE__EVENT_REPLY_INTERRUPTED,
+                                          detail, attrs));
     } else if (first) {
         const char *attrs[] = {"audio_ms", a[0], "first_audio_ms", a[1], "tts_first_ms", a[2],
                                j->eou_us ? "eou_to_audio_ms" : NULL, a[3], NULL};
@@ -813,11 +907,21 @@ pl_status pl__dlg_voice_create(struct pl__dlg_conv *c, const void *config) {
         v->rate = i->sample_rate_hertz;
         v->channels = i->audio_channel_count > 0 ? i->audio_channel_count : 1;
     }
-    v->asr_model = pl_strdup(i && i->asr_model ? i->asr_model : "");
+    /* what the config leaves unset comes from the pipeline, then the server's settings */
+    const struct pl_dlg_pipeline *p = c->pipe;
+    v->asr_model = pl_strdup(i && i->asr_model && *i->asr_model ? i->asr_model
+                             : p ? p->asr.model : "");
+    v->language = p ? p->asr.language_code : "en-US";
+    v->silence_ms = p ? p->asr.silence_ms : 0;
     v->out = o != NULL;
-    v->out_enc = o && o->encoding ? (int)o->encoding : NVIDIA__RIVA__AUDIO_ENCODING__LINEAR_PCM;
-    v->out_rate = o && o->sample_rate_hz ? o->sample_rate_hz : c->s->o.tts_sample_rate;
+    v->out_enc = o && o->encoding       ? (int)o->encoding
+                 : p && p->tts.encoding ? p->tts.encoding
+                                        : NVIDIA__RIVA__AUDIO_ENCODING__LINEAR_PCM;
+    v->out_rate = o && o->sample_rate_hz       ? o->sample_rate_hz
+                  : p && p->tts.sample_rate_hz ? p->tts.sample_rate_hz
+                                               : c->s->o.tts_sample_rate;
     v->voice_name = pl_strdup(o && o->voice_name && *o->voice_name ? o->voice_name
+                              : p && p->tts.voice[0]               ? p->tts.voice
                                                                    : c->s->tts_voice);
     pl_worker_session_retain(c->ws);
     c->voice = v;
@@ -825,9 +929,9 @@ pl_status pl__dlg_voice_create(struct pl__dlg_conv *c, const void *config) {
     if (pthread_create(&v->th, NULL, voice_main, v) != 0)
         return PL_ERR(PL_E_INTERNAL, "voice thread");
     v->th_started = true;
-    PL_LOGD("converse %s: voice in=%d (%s) out=%d %s %d Hz barge_in=%d", c->session_id, v->in,
-            v->ptt ? "push-to-talk" : "endpointing", v->out, enc_name(v->out_enc), v->out_rate,
-            v->barge_in);
+    PL_LOGD("converse %s: voice in=%d (%s) out=%d %s %d Hz barge_in=%d pipeline=%s",
+            c->session_id, v->in, v->ptt ? "push-to-talk" : "endpointing", v->out,
+            enc_name(v->out_enc), v->out_rate, v->barge_in, p ? p->name : "(none)");
     return PL_OK;
 }
 

@@ -9,7 +9,7 @@
  * the config's source tree like the services' model directories). Settings: section "dialog"
  * of FILE (default $PARLEY_CONFIG, else config/parley.json when it exists), then
  * PARLEY_DIALOG_* environment variables, then these flags. Prints one line
- * "parley-dialog http_port=N specs=K" on stdout once it serves. SIGTERM/SIGINT drain and stop.
+ * "parley-dialog http_port=N specs=K pipelines=P" on stdout once it serves. SIGTERM/SIGINT drain and stop.
  */
 #include <pthread.h>
 #include <stddef.h>
@@ -42,6 +42,7 @@ struct dlg_cfg {
     char *tts_voice;
     int64_t tts_sample_rate;
     int64_t voice_wait_ms;
+    char *pipeline_dir;
     char *log_level;
 };
 
@@ -65,6 +66,7 @@ static const struct pl_config_field dlg_fields[] = {
     F("tts_voice", PL_CONFIG_STRING, tts_voice, "", 1, 0, "voice of spoken replies whose output_audio names none (empty: parley-tts's default)"),
     F("tts_sample_rate", PL_CONFIG_INT, tts_sample_rate, "22050", 8000, 48000, "rate of spoken replies whose output_audio.sample_rate_hz is 0"),
     F("voice_wait_ms", PL_CONFIG_INT, voice_wait_ms, "60000", 1, 600000, "half-close of a voice Converse: longest wait for its last turn and reply audio"),
+    F("pipeline_dir", PL_CONFIG_STRING, pipeline_dir, "pipelines", 1, 0, "directory of pipelines (*.json) a Converse config may name (missing: none)"),
     F("log_level", PL_CONFIG_STRING, log_level, "info", 1, 0, "error, warn, info or debug"),
 };
 #undef F
@@ -120,6 +122,7 @@ int main(int argc, char **argv) {
     so.tts_voice = cfg.tts_voice;
     so.tts_sample_rate = (int)cfg.tts_sample_rate;
     so.voice_wait_ms = cfg.voice_wait_ms;
+    so.pipeline_dir = cfg.pipeline_dir;
 
     struct pl_worker_opts wo = PL_WORKER_OPTS_INIT;
     wo.service = "dialog";
@@ -136,7 +139,8 @@ int main(int argc, char **argv) {
     PL_LOGI("state in %s", so.store_path);
     ret_started = pthread_create(&ret, NULL, retention, svc) == 0;
     pl_worker_set_ready(w, true);
-    printf("parley-dialog http_port=%d specs=%d\n", pl_worker_http_port(w), pl_dlgsvc_n_specs(svc));
+    printf("parley-dialog http_port=%d specs=%d pipelines=%d\n", pl_worker_http_port(w),
+           pl_dlgsvc_n_specs(svc), svc->n_pipelines);
     fflush(stdout);
     pl_worker_wait(w);
     rc = 0;

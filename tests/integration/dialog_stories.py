@@ -153,7 +153,7 @@ def parse_stories(path):
         elif line.startswith("  "):
             key, _, val = line.strip().partition(" ")
             assert key in ("intent", "slot", "bot", "response", "context", "within",
-                           "action"), line
+                           "action", "filled"), line
             turn["expect"].append((key, val))
         else:
             raise AssertionError("stories: cannot read %r" % line)
@@ -179,6 +179,19 @@ def check_actions(text, actions, expect, where):
         assert re.search(regex, a.error), "%s: %r: action error %r, want /%s/" % (
             where, text, a.error, regex)
         print("       action %s ok=%s %d ms %s" % (a.name, a.ok, a.duration_ms, a.error))
+
+
+def check_filled(text, slots, expect, where):
+    """`filled SLOT=VALUE SOURCE` against the slot_set events the turn logged (GetHistory)."""
+    for key, val in expect:
+        if key != "filled":
+            continue
+        pair, _, source = val.rpartition(" ")
+        name, _, value = pair.partition("=")
+        got = [(s.value, s.source) for s in slots if s.name == name]
+        assert (value, source) in got, "%s: %r: slot %s set to %s, want %r from %s" % (
+            where, text, name, got, value, source)
+        print("       slot %s=%s from %s" % (name, value, source))
 
 
 def check_turn(text, responses, expect, where, dt=0.0):
@@ -228,7 +241,7 @@ def run_stories(stack, stories):
             elif kind == "restart":
                 stack.restart_dialog()
             else:
-                acts = any(k == "action" for k, _ in arg["expect"])
+                acts = any(k in ("action", "filled") for k, _ in arg["expect"])
                 seen = len(history(stack, user, sessions[user])) if acts else 0
                 out, dt = stack.turn(user, sessions[user], arg["text"])
                 latencies.append(dt)
@@ -239,6 +252,9 @@ def run_stories(stack, stories):
                     check_actions(arg["text"], [e.action for e in new
                                                 if e.WhichOneof("payload") == "action"],
                                   arg["expect"], st["name"])
+                    check_filled(arg["text"], [e.slot_set for e in new
+                                               if e.WhichOneof("payload") == "slot_set"],
+                                 arg["expect"], st["name"])
         check(True, "story: " + st["name"])
     latencies.sort()
     print("turn latency through the gateway: p50 %.1f ms, max %.1f ms over %d turns" % (
