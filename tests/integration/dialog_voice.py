@@ -284,6 +284,37 @@ def push_to_talk(stack, lat):
     check(history_texts(stack, "vera", sid) == finals, "three spoken turns committed")
 
 
+def history_events(stack, user, sid):
+    r = stack.stub.GetHistory(D.GetHistoryRequest(session_id=sid, user_id=user, page_size=500))
+    return list(r.events)
+
+
+def check_barge_in_logged(stack, c, ev, reason):
+    """The REPLY_INTERRUPTED the stream got is in the session's history too: what was
+    interrupted (the reply's number, response, text) and where (audio_ms sent, played_ms),
+    after the interrupted turn's TURN_COMPLETE and before the next turn."""
+    sid = c.out[0][1].session_id
+    hist = history_events(stack, "vera", sid)
+    kinds = [(e.WhichOneof("payload"), e.event.type if e.WhichOneof("payload") == "event" else 0)
+             for e in hist]
+    got = [(i, e) for i, e in enumerate(hist) if kinds[i] == ("event", D.EVENT_REPLY_INTERRUPTED)]
+    check(got, "barge-in (%s) is in the history: %s" % (reason, kinds))
+    i, h = got[0]
+    a = h.event.attributes
+    sent = ev.event.attributes
+    check(a["reason"] == reason and a["audio_ms"] == sent["audio_ms"] and
+          a["response"] == sent["response"] != "" and a["reply"] == "1" and
+          a["text"] and 0 <= int(a["played_ms"]) <= int(a["audio_ms"]) and
+          h.turn == ev.turn and h.context_id == ev.context_id,
+          "history: REPLY_INTERRUPTED reason=%s, response %s, reply %s, %s ms sent, played to %s "
+          "ms, turn %d: %r" % (a["reason"], a["response"], a["reply"], a["audio_ms"],
+                               a["played_ms"], h.turn, a["text"][:40]))
+    done = [j for j in range(i) if kinds[j] == ("event", D.EVENT_TURN_COMPLETE) and
+            hist[j].turn == ev.turn]
+    check(done, "history: the barge-in follows the interrupted turn's TURN_COMPLETE")
+    print("barge-in logged:", dict(a), flush=True)
+
+
 def barge_in(stack):
     c = Conv(stack.stub, config(output_audio=out_cfg()))
     c.send(text=D.TextInput(text="help"))
@@ -296,6 +327,7 @@ def barge_in(stack):
     check("audio" not in seq[k:] and ev.event.attributes["reason"] == "control",
           "INTERRUPT: REPLY_INTERRUPTED (reason control), no BotAudio after it: %s" % seq)
     got = sum(len(a.audio) for a in c.of("bot_audio")) / 2.0 / OUT_RATE
+    check_barge_in_logged(stack, c, ev, "control")
     # the same reply in full, for comparison
     c.send(text=D.TextInput(text="help"))
     c.wait(is_event(D.EVENT_REPLY_AUDIO_DONE), what="REPLY_AUDIO_DONE")
@@ -321,6 +353,7 @@ def barge_in(stack):
     check(ev.event.attributes["reason"] == "speech", "barge_in: the user's speech interrupts the reply")
     c.audio(silence(rate, 1.2), rate)
     check(c.close() == grpc.StatusCode.OK, "barge-in stream ends OK")
+    check_barge_in_logged(stack, c, ev, "speech")
     seq = summary(c.out)
     print("barge-in by speech:", seq, flush=True)
     check(seq.index("SPEECH_STARTED") < seq.index("REPLY_INTERRUPTED"),
