@@ -43,3 +43,11 @@ if(TARGET parley-tts)
   pl_add_py_test(NAME integration_dialog_voice_tts SCRIPT dialog_voice.py TIMEOUT 300
                  ENV ${pl_dlg_voice_env} "PL_TTS=$<TARGET_FILE:parley-tts>")
 endif()
+# Pipelines (pipelines/*.json) through the real services: text_assistant (its spec for a new
+# session, no tts), voice_assistant (asr -> punctuation -> nlu -> dialog -> tts from an FSDD
+# clip), document_qa (typed and spoken questions to the knowledge base, spoken answers), an
+# unknown pipeline (NOT_FOUND naming it).
+pl_add_py_test(NAME integration_dialog_pipelines SCRIPT dialog_pipelines.py TIMEOUT 180
+               ENV ${pl_dlg_voice_env} "PL_QA=$<TARGET_FILE:parley-qa>"
+                   "PL_PARLEY=$<TARGET_FILE:parley>" "PL_TTS=$<TARGET_FILE:parley-tts-fake>"
+                   "PL_TTS_FAKE=1")

@@ -52,19 +52,19 @@ def start(argv, name, env_extra, ready):
     return p
 
 
-def start_voice_workers(nats, fake_block_ms, dialog_log="warn"):
-    """parley-nlu, parley-asr (shipped models), parley-tts and parley-dialog on nats: the workers
-    of a spoken conversation. parley-tts is PL_TTS; with PL_TTS_FAKE=1 it is the tone-generator
-    test voice, one block per fake_block_ms; otherwise models/tts-voice, or random weights from
-    train/tts/export.py when that is missing. Returns {name: process} and the store's path."""
+def start_asr(nats):
+    """parley-asr with the shipped models on nats (verbatim transcripts, no punctuation)."""
+    return start([os.environ["PL_ASR"], "--nats", nats, "--http-port", "-1", "--model-dir",
+                  os.path.join(SRC, "models")], "asr",
+                 {"PARLEY_ASR_LOG_LEVEL": "warn", "PARLEY_ASR_PUNCTUATION": "false"},
+                 r"models=[1-9]")
+
+
+def start_tts(nats, fake_block_ms):
+    """parley-tts (PL_TTS) on nats; with PL_TTS_FAKE=1 the tone-generator test voice, one block
+    per fake_block_ms; otherwise models/tts-voice, or random weights from train/tts/export.py
+    when that is missing."""
     models = os.path.join(SRC, "models")
-    p = {}
-    p["nlu"] = start([os.environ["PL_NLU"], "--nats", nats, "--http-port", "-1", "--model-dir",
-                      models], "nlu", {"PARLEY_NLU_LOG_LEVEL": "warn"}, r"models=\d+")
-    p["asr"] = start([os.environ["PL_ASR"], "--nats", nats, "--http-port", "-1", "--model-dir",
-                      models], "asr",
-                     {"PARLEY_ASR_LOG_LEVEL": "warn", "PARLEY_ASR_PUNCTUATION": "false"},
-                     r"models=[1-9]")
     if os.environ.get("PL_TTS_FAKE") == "1":
         voice = os.path.join(g.TMP, "voices", "fake-a")
         os.makedirs(voice, exist_ok=True)
@@ -72,7 +72,6 @@ def start_voice_workers(nats, fake_block_ms, dialog_log="warn"):
     else:
         voice = os.path.join(models, "tts-voice")
         if not os.path.exists(os.path.join(voice, "config.json")):
-            import sys
             sys.path.insert(0, SRC)
             from train.tts import export
             voice = os.path.join(g.TMP, "random-voice")
@@ -80,8 +79,19 @@ def start_voice_workers(nats, fake_block_ms, dialog_log="warn"):
             export.write(voice, ac, voc, stats)
         env = {"PARLEY_TTS_VOICES": voice}
     env.update({"PARLEY_TTS_LOG_LEVEL": "warn", "PARLEY_TTS_MODEL_DIR": models})
-    p["tts"] = start([os.environ["PL_TTS"], "--nats", nats, "--http-port", "-1"], "tts", env,
-                     r"voices=[1-9]")
+    return start([os.environ["PL_TTS"], "--nats", nats, "--http-port", "-1"], "tts", env,
+                 r"voices=[1-9]")
+
+
+def start_voice_workers(nats, fake_block_ms, dialog_log="warn"):
+    """parley-nlu, parley-asr (shipped models), parley-tts (start_tts) and parley-dialog on
+    nats: the workers of a spoken conversation. Returns {name: process} and the store's path."""
+    models = os.path.join(SRC, "models")
+    p = {}
+    p["nlu"] = start([os.environ["PL_NLU"], "--nats", nats, "--http-port", "-1", "--model-dir",
+                      models], "nlu", {"PARLEY_NLU_LOG_LEVEL": "warn"}, r"models=\d+")
+    p["asr"] = start_asr(nats)
+    p["tts"] = start_tts(nats, fake_block_ms)
     store = os.path.join(g.TMP, "dialog.sqlite")
     p["dialog"] = start([os.environ["PL_DIALOG"], "--nats", nats, "--http-port", "-1",
                          "--model-dir", os.path.join(SRC, "dialog", "specs")], "dialog",
