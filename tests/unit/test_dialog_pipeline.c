@@ -203,13 +203,15 @@ START_TEST(test_slots_from_entities) {
     /* a spec without `entities:` does not ask for them */
     const char *plain = "dialog: p\nresponses:\n  fallback: a\n  kb_no_answer: b\n"
                         "  kb_unavailable: c\n  ask_yes_no: d\n  invalid_value: e\n"
-                        "  resume: 'f {prompt}'\nintents:\n  hi: {keywords: [hi], do: [{say: fallback}]}\n";
+                        "  resume: 'f {prompt}'\nintents:\n"
+                        "  hi: {keywords: [hi], do: [{say: fallback}]}\n";
     ck_assert_int_eq(pl_dlg_spec_parse("p.yaml", plain, strlen(plain), &sp), PL_OK);
     ck_assert(!pl_dlg_spec_uses_entities(sp));
     pl_dlg_spec_destroy(sp);
     const char *badent = "dialog: p\nslots:\n  a: {entities: {LOC: 1}}\nresponses:\n"
                          "  fallback: a\n  kb_no_answer: b\n  kb_unavailable: c\n"
-                         "  ask_yes_no: d\n  invalid_value: e\n  resume: 'f {prompt}'\nintents: {}\n";
+                         "  ask_yes_no: d\n  invalid_value: e\n  resume: 'f {prompt}'\n"
+                         "intents: {}\n";
     ck_assert_int_eq(pl_dlg_spec_parse("b.yaml", badent, strlen(badent), &sp), PL_E_FORMAT);
     ck_assert_msg(strstr(pl_last_error(), "b.yaml:3: slots.a.entities: expected a list"), "%s",
                   pl_last_error());
