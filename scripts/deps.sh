@@ -26,6 +26,8 @@ PKGS=(
   python3-torch
   # browser tests of the web demo (tests/browser): headless Chromium driven by Selenium
   chromium chromium-driver python3-selenium
+  # the Python SDK (clients/python): a venv over Debian's grpcio, built offline by setuptools
+  python3-venv python3-setuptools python3-wheel
   # Riva's realtime API test (tests/integration/realtime_api.py)
   python3-websockets
   # process tools used by scripts and tests

@@ -14,3 +14,14 @@ pl_add_py_test(NAME integration_sdk_examples SCRIPT sdk_examples.py TIMEOUT 300
                    "PL_SDK_BENCH=$<TARGET_FILE:pl-sdk-bench>"
                    "PL_BUILD_DIR=${CMAKE_BINARY_DIR}" "PL_SOURCE_DIR=${CMAKE_SOURCE_DIR}"
                    "PARLEY_DATA_DIR=${PARLEY_DATA_DIR}")
+
+# The Python SDK (clients/python): a venv with Debian's grpcio, the package pip-installed
+# offline (stubs generated from proto/ at install), every call against the same kind of stack,
+# compared with raw grpcio stubs; TLS and API keys; SDK vs raw latency
+# (tests/integration/sdk_python.py).
+pl_add_py_test(NAME integration_sdk_python SCRIPT sdk_python.py TIMEOUT 300
+               ENV "PL_DIALOG=$<TARGET_FILE:parley-dialog>" "PL_NLU=$<TARGET_FILE:parley-nlu>"
+                   "PL_QA=$<TARGET_FILE:parley-qa>" "PL_GATEWAY=$<TARGET_FILE:parley-gateway>"
+                   "PL_PARLEY=$<TARGET_FILE:parley>" "PL_ASR=$<TARGET_FILE:parley-asr>"
+                   "PL_TTS=$<TARGET_FILE:parley-tts-fake>" "PL_TTS_FAKE=1"
+                   "PL_SOURCE_DIR=${CMAKE_SOURCE_DIR}" "PARLEY_DATA_DIR=${PARLEY_DATA_DIR}")
