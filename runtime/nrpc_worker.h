@@ -128,6 +128,13 @@ struct pl_worker_stream_i {
  * needed). Usable from any thread while the session is valid (see above);
  * PL_E_CANCELLED once the session has ended or been cancelled. */
 pl_status pl_worker_session_send(struct pl_worker_session *s, const void *data, size_t n);
+/* End the stream with status st and message msg from any thread (a thread of the
+ * handler's own, e.g. one that runs queued work for the stream), as if on_message had
+ * returned st: the error goes to the client at once, later sends return PL_E_CANCELLED, and
+ * on_cancel runs on a handler thread (after a call in progress returns). Nothing happens
+ * when the session has already ended. The caller must hold the session (a retain, or a
+ * handler call in progress). Thread-safe. */
+void pl_worker_session_fail(struct pl_worker_session *s, pl_status st, const char *msg);
 /* Keep the session object alive past on_end/on_cancel (e.g. for a batcher
  * thread that may still hold results): every retain needs one release. After
  * the end, pl_worker_session_send on a retained session returns

@@ -43,7 +43,7 @@ struct job {
     struct job *next;
 };
 
-enum ev_type { EV_FRAME, EV_CANCEL, EV_OVERFLOW };
+enum ev_type { EV_FRAME, EV_CANCEL, EV_OVERFLOW, EV_FAIL /* pl_worker_session_fail */ };
 
 struct sess_ev {
     enum ev_type type;
@@ -64,6 +64,7 @@ struct pl_worker_session {
     bool dead; /* closed: events are dropped */
     bool timeout_fired;
     int64_t last_recv_ms;
+    int fail_code; /* gRPC code given by pl_worker_session_fail (EV_FAIL) */
     /* guarded by lock: the send side */
     pthread_mutex_t lock;
     int64_t send_seq;

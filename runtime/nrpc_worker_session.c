@@ -173,6 +173,19 @@ pl_status pl_worker_session_send(struct pl_worker_session *s, const void *data, 
     return st;
 }
 
+void pl_worker_session_fail(struct pl_worker_session *s, pl_status st, const char *msg) {
+    if (!s) return;
+    int code = pl_nrpc_code_from_status(st != PL_OK ? st : PL_E_INTERNAL);
+    session_send_final(s, "error", code, msg && *msg ? msg : pl_status_str(st));
+    struct pl_worker *w = s->w;
+    pthread_mutex_lock(&w->lock);
+    if (!s->dead && !s->fail_code) {
+        s->fail_code = code;
+        pl__wk_session_push_locked(w, s, EV_FAIL, NULL); /* on_cancel and the close, in turn */
+    }
+    pthread_mutex_unlock(&w->lock);
+}
+
 void pl_worker_session_retain(struct pl_worker_session *s) {
     if (s) atomic_fetch_add(&s->refs, 1);
 }
@@ -236,6 +249,10 @@ static void session_event(struct pl_worker_session *s, struct sess_ev *e) {
     char err[512];
     if (e->type == EV_CANCEL) {
         session_abort(s, NULL, PL_GRPC_CANCELLED, NULL);
+        return;
+    }
+    if (e->type == EV_FAIL) { /* pl_worker_session_fail sent the error already */
+        session_abort(s, NULL, s->fail_code, NULL);
         return;
     }
     if (e->type == EV_OVERFLOW) {

@@ -1,10 +1,12 @@
 # Fault injection (issue 23 item 2), real processes on free 127.0.0.1 ports, label integration:
 # nats-server killed under load and restarted, a worker stopped with SIGSTOP, SQLite state on a
-# read-only directory (docs/operations.md "Fault tests").
+# read-only directory, disk full (text and spoken Converse turns), allocation failures, idle
+# connections (docs/operations.md "Fault tests").
 set(pl_fault_env "PL_NLU=$<TARGET_FILE:parley-nlu>" "PL_TTS=$<TARGET_FILE:parley-tts-fake>"
     "PL_TTS_FAKE=1" "PL_GATEWAY=$<TARGET_FILE:parley-gateway>" "PL_PARLEY=$<TARGET_FILE:parley>"
     "PL_DIALOG=$<TARGET_FILE:parley-dialog>" "PL_QA=$<TARGET_FILE:parley-qa>"
-    "PL_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+    "PL_ASR=$<TARGET_FILE:parley-asr>" "PL_SOURCE_DIR=${CMAKE_SOURCE_DIR}"
+    "PARLEY_DATA_DIR=${PARLEY_DATA_DIR}")
 pl_add_py_test(NAME integration_fault_nats_restart SCRIPT fault_nats_restart.py TIMEOUT 90
                ENV ${pl_fault_env})
 pl_add_py_test(NAME integration_fault_sigstop SCRIPT fault_sigstop.py TIMEOUT 90

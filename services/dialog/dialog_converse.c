@@ -438,7 +438,7 @@ pl_status pl__dlgconv_send_turn(struct pl__dlg_conv *c, const struct pl__dlg_tur
     return st;
 }
 
-static bool ends_stream(pl_status st) {
+bool pl__dlgsvc_ends_stream(pl_status st) {
     return st == PL_E_NOT_FOUND || st == PL_E_UNAVAILABLE || st == PL_E_EXHAUSTED ||
            st == PL_E_NOMEM;
 }
@@ -456,7 +456,7 @@ static pl_status on_text(struct pl__dlg_conv *c, const char *text) {
         /* no session, or a service that cannot take any turn now (store read-only or full,
          * no memory, dialog not loaded): the stream ends with that status; a turn the
          * policy refused is an EVENT_ERROR and the stream stays usable */
-        if (ends_stream(st)) return PL_ERR(st, "%s", err);
+        if (pl__dlgsvc_ends_stream(st)) return PL_ERR(st, "%s", err);
         PL_LOGW("turn failed: %s", msg);
         return pl__dlgconv_event(c, PL_DLG_E_ERROR, msg, NULL, "", 0);
     }

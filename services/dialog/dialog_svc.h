@@ -172,17 +172,23 @@ pl_status pl__dlgconv_send_nlu(struct pl__dlg_conv *c, const char *text,
 pl_status pl__dlgconv_send_turn(struct pl__dlg_conv *c, const struct pl__dlg_turn_result *t,
                                 int part);
 
+/* Whether a turn that failed with st ends the Converse stream with st (no later turn could
+ * work either: unknown session, store read-only or full, no memory, dialog not loaded)
+ * rather than being an EVENT_ERROR on a stream that goes on. */
+bool pl__dlgsvc_ends_stream(pl_status st);
+
 /* The voice of a Converse stream (dialog_voice.c). cfg is the ConverseConfig
  * (Parley__Dialog__V1__ConverseConfig *). Errors: PL_E_INVALID_ARG naming the field of a bad
  * audio config. OUT: c->voice. Runs a thread for the stream's turns. */
 pl_status pl__dlg_voice_create(struct pl__dlg_conv *c, const void *cfg);
 /* Client messages (on the stream's handler thread): audio_content bytes, a text turn (queued
- * behind the voice turns), ControlInput kinds. Errors end the stream (INVALID_ARGUMENT). */
+ * behind the voice turns), ControlInput kinds. Errors end the stream (INVALID_ARGUMENT); once
+ * a turn has ended the stream (pl__dlgsvc_ends_stream) they return that turn's status. */
 pl_status pl__dlg_voice_audio(struct pl__dlg_voice *v, const uint8_t *data, size_t n);
 pl_status pl__dlg_voice_text(struct pl__dlg_voice *v, const char *text);
 pl_status pl__dlg_voice_control(struct pl__dlg_voice *v, int kind);
 /* The client half-closed: recognize the last utterance, answer every queued turn (at most
- * voice_wait_ms), then stop. */
+ * voice_wait_ms), then stop. Returns the status of a turn that ended the stream, else OK. */
 pl_status pl__dlg_voice_finish(struct pl__dlg_voice *v);
 /* Stop at once (cancel ASR and TTS streams), join the thread, free. NULL is a no-op. */
 void pl__dlg_voice_destroy(struct pl__dlg_voice *v);

@@ -37,8 +37,12 @@
  * the TTS stream is cancelled (no BotAudio of it follows), EVENT_REPLY_INTERRUPTED, the
  * turn's other replies are not spoken.
  *
- * Errors. parley-asr or parley-tts missing or failing: EVENT_ERROR naming the service (and
- * the status); the Converse stream goes on. After an ASR failure the audio of the next second
+ * Errors. A turn that failed the way that ends a text Converse (pl__dlgsvc_ends_stream: a
+ * store that is read-only or full, an unknown session, no memory) ends this stream the same
+ * way, with that status and message (pl_worker_session_fail from the voice thread); the turns
+ * queued behind it are not run and later client messages get the same status. Another failed
+ * turn is an EVENT_ERROR. parley-asr or parley-tts missing or failing: EVENT_ERROR naming the
+ * service (and the status); the Converse stream goes on. After an ASR failure the audio of the next second
  * is dropped (no error per chunk), then a new ASR stream is tried. A reply that could not be
  * spoken was still committed and sent as BotText.
  *
@@ -135,6 +139,9 @@ struct pl__dlg_voice {
     int64_t playing_until_us;     /* the client still plays the last reply until then */
     char ctx_id[PL_DLG_ID_LEN];   /* the turn being answered */
     int turn;
+    /* a turn that ended the stream (pl__dlgsvc_ends_stream): its status and message */
+    pl_status fail_st;
+    char fail_msg[512];
 };
 
 /* ---- config ------------------------------------------------------------------------------- */
@@ -186,6 +193,16 @@ static pl_status check_config(const Parley__Dialog__V1__ConverseConfig *cfg) {
 }
 
 /* ---- events ------------------------------------------------------------------------------- */
+
+/* The status of a turn that ended the stream, for a later client message; OK if none. */
+static pl_status failed(struct pl__dlg_voice *v) {
+    pthread_mutex_lock(&v->mu);
+    pl_status st = v->fail_st;
+    char msg[sizeof v->fail_msg];
+    snprintf(msg, sizeof msg, "%s", v->fail_msg);
+    pthread_mutex_unlock(&v->mu);
+    return st == PL_OK ? PL_OK : PL_ERR(st, "%s", msg);
+}
 
 static void event(struct pl__dlg_voice *v, int type, const char *detail,
                   const char *const *attrs) {
@@ -567,6 +584,7 @@ static pl_status learn_format(struct pl__dlg_voice *v, const uint8_t *data, size
 pl_status pl__dlg_voice_audio(struct pl__dlg_voice *v, const uint8_t *data, size_t n) {
     if (!v->in)
         return PL_ERR(PL_E_INVALID_ARG, "audio_content without input_audio in the config");
+    PL_TRY(failed(v));
     reap(v);
     size_t used = 0;
     if (!v->fmt_known) {
@@ -633,6 +651,7 @@ static void end_utterance(struct pl__dlg_voice *v) {
 }
 
 pl_status pl__dlg_voice_control(struct pl__dlg_voice *v, int kind) {
+    PL_TRY(failed(v));
     switch (kind) {
     case PARLEY__DIALOG__V1__CONTROL_INPUT__KIND__END_OF_UTTERANCE:
         if (v->in) end_utterance(v);
@@ -646,6 +665,7 @@ pl_status pl__dlg_voice_control(struct pl__dlg_voice *v, int kind) {
 }
 
 pl_status pl__dlg_voice_text(struct pl__dlg_voice *v, const char *text) {
+    PL_TRY(failed(v));
     return push_job(v, text, pl_time_mono_us(), 0);
 }
 
@@ -767,6 +787,20 @@ static void record(struct pl__dlg_voice *v, const char *ctx_id, int turn, char *
     pl_free(data);
 }
 
+/* A turn failed the way that ends the stream (voice thread): end it with that status and
+ * message, as a text turn's failure does; nothing more runs. */
+static void fail_stream(struct pl__dlg_voice *v, pl_status st, const char *msg) {
+    pthread_mutex_lock(&v->mu);
+    v->fail_st = st;
+    snprintf(v->fail_msg, sizeof v->fail_msg, "%s", msg);
+    v->quit = true;
+    pthread_cond_broadcast(&v->cv);
+    pthread_mutex_unlock(&v->mu);
+    PL_LOGW("converse %s: a spoken turn failed, the stream ends: %s: %s", v->c->session_id,
+            pl_status_str(st), msg);
+    pl_worker_session_fail(v->c->ws, st, msg);
+}
+
 static void run_turn(struct pl__dlg_voice *v, struct job *j) {
     if (j->record) {
         record(v, j->ctx_id, j->turn, j->text);
@@ -778,12 +812,17 @@ static void run_turn(struct pl__dlg_voice *v, struct job *j) {
     struct pl__dlg_turn_result t;
     pl_status st = pl__dlgsvc_text_turn(c->s, c->pipe, c->user, c->session_id, j->text,
                                         ctx ? ctx->deadline_us : 0, &t);
-    if (st != PL_OK) { /* stored nothing; the stream goes on */
-        char msg[512];
-        snprintf(msg, sizeof msg, "%s: %s", pl_status_str(st), pl_last_error());
+    if (st != PL_OK) { /* stored nothing */
+        char err[480], msg[512];
+        snprintf(err, sizeof err, "%s", pl_last_error());
+        pl__dlg_turn_result_deinit(&t);
+        if (pl__dlgsvc_ends_stream(st)) {
+            fail_stream(v, st, err);
+            return;
+        }
+        snprintf(msg, sizeof msg, "%s: %s", pl_status_str(st), err); /* the stream goes on */
         PL_LOGW("turn failed: %s", msg);
         event(v, PL_DLG_E_ERROR, msg, NULL);
-        pl__dlg_turn_result_deinit(&t);
         return;
     }
     pthread_mutex_lock(&v->mu);
@@ -942,7 +981,7 @@ pl_status pl__dlg_voice_finish(struct pl__dlg_voice *v) {
     for (;;) {
         bool open = false;
         for (struct utt *u = v->utts; u; u = u->next) open |= !u->ended;
-        if (!open && !v->head && !v->busy) break;
+        if ((!open && !v->head && !v->busy) || v->fail_st != PL_OK) break;
         if (pl_time_mono_us() >= until) {
             PL_LOGW("converse %s: the last turn did not finish in %lld ms", v->c->session_id,
                     (long long)v->c->s->o.voice_wait_ms);
@@ -958,7 +997,7 @@ pl_status pl__dlg_voice_finish(struct pl__dlg_voice *v) {
         pthread_cond_timedwait(&v->cv, &v->mu, &ts);
     }
     pthread_mutex_unlock(&v->mu);
-    return PL_OK;
+    return failed(v);
 }
 
 void pl__dlg_voice_destroy(struct pl__dlg_voice *v) {
