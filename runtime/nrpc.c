@@ -116,6 +116,8 @@ static bool call_on_msg(struct call *k, natsMsg *msg) {
         call_fail(k, PL_GRPC_UNAVAILABLE, "no worker serves this rpc");
         return true;
     }
+    const char *kind = pl__nrpc_hdr(msg, PL_NRPC_H_KIND);
+    if (kind && strcmp(kind, "hb") == 0) return false; /* the worker holds the request */
     if (pl__nrpc_hdr_i64(msg, PL_NRPC_H_STATUS, &code) && code != 0) {
         const char *e = pl__nrpc_hdr(msg, PL_NRPC_H_ERROR);
         reply_set(&r, (int)code, "%s", e ? e : pl_grpc_code_name((int)code));
@@ -185,6 +187,7 @@ static void mux_cb(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void
         if (!call_on_msg(k, msg)) {
             pthread_mutex_lock(&c->lock);
             k->busy = false;
+            k->last_recv_ms = pl_time_mono_ms();
             pthread_mutex_unlock(&c->lock);
         }
     } else {
@@ -199,7 +202,8 @@ done:
 
 struct due {
     struct entry *e;
-    int what; /* 1 call deadline, 2 stream hb, 3 stream silent, 4 open timeout, 5 stream deadline */
+    int what; /* 1 call deadline or failure, 2 stream hb, 3 stream silent, 4 open timeout,
+                 5 stream deadline, 6 stream failure, 7 call silent */
 };
 
 static void *timer_main(void *arg) {
@@ -231,7 +235,11 @@ static void *timer_main(void *arg) {
                 int what = 0;
                 if (e->type == ENTRY_CALL) {
                     struct call *k = (struct call *)e;
-                    if (!k->busy && (k->fail_code || now_us >= k->deadline_us)) what = 1;
+                    if (!k->busy && (k->fail_code || now_us >= k->deadline_us))
+                        what = 1;
+                    else if (!k->busy && k->silence_ms > 0 &&
+                             now - k->last_recv_ms >= k->silence_ms)
+                        what = 7;
                 } else {
                     struct pl_nrpc_stream *s = (struct pl_nrpc_stream *)e;
                     pthread_mutex_lock(&s->lock); /* lock order: conn, then stream */
@@ -252,7 +260,7 @@ static void *timer_main(void *arg) {
             }
         }
         for (size_t i = 0; i < nd; i++)
-            if (dues[i].what == 1) pl__nrpc_table_remove(c, dues[i].e);
+            if (dues[i].what == 1 || dues[i].what == 7) pl__nrpc_table_remove(c, dues[i].e);
         pthread_mutex_unlock(&c->lock);
         for (size_t i = 0; i < nd; i++) {
             struct entry *e = dues[i].e;
@@ -264,6 +272,15 @@ static void *timer_main(void *arg) {
                 else
                     reply_set(&r, PL_GRPC_DEADLINE_EXCEEDED, "deadline exceeded");
                 call_finish((struct call *)e, &r);
+                continue;
+            }
+            if (dues[i].what == 7) { /* removed like a deadline: ours */
+                struct call *k = (struct call *)e;
+                struct pl_nrpc_reply r = {0};
+                reply_set(&r, PL_GRPC_UNAVAILABLE,
+                          "worker stopped responding (no reply or heartbeat for %d ms)",
+                          k->silence_ms);
+                call_finish(k, &r);
                 continue;
             }
             struct pl_nrpc_stream *s = (struct pl_nrpc_stream *)e;
@@ -510,13 +527,15 @@ pl_status pl__nrpc_set_meta(natsMsg *m, const struct pl_nrpc_meta *meta) {
     return PL_OK;
 }
 
-/* Split "parley.<svc>.<rpc>" into svc and rpc. */
+/* Split "parley.<svc>.<rpc>" (or "parley.<svc>.shard.<K>.<rpc>": svc is then
+ * "<svc>.shard.<K>") into svc and rpc. */
 static pl_status split_subject(const char *subject, char *svc, size_t svc_cap, char *rpc,
                                size_t rpc_cap) {
     const char *p = subject;
     if (!p || strncmp(p, "parley.", 7) != 0) goto bad;
     p += 7;
     const char *dot = strchr(p, '.');
+    if (dot) dot += pl__nrpc_shard_part(dot);
     if (!dot || dot == p || (size_t)(dot - p) >= svc_cap || !dot[1] || strchr(dot + 1, '.') ||
         strlen(dot + 1) >= rpc_cap)
         goto bad;
@@ -569,9 +588,10 @@ static void big_on_end(void *ud, int code, const char *message) {
     pl_free(b);
 }
 
-pl_status pl_nrpc_call_async(struct pl_nrpc_conn *c, const char *subject, const void *req, size_t n,
-                             const struct pl_nrpc_meta *meta, int timeout_ms, pl_nrpc_done_fn done,
-                             void *ud) {
+/* silence_ms: see struct call (0: no silence rule, for responders that send no heartbeats). */
+static pl_status call_async(struct pl_nrpc_conn *c, const char *subject, const void *req, size_t n,
+                            const struct pl_nrpc_meta *meta, int timeout_ms, int silence_ms,
+                            pl_nrpc_done_fn done, void *ud) {
     char svc[64], rpc[128];
     natsMsg *m = NULL;
     pl_status st;
@@ -619,6 +639,8 @@ pl_status pl_nrpc_call_async(struct pl_nrpc_conn *c, const char *subject, const 
     k->done = done;
     k->ud = ud;
     k->deadline_us = now_us + budget_us;
+    k->last_recv_ms = now_us / 1000;
+    k->silence_ms = silence_ms;
 
     pthread_mutex_lock(&c->lock);
     pl__nrpc_table_add(c, &k->e);
@@ -653,6 +675,13 @@ pl_status pl_nrpc_call_async(struct pl_nrpc_conn *c, const char *subject, const 
     return PL_OK;
 }
 
+pl_status pl_nrpc_call_async(struct pl_nrpc_conn *c, const char *subject, const void *req, size_t n,
+                             const struct pl_nrpc_meta *meta, int timeout_ms, pl_nrpc_done_fn done,
+                             void *ud) {
+    return call_async(c, subject, req, n, meta, timeout_ms, c ? c->stream_timeout_ms : 0, done,
+                      ud);
+}
+
 struct sync_call {
     pthread_mutex_t lock;
     pthread_cond_t cond;
@@ -671,14 +700,15 @@ static void sync_done(void *ud, struct pl_nrpc_reply *r) {
     pthread_mutex_unlock(&w->lock);
 }
 
-pl_status pl_nrpc_call(struct pl_nrpc_conn *c, const char *subject, const void *req, size_t n,
-                       const struct pl_nrpc_meta *meta, int timeout_ms, struct pl_nrpc_reply *out) {
+static pl_status call_sync(struct pl_nrpc_conn *c, const char *subject, const void *req, size_t n,
+                           const struct pl_nrpc_meta *meta, int timeout_ms, int silence_ms,
+                           struct pl_nrpc_reply *out) {
     if (!out) return PL_ERR(PL_E_INVALID_ARG, "nrpc call: NULL out");
     memset(out, 0, sizeof *out);
     struct sync_call w = {.done = false, .out = out};
     pthread_mutex_init(&w.lock, NULL);
     pthread_cond_init(&w.cond, NULL);
-    pl_status st = pl_nrpc_call_async(c, subject, req, n, meta, timeout_ms, sync_done, &w);
+    pl_status st = call_async(c, subject, req, n, meta, timeout_ms, silence_ms, sync_done, &w);
     if (st == PL_OK) {
         pthread_mutex_lock(&w.lock);
         while (!w.done) pthread_cond_wait(&w.cond, &w.lock);
@@ -690,4 +720,15 @@ pl_status pl_nrpc_call(struct pl_nrpc_conn *c, const char *subject, const void *
     pthread_cond_destroy(&w.cond);
     pthread_mutex_destroy(&w.lock);
     return st;
+}
+
+pl_status pl_nrpc_call(struct pl_nrpc_conn *c, const char *subject, const void *req, size_t n,
+                       const struct pl_nrpc_meta *meta, int timeout_ms, struct pl_nrpc_reply *out) {
+    return call_sync(c, subject, req, n, meta, timeout_ms, c ? c->stream_timeout_ms : 0, out);
+}
+
+pl_status pl_nrpc_call_external(struct pl_nrpc_conn *c, const char *subject, const void *req,
+                                size_t n, const struct pl_nrpc_meta *meta, int timeout_ms,
+                                struct pl_nrpc_reply *out) {
+    return call_sync(c, subject, req, n, meta, timeout_ms, 0, out);
 }

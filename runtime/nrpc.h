@@ -117,6 +117,17 @@ bool pl_nrpc_conn_connected(const struct pl_nrpc_conn *c);
  * that needs plain NATS next to RPC (e.g. events). Do not close it. */
 void *pl_nrpc_conn_nats(struct pl_nrpc_conn *c);
 
+/* ---- session shards ------------------------------------------------------------------------ */
+
+/* A service whose state is partitioned (parley-dialog's sessions, docs/deployment.md) serves
+ * shard K's sessions on subjects parley.<svc>.shard.<K>.<rpc> (and
+ * parley.<svc>.shard.<K>.stream.open); the session id names its shard. */
+#define PL_NRPC_MAX_SHARDS 256
+
+/* The shard a session id names: its first two hex digits (0..255). -1 when id is not 32
+ * lowercase hex digits (then it names no shard: route it to the plain subject). */
+int pl_nrpc_shard_of_id(const char *id);
+
 /* ---- request metadata ---------------------------------------------------------------------- */
 
 /* What travels as request headers. All pointers are borrowed for the call;
@@ -152,6 +163,10 @@ void pl_nrpc_reply_deinit(struct pl_nrpc_reply *r);
  *   - worker Parley-Status   -> that code and Parley-Error
  *   - connection down/closed -> UNAVAILABLE at once (also for calls and streams in
  *                               flight when the connection drops; cnats reconnects)
+ *   - worker silent          -> UNAVAILABLE "worker stopped responding": nothing (no
+ *                               reply, no heartbeat) for the connection's stream_timeout_ms;
+ *                               a worker sends a heartbeat every heartbeat_ms while it holds
+ *                               the request, so this means the worker or its NATS node died
  * OUT: *out (always filled, even on a non-OK return; deinit it).
  * Returns PL_OK whenever the call produced an outcome (check out->code);
  * PL_E_INVALID_ARG for a bad subject or arguments. Thread-safe; blocks the
@@ -159,6 +174,12 @@ void pl_nrpc_reply_deinit(struct pl_nrpc_reply *r);
  */
 pl_status pl_nrpc_call(struct pl_nrpc_conn *c, const char *subject, const void *req, size_t n,
                        const struct pl_nrpc_meta *meta, int timeout_ms, struct pl_nrpc_reply *out);
+
+/* pl_nrpc_call for a responder that is not a Parley worker (a dialog spec's nats action):
+ * it sends no heartbeats, so only timeout_ms and the deadline bound the call. */
+pl_status pl_nrpc_call_external(struct pl_nrpc_conn *c, const char *subject, const void *req,
+                                size_t n, const struct pl_nrpc_meta *meta, int timeout_ms,
+                                struct pl_nrpc_reply *out);
 
 /* Asynchronous unary call: the same as pl_nrpc_call but returns at once;
  * done(ud, reply) runs exactly once from an internal thread (or, on a non-OK

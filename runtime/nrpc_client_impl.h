@@ -32,6 +32,8 @@ struct call {
     pl_nrpc_done_fn done;
     void *ud;
     int64_t deadline_us; /* pl_time_mono_us() */
+    int64_t last_recv_ms; /* pl_time_mono_ms() of the request or the last frame or heartbeat */
+    int silence_ms;       /* that long without any: UNAVAILABLE (0: never, not a worker) */
     int64_t next_seq; /* for a framed (large) reply */
     struct pl__nrpc_buf buf;
     bool busy;     /* the mux thread is handling a reply frame (guarded by conn lock) */

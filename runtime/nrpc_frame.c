@@ -60,6 +60,37 @@ const char *pl_grpc_code_name(int code) {
     }
 }
 
+static int hex_digit(char ch) {
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    return -1;
+}
+
+int pl_nrpc_shard_of_id(const char *id) {
+    if (!id || strlen(id) != 32) return -1;
+    for (int i = 0; i < 32; i++)
+        if (hex_digit(id[i]) < 0) return -1;
+    return hex_digit(id[0]) * 16 + hex_digit(id[1]);
+}
+
+size_t pl__nrpc_shard_part(const char *p) {
+    if (!p || strncmp(p, ".shard.", 7) != 0) return 0;
+    size_t n = strspn(p + 7, "0123456789");
+    if (n == 0 || n > 3 || (n > 1 && p[7] == '0')) return 0;
+    int k = 0;
+    for (size_t i = 0; i < n; i++) k = k * 10 + (p[7 + i] - '0');
+    return k < PL_NRPC_MAX_SHARDS ? 7 + n : 0;
+}
+
+bool pl__nrpc_svc_valid(const char *svc) {
+    if (!svc || !*svc || strlen(svc) > 63) return false;
+    size_t name = strcspn(svc, ". *>\t\r\n");
+    if (name == 0) return false;
+    if (!svc[name]) return true;
+    size_t k = pl__nrpc_shard_part(svc + name);
+    return k && !svc[name + k];
+}
+
 const char *pl__nrpc_default_url(const char *url) {
     if (url && *url) return url;
     const char *env = getenv("PARLEY_NATS_URL");
@@ -84,6 +115,31 @@ static void on_late_connect(natsConnection *nc, void *closure) {
     PL_LOGI("connected to NATS (after retrying)");
 }
 
+/* One URL, or a comma-separated list of the nodes of a NATS cluster ("nats://a:4222,
+ * nats://b:4222"): the client connects to the first that answers, in the order given (no
+ * shuffling, so an operator can point each replica at its own node first), and on a lost
+ * connection reconnects to any node of the list or of those the cluster advertises. */
+static natsStatus set_servers(natsOptions *no, const char *url) {
+    if (!strchr(url, ',')) return natsOptions_SetURL(no, url);
+    enum { MAX_SERVERS = 32 };
+    char *copy = pl_strdup(url);
+    const char *servers[MAX_SERVERS];
+    int n = 0;
+    if (!copy) return NATS_NO_MEMORY;
+    for (char *p = copy, *next; p && n < MAX_SERVERS; p = next) {
+        next = strchr(p, ',');
+        if (next) *next++ = 0;
+        while (*p == ' ') p++;
+        size_t len = strlen(p);
+        while (len && p[len - 1] == ' ') p[--len] = 0;
+        if (*p) servers[n++] = p;
+    }
+    natsStatus ns = n ? natsOptions_SetServers(no, servers, n) : NATS_INVALID_ARG;
+    if (ns == NATS_OK) ns = natsOptions_SetNoRandomize(no, true);
+    pl_free(copy);
+    return ns;
+}
+
 pl_status pl__nrpc_connect(const struct pl__nrpc_connect_opts *o, natsConnection **nc,
                            natsOptions **opts) {
     natsOptions *no = NULL;
@@ -95,7 +151,7 @@ pl_status pl__nrpc_connect(const struct pl__nrpc_connect_opts *o, natsConnection
 
     ns = natsOptions_Create(&no);
     if (ns != NATS_OK) return PL_ERR(PL_E_NOMEM, "nats options: %s", natsStatus_GetText(ns));
-    ns = natsOptions_SetURL(no, url);
+    ns = set_servers(no, url);
     if (ns == NATS_OK && o->name) ns = natsOptions_SetName(no, o->name);
     if (ns == NATS_OK)
         ns = natsOptions_SetTimeout(no, o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 2000);

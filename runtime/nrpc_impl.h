@@ -70,6 +70,13 @@ struct pl__nrpc_buf {
 pl_status pl__nrpc_buf_append(struct pl__nrpc_buf *b, const void *data, size_t n);
 void pl__nrpc_buf_reset(struct pl__nrpc_buf *b); /* frees */
 
+/* Length of ".shard.<K>" at p (K decimal, 0..PL_NRPC_MAX_SHARDS-1, no leading zero): the
+ * part of a session shard's subjects after the service name; 0 when p is not that. */
+size_t pl__nrpc_shard_part(const char *p);
+/* True for a service name as subjects carry it: "<svc>" or "<svc>.shard.<K>" (no other dots,
+ * no wildcards or spaces, at most 63 bytes). */
+bool pl__nrpc_svc_valid(const char *svc);
+
 /* Copy a header value into dst (size cap), keeping only printable ASCII. */
 void pl__nrpc_copy_token(char *dst, size_t cap, const char *src);
 

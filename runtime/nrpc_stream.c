@@ -337,8 +337,7 @@ pl_status pl__nrpc_stream_open_impl(struct pl_nrpc_conn *c, const char *svc, con
     pl_status st;
     char subj[160];
     *out = NULL;
-    if (!svc || !*svc || !rpc || !*rpc || strchr(svc, '.') || strchr(rpc, '.') ||
-        strlen(svc) > 63 || strlen(rpc) > 127)
+    if (!pl__nrpc_svc_valid(svc) || !rpc || !*rpc || strchr(rpc, '.') || strlen(rpc) > 127)
         return PL_ERR(PL_E_INVALID_ARG, "stream open: bad service '%s' or rpc '%s'",
                       svc ? svc : "(null)", rpc ? rpc : "(null)");
     struct pl_nrpc_stream *s = pl_calloc(1, sizeof *s);

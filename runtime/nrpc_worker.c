@@ -154,6 +154,7 @@ static void enqueue_or_refuse(struct pl_worker *w, struct rpc *r, natsMsg *msg,
         j->msg = msg;
         j->rpc = r;
         j->received_us = pl_time_mono_us();
+        j->hb_ms = j->received_us / 1000;
         w->q_new++;
         if (open) w->pending_opens++;
         pl__wk_push_job_locked(w, j);
@@ -247,6 +248,22 @@ done:
     pl_log_set_request_id(NULL);
 }
 
+/* The running unary jobs (w->lock held): the timer sends their heartbeats. */
+static void running_link(struct pl_worker *w, struct job *j) {
+    j->run_prev = NULL;
+    j->run_next = w->running;
+    if (w->running) w->running->run_prev = j;
+    w->running = j;
+}
+
+static void running_unlink(struct pl_worker *w, struct job *j) {
+    if (j->run_prev)
+        j->run_prev->run_next = j->run_next;
+    else
+        w->running = j->run_next;
+    if (j->run_next) j->run_next->run_prev = j->run_prev;
+}
+
 static void *handler_main(void *arg) {
     struct pl_worker *w = arg;
     pthread_mutex_lock(&w->lock);
@@ -257,6 +274,7 @@ static void *handler_main(void *arg) {
         w->q_head = j->next;
         if (!w->q_head) w->q_tail = NULL;
         if (j->type != JOB_SESSION) w->q_new--;
+        if (j->type == JOB_UNARY) running_link(w, j);
         w->in_flight++;
         pthread_mutex_unlock(&w->lock);
         switch (j->type) {
@@ -264,11 +282,14 @@ static void *handler_main(void *arg) {
         case JOB_OPEN: pl__wk_run_open(w, j); break;
         case JOB_SESSION: pl__wk_run_session_job(w, j->sess); break;
         }
+        pthread_mutex_lock(&w->lock);
+        if (j->type == JOB_UNARY) running_unlink(w, j); /* the timer reads its message */
+        w->in_flight--;
+        pthread_cond_broadcast(&w->idle_cv);
+        pthread_mutex_unlock(&w->lock);
         if (j->msg) natsMsg_Destroy(j->msg);
         pl_free(j);
         pthread_mutex_lock(&w->lock);
-        w->in_flight--;
-        pthread_cond_broadcast(&w->idle_cv);
     }
     pthread_mutex_unlock(&w->lock);
     return NULL;
@@ -276,10 +297,42 @@ static void *handler_main(void *arg) {
 
 /* ---- timer ----------------------------------------------------------------------------------- */
 
+/* Reply subjects of the unary requests held here (queued or running) whose heartbeat is due,
+ * copied (w->lock held) so that they are published after the lock is released. */
+struct hb_due {
+    char (*subj)[128];
+    size_t n, cap;
+};
+
+static void unary_hb_collect(struct pl_worker *w, struct job *j, int64_t now, struct hb_due *d) {
+    if (j->type != JOB_UNARY || now - j->hb_ms < w->o.heartbeat_ms) return;
+    const char *reply = natsMsg_GetReply(j->msg);
+    if (!reply || !*reply || strlen(reply) >= sizeof d->subj[0]) return;
+    if (d->n == d->cap) {
+        size_t nc = d->cap ? d->cap * 2 : 64;
+        char(*p)[128] = pl_realloc(d->subj, nc * sizeof *p);
+        if (!p) return;
+        d->subj = p;
+        d->cap = nc;
+    }
+    memcpy(d->subj[d->n++], reply, strlen(reply) + 1);
+    j->hb_ms = now;
+}
+
+static void unary_hb_send(struct pl_worker *w, struct hb_due *d) {
+    for (size_t i = 0; i < d->n; i++) {
+        natsMsg *m = NULL;
+        if (pl__nrpc_msg(&m, d->subj[i], NULL, NULL, 0, "hb", -1, false, -1, NULL) == PL_OK)
+            (void)pl__nrpc_publish(w->nc, m);
+    }
+    d->n = 0;
+}
+
 static void *timer_main(void *arg) {
     struct pl_worker *w = arg;
     struct pl_worker_session **hb = NULL;
     size_t cap = 0;
+    struct hb_due due = {NULL, 0, 0};
     pthread_mutex_lock(&w->lock);
     while (!w->timer_stop) {
         struct timespec ts;
@@ -293,6 +346,8 @@ static void *timer_main(void *arg) {
         if (w->timer_stop) break;
         int64_t now = pl_time_mono_ms();
         size_t n = 0;
+        for (struct job *j = w->q_head; j; j = j->next) unary_hb_collect(w, j, now, &due);
+        for (struct job *j = w->running; j; j = j->run_next) unary_hb_collect(w, j, now, &due);
         if ((size_t)w->n_sessions > cap) {
             size_t nc = (size_t)w->n_sessions * 2;
             struct pl_worker_session **p = pl_realloc(hb, nc * sizeof *p);
@@ -315,6 +370,7 @@ static void *timer_main(void *arg) {
             }
         }
         pthread_mutex_unlock(&w->lock);
+        unary_hb_send(w, &due);
         for (size_t i = 0; i < n; i++) {
             struct pl_worker_session *s = hb[i];
             pthread_mutex_lock(&s->lock);
@@ -332,6 +388,7 @@ static void *timer_main(void *arg) {
     }
     pthread_mutex_unlock(&w->lock);
     pl_free(hb);
+    pl_free(due.subj);
     return NULL;
 }
 
@@ -406,6 +463,20 @@ pl_status pl_worker_create(const struct pl_worker_opts *opts, struct pl_worker *
         st = PL_ERR(PL_E_NOMEM, "worker");
         goto fail;
     }
+    if (opts->shard) {
+        char probe[80];
+        snprintf(probe, sizeof probe, "x.shard.%s", opts->shard);
+        if (strcmp(opts->shard, "*") != 0 && !pl__nrpc_svc_valid(probe)) {
+            st = PL_ERR(PL_E_INVALID_ARG, "worker %s: shard '%s' is neither '*' nor 0..%d",
+                        w->service, opts->shard, PL_NRPC_MAX_SHARDS - 1);
+            goto fail;
+        }
+        if (!(w->shard = pl_strdup(opts->shard))) {
+            st = PL_ERR(PL_E_NOMEM, "worker");
+            goto fail;
+        }
+    }
+    w->o.shard = w->shard;
     w->o.service = w->service;
     w->o.nats_url = w->url;
     w->o.model = w->model;
@@ -546,9 +617,16 @@ pl_status pl_worker_start(struct pl_worker *w) {
         if (r->stream) continue;
         snprintf(subj, sizeof subj, "parley.%s.%s", w->service, r->name);
         PL_TRY(subscribe(w, &r->sub, subj, w->service, on_unary, r));
+        if (!w->shard) continue;
+        snprintf(subj, sizeof subj, "parley.%s.shard.%s.%s", w->service, w->shard, r->name);
+        PL_TRY(subscribe(w, &r->shard_sub, subj, w->service, on_unary, r));
     }
     snprintf(subj, sizeof subj, "parley.%s.stream.open", w->service);
     PL_TRY(subscribe(w, &w->open_sub, subj, w->service, on_open, w));
+    if (w->shard) {
+        snprintf(subj, sizeof subj, "parley.%s.shard.%s.stream.open", w->service, w->shard);
+        PL_TRY(subscribe(w, &w->open_shard_sub, subj, w->service, on_open, w));
+    }
     bool connected = natsConnection_Status(w->nc) == NATS_CONN_STATUS_CONNECTED;
     natsStatus ns = connected ? natsConnection_FlushTimeout(w->nc, 2000) : NATS_OK;
     if (ns != NATS_OK)
@@ -663,8 +741,12 @@ static void drain(struct pl_worker *w) {
     PL_LOGI("worker %s draining", w->service);
     atomic_store(&w->ready, false);
     /* stop taking new work: drained subscriptions deliver what they hold, then end */
-    for (struct rpc *r = w->rpcs; r; r = r->next) drain_sub(w, r->sub, deadline);
+    for (struct rpc *r = w->rpcs; r; r = r->next) {
+        drain_sub(w, r->sub, deadline);
+        drain_sub(w, r->shard_sub, deadline);
+    }
     drain_sub(w, w->open_sub, deadline);
+    drain_sub(w, w->open_shard_sub, deadline);
     /* queued and running requests finish; open streams until their clients end them */
     (void)wait_idle(w, deadline, false);
     if (!wait_idle(w, deadline, true)) {
@@ -736,11 +818,13 @@ void pl_worker_destroy(struct pl_worker *w) {
     for (struct rpc *r = w->rpcs; r;) {
         struct rpc *n = r->next;
         if (r->sub) natsSubscription_Destroy(r->sub);
+        if (r->shard_sub) natsSubscription_Destroy(r->shard_sub);
         pl_free(r->name);
         pl_free(r);
         r = n;
     }
     if (w->open_sub) natsSubscription_Destroy(w->open_sub);
+    if (w->open_shard_sub) natsSubscription_Destroy(w->open_shard_sub);
     if (w->sess_sub) natsSubscription_Destroy(w->sess_sub);
     if (w->nc) {
         natsConnection_Close(w->nc);
@@ -774,6 +858,7 @@ void pl_worker_destroy(struct pl_worker *w) {
     pl_free(w->url);
     pl_free(w->model);
     pl_free(w->http_host);
+    pl_free(w->shard);
     pthread_cond_destroy(&w->cv);
     pthread_cond_destroy(&w->idle_cv);
     pthread_cond_destroy(&w->timer_cv);

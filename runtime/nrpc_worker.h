@@ -27,6 +27,10 @@
  * answered RESOURCE_EXHAUSTED at once. A unary request whose deadline passed
  * while it waited is answered DEADLINE_EXCEEDED without running the handler.
  *
+ * Liveness: while a unary request waits in the queue or runs, the worker sends
+ * a heartbeat (Parley-Kind: hb, empty) to its reply subject every heartbeat_ms,
+ * so that a client can tell a slow request from a worker that died with it.
+ *
  * Drain: pl_worker_stop() drains the subscriptions (no new work is taken),
  * finishes queued and running requests and open streams (bounded by
  * drain_timeout_ms, after which streams are cancelled; at once when the NATS
@@ -64,9 +68,14 @@ struct pl_worker_opts {
     struct pl_metrics *metrics;
     bool connect_retry; /* NATS not up yet: start anyway and connect in the background
                            (/readyz says 503 until connected); false = start fails */
+    /* Partitioned state (docs/deployment.md, "Dialog shards"): besides parley.<svc>.<rpc>,
+     * every rpc and the stream open are also served on parley.<svc>.shard.<K>.<rpc> and
+     * parley.<svc>.shard.<K>.stream.open. "K" (0..PL_NRPC_MAX_SHARDS-1): that shard only;
+     * "*": every shard (one replica that holds every session); NULL: no shard subjects. */
+    const char *shard;
 };
 #define PL_WORKER_OPTS_INIT                                                                        \
-    { NULL, NULL, 2, 256, 256, 1000, 5000, 30000, -1, NULL, NULL, NULL, false }
+    { NULL, NULL, 2, 256, 256, 1000, 5000, 30000, -1, NULL, NULL, NULL, false, NULL }
 
 /* Per-request context handed to handlers; borrowed for the handler call
  * (for streams: until on_end/on_cancel returns). The handler thread's log

@@ -27,7 +27,8 @@ struct rpc {
     pl_worker_unary_fn fn;
     const struct pl_worker_stream_i *iface;
     void *ud;
-    natsSubscription *sub; /* unary rpcs */
+    natsSubscription *sub;       /* unary rpcs */
+    natsSubscription *shard_sub; /* parley.<svc>.shard.<K>.<rpc> when opts.shard is set */
     struct pl_worker *w;
     struct rpc *next;
 };
@@ -40,7 +41,9 @@ struct job {
     struct rpc *rpc;
     struct pl_worker_session *sess;
     int64_t received_us;
+    int64_t hb_ms;               /* unary: last heartbeat to its reply subject (w->lock) */
     struct job *next;
+    struct job *run_prev, *run_next; /* unary, running: w->running (w->lock) */
 };
 
 enum ev_type { EV_FRAME, EV_CANCEL, EV_OVERFLOW, EV_FAIL /* pl_worker_session_fail */ };
@@ -84,12 +87,13 @@ struct pl_worker_session {
 };
 
 struct pl_worker {
-    char *service, *url, *model, *http_host;
+    char *service, *url, *model, *http_host, *shard;
     struct pl_worker_opts o;
     struct rpc *rpcs;
     natsConnection *nc;
     natsOptions *nopts;
     natsSubscription *open_sub, *sess_sub;
+    natsSubscription *open_shard_sub; /* parley.<svc>.shard.<K>.stream.open */
     char wid[PL_REQUEST_ID_LEN];
     char sess_prefix[160]; /* "parley.<svc>.session.<wid>." */
 
@@ -97,6 +101,7 @@ struct pl_worker {
     pthread_cond_t cv;      /* work queued or stopping */
     pthread_cond_t idle_cv; /* a job finished / a session closed */
     struct job *q_head, *q_tail;
+    struct job *running; /* unary jobs on handler threads (their heartbeats) */
     int q_new;     /* queued unary + open jobs (what capacity bounds) */
     int in_flight; /* jobs running */
     struct pl_worker_session *sbuckets[N_SBUCKETS];

@@ -23,7 +23,7 @@ pl_status pl__dlgsvc_nats_request(void *ud, const char *subject, const char *use
                                 user};
     struct pl_nrpc_reply r;
     memset(&r, 0, sizeof r);
-    PL_TRY(pl_nrpc_call(s->nc, subject, body, strlen(body), &meta, timeout_ms, &r));
+    PL_TRY(pl_nrpc_call_external(s->nc, subject, body, strlen(body), &meta, timeout_ms, &r));
     pl_status st = PL_OK;
     if (r.code == PL_GRPC_UNAVAILABLE && strstr(r.message, "no worker"))
         st = PL_ERR(PL_E_NOT_FOUND, "nothing serves the subject");

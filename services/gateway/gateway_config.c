@@ -11,7 +11,8 @@
 
 static const struct pl_config_field gw_fields[] = {
     F("listen", PL_CONFIG_STRING, listen, "127.0.0.1:50051", 0, 0, "gRPC listen address"),
-    F("nats_url", PL_CONFIG_STRING, nats_url, "nats://127.0.0.1:4222", 0, 0, "NATS server URL"),
+    F("nats_url", PL_CONFIG_STRING, nats_url, "nats://127.0.0.1:4222", 0, 0,
+      "NATS server URL, or a comma-separated list of a cluster's nodes (tried in order)"),
     F("http_listen", PL_CONFIG_STRING, http_listen, "127.0.0.1:8090", 0, 0,
       "metrics/health HTTP address"),
     F("max_receive_bytes", PL_CONFIG_INT, max_receive_bytes, "67108864", 1024, 1 << 30,
