@@ -347,8 +347,13 @@ struct pl_dlg_store_opts {
     bool sync_full;      /* PRAGMA synchronous=FULL (fsync per commit); false = NORMAL */
     int max_version;     /* migrate up to this schema version (0 = latest; tests) */
     int busy_timeout_ms; /* another process holding the file (default 5000) */
+    /* Partitioned sessions (docs/deployment.md, "Dialog shards"): new session ids begin with
+     * the shard's two hex digits (shard 0..255), so that the gateway routes later calls to
+     * this replica; false = random ids (one replica holds every session). */
+    bool sharded;
+    int shard;
 };
-#define PL_DLG_STORE_OPTS_INIT {false, 0, 5000}
+#define PL_DLG_STORE_OPTS_INIT {false, 0, 5000, false, 0}
 
 /* The newest schema version this build knows. */
 int pl_dlg_store_latest_version(void);

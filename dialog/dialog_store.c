@@ -74,6 +74,7 @@ struct pl_dlg_store {
     pthread_mutex_t lock;
     char *path;
     int version;
+    int shard; /* new session ids begin with its two hex digits; -1 = random ids */
     struct {
         char *sql;
         sqlite3_stmt *q;
@@ -245,6 +246,8 @@ pl_status pl_dlg_store_open(const char *path, const struct pl_dlg_store_opts *o,
         return PL_ERR(PL_E_NOMEM, "dialog store");
     }
     pthread_mutex_init(&st->lock, NULL);
+    st->shard = -1;
+    if (o->sharded && o->shard >= 0 && o->shard <= 255) st->shard = o->shard;
     pl_status s = PL_OK;
     int rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
                                                 SQLITE_OPEN_FULLMUTEX, NULL);
@@ -478,6 +481,11 @@ pl_status pl_dlg_store_session_create(struct pl_dlg_store *st, const char *user,
     *out = NULL;
     char sid[PL_DLG_ID_LEN];
     pl_request_id_new(sid);
+    if (st->shard >= 0) { /* the shard's digits replace the first two random ones */
+        static const char hex[] = "0123456789abcdef";
+        sid[0] = hex[(st->shard >> 4) & 15];
+        sid[1] = hex[st->shard & 15];
+    }
     struct pl_dlg_state *s = NULL;
     PL_TRY(pl_dlg_state_create(sid, user, dialog, language, &s));
     s->created_ms = s->last_active_ms = now;

@@ -33,6 +33,8 @@ void pl_dlgsvc_opts_default(struct pl_dlgsvc_opts *o) {
     o->tts_sample_rate = 22050;
     o->voice_wait_ms = 60000;
     o->pipeline_dir = "pipelines";
+    o->shard = 0;
+    o->shards = 1;
 }
 
 /* ---- specs ---------------------------------------------------------------------------------- */
@@ -204,6 +206,12 @@ pl_status pl_dlgsvc_create(const struct pl_dlgsvc_opts *o, struct pl_dlgsvc **ou
                     s->default_dialog, s->spec_dir);
     struct pl_dlg_store_opts so = PL_DLG_STORE_OPTS_INIT;
     so.sync_full = o->sync_full;
+    so.sharded = o->shards > 1;
+    so.shard = o->shard;
+    if (st == PL_OK && (o->shards < 1 || o->shards > PL_NRPC_MAX_SHARDS || o->shard < 0 ||
+                        o->shard >= o->shards))
+        st = PL_ERR(PL_E_INVALID_ARG, "dialog.shard %d is not in 0..dialog.shards-1 (shards %d, "
+                    "at most %d)", o->shard, o->shards, PL_NRPC_MAX_SHARDS);
     if (st == PL_OK) st = pl_dlg_store_open(s->store_path, &so, &s->store);
     if (st == PL_OK && pl_dlg_store_read_only(s->store))
         PL_LOGW("dialog store %s is read-only (the file is not writable): history and sessions "
@@ -699,14 +707,16 @@ static pl_status rpc_get_history(void *ud, const struct pl_worker_ctx *ctx, cons
     return r;
 }
 
-static pl_status rpc_delete_user(void *ud, const struct pl_worker_ctx *ctx, const uint8_t *req,
-                                 size_t n, struct pl_worker_out *out) {
-    struct pl_dlgsvc *s = ud;
+/* DeleteUser: this replica's rows, then (every_shard) the other shards' (dialog_shard.c). */
+static pl_status delete_user(struct pl_dlgsvc *s, const struct pl_worker_ctx *ctx,
+                             const uint8_t *req, size_t n, bool every_shard,
+                             struct pl_worker_out *out) {
     ProtobufCMessage *msg = NULL;
     PL_TRY(pl_proto_unpack(&parley__dialog__v1__delete_user_request__descriptor, req, n, &msg));
     Parley__Dialog__V1__DeleteUserRequest *rq = (void *)msg;
     int k = 0;
     pl_status r = pl_dlg_store_delete_user(s->store, pl__dlgsvc_user(ctx, rq->user_id), &k);
+    if (r == PL_OK && every_shard) r = pl__dlgsvc_delete_other_shards(s, ctx, rq->user_id, &k);
     if (r == PL_OK) {
         Parley__Dialog__V1__DeleteUserResponse resp = PARLEY__DIALOG__V1__DELETE_USER_RESPONSE__INIT;
         resp.sessions_deleted = k;
@@ -717,12 +727,25 @@ static pl_status rpc_delete_user(void *ud, const struct pl_worker_ctx *ctx, cons
     return r;
 }
 
+static pl_status rpc_delete_user(void *ud, const struct pl_worker_ctx *ctx, const uint8_t *req,
+                                 size_t n, struct pl_worker_out *out) {
+    return delete_user(ud, ctx, req, n, true, out);
+}
+
+/* DeleteUser on this replica's shard only: how the replica that took a DeleteUser asks the
+ * other shards (never fanned out again). */
+static pl_status rpc_delete_user_local(void *ud, const struct pl_worker_ctx *ctx,
+                                       const uint8_t *req, size_t n, struct pl_worker_out *out) {
+    return delete_user(ud, ctx, req, n, false, out);
+}
+
 pl_status pl_dlgsvc_register(struct pl_dlgsvc *s, struct pl_worker *w) {
     static const struct pl_worker_unary rpcs[] = {
         {"create_session", rpc_create_session}, {"get_session", rpc_get_session},
         {"end_session", rpc_end_session},       {"list_contexts", rpc_list_contexts},
         {"create_context", rpc_create_context}, {"switch_context", rpc_switch_context},
         {"get_history", rpc_get_history},       {"delete_user", rpc_delete_user},
+        {"delete_user_local", rpc_delete_user_local},
     };
     PL_TRY(pl_worker_add_unaries(w, rpcs, PL_ARRAY_LEN(rpcs), s));
     return pl__dlgsvc_register_converse(s, w);

@@ -45,6 +45,8 @@ struct pl_dlgsvc_opts {
     int64_t voice_wait_ms;      /* half-close: longest wait for the last voice turn (60000) */
     const char *pipeline_dir;   /* pipelines (*.json) a Converse config may name; a missing
                                    directory = none */
+    int shard, shards;          /* this replica serves shard `shard` of `shards` (0 of 1 = every
+                                   session: no partitioning); dialog_shard.c */
 };
 void pl_dlgsvc_opts_default(struct pl_dlgsvc_opts *o);
 
@@ -135,6 +137,14 @@ void *pl__dlgsvc_context_msg(struct pl_arena *a, const struct pl_dlg_state *s,
 void *pl__dlgsvc_event_msg(struct pl_arena *a, const char *data);
 
 pl_status pl__dlgsvc_register_converse(struct pl_dlgsvc *s, struct pl_worker *w);
+
+/* Shards (dialog_shard.c). Fail (PL_E_INVALID_ARG) when another running replica already serves
+ * this replica's shard; PL_OK when unpartitioned or the shard is free. */
+pl_status pl__dlgsvc_shard_check(struct pl_dlgsvc *s);
+/* DeleteUser on every other shard (their sessions_deleted added to *count); an unreachable
+ * shard fails with PL_E_UNAVAILABLE naming it, after the others were asked. */
+pl_status pl__dlgsvc_delete_other_shards(struct pl_dlgsvc *s, const struct pl_worker_ctx *ctx,
+                                         const char *req_user, int *count);
 /* The `nats` action's request/reply (dialog_actions.c; hook nats_request of dialog.h; ud is
  * the service). */
 pl_status pl__dlgsvc_nats_request(void *ud, const char *subject, const char *user,

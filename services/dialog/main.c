@@ -9,7 +9,8 @@
  * the config's source tree like the services' model directories). Settings: section "dialog"
  * of FILE (default $PARLEY_CONFIG, else config/parley.json when it exists), then
  * PARLEY_DIALOG_* environment variables, then these flags. Prints one line
- * "parley-dialog http_port=N specs=K pipelines=P" on stdout once it serves. SIGTERM/SIGINT drain and stop.
+ * "parley-dialog http_port=N specs=K pipelines=P" (and " shard=K/N" when partitioned) on
+ * stdout once it serves. SIGTERM/SIGINT drain and stop.
  */
 #include <pthread.h>
 #include <stddef.h>
@@ -43,6 +44,7 @@ struct dlg_cfg {
     int64_t tts_sample_rate;
     int64_t voice_wait_ms;
     char *pipeline_dir;
+    int64_t shard, shards;
     char *log_level;
 };
 
@@ -67,6 +69,8 @@ static const struct pl_config_field dlg_fields[] = {
     F("tts_sample_rate", PL_CONFIG_INT, tts_sample_rate, "22050", 8000, 48000, "rate of spoken replies whose output_audio.sample_rate_hz is 0"),
     F("voice_wait_ms", PL_CONFIG_INT, voice_wait_ms, "60000", 1, 600000, "half-close of a voice Converse: longest wait for its last turn and reply audio"),
     F("pipeline_dir", PL_CONFIG_STRING, pipeline_dir, "pipelines", 1, 0, "directory of pipelines (*.json) a Converse config may name (missing: none)"),
+    F("shard", PL_CONFIG_INT, shard, "0", 0, 255, "the shard of sessions this replica serves, 0..shards-1 (docs/deployment.md)"),
+    F("shards", PL_CONFIG_INT, shards, "1", 1, 256, "replicas the sessions are partitioned across, each with its own store_path (1: one replica holds every session)"),
     F("log_level", PL_CONFIG_STRING, log_level, "info", 1, 0, "error, warn, info or debug"),
 };
 #undef F
@@ -123,6 +127,10 @@ int main(int argc, char **argv) {
     so.tts_sample_rate = (int)cfg.tts_sample_rate;
     so.voice_wait_ms = cfg.voice_wait_ms;
     so.pipeline_dir = cfg.pipeline_dir;
+    so.shard = (int)cfg.shard;
+    so.shards = (int)cfg.shards;
+    char shard[16];
+    snprintf(shard, sizeof shard, "%d", so.shard);
 
     struct pl_worker_opts wo = PL_WORKER_OPTS_INIT;
     wo.service = "dialog";
@@ -130,17 +138,22 @@ int main(int argc, char **argv) {
     wo.n_threads = (int)cfg.handler_threads;
     wo.http_port = (int)cfg.http_port;
     wo.http_host = cfg.http_host;
+    wo.shard = so.shards > 1 ? shard : "*"; /* one replica serves every shard's subjects */
     if (pl_dlgsvc_create(&so, &svc) != PL_OK || pl_worker_create(&wo, &w) != PL_OK ||
-        pl_dlgsvc_register(svc, w) != PL_OK || pl_worker_start(w) != PL_OK ||
+        pl_dlgsvc_register(svc, w) != PL_OK || pl__dlgsvc_shard_check(svc) != PL_OK ||
+        pl_worker_start(w) != PL_OK ||
         pl_worker_install_signals(w) != PL_OK) {
         PL_LOGE("%s", pl_last_error());
         goto out;
     }
     PL_LOGI("state in %s", so.store_path);
+    if (so.shards > 1) PL_LOGI("serving shard %d of %d", so.shard, so.shards);
     ret_started = pthread_create(&ret, NULL, retention, svc) == 0;
     pl_worker_set_ready(w, true);
-    printf("parley-dialog http_port=%d specs=%d pipelines=%d\n", pl_worker_http_port(w),
+    printf("parley-dialog http_port=%d specs=%d pipelines=%d", pl_worker_http_port(w),
            pl_dlgsvc_n_specs(svc), svc->n_pipelines);
+    if (so.shards > 1) printf(" shard=%d/%d", so.shard, so.shards);
+    printf("\n");
     fflush(stdout);
     pl_worker_wait(w);
     rc = 0;
