@@ -73,6 +73,7 @@ void pl__gw_call_post_new(struct pl_gw *gw) {
     c->t_send = (struct gw_tag){c, GW_OP_SEND};
     c->t_status = (struct gw_tag){c, GW_OP_STATUS};
     c->health_last = -1;
+    c->shard = -1;
     atomic_fetch_add(&gw->live_calls, 1);
     grpc_call_error e = grpc_server_request_call(gw->server, &c->call, &c->details, &c->md, gw->cq,
                                                  gw->cq, &c->t_new);
@@ -222,7 +223,9 @@ static void unary_done(void *ud, struct pl_nrpc_reply *r) {
     if (r->code != PL_GRPC_OK)
         PL_LOGD("request %s %s: %s %s", c->request_id, c->rpc_name, pl_grpc_code_name(r->code),
                 r->message ? r->message : "");
-    pl__gw_call_reply(c, r->code, r->data, r->len, r->message);
+    char why[600];
+    pl__gw_call_reply(c, r->code, r->data, r->len,
+                      pl__gw_route_error(c->shard, r->code, r->message, why, sizeof why));
     pl__gw_call_unref(c);
 }
 
@@ -233,7 +236,8 @@ static void stream_message(void *ud, const uint8_t *data, size_t n) {
 static void stream_end(void *ud, int code, const char *message) {
     struct gw_call *c = ud;
     atomic_fetch_sub(&c->gw->pending, 1);
-    pl__gw_call_finish(c, code, message);
+    char why[600];
+    pl__gw_call_finish(c, code, pl__gw_route_error(c->shard, code, message, why, sizeof why));
     pl__gw_call_unref(c); /* may free c and destroy the stream: allowed from its callback */
 }
 
@@ -300,7 +304,8 @@ static void post_recv(struct gw_call *c) {
 static void forward_unary(struct gw_call *c, const uint8_t *p, size_t n) {
     struct pl_gw *gw = c->gw;
     char subject[160];
-    snprintf(subject, sizeof subject, "parley.%s.%s", c->rpc->service, c->rpc->rpc);
+    c->shard = pl__gw_route_shard(c->rpc, p, n);
+    pl__gw_route_subject(c->rpc->service, c->rpc->rpc, c->shard, subject, sizeof subject);
     struct pl_nrpc_meta m;
     fill_meta(c, &m);
     int64_t timeout = gw->cfg.request_timeout_ms;
@@ -350,6 +355,42 @@ static bool request_ok(struct gw_call *c, const uint8_t *p, size_t n) {
     return true;
 }
 
+/* Open the call's NATS stream (to its session's shard when shard >= 0); false after
+ * answering the call UNAVAILABLE. */
+static bool open_stream(struct gw_call *c, int shard) {
+    struct pl_gw *gw = c->gw;
+    struct pl_nrpc_meta m;
+    fill_meta(c, &m);
+    static const struct pl_nrpc_stream_cbs cbs = {stream_message, stream_end};
+    char svc[64];
+    c->shard = shard;
+    pl__gw_route_stream_svc(c->rpc->service, shard, svc, sizeof svc);
+    atomic_fetch_add(&gw->pending, 1);
+    pl__gw_call_ref(c); /* released by stream_end */
+    struct pl_nrpc_stream *s = NULL;
+    pl_status st = pl_nrpc_stream_open(pl__gw_nrpc(gw), svc, c->rpc->rpc, &m, &cbs, c, &s);
+    pthread_mutex_lock(&c->mu);
+    c->stream = s; /* read by on_close and call_free, which run after this */
+    pthread_mutex_unlock(&c->mu);
+    if (st != PL_OK) {
+        atomic_fetch_sub(&gw->pending, 1);
+        pl__gw_call_reply(c, PL_GRPC_UNAVAILABLE, NULL, 0, pl_last_error());
+        pl__gw_call_unref(c);
+        return false;
+    }
+    return true;
+}
+
+/* The first message of a stream whose open waited for it (a dialog Converse: its config names
+ * the session, hence the shard). */
+static void open_deferred(struct gw_call *c, const uint8_t *p, size_t n) {
+    c->open_deferred = false;
+    if (!request_ok(c, p, n)) return;
+    if (!open_stream(c, pl__gw_route_shard(c->rpc, p, n))) return;
+    pl_nrpc_stream_send(c->stream, p, n);
+    post_recv(c);
+}
+
 static void on_recv(struct gw_call *c, bool ok) {
     grpc_byte_buffer *bb = c->recv_bb;
     c->recv_bb = NULL;
@@ -364,6 +405,10 @@ static void on_recv(struct gw_call *c, bool ok) {
     }
     if (c->kind == GW_KIND_STREAM) {
         if (!bb) {
+            if (c->open_deferred) { /* no message at all: the worker answers as before */
+                c->open_deferred = false;
+                if (!open_stream(c, -1)) return;
+            }
             pl_nrpc_stream_close_send(c->stream);
             return;
         }
@@ -371,7 +416,9 @@ static void on_recv(struct gw_call *c, bool ok) {
         grpc_byte_buffer_destroy(bb);
         const uint8_t *p = GRPC_SLICE_START_PTR(s);
         size_t n = GRPC_SLICE_LENGTH(s);
-        if (!request_ok(c, p, n)) {
+        if (c->open_deferred) {
+            open_deferred(c, p, n);
+        } else if (!request_ok(c, p, n)) {
             pl_nrpc_stream_cancel(c->stream);
         } else {
             pl_nrpc_stream_send(c->stream, p, n); /* PL_E_CANCELLED after the end: on_end reports */
@@ -525,20 +572,12 @@ static void on_new(struct gw_call *c) {
         return;
     }
     if (c->kind == GW_KIND_STREAM) {
-        struct pl_nrpc_meta m;
-        fill_meta(c, &m);
-        static const struct pl_nrpc_stream_cbs cbs = {stream_message, stream_end};
-        atomic_fetch_add(&gw->pending, 1);
-        pl__gw_call_ref(c); /* released by stream_end */
-        struct pl_nrpc_stream *s = NULL;
-        pl_status st = pl_nrpc_stream_open(pl__gw_nrpc(gw), c->rpc->service, c->rpc->rpc, &m, &cbs, c, &s);
-        c->stream = s; /* read by on_close and call_free, which run after this */
-        if (st != PL_OK) {
-            atomic_fetch_sub(&gw->pending, 1);
-            pl__gw_call_reply(c, PL_GRPC_UNAVAILABLE, NULL, 0, pl_last_error());
-            pl__gw_call_unref(c);
+        /* a dialog stream goes to its session's shard: open it when its first message says
+         * which (the client's messages wait in gRPC meanwhile) */
+        if (strcmp(c->rpc->service, "dialog") == 0)
+            c->open_deferred = true;
+        else if (!open_stream(c, -1))
             return;
-        }
     }
     post_recv(c);
 }

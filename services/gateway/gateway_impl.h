@@ -78,6 +78,8 @@ struct gw_call {
     struct gw_bucket *bucket;       /* the limits this call counts against; NULL = none */
     int64_t retry_after_ms;         /* > 0: sent as `retry-after-ms` trailing metadata */
     bool initial_md_sent;           /* touched by the CQ thread only */
+    int shard;                      /* dialog shard the call went to; -1 = the plain subject */
+    bool open_deferred;             /* stream opened at the first message (its session's shard) */
     bool started;                   /* a real call (counted in gw->active_calls) */
 
     pthread_mutex_t mu;             /* guards the fields below */
@@ -162,6 +164,18 @@ void pl__gw_call_finish(struct gw_call *c, int code, const char *msg);
 /* A new call's metadata: *auth and *auth_len the `authorization` value (borrowed from md; NULL
  * when absent), request_id (id_cap >= PL_REQUEST_ID_LEN bytes) a valid `x-request-id` of at
  * most 64 characters, else a fresh id. */
+/* Routing by session shard (gateway_route.c). The shard a dialog request's session_id names
+ * (top level, or the Converse config's); -1: none (plain subject). Any thread. */
+int pl__gw_route_shard(const struct pl_rpc_info *rpc, const uint8_t *p, size_t n);
+/* The unary subject ("parley.dialog.shard.3.get_history"), or the plain one for shard -1. */
+void pl__gw_route_subject(const char *service, const char *rpc, int shard, char *out,
+                          size_t cap);
+/* The service name for pl_nrpc_stream_open ("dialog.shard.3", or "dialog" for shard -1). */
+void pl__gw_route_stream_svc(const char *service, int shard, char *out, size_t cap);
+/* The client's message for a call to a shard that ended UNAVAILABLE: names the shard (in buf);
+ * msg itself otherwise. */
+const char *pl__gw_route_error(int shard, int code, const char *msg, char *buf, size_t cap);
+
 void pl__gw_read_metadata(const grpc_metadata *md, size_t count, char *request_id,
                           size_t id_cap, const char **auth, size_t *auth_len);
 

@@ -336,8 +336,10 @@ static void list_contexts(struct web_conn *c) {
     parley__dialog__v1__list_contexts_request__pack(&rq, buf);
     struct pl_nrpc_meta m;
     fill_meta(c, &m);
+    char subj[96]; /* the session's shard (gateway_route.c) */
+    pl__gw_route_subject("dialog", "list_contexts", pl_nrpc_shard_of_id(sid), subj, sizeof subj);
     conn_ref(c);
-    if (pl_nrpc_call_async(nc, "parley.dialog.list_contexts", buf, n, &m,
+    if (pl_nrpc_call_async(nc, subj, buf, n, &m,
                            (int)c->gw->cfg.request_timeout_ms, contexts_done, c) != PL_OK) {
         send_error(c, "UNAVAILABLE", pl_last_error(), false);
         conn_unref(c);
@@ -386,8 +388,11 @@ static void context_call(struct web_conn *c, const char *context_id, bool create
         parley__dialog__v1__switch_context_request__pack(&rq, buf);
     struct pl_nrpc_meta m;
     fill_meta(c, &m);
+    char subj[96]; /* the session's shard (gateway_route.c) */
+    pl__gw_route_subject("dialog", create ? "create_context" : "switch_context",
+                         pl_nrpc_shard_of_id(sid), subj, sizeof subj);
     conn_ref(c);
-    if (pl_nrpc_call_async(nc, create ? "parley.dialog.create_context" : "parley.dialog.switch_context", buf, n, &m,
+    if (pl_nrpc_call_async(nc, subj, buf, n, &m,
                            (int)c->gw->cfg.request_timeout_ms, switch_done, c) != PL_OK) {
         send_error(c, "UNAVAILABLE", pl_last_error(), false);
         conn_unref(c);
@@ -587,7 +592,9 @@ static void on_start(struct web_conn *c, json_t *msg) {
     atomic_fetch_add(&gw->pending, 1);
     conn_ref(c); /* the stream's */
     struct pl_nrpc_stream *s = NULL;
-    pl_status st = pl_nrpc_stream_open(pl__gw_nrpc(gw), "dialog", "converse", &m, &cbs, c, &s);
+    char svc[64]; /* the session's shard, when the start names one (gateway_route.c) */
+    pl__gw_route_stream_svc("dialog", pl_nrpc_shard_of_id(c->session_id), svc, sizeof svc);
+    pl_status st = pl_nrpc_stream_open(pl__gw_nrpc(gw), svc, "converse", &m, &cbs, c, &s);
     c->stream = st == PL_OK ? s : NULL;
     if (st != PL_OK) {
         atomic_fetch_sub(&gw->pending, 1);
