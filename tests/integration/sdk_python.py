@@ -265,7 +265,40 @@ def tls(py, nats, punct):
           "plaintext to the TLS port: parley.%s" % out["plaintext"]["class"])
 
 
+def readme_examples(py, server, wav):
+    """Every ```python block of clients/python/README.md, run as it is (the address replaced)
+    in a folder holding the files it names."""
+    import re
+    text = open(os.path.join(ds.SRC, "clients", "python", "README.md")).read()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    d = os.path.join(g.TMP, "readme")
+    os.makedirs(d, exist_ok=True)
+    shutil.copy(wav, os.path.join(d, "clip.wav"))
+    shutil.copy(SPOKEN, os.path.join(d, "hello.wav"))
+    for i, code in enumerate(blocks):
+        p = subprocess.run([py, "-c", code.replace("127.0.0.1:50051", server)], cwd=d,
+                           capture_output=True, text=True, timeout=120, env=clean_env())
+        first = code.strip().splitlines()[-1][:60]
+        print(p.stdout[-600:], p.stderr[-1500:])
+        check(p.returncode == 0 and p.stdout.strip(), "README example %d (...%s) runs" % (i, first))
+    check(len(blocks) >= 7, "%d README examples" % len(blocks))
+
+
+def bench_echo(calls):
+    """The figures of docs/benchmarks.md: SDK vs raw grpcio against the runtime's echo worker
+    as `nlu` (the cheapest call through the gateway, so the client's share is largest).
+    PL_ECHO_WORKER=build/tests/pl_echo_worker PL_GATEWAY=... sdk_python.py --bench-echo N"""
+    py = make_venv()
+    _, nats = g.start_nats()
+    g.start_worker(nats, service="nlu")
+    _, port, _ = g.start_gateway(nats)
+    print("bench: %s" % json.dumps(run_sdk(py, "bench", "127.0.0.1:%d" % port, calls)))
+
+
 def main():
+    import sys
+    if len(sys.argv) == 3 and sys.argv[1] == "--bench-echo":
+        return bench_echo(int(sys.argv[2]))
     py = make_venv()
     stack = ds.Stack()
     ds.start_asr(stack.nats)
@@ -285,7 +318,8 @@ def main():
     dialog(out)
     local_errors(out)
     tls(py, stack.nats, out["punct"])
-    b = run_sdk(py, "bench", server, 400)
+    readme_examples(py, server, wav)
+    b = run_sdk(py, "bench", server, int(os.environ.get("PL_SDK_BENCH_CALLS", "400")))
     print("bench: %s" % json.dumps(b))
     # the goal is 1.05 (docs/benchmarks.md, many calls); a short run on a busy machine is noisy
     check(b["ratio_p50"] < 1.5, "SDK/raw grpcio PunctuateText p50 %.3f (%.0f vs %.0f us; fails "
