@@ -28,6 +28,8 @@ PKGS=(
   chromium chromium-driver python3-selenium
   # the Python SDK (clients/python): a venv over Debian's grpcio, built offline by setuptools
   python3-venv python3-setuptools python3-wheel
+  # the soak test's RSS plot (tests/soak/soak.py)
+  python3-matplotlib
   # Riva's realtime API test (tests/integration/realtime_api.py)
   python3-websockets
   # process tools used by scripts and tests
