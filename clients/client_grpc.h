@@ -31,6 +31,17 @@ static inline grpc_channel *pl_client_channel(const char *server) {
     return ch;
 }
 
+/*
+ * The channel of a command's --server, --tls-ca: plaintext when tls_ca is NULL, else TLS that
+ * verifies the gateway with that PEM CA bundle. NULL, with "parley <cmd>: <why>" printed,
+ * when the CA file cannot be read or the channel cannot be made (the command exits 2).
+ * grpc_init() must have been called; the caller owns the channel (grpc_channel_destroy).
+ */
+grpc_channel *pl_client_channel_tls(const char *cmd, const char *server, const char *tls_ca);
+
+/* Print s as a quoted JSON string ("a\"b\n") on f: the --json output of the commands. */
+void pl_client_json_str(FILE *f, const char *s);
+
 /* The call's initial metadata: "authorization: Bearer <api_key>", or none when api_key is
  * NULL. Send n entries of md (NULL when n is 0); pl_client_auth_deinit() after the call. */
 struct pl_client_auth {

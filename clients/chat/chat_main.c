@@ -48,6 +48,7 @@
 #include "util.h"
 #include "parley/dialog/v1/dialog.pb-c.h"
 #include "proto_util.h"
+#include "chat_json.h"
 
 #define SVC "/parley.dialog.v1.Dialog/"
 #define UNARY_TIMEOUT_MS 10000
@@ -55,8 +56,8 @@
 enum { T_STATUS = 1, T_SEND = 2, T_RECV = 3 };
 
 struct chat {
-    const char *server, *api_key, *user, *dialog;
-    bool nlu, tty;
+    const char *server, *api_key, *tls_ca, *user, *dialog;
+    bool nlu, tty, json;
     grpc_channel *ch;
     grpc_completion_queue *cq;
     grpc_call *call;
@@ -89,12 +90,16 @@ static void on_sigint(int sig) {
 
 static void usage(FILE *f) {
     fprintf(f, "usage: parley chat [--user U] [--session S] [--dialog NAME] [--server HOST:PORT]\n"
-               "                   [--api-key K] [--nlu]\n"
+               "                   [--api-key K] [--tls-ca CA.pem] [--nlu] [--json]\n"
                "                   [--audio FILE [--reply-audio OUT.wav] [--reply-rate HZ] [--fast]]\n"
                "  each line of stdin is one turn; commands: /contexts, /switch ID, /history, "
                "/quit\n"
                "  --session S   continue session S (printed as \"session: S\" at the start)\n"
                "  --nlu         print each turn's intent and NLU slots\n"
+               "  --api-key K   sent as 'authorization: Bearer K'\n"
+               "  --tls-ca CA.pem  TLS, verifying the gateway with this CA certificate\n"
+               "  --json        each message of a turn as one JSON line (type: transcript,\n"
+               "                nlu, bot_text, bot_audio, event; a turn ends with TURN_COMPLETE)\n"
                "  --audio FILE  one spoken turn: stream FILE (real time; --fast: at once), print\n"
                "                the transcript and the reply; --reply-audio OUT.wav saves the\n"
                "                reply audio (--reply-rate HZ, default 22050)\n");
@@ -135,10 +140,16 @@ static void print_nlu(const char *indent, const Parley__Dialog__V1__NluResult *n
 static void print_event(struct chat *c, const Parley__Dialog__V1__ConverseResponse *r) {
     const Parley__Dialog__V1__DialogEvent *e = r->event;
     char id[9];
-    switch (e->type) {
-    case PARLEY__DIALOG__V1__EVENT_TYPE__EVENT_SESSION_CREATED:
+    if (e->type == PARLEY__DIALOG__V1__EVENT_TYPE__EVENT_SESSION_CREATED) {
         snprintf(c->session_id, sizeof c->session_id, "%s", r->session_id ? r->session_id : "");
         c->created = true;
+    }
+    if (e->type == PARLEY__DIALOG__V1__EVENT_TYPE__EVENT_TURN_COMPLETE ||
+        e->type == PARLEY__DIALOG__V1__EVENT_TYPE__EVENT_ERROR)
+        c->turn_done = true;
+    if (c->json) return; /* on_message printed it */
+    switch (e->type) {
+    case PARLEY__DIALOG__V1__EVENT_TYPE__EVENT_SESSION_CREATED:
         break;
     case PARLEY__DIALOG__V1__EVENT_TYPE__EVENT_CONTEXT_CREATED:
         printf("  [context %s created]\n", short_id(r->context_id, id));
@@ -151,11 +162,9 @@ static void print_event(struct chat *c, const Parley__Dialog__V1__ConverseRespon
         printf("  [context %s closed]\n", short_id(r->context_id, id));
         break;
     case PARLEY__DIALOG__V1__EVENT_TYPE__EVENT_TURN_COMPLETE:
-        c->turn_done = true;
         break;
     case PARLEY__DIALOG__V1__EVENT_TYPE__EVENT_ERROR:
         printf("  error: %s\n", e->detail ? e->detail : "");
-        c->turn_done = true;
         break;
     case PARLEY__DIALOG__V1__EVENT_TYPE__EVENT_REPLY_AUDIO_DONE:
     case PARLEY__DIALOG__V1__EVENT_TYPE__EVENT_REPLY_INTERRUPTED: {
@@ -182,17 +191,19 @@ static void on_message(struct chat *c, grpc_byte_buffer *bb) {
         return;
     }
     Parley__Dialog__V1__ConverseResponse *r = (void *)m;
+    if (c->json) pl_chat_print_json(r);
     switch (r->response_case) {
     case PARLEY__DIALOG__V1__CONVERSE_RESPONSE__RESPONSE_NLU:
-        if (c->nlu) print_nlu("  ", r->nlu);
+        if (c->nlu && !c->json) print_nlu("  ", r->nlu);
         break;
     case PARLEY__DIALOG__V1__CONVERSE_RESPONSE__RESPONSE_BOT_TEXT:
-        printf("bot: %s\n", r->bot_text->text ? r->bot_text->text : "");
+        if (!c->json) printf("bot: %s\n", r->bot_text->text ? r->bot_text->text : "");
         break;
     case PARLEY__DIALOG__V1__CONVERSE_RESPONSE__RESPONSE_EVENT:
         print_event(c, r);
         break;
     case PARLEY__DIALOG__V1__CONVERSE_RESPONSE__RESPONSE_TRANSCRIPT:
+        if (c->json) break;
         if (r->transcript->is_final) printf("you: %s\n", r->transcript->text);
         else if (c->nlu) printf("  ~ %s\n", r->transcript->text);
         break;
@@ -335,7 +346,7 @@ static void open_stream(struct chat *c, const char *session) {
     cfg.session_id = (char *)(session ? session : "");
     cfg.user_id = (char *)c->user;
     cfg.dialog = (char *)c->dialog;
-    cfg.include_nlu = c->nlu;
+    cfg.include_nlu = c->nlu || c->json;
     Parley__Dialog__V1__AudioInputConfig in = PARLEY__DIALOG__V1__AUDIO_INPUT_CONFIG__INIT;
     Parley__Dialog__V1__AudioOutputConfig out = PARLEY__DIALOG__V1__AUDIO_OUTPUT_CONFIG__INIT;
     if (c->voice) { /* push-to-talk: raw PCM at the file's rate; replies as raw PCM */
@@ -528,7 +539,7 @@ static bool check_session(struct chat *c, const char *sid) {
 
 /* Read stdin until EOF, /quit, Ctrl-C or the end of the stream. */
 static void repl(struct chat *c) {
-    printf("session: %s\n", c->session_id);
+    if (!c->json) printf("session: %s\n", c->session_id);
     if (c->tty)
         fprintf(stderr, "(type a message; /contexts, /switch ID, /history, /quit; Ctrl-D ends)\n");
     fflush(stdout);
@@ -550,7 +561,7 @@ static void repl(struct chat *c) {
         char *p = line;
         while (*p == ' ' || *p == '\t') p++;
         if (!*p) continue;
-        if (!c->tty) printf("> %s\n", p);
+        if (!c->tty && !c->json) printf("> %s\n", p);
         if (!on_line(c, p)) break;
     }
     free(line);
@@ -558,7 +569,7 @@ static void repl(struct chat *c) {
 
 /* --audio: the file in 100 ms chunks (paced by the clock unless --fast), END_OF_UTTERANCE. */
 static void speak_file(struct chat *c) {
-    printf("session: %s\n", c->session_id);
+    if (!c->json) printf("session: %s\n", c->session_id);
     fflush(stdout);
     size_t chunk = (size_t)c->in_rate / 10;
     int64_t t0 = pl_time_mono_us();
@@ -617,7 +628,7 @@ static bool save_reply(struct chat *c, const char *path) {
     if (f && fclose(f) != 0) ok = false;
     if (!ok) fprintf(stderr, "parley chat: cannot write %s: %s\n", path,
                      st != PL_OK ? pl_last_error() : strerror(errno));
-    else printf("reply audio: %s (%.2f s at %d Hz)\n", path, (double)bytes / 2 / c->reply_rate,
+    else if (!c->json) printf("reply audio: %s (%.2f s at %d Hz)\n", path, (double)bytes / 2 / c->reply_rate,
                 c->reply_rate);
     pl_audio_destroy(a);
     pl_free(wav);
@@ -671,6 +682,8 @@ int main(int argc, char **argv) {
             return 0;
         } else if (!strcmp(a, "--nlu")) {
             c.nlu = true;
+        } else if (!strcmp(a, "--json")) {
+            c.json = true;
         } else if (!strcmp(a, "--fast")) {
             c.fast = true;
         } else if (a[0] == '-' && i + 1 >= argc) {
@@ -681,6 +694,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--session")) session = argv[++i];
         else if (!strcmp(a, "--dialog")) c.dialog = argv[++i];
         else if (!strcmp(a, "--api-key")) c.api_key = argv[++i];
+        else if (!strcmp(a, "--tls-ca")) c.tls_ca = argv[++i];
         else if (!strcmp(a, "--audio")) audio = argv[++i];
         else if (!strcmp(a, "--reply-audio")) reply_path = argv[++i];
         else if (!strcmp(a, "--reply-rate")) {
@@ -713,7 +727,12 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
 
     grpc_init();
-    c.ch = pl_client_channel(c.server);
+    c.ch = pl_client_channel_tls("chat", c.server, c.tls_ca);
+    if (!c.ch) {
+        pl_free(c.pcm);
+        grpc_shutdown();
+        return 2;
+    }
     c.cq = grpc_completion_queue_create_for_next(NULL);
     pl_client_auth_init(&c.auth, c.api_key);
     grpc_metadata_array_init(&c.init_md);

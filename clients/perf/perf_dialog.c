@@ -108,10 +108,12 @@ static void on_stop(int sig) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: parley perf --dialog [--target HOST:PORT] [--users N] [--duration S]\n"
+    fprintf(f, "usage: parley perf --dialog [--server HOST:PORT] [--users N] [--duration S]\n"
                "                   [--warmup S] [--rate TURNS_PER_S] [--script FILE]\n"
                "                   [--turn-timeout-ms MS] [--ack-log FILE] [--user-prefix P]\n"
-               "                   [--api-key K]\n"
+               "                   [--api-key K] [--tls-ca CA.pem]\n"
+               "  --server HOST:PORT  the gateway (default 127.0.0.1:50051; also --target)\n"
+               "  --tls-ca CA.pem     TLS, verifying the gateway with this CA certificate\n"
                "  N users (200), each its own session on one Converse stream, say the turns of\n"
                "  a conversation in a loop; prints turns/s and turn latency p50/p90/p99.\n"
                "  --rate: pace all users together to this many turns/s (default: closed loop)\n");
@@ -348,7 +350,7 @@ static int64_t tick(struct drun *r, struct dstream *ss, int n) {
 
 int pl_perf_dialog_main(int argc, char **argv) {
     const char *target = "127.0.0.1:50051", *script = NULL, *ack_log = NULL, *prefix = "perf";
-    const char *api_key = NULL;
+    const char *api_key = NULL, *tls_ca = NULL;
     long users = 200, timeout_ms = 5000;
     double duration = 10, warmup = 2, rate = 0;
     for (int i = 1; i < argc; i++) {
@@ -363,7 +365,8 @@ int pl_perf_dialog_main(int argc, char **argv) {
             return 2;
         }
         const char *v = argv[++i];
-        if (!strcmp(a, "--target")) target = v;
+        if (!strcmp(a, "--target") || !strcmp(a, "--server")) target = v;
+        else if (!strcmp(a, "--tls-ca")) tls_ca = v;
         else if (!strcmp(a, "--users")) users = atol(v);
         else if (!strcmp(a, "--duration")) duration = atof(v);
         else if (!strcmp(a, "--warmup")) warmup = atof(v);
@@ -415,7 +418,7 @@ int pl_perf_dialog_main(int argc, char **argv) {
     signal(SIGINT, on_stop);
     signal(SIGTERM, on_stop);
     grpc_init();
-    if (pl_perf_channel_create(target, false, NULL, &r.ch) != PL_OK) {
+    if (pl_perf_channel_create(target, tls_ca != NULL, tls_ca, &r.ch) != PL_OK) {
         fprintf(stderr, "parley perf --dialog: %s\n", pl_last_error());
         return 1;
     }

@@ -56,10 +56,14 @@ struct run {
 };
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: parley perf [--target HOST:PORT] [--rpc NAME|PATH] [--concurrency 1,8,64]\n"
+    fprintf(f, "usage: parley perf [--server HOST:PORT] [--rpc NAME|PATH] [--concurrency 1,8,64]\n"
                "                   [--duration S] [--warmup S] [--text STR] [--request-file F]\n"
-               "                   [--api-key K] [--use-ssl] [--ssl-cert PEM] [--label L]\n"
+               "                   [--api-key K] [--tls-ca CA.pem] [--use-ssl] [--label L]\n"
                "                   [--csv FILE]\n"
+               "  --server HOST:PORT  the gateway (default 127.0.0.1:50051; also --target)\n"
+               "  --api-key K         sent as 'authorization: Bearer K'\n"
+               "  --tls-ca CA.pem     TLS, verifying the gateway with this CA (also --ssl-cert);\n"
+               "                      --use-ssl: TLS with the system's CAs\n"
                "       parley perf --stream --audio FILE [...]   (StreamingRecognize; --stream --help)\n"
                "       parley perf --dialog [--users N] [...]    (Converse text turns; --dialog --help)\n");
 }
@@ -198,7 +202,7 @@ int main(int argc, char **argv) {
             return 2;
         }
         const char *v = argv[++i];
-        if (!strcmp(a, "--target")) target = v;
+        if (!strcmp(a, "--target") || !strcmp(a, "--server")) target = v;
         else if (!strcmp(a, "--rpc")) rpc_name = v;
         else if (!strcmp(a, "--concurrency")) conc_list = v;
         else if (!strcmp(a, "--duration")) duration = atof(v);
@@ -208,7 +212,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--api-key")) api_key = v;
         else if (!strcmp(a, "--csv")) csv = v;
         else if (!strcmp(a, "--label")) label = v;
-        else if (!strcmp(a, "--ssl-cert")) ssl_cert = v;
+        else if (!strcmp(a, "--ssl-cert") || !strcmp(a, "--tls-ca")) ssl_cert = v, use_ssl = true;
         else {
             usage(stderr);
             return 2;

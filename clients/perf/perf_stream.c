@@ -109,12 +109,14 @@ struct bench {
 static void usage(FILE *f) {
     fprintf(
         f,
-        "usage: parley perf --stream --audio FILE [--target HOST:PORT] [--rpc NAME]\n"
+        "usage: parley perf --stream --audio FILE [--server HOST:PORT] [--rpc NAME]\n"
         "                   [--concurrency 1,8,16,32,48] [--chunk-ms 100] [--no-realtime]\n"
         "                   [--iterations K | --duration S] [--timeout S]\n"
         "                   [--no-interim] [--punctuation] [--language-code en-US] [--model M]\n"
         "                   [--rt-p99-ms 500] [--rt-margin-s 1] [--api-key K]\n"
-        "                   [--use-ssl] [--ssl-cert PEM] [--label L] [--csv FILE]\n"
+        "                   [--tls-ca CA.pem] [--use-ssl] [--label L] [--csv FILE]\n"
+        "  --server HOST:PORT the gateway (default 127.0.0.1:50051; also --target)\n"
+        "  --tls-ca CA.pem    TLS, verifying the gateway with this CA (also --ssl-cert)\n"
         "  --rpc              StreamingRecognize (default; also riva.asr.RivaSpeechRecognition/\n"
         "                     StreamingRecognize, the full path or streaming_recognize)\n"
         "  --audio FILE       WAV/FLAC/Ogg recording; sent as 16 kHz mono LINEAR_PCM\n"
@@ -188,8 +190,9 @@ static int parse_args(int argc, char **argv, struct opts *o) {
             if (!next_arg(argc, argv, &i, &o->conc_list)) return 2;
         } else if (!strcmp(a, "--api-key")) {
             if (!next_arg(argc, argv, &i, &o->api_key)) return 2;
-        } else if (!strcmp(a, "--ssl-cert")) {
+        } else if (!strcmp(a, "--ssl-cert") || !strcmp(a, "--tls-ca")) {
             if (!next_arg(argc, argv, &i, &o->ssl_cert)) return 2;
+            o->use_ssl = true;
         } else if (!strcmp(a, "--csv")) {
             if (!next_arg(argc, argv, &i, &o->csv)) return 2;
         } else if (!strcmp(a, "--label")) {

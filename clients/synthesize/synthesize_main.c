@@ -4,7 +4,8 @@
  *
  *   parley synthesize "TEXT" -o OUT.wav [--voice V] [--rate R] [--ssml] [--sample-rate N]
  *                    [--encoding pcm|opus|mulaw|alaw] [--language L] [--dictionary D]
- *                    [--server HOST:PORT] [--timeout-ms MS] [--api-key KEY]
+ *                    [--server HOST:PORT] [--timeout-ms MS] [--api-key KEY] [--tls-ca CA.pem]
+ *                    [--json]
  *   parley synthesize --stream "TEXT" [-o OUT.wav] [...]
  *   parley synthesize --list-voices [--server HOST:PORT]
  *
@@ -47,12 +48,16 @@ static const char usage[] =
     "  --language L        language code (default en-US)\n"
     "  --dictionary D      custom pronunciations 'word  PH PH,word2  PH PH'\n"
     "  --stream            SynthesizeOnline, one request per line; prints time to first audio\n"
-    "  --server            the gateway (default 127.0.0.1:50051)\n"
-    "  --timeout-ms MS     (default 300000)   --api-key KEY\n";
+    "  --server HOST:PORT  the gateway (default 127.0.0.1:50051)\n"
+    "  --api-key KEY       sent as 'authorization: Bearer KEY'\n"
+    "  --tls-ca CA.pem     TLS, verifying the gateway with this CA certificate\n"
+    "  --timeout-ms MS     (default 300000)\n"
+    "  --json              print what was made as one JSON object (output, bytes, seconds,\n"
+    "                      sample_rate_hz, encoding, elapsed_ms; --stream: first_audio_ms, ...)\n";
 
 struct opts {
-    const char *text, *out, *voice, *rate, *language, *dictionary, *server, *api_key;
-    bool ssml, stream, list;
+    const char *text, *out, *voice, *rate, *language, *dictionary, *server, *api_key, *tls_ca;
+    bool ssml, stream, list, json;
     long sample_rate, timeout_ms;
     int encoding; /* nvidia.riva.AudioEncoding */
 };
@@ -204,6 +209,29 @@ static int list_voices(grpc_channel *ch, const struct opts *o) {
     return 0;
 }
 
+static const char *encoding_name(int e) {
+    switch (e) {
+    case NVIDIA__RIVA__AUDIO_ENCODING__OGGOPUS: return "opus";
+    case NVIDIA__RIVA__AUDIO_ENCODING__MULAW: return "mulaw";
+    case NVIDIA__RIVA__AUDIO_ENCODING__ALAW: return "alaw";
+    default: return "pcm";
+    }
+}
+
+/* --json: the fields offline and streaming share, the object left open for theirs. */
+static void json_head(const struct opts *o, size_t bytes, double secs, double elapsed_ms) {
+    printf("{\"output\": ");
+    if (o->out) pl_client_json_str(stdout, o->out);
+    else printf("null");
+    printf(", \"bytes\": %zu, \"seconds\": ", bytes);
+    if (secs >= 0) printf("%.3f", secs);
+    else printf("null");
+    printf(", \"sample_rate_hz\": %ld, \"encoding\": \"%s\", \"voice\": ", o->sample_rate,
+           encoding_name(o->encoding));
+    pl_client_json_str(stdout, o->voice ? o->voice : "");
+    printf(", \"elapsed_ms\": %.1f", elapsed_ms);
+}
+
 static int offline(grpc_channel *ch, const struct opts *o, char *text) {
     Nvidia__Riva__Tts__SynthesizeSpeechRequest rq;
     fill_request(o, text, &rq);
@@ -226,7 +254,12 @@ static int offline(grpc_channel *ch, const struct opts *o, char *text) {
     Nvidia__Riva__Tts__SynthesizeSpeechResponse *r = (void *)m;
     int rc = write_audio(o, r->audio.data, r->audio.len);
     double secs = seconds(o, r->audio.len);
-    if (rc == 0) {
+    if (rc == 0 && o->json) {
+        json_head(o, r->audio.len, secs, ms);
+        printf(", \"processed_text\": ");
+        pl_client_json_str(stdout, r->meta ? r->meta->processed_text : "");
+        printf("}\n");
+    } else if (rc == 0) {
         if (secs >= 0)
             printf("%s: %.2f s of audio at %ld Hz in %.0f ms\n", o->out, secs, o->sample_rate, ms);
         else
@@ -309,11 +342,19 @@ static int streaming(grpc_channel *ch, const struct opts *o, char *text) {
         rc = 1;
     } else {
         double secs = seconds(o, n_audio);
+        if (o->out) rc = write_audio(o, audio, n_audio);
+        if (o->json && rc == 0) {
+            json_head(o, n_audio, secs, total_ms);
+            printf(", \"first_audio_ms\": %.1f, \"requests\": %d, \"responses\": %d}\n",
+                   (double)t_first / 1000.0, n_lines, n_resp);
+        }
+    }
+    if (rc == 0 && !o->json) {
+        double secs = seconds(o, n_audio);
         printf("time to first audio: %.1f ms\n", (double)t_first / 1000.0);
         printf("%d request(s), %d response(s), %zu bytes", n_lines, n_resp, n_audio);
         if (secs > 0) printf(", %.2f s of audio, real-time factor %.3f", secs, total_ms / 1000.0 / secs);
         printf(", %.0f ms in all\n", total_ms);
-        if (o->out) rc = write_audio(o, audio, n_audio);
     }
     pl_free(audio);
     pl__rpc_stream_deinit(&s);
@@ -349,6 +390,10 @@ int main(int argc, char **argv) {
             o.server = argv[++i];
         } else if (has && !strcmp(a, "--api-key")) {
             o.api_key = argv[++i];
+        } else if (has && !strcmp(a, "--tls-ca")) {
+            o.tls_ca = argv[++i];
+        } else if (!strcmp(a, "--json")) {
+            o.json = true;
         } else if (has && !strcmp(a, "--sample-rate")) {
             o.sample_rate = num_arg(a, argv[++i], 8000, 48000);
         } else if (has && !strcmp(a, "--timeout-ms")) {
@@ -384,7 +429,12 @@ int main(int argc, char **argv) {
         o.text = input;
     }
     grpc_init();
-    grpc_channel *ch = pl_client_channel(o.server);
+    grpc_channel *ch = pl_client_channel_tls("synthesize", o.server, o.tls_ca);
+    if (!ch) {
+        pl_free(input);
+        grpc_shutdown();
+        return 2;
+    }
     int rc;
     if (o.list) {
         rc = list_voices(ch, &o);

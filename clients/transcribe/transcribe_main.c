@@ -10,7 +10,10 @@
  *                     [--boost PHRASE:SCORE]...
  *                     [--raw pcm|mulaw|alaw --sample-rate HZ [--channels N]]
  *                     [--custom KEY:VALUE]... [--timeout-ms MS] [--api-key KEY]
+ *                     [--tls-ca CA.pem] [--json]
  *
+ * --json prints {"results": [...]} (offline) or one JSON object per result and line
+ * (--stream), each as pl_transcribe_print_json writes it, instead of the text lines.
  * Exit status: 0 on success, 1 when the call fails (the gRPC status and message are printed
  * to stderr), 2 on bad usage or an unreadable file.
  */
@@ -54,7 +57,10 @@ static void usage(FILE *f) {
             "  --stream                   StreamingRecognize: interim (~) and final results\n"
             "  --chunk-ms MS              audio per streamed message (default 100)\n"
             "  --realtime                 send the chunks at the pace of the audio\n"
-            "  --api-key KEY              sent as 'authorization: Bearer KEY'\n");
+            "  --api-key KEY              sent as 'authorization: Bearer KEY'\n"
+            "  --tls-ca CA.pem            TLS, verifying the gateway with this CA certificate\n"
+            "  --json                     results as JSON ({\"results\": [...]}; --stream: one\n"
+            "                             object per result and line)\n");
 }
 
 /* The audio file's bytes, or exit status 2 with the reason. */
@@ -91,14 +97,26 @@ static int split_kv(char *s, char **k, char **v) {
     return 0;
 }
 
+/* {"results": [one object per utterance, as pl_transcribe_print_json writes it]} */
+static void print_json(const Nvidia__Riva__Asr__RecognizeResponse *r) {
+    printf("{\"results\": [");
+    for (size_t i = 0; i < r->n_results; i++) {
+        const Nvidia__Riva__Asr__SpeechRecognitionResult *res = r->results[i];
+        if (i) printf(", ");
+        pl_transcribe_print_json(res->alternatives, res->n_alternatives, res->channel_tag,
+                                 res->audio_processed, true, 0.0f);
+    }
+    printf("]}\n");
+}
+
 int main(int argc, char **argv) {
-    const char *file = NULL, *server = "127.0.0.1:50051", *api_key = NULL;
+    const char *file = NULL, *server = "127.0.0.1:50051", *api_key = NULL, *tls_ca = NULL;
     Nvidia__Riva__Asr__RecognitionConfig cfg = NVIDIA__RIVA__ASR__RECOGNITION_CONFIG__INIT;
     cfg.language_code = "en-US";
     cfg.max_alternatives = 1;
     cfg.verbatim_transcripts = 1;
     long timeout_ms = 120000, chunk_ms = 100;
-    bool stream = false, realtime = false;
+    bool stream = false, realtime = false, json = false;
     Nvidia__Riva__Asr__SpeechContext ctx[MAX_LIST], *ctxp[MAX_LIST];
     Nvidia__Riva__Asr__RecognitionConfig__CustomConfigurationEntry cc[MAX_LIST], *ccp[MAX_LIST];
     char *phrase[MAX_LIST];
@@ -115,6 +133,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--separate-channels")) cfg.enable_separate_recognition_per_channel = 1;
         else if (!strcmp(a, "--stream")) stream = true;
         else if (!strcmp(a, "--realtime")) realtime = true;
+        else if (!strcmp(a, "--json")) json = true;
         else if (a[0] == '-' && a[1] == '-' && !more) {
             fprintf(stderr, "parley transcribe: %s needs a value\n", a);
             return 2;
@@ -122,6 +141,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--model")) cfg.model = argv[++i];
         else if (!strcmp(a, "--language-code")) cfg.language_code = argv[++i];
         else if (!strcmp(a, "--api-key")) api_key = argv[++i];
+        else if (!strcmp(a, "--tls-ca")) tls_ca = argv[++i];
         else if (!strcmp(a, "--max-alternatives")) cfg.max_alternatives = (int32_t)num_arg(a, argv[++i], 1, 32);
         else if (!strcmp(a, "--sample-rate")) cfg.sample_rate_hertz = (int32_t)num_arg(a, argv[++i], 8000, 48000);
         else if (!strcmp(a, "--channels")) cfg.audio_channel_count = (int32_t)num_arg(a, argv[++i], 1, 8);
@@ -179,10 +199,11 @@ int main(int argc, char **argv) {
         size_t n_audio = 0;
         if (read_audio(file, &audio, &n_audio) != 0) return 2;
         grpc_init();
-        grpc_channel *sch = pl_client_channel(server);
-        int src = pl_transcribe_stream(sch, api_key, &cfg, audio, n_audio, (int)chunk_ms, realtime,
-                                       timeout_ms, server);
-        grpc_channel_destroy(sch);
+        grpc_channel *sch = pl_client_channel_tls("transcribe", server, tls_ca);
+        int src = sch ? pl_transcribe_stream(sch, api_key, &cfg, audio, n_audio, (int)chunk_ms,
+                                             realtime, timeout_ms, server, json)
+                      : 2;
+        if (sch) grpc_channel_destroy(sch);
         grpc_shutdown();
         pl_free(audio);
         return src;
@@ -201,7 +222,12 @@ int main(int argc, char **argv) {
 
     int rc = 1;
     grpc_init();
-    grpc_channel *ch = pl_client_channel(server);
+    grpc_channel *ch = pl_client_channel_tls("transcribe", server, tls_ca);
+    if (!ch) {
+        pl_free(req);
+        grpc_shutdown();
+        return 2;
+    }
     uint8_t *resp = NULL;
     size_t resp_len = 0;
     grpc_status_code status = pl_client_unary(
@@ -215,7 +241,8 @@ int main(int argc, char **argv) {
             fprintf(stderr, "parley transcribe: the response is not a RecognizeResponse\n");
         } else {
             Nvidia__Riva__Asr__RecognizeResponse *r = (void *)m;
-            for (size_t i = 0; i < r->n_results; i++) {
+            if (json) print_json(r);
+            for (size_t i = 0; !json && i < r->n_results; i++) {
                 const Nvidia__Riva__Asr__SpeechRecognitionResult *res = r->results[i];
                 for (size_t k = 0; k < res->n_alternatives; k++) {
                     const Nvidia__Riva__Asr__SpeechRecognitionAlternative *al = res->alternatives[k];

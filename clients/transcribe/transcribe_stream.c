@@ -25,13 +25,46 @@
 #include "client_grpc.h"
 #include "transcribe_stream.h"
 
-static void print_resp(grpc_byte_buffer *resp, const Nvidia__Riva__Asr__RecognitionConfig *cfg) {
+void pl_transcribe_print_json(Nvidia__Riva__Asr__SpeechRecognitionAlternative *const *alts,
+                              size_t n_alts, int channel, float audio_processed, bool is_final,
+                              float stability) {
+    const Nvidia__Riva__Asr__SpeechRecognitionAlternative *best = n_alts ? alts[0] : NULL;
+    printf("{\"transcript\": ");
+    pl_client_json_str(stdout, best ? best->transcript : "");
+    printf(", \"confidence\": %.6g, \"channel\": %d, \"audio_processed\": %.3f, "
+           "\"is_final\": %s", best ? best->confidence : 0.0, channel, audio_processed,
+           is_final ? "true" : "false");
+    if (!is_final) printf(", \"stability\": %.6g", stability);
+    printf(", \"alternatives\": [");
+    for (size_t k = 0; k < n_alts; k++) {
+        if (k) printf(", ");
+        pl_client_json_str(stdout, alts[k]->transcript);
+    }
+    printf("], \"words\": [");
+    for (size_t w = 0; best && w < best->n_words; w++) {
+        printf("%s{\"word\": ", w ? ", " : "");
+        pl_client_json_str(stdout, best->words[w]->word);
+        printf(", \"start_ms\": %d, \"end_ms\": %d, \"confidence\": %.6g}",
+               best->words[w]->start_time, best->words[w]->end_time, best->words[w]->confidence);
+    }
+    printf("]}");
+}
+
+/* --json: one result per line (JSON Lines), interim ones with is_final false. */
+static void print_resp(grpc_byte_buffer *resp, const Nvidia__Riva__Asr__RecognitionConfig *cfg,
+                       bool json) {
     ProtobufCMessage *m = NULL;
     if (pl_client_unpack(resp, &nvidia__riva__asr__streaming_recognize_response__descriptor, &m) ==
         PL_OK) {
         Nvidia__Riva__Asr__StreamingRecognizeResponse *r = (void *)m;
         for (size_t i = 0; i < r->n_results; i++) {
             const Nvidia__Riva__Asr__StreamingRecognitionResult *res = r->results[i];
+            if (json) {
+                pl_transcribe_print_json(res->alternatives, res->n_alternatives, res->channel_tag,
+                                         res->audio_processed, res->is_final, res->stability);
+                printf("\n");
+                continue;
+            }
             for (size_t k = 0; k < res->n_alternatives; k++) {
                 const Nvidia__Riva__Asr__SpeechRecognitionAlternative *al = res->alternatives[k];
                 if (!res->is_final) {
@@ -83,7 +116,8 @@ static int audio_layout(const uint8_t *a, size_t n, const Nvidia__Riva__Asr__Rec
 
 int pl_transcribe_stream(grpc_channel *ch, const char *api_key,
                          Nvidia__Riva__Asr__RecognitionConfig *cfg, const uint8_t *audio, size_t n,
-                         int chunk_ms, bool realtime, long timeout_ms, const char *server) {
+                         int chunk_ms, bool realtime, long timeout_ms, const char *server,
+                         bool json) {
     size_t header = 0;
     double bps = 0;
     if (audio_layout(audio, n, cfg, &header, &bps) != 0) return 2;
@@ -115,7 +149,7 @@ int pl_transcribe_stream(grpc_channel *ch, const char *api_key,
         int tag = pl__rpc_stream_next(&s, wait);
         if (tag < 0) break;
         if (tag == PL__RPC_RECV && s.recv) {
-            print_resp(s.recv, cfg);
+            print_resp(s.recv, cfg, json);
             pl__rpc_stream_recv_more(&s);
         }
         if (!pl__rpc_stream_can_send(&s)) continue;

@@ -12,6 +12,28 @@ for c in up status transcribe synthesize chat ask kb model bench perf; do
     [ -x "$BUILD/clients/parley-$c" ] || continue
     "$P" help "$c" 2>&1 | grep -q "usage: parley $c" || fail "parley help $c shows no usage"
 done
+# every command that calls the gateway takes the same connection flags, and those that print
+# results take --json (parley help CMD lists them)
+for c in transcribe synthesize chat ask perf; do
+    [ -x "$BUILD/clients/parley-$c" ] || continue
+    h=$("$P" help "$c" 2>&1)
+    for f in --server --api-key --tls-ca; do
+        echo "$h" | grep -q -- "$f" || fail "parley help $c does not list $f"
+    done
+done
+for c in transcribe synthesize chat ask status; do
+    [ -x "$BUILD/clients/parley-$c" ] || continue
+    "$P" help "$c" 2>&1 | grep -q -- --json || fail "parley help $c does not list --json"
+done
+x="${TMPDIR:-/tmp}/pl_cli_x.$$"
+printf 'RIFF' > "$x"
+for c in "transcribe $x" "synthesize hello -o $x.wav" chat "ask why"; do
+    [ -x "$BUILD/clients/parley-${c%% *}" ] || continue
+    err=$("$P" $c --tls-ca /nonexistent/ca.pem 2>&1 < /dev/null); code=$?
+    [ $code -eq 2 ] && echo "$err" | grep -q "/nonexistent/ca.pem" ||
+        fail "parley $c --tls-ca MISSING: want exit 2 naming the file (got $code: $err)"
+done
+rm -f "$x" "$x.wav"
 "$P" > /dev/null 2>&1; [ $? -eq 2 ] || fail "no command: want exit 2"
 err=$("$P" no-such-command 2>&1); [ $? -eq 127 ] || fail "unknown command: want exit 127"
 echo "$err" | grep -q "parley help" || fail "unknown command: no hint ($err)"
@@ -21,5 +43,9 @@ got=$(bash -c ". '${TMPDIR:-/tmp}/pl_compl.$$'; COMP_WORDS=('$P' synth); COMP_CW
 [ "$got" = synthesize ] || fail "completion of 'synth': '$got'"
 got=$(bash -c ". '${TMPDIR:-/tmp}/pl_compl.$$'; COMP_WORDS=('$P' ask --top); COMP_CWORD=2; _parley; echo \${COMPREPLY[*]}")
 [ "$got" = --top-n ] || fail "completion of 'ask --top': '$got'"
+got=$(bash -c ". '${TMPDIR:-/tmp}/pl_compl.$$'; COMP_WORDS=('$P' transcribe --tls); COMP_CWORD=2; _parley; echo \${COMPREPLY[*]}")
+[ "$got" = --tls-ca ] || fail "completion of 'transcribe --tls': '$got'"
+got=$(bash -c ". '${TMPDIR:-/tmp}/pl_compl.$$'; COMP_WORDS=('$P' chat --js); COMP_CWORD=2; _parley; echo \${COMPREPLY[*]}")
+[ "$got" = --json ] || fail "completion of 'chat --js': '$got'"
 rm -f "${TMPDIR:-/tmp}/pl_compl.$$"
 echo "PASS"
