@@ -24,3 +24,15 @@ add_test(NAME deploy_kube_play
   WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(deploy_kube_play PROPERTIES LABELS "deploy;integration" TIMEOUT 300
   SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
+
+# Distributed without containers (docs/deployment.md, "Failover on a NATS cluster" and "Dialog
+# shards"): a 3-node nats-server cluster on loopback, two replicas of parley-nlu, parley-tts-fake
+# and parley-dialog (two shards, a SQLite file each) on different nodes, the gateway on the third;
+# under load one node and one nlu replica are killed with SIGKILL, then one dialog shard (and
+# restarted on its file). Calls end OK or UNAVAILABLE well before their deadline, new calls
+# succeed within 5 s, no answered dialog turn is lost (about 40 s).
+pl_add_py_test(NAME integration_deploy_cluster SCRIPT deploy_cluster.py TIMEOUT 120
+               ENV "PL_NLU=$<TARGET_FILE:parley-nlu>" "PL_TTS=$<TARGET_FILE:parley-tts-fake>"
+                   "PL_TTS_FAKE=1" "PL_DIALOG=$<TARGET_FILE:parley-dialog>"
+                   "PL_GATEWAY=$<TARGET_FILE:parley-gateway>" "PL_PARLEY=$<TARGET_FILE:parley>"
+                   "PL_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
