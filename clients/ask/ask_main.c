@@ -7,7 +7,8 @@
  * With --context the answer comes from that file's text; without, from the knowledge base
  * (`parley kb add`). Prints one line per answer: the score and the answer ("(no answer)" when
  * the model finds none); --json prints {"answers": [{"answer": ..., "score": ...}, ...]}
- * instead (an empty list when there is none). Exit status 0, 1 when the call failed, 2 for a bad command line.
+ * instead (an empty list when there is none). Exit status 0, 1 when the call failed, 2 for a
+ * bad command line.
  */
 #include <errno.h>
 #include <stdbool.h>

@@ -46,14 +46,13 @@ static void print_event(const Parley__Dialog__V1__DialogEvent *e) {
 }
 
 void pl_chat_print_json(const Parley__Dialog__V1__ConverseResponse *r) {
-    static const char *types[] = {[PARLEY__DIALOG__V1__CONVERSE_RESPONSE__RESPONSE_TRANSCRIPT] =
-                                      "transcript",
-                                  [PARLEY__DIALOG__V1__CONVERSE_RESPONSE__RESPONSE_NLU] = "nlu",
-                                  [PARLEY__DIALOG__V1__CONVERSE_RESPONSE__RESPONSE_BOT_TEXT] =
-                                      "bot_text",
-                                  [PARLEY__DIALOG__V1__CONVERSE_RESPONSE__RESPONSE_BOT_AUDIO] =
-                                      "bot_audio",
-                                  [PARLEY__DIALOG__V1__CONVERSE_RESPONSE__RESPONSE_EVENT] = "event"};
+    static const char *types[] = {
+        [PARLEY__DIALOG__V1__CONVERSE_RESPONSE__RESPONSE_TRANSCRIPT] = "transcript",
+        [PARLEY__DIALOG__V1__CONVERSE_RESPONSE__RESPONSE_NLU] = "nlu",
+        [PARLEY__DIALOG__V1__CONVERSE_RESPONSE__RESPONSE_BOT_TEXT] = "bot_text",
+        [PARLEY__DIALOG__V1__CONVERSE_RESPONSE__RESPONSE_BOT_AUDIO] = "bot_audio",
+        [PARLEY__DIALOG__V1__CONVERSE_RESPONSE__RESPONSE_EVENT] = "event",
+    };
     unsigned k = (unsigned)r->response_case;
     if (k >= sizeof types / sizeof types[0] || !types[k]) return;
     printf("{\"type\": \"%s\"", types[k]);

@@ -628,8 +628,9 @@ static bool save_reply(struct chat *c, const char *path) {
     if (f && fclose(f) != 0) ok = false;
     if (!ok) fprintf(stderr, "parley chat: cannot write %s: %s\n", path,
                      st != PL_OK ? pl_last_error() : strerror(errno));
-    else if (!c->json) printf("reply audio: %s (%.2f s at %d Hz)\n", path, (double)bytes / 2 / c->reply_rate,
-                c->reply_rate);
+    else if (!c->json)
+        printf("reply audio: %s (%.2f s at %d Hz)\n", path, (double)bytes / 2 / c->reply_rate,
+               c->reply_rate);
     pl_audio_destroy(a);
     pl_free(wav);
     return ok;

@@ -21,9 +21,10 @@
 
 static const char usage[] =
     "usage: parley status [--state-dir DIR] [--json]\n"
-    "  --state-dir DIR  where `parley up` keeps its state (default $PARLEY_STATE_DIR, else ./state)\n"
-    "  --json           print {\"running\", \"pid\", \"processes\": [{\"name\", \"pid\", \"state\",\n"
-    "                   \"endpoint\", \"metrics\"}]} instead of the table\n"
+    "  --state-dir DIR  where `parley up` keeps its state (default $PARLEY_STATE_DIR,\n"
+    "                   else ./state)\n"
+    "  --json           print {\"running\", \"pid\", \"processes\": [{\"name\", \"pid\",\n"
+    "                   \"state\", \"endpoint\", \"metrics\"}]} instead of the table\n"
     "Exit status: 0 all ready, 1 something down or not ready, 3 parley up not running.\n";
 
 /* sep"key": "value" with value escaped as a JSON string. */
