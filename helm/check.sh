@@ -20,7 +20,11 @@ cmp -s config/parley.json helm/parley/files/parley.json ||
 "$HELM" lint --strict helm/parley
 mkdir -p "$OUT"
 "$HELM" template parley helm/parley > "$OUT/parley.yaml"
-"$HELM" template parley helm/parley --set nats.replicas=3 --set nlu.replicas=4 > "$OUT/parley-cluster.yaml"
+"$HELM" template parley helm/parley --set nats.replicas=3 --set nlu.replicas=4 --set dialog.replicas=2 \
+  > "$OUT/parley-cluster.yaml"
+grep -q 'PARLEY_DIALOG_SHARD=\\"${HOSTNAME##\*-}' "$OUT/parley-cluster.yaml" &&
+  grep -A1 'name: PARLEY_DIALOG_SHARDS' "$OUT/parley-cluster.yaml" | grep -q '"2"' ||
+  { echo "helm/check.sh: dialog pods do not get their shard from the pod ordinal"; exit 1; }
 "$HELM" template parley helm/parley --set nats.replicas=3 --set autoscaling.enabled=true \
   --set 'gateway.apiKeys={key1 alice,key2}' --set gateway.tls.secretName=parley-tls \
   --set-json 'networkPolicy.metricsFrom=[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"monitoring"}}}]' \
@@ -30,7 +34,7 @@ for f in "$OUT/parley.yaml" "$OUT/parley-cluster.yaml" "$OUT/parley-full.yaml"; 
   NODE_PATH=$PWD/$node_dir/node_modules node helm/validate.js < "$f"
 done
 # Values the schema must refuse.
-for bad in dialog.replicas=2 qa.replicas=3 nats.replicas=2 nats.externalUrl=localhost:4222 logLevel=loud \
+for bad in dialog.replicas=257 qa.replicas=3 nats.replicas=2 nats.externalUrl=localhost:4222 logLevel=loud \
            networkPolicy.metricsFrom=monitoring; do
   if "$HELM" template parley helm/parley --set "$bad" >/dev/null 2>&1; then
     echo "helm/check.sh: values.schema.json accepted $bad"; exit 1
