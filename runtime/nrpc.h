@@ -247,6 +247,18 @@ void pl_nrpc_stream_cancel(struct pl_nrpc_stream *s);
 pl_status pl_nrpc_stream_recv(struct pl_nrpc_stream *s, int timeout_ms, uint8_t **data, size_t *n,
                               int *code, const char **message);
 
+/* Flow control: bytes and messages sent on the stream (queued before the open included)
+ * that the worker has not taken yet. A worker acknowledges each client frame once its handler
+ * has processed it (Kind:ack frames, see nrpc_worker.h), so a sender that keeps *bytes (or
+ * *msgs) under a window of its own bounds what waits for the worker, whatever the client's
+ * pace. Either pointer may be NULL. Thread-safe. */
+void pl_nrpc_stream_unacked(struct pl_nrpc_stream *s, int64_t *bytes, int64_t *frames);
+
+/* Callback mode: on_ack(ud) runs (like on_message: on the connection's thread, never after
+ * on_end) each time an ack lowers what pl_nrpc_stream_unacked says; a sender that stopped at
+ * its window sends again from there. Set it before sending anything. Thread-safe. */
+void pl_nrpc_stream_set_on_ack(struct pl_nrpc_stream *s, void (*on_ack)(void *ud));
+
 /* True once the stream has ended; then code and message (may be NULL) tell how. */
 bool pl_nrpc_stream_ended(struct pl_nrpc_stream *s, int *code, const char **message);
 

@@ -67,6 +67,8 @@ struct pl_nrpc_stream {
     char *session;
     bool send_closed;
     int64_t send_seq, recv_seq;
+    int64_t sent_bytes, sent_frames;   /* flow control: every frame queued or sent (lock) */
+    int64_t acked_bytes, acked_frames; /*   and what the worker's acks say it has taken */
     int64_t last_send_ms, last_recv_ms, open_ms;
     int64_t deadline_us; /* pl_time_mono_us(); 0 = none */
     int fail_code; /* != 0: the open could not be sent; the timer ends the stream with it */
@@ -81,6 +83,7 @@ struct pl_nrpc_stream {
     char *end_msg;
     /* callbacks */
     struct pl_nrpc_stream_cbs cbs;
+    void (*on_ack)(void *ud); /* pl_nrpc_stream_set_on_ack (lock) */
     void *ud;
     pthread_mutex_t cb_lock;
     bool end_reported;

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -170,6 +171,15 @@ static pl_status stream_put(struct pl_nrpc_stream *s, int kind, const uint8_t *d
     return st;
 }
 
+/* Count a message for flow control: the frames it becomes (as pl__nrpc_publish_frames cuts
+ * it) and its bytes (stream lock held). */
+static void count_sent(struct pl_nrpc_stream *s, int kind, size_t n) {
+    if (kind != 0) return;
+    size_t lim = pl__nrpc_frame_limit(s->c->nc, s->c->frame_override);
+    s->sent_frames += n == 0 || lim == 0 ? 1 : (int64_t)((n + lim - 1) / lim);
+    s->sent_bytes += (int64_t)n;
+}
+
 static pl_status stream_enqueue_or_put(struct pl_nrpc_stream *s, int kind, const void *data,
                                        size_t n) {
     pl_status st = PL_OK;
@@ -182,6 +192,7 @@ static pl_status stream_enqueue_or_put(struct pl_nrpc_stream *s, int kind, const
     if (kind == 1) s->send_closed = true;
     if (s->state == ST_OPEN) {
         st = stream_put(s, kind, data, n);
+        if (st == PL_OK) count_sent(s, kind, n);
         goto fail;
     }
     struct pending_send *p = pl_calloc(1, sizeof *p);
@@ -199,6 +210,7 @@ static pl_status stream_enqueue_or_put(struct pl_nrpc_stream *s, int kind, const
     else
         s->pend_head = p;
     s->pend_tail = p;
+    count_sent(s, kind, n);
 fail:
     pthread_mutex_unlock(&s->lock);
     return st;
@@ -212,6 +224,25 @@ pl_status pl_nrpc_stream_send(struct pl_nrpc_stream *s, const void *data, size_t
 pl_status pl_nrpc_stream_close_send(struct pl_nrpc_stream *s) {
     if (!s) return PL_ERR(PL_E_INVALID_ARG, "stream close: NULL stream");
     return stream_enqueue_or_put(s, 1, NULL, 0);
+}
+
+void pl_nrpc_stream_unacked(struct pl_nrpc_stream *s, int64_t *bytes, int64_t *frames) {
+    int64_t b = 0, f = 0;
+    if (s) {
+        pthread_mutex_lock(&s->lock);
+        b = s->sent_bytes - s->acked_bytes;
+        f = s->sent_frames - s->acked_frames;
+        pthread_mutex_unlock(&s->lock);
+    }
+    if (bytes) *bytes = b;
+    if (frames) *frames = f;
+}
+
+void pl_nrpc_stream_set_on_ack(struct pl_nrpc_stream *s, void (*on_ack)(void *ud)) {
+    if (!s) return;
+    pthread_mutex_lock(&s->lock);
+    s->on_ack = on_ack;
+    pthread_mutex_unlock(&s->lock);
 }
 
 void pl_nrpc_stream_cancel(struct pl_nrpc_stream *s) {
@@ -264,6 +295,34 @@ static void stream_on_open_reply(struct pl_nrpc_stream *s, natsMsg *msg) {
     if (st != PL_OK) pl__nrpc_stream_finish(s, PL_GRPC_UNAVAILABLE, pl_last_error(), true);
 }
 
+/* Kind:ack from the worker: Seq = client frames its handler has taken, the body their bytes
+ * in decimal. Acks travel outside the data sequence (a lost one is made good by the next). */
+static void stream_on_ack(struct pl_nrpc_stream *s, natsMsg *msg) {
+    int64_t frames = 0;
+    char buf[32];
+    int len = natsMsg_GetDataLength(msg);
+    if (!pl__nrpc_hdr_i64(msg, PL_NRPC_H_SEQ, &frames) || len <= 0 || len >= (int)sizeof buf)
+        return;
+    memcpy(buf, natsMsg_GetData(msg), (size_t)len);
+    buf[len] = '\0';
+    char *end = NULL;
+    long long bytes = strtoll(buf, &end, 10);
+    if (!end || *end || bytes < 0) return;
+    pthread_mutex_lock(&s->lock);
+    bool more = frames > s->acked_frames;
+    if (more) {
+        s->acked_frames = frames;
+        s->acked_bytes = bytes;
+    }
+    void (*on_ack)(void *) = s->on_ack;
+    pthread_mutex_unlock(&s->lock);
+    if (!more || s->pull || !on_ack) return;
+    struct cb_frame f;
+    cb_enter(s, &f);
+    if (!s->destroyed && !s->end_reported) on_ack(s->ud);
+    cb_leave(s, &f);
+}
+
 void pl__nrpc_stream_on_msg(struct pl_nrpc_stream *s, natsMsg *msg) {
     int64_t seq = 0, code = 0;
     pthread_mutex_lock(&s->lock);
@@ -284,6 +343,10 @@ void pl__nrpc_stream_on_msg(struct pl_nrpc_stream *s, natsMsg *msg) {
     }
     if (!kind) return; /* a duplicate open reply; ignore */
     if (strcmp(kind, "hb") == 0) return;
+    if (strcmp(kind, "ack") == 0) {
+        stream_on_ack(s, msg);
+        return;
+    }
     if (strcmp(kind, "error") == 0) {
         const char *e = pl__nrpc_hdr(msg, PL_NRPC_H_ERROR);
         if (!pl__nrpc_hdr_i64(msg, PL_NRPC_H_STATUS, &code) || code == 0) code = PL_GRPC_INTERNAL;

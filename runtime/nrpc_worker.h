@@ -123,6 +123,11 @@ struct pl_worker_session;
  *              on_message failed: free the state, send nothing. Last call.
  * Exactly one of on_end/on_cancel runs after a successful on_open; free the
  * state there. The session pointer is valid until that call returns.
+ * Flow control: once the handler has taken client frames (on_message returned, or a part of
+ * a larger message was buffered) the worker acknowledges them (Kind:ack: frames and bytes;
+ * every 16 frames and whenever the session's queue is empty), so that a client can keep
+ * what waits for this handler under a window (pl_nrpc_stream_unacked). A client that sends
+ * without looking still meets the queue's cap: 4096 frames, then RESOURCE_EXHAUSTED.
  */
 struct pl_worker_stream_i {
     pl_status (*on_open)(void *ud, struct pl_worker_session *s, const struct pl_worker_ctx *ctx,

@@ -19,6 +19,7 @@
 
 #define N_SBUCKETS 64
 #define MAX_SESSION_EVENTS 4096
+#define ACK_EVERY 16 /* client frames taken between two Kind:ack frames, at most */
 #define TIMER_TICK_MS 50
 
 struct rpc {
@@ -82,6 +83,8 @@ struct pl_worker_session {
     bool unary_mode;
     int n_msgs;
     int64_t recv_seq;
+    int64_t taken_bytes; /* bytes of the client's data frames taken so far */
+    int64_t acked_seq;   /* recv_seq told to the client in the last Kind:ack */
     struct pl__nrpc_buf asm_buf;
     struct pl__nrpc_buf unary_req;
 };

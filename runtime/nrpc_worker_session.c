@@ -281,6 +281,7 @@ static void session_event(struct pl_worker_session *s, struct sess_ev *e) {
         return;
     }
     s->recv_seq = seq;
+    if (strcmp(kind, "data") == 0) s->taken_bytes += natsMsg_GetDataLength(msg);
     if (strcmp(kind, "end") == 0) {
         if (s->asm_buf.len) {
             session_abort(s, "error", PL_GRPC_DATA_LOSS, "half-close inside a multi-frame message");
@@ -329,15 +330,39 @@ static void session_event(struct pl_worker_session *s, struct sess_ev *e) {
     }
 }
 
+/* Flow control: tell the client how much of what it sent the handler has taken (Kind:ack,
+ * Seq = frames, body = bytes in decimal), every ACK_EVERY frames and whenever the session
+ * has nothing more queued. A client that keeps what it has not seen acknowledged under a
+ * window (the gateway does) can then never fill the session's queue (nrpc.h). */
+static void session_ack(struct pl_worker_session *s, bool drained) {
+    if (s->recv_seq == s->acked_seq || (!drained && s->recv_seq - s->acked_seq < ACK_EVERY))
+        return;
+    s->acked_seq = s->recv_seq;
+    char body[24];
+    int len = snprintf(body, sizeof body, "%" PRId64, s->taken_bytes);
+    pthread_mutex_lock(&s->lock);
+    natsMsg *m = NULL;
+    if (!s->closed && s->opened &&
+        pl__nrpc_msg(&m, s->client_inbox, NULL, body, (size_t)len, "ack", s->recv_seq, false, -1,
+                     NULL) == PL_OK)
+        (void)pl__nrpc_publish(s->w->nc, m);
+    pthread_mutex_unlock(&s->lock);
+}
+
 void pl__wk_run_session_job(struct pl_worker *w, struct pl_worker_session *s) {
     pl_log_set_request_id(s->ctx.request_id);
     for (;;) {
         pthread_mutex_lock(&w->lock);
         struct sess_ev *e = s->ev_head;
-        if (!e || s->dead) {
+        if (s->dead || (!e && s->acked_seq == s->recv_seq)) {
             s->scheduled = false;
             pthread_mutex_unlock(&w->lock);
             break;
+        }
+        if (!e) { /* caught up: acknowledge, then look again (this thread owns the session) */
+            pthread_mutex_unlock(&w->lock);
+            session_ack(s, true);
+            continue;
         }
         s->ev_head = e->next;
         if (!s->ev_head) s->ev_tail = NULL;
@@ -346,6 +371,7 @@ void pl__wk_run_session_job(struct pl_worker *w, struct pl_worker_session *s) {
         session_event(s, e);
         if (e->msg) natsMsg_Destroy(e->msg);
         pl_free(e);
+        session_ack(s, false);
     }
     pl_log_set_request_id(NULL);
     pl__wk_session_release(s); /* the job's reference */

@@ -233,6 +233,35 @@ static void stream_message(void *ud, const uint8_t *data, size_t n) {
     pl__gw_call_push((struct gw_call *)ud, data, n);
 }
 
+static void post_recv(struct gw_call *c);
+
+/* Whether the worker has yet to take a window's worth of what the stream sent (c->mu held). */
+static bool window_full(struct gw_call *c) {
+    int64_t bytes = 0, frames = 0;
+    pl_nrpc_stream_unacked(c->stream, &bytes, &frames);
+    return bytes >= GW_STREAM_WINDOW_BYTES || frames >= GW_STREAM_WINDOW_FRAMES;
+}
+
+/* After forwarding a client message: read the next one, or wait for the worker's acks
+ * (stream_ack reads it then), so that the client is held back by gRPC flow control instead
+ * of its messages piling up between here and the worker. */
+static void recv_or_pause(struct gw_call *c) {
+    pthread_mutex_lock(&c->mu);
+    bool full = c->stream && window_full(c);
+    c->recv_paused = full;
+    pthread_mutex_unlock(&c->mu);
+    if (!full) post_recv(c);
+}
+
+static void stream_ack(void *ud) {
+    struct gw_call *c = ud;
+    pthread_mutex_lock(&c->mu);
+    bool resume = c->recv_paused && !window_full(c);
+    if (resume) c->recv_paused = false;
+    pthread_mutex_unlock(&c->mu);
+    if (resume) post_recv(c);
+}
+
 static void stream_end(void *ud, int code, const char *message) {
     struct gw_call *c = ud;
     atomic_fetch_sub(&c->gw->pending, 1);
@@ -369,6 +398,7 @@ static bool open_stream(struct gw_call *c, int shard) {
     pl__gw_call_ref(c); /* released by stream_end */
     struct pl_nrpc_stream *s = NULL;
     pl_status st = pl_nrpc_stream_open(pl__gw_nrpc(gw), svc, c->rpc->rpc, &m, &cbs, c, &s);
+    if (st == PL_OK) pl_nrpc_stream_set_on_ack(s, stream_ack);
     pthread_mutex_lock(&c->mu);
     c->stream = s; /* read by on_close and call_free, which run after this */
     pthread_mutex_unlock(&c->mu);
@@ -388,7 +418,7 @@ static void open_deferred(struct gw_call *c, const uint8_t *p, size_t n) {
     if (!request_ok(c, p, n)) return;
     if (!open_stream(c, pl__gw_route_shard(c->rpc, p, n))) return;
     pl_nrpc_stream_send(c->stream, p, n);
-    post_recv(c);
+    recv_or_pause(c);
 }
 
 static void on_recv(struct gw_call *c, bool ok) {
@@ -422,7 +452,7 @@ static void on_recv(struct gw_call *c, bool ok) {
             pl_nrpc_stream_cancel(c->stream);
         } else {
             pl_nrpc_stream_send(c->stream, p, n); /* PL_E_CANCELLED after the end: on_end reports */
-            post_recv(c);
+            recv_or_pause(c);
         }
         grpc_slice_unref(s);
         return;

@@ -57,6 +57,14 @@ enum gw_kind {
     GW_KIND_STREAM,    /* forwarded with a pl_nrpc_stream */
 };
 
+/* Flow control of client streams (gateway_call.c): the next client message is read only while
+ * the worker has not yet taken less than this of what the stream forwarded to it (its acks,
+ * nrpc.h); otherwise gRPC's own flow control holds the client back. What a stream buffers is
+ * then bounded by the window plus one message (gateway.max_receive_bytes), however fast the
+ * client sends. */
+#define GW_STREAM_WINDOW_BYTES (4 << 20)
+#define GW_STREAM_WINDOW_FRAMES 256
+
 struct gw_call {
     struct pl_gw *gw;
     grpc_call *call;
@@ -90,6 +98,7 @@ struct gw_call {
     char *status_msg;
     bool finished;                  /* the client side is over (CLOSE seen) */
     struct pl_nrpc_stream *stream;  /* GW_KIND_STREAM; destroyed with the call */
+    bool recv_paused;               /* flow control: the worker has not taken a window's worth */
     int health_idx;                 /* GW_KIND_HEALTH_WATCH: service index, -1 "", -2 unknown */
     int health_last;                /* GW_KIND_HEALTH_WATCH: last status sent, -1 none */
     struct gw_call *watch_next;     /* list of watches (gw->watch_mu) */
