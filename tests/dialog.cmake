@@ -43,6 +43,11 @@ if(TARGET parley-tts)
   pl_add_py_test(NAME integration_dialog_voice_tts SCRIPT dialog_voice.py TIMEOUT 300
                  ENV ${pl_dlg_voice_env} "PL_TTS=$<TARGET_FILE:parley-tts>")
 endif()
+# Turns without words on the same stack: END_OF_UTTERANCE over a tone, zeros, low noise or no
+# audio (push-to-talk) and over silence (hands-free) is answered within 5 s by an empty final
+# Transcript, END_OF_UTTERANCE, NO_SPEECH and TURN_COMPLETE; nothing stored; the stream goes on.
+pl_add_py_test(NAME integration_dialog_voice_nospeech SCRIPT dialog_voice_nospeech.py TIMEOUT 120
+               ENV ${pl_dlg_voice_env} "PL_TTS=$<TARGET_FILE:parley-tts-fake>" "PL_TTS_FAKE=1")
 # Pipelines (pipelines/*.json) through the real services: text_assistant (its spec for a new
 # session, no tts), voice_assistant (asr -> punctuation -> nlu -> dialog -> tts from an FSDD
 # clip), document_qa (typed and spoken questions to the knowledge base, spoken answers), an

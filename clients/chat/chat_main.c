@@ -163,6 +163,9 @@ static void print_event(struct chat *c, const Parley__Dialog__V1__ConverseRespon
         break;
     case PARLEY__DIALOG__V1__EVENT_TYPE__EVENT_TURN_COMPLETE:
         break;
+    case PARLEY__DIALOG__V1__EVENT_TYPE__EVENT_NO_SPEECH:
+        printf("  [%s]\n", e->detail && *e->detail ? e->detail : "nothing was heard");
+        break;
     case PARLEY__DIALOG__V1__EVENT_TYPE__EVENT_ERROR:
         printf("  error: %s\n", e->detail ? e->detail : "");
         break;
@@ -204,8 +207,10 @@ static void on_message(struct chat *c, grpc_byte_buffer *bb) {
         break;
     case PARLEY__DIALOG__V1__CONVERSE_RESPONSE__RESPONSE_TRANSCRIPT:
         if (c->json) break;
-        if (r->transcript->is_final) printf("you: %s\n", r->transcript->text);
-        else if (c->nlu) printf("  ~ %s\n", r->transcript->text);
+        if (r->transcript->is_final) {
+            if (r->transcript->text && *r->transcript->text) /* empty: NO_SPEECH follows */
+                printf("you: %s\n", r->transcript->text);
+        } else if (c->nlu) printf("  ~ %s\n", r->transcript->text);
         break;
     case PARLEY__DIALOG__V1__CONVERSE_RESPONSE__RESPONSE_BOT_AUDIO: {
         const ProtobufCBinaryData *a = &r->bot_audio->audio;

@@ -20,6 +20,15 @@
  * stream ends. The next audio opens a new ASR stream. END_OF_UTTERANCE does the same in
  * hands-free mode.
  *
+ * No words. parley-asr sends nothing for audio without words (silence, noise, a tone), so
+ * without more an END_OF_UTTERANCE over such audio (or over no audio) would get no answer and
+ * the client would wait for a TURN_COMPLETE that never comes. Every END_OF_UTTERANCE is
+ * answered: when its ASR stream ends with no final with text after it (or there was no ASR
+ * stream), an empty final Transcript and END_OF_UTTERANCE are sent, then (queued behind the
+ * turns before it) EVENT_NO_SPEECH and TURN_COMPLETE with turn 0. Nothing is stored and no
+ * reply is said. Silence in hands-free mode without END_OF_UTTERANCE gives nothing at all, and
+ * neither does the half-close.
+ *
  * Turns. Final transcripts and text messages queue as jobs for the stream's voice thread,
  * which runs them one at a time through pl__dlgsvc_text_turn (NLU, policy, SQLite commit
  * before the reply), sends NluResult, the turn's events and BotTexts, then speaks the replies
@@ -84,12 +93,19 @@ struct utt {
     bool speech;  /* SPEECH_STARTED sent for the utterance in progress */
     char *text;   /* push-to-talk: the finals so far, joined */
     int64_t eou_us; /* END_OF_UTTERANCE (or half-close) that closed it; 0 = none */
+    bool signalled; /* END_OF_UTTERANCE (not the half-close) closed it: it gets an answer */
+    bool words;     /* a final with text came after eou_us */
+    int64_t bytes;  /* audio bytes sent since its last final (v->mu) */
 };
 
-/* One turn to run, or (record) an event to append to the log: text is then its JSON. */
+/* One turn to run, or (record) an event to append to the log: text is then its JSON, or
+ * (no_speech) the answer to an END_OF_UTTERANCE that ended an utterance without words. */
 struct job {
     struct job *next;
     bool record;
+    bool no_speech;
+    bool speech;      /* no_speech: voice activity was heard */
+    int64_t audio_ms; /* no_speech: the utterance's audio */
     char ctx_id[PL_DLG_ID_LEN];
     int turn;
     char *text;
@@ -114,6 +130,7 @@ struct pl__dlg_voice {
     uint8_t *hdr;        /* the WAV header (sent first on every ASR stream), or NULL */
     size_t n_hdr, cap_hdr;
     size_t frame_bytes;  /* bytes of one sample frame (all channels) */
+    int in_rate;         /* the input's sample rate (the config's or the WAV header's) */
     uint8_t carry[64];   /* a partial frame waiting for the next chunk */
     size_t n_carry;
     struct utt *cur;     /* the ASR stream taking audio, or NULL */
@@ -293,6 +310,15 @@ static void interrupt(struct pl__dlg_voice *v, int reason) {
 
 /* ---- jobs ----------------------------------------------------------------------------------- */
 
+static void enqueue(struct pl__dlg_voice *v, struct job *j) {
+    pthread_mutex_lock(&v->mu);
+    if (v->tail) v->tail->next = j;
+    else v->head = j;
+    v->tail = j;
+    pthread_cond_broadcast(&v->cv);
+    pthread_mutex_unlock(&v->mu);
+}
+
 static pl_status push_job(struct pl__dlg_voice *v, const char *text, int64_t end_us,
                           int64_t eou_us) {
     struct job *j = pl_calloc(1, sizeof *j);
@@ -302,12 +328,7 @@ static pl_status push_job(struct pl__dlg_voice *v, const char *text, int64_t end
     }
     j->end_us = end_us;
     j->eou_us = eou_us;
-    pthread_mutex_lock(&v->mu);
-    if (v->tail) v->tail->next = j;
-    else v->head = j;
-    v->tail = j;
-    pthread_cond_broadcast(&v->cv);
-    pthread_mutex_unlock(&v->mu);
+    enqueue(v, j);
     return PL_OK;
 }
 
@@ -322,12 +343,20 @@ static pl_status push_record(struct pl__dlg_voice *v, const char *ctx_id, int tu
     j->record = true;
     snprintf(j->ctx_id, sizeof j->ctx_id, "%s", ctx_id);
     j->turn = turn;
-    pthread_mutex_lock(&v->mu);
-    if (v->tail) v->tail->next = j;
-    else v->head = j;
-    v->tail = j;
-    pthread_cond_broadcast(&v->cv);
-    pthread_mutex_unlock(&v->mu);
+    enqueue(v, j);
+    return PL_OK;
+}
+
+/* Queue the answer to an END_OF_UTTERANCE whose utterance had no words (NO_SPEECH and
+ * TURN_COMPLETE), behind the turns queued before it, so that every END_OF_UTTERANCE gets
+ * its TURN_COMPLETE in order. */
+static pl_status push_no_speech(struct pl__dlg_voice *v, int64_t audio_ms, bool speech) {
+    struct job *j = pl_calloc(1, sizeof *j);
+    if (!j) return PL_ERR(PL_E_NOMEM, "no-speech answer");
+    j->no_speech = true;
+    j->speech = speech;
+    j->audio_ms = audio_ms;
+    enqueue(v, j);
     return PL_OK;
 }
 
@@ -355,6 +384,23 @@ static void send_transcript(struct pl__dlg_voice *v, const char *text, bool fina
     r.response_case = PARLEY__DIALOG__V1__CONVERSE_RESPONSE__RESPONSE_TRANSCRIPT;
     r.transcript = &t;
     pl__dlgconv_send(v->c, &r, "", 0);
+}
+
+/* Milliseconds of input audio in bytes (whole frames at the input's rate). */
+static int64_t in_audio_ms(const struct pl__dlg_voice *v, int64_t bytes) {
+    int64_t per_s = (int64_t)v->frame_bytes * v->in_rate;
+    return per_s > 0 ? bytes * 1000 / per_s : 0;
+}
+
+/* An utterance that END_OF_UTTERANCE closed gave no words (or had no audio): an empty final
+ * Transcript and END_OF_UTTERANCE now, as an utterance with words gets, then NO_SPEECH and
+ * TURN_COMPLETE from the voice thread, in order with the turns queued before. */
+static void no_words(struct pl__dlg_voice *v, int64_t bytes, bool speech) {
+    int64_t ms = in_audio_ms(v, bytes);
+    send_transcript(v, "", true, 0, 0, (float)ms / 1000.0f);
+    event(v, PARLEY__DIALOG__V1__EVENT_TYPE__EVENT_END_OF_UTTERANCE,
+          "end of utterance (signalled)", NULL);
+    if (push_no_speech(v, ms, speech) != PL_OK) PL_LOGE("%s", pl_last_error());
 }
 
 static void asr_message(void *ud, const uint8_t *data, size_t n) {
@@ -385,6 +431,10 @@ static void asr_message(void *ud, const uint8_t *data, size_t n) {
         int64_t now = pl_time_mono_us();
         speech_started(v, u, res->audio_processed);
         u->speech = false;
+        pthread_mutex_lock(&v->mu);
+        u->bytes = 0;
+        if (*text && u->eou_us) u->words = true;
+        pthread_mutex_unlock(&v->mu);
         send_transcript(v, text, true, 0, a->confidence, res->audio_processed);
         event(v, PARLEY__DIALOG__V1__EVENT_TYPE__EVENT_END_OF_UTTERANCE,
               u->eou_us ? "end of utterance (signalled)" : "end of utterance (detected)", NULL);
@@ -407,9 +457,14 @@ static void asr_end(void *ud, int code, const char *message) {
     struct pl__dlg_voice *v = u->v;
     if (code != PL_GRPC_OK && code != PL_GRPC_CANCELLED)
         service_error(v, "parley-asr", "streaming_recognize", code, message);
-    if (v->ptt && u->text && *u->text &&
-        push_job(v, u->text, pl_time_mono_us(), u->eou_us) != PL_OK)
+    bool ptt_words = v->ptt && u->text && *u->text;
+    if (ptt_words && push_job(v, u->text, pl_time_mono_us(), u->eou_us) != PL_OK)
         PL_LOGE("%s", pl_last_error());
+    pthread_mutex_lock(&v->mu);
+    bool unanswered = u->signalled && code == PL_GRPC_OK && !ptt_words && !u->words;
+    int64_t bytes = u->bytes;
+    pthread_mutex_unlock(&v->mu);
+    if (unanswered) no_words(v, bytes, u->speech);
     pthread_mutex_lock(&v->mu);
     u->ended = true;
     if (code != PL_GRPC_OK && code != PL_GRPC_CANCELLED && v->cur == u) {
@@ -538,6 +593,7 @@ static pl_status learn_format(struct pl__dlg_voice *v, const uint8_t *data, size
         v->enc = enc;
         v->frame_bytes = (size_t)(enc == NVIDIA__RIVA__AUDIO_ENCODING__LINEAR_PCM ? 2 : 1) *
                          (size_t)(v->channels > 0 ? v->channels : 1);
+        v->in_rate = v->rate;
         v->fmt_known = true;
         return PL_OK;
     }
@@ -567,6 +623,7 @@ static pl_status learn_format(struct pl__dlg_voice *v, const uint8_t *data, size
         v->frame_bytes = (size_t)(info.bits > 0 ? info.bits / 8 : 2) *
                          (size_t)(info.channels > 0 ? info.channels : 1);
         if (v->frame_bytes == 0 || v->frame_bytes > sizeof v->carry) v->frame_bytes = 1;
+        v->in_rate = info.sample_rate;
         v->fmt_known = true;
         PL_LOGD("converse %s: WAV input %d Hz x %d, %d bits", v->c->session_id,
                 info.sample_rate, info.channels, info.bits);
@@ -635,26 +692,37 @@ pl_status pl__dlg_voice_audio(struct pl__dlg_voice *v, const uint8_t *data, size
         a.audio_content.len = whole;
         st = send_asr(u->st, &a);
         if (st == PL_E_CANCELLED) st = PL_OK; /* the stream ended: asr_end reported why */
+        pthread_mutex_lock(&v->mu);
+        u->bytes += (int64_t)whole;
+        pthread_mutex_unlock(&v->mu);
     }
     pl_free(buf);
     return st;
 }
 
-/* End the current utterance: half-close its ASR stream (its finals and end follow). */
-static void end_utterance(struct pl__dlg_voice *v) {
+/* End the current utterance: half-close its ASR stream (its finals and end follow; asr_end
+ * answers a signalled one that gave no words). signalled: END_OF_UTTERANCE, which is always
+ * answered, so with no ASR stream taking audio (none yet, or it failed) it is answered
+ * here; false: the client's half-close. */
+static void end_utterance(struct pl__dlg_voice *v, bool signalled) {
     pthread_mutex_lock(&v->mu);
     struct utt *u = v->cur;
     v->cur = NULL;
-    if (u) u->eou_us = pl_time_mono_us();
+    if (u && u->ended) u = NULL; /* it ended on its own: no callback is to come */
+    if (u) {
+        u->eou_us = pl_time_mono_us();
+        u->signalled = signalled;
+    }
     pthread_mutex_unlock(&v->mu);
     if (u) pl_nrpc_stream_close_send(u->st);
+    else if (signalled) no_words(v, 0, false);
 }
 
 pl_status pl__dlg_voice_control(struct pl__dlg_voice *v, int kind) {
     PL_TRY(failed(v));
     switch (kind) {
     case PARLEY__DIALOG__V1__CONTROL_INPUT__KIND__END_OF_UTTERANCE:
-        if (v->in) end_utterance(v);
+        if (v->in) end_utterance(v, true);
         return PL_OK;
     case PARLEY__DIALOG__V1__CONTROL_INPUT__KIND__INTERRUPT:
         interrupt(v, REASON_CONTROL);
@@ -801,10 +869,31 @@ static void fail_stream(struct pl__dlg_voice *v, pl_status st, const char *msg) 
     pl_worker_session_fail(v->c->ws, st, msg);
 }
 
+/* The answer to an END_OF_UTTERANCE that ended an utterance without words (voice thread):
+ * NO_SPEECH and TURN_COMPLETE (turn 0, no context: no turn ran, nothing is stored). */
+static void answer_no_speech(struct pl__dlg_voice *v, const struct job *j) {
+    char ms[32];
+    snprintf(ms, sizeof ms, "%lld", (long long)j->audio_ms);
+    const char *speech = j->speech ? "true" : "false";
+    PL_LOGI("converse %s: no words in %s ms of audio (speech heard: %s)", v->c->session_id, ms,
+            speech);
+    const char *attrs[] = {"audio_ms", ms, "speech", speech, NULL};
+    event(v, PARLEY__DIALOG__V1__EVENT_TYPE__EVENT_NO_SPEECH,
+          j->speech ? "speech was heard but no words were recognized" : "no speech was heard",
+          attrs);
+    const char *done[] = {"no_speech", "true", NULL};
+    event(v, PARLEY__DIALOG__V1__EVENT_TYPE__EVENT_TURN_COMPLETE,
+          "turn complete: nothing was heard", done);
+}
+
 static void run_turn(struct pl__dlg_voice *v, struct job *j) {
     if (j->record) {
         record(v, j->ctx_id, j->turn, j->text);
         j->text = NULL;
+        return;
+    }
+    if (j->no_speech) {
+        answer_no_speech(v, j);
         return;
     }
     struct pl__dlg_conv *c = v->c;
@@ -975,7 +1064,7 @@ pl_status pl__dlg_voice_create(struct pl__dlg_conv *c, const void *config) {
 }
 
 pl_status pl__dlg_voice_finish(struct pl__dlg_voice *v) {
-    if (v->in) end_utterance(v);
+    if (v->in) end_utterance(v, false);
     int64_t until = pl_time_mono_us() + v->c->s->o.voice_wait_ms * 1000;
     pthread_mutex_lock(&v->mu);
     for (;;) {

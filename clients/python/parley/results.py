@@ -126,6 +126,7 @@ class EventType(enum.IntEnum):
     ERROR = 12
     REPLY_AUDIO_DONE = 13
     REPLY_INTERRUPTED = 14
+    NO_SPEECH = 15  # END_OF_UTTERANCE over audio without words: TURN_COMPLETE follows
 
 
 @dataclass
@@ -200,6 +201,12 @@ class Turn:
     @property
     def expects_input(self) -> bool:
         return any(m.expects_input for m in self.messages if m.bot_text is not None)
+
+    @property
+    def no_speech(self) -> bool:
+        """END_OF_UTTERANCE ended an utterance without words (EVENT_NO_SPEECH): no turn ran."""
+        return any(m.event is not None and m.event.type == EventType.NO_SPEECH
+                   for m in self.messages)
 
     @property
     def audio(self) -> bytes:

@@ -316,6 +316,7 @@ enum pl_client_event {
     PL_CLIENT_EVENT_ERROR = 12,
     PL_CLIENT_EVENT_REPLY_AUDIO_DONE = 13,
     PL_CLIENT_EVENT_REPLY_INTERRUPTED = 14,
+    PL_CLIENT_EVENT_NO_SPEECH = 15, /* END_OF_UTTERANCE over audio without words */
 };
 
 struct pl_client_attr {
