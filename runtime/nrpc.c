@@ -128,10 +128,8 @@ static bool call_on_msg(struct call *k, natsMsg *msg) {
     size_t n = (size_t)natsMsg_GetDataLength(msg);
     if (pl__nrpc_hdr_i64(msg, PL_NRPC_H_SEQ, &seq)) { /* a framed reply */
         if (seq != k->next_seq + 1) {
-            char m[128];
-            snprintf(m, sizeof m, "reply frame out of sequence: expected %" PRId64 ", got %" PRId64,
-                     k->next_seq + 1, seq);
-            call_fail(k, PL_GRPC_DATA_LOSS, m);
+            char m[192];
+            call_fail(k, pl__nrpc_seq_fault(m, sizeof m, "worker", k->next_seq, seq, false), m);
             return true;
         }
         k->next_seq = seq;
@@ -288,8 +286,9 @@ static void *timer_main(void *arg) {
                 pthread_mutex_lock(&s->lock);
                 if (s->state == ST_OPEN) {
                     natsMsg *m = NULL;
-                    if (pl__nrpc_msg(&m, s->session, NULL, NULL, 0, "hb", -1, false, -1, NULL) ==
-                        PL_OK)
+                    /* Seq: the last frame sent, so that the worker sees one that was lost */
+                    if (pl__nrpc_msg(&m, s->session, NULL, NULL, 0, "hb", s->send_seq, false, -1,
+                                     NULL) == PL_OK)
                         (void)pl__nrpc_publish(c->nc, m);
                     s->last_send_ms = now;
                 }

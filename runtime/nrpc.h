@@ -200,10 +200,11 @@ struct pl_nrpc_stream_cbs {
     /* A whole (reassembled) message from the worker; data borrowed for the call. */
     void (*on_message)(void *ud, const uint8_t *data, size_t n);
     /* The stream ended: code 0 = worker finished OK; otherwise the worker's
-     * error, UNAVAILABLE (no worker / worker went silent), DATA_LOSS (sequence
-     * gap), DEADLINE_EXCEEDED, CANCELLED (pl_nrpc_stream_cancel or conn
-     * destroy). Runs exactly once; no callback of the stream runs after it.
-     * message borrowed for the call. */
+     * error, UNAVAILABLE (no worker / worker went silent / frames lost on the
+     * way, seen by a sequence gap or a heartbeat's sequence number), DATA_LOSS
+     * (a broken frame sequence), DEADLINE_EXCEEDED, CANCELLED
+     * (pl_nrpc_stream_cancel or conn destroy). Runs exactly once; no callback
+     * of the stream runs after it. message borrowed for the call. */
     void (*on_end)(void *ud, int code, const char *message);
 };
 

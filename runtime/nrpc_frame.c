@@ -200,6 +200,27 @@ bool pl__nrpc_hdr_i64(natsMsg *msg, const char *key, int64_t *out) {
     return true;
 }
 
+int pl__nrpc_seq_fault(char *buf, size_t cap, const char *from, int64_t received, int64_t got,
+                       bool heartbeat) {
+    int64_t first = received + 1, last = heartbeat ? got : got - 1;
+    char what[96];
+    if (heartbeat)
+        snprintf(what, sizeof what, "its heartbeat says %" PRId64 " sent, %" PRId64 " received",
+                 got, received);
+    else
+        snprintf(what, sizeof what, "expected %" PRId64 ", got %" PRId64, first, got);
+    if (last < first) {
+        snprintf(buf, cap, "sequence error from the %s: %s", from, what);
+        return PL_GRPC_DATA_LOSS;
+    }
+    if (last == first)
+        snprintf(buf, cap, "frame %" PRId64 " from the %s lost in transit (%s)", first, from, what);
+    else
+        snprintf(buf, cap, "frames %" PRId64 "-%" PRId64 " from the %s lost in transit (%s)", first,
+                 last, from, what);
+    return PL_GRPC_UNAVAILABLE;
+}
+
 void pl__nrpc_copy_token(char *dst, size_t cap, const char *src) {
     size_t j = 0;
     if (!cap) return;

@@ -77,6 +77,14 @@ size_t pl__nrpc_shard_part(const char *p);
  * no wildcards or spaces, at most 63 bytes). */
 bool pl__nrpc_svc_valid(const char *svc);
 
+/* A data/end frame numbered `got` arrived after frame `received` from `from` ("worker",
+ * "client"), or (heartbeat) a heartbeat said `got` frames were sent by then: the gRPC code
+ * that ends the stream, and its message in buf. Numbers skipped (got > received + 1; for a
+ * heartbeat got > received) are frames lost in transit, such as inside a NATS node that died:
+ * UNAVAILABLE, naming them. A number that goes back: DATA_LOSS. */
+int pl__nrpc_seq_fault(char *buf, size_t cap, const char *from, int64_t received, int64_t got,
+                       bool heartbeat);
+
 /* Copy a header value into dst (size cap), keeping only printable ASCII. */
 void pl__nrpc_copy_token(char *dst, size_t cap, const char *src);
 

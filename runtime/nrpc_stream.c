@@ -323,6 +323,18 @@ static void stream_on_ack(struct pl_nrpc_stream *s, natsMsg *msg) {
     cb_leave(s, &f);
 }
 
+/* Kind:hb from the worker: Parley-Seq, when present, is the last frame it has sent. Frames
+ * travel in order on one subject, so one not received by now was lost on the way (in a NATS
+ * node that died, say): the stream ends here instead of waiting for a frame that never
+ * comes while both sides go on heartbeating. A heartbeat without the number proves nothing. */
+static void stream_on_hb(struct pl_nrpc_stream *s, natsMsg *msg) {
+    int64_t sent = 0;
+    if (!pl__nrpc_hdr_i64(msg, PL_NRPC_H_SEQ, &sent) || sent <= s->recv_seq) return;
+    char m[192];
+    int code = pl__nrpc_seq_fault(m, sizeof m, "worker", s->recv_seq, sent, true);
+    pl__nrpc_stream_finish(s, code, m, true);
+}
+
 void pl__nrpc_stream_on_msg(struct pl_nrpc_stream *s, natsMsg *msg) {
     int64_t seq = 0, code = 0;
     pthread_mutex_lock(&s->lock);
@@ -342,7 +354,10 @@ void pl__nrpc_stream_on_msg(struct pl_nrpc_stream *s, natsMsg *msg) {
         return;
     }
     if (!kind) return; /* a duplicate open reply; ignore */
-    if (strcmp(kind, "hb") == 0) return;
+    if (strcmp(kind, "hb") == 0) {
+        stream_on_hb(s, msg);
+        return;
+    }
     if (strcmp(kind, "ack") == 0) {
         stream_on_ack(s, msg);
         return;
@@ -359,12 +374,18 @@ void pl__nrpc_stream_on_msg(struct pl_nrpc_stream *s, natsMsg *msg) {
         pl__nrpc_stream_finish(s, PL_GRPC_DATA_LOSS, m, true);
         return;
     }
-    if (!pl__nrpc_hdr_i64(msg, PL_NRPC_H_SEQ, &seq) || seq != s->recv_seq + 1) {
+    if (!pl__nrpc_hdr_i64(msg, PL_NRPC_H_SEQ, &seq)) {
         char m[128];
-        snprintf(m, sizeof m, "sequence gap from the worker: expected %" PRId64 ", got %s",
-                 s->recv_seq + 1,
-                 pl__nrpc_hdr(msg, PL_NRPC_H_SEQ) ? pl__nrpc_hdr(msg, PL_NRPC_H_SEQ) : "none");
+        const char *got = pl__nrpc_hdr(msg, PL_NRPC_H_SEQ);
+        snprintf(m, sizeof m, "sequence error from the worker: expected %" PRId64 ", got %.24s",
+                 s->recv_seq + 1, got ? got : "none");
         pl__nrpc_stream_finish(s, PL_GRPC_DATA_LOSS, m, true);
+        return;
+    }
+    if (seq != s->recv_seq + 1) {
+        char m[192];
+        int gap = pl__nrpc_seq_fault(m, sizeof m, "worker", s->recv_seq, seq, false);
+        pl__nrpc_stream_finish(s, gap, m, true);
         return;
     }
     s->recv_seq = seq; /* only the mux thread touches recv_seq and asm_buf */

@@ -376,8 +376,9 @@ static void *timer_main(void *arg) {
             pthread_mutex_lock(&s->lock);
             if (s->opened && !s->closed && now - s->last_send_ms >= w->o.heartbeat_ms) {
                 natsMsg *m = NULL;
-                if (pl__nrpc_msg(&m, s->client_inbox, NULL, NULL, 0, "hb", -1, false, -1, NULL) ==
-                    PL_OK)
+                /* Seq: the last frame sent, so that the client sees one that was lost */
+                if (pl__nrpc_msg(&m, s->client_inbox, NULL, NULL, 0, "hb", s->send_seq, false, -1,
+                                 NULL) == PL_OK)
                     (void)pl__nrpc_publish(w->nc, m);
                 s->last_send_ms = now;
             }
@@ -631,11 +632,13 @@ pl_status pl_worker_start(struct pl_worker *w) {
     natsStatus ns = connected ? natsConnection_FlushTimeout(w->nc, 2000) : NATS_OK;
     if (ns != NATS_OK)
         st = PL_ERR(PL_E_UNAVAILABLE, "flush subscriptions: %s", natsStatus_GetText(ns));
+    char shown[256]; /* logs never show the URL's credentials */
+    pl_url_redact(w->url, shown, sizeof shown);
     if (st == PL_OK && !connected)
         PL_LOGW("worker %s: NATS at %s not reachable yet; connecting in the background", w->service,
-                w->url);
+                shown);
     if (st == PL_OK)
-        PL_LOGI("worker %s serving on NATS %s (id %s)%s", w->service, w->url, w->wid,
+        PL_LOGI("worker %s serving on NATS %s (id %s)%s", w->service, shown, w->wid,
                 w->httpd ? ", side port up" : "");
     return st;
 }

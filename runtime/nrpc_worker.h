@@ -30,6 +30,8 @@
  * Liveness: while a unary request waits in the queue or runs, the worker sends
  * a heartbeat (Parley-Kind: hb, empty) to its reply subject every heartbeat_ms,
  * so that a client can tell a slow request from a worker that died with it.
+ * An open stream's heartbeats (both ways) carry the sender's last sequence
+ * number, so that a lost last frame is noticed: the session ends UNAVAILABLE.
  *
  * Drain: pl_worker_stop() drains the subscriptions (no new work is taken),
  * finishes queued and running requests and open streams (bounded by

@@ -68,6 +68,7 @@ struct pl_worker_session {
     bool dead; /* closed: events are dropped */
     bool timeout_fired;
     int64_t last_recv_ms;
+    int64_t client_seq; /* highest Parley-Seq the client's frames and heartbeats have named */
     int fail_code; /* gRPC code given by pl_worker_session_fail (EV_FAIL) */
     /* guarded by lock: the send side */
     pthread_mutex_t lock;

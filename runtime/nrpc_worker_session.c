@@ -99,10 +99,15 @@ void pl__wk_on_session(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
         goto drop;
     }
     s->last_recv_ms = pl_time_mono_ms();
-    if (kind && strcmp(kind, "hb") == 0) {
+    int64_t seq = 0;
+    bool has_seq = pl__nrpc_hdr_i64(msg, PL_NRPC_H_SEQ, &seq);
+    /* A heartbeat naming a frame that has not arrived (its Seq is the client's last one sent):
+     * queued like a frame, so that it is judged after the frames before it (session_event). */
+    if (kind && strcmp(kind, "hb") == 0 && (!has_seq || seq <= s->client_seq)) {
         pthread_mutex_unlock(&w->lock);
         goto drop;
     }
+    if (has_seq && seq > s->client_seq) s->client_seq = seq;
     pl__wk_session_push_locked(w, s, EV_FRAME, msg);
     pthread_mutex_unlock(&w->lock);
     return;
@@ -244,6 +249,19 @@ static void session_run_unary(struct pl_worker_session *s) {
     session_close(s, code);
 }
 
+/* A client heartbeat whose Parley-Seq (the client's last frame sent) is beyond the frames
+ * received: frames travel in order on the session subject, so the missing ones were lost on
+ * the way (in a NATS node that died, say) and will not come. Without this, a lost half-close
+ * would leave both sides heartbeating, each waiting for the other, until the deadline. */
+static void session_lost_frames(struct pl_worker_session *s, natsMsg *msg) {
+    char err[192];
+    int64_t sent = 0;
+    if (!pl__nrpc_hdr_i64(msg, PL_NRPC_H_SEQ, &sent) || sent <= s->recv_seq) return;
+    int code = pl__nrpc_seq_fault(err, sizeof err, "client", s->recv_seq, sent, true);
+    PL_LOGW("session %" PRIu64 ": %s", s->id, err);
+    session_abort(s, "error", code, err);
+}
+
 /* One event of a session (handler thread; this session's events never run concurrently). */
 static void session_event(struct pl_worker_session *s, struct sess_ev *e) {
     char err[512];
@@ -266,18 +284,28 @@ static void session_event(struct pl_worker_session *s, struct sess_ev *e) {
         session_abort(s, NULL, PL_GRPC_CANCELLED, NULL);
         return;
     }
+    if (kind && strcmp(kind, "hb") == 0) {
+        session_lost_frames(s, msg);
+        return;
+    }
     if (!kind || (strcmp(kind, "data") != 0 && strcmp(kind, "end") != 0)) {
         snprintf(err, sizeof err, "unknown frame kind '%.32s'", kind ? kind : "(none)");
         session_abort(s, "error", PL_GRPC_DATA_LOSS, err);
         return;
     }
     int64_t seq = 0;
-    if (!pl__nrpc_hdr_i64(msg, PL_NRPC_H_SEQ, &seq) || seq != s->recv_seq + 1) {
+    if (!pl__nrpc_hdr_i64(msg, PL_NRPC_H_SEQ, &seq)) {
         const char *got = pl__nrpc_hdr(msg, PL_NRPC_H_SEQ);
-        snprintf(err, sizeof err, "sequence gap from the client: expected %" PRId64 ", got %.24s",
+        snprintf(err, sizeof err, "sequence error from the client: expected %" PRId64 ", got %.24s",
                  s->recv_seq + 1, got ? got : "none");
         PL_LOGW("session %" PRIu64 ": %s", s->id, err);
         session_abort(s, "error", PL_GRPC_DATA_LOSS, err);
+        return;
+    }
+    if (seq != s->recv_seq + 1) {
+        int code = pl__nrpc_seq_fault(err, sizeof err, "client", s->recv_seq, seq, false);
+        PL_LOGW("session %" PRIu64 ": %s", s->id, err);
+        session_abort(s, "error", code, err);
         return;
     }
     s->recv_seq = seq;

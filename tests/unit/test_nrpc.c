@@ -615,7 +615,7 @@ START_TEST(test_worker_killed_midstream) {
 END_TEST
 
 /* A fake worker on raw NATS that answers the open with a session and then
- * sends frames 1 and 3: the client must end the stream with DATA_LOSS. */
+ * sends frames 1 and 3: frame 2 was lost, the client ends the stream UNAVAILABLE. */
 static void fake_open_cb(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *cl) {
     (void)sub;
     (void)cl;
@@ -656,8 +656,8 @@ START_TEST(test_sequence_gap) {
     ck_assert_int_eq(pl_nrpc_stream_recv(s, 3000, &d, &n, NULL, NULL), PL_OK); /* frame 1 */
     pl_free(d);
     ck_assert_int_eq(pl_nrpc_stream_recv(s, 3000, &d, &n, &code, &msg), PL_E_CANCELLED);
-    ck_assert_int_eq(code, PL_GRPC_DATA_LOSS);
-    ck_assert_ptr_nonnull(strstr(msg, "expected 2, got 3"));
+    ck_assert_int_eq(code, PL_GRPC_UNAVAILABLE);
+    ck_assert_str_eq(msg, "frame 2 from the worker lost in transit (expected 2, got 3)");
     pl_nrpc_stream_destroy(s);
 
     /* client -> worker gap: open a real session by hand and skip a number */
@@ -687,7 +687,7 @@ START_TEST(test_sequence_gap) {
         natsConnection_PublishMsg(raw, req);
         natsMsg_Destroy(req);
     }
-    /* the worker answers frame 1 (two messages), then an error frame with DATA_LOSS */
+    /* the worker answers frame 1 (two messages), then an error frame: frame 2 was lost */
     bool saw_error = false;
     for (int i = 0; i < 10 && !saw_error; i++) {
         if (natsSubscription_NextMsg(&rep, in, 3000) != NATS_OK) break;
@@ -696,8 +696,8 @@ START_TEST(test_sequence_gap) {
         if (kind && strcmp(kind, "error") == 0) {
             natsMsgHeader_Get(rep, "Parley-Status", &st);
             natsMsgHeader_Get(rep, "Parley-Error", &err);
-            ck_assert_str_eq(st, "15");
-            ck_assert_ptr_nonnull(strstr(err, "expected 2, got 3"));
+            ck_assert_str_eq(st, "14");
+            ck_assert_str_eq(err, "frame 2 from the client lost in transit (expected 2, got 3)");
             saw_error = true;
         }
         natsMsg_Destroy(rep);
@@ -754,6 +754,170 @@ START_TEST(test_sequence_gap) {
 
     natsSubscription_Destroy(in);
     natsSubscription_Destroy(sub);
+    natsConnection_Destroy(raw);
+    pl_nrpc_conn_destroy(c);
+    pl_worker_destroy(w);
+    teardown_server();
+}
+END_TEST
+
+/* Publish one crafted frame on raw NATS: kind, and Parley-Seq unless seq is NULL. */
+static void raw_frame(natsConnection *nc, const char *subj, const char *kind, const char *seq,
+                      const char *data) {
+    natsMsg *m = NULL;
+    ck_assert_int_eq(natsMsg_Create(&m, subj, NULL, data, data ? (int)strlen(data) : 0), NATS_OK);
+    natsMsgHeader_Set(m, "Parley-Kind", kind);
+    if (seq) natsMsgHeader_Set(m, "Parley-Seq", seq);
+    ck_assert_int_eq(natsConnection_PublishMsg(nc, m), NATS_OK);
+    natsMsg_Destroy(m);
+}
+
+/* The next message on sub whose Parley-Kind is kind (others skipped), or NULL after 3 s. */
+static natsMsg *next_of_kind(natsSubscription *sub, const char *kind) {
+    natsMsg *m = NULL;
+    int64_t t0 = pl_time_mono_ms();
+    while (pl_time_mono_ms() - t0 < 3000 && natsSubscription_NextMsg(&m, sub, 3000) == NATS_OK) {
+        const char *k = NULL;
+        natsMsgHeader_Get(m, "Parley-Kind", &k);
+        if (k && strcmp(k, kind) == 0) return m;
+        natsMsg_Destroy(m);
+        m = NULL;
+    }
+    return NULL;
+}
+
+/* A fake worker for test_heartbeat_seq: sends data frame 1, then for rpc "lost" a heartbeat
+ * saying 2 frames were sent (frame 2 "lost in the network"), for rpc "ok" a heartbeat saying 1
+ * and one without a number (a worker from before the field): neither ends the stream. */
+static void hb_open_cb(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *cl) {
+    (void)sub;
+    (void)cl;
+    const char *inbox = natsMsg_GetReply(msg), *rpc = NULL;
+    natsMsgHeader_Get(msg, "Parley-Rpc", &rpc);
+    bool lost = rpc && strcmp(rpc, "lost") == 0;
+    natsMsg *m = NULL;
+    natsMsg_Create(&m, inbox, NULL, NULL, 0);
+    natsMsgHeader_Set(m, "Parley-Session", lost ? "parley.fakehb.session.x.2"
+                                                : "parley.fakehb.session.x.1");
+    natsConnection_PublishMsg(nc, m);
+    natsMsg_Destroy(m);
+    raw_frame(nc, inbox, "data", "1", "d");
+    raw_frame(nc, inbox, "hb", lost ? "2" : "1", NULL);
+    if (!lost) raw_frame(nc, inbox, "hb", NULL, NULL);
+    natsMsg_Destroy(msg);
+}
+
+/* Heartbeats carry the sender's last sequence number (Parley-Seq), so that a stream whose last
+ * frame was lost on the way (the half-close, a final result: no later frame shows the gap)
+ * ends at the next heartbeat, UNAVAILABLE naming the frames, instead of at its deadline. The
+ * loss is made by a raw NATS peer that leaves a frame out; the other side is the real client or
+ * worker. */
+START_TEST(test_heartbeat_seq) {
+    setup_server(0);
+    natsConnection *raw = NULL;
+    natsSubscription *open_sub = NULL, *sess1 = NULL, *sess2 = NULL, *in = NULL;
+    ck_assert_int_eq(natsConnection_ConnectTo(&raw, srv.url), NATS_OK);
+    ck_assert_int_eq(
+        natsConnection_Subscribe(&open_sub, raw, "parley.fakehb.stream.open", hb_open_cb, NULL),
+        NATS_OK);
+    ck_assert_int_eq(natsConnection_SubscribeSync(&sess1, raw, "parley.fakehb.session.x.1"),
+                     NATS_OK);
+    ck_assert_int_eq(natsConnection_SubscribeSync(&sess2, raw, "parley.fakehb.session.x.2"),
+                     NATS_OK);
+    natsConnection_Flush(raw);
+    struct pl_nrpc_conn *c = client(100, 5000);
+    uint8_t *d;
+    size_t n;
+    int code = -1;
+    const char *msg = NULL;
+
+    /* worker -> client, nothing lost: heartbeats with Seq 1 and without Seq change nothing */
+    struct pl_nrpc_stream *s = NULL;
+    ck_assert_int_eq(pl_nrpc_stream_open(c, "fakehb", "ok", NULL, NULL, NULL, &s), PL_OK);
+    ck_assert_int_eq(pl_nrpc_stream_recv(s, 3000, &d, &n, NULL, NULL), PL_OK);
+    pl_free(d);
+    ck_assert_int_eq(pl_nrpc_stream_recv(s, 300, &d, &n, NULL, NULL), PL_E_TIMEOUT);
+    ck_assert(!pl_nrpc_stream_ended(s, NULL, NULL));
+    /* the client's own heartbeats name its last frame: two messages and the half-close = 3 */
+    ck_assert_int_eq(pl_nrpc_stream_send(s, "a", 1), PL_OK);
+    ck_assert_int_eq(pl_nrpc_stream_send(s, "b", 1), PL_OK);
+    ck_assert_int_eq(pl_nrpc_stream_close_send(s), PL_OK);
+    natsMsg *hb = next_of_kind(sess1, "end"); /* heartbeats before it said less */
+    ck_assert_ptr_nonnull(hb);
+    natsMsg_Destroy(hb);
+    hb = next_of_kind(sess1, "hb");
+    ck_assert_ptr_nonnull(hb);
+    const char *hseq = NULL;
+    ck_assert_int_eq(natsMsgHeader_Get(hb, "Parley-Seq", &hseq), NATS_OK);
+    ck_assert_str_eq(hseq, "3");
+    natsMsg_Destroy(hb);
+    pl_nrpc_stream_destroy(s);
+
+    /* worker -> client, frame 2 lost: the heartbeat ends the stream at once, not the silence
+     * timeout (5 s here) nor the deadline; the client tells the worker it gave up */
+    int64_t t0 = pl_time_mono_ms();
+    ck_assert_int_eq(pl_nrpc_stream_open(c, "fakehb", "lost", NULL, NULL, NULL, &s), PL_OK);
+    ck_assert_int_eq(pl_nrpc_stream_recv(s, 3000, &d, &n, NULL, NULL), PL_OK);
+    pl_free(d);
+    ck_assert_int_eq(pl_nrpc_stream_recv(s, 3000, &d, &n, &code, &msg), PL_E_CANCELLED);
+    ck_assert_int_lt(pl_time_mono_ms() - t0, 1500);
+    ck_assert_int_eq(code, PL_GRPC_UNAVAILABLE);
+    ck_assert_str_eq(msg, "frame 2 from the worker lost in transit "
+                          "(its heartbeat says 2 sent, 1 received)");
+    natsMsg *cancel = next_of_kind(sess2, "cancel");
+    ck_assert_ptr_nonnull(cancel);
+    natsMsg_Destroy(cancel);
+    pl_nrpc_stream_destroy(s);
+
+    /* client -> worker against the real worker: a raw client opens a session and sends frame 1 */
+    atomic_store(&cancels, 0);
+    struct pl_worker *w = worker("t8h", 2, 16, -1);
+    natsMsg *req = NULL, *rep = NULL;
+    ck_assert_int_eq(natsConnection_SubscribeSync(&in, raw, "hb.inbox.1"), NATS_OK);
+    natsMsg_Create(&req, "parley.t8h.stream.open", "hb.inbox.1", NULL, 0);
+    natsMsgHeader_Set(req, "Parley-Rpc", "twice");
+    natsConnection_PublishMsg(raw, req);
+    natsMsg_Destroy(req);
+    ck_assert_int_eq(natsSubscription_NextMsg(&rep, in, 3000), NATS_OK);
+    const char *sess = NULL;
+    ck_assert_int_eq(natsMsgHeader_Get(rep, "Parley-Session", &sess), NATS_OK);
+    char session[200];
+    snprintf(session, sizeof session, "%s", sess);
+    natsMsg_Destroy(rep);
+    raw_frame(raw, session, "data", "1", "d");
+    raw_frame(raw, session, "hb", "1", NULL); /* all there: nothing happens */
+    raw_frame(raw, session, "hb", NULL, NULL);
+    /* the worker's heartbeat (every 200 ms) names its last frame: "d" and "1" = 2 */
+    for (int i = 0; i < 2; i++) {
+        natsMsg *data = next_of_kind(in, "data");
+        ck_assert_ptr_nonnull(data);
+        natsMsg_Destroy(data);
+    }
+    hb = next_of_kind(in, "hb");
+    ck_assert_ptr_nonnull(hb);
+    hseq = NULL;
+    ck_assert_int_eq(natsMsgHeader_Get(hb, "Parley-Seq", &hseq), NATS_OK);
+    ck_assert_str_eq(hseq, "2");
+    natsMsg_Destroy(hb);
+    ck_assert_int_eq(atomic_load(&cancels), 0);
+    /* the half-close (frame 2) is lost: the client's next heartbeat says 2 */
+    raw_frame(raw, session, "hb", "2", NULL);
+    natsMsg *err = next_of_kind(in, "error");
+    ck_assert_ptr_nonnull(err);
+    const char *st = NULL, *emsg = NULL;
+    natsMsgHeader_Get(err, "Parley-Status", &st);
+    natsMsgHeader_Get(err, "Parley-Error", &emsg);
+    ck_assert_str_eq(st, "14");
+    ck_assert_str_eq(emsg, "frame 2 from the client lost in transit "
+                          "(its heartbeat says 2 sent, 1 received)");
+    natsMsg_Destroy(err);
+    for (int i = 0; i < 100 && atomic_load(&cancels) == 0; i++) pl_sleep_ms(10);
+    ck_assert_int_eq(atomic_load(&cancels), 1); /* the handler learns of it (on_cancel) */
+
+    natsSubscription_Destroy(in);
+    natsSubscription_Destroy(sess2);
+    natsSubscription_Destroy(sess1);
+    natsSubscription_Destroy(open_sub);
     natsConnection_Destroy(raw);
     pl_nrpc_conn_destroy(c);
     pl_worker_destroy(w);
@@ -1330,6 +1494,7 @@ Suite *pl_nrpc_suite(void) {
     tcase_add_test(tc, test_stream_happy_path);
     tcase_add_test(tc, test_worker_killed_midstream);
     tcase_add_test(tc, test_sequence_gap);
+    tcase_add_test(tc, test_heartbeat_seq);
     tcase_add_test(tc, test_queue_full);
     tcase_add_test(tc, test_queue_group_shares_load);
     tcase_add_test(tc, test_drain_on_sigterm);
