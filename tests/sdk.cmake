@@ -35,3 +35,10 @@ pl_add_py_test(NAME integration_parley_cli_json SCRIPT cli_json.py TIMEOUT 240
                    "PL_TTS=$<TARGET_FILE:parley-tts-fake>" "PL_TTS_FAKE=1"
                    "PL_CLIENTS_DIR=${CMAKE_BINARY_DIR}/clients"
                    "PL_SOURCE_DIR=${CMAKE_SOURCE_DIR}" "PARLEY_DATA_DIR=${PARLEY_DATA_DIR}")
+
+# `parley nlu intent|entities|tokens|punctuate` (clients/nlu, through libparley-client) against
+# nats-server, parley-nlu and the gateway: --json compared with raw grpcio, stdin, plain output,
+# an unknown --model (exit 1, NOT_FOUND), TLS + API key, no gateway (tests/integration/cli_nlu.py).
+pl_add_py_test(NAME integration_parley_cli_nlu SCRIPT cli_nlu.py TIMEOUT 120
+               ENV "PL_NLU=$<TARGET_FILE:parley-nlu>" "PL_GATEWAY=$<TARGET_FILE:parley-gateway>"
+                   "PL_CLIENTS_DIR=${CMAKE_BINARY_DIR}/clients" "PL_SOURCE_DIR=${CMAKE_SOURCE_DIR}")

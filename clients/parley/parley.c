@@ -9,7 +9,9 @@
  * through /proc/self/exe, then on PATH; so `parley up`, `parley model` and
  * `parley perf` are built and tested by their own areas. The table below
  * describes the known ones; any other parley-* executable found next to this
- * one is listed too.
+ * one is listed too. A command's executable is parley-<command>, unless the
+ * table names another (`parley nlu` runs parley-nlu-cli: parley-nlu is the
+ * service).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -20,20 +22,24 @@
 
 struct command {
     const char *name, *group, *what;
+    const char *exe; /* the executable; NULL = parley-<name> */
 };
 
 static const struct command commands[] = {
-    {"up", "run", "start NATS, the gateway and every service with the shipped models"},
-    {"status", "run", "is the stack of `parley up` running and ready?"},
-    {"transcribe", "speech", "speech to text: a file, or --stream it in real time"},
-    {"synthesize", "speech", "text to speech into a WAV or Ogg/Opus file; --list-voices"},
-    {"chat", "dialog", "talk to the dialog manager, one turn per line (or --audio)"},
-    {"ask", "language", "answer a question from a text or the knowledge base"},
-    {"kb", "language", "the knowledge base: add, list, rm, search documents"},
-    {"model", "tools", "run a model directory directly: forward pass, tokenize"},
-    {"bench", "tools", "engine benchmarks: encoder, GEMM, ASR (against PyTorch, ONNX Runtime)"},
-    {"perf", "tools", "load test a running gateway (unary RPCs, streams, dialog turns)"},
-    {"perf-server", "tools", "a gRPC echo server that `parley perf` measures itself against"},
+    {"up", "run", "start NATS, the gateway and every service with the shipped models", NULL},
+    {"status", "run", "is the stack of `parley up` running and ready?", NULL},
+    {"transcribe", "speech", "speech to text: a file, or --stream it in real time", NULL},
+    {"synthesize", "speech", "text to speech into a WAV or Ogg/Opus file; --list-voices", NULL},
+    {"chat", "dialog", "talk to the dialog manager, one turn per line (or --audio)", NULL},
+    {"ask", "language", "answer a question from a text or the knowledge base", NULL},
+    {"nlu", "language", "intent and slots, entities, token tags, punctuation of text",
+     "parley-nlu-cli"},
+    {"kb", "language", "the knowledge base: add, list, rm, search documents", NULL},
+    {"model", "tools", "run a model directory directly: forward pass, tokenize", NULL},
+    {"bench", "tools", "engine benchmarks: encoder, GEMM, ASR (against PyTorch, ONNX Runtime)",
+     NULL},
+    {"perf", "tools", "load test a running gateway (unary RPCs, streams, dialog turns)", NULL},
+    {"perf-server", "tools", "a gRPC echo server that `parley perf` measures itself against", NULL},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -60,6 +66,14 @@ static const struct command *known(const char *name) {
     return NULL;
 }
 
+/* Whether file (parley-*) is the executable of a command of the table. */
+static int known_exe(const char *file) {
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (commands[i].exe ? !strcmp(commands[i].exe, file) : !strcmp(commands[i].name, file + 7))
+            return 1;
+    return 0;
+}
+
 /* Call fn for each parley-* executable next to us that the table does not describe. */
 static void each_other(void (*fn)(const char *name, void *ud), void *ud) {
     char dir[PATH_MAX];
@@ -68,7 +82,7 @@ static void each_other(void (*fn)(const char *name, void *ud), void *ud) {
     if (!d) return;
     for (struct dirent *e; (e = readdir(d));) {
         char path[PATH_MAX + 256];
-        if (strncmp(e->d_name, "parley-", 7) != 0 || known(e->d_name + 7)) continue;
+        if (strncmp(e->d_name, "parley-", 7) != 0 || known_exe(e->d_name)) continue;
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         if (access(path, X_OK) == 0) fn(e->d_name + 7, ud);
     }
@@ -107,11 +121,13 @@ static void usage(FILE *f) {
 
 static void word(const char *name, void *ud) { fprintf(ud, " %s", name); }
 
-/* Completes the command name, then each command's options as its --help lists them. */
+/* Completes the command name, then each command's options as its --help lists them, and
+ * after a command whose usage line starts with modes (`usage: parley nlu intent|entities|...`)
+ * the mode. */
 static void completion_bash(void) {
     printf("# bash completion for parley: eval \"$(parley completion bash)\"\n"
            "_parley() {\n"
-           "    local cur=${COMP_WORDS[COMP_CWORD]}\n"
+           "    local cur=${COMP_WORDS[COMP_CWORD]} modes\n"
            "    if [ \"$COMP_CWORD\" -eq 1 ]; then\n"
            "        COMPREPLY=($(compgen -W \"help completion");
     for (size_t i = 0; i < N_COMMANDS; i++) printf(" %s", commands[i].name);
@@ -121,6 +137,11 @@ static void completion_bash(void) {
            "        COMPREPLY=($(compgen -W \"");
     for (size_t i = 0; i < N_COMMANDS; i++) printf("%s%s", i ? " " : "", commands[i].name);
     printf("\" -- \"$cur\"))\n"
+           "    elif [ \"$COMP_CWORD\" -eq 2 ] && [[ \"$cur\" != -* ]] &&\n"
+           "         modes=$(\"${COMP_WORDS[0]}\" \"${COMP_WORDS[1]}\" --help 2>&1 | sed -n "
+           "'1s/^usage: parley [a-z-]* \\([a-z-]*|[a-z|-]*\\) .*/\\1/p' | tr '|' ' ') &&\n"
+           "         [ -n \"$modes\" ]; then\n"
+           "        COMPREPLY=($(compgen -W \"$modes\" -- \"$cur\"))\n"
            "    elif [[ \"$cur\" == -* ]]; then\n"
            "        local opts\n"
            "        opts=$(\"${COMP_WORDS[0]}\" \"${COMP_WORDS[1]}\" --help 2>&1 | "
@@ -135,7 +156,10 @@ static void completion_bash(void) {
 
 static int run(int argc, char **argv) {
     char dir[PATH_MAX], path[PATH_MAX + 80], name[80];
-    snprintf(name, sizeof name, "parley-%s", argv[1]);
+    const char *cmd = argv[1];
+    const struct command *k = known(cmd);
+    if (k && k->exe) snprintf(name, sizeof name, "%s", k->exe);
+    else snprintf(name, sizeof name, "parley-%s", cmd);
     argv[1] = name;
     if (own_dir(dir, sizeof dir) == 0) {
         snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -146,10 +170,10 @@ static int run(int argc, char **argv) {
         }
     }
     execvp(name, argv + 1);
-    if (known(name + 7))
-        fprintf(stderr, "parley: '%s' is not built here (build the tree: make build)\n", name + 7);
+    if (k)
+        fprintf(stderr, "parley: '%s' is not built here (build the tree: make build)\n", cmd);
     else
-        fprintf(stderr, "parley: unknown command '%s' (see 'parley help')\n", name + 7);
+        fprintf(stderr, "parley: unknown command '%s' (see 'parley help')\n", cmd);
     (void)argc;
     return 127;
 }
