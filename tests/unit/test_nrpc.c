@@ -925,6 +925,47 @@ START_TEST(test_heartbeat_seq) {
 }
 END_TEST
 
+/* Log lines at INFO and above, kept for test_worker_log_redacts_url. */
+static char log_seen[8192];
+static void capture_log(enum pl_log_level level, const char *src, const char *msg, void *ud) {
+    (void)src;
+    (void)ud;
+    size_t len = strlen(log_seen);
+    if (level <= PL_LOG_INFO && len + strlen(msg) + 2 < sizeof log_seen)
+        snprintf(log_seen + len, sizeof log_seen - len, "%s\n", msg);
+}
+
+/* The worker's start-up line names the NATS URLs without their credentials. */
+START_TEST(test_worker_log_redacts_url) {
+    setup_server(0);
+    char url[160];
+    snprintf(url, sizeof url, "nats://alice:s3cret@127.0.0.1:%d,nats://bob:hunter2@127.0.0.1:%d",
+             srv.port, srv.port);
+    struct pl_worker_opts o = PL_WORKER_OPTS_INIT;
+    struct pl_worker *w = NULL;
+    o.service = "t8r";
+    o.nats_url = url;
+    o.http_port = -1;
+    log_seen[0] = 0;
+    pl_log_set(capture_log, NULL);
+    pl_log_set_level(PL_LOG_INFO);
+    ck_assert(pl_worker_create(&o, &w) == PL_OK);
+    ck_assert(pl_worker_add_unary(w, "echo", h_echo, NULL) == PL_OK);
+    pl_status st = pl_worker_start(w);
+    pl_log_set(quiet_log, NULL);
+    ck_assert_msg(st == PL_OK, "worker start: %s", pl_last_error());
+    char want[200];
+    snprintf(want, sizeof want,
+             "worker t8r serving on NATS nats://***@127.0.0.1:%d,nats://***@127.0.0.1:%d", srv.port,
+             srv.port);
+    ck_assert_msg(strstr(log_seen, want), "log: %s", log_seen);
+    ck_assert_msg(!strstr(log_seen, "s3cret") && !strstr(log_seen, "hunter2"), "log: %s",
+                  log_seen);
+    pl_worker_destroy(w);
+    teardown_server();
+}
+END_TEST
+
 START_TEST(test_queue_full) {
     setup_server(0);
     atomic_store(&handler_runs, 0);
@@ -1495,6 +1536,7 @@ Suite *pl_nrpc_suite(void) {
     tcase_add_test(tc, test_worker_killed_midstream);
     tcase_add_test(tc, test_sequence_gap);
     tcase_add_test(tc, test_heartbeat_seq);
+    tcase_add_test(tc, test_worker_log_redacts_url);
     tcase_add_test(tc, test_queue_full);
     tcase_add_test(tc, test_queue_group_shares_load);
     tcase_add_test(tc, test_drain_on_sigterm);
