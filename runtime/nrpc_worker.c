@@ -372,18 +372,8 @@ static void *timer_main(void *arg) {
         pthread_mutex_unlock(&w->lock);
         unary_hb_send(w, &due);
         for (size_t i = 0; i < n; i++) {
-            struct pl_worker_session *s = hb[i];
-            pthread_mutex_lock(&s->lock);
-            if (s->opened && !s->closed && now - s->last_send_ms >= w->o.heartbeat_ms) {
-                natsMsg *m = NULL;
-                /* Seq: the last frame sent, so that the client sees one that was lost */
-                if (pl__nrpc_msg(&m, s->client_inbox, NULL, NULL, 0, "hb", s->send_seq, false, -1,
-                                 NULL) == PL_OK)
-                    (void)pl__nrpc_publish(w->nc, m);
-                s->last_send_ms = now;
-            }
-            pthread_mutex_unlock(&s->lock);
-            pl__wk_session_release(s);
+            pl__wk_session_heartbeat(hb[i], now);
+            pl__wk_session_release(hb[i]);
         }
         pthread_mutex_lock(&w->lock);
     }

@@ -76,6 +76,7 @@ struct pl_worker_session {
     int64_t last_send_ms;
     bool closed;
     bool opened;               /* the open reply went out: frames may follow */
+    int64_t ack_frames, ack_bytes; /* the last Kind:ack sent (0: none yet) */
     struct pl__nrpc_buf early; /* messages sent before that (length-prefixed) */
     /* owned by the (single) thread running the session's events */
     struct rpc *rpc;
@@ -166,5 +167,7 @@ void pl__wk_on_session(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
 /* Handler thread: run the pending events of s / a stream open. */
 void pl__wk_run_session_job(struct pl_worker *w, struct pl_worker_session *s);
 void pl__wk_run_open(struct pl_worker *w, struct job *j);
+/* Timer thread: Kind:hb to the client when nothing went out for heartbeat_ms (see the .c). */
+void pl__wk_session_heartbeat(struct pl_worker_session *s, int64_t now_ms);
 
 #endif

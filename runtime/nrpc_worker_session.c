@@ -372,8 +372,34 @@ static void session_ack(struct pl_worker_session *s, bool drained) {
     natsMsg *m = NULL;
     if (!s->closed && s->opened &&
         pl__nrpc_msg(&m, s->client_inbox, NULL, body, (size_t)len, "ack", s->recv_seq, false, -1,
-                     NULL) == PL_OK)
+                     NULL) == PL_OK) {
         (void)pl__nrpc_publish(s->w->nc, m);
+        s->ack_frames = s->recv_seq;
+        s->ack_bytes = s->taken_bytes;
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* The session's heartbeat, when it has sent nothing for heartbeat_ms. Parley-Seq is the last
+ * frame sent, so that the client sees one that was lost. The last ack goes again with it:
+ * acks are outside the numbering, so a lost last ack shows no gap, and a client that stopped
+ * at its window would wait for it until the deadline (a repeated ack changes nothing). */
+void pl__wk_session_heartbeat(struct pl_worker_session *s, int64_t now_ms) {
+    struct pl_worker *w = s->w;
+    pthread_mutex_lock(&s->lock);
+    if (s->opened && !s->closed && now_ms - s->last_send_ms >= w->o.heartbeat_ms) {
+        natsMsg *m = NULL;
+        if (pl__nrpc_msg(&m, s->client_inbox, NULL, NULL, 0, "hb", s->send_seq, false, -1,
+                         NULL) == PL_OK)
+            (void)pl__nrpc_publish(w->nc, m);
+        s->last_send_ms = now_ms;
+        char body[24];
+        int len = snprintf(body, sizeof body, "%" PRId64, s->ack_bytes);
+        if (s->ack_frames > 0 &&
+            pl__nrpc_msg(&m, s->client_inbox, NULL, body, (size_t)len, "ack", s->ack_frames, false,
+                         -1, NULL) == PL_OK)
+            (void)pl__nrpc_publish(w->nc, m);
+    }
     pthread_mutex_unlock(&s->lock);
 }
 

@@ -899,6 +899,18 @@ START_TEST(test_heartbeat_seq) {
     ck_assert_int_eq(natsMsgHeader_Get(hb, "Parley-Seq", &hseq), NATS_OK);
     ck_assert_str_eq(hseq, "2");
     natsMsg_Destroy(hb);
+    /* ...and is followed by the last ack again (a lost one would leave a client stopped at its
+     * flow-control window waiting): client frame 1, 1 byte */
+    ck_assert_int_eq(natsSubscription_NextMsg(&rep, in, 3000), NATS_OK);
+    const char *kind = NULL;
+    natsMsgHeader_Get(rep, "Parley-Kind", &kind);
+    ck_assert_str_eq(kind, "ack");
+    hseq = NULL;
+    natsMsgHeader_Get(rep, "Parley-Seq", &hseq);
+    ck_assert_str_eq(hseq, "1");
+    ck_assert_int_eq(natsMsg_GetDataLength(rep), 1);
+    ck_assert_int_eq(natsMsg_GetData(rep)[0], '1');
+    natsMsg_Destroy(rep);
     ck_assert_int_eq(atomic_load(&cancels), 0);
     /* the half-close (frame 2) is lost: the client's next heartbeat says 2 */
     raw_frame(raw, session, "hb", "2", NULL);
