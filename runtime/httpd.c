@@ -45,6 +45,8 @@ struct pl_httpd_ws {
     const struct pl_httpd_ws_cbs *cbs; /* its protocol's callbacks (in h->ws) */
     void *user;
     char query[512];            /* the upgrade's query string */
+    char auth[320];             /* its Authorization header */
+    char peer[64];              /* the client's address */
     /* server thread only */
     struct lws *wsi;            /* NULL once gone */
     struct pl_httpd_ws *next;   /* h->ws_open list */
@@ -279,6 +281,8 @@ void pl_httpd_ws_release(struct pl_httpd_ws *ws) {
 
 void pl_httpd_ws_set_user(struct pl_httpd_ws *ws, void *user) { ws->user = user; }
 const char *pl_httpd_ws_query(const struct pl_httpd_ws *ws) { return ws->query; }
+const char *pl_httpd_ws_authorization(const struct pl_httpd_ws *ws) { return ws->auth; }
+const char *pl_httpd_ws_peer(const struct pl_httpd_ws *ws) { return ws->peer; }
 void *pl_httpd_ws_user(const struct pl_httpd_ws *ws) { return ws->user; }
 
 pl_status pl_httpd_ws_send(struct pl_httpd_ws *ws, bool binary, const void *data, size_t n) {
@@ -372,6 +376,8 @@ static int ws_filter(struct pl_httpd *h, struct lws *wsi) {
         size_t k = strlen(ws->query);
         snprintf(ws->query + k, sizeof ws->query - k, "%s%s", k ? "&" : "", arg);
     }
+    hdr(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, ws->auth, sizeof ws->auth);
+    lws_get_peer_simple(wsi, ws->peer, sizeof ws->peer);
     pthread_mutex_init(&ws->mu, NULL);
     int refuse = cbs->on_open ? cbs->on_open(h->ud, ws, path, origin, host) : 0;
     if (refuse) {
@@ -490,6 +496,20 @@ static void *httpd_main(void *arg) {
     return NULL;
 }
 
+/* A certificate or key file that cannot be opened is named here: lws only says it failed. */
+static pl_status tls_files_readable(const struct pl_httpd_opts *o) {
+    const char *files[2] = {o->tls_cert, o->tls_key};
+    for (int i = 0; i < 2; i++) {
+        if (!files[i] || !files[i][0]) continue;
+        FILE *f = fopen(files[i], "rb");
+        if (!f)
+            return PL_ERR(PL_E_IO, "httpd: TLS %s %s cannot be read", i ? "key" : "certificate",
+                          files[i]);
+        fclose(f);
+    }
+    return PL_OK;
+}
+
 pl_status pl_httpd_create(const char *host, int port, pl_httpd_fn fn, void *ud,
                           struct pl_httpd **out) {
     return pl_httpd_create_ws(host, port, fn, ud, NULL, out);
@@ -510,6 +530,10 @@ pl_status pl_httpd_create_opts(const struct pl_httpd_opts *o, struct pl_httpd **
     const char *host = o->host;
     int port = o->port;
     *out = NULL;
+    bool tls = o->tls_cert && o->tls_cert[0];
+    if (tls != (o->tls_key && o->tls_key[0]))
+        return PL_ERR(PL_E_INVALID_ARG, "httpd: a TLS certificate and its key go together");
+    PL_TRY(tls_files_readable(o));
     const char *addr = host && *host ? host : "127.0.0.1";
     unsigned char tmp[sizeof(struct in6_addr)];
     bool v6 = inet_pton(AF_INET6, addr, tmp) == 1;
@@ -543,6 +567,7 @@ pl_status pl_httpd_create_opts(const struct pl_httpd_opts *o, struct pl_httpd **
     memset(&ci, 0, sizeof ci);
     ci.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
     if (!v6) ci.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+    if (tls) ci.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     ci.user = h;
     ci.count_threads = 1;
     h->ctx = lws_create_context(&ci);
@@ -559,10 +584,17 @@ pl_status pl_httpd_create_opts(const struct pl_httpd_opts *o, struct pl_httpd **
     vi.vhost_name = "parley-httpd";
     vi.keepalive_timeout = 5;
     vi.timeout_secs = 5;
+    if (tls) { /* TLS only: a plaintext client fails the handshake */
+        vi.ssl_cert_filepath = o->tls_cert;
+        vi.ssl_private_key_filepath = o->tls_key;
+    }
     h->vh = lws_create_vhost(h->ctx, &vi);
     if (!h->vh) {
-        st = PL_ERR(PL_E_IO, "httpd: cannot listen on %s:%d (taken, or not an address here)",
-                    addr, port);
+        st = tls ? PL_ERR(PL_E_IO, "httpd: cannot listen on %s:%d with TLS (port taken, or "
+                                   "certificate %s / key %s do not load)",
+                          addr, port, o->tls_cert, o->tls_key)
+                 : PL_ERR(PL_E_IO, "httpd: cannot listen on %s:%d (taken, or not an address here)",
+                          addr, port);
         goto fail;
     }
     h->port = lws_get_vhost_listen_port(h->vh);

@@ -98,16 +98,25 @@ struct pl_httpd_opts {
     void *ud;           /* for every callback */
     const struct pl_httpd_ws_cbs *ws; /* n_ws WebSocket protocols (copied), distinct names */
     size_t n_ws;        /* at most PL_HTTPD_MAX_WS */
+    const char *tls_cert; /* PEM certificate chain file; with tls_key: the port speaks only
+                             TLS (https://, wss://); NULL or "" = plaintext */
+    const char *tls_key;  /* PEM private key file of tls_cert */
 };
 #define PL_HTTPD_MAX_WS 4
 
 /* The most general constructor; the others call it. Errors as pl_httpd_create, plus
- * PL_E_INVALID_ARG for more than PL_HTTPD_MAX_WS protocols. */
+ * PL_E_INVALID_ARG for more than PL_HTTPD_MAX_WS protocols or only one of tls_cert/tls_key,
+ * PL_E_IO for a certificate or key that cannot be read or does not load. */
 pl_status pl_httpd_create_opts(const struct pl_httpd_opts *o, struct pl_httpd **out);
 
 /* The upgrade request's query string without '?' ("intent=transcription"; "" when none),
  * valid from on_open until the handle is freed. */
 const char *pl_httpd_ws_query(const struct pl_httpd_ws *ws);
+
+/* The upgrade request's Authorization header ("" when absent) and the client's address
+ * ("127.0.0.1", "::1"; "" when unknown), valid from on_open until the handle is freed. */
+const char *pl_httpd_ws_authorization(const struct pl_httpd_ws *ws);
+const char *pl_httpd_ws_peer(const struct pl_httpd_ws *ws);
 
 /* Queue one message (copied) for the client. Any thread. Errors: PL_E_CANCELLED when the
  * connection is closed or closing, PL_E_EXHAUSTED when max_queued bytes wait already (the

@@ -32,3 +32,10 @@ else()
                  ENV ${pl_rt_env} "PL_TTS=$<TARGET_FILE:parley-tts-fake>" "PL_TTS_FAKE=1")
 endif()
 set_tests_properties(integration_realtime_api PROPERTIES SKIP_RETURN_CODE 77)
+
+# The realtime API with API keys, per-key and per-address limits, and TLS on the HTTP port
+# (gateway.http_tls): nats-server, parley-tts-fake and two gateways; see realtime_auth.py.
+pl_add_py_test(NAME integration_realtime_auth SCRIPT realtime_auth.py TIMEOUT 60
+               ENV "PL_TTS=$<TARGET_FILE:parley-tts-fake>" "PL_TTS_FAKE=1"
+                   "PL_GATEWAY=$<TARGET_FILE:parley-gateway>" "PL_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+set_tests_properties(integration_realtime_auth PROPERTIES SKIP_RETURN_CODE 77)

@@ -65,6 +65,9 @@ static const struct pl_config_field gw_fields[] = {
     F("web_origins", PL_CONFIG_STRING, web_origins, "", 0, 0,
       "comma-separated origins of other pages allowed to open the WebSocket (* = any); "
       "the page's own origin always is"),
+    F("http_tls", PL_CONFIG_BOOL, http_tls, "false", 0, 0,
+      "serve the HTTP port over TLS with tls_cert/tls_key (https://, wss://; needed for the "
+      "microphone on a page from another machine)"),
 };
 
 pl_status pl_gw_config_load(const char *path, struct pl_gw_config *cfg) {
@@ -84,6 +87,10 @@ pl_status pl_gw_config_load(const char *path, struct pl_gw_config *cfg) {
     if ((cfg->tls_cert[0] != 0) != (cfg->tls_key[0] != 0)) {
         pl_gw_config_deinit(cfg);
         return PL_ERR(PL_E_INVALID_ARG, "gateway.tls_cert and gateway.tls_key must be set together");
+    }
+    if (cfg->http_tls && !cfg->tls_cert[0]) {
+        pl_gw_config_deinit(cfg);
+        return PL_ERR(PL_E_INVALID_ARG, "gateway.http_tls needs gateway.tls_cert and tls_key");
     }
     if (cfg->tls_client_ca[0] && !cfg->tls_cert[0]) {
         pl_gw_config_deinit(cfg);

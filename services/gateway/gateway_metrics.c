@@ -92,6 +92,10 @@ pl_status pl__gw_metrics_create(struct pl_gw *gw) {
     PL_TRY_GOTO(st, pl_metrics_add_collector(m->reg, collect, gw));
     struct pl_httpd_ws_cbs ws[2];
     struct pl_httpd_opts o = {.host = host, .port = port, .fn = serve, .ud = gw, .ws = ws};
+    if (gw->cfg.http_tls) { /* https:// and wss:// with the gRPC port's certificate */
+        o.tls_cert = gw->cfg.tls_cert;
+        o.tls_key = gw->cfg.tls_key;
+    }
     if (gw->cfg.web) pl__gw_web_cbs(&ws[o.n_ws++]);
     if (gw->cfg.realtime) { /* Riva's realtime API (gateway_realtime.c) */
         pl__gw_rt_cbs(&ws[o.n_ws++]);

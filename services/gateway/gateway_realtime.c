@@ -22,6 +22,11 @@
  * stream callbacks, which turn answers into JSON events (pl_httpd_ws_send queues them). The one
  * blocking call is GET /v1/audio/list_voices: a unary NATS call of at most LIST_TIMEOUT_MS on
  * the httpd thread (parley-tts answers it from memory; with no worker NATS says so at once).
+ *
+ * API keys (gateway.api_keys_file): a socket names its key in the query (api_key=) or its
+ * Authorization header; each stream it opens counts against that key's limits (or, without
+ * keys, the client address's) like a gRPC stream. The HTTP endpoints hand out defaults and
+ * voice names only and stay open, since the official clients send no key there.
  */
 #include <jansson.h>
 #include <stdarg.h>
@@ -65,8 +70,12 @@ struct rt_conn {
     atomic_int item;                /* ASR: utterance number (callbacks); TTS: texts committed */
     /* stream callbacks only (one at a time) */
     size_t audio_bytes;             /* TTS: audio sent */
+    long key;                       /* the API key's index (-1: none; gateway without keys) */
+    char user[72];                  /* the key's user (Parley-User); "" without keys */
+    char peer[64];                  /* the client's address (per-address limits) */
     /* guarded by mu */
     pthread_mutex_t mu;
+    struct gw_bucket *bucket;       /* the limits the open stream counts against; NULL = none */
     bool ended;                     /* the stream's on_end ran */
     bool after_done;                /* done was seen (read by the callbacks) */
     json_t *held;                   /* ASR: the last final after done, sent at the end */
@@ -126,6 +135,15 @@ static void conn_unref(struct rt_conn *c) {
     pl_free(c);
 }
 
+/* Give back the stream's place in its API key's (or address's) limits. Any thread. */
+static void release_limits(struct rt_conn *c) {
+    pthread_mutex_lock(&c->mu);
+    struct gw_bucket *b = c->bucket;
+    c->bucket = NULL;
+    pthread_mutex_unlock(&c->mu);
+    pl__gw_limits_release(c->gw, b);
+}
+
 /* Destroy the stream object (httpd thread) and drop its reference. */
 static void drop_stream(struct rt_conn *c) {
     struct pl_nrpc_stream *s = c->stream;
@@ -137,6 +155,7 @@ static void drop_stream(struct rt_conn *c) {
     c->ended = true;
     pthread_mutex_unlock(&c->mu);
     if (!ended) atomic_fetch_sub(&c->gw->pending, 1);
+    release_limits(c); /* on_end did not run: the socket closed mid-stream */
     conn_unref(c);
 }
 
@@ -160,6 +179,7 @@ static void stream_finished(struct rt_conn *c, int code, const char *message) {
     pthread_mutex_lock(&c->mu);
     c->ended = true; /* the httpd thread destroys the stream object */
     pthread_mutex_unlock(&c->mu);
+    release_limits(c);
 }
 
 /* Open the one stream of this socket (httpd thread). False: an error event went out. */
@@ -174,7 +194,19 @@ static bool open_stream(struct rt_conn *c, const struct pl_nrpc_stream_cbs *cbs)
         rt_error(c, true, "UNAVAILABLE", "%s: the gateway is not connected to NATS", svc);
         return false;
     }
-    struct pl_nrpc_meta m = {c->request_id, 0, NULL};
+    /* the stream is one call of the API key (or client address): its rate and open-calls
+     * limits, as for a gRPC stream (gateway_limit.c) */
+    char lmsg[300];
+    int64_t retry_ms = 0;
+    struct gw_bucket *bucket = NULL;
+    if (!pl__gw_limits_admit(gw, c->key, c->peer, &bucket, lmsg, sizeof lmsg, &retry_ms)) {
+        rt_error(c, false, "RESOURCE_EXHAUSTED", "%s", lmsg);
+        return false;
+    }
+    pthread_mutex_lock(&c->mu);
+    c->bucket = bucket;
+    pthread_mutex_unlock(&c->mu);
+    struct pl_nrpc_meta m = {c->request_id, 0, c->user[0] ? c->user : NULL};
     c->start_us = pl_time_mono_us();
     atomic_fetch_add(&gw->pending, 1);
     conn_ref(c); /* the stream's */
@@ -185,6 +217,7 @@ static bool open_stream(struct rt_conn *c, const struct pl_nrpc_stream_cbs *cbs)
                                        &m, cbs, c, &s);
     if (st != PL_OK) {
         atomic_fetch_sub(&gw->pending, 1);
+        release_limits(c);
         pl_nrpc_stream_destroy(s);
         rt_error(c, true, "UNAVAILABLE", "%s: %s", svc, pl_last_error());
         conn_unref(c);
@@ -560,16 +593,30 @@ static void on_text_message(struct rt_conn *c, const char *text, size_t n) {
 
 /* The query's intent: "transcription", or "synthesize" (also "synthesis"). */
 static enum rt_intent parse_intent(const char *q, char *val, size_t cap) {
-    val[0] = 0;
-    for (const char *p = q; p && *p;) {
-        const char *e = strchr(p, '&');
-        size_t n = e ? (size_t)(e - p) : strlen(p);
-        if (n > 7 && strncmp(p, "intent=", 7) == 0) snprintf(val, cap, "%.*s", (int)(n - 7), p + 7);
-        p = e ? e + 1 : NULL;
-    }
+    pl__rt_query_param(q, "intent", val, cap);
     if (strcmp(val, "transcription") == 0) return RT_ASR;
     if (strcmp(val, "synthesize") == 0 || strcmp(val, "synthesis") == 0) return RT_TTS;
     return RT_NONE;
+}
+
+/* A gateway with API keys: the key comes as the query's api_key (what the official clients can
+ * send: --query-params "intent=transcription&api_key=KEY") or the upgrade's Authorization header
+ * ("Bearer KEY", as for gRPC). False: an UNAUTHENTICATED error event went out. */
+static bool authenticate(struct rt_conn *c) {
+    struct pl_gw *gw = c->gw;
+    if (!gw->keys) return true;
+    char key[320];
+    pl__rt_query_param(pl_httpd_ws_query(c->ws), "api_key", key, sizeof key);
+    const char *given = key[0] ? key : pl_httpd_ws_authorization(c->ws);
+    c->key = given[0] ? pl_gw_keys_find(gw->keys, given, strlen(given)) : -1;
+    if (c->key < 0) {
+        rt_error(c, false, "UNAUTHENTICATED", given[0] ? "invalid API key" :
+                 "this gateway requires an API key: add api_key=<key> to the socket's query "
+                 "(--query-params \"intent=...&api_key=<key>\") or send Authorization: Bearer <key>");
+        return false;
+    }
+    snprintf(c->user, sizeof c->user, "%s", pl_gw_keys_user(gw->keys, (size_t)c->key));
+    return true;
 }
 
 static int ws_open(void *ud, struct pl_httpd_ws *ws, const char *path, const char *origin,
@@ -584,6 +631,7 @@ static int ws_open(void *ud, struct pl_httpd_ws *ws, const char *path, const cha
     if (!c) return 503;
     atomic_init(&c->refs, 1); /* the socket's */
     atomic_init(&c->n_events, 0);
+    c->key = -1;
     c->gw = gw;
     c->ws = ws;
     pl_httpd_ws_retain(ws);
@@ -594,9 +642,8 @@ static int ws_open(void *ud, struct pl_httpd_ws *ws, const char *path, const cha
     pl_httpd_ws_set_user(ws, c);
     char intent[64];
     c->intent = parse_intent(pl_httpd_ws_query(ws), intent, sizeof intent);
-    if (gw->keys) { /* the clients' API keys (client_secret) are not implemented */
-        rt_error(c, false, "UNAUTHENTICATED", "this gateway requires API keys, which its realtime "
-                 "API does not take; use the gRPC API");
+    snprintf(c->peer, sizeof c->peer, "%s", pl_httpd_ws_peer(ws));
+    if (!authenticate(c)) {
         pl_httpd_ws_close(ws, 1008, "unauthenticated");
         return 0;
     }
@@ -615,7 +662,7 @@ static void ws_message(void *ud, struct pl_httpd_ws *ws, bool binary, const uint
                        size_t n) {
     PL_UNUSED(ud);
     struct rt_conn *c = pl_httpd_ws_user(ws);
-    if (!c || c->intent == RT_NONE || c->gw->keys) return;
+    if (!c || c->intent == RT_NONE || (c->gw->keys && c->key < 0)) return;
     if (binary) {
         rt_error(c, false, "INVALID_ARGUMENT", "events are JSON text messages, not binary ones");
         return;
@@ -670,9 +717,8 @@ int pl__gw_rt_post(void *ud, const char *path, const char *req, size_t n, struct
     bool asr = strcmp(path, "/v1/realtime/transcription_sessions") == 0;
     if (!gw->cfg.realtime || (!asr && strcmp(path, "/v1/realtime/synthesis_sessions") != 0))
         return detail(body, ctype, 404, "no such endpoint");
-    if (gw->keys)
-        return detail(body, ctype, 401, "this gateway requires API keys, which its realtime API "
-                      "does not take; use the gRPC API");
+    /* open with API keys too: the answer is the defaults (plus the body), nothing is opened or
+     * kept, and the official clients send no key here; the socket is where the key is checked */
     char id[48], why[256];
     pl__rt_session_id(id, sizeof id);
     json_t *s = asr ? pl__rt_default_transcription(id) : pl__rt_default_synthesis(id);
@@ -741,8 +787,6 @@ static int list_voices(struct pl_gw *gw, struct pl_strbuf *body, const char **ct
 
 int pl__gw_rt_get(struct pl_gw *gw, const char *path, struct pl_strbuf *body, const char **ctype) {
     if (!gw->cfg.realtime || strcmp(path, "/v1/audio/list_voices") != 0) return 0;
-    if (gw->keys)
-        return detail(body, ctype, 401, "this gateway requires API keys, which its realtime API "
-                      "does not take; use the gRPC API");
+    /* open with API keys too: voice names only, and the official TTS client sends no key */
     return list_voices(gw, body, ctype);
 }

@@ -35,6 +35,10 @@ char *pl__rt_b64_encode(const uint8_t *p, size_t n);
  * (or out of memory). */
 bool pl__rt_b64_decode(const char *s, size_t len, uint8_t **out, size_t *n);
 
+/* The value of `name` in a query string ("a=1&b=2") as pl_httpd_ws_query gives it (libwebsockets
+ * has decoded %XX and '+' already) into out (cap bytes, truncated); "" when absent. */
+void pl__rt_query_param(const char *query, const char *name, char *out, size_t cap);
+
 /* "sess_<32 hex>" into out (cap >= 40). */
 void pl__rt_session_id(char *out, size_t cap);
 /* The default sessions the POST endpoints answer (new references; NULL when out of memory). */

@@ -60,6 +60,18 @@ bool pl__rt_b64_decode(const char *s, size_t len, uint8_t **out, size_t *n) {
 
 /* ---- sessions: defaults and checks ----------------------------------------------------------- */
 
+void pl__rt_query_param(const char *query, const char *name, char *out, size_t cap) {
+    size_t nl = strlen(name);
+    out[0] = 0;
+    for (const char *p = query; p && *p;) {
+        const char *e = strchr(p, '&');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n > nl && p[nl] == '=' && strncmp(p, name, nl) == 0)
+            snprintf(out, cap, "%.*s", (int)(n - nl - 1), p + nl + 1);
+        p = e ? e + 1 : NULL;
+    }
+}
+
 void pl__rt_session_id(char *out, size_t cap) {
     char id[PL_REQUEST_ID_LEN];
     pl_request_id_new(id);

@@ -50,6 +50,7 @@ struct web_conn {
     char request_id[PL_REQUEST_ID_LEN];
     int64_t start_us;
     struct gw_bucket *bucket;    /* the API key's limits the open conversation counts against */
+    char peer[64];               /* the client's address (per-address limits without keys) */
 };
 
 /* ---- JSON out ------------------------------------------------------------------------------ */
@@ -259,7 +260,14 @@ static void drop_stream(struct web_conn *c) {
     c->ended = false;
     c->in_audio = false;
     pthread_mutex_unlock(&c->mu);
-    if (!ended) atomic_fetch_sub(&c->gw->pending, 1); /* on_end did not count it down */
+    if (!ended) { /* on_end did not run (the socket closed mid-conversation): count it down */
+        atomic_fetch_sub(&c->gw->pending, 1);
+        pthread_mutex_lock(&c->mu);
+        struct gw_bucket *bucket = c->bucket;
+        c->bucket = NULL;
+        pthread_mutex_unlock(&c->mu);
+        pl__gw_limits_release(c->gw, bucket);
+    }
     conn_unref(c);
 }
 
@@ -562,8 +570,7 @@ static void on_start(struct web_conn *c, json_t *msg) {
     char lmsg[300];
     int64_t retry_ms = 0;
     struct gw_bucket *bucket = NULL;
-    if (key_idx >= 0 &&
-        !pl__gw_limits_admit(gw, key_idx, NULL, &bucket, lmsg, sizeof lmsg, &retry_ms)) {
+    if (!pl__gw_limits_admit(gw, key_idx, c->peer, &bucket, lmsg, sizeof lmsg, &retry_ms)) {
         send_error(c, "RESOURCE_EXHAUSTED", lmsg, false);
         return;
     }
@@ -693,6 +700,7 @@ static int ws_open(void *ud, struct pl_httpd_ws *ws, const char *path, const cha
     pl_httpd_ws_retain(ws);
     pthread_mutex_init(&c->mu, NULL);
     pl_request_id_new(c->request_id);
+    snprintf(c->peer, sizeof c->peer, "%s", pl_httpd_ws_peer(ws));
     pl_httpd_ws_set_user(ws, c);
     return 0;
 }
