@@ -12,6 +12,12 @@ pl_add_py_test(NAME integration_web_browser SCRIPT web_browser.py TIMEOUT 240
                LABELS integration browser
                ENV ${pl_web_env} "PL_TTS=$<TARGET_FILE:parley-tts-fake>" "PL_TTS_FAKE=1")
 set_tests_properties(integration_web_browser PROPERTIES SKIP_RETURN_CODE 77)
+# the page's error states (microphone denied, the gateway killed and back, a refused API key)
+# and keyboard-only use; see tests/integration/web_browser_errors.py
+pl_add_py_test(NAME integration_web_browser_errors SCRIPT web_browser_errors.py TIMEOUT 180
+               LABELS integration browser
+               ENV ${pl_web_env} "PL_TTS=$<TARGET_FILE:parley-tts-fake>" "PL_TTS_FAKE=1")
+set_tests_properties(integration_web_browser_errors PROPERTIES SKIP_RETURN_CODE 77)
 if(TARGET parley-tts AND EXISTS ${CMAKE_SOURCE_DIR}/models/tts-voice/config.json)
   pl_add_py_test(NAME integration_web_browser_tts SCRIPT web_browser.py TIMEOUT 300
                  LABELS integration browser ENV ${pl_web_env} "PL_TTS=$<TARGET_FILE:parley-tts>")

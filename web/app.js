@@ -12,6 +12,8 @@ const state = {
   lastVoiceMs: 0,   // performance.now() of the last loud microphone frame
   marker: null,     // { kind: "text" | "ptt" | "speech", at } the turn's end of input
   audioBytes: 0, connected: false,
+  settings: null,   // what the last sign-in asked for (user, apiKey, mode, audio, barge-in)
+  reconnect: { timer: 0, attempt: 0, since: 0 }, // automatic reconnection after a lost socket
 };
 window.parleyDemo = {
   state,
@@ -20,18 +22,26 @@ window.parleyDemo = {
     player: state.player ? Object.assign({}, state.player.stats, { playing: state.player.playing }) : null,
     errors: state.errors.slice(), contexts: state.contexts.slice(), sessionId: state.client && state.client.sessionId,
     micOn: state.micOn, lastNlu: state.lastNlu, events: state.events.slice(-50),
+    reconnecting: !!state.reconnect.timer || state.reconnect.attempt > 0,
+    reconnects: state.reconnects || 0,
   }),
 };
 
 // ---- errors shown with what to do ---------------------------------------------------------
-function showError(title, text, help) {
-  state.errors.push({ title, text, at: Date.now() });
+function showError(title, text, help, { reconnect = false } = {}) {
+  state.errors.push({ title, text, help, at: Date.now() });
   $("error-title").textContent = title;
   $("error-text").textContent = text || "";
   $("error-help").textContent = help || "";
+  $("error-reconnect").hidden = !reconnect;
   $("error").hidden = false;
 }
-$("error-dismiss").addEventListener("click", () => { $("error").hidden = true; });
+function hideError() {
+  $("error").hidden = true;
+  $("error-reconnect").hidden = true;
+}
+$("error-dismiss").addEventListener("click", hideError);
+$("error-reconnect").addEventListener("click", () => reconnectNow());
 
 function setStatus(text, cls) {
   const s = $("status");
@@ -198,12 +208,72 @@ function wire(client) {
   client.addEventListener("close", (e) => {
     if (state.signingOut || client !== state.client) return;
     state.connected = false;
-    setStatus("disconnected", "bad");
     stopMic();
-    showError("Connection to the gateway closed", `(code ${e.detail.code}${e.detail.reason ? ", " + e.detail.reason : ""}).`,
-      "Is the gateway still running (`make up`)? Sign in again to reconnect; your session continues.");
-    showSignin(true);
+    if (e.detail.code === 1008 || e.detail.code === 1002) { // refused (key, protocol): no retry
+      setStatus("disconnected", "bad");
+      showError("The gateway closed the connection", `(code ${e.detail.code}${e.detail.reason ? ", " + e.detail.reason : ""}).`,
+        "Sign in again.");
+      showSignin(true);
+      return;
+    }
+    setStatus("reconnecting…", "bad");
+    logEvent(`connection closed (code ${e.detail.code}); reconnecting`);
+    state.reconnect.attempt = 0;
+    state.reconnect.since = Date.now();
+    showError("The connection to the gateway closed", `(code ${e.detail.code}${e.detail.reason ? ", " + e.detail.reason : ""}).`,
+      "Reconnecting by itself; the conversation goes on where it was once the gateway answers. " +
+      "If it does not come back, check that the gateway runs (`make up`, `parley status`), or press Reconnect now.",
+      { reconnect: true });
+    scheduleReconnect();
   });
+}
+
+// ---- reconnecting after a lost socket --------------------------------------------------------
+// The same user, settings and session: parley-dialog keeps the session, so the conversation and
+// its contexts continue. Retries back off from 0.5 s to 5 s and go on until the gateway answers,
+// the user signs out, or the gateway refuses (then the sign-in form shows why).
+function scheduleReconnect() {
+  clearTimeout(state.reconnect.timer);
+  const delay = Math.min(5000, 500 * 2 ** state.reconnect.attempt);
+  state.reconnect.timer = setTimeout(reconnectNow, delay);
+}
+
+async function reconnectNow() {
+  clearTimeout(state.reconnect.timer);
+  state.reconnect.timer = 0;
+  if (!state.settings || state.connected || state.reconnect.busy) return;
+  state.reconnect.busy = true;
+  state.reconnect.attempt++;
+  const old = state.client;
+  const client = makeClient(state.settings, old ? old.sessionId : "");
+  try {
+    await client.connect();
+  } catch (e) {
+    state.reconnect.busy = false;
+    if (!state.settings) return; // signed out meanwhile
+    if (e.code === "UNREACHABLE" || e.code === "CLOSED" || e.code === "UNAVAILABLE") {
+      const s = Math.round((Date.now() - state.reconnect.since) / 1000);
+      $("error-help").textContent = `Reconnecting by itself (attempt ${state.reconnect.attempt}, ${s} s so far): ` +
+        "check that the gateway runs (`make up`, `parley status`), or press Reconnect now.";
+      scheduleReconnect();
+    } else {
+      state.reconnect.attempt = 0;
+      setStatus("signed out", "bad");
+      showError(`Cannot reconnect (${e.code}):`, e.message, "Sign in again.");
+      showSignin(true);
+    }
+    return;
+  }
+  state.reconnect.busy = false;
+  if (!state.settings) { // signed out while connecting
+    client.close();
+    return;
+  }
+  state.reconnect.attempt = 0;
+  state.reconnects = (state.reconnects || 0) + 1;
+  adopt(client);
+  hideError();
+  logEvent(`reconnected; session ${client.sessionId.slice(0, 8)} continues`);
 }
 
 async function signIn(ev) {
@@ -223,42 +293,63 @@ async function signIn(ev) {
     state.player.onFirstAudio = onFirstAudio;
   }
   const sameUser = state.client && state.user === user;
-  const client = new ParleyClient({
-    user, apiKey: $("apikey").value.trim(),
-    sessionId: sameUser ? state.client.sessionId : "",
-    inputAudio: { sampleRateHz: INPUT_RATE, endpointing: state.mode },
-    outputAudio: wantAudio ? { sampleRateHz: 0 } : null,
-    bargeIn: $("barge-in").checked,
-  });
-  wire(client);
+  const settings = {
+    user, apiKey: $("apikey").value.trim(), mode: state.mode, wantAudio, bargeIn: $("barge-in").checked,
+  };
+  const client = makeClient(settings, sameUser ? state.client.sessionId : "");
+  clearTimeout(state.reconnect.timer);
+  state.reconnect.timer = 0;
   setStatus("connecting…", "off");
   $("signin-button").disabled = true;
+  let ready;
   try {
-    await client.connect();
+    ready = await client.connect();
   } catch (e) {
     $("signin-button").disabled = false;
     setStatus("signed out", "bad");
     if (e.code === "UNREACHABLE") showError("Cannot reach the Parley gateway.", e.message, "Start it with `make up` (or `parley up`), then sign in again.");
-    else if (e.code === "UNAUTHENTICATED") showError("Sign-in refused:", e.message, "Enter the API key the gateway was given and sign in again.");
-    else showError(`Cannot start the conversation (${e.code}):`, e.message, "Check `parley status`, then sign in again.");
+    else if (e.code === "UNAUTHENTICATED") {
+      showError("Sign-in refused: the gateway did not accept the API key.", e.message,
+        "Enter the API key the gateway's operator gave you (a line of gateway.api_keys_file) and sign in again.");
+      $("apikey").focus();
+      $("apikey").select();
+    } else showError(`Cannot start the conversation (${e.code}):`, e.message, "Check `parley status`, then sign in again.");
     return;
   }
+  state.settings = settings;
+  adopt(client, ready && ready.user ? ready.user : user);
+  $("signin-button").disabled = false;
+  $("signin").hidden = true;
+  $("app").hidden = false;
+  $("mic").hidden = state.mode !== "server";
+  $("ptt").hidden = $("ptt-help").hidden = state.mode === "server";
+  $("text").focus();
+}
+
+function makeClient(settings, sessionId) {
+  const client = new ParleyClient({
+    user: settings.user, apiKey: settings.apiKey, sessionId,
+    inputAudio: { sampleRateHz: INPUT_RATE, endpointing: settings.mode },
+    outputAudio: settings.wantAudio ? { sampleRateHz: 0 } : null,
+    bargeIn: settings.bargeIn,
+  });
+  wire(client);
+  return client;
+}
+
+/* A connected client becomes the page's; the one before it (if any) is closed. */
+function adopt(client, who) {
   if (state.client && state.client !== client) {
     state.signingOut = true;
     state.client.close();
     state.signingOut = false;
   }
   state.client = client;
-  state.user = user;
+  state.user = state.settings.user;
   state.connected = true;
-  $("signin-button").disabled = false;
-  $("whoami").textContent = `as ${user}`;
-  setStatus(`connected as ${user}`, "on");
-  $("signin").hidden = true;
-  $("app").hidden = false;
-  $("mic").hidden = state.mode !== "server";
-  $("ptt").hidden = $("ptt-help").hidden = state.mode === "server";
-  $("text").focus();
+  who = who || state.settings.user;
+  $("whoami").textContent = `as ${who}`;
+  setStatus(`connected as ${who}`, "on");
 }
 
 function showSignin(keepApp) {
@@ -286,10 +377,14 @@ async function ensureMic() {
     await mic.open();
   } catch (e) {
     const denied = e.name === "NotAllowedError" || e.name === "SecurityError";
+    const typing = "The text box below still works: type your request and press Enter.";
     showError(denied ? "Microphone access was denied." : e.name === "NotFoundError" ? "No microphone found." : "The microphone cannot be used:",
-      denied ? "" : e.message,
-      denied ? "Allow the microphone for this page (the icon in the address bar), then press Start microphone again — or type instead."
-        : "Connect a microphone and try again, or type instead.");
+      denied ? "The browser does not let this page hear you." : e.message,
+      denied ? "To talk, allow the microphone for this page: click the microphone or lock icon in the address bar, choose Allow, " +
+        "then press Start microphone again. " + typing
+        : "Connect a microphone and try again. " + typing);
+    logEvent(`microphone: ${e.name}`);
+    $("text").focus(); // keyboard users land where they can go on
     return false;
   }
   state.mic = mic;
@@ -348,6 +443,8 @@ function interrupt() {
     state.client && state.client.interrupt();
     logEvent("reply stopped");
   }
+  // the button is about to be disabled: a keyboard user's focus goes back to the text box
+  if (document.activeElement === $("interrupt")) $("text").focus();
   $("interrupt").disabled = true;
 }
 
@@ -374,6 +471,11 @@ $("new-context").addEventListener("click", () => {
 });
 $("signout").addEventListener("click", () => {
   state.signingOut = true;
+  state.settings = null; // no reconnecting after this
+  clearTimeout(state.reconnect.timer);
+  state.reconnect.timer = 0;
+  state.reconnect.attempt = 0;
+  hideError();
   stopMic();
   if (state.client) state.client.close();
   state.client = null;
