@@ -26,16 +26,20 @@ grep -q 'PARLEY_DIALOG_SHARD=\\"${HOSTNAME##\*-}' "$OUT/parley-cluster.yaml" &&
   grep -A1 'name: PARLEY_DIALOG_SHARDS' "$OUT/parley-cluster.yaml" | grep -q '"2"' ||
   { echo "helm/check.sh: dialog pods do not get their shard from the pod ordinal"; exit 1; }
 "$HELM" template parley helm/parley --set nats.replicas=3 --set autoscaling.enabled=true \
+  --set dialog.webhooks.weather=http://weather.example:8080/hook \
   --set 'gateway.apiKeys={key1 alice,key2}' --set gateway.tls.secretName=parley-tls \
   --set-json 'networkPolicy.metricsFrom=[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"monitoring"}}}]' \
   > "$OUT/parley-full.yaml"
+grep -A1 'name: PARLEY_WEBHOOK_WEATHER' "$OUT/parley-full.yaml" | grep -q 'weather.example' ||
+  { echo "helm/check.sh: dialog.webhooks.weather does not reach parley-dialog"; exit 1; }
 for f in "$OUT/parley.yaml" "$OUT/parley-cluster.yaml" "$OUT/parley-full.yaml"; do
   echo "== $f"
   NODE_PATH=$PWD/$node_dir/node_modules node helm/validate.js < "$f"
 done
 # Values the schema must refuse.
 for bad in dialog.replicas=257 qa.replicas=3 nats.replicas=2 nats.externalUrl=localhost:4222 logLevel=loud \
-           networkPolicy.metricsFrom=monitoring; do
+           networkPolicy.metricsFrom=monitoring \
+           dialog.webhooks.weather=ftp://x; do
   if "$HELM" template parley helm/parley --set "$bad" >/dev/null 2>&1; then
     echo "helm/check.sh: values.schema.json accepted $bad"; exit 1
   fi
