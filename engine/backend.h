@@ -100,6 +100,48 @@ int pl_backend_cpu_threads(const struct pl_backend *be);
 /* Kernel family in use: "ref", "generic", "avx2", "avx512". Static storage. */
 const char *pl_backend_cpu_kernels(const struct pl_backend *be);
 
+/* Pack the f32 Linear weight w [N, K] (placed) into the fast kernels' GEMM
+ * layout (32-column panels: p[(q * K + l) * 32 + j] = w[32q + j][l], zero
+ * past N) in a new host buffer, and point w->packed at it. When the kernel
+ * family has no packed GEMM (or w is not f32), nothing is made: *out = NULL.
+ * w's data is untouched (the reference mode and other readers use it).
+ * OUT: *out, caller owns; free with pl_buffer_free() after the last graph
+ * that uses w. Errors: PL_E_INVALID_ARG (not a CPU backend, w not a placed
+ * 2-D tensor), PL_E_NOMEM. */
+pl_status pl_backend_cpu_pack_weight(struct pl_backend *be, struct pl_tensor *w, struct pl_buffer **out);
+
+/* Profile of the fast CPU ops by kind of work (PARLEY_PROFILE=1 at creation,
+ * or pl_backend_cpu_set_profile). Each kernel section is timed with its
+ * thread's CPU clock, so a loaded machine's neighbours do not inflate it;
+ * sections run on every pool thread and add up. */
+enum pl_cpu_prof_cat {
+    PL_CPU_PROF_GEMM = 0,     /* Linear: the GEMM itself (f32 and int8) */
+    PL_CPU_PROF_EPILOGUE,     /* Linear: bias + activation (+ int8 dequantization) */
+    PL_CPU_PROF_PACK,         /* f16/bf16 weight panels, activation quantization, K^T */
+    PL_CPU_PROF_ATT_SCORES,   /* attention: Q . K^T */
+    PL_CPU_PROF_ATT_SOFTMAX,  /* attention: scale, mask, exp, normalize */
+    PL_CPU_PROF_ATT_VALUE,    /* attention: P . V */
+    PL_CPU_PROF_LAYER_NORM,   /* residual add + LayerNorm */
+    PL_CPU_PROF_EMBED,        /* embeddings + LayerNorm */
+    PL_CPU_PROF_ELEMWISE,     /* standalone bias/activation, adds, copies, row gathers */
+    PL_CPU_PROF_OTHER,        /* every other op (conv, LSTM, softmax, ...) */
+    PL_CPU_PROF_COUNT
+};
+struct pl_cpu_profile {
+    double cpu_ms[PL_CPU_PROF_COUNT]; /* thread CPU time in each kind, all threads */
+    double total_cpu_ms; /* process CPU time inside graph_compute: the rest of it is the
+                            pool (workers spinning for work, waking, joining) */
+    double wall_ms;      /* wall time inside graph_compute */
+    double wait_ms;      /* wall time the calling thread waited for workers after its tasks */
+    int64_t graphs;      /* graph_compute calls counted */
+};
+/* Turn profiling on (zeroing the counters) or off. */
+pl_status pl_backend_cpu_set_profile(struct pl_backend *be, bool on);
+/* OUT: *out, the counters since profiling was last turned on. */
+pl_status pl_backend_cpu_profile(const struct pl_backend *be, struct pl_cpu_profile *out);
+/* "gemm", "epilogue", ...: static storage; "?" for a value out of range. */
+const char *pl_cpu_prof_name(int cat);
+
 #ifdef __cplusplus
 }
 #endif

@@ -165,6 +165,10 @@ struct pl_tensor {
     struct pl_tensor *src[PL_MAX_SRC];
     int32_t op_params[PL_MAX_OP_PARAMS];
     char name[PL_TENSOR_NAME_MAX];
+    /* A Linear weight's copy in the CPU backend's packed GEMM layout, made at
+     * load by pl_backend_cpu_pack_weight (NULL: none). Only the fast CPU
+     * kernels that have a packed GEMM read it; data stays the weight. */
+    const void *packed;
 };
 
 /* Bytes per element of a dtype (0 for an invalid dtype). */

@@ -3,13 +3,16 @@
  *
  *   parley bench encoder [--model DIR] [--threads 1,2] [--precision f32,int8]
  *                        [--seqs 16,64,128,384] [--iters N] [--tp-iters N]
- *                        [--no-torch] [--no-gemm] [--ort]
+ *                        [--no-torch] [--no-gemm] [--ort] [--profile]
  *       BERT-base shape (12 x 768, random weights; made once under
  *       /tmp/parley-bench-bert-base unless --model is given): latency p50/p99
  *       at batch 1 x each seq, throughput at batch 32 x 128, per thread count
  *       and precision; the PyTorch peer (clients/bench/bench_torch.py, same
  *       weights and threads) in the same run, with our/their ratios (and, with
  *       --ort, ONNX Runtime via node + onnxruntime-node in $PL_ORT_DIR); then GEMM.
+ *       --profile: after each shape, where the engine's time went by kind of
+ *       work (GEMM, epilogues, attention parts, LayerNorm, pool; see
+ *       pl_backend_cpu_profile).
  *   parley bench gemm [--threads 1,2]
  *       GFLOP/s of the engine's GEMM (the Linear op) on BERT shapes, against
  *       the measured FMA peak and OpenBLAS sgemm (comparison only).
@@ -190,10 +193,13 @@ struct lat {
     double p50, p99;
 };
 
-/* use_cpu: time with process CPU time (one thread; see cpu_ns). */
-static struct lat run_lat(struct pl_bert_state *st, int b, int s, int iters, int32_t *ids, int use_cpu) {
+/* use_cpu: time with process CPU time (one thread; see cpu_ns). prof_be:
+ * the CPU backend whose profile to restart after the warm-up, or NULL. */
+static struct lat run_lat(struct pl_bert_state *st, int b, int s, int iters, int32_t *ids, int use_cpu,
+                          struct pl_backend *prof_be) {
     double *ts = pl_malloc(sizeof(double) * (size_t)iters);
     pl_bert_forward(st, b, s, ids, NULL, NULL, NULL, NULL); /* warm-up */
+    if (prof_be) pl_backend_cpu_set_profile(prof_be, true);
     for (int i = 0; i < iters; i++) {
         int64_t t0 = use_cpu ? cpu_ns() : pl_time_mono_ns();
         pl_bert_forward(st, b, s, ids, NULL, NULL, NULL, NULL);
@@ -252,6 +258,30 @@ static json_t *run_ort(const char *model, int threads, const char *seqs, int ite
     return res;
 }
 
+/* The profile of the forwards since run_lat's warm-up: per kind of work,
+ * ms per forward (thread CPU time, all threads) and share of the process CPU
+ * time; the pool's own share (spinning, waking, joining) is the rest. */
+static void print_profile(struct pl_backend *be, int threads, const char *prec, const char *shape) {
+    struct pl_cpu_profile p;
+    if (pl_backend_cpu_profile(be, &p) != PL_OK || p.graphs == 0 || p.total_cpu_ms <= 0) return;
+    double n = (double)p.graphs, sum = 0;
+    printf("  profile %s %s, %d thread%s, %lld forwards: wall %.2f ms, CPU %.2f ms per forward\n", prec, shape,
+           threads, threads > 1 ? "s" : "", (long long)p.graphs, p.wall_ms / n, p.total_cpu_ms / n);
+    for (int k = 0; k < PL_CPU_PROF_COUNT; k++) {
+        sum += p.cpu_ms[k];
+        if (p.cpu_ms[k] > 0)
+            printf("    %-14s %9.2f ms %6.1f%%\n", pl_cpu_prof_name(k), p.cpu_ms[k] / n,
+                   100.0 * p.cpu_ms[k] / p.total_cpu_ms);
+    }
+    double rest = p.total_cpu_ms - sum;
+    printf("    %-14s %9.2f ms %6.1f%%\n", "pool/rest", rest / n, 100.0 * rest / p.total_cpu_ms);
+    printf("    %-14s %9.2f ms %6.1f%%   (caller's wall time waiting for workers)\n", "waits",
+           p.wait_ms / n, 100.0 * p.wait_ms / p.wall_ms);
+    double out = p.total_cpu_ms - p.cpu_ms[PL_CPU_PROF_GEMM];
+    printf("    %-14s %9.2f ms %6.1f%%\n", "outside GEMM", out / n, 100.0 * out / p.total_cpu_ms);
+    pl_backend_cpu_set_profile(be, false);
+}
+
 static double peer_p50(json_t *peer, const char *prec, const char *key) {
     json_t *l = json_object_get(json_object_get(json_object_get(peer, prec), "lat"), key);
     return l ? json_number_value(json_array_get(l, 0)) : 0;
@@ -278,6 +308,7 @@ static bool parse_count(const char *flag, const char *s, int lo, int *out) {
 static int bench_encoder(int argc, char **argv) {
     const char *model = NULL, *seqs_s = "16,64,128,384", *prec_s = "f32,int8";
     int threads[8] = {1, 2}, n_threads = 2, iters = 10, tp_iters = 2, torch = 1, gemm = 1, ort = 0;
+    int profile = 0;
     for (int i = 1; i < argc; i++) {
         if (i + 1 < argc && !strcmp(argv[i], "--model")) model = argv[++i];
         else if (i + 1 < argc && !strcmp(argv[i], "--threads")) n_threads = parse_list(argv[++i], threads, 8);
@@ -293,6 +324,7 @@ static int bench_encoder(int argc, char **argv) {
         else if (!strcmp(argv[i], "--no-torch")) torch = 0;
         else if (!strcmp(argv[i], "--no-gemm")) gemm = 0;
         else if (!strcmp(argv[i], "--ort")) ort = 1;
+        else if (!strcmp(argv[i], "--profile")) profile = 1;
         else {
             fprintf(stderr, "parley bench encoder: unexpected '%s'\n", argv[i]);
             return 2;
@@ -330,7 +362,7 @@ static int bench_encoder(int argc, char **argv) {
             int vocab = pl_bert_get_config(m)->vocab_size;
             for (int i = 0; i < 32 * 512; i++) ids[i] = (1000 + (i * 7919) % 20000) % vocab;
             for (int si = 0; si < n_seqs; si++) {
-                struct lat l = run_lat(st, 1, seqs[si], iters, ids, threads[ti] == 1);
+                struct lat l = run_lat(st, 1, seqs[si], iters, ids, threads[ti] == 1, profile ? be : NULL);
                 char shape[32], key[16];
                 snprintf(shape, sizeof shape, "1x%d", seqs[si]);
                 snprintf(key, sizeof key, "%d", seqs[si]);
@@ -338,10 +370,11 @@ static int bench_encoder(int argc, char **argv) {
                 print_peer(l.p50, peer_p50(tr, prec, key));
                 print_peer(l.p50, peer_p50(orr, prec, key));
                 printf("\n");
+                if (profile) print_profile(be, threads[ti], prec, shape);
                 fflush(stdout);
             }
             if (tp_iters > 0) {
-                struct lat l = run_lat(st, 32, 128, tp_iters, ids, threads[ti] == 1);
+                struct lat l = run_lat(st, 32, 128, tp_iters, ids, threads[ti] == 1, profile ? be : NULL);
                 double ours = 32.0 / (l.p50 / 1e3);
                 double pt = json_number_value(json_object_get(json_object_get(tr, prec), "tp"));
                 double ot = json_number_value(json_object_get(json_object_get(orr, prec), "tp"));
@@ -350,6 +383,7 @@ static int bench_encoder(int argc, char **argv) {
                 if (pt > 0) printf(", torch %.2f (ours/torch %.2fx)", pt, ours / pt);
                 if (ot > 0) printf(", ORT %.2f (ours/ORT %.2fx)", ot, ours / ot);
                 printf("\n");
+                if (profile) print_profile(be, threads[ti], prec, "32x128");
                 fflush(stdout);
             }
             pl_bert_state_destroy(st);
@@ -377,6 +411,7 @@ int main(int argc, char **argv) {
     }
     fprintf(stderr, "usage: parley bench encoder [--model DIR] [--threads 1,2] [--precision f32,int8]\n"
                     "                            [--seqs 16,64,128,384] [--iters N] [--tp-iters N] [--no-torch] [--no-gemm] [--ort]\n"
+                    "                            [--profile]\n"
                     "       parley bench gemm [--threads 1,2]\n"
                     "       parley bench asr [--model DIR] [--seconds S] [--iters N] [--batches 1,8,32] [--no-cuda]\n");
     return 2;

@@ -128,9 +128,7 @@ static bool cpu_supports_op(const struct pl_backend *be, const struct pl_tensor 
     }
 }
 
-/* Profile clock: process CPU time (all threads), so a shared machine's
- * neighbours do not inflate it; with one thread it is the op's own time. */
-static int64_t prof_ns(void) {
+static int64_t process_cpu_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
@@ -138,14 +136,21 @@ static int64_t prof_ns(void) {
 
 static pl_status cpu_graph_compute(struct pl_backend *be, struct pl_graph *g) {
     struct pl_cpu_ctx *c = be->ctx;
+    bool prof = c->profile && !c->use_ref;
+    int64_t cpu0 = prof ? process_cpu_ns() : 0, wall0 = prof ? pl_time_mono_ns() : 0;
+    if (prof) pl_threadpool_take_wait_ns(c->pool);
     for (int i = 0; i < g->n_nodes; i++) {
         struct pl_tensor *t = g->nodes[i];
-        int64_t t0 = c->profile ? prof_ns() : 0;
         if (c->use_ref)
             PL_TRY(pl__cpu_op_ref(t));
         else
             PL_TRY(pl__cpu_op_fast(c, t));
-        if (c->profile) c->op_ns[t->op] += prof_ns() - t0;
+    }
+    if (prof) {
+        c->prof_total_ns += process_cpu_ns() - cpu0;
+        c->prof_wall_ns += pl_time_mono_ns() - wall0;
+        c->prof_wait_ns += pl_threadpool_take_wait_ns(c->pool);
+        c->prof_graphs++;
     }
     return PL_OK;
 }
@@ -154,11 +159,18 @@ static const char *cpu_name(const struct pl_backend *be) {
     return ((const struct pl_cpu_ctx *)be->ctx)->name;
 }
 
+static void log_profile(const struct pl_backend *be) {
+    struct pl_cpu_profile p;
+    pl_backend_cpu_profile(be, &p);
+    for (int k = 0; k < PL_CPU_PROF_COUNT; k++)
+        if (p.cpu_ms[k] > 0) PL_LOGI("cpu profile: %-12s %10.3f ms", pl_cpu_prof_name(k), p.cpu_ms[k]);
+    PL_LOGI("cpu profile: %lld graphs, process CPU %.3f ms, wall %.3f ms, waits %.3f ms",
+            (long long)p.graphs, p.total_cpu_ms, p.wall_ms, p.wait_ms);
+}
+
 static void cpu_destroy(struct pl_backend *be) {
     struct pl_cpu_ctx *c = be->ctx;
-    if (c->profile)
-        for (int op = 1; op < PL_OP_COUNT; op++)
-            if (c->op_ns[op]) PL_LOGI("cpu profile: %-10s %10.3f ms", pl_op_name(op), (double)c->op_ns[op] * 1e-6);
+    if (c->profile) log_profile(be);
     pl_threadpool_destroy(c->pool);
     pl_aligned_free(c->scratch.p);
     pl_free(c);
@@ -203,6 +215,7 @@ pl_status pl__backend_cpu_create(bool use_ref, int n_threads, struct pl_backend 
     c->kern = pl__cpu_kern_select();
     c->n_threads = n_threads > 0 ? n_threads : use_ref ? 1 : default_threads();
     c->profile = getenv("PARLEY_PROFILE") && *getenv("PARLEY_PROFILE") == '1';
+    if (c->n_threads > PL_CPU_MAX_THREADS) c->n_threads = PL_CPU_MAX_THREADS;
     snprintf(c->name, sizeof c->name, "%s", use_ref ? "cpu-ref" : "cpu");
     pl_status st = pl_threadpool_create(c->n_threads, &c->pool);
     if (st != PL_OK) {
@@ -254,4 +267,51 @@ const char *pl_backend_cpu_kernels(const struct pl_backend *be) {
     struct pl_cpu_ctx *c = cpu_ctx(be);
     if (!c) return "?";
     return c->use_ref ? "ref" : c->kern->name;
+}
+
+pl_status pl_backend_cpu_pack_weight(struct pl_backend *be, struct pl_tensor *w, struct pl_buffer **out) {
+    *out = NULL;
+    struct pl_cpu_ctx *c = cpu_ctx(be);
+    if (!c) return PL_ERR(PL_E_INVALID_ARG, "not a CPU backend");
+    if (!w || !w->data || w->n_dims != 2 || !pl_tensor_is_contiguous(w))
+        return PL_ERR(PL_E_INVALID_ARG, "cpu pack: weight is not a placed contiguous 2-D tensor");
+    if (!c->kern->pack_b || w->dtype != PL_DTYPE_F32) return PL_OK;
+    int64_t n = w->shape[0], k = w->shape[1];
+    if (n > INT32_MAX / 2 || k > INT32_MAX / 64)
+        return PL_ERR(PL_E_INVALID_ARG, "cpu pack: %s too large", w->name);
+    struct pl_buffer *buf;
+    PL_TRY(cpu_buffer_alloc(be, (size_t)((n + 31) / 32 * 32) * (size_t)k * sizeof(float), &buf));
+    c->kern->pack_b((int)n, (int)k, w->data, (int)k, buf->base);
+    w->packed = buf->base;
+    *out = buf;
+    return PL_OK;
+}
+
+pl_status pl_backend_cpu_set_profile(struct pl_backend *be, bool on) {
+    struct pl_cpu_ctx *c = cpu_ctx(be);
+    if (!c) return PL_ERR(PL_E_INVALID_ARG, "not a CPU backend");
+    c->profile = on;
+    memset(c->prof, 0, sizeof c->prof);
+    c->prof_total_ns = c->prof_wall_ns = c->prof_wait_ns = c->prof_graphs = 0;
+    return PL_OK;
+}
+
+pl_status pl_backend_cpu_profile(const struct pl_backend *be, struct pl_cpu_profile *out) {
+    struct pl_cpu_ctx *c = cpu_ctx(be);
+    if (!c || !out) return PL_ERR(PL_E_INVALID_ARG, "not a CPU backend");
+    memset(out, 0, sizeof *out);
+    for (int t = 0; t < PL_CPU_MAX_THREADS; t++)
+        for (int k = 0; k < PL_CPU_PROF_COUNT; k++) out->cpu_ms[k] += (double)c->prof[t].ns[k] * 1e-6;
+    out->total_cpu_ms = (double)c->prof_total_ns * 1e-6;
+    out->wall_ms = (double)c->prof_wall_ns * 1e-6;
+    out->wait_ms = (double)c->prof_wait_ns * 1e-6;
+    out->graphs = c->prof_graphs;
+    return PL_OK;
+}
+
+const char *pl_cpu_prof_name(int cat) {
+    static const char *const names[PL_CPU_PROF_COUNT] = {
+        "gemm", "epilogue", "pack", "att_scores", "att_softmax",
+        "att_value", "layer_norm", "embed", "elementwise", "other"};
+    return cat >= 0 && cat < PL_CPU_PROF_COUNT ? names[cat] : "?";
 }

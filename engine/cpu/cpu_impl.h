@@ -12,15 +12,34 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
+#include "backend.h"
 #include "backend_impl.h"
 #include "threadpool.h"
+
+#define PL_GEMM_NB 64  /* weight rows packed at a time (multiple of 32) */
+#define PL_GEMM_KC 256 /* K block of the packed GEMM: two panels of 32 KiB */
+#define PL_GEMM_PACK_FLOATS (PL_GEMM_NB * PL_GEMM_KC)
 
 struct pl_cpu_kern {
     const char *name;
     /* C[M,N] = A[M,K] . B[N,K]^T (overwrites C). Row strides in elements. */
     void (*gemm_f32)(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
                      float *c, int ldc);
+    /* C[M,N] = act(A[M,K] . B[N,K]^T + bias) (overwrites C; bias may be NULL,
+     * act an enum pl_act), B packed per block of PL_GEMM_NB rows x PL_GEMM_KC
+     * into pack (PL_GEMM_PACK_FLOATS floats, 64-byte aligned, per caller
+     * thread), or read from bp: B already in panels (pl_backend_cpu_pack_weight's
+     * layout for columns [0, n), 64-byte aligned; then b and pack are unused).
+     * NULL in families without it (then gemm_f32 + bias_act). */
+    void (*gemm_f32_fused)(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+                           float *c, int ldc, const float *bias, int act, float *pack,
+                           const float *bp);
+    /* pl_backend_cpu_pack_weight's layout for an [n, k] matrix (row stride
+     * ldb) into p (64-byte aligned, ceil(n / 32) * 32 * k floats); NULL
+     * with gemm_f32_fused. */
+    void (*pack_b)(int n, int k, const float *b, int ldb, float *p);
     /* C[M,N] = A[M,K] . B[K,N] (overwrites C): B row-major along N; used by
      * attention (Q . K^T with K transposed once per head, P . V in place). */
     void (*gemm_nn_f32)(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
@@ -79,6 +98,14 @@ struct pl_cpu_scratch {
 };
 pl_status pl__cpu_scratch_reserve(struct pl_cpu_scratch *s, size_t n);
 
+#define PL_CPU_MAX_THREADS 256
+
+/* One thread's profile counters: 128 bytes, so threads rarely share a line. */
+struct pl_cpu_prof_slot {
+    int64_t ns[16];
+};
+_Static_assert(PL_CPU_PROF_COUNT <= 16, "profile slot too small");
+
 struct pl_cpu_ctx {
     bool use_ref;
     const struct pl_cpu_kern *kern;
@@ -86,9 +113,27 @@ struct pl_cpu_ctx {
     int n_threads;
     struct pl_cpu_scratch scratch;
     char name[16];
-    bool profile;                /* PARLEY_PROFILE=1: time each op, log totals at destroy */
-    int64_t op_ns[PL_OP_COUNT];  /* process CPU ns per op kind */
+    bool profile;      /* see pl_backend_cpu_set_profile; PARLEY_PROFILE=1 logs at destroy */
+    int64_t prof_total_ns, prof_wall_ns, prof_wait_ns, prof_graphs;
+    struct pl_cpu_prof_slot prof[PL_CPU_MAX_THREADS]; /* indexed by pool thread */
 };
+
+/* Thread CPU clock for the profile (0 when profiling is off). */
+static inline int64_t pl__cpu_prof_now(const struct pl_cpu_ctx *ctx) {
+    if (!ctx->profile) return 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Charge the time since *t0 to category cat of pool thread `thread` and
+ * restart *t0 there, so consecutive sections chain without gaps. */
+static inline void pl__cpu_prof_lap(struct pl_cpu_ctx *ctx, int thread, int cat, int64_t *t0) {
+    if (!ctx->profile) return;
+    int64_t now = pl__cpu_prof_now(ctx);
+    ctx->prof[thread].ns[cat] += now - *t0;
+    *t0 = now;
+}
 
 /* One op on contiguous tensors. The reference computes in plain C with
  * double accumulators; fast uses ctx->kern and ctx->pool. */

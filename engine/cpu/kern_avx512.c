@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "cpu_impl.h"
+#include "simd_math_avx2.h"
 
 #define KC 512 /* 6 A rows x 2 KiB stay in L1 */
 #define NC 64
@@ -112,6 +113,130 @@ static void gemm_f32(int m, int n, int k, const float *a, int lda, const float *
                         tile_1x1(kc, a + (size_t)ii * lda + k0, lda, b + (size_t)j * ldb + k0, ldb,
                                  c + (size_t)ii * ldc + j, ldc, accumulate);
             }
+        }
+    }
+}
+
+/* ---- packed f32 GEMM with the epilogue in registers ------------------------
+ *
+ * C = act(A . B^T + bias) for B in PyTorch layout [N, K]. Per K block of
+ * PL_GEMM_KC, the (at most PL_GEMM_NB) weight rows are gathered into 32-column
+ * panels P[l][32] (zero past N), which stay in L1 while every row of A passes
+ * over them. The micro-kernel keeps an MR x 32 tile in 2 * MR zmm accumulators
+ * and broadcasts one A element per row and k: each panel load feeds MR FMAs,
+ * nothing is reduced horizontally, and the last K block adds C's partial
+ * sums, the bias and the activation before one (masked) store per row. */
+
+#define PMR 12 /* rows per tile: 24 accumulators + 2 B + a broadcast */
+
+/* 16-lane activation through the 8-lane AVX2 math (the numerics of bias_act). */
+static inline __m512 act16(__m512 x, int act) {
+    __m256 lo = pl_act8(_mm512_castps512_ps256(x), act);
+    __m256 hi = pl_act8(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)), act);
+    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(lo)),
+                                               _mm256_castps_pd(hi), 1));
+}
+
+/* Tile store: acc (+ C when accumulating) (+ bias) then act, columns masked. */
+static inline void ptile_store(float *cr, __m512 v0, __m512 v1, int accumulate, const float *bias,
+                               int act, __mmask16 m0, __mmask16 m1) {
+    if (accumulate) {
+        v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, cr));
+        v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, cr + 16));
+    }
+    if (bias) {
+        v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, bias));
+        v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, bias + 16));
+    }
+    if (act) {
+        v0 = act16(v0, act);
+        v1 = act16(v1, act);
+    }
+    _mm512_mask_storeu_ps(cr, m0, v0);
+    if (m1) _mm512_mask_storeu_ps(cr + 16, m1, v1);
+}
+
+#define PTILE(MR)                                                                                  \
+    static void ptile_##MR(int kc, const float *a, int lda, const float *bp, float *c, int ldc,   \
+                           int accumulate, const float *bias, int act, __mmask16 m0,               \
+                           __mmask16 m1) {                                                         \
+        __m512 acc0[MR], acc1[MR];                                                                 \
+        for (int i = 0; i < MR; i++) acc0[i] = acc1[i] = _mm512_setzero_ps();                     \
+        for (int l = 0; l < kc; l++) {                                                             \
+            __m512 b0 = _mm512_load_ps(bp + (size_t)l * 32);                                       \
+            __m512 b1 = _mm512_load_ps(bp + (size_t)l * 32 + 16);                                  \
+            for (int i = 0; i < MR; i++) {                                                         \
+                __m512 av = _mm512_set1_ps(a[(size_t)i * lda + l]);                                \
+                acc0[i] = _mm512_fmadd_ps(av, b0, acc0[i]);                                        \
+                acc1[i] = _mm512_fmadd_ps(av, b1, acc1[i]);                                        \
+            }                                                                                      \
+        }                                                                                          \
+        for (int i = 0; i < MR; i++)                                                               \
+            ptile_store(c + (size_t)i * ldc, acc0[i], acc1[i], accumulate, bias, act, m0, m1);     \
+    }
+
+PTILE(12)
+PTILE(8)
+PTILE(4)
+PTILE(2)
+PTILE(1)
+
+/* The whole of B [n, k] in panels (pl_backend_cpu_pack_weight): 16 x 16
+ * blocks through registers would be faster, but this runs once at load. */
+static void pack_b(int n, int k, const float *b, int ldb, float *p) {
+    for (int q = 0; q * 32 < n; q++)
+        for (int l = 0; l < k; l++)
+            for (int j = 0; j < 32; j++)
+                p[((size_t)q * k + l) * 32 + j] = q * 32 + j < n ? b[(size_t)(q * 32 + j) * ldb + l] : 0.0f;
+}
+
+/* Gather rows [0, nn) x columns [0, kc) of B (row stride ldb) into panels of
+ * 32 columns: p[(q * kc + l) * 32 + j] = B[32q + j][l], 0 for 32q + j >= nn. */
+static void pack_panels(int nn, int kc, const float *b, int ldb, float *p) {
+    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32(ldb));
+    for (int q = 0; q * 32 < nn; q++)
+        for (int half = 0; half < 2; half++) {
+            int j0 = q * 32 + half * 16, left = nn - j0;
+            __mmask16 mk = left >= 16 ? (__mmask16)0xFFFF : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
+            float *dst = p + (size_t)q * kc * 32 + half * 16;
+            if (!mk) {
+                for (int l = 0; l < kc; l++) _mm512_store_ps(dst + (size_t)l * 32, _mm512_setzero_ps());
+                continue;
+            }
+            const float *src = b + (size_t)j0 * ldb;
+            for (int l = 0; l < kc; l++)
+                _mm512_store_ps(dst + (size_t)l * 32,
+                                _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mk, idx, src + l, 4));
+        }
+}
+
+static void gemm_f32_fused(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c,
+                           int ldc, const float *bias, int act, float *pack, const float *bpk) {
+    static void (*const tiles[PMR + 1])(int, const float *, int, const float *, float *, int, int,
+                                        const float *, int, __mmask16, __mmask16) = {
+        [1] = ptile_1, [2] = ptile_2, [4] = ptile_4, [8] = ptile_8, [12] = ptile_12};
+    for (int n0 = 0; n0 < n; n0 += PL_GEMM_NB) {
+        int nn = n - n0 < PL_GEMM_NB ? n - n0 : PL_GEMM_NB;
+        for (int k0 = 0; k0 < k || k0 == 0; k0 += PL_GEMM_KC) {
+            int kc = k - k0 < PL_GEMM_KC ? k - k0 : PL_GEMM_KC;
+            int last = k0 + kc >= k;
+            if (!bpk) pack_panels(nn, kc, b + (size_t)n0 * ldb + k0, ldb, pack);
+            for (int q = 0; q * 32 < nn; q++) {
+                int left = nn - q * 32;
+                __mmask16 m0 = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+                __mmask16 m1 = left >= 32 ? (__mmask16)0xFFFF : left > 16 ? (__mmask16)((1u << (left - 16)) - 1) : 0;
+                const float *bq = last && bias ? bias + n0 + q * 32 : NULL;
+                const float *bp = bpk ? bpk + ((size_t)(n0 / 32 + q) * k + k0) * 32 : pack + (size_t)q * kc * 32;
+                float *cq = c + n0 + q * 32;
+                for (int i = 0; i < m;) {
+                    int mr = m - i >= PMR ? PMR : m - i >= 8 ? 8 : m - i >= 4 ? 4 : m - i >= 2 ? 2 : 1;
+                    tiles[mr](kc, a + (size_t)i * lda + k0, lda, bp, cq + (size_t)i * ldc, ldc, k0 > 0, bq,
+                              last ? act : 0, m0, m1);
+                    i += mr;
+                }
+            }
+            if (k == 0) break;
         }
     }
 }
@@ -237,6 +362,8 @@ static void dwconv(int n_out, int ch, int k, int d, int s, const float *x, const
 const struct pl_cpu_kern pl__cpu_kern_avx512 = {
     .name = "avx512",
     .gemm_f32 = gemm_f32,
+    .gemm_f32_fused = gemm_f32_fused,
+    .pack_b = pack_b,
     .gemm_nn_f32 = pl__avx2_gemm_nn,
     .gemm_i8 = gemm_i8,
     .bias_act = pl__avx2_bias_act,

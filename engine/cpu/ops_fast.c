@@ -14,16 +14,21 @@
 #define LIN_NB 64  /* weight rows (output features) per task */
 #define LIN_MB 192 /* activation rows per task */
 #define SMALL_OP 16384 /* elements below which a row-wise op stays in one task */
+#define FUSED_MIN_M 64 /* rows from which the packed GEMM packs weights at run time (it always
+                          runs on weights packed at load: pl_backend_cpu_pack_weight) */
 
 static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 /* ---- linear ---------------------------------------------------------------- */
 
 struct lin_job {
+    struct pl_cpu_ctx *ctx;
     const struct pl_cpu_kern *kern;
     const struct pl_tensor *t;
     int64_t m, n, k, n_nb;
-    float *wconv;    /* per-thread f32 panel for f16/bf16 weights [LIN_NB, k] */
+    float *wconv;    /* per thread: f32 panel for f16/bf16 weights [LIN_NB, k] (when converted),
+                        then the packed GEMM's panels [PL_GEMM_PACK_FLOATS] */
+    size_t wconv_per_thread; /* floats */
     int8_t *aq;      /* quantized activations [m, k] */
     float *ascale;   /* per-row activation scales [m] */
     int32_t *acc;    /* per-thread int32 tile [LIN_MB, LIN_NB] */
@@ -37,6 +42,7 @@ static void lin_task(void *arg, int task, int thread) {
     int64_t n0 = nb * LIN_NB, n1 = n0 + LIN_NB < j->n ? n0 + LIN_NB : j->n;
     int64_t m0 = mb * LIN_MB, m1 = m0 + LIN_MB < j->m ? m0 + LIN_MB : j->m;
     int nn = (int)(n1 - n0), mm = (int)(m1 - m0), k = (int)j->k;
+    int64_t t0 = pl__cpu_prof_now(j->ctx);
     float *y = (float *)t->data + m0 * j->n + n0;
     const float *bias = b ? (const float *)b->data + n0 : NULL;
     int act = t->op_params[0];
@@ -44,6 +50,7 @@ static void lin_task(void *arg, int task, int thread) {
         int32_t *acc = j->acc + (size_t)thread * j->acc_per_thread;
         j->kern->gemm_i8(mm, nn, k, j->aq + m0 * j->k, k, (const int8_t *)w->data + n0 * j->k, k, acc,
                          nn);
+        pl__cpu_prof_lap(j->ctx, thread, PL_CPU_PROF_GEMM, &t0);
         const float *ws = (const float *)t->src[3]->data + n0;
         for (int i = 0; i < mm; i++) {
             float xs = j->ascale[m0 + i];
@@ -52,13 +59,14 @@ static void lin_task(void *arg, int task, int thread) {
             for (int c = 0; c < nn; c++) yr[c] = (float)ar[c] * xs * ws[c];
             j->kern->bias_act(yr, bias, nn, act);
         }
+        pl__cpu_prof_lap(j->ctx, thread, PL_CPU_PROF_EPILOGUE, &t0);
         return;
     }
     const float *wp;
     if (w->dtype == PL_DTYPE_F32) {
         wp = (const float *)w->data + n0 * j->k;
     } else {
-        float *dst = j->wconv + (size_t)thread * LIN_NB * j->k;
+        float *dst = j->wconv + (size_t)thread * j->wconv_per_thread;
         const uint16_t *src = (const uint16_t *)w->data + n0 * j->k;
         int64_t cnt = (int64_t)nn * j->k;
         if (w->dtype == PL_DTYPE_F16)
@@ -66,13 +74,27 @@ static void lin_task(void *arg, int task, int thread) {
         else
             for (int64_t i = 0; i < cnt; i++) dst[i] = pl_bf16_to_f32(src[i]);
         wp = dst;
+        pl__cpu_prof_lap(j->ctx, thread, PL_CPU_PROF_PACK, &t0);
+    }
+    const float *bp = w->dtype == PL_DTYPE_F32 ? w->packed : NULL;
+    if (j->kern->gemm_f32_fused && (bp || mm >= FUSED_MIN_M)) {
+        /* bias and activation in the GEMM's registers: no epilogue pass */
+        float *pack = j->wconv + (size_t)thread * j->wconv_per_thread +
+                      (w->dtype == PL_DTYPE_F32 ? 0 : (size_t)LIN_NB * j->k);
+        j->kern->gemm_f32_fused(mm, nn, k, (const float *)x->data + m0 * j->k, k, wp, k, y, (int)j->n,
+                                bias, act, pack, bp ? bp + (size_t)n0 * j->k : NULL);
+        pl__cpu_prof_lap(j->ctx, thread, PL_CPU_PROF_GEMM, &t0);
+        return;
     }
     j->kern->gemm_f32(mm, nn, k, (const float *)x->data + m0 * j->k, k, wp, k, y, (int)j->n);
+    pl__cpu_prof_lap(j->ctx, thread, PL_CPU_PROF_GEMM, &t0);
     if (bias || act != PL_ACT_NONE)
         for (int i = 0; i < mm; i++) j->kern->bias_act(y + (int64_t)i * j->n, bias, nn, act);
+    pl__cpu_prof_lap(j->ctx, thread, PL_CPU_PROF_EPILOGUE, &t0);
 }
 
 struct quant_job {
+    struct pl_cpu_ctx *ctx;
     const struct pl_cpu_kern *kern;
     const float *x;
     int8_t *q;
@@ -81,17 +103,18 @@ struct quant_job {
 };
 
 static void quant_task(void *arg, int task, int thread) {
-    (void)thread;
     struct quant_job *j = arg;
+    int64_t t0 = pl__cpu_prof_now(j->ctx);
     int64_t r0 = task * 16, r1 = r0 + 16 < j->m ? r0 + 16 : j->m;
     for (int64_t r = r0; r < r1; r++) j->scale[r] = j->kern->quant_row(j->x + r * j->k, (int)j->k, j->q + r * j->k);
+    pl__cpu_prof_lap(j->ctx, thread, PL_CPU_PROF_PACK, &t0);
 }
 
 static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 
 static pl_status op_linear(struct pl_cpu_ctx *ctx, struct pl_tensor *t) {
     const struct pl_tensor *x = t->src[0], *w = t->src[1];
-    struct lin_job j = {.kern = ctx->kern, .t = t};
+    struct lin_job j = {.ctx = ctx, .kern = ctx->kern, .t = t};
     j.m = pl_tensor_nrows(x);
     j.k = x->shape[x->n_dims - 1];
     j.n = w->shape[0];
@@ -107,10 +130,12 @@ static pl_status op_linear(struct pl_cpu_ctx *ctx, struct pl_tensor *t) {
         j.aq = (int8_t *)p;
         j.ascale = (float *)(p + align64((size_t)(j.m * j.k)));
         j.acc = (int32_t *)(p + align64((size_t)(j.m * j.k)) + align64((size_t)j.m * sizeof(float)));
-        struct quant_job q = {.kern = ctx->kern, .x = x->data, .q = j.aq, .scale = j.ascale, .m = j.m, .k = j.k};
+        struct quant_job q = {.ctx = ctx, .kern = ctx->kern, .x = x->data, .q = j.aq, .scale = j.ascale, .m = j.m, .k = j.k};
         pl_threadpool_run(ctx->pool, (int)cdiv(j.m, 16), quant_task, &q);
-    } else if (w->dtype != PL_DTYPE_F32) {
-        PL_TRY(pl__cpu_scratch_reserve(&ctx->scratch, (size_t)nt * LIN_NB * j.k * sizeof(float)));
+    } else {
+        j.wconv_per_thread = (w->dtype != PL_DTYPE_F32 ? (size_t)LIN_NB * j.k : 0) +
+                             (ctx->kern->gemm_f32_fused ? PL_GEMM_PACK_FLOATS : 0);
+        PL_TRY(pl__cpu_scratch_reserve(&ctx->scratch, (size_t)nt * j.wconv_per_thread * sizeof(float)));
         j.wconv = ctx->scratch.p;
     }
     pl_threadpool_run(ctx->pool, (int)(j.n_nb * cdiv(j.m, LIN_MB)), lin_task, &j);
@@ -195,9 +220,7 @@ static void im2col_row(const struct pl_tensor *t, int64_t r) {
     }
 }
 
-static void row_task(void *arg, int task, int thread) {
-    (void)thread;
-    struct row_job *j = arg;
+static void row_task_run(struct row_job *j, int task) {
     struct pl_tensor *t = j->t;
     int64_t r0 = task * j->per_task, r1 = r0 + j->per_task < j->rows ? r0 + j->per_task : j->rows;
     int64_t h = j->h;
@@ -299,6 +322,25 @@ static void row_task(void *arg, int task, int thread) {
     }
 }
 
+/* Profile category of a row-wise op. */
+static int row_prof_cat(enum pl_op op) {
+    switch (op) {
+    case PL_OP_LAYER_NORM: return PL_CPU_PROF_LAYER_NORM;
+    case PL_OP_EMBED: return PL_CPU_PROF_EMBED;
+    case PL_OP_ACT:
+    case PL_OP_ADD:
+    case PL_OP_GET_ROWS: return PL_CPU_PROF_ELEMWISE;
+    default: return PL_CPU_PROF_OTHER;
+    }
+}
+
+static void row_task(void *arg, int task, int thread) {
+    struct row_job *j = arg;
+    int64_t t0 = pl__cpu_prof_now(j->ctx);
+    row_task_run(j, task);
+    pl__cpu_prof_lap(j->ctx, thread, row_prof_cat(j->t->op), &t0);
+}
+
 static void run_rows(struct pl_cpu_ctx *ctx, struct pl_tensor *t, int64_t rows, int64_t h) {
     struct row_job j = {.ctx = ctx, .t = t, .rows = rows, .h = h};
     int64_t per = cdiv(rows, (int64_t)ctx->n_threads * 4);
@@ -312,14 +354,15 @@ static void run_rows(struct pl_cpu_ctx *ctx, struct pl_tensor *t, int64_t rows, 
 /* ---- depthwise convolution ------------------------------------------------- */
 
 struct dw_job {
+    struct pl_cpu_ctx *ctx;
     const struct pl_cpu_kern *kern;
     struct pl_tensor *t;
     int64_t to, ti, c, per_task, n_rows;
 };
 
 static void dw_task(void *arg, int task, int thread) {
-    (void)thread;
     const struct dw_job *j = arg;
+    int64_t t0 = pl__cpu_prof_now(j->ctx);
     const struct pl_tensor *t = j->t, *w = t->src[1], *b = t->src[2];
     int s = t->op_params[0], d = t->op_params[1];
     int64_t r0 = task * j->per_task, r1 = r0 + j->per_task < j->n_rows ? r0 + j->per_task : j->n_rows;
@@ -334,11 +377,12 @@ static void dw_task(void *arg, int task, int thread) {
                 j->kern->bias_act(y + r * j->c, b->data, (int)j->c, PL_ACT_NONE);
         r0 += n;
     }
+    pl__cpu_prof_lap(j->ctx, thread, PL_CPU_PROF_OTHER, &t0);
 }
 
 static pl_status op_dwconv(struct pl_cpu_ctx *ctx, struct pl_tensor *t) {
     const struct pl_tensor *x = t->src[0];
-    struct dw_job j = {.kern = ctx->kern, .t = t};
+    struct dw_job j = {.ctx = ctx, .kern = ctx->kern, .t = t};
     j.to = t->shape[t->n_dims - 2];
     j.ti = x->shape[x->n_dims - 2];
     j.c = t->shape[t->n_dims - 1];
@@ -370,6 +414,7 @@ static void att_task(void *arg, int task, int thread) {
     const int32_t *mask = j->t->src[1] ? (const int32_t *)j->t->src[1]->data + b * sn : NULL;
     float *sc = j->scratch + (size_t)thread * j->per_thread, *vt = sc + sn * sn;
     float *out = (float *)j->t->data + b * sn * h + hh * d;
+    int64_t t0 = pl__cpu_prof_now(j->ctx);
     /* Keys past the last unmasked one never contribute: trim them. */
     int64_t kn = sn;
     if (mask)
@@ -384,7 +429,9 @@ static void att_task(void *arg, int task, int thread) {
     float *kt = vt;
     for (int64_t jj = 0; jj < kn; jj++)
         for (int64_t l = 0; l < d; l++) kt[l * kn + jj] = k[jj * 3 * h + l];
+    pl__cpu_prof_lap(j->ctx, thread, PL_CPU_PROF_PACK, &t0);
     kern->gemm_nn_f32((int)sn, (int)kn, (int)d, q, (int)(3 * h), kt, (int)kn, sc, (int)kn);
+    pl__cpu_prof_lap(j->ctx, thread, PL_CPU_PROF_ATT_SCORES, &t0);
     for (int64_t i = 0; i < sn; i++) {
         float *row = sc + i * kn, mx = -INFINITY;
         for (int64_t jj = 0; jj < kn; jj++) {
@@ -395,7 +442,9 @@ static void att_task(void *arg, int task, int thread) {
         float inv = 1.0f / s;
         for (int64_t jj = 0; jj < kn; jj++) row[jj] = (!mask || mask[jj]) ? row[jj] * inv : 0.0f;
     }
+    pl__cpu_prof_lap(j->ctx, thread, PL_CPU_PROF_ATT_SOFTMAX, &t0);
     kern->gemm_nn_f32((int)sn, (int)d, (int)kn, sc, (int)kn, v, (int)(3 * h), out, (int)h);
+    pl__cpu_prof_lap(j->ctx, thread, PL_CPU_PROF_ATT_VALUE, &t0);
 }
 
 static pl_status op_attention(struct pl_cpu_ctx *ctx, struct pl_tensor *t) {

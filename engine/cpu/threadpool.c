@@ -6,6 +6,7 @@
 #include <stdbool.h>
 
 #include "alloc.h"
+#include "util.h"
 
 struct pl_threadpool {
     int n_threads;
@@ -20,6 +21,7 @@ struct pl_threadpool {
     pl_task_fn fn;
     void *arg;
     bool stop;
+    int64_t wait_ns; /* caller's wall time waiting for workers (pl_threadpool_take_wait_ns) */
 };
 
 struct worker_arg {
@@ -139,6 +141,8 @@ void pl_threadpool_run(struct pl_threadpool *p, int n_tasks, pl_task_fn fn, void
     pthread_cond_broadcast(&p->cv_work);
     pthread_mutex_unlock(&p->mu);
     drain(p, 0);
+    if (!atomic_load_explicit(&p->n_active, memory_order_acquire)) return;
+    int64_t t0 = pl_time_mono_ns();
     /* Wait for workers: spin first, then sleep. */
     for (int i = 0; i < 10000 && atomic_load_explicit(&p->n_active, memory_order_acquire); i++)
         __builtin_ia32_pause();
@@ -147,4 +151,11 @@ void pl_threadpool_run(struct pl_threadpool *p, int n_tasks, pl_task_fn fn, void
         while (atomic_load(&p->n_active)) pthread_cond_wait(&p->cv_done, &p->mu);
         pthread_mutex_unlock(&p->mu);
     }
+    p->wait_ns += pl_time_mono_ns() - t0;
+}
+
+int64_t pl_threadpool_take_wait_ns(struct pl_threadpool *p) {
+    int64_t ns = p->wait_ns;
+    p->wait_ns = 0;
+    return ns;
 }

@@ -13,6 +13,8 @@
 #ifndef PL_THREADPOOL_H
 #define PL_THREADPOOL_H
 
+#include <stdint.h>
+
 #include "status.h"
 
 struct pl_threadpool;
@@ -25,5 +27,9 @@ pl_status pl_threadpool_create(int n_threads, struct pl_threadpool **out);
 void pl_threadpool_destroy(struct pl_threadpool *pool); /* NULL is a no-op; joins */
 int pl_threadpool_size(const struct pl_threadpool *pool);
 void pl_threadpool_run(struct pl_threadpool *pool, int n_tasks, pl_task_fn fn, void *arg);
+/* Wall ns the calling thread has waited for workers after finishing its
+ * own tasks, since the last call; resets the counter. Call from the thread
+ * that runs the pool. */
+int64_t pl_threadpool_take_wait_ns(struct pl_threadpool *pool);
 
 #endif

@@ -236,6 +236,15 @@ static pl_status load_f32(struct pl_bert *m, const char *name, int nd, const int
     return st;
 }
 
+/* On a CPU backend, a copy of f32 weight w in the packed GEMM layout (kept
+ * with the model's buffers; other backends and families: nothing). */
+static pl_status pack_weight(struct pl_bert *m, struct pl_tensor *w) {
+    if (strcmp(pl_backend_name(m->be), "cpu") != 0) return PL_OK;
+    struct pl_buffer *buf;
+    PL_TRY(pl_backend_cpu_pack_weight(m->be, w, &buf));
+    return buf ? keep_buffer(m, buf) : PL_OK;
+}
+
 /* A Linear layer: weight(s) [out, in] (several are concatenated along out)
  * and bias(es), in precision p. */
 static pl_status load_linear(struct pl_bert *m, const char *const *names, int n_parts, int64_t out_each,
@@ -323,6 +332,12 @@ static pl_status load_layers(struct pl_bert *m) {
         one[0] = f2;
         PL_TRY(load_linear(m, one, 1, h, in, m->prec, &L->f2_w, &L->f2_s, &L->f2_b));
         PL_TRY(load_ln(m, ln2, &L->ln2_g, &L->ln2_b));
+        if (m->prec == W_F32) { /* the encoder's GEMMs; heads keep the plain kernels */
+            PL_TRY(pack_weight(m, L->qkv_w));
+            PL_TRY(pack_weight(m, L->o_w));
+            PL_TRY(pack_weight(m, L->f1_w));
+            PL_TRY(pack_weight(m, L->f2_w));
+        }
     }
     return PL_OK;
 }

@@ -170,6 +170,54 @@ START_TEST(test_linear) {
 }
 END_TEST
 
+/* The packed GEMM (AVX-512 family): weights packed at load
+ * (pl_backend_cpu_pack_weight) or at run time (64+ rows), with the bias and
+ * activation in its registers: tails of every tile dimension (rows 12/8/4/2/1,
+ * a 32-column panel, the K block), every activation. Families without it must
+ * ignore w->packed. */
+START_TEST(test_linear_packed) {
+    static const int shapes[][3] = {{1, 1, 1},      {7, 33, 5},    {11, 70, 257}, {64, 96, 300},
+                                    {200, 130, 520}, {13, 64, 768}, {75, 17, 16}};
+    struct pl_backend *fast;
+    ck_assert_int_eq(pl_backend_create("cpu", &fast), PL_OK);
+    for (size_t s = 0; s < PL_ARRAY_LEN(shapes); s++)
+        for (int act = 0; act < PL_ACT_COUNT; act++)
+            for (int packed = 0; packed < 2; packed++) {
+                struct arena a;
+                arena_init(&a, be_ref, 16 << 20);
+                int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+                struct pl_tensor *x = leaf(&a, PL_DTYPE_F32, 2, (int64_t[]){m, k});
+                struct pl_tensor *w = leaf(&a, PL_DTYPE_F32, 2, (int64_t[]){n, k});
+                struct pl_tensor *b = (s + act) % 2 ? leaf(&a, PL_DTYPE_F32, 1, (int64_t[]){n}) : NULL;
+                struct pl_buffer *pk = NULL;
+                if (packed) {
+                    ck_assert_int_eq(pl_backend_cpu_pack_weight(fast, w, &pk), PL_OK);
+                    ck_assert(!pk == !w->packed);
+                    if (pk && n * k >= 4)
+                        ck_assert(((const float *)w->packed)[1] == ((const float *)w->data)[k] ||
+                                  n == 1); /* column 1 of the panel is row 1 of w */
+                }
+                struct pl_tensor *y;
+                ck_assert_int_eq(pl_op_linear(a.ctx, x, w, NULL, b, (enum pl_act)act, &y), PL_OK);
+                char what[96];
+                snprintf(what, sizeof what, "linear %lldx%lldx%lld act %d packed %d%s", (long long)m,
+                         (long long)n, (long long)k, act, packed, b ? " bias" : "");
+                check_op(&a, y, 1e-9, what);
+                pl_buffer_free(pk);
+                arena_deinit(&a);
+            }
+    /* not a placed 2-D weight */
+    struct arena a;
+    arena_init(&a, be_ref, 1 << 20);
+    struct pl_tensor *v = leaf(&a, PL_DTYPE_F32, 1, (int64_t[]){8});
+    struct pl_buffer *pk = (struct pl_buffer *)1;
+    ck_assert_int_eq(pl_backend_cpu_pack_weight(fast, v, &pk), PL_E_INVALID_ARG);
+    ck_assert_ptr_null(pk);
+    arena_deinit(&a);
+    pl_backend_destroy(fast);
+}
+END_TEST
+
 START_TEST(test_rowwise) {
     static const int shapes[][2] = {{1, 1}, {3, 7}, {16, 768}, {5, 33}, {70, 130}};
     for (size_t s = 0; s < PL_ARRAY_LEN(shapes); s++) {
@@ -431,6 +479,7 @@ Suite *pl_engine_ops_suite(void) {
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, test_linear);
+    tcase_add_test(tc, test_linear_packed);
     tcase_add_test(tc, test_rowwise);
     tcase_add_test(tc, test_attention);
     tcase_add_test(tc, test_embed_get_rows);
