@@ -587,6 +587,7 @@ pl_status pl_httpd_create_opts(const struct pl_httpd_opts *o, struct pl_httpd **
     if (tls) { /* TLS only: a plaintext client fails the handshake */
         vi.ssl_cert_filepath = o->tls_cert;
         vi.ssl_private_key_filepath = o->tls_key;
+        vi.alpn = "http/1.1"; /* not h2: the body writer and the sockets speak HTTP/1.1 */
     }
     h->vh = lws_create_vhost(h->ctx, &vi);
     if (!h->vh) {

@@ -18,7 +18,9 @@ parley-nlu, parley-tts (the tone-generator voice), parley-dialog and two gateway
    reconnects by itself and how to check the gateway; the gateway started again on the same
    port: the page reconnects without a sign-in, to the same session (the same contexts), the
    error goes away and a typed request is answered.
-4. A gateway with API keys (gateway.api_keys_file; the key's max_calls=1): a wrong key is
+4. A gateway with API keys (gateway.api_keys_file; the key's max_calls=1) and TLS on its HTTP
+   port (gateway.http_tls, a throwaway self-signed certificate; Chromium told to accept it):
+   the page comes over https:// and talks over wss://. A wrong key is
    refused in the page ("Sign-in refused: the gateway did not accept the API key." with what
    to do; the sign-in form stays, focus on the key field); the right key signs in as the key's
    user; signing out and in again works (the socket gave its open-call slot back).
@@ -28,6 +30,7 @@ PL_SOURCE_DIR, PL_CHROMIUM, PL_CHROMEDRIVER.
 import os
 import re
 import signal
+import subprocess
 import sys
 import time
 
@@ -52,8 +55,15 @@ class Stack:
         keys = os.path.join(g.TMP, "keys.txt")
         with open(keys, "w") as f:
             f.write("%s carol-from-key max_calls=1\n" % KEY)
+        cert, key = os.path.join(g.TMP, "cert.pem"), os.path.join(g.TMP, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                        "-out", cert, "-days", "1", "-subj", "/CN=localhost",
+                        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                       check=True, capture_output=True)
         self.http_k = g.free_port()
-        self.gw_k = self.start_gateway(self.http_k, {"PARLEY_GATEWAY_API_KEYS_FILE": keys})
+        self.gw_k = self.start_gateway(self.http_k, {
+            "PARLEY_GATEWAY_API_KEYS_FILE": keys, "PARLEY_GATEWAY_TLS_CERT": cert,
+            "PARLEY_GATEWAY_TLS_KEY": key, "PARLEY_GATEWAY_HTTP_TLS": "true"})
 
     def start_gateway(self, http_port, env_extra=None):
         """A gateway on a fixed HTTP port (so that it can come back on it)."""
@@ -78,7 +88,7 @@ def browser(fake_ui=True):
     o.binary_location = wb.CHROMIUM
     args = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
             "--use-fake-device-for-media-stream", "--autoplay-policy=no-user-gesture-required",
-            "--window-size=1280,1100",
+            "--window-size=1280,1100", "--ignore-certificate-errors",
             "--user-data-dir=%s" % os.path.join(g.TMP, "profile-%d" % time.monotonic_ns())]
     if fake_ui:
         args.append("--use-fake-ui-for-media-stream")
@@ -214,9 +224,18 @@ def keyboard_and_reconnect(stack, d):
           "reconnect: answered (%r), in the session's contexts" % bots[-1])
 
 
+def say_ok(d, what):
+    n = len([t for t in wb.turns(d) if t["who"] == "bot"])
+    keys(d, "add wonderwall to my road trip playlist", Keys.ENTER)
+    bots = wb.wait_bot(d, n + 1, what)
+    check(re.search(r"Wonderwall", bots[-1]), "%s: a typed request answered (%r)" % (what, bots[-1]))
+
+
 def api_key(stack, d):
-    url = "http://127.0.0.1:%d/" % stack.http_k
+    url = "https://127.0.0.1:%d/" % stack.http_k
     sign_in_mouse(d, url, "carol", "not-the-key-at-all")
+    check(d.execute_script("return location.protocol") == "https:",
+          "the keyed gateway's page over https://")
     s = wb.wait(d, lambda s: s["errors"], "an error for the wrong key", 10)
     text = error_text(d)
     check("Sign-in refused: the gateway did not accept the API key." in text
@@ -230,6 +249,9 @@ def api_key(stack, d):
     s = wb.wait(d, lambda s: s["connected"] and s["sessionId"], "carol with the right key", 15)
     check(d.find_element(By.ID, "status").text == "connected as carol-from-key",
           "right key: signed in as the key's user (%r)" % d.find_element(By.ID, "status").text)
+    check(d.execute_script("return window.parleyDemo.state.client.ws.url").startswith("wss://"),
+          "right key: the socket is wss://")
+    say_ok(d, "the keyed gateway over wss")
     d.find_element(By.ID, "signout").click()
     time.sleep(0.5)  # the old socket's close reaches the gateway
     d.find_element(By.ID, "signin-button").click()
