@@ -610,9 +610,11 @@ static bool authenticate(struct rt_conn *c) {
     const char *given = key[0] ? key : pl_httpd_ws_authorization(c->ws);
     c->key = given[0] ? pl_gw_keys_find(gw->keys, given, strlen(given)) : -1;
     if (c->key < 0) {
-        rt_error(c, false, "UNAUTHENTICATED", given[0] ? "invalid API key" :
-                 "this gateway requires an API key: add api_key=<key> to the socket's query "
-                 "(--query-params \"intent=...&api_key=<key>\") or send Authorization: Bearer <key>");
+        rt_error(c, false, "UNAUTHENTICATED", "%s",
+                 given[0] ? "invalid API key"
+                          : "this gateway requires an API key: add api_key=<key> to the socket's "
+                            "query (--query-params \"intent=...&api_key=<key>\") or send "
+                            "Authorization: Bearer <key>");
         return false;
     }
     snprintf(c->user, sizeof c->user, "%s", pl_gw_keys_user(gw->keys, (size_t)c->key));

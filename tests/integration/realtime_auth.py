@@ -209,7 +209,8 @@ def main():
     check(st == 200 and json.loads(body)["id"].startswith("sess_"),
           "https POST synthesis_sessions without a key: 200 (%s)" % st)
     st, body = https(hport, ctx, "GET", "/v1/audio/list_voices")
-    check(st == 200 and "fake-a" in body, "https list_voices: 200 with the voice (%s %s)" % (st, body))
+    check(st == 200 and "fake-a" in body,
+          "https list_voices: 200 with the voice (%s %s)" % (st, body))
     st, _ = https(hport, ctx, "GET", "/healthz")
     check(st == 200, "https /healthz: 200")
     plain = http.client.HTTPConnection("127.0.0.1", hport, timeout=5)

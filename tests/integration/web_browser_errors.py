@@ -228,7 +228,8 @@ def say_ok(d, what):
     n = len([t for t in wb.turns(d) if t["who"] == "bot"])
     keys(d, "add wonderwall to my road trip playlist", Keys.ENTER)
     bots = wb.wait_bot(d, n + 1, what)
-    check(re.search(r"Wonderwall", bots[-1]), "%s: a typed request answered (%r)" % (what, bots[-1]))
+    check(re.search(r"Wonderwall", bots[-1]),
+          "%s: a typed request answered (%r)" % (what, bots[-1]))
 
 
 def api_key(stack, d):
