@@ -121,6 +121,7 @@ enum pl_cpu_prof_cat {
     PL_CPU_PROF_ATT_SCORES,   /* attention: Q . K^T */
     PL_CPU_PROF_ATT_SOFTMAX,  /* attention: scale, mask, exp, normalize */
     PL_CPU_PROF_ATT_VALUE,    /* attention: P . V */
+    PL_CPU_PROF_ATT_FUSED,    /* attention in one pass per block of queries (all three) */
     PL_CPU_PROF_LAYER_NORM,   /* residual add + LayerNorm */
     PL_CPU_PROF_EMBED,        /* embeddings + LayerNorm */
     PL_CPU_PROF_ELEMWISE,     /* standalone bias/activation, adds, copies, row gathers */

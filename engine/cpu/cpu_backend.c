@@ -312,6 +312,6 @@ pl_status pl_backend_cpu_profile(const struct pl_backend *be, struct pl_cpu_prof
 const char *pl_cpu_prof_name(int cat) {
     static const char *const names[PL_CPU_PROF_COUNT] = {
         "gemm", "epilogue", "pack", "att_scores", "att_softmax",
-        "att_value", "layer_norm", "embed", "elementwise", "other"};
+        "att_value", "att_fused", "layer_norm", "embed", "elementwise", "other"};
     return cat >= 0 && cat < PL_CPU_PROF_COUNT ? names[cat] : "?";
 }

@@ -21,6 +21,7 @@
 #define PL_GEMM_NB 64  /* weight rows packed at a time (multiple of 32) */
 #define PL_GEMM_KC 256 /* K block of the packed GEMM: two panels of 32 KiB */
 #define PL_GEMM_PACK_FLOATS (PL_GEMM_NB * PL_GEMM_KC)
+#define PL_ATT_SCRATCH(d) (6 * 64 + 6 * (((d) + 15) / 16 * 16)) /* probabilities + output rows */
 
 struct pl_cpu_kern {
     const char *name;
@@ -48,6 +49,16 @@ struct pl_cpu_kern {
      * [-127, 127]); any k. */
     void (*gemm_i8)(int m, int n, int k, const int8_t *a, int lda, const int8_t *b, int ldb,
                     int32_t *c, int ldc);
+    /* One attention head, fused: out[i] = softmax(scale * q_i . K^T, keys with
+     * mask[j] == 0 left out) . V for query rows i < sq over keys j < kn (at
+     * least one unmasked; mask may be NULL). kt is K transposed [d, kn]; q, v
+     * and out rows have strides ldq, ldv, ldo. Scores are taken in blocks of
+     * 64 keys with a running max and sum (no [sq, kn] matrix): scratch holds
+     * PL_ATT_SCRATCH(d) floats, 64-byte aligned. NULL where the family has
+     * none (then two GEMMs around a softmax). */
+    void (*attention_f32)(int sq, int kn, int d, const float *q, int ldq, const float *kt,
+                          const float *v, int ldv, const int32_t *mask, float scale, float *out,
+                          int ldo, float *scratch);
     /* x[i] = act(x[i] + bias[i]) for i < n; bias may be NULL. */
     void (*bias_act)(float *x, const float *bias, int n, int act);
     /* y[i] = exp(x[i] - max) ; returns the sum (for softmax). */

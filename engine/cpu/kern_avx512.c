@@ -12,6 +12,7 @@
  * block of NC weight rows with a dpbusd against a vector of ones.
  */
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #include "cpu_impl.h"
@@ -241,6 +242,147 @@ static void gemm_f32_fused(int m, int n, int k, const float *a, int lda, const f
     }
 }
 
+/* ---- fused attention --------------------------------------------------------
+ *
+ * Per block of AQ = 6 query rows and 64 keys: the scores tile (6 x 4 zmm,
+ * broadcast q, K^T rows as the vector operand), scale and mask, the running
+ * max / sum update of each row (the "online softmax": earlier partial outputs
+ * are rescaled by exp(m_old - m_new)), then P . V into the rows' output
+ * accumulators, 64 columns of d at a time (6 x 4 zmm, broadcast p). Nothing
+ * of size [sq, kn] is stored; the probabilities (6 x 64) and the output rows
+ * (6 x d) stay in L1. */
+
+#define AQ 6
+
+/* exp of 16 floats (the Cephes scheme of pl_exp8). */
+static inline __m512 exp16(__m512 x) {
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
+    __m512 fx = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(fx, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(fx, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500E-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507E-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073E-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894E-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459E-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201E-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(fx), _mm512_set1_epi32(127)), 23);
+    return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+}
+
+static inline __mmask16 lanes(int left) {
+    return left >= 16 ? (__mmask16)0xFFFF : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
+}
+
+/* Scores of AQ query rows (row pointers qr) against keys [j0, j0 + 64) of kt
+ * [d, kn]: s[r][c] for the 4 groups of 16 keys, columns past kn zero. */
+static inline void att_scores(const float *const qr[AQ], int d, const float *kt, int kn, int j0,
+                              const __mmask16 km[4], __m512 s[AQ][4]) {
+    for (int r = 0; r < AQ; r++)
+        for (int c = 0; c < 4; c++) s[r][c] = _mm512_setzero_ps();
+    for (int l = 0; l < d; l++) {
+        const float *kl = kt + (size_t)l * kn + j0;
+        __m512 k0 = _mm512_maskz_loadu_ps(km[0], kl), k1 = _mm512_maskz_loadu_ps(km[1], kl + 16);
+        __m512 k2 = _mm512_maskz_loadu_ps(km[2], kl + 32), k3 = _mm512_maskz_loadu_ps(km[3], kl + 48);
+        for (int r = 0; r < AQ; r++) {
+            __m512 qv = _mm512_set1_ps(qr[r][l]);
+            s[r][0] = _mm512_fmadd_ps(qv, k0, s[r][0]);
+            s[r][1] = _mm512_fmadd_ps(qv, k1, s[r][1]);
+            s[r][2] = _mm512_fmadd_ps(qv, k2, s[r][2]);
+            s[r][3] = _mm512_fmadd_ps(qv, k3, s[r][3]);
+        }
+    }
+}
+
+/* o[r][0, d) = o[r] * alpha[r] + sum_j p[r][j] v[j0 + j] for j < kb. */
+static inline void att_value(int d, int kb, const float *p, const float *v, int ldv, const float *alpha,
+                             float *o, int ldo_s) {
+    for (int c0 = 0; c0 < d; c0 += 64) {
+        __mmask16 dm[4];
+        for (int c = 0; c < 4; c++) dm[c] = lanes(d - c0 - 16 * c);
+        __m512 acc[AQ][4];
+        for (int r = 0; r < AQ; r++) {
+            __m512 a = _mm512_set1_ps(alpha[r]);
+            for (int c = 0; c < 4; c++)
+                acc[r][c] = _mm512_mul_ps(a, _mm512_maskz_loadu_ps(dm[c], o + (size_t)r * ldo_s + c0 + 16 * c));
+        }
+        for (int j = 0; j < kb; j++) {
+            const float *vj = v + (size_t)j * ldv + c0;
+            __m512 v0 = _mm512_maskz_loadu_ps(dm[0], vj), v1 = _mm512_maskz_loadu_ps(dm[1], vj + 16);
+            __m512 v2 = _mm512_maskz_loadu_ps(dm[2], vj + 32), v3 = _mm512_maskz_loadu_ps(dm[3], vj + 48);
+            for (int r = 0; r < AQ; r++) {
+                __m512 pv = _mm512_set1_ps(p[r * 64 + j]);
+                acc[r][0] = _mm512_fmadd_ps(pv, v0, acc[r][0]);
+                acc[r][1] = _mm512_fmadd_ps(pv, v1, acc[r][1]);
+                acc[r][2] = _mm512_fmadd_ps(pv, v2, acc[r][2]);
+                acc[r][3] = _mm512_fmadd_ps(pv, v3, acc[r][3]);
+            }
+        }
+        for (int r = 0; r < AQ; r++)
+            for (int c = 0; c < 4; c++)
+                _mm512_mask_storeu_ps(o + (size_t)r * ldo_s + c0 + 16 * c, dm[c], acc[r][c]);
+    }
+}
+
+static void attention_f32(int sq, int kn, int d, const float *q, int ldq, const float *kt, const float *v,
+                          int ldv, const int32_t *mask, float scale, float *out, int ldo, float *scratch) {
+    int ds = (d + 15) / 16 * 16;
+    float *p = scratch, *o = scratch + AQ * 64;
+    const __m512 vscale = _mm512_set1_ps(scale);
+    for (int i0 = 0; i0 < sq; i0 += AQ) {
+        int qb = sq - i0 < AQ ? sq - i0 : AQ;
+        const float *qr[AQ];
+        for (int r = 0; r < AQ; r++) qr[r] = q + (size_t)(i0 + (r < qb ? r : qb - 1)) * ldq;
+        float m[AQ], l[AQ], alpha[AQ];
+        for (int r = 0; r < AQ; r++) {
+            m[r] = -INFINITY;
+            l[r] = 0.0f;
+        }
+        memset(o, 0, sizeof(float) * AQ * (size_t)ds);
+        for (int j0 = 0; j0 < kn; j0 += 64) {
+            int kb = kn - j0 < 64 ? kn - j0 : 64;
+            __mmask16 km[4], valid[4];
+            for (int c = 0; c < 4; c++) {
+                km[c] = lanes(kb - 16 * c);
+                valid[c] = mask ? _mm512_mask_cmpneq_epi32_mask(km[c], _mm512_maskz_loadu_epi32(km[c], mask + j0 + 16 * c),
+                                                                _mm512_setzero_si512())
+                                : km[c];
+            }
+            __m512 s[AQ][4];
+            att_scores(qr, d, kt, kn, j0, km, s);
+            for (int r = 0; r < AQ; r++) {
+                __m512 mx = _mm512_set1_ps(-INFINITY);
+                for (int c = 0; c < 4; c++) {
+                    s[r][c] = _mm512_mul_ps(s[r][c], vscale);
+                    mx = _mm512_mask_max_ps(mx, valid[c], mx, s[r][c]);
+                }
+                float mnew = fmaxf(m[r], _mm512_reduce_max_ps(mx));
+                if (mnew == -INFINITY) { /* every key so far masked: nothing to add */
+                    alpha[r] = 1.0f;
+                    memset(p + r * 64, 0, sizeof(float) * 64);
+                    continue;
+                }
+                alpha[r] = m[r] == -INFINITY ? 0.0f : expf(m[r] - mnew);
+                __m512 vm = _mm512_set1_ps(mnew), sum = _mm512_setzero_ps();
+                for (int c = 0; c < 4; c++) {
+                    __m512 e = _mm512_maskz_mov_ps(valid[c], exp16(_mm512_sub_ps(s[r][c], vm)));
+                    sum = _mm512_add_ps(sum, e);
+                    _mm512_store_ps(p + r * 64 + 16 * c, e);
+                }
+                l[r] = l[r] * alpha[r] + _mm512_reduce_add_ps(sum);
+                m[r] = mnew;
+            }
+            att_value(d, kb, p, v + (size_t)j0 * ldv, ldv, alpha, o, ds);
+        }
+        for (int r = 0; r < qb; r++) {
+            float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
+            for (int c = 0; c < d; c++) out[(size_t)(i0 + r) * ldo + c] = o[(size_t)r * ds + c] * inv;
+        }
+    }
+}
+
 /* Sum four 16 x i32 accumulators into the 4 lanes of one __m128i. */
 static inline __m128i hsum4_i32(__m512i a0, __m512i a1, __m512i a2, __m512i a3) {
     __m256i b0 = _mm256_add_epi32(_mm512_castsi512_si256(a0), _mm512_extracti64x4_epi64(a0, 1));
@@ -364,6 +506,7 @@ const struct pl_cpu_kern pl__cpu_kern_avx512 = {
     .gemm_f32 = gemm_f32,
     .gemm_f32_fused = gemm_f32_fused,
     .pack_b = pack_b,
+    .attention_f32 = attention_f32,
     .gemm_nn_f32 = pl__avx2_gemm_nn,
     .gemm_i8 = gemm_i8,
     .bias_act = pl__avx2_bias_act,

@@ -412,7 +412,8 @@ static void att_task(void *arg, int task, int thread) {
     int64_t b = task / j->nh, hh = task % j->nh, sn = j->sn, h = j->h, d = j->d;
     const float *in = j->t->src[0]->data;
     const int32_t *mask = j->t->src[1] ? (const int32_t *)j->t->src[1]->data + b * sn : NULL;
-    float *sc = j->scratch + (size_t)thread * j->per_thread, *vt = sc + sn * sn;
+    /* scratch: scores [sn, sn] then K^T [d, sn]; fused: K^T, then the kernel's */
+    float *sc = j->scratch + (size_t)thread * j->per_thread, *vt = kern->attention_f32 ? sc : sc + sn * sn;
     float *out = (float *)j->t->data + b * sn * h + hh * d;
     int64_t t0 = pl__cpu_prof_now(j->ctx);
     /* Keys past the last unmasked one never contribute: trim them. */
@@ -430,6 +431,13 @@ static void att_task(void *arg, int task, int thread) {
     for (int64_t jj = 0; jj < kn; jj++)
         for (int64_t l = 0; l < d; l++) kt[l * kn + jj] = k[jj * 3 * h + l];
     pl__cpu_prof_lap(j->ctx, thread, PL_CPU_PROF_PACK, &t0);
+    if (kern->attention_f32) { /* one pass per block of queries: no [sn, kn] scores */
+        float *ws = j->scratch + (size_t)thread * j->per_thread + (d * sn + 15) / 16 * 16;
+        kern->attention_f32((int)sn, (int)kn, (int)d, q, (int)(3 * h), kt, v, (int)(3 * h), mask, j->scale,
+                            out, (int)h, ws);
+        pl__cpu_prof_lap(j->ctx, thread, PL_CPU_PROF_ATT_FUSED, &t0);
+        return;
+    }
     kern->gemm_nn_f32((int)sn, (int)kn, (int)d, q, (int)(3 * h), kt, (int)kn, sc, (int)kn);
     pl__cpu_prof_lap(j->ctx, thread, PL_CPU_PROF_ATT_SCORES, &t0);
     for (int64_t i = 0; i < sn; i++) {
@@ -455,7 +463,10 @@ static pl_status op_attention(struct pl_cpu_ctx *ctx, struct pl_tensor *t) {
     j.nh = t->op_params[0];
     j.d = j.h / j.nh;
     j.scale = pl_tensor_param_f32(t, 1);
-    j.per_thread = (size_t)(j.sn * j.sn + j.d * j.sn);
+    if (ctx->kern->attention_f32)
+        j.per_thread = (size_t)((j.d * j.sn + 15) / 16 * 16 + PL_ATT_SCRATCH(j.d));
+    else
+        j.per_thread = (size_t)(j.sn * j.sn + j.d * j.sn);
     PL_TRY(pl__cpu_scratch_reserve(&ctx->scratch, (size_t)ctx->n_threads * j.per_thread * sizeof(float)));
     j.scratch = ctx->scratch.p;
     pl_threadpool_run(ctx->pool, (int)(j.bn * j.nh), att_task, &j);
