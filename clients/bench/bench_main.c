@@ -2,11 +2,11 @@
  * parley-bench - `parley bench <what>`:
  *
  *   parley bench encoder [--model DIR] [--threads 1,2] [--precision f32,int8]
- *                        [--seqs 16,64,128,384] [--iters N] [--tp-iters N]
+ *                        [--seqs 16,64,128,384] [--iters N] [--tp-iters N] [--tp-batch B]
  *                        [--no-torch] [--no-gemm] [--ort] [--profile]
  *       BERT-base shape (12 x 768, random weights; made once under
  *       /tmp/parley-bench-bert-base unless --model is given): latency p50/p99
- *       at batch 1 x each seq, throughput at batch 32 x 128, per thread count
+ *       at batch 1 x each seq, throughput at batch B (32) x 128, per thread count
  *       and precision; the PyTorch peer (clients/bench/bench_torch.py, same
  *       weights and threads) in the same run, with our/their ratios (and, with
  *       --ort, ONNX Runtime via node + onnxruntime-node in $PL_ORT_DIR); then GEMM.
@@ -212,10 +212,12 @@ static struct lat run_lat(struct pl_bert_state *st, int b, int s, int iters, int
     return r;
 }
 
-static json_t *run_torch(const char *model, int threads, const char *seqs, int iters, int tp_iters, bool int8) {
+static json_t *run_torch(const char *model, int threads, const char *seqs, int iters, int tp_iters, int tp_batch,
+                         bool int8) {
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s %s/clients/bench/bench_torch.py %s --threads %d --seqs %s --iters %d --tp-iters %d %s",
-             PL_BENCH_PYTHON, PL_BENCH_SOURCE_DIR, model, threads, seqs, iters, tp_iters, int8 ? "--int8" : "");
+    snprintf(cmd, sizeof cmd,
+             "%s %s/clients/bench/bench_torch.py %s --threads %d --seqs %s --iters %d --tp-iters %d --tp-batch %d %s",
+             PL_BENCH_PYTHON, PL_BENCH_SOURCE_DIR, model, threads, seqs, iters, tp_iters, tp_batch, int8 ? "--int8" : "");
     FILE *p = popen(cmd, "r");
     if (!p) return NULL;
     char line[65536];
@@ -228,7 +230,7 @@ static json_t *run_torch(const char *model, int threads, const char *seqs, int i
 
 /* ONNX Runtime peer: needs node and onnxruntime-node under $PL_ORT_DIR
  * (default /tmp/parley-ort; see docs/engine.md). NULL when unavailable. */
-static json_t *run_ort(const char *model, int threads, const char *seqs, int iters, int tp_iters) {
+static json_t *run_ort(const char *model, int threads, const char *seqs, int iters, int tp_iters, int tp_batch) {
     const char *dir = getenv("PL_ORT_DIR") ? getenv("PL_ORT_DIR") : "/tmp/parley-ort";
     char path[1024], cmd[4096];
     struct stat sb;
@@ -246,8 +248,8 @@ static json_t *run_ort(const char *model, int threads, const char *seqs, int ite
             return NULL;
         }
     }
-    snprintf(cmd, sizeof cmd, "PL_ORT_DIR=%s node %s/clients/bench/bench_ort.js %s %d %s %d %d", dir,
-             PL_BENCH_SOURCE_DIR, path, threads, seqs, iters, tp_iters);
+    snprintf(cmd, sizeof cmd, "PL_ORT_DIR=%s node %s/clients/bench/bench_ort.js %s %d %s %d %d %d", dir,
+             PL_BENCH_SOURCE_DIR, path, threads, seqs, iters, tp_iters, tp_batch);
     FILE *p = popen(cmd, "r");
     if (!p) return NULL;
     char line[65536];
@@ -308,7 +310,7 @@ static bool parse_count(const char *flag, const char *s, int lo, int *out) {
 static int bench_encoder(int argc, char **argv) {
     const char *model = NULL, *seqs_s = "16,64,128,384", *prec_s = "f32,int8";
     int threads[8] = {1, 2}, n_threads = 2, iters = 10, tp_iters = 2, torch = 1, gemm = 1, ort = 0;
-    int profile = 0;
+    int profile = 0, tp_batch = 32;
     for (int i = 1; i < argc; i++) {
         if (i + 1 < argc && !strcmp(argv[i], "--model")) model = argv[++i];
         else if (i + 1 < argc && !strcmp(argv[i], "--threads")) n_threads = parse_list(argv[++i], threads, 8);
@@ -316,6 +318,12 @@ static int bench_encoder(int argc, char **argv) {
         else if (i + 1 < argc && !strcmp(argv[i], "--precision")) prec_s = argv[++i];
         else if (i + 1 < argc && !strcmp(argv[i], "--iters")) {
             if (!parse_count(argv[i], argv[i + 1], 1, &iters)) return 2;
+            i++;
+        } else if (i + 1 < argc && !strcmp(argv[i], "--tp-batch")) {
+            if (!parse_count(argv[i], argv[i + 1], 1, &tp_batch) || tp_batch > 32) {
+                fprintf(stderr, "parley bench encoder: --tp-batch is 1..32\n");
+                return 2;
+            }
             i++;
         } else if (i + 1 < argc && !strcmp(argv[i], "--tp-iters")) {
             if (!parse_count(argv[i], argv[i + 1], 0, &tp_iters)) return 2;
@@ -346,8 +354,8 @@ static int bench_encoder(int argc, char **argv) {
     int32_t *ids = pl_malloc(sizeof(int32_t) * 32 * 512);
     for (int ti = 0; ti < n_threads; ti++) {
         pl_backend_cpu_set_threads(be, threads[ti]);
-        json_t *tr = torch ? run_torch(model, threads[ti], seqs_s, iters, tp_iters, want_int8) : NULL;
-        json_t *orr = ort ? run_ort(model, threads[ti], seqs_s, iters, tp_iters) : NULL;
+        json_t *tr = torch ? run_torch(model, threads[ti], seqs_s, iters, tp_iters, tp_batch, want_int8) : NULL;
+        json_t *orr = ort ? run_ort(model, threads[ti], seqs_s, iters, tp_iters, tp_batch) : NULL;
         for (int pi = 0; pi < 2; pi++) {
             const char *prec = pi ? "int8" : "f32";
             if ((pi && !want_int8) || (!pi && !want_f32)) continue;
@@ -374,16 +382,18 @@ static int bench_encoder(int argc, char **argv) {
                 fflush(stdout);
             }
             if (tp_iters > 0) {
-                struct lat l = run_lat(st, 32, 128, tp_iters, ids, threads[ti] == 1, profile ? be : NULL);
-                double ours = 32.0 / (l.p50 / 1e3);
+                struct lat l = run_lat(st, tp_batch, 128, tp_iters, ids, threads[ti] == 1, profile ? be : NULL);
+                double ours = tp_batch / (l.p50 / 1e3);
                 double pt = json_number_value(json_object_get(json_object_get(tr, prec), "tp"));
                 double ot = json_number_value(json_object_get(json_object_get(orr, prec), "tp"));
-                printf("%-4d %-5s %-8s %10.2f %10s   throughput %.2f seq/s", threads[ti], prec, "32x128", l.p50, "-",
+                char tps[32];
+                snprintf(tps, sizeof tps, "%dx128", tp_batch);
+                printf("%-4d %-5s %-8s %10.2f %10s   throughput %.2f seq/s", threads[ti], prec, tps, l.p50, "-",
                        ours);
                 if (pt > 0) printf(", torch %.2f (ours/torch %.2fx)", pt, ours / pt);
                 if (ot > 0) printf(", ORT %.2f (ours/ORT %.2fx)", ot, ours / ot);
                 printf("\n");
-                if (profile) print_profile(be, threads[ti], prec, "32x128");
+                if (profile) print_profile(be, threads[ti], prec, tps);
                 fflush(stdout);
             }
             pl_bert_state_destroy(st);
@@ -411,7 +421,7 @@ int main(int argc, char **argv) {
     }
     fprintf(stderr, "usage: parley bench encoder [--model DIR] [--threads 1,2] [--precision f32,int8]\n"
                     "                            [--seqs 16,64,128,384] [--iters N] [--tp-iters N] [--no-torch] [--no-gemm] [--ort]\n"
-                    "                            [--profile]\n"
+                    "                            [--tp-batch B] [--profile]\n"
                     "       parley bench gemm [--threads 1,2]\n"
                     "       parley bench asr [--model DIR] [--seconds S] [--iters N] [--batches 1,8,32] [--no-cuda]\n");
     return 2;

@@ -2,14 +2,15 @@
 // bench_torch.py --export-onnx wrote, with the CPU library of the npm package
 // onnxruntime-node (installed under $PL_ORT_DIR). Prints one JSON line like
 // bench_torch.py: {"threads": N, "f32": {"lat": {"16": [p50, p99]}, "tp": seq_per_s}}.
-// Usage: node bench_ort.js MODEL.onnx THREADS SEQS ITERS TP_ITERS
+// Usage: node bench_ort.js MODEL.onnx THREADS SEQS ITERS TP_ITERS [TP_BATCH (32)]
 // One thread: process CPU time (the machine is shared); several: wall time.
 'use strict';
 const path = require('path');
 const ort = require(path.join(process.env.PL_ORT_DIR || '.', 'node_modules', 'onnxruntime-node'));
 
 async function main() {
-  const [model, threadsS, seqsS, itersS, tpS] = process.argv.slice(2);
+  const [model, threadsS, seqsS, itersS, tpS, tpBatchS] = process.argv.slice(2);
+  const tpBatch = parseInt(tpBatchS || '32', 10);
   const threads = parseInt(threadsS, 10), iters = parseInt(itersS, 10), tpIters = parseInt(tpS, 10);
   const sess = await ort.InferenceSession.create(model, {
     intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential',
@@ -34,7 +35,7 @@ async function main() {
   }
   const r = { lat: {} };
   for (const s of seqsS.split(',')) r.lat[s] = await time(1, parseInt(s, 10), iters);
-  if (tpIters > 0) r.tp = 32 / ((await time(32, 128, tpIters))[0] / 1e3);
+  if (tpIters > 0) r.tp = tpBatch / ((await time(tpBatch, 128, tpIters))[0] / 1e3);
   console.log(JSON.stringify({ threads, ort: ort.env.versions ? ort.env.versions.common : '?', f32: r }));
 }
 main().catch((e) => { console.error(String(e)); process.exit(1); });
