@@ -383,6 +383,38 @@ static void attention_f32(int sq, int kn, int d, const float *q, int ldq, const 
     }
 }
 
+/* LayerNorm of one row (cpu_impl.h): the residual sum stored into y on the
+ * first pass with the mean's partial sums, then the variance about the mean,
+ * then the affine map; tails masked. */
+static void layer_norm_f32(const float *x, const float *r, const float *g, const float *b, float eps, int h,
+                           float *y) {
+    const float *v = r ? y : x;
+    __m512 s = _mm512_setzero_ps();
+    for (int i = 0; i < h; i += 16) {
+        __mmask16 mk = lanes(h - i);
+        __m512 t = _mm512_maskz_loadu_ps(mk, x + i);
+        if (r) {
+            t = _mm512_add_ps(t, _mm512_maskz_loadu_ps(mk, r + i));
+            _mm512_mask_storeu_ps(y + i, mk, t);
+        }
+        s = _mm512_add_ps(s, t);
+    }
+    float mean = _mm512_reduce_add_ps(s) / (float)h;
+    __m512 vm = _mm512_set1_ps(mean), q = _mm512_setzero_ps();
+    for (int i = 0; i < h; i += 16) {
+        __mmask16 mk = lanes(h - i);
+        __m512 dv = _mm512_maskz_sub_ps(mk, _mm512_maskz_loadu_ps(mk, v + i), vm);
+        q = _mm512_fmadd_ps(dv, dv, q);
+    }
+    __m512 inv = _mm512_set1_ps(1.0f / sqrtf(_mm512_reduce_add_ps(q) / (float)h + eps));
+    for (int i = 0; i < h; i += 16) {
+        __mmask16 mk = lanes(h - i);
+        __m512 t = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, v + i), vm), inv);
+        t = _mm512_fmadd_ps(t, _mm512_maskz_loadu_ps(mk, g + i), _mm512_maskz_loadu_ps(mk, b + i));
+        _mm512_mask_storeu_ps(y + i, mk, t);
+    }
+}
+
 /* Sum four 16 x i32 accumulators into the 4 lanes of one __m128i. */
 static inline __m128i hsum4_i32(__m512i a0, __m512i a1, __m512i a2, __m512i a3) {
     __m256i b0 = _mm256_add_epi32(_mm512_castsi512_si256(a0), _mm512_extracti64x4_epi64(a0, 1));
@@ -507,6 +539,7 @@ const struct pl_cpu_kern pl__cpu_kern_avx512 = {
     .gemm_f32_fused = gemm_f32_fused,
     .pack_b = pack_b,
     .attention_f32 = attention_f32,
+    .layer_norm_f32 = layer_norm_f32,
     .gemm_nn_f32 = pl__avx2_gemm_nn,
     .gemm_i8 = gemm_i8,
     .bias_act = pl__avx2_bias_act,

@@ -150,8 +150,8 @@ struct row_job {
     int64_t rows, h, per_task;
 };
 
-static void layer_norm_row(const float *x, const float *r, const float *g, const float *b, float eps,
-                           int64_t h, float *y) {
+static void layer_norm_row_c(const float *x, const float *r, const float *g, const float *b, float eps,
+                             int64_t h, float *y) {
     /* y doubles as the sum buffer when there is a residual (y may alias neither). */
     const float *v = x;
     if (r) {
@@ -178,6 +178,15 @@ static void layer_norm_row(const float *x, const float *r, const float *g, const
     var = qt / (float)h;
     float inv = 1.0f / sqrtf(var + eps);
     for (i = 0; i < h; i++) y[i] = (v[i] - mean) * inv * g[i] + b[i];
+}
+
+/* LayerNorm of one row with the family's kernel, else portable C. */
+static void layer_norm_row(const struct pl_cpu_kern *kern, const float *x, const float *r, const float *g,
+                           const float *b, float eps, int64_t h, float *y) {
+    if (kern->layer_norm_f32)
+        kern->layer_norm_f32(x, r, g, b, eps, (int)h, y);
+    else
+        layer_norm_row_c(x, r, g, b, eps, h, y);
 }
 
 /* y = x - max - log(sum exp(x - max)) over one row. A separate y holds the
@@ -254,7 +263,7 @@ static void row_task_run(struct row_job *j, int task) {
     }
     case PL_OP_LAYER_NORM:
         for (int64_t r = r0; r < r1; r++)
-            layer_norm_row((const float *)t->src[0]->data + r * h,
+            layer_norm_row(j->ctx->kern, (const float *)t->src[0]->data + r * h,
                            t->src[1] ? (const float *)t->src[1]->data + r * h : NULL,
                            t->src[2]->data, t->src[3]->data, pl_tensor_param_f32(t, 0), h,
                            (float *)t->data + r * h);
@@ -292,7 +301,7 @@ static void row_task_run(struct row_job *j, int task) {
             const float *te = t->src[3] ? (const float *)t->src[3]->data + (int64_t)(tt ? tt[r] : 0) * h : NULL;
             float *y = (float *)t->data + r * h;
             for (int64_t i = 0; i < h; i++) y[i] = we[i] + pe[i] + (te ? te[i] : 0.0f);
-            layer_norm_row(y, NULL, t->src[5]->data, t->src[6]->data, pl_tensor_param_f32(t, 0), h, y);
+            layer_norm_row(j->ctx->kern, y, NULL, t->src[5]->data, t->src[6]->data, pl_tensor_param_f32(t, 0), h, y);
         }
         break;
     }
