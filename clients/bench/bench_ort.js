@@ -5,12 +5,16 @@
 // Usage: node bench_ort.js MODEL.onnx THREADS SEQS ITERS TP_ITERS [TP_BATCH (32)]
 // One thread: process CPU time (the machine is shared); several: wall time.
 'use strict';
+const fs = require('fs');
 const path = require('path');
 const ort = require(path.join(process.env.PL_ORT_DIR || '.', 'node_modules', 'onnxruntime-node'));
 
 async function main() {
   const [model, threadsS, seqsS, itersS, tpS, tpBatchS] = process.argv.slice(2);
   const tpBatch = parseInt(tpBatchS || '32', 10);
+  // the ids parley bench feeds: within the vocabulary of the model beside MODEL.onnx
+  const cfgPath = path.join(path.dirname(model), 'config.json');
+  const vocab = fs.existsSync(cfgPath) ? JSON.parse(fs.readFileSync(cfgPath, 'utf8')).vocab_size || 30522 : 30522;
   const threads = parseInt(threadsS, 10), iters = parseInt(itersS, 10), tpIters = parseInt(tpS, 10);
   const sess = await ort.InferenceSession.create(model, {
     intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential',
@@ -21,7 +25,7 @@ async function main() {
     : () => performance.now();
   async function time(b, s, n) {
     const ids = new BigInt64Array(b * s), mask = new BigInt64Array(b * s).fill(1n);
-    for (let i = 0; i < ids.length; i++) ids[i] = BigInt(1000 + (i * 7919) % 20000);
+    for (let i = 0; i < ids.length; i++) ids[i] = BigInt((1000 + (i * 7919) % 20000) % vocab);
     const feeds = { ids: new ort.Tensor('int64', ids, [b, s]), mask: new ort.Tensor('int64', mask, [b, s]) };
     await sess.run(feeds);
     const ts = [];
