@@ -19,7 +19,7 @@
 #include "threadpool.h"
 
 #define PL_GEMM_NB 64  /* weight rows packed at a time (multiple of 32) */
-#define PL_GEMM_KC 256 /* K block of the packed GEMM: two panels of 32 KiB */
+#define PL_GEMM_KC 128 /* K block of the packed GEMM: a 16 KiB panel chunk stays in L1 */
 #define PL_GEMM_PACK_FLOATS (PL_GEMM_NB * PL_GEMM_KC)
 #define PL_ATT_SCRATCH(d) (6 * 64 + 6 * (((d) + 15) / 16 * 16)) /* probabilities + output rows */
 
