@@ -129,6 +129,7 @@ static void gemm_f32(int m, int n, int k, const float *a, int lda, const float *
  * sums, the bias and the activation before one (masked) store per row. */
 
 #define PMR 12 /* rows per tile: 24 accumulators + 2 B + a broadcast */
+#define PF_AHEAD (32 * 32) /* panel floats (32 k steps, 4 KiB) fetched ahead of use; no fault past the end */
 
 /* 16-lane activation through the 8-lane AVX2 math (the numerics of bias_act). */
 static inline __m512 act16(__m512 x, int act) {
@@ -166,6 +167,8 @@ static inline void ptile_store(float *cr, __m512 v0, __m512 v1, int accumulate, 
         for (int l = 0; l < kc; l++) {                                                             \
             __m512 b0 = _mm512_load_ps(bp + (size_t)l * 32);                                       \
             __m512 b1 = _mm512_load_ps(bp + (size_t)l * 32 + 16);                                  \
+            _mm_prefetch((const char *)(bp + (size_t)l * 32 + PF_AHEAD), _MM_HINT_T0);             \
+            _mm_prefetch((const char *)(bp + (size_t)l * 32 + PF_AHEAD + 16), _MM_HINT_T0);        \
             for (int i = 0; i < MR; i++) {                                                         \
                 __m512 av = _mm512_set1_ps(a[(size_t)i * lda + l]);                                \
                 acc0[i] = _mm512_fmadd_ps(av, b0, acc0[i]);                                        \
