@@ -5,8 +5,10 @@
  *
  *   dialog_service.c   the service object, specs, the store, the unary rpcs, protobuf glue
  *   dialog_converse.c  one text turn end to end (NLU, policy, commit) and the Converse stream
- *   dialog_voice.c     Converse's voice: audio in through parley-asr streaming, replies out
- *                      through parley-tts streaming, barge-in
+ *   dialog_voice.c     Converse's voice: replies out through parley-tts streaming, barge-in,
+ *                      the voice thread that runs spoken turns (dialog_voice_impl.h)
+ *   dialog_voice_asr.c Converse's voice: audio in through parley-asr streaming, endpointing,
+ *                      the answer to an utterance without words
  *   dialog_actions.c   the `nats` action: a spec's subject, request/reply over NATS
  *
  * Thread-safety: the service is used by every handler thread; turns of one session are
@@ -187,9 +189,9 @@ pl_status pl__dlgconv_send_turn(struct pl__dlg_conv *c, const struct pl__dlg_tur
  * rather than being an EVENT_ERROR on a stream that goes on. */
 bool pl__dlgsvc_ends_stream(pl_status st);
 
-/* The voice of a Converse stream (dialog_voice.c). cfg is the ConverseConfig
- * (Parley__Dialog__V1__ConverseConfig *). Errors: PL_E_INVALID_ARG naming the field of a bad
- * audio config. OUT: c->voice. Runs a thread for the stream's turns. */
+/* The voice of a Converse stream (dialog_voice.c, dialog_voice_asr.c). cfg is the
+ * ConverseConfig (Parley__Dialog__V1__ConverseConfig *). Errors: PL_E_INVALID_ARG naming the
+ * field of a bad audio config. OUT: c->voice. Runs a thread for the stream's turns. */
 pl_status pl__dlg_voice_create(struct pl__dlg_conv *c, const void *cfg);
 /* Client messages (on the stream's handler thread): audio_content bytes, a text turn (queued
  * behind the voice turns), ControlInput kinds. Errors end the stream (INVALID_ARGUMENT); once
