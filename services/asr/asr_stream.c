@@ -1,5 +1,7 @@
 /*
- * asr_stream.c - StreamingRecognize of parley-asr (asr_stream.h, docs/asr-streaming.md).
+ * asr_stream.c - StreamingRecognize of parley-asr (asr_stream.h, docs/asr-streaming.md): a
+ * session's audio input, endpointing, decoding and results. The streaming service and a
+ * session's configuration are in asr_stream_config.c.
  */
 #include "asr_stream.h"
 
@@ -15,6 +17,7 @@
 #include "alloc.h"
 #include "asr_impl.h"
 #include "asr_sched.h"
+#include "asr_stream_impl.h"
 #include "audio.h"
 #include "endpoint.h"
 #include "log.h"
@@ -28,248 +31,9 @@
 #include "riva/proto/riva_nlp.pb-c.h"
 #include "util.h"
 
-#define MAX_ALTERNATIVES 32
-#define MODEL_CHUNK 256  /* feature frames per model feed */
 #define HEADER_MAX 65536 /* bytes a WAV header may take before the first samples */
-#define EP_FRAME_MS 10
-
-/*
- * Batching across streams: every model step of a session (a chunk of feature frames, and/or
- * the finish of an utterance) goes through its model's scheduler (asr_sched.h): one thread
- * per model runs the pending steps of all streams as one pl_asr_batch_step.
- */
-struct pl_asrsvc_streaming {
-    struct pl_asrsvc *svc;
-    struct pl_asrsvc_streaming_opts o;
-    struct pl_vad *vad; /* an explicit vad_path's VAD, else NULL: the repository's VAD */
-    bool no_vad;        /* vad_path "none" */
-};
-
-void pl_asrsvc_streaming_opts_default(struct pl_asrsvc_streaming_opts *o) {
-    memset(o, 0, sizeof *o);
-    o->max_utterance_s = 30.0;
-    o->endpointing = PL_ASRSVC_EP_AUTO;
-    o->max_batch = PL_ASRSVC_SCHED_MAX_BATCH;
-    o->batch_wait_us = 2000;
-    o->final_renorm = true;
-    o->final_margin_ms = 500;
-}
-
-pl_status pl_asrsvc_endpointing_parse(const char *name, int *out) {
-    if (!name || !out) return PL_ERR(PL_E_INVALID_ARG, "pl_asrsvc_endpointing_parse: NULL argument");
-    if (!strcmp(name, "auto"))
-        *out = PL_ASRSVC_EP_AUTO;
-    else if (!strcmp(name, "vad+blank"))
-        *out = PL_ASRSVC_EP_VAD_BLANK;
-    else if (!strcmp(name, "vad"))
-        *out = PL_ASRSVC_EP_VAD;
-    else if (!strcmp(name, "agree"))
-        *out = PL_ASRSVC_EP_AGREE;
-    else
-        return PL_ERR(PL_E_INVALID_ARG,
-                      "stream endpointing '%s': want auto, vad+blank, vad or agree", name);
-    return PL_OK;
-}
-
-/* The endpointing mode (AUTO resolved) of streams of model m: the blank of a 10 ms frame is
- * known this long after its audio: the model's right context in feature frames (10 ms each)
- * and about a frame of feature window. */
-static int ep_mode_of(const struct pl_asrsvc_streaming *ss, const struct pl_asrsvc_model *m,
-                      int *la_ms) {
-    int la = pl_asr_model_get_config(m->am)->right_context * EP_FRAME_MS + EP_FRAME_MS;
-    if (la_ms) *la_ms = la;
-    int mode = ss->o.endpointing;
-    if (mode == PL_ASRSVC_EP_AUTO)
-        mode = la <= PL_ASRSVC_AUTO_LOOKAHEAD_MS ? PL_ASRSVC_EP_VAD_BLANK
-                                                     : PL_ASRSVC_EP_VAD;
-    return mode;
-}
-
-/* Model m's scheduler, made by its first stream (models loaded by a reload get theirs the
- * same way); it lives as long as the model. */
-static pl_status model_sched(struct pl_asrsvc_streaming *ss, struct pl_asrsvc_model *m,
-                             struct pl_asrsvc_sched **out) {
-    pl_status st = PL_OK;
-    pthread_mutex_lock(&m->sched_lock);
-    if (!m->sched) {
-        struct pl_asrsvc_sched_opts so;
-        pl_asrsvc_sched_opts_default(&so);
-        so.max_batch = ss->o.max_batch;
-        so.max_chunk = MODEL_CHUNK;
-        so.max_wait_us = ss->o.batch_wait_us;
-        so.metrics = ss->o.metrics;
-        so.model = m->name;
-        st = pl_asrsvc_sched_create(m->am, &so, &m->sched);
-        if (st == PL_OK) {
-            int la_ms, mode = ep_mode_of(ss, m, &la_ms);
-            PL_LOGI("model %s: model look-ahead %d ms; streaming endpointing %s%s", m->name,
-                    la_ms,
-                    mode == PL_ASRSVC_EP_VAD_BLANK ? "vad+blank"
-                    : mode == PL_ASRSVC_EP_VAD     ? "vad"
-                                                       : "agree",
-                    ss->o.endpointing == PL_ASRSVC_EP_AUTO ? " (auto)" : "");
-        }
-    }
-    *out = m->sched;
-    pthread_mutex_unlock(&m->sched_lock);
-    return st;
-}
-
-pl_status pl_asrsvc_streaming_create(struct pl_asrsvc *svc, const struct pl_asrsvc_streaming_opts *o,
-                                  struct pl_asrsvc_streaming **out) {
-    if (!svc || !out) return PL_ERR(PL_E_INVALID_ARG, "pl_asrsvc_streaming_create: NULL argument");
-    *out = NULL;
-    pl_status st = PL_OK;
-    struct pl_asrsvc_streaming *ss = pl_calloc(1, sizeof *ss);
-    if (!ss) return PL_ERR(PL_E_NOMEM, "stream service");
-    ss->svc = svc;
-    if (o)
-        ss->o = *o;
-    else
-        pl_asrsvc_streaming_opts_default(&ss->o);
-    ss->o.vad_path = NULL; /* not kept */
-    if (!(ss->o.max_utterance_s >= 1.0)) ss->o.max_utterance_s = 30.0;
-    if (ss->o.endpointing < PL_ASRSVC_EP_AUTO ||
-        ss->o.endpointing > PL_ASRSVC_EP_AGREE) {
-        st = PL_ERR(PL_E_INVALID_ARG, "stream endpointing mode %d", ss->o.endpointing);
-        goto fail;
-    }
-    const char *vp = o ? o->vad_path : NULL;
-    if (vp && !strcmp(vp, "none")) {
-        ss->no_vad = true;
-    } else if (vp && *vp) {
-        st = pl_vad_create(vp, &ss->vad);
-        if (st != PL_OK) {
-            st = pl__asrsvc_wrap(st, "VAD weights %s", vp);
-            goto fail;
-        }
-    } else if (!pl_asrsvc_streaming_has_vad(ss)) {
-        PL_LOGW("no VAD under %s (model_type silero_vad, e.g. vad-silero/); streams end "
-                "utterances only at the end of the stream", svc->model_dir);
-    }
-    *out = ss;
-    return PL_OK;
-fail:
-    pl_asrsvc_streaming_destroy(ss);
-    return st;
-}
-
-void pl_asrsvc_streaming_destroy(struct pl_asrsvc_streaming *ss) {
-    if (!ss) return;
-    pl_vad_destroy(ss->vad);
-    pl_free(ss);
-}
-
-/* The VAD streams of set use: the explicit one, else the repository's (NULL: none). */
-static struct pl_vad *vad_of(const struct pl_asrsvc_streaming *ss, const struct pl_model_set *set) {
-    if (ss->no_vad) return NULL;
-    return ss->vad ? ss->vad : pl__asrsvc_set_vad(set);
-}
-
-bool pl_asrsvc_streaming_has_vad(const struct pl_asrsvc_streaming *ss) {
-    if (!ss) return false;
-    struct pl_model_set *set = pl_model_repo_acquire(ss->svc->repo);
-    bool has = vad_of(ss, set) != NULL;
-    pl_model_set_release(set);
-    return has;
-}
-
-int pl_asrsvc_streaming_endpointing(const struct pl_asrsvc_streaming *ss, const char *name) {
-    if (!ss) return -1;
-    struct pl_model_set *set = pl_model_repo_acquire(ss->svc->repo);
-    struct pl_asrsvc_model *m = NULL;
-    int mode = pl__asrsvc_model_pick(ss->svc, set, name, &m) == PL_OK ? ep_mode_of(ss, m, NULL) : -1;
-    pl_model_set_release(set);
-    return mode;
-}
-
-void pl_asrsvc_streaming_batch_stats(struct pl_asrsvc_streaming *ss, long *steps, long *stream_steps) {
-    *steps = *stream_steps = 0;
-    if (!ss) return;
-    struct pl_model_set *set = pl_model_repo_acquire(ss->svc->repo);
-    for (int i = 0, n = pl__asrsvc_model_count(set); i < n; i++) {
-        struct pl_asrsvc_model *m = pl__asrsvc_model_at(set, i);
-        pthread_mutex_lock(&m->sched_lock);
-        if (m->sched) {
-            struct pl_asrsvc_sched_stats t;
-            pl_asrsvc_sched_get_stats(m->sched, &t);
-            *steps += t.steps;
-            *stream_steps += t.stream_steps;
-        }
-        pthread_mutex_unlock(&m->sched_lock);
-    }
-    pl_model_set_release(set);
-}
 
 /* ---- session ------------------------------------------------------------------------------- */
-
-struct ep_ev {
-    int type;
-    int64_t frame, begin, last; /* pl_endpoint_event's */
-};
-
-struct pl_asrsvc_session {
-    struct pl_asrsvc_streaming *ss;
-    pl_asrsvc_session_send_fn send;
-    void *ud;
-    ProtobufCMessage *cfg_msg; /* the first request (owns the config) */
-    const Nvidia__Riva__Asr__RecognitionConfig *cfg;
-    bool interim, ended;
-    /* custom_configuration speech_events=true (parley-dialog's barge-in): a result with no
-     * alternatives (is_final false, stability 0) as soon as the endpointer hears speech */
-    bool speech_events;
-    struct pl_model_set *set; /* the models as they were at the stream's configuration: held
-                                 until the session ends, so a reload cannot take them */
-    struct pl_asrsvc_model *m;
-    struct pl_asr_fe *fe;
-    struct pl_asrsvc_sched *sched;
-    bool expecting; /* announced to sched: a step of this session is coming */
-    int max_alt;
-    /* audio input */
-    bool have_fmt;
-    struct pl_audio_info fmt;
-    uint8_t *pend; /* undecoded bytes (header so far, or a partial frame) */
-    size_t n_pend, cap_pend;
-    struct pl_resampler *rs; /* NULL: already at the model rate */
-    /* samples at the model rate from the decided position on */
-    float *buf;
-    size_t n_buf, cap_buf;
-    int64_t buf_pos; /* stream sample index of buf[0]: the audio before it is decided */
-    int64_t fed_pos; /* samples given to the features: == buf_pos in VAD mode, the whole
-                        audio received in the blank modes (the model runs ahead) */
-    int64_t recv;    /* samples received */
-    /* endpointing */
-    struct pl_vad_state *vs;
-    struct pl_endpoint *ep;
-    float *vprob; /* probability of every VAD window since the start */
-    size_t n_vprob, cap_vprob;
-    int64_t ep_frames;
-    struct ep_ev *evs;
-    size_t n_evs, cap_evs;
-    bool speech;    /* the endpointer saw speech in the current utterance */
-    bool use_blank; /* the endpointer takes the model's blank probabilities */
-    int blank_id, stride;
-    /* decoding of the current utterance */
-    int64_t utt_start; /* sample */
-    struct pl_asr_fe_stream *fs;
-    struct pl_asr_state *ms;
-    float *mout;              /* [max_out, V] */
-    struct pl_asr_beam *beam; /* NULL: greedy on logp */
-    struct pl_asr_decode_opts dopts;
-    float *logp; /* [n_rows, V] of the utterance (greedy and blank ratios) */
-    size_t n_rows, cap_rows;
-    size_t dec_rows; /* rows given to the decoder (those of decided audio) */
-    bool model_done; /* the model stream of this utterance is finished */
-    /* models with per-utterance normalization (m->stream_renorm, opts final_renorm): the
-     * samples of the current utterance given to the features, from utt_start, so that its
-     * final is recomputed with the offline front end */
-    bool renorm;
-    float *utt;
-    size_t n_utt, cap_utt;
-    int64_t sp_begin, sp_last; /* the endpointer's first / last voiced 10 ms frame of the
-                                  utterance (stream frames; -1: not known) */
-    int64_t res_start;         /* stream sample of logp's row 0 (word offsets) */
-};
 
 static pl_status grow(void **p, size_t *cap, size_t need, size_t elem) {
     if (need <= *cap) return PL_OK;
@@ -314,91 +78,6 @@ void pl_asrsvc_session_destroy(struct pl_asrsvc_session *s) {
     pl_free(s->utt);
     pl_model_set_release(s->set);
     pl_free(s);
-}
-
-/* ---- configuration ------------------------------------------------------------------------- */
-
-static pl_status setup(struct pl_asrsvc_session *s,
-                       const Nvidia__Riva__Asr__StreamingRecognitionConfig *sc) {
-    struct pl_asrsvc *svc = s->ss->svc;
-    const Nvidia__Riva__Asr__RecognitionConfig *c = sc->config;
-    if (!c) return PL_ERR(PL_E_INVALID_ARG, "streaming_config.config is missing");
-    s->cfg = c;
-    s->interim = sc->interim_results;
-    for (size_t i = 0; i < c->n_custom_configuration; i++) {
-        const char *k = c->custom_configuration[i]->key, *v = c->custom_configuration[i]->value;
-        if (k && v && !strcmp(k, "speech_events"))
-            s->speech_events = !strcasecmp(v, "true") || !strcmp(v, "1");
-    }
-    const char *lc = c->language_code;
-    if (lc && *lc && strcasecmp(lc, "en-US") && strcasecmp(lc, "en_US") && strcasecmp(lc, "en"))
-        return PL_ERR(PL_E_INVALID_ARG, "language_code '%s' is not served (this service: en-US)",
-                      lc);
-    if (c->max_alternatives < 0 || c->max_alternatives > MAX_ALTERNATIVES)
-        return PL_ERR(PL_E_INVALID_ARG, "max_alternatives %d is out of range (0..%d)",
-                      c->max_alternatives, MAX_ALTERNATIVES);
-    if (c->enable_separate_recognition_per_channel)
-        PL_LOGD("separate recognition per channel is not streamed; channels are averaged");
-    s->set = pl_model_repo_acquire(svc->repo);
-    PL_TRY(pl__asrsvc_model_pick(svc, s->set, c->model, &s->m));
-    s->fe = s->m->stream_fe;
-    PL_TRY(model_sched(s->ss, s->m, &s->sched));
-    struct pl_vad *vad = vad_of(s->ss, s->set);
-    s->max_alt = c->max_alternatives > 0 ? c->max_alternatives : 1;
-    /* decoding as Recognize does it */
-    struct pl__asrsvc_settings rs;
-    pl__asrsvc_settings_init(svc, s->m, &rs);
-    PL_TRY(pl__asrsvc_parse_custom(c, &rs));
-    rs.use_lm = rs.use_lm && svc->lm != NULL;
-    if (s->max_alt > 1) rs.beam = true;
-    if (rs.beam_width < s->max_alt) rs.beam_width = s->max_alt;
-    pl__asrsvc_decode_opts(&rs, s->m, s->max_alt, &s->dopts);
-    if (rs.beam) {
-        pl_status st =
-            pl_asr_beam_create(s->m->vocab, rs.use_lm ? svc->lm : NULL, &s->dopts, NULL, 0, &s->beam);
-        if (st != PL_OK)
-            return pl__asrsvc_wrap(st == PL_E_NOMEM ? st : PL_E_INVALID_ARG, "decoder");
-    }
-    /* endpointing */
-    if (vad && s->m->sample_rate == PL_VAD_SAMPLE_RATE) {
-        struct pl_endpoint_config ec;
-        memset(&ec, 0, sizeof ec);
-        const Nvidia__Riva__Asr__EndpointingConfig *e = c->endpointing_config;
-        if (e) {
-            ec.has_start_history = e->_start_history_case != 0;
-            ec.start_history = e->start_history;
-            ec.has_start_threshold = e->_start_threshold_case != 0;
-            ec.start_threshold = e->start_threshold;
-            ec.has_stop_history = e->_stop_history_case != 0;
-            ec.stop_history = e->stop_history;
-            ec.has_stop_threshold = e->_stop_threshold_case != 0;
-            ec.stop_threshold = e->stop_threshold;
-            ec.has_stop_history_eou = e->_stop_history_eou_case != 0;
-            ec.stop_history_eou = e->stop_history_eou;
-            ec.has_stop_threshold_eou = e->_stop_threshold_eou_case != 0;
-            ec.stop_threshold_eou = e->stop_threshold_eou;
-        }
-        struct pl_endpoint_params p;
-        pl_status st = pl_endpoint_params_resolve(&ec, EP_FRAME_MS, &p);
-        if (st != PL_OK) return pl__asrsvc_wrap(PL_E_INVALID_ARG, "endpointing_config");
-        int mode = ep_mode_of(s->ss, s->m, NULL);
-        s->use_blank = mode != PL_ASRSVC_EP_VAD;
-        p.combine = mode == PL_ASRSVC_EP_VAD_BLANK
-                        ? PL_ENDPOINT_COMBINE_BLANK_ENDS
-                        : PL_ENDPOINT_COMBINE_AGREE;
-        s->blank_id = pl_asr_model_get_config(s->m->am)->blank;
-        s->stride = s->m->stride > 0 ? s->m->stride : 1;
-        PL_TRY(pl_endpoint_create(&p, &s->ep));
-        PL_TRY(pl_vad_state_create(vad, &s->vs));
-    }
-    s->renorm = s->m->stream_renorm && s->ss->o.final_renorm;
-    PL_TRY(pl_asr_fe_stream_create(s->fe, &s->fs));
-    pl_asr_fe_stream_keep_logmel(s->fs, s->renorm); /* the final reuses the log-mels */
-    PL_TRY(pl_asr_state_create(s->m->am, MODEL_CHUNK, &s->ms));
-    s->mout = pl_malloc(sizeof *s->mout * (size_t)pl_asr_state_max_out(s->ms) *
-                        (size_t)s->m->vocab_size);
-    if (!s->mout) return PL_ERR(PL_E_NOMEM, "model output");
-    return PL_OK;
 }
 
 /* ---- results ------------------------------------------------------------------------------- */
@@ -1020,7 +699,7 @@ pl_status pl_asrsvc_session_message(struct pl_asrsvc_session *s, const uint8_t *
             goto fail;
         }
         s->cfg_msg = msg;
-        return setup(s, rq->streaming_config);
+        return pl__asrsvc_session_setup(s, rq->streaming_config);
     }
     if (rq->streaming_request_case !=
         NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_REQUEST__STREAMING_REQUEST_AUDIO_CONTENT) {
