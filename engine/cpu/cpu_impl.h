@@ -18,9 +18,7 @@
 #include "backend_impl.h"
 #include "threadpool.h"
 
-#define PL_GEMM_NB 64  /* weight rows packed at a time (multiple of 32) */
 #define PL_GEMM_KC 128 /* K block of the packed GEMM: a 16 KiB panel chunk stays in L1 */
-#define PL_GEMM_PACK_FLOATS (PL_GEMM_NB * PL_GEMM_KC)
 #define PL_ATT_SCRATCH(d) (6 * 64 + 6 * (((d) + 15) / 16 * 16)) /* probabilities + output rows */
 
 struct pl_cpu_kern {
@@ -29,17 +27,15 @@ struct pl_cpu_kern {
     void (*gemm_f32)(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
                      float *c, int ldc);
     /* C[M,N] = act(A[M,K] . B[N,K]^T + bias) (overwrites C; bias may be NULL,
-     * act an enum pl_act), B packed per block of PL_GEMM_NB rows x PL_GEMM_KC
-     * into pack (PL_GEMM_PACK_FLOATS floats, 64-byte aligned, per caller
-     * thread), or read from bp: B already in panels (pl_backend_cpu_pack_weight's
-     * layout for columns [0, n), 64-byte aligned; then b and pack are unused).
+     * act an enum pl_act) with B packed (bp: pack_b's layout for columns
+     * [0, n), 64-byte aligned), the bias and activation applied in registers.
      * NULL in families without it (then gemm_f32 + bias_act). */
-    void (*gemm_f32_fused)(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
-                           float *c, int ldc, const float *bias, int act, float *pack,
-                           const float *bp);
+    void (*gemm_f32_packed)(int m, int n, int k, const float *a, int lda, const float *bp, float *c,
+                            int ldc, const float *bias, int act);
     /* pl_backend_cpu_pack_weight's layout for an [n, k] matrix (row stride
-     * ldb) into p (64-byte aligned, ceil(n / 32) * 32 * k floats); NULL
-     * with gemm_f32_fused. */
+     * ldb) into p (64-byte aligned, ceil(n / 32) * 32 * k floats):
+     * p[(q * k + l) * 32 + j] = b[32q + j][l], 0 past n. NULL with
+     * gemm_f32_packed. */
     void (*pack_b)(int n, int k, const float *b, int ldb, float *p);
     /* C[M,N] = A[M,K] . B[K,N] (overwrites C): B row-major along N; used by
      * attention (Q . K^T with K transposed once per head, P . V in place). */

@@ -120,13 +120,16 @@ static void gemm_f32(int m, int n, int k, const float *a, int lda, const float *
 
 /* ---- packed f32 GEMM with the epilogue in registers ------------------------
  *
- * C = act(A . B^T + bias) for B in PyTorch layout [N, K]. Per K block of
- * PL_GEMM_KC, the (at most PL_GEMM_NB) weight rows are gathered into 32-column
- * panels P[l][32] (zero past N), which stay in L1 while every row of A passes
- * over them. The micro-kernel keeps an MR x 32 tile in 2 * MR zmm accumulators
+ * C = act(A . B^T + bias) for B [N, K] packed at load into 32-column panels
+ * (pl_backend_cpu_pack_weight). Per K block of PL_GEMM_KC, a panel's chunk
+ * (16 KiB) stays in L1 while every row of A passes over it. The micro-kernel keeps an MR x 32 tile in 2 * MR zmm accumulators
  * and broadcasts one A element per row and k: each panel load feeds MR FMAs,
  * nothing is reduced horizontally, and the last K block adds C's partial
  * sums, the bias and the activation before one (masked) store per row. */
+
+static inline __mmask16 lanes(int left) {
+    return left >= 16 ? (__mmask16)0xFFFF : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
+}
 
 #define PMR 12 /* rows per tile: 24 accumulators + 2 B + a broadcast */
 #define PF_AHEAD (32 * 32) /* panel floats (32 k steps, 4 KiB) fetched ahead of use; no fault past the end */
@@ -194,54 +197,27 @@ static void pack_b(int n, int k, const float *b, int ldb, float *p) {
                 p[((size_t)q * k + l) * 32 + j] = q * 32 + j < n ? b[(size_t)(q * 32 + j) * ldb + l] : 0.0f;
 }
 
-/* Gather rows [0, nn) x columns [0, kc) of B (row stride ldb) into panels of
- * 32 columns: p[(q * kc + l) * 32 + j] = B[32q + j][l], 0 for 32q + j >= nn. */
-static void pack_panels(int nn, int kc, const float *b, int ldb, float *p) {
-    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                           _mm512_set1_epi32(ldb));
-    for (int q = 0; q * 32 < nn; q++)
-        for (int half = 0; half < 2; half++) {
-            int j0 = q * 32 + half * 16, left = nn - j0;
-            __mmask16 mk = left >= 16 ? (__mmask16)0xFFFF : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
-            float *dst = p + (size_t)q * kc * 32 + half * 16;
-            if (!mk) {
-                for (int l = 0; l < kc; l++) _mm512_store_ps(dst + (size_t)l * 32, _mm512_setzero_ps());
-                continue;
-            }
-            const float *src = b + (size_t)j0 * ldb;
-            for (int l = 0; l < kc; l++)
-                _mm512_store_ps(dst + (size_t)l * 32,
-                                _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mk, idx, src + l, 4));
-        }
-}
-
-static void gemm_f32_fused(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c,
-                           int ldc, const float *bias, int act, float *pack, const float *bpk) {
+static void gemm_f32_packed(int m, int n, int k, const float *a, int lda, const float *bp, float *c, int ldc,
+                            const float *bias, int act) {
     static void (*const tiles[PMR + 1])(int, const float *, int, const float *, float *, int, int,
                                         const float *, int, __mmask16, __mmask16) = {
         [1] = ptile_1, [2] = ptile_2, [4] = ptile_4, [8] = ptile_8, [12] = ptile_12};
-    for (int n0 = 0; n0 < n; n0 += PL_GEMM_NB) {
-        int nn = n - n0 < PL_GEMM_NB ? n - n0 : PL_GEMM_NB;
-        for (int k0 = 0; k0 < k || k0 == 0; k0 += PL_GEMM_KC) {
-            int kc = k - k0 < PL_GEMM_KC ? k - k0 : PL_GEMM_KC;
-            int last = k0 + kc >= k;
-            if (!bpk) pack_panels(nn, kc, b + (size_t)n0 * ldb + k0, ldb, pack);
-            for (int q = 0; q * 32 < nn; q++) {
-                int left = nn - q * 32;
-                __mmask16 m0 = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
-                __mmask16 m1 = left >= 32 ? (__mmask16)0xFFFF : left > 16 ? (__mmask16)((1u << (left - 16)) - 1) : 0;
-                const float *bq = last && bias ? bias + n0 + q * 32 : NULL;
-                const float *bp = bpk ? bpk + ((size_t)(n0 / 32 + q) * k + k0) * 32 : pack + (size_t)q * kc * 32;
-                float *cq = c + n0 + q * 32;
-                for (int i = 0; i < m;) {
-                    int mr = m - i >= PMR ? PMR : m - i >= 8 ? 8 : m - i >= 4 ? 4 : m - i >= 2 ? 2 : 1;
-                    tiles[mr](kc, a + (size_t)i * lda + k0, lda, bp, cq + (size_t)i * ldc, ldc, k0 > 0, bq,
-                              last ? act : 0, m0, m1);
-                    i += mr;
-                }
+    for (int k0 = 0; k0 < k || k0 == 0; k0 += PL_GEMM_KC) {
+        int kc = k - k0 < PL_GEMM_KC ? k - k0 : PL_GEMM_KC;
+        int last = k0 + kc >= k;
+        for (int q = 0; q * 32 < n; q++) {
+            int left = n - q * 32;
+            __mmask16 m0 = lanes(left), m1 = lanes(left - 16);
+            const float *bq = last && bias ? bias + q * 32 : NULL;
+            const float *bpq = bp + ((size_t)q * k + k0) * 32;
+            for (int i = 0; i < m;) {
+                int mr = m - i >= PMR ? PMR : m - i >= 8 ? 8 : m - i >= 4 ? 4 : m - i >= 2 ? 2 : 1;
+                tiles[mr](kc, a + (size_t)i * lda + k0, lda, bpq, c + (size_t)i * ldc + q * 32, ldc, k0 > 0, bq,
+                          last ? act : 0, m0, m1);
+                i += mr;
             }
-            if (k == 0) break;
         }
+        if (k == 0) break;
     }
 }
 
@@ -273,10 +249,6 @@ static inline __m512 exp16(__m512 x) {
     p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
     __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(fx), _mm512_set1_epi32(127)), 23);
     return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
-}
-
-static inline __mmask16 lanes(int left) {
-    return left >= 16 ? (__mmask16)0xFFFF : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
 }
 
 /* Scores of AQ query rows (row pointers qr) against keys [j0, j0 + 64) of kt
@@ -539,7 +511,7 @@ static void dwconv(int n_out, int ch, int k, int d, int s, const float *x, const
 const struct pl_cpu_kern pl__cpu_kern_avx512 = {
     .name = "avx512",
     .gemm_f32 = gemm_f32,
-    .gemm_f32_fused = gemm_f32_fused,
+    .gemm_f32_packed = gemm_f32_packed,
     .pack_b = pack_b,
     .attention_f32 = attention_f32,
     .layer_norm_f32 = layer_norm_f32,

@@ -12,10 +12,9 @@
 #include "cpu_impl.h"
 
 #define LIN_NB 64  /* weight rows (output features) per task */
+_Static_assert(LIN_NB % 32 == 0, "a task's weight rows start a packed panel");
 #define LIN_MB 192 /* activation rows per task */
 #define SMALL_OP 16384 /* elements below which a row-wise op stays in one task */
-#define FUSED_MIN_M 64 /* rows from which the packed GEMM packs weights at run time (it always
-                          runs on weights packed at load: pl_backend_cpu_pack_weight) */
 
 static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -26,9 +25,7 @@ struct lin_job {
     const struct pl_cpu_kern *kern;
     const struct pl_tensor *t;
     int64_t m, n, k, n_nb;
-    float *wconv;    /* per thread: f32 panel for f16/bf16 weights [LIN_NB, k] (when converted),
-                        then the packed GEMM's panels [PL_GEMM_PACK_FLOATS] */
-    size_t wconv_per_thread; /* floats */
+    float *wconv;    /* per-thread f32 panel for f16/bf16 weights [LIN_NB, k] */
     int8_t *aq;      /* quantized activations [m, k] */
     float *ascale;   /* per-row activation scales [m] */
     int32_t *acc;    /* per-thread int32 tile [LIN_MB, LIN_NB] */
@@ -66,7 +63,7 @@ static void lin_task(void *arg, int task, int thread) {
     if (w->dtype == PL_DTYPE_F32) {
         wp = (const float *)w->data + n0 * j->k;
     } else {
-        float *dst = j->wconv + (size_t)thread * j->wconv_per_thread;
+        float *dst = j->wconv + (size_t)thread * LIN_NB * j->k;
         const uint16_t *src = (const uint16_t *)w->data + n0 * j->k;
         int64_t cnt = (int64_t)nn * j->k;
         if (w->dtype == PL_DTYPE_F16)
@@ -77,12 +74,10 @@ static void lin_task(void *arg, int task, int thread) {
         pl__cpu_prof_lap(j->ctx, thread, PL_CPU_PROF_PACK, &t0);
     }
     const float *bp = w->dtype == PL_DTYPE_F32 ? w->packed : NULL;
-    if (j->kern->gemm_f32_fused && (bp || mm >= FUSED_MIN_M)) {
-        /* bias and activation in the GEMM's registers: no epilogue pass */
-        float *pack = j->wconv + (size_t)thread * j->wconv_per_thread +
-                      (w->dtype == PL_DTYPE_F32 ? 0 : (size_t)LIN_NB * j->k);
-        j->kern->gemm_f32_fused(mm, nn, k, (const float *)x->data + m0 * j->k, k, wp, k, y, (int)j->n,
-                                bias, act, pack, bp ? bp + (size_t)n0 * j->k : NULL);
+    if (bp && j->kern->gemm_f32_packed) {
+        /* weights packed at load; bias and activation in the GEMM's registers */
+        j->kern->gemm_f32_packed(mm, nn, k, (const float *)x->data + m0 * j->k, k, bp + (size_t)n0 * j->k, y,
+                                 (int)j->n, bias, act);
         pl__cpu_prof_lap(j->ctx, thread, PL_CPU_PROF_GEMM, &t0);
         return;
     }
@@ -132,10 +127,8 @@ static pl_status op_linear(struct pl_cpu_ctx *ctx, struct pl_tensor *t) {
         j.acc = (int32_t *)(p + align64((size_t)(j.m * j.k)) + align64((size_t)j.m * sizeof(float)));
         struct quant_job q = {.ctx = ctx, .kern = ctx->kern, .x = x->data, .q = j.aq, .scale = j.ascale, .m = j.m, .k = j.k};
         pl_threadpool_run(ctx->pool, (int)cdiv(j.m, 16), quant_task, &q);
-    } else {
-        j.wconv_per_thread = (w->dtype != PL_DTYPE_F32 ? (size_t)LIN_NB * j.k : 0) +
-                             (ctx->kern->gemm_f32_fused ? PL_GEMM_PACK_FLOATS : 0);
-        PL_TRY(pl__cpu_scratch_reserve(&ctx->scratch, (size_t)nt * j.wconv_per_thread * sizeof(float)));
+    } else if (w->dtype != PL_DTYPE_F32) {
+        PL_TRY(pl__cpu_scratch_reserve(&ctx->scratch, (size_t)nt * LIN_NB * j.k * sizeof(float)));
         j.wconv = ctx->scratch.p;
     }
     pl_threadpool_run(ctx->pool, (int)(j.n_nb * cdiv(j.m, LIN_MB)), lin_task, &j);

@@ -171,10 +171,10 @@ START_TEST(test_linear) {
 END_TEST
 
 /* The packed GEMM (AVX-512 family): weights packed at load
- * (pl_backend_cpu_pack_weight) or at run time (64+ rows), with the bias and
- * activation in its registers: tails of every tile dimension (rows 12/8/4/2/1,
- * a 32-column panel, the K block), every activation. Families without it must
- * ignore w->packed. */
+ * (pl_backend_cpu_pack_weight), the bias and activation in its registers:
+ * tails of every tile dimension (rows 12/8/4/2/1, a 32-column panel, the K
+ * block), every activation; the same shapes unpacked (the other kernel).
+ * Families without it must ignore w->packed. */
 START_TEST(test_linear_packed) {
     static const int shapes[][3] = {{1, 1, 1},      {7, 33, 5},    {11, 70, 257}, {64, 96, 300},
                                     {200, 130, 520}, {13, 64, 768}, {75, 17, 16}};
