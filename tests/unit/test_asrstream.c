@@ -26,6 +26,7 @@
 #include "proto_util.h"
 #include "riva/proto/riva_asr.pb-c.h"
 #include "status.h"
+#include "test_asrstream_util.h"
 #include "util.h"
 
 static char g_dir[256];
@@ -160,37 +161,6 @@ static pl_status collect(void *ud, const uint8_t *data, size_t n) {
     return PL_OK;
 }
 
-static uint8_t *pack_config(const Nvidia__Riva__Asr__RecognitionConfig *cfg, bool interim,
-                            size_t *n) {
-    Nvidia__Riva__Asr__StreamingRecognitionConfig sc =
-        NVIDIA__RIVA__ASR__STREAMING_RECOGNITION_CONFIG__INIT;
-    sc.config = (Nvidia__Riva__Asr__RecognitionConfig *)cfg;
-    sc.interim_results = interim;
-    Nvidia__Riva__Asr__StreamingRecognizeRequest rq =
-        NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_REQUEST__INIT;
-    rq.streaming_request_case =
-        NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_REQUEST__STREAMING_REQUEST_STREAMING_CONFIG;
-    rq.streaming_config = &sc;
-    uint8_t *buf = NULL;
-    ck_assert_int_eq(pl_proto_pack(&rq.base, &buf, n), PL_OK);
-    return buf;
-}
-
-static pl_status send_audio(struct pl_asrsvc_session *s, const uint8_t *a, size_t n) {
-    Nvidia__Riva__Asr__StreamingRecognizeRequest rq =
-        NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_REQUEST__INIT;
-    rq.streaming_request_case =
-        NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_REQUEST__STREAMING_REQUEST_AUDIO_CONTENT;
-    rq.audio_content.data = (uint8_t *)a;
-    rq.audio_content.len = n;
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    ck_assert_int_eq(pl_proto_pack(&rq.base, &buf, &len), PL_OK);
-    pl_status st = pl_asrsvc_session_message(s, buf, len);
-    pl_free(buf);
-    return st;
-}
-
 static void default_cfg(Nvidia__Riva__Asr__RecognitionConfig *cfg) {
     nvidia__riva__asr__recognition_config__init(cfg);
     cfg->language_code = "en-US";
@@ -202,61 +172,14 @@ static void default_cfg(Nvidia__Riva__Asr__RecognitionConfig *cfg) {
 static void stream(const uint8_t *audio, size_t n, size_t chunk, bool interim,
                    const Nvidia__Riva__Asr__RecognitionConfig *cfg, struct got *g) {
     memset(g, 0, sizeof *g);
-    struct pl_asrsvc_session *s = NULL;
-    ck_assert_int_eq(pl_asrsvc_session_create(g_ss, collect, g, &s), PL_OK);
-    size_t cn = 0;
-    uint8_t *c = pack_config(cfg, interim, &cn);
-    ck_assert_int_eq(pl_asrsvc_session_message(s, c, cn), PL_OK);
-    pl_free(c);
-    for (size_t off = 0; off < n; off += chunk) {
-        size_t k = n - off < chunk ? n - off : chunk;
-        pl_status st = send_audio(s, audio + off, k);
-        ck_assert_msg(st == PL_OK, "chunk at %zu: %s", off, pl_last_error());
-    }
-    ck_assert_msg(pl_asrsvc_session_end(s) == PL_OK, "end: %s", pl_last_error());
-    pl_asrsvc_session_destroy(s);
-}
-
-static uint8_t *wav_of(const float *x, size_t n, int rate, size_t *len) {
-    struct pl_audio a = {(float *)x, n, 1, rate};
-    uint8_t *out = NULL;
-    ck_assert_int_eq(pl_audio_encode(&a, PL_AUDIO_FMT_WAV, &out, len), PL_OK);
-    return out;
+    pl_test_asrstream_run(g_ss, cfg, interim, collect, g, audio, n, chunk, chunk);
 }
 
 /* Recognize on the same bytes: the concatenated transcripts of its results. */
 static void recognize_text(const uint8_t *audio, size_t n, char *out, size_t cap, int *n_results) {
     Nvidia__Riva__Asr__RecognitionConfig cfg;
     default_cfg(&cfg);
-    Nvidia__Riva__Asr__RecognizeRequest rq = NVIDIA__RIVA__ASR__RECOGNIZE_REQUEST__INIT;
-    rq.config = &cfg;
-    rq.audio.data = (uint8_t *)audio;
-    rq.audio.len = n;
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    ck_assert_int_eq(pl_proto_pack(&rq.base, &buf, &len), PL_OK);
-    struct pl_worker_out wo = {0};
-    struct pl_worker_opts o = PL_WORKER_OPTS_INIT;
-    o.service = "asr";
-    struct pl_worker *w = NULL;
-    ck_assert_int_eq(pl_worker_create(&o, &w), PL_OK);
-    ck_assert_int_eq(pl_asrsvc_register(g_svc, w), PL_OK);
-    ck_assert_msg(pl_worker_call(w, "recognize", 0, buf, len, &wo) == PL_OK, "%s",
-                  pl_last_error());
-    pl_worker_destroy(w);
-    ProtobufCMessage *m = NULL;
-    ck_assert_int_eq(
-        pl_proto_unpack(&nvidia__riva__asr__recognize_response__descriptor, wo.data, wo.len, &m),
-        PL_OK);
-    Nvidia__Riva__Asr__RecognizeResponse *r = (void *)m;
-    out[0] = 0;
-    for (size_t i = 0; i < r->n_results; i++)
-        snprintf(out + strlen(out), cap - strlen(out), "%s%s", i ? " " : "",
-                 r->results[i]->alternatives[0]->transcript);
-    *n_results = (int)r->n_results;
-    pl_proto_free(m);
-    pl_free(wo.data);
-    pl_free(buf);
+    *n_results = pl_test_asrstream_recognize(g_svc, &cfg, audio, n, out, cap);
 }
 
 static void joined(const struct got *g, char *out, size_t cap) {
@@ -277,7 +200,7 @@ static const struct pl_asr_model *am_of(struct pl_asrsvc *svc) {
 
 START_TEST(test_same_as_recognize) {
     size_t n = 0;
-    uint8_t *wav = wav_of(g_clip->samples, g_clip->n_frames, 16000, &n);
+    uint8_t *wav = pl_test_asrstream_wav(g_clip->samples, g_clip->n_frames, 16000, &n);
     char want[8192], have[8192];
     int nr = 0;
     recognize_text(wav, n, want, sizeof want, &nr);
@@ -301,7 +224,7 @@ END_TEST
 
 START_TEST(test_chunk_sizes) {
     size_t n = 0;
-    uint8_t *wav = wav_of(g_clip->samples, g_clip->n_frames, 16000, &n);
+    uint8_t *wav = pl_test_asrstream_wav(g_clip->samples, g_clip->n_frames, 16000, &n);
     Nvidia__Riva__Asr__RecognitionConfig cfg;
     default_cfg(&cfg);
     struct got ref, g;
@@ -329,7 +252,7 @@ START_TEST(test_silence) {
         z[i] = ((float)(seed >> 8) / 16777216.0f - 0.5f) * 1e-4f;
     }
     size_t n = 0;
-    uint8_t *wav = wav_of(z, ns, 16000, &n);
+    uint8_t *wav = pl_test_asrstream_wav(z, ns, 16000, &n);
     Nvidia__Riva__Asr__RecognitionConfig cfg;
     default_cfg(&cfg);
     struct got g;
@@ -348,7 +271,7 @@ START_TEST(test_two_utterances) {
     memcpy(x, g_clip->samples, sizeof *x * c);
     memcpy(x + c + gap, g_clip->samples, sizeof *x * c);
     size_t n = 0;
-    uint8_t *wav = wav_of(x, ns, 16000, &n);
+    uint8_t *wav = pl_test_asrstream_wav(x, ns, 16000, &n);
     Nvidia__Riva__Asr__RecognitionConfig cfg;
     default_cfg(&cfg);
     struct got g;
@@ -400,21 +323,22 @@ START_TEST(test_protocol_errors) {
     /* audio first */
     ck_assert_int_eq(pl_asrsvc_session_create(g_ss, collect, &g, &s), PL_OK);
     uint8_t pcm[320] = {0};
-    ck_assert_int_eq(send_audio(s, pcm, sizeof pcm), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_test_asrstream_send_audio(s, pcm, sizeof pcm), PL_E_INVALID_ARG);
     pl_asrsvc_session_destroy(s);
     /* garbage, config twice, raw without a rate, unknown model, bad endpointing */
     ck_assert_int_eq(pl_asrsvc_session_create(g_ss, collect, &g, &s), PL_OK);
     const uint8_t junk[] = {0xff, 0xff, 0xff, 0x07};
     ck_assert_int_eq(pl_asrsvc_session_message(s, junk, sizeof junk), PL_E_INVALID_ARG);
     size_t cn = 0;
-    uint8_t *c = pack_config(&cfg, false, &cn);
+    uint8_t *c = pl_test_asrstream_pack_config(&cfg, false, &cn);
     ck_assert_int_eq(pl_asrsvc_session_message(s, c, cn), PL_OK);
     ck_assert_int_eq(pl_asrsvc_session_message(s, c, cn), PL_E_INVALID_ARG);
-    ck_assert_int_eq(send_audio(s, pcm, sizeof pcm), PL_E_INVALID_ARG); /* raw, no rate */
+    /* raw, no rate */
+    ck_assert_int_eq(pl_test_asrstream_send_audio(s, pcm, sizeof pcm), PL_E_INVALID_ARG);
     pl_asrsvc_session_destroy(s);
     pl_free(c);
     cfg.model = "nope";
-    c = pack_config(&cfg, false, &cn);
+    c = pl_test_asrstream_pack_config(&cfg, false, &cn);
     ck_assert_int_eq(pl_asrsvc_session_create(g_ss, collect, &g, &s), PL_OK);
     ck_assert_int_eq(pl_asrsvc_session_message(s, c, cn), PL_E_NOT_FOUND);
     pl_asrsvc_session_destroy(s);
@@ -424,18 +348,18 @@ START_TEST(test_protocol_errors) {
     ec._stop_threshold_case = NVIDIA__RIVA__ASR__ENDPOINTING_CONFIG___STOP_THRESHOLD_STOP_THRESHOLD;
     ec.stop_threshold = 3.0f;
     cfg.endpointing_config = &ec;
-    c = pack_config(&cfg, false, &cn);
+    c = pl_test_asrstream_pack_config(&cfg, false, &cn);
     ck_assert_int_eq(pl_asrsvc_session_create(g_ss, collect, &g, &s), PL_OK);
     ck_assert_int_eq(pl_asrsvc_session_message(s, c, cn), PL_E_INVALID_ARG);
     pl_asrsvc_session_destroy(s);
     pl_free(c);
     /* a FLAC stream is refused with a message */
     cfg.endpointing_config = NULL;
-    c = pack_config(&cfg, false, &cn);
+    c = pl_test_asrstream_pack_config(&cfg, false, &cn);
     ck_assert_int_eq(pl_asrsvc_session_create(g_ss, collect, &g, &s), PL_OK);
     ck_assert_int_eq(pl_asrsvc_session_message(s, c, cn), PL_OK);
     const uint8_t flac[] = {'f', 'L', 'a', 'C', 0, 0, 0, 34};
-    ck_assert_int_eq(send_audio(s, flac, sizeof flac), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_test_asrstream_send_audio(s, flac, sizeof flac), PL_E_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(pl_last_error(), "FLAC"));
     pl_asrsvc_session_destroy(s);
     pl_free(c);
@@ -460,7 +384,7 @@ static void *conc_run(void *ud) {
 
 START_TEST(test_concurrent_batched) {
     size_t n = 0;
-    uint8_t *wav = wav_of(g_clip->samples, g_clip->n_frames, 16000, &n);
+    uint8_t *wav = pl_test_asrstream_wav(g_clip->samples, g_clip->n_frames, 16000, &n);
     Nvidia__Riva__Asr__RecognitionConfig cfg;
     default_cfg(&cfg);
     struct got ref;
@@ -512,7 +436,7 @@ START_TEST(test_random_input) {
                                        : NVIDIA__RIVA__AUDIO_ENCODING__ALAW;
             cfg.sample_rate_hertz = 8000 + 1000 * (it % 40);
             size_t cn = 0;
-            uint8_t *c = pack_config(&cfg, true, &cn);
+            uint8_t *c = pl_test_asrstream_pack_config(&cfg, true, &cn);
             ck_assert_int_eq(pl_asrsvc_session_message(s, c, cn), PL_OK);
             pl_free(c);
             for (int k = 0; k < 4; k++) {
@@ -520,7 +444,7 @@ START_TEST(test_random_input) {
                 for (size_t i = 0; i < n; i++)
                     buf[i] = (uint8_t)((seed = seed * 1664525u + 1013904223u) >> 24);
                 if (it % 2 == 0 && k == 0 && n >= 4) memcpy(buf, "RIFF", 4);
-                if (send_audio(s, buf, n) != PL_OK) break;
+                if (pl_test_asrstream_send_audio(s, buf, n) != PL_OK) break;
             }
             (void)pl_asrsvc_session_end(s);
         }
@@ -673,7 +597,7 @@ END_TEST
  * finals at the same places (2, 4, 6 s, the end), so the look-ahead is fed again exactly. */
 START_TEST(test_blank_cut_chunks) {
     size_t n = 0;
-    uint8_t *wav = wav_of(g_clip->samples, g_clip->n_frames, 16000, &n);
+    uint8_t *wav = pl_test_asrstream_wav(g_clip->samples, g_clip->n_frames, 16000, &n);
     Nvidia__Riva__Asr__RecognitionConfig cfg;
     default_cfg(&cfg);
     struct got ref, g;

@@ -26,6 +26,7 @@
 #include "proto_util.h"
 #include "riva/proto/riva_asr.pb-c.h"
 #include "status.h"
+#include "test_asrstream_util.h"
 
 static char g_dir[256];
 static struct pl_asrsvc *g_svc;
@@ -135,52 +136,13 @@ static void cfg_of(Nvidia__Riva__Asr__RecognitionConfig *cfg,
     cfg->custom_configuration = pce;
 }
 
-static pl_status send_audio(struct pl_asrsvc_session *s, const uint8_t *a, size_t n) {
-    Nvidia__Riva__Asr__StreamingRecognizeRequest rq =
-        NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_REQUEST__INIT;
-    rq.streaming_request_case =
-        NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_REQUEST__STREAMING_REQUEST_AUDIO_CONTENT;
-    rq.audio_content.data = (uint8_t *)a;
-    rq.audio_content.len = n;
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    ck_assert_int_eq(pl_proto_pack(&rq.base, &buf, &len), PL_OK);
-    pl_status st = pl_asrsvc_session_message(s, buf, len);
-    pl_free(buf);
-    return st;
-}
-
 /* The WAV bytes streamed in chunks of `chunk` bytes after the 44-byte header's chunk. */
 static void stream(const uint8_t *wav, size_t n, size_t chunk, struct got *g) {
     memset(g, 0, sizeof *g);
     Nvidia__Riva__Asr__RecognitionConfig cfg;
     Nvidia__Riva__Asr__RecognitionConfig__CustomConfigurationEntry ce, *pce;
     cfg_of(&cfg, &ce, &pce);
-    Nvidia__Riva__Asr__StreamingRecognitionConfig sc =
-        NVIDIA__RIVA__ASR__STREAMING_RECOGNITION_CONFIG__INIT;
-    sc.config = &cfg;
-    sc.interim_results = true;
-    Nvidia__Riva__Asr__StreamingRecognizeRequest rq =
-        NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_REQUEST__INIT;
-    rq.streaming_request_case =
-        NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_REQUEST__STREAMING_REQUEST_STREAMING_CONFIG;
-    rq.streaming_config = &sc;
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    ck_assert_int_eq(pl_proto_pack(&rq.base, &buf, &len), PL_OK);
-    struct pl_asrsvc_session *s = NULL;
-    ck_assert_int_eq(pl_asrsvc_session_create(g_ss, collect, g, &s), PL_OK);
-    ck_assert_int_eq(pl_asrsvc_session_message(s, buf, len), PL_OK);
-    pl_free(buf);
-    for (size_t off = 0; off < n;) {
-        size_t k = off == 0 ? 44 + chunk : chunk;
-        if (k > n - off) k = n - off;
-        pl_status st = send_audio(s, wav + off, k);
-        ck_assert_msg(st == PL_OK, "chunk at %zu: %s", off, pl_last_error());
-        off += k;
-    }
-    ck_assert_msg(pl_asrsvc_session_end(s) == PL_OK, "end: %s", pl_last_error());
-    pl_asrsvc_session_destroy(s);
+    pl_test_asrstream_run(g_ss, &cfg, true, collect, g, wav, n, 44 + chunk, chunk);
 }
 
 static void recognize_text(const uint8_t *audio, size_t n, char *out, size_t cap) {
@@ -188,35 +150,7 @@ static void recognize_text(const uint8_t *audio, size_t n, char *out, size_t cap
     Nvidia__Riva__Asr__RecognitionConfig__CustomConfigurationEntry ce, *pce;
     cfg_of(&cfg, &ce, &pce);
     cfg.n_custom_configuration = 0;
-    Nvidia__Riva__Asr__RecognizeRequest rq = NVIDIA__RIVA__ASR__RECOGNIZE_REQUEST__INIT;
-    rq.config = &cfg;
-    rq.audio.data = (uint8_t *)audio;
-    rq.audio.len = n;
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    ck_assert_int_eq(pl_proto_pack(&rq.base, &buf, &len), PL_OK);
-    struct pl_worker_out wo = {0};
-    struct pl_worker_opts o = PL_WORKER_OPTS_INIT;
-    o.service = "asr";
-    struct pl_worker *w = NULL;
-    ck_assert_int_eq(pl_worker_create(&o, &w), PL_OK);
-    ck_assert_int_eq(pl_asrsvc_register(g_svc, w), PL_OK);
-    ck_assert_msg(pl_worker_call(w, "recognize", 0, buf, len, &wo) == PL_OK, "%s",
-                  pl_last_error());
-    pl_worker_destroy(w);
-    ProtobufCMessage *m = NULL;
-    ck_assert_int_eq(
-        pl_proto_unpack(&nvidia__riva__asr__recognize_response__descriptor, wo.data, wo.len, &m),
-        PL_OK);
-    Nvidia__Riva__Asr__RecognizeResponse *r = (void *)m;
-    out[0] = 0;
-    for (size_t i = 0; i < r->n_results; i++)
-        if (r->results[i]->n_alternatives)
-            snprintf(out + strlen(out), cap - strlen(out), "%s%s", out[0] ? " " : "",
-                     r->results[i]->alternatives[0]->transcript);
-    pl_proto_free(m);
-    pl_free(wo.data);
-    pl_free(buf);
+    pl_test_asrstream_recognize(g_svc, &cfg, audio, n, out, cap);
 }
 
 /* Clip i as 16-bit WAV bytes at its own rate, after lead_s of +-2 LSB noise. */
@@ -235,9 +169,7 @@ static uint8_t *clip_wav(size_t i, double lead_s, int *rate, size_t *len) {
         x[k] = (float)((int)(seed >> 29) - 4) / 32768.0f * 0.5f;
     }
     memcpy(x + lead, a->samples, sizeof *x * a->n_frames);
-    struct pl_audio b = {x, n, 1, a->sample_rate};
-    uint8_t *out = NULL;
-    ck_assert_int_eq(pl_audio_encode(&b, PL_AUDIO_FMT_WAV, &out, len), PL_OK);
+    uint8_t *out = pl_test_asrstream_wav(x, n, a->sample_rate, len);
     *rate = a->sample_rate;
     pl_audio_destroy(a);
     pl_free(x);
