@@ -76,7 +76,7 @@ int main(int argc, char **argv) {
         if (!pl_up_alive(e[i].pid)) {
             st = "down";
         } else if (e[i].http_port > 0) {
-            int code = pl_up_http_get(e[i].http_port, "/readyz", 1000);
+            int code = pl_up_readyz(&e[i], 1000);
             st = code == 200 ? "ready" : code > 0 ? "not-ready" : "no-answer";
         } else {
             int port = pl_up_endpoint_port(e[i].endpoint);
@@ -86,7 +86,8 @@ int main(int argc, char **argv) {
         if (json) {
             char metrics[64] = "";
             if (e[i].http_port > 0)
-                snprintf(metrics, sizeof metrics, "http://127.0.0.1:%d/metrics", e[i].http_port);
+                snprintf(metrics, sizeof metrics, "%s://127.0.0.1:%d/metrics",
+                         pl_up_http_scheme(&e[i]), e[i].http_port);
             json_field("name", e[i].name, i > 1 ? ", {" : "{");
             printf(", \"pid\": %d", (int)e[i].pid);
             json_field("state", st, ", ");
@@ -97,9 +98,10 @@ int main(int argc, char **argv) {
         }
         char ep[160];
         if (e[i].http_port > 0)
-            snprintf(ep, sizeof ep, "%s%smetrics http://127.0.0.1:%d/metrics",
+            snprintf(ep, sizeof ep, "%s%smetrics %s://127.0.0.1:%d/metrics",
                      strcmp(e[i].endpoint, "-") ? e[i].endpoint : "",
-                     strcmp(e[i].endpoint, "-") ? "  " : "", e[i].http_port);
+                     strcmp(e[i].endpoint, "-") ? "  " : "", pl_up_http_scheme(&e[i]),
+                     e[i].http_port);
         else
             snprintf(ep, sizeof ep, "%s", e[i].endpoint);
         printf("%-10s %-8d %-10s %s\n", e[i].name, (int)e[i].pid, st, ep);

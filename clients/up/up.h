@@ -4,8 +4,10 @@
  *
  * State file (<state-dir>/parley-up.state), written by `parley up`, one
  * process per line, tab-separated:
- *     <name> <pid> <http-port or 0> <endpoint, or ->
- * The first line is "up <pid of parley up> 0 -".
+ *     <name> <pid> <http-port or 0> <endpoint, or -> [https]
+ * The first line is "up <pid of parley up> 0 -". "https" marks an HTTP port
+ * that serves TLS (the gateway's with gateway.http_tls); a line without it
+ * (older files too) is plain HTTP.
  *
  * Thread-safety: none needed (both tools are single-threaded).
  */
@@ -26,6 +28,7 @@ struct pl_up_entry {
     pid_t pid;
     int http_port;     /* /readyz port; 0 = none (probe by TCP on the endpoint) */
     char endpoint[96]; /* "127.0.0.1:50051", "nats://127.0.0.1:4222" or "-" */
+    bool http_tls;     /* http_port serves TLS: its URLs are https:// */
 };
 
 /* Write entries to path atomically (temp file + rename). PL_E_IO on failure. */
@@ -40,6 +43,15 @@ int pl_up_http_get(int port, const char *path, int timeout_ms);
 
 /* True if a TCP connection to 127.0.0.1:port opens within timeout_ms. */
 bool pl_up_tcp_open(int port, int timeout_ms);
+
+/* Readiness of e's HTTP port (e->http_port > 0) within timeout_ms: the status code of GET
+ * /readyz, or -1 when no answer. A TLS port (e->http_tls), which these probes do not speak,
+ * answers 200 when it accepts a TCP connection: the gateway opens it only after its first
+ * NATS connect. */
+int pl_up_readyz(const struct pl_up_entry *e, int timeout_ms);
+
+/* "https" for a TLS HTTP port, else "http": the scheme of e's URLs. */
+const char *pl_up_http_scheme(const struct pl_up_entry *e);
 
 /* Parse a decimal integer in [lo, hi] that fills all of s (or up to a ',').
  * Returns -1 when s is not one. */

@@ -20,8 +20,8 @@ pl_status pl_up_state_write(const char *path, const struct pl_up_entry *e, size_
     FILE *f = fopen(tmp, "w");
     if (!f) return PL_ERR(PL_E_IO, "%s: %s", tmp, strerror(errno));
     for (size_t i = 0; i < n; i++)
-        fprintf(f, "%s\t%ld\t%d\t%s\n", e[i].name, (long)e[i].pid, e[i].http_port,
-                e[i].endpoint[0] ? e[i].endpoint : "-");
+        fprintf(f, "%s\t%ld\t%d\t%s%s\n", e[i].name, (long)e[i].pid, e[i].http_port,
+                e[i].endpoint[0] ? e[i].endpoint : "-", e[i].http_tls ? "\thttps" : "");
     if (fclose(f) != 0 || rename(tmp, path) != 0) {
         unlink(tmp);
         return PL_ERR(PL_E_IO, "%s: %s", path, strerror(errno));
@@ -43,13 +43,18 @@ pl_status pl_up_state_read(const char *path, struct pl_up_entry *e, size_t cap, 
         struct pl_up_entry *x = &e[*n];
         long pid;
         int port;
-        if (sscanf(line, "%63s\t%ld\t%d\t%95s", x->name, &pid, &port, x->endpoint) != 4 ||
-            pid <= 0 || port < 0 || port > 65535) {
-            st = PL_ERR(PL_E_FORMAT, "%s:%d: expected \"name pid port endpoint\"", path, lineno);
+        char tls[8] = "";
+        int got = sscanf(line, "%63s\t%ld\t%d\t%95s\t%7s", x->name, &pid, &port, x->endpoint,
+                         tls);
+        if (got < 4 || pid <= 0 || port < 0 || port > 65535 ||
+            (got == 5 && strcmp(tls, "https") != 0)) {
+            st = PL_ERR(PL_E_FORMAT, "%s:%d: expected \"name pid port endpoint [https]\"", path,
+                        lineno);
             break;
         }
         x->pid = (pid_t)pid;
         x->http_port = port;
+        x->http_tls = got == 5;
         (*n)++;
     }
     fclose(f);
@@ -112,6 +117,15 @@ int pl_up_http_get(int port, const char *path, int timeout_ms) {
 done:
     close(fd);
     return code;
+}
+
+int pl_up_readyz(const struct pl_up_entry *e, int timeout_ms) {
+    if (e->http_tls) return pl_up_tcp_open(e->http_port, timeout_ms) ? 200 : -1;
+    return pl_up_http_get(e->http_port, "/readyz", timeout_ms);
+}
+
+const char *pl_up_http_scheme(const struct pl_up_entry *e) {
+    return e->http_tls ? "https" : "http";
 }
 
 long pl_up_parse_int(const char *s, long lo, long hi) {

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gateway.h"
 #include "up.h"
 #include "util.h"
 
@@ -143,9 +144,21 @@ static void start(struct proc *p) {
 
 static bool probe(struct proc *p) {
     if (!p->running) return false;
-    if (p->e.http_port > 0) return pl_up_http_get(p->e.http_port, "/readyz", 500) == 200;
+    if (p->e.http_port > 0) return pl_up_readyz(&p->e, 500) == 200;
     int port = pl_up_endpoint_port(p->e.endpoint);
     return port > 0 && pl_up_tcp_open(port, 500);
+}
+
+/* Whether the gateway serves its HTTP port over TLS: gateway.http_tls as the gateway reads it
+ * (the config file cfg it is given, then PARLEY_GATEWAY_HTTP_TLS, which it inherits), with the
+ * gateway's own checks, so a config the gateway would refuse stops parley up here, named.
+ * Errors: pl_gw_config_load's. */
+static pl_status gateway_http_tls(const char *cfg, bool *out) {
+    struct pl_gw_config gc;
+    PL_TRY(pl_gw_config_load(cfg, &gc));
+    *out = gc.http_tls;
+    pl_gw_config_deinit(&gc);
+    return PL_OK;
 }
 
 static struct proc *add_proc(const char *name, const char *exe) {
@@ -323,10 +336,16 @@ int main(int argc, char **argv) {
 
     /* gateway */
     xsnprintf(path, sizeof path, "%s/services/gateway/parley-gateway", build_dir);
+    bool http_tls = false;
     if (access(path, X_OK) == 0) {
+        if (gateway_http_tls(cfg, &http_tls) != PL_OK) {
+            fprintf(stderr, "parley up: %s\n", pl_last_error());
+            return 2;
+        }
         p = add_proc("gateway", path);
         xsnprintf(p->e.endpoint, sizeof p->e.endpoint, "%s:%d", host, grpc_port);
         p->e.http_port = http_port;
+        p->e.http_tls = http_tls;
         xsnprintf(p->log, sizeof p->log, "%s/logs/gateway.log", state_dir);
         char *gargv[] = {"parley-gateway", "--config", sdup(cfg), "--listen", sdup(p->e.endpoint),
                          "--http", NULL, "--nats", nats_url, NULL};
@@ -423,8 +442,8 @@ int main(int argc, char **argv) {
                 q->ready = true;
                 char metrics[64] = "";
                 if (q->e.http_port)
-                    xsnprintf(metrics, sizeof metrics, "  metrics http://127.0.0.1:%d/metrics",
-                              q->e.http_port);
+                    xsnprintf(metrics, sizeof metrics, "  metrics %s://127.0.0.1:%d/metrics",
+                              pl_up_http_scheme(&q->e), q->e.http_port);
                 say("%-8s ready  pid %-7d %s%s", q->e.name, (int)q->e.pid,
                     strcmp(q->e.endpoint, "-") ? q->e.endpoint : "", metrics);
             }
@@ -435,8 +454,8 @@ int main(int argc, char **argv) {
             say("all %d ready: gRPC %s:%d, NATS %s; Ctrl-C stops", g_n, host, grpc_port, nats_url);
             for (int i = 0; i < g_n; i++)
                 if (strcmp(g_procs[i].e.name, "gateway") == 0)
-                    say("demo page: http://127.0.0.1:%d/  (open it in a browser and sign in)",
-                        http_port);
+                    say("demo page: %s://127.0.0.1:%d/  (open it in a browser and sign in)",
+                        http_tls ? "https" : "http", http_port);
         } else if (n_ready < g_n) {
             all_ready_said = false;
         }

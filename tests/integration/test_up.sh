@@ -84,4 +84,53 @@ pgrep -f -- "-p $P1 " > /dev/null && fail "a nats-server on port $P1 is still ru
 "$BUILD/clients/parley" status --state-dir "$T/state" > /dev/null; rc=$?
 [[ $rc -eq 3 ]] || fail "parley status after stop: exit $rc, want 3"
 ok "SIGTERM: parley up exited 0, no process left, status says not running"
+
+# gateway.http_tls: the HTTP port serves TLS, so the demo page is https:// and readiness is
+# probed by TCP connect (a plain GET /readyz gets no answer there). Once from the config file
+# `parley up --config` passes, once from PARLEY_GATEWAY_HTTP_TLS over a file that says false.
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/key.pem" -out "$T/cert.pem" -days 1 \
+  -subj /CN=localhost -addext "subjectAltName=IP:127.0.0.1" > /dev/null 2>&1 \
+  || fail "openssl could not make a throwaway certificate"
+tls_config() { # $1: http_tls (true/false)
+  printf '{"gateway": {"tls_cert": "%s", "tls_key": "%s", "http_tls": %s}}\n' \
+    "$T/cert.pem" "$T/key.pem" "$1" > "$T/tls.json"
+}
+up_tls() { # $1: label; runs parley up with $T/tls.json, checks https and stops it
+  rm -rf "$T/state"
+  "$BUILD/clients/parley" up --state-dir "$T/state" --nats-port "$P1" --grpc-port "$P2" \
+    --http-port "$P3" --only none --ready-timeout 20 --config "$T/tls.json" > "$T/up.out" 2>&1 &
+  UP_PID=$!
+  for _ in $(seq 200); do grep -q "all 2 ready" "$T/up.out" && break; sleep 0.1; done
+  grep -q "all 2 ready" "$T/up.out" || fail "$1: parley up did not report ready"
+  grep -q "demo page: https://127.0.0.1:$P3/" "$T/up.out" || fail "$1: demo page URL not https"
+  grep -q "metrics https://127.0.0.1:$P3/metrics" "$T/up.out" || fail "$1: metrics URL not https"
+  curl -fsSk "https://127.0.0.1:$P3/" | grep -q "<title>Parley" \
+    || fail "$1: the demo page is not served at the printed https URL"
+  curl -fsS "http://127.0.0.1:$P3/readyz" > /dev/null 2>&1 && fail "$1: the port answers plain HTTP"
+  "$BUILD/clients/parley" status --state-dir "$T/state" > "$T/status.out" \
+    || { cat "$T/status.out"; fail "$1: parley status not all ready"; }
+  grep -Eq "^gateway +[0-9]+ +ready +.*metrics https://127.0.0.1:$P3/metrics" "$T/status.out" \
+    || { cat "$T/status.out"; fail "$1: status: gateway not ready over https"; }
+  kill -TERM "$UP_PID"
+  wait "$UP_PID"; rc=$?
+  UP_PID=
+  [[ $rc -eq 0 ]] || fail "$1: parley up exit status $rc"
+  ok "$1: ready, demo page and metrics at https://127.0.0.1:$P3/, parley status ready"
+}
+tls_config true
+up_tls "gateway.http_tls true in --config"
+tls_config false
+PARLEY_GATEWAY_HTTP_TLS=true up_tls "PARLEY_GATEWAY_HTTP_TLS=true"
+
+# a setting the gateway would refuse stops parley up at once, named
+PARLEY_GATEWAY_HTTP_TLS=maybe "$BUILD/clients/parley" up --state-dir "$T/state" --only none \
+  --config "$T/tls.json" > "$T/bad.out" 2>&1; rc=$?
+[[ $rc -eq 2 ]] || { cat "$T/bad.out"; fail "bad PARLEY_GATEWAY_HTTP_TLS: exit $rc, want 2"; }
+grep -q "PARLEY_GATEWAY_HTTP_TLS" "$T/bad.out" || { cat "$T/bad.out"; fail "error does not name it"; }
+echo '{"gateway": {"http_tls": true}}' > "$T/notls.json"
+"$BUILD/clients/parley" up --state-dir "$T/state" --only none --config "$T/notls.json" \
+  > "$T/bad.out" 2>&1; rc=$?
+[[ $rc -eq 2 ]] && grep -q "http_tls needs gateway.tls_cert" "$T/bad.out" \
+  || { cat "$T/bad.out"; fail "http_tls without a certificate: exit $rc"; }
+ok "a bad gateway setting: parley up exits 2 naming it"
 echo PASS
