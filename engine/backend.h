@@ -108,7 +108,8 @@ const char *pl_backend_cpu_kernels(const struct pl_backend *be);
  * OUT: *out, caller owns; free with pl_buffer_free() after the last graph
  * that uses w. Errors: PL_E_INVALID_ARG (not a CPU backend, w not a placed
  * 2-D tensor), PL_E_NOMEM. */
-pl_status pl_backend_cpu_pack_weight(struct pl_backend *be, struct pl_tensor *w, struct pl_buffer **out);
+pl_status pl_backend_cpu_pack_weight(struct pl_backend *be, struct pl_tensor *w,
+                                     struct pl_buffer **out);
 
 /* Profile of the fast CPU ops by kind of work (PARLEY_PROFILE=1 at creation,
  * or pl_backend_cpu_set_profile). Each kernel section is timed with its

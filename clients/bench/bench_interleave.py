@@ -20,7 +20,8 @@ import subprocess
 import time
 
 LAT = re.compile(r"^(\d+)\s+f32\s+1x(\d+)\s+([\d.]+)\s+([\d.]+)\s+\S+\s+\S+\s+(\S+)\s+\S+")
-TP = re.compile(r"^(\d+)\s+f32\s+(\d+)x128\s+([\d.]+)\s+-\s+throughput ([\d.]+) seq/s(?:.*, ORT ([\d.]+) \()?")
+TP = re.compile(r"^(\d+)\s+f32\s+(\d+)x128\s+([\d.]+)\s+-\s+throughput ([\d.]+) seq/s"
+                r"(?:.*, ORT ([\d.]+) \()?")
 
 
 def run(binary, a, threads, ort):
@@ -75,8 +76,9 @@ def main():
             ours, peer = run(a.after, a, thr, True)
             runs["after"].append(ours)
             runs["ort"].append(peer)
-        print(f"\n{thr} thread(s), {'process CPU' if thr == 1 else 'wall'} ms; load average "
-              f"{min(loads):.1f}-{max(loads):.1f} during the runs ({time.strftime('%H:%M', time.gmtime())} UTC)")
+        clock = "process CPU" if thr == 1 else "wall"
+        print(f"\n{thr} thread(s), {clock} ms; load average {min(loads):.1f}-{max(loads):.1f} "
+              f"during the runs ({time.strftime('%H:%M', time.gmtime())} UTC)")
         print("| shape | before | after | ORT | after / before | after / ORT |")
         print("|---|---|---|---|---|---|")
         for sh in shapes:

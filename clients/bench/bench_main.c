@@ -93,9 +93,10 @@ static int bench_gemm(const int *threads, int n_threads) {
     double peak = measured_peak(&isa);
     printf("\nGEMM (C[M,N] = A[M,K] . W[N,K]^T, f32), measured %s FMA peak %.1f GFLOP/s per core\n", isa,
            peak / 1e9);
-    printf("%-6s %-18s %12s %8s %14s %8s %12s %12s\n", "thr", "M x N x K", "parley GF/s", "%peak", "OpenBLAS GF/s",
-           "ours/blas", "int8 GOP/s", "unpacked");
-    printf("(parley: weights packed at load where the kernels have a packed GEMM; unpacked: without)\n");
+    printf("%-6s %-18s %12s %8s %14s %8s %12s %12s\n", "thr", "M x N x K", "parley GF/s", "%peak",
+           "OpenBLAS GF/s", "ours/blas", "int8 GOP/s", "unpacked");
+    printf("(parley: weights packed at load where the kernels have a packed GEMM; unpacked: "
+           "without)\n");
     printf("(1 thread: process CPU time; 2+ threads: wall time)\n");
     struct pl_backend *be;
     if (pl_backend_create("cpu", &be) != PL_OK) return 1;
@@ -121,7 +122,8 @@ static int bench_gemm(const int *threads, int n_threads) {
             float *xd = x->data, *wd = w->data;
             for (size_t i = 0; i < (size_t)m * k; i++) xd[i] = (float)((i * 37) % 101) * 0.01f - 0.5f;
             for (size_t i = 0; i < (size_t)n * k; i++) wd[i] = (float)((i * 53) % 97) * 0.01f - 0.48f;
-            double flop = 2.0 * m * n * k, best = 1e30, best_blas = 1e30, best_i8 = 1e30, best_up = 1e30;
+            double flop = 2.0 * m * n * k, best = 1e30, best_blas = 1e30, best_i8 = 1e30,
+                   best_up = 1e30;
             int reps = m >= 1024 ? 3 : 30;
             /* Time: wall for several threads, CPU time for one (see cpu_ns). */
             int use_cpu = threads[ti] == 1;
@@ -170,9 +172,10 @@ static int bench_gemm(const int *threads, int n_threads) {
             }
             char shp[32];
             snprintf(shp, sizeof shp, "%dx%dx%d", m, n, k);
-            printf("%-6d %-18s %12.1f %7.1f%% %14.1f %8.2f %12.1f %12.1f\n", threads[ti], shp, flop / best / 1e9,
-                   100.0 * flop / best / (peak * threads[ti]), flop / best_blas / 1e9, best_blas / best,
-                   flop / best_i8 / 1e9, flop / best_up / 1e9);
+            printf("%-6d %-18s %12.1f %7.1f%% %14.1f %8.2f %12.1f %12.1f\n", threads[ti], shp,
+                   flop / best / 1e9, 100.0 * flop / best / (peak * threads[ti]),
+                   flop / best_blas / 1e9, best_blas / best, flop / best_i8 / 1e9,
+                   flop / best_up / 1e9);
             pl_buffer_free(buf);
             pl_graph_destroy(g);
             pl_ctx_destroy(ctx);
@@ -206,8 +209,8 @@ struct lat {
 
 /* use_cpu: time with process CPU time (one thread; see cpu_ns). prof_be:
  * the CPU backend whose profile to restart after the warm-up, or NULL. */
-static struct lat run_lat(struct pl_bert_state *st, int b, int s, int iters, int32_t *ids, int use_cpu,
-                          struct pl_backend *prof_be) {
+static struct lat run_lat(struct pl_bert_state *st, int b, int s, int iters, int32_t *ids,
+                          int use_cpu, struct pl_backend *prof_be) {
     double *ts = pl_malloc(sizeof(double) * (size_t)iters);
     pl_bert_forward(st, b, s, ids, NULL, NULL, NULL, NULL); /* warm-up */
     if (prof_be) pl_backend_cpu_set_profile(prof_be, true);
@@ -223,12 +226,14 @@ static struct lat run_lat(struct pl_bert_state *st, int b, int s, int iters, int
     return r;
 }
 
-static json_t *run_torch(const char *model, int threads, const char *seqs, int iters, int tp_iters, int tp_batch,
-                         bool int8) {
+static json_t *run_torch(const char *model, int threads, const char *seqs, int iters, int tp_iters,
+                         int tp_batch, bool int8) {
     char cmd[2048];
     snprintf(cmd, sizeof cmd,
-             "%s %s/clients/bench/bench_torch.py %s --threads %d --seqs %s --iters %d --tp-iters %d --tp-batch %d %s",
-             PL_BENCH_PYTHON, PL_BENCH_SOURCE_DIR, model, threads, seqs, iters, tp_iters, tp_batch, int8 ? "--int8" : "");
+             "%s %s/clients/bench/bench_torch.py %s --threads %d --seqs %s --iters %d --tp-iters "
+             "%d --tp-batch %d %s",
+             PL_BENCH_PYTHON, PL_BENCH_SOURCE_DIR, model, threads, seqs, iters, tp_iters, tp_batch,
+             int8 ? "--int8" : "");
     FILE *p = popen(cmd, "r");
     if (!p) return NULL;
     char line[65536];
@@ -241,7 +246,8 @@ static json_t *run_torch(const char *model, int threads, const char *seqs, int i
 
 /* ONNX Runtime peer: needs node and onnxruntime-node under $PL_ORT_DIR
  * (default /tmp/parley-ort; see docs/engine.md). NULL when unavailable. */
-static json_t *run_ort(const char *model, int threads, const char *seqs, int iters, int tp_iters, int tp_batch) {
+static json_t *run_ort(const char *model, int threads, const char *seqs, int iters, int tp_iters,
+                       int tp_batch) {
     const char *dir = getenv("PL_ORT_DIR") ? getenv("PL_ORT_DIR") : "/tmp/parley-ort";
     char path[1024], cmd[4096];
     struct stat sb;
@@ -259,8 +265,8 @@ static json_t *run_ort(const char *model, int threads, const char *seqs, int ite
             return NULL;
         }
     }
-    snprintf(cmd, sizeof cmd, "PL_ORT_DIR=%s node %s/clients/bench/bench_ort.js %s %d %s %d %d %d", dir,
-             PL_BENCH_SOURCE_DIR, path, threads, seqs, iters, tp_iters, tp_batch);
+    snprintf(cmd, sizeof cmd, "PL_ORT_DIR=%s node %s/clients/bench/bench_ort.js %s %d %s %d %d %d",
+             dir, PL_BENCH_SOURCE_DIR, path, threads, seqs, iters, tp_iters, tp_batch);
     FILE *p = popen(cmd, "r");
     if (!p) return NULL;
     char line[65536];
@@ -278,8 +284,9 @@ static void print_profile(struct pl_backend *be, int threads, const char *prec, 
     struct pl_cpu_profile p;
     if (pl_backend_cpu_profile(be, &p) != PL_OK || p.graphs == 0 || p.total_cpu_ms <= 0) return;
     double n = (double)p.graphs, sum = 0;
-    printf("  profile %s %s, %d thread%s, %lld forwards: wall %.2f ms, CPU %.2f ms per forward\n", prec, shape,
-           threads, threads > 1 ? "s" : "", (long long)p.graphs, p.wall_ms / n, p.total_cpu_ms / n);
+    printf("  profile %s %s, %d thread%s, %lld forwards: wall %.2f ms, CPU %.2f ms per forward\n",
+           prec, shape, threads, threads > 1 ? "s" : "", (long long)p.graphs, p.wall_ms / n,
+           p.total_cpu_ms / n);
     for (int k = 0; k < PL_CPU_PROF_COUNT; k++) {
         sum += p.cpu_ms[k];
         if (p.cpu_ms[k] > 0)
@@ -365,7 +372,9 @@ static int bench_encoder(int argc, char **argv) {
     int32_t *ids = pl_malloc(sizeof(int32_t) * 32 * 512);
     for (int ti = 0; ti < n_threads; ti++) {
         pl_backend_cpu_set_threads(be, threads[ti]);
-        json_t *tr = torch ? run_torch(model, threads[ti], seqs_s, iters, tp_iters, tp_batch, want_int8) : NULL;
+        json_t *tr =
+            torch ? run_torch(model, threads[ti], seqs_s, iters, tp_iters, tp_batch, want_int8)
+                  : NULL;
         json_t *orr = ort ? run_ort(model, threads[ti], seqs_s, iters, tp_iters, tp_batch) : NULL;
         for (int pi = 0; pi < 2; pi++) {
             const char *prec = pi ? "int8" : "f32";
@@ -381,7 +390,8 @@ static int bench_encoder(int argc, char **argv) {
             int vocab = pl_bert_get_config(m)->vocab_size;
             for (int i = 0; i < 32 * 512; i++) ids[i] = (1000 + (i * 7919) % 20000) % vocab;
             for (int si = 0; si < n_seqs; si++) {
-                struct lat l = run_lat(st, 1, seqs[si], iters, ids, threads[ti] == 1, profile ? be : NULL);
+                struct lat l =
+                    run_lat(st, 1, seqs[si], iters, ids, threads[ti] == 1, profile ? be : NULL);
                 char shape[32], key[16];
                 snprintf(shape, sizeof shape, "1x%d", seqs[si]);
                 snprintf(key, sizeof key, "%d", seqs[si]);
@@ -393,14 +403,15 @@ static int bench_encoder(int argc, char **argv) {
                 fflush(stdout);
             }
             if (tp_iters > 0) {
-                struct lat l = run_lat(st, tp_batch, 128, tp_iters, ids, threads[ti] == 1, profile ? be : NULL);
+                struct lat l = run_lat(st, tp_batch, 128, tp_iters, ids, threads[ti] == 1,
+                                       profile ? be : NULL);
                 double ours = tp_batch / (l.p50 / 1e3);
                 double pt = json_number_value(json_object_get(json_object_get(tr, prec), "tp"));
                 double ot = json_number_value(json_object_get(json_object_get(orr, prec), "tp"));
                 char tps[32];
                 snprintf(tps, sizeof tps, "%dx128", tp_batch);
-                printf("%-4d %-5s %-8s %10.2f %10s   throughput %.2f seq/s", threads[ti], prec, tps, l.p50, "-",
-                       ours);
+                printf("%-4d %-5s %-8s %10.2f %10s   throughput %.2f seq/s", threads[ti], prec, tps,
+                       l.p50, "-", ours);
                 if (pt > 0) printf(", torch %.2f (ours/torch %.2fx)", pt, ours / pt);
                 if (ot > 0) printf(", ORT %.2f (ours/ORT %.2fx)", ot, ours / ot);
                 printf("\n");

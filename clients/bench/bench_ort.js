@@ -14,7 +14,8 @@ async function main() {
   const tpBatch = parseInt(tpBatchS || '32', 10);
   // the ids parley bench feeds: within the vocabulary of the model beside MODEL.onnx
   const cfgPath = path.join(path.dirname(model), 'config.json');
-  const vocab = fs.existsSync(cfgPath) ? JSON.parse(fs.readFileSync(cfgPath, 'utf8')).vocab_size || 30522 : 30522;
+  const cfg = fs.existsSync(cfgPath) ? JSON.parse(fs.readFileSync(cfgPath, 'utf8')) : {};
+  const vocab = cfg.vocab_size || 30522;
   const threads = parseInt(threadsS, 10), iters = parseInt(itersS, 10), tpIters = parseInt(tpS, 10);
   const sess = await ort.InferenceSession.create(model, {
     intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential',

@@ -163,7 +163,8 @@ static void log_profile(const struct pl_backend *be) {
     struct pl_cpu_profile p;
     pl_backend_cpu_profile(be, &p);
     for (int k = 0; k < PL_CPU_PROF_COUNT; k++)
-        if (p.cpu_ms[k] > 0) PL_LOGI("cpu profile: %-12s %10.3f ms", pl_cpu_prof_name(k), p.cpu_ms[k]);
+        if (p.cpu_ms[k] > 0)
+            PL_LOGI("cpu profile: %-12s %10.3f ms", pl_cpu_prof_name(k), p.cpu_ms[k]);
     PL_LOGI("cpu profile: %lld graphs, process CPU %.3f ms, wall %.3f ms, waits %.3f ms",
             (long long)p.graphs, p.total_cpu_ms, p.wall_ms, p.wait_ms);
 }
@@ -269,7 +270,8 @@ const char *pl_backend_cpu_kernels(const struct pl_backend *be) {
     return c->use_ref ? "ref" : c->kern->name;
 }
 
-pl_status pl_backend_cpu_pack_weight(struct pl_backend *be, struct pl_tensor *w, struct pl_buffer **out) {
+pl_status pl_backend_cpu_pack_weight(struct pl_backend *be, struct pl_tensor *w,
+                                     struct pl_buffer **out) {
     *out = NULL;
     struct pl_cpu_ctx *c = cpu_ctx(be);
     if (!c) return PL_ERR(PL_E_INVALID_ARG, "not a CPU backend");
@@ -301,7 +303,8 @@ pl_status pl_backend_cpu_profile(const struct pl_backend *be, struct pl_cpu_prof
     if (!c || !out) return PL_ERR(PL_E_INVALID_ARG, "not a CPU backend");
     memset(out, 0, sizeof *out);
     for (int t = 0; t < PL_CPU_MAX_THREADS; t++)
-        for (int k = 0; k < PL_CPU_PROF_COUNT; k++) out->cpu_ms[k] += (double)c->prof[t].ns[k] * 1e-6;
+        for (int k = 0; k < PL_CPU_PROF_COUNT; k++)
+            out->cpu_ms[k] += (double)c->prof[t].ns[k] * 1e-6;
     out->total_cpu_ms = (double)c->prof_total_ns * 1e-6;
     out->wall_ms = (double)c->prof_wall_ns * 1e-6;
     out->wait_ms = (double)c->prof_wait_ns * 1e-6;

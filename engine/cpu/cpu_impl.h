@@ -58,8 +58,8 @@ struct pl_cpu_kern {
     /* One row of LayerNorm over h: v = x + r (r may be NULL), y = (v - mean(v))
      * / sqrt(var(v) + eps) * g + b; y may be x (in place) but not r. NULL in
      * families without it (then portable C). */
-    void (*layer_norm_f32)(const float *x, const float *r, const float *g, const float *b, float eps,
-                           int h, float *y);
+    void (*layer_norm_f32)(const float *x, const float *r, const float *g, const float *b,
+                           float eps, int h, float *y);
     /* x[i] = act(x[i] + bias[i]) for i < n; bias may be NULL. */
     void (*bias_act)(float *x, const float *bias, int n, int act);
     /* y[i] = exp(x[i] - max) ; returns the sum (for softmax). */

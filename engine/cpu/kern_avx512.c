@@ -122,8 +122,9 @@ static void gemm_f32(int m, int n, int k, const float *a, int lda, const float *
  *
  * C = act(A . B^T + bias) for B [N, K] packed at load into 32-column panels
  * (pl_backend_cpu_pack_weight). Per K block of PL_GEMM_KC, a panel's chunk
- * (16 KiB) stays in L1 while every row of A passes over it. The micro-kernel keeps an MR x 32 tile in 2 * MR zmm accumulators
- * and broadcasts one A element per row and k: each panel load feeds MR FMAs,
+ * (16 KiB) stays in L1 while every row of A passes over it. The micro-kernel
+ * keeps an MR x 32 tile in 2 * MR zmm accumulators and broadcasts one A
+ * element per row and k: each panel load feeds MR FMAs,
  * nothing is reduced horizontally, and the last K block adds C's partial
  * sums, the bias and the activation before one (masked) store per row. */
 
@@ -132,7 +133,8 @@ static inline __mmask16 lanes(int left) {
 }
 
 #define PMR 12 /* rows per tile: 24 accumulators + 2 B + a broadcast */
-#define PF_AHEAD (32 * 32) /* panel floats (32 k steps, 4 KiB) fetched ahead of use; no fault past the end */
+/* Panel floats fetched ahead of use (32 k steps, 4 KiB); a prefetch past the end does not fault. */
+#define PF_AHEAD (32 * 32)
 
 /* 16-lane activation through the 8-lane AVX2 math (the numerics of bias_act). */
 static inline __m512 act16(__m512 x, int act) {
@@ -194,11 +196,12 @@ static void pack_b(int n, int k, const float *b, int ldb, float *p) {
     for (int q = 0; q * 32 < n; q++)
         for (int l = 0; l < k; l++)
             for (int j = 0; j < 32; j++)
-                p[((size_t)q * k + l) * 32 + j] = q * 32 + j < n ? b[(size_t)(q * 32 + j) * ldb + l] : 0.0f;
+                p[((size_t)q * k + l) * 32 + j] =
+                    q * 32 + j < n ? b[(size_t)(q * 32 + j) * ldb + l] : 0.0f;
 }
 
-static void gemm_f32_packed(int m, int n, int k, const float *a, int lda, const float *bp, float *c, int ldc,
-                            const float *bias, int act) {
+static void gemm_f32_packed(int m, int n, int k, const float *a, int lda, const float *bp, float *c,
+                            int ldc, const float *bias, int act) {
     static void (*const tiles[PMR + 1])(int, const float *, int, const float *, float *, int, int,
                                         const float *, int, __mmask16, __mmask16) = {
         [1] = ptile_1, [2] = ptile_2, [4] = ptile_4, [8] = ptile_8, [12] = ptile_12};
@@ -212,8 +215,8 @@ static void gemm_f32_packed(int m, int n, int k, const float *a, int lda, const 
             const float *bpq = bp + ((size_t)q * k + k0) * 32;
             for (int i = 0; i < m;) {
                 int mr = m - i >= PMR ? PMR : m - i >= 8 ? 8 : m - i >= 4 ? 4 : m - i >= 2 ? 2 : 1;
-                tiles[mr](kc, a + (size_t)i * lda + k0, lda, bpq, c + (size_t)i * ldc + q * 32, ldc, k0 > 0, bq,
-                          last ? act : 0, m0, m1);
+                tiles[mr](kc, a + (size_t)i * lda + k0, lda, bpq, c + (size_t)i * ldc + q * 32, ldc,
+                          k0 > 0, bq, last ? act : 0, m0, m1);
                 i += mr;
             }
         }
@@ -247,7 +250,8 @@ static inline __m512 exp16(__m512 x) {
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459E-1f));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201E-1f));
     p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(fx), _mm512_set1_epi32(127)), 23);
+    __m512i e =
+        _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(fx), _mm512_set1_epi32(127)), 23);
     return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
 }
 
@@ -260,7 +264,8 @@ static inline void att_scores(const float *const qr[AQ], int d, const float *kt,
     for (int l = 0; l < d; l++) {
         const float *kl = kt + (size_t)l * kn + j0;
         __m512 k0 = _mm512_maskz_loadu_ps(km[0], kl), k1 = _mm512_maskz_loadu_ps(km[1], kl + 16);
-        __m512 k2 = _mm512_maskz_loadu_ps(km[2], kl + 32), k3 = _mm512_maskz_loadu_ps(km[3], kl + 48);
+        __m512 k2 = _mm512_maskz_loadu_ps(km[2], kl + 32),
+               k3 = _mm512_maskz_loadu_ps(km[3], kl + 48);
         for (int r = 0; r < AQ; r++) {
             __m512 qv = _mm512_set1_ps(qr[r][l]);
             s[r][0] = _mm512_fmadd_ps(qv, k0, s[r][0]);
@@ -272,8 +277,8 @@ static inline void att_scores(const float *const qr[AQ], int d, const float *kt,
 }
 
 /* o[r][0, d) = o[r] * alpha[r] + sum_j p[r][j] v[j0 + j] for j < kb. */
-static inline void att_value(int d, int kb, const float *p, const float *v, int ldv, const float *alpha,
-                             float *o, int ldo_s) {
+static inline void att_value(int d, int kb, const float *p, const float *v, int ldv,
+                             const float *alpha, float *o, int ldo_s) {
     for (int c0 = 0; c0 < d; c0 += 64) {
         __mmask16 dm[4];
         for (int c = 0; c < 4; c++) dm[c] = lanes(d - c0 - 16 * c);
@@ -281,12 +286,15 @@ static inline void att_value(int d, int kb, const float *p, const float *v, int 
         for (int r = 0; r < AQ; r++) {
             __m512 a = _mm512_set1_ps(alpha[r]);
             for (int c = 0; c < 4; c++)
-                acc[r][c] = _mm512_mul_ps(a, _mm512_maskz_loadu_ps(dm[c], o + (size_t)r * ldo_s + c0 + 16 * c));
+                acc[r][c] = _mm512_mul_ps(
+                    a, _mm512_maskz_loadu_ps(dm[c], o + (size_t)r * ldo_s + c0 + 16 * c));
         }
         for (int j = 0; j < kb; j++) {
             const float *vj = v + (size_t)j * ldv + c0;
-            __m512 v0 = _mm512_maskz_loadu_ps(dm[0], vj), v1 = _mm512_maskz_loadu_ps(dm[1], vj + 16);
-            __m512 v2 = _mm512_maskz_loadu_ps(dm[2], vj + 32), v3 = _mm512_maskz_loadu_ps(dm[3], vj + 48);
+            __m512 v0 = _mm512_maskz_loadu_ps(dm[0], vj),
+                   v1 = _mm512_maskz_loadu_ps(dm[1], vj + 16);
+            __m512 v2 = _mm512_maskz_loadu_ps(dm[2], vj + 32),
+                   v3 = _mm512_maskz_loadu_ps(dm[3], vj + 48);
             for (int r = 0; r < AQ; r++) {
                 __m512 pv = _mm512_set1_ps(p[r * 64 + j]);
                 acc[r][0] = _mm512_fmadd_ps(pv, v0, acc[r][0]);
@@ -301,8 +309,9 @@ static inline void att_value(int d, int kb, const float *p, const float *v, int 
     }
 }
 
-static void attention_f32(int sq, int kn, int d, const float *q, int ldq, const float *kt, const float *v,
-                          int ldv, const int32_t *mask, float scale, float *out, int ldo, float *scratch) {
+static void attention_f32(int sq, int kn, int d, const float *q, int ldq, const float *kt,
+                          const float *v, int ldv, const int32_t *mask, float scale, float *out,
+                          int ldo, float *scratch) {
     int ds = (d + 15) / 16 * 16;
     float *p = scratch, *o = scratch + AQ * 64;
     const __m512 vscale = _mm512_set1_ps(scale);
@@ -321,8 +330,9 @@ static void attention_f32(int sq, int kn, int d, const float *q, int ldq, const 
             __mmask16 km[4], valid[4];
             for (int c = 0; c < 4; c++) {
                 km[c] = lanes(kb - 16 * c);
-                valid[c] = mask ? _mm512_mask_cmpneq_epi32_mask(km[c], _mm512_maskz_loadu_epi32(km[c], mask + j0 + 16 * c),
-                                                                _mm512_setzero_si512())
+                valid[c] = mask ? _mm512_mask_cmpneq_epi32_mask(
+                                      km[c], _mm512_maskz_loadu_epi32(km[c], mask + j0 + 16 * c),
+                                      _mm512_setzero_si512())
                                 : km[c];
             }
             __m512 s[AQ][4];
@@ -353,7 +363,8 @@ static void attention_f32(int sq, int kn, int d, const float *q, int ldq, const 
         }
         for (int r = 0; r < qb; r++) {
             float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
-            for (int c = 0; c < d; c++) out[(size_t)(i0 + r) * ldo + c] = o[(size_t)r * ds + c] * inv;
+            for (int c = 0; c < d; c++)
+                out[(size_t)(i0 + r) * ldo + c] = o[(size_t)r * ds + c] * inv;
         }
     }
 }
@@ -361,8 +372,8 @@ static void attention_f32(int sq, int kn, int d, const float *q, int ldq, const 
 /* LayerNorm of one row (cpu_impl.h): the residual sum stored into y on the
  * first pass with the mean's partial sums, then the variance about the mean,
  * then the affine map; tails masked. */
-static void layer_norm_f32(const float *x, const float *r, const float *g, const float *b, float eps, int h,
-                           float *y) {
+static void layer_norm_f32(const float *x, const float *r, const float *g, const float *b,
+                           float eps, int h, float *y) {
     const float *v = r ? y : x;
     __m512 s = _mm512_setzero_ps();
     for (int i = 0; i < h; i += 16) {

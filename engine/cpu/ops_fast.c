@@ -76,8 +76,8 @@ static void lin_task(void *arg, int task, int thread) {
     const float *bp = w->dtype == PL_DTYPE_F32 ? w->packed : NULL;
     if (bp && j->kern->gemm_f32_packed) {
         /* weights packed at load; bias and activation in the GEMM's registers */
-        j->kern->gemm_f32_packed(mm, nn, k, (const float *)x->data + m0 * j->k, k, bp + (size_t)n0 * j->k, y,
-                                 (int)j->n, bias, act);
+        j->kern->gemm_f32_packed(mm, nn, k, (const float *)x->data + m0 * j->k, k,
+                                 bp + (size_t)n0 * j->k, y, (int)j->n, bias, act);
         pl__cpu_prof_lap(j->ctx, thread, PL_CPU_PROF_GEMM, &t0);
         return;
     }
@@ -125,7 +125,13 @@ static pl_status op_linear(struct pl_cpu_ctx *ctx, struct pl_tensor *t) {
         j.aq = (int8_t *)p;
         j.ascale = (float *)(p + align64((size_t)(j.m * j.k)));
         j.acc = (int32_t *)(p + align64((size_t)(j.m * j.k)) + align64((size_t)j.m * sizeof(float)));
-        struct quant_job q = {.ctx = ctx, .kern = ctx->kern, .x = x->data, .q = j.aq, .scale = j.ascale, .m = j.m, .k = j.k};
+        struct quant_job q = {.ctx = ctx,
+                              .kern = ctx->kern,
+                              .x = x->data,
+                              .q = j.aq,
+                              .scale = j.ascale,
+                              .m = j.m,
+                              .k = j.k};
         pl_threadpool_run(ctx->pool, (int)cdiv(j.m, 16), quant_task, &q);
     } else if (w->dtype != PL_DTYPE_F32) {
         PL_TRY(pl__cpu_scratch_reserve(&ctx->scratch, (size_t)nt * LIN_NB * j.k * sizeof(float)));
@@ -143,8 +149,8 @@ struct row_job {
     int64_t rows, h, per_task;
 };
 
-static void layer_norm_row_c(const float *x, const float *r, const float *g, const float *b, float eps,
-                             int64_t h, float *y) {
+static void layer_norm_row_c(const float *x, const float *r, const float *g, const float *b,
+                             float eps, int64_t h, float *y) {
     /* y doubles as the sum buffer when there is a residual (y may alias neither). */
     const float *v = x;
     if (r) {
@@ -174,8 +180,8 @@ static void layer_norm_row_c(const float *x, const float *r, const float *g, con
 }
 
 /* LayerNorm of one row with the family's kernel, else portable C. */
-static void layer_norm_row(const struct pl_cpu_kern *kern, const float *x, const float *r, const float *g,
-                           const float *b, float eps, int64_t h, float *y) {
+static void layer_norm_row(const struct pl_cpu_kern *kern, const float *x, const float *r,
+                           const float *g, const float *b, float eps, int64_t h, float *y) {
     if (kern->layer_norm_f32)
         kern->layer_norm_f32(x, r, g, b, eps, (int)h, y);
     else
@@ -294,7 +300,8 @@ static void row_task_run(struct row_job *j, int task) {
             const float *te = t->src[3] ? (const float *)t->src[3]->data + (int64_t)(tt ? tt[r] : 0) * h : NULL;
             float *y = (float *)t->data + r * h;
             for (int64_t i = 0; i < h; i++) y[i] = we[i] + pe[i] + (te ? te[i] : 0.0f);
-            layer_norm_row(j->ctx->kern, y, NULL, t->src[5]->data, t->src[6]->data, pl_tensor_param_f32(t, 0), h, y);
+            layer_norm_row(j->ctx->kern, y, NULL, t->src[5]->data, t->src[6]->data,
+                           pl_tensor_param_f32(t, 0), h, y);
         }
         break;
     }
@@ -415,7 +422,8 @@ static void att_task(void *arg, int task, int thread) {
     const float *in = j->t->src[0]->data;
     const int32_t *mask = j->t->src[1] ? (const int32_t *)j->t->src[1]->data + b * sn : NULL;
     /* scratch: scores [sn, sn] then K^T [d, sn]; fused: K^T, then the kernel's */
-    float *sc = j->scratch + (size_t)thread * j->per_thread, *vt = kern->attention_f32 ? sc : sc + sn * sn;
+    float *sc = j->scratch + (size_t)thread * j->per_thread,
+          *vt = kern->attention_f32 ? sc : sc + sn * sn;
     float *out = (float *)j->t->data + b * sn * h + hh * d;
     int64_t t0 = pl__cpu_prof_now(j->ctx);
     /* Keys past the last unmasked one never contribute: trim them. */
@@ -435,8 +443,8 @@ static void att_task(void *arg, int task, int thread) {
     pl__cpu_prof_lap(j->ctx, thread, PL_CPU_PROF_PACK, &t0);
     if (kern->attention_f32) { /* one pass per block of queries: no [sn, kn] scores */
         float *ws = j->scratch + (size_t)thread * j->per_thread + (d * sn + 15) / 16 * 16;
-        kern->attention_f32((int)sn, (int)kn, (int)d, q, (int)(3 * h), kt, v, (int)(3 * h), mask, j->scale,
-                            out, (int)h, ws);
+        kern->attention_f32((int)sn, (int)kn, (int)d, q, (int)(3 * h), kt, v, (int)(3 * h), mask,
+                            j->scale, out, (int)h, ws);
         pl__cpu_prof_lap(j->ctx, thread, PL_CPU_PROF_ATT_FUSED, &t0);
         return;
     }

@@ -188,7 +188,8 @@ START_TEST(test_linear_packed) {
                 int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
                 struct pl_tensor *x = leaf(&a, PL_DTYPE_F32, 2, (int64_t[]){m, k});
                 struct pl_tensor *w = leaf(&a, PL_DTYPE_F32, 2, (int64_t[]){n, k});
-                struct pl_tensor *b = (s + act) % 2 ? leaf(&a, PL_DTYPE_F32, 1, (int64_t[]){n}) : NULL;
+                struct pl_tensor *b =
+                    (s + act) % 2 ? leaf(&a, PL_DTYPE_F32, 1, (int64_t[]){n}) : NULL;
                 struct pl_buffer *pk = NULL;
                 if (packed) {
                     ck_assert_int_eq(pl_backend_cpu_pack_weight(fast, w, &pk), PL_OK);
@@ -200,8 +201,8 @@ START_TEST(test_linear_packed) {
                 struct pl_tensor *y;
                 ck_assert_int_eq(pl_op_linear(a.ctx, x, w, NULL, b, (enum pl_act)act, &y), PL_OK);
                 char what[96];
-                snprintf(what, sizeof what, "linear %lldx%lldx%lld act %d packed %d%s", (long long)m,
-                         (long long)n, (long long)k, act, packed, b ? " bias" : "");
+                snprintf(what, sizeof what, "linear %lldx%lldx%lld act %d packed %d%s",
+                         (long long)m, (long long)n, (long long)k, act, packed, b ? " bias" : "");
                 check_op(&a, y, 1e-9, what);
                 pl_buffer_free(pk);
                 arena_deinit(&a);
@@ -258,8 +259,9 @@ END_TEST
 START_TEST(test_attention) {
     /* the AVX-512 family's fused kernel: key blocks of 64 with tails (130, 300), query blocks
      * of 6 with tails, head sizes below 16, not a multiple of 16 (24), above 64 (80) */
-    static const int shapes[][4] = {{1, 1, 8, 2},    {2, 5, 12, 3},    {3, 37, 64, 4}, {1, 130, 96, 2},
-                                    {2, 20, 768, 12}, {1, 300, 128, 2}, {2, 70, 160, 2}};
+    static const int shapes[][4] = {{1, 1, 8, 2},    {2, 5, 12, 3},    {3, 37, 64, 4},
+                                    {1, 130, 96, 2}, {2, 20, 768, 12}, {1, 300, 128, 2},
+                                    {2, 70, 160, 2}};
     for (size_t s = 0; s < PL_ARRAY_LEN(shapes); s++)
         for (int masked = 0; masked < 3; masked++) {
             struct arena a;
