@@ -97,6 +97,7 @@ tls_config() { # $1: http_tls (true/false)
 }
 up_tls() { # $1: label; runs parley up with $T/tls.json, checks https and stops it
   rm -rf "$T/state"
+  : > "$T/up.out" # before the start: the wait below must not read the last run's output
   "$BUILD/clients/parley" up --state-dir "$T/state" --nats-port "$P1" --grpc-port "$P2" \
     --http-port "$P3" --only none --ready-timeout 20 --config "$T/tls.json" > "$T/up.out" 2>&1 &
   UP_PID=$!
