@@ -106,7 +106,7 @@ static bool attempt(CURL *h, const struct pl__dlg_webhook *w, int64_t timeout_ms
                  MAX_REPLY);
     } else if (rc != CURLE_OK) {
         r->st = PL_E_UNAVAILABLE;
-        snprintf(r->error, sizeof r->error, "webhook '%s': %s", w->name,
+        snprintf(r->error, sizeof r->error, "webhook '%s': %.160s", w->name,
                  errbuf[0] ? errbuf : curl_easy_strerror(rc));
         retry = rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
                 rc == CURLE_GOT_NOTHING || rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR;
