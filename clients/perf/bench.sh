@@ -2,7 +2,9 @@
 # Gateway overhead benchmark: PunctuateText round trip
 #   client -> parley-gateway -> NATS -> echo worker -> back
 # against the same RPC answered directly by parley-perf-server (no NATS hop), in one run,
-# at each concurrency level. Prints both tables, the ratio and the added microseconds.
+# at each concurrency level, and, at concurrency 1, the bare cnats request/reply round trip
+# between two processes (parley-nats-rtt: no Parley code) on the same nats-server. Prints the
+# tables, the ratio, the added microseconds and the share of them above the bare round trip.
 # Usage: clients/perf/bench.sh [build dir] [duration s] [concurrency list]
 set -u
 BUILD=${1:-build}
@@ -32,8 +34,9 @@ for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$NP") 2>/dev/null && break;
 PARLEY_GATEWAY_LOG_LEVEL=warn "$BUILD/services/gateway/parley-gateway" --listen 127.0.0.1:0 \
   --http 127.0.0.1:0 --nats "nats://127.0.0.1:$NP" > "$T/gw.out" 2> "$T/gw.log" & PIDS+=($!)
 "$BUILD/clients/parley-perf-server" > "$T/direct.out" & PIDS+=($!)
+"$BUILD/clients/parley-nats-rtt" --serve --nats "nats://127.0.0.1:$NP" > "$T/rtt.out" & PIDS+=($!)
 for _ in $(seq 100); do
-  [[ -s "$T/ready" ]] && grep -q grpc_port "$T/gw.out" && grep -q port= "$T/direct.out" && break
+  [[ -s "$T/ready" ]] && grep -q serving "$T/rtt.out" && grep -q grpc_port "$T/gw.out" && grep -q port= "$T/direct.out" && break
   sleep 0.05
 done
 GP=$(sed -n 's/.*grpc_port=\([0-9]*\).*/\1/p' "$T/gw.out")
@@ -44,7 +47,12 @@ echo "# $(date -u +%FT%TZ) $(nproc) CPUs; duration ${DUR}s per level; request: P
   --warmup 1 --label direct --csv "$T/direct.csv" || exit 1
 "$BUILD/clients/parley" perf --target "127.0.0.1:$GP" --concurrency "$CONC" --duration "$DUR" \
   --warmup 1 --label gateway --csv "$T/gateway.csv" || exit 1
+RTT=$("$BUILD/clients/parley-nats-rtt" --nats "nats://127.0.0.1:$NP" --duration "$DUR" --warmup 1) || exit 1
 echo
+echo "bare cnats request/reply, 2 processes, c=1: $RTT"
 echo "conc  direct_p50_us  gateway_p50_us  added_p50_us  p50_ratio  direct_thru/s  gateway_thru/s"
 paste -d, <(tail -n +2 "$T/direct.csv") <(tail -n +2 "$T/gateway.csv") | \
   awk -F, '{printf "%4d  %13d  %14d  %12d  %9.2f  %13.0f  %14.0f\n", $3, $7, $17, $17-$7, $17/$7, $6, $16}'
+NP50=$(sed -n 's/.* p50_us=\([0-9]*\).*/\1/p' <<< "$RTT")
+paste -d, <(tail -n +2 "$T/direct.csv") <(tail -n +2 "$T/gateway.csv") | awk -F, -v n="$NP50" \
+  '$3 == 1 {printf "c=1: the hop adds %d us p50 (p99 %d -> %d us); the bare round trip is %d us, so Parley'"'"'s forwarding and worker cost %d us above it\n", $17-$7, $9, $19, n, $17-$7-n}'
