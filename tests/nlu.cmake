@@ -19,3 +19,8 @@ add_test(NAME integration_nlu_up_snips
 set_tests_properties(integration_nlu_up_snips PROPERTIES
   LABELS integration TIMEOUT 180
   ENVIRONMENT "PL_PYTHON=${PL_PYTHON};PL_PYTHON_STUBS=${CMAKE_BINARY_DIR}/python;PYTHONDONTWRITEBYTECODE=1")
+# the official punctuation_client.py --run-tests en-US cases through PunctuateText with a copy of
+# the shipped models/nlu-punct-capit: how many match exactly (at least the count reached), and
+# the reconstruction rules (typed punctuation and capitals kept) on every answer
+pl_add_py_test(NAME integration_nlu_punct_official SCRIPT nlu_punct_official.py TIMEOUT 60
+               ENV ${_pl_nlu_env} "PL_MODELS=${CMAKE_SOURCE_DIR}/models")

@@ -144,11 +144,32 @@ const char *pl_nlu_mark_of_label(const char *label);
 bool pl_nlu_word_starts_upper(const char *text, size_t len, size_t pos);
 
 /*
- * Rebuild a text with each word's case and following mark: the text is copied with the
- * whitespace between words kept as it is; word i's letters take cases[i] and marks[i] (NUL-terminated; "" = none) is appended
- * unless the word already ends in that mark. Case maps per code point (Unicode, utf8proc);
- * CAPITALIZE raises the first letter and lowers the rest. Text outside words (leading/trailing
- * whitespace) is kept. OUT: *out (NUL-terminated; caller owns; pl_free).
+ * The text a punctuation model reads: a copy of text[0..len) in which the characters at either
+ * end of every whitespace-separated word that are not word characters (letters, marks, numbers:
+ * Unicode L*, M*, N*) are replaced by spaces, one per byte, so that every byte offset stays that
+ * of text. "(stylized" "LOOΠΔ," "$103" "''Girl" are read as "stylized" "LOOΠΔ" "103" "Girl",
+ * the words the model was trained on (its labels come from text stripped the same way); inner
+ * marks stay ("A.M", "12:45", "don't"), a word of punctuation only becomes spaces. A text
+ * without any word character is copied unchanged. OUT: *out (len bytes and a NUL; caller owns;
+ * pl_free). Errors: PL_E_NOMEM.
+ */
+pl_status pl_nlu_punct_model_text(const char *text, size_t len, char **out);
+
+/*
+ * Rebuild a text with the case and following mark the model gave each word (words[i] spans a
+ * word of text, as read in pl_nlu_punct_model_text's copy): everything between words (whitespace,
+ * the punctuation and symbols typed around a word) is copied as it is, and
+ *  - the case: a word typed with punctuation or symbols at either end ("(stylized", "lit.",
+ *    "$103") or with an upper-case letter (Lu, Lt) is kept as typed, the latter unless the text
+ *    has no lower-case letter at all (all-capitals input, read as uncased); any other word
+ *    takes cases[i]: UPPER raises every letter, CAPITALIZE the first one and lowers the rest,
+ *    LOWER lowers every letter (a change only in all-capitals input);
+ *    case maps per code point (Unicode, utf8proc);
+ *  - the mark: marks[i] (NUL-terminated; "" = none) is appended only when the typed word
+ *    ends with the word: followed by whitespace or the end of the text (not by typed
+ *    punctuation such as the "." of "A.M." or the "," of "LOOΠΔ,") and ending in a word
+ *    character.
+ * OUT: *out (NUL-terminated; caller owns; pl_free).
  * Errors: PL_E_INVALID_ARG (words outside the text), PL_E_NOMEM.
  */
 pl_status pl_nlu_punct_rebuild(const char *text, size_t len, const struct pl_nlu_word *words,

@@ -206,53 +206,161 @@ const char *pl_nlu_mark_of_label(const char *label) {
     return label;
 }
 
+/* The code point at text[b..end) and its length in bytes (1 and the byte for bytes that are
+ * not UTF-8; the service checks texts before). */
+static utf8proc_ssize_t code_point_at(const char *text, size_t b, size_t end, utf8proc_int32_t *cp) {
+    utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)text + b, (utf8proc_ssize_t)(end - b), cp);
+    if (k > 0) return k;
+    *cp = (unsigned char)text[b];
+    return 1;
+}
+
+/* Letters, marks and numbers (Unicode L*, M*, N*): what a word of the training text is made of. */
+static bool word_char(utf8proc_int32_t cp) {
+    utf8proc_category_t c = utf8proc_category(cp);
+    return c >= UTF8PROC_CATEGORY_LU && c <= UTF8PROC_CATEGORY_NO;
+}
+
+static bool upper_char(utf8proc_int32_t cp) {
+    utf8proc_category_t c = utf8proc_category(cp);
+    return c == UTF8PROC_CATEGORY_LU || c == UTF8PROC_CATEGORY_LT;
+}
+
+/* Whether text[from..to) holds a code point for which pred is true. */
+static bool any_char(const char *text, size_t from, size_t to, bool (*pred)(utf8proc_int32_t)) {
+    for (size_t b = from; b < to;) {
+        utf8proc_int32_t cp;
+        b += (size_t)code_point_at(text, b, to, &cp);
+        if (pred(cp)) return true;
+    }
+    return false;
+}
+
+static bool lower_char(utf8proc_int32_t cp) {
+    return utf8proc_category(cp) == UTF8PROC_CATEGORY_LL;
+}
+
+/* Blank (spaces) the characters of the word out[from..to) before its first and after its last
+ * word character; the whole word when it has none. Returns whether it had one. */
+static bool strip_word(char *out, size_t from, size_t to) {
+    size_t first = to, last_end = from;
+    for (size_t b = from; b < to;) {
+        utf8proc_int32_t cp;
+        size_t k = (size_t)code_point_at(out, b, to, &cp);
+        if (word_char(cp)) {
+            if (first == to) first = b;
+            last_end = b + k;
+        }
+        b += k;
+    }
+    if (first == to) {
+        memset(out + from, ' ', to - from);
+        return false;
+    }
+    memset(out + from, ' ', first - from);
+    memset(out + last_end, ' ', to - last_end);
+    return true;
+}
+
+pl_status pl_nlu_punct_model_text(const char *text, size_t len, char **out) {
+    *out = pl_malloc(len + 1);
+    if (!*out) return PL_ERR(PL_E_NOMEM, "punct: %zu-byte text", len);
+    memcpy(*out, text, len);
+    (*out)[len] = '\0';
+    const unsigned char *s = (const unsigned char *)text;
+    bool any_word = false;
+    size_t pos = 0;
+    while (pos < len) {
+        int sp = space_len(s + pos, len - pos);
+        if (sp > 0) {
+            pos += (size_t)sp;
+            continue;
+        }
+        size_t end = pos;
+        while (end < len && space_len(s + end, len - end) == 0) end++;
+        any_word |= strip_word(*out, pos, end);
+        pos = end;
+    }
+    if (!any_word) memcpy(*out, text, len);
+    return PL_OK;
+}
+
+/* Append text[from..to) with case c applied per code point (Unicode, utf8proc): CAPITALIZE
+ * raises the first letter (also after a non-letter such as an opening quote) and lowers the
+ * rest. */
+static void append_cased(struct pl_strbuf *sb, const char *text, size_t from, size_t to, enum pl_nlu_case c) {
+    bool first_letter = true;
+    for (size_t b = from; b < to;) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t k = code_point_at(text, b, to, &cp);
+        utf8proc_category_t cat = utf8proc_category(cp);
+        bool letter = cat >= UTF8PROC_CATEGORY_LU && cat <= UTF8PROC_CATEGORY_LO;
+        utf8proc_int32_t m;
+        if (c == PL_NLU_CASE_UPPER || (c == PL_NLU_CASE_CAPITALIZE && first_letter && letter))
+            m = utf8proc_toupper(cp);
+        else
+            m = utf8proc_tolower(cp);
+        if (letter) first_letter = false;
+        utf8proc_uint8_t enc[4];
+        utf8proc_ssize_t el = utf8proc_encode_char(m, enc);
+        if (el <= 0) pl_strbuf_append_n(sb, text + b, (size_t)k);
+        else pl_strbuf_append_n(sb, (const char *)enc, (size_t)el);
+        b += (size_t)k;
+    }
+}
+
+/* The start of the code point that ends at text[..to) (to > from). */
+static size_t char_before(const char *text, size_t from, size_t to) {
+    size_t b = to - 1;
+    while (b > from && ((unsigned char)text[b] & 0xC0) == 0x80) b--;
+    return b;
+}
+
+/* Whether the word text[from..to) ends the typed word: whitespace or the end of the text follows,
+ * and its last character is a word character. */
+static bool ends_typed_word(const char *text, size_t len, size_t from, size_t to) {
+    if (to == from || (to < len && space_len((const unsigned char *)text + to, len - to) == 0)) return false;
+    utf8proc_int32_t cp;
+    code_point_at(text, char_before(text, from, to), to, &cp);
+    return word_char(cp);
+}
+
+/* Whether the word text[from..to) starts the typed word: the text starts there or whitespace
+ * comes before it. */
+static bool starts_typed_word(const char *text, size_t from) {
+    if (from == 0) return true;
+    size_t b = char_before(text, 0, from);
+    return space_len((const unsigned char *)text + b, from - b) > 0;
+}
+
 pl_status pl_nlu_punct_rebuild(const char *text, size_t len, const struct pl_nlu_word *words,
                                int32_t n_words, const enum pl_nlu_case *cases,
                                const char *const *marks, char **out) {
     *out = NULL;
+    for (int32_t i = 0; i < n_words; i++) {
+        const struct pl_nlu_word *w = &words[i];
+        if (w->byte_start < 0 || (i > 0 && w->byte_start < words[i - 1].byte_end) ||
+            w->byte_end < w->byte_start || (size_t)w->byte_end > len)
+            return PL_ERR(PL_E_INVALID_ARG, "punct: word %d [%d, %d) outside the %zu-byte text",
+                          i, w->byte_start, w->byte_end, len);
+    }
+    /* all-capitals input carries no case information: every word takes the model's case */
+    bool uncased = !any_char(text, 0, len, lower_char);
     struct pl_strbuf sb;
     pl_strbuf_init(&sb);
     size_t pos = 0;
     for (int32_t i = 0; i < n_words; i++) {
-        const struct pl_nlu_word *w = &words[i];
-        if (w->byte_start < 0 || (size_t)w->byte_start < pos || w->byte_end < w->byte_start ||
-            (size_t)w->byte_end > len) {
-            pl_strbuf_deinit(&sb);
-            return PL_ERR(PL_E_INVALID_ARG, "punct: word %d [%d, %d) outside the %zu-byte text",
-                          i, w->byte_start, w->byte_end, len);
-        }
-        pl_strbuf_append_n(&sb, text + pos, (size_t)w->byte_start - pos);
-        /* Unicode case mapping per code point (utf8proc); only the first letter of a
-         * capitalized word is raised, also after a non-letter such as an opening quote */
-        bool first_letter = true;
-        for (int32_t b = w->byte_start; b < w->byte_end;) {
-            utf8proc_int32_t cp;
-            utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)text + b,
-                                                  w->byte_end - b, &cp);
-            if (k <= 0) { /* not UTF-8 (the service checks before): copy the byte */
-                pl_strbuf_append_char(&sb, text[b++]);
-                continue;
-            }
-            utf8proc_category_t cat = utf8proc_category(cp);
-            bool letter = cat >= UTF8PROC_CATEGORY_LU && cat <= UTF8PROC_CATEGORY_LO;
-            utf8proc_int32_t m = cp;
-            if (cases[i] == PL_NLU_CASE_UPPER || (cases[i] == PL_NLU_CASE_CAPITALIZE && first_letter && letter))
-                m = utf8proc_toupper(cp);
-            else
-                m = utf8proc_tolower(cp);
-            if (letter) first_letter = false;
-            utf8proc_uint8_t enc[4];
-            utf8proc_ssize_t el = utf8proc_encode_char(m, enc);
-            if (el <= 0) pl_strbuf_append_n(&sb, text + b, (size_t)k);
-            else pl_strbuf_append_n(&sb, (const char *)enc, (size_t)el);
-            b += (int32_t)k;
-        }
+        size_t from = (size_t)words[i].byte_start, to = (size_t)words[i].byte_end;
+        pl_strbuf_append_n(&sb, text + pos, from - pos);
+        bool ends = ends_typed_word(text, len, from, to);
+        bool bare = ends && starts_typed_word(text, from); /* nothing typed around the word */
+        if (!bare || (!uncased && any_char(text, from, to, upper_char)))
+            pl_strbuf_append_n(&sb, text + from, to - from);
+        else
+            append_cased(&sb, text, from, to, cases[i]);
         const char *mark = marks[i] ? marks[i] : "";
-        size_t ml = strlen(mark);
-        size_t wl = (size_t)(w->byte_end - w->byte_start);
-        if (ml && !(wl >= ml && memcmp(text + w->byte_end - ml, mark, ml) == 0))
-            pl_strbuf_append_n(&sb, mark, ml);
-        pos = (size_t)w->byte_end;
+        if (*mark && ends) pl_strbuf_append_n(&sb, mark, strlen(mark));
+        pos = to;
     }
     pl_strbuf_append_n(&sb, text + pos, len - pos);
     if (pl_strbuf_status(&sb) != PL_OK) {

@@ -570,7 +570,16 @@ fail:
     return st;
 }
 
-/* PunctuateText and TransformText: a punctuation/capitalization model rewrites each text. */
+/* The copies of the texts that the punctuation model reads (pl_nlu_punct_model_text). */
+static pl_status model_texts(char *const *texts, size_t n, char **out) {
+    for (size_t i = 0; i < n; i++)
+        if (texts[i]) PL_TRY(pl_nlu_punct_model_text(texts[i], strlen(texts[i]), &out[i]));
+    return PL_OK;
+}
+
+/* PunctuateText and TransformText: a punctuation/capitalization model rewrites each text. It
+ * reads the words without the punctuation typed around them and the text is rebuilt around
+ * what was typed (pl_nlu_punct_rebuild). */
 static pl_status punctuate(struct pl_nlu_service *s, struct pl_model_set *set, const char *rpc,
                            int64_t deadline, const uint8_t *req, size_t n,
                            struct pl_worker_out *out) {
@@ -580,21 +589,23 @@ static pl_status punctuate(struct pl_nlu_service *s, struct pl_model_set *set, c
     struct pl_nlu_result *r = NULL;
     size_t *lens = pl_calloc(rq->n_text + 1, sizeof *lens);
     char **texts = pl_calloc(rq->n_text + 1, sizeof *texts);
+    char **mtexts = pl_calloc(rq->n_text + 1, sizeof *mtexts);
     pl_status st;
     struct pl_nlu_model *m;
     static const enum pl_nlu_task ok[] = {PL_NLU_TASK_PUNCT};
-    if (!lens || !texts) {
+    if (!lens || !texts || !mtexts) {
         st = PL_ERR(PL_E_NOMEM, "request");
         goto fail;
     }
-    PL_TRY_GOTO(st, run_texts(s, set, rpc, model_name_of(rq->model), false, ok, 1, rq->text, rq->n_text,
+    PL_TRY_GOTO(st, model_texts(rq->text, rq->n_text, mtexts));
+    PL_TRY_GOTO(st, run_texts(s, set, rpc, model_name_of(rq->model), false, ok, 1, mtexts, rq->n_text,
                               lens, deadline, &m, &r));
     const struct pl_nlu_head *hp = &m->heads[m->head_main];
     const struct pl_nlu_head *hc = m->head_second >= 0 ? &m->heads[m->head_second] : NULL;
     for (size_t i = 0; i < rq->n_text; i++) {
         struct labelled lp, lc = {0};
-        PL_TRY_GOTO(st, label_words(rq->text[i], lens[i], &r[i], hp, m->head_main, &lp));
-        if (hc && (st = label_words(rq->text[i], lens[i], &r[i], hc, m->head_second, &lc)) != PL_OK) {
+        PL_TRY_GOTO(st, label_words(mtexts[i], lens[i], &r[i], hp, m->head_main, &lp));
+        if (hc && (st = label_words(mtexts[i], lens[i], &r[i], hc, m->head_second, &lc)) != PL_OK) {
             labelled_deinit(&lp);
             goto fail;
         }
@@ -618,7 +629,9 @@ static pl_status punctuate(struct pl_nlu_service *s, struct pl_model_set *set, c
     st = pack(&resp.base, out);
 fail:
     for (size_t i = 0; texts && i < rq->n_text; i++) pl_free(texts[i]);
+    for (size_t i = 0; mtexts && i < rq->n_text; i++) pl_free(mtexts[i]);
     pl_free(texts);
+    pl_free(mtexts);
     pl_nlu_results_destroy(r, (int)rq->n_text);
     pl_free(lens);
     pl_arena_deinit(&a);

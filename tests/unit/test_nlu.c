@@ -263,6 +263,7 @@ END_TEST
 START_TEST(test_punct_rebuild) {
     struct pl_wordpiece *t = tok();
     struct pl_nlu_word *w = NULL;
+    /* a word typed with a capital stays as typed ("ARE"); whitespace is kept */
     const char *text = " how ARE you  doing today\n";
     int32_t n = words_of(t, text, &w);
     ck_assert_int_eq(n, 5);
@@ -271,20 +272,34 @@ START_TEST(test_punct_rebuild) {
     const char *marks[] = {"", "", "", ",", "?"};
     char *out = NULL;
     ck_assert_int_eq(pl_nlu_punct_rebuild(text, strlen(text), w, n, cases, marks, &out), PL_OK);
-    ck_assert_str_eq(out, " How are you  doing, today?\n");
+    ck_assert_str_eq(out, " How ARE you  doing, today?\n");
+    pl_free(out);
+    pl_free(w);
+    /* all-capitals input has no case to keep: every word takes the model's */
+    text = "HOW ARE YOU";
+    n = words_of(t, text, &w);
+    ck_assert_int_eq(n, 3);
+    const char *m1[] = {"", "", "?"};
+    ck_assert_int_eq(pl_nlu_punct_rebuild(text, strlen(text), w, n, cases, m1, &out), PL_OK);
+    ck_assert_str_eq(out, "How are you?");
     pl_free(out);
     pl_free(w);
 
-    /* UPPER, a mark the word already has, and a capital after an opening quote */
+    /* UPPER; words typed with punctuation around them (read without it) stay as typed and take
+     * a mark only when nothing is typed after them */
     text = "usa hello. 'quoted";
-    n = words_of(t, text, &w);
+    char *mt = NULL;
+    ck_assert_int_eq(pl_nlu_punct_model_text(text, strlen(text), &mt), PL_OK);
+    ck_assert_str_eq(mt, "usa hello   quoted");
+    n = words_of(t, mt, &w);
     ck_assert_int_eq(n, 3);
     enum pl_nlu_case c2[] = {PL_NLU_CASE_UPPER, PL_NLU_CASE_CAPITALIZE, PL_NLU_CASE_CAPITALIZE};
     const char *m2[] = {",", ".", "."};
     ck_assert_int_eq(pl_nlu_punct_rebuild(text, strlen(text), w, n, c2, m2, &out), PL_OK);
-    ck_assert_str_eq(out, "USA, Hello. 'Quoted.");
+    ck_assert_str_eq(out, "USA, hello. 'quoted.");
     pl_free(out);
-    /* Unicode letters: É, ß (utf8proc maps it to U+1E9E), Greek */
+    pl_free(mt);
+    /* Unicode letters: É, ß (utf8proc maps it to U+1E9E), Greek typed in capitals (kept) */
     const char *u = "émile straße ΣΟΦΙΑ";
     struct pl_nlu_word *uw = NULL;
     int32_t un = words_of(t, u, &uw);
@@ -292,13 +307,53 @@ START_TEST(test_punct_rebuild) {
     enum pl_nlu_case c3[] = {PL_NLU_CASE_CAPITALIZE, PL_NLU_CASE_UPPER, PL_NLU_CASE_CAPITALIZE};
     const char *m3[] = {"", "", "."};
     ck_assert_int_eq(pl_nlu_punct_rebuild(u, strlen(u), uw, un, c3, m3, &out), PL_OK);
-    ck_assert_str_eq(out, "Émile STRAẞE Σοφια.");
+    ck_assert_str_eq(out, "Émile STRAẞE ΣΟΦΙΑ.");
     pl_free(out);
     pl_free(uw);
     /* words outside the text */
     w[2].byte_end = 100;
     ck_assert_int_eq(pl_nlu_punct_rebuild(text, strlen(text), w, n, c2, m2, &out), PL_E_INVALID_ARG);
     ck_assert_ptr_null(out);
+    pl_free(w);
+    pl_wordpiece_destroy(t);
+}
+END_TEST
+
+START_TEST(test_punct_model_text) {
+    /* punctuation and symbols at the ends of words become spaces, one per byte; inner marks,
+     * digits, non-Latin letters and the whitespace (NBSP) stay */
+    const char *text = "Loona (stylized as LOO\xce\xa0\xce\x94, Korean: \xec\x9d\xb4\xeb\x8b\xac\xec\x9d\x98 "
+                       "\xec\x86\x8c\xeb\x85\x80; lit. ''Girl $103 \xe2\x82\xa9" "111 12:45 A.M. -- "
+                       "micro-organisms\xc2\xa0(x)";
+    const char *want = "Loona  stylized as LOO\xce\xa0\xce\x94  Korean  \xec\x9d\xb4\xeb\x8b\xac\xec\x9d\x98 "
+                       "\xec\x86\x8c\xeb\x85\x80  lit    Girl  103    111 12:45 A.M     "
+                       "micro-organisms\xc2\xa0 x ";
+    char *mt = NULL;
+    ck_assert_int_eq(pl_nlu_punct_model_text(text, strlen(text), &mt), PL_OK);
+    ck_assert_str_eq(mt, want);
+    ck_assert_uint_eq(strlen(mt), strlen(text));
+    pl_free(mt);
+    /* no word character at all: unchanged (the model reads it as typed) */
+    ck_assert_int_eq(pl_nlu_punct_model_text("?! ...", 6, &mt), PL_OK);
+    ck_assert_str_eq(mt, "?! ...");
+    pl_free(mt);
+
+    /* the whole path: read the stripped copy, rebuild the typed text */
+    struct pl_wordpiece *t = tok();
+    struct pl_nlu_word *w = NULL;
+    text = "can you see LOO\xce\xa0\xce\x94, (stylized) lit. $103 pm";
+    ck_assert_int_eq(pl_nlu_punct_model_text(text, strlen(text), &mt), PL_OK);
+    int32_t n = words_of(t, mt, &w);
+    ck_assert_int_eq(n, 8);
+    enum pl_nlu_case cases[] = {PL_NLU_CASE_CAPITALIZE, PL_NLU_CASE_LOWER, PL_NLU_CASE_LOWER, PL_NLU_CASE_LOWER,
+                                PL_NLU_CASE_CAPITALIZE, PL_NLU_CASE_CAPITALIZE, PL_NLU_CASE_LOWER,
+                                PL_NLU_CASE_UPPER};
+    const char *marks[] = {"", "", ",", ",", ".", ".", ",", "?"};
+    char *out = NULL;
+    ck_assert_int_eq(pl_nlu_punct_rebuild(text, strlen(text), w, n, cases, marks, &out), PL_OK);
+    ck_assert_str_eq(out, "Can you see, LOO\xce\xa0\xce\x94, (stylized) lit. $103, PM?");
+    pl_free(out);
+    pl_free(mt);
     pl_free(w);
     pl_wordpiece_destroy(t);
 }
@@ -736,6 +791,7 @@ Suite *pl_nlu_suite(void) {
     tcase_add_test(tc, test_word_starts_upper);
     tcase_add_test(tc, test_label_maps);
     tcase_add_test(tc, test_punct_rebuild);
+    tcase_add_test(tc, test_punct_model_text);
     tcase_add_test(tc, test_model_load_errors);
     tcase_add_test(tc, test_service_without_models);
     tcase_add_test(tc, test_model_aliases);
