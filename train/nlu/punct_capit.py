@@ -29,21 +29,40 @@ the held-out text prints per-mark precision/recall/F1, the macro F1 over
 time-boxed training loop are the NLU recipes' common skeleton
 (train/nlu/finetune.py).
 """
+import json
 import os
 import time
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from train.common.bert import BertModel, init_weights
+from train.common import safetensors_io
 from train.common.export import sha256
 from train.common.loop import IGNORE, log
-from train.common.wordpiece import prune_by_counts
+from train.common.wordpiece import load_vocab, prune_by_counts
 from train.nlu import punct_data as pd
 from train.nlu.finetune import FineTune, pretrain_summary
 
-SOURCE_WEIGHTS = {"ljspeech": 0.3, "sotu": 0.4, "moby-dick": 0.3}
+SOURCE_WEIGHTS = "ljspeech:0.3,sotu:0.4,moby-dick:0.3"
+
+
+def parse_sources(spec):
+    """{source: sampling weight} of "name:weight,..." (names of punct_data.SOURCES or
+    punct_data.PROSE_SOURCES)."""
+    out = {}
+    for item in spec.split(","):
+        name, _, w = item.strip().partition(":")
+        if name not in pd.SOURCES and name not in pd.PROSE_SOURCES:
+            raise SystemExit("--sources: unknown source %r (known: %s)" % (
+                name, ", ".join(pd.SOURCES + pd.PROSE_SOURCES)))
+        try:
+            out[name] = float(w) if w else 1.0
+        except ValueError:
+            raise SystemExit("--sources: weight of %s is not a number: %r" % (name, w))
+    return out
 
 
 class PunctCapit(nn.Module):
@@ -93,7 +112,7 @@ class Encoder:
 class Sampler:
     """Random training texts: runs of whole sentences, sometimes mid-sentence windows."""
 
-    def __init__(self, train, rng, max_words, question_rate):
+    def __init__(self, train, rng, max_words, question_rate, weights):
         self.rng, self.max_words, self.qrate = rng, max_words, question_rate
         self.words, self.starts, self.questions = {}, {}, {}
         for name, ws in train.items():
@@ -105,7 +124,7 @@ class Sampler:
                     starts.append(i + 1)
             self.words[name], self.starts[name], self.questions[name] = ws, starts, qs
         self.names = list(train)
-        self.weights = [SOURCE_WEIGHTS.get(n, 1.0) for n in self.names]
+        self.weights = [weights.get(n, 1.0) for n in self.names]
 
     def sample(self):
         rng = self.rng
@@ -180,12 +199,13 @@ def evaluate(model, enc, segments, batch_size=64):
 @torch.no_grad()
 def calibrate(model, enc, train, per_source=100, rounds=2):
     """Shift the punct head's biases of , . ? so that the macro F1 is best on
-    calibration texts taken from the END of each source's training part (the
-    held-out text is never used). A model trained briefly predicts "O" far too
+    calibration texts taken from the END of the training part of each evaluation
+    source (LJ, SOTU, Moby Dick; the held-out text is never used). A model trained briefly predicts "O" far too
     often; this trades precision for recall. Returns the offsets added."""
     model.eval()
     cal = []
-    for ws in train.values():
+    for name in pd.SOURCES:
+        ws = train[name]
         cal.extend(pd.sentence_groups(ws[-per_source * 60:])[-per_source:])
     logits, gold = [], []
     for i in range(0, len(cal), 64):
@@ -231,15 +251,32 @@ class PunctCapitRecipe(FineTune):
         ap.add_argument("--eval-per-source", type=int, default=300, help="held-out texts per source")
         ap.add_argument("--no-calibrate", action="store_true",
                         help="keep the trained punct biases (default: shift them for F1 on training text)")
+        ap.add_argument("--sources", default=SOURCE_WEIGHTS,
+                        help="training sources and sampling weights, name:weight,...: ljspeech, sotu, "
+                             "moby-dick (their first 95%%) and the prose corpus text/pretrain/NAME.txt.xz "
+                             "(%s)" % ", ".join(pd.PROSE_SOURCES))
+        ap.add_argument("--prose-words", type=int, default=1500000,
+                        help="words drawn from each prose source (whole paragraphs, evenly over the file)")
+        ap.add_argument("--from-export", default="",
+                        help="start from an exported model folder (model.safetensors, vocab.txt, "
+                             "config.json of this recipe) instead of random weights")
 
     def read_data(self, args):
         t_load = time.time()
+        self.weights = parse_sources(args.sources)
+        if args.from_export:
+            export_shape(args, args.from_export)
         self.train_text = pd.load_split(args.data, "train")
+        for name in self.weights:
+            if name in pd.PROSE_SOURCES:
+                self.train_text[name] = pd.load_prose(args.data, name, args.prose_words, args.seed)
         self.segments = pd.heldout_segments(args.data, args.eval_per_source)
         self.load_seconds = time.time() - t_load
         self.sampler = None
 
     def fresh_vocab(self, args, full):
+        if args.from_export:
+            return load_vocab(os.path.join(args.from_export, "vocab.txt"))
         counts = {}
         for ws in self.train_text.values():
             for w in ws:
@@ -250,7 +287,10 @@ class PunctCapitRecipe(FineTune):
         self.enc = Encoder(tok, args.max_length)
 
     def build_model(self, cfg, args):
-        return PunctCapit(cfg, args.dropout)
+        model = PunctCapit(cfg, args.dropout)
+        if args.from_export:
+            load_export(model, cfg, args.from_export)
+        return model
 
     def describe(self):
         return "train words %s, %d held-out texts (%d words), data in %.0f s" % (
@@ -259,7 +299,8 @@ class PunctCapitRecipe(FineTune):
 
     def next_batch(self, rng):
         if self.sampler is None:
-            self.sampler = Sampler(self.train_text, rng, self.args.max_words, self.args.question_rate)
+            self.sampler = Sampler(self.train_text, rng, self.args.max_words, self.args.question_rate,
+                                   self.weights)
         return make_batch(self.enc, [self.sampler.sample() for _ in range(self.args.batch_size)])
 
     def loss(self, model, batch):
@@ -321,6 +362,27 @@ class PunctCapitRecipe(FineTune):
 
 def main(argv=None):
     return PunctCapitRecipe().main(argv)
+
+
+def export_shape(args, folder):
+    """Take the encoder's shape options (--layers --hidden --heads --ffn --max-length) from an
+    exported model's config.json, so that its weights fit."""
+    with open(os.path.join(folder, "config.json")) as f:
+        c = json.load(f)
+    args.layers, args.hidden, args.heads = c["num_hidden_layers"], c["hidden_size"], c["num_attention_heads"]
+    args.ffn, args.max_length = c["intermediate_size"], c["max_position_embeddings"]
+
+
+def load_export(model, cfg, folder):
+    """Copy an exported model's weights (any float dtype) into model; its shape must match."""
+    with open(os.path.join(folder, "config.json")) as f:
+        c = json.load(f)
+    for k in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+              "max_position_embeddings"):
+        if c[k] != getattr(cfg, k):
+            raise SystemExit("--from-export %s: %s is %s, the model's is %s" % (folder, k, c[k], getattr(cfg, k)))
+    tensors, _ = safetensors_io.load(os.path.join(folder, "model.safetensors"))
+    model.load_state_dict({k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in tensors.items()})
 
 
 def write_card(args, res, st_path, cfg, vocab_size, cmd):

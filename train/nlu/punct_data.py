@@ -16,7 +16,9 @@ Sources and the fixed held-out part (the LAST 5% of the lines of each file):
     text/moby-dick.txt           Moby Dick
 The first 95% of the lines of each file is training text.
 """
+import lzma
 import os
+import random
 
 MARKS = ["O", ",", ".", "?"]
 CASES = ["lower", "Capitalized", "UPPER"]
@@ -80,6 +82,29 @@ def words_of(text):
                     out[-1] = (w, m, c)
             continue
         out.append((core.lower(), _mark_of(trail), _case_of(core)))
+    return out
+
+
+PROSE_SOURCES = ("gutenberg", "un", "ami", "wiki2018", "wiki2015", "wordnet")
+
+
+def load_prose(data_dir, name, max_words, seed=1):
+    """[(word, mark, case)] of about max_words words of the prose corpus
+    text/pretrain/<name>.txt.xz (one paragraph a line; real punctuation and
+    casing), training text only: whole paragraphs drawn evenly over the file
+    (each kept with the probability that yields max_words; seed fixed). The
+    corpus shares no documents with LJ Speech, SOTU or Moby Dick, so the
+    held-out 5% of those stays unseen."""
+    path = os.path.join(data_dir, "text", "pretrain", name + ".txt.xz")
+    with lzma.open(path, "rt", encoding="utf-8") as f:
+        lines = [line for line in f if line.strip()]
+    total = sum(line.count(" ") + 1 for line in lines)
+    keep = min(1.0, max_words / max(1, total))
+    rng = random.Random(seed)
+    out = []
+    for line in lines:
+        if rng.random() < keep:
+            out.extend(words_of(line))
     return out
 
 

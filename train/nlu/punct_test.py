@@ -44,6 +44,29 @@ class Labels(unittest.TestCase):
         self.assertEqual([len(x) for x in g], [4, 4, 1])
 
 
+class ProseSources(unittest.TestCase):
+    def test_parse_sources(self):
+        self.assertEqual(pc.parse_sources("ljspeech:0.5, gutenberg:0.25,ami"),
+                         {"ljspeech": 0.5, "gutenberg": 0.25, "ami": 1.0})
+        with self.assertRaises(SystemExit):
+            pc.parse_sources("ljspeech:0.5,nope:1")
+        with self.assertRaises(SystemExit):
+            pc.parse_sources("un:x")
+
+    def test_load_prose_whole_paragraphs(self):
+        import lzma
+        with tempfile.TemporaryDirectory() as d:
+            os.makedirs(os.path.join(d, "text", "pretrain"))
+            with lzma.open(os.path.join(d, "text", "pretrain", "un.txt.xz"), "wt", encoding="utf-8") as f:
+                f.write("We met, as agreed. Why not?\n\nPeace holds.\n")
+            self.assertEqual(pd.load_prose(d, "un", 1000), [
+                ("we", "O", "Capitalized"), ("met", ",", "lower"), ("as", "O", "lower"), ("agreed", ".", "lower"),
+                ("why", "O", "Capitalized"), ("not", "?", "lower"), ("peace", "O", "Capitalized"),
+                ("holds", ".", "lower")])
+            few = pd.load_prose(d, "un", 3)
+            self.assertLess(len(few), 8)
+
+
 class Scores(unittest.TestCase):
     def test_mark_scores(self):
         s = pd.MarkScores()
