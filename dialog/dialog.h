@@ -240,6 +240,8 @@ struct pl_dlg_turn {
     char context_id[PL_DLG_ID_LEN]; /* context the turn ran in (active at its start or opened) */
     int turn;           /* its turn number there */
     bool switched;      /* the turn opened or switched context */
+    bool calls_out;     /* opts.local_only: the turn stopped (PL_E_CANCELLED) at a step that
+                           calls out of the process; nothing of it stands, run it again */
 };
 void pl_dlg_turn_init(struct pl_dlg_turn *t);
 void pl_dlg_turn_deinit(struct pl_dlg_turn *t);
@@ -280,6 +282,11 @@ struct pl_dlg_turn_opts {
     int64_t now_ms;      /* wall clock of the turn (0 = now) */
     int64_t deadline_us; /* for the hooks; 0 = none */
     int tz_offset_min;   /* tell_time/tell_date: minutes east of UTC (0 = UTC) */
+    /* Run only what needs nothing outside the process: at the first step that would call out
+     * (kb_answer, webhook, nats) the turn stops with PL_E_CANCELLED and out->calls_out set,
+     * so that the caller can run it again where waiting blocks no one (parley-dialog's
+     * action pool). The records hook is local and still runs. */
+    bool local_only;
 };
 
 /*

@@ -29,9 +29,16 @@ static pl_status action_event(struct pl__turn *t, const char *name, json_t *args
                   "error", error ? error : "", "duration_ms", (json_int_t)ms));
 }
 
+/* A step that calls out of the process under opts.local_only: stop the turn there. */
+static pl_status calls_out(struct pl__turn *t, const char *what) {
+    t->out->calls_out = true;
+    return PL_ERR(PL_E_CANCELLED, "the turn calls out (%s): run it where it may wait", what);
+}
+
 /* The knowledge base's answer to the utterance; says it (response `r`, else the answer as
  * is) or the spec's kb_no_answer / kb_unavailable. */
 pl_status pl__turn_kb_answer(struct pl__turn *t, int r, int empty) {
+    if (t->o->local_only) return calls_out(t, "kb_answer");
     int64_t t0 = pl_time_mono_us();
     char *ans = NULL;
     pl_status st = PL_E_UNAVAILABLE;
@@ -275,6 +282,8 @@ static pl_status act_external(struct pl__turn *t, const struct pl__dlg_step *s) 
     int64_t t0 = pl_time_mono_us();
     bool web = s->action == PL__ACT_WEBHOOK;
     const char *kind = web ? "webhook" : "nats";
+    if (t->o->local_only && !(web && !t->sp->webhooks[s->webhook].url[0]))
+        return calls_out(t, kind); /* an unconfigured webhook is answered here and now */
     const char *name = web ? t->sp->webhooks[s->webhook].name : s->subject;
     struct pl__dlg_ext_result r;
     memset(&r, 0, sizeof r);

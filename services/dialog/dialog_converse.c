@@ -19,6 +19,7 @@
  * parley-asr, text turns queued behind the spoken ones, replies spoken through parley-tts.
  */
 #include <jansson.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -226,6 +227,9 @@ void pl__dlg_turn_result_deinit(struct pl__dlg_turn_result *r) {
     pl_free(r->text);
     pl_dlg_state_destroy(r->state);
     pl_proto_free(r->nlu_msg);
+    pl_free(r->nlu_slots);
+    pl_free(r->ents);
+    pl_proto_free(r->ner_msg);
     memset(r, 0, sizeof *r);
 }
 
@@ -233,10 +237,8 @@ void pl__dlg_turn_result_deinit(struct pl__dlg_turn_result *r) {
  * NLU (unless p has no nlu stage), entities (when the spec maps some and p allows). */
 static void understand(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p,
                        const struct pl_dlg_spec *spec, struct pl__dlg_turn_result *out,
-                       int64_t deadline_us, struct pl_dlg_nlu *nlu,
-                       struct pl_dlg_nlu_slot **slots, ProtobufCMessage **ner_msg,
-                       struct pl_dlg_nlu_slot **ents) {
-    memset(nlu, 0, sizeof *nlu);
+                       int64_t deadline_us) {
+    memset(&out->nlu, 0, sizeof out->nlu);
     if (p && p->punctuation.enabled) {
         char *t = punctuate(s, p, out->text, deadline_us);
         if (t) {
@@ -246,17 +248,20 @@ static void understand(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p,
     }
     if (p && !p->has_nlu) return;
     ProtobufCMessage *msg = NULL;
-    analyze(s, p ? p->nlu.model : NULL, out->text, deadline_us, &msg, nlu, slots);
+    analyze(s, p ? p->nlu.model : NULL, out->text, deadline_us, &msg, &out->nlu, &out->nlu_slots);
     out->nlu_msg = msg;
     if (spec && pl_dlg_spec_uses_entities(spec) && (!p || p->nlu.entities)) {
-        entities(s, out->text, deadline_us, ner_msg, ents, &nlu->n_entities);
-        nlu->entities = *ents;
+        ProtobufCMessage *ner = NULL;
+        entities(s, out->text, deadline_us, &ner, &out->ents, &out->nlu.n_entities);
+        out->ner_msg = ner;
+        out->nlu.entities = out->ents;
     }
 }
 
-pl_status pl__dlgsvc_text_turn(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p,
-                               const char *user, const char *sid, const char *text,
-                               int64_t deadline_us, struct pl__dlg_turn_result *out) {
+/* Check the text and run the stages before the policy (outside the session's lock). */
+static pl_status prepare(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p, const char *user,
+                         const char *sid, const char *text, int64_t deadline_us,
+                         struct pl__dlg_turn_result *out) {
     memset(out, 0, sizeof *out);
     pl_dlg_turn_init(&out->turn);
     PL_TRY(check_text(s, text));
@@ -266,36 +271,65 @@ pl_status pl__dlgsvc_text_turn(struct pl_dlgsvc *s, const struct pl_dlg_pipeline
      * entities, read the session before the lock (its dialog never changes), so that the NLU
      * calls stay outside it */
     const struct pl_dlg_spec *spec = NULL;
-    pl_status st = PL_OK;
     for (int i = 0; !kb_only && i < s->n_specs && !spec; i++) {
         if (!pl_dlg_spec_uses_entities(s->specs[i])) continue;
         struct pl_dlg_state *peek = NULL;
-        st = pl_dlg_store_session_load(s->store, user, sid, &peek);
+        pl_status st = pl_dlg_store_session_load(s->store, user, sid, &peek);
         spec = st == PL_OK ? pl__dlgsvc_spec(s, peek->dialog) : NULL;
         pl_dlg_state_destroy(peek);
+        PL_TRY(st);
         break;
     }
-    struct pl_dlg_nlu nlu;
-    struct pl_dlg_nlu_slot *slots = NULL, *ents = NULL;
-    ProtobufCMessage *ner_msg = NULL;
-    if (st == PL_OK) understand(s, p, spec, out, deadline_us, &nlu, &slots, &ner_msg, &ents);
+    understand(s, p, spec, out, deadline_us);
+    return PL_OK;
+}
+
+/* Holding the session: load it, run the policy on what prepare() found, commit. local_only:
+ * a turn that would call out (out->turn.calls_out) stops, nothing is stored, PL_OK. */
+static pl_status decide(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p, const char *user,
+                        const char *sid, int64_t deadline_us, bool local_only,
+                        struct pl__dlg_turn_result *out) {
+    bool kb_only = p && !p->has_dialog;
+    pl_dlg_turn_deinit(&out->turn);
+    pl_dlg_turn_init(&out->turn);
+    pl_dlg_state_destroy(out->state);
+    out->state = NULL;
     pl__dlgsvc_lock(s, sid);
-    if (st == PL_OK) st = pl_dlg_store_session_load(s->store, user, sid, &out->state);
-    spec = st == PL_OK ? pl__dlgsvc_spec(s, out->state->dialog) : NULL;
+    pl_status st = pl_dlg_store_session_load(s->store, user, sid, &out->state);
+    const struct pl_dlg_spec *spec = st == PL_OK ? pl__dlgsvc_spec(s, out->state->dialog) : NULL;
     if (st == PL_OK && !spec)
         st = PL_ERR(PL_E_UNAVAILABLE, "dialog '%s' of session %s is not loaded",
                     out->state->dialog, sid);
     struct hook_ud h = {s, p};
-    struct pl_dlg_turn_opts o = {&hooks, &h, pl_time_wall_ms(), deadline_us, s->o.tz_offset_min};
+    struct pl_dlg_turn_opts o = {&hooks,      &h, pl_time_wall_ms(), deadline_us,
+                                 s->o.tz_offset_min, local_only};
     if (st == PL_OK)
         st = kb_only ? pl_dlg_turn_run_kb(spec, out->state, out->text, &o, &out->turn)
-                     : pl_dlg_turn_run(spec, out->state, out->text, &nlu, &o, &out->turn);
-    if (st == PL_OK) st = pl_dlg_store_commit(s->store, out->state, &out->turn, o.now_ms);
+                     : pl_dlg_turn_run(spec, out->state, out->text, &out->nlu, &o, &out->turn);
+    if (st == PL_E_CANCELLED && out->turn.calls_out) st = PL_OK; /* run again, not stored */
+    else if (st == PL_OK) st = pl_dlg_store_commit(s->store, out->state, &out->turn, o.now_ms);
     pl__dlgsvc_unlock(s, sid);
-    pl_free(slots);
-    pl_free(ents);
-    pl_proto_free(ner_msg);
     return st;
+}
+
+pl_status pl__dlgsvc_text_turn(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p,
+                               const char *user, const char *sid, const char *text,
+                               int64_t deadline_us, struct pl__dlg_turn_result *out) {
+    PL_TRY(prepare(s, p, user, sid, text, deadline_us, out));
+    return decide(s, p, user, sid, deadline_us, false, out);
+}
+
+pl_status pl__dlgsvc_text_turn_local(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p,
+                                     const char *user, const char *sid, const char *text,
+                                     int64_t deadline_us, struct pl__dlg_turn_result *out) {
+    PL_TRY(prepare(s, p, user, sid, text, deadline_us, out));
+    return decide(s, p, user, sid, deadline_us, true, out);
+}
+
+pl_status pl__dlgsvc_text_turn_resume(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p,
+                                      const char *user, const char *sid, int64_t deadline_us,
+                                      struct pl__dlg_turn_result *out) {
+    return decide(s, p, user, sid, deadline_us, false, out);
 }
 
 char *pl__dlgsvc_event_json(int type, const char *detail, const char *const *attrs) {
@@ -443,16 +477,16 @@ bool pl__dlgsvc_ends_stream(pl_status st) {
            st == PL_E_NOMEM;
 }
 
-static pl_status on_text(struct pl__dlg_conv *c, const char *text) {
-    const struct pl_worker_ctx *ctx = pl_worker_session_ctx(c->ws);
-    struct pl__dlg_turn_result t;
-    pl_status st = pl__dlgsvc_text_turn(c->s, c->pipe, c->user, c->session_id, text,
-                                        ctx ? ctx->deadline_us : 0, &t);
+/* Answer turn t (st: how it went) on the stream: its NLU result (when asked), events and
+ * replies; a failed turn is an EVENT_ERROR, or ends the stream (returned) when no later turn
+ * could work either. Frees t. */
+static pl_status answer_turn(struct pl__dlg_conv *c, pl_status st,
+                             struct pl__dlg_turn_result *t) {
     if (st != PL_OK) { /* the turn failed and stored nothing */
         char err[512], msg[600];
         snprintf(err, sizeof err, "%s", pl_last_error());
         snprintf(msg, sizeof msg, "%s: %s", pl_status_str(st), err);
-        pl__dlg_turn_result_deinit(&t);
+        pl__dlg_turn_result_deinit(t);
         /* no session, or a service that cannot take any turn now (store read-only or full,
          * no memory, dialog not loaded): the stream ends with that status; a turn the
          * policy refused is an EVENT_ERROR and the stream stays usable */
@@ -460,10 +494,86 @@ static pl_status on_text(struct pl__dlg_conv *c, const char *text) {
         PL_LOGW("turn failed: %s", msg);
         return pl__dlgconv_event(c, PL_DLG_E_ERROR, msg, NULL, "", 0);
     }
-    if (c->include_nlu) st = pl__dlgconv_send_nlu(c, t.text, &t);
-    if (st == PL_OK) st = pl__dlgconv_send_turn(c, &t, 0);
-    pl__dlg_turn_result_deinit(&t);
+    if (c->include_nlu) st = pl__dlgconv_send_nlu(c, t->text, t);
+    if (st == PL_OK) st = pl__dlgconv_send_turn(c, t, 0);
+    pl__dlg_turn_result_deinit(t);
     return st;
+}
+
+/* A text turn queued on the stream's lane: its text, or a turn stopped where it calls out. */
+struct queued_turn {
+    struct pl__dlg_conv *c;
+    char *text;                    /* NULL: t holds a prepared turn (calls_out) */
+    struct pl__dlg_turn_result t;
+};
+
+static void queued_free(void *arg) {
+    struct queued_turn *q = arg;
+    pl__dlg_turn_result_deinit(&q->t);
+    pl_free(q->text);
+    pl_free(q);
+}
+
+/* On a pool thread: finish (or run) the turn and answer it; a failure that ends the stream
+ * ends it from here (pl_worker_session_fail), and later queued turns are not run. */
+static void queued_run(void *arg) {
+    struct queued_turn *q = arg;
+    struct pl__dlg_conv *c = q->c;
+    if (atomic_load(&c->fail_st) == PL_OK) {
+        pl_log_set_request_id(c->request_id);
+        pl_status st = q->text ? pl__dlgsvc_text_turn(c->s, c->pipe, c->user, c->session_id,
+                                                      q->text, c->deadline_us, &q->t)
+                               : pl__dlgsvc_text_turn_resume(c->s, c->pipe, c->user,
+                                                             c->session_id, c->deadline_us, &q->t);
+        st = answer_turn(c, st, &q->t);
+        if (st != PL_OK && st != PL_E_CANCELLED) { /* CANCELLED: the client has gone */
+            snprintf(c->fail_msg, sizeof c->fail_msg, "%s", pl_last_error());
+            atomic_store(&c->fail_st, st);
+            pl_worker_session_fail(c->ws, st, c->fail_msg);
+        }
+        pl_log_set_request_id(NULL);
+    }
+    queued_free(q);
+}
+
+/* Queue a turn behind the stream's earlier ones on its lane (made at the first; the session
+ * is retained from then on, so that the pool may answer after the stream's handler calls).
+ * text: a turn to run whole; else *t, a turn stopped where it calls out (taken). */
+static pl_status queue_turn(struct pl__dlg_conv *c, const char *text,
+                            struct pl__dlg_turn_result *t) {
+    struct queued_turn *q = pl_calloc(1, sizeof *q);
+    pl_status st = q ? PL_OK : PL_ERR(PL_E_NOMEM, "turn");
+    if (st == PL_OK && text && !(q->text = pl_strdup(text))) st = PL_ERR(PL_E_NOMEM, "turn");
+    if (st == PL_OK && !c->lane) {
+        st = pl__dlg_lane_create(c->s->pool, &c->lane);
+        if (st == PL_OK) pl_worker_session_retain(c->ws);
+    }
+    if (q) {
+        q->c = c;
+        if (t) {
+            q->t = *t;
+            memset(t, 0, sizeof *t);
+        }
+    }
+    if (st == PL_OK) st = pl__dlg_lane_push(c->lane, queued_run, queued_free, q);
+    if (st != PL_OK && q) queued_free(q);
+    if (st != PL_OK && t) pl__dlg_turn_result_deinit(t);
+    return st;
+}
+
+/* A text turn on the handler thread: run as far as it can without calling out (the action
+ * pool finishes a turn that must, and takes every later turn of the stream while one waits
+ * there, so that the stream's turns are answered in order). */
+static pl_status on_text(struct pl__dlg_conv *c, const char *text) {
+    if (c->lane && pl__dlg_lane_busy(c->lane)) return queue_turn(c, text, NULL);
+    struct pl__dlg_turn_result t;
+    pl_status st = c->s->pool ? pl__dlgsvc_text_turn_local(c->s, c->pipe, c->user,
+                                                           c->session_id, text, c->deadline_us,
+                                                           &t)
+                              : pl__dlgsvc_text_turn(c->s, c->pipe, c->user, c->session_id,
+                                                     text, c->deadline_us, &t);
+    if (st == PL_OK && t.turn.calls_out) return queue_turn(c, NULL, &t);
+    return answer_turn(c, st, &t);
 }
 
 /* The config: resume or create the session, switch context when asked. */
@@ -535,17 +645,20 @@ static pl_status on_config(struct pl__dlg_conv *c, const Parley__Dialog__V1__Con
 
 static pl_status conv_open(void *ud, struct pl_worker_session *ws, const struct pl_worker_ctx *ctx,
                            void **state) {
-    (void)ctx;
     struct pl__dlg_conv *c = pl_calloc(1, sizeof *c);
     if (!c) return PL_ERR(PL_E_NOMEM, "converse");
     c->s = ud;
     c->ws = ws;
+    c->deadline_us = ctx ? ctx->deadline_us : 0;
+    snprintf(c->request_id, sizeof c->request_id, "%s", ctx ? ctx->request_id : "");
     *state = c;
     return PL_OK;
 }
 
-static void conv_free(struct pl__dlg_conv *c) {
+static void conv_free(void *ud) {
+    struct pl__dlg_conv *c = ud;
     if (!c) return;
+    if (c->lane) pl_worker_session_release(c->ws);
     pl__dlg_voice_destroy(c->voice);
     Nvidia__Riva__RequestId *id = c->id;
     if (id) {
@@ -604,17 +717,32 @@ out:
     return st;
 }
 
+/* Free c once no turn of its lane runs (at once, or on the pool thread after the turn). */
+static void conv_close(struct pl__dlg_conv *c) {
+    struct pl__dlg_lane *l = c->lane;
+    if (l) pl__dlg_lane_close(l, conv_free, c);
+    else conv_free(c);
+}
+
+/* The half-close: the turns queued on the action pool are answered first (at most
+ * voice_wait_ms; this handler thread waits for them: the worker ends the stream when
+ * on_end returns). */
 static pl_status conv_end(void *state, struct pl_worker_session *ws) {
     (void)ws;
     struct pl__dlg_conv *c = state;
     pl_status st = c->voice ? pl__dlg_voice_finish(c->voice) : PL_OK;
-    conv_free(c);
+    if (c->lane && !pl__dlg_lane_wait(c->lane, c->s->o.voice_wait_ms))
+        PL_LOGW("converse %s: the queued turns did not finish in %lld ms", c->session_id,
+                (long long)c->s->o.voice_wait_ms);
+    pl_status fail = atomic_load(&c->fail_st);
+    if (st == PL_OK && fail != PL_OK) st = PL_ERR(fail, "%s", c->fail_msg);
+    conv_close(c);
     return st;
 }
 
 static void conv_cancel(void *state, struct pl_worker_session *ws) {
     (void)ws;
-    conv_free(state);
+    conv_close(state);
 }
 
 pl_status pl__dlgsvc_register_converse(struct pl_dlgsvc *s, struct pl_worker *w) {

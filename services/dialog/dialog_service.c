@@ -35,6 +35,7 @@ void pl_dlgsvc_opts_default(struct pl_dlgsvc_opts *o) {
     o->pipeline_dir = "pipelines";
     o->shard = 0;
     o->shards = 1;
+    o->action_threads = 32;
 }
 
 /* ---- specs ---------------------------------------------------------------------------------- */
@@ -222,6 +223,7 @@ pl_status pl_dlgsvc_create(const struct pl_dlgsvc_opts *o, struct pl_dlgsvc **ou
     co.name = "parley-dialog client";
     co.retry_on_failed_connect = true;
     if (st == PL_OK) st = pl_nrpc_conn_create(&co, &s->nc);
+    if (st == PL_OK && o->action_threads > 0) st = pl__dlg_pool_create(o->action_threads, &s->pool);
     if (st != PL_OK) {
         pl_dlgsvc_destroy(s);
         return st;
@@ -236,6 +238,7 @@ pl_status pl_dlgsvc_create(const struct pl_dlgsvc_opts *o, struct pl_dlgsvc **ou
 
 void pl_dlgsvc_destroy(struct pl_dlgsvc *s) {
     if (!s) return;
+    pl__dlg_pool_destroy(s->pool); /* after the worker: every stream's lane is closed */
     pl_nrpc_conn_destroy(s->nc);
     pl_dlg_store_close(s->store);
     for (int i = 0; i < s->n_specs; i++) pl_dlg_spec_destroy(s->specs[i]);

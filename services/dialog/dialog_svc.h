@@ -10,6 +10,8 @@
  *   dialog_voice_asr.c Converse's voice: audio in through parley-asr streaming, endpointing,
  *                      the answer to an utterance without words
  *   dialog_actions.c   the `nats` action: a spec's subject, request/reply over NATS
+ *   dialog_pool.c      the action pool: turns that call out (webhook, nats, parley-qa) wait
+ *                      there, in order per stream, not on the worker's handler threads
  *
  * Thread-safety: the service is used by every handler thread; turns of one session are
  * serialized by a per-session lock (pl__dlgsvc_lock), and every turn is committed before its
@@ -49,6 +51,8 @@ struct pl_dlgsvc_opts {
                                    directory = none */
     int shard, shards;          /* this replica serves shard `shard` of `shards` (0 of 1 = every
                                    session: no partitioning); dialog_shard.c */
+    int action_threads;         /* the action pool: threads for turns that call out (32; 0 =
+                                   none: such turns wait on the handler thread) */
 };
 void pl_dlgsvc_opts_default(struct pl_dlgsvc_opts *o);
 
@@ -91,6 +95,7 @@ struct pl_dlgsvc {
     struct pl_dlg_store *store;
     struct pl_nrpc_conn *nc;
     struct pl__dlg_stripe stripes[PL__DLG_STRIPES];
+    struct pl__dlg_pool *pool; /* the action pool (dialog_pool.c), or NULL */
 };
 
 /* The user of a request: the gateway's identity, else the request's user_id, else
@@ -113,6 +118,10 @@ struct pl__dlg_turn_result {
     struct pl_dlg_state *state;
     void *nlu_msg; /* the AnalyzeIntentResponse (ProtobufCMessage), or NULL */
     char *text;    /* the text the turn ran on (punctuated when the pipeline says so) */
+    /* what the stages before the policy found, kept for a turn that is run again */
+    struct pl_dlg_nlu nlu;                  /* borrows from nlu_slots, ents and the messages */
+    struct pl_dlg_nlu_slot *nlu_slots, *ents;
+    void *ner_msg;                          /* the AnalyzeEntities response, or NULL */
 };
 void pl__dlg_turn_result_deinit(struct pl__dlg_turn_result *r);
 /* Run and commit one text turn of user in session sid, with the stages of pipeline p (NULL =
@@ -122,6 +131,18 @@ void pl__dlg_turn_result_deinit(struct pl__dlg_turn_result *r);
 pl_status pl__dlgsvc_text_turn(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p,
                                const char *user, const char *sid, const char *text,
                                int64_t deadline_us, struct pl__dlg_turn_result *out);
+
+/* The same turn in two parts, so that a handler thread never waits on a call out of the
+ * process (docs/dialog.md, "Threads"): _local runs it as far as it can without calling out;
+ * PL_OK with out->turn.calls_out set means nothing was stored and the turn must be finished
+ * with _resume (on the action pool), which runs the policy again on the same NLU result
+ * and commits. Errors as pl__dlgsvc_text_turn. */
+pl_status pl__dlgsvc_text_turn_local(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p,
+                                     const char *user, const char *sid, const char *text,
+                                     int64_t deadline_us, struct pl__dlg_turn_result *out);
+pl_status pl__dlgsvc_text_turn_resume(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p,
+                                      const char *user, const char *sid, int64_t deadline_us,
+                                      struct pl__dlg_turn_result *out);
 
 /* A lifecycle event's JSON data ({"type","detail","attributes"}; attrs: key, value, ...,
  * NULL). OUT: caller owns (pl_free); NULL = out of memory. */
@@ -153,6 +174,31 @@ pl_status pl__dlgsvc_nats_request(void *ud, const char *subject, const char *use
                                   const char *body, int timeout_ms, int64_t deadline_us,
                                   char **reply, size_t *len);
 
+/* ---- the action pool (dialog_pool.c) ------------------------------------------------------ */
+
+/* Threads that run the turns that call out of the process (a webhook, a nats action, the
+ * knowledge base), in lanes: a lane's jobs run one at a time in the order pushed. */
+struct pl__dlg_pool;
+struct pl__dlg_lane;
+/* Start n_threads (>= 1). OUT: *out (pl__dlg_pool_destroy). */
+pl_status pl__dlg_pool_create(int n_threads, struct pl__dlg_pool **out);
+/* Stop and join the threads; every lane must be closed first. NULL is a no-op. */
+void pl__dlg_pool_destroy(struct pl__dlg_pool *p);
+/* A lane of pool p. OUT: *out (pl__dlg_lane_close). */
+pl_status pl__dlg_lane_create(struct pl__dlg_pool *p, struct pl__dlg_lane **out);
+/* Queue a job: run(arg) on a pool thread after the lane's earlier jobs (run frees arg), or
+ * drop(arg) if the lane closes first. PL_E_EXHAUSTED when 256 wait already (arg not taken).
+ * Thread-safe. */
+pl_status pl__dlg_lane_push(struct pl__dlg_lane *l, void (*run)(void *), void (*drop)(void *),
+                            void *arg);
+/* Whether a job of l is queued or running. Thread-safe. */
+bool pl__dlg_lane_busy(struct pl__dlg_lane *l);
+/* Wait until l has nothing queued or running, at most timeout_ms. Returns whether it has. */
+bool pl__dlg_lane_wait(struct pl__dlg_lane *l, int64_t timeout_ms);
+/* Drop l's queued jobs and free it; on_closed(ud) runs once no job of it runs (at once, or
+ * on the pool thread after the running job). NULL l: on_closed(ud) at once. */
+void pl__dlg_lane_close(struct pl__dlg_lane *l, void (*on_closed)(void *ud), void *ud);
+
 /* ---- a Converse stream (dialog_converse.c), shared with dialog_voice.c ------------------- */
 
 struct pl_worker_session;
@@ -167,6 +213,12 @@ struct pl__dlg_conv {
     void *id;                     /* Nvidia__Riva__RequestId echoed (owned copy), or NULL */
     struct pl__dlg_voice *voice;  /* input_audio or output_audio configured; else NULL */
     const struct pl_dlg_pipeline *pipe; /* ConverseConfig.pipeline (the service's), or NULL */
+    struct pl__dlg_lane *lane;    /* text turns that call out, in order (made at the first);
+                                     the stream's session is retained while it exists */
+    int64_t deadline_us;          /* the stream's deadline (0 = none) */
+    char request_id[65];
+    _Atomic int fail_st;          /* a turn on the pool ended the stream with this status */
+    char fail_msg[512];           /* ... and this message (written before fail_st) */
 };
 
 /* Send one ConverseResponse (its oneof already set; a Parley__Dialog__V1__ConverseResponse *)

@@ -34,6 +34,7 @@ struct dlg_cfg {
     char *store_path;
     bool sync_full;
     int64_t handler_threads;
+    int64_t action_threads;
     int64_t nlu_timeout_ms;
     int64_t qa_timeout_ms;
     int64_t max_text_bytes;
@@ -58,7 +59,8 @@ static const struct pl_config_field dlg_fields[] = {
     F("default_dialog", PL_CONFIG_STRING, default_dialog, "", 1, 0, "dialog of sessions that name none (empty: the first spec by file name)"),
     F("store_path", PL_CONFIG_STRING, store_path, "", 1, 0, "SQLite state file (empty: $PARLEY_STATE_DIR/dialog.sqlite, else state/dialog.sqlite)"),
     F("sync_full", PL_CONFIG_BOOL, sync_full, "false", 0, 0, "fsync every turn (synchronous=FULL): survives power loss, not only process crashes"),
-    F("handler_threads", PL_CONFIG_INT, handler_threads, "16", 1, 1024, "request threads (a turn waits for parley-nlu and parley-qa)"),
+    F("handler_threads", PL_CONFIG_INT, handler_threads, "16", 1, 1024, "request threads (a turn waits for parley-nlu there)"),
+    F("action_threads", PL_CONFIG_INT, action_threads, "32", 0, 1024, "threads of the turns that call out (webhook, nats action, parley-qa), so that waiting holds no handler thread (0: those turns wait on the handler thread)"),
     F("nlu_timeout_ms", PL_CONFIG_INT, nlu_timeout_ms, "2000", 1, 60000, "analyze_intent call timeout"),
     F("qa_timeout_ms", PL_CONFIG_INT, qa_timeout_ms, "5000", 1, 60000, "natural_query call timeout"),
     F("max_text_bytes", PL_CONFIG_INT, max_text_bytes, "4096", 1, 1048576, "longest utterance"),
@@ -129,6 +131,7 @@ int main(int argc, char **argv) {
     so.pipeline_dir = cfg.pipeline_dir;
     so.shard = (int)cfg.shard;
     so.shards = (int)cfg.shards;
+    so.action_threads = (int)cfg.action_threads;
     char shard[16];
     snprintf(shard, sizeof shard, "%d", so.shard);
 

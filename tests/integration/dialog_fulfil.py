@@ -3,7 +3,8 @@ a free 127.0.0.1 port for the webhooks, and a NATS responder speaking the NATS c
 over a plain socket (there is no Python NATS client here; the protocol is lines of text).
 
 HTTP paths: /weather and /screenings answer like an operator's service would (JSON with the
-variables of the demo spec's responses), /slow never answers (until stop), /garbage answers 200
+variables of the demo spec's responses), /slow never answers (until stop), /sleepy answers after
+1.5 s, /garbage answers 200
 with HTML, /failing answers 503. Every request body is kept in .requests (path, JSON).
 NATS subjects: parley.action.order_status answers text, vars and slots; parley.action.order_garbage
 answers a JSON list. Every request is kept in .requests (subject, headers, JSON).
@@ -29,6 +30,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path == "/slow":
             srv.stopping.wait(30)
             return
+        if self.path == "/sleepy":
+            srv.stopping.wait(1.5)
+            return self._send(200, json.dumps({"text": "Done after a nap."}).encode())
         if self.path == "/failing":
             return self._send(503, b'{"error": "down for maintenance"}')
         if self.path == "/garbage":

@@ -410,6 +410,89 @@ def check_slow_action_blocks_no_one(stack, sessions):
               slow * 1000, ", ".join("%.0f" % (x * 1000) for x in lat)))
 
 
+def open_stream_turns(stack, user, sid, texts, out):
+    """One Converse stream of user kept open until every text is answered (as a chat client
+    or the web demo keeps it), the texts sent at once; out gets (time, response) in order."""
+    done = threading.Event()
+    want = len(texts)
+
+    def reqs():
+        yield D.ConverseRequest(config=D.ConverseConfig(session_id=sid, user_id=user))
+        for t in texts:
+            yield D.ConverseRequest(text=D.TextInput(text=t))
+        done.wait(30)
+
+    t0 = time.monotonic()
+    for r in stack.stub.Converse(reqs(), timeout=30):
+        out.append((time.monotonic() - t0, r))
+        if (r.WhichOneof("response") == "event" and
+                r.event.type == D.EVENT_TURN_COMPLETE):
+            want -= 1
+            if want == 0:
+                done.set()
+
+
+def calling_out_round(stack, n_slow):
+    """n_slow users wait on the webhook that answers after 1.5 s, each on an open stream
+    (one of them with a second turn queued behind it); meanwhile another user takes three
+    turns. Returns the other user's turn times and the slow streams' responses."""
+    sids = [stack.stub.CreateSession(D.CreateSessionRequest(user_id="wait%d" % i,
+                                                            dialog="actions_test"),
+                                     timeout=10).session.session_id for i in range(n_slow)]
+    other = stack.stub.CreateSession(D.CreateSessionRequest(user_id="vic", dialog="actions_test"),
+                                     timeout=10).session.session_id
+    outs = [[] for _ in sids]
+    ths = [threading.Thread(target=open_stream_turns,
+                            args=(stack, "wait%d" % i, sid,
+                                  ["sleepy service"] + (["unset service"] if i == 0 else []),
+                                  outs[i]))
+           for i, sid in enumerate(sids)]
+    for th in ths:
+        th.start()
+    time.sleep(0.3)
+    lat = []
+    for text in ("unset service", "order status", "unset service"):
+        out, dt = stack.turn("vic", other, text)
+        lat.append(dt)
+        assert any(r.WhichOneof("response") == "bot_text" for r in out), out
+    for th in ths:
+        th.join()
+    return lat, outs
+
+
+def check_calling_out_holds_no_handler_thread(stack):
+    """Turns that call out (webhook, nats, parley-qa) wait on the action pool, not on the
+    worker's handler threads: with 2 handler threads and 4 users waiting 1.5 s each on a
+    webhook (open streams), another user's turns are answered at once; a stream's second
+    turn is answered after its first. Then the control: without the pool
+    (dialog.action_threads 0) the same load holds the other user up."""
+    stack.dialog_env.update({"PARLEY_DIALOG_HANDLER_THREADS": "2"})
+    stack.restart_dialog()
+    lat, outs = calling_out_round(stack, 4)
+    for out in outs:
+        texts = [r.bot_text.text for _, r in out if r.WhichOneof("response") == "bot_text"]
+        assert texts[0] == "Done after a nap.", texts
+        assert out[-1][0] >= 1.4, "the webhook answered after %.2f s" % out[-1][0]
+    order = [(r.bot_text.text if r.WhichOneof("response") == "bot_text" else r.event.type)
+             for _, r in outs[0]]
+    assert order == ["Done after a nap.", D.EVENT_TURN_COMPLETE,
+                     "That service is not configured on this server.",
+                     D.EVENT_TURN_COMPLETE], order
+    check(max(lat) < 0.3,
+          "4 users waiting 1.5 s on a webhook with 2 handler threads: another user's turns "
+          "took %s ms; a stream's turn queued behind its webhook turn answered after it" %
+          ", ".join("%.0f" % (x * 1000) for x in lat))
+    stack.dialog_env.update({"PARLEY_DIALOG_ACTION_THREADS": "0"})
+    stack.restart_dialog()
+    held, _ = calling_out_round(stack, 4)
+    check(max(held) > 1.0,
+          "control, without the action pool (action_threads 0): the other user's turns took "
+          "%s ms" % ", ".join("%.0f" % (x * 1000) for x in held))
+    for k in ("PARLEY_DIALOG_HANDLER_THREADS", "PARLEY_DIALOG_ACTION_THREADS"):
+        stack.dialog_env.pop(k)
+    stack.restart_dialog()
+
+
 def main():
     web = dialog_fulfil.HttpFulfilment()
     env = {"PARLEY_WEBHOOK_WEATHER": web.url("/weather"),
@@ -418,7 +501,8 @@ def main():
            "PL_TEST_WEBHOOK_GARBAGE": web.url("/garbage"),
            "PL_TEST_WEBHOOK_FAILING": web.url("/failing"),
            "PL_TEST_WEBHOOK_REFUSED": "http://127.0.0.1:%d/" % g.free_port(),
-           "PL_TEST_WEBHOOK_UNSET": ""}
+           "PL_TEST_WEBHOOK_UNSET": "",
+           "PL_TEST_WEBHOOK_SLEEPY": web.url("/sleepy")}
     stack = Stack(spec_dir=spec_dir_with_test_spec(), dialog_env=env)
     responder = dialog_fulfil.NatsResponder(stack.nats, ["parley.action.order_status",
                                                          "parley.action.order_garbage"])
@@ -428,6 +512,7 @@ def main():
     check_fulfilment_requests(web, responder, sessions)
     check_slow_action_blocks_no_one(stack, sessions)
     check_api(stack, sessions)
+    check_calling_out_holds_no_handler_thread(stack)
     web.stop()
     print("all dialog checks passed")
 

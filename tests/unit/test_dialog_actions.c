@@ -183,7 +183,7 @@ static const char *turn(struct fx *f, const char *text, const char *intent, cons
     struct pl_dlg_nlu nlu = {intent, 1.0f, &s, city ? 1 : 0, NULL, 0};
     pl_dlg_turn_deinit(&f->t);
     pl_dlg_turn_init(&f->t);
-    struct pl_dlg_turn_opts o = {&hooks, f, 1000, 0, 0};
+    struct pl_dlg_turn_opts o = {&hooks, f, 1000, 0, 0, false};
     ck_assert_int_eq(pl_dlg_turn_run(f->spec, f->st, text, &nlu, &o, &f->t), PL_OK);
     buf[0] = '\0';
     for (int i = 0; i < f->t.n_replies; i++)
@@ -321,6 +321,41 @@ START_TEST(test_nats_action) {
 }
 END_TEST
 
+/* local_only (parley-dialog's handler threads): a step that would call out stops the turn
+ * with PL_E_CANCELLED and calls_out, before anything is sent; one that needs nothing outside
+ * (an unconfigured webhook, a keyword reply) runs as usual; run again without it, the same
+ * turn calls out. */
+START_TEST(test_local_only_stops_at_calls_out) {
+    struct fx f;
+    fx_init(&f, closed_port());
+    f.nats_reply = "{\"text\": \"Order 42 is on its way.\"}";
+    struct pl_dlg_turn_opts o = {&hooks, &f, 1000, 0, 0, true};
+    pl_dlg_turn_deinit(&f.t);
+    pl_dlg_turn_init(&f.t);
+    ck_assert_int_eq(pl_dlg_turn_run(f.spec, f.st, "order", NULL, &o, &f.t), PL_E_CANCELLED);
+    ck_assert(f.t.calls_out);
+    ck_assert_msg(strstr(pl_last_error(), "calls out (nats)"), "%s", pl_last_error());
+    ck_assert_str_eq(f.nats_request, ""); /* nothing was sent */
+    pl_dlg_state_destroy(f.st); /* the caller drops the state the stopped turn touched */
+    ck_assert_int_eq(pl_dlg_state_create("s1", "u1", "t", "en-US", &f.st), PL_OK);
+    pl_dlg_turn_deinit(&f.t);
+    pl_dlg_turn_init(&f.t);
+    ck_assert_int_eq(pl_dlg_turn_run(f.spec, f.st, "unset", NULL, &o, &f.t), PL_OK);
+    ck_assert(!f.t.calls_out);
+    ck_assert_str_eq(f.t.replies[0].text, "Weather is not set up here.");
+    struct pl_dlg_nlu_slot sl = {"city", "boston", 1.0f, -1, -1};
+    struct pl_dlg_nlu nlu = {"GetWeather", 1.0f, &sl, 1, NULL, 0};
+    pl_dlg_turn_deinit(&f.t);
+    pl_dlg_turn_init(&f.t);
+    ck_assert_int_eq(pl_dlg_turn_run(f.spec, f.st, "weather in boston", &nlu, &o, &f.t),
+                     PL_E_CANCELLED);
+    ck_assert(f.t.calls_out);
+    ck_assert_str_eq(turn(&f, "order", NULL, NULL), "Order 42 is on its way.");
+    ck_assert(!f.t.calls_out);
+    fx_deinit(&f);
+}
+END_TEST
+
 Suite *pl_dialog_actions_suite(void) {
     Suite *s = suite_create("dialog_actions");
     TCase *tc = tcase_create("actions");
@@ -329,6 +364,7 @@ Suite *pl_dialog_actions_suite(void) {
     tcase_add_test(tc, test_webhook_over_http);
     tcase_add_test(tc, test_webhook_hangs_refused_unconfigured);
     tcase_add_test(tc, test_nats_action);
+    tcase_add_test(tc, test_local_only_stops_at_calls_out);
     suite_add_tcase(s, tc);
     return s;
 }
