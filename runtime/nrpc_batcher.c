@@ -4,8 +4,16 @@
  * An idle instance waits for the queue's first request, then waits until
  * max_batch_size requests are queued or max_queue_delay_us passed since that
  * first request arrived, takes up to max_batch_size of them in arrival order
- * (answering the ones whose deadline already passed with PL_E_TIMEOUT) and
- * runs them. Several instances share the queue, so batches run in parallel.
+ * (or, with bucket_by_length, the oldest and those closest to its length),
+ * answers the ones whose deadline already passed with PL_E_TIMEOUT and runs
+ * the rest. Several instances share the queue, so batches run in parallel.
+ *
+ * Wake-ups cost the most here on a small machine (a service has tens of
+ * threads waiting on requests), so each one is aimed: a submit wakes one
+ * instance and only when one can act (the queue was empty or a batch filled),
+ * an instance that leaves requests behind wakes the next, and a completion
+ * wakes only the thread waiting for that request (its own condition
+ * variable), never every waiter.
  */
 #include "nrpc_batcher.h"
 
@@ -28,15 +36,17 @@ struct instance {
     int index;
     pthread_t thread;
     struct pl_batch_req **batch; /* max_batch_size slots, allocated at create */
+    struct pl_batch_req **cand;  /* LOOKAHEAD x max_batch_size slots (bucket_by_length) */
 };
+
+#define LOOKAHEAD 4 /* bucket_by_length looks this many batches deep into the queue */
 
 struct pl_batcher {
     struct pl_batcher_opts o;
     pl_batch_run_fn run;
     void *ud;
     pthread_mutex_t lock;
-    pthread_cond_t cv;      /* queue changed or stopping */
-    pthread_cond_t done_cv; /* a request completed */
+    pthread_cond_t cv; /* queue changed or stopping */
     struct pl_batch_req *head, *tail;
     int n_queued;
     bool stopping;
@@ -68,7 +78,7 @@ static void complete(struct pl_batcher *b, struct pl_batch_req *r) {
     void *ud = r->done_ud;
     pthread_mutex_lock(&b->lock);
     r->state = RQ_DONE;
-    pthread_cond_broadcast(&b->done_cv);
+    if (r->waiter) pthread_cond_signal(r->waiter);
     pthread_mutex_unlock(&b->lock);
     if (fn) fn(r, ud);
 }
@@ -84,6 +94,56 @@ static void abs_time_us(struct timespec *ts, int64_t mono_deadline_us) {
         ts->tv_sec++;
         ts->tv_nsec -= 1000000000L;
     }
+}
+
+static void unlink_head(struct pl_batcher *b) {
+    struct pl_batch_req *r = b->head;
+    b->head = r->next;
+    if (!b->head) b->tail = NULL;
+    b->n_queued--;
+    r->next = NULL;
+}
+
+static int length_gap(const struct pl_batch_req *r, int target) {
+    int d = r->length - target;
+    return d < 0 ? -d : d;
+}
+
+/* bucket_by_length, more queued than a batch holds (b->lock held): mark the oldest request
+ * and the cap - 1 closest to its length among the first LOOKAHEAD x cap (earlier first on
+ * a tie) as RQ_RUNNING, then move the marked ones, in arrival order, to the queue's front,
+ * so that the caller takes exactly them from the head. */
+static void pick_by_length(struct pl_batcher *b, struct instance *in, int cap) {
+    struct pl_batch_req **cand = in->cand;
+    int n = 0;
+    for (struct pl_batch_req *r = b->head; r && n < LOOKAHEAD * cap; r = r->next) cand[n++] = r;
+    int target = cand[0]->length;
+    cand[0]->state = RQ_RUNNING;
+    for (int k = 1; k < cap && k < n; k++) {
+        int best = -1;
+        for (int i = 1; i < n; i++) {
+            if (cand[i]->state == RQ_RUNNING) continue;
+            if (best < 0 || length_gap(cand[i], target) < length_gap(cand[best], target)) best = i;
+        }
+        cand[best]->state = RQ_RUNNING;
+    }
+    /* relink: the marked ones first (arrival order), then the others (arrival order) */
+    struct pl_batch_req *rest = cand[n - 1]->next, *first = NULL, **tail_first = &first;
+    struct pl_batch_req *others = NULL, **tail_others = &others;
+    for (int i = 0; i < n; i++) {
+        struct pl_batch_req ***t = cand[i]->state == RQ_RUNNING ? &tail_first : &tail_others;
+        **t = cand[i];
+        *t = &cand[i]->next;
+    }
+    *tail_others = rest;
+    *tail_first = others ? others : rest;
+    b->head = first;
+    if (!rest) { /* the tail moved when the list's last node was a candidate */
+        struct pl_batch_req *last = first;
+        while (last->next) last = last->next;
+        b->tail = last;
+    }
+    for (int i = 0; i < n; i++) cand[i]->state = RQ_QUEUED;
 }
 
 static void *instance_main(void *arg) {
@@ -106,14 +166,12 @@ static void *instance_main(void *arg) {
         }
         if (b->stopping) break;
         if (!b->head) continue; /* another instance took them */
-        int n = 0;
+        int n = 0, longest = 0;
         int64_t now = pl_time_mono_us();
+        if (b->o.bucket_by_length && b->n_queued > cap) pick_by_length(b, in, cap);
         while (b->head && n < cap) {
             struct pl_batch_req *r = b->head;
-            b->head = r->next;
-            if (!b->head) b->tail = NULL;
-            b->n_queued--;
-            r->next = NULL;
+            unlink_head(b);
             if (r->deadline_us && now >= r->deadline_us) {
                 r->state = RQ_RUNNING;
                 r->status = PL_E_TIMEOUT;
@@ -128,12 +186,16 @@ static void *instance_main(void *arg) {
             r->status = PL_OK;
             r->error[0] = 0;
             batch[n++] = r;
+            b->stats.lengths += r->length;
+            if (r->length > longest) longest = r->length;
         }
         if (n) {
             b->stats.batches++;
             b->stats.requests += n;
+            b->stats.padded += (int64_t)n * longest;
             if (n > b->stats.max_batch) b->stats.max_batch = n;
         }
+        if (b->head) pthread_cond_signal(&b->cv); /* what is left: another idle instance */
         pthread_mutex_unlock(&b->lock);
 
         while (expired) {
@@ -194,7 +256,6 @@ pl_status pl_batcher_create(const struct pl_batcher_opts *opts, pl_batch_run_fn 
     b->ud = ud;
     pthread_mutex_init(&b->lock, NULL);
     pthread_cond_init(&b->cv, NULL);
-    pthread_cond_init(&b->done_cv, NULL);
     if (o.metrics) {
         PL_TRY_GOTO(st, pl_metrics_std_model(o.metrics, o.model ? o.model : "model", &b->mm));
         b->have_metrics = true;
@@ -206,7 +267,10 @@ pl_status pl_batcher_create(const struct pl_batcher_opts *opts, pl_batch_run_fn 
     }
     for (int i = 0; i < o.n_instances; i++) {
         b->inst[i].batch = pl_calloc((size_t)o.max_batch_size, sizeof(struct pl_batch_req *));
-        if (!b->inst[i].batch) {
+        if (o.bucket_by_length)
+            b->inst[i].cand =
+                pl_calloc((size_t)o.max_batch_size * LOOKAHEAD, sizeof(struct pl_batch_req *));
+        if (!b->inst[i].batch || (o.bucket_by_length && !b->inst[i].cand)) {
             st = PL_ERR(PL_E_NOMEM, "batcher: batch of %d", o.max_batch_size);
             goto fail;
         }
@@ -250,7 +314,10 @@ pl_status pl_batcher_submit(struct pl_batcher *b, struct pl_batch_req *r) {
             b->head = r;
         b->tail = r;
         b->n_queued++;
-        pthread_cond_broadcast(&b->cv);
+        /* an instance can act when the queue was empty (an idle one starts a batch) or a
+         * batch is full (one forming a batch stops waiting for the delay); otherwise the
+         * instance forming a batch, or the next one to finish, takes it */
+        if (b->n_queued == 1 || b->n_queued == b->o.max_batch_size) pthread_cond_signal(&b->cv);
     }
     pthread_mutex_unlock(&b->lock);
     return st;
@@ -260,10 +327,13 @@ pl_status pl_batcher_wait(struct pl_batcher *b, struct pl_batch_req *r, int64_t 
     if (!b || !r) return PL_ERR(PL_E_INVALID_ARG, "batcher wait: NULL argument");
     int64_t due = timeout_us < 0 ? 0 : pl_time_mono_us() + timeout_us;
     pl_status st = PL_OK;
+    pthread_cond_t cv; /* complete() signals this one thread, not every waiter */
+    pthread_cond_init(&cv, NULL);
     pthread_mutex_lock(&b->lock);
+    r->waiter = &cv;
     while (r->state != RQ_DONE) {
         if (timeout_us < 0) {
-            pthread_cond_wait(&b->done_cv, &b->lock);
+            pthread_cond_wait(&cv, &b->lock);
             continue;
         }
         if (pl_time_mono_us() >= due) {
@@ -273,9 +343,11 @@ pl_status pl_batcher_wait(struct pl_batcher *b, struct pl_batch_req *r, int64_t 
         }
         struct timespec ts;
         abs_time_us(&ts, due);
-        pthread_cond_timedwait(&b->done_cv, &b->lock, &ts);
+        pthread_cond_timedwait(&cv, &b->lock, &ts);
     }
+    r->waiter = NULL;
     pthread_mutex_unlock(&b->lock);
+    pthread_cond_destroy(&cv);
     return st;
 }
 
@@ -329,10 +401,12 @@ void pl_batcher_destroy(struct pl_batcher *b) {
         complete(b, r);
     }
     for (int i = 0; i < b->n_started; i++) pthread_join(b->inst[i].thread, NULL);
-    for (int i = 0; b->inst && i < b->o.n_instances; i++) pl_free(b->inst[i].batch);
+    for (int i = 0; b->inst && i < b->o.n_instances; i++) {
+        pl_free(b->inst[i].batch);
+        pl_free(b->inst[i].cand);
+    }
     pl_free(b->inst);
     pthread_cond_destroy(&b->cv);
-    pthread_cond_destroy(&b->done_cv);
     pthread_mutex_destroy(&b->lock);
     pl_free(b);
 }

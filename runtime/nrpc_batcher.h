@@ -37,6 +37,9 @@ typedef void (*pl_batch_done_fn)(struct pl_batch_req *r, void *ud);
 
 struct pl_batch_req {
     void *input;      /* the caller's request (borrowed by the batcher) */
+    int length;       /* optional: the request's padded dimension (tokens); with
+                         opts.bucket_by_length a batch gathers requests of close lengths.
+                         0 = unknown */
     void *output;     /* set by run (ownership is between caller and run) */
     pl_status status; /* final status; valid once done */
     char error[256];  /* message when status != PL_OK */
@@ -48,7 +51,8 @@ struct pl_batch_req {
     /* private */
     int64_t enqueued_us;
     struct pl_batch_req *next;
-    int state; /* 0 new, 1 queued, 2 running, 3 done */
+    int state;    /* 0 new, 1 queued, 2 running, 3 done */
+    void *waiter; /* the condition variable of the thread in pl_batcher_wait (b->lock) */
 };
 
 /* Zero r and set input and deadline. */
@@ -60,7 +64,7 @@ void pl_batch_req_fail(struct pl_batch_req *r, pl_status s, const char *fmt, ...
 /* Run one batch on model instance `instance` (0..n_instances-1): set
  * reqs[i]->output, and fail single requests with pl_batch_req_fail. A non-OK
  * return fails every request not failed already with that status and
- * pl_last_error(). reqs are in arrival order. */
+ * pl_last_error(). reqs are in arrival order (of the requests the batch took). */
 typedef pl_status (*pl_batch_run_fn)(void *ud, int instance, struct pl_batch_req **reqs, int n);
 
 struct pl_batcher_opts {
@@ -70,9 +74,14 @@ struct pl_batcher_opts {
     int max_queue; /* queued requests before submit says PL_E_EXHAUSTED; 0 = unbounded */
     struct pl_metrics *metrics; /* optional: count batch sizes and durations into it (borrowed) */
     const char *model;          /* model label for metrics */
+    /* When more requests queue than a batch holds: the oldest one and the queued requests
+     * whose length is closest to it (among the first 4 x max_batch_size), so that a batch
+     * padded to its longest request wastes less. Every request still becomes the oldest in
+     * time, so none starves. false: arrival order. */
+    bool bucket_by_length;
 };
 #define PL_BATCHER_OPTS_INIT                                                                       \
-    { 8, 1000, 1, 0, NULL, NULL }
+    { 8, 1000, 1, 0, NULL, NULL, false }
 
 struct pl_batcher;
 
@@ -85,7 +94,8 @@ pl_status pl_batcher_create(const struct pl_batcher_opts *opts, pl_batch_run_fn 
 pl_status pl_batcher_submit(struct pl_batcher *b, struct pl_batch_req *r);
 
 /* Wait until r is done, at most timeout_us (< 0: forever). PL_OK when done
- * (r->status holds the outcome), PL_E_TIMEOUT otherwise. Do not use on a
+ * (r->status holds the outcome), PL_E_TIMEOUT otherwise. Only r's completion
+ * wakes the caller (one thread may wait on r at a time). Do not use on a
  * request whose done callback frees it. */
 pl_status pl_batcher_wait(struct pl_batcher *b, struct pl_batch_req *r, int64_t timeout_us);
 
@@ -105,6 +115,9 @@ struct pl_batcher_stats {
     int max_batch;     /* largest batch formed */
     int64_t expired;   /* deadlines that expired in the queue */
     int64_t cancelled; /* cancelled while queued (including shutdown) */
+    int64_t lengths;   /* sum of the lengths of the requests run */
+    int64_t padded;    /* sum over batches of size x longest length: lengths/padded is the
+                          share of a padded batch that is real */
 };
 void pl_batcher_stats(struct pl_batcher *b, struct pl_batcher_stats *out);
 

@@ -529,6 +529,7 @@ pl_status pl_nlu_model_load(const char *dir, const char *name, const struct pl_n
     bopt.max_queue_delay_us = m->max_queue_delay_us;
     bopt.n_instances = m->n_instances; /* one thread per instance, each its own backend */
     bopt.max_queue = 4096;
+    bopt.bucket_by_length = true; /* a batch pads to its longest window: gather close lengths */
     bopt.metrics = o->metrics;
     bopt.model = m->name;
     PL_TRY_GOTO(st, pl_batcher_create(&bopt, run_batch, m, &m->batcher));
@@ -670,6 +671,7 @@ static pl_status run_jobs(struct pl_nlu_model *m, struct nlu_job *jobs, int n_jo
     int submitted = 0;
     for (int j = 0; j < n_jobs; j++) {
         pl_batch_req_init(&reqs[j], &jobs[j], deadline_us);
+        reqs[j].length = jobs[j].enc->n;
         st = pl_batcher_submit(m->batcher, &reqs[j]);
         if (st != PL_OK) {
             st = st == PL_E_EXHAUSTED ? PL_ERR(st, "model %s: batch queue is full", m->name)

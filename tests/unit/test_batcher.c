@@ -1,4 +1,5 @@
-/* test_batcher.c - dynamic batching: order, errors, deadlines, cancel, shutdown, sizes. */
+/* test_batcher.c - dynamic batching: order, errors, deadlines, cancel, shutdown, sizes,
+ * batches by length, one waiter per request. */
 #include <check.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -359,6 +360,100 @@ START_TEST(test_queue_delay_and_limits) {
 }
 END_TEST
 
+/* Run 17 requests through one instance with max_batch_size 4: the first alone while the
+ * other 16 (lengths 10 and 50 alternating, the input is the index) queue behind it; return
+ * the stats and leave the batches the model saw in m. */
+static void run_mixed_lengths(struct model *m, bool bucket, struct pl_batcher_stats *st) {
+    model_init(m);
+    m->stall_ms = 50;
+    struct pl_batcher_opts o = PL_BATCHER_OPTS_INIT;
+    o.max_batch_size = 4;
+    o.max_queue_delay_us = 0;
+    o.bucket_by_length = bucket;
+    struct pl_batcher *b = NULL;
+    ck_assert_int_eq(pl_batcher_create(&o, run_model, m, &b), PL_OK);
+    struct pl_batch_req r[17];
+    pl_batch_req_init(&r[0], (void *)(intptr_t)0, 0);
+    r[0].length = 10;
+    ck_assert_int_eq(pl_batcher_submit(b, &r[0]), PL_OK);
+    wait_running(m);
+    for (int i = 1; i < 17; i++) {
+        pl_batch_req_init(&r[i], (void *)(intptr_t)i, 0);
+        r[i].length = i % 2 ? 10 : 50;
+        ck_assert_int_eq(pl_batcher_submit(b, &r[i]), PL_OK);
+    }
+    for (int i = 0; i < 17; i++) {
+        ck_assert_int_eq(pl_batcher_wait(b, &r[i], 5000000), PL_OK);
+        ck_assert_int_eq(r[i].status, PL_OK);
+        ck_assert_int_eq((intptr_t)r[i].output, 2 * i);
+    }
+    pl_batcher_stats(b, st);
+    pl_batcher_destroy(b);
+}
+
+START_TEST(test_bucket_by_length) {
+    struct model m;
+    struct pl_batcher_stats st;
+    /* arrival order: every batch of the queued 16 mixes 10s and 50s and pads to 50 */
+    run_mixed_lengths(&m, false, &st);
+    ck_assert_int_eq(st.requests, 17);
+    ck_assert_int_eq(st.lengths, 9 * 10 + 8 * 50);
+    ck_assert_int_eq(st.padded, 10 + 4 * 4 * 50);
+    /* by length: the oldest (a 10) takes the three other 10s nearest in the queue, then the
+     * oldest left is a 50, ...: every batch is of one length and nothing is padded */
+    run_mixed_lengths(&m, true, &st);
+    ck_assert_int_eq(st.requests, 17);
+    ck_assert_int_eq(st.batches, 5);
+    ck_assert_int_eq(st.padded, st.lengths);
+    /* each batch in arrival order; the oldest queued request is always in the next batch */
+    int at = 0;
+    for (int k = 0; k < m.n_batches; k++) {
+        for (int i = 1; i < m.sizes[k]; i++) ck_assert_int_lt(m.seen[at + i - 1], m.seen[at + i]);
+        at += m.sizes[k];
+    }
+    ck_assert_int_eq(m.seen[0], 0);
+    ck_assert_int_eq(m.seen[1], 1); /* batch 2 starts with the oldest queued one: 1 (a 10) */
+    ck_assert_int_eq(m.seen[5], 2); /* batch 3 with the oldest left: 2 (a 50) */
+}
+END_TEST
+
+/* Many threads, each waiting for its own request, with requests finishing one by one: every
+ * waiter returns with its own result (a completion wakes its waiter, not another). */
+struct waiter_arg {
+    struct pl_batcher *b;
+    int index;
+    bool ok;
+};
+
+static void *wait_own(void *v) {
+    struct waiter_arg *a = v;
+    struct pl_batch_req r;
+    pl_batch_req_init(&r, (void *)(intptr_t)a->index, 0);
+    a->ok = pl_batcher_submit(a->b, &r) == PL_OK && pl_batcher_wait(a->b, &r, 10000000) == PL_OK &&
+            r.status == PL_OK && (intptr_t)r.output == 2 * a->index;
+    return NULL;
+}
+
+START_TEST(test_waiters_get_their_own) {
+    struct model m;
+    model_init(&m);
+    m.stall_ms = 1;
+    struct pl_batcher *b = make(&m, 1, 0, 2, 0);
+    enum { N = 48 };
+    pthread_t t[N];
+    struct waiter_arg a[N];
+    for (int i = 0; i < N; i++) {
+        a[i] = (struct waiter_arg){b, i, false};
+        ck_assert_int_eq(pthread_create(&t[i], NULL, wait_own, &a[i]), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        pthread_join(t[i], NULL);
+        ck_assert(a[i].ok);
+    }
+    pl_batcher_destroy(b);
+}
+END_TEST
+
 START_TEST(test_create_oom) {
     struct model m;
     model_init(&m);
@@ -389,6 +484,8 @@ Suite *pl_batcher_suite(void) {
     tcase_add_test(tc, test_batches_under_load);
     tcase_add_test(tc, test_max_batch_one);
     tcase_add_test(tc, test_queue_delay_and_limits);
+    tcase_add_test(tc, test_bucket_by_length);
+    tcase_add_test(tc, test_waiters_get_their_own);
     tcase_add_test(tc, test_create_oom);
     suite_add_tcase(s, tc);
     return s;
