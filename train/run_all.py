@@ -1,0 +1,274 @@
+#!/usr/bin/python3
+"""Rebuild every shipped text model from the data folder, in order, with one command.
+
+    /usr/bin/python3 -m train.run_all                    # every step (hours on 2 cores), into models/
+    /usr/bin/python3 -m train.run_all --dry-run          # print the steps' commands only
+    /usr/bin/python3 -m train.run_all --from domain      # start at a step (also --only a,b)
+    /usr/bin/python3 -m train.run_all --smoke            # every step tiny, in a temporary folder
+    train/run_all.sh [options]                           # the same
+
+Steps (train/README.md has each one's wall time on CPU and CUDA):
+
+  pretrain  masked-LM pretraining of the shared encoder     train.nlu.pretrain
+  snips     joint intent + slots (SNIPS), from the encoder  train.nlu.joint_snips (two runs)
+  ner       CoNLL-2003 NER                                  train.nlu.ner_conll2003
+  punct     punctuation + capitalization                    train.nlu.punct_capit
+  domain    ClassifyText domains (SNIPS + nomatch)          train.nlu.domain
+  qa        extractive QA reader, then its export           train.qa.train, train.qa.export
+  evaluate  through the service: intent/NER/punctuation     services/nlu/eval_int8.sh,
+            (f32 and int8), domains, QA                     train.nlu.domain_eval, train.qa.evaluate
+
+The commands are the model cards' (models/*/README.md, "Reproduce"); each recipe exports its
+model with a card and resumes from its checkpoint in train/work/ when run again, so a run that
+stopped is continued by the same command (--from skips the steps already done).
+
+--device auto|cpu|cuda goes to the recipes that run on CUDA (pretrain, QA; auto: CUDA when
+torch sees one); the fine-tuning recipes of the NLU models run on the CPU.
+
+--smoke: a tiny copy of the data folder (a few dozen examples of each set) and every step with
+tiny models, a few seconds each, under a temporary folder (--work, removed unless --keep) that
+takes the place of models/ and train/work/; models/ is never written. The evaluation step
+starts its own stacks (nats-server, parley-nlu or parley-qa, parley-gateway on free loopback
+ports) from --build, like the full run. ctest runs it (train_run_all_smoke).
+"""
+import argparse
+import json
+import lzma
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+from train.common.paths import ROOT, data_dir
+
+PY = sys.executable or "/usr/bin/python3"
+
+# name, what it makes (train/README.md: each step's wall time on CPU and CUDA)
+STEPS = [
+    ("pretrain", "train/work/pretrain/encoder.pt"),
+    ("snips", "models/nlu-intent-slot-snips"),
+    ("ner", "models/ner-conll2003"),
+    ("punct", "models/nlu-punct-capit"),
+    ("domain", "models/nlu-domain"),
+    ("qa", "models/qa-squad"),
+    ("evaluate", "figures through the service"),
+]
+
+
+def full_commands(a):
+    """{step: [argv, ...]}: the model cards' commands (paths relative to the repository root)."""
+    m = lambda *p: ["-m"] + list(p)  # noqa: E731
+    dev = ["--device", a.device]
+    enc = "train/work/pretrain/encoder.pt"
+    return {
+        "pretrain": [m("train.nlu.pretrain", "--threads", "2", "--steps", "1100") + dev],
+        "snips": [m("train.nlu.joint_snips", "--init", enc, "--epochs", "4", "--lr", "2e-4", "--export-dtype", "F16"),
+                  m("train.nlu.joint_snips", "--init", enc, "--epochs", "9", "--lr", "4e-4", "--export-dtype", "F16")],
+        "ner": [m("train.nlu.ner_conll2003", "--epochs", "3", "--lr", "0.0007")],
+        "punct": [m("train.nlu.punct_capit", "--work", "train/work/punct_capit2", "--fresh", "--threads", "2",
+                    "--minutes", "23.0", "--lr", "0.0015", "--layers", "3", "--hidden", "128", "--heads", "4",
+                    "--ffn", "512", "--max-words", "48")],
+        "domain": [m("train.nlu.domain", "--threads", "1", "--epochs", "2", "--lr", "2e-4", "--fresh")],
+        "qa": [m("train.qa.train", "--init", "models/nlu-intent-slot-snips", "--minutes", "110", "--threads", "1",
+                 "--eval-minutes", "20", "--out", "train/work/qa-out") + dev,
+               m("train.qa.export", "--checkpoint", "train/work/qa/best.pt", "--out", "models/qa-squad",
+                 "--threshold", "-2.327")],
+        "evaluate": [["bash", "services/nlu/eval_int8.sh", a.build, "models"],
+                     m("train.nlu.domain_eval", "--stack", "models", "--build", a.build),
+                     m("train.qa.evaluate", "--stack", "models/qa-squad", "--build", a.build,
+                       "--sets", "dev,shifts")],
+    }
+
+
+def smoke_commands(a, w):
+    """{step: [argv, ...]}: the same recipes, tiny, everything under the work folder w."""
+    m = lambda *p: ["-m"] + list(p)  # noqa: E731
+    t, out = os.path.join(w, "data"), os.path.join(w, "models")
+    tiny = ["--layers", "2", "--hidden", "32", "--heads", "2", "--ffn", "64"]
+    dev = ["--device", a.device]
+    enc = os.path.join(w, "pretrain", "encoder.pt")
+    snips = os.path.join(out, "nlu-intent-slot-snips")
+    return {
+        "pretrain": [m("train.nlu.pretrain", "--data", t, "--work", os.path.join(w, "pretrain"), "--fresh",
+                       "--threads", "1", "--steps", "3", "--minutes", "0.5", "--batch-size", "8",
+                       "--max-length", "32", "--max-positions", "64", "--heldout-segments", "8",
+                       "--limit", "200") + tiny + dev],
+        "snips": [m("train.nlu.joint_snips", "--data", os.path.join(t, "nlu", "snips"), "--init", enc,
+                    "--epochs", "1", "--export-dtype", "F16", "--work", os.path.join(w, "joint_snips"),
+                    "--out", snips, "--fresh")],
+        "ner": [m("train.nlu.ner_conll2003", "--data", os.path.join(t, "ner", "conll2003"), "--epochs", "1",
+                  "--work", os.path.join(w, "ner"), "--out", os.path.join(out, "ner-conll2003"), "--fresh") + tiny],
+        "punct": [m("train.nlu.punct_capit", "--data", t, "--minutes", "0.05", "--work", os.path.join(w, "punct"),
+                    "--out", os.path.join(out, "nlu-punct-capit"), "--fresh") + tiny],
+        "domain": [m("train.nlu.domain", "--data", t, "--init-model", snips, "--epochs", "1", "--ood-train", "60",
+                     "--ood-dev", "20", "--ood-heldout", "20", "--extra-n", "10", "--work",
+                     os.path.join(w, "domain"), "--out", os.path.join(out, "nlu-domain"), "--fresh")],
+        "qa": [m("train.qa.train", "--data", os.path.join(t, "qa"), "--init", snips, "--minutes", "0.05",
+                 "--eval-minutes", "0.02", "--limit", "40", "--dev-limit", "20", "--max-length", "64",
+                 "--doc-stride", "32", "--max-question", "16", "--batch-size", "8", "--work",
+                 os.path.join(w, "qa"), "--cache", os.path.join(w, "qa-cache"), "--out",
+                 os.path.join(w, "qa-out"), "--fresh") + dev,
+               m("train.qa.export", "--checkpoint", os.path.join(w, "qa", "best.pt"), "--out",
+                 os.path.join(out, "qa-squad"))],
+        "evaluate": [["bash", "services/nlu/eval_int8.sh", a.build, out, "--limit", "10"],
+                     m("train.nlu.domain_eval", "--stack", out, "--build", a.build, "--ood-heldout", "20",
+                       "--extra-n", "10"),
+                     m("train.qa.evaluate", "--stack", os.path.join(out, "qa-squad"), "--build", a.build,
+                       "--data", os.path.join(t, "qa"), "--sets", "dev", "--limit", "10")],
+    }
+
+
+# ---- the tiny data folder of --smoke -------------------------------------------------------------
+
+def _head_lines(src, dst, n, step=1, max_chars=0):
+    """Every step-th line of src, n lines at most (and max_chars characters when given)."""
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    with open(src, encoding="utf-8") as f:
+        lines = f.readlines()[::step][:n]
+    if max_chars:
+        text = "".join(lines)[:max_chars]
+        lines = [text[:text.rfind("\n") + 1]]
+    with open(dst, "w", encoding="utf-8") as f:
+        f.writelines(lines)
+
+
+def _conll_head(src, dst, n):
+    """The first n sentences (blocks between blank lines) of a CoNLL file."""
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    out, count = [], 0
+    with open(src, encoding="utf-8") as f:
+        for line in f:
+            out.append(line)
+            if not line.strip() and len(out) > 1 and not out[-2].startswith("-DOCSTART-"):
+                count += 1
+                if count >= n:
+                    break
+    with open(dst, "w", encoding="utf-8") as f:
+        f.writelines(out)
+
+
+def _xz_head(src, dst, n):
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    with lzma.open(src, "rt", encoding="utf-8") as f, lzma.open(dst, "wt", encoding="utf-8") as g:
+        for i, line in enumerate(f):
+            if i >= n:
+                break
+            g.write(line)
+
+
+def _squad_head(src, dst, articles, paragraphs):
+    opener = lzma.open if src.endswith(".xz") else open
+    with opener(src, "rt", encoding="utf-8") as f:
+        d = json.load(f)
+    d["data"] = [dict(a, paragraphs=a["paragraphs"][:paragraphs]) for a in d["data"][:articles]]
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    with (lzma.open if dst.endswith(".xz") else open)(dst, "wt", encoding="utf-8") as f:
+        json.dump(d, f)
+
+
+def tiny_data(src, dst):
+    """A copy of the data folder with a few dozen examples of each set the text recipes read."""
+    for split, n in (("train", 210), ("valid", 40), ("test", 40)):
+        # every k-th SNIPS line (the files are grouped by intent): all seven intents in each split
+        k = {"train": 13084 // n, "valid": 700 // n, "test": 700 // n}[split]
+        for f in ("seq.in", "seq.out", "label"):
+            _head_lines(os.path.join(src, "nlu", "snips", split, f), os.path.join(dst, "nlu", "snips", split, f), n, k)
+    for split, n in (("train", 60), ("valid", 20), ("test", 20)):
+        _conll_head(os.path.join(src, "ner", "conll2003", split + ".txt"),
+                    os.path.join(dst, "ner", "conll2003", split + ".txt"), n)
+    for f in ("sotu.txt", "moby-dick.txt", "ljspeech-sentences.csv"):
+        _head_lines(os.path.join(src, "text", f), os.path.join(dst, "text", f), 400, max_chars=40000)
+    for f in sorted(os.listdir(os.path.join(src, "text", "pretrain"))):
+        if f.endswith(".txt.xz"):
+            _xz_head(os.path.join(src, "text", "pretrain", f), os.path.join(dst, "text", "pretrain", f), 300)
+    os.makedirs(os.path.join(dst, "vocab"), exist_ok=True)
+    shutil.copy(os.path.join(src, "vocab", "bert-base-uncased-vocab.txt"), os.path.join(dst, "vocab"))
+    _squad_head(os.path.join(src, "qa", "squad-v1.1-train.json.xz"),
+                os.path.join(dst, "qa", "squad-v1.1-train.json.xz"), 2, 3)
+    _squad_head(os.path.join(src, "qa", "squad-v2-dev-half.json"),
+                os.path.join(dst, "qa", "squad-v2-dev-half.json"), 4, 2)
+    _squad_head(os.path.join(src, "qa", "squadshifts-new-wiki.json"),
+                os.path.join(dst, "qa", "squadshifts-new-wiki.json"), 1, 2)
+
+
+# ---- the run ------------------------------------------------------------------------------------
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    names = [s for s, _ in STEPS]
+    ap.add_argument("--smoke", action="store_true", help="every step tiny, in a temporary folder")
+    ap.add_argument("--dry-run", action="store_true", help="print the commands only")
+    ap.add_argument("--from", dest="start", default="", choices=[""] + names, help="start at this step")
+    ap.add_argument("--only", default="", help="comma-separated steps (of %s)" % ",".join(names))
+    ap.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                    help="for the steps that can run on CUDA (pretrain, qa)")
+    ap.add_argument("--build", default="build", help="build tree for the evaluation step")
+    ap.add_argument("--data", default=data_dir(), help="the shared data folder")
+    ap.add_argument("--work", default="", help="--smoke: the work folder (default: a new temporary one)")
+    ap.add_argument("--keep", action="store_true", help="--smoke: keep the work folder")
+    a = ap.parse_args(argv)
+    only = [s for s in a.only.split(",") if s]
+    bad = [s for s in only if s not in names]
+    if bad:
+        ap.error("unknown step(s) %s (steps: %s)" % (",".join(bad), ",".join(names)))
+    if only:
+        a.steps = only
+    else:
+        a.steps = names[names.index(a.start):] if a.start else names
+    a.build = os.path.abspath(a.build)
+    return a
+
+
+def run_step(name, cmds, env, dry):
+    """Run a step's commands in order from the repository root; the seconds it took."""
+    t0 = time.time()
+    for argv in cmds:
+        argv = [PY] + argv if argv[0] == "-m" else argv
+        print("[run_all] %s: %s" % (name, " ".join(argv)), flush=True)
+        if dry:
+            continue
+        rc = subprocess.call(argv, cwd=ROOT, env=env)
+        if rc != 0:
+            raise SystemExit("[run_all] step %s failed (exit %d): %s" % (name, rc, " ".join(argv)))
+    return time.time() - t0
+
+
+def main(argv=None):
+    a = parse_args(argv)
+    env = dict(os.environ, PYTHONPATH=ROOT + (os.pathsep + os.environ["PYTHONPATH"]
+                                              if os.environ.get("PYTHONPATH") else ""))
+    work = None
+    if a.smoke and not os.path.isdir(os.path.join(a.data, "nlu", "snips")):
+        print("[run_all] skipped: no data folder at %s" % a.data)
+        sys.exit(77)
+    if a.smoke:
+        work = os.path.abspath(a.work) if a.work else tempfile.mkdtemp(prefix="pl_run_all_")
+        os.makedirs(work, exist_ok=True)
+        if not a.dry_run:
+            t0 = time.time()
+            tiny_data(a.data, os.path.join(work, "data"))
+            print("[run_all] tiny data folder in %.1f s: %s" % (time.time() - t0, os.path.join(work, "data")))
+        env["PARLEY_DATA_DIR"] = os.path.join(work, "data")  # every recipe's default data folder
+        env["OUT_DIR"] = os.path.join(work, "eval-nlu")  # services/nlu/eval_int8.sh: its logs
+        cmds = smoke_commands(a, work)
+    else:
+        env["PARLEY_DATA_DIR"] = os.path.abspath(a.data)
+        cmds = full_commands(a)
+    times = []
+    try:
+        for name in a.steps:
+            times.append((name, run_step(name, cmds[name], env, a.dry_run)))
+    finally:
+        if work and not a.keep and not a.work:
+            shutil.rmtree(work, ignore_errors=True)
+    if not a.dry_run:
+        print("[run_all] %s done:" % ("smoke run" if a.smoke else "run"))
+        for name, secs in times:
+            print("[run_all]   %-9s %7.1f s" % (name, secs))
+    return times
+
+
+if __name__ == "__main__":
+    main()
