@@ -726,11 +726,17 @@ static pl_status builtin_responses(struct ld *ld, int line) {
 }
 
 static pl_status load(struct ld *ld, const struct pl__dy *root) {
+    /* nlu: training examples for `parley nlu train` (docs/nlu.md, "Custom intents"); the
+     * dialog itself does not read them, the model trained from them serves its intents */
     static const char *const allowed[] = {"dialog", "version", "settings", "slots", "responses",
-                                          "intents", "flows", "webhooks", NULL};
+                                          "intents", "flows", "webhooks", "nlu", NULL};
     static const char *const required[] = {"dialog", "responses", "intents", NULL};
     struct pl_dlg_spec *s = ld->s;
     PL_TRY(keys_ok(ld, root, "(top)", allowed, required));
+    const struct pl__dy *nlu = pl__dy_get(root, "nlu");
+    if (nlu && nlu->type != PL__DY_SEQ)
+        return bad(ld, nlu->line, "nlu", "a list of '- intent: NAME' entries with their "
+                   "examples (the training data of `parley nlu train`; docs/nlu.md)");
     PL_TRY(scalar(ld, pl__dy_get(root, "dialog"), "dialog", &s->name));
     const struct pl__dy *n;
     double d;

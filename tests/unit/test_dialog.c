@@ -62,6 +62,21 @@ START_TEST(test_shipped_spec_loads) {
 }
 END_TEST
 
+/* A spec may carry the training examples of its own NLU model (`nlu:`, read by
+ * `parley nlu train`); the loader accepts the section and refuses one that is not a list. */
+START_TEST(test_spec_with_nlu_examples) {
+    const char *src = getenv("PARLEY_SOURCE_DIR");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tests/data/nlu/coffee_dialog.yaml", src ? src : "..");
+    struct pl_dlg_spec *s = NULL;
+    ck_assert_msg(pl_dlg_spec_load(path, &s) == PL_OK, "%s", pl_last_error());
+    ck_assert_str_eq(pl_dlg_spec_name(s), "coffee_shop");
+    pl_dlg_spec_destroy(s);
+    ASSERT_ERR("dialog: x\nresponses:\n" BASE_RESPONSES "intents:\n  a:\n    nlu: [A]\n"
+               "    do: [{say: fallback}]\nnlu: 5\n", "t.yaml:13: nlu: a list of '- intent: NAME'");
+}
+END_TEST
+
 /* ---- text --------------------------------------------------------------------------------- */
 
 START_TEST(test_templates_and_numbers) {
@@ -402,6 +417,7 @@ Suite *pl_dialog_suite(void) {
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_spec_errors);
     tcase_add_test(tc, test_shipped_spec_loads);
+    tcase_add_test(tc, test_spec_with_nlu_examples);
     tcase_add_test(tc, test_templates_and_numbers);
     tcase_add_test(tc, test_form_and_correction);
     tcase_add_test(tc, test_context_switch_and_resume);
