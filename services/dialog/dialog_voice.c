@@ -13,7 +13,7 @@
  * rate as output_audio says); an empty BotAudio with is_last ends the reply. Then
  * EVENT_REPLY_AUDIO_DONE with the latency: from the end of the user's utterance (the final's
  * arrival, or the text message) to the first chunk, and from END_OF_UTTERANCE when there was
- * one.
+ * one; stored in the session's log with the turn before its TURN_COMPLETE is sent.
  *
  * Barge-in. ControlInput INTERRUPT, or speech heard while a reply is being sent or is still
  * playing at the client (its duration from the first chunk) when the config says barge_in:
@@ -378,7 +378,7 @@ static void record(struct pl__dlg_voice *v, const char *ctx_id, int turn, char *
     pl_status st = data ? pl__dlgsvc_log_event(v->c->s, v->c->user, v->c->session_id, ctx_id,
                                                turn, data)
                         : PL_ERR(PL_E_NOMEM, "event");
-    if (st != PL_OK) PL_LOGW("converse %s: barge-in not logged: %s", v->c->session_id,
+    if (st != PL_OK) PL_LOGW("converse %s: event not logged: %s", v->c->session_id,
                              pl_last_error());
     pl_free(data);
 }
@@ -398,7 +398,8 @@ static void fail_stream(struct pl__dlg_voice *v, pl_status st, const char *msg) 
 }
 
 /* The answer to an END_OF_UTTERANCE that ended an utterance without words (voice thread):
- * NO_SPEECH and TURN_COMPLETE (turn 0, no context: no turn ran, nothing is stored). */
+ * NO_SPEECH and TURN_COMPLETE (turn 0, no context: no turn ran). The NO_SPEECH event goes
+ * to the session's log (turn 0, no context, as sent) before TURN_COMPLETE is sent. */
 static void answer_no_speech(struct pl__dlg_voice *v, const struct job *j) {
     char ms[32];
     snprintf(ms, sizeof ms, "%lld", (long long)j->audio_ms);
@@ -406,10 +407,11 @@ static void answer_no_speech(struct pl__dlg_voice *v, const struct job *j) {
     PL_LOGI("converse %s: no words in %s ms of audio (speech heard: %s)", v->c->session_id, ms,
             speech);
     const char *attrs[] = {"audio_ms", ms, "speech", speech, NULL};
-    pl__dlgvoice_event(v, PARLEY__DIALOG__V1__EVENT_TYPE__EVENT_NO_SPEECH,
-                       j->speech ? "speech was heard but no words were recognized"
-                                 : "no speech was heard",
-                       attrs);
+    const char *detail = j->speech ? "speech was heard but no words were recognized"
+                                   : "no speech was heard";
+    pl__dlgvoice_event(v, PARLEY__DIALOG__V1__EVENT_TYPE__EVENT_NO_SPEECH, detail, attrs);
+    record(v, "", 0,
+           pl__dlgsvc_event_json(PARLEY__DIALOG__V1__EVENT_TYPE__EVENT_NO_SPEECH, detail, attrs));
     const char *done[] = {"no_speech", "true", NULL};
     pl__dlgvoice_event(v, PARLEY__DIALOG__V1__EVENT_TYPE__EVENT_TURN_COMPLETE,
                        "turn complete: nothing was heard", done);
@@ -508,6 +510,10 @@ static void run_turn(struct pl__dlg_voice *v, struct job *j) {
                 j->eou_us ? ", END_OF_UTTERANCE " : "", j->eou_us ? a[3] : "", a[0]);
         pl__dlgconv_event(c, PARLEY__DIALOG__V1__EVENT_TYPE__EVENT_REPLY_AUDIO_DONE,
                           "reply audio sent", attrs, v->ctx_id, v->turn);
+        if (!gone) /* in the log with the turn, before its TURN_COMPLETE goes out */
+            record(v, v->ctx_id, v->turn,
+                   pl__dlgsvc_event_json(PARLEY__DIALOG__V1__EVENT_TYPE__EVENT_REPLY_AUDIO_DONE,
+                                         "reply audio sent", attrs));
     } else if (spoke) {
         PL_LOGD("converse %s turn %d: no reply audio", c->session_id, v->turn);
     }

@@ -27,8 +27,8 @@
  * the client would wait for a TURN_COMPLETE that never comes. Every END_OF_UTTERANCE is
  * answered: when its ASR stream ends with no final with text after it (or there was no ASR
  * stream), an empty final Transcript and END_OF_UTTERANCE are sent, then (queued behind the
- * turns before it) EVENT_NO_SPEECH and TURN_COMPLETE with turn 0. Nothing is stored and no
- * reply is said. Silence in hands-free mode without END_OF_UTTERANCE gives nothing at all, and
+ * turns before it) EVENT_NO_SPEECH and TURN_COMPLETE with turn 0. No turn runs and no reply
+ * is said; the NO_SPEECH event is stored in the session's log. Silence in hands-free mode without END_OF_UTTERANCE gives nothing at all, and
  * neither does the half-close.
  */
 #include <stdio.h>

@@ -282,6 +282,34 @@ def push_to_talk(stack, lat):
     check(len(dones) == 3 and all(x >= 0 for x in srv), "REPLY_AUDIO_DONE carries eou_to_audio_ms")
     sid = c.out[0][1].session_id
     check(history_texts(stack, "vera", sid) == finals, "three spoken turns committed")
+    check_audio_done_logged(stack, sid, dones)
+
+
+def check_audio_done_logged(stack, sid, dones):
+    """Each REPLY_AUDIO_DONE the stream got is in the session's history with the same
+    attributes, in its turn and context, after the turn's TURN_COMPLETE and before the next
+    user text."""
+    hist = history_events(stack, "vera", sid)
+    kinds = []
+    for e in hist:
+        p = e.WhichOneof("payload")
+        kinds.append(p if p != "event" else D.EventType.Name(e.event.type)[6:])
+    logged = [e for e in hist if e.WhichOneof("payload") == "event" and
+              e.event.type == D.EVENT_REPLY_AUDIO_DONE]
+    pos = [i for i, k in enumerate(kinds) if k == "REPLY_AUDIO_DONE"]
+    check(len(logged) == len(dones) and
+          [dict(e.event.attributes) for e in logged] == [dict(d.attributes) for d in dones] and
+          all(kinds[i - 1] == "TURN_COMPLETE" and (i + 1 == len(kinds) or
+                                                   kinds[i + 1] == "user_text") for i in pos) and
+          [e.turn for e in logged] == [t.turn for t in history_turns(hist)],
+          "REPLY_AUDIO_DONE stored with each spoken turn (%s)" % ", ".join(
+              "turn %d first_audio_ms %s" % (e.turn, e.event.attributes["first_audio_ms"])
+              for e in logged))
+
+
+def history_turns(hist):
+    """The user_text events of a history (one per turn)."""
+    return [e for e in hist if e.WhichOneof("payload") == "user_text"]
 
 
 def history_events(stack, user, sid):

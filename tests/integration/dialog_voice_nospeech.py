@@ -7,7 +7,8 @@ no answer at all: the client waited for TURN_COMPLETE until its deadline. Now:
 1. push-to-talk, 8 kHz LINEAR_PCM: a 1 s 440 Hz tone, 1 s of zeros, 1 s of low noise, and no
    audio at all, each followed by END_OF_UTTERANCE: within BOUND_S an empty final Transcript,
    END_OF_UTTERANCE, NO_SPEECH (audio_ms of the utterance, speech true|false) and
-   TURN_COMPLETE (turn 0, no_speech=true); no NLU, BotText, audio or error; nothing stored;
+   TURN_COMPLETE (turn 0, no_speech=true); no NLU, BotText, audio or error; no turn stored,
+   the NO_SPEECH events are in the history (GetHistory) with their attributes, in order;
    a text turn queued before an empty END_OF_UTTERANCE is answered first; then a spoken turn
    ("seven") on the same stream is answered as usual;
 2. hands-free: 2.5 s of silence (low noise, then zeros) in real time gives nothing at all (no
@@ -68,6 +69,24 @@ def eou_answer(c, what, start, alone=True):
     return dt, ev
 
 
+def check_no_speech_stored(stack, sid, audio_ms):
+    """The NO_SPEECH answers are in the session's history: one per END_OF_UTTERANCE without
+    words (the four cases, then the one after the text turn), turn 0, no context, audio_ms
+    as sent, each after the turns before it ("hello" precedes the fifth)."""
+    hist = dv.history_events(stack, "vera", sid)
+    seq = [("text:" + e.user_text) if e.WhichOneof("payload") == "user_text" else
+           "NO_SPEECH" if (e.WhichOneof("payload") == "event" and
+                           e.event.type == D.EVENT_NO_SPEECH) else None for e in hist]
+    seq = [k for k in seq if k]
+    ns = [e for e in hist if e.WhichOneof("payload") == "event" and
+          e.event.type == D.EVENT_NO_SPEECH]
+    check(seq == ["NO_SPEECH"] * 4 + ["text:hello", "NO_SPEECH", "text:seven"] and
+          [int(e.event.attributes["audio_ms"]) for e in ns] == audio_ms + [0] and
+          all(e.turn == 0 and e.context_id == "" for e in ns),
+          "the NO_SPEECH answers are stored, in order with the turns: %s, audio_ms %s" % (
+              seq, [e.event.attributes["audio_ms"] for e in ns]))
+
+
 def push_to_talk(stack):
     c = Conv(stack.stub, config(input_audio=D.AudioInputConfig(encoding=RA.LINEAR_PCM,
                                                                sample_rate_hertz=RATE),
@@ -77,7 +96,7 @@ def push_to_talk(stack):
     cases = [("1 s 440 Hz tone", tone(RATE, 1.0), ("true", "false")),
              ("1 s of zeros", b"\0" * 2 * RATE, ("false",)),
              ("1 s of low noise", dv.silence(RATE, 1.0), ("false",)), ("no audio", b"", ("false",))]
-    times = []
+    times, want_ms = [], []
     for what, pcm, speech in cases:
         with c.cv:
             start = len(c.out)
@@ -86,6 +105,7 @@ def push_to_talk(stack):
         times.append(dt)
         ms = int(ev.attributes["audio_ms"])
         want = len(pcm) * 1000 // (2 * RATE)
+        want_ms.append(want)
         check(ms == want and ev.attributes["speech"] in speech,
               "NO_SPEECH: audio_ms %d (sent %d ms), speech=%s" % (ms, want,
                                                                 ev.attributes["speech"]))
@@ -114,7 +134,8 @@ def push_to_talk(stack):
     check(c.close() == grpc.StatusCode.OK, "push-to-talk: the stream ends OK")
     sid = c.out[0][1].session_id
     check(dv.history_texts(stack, "vera", sid) == ["hello", "seven"],
-          "only the text and the spoken turn are stored")
+          "only the text and the spoken turn are stored as turns")
+    check_no_speech_stored(stack, sid, [int(w) for w in want_ms])
     print("push-to-talk without words: END_OF_UTTERANCE -> TURN_COMPLETE %s s"
           % ["%.3f" % t for t in times], flush=True)
 
