@@ -193,7 +193,7 @@ static void mux_cb(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void
         pl__nrpc_stream_release((struct pl_nrpc_stream *)e);
     }
 done:
-    natsMsg_Destroy(msg);
+    pl__nrpc_msg_release(msg);
 }
 
 /* ---- timer ----------------------------------------------------------------------------------- */
@@ -310,6 +310,7 @@ static void *timer_main(void *arg) {
             }
             pl__nrpc_stream_release(s);
         }
+        pl__nrpc_msg_release_flush(); /* what the last tick's calls left */
         pthread_mutex_lock(&c->lock);
     }
     pthread_mutex_unlock(&c->lock);
@@ -473,6 +474,7 @@ void pl_nrpc_conn_destroy(struct pl_nrpc_conn *c) {
         pthread_mutex_unlock(&c->lock);
         natsConnection_Destroy(c->nc);
     }
+    pl__nrpc_msg_release_flush();
     natsOptions_Destroy(c->nopts);
     pthread_cond_destroy(&c->closed_cv);
     pthread_cond_destroy(&c->timer_cv);

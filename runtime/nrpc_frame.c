@@ -1,5 +1,6 @@
 /* nrpc_frame.c - status mapping, connecting, headers and frames of the NATS RPC protocol. */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -271,8 +272,48 @@ pl_status pl__nrpc_publish(natsConnection *nc, natsMsg *msg) {
     if (ns != NATS_OK)
         st = PL_ERR(ns == NATS_MAX_PAYLOAD ? PL_E_EXHAUSTED : PL_E_UNAVAILABLE, "publish to %s: %s",
                     subj ? subj : "?", natsStatus_GetText(ns));
-    natsMsg_Destroy(msg);
+    pl__nrpc_msg_release(msg);
     return st;
+}
+
+/* ---- grouped release (see nrpc_impl.h) -------------------------------------------------------- */
+
+static pthread_mutex_t held_lock = PTHREAD_MUTEX_INITIALIZER;
+static natsMsg *held[PL__NRPC_RELEASE_MSGS];
+static int n_held;
+
+void pl__nrpc_msg_release(natsMsg *msg) {
+    if (!msg) return;
+    bool kept = false;
+    if (natsMsg_GetDataLength(msg) < PL__NRPC_RELEASE_BYTES) {
+        pthread_mutex_lock(&held_lock);
+        if (n_held < PL__NRPC_RELEASE_MSGS) {
+            held[n_held++] = msg;
+            kept = true;
+        }
+        pthread_mutex_unlock(&held_lock);
+    }
+    if (!kept) natsMsg_Destroy(msg);
+}
+
+void pl__nrpc_msg_release_flush(void) {
+    static pthread_mutex_t flush_lock = PTHREAD_MUTEX_INITIALIZER; /* one flush at a time */
+    static natsMsg *out[PL__NRPC_RELEASE_MSGS];
+    pthread_mutex_lock(&flush_lock);
+    pthread_mutex_lock(&held_lock);
+    int n = n_held;
+    memcpy(out, held, (size_t)n * sizeof *out);
+    n_held = 0;
+    pthread_mutex_unlock(&held_lock);
+    for (int i = 0; i < n; i++) natsMsg_Destroy(out[i]);
+    pthread_mutex_unlock(&flush_lock);
+}
+
+int pl__nrpc_msg_release_held(void) {
+    pthread_mutex_lock(&held_lock);
+    int n = n_held;
+    pthread_mutex_unlock(&held_lock);
+    return n;
 }
 
 size_t pl__nrpc_frame_limit(natsConnection *nc, size_t override) {

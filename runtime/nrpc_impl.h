@@ -50,8 +50,25 @@ pl_status pl__nrpc_msg(natsMsg **out, const char *subj, const char *reply, const
                        size_t n, const char *kind, int64_t seq, bool more, int code,
                        const char *err);
 
-/* Publish and destroy msg. PL_E_UNAVAILABLE when the connection refuses it. */
+/* Publish and release msg (pl__nrpc_msg_release). PL_E_UNAVAILABLE when the connection
+ * refuses it. */
 pl_status pl__nrpc_publish(natsConnection *nc, natsMsg *msg);
+
+/* Destroy msg, later: in place of natsMsg_Destroy on the request path. cnats frees every
+ * message on its garbage-collector thread, and natsMsg_Destroy wakes that thread whenever it
+ * sleeps, which at low load is every message: a futex wake, then the two threads contending
+ * for the collector's lock, twice per message on the thread that carries the request.
+ * Released messages are held, process-wide, and handed to cnats by the timer threads of the
+ * client and the worker (pl__nrpc_msg_release_flush, every tick of 50 ms), off the request
+ * path and many at a time. A message of PL__NRPC_RELEASE_BYTES or more, or one that finds
+ * PL__NRPC_RELEASE_MSGS held, is destroyed at once. NULL is a no-op. Thread-safe. */
+#define PL__NRPC_RELEASE_MSGS 4096
+#define PL__NRPC_RELEASE_BYTES (64 * 1024)
+void pl__nrpc_msg_release(natsMsg *msg);
+/* Destroy every held message now (timer ticks, connection and worker teardown). */
+void pl__nrpc_msg_release_flush(void);
+/* Messages held now (tests). */
+int pl__nrpc_msg_release_held(void);
 
 /* Publish `data` as data frames of at most frame_limit bytes each, numbered
  * from *seq + 1 (updated), Parley-More on all but the last. An empty message

@@ -287,7 +287,7 @@ static void *handler_main(void *arg) {
         w->in_flight--;
         pthread_cond_broadcast(&w->idle_cv);
         pthread_mutex_unlock(&w->lock);
-        if (j->msg) natsMsg_Destroy(j->msg);
+        pl__nrpc_msg_release(j->msg);
         pl_free(j);
         pthread_mutex_lock(&w->lock);
     }
@@ -375,6 +375,7 @@ static void *timer_main(void *arg) {
             pl__wk_session_heartbeat(hb[i], now);
             pl__wk_session_release(hb[i]);
         }
+        pl__nrpc_msg_release_flush(); /* what the last tick's requests left */
         pthread_mutex_lock(&w->lock);
     }
     pthread_mutex_unlock(&w->lock);
@@ -824,6 +825,7 @@ void pl_worker_destroy(struct pl_worker *w) {
         natsConnection_Destroy(w->nc);
     }
     natsOptions_Destroy(w->nopts);
+    pl__nrpc_msg_release_flush();
     /* queued jobs can remain only if start failed half-way */
     for (struct job *j = w->q_head; j;) {
         struct job *n = j->next;

@@ -423,7 +423,7 @@ void pl__wk_run_session_job(struct pl_worker *w, struct pl_worker_session *s) {
         s->n_ev--;
         pthread_mutex_unlock(&w->lock);
         session_event(s, e);
-        if (e->msg) natsMsg_Destroy(e->msg);
+        pl__nrpc_msg_release(e->msg);
         pl_free(e);
         session_ack(s, false);
     }

@@ -22,6 +22,7 @@
 #include "alloc.h"
 #include "log.h"
 #include "nrpc.h"
+#include "nrpc_impl.h"
 #include "nrpc_metrics.h"
 #include "nrpc_worker.h"
 #include "test_nats.h"
@@ -1500,6 +1501,51 @@ START_TEST(test_latency) {
 }
 END_TEST
 
+/* Released messages wait for a flush (the timers' tick); a large one, or one that finds the
+ * store full, is destroyed at once; a client and a worker at rest hold none for long. */
+START_TEST(test_msg_release) {
+    ck_assert_int_eq(nats_Open(-1), NATS_OK); /* destroying a message needs the library */
+    pl__nrpc_msg_release_flush();
+    ck_assert_int_eq(pl__nrpc_msg_release_held(), 0);
+    natsMsg *m = NULL;
+    for (int i = 0; i < 10; i++) {
+        ck_assert_int_eq(natsMsg_Create(&m, "a.b", NULL, "xy", 2), NATS_OK);
+        pl__nrpc_msg_release(m);
+    }
+    pl__nrpc_msg_release(NULL);
+    ck_assert_int_eq(pl__nrpc_msg_release_held(), 10);
+    char *big = pl_calloc(1, PL__NRPC_RELEASE_BYTES);
+    ck_assert_ptr_nonnull(big);
+    ck_assert_int_eq(natsMsg_Create(&m, "a.b", NULL, big, PL__NRPC_RELEASE_BYTES), NATS_OK);
+    pl__nrpc_msg_release(m);
+    ck_assert_int_eq(pl__nrpc_msg_release_held(), 10);
+    pl_free(big);
+    for (int i = 0; i < PL__NRPC_RELEASE_MSGS; i++) {
+        ck_assert_int_eq(natsMsg_Create(&m, "a.b", NULL, "xy", 2), NATS_OK);
+        pl__nrpc_msg_release(m);
+    }
+    ck_assert_int_eq(pl__nrpc_msg_release_held(), PL__NRPC_RELEASE_MSGS);
+    pl__nrpc_msg_release_flush();
+    ck_assert_int_eq(pl__nrpc_msg_release_held(), 0);
+
+    setup_server(0);
+    struct pl_worker *w = worker("t16", 2, 16, -1);
+    struct pl_nrpc_conn *c = client(0, 0);
+    struct pl_nrpc_reply r;
+    for (int i = 0; i < 20; i++) {
+        ck_assert_int_eq(pl_nrpc_call(c, "parley.t16.echo", "abc", 3, NULL, 2000, &r), PL_OK);
+        ck_assert_int_eq(r.code, 0);
+        pl_nrpc_reply_deinit(&r);
+    }
+    int64_t end = pl_time_mono_ms() + 2000;
+    while (pl__nrpc_msg_release_held() > 0 && pl_time_mono_ms() < end) pl_sleep_ms(5);
+    ck_assert_int_eq(pl__nrpc_msg_release_held(), 0);
+    pl_worker_destroy(w);
+    pl_nrpc_conn_destroy(c);
+    teardown_server();
+}
+END_TEST
+
 /* The runtime's dispatch without NATS: a table of handlers, one per rpc, run by name with
  * the same context a NATS request gets. */
 START_TEST(test_worker_call_local) {
@@ -1560,6 +1606,7 @@ Suite *pl_nrpc_suite(void) {
     tcase_add_test(tc, test_reload_on_sighup);
     tcase_add_test(tc, test_worker_create_oom);
     tcase_add_test(tc, test_latency);
+    tcase_add_test(tc, test_msg_release);
     suite_add_tcase(s, tc);
     return s;
 }
