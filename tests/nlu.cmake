@@ -13,6 +13,12 @@ pl_add_py_test(NAME integration_nlu_variants SCRIPT nlu_variants.py TIMEOUT 120
 # served, a changed one serves in its new form, a broken one is refused and the old one kept
 pl_add_py_test(NAME integration_nlu_reload SCRIPT nlu_reload.py ENV ${_pl_nlu_env})
 
+# the shipped domain classifier (models/nlu-domain) through the gateway as text_classify_client.py
+# asks for it (ClassifyText, model riva_text_classification_domain): domains of unseen requests,
+# nomatch for other sentences, scores equal to the recipe's PyTorch model
+pl_add_py_test(NAME integration_nlu_domain SCRIPT nlu_domain.py TIMEOUT 60
+               ENV ${_pl_nlu_env} "PL_MODELS=${CMAKE_SOURCE_DIR}/models")
+
 # The shipped models as `parley up` starts them.
 add_test(NAME integration_nlu_up_snips
   COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/nlu_up_snips.sh ${CMAKE_BINARY_DIR} ${CMAKE_SOURCE_DIR})

@@ -39,11 +39,11 @@ struct nlu_cfg {
 };
 
 /* The model names the Riva clients ask for by default (intentslot_client.py, ner_client.py,
- * text_classify_client.py, punctuation notebooks) mapped to the shipped models. The SNIPS
- * intents stand in for Riva's domains until a domain classifier ships. */
+ * text_classify_client.py, punctuation notebooks) mapped to the shipped models; the domain
+ * classifier nlu-domain answers for Riva's domain model (the SNIPS domains and "nomatch"). */
 #define PL_NLU_RIVA_ALIASES                                                                        \
     "riva_intent_weather=nlu-intent-slot-snips,riva_ner=ner-conll2003,"                            \
-    "riva_text_classification_domain=nlu-intent-slot-snips,"                                       \
+    "riva_text_classification_domain=nlu-domain,"                                                  \
     "riva-punctuation-en-US=nlu-punct-capit,riva_punctuation=nlu-punct-capit"
 
 #define F(key, type, field, def, lo, hi, help)                                                     \
