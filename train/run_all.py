@@ -35,6 +35,7 @@ import argparse
 import json
 import lzma
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -57,20 +58,50 @@ STEPS = [
 ]
 
 
+# step: (model card, recipe module) of the steps whose commands are read from a model card
+CARDS = {
+    "pretrain": ("nlu-intent-slot-snips", "train.nlu.pretrain"),
+    "snips": ("nlu-intent-slot-snips", "train.nlu.joint_snips"),
+    "ner": ("ner-conll2003", "train.nlu.ner_conll2003"),
+    "punct": ("nlu-punct-capit", "train.nlu.punct_capit"),
+    "domain": ("nlu-domain", "train.nlu.domain"),
+}
+
+
+def card_commands(card, module, models=None):
+    """The commands of a model card's "## Reproduce" section that run `python3 -m module`, in
+    order, as argv lists without the interpreter (["-m", module, ...]); [] when there is none."""
+    path = os.path.join(models or os.path.join(ROOT, "models"), card, "README.md")
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    start = text.find("\n## Reproduce")
+    if start < 0:
+        return []
+    end = text.find("\n## ", start + 1)
+    section = text[start:end if end > 0 else len(text)].replace("\\\n", " ")
+    out = []
+    for line in section.splitlines():
+        words = shlex.split(line.strip()) if line.startswith("    ") else []
+        if len(words) >= 3 and words[0].endswith("python3") and words[1:3] == ["-m", module]:
+            out.append(words[1:])
+    return out
+
+
 def full_commands(a):
-    """{step: [argv, ...]}: the model cards' commands (paths relative to the repository root)."""
+    """{step: [argv, ...]}: the model cards' commands (paths relative to the repository root).
+    The NLU steps read them from the cards (CARDS), so a card's new command is the one run; the
+    QA card's commands name folders of the session that made it, so its step is written here."""
     m = lambda *p: ["-m"] + list(p)  # noqa: E731
     dev = ["--device", a.device]
-    enc = "train/work/pretrain/encoder.pt"
-    return {
-        "pretrain": [m("train.nlu.pretrain", "--threads", "2", "--steps", "1100") + dev],
-        "snips": [m("train.nlu.joint_snips", "--init", enc, "--epochs", "4", "--lr", "2e-4", "--export-dtype", "F16"),
-                  m("train.nlu.joint_snips", "--init", enc, "--epochs", "9", "--lr", "4e-4", "--export-dtype", "F16")],
-        "ner": [m("train.nlu.ner_conll2003", "--epochs", "3", "--lr", "0.0007")],
-        "punct": [m("train.nlu.punct_capit", "--work", "train/work/punct_capit2", "--fresh", "--threads", "2",
-                    "--minutes", "23.0", "--lr", "0.0015", "--layers", "3", "--hidden", "128", "--heads", "4",
-                    "--ffn", "512", "--max-words", "48")],
-        "domain": [m("train.nlu.domain", "--threads", "1", "--epochs", "2", "--lr", "2e-4", "--fresh")],
+    cmds = {step: card_commands(card, module) for step, (card, module) in CARDS.items()}
+    missing = [step for step, c in cmds.items() if not c]
+    if missing:
+        raise SystemExit("[run_all] no command for step(s) %s in their model cards' Reproduce section (%s)"
+                         % (",".join(missing), ", ".join("models/%s/README.md" % CARDS[s][0] for s in missing)))
+    cmds["pretrain"] = [c + dev for c in cmds["pretrain"]]
+    cmds.update({
         "qa": [m("train.qa.train", "--init", "models/nlu-intent-slot-snips", "--minutes", "110", "--threads", "1",
                  "--eval-minutes", "20", "--out", "train/work/qa-out") + dev,
                m("train.qa.export", "--checkpoint", "train/work/qa/best.pt", "--out", "models/qa-squad",
@@ -79,7 +110,8 @@ def full_commands(a):
                      m("train.nlu.domain_eval", "--stack", "models", "--build", a.build),
                      m("train.qa.evaluate", "--stack", "models/qa-squad", "--build", a.build,
                        "--sets", "dev,shifts")],
-    }
+    })
+    return cmds
 
 
 def smoke_commands(a, w):
@@ -252,6 +284,9 @@ def main(argv=None):
             print("[run_all] tiny data folder in %.1f s: %s" % (time.time() - t0, os.path.join(work, "data")))
         env["PARLEY_DATA_DIR"] = os.path.join(work, "data")  # every recipe's default data folder
         env["OUT_DIR"] = os.path.join(work, "eval-nlu")  # services/nlu/eval_int8.sh: its logs
+        full = full_commands(a)  # the cards still carry their commands (exits naming the card if not)
+        print("[run_all] the full run's commands: %s" % ", ".join(
+            "%s %d" % (step, len(c)) for step, c in full.items()))
         cmds = smoke_commands(a, work)
     else:
         env["PARLEY_DATA_DIR"] = os.path.abspath(a.data)
