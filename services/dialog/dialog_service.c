@@ -36,6 +36,7 @@ void pl_dlgsvc_opts_default(struct pl_dlgsvc_opts *o) {
     o->shard = 0;
     o->shards = 1;
     o->action_threads = 32;
+    o->endpointing_silence_ms = 400;
 }
 
 /* ---- specs ---------------------------------------------------------------------------------- */

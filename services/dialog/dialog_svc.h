@@ -51,6 +51,8 @@ struct pl_dlgsvc_opts {
                                    directory = none */
     int shard, shards;          /* this replica serves shard `shard` of `shards` (0 of 1 = every
                                    session: no partitioning); dialog_shard.c */
+    int endpointing_silence_ms; /* hands-free: the ASR's stop window when the pipeline names
+                                   none (400; 0 = parley-asr's own, 800 ms) */
     int action_threads;         /* the action pool: threads for turns that call out (32; 0 =
                                    none: such turns wait on the handler thread) */
 };

@@ -575,7 +575,8 @@ pl_status pl__dlg_voice_create(struct pl__dlg_conv *c, const void *config) {
     v->asr_model = pl_strdup(i && i->asr_model && *i->asr_model ? i->asr_model
                              : p ? p->asr.model : "");
     v->language = p ? p->asr.language_code : "en-US";
-    v->silence_ms = p ? p->asr.silence_ms : 0;
+    v->silence_ms = p && p->asr.silence_ms > 0 ? p->asr.silence_ms
+                                               : c->s->o.endpointing_silence_ms;
     v->out = o != NULL;
     v->out_enc = o && o->encoding       ? (int)o->encoding
                  : p && p->tts.encoding ? p->tts.encoding

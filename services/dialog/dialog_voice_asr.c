@@ -248,9 +248,14 @@ static pl_status open_asr(struct pl__dlg_voice *v, struct utt **out) {
             NVIDIA__RIVA__ASR__ENDPOINTING_CONFIG___STOP_HISTORY_EOU_STOP_HISTORY_EOU;
         ec.stop_history_eou = PTT_STOP_HISTORY;
         rc.endpointing_config = &ec;
-    } else if (v->silence_ms > 0) { /* the pipeline's endpointing silence */
+    } else if (v->silence_ms > 0) { /* the pipeline's or dialog.endpointing_silence_ms */
         ec._stop_history_case = NVIDIA__RIVA__ASR__ENDPOINTING_CONFIG___STOP_HISTORY_STOP_HISTORY;
         ec.stop_history = v->silence_ms;
+        if (v->silence_ms < 240) { /* the first pass (EOU) never later than the end */
+            ec._stop_history_eou_case =
+                NVIDIA__RIVA__ASR__ENDPOINTING_CONFIG___STOP_HISTORY_EOU_STOP_HISTORY_EOU;
+            ec.stop_history_eou = v->silence_ms;
+        }
         rc.endpointing_config = &ec;
     }
     Nvidia__Riva__Asr__StreamingRecognitionConfig sc =

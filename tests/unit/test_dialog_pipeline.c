@@ -28,7 +28,7 @@ START_TEST(test_shipped_pipelines) {
     struct pl_dlg_pipeline *p = shipped("voice_assistant");
     ck_assert(p->has_asr && p->punctuation.enabled && p->has_nlu && p->has_dialog && p->has_tts);
     ck_assert_str_eq(p->asr.language_code, "en-US");
-    ck_assert_int_eq(p->asr.silence_ms, 800);
+    ck_assert_int_eq(p->asr.silence_ms, 400);
     ck_assert_str_eq(p->dialog.spec, "assistant");
     ck_assert(p->nlu.entities);
     ck_assert_int_eq(p->tts.sample_rate_hz, 22050);
