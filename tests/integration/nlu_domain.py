@@ -98,7 +98,8 @@ def main():
 
     cfg = stub.GetRivaNLPConfig(NLP.RivaNLPConfigRequest(), timeout=20)
     params = {c.model_name: dict(c.parameters) for c in cfg.model_config}
-    check(params.get(ALIAS, {}).get("alias_of") == "nlu-domain", "GetRivaNLPConfig: %s is an alias of nlu-domain" % ALIAS)
+    check(params.get(ALIAS, {}).get("alias_of") == "nlu-domain",
+          "GetRivaNLPConfig: %s is an alias of nlu-domain" % ALIAS)
 
     texts = [t for t, _ in IN_DOMAIN] + OUT_OF_DOMAIN
     want = [d for _, d in IN_DOMAIN] + ["nomatch"] * len(OUT_OF_DOMAIN)
