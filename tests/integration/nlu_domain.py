@@ -10,8 +10,8 @@ parley-nlu (serving links to the shipped nlu-domain and nlu-intent-slot-snips) +
 3. One request with all the texts and top_n 3: the same top labels, three labels per text with
    scores in descending order, and the scores equal (1e-3) to the softmax of the recipe's
    PyTorch model (train/nlu/domain.py) on the exported weights.
-4. Without a model name ClassifyText answers from nlu-domain (the first text-classification
-   model, ahead of the joint intent model).
+4. The int8 variant (nlu-domain-int8) gives the same labels. Without a model name ClassifyText
+   answers from nlu-domain (the first text-classification model, ahead of the joint intent model).
 5. No texts: INVALID_ARGUMENT; an unknown model: NOT_FOUND naming the loaded models.
 Fails when models/nlu-domain (shipped) is missing.
 Environment: PL_NLU, PL_GATEWAY, PL_PYTHON_STUBS, PL_MODELS (see tests/nlu.cmake).
@@ -129,6 +129,11 @@ def main():
             worst = max(worst, abs(lab.score - ref[i][labels.index(lab.class_name)]))
     check(worst < 1e-3, "top_n 3: three labels each, scores in order, the same top labels; scores equal "
                         "the PyTorch model's (max diff %.1e)" % worst)
+
+    r = stub.ClassifyText(NLP.TextClassRequest(text=texts, model=NLP.NLPModelParams(model_name="nlu-domain-int8")),
+                          timeout=20)
+    check([res.labels[0].class_name for res in r.results] == got,
+          "the int8 variant nlu-domain-int8: the same labels")
 
     r = stub.ClassifyText(NLP.TextClassRequest(text=["play something by miles davis"]), timeout=20)
     check(r.results[0].labels[0].class_name == "PlayMusic" and

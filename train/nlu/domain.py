@@ -362,6 +362,8 @@ class Domain(FineTune):
             "labels": {"domain": labels},
             "id2label": {str(i): lab for i, lab in enumerate(labels)},
             "label2id": {lab: i for i, lab in enumerate(labels)},
+            # parley-nlu also serves "<name>-int8" from the same files (docs/nlu.md)
+            "variants": {"int8": {"precision": "int8"}},
             "max_length": args.max_length,
             "tokenizer": {"type": "wordpiece", "vocab": "vocab.txt", "do_lower_case": True,
                           "max_input_chars_per_word": 100},
