@@ -94,7 +94,7 @@ def recordings(n_lj, tmp, commas=0):
     with_commas = [r for r in rows if "," in r[2]]
     for r in rows[:n_lj] + with_commas[:commas]:
         wav = os.path.join(tmp, r[0] + ".wav")
-        subprocess.run(["sox", os.path.join(DATA, "ljspeech-real", "wavs", r[0] + ".flac"),
+        subprocess.run(["sox", "-V1", os.path.join(DATA, "ljspeech-real", "wavs", r[0] + ".flac"),
                         "-r", "16000", "-b", "16", "-c", "1", wav], check=True)
         out.append((r[0], wav))
     return out
