@@ -28,8 +28,8 @@
  * answered: when its ASR stream ends with no final with text after it (or there was no ASR
  * stream), an empty final Transcript and END_OF_UTTERANCE are sent, then (queued behind the
  * turns before it) EVENT_NO_SPEECH and TURN_COMPLETE with turn 0. No turn runs and no reply
- * is said; the NO_SPEECH event is stored in the session's log. Silence in hands-free mode without END_OF_UTTERANCE gives nothing at all, and
- * neither does the half-close.
+ * is said; the NO_SPEECH event is stored in the session's log. Silence in hands-free mode
+ * without END_OF_UTTERANCE gives nothing at all, and neither does the half-close.
  */
 #include <stdio.h>
 #include <string.h>
