@@ -432,10 +432,14 @@ def open_stream_turns(stack, user, sid, texts, out):
                 done.set()
 
 
-def calling_out_round(stack, n_slow):
+def calling_out_round(stack, web, n_slow, n_waiting):
     """n_slow users wait on the webhook that answers after 1.5 s, each on an open stream
-    (one of them with a second turn queued behind it); meanwhile another user takes three
-    turns. Returns the other user's turn times and the slow streams' responses."""
+    (one of them with a second turn queued behind it); once n_waiting of their calls have
+    reached the webhook, another user takes three turns. Returns the other user's turn times
+    and the slow streams' responses."""
+    def sleepy():
+        return sum(1 for p, _, _ in web.requests if p == "/sleepy")
+    before = sleepy()
     sids = [stack.stub.CreateSession(D.CreateSessionRequest(user_id="wait%d" % i,
                                                             dialog="actions_test"),
                                      timeout=10).session.session_id for i in range(n_slow)]
@@ -449,7 +453,10 @@ def calling_out_round(stack, n_slow):
            for i, sid in enumerate(sids)]
     for th in ths:
         th.start()
-    time.sleep(0.3)
+    end = time.monotonic() + 20
+    while sleepy() < before + n_waiting and time.monotonic() < end:
+        time.sleep(0.01)
+    assert sleepy() >= before + n_waiting, "the webhook got %d calls" % (sleepy() - before)
     lat = []
     for text in ("unset service", "order status", "unset service"):
         out, dt = stack.turn("vic", other, text)
@@ -460,15 +467,16 @@ def calling_out_round(stack, n_slow):
     return lat, outs
 
 
-def check_calling_out_holds_no_handler_thread(stack):
+def check_calling_out_holds_no_handler_thread(stack, web):
     """Turns that call out (webhook, nats, parley-qa) wait on the action pool, not on the
     worker's handler threads: with 2 handler threads and 4 users waiting 1.5 s each on a
-    webhook (open streams), another user's turns are answered at once; a stream's second
-    turn is answered after its first. Then the control: without the pool
-    (dialog.action_threads 0) the same load holds the other user up."""
+    webhook (open streams; measured once all four calls have reached the webhook), another
+    user's turns are answered at once; a stream's second turn is answered after its first.
+    Then the control: without the pool (dialog.action_threads 0; measured once both handler
+    threads wait on the webhook) the same load holds the other user up."""
     stack.dialog_env.update({"PARLEY_DIALOG_HANDLER_THREADS": "2"})
     stack.restart_dialog()
-    lat, outs = calling_out_round(stack, 4)
+    lat, outs = calling_out_round(stack, web, 4, 4)  # all four wait on the pool
     for out in outs:
         texts = [r.bot_text.text for _, r in out if r.WhichOneof("response") == "bot_text"]
         assert texts[0] == "Done after a nap.", texts
@@ -484,7 +492,7 @@ def check_calling_out_holds_no_handler_thread(stack):
           ", ".join("%.0f" % (x * 1000) for x in lat))
     stack.dialog_env.update({"PARLEY_DIALOG_ACTION_THREADS": "0"})
     stack.restart_dialog()
-    held, _ = calling_out_round(stack, 4)
+    held, _ = calling_out_round(stack, web, 4, 2)  # both handler threads wait
     check(max(held) > 1.0,
           "control, without the action pool (action_threads 0): the other user's turns took "
           "%s ms" % ", ".join("%.0f" % (x * 1000) for x in held))
@@ -512,7 +520,7 @@ def main():
     check_fulfilment_requests(web, responder, sessions)
     check_slow_action_blocks_no_one(stack, sessions)
     check_api(stack, sessions)
-    check_calling_out_holds_no_handler_thread(stack)
+    check_calling_out_holds_no_handler_thread(stack, web)
     web.stop()
     print("all dialog checks passed")
 
