@@ -301,7 +301,7 @@ static pl_status decide(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p, co
         st = PL_ERR(PL_E_UNAVAILABLE, "dialog '%s' of session %s is not loaded",
                     out->state->dialog, sid);
     struct hook_ud h = {s, p};
-    struct pl_dlg_turn_opts o = {&hooks,      &h, pl_time_wall_ms(), deadline_us,
+    struct pl_dlg_turn_opts o = {&hooks, &h, pl_time_wall_ms(), deadline_us,
                                  s->o.tz_offset_min, local_only};
     if (st == PL_OK)
         st = kb_only ? pl_dlg_turn_run_kb(spec, out->state, out->text, &o, &out->turn)
