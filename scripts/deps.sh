@@ -24,6 +24,8 @@ PKGS=(
   pocketsphinx pocketsphinx-en-us
   python3 python3-numpy python3-protobuf python3-grpcio python3-grpc-tools
   python3-torch
+  # `parley nlu train` (train/nlu/custom_intents.py): the examples file is YAML
+  python3-yaml
   # browser tests of the web demo (tests/browser): headless Chromium driven by Selenium
   chromium chromium-driver python3-selenium
   # the Python SDK (clients/python): a venv over Debian's grpcio, built offline by setuptools

@@ -12,6 +12,11 @@ pl_add_py_test(NAME integration_nlu_variants SCRIPT nlu_variants.py TIMEOUT 120
 # SIGHUP reloads the model repository: a request in flight completes, an added model is
 # served, a changed one serves in its new form, a broken one is refused and the old one kept
 pl_add_py_test(NAME integration_nlu_reload SCRIPT nlu_reload.py ENV ${_pl_nlu_env})
+# `parley nlu train`: bad example files refused naming file and line; a made-up coffee-shop
+# domain (tests/data/nlu/coffee.yml) trained (150 steps per fit), served after SIGHUP, and
+# right on utterances it has not seen
+pl_add_py_test(NAME integration_nlu_train SCRIPT nlu_train.py TIMEOUT 400
+               ENV ${_pl_nlu_env} "PL_PARLEY=$<TARGET_FILE:parley>" "PL_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
 
 # the shipped domain classifier (models/nlu-domain) through the gateway as text_classify_client.py
 # asks for it (ClassifyText, model riva_text_classification_domain): domains of unseen requests,

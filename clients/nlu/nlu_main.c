@@ -4,6 +4,14 @@
  *
  *   parley nlu intent|entities|tokens|punctuate [TEXT...] [--model NAME] [--server HOST:PORT]
  *              [--api-key KEY] [--tls-ca CA.pem] [--timeout-ms MS] [--json]
+ *   parley nlu train FILE [--out DIR] [--name NAME] [--minutes M] [--folds K] [...]
+ *
+ * `train` calls no server: it runs the training recipe train/nlu/custom_intents.py of the
+ * source tree this program was built from with Debian's python3 (python3-torch), which
+ * fine-tunes an intent/slot model on FILE's examples and writes a model directory that
+ * parley-nlu serves after a reload (docs/nlu.md, "Custom intents"); its options and exit
+ * status are the recipe's (0; 1 for a bad FILE, naming file, line and key; 2 for a bad
+ * command line).
  *
  * Each TEXT argument is one query; without any, each non-empty line of stdin is one. Plain
  * output: intent, entities and tokens print the query, then one indented line per result
@@ -14,23 +22,34 @@
  * call failed, 2 for a bad command line (an unreadable --tls-ca file included).
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "client_grpc.h"
 #include "parley/client.h"
 
+#ifndef PL_SOURCE_DIR
+#define PL_SOURCE_DIR "."
+#endif
+#define TRAIN_RECIPE "train/nlu/custom_intents.py"
+
 static const char usage[] =
-    "usage: parley nlu intent|entities|tokens|punctuate [TEXT...] [--model NAME]\n"
+    "usage: parley nlu intent|entities|tokens|punctuate|train [TEXT...] [--model NAME]\n"
     "                  [--server HOST:PORT] [--api-key KEY] [--tls-ca CA.pem]\n"
     "                  [--timeout-ms MS] [--json]\n"
+    "       parley nlu train FILE [--out DIR] [--name NAME] [--minutes M] [--folds K]\n"
     "  intent      AnalyzeIntent: the intent, its score, the slots with their spans\n"
     "  entities    AnalyzeEntities: named entities (PER, LOC, ORG, MISC) with spans\n"
     "  tokens      ClassifyTokens: every word's tag with its span\n"
     "  punctuate   PunctuateText: the text with case and punctuation restored\n"
+    "  train       fine-tune an intent/slot model on FILE's examples (Rasa-style nlu.yml\n"
+    "              or a dialog spec's nlu: section) into DIR/NAME (default models/NAME),\n"
+    "              which parley-nlu serves after a reload; `parley nlu train --help`\n"
     "  TEXT        one query per argument; none: one per line of stdin\n"
     "  --model NAME        intent: the model or its domain; tokens, punctuate: the model\n"
     "                      (default: the server's; entities takes none)\n"
@@ -188,6 +207,41 @@ static long num_arg(const char *opt, const char *v, long lo, long hi) {
     return x;
 }
 
+/*
+ * `parley nlu train ARGS`: exec PARLEY_PYTHON (default /usr/bin/python3) on the recipe under
+ * PARLEY_SOURCE_DIR (default the source tree of this build), with that tree first on
+ * PYTHONPATH so that the recipe imports its package `train`. Returns only when it cannot run.
+ */
+static int run_train(int argc, char **argv) {
+    const char *src = getenv("PARLEY_SOURCE_DIR");
+    const char *py = getenv("PARLEY_PYTHON");
+    if (!src || !*src) src = PL_SOURCE_DIR;
+    if (!py || !*py) py = "/usr/bin/python3";
+    char recipe[PATH_MAX], path[PATH_MAX * 2];
+    if ((size_t)snprintf(recipe, sizeof recipe, "%s/%s", src, TRAIN_RECIPE) >= sizeof recipe ||
+        access(recipe, R_OK) != 0) {
+        fprintf(stderr, "parley nlu train: the training recipe %s/%s is missing: point "
+                "PARLEY_SOURCE_DIR at the Parley source tree\n", src, TRAIN_RECIPE);
+        return 2;
+    }
+    const char *old = getenv("PYTHONPATH");
+    snprintf(path, sizeof path, "%s%s%s", src, old && *old ? ":" : "", old ? old : "");
+    char **args = pl_calloc((size_t)argc + 3, sizeof *args);
+    if (!args || setenv("PYTHONPATH", path, 1) != 0) {
+        pl_free(args);
+        fprintf(stderr, "parley nlu train: out of memory\n");
+        return 1;
+    }
+    args[0] = (char *)py;
+    args[1] = recipe;
+    for (int i = 0; i < argc; i++) args[i + 2] = argv[i];
+    execv(py, args);
+    fprintf(stderr, "parley nlu train: cannot run %s: %s (it needs python3 with python3-torch "
+            "and python3-yaml: scripts/deps.sh)\n", py, strerror(errno));
+    pl_free(args);
+    return 127;
+}
+
 static int mode_of(const char *s) {
     for (int i = 0; i < (int)(sizeof mode_names / sizeof mode_names[0]); i++)
         if (!strcmp(s, mode_names[i])) return i;
@@ -200,6 +254,10 @@ int main(int argc, char **argv) {
     const char **texts = pl_calloc((size_t)argc, sizeof *texts);
     int n_texts = 0, mode = -1;
     if (!texts) return 1;
+    if (argc >= 2 && !strcmp(argv[1], "train")) {
+        pl_free(texts);
+        return run_train(argc - 2, argv + 2);
+    }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -224,9 +282,15 @@ int main(int argc, char **argv) {
             pl_free(texts);
             return 2;
         } else if (mode < 0) {
+            if (!strcmp(a, "train")) {
+                fprintf(stderr, "parley nlu: 'train' comes first: parley nlu train FILE "
+                        "[options]\n");
+                pl_free(texts);
+                return 2;
+            }
             if ((mode = mode_of(a)) < 0) {
-                fprintf(stderr, "parley nlu: '%s' is not a mode: say intent, entities, tokens "
-                        "or punctuate\n%s", a, usage);
+                fprintf(stderr, "parley nlu: '%s' is not a mode: say intent, entities, tokens, "
+                        "punctuate or train\n%s", a, usage);
                 pl_free(texts);
                 return 2;
             }
@@ -235,7 +299,8 @@ int main(int argc, char **argv) {
         }
     }
     if (mode < 0) {
-        fprintf(stderr, "parley nlu: say what to do: intent, entities, tokens or punctuate\n%s",
+        fprintf(stderr, "parley nlu: say what to do: intent, entities, tokens, punctuate or "
+                "train\n%s",
                 usage);
         pl_free(texts);
         return 2;

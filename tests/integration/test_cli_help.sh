@@ -50,7 +50,7 @@ got=$(bash -c ". '${TMPDIR:-/tmp}/pl_compl.$$'; COMP_WORDS=('$P' transcribe --tl
 got=$(bash -c ". '${TMPDIR:-/tmp}/pl_compl.$$'; COMP_WORDS=('$P' chat --js); COMP_CWORD=2; _parley; echo \${COMPREPLY[*]}")
 [ "$got" = --json ] || fail "completion of 'chat --js': '$got'"
 got=$(bash -c ". '${TMPDIR:-/tmp}/pl_compl.$$'; COMP_WORDS=('$P' nlu ''); COMP_CWORD=2; _parley; echo \${COMPREPLY[*]}")
-[ "$got" = "intent entities tokens punctuate" ] || fail "completion of 'nlu ': '$got'"
+[ "$got" = "intent entities tokens punctuate train" ] || fail "completion of 'nlu ': '$got'"
 got=$(bash -c ". '${TMPDIR:-/tmp}/pl_compl.$$'; COMP_WORDS=('$P' nlu pu); COMP_CWORD=2; _parley; echo \${COMPREPLY[*]}")
 [ "$got" = punctuate ] || fail "completion of 'nlu pu': '$got'"
 got=$(bash -c ". '${TMPDIR:-/tmp}/pl_compl.$$'; COMP_WORDS=('$P' nlu intent --mo); COMP_CWORD=3; _parley; echo \${COMPREPLY[*]}")

@@ -331,9 +331,10 @@ class FineTune:
                 "args": vars(args), "runs": runs}
 
     def step(self, model, opt, batch, lr):
-        """One optimizer step at learning rate lr (gradients clipped to norm 1); the loss."""
+        """One optimizer step at learning rate lr (times a group's "lr_scale" where it has
+        one; gradients clipped to norm 1); the loss."""
         for g in opt.param_groups:
-            g["lr"] = lr
+            g["lr"] = lr * g.get("lr_scale", 1.0)
         loss = self.loss(model, batch)
         opt.zero_grad()
         loss.backward()
