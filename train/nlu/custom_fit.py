@@ -23,7 +23,7 @@ from train.common.loop import batches
 from train.common.metrics import SpanF1
 from train.common.wordpiece import WordPiece
 from train.nlu.finetune import lr_at_time
-from train.nlu.custom_intents import MIN_STEPS
+from train.nlu.custom_intents import MIN_STEPS, short_path
 from train.nlu.joint_snips import JointSnips, evaluate
 
 
@@ -103,14 +103,15 @@ class Trainer(JointSnips):
 
     def fit(self, train, held_out, seconds):
         """A model trained on examples `train` (held_out: the "dev" split evaluate() reads),
-        stopped at its step target or after `seconds`; (model, steps, seconds taken)."""
+        stopped at its step target or after `seconds`; (model, steps, seconds taken); the
+        target is kept in self.target."""
         a = self.args
         self.examples = {"train": train, "dev": held_out}
         self.encode(a, self.tok)
         model = self.fresh_model()
         opt = self.optimizer(model)
         n = len(train)
-        target = a.steps or max(MIN_STEPS, math.ceil(n / a.batch_size) * a.epochs)
+        target = self.target = a.steps or max(MIN_STEPS, math.ceil(n / a.batch_size) * a.epochs)
         rng, lengths = random.Random(a.seed), self.lengths()
         model.train()
         t0, step = time.time(), 0
@@ -171,6 +172,10 @@ class Trainer(JointSnips):
         print("final fit on all %d examples: %d steps in %.0f s (on its own examples: intent "
               "accuracy %.1f%%, slot F1 %.1f)" % (len(ex), steps, took, m["intent_acc"],
                                                   m["slot_f1"]), flush=True)
+        if steps < self.target:
+            print("note: the time budget stopped the final fit at %d of its %d steps; a larger "
+                  "--minutes (or fewer --folds) may give a better model" % (steps, self.target),
+                  flush=True)
         self.model = model
         return {"steps": steps, "seconds": round(took, 1), "train_fit": m}
 
@@ -214,14 +219,17 @@ def write_card(args, src, labels, r, st_path):
     slots = sorted({t[2:] for t in labels["slots"] if t != "O"})
     text = """# {name}
 
-A joint intent and slot model trained by `parley nlu train` (train/nlu/custom_intents.py) from
-`{file}`: {n} examples of {ni} intents ({counts}); slots: {slots}. Served by parley-nlu
-(Riva `AnalyzeIntent`, model name `{name}`) after a reload.
+A joint intent and slot model trained by `parley nlu train` (train/nlu/custom_intents.py)
+from `{file}`: {n} examples of {ni} intents ({counts});
+slots: {slots}. Served by parley-nlu (Riva `AnalyzeIntent`, model name `{name}`) after a
+reload. Made by:
+
+    {command}
 
 ## Model
 
-The encoder, vocabulary and max_length ({maxlen} tokens) of `{base}`, with new intent and
-slot heads (`intent_classifier`, `slot_classifier`; BIO slot tags read at each word's first
+The encoder, vocabulary and max_length ({maxlen} tokens) of `{base}`,
+with new intent and slot heads (`intent_classifier`, `slot_classifier`; BIO slot tags read at each word's first
 sub-token), the same layout as models/nlu-intent-slot-snips. Weights: `model.safetensors`,
 {dtype}, {params:,} parameters, sha256 `{sha}`.
 
@@ -237,11 +245,11 @@ all folds. The final fit took {steps} steps in {secs} s; the whole command {wall
 CPU thread(s).
 """.format(name=os.path.basename(args.out), file=src.path, n=len(src.examples),
            ni=len(labels["intents"]), counts=counts, slots=", ".join(slots) or "none",
-           maxlen=args.max_length, base=os.path.relpath(args.base),
+           maxlen=args.max_length, base=short_path(args.base),
            dtype="float16" if args.export_dtype == "F16" else "float32",
            params=r["parameters"], sha=sha256(st_path), cv_line=cv_line,
            fi=r["final"]["train_fit"]["intent_acc"], ff=r["final"]["train_fit"]["slot_f1"],
            steps=r["final"]["steps"], secs=r["final"]["seconds"], wall=r["wall_seconds"],
-           threads=args.threads)
+           threads=args.threads, command=args.command)
     with open(os.path.join(args.out, "README.md"), "w", encoding="utf-8") as f:
         f.write(text)

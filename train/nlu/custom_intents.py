@@ -90,6 +90,7 @@ def parse_args(argv):
     ap.add_argument("--force", action="store_true",
                     help="overwrite an existing model directory that this command did not write")
     args = ap.parse_args(argv)
+    args.command = "parley nlu train " + " ".join(sys.argv[1:] if argv is None else argv)
     for opt, v, lo in (("--folds", args.folds, 0), ("--epochs", args.epochs, 1),
                        ("--steps", args.steps, 0), ("--batch-size", args.batch_size, 1),
                        ("--threads", args.threads, 1), ("--train-layers", args.train_layers, 0)):
@@ -117,6 +118,12 @@ def stratified_folds(examples, k, seed):
             folds[turn % k].append(i)
             turn += 1
     return folds
+
+
+def short_path(path):
+    """path relative to the working directory when it lies below it, else absolute."""
+    rel = os.path.relpath(path)
+    return os.path.abspath(path) if rel.startswith("..") else rel
 
 
 def check_out_dir(path, force):
@@ -180,7 +187,7 @@ def main(argv=None):
     trainer = Trainer(args, data, out)
     print("%s: %d examples, %d intents (%s), %d slots (%s); base %s" % (
         args.file, len(data.examples), len(data.intents), ", ".join(data.intents),
-        len(data.slots), ", ".join(data.slots) or "none", os.path.relpath(args.base)), flush=True)
+        len(data.slots), ", ".join(data.slots) or "none", short_path(args.base)), flush=True)
     deadline = t_start + args.minutes * 60.0 - EXPORT_RESERVE_S
     cv = trainer.cross_validate(stratified_folds(data.examples, folds, args.seed), deadline) \
         if folds else None
