@@ -151,7 +151,7 @@ def bad_model(server):
     check(p.returncode == 2 and "tokens --model" in p.stderr,
           "nlu entities --model: exit 2 pointing at tokens --model")
     p = parley("nlu", "intnet", "hello", "--server", server)
-    check(p.returncode == 2 and "intent, entities, tokens or punctuate" in p.stderr,
+    check(p.returncode == 2 and "intent, entities, tokens, punctuate or train" in p.stderr,
           "a misspelt mode: exit 2 listing the modes")
 
 
