@@ -276,7 +276,7 @@ pl_status pl__nrpc_publish(natsConnection *nc, natsMsg *msg) {
     return st;
 }
 
-/* ---- grouped release (see nrpc_impl.h) -------------------------------------------------------- */
+/* ---- deferred release (see nrpc_impl.h) ------------------------------------------------------ */
 
 static pthread_mutex_t held_lock = PTHREAD_MUTEX_INITIALIZER;
 static natsMsg *held[PL__NRPC_RELEASE_MSGS];

@@ -11,7 +11,7 @@
  * For each concurrency level N it keeps N calls in flight (each slot starts
  * its next call when the previous one completes) for --duration seconds after
  * --warmup seconds, and reports throughput and latency percentiles. The
- * request: --request-file (raw protobuf bytes), or for punctuate_text a
+ * request: --request-file (raw protobuf bytes; several: sent in turn), or for punctuate_text a
  * TextTransformRequest with --text, else an empty message.
  */
 #include <grpc/byte_buffer.h>
@@ -33,6 +33,8 @@
 #include "rpc_table.h"
 #include "util.h"
 
+#define MAX_REQS 256 /* --request-file given this many times at most */
+
 struct slot {
     grpc_call *call;
     grpc_metadata_array init_md, trail_md;
@@ -47,7 +49,9 @@ struct run {
     grpc_channel *ch;
     grpc_completion_queue *cq;
     grpc_slice method;
-    grpc_slice req;
+    grpc_slice req[MAX_REQS]; /* the calls take them in turn */
+    int n_req;
+    size_t next_req;
     const char *api_key;
     int64_t *lat; /* latencies in us, measured window */
     size_t n_lat, cap_lat;
@@ -60,6 +64,8 @@ static void usage(FILE *f) {
                "                   [--duration S] [--warmup S] [--text STR] [--request-file F]\n"
                "                   [--api-key K] [--tls-ca CA.pem] [--use-ssl] [--label L]\n"
                "                   [--csv FILE]\n"
+               "  --request-file F    the request's protobuf bytes; given several times (at most\n"
+               "                      256), the calls send the files in turn\n"
                "  --server HOST:PORT  the gateway (default 127.0.0.1:50051; also --target)\n"
                "  --api-key K         sent as 'authorization: Bearer K'\n"
                "  --tls-ca CA.pem     TLS, verifying the gateway with this CA (also --ssl-cert);\n"
@@ -75,7 +81,8 @@ static int start_call(struct run *r, struct slot *s) {
     grpc_metadata_array_init(&s->init_md);
     grpc_metadata_array_init(&s->trail_md);
     s->resp = NULL;
-    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&r->req, 1);
+    grpc_slice *req = &r->req[r->next_req++ % (size_t)r->n_req];
+    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(req, 1);
     grpc_metadata md;
     memset(&md, 0, sizeof md);
     grpc_op ops[6];
@@ -178,7 +185,8 @@ static int level(struct run *r, int conc, double warmup_s, double dur_s, double 
 
 int main(int argc, char **argv) {
     const char *target = "127.0.0.1:50051", *rpc_name = "punctuate_text", *conc_list = "1,8,64";
-    const char *text = "hello world this is parley", *req_file = NULL, *api_key = NULL;
+    const char *text = "hello world this is parley", *req_files[MAX_REQS], *api_key = NULL;
+    int n_files = 0;
     const char *csv = NULL, *label = NULL;
     const char *ssl_cert = NULL;
     bool use_ssl = false;
@@ -208,7 +216,13 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--duration")) duration = atof(v);
         else if (!strcmp(a, "--warmup")) warmup = atof(v);
         else if (!strcmp(a, "--text")) text = v;
-        else if (!strcmp(a, "--request-file")) req_file = v;
+        else if (!strcmp(a, "--request-file")) {
+            if (n_files == MAX_REQS) {
+                fprintf(stderr, "parley perf: more than %d --request-file\n", MAX_REQS);
+                return 2;
+            }
+            req_files[n_files++] = v;
+        }
         else if (!strcmp(a, "--api-key")) api_key = v;
         else if (!strcmp(a, "--csv")) csv = v;
         else if (!strcmp(a, "--label")) label = v;
@@ -240,29 +254,32 @@ int main(int argc, char **argv) {
     memset(&r, 0, sizeof r);
     r.api_key = api_key;
     r.method = grpc_slice_from_static_string(info->path);
-    if (req_file) {
+    for (int k = 0; k < n_files; k++) {
         char *buf = NULL;
         size_t n = 0;
-        if (pl_read_file(req_file, 64u << 20, &buf, &n) != PL_OK) {
+        if (pl_read_file(req_files[k], 64u << 20, &buf, &n) != PL_OK) {
             fprintf(stderr, "parley perf: %s\n", pl_last_error());
             return 1;
         }
-        r.req = grpc_slice_from_copied_buffer(buf, n);
+        r.req[r.n_req++] = grpc_slice_from_copied_buffer(buf, n);
         pl_free(buf);
-    } else if (!strcmp(info->rpc, "punctuate_text")) {
+    }
+    if (!n_files && !strcmp(info->rpc, "punctuate_text")) {
         Nvidia__Riva__Nlp__TextTransformRequest m = NVIDIA__RIVA__NLP__TEXT_TRANSFORM_REQUEST__INIT;
         char *t = (char *)text;
         m.n_text = 1;
         m.text = &t;
         size_t n = nvidia__riva__nlp__text_transform_request__get_packed_size(&m);
-        r.req = grpc_slice_malloc(n);
-        nvidia__riva__nlp__text_transform_request__pack(&m, GRPC_SLICE_START_PTR(r.req));
-    } else {
-        r.req = grpc_empty_slice();
+        r.req[0] = grpc_slice_malloc(n);
+        nvidia__riva__nlp__text_transform_request__pack(&m, GRPC_SLICE_START_PTR(r.req[0]));
+        r.n_req = 1;
+    } else if (!n_files) {
+        r.req[0] = grpc_empty_slice();
+        r.n_req = 1;
     }
     if (pl_perf_channel_create(target, use_ssl, ssl_cert, &r.ch) != PL_OK) {
         fprintf(stderr, "parley perf: %s\n", pl_last_error());
-        grpc_slice_unref(r.req);
+        for (int k = 0; k < r.n_req; k++) grpc_slice_unref(r.req[k]);
         grpc_shutdown();
         return 1;
     }
@@ -278,8 +295,11 @@ int main(int argc, char **argv) {
         fprintf(cf, "label,rpc,concurrency,requests,errors,throughput_per_s,p50_us,p90_us,p99_us,"
                     "avg_us\n");
     }
-    printf("# target %s rpc %s request %zu bytes, warmup %.1f s, duration %.1f s\n", target,
-           info->path, (size_t)GRPC_SLICE_LENGTH(r.req), warmup, duration);
+    size_t req_bytes = 0;
+    for (int k = 0; k < r.n_req; k++) req_bytes += GRPC_SLICE_LENGTH(r.req[k]);
+    printf("# target %s rpc %s request %zu bytes%s, warmup %.1f s, duration %.1f s\n", target,
+           info->path, req_bytes / (size_t)r.n_req, r.n_req > 1 ? " on average, in turn" : "",
+           warmup, duration);
     printf("%-12s %5s %9s %7s %10s %9s %9s %9s %9s\n", "label", "conc", "requests", "errors",
            "thru/s", "p50_us", "p90_us", "p99_us", "avg_us");
     int rc = 0;
@@ -319,7 +339,7 @@ int main(int argc, char **argv) {
     }
     if (cf) fclose(cf);
     pl_free(r.lat);
-    grpc_slice_unref(r.req);
+    for (int k = 0; k < r.n_req; k++) grpc_slice_unref(r.req[k]);
     grpc_channel_destroy(r.ch);
     grpc_completion_queue_shutdown(r.cq);
     while (grpc_completion_queue_next(r.cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=

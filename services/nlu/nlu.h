@@ -26,7 +26,8 @@
  *                                a whitespace word that starts with an upper-case letter get
  *                                token type 1 (case for an uncased vocabulary), else 0}
  *                  optional "domain" (AnalyzeIntent's domain), "batching":
- *                  {"max_batch_size": N, "max_queue_delay_us": N}, "precision",
+ *                  {"max_batch_size": N, "max_queue_delay_us": N, "by_length": bool
+ *                  (default true: a batch gathers windows of close lengths)}, "precision",
  *                  "variants": {"<v>": {"precision": "int8", "batching": {...}}}: each
  *                  variant is served as a second model "<name>-<v>" from the same files,
  *                  its keys replacing config.json's (see pl_nlu_model_variants).
@@ -233,6 +234,8 @@ struct pl_nlu_model {
     int hidden;
     int max_batch_size;
     int64_t max_queue_delay_us;
+    bool batch_by_length; /* config batching.by_length (default true): the batcher's
+                             bucket_by_length */
     int n_heads;
     struct pl_nlu_head heads[PL_NLU_MAX_HEADS];
     int head_main;       /* intent / token / label / punct head index */

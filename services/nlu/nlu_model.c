@@ -203,6 +203,11 @@ static pl_status load_config(struct pl_nlu_model *m, const char *dir, json_t *ro
      * delay cost c=1 about a millisecond of p50 and bought no throughput at c=64). */
     if (m->max_queue_delay_us < 0)
         m->max_queue_delay_us = json_is_integer(md) ? json_integer_value(md) : 0;
+    /* a batch pads to its longest window: by default it gathers windows of close lengths */
+    json_t *bl = json_object_get(batching, "by_length");
+    if (bl && !json_is_boolean(bl))
+        return PL_ERR(PL_E_FORMAT, "%s: batching.by_length must be true or false", path);
+    m->batch_by_length = bl ? json_is_true(bl) : true;
     if (m->max_batch_size < 1 || m->max_batch_size > 1024 || m->max_queue_delay_us < 0 ||
         m->max_queue_delay_us > 10000000)
         return PL_ERR(PL_E_FORMAT, "%s: batching out of range (max_batch_size %d, delay %lld us)",
@@ -529,7 +534,7 @@ pl_status pl_nlu_model_load(const char *dir, const char *name, const struct pl_n
     bopt.max_queue_delay_us = m->max_queue_delay_us;
     bopt.n_instances = m->n_instances; /* one thread per instance, each its own backend */
     bopt.max_queue = 4096;
-    bopt.bucket_by_length = true; /* a batch pads to its longest window: gather close lengths */
+    bopt.bucket_by_length = m->batch_by_length;
     bopt.metrics = o->metrics;
     bopt.model = m->name;
     PL_TRY_GOTO(st, pl_batcher_create(&bopt, run_batch, m, &m->batcher));

@@ -18,6 +18,9 @@
 #   HANDLERS    nlu.handler_threads (default: parley-nlu's), both stacks
 #   MODEL       the model directory to serve alone (default nlu-intent-slot-snips)
 #   QUERY       the utterance (default the 12-word restaurant query)
+#   QUERIES     a file of utterances, one a line (e.g. ../shared/data/nlu/snips/test/seq.in): the
+#               calls send its first QUERIES_N lines (default 64) in turn, instead of QUERY, so
+#               that batches mix lengths (what padding and batching by length are about)
 #   WARMUP      seconds of warm-up per level (default 1)
 #   PROFILE=1   then, per stack at the highest concurrency: CPU time per request of parley-nlu,
 #               the gateway, nats-server and the client; and `perf record` of the batching
@@ -49,9 +52,23 @@ mkdir -p "$OUT_DIR"
 mkdir -p "$OUT_DIR/models"
 ln -sfn "$(cd "$MODELS/$MODEL" && pwd)" "$OUT_DIR/models/$MODEL"
 
-# the AnalyzeIntentRequest bytes: field 1 (query), length-delimited
-$PY -c 'import sys; q=sys.argv[1].encode(); n=len(q); assert n < 128
+# the AnalyzeIntentRequest bytes: field 1 (query), length-delimited; one file per query
+REQ_ARGS=()
+if [[ -n "${QUERIES:-}" ]]; then
+  $PY - "$QUERIES" "${QUERIES_N:-64}" "$OUT_DIR" <<'PYQ' || exit 1
+import sys
+qs = [l.strip() for l in open(sys.argv[1], encoding="utf-8") if 0 < len(l.strip().encode()) < 128]
+for i, q in enumerate(qs[: int(sys.argv[2])]):
+    b = q.encode()
+    open("%s/req%03d.bin" % (sys.argv[3], i), "wb").write(bytes([0x0a, len(b)]) + b)
+PYQ
+  for f in "$OUT_DIR"/req[0-9][0-9][0-9].bin; do REQ_ARGS+=(--request-file "$f"); done
+  QUERY="$(( ${#REQ_ARGS[@]} / 2 )) lines of $QUERIES in turn"
+else
+  $PY -c 'import sys; q=sys.argv[1].encode(); n=len(q); assert n < 128
 sys.stdout.buffer.write(bytes([0x0a, n]) + q)' "$QUERY" > "$OUT_DIR/req.bin"
+  REQ_ARGS=(--request-file "$OUT_DIR/req.bin")
+fi
 
 echo "# $(date -u +%FT%TZ) $(nproc) CPUs, $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1);" \
      "commit $(git -C "$(dirname "$0")" rev-parse --short HEAD 2>/dev/null || echo ?)"
@@ -82,7 +99,7 @@ start() { # <label> <extra env...>
 }
 perf_run() { # <label> <concurrency> <seconds> <warmup> <csv>
   "$BUILD/clients/parley-perf" --target "127.0.0.1:${GW_PORT[$1]}" --rpc analyze_intent \
-    --request-file "$OUT_DIR/req.bin" --concurrency "$2" --duration "$3" --warmup "$4" --label "$1" --csv "$5"
+    "${REQ_ARGS[@]}" --concurrency "$2" --duration "$3" --warmup "$4" --label "$1" --csv "$5"
 }
 
 start batching ${MAX_BATCH:+PARLEY_NLU_MAX_BATCH_SIZE=$MAX_BATCH} ${DELAY_US:+PARLEY_NLU_MAX_QUEUE_DELAY_US=$DELAY_US}
@@ -160,7 +177,7 @@ if [[ "${PROFILE:-0}" == 1 ]]; then
     # CPU time of every process per request at the top concurrency
     /usr/bin/time -f "%U %S" -o "$OUT_DIR/cpu-client-$label.txt" \
       "$BUILD/clients/parley-perf" --target "127.0.0.1:${GW_PORT[$label]}" --rpc analyze_intent \
-      --request-file "$OUT_DIR/req.bin" --concurrency "$top" --duration "$SECS" --warmup 1 \
+      "${REQ_ARGS[@]}" --concurrency "$top" --duration "$SECS" --warmup 1 \
       > "$OUT_DIR/cpu-load-$label.txt" 2>&1 &
     load_pid=$!
     sleep 1
@@ -187,7 +204,7 @@ EOF
   done
   # where parley-nlu and the gateway spend their CPU (batching stack)
   "$BUILD/clients/parley-perf" --target "127.0.0.1:${GW_PORT[batching]}" --rpc analyze_intent \
-    --request-file "$OUT_DIR/req.bin" --concurrency "$top" --duration $((SECS + 2)) --warmup 0 \
+    "${REQ_ARGS[@]}" --concurrency "$top" --duration $((SECS + 2)) --warmup 0 \
     > "$OUT_DIR/profile-load.txt" 2>&1 &
   load_pid=$!
   sleep 1

@@ -661,7 +661,8 @@ START_TEST(test_model_variants) {
     ck_assert_int_eq(pl_nlu_model_variants(dir, &v, &nv), PL_E_FORMAT);
     /* two good ones, listed sorted */
     set_variants(dir, "{\"int8\": {\"precision\": \"int8\"}, \"b1\": {\"batching\": "
-                      "{\"max_batch_size\": 1, \"max_queue_delay_us\": 0}}}");
+                      "{\"max_batch_size\": 1, \"max_queue_delay_us\": 0, "
+                      "\"by_length\": false}}}");
     ck_assert_int_eq(pl_nlu_model_variants(dir, &v, &nv), PL_OK);
     ck_assert_int_eq(nv, 2);
     ck_assert_str_eq(v[0], "b1");
@@ -708,7 +709,18 @@ START_TEST(test_model_variants) {
     ck_assert_int_eq(pl_nlu_model_load(dir, "intent-b1", &o, &q), PL_OK);
     ck_assert_int_eq(q->max_batch_size, 1);
     ck_assert_int_eq((int)q->max_queue_delay_us, 0);
+    ck_assert(!q->batch_by_length); /* batches in arrival order */
+    ck_assert(m->batch_by_length);  /* the default: batches gather close lengths */
     pl_nlu_model_destroy(q);
+    q = NULL;
+    set_variants(dir, "{\"bl\": {\"batching\": {\"by_length\": 1}}}"); /* not a boolean */
+    o.variant = "bl";
+    ck_assert_int_eq(pl_nlu_model_load(dir, "intent-bl", &o, &q), PL_E_FORMAT);
+    ck_assert_ptr_nonnull(strstr(pl_last_error(), "batching.by_length"));
+    ck_assert_ptr_null(q);
+    set_variants(dir, "{\"int8\": {\"precision\": \"int8\"}, \"b1\": {\"batching\": "
+                      "{\"max_batch_size\": 1, \"max_queue_delay_us\": 0, "
+                      "\"by_length\": false}}}");
 
     /* two forward instances, batches of 2: six texts spread over both give the same scores */
     struct pl_nlu_model_opts o2 = PL_NLU_MODEL_OPTS_INIT;
