@@ -281,14 +281,17 @@ pl_status pl__nrpc_publish(natsConnection *nc, natsMsg *msg) {
 static pthread_mutex_t held_lock = PTHREAD_MUTEX_INITIALIZER;
 static natsMsg *held[PL__NRPC_RELEASE_MSGS];
 static int n_held;
+static size_t held_bytes; /* payload bytes held, at most PL__NRPC_RELEASE_HELD_BYTES */
 
 void pl__nrpc_msg_release(natsMsg *msg) {
     if (!msg) return;
     bool kept = false;
-    if (natsMsg_GetDataLength(msg) < PL__NRPC_RELEASE_BYTES) {
+    size_t sz = (size_t)natsMsg_GetDataLength(msg);
+    if (sz < PL__NRPC_RELEASE_BYTES) {
         pthread_mutex_lock(&held_lock);
-        if (n_held < PL__NRPC_RELEASE_MSGS) {
+        if (n_held < PL__NRPC_RELEASE_MSGS && held_bytes + sz <= PL__NRPC_RELEASE_HELD_BYTES) {
             held[n_held++] = msg;
+            held_bytes += sz;
             kept = true;
         }
         pthread_mutex_unlock(&held_lock);
@@ -304,6 +307,7 @@ void pl__nrpc_msg_release_flush(void) {
     int n = n_held;
     memcpy(out, held, (size_t)n * sizeof *out);
     n_held = 0;
+    held_bytes = 0;
     pthread_mutex_unlock(&held_lock);
     for (int i = 0; i < n; i++) natsMsg_Destroy(out[i]);
     pthread_mutex_unlock(&flush_lock);

@@ -61,9 +61,11 @@ pl_status pl__nrpc_publish(natsConnection *nc, natsMsg *msg);
  * Released messages are held, process-wide, and handed to cnats by the timer threads of the
  * client and the worker (pl__nrpc_msg_release_flush, every tick of 50 ms), off the request
  * path and many at a time. A message of PL__NRPC_RELEASE_BYTES or more, or one that finds
- * PL__NRPC_RELEASE_MSGS held, is destroyed at once. NULL is a no-op. Thread-safe. */
+ * PL__NRPC_RELEASE_MSGS messages or PL__NRPC_RELEASE_HELD_BYTES of payload held, is destroyed
+ * at once. NULL is a no-op. Thread-safe. */
 #define PL__NRPC_RELEASE_MSGS 4096
 #define PL__NRPC_RELEASE_BYTES (64 * 1024)
+#define PL__NRPC_RELEASE_HELD_BYTES (4 * 1024 * 1024)
 void pl__nrpc_msg_release(natsMsg *msg);
 /* Destroy every held message now (timer ticks, connection and worker teardown). */
 void pl__nrpc_msg_release_flush(void);

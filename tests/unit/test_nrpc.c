@@ -1527,6 +1527,19 @@ START_TEST(test_msg_release) {
     ck_assert_int_eq(pl__nrpc_msg_release_held(), PL__NRPC_RELEASE_MSGS);
     pl__nrpc_msg_release_flush();
     ck_assert_int_eq(pl__nrpc_msg_release_held(), 0);
+    /* payload held is bounded too: messages just under the size limit fill it */
+    size_t each = PL__NRPC_RELEASE_BYTES - 1;
+    int fit = (int)(PL__NRPC_RELEASE_HELD_BYTES / each);
+    big = pl_calloc(1, each);
+    ck_assert_ptr_nonnull(big);
+    for (int i = 0; i < fit + 3; i++) {
+        ck_assert_int_eq(natsMsg_Create(&m, "a.b", NULL, big, (int)each), NATS_OK);
+        pl__nrpc_msg_release(m);
+    }
+    ck_assert_int_eq(pl__nrpc_msg_release_held(), fit);
+    pl_free(big);
+    pl__nrpc_msg_release_flush();
+    ck_assert_int_eq(pl__nrpc_msg_release_held(), 0);
 
     setup_server(0);
     struct pl_worker *w = worker("t16", 2, 16, -1);
