@@ -10,6 +10,10 @@ pl_add_unit_test(NAME dialog_actions SOURCES unit/test_dialog_actions.c LIBS par
 # Pipelines (pipelines/*.json): the shipped ones load, broken ones fail naming file, line and
 # key; slots filled from named entities with their source in the slot events.
 pl_add_unit_test(NAME dialog_pipeline SOURCES unit/test_dialog_pipeline.c LIBS parley_dialog_core)
+# parley-dialog's action pool (services/dialog/dialog_pool.c): lanes run their jobs one at a
+# time in order, a waiting lane holds up no other, close drops the queued and waits for the
+# running job, the per-lane cap.
+pl_add_unit_test(NAME dialog_pool SOURCES unit/test_dialog_pool.c LIBS parley_dialog_svc)
 pl_add_py_test(NAME integration_dialog_stories SCRIPT dialog_stories.py TIMEOUT 300
                ENV "PL_DIALOG=$<TARGET_FILE:parley-dialog>" "PL_NLU=$<TARGET_FILE:parley-nlu>"
                    "PL_QA=$<TARGET_FILE:parley-qa>" "PL_GATEWAY=$<TARGET_FILE:parley-gateway>"
