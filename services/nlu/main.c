@@ -35,6 +35,7 @@ struct nlu_cfg {
     int64_t max_texts;
     int64_t max_windows;
     char *model_aliases;
+    char *default_models;
     char *log_level;
 };
 
@@ -45,6 +46,10 @@ struct nlu_cfg {
     "riva_intent_weather=nlu-intent-slot-snips,riva_ner=ner-conll2003,"                            \
     "riva_text_classification_domain=nlu-domain,"                                                  \
     "riva-punctuation-en-US=nlu-punct-capit,riva_punctuation=nlu-punct-capit"
+
+/* The shipped models answer requests that name no model, whatever else the repository holds
+ * (a model trained with `parley nlu train` sorts anywhere among them). */
+#define PL_NLU_DEFAULT_MODELS "nlu-intent-slot-snips,ner-conll2003,nlu-domain,nlu-punct-capit"
 
 #define F(key, type, field, def, lo, hi, help)                                                     \
     {"nlu", key, type, offsetof(struct nlu_cfg, field), def, lo, hi, help}
@@ -64,6 +69,7 @@ static const struct pl_config_field nlu_fields[] = {
     F("max_texts", PL_CONFIG_INT, max_texts, "256", 1, 100000, "texts per request"),
     F("max_windows", PL_CONFIG_INT, max_windows, "256", 1, 100000, "model windows per request"),
     F("model_aliases", PL_CONFIG_STRING, model_aliases, PL_NLU_RIVA_ALIASES, 1, 0, "alias=model,... : other names a request may give for a loaded model (the default: Riva's default model names for the shipped models)"),
+    F("default_models", PL_CONFIG_STRING, default_models, PL_NLU_DEFAULT_MODELS, 1, 0, "model,... : the models that answer a request naming none, tried in order (a name not loaded is passed over; then the first model of the task by directory name)"),
     F("log_level", PL_CONFIG_STRING, log_level, "info", 1, 0, "error, warn, info or debug"),
 };
 #undef F
@@ -94,6 +100,7 @@ int main(int argc, char **argv) {
     so.max_texts = (int)cfg.max_texts;
     so.max_windows = (int)cfg.max_windows;
     so.model_aliases = cfg.model_aliases;
+    so.default_models = cfg.default_models;
 
     struct pl_worker_opts wo = PL_WORKER_OPTS_INIT;
     wo.service = "nlu";

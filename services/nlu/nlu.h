@@ -343,6 +343,8 @@ struct pl_nlu_service_opts {
     int max_windows;               /* windows per request */
     const char *model_aliases;     /* "alias=model,alias=model": names a request may use for a
                                       loaded model (Riva's default names); NULL or "": none */
+    const char *default_models;    /* "model,model": preferred, in order, when a request names
+                                      no model; NULL or "": the first of the task by name */
 };
 
 struct pl_nlu_service;

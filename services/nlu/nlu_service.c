@@ -4,7 +4,7 @@
  * Each handler unpacks the Riva request (pl_proto_unpack: bad bytes and non-UTF-8 strings are
  * INVALID_ARGUMENT), checks the texts (empty, too long, too many), picks the model
  * (model.model_name, AnalyzeIntent's options.domain, else the task's default: the first
- * model of that task by directory name), runs it (windows + batcher, nlu_model.c), turns the
+ * loaded model of nlu.default_models, else the first model of that task by directory name), runs it (windows + batcher, nlu_model.c), turns the
  * scores into the Riva response (nlu_post.c) and packs it. Response sub-messages live in a
  * per-call arena freed after packing.
  */
@@ -35,6 +35,7 @@ struct pl_nlu_service {
     int max_texts;
     char **alias, **alias_of; /* [n_aliases]: a request's model name alias[i] means alias_of[i] */
     int n_aliases;
+    char *default_models;     /* "a,b,...": tried in order when a request names no model */
 };
 
 /* ---- the model repository: directories whose config.json names an NLU task ---------------- */
@@ -119,6 +120,8 @@ pl_status pl_nlu_service_create(const struct pl_nlu_service_opts *o, struct pl_n
     s->max_text_bytes = o->max_text_bytes > 0 ? o->max_text_bytes : 65536;
     s->max_texts = o->max_texts > 0 ? o->max_texts : 256;
     pl_status st = parse_aliases(s, o->model_aliases);
+    if (st == PL_OK && !(s->default_models = pl_strdup(o->default_models ? o->default_models : "")))
+        st = PL_ERR(PL_E_NOMEM, "nlu.default_models");
     if (st == PL_OK) st = pl_model_repo_create(s->model_dir, &nlu_repo, s, &s->repo);
     if (st != PL_OK) {
         pl_nlu_service_destroy(s);
@@ -136,6 +139,7 @@ void pl_nlu_service_destroy(struct pl_nlu_service *s) {
     }
     pl_free(s->alias);
     pl_free(s->alias_of);
+    pl_free(s->default_models);
     pl_model_repo_destroy(s->repo);
     pl_free(s->model_dir);
     pl_free(s);
@@ -192,9 +196,39 @@ static const char *kind_of(enum pl_nlu_task t) {
     }
 }
 
+/* The first model of task t in directory-name order, or NULL. */
+static struct pl_nlu_model *first_model(const struct pl_model_set *set, enum pl_nlu_task t) {
+    for (int i = 0; i < pl_model_set_count(set); i++) {
+        struct pl_nlu_model *m = pl_model_set_at(set, i, NULL, NULL);
+        if (m->task == t) return m;
+    }
+    return NULL;
+}
+
+/* The first model of task t named in nlu.default_models that is loaded, or NULL. A name that
+ * is not loaded (or of another task) is passed over: the list names what to prefer, so a model
+ * trained into the repository later cannot take over requests that name no model. */
+static struct pl_nlu_model *preferred_model(const struct pl_nlu_service *s,
+                                            const struct pl_model_set *set, enum pl_nlu_task t) {
+    for (const char *p = s->default_models; *p;) {
+        size_t n = strcspn(p, ",");
+        const char *a = p, *e = p + n;
+        while (a < e && *a == ' ') a++;
+        while (e > a && e[-1] == ' ') e--;
+        for (int i = 0; i < pl_model_set_count(set) && a < e; i++) {
+            struct pl_nlu_model *m = pl_model_set_at(set, i, NULL, NULL);
+            if (m->task == t && strlen(m->name) == (size_t)(e - a) && !memcmp(m->name, a, (size_t)(e - a)))
+                return m;
+        }
+        p += n + (p[n] == ',');
+    }
+    return NULL;
+}
+
 /*
  * Pick a model for rpc: by name (also matching a model's domain when by_domain) among the
- * tasks in ok[0..n_ok), else the first model of ok[0], then ok[1], ...
+ * tasks in ok[0..n_ok), else for ok[0], then ok[1], ...: the first loaded model named in
+ * nlu.default_models, else the first model of that task by directory name.
  * Unknown name -> NOT_FOUND; a model of another task -> INVALID_ARGUMENT; no model of these
  * tasks loaded -> UNAVAILABLE.
  */
@@ -235,14 +269,9 @@ static pl_status pick_model(const struct pl_nlu_service *s, const struct pl_mode
         pl_strbuf_deinit(&sb);
         return st;
     }
-    for (int k = 0; k < n_ok; k++)
-        for (int i = 0; i < n_models; i++) {
-            struct pl_nlu_model *m = pl_model_set_at(set, i, NULL, NULL);
-            if (m->task == ok[k]) {
-                *out = m;
-                return PL_OK;
-            }
-        }
+    for (int k = 0; k < n_ok && !*out; k++)
+        if (!(*out = preferred_model(s, set, ok[k]))) *out = first_model(set, ok[k]);
+    if (*out) return PL_OK;
     return PL_ERR(PL_E_UNAVAILABLE, "%s: no %s model is loaded (nlu.model_dir %s has %d NLU "
                                     "model%s)", rpc, kind_of(ok[0]), s->model_dir, n_models,
                   n_models == 1 ? "" : "s");

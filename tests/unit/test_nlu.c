@@ -482,6 +482,22 @@ static Nvidia__Riva__Nlp__AnalyzeIntentResponse *intent_call(struct pl_nlu_servi
     return r;
 }
 
+/* AnalyzeIntent of q by model (NULL: none named): the packed answer (caller frees .data). */
+static struct pl_worker_out intent_packed(struct pl_nlu_service *s, const char *q, const char *model) {
+    Nvidia__Riva__Nlp__AnalyzeIntentRequest rq = NVIDIA__RIVA__NLP__ANALYZE_INTENT_REQUEST__INIT;
+    Nvidia__Riva__Nlp__AnalyzeIntentOptions op = NVIDIA__RIVA__NLP__ANALYZE_INTENT_OPTIONS__INIT;
+    rq.query = (char *)q;
+    if (model) {
+        op.domain = (char *)model;
+        rq.options = &op;
+    }
+    uint8_t buf[1024];
+    size_t n = nvidia__riva__nlp__analyze_intent_request__pack(&rq, buf);
+    struct pl_worker_out out = {0};
+    ck_assert_int_eq(nlu_call(s, "analyze_intent", buf, n, &out), PL_OK);
+    return out;
+}
+
 START_TEST(test_service_with_models) {
     make_models();
     struct pl_nlu_service_opts o = {0};
@@ -759,6 +775,20 @@ START_TEST(test_model_variants) {
     ck_assert_int_eq(pl_nlu_service_n_models(s), 6);
     const char *want[] = {"intent", "intent-b1", "intent-int8", "ner", "punct", "textcls"};
     for (int i = 0; i < 6; i++) ck_assert_str_eq(pl_nlu_service_model(s, i)->name, want[i]);
+    pl_nlu_service_destroy(s);
+
+    /* nlu.default_models: a request naming no model gets the first loaded model of the list
+     * (a name not loaded is passed over), not the first by directory name; the int8 variant's
+     * scores differ from the f32 model's, so the answer shows which model gave it */
+    so.default_models = " absent, ner, intent-int8 ";
+    ck_assert_int_eq(pl_nlu_service_create(&so, &s), PL_OK);
+    struct pl_worker_out none = intent_packed(s, text, NULL), i8 = intent_packed(s, text, "intent-int8"),
+                         f32 = intent_packed(s, text, "intent");
+    ck_assert(none.len == i8.len && !memcmp(none.data, i8.data, none.len));
+    ck_assert(none.len != f32.len || memcmp(none.data, f32.data, none.len));
+    pl_free(none.data);
+    pl_free(i8.data);
+    pl_free(f32.data);
     pl_nlu_service_destroy(s);
     remove_models();
 }

@@ -146,9 +146,14 @@ def check_out_dir(path, force):
                          "write; choose another --name or --out (or --force)" % path)
 
 
+# The intent model parley-nlu prefers for requests that name none (first of nlu.default_models).
+SHIPPED_INTENT_MODEL = "nlu-intent-slot-snips"
+
+
 def default_note(repo, name):
-    """A note when `name` becomes the intent model parley-nlu answers unnamed requests with (the
-    first joint intent/slot model by directory name), else ""."""
+    """A note when `name` becomes the intent model parley-nlu answers unnamed requests with, else
+    "". With its default settings parley-nlu prefers the shipped model when the repository has
+    it; only without it does the first joint intent/slot model by directory name answer."""
     intent_models = []
     for d in sorted(os.listdir(repo)):
         try:
@@ -157,6 +162,8 @@ def default_note(repo, name):
                     intent_models.append(d)
         except (OSError, ValueError, AttributeError):
             continue
+    if SHIPPED_INTENT_MODEL in intent_models and name != SHIPPED_INTENT_MODEL:
+        return ""
     if len(intent_models) < 2 or intent_models[0] != name:
         return ""
     return ("note: '%s' sorts before %s in %s, so parley-nlu will also answer AnalyzeIntent "
