@@ -50,6 +50,9 @@ const char *pl_dlg_spec_name(const struct pl_dlg_spec *s); /* the `dialog:` key 
 /* Does some slot of the spec take values from named entities (`entities:`)? The service asks
  * parley-nlu for entities only then. */
 bool pl_dlg_spec_uses_entities(const struct pl_dlg_spec *s);
+/* The NLU model the spec's sessions are understood with (`settings.nlu_model`: a model trained
+ * from its own examples), or NULL: the pipeline's, else parley-nlu's default. */
+const char *pl_dlg_spec_nlu_model(const struct pl_dlg_spec *s);
 
 /* ---- pipelines (dialog_pipeline.c) ----------------------------------------------------------- */
 

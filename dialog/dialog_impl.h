@@ -138,6 +138,8 @@ struct pl_dlg_spec {
     int keyword_slack;      /* extra words a keyword utterance may have */
     bool questions_to_kb;   /* an unknown question goes to the knowledge base at once */
     bool uses_entities;     /* some slot is filled from NER entities (`entities:`) */
+    char *nlu_model;        /* settings.nlu_model: the NLU model of its sessions, NULL = the
+                               pipeline's (the spec's own, from `parley nlu train`) */
     struct pl__dlg_slot *slots;
     int n_slots;
     struct pl__dlg_response *responses;

@@ -6,6 +6,7 @@
  * indexes. Every error names the file, the line and the key path ("flows.book_table.confirm").
  * Finally the flows that start other flows (`start:` steps) are checked for cycles.
  */
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,7 @@ int pl__dlg_spec_response(const struct pl_dlg_spec *s, const char *name) {
 
 const char *pl_dlg_spec_name(const struct pl_dlg_spec *s) { return s->name; }
 bool pl_dlg_spec_uses_entities(const struct pl_dlg_spec *s) { return s->uses_entities; }
+const char *pl_dlg_spec_nlu_model(const struct pl_dlg_spec *s) { return s->nlu_model; }
 
 /* ---- node checks ---------------------------------------------------------------------------- */
 
@@ -673,6 +675,15 @@ static pl_status load_intent(struct ld *ld, struct pl__dlg_intent *in, const str
 
 /* ---- the whole spec ------------------------------------------------------------------------- */
 
+/* A model directory's name as parley-nlu serves it: letters, digits, '.', '_', '-'. */
+static bool model_name_ok(const char *n) {
+    size_t len = strlen(n);
+    if (len == 0 || len > 128 || n[0] == '.') return false;
+    for (size_t i = 0; i < len; i++)
+        if (!isalnum((unsigned char)n[i]) && !strchr("._-", n[i])) return false;
+    return true;
+}
+
 static pl_status load_settings(struct ld *ld, const struct pl__dy *m) {
     struct pl_dlg_spec *s = ld->s;
     s->nlu_threshold = 0.5f;
@@ -682,7 +693,7 @@ static pl_status load_settings(struct ld *ld, const struct pl__dy *m) {
     s->questions_to_kb = true;
     if (!m) return PL_OK;
     static const char *const allowed[] = {"nlu_threshold", "switch_threshold", "switch_min_words",
-                                          "keyword_slack", "questions_to_kb", NULL};
+                                          "keyword_slack", "questions_to_kb", "nlu_model", NULL};
     PL_TRY(keys_ok(ld, m, "settings", allowed, NULL));
     const struct pl__dy *n;
     double d;
@@ -704,6 +715,12 @@ static pl_status load_settings(struct ld *ld, const struct pl__dy *m) {
     }
     if ((n = pl__dy_get(m, "questions_to_kb")))
         PL_TRY(boolean(ld, n, "settings.questions_to_kb", &s->questions_to_kb));
+    if ((n = pl__dy_get(m, "nlu_model"))) {
+        PL_TRY(scalar(ld, n, "settings.nlu_model", &s->nlu_model));
+        if (!model_name_ok(s->nlu_model))
+            return bad(ld, n->line, "settings.nlu_model", "'%s' is not a model name (letters, "
+                       "digits, '.', '_' and '-', at most 128)", s->nlu_model);
+    }
     return PL_OK;
 }
 
@@ -853,6 +870,7 @@ void pl_dlg_spec_destroy(struct pl_dlg_spec *s) {
         free_strings(s->webhooks[i].headers, s->webhooks[i].n_headers);
     }
     pl_free(s->webhooks);
+    pl_free(s->nlu_model);
     free_strings(s->vars, s->n_vars);
     pl_free(s->slots);
     pl_free(s->responses);

@@ -14,9 +14,10 @@ pl_add_py_test(NAME integration_nlu_variants SCRIPT nlu_variants.py TIMEOUT 120
 pl_add_py_test(NAME integration_nlu_reload SCRIPT nlu_reload.py ENV ${_pl_nlu_env})
 # `parley nlu train`: bad example files refused naming file and line; a made-up coffee-shop
 # domain (tests/data/nlu/coffee.yml) trained (150 steps per fit), served after SIGHUP, and
-# right on utterances it has not seen
+# right on utterances it has not seen; a dialog spec naming it (settings.nlu_model) runs on it
 pl_add_py_test(NAME integration_nlu_train SCRIPT nlu_train.py TIMEOUT 400
-               ENV ${_pl_nlu_env} "PL_PARLEY=$<TARGET_FILE:parley>" "PL_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+               ENV ${_pl_nlu_env} "PL_PARLEY=$<TARGET_FILE:parley>" "PL_DIALOG=$<TARGET_FILE:parley-dialog>"
+                   "PL_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
 
 # the shipped domain classifier (models/nlu-domain) through the gateway as text_classify_client.py
 # asks for it (ClassifyText, model riva_text_classification_domain): domains of unseen requests,

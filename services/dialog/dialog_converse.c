@@ -234,7 +234,8 @@ void pl__dlg_turn_result_deinit(struct pl__dlg_turn_result *r) {
 }
 
 /* The stages before the policy (pipeline p, NULL = default): punctuation (when p says),
- * NLU (unless p has no nlu stage), entities (when the spec maps some and p allows). */
+ * NLU (unless p has no nlu stage; the spec's model, else the pipeline's), entities (when the
+ * spec maps some and p allows). */
 static void understand(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p,
                        const struct pl_dlg_spec *spec, struct pl__dlg_turn_result *out,
                        int64_t deadline_us) {
@@ -248,7 +249,11 @@ static void understand(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p,
     }
     if (p && !p->has_nlu) return;
     ProtobufCMessage *msg = NULL;
-    analyze(s, p ? p->nlu.model : NULL, out->text, deadline_us, &msg, &out->nlu, &out->nlu_slots);
+    /* a spec trained on its own examples names its model: its intents are that model's */
+    const char *model = spec && pl_dlg_spec_nlu_model(spec) ? pl_dlg_spec_nlu_model(spec)
+                        : p                                 ? p->nlu.model
+                                                            : NULL;
+    analyze(s, model, out->text, deadline_us, &msg, &out->nlu, &out->nlu_slots);
     out->nlu_msg = msg;
     if (spec && pl_dlg_spec_uses_entities(spec) && (!p || p->nlu.entities)) {
         ProtobufCMessage *ner = NULL;
@@ -267,12 +272,13 @@ static pl_status prepare(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p, c
     PL_TRY(check_text(s, text));
     if (!(out->text = pl_strdup(text))) return PL_ERR(PL_E_NOMEM, "turn");
     bool kb_only = p && !p->has_dialog;
-    /* the session's spec decides whether entities are asked for: when some loaded spec maps
-     * entities, read the session before the lock (its dialog never changes), so that the NLU
-     * calls stay outside it */
+    /* the session's spec decides whether entities are asked for and may name its NLU model:
+     * when some loaded spec does either, read the session before the lock (its dialog never
+     * changes), so that the NLU calls stay outside it */
     const struct pl_dlg_spec *spec = NULL;
     for (int i = 0; !kb_only && i < s->n_specs && !spec; i++) {
-        if (!pl_dlg_spec_uses_entities(s->specs[i])) continue;
+        if (!pl_dlg_spec_uses_entities(s->specs[i]) && !pl_dlg_spec_nlu_model(s->specs[i]))
+            continue;
         struct pl_dlg_state *peek = NULL;
         pl_status st = pl_dlg_store_session_load(s->store, user, sid, &peek);
         spec = st == PL_OK ? pl__dlgsvc_spec(s, peek->dialog) : NULL;

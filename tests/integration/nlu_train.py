@@ -14,7 +14,11 @@ a Python gRPC client, the real `parley` command and training recipe.
 4. SIGHUP: parley-nlu reports the added model; AnalyzeIntent with domain "coffee" on
    utterances that are not in the file gives the right intent every time and the right slots
    (exact words and names) for at least all but one of them; GetRivaNLPConfig lists coffee.
-Environment: PL_NLU, PL_GATEWAY, PL_PARLEY, PL_SOURCE_DIR, PL_PYTHON_STUBS (tests/nlu.cmake);
+5. A dialog on its own model: parley-dialog with the coffee-shop spec
+   (tests/data/nlu/coffee_dialog.yaml, `settings.nlu_model` naming the trained model) takes an
+   order in one turn; the same spec naming the tiny random model instead does not (so the
+   spec's model, not parley-nlu's default, understood the turn).
+Environment: PL_NLU, PL_GATEWAY, PL_PARLEY, PL_DIALOG, PL_SOURCE_DIR, PL_PYTHON_STUBS (tests/nlu.cmake);
 PL_TRAIN_MINUTES overrides the training budget (4).
 """
 import os
@@ -29,6 +33,8 @@ import nlu_tiny  # noqa: E402
 from gwtest import check, code_of, grpc, riva_nlp_pb2, riva_nlp_pb2_grpc  # noqa: E402
 from nlu_reload import log_size, wait_log  # noqa: E402
 from nlu_variants import start_nlu  # noqa: E402
+from dialog_stories import start  # noqa: E402
+from parley.dialog.v1 import dialog_pb2 as D, dialog_pb2_grpc  # noqa: E402
 
 NLP = riva_nlp_pb2
 SRC = os.environ.get("PL_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -77,6 +83,39 @@ def bad_files(repo):
 
 def slots_of(r):
     return {s.label[0].class_name: s.token for s in r.slots}
+
+
+def order_turn(stub, dialog, text):
+    reqs = [D.ConverseRequest(config=D.ConverseConfig(user_id="u-" + dialog, dialog=dialog,
+                                                      include_nlu=True)),
+            D.ConverseRequest(text=D.TextInput(text=text))]
+    out = list(stub.Converse(iter(reqs), timeout=60))
+    said = " ".join(r.bot_text.text for r in out if r.WhichOneof("response") == "bot_text")
+    nlu = [r.nlu.intent.name for r in out if r.WhichOneof("response") == "nlu"]
+    return said, nlu[0] if nlu else ""
+
+
+def dialog_on_own_model(nats_url, grpc_port):
+    spec = open(os.path.join(SRC, "tests", "data", "nlu", "coffee_dialog.yaml")).read()
+    check("nlu_model: coffee_shop" in spec, "the coffee-shop spec names its own model")
+    specs = os.path.join(g.TMP, "specs")
+    os.makedirs(specs, exist_ok=True)
+    with open(os.path.join(specs, "coffee.yaml"), "w") as f:  # the model this test trained
+        f.write(spec.replace("nlu_model: coffee_shop", "nlu_model: coffee"))
+    with open(os.path.join(specs, "tiny.yaml"), "w") as f:  # the same spec on the random model
+        f.write(spec.replace("dialog: coffee_shop", "dialog: coffee_tiny")
+                .replace("nlu_model: coffee_shop", "nlu_model: intent"))
+    start([os.environ["PL_DIALOG"], "--nats", nats_url, "--http-port", "-1", "--model-dir", specs],
+          "dialog", {"PARLEY_DIALOG_STORE_PATH": os.path.join(g.TMP, "dialog.sqlite"),
+                     "PARLEY_DIALOG_DEFAULT_DIALOG": "coffee_shop"}, r"specs=2")
+    stub = dialog_pb2_grpc.DialogStub(g.channel(grpc_port))
+    text = "could i get a large cappuccino"
+    said, intent = order_turn(stub, "coffee_shop", text)
+    check(intent == "order_drink" and re.search(r"(?i)cappuccino, coming up", said),
+          "coffee_shop on its own model: %r -> %s: %r" % (text, intent, said))
+    said, intent = order_turn(stub, "coffee_tiny", text)
+    check("coming up" not in said, "the same spec on the random model: %r -> %r: %r"
+          % (text, intent, said))
 
 
 def main():
@@ -132,6 +171,7 @@ def main():
                                             "" if got == slots else "  (want %s)" % slots))
     check(wrong_slots <= 1, "slots right on %d of %d unseen utterances"
           % (len(UNSEEN) - wrong_slots, len(UNSEEN)))
+    dialog_on_own_model(nats_url, grpc_port)
     check(nlu.poll() is None, "parley-nlu is still running")
     print("PASS")
 

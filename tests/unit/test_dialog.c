@@ -71,7 +71,12 @@ START_TEST(test_spec_with_nlu_examples) {
     struct pl_dlg_spec *s = NULL;
     ck_assert_msg(pl_dlg_spec_load(path, &s) == PL_OK, "%s", pl_last_error());
     ck_assert_str_eq(pl_dlg_spec_name(s), "coffee_shop");
+    ck_assert_str_eq(pl_dlg_spec_nlu_model(s), "coffee_shop");
     pl_dlg_spec_destroy(s);
+    ASSERT_ERR("dialog: x\nsettings: {nlu_model: ../x}\nresponses:\n" BASE_RESPONSES
+               "intents: {}\n", "t.yaml:2: settings.nlu_model: '../x' is not a model name");
+    ASSERT_ERR("dialog: x\nsettings: {nlu_model: [a]}\nresponses:\n" BASE_RESPONSES
+               "intents: {}\n", "settings.nlu_model");
     ASSERT_ERR("dialog: x\nresponses:\n" BASE_RESPONSES "intents:\n  a:\n    nlu: [A]\n"
                "    do: [{say: fallback}]\nnlu: 5\n", "t.yaml:13: nlu: a list of '- intent: NAME'");
 }
