@@ -9,6 +9,7 @@
 #include "alloc.h"
 #include "client_impl.h"
 #include "file.h"
+#include "riva/proto/health.pb-c.h"
 
 static _Thread_local int last_grpc = -1;
 
@@ -156,6 +157,32 @@ pl_status pl__client_call(struct pl_client *c, const char *method, const Protobu
     st = pl_proto_unpack(d, resp, rn, out);
     pl_free(resp);
     if (st != PL_OK) return pl__client_fail(st, "%s: bad response: %s", rpc, pl_last_error());
+    return PL_OK;
+}
+
+/* ------------------------------------------------------------------ health */
+
+static const char *const health_names[] = {"UNKNOWN", "SERVING", "NOT_SERVING",
+                                           "SERVICE_UNKNOWN"};
+
+const char *pl_client_health_str(enum pl_client_health h) {
+    return (unsigned)h < PL_ARRAY_LEN(health_names) ? health_names[h] : "UNKNOWN";
+}
+
+pl_status pl_client_health(struct pl_client *c, const char *service,
+                           enum pl_client_health *out) {
+    if (!out) return pl__client_fail(PL_E_INVALID_ARG, "Check: out is NULL");
+    *out = PL_CLIENT_HEALTH_UNKNOWN;
+    if (!c) return pl__client_fail(PL_E_INVALID_ARG, "Check: no client");
+    Grpc__Health__V1__HealthCheckRequest rq = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
+    rq.service = (char *)(service ? service : "");
+    ProtobufCMessage *m = NULL;
+    PL_TRY(pl__client_call(c, "/grpc.health.v1.Health/Check", &rq.base,
+                           &grpc__health__v1__health_check_response__descriptor, &m));
+    int st = (int)((Grpc__Health__V1__HealthCheckResponse *)m)->status;
+    *out = st >= 0 && st < (int)PL_ARRAY_LEN(health_names) ? (enum pl_client_health)st
+                                                           : PL_CLIENT_HEALTH_UNKNOWN;
+    pl_proto_free(m);
     return PL_OK;
 }
 

@@ -70,6 +70,14 @@ START_TEST(test_unavailable) {
     ck_assert_ptr_null(out);
     ck_assert_int_eq(pl_client_last_grpc_status(), 14);
     ck_assert_ptr_nonnull(strstr(pl_last_error(), "PunctuateText: UNAVAILABLE"));
+    enum pl_client_health h = PL_CLIENT_HEALTH_SERVING;
+    ck_assert_int_eq(pl_client_health(c, "", &h), PL_E_UNAVAILABLE);
+    ck_assert_int_eq(h, PL_CLIENT_HEALTH_UNKNOWN);
+    ck_assert_ptr_nonnull(strstr(pl_last_error(), "Check: UNAVAILABLE"));
+    ck_assert_int_eq(pl_client_health(NULL, "", &h), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_client_last_grpc_status(), -1);
+    ck_assert_str_eq(pl_client_health_str(PL_CLIENT_HEALTH_NOT_SERVING), "NOT_SERVING");
+    ck_assert_str_eq(pl_client_health_str((enum pl_client_health)42), "UNKNOWN");
     /* a stream to nowhere: the send or the finish reports it */
     struct pl_client_stream *s = NULL;
     ck_assert_int_eq(pl_client_converse_open(c, NULL, (pl_client_converse_cb)1, NULL, &s), PL_OK);

@@ -86,6 +86,31 @@ pl_status pl_client_status_of_grpc(int grpc_code);
 /* Free a string a call returned (pl_client_punctuate); NULL is a no-op. */
 void pl_client_free(void *p);
 
+/* ------------------------------------------------------------------ health */
+
+/* grpc.health.v1 serving status (the same numbers as HealthCheckResponse.ServingStatus). */
+enum pl_client_health {
+    PL_CLIENT_HEALTH_UNKNOWN = 0,
+    PL_CLIENT_HEALTH_SERVING = 1,
+    PL_CLIENT_HEALTH_NOT_SERVING = 2,
+    PL_CLIENT_HEALTH_SERVICE_UNKNOWN = 3,
+};
+
+/*
+ * grpc.health.v1.Health/Check of service on the gateway: "" or NULL = the gateway itself
+ * (SERVING while it is connected to NATS), a full gRPC service name
+ * ("nvidia.riva.asr.RivaSpeechRecognition") = whether a worker of that service answers.
+ * Needs the API key when the gateway has keys. OUT: *out (UNKNOWN on failure). Errors:
+ * PL_E_UNAVAILABLE (no gateway there), PL_E_INVALID_ARG (the key was refused:
+ * pl_client_last_grpc_status() 16), PL_E_NOT_FOUND (a service the gateway does not know),
+ * PL_E_TIMEOUT.
+ */
+pl_status pl_client_health(struct pl_client *c, const char *service,
+                           enum pl_client_health *out);
+
+/* "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN" or "UNKNOWN" (static; never free). */
+const char *pl_client_health_str(enum pl_client_health h);
+
 /* ------------------------------------------------------------------ speech recognition */
 
 enum pl_client_encoding {
