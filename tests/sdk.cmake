@@ -26,8 +26,10 @@ pl_add_py_test(NAME integration_sdk_python SCRIPT sdk_python.py TIMEOUT 300
                    "PL_TTS=$<TARGET_FILE:parley-tts-fake>" "PL_TTS_FAKE=1"
                    "PL_SOURCE_DIR=${CMAKE_SOURCE_DIR}" "PARLEY_DATA_DIR=${PARLEY_DATA_DIR}")
 
-# `parley ask|transcribe|synthesize|chat --json` against a real stack, parsed and compared with
-# raw grpcio; --tls-ca and --api-key against a TLS gateway (tests/integration/cli_json.py).
+# `parley ask|transcribe|synthesize [--list-voices]|chat|status --server --json` against a real
+# stack, parsed and compared with raw grpcio; --tls-ca and --api-key against a TLS gateway (a
+# wrong key: status exits 4); status where nothing listens (3) and with parley-tts stopped (1)
+# (tests/integration/cli_json.py).
 pl_add_py_test(NAME integration_parley_cli_json SCRIPT cli_json.py TIMEOUT 240
                ENV "PL_DIALOG=$<TARGET_FILE:parley-dialog>" "PL_NLU=$<TARGET_FILE:parley-nlu>"
                    "PL_QA=$<TARGET_FILE:parley-qa>" "PL_GATEWAY=$<TARGET_FILE:parley-gateway>"

@@ -27,7 +27,7 @@ struct command {
 
 static const struct command commands[] = {
     {"up", "run", "start NATS, the gateway and every service with the shipped models", NULL},
-    {"status", "run", "is the stack of `parley up` running and ready?", NULL},
+    {"status", "run", "is `parley up`'s stack, or a gateway (--server), up and ready?", NULL},
     {"transcribe", "speech", "speech to text: a file, or --stream it in real time", NULL},
     {"synthesize", "speech", "text to speech into a WAV or Ogg/Opus file; --list-voices", NULL},
     {"chat", "dialog", "talk to the dialog manager, one turn per line (or --audio)", NULL},

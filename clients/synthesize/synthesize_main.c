@@ -7,14 +7,18 @@
  *                    [--server HOST:PORT] [--timeout-ms MS] [--api-key KEY] [--tls-ca CA.pem]
  *                    [--json]
  *   parley synthesize --stream "TEXT" [-o OUT.wav] [...]
- *   parley synthesize --list-voices [--server HOST:PORT]
+ *   parley synthesize --list-voices [--server HOST:PORT] [--api-key KEY] [--tls-ca CA.pem]
+ *                    [--json]
  *
  * TEXT "-" reads standard input. --ssml: TEXT is SSML (wrapped in <speak> when it is not
  * already); --rate R wraps the text in <prosody rate="R"> (x-slow .. x-fast, or 150%).
  * Offline (Synthesize) writes one file: a WAV for pcm (16-bit), mulaw and alaw (8-bit G.711),
  * the Ogg/Opus bytes as they come for opus. --stream uses SynthesizeOnline with one request
  * per line of TEXT (as Riva's talk.py --stream does) and prints the time to first audio, the
- * total time and the real-time factor; -o is optional there.
+ * total time and the real-time factor; -o is optional there. --list-voices prints each
+ * voice.subvoice with its language and sample rate as GetRivaSynthesisConfig gives them
+ * (talk.py --list-voices); with --json one object {"voices": [{"name", "language",
+ * "subvoices": [...], "sample_rate_hz"}]}, one entry per model config.
  * Exit status 0; 1 when the call failed; 2 for a bad command line.
  */
 #include <errno.h>
@@ -38,7 +42,7 @@
 static const char usage[] =
     "usage: parley synthesize TEXT -o OUT [options]     (TEXT - reads standard input)\n"
     "       parley synthesize --stream TEXT [-o OUT] [options]\n"
-    "       parley synthesize --list-voices\n"
+    "       parley synthesize --list-voices [--json]\n"
     "  -o FILE             output: WAV (pcm, mulaw, alaw) or Ogg/Opus (opus)\n"
     "  --voice V           a voice from --list-voices (default: the server's first)\n"
     "  --rate R            speaking rate: x-slow slow medium fast x-fast or a percentage\n"
@@ -53,7 +57,9 @@ static const char usage[] =
     "  --tls-ca CA.pem     TLS, verifying the gateway with this CA certificate\n"
     "  --timeout-ms MS     (default 300000)\n"
     "  --json              print what was made as one JSON object (output, bytes, seconds,\n"
-    "                      sample_rate_hz, encoding, elapsed_ms; --stream: first_audio_ms, ...)\n";
+    "                      sample_rate_hz, encoding, elapsed_ms; --stream: first_audio_ms, ...;\n"
+    "                      --list-voices: voices with name, language, subvoices,\n"
+    "                      sample_rate_hz)\n";
 
 struct opts {
     const char *text, *out, *voice, *rate, *language, *dictionary, *server, *api_key, *tls_ca;
@@ -166,6 +172,62 @@ static void fill_request(const struct opts *o, char *text,
     rq->custom_dictionary = (char *)(o->dictionary ? o->dictionary : "");
 }
 
+/* A voice as GetRivaSynthesisConfig describes it: its model config's parameters. */
+struct voice {
+    const char *language, *name, *subvoices, *sample_rate; /* "" when absent */
+};
+
+static void voice_of(const Nvidia__Riva__Tts__RivaSynthesisConfigResponse__Config *cfg,
+                     struct voice *v) {
+    *v = (struct voice){"", "", "", ""};
+    for (size_t j = 0; j < cfg->n_parameters; j++) {
+        const char *k = cfg->parameters[j]->key, *val = cfg->parameters[j]->value;
+        if (!strcmp(k, "language_code")) v->language = val;
+        else if (!strcmp(k, "voice_name")) v->name = val;
+        else if (!strcmp(k, "subvoices")) v->subvoices = val;
+        else if (!strcmp(k, "sample_rate")) v->sample_rate = val;
+    }
+}
+
+/* Each subvoice of "a:0,b:1" in turn: *len bytes of its name at the returned pointer; NULL
+ * after the last. Start with p = the list. */
+static const char *next_subvoice(const char **p, size_t *len) {
+    if (!*p || !**p) return NULL;
+    const char *s = *p, *c = strchr(s, ','), *colon = strchr(s, ':');
+    *len = c ? (size_t)(c - s) : strlen(s);
+    if (colon && colon < s + *len) *len = (size_t)(colon - s);
+    *p = c ? c + 1 : NULL;
+    return s;
+}
+
+/* as talk.py --list-voices: voice_name.subvoice for each "subvoice:index" */
+static void print_voice(const struct voice *v) {
+    size_t len;
+    for (const char *p = v->subvoices, *s; (s = next_subvoice(&p, &len));)
+        printf("%s.%.*s\t%s\t%s Hz\n", v->name, (int)len, s, v->language, v->sample_rate);
+}
+
+/* {"name", "language", "subvoices": ["a", ...], "sample_rate_hz": N or null} */
+static void print_voice_json(const struct voice *v, bool comma) {
+    printf("%s{\"name\": ", comma ? ", " : "");
+    pl_client_json_str(stdout, v->name);
+    printf(", \"language\": ");
+    pl_client_json_str(stdout, v->language);
+    printf(", \"subvoices\": [");
+    size_t len;
+    int n = 0;
+    for (const char *p = v->subvoices, *s; (s = next_subvoice(&p, &len));) {
+        char sub[256];
+        snprintf(sub, sizeof sub, "%.*s", (int)(len < sizeof sub ? len : sizeof sub - 1), s);
+        printf("%s", n++ ? ", " : "");
+        pl_client_json_str(stdout, sub);
+    }
+    char *end;
+    long rate = strtol(v->sample_rate, &end, 10);
+    if (*v->sample_rate && !*end) printf("], \"sample_rate_hz\": %ld}", rate);
+    else printf("], \"sample_rate_hz\": null}");
+}
+
 static int list_voices(grpc_channel *ch, const struct opts *o) {
     Nvidia__Riva__Tts__RivaSynthesisConfigRequest rq =
         NVIDIA__RIVA__TTS__RIVA_SYNTHESIS_CONFIG_REQUEST__INIT;
@@ -184,26 +246,14 @@ static int list_voices(grpc_channel *ch, const struct opts *o) {
         return 1;
     }
     Nvidia__Riva__Tts__RivaSynthesisConfigResponse *r = (void *)m;
+    if (o->json) printf("{\"voices\": [");
     for (size_t i = 0; i < r->n_model_config; i++) {
-        const char *lang = "", *name = "", *subs = "", *rate = "";
-        for (size_t j = 0; j < r->model_config[i]->n_parameters; j++) {
-            const char *k = r->model_config[i]->parameters[j]->key;
-            const char *v = r->model_config[i]->parameters[j]->value;
-            if (!strcmp(k, "language_code")) lang = v;
-            else if (!strcmp(k, "voice_name")) name = v;
-            else if (!strcmp(k, "subvoices")) subs = v;
-            else if (!strcmp(k, "sample_rate")) rate = v;
-        }
-        /* as talk.py --list-voices: voice_name.subvoice for each "subvoice:index" */
-        for (const char *p = subs; *p;) {
-            const char *c = strchr(p, ','), *colon = strchr(p, ':');
-            size_t len = c ? (size_t)(c - p) : strlen(p);
-            if (colon && colon < p + len) len = (size_t)(colon - p);
-            printf("%s.%.*s\t%s\t%s Hz\n", name, (int)len, p, lang, rate);
-            if (!c) break;
-            p = c + 1;
-        }
+        struct voice v;
+        voice_of(r->model_config[i], &v);
+        if (o->json) print_voice_json(&v, i > 0);
+        else print_voice(&v);
     }
+    if (o->json) printf("]}\n");
     pl_proto_free(m);
     pl_free(resp);
     return 0;

@@ -1,9 +1,11 @@
 """`parley ... --json` against a real stack (nats-server, parley-nlu, parley-qa with a one-document
 knowledge base, parley-dialog with the `assistant` spec, parley-asr, parley-tts-fake and the
 gateway on free 127.0.0.1 ports): the output of ask, transcribe (offline and --stream),
-synthesize and chat parses as JSON and says what a raw grpcio client gets for the same
-request; ask over TLS with --tls-ca and --api-key. Environment: as integration_sdk_examples
-plus PL_CLIENTS_DIR (build/clients).
+synthesize (and --list-voices), chat and status --server parses as JSON and says what a raw
+grpcio client gets for the same request; ask and status over TLS with --tls-ca and --api-key
+(a wrong key and none: status exits 4); status of a port where nothing listens (exit 3) and of
+the stack with parley-tts stopped by PID (exit 1, the speech synthesis service NOT_SERVING).
+Environment: as integration_sdk_examples plus PL_CLIENTS_DIR (build/clients).
 """
 import json
 import os
@@ -13,6 +15,7 @@ import dialog_stories as ds
 import gwtest as g
 from gwtest import check, grpc
 
+from riva.proto import health_pb2, health_pb2_grpc  # noqa: E402
 from riva.proto import riva_asr_pb2 as asr, riva_asr_pb2_grpc  # noqa: E402
 from riva.proto import riva_nlp_pb2 as nlp, riva_nlp_pb2_grpc  # noqa: E402
 from riva.proto import riva_tts_pb2 as tts, riva_tts_pb2_grpc  # noqa: E402
@@ -21,6 +24,9 @@ DATA = os.environ.get("PARLEY_DATA_DIR") or os.path.join(ds.SRC, "..", "shared",
 CLIP = os.path.join(DATA, "speech", "ljspeech-subset", "wavs", "LJ001-0035.flac")
 TEXT = "The Parley manual was written by Ada Lovelace in London.\n"
 PARLEY = os.path.join(os.environ["PL_CLIENTS_DIR"], "parley")
+# the services `parley status --server` checks, in its order
+SERVED = ["nvidia.riva.asr.RivaSpeechRecognition", "nvidia.riva.nlp.RivaLanguageUnderstanding",
+          "nvidia.riva.tts.RivaSpeechSynthesis", "parley.dialog.v1.Dialog"]
 
 
 def parley(*args, stdin=None):
@@ -94,6 +100,73 @@ def synthesize(ch, server):
           "parley synthesize --stream --json: %s" % got)
 
 
+def list_voices(ch, server):
+    cfg = riva_tts_pb2_grpc.RivaSpeechSynthesisStub(ch).GetRivaSynthesisConfig(
+        tts.RivaSynthesisConfigRequest(), timeout=30)
+    want = []
+    for mc in cfg.model_config:
+        prm = dict(mc.parameters)
+        want.append({"name": prm.get("voice_name", ""), "language": prm.get("language_code", ""),
+                     "subvoices": [v.split(":")[0] for v in prm.get("subvoices", "").split(",")
+                                   if v],
+                     "sample_rate_hz": int(prm["sample_rate"]) if "sample_rate" in prm else None})
+    p = parley("synthesize", "--list-voices", "--json", "--server", server)
+    got = json.loads(p.stdout)
+    check(p.returncode == 0 and got == {"voices": want} and want and want[0]["subvoices"] and
+          want[0]["sample_rate_hz"], "parley synthesize --list-voices --json: %s" % got)
+    p = parley("synthesize", "--list-voices", "--server", server)
+    check(p.returncode == 0 and "%s.%s\t%s\t%d Hz" % (want[0]["name"], want[0]["subvoices"][0],
+                                                     want[0]["language"],
+                                                     want[0]["sample_rate_hz"]) in p.stdout,
+          "parley synthesize --list-voices: name.subvoice, language, rate")
+
+
+def raw_health(ch, service, metadata=None):
+    r = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(service=service),
+                                             timeout=10, metadata=metadata)
+    return health_pb2.HealthCheckResponse.ServingStatus.Name(r.status)
+
+
+def status_json(server, *extra):
+    p = parley("status", "--server", server, "--json", *extra)
+    return p, json.loads(p.stdout)
+
+
+def check_status(got, ch, server, what, metadata=None):
+    want = {s: raw_health(ch, s, metadata) for s in SERVED}
+    check(got["server"] == server and got["reachable"] is True and got["authorized"] is True and
+          got["gateway"] == raw_health(ch, "", metadata) and got["error"] is None and
+          [s["name"] for s in got["services"]] == SERVED and
+          {s["name"]: s["status"] for s in got["services"]} == want,
+          "%s: the gateway and each service as raw grpcio's Health.Check (%s)" % (what, want))
+    return want
+
+
+def status(ch, server):
+    p, got = status_json(server)
+    want = check_status(got, ch, server, "parley status --server --json")
+    check(p.returncode == 0 and got["gateway"] == "SERVING" and
+          set(want.values()) == {"SERVING"}, "every service SERVING: exit 0")
+    p = parley("status", "--server", server)
+    check(p.returncode == 0 and all(("%s SERVING" % s) in " ".join(p.stdout.split())
+                                    for s in SERVED), "parley status --server: the table")
+    nobody = "127.0.0.1:%d" % g.free_port()
+    p, got = status_json(nobody)
+    check(p.returncode == 3 and got["reachable"] is False and got["authorized"] is None and
+          got["services"] == [] and "UNAVAILABLE" in got["error"] and
+          "no gateway answers at " + nobody in p.stderr,
+          "parley status --server with nothing listening: exit 3, told to start one")
+
+
+def status_tts_stopped(ch, server, tts_proc):
+    g.stop(tts_proc)
+    p, got = status_json(server)
+    want = check_status(got, ch, server, "parley status --json with parley-tts stopped")
+    check(p.returncode == 1 and want[SERVED[2]] == "NOT_SERVING" and
+          [want[s] for s in SERVED if s != SERVED[2]] == ["SERVING"] * 3,
+          "parley-tts stopped: speech synthesis NOT_SERVING, exit 1")
+
+
 def chat(server):
     p = parley("chat", "--user", "cli-json", "--json", "--server", server,
                stdin="hello\nbook a table for four in boston\n")
@@ -132,20 +205,35 @@ def tls(nats, q_answers):
     p = parley("transcribe", ctx, "--server", server, "--tls-ca", cert, "--api-key", "k" * 20)
     check(p.returncode == 1 and "status 16" in p.stderr and "invalid API key" in p.stderr,
           "transcribe with a wrong key over TLS: UNAUTHENTICATED 'invalid API key'")
+    tls_ch = grpc.secure_channel(server, grpc.ssl_channel_credentials(open(cert, "rb").read()))
+    md = [("authorization", "Bearer cli-json-key-0123456789")]
+    p, got = status_json(server, "--tls-ca", cert, "--api-key", "cli-json-key-0123456789")
+    check_status(got, tls_ch, server, "parley status --tls-ca --api-key", md)
+    check(p.returncode == 0, "parley status over TLS with the key: exit 0")
+    p, got = status_json(server, "--tls-ca", cert, "--api-key", "k" * 20)
+    check(p.returncode == 4 and got["reachable"] is True and got["authorized"] is False and
+          "invalid API key" in got["error"] and "refused the API key" in p.stderr and
+          "check --api-key" in p.stderr, "parley status with a wrong key: exit 4, said so")
+    p = parley("status", "--server", server, "--tls-ca", cert)
+    check(p.returncode == 4 and "it wants one: --api-key KEY" in p.stderr,
+          "parley status with no key: exit 4, asked for --api-key")
 
 
 def main():
     stack = ds.Stack()
     ds.start_asr(stack.nats)
     os.environ["PL_TTS_FAKE"] = "1"
-    ds.start_tts(stack.nats, 20)
+    tts_proc = ds.start_tts(stack.nats, 20)
     server = "127.0.0.1:%d" % stack.port
     ch = grpc.insecure_channel(server, options=[("grpc.max_receive_message_length", 64 << 20)])
     answers = ask(ch, server)
     transcribe(ch, server)
     synthesize(ch, server)
+    list_voices(ch, server)
+    status(ch, server)
     chat(server)
     tls(stack.nats, answers)
+    status_tts_stopped(ch, server, tts_proc)
     print("all CLI --json checks passed")
 
 

@@ -16,7 +16,7 @@ for c in up status transcribe synthesize chat ask nlu kb model bench perf; do
 done
 # every command that calls the gateway takes the same connection flags, and those that print
 # results take --json (parley help CMD lists them)
-for c in transcribe synthesize chat ask nlu perf; do
+for c in transcribe synthesize chat ask nlu perf status; do
     [ -x "$(exe "$c")" ] || continue
     h=$("$P" help "$c" 2>&1)
     for f in --server --api-key --tls-ca; do
@@ -29,7 +29,8 @@ for c in transcribe synthesize chat ask nlu status; do
 done
 x="${TMPDIR:-/tmp}/pl_cli_x.$$"
 printf 'RIFF' > "$x"
-for c in "transcribe $x" "synthesize hello -o $x.wav" chat "ask why" "nlu intent hi"; do
+for c in "transcribe $x" "synthesize hello -o $x.wav" chat "ask why" "nlu intent hi" status \
+         "synthesize --list-voices"; do
     [ -x "$(exe "${c%% *}")" ] || continue
     err=$("$P" $c --tls-ca /nonexistent/ca.pem 2>&1 < /dev/null); code=$?
     [ $code -eq 2 ] && echo "$err" | grep -q "/nonexistent/ca.pem" ||
@@ -55,5 +56,11 @@ got=$(bash -c ". '${TMPDIR:-/tmp}/pl_compl.$$'; COMP_WORDS=('$P' nlu pu); COMP_C
 [ "$got" = punctuate ] || fail "completion of 'nlu pu': '$got'"
 got=$(bash -c ". '${TMPDIR:-/tmp}/pl_compl.$$'; COMP_WORDS=('$P' nlu intent --mo); COMP_CWORD=3; _parley; echo \${COMPREPLY[*]}")
 [ "$got" = --model ] || fail "completion of 'nlu intent --mo': '$got'"
+got=$(bash -c ". '${TMPDIR:-/tmp}/pl_compl.$$'; COMP_WORDS=('$P' status --se); COMP_CWORD=2; _parley; echo \${COMPREPLY[*]}")
+[ "$got" = --server ] || fail "completion of 'status --se': '$got'"
+got=$(bash -c ". '${TMPDIR:-/tmp}/pl_compl.$$'; COMP_WORDS=('$P' status --timeout); COMP_CWORD=2; _parley; echo \${COMPREPLY[*]}")
+[ "$got" = --timeout-ms ] || fail "completion of 'status --timeout': '$got'"
+"$P" help synthesize 2>&1 | grep -q -- "--list-voices \[--json\]" ||
+    fail "parley help synthesize: --list-voices does not show --json"
 rm -f "${TMPDIR:-/tmp}/pl_compl.$$"
 echo "PASS"
