@@ -18,11 +18,10 @@ Environment: PL_NLU, PL_GATEWAY, PL_PYTHON_STUBS, PL_MODELS (see tests/nlu.cmake
 """
 import json
 import os
-import re
-import time
 
 import gwtest as g  # noqa: E402
 from gwtest import check, code_of, grpc, riva_nlp_pb2, riva_nlp_pb2_grpc  # noqa: E402
+from nlu_variants import start_nlu  # noqa: E402
 
 NLP = riva_nlp_pb2
 ALIAS = "riva_text_classification_domain"
@@ -42,22 +41,6 @@ OUT_OF_DOMAIN = [
     "the old bridge was rebuilt in stone after the war",
     "she studied law in edinburgh before joining the ministry",
 ]
-
-
-def start_nlu(nats_url, model_dir):
-    env = dict(os.environ, PARLEY_NLU_LOG_LEVEL="info")
-    env.pop("PARLEY_CONFIG", None)
-    out = os.path.join(g.TMP, "nlu-out")
-    p = g.spawn([os.environ["PL_NLU"], "--nats", nats_url, "--http-port", "-1", "--model-dir", model_dir],
-                "nlu.log", env=env, stdout=open(out, "wb"))
-    end = time.time() + 60
-    while time.time() < end:
-        if re.search(r"models=(\d+)", open(out).read()):
-            return p
-        if p.poll() is not None:
-            raise AssertionError("parley-nlu exited: %s (see %s/nlu.log)" % (p.returncode, g.TMP))
-        time.sleep(0.02)
-    raise AssertionError("parley-nlu did not start")
 
 
 def reference_probs(model_dir, texts):

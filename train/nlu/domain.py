@@ -31,7 +31,6 @@ The options and the training loop are the NLU recipes' common skeleton (train/nl
 train/nlu/domain_eval.py scores the served model on the same sets through ClassifyText.
 """
 import json
-import lzma
 import os
 import random
 import re
@@ -48,6 +47,7 @@ from train.common.export import sha256
 from train.common.loop import batches
 from train.common.paths import models_dir
 from train.common.wordpiece import load_vocab
+from train.gpu.pack import documents
 from train.nlu.finetune import FineTune
 
 NOMATCH = "nomatch"
@@ -57,22 +57,6 @@ _NOT_WORD = re.compile(r"[^\w']+")
 
 
 # ---- data ------------------------------------------------------------------------------------
-
-def documents(path, max_lines=200):
-    """Documents of a pretraining file (lists of paragraph lines; a blank line ends one, and
-    so does every max_lines-th line), as train/gpu/pack.py cuts them."""
-    doc = []
-    with lzma.open(path, "rt", encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
-            if line:
-                doc.append(line)
-            if (not line or len(doc) >= max_lines) and doc:
-                yield doc
-                doc = []
-    if doc:
-        yield doc
-
 
 def snips_style(text):
     """Lower case, punctuation dropped (apostrophes inside words kept), single spaces."""
