@@ -422,8 +422,7 @@ Labels come from the text itself: the mark after each word (`!` counts as `.`;
 more letters all upper case); the input is the word lower-cased with its
 surrounding punctuation removed. Training texts are runs of whole sentences
 (10-{maxw} words; 20% windows that start and end mid-sentence; {qrate:.0%} end
-with a question, which are rare: 0.07% of training words). Sources are sampled
-LJ 0.3 / SOTU 0.4 / Moby Dick 0.3.
+with a question, which are rare: 0.07% of training words). {sources}
 
 ## Metrics
 
@@ -460,12 +459,29 @@ scoring them on the held-out texts.
            per=args.eval_per_source, nseg=r["texts"], words=r["words"], rows=rows,
            macro=r["macro_f1"], case=r["case_acc"], steps=res["steps"], bs=args.batch_size,
            secs=res["train_seconds"], threads=res["threads"], cmd=cmd, seed=args.seed,
-           **card_origin(args, res))
+           sources=card_sources(args), **card_origin(args, res))
     with open(os.path.join(args.out, "README.md"), "w", encoding="utf-8") as f:
         f.write(text)
 
 
+def card_sources(args):
+    """The sentence of the card that names the training sources and their sampling weights."""
+    names = {"ljspeech": "LJ", "sotu": "SOTU", "moby-dick": "Moby Dick"}
+    w = parse_sources(args.sources)
+    text = "Sources are sampled " + " / ".join("%s %g" % (names.get(n, n), v) for n, v in w.items()) + "."
+    prose = [n for n in w if n in pd.PROSE_SOURCES]
+    if prose:
+        text += (" The prose sources are about %s words each of `text/pretrain/<name>.txt.xz` (whole "
+                 "paragraphs drawn evenly over the file, seed %d; real punctuation and casing; the corpus "
+                 "shares no documents with the evaluation text)." % ("{:,}".format(args.prose_words), args.seed))
+    return text
+
+
 def card_origin(args, res):
+    if args.from_export:
+        return {"origin": "trained further from an earlier export (`--from-export %s`)" % args.from_export,
+                "vocab_rule": "the earlier export's vocabulary",
+                "pretrain_note": "No pretraining; the weights started from the earlier export."}
     pre = res.get("pretrained")
     if not pre:
         return {"origin": "trained from scratch",
