@@ -94,7 +94,11 @@ static pl_status parse_children(struct parser *ps, struct pl__dy *n, int depth) 
                 pl_free(key);
                 return st;
             }
-            PL_TRY(next_event(ps, &ev));
+            pl_status est = next_event(ps, &ev); /* a syntax error after the key */
+            if (est != PL_OK) {
+                pl_free(key);
+                return est;
+            }
         }
         struct pl__dy *child = NULL;
         pl_status st = parse_node(ps, &ev, depth + 1, &child);
