@@ -520,26 +520,11 @@ static void on_update(struct rt_conn *c, json_t *msg) {
                  "the first %s", asr ? "transcribing" : "synthesizing", asr ? "audio" : "commit");
         return;
     }
-    json_t *s = json_object_get(msg, "session");
-    if (s && !json_is_object(s)) {
-        rt_error(c, false, "INVALID_ARGUMENT", "\"session\" must be an object");
-        return;
-    }
-    json_t *merged = c->session ? json_deep_copy(c->session)
-                     : asr      ? pl__rt_default_transcription(c->id)
-                                : pl__rt_default_synthesis(c->id);
-    if (!merged) return;
-    if (s) json_object_update_recursive(merged, s);
-    json_object_set_new(merged, "id", json_string(c->id));
-    json_object_set_new(merged, "object", json_string(asr ? "realtime.transcription_session"
-                                                          : "realtime.synthesis_session"));
+    json_t *merged = NULL;
     char why[256];
-    struct asr_cfg a;
-    Nvidia__Riva__Tts__SynthesizeSpeechRequest rq;
-    if (asr ? !pl__rt_asr_config(merged, &a, why, sizeof why)
-            : !pl__rt_tts_config(merged, &rq, why, sizeof why)) {
-        rt_error(c, false, "INVALID_ARGUMENT", "%s", why);
-        json_decref(merged);
+    if (!pl__rt_session_update(c->session, json_object_get(msg, "session"), asr, c->id, &merged,
+                               why, sizeof why)) {
+        if (why[0]) rt_error(c, false, "INVALID_ARGUMENT", "%s", why);
         return;
     }
     json_decref(c->session);

@@ -52,4 +52,11 @@ bool pl__rt_asr_config(json_t *s, struct asr_cfg *a, char *why, size_t cap);
 bool pl__rt_tts_config(json_t *s, Nvidia__Riva__Tts__SynthesizeSpeechRequest *rq, char *why,
                        size_t cap);
 
+/* transcription_session.update / synthesize_session.update: `update` (the event's "session",
+ * NULL when absent) merged over `current` (NULL: the defaults), with "id" and "object" set,
+ * checked as the session's requests. True: *out is the new settings (a new reference). False:
+ * why names the problem, or is "" when out of memory. */
+bool pl__rt_session_update(json_t *current, json_t *update, bool asr, const char *id,
+                           json_t **out, char *why, size_t cap);
+
 #endif

@@ -353,3 +353,30 @@ out:
     json_decref(empty);
     return ok;
 }
+
+bool pl__rt_session_update(json_t *current, json_t *update, bool asr, const char *id,
+                           json_t **out, char *why, size_t cap) {
+    *out = NULL;
+    why[0] = '\0';
+    if (update && !json_is_object(update)) {
+        snprintf(why, cap, "\"session\" must be an object");
+        return false;
+    }
+    json_t *merged = current ? json_deep_copy(current)
+                     : asr   ? pl__rt_default_transcription(id)
+                             : pl__rt_default_synthesis(id);
+    if (!merged) return false;
+    if (update) json_object_update_recursive(merged, update);
+    json_object_set_new(merged, "id", json_string(id));
+    json_object_set_new(merged, "object", json_string(asr ? "realtime.transcription_session"
+                                                          : "realtime.synthesis_session"));
+    struct asr_cfg a;
+    Nvidia__Riva__Tts__SynthesizeSpeechRequest rq;
+    if (asr ? !pl__rt_asr_config(merged, &a, why, cap)
+            : !pl__rt_tts_config(merged, &rq, why, cap)) {
+        json_decref(merged);
+        return false;
+    }
+    *out = merged;
+    return true;
+}

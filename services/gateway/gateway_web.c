@@ -24,6 +24,7 @@
 #include "alloc.h"
 #include "file.h"
 #include "gateway_impl.h"
+#include "gateway_web.h"
 #include "httpd.h"
 #include "log.h"
 #include "parley/dialog/v1/dialog.pb-c.h"
@@ -45,7 +46,7 @@ struct web_conn {
     bool closed;                 /* the socket is gone */
     bool in_audio;               /* a reply's audio is being sent (audio_start went out) */
     char user[72];               /* API key's identity ("" = none): Parley-User */
-    char user_id[72];            /* start.user */
+    char user_id[PL_GW_WEB_MAX_USER]; /* start.user */
     char session_id[72];
     char request_id[PL_REQUEST_ID_LEN];
     int64_t start_us;
@@ -450,16 +451,6 @@ static void stream_end(void *ud, int code, const char *message) {
     pl__gw_limits_release(c->gw, bucket);
 }
 
-/* A client-given name of the start message; false after answering INVALID_ARGUMENT. */
-static bool name_ok(struct web_conn *c, const char *field, const char *v) {
-    char buf[64], msg[256];
-    const char *bad = pl__gw_name_problem(v, strlen(v), buf, sizeof buf);
-    if (!bad) return true;
-    snprintf(msg, sizeof msg, "%s: %s", field, bad);
-    send_error(c, "INVALID_ARGUMENT", msg, false);
-    return false;
-}
-
 static bool stream_open(struct web_conn *c) {
     if (!c->stream) return false;
     pthread_mutex_lock(&c->mu);
@@ -492,6 +483,60 @@ static bool jbool(json_t *o, const char *key, bool def) {
     return json_is_boolean(v) ? json_is_true(v) : def;
 }
 
+/* A client-given name of the start message; false with why = "FIELD: problem". */
+static bool name_ok(const char *field, const char *v, char *why, size_t cap) {
+    char buf[64];
+    const char *bad = pl__gw_name_problem(v, strlen(v), buf, sizeof buf);
+    if (!bad) return true;
+    snprintf(why, cap, "%s: %s", field, bad);
+    return false;
+}
+
+bool pl__gw_web_start_config(json_t *msg, struct pl_gw_web_start *st, char *why, size_t cap) {
+    Parley__Dialog__V1__ConverseConfig *cfg = &st->cfg;
+    Parley__Dialog__V1__AudioInputConfig *in = &st->in;
+    Parley__Dialog__V1__AudioOutputConfig *out = &st->out;
+    parley__dialog__v1__converse_config__init(cfg);
+    parley__dialog__v1__audio_input_config__init(in);
+    parley__dialog__v1__audio_output_config__init(out);
+    const char *user_id = jstr(msg, "user");
+    if (strlen(user_id) >= PL_GW_WEB_MAX_USER) {
+        snprintf(why, cap, "user: at most 64 bytes");
+        return false;
+    }
+    cfg->session_id = (char *)jstr(msg, "session_id");
+    cfg->user_id = (char *)user_id;
+    cfg->dialog = (char *)jstr(msg, "dialog");
+    cfg->language_code = (char *)jstr(msg, "language");
+    cfg->context_id = (char *)jstr(msg, "context_id");
+    cfg->interim_results = jbool(msg, "interim_results", true);
+    cfg->include_nlu = jbool(msg, "nlu", true);
+    cfg->barge_in = jbool(msg, "barge_in", false);
+    json_t *ia = json_object_get(msg, "input_audio"), *oa = json_object_get(msg, "output_audio");
+    if (json_is_object(ia)) {
+        json_t *rate = json_object_get(ia, "sample_rate_hz");
+        in->encoding = NVIDIA__RIVA__AUDIO_ENCODING__LINEAR_PCM;
+        in->sample_rate_hertz = rate ? (int32_t)json_integer_value(rate) : 16000;
+        const char *ep = jstr(ia, "endpointing");
+        if (ep[0] && strcmp(ep, "server") && strcmp(ep, "push_to_talk")) {
+            snprintf(why, cap, "input_audio.endpointing: \"server\" or \"push_to_talk\"");
+            return false;
+        }
+        in->server_endpointing = strcmp(ep, "push_to_talk") != 0;
+        cfg->input_audio = in;
+    }
+    if (json_is_object(oa)) {
+        out->encoding = NVIDIA__RIVA__AUDIO_ENCODING__LINEAR_PCM;
+        out->sample_rate_hz = (int32_t)json_integer_value(json_object_get(oa, "sample_rate_hz"));
+        out->voice_name = (char *)jstr(oa, "voice");
+        cfg->output_audio = out;
+    }
+    return name_ok("dialog", cfg->dialog, why, cap) &&
+           name_ok("session_id", cfg->session_id, why, cap) &&
+           name_ok("context_id", cfg->context_id, why, cap) &&
+           (!cfg->output_audio || name_ok("output_audio.voice", out->voice_name, why, cap));
+}
+
 /* "start": authenticate, build the ConverseConfig, open the stream. */
 static void on_start(struct web_conn *c, json_t *msg) {
     struct pl_gw *gw = c->gw;
@@ -519,46 +564,13 @@ static void on_start(struct web_conn *c, json_t *msg) {
         }
         snprintf(c->user, sizeof c->user, "%s", user);
     }
-    const char *user_id = jstr(msg, "user");
-    if (strlen(user_id) >= sizeof c->user_id) {
-        send_error(c, "INVALID_ARGUMENT", "user: at most 64 bytes", false);
+    struct pl_gw_web_start start;
+    char why[256];
+    if (!pl__gw_web_start_config(msg, &start, why, sizeof why)) {
+        send_error(c, "INVALID_ARGUMENT", why, false);
         return;
     }
-    Parley__Dialog__V1__ConverseConfig cfg = PARLEY__DIALOG__V1__CONVERSE_CONFIG__INIT;
-    Parley__Dialog__V1__AudioInputConfig in = PARLEY__DIALOG__V1__AUDIO_INPUT_CONFIG__INIT;
-    Parley__Dialog__V1__AudioOutputConfig out = PARLEY__DIALOG__V1__AUDIO_OUTPUT_CONFIG__INIT;
-    cfg.session_id = (char *)jstr(msg, "session_id");
-    cfg.user_id = (char *)user_id;
-    cfg.dialog = (char *)jstr(msg, "dialog");
-    cfg.language_code = (char *)jstr(msg, "language");
-    cfg.context_id = (char *)jstr(msg, "context_id");
-    cfg.interim_results = jbool(msg, "interim_results", true);
-    cfg.include_nlu = jbool(msg, "nlu", true);
-    cfg.barge_in = jbool(msg, "barge_in", false);
-    json_t *ia = json_object_get(msg, "input_audio"), *oa = json_object_get(msg, "output_audio");
-    if (json_is_object(ia)) {
-        json_t *rate = json_object_get(ia, "sample_rate_hz");
-        in.encoding = NVIDIA__RIVA__AUDIO_ENCODING__LINEAR_PCM;
-        in.sample_rate_hertz = rate ? (int32_t)json_integer_value(rate) : 16000;
-        const char *ep = jstr(ia, "endpointing");
-        if (ep[0] && strcmp(ep, "server") && strcmp(ep, "push_to_talk")) {
-            send_error(c, "INVALID_ARGUMENT",
-                       "input_audio.endpointing: \"server\" or \"push_to_talk\"", false);
-            return;
-        }
-        in.server_endpointing = strcmp(ep, "push_to_talk") != 0;
-        cfg.input_audio = &in;
-    }
-    if (json_is_object(oa)) {
-        out.encoding = NVIDIA__RIVA__AUDIO_ENCODING__LINEAR_PCM;
-        out.sample_rate_hz = (int32_t)json_integer_value(json_object_get(oa, "sample_rate_hz"));
-        out.voice_name = (char *)jstr(oa, "voice");
-        cfg.output_audio = &out;
-    }
-    if (!name_ok(c, "dialog", cfg.dialog) || !name_ok(c, "session_id", cfg.session_id) ||
-        !name_ok(c, "context_id", cfg.context_id) ||
-        (cfg.output_audio && !name_ok(c, "output_audio.voice", out.voice_name)))
-        return;
+    const char *user_id = start.cfg.user_id;
     if (atomic_load(&gw->pending) >= gw->cfg.max_pending) {
         send_error(c, "RESOURCE_EXHAUSTED", "gateway: too many calls in flight", false);
         return;
@@ -578,7 +590,7 @@ static void on_start(struct web_conn *c, json_t *msg) {
     c->bucket = bucket; /* given back when the conversation ends */
     pthread_mutex_unlock(&c->mu);
     snprintf(c->user_id, sizeof c->user_id, "%s", user_id);
-    snprintf(c->session_id, sizeof c->session_id, "%s", cfg.session_id);
+    snprintf(c->session_id, sizeof c->session_id, "%s", start.cfg.session_id);
     pl_request_id_new(c->request_id);
     c->start_us = pl_time_mono_us();
 
@@ -617,7 +629,7 @@ static void on_start(struct web_conn *c, json_t *msg) {
     }
     Parley__Dialog__V1__ConverseRequest rq = PARLEY__DIALOG__V1__CONVERSE_REQUEST__INIT;
     rq.request_case = PARLEY__DIALOG__V1__CONVERSE_REQUEST__REQUEST_CONFIG;
-    rq.config = &cfg;
+    rq.config = &start.cfg;
     send_request(c, &rq);
 }
 

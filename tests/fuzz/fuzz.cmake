@@ -49,6 +49,8 @@ pl_add_fuzz(tts_front parley_tts_front)
 target_compile_definitions(${PL_FUZZ_PREFIX}tts_front PRIVATE
   PL_FUZZ_G2P="${CMAKE_SOURCE_DIR}/models/tts-g2p/g2p.bin")
 pl_add_fuzz(dialog_spec parley_dialog_core)
+pl_add_fuzz(pipeline parley_dialog_core)
+pl_add_fuzz(ws parley_gateway_core)
 
 if(PARLEY_FUZZ)
   set(t "")

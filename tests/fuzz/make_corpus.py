@@ -9,6 +9,7 @@ request, a config.json of a shipped model, ...); the input layouts (a leading op
 parts separated by "\\n--\\n") are those the fuzz_<name>.c files describe. Rerunning rewrites
 the same files; it never deletes any (tests/fuzz/regress/ holds the crash inputs).
 """
+import base64
 import json
 import math
 import os
@@ -248,12 +249,105 @@ def small_seeds():
     put("safetensors", "scalar_zero", st([("s", "F32", [], f32[:4]), ("z", "F32", [0, 3], b"")]))
 
 
+def ws_seeds():
+    # ws: a byte choosing the socket ('c' converse, 'a' transcription, 't' synthesis), then
+    # parts. converse: the Origin, then messages as web/parley.js sends them.
+    j = lambda o: json.dumps(o).encode()
+    put("ws", "converse_voice", b"c" + SEP.join([
+        b"http://127.0.0.1:8080",
+        j({"type": "start", "protocol": 1, "user": "web-user", "session_id": "s-0123abcd",
+           "context_id": "", "dialog": "assistant", "language": "en-US", "interim_results": True,
+           "nlu": True, "barge_in": True, "api_key": "abcdefgh12345678",
+           "input_audio": {"sample_rate_hz": 16000, "endpointing": "server"},
+           "output_audio": {"sample_rate_hz": 22050, "voice": "English-US.Female-1"}}),
+        j({"type": "end_of_utterance"}), j({"type": "interrupt"}), j({"type": "list_contexts"}),
+        j({"type": "switch_context", "context_id": "ctx-2"}), j({"type": "new_context", "name": "trip"}),
+        j({"type": "stop"})]))
+    put("ws", "converse_text", b"c" + SEP.join([
+        b"https://app.example.com",
+        j({"type": "start", "protocol": 1, "user": "u", "session_id": "", "context_id": "",
+           "dialog": "coffee_shop", "language": "en-US", "interim_results": False, "nlu": False,
+           "barge_in": False}),
+        j({"type": "text", "text": "I'd like a large latte, please"}),
+        j({"type": "start", "input_audio": {"endpointing": "push_to_talk"}}),
+        j({"type": "start", "dialog": "../etc", "protocol": 2}),
+        b'{"type": "nope"}', b"[1,2]", b"{not json"]))
+    # realtime: the query, the POST body, then events as the official clients send them
+    post = {"input_audio_format": "pcm16",
+            "input_audio_transcription": {"language": "en-US", "model": "", "prompt": ""},
+            "input_audio_params": {"sample_rate_hz": 16000, "num_channels": 1},
+            "recognition_config": {"max_alternatives": 1, "enable_automatic_punctuation": True,
+                                   "enable_word_time_offsets": True, "enable_profanity_filter": False,
+                                   "enable_verbatim_transcripts": False,
+                                   "custom_configuration": "a:1,b:2"},
+            "endpointing_config": {"start_history": 200, "stop_threshold": 0.5},
+            "speaker_diarization": {"enable_speaker_diarization": True, "max_speaker_count": 4},
+            "word_boosting": {"enable_word_boosting": True, "word_boosting_list": [{"phrases": ["Parley", "NATS"], "boost": 20.0}]},
+            "client_secret": None}
+    audio = base64.b64encode(s16(80)).decode()
+    put("ws", "realtime_asr", b"a" + SEP.join([
+        b"intent=transcription&api_key=abcdefgh12345678", b"{}",
+        j({"type": "transcription_session.update", "session": post}),
+        j({"type": "input_audio_buffer.append", "audio": audio}),
+        j({"type": "input_audio_buffer.commit"}),
+        j({"type": "input_audio_buffer.append", "audio": audio}),
+        j({"type": "input_audio_buffer.done"})]))
+    put("ws", "realtime_asr_file", b"a" + SEP.join([
+        b"intent=transcription", j({"input_audio_format": "none"}),
+        j({"type": "transcription_session.update",
+           "session": {"input_audio_format": "none",
+                       "recognition_config": {"custom_configuration": {"k": "v"}}}}),
+        j({"type": "input_audio_buffer.append", "audio": base64.b64encode(wav()).decode()}),
+        j({"type": "input_audio_buffer.append", "audio": "AA=="}),
+        j({"type": "input_audio_buffer.append", "audio": "!!not base64!!"}),
+        j({"type": "transcription_session.update",
+           "session": {"input_audio_params": {"sample_rate_hz": "fast"}}}),
+        j({"type": "input_audio_buffer.done"})]))
+    put("ws", "realtime_tts", b"t" + SEP.join([
+        b"intent=synthesize", b"",
+        j({"event_id": "event_1", "type": "synthesize_session.update",
+           "session": {"input_text_synthesis": {"language_code": "en-US",
+                                                "voice_name": "English-US.Female-1"},
+                       "output_audio_params": {"sample_rate_hz": 44100, "audio_format": "LINEAR_PCM"},
+                       "custom_dictionary": "Parley  P AA1 R L IY0"}}),
+        j({"type": "input_text.append", "text": "Hello from Parley."}),
+        j({"type": "input_text.commit"}),
+        j({"type": "input_text.append", "text": "A second line."}),
+        j({"type": "input_text.append", "text": "And a third."}),
+        j({"type": "input_text.commit"}),
+        j({"type": "input_text.done"})]))
+    put("ws", "realtime_tts_bad", b"t" + SEP.join([
+        b"intent=synthesis&x=%41", j({"output_audio_params": {"audio_format": "MP3"}}),
+        j({"type": "input_text.append", "text": "hello"}),
+        j({"type": "synthesize_session.update", "session": {"zero_shot_config": {}}}),
+        j({"type": "synthesize_session.update", "session": "x"}),
+        j({"type": "synthesize_session.update",
+           "session": {"output_audio_params": {"audio_format": "OGGOPUS", "sample_rate_hz": 0}}}),
+        j({"type": "input_audio_buffer.append", "audio": "AAAA"}),
+        j({"type": "input_text.append", "text": "caf\u00e9 \u4e2d"}),
+        j({"type": "input_text.done"})]))
+
+
+def pipeline_seeds():
+    # pipeline: the shipped pipelines/*.json, and a few that fail
+    d = os.path.join(ROOT, "pipelines")
+    for f in sorted(os.listdir(d)):
+        if f.endswith(".json"):
+            with open(os.path.join(d, f), "rb") as fh:
+                put("pipeline", f[:-5], fh.read())
+    put("pipeline", "errors", '{\n  "pipeline": "x",\n  "nlu": {"model": 3},\n  "qa": {"top_n": 11}\n}\n')
+    put("pipeline", "tts_only", '{"pipeline": "a-b_C9", "tts": {"encoding": "ALAW", '
+        '"sample_rate_hz": 8000}, "qa": {"threshold": 1}, "asr": {"endpointing_silence_ms": 0}}')
+
+
 if __name__ == "__main__":
     audio_seeds()
     asr_seeds()
     nlu_seeds()
     qa_seeds()
     small_seeds()
+    ws_seeds()
+    pipeline_seeds()
     total = 0
     for d, _, files in os.walk(os.path.join(HERE, "corpus")):
         total += sum(os.path.getsize(os.path.join(d, f)) for f in files)

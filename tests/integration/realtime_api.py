@@ -26,7 +26,8 @@ tone-generator voice) and the gateway on free 127.0.0.1 ports, all stopped by PI
    event type, a binary message, audio before transcription_session.update, text before
    synthesize_session.update, audio that is not base64, pcm16 with an odd byte count, a wrong
    setting type, an unsupported input_audio_format and audio_format, an unknown intent (then
-   the socket closes), parley-tts killed (synthesis error names parley-tts, list_voices 503),
+   the socket closes), the browser socket (/v1/converse) refusing bad start messages (user too
+   long, endpointing, dialog, session_id, voice) naming the field, parley-tts killed (synthesis error names parley-tts, list_voices 503),
    parley-asr killed (transcription error names parley-asr). The gateway still answers
    /healthz at the end.
 Environment: PL_ASR, PL_TTS, PL_TTS_FAKE, PL_GATEWAY, PL_SOURCE_DIR, PARLEY_DATA_DIR.
@@ -395,6 +396,23 @@ async def main():
           "(%s)" % out)
     out = await errors_of(s.server, None, ["{}"])
     check("intent" in err_msg(out[0]), "no intent: error")
+
+    # the browser socket on the same port refuses a bad start naming the field, and stays open
+    starts = [{"user": "u" * 72}, {"input_audio": {"endpointing": "always"}},
+              {"dialog": "../etc"}, {"session_id": "a b"}, {"output_audio": {"voice": "x/y"}}]
+    async with websockets.connect("ws://%s/v1/converse" % s.server,
+                                  subprotocols=["parley.converse.v1"]) as ws:
+        got = []
+        for m in starts:
+            await ws.send(json.dumps(dict(m, type="start", protocol=1)))
+            ev = await recv(ws, 5)
+            check(ev["type"] == "error" and ev["code"] == "INVALID_ARGUMENT" and not ev["fatal"],
+                  "converse start %s: a non-fatal INVALID_ARGUMENT (%s)" % (m, ev))
+            got.append(ev["message"])
+    print("converse start errors:", json.dumps(got, indent=1))
+    for want, msg in zip(["user: at most 64 bytes", "input_audio.endpointing:", "dialog: ",
+                          "session_id: ", "output_audio.voice: "], got):
+        check(msg.startswith(want), "converse start error names the field: %s" % msg)
 
     # services down
     g.stop(s.tts)
