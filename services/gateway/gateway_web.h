@@ -12,7 +12,7 @@
 
 #include "parley/dialog/v1/dialog.pb-c.h"
 
-#define PL_GW_WEB_MAX_USER 72 /* start.user's buffer: at most 71 bytes ("at most 64") */
+#define PL_GW_WEB_MAX_USER 65 /* start.user's buffer: at most 64 bytes, as the error says */
 
 /* A start message's ConverseConfig; cfg points to in and out (when given) and to strings of
  * the message, which must outlive its use. */

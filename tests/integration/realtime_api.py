@@ -398,7 +398,7 @@ async def main():
     check("intent" in err_msg(out[0]), "no intent: error")
 
     # the browser socket on the same port refuses a bad start naming the field, and stays open
-    starts = [{"user": "u" * 72}, {"input_audio": {"endpointing": "always"}},
+    starts = [{"user": "u" * 65}, {"input_audio": {"endpointing": "always"}},
               {"dialog": "../etc"}, {"session_id": "a b"}, {"output_audio": {"voice": "x/y"}}]
     async with websockets.connect("ws://%s/v1/converse" % s.server,
                                   subprotocols=["parley.converse.v1"]) as ws:
