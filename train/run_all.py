@@ -84,6 +84,8 @@ def card_commands(card, module, models=None):
     out = []
     for line in section.splitlines():
         words = shlex.split(line.strip()) if line.startswith("    ") else []
+        if words[:2] == ["nice", "-n"]:  # a priority prefix is the runner's business
+            words = words[3:]
         if len(words) >= 3 and words[0].endswith("python3") and words[1:3] == ["-m", module]:
             out.append(words[1:])
     return out
