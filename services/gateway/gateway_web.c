@@ -633,46 +633,65 @@ static void on_start(struct web_conn *c, json_t *msg) {
     send_request(c, &rq);
 }
 
-static void on_text_message(struct web_conn *c, const char *text, size_t n) {
+void pl__gw_web_message(const char *text, size_t n, struct pl_gw_web_message *m) {
+    memset(m, 0, sizeof *m);
+    parley__dialog__v1__converse_request__init(&m->rq);
+    parley__dialog__v1__text_input__init(&m->text);
+    parley__dialog__v1__control_input__init(&m->control);
     json_error_t err;
-    json_t *msg = json_loadb(text, n, 0, &err);
-    const char *type = msg ? json_string_value(json_object_get(msg, "type")) : NULL;
+    m->msg = json_loadb(text, n, 0, &err);
+    const char *type = m->msg ? json_string_value(json_object_get(m->msg, "type")) : NULL;
     if (!type) {
-        send_error(c, "INVALID_ARGUMENT",
-                   msg ? "a message needs a \"type\"" : "a text message must be a JSON object", false);
-        json_decref(msg);
-        return;
-    }
-    Parley__Dialog__V1__ConverseRequest rq = PARLEY__DIALOG__V1__CONVERSE_REQUEST__INIT;
-    Parley__Dialog__V1__TextInput ti = PARLEY__DIALOG__V1__TEXT_INPUT__INIT;
-    Parley__Dialog__V1__ControlInput ci = PARLEY__DIALOG__V1__CONTROL_INPUT__INIT;
-    if (strcmp(type, "start") == 0) {
-        on_start(c, msg);
+        snprintf(m->why, sizeof m->why, "%s", m->msg ? "a message needs a \"type\""
+                                                     : "a text message must be a JSON object");
+    } else if (strcmp(type, "start") == 0) {
+        m->kind = PL_GW_WEB_START;
     } else if (strcmp(type, "text") == 0) {
-        ti.text = (char *)jstr(msg, "text");
-        rq.request_case = PARLEY__DIALOG__V1__CONVERSE_REQUEST__REQUEST_TEXT;
-        rq.text = &ti;
-        send_request(c, &rq);
+        m->kind = PL_GW_WEB_REQUEST;
+        m->text.text = (char *)jstr(m->msg, "text");
+        m->rq.request_case = PARLEY__DIALOG__V1__CONVERSE_REQUEST__REQUEST_TEXT;
+        m->rq.text = &m->text;
     } else if (strcmp(type, "end_of_utterance") == 0 || strcmp(type, "interrupt") == 0) {
-        ci.kind = type[0] == 'e' ? PARLEY__DIALOG__V1__CONTROL_INPUT__KIND__END_OF_UTTERANCE
-                                 : PARLEY__DIALOG__V1__CONTROL_INPUT__KIND__INTERRUPT;
-        rq.request_case = PARLEY__DIALOG__V1__CONVERSE_REQUEST__REQUEST_CONTROL;
-        rq.control = &ci;
-        send_request(c, &rq);
+        m->kind = PL_GW_WEB_REQUEST;
+        m->control.kind = type[0] == 'e' ? PARLEY__DIALOG__V1__CONTROL_INPUT__KIND__END_OF_UTTERANCE
+                                         : PARLEY__DIALOG__V1__CONTROL_INPUT__KIND__INTERRUPT;
+        m->rq.request_case = PARLEY__DIALOG__V1__CONVERSE_REQUEST__REQUEST_CONTROL;
+        m->rq.control = &m->control;
     } else if (strcmp(type, "stop") == 0) {
-        if (stream_open(c)) pl_nrpc_stream_close_send(c->stream);
+        m->kind = PL_GW_WEB_STOP;
     } else if (strcmp(type, "list_contexts") == 0) {
-        list_contexts(c);
+        m->kind = PL_GW_WEB_LIST;
     } else if (strcmp(type, "switch_context") == 0) {
-        context_call(c, jstr(msg, "context_id"), false);
+        m->kind = PL_GW_WEB_SWITCH;
+        m->arg = jstr(m->msg, "context_id");
     } else if (strcmp(type, "new_context") == 0) {
-        context_call(c, jstr(msg, "name"), true);
+        m->kind = PL_GW_WEB_NEW;
+        m->arg = jstr(m->msg, "name");
     } else {
-        char why[160];
-        snprintf(why, sizeof why, "unknown message type \"%.64s\"", type);
-        send_error(c, "INVALID_ARGUMENT", why, false);
+        snprintf(m->why, sizeof m->why, "unknown message type \"%.64s\"", type);
     }
-    json_decref(msg);
+}
+
+void pl__gw_web_message_done(struct pl_gw_web_message *m) {
+    json_decref(m->msg);
+    m->msg = NULL;
+}
+
+static void on_text_message(struct web_conn *c, const char *text, size_t n) {
+    struct pl_gw_web_message m;
+    pl__gw_web_message(text, n, &m);
+    switch (m.kind) {
+    case PL_GW_WEB_INVALID: send_error(c, "INVALID_ARGUMENT", m.why, false); break;
+    case PL_GW_WEB_START: on_start(c, m.msg); break;
+    case PL_GW_WEB_REQUEST: send_request(c, &m.rq); break;
+    case PL_GW_WEB_STOP:
+        if (stream_open(c)) pl_nrpc_stream_close_send(c->stream);
+        break;
+    case PL_GW_WEB_LIST: list_contexts(c); break;
+    case PL_GW_WEB_SWITCH: context_call(c, m.arg, false); break;
+    case PL_GW_WEB_NEW: context_call(c, m.arg, true); break;
+    }
+    pl__gw_web_message_done(&m);
 }
 
 /* ---- socket callbacks (httpd thread) ------------------------------------------------------- */

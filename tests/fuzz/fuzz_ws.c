@@ -43,52 +43,33 @@ static void pack(const ProtobufCMessage *m) {
     pl_free(buf);
 }
 
-static const char *jstr(json_t *o, const char *key) {
-    const char *s = json_string_value(json_object_get(o, key));
-    return s ? s : "";
-}
-
 /* ---- parley.converse.v1 ---------------------------------------------------------------------- */
 
+/* One message through the socket's own parser, then what the socket would do with it, short
+ * of sending: the start's ConverseConfig or the request packed, a context name checked. */
 static void converse_message(const uint8_t *p, size_t n) {
-    json_error_t err;
-    json_t *msg = json_loadb((const char *)p, n, 0, &err);
-    const char *type = msg ? json_string_value(json_object_get(msg, "type")) : NULL;
-    if (!type) {
-        json_decref(msg);
-        return;
-    }
-    Parley__Dialog__V1__ConverseRequest rq = PARLEY__DIALOG__V1__CONVERSE_REQUEST__INIT;
-    Parley__Dialog__V1__TextInput ti = PARLEY__DIALOG__V1__TEXT_INPUT__INIT;
-    Parley__Dialog__V1__ControlInput ci = PARLEY__DIALOG__V1__CONTROL_INPUT__INIT;
-    if (strcmp(type, "start") == 0) {
-        (void)json_integer_value(json_object_get(msg, "protocol"));
+    struct pl_gw_web_message m;
+    pl__gw_web_message((const char *)p, n, &m);
+    if (m.kind == PL_GW_WEB_START) {
         struct pl_gw_web_start st;
         char why[256];
-        if (pl__gw_web_start_config(msg, &st, why, sizeof why)) {
+        if (pl__gw_web_start_config(m.msg, &st, why, sizeof why)) {
+            Parley__Dialog__V1__ConverseRequest rq = PARLEY__DIALOG__V1__CONVERSE_REQUEST__INIT;
             rq.request_case = PARLEY__DIALOG__V1__CONVERSE_REQUEST__REQUEST_CONFIG;
             rq.config = &st.cfg;
             pack(&rq.base);
         } else if (!why[0] || strlen(why) >= sizeof why) {
             abort(); /* a refusal names its problem */
         }
-    } else if (strcmp(type, "text") == 0) {
-        ti.text = (char *)jstr(msg, "text");
-        rq.request_case = PARLEY__DIALOG__V1__CONVERSE_REQUEST__REQUEST_TEXT;
-        rq.text = &ti;
-        pack(&rq.base);
-    } else if (strcmp(type, "end_of_utterance") == 0 || strcmp(type, "interrupt") == 0) {
-        ci.kind = type[0] == 'e' ? PARLEY__DIALOG__V1__CONTROL_INPUT__KIND__END_OF_UTTERANCE
-                                 : PARLEY__DIALOG__V1__CONTROL_INPUT__KIND__INTERRUPT;
-        rq.request_case = PARLEY__DIALOG__V1__CONVERSE_REQUEST__REQUEST_CONTROL;
-        rq.control = &ci;
-        pack(&rq.base);
-    } else if (strcmp(type, "switch_context") == 0 || strcmp(type, "new_context") == 0) {
-        const char *v = jstr(msg, type[0] == 's' ? "context_id" : "name");
+    } else if (m.kind == PL_GW_WEB_REQUEST) {
+        pack(&m.rq.base);
+    } else if (m.kind == PL_GW_WEB_SWITCH || m.kind == PL_GW_WEB_NEW) {
         char buf[64];
-        (void)pl__gw_name_problem(v, strlen(v), buf, sizeof buf);
+        (void)pl__gw_name_problem(m.arg, strlen(m.arg), buf, sizeof buf);
+    } else if (m.kind == PL_GW_WEB_INVALID && !m.why[0]) {
+        abort(); /* a refusal names its problem */
     }
-    json_decref(msg);
+    pl__gw_web_message_done(&m);
 }
 
 static void converse(struct pl_gw *gw, struct fz_in *in) {
