@@ -23,7 +23,7 @@ from nlu_variants import start_nlu  # noqa: E402
 
 NLP = riva_nlp_pb2
 MODEL = "nlu-punct-capit"
-PASS_AT_LEAST = 2
+PASS_AT_LEAST = 3
 
 # punctuation_client.py --run-tests, language en-US: (input, expected output)
 CASES = [
