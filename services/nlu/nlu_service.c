@@ -35,7 +35,9 @@ struct pl_nlu_service {
     int max_texts;
     char **alias, **alias_of; /* [n_aliases]: a request's model name alias[i] means alias_of[i] */
     int n_aliases;
-    char *default_models;     /* "a,b,...": tried in order when a request names no model */
+    char **defaults;          /* [n_defaults]: nlu.default_models, tried in order when a
+                                 request names no model */
+    int n_defaults;
 };
 
 /* ---- the model repository: directories whose config.json names an NLU task ---------------- */
@@ -101,6 +103,26 @@ static pl_status parse_aliases(struct pl_nlu_service *s, const char *spec) {
     return PL_OK;
 }
 
+/* Parse nlu.default_models "a, b,,c" (spaces around names and empty entries ignored) once, so
+ * that a request naming no model only compares names. Errors: PL_E_NOMEM. */
+static pl_status parse_defaults(struct pl_nlu_service *s, const char *spec) {
+    for (const char *p = spec ? spec : ""; *p;) {
+        size_t n = strcspn(p, ",");
+        const char *a = p, *e = p + n;
+        while (a < e && *a == ' ') a++;
+        while (e > a && e[-1] == ' ') e--;
+        if (a < e) {
+            char **nd = pl_realloc(s->defaults, sizeof *nd * (size_t)(s->n_defaults + 1));
+            if (nd) s->defaults = nd;
+            char *x = nd ? pl_strndup(a, (size_t)(e - a)) : NULL;
+            if (!x) return PL_ERR(PL_E_NOMEM, "nlu.default_models");
+            s->defaults[s->n_defaults++] = x;
+        }
+        p += n + (p[n] == ',');
+    }
+    return PL_OK;
+}
+
 /* The model name an alias stands for, or name itself. */
 static const char *unalias(const struct pl_nlu_service *s, const char *name) {
     for (int i = 0; name && i < s->n_aliases; i++)
@@ -120,8 +142,7 @@ pl_status pl_nlu_service_create(const struct pl_nlu_service_opts *o, struct pl_n
     s->max_text_bytes = o->max_text_bytes > 0 ? o->max_text_bytes : 65536;
     s->max_texts = o->max_texts > 0 ? o->max_texts : 256;
     pl_status st = parse_aliases(s, o->model_aliases);
-    if (st == PL_OK && !(s->default_models = pl_strdup(o->default_models ? o->default_models : "")))
-        st = PL_ERR(PL_E_NOMEM, "nlu.default_models");
+    if (st == PL_OK) st = parse_defaults(s, o->default_models);
     if (st == PL_OK) st = pl_model_repo_create(s->model_dir, &nlu_repo, s, &s->repo);
     if (st != PL_OK) {
         pl_nlu_service_destroy(s);
@@ -139,7 +160,8 @@ void pl_nlu_service_destroy(struct pl_nlu_service *s) {
     }
     pl_free(s->alias);
     pl_free(s->alias_of);
-    pl_free(s->default_models);
+    for (int i = 0; i < s->n_defaults; i++) pl_free(s->defaults[i]);
+    pl_free(s->defaults);
     pl_model_repo_destroy(s->repo);
     pl_free(s->model_dir);
     pl_free(s);
@@ -210,18 +232,11 @@ static struct pl_nlu_model *first_model(const struct pl_model_set *set, enum pl_
  * trained into the repository later cannot take over requests that name no model. */
 static struct pl_nlu_model *preferred_model(const struct pl_nlu_service *s,
                                             const struct pl_model_set *set, enum pl_nlu_task t) {
-    for (const char *p = s->default_models; *p;) {
-        size_t n = strcspn(p, ",");
-        const char *a = p, *e = p + n;
-        while (a < e && *a == ' ') a++;
-        while (e > a && e[-1] == ' ') e--;
-        for (int i = 0; i < pl_model_set_count(set) && a < e; i++) {
+    for (int d = 0; d < s->n_defaults; d++)
+        for (int i = 0; i < pl_model_set_count(set); i++) {
             struct pl_nlu_model *m = pl_model_set_at(set, i, NULL, NULL);
-            if (m->task == t && strlen(m->name) == (size_t)(e - a) && !memcmp(m->name, a, (size_t)(e - a)))
-                return m;
+            if (m->task == t && !strcmp(m->name, s->defaults[d])) return m;
         }
-        p += n + (p[n] == ',');
-    }
     return NULL;
 }
 
