@@ -1,26 +1,53 @@
 #!/usr/bin/python3
-"""Evaluate Parley's ASR through the service (gRPC Recognize via the gateway, exactly as a
-client sends audio: the whole file, encoding unset) against pocketsphinx on the same clips.
+"""Evaluate Parley's ASR through the service against pocketsphinx on the same clips, in one run.
 
-Sets (held out of training; see train/asr/synth.py):
-  lj     real read speech: every 4th clip of the LJ Speech subset by sorted id    -> WER
-  fsdd   free spoken digits, takes 0-4 of every speaker and digit                 -> digit accuracy
-  synth  espeak-ng voice en-029 reading LJ050-* sentences (synth.py's dev_synth)   -> WER
-For each engine: WER (or accuracy) and the real-time factor on one core = CPU seconds of the
-recognizer process / seconds of audio (pocketsphinx: CPU of pocketsphinx_batch after its
-model load is subtracted; parley-asr: CPU of the parley-asr process during the requests).
+Every clip goes through the gateway twice, and through pocketsphinx once:
+  offline    Recognize with the whole file as a client sends it (encoding unset, verbatim),
+             one request at a time: the real-time factor on one core comes from this pass;
+  streaming  StreamingRecognize as parley-dialog's voice turns use it (interim results,
+             speech_events, server endpointing, verbatim): the clip as 16-bit WAV, header in
+             the first chunk, --chunk-ms chunks paced at --stream-speed x real time (1: real
+             time, the default; 0: as fast as the server answers), --parallel clips at once;
+             the transcript is the finals joined by a space;
+  pocketsphinx  pocketsphinx_batch (Debian's en-us model, en-us.lm.bin, CMUdict) on 16 kHz
+             16-bit raw PCM (libsndfile decodes, sox resamples without dither).
+Sets (--sets, default lj,so,fsdd,cmds):
+  lj     real read speech (speech/ljspeech-subset): held-out rows "lj" = every 4th clip by
+         sorted id (train/asr/synth.py lj_heldout, 18 clips), and "lj_all" = all 71, of which
+         the other 53 are in the acoustic model's training data (partly trained-on)  -> WER
+  so     speechocean762 test speakers (Ogg Opus): every --so-every'th clip by sorted id
+         (default 5: 500 of the 2,500; --so-every 1 for all)                         -> WER
+  fsdd   free spoken digits, takes 0-4 of every speaker and digit (300 clips)        -> digit accuracy
+  cmds   the 20 voice-assistant commands of train/asr/eval/commands.txt, synthesized with
+         espeak-ng voice en-us+Annie (a variant no training item uses)               -> WER
+  synth  espeak-ng voice en-029 reading LJ050-* sentences (synth.py's dev_synth)     -> WER
+References and all hypotheses are scored after the same normalization (train/asr/textnorm.py:
+lower case, numbers spelled out, punctuation dropped). RTF on one core = CPU seconds of the
+recognizer process / seconds of audio (parley-asr: its process CPU during the pass, with
+instances 1, threads 1, OPENBLAS_NUM_THREADS=1; pocketsphinx: CPU of pocketsphinx_batch minus
+its model load).
 
   # against a stack this script starts (nats-server + parley-asr + gateway on free ports):
-  /usr/bin/python3 -m train.asr.eval.eval_service --build build [--model-dir models] [--model NAME]
+  nice -n 10 /usr/bin/python3 -m train.asr.eval.eval_service --build build \\
+      --json asr-eval.json --markdown asr-eval.md [--model-dir models] [--model NAME]
   # against a running stack (no CPU figure unless --asr-pid):
   /usr/bin/python3 -m train.asr.eval.eval_service --server 127.0.0.1:50051 --build build
-Options: --sets lj,fsdd,synth  --limit N (clips per set)  --no-pocketsphinx  --json OUT
+Options: --sets lj,so,fsdd,cmds,synth  --limit N (clips per set)  --so-every N
+         --no-pocketsphinx  --no-stream  --stream-speed X  --parallel N  --chunk-ms MS
          --custom k=v,... (RecognitionConfig.custom_configuration, e.g. decoder=greedy)
+Exit status 0 when every set ran (a set whose data is missing is skipped and said so), 1
+when a request failed.
 """
 import argparse
+import concurrent.futures as cf
+import ctypes
+import ctypes.util
 import glob
+import hashlib
+import io
 import json
 import os
+import platform
 import re
 import shutil
 import signal
@@ -29,6 +56,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import wave
+
+import numpy as np
 
 from train.asr import synth
 from train.asr.textnorm import normalize
@@ -37,21 +67,90 @@ from train.common.stubs import load_stubs
 
 DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 PS_MODEL = "/usr/share/pocketsphinx/model/en-us"
+COMMANDS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "commands.txt")
+CMD_VOICE = "en-us+Annie"
+CMD_RATE = 165
+DEFAULT_SETS = "lj,so,fsdd,cmds"
+
+
+# ---- audio ----------------------------------------------------------------------------------
+
+class _SfInfo(ctypes.Structure):
+    _fields_ = [("frames", ctypes.c_int64), ("samplerate", ctypes.c_int),
+                ("channels", ctypes.c_int), ("format", ctypes.c_int),
+                ("sections", ctypes.c_int), ("seekable", ctypes.c_int)]
+
+
+_SNDFILE = None
+
+
+def _sndfile():
+    global _SNDFILE
+    if _SNDFILE is None:
+        lib = ctypes.CDLL(ctypes.util.find_library("sndfile") or "libsndfile.so.1")
+        lib.sf_open.restype = ctypes.c_void_p
+        lib.sf_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(_SfInfo)]
+        lib.sf_readf_float.restype = ctypes.c_int64
+        lib.sf_readf_float.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
+        lib.sf_close.argtypes = [ctypes.c_void_p]
+        _SNDFILE = lib
+    return _SNDFILE
+
+
+def read_pcm16(path):
+    """(int16 mono samples, sample rate) through libsndfile, the library parley-asr decodes
+    with (WAV, FLAC, Ogg Opus; Debian's sox has no Opus handler). Channels are averaged."""
+    lib = _sndfile()
+    info = _SfInfo()
+    h = lib.sf_open(path.encode(), 0x10, ctypes.byref(info))  # SFM_READ
+    if not h:
+        raise RuntimeError("libsndfile cannot open %s" % path)
+    try:
+        buf = np.zeros((max(info.frames, 0) + 1, info.channels), dtype=np.float32)
+        n = lib.sf_readf_float(h, buf.ctypes.data, info.frames + 1)
+    finally:
+        lib.sf_close(h)
+    x = buf[:n].mean(axis=1)
+    return np.clip(np.round(x * 32767.0), -32768, 32767).astype("<i2"), info.samplerate
+
+
+def wav_bytes(pcm, rate):
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.tobytes())
+    return buf.getvalue()
+
+
+class Clip:
+    """One utterance: id, file, normalized reference; audio decoded once on demand."""
+
+    def __init__(self, cid, path, ref):
+        self.id, self.path, self.ref = cid, path, ref
+        self._pcm = None
+
+    def pcm(self):
+        if self._pcm is None:
+            self._pcm = read_pcm16(self.path)
+        return self._pcm
+
+    def seconds(self):
+        x, rate = self.pcm()
+        return len(x) / rate
+
+    def drop_audio(self):
+        self._pcm = None
 
 
 # ---- data --------------------------------------------------------------------------------
 
 def lj_set(ddir):
-    meta = os.path.join(ddir, "speech", "ljspeech-subset", "metadata.csv")
-    rows = []
-    with open(meta, encoding="utf-8") as f:
-        for line in f:
-            p = line.rstrip("\n").split("|")
-            rows.append((p[0], p[2] if len(p) > 2 else p[1]))
-    rows.sort()
+    """The held-out LJ clips (every 4th by sorted id) as (id, path, reference) tuples."""
+    held, _ = synth.lj_heldout(ddir)
     wavs = os.path.join(ddir, "speech", "ljspeech-subset", "wavs")
-    return [(cid, os.path.join(wavs, cid + ".flac"), normalize(t))
-            for i, (cid, t) in enumerate(rows) if i % 4 == 0]
+    return [(cid, os.path.join(wavs, cid + ".flac"), normalize(t)) for cid, t in held]
 
 
 def fsdd_set(ddir):
@@ -79,9 +178,77 @@ def synth_set(ddir, cache):
     return out
 
 
-def duration(path):
-    r = subprocess.run(["soxi", "-D", path], stdout=subprocess.PIPE, check=True)
-    return float(r.stdout)
+def lj_rows(ddir):
+    """All 71 LJ subset clips; rows: the held-out 18 and all 71 (53 of them trained on)."""
+    ids = synth.lj_subset_ids(ddir)
+    held = {cid for cid, _ in synth.lj_heldout(ddir)[0]}
+    wavs = os.path.join(ddir, "speech", "ljspeech-subset", "wavs")
+    clips = [(cid, os.path.join(wavs, cid + ".flac"), normalize(t)) for cid, t in ids]
+    return clips, [
+        ("lj", "held-out read speech (ljspeech-subset speaker, every 4th clip)",
+         [i for i, c in enumerate(clips) if c[0] in held]),
+        ("lj_all", "the same speaker, all the subset's clips (%d of the %d in training: partly "
+         "trained-on)" % (len(clips) - len(held), len(clips)), list(range(len(clips))))]
+
+
+def so_set(ddir, every):
+    """speechocean762 test-split clips, every `every`'th by sorted id."""
+    so = os.path.join(ddir, "speech", "speechocean762")
+    with open(os.path.join(so, "transcripts.tsv"), encoding="utf-8") as f:
+        rows = [line.rstrip("\n").split("\t") for line in f][1:]
+    test = sorted((r[1], normalize(r[5])) for r in rows if len(r) >= 6 and r[0] == "test")
+    test = [(cid, t) for cid, t in test if t]
+    return [(cid, os.path.join(so, "audio", cid + ".opus"), t) for cid, t in test[::every]]
+
+
+def command_texts(path=COMMANDS):
+    with open(path, encoding="utf-8") as f:
+        return [line.strip() for line in f if line.strip() and not line.startswith("#")]
+
+
+def cmds_set(cache, voice=CMD_VOICE, rate=CMD_RATE):
+    """The commands of commands.txt read by espeak-ng `voice`, cached by voice, rate and text."""
+    os.makedirs(cache, exist_ok=True)
+    out = []
+    for i, text in enumerate(command_texts()):
+        ref = normalize(text)
+        key = hashlib.sha1(("%s|%d|%s" % (voice, rate, ref)).encode()).hexdigest()[:12]
+        wav = os.path.join(cache, "cmd%02d-%s.wav" % (i, key))
+        if not os.path.exists(wav):
+            synth.run(["espeak-ng", "-v", voice, "-s", str(rate), "-w", wav + ".tmp.wav", ref])
+            os.rename(wav + ".tmp.wav", wav)
+        out.append(("cmd%02d" % i, wav, ref))
+    return out
+
+
+def load_set(name, a):
+    """(clips, kind, rows) for set `name`: rows are (row name, description, clip indices)."""
+    d = a.data
+    if name == "lj":
+        clips, rows = lj_rows(d)
+        return clips, "wer", rows
+    if name == "so":
+        clips = so_set(d, a.so_every)
+        return clips, "wer", [("so", "speechocean762 test speakers, every %s clip by sorted id"
+                               % ("" if a.so_every == 1 else ordinal(a.so_every)),
+                               list(range(len(clips))))]
+    if name == "fsdd":
+        clips = fsdd_set(d)
+        return clips, "accuracy", [("fsdd", "FSDD takes 0-4 (digit accuracy)",
+                                    list(range(len(clips))))]
+    if name == "cmds":
+        clips = cmds_set(os.path.join(a.cache, "cmds"))
+        return clips, "wer", [("cmds", "voice-assistant commands, espeak-ng %s (not in training)"
+                               % CMD_VOICE, list(range(len(clips))))]
+    if name == "synth":
+        clips = synth_set(d, os.path.join(a.cache, "dev_synth"))
+        return clips, "wer", [("synth", "espeak-ng en-029 on LJ050-* text (dev_synth)",
+                               list(range(len(clips))))]
+    raise SystemExit("unknown set %r (lj, so, fsdd, cmds, synth)" % name)
+
+
+def ordinal(n):
+    return "%d%s" % (n, {1: "st", 2: "nd", 3: "rd"}.get(n % 10 if n % 100 not in (11, 12, 13) else 0, "th"))
 
 
 # ---- scoring --------------------------------------------------------------------------------
@@ -122,47 +289,116 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def parley_decode(stub, asr, clips, model, custom, pid):
-    hyps = []
+class Parley:
+    """The gateway's ASR stub, the model and settings every request carries, failures counted."""
+
+    def __init__(self, stub, asr, model, custom):
+        self.stub, self.asr, self.model, self.custom = stub, asr, model, custom
+        self.failures = []
+
+    def config(self, extra=None):
+        return self.asr.RecognitionConfig(language_code="en-US", max_alternatives=1,
+                                          model=self.model, verbatim_transcripts=True,
+                                          custom_configuration=dict(self.custom, **(extra or {})))
+
+    def failed(self, mode, clip, err):
+        self.failures.append({"mode": mode, "id": clip.id, "error": "%s: %s" % (
+            getattr(err, "code", lambda: "")(), getattr(err, "details", lambda: str(err))())})
+        return ""
+
+    def recognize(self, clip):
+        import grpc
+        try:
+            with open(clip.path, "rb") as f:
+                r = self.stub.Recognize(self.asr.RecognizeRequest(config=self.config(),
+                                                                  audio=f.read()), timeout=300)
+        except grpc.RpcError as err:
+            return self.failed("offline", clip, err)
+        return " ".join(x.alternatives[0].transcript for x in r.results if x.alternatives).strip()
+
+    def stream(self, clip, chunk_ms, speed):
+        """Finals joined by a space; chunks paced at `speed` x real time (0: unpaced)."""
+        import grpc
+        x, rate = clip.pcm()
+        wav = wav_bytes(x, rate)
+        hdr, body = wav[:44], wav[44:]
+        step = max(2, int(rate * chunk_ms / 1000) * 2)
+        cfg = self.config({"speech_events": "true"})
+        asr = self.asr
+
+        def requests():
+            yield asr.StreamingRecognizeRequest(
+                streaming_config=asr.StreamingRecognitionConfig(config=cfg, interim_results=True))
+            t0 = time.monotonic()
+            for i, off in enumerate(range(0, len(body), step)):
+                if speed > 0:
+                    wait = t0 + i * chunk_ms / 1000 / speed - time.monotonic()
+                    if wait > 0:
+                        time.sleep(wait)
+                yield asr.StreamingRecognizeRequest(
+                    audio_content=(hdr if i == 0 else b"") + body[off:off + step])
+        finals = []
+        try:
+            for resp in self.stub.StreamingRecognize(requests(), timeout=300 + 2 * clip.seconds()):
+                finals += [r.alternatives[0].transcript for r in resp.results
+                           if r.is_final and r.alternatives]
+        except grpc.RpcError as err:
+            return self.failed("stream", clip, err)
+        return " ".join(f for f in finals if f).strip()
+
+
+def timed(pid, fn):
+    """(fn(), CPU seconds of process pid during it or None, wall seconds)."""
     c0, t0 = cpu_seconds(pid), time.time()
-    for cid, path, _ in clips:
-        cfg = asr.RecognitionConfig(language_code="en-US", max_alternatives=1, model=model or "",
-                                    verbatim_transcripts=True, custom_configuration=custom)
-        r = stub.Recognize(asr.RecognizeRequest(config=cfg, audio=open(path, "rb").read()), timeout=300)
-        hyps.append(" ".join(x.alternatives[0].transcript for x in r.results if x.alternatives))
+    out = fn()
     c1, t1 = cpu_seconds(pid), time.time()
-    return hyps, (c1 - c0 if c0 is not None else None), t1 - t0
+    return out, (c1 - c0 if c0 is not None else None), t1 - t0
+
 
 
 # ---- pocketsphinx ---------------------------------------------------------------------------
 
-def ps_run(clips, tmp, name):
-    d = os.path.join(tmp, "ps-" + name)
-    os.makedirs(d, exist_ok=True)
-    ctl = os.path.join(d, "ctl")
-    with open(ctl, "w") as f:
-        for i, (_, path, _) in enumerate(clips):
-            # -D: no dither. sox dithers with fresh random noise on every run when it writes
-            # 16-bit samples after resampling, and pocketsphinx's result moved by a point
-            # between runs on the same clips because of it
-            subprocess.run(["sox", "-V1", "-D", path, "-t", "raw", "-r", "16000", "-e", "signed",
-                            "-b", "16", "-c", "1", os.path.join(d, "u%05d.raw" % i)], check=True)
-            f.write("u%05d\n" % i)
-    hyp = os.path.join(d, "hyp")
-    argv = ["pocketsphinx_batch", "-adcin", "yes", "-cepdir", d, "-cepext", ".raw", "-ctl", ctl,
+def ps_argv(d, ctl, hyp):
+    return ["pocketsphinx_batch", "-adcin", "yes", "-cepdir", d, "-cepext", ".raw", "-ctl", ctl,
             "-hyp", hyp, "-hmm", PS_MODEL + "/en-us", "-lm", PS_MODEL + "/en-us.lm.bin",
             "-dict", PS_MODEL + "/cmudict-en-us.dict", "-logfn", os.path.join(d, "log")]
+
+
+def children_cpu(fn):
+    r0 = os.times()
+    fn()
+    r1 = os.times()
+    return (r1.children_user - r0.children_user) + (r1.children_system - r0.children_system)
+
+
+def ps_raw16k(clip, out):
+    """The clip as 16 kHz 16-bit raw PCM: libsndfile decodes, sox resamples. -D: no dither
+    (sox dithers with fresh random noise on every run when it writes 16-bit samples after
+    resampling, and pocketsphinx's result moved by a point between runs because of it)."""
+    x, rate = clip.pcm()
+    synth.run(["sox", "-V1", "-D", "-t", "raw", "-e", "signed", "-b", "16", "-c", "1",
+               "-r", str(rate), "-", "-t", "raw", "-r", "16000", "-e", "signed", "-b", "16",
+               "-c", "1", out], input=x.tobytes())
+
+
+def ps_run(clips, tmp, name):
+    """pocketsphinx transcripts of the clips, CPU seconds of pocketsphinx_batch, wall seconds."""
+    d = os.path.join(tmp, "ps-" + name)
+    os.makedirs(d, exist_ok=True)
+    ctl, hyp = os.path.join(d, "ctl"), os.path.join(d, "hyp")
+    with open(ctl, "w") as f:
+        for i, clip in enumerate(clips):
+            ps_raw16k(clip, os.path.join(d, "u%05d.raw" % i))
+            f.write("u%05d\n" % i)
     t0 = time.time()
-    ru0 = os.times()
-    subprocess.run(argv, check=True)
-    ru1 = os.times()
-    cpu = (ru1.children_user - ru0.children_user) + (ru1.children_system - ru0.children_system)
+    cpu = children_cpu(lambda: subprocess.run(ps_argv(d, ctl, hyp), check=True))
     wall = time.time() - t0
     got = {}
     for line in open(hyp):
         m = re.match(r"^(.*)\((u\d+)(?: -?\d+)*\)\s*$", line)
         if m:
             got[m.group(2)] = m.group(1).strip()
+    shutil.rmtree(d, ignore_errors=True)
     return [got.get("u%05d" % i, "") for i in range(len(clips))], cpu, wall
 
 
@@ -170,14 +406,9 @@ def ps_load_cost(tmp):
     """CPU seconds pocketsphinx_batch spends loading its models (an empty control file)."""
     d = os.path.join(tmp, "ps-empty")
     os.makedirs(d, exist_ok=True)
-    open(os.path.join(d, "ctl"), "w").close()
-    ru0 = os.times()
-    subprocess.run(["pocketsphinx_batch", "-adcin", "yes", "-cepdir", d, "-cepext", ".raw", "-ctl",
-                    os.path.join(d, "ctl"), "-hyp", os.path.join(d, "hyp"), "-hmm", PS_MODEL + "/en-us",
-                    "-lm", PS_MODEL + "/en-us.lm.bin", "-dict", PS_MODEL + "/cmudict-en-us.dict",
-                    "-logfn", os.path.join(d, "log")], check=True)
-    ru1 = os.times()
-    return (ru1.children_user - ru0.children_user) + (ru1.children_system - ru0.children_system)
+    ctl = os.path.join(d, "ctl")
+    open(ctl, "w").close()
+    return children_cpu(lambda: subprocess.run(ps_argv(d, ctl, os.path.join(d, "hyp")), check=True))
 
 
 # ---- stack ----------------------------------------------------------------------------------
@@ -223,11 +454,122 @@ def start_stack(build, model_dir, tmp, procs):
         port = int(m.group(1)) if m else None
         info = re.search(r"models=(\d+) lm=(\d)", open(out).read())
         if asr.poll() is not None:
-            raise SystemExit("parley-asr exited; see %s" % os.path.join(tmp, "asr.log"))
+            raise SystemExit("parley-asr exited: %s" % open(os.path.join(tmp, "asr.log")).read()[-500:])
         time.sleep(0.1)
     if port is None or info is None:
         raise SystemExit("the stack did not start")
     return "127.0.0.1:%d" % port, asr.pid, info.group(0)
+
+
+# ---- one set ----------------------------------------------------------------------------------
+
+def missing_data(name, a):
+    need = {"lj": "speech/ljspeech-subset/metadata.csv", "so": "speech/speechocean762/transcripts.tsv",
+            "fsdd": "speech/fsdd/recordings", "synth": "text/ljspeech-sentences.csv"}.get(name)
+    return need and not os.path.exists(os.path.join(a.data, need)) and need
+
+
+def run_set(name, a, parley, pid, ps_load, tmp):
+    """Decode one set offline, streamed and with pocketsphinx; one result row per scored subset."""
+    tuples, kind, rows = load_set(name, a)
+    if a.limit:
+        tuples = tuples[:a.limit]
+        rows = [(r, d, [i for i in idx if i < a.limit]) for r, d, idx in rows]
+    clips = [Clip(*t) for t in tuples]
+    secs = [c.seconds() for c in clips]
+    for c in clips:
+        c.drop_audio()
+    hyps = {}
+    hyps["offline"], cpu, wall = timed(pid, lambda: [parley.recognize(c) for c in clips])
+    cost = {"offline": (cpu, wall)}
+    if not a.no_stream:
+        def one(c):
+            h = parley.stream(c, a.chunk_ms, a.stream_speed)
+            c.drop_audio()
+            return h
+        with cf.ThreadPoolExecutor(a.parallel) as ex:
+            hyps["stream"], cpu, wall = timed(pid, lambda: list(ex.map(one, clips)))
+        cost["stream"] = (cpu, wall)
+    if not a.no_pocketsphinx:
+        hyps["pocketsphinx"], cpu, wall = ps_run(clips, tmp, name)
+        cost["pocketsphinx"] = (max(0.0, cpu - ps_load), wall)
+    total = sum(secs)
+    out = {}
+    for rname, desc, idx in rows:
+        audio = sum(secs[i] for i in idx)
+        row = {"set": name, "description": desc, "clips": len(idx), "audio_s": round(audio, 2),
+               "metric": kind}
+        for mode, hs in hyps.items():
+            row[mode] = score(kind, [clips[i].ref for i in idx], [hs[i] for i in idx])
+            c, w = cost[mode]
+            # the pass covered the whole set: its cost per audio second holds for every row
+            row[mode]["rtf_cpu"] = c / total if c is not None and total else None
+            row[mode]["rtf_wall"] = w / total if total else None
+        row["examples"] = [dict({"id": clips[i].id, "ref": clips[i].ref},
+                                **{m: hs[i] for m, hs in hyps.items()}) for i in idx[:a.examples]]
+        out[rname] = row
+    return out
+
+
+# ---- report -------------------------------------------------------------------------------
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            m = re.search(r"^model name\s*:\s*(.+)$", f.read(), re.M)
+        name = m.group(1).strip() if m else platform.processor()
+    except OSError:
+        name = platform.processor()
+    return "%s, %d cores" % (name or "unknown CPU", os.cpu_count() or 0)
+
+
+def pct(row, mode):
+    if mode not in row:
+        return "-"
+    return "%.2f%%" % (100 * row[mode][row["metric"]])
+
+
+def rtf(row, mode):
+    v = row.get(mode, {}).get("rtf_cpu")
+    return "-" if v is None else "%.4f" % v
+
+
+def line(rname, row):
+    s = "%-7s %4d clips %7.1f s | offline %s" % (rname, row["clips"], row["audio_s"], pct(row, "offline"))
+    if "stream" in row:
+        s += " stream %s" % pct(row, "stream")
+    s += " RTF %s/%s" % (rtf(row, "offline"), rtf(row, "stream"))
+    if "pocketsphinx" in row:
+        s += " | pocketsphinx %s RTF %s" % (pct(row, "pocketsphinx"), rtf(row, "pocketsphinx"))
+    return s + "  (%s)" % row["metric"]
+
+
+def markdown(results):
+    r = results
+    out = ["Run of %s to %s UTC on %s (load average %s at the start), model `%s` (%s), "
+           "custom %s; streaming: %g ms chunks at %s, %d clips at once." % (
+               r["started"], r["finished"], r["cpu"], r["load_start"], r["model"],
+               r["server_info"], r["custom"] or "none", r["stream"]["chunk_ms"],
+               "%gx real time" % r["stream"]["speed"] if r["stream"]["speed"] else "the server's pace",
+               r["stream"]["parallel"]),
+           "",
+           "```", r["command"], "```", "",
+           "| set | clips / audio | Parley offline | Parley streaming | pocketsphinx | "
+           "Parley RTF offline / streaming (CPU, 1 core) | pocketsphinx RTF |",
+           "|---|---|---|---|---|---|---|"]
+    for name, row in r["rows"].items():
+        what = "WER" if row["metric"] == "wer" else "accuracy"
+        out.append("| %s: %s, %s | %d / %.1f s | %s | %s | %s | %s / %s | %s |" % (
+            name, row["description"], what, row["clips"], row["audio_s"], pct(row, "offline"),
+            pct(row, "stream"), pct(row, "pocketsphinx"), rtf(row, "offline"),
+            rtf(row, "stream"), rtf(row, "pocketsphinx")))
+    if r["failures"]:
+        out += ["", "%d requests failed (see the JSON)." % len(r["failures"])]
+    return "\n".join(out) + "\n"
+
+
+def utc():
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime())
 
 
 def main():
@@ -238,13 +580,24 @@ def main():
     ap.add_argument("--model-dir", default=paths.models_dir())
     ap.add_argument("--model", default="")
     ap.add_argument("--data", default=paths.data_dir())
-    ap.add_argument("--sets", default="lj,fsdd,synth")
-    ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--sets", default=DEFAULT_SETS)
+    ap.add_argument("--limit", type=int, default=0, help="first N clips of each set (0: all)")
+    ap.add_argument("--so-every", type=int, default=5,
+                    help="speechocean762 test: every Nth clip by sorted id (1: all 2,500)")
     ap.add_argument("--no-pocketsphinx", action="store_true")
+    ap.add_argument("--no-stream", action="store_true")
+    ap.add_argument("--stream-speed", type=float, default=1.0,
+                    help="chunk pace in multiples of real time (0: as fast as the server answers)")
+    ap.add_argument("--chunk-ms", type=float, default=100)
+    ap.add_argument("--parallel", type=int, default=8, help="clips streamed at once")
     ap.add_argument("--custom", default="")
     ap.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "parley-asr-eval-cache"))
+    ap.add_argument("--examples", type=int, default=3, help="transcripts kept per row in the JSON")
     ap.add_argument("--json")
+    ap.add_argument("--markdown", help="write the results table (docs/benchmarks.md style) here")
     a = ap.parse_args()
+    if a.so_every < 1 or a.parallel < 1 or a.chunk_ms <= 0 or a.stream_speed < 0:
+        ap.error("--so-every and --parallel must be >= 1, --chunk-ms > 0, --stream-speed >= 0")
     load_stubs(os.path.join(a.build, "python"))
     import grpc
     from riva.proto import riva_asr_pb2 as asr
@@ -253,7 +606,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="parley-asr-eval-")
     procs = []
 
-    def stop(*_):
+    def stop():
         for p in reversed(procs):
             if p.poll() is None:
                 p.terminate()
@@ -265,63 +618,62 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
+        results = {"started": utc(), "cpu": cpu_name(), "load_start": "%.1f" % os.getloadavg()[0],
+                   "command": " ".join(["python3 -m train.asr.eval.eval_service"] + sys.argv[1:])}
         pid, info = a.asr_pid, "running stack"
         server = a.server
         if not server:
-            server, pid, info = start_stack(os.path.abspath(a.build), os.path.abspath(a.model_dir), tmp, procs)
+            server, pid, info = start_stack(os.path.abspath(a.build), os.path.abspath(a.model_dir),
+                                            tmp, procs)
         ch = grpc.insecure_channel(server, options=[("grpc.max_send_message_length", 64 << 20),
                                                     ("grpc.max_receive_message_length", 64 << 20)])
         stub = asr_grpc.RivaSpeechRecognitionStub(ch)
         rc = stub.GetRivaSpeechRecognitionConfig(asr.RivaSpeechRecognitionConfigRequest(), timeout=30)
-        models = [(c.model_name, dict(c.parameters)) for c in rc.model_config]
-        model = a.model or (models[0][0] if models else "")
+        models = {c.model_name: dict(c.parameters) for c in rc.model_config}
+        model = a.model or (next(iter(models)) if models else "")
         custom = dict(kv.split("=", 1) for kv in a.custom.split(",") if kv)
-        print("parley-asr (%s): model %s; decoder %s, LM %s; custom %s" % (
-            info, model, dict(models).get(model, {}).get("decoder"),
-            dict(models).get(model, {}).get("language_model"), custom or "-"), flush=True)
+        params = models.get(model, {})
+        print("parley-asr (%s): model %s; decoder %s, LM %s; custom %s; %s" % (
+            info, model, params.get("decoder"), params.get("language_model"), custom or "-",
+            results["cpu"]), flush=True)
+        results.update({"model": model, "model_parameters": params, "server_info": info,
+                        "custom": custom, "rows": {},
+                        "stream": {"chunk_ms": a.chunk_ms, "speed": a.stream_speed,
+                                   "parallel": 0 if a.no_stream else a.parallel},
+                        "skipped": {}})
+        parley = Parley(stub, asr, model, custom)
         ps_load = None if a.no_pocketsphinx else ps_load_cost(tmp)
-        results = {"model": model, "server_info": info, "custom": custom, "sets": {}}
         for name in a.sets.split(","):
-            clips = {"lj": lambda: lj_set(a.data), "fsdd": lambda: fsdd_set(a.data),
-                     "synth": lambda: synth_set(a.data, os.path.join(a.cache, "dev_synth"))}[name]()
-            if a.limit:
-                clips = clips[:a.limit]
-            kind = "accuracy" if name == "fsdd" else "wer"
-            refs = [c[2] for c in clips]
-            audio_s = sum(duration(c[1]) for c in clips)
-            hyps, cpu, wall = parley_decode(stub, asr, clips, model, custom, pid)
-            row = {"clips": len(clips), "audio_s": round(audio_s, 2)}
-            row["parley"] = score(kind, refs, hyps)
-            row["parley"].update({"rtf_cpu": cpu / audio_s if cpu is not None else None,
-                                  "rtf_wall": wall / audio_s})
-            row["examples"] = [{"id": c[0], "ref": c[2], "parley": h} for c, h in zip(clips[:3], hyps[:3])]
-            if not a.no_pocketsphinx:
-                phyps, pcpu, pwall = ps_run(clips, tmp, name)
-                row["pocketsphinx"] = score(kind, refs, phyps)
-                row["pocketsphinx"].update({"rtf_cpu": max(0.0, pcpu - ps_load) / audio_s,
-                                            "rtf_wall": pwall / audio_s})
-                for e, h in zip(row["examples"], phyps[:3]):
-                    e["pocketsphinx"] = h
-            results["sets"][name] = row
-            metric = "accuracy" if kind == "accuracy" else "wer"
-            line = "%-6s %4d clips %7.1f s audio | parley %s %.2f%% RTF cpu %s wall %.3f" % (
-                name, len(clips), audio_s, metric, 100 * row["parley"][metric],
-                "%.4f" % row["parley"]["rtf_cpu"] if row["parley"]["rtf_cpu"] is not None else "-",
-                row["parley"]["rtf_wall"])
-            if "pocketsphinx" in row:
-                line += " | pocketsphinx %s %.2f%% RTF cpu %.4f wall %.3f" % (
-                    metric, 100 * row["pocketsphinx"][metric], row["pocketsphinx"]["rtf_cpu"],
-                    row["pocketsphinx"]["rtf_wall"])
-            print(line, flush=True)
+            need = missing_data(name, a)
+            if need:
+                print("%-7s skipped: no %s under %s" % (name, need, a.data), flush=True)
+                results["skipped"][name] = "no " + need
+                continue
+            t0 = time.time()
+            for rname, row in run_set(name, a, parley, pid, ps_load, tmp).items():
+                results["rows"][rname] = row
+                print(line(rname, row), flush=True)
             for e in row["examples"][:2]:
-                print("    ref: %s\n    parley: %s%s" % (e["ref"], e["parley"],
-                      "\n    pocketsphinx: %s" % e["pocketsphinx"] if "pocketsphinx" in e else ""))
+                print("    ref: %s\n%s" % (e["ref"], "".join(
+                    "    %s: %s\n" % (m, e[m]) for m in ("offline", "stream", "pocketsphinx") if m in e)),
+                      end="")
+            print("    (%.0f s)" % (time.time() - t0), flush=True)
+        results["finished"] = utc()
+        results["failures"] = parley.failures
+        for f in parley.failures[:10]:
+            print("FAILED %(mode)s %(id)s: %(error)s" % f)
+        md = markdown(results)
+        print("\n" + md, end="")
         if a.json:
             with open(a.json, "w") as f:
                 json.dump(results, f, indent=1)
+        if a.markdown:
+            with open(a.markdown, "w") as f:
+                f.write(md)
+        return 1 if parley.failures else 0
     finally:
         stop()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
