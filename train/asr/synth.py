@@ -14,9 +14,12 @@ Sets:
              drawn pitch and speaking rate.
   real       real speech: FSDD takes 5-49, speech commands, LJ subset clips not held out
              (several augmented copies each).
+  real (--more-real) adds speechocean762's train speakers but every 10th (3 copies, the
+             first clean) and the real LJ Speech reader (speech/ljspeech-real, 4 copies).
   dev_*      evaluation sets: dev_lj (every 4th LJ subset clip by sorted id), dev_fsdd
              (FSDD takes 0-4), dev_synth (held-out voice espeak-ng en-029, held-out text
-             LJ050-*). Never augmented.
+             LJ050-*), and with --more-real dev_so (every 10th speechocean762 train speaker).
+             Never augmented. speechocean762's test speakers are never planned.
 
 Resumable and parallel-safe: work items are a deterministic list; shard k of n handles
 items with index % n == k and appends one manifest line per finished item to its own
@@ -32,6 +35,8 @@ shipped model had, and its smoke mode for a few items of every set.
 import argparse
 import collections
 import csv
+import ctypes
+import ctypes.util
 import glob
 import json
 import os
@@ -127,8 +132,8 @@ def pick_voice(rng):
     return ("espeak", rng.choice(ESPEAK) + rng.choice(ESPEAK_VARIANTS))
 
 
-def plan(ddir, scale):
-    """Deterministic list of work items (dicts)."""
+def plan(ddir, scale, more_real=False):
+    """Deterministic list of work items (dicts); more_real adds plan_more_real's families."""
     rng = random.Random(1234)
     s = sentences(ddir, rng)
 
@@ -173,6 +178,60 @@ def plan(ddir, scale):
             items.append({"id": "real-sc-%s-%s-%d" % (word, os.path.basename(p)[:-4], c),
                           "set": "real", "kind": "file", "path": p, "text": normalize(word),
                           "source": "speech_commands", "voice": "sc", "copy": c})
+    return items + (plan_more_real(ddir) if more_real else [])
+
+
+SO_COPIES, LJREAL_COPIES = 3, 4
+
+
+def speechocean_rows(ddir):
+    """speechocean762 rows (split, id, speaker, gender, age, text) of transcripts.tsv."""
+    with open(os.path.join(ddir, "speech", "speechocean762", "transcripts.tsv"),
+              encoding="utf-8") as f:
+        rows = [line.rstrip("\n").split("\t") for line in f]
+    return [r for r in rows[1:] if len(r) >= 6]
+
+
+def speechocean_dev_speakers(rows):
+    """Every 10th speaker (sorted) of the corpus's train split: held out for model
+    selection. The corpus's test speakers are never planned here (evaluation only)."""
+    spk = sorted({r[2] for r in rows if r[0] == "train"})
+    return set(spk[::10])
+
+
+def plan_more_real(ddir):
+    """The real speech added for the 250-speaker model: speechocean762's train speakers
+    (SO_COPIES copies, the first clean) minus a dev set of its train speakers (dev_so), and
+    the real LJ Speech reader (speech/ljspeech-real, LJREAL_COPIES copies)."""
+    items = []
+    so = os.path.join(ddir, "speech", "speechocean762")
+    if os.path.isdir(so):
+        rows = speechocean_rows(ddir)
+        dev = speechocean_dev_speakers(rows)
+        for split, cid, spk, _, _, text in (r[:6] for r in rows):
+            if split != "train":
+                continue
+            path = os.path.join(so, "audio", cid + ".opus")
+            if spk in dev:
+                items.append({"id": "dev-so-" + cid, "set": "dev_so", "kind": "file",
+                              "path": path, "text": normalize(text), "source": "speechocean762",
+                              "voice": "so" + spk})
+                continue
+            for c in range(SO_COPIES):
+                items.append({"id": "real-so-%s-%d" % (cid, c), "set": "real", "kind": "file",
+                              "path": path, "text": normalize(text), "source": "speechocean762",
+                              "voice": "so" + spk, "copy": c})
+    ljr = os.path.join(ddir, "speech", "ljspeech-real")
+    if os.path.isdir(ljr):
+        with open(os.path.join(ljr, "metadata.csv"), encoding="utf-8") as f:
+            meta = sorted((row[0], row[2] if len(row) > 2 else row[1])
+                          for row in csv.reader(f, delimiter="|", quoting=csv.QUOTE_NONE))
+        for cid, text in meta:
+            path = os.path.join(ljr, "wavs", cid + ".flac")
+            for c in range(LJREAL_COPIES):
+                items.append({"id": "real-ljr-%s-%d" % (cid, c), "set": "real", "kind": "file",
+                              "path": path, "text": normalize(text), "source": "ljspeech_real",
+                              "voice": "ljr", "copy": c})
     return items
 
 
@@ -241,10 +300,44 @@ def tts(item, out_wav):
         raise ValueError(kind)
 
 
+class _SfInfo(ctypes.Structure):
+    _fields_ = [("frames", ctypes.c_int64), ("samplerate", ctypes.c_int),
+                ("channels", ctypes.c_int), ("format", ctypes.c_int),
+                ("sections", ctypes.c_int), ("seekable", ctypes.c_int)]
+
+
+def sndfile_read(path):
+    """(float32 mono samples, sample rate) through libsndfile, the library the services
+    decode with: Debian's sox has no Ogg Opus handler, libsndfile 1.2 has."""
+    lib = ctypes.CDLL(ctypes.util.find_library("sndfile") or "libsndfile.so.1")
+    lib.sf_open.restype = ctypes.c_void_p
+    lib.sf_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(_SfInfo)]
+    lib.sf_readf_float.restype = ctypes.c_int64
+    lib.sf_readf_float.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
+    lib.sf_close.argtypes = [ctypes.c_void_p]
+    info = _SfInfo()
+    h = lib.sf_open(path.encode(), 0x10, ctypes.byref(info))  # SFM_READ
+    if not h:
+        raise RuntimeError("libsndfile cannot open %s" % path)
+    try:
+        buf = np.zeros((max(info.frames, 0) + 1, info.channels), dtype=np.float32)
+        n = lib.sf_readf_float(h, buf.ctypes.data, info.frames + 1)
+    finally:
+        lib.sf_close(h)
+    return buf[:n].mean(axis=1).astype(np.float32), info.samplerate
+
+
 def sox_load(path, effects, rng_seed):
-    """Decode any file with sox to 16 kHz mono float32, applying sox effects."""
-    r = run(["sox", "-R", path, "-t", "raw", "-e", "float", "-b", "32", "-c", "1", "-"]
-            + effects + ["rate", "-h", "16000"])
+    """Decode any file with sox to 16 kHz mono float32, applying sox effects (Ogg Opus is
+    decoded by libsndfile first and piped in raw)."""
+    if path.endswith(".opus"):
+        x, sr = sndfile_read(path)
+        r = run(["sox", "-R", "-t", "raw", "-e", "float", "-b", "32", "-c", "1", "-r", str(sr),
+                 "-", "-t", "raw", "-e", "float", "-b", "32", "-c", "1", "-"]
+                + effects + ["rate", "-h", "16000"], input=x.astype("<f4").tobytes())
+    else:
+        r = run(["sox", "-R", path, "-t", "raw", "-e", "float", "-b", "32", "-c", "1", "-"]
+                + effects + ["rate", "-h", "16000"])
     return np.frombuffer(r.stdout, dtype="<f4").copy()
 
 
@@ -360,12 +453,15 @@ def main(argv=None):
     ap.add_argument("--order", default="dev,real,train", help="set families first to last")
     ap.add_argument("--no-prosody", action="store_true",
                     help="leave out the prosody family (syp-* items)")
+    ap.add_argument("--more-real", action="store_true",
+                    help="add speechocean762 (real and dev_so) and the real LJ reader")
     ap.add_argument("--max-items", type=int, default=0,
                     help="the first N items of each set of this shard's plan at most")
     args = ap.parse_args(argv)
     ddir = paths.data_dir(args.data)
     # shard first, then select: the selection does not move items between shards
-    items = [it for i, it in enumerate(plan(ddir, args.scale)) if i % args.nshards == args.shard]
+    items = [it for i, it in enumerate(plan(ddir, args.scale, args.more_real))
+             if i % args.nshards == args.shard]
     if args.no_prosody:
         items = [it for it in items if not it["id"].startswith("syp-")]
     if args.only:

@@ -54,10 +54,12 @@ def lr_at(step, seconds, args):
 
 
 def score(res):
-    """Lower is better: LJ CER + synthetic CER + FSDD digit error. Character rates, because
+    """Lower is better: LJ CER + synthetic CER + FSDD digit error (+ speechocean762 dev CER). Character rates, because
     word rates over the 18 LJ clips (about 330 words) move by whole points on one word."""
-    return (res.get("dev_lj_cer", (1, 0))[0] + res.get("dev_synth_cer", (1, 0))[0]
-            + 1 - res.get("dev_fsdd_acc", (0, 0))[0])
+    s = (res.get("dev_lj_cer", (1, 0))[0] + res.get("dev_synth_cer", (1, 0))[0]
+         + 1 - res.get("dev_fsdd_acc", (0, 0))[0])
+    # speechocean762's held-out train speakers, when the data has them (synth.py dev_so)
+    return s + res["dev_so_cer"][0] if "dev_so_cer" in res else s
 
 
 def recalibrate_bn(model, recs, cache, rng, n_batches, max_frames, device):
@@ -172,7 +174,7 @@ def main(argv=None, recipe=None):
                 state["bn_frozen"] = True
         log(run_dir, "fresh run: %d parameters, args %s" % (n_params(model), vars(args)))
     cache = FeatCache(args.work)
-    dev = {k: read_manifests(args.work, k) for k in ("dev_lj", "dev_fsdd", "dev_synth")}
+    dev = {k: read_manifests(args.work, k) for k in ("dev_lj", "dev_fsdd", "dev_synth", "dev_so")}
     rng = random.Random(args.seed * 1000 + state["epoch"])
 
     def save(path):
