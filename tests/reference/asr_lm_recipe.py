@@ -4,7 +4,8 @@
   PYTHONPATH=SOURCE_DIR asr_lm_recipe.py SOURCE_DIR BEAM_DUMP_BIN WORK_DIR
 
 1. text normalization: numbers, years, ordinals, decimals, money, percent, punctuation;
-2. builds a model from a small made-up data folder (same layout as ../shared/data) with
+2. builds models (the small 3-gram and the large --large 3-/4-gram recipe) from a small made-up
+   data folder (same layout as ../shared/data) with
    and without pruning (and with LJ weighting) and checks that every context's distribution sums to 1 (the
    backoff weights are renormalized after pruning), that the evaluation sentences are
    held out, and that the C loader (through asr_beam_dump) reads the gzip ARPA.
@@ -61,12 +62,31 @@ def main(src, dump_bin, work):
         for i in range(100):
             f.write(" ".join(rng.choice(words) for _ in range(5)) + "\n")
 
-    for cut, ljw in ((1, 1), (2, 1), (3, 1), (2, 3)):
-        out = os.path.join(work, "lm%d_%d.arpa.gz" % (cut, ljw))
+    # the large model's sources: a small pretraining text and speechocean762 transcripts whose
+    # test split and dev speakers (every 10th train speaker) must stay out of the model
+    import lzma
+    os.makedirs(os.path.join(data, "text", "pretrain"), exist_ok=True)
+    with lzma.open(os.path.join(data, "text", "pretrain", "tiny.txt.xz"), "wt") as f:
+        for i in range(300):
+            f.write(" ".join(rng.choice(words) for _ in range(rng.randint(3, 9))).capitalize()
+                    + ". " + " ".join(rng.choice(words) for _ in range(4)) + "!\n")
+    os.makedirs(os.path.join(data, "speech", "speechocean762"), exist_ok=True)
+    with open(os.path.join(data, "speech", "speechocean762", "transcripts.tsv"), "w") as f:
+        f.write("split\tid\tspeaker\tgender\tage\ttext\n")
+        for spk in range(20):
+            text = "NARWHAL SONG" if spk == 10 else "THE OKAPI %d" % spk  # 10: a dev speaker
+            f.write("train\t%04d0001\t%04d\tm\t30\t%s\n" % (spk, spk, text))
+        f.write("test\t99990001\t9999\tf\t30\tQUAGGA TALK\n")
+
+    runs = [(cut, ljw, ["--min-word", "1", "--min-bigram", str(cut), "--min-trigram", str(cut),
+                        "--lj-weight", str(ljw)]) for cut, ljw in ((1, 1), (2, 1), (3, 1), (2, 3))]
+    runs += [(cut, "large-o%d" % order,
+              ["--large", "--order", str(order), "--cutoffs", "%d,%d,%d" % (cut, cut, cut),
+               "--work", os.path.join(work, "large")]) for cut, order in ((1, 4), (2, 4), (2, 3))]
+    for cut, ljw, opts in runs:
+        out = os.path.join(work, "lm%d_%s.arpa.gz" % (cut, ljw))
         res = subprocess.run([sys.executable, "-m", "train.asr.lm.build_lm",
-                              "--data", data, "--out", out, "--min-word", "1",
-                              "--min-bigram", str(cut), "--min-trigram", str(cut),
-                              "--lj-weight", str(ljw)],
+                              "--data", data, "--out", out] + opts,
                              capture_output=True, text=True, cwd=src)
         if res.returncode != 0:
             print("FAIL build (cut-off %d): %s" % (cut, res.stderr))
@@ -81,10 +101,18 @@ def main(src, dump_bin, work):
         if "eighteen" not in vocab:
             print("FAIL: numbers were not spelled out")
             fails += 1
+        for w in ("quagga", "narwhal"):
+            if w in vocab:
+                print("FAIL: %r (speechocean762 test split or dev speaker) reached the model" % w)
+                fails += 1
+        if str(ljw).startswith("large") and ("okapi",) not in ng:
+            print("FAIL: the large model lacks its in-domain text")
+            fails += 1
+        order = max(len(k) for k in ng)
 
         def lp(h, w):
             acc = 0.0
-            for k in range(min(len(h), 2), -1, -1):
+            for k in range(min(len(h), order - 1), -1, -1):
                 hh = tuple(h[len(h) - k:])
                 e = ng.get(hh + (w,))
                 if e is not None:
@@ -93,13 +121,13 @@ def main(src, dump_bin, work):
                     acc += ng[hh][1]
             raise AssertionError("no unigram for %r" % w)
 
-        contexts = [()] + [k for k in ng if len(k) in (1, 2) and k != ("</s>",)]
+        contexts = [()] + [k for k in ng if len(k) < order and k != ("</s>",)]
         worst = 0.0
         for h in contexts:
             tot = sum(10 ** lp(list(h), w) for w in vocab)
             worst = max(worst, abs(tot - 1))
         ok = worst < 1e-4  # ARPA stores 6 decimals of log10
-        print("cut-off %d, LJ weight %d: %d contexts, worst |sum P(w|h) - 1| = %.2g %s" %
+        print("cut-off %d, LJ weight %s: %d contexts, worst |sum P(w|h) - 1| = %.2g %s" %
               (cut, ljw, len(contexts), worst, "ok" if ok else "FAIL"))
         fails += 0 if ok else 1
         # the C loader reads it: a one-frame decode through the beam-search driver

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "alloc.h"
@@ -69,6 +70,13 @@ static int wer_errors(const char *ref, const char *hyp, int *n_ref) {
     return d[na][nb];
 }
 
+/* Peak resident memory of the process in MB (Linux: ru_maxrss is in KiB). */
+static double peak_rss_mb(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss / 1024.0;
+}
+
 static double P_LO = 0.35; /* lowest probability of the right letter */
 
 static double urand(void) { return (rand() + 0.5) / ((double)RAND_MAX + 1); }
@@ -95,9 +103,12 @@ int main(int argc, char **argv) {
     }
     struct pl_alloc_stats as;
     pl_alloc_stats(&as);
-    printf("LM: order %d, %zu/%zu/%zu n-grams, loaded in %.2f s, %.1f MB\n", pl_asr_lm_order(lm),
-           pl_asr_lm_count(lm, 1), pl_asr_lm_count(lm, 2), pl_asr_lm_count(lm, 3), now() - t0,
-           as.bytes_in_use / 1e6);
+    double load_s = now() - t0;
+    printf("LM: order %d, n-grams", pl_asr_lm_order(lm));
+    for (int k = 1; k <= pl_asr_lm_order(lm); k++)
+        printf("%s%zu", k == 1 ? " " : "/", pl_asr_lm_count(lm, k));
+    printf(", loaded in %.2f s, %.1f MB allocated, peak RSS %.1f MB\n", load_s,
+           as.bytes_in_use / 1e6, peak_rss_mb());
 
     /* transcripts and clips */
     snprintf(path, sizeof path, "%.3000s/speech/ljspeech-subset/metadata.csv", argv[1]);
@@ -233,7 +244,7 @@ int main(int argc, char **argv) {
         free(lp);
     }
     double dur = frames_total * 0.040;
-    const char *names[] = {"greedy", "beam (no LM)", "beam + 3-gram LM"};
+    const char *names[] = {"greedy", "beam (no LM)", "beam + LM"};
     for (int m = 0; m < 3; m++)
         printf("%-17s WER %5.1f%% (%d/%d words), %.3f s for %.0f s of frames, RTF %.5f\n", names[m],
                100.0 * err[m] / nref, err[m], nref, dec_s[m], dur, dec_s[m] / dur);

@@ -361,7 +361,23 @@ def main():
     ap.add_argument("--min-trigram", type=int, default=2)
     ap.add_argument("--lj-weight", type=int, default=3,
                     help="count each LJ Speech training sentence this many times")
+    g = ap.add_argument_group("the large model (train/asr/lm/large.py)")
+    g.add_argument("--large", action="store_true",
+                   help="the pretraining prose plus the in-domain texts, counted with numpy")
+    g.add_argument("--order", type=int, default=4, help="n-gram order, 2-4")
+    g.add_argument("--cutoffs", default="2,3,3",
+                   help="least real count of a kept bigram,trigram,4-gram")
+    g.add_argument("--vocab", type=int, default=64000, help="most frequent words kept (<= 65533)")
+    g.add_argument("--indomain-weight", type=int, default=3,
+                   help="count each in-domain sentence this many times")
+    g.add_argument("--max-order", type=int, default=4, help="order of the cached counts")
+    g.add_argument("--work", default=paths.work_dir("asr-lm"),
+                   help="normalized text and counts (kept: a second run reuses them)")
+    g.add_argument("--no-pretrain", action="store_true", help="in-domain texts only")
     a = ap.parse_args()
+    if a.large:
+        from train.asr.lm import large
+        return large.main_large(a)
     t0 = time.time()
     train, held, n_lj = read_corpus(a.data)
     ntok = sum(len(s) for s in train)
