@@ -72,6 +72,10 @@ struct pl_dlg_pipeline {
         char *model;         /* ASR model (StreamingRecognize config.model) */
         char *language_code; /* "en-US" by default */
         int silence_ms;      /* hands-free: silence that ends an utterance; 0 = the ASR's */
+        int eot_silence_ms;  /* hands-free: the short silence that ends a complete-looking
+                                turn (end_of_turn_silence_ms); 0 = the service's, -1 = off */
+        float eot_min_confidence; /* the NLU confidence that makes it complete; 0 = the
+                                     service's (end_of_turn_min_confidence) */
     } asr;
     struct {
         bool enabled; /* punctuate each utterance (parley-nlu PunctuateText) before the NLU */
@@ -107,6 +111,30 @@ pl_status pl_dlg_pipeline_load(const char *path, struct pl_dlg_pipeline **out);
 pl_status pl_dlg_pipeline_parse(const char *name, const char *text, size_t len,
                                 struct pl_dlg_pipeline **out);
 void pl_dlg_pipeline_destroy(struct pl_dlg_pipeline *p); /* NULL is a no-op */
+
+/* ---- end of turn (dialog_eot.c) ------------------------------------------------------------- */
+
+/* What a short pause in hands-free speech does with the words heard so far. */
+enum pl_dlg_eot_verdict {
+    PL_DLG_EOT_WAIT_WORDS = 1,  /* the last word leaves the sentence open: wait for the window */
+    PL_DLG_EOT_ASK_NLU = 2,     /* the words could end: the NLU's intent score decides */
+    PL_DLG_EOT_WAIT_INTENT = 3, /* no intent at min_confidence: wait for the window */
+    PL_DLG_EOT_END_INTENT = 4,  /* a complete request: end the turn now */
+    PL_DLG_EOT_END_ANSWER = 5,  /* the answer to the prompt just spoken: end the turn now */
+};
+
+/* Whether text (an interim transcript) may end an English utterance: it has a word, and its
+ * last word is not an article, a preposition that needs an object, a conjunction, a
+ * possessive, a subject pronoun or a filler ("um"). Case and punctuation do not matter. */
+bool pl_dlg_eot_words_complete(const char *text);
+/* The decision for text after a short pause. awaiting: the dialog's last prompt asked for a
+ * slot or a confirmation (any complete words answer it); intent_score: the NLU's confidence
+ * in its intent for text, negative when not asked yet (then PL_DLG_EOT_ASK_NLU when the
+ * words pass). Pure; thread-safe. */
+enum pl_dlg_eot_verdict pl_dlg_eot_judge(const char *text, bool awaiting, float intent_score,
+                                         float min_confidence);
+/* A short description of v for logs ("end: a complete request"); static. */
+const char *pl_dlg_eot_verdict_name(enum pl_dlg_eot_verdict v);
 
 /* ---- session state (dialog_engine.c) -------------------------------------------------------- */
 

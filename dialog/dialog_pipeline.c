@@ -149,15 +149,35 @@ static pl_status stage_of(const struct pl_ld *ld, const json_t *root, const char
 
 /* ---- stages --------------------------------------------------------------------------------- */
 
+/* asr.end_of_turn_silence_ms (0 = the service's, -1 = off, else 50..5000) and
+ * asr.end_of_turn_min_confidence (0 = the service's, else up to 1). */
+static pl_status load_eot(const struct pl_ld *ld, const json_t *o, struct pl_dlg_pipeline *p) {
+    PL_TRY(integer(ld, o, "asr", "end_of_turn_silence_ms", -1, 5000, true,
+                   &p->asr.eot_silence_ms));
+    if (p->asr.eot_silence_ms > 0 && p->asr.eot_silence_ms < 50)
+        return bad(ld, line_of(ld, "asr", "end_of_turn_silence_ms"), "asr.end_of_turn_silence_ms",
+                   "%d is out of range: 0 (the service's), -1 (off) or 50..5000",
+                   p->asr.eot_silence_ms);
+    const json_t *t = o ? json_object_get(o, "end_of_turn_min_confidence") : NULL;
+    if (t && (!json_is_number(t) || json_number_value(t) < 0 || json_number_value(t) > 1))
+        return bad(ld, line_of(ld, "asr", "end_of_turn_min_confidence"),
+                   "asr.end_of_turn_min_confidence", "expected a number in 0..1");
+    p->asr.eot_min_confidence = t ? (float)json_number_value(t) : 0.0f;
+    return PL_OK;
+}
+
 static pl_status load_asr(const struct pl_ld *ld, const json_t *root, struct pl_dlg_pipeline *p) {
-    static const char *const keys[] = {"model", "language_code", "endpointing_silence_ms", NULL};
+    static const char *const keys[] = {"model", "language_code", "endpointing_silence_ms",
+                                       "end_of_turn_silence_ms", "end_of_turn_min_confidence",
+                                       NULL};
     const json_t *o;
     PL_TRY(stage_of(ld, root, "asr", keys, &o, &p->has_asr));
     PL_TRY(str(ld, o, "asr", "model", "", &p->asr.model));
     PL_TRY(str(ld, o, "asr", "language_code", "en-US", &p->asr.language_code));
     if (!p->asr.language_code[0])
         return bad(ld, line_of(ld, "asr", "language_code"), "asr.language_code", "empty");
-    return integer(ld, o, "asr", "endpointing_silence_ms", 100, 60000, true, &p->asr.silence_ms);
+    PL_TRY(integer(ld, o, "asr", "endpointing_silence_ms", 100, 60000, true, &p->asr.silence_ms));
+    return load_eot(ld, o, p);
 }
 
 static pl_status load_punct(const struct pl_ld *ld, const json_t *root,

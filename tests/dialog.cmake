@@ -10,6 +10,9 @@ pl_add_unit_test(NAME dialog_actions SOURCES unit/test_dialog_actions.c LIBS par
 # Pipelines (pipelines/*.json): the shipped ones load, broken ones fail naming file, line and
 # key; slots filled from named entities with their source in the slot events.
 pl_add_unit_test(NAME dialog_pipeline SOURCES unit/test_dialog_pipeline.c LIBS parley_dialog_core)
+# End of turn (dialog/dialog_eot.c): the words that cannot end an utterance, the decision with
+# the NLU's score and a pending prompt, the pipeline keys and their errors.
+pl_add_unit_test(NAME dialog_eot SOURCES unit/test_dialog_eot.c LIBS parley_dialog_core)
 # parley-dialog's action pool (services/dialog/dialog_pool.c): lanes run their jobs one at a
 # time in order, a waiting lane holds up no other, close drops the queued and waits for the
 # running job, the per-lane cap.

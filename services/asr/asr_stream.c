@@ -422,6 +422,7 @@ static pl_status end_utt(struct pl_asrsvc_session *s, int64_t cut) {
     s->model_done = false;
     s->utt_start = s->res_start = cut;
     s->speech = false;
+    s->eou_due = false;
     int64_t ahead = s->fed_pos;
     s->fed_pos = cut;
     drop_before(s, cut);
@@ -452,6 +453,10 @@ static pl_status send_speech_start(struct pl_asrsvc_session *s, int64_t frame) {
     return st;
 }
 
+/* An interim of the utterance so far, after every audio message. The first after the
+ * endpointer's first pass (EOU: stop_history_eou of silence) has stability 1, as Riva's
+ * two-pass endpointing sends: the words so far, which a client may take as the utterance
+ * (parley-dialog's end-of-turn check, docs/dialog.md). */
 static pl_status send_interim(struct pl_asrsvc_session *s) {
     if (!s->interim || s->dec_rows == 0 || (s->ep && !s->speech)) return PL_OK;
     struct pl_asr_nbest *nb = NULL;
@@ -466,6 +471,8 @@ static pl_status send_interim(struct pl_asrsvc_session *s) {
         /* stability: share of the words every close hypothesis agrees on (greedy: none) */
         float stab =
             h->n_words > 0 ? 0.1f + 0.8f * (float)h->n_stable_words / (float)h->n_words : 0.1f;
+        if (s->eou_due) stab = 1.0f;
+        s->eou_due = false;
         /* audio_processed: what the model has taken (in every mode the decoded rows lag it
          * by the model's look-ahead) */
         st = send_result(s, nb, false, stab, s->fed_pos);
@@ -515,6 +522,8 @@ static pl_status push_blank(struct pl_asrsvc_session *s, int64_t known, bool at_
                 s->speech = true;
                 s->sp_begin = s->evs[e].begin;
                 PL_TRY(send_speech_start(s, s->evs[e].frame));
+            } else if (s->evs[e].type == PL_ENDPOINT_EOU) {
+                s->eou_due = true;
             } else if (s->evs[e].type == PL_ENDPOINT_END) {
                 s->sp_last = s->evs[e].last;
                 PL_TRY(end_utt(s, (s->evs[e].frame + 1) * hop));
@@ -571,6 +580,8 @@ static pl_status push_samples(struct pl_asrsvc_session *s, const float *x, size_
                 s->speech = true;
                 s->sp_begin = s->evs[e].begin;
                 PL_TRY(send_speech_start(s, s->evs[e].frame));
+            } else if (s->evs[e].type == PL_ENDPOINT_EOU) {
+                s->eou_due = true;
             } else if (s->evs[e].type == PL_ENDPOINT_END) {
                 s->sp_last = s->evs[e].last;
                 PL_TRY(feed_until(s, (s->evs[e].frame + 1) * hop));

@@ -75,6 +75,8 @@ struct pl_asrsvc_session {
     struct ep_ev *evs;
     size_t n_evs, cap_evs;
     bool speech;    /* the endpointer saw speech in the current utterance */
+    bool eou_due;   /* the endpointer's first pass (EOU) fired in this utterance: the next
+                       interim goes out with stability 1 (Riva's two-pass endpointing) */
     bool use_blank; /* the endpointer takes the model's blank probabilities */
     int blank_id, stride;
     /* decoding of the current utterance */

@@ -3,13 +3,15 @@
 the time goes, through Converse on the real stack.
 
     /usr/bin/python3 services/dialog/bench_voice_latency.py [--build build]
-        [--silence 800,400,250] [--lj 6] [--tts fake]
+        [--silence 800,400,400/150] [--eot-conf 0.9] [--lj 6] [--tts fake]
 
 Starts the stack of tests/integration/dialog_voice.py on free 127.0.0.1 ports: nats-server,
 parley-asr (shipped acoustic model, VAD, LM), parley-nlu (SNIPS), parley-tts (models/tts-voice;
 --tts fake: the tone voice), parley-dialog (the `assistant` spec, a fresh SQLite file) and the
 gateway. For each hands-free stop window in --silence (dialog.endpointing_silence_ms; parley-
-dialog restarted with it) every recording is one Converse stream, hands-free, LINEAR_PCM at the
+dialog restarted with it; "400/150": the 400 ms window with the end-of-turn check after
+150 ms of silence, dialog.end_of_turn_silence_ms, at --eot-conf, docs/dialog.md "End of
+turn"; a bare number turns the check off) every recording is one Converse stream, hands-free, LINEAR_PCM at the
 recording's rate, sent in 20 ms chunks on a real-time schedule (a chunk leaves when its last
 sample would have been spoken) as 0.3 s of dither, the speech, 1.5 s of dither.
 
@@ -28,6 +30,9 @@ Per utterance, client clock (monotonic):
   final->text  -> the BotText (NLU, policy, commit)
   text->audio  -> the first BotAudio (parley-tts's first chunk; the server's tts_first_ms)
   eos->audio   the total
+"early": the utterances the end-of-turn check ended (END_OF_UTTERANCE "end of turn"); the
+dialog's log (printed path) has one line per check with the words, the intent score and the
+verdict.
 An utterance cut into more than one final (a pause inside it taken for its end) is a split;
 it is counted and kept out of the latency figures (its first reply came while it was spoken).
 Prints one line per utterance and a p50/mean summary per stop window.
@@ -126,8 +131,10 @@ def one(dv, stack, name, path):
     c.close()
     finals = [(t, r.transcript.text, r.transcript.audio_processed) for t, r in c.out
               if r.WhichOneof("response") == "transcript" and r.transcript.is_final]
+    early = sum(1 for t, r in c.out if r.WhichOneof("response") == "event" and
+                r.event.type == D.EVENT_END_OF_UTTERANCE and "end of turn" in r.event.detail)
     if not finals:
-        return {"name": name, "finals": []}
+        return {"name": name, "finals": [], "early": early}
     t_fin, _, processed = finals[-1]
     t_decided = t0 + processed  # when the audio that decided the end was sent
     after = [(t, r) for t, r in c.out if t >= t_fin]
@@ -136,7 +143,7 @@ def one(dv, stack, name, path):
     done = [r.event for t, r in after if r.WhichOneof("response") == "event" and
             r.event.type == D.EVENT_REPLY_AUDIO_DONE]
     ms = lambda a, b: (b - a) * 1000.0 if a is not None and b is not None else float("nan")
-    return {"name": name, "finals": [f for _, f, _ in finals],
+    return {"name": name, "finals": [f for _, f, _ in finals], "early": early,
             "eos_final": ms(t_eos, t_fin), "eos_decided": ms(t_eos, t_decided),
             "decided_final": ms(t_decided, t_fin), "final_text": ms(t_fin, t_text),
             "text_audio": ms(t_text, t_audio), "eos_audio": ms(t_eos, t_audio),
@@ -144,11 +151,13 @@ def one(dv, stack, name, path):
             "srv_first": float(done[0].attributes["first_audio_ms"]) if done else float("nan")}
 
 
-def restart_dialog(ds, stack, silence_ms):
+def restart_dialog(ds, stack, silence_ms, eot_ms, eot_conf):
     stack.dialog.terminate()
     stack.dialog.wait()
-    env = {"PARLEY_DIALOG_STORE_PATH": stack.store, "PARLEY_DIALOG_LOG_LEVEL": "warn",
-           "PARLEY_DIALOG_ENDPOINTING_SILENCE_MS": str(silence_ms)}
+    env = {"PARLEY_DIALOG_STORE_PATH": stack.store, "PARLEY_DIALOG_LOG_LEVEL": "info",
+           "PARLEY_DIALOG_ENDPOINTING_SILENCE_MS": str(silence_ms),
+           "PARLEY_DIALOG_END_OF_TURN_SILENCE_MS": str(eot_ms),
+           "PARLEY_DIALOG_END_OF_TURN_MIN_CONFIDENCE": str(eot_conf)}
     stack.dialog = ds.start([os.environ["PL_DIALOG"], "--nats", stack.nats, "--http-port", "-1",
                              "--model-dir", os.path.join(ROOT, "dialog", "specs")], "dialog", env,
                             r"specs=1")
@@ -157,7 +166,10 @@ def restart_dialog(ds, stack, silence_ms):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
-    ap.add_argument("--silence", default="800,400,250")
+    ap.add_argument("--silence", default="800,400,400/150",
+                    help="stop windows, each optionally /end-of-turn pause (ms)")
+    ap.add_argument("--eot-conf", type=float, default=0.9,
+                    help="dialog.end_of_turn_min_confidence")
     ap.add_argument("--lj", type=int, default=6)
     ap.add_argument("--commas", type=int, default=0,
                     help="also the N shortest LJ sentences with commas (pauses inside)")
@@ -174,28 +186,42 @@ def main():
     stack = dv.Stack()
     print("load average at start: %s" % open("/proc/loadavg").read().split()[:3], flush=True)
     summary = []
-    for silence in [int(x) for x in a.silence.split(",")]:
-        restart_dialog(ds, stack, silence)
+    import gwtest
+    for spec in a.silence.split(","):
+        silence, _, eot = spec.partition("/")
+        silence, eot = int(silence), int(eot or 0)
+        restart_dialog(ds, stack, silence, eot, a.eot_conf)
         one(dv, stack, "warm-up", recs[0][1])
+        log = os.path.join(gwtest.TMP, "dialog.log")
+        at = os.path.getsize(log) if os.path.exists(log) else 0
         rows = [one(dv, stack, name, path) for name, path in recs]
+        with open(log, encoding="utf-8", errors="replace") as f:  # the end-of-turn checks
+            f.seek(at)
+            for ln in f:
+                if "end of turn after" in ln:
+                    m = ln.split('"msg":"', 1)[-1].split('","', 1)[0] if '"msg":"' in ln else ln
+                    print("    check: %s" % m.strip(), flush=True)
         ok = [r for r in rows if len(r["finals"]) == 1]
         for r in rows:
             if len(r["finals"]) != 1:
-                print("  %4d ms  %-14s finals %s" % (silence, r["name"], r["finals"]), flush=True)
+                print("  %-8s %-14s finals %s" % (spec, r["name"], r["finals"]), flush=True)
                 continue
-            print("  %4d ms  %-14s eos->final %6.1f (end decided %6.1f + asr %5.1f)  final->text %5.1f  text->audio %6.1f  "
-                  "eos->audio %6.1f  (tts first %5.1f, server final->audio %5.1f)  %r" % (
-                      silence, r["name"], r["eos_final"], r["eos_decided"], r["decided_final"],
+            print("  %-8s %-14s eos->final %6.1f (end decided %6.1f + asr %5.1f)  final->text %5.1f  text->audio %6.1f  "
+                  "eos->audio %6.1f  (tts first %5.1f, server final->audio %5.1f) %s %r" % (
+                      spec, r["name"], r["eos_final"], r["eos_decided"], r["decided_final"],
                       r["final_text"], r["text_audio"],
-                      r["eos_audio"], r["tts_first"], r["srv_first"], r["finals"][0]),
+                      r["eos_audio"], r["tts_first"], r["srv_first"],
+                      "early" if r["early"] else "     ", r["finals"][0]),
                   flush=True)
         med = lambda k: statistics.median([r[k] for r in ok]) if ok else float("nan")
         avg = lambda k: statistics.mean([r[k] for r in ok]) if ok else float("nan")
-        line = ("stop window %d ms: %d utterances, %d split, %d without a final; p50 (mean) "
+        line = ("stop window %s ms: %d utterances, %d split, %d ended early, %d without a final; "
+                "p50 (mean) "
                 "eos->final %.0f (%.0f) [end decided %.0f (%.0f) + asr/transport %.0f (%.0f)], "
                 "final->text %.1f (%.1f), text->audio %.0f (%.0f), "
                 "eos->audio %.0f (%.0f) ms" % (
-                    silence, len(rows), sum(len(r["finals"]) > 1 for r in rows),
+                    spec, len(rows), sum(len(r["finals"]) > 1 for r in rows),
+                    sum(r["early"] > 0 for r in rows),
                     sum(not r["finals"] for r in rows), med("eos_final"), avg("eos_final"),
                     med("eos_decided"), avg("eos_decided"), med("decided_final"),
                     avg("decided_final"),

@@ -263,6 +263,27 @@ static void understand(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p,
     }
 }
 
+/* The session's spec when it matters before the lock: it decides whether entities are asked
+ * for and may name its NLU model. When some loaded spec does either, the session is read
+ * before the lock (its dialog never changes), so that the NLU calls stay outside it; else
+ * *spec = NULL. Errors: the store's (PL_E_NOT_FOUND). */
+static pl_status session_spec(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p,
+                              const char *user, const char *sid,
+                              const struct pl_dlg_spec **spec) {
+    *spec = NULL;
+    if (p && !p->has_dialog) return PL_OK;
+    for (int i = 0; i < s->n_specs; i++) {
+        if (!pl_dlg_spec_uses_entities(s->specs[i]) && !pl_dlg_spec_nlu_model(s->specs[i]))
+            continue;
+        struct pl_dlg_state *peek = NULL;
+        pl_status st = pl_dlg_store_session_load(s->store, user, sid, &peek);
+        *spec = st == PL_OK ? pl__dlgsvc_spec(s, peek->dialog) : NULL;
+        pl_dlg_state_destroy(peek);
+        return st;
+    }
+    return PL_OK;
+}
+
 /* Check the text and run the stages before the policy (outside the session's lock). */
 static pl_status prepare(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p, const char *user,
                          const char *sid, const char *text, int64_t deadline_us,
@@ -271,22 +292,29 @@ static pl_status prepare(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p, c
     pl_dlg_turn_init(&out->turn);
     PL_TRY(check_text(s, text));
     if (!(out->text = pl_strdup(text))) return PL_ERR(PL_E_NOMEM, "turn");
-    bool kb_only = p && !p->has_dialog;
-    /* the session's spec decides whether entities are asked for and may name its NLU model:
-     * when some loaded spec does either, read the session before the lock (its dialog never
-     * changes), so that the NLU calls stay outside it */
     const struct pl_dlg_spec *spec = NULL;
-    for (int i = 0; !kb_only && i < s->n_specs && !spec; i++) {
-        if (!pl_dlg_spec_uses_entities(s->specs[i]) && !pl_dlg_spec_nlu_model(s->specs[i]))
-            continue;
-        struct pl_dlg_state *peek = NULL;
-        pl_status st = pl_dlg_store_session_load(s->store, user, sid, &peek);
-        spec = st == PL_OK ? pl__dlgsvc_spec(s, peek->dialog) : NULL;
-        pl_dlg_state_destroy(peek);
-        PL_TRY(st);
-        break;
-    }
+    PL_TRY(session_spec(s, p, user, sid, &spec));
     understand(s, p, spec, out, deadline_us);
+    return PL_OK;
+}
+
+pl_status pl__dlgsvc_intent_score(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p,
+                                  const char *user, const char *sid, const char *text,
+                                  int64_t deadline_us, float *score) {
+    *score = -1.0f;
+    if (p && !p->has_nlu) return PL_OK;
+    const struct pl_dlg_spec *spec = NULL;
+    PL_TRY(session_spec(s, p, user, sid, &spec));
+    const char *model = spec && pl_dlg_spec_nlu_model(spec) ? pl_dlg_spec_nlu_model(spec)
+                        : p                                 ? p->nlu.model
+                                                            : NULL;
+    ProtobufCMessage *msg = NULL;
+    struct pl_dlg_nlu nlu;
+    struct pl_dlg_nlu_slot *slots = NULL;
+    analyze(s, model, text, deadline_us, &msg, &nlu, &slots);
+    if (nlu.intent && nlu.intent[0]) *score = nlu.score;
+    pl_free(slots);
+    pl_proto_free(msg);
     return PL_OK;
 }
 

@@ -37,6 +37,8 @@ void pl_dlgsvc_opts_default(struct pl_dlgsvc_opts *o) {
     o->shards = 1;
     o->action_threads = 32;
     o->endpointing_silence_ms = 400;
+    o->eot_silence_ms = PL__DLG_EOT_SILENCE_MS;
+    o->eot_min_confidence = PL__DLG_EOT_MIN_CONFIDENCE;
 }
 
 /* ---- specs ---------------------------------------------------------------------------------- */

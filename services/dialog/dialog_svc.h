@@ -32,6 +32,10 @@ struct pl_worker_ctx;
 struct pl_nrpc_conn;
 struct pl_arena;
 
+/* End of turn by default (docs/dialog.md, "End of turn": chosen by measurement) */
+#define PL__DLG_EOT_SILENCE_MS 0
+#define PL__DLG_EOT_MIN_CONFIDENCE 0.9f
+
 struct pl_dlgsvc_opts {
     const char *spec_dir;       /* every *.yaml, *.yml, *.json in it is a dialog spec */
     const char *default_dialog; /* a session that names none runs this ("" = the first) */
@@ -53,6 +57,10 @@ struct pl_dlgsvc_opts {
                                    session: no partitioning); dialog_shard.c */
     int endpointing_silence_ms; /* hands-free: the ASR's stop window when the pipeline names
                                    none (400; 0 = parley-asr's own, 800 ms) */
+    int eot_silence_ms;         /* hands-free: the short silence after which words that look
+                                   like a complete turn end it (docs/dialog.md, "End of turn";
+                                   0 = off) */
+    float eot_min_confidence;   /* ... when the NLU's intent confidence is at least this */
     int action_threads;         /* the action pool: threads for turns that call out (32; 0 =
                                    none: such turns wait on the handler thread) */
 };
@@ -146,6 +154,13 @@ pl_status pl__dlgsvc_text_turn_resume(struct pl_dlgsvc *s, const struct pl_dlg_p
                                       const char *user, const char *sid, int64_t deadline_us,
                                       struct pl__dlg_turn_result *out);
 
+/* The NLU's confidence in its intent for text, with the model a turn of session sid would use
+ * (the spec's or pipeline p's); -1 when it finds none, the pipeline has no NLU, or parley-nlu
+ * fails (logged). For the end-of-turn check of a hands-free utterance (dialog_voice_asr.c).
+ * Errors: the store's (PL_E_NOT_FOUND). */
+pl_status pl__dlgsvc_intent_score(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p,
+                                  const char *user, const char *sid, const char *text,
+                                  int64_t deadline_us, float *score);
 /* A lifecycle event's JSON data ({"type","detail","attributes"}; attrs: key, value, ...,
  * NULL). OUT: caller owns (pl_free); NULL = out of memory. */
 char *pl__dlgsvc_event_json(int type, const char *detail, const char *const *attrs);

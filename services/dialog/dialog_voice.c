@@ -417,6 +417,16 @@ static void answer_no_speech(struct pl__dlg_voice *v, const struct job *j) {
                        "turn complete: nothing was heard", done);
 }
 
+/* Whether the session's active context waits for the answer to a prompt (a slot or a
+ * confirmation): then a short pause after complete words ends the next turn (end of turn). */
+static bool awaits_answer(const struct pl_dlg_state *st) {
+    const struct pl_dlg_ctx *a = NULL;
+    for (int i = 0; st && i < st->n_ctx; i++)
+        if (st->ctx[i].state == PL_DLG_CTX_OPEN && (!a || st->ctx[i].activated > a->activated))
+            a = &st->ctx[i];
+    return a && a->awaiting && a->awaiting[0];
+}
+
 static void run_turn(struct pl__dlg_voice *v, struct job *j) {
     if (j->record) {
         record(v, j->ctx_id, j->turn, j->text);
@@ -446,6 +456,7 @@ static void run_turn(struct pl__dlg_voice *v, struct job *j) {
         return;
     }
     pthread_mutex_lock(&v->mu);
+    v->awaiting = awaits_answer(t.state);
     snprintf(v->ctx_id, sizeof v->ctx_id, "%s", t.turn.context_id);
     v->turn = t.turn.turn;
     v->interrupted = REASON_NONE;
@@ -577,6 +588,10 @@ pl_status pl__dlg_voice_create(struct pl__dlg_conv *c, const void *config) {
     v->language = p ? p->asr.language_code : "en-US";
     v->silence_ms = p && p->asr.silence_ms > 0 ? p->asr.silence_ms
                                                : c->s->o.endpointing_silence_ms;
+    int eot = p && p->asr.eot_silence_ms ? p->asr.eot_silence_ms : c->s->o.eot_silence_ms;
+    v->eot_ms = v->ptt || eot < 0 ? 0 : eot;
+    v->eot_conf = p && p->asr.eot_min_confidence > 0 ? p->asr.eot_min_confidence
+                                                     : c->s->o.eot_min_confidence;
     v->out = o != NULL;
     v->out_enc = o && o->encoding       ? (int)o->encoding
                  : p && p->tts.encoding ? p->tts.encoding
@@ -647,6 +662,7 @@ void pl__dlg_voice_destroy(struct pl__dlg_voice *v) {
     pthread_cond_destroy(&v->cv);
     pl_free(v->hdr);
     pl_free(v->asr_model);
+    pl_free(v->eot_text);
     pl_free(v->voice_name);
     pl_free(v);
 }

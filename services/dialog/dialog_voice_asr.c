@@ -92,6 +92,80 @@ static void no_words(struct pl__dlg_voice *v, int64_t bytes, bool speech) {
     if (pl__dlgvoice_push_no_speech(v, ms, speech) != PL_OK) PL_LOGE("%s", pl_last_error());
 }
 
+/* ---- end of turn --------------------------------------------------------------------------- */
+
+/* v->mu held: forget the words at the last pause. */
+static void pause_clear(struct pl__dlg_voice *v) {
+    pl_free(v->eot_text);
+    v->eot_text = NULL;
+    v->eot_utt = NULL;
+    v->eot_judged = false;
+    v->eot_seq++;
+}
+
+/* An interim of u (NATS thread): one with stability 1 is parley-asr's first pass, sent after
+ * the short pause (stop_history_eou = eot_ms): its words wait for the handler thread's check.
+ * Later words that differ mean the speech went on: the pause is forgotten. */
+static void note_interim(struct pl__dlg_voice *v, struct utt *u, const char *text, float stab) {
+    if (!v->eot_ms || !*text) return;
+    pthread_mutex_lock(&v->mu);
+    if (stab >= 0.999f) {
+        pause_clear(v);
+        v->eot_text = pl_strdup(text);
+        v->eot_utt = v->eot_text ? u : NULL;
+    } else if (v->eot_text && (v->eot_utt != u || strcmp(v->eot_text, text))) {
+        pause_clear(v);
+    }
+    pthread_mutex_unlock(&v->mu);
+}
+
+/* End utterance u now because its words end the turn: half-close its ASR stream as
+ * END_OF_UTTERANCE does (parley-asr answers with the final at once); the next audio opens a
+ * new stream. Nothing when u no longer takes audio. */
+static void end_early(struct pl__dlg_voice *v, struct utt *u) {
+    pthread_mutex_lock(&v->mu);
+    bool ok = v->cur == u && !u->ended;
+    if (ok) {
+        v->cur = NULL;
+        u->eou_us = pl_time_mono_us();
+        u->early = true;
+    }
+    pthread_mutex_unlock(&v->mu);
+    if (ok) pl_nrpc_stream_close_send(u->st);
+}
+
+void pl__dlgvoice_end_of_turn(struct pl__dlg_voice *v) {
+    pthread_mutex_lock(&v->mu);
+    bool due = v->eot_text && !v->eot_judged;
+    char *text = due ? pl_strdup(v->eot_text) : NULL;
+    struct utt *u = v->eot_utt;
+    uint64_t seq = v->eot_seq;
+    bool awaiting = v->awaiting;
+    if (due) v->eot_judged = true;
+    pthread_mutex_unlock(&v->mu);
+    if (!text) return;
+    int64_t t0 = pl_time_mono_us();
+    float score = -1.0f;
+    enum pl_dlg_eot_verdict d = pl_dlg_eot_judge(text, awaiting, score, v->eot_conf);
+    if (d == PL_DLG_EOT_ASK_NLU) {
+        struct pl__dlg_conv *c = v->c;
+        const struct pl_worker_ctx *ctx = pl_worker_session_ctx(c->ws);
+        if (pl__dlgsvc_intent_score(c->s, c->pipe, c->user, c->session_id, text,
+                                    ctx ? ctx->deadline_us : 0, &score) != PL_OK)
+            PL_LOGW("converse %s: end of turn: %s", c->session_id, pl_last_error());
+        d = pl_dlg_eot_judge(text, awaiting, score, v->eot_conf);
+    }
+    pthread_mutex_lock(&v->mu);
+    bool same = seq == v->eot_seq; /* no words since: the pause goes on */
+    pthread_mutex_unlock(&v->mu);
+    bool end = same && (d == PL_DLG_EOT_END_INTENT || d == PL_DLG_EOT_END_ANSWER);
+    PL_LOGI("converse %s: end of turn after %d ms: \"%s\" intent %.3f: %s%s (%.1f ms)",
+            v->c->session_id, v->eot_ms, text, (double)score, pl_dlg_eot_verdict_name(d),
+            same ? "" : ", but the speech went on", (double)(pl_time_mono_us() - t0) / 1000.0);
+    pl_free(text);
+    if (end) end_early(v, u);
+}
+
 static void asr_message(void *ud, const uint8_t *data, size_t n) {
     struct utt *u = ud;
     struct pl__dlg_voice *v = u->v;
@@ -113,6 +187,7 @@ static void asr_message(void *ud, const uint8_t *data, size_t n) {
         }
         if (!res->is_final) {
             if (*text) speech_started(v, u, res->audio_processed);
+            note_interim(v, u, text, res->stability);
             if (v->interim && *text)
                 send_transcript(v, text, false, res->stability, 0, res->audio_processed);
             continue;
@@ -123,11 +198,13 @@ static void asr_message(void *ud, const uint8_t *data, size_t n) {
         pthread_mutex_lock(&v->mu);
         u->bytes = 0;
         if (*text && u->eou_us) u->words = true;
+        if (v->eot_utt == u) pause_clear(v);
         pthread_mutex_unlock(&v->mu);
         send_transcript(v, text, true, 0, a->confidence, res->audio_processed);
         pl__dlgvoice_event(v, PARLEY__DIALOG__V1__EVENT_TYPE__EVENT_END_OF_UTTERANCE,
-                           u->eou_us ? "end of utterance (signalled)"
-                                     : "end of utterance (detected)",
+                           u->early     ? "end of utterance (end of turn)"
+                           : u->eou_us ? "end of utterance (signalled)"
+                                       : "end of utterance (detected)",
                            NULL);
         if (!*text) continue;
         if (!v->ptt) {
@@ -174,6 +251,7 @@ static void reap(struct pl__dlg_voice *v) {
     for (struct utt **p = &v->utts; *p;) {
         struct utt *u = *p;
         if (u->ended && u != v->cur) {
+            if (v->eot_utt == u) pause_clear(v);
             *p = u->next;
             u->next = dead;
             dead = u;
@@ -248,13 +326,20 @@ static pl_status open_asr(struct pl__dlg_voice *v, struct utt **out) {
             NVIDIA__RIVA__ASR__ENDPOINTING_CONFIG___STOP_HISTORY_EOU_STOP_HISTORY_EOU;
         ec.stop_history_eou = PTT_STOP_HISTORY;
         rc.endpointing_config = &ec;
-    } else if (v->silence_ms > 0) { /* the pipeline's or dialog.endpointing_silence_ms */
-        ec._stop_history_case = NVIDIA__RIVA__ASR__ENDPOINTING_CONFIG___STOP_HISTORY_STOP_HISTORY;
-        ec.stop_history = v->silence_ms;
-        if (v->silence_ms < 240) { /* the first pass (EOU) never later than the end */
+    } else if (v->silence_ms > 0 || v->eot_ms > 0) {
+        if (v->silence_ms > 0) { /* the pipeline's or dialog.endpointing_silence_ms */
+            ec._stop_history_case =
+                NVIDIA__RIVA__ASR__ENDPOINTING_CONFIG___STOP_HISTORY_STOP_HISTORY;
+            ec.stop_history = v->silence_ms;
+        }
+        /* the first pass (EOU): after the end-of-turn pause (its stability-1 interim is what
+         * the check judges), never later than the end; parley-asr's own 240 ms otherwise */
+        int eou = v->eot_ms > 0 ? v->eot_ms : v->silence_ms < 240 ? v->silence_ms : 0;
+        if (v->silence_ms > 0 && eou > v->silence_ms) eou = v->silence_ms;
+        if (eou > 0) {
             ec._stop_history_eou_case =
                 NVIDIA__RIVA__ASR__ENDPOINTING_CONFIG___STOP_HISTORY_EOU_STOP_HISTORY_EOU;
-            ec.stop_history_eou = v->silence_ms;
+            ec.stop_history_eou = eou;
         }
         rc.endpointing_config = &ec;
     }
@@ -341,6 +426,7 @@ pl_status pl__dlg_voice_audio(struct pl__dlg_voice *v, const uint8_t *data, size
         return PL_ERR(PL_E_INVALID_ARG, "audio_content without input_audio in the config");
     PL_TRY(pl__dlgvoice_failed(v));
     reap(v);
+    pl__dlgvoice_end_of_turn(v);
     size_t used = 0;
     if (!v->fmt_known) {
         PL_TRY(learn_format(v, data, n, &used));

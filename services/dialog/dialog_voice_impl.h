@@ -36,6 +36,7 @@ struct utt {
     int64_t eou_us; /* END_OF_UTTERANCE (or half-close) that closed it; 0 = none */
     bool signalled; /* END_OF_UTTERANCE (not the half-close) closed it: it gets an answer */
     bool words;     /* a final with text came after eou_us */
+    bool early;     /* the end-of-turn check ended it (eou_us: when) */
     int64_t bytes;  /* audio bytes sent since its last final (v->mu) */
 };
 
@@ -77,6 +78,15 @@ struct pl__dlg_voice {
     struct utt *cur;     /* the ASR stream taking audio, or NULL */
     struct utt *utts;    /* every ASR stream not destroyed yet (cur among them) */
     int64_t asr_retry_us;
+    /* end of turn (hands-free): a short pause ends a turn whose words look complete */
+    int eot_ms;           /* the short pause (the ASR's first pass, stop_history_eou); 0 = off */
+    float eot_conf;       /* the NLU intent confidence that makes the words complete */
+    char *eot_text;       /* the words at the last short pause (the stability-1 interim), or
+                             NULL; cleared when later words differ (speech went on) */
+    struct utt *eot_utt;  /* ... of this ASR stream */
+    bool eot_judged;      /* ... taken by the handler thread's check */
+    uint64_t eot_seq;     /* bumped whenever eot_text is set or cleared */
+    bool awaiting;        /* the last turn's prompt asked for a slot or a confirmation */
     /* output */
     bool out, barge_in;
     int out_enc, out_rate;
@@ -129,6 +139,9 @@ pl_status pl__dlgvoice_push_no_speech(struct pl__dlg_voice *v, int64_t audio_ms,
  * END_OF_UTTERANCE (always answered, at once when no ASR stream takes audio); false: the
  * client's half-close. */
 void pl__dlgvoice_end_utterance(struct pl__dlg_voice *v, bool signalled);
+/* The end-of-turn check (handler thread): judge the words at the last short pause, if any
+ * not judged yet, and end the utterance now when they look like a complete turn. */
+void pl__dlgvoice_end_of_turn(struct pl__dlg_voice *v);
 /* Destroy every ASR stream (cancelling the open ones; their callbacks may wait for v->mu
  * meanwhile), at the end: v->cur must already be NULL. */
 void pl__dlgvoice_asr_destroy_all(struct pl__dlg_voice *v);

@@ -36,6 +36,8 @@ struct dlg_cfg {
     int64_t handler_threads;
     int64_t action_threads;
     int64_t endpointing_silence_ms;
+    int64_t end_of_turn_silence_ms;
+    double end_of_turn_min_confidence;
     int64_t nlu_timeout_ms;
     int64_t qa_timeout_ms;
     int64_t max_text_bytes;
@@ -69,6 +71,8 @@ static const struct pl_config_field dlg_fields[] = {
     F("ended_ttl_s", PL_CONFIG_INT, ended_ttl_s, "2592000", 0, 315360000, "delete ended sessions this long after their end (0 = keep)"),
     F("tz_offset_min", PL_CONFIG_INT, tz_offset_min, "0", -900, 900, "time zone of tell_time/tell_date, minutes east of UTC"),
     F("endpointing_silence_ms", PL_CONFIG_INT, endpointing_silence_ms, "400", 0, 60000, "hands-free voice: the silence that ends an utterance when the Converse pipeline names none (0: parley-asr's, 800 ms; shorter answers sooner, but more pauses inside a sentence end it)"),
+    F("end_of_turn_silence_ms", PL_CONFIG_INT, end_of_turn_silence_ms, "0", 0, 5000, "hands-free voice: after this much silence the turn ends at once when its words look complete (no trailing 'and', 'to', 'the', 'um'; an NLU intent at end_of_turn_min_confidence, or the answer to the prompt just spoken); else endpointing_silence_ms applies (0: off; the Converse pipeline may say otherwise)"),
+    F("end_of_turn_min_confidence", PL_CONFIG_DOUBLE, end_of_turn_min_confidence, "0.9", 0, 1, "hands-free voice: the NLU intent confidence at which a short pause ends the turn (end_of_turn_silence_ms)"),
     F("tts_voice", PL_CONFIG_STRING, tts_voice, "", 1, 0, "voice of spoken replies whose output_audio names none (empty: parley-tts's default)"),
     F("tts_sample_rate", PL_CONFIG_INT, tts_sample_rate, "22050", 8000, 48000, "rate of spoken replies whose output_audio.sample_rate_hz is 0"),
     F("voice_wait_ms", PL_CONFIG_INT, voice_wait_ms, "60000", 1, 600000, "half-close of a voice Converse: longest wait for its last turn and reply audio"),
@@ -135,6 +139,8 @@ int main(int argc, char **argv) {
     so.shards = (int)cfg.shards;
     so.action_threads = (int)cfg.action_threads;
     so.endpointing_silence_ms = (int)cfg.endpointing_silence_ms;
+    so.eot_silence_ms = (int)cfg.end_of_turn_silence_ms;
+    so.eot_min_confidence = (float)cfg.end_of_turn_min_confidence;
     char shard[16];
     snprintf(shard, sizeof shard, "%d", so.shard);
 
