@@ -24,3 +24,9 @@ pl_add_py_test(NAME integration_asr_service SCRIPT asr_test_service.py TIMEOUT 3
 # the shipped acoustic model as `parley up` serves it
 pl_add_py_test(NAME integration_asr_real_model SCRIPT asr_test_real_model.py TIMEOUT 300
                ENV ${_pl_asr_env})
+# The evaluation command (train/asr/eval/eval_service.py) on 2 clips of every set, offline,
+# streamed and with pocketsphinx (skipped, 77, without the data, the shipped model or
+# pocketsphinx).
+pl_add_py_test(NAME integration_asr_eval_smoke SCRIPT asr_eval_smoke.py TIMEOUT 300
+               ENV ${_pl_asr_env})
+set_tests_properties(integration_asr_eval_smoke PROPERTIES SKIP_RETURN_CODE 77)

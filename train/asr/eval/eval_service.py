@@ -71,6 +71,7 @@ COMMANDS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "commands.tx
 CMD_VOICE = "en-us+Annie"
 CMD_RATE = 165
 DEFAULT_SETS = "lj,so,fsdd,cmds"
+SETS = ("lj", "so", "fsdd", "cmds", "synth")
 
 
 # ---- audio ----------------------------------------------------------------------------------
@@ -598,6 +599,9 @@ def main():
     a = ap.parse_args()
     if a.so_every < 1 or a.parallel < 1 or a.chunk_ms <= 0 or a.stream_speed < 0:
         ap.error("--so-every and --parallel must be >= 1, --chunk-ms > 0, --stream-speed >= 0")
+    for name in a.sets.split(","):
+        if name not in SETS:
+            ap.error("unknown set %r (%s)" % (name, ", ".join(SETS)))
     load_stubs(os.path.join(a.build, "python"))
     import grpc
     from riva.proto import riva_asr_pb2 as asr
