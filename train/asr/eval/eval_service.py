@@ -32,7 +32,7 @@ its model load).
       --json asr-eval.json --markdown asr-eval.md [--model-dir models] [--model NAME]
   # against a running stack (no CPU figure unless --asr-pid):
   /usr/bin/python3 -m train.asr.eval.eval_service --server 127.0.0.1:50051 --build build
-Options: --sets lj,so,fsdd,cmds,synth  --limit N (clips per set)  --so-every N
+Options: --sets lj,so,fsdd,cmds,synth  --limit N (clips per set)  --so-every N  --cmds-voice V
          --no-pocketsphinx  --no-stream  --stream-speed X  --parallel N  --chunk-ms MS
          --custom k=v,... (RecognitionConfig.custom_configuration, e.g. decoder=greedy)
 Exit status 0 when every set ran (a set whose data is missing is skipped and said so), 1
@@ -238,9 +238,10 @@ def load_set(name, a):
         return clips, "accuracy", [("fsdd", "FSDD takes 0-4 (digit accuracy)",
                                     list(range(len(clips))))]
     if name == "cmds":
-        clips = cmds_set(os.path.join(a.cache, "cmds"))
-        return clips, "wer", [("cmds", "voice-assistant commands, espeak-ng %s (not in training)"
-                               % CMD_VOICE, list(range(len(clips))))]
+        clips = cmds_set(os.path.join(a.cache, "cmds"), a.cmds_voice)
+        return clips, "wer", [("cmds", "voice-assistant commands, espeak-ng %s%s" % (
+            a.cmds_voice, " (not in training)" if a.cmds_voice == CMD_VOICE else ""),
+            list(range(len(clips))))]
     if name == "synth":
         clips = synth_set(d, os.path.join(a.cache, "dev_synth"))
         return clips, "wer", [("synth", "espeak-ng en-029 on LJ050-* text (dev_synth)",
@@ -547,12 +548,13 @@ def line(rname, row):
 
 def markdown(results):
     r = results
+    st = r["stream"]
+    stream = "streaming: %g ms chunks at %s, %d clips at once" % (
+        st["chunk_ms"], "%gx real time" % st["speed"] if st["speed"] else "the server's pace",
+        st["parallel"]) if st["parallel"] else "no streaming pass"
     out = ["Run of %s to %s UTC on %s (load average %s at the start), model `%s` (%s), "
-           "custom %s; streaming: %g ms chunks at %s, %d clips at once." % (
-               r["started"], r["finished"], r["cpu"], r["load_start"], r["model"],
-               r["server_info"], r["custom"] or "none", r["stream"]["chunk_ms"],
-               "%gx real time" % r["stream"]["speed"] if r["stream"]["speed"] else "the server's pace",
-               r["stream"]["parallel"]),
+           "custom %s; %s." % (r["started"], r["finished"], r["cpu"], r["load_start"], r["model"],
+                               r["server_info"], r["custom"] or "none", stream),
            "",
            "```", r["command"], "```", "",
            "| set | clips / audio | Parley offline | Parley streaming | pocketsphinx | "
@@ -585,6 +587,8 @@ def main():
     ap.add_argument("--limit", type=int, default=0, help="first N clips of each set (0: all)")
     ap.add_argument("--so-every", type=int, default=5,
                     help="speechocean762 test: every Nth clip by sorted id (1: all 2,500)")
+    ap.add_argument("--cmds-voice", default=CMD_VOICE,
+                    help="espeak-ng voice of the commands set (default %s, not in training)" % CMD_VOICE)
     ap.add_argument("--no-pocketsphinx", action="store_true")
     ap.add_argument("--no-stream", action="store_true")
     ap.add_argument("--stream-speed", type=float, default=1.0,
