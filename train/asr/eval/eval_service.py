@@ -112,6 +112,8 @@ def read_pcm16(path):
     finally:
         lib.sf_close(h)
     x = buf[:n].mean(axis=1)
+    # libsndfile reads 16-bit files as s / 32768: scaled back by 32767, a sample comes back
+    # within 1 LSB (and a run gives the same samples every time)
     return np.clip(np.round(x * 32767.0), -32768, 32767).astype("<i2"), info.samplerate
 
 
@@ -384,7 +386,9 @@ def ps_raw16k(clip, out):
 
 
 def ps_run(clips, tmp, name):
-    """pocketsphinx transcripts of the clips, CPU seconds of pocketsphinx_batch, wall seconds."""
+    """pocketsphinx transcripts of the clips (Clip objects or (id, path, reference) tuples, as
+    train/tts/eval_service.py passes them), CPU seconds of pocketsphinx_batch, wall seconds."""
+    clips = [c if isinstance(c, Clip) else Clip(*c) for c in clips]
     d = os.path.join(tmp, "ps-" + name)
     os.makedirs(d, exist_ok=True)
     ctl, hyp = os.path.join(d, "ctl"), os.path.join(d, "hyp")
