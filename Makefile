@@ -7,7 +7,7 @@ FUZZ_SECONDS ?= 60
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all deps build up test test-unit test-san fuzz fuzz-smoke images compose-test helm-check kube-play-test clean
+.PHONY: all deps build up test test-unit test-san fuzz fuzz-smoke images deploy-prep compose-test helm-check kube-play-test clean
 
 all: build
 
@@ -21,10 +21,12 @@ build: deps
 up: build
 	scripts/up.sh $(BUILD)
 
-# The unit suites under ASan+UBSan first, then the whole suite on the Release build
-# (so the last summary ctest prints is the whole suite's).
+# The unit suites under ASan+UBSan first, then the container image when it is missing or stale
+# and the Helm tools (deploy-prep), then the whole suite on the Release build (so the last
+# summary ctest prints is the whole suite's; the deploy tests run real containers).
 test: build
 	$(MAKE) --no-print-directory test-san
+	$(MAKE) --no-print-directory deploy-prep
 	ctest --test-dir $(BUILD) --output-on-failure --timeout 900 -j $(JOBS)
 
 test-unit: build
@@ -53,6 +55,13 @@ fuzz-smoke: build
 # their own packages (docker/deps.sh); make build and make test do not.
 images:
 	docker/build.sh
+
+# What the deploy ctests need, made before ctest so that its timeouts do not count it: the image
+# of the current sources (docker/ensure_images.sh; exit 77 = this machine cannot run containers,
+# the container tests then skip and say why) and Helm with the schema packages (helm/tools.sh).
+deploy-prep:
+	@docker/ensure_images.sh; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 77 ]
+	@helm/tools.sh >/dev/null
 
 compose-test: build
 	docker/compose_test.sh $(BUILD)

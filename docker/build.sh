@@ -4,9 +4,12 @@
 #   localhost/parley-base:bookworm   mmdebstrap --variant=minbase of bookworm, podman import
 #   localhost/parley-build:latest    the compiler stage of docker/Containerfile
 #   localhost/parley:latest          the runtime image: every service, nats-server, the models
-# Idempotent: the base is made only when missing (PARLEY_REBASE=1 remakes it); podman's layer
-# cache skips the stages whose inputs did not change. Prints the image sizes at the end.
-# Usage: docker/build.sh            (as root; installs docker/deps.sh's packages when missing)
+# Idempotent: the base is made only when missing (PARLEY_REBASE=1 remakes it), from the tarball
+# cached in build-deploy/ when there is one (so a podman image store reset costs an import, not
+# a bootstrap); podman's layer cache skips the stages whose inputs did not change. Prints the
+# image sizes at the end.
+# Usage: docker/build.sh            (as root; installs docker/deps.sh's packages when missing,
+#                                   not with PARLEY_NO_DEPS=1, as docker/ensure_images.sh runs it)
 #        docker/build.sh --digest   prints the digest of what goes into the images (the image
 #                                   label org.parley.src-digest) and exits
 set -euo pipefail
@@ -23,11 +26,17 @@ TAG=${PARLEY_IMAGE_TAG:-latest}
 JOBS=${JOBS:-$(nproc)}
 t0=$(date +%s)
 
-docker/deps.sh
+[[ "${PARLEY_NO_DEPS:-0}" == 1 ]] || docker/deps.sh
 
+BASE_TAR=build-deploy/parley-base-bookworm.tar
+if [[ "${PARLEY_REBASE:-0}" != 1 ]] && ! podman image exists "$BASE" && [[ -s $BASE_TAR ]]; then
+  echo "build: base image $BASE from $BASE_TAR"
+  podman import --change 'CMD ["/bin/bash"]' "$BASE_TAR" "$BASE" >/dev/null
+fi
 if [[ "${PARLEY_REBASE:-0}" == 1 ]] || ! podman image exists "$BASE"; then
   echo "build: base image $BASE (mmdebstrap minbase of bookworm)"
-  tmp=$(mktemp -d)
+  mkdir -p build-deploy
+  tmp=$(mktemp -d build-deploy/base.XXXXXX)
   trap 'rm -rf "$tmp"' EXIT
   # The machine's Debian sources (deb822), else the default mirror.
   src=()
@@ -43,6 +52,7 @@ if [[ "${PARLEY_REBASE:-0}" == 1 ]] || ! podman image exists "$BASE"; then
     --aptopt='APT::Install-Recommends "false"' \
     bookworm "$tmp/base.tar" "${src[@]}"
   podman import --change 'CMD ["/bin/bash"]' "$tmp/base.tar" "$BASE" >/dev/null
+  mv "$tmp/base.tar" "$BASE_TAR"
   rm -rf "$tmp"; trap - EXIT
 fi
 tb=$(date +%s)

@@ -9,12 +9,7 @@ cd "$(dirname "$0")/.."
 OUT=${1:-build-deploy}
 HELM=$(helm/tools.sh)
 export HOME=$PWD/build-deploy   # helm's cache and config stay out of the real home
-node_dir=build-deploy/node
-if [[ ! -d $node_dir/node_modules/kubernetes-models ]]; then
-  mkdir -p "$node_dir"
-  (cd "$node_dir" && { [[ -f package.json ]] || npm init -y >/dev/null; } &&
-     npm install --silent --no-audit --no-fund kubernetes-models@4 js-yaml@4)
-fi
+node_dir=build-deploy/node   # kubernetes-models, js-yaml: helm/tools.sh put them there
 cmp -s config/parley.json helm/parley/files/parley.json ||
   { echo "helm/check.sh: helm/parley/files/parley.json differs from config/parley.json (copy it)"; exit 1; }
 "$HELM" lint --strict helm/parley

@@ -36,6 +36,10 @@ PKGS=(
   python3-websockets
   # process tools used by scripts and tests
   procps psmisc iproute2 curl
+  # the container tests in make test (docker/deps.sh says what each is for): podman with runc,
+  # buildah, pods' pause process, compose DNS, the base image, compose
+  podman buildah runc catatonit golang-github-containernetworking-plugin-dnsname mmdebstrap
+  podman-compose docker-compose
 )
 
 exec "$(dirname "$0")/apt_install.sh" "deps" "${PKGS[@]}"

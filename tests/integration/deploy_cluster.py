@@ -2,14 +2,15 @@
 "Failover on a NATS cluster" and "Dialog shards").
 
 A 3-node nats-server cluster on 127.0.0.1 (free client, route and monitor ports). Replica A of
-parley-nlu (the shipped models), parley-tts-fake and parley-dialog shard 0 of 2 lists node 1
-first in its NATS URL list, replica B (dialog shard 1) node 2; the gateway lists node 3 first.
+parley-asr and parley-nlu (the shipped models), parley-tts-fake and parley-dialog shard 0 of 2
+lists node 1 first in its NATS URL list, replica B (dialog shard 1) node 2; the gateway lists
+node 3 first.
 Each dialog shard has its own SQLite file. Checked:
 - routing: CreateSession spreads sessions over both shards (the id's first two hex digits), a
   second replica on a served shard refuses to start, DeleteUser reaches both shards;
-- under load (AnalyzeIntent and Synthesize loops, SynthesizeOnline streams, dialog turns on
-  four sessions; every call with a DEADLINE s deadline) node 1 and nlu replica B are killed
-  with SIGKILL at once: every call ends OK or UNAVAILABLE (dialog turns may also end
+- under load (Recognize of a spoken sentence, AnalyzeIntent and Synthesize loops,
+  SynthesizeOnline streams, dialog turns on four sessions; every call with a DEADLINE s
+  deadline) node 1 and the asr and nlu replicas B are killed with SIGKILL at once: every call ends OK or UNAVAILABLE (dialog turns may also end
   DEADLINE_EXCEEDED from parley-dialog, when the NLU request of the turn was lost: the dialog's
   own nlu_timeout_ms), a stream in flight at the kill whose frames were lost in the dead node
   included (UNAVAILABLE "... lost in transit": a sequence gap, or, when the lost frame was the
@@ -20,11 +21,12 @@ Each dialog shard has its own SQLite file. Checked:
   shard 0's go on; restarted on the same file, its sessions continue with their history;
 - no dialog turn is lost: every turn whose TURN_COMPLETE a client received is in GetHistory.
 The measured figures are printed on a MEASURED line.
-Environment: PL_NLU, PL_TTS (parley-tts-fake), PL_DIALOG, PL_GATEWAY, PL_PYTHON_STUBS,
+Environment: PL_ASR, PL_NLU, PL_TTS (parley-tts-fake), PL_DIALOG, PL_GATEWAY, PL_PYTHON_STUBS,
 PL_SOURCE_DIR.
 """
 import json
 import os
+import subprocess
 import threading
 import time
 import urllib.request
@@ -33,7 +35,7 @@ import dialog_stories as ds
 import gwtest as g
 import tts_test_service as tts
 from gwtest import check, grpc, riva_nlp_pb2, riva_nlp_pb2_grpc
-from riva.proto import riva_tts_pb2_grpc
+from riva.proto import riva_asr_pb2, riva_asr_pb2_grpc, riva_tts_pb2_grpc
 
 from parley.dialog.v1 import dialog_pb2 as D, dialog_pb2_grpc  # noqa: E402
 
@@ -97,7 +99,8 @@ class Load:
         self.stop_ev = threading.Event()
         self.answered = {sid: [] for sid, _ in sessions}  # turns whose TURN_COMPLETE came
         self.threads = [threading.Thread(target=self.loop, args=(k, f), daemon=True)
-                        for k, f in (("intent", self.intent), ("intent", self.intent),
+                        for k, f in (("asr", self.recognize), ("asr", self.recognize),
+                                     ("intent", self.intent), ("intent", self.intent),
                                      ("synth", self.synth), ("stream", self.stream))]
         self.threads += [threading.Thread(target=self.loop, args=("dialog%s" % sid[:2],
                                                                    self.turner(sid, user)),
@@ -112,6 +115,12 @@ class Load:
             with self.lock:
                 self.rec.append((kind, t0, time.monotonic(), code, det))
             time.sleep(0.02)
+
+    def recognize(self):
+        r = self.st.asr.Recognize(riva_asr_pb2.RecognizeRequest(
+            config=riva_asr_pb2.RecognitionConfig(language_code="en-US", max_alternatives=1),
+            audio=self.st.speech), timeout=DEADLINE)
+        assert r.results and r.results[0].alternatives
 
     def intent(self):
         r = self.st.nlp.AnalyzeIntent(riva_nlp_pb2.AnalyzeIntentRequest(
@@ -182,6 +191,11 @@ class Stack:
         models = os.path.join(SRC, "models")
         self.p = {}
         for name, node in (("a", 0), ("b", 1)):
+            self.p["asr-" + name] = ds.start(
+                [os.environ["PL_ASR"], "--nats", self.cl.urls(node), "--http-port", "-1",
+                 "--model-dir", models], "asr-" + name,
+                {"PARLEY_ASR_LOG_LEVEL": "warn", "PARLEY_ASR_PUNCTUATION": "false"},
+                r"models=[1-9]")
             self.p["nlu-" + name] = ds.start(
                 [os.environ["PL_NLU"], "--nats", self.cl.urls(node), "--http-port", "-1",
                  "--model-dir", models], "nlu-" + name, {"PARLEY_NLU_LOG_LEVEL": "warn"},
@@ -194,9 +208,20 @@ class Stack:
             self.cl.urls(2), env_extra={"PARLEY_GATEWAY_STREAM_TIMEOUT_MS": str(SILENCE_MS),
                                         "PARLEY_GATEWAY_HEARTBEAT_MS": "500"})
         ch = g.channel(self.port)
+        self.speech = spoken("book a table for two in boston")
+        self.asr = riva_asr_pb2_grpc.RivaSpeechRecognitionStub(ch)
         self.nlp = riva_nlp_pb2_grpc.RivaLanguageUnderstandingStub(ch)
         self.synth = riva_tts_pb2_grpc.RivaSpeechSynthesisStub(ch)
         self.dialog = dialog_pb2_grpc.DialogStub(ch)
+
+
+def spoken(text):
+    """text spoken by flite, as a 16 kHz mono 16-bit WAV (bytes)."""
+    raw, wav = os.path.join(g.TMP, "speech-raw.wav"), os.path.join(g.TMP, "speech.wav")
+    subprocess.run(["flite", "-t", text, "-o", raw], check=True)
+    subprocess.run(["sox", raw, "-r", "16000", "-c", "1", "-b", "16", wav], check=True)
+    with open(wav, "rb") as f:
+        return f.read()
 
 
 def sessions_on_both_shards(st):
@@ -255,9 +280,10 @@ def main():
           "steady load before the kills: %d calls, all OK %s" % (
               len(before), sorted({(r[0], r[3].name, r[4]) for r in before if r[3] != OK})))
 
-    # ---- kill NATS node 1 and nlu replica B -------------------------------------------------
+    # ---- kill NATS node 1 and the asr and nlu replicas B ------------------------------------
     t_kill = time.monotonic()
     st.cl.procs[0].kill()
+    st.p["asr-b"].kill()
     st.p["nlu-b"].kill()
     def lost_frames(r):
         """A stream (SynthesizeOnline, Converse) whose frames were lost in the dead node: it
@@ -265,9 +291,11 @@ def main():
         return r[3] == UNAV and "lost in transit" in r[4]
 
     st.cl.procs[0].wait()
+    st.p["asr-b"].wait()
     st.p["nlu-b"].wait()
     # new calls, from a thread that no call in flight holds up: until each kind succeeds
-    probes = {"intent": load.intent, "synth": load.synth, "stream": load.stream}
+    probes = {"asr": load.recognize, "intent": load.intent, "synth": load.synth,
+              "stream": load.stream}
     probes.update({"dialog" + sid[:2]: load.turner(sid, user) for sid, user in sessions[1:3]})
     recovery = {}
     for kind, fn in probes.items():
@@ -288,6 +316,14 @@ def main():
           "deadline %.0f s): %s" % (len(inflight), late, INFLIGHT_S, DEADLINE,
                                     sorted((r[0], r[3].name, round(r[2] - t_kill, 2))
                                            for r in inflight)))
+
+    asr_calls = [r for r in rec if r[0] == "asr"]
+    asr_inflight = [(r[3].name, round(r[2] - t_kill, 2)) for r in inflight if r[0] == "asr"]
+    asr_after = [r for r in asr_calls if r[1] >= t_kill + recovery.get("asr", RECOVER_S)]
+    check(len(asr_calls) > 10 and asr_after and all(r[3] == OK for r in asr_after),
+          "Recognize with one of two parley-asr replicas and one NATS node gone: %d calls, in "
+          "flight at the kill %s, OK again %.2f s after it, all %d later calls OK"
+          % (len(asr_calls), asr_inflight, recovery.get("asr", -1), len(asr_after)))
 
     # ---- kill -9 dialog shard 1, restart it on its file -------------------------------------
     sid1, user1 = [s for s in sessions if s[0].startswith("01")][0]
@@ -346,12 +382,14 @@ def main():
             unav[r[3].name] = unav.get(r[3].name, 0) + 1
     print("MEASURED start_s=%.1f calls=%d not_ok=%s lost_frame_streams=%s inflight_at_kill=%d "
           "inflight_end_s=%.2f "
-          "recover_s=%s dialog_restart_s=%.2f shard1_recover_s=%.2f longest_call_s=%.2f"
+          "recover_s=%s dialog_restart_s=%.2f shard1_recover_s=%.2f longest_call_s=%.2f "
+          "asr_calls=%d asr_inflight_at_kill=%s"
           % (t_up, len(rec), unav, [r[0] for r in stalled], len(inflight), late,
-             {k: round(v, 2) for k, v in recovery.items()}, t_dup, t1 - t_restart, longest),
+             {k: round(v, 2) for k, v in recovery.items()}, t_dup, t1 - t_restart, longest,
+             len(asr_calls), asr_inflight),
           flush=True)
     for name, p in st.p.items():
-        if name != "nlu-b":  # killed on purpose
+        if name not in ("asr-b", "nlu-b"):  # killed on purpose
             check(p.poll() is None, "%s still running" % name)
     print("PASS")
 
