@@ -24,7 +24,14 @@ grep -q 'PARLEY_DIALOG_SHARD=\\"${HOSTNAME##\*-}' "$OUT/parley-cluster.yaml" &&
   --set dialog.webhooks.weather=http://weather.example:8080/hook \
   --set 'gateway.apiKeys={key1 alice,key2}' --set gateway.tls.secretName=parley-tls \
   --set-json 'networkPolicy.metricsFrom=[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"monitoring"}}}]' \
+  --set asr.gpu.enabled=true --set asr.gpu.count=2 \
   > "$OUT/parley-full.yaml"
+# asr.gpu: parley-asr's pods request the GPUs, run the CUDA tag with device cuda; no other pod does.
+[[ $(grep -c 'nvidia.com/gpu: 2$' "$OUT/parley-full.yaml") == 1 ]] &&
+  grep -q 'image: localhost/parley:cuda$' "$OUT/parley-full.yaml" &&
+  grep -q 'name: PARLEY_ASR_DEVICE, value: cuda' "$OUT/parley-full.yaml" &&
+  ! grep -q 'nvidia.com/gpu' "$OUT/parley.yaml" ||
+  { echo "helm/check.sh: asr.gpu does not request nvidia.com/gpu for parley-asr alone"; exit 1; }
 grep -A1 'name: PARLEY_WEBHOOK_WEATHER' "$OUT/parley-full.yaml" | grep -q 'weather.example' ||
   { echo "helm/check.sh: dialog.webhooks.weather does not reach parley-dialog"; exit 1; }
 for f in "$OUT/parley.yaml" "$OUT/parley-cluster.yaml" "$OUT/parley-full.yaml"; do
@@ -34,7 +41,7 @@ done
 # Values the schema must refuse.
 for bad in dialog.replicas=257 qa.replicas=3 nats.replicas=2 nats.externalUrl=localhost:4222 logLevel=loud \
            networkPolicy.metricsFrom=monitoring \
-           dialog.webhooks.weather=ftp://x; do
+           dialog.webhooks.weather=ftp://x asr.gpu.count=0 nlu.gpu.enabled=true; do
   if "$HELM" template parley helm/parley --set "$bad" >/dev/null 2>&1; then
     echo "helm/check.sh: values.schema.json accepted $bad"; exit 1
   fi
