@@ -179,15 +179,54 @@ static pl_status intern_word(struct pl_asr_lm *lm, const char *w, size_t len, si
     return PL_OK;
 }
 
+/* Fast path for the plain decimals that ARPA writers print ("-1.234567"): at most 15 digits
+ * and 22 decimals, so that the mantissa and the power of ten are exact doubles and the one
+ * division rounds as strtod does. 0 when s was such a number, -1 to fall back to strtod. */
+static int parse_plain_decimal(const char *s, size_t len, double *v) {
+    static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                   1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    size_t i = 0;
+    int neg = 0, digits = 0, decimals = 0, dot = 0;
+    uint64_t m = 0;
+    if (i < len && (s[i] == '-' || s[i] == '+'))
+        neg = s[i++] == '-';
+    for (; i < len; i++) {
+        char c = s[i];
+        if (c == '.' && !dot) {
+            dot = 1;
+        } else if (c >= '0' && c <= '9') {
+            if (++digits > 15)
+                return -1;
+            m = m * 10 + (uint64_t)(c - '0');
+            decimals += dot;
+        } else {
+            return -1;
+        }
+    }
+    if (digits == 0 || decimals > 22)
+        return -1;
+    double d = (double)m / pow10[decimals];
+    *v = neg ? -d : d;
+    return 0;
+}
+
 static int parse_float(const char *s, size_t len, double *v) {
     char tmp[64];
     if (len == 0 || len >= sizeof tmp)
         return -1;
+    double d;
+    if (parse_plain_decimal(s, len, &d) == 0) {
+        if (d > 1e-3)
+            return -1; /* log10 probabilities are <= 0 */
+        *v = d;
+        return 0;
+    }
     memcpy(tmp, s, len);
     tmp[len] = '\0';
     char *end = NULL;
     errno = 0;
-    double d = strtod(tmp, &end);
+    d = strtod(tmp, &end);
     if (end != tmp + len || errno == ERANGE)
         return -1;
     if (isinf(d) && d < 0)
@@ -225,7 +264,7 @@ static pl_status parse_entry(struct pl_asr_lm *lm, int k, const char *line, size
     if (parse_float(tok[0], tlen[0], &lp))
         return PL_ERR(PL_E_FORMAT, "arpa line %zu: bad log10 probability \"%.*s\"", lineno,
                       (int)tlen[0], tok[0]);
-    if (nt == k + 2) {
+    if (nt == k + 2 && parse_plain_decimal(tok[k + 1], tlen[k + 1], &bow) != 0) {
         char tmp[64];
         char *end = NULL;
         if (tlen[k + 1] >= sizeof tmp)

@@ -133,6 +133,39 @@ START_TEST(arpa_order_five_backoff_chain) {
 }
 END_TEST
 
+/* The loader's fast path for plain decimals ("-1.234567") gives the very doubles strtod gives
+ * for the same numbers written in other forms (exponents), which take the strtod path. */
+START_TEST(arpa_number_forms_agree) {
+    static const char plain[] = "\\data\\\nngram 1=4\nngram 2=1\n\n\\1-grams:\n"
+                                "-99\t<s>\t-0.123457\n-0.301030\t</s>\n-1.234567\ta\t.5\n"
+                                "-.7\tb\n\n\\2-grams:\n-0.000001\ta b\n\n\\end\\\n";
+    static const char expo[] = "\\data\\\nngram 1=4\nngram 2=1\n\n\\1-grams:\n"
+                               "-99\t<s>\t-1.23457e-1\n-3.01030E-1\t</s>\n-1234567e-6\ta\t5e-1\n"
+                               "-7e-1\tb\n\n\\2-grams:\n-1e-6\ta b\n\n\\end\\\n";
+    struct pl_asr_lm *a = NULL, *b = NULL;
+    ck_assert_msg(pl_asr_lm_load_buffer(plain, strlen(plain), &a) == PL_OK, "%s", pl_last_error());
+    ck_assert_msg(pl_asr_lm_load_buffer(expo, strlen(expo), &b) == PL_OK, "%s", pl_last_error());
+    const char *seq[] = {"a", "b", "b", "a"};
+    struct pl_asr_lm_state sa, sb;
+    pl_asr_lm_begin(a, &sa);
+    pl_asr_lm_begin(b, &sb);
+    for (int i = 0; i < 4; i++) {
+        double x = pl_asr_lm_score(a, &sa, wid(a, seq[i]), -10, &sa);
+        double y = pl_asr_lm_score(b, &sb, wid(b, seq[i]), -10, &sb);
+        ck_assert_msg(x == y, "%d: %.17g vs %.17g", i, x, y);
+    }
+    ck_assert(pl_asr_lm_end(a, &sa) == pl_asr_lm_end(b, &sb));
+    /* by hand: bow(a) .5 + p(b) -.7 after "a" is the 2-gram; p(b | b) = -.7 */
+    pl_asr_lm_begin(a, &sa);
+    double x = pl_asr_lm_score(a, &sa, wid(a, "a"), -10, &sa);
+    ck_assert_msg(fabs(x - (-0.123457 - 1.234567) * LN10) < 1e-12, "%.17g", x / LN10);
+    x = pl_asr_lm_score(a, &sa, wid(a, "b"), -10, &sa);
+    ck_assert_msg(fabs(x - (-0.000001) * LN10) < 1e-15, "%.17g", x / LN10);
+    pl_asr_lm_destroy(a);
+    pl_asr_lm_destroy(b);
+}
+END_TEST
+
 START_TEST(arpa_plain_and_gzip_files) {
     char plain[] = "/tmp/pl_asr_arpa_XXXXXX";
     int fd = mkstemp(plain);
@@ -184,6 +217,10 @@ START_TEST(arpa_hostile) {
         "\\data\\\nngram 1=1\n\n\\1-grams:\n-1\t</s>\n",                    /* no end */
         "\\data\\\nngram 1=1\n\n\\1-grams:\nabc\t</s>\n\\end\\\n",          /* number */
         "\\data\\\nngram 1=1\n\n\\1-grams:\n0.5\t</s>\n\\end\\\n",          /* p > 1 */
+        "\\data\\\nngram 1=1\n\n\\1-grams:\n-1.5.2\t</s>\n\\end\\\n",
+        "\\data\\\nngram 1=1\n\n\\1-grams:\n-\t</s>\n\\end\\\n",
+        "\\data\\\nngram 1=1\n\n\\1-grams:\n--1\t</s>\n\\end\\\n",
+        "\\data\\\nngram 1=1\n\n\\1-grams:\n-1\t</s>\t.\n\\end\\\n",
         "\\data\\\nngram 1=2\n\n\\1-grams:\n-1\t</s>\n-1\t</s>\n\\end\\\n", /* repeated */
         "\\data\\\nngram 1=1\nngram 2=1\n\n\\1-grams:\n-1\t</s>\n\n\\2-grams:\n-1\t</s> "
         "x\n\\end\\\n",
@@ -637,6 +674,7 @@ Suite *pl_asr_ctc_suite(void) {
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, arpa_scores_by_hand);
     tcase_add_test(tc, arpa_order_five_backoff_chain);
+    tcase_add_test(tc, arpa_number_forms_agree);
     tcase_add_test(tc, arpa_plain_and_gzip_files);
     tcase_add_test(tc, arpa_hostile);
     tcase_add_test(tc, greedy_chars_times_confidence);

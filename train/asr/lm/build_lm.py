@@ -367,9 +367,13 @@ def main():
     g.add_argument("--order", type=int, default=4, help="n-gram order, 2-4")
     g.add_argument("--cutoffs", default="2,3,3",
                    help="least real count of a kept bigram,trigram,4-gram")
+    g.add_argument("--prune", type=float, default=0.0,
+                   help="relative-entropy pruning threshold (0: cut-offs only)")
     g.add_argument("--vocab", type=int, default=64000, help="most frequent words kept (<= 65533)")
     g.add_argument("--indomain-weight", type=int, default=3,
                    help="count each in-domain sentence this many times")
+    g.add_argument("--source-weights", default="",
+                   help="per in-domain source (lj, sotu, snips, so, words), e.g. lj=10,so=10")
     g.add_argument("--max-order", type=int, default=4, help="order of the cached counts")
     g.add_argument("--work", default=paths.work_dir("asr-lm"),
                    help="normalized text and counts (kept: a second run reuses them)")

@@ -13,7 +13,9 @@ normalized is read back):
              the acoustic recipe (train/asr/synth.py: every 10th train speaker, sorted); the
              test split's texts are never read
   words      digits ("zero".."nine", "oh") and the Speech Commands words, one a line
-The in-domain sources count --indomain-weight times (the cut-offs look at the real counts).
+The in-domain sources count --indomain-weight times, or as --source-weights says (for
+example lj=10,so=10: the sources not named keep --indomain-weight, the pretraining texts 1);
+the cut-offs look at the real counts.
 
 Counting: words get 16-bit ids (the --vocab most frequent words of count >= 2; the rest are
 <unk>), an n-gram is one uint64 key (oldest word in the high bits), so sorting the keys gives
@@ -21,7 +23,8 @@ the counts and puts each context's n-grams next to each other.
 Smoothing: interpolated modified Kneser-Ney as in build_lm.py (continuation counts for the
 lower orders, n-grams starting with <s> keep their counts). Pruning: count cut-offs per order
 on the real counts (--cutoffs 2,3,3 = bigrams seen >= 2, trigrams >= 3, 4-grams >= 3), the
-prefixes and suffixes of kept n-grams kept too; then the backoff weights are recomputed so
+prefixes and suffixes of kept n-grams kept too) and, with --prune THETA, relative-entropy
+pruning (see prune_masks); then the backoff weights are recomputed so
 that every context's distribution sums to one.
 Held out: perplexity and OOV rate on the held-out LJ sentences of build_lm and on the
 speechocean762 dev speakers' transcripts (<unk> scored as a word, as build_lm does).
@@ -152,14 +155,26 @@ def write_lines(path, lines):
 
 # --- counting --------------------------------------------------------------------------
 
-def choose_vocab(sources, weight, size):
+def source_weights(a):
+    """{source: weight} of the in-domain sources from --indomain-weight and --source-weights."""
+    w = {name: a.indomain_weight for name in ("lj", "sotu", "snips", "so", "words")}
+    for item in filter(None, (a.source_weights or "").split(",")):
+        name, _, val = item.partition("=")
+        if name not in w or not val.isdigit():
+            raise SystemExit("build_lm: --source-weights wants name=N with name one of %s"
+                             % ", ".join(sorted(w)))
+        w[name] = int(val)
+    return w
+
+
+def choose_vocab(sources, weights, size):
     wc = collections.Counter()
     for name, path, indom in sources:
         c = collections.Counter()
         with open(path, encoding="utf-8") as f:
             for line in f:
                 c.update(line.split())
-        w = weight if indom else 1
+        w = weights.get(name, 1)
         for k, v in c.items():
             wc[k] += v * w
     words = [w for w, c in sorted(wc.items(), key=lambda x: (-x[1], x[0])) if c >= 2]
@@ -167,7 +182,7 @@ def choose_vocab(sources, weight, size):
     return ["<unk>", "<s>", "</s>"] + words
 
 
-def token_stream(sources, ids, weight):
+def token_stream(sources, ids, weights):
     """All sentences as one id stream (<s> w.. </s> per sentence) and a weight per token."""
     toks, wts = [], []
     for name, path, indom in sources:
@@ -180,7 +195,7 @@ def token_stream(sources, ids, weight):
                 arr.append(EOS)
         a = np.array(arr, dtype=np.uint64)
         toks.append(a)
-        wts.append(np.full(len(a), weight if indom else 1, dtype=np.int64))
+        wts.append(np.full(len(a), weights.get(name, 1), dtype=np.int64))
         log("%s: %d tokens" % (name, len(a)))
     return np.concatenate(toks), np.concatenate(wts)
 
@@ -276,9 +291,11 @@ def group_starts(ctx):
 
 
 def interpolated_probs(counts, adj, vsize):
-    """Unpruned interpolated probabilities of every counted n-gram, per order."""
+    """Unpruned interpolated probabilities of every counted n-gram, per order, and what
+    the model would give each n-gram of order >= 2 from its lower order alone
+    (gamma(h) p(w | h minus its oldest word))."""
     order = len(counts)
-    probs = []
+    probs, backed = [], [None]
     keys1, a1 = counts[0][0], adj[0].astype(np.float64)
     d = discounts(adj[0])
     tot = a1.sum()
@@ -297,25 +314,37 @@ def interpolated_probs(counts, adj, vsize):
         grp = np.repeat(np.arange(len(st)), np.diff(np.append(st, len(keys))))
         lower = probs[k - 2][lookup(counts[k - 2][0], keys & mask(k - 1))]
         probs.append((a - dc) / tot[grp] + gnum[grp] / tot[grp] * lower)
-    return probs
+        backed.append(gnum[grp] / tot[grp] * lower)
+    return probs, backed
 
 
-def prune_masks(counts, cutoffs):
-    """Kept mask per order: real count >= the order's cut-off, plus every prefix and suffix
-    of a kept higher-order n-gram (all unigrams are kept)."""
+def prune_masks(counts, cutoffs, probs, backed, theta):
+    """Kept mask per order: real count >= the order's cut-off and, with theta > 0, a weighted
+    difference above theta (the n-gram's share of the training text times
+    log(p(w|h) / (gamma(h) p(w|h'))): the relative entropy it adds, ignoring the change of the
+    backoff weight; Stolcke 1998 without the renormalization term); plus every prefix and
+    suffix of a kept higher-order n-gram. All unigrams are kept."""
     order = len(counts)
+    ntok = float(counts[0][2].sum())
     keep = [None] * order
-    forced = np.zeros(len(counts[order - 1][0]), dtype=bool)
+    forced = None
     for k in range(order, 0, -1):
         keys, _, raw = counts[k - 1]
-        m = np.ones(len(keys), dtype=bool) if k == 1 else (raw >= cutoffs[k - 2]) | forced
+        if k == 1:
+            keep[0] = np.ones(len(keys), dtype=bool)
+            break
+        m = raw >= cutoffs[k - 2]
+        if theta > 0:
+            gain = raw / ntok * np.log(probs[k - 1] / np.maximum(backed[k - 1], 1e-300))
+            m &= gain >= theta
+        if forced is not None:
+            m |= forced
         keep[k - 1] = m
-        if k > 1:
-            kept = keys[m]
-            lower = counts[k - 2][0]
-            forced = np.zeros(len(lower), dtype=bool)
-            forced[lookup(lower, kept >> np.uint64(BITS))] = True
-            forced[lookup(lower, kept & mask(k - 1))] = True
+        kept = keys[m]
+        lower = counts[k - 2][0]
+        forced = np.zeros(len(lower), dtype=bool)
+        forced[lookup(lower, kept >> np.uint64(BITS))] = True
+        forced[lookup(lower, kept & mask(k - 1))] = True
     return keep
 
 
@@ -422,7 +451,8 @@ def score(model, ids, sents):
 def build_counts(a):
     """Normalized text, vocabulary and counts; the counts are cached in --work (resumable)."""
     sources, held = prepare(a.data, a.work, not a.no_pretrain)
-    tag = "v%d-w%d-o%d%s" % (a.vocab, a.indomain_weight, a.max_order,
+    weights = source_weights(a)
+    tag = "v%d-w%s-o%d%s" % (a.vocab, "-".join(str(weights[k]) for k in sorted(weights)), a.max_order,
                              "-nopre" if a.no_pretrain else "")
     cache = os.path.join(a.work, "counts-%s.npz" % tag)
     if os.path.exists(cache):
@@ -431,10 +461,10 @@ def build_counts(a):
         counts = [(z["k%d" % k], z["c%d" % k], z["r%d" % k]) for k in range(1, a.max_order + 1)]
         log("counts read from %s" % cache)
         return vocab, counts, held, sources
-    vocab = choose_vocab(sources, a.indomain_weight, a.vocab)
+    vocab = choose_vocab(sources, weights, a.vocab)
     ids = {w: i for i, w in enumerate(vocab)}
     log("vocabulary: %d words" % (len(vocab) - 3))
-    toks, wts = token_stream(sources, ids, a.indomain_weight)
+    toks, wts = token_stream(sources, ids, weights)
     counts = count_all(toks, wts, a.max_order, len(vocab))
     del toks, wts
     arrays = {"vocab": np.array(vocab)}
@@ -457,12 +487,14 @@ def main_large(a):
     log("training: %d tokens (incl. </s>, real counts)" % ntok)
     adj = adjusted_counts(counts)
     vsize = len(vocab) - 1  # without <s>
-    probs = interpolated_probs(counts, adj, vsize)
-    keep = prune_masks(counts, cutoffs)
+    probs, backed = interpolated_probs(counts, adj, vsize)
+    keep = prune_masks(counts, cutoffs, probs, backed, a.prune)
+    del backed
     model = backoffs(counts, probs, keep)
     ids = {w: i for i, w in enumerate(vocab)}
     ngr = [len(m[0]) for m in model]
-    log("model: order %d, cut-offs %s: %s n-grams" % (order, a.cutoffs, " / ".join(map(str, ngr))))
+    log("model: order %d, cut-offs %s, pruning %g: %s n-grams" %
+        (order, a.cutoffs, a.prune, " / ".join(map(str, ngr))))
     for name, sents in held.items():
         ppl, n, oov = score(model, ids, sents)
         print("held-out %s perplexity %.1f over %d tokens (incl. </s>), OOV rate %.2f%%" %
