@@ -74,6 +74,8 @@ void pl_asrsvc_session_destroy(struct pl_asrsvc_session *s) {
     pl_asr_state_destroy(s->ms);
     pl_free(s->mout);
     pl_asr_beam_destroy(s->beam);
+    pl_asr_beam_destroy(s->pbeam);
+    pl_asr_nbest_destroy(s->pv_nb);
     pl_free(s->logp);
     pl_free(s->utt);
     pl_model_set_release(s->set);
@@ -284,13 +286,13 @@ static pl_status finish_model(struct pl_asrsvc_session *s) {
  * (the start of the stream, or the stop window before it) and the stop window after the
  * speech (800 ms); the model was trained on clips with little silence around the words, and
  * 1 s of near-silence before a digit takes even Recognize from 97% to 51% (FSDD). */
-static void trim_utt(const struct pl_asrsvc_session *s, int64_t *a, int64_t *b) {
+static void trim_utt(const struct pl_asrsvc_session *s, int64_t last, int64_t *a, int64_t *b) {
     int64_t hop = s->m->sample_rate / 100,
             pad = (int64_t)(s->ss->o.final_margin_ms * s->m->sample_rate / 1000.0);
     int64_t na = *a, nb = *b;
     if (!s->ep || pad < 0) return;
     if (s->sp_begin >= 0 && s->sp_begin * hop - pad > na) na = s->sp_begin * hop - pad;
-    if (s->sp_last >= 0 && (s->sp_last + 1) * hop + pad < nb) nb = (s->sp_last + 1) * hop + pad;
+    if (last >= 0 && (last + 1) * hop + pad < nb) nb = (last + 1) * hop + pad;
     if (nb > na) { /* else keep the whole utterance (a voiced frame outside it) */
         *a = na;
         *b = nb;
@@ -308,7 +310,7 @@ static pl_status renorm_utt(struct pl_asrsvc_session *s, int64_t cut) {
     const struct pl_asr_fe *fe = s->m->fe;
     int64_t hop = pl_asr_fe_hop_length(fe), w = pl_asr_fe_win_length(fe), a = s->utt_start,
             b = cut;
-    trim_utt(s, &a, &b);
+    trim_utt(s, s->sp_last, &a, &b);
     a = s->utt_start + (a - s->utt_start) / hop * hop; /* on the stream's frame grid */
     if (b - s->utt_start > (int64_t)s->n_utt) b = s->utt_start + (int64_t)s->n_utt; /* never */
     if (b <= a) a = s->utt_start;
@@ -383,7 +385,13 @@ static pl_status end_utt(struct pl_asrsvc_session *s, int64_t cut) {
     pl_status st = PL_OK;
     struct pl_asr_nbest *nb = NULL;
     bool speech = s->ep ? s->speech : true;
-    if (cut > s->utt_start && s->renorm && speech) {
+    if (cut > s->utt_start && s->renorm && speech && s->pv_nb && s->sp_last == s->pv_last) {
+        /* nothing voiced since the pause whose words went out with stability 1: they are
+         * the final (the same words, without computing them again) */
+        s->res_start = s->pv_start;
+        if (s->pv_nb->n > 0 && s->pv_nb->hyps[0].text && s->pv_nb->hyps[0].text[0])
+            PL_TRY_GOTO(st, send_result(s, s->pv_nb, true, 1.0f, cut));
+    } else if (cut > s->utt_start && s->renorm && speech) {
         PL_TRY_GOTO(st, keep_utt(s, cut)); /* the model is run again: no need to feed it */
         PL_TRY_GOTO(st, renorm_utt(s, cut));
         PL_TRY_GOTO(st, decode_rows(s, s->n_rows));
@@ -423,6 +431,8 @@ static pl_status end_utt(struct pl_asrsvc_session *s, int64_t cut) {
     s->utt_start = s->res_start = cut;
     s->speech = false;
     s->eou_due = false;
+    pl_asr_nbest_destroy(s->pv_nb);
+    s->pv_nb = NULL;
     int64_t ahead = s->fed_pos;
     s->fed_pos = cut;
     drop_before(s, cut);
@@ -453,12 +463,58 @@ static pl_status send_speech_start(struct pl_asrsvc_session *s, int64_t frame) {
     return st;
 }
 
+/* The words of the utterance up to the pause the endpointer's first pass heard, as its final
+ * would give them (models with per-utterance normalization, whose streamed rows get short
+ * utterances wrong: renorm_utt): the offline front end, the model and a decoder of their own
+ * run on the utterance's audio trimmed as for the final, on the side, so the stream's model
+ * state and decoder go on untouched. Sent as an interim with stability 1. */
+static pl_status send_pause_words(struct pl_asrsvc_session *s) {
+    s->eou_due = false;
+    int64_t a = s->utt_start, b = s->utt_start + (int64_t)s->n_utt;
+    trim_utt(s, s->eou_last, &a, &b);
+    if (b <= a) return PL_OK;
+    float *feats = NULL, *logp = NULL;
+    size_t nfr = 0;
+    int n_out = 0;
+    struct pl_asr_nbest *nb = NULL;
+    pl_status st = PL_OK;
+    PL_TRY_GOTO(st, pl_asr_fe_compute(s->m->fe, s->utt + (a - s->utt_start), (size_t)(b - a),
+                                      &feats, &nfr));
+    PL_TRY_GOTO(st, pl__asrsvc_model_run(s->m, feats, (int)nfr, 0, &logp, &n_out));
+    if (s->pbeam) {
+        pl_asr_beam_reset(s->pbeam);
+        PL_TRY_GOTO(st, pl_asr_beam_feed(s->pbeam, logp, (size_t)n_out, s->m->vocab_size));
+        PL_TRY_GOTO(st, pl_asr_beam_finish(s->pbeam, &nb));
+    } else {
+        PL_TRY_GOTO(st, pl_asr_ctc_greedy(s->m->vocab, logp, (size_t)n_out, s->m->vocab_size,
+                                          &s->dopts, &nb));
+    }
+    if (nb->n > 0 && nb->hyps[0].text && nb->hyps[0].text[0]) {
+        int64_t keep = s->res_start; /* word offsets from the trimmed audio's start */
+        s->res_start = a;
+        st = send_result(s, nb, false, 1.0f, s->fed_pos);
+        s->res_start = keep;
+    }
+    pl_asr_nbest_destroy(s->pv_nb); /* kept: the final when the speech does not go on */
+    s->pv_nb = nb;
+    s->pv_last = s->eou_last;
+    s->pv_start = a;
+    nb = NULL;
+fail:
+    pl_asr_nbest_destroy(nb);
+    pl_free(feats);
+    pl_free(logp);
+    return st;
+}
+
 /* An interim of the utterance so far, after every audio message. The first after the
  * endpointer's first pass (EOU: stop_history_eou of silence) has stability 1, as Riva's
  * two-pass endpointing sends: the words so far, which a client may take as the utterance
  * (parley-dialog's end-of-turn check, docs/dialog.md). */
 static pl_status send_interim(struct pl_asrsvc_session *s) {
-    if (!s->interim || s->dec_rows == 0 || (s->ep && !s->speech)) return PL_OK;
+    if (!s->interim || (s->ep && !s->speech)) return PL_OK;
+    if (s->eou_due && s->renorm) return send_pause_words(s);
+    if (s->dec_rows == 0) return PL_OK;
     struct pl_asr_nbest *nb = NULL;
     pl_status st;
     if (s->beam)
@@ -524,6 +580,7 @@ static pl_status push_blank(struct pl_asrsvc_session *s, int64_t known, bool at_
                 PL_TRY(send_speech_start(s, s->evs[e].frame));
             } else if (s->evs[e].type == PL_ENDPOINT_EOU) {
                 s->eou_due = true;
+                s->eou_last = s->evs[e].last;
             } else if (s->evs[e].type == PL_ENDPOINT_END) {
                 s->sp_last = s->evs[e].last;
                 PL_TRY(end_utt(s, (s->evs[e].frame + 1) * hop));
@@ -582,6 +639,7 @@ static pl_status push_samples(struct pl_asrsvc_session *s, const float *x, size_
                 PL_TRY(send_speech_start(s, s->evs[e].frame));
             } else if (s->evs[e].type == PL_ENDPOINT_EOU) {
                 s->eou_due = true;
+                s->eou_last = s->evs[e].last;
             } else if (s->evs[e].type == PL_ENDPOINT_END) {
                 s->sp_last = s->evs[e].last;
                 PL_TRY(feed_until(s, (s->evs[e].frame + 1) * hop));

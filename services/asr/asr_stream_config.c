@@ -218,6 +218,9 @@ pl_status pl__asrsvc_session_setup(struct pl_asrsvc_session *s,
     if (rs.beam) {
         pl_status st =
             pl_asr_beam_create(s->m->vocab, rs.use_lm ? svc->lm : NULL, &s->dopts, NULL, 0, &s->beam);
+        if (st == PL_OK)
+            st = pl_asr_beam_create(s->m->vocab, rs.use_lm ? svc->lm : NULL, &s->dopts, NULL, 0,
+                                    &s->pbeam);
         if (st != PL_OK)
             return pl__asrsvc_wrap(st == PL_E_NOMEM ? st : PL_E_INVALID_ARG, "decoder");
     }

@@ -77,6 +77,10 @@ struct pl_asrsvc_session {
     bool speech;    /* the endpointer saw speech in the current utterance */
     bool eou_due;   /* the endpointer's first pass (EOU) fired in this utterance: the next
                        interim goes out with stability 1 (Riva's two-pass endpointing) */
+    int64_t eou_last; /* the last voiced 10 ms frame before that pause (stream frames) */
+    struct pl_asr_nbest *pv_nb; /* renorm: the words at the last pause (send_pause_words), the
+                                   final when nothing was voiced after it; or NULL */
+    int64_t pv_last, pv_start; /* ... its pause's last voiced frame, its audio's first sample */
     bool use_blank; /* the endpointer takes the model's blank probabilities */
     int blank_id, stride;
     /* decoding of the current utterance */
@@ -85,6 +89,7 @@ struct pl_asrsvc_session {
     struct pl_asr_state *ms;
     float *mout;              /* [max_out, V] */
     struct pl_asr_beam *beam; /* NULL: greedy on logp */
+    struct pl_asr_beam *pbeam; /* renorm: the decoder of the words at a pause (beam or NULL) */
     struct pl_asr_decode_opts dopts;
     float *logp; /* [n_rows, V] of the utterance (greedy and blank ratios) */
     size_t n_rows, cap_rows;

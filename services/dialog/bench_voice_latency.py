@@ -113,7 +113,7 @@ def one(dv, stack, name, path):
     c = dv.Conv(stack.stub, dv.config(input_audio=D.AudioInputConfig(
         encoding=RA.LINEAR_PCM, sample_rate_hertz=rate, server_endpointing=True),
         output_audio=dv.out_cfg(22050)))
-    c.wait(dv.is_event(D.EVENT_SESSION_CREATED), what="SESSION_CREATED")
+    _, created = c.wait(dv.is_event(D.EVENT_SESSION_CREATED), what="SESSION_CREATED")
     data = dv.silence(rate, 0.3) + pcm + dv.silence(rate, 1.5)
     n = rate * CHUNK_MS // 1000 * 2
     t0 = time.monotonic()
@@ -134,7 +134,7 @@ def one(dv, stack, name, path):
     early = sum(1 for t, r in c.out if r.WhichOneof("response") == "event" and
                 r.event.type == D.EVENT_END_OF_UTTERANCE and "end of turn" in r.event.detail)
     if not finals:
-        return {"name": name, "finals": [], "early": early}
+        return {"name": name, "finals": [], "early": early, "sid": created.session_id}
     t_fin, _, processed = finals[-1]
     t_decided = t0 + processed  # when the audio that decided the end was sent
     after = [(t, r) for t, r in c.out if t >= t_fin]
@@ -144,6 +144,7 @@ def one(dv, stack, name, path):
             r.event.type == D.EVENT_REPLY_AUDIO_DONE]
     ms = lambda a, b: (b - a) * 1000.0 if a is not None and b is not None else float("nan")
     return {"name": name, "finals": [f for _, f, _ in finals], "early": early,
+            "sid": created.session_id,
             "eos_final": ms(t_eos, t_fin), "eos_decided": ms(t_eos, t_decided),
             "decided_final": ms(t_decided, t_fin), "final_text": ms(t_fin, t_text),
             "text_audio": ms(t_text, t_audio), "eos_audio": ms(t_eos, t_audio),
@@ -195,14 +196,18 @@ def main():
         log = os.path.join(gwtest.TMP, "dialog.log")
         at = os.path.getsize(log) if os.path.exists(log) else 0
         rows = [one(dv, stack, name, path) for name, path in recs]
-        with open(log, encoding="utf-8", errors="replace") as f:  # the end-of-turn checks
+        checks = {}  # the end-of-turn checks per session
+        with open(log, encoding="utf-8", errors="replace") as f:
             f.seek(at)
             for ln in f:
                 if "end of turn after" in ln:
-                    m = ln.split('"msg":"', 1)[-1].split('","', 1)[0] if '"msg":"' in ln else ln
-                    print("    check: %s" % m.strip(), flush=True)
+                    m = ln.split("converse ", 1)[-1].split(":", 1)[0]
+                    rest = ln.split(": end of turn after ", 1)[-1].split('","', 1)[0]
+                    checks.setdefault(m, []).append(rest.replace('\\"', '"').strip())
         ok = [r for r in rows if len(r["finals"]) == 1]
         for r in rows:
+            for ch in checks.get(r["sid"], []):
+                print("  %-8s %-14s check after %s" % (spec, r["name"], ch), flush=True)
             if len(r["finals"]) != 1:
                 print("  %-8s %-14s finals %s" % (spec, r["name"], r["finals"]), flush=True)
                 continue

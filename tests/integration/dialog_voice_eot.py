@@ -1,0 +1,158 @@
+"""End of turn in hands-free voice (docs/dialog.md, "End of turn"): a short pause ends the turn
+when the words so far look complete, the stop window otherwise. Real recordings through the
+real stack of dialog_voice.py (nats-server, parley-asr with the shipped model, parley-nlu,
+parley-tts (the tone voice), parley-dialog, the gateway), parley-dialog started with a long
+stop window (dialog.endpointing_silence_ms 1000) and the end-of-turn pause at 150 ms, so an
+early end and a wait for the window are far apart in time.
+
+The session first asks a question (a typed "book a table" gets "How many people?"), then each
+spoken answer is FSDD recordings joined with silence, sent in 20 ms chunks in real time:
+1. complete: "seven" (7_george_0), then silence: END_OF_UTTERANCE "end of turn" (the answer to
+   the prompt just spoken), the final well before the stop window could have ended it, the
+   turn answered and stored;
+2. a pause after an open word: "to" (2_yweweler_2, a "two" that the shipped model hears as
+   "to", at the pause and in the final alike), 450 ms of silence, "six" (6_lucas_0), then
+   silence: the check at the pause waits (its words end in "to"; parley-dialog's log says
+   so), and the utterance ends once, after "six" (one final, which the shipped model reads
+   as "six" alone: the words are the model's, the single end is the check's).
+Environment as dialog_voice.py.
+"""
+import os
+import re
+import time
+
+import dialog_stories as ds
+import dialog_voice as dv
+import gwtest as g
+from gwtest import check
+
+from parley.dialog.v1 import dialog_pb2 as D  # noqa: E402
+from riva.proto import riva_audio_pb2 as RA  # noqa: E402
+
+WINDOW_MS, EOT_MS, CHUNK_MS = 1000, 150, 20
+
+
+def restart_dialog(stack):
+    g.stop(stack.dialog)
+    env = {"PARLEY_DIALOG_STORE_PATH": stack.store, "PARLEY_DIALOG_LOG_LEVEL": "info",
+           "PARLEY_DIALOG_ENDPOINTING_SILENCE_MS": str(WINDOW_MS),
+           "PARLEY_DIALOG_END_OF_TURN_SILENCE_MS": str(EOT_MS)}
+    stack.dialog = ds.start([os.environ["PL_DIALOG"], "--nats", stack.nats, "--http-port", "-1",
+                             "--model-dir", os.path.join(dv.SRC, "dialog", "specs")], "dialog",
+                            env, r"specs=1")
+
+
+def speech_end_s(rate, pcm):
+    """End of the last 10 ms frame above 5% of the loudest frame's RMS."""
+    import array
+    a = array.array("h", pcm)
+    n = rate // 100
+    rms = [(sum(x * x for x in a[i:i + n]) / n) ** 0.5 for i in range(0, len(a) - n + 1, n)]
+    return (max(i for i, r in enumerate(rms) if r > 0.05 * max(rms)) + 1) * n / rate
+
+
+def finals(c):
+    return [(t, r) for t, r in c.out
+            if r.WhichOneof("response") == "transcript" and r.transcript.is_final]
+
+
+def eou_details(c):
+    return [e.detail for e in c.of("event") if e.type == D.EVENT_END_OF_UTTERANCE]
+
+
+def asked(stack):
+    """A hands-free stream of a session whose last prompt asked for the party size."""
+    c = dv.Conv(stack.stub, dv.config(input_audio=D.AudioInputConfig(
+        encoding=RA.LINEAR_PCM, sample_rate_hertz=8000, server_endpointing=True),
+        output_audio=dv.out_cfg(), interim_results=True))
+    c.wait(dv.is_event(D.EVENT_SESSION_CREATED), what="SESSION_CREATED")
+    c.send(text=D.TextInput(text="book a table"))
+    c.wait(lambda r: r.WhichOneof("response") == "bot_text" and "people" in r.bot_text.text,
+           what="the party-size prompt")
+    c.wait(dv.is_event(D.EVENT_TURN_COMPLETE), what="TURN_COMPLETE of the typed turn")
+    return c, len(c.out)
+
+
+def speak(c, clips, pause_s):
+    """Stream the clips joined by pause_s of silence, 0.3 s before and 1.8 s after, in real
+    time. Returns the monotonic time the speech ended and when the last clip began."""
+    rate, data, starts = 8000, dv.silence(8000, 0.3), []
+    for k, name in enumerate(clips):
+        r, pcm = dv.pcm_of(dv.fsdd(name))
+        check(r == rate, "%s is 8 kHz" % name)
+        starts.append(len(data) / 2.0 / rate)
+        end = len(data) / 2.0 / rate + speech_end_s(rate, pcm)
+        data += pcm + (dv.silence(rate, pause_s) if k + 1 < len(clips) else b"")
+    data += dv.silence(rate, 1.8)
+    n = rate * CHUNK_MS // 1000 * 2
+    t0 = time.monotonic()
+    for k, i in enumerate(range(0, len(data), n)):
+        time.sleep(max(0.0, t0 + (k + 1) * CHUNK_MS / 1000.0 - time.monotonic()))
+        c.send(audio_content=data[i:i + n])
+    return t0 + end, t0 + starts[-1]
+
+
+def log_checks(sid):
+    text = open(os.path.join(g.TMP, "dialog.log"), encoding="utf-8", errors="replace").read()
+    return [ln for ln in text.splitlines() if sid in ln and "end of turn after" in ln]
+
+
+def complete_answer(stack):
+    c, at = asked(stack)
+    t_eos, _ = speak(c, ["7_george_0.wav"], 0)
+    t_fin, fin = c.wait(lambda r: r.WhichOneof("response") == "transcript" and r.transcript.is_final,
+                        what="final transcript", start=at)
+    c.wait(dv.is_event(D.EVENT_TURN_COMPLETE), what="TURN_COMPLETE", start=at)
+    t_audio, _ = c.wait(lambda r: r.WhichOneof("response") == "bot_audio", start=at,
+                        what="BotAudio of the answer's reply")
+    check(c.close() == dv.grpc.StatusCode.OK, "complete: the stream ends OK")
+    sid = c.out[0][1].session_id
+    eos_fin, eos_audio = (t_fin - t_eos) * 1000, (t_audio - t_eos) * 1000
+    print("complete: %r, %s; end of speech -> final %.0f ms, -> first reply audio %.0f ms"
+          % (fin.transcript.text, eou_details(c), eos_fin, eos_audio), flush=True)
+    for ln in log_checks(sid):
+        print("  ", ln[-200:], flush=True)
+    check(fin.transcript.text.strip() != "", "complete: a final transcript")
+    check(eou_details(c)[-1] == "end of utterance (end of turn)",
+          "complete: the end-of-turn check ended the utterance (%s)" % eou_details(c))
+    check(eos_fin < WINDOW_MS, "complete: the final came %.0f ms after the end of speech, before "
+          "the %d ms stop window alone could have passed" % (eos_fin, WINDOW_MS))
+    check(len(finals(c)) == 1, "complete: one final")
+    check(dv.history_texts(stack, "vera", sid)[-1] == fin.transcript.text,
+          "complete: the spoken turn is stored with its transcript")
+    return eos_fin, eos_audio
+
+
+def open_pause(stack, clips, word):
+    c, at = asked(stack)
+    t_eos, t_last = speak(c, clips, 0.45)
+    t_fin, fin = c.wait(lambda r: r.WhichOneof("response") == "transcript" and r.transcript.is_final,
+                        what="final transcript", start=at)
+    c.wait(dv.is_event(D.EVENT_TURN_COMPLETE), what="TURN_COMPLETE", start=at)
+    time.sleep(0.3)
+    check(c.close() == dv.grpc.StatusCode.OK, "%s: the stream ends OK" % word)
+    sid = c.out[0][1].session_id
+    lines = log_checks(sid)
+    texts = [t.transcript.text for _, t in finals(c)]
+    print("pause after %r: finals %r, %s" % (word, texts, eou_details(c)), flush=True)
+    for ln in lines:
+        print("  ", ln[-200:], flush=True)
+    check(any(re.search(r'\\"[^"]*\b%s\\" .*wait: the words go on' % word, ln) for ln in lines),
+          "pause after %r: the check at the pause saw words ending in %r and waited" % (word, word))
+    check(len(texts) == 1 and t_fin > t_last,
+          "pause after %r: one final, after the last word began (%r)" % (word, texts))
+    check(len(eou_details(c)) == 1, "pause after %r: one END_OF_UTTERANCE (%s)"
+          % (word, eou_details(c)))
+
+
+def main():
+    stack = dv.Stack()
+    restart_dialog(stack)
+    eos_fin, eos_audio = complete_answer(stack)
+    open_pause(stack, ["2_yweweler_2.wav", "6_lucas_0.wav"], "to")
+    print("end of turn: the complete answer ended %.0f ms after the end of speech (first reply "
+          "audio %.0f ms); the pause after 'to' waited" % (eos_fin, eos_audio))
+
+
+if __name__ == "__main__":
+    main()
