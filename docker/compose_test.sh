@@ -172,6 +172,21 @@ PYTHONPATH=$BUILD/python /usr/bin/python3 docker/smoke.py "127.0.0.1:$PARLEY_GRP
 podman exec "${PROJECT}_dialog_1" ls -l /var/lib/parley/dialog.sqlite >/dev/null
 podman exec "${PROJECT}_qa_1" ls -l /var/lib/parley/kb.sqlite >/dev/null
 say "SQLite state on the volumes: dialog.sqlite, kb.sqlite"
+
+# An online backup of the dialog store while parley-dialog runs (docs/deployment.md, "Backups"):
+# SQLite's backup API from the host on the volume's directory; the copy passes an integrity
+# check and holds the session's events.
+mp=$(podman volume inspect -f '{{.Mountpoint}}' "${PROJECT}_dialog-data")
+/usr/bin/python3 - "$mp/dialog.sqlite" "$TMP/dialog-backup.sqlite" "$sid" <<'PY'
+import sqlite3, sys
+src, dst = sqlite3.connect(sys.argv[1]), sqlite3.connect(sys.argv[2])
+src.backup(dst)
+src.close()
+ok = dst.execute("PRAGMA integrity_check").fetchone()[0]
+n = dst.execute("SELECT count(*) FROM events WHERE session_id = ?", (sys.argv[3],)).fetchone()[0]
+assert ok == "ok" and n >= 1, (ok, n)
+print("compose-test: online backup of dialog.sqlite: integrity %s, %d events of the session" % (ok, n))
+PY
 user=$(podman exec "${PROJECT}_gateway_1" id -un)
 [[ $user == parley ]] || { say "services run as $user, not parley"; exit 1; }
 say "services run as user parley"
