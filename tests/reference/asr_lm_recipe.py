@@ -83,6 +83,8 @@ def main(src, dump_bin, work):
     runs += [(cut, "large-o%d" % order,
               ["--large", "--order", str(order), "--cutoffs", "%d,%d,%d" % (cut, cut, cut),
                "--work", os.path.join(work, "large")]) for cut, order in ((1, 4), (2, 4), (2, 3))]
+    runs.append((1, "large-o4-pruned", ["--large", "--order", "4", "--cutoffs", "1,1,1", "--prune",
+                                        "3e-4", "--work", os.path.join(work, "large")]))
     for cut, ljw, opts in runs:
         out = os.path.join(work, "lm%d_%s.arpa.gz" % (cut, ljw))
         res = subprocess.run([sys.executable, "-m", "train.asr.lm.build_lm",

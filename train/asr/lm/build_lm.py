@@ -1,29 +1,43 @@
 #!/usr/bin/python3
-"""Build Parley's ASR word 3-gram language model (ARPA, gzip) from ../shared/data.
+"""Build Parley's ASR word n-gram language model (ARPA, gzip) from ../shared/data.
 
-Smoothing: interpolated modified Kneser-Ney (Chen & Goodman 1998; three
+Two recipes:
+  --large   the shipped model (models/asr-lm/lm.arpa.gz, since 2026-12-05): the pretraining
+            prose (text/pretrain, 26.6 M words) plus the in-domain texts (LJ Speech sentences,
+            SOTU, SNIPS, the speechocean762 train speakers' transcripts minus the acoustic
+            recipe's dev speakers, digits and command words), normalized with
+            train/asr/textnorm.py, counted with numpy; word 3-gram with count cut-offs 3,5 by
+            default (--order 2-4, --cutoffs, --prune, --source-weights, --vocab). See
+            train/asr/lm/large.py and the card. About 7 minutes and 6 GB of memory on one core;
+            the normalized text and the counts stay in --work (train/work/asr-lm), so a second
+            run (other orders or cut-offs) takes 1-2 minutes.
+  default   the first model (shipped until 2026-12-05): 2.2 M words of in-domain text, the
+            normalization below, a 3-gram with cut-offs 2,2; rebuilt byte for byte.
+
+Smoothing (both): interpolated modified Kneser-Ney (Chen & Goodman 1998; three
 discounts per order from the count-of-counts, continuation counts for the lower
 orders, n-grams that start with <s> keep their real counts, the unigrams
-interpolate with a uniform distribution). Pruning: count cut-offs (bigrams and
+interpolate with a uniform distribution). Pruning of the default recipe: count cut-offs (bigrams and
 trigrams seen fewer than --min-bigram / --min-trigram times are dropped, except
 the bigrams a kept trigram needs) and a vocabulary of the words seen at least
 --min-word times (the rest become <unk>). The backoff weight of every context
 is recomputed after pruning so that each conditional distribution sums to one:
 bow(h) = (1 - sum_kept p(w|h)) / (1 - sum_kept p(w|h')).
 
-Text (all lower case, numbers spelled out, punctuation removed):
+Text of the default recipe (all lower case, numbers spelled out, punctuation removed):
   text/ljspeech-sentences.csv (normalized column), text/sotu.txt (split into
   sentences), nlu/snips/train/seq.in.
-Held out of training: the LJ sentences of speech/ljspeech-subset (the ASR
+Held out of training (both recipes): the LJ sentences of speech/ljspeech-subset (the ASR
 evaluation clips) and every 50th other LJ sentence; the perplexity on them is
 printed. Left out as well: the LJ050-* sentences, the text of the ASR
 recipe's synthetic dev set. The LJ training sentences count 3 times (--lj-weight; the count
 cut-offs use the real counts): held-out LJ perplexity 338.6 (weight 1) ->
 323.0 (3) -> 332.1 (8).
 
-  /usr/bin/python3 -m train.asr.lm.build_lm [--data ../shared/data] [--out models/asr-lm/lm.arpa.gz]
+  /usr/bin/python3 -m train.asr.lm.build_lm --large [--data ../shared/data] [--out models/asr-lm/lm.arpa.gz]
+  /usr/bin/python3 -m train.asr.lm.build_lm [--out FILE]       # the first model
 
-Standard library only; about a minute on one core.
+The default recipe uses the standard library only; about a minute on one core.
 """
 import argparse
 import collections
@@ -364,16 +378,18 @@ def main():
     g = ap.add_argument_group("the large model (train/asr/lm/large.py)")
     g.add_argument("--large", action="store_true",
                    help="the pretraining prose plus the in-domain texts, counted with numpy")
-    g.add_argument("--order", type=int, default=4, help="n-gram order, 2-4")
-    g.add_argument("--cutoffs", default="2,3,3",
-                   help="least real count of a kept bigram,trigram,4-gram")
+    g.add_argument("--order", type=int, default=3, help="n-gram order, 2-4")
+    g.add_argument("--cutoffs", default="3,5",
+                   help="least real count of a kept bigram,trigram[,4-gram]")
     g.add_argument("--prune", type=float, default=0.0,
                    help="relative-entropy pruning threshold (0: cut-offs only)")
     g.add_argument("--vocab", type=int, default=64000, help="most frequent words kept (<= 65533)")
     g.add_argument("--indomain-weight", type=int, default=3,
                    help="count each in-domain sentence this many times")
-    g.add_argument("--source-weights", default="",
+    g.add_argument("--source-weights", default="lj=10,so=10,sotu=1",
                    help="per in-domain source (lj, sotu, snips, so, words), e.g. lj=10,so=10")
+    g.add_argument("--decimals", type=int, default=5,
+                   help="decimals of the log10 figures in the ARPA file (5: 1e-5 relative)")
     g.add_argument("--max-order", type=int, default=4, help="order of the cached counts")
     g.add_argument("--work", default=paths.work_dir("asr-lm"),
                    help="normalized text and counts (kept: a second run reuses them)")

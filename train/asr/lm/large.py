@@ -370,7 +370,7 @@ def backoffs(counts, probs, keep):
 
 # --- output and evaluation -------------------------------------------------------------
 
-def write_arpa(path, vocab, model):
+def write_arpa(path, vocab, model, decimals=5):
     order = len(model)
     tmp = path + ".tmp"
     raw = 0
@@ -385,18 +385,20 @@ def write_arpa(path, vocab, model):
                 if k == 0:  # <s>: no probability of its own, its backoff weight
                     bos = np.searchsorted(keys, BOS)
                     b = bow[bos] if bos < len(keys) and keys[bos] == BOS else 0.0
-                    buf.append("-99\t<s>\t%.6f\n" % b)
+                    buf.append("-99\t<s>\t%.*f\n" % (decimals, b))
                 wids = [(keys >> np.uint64(BITS * (k - j))) & mask(1) for j in range(k + 1)]
                 wids = np.stack(wids, axis=1).tolist()
                 has_bow = k < order - 1
+                f2 = "%%.%df\t%%s\t%%.%df\n" % (decimals, decimals)
+                f1 = "%%.%df\t%%s\n" % decimals
                 for i, (ws, p, b) in enumerate(zip(wids, lp.tolist(), bow.tolist())):
                     if k == 0 and ws[0] == BOS:
                         continue
                     text = " ".join(vocab[w] for w in ws)
                     if has_bow and b != 0.0:
-                        buf.append("%.6f\t%s\t%.6f\n" % (p, text, b))
+                        buf.append(f2 % (p, text, b))
                     else:
-                        buf.append("%.6f\t%s\n" % (p, text))
+                        buf.append(f1 % (p, text))
                     if len(buf) >= 200000:
                         raw += g.write("".join(buf).encode())
                         buf = []
@@ -452,7 +454,7 @@ def build_counts(a):
     """Normalized text, vocabulary and counts; the counts are cached in --work (resumable)."""
     sources, held = prepare(a.data, a.work, not a.no_pretrain)
     weights = source_weights(a)
-    tag = "v%d-w%s-o%d%s" % (a.vocab, "-".join(str(weights[k]) for k in sorted(weights)), a.max_order,
+    tag = "v%d-%s-o%d%s" % (a.vocab, "-".join("%s%d" % (k, weights[k]) for k in sorted(weights)), a.max_order,
                              "-nopre" if a.no_pretrain else "")
     cache = os.path.join(a.work, "counts-%s.npz" % tag)
     if os.path.exists(cache):
@@ -501,6 +503,6 @@ def main_large(a):
               (name, ppl, n, 100.0 * oov / max(1, n)), flush=True)
     if a.out:
         os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
-        raw = write_arpa(a.out, vocab, model)
+        raw = write_arpa(a.out, vocab, model, a.decimals)
         print("wrote %s: ARPA %.1f MB, gzip %.2f MB" % (a.out, raw / 1e6, os.path.getsize(a.out) / 1e6))
     print("%.0f s" % (time.time() - t0))
