@@ -3,14 +3,14 @@
 the time goes, through Converse on the real stack.
 
     /usr/bin/python3 services/dialog/bench_voice_latency.py [--build build]
-        [--silence 800,400,400/150] [--eot-conf 0.9] [--lj 6] [--tts fake]
+        [--silence 800,400,400/120] [--eot-conf 0.99] [--lj 6] [--tts fake]
 
 Starts the stack of tests/integration/dialog_voice.py on free 127.0.0.1 ports: nats-server,
 parley-asr (shipped acoustic model, VAD, LM), parley-nlu (SNIPS), parley-tts (models/tts-voice;
 --tts fake: the tone voice), parley-dialog (the `assistant` spec, a fresh SQLite file) and the
 gateway. For each hands-free stop window in --silence (dialog.endpointing_silence_ms; parley-
-dialog restarted with it; "400/150": the 400 ms window with the end-of-turn check after
-150 ms of silence, dialog.end_of_turn_silence_ms, at --eot-conf, docs/dialog.md "End of
+dialog restarted with it; "400/120": the 400 ms window with the end-of-turn check after
+120 ms of silence, dialog.end_of_turn_silence_ms, at --eot-conf, docs/dialog.md "End of
 turn"; a bare number turns the check off) every recording is one Converse stream, hands-free, LINEAR_PCM at the
 recording's rate, sent in 20 ms chunks on a real-time schedule (a chunk leaves when its last
 sample would have been spoken) as 0.3 s of dither, the speech, 1.5 s of dither.
@@ -167,9 +167,9 @@ def restart_dialog(ds, stack, silence_ms, eot_ms, eot_conf):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
-    ap.add_argument("--silence", default="800,400,400/150",
+    ap.add_argument("--silence", default="800,400,400/120",
                     help="stop windows, each optionally /end-of-turn pause (ms)")
-    ap.add_argument("--eot-conf", type=float, default=0.9,
+    ap.add_argument("--eot-conf", type=float, default=0.99,
                     help="dialog.end_of_turn_min_confidence")
     ap.add_argument("--lj", type=int, default=6)
     ap.add_argument("--commas", type=int, default=0,

@@ -33,8 +33,8 @@ struct pl_nrpc_conn;
 struct pl_arena;
 
 /* End of turn by default (docs/dialog.md, "End of turn": chosen by measurement) */
-#define PL__DLG_EOT_SILENCE_MS 0
-#define PL__DLG_EOT_MIN_CONFIDENCE 0.9f
+#define PL__DLG_EOT_SILENCE_MS 120
+#define PL__DLG_EOT_MIN_CONFIDENCE 0.99f
 
 struct pl_dlgsvc_opts {
     const char *spec_dir;       /* every *.yaml, *.yml, *.json in it is a dialog spec */
