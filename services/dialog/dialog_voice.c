@@ -663,6 +663,8 @@ void pl__dlg_voice_destroy(struct pl__dlg_voice *v) {
     pl_free(v->hdr);
     pl_free(v->asr_model);
     pl_free(v->eot_text);
+    pl_free(v->eot_base);
+    pl_free(v->last_interim);
     pl_free(v->voice_name);
     pl_free(v);
 }

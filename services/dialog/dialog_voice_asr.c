@@ -97,7 +97,8 @@ static void no_words(struct pl__dlg_voice *v, int64_t bytes, bool speech) {
 /* v->mu held: forget the words at the last pause. */
 static void pause_clear(struct pl__dlg_voice *v) {
     pl_free(v->eot_text);
-    v->eot_text = NULL;
+    pl_free(v->eot_base);
+    v->eot_text = v->eot_base = NULL;
     v->eot_utt = NULL;
     v->eot_judged = false;
     v->eot_seq++;
@@ -105,16 +106,25 @@ static void pause_clear(struct pl__dlg_voice *v) {
 
 /* An interim of u (NATS thread): one with stability 1 is parley-asr's first pass, sent after
  * the short pause (stop_history_eou = eot_ms): its words wait for the handler thread's check.
- * Later words that differ mean the speech went on: the pause is forgotten. */
+ * They are computed apart from the streamed interims, which go on during the pause with the
+ * same streamed words; a streamed interim that differs from the one before the pause means
+ * the speech went on: the pause is forgotten. */
 static void note_interim(struct pl__dlg_voice *v, struct utt *u, const char *text, float stab) {
     if (!v->eot_ms || !*text) return;
     pthread_mutex_lock(&v->mu);
     if (stab >= 0.999f) {
         pause_clear(v);
         v->eot_text = pl_strdup(text);
-        v->eot_utt = v->eot_text ? u : NULL;
-    } else if (v->eot_text && (v->eot_utt != u || strcmp(v->eot_text, text))) {
-        pause_clear(v);
+        v->eot_base = pl_strdup(v->last_interim ? v->last_interim : "");
+        v->eot_utt = v->eot_text && v->eot_base ? u : NULL;
+        if (!v->eot_utt) pause_clear(v);
+    } else {
+        if (v->eot_text && (v->eot_utt != u || strcmp(v->eot_base, text))) pause_clear(v);
+        char *t = pl_strdup(text);
+        if (t) {
+            pl_free(v->last_interim);
+            v->last_interim = t;
+        }
     }
     pthread_mutex_unlock(&v->mu);
 }
@@ -199,6 +209,8 @@ static void asr_message(void *ud, const uint8_t *data, size_t n) {
         u->bytes = 0;
         if (*text && u->eou_us) u->words = true;
         if (v->eot_utt == u) pause_clear(v);
+        pl_free(v->last_interim); /* the next utterance's streamed words start afresh */
+        v->last_interim = NULL;
         pthread_mutex_unlock(&v->mu);
         send_transcript(v, text, true, 0, a->confidence, res->audio_processed);
         pl__dlgvoice_event(v, PARLEY__DIALOG__V1__EVENT_TYPE__EVENT_END_OF_UTTERANCE,

@@ -82,7 +82,9 @@ struct pl__dlg_voice {
     int eot_ms;           /* the short pause (the ASR's first pass, stop_history_eou); 0 = off */
     float eot_conf;       /* the NLU intent confidence that makes the words complete */
     char *eot_text;       /* the words at the last short pause (the stability-1 interim), or
-                             NULL; cleared when later words differ (speech went on) */
+                             NULL; cleared when the streamed interims change (speech went on) */
+    char *eot_base;       /* ... the streamed interim before it (the pause's streamed words) */
+    char *last_interim;   /* the latest streamed interim (stability < 1) of the ASR stream */
     struct utt *eot_utt;  /* ... of this ASR stream */
     bool eot_judged;      /* ... taken by the handler thread's check */
     uint64_t eot_seq;     /* bumped whenever eot_text is set or cleared */
