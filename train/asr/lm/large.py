@@ -32,7 +32,6 @@ speechocean762 dev speakers' transcripts (<unk> scored as a word, as build_lm do
 import collections
 import gzip
 import lzma
-import math
 import os
 import re
 import time
@@ -296,12 +295,13 @@ def interpolated_probs(counts, adj, vsize):
     (gamma(h) p(w | h minus its oldest word))."""
     order = len(counts)
     probs, backed = [], [None]
-    keys1, a1 = counts[0][0], adj[0].astype(np.float64)
+    a1 = adj[0].astype(np.float64)
     d = discounts(adj[0])
     tot = a1.sum()
     gam = disc(d, adj[0]).sum() / tot
     p = np.maximum(a1 - disc(d, adj[0]), 0) / tot + gam / vsize
-    # words of the vocabulary never seen as a continuation (and <unk>, </s>) get the uniform share
+    # every word (also <unk> and ones never seen as a continuation) gets the uniform share; <s>
+    # (count 0) too, but the ARPA file writes -99 for it and vsize leaves it out
     probs.append(p)
     for k in range(2, order + 1):
         keys, a = counts[k - 1][0], adj[k - 1]
