@@ -511,8 +511,9 @@ def run_set(name, a, parley, pid, ps_load, tmp):
             # the pass covered the whole set: its cost per audio second holds for every row
             row[mode]["rtf_cpu"] = c / total if c is not None and total else None
             row[mode]["rtf_wall"] = w / total if total else None
-        row["examples"] = [dict({"id": clips[i].id, "ref": clips[i].ref},
-                                **{m: hs[i] for m, hs in hyps.items()}) for i in idx[:a.examples]]
+        keep = idx if a.transcripts < 0 else idx[:a.transcripts]
+        row["transcripts"] = [dict({"id": clips[i].id, "ref": clips[i].ref},
+                                   **{m: hs[i] for m, hs in hyps.items()}) for i in keep]
         out[rname] = row
     return out
 
@@ -601,7 +602,8 @@ def main():
     ap.add_argument("--parallel", type=int, default=8, help="clips streamed at once")
     ap.add_argument("--custom", default="")
     ap.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "parley-asr-eval-cache"))
-    ap.add_argument("--examples", type=int, default=3, help="transcripts kept per row in the JSON")
+    ap.add_argument("--transcripts", type=int, default=-1,
+                    help="clips per row whose transcripts the JSON keeps (default: all)")
     ap.add_argument("--json")
     ap.add_argument("--markdown", help="write the results table (docs/benchmarks.md style) here")
     a = ap.parse_args()
@@ -665,7 +667,7 @@ def main():
             for rname, row in run_set(name, a, parley, pid, ps_load, tmp).items():
                 results["rows"][rname] = row
                 print(line(rname, row), flush=True)
-            for e in row["examples"][:2]:
+            for e in row["transcripts"][:2]:
                 print("    ref: %s\n%s" % (e["ref"], "".join(
                     "    %s: %s\n" % (m, e[m]) for m in ("offline", "stream", "pocketsphinx") if m in e)),
                       end="")
