@@ -463,15 +463,29 @@ static pl_status send_speech_start(struct pl_asrsvc_session *s, int64_t frame) {
     return st;
 }
 
+#define PAUSE_WORDS_MAX_S 10 /* longest utterance whose words at a pause are recomputed */
+
+/* The audio [*pa, *pb) the words at the pause are computed on: the utterance so far, trimmed
+ * as for its final around its speech up to the pause (eou_last). False when longer than
+ * PAUSE_WORDS_MAX_S: a long dictation's pauses would each run the model over all of it
+ * again, so those get the streamed words with stability 1 instead. pa, pb may be NULL. */
+static bool pause_audio(const struct pl_asrsvc_session *s, int64_t *pa, int64_t *pb) {
+    int64_t a = s->utt_start, b = s->utt_start + (int64_t)s->n_utt;
+    trim_utt(s, s->eou_last, &a, &b);
+    if (pa) *pa = a;
+    if (pb) *pb = b;
+    return b - a <= (int64_t)PAUSE_WORDS_MAX_S * s->m->sample_rate;
+}
+
 /* The words of the utterance up to the pause the endpointer's first pass heard, as its final
  * would give them (models with per-utterance normalization, whose streamed rows get short
  * utterances wrong: renorm_utt): the offline front end, the model and a decoder of their own
- * run on the utterance's audio trimmed as for the final, on the side, so the stream's model
- * state and decoder go on untouched. Sent as an interim with stability 1. */
+ * run on pause_audio(), on the side, so the stream's model state and decoder go on
+ * untouched. Sent as an interim with stability 1 and kept as the final-to-be. */
 static pl_status send_pause_words(struct pl_asrsvc_session *s) {
     s->eou_due = false;
-    int64_t a = s->utt_start, b = s->utt_start + (int64_t)s->n_utt;
-    trim_utt(s, s->eou_last, &a, &b);
+    int64_t a, b;
+    pause_audio(s, &a, &b);
     if (b <= a) return PL_OK;
     float *feats = NULL, *logp = NULL;
     size_t nfr = 0;
@@ -513,7 +527,7 @@ fail:
  * (parley-dialog's end-of-turn check, docs/dialog.md). */
 static pl_status send_interim(struct pl_asrsvc_session *s) {
     if (!s->interim || (s->ep && !s->speech)) return PL_OK;
-    if (s->eou_due && s->renorm) return send_pause_words(s);
+    if (s->eou_due && s->renorm && pause_audio(s, NULL, NULL)) return send_pause_words(s);
     if (s->dec_rows == 0) return PL_OK;
     struct pl_asr_nbest *nb = NULL;
     pl_status st;
