@@ -23,11 +23,11 @@
 #define MAX_FILE ((size_t)1 << 31)
 
 struct ngram {
-    uint32_t ids; /* offset of the word ids in lm->ids */
     double logp;  /* natural log */
     double bow;   /* natural log; 0 when absent */
+    uint32_t ids; /* offset of the word ids in lm->ids */
     uint8_t order;
-};
+}; /* 24 bytes (the doubles first: 32 with ids in front) */
 
 struct pl_asr_lm {
     int order;
