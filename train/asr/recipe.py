@@ -21,7 +21,13 @@ Steps, each a command of this package run from the repository root:
              checkpoint is kept as WORK/run-tail/phase1-final.pt
   phase2     frozen BatchNorm (--freeze-bn, 120 batches), 45 minutes from phase1-final.pt;
              WORK/run-frozen/best.pt, the best dev checkpoint
-  export     run-frozen/best.pt -> --out (models/asr-en-quartznet), with its dev metrics
+  export2    run-frozen/best.pt -> WORK/export2, the model shipped until 2026-12-05
+  more       the real speech added then (train.asr.synth --more-real): speechocean762's train
+             speakers (3 copies) but every 10th (dev_so), and the real LJ reader (4 copies)
+  init3      WORK/export2 unfolded into a training checkpoint (train.asr.from_export)
+  phase3     70 minutes on one thread from init3, BatchNorm fixed, lr 3e-4 (a first try at
+             1e-3 lost FSDD and LJ while it learned speechocean762); WORK/run-so/best.pt
+  export     run-so/best.pt -> --out (models/asr-en-quartznet), with its dev metrics
   lm         the word 3-gram LM (train.asr.lm.build_lm --large: pretraining prose plus in-domain
              text, about 7 minutes) -> --lm-out (models/asr-lm/lm.arpa.gz)
 
@@ -49,14 +55,16 @@ import time
 
 from train.common.paths import ROOT, models_dir, work_dir
 
-STEPS = ["synth", "pack", "unpack", "phase0", "synth25", "phase1", "phase2", "export", "lm"]
+STEPS = ["synth", "pack", "unpack", "phase0", "synth25", "phase1", "phase2", "export2", "more",
+         "init3", "phase3", "export", "lm"]
 
 # Sizes of the full recipe and of --smoke.
 FULL = {"items1": 0, "items25": 3742, "pack_mib": 38, "bn_batches": 120,
         # minutes, eval minutes (and for phase 1 the stop) of each phase
-        "phase0": (4.2, 0.7), "phase1": (80, 10, 30), "phase2": (45, 9)}
+        "phase0": (4.2, 0.7), "phase1": (80, 10, 30), "phase2": (45, 9), "phase3": (70, 8)}
 SMOKE = {"items1": 6, "items25": 10, "pack_mib": 0.3, "bn_batches": 2,
-         "phase0": (0.05, 0.03), "phase1": (0.1, 0.03, 0.05), "phase2": (0.05, 0.03)}
+         "phase0": (0.05, 0.03), "phase1": (0.1, 0.03, 0.05), "phase2": (0.05, 0.03),
+         "phase3": (0.05, 0.03)}
 
 
 def parse_args(argv=None):
@@ -116,7 +124,9 @@ def plan(a):
     packed = os.path.join(w, "packed")
     run_pack, run_tail, run_frozen = (os.path.join(w, r) for r in ("run-pack", "run-tail", "run-frozen"))
     final1 = os.path.join(run_tail, "phase1-final.pt")
-    (m0, e0), (m1, e1, stop1), (m2, e2) = s["phase0"], s["phase1"], s["phase2"]
+    (m0, e0), (m1, e1, stop1), (m2, e2), (m3, e3) = s["phase0"], s["phase1"], s["phase2"], s["phase3"]
+    export2, init3 = os.path.join(w, "export2"), os.path.join(w, "init3.pt")
+    run_so = os.path.join(w, "run-so")
     threads = ["--threads", a.threads]
 
     def keep_phase1():
@@ -126,6 +136,8 @@ def plan(a):
     note = ("train.asr.recipe%s: phase 0 (pack, %s min), phase 1 (80-frame tail, %s of %s min), "
             "phase 2 (--freeze-bn, %s min); best dev checkpoint of phase 2"
             % (" --smoke" if a.smoke else "", m0, stop1, m1, m2))
+    note3 = ("train.asr.recipe%s: phase 3 (speechocean762 and the real LJ reader added, %s min "
+             "from phase 2's export); best dev checkpoint of phase 3" % (" --smoke" if a.smoke else "", m3))
     return [
         ("synth", synth, None, None),
         ("pack", [module("train.asr.pack", "--work", w, "--pack", pack, "--max-mib", s["pack_mib"],
@@ -147,8 +159,17 @@ def plan(a):
                            "--init", final1, "--freeze-bn", "--bn-batches", s["bn_batches"], "--minutes", m2,
                            "--lr", 1e-3, "--warmup", 100, "--max-frames", 12000, "--max-batch", 64,
                            "--real-weight", 2, "--eval-minutes", e2)], run_frozen, None),
-        ("export", [module("train.asr.export", "--work", w, "--ckpt", os.path.join(run_frozen, "best.pt"),
-                           "--out", a.out, "--note", note)], None, None),
+        ("export2", [module("train.asr.export", "--work", w, "--ckpt", os.path.join(run_frozen, "best.pt"),
+                            "--out", export2, "--note", note)], None, None),
+        ("more", [module("train.asr.synth", "--work", w, "--shard", k, "--nshards", 2, "--more-real",
+                         "--only", "dev_so,real", *data, *limit1) for k in (0, 1)], None, None),
+        ("init3", [module("train.asr.from_export", "--model", export2, "--out", init3)], None, None),
+        ("phase3", [module("train.asr.train", "--work", w, "--run", run_so, "--threads", 1,
+                           "--device", a.device, "--init", init3, "--minutes", m3, "--lr", 3e-4,
+                           "--warmup", 50, "--max-frames", 12000, "--max-batch", 64,
+                           "--real-weight", 1, "--eval-minutes", e3)], run_so, None),
+        ("export", [module("train.asr.export", "--work", w, "--ckpt", os.path.join(run_so, "best.pt"),
+                           "--out", a.out, "--note", note3)], None, None),
         # the shipped LM (--large: the pretraining prose, minutes); --smoke builds the first,
         # in-domain-only recipe (seconds)
         ("lm", [module("train.asr.lm.build_lm", *([] if a.smoke else ["--large"]), "--out", a.lm_out,

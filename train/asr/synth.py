@@ -306,15 +306,28 @@ class _SfInfo(ctypes.Structure):
                 ("sections", ctypes.c_int), ("seekable", ctypes.c_int)]
 
 
+_SNDFILE = None
+
+
+def _sndfile():
+    """libsndfile through ctypes, loaded once."""
+    global _SNDFILE
+    if _SNDFILE is None:
+        lib = ctypes.CDLL(ctypes.util.find_library("sndfile") or "libsndfile.so.1")
+        lib.sf_open.restype = ctypes.c_void_p
+        lib.sf_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(_SfInfo)]
+        lib.sf_readf_float.restype = ctypes.c_int64
+        lib.sf_readf_float.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
+        lib.sf_close.argtypes = [ctypes.c_void_p]
+        _SNDFILE = lib
+    return _SNDFILE
+
+
 def sndfile_read(path):
     """(float32 mono samples, sample rate) through libsndfile, the library the services
-    decode with: Debian's sox has no Ogg Opus handler, libsndfile 1.2 has."""
-    lib = ctypes.CDLL(ctypes.util.find_library("sndfile") or "libsndfile.so.1")
-    lib.sf_open.restype = ctypes.c_void_p
-    lib.sf_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(_SfInfo)]
-    lib.sf_readf_float.restype = ctypes.c_int64
-    lib.sf_readf_float.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
-    lib.sf_close.argtypes = [ctypes.c_void_p]
+    decode with (WAV, FLAC, Ogg Opus: Debian's sox has no Opus handler, libsndfile 1.2 has).
+    Channels are averaged."""
+    lib = _sndfile()
     info = _SfInfo()
     h = lib.sf_open(path.encode(), 0x10, ctypes.byref(info))  # SFM_READ
     if not h:

@@ -40,8 +40,6 @@ when a request failed.
 """
 import argparse
 import concurrent.futures as cf
-import ctypes
-import ctypes.util
 import glob
 import hashlib
 import io
@@ -76,45 +74,13 @@ SETS = ("lj", "so", "fsdd", "cmds", "synth")
 
 # ---- audio ----------------------------------------------------------------------------------
 
-class _SfInfo(ctypes.Structure):
-    _fields_ = [("frames", ctypes.c_int64), ("samplerate", ctypes.c_int),
-                ("channels", ctypes.c_int), ("format", ctypes.c_int),
-                ("sections", ctypes.c_int), ("seekable", ctypes.c_int)]
-
-
-_SNDFILE = None
-
-
-def _sndfile():
-    global _SNDFILE
-    if _SNDFILE is None:
-        lib = ctypes.CDLL(ctypes.util.find_library("sndfile") or "libsndfile.so.1")
-        lib.sf_open.restype = ctypes.c_void_p
-        lib.sf_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(_SfInfo)]
-        lib.sf_readf_float.restype = ctypes.c_int64
-        lib.sf_readf_float.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
-        lib.sf_close.argtypes = [ctypes.c_void_p]
-        _SNDFILE = lib
-    return _SNDFILE
-
-
 def read_pcm16(path):
     """(int16 mono samples, sample rate) through libsndfile, the library parley-asr decodes
     with (WAV, FLAC, Ogg Opus; Debian's sox has no Opus handler). Channels are averaged."""
-    lib = _sndfile()
-    info = _SfInfo()
-    h = lib.sf_open(path.encode(), 0x10, ctypes.byref(info))  # SFM_READ
-    if not h:
-        raise RuntimeError("libsndfile cannot open %s" % path)
-    try:
-        buf = np.zeros((max(info.frames, 0) + 1, info.channels), dtype=np.float32)
-        n = lib.sf_readf_float(h, buf.ctypes.data, info.frames + 1)
-    finally:
-        lib.sf_close(h)
-    x = buf[:n].mean(axis=1)
+    x, rate = synth.sndfile_read(path)
     # libsndfile reads 16-bit files as s / 32768: scaled back by 32767, a sample comes back
     # within 1 LSB (and a run gives the same samples every time)
-    return np.clip(np.round(x * 32767.0), -32768, 32767).astype("<i2"), info.samplerate
+    return np.clip(np.round(x * 32767.0), -32768, 32767).astype("<i2"), rate
 
 
 def wav_bytes(pcm, rate):
