@@ -113,6 +113,40 @@ class BatchNormRecalibration(unittest.TestCase):
         self.assertEqual(int(bn.num_batches_tracked), 1)
 
 
+class FromExport(unittest.TestCase):
+    def test_unfolded_model_computes_the_export(self):
+        """An export (BatchNorm folded) unfolded into a training model gives the same
+        log-probabilities, and folding it again gives the exported tensors back."""
+        import json
+        from train.asr.from_export import unfold
+        torch.manual_seed(3)
+        m = QuartzNetCTC()
+        with torch.no_grad():
+            for mod in m.modules():
+                if isinstance(mod, torch.nn.BatchNorm1d):
+                    mod.running_mean.uniform_(-0.5, 0.5)
+                    mod.running_var.uniform_(0.5, 2.0)
+                    mod.weight.uniform_(0.5, 1.5)
+                    mod.bias.uniform_(-0.2, 0.2)
+        m.eval()
+        tensors = export_tensors(m)
+        with tempfile.TemporaryDirectory() as d:
+            safetensors_io.save(os.path.join(d, "model.safetensors"), tensors,
+                                metadata={"format": "pt"})
+            with open(os.path.join(d, "config.json"), "w") as f:
+                json.dump(m.cfg, f)
+            u = unfold(d).eval()
+        x, lens = torch.randn(2, 80, 120), torch.tensor([120, 90])
+        with torch.no_grad():
+            want, wl = m(x, lens)
+            got, gl = u(x, lens)
+        self.assertTrue(torch.equal(wl, gl))
+        self.assertLess((want - got).abs().max().item(), 1e-4)
+        back = export_tensors(u)
+        for k, v in tensors.items():
+            self.assertLess((back[k] - v).abs().max().item(), 1e-6, k)
+
+
 class Recipe(unittest.TestCase):
     def commands(self, argv):
         from train.asr import recipe
@@ -130,7 +164,12 @@ class Recipe(unittest.TestCase):
         self.assertIn("--minutes 4.2 --max-frames 24000 --max-batch 128", c["phase0"][0])
         self.assertIn("run-pack/best.pt --minutes 80 --stop-minutes 30 --lr 0.002", c["phase1"][0])
         self.assertIn("run-tail/phase1-final.pt --freeze-bn --bn-batches 120 --minutes 45 --lr 0.001", c["phase2"][0])
-        self.assertIn("run-frozen/best.pt --out " + os.path.join(paths.ROOT, "models", "asr-en-quartznet"),
+        self.assertIn("run-frozen/best.pt --out " + os.path.join(w, "export2"), c["export2"][0])
+        self.assertEqual(len(c["more"]), 2)
+        self.assertIn("--more-real --only dev_so,real", c["more"][0])
+        self.assertIn("--model " + os.path.join(w, "export2"), c["init3"][0])
+        self.assertIn("--init " + os.path.join(w, "init3.pt") + " --minutes 70 --lr 0.0003", c["phase3"][0])
+        self.assertIn("run-so/best.pt --out " + os.path.join(paths.ROOT, "models", "asr-en-quartznet"),
                       c["export"][0])
         self.assertIn("--out " + os.path.join(paths.ROOT, "models", "asr-lm", "lm.arpa.gz"), c["lm"][0])
 
