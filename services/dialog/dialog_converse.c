@@ -233,6 +233,13 @@ void pl__dlg_turn_result_deinit(struct pl__dlg_turn_result *r) {
     memset(r, 0, sizeof *r);
 }
 
+/* The NLU model of a turn: a spec trained on its own examples names its model (its intents
+ * are that model's), else the pipeline's (NULL: the service's default). */
+static const char *nlu_model(const struct pl_dlg_pipeline *p, const struct pl_dlg_spec *spec) {
+    if (spec && pl_dlg_spec_nlu_model(spec)) return pl_dlg_spec_nlu_model(spec);
+    return p ? p->nlu.model : NULL;
+}
+
 /* The stages before the policy (pipeline p, NULL = default): punctuation (when p says),
  * NLU (unless p has no nlu stage; the spec's model, else the pipeline's), entities (when the
  * spec maps some and p allows). */
@@ -249,11 +256,7 @@ static void understand(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p,
     }
     if (p && !p->has_nlu) return;
     ProtobufCMessage *msg = NULL;
-    /* a spec trained on its own examples names its model: its intents are that model's */
-    const char *model = spec && pl_dlg_spec_nlu_model(spec) ? pl_dlg_spec_nlu_model(spec)
-                        : p                                 ? p->nlu.model
-                                                            : NULL;
-    analyze(s, model, out->text, deadline_us, &msg, &out->nlu, &out->nlu_slots);
+    analyze(s, nlu_model(p, spec), out->text, deadline_us, &msg, &out->nlu, &out->nlu_slots);
     out->nlu_msg = msg;
     if (spec && pl_dlg_spec_uses_entities(spec) && (!p || p->nlu.entities)) {
         ProtobufCMessage *ner = NULL;
@@ -305,13 +308,10 @@ pl_status pl__dlgsvc_intent_score(struct pl_dlgsvc *s, const struct pl_dlg_pipel
     if (p && !p->has_nlu) return PL_OK;
     const struct pl_dlg_spec *spec = NULL;
     PL_TRY(session_spec(s, p, user, sid, &spec));
-    const char *model = spec && pl_dlg_spec_nlu_model(spec) ? pl_dlg_spec_nlu_model(spec)
-                        : p                                 ? p->nlu.model
-                                                            : NULL;
     ProtobufCMessage *msg = NULL;
     struct pl_dlg_nlu nlu;
     struct pl_dlg_nlu_slot *slots = NULL;
-    analyze(s, model, text, deadline_us, &msg, &nlu, &slots);
+    analyze(s, nlu_model(p, spec), text, deadline_us, &msg, &nlu, &slots);
     if (nlu.intent && nlu.intent[0]) *score = nlu.score;
     pl_free(slots);
     pl_proto_free(msg);
