@@ -130,6 +130,14 @@ void pl__asrsvc_settings_init(const struct pl_asrsvc *s, const struct pl_asrsvc_
 void pl__asrsvc_decode_opts(const struct pl__asrsvc_settings *rs, const struct pl_asrsvc_model *m,
                             int max_alt, struct pl_asr_decode_opts *o);
 
+/* Audio x[0..n) (the model's rate) decoded as a whole: front end, model, then beam (reset
+ * first) when beam is not NULL, else greedy with dopts. OUT: *nb (pl_asr_nbest_destroy).
+ * Recognize's segments and the streamed words at a pause (asr_stream.c). */
+pl_status pl__asrsvc_decode_audio(struct pl_asrsvc_model *m, const float *x, size_t n,
+                                  int64_t deadline_us, struct pl_asr_beam *beam,
+                                  const struct pl_asr_decode_opts *dopts,
+                                  struct pl_asr_nbest **nb);
+
 /* Punctuate texts[0..n) in place (heap strings, replaced with pl_free/pl_strdup) through
  * parley.nlu.punctuate_text on s->nc. Best effort: when parley-nlu is not running or fails,
  * the texts stay as they are and a warning is logged. deadline_us (pl_time_mono_us clock,

@@ -220,26 +220,38 @@ static char *postprocess(struct call *c, char *t) {
     return t;
 }
 
+pl_status pl__asrsvc_decode_audio(struct pl_asrsvc_model *m, const float *x, size_t n,
+                                  int64_t deadline_us, struct pl_asr_beam *beam,
+                                  const struct pl_asr_decode_opts *dopts,
+                                  struct pl_asr_nbest **nb) {
+    pl_status st = PL_OK;
+    float *feats = NULL, *logp = NULL;
+    size_t nfr = 0;
+    int n_out = 0;
+    *nb = NULL;
+    PL_TRY_GOTO(st, pl_asr_fe_compute(m->fe, x, n, &feats, &nfr));
+    PL_TRY_GOTO(st, pl__asrsvc_model_run(m, feats, (int)nfr, deadline_us, &logp, &n_out));
+    if (beam) {
+        pl_asr_beam_reset(beam);
+        PL_TRY_GOTO(st, pl_asr_beam_feed(beam, logp, (size_t)n_out, m->vocab_size));
+        PL_TRY_GOTO(st, pl_asr_beam_finish(beam, nb));
+    } else {
+        PL_TRY_GOTO(st, pl_asr_ctc_greedy(m->vocab, logp, (size_t)n_out, m->vocab_size, dopts, nb));
+    }
+fail:
+    pl_free(feats);
+    pl_free(logp);
+    return st;
+}
+
 static pl_status run_segment(struct call *c, const float *x, size_t n, size_t offset_samples,
                              int channel_tag, double end_s) {
     pl_status st = PL_OK;
-    float *feats = NULL, *logp = NULL;
     struct pl_asr_nbest *nb = NULL;
     char **texts = NULL;
-    size_t nfr = 0;
-    int n_out = 0;
     if (c->deadline_us > 0 && pl_time_mono_us() > c->deadline_us)
         return PL_ERR(PL_E_TIMEOUT, "deadline passed after %.1f s of audio", (double)offset_samples / c->m->sample_rate);
-    PL_TRY_GOTO(st, pl_asr_fe_compute(c->m->fe, x, n, &feats, &nfr));
-    PL_TRY_GOTO(st, pl__asrsvc_model_run(c->m, feats, (int)nfr, c->deadline_us, &logp, &n_out));
-    if (c->beam) {
-        pl_asr_beam_reset(c->beam);
-        PL_TRY_GOTO(st, pl_asr_beam_feed(c->beam, logp, (size_t)n_out, c->m->vocab_size));
-        PL_TRY_GOTO(st, pl_asr_beam_finish(c->beam, &nb));
-    } else {
-        PL_TRY_GOTO(st, pl_asr_ctc_greedy(c->m->vocab, logp, (size_t)n_out, c->m->vocab_size,
-                                          &c->dopts, &nb));
-    }
+    PL_TRY_GOTO(st, pl__asrsvc_decode_audio(c->m, x, n, c->deadline_us, c->beam, &c->dopts, &nb));
     if (nb->n == 0 || !nb->hyps[0].text || !nb->hyps[0].text[0]) goto fail; /* nothing said */
     int n_alt = nb->n < c->max_alt ? nb->n : c->max_alt;
     texts = pl_calloc((size_t)n_alt, sizeof *texts);
@@ -311,8 +323,6 @@ fail:
     for (int i = 0; texts && nb && i < (nb->n < c->max_alt ? nb->n : c->max_alt); i++) pl_free(texts[i]);
     pl_free(texts);
     pl_asr_nbest_destroy(nb);
-    pl_free(feats);
-    pl_free(logp);
     return st;
 }
 

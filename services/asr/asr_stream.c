@@ -487,22 +487,10 @@ static pl_status send_pause_words(struct pl_asrsvc_session *s) {
     int64_t a, b;
     pause_audio(s, &a, &b);
     if (b <= a) return PL_OK;
-    float *feats = NULL, *logp = NULL;
-    size_t nfr = 0;
-    int n_out = 0;
     struct pl_asr_nbest *nb = NULL;
     pl_status st = PL_OK;
-    PL_TRY_GOTO(st, pl_asr_fe_compute(s->m->fe, s->utt + (a - s->utt_start), (size_t)(b - a),
-                                      &feats, &nfr));
-    PL_TRY_GOTO(st, pl__asrsvc_model_run(s->m, feats, (int)nfr, 0, &logp, &n_out));
-    if (s->pbeam) {
-        pl_asr_beam_reset(s->pbeam);
-        PL_TRY_GOTO(st, pl_asr_beam_feed(s->pbeam, logp, (size_t)n_out, s->m->vocab_size));
-        PL_TRY_GOTO(st, pl_asr_beam_finish(s->pbeam, &nb));
-    } else {
-        PL_TRY_GOTO(st, pl_asr_ctc_greedy(s->m->vocab, logp, (size_t)n_out, s->m->vocab_size,
-                                          &s->dopts, &nb));
-    }
+    PL_TRY_GOTO(st, pl__asrsvc_decode_audio(s->m, s->utt + (a - s->utt_start), (size_t)(b - a), 0,
+                                            s->pbeam, &s->dopts, &nb));
     if (nb->n > 0 && nb->hyps[0].text && nb->hyps[0].text[0]) {
         int64_t keep = s->res_start; /* word offsets from the trimmed audio's start */
         s->res_start = a;
@@ -516,8 +504,6 @@ static pl_status send_pause_words(struct pl_asrsvc_session *s) {
     nb = NULL;
 fail:
     pl_asr_nbest_destroy(nb);
-    pl_free(feats);
-    pl_free(logp);
     return st;
 }
 
