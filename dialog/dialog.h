@@ -11,6 +11,8 @@
  *   dialog_engine.c  one user turn: intent routing, form filling, confirmation, context
  *                    switch and resume, actions, fallbacks; produces replies, events, effects
  *   dialog_store.c   SQLite (WAL): users, sessions, contexts, slots, the event log, records
+ *   dialog_external.c external actions' JSON, a webhook's POST (blocking), a turn's replay
+ *   dialog_http.c    webhook calls of many turns on one I/O thread (libcurl multi)
  *
  * Thread-safety: a spec is immutable after load and may be shared by any number of threads. A
  * state (pl_dlg_state) and a turn (pl_dlg_turn) belong to one thread at a time. The store
@@ -173,6 +175,11 @@ struct pl_dlg_state {
     int64_t next_activation; /* next pl_dlg_ctx.activated value */
     struct pl_dlg_ctx *ctx;  /* [n_ctx] (owned) */
     int n_ctx;
+    /* Ids the contexts this state creates take, in order, before random ones (borrowed; a
+     * turn run again after a webhook's answer opens the contexts its first run named in the
+     * webhook's request: struct pl_dlg_replay). */
+    const char (*preset_ids)[PL_DLG_ID_LEN];
+    int n_preset_ids, next_preset_id;
 };
 
 /* Allocate an empty state (no contexts). OUT: *out (caller owns; pl_dlg_state_destroy). */
@@ -307,6 +314,53 @@ struct pl_dlg_hooks_i {
                               int timeout_ms, int64_t deadline_us, char **reply, size_t *len);
 };
 
+/* What one call out of the process gave a turn: a `webhook`, a `nats` action, `kb_answer`. */
+struct pl_dlg_call {
+    pl_status st;      /* PL_OK, or the failure (PL_E_TIMEOUT, PL_E_UNAVAILABLE, ...) */
+    bool unconfigured; /* no URL configured / no responder on the subject */
+    char *body;        /* the reply or the answer (owned, pl_malloc'd; NUL-terminated), or NULL */
+    size_t len;
+    int http_status;   /* webhooks: the last HTTP status (0 = none) */
+    int attempts;
+    char error[256];   /* why it failed ("" when st == PL_OK) */
+    int64_t duration_ms; /* how long the call took (the action event's duration) */
+};
+void pl_dlg_call_deinit(struct pl_dlg_call *c);
+
+/*
+ * A turn that waits for its webhooks without a thread (docs/dialog.md, "Threads"). With
+ * opts.replay set, the turn's calls out are taken from `calls` in the order the turn makes
+ * them; a kb_answer or nats call not there yet is made (blocking) and appended; a webhook not
+ * there yet stops the turn (PL_E_CANCELLED, out->calls_out) with `pending` its index in the
+ * spec and `pending_body` the request to POST: nothing of the turn stands. The caller makes
+ * the call (pl_dlg_http_start), appends its outcome and runs the turn again on the same state
+ * as loaded, with the same replay: the policy is deterministic on the same input, now_ms is
+ * kept, and the contexts the turn creates get the ids the first run gave them (`ids`, taken
+ * from the state after a stopped run: pl_dlg_replay_keep_ids), so the webhook's request names
+ * the context the stored turn has.
+ */
+struct pl_dlg_replay {
+    struct pl_dlg_call *calls; /* owned */
+    int n_calls, cap_calls;
+    int next;            /* during a run: the next call to take */
+    int pending;         /* after a stopped run: the webhook to call (index), else -1 */
+    char *pending_body;  /* ... its request (owned) */
+    int64_t now_ms;      /* the turn's clock, kept across runs (0 = set at the first) */
+    char (*ids)[PL_DLG_ID_LEN]; /* owned */
+    int n_ids;
+    int n_loaded;        /* contexts of the state as loaded (pl_dlg_replay_prepare) */
+};
+void pl_dlg_replay_init(struct pl_dlg_replay *r);
+void pl_dlg_replay_deinit(struct pl_dlg_replay *r);
+/* Append a call's outcome (moved: *c is zeroed). Errors: PL_E_NOMEM (c freed). */
+pl_status pl_dlg_replay_add(struct pl_dlg_replay *r, struct pl_dlg_call *c);
+/* After a run stopped at a webhook: keep the ids of the contexts it created (those of st past
+ * r->n_loaded). Errors: PL_E_NOMEM. */
+pl_status pl_dlg_replay_keep_ids(struct pl_dlg_replay *r, const struct pl_dlg_state *st);
+/* Before each run, on the state as loaded: its new contexts take r's ids, the calls are taken
+ * from the first, the pending webhook is cleared. */
+void pl_dlg_replay_prepare(struct pl_dlg_replay *r, struct pl_dlg_state *st);
+
 struct pl_dlg_turn_opts {
     const struct pl_dlg_hooks_i *hooks; /* NULL: knowledge base and records unavailable */
     void *hooks_ud;
@@ -318,6 +372,9 @@ struct pl_dlg_turn_opts {
      * so that the caller can run it again where waiting blocks no one (parley-dialog's
      * action pool). The records hook is local and still runs. */
     bool local_only;
+    /* Calls out taken from and recorded in a replay, webhooks left to the caller (above);
+     * NULL: every call is made here, blocking. */
+    struct pl_dlg_replay *replay;
 };
 
 /*
@@ -351,6 +408,27 @@ pl_status pl_dlg_context_create(struct pl_dlg_state *state, const char *name,
 pl_status pl_dlg_context_switch(struct pl_dlg_state *state, const char *context_id,
                                 int64_t now_ms, struct pl_dlg_turn *out,
                                 char previous[PL_DLG_ID_LEN]);
+
+/* ---- webhooks on one I/O thread (dialog_http.c) ------------------------------------------ */
+
+/* Webhook calls in flight, driven by libcurl's multi interface on one thread of their own:
+ * waiting for a webhook holds no other thread (docs/dialog.md, "Threads"). */
+struct pl_dlg_http;
+/* Start the I/O thread. Errors: PL_E_NOMEM, PL_E_UNAVAILABLE (libcurl). OUT: *out. */
+pl_status pl_dlg_http_create(struct pl_dlg_http **out);
+/* Stop: calls in flight end at once (PL_E_CANCELLED, done called), the thread is joined.
+ * NULL is a no-op. */
+void pl_dlg_http_destroy(struct pl_dlg_http *h);
+/* POST body to webhook `webhook` of spec as the blocking call does (per attempt at most its
+ * timeout_ms, never past deadline_us; retries with backoff on timeouts, connection errors,
+ * 5xx and 429; http(s) only, no redirects, at most 64 KiB back), and call done(ud, call) on
+ * the I/O thread with the outcome (done takes call's contents: pl_dlg_call_deinit). done is
+ * always called once, also when the call cannot start. spec must outlive the call. */
+void pl_dlg_http_start(struct pl_dlg_http *h, const struct pl_dlg_spec *spec, int webhook,
+                       const char *body, int64_t deadline_us,
+                       void (*done)(void *ud, struct pl_dlg_call *call), void *ud);
+/* Calls in flight now (tests, logs). */
+int pl_dlg_http_in_flight(struct pl_dlg_http *h);
 
 /* ---- text helpers (dialog_text.c) ----------------------------------------------------------- */
 

@@ -182,17 +182,7 @@ pl_status pl__dlg_template_refs(const char *tmpl, pl_status (*fn)(void *ud, cons
 struct json_t;
 /* ---- external actions (dialog_external.c) --------------------------------------------------- */
 
-/* What one external call gave: the reply body on success, else why it failed. */
-struct pl__dlg_ext_result {
-    pl_status st;      /* PL_OK, or the failure (PL_E_TIMEOUT, PL_E_UNAVAILABLE, ...) */
-    bool unconfigured; /* no URL configured / no responder on the subject */
-    char *body;        /* the reply (owned; NUL-terminated), or NULL */
-    size_t len;
-    int http_status;   /* webhooks: the last HTTP status (0 = none) */
-    int attempts;
-    char error[256];   /* why it failed ("" when st == PL_OK) */
-};
-void pl__dlg_ext_result_deinit(struct pl__dlg_ext_result *r);
+
 
 /*
  * POST body (JSON) to webhook w: per attempt at most w->timeout_ms (and never past deadline_us,
@@ -202,7 +192,29 @@ void pl__dlg_ext_result_deinit(struct pl__dlg_ext_result *r);
  * Thread-safe. Never fails itself: the outcome is in *r.
  */
 void pl__dlg_webhook_call(const struct pl__dlg_webhook *w, const char *body, int64_t deadline_us,
-                          struct pl__dlg_ext_result *r);
+                          struct pl_dlg_call *r);
+
+/* libcurl's global state, initialized once (PL_OK, else why not). */
+pl_status pl__dlg_curl_init(void);
+/* A POST of body to w (options and headers set; the reply written to *reply, capped). OUT:
+ * *hdr (curl_slist_free_all after the handle). NULL when libcurl cannot make one. */
+struct pl__dlg_body {
+    char *data;
+    size_t len;
+    bool too_big;
+};
+void *pl__dlg_webhook_handle(const struct pl__dlg_webhook *w, const char *body,
+                             struct pl__dlg_body *reply, void **hdr);
+/* The outcome of one finished attempt into *r (the body moved from *b on a 2xx): returns
+ * true when another attempt may help (timeouts, connection errors, 5xx, 429). rc is the
+ * CURLcode, code the HTTP status, errbuf libcurl's message. */
+bool pl__dlg_webhook_outcome(const struct pl__dlg_webhook *w, int rc, long code,
+                             const char *errbuf, int64_t timeout_ms, struct pl__dlg_body *b,
+                             struct pl_dlg_call *r);
+/* The failure of a webhook not configured, or of a call past the turn's deadline. */
+void pl__dlg_webhook_unconfigured(const struct pl__dlg_webhook *w, struct pl_dlg_call *r);
+void pl__dlg_webhook_past_deadline(const struct pl__dlg_webhook *w, struct pl_dlg_call *r);
+#define PL__DLG_WEBHOOK_BACKOFF_MS 100
 
 /*
  * The JSON an external action sends (docs/dialog.md, "External actions"): {"action": kind,

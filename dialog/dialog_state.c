@@ -80,6 +80,8 @@ pl_status pl__dlg_state_add(struct pl_dlg_state *s, const char *id, struct pl_dl
     struct pl_dlg_ctx *c = &v[s->n_ctx];
     memset(c, 0, sizeof *c);
     if (id) snprintf(c->id, sizeof c->id, "%s", id);
+    else if (s->next_preset_id < s->n_preset_ids)
+        snprintf(c->id, sizeof c->id, "%s", s->preset_ids[s->next_preset_id++]);
     else pl_request_id_new(c->id);
     c->name = pl_strdup("");
     c->flow = pl_strdup("");

@@ -18,15 +18,47 @@
 
 /* ---- actions -------------------------------------------------------------------------------- */
 
-static pl_status action_event(struct pl__turn *t, const char *name, json_t *args,
-                              const char *result, bool ok, const char *error, int64_t t0) {
+/* ms < 0: the time since t0 (pl_time_mono_us); else the call's own duration (a replayed
+ * call: the time it took when it was made). */
+static pl_status action_event_ms(struct pl__turn *t, const char *name, json_t *args,
+                                 const char *result, bool ok, const char *error, int64_t t0,
+                                 int64_t ms) {
     struct pl_dlg_ctx *c = pl__turn_cur(t);
-    int64_t ms = (pl_time_mono_us() - t0) / 1000;
+    if (ms < 0) ms = (pl_time_mono_us() - t0) / 1000;
     return pl__dlg_turn_event_json(
         t->out, PL_DLG_EV_ACTION, c ? c->id : "", t->turn_no, t->now,
         json_pack("{s:s,s:o,s:s,s:b,s:s,s:I}", "name", name, "arguments",
                   args ? args : json_object(), "result", result ? result : "", "ok", ok,
                   "error", error ? error : "", "duration_ms", (json_int_t)ms));
+}
+
+static pl_status action_event(struct pl__turn *t, const char *name, json_t *args,
+                              const char *result, bool ok, const char *error, int64_t t0) {
+    return action_event_ms(t, name, args, result, ok, error, t0, -1);
+}
+
+/* With a replay (opts.replay): the next call the turn makes, if an earlier run made it
+ * already (copied; the body stays the replay's), else NULL. */
+static const struct pl_dlg_call *replayed(struct pl__turn *t) {
+    struct pl_dlg_replay *r = t->o->replay;
+    if (!r || r->next >= r->n_calls) return NULL;
+    return &r->calls[r->next++];
+}
+
+/* With a replay: keep a call just made for the runs to come (its body copied). */
+static pl_status record(struct pl__turn *t, const struct pl_dlg_call *c) {
+    struct pl_dlg_replay *r = t->o->replay;
+    if (!r) return PL_OK;
+    struct pl_dlg_call k = *c;
+    k.body = NULL;
+    if (c->body && !(k.body = pl_malloc(c->len + 1))) return PL_ERR(PL_E_NOMEM, "replay");
+    if (c->body) {
+        memcpy(k.body, c->body, c->len);
+        k.body[c->len] = '\0';
+    }
+    PL_TRY(pl_dlg_replay_add(r, &k));
+    r->next = r->n_calls;
+    return PL_OK;
 }
 
 /* A step that calls out of the process under opts.local_only: stop the turn there. */
@@ -42,15 +74,30 @@ pl_status pl__turn_kb_answer(struct pl__turn *t, int r, int empty) {
     int64_t t0 = pl_time_mono_us();
     char *ans = NULL;
     pl_status st = PL_E_UNAVAILABLE;
-    const char *err = "no knowledge base";
-    if (t->o->hooks && t->o->hooks->kb_answer) {
-        st = t->o->hooks->kb_answer(t->o->hooks_ud, t->text, t->o->deadline_us, &ans);
-        err = st == PL_OK ? "" : pl_last_error();
+    char errbuf[256] = "no knowledge base";
+    int64_t ms = -1;
+    const struct pl_dlg_call *prev = replayed(t);
+    if (prev) { /* asked in an earlier run of this turn */
+        st = prev->st;
+        snprintf(errbuf, sizeof errbuf, "%s", prev->error);
+        ms = prev->duration_ms;
+        if (prev->body && !(ans = pl_strdup(prev->body))) return PL_ERR(PL_E_NOMEM, "turn");
+    } else {
+        if (t->o->hooks && t->o->hooks->kb_answer) {
+            st = t->o->hooks->kb_answer(t->o->hooks_ud, t->text, t->o->deadline_us, &ans);
+            snprintf(errbuf, sizeof errbuf, "%s", st == PL_OK ? "" : pl_last_error());
+        }
+        struct pl_dlg_call c = {.st = st, .body = ans, .len = ans ? strlen(ans) : 0,
+                                .attempts = 1, .duration_ms = (pl_time_mono_us() - t0) / 1000};
+        snprintf(c.error, sizeof c.error, "%s", errbuf);
+        pl_status rst = record(t, &c);
+        if (rst != PL_OK) {
+            pl_free(ans);
+            return rst;
+        }
     }
-    char errbuf[256];
-    snprintf(errbuf, sizeof errbuf, "%s", err);
-    pl_status est = action_event(t, "kb_answer", json_pack("{s:s}", "question", t->text),
-                                 ans, st == PL_OK, errbuf, t0);
+    pl_status est = action_event_ms(t, "kb_answer", json_pack("{s:s}", "question", t->text),
+                                    ans, st == PL_OK, errbuf, t0, ms);
     if (est != PL_OK) {
         pl_free(ans);
         return est;
@@ -250,7 +297,7 @@ static pl_status apply_reply(struct pl__turn *t, json_t *o) {
 }
 
 static void nats_call(struct pl__turn *t, const struct pl__dlg_step *s, const char *req,
-                      struct pl__dlg_ext_result *r) {
+                      struct pl_dlg_call *r) {
     r->attempts = 1;
     r->st = PL_E_UNAVAILABLE;
     const struct pl_dlg_hooks_i *h = t->o->hooks;
@@ -282,17 +329,37 @@ static pl_status act_external(struct pl__turn *t, const struct pl__dlg_step *s) 
     int64_t t0 = pl_time_mono_us();
     bool web = s->action == PL__ACT_WEBHOOK;
     const char *kind = web ? "webhook" : "nats";
-    if (t->o->local_only && !(web && !t->sp->webhooks[s->webhook].url[0]))
+    bool configured = !web || t->sp->webhooks[s->webhook].url[0];
+    if (t->o->local_only && configured)
         return calls_out(t, kind); /* an unconfigured webhook is answered here and now */
     const char *name = web ? t->sp->webhooks[s->webhook].name : s->subject;
-    struct pl__dlg_ext_result r;
+    struct pl_dlg_call r;
     memset(&r, 0, sizeof r);
-    char *req = pl__dlg_ext_request(t->st, pl__turn_cur(t), t->turn_no, t->out->intent, t->text,
-                                    t->nlu, kind, name);
-    if (!req) return PL_ERR(PL_E_NOMEM, "action");
-    if (web) pl__dlg_webhook_call(&t->sp->webhooks[s->webhook], req, t->o->deadline_us, &r);
-    else nats_call(t, s, req, &r);
-    pl_free(req);
+    const struct pl_dlg_call *prev = replayed(t);
+    if (prev) { /* made by an earlier run of this turn (a webhook: on the I/O thread) */
+        r = *prev;
+        r.body = NULL;
+        if (prev->body && !(r.body = pl_strdup(prev->body))) return PL_ERR(PL_E_NOMEM, "action");
+    } else {
+        char *req = pl__dlg_ext_request(t->st, pl__turn_cur(t), t->turn_no, t->out->intent,
+                                        t->text, t->nlu, kind, name);
+        if (!req) return PL_ERR(PL_E_NOMEM, "action");
+        if (web && configured && t->o->replay) { /* the caller makes the call, then runs again */
+            t->o->replay->pending = s->webhook;
+            pl_free(t->o->replay->pending_body);
+            t->o->replay->pending_body = req;
+            return calls_out(t, kind);
+        }
+        if (web) pl__dlg_webhook_call(&t->sp->webhooks[s->webhook], req, t->o->deadline_us, &r);
+        else nats_call(t, s, req, &r);
+        pl_free(req);
+        if (!web) r.duration_ms = (pl_time_mono_us() - t0) / 1000;
+        pl_status rst = record(t, &r);
+        if (rst != PL_OK) {
+            pl_dlg_call_deinit(&r);
+            return rst;
+        }
+    }
     json_t *reply = NULL;
     if (r.st == PL_OK && pl__dlg_ext_reply_parse(r.body, r.len, &reply) != PL_OK) {
         r.st = PL_E_FORMAT;
@@ -319,7 +386,8 @@ static pl_status act_external(struct pl__turn *t, const struct pl__dlg_step *s) 
                                    "http_status", code)
                        : json_pack("{s:s}", "subject", name);
     bool close = r.st == PL_OK && json_is_true(json_object_get(reply, "close"));
-    if (st == PL_OK) st = action_event(t, kind, args, res, r.st == PL_OK, err, t0);
+    if (st == PL_OK)
+        st = action_event_ms(t, kind, args, res, r.st == PL_OK, err, t0, r.duration_ms);
     else json_decref(args);
     if (st == PL_OK && r.st != PL_OK)
         st = pl__turn_say(t, failed_response(t, s, r.unconfigured), pl__turn_cur(t), false);
@@ -334,7 +402,7 @@ static pl_status act_external(struct pl__turn *t, const struct pl__dlg_step *s) 
     }
     pl_free(said);
     json_decref(reply);
-    pl__dlg_ext_result_deinit(&r);
+    pl_dlg_call_deinit(&r);
     PL_TRY(st);
     return close ? pl__turn_finish_flow(t) : PL_OK;
 }

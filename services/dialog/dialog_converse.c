@@ -319,30 +319,53 @@ pl_status pl__dlgsvc_intent_score(struct pl_dlgsvc *s, const struct pl_dlg_pipel
 }
 
 /* Holding the session: load it, run the policy on what prepare() found, commit. local_only:
- * a turn that would call out (out->turn.calls_out) stops, nothing is stored, PL_OK. */
+ * a turn that would call out (out->turn.calls_out) stops, nothing is stored, PL_OK.
+ * replay (the action pool; NULL = every call made here): the turn's calls out go through it,
+ * and a turn that reaches a webhook not yet called stops with replay->pending set, stores
+ * nothing and keeps the session held (*held true) while the webhook is called elsewhere;
+ * decide runs it again with *held true (no second lock) once the answer is in the replay. */
 static pl_status decide(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p, const char *user,
                         const char *sid, int64_t deadline_us, bool local_only,
+                        struct pl_dlg_replay *replay, bool *held,
                         struct pl__dlg_turn_result *out) {
     bool kb_only = p && !p->has_dialog;
     pl_dlg_turn_deinit(&out->turn);
     pl_dlg_turn_init(&out->turn);
     pl_dlg_state_destroy(out->state);
     out->state = NULL;
-    pl__dlgsvc_lock(s, sid);
+    if (!held || !*held) pl__dlgsvc_lock(s, sid);
     pl_status st = pl_dlg_store_session_load(s->store, user, sid, &out->state);
     const struct pl_dlg_spec *spec = st == PL_OK ? pl__dlgsvc_spec(s, out->state->dialog) : NULL;
     if (st == PL_OK && !spec)
         st = PL_ERR(PL_E_UNAVAILABLE, "dialog '%s' of session %s is not loaded",
                     out->state->dialog, sid);
+    if (st == PL_OK && replay) {
+        if (!replay->now_ms) replay->now_ms = pl_time_wall_ms();
+        pl_dlg_replay_prepare(replay, out->state);
+    }
     struct hook_ud h = {s, p};
-    struct pl_dlg_turn_opts o = {&hooks, &h, pl_time_wall_ms(), deadline_us,
-                                 s->o.tz_offset_min, local_only};
+    struct pl_dlg_turn_opts o = {&hooks, &h, replay ? replay->now_ms : pl_time_wall_ms(),
+                                 deadline_us, s->o.tz_offset_min, local_only, replay};
     if (st == PL_OK)
         st = kb_only ? pl_dlg_turn_run_kb(spec, out->state, out->text, &o, &out->turn)
                      : pl_dlg_turn_run(spec, out->state, out->text, &out->nlu, &o, &out->turn);
-    if (st == PL_E_CANCELLED && out->turn.calls_out) st = PL_OK; /* run again, not stored */
-    else if (st == PL_OK) st = pl_dlg_store_commit(s->store, out->state, &out->turn, o.now_ms);
+    if (out->state) {
+        out->state->preset_ids = NULL; /* borrowed from the replay */
+        out->state->n_preset_ids = 0;
+    }
+    if (st == PL_E_CANCELLED && out->turn.calls_out && replay && replay->pending >= 0) {
+        st = pl_dlg_replay_keep_ids(replay, out->state);
+        if (st == PL_OK) { /* waits for the webhook: the session stays held */
+            *held = true;
+            return PL_OK;
+        }
+    } else if (st == PL_E_CANCELLED && out->turn.calls_out) {
+        st = PL_OK; /* run again, not stored */
+    } else if (st == PL_OK) {
+        st = pl_dlg_store_commit(s->store, out->state, &out->turn, o.now_ms);
+    }
     pl__dlgsvc_unlock(s, sid);
+    if (held) *held = false;
     return st;
 }
 
@@ -350,20 +373,21 @@ pl_status pl__dlgsvc_text_turn(struct pl_dlgsvc *s, const struct pl_dlg_pipeline
                                const char *user, const char *sid, const char *text,
                                int64_t deadline_us, struct pl__dlg_turn_result *out) {
     PL_TRY(prepare(s, p, user, sid, text, deadline_us, out));
-    return decide(s, p, user, sid, deadline_us, false, out);
+    return decide(s, p, user, sid, deadline_us, false, NULL, NULL, out);
 }
 
 pl_status pl__dlgsvc_text_turn_local(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p,
                                      const char *user, const char *sid, const char *text,
                                      int64_t deadline_us, struct pl__dlg_turn_result *out) {
     PL_TRY(prepare(s, p, user, sid, text, deadline_us, out));
-    return decide(s, p, user, sid, deadline_us, true, out);
+    return decide(s, p, user, sid, deadline_us, true, NULL, NULL, out);
 }
 
 pl_status pl__dlgsvc_text_turn_resume(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p,
                                       const char *user, const char *sid, int64_t deadline_us,
+                                      struct pl_dlg_replay *replay, bool *held,
                                       struct pl__dlg_turn_result *out) {
-    return decide(s, p, user, sid, deadline_us, false, out);
+    return decide(s, p, user, sid, deadline_us, false, replay, held, out);
 }
 
 char *pl__dlgsvc_event_json(int type, const char *detail, const char *const *attrs) {
@@ -539,26 +563,64 @@ struct queued_turn {
     struct pl__dlg_conv *c;
     char *text;                    /* NULL: t holds a prepared turn (calls_out) */
     struct pl__dlg_turn_result t;
+    struct pl_dlg_replay replay;   /* its calls out so far (webhooks made on the I/O thread) */
+    bool held;                     /* the session is held while a webhook of it is called */
+    bool lost;                     /* a webhook's answer could not be kept (no memory) */
 };
 
 static void queued_free(void *arg) {
     struct queued_turn *q = arg;
+    if (q->held) pl__dlgsvc_unlock(q->c->s, q->c->session_id);
+    pl_dlg_replay_deinit(&q->replay);
     pl__dlg_turn_result_deinit(&q->t);
     pl_free(q->text);
     pl_free(q);
 }
 
+static void queued_run(void *arg);
+
+/* On the I/O thread: a webhook of q's turn answered (or failed, or timed out); the turn goes
+ * back on its lane, first, to run again with the answer. */
+static void webhook_done(void *ud, struct pl_dlg_call *call) {
+    struct queued_turn *q = ud;
+    if (pl_dlg_replay_add(&q->replay, call) != PL_OK) q->lost = true;
+    pl__dlg_lane_resume(q->c->lane, queued_run, queued_free, q);
+}
+
 /* On a pool thread: finish (or run) the turn and answer it; a failure that ends the stream
- * ends it from here (pl_worker_session_fail), and later queued turns are not run. */
+ * ends it from here (pl_worker_session_fail), and later queued turns are not run. A turn that
+ * reaches a webhook parks the lane and leaves the call to the I/O thread (webhook_done brings
+ * it back here): the pool thread goes on with other lanes meanwhile. */
 static void queued_run(void *arg) {
     struct queued_turn *q = arg;
     struct pl__dlg_conv *c = q->c;
     if (atomic_load(&c->fail_st) == PL_OK) {
         pl_log_set_request_id(c->request_id);
-        pl_status st = q->text ? pl__dlgsvc_text_turn(c->s, c->pipe, c->user, c->session_id,
-                                                      q->text, c->deadline_us, &q->t)
-                               : pl__dlgsvc_text_turn_resume(c->s, c->pipe, c->user,
-                                                             c->session_id, c->deadline_us, &q->t);
+        pl_status st = PL_OK;
+        if (q->text) { /* queued whole behind a waiting turn: as on a handler thread first */
+            st = pl__dlgsvc_text_turn_local(c->s, c->pipe, c->user, c->session_id, q->text,
+                                            c->deadline_us, &q->t);
+            pl_free(q->text);
+            q->text = NULL;
+            if (st != PL_OK || !q->t.turn.calls_out) goto answer;
+        }
+        if (q->lost) {
+            if (q->held) pl__dlgsvc_unlock(c->s, c->session_id);
+            q->held = false;
+            st = PL_ERR(PL_E_NOMEM, "the answer of a webhook");
+            goto answer;
+        }
+        st = pl__dlgsvc_text_turn_resume(c->s, c->pipe, c->user, c->session_id, c->deadline_us,
+                                         &q->replay, &q->held, &q->t);
+        if (st == PL_OK && q->held) { /* waits for a webhook */
+            const struct pl_dlg_spec *spec = pl__dlgsvc_spec(c->s, q->t.state->dialog);
+            pl__dlg_lane_park(c->lane);
+            pl_log_set_request_id(NULL);
+            pl_dlg_http_start(c->s->http, spec, q->replay.pending, q->replay.pending_body,
+                              c->deadline_us, webhook_done, q);
+            return; /* q is the I/O thread's now */
+        }
+answer:
         st = answer_turn(c, st, &q->t);
         if (st != PL_OK && st != PL_E_CANCELLED) { /* CANCELLED: the client has gone */
             snprintf(c->fail_msg, sizeof c->fail_msg, "%s", pl_last_error());
@@ -577,6 +639,7 @@ static pl_status queue_turn(struct pl__dlg_conv *c, const char *text,
                             struct pl__dlg_turn_result *t) {
     struct queued_turn *q = pl_calloc(1, sizeof *q);
     pl_status st = q ? PL_OK : PL_ERR(PL_E_NOMEM, "turn");
+    if (q) pl_dlg_replay_init(&q->replay);
     if (st == PL_OK && text && !(q->text = pl_strdup(text))) st = PL_ERR(PL_E_NOMEM, "turn");
     if (st == PL_OK && !c->lane) {
         st = pl__dlg_lane_create(c->s->pool, &c->lane);

@@ -12,6 +12,11 @@
  * starve the others. The pool is bounded (dialog.action_threads): when every pool thread
  * waits on a slow service, further calling-out turns queue; turns that need nothing outside
  * never do.
+ *
+ * A job may park its lane (a turn that waits for a webhook: dialog_http.c makes the call on
+ * its I/O thread): the pool thread returns to other lanes at once, the lane stays held (its
+ * later jobs wait), and pl__dlg_lane_resume puts the job's continuation first in the lane
+ * when the answer comes. So no pool thread ever waits on a webhook.
  */
 #include <time.h>
 
@@ -35,6 +40,7 @@ struct pl__dlg_lane {
     int n_jobs;
     bool ready;   /* in the pool's ready list */
     bool running; /* a job of it runs now */
+    bool parked;  /* its job waits for a webhook on the I/O thread: no thread, lane held */
     bool closed;  /* freed (and on_closed called) once the running job returns */
     void (*on_closed)(void *ud);
     void *closed_ud;
@@ -107,6 +113,7 @@ static void *pool_main(void *ud) {
         pl_free(j);
         pthread_mutex_lock(&p->mu);
         l->running = false;
+        if (l->parked) continue; /* pl__dlg_lane_resume brings its job back */
         if (l->closed) {
             struct job *rest = take_jobs(l);
             pthread_mutex_unlock(&p->mu);
@@ -190,9 +197,48 @@ pl_status pl__dlg_lane_push(struct pl__dlg_lane *l, void (*run)(void *), void (*
     return PL_OK;
 }
 
+void pl__dlg_lane_park(struct pl__dlg_lane *l) {
+    pthread_mutex_lock(&l->pool->mu);
+    l->parked = true;
+    pthread_mutex_unlock(&l->pool->mu);
+}
+
+void pl__dlg_lane_resume(struct pl__dlg_lane *l, void (*run)(void *), void (*drop)(void *),
+                         void *arg) {
+    struct pl__dlg_pool *p = l->pool;
+    struct job *j = pl_calloc(1, sizeof *j);
+    pthread_mutex_lock(&p->mu);
+    l->parked = false;
+    if (l->closed || !j) { /* the stream has gone (or no memory): the job is dropped */
+        bool free_now = l->closed && !l->running;
+        pthread_mutex_unlock(&p->mu);
+        pl_free(j);
+        if (drop) drop(arg);
+        if (free_now) {
+            if (l->on_closed) l->on_closed(l->closed_ud);
+            pl_free(l);
+        } else if (!j) {
+            pthread_mutex_lock(&p->mu);
+            if (!l->running && l->head && !l->ready) ready_push(p, l);
+            else if (!l->running && !l->head) pthread_cond_broadcast(&p->idle);
+            pthread_mutex_unlock(&p->mu);
+        }
+        return;
+    }
+    j->run = run;
+    j->drop = drop;
+    j->arg = arg;
+    j->next = l->head; /* first: it goes on before the lane's later jobs */
+    l->head = j;
+    if (!l->tail) l->tail = j;
+    l->n_jobs++;
+    if (!l->running && !l->ready) ready_push(p, l);
+    pthread_mutex_unlock(&p->mu);
+}
+
 bool pl__dlg_lane_busy(struct pl__dlg_lane *l) {
     pthread_mutex_lock(&l->pool->mu);
-    bool busy = l->head || l->running;
+    bool busy = l->head || l->running || l->parked;
     pthread_mutex_unlock(&l->pool->mu);
     return busy;
 }
@@ -202,7 +248,7 @@ bool pl__dlg_lane_wait(struct pl__dlg_lane *l, int64_t timeout_ms) {
     int64_t until = pl_time_mono_us() + timeout_ms * 1000;
     pthread_mutex_lock(&p->mu);
     bool busy;
-    while ((busy = l->head || l->running) && pl_time_mono_us() < until) {
+    while ((busy = l->head || l->running || l->parked) && pl_time_mono_us() < until) {
         struct timespec ts; /* a short slice: the condition uses the realtime clock */
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += 50 * 1000000L;
@@ -225,8 +271,9 @@ void pl__dlg_lane_close(struct pl__dlg_lane *l, void (*on_closed)(void *ud), voi
     pthread_mutex_lock(&p->mu);
     struct job *rest = take_jobs(l);
     if (l->ready) ready_remove(p, l);
-    bool running = l->running;
-    if (running) { /* the pool thread finishes it, then calls on_closed and frees the lane */
+    bool running = l->running || l->parked;
+    if (running) { /* the pool thread (or the resumed job's drop) finishes it, then calls
+                      on_closed and frees the lane */
         l->closed = true;
         l->on_closed = on_closed;
         l->closed_ud = ud;

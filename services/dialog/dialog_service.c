@@ -227,6 +227,7 @@ pl_status pl_dlgsvc_create(const struct pl_dlgsvc_opts *o, struct pl_dlgsvc **ou
     co.retry_on_failed_connect = true;
     if (st == PL_OK) st = pl_nrpc_conn_create(&co, &s->nc);
     if (st == PL_OK && o->action_threads > 0) st = pl__dlg_pool_create(o->action_threads, &s->pool);
+    if (st == PL_OK && s->pool) st = pl_dlg_http_create(&s->http);
     if (st != PL_OK) {
         pl_dlgsvc_destroy(s);
         return st;
@@ -241,6 +242,7 @@ pl_status pl_dlgsvc_create(const struct pl_dlgsvc_opts *o, struct pl_dlgsvc **ou
 
 void pl_dlgsvc_destroy(struct pl_dlgsvc *s) {
     if (!s) return;
+    pl_dlg_http_destroy(s->http); /* calls in flight end: their turns resume (or drop) */
     pl__dlg_pool_destroy(s->pool); /* after the worker: every stream's lane is closed */
     pl_nrpc_conn_destroy(s->nc);
     pl_dlg_store_close(s->store);

@@ -106,6 +106,7 @@ struct pl_dlgsvc {
     struct pl_nrpc_conn *nc;
     struct pl__dlg_stripe stripes[PL__DLG_STRIPES];
     struct pl__dlg_pool *pool; /* the action pool (dialog_pool.c), or NULL */
+    struct pl_dlg_http *http;  /* the pool's webhook calls on one I/O thread (with pool) */
 };
 
 /* The user of a request: the gateway's identity, else the request's user_id, else
@@ -146,12 +147,17 @@ pl_status pl__dlgsvc_text_turn(struct pl_dlgsvc *s, const struct pl_dlg_pipeline
  * process (docs/dialog.md, "Threads"): _local runs it as far as it can without calling out;
  * PL_OK with out->turn.calls_out set means nothing was stored and the turn must be finished
  * with _resume (on the action pool), which runs the policy again on the same NLU result
- * and commits. Errors as pl__dlgsvc_text_turn. */
+ * and commits. With a replay (dialog.h), _resume makes kb_answer and nats calls but stops at
+ * a webhook not yet answered: PL_OK with *held true, replay->pending the webhook to call,
+ * the session held (not stored); once the call's outcome is added to the replay, _resume
+ * again with the same replay and held finishes it (or stops at the next webhook); *held is
+ * false once the session is released. Errors as pl__dlgsvc_text_turn. */
 pl_status pl__dlgsvc_text_turn_local(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p,
                                      const char *user, const char *sid, const char *text,
                                      int64_t deadline_us, struct pl__dlg_turn_result *out);
 pl_status pl__dlgsvc_text_turn_resume(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p,
                                       const char *user, const char *sid, int64_t deadline_us,
+                                      struct pl_dlg_replay *replay, bool *held,
                                       struct pl__dlg_turn_result *out);
 
 /* The NLU's confidence in its intent for text, with the model a turn of session sid would use
@@ -208,7 +214,14 @@ pl_status pl__dlg_lane_create(struct pl__dlg_pool *p, struct pl__dlg_lane **out)
  * Thread-safe. */
 pl_status pl__dlg_lane_push(struct pl__dlg_lane *l, void (*run)(void *), void (*drop)(void *),
                             void *arg);
-/* Whether a job of l is queued or running. Thread-safe. */
+/* Called by the job running on l: when it returns, l stays held (its later jobs wait) without
+ * a thread until pl__dlg_lane_resume. */
+void pl__dlg_lane_park(struct pl__dlg_lane *l);
+/* The parked job's continuation: run(arg) first on the lane, or drop(arg) when the lane was
+ * closed meanwhile (then the lane is freed and its on_closed called). Any thread. */
+void pl__dlg_lane_resume(struct pl__dlg_lane *l, void (*run)(void *), void (*drop)(void *),
+                         void *arg);
+/* Whether a job of l is queued, running or parked. Thread-safe. */
 bool pl__dlg_lane_busy(struct pl__dlg_lane *l);
 /* Wait until l has nothing queued or running, at most timeout_ms. Returns whether it has. */
 bool pl__dlg_lane_wait(struct pl__dlg_lane *l, int64_t timeout_ms);

@@ -206,7 +206,7 @@ static const char *turn(struct fixture *f, const char *text, const char *intent,
     struct pl_dlg_nlu nlu = {intent, score, s, n, NULL, 0};
     pl_dlg_turn_deinit(&f->t);
     pl_dlg_turn_init(&f->t);
-    struct pl_dlg_turn_opts o = {&fake_hooks, f, 1000, 0, 0, false};
+    struct pl_dlg_turn_opts o = {&fake_hooks, f, 1000, 0, 0, false, NULL};
     ck_assert_int_eq(pl_dlg_turn_run(f->spec, f->st, text, &nlu, &o, &f->t), PL_OK);
     buf[0] = '\0';
     for (int i = 0; i < f->t.n_replies; i++)

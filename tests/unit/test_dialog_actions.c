@@ -4,13 +4,16 @@
  * 127.0.0.1 (a small server thread in this file): a good reply with variables, slots and
  * close, garbage, HTTP 500 with retries, a server that never answers (the timeout), a refused
  * port, an unconfigured webhook; the nats action through the hook (its transport is the
- * service's, tested by integration_dialog_stories).
+ * service's, tested by integration_dialog_stories). Webhooks on the I/O thread
+ * (dialog_http.c): a turn stopped at its webhook and run again with the answer (opts.replay),
+ * 100 calls of 1 s at once, the timeout, the deadline, a refused port, stopping.
  */
 #include <arpa/inet.h>
 #include <check.h>
 #include <jansson.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +119,7 @@ static const char spec_fmt[] =
     "  weather: {url_env: PL_TEST_WEATHER_URL, timeout_ms: 300, retries: 1, vars: [forecast],\n"
     "            headers: {X-Api-Key: secret}}\n"
     "  unset: {url_env: PL_TEST_UNSET_URL}\n"
+    "  late: {url_env: PL_TEST_WEATHER_URL, timeout_ms: 3000, retries: 0}\n"
     "slots:\n"
     "  place: {nlu: [city]}\n"
     "  n: {type: number}\n"
@@ -128,6 +132,8 @@ static const char spec_fmt[] =
     "  unset: {keywords: [unset], do: [{action: webhook, webhook: unset, unconfigured: nope}]}\n"
     "  order: {keywords: [order], do: [{action: nats, subject: parley.action.order, "
     "timeout_ms: 500, vars: [status]}]}\n"
+    "  both: {keywords: [both services], do: [{action: nats, subject: parley.action.order, "
+    "timeout_ms: 500}, {action: webhook, webhook: weather, say: report, failed: sorry}]}\n"
     "responses:\n"
     "  report: ['{place|title}: {forecast}.', '{forecast}.']\n"
     "  sorry: Sorry, the weather service is not answering.\n"
@@ -141,6 +147,7 @@ struct fx {
     struct pl_dlg_turn t;
     const char *nats_reply; /* what the nats hook answers; NULL = nothing serves it */
     char nats_request[4096];
+    int nats_calls;
 };
 
 static pl_status fake_nats(void *ud, const char *subject, const char *user, const char *body,
@@ -149,6 +156,7 @@ static pl_status fake_nats(void *ud, const char *subject, const char *user, cons
     struct fx *f = ud;
     ck_assert_str_eq(subject, "parley.action.order");
     snprintf(f->nats_request, sizeof f->nats_request, "%s", body);
+    f->nats_calls++;
     if (!f->nats_reply) return PL_ERR(PL_E_NOT_FOUND, "nothing serves the subject");
     *reply = pl_strdup(f->nats_reply);
     *len = strlen(f->nats_reply);
@@ -183,7 +191,7 @@ static const char *turn(struct fx *f, const char *text, const char *intent, cons
     struct pl_dlg_nlu nlu = {intent, 1.0f, &s, city ? 1 : 0, NULL, 0};
     pl_dlg_turn_deinit(&f->t);
     pl_dlg_turn_init(&f->t);
-    struct pl_dlg_turn_opts o = {&hooks, f, 1000, 0, 0, false};
+    struct pl_dlg_turn_opts o = {&hooks, f, 1000, 0, 0, false, NULL};
     ck_assert_int_eq(pl_dlg_turn_run(f->spec, f->st, text, &nlu, &o, &f->t), PL_OK);
     buf[0] = '\0';
     for (int i = 0; i < f->t.n_replies; i++)
@@ -329,7 +337,7 @@ START_TEST(test_local_only_stops_at_calls_out) {
     struct fx f;
     fx_init(&f, closed_port());
     f.nats_reply = "{\"text\": \"Order 42 is on its way.\"}";
-    struct pl_dlg_turn_opts o = {&hooks, &f, 1000, 0, 0, true};
+    struct pl_dlg_turn_opts o = {&hooks, &f, 1000, 0, 0, true, NULL};
     pl_dlg_turn_deinit(&f.t);
     pl_dlg_turn_init(&f.t);
     ck_assert_int_eq(pl_dlg_turn_run(f.spec, f.st, "order", NULL, &o, &f.t), PL_E_CANCELLED);
@@ -356,6 +364,304 @@ START_TEST(test_local_only_stops_at_calls_out) {
 }
 END_TEST
 
+/* ---- waiting for webhooks without a thread (dialog_http.c, opts.replay) -------------------- */
+
+/* A server that answers every request after delay_ms, each connection on its own thread. */
+struct slow_srv {
+    struct srv s;
+    int delay_ms;
+    atomic_int served;
+};
+
+struct slow_conn {
+    struct slow_srv *ss;
+    int fd;
+};
+
+static void *slow_conn_main(void *ud) {
+    struct slow_conn *c = ud;
+    char buf[4096];
+    size_t n = 0;
+    ssize_t k;
+    while (n < sizeof buf - 1 && (k = read(c->fd, buf + n, sizeof buf - 1 - n)) > 0) {
+        n += (size_t)k;
+        buf[n] = '\0';
+        char *end = strstr(buf, "\r\n\r\n");
+        const char *cl = strstr(buf, "Content-Length: ");
+        if (end && cl && n >= (size_t)(end + 4 - buf) + (size_t)atol(cl + 16)) break;
+    }
+    pl_sleep_ms(c->ss->delay_ms);
+    const char *body = c->ss->s.body;
+    char out[1024];
+    int m = snprintf(out, sizeof out, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %zu\r\nConnection: close\r\n\r\n%s", strlen(body), body);
+    if (write(c->fd, out, (size_t)m) == m) atomic_fetch_add(&c->ss->served, 1);
+    close(c->fd);
+    pl_free(c);
+    return NULL;
+}
+
+static void *slow_serve(void *ud) {
+    struct slow_srv *ss = ud;
+    for (;;) {
+        int fd = accept(ss->s.fd, NULL, NULL);
+        if (fd < 0) return NULL;
+        struct slow_conn *c = pl_calloc(1, sizeof *c);
+        c->ss = ss;
+        c->fd = fd;
+        pthread_t th;
+        pthread_create(&th, NULL, slow_conn_main, c);
+        pthread_detach(th);
+    }
+}
+
+static void slow_start(struct slow_srv *ss, int delay_ms, const char *body) {
+    memset(ss, 0, sizeof *ss);
+    srv_start(&ss->s, false);
+    ck_assert_int_eq(listen(ss->s.fd, 256), 0);
+    ss->s.body = body;
+    ss->delay_ms = delay_ms;
+    pthread_create(&ss->s.th, NULL, slow_serve, ss);
+}
+
+static void slow_stop(struct slow_srv *ss) {
+    shutdown(ss->s.fd, SHUT_RDWR);
+    close(ss->s.fd);
+    pthread_join(ss->s.th, NULL);
+}
+
+/* Outcomes of calls on the I/O thread, collected for the test's thread. */
+struct box {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct pl_dlg_call calls[128];
+    int64_t done_us[128];
+    int n;
+};
+
+static void box_init(struct box *b) {
+    memset(b, 0, sizeof *b);
+    pthread_mutex_init(&b->mu, NULL);
+    pthread_cond_init(&b->cv, NULL);
+}
+
+static void box_deinit(struct box *b) {
+    for (int i = 0; i < b->n; i++) pl_dlg_call_deinit(&b->calls[i]);
+    pthread_mutex_destroy(&b->mu);
+    pthread_cond_destroy(&b->cv);
+}
+
+static void on_done(void *ud, struct pl_dlg_call *c) {
+    struct box *b = ud;
+    pthread_mutex_lock(&b->mu);
+    b->done_us[b->n] = pl_time_mono_us();
+    b->calls[b->n++] = *c;
+    pthread_cond_broadcast(&b->cv);
+    pthread_mutex_unlock(&b->mu);
+}
+
+static void box_wait(struct box *b, int n) {
+    int64_t until = pl_time_mono_us() + 20 * 1000000LL;
+    pthread_mutex_lock(&b->mu);
+    while (b->n < n && pl_time_mono_us() < until) {
+        pthread_mutex_unlock(&b->mu);
+        pl_sleep_ms(5);
+        pthread_mutex_lock(&b->mu);
+    }
+    int got = b->n;
+    pthread_mutex_unlock(&b->mu);
+    ck_assert_int_eq(got, n);
+}
+
+/* A fresh state as the store would load it: one idle context with a fixed id. */
+static void fresh_state(struct fx *f) {
+    static const char ids[1][PL_DLG_ID_LEN] = {"c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0"};
+    pl_dlg_state_destroy(f->st);
+    ck_assert_int_eq(pl_dlg_state_create("s1", "u1", "t", "en-US", &f->st), PL_OK);
+    f->st->preset_ids = ids;
+    f->st->n_preset_ids = 1;
+    struct pl_dlg_ctx *c;
+    pl_dlg_turn_deinit(&f->t);
+    pl_dlg_turn_init(&f->t);
+    ck_assert_int_eq(pl_dlg_context_create(f->st, "", NULL, 0, true, 1, &f->t, &c), PL_OK);
+    f->st->preset_ids = NULL;
+    f->st->n_preset_ids = f->st->next_preset_id = 0;
+    pl_dlg_turn_deinit(&f->t);
+    pl_dlg_turn_init(&f->t);
+}
+
+/* With a replay, a turn stops at a webhook (nothing sent) with the request to make; the call
+ * made on the I/O thread and the turn run again on the state as loaded gives the turn the
+ * blocking call gives, and the context the request named is the one the turn logs. */
+START_TEST(test_webhook_replay_on_io_thread) {
+    struct slow_srv ss;
+    slow_start(&ss, 0, "{\"vars\": {\"forecast\": \"sunny, 21 C\"}}");
+    struct fx f;
+    fx_init(&f, ss.s.port);
+    struct pl_dlg_http *h;
+    ck_assert_int_eq(pl_dlg_http_create(&h), PL_OK);
+    struct pl_dlg_replay r;
+    pl_dlg_replay_init(&r);
+    r.now_ms = 5000;
+    struct pl_dlg_turn_opts o = {&hooks, &f, r.now_ms, 0, 0, false, &r};
+    struct pl_dlg_nlu_slot sl = {"city", "boston", 1.0f, -1, -1};
+    struct pl_dlg_nlu nlu = {"GetWeather", 1.0f, &sl, 1, NULL, 0};
+    fresh_state(&f);
+    pl_dlg_replay_prepare(&r, f.st);
+    ck_assert_int_eq(pl_dlg_turn_run(f.spec, f.st, "weather in boston", &nlu, &o, &f.t),
+                     PL_E_CANCELLED);
+    ck_assert(f.t.calls_out);
+    ck_assert_int_eq(r.pending, 0); /* webhooks[0]: weather */
+    ck_assert_int_eq(atomic_load(&ss.served), 0);
+    ck_assert_int_eq(pl_dlg_replay_keep_ids(&r, f.st), PL_OK);
+    json_t *rq = json_loads(r.pending_body, 0, NULL);
+    ck_assert_str_eq(jget(rq, "utterance"), "weather in boston");
+    char ctx[PL_DLG_ID_LEN];
+    snprintf(ctx, sizeof ctx, "%s", jget(rq, "context"));
+    json_decref(rq);
+    struct box b;
+    box_init(&b);
+    pl_dlg_http_start(h, f.spec, r.pending, r.pending_body, 0, on_done, &b);
+    box_wait(&b, 1);
+    ck_assert_int_eq(b.calls[0].st, PL_OK);
+    ck_assert_int_eq(b.calls[0].http_status, 200);
+    ck_assert_int_eq(pl_dlg_replay_add(&r, &b.calls[0]), PL_OK);
+    /* run again on the state as loaded: the answer is taken, nothing is called */
+    fresh_state(&f);
+    pl_dlg_replay_prepare(&r, f.st);
+    ck_assert_int_eq(pl_dlg_turn_run(f.spec, f.st, "weather in boston", &nlu, &o, &f.t), PL_OK);
+    ck_assert(!f.t.calls_out);
+    ck_assert_int_eq(r.pending, -1);
+    ck_assert_int_eq(f.t.n_replies, 1);
+    ck_assert_str_eq(f.t.replies[0].text, "Boston: sunny, 21 C.");
+    ck_assert_int_eq(atomic_load(&ss.served), 1);
+    bool found = false;
+    for (int i = f.t.n_events - 1; i >= 0 && !found; i--)
+        if (f.t.events[i].kind == PL_DLG_EV_ACTION) {
+            ck_assert_str_eq(f.t.events[i].context_id, ctx);
+            found = true;
+        }
+    ck_assert(found);
+    json_t *a = action_of(&f);
+    ck_assert(json_is_true(json_object_get(a, "ok")));
+    ck_assert_str_eq(jget(json_object_get(a, "arguments"), "attempts"), "1");
+    json_decref(a);
+    /* a nats call before a webhook is made once: the run after the webhook takes its answer */
+    pl_dlg_replay_deinit(&r);
+    pl_dlg_replay_init(&r);
+    f.nats_reply = "{\"text\": \"Order 42 is on its way.\"}";
+    fresh_state(&f);
+    pl_dlg_replay_prepare(&r, f.st);
+    ck_assert_int_eq(pl_dlg_turn_run(f.spec, f.st, "both services", NULL, &o, &f.t),
+                     PL_E_CANCELLED);
+    ck_assert_int_eq(f.nats_calls, 1);
+    ck_assert_int_eq(r.n_calls, 1);
+    ck_assert_int_eq(r.pending, 0);
+    pl_dlg_http_start(h, f.spec, r.pending, r.pending_body, 0, on_done, &b);
+    box_wait(&b, 2);
+    ck_assert_int_eq(pl_dlg_replay_add(&r, &b.calls[1]), PL_OK);
+    fresh_state(&f);
+    pl_dlg_replay_prepare(&r, f.st);
+    ck_assert_int_eq(pl_dlg_turn_run(f.spec, f.st, "both services", NULL, &o, &f.t), PL_OK);
+    ck_assert_int_eq(f.nats_calls, 1);
+    ck_assert_int_eq(f.t.n_replies, 2);
+    ck_assert_str_eq(f.t.replies[0].text, "Order 42 is on its way.");
+    ck_assert_str_eq(f.t.replies[1].text, "sunny, 21 C.");
+    ck_assert_int_eq(atomic_load(&ss.served), 2);
+    pl_dlg_replay_deinit(&r);
+    box_deinit(&b);
+    pl_dlg_http_destroy(h);
+    fx_deinit(&f);
+    slow_stop(&ss);
+}
+END_TEST
+
+/* 100 calls to a webhook that answers after 1 s, all on the one I/O thread: they overlap
+ * (about 1 s in all, not 100); a server that never answers: 2 attempts of 300 ms and the
+ * backoff, as the blocking call; a refused port: 2 attempts at once; stopping with a call in
+ * flight ends it (PL_E_CANCELLED). */
+START_TEST(test_http_io_thread) {
+    struct slow_srv ss;
+    slow_start(&ss, 1000, "{\"text\": \"late\"}");
+    struct fx f;
+    fx_init(&f, ss.s.port);
+    struct pl_dlg_http *h;
+    ck_assert_int_eq(pl_dlg_http_create(&h), PL_OK);
+    struct box b;
+    box_init(&b);
+    int64_t t0 = pl_time_mono_us();
+    for (int i = 0; i < 100; i++) /* webhooks[2]: late, 3 s per attempt */
+        pl_dlg_http_start(h, f.spec, 2, "{}", 0, on_done, &b);
+    box_wait(&b, 100);
+    int64_t ms = (pl_time_mono_us() - t0) / 1000;
+    for (int i = 0; i < 100; i++) {
+        ck_assert_msg(b.calls[i].st == PL_OK, "call %d: %s", i, b.calls[i].error);
+        ck_assert_str_eq(b.calls[i].body, "{\"text\": \"late\"}");
+        ck_assert_int_ge(b.calls[i].duration_ms, 990);
+    }
+    ck_assert_msg(ms >= 1000 && ms < 5000, "100 calls of 1 s took %lld ms", (long long)ms);
+    fprintf(stderr, "dialog_http: 100 webhook calls of 1 s on one I/O thread: %lld ms\n",
+            (long long)ms);
+    ck_assert_int_eq(pl_dlg_http_in_flight(h), 0);
+    box_deinit(&b);
+    slow_stop(&ss);
+    fx_deinit(&f);
+
+    struct srv hang = {0};
+    srv_start(&hang, false); /* accepts (backlog), never answers */
+    fx_init(&f, hang.port);
+    box_init(&b);
+    t0 = pl_time_mono_us();
+    pl_dlg_http_start(h, f.spec, 0, "{}", 0, on_done, &b);
+    box_wait(&b, 1);
+    ms = (pl_time_mono_us() - t0) / 1000;
+    ck_assert_int_eq(b.calls[0].st, PL_E_TIMEOUT);
+    ck_assert_int_eq(b.calls[0].attempts, 2);
+    ck_assert_msg(strstr(b.calls[0].error, "no reply within 300 ms"), "%s", b.calls[0].error);
+    ck_assert_msg(ms >= 650 && ms < 1500, "took %lld ms", (long long)ms);
+    /* the turn's deadline cuts the attempts short */
+    t0 = pl_time_mono_us();
+    pl_dlg_http_start(h, f.spec, 0, "{}", pl_time_mono_us() + 150 * 1000, on_done, &b);
+    box_wait(&b, 2);
+    ms = (pl_time_mono_us() - t0) / 1000;
+    ck_assert_int_eq(b.calls[1].st, PL_E_TIMEOUT);
+    ck_assert_int_eq(b.calls[1].attempts, 1);
+    ck_assert_msg(ms < 400, "took %lld ms", (long long)ms);
+    /* stopping ends a call in flight */
+    pl_dlg_http_start(h, f.spec, 0, "{}", 0, on_done, &b);
+    pl_sleep_ms(50);
+    pl_dlg_http_destroy(h);
+    box_wait(&b, 3);
+    ck_assert_int_eq(b.calls[2].st, PL_E_CANCELLED);
+    box_deinit(&b);
+    fx_deinit(&f);
+    close(hang.fd);
+
+    ck_assert_int_eq(pl_dlg_http_create(&h), PL_OK);
+    fx_init(&f, closed_port());
+    box_init(&b);
+    t0 = pl_time_mono_us();
+    pl_dlg_http_start(h, f.spec, 0, "{}", 0, on_done, &b);
+    pl_dlg_http_start(h, f.spec, 1, "{}", 0, on_done, &b); /* unset: at once, not configured */
+    box_wait(&b, 2);
+    ck_assert_int_lt((pl_time_mono_us() - t0) / 1000, 500);
+    for (int i = 0; i < 2; i++) {
+        const struct pl_dlg_call *c = &b.calls[i];
+        if (c->unconfigured) {
+            ck_assert_msg(strstr(c->error, "is not configured: set $PL_TEST_UNSET_URL"), "%s",
+                          c->error);
+        } else {
+            ck_assert_int_eq(c->st, PL_E_UNAVAILABLE);
+            ck_assert_int_eq(c->attempts, 2);
+        }
+    }
+    ck_assert(b.calls[0].unconfigured != b.calls[1].unconfigured);
+    box_deinit(&b);
+    pl_dlg_http_destroy(h);
+    fx_deinit(&f);
+}
+END_TEST
+
 Suite *pl_dialog_actions_suite(void) {
     Suite *s = suite_create("dialog_actions");
     TCase *tc = tcase_create("actions");
@@ -365,6 +671,8 @@ Suite *pl_dialog_actions_suite(void) {
     tcase_add_test(tc, test_webhook_hangs_refused_unconfigured);
     tcase_add_test(tc, test_nats_action);
     tcase_add_test(tc, test_local_only_stops_at_calls_out);
+    tcase_add_test(tc, test_webhook_replay_on_io_thread);
+    tcase_add_test(tc, test_http_io_thread);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -2,7 +2,8 @@
  * test_dialog_pool.c - parley-dialog's action pool (services/dialog/dialog_pool.c): a lane's
  * jobs run one at a time in the order pushed, lanes share the threads (a lane whose job waits
  * does not hold up another lane), busy/wait, closing a lane drops what it had queued and
- * calls back once its running job has returned, the per-lane cap.
+ * calls back once its running job has returned, the per-lane cap, a job that parks its lane
+ * (no thread held while it waits; its continuation runs first; closed meanwhile: dropped).
  */
 #include <check.h>
 #include <stdatomic.h>
@@ -147,6 +148,75 @@ START_TEST(test_lane_cap) {
 }
 END_TEST
 
+/* A job that parks its lane (a turn waiting for a webhook on the I/O thread): a thread of
+ * this test plays the I/O thread and resumes it after 300 ms. */
+struct parked {
+    struct pl__dlg_lane *l;
+    struct rec *r;
+    int id;
+    pthread_t th;
+    atomic_int n_parked;
+};
+
+static void *resume_later(void *ud) {
+    struct parked *pk = ud;
+    pl_sleep_ms(300);
+    struct job *j = pl_calloc(1, sizeof *j);
+    j->r = pk->r;
+    j->id = pk->id;
+    pl__dlg_lane_resume(pk->l, job_run, job_drop, j);
+    return NULL;
+}
+
+static void park_run(void *arg) {
+    struct parked *pk = arg;
+    pl__dlg_lane_park(pk->l);
+    pthread_create(&pk->th, NULL, resume_later, pk);
+    atomic_fetch_add(&pk->n_parked, 1);
+}
+
+START_TEST(test_park_and_resume) {
+    struct pl__dlg_pool *p;
+    ck_assert_int_eq(pl__dlg_pool_create(1, &p), PL_OK); /* one thread: parking must free it */
+    struct pl__dlg_lane *a, *b;
+    ck_assert_int_eq(pl__dlg_lane_create(p, &a), PL_OK);
+    ck_assert_int_eq(pl__dlg_lane_create(p, &b), PL_OK);
+    struct rec ra, rb;
+    rec_init(&ra);
+    rec_init(&rb);
+    struct parked pk = {a, &ra, 0, 0, 0};
+    ck_assert_int_eq(pl__dlg_lane_push(a, park_run, NULL, &pk), PL_OK);
+    push(a, &ra, 1, 0); /* behind the parked job: waits for its continuation */
+    int64_t t0 = pl_time_mono_us();
+    for (int i = 0; i < 5; i++) push(b, &rb, i, 0);
+    ck_assert(pl__dlg_lane_wait(b, 5000));
+    int64_t b_ms = (pl_time_mono_us() - t0) / 1000;
+    ck_assert_msg(b_ms < 200, "the other lane took %lld ms beside a parked one", (long long)b_ms);
+    ck_assert(pl__dlg_lane_busy(a)); /* parked: held, no thread */
+    ck_assert_int_eq(ra.n, 0);
+    ck_assert(pl__dlg_lane_wait(a, 5000));
+    pthread_join(pk.th, NULL);
+    ck_assert_int_eq(ra.n, 2);
+    ck_assert_int_eq(ra.order[0], 0); /* the continuation first, then the queued job */
+    ck_assert_int_eq(ra.order[1], 1);
+    /* closed while parked: the queued job is dropped at once, the continuation when it
+     * comes, and on_closed runs then, once */
+    pk.id = 7;
+    ck_assert_int_eq(pl__dlg_lane_push(a, park_run, NULL, &pk), PL_OK);
+    push(a, &ra, 8, 0);
+    while (atomic_load(&pk.n_parked) < 2) pl_sleep_ms(1);
+    pl__dlg_lane_close(a, on_closed, &ra);
+    ck_assert_int_eq(atomic_load(&ra.dropped), 1);
+    ck_assert_int_eq(atomic_load(&ra.closed), 0);
+    pthread_join(pk.th, NULL);
+    ck_assert_int_eq(atomic_load(&ra.dropped), 2);
+    ck_assert_int_eq(atomic_load(&ra.closed), 1);
+    ck_assert_int_eq(ra.n, 2);
+    pl__dlg_lane_close(b, on_closed, &rb);
+    pl__dlg_pool_destroy(p);
+}
+END_TEST
+
 Suite *pl_dialog_pool_suite(void) {
     Suite *s = suite_create("dialog_pool");
     TCase *tc = tcase_create("pool");
@@ -154,6 +224,7 @@ Suite *pl_dialog_pool_suite(void) {
     tcase_add_test(tc, test_lane_order_and_sharing);
     tcase_add_test(tc, test_close_while_running);
     tcase_add_test(tc, test_lane_cap);
+    tcase_add_test(tc, test_park_and_resume);
     suite_add_tcase(s, tc);
     return s;
 }
