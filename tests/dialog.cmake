@@ -69,3 +69,10 @@ pl_add_py_test(NAME integration_dialog_pipelines SCRIPT dialog_pipelines.py TIME
 # pause, then "six" waits for the window and gives one final.
 pl_add_py_test(NAME integration_dialog_voice_eot SCRIPT dialog_voice_eot.py TIMEOUT 120
                ENV ${pl_dlg_voice_env} "PL_TTS=$<TARGET_FILE:parley-tts-fake>" "PL_TTS_FAKE=1")
+# Slow webhooks hold no thread (dialog/dialog_http.c): 100 users on open streams wait 1.5 s each
+# on a webhook with dialog.action_threads 4, all answered within a few times 1.5 s; a webhook
+# that never answers still ends its turn with the apology.
+pl_add_py_test(NAME integration_dialog_webhook_load SCRIPT dialog_webhook_load.py TIMEOUT 180
+               ENV "PL_DIALOG=$<TARGET_FILE:parley-dialog>" "PL_NLU=$<TARGET_FILE:parley-nlu>"
+                   "PL_QA=$<TARGET_FILE:parley-qa>" "PL_GATEWAY=$<TARGET_FILE:parley-gateway>"
+                   "PL_PARLEY=$<TARGET_FILE:parley>" "PL_SOURCE_DIR=${CMAKE_SOURCE_DIR}")

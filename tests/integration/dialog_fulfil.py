@@ -52,11 +52,16 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # many calls at once (dialog_webhook_load.py)
+
+
 class HttpFulfilment:
-    def __init__(self):
+    def __init__(self, backlog=128):
         self.requests = []
         self.stopping = threading.Event()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        _Server.request_queue_size = backlog
+        self.httpd = _Server(("127.0.0.1", 0), _Handler)
         self.httpd.daemon_threads = True
         self.httpd.owner = self
         self.port = self.httpd.server_address[1]

@@ -1,0 +1,97 @@
+"""Slow webhooks hold no thread of parley-dialog (docs/dialog.md, "Threads"); also the benchmark
+of turns/s with slow webhooks (docs/benchmarks.md, "Dialog: slow webhooks").
+
+The stack of dialog_stories.py (nats-server, parley-nlu, parley-qa, parley-dialog with the
+test spec dialog/actions.yaml, the gateway) and its test HTTP server: USERS users (100), each
+its own session on an open Converse stream, send "sleepy service" at once; the webhook answers
+each call after 1.5 s. parley-dialog runs with dialog.action_threads = THREADS (4). Every turn
+must get the webhook's reply, the whole round must end within a few times the webhook's delay
+(not USERS / THREADS x 1.5 s, which a pool thread per waiting turn would take), and a turn whose
+webhook never answers, sent meanwhile, must still end with its apology after its timeouts.
+
+    dialog_webhook_load.py [--users N] [--threads N] [--rounds N] [--bench]
+
+--bench prints the rounds' turns/s and skips the time bound (to measure a build without the
+I/O thread). Environment as dialog_stories.py.
+"""
+import argparse
+import os
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dialog_fulfil  # noqa: E402
+import dialog_stories as ds  # noqa: E402
+from gwtest import check  # noqa: E402
+
+from parley.dialog.v1 import dialog_pb2 as D  # noqa: E402
+
+DELAY_S = 1.5  # /sleepy (dialog_fulfil.py)
+
+
+def one_round(stack, sids, slow_sid):
+    """Every session's turn at once (open streams), the hanging webhook's turn meanwhile.
+    Returns (seconds for the round, replies per session, the slow turn's replies and time)."""
+    outs = [[] for _ in sids]
+    ths = [threading.Thread(target=ds.open_stream_turns,
+                            args=(stack, "load%d" % i, sid, ["sleepy service"], outs[i]))
+           for i, sid in enumerate(sids)]
+    slow = []
+    ths.append(threading.Thread(target=ds.open_stream_turns,
+                                args=(stack, "hang", slow_sid, ["slow service"], slow)))
+    t0 = time.monotonic()
+    for th in ths:
+        th.start()
+    for th in ths[:-1]:
+        th.join()
+    dt = time.monotonic() - t0
+    ths[-1].join()
+
+    def texts(out):
+        return [r.bot_text.text for _, r in out if r.WhichOneof("response") == "bot_text"]
+    return dt, [texts(o) for o in outs], texts(slow), (slow[-1][0] if slow else 0)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--users", type=int, default=100)
+    ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--bench", action="store_true")
+    a = ap.parse_args()
+    web = dialog_fulfil.HttpFulfilment(backlog=max(64, 2 * a.users))
+    env = {"PL_TEST_WEBHOOK_SLEEPY": web.url("/sleepy"), "PL_TEST_WEBHOOK_SLOW": web.url("/slow"),
+           "PARLEY_DIALOG_ACTION_THREADS": str(a.threads), "PARLEY_DIALOG_LOG_LEVEL": "warn"}
+    stack = ds.Stack(spec_dir=ds.spec_dir_with_test_spec(), dialog_env=env)
+    sids = [stack.stub.CreateSession(D.CreateSessionRequest(user_id="load%d" % i,
+                                                            dialog="actions_test"),
+                                     timeout=10).session.session_id for i in range(a.users)]
+    slow_sid = stack.stub.CreateSession(D.CreateSessionRequest(user_id="hang", dialog="actions_test"),
+                                        timeout=10).session.session_id
+    times = []
+    for k in range(a.rounds):
+        dt, replies, slow, slow_s = one_round(stack, sids, slow_sid)
+        times.append(dt)
+        bad = [r for r in replies if r != ["Done after a nap."]]
+        check(not bad, "round %d: all %d turns got the webhook's reply (%d did not: %s)" % (
+            k + 1, a.users, len(bad), bad[:3]))
+        check(slow == ["Sorry, the slow service did not answer in time."] and 0.8 < slow_s < 3.0,
+              "round %d: a webhook that never answers: the apology after %.0f ms (%s)" % (
+                  k + 1, slow_s * 1000, slow))
+        print("round %d: %d turns waiting %.1f s on a webhook, action_threads %d: %.2f s, "
+              "%.1f turns/s" % (k + 1, a.users, DELAY_S, a.threads, dt, a.users / dt))
+    best = min(times)
+    if not a.bench:
+        serial = a.users / a.threads * DELAY_S
+        check(best < 4 * DELAY_S,
+              "%d turns each waiting %.1f s on a webhook with %d action threads: %.2f s (a pool "
+              "thread per waiting turn would take %.0f s)" % (a.users, DELAY_S, a.threads, best,
+                                                              serial))
+    print("load average %s" % " ".join(open("/proc/loadavg").read().split()[:3]))
+    web.stop()
+    print("all webhook load checks passed")
+
+
+if __name__ == "__main__":
+    main()
