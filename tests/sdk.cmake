@@ -28,7 +28,8 @@ pl_add_py_test(NAME integration_sdk_python SCRIPT sdk_python.py TIMEOUT 300
 
 # `parley ask|transcribe|synthesize [--list-voices]|chat|status --server --json` against a real
 # stack, parsed and compared with raw grpcio; --tls-ca and --api-key against a TLS gateway (a
-# wrong key: status exits 4); status where nothing listens (3) and with parley-tts stopped (1)
+# wrong key: status exits 4); status where nothing listens (3), with parley-tts stopped (1), then
+# parley-qa (1: parley.qa NOT_SERVING)
 # (tests/integration/cli_json.py).
 pl_add_py_test(NAME integration_parley_cli_json SCRIPT cli_json.py TIMEOUT 240
                ENV "PL_DIALOG=$<TARGET_FILE:parley-dialog>" "PL_NLU=$<TARGET_FILE:parley-nlu>"

@@ -14,7 +14,8 @@
  *
  * Gateway (any of --server, --api-key, --tls-ca, --timeout-ms; the server defaults to
  * 127.0.0.1:50051): grpc.health.v1 Check of the gateway ("") and of each service Parley serves
- * behind it, through libparley-client (pl_client_health). --json prints {"server",
+ * behind it, one name per worker (parley.qa for parley-qa: served[] below), through
+ * libparley-client (pl_client_health). --json prints {"server",
  * "reachable", "authorized", "gateway", "services": [{"name", "status"}], "error"}. Exit
  * status: 0 the gateway and every service SERVING, 1 something NOT_SERVING (or another
  * failed call), 2 a bad command line (an unreadable --tls-ca included), 3 no gateway
@@ -51,10 +52,14 @@ static const char usage[] =
     "Exit status: 0 all ready, 1 something down or not ready, 2 bad command line,\n"
     "3 parley up not running / no gateway answers there, 4 the gateway refused the API key.\n";
 
-/* The services Parley runs workers for, as the gateway's health check names them. */
+/* The services Parley runs workers for, as the gateway's health check names them: one per
+ * worker (parley-asr, parley-nlu, parley-qa, parley-tts, parley-dialog). parley-qa answers
+ * NaturalQuery of RivaLanguageUnderstanding, whose name the gateway checks on parley-nlu, so
+ * it has a name of its own. */
 static const char *const served[] = {
     "nvidia.riva.asr.RivaSpeechRecognition",
     "nvidia.riva.nlp.RivaLanguageUnderstanding",
+    "parley.qa",
     "nvidia.riva.tts.RivaSpeechSynthesis",
     "parley.dialog.v1.Dialog",
 };

@@ -7,7 +7,9 @@
  * its internal service answers a probe: a stream open on
  * parley.<svc>.stream.open for the rpc "health_probe". Any answer (a session
  * or a refusal) proves a live worker; no responders or silence means
- * NOT_SERVING. Check probes on demand; Watch is fed by periodic probes.
+ * NOT_SERVING. A worker whose rpcs share a gRPC service with another's is checked by
+ * "parley.<svc>" ("parley.qa": NaturalQuery is in RivaLanguageUnderstanding, whose name
+ * probes parley-nlu). Check probes on demand; Watch is fed by periodic probes.
  * Unknown names: Check answers NOT_FOUND, Watch sends SERVICE_UNKNOWN (3).
  */
 #include <string.h>
@@ -37,6 +39,23 @@ void pl__gw_health_init(struct pl_gw *gw) {
         struct gw_health_svc *h = &gw->health[gw->n_health++];
         memset(h, 0, sizeof *h);
         snprintf(h->name, sizeof h->name, "%s", r->grpc_service);
+        snprintf(h->svc, sizeof h->svc, "%s", r->service);
+        h->status = NOT_SERVING;
+        h->gw = gw;
+    }
+    /* A worker that serves part of a gRPC service probed through another (parley-qa's
+     * NaturalQuery in RivaLanguageUnderstanding, whose name probes parley-nlu) gets a name of
+     * its own: "parley.<svc>" ("parley.qa"). */
+    for (size_t i = 0; i < pl_rpc_count(); i++) {
+        const struct pl_rpc_info *r = pl_rpc_at(i);
+        if (!r->grpc_service || strcmp(r->service, "health") == 0) continue;
+        int j;
+        for (j = 0; j < gw->n_health; j++)
+            if (strcmp(gw->health[j].svc, r->service) == 0) break;
+        if (j < gw->n_health || gw->n_health == GW_HEALTH_SERVICES_MAX) continue;
+        struct gw_health_svc *h = &gw->health[gw->n_health++];
+        memset(h, 0, sizeof *h);
+        snprintf(h->name, sizeof h->name, "parley.%s", r->service);
         snprintf(h->svc, sizeof h->svc, "%s", r->service);
         h->status = NOT_SERVING;
         h->gw = gw;

@@ -4,7 +4,8 @@ gateway on free 127.0.0.1 ports): the output of ask, transcribe (offline and --s
 synthesize (and --list-voices), chat and status --server parses as JSON and says what a raw
 grpcio client gets for the same request; ask and status over TLS with --tls-ca and --api-key
 (a wrong key and none: status exits 4); status of a port where nothing listens (exit 3) and of
-the stack with parley-tts stopped by PID (exit 1, the speech synthesis service NOT_SERVING).
+the stack with parley-tts stopped by PID (exit 1, the speech synthesis service NOT_SERVING), then
+parley-qa (exit 1, parley.qa NOT_SERVING while parley-nlu's RivaLanguageUnderstanding serves).
 Environment: as integration_sdk_examples plus PL_CLIENTS_DIR (build/clients).
 """
 import json
@@ -26,7 +27,8 @@ TEXT = "The Parley manual was written by Ada Lovelace in London.\n"
 PARLEY = os.path.join(os.environ["PL_CLIENTS_DIR"], "parley")
 # the services `parley status --server` checks, in its order
 SERVED = ["nvidia.riva.asr.RivaSpeechRecognition", "nvidia.riva.nlp.RivaLanguageUnderstanding",
-          "nvidia.riva.tts.RivaSpeechSynthesis", "parley.dialog.v1.Dialog"]
+          "parley.qa", "nvidia.riva.tts.RivaSpeechSynthesis", "parley.dialog.v1.Dialog"]
+TTS, QA = SERVED.index("nvidia.riva.tts.RivaSpeechSynthesis"), SERVED.index("parley.qa")
 
 
 def parley(*args, stdin=None):
@@ -162,9 +164,22 @@ def status_tts_stopped(ch, server, tts_proc):
     g.stop(tts_proc)
     p, got = status_json(server)
     want = check_status(got, ch, server, "parley status --json with parley-tts stopped")
-    check(p.returncode == 1 and want[SERVED[2]] == "NOT_SERVING" and
-          [want[s] for s in SERVED if s != SERVED[2]] == ["SERVING"] * 3,
+    check(p.returncode == 1 and want[SERVED[TTS]] == "NOT_SERVING" and
+          [want[s] for s in SERVED if s != SERVED[TTS]] == ["SERVING"] * 4,
           "parley-tts stopped: speech synthesis NOT_SERVING, exit 1")
+
+
+def status_qa_stopped(ch, server, qa_proc):
+    """parley-qa shares RivaLanguageUnderstanding with parley-nlu: its own name, parley.qa."""
+    g.stop(qa_proc)
+    p, got = status_json(server)
+    want = check_status(got, ch, server, "parley status --json with parley-qa stopped")
+    check(p.returncode == 1 and want["parley.qa"] == "NOT_SERVING" and
+          want["nvidia.riva.nlp.RivaLanguageUnderstanding"] == "SERVING",
+          "parley-qa stopped: parley.qa NOT_SERVING (parley-nlu's name still SERVING), exit 1")
+    p = parley("status", "--server", server)
+    check(p.returncode == 1 and "parley.qa NOT_SERVING" in " ".join(p.stdout.split()),
+          "parley status --server: the table says parley.qa NOT_SERVING")
 
 
 def chat(server):
@@ -234,6 +249,7 @@ def main():
     chat(server)
     tls(stack.nats, answers)
     status_tts_stopped(ch, server, tts_proc)
+    status_qa_stopped(ch, server, stack.qa)
     print("all CLI --json checks passed")
 
 

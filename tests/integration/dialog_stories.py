@@ -115,8 +115,9 @@ class Stack:
         subprocess.run([os.environ["PL_PARLEY"], "kb", "--kb", kb, "add", doc], check=True,
                        stdout=subprocess.DEVNULL)
         self.has_reader = os.path.exists(os.path.join(models, "qa-squad", "config.json"))
-        start([os.environ["PL_QA"], "--nats", self.nats, "--http-port", "-1", "--model-dir", models],
-              "qa", {"PARLEY_QA_KB_PATH": kb, "PARLEY_QA_LOG_LEVEL": "warn"}, r"models=\d+")
+        self.qa = start([os.environ["PL_QA"], "--nats", self.nats, "--http-port", "-1",
+                         "--model-dir", models], "qa",
+                        {"PARLEY_QA_KB_PATH": kb, "PARLEY_QA_LOG_LEVEL": "warn"}, r"models=\d+")
         self.store = os.path.join(g.TMP, "dialog.sqlite")
         self.start_dialog()
         _, self.port, _ = g.start_gateway(self.nats, env_extra=gateway_env)
