@@ -21,6 +21,12 @@
 
 #define MAX_ALTERNATIVES 32
 #define EP_FRAME_MS 10
+/* Windows of digital silence the VAD hears before a stream's first sample. From its reset
+ * state (LSTM h = c = 0) it takes the first 0.1-0.2 s of speech that starts with the stream
+ * for silence: a 0.2-0.3 s word at the very start (8 of FSDD's 300 test digits) stayed under
+ * the endpointer's start window and the stream gave no final. After a few windows of
+ * silence it is in the state a microphone stream gives it (4 suffice; docs/asr-streaming.md). */
+#define VAD_PRIME_WINDOWS 8
 
 void pl_asrsvc_streaming_opts_default(struct pl_asrsvc_streaming_opts *o) {
     memset(o, 0, sizeof *o);
@@ -255,6 +261,9 @@ pl_status pl__asrsvc_session_setup(struct pl_asrsvc_session *s,
         s->stride = s->m->stride > 0 ? s->m->stride : 1;
         PL_TRY(pl_endpoint_create(&p, &s->ep));
         PL_TRY(pl_vad_state_create(vad, &s->vs));
+        static const float silence[PL_VAD_WINDOW];
+        float prob;
+        for (int i = 0; i < VAD_PRIME_WINDOWS; i++) PL_TRY(pl_vad_process(s->vs, silence, &prob));
     }
     s->renorm = s->m->stream_renorm && s->ss->o.final_renorm;
     PL_TRY(pl_asr_fe_stream_create(s->fe, &s->fs));
