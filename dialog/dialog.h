@@ -78,6 +78,9 @@ struct pl_dlg_pipeline {
                                 turn (end_of_turn_silence_ms); 0 = the service's, -1 = off */
         float eot_min_confidence; /* the NLU confidence that makes it complete; 0 = the
                                      service's (end_of_turn_min_confidence) */
+        float eot_fall_st;   /* the fall of the voice that makes it complete (semitones below
+                                the speaker's median; end_of_turn_fall_st); 0 = the service's,
+                                negative = off */
     } asr;
     struct {
         bool enabled; /* punctuate each utterance (parley-nlu PunctuateText) before the NLU */
@@ -123,6 +126,7 @@ enum pl_dlg_eot_verdict {
     PL_DLG_EOT_WAIT_INTENT = 3, /* no intent at min_confidence: wait for the window */
     PL_DLG_EOT_END_INTENT = 4,  /* a complete request: end the turn now */
     PL_DLG_EOT_END_ANSWER = 5,  /* the answer to the prompt just spoken: end the turn now */
+    PL_DLG_EOT_END_TONE = 6,    /* no confident intent, but the voice fell to a clause's end */
 };
 
 /* Whether text (an interim transcript) may end an English utterance: it has a word, and its
@@ -135,6 +139,37 @@ bool pl_dlg_eot_words_complete(const char *text);
  * words pass). Pure; thread-safe. */
 enum pl_dlg_eot_verdict pl_dlg_eot_judge(const char *text, bool awaiting, float intent_score,
                                          float min_confidence);
+/* The tone of the speech before a pause, from the audio (pl_dlg_eot_prosody). A declarative
+ * clause that ends falls to the bottom of the speaker's range; a clause that goes on after a
+ * comma holds its pitch or rises. */
+struct pl_dlg_eot_prosody {
+    float speech_end_s;    /* where the speech ends in the buffer (last 10 ms frame above 5% of
+                              the loudest frame's RMS) */
+    float pause_s;         /* the buffer after it */
+    int voiced;            /* voiced 10 ms frames in the last 400 ms of speech */
+    float last_voiced_ms;  /* the final voiced run */
+    float f0_median_hz;    /* median F0 of the buffer's voiced frames (the speaker's middle) */
+    float f0_end_hz;       /* median F0 of the last 3 voiced frames */
+    float f0_end_rel_st;   /* f0_end against f0_median, semitones (negative: below) */
+    float f0_slope_st;     /* least-squares F0 slope over the final stretch, semitones/s */
+    float energy_slope_db; /* RMS slope over the last 200 ms of speech, dB/s */
+};
+/* Measure the tone of mono audio x (n samples at rate, the latest audio: speech then a pause)
+ * by autocorrelation pitch tracking (60-400 Hz, 10 ms frames, on the audio decimated to about
+ * 8 kHz). Returns true when the final stretch has enough voiced frames (5) for the pitch
+ * fields; false leaves them 0 (too short, silent, unvoiced ending). Pure; thread-safe. */
+bool pl_dlg_eot_prosody(const float *x, size_t n, int rate, struct pl_dlg_eot_prosody *out);
+
+/* Whether the tone p (from pl_dlg_eot_prosody, which returned true) ends a clause: its last
+ * voiced frames at least fall_st semitones below the speaker's median F0 and the final
+ * stretch not rising faster than max_slope semitones per second. fall_st <= 0: never. */
+bool pl_dlg_eot_falls(const struct pl_dlg_eot_prosody *p, float fall_st, float max_slope);
+/* pl_dlg_eot_judge with the tone too: when the words can end and no prompt waits, an intent
+ * at min_confidence ends the turn (PL_DLG_EOT_END_INTENT), else falls (pl_dlg_eot_falls's
+ * answer) does (PL_DLG_EOT_END_TONE). Pure; thread-safe. */
+enum pl_dlg_eot_verdict pl_dlg_eot_judge_tone(const char *text, bool awaiting,
+                                              float intent_score, float min_confidence,
+                                              bool falls);
 /* A short description of v for logs ("end: a complete request"); static. */
 const char *pl_dlg_eot_verdict_name(enum pl_dlg_eot_verdict v);
 

@@ -3,7 +3,8 @@
 the time goes, through Converse on the real stack.
 
     /usr/bin/python3 services/dialog/bench_voice_latency.py [--build build]
-        [--silence 800,400,400/120] [--eot-conf 0.99] [--lj 6] [--tts fake]
+        [--silence 800,400,400/120,400/120/3] [--eot-conf 0.99] [--fall-slope 0]
+        [--lj 6] [--commas 8] [--set bench|dev] [--tts fake]
 
 Starts the stack of tests/integration/dialog_voice.py on free 127.0.0.1 ports: nats-server,
 parley-asr (shipped acoustic model, VAD, LM), parley-nlu (SNIPS), parley-tts (models/tts-voice;
@@ -11,7 +12,8 @@ parley-asr (shipped acoustic model, VAD, LM), parley-nlu (SNIPS), parley-tts (mo
 gateway. For each hands-free stop window in --silence (dialog.endpointing_silence_ms; parley-
 dialog restarted with it; "400/120": the 400 ms window with the end-of-turn check after
 120 ms of silence, dialog.end_of_turn_silence_ms, at --eot-conf, docs/dialog.md "End of
-turn"; a bare number turns the check off) every recording is one Converse stream, hands-free, LINEAR_PCM at the
+turn"; "400/120/3": the same with the tone, dialog.end_of_turn_fall_st 3 and --fall-slope;
+a bare number turns the check off) every recording is one Converse stream, hands-free, LINEAR_PCM at the
 recording's rate, sent in 20 ms chunks on a real-time schedule (a chunk leaves when its last
 sample would have been spoken) as 0.3 s of dither, the speech, 1.5 s of dither.
 
@@ -49,6 +51,10 @@ import wave
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DATA = os.path.join(ROOT, "..", "shared", "data", "speech")
 FSDD = ["7_george_0.wav", "6_lucas_0.wav", "7_lucas_0.wav", "3_jackson_0.wav"]
+# --set dev: recordings disjoint from the bench's, to choose the end-of-turn rule on: the other
+# three FSDD speakers, and LJ Speech sentences of ljspeech-real and ljspeech-subset that are
+# not among the bench's (the shortest 4 and the shortest 8 with commas of ljspeech-real)
+DEV_FSDD = ["%d_%s_0.wav" % (d, s) for s in ("nicolas", "theo", "yweweler") for d in (1, 4, 8)]
 CHUNK_MS = 20
 
 
@@ -89,17 +95,36 @@ def speech_end_s(rate, pcm):
     return (last + 1) * n / rate
 
 
-def recordings(n_lj, tmp, commas=0):
-    out = [(name, os.path.join(DATA, "fsdd", "recordings", name)) for name in FSDD]
-    meta = os.path.join(DATA, "ljspeech-real", "metadata.csv")
+def lj_rows(folder):
+    """(id, text, folder) of the LJ Speech recordings there, shortest text first."""
+    meta = os.path.join(DATA, folder, "metadata.csv")
     rows = [line.split("|") for line in open(meta, encoding="utf-8")]
-    rows = [r for r in rows if os.path.exists(os.path.join(DATA, "ljspeech-real", "wavs",
-                                                           r[0] + ".flac"))]
-    rows.sort(key=lambda r: len(r[2]))
-    with_commas = [r for r in rows if "," in r[2]]
-    for r in rows[:n_lj] + with_commas[:commas]:
+    rows = [(r[0], r[2], folder) for r in rows
+            if os.path.exists(os.path.join(DATA, folder, "wavs", r[0] + ".flac"))]
+    rows.sort(key=lambda r: len(r[1]))
+    return rows
+
+
+def recordings(n_lj, tmp, commas=0, dev=False):
+    rows = lj_rows("ljspeech-real")
+    with_commas = [r for r in rows if "," in r[1]]
+    chosen = rows[:n_lj] + with_commas[:commas]
+    fsdd = FSDD
+    if dev:  # the same kinds of recording, none of the bench's
+        taken = set(r[0] for r in rows[:4] + with_commas[:8])
+        pool = {}
+        for r in rows + lj_rows("ljspeech-subset"):
+            if r[0] not in taken and r[0] not in pool:
+                pool[r[0]] = r
+        rows = sorted(pool.values(), key=lambda r: len(r[1]))
+        with_commas = [r for r in rows if "," in r[1]]
+        plain = [r for r in rows if "," not in r[1]]
+        chosen = plain[:n_lj] + with_commas[:commas]
+        fsdd = DEV_FSDD
+    out = [(name, os.path.join(DATA, "fsdd", "recordings", name)) for name in fsdd]
+    for r in chosen:
         wav = os.path.join(tmp, r[0] + ".wav")
-        subprocess.run(["sox", "-V1", os.path.join(DATA, "ljspeech-real", "wavs", r[0] + ".flac"),
+        subprocess.run(["sox", "-V1", os.path.join(DATA, r[2], "wavs", r[0] + ".flac"),
                         "-r", "16000", "-b", "16", "-c", "1", wav], check=True)
         out.append((r[0], wav))
     return out
@@ -152,13 +177,15 @@ def one(dv, stack, name, path):
             "srv_first": float(done[0].attributes["first_audio_ms"]) if done else float("nan")}
 
 
-def restart_dialog(ds, stack, silence_ms, eot_ms, eot_conf):
+def restart_dialog(ds, stack, silence_ms, eot_ms, eot_conf, fall_st=0.0, fall_slope=0.0):
     stack.dialog.terminate()
     stack.dialog.wait()
     env = {"PARLEY_DIALOG_STORE_PATH": stack.store, "PARLEY_DIALOG_LOG_LEVEL": "info",
            "PARLEY_DIALOG_ENDPOINTING_SILENCE_MS": str(silence_ms),
            "PARLEY_DIALOG_END_OF_TURN_SILENCE_MS": str(eot_ms),
-           "PARLEY_DIALOG_END_OF_TURN_MIN_CONFIDENCE": str(eot_conf)}
+           "PARLEY_DIALOG_END_OF_TURN_MIN_CONFIDENCE": str(eot_conf),
+           "PARLEY_DIALOG_END_OF_TURN_FALL_ST": str(fall_st),
+           "PARLEY_DIALOG_END_OF_TURN_FALL_SLOPE": str(fall_slope)}
     stack.dialog = ds.start([os.environ["PL_DIALOG"], "--nats", stack.nats, "--http-port", "-1",
                              "--model-dir", os.path.join(ROOT, "dialog", "specs")], "dialog", env,
                             r"specs=1")
@@ -174,6 +201,10 @@ def main():
     ap.add_argument("--lj", type=int, default=6)
     ap.add_argument("--commas", type=int, default=0,
                     help="also the N shortest LJ sentences with commas (pauses inside)")
+    ap.add_argument("--fall-slope", type=float, default=0.0,
+                    help="dialog.end_of_turn_fall_slope (with a /FALL_ST in --silence)")
+    ap.add_argument("--set", choices=("bench", "dev"), default="bench",
+                    help="dev: recordings disjoint from the bench's (to choose a rule on)")
     ap.add_argument("--no-fsdd", action="store_true")
     ap.add_argument("--tts", default="real")
     a = ap.parse_args()
@@ -181,17 +212,18 @@ def main():
     import dialog_stories as ds
     import dialog_voice as dv
     tmp = tempfile.mkdtemp(prefix="pl_voicelat_")
-    recs = recordings(a.lj, tmp, a.commas)
+    recs = recordings(a.lj, tmp, a.commas, a.set == "dev")
     if a.no_fsdd:
-        recs = recs[len(FSDD):]
+        recs = recs[len(DEV_FSDD if a.set == "dev" else FSDD):]
     stack = dv.Stack()
     print("load average at start: %s" % open("/proc/loadavg").read().split()[:3], flush=True)
     summary = []
     import gwtest
     for spec in a.silence.split(","):
         silence, _, eot = spec.partition("/")
-        silence, eot = int(silence), int(eot or 0)
-        restart_dialog(ds, stack, silence, eot, a.eot_conf)
+        eot, _, fall = eot.partition("/")
+        silence, eot, fall = int(silence), int(eot or 0), float(fall or 0)
+        restart_dialog(ds, stack, silence, eot, a.eot_conf, fall, a.fall_slope)
         one(dv, stack, "warm-up", recs[0][1])
         log = os.path.join(gwtest.TMP, "dialog.log")
         at = os.path.getsize(log) if os.path.exists(log) else 0

@@ -94,6 +94,48 @@ static void no_words(struct pl__dlg_voice *v, int64_t bytes, bool speech) {
 
 /* ---- end of turn --------------------------------------------------------------------------- */
 
+#define TONE_S 2 /* seconds of input audio kept for the tone */
+
+/* Keep the latest input audio (whole frames, the input's layout) for the tone, mono (handler
+ * thread). Nothing when the tone is not used; a failure only leaves the tone unknown. */
+static void tone_keep(struct pl__dlg_voice *v, const uint8_t *data, size_t n) {
+    if (v->eot_fall_st <= 0 || v->in_rate <= 0) return;
+    if (!v->tone) {
+        v->n_tone = (size_t)v->in_rate * TONE_S;
+        v->tone = pl_calloc(v->n_tone, sizeof *v->tone);
+        if (!v->tone) return;
+    }
+    struct pl_audio *a = NULL;
+    size_t used = 0;
+    if (pl_audio_decode_frames(data, n, &v->in_fmt, &a, &used) != PL_OK) return;
+    int ch = a->channels;
+    for (size_t i = 0; i < a->n_frames; i++) {
+        float s = 0;
+        for (int c = 0; c < ch; c++) s += a->samples[i * (size_t)ch + (size_t)c];
+        v->tone[v->tone_at++] = s / (float)ch;
+        if (v->tone_at == v->n_tone) {
+            v->tone_at = 0;
+            v->tone_full = true;
+        }
+    }
+    pl_audio_destroy(a);
+}
+
+/* The tone of the kept audio (handler thread): false when unknown. */
+static bool tone_measure(struct pl__dlg_voice *v, struct pl_dlg_eot_prosody *p) {
+    memset(p, 0, sizeof *p);
+    if (!v->tone) return false;
+    size_t n = v->tone_full ? v->n_tone : v->tone_at;
+    float *x = pl_malloc((n ? n : 1) * sizeof *x);
+    if (!x) return false;
+    size_t old = v->tone_full ? v->n_tone - v->tone_at : 0; /* oldest first */
+    if (old) memcpy(x, v->tone + v->tone_at, old * sizeof *x);
+    memcpy(x + old, v->tone, v->tone_at * sizeof *x);
+    bool ok = pl_dlg_eot_prosody(x, n, v->in_rate, p);
+    pl_free(x);
+    return ok;
+}
+
 /* v->mu held: forget the words at the last pause. */
 static void pause_clear(struct pl__dlg_voice *v) {
     pl_free(v->eot_text);
@@ -156,6 +198,9 @@ void pl__dlgvoice_end_of_turn(struct pl__dlg_voice *v) {
     if (!text) return;
     int64_t t0 = pl_time_mono_us();
     float score = -1.0f;
+    struct pl_dlg_eot_prosody tone;
+    bool toned = tone_measure(v, &tone);
+    bool falls = toned && pl_dlg_eot_falls(&tone, v->eot_fall_st, v->eot_fall_slope);
     enum pl_dlg_eot_verdict d = pl_dlg_eot_judge(text, awaiting, score, v->eot_conf);
     if (d == PL_DLG_EOT_ASK_NLU) {
         struct pl__dlg_conv *c = v->c;
@@ -163,14 +208,23 @@ void pl__dlgvoice_end_of_turn(struct pl__dlg_voice *v) {
         if (pl__dlgsvc_intent_score(c->s, c->pipe, c->user, c->session_id, text,
                                     ctx ? ctx->deadline_us : 0, &score) != PL_OK)
             PL_LOGW("converse %s: end of turn: %s", c->session_id, pl_last_error());
-        d = pl_dlg_eot_judge(text, awaiting, score, v->eot_conf);
+        d = pl_dlg_eot_judge_tone(text, awaiting, score, v->eot_conf, falls);
     }
     pthread_mutex_lock(&v->mu);
     bool same = seq == v->eot_seq; /* no words since: the pause goes on */
     pthread_mutex_unlock(&v->mu);
-    bool end = same && (d == PL_DLG_EOT_END_INTENT || d == PL_DLG_EOT_END_ANSWER);
-    PL_LOGI("converse %s: end of turn after %d ms: \"%s\" intent %.3f: %s%s (%.1f ms)",
-            v->c->session_id, v->eot_ms, text, (double)score, pl_dlg_eot_verdict_name(d),
+    bool end = same && (d == PL_DLG_EOT_END_INTENT || d == PL_DLG_EOT_END_ANSWER ||
+                        d == PL_DLG_EOT_END_TONE);
+    char tn[160] = "";
+    if (v->tone)
+        snprintf(tn, sizeof tn,
+                 " tone %s (end %+.1f st from %.0f Hz, slope %+.0f st/s, %d voiced, "
+                 "energy %+.0f dB/s, pause %.0f ms)",
+                 !toned ? "unknown" : falls ? "falls" : "holds", (double)tone.f0_end_rel_st,
+                 (double)tone.f0_median_hz, (double)tone.f0_slope_st, tone.voiced,
+                 (double)tone.energy_slope_db, (double)tone.pause_s * 1000.0);
+    PL_LOGI("converse %s: end of turn after %d ms: \"%s\" intent %.3f%s: %s%s (%.1f ms)",
+            v->c->session_id, v->eot_ms, text, (double)score, tn, pl_dlg_eot_verdict_name(d),
             same ? "" : ", but the speech went on", (double)(pl_time_mono_us() - t0) / 1000.0);
     pl_free(text);
     if (end) end_early(v, u);
@@ -389,6 +443,11 @@ static pl_status learn_format(struct pl__dlg_voice *v, const uint8_t *data, size
         v->frame_bytes = (size_t)(enc == NVIDIA__RIVA__AUDIO_ENCODING__LINEAR_PCM ? 2 : 1) *
                          (size_t)(v->channels > 0 ? v->channels : 1);
         v->in_rate = v->rate;
+        v->in_fmt.container = PL_AUDIO_CONTAINER_NONE;
+        v->in_fmt.encoding = (enum pl_audio_encoding)enc;
+        v->in_fmt.sample_rate = v->rate;
+        v->in_fmt.channels = v->channels > 0 ? v->channels : 1;
+        v->in_fmt.bits = enc == NVIDIA__RIVA__AUDIO_ENCODING__LINEAR_PCM ? 16 : 8;
         v->fmt_known = true;
         return PL_OK;
     }
@@ -419,6 +478,7 @@ static pl_status learn_format(struct pl__dlg_voice *v, const uint8_t *data, size
                          (size_t)(info.channels > 0 ? info.channels : 1);
         if (v->frame_bytes == 0 || v->frame_bytes > sizeof v->carry) v->frame_bytes = 1;
         v->in_rate = info.sample_rate;
+        v->in_fmt = info;
         v->fmt_known = true;
         PL_LOGD("converse %s: WAV input %d Hz x %d, %d bits", v->c->session_id,
                 info.sample_rate, info.channels, info.bits);
@@ -479,6 +539,7 @@ pl_status pl__dlg_voice_audio(struct pl__dlg_voice *v, const uint8_t *data, size
     memcpy(v->carry, tmp, rest);
     v->n_carry = rest;
     pl_status st = PL_OK;
+    if (whole) tone_keep(v, buf, whole);
     if (whole) {
         Nvidia__Riva__Asr__StreamingRecognizeRequest a =
             NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_REQUEST__INIT;
