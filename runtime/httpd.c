@@ -217,6 +217,9 @@ static int on_writeable(struct lws *wsi, struct conn *c) {
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                     size_t len) {
+    /* mTLS: OpenSSL's verdict on the client's certificate (len) stands; libwebsockets would
+     * take this callback's 0 as "accept" whatever OpenSSL found */
+    if (reason == LWS_CALLBACK_OPENSSL_PERFORM_CLIENT_CERT_VERIFICATION) return len ? 0 : 1;
     struct pl_httpd *h = lws_context_user(lws_get_context(wsi));
     struct conn *c = user;
     switch (reason) {
@@ -498,13 +501,13 @@ static void *httpd_main(void *arg) {
 
 /* A certificate or key file that cannot be opened is named here: lws only says it failed. */
 static pl_status tls_files_readable(const struct pl_httpd_opts *o) {
-    const char *files[2] = {o->tls_cert, o->tls_key};
-    for (int i = 0; i < 2; i++) {
+    const char *files[3] = {o->tls_cert, o->tls_key, o->tls_client_ca};
+    static const char *const what[3] = {"certificate", "key", "client CA file"};
+    for (int i = 0; i < 3; i++) {
         if (!files[i] || !files[i][0]) continue;
         FILE *f = fopen(files[i], "rb");
         if (!f)
-            return PL_ERR(PL_E_IO, "httpd: TLS %s %s cannot be read", i ? "key" : "certificate",
-                          files[i]);
+            return PL_ERR(PL_E_IO, "httpd: TLS %s %s cannot be read", what[i], files[i]);
         fclose(f);
     }
     return PL_OK;
@@ -533,6 +536,10 @@ pl_status pl_httpd_create_opts(const struct pl_httpd_opts *o, struct pl_httpd **
     bool tls = o->tls_cert && o->tls_cert[0];
     if (tls != (o->tls_key && o->tls_key[0]))
         return PL_ERR(PL_E_INVALID_ARG, "httpd: a TLS certificate and its key go together");
+    bool mtls = o->tls_client_ca && o->tls_client_ca[0];
+    if (mtls && !tls)
+        return PL_ERR(PL_E_INVALID_ARG, "httpd: client certificates need TLS (a certificate "
+                      "and its key)");
     PL_TRY(tls_files_readable(o));
     const char *addr = host && *host ? host : "127.0.0.1";
     unsigned char tmp[sizeof(struct in6_addr)];
@@ -589,11 +596,16 @@ pl_status pl_httpd_create_opts(const struct pl_httpd_opts *o, struct pl_httpd **
         vi.ssl_private_key_filepath = o->tls_key;
         vi.alpn = "http/1.1"; /* not h2: the body writer and the sockets speak HTTP/1.1 */
     }
+    if (mtls) { /* no certificate, or one the CA did not sign: the handshake fails */
+        vi.ssl_ca_filepath = o->tls_client_ca;
+        vi.options |= LWS_SERVER_OPTION_REQUIRE_VALID_OPENSSL_CLIENT_CERT;
+    }
     h->vh = lws_create_vhost(h->ctx, &vi);
     if (!h->vh) {
         st = tls ? PL_ERR(PL_E_IO, "httpd: cannot listen on %s:%d with TLS (port taken, or "
-                                   "certificate %s / key %s do not load)",
-                          addr, port, o->tls_cert, o->tls_key)
+                                   "certificate %s / key %s%s%s do not load)",
+                          addr, port, o->tls_cert, o->tls_key, mtls ? " / client CA " : "",
+                          mtls ? o->tls_client_ca : "")
                  : PL_ERR(PL_E_IO, "httpd: cannot listen on %s:%d (taken, or not an address here)",
                           addr, port);
         goto fail;

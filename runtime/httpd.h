@@ -101,12 +101,16 @@ struct pl_httpd_opts {
     const char *tls_cert; /* PEM certificate chain file; with tls_key: the port speaks only
                              TLS (https://, wss://); NULL or "" = plaintext */
     const char *tls_key;  /* PEM private key file of tls_cert */
+    const char *tls_client_ca; /* PEM CA file (with tls_cert): every client must show a
+                                  certificate it signed, or the handshake fails; NULL or "" =
+                                  none asked for */
 };
 #define PL_HTTPD_MAX_WS 4
 
 /* The most general constructor; the others call it. Errors as pl_httpd_create, plus
- * PL_E_INVALID_ARG for more than PL_HTTPD_MAX_WS protocols or only one of tls_cert/tls_key,
- * PL_E_IO for a certificate or key that cannot be read or does not load. */
+ * PL_E_INVALID_ARG for more than PL_HTTPD_MAX_WS protocols, only one of tls_cert/tls_key, or
+ * tls_client_ca without them; PL_E_IO for a certificate, key or CA file that cannot be read or
+ * does not load. */
 pl_status pl_httpd_create_opts(const struct pl_httpd_opts *o, struct pl_httpd **out);
 
 /* The upgrade request's query string without '?' ("intent=transcription"; "" when none),

@@ -45,3 +45,10 @@ pl_add_py_test(NAME integration_realtime_auth SCRIPT realtime_auth.py TIMEOUT 60
                ENV "PL_TTS=$<TARGET_FILE:parley-tts-fake>" "PL_TTS_FAKE=1"
                    "PL_GATEWAY=$<TARGET_FILE:parley-gateway>" "PL_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
 set_tests_properties(integration_realtime_auth PROPERTIES SKIP_RETURN_CODE 77)
+
+# Mutual TLS on the HTTP port (gateway.http_tls_client_ca; web_mtls.py): certificates made by
+# openssl in the test; a client certificate of the CA gets the page, /healthz and the WebSocket,
+# none or another CA's fails the handshake; the key without http_tls stops the gateway.
+pl_add_py_test(NAME integration_web_mtls SCRIPT web_mtls.py TIMEOUT 60
+               ENV "PL_GATEWAY=$<TARGET_FILE:parley-gateway>" "PL_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+set_tests_properties(integration_web_mtls PROPERTIES SKIP_RETURN_CODE 77)

@@ -67,11 +67,13 @@ struct pl_gw_config {
     char *web_root;             /* the page's files; "" = the source tree's web/ */
     char *web_origins;          /* other page origins allowed to open the socket ("*" = any) */
     bool http_tls;              /* the HTTP port speaks TLS with tls_cert/tls_key (https, wss) */
+    char *http_tls_client_ca;   /* PEM CA file; set (with http_tls) = mTLS on the HTTP port too:
+                                   page, sockets, /metrics want a client cert it signed */
 };
 
 /* Load the gateway section of `path` (NULL: defaults + environment only).
  * Errors: those of pl_config_load, plus PL_E_INVALID_ARG for tls_cert
- * without tls_key, and for http_tls without them. On failure cfg holds no memory. */
+ * without tls_key, for http_tls without them, and for http_tls_client_ca without http_tls. On failure cfg holds no memory. */
 pl_status pl_gw_config_load(const char *path, struct pl_gw_config *cfg);
 void pl_gw_config_deinit(struct pl_gw_config *cfg);
 

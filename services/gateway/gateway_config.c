@@ -68,6 +68,9 @@ static const struct pl_config_field gw_fields[] = {
     F("http_tls", PL_CONFIG_BOOL, http_tls, "false", 0, 0,
       "serve the HTTP port over TLS with tls_cert/tls_key (https://, wss://; needed for the "
       "microphone on a page from another machine)"),
+    F("http_tls_client_ca", PL_CONFIG_STRING, http_tls_client_ca, "", 0, 0,
+      "PEM CA certificates; set (with http_tls) = mutual TLS on the HTTP port: the page, its "
+      "sockets, /metrics and /readyz want a client certificate they signed"),
 };
 
 pl_status pl_gw_config_load(const char *path, struct pl_gw_config *cfg) {
@@ -95,6 +98,11 @@ pl_status pl_gw_config_load(const char *path, struct pl_gw_config *cfg) {
     if (cfg->tls_client_ca[0] && !cfg->tls_cert[0]) {
         pl_gw_config_deinit(cfg);
         return PL_ERR(PL_E_INVALID_ARG, "gateway.tls_client_ca needs gateway.tls_cert and tls_key");
+    }
+    if (cfg->http_tls_client_ca[0] && !cfg->http_tls) {
+        pl_gw_config_deinit(cfg);
+        return PL_ERR(PL_E_INVALID_ARG, "gateway.http_tls_client_ca needs gateway.http_tls (the "
+                      "HTTP port asks for client certificates only over TLS)");
     }
     return PL_OK;
 }

@@ -95,6 +95,7 @@ pl_status pl__gw_metrics_create(struct pl_gw *gw) {
     if (gw->cfg.http_tls) { /* https:// and wss:// with the gRPC port's certificate */
         o.tls_cert = gw->cfg.tls_cert;
         o.tls_key = gw->cfg.tls_key;
+        o.tls_client_ca = gw->cfg.http_tls_client_ca; /* "" = no client certificates */
     }
     if (gw->cfg.web) pl__gw_web_cbs(&ws[o.n_ws++]);
     if (gw->cfg.realtime) { /* Riva's realtime API (gateway_realtime.c) */

@@ -34,7 +34,8 @@ static pl_status copy_config(const struct pl_gw_config *in, struct pl_gw_config 
     out->log_level = dup_or_empty(in->log_level);
     out->web_root = dup_or_empty(in->web_root);
     out->web_origins = dup_or_empty(in->web_origins);
-    if (!out->listen || !out->nats_url || !out->http_listen || !out->tls_cert || !out->tls_key ||
+    out->http_tls_client_ca = dup_or_empty(in->http_tls_client_ca);
+    if (!out->http_tls_client_ca || !out->listen || !out->nats_url || !out->http_listen || !out->tls_cert || !out->tls_key ||
         !out->api_keys_file || !out->log_level || !out->web_root || !out->web_origins ||
         !out->tls_client_ca || !out->rpc_max_bytes)
         return PL_ERR(PL_E_NOMEM, "gateway: out of memory");
@@ -53,6 +54,7 @@ static void free_config(struct pl_gw_config *c) {
     pl_free(c->log_level);
     pl_free(c->web_root);
     pl_free(c->web_origins);
+    pl_free(c->http_tls_client_ca);
     memset(c, 0, sizeof *c);
 }
 
