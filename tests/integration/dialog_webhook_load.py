@@ -28,18 +28,35 @@ from gwtest import check  # noqa: E402
 from parley.dialog.v1 import dialog_pb2 as D  # noqa: E402
 
 DELAY_S = 1.5  # /sleepy (dialog_fulfil.py)
+STREAM_S = 120  # a stream's deadline: long enough for a build that serves the turns in turn
+
+
+def stream_turn(stack, user, sid, text, out):
+    """One Converse stream kept open until its turn is answered; out gets (time, response)."""
+    done = threading.Event()
+
+    def reqs():
+        yield D.ConverseRequest(config=D.ConverseConfig(session_id=sid, user_id=user))
+        yield D.ConverseRequest(text=D.TextInput(text=text))
+        done.wait(STREAM_S)
+
+    t0 = time.monotonic()
+    for r in stack.stub.Converse(reqs(), timeout=STREAM_S):
+        out.append((time.monotonic() - t0, r))
+        if r.WhichOneof("response") == "event" and r.event.type == D.EVENT_TURN_COMPLETE:
+            done.set()
 
 
 def one_round(stack, sids, slow_sid):
     """Every session's turn at once (open streams), the hanging webhook's turn meanwhile.
     Returns (seconds for the round, replies per session, the slow turn's replies and time)."""
     outs = [[] for _ in sids]
-    ths = [threading.Thread(target=ds.open_stream_turns,
-                            args=(stack, "load%d" % i, sid, ["sleepy service"], outs[i]))
+    ths = [threading.Thread(target=stream_turn,
+                            args=(stack, "load%d" % i, sid, "sleepy service", outs[i]))
            for i, sid in enumerate(sids)]
     slow = []
-    ths.append(threading.Thread(target=ds.open_stream_turns,
-                                args=(stack, "hang", slow_sid, ["slow service"], slow)))
+    ths.append(threading.Thread(target=stream_turn,
+                                args=(stack, "hang", slow_sid, "slow service", slow)))
     t0 = time.monotonic()
     for th in ths:
         th.start()
@@ -76,9 +93,13 @@ def main():
         bad = [r for r in replies if r != ["Done after a nap."]]
         check(not bad, "round %d: all %d turns got the webhook's reply (%d did not: %s)" % (
             k + 1, a.users, len(bad), bad[:3]))
-        check(slow == ["Sorry, the slow service did not answer in time."] and 0.8 < slow_s < 3.0,
-              "round %d: a webhook that never answers: the apology after %.0f ms (%s)" % (
-                  k + 1, slow_s * 1000, slow))
+        hang_ok = slow == ["Sorry, the slow service did not answer in time."] and 0.8 < slow_s < 3.0
+        what = "round %d: a webhook that never answers: the apology after %.0f ms (%s)" % (
+            k + 1, slow_s * 1000, slow)
+        if a.bench:
+            print(what)
+        else:
+            check(hang_ok, what)
         print("round %d: %d turns waiting %.1f s on a webhook, action_threads %d: %.2f s, "
               "%.1f turns/s" % (k + 1, a.users, DELAY_S, a.threads, dt, a.users / dt))
     best = min(times)
