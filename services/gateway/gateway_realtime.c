@@ -46,7 +46,6 @@
 
 #define RT_PATH "/v1/realtime"
 #define RT_MAX_MESSAGE (8u << 20) /* one client event (base64 audio chunks are a few kB) */
-#define RT_MAX_TEXT (64u << 10)   /* text appended and not yet committed */
 #define LIST_TIMEOUT_MS 3000
 
 enum rt_intent { RT_NONE, RT_ASR, RT_TTS };
@@ -56,18 +55,11 @@ struct rt_conn {
     struct pl_gw *gw;
     struct pl_httpd_ws *ws;         /* retained */
     enum rt_intent intent;
-    char id[48];                    /* "sess_<hex>" */
-    char request_id[PL_REQUEST_ID_LEN];
     atomic_uint n_events;
     int64_t start_us;
-    /* httpd thread only */
-    json_t *session;                /* the settings after session.update; NULL before */
+    /* httpd thread only, but s.item and s.request_id (read by the callbacks) */
+    struct pl_rt_session s;         /* the events' state (gateway_realtime_events.c) */
     struct pl_nrpc_stream *stream;  /* holds a reference */
-    bool opened;                    /* a stream was opened (only one per socket) */
-    bool done;                      /* input_audio_buffer.done / input_text.done seen */
-    bool told_ended;                /* an input after the stream's end was answered once */
-    struct pl_strbuf text;          /* TTS: appended, not yet committed */
-    atomic_int item;                /* ASR: utterance number (callbacks); TTS: texts committed */
     /* stream callbacks only (one at a time) */
     size_t audio_bytes;             /* TTS: audio sent */
     long key;                       /* the API key's index (-1: none; gateway without keys) */
@@ -87,37 +79,23 @@ struct rt_conn {
 static void emit(struct rt_conn *c, json_t *ev) {
     if (!ev) return;
     char eid[64];
-    snprintf(eid, sizeof eid, "event_%.12s_%u", c->request_id, atomic_fetch_add(&c->n_events, 1));
+    snprintf(eid, sizeof eid, "event_%.12s_%u", c->s.request_id, atomic_fetch_add(&c->n_events, 1));
     json_object_set_new(ev, "event_id", json_string(eid));
     char *text = json_dumps(ev, JSON_COMPACT); /* jansson allocates with pl_malloc (config.c) */
     json_decref(ev);
     if (!text) {
-        PL_LOGW("realtime %s: out of memory for an event", c->request_id);
+        PL_LOGW("realtime %s: out of memory for an event", c->s.request_id);
         return;
     }
     pl_status st = pl_httpd_ws_send(c->ws, false, text, strlen(text));
     pl_free(text);
     if (st == PL_E_EXHAUSTED) {
-        PL_LOGW("realtime %s: client too slow, closing", c->request_id);
+        PL_LOGW("realtime %s: client too slow, closing", c->s.request_id);
         pl_httpd_ws_close(c->ws, 1008, "client reads too slowly");
     }
 }
 
-/* {"type":"error","error":{"type":TYPE,"code":CODE,"message":MSG}}: the clients stop on an
- * event whose type contains "error" and print error.message. */
-static void rt_error(struct rt_conn *c, bool server, const char *code, const char *fmt, ...) {
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    const char *kind = server ? "server_error" : "invalid_request_error";
-    json_t *e = json_pack("{s:s, s:s, s:s}", "type", kind, "code", code, "message", msg);
-    if (!e) /* message not UTF-8 (it echoes client input) */
-        e = json_pack("{s:s, s:s, s:s}", "type", "invalid_request_error", "code", code, "message",
-                      "the request is not valid UTF-8");
-    emit(c, json_pack("{s:s, s:o}", "type", "error", "error", e));
-}
+#define rt_error(c, ...) pl__rt_error(&(c)->s, __VA_ARGS__)
 
 static const char *code_name(int code) { return pl_grpc_code_name(code); }
 
@@ -128,9 +106,8 @@ static void conn_ref(struct rt_conn *c) { atomic_fetch_add(&c->refs, 1); }
 static void conn_unref(struct rt_conn *c) {
     if (atomic_fetch_sub(&c->refs, 1) != 1) return;
     pl_httpd_ws_release(c->ws);
-    json_decref(c->session);
+    pl__rt_session_deinit(&c->s);
     json_decref(c->held);
-    pl_strbuf_deinit(&c->text);
     pthread_mutex_destroy(&c->mu);
     pl_free(c);
 }
@@ -172,7 +149,7 @@ static void stream_finished(struct rt_conn *c, int code, const char *message) {
                                                       : "realtime_synthesis",
                           code, pl_time_mono_us() - c->start_us);
     if (code != PL_GRPC_OK && code != PL_GRPC_CANCELLED)
-        PL_LOGI("realtime %s: %s stream ended %s %s", c->request_id,
+        PL_LOGI("realtime %s: %s stream ended %s %s", c->s.request_id,
                 c->intent == RT_ASR ? "parley-asr" : "parley-tts", code_name(code),
                 message ? message : "");
     atomic_fetch_sub(&c->gw->pending, 1);
@@ -206,7 +183,7 @@ static bool open_stream(struct rt_conn *c, const struct pl_nrpc_stream_cbs *cbs)
     pthread_mutex_lock(&c->mu);
     c->bucket = bucket;
     pthread_mutex_unlock(&c->mu);
-    struct pl_nrpc_meta m = {c->request_id, 0, c->user[0] ? c->user : NULL};
+    struct pl_nrpc_meta m = {c->s.request_id, 0, c->user[0] ? c->user : NULL};
     c->start_us = pl_time_mono_us();
     atomic_fetch_add(&gw->pending, 1);
     conn_ref(c); /* the stream's */
@@ -224,7 +201,6 @@ static bool open_stream(struct rt_conn *c, const struct pl_nrpc_stream_cbs *cbs)
         return false;
     }
     c->stream = s;
-    c->opened = true;
     return true;
 }
 
@@ -237,36 +213,7 @@ static bool send_msg(struct rt_conn *c, const ProtobufCMessage *m) {
     return st == PL_OK;
 }
 
-/* An input that came after the stream ended: answered once, then ignored. */
-static void ended_input(struct rt_conn *c, const char *what) {
-    if (c->told_ended) return;
-    c->told_ended = true;
-    rt_error(c, false, "FAILED_PRECONDITION", "%s after the session's %s stream ended", what,
-             c->intent == RT_ASR ? "transcription" : "synthesis");
-}
-
 /* ---- transcription --------------------------------------------------------------------------- */
-
-static json_t *completed_event(struct rt_conn *c, const char *text, float confidence,
-                               float processed,
-                               const Nvidia__Riva__Asr__SpeechRecognitionAlternative *a) {
-    char item[64];
-    snprintf(item, sizeof item, "item_%.12s_%d", c->request_id, c->item);
-    json_t *words = json_array();
-    for (size_t i = 0; a && i < a->n_words; i++) {
-        const Nvidia__Riva__Asr__WordInfo *w = a->words[i];
-        json_array_append_new(words, json_pack("{s:s?, s:i, s:i, s:f, s:i}", "word", w->word,
-                                               "start_time", (int)w->start_time, "end_time",
-                                               (int)w->end_time, "confidence",
-                                               (double)w->confidence, "speaker_tag",
-                                               (int)w->speaker_tag));
-    }
-    return json_pack("{s:s, s:s, s:i, s:s?, s:b, s:f, s:f, s:{s:o}}", "type",
-                     "conversation.item.input_audio_transcription.completed", "item_id", item,
-                     "content_index", 0, "transcript", text, "is_last_result", 0, "confidence",
-                     (double)confidence, "audio_processed", (double)processed, "words_info",
-                     "words", words);
-}
 
 static void asr_message(void *ud, const uint8_t *data, size_t n) {
     struct rt_conn *c = ud;
@@ -287,7 +234,8 @@ static void asr_message(void *ud, const uint8_t *data, size_t n) {
         if (!res->is_final) {
             if (!*text) continue;
             char item[64];
-            snprintf(item, sizeof item, "item_%.12s_%d", c->request_id, c->item);
+            snprintf(item, sizeof item, "item_%.12s_%d", c->s.request_id,
+                     atomic_load(&c->s.item));
             emit(c, json_pack("{s:s, s:s, s:i, s:s, s:f, s:f}", "type",
                               "conversation.item.input_audio_transcription.delta", "item_id", item,
                               "content_index", 0, "delta", text, "stability",
@@ -295,8 +243,8 @@ static void asr_message(void *ud, const uint8_t *data, size_t n) {
                               (double)res->audio_processed));
             continue;
         }
-        json_t *ev = completed_event(c, text, a->confidence, res->audio_processed, a);
-        c->item++;
+        json_t *ev = pl__rt_completed_event(&c->s, text, a->confidence, res->audio_processed, a);
+        atomic_fetch_add(&c->s.item, 1);
         /* after done, each final waits for the next or for the end: the last one carries
          * is_last_result true */
         pthread_mutex_lock(&c->mu);
@@ -318,7 +266,7 @@ static void asr_end(void *ud, int code, const char *message) {
     c->held = NULL;
     pthread_mutex_unlock(&c->mu);
     if (code == PL_GRPC_OK) {
-        if (!held) held = completed_event(c, "", 0, 0, NULL);
+        if (!held) held = pl__rt_completed_event(&c->s, "", 0, 0, NULL);
         json_object_set_new(held, "is_last_result", json_true());
         emit(c, held);
     } else {
@@ -332,85 +280,6 @@ static void asr_end(void *ud, int code, const char *message) {
 }
 
 static const struct pl_nrpc_stream_cbs asr_cbs = {asr_message, asr_end};
-
-static void on_append_audio(struct rt_conn *c, json_t *msg) {
-    if (!c->session) {
-        rt_error(c, false, "FAILED_PRECONDITION", "input_audio_buffer.append before "
-                 "transcription_session.update: configure the session first");
-        return;
-    }
-    if (c->done) {
-        rt_error(c, false, "FAILED_PRECONDITION", "input_audio_buffer.append after "
-                 "input_audio_buffer.done");
-        return;
-    }
-    json_t *audio = json_object_get(msg, "audio");
-    if (!json_is_string(audio)) {
-        rt_error(c, false, "INVALID_ARGUMENT", "input_audio_buffer.append needs \"audio\": "
-                 "base64 audio bytes");
-        return;
-    }
-    uint8_t *pcm = NULL;
-    size_t n = 0;
-    if (!pl__rt_b64_decode(json_string_value(audio), json_string_length(audio), &pcm, &n)) {
-        rt_error(c, false, "INVALID_ARGUMENT", "input_audio_buffer.append: \"audio\" is not "
-                 "base64");
-        return;
-    }
-    struct asr_cfg a;
-    char why[256];
-    if (!pl__rt_asr_config(c->session, &a, why, sizeof why)) { /* checked at update already */
-        rt_error(c, false, "INVALID_ARGUMENT", "%s", why);
-        goto out;
-    }
-    if (a.pcm && n % 2) {
-        rt_error(c, false, "INVALID_ARGUMENT", "input_audio_buffer.append: pcm16 audio comes "
-                 "in whole 16-bit samples (%zu bytes)", n);
-        goto out;
-    }
-    if (n == 0) goto out;
-    if (!c->opened) {
-        if (!open_stream(c, &asr_cbs)) goto out;
-        Nvidia__Riva__Asr__StreamingRecognizeRequest rq =
-            NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_REQUEST__INIT;
-        rq.streaming_request_case =
-            NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_REQUEST__STREAMING_REQUEST_STREAMING_CONFIG;
-        rq.streaming_config = &a.sc;
-        send_msg(c, &rq.base);
-    }
-    if (!c->stream || stream_ended(c)) {
-        ended_input(c, "input_audio_buffer.append");
-        goto out;
-    }
-    Nvidia__Riva__Asr__StreamingRecognizeRequest rq =
-        NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_REQUEST__INIT;
-    rq.streaming_request_case =
-        NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_REQUEST__STREAMING_REQUEST_AUDIO_CONTENT;
-    rq.audio_content.data = pcm;
-    rq.audio_content.len = n;
-    send_msg(c, &rq.base);
-out:
-    pl_free(pcm);
-}
-
-static void on_audio_done(struct rt_conn *c) {
-    if (c->done) {
-        rt_error(c, false, "FAILED_PRECONDITION", "input_audio_buffer.done was sent already");
-        return;
-    }
-    c->done = true;
-    pthread_mutex_lock(&c->mu);
-    c->after_done = true;
-    pthread_mutex_unlock(&c->mu);
-    if (c->stream) {
-        pl_nrpc_stream_close_send(c->stream); /* parley-asr finishes, then the stream ends */
-        return;
-    }
-    /* no audio at all: the session's result is empty */
-    json_t *ev = completed_event(c, "", 0, 0, NULL);
-    json_object_set_new(ev, "is_last_result", json_true());
-    emit(c, ev);
-}
 
 /* ---- synthesis ------------------------------------------------------------------------------- */
 
@@ -440,7 +309,7 @@ static void tts_end(void *ud, int code, const char *message) {
     if (code == PL_GRPC_OK)
         emit(c, json_pack("{s:s, s:b, s:{s:I, s:i}}", "type", "conversation.item.speech.completed",
                           "is_last_result", 1, "synthesis_metadata", "audio_bytes",
-                          (json_int_t)c->audio_bytes, "texts", c->item));
+                          (json_int_t)c->audio_bytes, "texts", atomic_load(&c->s.item)));
     else if (code != PL_GRPC_CANCELLED)
         rt_error(c, code != PL_GRPC_INVALID_ARGUMENT && code != PL_GRPC_NOT_FOUND, code_name(code),
                  "parley-tts: %s", message && *message ? message : "the synthesis stream failed");
@@ -449,132 +318,32 @@ static void tts_end(void *ud, int code, const char *message) {
 
 static const struct pl_nrpc_stream_cbs tts_cbs = {tts_message, tts_end};
 
-/* Synthesize the text appended so far (input_text.commit, and done). */
-static void tts_commit(struct rt_conn *c) {
-    if (!c->text.len) return;
-    Nvidia__Riva__Tts__SynthesizeSpeechRequest rq;
-    char why[256];
-    if (!pl__rt_tts_config(c->session, &rq, why, sizeof why)) {
-        rt_error(c, false, "INVALID_ARGUMENT", "%s", why);
-        return;
-    }
-    if (!c->opened && !open_stream(c, &tts_cbs)) {
-        pl_strbuf_reset(&c->text);
-        return;
-    }
-    if (!c->stream || stream_ended(c)) {
-        ended_input(c, "input_text.commit");
-        pl_strbuf_reset(&c->text);
-        return;
-    }
-    rq.text = c->text.data;
-    c->item++;
-    send_msg(c, &rq.base);
-    pl_strbuf_reset(&c->text);
+/* ---- the events' ops (gateway_realtime_events.c) ------------------------------------------- */
+
+static void ops_emit(void *ud, json_t *ev) { emit(ud, ev); }
+
+static bool ops_open(void *ud) {
+    struct rt_conn *c = ud;
+    return open_stream(c, c->intent == RT_ASR ? &asr_cbs : &tts_cbs);
 }
 
-static void on_text(struct rt_conn *c, const char *type, json_t *msg) {
-    if (!c->session) {
-        rt_error(c, false, "FAILED_PRECONDITION", "%s before synthesize_session.update: "
-                 "configure the session first", type);
-        return;
-    }
-    if (c->done) {
-        rt_error(c, false, "FAILED_PRECONDITION", "%s after input_text.done", type);
-        return;
-    }
-    if (strcmp(type, "input_text.append") == 0) {
-        json_t *t = json_object_get(msg, "text");
-        if (!json_is_string(t)) {
-            rt_error(c, false, "INVALID_ARGUMENT", "input_text.append needs \"text\": a string");
-            return;
-        }
-        if (c->text.len + json_string_length(t) > RT_MAX_TEXT) {
-            rt_error(c, false, "INVALID_ARGUMENT", "input_text.append: more than %u bytes of text "
-                     "before a commit", RT_MAX_TEXT);
-            return;
-        }
-        if (c->text.len) pl_strbuf_append_char(&c->text, ' ');
-        pl_strbuf_append(&c->text, json_string_value(t));
-    } else if (strcmp(type, "input_text.commit") == 0) {
-        tts_commit(c);
-    } else { /* input_text.done */
-        tts_commit(c);
-        c->done = true;
-        if (c->stream && !stream_ended(c))
-            pl_nrpc_stream_close_send(c->stream);
-        else if (!c->opened)
-            emit(c, json_pack("{s:s, s:b, s:{s:i, s:i}}", "type",
-                              "conversation.item.speech.completed", "is_last_result", 1,
-                              "synthesis_metadata", "audio_bytes", 0, "texts", 0));
-    }
+static void ops_send(void *ud, const ProtobufCMessage *m) { send_msg(ud, m); }
+
+static bool ops_ended(void *ud) {
+    struct rt_conn *c = ud;
+    return !c->stream || stream_ended(c);
 }
 
-/* ---- session.update -------------------------------------------------------------------------- */
-
-static void on_update(struct rt_conn *c, json_t *msg) {
-    bool asr = c->intent == RT_ASR;
-    const char *updated = asr ? "transcription_session.updated" : "synthesize_session.updated";
-    if (c->opened) {
-        rt_error(c, false, "FAILED_PRECONDITION", "the session is already %s: update it before "
-                 "the first %s", asr ? "transcribing" : "synthesizing", asr ? "audio" : "commit");
-        return;
-    }
-    json_t *merged = NULL;
-    char why[256];
-    if (!pl__rt_session_update(c->session, json_object_get(msg, "session"), asr, c->id, &merged,
-                               why, sizeof why)) {
-        if (why[0]) rt_error(c, false, "INVALID_ARGUMENT", "%s", why);
-        return;
-    }
-    json_decref(c->session);
-    c->session = merged;
-    emit(c, json_pack("{s:s, s:O}", "type", updated, "session", merged));
+static void ops_close_send(void *ud) {
+    struct rt_conn *c = ud;
+    pthread_mutex_lock(&c->mu);
+    c->after_done = true; /* ASR: each final now waits for the next or for the end */
+    pthread_mutex_unlock(&c->mu);
+    if (c->stream) pl_nrpc_stream_close_send(c->stream);
 }
 
-/* ---- socket callbacks (httpd thread) --------------------------------------------------------- */
-
-static void on_text_message(struct rt_conn *c, const char *text, size_t n) {
-    json_error_t err;
-    json_t *msg = json_loadb(text, n, 0, &err);
-    const char *type = json_is_object(msg) ? json_string_value(json_object_get(msg, "type")) : NULL;
-    if (!type) {
-        if (msg)
-            rt_error(c, false, "INVALID_ARGUMENT", "an event needs a \"type\" string");
-        else
-            rt_error(c, false, "INVALID_ARGUMENT", "an event must be a JSON object: %s (line %d, "
-                     "column %d)", err.text, err.line, err.column);
-        json_decref(msg);
-        return;
-    }
-    bool asr = c->intent == RT_ASR;
-    if (asr && strcmp(type, "transcription_session.update") == 0) {
-        on_update(c, msg);
-    } else if (!asr && strcmp(type, "synthesize_session.update") == 0) {
-        on_update(c, msg);
-    } else if (asr && strcmp(type, "input_audio_buffer.append") == 0) {
-        on_append_audio(c, msg);
-    } else if (asr && strcmp(type, "input_audio_buffer.commit") == 0) {
-        /* the audio already went to parley-asr as it came; nothing to do */
-        if (!c->session)
-            rt_error(c, false, "FAILED_PRECONDITION", "input_audio_buffer.commit before "
-                     "transcription_session.update: configure the session first");
-    } else if (asr && strcmp(type, "input_audio_buffer.done") == 0) {
-        if (!c->session)
-            rt_error(c, false, "FAILED_PRECONDITION", "input_audio_buffer.done before "
-                     "transcription_session.update: configure the session first");
-        else
-            on_audio_done(c);
-    } else if (!asr && (strcmp(type, "input_text.append") == 0 ||
-                        strcmp(type, "input_text.commit") == 0 ||
-                        strcmp(type, "input_text.done") == 0)) {
-        on_text(c, type, msg);
-    } else {
-        rt_error(c, false, "INVALID_ARGUMENT", "unknown event type \"%.64s\" for a %s session",
-                 type, asr ? "transcription" : "synthesis");
-    }
-    json_decref(msg);
-}
+static const struct pl_rt_ops rt_ops = {ops_emit, ops_open, ops_send, ops_ended,
+                                        ops_close_send};
 
 /* The query's intent: "transcription", or "synthesize" (also "synthesis"). */
 static enum rt_intent parse_intent(const char *q, char *val, size_t cap) {
@@ -623,12 +392,12 @@ static int ws_open(void *ud, struct pl_httpd_ws *ws, const char *path, const cha
     c->ws = ws;
     pl_httpd_ws_retain(ws);
     pthread_mutex_init(&c->mu, NULL);
-    pl_strbuf_init(&c->text);
-    pl_request_id_new(c->request_id);
-    pl__rt_session_id(c->id, sizeof c->id);
-    pl_httpd_ws_set_user(ws, c);
     char intent[64];
     c->intent = parse_intent(pl_httpd_ws_query(ws), intent, sizeof intent);
+    pl__rt_session_init(&c->s, c->intent == RT_ASR, &rt_ops, c);
+    pl_request_id_new(c->s.request_id);
+    pl__rt_session_id(c->s.id, sizeof c->s.id);
+    pl_httpd_ws_set_user(ws, c);
     snprintf(c->peer, sizeof c->peer, "%s", pl_httpd_ws_peer(ws));
     if (!authenticate(c)) {
         pl_httpd_ws_close(ws, 1008, "unauthenticated");
@@ -641,7 +410,7 @@ static int ws_open(void *ud, struct pl_httpd_ws *ws, const char *path, const cha
         return 0;
     }
     emit(c, json_pack("{s:s, s:{s:s, s:s}}", "type", "conversation.created", "conversation", "id",
-                      c->id, "object", "realtime.conversation"));
+                      c->s.id, "object", "realtime.conversation"));
     return 0;
 }
 
@@ -654,7 +423,7 @@ static void ws_message(void *ud, struct pl_httpd_ws *ws, bool binary, const uint
         rt_error(c, false, "INVALID_ARGUMENT", "events are JSON text messages, not binary ones");
         return;
     }
-    on_text_message(c, (const char *)data, n);
+    pl__rt_on_event(&c->s, (const char *)data, n);
 }
 
 static void ws_closed(void *ud, struct pl_httpd_ws *ws) {

@@ -8,21 +8,21 @@
  *     ConverseRequest the stream would carry.
  *   Riva's /v1/realtime (gateway_realtime.c, gateway_realtime_cfg.c, docs/realtime-api.md):
  *     the socket's query (intent, api_key), the POST body of /v1/realtime/transcription_sessions
- *     or /synthesis_sessions (pl__gw_rt_post), then events dispatched as on_text_message
- *     does, keeping the session's settings between them as the socket does:
- *     *_session.update (pl__rt_session_update), input_audio_buffer.append (base64, the
- *     session as a StreamingRecognitionConfig, both packed as the requests parley-asr gets),
- *     input_text.append / commit / done (the text and the session as a
- *     SynthesizeSpeechRequest, packed).
+ *     or /synthesis_sessions (pl__gw_rt_post), then each event through the handler the
+ *     gateway's sockets run (pl__rt_on_event, gateway_realtime_events.c), with ops standing
+ *     for the socket and its stream: events for the client are serialized, requests for
+ *     parley-asr / parley-tts packed; the stream may fail to open or end early.
  *
  * No socket, NATS or worker: the target stops where the gateway would send bytes.
  *
  * Input: one byte choosing the socket (value % 3: 0 converse 'c', 1 transcription 'a',
- * 2 synthesis 't'), then parts separated by FZ_SEP. converse: the Origin, then one message per
- * part. realtime: the query string, the POST body, then one event per part.
+ * 2 synthesis 't'; for realtime, bit 7 set: a failing stream, bits 4-6 = k: ends after k
+ * requests, 0: cannot be opened), then parts separated by FZ_SEP. converse: the Origin, then
+ * one message per part. realtime: the query string, the POST body, then one event per part.
  */
 #include <jansson.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,8 +31,6 @@
 #include "gateway_realtime.h"
 #include "gateway_web.h"
 #include "strbuf.h"
-
-#define RT_MAX_TEXT (64u << 10) /* as gateway_realtime.c */
 
 /* What the socket would send on its stream: packed, then dropped. */
 static void pack(const ProtobufCMessage *m) {
@@ -84,105 +82,60 @@ static void converse(struct pl_gw *gw, struct fz_in *in) {
 
 /* ---- /v1/realtime ---------------------------------------------------------------------------- */
 
-struct rt_state {
-    bool asr;
-    json_t *session; /* the settings after the last good update; NULL before one */
-    bool opened, done;
-    struct pl_strbuf text;
+/* The socket and its stream as the events' handler sees them: what would be sent is packed
+ * and dropped. fail_open: the stream cannot be opened; end_after: the stream ends (as when
+ * the worker ends it) after that many requests (0: never). */
+struct rt_fake {
+    struct pl_rt_session s;
+    bool fail_open, opened, ended, closed;
+    unsigned end_after, sent;
 };
 
-static void rt_append_audio(struct rt_state *s, json_t *msg) {
-    json_t *audio = json_object_get(msg, "audio");
-    if (!s->session || s->done || !json_is_string(audio)) return;
-    uint8_t *pcm = NULL;
-    size_t n = 0;
-    if (!pl__rt_b64_decode(json_string_value(audio), json_string_length(audio), &pcm, &n)) return;
-    struct asr_cfg a;
-    char why[256];
-    if (!pl__rt_asr_config(s->session, &a, why, sizeof why)) abort(); /* checked at update */
-    if ((a.pcm && n % 2) || n == 0) goto out;
-    if (!s->opened) {
-        s->opened = true;
-        Nvidia__Riva__Asr__StreamingRecognizeRequest rq =
-            NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_REQUEST__INIT;
-        rq.streaming_request_case =
-            NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_REQUEST__STREAMING_REQUEST_STREAMING_CONFIG;
-        rq.streaming_config = &a.sc;
-        pack(&rq.base);
+static void rt_emit(void *ud, json_t *ev) {
+    PL_UNUSED(ud);
+    if (!ev) return; /* out of memory: the socket drops it too */
+    const char *type = json_string_value(json_object_get(ev, "type"));
+    if (!type) abort(); /* every event has a type */
+    if (!strcmp(type, "error")) {
+        const char *msg = json_string_value(json_object_get(json_object_get(ev, "error"),
+                                                            "message"));
+        if (!msg || !msg[0]) abort(); /* an error names its problem */
     }
-    Nvidia__Riva__Asr__StreamingRecognizeRequest rq =
-        NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_REQUEST__INIT;
-    rq.streaming_request_case =
-        NVIDIA__RIVA__ASR__STREAMING_RECOGNIZE_REQUEST__STREAMING_REQUEST_AUDIO_CONTENT;
-    rq.audio_content.data = pcm;
-    rq.audio_content.len = n;
-    pack(&rq.base);
-out:
-    pl_free(pcm);
-}
-
-static void rt_commit(struct rt_state *s) {
-    if (!s->text.len) return;
-    Nvidia__Riva__Tts__SynthesizeSpeechRequest rq;
-    char why[256];
-    if (!pl__rt_tts_config(s->session, &rq, why, sizeof why)) abort(); /* checked at update */
-    s->opened = true;
-    rq.text = s->text.data;
-    pack(&rq.base);
-    pl_strbuf_reset(&s->text);
-}
-
-static void rt_text(struct rt_state *s, const char *type, json_t *msg) {
-    if (!s->session || s->done) return;
-    if (strcmp(type, "input_text.append") == 0) {
-        json_t *t = json_object_get(msg, "text");
-        if (!json_is_string(t) || s->text.len + json_string_length(t) > RT_MAX_TEXT) return;
-        if (s->text.len) pl_strbuf_append_char(&s->text, ' ');
-        pl_strbuf_append(&s->text, json_string_value(t));
-    } else {
-        rt_commit(s);
-        if (strcmp(type, "input_text.done") == 0) s->done = true;
-    }
-}
-
-static void rt_update(struct rt_state *s, json_t *msg) {
-    if (s->opened) return;
-    json_t *merged = NULL;
-    char why[256];
-    if (!pl__rt_session_update(s->session, json_object_get(msg, "session"), s->asr,
-                               "sess_0123456789abcdef0123456789abcdef", &merged, why,
-                               sizeof why))
-        return;
-    char *t = json_dumps(merged, JSON_COMPACT); /* what transcription_session.updated carries */
+    char *t = json_dumps(ev, JSON_COMPACT); /* what the socket sends */
     pl_free(t);
-    json_decref(s->session);
-    s->session = merged;
+    json_decref(ev);
 }
 
-static void rt_event(struct rt_state *s, const uint8_t *p, size_t n) {
-    json_error_t err;
-    json_t *msg = json_loadb((const char *)p, n, 0, &err);
-    const char *type = json_is_object(msg) ? json_string_value(json_object_get(msg, "type")) : NULL;
-    if (!type) {
-        json_decref(msg);
-        return;
+static bool rt_open(void *ud) {
+    struct rt_fake *f = ud;
+    if (f->opened) abort(); /* one stream per socket */
+    if (f->fail_open) {
+        pl__rt_error(&f->s, true, "UNAVAILABLE", "parley-%s: no worker serves this rpc",
+                     f->s.asr ? "asr" : "tts");
+        return false;
     }
-    if (s->asr && strcmp(type, "transcription_session.update") == 0)
-        rt_update(s, msg);
-    else if (!s->asr && strcmp(type, "synthesize_session.update") == 0)
-        rt_update(s, msg);
-    else if (s->asr && strcmp(type, "input_audio_buffer.append") == 0)
-        rt_append_audio(s, msg);
-    else if (s->asr && strcmp(type, "input_audio_buffer.done") == 0 && s->session)
-        s->done = true;
-    else if (!s->asr && strncmp(type, "input_text.", 11) == 0 &&
-             (!strcmp(type + 11, "append") || !strcmp(type + 11, "commit") ||
-              !strcmp(type + 11, "done")))
-        rt_text(s, type, msg);
-    json_decref(msg);
+    f->opened = true;
+    return true;
 }
 
-static void realtime(struct pl_gw *gw, bool asr, struct fz_in *in) {
+static void rt_send(void *ud, const ProtobufCMessage *m) {
+    struct rt_fake *f = ud;
+    if (!f->opened || f->ended || f->closed) abort(); /* sent only on an open stream */
+    pack(m);
+    if (++f->sent == f->end_after) f->ended = true;
+}
+
+static bool rt_ended(void *ud) { return ((struct rt_fake *)ud)->ended; }
+
+static void rt_close_send(void *ud) {
+    struct rt_fake *f = ud;
+    if (!f->opened) abort();
+    f->closed = true;
+}
+
+static const struct pl_rt_ops rt_fake_ops = {rt_emit, rt_open, rt_send, rt_ended, rt_close_send};
+
+static void realtime(struct pl_gw *gw, bool asr, uint8_t opt, struct fz_in *in) {
     size_t n = 0;
     const uint8_t *q = fz_next_part(in, &n);
     char *query = fz_str(q ? q : (const uint8_t *)"", q ? n : 0);
@@ -204,12 +157,17 @@ static void realtime(struct pl_gw *gw, bool asr, struct fz_in *in) {
         if (code != 200 && code != 400 && code != 500) abort();
         pl_strbuf_deinit(&out);
     }
-    struct rt_state s = {.asr = asr};
-    pl_strbuf_init(&s.text);
+    struct rt_fake f = {0};
+    pl__rt_session_init(&f.s, asr, &rt_fake_ops, &f);
+    snprintf(f.s.id, sizeof f.s.id, "sess_0123456789abcdef0123456789abcdef");
+    snprintf(f.s.request_id, sizeof f.s.request_id, "0123456789abcdef0123456789abcdef");
+    if (opt & 0x80) { /* a stream that fails: not opened, or ended by the worker */
+        f.end_after = (opt >> 4) & 7;
+        f.fail_open = f.end_after == 0;
+    }
     const uint8_t *p;
-    while ((p = fz_next_part(in, &n))) rt_event(&s, p, n);
-    json_decref(s.session);
-    pl_strbuf_deinit(&s.text);
+    while ((p = fz_next_part(in, &n))) pl__rt_on_event(&f.s, (const char *)p, n);
+    pl__rt_session_deinit(&f.s);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -223,10 +181,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         init = 1;
     }
     struct fz_in in = {data, size};
-    switch (fz_byte(&in) % 3) {
+    uint8_t opt = fz_byte(&in);
+    switch (opt % 3) {
     case 0: converse(&gw, &in); break;
-    case 1: realtime(&gw, true, &in); break;
-    default: realtime(&gw, false, &in); break;
+    case 1: realtime(&gw, true, opt, &in); break;
+    default: realtime(&gw, false, opt, &in); break;
     }
     return 0;
 }
