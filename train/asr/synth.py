@@ -468,6 +468,8 @@ def main(argv=None):
                     help="leave out the prosody family (syp-* items)")
     ap.add_argument("--more-real", action="store_true",
                     help="add speechocean762 (real and dev_so) and the real LJ reader")
+    ap.add_argument("--interleave", action="store_true",
+                    help="spread each source's items over the run (a part done is a fair sample)")
     ap.add_argument("--max-items", type=int, default=0,
                     help="the first N items of each set of this shard's plan at most")
     args = ap.parse_args(argv)
@@ -489,7 +491,20 @@ def main(argv=None):
                 kept.append(it)
         items = kept
     fam = args.order.split(",")
-    items.sort(key=lambda it: next((k for k, f in enumerate(fam) if it["set"].startswith(f)), 99))
+
+    def family(it):
+        return next((k for k, f in enumerate(fam) if it["set"].startswith(f)), 99)
+    if args.interleave:
+        # within a family, each source's items spread evenly over the run: whatever part of
+        # the list is done when training reads the manifests holds every source in proportion
+        n_src, rank = collections.Counter(), {}
+        for it in items:
+            key = (family(it), it.get("source", ""))
+            rank[it["id"]] = n_src[key]
+            n_src[key] += 1
+        items.sort(key=lambda it: (family(it), (rank[it["id"]] + 0.5) / n_src[(family(it), it.get("source", ""))]))
+    else:
+        items.sort(key=family)
     os.makedirs(os.path.join(args.work, "manifests"), exist_ok=True)
     done = set()
     mans = {}

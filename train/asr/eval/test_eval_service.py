@@ -11,6 +11,7 @@ import numpy as np
 
 from train.asr import synth
 from train.asr.eval import eval_service as es
+from train.asr.eval import lm_sweep
 from train.common import paths
 
 DATA = paths.data_dir()
@@ -88,6 +89,67 @@ class Sets(unittest.TestCase):
         x, rate = es.read_pcm16(every5[0][1])
         self.assertIn(rate, (16000, 48000))
         self.assertGreater(len(x), rate // 2)
+
+
+class Sweep(unittest.TestCase):
+    """lm_sweep.py's grid, resume cache and dev sets (the sweep itself needs a stack)."""
+
+    def args(self, *argv):
+        import argparse
+        a = argparse.Namespace(alpha="", beta="", set=[], point=[])
+        for k, v in zip(argv[::2], argv[1::2]):
+            if k in ("set", "point"):
+                getattr(a, k).append(v)
+            else:
+                setattr(a, k, v)
+        return a
+
+    def test_grid_keys_are_canonical_and_unique(self):
+        pts = lm_sweep.grid(self.args("alpha", "0.5,0.50,1", "beta", "2.0", "set", "beam_width=32",
+                                      "point", "lm_beta=2,lm_alpha=1.0"))
+        keys = [lm_sweep.point_key(p) for p in pts]
+        self.assertEqual(keys, ["beam_width=32,lm_alpha=0.5,lm_beta=2",
+                                "beam_width=32,lm_alpha=1,lm_beta=2"])
+
+    def test_resume_skips_a_line_cut_by_a_kill(self):
+        with tempfile.TemporaryDirectory() as d:
+            p = os.path.join(d, "s.jsonl")
+            with open(p, "w") as f:
+                f.write('{"point": "lm_alpha=0.5,lm_beta=1", "set": "dev_so", "wer": 0.5}\n')
+                f.write('{"point": "lm_alpha=0.7,lm_be')
+            done = lm_sweep.read_done(p)
+        self.assertEqual(list(done), [("lm_alpha=0.5,lm_beta=1", "dev_so")])
+
+    def test_table_marks_the_best_cell(self):
+        rows = {("lm_alpha=%s,lm_beta=1" % a, s): {"point": "lm_alpha=%s,lm_beta=1" % a, "set": s,
+                                                   "wer": w}
+                for a, s, w in (("0.5", "dev_so", 0.8), ("0.7", "dev_so", 0.6),
+                                ("0.5", "dev_synth", 0.5), ("0.7", "dev_synth", 0.9))}
+        md = lm_sweep.table(rows, ["dev_so", "dev_synth"], "")
+        self.assertIn("| 1 | 80.00 | **60.00** |", md)
+        self.assertIn("| 1 | **50.00** | 90.00 |", md)
+        self.assertIn("| 1 | **65.00** | 75.00 |", md)  # dev mean
+
+    def test_test_sets_are_refused(self):
+        import contextlib
+        import io
+        err = io.StringIO()
+        with self.assertRaises(SystemExit) as cm, contextlib.redirect_stderr(err):
+            lm_sweep.main(["--sets", "so", "--out", os.devnull])
+        self.assertEqual(cm.exception.code, 2)
+        self.assertIn("unknown dev set 'so'", err.getvalue())
+
+    @unittest.skipUnless(os.path.isdir(os.path.join(DATA, "speech", "speechocean762")), "no data")
+    def test_dev_so_is_train_speakers_held_out_of_training(self):
+        rows = synth.speechocean_rows(DATA)
+        dev = lm_sweep.dev_so_set(DATA)
+        spk = {r[1]: (r[0], r[2]) for r in rows}
+        self.assertEqual(len(dev), 260)
+        self.assertTrue(all(spk[c[0]][0] == "train" for c in dev))
+        self.assertEqual({spk[c[0]][1] for c in dev}, synth.speechocean_dev_speakers(rows))
+        self.assertFalse({c[0] for c in dev} & {c[0] for c in es.so_set(DATA, 1)})
+        trained = {it["path"] for it in synth.plan_more_real(DATA) if it["set"] == "real"}
+        self.assertFalse({c[1] for c in dev} & trained)
 
 
 if __name__ == "__main__":
