@@ -22,16 +22,20 @@
  * allows one writer at a time anyway, and a turn's statements take tens of microseconds.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "dialog_impl.h"
 #include "file.h"
+#include "strbuf.h"
 #include "util.h"
 
 static const char *const migrations[] = {
@@ -102,6 +106,22 @@ static bool disk_full(struct pl_dlg_store *st, int rc, char *why, size_t n) {
     return pl_file_no_room(files, 3, 65536, why, n);
 }
 
+/* Is the store's file system read-only: mounted so, or turned so by the kernel after an I/O
+ * error (ext4's errors=remount-ro, which shows as "emergency_ro", not in statvfs)? Writes
+ * through descriptors opened before then fail with EROFS, which SQLite reports as a plain I/O
+ * error (and its errno may be the rollback's). Opening for writing (no create, no truncate)
+ * changes nothing and says EROFS. */
+static bool fs_read_only(const char *path) {
+    struct statvfs vfs;
+    if (statvfs(path, &vfs) == 0 && (vfs.f_flag & ST_RDONLY)) return true;
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        close(fd);
+        return false;
+    }
+    return errno == EROFS;
+}
+
 /* The status of a failed SQLite call, its message naming the store (and `what` was done,
  * when given). A store that cannot be written is not the request's fault: read-only ->
  * PL_E_UNAVAILABLE "... is read-only", disk full -> PL_E_EXHAUSTED "... disk full"; the
@@ -109,6 +129,10 @@ static bool disk_full(struct pl_dlg_store *st, int rc, char *why, size_t n) {
 static pl_status store_err(struct pl_dlg_store *st, int rc, const char *what, const char *detail) {
     const char *sep = what ? ": " : "";
     if (!what) what = "";
+    if ((rc & 0xff) == SQLITE_IOERR &&
+        (sqlite3_system_errno(st->db) == EROFS || fs_read_only(st->path)))
+        return PL_ERR(PL_E_UNAVAILABLE, "dialog store %s is read-only: %s%s%s (its file system "
+                      "is read-only)", st->path, what, sep, detail);
     if ((rc & 0xff) == SQLITE_READONLY)
         return PL_ERR(PL_E_UNAVAILABLE, "dialog store %s is read-only: %s%s%s (the file or its "
                       "directory is not writable)", st->path, what, sep, detail);
@@ -233,6 +257,68 @@ static pl_status make_dir(const char *path) {
     return PL_OK;
 }
 
+/* Open path read-write (created when missing) in WAL mode; OUT: *v the schema version. */
+static pl_status open_rw(struct pl_dlg_store *st, const struct pl_dlg_store_opts *o, int *v) {
+    int rc = sqlite3_open_v2(st->path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                                                    SQLITE_OPEN_FULLMUTEX, NULL);
+    if (rc != SQLITE_OK)
+        return PL_ERR(PL_E_IO, "dialog store %s: cannot open: %s", st->path,
+                      st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+    sqlite3_busy_timeout(st->db, o->busy_timeout_ms > 0 ? o->busy_timeout_ms : 5000);
+    PL_TRY(exec(st, o->sync_full ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL"
+                                 : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL"));
+    return read_version(st, v);
+}
+
+/* Can the existing, non-empty store at path not be written (file, directory or file system
+ * read-only)? */
+static bool unwritable(const char *path) {
+    struct stat sb;
+    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size == 0) return false;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+    return access(path, W_OK) != 0 || access(slash ? (dir[0] ? dir : "/") : ".", W_OK) != 0;
+}
+
+/* The read-write open failed on a store that cannot be written: open it for reading (history
+ * answers, writes are refused as read-only). mode=ro needs the -shm file a writer leaves;
+ * immutable=1 reads a WAL store in a read-only directory without it (nothing can write it
+ * then). OUT: *v. */
+static pl_status open_ro(struct pl_dlg_store *st, const char *why, int *v) {
+    static const char *const params[] = {"mode=ro", "immutable=1"};
+    pl_status s = PL_OK;
+    for (size_t i = 0; i < PL_ARRAY_LEN(params); i++) {
+        sqlite3_close(st->db);
+        st->db = NULL;
+        struct pl_strbuf uri; /* file:PATH?PARAM, with %, ? and # of the path escaped */
+        pl_strbuf_init(&uri);
+        pl_strbuf_append(&uri, "file:");
+        for (const char *p = st->path; *p; p++)
+            if (*p == '%' || *p == '?' || *p == '#')
+                pl_strbuf_appendf(&uri, "%%%02X", (unsigned)*p);
+            else
+                pl_strbuf_append_char(&uri, *p);
+        pl_strbuf_appendf(&uri, "?%s", params[i]);
+        if (uri.failed) {
+            pl_strbuf_deinit(&uri);
+            return PL_ERR(PL_E_NOMEM, "dialog store");
+        }
+        int rc = sqlite3_open_v2(uri.data, &st->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI |
+                                                        SQLITE_OPEN_FULLMUTEX, NULL);
+        pl_strbuf_deinit(&uri);
+        if (rc == SQLITE_OK) sqlite3_busy_timeout(st->db, 5000);
+        s = rc == SQLITE_OK ? read_version(st, v)
+                            : PL_ERR(PL_E_IO, "%s", st->db ? sqlite3_errmsg(st->db)
+                                                            : sqlite3_errstr(rc));
+        if (s == PL_OK) return PL_OK;
+    }
+    char last[600];
+    snprintf(last, sizeof last, "%s", pl_last_error());
+    return PL_ERR(s, "dialog store %s: %s; read-only: %s", st->path, why, last);
+}
+
 pl_status pl_dlg_store_open(const char *path, const struct pl_dlg_store_opts *o,
                             struct pl_dlg_store **out) {
     *out = NULL;
@@ -248,19 +334,14 @@ pl_status pl_dlg_store_open(const char *path, const struct pl_dlg_store_opts *o,
     pthread_mutex_init(&st->lock, NULL);
     st->shard = -1;
     if (o->sharded && o->shard >= 0 && o->shard <= 255) st->shard = o->shard;
-    pl_status s = PL_OK;
-    int rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                                                SQLITE_OPEN_FULLMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        s = PL_ERR(PL_E_IO, "dialog store %s: cannot open: %s", path,
-                   st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
-        goto fail;
-    }
-    sqlite3_busy_timeout(st->db, o->busy_timeout_ms > 0 ? o->busy_timeout_ms : 5000);
-    PL_TRY_GOTO(s, exec(st, o->sync_full ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL"
-                                         : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL"));
     int v = 0, latest = pl_dlg_store_latest_version();
-    PL_TRY_GOTO(s, read_version(st, &v));
+    pl_status s = open_rw(st, o, &v);
+    if (s != PL_OK && unwritable(path)) {
+        char why[600];
+        snprintf(why, sizeof why, "%s", pl_last_error());
+        s = open_ro(st, why, &v);
+    }
+    if (s != PL_OK) goto fail;
     if (v > latest) {
         s = PL_ERR(PL_E_FORMAT, "dialog store %s: schema version %d is newer than this build's "
                    "(%d)", path, v, latest);

@@ -10,12 +10,14 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "file.h"
@@ -48,12 +50,28 @@ static bool disk_full(struct pl_qa_kb *kb, int rc, char *why, size_t n) {
     return pl_file_no_room(files, 3, 65536, why, n);
 }
 
+/* Has the knowledge base's file system turned read-only under an open writer (a read-only
+ * mount, or the kernel after an I/O error, which statvfs does not show): EROFS from SQLite, or
+ * from opening the file for writing (no create, no truncate: nothing changes)? */
+static bool fs_read_only(struct pl_qa_kb *kb, const char *path) {
+    if (sqlite3_system_errno(kb->db) == EROFS) return true;
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        close(fd);
+        return false;
+    }
+    return errno == EROFS;
+}
+
 /* A failed SQLite call, naming the file. A file that cannot be written is not the caller's
  * fault: read-only -> PL_E_UNAVAILABLE, disk full (SQLITE_FULL, or EFBIG past RLIMIT_FSIZE,
  * ENOSPC, EDQUOT under an I/O error, or an I/O error while its files have no room left) ->
  * PL_E_EXHAUSTED. */
 static pl_status db_err(struct pl_qa_kb *kb, int rc, const char *what) {
     char why[600];
+    if ((rc & 0xff) == SQLITE_IOERR && fs_read_only(kb, kb->path))
+        return PL_ERR(PL_E_UNAVAILABLE, "knowledge base %s is read-only: %s: %s (its file "
+                      "system is read-only)", kb->path, what, sqlite3_errmsg(kb->db));
     if ((rc & 0xff) == SQLITE_READONLY)
         return PL_ERR(PL_E_UNAVAILABLE, "knowledge base %s is read-only: %s: %s", kb->path, what,
                       sqlite3_errmsg(kb->db));
