@@ -316,6 +316,24 @@ def ws_seeds():
         j({"type": "input_text.append", "text": "And a third."}),
         j({"type": "input_text.commit"}),
         j({"type": "input_text.done"})]))
+    # a stream that fails (first byte: bit 7, bits 4-6 = k): parley-asr's ends after its
+    # config (k = 1): the audio after it is answered once as coming after the end; parley-tts's
+    # cannot be opened (k = 0): the commit gets an error, done still ends the session
+    put("ws", "realtime_asr_stream_ends", bytes([0x91]) + SEP.join([
+        b"intent=transcription", b"",
+        j({"type": "transcription_session.update", "session": {"input_audio_format": "pcm16"}}),
+        j({"type": "input_audio_buffer.append", "audio": audio}),
+        j({"type": "input_audio_buffer.append", "audio": audio}),
+        j({"type": "transcription_session.update", "session": {}}),
+        j({"type": "input_audio_buffer.done"})]))
+    put("ws", "realtime_tts_no_worker", bytes([0x80]) + SEP.join([
+        b"intent=synthesize", b"",
+        j({"type": "synthesize_session.update", "session": {}}),
+        j({"type": "input_text.append", "text": "Hello from Parley."}),
+        j({"type": "input_text.commit"}),
+        j({"type": "input_text.append", "text": "Again."}),
+        j({"type": "input_text.done"}),
+        j({"type": "input_text.append", "text": "too late"})]))
     put("ws", "realtime_tts_bad", b"t" + SEP.join([
         b"intent=synthesis&x=%41", j({"output_audio_params": {"audio_format": "MP3"}}),
         j({"type": "input_text.append", "text": "hello"}),
