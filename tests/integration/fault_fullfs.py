@@ -57,6 +57,10 @@ if os.environ.get(NS_FLAG) != "1":
         skip("not root (uid %d)" % os.geteuid())
     if not shutil.which("unshare"):
         skip("no unshare(1)")
+    r = subprocess.run(["unshare", "--mount", "--propagation", "private", "true"],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        skip("unshare --mount: %s" % r.stderr.strip())
     env = dict(os.environ, **{NS_FLAG: "1"})
     try:
         rc = subprocess.call(["unshare", "--mount", "--propagation", "private", sys.executable,
