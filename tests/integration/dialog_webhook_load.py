@@ -8,6 +8,7 @@ each call after 1.5 s. parley-dialog runs with dialog.action_threads = THREADS (
 must get the webhook's reply, the whole round must end within a few times the webhook's delay
 (not USERS / THREADS x 1.5 s, which a pool thread per waiting turn would take), and a turn whose
 webhook never answers, sent meanwhile, must still end with its apology after its timeouts.
+Last, SIGTERM with 20 webhook calls in flight: parley-dialog exits 0 within 5 s.
 
     dialog_webhook_load.py [--users N] [--threads N] [--rounds N] [--bench]
 
@@ -23,6 +24,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dialog_fulfil  # noqa: E402
 import dialog_stories as ds  # noqa: E402
+import gwtest as g  # noqa: E402
 from gwtest import check  # noqa: E402
 
 from parley.dialog.v1 import dialog_pb2 as D  # noqa: E402
@@ -70,6 +72,36 @@ def one_round(stack, sids, slow_sid):
     return dt, [texts(o) for o in outs], texts(slow), (slow[-1][0] if slow else 0)
 
 
+def check_stop_in_flight(stack, web, sids):
+    """SIGTERM while the webhook calls of 20 turns are in flight on the I/O thread: parley-dialog
+    drains its streams (the calls answer, or end when the I/O thread stops) and exits 0 within
+    5 s (its sanitizer build reports leaks at exit)."""
+    def sleepy():
+        return sum(1 for p, _, _ in web.requests if p == "/sleepy")
+
+    def quiet(*args):
+        try:
+            stream_turn(*args)
+        except g.grpc.RpcError:
+            pass  # the stream ends with parley-dialog
+    before = sleepy()
+    ths = [threading.Thread(target=quiet, args=(stack, "load%d" % i, sid, "sleepy service", []))
+           for i, sid in enumerate(sids)]
+    for th in ths:
+        th.start()
+    end = time.monotonic() + 10
+    while sleepy() < before + len(sids) and time.monotonic() < end:
+        time.sleep(0.01)
+    t0 = time.monotonic()
+    rc = g.stop(stack.dialog, timeout=30)
+    dt = time.monotonic() - t0
+    for th in ths:
+        th.join()
+    check(sleepy() >= before + len(sids) and rc == 0 and dt < 5,
+          "SIGTERM with %d webhook calls in flight: parley-dialog exits %d after %.2f s" % (
+              sleepy() - before, rc, dt))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--users", type=int, default=100)
@@ -110,6 +142,8 @@ def main():
               "thread per waiting turn would take %.0f s)" % (a.users, DELAY_S, a.threads, best,
                                                               serial))
     print("load average %s" % " ".join(open("/proc/loadavg").read().split()[:3]))
+    if not a.bench:
+        check_stop_in_flight(stack, web, sids[:20])
     web.stop()
     print("all webhook load checks passed")
 
