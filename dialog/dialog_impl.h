@@ -180,9 +180,7 @@ pl_status pl__dlg_template_refs(const char *tmpl, pl_status (*fn)(void *ud, cons
                                 void *ud);
 
 struct json_t;
-/* ---- external actions (dialog_external.c) --------------------------------------------------- */
-
-
+/* ---- external actions (dialog_external.c; webhooks on the I/O thread: dialog_http.c) ------- */
 
 /*
  * POST body (JSON) to webhook w: per attempt at most w->timeout_ms (and never past deadline_us,
@@ -194,15 +192,20 @@ struct json_t;
 void pl__dlg_webhook_call(const struct pl__dlg_webhook *w, const char *body, int64_t deadline_us,
                           struct pl_dlg_call *r);
 
+/* The parts both ways of calling share (the blocking call above, dialog_http.c). */
+
 /* libcurl's global state, initialized once (PL_OK, else why not). */
 pl_status pl__dlg_curl_init(void);
-/* A POST of body to w (options and headers set; the reply written to *reply, capped). OUT:
- * *hdr (curl_slist_free_all after the handle). NULL when libcurl cannot make one. */
+/* A reply being received: at most 64 KiB (more sets too_big and aborts the transfer). */
 struct pl__dlg_body {
-    char *data;
+    char *data; /* NUL-terminated (owned) */
     size_t len;
     bool too_big;
 };
+/* A CURL easy handle that POSTs body to w (URL, http(s) only, no redirects, no signals, the
+ * headers; the reply written to *reply). body is read in place: it must outlive the handle.
+ * OUT: *hdr, the header list (curl_slist_free_all after the handle). NULL when libcurl cannot
+ * make one (nothing to free). */
 void *pl__dlg_webhook_handle(const struct pl__dlg_webhook *w, const char *body,
                              struct pl__dlg_body *reply, void **hdr);
 /* The outcome of one finished attempt into *r (the body moved from *b on a 2xx): returns
