@@ -17,11 +17,15 @@
  * A socket is a struct rt_conn, reference-counted like gateway_web.c's: the socket holds one
  * reference until it closes, its stream object one until it is destroyed.
  *
+ * What the client's events do is gateway_realtime_events.c (pl__rt_on_event, shared with the
+ * fuzz target); this file gives it the socket and the stream (rt_ops).
+ *
  * Threads: the httpd thread runs on_open/on_message/on_close and the HTTP endpoints; it alone
- * opens, sends on and destroys conn->stream and reads conn->session. The NATS threads run the
- * stream callbacks, which turn answers into JSON events (pl_httpd_ws_send queues them). The one
- * blocking call is GET /v1/audio/list_voices: a unary NATS call of at most LIST_TIMEOUT_MS on
- * the httpd thread (parley-tts answers it from memory; with no worker NATS says so at once).
+ * opens, sends on and destroys conn->stream and reads the session's settings. The NATS threads
+ * run the stream callbacks, which turn answers into JSON events (pl_httpd_ws_send queues them).
+ * The one blocking call is GET /v1/audio/list_voices: a unary NATS call of at most
+ * LIST_TIMEOUT_MS on the httpd thread (parley-tts answers it from memory; with no worker NATS
+ * says so at once).
  *
  * API keys (gateway.api_keys_file): a socket names its key in the query (api_key=) or its
  * Authorization header; each stream it opens counts against that key's limits (or, without
