@@ -383,6 +383,12 @@ pl_status pl__dlgsvc_text_turn_local(struct pl_dlgsvc *s, const struct pl_dlg_pi
     return decide(s, p, user, sid, deadline_us, true, NULL, NULL, out);
 }
 
+pl_status pl__dlgsvc_text_turn_prepare(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p,
+                                       const char *user, const char *sid, const char *text,
+                                       int64_t deadline_us, struct pl__dlg_turn_result *out) {
+    return prepare(s, p, user, sid, text, deadline_us, out);
+}
+
 pl_status pl__dlgsvc_text_turn_resume(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p,
                                       const char *user, const char *sid, int64_t deadline_us,
                                       struct pl_dlg_replay *replay, bool *held,
@@ -564,8 +570,9 @@ struct queued_turn {
     char *text;                    /* NULL: t holds a prepared turn (calls_out) */
     struct pl__dlg_turn_result t;
     struct pl_dlg_replay replay;   /* its calls out so far (webhooks made on the I/O thread) */
-    bool held;                     /* the session is held while a webhook of it is called */
+    bool held;                     /* the session is held (while a webhook of it is called) */
     bool lost;                     /* a webhook's answer could not be kept (no memory) */
+    struct pl__dlg_waiter waiter;  /* waiting for the session without a thread */
 };
 
 static void queued_free(void *arg) {
@@ -579,6 +586,13 @@ static void queued_free(void *arg) {
 
 static void queued_run(void *arg);
 
+/* A session of q's stripe was released (any thread): q's turn goes back on its lane, first,
+ * to try for its session again. */
+static void session_released(void *ud) {
+    struct queued_turn *q = ud;
+    pl__dlg_lane_resume(q->c->lane, queued_run, queued_free, q);
+}
+
 /* On the I/O thread: a webhook of q's turn answered (or failed, or timed out); the turn goes
  * back on its lane, first, to run again with the answer. */
 static void webhook_done(void *ud, struct pl_dlg_call *call) {
@@ -588,27 +602,36 @@ static void webhook_done(void *ud, struct pl_dlg_call *call) {
 }
 
 /* On a pool thread: finish (or run) the turn and answer it; a failure that ends the stream
- * ends it from here (pl_worker_session_fail), and later queued turns are not run. A turn that
- * reaches a webhook parks the lane and leaves the call to the I/O thread (webhook_done brings
- * it back here): the pool thread goes on with other lanes meanwhile. */
+ * ends it from here (pl_worker_session_fail), and later queued turns are not run. A pool
+ * thread never waits: for a session another turn holds (session_released brings the turn
+ * back), nor for a webhook (the I/O thread makes the call, webhook_done brings it back); the
+ * lane is parked meanwhile, so the stream's later turns wait in order. */
 static void queued_run(void *arg) {
     struct queued_turn *q = arg;
     struct pl__dlg_conv *c = q->c;
     if (atomic_load(&c->fail_st) == PL_OK) {
         pl_log_set_request_id(c->request_id);
         pl_status st = PL_OK;
-        if (q->text) { /* queued whole behind a waiting turn: as on a handler thread first */
-            st = pl__dlgsvc_text_turn_local(c->s, c->pipe, c->user, c->session_id, q->text,
-                                            c->deadline_us, &q->t);
+        if (q->text) { /* queued whole behind a waiting turn: the stages before the policy */
+            st = pl__dlgsvc_text_turn_prepare(c->s, c->pipe, c->user, c->session_id, q->text,
+                                              c->deadline_us, &q->t);
             pl_free(q->text);
             q->text = NULL;
-            if (st != PL_OK || !q->t.turn.calls_out) goto answer;
+            if (st != PL_OK) goto answer;
         }
         if (q->lost) {
-            if (q->held) pl__dlgsvc_unlock(c->s, c->session_id);
-            q->held = false;
             st = PL_ERR(PL_E_NOMEM, "the answer of a webhook");
             goto answer;
+        }
+        if (!q->held) {
+            pl__dlg_lane_park(c->lane);
+            q->waiter = (struct pl__dlg_waiter){session_released, q, NULL};
+            if (!pl__dlgsvc_lock_or_wait(c->s, c->session_id, &q->waiter)) {
+                pl_log_set_request_id(NULL);
+                return; /* q waits in the stripe's list */
+            }
+            pl__dlg_lane_unpark(c->lane);
+            q->held = true;
         }
         st = pl__dlgsvc_text_turn_resume(c->s, c->pipe, c->user, c->session_id, c->deadline_us,
                                          &q->replay, &q->held, &q->t);
@@ -621,6 +644,10 @@ static void queued_run(void *arg) {
             return; /* q is the I/O thread's now */
         }
 answer:
+        if (q->held) { /* released before the answer goes out (a failure that stored nothing) */
+            pl__dlgsvc_unlock(c->s, c->session_id);
+            q->held = false;
+        }
         st = answer_turn(c, st, &q->t);
         if (st != PL_OK && st != PL_E_CANCELLED) { /* CANCELLED: the client has gone */
             snprintf(c->fail_msg, sizeof c->fail_msg, "%s", pl_last_error());

@@ -203,6 +203,12 @@ void pl__dlg_lane_park(struct pl__dlg_lane *l) {
     pthread_mutex_unlock(&l->pool->mu);
 }
 
+void pl__dlg_lane_unpark(struct pl__dlg_lane *l) {
+    pthread_mutex_lock(&l->pool->mu);
+    l->parked = false;
+    pthread_mutex_unlock(&l->pool->mu);
+}
+
 void pl__dlg_lane_resume(struct pl__dlg_lane *l, void (*run)(void *), void (*drop)(void *),
                          void *arg) {
     struct pl__dlg_pool *p = l->pool;

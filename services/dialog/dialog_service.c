@@ -179,7 +179,29 @@ void pl__dlgsvc_unlock(struct pl_dlgsvc *s, const char *sid) {
     PL_ASSERT(i >= 0);
     memmove(sp->busy[i], sp->busy[--sp->n_busy], sizeof key);
     pthread_cond_broadcast(&sp->released);
+    struct pl__dlg_waiter *w = sp->waiters;
+    sp->waiters = NULL;
     pthread_mutex_unlock(&sp->mu);
+    while (w) { /* each tries again (and waits again when another got there first) */
+        struct pl__dlg_waiter *next = w->next;
+        w->wake(w->ud);
+        w = next;
+    }
+}
+
+bool pl__dlgsvc_lock_or_wait(struct pl_dlgsvc *s, const char *sid, struct pl__dlg_waiter *w) {
+    char key[PL_DLG_ID_LEN];
+    struct pl__dlg_stripe *sp = stripe_of(s, sid, key);
+    pthread_mutex_lock(&sp->mu);
+    bool free_now = busy_index(sp, key) < 0 && sp->n_busy < PL__DLG_STRIPE_BUSY;
+    if (free_now) {
+        memcpy(sp->busy[sp->n_busy++], key, sizeof key);
+    } else {
+        w->next = sp->waiters;
+        sp->waiters = w;
+    }
+    pthread_mutex_unlock(&sp->mu);
+    return free_now;
 }
 
 const char *pl__dlgsvc_user(const struct pl_worker_ctx *ctx, const char *req_user) {

@@ -92,11 +92,21 @@ void pl_dlgsvc_expire(struct pl_dlgsvc *s);
 /* Per-session mutual exclusion, hashed into stripes: a stripe's mutex guards only its list of
  * busy sessions, so a turn that waits long (a webhook, parley-qa) blocks its own session's
  * next turn and nobody else's. */
+struct pl__dlg_waiter;
 struct pl__dlg_stripe {
     pthread_mutex_t mu;
     pthread_cond_t released; /* a session of this stripe was released */
     char busy[PL__DLG_STRIPE_BUSY][PL_DLG_ID_LEN];
     int n_busy;
+    struct pl__dlg_waiter *waiters; /* pl__dlgsvc_lock_or_wait's, woken at the next release */
+};
+
+/* A turn on the action pool waiting for its session without a thread. */
+struct pl__dlg_waiter {
+    void (*wake)(void *ud); /* called (on the releasing thread) once a session of the stripe
+                               is released: try again */
+    void *ud;
+    struct pl__dlg_waiter *next;
 };
 
 struct pl_dlgsvc {
@@ -127,6 +137,13 @@ void pl__dlgsvc_pipeline_names(struct pl_dlgsvc *s, char *buf, size_t n);
  * first 32 (two such ids merely wait for each other). Every lock needs one unlock. */
 void pl__dlgsvc_lock(struct pl_dlgsvc *s, const char *session_id);
 void pl__dlgsvc_unlock(struct pl_dlgsvc *s, const char *session_id);
+/* The same without waiting (the action pool, whose threads must never wait for a session: a
+ * session held by a turn waiting for its webhook is released by a pool thread): true when the
+ * session is now held; false when it (or every place of its stripe) is taken, and then
+ * w->wake(w->ud) is called once a session of the stripe is released (w, the caller's, must
+ * stay valid until then). */
+bool pl__dlgsvc_lock_or_wait(struct pl_dlgsvc *s, const char *session_id,
+                             struct pl__dlg_waiter *w);
 
 /* One text turn's outcome for the Converse stream. */
 struct pl__dlg_turn_result {
@@ -160,6 +177,11 @@ pl_status pl__dlgsvc_text_turn(struct pl_dlgsvc *s, const struct pl_dlg_pipeline
 pl_status pl__dlgsvc_text_turn_local(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p,
                                      const char *user, const char *sid, const char *text,
                                      int64_t deadline_us, struct pl__dlg_turn_result *out);
+/* The stages before the policy only (the text checked, punctuation, NLU, entities), for a
+ * turn then finished with _resume. Errors: PL_E_INVALID_ARG (text), the store's. */
+pl_status pl__dlgsvc_text_turn_prepare(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p,
+                                       const char *user, const char *sid, const char *text,
+                                       int64_t deadline_us, struct pl__dlg_turn_result *out);
 pl_status pl__dlgsvc_text_turn_resume(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p,
                                       const char *user, const char *sid, int64_t deadline_us,
                                       struct pl_dlg_replay *replay, bool *held,
@@ -222,6 +244,9 @@ pl_status pl__dlg_lane_push(struct pl__dlg_lane *l, void (*run)(void *), void (*
 /* Called by the job running on l: when it returns, l stays held (its later jobs wait) without
  * a thread until pl__dlg_lane_resume. */
 void pl__dlg_lane_park(struct pl__dlg_lane *l);
+/* Called by the job running on l that parked it, when it goes on after all (what it would
+ * have waited for was there). */
+void pl__dlg_lane_unpark(struct pl__dlg_lane *l);
 /* The parked job's continuation: run(arg) first on the lane, or drop(arg) when the lane was
  * closed meanwhile (then the lane is freed and its on_closed called). Any thread. */
 void pl__dlg_lane_resume(struct pl__dlg_lane *l, void (*run)(void *), void (*drop)(void *),
