@@ -8,8 +8,9 @@ each call after 1.5 s. parley-dialog runs with dialog.action_threads = THREADS (
 must get the webhook's reply, the whole round must end within a few times the webhook's delay
 (not USERS / THREADS x 1.5 s, which a pool thread per waiting turn would take), and a turn whose
 webhook never answers, sent meanwhile, must still end with its apology after its timeouts.
-Then with one pool thread: a turn of a session whose other stream's turn waits for a webhook
-waits for the session without that thread (another user's webhook turn is served meanwhile).
+Then with one pool thread, two streams of one session with two webhook turns each: a pool turn
+waits for the session the other stream's webhook turn holds without that thread (the 4 turns
+answered one after the other; another user's webhook turn is served meanwhile).
 Last, SIGTERM with 20 webhook calls in flight: parley-dialog exits 0 within 5 s.
 
     dialog_webhook_load.py [--users N] [--threads N] [--rounds N] [--bench]
@@ -74,17 +75,19 @@ def one_round(stack, sids, slow_sid):
     return dt, [texts(o) for o in outs], texts(slow), (slow[-1][0] if slow else 0)
 
 
+def texts_of(out):
+    return [r.bot_text.text for _, r in out if r.WhichOneof("response") == "bot_text"]
+
+
 def check_session_wait_holds_no_thread(stack, web):
-    """With one pool thread: a turn waits for its webhook holding its session; a turn of the
-    same session from a second stream must wait for that session without the pool's thread
-    (else the first turn could never be finished: nothing would run it), and a third user's
-    webhook turn meanwhile is served as usual."""
+    """With one pool thread: two streams of one session send two webhook turns each at once, so
+    that turns of one stream reach the pool while a turn of the other holds the session for its
+    webhook. A pool turn must wait for the session without the pool's thread (with the thread
+    waiting, the turn holding the session could never be finished: every stream would hang
+    until its deadline); another user's webhook turn sent meanwhile is served as usual."""
     threads = stack.dialog_env["PARLEY_DIALOG_ACTION_THREADS"]
     stack.dialog_env["PARLEY_DIALOG_ACTION_THREADS"] = "1"
     stack.restart_dialog()
-
-    def sleepy():
-        return sum(1 for p, _, _ in web.requests if p == "/sleepy")
     sid = stack.stub.CreateSession(D.CreateSessionRequest(user_id="twice", dialog="actions_test"),
                                    timeout=10).session.session_id
     other = stack.stub.CreateSession(D.CreateSessionRequest(user_id="third", dialog="actions_test"),
@@ -92,34 +95,29 @@ def check_session_wait_holds_no_thread(stack, web):
     outs = {k: [] for k in ("a", "b", "c")}
     t0 = {}
 
-    def run(key, user, session):
+    def run(key, user, session, n):
         t0[key] = time.monotonic()
-        stream_turn(stack, user, session, "sleepy service", outs[key])
-    before = sleepy()
-    ths = {"a": threading.Thread(target=run, args=("a", "twice", sid))}
-    ths["a"].start()
-    end = time.monotonic() + 10
-    while sleepy() < before + 1 and time.monotonic() < end:
-        time.sleep(0.01)
-    ths["b"] = threading.Thread(target=run, args=("b", "twice", sid))
-    ths["b"].start()
+        try:
+            ds.open_stream_turns(stack, user, session, ["sleepy service"] * n, outs[key])
+        except g.grpc.RpcError as e:
+            outs[key].append((time.monotonic() - t0[key], e.code()))
+    ths = [threading.Thread(target=run, args=(k, "twice", sid, 2)) for k in ("a", "b")]
+    for th in ths:
+        th.start()
     time.sleep(0.2)
-    ths["c"] = threading.Thread(target=run, args=("c", "third", other))
-    ths["c"].start()
-    for th in ths.values():
+    ths.append(threading.Thread(target=run, args=("c", "third", other, 1)))
+    ths[-1].start()
+    for th in ths:
         th.join()
-
-    def done_at(key):  # seconds from the test's start of a to the turn's TURN_COMPLETE
-        return t0[key] - t0["a"] + outs[key][-1][0] if outs[key] else None
-    got = {k: [r.bot_text.text for _, r in o if r.WhichOneof("response") == "bot_text"]
-           for k, o in outs.items()}
-    at = {k: done_at(k) for k in outs}
-    check(all(v == ["Done after a nap."] for v in got.values()) and at["b"] > at["a"] and
-          at["c"] - (t0["c"] - t0["a"]) < 2.5 * DELAY_S,
-          "one pool thread: a second stream's turn waits for the session a webhook turn holds "
-          "without the thread; answered at %.2f s (first) and %.2f s (second), another user's "
-          "webhook turn sent at %.2f s answered at %.2f s" % (
-              at["a"] or -1, at["b"] or -1, t0["c"] - t0["a"], at["c"] or -1))
+    end = max(t0[k] + outs[k][-1][0] for k in ("a", "b") if outs[k]) - min(t0["a"], t0["b"])
+    c_s = outs["c"][-1][0] if outs["c"] else -1
+    ok = (all(texts_of([x for x in outs[k] if not isinstance(x[1], g.grpc.StatusCode)]) ==
+              ["Done after a nap."] * n for k, n in (("a", 2), ("b", 2), ("c", 1))) and
+          end < 4 * DELAY_S + 4 and 0 < c_s < 2.5 * DELAY_S)
+    check(ok, "one pool thread, two streams of one session with two webhook turns each: the 4 "
+          "turns answered in %.2f s (4 x %.1f s in turn), another user's webhook turn in %.2f s "
+          "(%s)" % (end, DELAY_S, c_s, {k: [x[1] if isinstance(x[1], g.grpc.StatusCode) else ""
+                                            for x in o][-1:] for k, o in outs.items()}))
     stack.dialog_env["PARLEY_DIALOG_ACTION_THREADS"] = threads
     stack.restart_dialog()
 
