@@ -295,6 +295,14 @@ int main(int argc, char **argv) {
         }
     }
     xsnprintf(cfg, sizeof cfg, "%s", config ? config : PL_SOURCE_DIR "/config/parley.json");
+    /* everything below writes there: nats-server's JetStream store, the logs, the state file and
+     * the services' own state (dialog store, knowledge base) */
+    if (access(state_dir, W_OK) != 0) {
+        fprintf(stderr, "parley up: state dir %s is not writable: %s (nats-server's JetStream "
+                        "store, the logs and the services' state go there)\n", state_dir,
+                strerror(errno));
+        return 1;
+    }
     xsnprintf(path, sizeof path, "%s/nats", state_dir);
     mkdir(path, 0755);
     xsnprintf(path, sizeof path, "%s/logs", state_dir);

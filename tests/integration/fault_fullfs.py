@@ -12,20 +12,24 @@ Checked, in order:
      CreateSession too; GetHistory answers with every committed turn; the process runs on.
    - knowledge base: `parley kb add` exits 1 "knowledge base PATH: disk full: ..." and leaves
      the documents as they were; parley-qa, reading the same file, keeps answering.
-   - JetStream: a publish to a file stream on the full store gets an error (or no answer);
+   - JetStream: a publish to a file stream on the full store gets an error or no answer;
      nats-server keeps running and keeps carrying Parley's calls (AnalyzeIntent through the
      gateway answers).
    - Space freed (filler removed): turns, CreateSession and `parley kb add` work again without a
-     restart, and 0 committed turns are lost.
+     restart. JetStream (nats-server 2.9.10 wedges it on ENOSPC) is checked after nats-server
+     is restarted on the same store (SIGKILL when SIGTERM does not stop it): it holds the
+     messages stored before and stores again; Parley's processes reconnect by themselves.
+     0 committed turns lost.
 2. Read-only: a plain `mount -o remount,ro` is refused (EBUSY) while the services hold their
    files open for writing; with them stopped it succeeds, and on the read-only state directory:
-   nats-server with JetStream there exits at start naming the directory; parley-dialog starts on
-   its existing store (WARN "is read-only"), a turn ends UNAVAILABLE "dialog store PATH is
-   read-only", GetHistory answers; parley-qa starts and answers from the knowledge base,
-   `parley kb add` exits 1 "read-only". Remounted read-write and parley-dialog restarted,
-   turns are answered and every committed turn is there.
+   `parley up` exits 1 at once naming it; nats-server with JetStream there exits at start;
+   parley-dialog starts on its existing store (WARN "is read-only"), a turn ends UNAVAILABLE
+   "dialog store PATH is read-only", GetHistory answers; parley-qa starts and answers from the
+   knowledge base, `parley kb add` exits 1 "read-only". Remounted read-write and parley-dialog
+   restarted, turns are answered and every committed turn is there.
 3. Read-only mid-run (when a loop device is there; else said and skipped): the dialog store on
-   an ext4 image mounted errors=remount-ro; the kernel's error path (/sys/fs/ext4/DEV/
+   an ext4 image mounted errors=remount-ro, parley-dialog with dialog.sync_full (an fsync per
+   commit: what is not written back is lost when the kernel stops the file system); the kernel's error path (/sys/fs/ext4/DEV/
    trigger_fs_error) turns it read-only under the running parley-dialog, as an I/O error does
    on a real disk: a turn ends UNAVAILABLE "dialog store PATH is read-only", GetHistory
    answers, the process runs on; after e2fsck and a read-write mount, parley-dialog restarted
@@ -435,6 +439,13 @@ def read_only_start(st, sid, answered):
     g.stop(st.nats_p, timeout=15)  # nats-server exits 1 on SIGTERM
     r = remount("ro")
     check(r.returncode == 0, "with them stopped the state directory is remounted read-only")
+    ports = [str(g.free_port()) for _ in range(3)]
+    r = subprocess.run([os.environ["PL_PARLEY"], "up", "--state-dir", STATE, "--only", "none",
+                        "--nats-port", ports[0], "--grpc-port", ports[1], "--http-port", ports[2],
+                        "--ready-timeout", "5"], capture_output=True, text=True, timeout=60)
+    err = r.stderr.strip()
+    check(r.returncode == 1 and "not writable" in err and STATE in err,
+          "parley up on the read-only state directory: exit %d, %s" % (r.returncode, err))
     # nats-server with JetStream in the read-only directory
     p, port = start_nats()
     try:
