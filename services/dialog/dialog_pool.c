@@ -192,7 +192,7 @@ pl_status pl__dlg_lane_push(struct pl__dlg_lane *l, void (*run)(void *), void (*
     else l->head = j;
     l->tail = j;
     l->n_jobs++;
-    if (!l->ready && !l->running) ready_push(p, l);
+    if (!l->ready && !l->running && !l->parked) ready_push(p, l); /* parked: after resume */
     pthread_mutex_unlock(&p->mu);
     return PL_OK;
 }

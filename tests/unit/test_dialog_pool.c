@@ -149,18 +149,19 @@ START_TEST(test_lane_cap) {
 END_TEST
 
 /* A job that parks its lane (a turn waiting for a webhook on the I/O thread): a thread of
- * this test plays the I/O thread and resumes it after 300 ms. */
+ * this test plays the I/O thread and resumes it once the test says go. */
 struct parked {
     struct pl__dlg_lane *l;
     struct rec *r;
     int id;
     pthread_t th;
     atomic_int n_parked;
+    atomic_int go;
 };
 
 static void *resume_later(void *ud) {
     struct parked *pk = ud;
-    pl_sleep_ms(300);
+    while (!atomic_load(&pk->go)) pl_sleep_ms(1);
     struct job *j = pl_calloc(1, sizeof *j);
     j->r = pk->r;
     j->id = pk->id;
@@ -184,9 +185,10 @@ START_TEST(test_park_and_resume) {
     struct rec ra, rb;
     rec_init(&ra);
     rec_init(&rb);
-    struct parked pk = {a, &ra, 0, 0, 0};
+    struct parked pk = {a, &ra, 0, 0, 0, 0};
     ck_assert_int_eq(pl__dlg_lane_push(a, park_run, NULL, &pk), PL_OK);
-    push(a, &ra, 1, 0); /* behind the parked job: waits for its continuation */
+    while (atomic_load(&pk.n_parked) < 1) pl_sleep_ms(1);
+    push(a, &ra, 1, 0); /* pushed to the parked lane: waits for the continuation */
     int64_t t0 = pl_time_mono_us();
     for (int i = 0; i < 5; i++) push(b, &rb, i, 0);
     ck_assert(pl__dlg_lane_wait(b, 5000));
@@ -194,6 +196,7 @@ START_TEST(test_park_and_resume) {
     ck_assert_msg(b_ms < 200, "the other lane took %lld ms beside a parked one", (long long)b_ms);
     ck_assert(pl__dlg_lane_busy(a)); /* parked: held, no thread */
     ck_assert_int_eq(ra.n, 0);
+    atomic_store(&pk.go, 1);
     ck_assert(pl__dlg_lane_wait(a, 5000));
     pthread_join(pk.th, NULL);
     ck_assert_int_eq(ra.n, 2);
@@ -202,12 +205,16 @@ START_TEST(test_park_and_resume) {
     /* closed while parked: the queued job is dropped at once, the continuation when it
      * comes, and on_closed runs then, once */
     pk.id = 7;
+    atomic_store(&pk.go, 0);
     ck_assert_int_eq(pl__dlg_lane_push(a, park_run, NULL, &pk), PL_OK);
-    push(a, &ra, 8, 0);
     while (atomic_load(&pk.n_parked) < 2) pl_sleep_ms(1);
+    push(a, &ra, 8, 0);
+    pl_sleep_ms(50);
+    ck_assert_int_eq(ra.n, 2); /* job 8 did not run while the lane is parked */
     pl__dlg_lane_close(a, on_closed, &ra);
     ck_assert_int_eq(atomic_load(&ra.dropped), 1);
     ck_assert_int_eq(atomic_load(&ra.closed), 0);
+    atomic_store(&pk.go, 1);
     pthread_join(pk.th, NULL);
     ck_assert_int_eq(atomic_load(&ra.dropped), 2);
     ck_assert_int_eq(atomic_load(&ra.closed), 1);
