@@ -78,9 +78,8 @@ struct pl_dlg_pipeline {
                                 turn (end_of_turn_silence_ms); 0 = the service's, -1 = off */
         float eot_min_confidence; /* the NLU confidence that makes it complete; 0 = the
                                      service's (end_of_turn_min_confidence) */
-        float eot_fall_st;   /* the fall of the voice that makes it complete (semitones below
-                                the speaker's median; end_of_turn_fall_st); 0 = the service's,
-                                negative = off */
+        int eot_tone;        /* the tone of the voice decides when known (end_of_turn_tone):
+                                0 = the service's, 1 = on, -1 = off */
     } asr;
     struct {
         bool enabled; /* punctuate each utterance (parley-nlu PunctuateText) before the NLU */
@@ -126,7 +125,16 @@ enum pl_dlg_eot_verdict {
     PL_DLG_EOT_WAIT_INTENT = 3, /* no intent at min_confidence: wait for the window */
     PL_DLG_EOT_END_INTENT = 4,  /* a complete request: end the turn now */
     PL_DLG_EOT_END_ANSWER = 5,  /* the answer to the prompt just spoken: end the turn now */
-    PL_DLG_EOT_END_TONE = 6,    /* no confident intent, but the voice fell to a clause's end */
+    PL_DLG_EOT_END_TONE = 6,    /* the voice fell as at the end of a clause: end the turn now */
+    PL_DLG_EOT_WAIT_TONE = 7,   /* the voice rose, as before more words: wait */
+};
+
+/* What the tone before the pause says (pl_dlg_eot_prosody, pl_dlg_eot_tone_of). */
+enum pl_dlg_eot_tone {
+    PL_DLG_EOT_TONE_UNKNOWN = 0, /* not measured, or too little voiced speech */
+    PL_DLG_EOT_TONE_FALLS = 1,   /* the pitch falls: the end of a clause */
+    PL_DLG_EOT_TONE_LEVEL = 2,   /* between: the tone says nothing */
+    PL_DLG_EOT_TONE_RISES = 3,   /* the pitch rises: more is coming */
 };
 
 /* Whether text (an interim transcript) may end an English utterance: it has a word, and its
@@ -139,9 +147,9 @@ bool pl_dlg_eot_words_complete(const char *text);
  * words pass). Pure; thread-safe. */
 enum pl_dlg_eot_verdict pl_dlg_eot_judge(const char *text, bool awaiting, float intent_score,
                                          float min_confidence);
-/* The tone of the speech before a pause, from the audio (pl_dlg_eot_prosody). A declarative
- * clause that ends falls to the bottom of the speaker's range; a clause that goes on after a
- * comma holds its pitch or rises. */
+/* The tone of the speech before a pause, from the audio (pl_dlg_eot_prosody). A clause that
+ * ends falls in pitch over its last syllables; one that goes on after a comma or a hesitation
+ * mostly holds its pitch or rises. */
 struct pl_dlg_eot_prosody {
     float speech_end_s;    /* where the speech ends in the buffer (last 10 ms frame above 5% of
                               the loudest frame's RMS) */
@@ -160,16 +168,18 @@ struct pl_dlg_eot_prosody {
  * fields; false leaves them 0 (too short, silent, unvoiced ending). Pure; thread-safe. */
 bool pl_dlg_eot_prosody(const float *x, size_t n, int rate, struct pl_dlg_eot_prosody *out);
 
-/* Whether the tone p (from pl_dlg_eot_prosody, which returned true) ends a clause: its last
- * voiced frames at least fall_st semitones below the speaker's median F0 and the final
- * stretch not rising faster than max_slope semitones per second. fall_st <= 0: never. */
-bool pl_dlg_eot_falls(const struct pl_dlg_eot_prosody *p, float fall_st, float max_slope);
-/* pl_dlg_eot_judge with the tone too: when the words can end and no prompt waits, an intent
- * at min_confidence ends the turn (PL_DLG_EOT_END_INTENT), else falls (pl_dlg_eot_falls's
- * answer) does (PL_DLG_EOT_END_TONE). Pure; thread-safe. */
+/* The tone of p (from pl_dlg_eot_prosody; NULL or without 5 voiced frames: unknown) from the
+ * pitch slope over the last 400 ms of speech (semitones per second): at most fall_slope it
+ * falls, above rise_slope it rises, else level. */
+enum pl_dlg_eot_tone pl_dlg_eot_tone_of(const struct pl_dlg_eot_prosody *p, float fall_slope,
+                                        float rise_slope);
+/* pl_dlg_eot_judge with the tone: when the words can end and no prompt waits, a falling tone
+ * ends the turn (PL_DLG_EOT_END_TONE) and a rising one waits (PL_DLG_EOT_WAIT_TONE) without
+ * the NLU; a level or unknown tone leaves it to intent_score as pl_dlg_eot_judge does. Pure;
+ * thread-safe. */
 enum pl_dlg_eot_verdict pl_dlg_eot_judge_tone(const char *text, bool awaiting,
-                                              float intent_score, float min_confidence,
-                                              bool falls);
+                                              enum pl_dlg_eot_tone tone, float intent_score,
+                                              float min_confidence);
 /* A short description of v for logs ("end: a complete request"); static. */
 const char *pl_dlg_eot_verdict_name(enum pl_dlg_eot_verdict v);
 

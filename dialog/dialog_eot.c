@@ -71,10 +71,13 @@ enum pl_dlg_eot_verdict pl_dlg_eot_judge(const char *text, bool awaiting, float 
 }
 
 enum pl_dlg_eot_verdict pl_dlg_eot_judge_tone(const char *text, bool awaiting,
-                                              float intent_score, float min_confidence,
-                                              bool falls) {
-    enum pl_dlg_eot_verdict v = pl_dlg_eot_judge(text, awaiting, intent_score, min_confidence);
-    return v == PL_DLG_EOT_WAIT_INTENT && falls ? PL_DLG_EOT_END_TONE : v;
+                                              enum pl_dlg_eot_tone tone, float intent_score,
+                                              float min_confidence) {
+    if (!pl_dlg_eot_words_complete(text)) return PL_DLG_EOT_WAIT_WORDS;
+    if (awaiting) return PL_DLG_EOT_END_ANSWER;
+    if (tone == PL_DLG_EOT_TONE_FALLS) return PL_DLG_EOT_END_TONE;
+    if (tone == PL_DLG_EOT_TONE_RISES) return PL_DLG_EOT_WAIT_TONE;
+    return pl_dlg_eot_judge(text, awaiting, intent_score, min_confidence);
 }
 
 const char *pl_dlg_eot_verdict_name(enum pl_dlg_eot_verdict v) {
@@ -85,6 +88,7 @@ const char *pl_dlg_eot_verdict_name(enum pl_dlg_eot_verdict v) {
     case PL_DLG_EOT_END_INTENT: return "end: a complete request";
     case PL_DLG_EOT_END_ANSWER: return "end: the answer to the prompt";
     case PL_DLG_EOT_END_TONE: return "end: the voice fell";
+    case PL_DLG_EOT_WAIT_TONE: return "wait: the voice rose";
     }
     return "?";
 }
@@ -268,7 +272,9 @@ bool pl_dlg_eot_prosody(const float *x, size_t n, int rate, struct pl_dlg_eot_pr
     return ok;
 }
 
-bool pl_dlg_eot_falls(const struct pl_dlg_eot_prosody *p, float fall_st, float max_slope) {
-    return p && fall_st > 0 && p->voiced >= 5 && p->f0_median_hz > 0 &&
-           p->f0_end_rel_st <= -fall_st && p->f0_slope_st <= max_slope;
+enum pl_dlg_eot_tone pl_dlg_eot_tone_of(const struct pl_dlg_eot_prosody *p, float fall_slope,
+                                        float rise_slope) {
+    if (!p || p->voiced < 5 || p->f0_median_hz <= 0) return PL_DLG_EOT_TONE_UNKNOWN;
+    if (p->f0_slope_st <= fall_slope) return PL_DLG_EOT_TONE_FALLS;
+    return p->f0_slope_st > rise_slope ? PL_DLG_EOT_TONE_RISES : PL_DLG_EOT_TONE_LEVEL;
 }

@@ -151,7 +151,7 @@ static pl_status stage_of(const struct pl_ld *ld, const json_t *root, const char
 
 /* asr.end_of_turn_silence_ms (0 = the service's, -1 = off, else 50..5000),
  * asr.end_of_turn_min_confidence (0 = the service's, else up to 1) and
- * asr.end_of_turn_fall_st (0 = the service's, -1 = off, else up to 24 semitones). */
+ * asr.end_of_turn_tone (true or false; absent = the service's). */
 static pl_status load_eot(const struct pl_ld *ld, const json_t *o, struct pl_dlg_pipeline *p) {
     PL_TRY(integer(ld, o, "asr", "end_of_turn_silence_ms", -1, 5000, true,
                    &p->asr.eot_silence_ms));
@@ -164,19 +164,18 @@ static pl_status load_eot(const struct pl_ld *ld, const json_t *o, struct pl_dlg
         return bad(ld, line_of(ld, "asr", "end_of_turn_min_confidence"),
                    "asr.end_of_turn_min_confidence", "expected a number in 0..1");
     p->asr.eot_min_confidence = t ? (float)json_number_value(t) : 0.0f;
-    const json_t *f = o ? json_object_get(o, "end_of_turn_fall_st") : NULL;
-    if (f && (!json_is_number(f) || json_number_value(f) > 24 ||
-              (json_number_value(f) < 0 && json_number_value(f) != -1)))
-        return bad(ld, line_of(ld, "asr", "end_of_turn_fall_st"), "asr.end_of_turn_fall_st",
-                   "expected 0 (the service's), -1 (off) or a number of semitones up to 24");
-    p->asr.eot_fall_st = f ? (float)json_number_value(f) : 0.0f;
+    if (o && json_object_get(o, "end_of_turn_tone")) {
+        bool tone = false;
+        PL_TRY(boolean(ld, o, "asr", "end_of_turn_tone", &tone));
+        p->asr.eot_tone = tone ? 1 : -1;
+    }
     return PL_OK;
 }
 
 static pl_status load_asr(const struct pl_ld *ld, const json_t *root, struct pl_dlg_pipeline *p) {
     static const char *const keys[] = {"model", "language_code", "endpointing_silence_ms",
                                        "end_of_turn_silence_ms", "end_of_turn_min_confidence",
-                                       "end_of_turn_fall_st", NULL};
+                                       "end_of_turn_tone", NULL};
     const json_t *o;
     PL_TRY(stage_of(ld, root, "asr", keys, &o, &p->has_asr));
     PL_TRY(str(ld, o, "asr", "model", "", &p->asr.model));

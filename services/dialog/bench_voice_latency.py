@@ -3,7 +3,8 @@
 the time goes, through Converse on the real stack.
 
     /usr/bin/python3 services/dialog/bench_voice_latency.py [--build build]
-        [--silence 800,400,400/120,400/120/3] [--eot-conf 0.99] [--fall-slope 0]
+        [--silence 800,400,400/120,400/120/tone] [--eot-conf 0.99] [--fall-slope -10]
+        [--rise-slope 0]
         [--lj 6] [--commas 8] [--set bench|dev] [--tts fake]
 
 Starts the stack of tests/integration/dialog_voice.py on free 127.0.0.1 ports: nats-server,
@@ -12,8 +13,9 @@ parley-asr (shipped acoustic model, VAD, LM), parley-nlu (SNIPS), parley-tts (mo
 gateway. For each hands-free stop window in --silence (dialog.endpointing_silence_ms; parley-
 dialog restarted with it; "400/120": the 400 ms window with the end-of-turn check after
 120 ms of silence, dialog.end_of_turn_silence_ms, at --eot-conf, docs/dialog.md "End of
-turn"; "400/120/3": the same with the tone, dialog.end_of_turn_fall_st 3 and --fall-slope;
-a bare number turns the check off) every recording is one Converse stream, hands-free, LINEAR_PCM at the
+turn", with the NLU's confidence alone: dialog.end_of_turn_tone false; "400/120/tone": the
+tone of the voice counts too, dialog.end_of_turn_tone with --fall-slope, --rise-slope; a bare
+number turns the check off) every recording is one Converse stream, hands-free, LINEAR_PCM at the
 recording's rate, sent in 20 ms chunks on a real-time schedule (a chunk leaves when its last
 sample would have been spoken) as 0.3 s of dither, the speech, 1.5 s of dither.
 
@@ -54,7 +56,8 @@ FSDD = ["7_george_0.wav", "6_lucas_0.wav", "7_lucas_0.wav", "3_jackson_0.wav"]
 # --set dev: recordings disjoint from the bench's, to choose the end-of-turn rule on: the other
 # three FSDD speakers, and LJ Speech sentences of ljspeech-real and ljspeech-subset that are
 # not among the bench's (the shortest 4 and the shortest 8 with commas of ljspeech-real)
-DEV_FSDD = ["%d_%s_0.wav" % (d, s) for s in ("nicolas", "theo", "yweweler") for d in (1, 4, 8)]
+# (part K: the K-th slice of each list and other digits, for a second look)
+DEV_DIGITS = [(1, 4, 8), (2, 5, 9), (0, 3, 6)]
 CHUNK_MS = 20
 
 
@@ -105,7 +108,12 @@ def lj_rows(folder):
     return rows
 
 
-def recordings(n_lj, tmp, commas=0, dev=False):
+def dev_fsdd(part):
+    return ["%d_%s_0.wav" % (d, s) for s in ("nicolas", "theo", "yweweler")
+            for d in DEV_DIGITS[part % len(DEV_DIGITS)]]
+
+
+def recordings(n_lj, tmp, commas=0, dev=False, part=0):
     rows = lj_rows("ljspeech-real")
     with_commas = [r for r in rows if "," in r[1]]
     chosen = rows[:n_lj] + with_commas[:commas]
@@ -119,8 +127,9 @@ def recordings(n_lj, tmp, commas=0, dev=False):
         rows = sorted(pool.values(), key=lambda r: len(r[1]))
         with_commas = [r for r in rows if "," in r[1]]
         plain = [r for r in rows if "," not in r[1]]
-        chosen = plain[:n_lj] + with_commas[:commas]
-        fsdd = DEV_FSDD
+        chosen = (plain[part * n_lj:(part + 1) * n_lj] +
+                  with_commas[part * commas:(part + 1) * commas])
+        fsdd = dev_fsdd(part)
     out = [(name, os.path.join(DATA, "fsdd", "recordings", name)) for name in fsdd]
     for r in chosen:
         wav = os.path.join(tmp, r[0] + ".wav")
@@ -177,15 +186,17 @@ def one(dv, stack, name, path):
             "srv_first": float(done[0].attributes["first_audio_ms"]) if done else float("nan")}
 
 
-def restart_dialog(ds, stack, silence_ms, eot_ms, eot_conf, fall_st=0.0, fall_slope=0.0):
+def restart_dialog(ds, stack, silence_ms, eot_ms, eot_conf, tone=False, fall_slope=-10.0,
+                   rise_slope=0.0):
     stack.dialog.terminate()
     stack.dialog.wait()
     env = {"PARLEY_DIALOG_STORE_PATH": stack.store, "PARLEY_DIALOG_LOG_LEVEL": "info",
            "PARLEY_DIALOG_ENDPOINTING_SILENCE_MS": str(silence_ms),
            "PARLEY_DIALOG_END_OF_TURN_SILENCE_MS": str(eot_ms),
            "PARLEY_DIALOG_END_OF_TURN_MIN_CONFIDENCE": str(eot_conf),
-           "PARLEY_DIALOG_END_OF_TURN_FALL_ST": str(fall_st),
-           "PARLEY_DIALOG_END_OF_TURN_FALL_SLOPE": str(fall_slope)}
+           "PARLEY_DIALOG_END_OF_TURN_TONE": "true" if tone else "false",
+           "PARLEY_DIALOG_END_OF_TURN_FALL_SLOPE": str(fall_slope),
+           "PARLEY_DIALOG_END_OF_TURN_RISE_SLOPE": str(rise_slope)}
     stack.dialog = ds.start([os.environ["PL_DIALOG"], "--nats", stack.nats, "--http-port", "-1",
                              "--model-dir", os.path.join(ROOT, "dialog", "specs")], "dialog", env,
                             r"specs=1")
@@ -201,10 +212,14 @@ def main():
     ap.add_argument("--lj", type=int, default=6)
     ap.add_argument("--commas", type=int, default=0,
                     help="also the N shortest LJ sentences with commas (pauses inside)")
-    ap.add_argument("--fall-slope", type=float, default=0.0,
-                    help="dialog.end_of_turn_fall_slope (with a /FALL_ST in --silence)")
+    ap.add_argument("--fall-slope", type=float, default=-10.0,
+                    help="dialog.end_of_turn_fall_slope (for the /tone specs of --silence)")
+    ap.add_argument("--rise-slope", type=float, default=0.0,
+                    help="dialog.end_of_turn_rise_slope (for the /tone specs of --silence)")
     ap.add_argument("--set", choices=("bench", "dev"), default="bench",
                     help="dev: recordings disjoint from the bench's (to choose a rule on)")
+    ap.add_argument("--part", type=int, default=0,
+                    help="--set dev: the PART-th slice of the dev recordings (0, 1, 2)")
     ap.add_argument("--no-fsdd", action="store_true")
     ap.add_argument("--tts", default="real")
     a = ap.parse_args()
@@ -212,18 +227,19 @@ def main():
     import dialog_stories as ds
     import dialog_voice as dv
     tmp = tempfile.mkdtemp(prefix="pl_voicelat_")
-    recs = recordings(a.lj, tmp, a.commas, a.set == "dev")
+    recs = recordings(a.lj, tmp, a.commas, a.set == "dev", a.part)
     if a.no_fsdd:
-        recs = recs[len(DEV_FSDD if a.set == "dev" else FSDD):]
+        recs = recs[len(dev_fsdd(a.part) if a.set == "dev" else FSDD):]
     stack = dv.Stack()
     print("load average at start: %s" % open("/proc/loadavg").read().split()[:3], flush=True)
     summary = []
     import gwtest
     for spec in a.silence.split(","):
         silence, _, eot = spec.partition("/")
-        eot, _, fall = eot.partition("/")
-        silence, eot, fall = int(silence), int(eot or 0), float(fall or 0)
-        restart_dialog(ds, stack, silence, eot, a.eot_conf, fall, a.fall_slope)
+        eot, _, tone = eot.partition("/")
+        silence, eot = int(silence), int(eot or 0)
+        restart_dialog(ds, stack, silence, eot, a.eot_conf, tone == "tone", a.fall_slope,
+                       a.rise_slope)
         one(dv, stack, "warm-up", recs[0][1])
         log = os.path.join(gwtest.TMP, "dialog.log")
         at = os.path.getsize(log) if os.path.exists(log) else 0

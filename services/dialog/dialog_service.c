@@ -39,8 +39,9 @@ void pl_dlgsvc_opts_default(struct pl_dlgsvc_opts *o) {
     o->endpointing_silence_ms = 400;
     o->eot_silence_ms = PL__DLG_EOT_SILENCE_MS;
     o->eot_min_confidence = PL__DLG_EOT_MIN_CONFIDENCE;
-    o->eot_fall_st = PL__DLG_EOT_FALL_ST;
+    o->eot_tone = PL__DLG_EOT_TONE;
     o->eot_fall_slope = PL__DLG_EOT_FALL_SLOPE;
+    o->eot_rise_slope = PL__DLG_EOT_RISE_SLOPE;
 }
 
 /* ---- specs ---------------------------------------------------------------------------------- */

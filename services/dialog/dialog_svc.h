@@ -35,8 +35,9 @@ struct pl_arena;
 /* End of turn by default (docs/dialog.md, "End of turn": chosen by measurement) */
 #define PL__DLG_EOT_SILENCE_MS 120
 #define PL__DLG_EOT_MIN_CONFIDENCE 0.99f
-#define PL__DLG_EOT_FALL_ST 0.0f
-#define PL__DLG_EOT_FALL_SLOPE 0.0f
+#define PL__DLG_EOT_TONE false
+#define PL__DLG_EOT_FALL_SLOPE (-10.0f)
+#define PL__DLG_EOT_RISE_SLOPE 0.0f
 
 struct pl_dlgsvc_opts {
     const char *spec_dir;       /* every *.yaml, *.yml, *.json in it is a dialog spec */
@@ -63,9 +64,11 @@ struct pl_dlgsvc_opts {
                                    like a complete turn end it (docs/dialog.md, "End of turn";
                                    0 = off) */
     float eot_min_confidence;   /* ... when the NLU's intent confidence is at least this */
-    float eot_fall_st;          /* ... or when the voice ends this many semitones below the
-                                   speaker's median F0 (0 = the tone is not used) */
-    float eot_fall_slope;       /* ... with its final stretch rising no faster (semitones/s) */
+    bool eot_tone;              /* ... the tone of the voice: a fall ends the turn, a rise
+                                   waits, the intent decides otherwise */
+    float eot_fall_slope;       /* ... a fall: the pitch slope over the last 400 ms of speech
+                                   at most this (semitones per second) */
+    float eot_rise_slope;       /* ... a rise: above this */
     int action_threads;         /* the action pool: threads for turns that call out (32; 0 =
                                    none: such turns wait on the handler thread) */
 };

@@ -592,9 +592,9 @@ pl_status pl__dlg_voice_create(struct pl__dlg_conv *c, const void *config) {
     v->eot_ms = v->ptt || eot < 0 ? 0 : eot;
     v->eot_conf = p && p->asr.eot_min_confidence > 0 ? p->asr.eot_min_confidence
                                                      : c->s->o.eot_min_confidence;
-    v->eot_fall_st = p && p->asr.eot_fall_st ? p->asr.eot_fall_st : c->s->o.eot_fall_st;
-    if (v->eot_fall_st < 0 || !v->eot_ms) v->eot_fall_st = 0;
+    v->eot_tone = v->eot_ms && (p && p->asr.eot_tone ? p->asr.eot_tone > 0 : c->s->o.eot_tone);
     v->eot_fall_slope = c->s->o.eot_fall_slope;
+    v->eot_rise_slope = c->s->o.eot_rise_slope;
     v->out = o != NULL;
     v->out_enc = o && o->encoding       ? (int)o->encoding
                  : p && p->tts.encoding ? p->tts.encoding

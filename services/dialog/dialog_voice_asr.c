@@ -99,7 +99,7 @@ static void no_words(struct pl__dlg_voice *v, int64_t bytes, bool speech) {
 /* Keep the latest input audio (whole frames, the input's layout) for the tone, mono (handler
  * thread). Nothing when the tone is not used; a failure only leaves the tone unknown. */
 static void tone_keep(struct pl__dlg_voice *v, const uint8_t *data, size_t n) {
-    if (v->eot_fall_st <= 0 || v->in_rate <= 0) return;
+    if (!v->eot_tone || v->in_rate <= 0) return;
     if (!v->tone) {
         v->n_tone = (size_t)v->in_rate * TONE_S;
         v->tone = pl_calloc(v->n_tone, sizeof *v->tone);
@@ -200,31 +200,37 @@ void pl__dlgvoice_end_of_turn(struct pl__dlg_voice *v) {
     float score = -1.0f;
     struct pl_dlg_eot_prosody tone;
     bool toned = tone_measure(v, &tone);
-    bool falls = toned && pl_dlg_eot_falls(&tone, v->eot_fall_st, v->eot_fall_slope);
-    enum pl_dlg_eot_verdict d = pl_dlg_eot_judge(text, awaiting, score, v->eot_conf);
+    enum pl_dlg_eot_tone tn = toned ? pl_dlg_eot_tone_of(&tone, v->eot_fall_slope,
+                                                         v->eot_rise_slope)
+                                    : PL_DLG_EOT_TONE_UNKNOWN;
+    enum pl_dlg_eot_verdict d = pl_dlg_eot_judge_tone(text, awaiting, tn, score, v->eot_conf);
     if (d == PL_DLG_EOT_ASK_NLU) {
         struct pl__dlg_conv *c = v->c;
         const struct pl_worker_ctx *ctx = pl_worker_session_ctx(c->ws);
         if (pl__dlgsvc_intent_score(c->s, c->pipe, c->user, c->session_id, text,
                                     ctx ? ctx->deadline_us : 0, &score) != PL_OK)
             PL_LOGW("converse %s: end of turn: %s", c->session_id, pl_last_error());
-        d = pl_dlg_eot_judge_tone(text, awaiting, score, v->eot_conf, falls);
+        d = pl_dlg_eot_judge_tone(text, awaiting, tn, score, v->eot_conf);
     }
     pthread_mutex_lock(&v->mu);
     bool same = seq == v->eot_seq; /* no words since: the pause goes on */
     pthread_mutex_unlock(&v->mu);
     bool end = same && (d == PL_DLG_EOT_END_INTENT || d == PL_DLG_EOT_END_ANSWER ||
                         d == PL_DLG_EOT_END_TONE);
-    char tn[160] = "";
+    char tl[160] = "";
     if (v->tone)
-        snprintf(tn, sizeof tn,
+        snprintf(tl, sizeof tl,
                  " tone %s (end %+.1f st from %.0f Hz, slope %+.0f st/s, %d voiced, "
                  "energy %+.0f dB/s, pause %.0f ms)",
-                 !toned ? "unknown" : falls ? "falls" : "holds", (double)tone.f0_end_rel_st,
-                 (double)tone.f0_median_hz, (double)tone.f0_slope_st, tone.voiced,
-                 (double)tone.energy_slope_db, (double)tone.pause_s * 1000.0);
+                 tn == PL_DLG_EOT_TONE_FALLS   ? "falls"
+                 : tn == PL_DLG_EOT_TONE_RISES ? "rises"
+                 : tn == PL_DLG_EOT_TONE_LEVEL ? "level"
+                                               : "unknown",
+                 (double)tone.f0_end_rel_st, (double)tone.f0_median_hz,
+                 (double)tone.f0_slope_st, tone.voiced, (double)tone.energy_slope_db,
+                 (double)tone.pause_s * 1000.0);
     PL_LOGI("converse %s: end of turn after %d ms: \"%s\" intent %.3f%s: %s%s (%.1f ms)",
-            v->c->session_id, v->eot_ms, text, (double)score, tn, pl_dlg_eot_verdict_name(d),
+            v->c->session_id, v->eot_ms, text, (double)score, tl, pl_dlg_eot_verdict_name(d),
             same ? "" : ", but the speech went on", (double)(pl_time_mono_us() - t0) / 1000.0);
     pl_free(text);
     if (end) end_early(v, u);

@@ -90,9 +90,9 @@ struct pl__dlg_voice {
     bool eot_judged;      /* ... taken by the handler thread's check */
     uint64_t eot_seq;     /* bumped whenever eot_text is set or cleared */
     bool awaiting;        /* the last turn's prompt asked for a slot or a confirmation */
-    float eot_fall_st;    /* the tone: a fall this deep (semitones) makes the words complete;
-                             0 = the tone is not used (no audio kept) */
-    float eot_fall_slope; /* ... with the final stretch rising no faster (semitones/s) */
+    bool eot_tone;        /* the tone of the voice counts (else no audio kept) */
+    float eot_fall_slope; /* ... it falls at this pitch slope or under (semitones/s) */
+    float eot_rise_slope; /* ... it rises above this */
     struct pl_audio_info in_fmt; /* the input's sample layout (raw or the WAV header's) */
     float *tone;          /* the tone: the latest input audio, mono, a ring of n_tone samples
                              (handler thread only) */

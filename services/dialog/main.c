@@ -38,8 +38,9 @@ struct dlg_cfg {
     int64_t endpointing_silence_ms;
     int64_t end_of_turn_silence_ms;
     double end_of_turn_min_confidence;
-    double end_of_turn_fall_st;
+    bool end_of_turn_tone;
     double end_of_turn_fall_slope;
+    double end_of_turn_rise_slope;
     int64_t nlu_timeout_ms;
     int64_t qa_timeout_ms;
     int64_t max_text_bytes;
@@ -75,8 +76,9 @@ static const struct pl_config_field dlg_fields[] = {
     F("endpointing_silence_ms", PL_CONFIG_INT, endpointing_silence_ms, "400", 0, 60000, "hands-free voice: the silence that ends an utterance when the Converse pipeline names none (0: parley-asr's, 800 ms; shorter answers sooner, but more pauses inside a sentence end it)"),
     F("end_of_turn_silence_ms", PL_CONFIG_INT, end_of_turn_silence_ms, "120", 0, 5000, "hands-free voice: after this much silence the turn ends at once when its words look complete (no trailing 'and', 'to', 'the', 'um'; an NLU intent at end_of_turn_min_confidence, or the answer to the prompt just spoken); else endpointing_silence_ms applies (0: off; the Converse pipeline may say otherwise)"),
     F("end_of_turn_min_confidence", PL_CONFIG_DOUBLE, end_of_turn_min_confidence, "0.99", 0, 1, "hands-free voice: the NLU intent confidence at which a short pause ends the turn (end_of_turn_silence_ms)"),
-    F("end_of_turn_fall_st", PL_CONFIG_DOUBLE, end_of_turn_fall_st, "0", 0, 24, "hands-free voice: a short pause also ends the turn (words that can end, no confident intent) when the voice before it ends this many semitones below the speaker's median pitch and is not rising (end_of_turn_fall_slope); 0: the tone is not used"),
-    F("end_of_turn_fall_slope", PL_CONFIG_DOUBLE, end_of_turn_fall_slope, "0", -200, 200, "hands-free voice: the fastest pitch slope (semitones per second) over the last 400 ms of speech that still counts as falling (end_of_turn_fall_st)"),
+    F("end_of_turn_tone", PL_CONFIG_BOOL, end_of_turn_tone, "false", 0, 0, "hands-free voice: at the end-of-turn pause, the tone of the voice counts too: pitch falling over the last 400 ms of speech (end_of_turn_fall_slope) ends the turn, rising (end_of_turn_rise_slope) waits for endpointing_silence_ms, and in between the NLU confidence decides (false: the NLU alone; off by default: it ended more turns early but split more on the dev set, docs/dialog.md; the Converse pipeline may say otherwise)"),
+    F("end_of_turn_fall_slope", PL_CONFIG_DOUBLE, end_of_turn_fall_slope, "-10", -200, 200, "hands-free voice: the pitch slope (semitones per second, last 400 ms of speech before the pause) at or under which the voice falls (end_of_turn_tone)"),
+    F("end_of_turn_rise_slope", PL_CONFIG_DOUBLE, end_of_turn_rise_slope, "0", -200, 200, "hands-free voice: the pitch slope above which the voice rises (end_of_turn_tone)"),
     F("tts_voice", PL_CONFIG_STRING, tts_voice, "", 1, 0, "voice of spoken replies whose output_audio names none (empty: parley-tts's default)"),
     F("tts_sample_rate", PL_CONFIG_INT, tts_sample_rate, "22050", 8000, 48000, "rate of spoken replies whose output_audio.sample_rate_hz is 0"),
     F("voice_wait_ms", PL_CONFIG_INT, voice_wait_ms, "60000", 1, 600000, "half-close of a voice Converse: longest wait for its last turn and reply audio"),
@@ -145,8 +147,9 @@ int main(int argc, char **argv) {
     so.endpointing_silence_ms = (int)cfg.endpointing_silence_ms;
     so.eot_silence_ms = (int)cfg.end_of_turn_silence_ms;
     so.eot_min_confidence = (float)cfg.end_of_turn_min_confidence;
-    so.eot_fall_st = (float)cfg.end_of_turn_fall_st;
+    so.eot_tone = cfg.end_of_turn_tone;
     so.eot_fall_slope = (float)cfg.end_of_turn_fall_slope;
+    so.eot_rise_slope = (float)cfg.end_of_turn_rise_slope;
     char shard[16];
     snprintf(shard, sizeof shard, "%d", so.shard);
 

@@ -14,6 +14,11 @@ Each spoken input is FSDD recordings joined with silence, sent in 20 ms chunks i
    (6_lucas_0), then silence: the check at the pause waits (no confident intent in the words
    so far; parley-dialog's log says so, whatever the recognizer heard), and the utterance
    ends once, after "six" (one final, one END_OF_UTTERANCE).
+Cases 1 and 2 run with the tone off (dialog.end_of_turn_tone false, the default: the NLU
+decides); then with the tone on, new sessions, one word then silence:
+3. "one" (1_yweweler_0) said with a falling voice: the check hears the fall and ends the turn
+   at the pause without asking the NLU;
+4. "eight" (8_yweweler_0) said with the voice going up: the check waits for the stop window.
 A pause after a function word ("to", "and": the words go on) is left to unit_dialog_eot: no
 recording here says one (FSDD is digits; the model of 2026-12-05 hears the "two" that the
 earlier one heard as "to" as "two" or "top").
@@ -34,11 +39,12 @@ from riva.proto import riva_audio_pb2 as RA  # noqa: E402
 WINDOW_MS, EOT_MS, CHUNK_MS = 1000, 150, 20
 
 
-def restart_dialog(stack):
+def restart_dialog(stack, tone):
     g.stop(stack.dialog)
     env = {"PARLEY_DIALOG_STORE_PATH": stack.store, "PARLEY_DIALOG_LOG_LEVEL": "info",
            "PARLEY_DIALOG_ENDPOINTING_SILENCE_MS": str(WINDOW_MS),
-           "PARLEY_DIALOG_END_OF_TURN_SILENCE_MS": str(EOT_MS)}
+           "PARLEY_DIALOG_END_OF_TURN_SILENCE_MS": str(EOT_MS),
+           "PARLEY_DIALOG_END_OF_TURN_TONE": "true" if tone else "false"}
     stack.dialog = ds.start([os.environ["PL_DIALOG"], "--nats", stack.nats, "--http-port", "-1",
                              "--model-dir", os.path.join(dv.SRC, "dialog", "specs")], "dialog",
                             env, r"specs=1")
@@ -159,15 +165,56 @@ def open_pause(stack, clips, word, why="the words go on", start=asked):
           % (word, eou_details(c)))
 
 
+def tone(stack, clip, falls):
+    """A new session (no prompt waiting), one word then silence, with the tone on: a voice
+    that falls ends the utterance at the pause, one that rises waits for the window."""
+    c, at = fresh(stack)
+    t_eos, _ = speak(c, [clip], 0)
+    t_fin, fin = c.wait(lambda r: r.WhichOneof("response") == "transcript" and r.transcript.is_final,
+                        what="final transcript", start=at)
+    c.wait(dv.is_event(D.EVENT_TURN_COMPLETE), what="TURN_COMPLETE", start=at)
+    time.sleep(0.3)
+    check(c.close() == dv.grpc.StatusCode.OK, "tone %s: the stream ends OK" % clip)
+    sid = c.out[0][1].session_id
+    lines = log_checks(sid)
+    eos_fin = (t_fin - t_eos) * 1000
+    print("tone %s: %r, %s, end of speech -> final %.0f ms" % (
+        clip, fin.transcript.text, eou_details(c), eos_fin), flush=True)
+    for ln in lines:
+        print("  ", ln[-260:], flush=True)
+    check(len(finals(c)) == 1 and len(eou_details(c)) == 1, "tone %s: one final, one "
+          "END_OF_UTTERANCE (%s)" % (clip, eou_details(c)))
+    if falls:
+        check(any("tone falls" in ln and "end: the voice fell" in ln for ln in lines),
+              "tone %s: the check heard the voice fall and ended the turn" % clip)
+        check(eou_details(c)[-1] == "end of utterance (end of turn)" and eos_fin < WINDOW_MS,
+              "tone %s: ended by the check, %.0f ms after the end of speech" % (clip, eos_fin))
+    else:
+        check(any("tone rises" in ln and "wait: the voice rose" in ln for ln in lines),
+              "tone %s: the check heard the voice rise and waited" % clip)
+        check(eou_details(c)[-1] == "end of utterance (detected)" and eos_fin > WINDOW_MS / 2,
+              "tone %s: the stop window ended it, %.0f ms after the end of speech"
+              % (clip, eos_fin))
+    return eos_fin
+
+
 def main():
     stack = dv.Stack()
-    restart_dialog(stack)
+    restart_dialog(stack, tone=False)
     eos_fin, eos_audio = complete_answer(stack)
     # A function word before the pause ("to", "and": the words go on) has no real recording
     # here (FSDD is digits; the recognizer hears its "two" as "two" or "top", not "to"), so
     # that branch is unit_dialog_eot's. No prompt waiting: a lone word at the pause is no complete request (the shipped intent
     # model is not confident of it), so the long window ends the utterance
     open_pause(stack, ["2_yweweler_2.wav", "6_lucas_0.wav"], None, "no confident intent", fresh)
+    # The tone (dialog.end_of_turn_tone, off by default): "one" said with a falling voice ends at
+    # the pause whatever the NLU makes of the word, "eight" said with the voice going up
+    # waits for the window whatever the NLU says
+    restart_dialog(stack, tone=True)
+    fell = tone(stack, "1_yweweler_0.wav", True)
+    held = tone(stack, "8_yweweler_0.wav", False)
+    print("tone: the falling voice ended %.0f ms after the end of speech, the rising one %.0f ms"
+          % (fell, held))
     print("end of turn: the complete answer ended %.0f ms after the end of speech (first reply "
           "audio %.0f ms); the pause after a lone word with no prompt waiting waited" % (eos_fin, eos_audio))
 

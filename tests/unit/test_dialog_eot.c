@@ -16,10 +16,11 @@
 #include "audio.h"
 #include "dialog.h"
 
-/* The fall that ends a clause in parley-dialog's default (dialog.end_of_turn_fall_st) and the
- * slope that still counts as falling (end_of_turn_fall_slope). */
-#define FALL_ST 3.0f
-#define FALL_SLOPE 0.0f
+/* The pitch slopes (semitones per second) at or under which the voice falls and above which
+ * it rises in parley-dialog's default (dialog.end_of_turn_fall_slope, end_of_turn_rise_slope). */
+#define FALL_SLOPE (-10.0f)
+#define RISE_SLOPE 0.0f
+#define TONE(p) pl_dlg_eot_tone_of(p, FALL_SLOPE, RISE_SLOPE)
 
 START_TEST(test_words_complete) {
     /* complete requests and answers */
@@ -94,7 +95,7 @@ START_TEST(test_prosody_glides) {
                       "%d Hz: median %.1f end %.1f", rates[r], p.f0_median_hz, p.f0_end_hz);
         ck_assert_msg(fabsf(p.f0_slope_st) < 2, "%d Hz: slope %.1f", rates[r], p.f0_slope_st);
         ck_assert(fabsf(p.speech_end_s - 1.0f) <= 0.02f && fabsf(p.pause_s - 0.2f) <= 0.02f);
-        ck_assert(!pl_dlg_eot_falls(&p, FALL_ST, FALL_SLOPE));
+        ck_assert_int_eq(pl_dlg_eot_tone_of(&p, FALL_SLOPE, 2), PL_DLG_EOT_TONE_LEVEL);
         free(x);
         /* 220 -> 140 Hz over a second: the end a few semitones under the middle, falling at
          * about 12*log2(220/140) = 7.8 semitones per second */
@@ -103,17 +104,17 @@ START_TEST(test_prosody_glides) {
         ck_assert_msg(fabsf(p.f0_end_hz - 142) < 6, "%d Hz: end %.1f", rates[r], p.f0_end_hz);
         ck_assert_msg(p.f0_slope_st < -5 && p.f0_slope_st > -12, "%d Hz: slope %.1f",
                       rates[r], p.f0_slope_st);
-        ck_assert_msg(p.f0_end_rel_st < -FALL_ST, "%d Hz: end %.1f st", rates[r],
-                      p.f0_end_rel_st);
-        ck_assert(pl_dlg_eot_falls(&p, FALL_ST, FALL_SLOPE));
-        ck_assert(!pl_dlg_eot_falls(&p, 0, FALL_SLOPE)); /* 0: the tone is off */
+        ck_assert_msg(p.f0_end_rel_st < -2, "%d Hz: end %.1f st", rates[r], p.f0_end_rel_st);
+        ck_assert_int_eq(pl_dlg_eot_tone_of(&p, -5, RISE_SLOPE), PL_DLG_EOT_TONE_FALLS);
+        ck_assert_int_eq(pl_dlg_eot_tone_of(&p, -15, RISE_SLOPE), /* not that fast */
+                         PL_DLG_EOT_TONE_LEVEL);
         free(x);
         /* the same rising: no fall */
         x = glide(rates[r], 140, 220, 1.0f, 0.2f, &n);
         ck_assert(pl_dlg_eot_prosody(x, n, rates[r], &p));
-        ck_assert_msg(p.f0_slope_st > 5 && p.f0_end_rel_st > FALL_ST, "%d Hz: %.1f %.1f",
+        ck_assert_msg(p.f0_slope_st > 5 && p.f0_end_rel_st > 2, "%d Hz: %.1f %.1f",
                       rates[r], p.f0_slope_st, p.f0_end_rel_st);
-        ck_assert(!pl_dlg_eot_falls(&p, FALL_ST, 1000));
+        ck_assert_int_eq(TONE(&p), PL_DLG_EOT_TONE_RISES);
         free(x);
     }
     /* silence, noise and too little audio: no tone */
@@ -126,7 +127,8 @@ START_TEST(test_prosody_glides) {
     ck_assert(!pl_dlg_eot_prosody(z, n, 16000, &p));
     ck_assert(!pl_dlg_eot_prosody(z, 100, 16000, &p));
     ck_assert(!pl_dlg_eot_prosody(NULL, 0, 16000, &p));
-    ck_assert(!pl_dlg_eot_falls(NULL, FALL_ST, FALL_SLOPE));
+    ck_assert_int_eq(TONE(NULL), PL_DLG_EOT_TONE_UNKNOWN);
+    ck_assert_int_eq(TONE(&p), PL_DLG_EOT_TONE_UNKNOWN); /* what a failed measure leaves */
     free(z);
 }
 END_TEST
@@ -162,37 +164,51 @@ START_TEST(test_prosody_real) {
                   comma.pause_s, end.pause_s);
     ck_assert_msg(end.f0_end_rel_st < comma.f0_end_rel_st - 3, "end %.1f st, comma %.1f st",
                   end.f0_end_rel_st, comma.f0_end_rel_st);
-    ck_assert_msg(pl_dlg_eot_falls(&end, FALL_ST, FALL_SLOPE), "end %.1f st, %.0f st/s",
+    ck_assert_msg(end.f0_slope_st < comma.f0_slope_st - 10, "slope: end %.0f, comma %.0f st/s",
+                  end.f0_slope_st, comma.f0_slope_st);
+    ck_assert_msg(TONE(&end) == PL_DLG_EOT_TONE_FALLS, "end %.1f st, %.0f st/s",
                   end.f0_end_rel_st, end.f0_slope_st);
-    ck_assert_msg(!pl_dlg_eot_falls(&comma, FALL_ST, FALL_SLOPE), "comma %.1f st, %.0f st/s",
+    ck_assert_msg(TONE(&comma) == PL_DLG_EOT_TONE_RISES, "comma %.1f st, %.0f st/s",
                   comma.f0_end_rel_st, comma.f0_slope_st);
-    /* and the verdicts: words that can end, an unsure NLU; the tone decides */
-    ck_assert_int_eq(pl_dlg_eot_judge_tone("to attend a university in moscow", false, 0.6f,
-                                           0.99f, pl_dlg_eot_falls(&comma, FALL_ST, FALL_SLOPE)),
-                     PL_DLG_EOT_WAIT_INTENT);
+    /* and the verdicts: words that can end either way; the tone decides, even against an NLU
+     * that would have ended the turn at the comma (the check does not ask it) */
+    ck_assert_int_eq(pl_dlg_eot_judge_tone("to attend a university in moscow", false,
+                                           TONE(&comma), 0.999f, 0.99f),
+                     PL_DLG_EOT_WAIT_TONE);
     ck_assert_int_eq(pl_dlg_eot_judge_tone("a monthly allowance of seven hundred rubles a month",
-                                           false, 0.6f, 0.99f,
-                                           pl_dlg_eot_falls(&end, FALL_ST, FALL_SLOPE)),
+                                           false, TONE(&end), 0.3f, 0.99f),
                      PL_DLG_EOT_END_TONE);
     pl_audio_destroy(a);
 }
 END_TEST
 
 START_TEST(test_judge_tone) {
-    /* the tone never overrides the words, and a prompt or a sure intent needs no tone */
-    ck_assert_int_eq(pl_dlg_eot_judge_tone("book a table for", false, 0.2f, 0.99f, true),
+    enum pl_dlg_eot_tone F = PL_DLG_EOT_TONE_FALLS, R = PL_DLG_EOT_TONE_RISES,
+                         L = PL_DLG_EOT_TONE_LEVEL, U = PL_DLG_EOT_TONE_UNKNOWN;
+    /* the tone never overrides the words; the answer to a prompt needs no tone */
+    ck_assert_int_eq(pl_dlg_eot_judge_tone("book a table for", false, F, 0.2f, 0.99f),
                      PL_DLG_EOT_WAIT_WORDS);
-    ck_assert_int_eq(pl_dlg_eot_judge_tone("four", true, -1, 0.99f, false),
-                     PL_DLG_EOT_END_ANSWER);
-    ck_assert_int_eq(pl_dlg_eot_judge_tone("play jazz", false, 0.995f, 0.99f, false),
-                     PL_DLG_EOT_END_INTENT);
-    ck_assert_int_eq(pl_dlg_eot_judge_tone("play jazz", false, -1, 0.99f, true),
-                     PL_DLG_EOT_ASK_NLU);
-    ck_assert_int_eq(pl_dlg_eot_judge_tone("play jazz", false, 0.5f, 0.99f, true),
+    ck_assert_int_eq(pl_dlg_eot_judge_tone("four", true, R, -1, 0.99f), PL_DLG_EOT_END_ANSWER);
+    /* a fall or a rise decides without the NLU, whatever its score */
+    ck_assert_int_eq(pl_dlg_eot_judge_tone("play jazz", false, F, -1, 0.99f),
                      PL_DLG_EOT_END_TONE);
-    ck_assert_int_eq(pl_dlg_eot_judge_tone("play jazz", false, 0.5f, 0.99f, false),
+    ck_assert_int_eq(pl_dlg_eot_judge_tone("play jazz", false, R, 0.999f, 0.99f),
+                     PL_DLG_EOT_WAIT_TONE);
+    /* a level or unknown tone leaves it to the NLU */
+    ck_assert_int_eq(pl_dlg_eot_judge_tone("play jazz", false, U, -1, 0.99f),
+                     PL_DLG_EOT_ASK_NLU);
+    ck_assert_int_eq(pl_dlg_eot_judge_tone("play jazz", false, L, -1, 0.99f),
+                     PL_DLG_EOT_ASK_NLU);
+    ck_assert_int_eq(pl_dlg_eot_judge_tone("play jazz", false, L, 0.999f, 0.99f),
+                     PL_DLG_EOT_END_INTENT);
+    ck_assert_int_eq(pl_dlg_eot_judge_tone("play jazz", false, L, 0.9f, 0.99f),
+                     PL_DLG_EOT_WAIT_INTENT);
+    ck_assert_int_eq(pl_dlg_eot_judge_tone("play jazz", false, U, 0.995f, 0.99f),
+                     PL_DLG_EOT_END_INTENT);
+    ck_assert_int_eq(pl_dlg_eot_judge_tone("play jazz", false, U, 0.5f, 0.99f),
                      PL_DLG_EOT_WAIT_INTENT);
     ck_assert(strstr(pl_dlg_eot_verdict_name(PL_DLG_EOT_END_TONE), "fell"));
+    ck_assert(strstr(pl_dlg_eot_verdict_name(PL_DLG_EOT_WAIT_TONE), "wait"));
 }
 END_TEST
 
@@ -234,21 +250,23 @@ START_TEST(test_pipeline_keys) {
     e = pipeline_error("{\"pipeline\": \"x\", \"dialog\": {},\n \"asr\": "
                        "{\"end_of_turn_min_confidence\": \"high\"}}");
     ck_assert_msg(e && strstr(e, "asr.end_of_turn_min_confidence"), "%s", e ? e : "(ok)");
-    const char *tone = "{\"pipeline\": \"x\", \"dialog\": {}, \"asr\": {\"end_of_turn_fall_st\": 4.5}}";
-    ck_assert(pl_dlg_pipeline_parse("p.json", tone, strlen(tone), &p) == PL_OK);
-    ck_assert(p->asr.eot_fall_st > 4.49f && p->asr.eot_fall_st < 4.51f);
-    pl_dlg_pipeline_destroy(p);
-    tone = "{\"pipeline\": \"x\", \"dialog\": {}, \"asr\": {\"end_of_turn_fall_st\": -1}}";
-    ck_assert(pl_dlg_pipeline_parse("p.json", tone, strlen(tone), &p) == PL_OK);
-    ck_assert(p->asr.eot_fall_st < 0); /* off for this pipeline */
+    static const struct { const char *v; int want; } tones[] = {{"true", 1}, {"false", -1}};
+    for (int i = 0; i < 2; i++) {
+        char doc[160];
+        snprintf(doc, sizeof doc, "{\"pipeline\": \"x\", \"dialog\": {}, \"asr\": "
+                 "{\"end_of_turn_tone\": %s}}", tones[i].v);
+        ck_assert(pl_dlg_pipeline_parse("p.json", doc, strlen(doc), &p) == PL_OK);
+        ck_assert_int_eq(p->asr.eot_tone, tones[i].want);
+        pl_dlg_pipeline_destroy(p);
+        p = NULL;
+    }
+    ck_assert(pl_dlg_pipeline_parse("p.json", off, strlen(off), &p) == PL_OK);
+    ck_assert_int_eq(p->asr.eot_tone, 0); /* absent: the service's */
     pl_dlg_pipeline_destroy(p);
     e = pipeline_error("{\"pipeline\": \"x\", \"dialog\": {},\n \"asr\": "
-                       "{\"end_of_turn_fall_st\": -3}}");
-    ck_assert_msg(e && strstr(e, "p.json:2: asr.end_of_turn_fall_st: expected 0 (the service's), "
-                                 "-1 (off) or a number of semitones up to 24"), "%s", e ? e : "(ok)");
-    e = pipeline_error("{\"pipeline\": \"x\", \"dialog\": {},\n \"asr\": "
-                       "{\"end_of_turn_fall_st\": \"deep\"}}");
-    ck_assert_msg(e && strstr(e, "asr.end_of_turn_fall_st"), "%s", e ? e : "(ok)");
+                       "{\"end_of_turn_tone\": \"yes\"}}");
+    ck_assert_msg(e && strstr(e, "p.json:2: asr.end_of_turn_tone: expected true or false"), "%s",
+                  e ? e : "(ok)");
 }
 END_TEST
 
