@@ -27,7 +27,8 @@ Steps, each a command of this package run from the repository root:
   init3      WORK/export2 unfolded into a training checkpoint (train.asr.from_export)
   phase3     70 minutes on one thread from init3, BatchNorm fixed, lr 3e-4 (a first try at
              1e-3 lost FSDD and LJ while it learned speechocean762); WORK/run-so/best.pt
-  export     run-so/best.pt -> --out (models/asr-en-quartznet), with its dev metrics
+  export     run-so/best.pt -> --out (models/asr-en-quartznet), with its dev metrics and the
+             decoder weights tuned on dev data (lm_alpha 0.6, lm_beta 2.0; models/asr-lm card)
   lm         the word 3-gram LM (train.asr.lm.build_lm --large: pretraining prose plus in-domain
              text, about 7 minutes) -> --lm-out (models/asr-lm/lm.arpa.gz)
 
@@ -168,8 +169,10 @@ def plan(a):
                            "--device", a.device, "--init", init3, "--minutes", m3, "--lr", 3e-4,
                            "--warmup", 50, "--max-frames", 12000, "--max-batch", 64,
                            "--real-weight", 1, "--eval-minutes", e3)], run_so, None),
+        # the decoder weights of the card, tuned on dev data for the shipped LM (train.asr.eval.lm_sweep)
         ("export", [module("train.asr.export", "--work", w, "--ckpt", os.path.join(run_so, "best.pt"),
-                           "--out", a.out, "--note", note3)], None, None),
+                           "--out", a.out, "--note", note3, "--lm-alpha", 0.6, "--lm-beta", 2.0)],
+         None, None),
         # the shipped LM (--large: the pretraining prose, minutes); --smoke builds the first,
         # in-domain-only recipe (seconds)
         ("lm", [module("train.asr.lm.build_lm", *([] if a.smoke else ["--large"]), "--out", a.lm_out,

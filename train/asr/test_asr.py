@@ -171,6 +171,7 @@ class Recipe(unittest.TestCase):
         self.assertIn("--init " + os.path.join(w, "init3.pt") + " --minutes 70 --lr 0.0003", c["phase3"][0])
         self.assertIn("run-so/best.pt --out " + os.path.join(paths.ROOT, "models", "asr-en-quartznet"),
                       c["export"][0])
+        self.assertIn("--lm-alpha 0.6 --lm-beta 2.0", c["export"][0])
         self.assertIn("--out " + os.path.join(paths.ROOT, "models", "asr-lm", "lm.arpa.gz"), c["lm"][0])
 
     def test_smoke_writes_under_work_only(self):
