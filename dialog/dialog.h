@@ -461,8 +461,11 @@ pl_status pl_dlg_context_switch(struct pl_dlg_state *state, const char *context_
 struct pl_dlg_http;
 /* Start the I/O thread. Errors: PL_E_NOMEM, PL_E_UNAVAILABLE (libcurl). OUT: *out. */
 pl_status pl_dlg_http_create(struct pl_dlg_http **out);
-/* Stop: calls in flight end at once (PL_E_CANCELLED, done called), the thread is joined.
- * NULL is a no-op. */
+/* Stop the thread: calls in flight end at once (PL_E_CANCELLED, done called), and so do calls
+ * started from then on (done called before pl_dlg_http_start returns), so that turns still
+ * running elsewhere may go on calling it until they are all done. NULL is a no-op. */
+void pl_dlg_http_stop(struct pl_dlg_http *h);
+/* pl_dlg_http_stop, then free: no call may be started any more. NULL is a no-op. */
 void pl_dlg_http_destroy(struct pl_dlg_http *h);
 /* POST body to webhook `webhook` of spec as the blocking call does (per attempt at most its
  * timeout_ms, never past deadline_us; retries with backoff on timeouts, connection errors,

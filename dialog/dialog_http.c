@@ -48,7 +48,8 @@ struct call {
 struct pl_dlg_http {
     pthread_mutex_t mu;
     struct call *incoming; /* started, not yet on the multi handle (guarded by mu) */
-    bool stopping;         /* guarded by mu */
+    bool stopping;         /* guarded by mu: calls started from now on end at once */
+    bool joined;           /* the thread has been joined (pl_dlg_http_stop) */
     CURLM *m;
     pthread_t thread;
     struct call *active;  /* on the multi handle, or waiting for the backoff (the thread's) */
@@ -142,6 +143,11 @@ static void *io_main(void *ud) {
             in = in->next;
             c->next = h->active;
             h->active = c;
+            if (stopping) {
+                c->r.st = PL_E_CANCELLED;
+                snprintf(c->r.error, sizeof c->r.error, "webhook '%s': parley-dialog is stopping",
+                         c->w->name);
+            }
             if (stopping || !attempt(h, c)) {
                 unlink_active(h, c);
                 finish(h, c);
@@ -207,14 +213,18 @@ pl_status pl_dlg_http_create(struct pl_dlg_http **out) {
     return PL_OK;
 }
 
-void pl_dlg_http_destroy(struct pl_dlg_http *h) {
-    if (!h) return;
+void pl_dlg_http_stop(struct pl_dlg_http *h) {
+    if (!h || h->joined) return;
     pthread_mutex_lock(&h->mu);
     h->stopping = true;
     pthread_mutex_unlock(&h->mu);
     curl_multi_wakeup(h->m);
     pthread_join(h->thread, NULL);
-    struct call *in = h->incoming; /* started after the thread's last look */
+    h->joined = true;
+    pthread_mutex_lock(&h->mu);
+    struct call *in = h->incoming; /* none: the thread took them after stopping was set */
+    h->incoming = NULL;
+    pthread_mutex_unlock(&h->mu);
     while (in) {
         struct call *c = in;
         in = in->next;
@@ -223,6 +233,11 @@ void pl_dlg_http_destroy(struct pl_dlg_http *h) {
                  c->w->name);
         finish(h, c);
     }
+}
+
+void pl_dlg_http_destroy(struct pl_dlg_http *h) {
+    if (!h) return;
+    pl_dlg_http_stop(h);
     curl_multi_cleanup(h->m);
     pthread_mutex_destroy(&h->mu);
     pl_free(h);
@@ -261,10 +276,20 @@ void pl_dlg_http_start(struct pl_dlg_http *h, const struct pl_dlg_spec *spec, in
         finish(NULL, c);
         return;
     }
-    atomic_fetch_add(&h->in_flight, 1);
     pthread_mutex_lock(&h->mu);
-    c->next = h->incoming;
-    h->incoming = c;
+    bool stopping = h->stopping;
+    if (!stopping) {
+        atomic_fetch_add(&h->in_flight, 1);
+        c->next = h->incoming;
+        h->incoming = c;
+    }
     pthread_mutex_unlock(&h->mu);
+    if (stopping) { /* after pl_dlg_http_stop: ends at once */
+        c->r.st = PL_E_CANCELLED;
+        snprintf(c->r.error, sizeof c->r.error, "webhook '%s': parley-dialog is stopping",
+                 w->name);
+        finish(NULL, c);
+        return;
+    }
     curl_multi_wakeup(h->m);
 }

@@ -267,8 +267,9 @@ pl_status pl_dlgsvc_create(const struct pl_dlgsvc_opts *o, struct pl_dlgsvc **ou
 
 void pl_dlgsvc_destroy(struct pl_dlgsvc *s) {
     if (!s) return;
-    pl_dlg_http_destroy(s->http); /* calls in flight end: their turns resume (or drop) */
+    pl_dlg_http_stop(s->http); /* calls in flight end: their turns resume (or drop) */
     pl__dlg_pool_destroy(s->pool); /* after the worker: every stream's lane is closed */
+    pl_dlg_http_destroy(s->http);  /* after the pool: a turn still running may start a call */
     pl_nrpc_conn_destroy(s->nc);
     pl_dlg_store_close(s->store);
     for (int i = 0; i < s->n_specs; i++) pl_dlg_spec_destroy(s->specs[i]);

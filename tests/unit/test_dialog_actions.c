@@ -6,7 +6,8 @@
  * port, an unconfigured webhook; the nats action through the hook (its transport is the
  * service's, tested by integration_dialog_stories). Webhooks on the I/O thread
  * (dialog_http.c): a turn stopped at its webhook and run again with the answer (opts.replay),
- * 100 calls of 1 s at once, the timeout, the deadline, a refused port, stopping.
+ * 100 calls of 1 s at once, the timeout, the deadline, a refused port, stopping (a call in
+ * flight ends, a call started after it ends at once).
  */
 #include <arpa/inet.h>
 #include <check.h>
@@ -627,12 +628,18 @@ START_TEST(test_http_io_thread) {
     ck_assert_int_eq(b.calls[1].st, PL_E_TIMEOUT);
     ck_assert_int_eq(b.calls[1].attempts, 1);
     ck_assert_msg(ms < 400, "took %lld ms", (long long)ms);
-    /* stopping ends a call in flight */
+    /* stopping ends a call in flight, and a call started after it at once */
     pl_dlg_http_start(h, f.spec, 0, "{}", 0, on_done, &b);
     pl_sleep_ms(50);
-    pl_dlg_http_destroy(h);
+    pl_dlg_http_stop(h);
     box_wait(&b, 3);
     ck_assert_int_eq(b.calls[2].st, PL_E_CANCELLED);
+    ck_assert_msg(strstr(b.calls[2].error, "parley-dialog is stopping"), "%s", b.calls[2].error);
+    pl_dlg_http_start(h, f.spec, 0, "{}", 0, on_done, &b);
+    ck_assert_int_eq(b.n, 4); /* done before the start returned */
+    ck_assert_int_eq(b.calls[3].st, PL_E_CANCELLED);
+    ck_assert_int_eq(pl_dlg_http_in_flight(h), 0);
+    pl_dlg_http_destroy(h);
     box_deinit(&b);
     fx_deinit(&f);
     close(hang.fd);
