@@ -30,7 +30,10 @@ manifest file, skipping ids already listed there.
 --no-prosody leaves the prosody family out (the shipped weights never saw it); --max-items N
 keeps the first N items of each set of the shard's plan (done or not, so a resumed run
 makes the same items): train.asr.recipe uses it for the part of the --scale 2.5 data the
-shipped model had, and its smoke mode for a few items of every set.
+shipped model had, and its smoke mode for a few items of every set. --interleave orders each
+family (dev, real, train) so that every source (FSDD, speechocean762, ...) is spread evenly over
+the run: a training run that starts while the data is being written (train.py re-reads the
+manifests every epoch) sees every source in proportion from its first epoch.
 """
 import argparse
 import collections
