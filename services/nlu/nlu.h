@@ -22,9 +22,11 @@
  *                  "max_length": tokens per window, [CLS] and [SEP] included
  *                  "tokenizer": {"type": "wordpiece", "vocab": "vocab.txt",
  *                                "do_lower_case": true, "max_input_chars_per_word": 100,
- *                                optional "token_type_ids": "word_starts_upper": the pieces of
- *                                a whitespace word that starts with an upper-case letter get
- *                                token type 1 (case for an uncased vocabulary), else 0}
+ *                                optional "token_type_ids": case for an uncased vocabulary,
+ *                                computed from the original text of each piece's whitespace
+ *                                word: "word_starts_upper" (1 when the word starts with an
+ *                                upper-case letter, else 0) or "word_case" (the 4 classes of
+ *                                pl_nlu_word_case_class; type_vocab_size >= 4)}
  *                  optional "domain" (AnalyzeIntent's domain), "batching":
  *                  {"max_batch_size": N, "max_queue_delay_us": N, "by_length": bool
  *                  (default true: a batch gathers windows of close lengths)}, "precision",
@@ -144,6 +146,19 @@ const char *pl_nlu_mark_of_label(const char *label);
  * "token_type_ids": "word_starts_upper" sees for every piece of that word (1, else 0). */
 bool pl_nlu_word_starts_upper(const char *text, size_t len, size_t pos);
 
+/* The case class of the whitespace-separated word of text[0..len) that holds byte `pos`: the
+ * token type a model trained with "token_type_ids": "word_case" (type_vocab_size >= 4) sees for
+ * every piece of that word (Unicode general categories of the word's characters):
+ *   0  lower case, or no letter or number at all ("lives", "-", "")
+ *   1  Title: the first letter or number is upper case (Lu) and the word has a lower-case
+ *      letter (Ll) or only one letter ("John", "(Reuters)", "McDonald", "I")
+ *   2  ALL-CAPS: the first letter or number is Lu, no Ll, two letters or more ("EU", "U.S.")
+ *   3  digits or mixed: otherwise, when the word holds a decimal digit (Nd) or an Lu ("1996",
+ *      "iPhone", "0-1")
+ * 0 when text is NULL or pos is out of range. train/nlu/ner_conll2003.py word_case_class is the
+ * same rule. */
+int pl_nlu_word_case_class(const char *text, size_t len, size_t pos);
+
 /*
  * The text a punctuation model reads: a copy of text[0..len) in which the characters at either
  * end of every whitespace-separated word that are not word characters (letters, marks, numbers:
@@ -219,6 +234,13 @@ struct pl_nlu_model_opts {
 };
 #define PL_NLU_MODEL_OPTS_INIT {NULL, 0, NULL, 0, -1, NULL, 0, NULL}
 
+/* tokenizer.token_type_ids of config.json: how the token type ids are computed */
+enum pl_nlu_case_types {
+    PL_NLU_TYPES_ZERO = 0,         /* absent: all 0 */
+    PL_NLU_TYPES_STARTS_UPPER = 1, /* "word_starts_upper": pl_nlu_word_starts_upper */
+    PL_NLU_TYPES_WORD_CASE = 2,    /* "word_case": pl_nlu_word_case_class */
+};
+
 struct pl_nlu_model {
     char *name;          /* directory name (variants: "<dir name>-<variant>"): what model_name
                             selects */
@@ -241,7 +263,7 @@ struct pl_nlu_model {
     int head_main;       /* intent / token / label / punct head index */
     int head_second;     /* slot / capit head index, or -1 */
     int n_instances;     /* forward instances (batcher threads) */
-    bool case_types;     /* tokenizer.token_type_ids is "word_starts_upper" */
+    enum pl_nlu_case_types case_types; /* tokenizer.token_type_ids */
     struct pl_bert *bert; /* instance 0's encoder: its config and precision (borrowed) */
     /* private */
     struct pl_wordpiece *tok;

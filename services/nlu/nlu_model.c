@@ -244,10 +244,14 @@ static pl_status load_config(struct pl_nlu_model *m, const char *dir, json_t *ro
     json_t *tt = json_object_get(tk, "token_type_ids");
     if (tt) {
         const char *tts = json_string_value(tt);
-        if (!tts || strcmp(tts, "word_starts_upper") != 0)
+        if (tts && !strcmp(tts, "word_starts_upper"))
+            m->case_types = PL_NLU_TYPES_STARTS_UPPER;
+        else if (tts && !strcmp(tts, "word_case"))
+            m->case_types = PL_NLU_TYPES_WORD_CASE;
+        else
             return PL_ERR(PL_E_UNSUPPORTED, "%s: tokenizer.token_type_ids must be "
-                                            "\"word_starts_upper\" when present", path);
-        m->case_types = true;
+                                            "\"word_starts_upper\" or \"word_case\" when present",
+                          path);
     }
     json_t *mc = json_object_get(tk, "max_input_chars_per_word");
     if (json_is_integer(mc) && json_integer_value(mc) >= 1 && json_integer_value(mc) < (1 << 20))
@@ -502,6 +506,15 @@ pl_status pl_nlu_model_load(const char *dir, const char *name, const struct pl_n
         PL_TRY_GOTO(st, pl_bert_load(dir, in->be, &bo, &in->bert));
         /* the width as the encoder read it (BERT's hidden_size, DistilBERT's dim) */
         m->hidden = pl_bert_get_config(in->bert)->hidden;
+        int types_needed = m->case_types == PL_NLU_TYPES_WORD_CASE      ? 4
+                           : m->case_types == PL_NLU_TYPES_STARTS_UPPER ? 2
+                                                                        : 0;
+        if (pl_bert_get_config(in->bert)->type_vocab_size < types_needed) {
+            st = PL_ERR(PL_E_INVALID_ARG, "model %s: tokenizer.token_type_ids needs "
+                                          "type_vocab_size >= %d, config.json has %d", name,
+                        types_needed, pl_bert_get_config(in->bert)->type_vocab_size);
+            goto fail;
+        }
         if (pl_bert_max_seq(in->bert) < m->max_length) m->max_length = pl_bert_max_seq(in->bert);
         PL_TRY_GOTO(st, pl_bert_state_create(in->bert, &in->state));
         struct pl_bert_head_spec specs[PL_NLU_MAX_HEADS];
@@ -747,12 +760,17 @@ pl_status pl_nlu_model_run(struct pl_nlu_model *m, const char *const *texts, con
                                           "characters)", i);
             goto fail;
         }
-        if (m->case_types)
+        if (m->case_types != PL_NLU_TYPES_ZERO)
             for (int w = 0; w < wins[i]->n; w++) {
                 struct pl_encoding *e = &wins[i]->windows[w];
-                for (int t = 0; t < e->n; t++)
-                    e->type_ids[t] = e->seq[t] == 0 && pl_nlu_word_starts_upper(
-                                         texts[i], lens[i], (size_t)e->offsets[t].byte_start);
+                for (int t = 0; t < e->n; t++) {
+                    size_t at = (size_t)e->offsets[t].byte_start;
+                    e->type_ids[t] =
+                        e->seq[t] != 0 ? 0
+                        : m->case_types == PL_NLU_TYPES_WORD_CASE
+                            ? pl_nlu_word_case_class(texts[i], lens[i], at)
+                            : pl_nlu_word_starts_upper(texts[i], lens[i], at);
+                }
             }
         first_job[i] = n_jobs;
         n_jobs += wins[i]->n;

@@ -395,6 +395,37 @@ bool pl_nlu_word_starts_upper(const char *text, size_t len, size_t pos) {
     return k > 0 && utf8proc_category(cp) == UTF8PROC_CATEGORY_LU;
 }
 
+int pl_nlu_word_case_class(const char *text, size_t len, size_t pos) {
+    if (!text || pos >= len) return 0;
+    size_t b = pos, e = pos;
+    while (b > 0 && !is_ascii_space((unsigned char)text[b - 1])) b--;
+    while (e < len && !is_ascii_space((unsigned char)text[e])) e++;
+    int first = -1; /* the category of the first letter or digit */
+    int letters = 0;
+    bool lower = false, upper = false, digit = false;
+    for (size_t i = b; i < e;) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)text + i,
+                                              (utf8proc_ssize_t)(e - i), &cp);
+        if (k <= 0) { /* a byte that is not UTF-8: no category */
+            i++;
+            continue;
+        }
+        i += (size_t)k;
+        utf8proc_category_t c = utf8proc_category(cp);
+        bool letter = c >= UTF8PROC_CATEGORY_LU && c <= UTF8PROC_CATEGORY_LO;
+        bool number = c >= UTF8PROC_CATEGORY_ND && c <= UTF8PROC_CATEGORY_NO;
+        if (first < 0 && (letter || number)) first = (int)c;
+        letters += letter;
+        lower = lower || c == UTF8PROC_CATEGORY_LL;
+        upper = upper || c == UTF8PROC_CATEGORY_LU;
+        digit = digit || c == UTF8PROC_CATEGORY_ND;
+    }
+    if (first < 0) return 0;
+    if (first == UTF8PROC_CATEGORY_LU) return !lower && letters >= 2 ? 2 : 1;
+    return upper || digit ? 3 : 0;
+}
+
 pl_status pl_nlu_bio_transitions(const char *const *labels, int n_labels, uint8_t **allowed) {
     if (!labels || n_labels < 1 || !allowed)
         return PL_ERR(PL_E_INVALID_ARG, "bio_transitions: bad arguments");

@@ -245,6 +245,47 @@ START_TEST(test_word_starts_upper) {
 }
 END_TEST
 
+/* the class of the word that starts at the first occurrence of w in t, and at its last byte */
+static int case_class_at(const char *t, const char *w) {
+    const char *at = strstr(t, w);
+    ck_assert_ptr_nonnull(at);
+    size_t n = strlen(t), b = (size_t)(at - t);
+    int c = pl_nlu_word_case_class(t, n, b);
+    ck_assert_int_eq(pl_nlu_word_case_class(t, n, b + strlen(w) - 1), c);
+    return c;
+}
+
+START_TEST(test_word_case_class) {
+    const char *t = "John lives in \xc3\x89vora , (Reuters) EU U.S. SOCCER I a iPhone 1996 0-1 "
+                    "McDonald \xc3\x89TAT \"Paris\" - \xe4\xb8\xad\xe6\x96\x87 x2 A.";
+    ck_assert_int_eq(case_class_at(t, "John"), 1);
+    ck_assert_int_eq(case_class_at(t, "lives"), 0);
+    ck_assert_int_eq(case_class_at(t, "\xc3\x89vora"), 1);  /* 2-byte E-acute */
+    ck_assert_int_eq(case_class_at(t, ","), 0);
+    ck_assert_int_eq(case_class_at(t, "(Reuters)"), 1);      /* the first letter counts */
+    ck_assert_int_eq(case_class_at(t, "EU"), 2);
+    ck_assert_int_eq(case_class_at(t, "U.S."), 2);
+    ck_assert_int_eq(case_class_at(t, "SOCCER"), 2);
+    size_t n = strlen(t);
+    /* one-byte words between spaces: their byte */
+    ck_assert_int_eq(pl_nlu_word_case_class(t, n, (size_t)(strstr(t, " I ") - t) + 1), 1);
+    ck_assert_int_eq(pl_nlu_word_case_class(t, n, (size_t)(strstr(t, " a ") - t) + 1), 0);
+    ck_assert_int_eq(pl_nlu_word_case_class(t, n, (size_t)(strstr(t, " - ") - t) + 1), 0);
+    ck_assert_int_eq(case_class_at(t, "iPhone"), 3);
+    ck_assert_int_eq(case_class_at(t, "1996"), 3);
+    ck_assert_int_eq(case_class_at(t, "0-1"), 3);
+    ck_assert_int_eq(case_class_at(t, "McDonald"), 1);
+    ck_assert_int_eq(case_class_at(t, "\xc3\x89TAT"), 2);
+    ck_assert_int_eq(case_class_at(t, "\"Paris\""), 1);
+    ck_assert_int_eq(case_class_at(t, "\xe4\xb8\xad\xe6\x96\x87"), 0); /* Lo: no case */
+    ck_assert_int_eq(case_class_at(t, "x2"), 3);
+    ck_assert_int_eq(case_class_at(t, "A."), 1);
+    ck_assert_int_eq(pl_nlu_word_case_class(t, n, n), 0); /* out of range */
+    ck_assert_int_eq(pl_nlu_word_case_class(NULL, 0, 0), 0);
+    ck_assert_int_eq(pl_nlu_word_case_class("AB\xff", 3, 0), 2); /* a bad byte is skipped */
+}
+END_TEST
+
 START_TEST(test_label_maps) {
     ck_assert_int_eq(pl_nlu_case_of_label("UPPER"), PL_NLU_CASE_UPPER);
     ck_assert_int_eq(pl_nlu_case_of_label("Capitalized"), PL_NLU_CASE_CAPITALIZE);
@@ -831,6 +872,7 @@ Suite *pl_nlu_suite(void) {
     tcase_add_test(tc, test_bio);
     tcase_add_test(tc, test_bio_viterbi);
     tcase_add_test(tc, test_word_starts_upper);
+    tcase_add_test(tc, test_word_case_class);
     tcase_add_test(tc, test_label_maps);
     tcase_add_test(tc, test_punct_rebuild);
     tcase_add_test(tc, test_punct_model_text);

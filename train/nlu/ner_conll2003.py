@@ -6,9 +6,11 @@ Face's token-classification head `classifier.*`; a word's BIO tag is read at
 its first WordPiece sub-token. Uncased: BERT's uncased vocabulary pruned to
 the pieces of the training set (shipped as vocab.txt), so capitalisation, the
 strongest NER cue, is not seen by the pieces; --case-feature gives it back
-through the token type ids: 1 for every piece of a word whose first character
-is an upper-case letter, else 0 (config.json says so; parley-nlu computes the
-same ids from the raw text).
+through the token type ids, computed from the original (cased) text of each
+piece's whitespace word (config.json `tokenizer.token_type_ids` says which;
+parley-nlu computes the same ids from the raw text):
+  word_starts_upper  1 when the word's first character is an upper-case letter, else 0
+  word_case          4 classes (`type_vocab_size` 4), see word_case_class()
 
     /usr/bin/python3 -m train.nlu.ner_conll2003              # train (resumes), export
     /usr/bin/python3 -m train.nlu.ner_conll2003 --limit 300 --epochs 1 --work /tmp/ner-smoke --no-export
@@ -19,6 +21,7 @@ The options and the training loop are the NLU recipes' common skeleton
 (train/nlu/finetune.py).
 """
 import os
+import unicodedata
 
 import torch
 import torch.nn.functional as F
@@ -31,12 +34,41 @@ from train.common.metrics import SpanF1
 from train.nlu.finetune import FineTune, pretrain_summary
 
 
+CASE_FEATURES = {"word_starts_upper": 2, "word_case": 4}   # token_type_ids scheme -> type_vocab_size
+
+
 def word_case_type(word):
     """1 when the word's first character is an upper-case letter, else 0."""
-    return 1 if word[:1].isupper() else 0
+    return 1 if word[:1] and unicodedata.category(word[0]) == "Lu" else 0
 
 
-def encode(examples, tok, labels, max_length, case_feature=False):
+def word_case_class(word):
+    """The "word_case" token type of a whitespace word (Unicode general categories):
+    0 lower case or no letter/digit; 1 Title: the first letter-or-digit is upper-case (Lu) and the
+    word has a lower-case letter (Ll) or a single letter ("John", "(Reuters)", "I", "McDonald");
+    2 ALL-CAPS: the first letter-or-digit is Lu, no Ll, two letters or more ("EU", "U.S.",
+    "SOCCER"); 3 digits or mixed: otherwise, a decimal digit (Nd) or an Lu anywhere ("1996",
+    "iPhone", "0-1"). services/nlu/nlu_post.c pl_nlu_word_case_class is the same rule."""
+    cats = [unicodedata.category(c) for c in word]
+    first = next((c for c in cats if c[0] in "LN"), None)
+    if first is None:
+        return 0
+    if first == "Lu":
+        if "Ll" not in cats and sum(c[0] == "L" for c in cats) >= 2:
+            return 2
+        return 1
+    if "Lu" in cats or "Nd" in cats:
+        return 3
+    return 0
+
+
+def case_types_of(words, scheme):
+    """The token type of each word under a token_type_ids scheme."""
+    f = word_case_class if scheme == "word_case" else word_case_type
+    return [f(w) for w in words]
+
+
+def encode(examples, tok, labels, max_length, case_feature=None):
     """Per sentence: (ids, first sub-token positions, token targets, token types)."""
     lid = {t: i for i, t in enumerate(labels)}
     out = []
@@ -49,9 +81,9 @@ def encode(examples, tok, labels, max_length, case_feature=False):
         types = [0] * len(ids)
         if case_feature:
             ends = [p for p in first[1:] if p >= 0] + [len(ids) - 1]
-            for w, pos, end in zip(ex.words, first, ends):
-                if pos >= 0 and word_case_type(w):
-                    types[pos:end] = [1] * (end - pos)
+            for c, pos, end in zip(case_types_of(ex.words, case_feature), first, ends):
+                if pos >= 0 and c:
+                    types[pos:end] = [c] * (end - pos)
         out.append((ids, first, tgt, types))
     return out
 
@@ -92,8 +124,11 @@ class NerConll2003(FineTune):
     label_keys = ("labels",)
 
     def add_args(self, ap):
-        ap.add_argument("--case-feature", action="store_true",
-                        help="token type 1 for the pieces of words that start with an upper-case letter")
+        ap.add_argument("--case-feature", nargs="?", const="word_starts_upper", default=None,
+                        choices=sorted(CASE_FEATURES),
+                        help="case as token type ids from the cased words: word_starts_upper (the default "
+                             "when given without a value: 1 for the pieces of words that start with an "
+                             "upper-case letter) or word_case (4 classes: lower, Title, ALL-CAPS, digits/mixed)")
 
     def read_data(self, args):
         self.read_splits(args, read_conll, {"train": "train.txt", "dev": "valid.txt", "test": "test.txt"})
@@ -108,13 +143,25 @@ class NerConll2003(FineTune):
     def build_model(self, cfg, args):
         return TokenClassifier(cfg, len(self.labels["labels"]), args.dropout)
 
+    def bert_config(self, args, pre, state):
+        cfg = super().bert_config(args, pre, state)
+        if state is None and args.case_feature:
+            cfg.type_vocab_size = max(cfg.type_vocab_size, CASE_FEATURES[args.case_feature])
+            if pre is not None:
+                # the pretrained token-type table has fewer rows: the new rows start as type 0
+                key = "embeddings.token_type_embeddings.weight"
+                old = pre[2][key]
+                if old.shape[0] < cfg.type_vocab_size:
+                    pre[2][key] = torch.cat([old, old[:1].expand(cfg.type_vocab_size - old.shape[0], -1)])
+        return cfg
+
     def after_init_encoder(self, model, args):
         if args.case_feature:
-            # pretraining saw type 0 only: type 1 starts as type 0 (the model
+            # pretraining saw type 0 only: the case types start as type 0 (the model
             # learns the difference) rather than as noise
             with torch.no_grad():
                 emb = model.bert.embeddings.token_type_embeddings.weight
-                emb[1] = emb[0]
+                emb[1:] = emb[0]
 
     def describe(self):
         return "%d labels, %s sentences" % (len(self.labels["labels"]), self.split_sizes())
@@ -150,7 +197,7 @@ class NerConll2003(FineTune):
             "max_length": args.max_length,
             "tokenizer": dict({"type": "wordpiece", "vocab": "vocab.txt", "do_lower_case": True,
                                "max_input_chars_per_word": 100},
-                              **({"token_type_ids": "word_starts_upper"} if args.case_feature else {})),
+                              **({"token_type_ids": args.case_feature} if args.case_feature else {})),
             "heads": {"token": {"tensor_prefix": "classifier", "input": "tokens", "labels": "token",
                                 "scheme": "BIO", "alignment": "first_subtoken_of_each_whitespace_word"}},
         }
@@ -219,13 +266,23 @@ Checkpoints in `train/work/ner_conll2003/`; the same command resumes. Seed {seed
            d_f1=d["f1"], d_p=d["p"], d_r=d["r"], d_wa=d["word_acc"], t_f1=t["f1"], t_p=t["p"], t_r=t["r"],
            t_wa=t["word_acc"], per_type=per_type, best=r["best_epoch"], epochs=r["epochs"], secs=r["train_seconds"],
            threads=r["threads"], cmd=cmd, seed=args.seed, dtype="float32" if args.export_dtype == "F32" else "float16",
-           case_text=("Uncased pieces lose capitalisation, a strong NER cue; it comes back as the token type "
-                      "id: 1 for every piece of a word that starts with an upper-case letter "
-                      "(`tokenizer.token_type_ids` = `word_starts_upper` in config.json)." if args.case_feature else
-                      "Uncased input loses capitalisation, a strong NER cue."),
+           case_text=CASE_TEXT.get(args.case_feature, "Uncased input loses capitalisation, a strong NER cue."),
            **dict(zip(("origin", "vocab_rule", "pretrain_note"), card_origin(args, r))))
     with open(os.path.join(args.out, "README.md"), "w", encoding="utf-8") as f:
         f.write(text)
+
+
+CASE_TEXT = {
+    "word_starts_upper": "Uncased pieces lose capitalisation, a strong NER cue; it comes back as the token "
+                         "type id: 1 for every piece of a word that starts with an upper-case letter "
+                         "(`tokenizer.token_type_ids` = `word_starts_upper` in config.json).",
+    "word_case": "Uncased pieces lose capitalisation, a strong NER cue; it comes back as the token type id "
+                 "of every piece, the case class of its whitespace word in the original text "
+                 "(`tokenizer.token_type_ids` = `word_case` in config.json, `type_vocab_size` 4): 0 lower "
+                 "case or no letter/digit, 1 Title (first letter-or-digit upper case, a lower-case letter "
+                 "or a single letter), 2 ALL-CAPS (two letters or more, none lower case), 3 digits or "
+                 "mixed (`iPhone`, `1996`).",
+}
 
 
 def card_origin(args, r):
