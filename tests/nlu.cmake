@@ -5,6 +5,9 @@ pl_add_unit_test(NAME nlu SOURCES unit/test_nlu.c LIBS parley_nlu_core)
 set(_pl_nlu_env "PL_NLU=$<TARGET_FILE:parley-nlu>" "PL_GATEWAY=$<TARGET_FILE:parley-gateway>")
 # tiny random-weight models made by tests/integration/nlu_tiny.py
 pl_add_py_test(NAME integration_nlu_service SCRIPT nlu_test_service.py ENV ${_pl_nlu_env})
+# case token types ("token_type_ids": "word_case" / "word_starts_upper"): the recipe's rule
+# (train/nlu/ner_conll2003.py) and parley-nlu's agree piece by piece on cased sentences
+pl_add_py_test(NAME integration_nlu_case SCRIPT nlu_case.py ENV ${_pl_nlu_env})
 # model variants ("variants" in config.json: "<model>-int8" next to "<model>"): tiny models and
 # a copy of the shipped SNIPS model (int8 against f32 on a few utterances)
 pl_add_py_test(NAME integration_nlu_variants SCRIPT nlu_variants.py TIMEOUT 120

@@ -168,15 +168,17 @@ def _ln(x, w, b, eps=1e-12):
 _erf = np.vectorize(math.erf)
 
 
-def forward(model_dir, words):
+def forward(model_dir, words, types=None):
     """Head probabilities for one window [CLS] pieces [SEP]: {head: probs} where pooled heads
-    give [n_labels] and token heads [n_tokens, n_labels] (rows of the pieces, no specials)."""
+    give [n_labels] and token heads [n_tokens, n_labels] (rows of the pieces, no specials).
+    types: the token type of each piece (default all 0; the specials' are 0)."""
     t = load_safetensors(os.path.join(model_dir, "model.safetensors"))
     cfg = json.load(open(os.path.join(model_dir, "config.json")))
     ids = [VOCAB.index("[CLS]")] + [VOCAB.index(w) for w in words] + [VOCAB.index("[SEP]")]
     n = len(ids)
+    tt = [0] + list(types or [0] * len(words)) + [0]
     x = t["bert.embeddings.word_embeddings.weight"][ids] + t["bert.embeddings.position_embeddings.weight"][:n] \
-        + t["bert.embeddings.token_type_embeddings.weight"][0]
+        + t["bert.embeddings.token_type_embeddings.weight"][tt]
     x = _ln(x, t["bert.embeddings.LayerNorm.weight"], t["bert.embeddings.LayerNorm.bias"])
     lin = lambda x, p: x @ t[p + ".weight"].T + t[p + ".bias"]  # noqa: E731
     dh = HIDDEN // HEADS
