@@ -1,0 +1,43 @@
+#!/usr/bin/python3
+"""Tests of the NER recipe's case token types (train/nlu/ner_conll2003.py).
+
+    /usr/bin/python3 -m unittest train.nlu.ner_test
+
+Fast (no data): the "word_case" classes on the words of the C unit test
+(tests/unit/test_nlu.c test_word_case_class, the same expectations), and that
+encode() gives every piece of a word its word's type. The rule's agreement with
+parley-nlu on whole sentences is checked through the service by
+tests/integration/nlu_case.py.
+"""
+import unittest
+
+from train.common.data import Example
+from train.common.wordpiece import WordPiece
+from train.nlu import ner_conll2003 as ner
+
+
+class CaseTypes(unittest.TestCase):
+    def test_word_case_class(self):
+        want = {"John": 1, "lives": 0, "\u00c9vora": 1, ",": 0, "(Reuters)": 1, "EU": 2, "U.S.": 2,
+                "SOCCER": 2, "I": 1, "a": 0, "iPhone": 3, "1996": 3, "0-1": 3, "McDonald": 1,
+                "\u00c9TAT": 2, '"Paris"': 1, "-": 0, "\u4e2d\u6587": 0, "x2": 3, "A.": 1, "": 0}
+        self.assertEqual({w: ner.word_case_class(w) for w in want}, want)
+
+    def test_word_starts_upper(self):
+        self.assertEqual(ner.case_types_of(["John", '"Paris"', "iPhone", "U.S.", "\u00c9vora", ""],
+                                           "word_starts_upper"), [1, 0, 0, 1, 1, 0])
+
+    def test_encode_types_per_piece(self):
+        tok = WordPiece(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "john", "lives", "in", "u", ".", "s",
+                         "i", "##ph", "##one"])
+        ex = Example(words=["John", "lives", "in", "U.S.", "iPhone"], tags=["B-PER", "O", "O", "B-LOC", "O"])
+        labels = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
+        ids, first, _, types = ner.encode([ex], tok, labels, 32, "word_case")[0]
+        self.assertEqual([tok.pieces[i] for i in ids],
+                         ["[CLS]", "john", "lives", "in", "u", ".", "s", ".", "i", "##ph", "##one", "[SEP]"])
+        self.assertEqual(types, [0, 1, 0, 0, 2, 2, 2, 2, 3, 3, 3, 0])
+        self.assertEqual(ner.encode([ex], tok, labels, 32, None)[0][3], [0] * len(ids))
+
+
+if __name__ == "__main__":
+    unittest.main()
