@@ -394,12 +394,14 @@ static pl_status end_utt(struct pl_asrsvc_session *s, int64_t cut) {
     } else if (cut > s->utt_start && s->renorm && speech) {
         PL_TRY_GOTO(st, keep_utt(s, cut)); /* the model is run again: no need to feed it */
         PL_TRY_GOTO(st, renorm_utt(s, cut));
-        PL_TRY_GOTO(st, decode_rows(s, s->n_rows));
-        if (s->beam)
-            PL_TRY_GOTO(st, pl_asr_beam_finish(s->beam, &nb));
-        else
-            PL_TRY_GOTO(st, pl_asr_ctc_greedy(s->m->vocab, s->logp, s->dec_rows, s->m->vocab_size,
+        if (s->pbeam) { /* the full-width decoder (the streamed one may be the interims') */
+            pl_asr_beam_reset(s->pbeam);
+            PL_TRY_GOTO(st, pl_asr_beam_feed(s->pbeam, s->logp, s->n_rows, s->m->vocab_size));
+            PL_TRY_GOTO(st, pl_asr_beam_finish(s->pbeam, &nb));
+        } else {
+            PL_TRY_GOTO(st, pl_asr_ctc_greedy(s->m->vocab, s->logp, s->n_rows, s->m->vocab_size,
                                               &s->dopts, &nb));
+        }
         if (nb->n > 0 && nb->hyps[0].text && nb->hyps[0].text[0])
             PL_TRY_GOTO(st, send_result(s, nb, true, 1.0f, cut));
     } else if (cut > s->utt_start) {

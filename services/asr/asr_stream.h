@@ -82,6 +82,11 @@ struct pl_asrsvc_streaming_opts {
     double final_margin_ms; /* that recomputation takes the audio from this long before the
                                endpointer's first voiced frame to this long after its last
                                one (500; < 0: the whole utterance) */
+    int interim_beam_width; /* when finals are recomputed (final_renorm and a model with
+                               per-utterance normalization), the streamed decoder serves only
+                               the interims: it keeps this many prefixes (16; 0: the request's
+                               beam width); the finals and the words at a pause decode with
+                               the request's beam width */
     struct pl_metrics *metrics; /* optional: scheduler metrics (asr_sched.h; borrowed) */
 };
 void pl_asrsvc_streaming_opts_default(struct pl_asrsvc_streaming_opts *o);

@@ -36,6 +36,7 @@ void pl_asrsvc_streaming_opts_default(struct pl_asrsvc_streaming_opts *o) {
     o->batch_wait_us = 2000;
     o->final_renorm = true;
     o->final_margin_ms = 500;
+    o->interim_beam_width = 16;
 }
 
 pl_status pl_asrsvc_endpointing_parse(const char *name, int *out) {
@@ -115,6 +116,11 @@ pl_status pl_asrsvc_streaming_create(struct pl_asrsvc *svc, const struct pl_asrs
     if (ss->o.endpointing < PL_ASRSVC_EP_AUTO ||
         ss->o.endpointing > PL_ASRSVC_EP_AGREE) {
         st = PL_ERR(PL_E_INVALID_ARG, "stream endpointing mode %d", ss->o.endpointing);
+        goto fail;
+    }
+    if (ss->o.interim_beam_width < 0 || ss->o.interim_beam_width > 1024) {
+        st = PL_ERR(PL_E_INVALID_ARG, "stream interim_beam_width %d outside 0..1024",
+                    ss->o.interim_beam_width);
         goto fail;
     }
     const char *vp = o ? o->vad_path : NULL;
@@ -221,9 +227,15 @@ pl_status pl__asrsvc_session_setup(struct pl_asrsvc_session *s,
     if (s->max_alt > 1) rs.beam = true;
     if (rs.beam_width < s->max_alt) rs.beam_width = s->max_alt;
     pl__asrsvc_decode_opts(&rs, s->m, s->max_alt, &s->dopts);
+    s->renorm = s->m->stream_renorm && s->ss->o.final_renorm;
     if (rs.beam) {
+        /* the streamed decoder: the interims', and the finals' unless they are recomputed */
+        struct pl_asr_decode_opts io = s->dopts;
+        int iw = s->ss->o.interim_beam_width;
+        if (s->renorm && iw > 0 && iw < io.beam_width)
+            io.beam_width = iw < s->max_alt ? s->max_alt : iw;
         pl_status st =
-            pl_asr_beam_create(s->m->vocab, rs.use_lm ? svc->lm : NULL, &s->dopts, NULL, 0, &s->beam);
+            pl_asr_beam_create(s->m->vocab, rs.use_lm ? svc->lm : NULL, &io, NULL, 0, &s->beam);
         if (st == PL_OK)
             st = pl_asr_beam_create(s->m->vocab, rs.use_lm ? svc->lm : NULL, &s->dopts, NULL, 0,
                                     &s->pbeam);
@@ -265,7 +277,6 @@ pl_status pl__asrsvc_session_setup(struct pl_asrsvc_session *s,
         float prob;
         for (int i = 0; i < VAD_PRIME_WINDOWS; i++) PL_TRY(pl_vad_process(s->vs, silence, &prob));
     }
-    s->renorm = s->m->stream_renorm && s->ss->o.final_renorm;
     PL_TRY(pl_asr_fe_stream_create(s->fe, &s->fs));
     pl_asr_fe_stream_keep_logmel(s->fs, s->renorm); /* the final reuses the log-mels */
     PL_TRY(pl_asr_state_create(s->m->am, MODEL_CHUNK, &s->ms));

@@ -13,6 +13,7 @@
  * the test keeps measuring what it claims). */
 #include <check.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,7 @@
 static char g_dir[256];
 static struct pl_asrsvc *g_svc;
 static struct pl_asrsvc_streaming *g_ss;
+static char g_vad[1100]; /* the Silero VAD's weights */
 
 /* Clips (under PARLEY_DATA_DIR/speech) and what Recognize says for them. */
 static const struct {
@@ -67,9 +69,9 @@ static void teardown_dir(void) {
 
 static void start(bool final_renorm) {
     const char *src = getenv("PARLEY_SOURCE_DIR");
-    char lm[1100], vad[1100];
+    char lm[1100];
     snprintf(lm, sizeof lm, "%s/models/asr-lm/lm.arpa.gz", src);
-    snprintf(vad, sizeof vad, "%s/models/vad-silero/model.safetensors", src);
+    snprintf(g_vad, sizeof g_vad, "%s/models/vad-silero/model.safetensors", src);
     struct pl_asrsvc_opts o;
     pl_asrsvc_opts_default(&o);
     o.model_dir = g_dir;
@@ -78,7 +80,7 @@ static void start(bool final_renorm) {
     ck_assert_int_eq(pl_asrsvc_n_models(g_svc), 1);
     struct pl_asrsvc_streaming_opts so;
     pl_asrsvc_streaming_opts_default(&so);
-    so.vad_path = vad;
+    so.vad_path = g_vad;
     so.final_renorm = final_renorm;
     ck_assert_int_eq(pl_asrsvc_streaming_create(g_svc, &so, &g_ss), PL_OK);
     ck_assert(pl_asrsvc_streaming_has_vad(g_ss));
@@ -98,6 +100,7 @@ struct got {
     int n_final, n_interim, n_events;
     char pause[4096]; /* the interim with stability 1 (the words at a pause), if any */
     int n_pause;
+    uint64_t interim_hash; /* FNV-1a over every interim's words, in order */
 };
 
 static pl_status collect(void *ud, const uint8_t *data, size_t n) {
@@ -118,6 +121,9 @@ static pl_status collect(void *ud, const uint8_t *data, size_t n) {
         g->n_final++;
     } else {
         g->n_interim++;
+        for (const char *c = res->alternatives[0]->transcript; *c; c++)
+            g->interim_hash = (g->interim_hash ^ (uint8_t)*c) * 1099511628211u;
+        g->interim_hash = (g->interim_hash ^ '|') * 1099511628211u;
         if (res->stability > 0.999f) {
             snprintf(g->pause, sizeof g->pause, "%s", res->alternatives[0]->transcript);
             g->n_pause++;
@@ -302,6 +308,53 @@ START_TEST(test_running_differs) {
 }
 END_TEST
 
+/* asr.stream_interim_beam_width: with finals recomputed, the streamed decoder serves only the
+ * interims. A 7.3 s LJ sentence streamed with interims from a one-prefix decoder and from the
+ * full-width one (0) gives the same final, Recognize's (the final decodes with the full
+ * width), while the interims differ (the setting reaches the streamed decoder). Out-of-range
+ * widths are refused. */
+START_TEST(test_interim_beam_width) {
+    char p[2048], want[4096];
+    snprintf(p, sizeof p, "%s/speech/ljspeech-subset/wavs/LJ001-0010.flac", getenv("PARLEY_DATA_DIR"));
+    struct pl_audio *a = NULL;
+    ck_assert_msg(pl_audio_decode_file(p, NULL, &a, NULL) == PL_OK, "%s: %s", p, pl_last_error());
+    ck_assert_int_eq(pl_audio_to_mono(a), PL_OK);
+    size_t n = 0;
+    uint8_t *wav = pl_test_asrstream_wav(a->samples, a->n_frames, a->sample_rate, &n);
+    recognize_text(wav, n, want, sizeof want);
+    ck_assert_int_gt((int)strlen(want), 20);
+    struct got g[2];
+    struct pl_asrsvc_streaming *keep = g_ss;
+    for (int k = 0; k < 2; k++) {
+        struct pl_asrsvc_streaming_opts so;
+        pl_asrsvc_streaming_opts_default(&so);
+        so.vad_path = g_vad;
+        so.interim_beam_width = k ? 0 : 1;
+        ck_assert_int_eq(pl_asrsvc_streaming_create(g_svc, &so, &g_ss), PL_OK);
+        stream(wav, n, (size_t)a->sample_rate / 10 * 2, &g[k]);
+        pl_asrsvc_streaming_destroy(g_ss);
+        g_ss = keep;
+        ck_assert_int_eq(g[k].n_final, 1);
+        ck_assert_int_gt(g[k].n_interim, 20);
+        ck_assert_msg(!strcmp(want, g[k].text), "interim width %d: Recognize '%s' != streamed '%s'",
+                      k ? 0 : 1, want, g[k].text);
+    }
+    ck_assert_msg(g[0].interim_hash != g[1].interim_hash,
+                  "the interims of a 1-prefix decoder are the full width's");
+    struct pl_asrsvc_streaming_opts so;
+    struct pl_asrsvc_streaming *ss = NULL;
+    pl_asrsvc_streaming_opts_default(&so);
+    so.vad_path = "none";
+    so.interim_beam_width = -1;
+    ck_assert_int_eq(pl_asrsvc_streaming_create(g_svc, &so, &ss), PL_E_INVALID_ARG);
+    ck_assert_ptr_null(ss);
+    so.interim_beam_width = 1025;
+    ck_assert_int_eq(pl_asrsvc_streaming_create(g_svc, &so, &ss), PL_E_INVALID_ARG);
+    pl_free(wav);
+    pl_audio_destroy(a);
+}
+END_TEST
+
 Suite *pl_asrstream_real_suite(void) {
     Suite *su = suite_create("asrstream_real");
     TCase *tc = tcase_create("renorm");
@@ -311,6 +364,7 @@ Suite *pl_asrstream_real_suite(void) {
     tcase_add_test(tc, test_same_as_recognize);
     tcase_add_test(tc, test_pause_words_are_the_final);
     tcase_add_test(tc, test_short_word_at_stream_start);
+    tcase_add_test(tc, test_interim_beam_width);
     suite_add_tcase(su, tc);
     TCase *tr = tcase_create("running");
     tcase_add_unchecked_fixture(tr, setup_dir, teardown_dir);
