@@ -13,7 +13,9 @@ every stream finishes within 1 s of its audio's duration and p99 chunk latency i
       [--endpointing vad+blank|vad|agree] [--batch-wait-us N] [--max-batch N]
 
 Each row also gives the mean number of streams per batched model step of the worker's
-scheduler (parley_asr_stream_batch_size from /metrics).
+scheduler (parley_asr_stream_batch_size from /metrics) and parley-asr's CPU time (user +
+system) per second of audio streamed (asr_cpu_s_per_audio_s), which the neighbours' load on
+a shared machine moves much less than the latencies.
 """
 import argparse
 import json
@@ -73,7 +75,13 @@ def main():
         env["PARLEY_ASR_STREAM_BATCH_WAIT_US"] = str(a.batch_wait_us)
     if a.max_batch > 0:
         env["PARLEY_ASR_STREAM_MAX_BATCH"] = str(a.max_batch)
-    _, asr_http, n_models, _ = svc.start_asr(nats_url, a.model_dir, env)
+    asr_proc, asr_http, n_models, _ = svc.start_asr(nats_url, a.model_dir, env)
+
+    def asr_cpu_s():
+        # user + system CPU seconds of parley-asr so far: what a level cost it, whatever the
+        # neighbours' load did to the latencies
+        f = open("/proc/%d/stat" % asr_proc.pid).read().rsplit(")", 1)[1].split()
+        return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
 
     def sched():
         _, m = g.http_get(asr_http, "/metrics")
@@ -123,6 +131,7 @@ def main():
     for n in [int(x) for x in a.streams.split(",")]:
         res = []
         s0 = sched()
+        c0 = asr_cpu_s()
         ts = [threading.Thread(target=one, args=(res,)) for _ in range(n)]
         for t in ts:
             t.start()
@@ -134,6 +143,7 @@ def main():
         walls = [r[2] for r in res]
         eps = [x * 1000 for r in res for x in r[4]]
         s1 = sched()
+        cpu = asr_cpu_s() - c0
         steps = s1["count"] - s0["count"]
         rt = (len(fins) == n and max(walls) <= dur + 1.0 + a.chunk_ms / 1000.0 and pct(lat, 99) < a.rt_p99_ms)
         row = {"streams": n, "audio_s": round(dur, 2), "chunk_ms": a.chunk_ms, "results": len(lat),
@@ -144,6 +154,7 @@ def main():
                "endpoint_final_p50_ms": round(pct(eps, 50), 1) if eps else None,
                "endpoint_final_max_ms": round(max(eps), 1) if eps else None, "slowest_stream_s": round(max(walls), 2), "realtime": rt,
                "mean_batch": round((s1["sum"] - s0["sum"]) / steps, 2) if steps else None,
+               "asr_cpu_s_per_audio_s": round(cpu / (n * dur), 4),
                "load": open("/proc/loadavg").read().split()[0]}
         report.append(row)
         print(json.dumps(row), flush=True)
