@@ -7,7 +7,9 @@
 #
 #   services/nlu/eval_int8.sh <build dir> <model repository> [eval_service.py args...]
 #   e.g. services/nlu/eval_int8.sh /work/build models --limit 200
-# Environment: PL_PYTHON (default /usr/bin/python3), OUT_DIR (default a temp dir; logs there).
+# Environment: PL_PYTHON (default /usr/bin/python3), OUT_DIR (default a temp dir; logs there),
+# VARIANTS (default base,int8; empty: no --variants, so entities go through AnalyzeEntities with
+# its BIO-constrained decoding instead of ClassifyTokens' per-word argmax).
 set -u
 BUILD=$(cd "$1" && pwd)
 MODELS=$2
@@ -55,8 +57,11 @@ PARLEY_GATEWAY_LOG_LEVEL=warn "$BUILD/services/gateway/parley-gateway" --listen 
 for _ in $(seq 600); do grep -q "models=" "$OUT_DIR/nlu.out" 2>/dev/null && break; sleep 0.1; done
 grep -q "models=[1-9]" "$OUT_DIR/nlu.out" || { echo "parley-nlu did not start with a model"; cat "$OUT_DIR/nlu.log"; exit 1; }
 echo "parley-nlu: $(cat "$OUT_DIR/nlu.out"); load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+VARIANTS=${VARIANTS-base,int8}
+VARGS=()
+[ -n "$VARIANTS" ] && VARGS=(--variants "$VARIANTS")
 PYTHONPATH="$SRC${PYTHONPATH:+:$PYTHONPATH}" $PY -m train.nlu.eval_service --server "127.0.0.1:$gp" --stubs "$BUILD/python" \
-  --variants base,int8 --json "$OUT_DIR/eval.json" "$@"
+  ${VARGS[@]+"${VARGS[@]}"} --json "$OUT_DIR/eval.json" "$@"
 rc=$?
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg); JSON and logs in $OUT_DIR"
 exit $rc
