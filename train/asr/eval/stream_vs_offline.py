@@ -14,6 +14,10 @@ Sets (held out of training as eval_service.py takes them, except sc):
   sc    speech commands v0.01, --sc-per-word clips of each of the 30 words (16 kHz)  -> accuracy
         (these clips were in the training data; they measure the gap, not the model)
   lj    every 4th LJ Speech subset clip (18 clips, FLAC, sent as 16-bit WAV)        -> WER
+  dev_so, dev_synth  lm_sweep.py's dev sets (speechocean762 dev speakers, espeak-ng reading
+        LJ050-*)                                                                -> WER
+The stream's interims are scored too ("interim"): the last interim before each final (the
+words a client showed just before the final replaced them), joined like the finals.
 --lead-ms/--trail-ms put that much silence (+-2 LSB dither, or --digital-silence zeros)
 before/after each clip, in both paths (a microphone stream starts before the speech).
 
@@ -37,6 +41,7 @@ import time
 import wave
 
 from train.asr.eval.eval_service import (clean, fsdd_set, lj_set, score, start_stack)
+from train.asr.eval.lm_sweep import load_dev
 from train.asr.textnorm import normalize
 from train.common import paths
 from train.common.stubs import load_stubs
@@ -53,8 +58,15 @@ def sc_set(ddir, per_word):
 
 
 def wav_bytes(path, lead_ms, trail_ms, digital, seed):
-    """The clip as mono 16-bit WAV bytes (FLAC through sox), with silence around it."""
-    if path.endswith(".wav"):
+    """The clip as mono 16-bit WAV bytes (FLAC through sox, Opus through libsndfile), with
+    silence around it."""
+    if path.endswith(".opus"):  # speechocean762 (dev_so): libsndfile decodes Ogg Opus
+        import numpy as np
+        from train.asr.synth import sndfile_read
+        x, rate = sndfile_read(path)
+        ch, sw = 1, 2
+        data = (np.clip(x, -1, 1) * 32767).round().astype("<i2").tobytes()
+    elif path.endswith(".wav"):
         with wave.open(path) as w:
             rate, ch, sw, data = w.getframerate(), w.getnchannels(), w.getsampwidth(), \
                 w.readframes(w.getnframes())
@@ -109,16 +121,20 @@ def streamed(stub, asr, model, wav, rate, chunk_ms, realtime):
                     time.sleep(d)
             yield asr.StreamingRecognizeRequest(
                 audio_content=(hdr if i == 0 else b"") + body[off:off + step])
-    finals, interims, events = [], 0, 0
+    finals, interims, events, last, lasts = [], 0, 0, "", []
     for resp in stub.StreamingRecognize(gen(), timeout=300):
         for r in resp.results:
             if not r.alternatives:
                 events += 1
             elif r.is_final:
                 finals.append(r.alternatives[0].transcript)
+                lasts.append(last)
+                last = ""
             else:
                 interims += 1
-    return " ".join(f for f in finals if f).strip(), interims, events
+                last = r.alternatives[0].transcript
+    return (" ".join(f for f in finals if f).strip(), interims, events,
+            " ".join(x for x in lasts if x).strip())
 
 
 def main():
@@ -140,6 +156,8 @@ def main():
     ap.add_argument("--digital-silence", action="store_true")
     ap.add_argument("--env", action="append", default=[], help="K=V for parley-asr")
     ap.add_argument("--show", type=int, default=5, help="differences printed per set")
+    ap.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "parley-asr-eval-cache"),
+                    help="dev_synth's synthesized clips (as lm_sweep.py keeps them)")
     ap.add_argument("--json")
     a = ap.parse_args()
     load_stubs(os.path.join(a.build, "python"))
@@ -183,33 +201,39 @@ def main():
         results = {"model": model, "args": vars(a), "sets": {}}
         for name in a.sets.split(","):
             clips = {"fsdd": lambda: fsdd_set(a.data), "lj": lambda: lj_set(a.data),
-                     "sc": lambda: sc_set(a.data, a.sc_per_word)}[name]()
+                     "sc": lambda: sc_set(a.data, a.sc_per_word),
+                     "dev_so": lambda: load_dev("dev_so", a.data, a.cache),
+                     "dev_synth": lambda: load_dev("dev_synth", a.data, a.cache)}[name]()
             if a.limit:
                 clips = clips[:a.limit]
-            kind = "wer" if name == "lj" else "accuracy"
+            kind = "accuracy" if name in ("fsdd", "sc") else "wer"
 
             def one(i):
                 cid, path, _ = clips[i]
                 wav, rate = wav_bytes(path, a.lead_ms, a.trail_ms, a.digital_silence, i)
                 off = offline(stub, asr, model, wav)
-                st, ni, ne = streamed(stub, asr, model, wav, rate, a.chunk_ms, a.realtime)
-                return off, st, ni, ne
+                st, ni, ne, li = streamed(stub, asr, model, wav, rate, a.chunk_ms, a.realtime)
+                return off, st, ni, ne, li
             t0 = time.time()
             with cf.ThreadPoolExecutor(a.parallel) as ex:
                 outs = list(ex.map(one, range(len(clips))))
             refs = [c[2] for c in clips]
             so = score(kind, refs, [o[0] for o in outs])
             ss = score(kind, refs, [o[1] for o in outs])
+            si = score(kind, refs, [o[4] for o in outs])
             same = sum(1 for o in outs if clean(o[0]) == clean(o[1]))
             m = kind
-            row = {"clips": len(clips), "offline": so, "stream": ss, "same_text": same,
+            row = {"clips": len(clips), "offline": so, "stream": ss, "interim": si,
+                   "same_text": same,
                    "interims": sum(o[2] for o in outs), "speech_events": sum(o[3] for o in outs),
-                   "clips_detail": [{"id": c[0], "ref": c[2], "offline": o[0], "stream": o[1]}
+                   "clips_detail": [{"id": c[0], "ref": c[2], "offline": o[0], "stream": o[1],
+                                     "interim": o[4]}
                                     for c, o in zip(clips, outs)]}
             results["sets"][name] = row
-            print("%-5s %3d clips | offline %s %6.2f%% | stream %s %6.2f%% | same text %d/%d | "
-                  "%.0f s" % (name, len(clips), m, 100 * so[m], m, 100 * ss[m], same, len(clips),
-                              time.time() - t0), flush=True)
+            print("%-5s %3d clips | offline %s %6.2f%% | stream %s %6.2f%% | last interims %s "
+                  "%6.2f%% | same text %d/%d | %.0f s" % (
+                      name, len(clips), m, 100 * so[m], m, 100 * ss[m], m, 100 * si[m], same,
+                      len(clips), time.time() - t0), flush=True)
             shown = 0
             for c, o in zip(clips, outs):
                 if clean(o[0]) != clean(o[1]) and shown < a.show:
