@@ -14,7 +14,8 @@
 
 #include "alloc.h"
 
-enum { VOTE_VOICED = 1, VOTE_SILENT = 2 };
+/* VOTE_TAIL: a quiet frame of the tail, silent for the EOU window only */
+enum { VOTE_VOICED = 1, VOTE_SILENT = 2, VOTE_TAIL = 4 };
 
 struct pl_endpoint {
     struct pl_endpoint_params p;
@@ -29,6 +30,10 @@ struct pl_endpoint {
     bool eou_armed;
     int64_t begin, last_voiced;
     int utterance;
+    float gate;      /* energy ratio under the peak that makes a frame quiet (0: off) */
+    float peak;      /* loudest frame energy of the utterance */
+    int64_t run0;    /* first frame of the trailing run of quiet or silent frames */
+    int silent_run;  /* trailing silent frames */
 };
 
 static int need_of(float thr, int frames) {
@@ -93,6 +98,7 @@ pl_status pl_endpoint_params_resolve(const struct pl_endpoint_config *cfg, int f
     }
     out->vad_threshold = PL_ENDPOINT_VAD_THRESHOLD;
     out->blank_threshold = PL_ENDPOINT_BLANK_THRESHOLD;
+    out->tail_confirm = PL_ENDPOINT_TAIL_CONFIRM;
     return PL_OK;
 }
 
@@ -109,15 +115,17 @@ pl_status pl_endpoint_create(const struct pl_endpoint_params *p, struct pl_endpo
         !window_ok(p->stop_frames, p->stop_need, false) ||
         !window_ok(p->eou_frames, p->eou_need, true) || p->frame_ms < 1 ||
         isnan(p->vad_threshold) || isnan(p->blank_threshold) ||
+        !(p->tail_gate_db >= 0.0f && p->tail_gate_db <= 200.0f) || p->tail_confirm < 1 ||
         (p->combine != PL_ENDPOINT_COMBINE_AGREE && p->combine != PL_ENDPOINT_COMBINE_BLANK_ENDS))
         return PL_ERR(PL_E_INVALID_ARG,
                       "pl_endpoint_create: inconsistent params (start %d/%d, stop %d/%d, "
-                      "eou %d/%d frames, combine %d)",
+                      "eou %d/%d frames, combine %d, tail gate %g dB after %d frames)",
                       p->start_need, p->start_frames, p->stop_need, p->stop_frames, p->eou_need,
-                      p->eou_frames, p->combine);
+                      p->eou_frames, p->combine, (double)p->tail_gate_db, p->tail_confirm);
     struct pl_endpoint *ep = pl_calloc(1, sizeof *ep);
     if (!ep) return PL_ERR(PL_E_NOMEM, "pl_endpoint_create");
     ep->p = *p;
+    ep->gate = p->tail_gate_db > 0.0f ? powf(10.0f, -p->tail_gate_db / 10.0f) : 0.0f;
     ep->ring_len = p->start_frames;
     if (p->stop_frames > ep->ring_len) ep->ring_len = p->stop_frames;
     if (p->eou_frames > ep->ring_len) ep->ring_len = p->eou_frames;
@@ -140,6 +148,9 @@ void pl_endpoint_destroy(struct pl_endpoint *ep) {
 static void restart_windows(struct pl_endpoint *ep, int64_t since) {
     ep->since = since;
     ep->n_start = ep->n_stop = ep->n_eou = 0;
+    ep->peak = 0.0f;
+    ep->run0 = since;
+    ep->silent_run = 0;
 }
 
 void pl_endpoint_reset(struct pl_endpoint *ep) {
@@ -175,19 +186,42 @@ static int leaving(const struct pl_endpoint *ep, int len, int kind) {
     return (ep->ring[old % ep->ring_len] & kind) != 0;
 }
 
-static void step(struct pl_endpoint *ep, uint8_t vote, pl_endpoint_event_fn fn, void *ud) {
+/* The quiet tail (endpoint.h): frame t (voted, counted) with its energy e. When the silence
+ * is confirmed, the quiet frames of the run before it still in the EOU window turn silent
+ * for that window. */
+static void quiet_tail(struct pl_endpoint *ep, int64_t t, uint8_t vote, float e) {
+    if (e > ep->peak) ep->peak = e;
+    bool silent = (vote & VOTE_SILENT) != 0;
+    if (!silent && !(e <= ep->peak * ep->gate)) ep->run0 = t + 1;
+    ep->silent_run = silent ? ep->silent_run + 1 : 0;
+    if (ep->silent_run != ep->p.tail_confirm) return;
+    int64_t from = ep->run0, upto = t - ep->p.tail_confirm + 1;
+    if (from < ep->since) from = ep->since;
+    if (from < t - ep->p.eou_frames + 1) from = t - ep->p.eou_frames + 1;
+    for (int64_t f = from; f < upto; f++) {
+        uint8_t *v = &ep->ring[f % ep->ring_len];
+        if (*v & (VOTE_SILENT | VOTE_TAIL)) continue;
+        *v |= VOTE_TAIL;
+        ep->n_eou++;
+    }
+}
+
+static void step(struct pl_endpoint *ep, uint8_t vote, float energy, pl_endpoint_event_fn fn,
+                 void *ud) {
     const struct pl_endpoint_params *p = &ep->p;
     int64_t t = ep->t;
     /* take leaving votes out before the ring slot is overwritten */
     ep->n_start -= leaving(ep, p->start_frames, VOTE_VOICED);
     ep->n_stop -= leaving(ep, p->stop_frames, VOTE_SILENT);
-    ep->n_eou -= leaving(ep, p->eou_frames, VOTE_SILENT);
+    ep->n_eou -= leaving(ep, p->eou_frames, VOTE_SILENT | VOTE_TAIL);
     ep->ring[t % ep->ring_len] = vote;
     ep->n_start += (vote & VOTE_VOICED) != 0;
     ep->n_stop += (vote & VOTE_SILENT) != 0;
     ep->n_eou += (vote & VOTE_SILENT) != 0;
     if (vote & VOTE_VOICED) ep->last_voiced = t;
     ep->t = t + 1;
+    if (ep->speech && ep->gate > 0.0f && energy >= 0.0f && p->eou_frames > 0 && t >= ep->since)
+        quiet_tail(ep, t, vote, energy);
 
     if (!ep->speech) {
         if (ep->n_start < p->start_need) return;
@@ -223,6 +257,12 @@ static void step(struct pl_endpoint *ep, uint8_t vote, pl_endpoint_event_fn fn, 
 
 pl_status pl_endpoint_feed(struct pl_endpoint *ep, const float *vad_prob, const float *blank_prob,
                            size_t n, pl_endpoint_event_fn fn, void *ud) {
+    return pl_endpoint_feed_energy(ep, vad_prob, blank_prob, NULL, n, fn, ud);
+}
+
+pl_status pl_endpoint_feed_energy(struct pl_endpoint *ep, const float *vad_prob,
+                                  const float *blank_prob, const float *energy, size_t n,
+                                  pl_endpoint_event_fn fn, void *ud) {
     if (!ep) return PL_ERR(PL_E_INVALID_ARG, "pl_endpoint_feed: endpoint is NULL");
     if (n == 0) return PL_OK;
     if (!vad_prob && !blank_prob)
@@ -231,6 +271,10 @@ pl_status pl_endpoint_feed(struct pl_endpoint *ep, const float *vad_prob, const 
         if ((vad_prob && isnan(vad_prob[i])) || (blank_prob && isnan(blank_prob[i])))
             return PL_ERR(PL_E_INVALID_ARG, "pl_endpoint_feed: NaN probability at frame %lld",
                           (long long)(ep->t + (int64_t)i));
+    for (size_t i = 0; energy && i < n; i++)
+        if (!(energy[i] >= 0.0f))
+            return PL_ERR(PL_E_INVALID_ARG, "pl_endpoint_feed: energy %g at frame %lld",
+                          (double)energy[i], (long long)(ep->t + (int64_t)i));
     const float vt = ep->p.vad_threshold, bt = ep->p.blank_threshold;
     /* BLANK_ENDS: with blanks given, the VAD has no say on silence */
     const bool vad_silence = !(blank_prob && ep->p.combine == PL_ENDPOINT_COMBINE_BLANK_ENDS);
@@ -241,7 +285,7 @@ pl_status pl_endpoint_feed(struct pl_endpoint *ep, const float *vad_prob, const 
         bool b_silent = !blank_prob || blank_prob[i] >= bt;
         uint8_t vote = (uint8_t)((v_speech && b_speech ? VOTE_VOICED : 0) |
                                  (v_silent && b_silent ? VOTE_SILENT : 0));
-        step(ep, vote, fn, ud);
+        step(ep, vote, energy ? energy[i] : -1.0f, fn, ud);
     }
     return PL_OK;
 }

@@ -42,6 +42,16 @@
  * tail of an utterance never starts the next one. A window of 0 ms is one
  * frame; a threshold of 0 means one frame suffices.
  *
+ * The quiet tail (tail_gate_db > 0, frame energies given: pl_endpoint_feed_energy): the VAD
+ * goes on hearing speech for about 100 ms after a voice stops (its hangover), so the EOU
+ * window would start counting that late. With the gate, once tail_confirm frames in a row are
+ * silent in speech, the frames right before them whose energy is tail_gate_db or more under
+ * the utterance's loudest frame (the run of such quiet frames, since the last frame that was
+ * neither quiet nor silent) count as silent for the EOU window too: its pause is timed from
+ * where the sound stopped, and still needs the VAD to say so. The stop window (END) and the
+ * last voiced frame are untouched. With background noise within tail_gate_db of the voice no
+ * frame is quiet and nothing changes.
+ *
  * Thread-safety: a struct pl_endpoint belongs to one thread at a time.
  * Feeding allocates nothing.
  */
@@ -69,6 +79,7 @@ extern "C" {
 #define PL_ENDPOINT_VAD_THRESHOLD 0.5f
 #define PL_ENDPOINT_BLANK_THRESHOLD 0.5f
 #define PL_ENDPOINT_MAX_HISTORY_MS 60000
+#define PL_ENDPOINT_TAIL_CONFIRM 2 /* silent frames that confirm a quiet tail */
 
 /* Riva's EndpointingConfig with explicit presence: a field whose has_ flag is
  * false takes the default; a present 0 is a real value. Histories in ms,
@@ -100,6 +111,8 @@ struct pl_endpoint_params {
     float vad_threshold;      /* PL_ENDPOINT_VAD_THRESHOLD after resolve; may be changed */
     float blank_threshold;    /* PL_ENDPOINT_BLANK_THRESHOLD after resolve; may be changed */
     int combine;              /* enum pl_endpoint_combine; AGREE after resolve; may be changed */
+    float tail_gate_db;       /* quiet tail for the EOU window (top); 0 = off after resolve */
+    int tail_confirm;         /* PL_ENDPOINT_TAIL_CONFIRM after resolve; >= 1 */
 };
 
 /* Apply defaults to cfg (NULL: all defaults) for frames of frame_ms and check
@@ -143,6 +156,13 @@ void pl_endpoint_reset(struct pl_endpoint *ep);
  * is consumed (fn never runs). fn may be NULL. */
 pl_status pl_endpoint_feed(struct pl_endpoint *ep, const float *vad_prob, const float *blank_prob,
                            size_t n, pl_endpoint_event_fn fn, void *ud);
+
+/* As pl_endpoint_feed, with energy[t] >= 0 the mean square of frame t's samples (any
+ * scale, the same for every frame), or NULL (no quiet tail). A NaN or negative energy:
+ * PL_E_INVALID_ARG before anything is consumed. */
+pl_status pl_endpoint_feed_energy(struct pl_endpoint *ep, const float *vad_prob,
+                                  const float *blank_prob, const float *energy, size_t n,
+                                  pl_endpoint_event_fn fn, void *ud);
 
 /* End of stream: an open utterance ends (END with at_finish, frame = the
  * number of frames fed). Then idle; feeding may go on. */

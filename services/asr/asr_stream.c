@@ -69,6 +69,7 @@ void pl_asrsvc_session_destroy(struct pl_asrsvc_session *s) {
     pl_vad_state_destroy(s->vs);
     pl_endpoint_destroy(s->ep);
     pl_free(s->vprob);
+    pl_free(s->fen);
     pl_free(s->evs);
     pl_asr_fe_stream_destroy(s->fs);
     pl_asr_state_destroy(s->ms);
@@ -549,6 +550,34 @@ static void on_event(void *ud, const struct pl_endpoint_event *ev) {
     s->n_evs++;
 }
 
+/* The mean square of every whole 10 ms frame of the new samples, for the endpointer's quiet
+ * tail; the frames it has taken are dropped now and then. */
+static pl_status frame_energy(struct pl_asrsvc_session *s, const float *x, size_t n, int64_t hop) {
+    if (!(s->ss->o.tail_gate_db > 0.0)) return PL_OK;
+    size_t done = (size_t)(s->ep_frames - s->fen_base);
+    if (done >= 4096 && done <= s->n_fen) {
+        memmove(s->fen, s->fen + done, sizeof *s->fen * (s->n_fen - done));
+        s->n_fen -= done;
+        s->fen_base += (int64_t)done;
+    }
+    PL_TRY(grow((void **)&s->fen, &s->cap_fen, s->n_fen + n / (size_t)hop + 1, sizeof *s->fen));
+    for (size_t i = 0; i < n; i++) {
+        s->fen_acc += (double)x[i] * x[i];
+        if (++s->fen_fill == hop) {
+            s->fen[s->n_fen++] = (float)(s->fen_acc / (double)hop);
+            s->fen_acc = 0.0;
+            s->fen_fill = 0;
+        }
+    }
+    return PL_OK;
+}
+
+/* Frame g's energy for the endpointer, or -1 (not known: no quiet tail for it). */
+static float energy_of(const struct pl_asrsvc_session *s, int64_t g) {
+    if (g < s->fen_base || g - s->fen_base >= (int64_t)s->n_fen) return -1.0f;
+    return s->fen[g - s->fen_base];
+}
+
 /* Blank modes: the features and the model take every sample received (they run ahead of
  * the endpointer by the model's look-ahead); 10 ms frame g goes to the endpointer once its
  * VAD probability (g < known) and the blank probability of the model's output row covering
@@ -571,9 +600,9 @@ static pl_status push_blank(struct pl_asrsvc_session *s, int64_t known, bool at_
         }
         float b = row < s->n_rows ? expf(s->logp[row * V + (size_t)s->blank_id]) : 1.0f;
         size_t w = (size_t)((g * hop + hop / 2) / PL_VAD_WINDOW);
-        float v = w < s->n_vprob ? s->vprob[w] : 0.0f;
+        float v = w < s->n_vprob ? s->vprob[w] : 0.0f, en = energy_of(s, g);
         s->n_evs = 0;
-        PL_TRY(pl_endpoint_feed(s->ep, &v, &b, 1, on_event, s));
+        PL_TRY(pl_endpoint_feed_energy(s->ep, &v, &b, en >= 0.0f ? &en : NULL, 1, on_event, s));
         s->ep_frames++;
         for (size_t e = 0; e < s->n_evs; e++) {
             if (s->evs[e].type == PL_ENDPOINT_START) {
@@ -615,6 +644,7 @@ static pl_status push_samples(struct pl_asrsvc_session *s, const float *x, size_
         if (s->buf_pos - s->utt_start >= max_utt) PL_TRY(end_utt(s, s->buf_pos));
         return PL_OK;
     }
+    PL_TRY(frame_energy(s, x, n, hop));
     size_t nw = (n + PL_VAD_WINDOW) / PL_VAD_WINDOW + 1, got = 0;
     PL_TRY(grow((void **)&s->vprob, &s->cap_vprob, s->n_vprob + nw, sizeof *s->vprob));
     PL_TRY(pl_vad_feed_array(s->vs, x, n, s->vprob + s->n_vprob, nw, &got));
@@ -625,14 +655,18 @@ static pl_status push_samples(struct pl_asrsvc_session *s, const float *x, size_
     if (at_end) known = s->recv / hop;
     if (s->use_blank) return push_blank(s, known, at_end);
     while (s->ep_frames < known) {
-        float fr[64];
+        float fr[64], en[64];
         int k = 0;
+        bool have_en = s->ss->o.tail_gate_db > 0.0;
         for (; k < 64 && s->ep_frames + k < known; k++) {
             size_t w = (size_t)(((s->ep_frames + k) * hop + hop / 2) / PL_VAD_WINDOW);
             fr[k] = w < s->n_vprob ? s->vprob[w] : 0.0f;
+            en[k] = energy_of(s, s->ep_frames + k);
+            if (en[k] < 0.0f) have_en = false;
         }
         s->n_evs = 0;
-        PL_TRY(pl_endpoint_feed(s->ep, fr, NULL, (size_t)k, on_event, s));
+        PL_TRY(pl_endpoint_feed_energy(s->ep, fr, NULL, have_en ? en : NULL, (size_t)k, on_event,
+                                       s));
         s->ep_frames += k;
         for (size_t e = 0; e < s->n_evs; e++) {
             if (s->evs[e].type == PL_ENDPOINT_START) {

@@ -87,6 +87,9 @@ struct pl_asrsvc_streaming_opts {
                                the interims: it keeps this many prefixes (16; 0: the request's
                                beam width); the finals and the words at a pause decode with
                                the request's beam width */
+    double tail_gate_db;    /* the endpointer's quiet tail (engine/asr/endpoint.h): the EOU
+                               pause is timed from where the frames fell this far under the
+                               utterance's loudest (30 dB; 0: from the VAD's last speech) */
     struct pl_metrics *metrics; /* optional: scheduler metrics (asr_sched.h; borrowed) */
 };
 void pl_asrsvc_streaming_opts_default(struct pl_asrsvc_streaming_opts *o);

@@ -37,6 +37,7 @@ void pl_asrsvc_streaming_opts_default(struct pl_asrsvc_streaming_opts *o) {
     o->final_renorm = true;
     o->final_margin_ms = 500;
     o->interim_beam_width = 16;
+    o->tail_gate_db = 30.0;
 }
 
 pl_status pl_asrsvc_endpointing_parse(const char *name, int *out) {
@@ -271,6 +272,7 @@ pl_status pl__asrsvc_session_setup(struct pl_asrsvc_session *s,
                         : PL_ENDPOINT_COMBINE_AGREE;
         s->blank_id = pl_asr_model_get_config(s->m->am)->blank;
         s->stride = s->m->stride > 0 ? s->m->stride : 1;
+        p.tail_gate_db = (float)s->ss->o.tail_gate_db;
         PL_TRY(pl_endpoint_create(&p, &s->ep));
         PL_TRY(pl_vad_state_create(vad, &s->vs));
         static const float silence[PL_VAD_WINDOW];

@@ -71,6 +71,11 @@ struct pl_asrsvc_session {
     struct pl_endpoint *ep;
     float *vprob; /* probability of every VAD window since the start */
     size_t n_vprob, cap_vprob;
+    float *fen;       /* mean square of the 10 ms frames from fen_base on (the quiet tail) */
+    size_t n_fen, cap_fen;
+    int64_t fen_base; /* stream frame of fen[0] (<= ep_frames) */
+    double fen_acc;   /* the partial frame's sum of squares ... */
+    int fen_fill;     /* ... over this many samples */
     int64_t ep_frames;
     struct ep_ev *evs;
     size_t n_evs, cap_evs;

@@ -47,6 +47,7 @@ struct asr_cfg {
     int64_t stream_batch_wait_us;
     bool stream_final_renorm;
     double stream_final_margin_ms;
+    double stream_tail_gate_db;
     int64_t stream_interim_beam_width;
     char *log_level;
 };
@@ -79,6 +80,7 @@ static const struct pl_config_field asr_fields[] = {
     F("stream_batch_wait_us", PL_CONFIG_INT, stream_batch_wait_us, "2000", 0, 1000000, "how long a streaming model step waits for other streams"),
     F("stream_final_renorm", PL_CONFIG_BOOL, stream_final_renorm, "true", 0, 0, "StreamingRecognize finals of a model with per-utterance feature normalization: recompute the utterance as Recognize does (false: the running-normalization rows, as the interims)"),
     F("stream_final_margin_ms", PL_CONFIG_DOUBLE, stream_final_margin_ms, "500", -1, 10000, "that recomputation takes the audio from this long before the endpointer's first voiced frame to this long after its last one (-1: the whole utterance)"),
+    F("stream_tail_gate_db", PL_CONFIG_DOUBLE, stream_tail_gate_db, "30", 0, 120, "StreamingRecognize end-of-utterance pause (stop_history_eou): once the VAD hears silence, time it from where the frames fell this many dB under the utterance's loudest (the VAD goes on hearing speech ~100 ms after it stops); 0: from the VAD's last speech"),
     F("stream_interim_beam_width", PL_CONFIG_INT, stream_interim_beam_width, "16", 0, 1024, "StreamingRecognize with recomputed finals (stream_final_renorm): the interims' streamed decoder keeps this many prefixes (0: beam_width); finals and the words at a pause use beam_width"),
     F("log_level", PL_CONFIG_STRING, log_level, "info", 1, 0, "error, warn, info or debug"),
 };
@@ -133,6 +135,7 @@ int main(int argc, char **argv) {
     sso.batch_wait_us = cfg.stream_batch_wait_us;
     sso.final_renorm = cfg.stream_final_renorm;
     sso.final_margin_ms = cfg.stream_final_margin_ms;
+    sso.tail_gate_db = cfg.stream_tail_gate_db;
     sso.interim_beam_width = (int)cfg.stream_interim_beam_width;
     sso.metrics = pl_worker_metrics(w);
     if (pl_asrsvc_endpointing_parse(cfg.stream_endpointing, &sso.endpointing) != PL_OK ||

@@ -15,7 +15,8 @@ dialog restarted with it; "400/120": the 400 ms window with the end-of-turn chec
 120 ms of silence, dialog.end_of_turn_silence_ms, at --eot-conf, docs/dialog.md "End of
 turn", with the NLU's confidence alone: dialog.end_of_turn_tone false; "400/120/tone": the
 tone of the voice counts too, dialog.end_of_turn_tone with --fall-slope, --rise-slope; a bare
-number turns the check off) every recording is one Converse stream, hands-free, LINEAR_PCM at the
+number turns the check off; a suffix "@DB" restarts parley-asr with asr.stream_tail_gate_db DB,
+"@0" timing the pause from the VAD's last speech, the behaviour before the quiet tail) every recording is one Converse stream, hands-free, LINEAR_PCM at the
 recording's rate, sent in 20 ms chunks on a real-time schedule (a chunk leaves when its last
 sample would have been spoken) as 0.3 s of dither, the speech, 1.5 s of dither.
 
@@ -186,6 +187,17 @@ def one(dv, stack, name, path):
             "srv_first": float(done[0].attributes["first_audio_ms"]) if done else float("nan")}
 
 
+def restart_asr(ds, stack, gate_db):
+    """parley-asr again, with asr.stream_tail_gate_db (None: its default)."""
+    stack.asr.terminate()
+    stack.asr.wait()
+    env = {"PARLEY_ASR_LOG_LEVEL": "warn", "PARLEY_ASR_PUNCTUATION": "false"}
+    if gate_db is not None:
+        env["PARLEY_ASR_STREAM_TAIL_GATE_DB"] = str(gate_db)
+    stack.asr = ds.start([os.environ["PL_ASR"], "--nats", stack.nats, "--http-port", "-1",
+                          "--model-dir", os.path.join(ROOT, "models")], "asr", env, r"models=[1-9]")
+
+
 def restart_dialog(ds, stack, silence_ms, eot_ms, eot_conf, tone=False, fall_slope=-10.0,
                    rise_slope=0.0):
     stack.dialog.terminate()
@@ -234,8 +246,14 @@ def main():
     print("load average at start: %s" % open("/proc/loadavg").read().split()[:3], flush=True)
     summary = []
     import gwtest
+    gate_now = None
     for spec in a.silence.split(","):
-        silence, _, eot = spec.partition("/")
+        spec_w, _, gate = spec.partition("@")
+        gate = float(gate) if gate else None
+        if gate != gate_now:
+            restart_asr(ds, stack, gate)
+            gate_now = gate
+        silence, _, eot = spec_w.partition("/")
         eot, _, tone = eot.partition("/")
         silence, eot = int(silence), int(eot or 0)
         restart_dialog(ds, stack, silence, eot, a.eot_conf, tone == "tone", a.fall_slope,

@@ -3,7 +3,7 @@
  * exact event frames on synthetic probability sequences (start, first-pass
  * EOU with re-arming, end, VAD and CTC blank combined), EndpointingConfig
  * presence semantics and defaults, invalid values, chunk-size invariance,
- * finish; and on real speech through the Silero VAD (engine/models/vad.c):
+ * finish, the quiet tail; and on real speech through the Silero VAD (engine/models/vad.c):
  * two words separated by silence give two utterances where the words are,
  * silence and white noise give none.
  */
@@ -548,6 +548,108 @@ START_TEST(test_audio_silence_and_noise) {
 }
 END_TEST
 
+/* The quiet tail: speech whose VAD probability stays high 10 frames after its energy fell
+ * 50 dB (the VAD's hangover). EOU 120 ms x 0.9 (11 of 12 frames), stop 400 ms x 0.98. */
+static struct pl_endpoint *tail_ep(float gate_db) {
+    struct pl_endpoint_config c = {.has_start_history = true,
+                                   .start_history = 50,
+                                   .has_start_threshold = true,
+                                   .start_threshold = 0.6f,
+                                   .has_stop_history = true,
+                                   .stop_history = 400,
+                                   .has_stop_history_eou = true,
+                                   .stop_history_eou = 120};
+    struct pl_endpoint_params p;
+    ck_assert_int_eq(pl_endpoint_params_resolve(&c, 10, &p), PL_OK);
+    ck_assert_int_eq(p.eou_need, 11);
+    ck_assert(p.tail_gate_db == 0.0f && p.tail_confirm == PL_ENDPOINT_TAIL_CONFIRM);
+    p.tail_gate_db = gate_db;
+    struct pl_endpoint *ep = NULL;
+    ck_assert_int_eq(pl_endpoint_create(&p, &ep), PL_OK);
+    return ep;
+}
+
+START_TEST(test_quiet_tail) {
+    enum { N = 160 };
+    float v[N], e[N], floor_e[N];
+    fill(v, 0, N, 0.05f);
+    fill(v, 10, 60, 0.9f); /* the VAD: speech 10..59 */
+    fill(e, 0, N, 1e-5f);
+    fill(e, 10, 50, 1.0f); /* the sound: 10..49, then 50 dB under */
+    fill(floor_e, 0, N, 0.02f);
+    fill(floor_e, 10, 50, 1.0f); /* a noise floor 17 dB under the voice: never quiet */
+    /* off (and without energies): the EOU pause counts from the VAD's last speech, frame 59:
+     * 11 silent frames 60..70 */
+    for (int mode = 0; mode < 2; mode++) {
+        struct pl_endpoint *ep = tail_ep(mode == 0 ? 0.0f : 30.0f);
+        struct evlog l = {0};
+        ck_assert_int_eq(mode == 1 ? pl_endpoint_feed(ep, v, NULL, N, on_event, &l)
+                                   : pl_endpoint_feed_energy(ep, v, NULL, e, N, on_event, &l),
+                         PL_OK);
+        ck_assert_int_eq(l.n, 3);
+        expect(&l, 0, PL_ENDPOINT_START, 12, 10, 12);
+        expect(&l, 1, PL_ENDPOINT_EOU, 70, 10, 59);
+        expect(&l, 2, PL_ENDPOINT_END, 99, 10, 59);
+        pl_endpoint_destroy(ep);
+    }
+    /* on: two silent frames (60, 61) confirm it, and the quiet frames 50..59 before them
+     * count for the EOU window: the pause ends at frame 61, 120 ms after the sound stopped
+     * (frame 50). The stop window and the last voiced frame are the VAD's. */
+    struct pl_endpoint *ep = tail_ep(30.0f);
+    struct evlog l = {0};
+    ck_assert_int_eq(pl_endpoint_feed_energy(ep, v, NULL, e, N, on_event, &l), PL_OK);
+    ck_assert_int_eq(l.n, 3);
+    expect(&l, 1, PL_ENDPOINT_EOU, 61, 10, 59);
+    expect(&l, 2, PL_ENDPOINT_END, 99, 10, 59);
+    /* the same frame by frame (the run spans the calls) */
+    pl_endpoint_reset(ep);
+    memset(&l, 0, sizeof l);
+    for (int i = 0; i < N; i++)
+        ck_assert_int_eq(pl_endpoint_feed_energy(ep, v + i, NULL, e + i, 1, on_event, &l), PL_OK);
+    expect(&l, 1, PL_ENDPOINT_EOU, 61, 10, 59);
+    /* a loud frame inside the VAD's tail: the quiet run starts after it (frame 56): 56..61
+     * are 6 of the 11, so the EOU comes at frame 66 */
+    e[55] = 0.5f;
+    pl_endpoint_reset(ep);
+    memset(&l, 0, sizeof l);
+    ck_assert_int_eq(pl_endpoint_feed_energy(ep, v, NULL, e, N, on_event, &l), PL_OK);
+    expect(&l, 1, PL_ENDPOINT_EOU, 66, 10, 59);
+    e[55] = 1e-5f;
+    /* a noise floor within the gate: nothing is quiet, nothing changes */
+    pl_endpoint_reset(ep);
+    memset(&l, 0, sizeof l);
+    ck_assert_int_eq(pl_endpoint_feed_energy(ep, v, NULL, floor_e, N, on_event, &l), PL_OK);
+    expect(&l, 1, PL_ENDPOINT_EOU, 70, 10, 59);
+    /* a quiet stretch the VAD never calls silent (a pause it hears through) ends nothing */
+    float v2[N];
+    fill(v2, 0, N, 0.05f);
+    fill(v2, 10, 100, 0.9f);
+    pl_endpoint_reset(ep);
+    memset(&l, 0, sizeof l);
+    ck_assert_int_eq(pl_endpoint_feed_energy(ep, v2, NULL, e, 100, on_event, &l), PL_OK);
+    ck_assert_int_eq(l.n, 1); /* START only */
+    /* bad energies: nothing consumed */
+    float bad = -1.0f, nan_e = NAN;
+    int64_t t = pl_endpoint_frames(ep);
+    ck_assert_int_eq(pl_endpoint_feed_energy(ep, v, NULL, &bad, 1, on_event, &l),
+                     PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_endpoint_feed_energy(ep, v, NULL, &nan_e, 1, on_event, &l),
+                     PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_endpoint_frames(ep), t);
+    pl_endpoint_destroy(ep);
+    /* bad gates */
+    struct pl_endpoint_params p;
+    ck_assert_int_eq(pl_endpoint_params_resolve(NULL, 10, &p), PL_OK);
+    p.tail_gate_db = -1.0f;
+    ck_assert_int_eq(pl_endpoint_create(&p, &ep), PL_E_INVALID_ARG);
+    p.tail_gate_db = NAN;
+    ck_assert_int_eq(pl_endpoint_create(&p, &ep), PL_E_INVALID_ARG);
+    p.tail_gate_db = 30.0f;
+    p.tail_confirm = 0;
+    ck_assert_int_eq(pl_endpoint_create(&p, &ep), PL_E_INVALID_ARG);
+}
+END_TEST
+
 Suite *pl_endpoint_suite(void) {
     Suite *su = suite_create("endpoint");
     TCase *tc = tcase_create("synthetic");
@@ -558,6 +660,7 @@ Suite *pl_endpoint_suite(void) {
     tcase_add_test(tc, test_defaults_and_presence);
     tcase_add_test(tc, test_invalid);
     tcase_add_test(tc, test_chunking_finish_reset);
+    tcase_add_test(tc, test_quiet_tail);
     suite_add_tcase(su, tc);
     TCase *ta = tcase_create("audio");
     tcase_add_checked_fixture(ta, vad_setup, vad_teardown);
