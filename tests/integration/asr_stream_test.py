@@ -97,6 +97,29 @@ def sched_metric(port, name):
                if l.startswith(name + "{") or l.startswith(name + " "))
 
 
+def speech_end_s(wav):
+    """End of the last 10 ms frame above 5% of the loudest frame's RMS (16 kHz WAV bytes)."""
+    a = struct.unpack("<%dh" % ((len(wav) - 44) // 2), wav[44:44 + (len(wav) - 44) // 2 * 2])
+    rms = [(sum(x * x for x in a[i:i + 160]) / 160) ** 0.5 for i in range(0, len(a) - 159, 160)]
+    top = max(rms)
+    return (max(i for i, r in enumerate(rms) if r > 0.05 * top) + 1) * 0.01
+
+
+def pause_lags(stub, clips):
+    """Per clip (16 kHz WAV bytes, with 1.5 s of dither after it) streamed in 20 ms chunks with
+    a 120 ms end-of-utterance pause and a 2 s stop window: where the last stability-1
+    interim's audio ends (audio_processed), minus the clip's true end of sound (s)."""
+    lags = []
+    for wav in clips:
+        end = speech_end_s(wav)
+        padded = dither(svc.sox(["-t", "wav", "-", "-t", "wav", "-", "pad", "0", "1.5"], stdin=wav))
+        c = cfg(endpointing_config=asr.EndpointingConfig(stop_history=2000, stop_history_eou=120))
+        _, interims = stream(stub, c, padded, 640)
+        firm = [r.audio_processed for r in interims if r.stability == 1.0]
+        lags.append(firm[-1] - end if firm else float("nan"))  # the last: pauses inside come first
+    return lags
+
+
 def main():
     models = os.path.join(g.TMP, "models")
     os.makedirs(models)
@@ -237,7 +260,7 @@ def main():
         os.makedirs(qmodels)
         os.symlink(qn, os.path.join(qmodels, "asr-en-quartznet"))
         os.symlink(vad, os.path.join(qmodels, "vad-silero"))
-        _, q_http, nq, _ = svc.start_asr(nats_url, qmodels, {"PARLEY_ASR_LM": "none",
+        q_p, q_http, nq, _ = svc.start_asr(nats_url, qmodels, {"PARLEY_ASR_LM": "none",
                                                              "PARLEY_ASR_STREAM_ENDPOINTING": "vad+blank"})
         check(nq == 1, "parley-asr serves models/asr-en-quartznet (stream_endpointing vad+blank)")
         clip = wav16k(os.path.join(LJ, "LJ001-0010.flac"))
@@ -258,6 +281,27 @@ def main():
         finals2, _ = stream(stub, cfg(), clip, 16000, interim=False)
         check(len(finals) >= 1 and text(finals) == text(finals2),
               "vad+blank: 50 ms and 500 ms chunks give the same finals (%r)" % text(finals)[:60])
+
+        # the end-of-utterance pause, timed from the true end of the sound
+        clips = [wav16k(os.path.join(LJ, c + ".flac")) for c in ("LJ001-0010", "LJ001-0035",
+                                                                  "LJ001-0049")]
+        lag = {}
+        for gate in ("", "0"):  # the default (30 dB), then off
+            q_p.terminate()
+            q_p.wait(timeout=30)
+            env = {"PARLEY_ASR_LM": "none"}
+            if gate:
+                env["PARLEY_ASR_STREAM_TAIL_GATE_DB"] = gate
+            q_p, _, nq, _ = svc.start_asr(nats_url, qmodels, env)
+            lag[gate] = pause_lags(stub, clips)
+            print("end-of-utterance pause after 120 ms, tail gate %s: stability-1 interim at "
+                  "+%s ms of the true end" % (gate or "default",
+                                              ["%.0f" % (x * 1000) for x in lag[gate]]))
+        check(all(0.11 <= x <= 0.19 for x in lag[""]),
+              "the pause (120 ms) is timed from the end of the sound: its interim within 110-190 "
+              "ms of it (%s)" % lag[""])
+        check(all(x > y + 0.04 for x, y in zip(lag["0"], lag[""])),
+              "with the gate off it comes after the VAD's hangover, later (%s)" % lag["0"])
     else:
         print("SKIP: models/asr-en-quartznet is not there (vad+blank checks)")
     print("OK")
