@@ -89,7 +89,8 @@ struct pl_asrsvc_streaming_opts {
                                the request's beam width */
     double tail_gate_db;    /* the endpointer's quiet tail (engine/asr/endpoint.h): the EOU
                                pause is timed from where the frames fell this far under the
-                               utterance's loudest (30 dB; 0: from the VAD's last speech) */
+                               utterance's loudest (0: off, from the VAD's last speech, the
+                               default; 30 dB measured, docs/vad.md) */
     struct pl_metrics *metrics; /* optional: scheduler metrics (asr_sched.h; borrowed) */
 };
 void pl_asrsvc_streaming_opts_default(struct pl_asrsvc_streaming_opts *o);

@@ -37,7 +37,7 @@ void pl_asrsvc_streaming_opts_default(struct pl_asrsvc_streaming_opts *o) {
     o->final_renorm = true;
     o->final_margin_ms = 500;
     o->interim_beam_width = 16;
-    o->tail_gate_db = 30.0;
+    o->tail_gate_db = 0.0;
 }
 
 pl_status pl_asrsvc_endpointing_parse(const char *name, int *out) {
