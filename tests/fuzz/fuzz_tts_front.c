@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "fuzz_util.h"
@@ -64,6 +65,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *text = fz_str(t ? t : (const uint8_t *)"", t ? tlen : 0);
     char *custom = c ? fz_str(c, clen) : NULL;
     if (!text || (c && !custom)) goto out;
+    /* the text as the front end sees it: a C string, so up to its first NUL byte */
+    tlen = strlen(text);
 
     struct pl_tts_lexicon *user = NULL;
     if (u) user_dict(u, ulen, &user);
