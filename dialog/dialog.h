@@ -373,23 +373,36 @@ struct pl_dlg_call {
 void pl_dlg_call_deinit(struct pl_dlg_call *c);
 
 /*
- * A turn that waits for its webhooks without a thread (docs/dialog.md, "Threads"). With
+ * A turn that waits for its calls out without a thread (docs/dialog.md, "Threads"). With
  * opts.replay set, the turn's calls out are taken from `calls` in the order the turn makes
- * them; a kb_answer or nats call not there yet is made (blocking) and appended; a webhook not
- * there yet stops the turn (PL_E_CANCELLED, out->calls_out) with `pending` its index in the
- * spec and `pending_body` the request to POST: nothing of the turn stands. The caller makes
- * the call (pl_dlg_http_start), appends its outcome and runs the turn again on the same state
- * as loaded, with the same replay: the policy is deterministic on the same input, now_ms is
- * kept, and the contexts the turn creates get the ids the first run gave them (`ids`, taken
- * from the state after a stopped run: pl_dlg_replay_keep_ids), so the webhook's request names
- * the context the stored turn has.
+ * them; a webhook not there yet stops the turn (PL_E_CANCELLED, out->calls_out) with
+ * `pending_kind` PL_DLG_CALL_WEBHOOK, `pending` its index in the spec and `pending_body` the
+ * request to POST: nothing of the turn stands. With `defer_all`, a `nats` action (its subject
+ * and timeout in pending_subject, pending_timeout_ms, the request in pending_body) and a
+ * kb_answer (the question in pending_body) not there yet stop the turn the same way; without
+ * it they are made here (blocking) and appended. The caller makes the call (pl_dlg_http_start
+ * for a webhook, a NATS request for the others), appends its outcome and runs the turn again
+ * on the same state as loaded, with the same replay: the policy is deterministic on the same
+ * input, now_ms is kept, and the contexts the turn creates get the ids the first run gave
+ * them (`ids`, taken from the state after a stopped run: pl_dlg_replay_keep_ids), so the
+ * request names the context the stored turn has.
  */
+enum pl_dlg_call_kind {
+    PL_DLG_CALL_NONE = 0,
+    PL_DLG_CALL_WEBHOOK = 1, /* pending: the webhook's index; pending_body: the POST's body */
+    PL_DLG_CALL_NATS = 2,    /* pending_subject, pending_timeout_ms; pending_body: the request */
+    PL_DLG_CALL_KB = 3,      /* kb_answer: pending_body is the question */
+};
 struct pl_dlg_replay {
     struct pl_dlg_call *calls; /* owned */
     int n_calls, cap_calls;
     int next;            /* during a run: the next call to take */
-    int pending;         /* after a stopped run: the webhook to call (index), else -1 */
-    char *pending_body;  /* ... its request (owned) */
+    bool defer_all;      /* nats and kb_answer calls stop the turn too (the caller makes them) */
+    enum pl_dlg_call_kind pending_kind; /* after a stopped run: the call to make, else NONE */
+    int pending;         /* ... a webhook: its index, else -1 */
+    const char *pending_subject; /* ... a nats action: its subject (the spec's) */
+    int pending_timeout_ms;      /* ... and its timeout_ms */
+    char *pending_body;  /* ... the request, or kb_answer's question (owned) */
     int64_t now_ms;      /* the turn's clock, kept across runs (0 = set at the first) */
     char (*ids)[PL_DLG_ID_LEN]; /* owned */
     int n_ids;
@@ -403,7 +416,7 @@ pl_status pl_dlg_replay_add(struct pl_dlg_replay *r, struct pl_dlg_call *c);
  * r->n_loaded). Errors: PL_E_NOMEM. */
 pl_status pl_dlg_replay_keep_ids(struct pl_dlg_replay *r, const struct pl_dlg_state *st);
 /* Before each run, on the state as loaded: its new contexts take r's ids, the calls are taken
- * from the first, the pending webhook is cleared. */
+ * from the first, the pending call is cleared. */
 void pl_dlg_replay_prepare(struct pl_dlg_replay *r, struct pl_dlg_state *st);
 
 struct pl_dlg_turn_opts {
@@ -417,8 +430,8 @@ struct pl_dlg_turn_opts {
      * so that the caller can run it again where waiting blocks no one (parley-dialog's
      * action pool). The records hook is local and still runs. */
     bool local_only;
-    /* Calls out taken from and recorded in a replay, webhooks left to the caller (above);
-     * NULL: every call is made here, blocking. */
+    /* Calls out taken from and recorded in a replay, webhooks (and with defer_all every call
+     * out) left to the caller (above); NULL: every call is made here, blocking. */
     struct pl_dlg_replay *replay;
 };
 
@@ -508,7 +521,10 @@ pl_status pl_dlg_template_fill(const char *tmpl, const struct pl_dlg_vars *vars,
 struct pl_dlg_store;
 
 struct pl_dlg_store_opts {
-    bool sync_full;      /* PRAGMA synchronous=FULL (fsync per commit); false = NORMAL */
+    bool sync_full;      /* a write returns once its commit is fsynced (a group commit: one
+                          * fdatasync of the WAL for the commits made meanwhile); false: once
+                          * it is in the WAL file (a process crash loses nothing, a power loss
+                          * or a file system turned read-only may lose the last commits) */
     int max_version;     /* migrate up to this schema version (0 = latest; tests) */
     int busy_timeout_ms; /* another process holding the file (default 5000) */
     /* Partitioned sessions (docs/deployment.md, "Dialog shards"): new session ids begin with
@@ -564,10 +580,18 @@ pl_status pl_dlg_store_session_end(struct pl_dlg_store *st, const char *user,
  * events (numbered after the session's last), its record effects, last_active_ms. Durable
  * against a crash of the process when this returns (WAL; against power loss too with
  * sync_full). Errors: PL_E_IO (SQLite, including SQLITE_FULL), PL_E_NOMEM; on error nothing
- * of the turn is stored. Clears the contexts' dirty marks on success.
+ * of the turn is stored, except when the commit's fsync (sync_full) fails: then the turn is
+ * in the WAL but may not be on disk (PL_E_EXHAUSTED, PL_E_UNAVAILABLE for a read-only file
+ * system, PL_E_IO). Clears the contexts' dirty marks once committed.
  */
 pl_status pl_dlg_store_commit(struct pl_dlg_store *st, struct pl_dlg_state *s,
                               const struct pl_dlg_turn *t, int64_t now_ms);
+
+/* Since the store was opened: commits made, commits known to be on disk (sync_full: each
+ * write call returns only once its commit is counted here) and fsyncs of the WAL that made
+ * them so (fewer than the commits when writers overlap). Any pointer may be NULL. */
+void pl_dlg_store_sync_stats(struct pl_dlg_store *st, uint64_t *commits, uint64_t *synced,
+                             uint64_t *fsyncs);
 
 /* Every context of a session, open and (when asked) closed, oldest first. OUT: *out
  * (caller owns; destroy with pl_dlg_state_destroy): a state whose ctx[] holds them. */

@@ -89,7 +89,10 @@ pl_status pl_dlg_replay_keep_ids(struct pl_dlg_replay *r, const struct pl_dlg_st
 void pl_dlg_replay_prepare(struct pl_dlg_replay *r, struct pl_dlg_state *st) {
     r->n_loaded = st->n_ctx;
     r->next = 0;
+    r->pending_kind = PL_DLG_CALL_NONE;
     r->pending = -1;
+    r->pending_subject = NULL;
+    r->pending_timeout_ms = 0;
     pl_free(r->pending_body);
     r->pending_body = NULL;
     st->preset_ids = (const char(*)[PL_DLG_ID_LEN])r->ids;

@@ -67,6 +67,20 @@ static pl_status calls_out(struct pl__turn *t, const char *what) {
     return PL_ERR(PL_E_CANCELLED, "the turn calls out (%s): run it where it may wait", what);
 }
 
+/* With a replay: stop the turn at a call its caller makes (without a thread waiting), then
+ * runs the turn again with the outcome. body (owned) is taken, also on failure. */
+static pl_status defer(struct pl__turn *t, enum pl_dlg_call_kind kind, int webhook,
+                       const char *subject, int timeout_ms, char *body, const char *what) {
+    struct pl_dlg_replay *r = t->o->replay;
+    r->pending_kind = kind;
+    r->pending = webhook;
+    r->pending_subject = subject;
+    r->pending_timeout_ms = timeout_ms;
+    pl_free(r->pending_body);
+    r->pending_body = body;
+    return calls_out(t, what);
+}
+
 /* The knowledge base's answer to the utterance; says it (response `r`, else the answer as
  * is) or the spec's kb_no_answer / kb_unavailable. */
 pl_status pl__turn_kb_answer(struct pl__turn *t, int r, int empty) {
@@ -83,7 +97,13 @@ pl_status pl__turn_kb_answer(struct pl__turn *t, int r, int empty) {
         ms = prev->duration_ms;
         if (prev->body && !(ans = pl_strdup(prev->body))) return PL_ERR(PL_E_NOMEM, "turn");
     } else {
-        if (t->o->hooks && t->o->hooks->kb_answer) {
+        bool hook = t->o->hooks && t->o->hooks->kb_answer;
+        if (hook && t->o->replay && t->o->replay->defer_all) { /* asked by the caller */
+            char *q = pl_strdup(t->text);
+            return q ? defer(t, PL_DLG_CALL_KB, -1, NULL, 0, q, "kb_answer")
+                     : PL_ERR(PL_E_NOMEM, "turn");
+        }
+        if (hook) {
             st = t->o->hooks->kb_answer(t->o->hooks_ud, t->text, t->o->deadline_us, &ans);
             snprintf(errbuf, sizeof errbuf, "%s", st == PL_OK ? "" : pl_last_error());
         }
@@ -344,12 +364,11 @@ static pl_status act_external(struct pl__turn *t, const struct pl__dlg_step *s) 
         char *req = pl__dlg_ext_request(t->st, pl__turn_cur(t), t->turn_no, t->out->intent,
                                         t->text, t->nlu, kind, name);
         if (!req) return PL_ERR(PL_E_NOMEM, "action");
-        if (web && configured && t->o->replay) { /* the caller makes the call, then runs again */
-            t->o->replay->pending = s->webhook;
-            pl_free(t->o->replay->pending_body);
-            t->o->replay->pending_body = req;
-            return calls_out(t, kind);
-        }
+        if (web && configured && t->o->replay) /* the caller makes the call, then runs again */
+            return defer(t, PL_DLG_CALL_WEBHOOK, s->webhook, NULL, 0, req, kind);
+        if (!web && t->o->replay && t->o->replay->defer_all && t->o->hooks &&
+            t->o->hooks->nats_request) /* the same for a NATS request */
+            return defer(t, PL_DLG_CALL_NATS, -1, s->subject, s->timeout_ms, req, kind);
         if (web) pl__dlg_webhook_call(&t->sp->webhooks[s->webhook], req, t->o->deadline_us, &r);
         else nats_call(t, s, req, &r);
         pl_free(req);

@@ -683,6 +683,12 @@ pl_status pl_nrpc_call_async(struct pl_nrpc_conn *c, const char *subject, const 
                       ud);
 }
 
+pl_status pl_nrpc_call_external_async(struct pl_nrpc_conn *c, const char *subject,
+                                      const void *req, size_t n, const struct pl_nrpc_meta *meta,
+                                      int timeout_ms, pl_nrpc_done_fn done, void *ud) {
+    return call_async(c, subject, req, n, meta, timeout_ms, 0, done, ud);
+}
+
 struct sync_call {
     pthread_mutex_t lock;
     pthread_cond_t cond;

@@ -190,6 +190,12 @@ pl_status pl_nrpc_call_async(struct pl_nrpc_conn *c, const char *subject, const 
                              const struct pl_nrpc_meta *meta, int timeout_ms, pl_nrpc_done_fn done,
                              void *ud);
 
+/* pl_nrpc_call_async for a responder that is not a Parley worker (no heartbeats: only
+ * timeout_ms and the deadline bound the call), as pl_nrpc_call_external. */
+pl_status pl_nrpc_call_external_async(struct pl_nrpc_conn *c, const char *subject,
+                                      const void *req, size_t n, const struct pl_nrpc_meta *meta,
+                                      int timeout_ms, pl_nrpc_done_fn done, void *ud);
+
 /* ---- streams ------------------------------------------------------------------------------- */
 
 struct pl_nrpc_stream;

@@ -76,3 +76,11 @@ pl_add_py_test(NAME integration_dialog_webhook_load SCRIPT dialog_webhook_load.p
                ENV "PL_DIALOG=$<TARGET_FILE:parley-dialog>" "PL_NLU=$<TARGET_FILE:parley-nlu>"
                    "PL_QA=$<TARGET_FILE:parley-qa>" "PL_GATEWAY=$<TARGET_FILE:parley-gateway>"
                    "PL_PARLEY=$<TARGET_FILE:parley>" "PL_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+# Slow nats responders and a slow parley-qa hold no thread either (dialog_actions.c): 100 users
+# wait 1.5 s each on a nats action, then on the knowledge base (a stand-in on parley-qa's
+# subject), with dialog.action_threads 4: each round within a few times 1.5 s; the timeouts
+# still give the apology; one stream's turns stay in order; SIGTERM with calls in flight.
+pl_add_py_test(NAME integration_dialog_action_load SCRIPT dialog_action_load.py TIMEOUT 180
+               ENV "PL_DIALOG=$<TARGET_FILE:parley-dialog>" "PL_NLU=$<TARGET_FILE:parley-nlu>"
+                   "PL_QA=$<TARGET_FILE:parley-qa>" "PL_GATEWAY=$<TARGET_FILE:parley-gateway>"
+                   "PL_PARLEY=$<TARGET_FILE:parley>" "PL_SOURCE_DIR=${CMAKE_SOURCE_DIR}")

@@ -63,29 +63,10 @@ struct hook_ud {
     const struct pl_dlg_pipeline *p;
 };
 
-/* The knowledge base's answer: parley-qa's n-best (the pipeline's qa.top_n, else 1), the first
- * non-empty answer scoring at least qa.threshold. */
+/* The knowledge base's answer (dialog_actions.c). */
 static pl_status kb_answer(void *ud, const char *question, int64_t deadline_us, char **answer) {
     const struct hook_ud *h = ud;
-    *answer = NULL;
-    Nvidia__Riva__Nlp__NaturalQueryRequest rq = NVIDIA__RIVA__NLP__NATURAL_QUERY_REQUEST__INIT;
-    rq.query = (char *)question;
-    rq.top_n = h->p && h->p->has_qa ? (uint32_t)h->p->qa.top_n : 1;
-    rq.context = "";
-    float threshold = h->p && h->p->has_qa ? h->p->qa.threshold : 0.0f;
-    ProtobufCMessage *m = NULL;
-    PL_TRY(call(h->s, "parley.qa.natural_query", &rq.base,
-                &nvidia__riva__nlp__natural_query_response__descriptor, h->s->o.qa_timeout_ms,
-                deadline_us, &m));
-    Nvidia__Riva__Nlp__NaturalQueryResponse *r = (void *)m;
-    const char *best = "";
-    for (size_t i = 0; i < r->n_results && !best[0]; i++)
-        if (r->results[i]->answer && r->results[i]->answer[0] &&
-            r->results[i]->score >= threshold)
-            best = r->results[i]->answer;
-    *answer = pl_strdup(best);
-    pl_proto_free(m);
-    return *answer ? PL_OK : PL_ERR(PL_E_NOMEM, "answer");
+    return pl__dlgsvc_kb_answer(h->s, h->p, question, deadline_us, answer);
 }
 
 static pl_status records(void *ud, const char *user, const char *kind, struct pl_dlg_record **out,
@@ -321,9 +302,10 @@ pl_status pl__dlgsvc_intent_score(struct pl_dlgsvc *s, const struct pl_dlg_pipel
 /* Holding the session: load it, run the policy on what prepare() found, commit. local_only:
  * a turn that would call out (out->turn.calls_out) stops, nothing is stored, PL_OK.
  * replay (the action pool; NULL = every call made here): the turn's calls out go through it,
- * and a turn that reaches a webhook not yet called stops with replay->pending set, stores
- * nothing and keeps the session held (*held true) while the webhook is called elsewhere;
- * decide runs it again with *held true (no second lock) once the answer is in the replay. */
+ * and a turn that reaches a call not yet made (a webhook; with replay->defer_all also a nats
+ * action or parley-qa) stops with replay->pending_kind set, stores nothing and keeps the
+ * session held (*held true) while the call is made elsewhere; decide runs it again with
+ * *held true (no second lock) once the answer is in the replay. */
 static pl_status decide(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p, const char *user,
                         const char *sid, int64_t deadline_us, bool local_only,
                         struct pl_dlg_replay *replay, bool *held,
@@ -353,9 +335,10 @@ static pl_status decide(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p, co
         out->state->preset_ids = NULL; /* borrowed from the replay */
         out->state->n_preset_ids = 0;
     }
-    if (st == PL_E_CANCELLED && out->turn.calls_out && replay && replay->pending >= 0) {
+    if (st == PL_E_CANCELLED && out->turn.calls_out && replay &&
+        replay->pending_kind != PL_DLG_CALL_NONE) {
         st = pl_dlg_replay_keep_ids(replay, out->state);
-        if (st == PL_OK) { /* waits for the webhook: the session stays held */
+        if (st == PL_OK) { /* waits for the call: the session stays held */
             *held = true;
             return PL_OK;
         }
@@ -569,9 +552,9 @@ struct queued_turn {
     struct pl__dlg_conv *c;
     char *text;                    /* NULL: t holds a prepared turn (calls_out) */
     struct pl__dlg_turn_result t;
-    struct pl_dlg_replay replay;   /* its calls out so far (webhooks made on the I/O thread) */
-    bool held;                     /* the session is held (while a webhook of it is called) */
-    bool lost;                     /* a webhook's answer could not be kept (no memory) */
+    struct pl_dlg_replay replay;   /* its calls out so far, each made without a thread */
+    bool held;                     /* the session is held (while a call of it is made) */
+    bool lost;                     /* a call's answer could not be kept (no memory) */
     struct pl__dlg_waiter waiter;  /* waiting for the session without a thread */
 };
 
@@ -593,9 +576,10 @@ static void session_released(void *ud) {
     pl__dlg_lane_resume(q->c->lane, queued_run, queued_free, q);
 }
 
-/* On the I/O thread: a webhook of q's turn answered (or failed, or timed out); the turn goes
- * back on its lane, first, to run again with the answer. */
-static void webhook_done(void *ud, struct pl_dlg_call *call) {
+/* On the webhook I/O thread or a thread of the NATS connection: a call of q's turn answered
+ * (or failed, or timed out); the turn goes back on its lane, first, to run again with the
+ * answer. */
+static void call_done(void *ud, struct pl_dlg_call *call) {
     struct queued_turn *q = ud;
     if (pl_dlg_replay_add(&q->replay, call) != PL_OK) q->lost = true;
     pl__dlg_lane_resume(q->c->lane, queued_run, queued_free, q);
@@ -604,8 +588,9 @@ static void webhook_done(void *ud, struct pl_dlg_call *call) {
 /* On a pool thread: finish (or run) the turn and answer it; a failure that ends the stream
  * ends it from here (pl_worker_session_fail), and later queued turns are not run. A pool
  * thread never waits: for a session another turn holds (session_released brings the turn
- * back), nor for a webhook (the I/O thread makes the call, webhook_done brings it back); the
- * lane is parked meanwhile, so the stream's later turns wait in order. */
+ * back), nor for a call out (a webhook on the I/O thread, a nats action or parley-qa on the
+ * NATS connection; call_done brings it back); the lane is parked meanwhile, so the stream's
+ * later turns wait in order. */
 static void queued_run(void *arg) {
     struct queued_turn *q = arg;
     struct pl__dlg_conv *c = q->c;
@@ -620,7 +605,7 @@ static void queued_run(void *arg) {
             if (st != PL_OK) goto answer;
         }
         if (q->lost) {
-            st = PL_ERR(PL_E_NOMEM, "the answer of a webhook");
+            st = PL_ERR(PL_E_NOMEM, "the answer of a call out");
             goto answer;
         }
         if (!q->held) {
@@ -635,13 +620,17 @@ static void queued_run(void *arg) {
         }
         st = pl__dlgsvc_text_turn_resume(c->s, c->pipe, c->user, c->session_id, c->deadline_us,
                                          &q->replay, &q->held, &q->t);
-        if (st == PL_OK && q->held) { /* waits for a webhook */
-            const struct pl_dlg_spec *spec = pl__dlgsvc_spec(c->s, q->t.state->dialog);
+        if (st == PL_OK && q->held) { /* waits for a call out */
             pl__dlg_lane_park(c->lane);
             pl_log_set_request_id(NULL);
-            pl_dlg_http_start(c->s->http, spec, q->replay.pending, q->replay.pending_body,
-                              c->deadline_us, webhook_done, q);
-            return; /* q is the I/O thread's now */
+            if (q->replay.pending_kind == PL_DLG_CALL_WEBHOOK)
+                pl_dlg_http_start(c->s->http, pl__dlgsvc_spec(c->s, q->t.state->dialog),
+                                  q->replay.pending, q->replay.pending_body, c->deadline_us,
+                                  call_done, q);
+            else
+                pl__dlgsvc_call_start(c->s, c->pipe, c->user, c->request_id, &q->replay,
+                                      c->deadline_us, call_done, q);
+            return; /* q is the I/O thread's or the connection's now */
         }
 answer:
         if (q->held) { /* released before the answer goes out (a failure that stored nothing) */
@@ -666,7 +655,10 @@ static pl_status queue_turn(struct pl__dlg_conv *c, const char *text,
                             struct pl__dlg_turn_result *t) {
     struct queued_turn *q = pl_calloc(1, sizeof *q);
     pl_status st = q ? PL_OK : PL_ERR(PL_E_NOMEM, "turn");
-    if (q) pl_dlg_replay_init(&q->replay);
+    if (q) {
+        pl_dlg_replay_init(&q->replay);
+        q->replay.defer_all = true; /* nats and parley-qa calls hold no pool thread either */
+    }
     if (st == PL_OK && text && !(q->text = pl_strdup(text))) st = PL_ERR(PL_E_NOMEM, "turn");
     if (st == PL_OK && !c->lane) {
         st = pl__dlg_lane_create(c->s->pool, &c->lane);

@@ -221,6 +221,7 @@ pl_status pl_dlgsvc_create(const struct pl_dlgsvc_opts *o, struct pl_dlgsvc **ou
         pthread_mutex_init(&s->stripes[i].mu, NULL);
         pthread_cond_init(&s->stripes[i].released, NULL);
     }
+    pthread_mutex_init(&s->calls.mu, NULL);
     pl_status st = PL_OK;
     if (!(s->spec_dir = pl_strdup(o->spec_dir)) ||
         !(s->default_dialog = pl_strdup(o->default_dialog ? o->default_dialog : "")) ||
@@ -268,9 +269,11 @@ pl_status pl_dlgsvc_create(const struct pl_dlgsvc_opts *o, struct pl_dlgsvc **ou
 void pl_dlgsvc_destroy(struct pl_dlgsvc *s) {
     if (!s) return;
     pl_dlg_http_stop(s->http); /* calls in flight end: their turns resume (or drop) */
+    pl__dlgsvc_calls_stop(s);  /* the same for nats and parley-qa calls */
     pl__dlg_pool_destroy(s->pool); /* after the worker: every stream's lane is closed */
     pl_dlg_http_destroy(s->http);  /* after the pool: a turn still running may start a call */
-    pl_nrpc_conn_destroy(s->nc);
+    pl_nrpc_conn_destroy(s->nc);   /* the calls stopped above are let go (no done runs) */
+    pthread_mutex_destroy(&s->calls.mu);
     pl_dlg_store_close(s->store);
     for (int i = 0; i < s->n_specs; i++) pl_dlg_spec_destroy(s->specs[i]);
     for (int i = 0; i < s->n_pipelines; i++) pl_dlg_pipeline_destroy(s->pipelines[i]);

@@ -9,7 +9,8 @@
  *                      the voice thread that runs spoken turns (dialog_voice_impl.h)
  *   dialog_voice_asr.c Converse's voice: audio in through parley-asr streaming, endpointing,
  *                      the answer to an utterance without words
- *   dialog_actions.c   the `nats` action: a spec's subject, request/reply over NATS
+ *   dialog_actions.c   the calls out over NATS: the `nats` action (a spec's subject) and the
+ *                      knowledge base (parley-qa), blocking or without a thread (the pool)
  *   dialog_pool.c      the action pool: turns that call out (webhook, nats, parley-qa) wait
  *                      there, in order per stream, not on the worker's handler threads
  *
@@ -112,6 +113,15 @@ struct pl__dlg_waiter {
     struct pl__dlg_waiter *next;
 };
 
+/* The action pool's calls over NATS in flight (dialog_actions.c). */
+struct pl__dlg_acall;
+struct pl__dlg_calls {
+    pthread_mutex_t mu;
+    struct pl__dlg_acall *active; /* sent, their done not yet run */
+    int in_flight;
+    bool stopping; /* pl__dlgsvc_calls_stop: calls end at once */
+};
+
 struct pl_dlgsvc {
     struct pl_dlgsvc_opts o;
     char *spec_dir, *default_dialog, *store_path, *tts_voice;
@@ -125,6 +135,7 @@ struct pl_dlgsvc {
     struct pl__dlg_stripe stripes[PL__DLG_STRIPES];
     struct pl__dlg_pool *pool; /* the action pool (dialog_pool.c), or NULL */
     struct pl_dlg_http *http;  /* the pool's webhook calls on one I/O thread (with pool) */
+    struct pl__dlg_calls calls; /* the pool's nats and parley-qa calls in flight */
 };
 
 /* The user of a request: the gateway's identity, else the request's user_id, else
@@ -226,6 +237,28 @@ pl_status pl__dlgsvc_delete_other_shards(struct pl_dlgsvc *s, const struct pl_wo
 pl_status pl__dlgsvc_nats_request(void *ud, const char *subject, const char *user,
                                   const char *body, int timeout_ms, int64_t deadline_us,
                                   char **reply, size_t *len);
+
+/* The knowledge base's answer to question (parley-qa natural_query, empty context): the first
+ * non-empty answer of pipeline p's n-best (qa.top_n, else 1) scoring at least qa.threshold;
+ * "" = none. Blocks (at most dialog.qa_timeout_ms). OUT: *answer (pl_free). Errors: parley-qa's
+ * status ("parley.qa.natural_query: CODE: message"), PL_E_NOMEM. */
+pl_status pl__dlgsvc_kb_answer(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p,
+                               const char *question, int64_t deadline_us, char **answer);
+/* Make the call a turn of the action pool stopped at (rp->pending_kind PL_DLG_CALL_NATS: the
+ * nats action's request on its subject as user; PL_DLG_CALL_KB: the question to parley-qa with
+ * pipeline p's settings) without a thread waiting: done(ud, call) runs once with the outcome
+ * the blocking call gives (done takes call's contents), on a thread of the NATS connection
+ * (or on this one when the call cannot be sent). After pl__dlgsvc_calls_stop, calls end at
+ * once (PL_E_CANCELLED). p and the spec of rp's subject must outlive the call. */
+void pl__dlgsvc_call_start(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p,
+                           const char *user, const char *request_id,
+                           const struct pl_dlg_replay *rp, int64_t deadline_us,
+                           void (*done)(void *ud, struct pl_dlg_call *call), void *ud);
+/* End every call in flight (PL_E_CANCELLED "parley-dialog is stopping"; their done runs here)
+ * and every call started from now on. */
+void pl__dlgsvc_calls_stop(struct pl_dlgsvc *s);
+/* Calls in flight now (logs, tests). */
+int pl__dlgsvc_calls_in_flight(struct pl_dlgsvc *s);
 
 /* ---- the action pool (dialog_pool.c) ------------------------------------------------------ */
 

@@ -7,11 +7,15 @@ variables of the demo spec's responses), /slow never answers (until stop), /slee
 1.5 s, /garbage answers 200
 with HTML, /failing answers 503. Every request body is kept in .requests (path, JSON).
 NATS subjects: parley.action.order_status answers text, vars and slots; parley.action.order_garbage
-answers a JSON list. Every request is kept in .requests (subject, headers, JSON).
+answers a JSON list; parley.action.sleepy answers after 1.5 s (each request on its own thread, so
+that many wait at once); parley.action.hang never answers. Every request is kept in .requests
+(subject, headers, JSON). SlowQa stands in for parley-qa on parley.qa.natural_query: each
+question answered after a delay, one that names "hang" never.
 """
 import json
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -84,6 +88,7 @@ class NatsResponder:
         self.sock.settimeout(None)
         self.buf = b""
         self.requests = []
+        self.lock = threading.Lock()  # one writer at a time: answers come from many threads
         self._readline()  # INFO
         self._send(b'CONNECT {"verbose":false,"pedantic":false,"headers":true,'
                    b'"no_responders":true,"protocol":1,"name":"test-fulfil"}\r\n')
@@ -95,7 +100,12 @@ class NatsResponder:
         threading.Thread(target=self._loop, daemon=True).start()
 
     def _send(self, data):
-        self.sock.sendall(data)
+        with self.lock:
+            self.sock.sendall(data)
+
+    def _publish(self, reply, data):
+        if reply:
+            self._send(b"PUB " + reply + b" %d\r\n" % len(data) + data + b"\r\n")
 
     def _fill(self):
         chunk = self.sock.recv(65536)
@@ -147,14 +157,51 @@ class NatsResponder:
         except ValueError:
             req = None
         self.requests.append((subject, headers, req))
+        if subject.endswith(".hang"):
+            return
+        if subject.endswith(".sleepy"):
+            def later():
+                time.sleep(1.5)
+                try:
+                    self._publish(reply, json.dumps({"text": "Done after a nap."}).encode())
+                except OSError:
+                    pass  # stopped meanwhile
+            threading.Thread(target=later, daemon=True).start()
+            return
         if subject.endswith(".order_status"):
             out = {"text": "Order 42 is on its way.", "vars": {"eta": "tomorrow morning"},
                    "slots": {"order": "42"}}
         else:
             out = [1, 2, 3]
-        data = json.dumps(out).encode()
-        if reply:
-            self._send(b"PUB " + reply + b" %d\r\n" % len(data) + data + b"\r\n")
+        self._publish(reply, json.dumps(out).encode())
 
     def stop(self):
         self.sock.close()
+
+
+class SlowQa(NatsResponder):
+    """parley-qa's subject (parley.qa.natural_query) answered after delay_s seconds with one
+    answer, each question on its own thread; a question with "hang" in it is never answered.
+    For the action pool's test with a slow knowledge base (dialog_action_load.py)."""
+
+    def __init__(self, nats_url, delay_s=1.5, answer="Forty-two."):
+        self.delay_s = delay_s
+        self.answer = answer
+        super().__init__(nats_url, ["parley.qa.natural_query"])
+
+    def _answer(self, subject, reply, hdr, payload):
+        from riva.proto import riva_nlp_pb2 as nlp
+        q = nlp.NaturalQueryRequest.FromString(payload)
+        self.requests.append((subject, {}, q.query))
+        if "hang" in q.query:
+            return
+        data = nlp.NaturalQueryResponse(
+            results=[nlp.NaturalQueryResult(answer=self.answer, score=0.9)]).SerializeToString()
+
+        def later():
+            time.sleep(self.delay_s)
+            try:
+                self._publish(reply, data)
+            except OSError:
+                pass
+        threading.Thread(target=later, daemon=True).start()

@@ -514,7 +514,8 @@ def main():
            "PL_TEST_WEBHOOK_SLEEPY": web.url("/sleepy")}
     stack = Stack(spec_dir=spec_dir_with_test_spec(), dialog_env=env)
     responder = dialog_fulfil.NatsResponder(stack.nats, ["parley.action.order_status",
-                                                         "parley.action.order_garbage"])
+                                                         "parley.action.order_garbage",
+                                                         "parley.action.hang"])
     stories = parse_stories(os.path.join(HERE, "dialog", "assistant.stories"))
     stories += parse_stories(os.path.join(HERE, "dialog", "actions.stories"))
     sessions = run_stories(stack, stories)

@@ -6,6 +6,7 @@
  * port, an unconfigured webhook; the nats action through the hook (its transport is the
  * service's, tested by integration_dialog_stories). Webhooks on the I/O thread
  * (dialog_http.c): a turn stopped at its webhook and run again with the answer (opts.replay),
+ * a nats action and kb_answer stopped the same way (replay.defer_all, the action pool's),
  * 100 calls of 1 s at once, the timeout, the deadline, a refused port, stopping (a call in
  * flight ends, a call started after it ends at once).
  */
@@ -149,6 +150,7 @@ struct fx {
     const char *nats_reply; /* what the nats hook answers; NULL = nothing serves it */
     char nats_request[4096];
     int nats_calls;
+    int kb_calls;
 };
 
 static pl_status fake_nats(void *ud, const char *subject, const char *user, const char *body,
@@ -165,6 +167,15 @@ static pl_status fake_nats(void *ud, const char *subject, const char *user, cons
 }
 
 static const struct pl_dlg_hooks_i hooks = {NULL, NULL, fake_nats};
+
+static pl_status fake_kb(void *ud, const char *question, int64_t deadline_us, char **answer) {
+    (void)question, (void)deadline_us;
+    ((struct fx *)ud)->kb_calls++;
+    *answer = pl_strdup("Paris.");
+    return PL_OK;
+}
+
+static const struct pl_dlg_hooks_i hooks_kb = {fake_kb, NULL, fake_nats};
 
 static void fx_init(struct fx *f, int port) {
     memset(f, 0, sizeof *f);
@@ -577,6 +588,128 @@ START_TEST(test_webhook_replay_on_io_thread) {
 }
 END_TEST
 
+/* Run f's turn on a fresh state with replay r (the pool's way): the status. */
+static pl_status replay_run(struct fx *f, struct pl_dlg_replay *r, const char *text) {
+    struct pl_dlg_turn_opts o = {&hooks_kb, f, r->now_ms, 0, 0, false, r};
+    fresh_state(f);
+    pl_dlg_replay_prepare(r, f->st);
+    return pl_dlg_turn_run(f->spec, f->st, text, NULL, &o, &f->t);
+}
+
+/* The action event of f's turn named name. */
+static json_t *action_named(struct fx *f, const char *name) {
+    for (int i = 0; i < f->t.n_events; i++) {
+        if (f->t.events[i].kind != PL_DLG_EV_ACTION) continue;
+        json_t *a = json_loads(f->t.events[i].data, 0, NULL);
+        if (!strcmp(jget(a, "name"), name)) return a;
+        json_decref(a);
+    }
+    ck_abort_msg("no action event %s", name);
+    return NULL;
+}
+
+/* With replay.defer_all (parley-dialog's action pool), a nats action and kb_answer stop the
+ * turn as a webhook does (nothing sent: the caller makes the call without a thread waiting),
+ * with the subject, timeout and request, or the question; run again with the outcome, the turn
+ * is the one the blocking call gives: a reply, a timeout's apology, the knowledge base's
+ * answer; a nats call then a webhook stop the turn twice and each is made once. */
+START_TEST(test_defer_all_nats_and_kb) {
+    struct fx f;
+    fx_init(&f, closed_port());
+    struct pl_dlg_replay r;
+    pl_dlg_replay_init(&r);
+    r.defer_all = true;
+    r.now_ms = 5000;
+    ck_assert_int_eq(replay_run(&f, &r, "both services"), PL_E_CANCELLED);
+    ck_assert(f.t.calls_out);
+    ck_assert_int_eq(r.pending_kind, PL_DLG_CALL_NATS);
+    ck_assert_str_eq(r.pending_subject, "parley.action.order");
+    ck_assert_int_eq(r.pending_timeout_ms, 500);
+    ck_assert_int_eq(f.nats_calls, 0);
+    json_t *rq = json_loads(r.pending_body, 0, NULL);
+    ck_assert_str_eq(jget(rq, "action"), "nats");
+    ck_assert_str_eq(jget(rq, "utterance"), "both services");
+    json_decref(rq);
+    ck_assert_int_eq(pl_dlg_replay_keep_ids(&r, f.st), PL_OK);
+    struct pl_dlg_call c = {.st = PL_OK, .attempts = 1, .duration_ms = 1500};
+    c.body = pl_strdup("{\"text\": \"Order 42 is on its way.\"}");
+    c.len = strlen(c.body);
+    ck_assert_int_eq(pl_dlg_replay_add(&r, &c), PL_OK);
+    ck_assert_int_eq(replay_run(&f, &r, "both services"), PL_E_CANCELLED); /* the webhook */
+    ck_assert_int_eq(r.pending_kind, PL_DLG_CALL_WEBHOOK);
+    ck_assert_int_eq(r.pending, 0);
+    c = (struct pl_dlg_call){.st = PL_E_TIMEOUT, .attempts = 2, .duration_ms = 800};
+    snprintf(c.error, sizeof c.error, "webhook 'weather': no reply within 300 ms");
+    ck_assert_int_eq(pl_dlg_replay_add(&r, &c), PL_OK);
+    ck_assert_int_eq(replay_run(&f, &r, "both services"), PL_OK);
+    ck_assert_int_eq(r.pending_kind, PL_DLG_CALL_NONE);
+    ck_assert_int_eq(f.nats_calls, 0);
+    ck_assert_int_eq(f.t.n_replies, 2);
+    ck_assert_str_eq(f.t.replies[0].text, "Order 42 is on its way.");
+    ck_assert_str_eq(f.t.replies[1].text, "Sorry, the weather service is not answering.");
+    json_t *a = action_named(&f, "nats");
+    ck_assert(json_is_true(json_object_get(a, "ok")));
+    ck_assert_int_eq(json_integer_value(json_object_get(a, "duration_ms")), 1500);
+    json_decref(a);
+    /* a timeout: the apology, the error logged as the blocking call logs it */
+    pl_dlg_replay_deinit(&r);
+    pl_dlg_replay_init(&r);
+    r.defer_all = true;
+    ck_assert_int_eq(replay_run(&f, &r, "order"), PL_E_CANCELLED);
+    ck_assert_int_eq(r.pending_kind, PL_DLG_CALL_NATS);
+    c = (struct pl_dlg_call){.st = PL_E_TIMEOUT, .attempts = 1, .duration_ms = 500};
+    snprintf(c.error, sizeof c.error, "nats 'parley.action.order': no reply within 500 ms");
+    ck_assert_int_eq(pl_dlg_replay_add(&r, &c), PL_OK);
+    ck_assert_int_eq(replay_run(&f, &r, "order"), PL_OK);
+    ck_assert_str_eq(f.t.replies[0].text, "That did not work.");
+    a = action_named(&f, "nats");
+    ck_assert(json_is_false(json_object_get(a, "ok")));
+    ck_assert_str_eq(jget(a, "error"), "nats 'parley.action.order': no reply within 500 ms");
+    json_decref(a);
+    /* the knowledge base: the question handed over, its answer said */
+    pl_dlg_replay_deinit(&r);
+    pl_dlg_replay_init(&r);
+    r.defer_all = true;
+    ck_assert_int_eq(replay_run(&f, &r, "what is the capital of france?"), PL_E_CANCELLED);
+    ck_assert_int_eq(r.pending_kind, PL_DLG_CALL_KB);
+    ck_assert_str_eq(r.pending_body, "what is the capital of france?");
+    ck_assert_int_eq(f.kb_calls, 0);
+    c = (struct pl_dlg_call){.st = PL_OK, .attempts = 1, .duration_ms = 1500};
+    c.body = pl_strdup("Paris.");
+    c.len = 6;
+    ck_assert_int_eq(pl_dlg_replay_add(&r, &c), PL_OK);
+    ck_assert_int_eq(replay_run(&f, &r, "what is the capital of france?"), PL_OK);
+    ck_assert_int_eq(f.kb_calls, 0);
+    ck_assert_int_eq(f.t.n_replies, 1);
+    ck_assert_str_eq(f.t.replies[0].text, "Paris.");
+    /* parley-qa failed: kb_unavailable, its error logged */
+    pl_dlg_replay_deinit(&r);
+    pl_dlg_replay_init(&r);
+    r.defer_all = true;
+    ck_assert_int_eq(replay_run(&f, &r, "what is the capital of france?"), PL_E_CANCELLED);
+    c = (struct pl_dlg_call){.st = PL_E_TIMEOUT, .attempts = 1, .duration_ms = 5000};
+    snprintf(c.error, sizeof c.error, "parley.qa.natural_query: DEADLINE_EXCEEDED: timed out");
+    ck_assert_int_eq(pl_dlg_replay_add(&r, &c), PL_OK);
+    ck_assert_int_eq(replay_run(&f, &r, "what is the capital of france?"), PL_OK);
+    ck_assert_str_eq(f.t.replies[0].text, "Can't.");
+    a = action_named(&f, "kb_answer");
+    ck_assert_str_eq(jget(a, "error"), "parley.qa.natural_query: DEADLINE_EXCEEDED: timed out");
+    json_decref(a);
+    /* without defer_all the nats call is made in the run (blocking), kb_answer too */
+    pl_dlg_replay_deinit(&r);
+    pl_dlg_replay_init(&r);
+    f.nats_reply = "{\"text\": \"Order 42 is on its way.\"}";
+    ck_assert_int_eq(replay_run(&f, &r, "order"), PL_OK);
+    ck_assert_int_eq(f.nats_calls, 1);
+    pl_dlg_replay_deinit(&r);
+    pl_dlg_replay_init(&r);
+    ck_assert_int_eq(replay_run(&f, &r, "what is the capital of france?"), PL_OK);
+    ck_assert_int_eq(f.kb_calls, 1);
+    pl_dlg_replay_deinit(&r);
+    fx_deinit(&f);
+}
+END_TEST
+
 /* 100 calls to a webhook that answers after 1 s, all on the one I/O thread: they overlap
  * (about 1 s in all, not 100); a server that never answers: 2 attempts of 300 ms and the
  * backoff, as the blocking call; a refused port: 2 attempts at once; stopping with a call in
@@ -679,6 +812,7 @@ Suite *pl_dialog_actions_suite(void) {
     tcase_add_test(tc, test_nats_action);
     tcase_add_test(tc, test_local_only_stops_at_calls_out);
     tcase_add_test(tc, test_webhook_replay_on_io_thread);
+    tcase_add_test(tc, test_defer_all_nats_and_kb);
     tcase_add_test(tc, test_http_io_thread);
     suite_add_tcase(s, tc);
     return s;
