@@ -23,6 +23,8 @@ grep -q 'PARLEY_DIALOG_SHARD=\\"${HOSTNAME##\*-}' "$OUT/parley-cluster.yaml" &&
 "$HELM" template parley helm/parley --set nats.replicas=3 --set autoscaling.enabled=true \
   --set dialog.webhooks.weather=http://weather.example:8080/hook \
   --set 'gateway.apiKeys={key1 alice,key2}' --set gateway.tls.secretName=parley-tls \
+  --set gateway.tls.clientCa.secretName=parley-ca --set gateway.tls.http=true \
+  --set gateway.tls.httpClientCa.secretName=parley-web-ca --set gateway.tls.httpClientCa.key=web-ca.pem \
   --set-json 'networkPolicy.metricsFrom=[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"monitoring"}}}]' \
   --set asr.gpu.enabled=true --set asr.gpu.count=2 \
   > "$OUT/parley-full.yaml"
@@ -32,6 +34,18 @@ grep -q 'PARLEY_DIALOG_SHARD=\\"${HOSTNAME##\*-}' "$OUT/parley-cluster.yaml" &&
   grep -q 'name: PARLEY_ASR_DEVICE, value: cuda' "$OUT/parley-full.yaml" &&
   ! grep -q 'nvidia.com/gpu' "$OUT/parley.yaml" ||
   { echo "helm/check.sh: asr.gpu does not request nvidia.com/gpu for parley-asr alone"; exit 1; }
+# gateway.tls: both client CAs mounted and named; the HTTP port's probes cannot show a client
+# certificate, so they only connect; without the HTTP port's CA, HTTPS probes; by default HTTP.
+grep -q 'name: PARLEY_GATEWAY_TLS_CLIENT_CA, value: /etc/parley-client-ca/ca.crt' "$OUT/parley-full.yaml" &&
+  grep -q 'name: PARLEY_GATEWAY_HTTP_TLS, value: "true"' "$OUT/parley-full.yaml" &&
+  grep -q 'name: PARLEY_GATEWAY_HTTP_TLS_CLIENT_CA, value: /etc/parley-http-client-ca/web-ca.pem' "$OUT/parley-full.yaml" &&
+  grep -q 'secretName: parley-web-ca' "$OUT/parley-full.yaml" &&
+  [[ $(grep -c 'tcpSocket: {port: http}' "$OUT/parley-full.yaml") == 2 ]] &&
+  "$HELM" template parley helm/parley --set gateway.tls.secretName=parley-tls --set gateway.tls.http=true |
+    grep -q 'httpGet: {path: /readyz, port: http, scheme: HTTPS}' &&
+  grep -q 'httpGet: {path: /readyz, port: http}' "$OUT/parley.yaml" &&
+  ! grep -q 'PARLEY_GATEWAY_HTTP_TLS' "$OUT/parley.yaml" ||
+  { echo "helm/check.sh: gateway.tls (client CAs, the HTTP port's TLS, its probes) renders wrong"; exit 1; }
 grep -A1 'name: PARLEY_WEBHOOK_WEATHER' "$OUT/parley-full.yaml" | grep -q 'weather.example' ||
   { echo "helm/check.sh: dialog.webhooks.weather does not reach parley-dialog"; exit 1; }
 for f in "$OUT/parley.yaml" "$OUT/parley-cluster.yaml" "$OUT/parley-full.yaml"; do
@@ -41,7 +55,9 @@ done
 # Values the schema must refuse.
 for bad in dialog.replicas=257 qa.replicas=3 nats.replicas=2 nats.externalUrl=localhost:4222 logLevel=loud \
            networkPolicy.metricsFrom=monitoring \
-           dialog.webhooks.weather=ftp://x asr.gpu.count=0 nlu.gpu.enabled=true; do
+           dialog.webhooks.weather=ftp://x asr.gpu.count=0 nlu.gpu.enabled=true \
+           gateway.tls.http=true gateway.tls.clientCa.secretName=ca gateway.tls.httpClientCa.secretName=ca \
+           gateway.tls.httpClientCa.key=../x; do
   if "$HELM" template parley helm/parley --set "$bad" >/dev/null 2>&1; then
     echo "helm/check.sh: values.schema.json accepted $bad"; exit 1
   fi
