@@ -64,7 +64,7 @@ static const struct pl_config_field dlg_fields[] = {
     F("spec_dir", PL_CONFIG_STRING, spec_dir, "dialog/specs", 1, 0, "directory of dialog specs (*.yaml, *.yml, *.json); --model-dir sets it"),
     F("default_dialog", PL_CONFIG_STRING, default_dialog, "", 1, 0, "dialog of sessions that name none (empty: the first spec by file name)"),
     F("store_path", PL_CONFIG_STRING, store_path, "", 1, 0, "SQLite state file (empty: $PARLEY_STATE_DIR/dialog.sqlite, else state/dialog.sqlite)"),
-    F("sync_full", PL_CONFIG_BOOL, sync_full, "false", 0, 0, "fsync every turn (synchronous=FULL): survives power loss, not only process crashes"),
+    F("sync_full", PL_CONFIG_BOOL, sync_full, "true", 0, 0, "a turn is answered once its commit is fsynced (one group fsync for the turns committed meanwhile): survives power loss and a file system turned read-only, not only process crashes; false: answered once in the WAL file"),
     F("handler_threads", PL_CONFIG_INT, handler_threads, "16", 1, 1024, "request threads (a turn waits for parley-nlu there)"),
     F("action_threads", PL_CONFIG_INT, action_threads, "32", 0, 1024, "threads of the turns that call out (webhook, nats action, parley-qa), so that waiting holds no handler thread (0: those turns wait on the handler thread)"),
     F("nlu_timeout_ms", PL_CONFIG_INT, nlu_timeout_ms, "2000", 1, 60000, "analyze_intent call timeout"),

@@ -2,7 +2,7 @@
 """Dialog load benchmark: parley-dialog + parley-nlu (shipped SNIPS model) through the gateway.
 
     /usr/bin/python3 services/dialog/perf_dialog.py [--build build] [--users 200]
-        [--duration 20] [--warmup 3] [--rate 300]
+        [--duration 20] [--warmup 3] [--rate 300] [--sync-full true|false] [--dialog BIN]
 
 Starts the stack of tests/integration/dialog_stories.py on free 127.0.0.1 ports (nats-server,
 parley-nlu, parley-qa, parley-dialog with a fresh SQLite file, parley-gateway), then runs
@@ -99,13 +99,19 @@ def main():
     ap.add_argument("--duration", type=float, default=20)
     ap.add_argument("--warmup", type=float, default=3)
     ap.add_argument("--rate", type=float, default=300)
+    ap.add_argument("--dialog", default="", help="the parley-dialog binary (default: the build's)")
+    ap.add_argument("--sync-full", choices=["true", "false"], default=None,
+                    help="parley-dialog's dialog.sync_full (default: the service's own default)")
     a = ap.parse_args()
     setup_env(a.build)
+    if a.dialog:
+        os.environ["PL_DIALOG"] = os.path.abspath(a.dialog)
     import dialog_stories as ds  # noqa: E402  (needs the environment above)
     import gwtest as g  # noqa: E402
 
     t0 = time.time()
-    stack = ds.Stack()
+    denv = {} if a.sync_full is None else {"PARLEY_DIALOG_SYNC_FULL": a.sync_full}
+    stack = ds.Stack(dialog_env=denv)
     print("stack up in %.1f s (state in %s)" % (time.time() - t0, stack.store), flush=True)
     procs = {}
     for p in g._procs:

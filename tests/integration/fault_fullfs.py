@@ -28,8 +28,9 @@ Checked, in order:
    knowledge base, `parley kb add` exits 1 "read-only". Remounted read-write and parley-dialog
    restarted, turns are answered and every committed turn is there.
 3. Read-only mid-run (when a loop device is there; else said and skipped): the dialog store on
-   an ext4 image mounted errors=remount-ro, parley-dialog with dialog.sync_full (an fsync per
-   commit: what is not written back is lost when the kernel stops the file system); the kernel's error path (/sys/fs/ext4/DEV/
+   an ext4 image mounted errors=remount-ro, parley-dialog with its default dialog.sync_full
+   (a turn is answered once its commit is fsynced: what is not written back is lost when the
+   kernel stops the file system); the kernel's error path (/sys/fs/ext4/DEV/
    trigger_fs_error) turns it read-only under the running parley-dialog, as an I/O error does
    on a real disk: a turn ends UNAVAILABLE "dialog store PATH is read-only", GetHistory
    answers, the process runs on; after e2fsck and a read-write mount, parley-dialog restarted
@@ -517,8 +518,9 @@ def read_only_midrun(st):
         return False
     store = os.path.join(mnt, "dialog.sqlite")
     # an error that turns the file system read-only drops what was not written back yet: only
-    # commits that were fsynced (dialog.sync_full) are sure to be there afterwards
-    sync = {"PARLEY_DIALOG_SYNC_FULL": "true"}
+    # commits that were fsynced are sure to be there afterwards. parley-dialog's default
+    # (dialog.sync_full: true, a group fsync before a turn is answered) is what is tested.
+    sync = {}
     st.stop(st.dialog, "parley-dialog")
     st.start_dialog(store, sync)
     sid = retry(st.session)

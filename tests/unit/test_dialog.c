@@ -5,6 +5,7 @@
  * reopen, user scoping, migrations, per-user delete, retention).
  */
 #include <check.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -381,6 +382,77 @@ START_TEST(test_store_persistence_and_scoping) {
 }
 END_TEST
 
+/* sync_full: every commit is on disk when its call returns, and writers that overlap share
+ * fsyncs (a group commit). Eight threads, each with its own session, commit turns at once. */
+struct sync_arg {
+    struct pl_dlg_store *st;
+    int id, turns, bad;
+};
+
+static void *sync_writer(void *p) {
+    struct sync_arg *a = p;
+    char user[32];
+    snprintf(user, sizeof user, "user%d", a->id);
+    struct pl_dlg_state *s = NULL;
+    if (pl_dlg_store_session_create(a->st, user, "t", "", NULL, 100, &s) != PL_OK) {
+        a->bad++;
+        return NULL;
+    }
+    for (int i = 0; i < a->turns; i++) {
+        struct pl_dlg_turn t;
+        pl_dlg_turn_init(&t);
+        struct pl_dlg_ctx *c = pl_dlg_state_active(s);
+        pl_dlg_turn_event(&t, PL_DLG_EV_USER, c->id, i + 1, 101 + i, "{\"text\":\"hi\"}");
+        uint64_t before = 0, synced = 0;
+        pl_dlg_store_sync_stats(a->st, &before, NULL, NULL);
+        if (pl_dlg_store_commit(a->st, s, &t, 101 + i) != PL_OK) a->bad++;
+        pl_dlg_store_sync_stats(a->st, NULL, &synced, NULL);
+        if (synced < before + 1) a->bad++; /* returned before its commit was synced */
+        pl_dlg_turn_deinit(&t);
+    }
+    pl_dlg_state_destroy(s);
+    return NULL;
+}
+
+START_TEST(test_store_group_commit) {
+    char path[256];
+    tmp_path(path, sizeof path);
+    struct pl_dlg_store_opts o = {.sync_full = true};
+    struct pl_dlg_store *st = NULL;
+    ck_assert_int_eq(pl_dlg_store_open(path, &o, &st), PL_OK);
+    enum { THREADS = 8, TURNS = 25 };
+    pthread_t th[THREADS];
+    struct sync_arg args[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        args[i] = (struct sync_arg){st, i, TURNS, 0};
+        ck_assert_int_eq(pthread_create(&th[i], NULL, sync_writer, &args[i]), 0);
+    }
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(th[i], NULL);
+        ck_assert_int_eq(args[i].bad, 0);
+    }
+    uint64_t commits = 0, synced = 0, fsyncs = 0;
+    pl_dlg_store_sync_stats(st, &commits, &synced, &fsyncs);
+    ck_assert_uint_eq(commits, THREADS * (TURNS + 1)); /* and the session creations */
+    ck_assert_uint_eq(synced, commits);
+    ck_assert_uint_ge(fsyncs, 1);
+    ck_assert_uint_le(fsyncs, commits);
+    pl_dlg_store_close(st);
+
+    /* without sync_full nothing waits for the disk and nothing is counted as synced */
+    ck_assert_int_eq(pl_dlg_store_open(path, NULL, &st), PL_OK);
+    struct pl_dlg_state *s = NULL;
+    ck_assert_int_eq(pl_dlg_store_session_create(st, "dave", "t", "", NULL, 100, &s), PL_OK);
+    pl_dlg_state_destroy(s);
+    pl_dlg_store_sync_stats(st, &commits, &synced, &fsyncs);
+    ck_assert_uint_eq(commits, 1);
+    ck_assert_uint_eq(synced, 0);
+    ck_assert_uint_eq(fsyncs, 0);
+    pl_dlg_store_close(st);
+    rm_db(path);
+}
+END_TEST
+
 START_TEST(test_store_migrations) {
     char path[256];
     tmp_path(path, sizeof path);
@@ -429,6 +501,7 @@ Suite *pl_dialog_suite(void) {
     tcase_add_test(tc, test_records_and_fallback);
     tcase_add_test(tc, test_store_persistence_and_scoping);
     tcase_add_test(tc, test_store_migrations);
+    tcase_add_test(tc, test_store_group_commit);
     suite_add_tcase(s, tc);
     return s;
 }
