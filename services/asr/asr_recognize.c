@@ -54,7 +54,7 @@ void pl__asrsvc_settings_init(const struct pl_asrsvc *s, const struct pl_asrsvc_
                               struct pl__asrsvc_settings *rs) {
     memset(rs, 0, sizeof *rs);
     rs->beam = s->o.beam_width > 0;
-    rs->beam_width = s->o.beam_width > 0 ? s->o.beam_width : 32;
+    rs->beam_width = s->o.beam_width > 0 ? s->o.beam_width : PL_ASRSVC_BEAM_WIDTH;
     rs->lm_alpha = m->lm_alpha;
     rs->lm_beta = m->lm_beta;
     rs->lm_oov_logp = m->lm_oov_logp;

@@ -28,7 +28,7 @@ void pl_asrsvc_opts_default(struct pl_asrsvc_opts *o) {
     o->max_queue = 1024;
     o->max_audio_s = 1800;
     pl_asrsvc_seg_opts_default(&o->seg);
-    o->beam_width = 32;
+    o->beam_width = PL_ASRSVC_BEAM_WIDTH;
     o->lm_alpha = -1;
     o->lm_beta = -1;
     o->max_boost = 20;

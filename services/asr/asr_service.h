@@ -30,6 +30,12 @@
 
 #include "status.h"
 
+/* The CTC prefix beam's default width, chosen on the dev sets (models/asr-lm/README.md):
+ * the options' default, the per-request fallback and (as text) the config table's default. */
+#define PL_ASRSVC_BEAM_WIDTH 32
+#define PL_ASRSVC_STR_(x) #x
+#define PL_ASRSVC_STR(x) PL_ASRSVC_STR_(x)
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -108,7 +114,7 @@ struct pl_asrsvc_opts {
     int max_queue;              /* queued segments per model before RESOURCE_EXHAUSTED (1024) */
     double max_audio_s;         /* longest audio accepted (1800 s) */
     struct pl_asrsvc_seg_opts seg; /* segmentation; seg.sample_rate is set from the model */
-    int beam_width;             /* 32; 0 = greedy decoding */
+    int beam_width;             /* PL_ASRSVC_BEAM_WIDTH; 0 = greedy decoding */
     double lm_alpha, lm_beta;   /* < 0: the model's config.json "decoding", else 0.5 / 1.0 */
     double max_boost;           /* SpeechContext boosts are clamped to [-max, max] (20) */
     const char *nats_url;       /* for punctuation (parley.nlu.punctuate_text); NULL = none */

@@ -70,7 +70,7 @@ static const struct pl_config_field asr_fields[] = {
     F("max_audio_s", PL_CONFIG_DOUBLE, max_audio_s, "1800", 1, 86400, "longest audio accepted (seconds)"),
     F("pause_s", PL_CONFIG_DOUBLE, pause_s, "0.6", 0.05, 10, "a pause at least this long ends a result"),
     F("max_segment_s", PL_CONFIG_DOUBLE, max_segment_s, "20", 1, 60, "longest segment the model sees at once"),
-    F("beam_width", PL_CONFIG_INT, beam_width, "32", 0, 256, "CTC prefix beam width (0: greedy decoding)"),
+    F("beam_width", PL_CONFIG_INT, beam_width, PL_ASRSVC_STR(PL_ASRSVC_BEAM_WIDTH), 0, 256, "CTC prefix beam width (0: greedy decoding)"),
     F("lm_alpha", PL_CONFIG_DOUBLE, lm_alpha, "-1", -1, 10, "LM weight (-1: the model's config.json, else 0.5)"),
     F("lm_beta", PL_CONFIG_DOUBLE, lm_beta, "-1", -1, 20, "word insertion bonus (-1: the model's config.json, else 1.0)"),
     F("punctuation", PL_CONFIG_BOOL, punctuation, "true", 0, 0, "call parley-nlu for enable_automatic_punctuation"),
