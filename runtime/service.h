@@ -51,10 +51,11 @@ struct pl_service_args {
 pl_status pl_service_parse_args(int argc, char **argv, const char *const *flags, int n_flags,
                                 struct pl_service_args *out /* OUT */);
 
-/* Name the service in every log line and ignore SIGPIPE (a peer that goes away must not kill
+/* Name the service in every log line, ignore SIGPIPE (a peer that goes away must not kill
  * the process) and SIGXFSZ (a file past RLIMIT_FSIZE fails its write with EFBIG, reported as a
- * full disk, instead of killing the process). name is borrowed for the process lifetime (a
- * string literal). */
+ * full disk, instead of killing the process), and cap glibc's malloc arenas at 4 (unless the
+ * environment sets them) so that freed memory is reused rather than kept per thread. name is
+ * borrowed for the process lifetime (a string literal). */
 void pl_service_init(const char *name);
 
 /* Set the log level from its config name ("error", "warn", "info", "debug"). NULL or "" keeps

@@ -57,6 +57,9 @@ NLU_LINES = ["book a table for two at an italian restaurant in boston tomorrow",
              "add this song to my workout playlist", "rate this book five stars"]
 
 
+ASR_ENV = {}  # --asr-env KEY=VALUE: extra environment of parley-asr (malloc tunables, options)
+
+
 def setup_env(build):
     b = os.path.abspath(build)
     os.environ.update({
@@ -85,7 +88,7 @@ def start_stack(g, ds):
                                    {"PARLEY_NLU_LOG_LEVEL": "warn"}, r"models=\d+")
     procs["parley-asr"] = ds.start([os.environ["PL_ASR"], "--nats", nats, "--http-port", "-1",
                                     "--model-dir", models], "asr",
-                                   {"PARLEY_ASR_LOG_LEVEL": "warn"}, r"models=[1-9]")
+                                   dict({"PARLEY_ASR_LOG_LEVEL": "warn"}, **ASR_ENV), r"models=[1-9]")
     kb = os.path.join(g.TMP, "kb.sqlite")
     doc = os.path.join(g.TMP, "manual.md")
     open(doc, "w").write("# The Parley manual\n\nThe Parley manual was written by Ada Lovelace "
@@ -427,7 +430,14 @@ def main():
     ap.add_argument("--clips", type=int, default=8, help="LJ Speech clips the ASR loops over")
     ap.add_argument("--sample-s", type=float, default=5.0)
     ap.add_argument("--out", default=os.path.join(ROOT, "build", "soak"))
+    ap.add_argument("--asr-env", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra environment for parley-asr (repeatable), e.g. a PARLEY_ASR_* option")
     args = ap.parse_args()
+    for kv in args.asr_env:
+        k, sep, v = kv.partition("=")
+        if not sep or not k:
+            ap.error("--asr-env wants KEY=VALUE, got %r" % kv)
+        ASR_ENV[k] = v
     setup_env(args.build)
     import dialog_stories as ds
     import gwtest as g
