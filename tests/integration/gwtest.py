@@ -41,7 +41,10 @@ def _cleanup():
             p.wait()
         if time.time() - t0 > 1:
             print("slow stop (%.1f s): %s" % (time.time() - t0, " ".join(p.args)), file=sys.stderr)
-    subprocess.call(["rm", "-rf", TMP])
+    if os.environ.get("PL_KEEP_TMP") == "1":  # keep the processes' logs for a post-mortem
+        print("kept %s (PL_KEEP_TMP=1)" % TMP, file=sys.stderr)
+    else:
+        subprocess.call(["rm", "-rf", TMP])
 
 
 atexit.register(_cleanup)
