@@ -67,6 +67,9 @@ struct pl_asr_beam {
     int32_t *touched; /* nodes touched in the current frame */
     int32_t n_touched, cap_touched;
     int32_t *cand; /* [V] candidate tokens of a frame */
+    int32_t *kid;  /* [V] child of the beam member being extended, by token... */
+    int32_t *kid_gen; /* [V] ...valid where kid_gen[token] == gen */
+    int32_t gen;
     int32_t t;     /* frames processed */
     int finished;
     int broken;       /* after NOMEM: needs a reset */
@@ -167,13 +170,15 @@ pl_status pl_asr_beam_create(const struct pl_asr_vocab *v, const struct pl_asr_l
     b->o = o;
     b->beam = pl_malloc(sizeof(int32_t) * (size_t)o.beam_width);
     b->cand = pl_malloc(sizeof(int32_t) * (size_t)v->n);
-    b->cap_nodes = 1024;
+    b->kid = pl_malloc(sizeof(int32_t) * (size_t)v->n);
+    b->kid_gen = pl_calloc((size_t)v->n, sizeof(int32_t));
+    b->cap_nodes = 8192; /* the pool mostly peaks a little past gc_at (4096): no regrowth */
     b->nodes = pl_malloc(sizeof(struct node) * (size_t)b->cap_nodes);
     b->cap_touched = 256;
     b->touched = pl_malloc(sizeof(int32_t) * (size_t)b->cap_touched);
     if (n_boosts)
         b->phrases = pl_calloc((size_t)n_boosts, sizeof(struct phrase));
-    if (!b->beam || !b->cand || !b->nodes || !b->touched || (n_boosts && !b->phrases)) {
+    if (!b->beam || !b->cand || !b->kid || !b->kid_gen || !b->nodes || !b->touched || (n_boosts && !b->phrases)) {
         st = PL_ERR(PL_E_NOMEM, "beam state");
         goto fail;
     }
@@ -193,6 +198,8 @@ void pl_asr_beam_destroy(struct pl_asr_beam *b) {
     free_phrases(b);
     pl_free(b->beam);
     pl_free(b->cand);
+    pl_free(b->kid);
+    pl_free(b->kid_gen);
     pl_free(b->nodes);
     pl_free(b->touched);
     pl_free(b);
@@ -318,11 +325,25 @@ static int boost_prefix(const struct pl_asr_beam *b, const char *w, size_t len) 
     return 0;
 }
 
-/* Child of l with token c, created on first use. Returns -1 on NOMEM. */
+/* Index l's existing children by token (b->kid), one walk of the sibling list for all of a
+ * frame's candidates instead of one walk per candidate. */
+static void index_children(struct pl_asr_beam *b, int32_t l) {
+    if (b->gen == INT32_MAX) {
+        memset(b->kid_gen, 0, sizeof(int32_t) * (size_t)b->v->n);
+        b->gen = 0;
+    }
+    b->gen++;
+    for (int32_t k = b->nodes[l].first_child; k >= 0; k = b->nodes[k].next_sib) {
+        b->kid[b->nodes[k].tok] = k;
+        b->kid_gen[b->nodes[k].tok] = b->gen;
+    }
+}
+
+/* Child of l with token c (l's children indexed by index_children), created on first use.
+ * Returns -1 on NOMEM. */
 static int32_t get_child(struct pl_asr_beam *b, int32_t l, int32_t c) {
-    for (int32_t k = b->nodes[l].first_child; k >= 0; k = b->nodes[k].next_sib)
-        if (b->nodes[k].tok == c)
-            return k;
+    if (b->kid_gen[c] == b->gen)
+        return b->kid[c];
     if (b->n_nodes == b->cap_nodes) {
         if (b->cap_nodes > INT32_MAX / 2)
             return -1;
@@ -414,6 +435,55 @@ static int cmp_score(const void *a, const void *b) {
     return (x->touch > y->touch) - (x->touch < y->touch);
 }
 
+/* x ranks before y: cmp_score's order (higher score, then earlier touch; a total order). */
+static inline int ranks_before(const struct node *nd, int32_t x, int32_t y) {
+    if (nd[x].score != nd[y].score)
+        return nd[x].score > nd[y].score;
+    return nd[x].touch < nd[y].touch;
+}
+
+/* Move the min(n_touched, beam_width) best touched nodes, best first, to the front of
+ * b->touched; returns their number. The same nodes in the same order as sorting every
+ * touched node by cmp_score, without sorting the rest: a heap of the k best seen so far
+ * (its root the worst of them) takes each further node that ranks before its root. */
+static int select_best(struct pl_asr_beam *b) {
+    int32_t *a = b->touched, n = b->n_touched, k = b->o.beam_width;
+    const struct node *nd = b->nodes;
+    t_nodes = nd;
+    if (n <= k) {
+        qsort(a, (size_t)n, sizeof(int32_t), cmp_score);
+        return n;
+    }
+    for (int32_t i = k / 2 - 1; i >= 0; i--) /* heapify a[0..k): parent ranks after children */
+        for (int32_t p = i;;) {
+            int32_t c = 2 * p + 1, w = p;
+            if (c < k && ranks_before(nd, a[w], a[c])) w = c;
+            if (c + 1 < k && ranks_before(nd, a[w], a[c + 1])) w = c + 1;
+            if (w == p) break;
+            int32_t t = a[p];
+            a[p] = a[w];
+            a[w] = t;
+            p = w;
+        }
+    for (int32_t i = k; i < n; i++) {
+        if (!ranks_before(nd, a[i], a[0]))
+            continue;
+        a[0] = a[i];
+        for (int32_t p = 0;;) {
+            int32_t c = 2 * p + 1, w = p;
+            if (c < k && ranks_before(nd, a[w], a[c])) w = c;
+            if (c + 1 < k && ranks_before(nd, a[w], a[c + 1])) w = c + 1;
+            if (w == p) break;
+            int32_t t = a[p];
+            a[p] = a[w];
+            a[w] = t;
+            p = w;
+        }
+    }
+    qsort(a, (size_t)k, sizeof(int32_t), cmp_score);
+    return k;
+}
+
 /* Compact the pool to the beam's nodes and their ancestors. */
 static pl_status gc(struct pl_asr_beam *b) {
     int32_t *remap = pl_malloc(sizeof(int32_t) * (size_t)b->n_nodes);
@@ -479,6 +549,8 @@ static pl_status step(struct pl_asr_beam *b, const float *row) {
         b->nodes[l].npb = lse(b->nodes[l].npb, ptot + lb);
         if (ltok >= 0)
             b->nodes[l].npnb = lse(b->nodes[l].npnb, pnb + (double)row[ltok]);
+        if (nc > 0)
+            index_children(b, l);
         for (int j = 0; j < nc; j++) {
             int32_t c = b->cand[j];
             int32_t k = get_child(b, l, c);
@@ -500,9 +572,7 @@ static pl_status step(struct pl_asr_beam *b, const float *row) {
         struct node *n = &b->nodes[b->touched[i]];
         n->score = lse(n->npb, n->npnb) + a * n->lm + be * n->n_words + n->boost + n->pen;
     }
-    t_nodes = b->nodes;
-    qsort(b->touched, (size_t)b->n_touched, sizeof(int32_t), cmp_score);
-    b->n_beam = b->n_touched < b->o.beam_width ? b->n_touched : b->o.beam_width;
+    b->n_beam = select_best(b);
     for (int i = 0; i < b->n_beam; i++) {
         struct node *n = &b->nodes[b->touched[i]];
         b->beam[i] = b->touched[i];
