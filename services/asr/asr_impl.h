@@ -18,6 +18,9 @@
 #include "status.h"
 
 struct pl_asr_model;
+/* At most this many ended streams' model states are kept per model for new streams. */
+#define PL_ASRSVC_IDLE_STATES 32
+
 struct pl_asrsvc_sched;
 struct pl_asr_state;
 struct pl_batcher;
@@ -57,6 +60,11 @@ struct pl_asrsvc_model {
                            final is recomputed from the utterance's audio with fe */
     struct pl_asrsvc_sched *sched;
     pthread_mutex_t sched_lock;
+    /* model states of ended streams, reset, for the next streams (asr_stream_config.c): a
+     * stream open then neither allocates nor faults in the state's windows (4.2 MB for
+     * models/asr-en-quartznet) again; under sched_lock */
+    struct pl_asr_state *idle_states[PL_ASRSVC_IDLE_STATES];
+    int n_idle_states;
 };
 
 /* A forward request handed to the batcher: features in, log-probs out (caller-provided). */

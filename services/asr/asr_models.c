@@ -280,6 +280,7 @@ struct pl_vad *pl__asrsvc_set_vad(const struct pl_model_set *set) {
 void pl__asrsvc_model_destroy(struct pl_asrsvc_model *m) {
     if (!m) return;
     pl_asrsvc_sched_destroy(m->sched); /* no stream holds the model any more */
+    for (int i = 0; i < m->n_idle_states; i++) pl_asr_state_destroy(m->idle_states[i]);
     pl_asr_fe_destroy(m->stream_fe);
     pl_vad_destroy(m->vad);
     pthread_mutex_destroy(&m->sched_lock);

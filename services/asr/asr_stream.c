@@ -72,7 +72,7 @@ void pl_asrsvc_session_destroy(struct pl_asrsvc_session *s) {
     pl_free(s->fen);
     pl_free(s->evs);
     pl_asr_fe_stream_destroy(s->fs);
-    pl_asr_state_destroy(s->ms);
+    if (s->ms) pl__asrsvc_state_put(s->m, s->ms); /* s->m is alive until the set's release */
     pl_free(s->mout);
     pl_asr_beam_destroy(s->beam);
     pl_asr_beam_destroy(s->pbeam);

@@ -70,6 +70,27 @@ static int ep_mode_of(const struct pl_asrsvc_streaming *ss, const struct pl_asrs
     return mode;
 }
 
+/* A model state for a new stream of m: an ended stream's (reset) or a new one. */
+static pl_status state_get(struct pl_asrsvc_model *m, struct pl_asr_state **out) {
+    *out = NULL;
+    pthread_mutex_lock(&m->sched_lock);
+    if (m->n_idle_states > 0) *out = m->idle_states[--m->n_idle_states];
+    pthread_mutex_unlock(&m->sched_lock);
+    return *out ? PL_OK : pl_asr_state_create(m->am, MODEL_CHUNK, out);
+}
+
+void pl__asrsvc_state_put(struct pl_asrsvc_model *m, struct pl_asr_state *st) {
+    if (!st) return;
+    pl_asr_state_reset(st);
+    pthread_mutex_lock(&m->sched_lock);
+    if (m->n_idle_states < PL_ASRSVC_IDLE_STATES) {
+        m->idle_states[m->n_idle_states++] = st;
+        st = NULL;
+    }
+    pthread_mutex_unlock(&m->sched_lock);
+    pl_asr_state_destroy(st);
+}
+
 /* Model m's scheduler, made by its first stream (models loaded by a reload get theirs the
  * same way); it lives as long as the model. */
 static pl_status model_sched(struct pl_asrsvc_streaming *ss, struct pl_asrsvc_model *m,
@@ -281,7 +302,7 @@ pl_status pl__asrsvc_session_setup(struct pl_asrsvc_session *s,
     }
     PL_TRY(pl_asr_fe_stream_create(s->fe, &s->fs));
     pl_asr_fe_stream_keep_logmel(s->fs, s->renorm); /* the final reuses the log-mels */
-    PL_TRY(pl_asr_state_create(s->m->am, MODEL_CHUNK, &s->ms));
+    PL_TRY(state_get(s->m, &s->ms));
     s->mout = pl_malloc(sizeof *s->mout * (size_t)pl_asr_state_max_out(s->ms) *
                         (size_t)s->m->vocab_size);
     if (!s->mout) return PL_ERR(PL_E_NOMEM, "model output");

@@ -117,4 +117,8 @@ struct pl_asrsvc_session {
 pl_status pl__asrsvc_session_setup(struct pl_asrsvc_session *s,
                                    const Nvidia__Riva__Asr__StreamingRecognitionConfig *sc);
 
+/* Give an ended stream's model state st (of model m, MODEL_CHUNK) back: reset and kept for
+ * the next stream while m has fewer than PL_ASRSVC_IDLE_STATES, else destroyed. NULL: no-op. */
+void pl__asrsvc_state_put(struct pl_asrsvc_model *m, struct pl_asr_state *st);
+
 #endif
