@@ -27,12 +27,14 @@ struct job {
     struct rec *r;
     int id;
     int sleep_ms;
+    atomic_int *gate; /* non-NULL: the job runs until the test opens it */
 };
 
 static void job_run(void *arg) {
     struct job *j = arg;
     if (atomic_fetch_add(&j->r->running, 1) > 0) atomic_store(&j->r->overlap, 1);
     if (j->sleep_ms) pl_sleep_ms(j->sleep_ms);
+    while (j->gate && !atomic_load(j->gate)) pl_sleep_ms(1);
     pthread_mutex_lock(&j->r->mu);
     j->r->order[j->r->n++] = j->id;
     pthread_mutex_unlock(&j->r->mu);
@@ -132,13 +134,19 @@ START_TEST(test_lane_cap) {
     ck_assert_int_eq(pl__dlg_lane_create(p, &l), PL_OK);
     struct rec r;
     rec_init(&r);
-    push(l, &r, 0, 200);
+    atomic_int gate = 0; /* the first job runs until the lane is full (a sleep could end
+                            before a loaded machine let this thread fill it) */
+    struct job *j = pl_calloc(1, sizeof *j);
+    j->r = &r;
+    j->gate = &gate;
+    ck_assert_int_eq(pl__dlg_lane_push(l, job_run, job_drop, j), PL_OK);
     while (atomic_load(&r.running) == 0) pl_sleep_ms(1);
     for (int i = 1; i <= 256; i++) push(l, &r, i, 0);
-    struct job *j = pl_calloc(1, sizeof *j);
+    j = pl_calloc(1, sizeof *j);
     j->r = &r;
     ck_assert_int_eq(pl__dlg_lane_push(l, job_run, job_drop, j), PL_E_EXHAUSTED);
     pl_free(j); /* not taken */
+    atomic_store(&gate, 1);
     ck_assert(pl__dlg_lane_wait(l, 10000));
     ck_assert_int_eq(r.n, 257);
     pl__dlg_lane_close(l, NULL, NULL);
