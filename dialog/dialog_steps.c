@@ -67,8 +67,8 @@ static pl_status calls_out(struct pl__turn *t, const char *what) {
     return PL_ERR(PL_E_CANCELLED, "the turn calls out (%s): run it where it may wait", what);
 }
 
-/* With a replay: stop the turn at a call its caller makes (without a thread waiting), then
- * runs the turn again with the outcome. body (owned) is taken, also on failure. */
+/* With a replay: stop the turn at a call its caller makes (without a thread waiting) before
+ * running the turn again with the outcome. body (owned) is taken. */
 static pl_status defer(struct pl__turn *t, enum pl_dlg_call_kind kind, int webhook,
                        const char *subject, int timeout_ms, char *body, const char *what) {
     struct pl_dlg_replay *r = t->o->replay;
