@@ -3,9 +3,10 @@
  * Recognize on the same bytes; chunk sizes from 20 ms to 1 s give the same finals; silence
  * gives no final; two utterances separated by silence give two finals (Silero VAD from
  * PARLEY_DATA_DIR); interim results; raw mu-law at 8 kHz through the resampler; protocol
- * errors. The acoustic model is the tiny random-weight model of
- * tests/reference/asr_model_ref.py with unnormalized features (so streaming and offline
- * features are the same numbers): its words are gibberish, equality is what is tested. */
+ * errors; an ended stream's recycled model state computes as a new one. The acoustic model is
+ * the tiny random-weight model of tests/reference/asr_model_ref.py with unnormalized features
+ * (so streaming and offline features are the same numbers): its words are gibberish, equality
+ * is what is tested. */
 #include <check.h>
 #include <math.h>
 #include <pthread.h>
@@ -239,6 +240,58 @@ START_TEST(test_chunk_sizes) {
         }
     }
     pl_free(wav);
+}
+END_TEST
+
+/* An ended stream's model state is kept and the next stream computes on it as on a new one:
+ * the clip after a stream that ended mid-utterance (the clip's second half, no half-close) on
+ * the recycled state gives the finals and word times of the first stream, which had a new one. */
+START_TEST(test_state_reused) {
+    size_t n = 0, nh = 0;
+    uint8_t *wav = pl_test_asrstream_wav(g_clip->samples, g_clip->n_frames, 16000, &n);
+    size_t half = g_clip->n_frames / 2;
+    uint8_t *wav2 = pl_test_asrstream_wav(g_clip->samples + half, g_clip->n_frames - half, 16000,
+                                          &nh);
+    struct pl_model_set *set = pl_model_repo_acquire(g_svc->repo);
+    struct pl_asrsvc_model *m = pl__asrsvc_model_at(set, 0);
+    ck_assert_int_eq(m->n_idle_states, 0);
+    Nvidia__Riva__Asr__RecognitionConfig cfg;
+    default_cfg(&cfg);
+    struct got ref, g;
+    stream(wav, n, 3200, true, &cfg, &ref);
+    ck_assert_int_eq(m->n_idle_states, 1);
+    struct pl_asr_state *kept = m->idle_states[0];
+    /* a client that goes away mid-utterance: its session ends without a half-close */
+    struct pl_asrsvc_session *ses = NULL;
+    memset(&g, 0, sizeof g);
+    ck_assert_int_eq(pl_asrsvc_session_create(g_ss, collect, &g, &ses), PL_OK);
+    size_t cn = 0;
+    uint8_t *c = pl_test_asrstream_pack_config(&cfg, true, &cn);
+    ck_assert_int_eq(pl_asrsvc_session_message(ses, c, cn), PL_OK);
+    pl_free(c);
+    for (size_t off = 0; off < nh; off += 3200) {
+        size_t k = nh - off < 3200 ? nh - off : 3200;
+        ck_assert_int_eq(pl_test_asrstream_send_audio(ses, wav2 + off, k), PL_OK);
+    }
+    ck_assert_int_eq(m->n_idle_states, 0); /* the stream has it */
+    pl_asrsvc_session_destroy(ses);
+    ck_assert_int_eq(m->n_idle_states, 1);
+    ck_assert_ptr_eq(m->idle_states[0], kept);
+    stream(wav, n, 3200, true, &cfg, &g);
+    ck_assert_int_eq(m->n_idle_states, 1);
+    ck_assert_ptr_eq(m->idle_states[0], kept);
+    ck_assert_int_ge(ref.n_final, 1);
+    ck_assert_int_eq(g.n_final, ref.n_final);
+    ck_assert_int_eq(g.n_interim, ref.n_interim);
+    for (int k = 0; k < g.n_final; k++) {
+        ck_assert_str_eq(g.finals[k], ref.finals[k]);
+        ck_assert_int_eq(g.first_word_ms[k], ref.first_word_ms[k]);
+        ck_assert_int_eq(g.last_word_end_ms[k], ref.last_word_end_ms[k]);
+        ck_assert(g.confidence[k] == ref.confidence[k]);
+    }
+    pl_model_set_release(set);
+    pl_free(wav);
+    pl_free(wav2);
 }
 END_TEST
 
@@ -632,6 +685,7 @@ Suite *pl_asrstream_suite(void) {
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, test_same_as_recognize);
     tcase_add_test(tc, test_chunk_sizes);
+    tcase_add_test(tc, test_state_reused);
     tcase_add_test(tc, test_silence);
     tcase_add_test(tc, test_two_utterances);
     tcase_add_test(tc, test_mulaw_8k);
