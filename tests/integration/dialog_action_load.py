@@ -15,7 +15,7 @@ spec dialog/actions.yaml, the gateway) with dialog.action_threads = THREADS (4):
 3. parley-qa stopped, its subject served by a stand-in that answers each question after 1.5 s
    (dialog_fulfil.SlowQa): USERS users ask a question (the knowledge base), all answered within
    a few times 1.5 s; a question that is never answered gets kb_unavailable after
-   dialog.qa_timeout_ms (2000).
+   dialog.qa_timeout_ms (4000).
 4. SIGTERM with 20 nats calls in flight, and 3 more whose streams were cancelled (their calls
    wait 60 s): parley-dialog exits 0 within 5 s.
 
@@ -134,24 +134,7 @@ def check_stop_in_flight(stack, responder, sids, stuck_sids):
         ev.set()
     stuck_seen = hung() - h0
 
-    def quiet(*args):
-        try:
-            wl.stream_turn(*args)
-        except g.grpc.RpcError:
-            pass  # the stream ends with parley-dialog
-    before = sleepy()
-    ths = [threading.Thread(target=quiet, args=(stack, "load%d" % i, sid, "sleepy order", []))
-           for i, sid in enumerate(sids)]
-    for th in ths:
-        th.start()
-    end = time.monotonic() + 10
-    while sleepy() < before + len(sids) and time.monotonic() < end:
-        time.sleep(0.01)
-    t0 = time.monotonic()
-    rc = g.stop(stack.dialog, timeout=30)
-    dt = time.monotonic() - t0
-    for th in ths:
-        th.join()
+    before, rc, dt = wl.stop_in_flight(stack, sids, "sleepy order", sleepy)
     with open(os.path.join(g.TMP, "dialog.log"), errors="replace") as f:
         lost = [ln for ln in f if "still open" in ln]  # dialog_pool.c: a call not ended first
     check(sleepy() >= before + len(sids) and stuck_seen == len(stuck_sids) and rc == 0 and
@@ -169,7 +152,9 @@ def main():
     ap.add_argument("--bench", action="store_true")
     a = ap.parse_args()
     env = {"PARLEY_DIALOG_ACTION_THREADS": str(a.threads), "PARLEY_DIALOG_LOG_LEVEL": "warn",
-           "PARLEY_DIALOG_QA_TIMEOUT_MS": "2000",
+           # the stand-in answers after 1.5 s; a wide margin, since under load its Python
+           # threads answer late (2000 failed 48 of 100 turns at load 6 beside make test)
+           "PARLEY_DIALOG_QA_TIMEOUT_MS": "4000",
            # a closed stream's handler waits this long for its queued turns (the stuck ones)
            "PARLEY_DIALOG_VOICE_WAIT_MS": "1000"}
     stack = ds.Stack(spec_dir=ds.spec_dir_with_test_spec(), dialog_env=env)
@@ -188,7 +173,7 @@ def main():
     g.stop(stack.qa)  # its subject served by the slow stand-in from now on
     qa = dialog_fulfil.SlowQa(stack.nats, DELAY_S)
     kb_s = rounds(stack, a, sids, slow_sid, "parley-qa", "what is the answer?", "Forty-two.",
-                  "what does hang mean?", KB_DOWN, (1.6, 4.0))
+                  "what does hang mean?", KB_DOWN, (3.6, 6.5))
     print("best: nats %.2f s, parley-qa %.2f s (%d users, %.1f s each, action_threads %d)" % (
         nats_s, kb_s, a.users, DELAY_S, a.threads))
     print("load average %s" % " ".join(open("/proc/loadavg").read().split()[:3]))

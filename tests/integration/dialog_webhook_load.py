@@ -122,6 +122,32 @@ def check_session_wait_holds_no_thread(stack, web):
     stack.restart_dialog()
 
 
+def stop_in_flight(stack, sids, text, arrived):
+    """One turn saying text on each session in sids, each on its own stream; once arrived() (a
+    count of the slow responder's requests) has grown by len(sids), or after 10 s, SIGTERM to
+    parley-dialog. Returns arrived() before, parley-dialog's exit code and the seconds its stop
+    took."""
+    def quiet(*args):
+        try:
+            stream_turn(*args)
+        except g.grpc.RpcError:
+            pass  # the stream ends with parley-dialog
+    before = arrived()
+    ths = [threading.Thread(target=quiet, args=(stack, "load%d" % i, sid, text, []))
+           for i, sid in enumerate(sids)]
+    for th in ths:
+        th.start()
+    end = time.monotonic() + 10
+    while arrived() < before + len(sids) and time.monotonic() < end:
+        time.sleep(0.01)
+    t0 = time.monotonic()
+    rc = g.stop(stack.dialog, timeout=30)
+    dt = time.monotonic() - t0
+    for th in ths:
+        th.join()
+    return before, rc, dt
+
+
 def check_stop_in_flight(stack, web, sids):
     """SIGTERM while the webhook calls of 20 turns are in flight on the I/O thread: parley-dialog
     drains its streams (the calls answer, or end when the I/O thread stops) and exits 0 within
@@ -129,24 +155,7 @@ def check_stop_in_flight(stack, web, sids):
     def sleepy():
         return sum(1 for p, _, _ in web.requests if p == "/sleepy")
 
-    def quiet(*args):
-        try:
-            stream_turn(*args)
-        except g.grpc.RpcError:
-            pass  # the stream ends with parley-dialog
-    before = sleepy()
-    ths = [threading.Thread(target=quiet, args=(stack, "load%d" % i, sid, "sleepy service", []))
-           for i, sid in enumerate(sids)]
-    for th in ths:
-        th.start()
-    end = time.monotonic() + 10
-    while sleepy() < before + len(sids) and time.monotonic() < end:
-        time.sleep(0.01)
-    t0 = time.monotonic()
-    rc = g.stop(stack.dialog, timeout=30)
-    dt = time.monotonic() - t0
-    for th in ths:
-        th.join()
+    before, rc, dt = stop_in_flight(stack, sids, "sleepy service", sleepy)
     check(sleepy() >= before + len(sids) and rc == 0 and dt < 5,
           "SIGTERM with %d webhook calls in flight: parley-dialog exits %d after %.2f s" % (
               sleepy() - before, rc, dt))
