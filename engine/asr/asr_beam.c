@@ -442,6 +442,21 @@ static inline int ranks_before(const struct node *nd, int32_t x, int32_t y) {
     return nd[x].touch < nd[y].touch;
 }
 
+/* Restore the heap a[0..k) below p: a parent ranks after its children (the root is the
+ * worst of the k). */
+static void sift_down(const struct node *nd, int32_t *a, int32_t k, int32_t p) {
+    for (;;) {
+        int32_t c = 2 * p + 1, w = p;
+        if (c < k && ranks_before(nd, a[w], a[c])) w = c;
+        if (c + 1 < k && ranks_before(nd, a[w], a[c + 1])) w = c + 1;
+        if (w == p) return;
+        int32_t t = a[p];
+        a[p] = a[w];
+        a[w] = t;
+        p = w;
+    }
+}
+
 /* Move the min(n_touched, beam_width) best touched nodes, best first, to the front of
  * b->touched; returns their number. The same nodes in the same order as sorting every
  * touched node by cmp_score, without sorting the rest: a heap of the k best seen so far
@@ -455,30 +470,12 @@ static int select_best(struct pl_asr_beam *b) {
         return n;
     }
     for (int32_t i = k / 2 - 1; i >= 0; i--) /* heapify a[0..k): parent ranks after children */
-        for (int32_t p = i;;) {
-            int32_t c = 2 * p + 1, w = p;
-            if (c < k && ranks_before(nd, a[w], a[c])) w = c;
-            if (c + 1 < k && ranks_before(nd, a[w], a[c + 1])) w = c + 1;
-            if (w == p) break;
-            int32_t t = a[p];
-            a[p] = a[w];
-            a[w] = t;
-            p = w;
-        }
+        sift_down(nd, a, k, i);
     for (int32_t i = k; i < n; i++) {
         if (!ranks_before(nd, a[i], a[0]))
             continue;
         a[0] = a[i];
-        for (int32_t p = 0;;) {
-            int32_t c = 2 * p + 1, w = p;
-            if (c < k && ranks_before(nd, a[w], a[c])) w = c;
-            if (c + 1 < k && ranks_before(nd, a[w], a[c + 1])) w = c + 1;
-            if (w == p) break;
-            int32_t t = a[p];
-            a[p] = a[w];
-            a[w] = t;
-            p = w;
-        }
+        sift_down(nd, a, k, 0);
     }
     qsort(a, (size_t)k, sizeof(int32_t), cmp_score);
     return k;
