@@ -46,29 +46,10 @@ APOLOGY = "Sorry, that service isn't answering right now."  # actions.yaml: acti
 KB_DOWN = "I can't look that up right now."                 # actions.yaml: kb_unavailable
 
 
-def one_round(stack, sids, text, slow_sid, slow_text):
-    """Every session's turn at once on open streams, the never-answered one meanwhile.
-    Returns (seconds for the round, replies per session, the slow turn's replies and time)."""
-    outs = [[] for _ in sids]
-    ths = [threading.Thread(target=wl.stream_turn, args=(stack, "load%d" % i, sid, text, outs[i]))
-           for i, sid in enumerate(sids)]
-    slow = []
-    ths.append(threading.Thread(target=wl.stream_turn,
-                                args=(stack, "hang", slow_sid, slow_text, slow)))
-    t0 = time.monotonic()
-    for th in ths:
-        th.start()
-    for th in ths[:-1]:
-        th.join()
-    dt = time.monotonic() - t0
-    ths[-1].join()
-    return dt, [wl.texts_of(o) for o in outs], wl.texts_of(slow), (slow[-1][0] if slow else 0)
-
-
 def rounds(stack, a, sids, slow_sid, what, text, reply, slow_text, slow_reply, slow_range):
     times = []
     for k in range(a.rounds):
-        dt, replies, slow, slow_s = one_round(stack, sids, text, slow_sid, slow_text)
+        dt, replies, slow, slow_s = wl.one_round(stack, sids, slow_sid, text, slow_text)
         times.append(dt)
         bad = [r for r in replies if r != [reply]]
         check(not bad, "%s round %d: all %d turns got the reply (%d did not: %s)" % (

@@ -52,16 +52,16 @@ def stream_turn(stack, user, sid, text, out):
             done.set()
 
 
-def one_round(stack, sids, slow_sid):
-    """Every session's turn at once (open streams), the hanging webhook's turn meanwhile.
-    Returns (seconds for the round, replies per session, the slow turn's replies and time)."""
+def one_round(stack, sids, slow_sid, text="sleepy service", slow_text="slow service"):
+    """Every session's turn saying text at once (open streams), slow_text's turn (a call that
+    never answers) meanwhile. Returns (seconds for the round, replies per session, the slow
+    turn's replies and time)."""
     outs = [[] for _ in sids]
-    ths = [threading.Thread(target=stream_turn,
-                            args=(stack, "load%d" % i, sid, "sleepy service", outs[i]))
+    ths = [threading.Thread(target=stream_turn, args=(stack, "load%d" % i, sid, text, outs[i]))
            for i, sid in enumerate(sids)]
     slow = []
     ths.append(threading.Thread(target=stream_turn,
-                                args=(stack, "hang", slow_sid, "slow service", slow)))
+                                args=(stack, "hang", slow_sid, slow_text, slow)))
     t0 = time.monotonic()
     for th in ths:
         th.start()
@@ -69,10 +69,7 @@ def one_round(stack, sids, slow_sid):
         th.join()
     dt = time.monotonic() - t0
     ths[-1].join()
-
-    def texts(out):
-        return [r.bot_text.text for _, r in out if r.WhichOneof("response") == "bot_text"]
-    return dt, [texts(o) for o in outs], texts(slow), (slow[-1][0] if slow else 0)
+    return dt, [texts_of(o) for o in outs], texts_of(slow), (slow[-1][0] if slow else 0)
 
 
 def texts_of(out):
