@@ -47,7 +47,7 @@ static void call_free(struct gw_call *c) {
     pthread_mutex_destroy(&c->mu);
     pl_free(c->status_msg);
     if (c->started) atomic_fetch_sub(&gw->active_calls, 1);
-    pl__gw_limits_release(gw, c->bucket);
+    pl__gw_limits_release(gw, c->bucket); /* none left unless the call never ended */
     pl_free(c);
     atomic_fetch_sub(&gw->live_calls, 1);
 }
@@ -96,6 +96,16 @@ static void initial_md_op(struct gw_call *c, grpc_op *op, grpc_metadata *md) {
 
 /* ---- sending to the client ----------------------------------------------------------------- */
 
+/* The call's slot of its admission limits goes back as soon as the call is over for the client:
+ * before its status is handed to gRPC (or when the client cancelled). Releasing later, when the
+ * last reference goes, would let a client that got its answer and at once makes its next call
+ * find the slot still taken (a concurrency cap of 1 refused every few hundred back-to-back calls
+ * on a loaded machine). Caller holds c->mu. */
+static void release_limits_locked(struct gw_call *c) {
+    pl__gw_limits_release(c->gw, c->bucket);
+    c->bucket = NULL;
+}
+
 /* Start the next send batch if none is in flight. Caller holds c->mu. The
  * last message and the status travel in one batch (one write for unary). */
 static void pump_locked(struct gw_call *c) {
@@ -143,6 +153,7 @@ static void pump_locked(struct gw_call *c) {
         }
         n++;
         c->status_started = true;
+        release_limits_locked(c);
         pl__gw_metrics_record(c->gw, c->rpc_name, c->status_code,
                               pl_time_mono_us() - c->start_us);
     } else {
@@ -618,6 +629,7 @@ static void on_close(struct gw_call *c) {
     pthread_mutex_lock(&c->mu);
     c->finished = true;
     bool had_status = c->status_started;
+    release_limits_locked(c);
     struct pl_nrpc_stream *s = c->stream;
     drop_out_locked(c);
     pthread_mutex_unlock(&c->mu);
