@@ -7,10 +7,12 @@
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "alloc.h"
@@ -66,9 +68,69 @@ static void limit_malloc_arenas(void) {
 #endif
 }
 
+/* Even with 4 arenas, glibc keeps the pages of freed blocks that sit below a live one: a
+ * service whose big per-request blocks (parley-asr: a stream's audio, features and beams,
+ * 0.3-1 MB each) come and go keeps the high-water mark of what was ever in flight at once, and
+ * its RSS creeps up over minutes as rarer peaks come by. Every PL_SERVICE_TRIM_S seconds a
+ * thread hands the free pages of every arena back to the kernel (malloc_trim), so the RSS
+ * follows what is in use. A page handed back and used again costs one page fault; at this
+ * interval that is a few thousand faults per minute at most. PARLEY_MALLOC_TRIM_S sets the
+ * interval in seconds (0: never). */
+#define PL_SERVICE_TRIM_S 10
+
+static void *trim_main(void *arg) {
+    unsigned interval = (unsigned)(uintptr_t)arg;
+    for (;;) {
+        sleep(interval);
+#if defined(__GLIBC__)
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        malloc_trim(0);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+        if (ms > 20.0) PL_LOGD("malloc_trim took %.1f ms", ms);
+#endif
+    }
+    return NULL;
+}
+
+static void start_trimmer_once(void) {
+#if defined(__GLIBC__)
+    long s = PL_SERVICE_TRIM_S;
+    const char *e = getenv("PARLEY_MALLOC_TRIM_S");
+    if (e && *e) {
+        char *end;
+        errno = 0;
+        s = strtol(e, &end, 10);
+        if (*end || errno || s < 0 || s > 86400) {
+            PL_LOGW("PARLEY_MALLOC_TRIM_S '%.32s' is not 0..86400 seconds; using %d", e,
+                    PL_SERVICE_TRIM_S);
+            s = PL_SERVICE_TRIM_S;
+        }
+    }
+    if (s == 0) return;
+    pthread_t t;
+    pthread_attr_t a;
+    if (pthread_attr_init(&a) != 0) return;
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    /* the default stack size: a small one must still hold the process's static TLS, which
+     * the engine's thread-local scratch makes large (64 KiB was refused with EINVAL) */
+    int rc = pthread_create(&t, &a, trim_main, (void *)(uintptr_t)s);
+    if (rc != 0)
+        PL_LOGW("memory trimmer thread not started (%s); RSS may keep past peaks", strerror(rc));
+    pthread_attr_destroy(&a);
+#endif
+}
+
+static void start_trimmer(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, start_trimmer_once);
+}
+
 void pl_service_init(const char *name) {
     pl_log_set_service(name);
     limit_malloc_arenas();
+    start_trimmer();
     signal(SIGPIPE, SIG_IGN);
     /* a file past the process's size limit (RLIMIT_FSIZE) is a full disk for the process:
      * write() then fails with EFBIG and the store reports "disk full", instead of the signal's

@@ -54,8 +54,10 @@ pl_status pl_service_parse_args(int argc, char **argv, const char *const *flags,
 /* Name the service in every log line, ignore SIGPIPE (a peer that goes away must not kill
  * the process) and SIGXFSZ (a file past RLIMIT_FSIZE fails its write with EFBIG, reported as a
  * full disk, instead of killing the process), and cap glibc's malloc arenas at 4 (unless the
- * environment sets them) so that freed memory is reused rather than kept per thread. name is
- * borrowed for the process lifetime (a string literal). */
+ * environment sets them) so that freed memory is reused rather than kept per thread, and start
+ * a detached thread that hands freed pages back to the kernel every 10 s (malloc_trim;
+ * PARLEY_MALLOC_TRIM_S sets the interval, 0 none). name is borrowed for the process lifetime
+ * (a string literal). */
 void pl_service_init(const char *name);
 
 /* Set the log level from its config name ("error", "warn", "info", "debug"). NULL or "" keeps

@@ -1,9 +1,13 @@
 /*
  * test_service.c - the services' start-up helper (runtime/service.h): argument parsing and
- * config choice, string and port overrides, model-directory lookup, stop signals.
+ * config choice, string and port overrides, model-directory lookup, stop signals, the memory
+ * trimmer.
  */
 #include <check.h>
 #include <limits.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -184,6 +188,53 @@ START_TEST(test_stop_signals) {
 }
 END_TEST
 
+/* Resident pages of this process, from /proc/self/statm. */
+static long resident_pages(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    long size = 0, res = -1;
+    if (f) {
+        if (fscanf(f, "%ld %ld", &size, &res) != 2) res = -1;
+        fclose(f);
+    }
+    return res;
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define PL_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PL_TEST_ASAN 1
+#endif
+#endif
+
+/* Freed blocks below a live one stay resident until the trimmer (1 s here) hands their pages
+ * back: RSS falls by most of what was freed within a few seconds. */
+START_TEST(test_memory_trimmer) {
+#if defined(__GLIBC__) && !defined(PL_TEST_ASAN)
+    enum { N = 1600, SZ = 64 * 1024 }; /* 100 MB in blocks under glibc's mmap threshold */
+    setenv("PARLEY_MALLOC_TRIM_S", "1", 1);
+    pl_service_init("svc-test");
+    pl_service_init("svc-test"); /* one trimmer per process, however often init runs */
+    static char *blk[N];
+    for (int i = 0; i < N; i++) {
+        blk[i] = malloc(SZ);
+        ck_assert_ptr_nonnull(blk[i]);
+        memset(blk[i], 1 + i % 200, SZ);
+    }
+    long full = resident_pages();
+    for (int i = 0; i < N - 1; i++) free(blk[i]); /* the last block keeps the heap's top */
+    long page = sysconf(_SC_PAGESIZE), freed = (long)(N - 1) * SZ / page, now = full;
+    for (int t = 0; t < 100 && now > full - freed / 2; t++) {
+        usleep(100 * 1000);
+        now = resident_pages();
+    }
+    ck_assert_msg(now <= full - freed / 2, "RSS %ld pages after freeing %ld of %ld: not trimmed",
+                  now, freed, full);
+    free(blk[N - 1]);
+#endif
+}
+END_TEST
+
 struct wcfg {
     char *nats_url;
     int64_t http_port;
@@ -254,6 +305,7 @@ Suite *pl_service_suite(void) {
     tcase_add_test(tc, test_set_str_and_port);
     tcase_add_test(tc, test_find_dir);
     tcase_add_test(tc, test_stop_signals);
+    tcase_add_test(tc, test_memory_trimmer);
     tcase_add_test(tc, test_worker_start);
     suite_add_tcase(s, tc);
     return s;
