@@ -120,11 +120,14 @@ struct pl_worker_session;
  *   on_message one whole client message (borrowed). A non-OK return ends the
  *              stream with that status (Kind:error), then on_cancel runs.
  *   on_end     the client half-closed: send what is left, return the final
- *              status (sent as Kind:end). Last call of the session.
+ *              status (sent as Kind:end). Last call of the session, unless it
+ *              defers the end (pl_worker_session_defer_end).
  *   on_cancel  the client cancelled or went silent, the worker is stopping, or
  *              on_message failed: free the state, send nothing. Last call.
  * Exactly one of on_end/on_cancel runs after a successful on_open; free the
- * state there. The session pointer is valid until that call returns.
+ * state there. The session pointer is valid until that call returns. A deferred
+ * end is the exception: on_end returns without ending the stream, and on_cancel
+ * runs last (after pl_worker_session_end, or at a cancel that comes first).
  * Flow control: once the handler has taken client frames (on_message returned, or a part of
  * a larger message was buffered) the worker acknowledges them (Kind:ack: frames and bytes;
  * every 16 frames and whenever the session's queue is empty), so that a client can keep
@@ -151,6 +154,18 @@ pl_status pl_worker_session_send(struct pl_worker_session *s, const void *data, 
  * when the session has already ended. The caller must hold the session (a retain, or a
  * handler call in progress). Thread-safe. */
 void pl_worker_session_fail(struct pl_worker_session *s, pl_status st, const char *msg);
+/* Called from on_end only: the stream does not end when on_end returns (its return value is
+ * then ignored) but stays open, holding no handler thread, until a thread of the handler's
+ * own calls pl_worker_session_end (for a client that half-closed while answers it is owed
+ * still wait on something outside the process). When the client cancels or goes silent, or
+ * the worker stops, before that, on_cancel runs at once on a handler thread; after
+ * pl_worker_session_end it runs too. Either way on_cancel is the session's last call. */
+void pl_worker_session_defer_end(struct pl_worker_session *s);
+/* End a deferred stream with status st (PL_OK: a normal end) and message msg, from any
+ * thread: the final frame goes to the client at once, later sends return PL_E_CANCELLED, and
+ * on_cancel runs on a handler thread. Nothing happens when the session has already ended or
+ * failed. The caller must hold the session (a retain). Thread-safe. */
+void pl_worker_session_end(struct pl_worker_session *s, pl_status st, const char *msg);
 /* Keep the session object alive past on_end/on_cancel (e.g. for a batcher
  * thread that may still hold results): every retain needs one release. After
  * the end, pl_worker_session_send on a retained session returns

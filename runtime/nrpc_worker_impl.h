@@ -69,7 +69,8 @@ struct pl_worker_session {
     bool timeout_fired;
     int64_t last_recv_ms;
     int64_t client_seq; /* highest Parley-Seq the client's frames and heartbeats have named */
-    int fail_code; /* gRPC code given by pl_worker_session_fail (EV_FAIL) */
+    int fail_code; /* gRPC code given by pl_worker_session_fail or _end (EV_FAIL) */
+    bool final_given; /* pl_worker_session_fail or _end ran: EV_FAIL queued */
     /* guarded by lock: the send side */
     pthread_mutex_t lock;
     int64_t send_seq;
@@ -87,6 +88,7 @@ struct pl_worker_session {
     int64_t recv_seq;
     int64_t taken_bytes; /* bytes of the client's data frames taken so far */
     int64_t acked_seq;   /* recv_seq told to the client in the last Kind:ack */
+    bool end_deferred;   /* on_end called pl_worker_session_defer_end */
     struct pl__nrpc_buf asm_buf;
     struct pl__nrpc_buf unary_req;
 };

@@ -178,17 +178,34 @@ pl_status pl_worker_session_send(struct pl_worker_session *s, const void *data, 
     return st;
 }
 
-void pl_worker_session_fail(struct pl_worker_session *s, pl_status st, const char *msg) {
-    if (!s) return;
-    int code = pl_nrpc_code_from_status(st != PL_OK ? st : PL_E_INTERNAL);
-    session_send_final(s, "error", code, msg && *msg ? msg : pl_status_str(st));
+/* The final frame is out (kind, code): on_cancel and the close follow on a handler thread. */
+static void session_final_given(struct pl_worker_session *s, int code) {
     struct pl_worker *w = s->w;
     pthread_mutex_lock(&w->lock);
-    if (!s->dead && !s->fail_code) {
+    if (!s->dead && !s->final_given) {
+        s->final_given = true;
         s->fail_code = code;
         pl__wk_session_push_locked(w, s, EV_FAIL, NULL); /* on_cancel and the close, in turn */
     }
     pthread_mutex_unlock(&w->lock);
+}
+
+void pl_worker_session_fail(struct pl_worker_session *s, pl_status st, const char *msg) {
+    if (!s) return;
+    int code = pl_nrpc_code_from_status(st != PL_OK ? st : PL_E_INTERNAL);
+    session_send_final(s, "error", code, msg && *msg ? msg : pl_status_str(st));
+    session_final_given(s, code);
+}
+
+void pl_worker_session_defer_end(struct pl_worker_session *s) {
+    if (s) s->end_deferred = true;
+}
+
+void pl_worker_session_end(struct pl_worker_session *s, pl_status st, const char *msg) {
+    if (!s) return;
+    int code = st == PL_OK ? PL_GRPC_OK : pl_nrpc_code_from_status(st);
+    session_send_final(s, "end", code, code ? (msg && *msg ? msg : pl_status_str(st)) : NULL);
+    session_final_given(s, code);
 }
 
 void pl_worker_session_retain(struct pl_worker_session *s) {
@@ -269,7 +286,12 @@ static void session_event(struct pl_worker_session *s, struct sess_ev *e) {
         session_abort(s, NULL, PL_GRPC_CANCELLED, NULL);
         return;
     }
-    if (e->type == EV_FAIL) { /* pl_worker_session_fail sent the error already */
+    if (e->type == EV_FAIL) { /* pl_worker_session_fail or _end sent the final frame already */
+        if (s->fail_code == PL_GRPC_OK) { /* a deferred end, as the handler ended it */
+            if (s->rpc->iface->on_cancel) s->rpc->iface->on_cancel(s->state, s);
+            session_close(s, PL_GRPC_OK);
+            return;
+        }
         session_abort(s, NULL, s->fail_code, NULL);
         return;
     }
@@ -323,6 +345,7 @@ static void session_event(struct pl_worker_session *s, struct sess_ev *e) {
         pl__wk_fault_begin();
         pl_status st = s->rpc->iface->on_end ? s->rpc->iface->on_end(s->state, s) : PL_OK;
         pl__wk_fault_end();
+        if (s->end_deferred) return; /* pl_worker_session_end (or a cancel) ends it */
         int code = pl_nrpc_code_from_status(st);
         if (st != PL_OK) pl__wk_handler_error(st, err, sizeof err);
         session_send_final(s, "end", code, st != PL_OK ? err : NULL);

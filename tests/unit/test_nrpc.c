@@ -454,6 +454,152 @@ static bool rec_wait_end(struct cb_rec *r, int timeout_ms) {
     return e;
 }
 
+/* ---- a deferred end (pl_worker_session_defer_end) -------------------------------------------- */
+
+/* The stream "later": on_end defers; a thread of its own sends "late" after the delay the
+ * stream's last message named ("300", "3000") and ends it (message "err": with NOT_FOUND). */
+struct later {
+    int delay_ms;
+    bool err;
+};
+static atomic_int later_cancels;
+
+static pl_status later_open(void *ud, struct pl_worker_session *s, const struct pl_worker_ctx *ctx,
+                            void **state) {
+    (void)ud;
+    (void)s;
+    (void)ctx;
+    *state = pl_calloc(1, sizeof(struct later));
+    return *state ? PL_OK : PL_E_NOMEM;
+}
+
+static pl_status later_msg(void *state, struct pl_worker_session *s, const uint8_t *d, size_t n) {
+    (void)s;
+    struct later *l = state;
+    char buf[16];
+    snprintf(buf, sizeof buf, "%.*s", (int)(n < 15 ? n : 15), (const char *)d);
+    l->err = strcmp(buf, "err") == 0;
+    l->delay_ms = l->err ? 200 : atoi(buf);
+    return PL_OK;
+}
+
+struct later_job {
+    struct pl_worker_session *s;
+    int delay_ms;
+    bool err;
+};
+
+static void *later_thread(void *arg) {
+    struct later_job *j = arg;
+    pl_sleep_ms(j->delay_ms);
+    (void)pl_worker_session_send(j->s, "late", 4); /* PL_E_CANCELLED once cancelled */
+    if (j->err) pl_worker_session_end(j->s, PL_ERR(PL_E_NOT_FOUND, "x"), "gone late");
+    else pl_worker_session_end(j->s, PL_OK, NULL);
+    pl_worker_session_release(j->s);
+    pl_free(j);
+    return NULL;
+}
+
+static pl_status later_end(void *state, struct pl_worker_session *s) {
+    struct later *l = state;
+    struct later_job *j = pl_calloc(1, sizeof *j);
+    ck_assert_ptr_nonnull(j);
+    *j = (struct later_job){s, l->delay_ms, l->err};
+    pl_worker_session_retain(s);
+    pl_worker_session_defer_end(s);
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, later_thread, j), 0);
+    pthread_detach(th);
+    return PL_E_INTERNAL; /* ignored: the end is deferred */
+}
+
+static void later_cancel(void *state, struct pl_worker_session *s) {
+    (void)s;
+    pl_free(state);
+    atomic_fetch_add(&later_cancels, 1);
+}
+
+static const struct pl_worker_stream_i later_iface = {later_open, later_msg, later_end,
+                                                      later_cancel};
+
+/* Open "later", send msg, half-close. */
+static struct pl_nrpc_stream *later_stream(struct pl_nrpc_conn *c, const char *msg) {
+    struct pl_nrpc_stream *s = NULL;
+    ck_assert_int_eq(pl_nrpc_stream_open(c, "t13", "later", NULL, NULL, NULL, &s), PL_OK);
+    ck_assert_int_eq(pl_nrpc_stream_send(s, msg, strlen(msg)), PL_OK);
+    ck_assert_int_eq(pl_nrpc_stream_close_send(s), PL_OK);
+    return s;
+}
+
+START_TEST(test_stream_deferred_end) {
+    setup_server(0);
+    struct pl_worker_opts o = PL_WORKER_OPTS_INIT;
+    struct pl_worker *w = NULL;
+    o.service = "t13";
+    o.nats_url = srv.url;
+    o.n_threads = 1; /* one handler thread: a deferred end must not hold it */
+    o.heartbeat_ms = 200;
+    o.stream_timeout_ms = 2000;
+    ck_assert(pl_worker_create(&o, &w) == PL_OK);
+    ck_assert(pl_worker_add_unary(w, "echo", h_echo, NULL) == PL_OK);
+    ck_assert(pl_worker_add_stream(w, "later", &later_iface, NULL) == PL_OK);
+    ck_assert_msg(pl_worker_start(w) == PL_OK, "worker start: %s", pl_last_error());
+    struct pl_nrpc_conn *c = client(100, 5000);
+    atomic_store(&later_cancels, 0);
+
+    /* ended OK by the handler's thread 300 ms after the half-close; the only handler thread
+       serves a unary call meanwhile; on_cancel runs last, once */
+    struct pl_nrpc_stream *s = later_stream(c, "300");
+    pl_sleep_ms(50);
+    int64_t t0 = pl_time_mono_ms();
+    struct pl_nrpc_reply r;
+    memset(&r, 0, sizeof r);
+    ck_assert_int_eq(pl_nrpc_call(c, "parley.t13.echo", "hi", 2, NULL, 2000, &r), PL_OK);
+    ck_assert_int_lt(pl_time_mono_ms() - t0, 200);
+    pl_nrpc_reply_deinit(&r);
+    uint8_t *d;
+    size_t n;
+    int code = -1;
+    ck_assert_int_eq(pl_nrpc_stream_recv(s, 3000, &d, &n, NULL, NULL), PL_OK);
+    ck_assert(n == 4 && memcmp(d, "late", 4) == 0);
+    pl_free(d);
+    ck_assert_int_eq(pl_nrpc_stream_recv(s, 3000, &d, &n, &code, NULL), PL_E_CANCELLED);
+    ck_assert_int_eq(code, PL_GRPC_OK);
+    pl_nrpc_stream_destroy(s);
+    for (int i = 0; i < 200 && atomic_load(&later_cancels) == 0; i++) pl_sleep_ms(10);
+    ck_assert_int_eq(atomic_load(&later_cancels), 1);
+
+    /* ended with a status */
+    s = later_stream(c, "err");
+    const char *msg = NULL;
+    ck_assert_int_eq(pl_nrpc_stream_recv(s, 3000, &d, &n, NULL, NULL), PL_OK);
+    pl_free(d);
+    ck_assert_int_eq(pl_nrpc_stream_recv(s, 3000, &d, &n, &code, &msg), PL_E_CANCELLED);
+    ck_assert_int_eq(code, PL_GRPC_NOT_FOUND);
+    ck_assert_str_eq(msg, "gone late");
+    pl_nrpc_stream_destroy(s);
+    for (int i = 0; i < 200 && atomic_load(&later_cancels) == 1; i++) pl_sleep_ms(10);
+    ck_assert_int_eq(atomic_load(&later_cancels), 2);
+
+    /* the client cancels while the end is deferred (3 s): on_cancel at once, and the late
+       end changes nothing */
+    s = later_stream(c, "3000");
+    pl_sleep_ms(100);
+    t0 = pl_time_mono_ms();
+    pl_nrpc_stream_cancel(s);
+    for (int i = 0; i < 200 && atomic_load(&later_cancels) == 2; i++) pl_sleep_ms(5);
+    ck_assert_int_eq(atomic_load(&later_cancels), 3);
+    ck_assert_int_lt(pl_time_mono_ms() - t0, 500);
+    pl_nrpc_stream_destroy(s);
+    pl_sleep_ms(3200); /* the late end: a no-op on the cancelled session */
+    ck_assert_int_eq(atomic_load(&later_cancels), 3);
+
+    pl_nrpc_conn_destroy(c);
+    pl_worker_destroy(w);
+    teardown_server();
+}
+END_TEST
+
 START_TEST(test_stream_happy_path) {
     setup_server(0);
     struct pl_worker *w = worker("t6", 2, 16, -1);
@@ -1604,6 +1750,7 @@ Suite *pl_nrpc_suite(void) {
     tcase_add_test(tc, test_errors_mapped);
     tcase_add_test(tc, test_large_payload);
     tcase_add_test(tc, test_stream_happy_path);
+    tcase_add_test(tc, test_stream_deferred_end);
     tcase_add_test(tc, test_worker_killed_midstream);
     tcase_add_test(tc, test_sequence_gap);
     tcase_add_test(tc, test_heartbeat_seq);
