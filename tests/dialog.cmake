@@ -84,3 +84,9 @@ pl_add_py_test(NAME integration_dialog_action_load SCRIPT dialog_action_load.py 
                ENV "PL_DIALOG=$<TARGET_FILE:parley-dialog>" "PL_NLU=$<TARGET_FILE:parley-nlu>"
                    "PL_QA=$<TARGET_FILE:parley-qa>" "PL_GATEWAY=$<TARGET_FILE:parley-gateway>"
                    "PL_PARLEY=$<TARGET_FILE:parley>" "PL_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+# Spoken turns that call out hold no thread, and a cancel while a turn waits frees its handler
+# thread at once: 8 one-shot spoken turns (audio, half-close) on a 1.5 s nats action with 2
+# handler threads within one turn's time plus one delay; cancelled spoken and typed streams
+# whose calls wait let another user's turn through within 1 s; the cancelled sessions stay whole.
+pl_add_py_test(NAME integration_dialog_voice_action SCRIPT dialog_voice_action.py TIMEOUT 180
+               ENV ${pl_dlg_voice_env} "PL_TTS=$<TARGET_FILE:parley-tts-fake>" "PL_TTS_FAKE=1")

@@ -4,8 +4,8 @@
  * request on the spec's subject, the reply's bytes back) and the knowledge base (hook
  * kb_answer: parley-qa's natural_query with an empty context, the best answer back).
  *
- * Two ways to make each call: blocking (the hooks: a spoken turn on its voice thread, a
- * worker without an action pool) and without a thread (pl__dlgsvc_call_start: the action
+ * Two ways to make each call: blocking (the hooks: a worker without an action pool,
+ * dialog.action_threads 0) and without a thread (pl__dlgsvc_call_start: the action
  * pool's turns, docs/dialog.md, "Threads"): the request goes out on the connection's one
  * reply subscription, the pool thread goes on with other turns, and the reply, the timeout or
  * the failure comes back through the caller's callback (on a thread of the connection), with

@@ -550,6 +550,8 @@ static pl_status answer_turn(struct pl__dlg_conv *c, pl_status st,
 /* A text turn queued on the stream's lane: its text, or a turn stopped where it calls out. */
 struct queued_turn {
     struct pl__dlg_conv *c;
+    void (*done)(void *ud, pl_status st, const char *err, struct pl__dlg_turn_result *t);
+    void *done_ud;                 /* a spoken turn: done gets the outcome (else answered here) */
     char *text;                    /* NULL: t holds a prepared turn (calls_out) */
     struct pl__dlg_turn_result t;
     struct pl_dlg_replay replay;   /* its calls out so far, each made without a thread */
@@ -637,6 +639,12 @@ answer:
             pl__dlgsvc_unlock(c->s, c->session_id);
             q->held = false;
         }
+        if (q->done) { /* a spoken turn: its voice thread answers and speaks it */
+            q->done(q->done_ud, st, st != PL_OK ? pl_last_error() : "", &q->t);
+            pl_log_set_request_id(NULL);
+            queued_free(q);
+            return;
+        }
         st = answer_turn(c, st, &q->t);
         if (st != PL_OK && st != PL_E_CANCELLED) { /* CANCELLED: the client has gone */
             snprintf(c->fail_msg, sizeof c->fail_msg, "%s", pl_last_error());
@@ -652,12 +660,17 @@ answer:
  * is retained from then on, so that the pool may answer after the stream's handler calls).
  * text: a turn to run whole; else *t, a turn stopped where it calls out (taken). */
 static pl_status queue_turn(struct pl__dlg_conv *c, const char *text,
-                            struct pl__dlg_turn_result *t) {
+                            struct pl__dlg_turn_result *t,
+                            void (*done)(void *, pl_status, const char *,
+                                         struct pl__dlg_turn_result *),
+                            void *done_ud) {
     struct queued_turn *q = pl_calloc(1, sizeof *q);
     pl_status st = q ? PL_OK : PL_ERR(PL_E_NOMEM, "turn");
     if (q) {
         pl_dlg_replay_init(&q->replay);
         q->replay.defer_all = true; /* nats and parley-qa calls hold no pool thread either */
+        q->done = done;
+        q->done_ud = done_ud;
     }
     if (st == PL_OK && text && !(q->text = pl_strdup(text))) st = PL_ERR(PL_E_NOMEM, "turn");
     if (st == PL_OK && !c->lane) {
@@ -680,15 +693,22 @@ static pl_status queue_turn(struct pl__dlg_conv *c, const char *text,
 /* A text turn on the handler thread: run as far as it can without calling out (the action
  * pool finishes a turn that must, and takes every later turn of the stream while one waits
  * there, so that the stream's turns are answered in order). */
+pl_status pl__dlgconv_queue_spoken(struct pl__dlg_conv *c, struct pl__dlg_turn_result *t,
+                                   void (*done)(void *ud, pl_status st, const char *err,
+                                                struct pl__dlg_turn_result *t),
+                                   void *ud) {
+    return queue_turn(c, NULL, t, done, ud);
+}
+
 static pl_status on_text(struct pl__dlg_conv *c, const char *text) {
-    if (c->lane && pl__dlg_lane_busy(c->lane)) return queue_turn(c, text, NULL);
+    if (c->lane && pl__dlg_lane_busy(c->lane)) return queue_turn(c, text, NULL, NULL, NULL);
     struct pl__dlg_turn_result t;
     pl_status st = c->s->pool ? pl__dlgsvc_text_turn_local(c->s, c->pipe, c->user,
                                                            c->session_id, text, c->deadline_us,
                                                            &t)
                               : pl__dlgsvc_text_turn(c->s, c->pipe, c->user, c->session_id,
                                                      text, c->deadline_us, &t);
-    if (st == PL_OK && t.turn.calls_out) return queue_turn(c, NULL, &t);
+    if (st == PL_OK && t.turn.calls_out) return queue_turn(c, NULL, &t, NULL, NULL);
     return answer_turn(c, st, &t);
 }
 
@@ -833,25 +853,49 @@ out:
     return st;
 }
 
-/* Free c once no turn of its lane runs (at once, or on the pool thread after the turn). */
+/* Free c once no turn of its lane runs (at once, or on the pool thread after the turn). The
+ * voice stops first, here (its thread joined: it waits for nothing outside the process), so
+ * that nothing but the lane's turn can still use c. */
 static void conv_close(struct pl__dlg_conv *c) {
+    pl__dlg_voice_stop(c->voice);
     struct pl__dlg_lane *l = c->lane;
     if (l) pl__dlg_lane_close(l, conv_free, c);
     else conv_free(c);
 }
 
-/* The half-close: the turns queued on the action pool are answered first (at most
- * voice_wait_ms; this handler thread waits for them: the worker ends the stream when
- * on_end returns). */
-static pl_status conv_end(void *state, struct pl_worker_session *ws) {
-    (void)ws;
-    struct pl__dlg_conv *c = state;
-    pl_status st = c->voice ? pl__dlg_voice_finish(c->voice) : PL_OK;
-    if (c->lane && !pl__dlg_lane_wait(c->lane, c->s->o.voice_wait_ms))
-        PL_LOGW("converse %s: the queued turns did not finish in %lld ms", c->session_id,
-                (long long)c->s->o.voice_wait_ms);
+/* The status the stream ends with: a turn's that ended it, else OK. */
+static pl_status end_status(struct pl__dlg_conv *c) {
     pl_status fail = atomic_load(&c->fail_st);
-    if (st == PL_OK && fail != PL_OK) st = PL_ERR(fail, "%s", c->fail_msg);
+    return fail == PL_OK ? PL_OK : PL_ERR(fail, "%s", c->fail_msg);
+}
+
+void pl__dlgconv_finished(struct pl__dlg_conv *c, pl_status st, const char *msg) {
+    pl_worker_session_end(c->ws, st, msg); /* then conv_cancel frees c */
+}
+
+/* The lane of a half-closed stream has answered its last turn (on the pool thread). */
+static void lane_idle(void *ud) {
+    struct pl__dlg_conv *c = ud;
+    pl__dlgconv_finished(c, end_status(c), c->fail_msg);
+}
+
+/* The half-close. The turns still owed (queued on the action pool, or on the voice) are
+ * answered first, but no handler thread waits for them: the end is deferred, and the pool
+ * thread that answers the last one (lane_idle), or the voice thread, ends the stream; a
+ * cancel meanwhile runs conv_cancel at once. */
+static pl_status conv_end(void *state, struct pl_worker_session *ws) {
+    struct pl__dlg_conv *c = state;
+    pl_status st = c->voice ? pl__dlg_voice_status(c->voice) : end_status(c);
+    if (st == PL_OK && c->voice) {
+        pl_worker_session_defer_end(ws);
+        pl__dlg_voice_finish(c->voice); /* its thread ends the stream (pl__dlgconv_finished) */
+        return PL_OK;
+    }
+    if (st == PL_OK && c->lane) {
+        pl_worker_session_defer_end(ws);
+        if (!pl__dlg_lane_on_idle(c->lane, lane_idle, c)) lane_idle(c); /* nothing owed */
+        return PL_OK;
+    }
     conv_close(c);
     return st;
 }

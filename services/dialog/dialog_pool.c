@@ -4,7 +4,8 @@
  * an answer holds none of the worker's handler threads. A handler thread runs a text turn as
  * far as it can without calling out (pl__dlgsvc_text_turn_local); a turn that must call out
  * is queued here, on its stream's lane, and finished by a pool thread; every other user's
- * turns go on on the handler threads meanwhile.
+ * turns go on on the handler threads meanwhile. A spoken turn comes here the same way from
+ * its stream's voice thread (pl__dlgconv_queue_spoken).
  *
  * A lane is a FIFO of jobs that run one at a time, in order (a Converse stream's turns must
  * be answered in the order they came); lanes with work wait in one ready list, taken in turn
@@ -44,6 +45,8 @@ struct pl__dlg_lane {
     bool closed;  /* freed (and on_closed called) once the running job returns */
     void (*on_closed)(void *ud);
     void *closed_ud;
+    void (*on_idle)(void *ud); /* pl__dlg_lane_on_idle's: runs once the lane has no work */
+    void *idle_ud;
     struct pl__dlg_lane *next_ready;
 };
 
@@ -122,6 +125,15 @@ static void *pool_main(void *ud) {
         j->run(j->arg);
         pl_free(j);
         pthread_mutex_lock(&p->mu);
+        if (!l->parked && !l->head && !l->closed && l->on_idle) {
+            /* the lane's last job is done: told while the lane is still held (running), so
+               that a close meanwhile waits for this call before on_closed frees anything */
+            void (*idle)(void *) = l->on_idle;
+            l->on_idle = NULL;
+            pthread_mutex_unlock(&p->mu);
+            idle(l->idle_ud);
+            pthread_mutex_lock(&p->mu);
+        }
         l->running = false;
         if (l->parked) continue; /* pl__dlg_lane_resume brings its job back */
         if (l->closed) {
@@ -240,10 +252,17 @@ void pl__dlg_lane_resume(struct pl__dlg_lane *l, void (*run)(void *), void (*dro
             if (l->on_closed) l->on_closed(l->closed_ud);
             lane_free(l);
         } else if (!j) {
+            void (*idle)(void *) = NULL;
             pthread_mutex_lock(&p->mu);
-            if (!l->running && l->head && !l->ready) ready_push(p, l);
-            else if (!l->running && !l->head) pthread_cond_broadcast(&p->idle);
+            if (!l->running && l->head && !l->ready) {
+                ready_push(p, l);
+            } else if (!l->running && !l->head) {
+                pthread_cond_broadcast(&p->idle);
+                idle = l->on_idle;
+                l->on_idle = NULL;
+            }
             pthread_mutex_unlock(&p->mu);
+            if (idle) idle(l->idle_ud);
         }
         return;
     }
@@ -261,6 +280,17 @@ void pl__dlg_lane_resume(struct pl__dlg_lane *l, void (*run)(void *), void (*dro
 bool pl__dlg_lane_busy(struct pl__dlg_lane *l) {
     pthread_mutex_lock(&l->pool->mu);
     bool busy = l->head || l->running || l->parked;
+    pthread_mutex_unlock(&l->pool->mu);
+    return busy;
+}
+
+bool pl__dlg_lane_on_idle(struct pl__dlg_lane *l, void (*on_idle)(void *ud), void *ud) {
+    pthread_mutex_lock(&l->pool->mu);
+    bool busy = l->head || l->running || l->parked;
+    if (busy) {
+        l->on_idle = on_idle;
+        l->idle_ud = ud;
+    }
     pthread_mutex_unlock(&l->pool->mu);
     return busy;
 }

@@ -289,6 +289,11 @@ void pl__dlg_lane_resume(struct pl__dlg_lane *l, void (*run)(void *), void (*dro
                          void *arg);
 /* Whether a job of l is queued, running or parked. Thread-safe. */
 bool pl__dlg_lane_busy(struct pl__dlg_lane *l);
+/* When l has work (queued, running or parked): on_idle(ud) runs once, on the thread that
+ * finishes its last job, as soon as it has none (while that job's thread still holds the lane,
+ * so that a close meanwhile calls its on_closed only after on_idle returned), and true is
+ * returned. A lane closed first never calls it. False (nothing registered) when l is idle. */
+bool pl__dlg_lane_on_idle(struct pl__dlg_lane *l, void (*on_idle)(void *ud), void *ud);
 /* Wait until l has nothing queued or running, at most timeout_ms. Returns whether it has. */
 bool pl__dlg_lane_wait(struct pl__dlg_lane *l, int64_t timeout_ms);
 /* Drop l's queued jobs and free it; on_closed(ud) runs once no job of it runs (at once, or
@@ -332,6 +337,19 @@ pl_status pl__dlgconv_send_nlu(struct pl__dlg_conv *c, const char *text,
 pl_status pl__dlgconv_send_turn(struct pl__dlg_conv *c, const struct pl__dlg_turn_result *t,
                                 int part);
 
+/* A spoken turn that pl__dlgsvc_text_turn_local stopped where it calls out (t, taken) goes
+ * to the action pool on the stream's lane and is finished there as a typed one is, no thread
+ * waiting for its calls; done(ud, st, err, t) then runs on a pool thread with the outcome (st,
+ * its message err, the turn: done takes *t's contents) instead of an answer on the stream. Not
+ * called when the lane closes first. Errors: PL_E_NOMEM, PL_E_EXHAUSTED (t freed). */
+pl_status pl__dlgconv_queue_spoken(struct pl__dlg_conv *c, struct pl__dlg_turn_result *t,
+                                   void (*done)(void *ud, pl_status st, const char *err,
+                                                struct pl__dlg_turn_result *t),
+                                   void *ud);
+/* A half-closed stream (its end deferred) has sent everything it owed: end it with st (PL_OK,
+ * or the status of a turn that ended it) and msg. Any thread. */
+void pl__dlgconv_finished(struct pl__dlg_conv *c, pl_status st, const char *msg);
+
 /* Whether a turn that failed with st ends the Converse stream with st (no later turn could
  * work either: unknown session, store read-only or full, no memory, dialog not loaded)
  * rather than being an EVENT_ERROR on a stream that goes on. */
@@ -347,10 +365,16 @@ pl_status pl__dlg_voice_create(struct pl__dlg_conv *c, const void *cfg);
 pl_status pl__dlg_voice_audio(struct pl__dlg_voice *v, const uint8_t *data, size_t n);
 pl_status pl__dlg_voice_text(struct pl__dlg_voice *v, const char *text);
 pl_status pl__dlg_voice_control(struct pl__dlg_voice *v, int kind);
-/* The client half-closed: recognize the last utterance, answer every queued turn (at most
- * voice_wait_ms), then stop. Returns the status of a turn that ended the stream, else OK. */
-pl_status pl__dlg_voice_finish(struct pl__dlg_voice *v);
-/* Stop at once (cancel ASR and TTS streams), join the thread, free. NULL is a no-op. */
+/* The client half-closed (handler thread; the stream's end deferred): the last utterance is
+ * recognized and every queued turn answered, then the voice thread ends the stream
+ * (pl__dlgconv_finished), after at most voice_wait_ms; nothing here waits. */
+void pl__dlg_voice_finish(struct pl__dlg_voice *v);
+/* The status of a spoken turn that ended the stream (with its message), else PL_OK. */
+pl_status pl__dlg_voice_status(struct pl__dlg_voice *v);
+/* Stop at once (cancel ASR and TTS streams, a wait for a spoken turn on the action pool), join
+ * the thread (handler thread). Again, or NULL: a no-op. */
+void pl__dlg_voice_stop(struct pl__dlg_voice *v);
+/* Stop if not stopped yet, and free (after it, any thread). NULL is a no-op. */
 void pl__dlg_voice_destroy(struct pl__dlg_voice *v);
 
 #endif

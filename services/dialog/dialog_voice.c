@@ -4,9 +4,13 @@
  * structures and the threads' rules are in dialog_voice_impl.h.
  *
  * Turns. Final transcripts and text messages queue as jobs for the stream's voice thread,
- * which runs them one at a time through pl__dlgsvc_text_turn (NLU, policy, SQLite commit
- * before the reply), sends NluResult, the turn's events and BotTexts, then speaks the replies
- * and sends TURN_COMPLETE last.
+ * which runs them one at a time (NLU, policy, SQLite commit before the reply), sends
+ * NluResult, the turn's events and BotTexts, then speaks the replies and sends TURN_COMPLETE
+ * last. A turn that calls out (a webhook, a nats action, the knowledge base) is finished on
+ * the action pool like a typed one (no thread waits for its calls) and its outcome comes back
+ * here; meanwhile this thread sleeps, so a cancel stops it at once. The half-close defers the
+ * stream's end: this thread ends it once the last utterance is recognized and every turn
+ * answered (at most voice_wait_ms), so no handler thread waits for them.
  *
  * Audio out. Each reply is one SynthesizeOnline stream on parley-tts (one request, then
  * half-close); every response with audio is sent at once as a BotAudio chunk (encoding and
@@ -427,6 +431,91 @@ static bool awaits_answer(const struct pl_dlg_state *st) {
     return a && a->awaiting && a->awaiting[0];
 }
 
+/* Wait on v->cv (v->mu held) for at most 50 ms: the end's wait has a deadline. */
+static void wait_slice(struct pl__dlg_voice *v) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 50 * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&v->cv, &v->mu, &ts);
+}
+
+/* On a pool thread: the spoken turn the voice thread handed to the action pool is finished
+ * (or failed): its outcome goes to the voice thread, or is dropped when that stopped waiting. */
+static void spoken_done(void *ud, pl_status st, const char *err, struct pl__dlg_turn_result *t) {
+    struct pl__dlg_voice *v = ud;
+    pthread_mutex_lock(&v->mu);
+    bool keep = v->spoken == SPOKEN_WAIT;
+    if (keep) {
+        v->spoken = SPOKEN_DONE;
+        v->spoken_st = st;
+        snprintf(v->spoken_err, sizeof v->spoken_err, "%s", err ? err : "");
+        v->spoken_t = *t;
+        memset(t, 0, sizeof *t);
+        pthread_cond_broadcast(&v->cv);
+    }
+    pthread_mutex_unlock(&v->mu);
+    if (!keep) pl__dlg_turn_result_deinit(t);
+}
+
+/* Run a spoken turn (voice thread): as far as it goes without calling out of the process
+ * here; a turn that must call out (a webhook, a nats action, the knowledge base) goes to the
+ * action pool, where no thread waits for its calls, and this thread sleeps until its outcome
+ * comes back, the stream stops, or the end's wait (finish_until_us) runs out. *t is the turn
+ * (deinit it); *err the message of a failure. */
+static pl_status spoken_turn(struct pl__dlg_voice *v, const struct job *j,
+                             struct pl__dlg_turn_result *t, char *err, size_t n_err) {
+    struct pl__dlg_conv *c = v->c;
+    err[0] = '\0';
+    if (!c->s->pool) { /* action_threads 0: every call out made inline, here */
+        pl_status st = pl__dlgsvc_text_turn(c->s, c->pipe, c->user, c->session_id, j->text,
+                                            c->deadline_us, t);
+        if (st != PL_OK) snprintf(err, n_err, "%s", pl_last_error());
+        return st;
+    }
+    pl_status st = pl__dlgsvc_text_turn_local(c->s, c->pipe, c->user, c->session_id, j->text,
+                                              c->deadline_us, t);
+    if (st != PL_OK || !t->turn.calls_out) {
+        if (st != PL_OK) snprintf(err, n_err, "%s", pl_last_error());
+        return st;
+    }
+    pthread_mutex_lock(&v->mu);
+    v->spoken = SPOKEN_WAIT;
+    pthread_mutex_unlock(&v->mu);
+    st = pl__dlgconv_queue_spoken(c, t, spoken_done, v); /* takes *t */
+    pthread_mutex_lock(&v->mu);
+    if (st != PL_OK) {
+        v->spoken = SPOKEN_NONE;
+        pthread_mutex_unlock(&v->mu);
+        snprintf(err, n_err, "%s", pl_last_error());
+        return st;
+    }
+    while (v->spoken == SPOKEN_WAIT && !v->quit &&
+           !(v->finishing && pl_time_mono_us() >= v->finish_until_us)) {
+        if (v->finishing) wait_slice(v);
+        else pthread_cond_wait(&v->cv, &v->mu);
+    }
+    if (v->spoken != SPOKEN_DONE) { /* stopped, or the end's wait ran out: the turn goes on
+                                       without us (committed or not, never half) */
+        if (!v->quit)
+            PL_LOGW("converse %s: the last turn did not finish in %lld ms", c->session_id,
+                    (long long)c->s->o.voice_wait_ms);
+        v->spoken = SPOKEN_GONE;
+        pthread_mutex_unlock(&v->mu);
+        return PL_ERR(PL_E_CANCELLED, "the stream ended while the turn waited");
+    }
+    v->spoken = SPOKEN_NONE;
+    st = v->spoken_st;
+    *t = v->spoken_t;
+    memset(&v->spoken_t, 0, sizeof v->spoken_t);
+    snprintf(err, n_err, "%s", v->spoken_err);
+    pthread_mutex_unlock(&v->mu);
+    return st;
+}
+
 static void run_turn(struct pl__dlg_voice *v, struct job *j) {
     if (j->record) {
         record(v, j->ctx_id, j->turn, j->text);
@@ -438,13 +527,15 @@ static void run_turn(struct pl__dlg_voice *v, struct job *j) {
         return;
     }
     struct pl__dlg_conv *c = v->c;
-    const struct pl_worker_ctx *ctx = pl_worker_session_ctx(c->ws);
     struct pl__dlg_turn_result t;
-    pl_status st = pl__dlgsvc_text_turn(c->s, c->pipe, c->user, c->session_id, j->text,
-                                        ctx ? ctx->deadline_us : 0, &t);
+    char err[480];
+    pl_status st = spoken_turn(v, j, &t, err, sizeof err);
+    if (st == PL_E_CANCELLED && v->spoken == SPOKEN_GONE) { /* the stream is ending */
+        pl__dlg_turn_result_deinit(&t);
+        return;
+    }
     if (st != PL_OK) { /* stored nothing */
-        char err[480], msg[512];
-        snprintf(err, sizeof err, "%s", pl_last_error());
+        char msg[512];
         pl__dlg_turn_result_deinit(&t);
         if (pl__dlgsvc_ends_stream(st)) {
             fail_stream(v, st, err);
@@ -532,17 +623,45 @@ static void run_turn(struct pl__dlg_voice *v, struct job *j) {
     pl__dlg_turn_result_deinit(&t);
 }
 
+/* Whether the half-closed stream has everything it is owed (v->mu held): every utterance
+ * recognized and every turn answered; or the wait for them ran out (logged). */
+static bool finish_due(struct pl__dlg_voice *v) {
+    bool open = false;
+    for (struct utt *u = v->utts; u; u = u->next) open |= !u->ended;
+    if (!open && !v->head) return true;
+    if (pl_time_mono_us() < v->finish_until_us) return false;
+    PL_LOGW("converse %s: the last turn did not finish in %lld ms", v->c->session_id,
+            (long long)v->c->s->o.voice_wait_ms);
+    return true;
+}
+
 static void *voice_main(void *ud) {
     struct pl__dlg_voice *v = ud;
     const struct pl_worker_ctx *ctx = pl_worker_session_ctx(v->c->ws);
     if (ctx) pl_log_set_request_id(ctx->request_id);
     pthread_mutex_lock(&v->mu);
     while (!v->quit) {
+        if (v->finished) { /* the stream's end is sent: wait to be stopped */
+            pthread_cond_wait(&v->cv, &v->mu);
+            continue;
+        }
+        if (v->finishing && finish_due(v)) {
+            /* the half-close's end, sent from here: no handler thread waited for it */
+            v->finished = true;
+            pl_status st = v->fail_st;
+            char msg[sizeof v->fail_msg];
+            snprintf(msg, sizeof msg, "%s", v->fail_msg);
+            pthread_mutex_unlock(&v->mu);
+            pl__dlgconv_finished(v->c, st, msg);
+            pthread_mutex_lock(&v->mu);
+            continue;
+        }
         struct job *j = v->head;
         if (!j) {
             v->busy = false;
             pthread_cond_broadcast(&v->cv);
-            pthread_cond_wait(&v->cv, &v->mu);
+            if (v->finishing) wait_slice(v);
+            else pthread_cond_wait(&v->cv, &v->mu);
             continue;
         }
         v->head = j->next;
@@ -617,34 +736,22 @@ pl_status pl__dlg_voice_create(struct pl__dlg_conv *c, const void *config) {
     return PL_OK;
 }
 
-pl_status pl__dlg_voice_finish(struct pl__dlg_voice *v) {
-    if (v->in) pl__dlgvoice_end_utterance(v, false);
-    int64_t until = pl_time_mono_us() + v->c->s->o.voice_wait_ms * 1000;
-    pthread_mutex_lock(&v->mu);
-    for (;;) {
-        bool open = false;
-        for (struct utt *u = v->utts; u; u = u->next) open |= !u->ended;
-        if ((!open && !v->head && !v->busy) || v->fail_st != PL_OK) break;
-        if (pl_time_mono_us() >= until) {
-            PL_LOGW("converse %s: the last turn did not finish in %lld ms", v->c->session_id,
-                    (long long)v->c->s->o.voice_wait_ms);
-            break;
-        }
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 50 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&v->cv, &v->mu, &ts);
-    }
-    pthread_mutex_unlock(&v->mu);
+pl_status pl__dlg_voice_status(struct pl__dlg_voice *v) {
     return pl__dlgvoice_failed(v);
 }
 
-void pl__dlg_voice_destroy(struct pl__dlg_voice *v) {
-    if (!v) return;
+void pl__dlg_voice_finish(struct pl__dlg_voice *v) {
+    if (v->in) pl__dlgvoice_end_utterance(v, false);
+    pthread_mutex_lock(&v->mu);
+    v->finishing = true;
+    v->finish_until_us = pl_time_mono_us() + v->c->s->o.voice_wait_ms * 1000;
+    pthread_cond_broadcast(&v->cv);
+    pthread_mutex_unlock(&v->mu);
+}
+
+void pl__dlg_voice_stop(struct pl__dlg_voice *v) {
+    if (!v || v->stopped) return;
+    v->stopped = true;
     pthread_mutex_lock(&v->mu);
     v->quit = true;
     v->cur = NULL;
@@ -655,11 +762,18 @@ void pl__dlg_voice_destroy(struct pl__dlg_voice *v) {
     /* ASR streams: destroying cancels them; their callbacks may wait for v->mu meanwhile */
     pl__dlgvoice_asr_destroy_all(v);
     if (v->th_started) pthread_join(v->th, NULL);
+    v->th_started = false;
+}
+
+void pl__dlg_voice_destroy(struct pl__dlg_voice *v) {
+    if (!v) return;
+    pl__dlg_voice_stop(v);
     for (struct job *j = v->head, *n; j; j = n) {
         n = j->next;
         pl_free(j->text);
         pl_free(j);
     }
+    pl__dlg_turn_result_deinit(&v->spoken_t); /* an outcome that came after the stop */
     pl_worker_session_release(v->c->ws);
     pthread_mutex_destroy(&v->mu);
     pthread_cond_destroy(&v->cv);

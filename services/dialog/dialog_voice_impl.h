@@ -25,6 +25,9 @@
 struct pl_nrpc_stream;
 
 enum { REASON_NONE, REASON_CONTROL, REASON_SPEECH };
+/* A spoken turn that calls out, finished on the action pool (pl__dlgconv_queue_spoken): none,
+ * the voice thread waits for it, its outcome is in, the voice thread stopped waiting. */
+enum { SPOKEN_NONE, SPOKEN_WAIT, SPOKEN_DONE, SPOKEN_GONE };
 
 /* One StreamingRecognize stream. */
 struct utt {
@@ -121,6 +124,16 @@ struct pl__dlg_voice {
     /* a turn that ended the stream (pl__dlgsvc_ends_stream): its status and message */
     pl_status fail_st;
     char fail_msg[512];
+    /* a spoken turn on the action pool: SPOKEN_*, its outcome (pool thread -> voice thread) */
+    int spoken;
+    pl_status spoken_st;
+    char spoken_err[480];
+    struct pl__dlg_turn_result spoken_t;
+    /* the client half-closed (pl__dlg_voice_finish): the voice thread ends the stream once
+       every utterance is recognized and every turn answered, or at finish_until_us */
+    bool finishing, finished;
+    int64_t finish_until_us;
+    bool stopped; /* pl__dlg_voice_stop ran */
 };
 
 /* ---- dialog_voice.c, used by dialog_voice_asr.c ------------------------------------------ */
