@@ -10,6 +10,7 @@
  * L1 while a block of NC weight rows streams from L2.
  */
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #include "cpu_impl.h"
@@ -19,6 +20,12 @@
 #define NC 64
 
 static const int32_t mask_tab[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+
+/* Lanes [0, left) of a 4-byte mask vector (left clamped to [0, 8]). */
+static inline __m256i lanes8(int left) {
+    left = left >= 8 ? 8 : left < 0 ? 0 : left;
+    return _mm256_loadu_si256((const __m256i *)(mask_tab + 8 - left));
+}
 
 static inline __m128 hsum4(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
     __m256 t0 = _mm256_hadd_ps(a0, a1);
@@ -121,6 +128,127 @@ static void gemm_f32(int m, int n, int k, const float *a, int lda, const float *
                              accumulate);
             }
         }
+    }
+}
+
+/* ---- packed f32 GEMM with the epilogue in registers ------------------------
+ *
+ * C = act(A . B^T + bias) for B [N, K] in the backend's 32-column panels
+ * (pl_backend_cpu_pack_weight; the layout is shared by every family). A
+ * 32-column panel is taken as two halves of 16 columns, one 64-byte line per
+ * k each: the micro-kernel keeps an MR x 16 tile in 2 * MR ymm accumulators
+ * (MR = 6: 12 + 2 B + a broadcast = 15 registers) and broadcasts one A element
+ * per row and k, so each B line feeds MR x 2 FMAs and nothing is reduced
+ * horizontally. Per K block of PL_GEMM_KC a panel's chunk (16 KiB) stays in
+ * L1 while the row tiles pass over both halves; the last K block adds C's
+ * partial sums, the bias and the activation (pl_act8, the numerics of
+ * bias_act) before one store per row, masked at the last panel's columns. */
+
+#define PMR 6
+#define PF_AHEAD (32 * 32) /* panel floats fetched ahead (32 k steps) */
+
+static inline void ptile_store(float *cr, __m256 v0, __m256 v1, int accumulate, const float *bias,
+                               int act, int full, __m256i m0, __m256i m1) {
+    if (full) {
+        if (accumulate) {
+            v0 = _mm256_add_ps(v0, _mm256_loadu_ps(cr));
+            v1 = _mm256_add_ps(v1, _mm256_loadu_ps(cr + 8));
+        }
+        if (bias) {
+            v0 = _mm256_add_ps(v0, _mm256_loadu_ps(bias));
+            v1 = _mm256_add_ps(v1, _mm256_loadu_ps(bias + 8));
+        }
+        if (act) {
+            v0 = pl_act8(v0, act);
+            v1 = pl_act8(v1, act);
+        }
+        _mm256_storeu_ps(cr, v0);
+        _mm256_storeu_ps(cr + 8, v1);
+        return;
+    }
+    if (accumulate) {
+        v0 = _mm256_add_ps(v0, _mm256_maskload_ps(cr, m0));
+        v1 = _mm256_add_ps(v1, _mm256_maskload_ps(cr + 8, m1));
+    }
+    if (bias) {
+        v0 = _mm256_add_ps(v0, _mm256_maskload_ps(bias, m0));
+        v1 = _mm256_add_ps(v1, _mm256_maskload_ps(bias + 8, m1));
+    }
+    if (act) {
+        v0 = pl_act8(v0, act);
+        v1 = pl_act8(v1, act);
+    }
+    _mm256_maskstore_ps(cr, m0, v0);
+    _mm256_maskstore_ps(cr + 8, m1, v1);
+}
+
+/* Named accumulators (see the NN tiles below for why not an array). */
+#define PT_DECL(i) __m256 p##i##0 = _mm256_setzero_ps(), p##i##1 = _mm256_setzero_ps();
+#define PT_STEP(MR, i)                                                                             \
+    if (MR > i) {                                                                                  \
+        __m256 av = _mm256_broadcast_ss(a + (size_t)(i) * lda + l);                                \
+        p##i##0 = _mm256_fmadd_ps(av, b0, p##i##0);                                                \
+        p##i##1 = _mm256_fmadd_ps(av, b1, p##i##1);                                                \
+    }
+#define PT_STORE(MR, i)                                                                            \
+    if (MR > i)                                                                                    \
+        ptile_store(c + (size_t)(i) * ldc, p##i##0, p##i##1, accumulate, bias, act, full, m0, m1);
+#define PTILE(MR)                                                                                  \
+    static void ptile_##MR(int kc, const float *a, int lda, const float *bp, float *c, int ldc,   \
+                           int accumulate, const float *bias, int act, int full, __m256i m0,       \
+                           __m256i m1) {                                                           \
+        PT_DECL(0) PT_DECL(1) PT_DECL(2) PT_DECL(3) PT_DECL(4) PT_DECL(5)                          \
+        for (int l = 0; l < kc; l++) {                                                             \
+            const float *br = bp + (size_t)l * 32;                                                 \
+            __m256 b0 = _mm256_load_ps(br), b1 = _mm256_load_ps(br + 8);                           \
+            _mm_prefetch((const char *)(br + PF_AHEAD), _MM_HINT_T0);                              \
+            PT_STEP(MR, 0) PT_STEP(MR, 1) PT_STEP(MR, 2) PT_STEP(MR, 3) PT_STEP(MR, 4)             \
+            PT_STEP(MR, 5)                                                                         \
+        }                                                                                          \
+        PT_STORE(MR, 0) PT_STORE(MR, 1) PT_STORE(MR, 2) PT_STORE(MR, 3) PT_STORE(MR, 4)            \
+        PT_STORE(MR, 5)                                                                            \
+    }
+
+PTILE(6)
+PTILE(4)
+PTILE(2)
+PTILE(1)
+
+/* The whole of B [n, k] in 32-column panels: p[(q * k + l) * 32 + j] =
+ * b[32q + j][l], 0 past n (cpu_impl.h; the AVX-512 family's layout). */
+static void pack_b(int n, int k, const float *b, int ldb, float *p) {
+    for (int q = 0; q * 32 < n; q++)
+        for (int l = 0; l < k; l++)
+            for (int j = 0; j < 32; j++)
+                p[((size_t)q * k + l) * 32 + j] =
+                    q * 32 + j < n ? b[(size_t)(q * 32 + j) * ldb + l] : 0.0f;
+}
+
+static void gemm_f32_packed(int m, int n, int k, const float *a, int lda, const float *bp, float *c,
+                            int ldc, const float *bias, int act) {
+    typedef void (*ptile_fn)(int, const float *, int, const float *, float *, int, int,
+                             const float *, int, int, __m256i, __m256i);
+    static const ptile_fn tiles[PMR + 1] = {[1] = ptile_1, [2] = ptile_2, [4] = ptile_4,
+                                            [6] = ptile_6};
+    for (int k0 = 0; k0 < k || k0 == 0; k0 += PL_GEMM_KC) {
+        int kc = k - k0 < PL_GEMM_KC ? k - k0 : PL_GEMM_KC;
+        int last = k0 + kc >= k;
+        for (int q = 0; q * 32 < n; q++) {
+            const float *bpq = bp + ((size_t)q * k + k0) * 32;
+            int halves = n - q * 32 > 16 ? 2 : 1;
+            for (int i = 0; i < m;) {
+                int mr = m - i >= 6 ? 6 : m - i >= 4 ? 4 : m - i >= 2 ? 2 : 1;
+                for (int hf = 0; hf < halves; hf++) {
+                    int col = q * 32 + 16 * hf, left = n - col;
+                    tiles[mr](kc, a + (size_t)i * lda + k0, lda, bpq + 16 * hf,
+                              c + (size_t)i * ldc + col, ldc, k0 > 0,
+                              last && bias ? bias + col : NULL, last ? act : 0, left >= 16,
+                              lanes8(left), lanes8(left - 8));
+                }
+                i += mr;
+            }
+        }
+        if (k == 0) break;
     }
 }
 
@@ -379,9 +507,69 @@ void pl__avx2_lstm(int h, const float *gx, const float *gh, const float *c, floa
     for (; j < h; j++) pl__lstm_unit(h, j, gx, gh, c, h_out, c_out);
 }
 
+/* LayerNorm of one row (cpu_impl.h), as the AVX-512 family: the residual sum
+ * stored into y on the first pass with the mean's partial sums (two
+ * accumulators), then the variance about the mean, then the affine map; the
+ * tail (h mod 8) masked, its lanes past h zeroed before they are summed. */
+static void layer_norm_f32(const float *x, const float *r, const float *g, const float *b,
+                           float eps, int h, float *y) {
+    const float *v = r ? y : x;
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= h; i += 16) {
+        __m256 t0 = _mm256_loadu_ps(x + i), t1 = _mm256_loadu_ps(x + i + 8);
+        if (r) {
+            t0 = _mm256_add_ps(t0, _mm256_loadu_ps(r + i));
+            t1 = _mm256_add_ps(t1, _mm256_loadu_ps(r + i + 8));
+            _mm256_storeu_ps(y + i, t0);
+            _mm256_storeu_ps(y + i + 8, t1);
+        }
+        s0 = _mm256_add_ps(s0, t0);
+        s1 = _mm256_add_ps(s1, t1);
+    }
+    for (; i < h; i += 8) {
+        __m256i mk = lanes8(h - i);
+        __m256 t = _mm256_maskload_ps(x + i, mk);
+        if (r) {
+            t = _mm256_add_ps(t, _mm256_maskload_ps(r + i, mk));
+            _mm256_maskstore_ps(y + i, mk, t);
+        }
+        s0 = _mm256_add_ps(s0, t);
+    }
+    float mean = hsum1(_mm256_add_ps(s0, s1)) / (float)h;
+    __m256 vm = _mm256_set1_ps(mean);
+    s0 = s1 = _mm256_setzero_ps();
+    for (i = 0; i + 16 <= h; i += 16) {
+        __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(v + i), vm);
+        __m256 d1 = _mm256_sub_ps(_mm256_loadu_ps(v + i + 8), vm);
+        s0 = _mm256_fmadd_ps(d0, d0, s0);
+        s1 = _mm256_fmadd_ps(d1, d1, s1);
+    }
+    for (; i < h; i += 8) {
+        __m256i mk = lanes8(h - i);
+        __m256 dv = _mm256_and_ps(_mm256_sub_ps(_mm256_maskload_ps(v + i, mk), vm),
+                                  _mm256_castsi256_ps(mk));
+        s0 = _mm256_fmadd_ps(dv, dv, s0);
+    }
+    __m256 inv = _mm256_set1_ps(1.0f / sqrtf(hsum1(_mm256_add_ps(s0, s1)) / (float)h + eps));
+    for (i = 0; i + 8 <= h; i += 8) {
+        __m256 t = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(v + i), vm), inv);
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(t, _mm256_loadu_ps(g + i), _mm256_loadu_ps(b + i)));
+    }
+    if (i < h) {
+        __m256i mk = lanes8(h - i);
+        __m256 t = _mm256_mul_ps(_mm256_sub_ps(_mm256_maskload_ps(v + i, mk), vm), inv);
+        t = _mm256_fmadd_ps(t, _mm256_maskload_ps(g + i, mk), _mm256_maskload_ps(b + i, mk));
+        _mm256_maskstore_ps(y + i, mk, t);
+    }
+}
+
 const struct pl_cpu_kern pl__cpu_kern_avx2 = {
     .name = "avx2",
     .gemm_f32 = gemm_f32,
+    .gemm_f32_packed = gemm_f32_packed,
+    .pack_b = pack_b,
+    .layer_norm_f32 = layer_norm_f32,
     .gemm_nn_f32 = pl__avx2_gemm_nn,
     .gemm_i8 = gemm_i8,
     .bias_act = pl__avx2_bias_act,

@@ -170,16 +170,27 @@ START_TEST(test_linear) {
 }
 END_TEST
 
-/* The packed GEMM (AVX-512 family): weights packed at load
+/* The packed GEMM (AVX-512 and AVX2 families): weights packed at load
  * (pl_backend_cpu_pack_weight), the bias and activation in its registers:
- * tails of every tile dimension (rows 12/8/4/2/1, a 32-column panel, the K
- * block), every activation; the same shapes unpacked (the other kernel).
+ * tails of every tile dimension (rows 12/8/6/4/2/1, a 32-column panel and its
+ * 16-column halves, the K block), every activation; the same shapes unpacked
+ * (the other kernel). Both families' pack_b give the same bytes (one layout,
+ * made at load by the selected family, read by the other in check_op).
  * Families without it must ignore w->packed. */
 START_TEST(test_linear_packed) {
     static const int shapes[][3] = {{1, 1, 1},      {7, 33, 5},    {11, 70, 257}, {64, 96, 300},
-                                    {200, 130, 520}, {13, 64, 768}, {75, 17, 16}};
-    struct pl_backend *fast;
+                                    {200, 130, 520}, {13, 64, 768}, {75, 17, 16},  {17, 40, 9},
+                                    {3, 24, 130}};
+    struct pl_backend *fast, *fast2 = NULL;
     ck_assert_int_eq(pl_backend_create("cpu", &fast), PL_OK);
+    setenv("PARLEY_CPU_KERNELS", "avx2", 1);
+    ck_assert_int_eq(pl_backend_create("cpu", &fast2), PL_OK);
+    unsetenv("PARLEY_CPU_KERNELS");
+    if (strcmp(pl_backend_cpu_kernels(fast2), "avx2") != 0 ||
+        strcmp(pl_backend_cpu_kernels(fast), "avx2") == 0) { /* only one of them here */
+        pl_backend_destroy(fast2);
+        fast2 = NULL;
+    }
     for (size_t s = 0; s < PL_ARRAY_LEN(shapes); s++)
         for (int act = 0; act < PL_ACT_COUNT; act++)
             for (int packed = 0; packed < 2; packed++) {
@@ -190,13 +201,20 @@ START_TEST(test_linear_packed) {
                 struct pl_tensor *w = leaf(&a, PL_DTYPE_F32, 2, (int64_t[]){n, k});
                 struct pl_tensor *b =
                     (s + act) % 2 ? leaf(&a, PL_DTYPE_F32, 1, (int64_t[]){n}) : NULL;
-                struct pl_buffer *pk = NULL;
+                struct pl_buffer *pk = NULL, *pk2 = NULL;
                 if (packed) {
                     ck_assert_int_eq(pl_backend_cpu_pack_weight(fast, w, &pk), PL_OK);
                     ck_assert(!pk == !w->packed);
                     if (pk && n * k >= 4)
                         ck_assert(((const float *)w->packed)[1] == ((const float *)w->data)[k] ||
                                   n == 1); /* column 1 of the panel is row 1 of w */
+                    if (pk && fast2) { /* the AVX2 family packs the same bytes; use its copy */
+                        ck_assert_int_eq(pl_backend_cpu_pack_weight(fast2, w, &pk2), PL_OK);
+                        ck_assert_ptr_nonnull(pk2);
+                        ck_assert(w->packed == pl_buffer_base(pk2));
+                        ck_assert(memcmp(pl_buffer_base(pk), pl_buffer_base(pk2),
+                                         (size_t)((n + 31) / 32 * 32 * k) * sizeof(float)) == 0);
+                    }
                 }
                 struct pl_tensor *y;
                 ck_assert_int_eq(pl_op_linear(a.ctx, x, w, NULL, b, (enum pl_act)act, &y), PL_OK);
@@ -204,6 +222,7 @@ START_TEST(test_linear_packed) {
                 snprintf(what, sizeof what, "linear %lldx%lldx%lld act %d packed %d%s",
                          (long long)m, (long long)n, (long long)k, act, packed, b ? " bias" : "");
                 check_op(&a, y, 1e-9, what);
+                pl_buffer_free(pk2);
                 pl_buffer_free(pk);
                 arena_deinit(&a);
             }
@@ -215,6 +234,7 @@ START_TEST(test_linear_packed) {
     ck_assert_int_eq(pl_backend_cpu_pack_weight(fast, v, &pk), PL_E_INVALID_ARG);
     ck_assert_ptr_null(pk);
     arena_deinit(&a);
+    if (fast2) pl_backend_destroy(fast2);
     pl_backend_destroy(fast);
 }
 END_TEST
@@ -292,7 +312,7 @@ END_TEST
 START_TEST(test_embed_get_rows) {
     struct arena a;
     arena_init(&a, be_ref, 8 << 20);
-    int64_t b = 3, s = 9, h = 40, v = 50, p = 20;
+    int64_t b = 3, s = 9, h = 45, v = 50, p = 20; /* h: 16-wide, 8-wide and masked tails */
     struct pl_embed_args e = {0};
     e.ids = leaf(&a, PL_DTYPE_I32, 2, (int64_t[]){b, s});
     e.type_ids = leaf(&a, PL_DTYPE_I32, 2, (int64_t[]){b, s});
