@@ -67,8 +67,8 @@ class Stack:
 
     def start_gateway(self, http_port, env_extra=None):
         """A gateway on a fixed HTTP port (so that it can come back on it)."""
-        env = dict(os.environ, PARLEY_GATEWAY_LOG_LEVEL="warn",
-                   PARLEY_GATEWAY_STREAM_TIMEOUT_MS="1500", PARLEY_GATEWAY_HEARTBEAT_MS="300")
+        # the default stream_timeout_ms (5 s), not less: web_browser.py says why
+        env = dict(os.environ, PARLEY_GATEWAY_LOG_LEVEL="warn")
         env.update(env_extra or {})
         out = os.path.join(g.TMP, "gw-out-%d" % time.monotonic_ns())
         p = g.spawn([os.environ["PL_GATEWAY"], "--listen", "127.0.0.1:0",
