@@ -464,12 +464,14 @@ static void spoken_done(void *ud, pl_status st, const char *err, struct pl__dlg_
 /* Run a spoken turn (voice thread): as far as it goes without calling out of the process
  * here; a turn that must call out (a webhook, a nats action, the knowledge base) goes to the
  * action pool, where no thread waits for its calls, and this thread sleeps until its outcome
- * comes back, the stream stops, or the end's wait (finish_until_us) runs out. *t is the turn
- * (deinit it); *err the message of a failure. */
+ * comes back, the stream stops, or the end's wait (finish_until_us) runs out (*gone: then
+ * nothing of the turn is to be sent). *t is the turn (deinit it); *err the message of a
+ * failure. */
 static pl_status spoken_turn(struct pl__dlg_voice *v, const struct job *j,
-                             struct pl__dlg_turn_result *t, char *err, size_t n_err) {
+                             struct pl__dlg_turn_result *t, char *err, size_t n_err, bool *gone) {
     struct pl__dlg_conv *c = v->c;
     err[0] = '\0';
+    *gone = false;
     if (!c->s->pool) { /* action_threads 0: every call out made inline, here */
         pl_status st = pl__dlgsvc_text_turn(c->s, c->pipe, c->user, c->session_id, j->text,
                                             c->deadline_us, t);
@@ -504,6 +506,7 @@ static pl_status spoken_turn(struct pl__dlg_voice *v, const struct job *j,
             PL_LOGW("converse %s: the last turn did not finish in %lld ms", c->session_id,
                     (long long)c->s->o.voice_wait_ms);
         v->spoken = SPOKEN_GONE;
+        *gone = true;
         pthread_mutex_unlock(&v->mu);
         return PL_ERR(PL_E_CANCELLED, "the stream ended while the turn waited");
     }
@@ -529,8 +532,9 @@ static void run_turn(struct pl__dlg_voice *v, struct job *j) {
     struct pl__dlg_conv *c = v->c;
     struct pl__dlg_turn_result t;
     char err[480];
-    pl_status st = spoken_turn(v, j, &t, err, sizeof err);
-    if (st == PL_E_CANCELLED && v->spoken == SPOKEN_GONE) { /* the stream is ending */
+    bool left;
+    pl_status st = spoken_turn(v, j, &t, err, sizeof err, &left);
+    if (left) { /* the stream is ending: nothing of the turn is sent */
         pl__dlg_turn_result_deinit(&t);
         return;
     }
