@@ -25,8 +25,9 @@ random piece, 10% unchanged), the output layer tied to the word embeddings.
 Scored on held-out segments (from the held-out 5% of lines, fixed masks):
 masked-token accuracy.
 
-Resumable: checkpoints every --checkpoint-minutes to --work; the same command
-continues the same learning-rate schedule (--steps in all). --minutes bounds
+Resumable: checkpoints every --checkpoint-minutes to --work (encoder.pt is rewritten with
+each, so a long run's encoder so far can be fine-tuned from while it goes on); the same
+command continues the same learning-rate schedule (--steps in all). --minutes bounds
 one invocation's training time so that each run fits a working session.
 
 From a bundle (--bundle DIR, written by python3 -m train.gpu.pack; train/gpu/README.md):
@@ -34,6 +35,8 @@ the corpus is the bundle's token stream (vocab.txt, corpus.u16.xz, heldout.json)
 than the text above; a batch is --batch-size windows of --max-length - 2 pieces at random
 offsets of the stream; --extra-qa adds the bundle's SQuAD training contexts to the stream.
 --masking word chooses whole words (all pieces of a chosen word are masked together).
+--text-heldout also scores the default mode's held-out set (the held-out 5% of the text
+files, 64-piece segments, single-piece masks), so the figures compare with a run on the text.
 
 Time-boxed schedule (--schedule-minutes M): the learning rate follows the training time
 (warm-up over --warmup of it, linear decay to 0 at M minutes) or the step count (--steps),
@@ -105,6 +108,10 @@ def parse_args(argv=None):
     ap.add_argument("--encoder-out", default="", help="the encoder for --init (default <work>/encoder.pt); "
                                                      "also written at each checkpoint")
     ap.add_argument("--encoder-dtype", choices=["f32", "f16"], default="f32")
+    ap.add_argument("--text-heldout", action="store_true",
+                    help="--bundle: also score the held-out segments of the text corpus (the held-out 5%% of "
+                         "LJ Speech, SOTU, Moby Dick; the default mode's held-out set) with the bundle's vocabulary")
+    ap.add_argument("--eval-every", type=int, default=500, help="score the held-out set(s) every N steps")
     return ap.parse_args(argv)
 
 
@@ -289,6 +296,18 @@ def evaluate(model, held, tok, vocab_size, rate, batch_size=128, device=None):
     return {"masked_acc": 100.0 * right / max(1, total), "loss": loss / max(1, total), "masked": total}
 
 
+def text_heldout(args, vocab):
+    """The default mode's held-out segments (packed from the held-out 5% of the text files,
+    shuffled with seed 7, the first --heldout-segments), tokenized with `vocab`: with the
+    vocabulary the default mode prunes to, the same segments as its own held-out set."""
+    enc = CachedEncoder(WordPiece(vocab))
+    held = []
+    for sents in corpus_texts(args.data, "heldout", args.limit).values():
+        held += pack(sents, enc, 64 - 2)
+    random.Random(7).shuffle(held)
+    return held[:args.heldout_segments]
+
+
 def build(args):
     """Vocabulary, tokenizer and train/held-out segments (cached in --work); with --bundle,
     the bundle's vocabulary, token stream (a numpy array) and held-out segments."""
@@ -336,12 +355,16 @@ def main(argv=None):
     vocab, train, held = corpus["vocab"], corpus["train"], corpus["heldout"]
     tok = WordPiece(vocab)
     stream = Stream(train, vocab, args.max_length - 2, args.masking == "word") if args.bundle else None
+    # extra held-out sets, scored next to `held` (whose figures stay the history's top-level ones)
+    extra_held = {"text": text_heldout(args, vocab)} if args.bundle and args.text_heldout else {}
     n_pieces = len(train) if stream is not None else sum(len(s) for s in train)
     n_segments = n_pieces // stream.length if stream is not None else len(train)
     if stream is not None:
         log(args.work, "vocab %d pieces (%s), stream of %d pieces (%d windows of %d; pieces by source %s), "
             "%d held-out segments, %s masking" % (len(vocab), args.bundle, n_pieces, n_segments, stream.length,
                                                  corpus["sources"], len(held), args.masking))
+        for name, h in extra_held.items():
+            log(args.work, "held-out set %r: %d segments, %d pieces" % (name, len(h), sum(len(x) for x in h)))
     else:
         log(args.work, "vocab %d pieces (kept pieces seen >= %d times), %d train segments (%d pieces; sentences %s), "
             "%d held-out segments" % (len(vocab), corpus["min_count"], len(train), n_pieces, corpus["sources"],
@@ -382,6 +405,18 @@ def main(argv=None):
         p = step / args.steps
         return max(p, t_train / budget) if budget else p
 
+    def score():
+        """The held-out figures: the main set's at the top level, the extra sets' under their names."""
+        m = evaluate(model, held, tok, len(vocab), args.mask_rate, device=device)
+        for name, h in extra_held.items():
+            m[name] = evaluate(model, h, tok, len(vocab), args.mask_rate, device=device)
+        return m
+
+    def score_text(m):
+        return "held-out masked-token accuracy %.2f%%, loss %.4f%s" % (m["masked_acc"], m["loss"], "".join(
+            "; %s held-out %.2f%%, loss %.4f (%d masked)" % (name, m[name]["masked_acc"], m[name]["loss"],
+                                                             m[name]["masked"]) for name in extra_held))
+
     def write_encoder(result):
         enc_state = {k[len("bert."):]: v.detach().cpu() for k, v in model.state_dict().items()
                      if k.startswith("bert.")}
@@ -395,8 +430,8 @@ def main(argv=None):
                      "optimizer": opt.state_dict(), "rng": rng.getstate(), "gen": gen.get_state(),
                      "torch_rng": torch.get_rng_state(), "bert_config": cfg.__dict__, "vocab": vocab,
                      "train_seconds": t_train, "history": history, "args": vars(args)}, ckpt_path)
-        if budget:
-            write_encoder({"step": step, "train_seconds": round(t_train), "history": history, "partial": True})
+        # the encoder so far, for --init while a long run goes on (the end of the run rewrites it)
+        write_encoder({"step": step, "train_seconds": round(t_train), "history": history, "partial": True})
 
     model.train()
     t_start = t_ckpt = time.time()
@@ -433,18 +468,16 @@ def main(argv=None):
             log(args.work, "step %d  epoch %d  lr %.2e  loss %.4f  %.2f s/step" % (
                 step, epoch, opt.param_groups[0]["lr"], loss_sum / loss_n, t_train / max(1, step)))
             loss_sum, loss_n = 0.0, 0
-        if step % 500 == 0 or step == args.steps:
-            m = evaluate(model, held, tok, len(vocab), args.mask_rate, device=device)
+        if step % args.eval_every == 0 or step == args.steps:
+            m = score()
             history.append({"step": step, "train_seconds": round(t_train), **m})
-            log(args.work, "step %d  held-out masked-token accuracy %.2f%%  loss %.4f" % (
-                step, m["masked_acc"], m["loss"]))
+            log(args.work, "step %d  %s" % (step, score_text(m)))
         if time.time() - t_ckpt > args.checkpoint_minutes * 60:
             checkpoint()
             t_ckpt = time.time()
     checkpoint()
-    m = evaluate(model, held, tok, len(vocab), args.mask_rate, device=device)
-    log(args.work, "after %d of %d steps (%.0f s of training): held-out masked-token accuracy %.2f%%, loss %.4f" % (
-        step, args.steps, t_train, m["masked_acc"], m["loss"]))
+    m = score()
+    log(args.work, "after %d of %d steps (%.0f s of training): %s" % (step, args.steps, t_train, score_text(m)))
     result = {"step": step, "steps": args.steps, "train_seconds": round(t_train), "threads": args.threads,
               "heldout": m, "history": history, "parameters": n_params, "vocab_size": len(vocab),
               "min_piece_count": corpus["min_count"], "train_segments": n_segments, "train_pieces": n_pieces,

@@ -102,6 +102,11 @@ class TestTinyRun(unittest.TestCase):
             vocab, cfg, enc, res = load_pretrained(os.path.join(pt, "encoder.pt"))
             self.assertEqual(len(vocab), cfg.vocab_size)
             self.assertEqual(res["step"], 4)
+            # --text-heldout's set (bundle mode) is this mode's held-out set when the vocabulary is the same
+            corpus = torch.load(os.path.join(pt, "corpus.pt"), weights_only=False)
+            args = pretrain.parse_args(["--data", data, "--limit", "150", "--heldout-segments", "20"])
+            self.assertEqual(pretrain.text_heldout(args, corpus["vocab"]), corpus["heldout"])
+            self.assertEqual(len(corpus["heldout"]), 20)
             # resuming with more steps continues from step 4
             r2 = pretrain.main(["--data", data, "--work", pt, "--limit", "150", "--steps", "6", "--threads", "1",
                                 "--heldout-segments", "20", "--batch-size", "8", "--vocab-size", "2500"])
