@@ -145,7 +145,6 @@ static void gemm_f32(int m, int n, int k, const float *a, int lda, const float *
  * bias_act) before one store per row, masked at the last panel's columns. */
 
 #define PMR 6
-#define PF_AHEAD (32 * 32) /* panel floats fetched ahead (32 k steps) */
 
 static inline void ptile_store(float *cr, __m256 v0, __m256 v1, int accumulate, const float *bias,
                                int act, int full, __m256i m0, __m256i m1) {
@@ -194,14 +193,14 @@ static inline void ptile_store(float *cr, __m256 v0, __m256 v1, int accumulate, 
     if (MR > i)                                                                                    \
         ptile_store(c + (size_t)(i) * ldc, p##i##0, p##i##1, accumulate, bias, act, full, m0, m1);
 #define PTILE(MR)                                                                                  \
-    static void ptile_##MR(int kc, const float *a, int lda, const float *bp, float *c, int ldc,   \
-                           int accumulate, const float *bias, int act, int full, __m256i m0,       \
-                           __m256i m1) {                                                           \
+    static void ptile_##MR(int kc, const float *a, int lda, const float *bp, const float *pf,     \
+                           float *c, int ldc, int accumulate, const float *bias, int act,          \
+                           int full, __m256i m0, __m256i m1) {                                     \
         PT_DECL(0) PT_DECL(1) PT_DECL(2) PT_DECL(3) PT_DECL(4) PT_DECL(5)                          \
         for (int l = 0; l < kc; l++) {                                                             \
             const float *br = bp + (size_t)l * 32;                                                 \
             __m256 b0 = _mm256_load_ps(br), b1 = _mm256_load_ps(br + 8);                           \
-            _mm_prefetch((const char *)(br + PF_AHEAD), _MM_HINT_T0);                              \
+            _mm_prefetch((const char *)(pf + (size_t)l * 32), _MM_HINT_T0);                        \
             PT_STEP(MR, 0) PT_STEP(MR, 1) PT_STEP(MR, 2) PT_STEP(MR, 3) PT_STEP(MR, 4)             \
             PT_STEP(MR, 5)                                                                         \
         }                                                                                          \
@@ -210,7 +209,9 @@ static inline void ptile_store(float *cr, __m256 v0, __m256 v1, int accumulate, 
     }
 
 PTILE(6)
+PTILE(5)
 PTILE(4)
+PTILE(3)
 PTILE(2)
 PTILE(1)
 
@@ -224,23 +225,37 @@ static void pack_b(int n, int k, const float *b, int ldb, float *p) {
                     q * 32 + j < n ? b[(size_t)(q * 32 + j) * ldb + l] : 0.0f;
 }
 
+/* Rows per tile for the rows left: 6 while it leaves none or at least 3
+ * (a tile of 1 or 2 rows has too few independent FMA chains: 7 = 4 + 3,
+ * 8 = 4 + 4). */
+static inline int ptile_rows(int left) {
+    return left == 7 || left == 8 ? 4 : left >= PMR ? PMR : left;
+}
+
 static void gemm_f32_packed(int m, int n, int k, const float *a, int lda, const float *bp, float *c,
                             int ldc, const float *bias, int act) {
-    typedef void (*ptile_fn)(int, const float *, int, const float *, float *, int, int,
-                             const float *, int, int, __m256i, __m256i);
-    static const ptile_fn tiles[PMR + 1] = {[1] = ptile_1, [2] = ptile_2, [4] = ptile_4,
-                                            [6] = ptile_6};
+    typedef void (*ptile_fn)(int, const float *, int, const float *, const float *, float *, int,
+                             int, const float *, int, int, __m256i, __m256i);
+    static const ptile_fn tiles[PMR + 1] = {NULL,    ptile_1, ptile_2, ptile_3,
+                                            ptile_4, ptile_5, ptile_6};
+    int nq = (n + 31) / 32;
     for (int k0 = 0; k0 < k || k0 == 0; k0 += PL_GEMM_KC) {
         int kc = k - k0 < PL_GEMM_KC ? k - k0 : PL_GEMM_KC;
         int last = k0 + kc >= k;
-        for (int q = 0; q * 32 < n; q++) {
+        for (int q = 0; q < nq; q++) {
             const float *bpq = bp + ((size_t)q * k + k0) * 32;
+            /* The chunk used next (the next panel's, else the first panel's
+             * next K block) is fetched while this one is used: each k step of
+             * a tile touches one of its lines. */
+            const float *next = q + 1 < nq ? bp + ((size_t)(q + 1) * k + k0) * 32
+                                : !last    ? bp + (size_t)(k0 + kc) * 32
+                                           : bpq;
             int halves = n - q * 32 > 16 ? 2 : 1;
             for (int i = 0; i < m;) {
-                int mr = m - i >= 6 ? 6 : m - i >= 4 ? 4 : m - i >= 2 ? 2 : 1;
+                int mr = ptile_rows(m - i);
                 for (int hf = 0; hf < halves; hf++) {
                     int col = q * 32 + 16 * hf, left = n - col;
-                    tiles[mr](kc, a + (size_t)i * lda + k0, lda, bpq + 16 * hf,
+                    tiles[mr](kc, a + (size_t)i * lda + k0, lda, bpq + 16 * hf, next + 16 * hf,
                               c + (size_t)i * ldc + col, ldc, k0 > 0,
                               last && bias ? bias + col : NULL, last ? act : 0, left >= 16,
                               lanes8(left), lanes8(left - 8));

@@ -172,7 +172,7 @@ END_TEST
 
 /* The packed GEMM (AVX-512 and AVX2 families): weights packed at load
  * (pl_backend_cpu_pack_weight), the bias and activation in its registers:
- * tails of every tile dimension (rows 12/8/6/4/2/1, a 32-column panel and its
+ * tails of every tile dimension (rows 12/8/6/5/4/3/2/1, a 32-column panel and its
  * 16-column halves, the K block), every activation; the same shapes unpacked
  * (the other kernel). Both families' pack_b give the same bytes (one layout,
  * made at load by the selected family, read by the other in check_op).
@@ -180,7 +180,7 @@ END_TEST
 START_TEST(test_linear_packed) {
     static const int shapes[][3] = {{1, 1, 1},      {7, 33, 5},    {11, 70, 257}, {64, 96, 300},
                                     {200, 130, 520}, {13, 64, 768}, {75, 17, 16},  {17, 40, 9},
-                                    {3, 24, 130}};
+                                    {2, 50, 40},     {3, 24, 130}};
     struct pl_backend *fast, *fast2 = NULL;
     ck_assert_int_eq(pl_backend_create("cpu", &fast), PL_OK);
     setenv("PARLEY_CPU_KERNELS", "avx2", 1);
