@@ -157,7 +157,7 @@ pl_status pl_qa_read(struct pl_nlu_model *m, const char *question, size_t qlen,
         PL_TRY_GOTO(st, window_cands(encs[j], outs[j], owner[j], o->max_answer_tokens, &cands,
                                      &n_cands, &cap_cands));
     }
-    qsort(cands, (size_t)n_cands, sizeof *cands, by_logit);
+    if (n_cands > 1) qsort(cands, (size_t)n_cands, sizeof *cands, by_logit); /* NULL when none */
     bool null_first = o->allow_null && n_win > 0 &&
                       (n_cands == 0 || null - cands[0].logit > o->null_threshold);
     int keep = n_cands < o->n_best ? n_cands : o->n_best;
