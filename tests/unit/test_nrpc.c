@@ -581,18 +581,30 @@ START_TEST(test_stream_deferred_end) {
     for (int i = 0; i < 200 && atomic_load(&later_cancels) == 1; i++) pl_sleep_ms(10);
     ck_assert_int_eq(atomic_load(&later_cancels), 2);
 
+    /* a deferred end longer than the worker's stream_timeout_ms (2 s): the half-closed
+       client's heartbeats keep the session, which is not freed as silent */
+    s = later_stream(c, "2500");
+    ck_assert_int_eq(pl_nrpc_stream_recv(s, 5000, &d, &n, NULL, NULL), PL_OK);
+    ck_assert(n == 4 && memcmp(d, "late", 4) == 0);
+    pl_free(d);
+    ck_assert_int_eq(pl_nrpc_stream_recv(s, 3000, &d, &n, &code, NULL), PL_E_CANCELLED);
+    ck_assert_int_eq(code, PL_GRPC_OK);
+    pl_nrpc_stream_destroy(s);
+    for (int i = 0; i < 200 && atomic_load(&later_cancels) == 2; i++) pl_sleep_ms(10);
+    ck_assert_int_eq(atomic_load(&later_cancels), 3);
+
     /* the client cancels while the end is deferred (3 s): on_cancel at once, and the late
        end changes nothing */
     s = later_stream(c, "3000");
     pl_sleep_ms(100);
     t0 = pl_time_mono_ms();
     pl_nrpc_stream_cancel(s);
-    for (int i = 0; i < 200 && atomic_load(&later_cancels) == 2; i++) pl_sleep_ms(5);
-    ck_assert_int_eq(atomic_load(&later_cancels), 3);
+    for (int i = 0; i < 200 && atomic_load(&later_cancels) == 3; i++) pl_sleep_ms(5);
+    ck_assert_int_eq(atomic_load(&later_cancels), 4);
     ck_assert_int_lt(pl_time_mono_ms() - t0, 500);
     pl_nrpc_stream_destroy(s);
     pl_sleep_ms(3200); /* the late end: a no-op on the cancelled session */
-    ck_assert_int_eq(atomic_load(&later_cancels), 3);
+    ck_assert_int_eq(atomic_load(&later_cancels), 4);
 
     pl_nrpc_conn_destroy(c);
     pl_worker_destroy(w);
