@@ -522,6 +522,160 @@ void pl__avx2_lstm(int h, const float *gx, const float *gh, const float *c, floa
     for (; j < h; j++) pl__lstm_unit(h, j, gx, gh, c, h_out, c_out);
 }
 
+/* ---- fused attention --------------------------------------------------------
+ *
+ * The AVX-512 family's blocked online softmax on 8-lane registers: per block
+ * of AQ = 6 query rows and 64 keys, the scores in four passes of 16 keys
+ * (6 x 2 ymm, broadcast q, K^T rows as the vector operand) scaled into p,
+ * then each row's running max / sum update (earlier partial outputs rescaled
+ * by exp(m_old - m_new)) with keys masked out or past kn zeroed, then P . V
+ * into the rows' output accumulators 16 columns of d at a time (6 x 2 ymm,
+ * broadcast p). Nothing of size [sq, kn] is stored; the probabilities
+ * (6 x 64) and output rows (6 x ceil16(d)) stay in L1. */
+
+#define AQ 6
+
+static inline float hmax8(__m256 a) {
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+#define AT_DECL(i) __m256 s##i##0 = _mm256_setzero_ps(), s##i##1 = _mm256_setzero_ps();
+#define AT_SCORE(i)                                                                                \
+    {                                                                                              \
+        __m256 qv = _mm256_broadcast_ss(qr[i] + l);                                                \
+        s##i##0 = _mm256_fmadd_ps(qv, k0, s##i##0);                                                \
+        s##i##1 = _mm256_fmadd_ps(qv, k1, s##i##1);                                                \
+    }
+#define AT_SCORES AT_SCORE(0) AT_SCORE(1) AT_SCORE(2) AT_SCORE(3) AT_SCORE(4) AT_SCORE(5)
+#define AT_STORE(i)                                                                                \
+    _mm256_store_ps(p + (i) * 64, _mm256_mul_ps(s##i##0, vs));                                     \
+    _mm256_store_ps(p + (i) * 64 + 8, _mm256_mul_ps(s##i##1, vs));
+
+/* p[r][0, 16) = scale * q_r . K^T columns [0, 16) of kc (row stride kn), the
+ * columns from `left` on zero. */
+static void att_scores16(const float *const qr[AQ], int d, const float *kc, int kn, int left,
+                         __m256 vs, float *p) {
+    AT_DECL(0) AT_DECL(1) AT_DECL(2) AT_DECL(3) AT_DECL(4) AT_DECL(5)
+    if (left >= 16) {
+        for (int l = 0; l < d; l++) {
+            const float *kl = kc + (size_t)l * kn;
+            __m256 k0 = _mm256_loadu_ps(kl), k1 = _mm256_loadu_ps(kl + 8);
+            AT_SCORES
+        }
+    } else {
+        __m256i m0 = lanes8(left), m1 = lanes8(left - 8);
+        for (int l = 0; l < d; l++) {
+            const float *kl = kc + (size_t)l * kn;
+            __m256 k0 = _mm256_maskload_ps(kl, m0), k1 = _mm256_maskload_ps(kl + 8, m1);
+            AT_SCORES
+        }
+    }
+    AT_STORE(0) AT_STORE(1) AT_STORE(2) AT_STORE(3) AT_STORE(4) AT_STORE(5)
+}
+
+#define AV_INIT(i)                                                                                 \
+    __m256 o##i##0 = _mm256_mul_ps(_mm256_set1_ps(alpha[i]), _mm256_load_ps(o + (i) * ldo_s));     \
+    __m256 o##i##1 = _mm256_mul_ps(_mm256_set1_ps(alpha[i]), _mm256_load_ps(o + (i) * ldo_s + 8));
+#define AV_STEP(i)                                                                                 \
+    {                                                                                              \
+        __m256 pv = _mm256_broadcast_ss(p + (i) * 64 + j);                                         \
+        o##i##0 = _mm256_fmadd_ps(pv, v0, o##i##0);                                                \
+        o##i##1 = _mm256_fmadd_ps(pv, v1, o##i##1);                                                \
+    }
+#define AV_STEPS AV_STEP(0) AV_STEP(1) AV_STEP(2) AV_STEP(3) AV_STEP(4) AV_STEP(5)
+#define AV_STORE(i)                                                                                \
+    _mm256_store_ps(o + (i) * ldo_s, o##i##0);                                                     \
+    _mm256_store_ps(o + (i) * ldo_s + 8, o##i##1);
+
+/* o[r][0, 16) = o[r] * alpha[r] + sum_j p[r][j] v[j][0, 16) for j < kb, the
+ * columns of v from `left` on read as zero (o's rows are padded to 16). */
+static void att_value16(int kb, const float *p, const float *v, int ldv, int left,
+                        const float *alpha, float *o, int ldo_s) {
+    AV_INIT(0) AV_INIT(1) AV_INIT(2) AV_INIT(3) AV_INIT(4) AV_INIT(5)
+    if (left >= 16) {
+        for (int j = 0; j < kb; j++) {
+            const float *vj = v + (size_t)j * ldv;
+            __m256 v0 = _mm256_loadu_ps(vj), v1 = _mm256_loadu_ps(vj + 8);
+            AV_STEPS
+        }
+    } else {
+        __m256i m0 = lanes8(left), m1 = lanes8(left - 8);
+        for (int j = 0; j < kb; j++) {
+            const float *vj = v + (size_t)j * ldv;
+            __m256 v0 = _mm256_maskload_ps(vj, m0), v1 = _mm256_maskload_ps(vj + 8, m1);
+            AV_STEPS
+        }
+    }
+    AV_STORE(0) AV_STORE(1) AV_STORE(2) AV_STORE(3) AV_STORE(4) AV_STORE(5)
+}
+
+static void attention_f32(int sq, int kn, int d, const float *q, int ldq, const float *kt,
+                          const float *v, int ldv, const int32_t *mask, float scale, float *out,
+                          int ldo, float *scratch) {
+    int ds = (d + 15) / 16 * 16;
+    float *p = scratch, *o = scratch + AQ * 64;
+    const __m256 vs = _mm256_set1_ps(scale), ninf = _mm256_set1_ps(-INFINITY);
+    for (int i0 = 0; i0 < sq; i0 += AQ) {
+        int qb = sq - i0 < AQ ? sq - i0 : AQ;
+        const float *qr[AQ]; /* rows past sq repeat the last one; their output is dropped */
+        for (int r = 0; r < AQ; r++) qr[r] = q + (size_t)(i0 + (r < qb ? r : qb - 1)) * ldq;
+        float m[AQ], l[AQ], alpha[AQ];
+        for (int r = 0; r < AQ; r++) {
+            m[r] = -INFINITY;
+            l[r] = 0.0f;
+        }
+        memset(o, 0, sizeof(float) * AQ * (size_t)ds);
+        for (int j0 = 0; j0 < kn; j0 += 64) {
+            int kb = kn - j0 < 64 ? kn - j0 : 64, nc = (kb + 7) / 8;
+            for (int c = 0; c < kb; c += 16) att_scores16(qr, d, kt + j0 + c, kn, kb - c, vs, p + c);
+            __m256 valid[8];
+            for (int c = 0; c < nc; c++) {
+                __m256i km = lanes8(kb - 8 * c);
+                if (mask)
+                    km = _mm256_andnot_si256(
+                        _mm256_cmpeq_epi32(_mm256_maskload_epi32(mask + j0 + 8 * c, km),
+                                           _mm256_setzero_si256()),
+                        km);
+                valid[c] = _mm256_castsi256_ps(km);
+            }
+            for (int r = 0; r < AQ; r++) {
+                float *pr = p + r * 64;
+                __m256 mx = ninf;
+                for (int c = 0; c < nc; c++)
+                    mx = _mm256_max_ps(mx, _mm256_blendv_ps(ninf, _mm256_load_ps(pr + 8 * c), valid[c]));
+                float mnew = fmaxf(m[r], hmax8(mx));
+                if (mnew == -INFINITY) { /* every key so far masked: nothing to add */
+                    alpha[r] = 1.0f;
+                    memset(pr, 0, sizeof(float) * 64);
+                    continue;
+                }
+                alpha[r] = m[r] == -INFINITY ? 0.0f : expf(m[r] - mnew);
+                __m256 vm = _mm256_set1_ps(mnew), sum = _mm256_setzero_ps();
+                for (int c = 0; c < nc; c++) {
+                    __m256 e = _mm256_and_ps(pl_exp8(_mm256_sub_ps(_mm256_load_ps(pr + 8 * c), vm)),
+                                             valid[c]);
+                    sum = _mm256_add_ps(sum, e);
+                    _mm256_store_ps(pr + 8 * c, e);
+                }
+                l[r] = l[r] * alpha[r] + hsum1(sum);
+                m[r] = mnew;
+            }
+            for (int c0 = 0; c0 < d; c0 += 16)
+                att_value16(kb, p, v + (size_t)j0 * ldv + c0, ldv, d - c0, alpha, o + c0, ds);
+        }
+        for (int r = 0; r < qb; r++) {
+            __m256 inv = _mm256_set1_ps(l[r] > 0.0f ? 1.0f / l[r] : 0.0f);
+            float *orow = out + (size_t)(i0 + r) * ldo;
+            for (int c = 0; c < d; c += 8)
+                _mm256_maskstore_ps(orow + c, lanes8(d - c),
+                                    _mm256_mul_ps(_mm256_load_ps(o + (size_t)r * ds + c), inv));
+        }
+    }
+}
+
 /* LayerNorm of one row (cpu_impl.h), as the AVX-512 family: the residual sum
  * stored into y on the first pass with the mean's partial sums (two
  * accumulators), then the variance about the mean, then the affine map; the
@@ -584,6 +738,7 @@ const struct pl_cpu_kern pl__cpu_kern_avx2 = {
     .gemm_f32 = gemm_f32,
     .gemm_f32_packed = gemm_f32_packed,
     .pack_b = pack_b,
+    .attention_f32 = attention_f32,
     .layer_norm_f32 = layer_norm_f32,
     .gemm_nn_f32 = pl__avx2_gemm_nn,
     .gemm_i8 = gemm_i8,

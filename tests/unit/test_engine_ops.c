@@ -277,11 +277,12 @@ START_TEST(test_rowwise) {
 END_TEST
 
 START_TEST(test_attention) {
-    /* the AVX-512 family's fused kernel: key blocks of 64 with tails (130, 300), query blocks
-     * of 6 with tails, head sizes below 16, not a multiple of 16 (24), above 64 (80) */
+    /* the AVX-512 and AVX2 families' fused kernels: key blocks of 64 with tails (130, 300),
+     * query blocks of 6 with tails, head sizes below 8, not a multiple of 16 (48) or of 8
+     * (20, 12), above 64 (80) */
     static const int shapes[][4] = {{1, 1, 8, 2},    {2, 5, 12, 3},    {3, 37, 64, 4},
                                     {1, 130, 96, 2}, {2, 20, 768, 12}, {1, 300, 128, 2},
-                                    {2, 70, 160, 2}};
+                                    {2, 70, 160, 2}, {2, 9, 60, 3},    {1, 70, 36, 3}};
     for (size_t s = 0; s < PL_ARRAY_LEN(shapes); s++)
         for (int masked = 0; masked < 3; masked++) {
             struct arena a;
