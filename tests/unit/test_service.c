@@ -5,9 +5,6 @@
  */
 #include <check.h>
 #include <limits.h>
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -188,6 +185,15 @@ START_TEST(test_stop_signals) {
 }
 END_TEST
 
+#if defined(__SANITIZE_ADDRESS__)
+#define PL_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PL_TEST_ASAN 1
+#endif
+#endif
+
+#if defined(__GLIBC__) && !defined(PL_TEST_ASAN)
 /* Resident pages of this process, from /proc/self/statm. */
 static long resident_pages(void) {
     FILE *f = fopen("/proc/self/statm", "r");
@@ -198,13 +204,6 @@ static long resident_pages(void) {
     }
     return res;
 }
-
-#if defined(__SANITIZE_ADDRESS__)
-#define PL_TEST_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define PL_TEST_ASAN 1
-#endif
 #endif
 
 /* Freed blocks below a live one stay resident until the trimmer (1 s here) hands their pages
