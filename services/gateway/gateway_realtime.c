@@ -265,6 +265,7 @@ static void asr_message(void *ud, const uint8_t *data, size_t n) {
 
 static void asr_end(void *ud, int code, const char *message) {
     struct rt_conn *c = ud;
+    release_limits(c); /* before the client hears of the end, which may start another at once */
     pthread_mutex_lock(&c->mu);
     json_t *held = c->held;
     c->held = NULL;
@@ -310,6 +311,7 @@ static void tts_message(void *ud, const uint8_t *data, size_t n) {
 
 static void tts_end(void *ud, int code, const char *message) {
     struct rt_conn *c = ud;
+    release_limits(c); /* as in asr_end */
     if (code == PL_GRPC_OK)
         emit(c, json_pack("{s:s, s:b, s:{s:I, s:i}}", "type", "conversation.item.speech.completed",
                           "is_last_result", 1, "synthesis_metadata", "audio_bytes",

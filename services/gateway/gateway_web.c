@@ -429,6 +429,12 @@ static void stream_message(void *ud, const uint8_t *data, size_t n) {
 
 static void stream_end(void *ud, int code, const char *message) {
     struct web_conn *c = ud;
+    /* the limits' slot first: a page that starts again once it reads "end" finds it free */
+    pthread_mutex_lock(&c->mu);
+    struct gw_bucket *bucket = c->bucket;
+    c->bucket = NULL;
+    pthread_mutex_unlock(&c->mu);
+    pl__gw_limits_release(c->gw, bucket);
     struct pl_strbuf b;
     pl_strbuf_init(&b);
     pl_strbuf_append(&b, "{\"type\":\"end\",\"code\":");
@@ -445,10 +451,7 @@ static void stream_end(void *ud, int code, const char *message) {
     atomic_fetch_sub(&c->gw->pending, 1);
     pthread_mutex_lock(&c->mu);
     c->ended = true; /* the httpd thread destroys the stream object */
-    struct gw_bucket *bucket = c->bucket;
-    c->bucket = NULL;
     pthread_mutex_unlock(&c->mu);
-    pl__gw_limits_release(c->gw, bucket);
 }
 
 static bool stream_open(struct web_conn *c) {
