@@ -57,9 +57,35 @@ def lr_at_time(t, total, warmup, base):
 
 
 def pretrain_summary(pre):
-    """How a pretrained encoder was made, for the model cards."""
-    return ("masked LM, %d steps, %d s on %d CPU thread(s), held-out masked-token accuracy %.2f%%"
-            % (pre["step"], pre["train_seconds"], pre["threads"], pre["heldout"]["masked_acc"]))
+    """How a pretrained encoder was made, for the model cards: a finished text-corpus run, or
+    (--bundle) a run on the prose corpus, possibly still going (an encoder.pt written at a
+    checkpoint: its held-out figures are those of the last scoring before it)."""
+    a = pre.get("args", {})
+    if not a.get("bundle") and not pre.get("partial"):
+        return ("masked LM, %d steps, %d s on %d CPU thread(s), held-out masked-token accuracy %.2f%%"
+                % (pre["step"], pre["train_seconds"], pre["threads"], pre["heldout"]["masked_acc"]))
+    what = "masked LM (%s masking) on %s" % (
+        "whole-word" if a.get("masking") == "word" else "single-piece",
+        "the prose corpus of text/pretrain (a train.gpu.pack bundle)" if a.get("bundle") else "the text corpus")
+    steps = ("the encoder at step %d of a %d-step schedule (the run went on)" % (pre["step"], pre["steps"])
+             if pre.get("partial") else "%d steps" % pre["step"])
+    held = pre.get("heldout")
+    if held:
+        acc = "held-out masked-token accuracy %.2f%%%s%s" % (
+            held["masked_acc"], " at step %d" % held["step"] if pre.get("partial") else "",
+            " (%.2f%% on the text corpus's held-out set)" % held["text"]["masked_acc"] if "text" in held else "")
+    else:
+        acc = "not scored yet"
+    return "%s, %s, %d s on %d %s thread(s), %s" % (what, steps, pre["train_seconds"], pre["threads"],
+                                                     "CUDA" if "cuda" in pre.get("device", "") else "CPU", acc)
+
+
+def pretrained_vocab(pre):
+    """How a pretrained encoder's vocabulary was made, for the model cards."""
+    if isinstance(pre.get("min_piece_count"), int):
+        return "the pieces used at least %d times in its pretraining corpus" % pre["min_piece_count"]
+    return "its bundle's vocabulary, %s (the NLU models' pruned vocabulary, docs/nlu-pretraining.md)" % (
+        pre.get("min_piece_count") or "")
 
 
 class FineTune:

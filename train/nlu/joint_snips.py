@@ -26,7 +26,7 @@ from train.common.data import bio_labels, label_list, read_snips
 from train.common.export import sha256
 from train.common.loop import IGNORE, batches, pad_batch
 from train.common.metrics import SpanF1
-from train.nlu.finetune import FineTune, pretrain_summary
+from train.nlu.finetune import FineTune, pretrain_summary, pretrained_vocab
 
 
 def encode_split(examples, tok, intents, slots, max_length):
@@ -256,10 +256,13 @@ def card_origin(args, r, task_words):
                 "the pieces that occur at least %d times when the training set is tokenized with the full "
                 "vocabulary" % args.min_piece_count,
                 "this model has no pretraining and about 1/%.0f of BERT-base's 110M parameters." % share)
+    vocab_rule = ("the vocabulary of the pretrained encoder (train/nlu/pretrain.py), the pieces that occur at "
+                  "least %d times in its pretraining corpus (the training part of ../shared/data/text plus the "
+                  "SNIPS and CoNLL-2003 training sentences)" % pre["min_piece_count"]
+                  if isinstance(pre.get("min_piece_count"), int) else
+                  "the vocabulary of the pretrained encoder (train/nlu/pretrain.py): " + pretrained_vocab(pre))
     return ("fine-tuned on %s from Parley's pretrained encoder" % task_words,
-            "the vocabulary of the pretrained encoder (train/nlu/pretrain.py), the pieces that occur at least "
-            "%d times in its pretraining corpus (the training part of ../shared/data/text plus the SNIPS and "
-            "CoNLL-2003 training sentences)" % pre["min_piece_count"],
+            vocab_rule,
             "this model has about 1/%.0f of BERT-base's 110M parameters; its encoder was pretrained by "
             "`python3 -m train.nlu.pretrain` (%s) and then fine-tuned here." % (share, pretrain_summary(pre)))
 

@@ -31,7 +31,7 @@ from train.common.data import bio_labels, read_conll
 from train.common.export import sha256
 from train.common.loop import IGNORE, batches, pad_batch
 from train.common.metrics import SpanF1
-from train.nlu.finetune import FineTune, pretrain_summary
+from train.nlu.finetune import FineTune, pretrain_summary, pretrained_vocab
 
 
 CASE_FEATURES = {"word_starts_upper": 2, "word_case": 4}   # token_type_ids scheme -> type_vocab_size
@@ -294,8 +294,7 @@ def card_origin(args, r):
                 "this model has no pretraining and had a short schedule: a working default, not a strong "
                 "NER model.")
     return ("fine-tuned on CoNLL-2003 from Parley's pretrained encoder",
-            "the pretrained encoder's vocabulary: pieces used at least %d times in the pretraining corpus"
-            % pre["min_piece_count"],
+            "the pretrained encoder's vocabulary: " + pretrained_vocab(pre),
             "this model's encoder was pretrained by `python3 -m train.nlu.pretrain` (%s) and then fine-tuned "
             "here." % pretrain_summary(pre))
 

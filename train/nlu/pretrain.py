@@ -425,13 +425,22 @@ def main(argv=None):
         save_atomic({"vocab": vocab, "bert_config": cfg.__dict__, "encoder": enc_state, "result": result},
                     encoder_path)
 
+    def summary(m, partial):
+        """The encoder's result (stored in encoder.pt, read by the fine-tuning recipes' model cards)."""
+        return {"step": step, "steps": args.steps, "train_seconds": round(t_train), "threads": args.threads,
+                "heldout": m, "history": history, "parameters": n_params, "vocab_size": len(vocab),
+                "min_piece_count": corpus["min_count"], "train_segments": n_segments, "train_pieces": n_pieces,
+                "sources": corpus["sources"], "args": vars(args), "device": device_note(device),
+                "partial": partial}
+
     def checkpoint():
         save_atomic({"step": step, "epoch": epoch, "pending": pending, "model": model.state_dict(),
                      "optimizer": opt.state_dict(), "rng": rng.getstate(), "gen": gen.get_state(),
                      "torch_rng": torch.get_rng_state(), "bert_config": cfg.__dict__, "vocab": vocab,
                      "train_seconds": t_train, "history": history, "args": vars(args)}, ckpt_path)
         # the encoder so far, for --init while a long run goes on (the end of the run rewrites it)
-        write_encoder({"step": step, "train_seconds": round(t_train), "history": history, "partial": True})
+        # (its held-out figures: the last scoring's, with its step)
+        write_encoder(summary(history[-1] if history else None, True))
 
     model.train()
     t_start = t_ckpt = time.time()
@@ -478,13 +487,10 @@ def main(argv=None):
     checkpoint()
     m = score()
     log(args.work, "after %d of %d steps (%.0f s of training): %s" % (step, args.steps, t_train, score_text(m)))
-    result = {"step": step, "steps": args.steps, "train_seconds": round(t_train), "threads": args.threads,
-              "heldout": m, "history": history, "parameters": n_params, "vocab_size": len(vocab),
-              "min_piece_count": corpus["min_count"], "train_segments": n_segments, "train_pieces": n_pieces,
-              "sources": corpus["sources"], "args": vars(args), "device": device_note(device),
-              "pieces_per_second": round(step * args.batch_size * (args.max_length if stream is not None else
-                                                                    n_pieces / max(1, n_segments)) /
-                                         max(1e-9, t_train))}
+    # partial: this invocation ended (--minutes) before the schedule did
+    result = dict(summary(dict(m, step=step), step < args.steps), pieces_per_second=round(
+        step * args.batch_size * (args.max_length if stream is not None else n_pieces / max(1, n_segments)) /
+        max(1e-9, t_train)))
     with open(os.path.join(args.work, "result.json"), "w") as f:
         json.dump(result, f, indent=2)
     # The encoder the fine-tuning recipes start from (--init).

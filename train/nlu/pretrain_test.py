@@ -16,6 +16,7 @@ from train.common.bert import BertConfig, JointIntentSlot, TokenClassifier, init
 from train.common.paths import ROOT, data_dir
 from train.common.wordpiece import SPECIALS, WordPiece, prune_by_counts
 from train.nlu import pretrain
+from train.nlu.finetune import pretrain_summary, pretrained_vocab
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat", "dog", "##s", "on", "mat",
          "a", "b", "c", "d", "e", "g", "h", "i", "m", "n", "o", "s", "t", "##a", "##t", "##g"]
@@ -111,6 +112,21 @@ class TestTinyRun(unittest.TestCase):
             r2 = pretrain.main(["--data", data, "--work", pt, "--limit", "150", "--steps", "6", "--threads", "1",
                                 "--heldout-segments", "20", "--batch-size", "8", "--vocab-size", "2500"])
             self.assertEqual(r2["step"], 6)
+            # the model cards' lines: a finished text run, and an encoder written at a checkpoint of a
+            # bundle run that goes on (its held-out figures are an earlier step's)
+            res = load_pretrained(os.path.join(pt, "encoder.pt"))[3]
+            self.assertFalse(res["partial"])
+            self.assertIn("masked LM, 6 steps", pretrain_summary(res))
+            self.assertIn("at least %d times" % res["min_piece_count"], pretrained_vocab(res))
+            part = dict(res, partial=True, steps=100, min_piece_count="models/x/vocab.txt",
+                        heldout=dict(res["history"][-1] if res["history"] else res["heldout"], step=4,
+                                     text={"masked_acc": 1.5}),
+                        args=dict(res["args"], bundle="b", masking="word"))
+            line = pretrain_summary(part)
+            self.assertIn("whole-word masking", line)
+            self.assertIn("step 6 of a 100-step schedule", line)
+            self.assertIn("at step 4 (1.50% on the text corpus's held-out set)", line)
+            self.assertIn("models/x/vocab.txt", pretrained_vocab(part))
             out = subprocess.run([sys.executable, "-m", "train.nlu.joint_snips", "--init",
                                   os.path.join(pt, "encoder.pt"), "--limit", "40", "--epochs", "1",
                                   "--work", os.path.join(work, "js"), "--no-export"],

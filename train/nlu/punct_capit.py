@@ -44,7 +44,7 @@ from train.common.export import sha256
 from train.common.loop import IGNORE, log
 from train.common.wordpiece import load_vocab, prune_by_counts
 from train.nlu import punct_data as pd
-from train.nlu.finetune import FineTune, pretrain_summary
+from train.nlu.finetune import FineTune, pretrain_summary, pretrained_vocab
 
 SOURCE_WEIGHTS = "ljspeech:0.3,sotu:0.4,moby-dick:0.3"
 
@@ -489,8 +489,7 @@ def card_origin(args, res):
                               "full vocabulary" % args.min_piece_count,
                 "pretrain_note": "No pretraining."}
     return {"origin": "fine-tuned from Parley's pretrained encoder",
-            "vocab_rule": "the pretrained encoder's vocabulary: the pieces used at least %d times in its "
-                          "pretraining corpus" % pre["min_piece_count"],
+            "vocab_rule": "the pretrained encoder's vocabulary: " + pretrained_vocab(pre),
             "pretrain_note": "The encoder was pretrained by `python3 -m train.nlu.pretrain` (%s; its corpus "
                              "holds out the same 5%% of lines) and then fine-tuned here." % pretrain_summary(pre)}
 
