@@ -630,7 +630,8 @@ static void attention_f32(int sq, int kn, int d, const float *q, int ldq, const 
         memset(o, 0, sizeof(float) * AQ * (size_t)ds);
         for (int j0 = 0; j0 < kn; j0 += 64) {
             int kb = kn - j0 < 64 ? kn - j0 : 64, nc = (kb + 7) / 8;
-            for (int c = 0; c < kb; c += 16) att_scores16(qr, d, kt + j0 + c, kn, kb - c, vs, p + c);
+            for (int c = 0; c < kb; c += 16)
+                att_scores16(qr, d, kt + j0 + c, kn, kb - c, vs, p + c);
             __m256 valid[8];
             for (int c = 0; c < nc; c++) {
                 __m256i km = lanes8(kb - 8 * c);
@@ -645,7 +646,8 @@ static void attention_f32(int sq, int kn, int d, const float *q, int ldq, const 
                 float *pr = p + r * 64;
                 __m256 mx = ninf;
                 for (int c = 0; c < nc; c++)
-                    mx = _mm256_max_ps(mx, _mm256_blendv_ps(ninf, _mm256_load_ps(pr + 8 * c), valid[c]));
+                    mx = _mm256_max_ps(mx,
+                                       _mm256_blendv_ps(ninf, _mm256_load_ps(pr + 8 * c), valid[c]));
                 float mnew = fmaxf(m[r], hmax8(mx));
                 if (mnew == -INFINITY) { /* every key so far masked: nothing to add */
                     alpha[r] = 1.0f;
