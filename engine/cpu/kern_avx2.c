@@ -4,7 +4,8 @@
  *
  * GEMM computes C = A . B^T with both operands K-contiguous, which is how
  * activations [tokens, in] and PyTorch Linear weights [out, in] are stored:
- * no packing pass is needed. The micro-kernel holds a 3 x 4 tile of 8-lane
+ * no packing pass is needed (weights packed at load use gemm_f32_packed
+ * below, as in the AVX-512 family). The micro-kernel holds a 3 x 4 tile of 8-lane
  * accumulators (12 ymm + 3 A + 1 B = 16 registers) and reduces them
  * horizontally once per K block. K is blocked (KC) so the 3 A rows stay in
  * L1 while a block of NC weight rows streams from L2.
