@@ -44,6 +44,10 @@ int pl_up_http_get(int port, const char *path, int timeout_ms);
 /* True if a TCP connection to 127.0.0.1:port opens within timeout_ms. */
 bool pl_up_tcp_open(int port, int timeout_ms);
 
+/* False when 127.0.0.1:port is bound by another socket now (bind fails with EADDRINUSE;
+ * SO_REUSEADDR as the services set it, so a port in TIME_WAIT counts as free). */
+bool pl_up_port_free(int port);
+
 /* Readiness of e's HTTP port (e->http_port > 0) within timeout_ms: the status code of GET
  * /readyz, or -1 when no answer. A TLS port (e->http_tls), which these probes do not speak,
  * answers 200 when it accepts a TCP connection: the gateway opens it only after its first

@@ -90,6 +90,18 @@ bool pl_up_tcp_open(int port, int timeout_ms) {
     return true;
 }
 
+bool pl_up_port_free(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return true; /* cannot tell: let the service try */
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one); /* as the services listen */
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0 || errno != EADDRINUSE;
+    close(fd);
+    return ok;
+}
+
 int pl_up_http_get(int port, const char *path, int timeout_ms) {
     int64_t until = pl_time_mono_ms() + timeout_ms;
     int fd = connect_to(port, timeout_ms);

@@ -81,7 +81,7 @@ static void usage(FILE *f) {
             "  --state-dir DIR     state, logs and NATS data (default ./state or $PARLEY_STATE_DIR)\n"
             "  --nats-port N       NATS port (default 4222)\n"
             "  --grpc-port N       gateway gRPC port (default 50051)\n"
-            "  --http-port N       gateway metrics port; services get the next ones (default 8090)\n"
+            "  --http-port N       gateway metrics port; services get the next free ones (default 8090)\n"
             "  --host ADDR         gRPC bind address (default 127.0.0.1)\n"
             "  --config FILE       config (default $PARLEY_CONFIG or <source>/config/parley.json)\n"
             "  --build-dir DIR     where the executables are (default: next to this program)\n"
@@ -376,6 +376,11 @@ int main(int argc, char **argv) {
         if (d[0] != '.' && strcmp(d, "gateway") != 0 && access(exe, X_OK) == 0 && in_list(only, d)) {
             p = add_proc(d, exe);
             if (!p) break;
+            /* a port another program holds would fail the service at every restart */
+            while (next_port < 65535 && !pl_up_port_free(next_port)) {
+                say("port %d is taken; %s gets the next free one", next_port, d);
+                next_port++;
+            }
             p->e.http_port = next_port++;
             xsnprintf(p->log, sizeof p->log, "%s/logs/%s.log", state_dir, d);
             char *sargv[] = {sdup(exe + strlen(build_dir) + 10 + strlen(d) + 1), "--config",

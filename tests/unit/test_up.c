@@ -1,4 +1,4 @@
-/* test_up.c - parley up/status helpers: state file round trip and errors, probes. */
+/* test_up.c - parley up/status helpers: state file round trip and errors, probes, free ports. */
 #include <arpa/inet.h>
 #include <check.h>
 #include <netinet/in.h>
@@ -86,7 +86,9 @@ START_TEST(probes) {
     tls.http_port = plain.http_port = ntohs(a.sin_port);
     ck_assert_int_eq(pl_up_readyz(&tls, 300), 200);
     ck_assert_int_eq(pl_up_readyz(&plain, 300), -1);
+    ck_assert(!pl_up_port_free(tls.http_port)); /* held: parley up gives a service the next */
     close(fd);
+    ck_assert(pl_up_port_free(tls.http_port));
 }
 END_TEST
 
