@@ -34,6 +34,14 @@ const struct pl_cpu_kern *pl__cpu_kern_select(void) {
     return &pl__cpu_kern_generic;
 }
 
+void pl__cpu_pack_b32(int n, int k, const float *b, int ldb, float *p) {
+    for (int q = 0; q * 32 < n; q++)
+        for (int l = 0; l < k; l++)
+            for (int j = 0; j < 32; j++)
+                p[((size_t)q * k + l) * 32 + j] =
+                    q * 32 + j < n ? b[(size_t)(q * 32 + j) * ldb + l] : 0.0f;
+}
+
 pl_status pl__cpu_scratch_reserve(struct pl_cpu_scratch *s, size_t n) {
     if (n <= s->size) return PL_OK;
     size_t want = n + n / 4;

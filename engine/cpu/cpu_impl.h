@@ -86,6 +86,9 @@ extern const struct pl_cpu_kern pl__cpu_kern_avx512;
 /* Best family for this CPU (respects PARLEY_CPU_KERNELS=generic|avx2|avx512
  * to force a lower one). Never NULL. */
 const struct pl_cpu_kern *pl__cpu_kern_select(void);
+/* The packed-panel layout of pack_b above (32 columns per panel), shared by the families that
+ * have gemm_f32_packed: plain C, run once per weight at load. */
+void pl__cpu_pack_b32(int n, int k, const float *b, int ldb, float *p);
 
 /* AVX2 epilogues, shared with the AVX-512 family. */
 void pl__avx2_bias_act(float *x, const float *bias, int n, int act);

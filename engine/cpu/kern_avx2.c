@@ -216,15 +216,6 @@ PTILE(3)
 PTILE(2)
 PTILE(1)
 
-/* The whole of B [n, k] in 32-column panels: p[(q * k + l) * 32 + j] =
- * b[32q + j][l], 0 past n (cpu_impl.h; the AVX-512 family's layout). */
-static void pack_b(int n, int k, const float *b, int ldb, float *p) {
-    for (int q = 0; q * 32 < n; q++)
-        for (int l = 0; l < k; l++)
-            for (int j = 0; j < 32; j++)
-                p[((size_t)q * k + l) * 32 + j] =
-                    q * 32 + j < n ? b[(size_t)(q * 32 + j) * ldb + l] : 0.0f;
-}
 
 /* Rows per tile for the rows left: 6 while it leaves none or at least 3
  * (a tile of 1 or 2 rows has too few independent FMA chains: 7 = 4 + 3,
@@ -740,7 +731,7 @@ const struct pl_cpu_kern pl__cpu_kern_avx2 = {
     .name = "avx2",
     .gemm_f32 = gemm_f32,
     .gemm_f32_packed = gemm_f32_packed,
-    .pack_b = pack_b,
+    .pack_b = pl__cpu_pack_b32,
     .attention_f32 = attention_f32,
     .layer_norm_f32 = layer_norm_f32,
     .gemm_nn_f32 = pl__avx2_gemm_nn,

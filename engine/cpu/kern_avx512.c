@@ -190,15 +190,6 @@ PTILE(4)
 PTILE(2)
 PTILE(1)
 
-/* The whole of B [n, k] in panels (pl_backend_cpu_pack_weight): 16 x 16
- * blocks through registers would be faster, but this runs once at load. */
-static void pack_b(int n, int k, const float *b, int ldb, float *p) {
-    for (int q = 0; q * 32 < n; q++)
-        for (int l = 0; l < k; l++)
-            for (int j = 0; j < 32; j++)
-                p[((size_t)q * k + l) * 32 + j] =
-                    q * 32 + j < n ? b[(size_t)(q * 32 + j) * ldb + l] : 0.0f;
-}
 
 static void gemm_f32_packed(int m, int n, int k, const float *a, int lda, const float *bp, float *c,
                             int ldc, const float *bias, int act) {
@@ -523,7 +514,7 @@ const struct pl_cpu_kern pl__cpu_kern_avx512 = {
     .name = "avx512",
     .gemm_f32 = gemm_f32,
     .gemm_f32_packed = gemm_f32_packed,
-    .pack_b = pack_b,
+    .pack_b = pl__cpu_pack_b32,
     .attention_f32 = attention_f32,
     .layer_norm_f32 = layer_norm_f32,
     .gemm_nn_f32 = pl__avx2_gemm_nn,
