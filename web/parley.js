@@ -53,6 +53,7 @@ export class ParleyClient extends EventTarget {
     this.contextId = this.options.contextId || "";
     this.audioRate = 0;      // sample rate of the reply audio being received
     this.conversing = false; // between "ready" and "end"
+    this.ended = false;      // this socket's conversation has ended ("end" came)
   }
 
   /** Open the socket and start the conversation; resolves with the "ready" message, rejects
@@ -80,6 +81,7 @@ export class ParleyClient extends EventTarget {
       let opened = false;
       ws.onopen = () => {
         opened = true;
+        this.ended = false;
         this._send(this._startMessage());
       };
       ws.onmessage = (ev) => {
@@ -144,8 +146,14 @@ export class ParleyClient extends EventTarget {
       return null;
     }
     if (msg.session_id) this.sessionId = msg.session_id;
-    if (msg.type === "ready") this.conversing = true;
-    if (msg.type === "end") this.conversing = false;
+    if (msg.type === "ready") {
+      this.conversing = true;
+      this.ended = false; // a start after "end" on the same socket
+    }
+    if (msg.type === "end") {
+      this.conversing = false;
+      this.ended = true;
+    }
     if (msg.type === "audio_start") this.audioRate = msg.sample_rate_hz;
     if (msg.type === "contexts") this.contextId = msg.active_context_id;
     this._emit("message", msg);
@@ -170,7 +178,7 @@ export class ParleyClient extends EventTarget {
 
   /** 16-bit mono PCM at inputAudio.sampleRateHz (Int16Array or ArrayBuffer). */
   sendAudio(pcm) {
-    if (!this.open) return false;
+    if (!this.open || this.ended) return false; // after "end" the gateway would refuse it
     this.ws.send(pcm instanceof Int16Array ? pcm.buffer.slice(pcm.byteOffset, pcm.byteOffset + pcm.byteLength) : pcm);
     return true;
   }

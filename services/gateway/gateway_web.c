@@ -45,6 +45,7 @@ struct web_conn {
     bool ended;                  /* the stream's on_end ran */
     bool closed;                 /* the socket is gone */
     bool in_audio;               /* a reply's audio is being sent (audio_start went out) */
+    bool audio_refused;          /* audio came with no conversation open and was told so once */
     char user[72];               /* API key's identity ("" = none): Parley-User */
     char user_id[PL_GW_WEB_MAX_USER]; /* start.user */
     char session_id[72];
@@ -260,6 +261,7 @@ static void drop_stream(struct web_conn *c) {
     bool ended = c->ended;
     c->ended = false;
     c->in_audio = false;
+    c->audio_refused = false;
     pthread_mutex_unlock(&c->mu);
     if (!ended) { /* on_end did not run (the socket closed mid-conversation): count it down */
         atomic_fetch_sub(&c->gw->pending, 1);
@@ -618,6 +620,9 @@ static void on_start(struct web_conn *c, json_t *msg) {
     pl__gw_route_stream_svc("dialog", pl_nrpc_shard_of_id(c->session_id), svc, sizeof svc);
     pl_status st = pl_nrpc_stream_open(pl__gw_nrpc(gw), svc, "converse", &m, &cbs, c, &s);
     c->stream = st == PL_OK ? s : NULL;
+    pthread_mutex_lock(&c->mu);
+    c->audio_refused = false;
+    pthread_mutex_unlock(&c->mu);
     if (st != PL_OK) {
         atomic_fetch_sub(&gw->pending, 1);
         pthread_mutex_lock(&c->mu);
@@ -750,6 +755,18 @@ static void ws_message(void *ud, struct pl_httpd_ws *ws, bool binary, const uint
     }
     if (n % 2) {
         send_error(c, "INVALID_ARGUMENT", "audio frames carry whole 16-bit samples", false);
+        return;
+    }
+    if (!stream_open(c)) {
+        /* A live microphone sends 50 frames a second: say it once, not once per frame (the
+         * page would show only this and hide why the conversation ended). */
+        pthread_mutex_lock(&c->mu);
+        bool told = c->audio_refused;
+        c->audio_refused = true;
+        pthread_mutex_unlock(&c->mu);
+        if (!told)
+            send_error(c, "FAILED_PRECONDITION", "audio with no conversation open: send start "
+                       "first (audio frames are dropped until then)", false);
         return;
     }
     Parley__Dialog__V1__ConverseRequest rq = PARLEY__DIALOG__V1__CONVERSE_REQUEST__INIT;
