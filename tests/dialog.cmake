@@ -84,6 +84,14 @@ pl_add_py_test(NAME integration_dialog_action_load SCRIPT dialog_action_load.py 
                ENV "PL_DIALOG=$<TARGET_FILE:parley-dialog>" "PL_NLU=$<TARGET_FILE:parley-nlu>"
                    "PL_QA=$<TARGET_FILE:parley-qa>" "PL_GATEWAY=$<TARGET_FILE:parley-gateway>"
                    "PL_PARLEY=$<TARGET_FILE:parley>" "PL_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+# A cancelled turn's call out is cancelled with it (services/dialog/dialog_converse.c,
+# conv_close): a webhook of 10 s (the server sees its connection closed, no retry) and a `nats`
+# action of 10 s (its late answer ignored), cancelled after 300 ms or ended by the stream's
+# deadline: the session's next turn within 1 s, the cancelled turn not stored; SIGTERM exits 0.
+pl_add_py_test(NAME integration_dialog_cancel SCRIPT dialog_cancel.py TIMEOUT 120
+               ENV "PL_DIALOG=$<TARGET_FILE:parley-dialog>" "PL_NLU=$<TARGET_FILE:parley-nlu>"
+                   "PL_QA=$<TARGET_FILE:parley-qa>" "PL_GATEWAY=$<TARGET_FILE:parley-gateway>"
+                   "PL_PARLEY=$<TARGET_FILE:parley>" "PL_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
 # Spoken turns that call out hold no thread, and a cancel while a turn waits frees its handler
 # thread at once: 8 one-shot spoken turns (audio, half-close) on a 1.5 s nats action with 2
 # handler threads within one turn's time plus one delay; cancelled spoken and typed streams
