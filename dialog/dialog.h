@@ -484,10 +484,17 @@ void pl_dlg_http_destroy(struct pl_dlg_http *h);
  * timeout_ms, never past deadline_us; retries with backoff on timeouts, connection errors,
  * 5xx and 429; http(s) only, no redirects, at most 64 KiB back), and call done(ud, call) on
  * the I/O thread with the outcome (done takes call's contents: pl_dlg_call_deinit). done is
- * always called once, also when the call cannot start. spec must outlive the call. */
-void pl_dlg_http_start(struct pl_dlg_http *h, const struct pl_dlg_spec *spec, int webhook,
-                       const char *body, int64_t deadline_us,
-                       void (*done)(void *ud, struct pl_dlg_call *call), void *ud);
+ * always called once, also when the call cannot start. spec must outlive the call. Returns
+ * the call's id for pl_dlg_http_cancel (0 when done has run already: the call could not
+ * start). */
+uint64_t pl_dlg_http_start(struct pl_dlg_http *h, const struct pl_dlg_spec *spec, int webhook,
+                           const char *body, int64_t deadline_us,
+                           void (*done)(void *ud, struct pl_dlg_call *call), void *ud);
+/* End call id at once if it is still in flight: its transfer is removed (libcurl closes its
+ * connection), no further attempt is made, and its done runs on the I/O thread soon after
+ * with PL_E_CANCELLED ("webhook 'NAME': the turn was cancelled"). A call that has finished
+ * (its done has run or runs now), id 0 or a stopped h: nothing happens. Any thread. */
+void pl_dlg_http_cancel(struct pl_dlg_http *h, uint64_t id);
 /* Calls in flight now (tests, logs). */
 int pl_dlg_http_in_flight(struct pl_dlg_http *h);
 

@@ -15,6 +15,9 @@
  * The loop: new calls come in through a list under a mutex (curl_multi_wakeup interrupts the
  * poll); curl_multi_perform drives every transfer; finished transfers are judged, retried
  * (put aside until their backoff ends) or handed to their callback, outside the mutex.
+ * A cancel (pl_dlg_http_cancel: the turn's client has gone) comes in the same way, by the
+ * call's id: the loop takes the handle off the multi handle (libcurl closes the connection of
+ * a transfer removed before its end), so no attempt follows, and ends the call at once.
  */
 #include <curl/curl.h>
 #include <pthread.h>
@@ -28,6 +31,7 @@
 #include "util.h"
 
 struct call {
+    uint64_t id; /* pl_dlg_http_start's, for pl_dlg_http_cancel */
     const struct pl__dlg_webhook *w;
     char *body; /* the request (owned; libcurl reads it in place) */
     int64_t deadline_us;
@@ -45,9 +49,17 @@ struct call {
     struct call *next;
 };
 
+/* A call to end at once (pl_dlg_http_cancel). */
+struct cancel {
+    uint64_t id;
+    struct cancel *next;
+};
+
 struct pl_dlg_http {
     pthread_mutex_t mu;
     struct call *incoming; /* started, not yet on the multi handle (guarded by mu) */
+    struct cancel *cancels; /* ids to end, not yet seen by the thread (guarded by mu) */
+    uint64_t next_id;       /* guarded by mu */
     bool stopping;         /* guarded by mu: calls started from now on end at once */
     bool joined;           /* the thread has been joined (pl_dlg_http_stop) */
     CURLM *m;
@@ -130,12 +142,30 @@ static void transfer_done(struct pl_dlg_http *h, struct call *c, CURLcode rc) {
     finish(h, c);
 }
 
+/* End call id at once (PL_E_CANCELLED), if it is still in flight: off the multi handle (its
+ * connection closed), no further attempt. */
+static void cancel_call(struct pl_dlg_http *h, uint64_t id) {
+    struct call *c = h->active;
+    while (c && c->id != id) c = c->next;
+    if (!c) return; /* finished already: its done has run */
+    if (!c->retry_at_us) curl_multi_remove_handle(h->m, c->h);
+    pl_dlg_call_deinit(&c->r); /* an earlier attempt's outcome */
+    memset(&c->r, 0, sizeof c->r);
+    c->r.st = PL_E_CANCELLED;
+    c->r.attempts = 1;
+    snprintf(c->r.error, sizeof c->r.error, "webhook '%s': the turn was cancelled", c->w->name);
+    unlink_active(h, c);
+    finish(h, c);
+}
+
 static void *io_main(void *ud) {
     struct pl_dlg_http *h = ud;
     for (;;) {
         pthread_mutex_lock(&h->mu);
         struct call *in = h->incoming;
         h->incoming = NULL;
+        struct cancel *cancels = h->cancels;
+        h->cancels = NULL;
         bool stopping = h->stopping;
         pthread_mutex_unlock(&h->mu);
         while (in) { /* new calls: their first attempt */
@@ -152,6 +182,12 @@ static void *io_main(void *ud) {
                 unlink_active(h, c);
                 finish(h, c);
             }
+        }
+        while (cancels) { /* after the new calls: a call cancelled as it starts is among them */
+            struct cancel *k = cancels;
+            cancels = k->next;
+            cancel_call(h, k->id);
+            pl_free(k);
         }
         if (stopping) break;
         int running = 0;
@@ -224,7 +260,14 @@ void pl_dlg_http_stop(struct pl_dlg_http *h) {
     pthread_mutex_lock(&h->mu);
     struct call *in = h->incoming; /* none: the thread took them after stopping was set */
     h->incoming = NULL;
+    struct cancel *cancels = h->cancels; /* cancels that came after: nothing left to end */
+    h->cancels = NULL;
     pthread_mutex_unlock(&h->mu);
+    while (cancels) {
+        struct cancel *k = cancels;
+        cancels = k->next;
+        pl_free(k);
+    }
     while (in) {
         struct call *c = in;
         in = in->next;
@@ -245,16 +288,16 @@ void pl_dlg_http_destroy(struct pl_dlg_http *h) {
 
 int pl_dlg_http_in_flight(struct pl_dlg_http *h) { return atomic_load(&h->in_flight); }
 
-void pl_dlg_http_start(struct pl_dlg_http *h, const struct pl_dlg_spec *spec, int webhook,
-                       const char *body, int64_t deadline_us,
-                       void (*done)(void *ud, struct pl_dlg_call *call), void *ud) {
+uint64_t pl_dlg_http_start(struct pl_dlg_http *h, const struct pl_dlg_spec *spec, int webhook,
+                           const char *body, int64_t deadline_us,
+                           void (*done)(void *ud, struct pl_dlg_call *call), void *ud) {
     const struct pl__dlg_webhook *w = &spec->webhooks[webhook];
     struct call *c = pl_calloc(1, sizeof *c);
     if (!c) {
         struct pl_dlg_call r = {.st = PL_E_NOMEM};
         snprintf(r.error, sizeof r.error, "webhook '%s': out of memory", w->name);
         done(ud, &r);
-        return;
+        return 0;
     }
     c->w = w;
     c->deadline_us = deadline_us;
@@ -265,7 +308,7 @@ void pl_dlg_http_start(struct pl_dlg_http *h, const struct pl_dlg_spec *spec, in
     if (!w->url || !w->url[0]) {
         pl__dlg_webhook_unconfigured(w, &c->r);
         finish(NULL, c);
-        return;
+        return 0;
     }
     c->body = pl_strdup(body ? body : "");
     c->h = c->body ? pl__dlg_webhook_handle(w, c->body, &c->reply, &c->hdr) : NULL;
@@ -274,12 +317,14 @@ void pl_dlg_http_start(struct pl_dlg_http *h, const struct pl_dlg_spec *spec, in
         snprintf(c->r.error, sizeof c->r.error, "webhook '%s': libcurl could not start",
                  w->name);
         finish(NULL, c);
-        return;
+        return 0;
     }
     pthread_mutex_lock(&h->mu);
     bool stopping = h->stopping;
+    uint64_t id = 0;
     if (!stopping) {
         atomic_fetch_add(&h->in_flight, 1);
+        id = c->id = ++h->next_id;
         c->next = h->incoming;
         h->incoming = c;
     }
@@ -289,7 +334,27 @@ void pl_dlg_http_start(struct pl_dlg_http *h, const struct pl_dlg_spec *spec, in
         snprintf(c->r.error, sizeof c->r.error, "webhook '%s': parley-dialog is stopping",
                  w->name);
         finish(NULL, c);
-        return;
+        return 0;
     }
     curl_multi_wakeup(h->m);
+    return id;
+}
+
+void pl_dlg_http_cancel(struct pl_dlg_http *h, uint64_t id) {
+    if (!h || !id) return;
+    struct cancel *k = pl_calloc(1, sizeof *k);
+    if (!k) { /* the call ends at its own timeout */
+        PL_LOGW("webhook call %llu: out of memory to cancel it", (unsigned long long)id);
+        return;
+    }
+    k->id = id;
+    pthread_mutex_lock(&h->mu);
+    bool stopping = h->stopping; /* the thread ends every call itself */
+    if (!stopping) {
+        k->next = h->cancels;
+        h->cancels = k;
+    }
+    pthread_mutex_unlock(&h->mu);
+    if (stopping) pl_free(k);
+    else curl_multi_wakeup(h->m);
 }

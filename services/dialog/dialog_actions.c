@@ -9,7 +9,10 @@
  * pool's turns, docs/dialog.md, "Threads"): the request goes out on the connection's one
  * reply subscription, the pool thread goes on with other turns, and the reply, the timeout or
  * the failure comes back through the caller's callback (on a thread of the connection), with
- * the same outcome, error messages included, as the blocking call gives.
+ * the same outcome, error messages included, as the blocking call gives. A call whose turn's
+ * client has gone is ended at once (pl__dlgsvc_call_cancel): its done runs then, and the
+ * reply that may still come is ignored (the connection's one reply subscription stays; only
+ * the call's entry waits there for its reply or its timeout, holding a few bytes).
  *
  * Fulfilment in any language is a NATS client that subscribes to the subject (in a queue
  * group, to run several) and answers with the JSON of docs/dialog.md ("External actions"); a
@@ -123,6 +126,7 @@ pl_status pl__dlgsvc_kb_answer(struct pl_dlgsvc *s, const struct pl_dlg_pipeline
 /* ---- the same calls without a thread (the action pool) --------------------------------------- */
 
 struct pl__dlg_acall {
+    uint64_t id; /* for pl__dlgsvc_call_cancel */
     struct pl_dlgsvc *s;
     enum pl_dlg_call_kind kind; /* PL_DLG_CALL_NATS or PL_DLG_CALL_KB */
     const struct pl_dlg_pipeline *p;
@@ -216,10 +220,10 @@ static void on_reply(void *ud, struct pl_nrpc_reply *r) {
     release(a);
 }
 
-void pl__dlgsvc_call_start(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p,
-                           const char *user, const char *request_id,
-                           const struct pl_dlg_replay *rp, int64_t deadline_us,
-                           void (*done)(void *ud, struct pl_dlg_call *call), void *ud) {
+uint64_t pl__dlgsvc_call_start(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p,
+                               const char *user, const char *request_id,
+                               const struct pl_dlg_replay *rp, int64_t deadline_us,
+                               void (*done)(void *ud, struct pl_dlg_call *call), void *ud) {
     struct pl__dlg_acall *a = pl_calloc(1, sizeof *a);
     struct pl_dlg_call c;
     bool nats = rp->pending_kind == PL_DLG_CALL_NATS;
@@ -230,7 +234,7 @@ void pl__dlgsvc_call_start(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p,
         snprintf(c.error, sizeof c.error, "%s: out of memory",
                  nats ? rp->pending_subject : KB_SUBJECT);
         done(ud, &c);
-        return;
+        return 0;
     }
     enum pl_dlg_call_kind kind = rp->pending_kind;
     a->s = s;
@@ -252,11 +256,13 @@ void pl__dlgsvc_call_start(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p,
     } else {
         st = PL_ERR(PL_E_INTERNAL, "no call of kind %d without a thread", (int)a->kind);
     }
+    uint64_t id = 0;
     pthread_mutex_lock(&s->calls.mu);
     if (st == PL_OK && s->calls.stopping)
         st = PL_ERR(PL_E_CANCELLED, "%sparley-dialog is stopping",
                     a->kind == PL_DLG_CALL_KB ? KB_SUBJECT ": " : "");
     if (st == PL_OK) { /* linked before the request leaves: its reply may come at once */
+        id = a->id = ++s->calls.next_id;
         a->linked = true;
         a->refs = 1;
         a->next = s->calls.active;
@@ -277,18 +283,38 @@ void pl__dlgsvc_call_start(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p,
             pthread_mutex_lock(&s->calls.mu);
             bool mine = take(a);
             pthread_mutex_unlock(&s->calls.mu);
-            if (!mine) { /* pl__dlgsvc_calls_stop answers it */
+            if (!mine) { /* pl__dlgsvc_calls_stop or _cancel answers it */
                 if (kind == PL_DLG_CALL_KB) pl_free(buf);
                 release(a); /* the connection's reference */
-                return;
+                return 0;
             }
         }
     }
     if (kind == PL_DLG_CALL_KB) pl_free(buf);
-    if (st == PL_OK) return; /* a is the connection's now (perhaps freed already) */
+    if (st == PL_OK) return id; /* a is the connection's now (perhaps freed already) */
     failed(a, st, pl_last_error(), &c);
     acall_free(a);
     done(ud, &c);
+    return 0;
+}
+
+void pl__dlgsvc_call_cancel(struct pl_dlgsvc *s, uint64_t id) {
+    if (!id) return;
+    pthread_mutex_lock(&s->calls.mu);
+    struct pl__dlg_acall *a = s->calls.active;
+    while (a && a->id != id) a = a->next;
+    if (a) {
+        take(a);  /* its reply, when it comes, finds it taken: on_reply only releases it */
+        a->refs++; /* on_reply may run meanwhile: a stays until done below has run */
+    }
+    pthread_mutex_unlock(&s->calls.mu);
+    if (!a) return; /* answered (or ended) already */
+    struct pl_dlg_call c;
+    failed(a, PL_E_CANCELLED, "the turn was cancelled", &c);
+    if (a->kind == PL_DLG_CALL_KB)
+        snprintf(c.error, sizeof c.error, "%s: the turn was cancelled", KB_SUBJECT);
+    a->done(a->ud, &c);
+    release(a);
 }
 
 void pl__dlgsvc_calls_stop(struct pl_dlgsvc *s) {

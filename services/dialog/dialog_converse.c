@@ -578,13 +578,66 @@ static void session_released(void *ud) {
     pl__dlg_lane_resume(q->c->lane, queued_run, queued_free, q);
 }
 
-/* On the webhook I/O thread or a thread of the NATS connection: a call of q's turn answered
- * (or failed, or timed out); the turn goes back on its lane, first, to run again with the
- * answer. */
+/* On the webhook I/O thread or a thread of the NATS connection (or the thread that cancelled
+ * it): a call of q's turn answered (or failed, timed out, was cancelled); the turn goes back on
+ * its lane, first, to run again with the answer (or to be dropped: the stream is closing). */
 static void call_done(void *ud, struct pl_dlg_call *call) {
     struct queued_turn *q = ud;
+    struct pl__dlg_conv *c = q->c;
+    pthread_mutex_lock(&c->call_mu);
+    c->call_kind = PL_DLG_CALL_NONE;
+    c->call_id = 0;
+    pthread_mutex_unlock(&c->call_mu);
     if (pl_dlg_replay_add(&q->replay, call) != PL_OK) q->lost = true;
-    pl__dlg_lane_resume(q->c->lane, queued_run, queued_free, q);
+    pl__dlg_lane_resume(c->lane, queued_run, queued_free, q);
+}
+
+static bool closing(struct pl__dlg_conv *c) {
+    pthread_mutex_lock(&c->call_mu);
+    bool closing = c->closing;
+    pthread_mutex_unlock(&c->call_mu);
+    return closing;
+}
+
+/* End call id of kind (a webhook on the I/O thread, else a call over NATS) at once. */
+static void cancel_call(struct pl_dlgsvc *s, enum pl_dlg_call_kind kind, uint64_t id) {
+    if (kind == PL_DLG_CALL_WEBHOOK) pl_dlg_http_cancel(s->http, id);
+    else pl__dlgsvc_call_cancel(s, id);
+}
+
+/* On a pool thread (its lane parked, the session held): make the call q's turn stopped at
+ * without waiting for it; call_done brings the turn back. The stream's conv_close may run
+ * meanwhile on a handler thread: a call it could not see yet (no id) is cancelled here, and
+ * none is started once it has begun (the turn is dropped: nothing stored, the session let go).
+ * c stays valid throughout (its lane runs this job); q is the call's as soon as it starts. */
+static void start_call(struct pl__dlg_conv *c, struct queued_turn *q) {
+    enum pl_dlg_call_kind kind = q->replay.pending_kind;
+    pthread_mutex_lock(&c->call_mu);
+    bool gone = c->closing;
+    if (!gone) {
+        c->call_kind = kind;
+        c->call_id = 0;
+    }
+    pthread_mutex_unlock(&c->call_mu);
+    if (gone) {
+        pl__dlg_lane_unpark(c->lane);
+        queued_free(q);
+        return;
+    }
+    uint64_t id = kind == PL_DLG_CALL_WEBHOOK
+                      ? pl_dlg_http_start(c->s->http, pl__dlgsvc_spec(c->s, q->t.state->dialog),
+                                          q->replay.pending, q->replay.pending_body,
+                                          c->deadline_us, call_done, q)
+                      : pl__dlgsvc_call_start(c->s, c->pipe, c->user, c->request_id, &q->replay,
+                                              c->deadline_us, call_done, q);
+    pthread_mutex_lock(&c->call_mu);
+    bool cancel = false;
+    if (id && c->call_kind == kind) { /* still in flight as far as call_done has told */
+        c->call_id = id;
+        cancel = c->closing;
+    }
+    pthread_mutex_unlock(&c->call_mu);
+    if (cancel) cancel_call(c->s, kind, id);
 }
 
 /* On a pool thread: finish (or run) the turn and answer it; a failure that ends the stream
@@ -596,7 +649,7 @@ static void call_done(void *ud, struct pl_dlg_call *call) {
 static void queued_run(void *arg) {
     struct queued_turn *q = arg;
     struct pl__dlg_conv *c = q->c;
-    if (atomic_load(&c->fail_st) == PL_OK) {
+    if (atomic_load(&c->fail_st) == PL_OK && !closing(c)) {
         pl_log_set_request_id(c->request_id);
         pl_status st = PL_OK;
         if (q->text) { /* queued whole behind a waiting turn: the stages before the policy */
@@ -625,13 +678,7 @@ static void queued_run(void *arg) {
         if (st == PL_OK && q->held) { /* waits for a call out */
             pl__dlg_lane_park(c->lane);
             pl_log_set_request_id(NULL);
-            if (q->replay.pending_kind == PL_DLG_CALL_WEBHOOK)
-                pl_dlg_http_start(c->s->http, pl__dlgsvc_spec(c->s, q->t.state->dialog),
-                                  q->replay.pending, q->replay.pending_body, c->deadline_us,
-                                  call_done, q);
-            else
-                pl__dlgsvc_call_start(c->s, c->pipe, c->user, c->request_id, &q->replay,
-                                      c->deadline_us, call_done, q);
+            start_call(c, q);
             return; /* q is the I/O thread's or the connection's now */
         }
 answer:
@@ -785,6 +832,7 @@ static pl_status conv_open(void *ud, struct pl_worker_session *ws, const struct 
     if (!c) return PL_ERR(PL_E_NOMEM, "converse");
     c->s = ud;
     c->ws = ws;
+    pthread_mutex_init(&c->call_mu, NULL);
     c->deadline_us = ctx ? ctx->deadline_us : 0;
     snprintf(c->request_id, sizeof c->request_id, "%s", ctx ? ctx->request_id : "");
     *state = c;
@@ -801,6 +849,7 @@ static void conv_free(void *ud) {
         pl_free(id->value);
         pl_free(id);
     }
+    pthread_mutex_destroy(&c->call_mu);
     pl_free(c);
 }
 
@@ -853,10 +902,20 @@ out:
     return st;
 }
 
-/* Free c once no turn of its lane runs (at once, or on the pool thread after the turn). The
- * voice stops first, here (its thread joined: it waits for nothing outside the process), so
- * that nothing but the lane's turn can still use c. */
+/* Free c once no turn of its lane runs (at once, or on the pool thread after the turn). First
+ * the call out a turn of the lane waits for is ended (a webhook's transfer removed and its
+ * connection closed, a NATS request's reply to be ignored): the turn is then dropped on the
+ * pool unrun (nothing stored) and its session released at once, not at the call's timeout;
+ * turns queued behind it are dropped too. Then the voice stops (its thread joined: it waits
+ * for nothing outside the process, and a session it waits for is no longer held by the
+ * cancelled turn), so that nothing but the lane's turn can still use c. */
 static void conv_close(struct pl__dlg_conv *c) {
+    pthread_mutex_lock(&c->call_mu);
+    c->closing = true;
+    enum pl_dlg_call_kind kind = c->call_kind;
+    uint64_t id = c->call_id;
+    pthread_mutex_unlock(&c->call_mu);
+    if (id) cancel_call(c->s, kind, id); /* 0: none, or start_call cancels it itself */
     pl__dlg_voice_stop(c->voice);
     struct pl__dlg_lane *l = c->lane;
     if (l) pl__dlg_lane_close(l, conv_free, c);
@@ -876,6 +935,7 @@ void pl__dlgconv_finished(struct pl__dlg_conv *c, pl_status st, const char *msg)
 /* The lane of a half-closed stream has answered its last turn (on the pool thread). */
 static void lane_idle(void *ud) {
     struct pl__dlg_conv *c = ud;
+    if (closing(c)) return; /* cancelled meanwhile: conv_close ends it */
     pl__dlgconv_finished(c, end_status(c), c->fail_msg);
 }
 

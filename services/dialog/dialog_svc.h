@@ -119,6 +119,7 @@ struct pl__dlg_calls {
     pthread_mutex_t mu;
     struct pl__dlg_acall *active; /* sent, their done not yet run */
     int in_flight;
+    uint64_t next_id; /* the last call's id */
     bool stopping; /* pl__dlgsvc_calls_stop: calls end at once */
 };
 
@@ -249,11 +250,16 @@ pl_status pl__dlgsvc_kb_answer(struct pl_dlgsvc *s, const struct pl_dlg_pipeline
  * pipeline p's settings) without a thread waiting: done(ud, call) runs once with the outcome
  * the blocking call gives (done takes call's contents), on a thread of the NATS connection
  * (or on this one when the call cannot be sent). After pl__dlgsvc_calls_stop, calls end at
- * once (PL_E_CANCELLED). p and the spec of rp's subject must outlive the call. */
-void pl__dlgsvc_call_start(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p,
-                           const char *user, const char *request_id,
-                           const struct pl_dlg_replay *rp, int64_t deadline_us,
-                           void (*done)(void *ud, struct pl_dlg_call *call), void *ud);
+ * once (PL_E_CANCELLED). p and the spec of rp's subject must outlive the call. Returns the
+ * call's id for pl__dlgsvc_call_cancel (0 when done has run already: not sent). */
+uint64_t pl__dlgsvc_call_start(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p,
+                               const char *user, const char *request_id,
+                               const struct pl_dlg_replay *rp, int64_t deadline_us,
+                               void (*done)(void *ud, struct pl_dlg_call *call), void *ud);
+/* End call id at once if it is still in flight: its done runs here with PL_E_CANCELLED ("nats
+ * 'SUBJECT': the turn was cancelled"), and its reply, should it come, is ignored. A call that
+ * has been answered (its done has run or runs now) or id 0: nothing happens. Any thread. */
+void pl__dlgsvc_call_cancel(struct pl_dlgsvc *s, uint64_t id);
 /* End every call in flight (PL_E_CANCELLED "parley-dialog is stopping"; their done runs here)
  * and every call started from now on. */
 void pl__dlgsvc_calls_stop(struct pl_dlgsvc *s);
@@ -320,6 +326,11 @@ struct pl__dlg_conv {
     char request_id[65];
     _Atomic int fail_st;          /* a turn on the pool ended the stream with this status */
     char fail_msg[512];           /* ... and this message (written before fail_st) */
+    pthread_mutex_t call_mu;      /* guards the three below */
+    bool closing;                 /* cancelled or ended: the lane's turns are dropped unrun and
+                                     the call out of its waiting turn is ended (conv_close) */
+    enum pl_dlg_call_kind call_kind; /* the call out the lane's turn waits for, or NONE */
+    uint64_t call_id;             /* its id (0 while it is being started) */
 };
 
 /* Send one ConverseResponse (its oneof already set; a Parley__Dialog__V1__ConverseResponse *)

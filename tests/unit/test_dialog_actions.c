@@ -802,6 +802,92 @@ START_TEST(test_http_io_thread) {
 }
 END_TEST
 
+/* A server that reads each request and never answers; it counts the requests and notes when
+ * the client closed each connection (pl_dlg_http_cancel's test). */
+struct mute_srv {
+    struct srv s;
+    atomic_int requests, closed;
+    _Atomic int64_t closed_us; /* the last close */
+};
+
+static void *mute_serve(void *ud) {
+    struct mute_srv *m = ud;
+    for (;;) {
+        int fd = accept(m->s.fd, NULL, NULL);
+        if (fd < 0) return NULL;
+        char buf[4096];
+        bool counted = false;
+        while (read(fd, buf, sizeof buf) > 0) /* one request per connection: curl sends it whole */
+            if (!counted) {
+                counted = true;
+                atomic_fetch_add(&m->requests, 1);
+            }
+        atomic_store(&m->closed_us, pl_time_mono_us());
+        atomic_fetch_add(&m->closed, 1);
+        close(fd);
+    }
+}
+
+/* A cancelled call ends at once with PL_E_CANCELLED: its connection is closed (the server
+ * sees EOF) and no retry follows (webhooks[0]: 300 ms an attempt, one retry after 100 ms);
+ * a call cancelled as it starts ends too; cancelling a finished call, id 0 or after the stop
+ * does nothing. */
+START_TEST(test_http_cancel) {
+    struct mute_srv m;
+    memset(&m, 0, sizeof m);
+    srv_start(&m.s, false);
+    pthread_create(&m.s.th, NULL, mute_serve, &m);
+    struct fx f;
+    fx_init(&f, m.s.port);
+    struct pl_dlg_http *h;
+    ck_assert_int_eq(pl_dlg_http_create(&h), PL_OK);
+    struct box b;
+    box_init(&b);
+    uint64_t id = pl_dlg_http_start(h, f.spec, 0, "{}", 0, on_done, &b);
+    ck_assert(id != 0);
+    int64_t until = pl_time_mono_us() + 2000 * 1000;
+    while (atomic_load(&m.requests) < 1 && pl_time_mono_us() < until) pl_sleep_ms(2);
+    ck_assert_int_eq(atomic_load(&m.requests), 1);
+    int64_t t_cancel = pl_time_mono_us();
+    pl_dlg_http_cancel(h, id);
+    box_wait(&b, 1);
+    ck_assert_int_eq(b.calls[0].st, PL_E_CANCELLED);
+    ck_assert_msg(strstr(b.calls[0].error, "webhook 'weather': the turn was cancelled"), "%s",
+                  b.calls[0].error);
+    ck_assert_msg(b.done_us[0] - t_cancel < 200 * 1000, "done %lld ms after the cancel",
+                  (long long)(b.done_us[0] - t_cancel) / 1000);
+    ck_assert_int_eq(pl_dlg_http_in_flight(h), 0);
+    until = pl_time_mono_us() + 2000 * 1000;
+    while (atomic_load(&m.closed) < 1 && pl_time_mono_us() < until) pl_sleep_ms(2);
+    ck_assert_int_eq(atomic_load(&m.closed), 1);
+    int64_t closed_ms = (atomic_load(&m.closed_us) - t_cancel) / 1000;
+    ck_assert_msg(closed_ms < 200, "the connection closed %lld ms after the cancel",
+                  (long long)closed_ms);
+    pl_sleep_ms(700); /* past the attempt's 300 ms and the 100 ms backoff */
+    ck_assert_int_eq(atomic_load(&m.requests), 1);
+    ck_assert_int_eq(b.n, 1);
+    pl_dlg_http_cancel(h, id); /* finished: nothing */
+    pl_dlg_http_cancel(h, 0);
+    /* cancelled before the I/O thread has taken it */
+    id = pl_dlg_http_start(h, f.spec, 2, "{}", 0, on_done, &b);
+    pl_dlg_http_cancel(h, id);
+    box_wait(&b, 2);
+    ck_assert_int_eq(b.calls[1].st, PL_E_CANCELLED);
+    ck_assert_int_eq(pl_dlg_http_in_flight(h), 0);
+    fprintf(stderr, "dialog_http: a cancelled call: its connection closed %lld ms after the "
+            "cancel\n", (long long)closed_ms);
+    pl_dlg_http_stop(h);
+    pl_dlg_http_cancel(h, id + 1); /* stopped: nothing */
+    pl_dlg_http_destroy(h);
+    ck_assert_int_eq(b.n, 2);
+    box_deinit(&b);
+    fx_deinit(&f);
+    shutdown(m.s.fd, SHUT_RDWR);
+    close(m.s.fd);
+    pthread_join(m.s.th, NULL);
+}
+END_TEST
+
 Suite *pl_dialog_actions_suite(void) {
     Suite *s = suite_create("dialog_actions");
     TCase *tc = tcase_create("actions");
@@ -814,6 +900,7 @@ Suite *pl_dialog_actions_suite(void) {
     tcase_add_test(tc, test_webhook_replay_on_io_thread);
     tcase_add_test(tc, test_defer_all_nats_and_kb);
     tcase_add_test(tc, test_http_io_thread);
+    tcase_add_test(tc, test_http_cancel);
     suite_add_tcase(s, tc);
     return s;
 }
