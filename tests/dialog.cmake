@@ -95,6 +95,7 @@ pl_add_py_test(NAME integration_dialog_cancel SCRIPT dialog_cancel.py TIMEOUT 12
 # Spoken turns that call out hold no thread, and a cancel while a turn waits frees its handler
 # thread at once: 8 one-shot spoken turns (audio, half-close) on a 1.5 s nats action with 2
 # handler threads within one turn's time plus one delay; cancelled spoken and typed streams
-# whose calls wait let another user's turn through within 1 s; the cancelled sessions stay whole.
+# whose calls wait let another user's turn through within 1 s; the cancelled sessions stay whole
+# (the cancelled turns not stored) and take their next turn within 1 s, long before the calls' timeout.
 pl_add_py_test(NAME integration_dialog_voice_action SCRIPT dialog_voice_action.py TIMEOUT 180
                ENV ${pl_dlg_voice_env} "PL_TTS=$<TARGET_FILE:parley-tts-fake>" "PL_TTS_FAKE=1")
