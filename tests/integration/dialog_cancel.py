@@ -16,7 +16,9 @@ answers parley.action.glacial after LATE_S (2 s):
 2. the same with "glacial order", a `nats` action of 10 s whose responder answers after 2 s:
    the next turn within 1 s of the cancel; the late answer, which comes after, is ignored (the
    process goes on: a turn after it is answered);
-3. the same `nats` turn ended by the stream's deadline (300 ms) rather than by a cancel;
+3. the same `nats` turn ended by the stream's deadline (300 ms) rather than by a cancel; then
+   a question to the knowledge base (dialog.qa_timeout_ms 10000), parley-qa's subject served
+   by a stand-in that answers after 2 s, cancelled as in 2;
 4. each session's history: the cancelled turns are not stored at all (no user text, no action
    record of them; every stored turn has its TURN_COMPLETE; the context's turn numbers follow
    on: 1, 2, 3 for ping, [cancelled], ping, ping);
@@ -115,19 +117,26 @@ class SilentServer:
 
 
 class Responder(dialog_fulfil.NatsResponder):
-    """parley.action.glacial answered after LATE_S; the answers it sent are counted."""
+    """parley.action.glacial (or parley-qa's subject, kb=True) answered after LATE_S; the
+    answers it sent are counted."""
 
-    def __init__(self, nats_url):
+    def __init__(self, nats_url, kb=False):
         self.sent = 0
-        super().__init__(nats_url, ["parley.action.glacial"])
+        self.kb = kb
+        super().__init__(nats_url, ["parley.qa.natural_query" if kb else "parley.action.glacial"])
 
     def _answer(self, subject, reply, hdr, payload):
         self.requests.append((subject, {}, time.monotonic()))
+        data = b'{"text": "Too late."}'
+        if self.kb:
+            from riva.proto import riva_nlp_pb2 as nlp
+            data = nlp.NaturalQueryResponse(results=[nlp.NaturalQueryResult(
+                answer="Too late.", score=0.9)]).SerializeToString()
 
         def later():
             time.sleep(LATE_S)
             try:
-                self._publish(reply, b'{"text": "Too late."}')
+                self._publish(reply, data)
                 self.sent += 1
             except OSError:
                 pass
@@ -227,12 +236,14 @@ def check_webhook(stack, web):
     return user, sid, first[0]
 
 
-def check_nats(stack, responder, deadline):
-    user = "cancel-nats-deadline" if deadline else "cancel-nats"
-    what = "nats turn ended by its deadline" if deadline else "nats turn cancelled"
+def check_nats(stack, responder, deadline, kb=False):
+    user = "cancel-nats-deadline" if deadline else "cancel-kb" if kb else "cancel-nats"
+    what = ("nats turn ended by its deadline" if deadline else
+            "knowledge-base turn cancelled" if kb else "nats turn cancelled")
     sid = session(stack, user)
     n0 = len(responder.requests)
-    t_cancel, after, out = cancelled_turn(stack, user, sid, "glacial order",
+    t_cancel, after, out = cancelled_turn(stack, user, sid,
+                                          "what does a glacier carry?" if kb else "glacial order",
                                           lambda: len(responder.requests) > n0,
                                           CANCEL_AFTER_S if deadline else None)
     print("%s: %.0f ms after the turn was sent (%s)" % (what, after * 1000, out))
@@ -268,6 +279,7 @@ def check_history(stack, user, sid, what):
 def main():
     web = SilentServer()
     env = {"PARLEY_DIALOG_ACTION_THREADS": "4", "PARLEY_DIALOG_LOG_LEVEL": "info",
+           "PARLEY_DIALOG_QA_TIMEOUT_MS": "10000",
            "PL_TEST_WEBHOOK_GLACIAL": web.url()}
     stack = ds.Stack(spec_dir=ds.spec_dir_with_test_spec(), dialog_env=env)
     responder = Responder(stack.nats)
@@ -275,9 +287,13 @@ def main():
     web_user, web_sid, t_first = check_webhook(stack, web)
     nats_user, nats_sid = check_nats(stack, responder, deadline=False)
     dl_user, dl_sid = check_nats(stack, responder, deadline=True)
+    g.stop(stack.qa)  # its subject served by a slow stand-in from now on
+    qa = Responder(stack.nats, kb=True)
+    kb_user, kb_sid = check_nats(stack, qa, deadline=False, kb=True)
     for user, sid, what in ((web_user, web_sid, "webhook turn cancelled"),
                             (nats_user, nats_sid, "nats turn cancelled"),
-                            (dl_user, dl_sid, "nats turn ended by its deadline")):
+                            (dl_user, dl_sid, "nats turn ended by its deadline"),
+                            (kb_user, kb_sid, "knowledge-base turn cancelled")):
         check_history(stack, user, sid, what)
 
     # a retry would come after the first attempt's timeout and the 100 ms backoff
@@ -291,6 +307,7 @@ def main():
     check(rc == 0 and dt < 5, "SIGTERM: parley-dialog exits %d after %.2f s" % (rc, dt))
     print("load average %s" % " ".join(open("/proc/loadavg").read().split()[:3]))
     responder.stop()
+    qa.stop()
     web.stop()
     print("all cancel checks passed")
 
