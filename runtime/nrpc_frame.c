@@ -276,6 +276,15 @@ pl_status pl__nrpc_publish(natsConnection *nc, natsMsg *msg) {
     return st;
 }
 
+pl_status pl__nrpc_publish_data(natsConnection *nc, const char *subj, const void *data, size_t n) {
+    if (n > (size_t)INT32_MAX) return PL_ERR(PL_E_INVALID_ARG, "message of %zu bytes", n);
+    natsStatus ns = natsConnection_Publish(nc, subj, n ? data : NULL, (int)n);
+    if (ns != NATS_OK)
+        return PL_ERR(ns == NATS_MAX_PAYLOAD ? PL_E_EXHAUSTED : PL_E_UNAVAILABLE,
+                      "publish to %s: %s", subj ? subj : "?", natsStatus_GetText(ns));
+    return PL_OK;
+}
+
 /* ---- deferred release (see nrpc_impl.h) ------------------------------------------------------ */
 
 static pthread_mutex_t held_lock = PTHREAD_MUTEX_INITIALIZER;

@@ -54,6 +54,11 @@ pl_status pl__nrpc_msg(natsMsg **out, const char *subj, const char *reply, const
  * refuses it. */
 pl_status pl__nrpc_publish(natsConnection *nc, natsMsg *msg);
 
+/* Publish data as a message without headers (an OK unary reply) straight from the bytes: no
+ * natsMsg to build and to release. PL_E_EXHAUSTED over the server's max_payload,
+ * PL_E_UNAVAILABLE when the connection refuses it. */
+pl_status pl__nrpc_publish_data(natsConnection *nc, const char *subj, const void *data, size_t n);
+
 /* Destroy msg, later: in place of natsMsg_Destroy on the request path. cnats frees every
  * message on its garbage-collector thread, and natsMsg_Destroy wakes that thread whenever it
  * sleeps, which at low load is every message: a futex wake, then the two threads contending

@@ -2,8 +2,11 @@
  * nrpc_worker.c - the worker side of Parley's NATS RPC.
  *
  * Threads:
- *   - NATS delivery threads (one per subscription) only decode the subject,
- *     apply backpressure and queue jobs; they never run handlers.
+ *   - NATS delivery threads (one per subscription) decode the subject, apply
+ *     backpressure and queue jobs. A unary rpc whose handler has been quick
+ *     (opts.inline_max_us) runs on its delivery thread instead when nothing
+ *     waits and a handler slot is free (run_inline): no hand-off to a handler
+ *     thread, which costs a wake-up and a context switch per request.
  *   - n_threads handler threads take jobs from one queue: a unary request, a
  *     stream open, or "run the pending events of session X". A session is in
  *     the queue at most once (its `scheduled` flag), so its events run in
@@ -104,6 +107,10 @@ pl_status pl__wk_invoke(struct pl_worker *w, struct rpc *r, const struct pl_work
     pl__wk_fault_end();
     int64_t dt = pl_time_mono_us() - t0;
     pl_metric_observe(w->mm.compute_us, (double)dt);
+    if (dt > w->o.inline_max_us)
+        atomic_store_explicit(&r->fast_runs, 0, memory_order_relaxed);
+    else if (atomic_load_explicit(&r->fast_runs, memory_order_relaxed) < PL_WORKER_INLINE_STREAK)
+        atomic_fetch_add_explicit(&r->fast_runs, 1, memory_order_relaxed);
     if (st != PL_OK) {
         pl_free(out->data);
         out->data = NULL;
@@ -120,12 +127,16 @@ pl_status pl__wk_invoke(struct pl_worker *w, struct rpc *r, const struct pl_work
 /* ---- queue ------------------------------------------------------------------------------------
  */
 
-void pl__wk_push_job_locked(struct pl_worker *w, struct job *j) {
+static void queue_job_locked(struct pl_worker *w, struct job *j) {
     if (w->q_tail)
         w->q_tail->next = j;
     else
         w->q_head = j;
     w->q_tail = j;
+}
+
+void pl__wk_push_job_locked(struct pl_worker *w, struct job *j) {
+    queue_job_locked(w, j);
     pthread_cond_signal(&w->cv);
 }
 
@@ -157,10 +168,14 @@ static void enqueue_or_refuse(struct pl_worker *w, struct rpc *r, natsMsg *msg,
         j->hb_ms = j->received_us / 1000;
         w->q_new++;
         if (open) w->pending_opens++;
-        pl__wk_push_job_locked(w, j);
+        queue_job_locked(w, j);
     }
     pthread_mutex_unlock(&w->lock);
-    if (j && !full) return;
+    if (j && !full) {
+        /* after the unlock: the handler thread it wakes does not then wait for this lock */
+        pthread_cond_signal(&w->cv);
+        return;
+    }
     pl_free(j);
     note_refusal(w, r->name);
     pl__wk_reply_status(w, reply, PL_GRPC_RESOURCE_EXHAUSTED,
@@ -171,11 +186,14 @@ static void enqueue_or_refuse(struct pl_worker *w, struct rpc *r, natsMsg *msg,
     natsMsg_Destroy(msg);
 }
 
-/* Delivery callback of a unary subject: queue or refuse at once. */
+static bool run_inline(struct pl_worker *w, struct rpc *r, natsSubscription *sub, natsMsg *msg);
+
+/* Delivery callback of a unary subject: run it here (a quick rpc), else queue or refuse at
+ * once. */
 static void on_unary(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure) {
     (void)nc;
-    (void)sub;
     struct rpc *r = closure;
+    if (run_inline(r->w, r, sub, msg)) return;
     enqueue_or_refuse(r->w, r, msg, JOB_UNARY);
 }
 
@@ -233,9 +251,7 @@ static void run_unary(struct pl_worker *w, struct job *j) {
         size_t lim = pl__wk_frame_limit(w);
         pl_status ps;
         if (out.len <= lim) {
-            natsMsg *m = NULL;
-            ps = pl__nrpc_msg(&m, reply, NULL, out.data, out.len, NULL, -1, false, -1, NULL);
-            if (ps == PL_OK) ps = pl__nrpc_publish(w->nc, m);
+            ps = pl__nrpc_publish_data(w->nc, reply, out.data, out.len);
         } else { /* a response larger than one message: numbered frames to the reply subject */
             int64_t seq = 0;
             ps = pl__nrpc_publish_frames(w->nc, reply, NULL, out.data, out.len, lim, &seq);
@@ -264,11 +280,51 @@ static void running_unlink(struct pl_worker *w, struct job *j) {
     if (j->run_next) j->run_next->run_prev = j->run_prev;
 }
 
+/* Run a unary request on the delivery thread that received it (see the top), if r has been
+ * quick, nothing waits (the queue, r's subscription) and a handler slot is free; false
+ * leaves msg to the caller. The request is a running job like any other: counted in
+ * in_flight (the drain waits for it, the handler threads keep to n_threads in all) and on
+ * the running list (its heartbeats). */
+static bool run_inline(struct pl_worker *w, struct rpc *r, natsSubscription *sub, natsMsg *msg) {
+    int pending = 0;
+    if (w->o.inline_max_us < 0 ||
+        atomic_load_explicit(&r->fast_runs, memory_order_relaxed) < PL_WORKER_INLINE_STREAK ||
+        natsSubscription_GetPending(sub, &pending, NULL) != NATS_OK || pending > 0)
+        return false;
+    struct job j;
+    memset(&j, 0, sizeof j);
+    j.type = JOB_UNARY;
+    j.msg = msg;
+    j.rpc = r;
+    j.received_us = pl_time_mono_us();
+    j.hb_ms = j.received_us / 1000;
+    pthread_mutex_lock(&w->lock);
+    if (w->q_head || w->in_flight >= w->o.n_threads || w->threads_stop) {
+        pthread_mutex_unlock(&w->lock);
+        return false;
+    }
+    w->in_flight++;
+    running_link(w, &j);
+    pthread_mutex_unlock(&w->lock);
+    run_unary(w, &j);
+    pthread_mutex_lock(&w->lock);
+    running_unlink(w, &j);
+    w->in_flight--;
+    bool queued = w->q_head != NULL; /* a handler thread may wait for the slot */
+    pthread_cond_broadcast(&w->idle_cv);
+    pthread_mutex_unlock(&w->lock);
+    if (queued) pthread_cond_signal(&w->cv);
+    pl__nrpc_msg_release(msg);
+    return true;
+}
+
 static void *handler_main(void *arg) {
     struct pl_worker *w = arg;
     pthread_mutex_lock(&w->lock);
     for (;;) {
-        while (!w->q_head && !w->threads_stop) pthread_cond_wait(&w->cv, &w->lock);
+        /* a free slot too: inline runs (run_inline) hold slots without a handler thread */
+        while ((!w->q_head || w->in_flight >= w->o.n_threads) && !w->threads_stop)
+            pthread_cond_wait(&w->cv, &w->lock);
         if (!w->q_head) break;
         struct job *j = w->q_head;
         w->q_head = j->next;
@@ -447,6 +503,7 @@ pl_status pl_worker_create(const struct pl_worker_opts *opts, struct pl_worker *
     if (w->o.heartbeat_ms <= 0) w->o.heartbeat_ms = 1000;
     if (w->o.stream_timeout_ms <= 0) w->o.stream_timeout_ms = 5000;
     if (w->o.drain_timeout_ms <= 0) w->o.drain_timeout_ms = 30000;
+    if (w->o.inline_max_us == 0) w->o.inline_max_us = 100;
     w->service = pl_strdup(opts->service);
     w->url = pl_strdup(pl__nrpc_default_url(opts->nats_url));
     w->model = pl_strdup(opts->model && *opts->model ? opts->model : opts->service);
@@ -513,6 +570,7 @@ static pl_status add_rpc(struct pl_worker *w, const char *name, bool stream, pl_
     r->iface = iface;
     r->ud = ud;
     r->w = w;
+    atomic_init(&r->fast_runs, 0);
     r->next = w->rpcs;
     w->rpcs = r;
     return PL_OK;

@@ -75,9 +75,18 @@ struct pl_worker_opts {
      * parley.<svc>.shard.<K>.stream.open. "K" (0..PL_NRPC_MAX_SHARDS-1): that shard only;
      * "*": every shard (one replica that holds every session); NULL: no shard subjects. */
     const char *shard;
+    /* A unary rpc whose last PL_WORKER_INLINE_STREAK handler runs each took at most this many
+     * microseconds runs on the NATS delivery thread that received the request, when no job
+     * waits in the queue, no other request waits on its subscription and a handler slot is
+     * free: one thread hand-off (a futex wake and a context switch) less per request. A run
+     * over the limit sends the rpc back to the handler threads until it has a new streak.
+     * Handler slots stay n_threads in all (inline runs count). 0: the default (100), < 0:
+     * never (every request goes through the queue). */
+    int inline_max_us;
 };
+#define PL_WORKER_INLINE_STREAK 16
 #define PL_WORKER_OPTS_INIT                                                                        \
-    { NULL, NULL, 2, 256, 256, 1000, 5000, 30000, -1, NULL, NULL, NULL, false, NULL }
+    { NULL, NULL, 2, 256, 256, 1000, 5000, 30000, -1, NULL, NULL, NULL, false, NULL, 0 }
 
 /* Per-request context handed to handlers; borrowed for the handler call
  * (for streams: until on_end/on_cancel returns). The handler thread's log
@@ -104,8 +113,9 @@ struct pl_worker_out {
     size_t len;
 };
 
-/* A unary handler. req is borrowed for the call. Runs on a handler thread;
- * several calls may run at once (one per thread). */
+/* A unary handler. req is borrowed for the call. Runs on a handler thread, or, when it has
+ * been quick (opts.inline_max_us), on the NATS delivery thread that received the request;
+ * several calls may run at once (at most n_threads). */
 typedef pl_status (*pl_worker_unary_fn)(void *ud, const struct pl_worker_ctx *ctx,
                                         const uint8_t *req, size_t n, struct pl_worker_out *out);
 

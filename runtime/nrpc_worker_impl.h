@@ -31,6 +31,9 @@ struct rpc {
     natsSubscription *sub;       /* unary rpcs */
     natsSubscription *shard_sub; /* parley.<svc>.shard.<K>.<rpc> when opts.shard is set */
     struct pl_worker *w;
+    /* handler runs in a row that took at most opts.inline_max_us (capped): at
+     * PL_WORKER_INLINE_STREAK or more the rpc may run on its delivery thread */
+    atomic_int fast_runs;
     struct rpc *next;
 };
 
@@ -108,9 +111,9 @@ struct pl_worker {
     pthread_cond_t cv;      /* work queued or stopping */
     pthread_cond_t idle_cv; /* a job finished / a session closed */
     struct job *q_head, *q_tail;
-    struct job *running; /* unary jobs on handler threads (their heartbeats) */
+    struct job *running; /* unary jobs running, queued or inline (their heartbeats) */
     int q_new;     /* queued unary + open jobs (what capacity bounds) */
-    int in_flight; /* jobs running */
+    int in_flight; /* jobs running, on handler threads or inline; at most o.n_threads */
     struct pl_worker_session *sbuckets[N_SBUCKETS];
     int n_sessions;
     int pending_opens;

@@ -1717,6 +1717,106 @@ START_TEST(test_msg_release) {
 }
 END_TEST
 
+/* ---- quick rpcs on the delivery thread ------------------------------------------------------- */
+
+static pthread_t where_tid[128];
+static atomic_int where_n, where_active, where_max;
+
+/* Records its thread and how many runs overlap; sleeps the ms given in the request. */
+static pl_status h_where(void *ud, const struct pl_worker_ctx *ctx, const uint8_t *req, size_t n,
+                         struct pl_worker_out *out) {
+    (void)ud;
+    (void)ctx;
+    int a = atomic_fetch_add(&where_active, 1) + 1;
+    for (int m = atomic_load(&where_max); a > m && !atomic_compare_exchange_weak(&where_max, &m, a);)
+        ;
+    int i = atomic_fetch_add(&where_n, 1);
+    if (i < 128) where_tid[i] = pthread_self();
+    char buf[16];
+    snprintf(buf, sizeof buf, "%.*s", (int)(n < 15 ? n : 15), n ? (const char *)req : "");
+    int ms = atoi(buf);
+    if (ms > 0) pl_sleep_ms(ms);
+    atomic_fetch_sub(&where_active, 1);
+    out->data = pl_malloc(2);
+    memcpy(out->data, "ok", 2);
+    out->len = 2;
+    return PL_OK;
+}
+
+static struct pl_worker *where_worker(const char *svc, int inline_max_us) {
+    struct pl_worker_opts o = PL_WORKER_OPTS_INIT;
+    struct pl_worker *w = NULL;
+    o.service = svc;
+    o.nats_url = srv.url;
+    o.n_threads = 1;
+    o.queue_capacity = 64;
+    o.heartbeat_ms = 150;
+    o.drain_timeout_ms = 3000;
+    o.inline_max_us = inline_max_us;
+    ck_assert(pl_worker_create(&o, &w) == PL_OK);
+    ck_assert(pl_worker_add_unary(w, "where", h_where, NULL) == PL_OK);
+    ck_assert_msg(pl_worker_start(w) == PL_OK, "worker start: %s", pl_last_error());
+    atomic_store(&where_n, 0);
+    atomic_store(&where_max, 0);
+    return w;
+}
+
+static void where_call(struct pl_nrpc_conn *c, const char *subj, const char *ms) {
+    struct pl_nrpc_reply r;
+    ck_assert_int_eq(pl_nrpc_call(c, subj, ms, strlen(ms), NULL, 10000, &r), PL_OK);
+    ck_assert_msg(r.code == 0, "%s: %d %s", subj, r.code, r.message);
+    ck_assert_uint_eq(r.len, 2);
+    pl_nrpc_reply_deinit(&r);
+}
+
+/* A quick rpc runs on the handler thread until PL_WORKER_INLINE_STREAK runs have been under
+ * the limit, then on the delivery thread; one slow run sends it back to the handler thread;
+ * inline runs keep the handler slots (n_threads 1: never two runs at once) and get their
+ * heartbeats; inline_max_us < 0 keeps every run on the handler thread. */
+START_TEST(test_inline_quick_rpc) {
+    setup_server(0);
+    /* 20 ms: a generous limit, so that a slow sanitizer build still counts as quick */
+    struct pl_worker *w = where_worker("tin", 20000);
+    struct pl_nrpc_conn *c = client(0, 600); /* 600 ms without a heartbeat ends a call */
+    const char *subj = "parley.tin.where";
+    int k = PL_WORKER_INLINE_STREAK;
+    for (int i = 0; i < k + 4; i++) where_call(c, subj, "0");
+    pthread_t handler = where_tid[0];
+    for (int i = 1; i < k; i++) ck_assert_msg(pthread_equal(where_tid[i], handler), "run %d", i);
+    for (int i = k; i < k + 4; i++)
+        ck_assert_msg(!pthread_equal(where_tid[i], handler), "run %d on the handler thread", i);
+    /* a run over the limit (inline itself), then the handler thread again */
+    where_call(c, subj, "40");
+    ck_assert(!pthread_equal(where_tid[k + 4], handler));
+    where_call(c, subj, "0");
+    ck_assert(pthread_equal(where_tid[k + 5], handler));
+    /* a new streak; then an inline run longer than the client's silence limit lives on its
+     * heartbeats */
+    for (int i = 0; i < k; i++) where_call(c, subj, "0");
+    where_call(c, subj, "1200");
+    ck_assert(!pthread_equal(where_tid[2 * k + 6], handler));
+    /* many at once: some inline, some queued, never two running with one slot */
+    for (int i = 0; i < k; i++) where_call(c, subj, "0");
+    struct waiter wt;
+    waiter_init(&wt);
+    for (int i = 0; i < 24; i++)
+        ck_assert_int_eq(pl_nrpc_call_async(c, subj, "3", 1, NULL, 10000, waiter_done, &wt), PL_OK);
+    waiter_wait(&wt, 24);
+    for (int i = 0; i < 24; i++) ck_assert_int_eq(wt.codes[i], 0);
+    waiter_deinit(&wt);
+    ck_assert_int_eq(atomic_load(&where_max), 1);
+    pl_worker_destroy(w);
+
+    /* never inline */
+    w = where_worker("tin2", -1);
+    for (int i = 0; i < k + 4; i++) where_call(c, "parley.tin2.where", "0");
+    for (int i = 1; i < k + 4; i++) ck_assert(pthread_equal(where_tid[i], where_tid[0]));
+    pl_worker_destroy(w);
+    pl_nrpc_conn_destroy(c);
+    teardown_server();
+}
+END_TEST
+
 /* The runtime's dispatch without NATS: a table of handlers, one per rpc, run by name with
  * the same context a NATS request gets. */
 START_TEST(test_worker_call_local) {
@@ -1779,6 +1879,7 @@ Suite *pl_nrpc_suite(void) {
     tcase_add_test(tc, test_worker_create_oom);
     tcase_add_test(tc, test_latency);
     tcase_add_test(tc, test_msg_release);
+    tcase_add_test(tc, test_inline_quick_rpc);
     suite_add_tcase(s, tc);
     return s;
 }
