@@ -80,6 +80,9 @@ struct pl_dlg_pipeline {
                                      service's (end_of_turn_min_confidence) */
         int eot_tone;        /* the tone of the voice decides when known (end_of_turn_tone):
                                 0 = the service's, 1 = on, -1 = off */
+        char *eot_model;     /* the end-of-turn classifier (end_of_turn_model): NULL = the
+                                service's, "" = none (the intent confidence decides) */
+        float eot_min_complete; /* its P(complete) that ends the turn; 0 = the service's */
     } asr;
     struct {
         bool enabled; /* punctuate each utterance (parley-nlu PunctuateText) before the NLU */

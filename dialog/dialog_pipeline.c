@@ -151,7 +151,9 @@ static pl_status stage_of(const struct pl_ld *ld, const json_t *root, const char
 
 /* asr.end_of_turn_silence_ms (0 = the service's, -1 = off, else 50..5000),
  * asr.end_of_turn_min_confidence (0 = the service's, else up to 1) and
- * asr.end_of_turn_tone (true or false; absent = the service's). */
+ * asr.end_of_turn_tone (true or false; absent = the service's),
+ * asr.end_of_turn_model (a string; absent = the service's, "" = none) and
+ * asr.end_of_turn_min_complete (0 = the service's, else up to 1). */
 static pl_status load_eot(const struct pl_ld *ld, const json_t *o, struct pl_dlg_pipeline *p) {
     PL_TRY(integer(ld, o, "asr", "end_of_turn_silence_ms", -1, 5000, true,
                    &p->asr.eot_silence_ms));
@@ -169,13 +171,21 @@ static pl_status load_eot(const struct pl_ld *ld, const json_t *o, struct pl_dlg
         PL_TRY(boolean(ld, o, "asr", "end_of_turn_tone", &tone));
         p->asr.eot_tone = tone ? 1 : -1;
     }
+    if (o && json_object_get(o, "end_of_turn_model"))
+        PL_TRY(str(ld, o, "asr", "end_of_turn_model", "", &p->asr.eot_model));
+    t = o ? json_object_get(o, "end_of_turn_min_complete") : NULL;
+    if (t && (!json_is_number(t) || json_number_value(t) < 0 || json_number_value(t) > 1))
+        return bad(ld, line_of(ld, "asr", "end_of_turn_min_complete"),
+                   "asr.end_of_turn_min_complete", "expected a number in 0..1");
+    p->asr.eot_min_complete = t ? (float)json_number_value(t) : 0.0f;
     return PL_OK;
 }
 
 static pl_status load_asr(const struct pl_ld *ld, const json_t *root, struct pl_dlg_pipeline *p) {
     static const char *const keys[] = {"model", "language_code", "endpointing_silence_ms",
                                        "end_of_turn_silence_ms", "end_of_turn_min_confidence",
-                                       "end_of_turn_tone", NULL};
+                                       "end_of_turn_tone", "end_of_turn_model",
+                                       "end_of_turn_min_complete", NULL};
     const json_t *o;
     PL_TRY(stage_of(ld, root, "asr", keys, &o, &p->has_asr));
     PL_TRY(str(ld, o, "asr", "model", "", &p->asr.model));
@@ -336,6 +346,7 @@ void pl_dlg_pipeline_destroy(struct pl_dlg_pipeline *p) {
     pl_free(p->description);
     pl_free(p->asr.model);
     pl_free(p->asr.language_code);
+    pl_free(p->asr.eot_model);
     pl_free(p->punctuation.model);
     pl_free(p->nlu.model);
     pl_free(p->dialog.spec);

@@ -299,6 +299,35 @@ pl_status pl__dlgsvc_intent_score(struct pl_dlgsvc *s, const struct pl_dlg_pipel
     return PL_OK;
 }
 
+float pl__dlgsvc_complete_score(struct pl_dlgsvc *s, const char *model, const char *text,
+                                int64_t deadline_us) {
+    Nvidia__Riva__Nlp__TextClassRequest rq = NVIDIA__RIVA__NLP__TEXT_CLASS_REQUEST__INIT;
+    Nvidia__Riva__Nlp__NLPModelParams mp = NVIDIA__RIVA__NLP__NLPMODEL_PARAMS__INIT;
+    char *texts[1] = {(char *)text};
+    rq.n_text = 1;
+    rq.text = texts;
+    rq.top_n = 8; /* every label: "complete" need not be the best */
+    mp.model_name = (char *)model;
+    rq.model = &mp;
+    ProtobufCMessage *msg = NULL;
+    if (call(s, "parley.nlu.classify_text", &rq.base,
+             &nvidia__riva__nlp__text_class_response__descriptor, s->o.nlu_timeout_ms,
+             deadline_us, &msg) != PL_OK) {
+        PL_LOGW("end of turn: the classifier %s is unavailable (%s): the words wait", model,
+                pl_last_error());
+        return -1.0f;
+    }
+    Nvidia__Riva__Nlp__TextClassResponse *r = (void *)msg;
+    float p = -1.0f;
+    for (size_t i = 0; r->n_results > 0 && i < r->results[0]->n_labels; i++) {
+        const Nvidia__Riva__Nlp__Classification *l = r->results[0]->labels[i];
+        if (l->class_name && !strcmp(l->class_name, "complete")) p = l->score;
+    }
+    if (p < 0) PL_LOGW("end of turn: the classifier %s has no label \"complete\"", model);
+    pl_proto_free(msg);
+    return p;
+}
+
 /* Holding the session: load it, run the policy on what prepare() found, commit. local_only:
  * a turn that would call out (out->turn.calls_out) stops, nothing is stored, PL_OK.
  * replay (the action pool; NULL = every call made here): the turn's calls out go through it,

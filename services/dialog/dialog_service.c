@@ -42,6 +42,8 @@ void pl_dlgsvc_opts_default(struct pl_dlgsvc_opts *o) {
     o->eot_tone = PL__DLG_EOT_TONE;
     o->eot_fall_slope = PL__DLG_EOT_FALL_SLOPE;
     o->eot_rise_slope = PL__DLG_EOT_RISE_SLOPE;
+    o->eot_model = PL__DLG_EOT_MODEL;
+    o->eot_min_complete = PL__DLG_EOT_MIN_COMPLETE;
 }
 
 /* ---- specs ---------------------------------------------------------------------------------- */

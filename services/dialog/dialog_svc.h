@@ -39,6 +39,8 @@ struct pl_arena;
 #define PL__DLG_EOT_TONE false
 #define PL__DLG_EOT_FALL_SLOPE (-10.0f)
 #define PL__DLG_EOT_RISE_SLOPE 0.0f
+#define PL__DLG_EOT_MODEL ""
+#define PL__DLG_EOT_MIN_COMPLETE 0.9f
 
 struct pl_dlgsvc_opts {
     const char *spec_dir;       /* every *.yaml, *.yml, *.json in it is a dialog spec */
@@ -65,6 +67,10 @@ struct pl_dlgsvc_opts {
                                    like a complete turn end it (docs/dialog.md, "End of turn";
                                    0 = off) */
     float eot_min_confidence;   /* ... when the NLU's intent confidence is at least this */
+    const char *eot_model;      /* ... or, when not "", when this end-of-turn classifier of
+                                   parley-nlu (ClassifyText, labels complete / incomplete)
+                                   gives "complete" at least eot_min_complete */
+    float eot_min_complete;
     bool eot_tone;              /* ... the tone of the voice: a fall ends the turn, a rise
                                    waits, the intent decides otherwise */
     float eot_fall_slope;       /* ... a fall: the pitch slope over the last 400 ms of speech
@@ -209,6 +215,11 @@ pl_status pl__dlgsvc_text_turn_resume(struct pl_dlgsvc *s, const struct pl_dlg_p
 pl_status pl__dlgsvc_intent_score(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p,
                                   const char *user, const char *sid, const char *text,
                                   int64_t deadline_us, float *score);
+/* P("complete") of text by the end-of-turn classifier `model` (parley-nlu ClassifyText);
+ * -1 when parley-nlu fails or the model has no "complete" label (logged). For the end-of-turn
+ * check with dialog.end_of_turn_model. */
+float pl__dlgsvc_complete_score(struct pl_dlgsvc *s, const char *model, const char *text,
+                                int64_t deadline_us);
 /* A lifecycle event's JSON data ({"type","detail","attributes"}; attrs: key, value, ...,
  * NULL). OUT: caller owns (pl_free); NULL = out of memory. */
 char *pl__dlgsvc_event_json(int type, const char *detail, const char *const *attrs);

@@ -716,6 +716,11 @@ pl_status pl__dlg_voice_create(struct pl__dlg_conv *c, const void *config) {
     v->eot_conf = p && p->asr.eot_min_confidence > 0 ? p->asr.eot_min_confidence
                                                      : c->s->o.eot_min_confidence;
     v->eot_tone = v->eot_ms && (p && p->asr.eot_tone ? p->asr.eot_tone > 0 : c->s->o.eot_tone);
+    v->eot_model = p && p->asr.eot_model ? p->asr.eot_model
+                   : c->s->o.eot_model   ? c->s->o.eot_model
+                                         : "";
+    v->eot_complete = p && p->asr.eot_min_complete > 0 ? p->asr.eot_min_complete
+                                                       : c->s->o.eot_min_complete;
     v->eot_fall_slope = c->s->o.eot_fall_slope;
     v->eot_rise_slope = c->s->o.eot_rise_slope;
     v->out = o != NULL;

@@ -204,13 +204,19 @@ void pl__dlgvoice_end_of_turn(struct pl__dlg_voice *v) {
                                                          v->eot_rise_slope)
                                     : PL_DLG_EOT_TONE_UNKNOWN;
     enum pl_dlg_eot_verdict d = pl_dlg_eot_judge_tone(text, awaiting, tn, score, v->eot_conf);
+    bool classifier = v->eot_model && *v->eot_model;
+    float need = classifier ? v->eot_complete : v->eot_conf;
     if (d == PL_DLG_EOT_ASK_NLU) {
         struct pl__dlg_conv *c = v->c;
         const struct pl_worker_ctx *ctx = pl_worker_session_ctx(c->ws);
-        if (pl__dlgsvc_intent_score(c->s, c->pipe, c->user, c->session_id, text,
-                                    ctx ? ctx->deadline_us : 0, &score) != PL_OK)
+        if (classifier)
+            score = pl__dlgsvc_complete_score(c->s, v->eot_model, text,
+                                              ctx ? ctx->deadline_us : 0);
+        else if (pl__dlgsvc_intent_score(c->s, c->pipe, c->user, c->session_id, text,
+                                         ctx ? ctx->deadline_us : 0, &score) != PL_OK)
             PL_LOGW("converse %s: end of turn: %s", c->session_id, pl_last_error());
-        d = pl_dlg_eot_judge_tone(text, awaiting, tn, score, v->eot_conf);
+        d = pl_dlg_eot_judge_tone(text, awaiting, tn, score, need);
+        if (d == PL_DLG_EOT_ASK_NLU) d = PL_DLG_EOT_WAIT_INTENT; /* no score: the words wait */
     }
     pthread_mutex_lock(&v->mu);
     bool same = seq == v->eot_seq; /* no words since: the pause goes on */
@@ -229,8 +235,12 @@ void pl__dlgvoice_end_of_turn(struct pl__dlg_voice *v) {
                  (double)tone.f0_end_rel_st, (double)tone.f0_median_hz,
                  (double)tone.f0_slope_st, tone.voiced, (double)tone.energy_slope_db,
                  (double)tone.pause_s * 1000.0);
-    PL_LOGI("converse %s: end of turn after %d ms: \"%s\" intent %.3f%s: %s%s (%.1f ms)",
-            v->c->session_id, v->eot_ms, text, (double)score, tl, pl_dlg_eot_verdict_name(d),
+    PL_LOGI("converse %s: end of turn after %d ms: \"%s\" %s %.3f%s: %s%s (%.1f ms)",
+            v->c->session_id, v->eot_ms, text, classifier ? "complete" : "intent", (double)score,
+            tl,
+            classifier && d == PL_DLG_EOT_END_INTENT    ? "end: the words are complete"
+            : classifier && d == PL_DLG_EOT_WAIT_INTENT ? "wait: the words are not complete"
+                                                        : pl_dlg_eot_verdict_name(d),
             same ? "" : ", but the speech went on", (double)(pl_time_mono_us() - t0) / 1000.0);
     pl_free(text);
     if (end) end_early(v, u);

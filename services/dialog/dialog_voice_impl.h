@@ -85,6 +85,8 @@ struct pl__dlg_voice {
     /* end of turn (hands-free): a short pause ends a turn whose words look complete */
     int eot_ms;           /* the short pause (the ASR's first pass, stop_history_eou); 0 = off */
     float eot_conf;       /* the NLU intent confidence that makes the words complete */
+    const char *eot_model; /* the end-of-turn classifier ("" = none: the intent decides) */
+    float eot_complete;   /* ... its P(complete) that makes the words complete */
     char *eot_text;       /* the words at the last short pause (the stability-1 interim), or
                              NULL; cleared when the streamed interims change (speech went on) */
     char *eot_base;       /* ... the streamed interim before it (the pause's streamed words) */

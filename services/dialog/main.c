@@ -41,6 +41,8 @@ struct dlg_cfg {
     bool end_of_turn_tone;
     double end_of_turn_fall_slope;
     double end_of_turn_rise_slope;
+    char *end_of_turn_model;
+    double end_of_turn_min_complete;
     int64_t nlu_timeout_ms;
     int64_t qa_timeout_ms;
     int64_t max_text_bytes;
@@ -79,6 +81,8 @@ static const struct pl_config_field dlg_fields[] = {
     F("end_of_turn_tone", PL_CONFIG_BOOL, end_of_turn_tone, "false", 0, 0, "hands-free voice: at the end-of-turn pause, the tone of the voice counts too: pitch falling over the last 400 ms of speech (end_of_turn_fall_slope) ends the turn, rising (end_of_turn_rise_slope) waits for endpointing_silence_ms, and in between the NLU confidence decides (false: the NLU alone; off by default: it ended more turns early but split more on the dev set, docs/dialog.md; the Converse pipeline may say otherwise)"),
     F("end_of_turn_fall_slope", PL_CONFIG_DOUBLE, end_of_turn_fall_slope, "-10", -200, 200, "hands-free voice: the pitch slope (semitones per second, last 400 ms of speech before the pause) at or under which the voice falls (end_of_turn_tone)"),
     F("end_of_turn_rise_slope", PL_CONFIG_DOUBLE, end_of_turn_rise_slope, "0", -200, 200, "hands-free voice: the pitch slope above which the voice rises (end_of_turn_tone)"),
+    F("end_of_turn_model", PL_CONFIG_STRING, end_of_turn_model, "", 1, 0, "hands-free voice: an end-of-turn classifier served by parley-nlu (ClassifyText, labels complete / incomplete: models/nlu-eot) that decides at the end-of-turn pause instead of the intent confidence: the turn ends when P(complete) is at least end_of_turn_min_complete (empty: the intent confidence decides; the Converse pipeline may say otherwise)"),
+    F("end_of_turn_min_complete", PL_CONFIG_DOUBLE, end_of_turn_min_complete, "0.9", 0, 1, "hands-free voice: P(complete) of end_of_turn_model at which a short pause ends the turn"),
     F("tts_voice", PL_CONFIG_STRING, tts_voice, "", 1, 0, "voice of spoken replies whose output_audio names none (empty: parley-tts's default)"),
     F("tts_sample_rate", PL_CONFIG_INT, tts_sample_rate, "22050", 8000, 48000, "rate of spoken replies whose output_audio.sample_rate_hz is 0"),
     F("voice_wait_ms", PL_CONFIG_INT, voice_wait_ms, "60000", 1, 600000, "half-close of a voice Converse: longest wait for its last turn and reply audio"),
@@ -150,6 +154,8 @@ int main(int argc, char **argv) {
     so.eot_tone = cfg.end_of_turn_tone;
     so.eot_fall_slope = (float)cfg.end_of_turn_fall_slope;
     so.eot_rise_slope = (float)cfg.end_of_turn_rise_slope;
+    so.eot_model = cfg.end_of_turn_model;
+    so.eot_min_complete = (float)cfg.end_of_turn_min_complete;
     char shard[16];
     snprintf(shard, sizeof shard, "%d", so.shard);
 

@@ -267,6 +267,30 @@ START_TEST(test_pipeline_keys) {
                        "{\"end_of_turn_tone\": \"yes\"}}");
     ck_assert_msg(e && strstr(e, "p.json:2: asr.end_of_turn_tone: expected true or false"), "%s",
                   e ? e : "(ok)");
+    /* the end-of-turn classifier: absent = the service's (NULL), "" = none, a name */
+    ck_assert(pl_dlg_pipeline_parse("p.json", off, strlen(off), &p) == PL_OK);
+    ck_assert(p->asr.eot_model == NULL && p->asr.eot_min_complete == 0.0f);
+    pl_dlg_pipeline_destroy(p);
+    static const char *const models[] = {"nlu-eot", ""};
+    for (int i = 0; i < 2; i++) {
+        char doc[200];
+        snprintf(doc, sizeof doc, "{\"pipeline\": \"x\", \"dialog\": {}, \"asr\": "
+                 "{\"end_of_turn_model\": \"%s\", \"end_of_turn_min_complete\": 0.8}}", models[i]);
+        ck_assert_msg(pl_dlg_pipeline_parse("p.json", doc, strlen(doc), &p) == PL_OK, "%s",
+                      pl_last_error());
+        ck_assert_str_eq(p->asr.eot_model, models[i]);
+        ck_assert(p->asr.eot_min_complete > 0.79f && p->asr.eot_min_complete < 0.81f);
+        pl_dlg_pipeline_destroy(p);
+        p = NULL;
+    }
+    e = pipeline_error("{\"pipeline\": \"x\", \"dialog\": {},\n \"asr\": "
+                       "{\"end_of_turn_model\": 3}}");
+    ck_assert_msg(e && strstr(e, "p.json:2: asr.end_of_turn_model: expected a string"), "%s",
+                  e ? e : "(ok)");
+    e = pipeline_error("{\"pipeline\": \"x\", \"dialog\": {},\n \"asr\": "
+                       "{\"end_of_turn_min_complete\": -0.5}}");
+    ck_assert_msg(e && strstr(e, "p.json:2: asr.end_of_turn_min_complete: expected a number in "
+                                 "0..1"), "%s", e ? e : "(ok)");
 }
 END_TEST
 
