@@ -4,7 +4,7 @@ the time goes, through Converse on the real stack.
 
     /usr/bin/python3 services/dialog/bench_voice_latency.py [--build build]
         [--silence 800,400,400/120,400/120/tone] [--eot-conf 0.99] [--fall-slope -10]
-        [--rise-slope 0]
+        [--rise-slope 0] [--eot-model nlu-eot] [--eot-complete 0.9]
         [--lj 6] [--commas 8] [--set bench|dev] [--tts fake]
 
 Starts the stack of tests/integration/dialog_voice.py on free 127.0.0.1 ports: nats-server,
@@ -14,7 +14,8 @@ gateway. For each hands-free stop window in --silence (dialog.endpointing_silenc
 dialog restarted with it; "400/120": the 400 ms window with the end-of-turn check after
 120 ms of silence, dialog.end_of_turn_silence_ms, at --eot-conf, docs/dialog.md "End of
 turn", with the NLU's confidence alone: dialog.end_of_turn_tone false; "400/120/tone": the
-tone of the voice counts too, dialog.end_of_turn_tone with --fall-slope, --rise-slope; a bare
+tone of the voice counts too, dialog.end_of_turn_tone with --fall-slope, --rise-slope; "400/120/model": the end-of-turn classifier
+--eot-model decides instead of the intent, dialog.end_of_turn_model at --eot-complete; a bare
 number turns the check off; a suffix "@DB" restarts parley-asr with asr.stream_tail_gate_db DB,
 "@0" timing the pause from the VAD's last speech, the behaviour before the quiet tail) every recording is one Converse stream, hands-free, LINEAR_PCM at the
 recording's rate, sent in 20 ms chunks on a real-time schedule (a chunk leaves when its last
@@ -199,7 +200,7 @@ def restart_asr(ds, stack, gate_db):
 
 
 def restart_dialog(ds, stack, silence_ms, eot_ms, eot_conf, tone=False, fall_slope=-10.0,
-                   rise_slope=0.0):
+                   rise_slope=0.0, model="", complete=0.9):
     stack.dialog.terminate()
     stack.dialog.wait()
     env = {"PARLEY_DIALOG_STORE_PATH": stack.store, "PARLEY_DIALOG_LOG_LEVEL": "info",
@@ -208,7 +209,9 @@ def restart_dialog(ds, stack, silence_ms, eot_ms, eot_conf, tone=False, fall_slo
            "PARLEY_DIALOG_END_OF_TURN_MIN_CONFIDENCE": str(eot_conf),
            "PARLEY_DIALOG_END_OF_TURN_TONE": "true" if tone else "false",
            "PARLEY_DIALOG_END_OF_TURN_FALL_SLOPE": str(fall_slope),
-           "PARLEY_DIALOG_END_OF_TURN_RISE_SLOPE": str(rise_slope)}
+           "PARLEY_DIALOG_END_OF_TURN_RISE_SLOPE": str(rise_slope),
+           "PARLEY_DIALOG_END_OF_TURN_MODEL": model,
+           "PARLEY_DIALOG_END_OF_TURN_MIN_COMPLETE": str(complete)}
     stack.dialog = ds.start([os.environ["PL_DIALOG"], "--nats", stack.nats, "--http-port", "-1",
                              "--model-dir", os.path.join(ROOT, "dialog", "specs")], "dialog", env,
                             r"specs=1")
@@ -232,6 +235,10 @@ def main():
                     help="dev: recordings disjoint from the bench's (to choose a rule on)")
     ap.add_argument("--part", type=int, default=0,
                     help="--set dev: the PART-th slice of the dev recordings (0, 1, 2)")
+    ap.add_argument("--eot-model", default="nlu-eot",
+                    help="dialog.end_of_turn_model (for the /model specs of --silence)")
+    ap.add_argument("--eot-complete", type=float, default=0.9,
+                    help="dialog.end_of_turn_min_complete (for the /model specs of --silence)")
     ap.add_argument("--no-fsdd", action="store_true")
     ap.add_argument("--tts", default="real")
     a = ap.parse_args()
@@ -257,7 +264,7 @@ def main():
         eot, _, tone = eot.partition("/")
         silence, eot = int(silence), int(eot or 0)
         restart_dialog(ds, stack, silence, eot, a.eot_conf, tone == "tone", a.fall_slope,
-                       a.rise_slope)
+                       a.rise_slope, a.eot_model if tone == "model" else "", a.eot_complete)
         one(dv, stack, "warm-up", recs[0][1])
         log = os.path.join(gwtest.TMP, "dialog.log")
         at = os.path.getsize(log) if os.path.exists(log) else 0

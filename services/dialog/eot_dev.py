@@ -4,6 +4,7 @@
 
     /usr/bin/python3 services/dialog/eot_dev.py rules LOG...
     /usr/bin/python3 services/dialog/eot_dev.py punct
+    /usr/bin/python3 services/dialog/eot_dev.py model LOG...
 
 rules: reads the output of bench_voice_latency.py (--set dev, a configuration that logs the
 tone and asks the NLU at every check: --silence 400/120/tone --fall-slope -200 --rise-slope
@@ -11,6 +12,12 @@ tone and asks the NLU at every check: --silence 400/120/tone --fall-slope -200 -
 words go on") is at the end when its words are the recording's last final, else inside (a
 pause the speech went on after). For each rule: how many checks at the end it would end early
 and how many inside (a cut). A check answering a prompt ends in every rule.
+
+model: the end-of-turn classifier (models/nlu-eot, $PL_EOT_MODEL for another export, run with
+the training code's PyTorch model) on the words of every check whose words can end in the logs
+of bench_voice_latency.py (any configuration; the tone need not be logged): P(complete) of each,
+and per threshold how many checks at a recording's end it would end early against how many
+inside (cuts), beside the intent rule's counts on the same checks.
 
 punct: the text signal. The shipped punctuation model (models/nlu-punct-capit, run with the
 training code's PyTorch model) on the true text of the dev LJ Speech sentences: P("." or "?")
@@ -26,23 +33,25 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CHECK = re.compile(
-    r"\s+(\S+)\s+(\S+)\s+check after \d+ ms: \"(.*)\" intent (\S+)"
+    r"\s+(\S+)\s+(\S+)\s+check after \d+ ms: \"(.*)\" (intent|complete) (\S+)"
     r"(?: tone (\w+) \(end ([-+\d.]+) st from (\d+) Hz, slope ([-+\d.]+) st/s, (\d+) voiced, "
     r"energy ([-+\d.]+) dB/s, pause (\d+) ms\))?: (.*?)(, but the speech went on)? \(")
 FINALS = re.compile(r"\s+(\S+)\s+(\S+)\s+finals (\[.*\])$")
 ONE = re.compile(r"\s+(\S+)\s+(\S+)\s+eos->final .* (?:early|     ) ('.*'|\".*\")$")
 
 
-def checks(paths):
+def checks(paths, need_tone=True):
     recs = collections.OrderedDict()
     for path in paths:
         for ln in open(path, encoding="utf-8", errors="replace"):
             m = CHECK.match(ln)
             if m:
                 r = recs.setdefault((path, m.group(1), m.group(2)), {"checks": [], "finals": []})
-                r["checks"].append({"text": m.group(3), "intent": float(m.group(4)),
-                                    "tone": m.group(5), "slope": float(m.group(8) or 0),
-                                    "verdict": m.group(12)})
+                score = float(m.group(5))
+                r["checks"].append({"text": m.group(3),
+                                    "intent": score if m.group(4) == "intent" else None,
+                                    "tone": m.group(6), "slope": float(m.group(9) or 0),
+                                    "verdict": m.group(13)})
                 continue
             m = FINALS.match(ln) or ONE.match(ln)
             if m:
@@ -53,7 +62,7 @@ def checks(paths):
     for r in recs.values():
         last = r["finals"][-1] if r["finals"] else None
         for c in r["checks"]:
-            if c["verdict"].startswith("wait: the words") or c["tone"] is None:
+            if c["verdict"].startswith("wait: the words") or (need_tone and c["tone"] is None):
                 continue
             c["end"] = c["text"] == last
             out.append(c)
@@ -83,6 +92,45 @@ def rules_cmd(paths):
         ends = lambda c: "prompt" in c["verdict"] or f(c)
         print("| %s | %d | %d |" % (name, sum(1 for c in cs if c["end"] and ends(c)),
                                     sum(1 for c in cs if not c["end"] and ends(c))))
+
+
+def model_cmd(paths):
+    sys.path.insert(0, ROOT)
+    import numpy as np
+    import torch
+    from train.common import safetensors_io
+    from train.common.bert import BertConfig
+    from train.common.wordpiece import WordPiece, load_vocab
+    from train.nlu.domain import SequenceClassifier
+    from train.nlu.eot import p_complete
+    folder = os.environ.get("PL_EOT_MODEL") or os.path.join(ROOT, "models", "nlu-eot")
+    c = json.load(open(os.path.join(folder, "config.json")))
+    model = SequenceClassifier(BertConfig(**{k: c[k] for k in BertConfig.__dataclass_fields__ if k in c}),
+                               len(c["labels"]["end_of_turn"]))
+    tensors, _ = safetensors_io.load(os.path.join(folder, "model.safetensors"))
+    model.load_state_dict({k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in tensors.items()})
+    tok = WordPiece(load_vocab(os.path.join(folder, "vocab.txt")))
+    cs = [x for x in checks(paths, need_tone=False) if "prompt" not in x["verdict"]]
+    ps = p_complete(model, tok, [x["text"] for x in cs], c.get("max_length", 64))
+    for x, p in zip(cs, ps):
+        x["p"] = p
+        print("  %s %.3f %s %r" % ("end   " if x["end"] else "inside", p,
+                                   "intent %.3f" % x["intent"] if x["intent"] is not None else "",
+                                   x["text"]))
+    ne = sum(x["end"] for x in cs)
+    print("%d checks whose words can end, no prompt waiting: %d at a recording's end, %d inside"
+          % (len(cs), ne, len(cs) - ne))
+    print("| rule | ended at the end (of %d) | ended inside (of %d) |\n|---|---:|---:|"
+          % (ne, len(cs) - ne))
+    known = [x for x in cs if x["intent"] is not None]
+    if len(known) == len(cs):
+        sure = [x for x in cs if x["intent"] >= 0.99]
+        print("| intent >= 0.99 | %d | %d |" % (sum(x["end"] for x in sure),
+                                               sum(not x["end"] for x in sure)))
+    for th in (0.5, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98):
+        acc = [x for x in cs if x["p"] >= th]
+        print("| P(complete) >= %.2f | %d | %d |" % (th, sum(x["end"] for x in acc),
+                                                    sum(not x["end"] for x in acc)))
 
 
 def punct_cmd():
@@ -132,6 +180,8 @@ def punct_cmd():
 def main():
     if len(sys.argv) >= 3 and sys.argv[1] == "rules":
         rules_cmd(sys.argv[2:])
+    elif len(sys.argv) >= 3 and sys.argv[1] == "model":
+        model_cmd(sys.argv[2:])
     elif len(sys.argv) == 2 and sys.argv[1] == "punct":
         punct_cmd()
     else:
