@@ -16,6 +16,9 @@
  *   parley bench gemm [--threads 1,2]
  *       GFLOP/s of the engine's GEMM (the Linear op) on BERT shapes, against
  *       the measured FMA peak and OpenBLAS sgemm (comparison only).
+ *   parley bench gemm --bert 16,128,384,1024
+ *       one thread, the packed Linear at those rows and BERT-base's four
+ *       weight shapes, weights hot (cached) and cold (from memory).
  *   parley bench asr [--model DIR] [--seconds S] [--iters N] [--batches 1,8,32] [--no-cuda]
  *       the ASR acoustic model's whole-utterance forward: real-time factor on
  *       one CPU thread, and on the GPU (batches) where there is CUDA and a
@@ -178,6 +181,103 @@ static int bench_gemm(const int *threads, int n_threads) {
                    flop / best_up / 1e9);
             pl_buffer_free(buf);
             pl_graph_destroy(g);
+            pl_ctx_destroy(ctx);
+        }
+    }
+    printf("(kernels: %s)\n", pl_backend_cpu_kernels(be));
+    pl_backend_destroy(be);
+    return 0;
+}
+
+/* ---- GEMM at BERT-base's shapes ---------------------------------------------- */
+
+static int64_t thread_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* One thread, the Linear op with packed weights and a bias (and GELU on the
+ * 3072 x 768 weight, as BERT's first feed-forward layer), at the rows of a
+ * BERT-base forward (M = batch x sequence) and its four weight shapes. "hot":
+ * the same weight every call (it stays in L2/L3); "cold": calls rotate over
+ * enough copies (>= 64 MiB) that each weight comes from memory, as in a
+ * forward. GFLOP/s by thread CPU time of the call at the 10th percentile (on
+ * a shared machine the neighbours slow most calls; the fast tail is the kernel's). */
+static int bench_gemm_bert(const int *ms, int n_ms) {
+    static const int nk[][2] = {{768, 768}, {2304, 768}, {3072, 768}, {768, 3072}};
+    const char *isa;
+    double peak = measured_peak(&isa);
+    printf("\nGEMM at BERT-base shapes (Linear, packed weights, 1 thread, thread CPU time), %s FMA "
+           "peak %.1f GFLOP/s\n", isa, peak / 1e9);
+    printf("%-6s %-12s %10s %7s %10s %7s\n", "M", "N x K", "hot GF/s", "%peak", "cold GF/s",
+           "%peak");
+    struct pl_backend *be;
+    if (pl_backend_create("cpu", &be) != PL_OK) return 1;
+    pl_backend_cpu_set_threads(be, 1);
+    for (int mi = 0; mi < n_ms; mi++) {
+        for (size_t si = 0; si < PL_ARRAY_LEN(nk); si++) {
+            int m = ms[mi], n = nk[si][0], k = nk[si][1];
+            size_t wbytes = (size_t)n * k * 4;
+            int copies = (int)((64u << 20) / wbytes) + 1;
+            struct pl_ctx *ctx;
+            struct pl_buffer *buf;
+            if (pl_ctx_create(4 * copies + 8, &ctx) ||
+                pl_backend_buffer_alloc(be, ((size_t)m * k + (size_t)m * n + n) * 4 + wbytes * copies + 256,
+                                        &buf))
+                return 1;
+            struct pl_tensor *x, *bias;
+            pl_tensor_new_2d(ctx, PL_DTYPE_F32, m, k, &x);
+            pl_tensor_place(x, buf, 0);
+            pl_tensor_new_1d(ctx, PL_DTYPE_F32, n, &bias);
+            pl_tensor_place(bias, buf, (size_t)m * k * 4 + wbytes * copies + (size_t)m * n * 4);
+            for (int i = 0; i < n; i++) ((float *)bias->data)[i] = 0.01f * (float)(i % 7);
+            float *xd = x->data;
+            for (size_t i = 0; i < (size_t)m * k; i++)
+                xd[i] = (float)((i * 37) % 101) * 0.01f - 0.5f;
+            struct pl_graph **g = pl_calloc((size_t)copies, sizeof *g);
+            struct pl_buffer **pk = pl_calloc((size_t)copies, sizeof *pk);
+            for (int c = 0; c < copies; c++) {
+                struct pl_tensor *w, *y;
+                pl_tensor_new_2d(ctx, PL_DTYPE_F32, n, k, &w);
+                pl_tensor_place(w, buf, (size_t)m * k * 4 + wbytes * c);
+                float *wd = w->data;
+                for (size_t i = 0; i < (size_t)n * k; i++)
+                    wd[i] = (float)((i * 53 + c) % 97) * 0.01f - 0.48f;
+                pl_op_linear(ctx, x, w, NULL, bias, n == 3072 ? PL_ACT_GELU_ERF : PL_ACT_NONE, &y);
+                pl_tensor_place(y, buf, (size_t)m * k * 4 + wbytes * copies);
+                pl_graph_create(1, &g[c]);
+                pl_graph_add(g[c], y);
+                pl_backend_cpu_pack_weight(be, w, &pk[c]);
+            }
+            double flop = 2.0 * m * n * k, res[2];
+            int reps = (int)(2e9 / flop) + 10;
+            if (reps > 400) reps = 400;
+            double *dt = pl_calloc((size_t)reps, sizeof *dt);
+            for (int cold = 0; cold < 2; cold++) {
+                pl_backend_graph_compute(be, g[0]);
+                for (int r = 0; r < reps; r++) {
+                    struct pl_graph *gr = g[cold ? (r + 1) % copies : 0];
+                    int64_t t0 = thread_ns();
+                    pl_backend_graph_compute(be, gr);
+                    dt[r] = (double)(thread_ns() - t0) * 1e-9;
+                }
+                qsort(dt, (size_t)reps, sizeof *dt, cmp_double);
+                res[cold] = flop / dt[reps / 10] / 1e9;
+            }
+            char shp[32];
+            snprintf(shp, sizeof shp, "%dx%d", n, k);
+            printf("%-6d %-12s %10.1f %6.1f%% %10.1f %6.1f%%\n", m, shp, res[0],
+                   100.0 * res[0] * 1e9 / peak, res[1], 100.0 * res[1] * 1e9 / peak);
+            fflush(stdout);
+            for (int c = 0; c < copies; c++) {
+                pl_buffer_free(pk[c]);
+                pl_graph_destroy(g[c]);
+            }
+            pl_free(dt);
+            pl_free(g);
+            pl_free(pk);
+            pl_buffer_free(buf);
             pl_ctx_destroy(ctx);
         }
     }
@@ -439,12 +539,16 @@ int main(int argc, char **argv) {
     if (argc >= 2 && !strcmp(argv[1], "gemm")) {
         int threads[8] = {1, 2}, n = 2;
         if (argc >= 4 && !strcmp(argv[2], "--threads")) n = parse_list(argv[3], threads, 8);
+        if (argc >= 4 && !strcmp(argv[2], "--bert")) {
+            int ms[8], nm = parse_list(argv[3], ms, 8);
+            return nm > 0 ? bench_gemm_bert(ms, nm) : 2;
+        }
         return bench_gemm(threads, n);
     }
     fprintf(stderr, "usage: parley bench encoder [--model DIR] [--threads 1,2] [--precision f32,int8]\n"
                     "                            [--seqs 16,64,128,384] [--iters N] [--tp-iters N] [--no-torch] [--no-gemm] [--ort]\n"
                     "                            [--tp-batch B] [--profile]\n"
-                    "       parley bench gemm [--threads 1,2]\n"
+                    "       parley bench gemm [--threads 1,2 | --bert 16,128,384,1024]\n"
                     "       parley bench asr [--model DIR] [--seconds S] [--iters N] [--batches 1,8,32] [--no-cuda]\n");
     return 2;
 }

@@ -133,11 +133,52 @@ static inline __mmask16 lanes(int left) {
 }
 
 #define PMR 12 /* rows per tile: 24 accumulators + 2 B + a broadcast */
-/* Panel floats fetched ahead of use (32 k steps, 4 KiB); a prefetch past the end does not fault. */
-#define PF_AHEAD (32 * 32)
 
-/* 16-lane activation through the 8-lane AVX2 math (the numerics of bias_act). */
+/* exp of 16 floats (the Cephes scheme of pl_exp8). */
+static inline __m512 exp16(__m512 x) {
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
+    __m512 fx = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(fx, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(fx, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500E-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507E-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073E-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894E-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459E-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201E-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    __m512i e =
+        _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(fx), _mm512_set1_epi32(127)), 23);
+    return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+}
+
+/* erf of 16 floats: pl_erf8's operations on 16 lanes (the same results). */
+static inline __m512 erf16(__m512 x) {
+    const __m512i sign = _mm512_set1_epi32((int)0x80000000u); /* integer ops: no AVX512DQ */
+    __m512 ax = _mm512_castsi512_ps(_mm512_andnot_si512(sign, _mm512_castps_si512(x)));
+    __m512 t = _mm512_div_ps(_mm512_set1_ps(1.0f),
+                             _mm512_fmadd_ps(_mm512_set1_ps(0.3275911f), ax, _mm512_set1_ps(1.0f)));
+    __m512 p = _mm512_set1_ps(1.061405429f);
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.453152027f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.421413741f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.284496736f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.254829592f));
+    p = _mm512_mul_ps(p, t);
+    __m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(ax, ax)));
+    __m512 y = _mm512_fnmadd_ps(p, e, _mm512_set1_ps(1.0f));
+    return _mm512_castsi512_ps(_mm512_or_si512(
+        _mm512_castps_si512(y), _mm512_and_si512(sign, _mm512_castps_si512(x))));
+}
+
+/* 16-lane activation: BERT's erf GELU on 16 lanes, the others through the
+ * 8-lane AVX2 math (the numerics of bias_act either way). */
 static inline __m512 act16(__m512 x, int act) {
+    if (act == 1) {
+        __m512 e = erf16(_mm512_mul_ps(x, _mm512_set1_ps(0.70710678118654752f)));
+        return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x),
+                             _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+    }
     __m256 lo = pl_act8(_mm512_castps512_ps256(x), act);
     __m256 hi = pl_act8(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)), act);
     return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(lo)),
@@ -164,24 +205,44 @@ static inline void ptile_store(float *cr, __m512 v0, __m512 v1, int accumulate, 
 }
 
 #define PTILE(MR)                                                                                  \
-    static void ptile_##MR(int kc, const float *a, int lda, const float *bp, float *c, int ldc,   \
-                           int accumulate, const float *bias, int act, __mmask16 m0,               \
-                           __mmask16 m1) {                                                         \
+    static void ptile_##MR(int kc, const float *a, int lda, const float *bp, const float *pf,     \
+                           float *c, int ldc, int accumulate, const float *bias, int act,          \
+                           __mmask16 m0, __mmask16 m1) {                                           \
         __m512 acc0[MR], acc1[MR];                                                                 \
-        for (int i = 0; i < MR; i++) acc0[i] = acc1[i] = _mm512_setzero_ps();                     \
+        _Pragma("GCC unroll 16") for (int i = 0; i < MR; i++) acc0[i] = acc1[i] =                 \
+            _mm512_setzero_ps();                                                                   \
         for (int l = 0; l < kc; l++) {                                                             \
             __m512 b0 = _mm512_load_ps(bp + (size_t)l * 32);                                       \
             __m512 b1 = _mm512_load_ps(bp + (size_t)l * 32 + 16);                                  \
-            _mm_prefetch((const char *)(bp + (size_t)l * 32 + PF_AHEAD), _MM_HINT_T0);             \
-            _mm_prefetch((const char *)(bp + (size_t)l * 32 + PF_AHEAD + 16), _MM_HINT_T0);        \
-            for (int i = 0; i < MR; i++) {                                                         \
+            _mm_prefetch((const char *)(pf + (size_t)l * 32), _MM_HINT_T0);                        \
+            _mm_prefetch((const char *)(pf + (size_t)l * 32 + 16), _MM_HINT_T0);                   \
+            _Pragma("GCC unroll 16") for (int i = 0; i < MR; i++) {                                \
                 __m512 av = _mm512_set1_ps(a[(size_t)i * lda + l]);                                \
                 acc0[i] = _mm512_fmadd_ps(av, b0, acc0[i]);                                        \
                 acc1[i] = _mm512_fmadd_ps(av, b1, acc1[i]);                                        \
             }                                                                                      \
         }                                                                                          \
+        if (!bias && !act) { /* every K block but the last: partial sums only */                   \
+            _Pragma("GCC unroll 16") for (int i = 0; i < MR; i++) {                                \
+                float *cr = c + (size_t)i * ldc;                                                   \
+                __m512 v0 = acc0[i], v1 = acc1[i];                                                 \
+                if (accumulate) {                                                                  \
+                    v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, cr));                         \
+                    v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, cr + 16));                    \
+                }                                                                                  \
+                _mm512_mask_storeu_ps(cr, m0, v0);                                                 \
+                _mm512_mask_storeu_ps(cr + 16, m1, v1);                                            \
+            }                                                                                      \
+            return;                                                                                \
+        }                                                                                          \
+        __m512 t[2 * MR]; /* the accumulators leave registers only here */                         \
+        _Pragma("GCC unroll 16") for (int i = 0; i < MR; i++) {                                    \
+            t[2 * i] = acc0[i];                                                                    \
+            t[2 * i + 1] = acc1[i];                                                                \
+        }                                                                                          \
         for (int i = 0; i < MR; i++)                                                               \
-            ptile_store(c + (size_t)i * ldc, acc0[i], acc1[i], accumulate, bias, act, m0, m1);     \
+            ptile_store(c + (size_t)i * ldc, t[2 * i], t[2 * i + 1], accumulate, bias, act, m0,   \
+                        m1);                                                                       \
     }
 
 PTILE(12)
@@ -193,21 +254,25 @@ PTILE(1)
 
 static void gemm_f32_packed(int m, int n, int k, const float *a, int lda, const float *bp, float *c,
                             int ldc, const float *bias, int act) {
-    static void (*const tiles[PMR + 1])(int, const float *, int, const float *, float *, int, int,
-                                        const float *, int, __mmask16, __mmask16) = {
+    static void (*const tiles[PMR + 1])(int, const float *, int, const float *, const float *,
+                                        float *, int, int, const float *, int, __mmask16,
+                                        __mmask16) = {
         [1] = ptile_1, [2] = ptile_2, [4] = ptile_4, [8] = ptile_8, [12] = ptile_12};
+    int nq = (n + 31) / 32;
     for (int k0 = 0; k0 < k || k0 == 0; k0 += PL_GEMM_KC) {
         int kc = k - k0 < PL_GEMM_KC ? k - k0 : PL_GEMM_KC;
         int last = k0 + kc >= k;
-        for (int q = 0; q * 32 < n; q++) {
+        for (int q = 0; q < nq; q++) {
             int left = n - q * 32;
             __mmask16 m0 = lanes(left), m1 = lanes(left - 16);
             const float *bq = last && bias ? bias + q * 32 : NULL;
             const float *bpq = bp + ((size_t)q * k + k0) * 32;
+            /* the chunk used after this one: the next panel, or the first at the next K block */
+            const float *next = q + 1 < nq ? bpq + (size_t)k * 32 : bp + (size_t)(k0 + kc) * 32;
             for (int i = 0; i < m;) {
                 int mr = m - i >= PMR ? PMR : m - i >= 8 ? 8 : m - i >= 4 ? 4 : m - i >= 2 ? 2 : 1;
-                tiles[mr](kc, a + (size_t)i * lda + k0, lda, bpq, c + (size_t)i * ldc + q * 32, ldc,
-                          k0 > 0, bq, last ? act : 0, m0, m1);
+                tiles[mr](kc, a + (size_t)i * lda + k0, lda, bpq, i == 0 ? next : bpq,
+                          c + (size_t)i * ldc + q * 32, ldc, k0 > 0, bq, last ? act : 0, m0, m1);
                 i += mr;
             }
         }
@@ -226,25 +291,6 @@ static void gemm_f32_packed(int m, int n, int k, const float *a, int lda, const 
  * (6 x d) stay in L1. */
 
 #define AQ 6
-
-/* exp of 16 floats (the Cephes scheme of pl_exp8). */
-static inline __m512 exp16(__m512 x) {
-    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
-    __m512 fx = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(fx, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(fx, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500E-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507E-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073E-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894E-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459E-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201E-1f));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    __m512i e =
-        _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(fx), _mm512_set1_epi32(127)), 23);
-    return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
-}
 
 /* Scores of AQ query rows (row pointers qr) against keys [j0, j0 + 64) of kt
  * [d, kn]: s[r][c] for the 4 groups of 16 keys, columns past kn zero. */

@@ -24,7 +24,7 @@ struct lin_job {
     struct pl_cpu_ctx *ctx;
     const struct pl_cpu_kern *kern;
     const struct pl_tensor *t;
-    int64_t m, n, k, n_nb;
+    int64_t m, n, k, n_nb, nb; /* nb weight rows per task (LIN_NB, wider for packed f32) */
     float *wconv;    /* per-thread f32 panel for f16/bf16 weights [LIN_NB, k] */
     int8_t *aq;      /* quantized activations [m, k] */
     float *ascale;   /* per-row activation scales [m] */
@@ -36,7 +36,7 @@ static void lin_task(void *arg, int task, int thread) {
     struct lin_job *j = arg;
     const struct pl_tensor *t = j->t, *x = t->src[0], *w = t->src[1], *b = t->src[2];
     int64_t nb = task % j->n_nb, mb = task / j->n_nb;
-    int64_t n0 = nb * LIN_NB, n1 = n0 + LIN_NB < j->n ? n0 + LIN_NB : j->n;
+    int64_t n0 = nb * j->nb, n1 = n0 + j->nb < j->n ? n0 + j->nb : j->n;
     int64_t m0 = mb * LIN_MB, m1 = m0 + LIN_MB < j->m ? m0 + LIN_MB : j->m;
     int nn = (int)(n1 - n0), mm = (int)(m1 - m0), k = (int)j->k;
     int64_t t0 = pl__cpu_prof_now(j->ctx);
@@ -113,9 +113,23 @@ static pl_status op_linear(struct pl_cpu_ctx *ctx, struct pl_tensor *t) {
     j.m = pl_tensor_nrows(x);
     j.k = x->shape[x->n_dims - 1];
     j.n = w->shape[0];
-    j.n_nb = cdiv(j.n, LIN_NB);
     if (j.m == 0 || j.n == 0) return PL_OK;
     int nt = ctx->n_threads;
+    /* The packed GEMM reuses each K block of A over all the panels of its task:
+     * wide tasks read A (up to 192 x 3072 floats, more than L2) from L3 once per
+     * K block and task rather than once per 64 weight rows. The task's C block,
+     * which every K block reads and writes, is kept to 384 KiB so that it stays
+     * in L2 with the A block; on more threads at least two tasks per thread. */
+    j.nb = LIN_NB;
+    if (w->dtype == PL_DTYPE_F32 && w->packed && ctx->kern->gemm_f32_packed) {
+        int64_t mb = j.m < LIN_MB ? j.m : LIN_MB;
+        j.nb = 96 * 1024 / mb / 32 * 32;
+        int64_t share = cdiv(cdiv(j.n, 2 * (int64_t)nt), 32) * 32;
+        if (nt > 1 && j.nb > share) j.nb = share;
+        if (j.nb >= j.n) j.nb = j.n;
+    }
+    if (j.nb < LIN_NB) j.nb = LIN_NB;
+    j.n_nb = cdiv(j.n, j.nb);
     if (w->dtype == PL_DTYPE_I8) {
         j.acc_per_thread = (size_t)LIN_MB * LIN_NB;
         size_t need = align64((size_t)(j.m * j.k)) + align64((size_t)j.m * sizeof(float)) +
