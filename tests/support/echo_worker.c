@@ -138,7 +138,8 @@ static void usage(void) {
     fprintf(stderr, "usage: echo_worker [--nats URL] [--service NAME] [--id NAME] [--threads N]\n"
                     "  [--queue N] [--max-streams N] [--delay-ms N] [--crash-after N]\n"
                     "  [--http-port N] [--heartbeat-ms N] [--stream-timeout-ms N]\n"
-                    "  [--drain-timeout-ms N] [--ready-file PATH] [--connect-retry 0|1]\n"
+                    "  [--drain-timeout-ms N] [--inline-max-us N] [--ready-file PATH]\n"
+                    "  [--connect-retry 0|1]\n"
                     "  [--stream-rpc NAME]...\n"
                     "  [--unary-rpc NAME]... [--log-level LEVEL]\n");
 }
@@ -181,6 +182,8 @@ int main(int argc, char **argv) {
             o.stream_timeout_ms = (int)strtol(v, NULL, 10);
         else if (strcmp(a, "--drain-timeout-ms") == 0)
             o.drain_timeout_ms = (int)strtol(v, NULL, 10);
+        else if (strcmp(a, "--inline-max-us") == 0)
+            o.inline_max_us = (int)strtol(v, NULL, 10);
         else if (strcmp(a, "--ready-file") == 0)
             ready_file = v;
         else if (strcmp(a, "--connect-retry") == 0)
