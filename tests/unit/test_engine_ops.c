@@ -181,7 +181,7 @@ START_TEST(test_linear_packed) {
     static const int shapes[][3] = {{1, 1, 1},      {7, 33, 5},    {11, 70, 257}, {64, 96, 300},
                                     {200, 130, 520}, {13, 64, 768}, {75, 17, 16},  {17, 40, 9},
                                     {2, 50, 40},     {3, 24, 130},
-                                    /* 1 thread: tasks of 512 + 88 weight rows; 3 row blocks */
+                                    /* 1 thread: 600 = 3 x 160 + 120 rows; 3 row blocks */
                                     {200, 600, 130}, {400, 100, 70}};
     struct pl_backend *fast, *fast2 = NULL;
     ck_assert_int_eq(pl_backend_create("cpu", &fast), PL_OK);
