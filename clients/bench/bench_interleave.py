@@ -7,6 +7,10 @@ Markdown table with the ratios.
 
 Usage: bench_interleave.py --before BIN --after BIN [--model DIR] [--threads 1,2]
        [--seqs 16,128,384] [--batch 8] [--rounds 3] [--iters 5] [--tp-iters 3]
+       [--precision f32|int8|f32,int8]
+
+One table per precision; the int8 table's ORT column is ONNX Runtime's
+dynamic-int8 graph of the same weights (ort_int8.py), with ORT f32 beside it.
 
 Each binary is a `parley-bench` build (the same bench source; the engine
 differs). ORT runs inside the --after invocation (bench_ort.js, $PL_ORT_DIR).
@@ -19,13 +23,16 @@ import statistics
 import subprocess
 import time
 
-LAT = re.compile(r"^(\d+)\s+f32\s+1x(\d+)\s+([\d.]+)\s+([\d.]+)\s+\S+\s+\S+\s+(\S+)\s+\S+")
-TP = re.compile(r"^(\d+)\s+f32\s+(\d+)x128\s+([\d.]+)\s+-\s+throughput ([\d.]+) seq/s"
+LAT = re.compile(r"^(\d+)\s+(f32|int8)\s+1x(\d+)\s+([\d.]+)\s+([\d.]+)\s+\S+\s+\S+\s+(\S+)\s+\S+")
+TP = re.compile(r"^(\d+)\s+(f32|int8)\s+(\d+)x128\s+([\d.]+)\s+-\s+throughput ([\d.]+) seq/s"
                 r"(?:.*, ORT ([\d.]+) \()?")
 
 
 def run(binary, a, threads, ort):
-    cmd = [binary, "encoder", "--threads", str(threads), "--precision", "f32", "--seqs", a.seqs,
+    prec = a.precision
+    if ort and "f32" not in prec:
+        prec += ",f32"  # ORT's f32 row for reference
+    cmd = [binary, "encoder", "--threads", str(threads), "--precision", prec, "--seqs", a.seqs,
            "--iters", str(a.iters), "--tp-iters", str(a.tp_iters), "--tp-batch", str(a.batch),
            "--no-torch", "--no-gemm"]
     if a.model:
@@ -37,17 +44,17 @@ def run(binary, a, threads, ort):
     for line in out.splitlines():
         m = LAT.match(line)
         if m:
-            key = "1x" + m.group(2)
-            ours[key] = float(m.group(3))
-            if m.group(5) != "-":
-                peer[key] = float(m.group(5))
+            key = m.group(2) + " 1x" + m.group(3)
+            ours[key] = float(m.group(4))
+            if m.group(6) != "-":
+                peer[key] = float(m.group(6))
             continue
         m = TP.match(line)
         if m:
-            key = m.group(2) + "x128"
-            ours[key] = float(m.group(3))
-            if m.group(5):
-                peer[key] = int(m.group(2)) / float(m.group(5)) * 1e3
+            key = m.group(2) + " " + m.group(3) + "x128"
+            ours[key] = float(m.group(4))
+            if m.group(6):
+                peer[key] = int(m.group(3)) / float(m.group(6)) * 1e3
     return ours, peer
 
 
@@ -62,6 +69,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--iters", type=int, default=5)
     ap.add_argument("--tp-iters", type=int, default=3)
+    ap.add_argument("--precision", default="f32")
     a = ap.parse_args()
     shapes = ["1x" + s for s in a.seqs.split(",")] + [f"{a.batch}x128"]
     print(f"model {a.model or 'BERT-base (random weights)'}, {a.rounds} rounds, p50 of {a.iters} "
@@ -79,18 +87,26 @@ def main():
         clock = "process CPU" if thr == 1 else "wall"
         print(f"\n{thr} thread(s), {clock} ms; load average {min(loads):.1f}-{max(loads):.1f} "
               f"during the runs ({time.strftime('%H:%M', time.gmtime())} UTC)")
-        print("| shape | before | after | ORT | after / before | after / ORT |")
-        print("|---|---|---|---|---|---|")
-        for sh in shapes:
+        fmt = lambda v: f"{v:.1f}" if v is not None else "-"
+        div = lambda x, y: f"{x / y:.2f}" if x and y else "-"
+        for prec in a.precision.split(","):
             med = {}
-            for k, rs in runs.items():
-                vals = [r[sh] for r in rs if sh in r]
-                med[k] = statistics.median(vals) if vals else None
-            b, f, o = med["before"], med["after"], med["ort"]
-            fmt = lambda v: f"{v:.1f}" if v is not None else "-"
-            rb = f"{f / b:.2f}" if b and f else "-"
-            ro = f"{f / o:.2f}" if o and f else "-"
-            print(f"| {sh} | {fmt(b)} | {fmt(f)} | {fmt(o)} | {rb} | {ro} |")
+            for sh in shapes:
+                for k, rs in runs.items():
+                    for p in (prec, "f32"):
+                        vals = [r[p + " " + sh] for r in rs if p + " " + sh in r]
+                        med[k, p, sh] = statistics.median(vals) if vals else None
+            if prec == "f32":
+                print("| shape | before | after | ORT | after / before | after / ORT |")
+                print("|---|---|---|---|---|---|")
+            else:
+                print(f"| shape ({prec}) | before | after | ORT {prec} | ORT f32 | after / before "
+                      f"| after / ORT {prec} |")
+                print("|---|---|---|---|---|---|---|")
+            for sh in shapes:
+                b, f, o = med["before", prec, sh], med["after", prec, sh], med["ort", prec, sh]
+                extra = "" if prec == "f32" else f" {fmt(med['ort', 'f32', sh])} |"
+                print(f"| {sh} | {fmt(b)} | {fmt(f)} | {fmt(o)} |{extra} {div(f, b)} | {div(f, o)} |")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@
  *       at batch 1 x each seq, throughput at batch B (32) x 128, per thread count
  *       and precision; the PyTorch peer (clients/bench/bench_torch.py, same
  *       weights and threads) in the same run, with our/their ratios (and, with
- *       --ort, ONNX Runtime via node + onnxruntime-node in $PL_ORT_DIR); then GEMM.
+ *       --ort, ONNX Runtime via node + onnxruntime-node in $PL_ORT_DIR: the f32
+ *       graph, and for int8 its dynamic-int8 rewrite by ort_int8.py); then GEMM.
  *       --profile: after each shape, where the engine's time went by kind of
  *       work (GEMM, epilogues, attention parts, LayerNorm, pool; see
  *       pl_backend_cpu_profile).
@@ -345,11 +346,13 @@ static json_t *run_torch(const char *model, int threads, const char *seqs, int i
 }
 
 /* ONNX Runtime peer: needs node and onnxruntime-node under $PL_ORT_DIR
- * (default /tmp/parley-ort; see docs/engine.md). NULL when unavailable. */
+ * (default /tmp/parley-ort; see docs/engine.md). int8: also times ONNX
+ * Runtime's dynamic-int8 graph of the same weights (model-int8.onnx beside the
+ * model, written by ort_int8.py from model.onnx). NULL when unavailable. */
 static json_t *run_ort(const char *model, int threads, const char *seqs, int iters, int tp_iters,
-                       int tp_batch) {
+                       int tp_batch, bool int8) {
     const char *dir = getenv("PL_ORT_DIR") ? getenv("PL_ORT_DIR") : "/tmp/parley-ort";
-    char path[1024], cmd[4096];
+    char path[1024], qpath[1024], cmd[4096];
     struct stat sb;
     snprintf(path, sizeof path, "%s/node_modules/onnxruntime-node", dir);
     if (stat(path, &sb) != 0) {
@@ -365,8 +368,20 @@ static json_t *run_ort(const char *model, int threads, const char *seqs, int ite
             return NULL;
         }
     }
-    snprintf(cmd, sizeof cmd, "PL_ORT_DIR=%s node %s/clients/bench/bench_ort.js %s %d %s %d %d %d",
-             dir, PL_BENCH_SOURCE_DIR, path, threads, seqs, iters, tp_iters, tp_batch);
+    qpath[0] = 0;
+    if (int8) {
+        snprintf(qpath, sizeof qpath, "%s/model-int8.onnx", model);
+        if (stat(qpath, &sb) != 0) {
+            snprintf(cmd, sizeof cmd, "PL_ORT_DIR=%s %s %s/clients/bench/ort_int8.py %s %s >&2", dir,
+                     PL_BENCH_PYTHON, PL_BENCH_SOURCE_DIR, path, qpath);
+            if (system(cmd) != 0) {
+                fprintf(stderr, "ORT int8 peer skipped: ort_int8.py failed\n");
+                qpath[0] = 0;
+            }
+        }
+    }
+    snprintf(cmd, sizeof cmd, "PL_ORT_DIR=%s node %s/clients/bench/bench_ort.js %s %d %s %d %d %d %s",
+             dir, PL_BENCH_SOURCE_DIR, path, threads, seqs, iters, tp_iters, tp_batch, qpath);
     FILE *p = popen(cmd, "r");
     if (!p) return NULL;
     char line[65536];
@@ -475,7 +490,8 @@ static int bench_encoder(int argc, char **argv) {
         json_t *tr =
             torch ? run_torch(model, threads[ti], seqs_s, iters, tp_iters, tp_batch, want_int8)
                   : NULL;
-        json_t *orr = ort ? run_ort(model, threads[ti], seqs_s, iters, tp_iters, tp_batch) : NULL;
+        json_t *orr = ort ? run_ort(model, threads[ti], seqs_s, iters, tp_iters, tp_batch, want_int8)
+                         : NULL;
         for (int pi = 0; pi < 2; pi++) {
             const char *prec = pi ? "int8" : "f32";
             if ((pi && !want_int8) || (!pi && !want_f32)) continue;
