@@ -102,8 +102,10 @@ const char *pl_backend_cpu_kernels(const struct pl_backend *be);
 
 /* Pack the f32 Linear weight w [N, K] (placed) into the fast kernels' GEMM
  * layout (32-column panels: p[(q * K + l) * 32 + j] = w[32q + j][l], zero
- * past N) in a new host buffer, and point w->packed at it. When the kernel
- * family has no packed GEMM (or w is not f32), nothing is made: *out = NULL.
+ * past N) in a new host buffer, and point w->packed at it; an int8 weight
+ * into the int8 GEMM's layout (32-column panels of 4-byte K groups, then the
+ * column sums; cpu_impl.h). When the kernel family has no packed GEMM for
+ * w's type (or w is neither f32 nor int8), nothing is made: *out = NULL.
  * w's data is untouched (the reference mode and other readers use it).
  * OUT: *out, caller owns; free with pl_buffer_free() after the last graph
  * that uses w. Errors: PL_E_INVALID_ARG (not a CPU backend, w not a placed

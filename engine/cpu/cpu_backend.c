@@ -42,6 +42,24 @@ void pl__cpu_pack_b32(int n, int k, const float *b, int ldb, float *p) {
                     q * 32 + j < n ? b[(size_t)(q * 32 + j) * ldb + l] : 0.0f;
 }
 
+void pl__cpu_pack_b_i8(int n, int k, const int8_t *b, int8_t *p) {
+    int kp = PL_I8_KP(k), np = (n + 31) / 32 * 32;
+    for (int q = 0; q * 32 < n; q++)
+        for (int g = 0; g < kp / 4; g++)
+            for (int j = 0; j < 32; j++)
+                for (int t = 0; t < 4; t++) {
+                    int r = q * 32 + j, l = 4 * g + t;
+                    p[(((size_t)q * (kp / 4) + g) * 32 + j) * 4 + t] =
+                        r < n && l < k ? b[(size_t)r * k + l] : 0;
+                }
+    int32_t *sum = (int32_t *)(p + (size_t)np * kp); /* np * kp: a multiple of 128 */
+    for (int r = 0; r < np; r++) {
+        int32_t s = 0;
+        for (int l = 0; r < n && l < k; l++) s += b[(size_t)r * k + l];
+        sum[r] = 128 * s;
+    }
+}
+
 pl_status pl__cpu_scratch_reserve(struct pl_cpu_scratch *s, size_t n) {
     if (n <= s->size) return PL_OK;
     size_t want = n + n / 4;
@@ -285,11 +303,18 @@ pl_status pl_backend_cpu_pack_weight(struct pl_backend *be, struct pl_tensor *w,
     if (!c) return PL_ERR(PL_E_INVALID_ARG, "not a CPU backend");
     if (!w || !w->data || w->n_dims != 2 || !pl_tensor_is_contiguous(w))
         return PL_ERR(PL_E_INVALID_ARG, "cpu pack: weight is not a placed contiguous 2-D tensor");
-    if (!c->kern->pack_b || w->dtype != PL_DTYPE_F32) return PL_OK;
     int64_t n = w->shape[0], k = w->shape[1];
     if (n > INT32_MAX / 2 || k > INT32_MAX / 64)
         return PL_ERR(PL_E_INVALID_ARG, "cpu pack: %s too large", w->name);
     struct pl_buffer *buf;
+    if (w->dtype == PL_DTYPE_I8 && c->kern->gemm_i8_packed) {
+        PL_TRY(cpu_buffer_alloc(be, PL_I8_PACK_BYTES(n, k), &buf));
+        pl__cpu_pack_b_i8((int)n, (int)k, w->data, buf->base);
+        w->packed = buf->base;
+        *out = buf;
+        return PL_OK;
+    }
+    if (!c->kern->pack_b || w->dtype != PL_DTYPE_F32) return PL_OK;
     PL_TRY(cpu_buffer_alloc(be, (size_t)((n + 31) / 32 * 32) * (size_t)k * sizeof(float), &buf));
     c->kern->pack_b((int)n, (int)k, w->data, (int)k, buf->base);
     w->packed = buf->base;

@@ -45,6 +45,17 @@ struct pl_cpu_kern {
      * [-127, 127]); any k. */
     void (*gemm_i8)(int m, int n, int k, const int8_t *a, int lda, const int8_t *b, int ldb,
                     int32_t *c, int ldc);
+    /* The int8 Linear on weights packed at load (pl__cpu_pack_b_i8's layout; bp
+     * and bsum128 at the first column of a 32-column panel) with its
+     * dequantization, bias and activation in registers:
+     * C[i][j] = act((float)(A[i] . B[j]) * ascale[i] * wscale[j] + bias[j]) for
+     * i < m, j < n, in the reference's order of operations (bias may be NULL).
+     * A holds the quantized rows shifted to unsigned (q + 128), row stride lda
+     * >= PL_I8_KP(k); the bytes past k are read and may hold anything. NULL in
+     * families without it (then gemm_i8 + the epilogue loop). */
+    void (*gemm_i8_packed)(int m, int n, int k, const uint8_t *a, int lda, const int8_t *bp,
+                           const int32_t *bsum128, const float *ascale, const float *wscale,
+                           const float *bias, int act, float *c, int ldc);
     /* One attention head, fused: out[i] = softmax(scale * q_i . K^T, keys with
      * mask[j] == 0 left out) . V for query rows i < sq over keys j < kn (at
      * least one unmasked; mask may be NULL). kt is K transposed [d, kn]; q, v
@@ -89,6 +100,14 @@ const struct pl_cpu_kern *pl__cpu_kern_select(void);
 /* The packed-panel layout of pack_b above (32 columns per panel), shared by the families that
  * have gemm_f32_packed: plain C, run once per weight at load. */
 void pl__cpu_pack_b32(int n, int k, const float *b, int ldb, float *p);
+/* The int8 packed layout read by gemm_i8_packed, for an int8 [n, k] matrix b
+ * (row stride k): 32-column panels of PL_I8_KP(k) / 4 groups of 4 K bytes,
+ * p[((q * KP / 4 + g) * 32 + j) * 4 + t] = b[32q + j][4g + t] (0 past n and k),
+ * then the int32 column sums times 128 (the correction for A's +128 shift) of
+ * all ceil(n / 32) * 32 columns. PL_I8_PACK_BYTES(n, k) bytes in all. */
+#define PL_I8_KP(k) (((k) + 3) / 4 * 4)
+#define PL_I8_PACK_BYTES(n, k) ((size_t)(((n) + 31) / 32 * 32) * ((size_t)PL_I8_KP(k) + 4))
+void pl__cpu_pack_b_i8(int n, int k, const int8_t *b, int8_t *p);
 
 /* AVX2 epilogues, shared with the AVX-512 family. */
 void pl__avx2_bias_act(float *x, const float *bias, int n, int act);

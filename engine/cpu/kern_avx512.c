@@ -521,6 +521,96 @@ static void gemm_i8(int m, int n, int k, const int8_t *a, int lda, const int8_t 
     }
 }
 
+/* The packed int8 GEMM (pl__cpu_pack_b_i8's layout): MR rows x one 32-column
+ * panel per tile, 2 x MR int32 accumulators; per 4-byte K group, two panel
+ * vectors and MR broadcast groups of A (unsigned: q + 128) feed 2 x MR
+ * vpdpbusd, with no horizontal sums. The epilogue takes away 128 x the
+ * column sums, dequantizes in the reference's order ((acc * ascale) * wscale),
+ * adds the bias and applies the activation in registers. */
+static inline __attribute__((always_inline)) void i8tile(int mr, int kg, const uint8_t *a, int lda,
+                                                         const int8_t *bp, const int32_t *bsum,
+                                                         const float *ascale, const float *wscale,
+                                                         const float *bias, int act, float *c,
+                                                         int ldc, __mmask16 m0, __mmask16 m1) {
+    __m512i acc0[12], acc1[12];
+    _Pragma("GCC unroll 12") for (int i = 0; i < mr; i++) acc0[i] = acc1[i] = _mm512_setzero_si512();
+    for (int g = 0; g < kg; g++) {
+        __m512i b0 = _mm512_load_si512((const void *)(bp + (size_t)g * 128));
+        __m512i b1 = _mm512_load_si512((const void *)(bp + (size_t)g * 128 + 64));
+        _Pragma("GCC unroll 12") for (int i = 0; i < mr; i++) {
+            int32_t v;
+            memcpy(&v, a + (size_t)i * lda + 4 * g, sizeof v);
+            __m512i av = _mm512_set1_epi32(v);
+            acc0[i] = _mm512_dpbusd_epi32(acc0[i], av, b0);
+            acc1[i] = _mm512_dpbusd_epi32(acc1[i], av, b1);
+        }
+    }
+    /* the sums leave the registers once, here: an epilogue loop over acc0 / acc1
+     * would keep them in memory through the K loop */
+    int32_t out[12][32] __attribute__((aligned(64)));
+    _Pragma("GCC unroll 12") for (int i = 0; i < mr; i++) {
+        _mm512_store_si512((void *)out[i], acc0[i]);
+        _mm512_store_si512((void *)(out[i] + 16), acc1[i]);
+    }
+    __m512i s0 = _mm512_maskz_loadu_epi32(m0, bsum), s1 = _mm512_maskz_loadu_epi32(m1, bsum + 16);
+    __m512 w0 = _mm512_maskz_loadu_ps(m0, wscale), w1 = _mm512_maskz_loadu_ps(m1, wscale + 16);
+    __m512 c0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
+    __m512 c1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
+    for (int i = 0; i < mr; i++) {
+        __m512 xs = _mm512_set1_ps(ascale[i]);
+        __m512i a0 = _mm512_load_si512((const void *)out[i]), a1 = _mm512_load_si512((const void *)(out[i] + 16));
+        __m512 v0 = _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(a0, s0)), xs), w0);
+        __m512 v1 = _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(a1, s1)), xs), w1);
+        if (bias) {
+            v0 = _mm512_add_ps(v0, c0);
+            v1 = _mm512_add_ps(v1, c1);
+        }
+        if (act) {
+            v0 = act16(v0, act);
+            v1 = act16(v1, act);
+        }
+        float *cr = c + (size_t)i * ldc;
+        _mm512_mask_storeu_ps(cr, m0, v0);
+        if (m1) _mm512_mask_storeu_ps(cr + 16, m1, v1);
+    }
+}
+
+#define I8TILE(MR)                                                                                 \
+    static void i8tile_##MR(int kg, const uint8_t *a, int lda, const int8_t *bp,                   \
+                            const int32_t *bsum, const float *ascale, const float *wscale,         \
+                            const float *bias, int act, float *c, int ldc, __mmask16 m0,           \
+                            __mmask16 m1) {                                                        \
+        i8tile(MR, kg, a, lda, bp, bsum, ascale, wscale, bias, act, c, ldc, m0, m1);               \
+    }
+I8TILE(12)
+I8TILE(8)
+I8TILE(4)
+I8TILE(2)
+I8TILE(1)
+
+static void gemm_i8_packed(int m, int n, int k, const uint8_t *a, int lda, const int8_t *bp,
+                           const int32_t *bsum128, const float *ascale, const float *wscale,
+                           const float *bias, int act, float *c, int ldc) {
+    int kg = PL_I8_KP(k) / 4;
+    for (int j0 = 0; j0 < n; j0 += 32) {
+        int nr = n - j0 < 32 ? n - j0 : 32;
+        __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
+        __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
+        const int8_t *pp = bp + (size_t)(j0 / 32) * kg * 128;
+        const float *bj = bias ? bias + j0 : NULL;
+        int i = 0;
+#define I8CALL(MR)                                                                                 \
+    i8tile_##MR(kg, a + (size_t)i * lda, lda, pp, bsum128 + j0, ascale + i, wscale + j0, bj, act, \
+                c + (size_t)i * ldc + j0, ldc, m0, m1)
+        for (; i + 12 <= m; i += 12) I8CALL(12);
+        if (m - i >= 8) I8CALL(8), i += 8;
+        if (m - i >= 4) I8CALL(4), i += 4;
+        if (m - i >= 2) I8CALL(2), i += 2;
+        if (m - i >= 1) I8CALL(1), i += 1;
+#undef I8CALL
+    }
+}
+
 /* Depthwise conv (see kern_avx2.c): 64 channels of accumulators per pass,
  * the channel tail masked. */
 static void dwconv(int n_out, int ch, int k, int d, int s, const float *x, const float *w, float *y) {
@@ -565,6 +655,7 @@ const struct pl_cpu_kern pl__cpu_kern_avx512 = {
     .layer_norm_f32 = layer_norm_f32,
     .gemm_nn_f32 = pl__avx2_gemm_nn,
     .gemm_i8 = gemm_i8,
+    .gemm_i8_packed = gemm_i8_packed,
     .bias_act = pl__avx2_bias_act,
     .exp_sum = pl__avx2_exp_sum,
     .quant_row = pl__avx2_quant_row,

@@ -26,7 +26,8 @@ struct lin_job {
     const struct pl_tensor *t;
     int64_t m, n, k, n_nb, nb; /* nb weight rows per task (LIN_NB, wider for packed f32) */
     float *wconv;    /* per-thread f32 panel for f16/bf16 weights [LIN_NB, k] */
-    int8_t *aq;      /* quantized activations [m, k] */
+    int8_t *aq;      /* quantized activations [m, lda] */
+    int64_t lda;     /* their row stride: k, or PL_I8_KP(k) for the packed int8 GEMM */
     float *ascale;   /* per-row activation scales [m] */
     int32_t *acc;    /* per-thread int32 tile [LIN_MB, LIN_NB] */
     size_t acc_per_thread;
@@ -43,9 +44,19 @@ static void lin_task(void *arg, int task, int thread) {
     float *y = (float *)t->data + m0 * j->n + n0;
     const float *bias = b ? (const float *)b->data + n0 : NULL;
     int act = t->op_params[0];
+    if (w->dtype == PL_DTYPE_I8 && w->packed && j->kern->gemm_i8_packed) {
+        /* dequantization, bias and activation in the GEMM's registers */
+        int64_t np = cdiv(j->n, 32) * 32;
+        const int32_t *bsum = (const int32_t *)((const int8_t *)w->packed + np * j->lda) + n0;
+        j->kern->gemm_i8_packed(mm, nn, k, (const uint8_t *)j->aq + m0 * j->lda, (int)j->lda,
+                                (const int8_t *)w->packed + n0 * j->lda, bsum, j->ascale + m0,
+                                (const float *)t->src[3]->data + n0, bias, act, y, (int)j->n);
+        pl__cpu_prof_lap(j->ctx, thread, PL_CPU_PROF_GEMM, &t0);
+        return;
+    }
     if (w->dtype == PL_DTYPE_I8) {
         int32_t *acc = j->acc + (size_t)thread * j->acc_per_thread;
-        j->kern->gemm_i8(mm, nn, k, j->aq + m0 * j->k, k, (const int8_t *)w->data + n0 * j->k, k, acc,
+        j->kern->gemm_i8(mm, nn, k, j->aq + m0 * j->lda, k, (const int8_t *)w->data + n0 * j->k, k, acc,
                          nn);
         pl__cpu_prof_lap(j->ctx, thread, PL_CPU_PROF_GEMM, &t0);
         const float *ws = (const float *)t->src[3]->data + n0;
@@ -94,14 +105,30 @@ struct quant_job {
     const float *x;
     int8_t *q;
     float *scale;
-    int64_t m, k;
+    int64_t m, k, ldq;
+    bool shift; /* store q + 128 (unsigned) for the packed int8 GEMM */
 };
 
 static void quant_task(void *arg, int task, int thread) {
     struct quant_job *j = arg;
     int64_t t0 = pl__cpu_prof_now(j->ctx);
     int64_t r0 = task * 16, r1 = r0 + 16 < j->m ? r0 + 16 : j->m;
-    for (int64_t r = r0; r < r1; r++) j->scale[r] = j->kern->quant_row(j->x + r * j->k, (int)j->k, j->q + r * j->k);
+    for (int64_t r = r0; r < r1; r++) {
+        int8_t *q = j->q + r * j->ldq;
+        j->scale[r] = j->kern->quant_row(j->x + r * j->k, (int)j->k, q);
+        if (j->shift) { /* 8 bytes a step: the byte loop cost as much as the quantization */
+            uint8_t *u = (uint8_t *)q;
+            int64_t l = 0;
+            for (; l + 8 <= j->k; l += 8) {
+                uint64_t v;
+                memcpy(&v, u + l, 8);
+                v ^= 0x8080808080808080ull;
+                memcpy(u + l, &v, 8);
+            }
+            for (; l < j->k; l++) u[l] ^= 0x80;
+            for (; l < j->ldq; l++) u[l] = 0; /* read by the GEMM, times 0 */
+        }
+    }
     pl__cpu_prof_lap(j->ctx, thread, PL_CPU_PROF_PACK, &t0);
 }
 
@@ -132,21 +159,26 @@ static pl_status op_linear(struct pl_cpu_ctx *ctx, struct pl_tensor *t) {
     if (j.nb < LIN_NB) j.nb = LIN_NB;
     j.n_nb = cdiv(j.n, j.nb);
     if (w->dtype == PL_DTYPE_I8) {
-        j.acc_per_thread = (size_t)LIN_MB * LIN_NB;
-        size_t need = align64((size_t)(j.m * j.k)) + align64((size_t)j.m * sizeof(float)) +
+        bool packed = w->packed && ctx->kern->gemm_i8_packed;
+        j.lda = packed ? PL_I8_KP(j.k) : j.k;
+        j.acc_per_thread = packed ? 0 : (size_t)LIN_MB * LIN_NB;
+        size_t aq_bytes = align64((size_t)(j.m * j.lda));
+        size_t need = aq_bytes + align64((size_t)j.m * sizeof(float)) +
                       (size_t)nt * j.acc_per_thread * sizeof(int32_t);
         PL_TRY(pl__cpu_scratch_reserve(&ctx->scratch, need));
         char *p = ctx->scratch.p;
         j.aq = (int8_t *)p;
-        j.ascale = (float *)(p + align64((size_t)(j.m * j.k)));
-        j.acc = (int32_t *)(p + align64((size_t)(j.m * j.k)) + align64((size_t)j.m * sizeof(float)));
+        j.ascale = (float *)(p + aq_bytes);
+        j.acc = (int32_t *)(p + aq_bytes + align64((size_t)j.m * sizeof(float)));
         struct quant_job q = {.ctx = ctx,
                               .kern = ctx->kern,
                               .x = x->data,
                               .q = j.aq,
                               .scale = j.ascale,
                               .m = j.m,
-                              .k = j.k};
+                              .k = j.k,
+                              .ldq = j.lda,
+                              .shift = packed};
         pl_threadpool_run(ctx->pool, (int)cdiv(j.m, 16), quant_task, &q);
     } else if (w->dtype != PL_DTYPE_F32) {
         PL_TRY(pl__cpu_scratch_reserve(&ctx->scratch, (size_t)nt * LIN_NB * j.k * sizeof(float)));

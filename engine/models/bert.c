@@ -332,7 +332,7 @@ static pl_status load_layers(struct pl_bert *m) {
         one[0] = f2;
         PL_TRY(load_linear(m, one, 1, h, in, m->prec, &L->f2_w, &L->f2_s, &L->f2_b));
         PL_TRY(load_ln(m, ln2, &L->ln2_g, &L->ln2_b));
-        if (m->prec == W_F32) { /* the encoder's GEMMs; heads keep the plain kernels */
+        if (m->prec == W_F32 || m->prec == W_I8) { /* the encoder's GEMMs; heads keep the plain kernels */
             PL_TRY(pack_weight(m, L->qkv_w));
             PL_TRY(pack_weight(m, L->o_w));
             PL_TRY(pack_weight(m, L->f1_w));

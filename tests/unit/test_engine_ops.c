@@ -170,6 +170,57 @@ START_TEST(test_linear) {
 }
 END_TEST
 
+/* The packed int8 GEMM (AVX-512 family): int8 weights packed at load
+ * (pl_backend_cpu_pack_weight), dequantization, bias and activation in its
+ * registers. Tails of every tile dimension: rows 12/8/4/2/1 and their sums,
+ * a 32-column panel and its 16-column halves, K not a multiple of 4; one
+ * thread (tasks of 64 columns x 192 rows) and three (check_op); the packed
+ * bytes (one panel entry and a column sum). Families without it must ignore
+ * w->packed. */
+START_TEST(test_linear_i8_packed) {
+    static const int shapes[][3] = {{1, 1, 1},   {3, 17, 5},   {13, 33, 64},  {27, 70, 257},
+                                    {11, 96, 768}, {200, 130, 7}, {7, 40, 3072}, {25, 16, 30}};
+    struct pl_backend *fast;
+    ck_assert_int_eq(pl_backend_create("cpu", &fast), PL_OK);
+    for (size_t s = 0; s < PL_ARRAY_LEN(shapes); s++)
+        for (int act = 0; act < PL_ACT_COUNT; act++) {
+            if (act > 1 && s % 2) continue; /* keep the matrix fast */
+            struct arena a;
+            arena_init(&a, be_ref, 32 << 20);
+            int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+            struct pl_tensor *x = leaf(&a, PL_DTYPE_F32, 2, (int64_t[]){m, k});
+            struct pl_tensor *w = leaf(&a, PL_DTYPE_I8, 2, (int64_t[]){n, k});
+            struct pl_tensor *b = (s + act) % 2 ? leaf(&a, PL_DTYPE_F32, 1, (int64_t[]){n}) : NULL;
+            struct pl_tensor *sc = leaf(&a, PL_DTYPE_F32, 1, (int64_t[]){n});
+            for (int64_t i = 0; i < n; i++)
+                ((float *)sc->data)[i] = fabsf(((float *)sc->data)[i]) * 0.01f + 1e-3f;
+            const int8_t *wd = w->data;
+            struct pl_buffer *pk = NULL;
+            ck_assert_int_eq(pl_backend_cpu_pack_weight(fast, w, &pk), PL_OK);
+            ck_assert(!pk == !w->packed);
+            if (pk) {
+                const int8_t *p = w->packed;
+                int64_t kp = (k + 3) / 4 * 4, np = (n + 31) / 32 * 32;
+                if (n > 1 && k > 1) ck_assert_int_eq(p[4 + 1], wd[k + 1]); /* row 1, K byte 1 */
+                int32_t s0 = 0;
+                for (int64_t l = 0; l < k; l++) s0 += wd[l];
+                int32_t got;
+                memcpy(&got, p + np * kp, sizeof got);
+                ck_assert_int_eq(got, 128 * s0); /* column 0's sum after the panels */
+            }
+            struct pl_tensor *y;
+            ck_assert_int_eq(pl_op_linear(a.ctx, x, w, sc, b, (enum pl_act)act, &y), PL_OK);
+            char what[96];
+            snprintf(what, sizeof what, "linear int8 %lldx%lldx%lld act %d packed %d%s", (long long)m,
+                     (long long)n, (long long)k, act, pk != NULL, b ? " bias" : "");
+            check_op(&a, y, 1e-9, what);
+            pl_buffer_free(pk);
+            arena_deinit(&a);
+        }
+    pl_backend_destroy(fast);
+}
+END_TEST
+
 /* The packed GEMM (AVX-512 and AVX2 families): weights packed at load
  * (pl_backend_cpu_pack_weight), the bias and activation in its registers:
  * tails of every tile dimension (rows 12/8/6/5/4/3/2/1, a 32-column panel and its
@@ -507,6 +558,7 @@ Suite *pl_engine_ops_suite(void) {
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, test_linear);
     tcase_add_test(tc, test_linear_packed);
+    tcase_add_test(tc, test_linear_i8_packed);
     tcase_add_test(tc, test_rowwise);
     tcase_add_test(tc, test_attention);
     tcase_add_test(tc, test_embed_get_rows);
