@@ -528,7 +528,8 @@ static void gemm_i8(int m, int n, int k, const int8_t *a, int lda, const int8_t 
  * column sums, dequantizes in the reference's order ((acc * ascale) * wscale),
  * adds the bias and applies the activation in registers. */
 static inline __attribute__((always_inline)) void i8tile(int mr, int kg, const uint8_t *a, int lda,
-                                                         const int8_t *bp, const int32_t *bsum,
+                                                         const int8_t *bp, const int8_t *pf,
+                                                         const int32_t *bsum,
                                                          const float *ascale, const float *wscale,
                                                          const float *bias, int act, float *c,
                                                          int ldc, __mmask16 m0, __mmask16 m1) {
@@ -537,6 +538,8 @@ static inline __attribute__((always_inline)) void i8tile(int mr, int kg, const u
     for (int g = 0; g < kg; g++) {
         __m512i b0 = _mm512_load_si512((const void *)(bp + (size_t)g * 128));
         __m512i b1 = _mm512_load_si512((const void *)(bp + (size_t)g * 128 + 64));
+        _mm_prefetch((const char *)(pf + (size_t)g * 128), _MM_HINT_T0);
+        _mm_prefetch((const char *)(pf + (size_t)g * 128 + 64), _MM_HINT_T0);
         _Pragma("GCC unroll 12") for (int i = 0; i < mr; i++) {
             int32_t v;
             memcpy(&v, a + (size_t)i * lda + 4 * g, sizeof v);
@@ -576,11 +579,11 @@ static inline __attribute__((always_inline)) void i8tile(int mr, int kg, const u
 }
 
 #define I8TILE(MR)                                                                                 \
-    static void i8tile_##MR(int kg, const uint8_t *a, int lda, const int8_t *bp,                   \
+    static void i8tile_##MR(int kg, const uint8_t *a, int lda, const int8_t *bp, const int8_t *pf, \
                             const int32_t *bsum, const float *ascale, const float *wscale,         \
                             const float *bias, int act, float *c, int ldc, __mmask16 m0,           \
                             __mmask16 m1) {                                                        \
-        i8tile(MR, kg, a, lda, bp, bsum, ascale, wscale, bias, act, c, ldc, m0, m1);               \
+        i8tile(MR, kg, a, lda, bp, pf, bsum, ascale, wscale, bias, act, c, ldc, m0, m1);               \
     }
 I8TILE(12)
 I8TILE(8)
@@ -597,11 +600,14 @@ static void gemm_i8_packed(int m, int n, int k, const uint8_t *a, int lda, const
         __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
         __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
         const int8_t *pp = bp + (size_t)(j0 / 32) * kg * 128;
+        /* the first row block fetches the next panel while it reads this one (with few rows
+         * every panel comes from memory once); the others re-touch this one, in cache */
+        const int8_t *pf = j0 + 32 < n ? pp + (size_t)kg * 128 : pp;
         const float *bj = bias ? bias + j0 : NULL;
         int i = 0;
 #define I8CALL(MR)                                                                                 \
-    i8tile_##MR(kg, a + (size_t)i * lda, lda, pp, bsum128 + j0, ascale + i, wscale + j0, bj, act, \
-                c + (size_t)i * ldc + j0, ldc, m0, m1)
+    i8tile_##MR(kg, a + (size_t)i * lda, lda, pp, i ? pp : pf, bsum128 + j0, ascale + i,           \
+                wscale + j0, bj, act, c + (size_t)i * ldc + j0, ldc, m0, m1)
         for (; i + 12 <= m; i += 12) I8CALL(12);
         if (m - i >= 8) I8CALL(8), i += 8;
         if (m - i >= 4) I8CALL(4), i += 4;
