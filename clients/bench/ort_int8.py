@@ -117,8 +117,11 @@ def main():
     a = ap.parse_args()
     P = load_pb2()
     m = P.ModelProto()
-    with open(a.f32, "rb") as f:
-        m.ParseFromString(f.read())
+    try:
+        with open(a.f32, "rb") as f:
+            m.ParseFromString(f.read())
+    except Exception as e:  # OSError, protobuf's DecodeError
+        sys.exit("ort_int8.py: %s is not a readable ONNX model (%s)" % (a.f32, e))
     if not any(o.domain in ("", "ai.onnx") and o.version >= 10 for o in m.opset_import):
         sys.exit("ort_int8.py: %s needs opset >= 10 (MatMulInteger)" % a.f32)
     n_q = quantize(P, m, a.per_tensor)
