@@ -37,11 +37,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def load_pb2():
-    d = tempfile.mkdtemp(prefix="parley-onnx-pb-")
-    subprocess.run(["protoc", "-I" + HERE, "--python_out=" + d, os.path.join(HERE, "onnx_subset.proto")],
-                   check=True)
-    sys.path.insert(0, d)
-    return importlib.import_module("onnx_subset_pb2")
+    with tempfile.TemporaryDirectory(prefix="parley-onnx-pb-") as d:
+        subprocess.run(["protoc", "-I" + HERE, "--python_out=" + d, os.path.join(HERE, "onnx_subset.proto")],
+                       check=True)
+        sys.path.insert(0, d)
+        mod = importlib.import_module("onnx_subset_pb2")
+        sys.path.remove(d)
+    return mod
 
 
 def tensor_array(P, t):
