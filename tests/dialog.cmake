@@ -69,6 +69,11 @@ pl_add_py_test(NAME integration_dialog_pipelines SCRIPT dialog_pipelines.py TIME
 # pause, then "six" waits for the window and gives one final.
 pl_add_py_test(NAME integration_dialog_voice_eot SCRIPT dialog_voice_eot.py TIMEOUT 120
                ENV ${pl_dlg_voice_env} "PL_TTS=$<TARGET_FILE:parley-tts-fake>" "PL_TTS_FAKE=1")
+# The end-of-turn classifier (dialog.end_of_turn_model nlu-eot): ClassifyText says "book a
+# table for four in boston" is complete and "book a table" / "according to lawson" are not; parley-dialog asks it at the pause and follows its P(complete) (a lone spoken digit
+# in a new session); the prompt rule still comes first; a model not served: the check waits.
+pl_add_py_test(NAME integration_dialog_voice_eot_model SCRIPT dialog_voice_eot_model.py TIMEOUT 150
+               ENV ${pl_dlg_voice_env} "PL_TTS=$<TARGET_FILE:parley-tts-fake>" "PL_TTS_FAKE=1")
 # Slow webhooks hold no thread (dialog/dialog_http.c): 100 users on open streams wait 1.5 s each
 # on a webhook with dialog.action_threads 4, all answered within a few times 1.5 s; a webhook
 # that never answers still ends its turn with the apology.

@@ -4,7 +4,7 @@ the time goes, through Converse on the real stack.
 
     /usr/bin/python3 services/dialog/bench_voice_latency.py [--build build]
         [--silence 800,400,400/120,400/120/tone] [--eot-conf 0.99] [--fall-slope -10]
-        [--rise-slope 0] [--eot-model nlu-eot] [--eot-complete 0.9]
+        [--rise-slope 0] [--eot-model nlu-eot] [--eot-complete 0.75]
         [--lj 6] [--commas 8] [--set bench|dev] [--tts fake]
 
 Starts the stack of tests/integration/dialog_voice.py on free 127.0.0.1 ports: nats-server,
@@ -200,7 +200,7 @@ def restart_asr(ds, stack, gate_db):
 
 
 def restart_dialog(ds, stack, silence_ms, eot_ms, eot_conf, tone=False, fall_slope=-10.0,
-                   rise_slope=0.0, model="", complete=0.9):
+                   rise_slope=0.0, model="", complete=0.75):
     stack.dialog.terminate()
     stack.dialog.wait()
     env = {"PARLEY_DIALOG_STORE_PATH": stack.store, "PARLEY_DIALOG_LOG_LEVEL": "info",
@@ -237,7 +237,7 @@ def main():
                     help="--set dev: the PART-th slice of the dev recordings (0, 1, 2)")
     ap.add_argument("--eot-model", default="nlu-eot",
                     help="dialog.end_of_turn_model (for the /model specs of --silence)")
-    ap.add_argument("--eot-complete", type=float, default=0.9,
+    ap.add_argument("--eot-complete", type=float, default=0.75,
                     help="dialog.end_of_turn_min_complete (for the /model specs of --silence)")
     ap.add_argument("--no-fsdd", action="store_true")
     ap.add_argument("--tts", default="real")

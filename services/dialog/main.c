@@ -82,7 +82,7 @@ static const struct pl_config_field dlg_fields[] = {
     F("end_of_turn_fall_slope", PL_CONFIG_DOUBLE, end_of_turn_fall_slope, "-10", -200, 200, "hands-free voice: the pitch slope (semitones per second, last 400 ms of speech before the pause) at or under which the voice falls (end_of_turn_tone)"),
     F("end_of_turn_rise_slope", PL_CONFIG_DOUBLE, end_of_turn_rise_slope, "0", -200, 200, "hands-free voice: the pitch slope above which the voice rises (end_of_turn_tone)"),
     F("end_of_turn_model", PL_CONFIG_STRING, end_of_turn_model, "", 1, 0, "hands-free voice: an end-of-turn classifier served by parley-nlu (ClassifyText, labels complete / incomplete: models/nlu-eot) that decides at the end-of-turn pause instead of the intent confidence: the turn ends when P(complete) is at least end_of_turn_min_complete (empty: the intent confidence decides; the Converse pipeline may say otherwise)"),
-    F("end_of_turn_min_complete", PL_CONFIG_DOUBLE, end_of_turn_min_complete, "0.9", 0, 1, "hands-free voice: P(complete) of end_of_turn_model at which a short pause ends the turn"),
+    F("end_of_turn_min_complete", PL_CONFIG_DOUBLE, end_of_turn_min_complete, "0.75", 0, 1, "hands-free voice: P(complete) of end_of_turn_model at which a short pause ends the turn"),
     F("tts_voice", PL_CONFIG_STRING, tts_voice, "", 1, 0, "voice of spoken replies whose output_audio names none (empty: parley-tts's default)"),
     F("tts_sample_rate", PL_CONFIG_INT, tts_sample_rate, "22050", 8000, 48000, "rate of spoken replies whose output_audio.sample_rate_hz is 0"),
     F("voice_wait_ms", PL_CONFIG_INT, voice_wait_ms, "60000", 1, 600000, "half-close of a voice Converse: longest wait for its last turn and reply audio"),
