@@ -127,7 +127,7 @@ def model_cmd(paths):
         sure = [x for x in cs if x["intent"] >= 0.99]
         print("| intent >= 0.99 | %d | %d |" % (sum(x["end"] for x in sure),
                                                sum(not x["end"] for x in sure)))
-    for th in (0.5, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98):
+    for th in (0.5, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.98):
         acc = [x for x in cs if x["p"] >= th]
         print("| P(complete) >= %.2f | %d | %d |" % (th, sum(x["end"] for x in acc),
                                                     sum(not x["end"] for x in acc)))
