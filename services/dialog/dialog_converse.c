@@ -28,6 +28,7 @@
 #include "log.h"
 #include "nrpc.h"
 #include "nrpc_worker.h"
+#include "util.h"
 #include "parley/dialog/v1/dialog.pb-c.h"
 #include "proto_util.h"
 #include "riva/proto/riva_nlp.pb-c.h"
@@ -701,6 +702,13 @@ static void queued_run(void *arg) {
             }
             pl__dlg_lane_unpark(c->lane);
             q->held = true;
+        }
+        if (c->deadline_us && pl_time_mono_us() >= c->deadline_us) {
+            /* The client has its DEADLINE_EXCEEDED already (a call out bounded by the deadline
+             * can answer before the stream's end reaches conv_close): store nothing, as for a
+             * cancel, rather than a turn whose reply no one can read. */
+            st = PL_ERR(PL_E_TIMEOUT, "the stream's deadline passed before the turn was done");
+            goto answer;
         }
         st = pl__dlgsvc_text_turn_resume(c->s, c->pipe, c->user, c->session_id, c->deadline_us,
                                          &q->replay, &q->held, &q->t);
