@@ -261,7 +261,6 @@ static void drop_stream(struct web_conn *c) {
     bool ended = c->ended;
     c->ended = false;
     c->in_audio = false;
-    c->audio_refused = false;
     pthread_mutex_unlock(&c->mu);
     if (!ended) { /* on_end did not run (the socket closed mid-conversation): count it down */
         atomic_fetch_sub(&c->gw->pending, 1);

@@ -263,6 +263,8 @@ class Domain(FineTune):
     data_help = "the shared data dir (nlu/snips, text/pretrain, qa, ner, text)"
     defaults = {"epochs": 2, "max_length": 64, "lr": 2e-4, "export_dtype": "F16"}  # the shipped run's
     label_keys = ("labels",)
+    head = "domain"  # the classifier head's name in config.json (labels, heads)
+    int8_variant = True  # config.json offers "<name>-int8" (docs/nlu.md)
 
     def add_args(self, ap):
         ap.add_argument("--init-model", default=models_dir("nlu-intent-slot-snips"),
@@ -340,19 +342,20 @@ class Domain(FineTune):
 
     def config_keys(self, args):
         labels = self.labels["labels"]
-        return {
+        keys = {
             "architectures": ["BertForSequenceClassification"],
             "task": "text_classification",
-            "labels": {"domain": labels},
+            "labels": {self.head: labels},
             "id2label": {str(i): lab for i, lab in enumerate(labels)},
             "label2id": {lab: i for i, lab in enumerate(labels)},
-            # parley-nlu also serves "<name>-int8" from the same files (docs/nlu.md)
-            "variants": {"int8": {"precision": "int8"}},
             "max_length": args.max_length,
             "tokenizer": {"type": "wordpiece", "vocab": "vocab.txt", "do_lower_case": True,
                           "max_input_chars_per_word": 100},
-            "heads": {"domain": {"tensor_prefix": "classifier", "input": "pooler", "labels": "domain"}},
+            "heads": {self.head: {"tensor_prefix": "classifier", "input": "pooler", "labels": self.head}},
         }
+        if self.int8_variant:  # parley-nlu also serves "<name>-int8" from the same files (docs/nlu.md)
+            keys["variants"] = {"int8": {"precision": "int8"}}
+        return keys
 
     def check_inputs(self):
         ids, mask, _ = collate(self.data["dev"], list(range(min(64, len(self.data["dev"])))), self.tok.pad_id)

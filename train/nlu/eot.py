@@ -219,6 +219,7 @@ class Eot(Domain):
     data_help = "the shared data dir (nlu/snips, text/pretrain, text/ljspeech-sentences.csv)"
     defaults = {"epochs": 1, "max_length": 64, "lr": 2e-4, "export_dtype": "F16"}
     label_keys = ("labels",)
+    head, int8_variant = "end_of_turn", False  # config.json: Domain.config_keys
 
     def add_args(self, ap):
         ap.add_argument("--init-model", default=domain.models_dir("nlu-intent-slot-snips"),
@@ -285,21 +286,6 @@ class Eot(Domain):
                   "(>= 0.5 / 0.9, n=%d), cut at a comma %.1f%% / %.1f%% (n=%d)" % (
                       lj["whole_0.5"], lj["whole_0.9"], lj["n_whole"], lj["cut_0.5"], lj["cut_0.9"], lj["n_cut"]))
         return s
-
-    def config_keys(self, args):
-        labels = self.labels["labels"]
-        return {
-            "architectures": ["BertForSequenceClassification"],
-            "task": "text_classification",
-            "labels": {"end_of_turn": labels},
-            "id2label": {str(i): lab for i, lab in enumerate(labels)},
-            "label2id": {lab: i for i, lab in enumerate(labels)},
-            "max_length": args.max_length,
-            "tokenizer": {"type": "wordpiece", "vocab": "vocab.txt", "do_lower_case": True,
-                          "max_input_chars_per_word": 100},
-            "heads": {"end_of_turn": {"tensor_prefix": "classifier", "input": "pooler",
-                                      "labels": "end_of_turn"}},
-        }
 
     def write_card(self, result, st_path, cfg, vocab_size):
         write_card(self.args, result, st_path, cfg, vocab_size, self.card_command(),
