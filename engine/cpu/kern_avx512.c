@@ -292,18 +292,23 @@ static void gemm_f32_packed(int m, int n, int k, const float *a, int lda, const 
 
 #define AQ 6
 
-/* Scores of AQ query rows (row pointers qr) against keys [j0, j0 + 64) of kt
- * [d, kn]: s[r][c] for the 4 groups of 16 keys, columns past kn zero. */
-static inline void att_scores(const float *const qr[AQ], int d, const float *kt, int kn, int j0,
-                              const __mmask16 km[4], __m512 s[AQ][4]) {
-    for (int r = 0; r < AQ; r++)
-        for (int c = 0; c < 4; c++) s[r][c] = _mm512_setzero_ps();
+/* Scaled scores of AQ query rows (row pointers qr) against keys [j0, j0 + 64)
+ * of kt [d, kn] into p[r * 64 + c] (columns past kn zero). The accumulators
+ * are locals stored once after the d loop: with the scores tile as an output
+ * array GCC kept it on the stack and stored all 24 zmm on every step of d. */
+static inline __attribute__((always_inline)) void att_scores(const float *const qr[AQ], int d,
+                                                             const float *kt, int kn, int j0,
+                                                             const __mmask16 km[4], __m512 vscale,
+                                                             float *p) {
+    __m512 s[AQ][4];
+    _Pragma("GCC unroll 6") for (int r = 0; r < AQ; r++)
+        _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) s[r][c] = _mm512_setzero_ps();
     for (int l = 0; l < d; l++) {
         const float *kl = kt + (size_t)l * kn + j0;
         __m512 k0 = _mm512_maskz_loadu_ps(km[0], kl), k1 = _mm512_maskz_loadu_ps(km[1], kl + 16);
         __m512 k2 = _mm512_maskz_loadu_ps(km[2], kl + 32),
                k3 = _mm512_maskz_loadu_ps(km[3], kl + 48);
-        for (int r = 0; r < AQ; r++) {
+        _Pragma("GCC unroll 6") for (int r = 0; r < AQ; r++) {
             __m512 qv = _mm512_set1_ps(qr[r][l]);
             s[r][0] = _mm512_fmadd_ps(qv, k0, s[r][0]);
             s[r][1] = _mm512_fmadd_ps(qv, k1, s[r][1]);
@@ -311,6 +316,9 @@ static inline void att_scores(const float *const qr[AQ], int d, const float *kt,
             s[r][3] = _mm512_fmadd_ps(qv, k3, s[r][3]);
         }
     }
+    _Pragma("GCC unroll 6") for (int r = 0; r < AQ; r++)
+        _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++)
+            _mm512_store_ps(p + r * 64 + 16 * c, _mm512_mul_ps(s[r][c], vscale));
 }
 
 /* o[r][0, d) = o[r] * alpha[r] + sum_j p[r][j] v[j0 + j] for j < kb. */
@@ -372,13 +380,12 @@ static void attention_f32(int sq, int kn, int d, const float *q, int ldq, const 
                                       _mm512_setzero_si512())
                                 : km[c];
             }
-            __m512 s[AQ][4];
-            att_scores(qr, d, kt, kn, j0, km, s);
+            att_scores(qr, d, kt, kn, j0, km, vscale, p);
             for (int r = 0; r < AQ; r++) {
-                __m512 mx = _mm512_set1_ps(-INFINITY);
+                __m512 mx = _mm512_set1_ps(-INFINITY), s[4];
                 for (int c = 0; c < 4; c++) {
-                    s[r][c] = _mm512_mul_ps(s[r][c], vscale);
-                    mx = _mm512_mask_max_ps(mx, valid[c], mx, s[r][c]);
+                    s[c] = _mm512_load_ps(p + r * 64 + 16 * c);
+                    mx = _mm512_mask_max_ps(mx, valid[c], mx, s[c]);
                 }
                 float mnew = fmaxf(m[r], _mm512_reduce_max_ps(mx));
                 if (mnew == -INFINITY) { /* every key so far masked: nothing to add */
@@ -389,7 +396,7 @@ static void attention_f32(int sq, int kn, int d, const float *q, int ldq, const 
                 alpha[r] = m[r] == -INFINITY ? 0.0f : expf(m[r] - mnew);
                 __m512 vm = _mm512_set1_ps(mnew), sum = _mm512_setzero_ps();
                 for (int c = 0; c < 4; c++) {
-                    __m512 e = _mm512_maskz_mov_ps(valid[c], exp16(_mm512_sub_ps(s[r][c], vm)));
+                    __m512 e = _mm512_maskz_mov_ps(valid[c], exp16(_mm512_sub_ps(s[c], vm)));
                     sum = _mm512_add_ps(sum, e);
                     _mm512_store_ps(p + r * 64 + 16 * c, e);
                 }
