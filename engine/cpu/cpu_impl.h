@@ -78,6 +78,10 @@ struct pl_cpu_kern {
     /* Symmetric int8 quantization of one row (bit-identical to the
      * reference): returns scale = max|x| / 127, q = round-half-even(x / scale). */
     float (*quant_row)(const float *x, int k, int8_t *q);
+    /* quant_row's quantization stored for the packed int8 GEMM: u[i] = q[i] +
+     * 128 for i < k, 0 for k <= i < kp (the same q and scale, one pass after
+     * the max). NULL in families without it (then quant_row and a shift). */
+    float (*quant_row_u8)(const float *x, int k, int kp, uint8_t *u);
     /* Depthwise conv over time on time-major rows (row stride ch):
      * y[i][c] = sum_j w[j][c] * x[i*s + j*d][c] for i < n_out, c < ch
      * (overwrites y; y must not overlap x). Each output is summed in tap

@@ -624,6 +624,38 @@ static void gemm_i8_packed(int m, int n, int k, const uint8_t *a, int lda, const
     }
 }
 
+/* quant_row_u8 (cpu_impl.h): the reference's arithmetic as in
+ * pl__avx2_quant_row (exact max|x|, the same x * inv product, cvtps rounding
+ * half to even like nearbyintf), 16 lanes, the +128 shift as an XOR of the
+ * packed bytes; 4 independent maxima over 64 floats a step. */
+static float quant_row_u8(const float *x, int k, int kp, uint8_t *u) {
+    const __m512i absmask = _mm512_set1_epi32(0x7fffffff);
+#define ABS16(p, mk) _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(_mm512_maskz_loadu_ps(mk, p)), absmask))
+    __m512 m0 = _mm512_setzero_ps(), m1 = m0, m2 = m0, m3 = m0;
+    int i = 0;
+    for (; i + 64 <= k; i += 64) {
+        m0 = _mm512_max_ps(m0, ABS16(x + i, 0xFFFF));
+        m1 = _mm512_max_ps(m1, ABS16(x + i + 16, 0xFFFF));
+        m2 = _mm512_max_ps(m2, ABS16(x + i + 32, 0xFFFF));
+        m3 = _mm512_max_ps(m3, ABS16(x + i + 48, 0xFFFF));
+    }
+    for (; i < k; i += 16) m0 = _mm512_max_ps(m0, ABS16(x + i, lanes(k - i)));
+#undef ABS16
+    float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(m0, m1), _mm512_max_ps(m2, m3)));
+    float inv = amax > 0 ? 127.0f / amax : 0.0f;
+    const __m512 vinv = _mm512_set1_ps(inv);
+    const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
+    const __m128i flip = _mm_set1_epi8((char)0x80);
+    for (i = 0; i < k; i += 16) {
+        __mmask16 mk = lanes(k - i);
+        __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(mk, x + i), vinv));
+        v = _mm512_min_epi32(_mm512_max_epi32(v, lo), hi);
+        _mm_mask_storeu_epi8(u + i, mk, _mm_xor_si128(_mm512_cvtepi32_epi8(v), flip));
+    }
+    for (i = k; i < kp; i++) u[i] = 0; /* read by the GEMM against zero weights */
+    return amax / 127.0f;
+}
+
 /* Depthwise conv (see kern_avx2.c): 64 channels of accumulators per pass,
  * the channel tail masked. */
 static void dwconv(int n_out, int ch, int k, int d, int s, const float *x, const float *w, float *y) {
@@ -672,6 +704,7 @@ const struct pl_cpu_kern pl__cpu_kern_avx512 = {
     .bias_act = pl__avx2_bias_act,
     .exp_sum = pl__avx2_exp_sum,
     .quant_row = pl__avx2_quant_row,
+    .quant_row_u8 = quant_row_u8,
     .dwconv_f32 = dwconv,
     .lstm_f32 = pl__avx2_lstm,
 };

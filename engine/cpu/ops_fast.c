@@ -115,6 +115,10 @@ static void quant_task(void *arg, int task, int thread) {
     int64_t r0 = task * 16, r1 = r0 + 16 < j->m ? r0 + 16 : j->m;
     for (int64_t r = r0; r < r1; r++) {
         int8_t *q = j->q + r * j->ldq;
+        if (j->shift && j->kern->quant_row_u8) {
+            j->scale[r] = j->kern->quant_row_u8(j->x + r * j->k, (int)j->k, (int)j->ldq, (uint8_t *)q);
+            continue;
+        }
         j->scale[r] = j->kern->quant_row(j->x + r * j->k, (int)j->k, q);
         if (j->shift) { /* 8 bytes a step: the byte loop cost as much as the quantization */
             uint8_t *u = (uint8_t *)q;
