@@ -528,6 +528,15 @@ pl_status pl__nrpc_set_meta(natsMsg *m, const struct pl_nrpc_meta *meta) {
     return PL_OK;
 }
 
+pl_status pl__nrpc_set_heartbeat(natsMsg *m, int silence_ms) {
+    if (silence_ms <= 0) return PL_OK;
+    char num[16];
+    snprintf(num, sizeof num, "%d", silence_ms / 3 > 0 ? silence_ms / 3 : 1);
+    if (natsMsgHeader_Set(m, PL_NRPC_H_HEARTBEAT, num) != NATS_OK)
+        return PL_ERR(PL_E_NOMEM, "request headers: heartbeat");
+    return PL_OK;
+}
+
 /* Split "parley.<svc>.<rpc>" (or "parley.<svc>.shard.<K>.<rpc>": svc is then
  * "<svc>.shard.<K>") into svc and rpc. */
 static pl_status split_subject(const char *subject, char *svc, size_t svc_cap, char *rpc,
@@ -659,6 +668,7 @@ static pl_status call_async(struct pl_nrpc_conn *c, const char *subject, const v
     snprintf(inbox, sizeof inbox, "%sr%" PRIu64, c->prefix, id);
     st = pl__nrpc_msg(&m, subject, inbox, req, n, NULL, -1, false, -1, NULL);
     if (st == PL_OK) st = pl__nrpc_set_meta(m, meta);
+    if (st == PL_OK) st = pl__nrpc_set_heartbeat(m, silence_ms);
     if (st == PL_OK) {
         st = pl__nrpc_publish(c->nc, m);
         m = NULL;

@@ -67,6 +67,7 @@ enum pl_grpc_code {
 #define PL_NRPC_H_MORE "Parley-More"
 #define PL_NRPC_H_STATUS "Parley-Status"
 #define PL_NRPC_H_ERROR "Parley-Error"
+#define PL_NRPC_H_HEARTBEAT "Parley-Heartbeat-Ms"
 
 /* Map a pl_status to the gRPC code a worker answers with (the table in
  * docs/nats-protocol.md). PL_E_UNSUPPORTED maps to INVALID_ARGUMENT here;

@@ -117,6 +117,9 @@ struct entry *pl__nrpc_table_find(struct pl_nrpc_conn *c, uint64_t id);
 
 /* Request headers on m (request id, deadline, user). */
 pl_status pl__nrpc_set_meta(natsMsg *m, const struct pl_nrpc_meta *meta);
+/* Parley-Heartbeat-Ms on a request or stream open: a third of the caller's silence limit, so
+ * that a worker whose own interval is longer still heartbeats often enough (0: no header). */
+pl_status pl__nrpc_set_heartbeat(natsMsg *m, int silence_ms);
 
 /* Streams (nrpc_stream.c). */
 void pl__nrpc_stream_release(struct pl_nrpc_stream *s);

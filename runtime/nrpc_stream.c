@@ -459,6 +459,7 @@ pl_status pl__nrpc_stream_open_impl(struct pl_nrpc_conn *c, const char *svc, con
 
     st = pl__nrpc_msg(&m, subj, s->inbox, NULL, 0, NULL, -1, false, -1, NULL);
     if (st == PL_OK) st = pl__nrpc_set_meta(m, meta);
+    if (st == PL_OK) st = pl__nrpc_set_heartbeat(m, c->stream_timeout_ms);
     if (st == PL_OK && natsMsgHeader_Set(m, PL_NRPC_H_RPC, rpc) != NATS_OK)
         st = PL_ERR(PL_E_NOMEM, "stream open headers");
     if (st == PL_OK) {

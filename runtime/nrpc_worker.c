@@ -68,6 +68,13 @@ void pl__wk_ctx_from_msg(struct pl_worker *w, struct rpc *r, natsMsg *msg, int64
     if (user) pl__nrpc_copy_token(ctx->user, sizeof ctx->user, user);
 }
 
+int pl__wk_hb_every(const struct pl_worker *w, natsMsg *msg) {
+    int64_t v = 0;
+    if (!pl__nrpc_hdr_i64(msg, PL_NRPC_H_HEARTBEAT, &v) || v <= 0 || v >= w->o.heartbeat_ms)
+        return w->o.heartbeat_ms;
+    return v < TIMER_TICK_MS ? TIMER_TICK_MS : (int)v;
+}
+
 static struct rpc *find_rpc(struct pl_worker *w, const char *name) {
     for (struct rpc *r = w->rpcs; r; r = r->next)
         if (name && strcmp(r->name, name) == 0) return r;
@@ -166,6 +173,7 @@ static void enqueue_or_refuse(struct pl_worker *w, struct rpc *r, natsMsg *msg,
         j->rpc = r;
         j->received_us = pl_time_mono_us();
         j->hb_ms = j->received_us / 1000;
+        j->hb_every_ms = pl__wk_hb_every(w, msg);
         w->q_new++;
         if (open) w->pending_opens++;
         queue_job_locked(w, j);
@@ -298,6 +306,7 @@ static bool run_inline(struct pl_worker *w, struct rpc *r, natsSubscription *sub
     j.rpc = r;
     j.received_us = pl_time_mono_us();
     j.hb_ms = j.received_us / 1000;
+    j.hb_every_ms = pl__wk_hb_every(w, msg);
     pthread_mutex_lock(&w->lock);
     if (w->q_head || w->in_flight >= w->o.n_threads || w->threads_stop) {
         pthread_mutex_unlock(&w->lock);
@@ -361,7 +370,8 @@ struct hb_due {
 };
 
 static void unary_hb_collect(struct pl_worker *w, struct job *j, int64_t now, struct hb_due *d) {
-    if (j->type != JOB_UNARY || now - j->hb_ms < w->o.heartbeat_ms) return;
+    (void)w;
+    if (j->type != JOB_UNARY || now - j->hb_ms < j->hb_every_ms) return;
     const char *reply = natsMsg_GetReply(j->msg);
     if (!reply || !*reply || strlen(reply) >= sizeof d->subj[0]) return;
     if (d->n == d->cap) {

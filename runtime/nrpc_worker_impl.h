@@ -46,6 +46,7 @@ struct job {
     struct pl_worker_session *sess;
     int64_t received_us;
     int64_t hb_ms;               /* unary: last heartbeat to its reply subject (w->lock) */
+    int hb_every_ms;             /* unary: its heartbeat interval (pl__wk_hb_every) */
     struct job *next;
     struct job *run_prev, *run_next; /* unary, running: w->running (w->lock) */
 };
@@ -78,6 +79,7 @@ struct pl_worker_session {
     pthread_mutex_t lock;
     int64_t send_seq;
     int64_t last_send_ms;
+    int hb_every_ms; /* heartbeat interval (pl__wk_hb_every of the open) */
     bool closed;
     bool opened;               /* the open reply went out: frames may follow */
     int64_t ack_frames, ack_bytes; /* the last Kind:ack sent (0: none yet) */
@@ -172,6 +174,10 @@ void pl__wk_on_session(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
 /* Handler thread: run the pending events of s / a stream open. */
 void pl__wk_run_session_job(struct pl_worker *w, struct pl_worker_session *s);
 void pl__wk_run_open(struct pl_worker *w, struct job *j);
+/* The heartbeat interval for a request or stream open: the worker's heartbeat_ms, or the
+ * client's Parley-Heartbeat-Ms when shorter (a client that gives up after a shorter silence),
+ * at least TIMER_TICK_MS. */
+int pl__wk_hb_every(const struct pl_worker *w, natsMsg *msg);
 /* Timer thread: Kind:hb to the client when nothing went out for heartbeat_ms (see the .c). */
 void pl__wk_session_heartbeat(struct pl_worker_session *s, int64_t now_ms);
 

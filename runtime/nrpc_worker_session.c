@@ -410,7 +410,7 @@ static void session_ack(struct pl_worker_session *s, bool drained) {
 void pl__wk_session_heartbeat(struct pl_worker_session *s, int64_t now_ms) {
     struct pl_worker *w = s->w;
     pthread_mutex_lock(&s->lock);
-    if (s->opened && !s->closed && now_ms - s->last_send_ms >= w->o.heartbeat_ms) {
+    if (s->opened && !s->closed && now_ms - s->last_send_ms >= s->hb_every_ms) {
         natsMsg *m = NULL;
         if (pl__nrpc_msg(&m, s->client_inbox, NULL, NULL, 0, "hb", s->send_seq, false, -1,
                          NULL) == PL_OK)
@@ -481,6 +481,7 @@ void pl__wk_run_open(struct pl_worker *w, struct job *j) {
         goto done;
     }
     s->last_send_ms = pl_time_mono_ms();
+    s->hb_every_ms = pl__wk_hb_every(w, j->msg);
     pthread_mutex_lock(&w->lock);
     s->id = ++w->next_sid;
     s->last_recv_ms = pl_time_mono_ms();

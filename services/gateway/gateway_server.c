@@ -131,13 +131,13 @@ pl_status pl_gw_create(const struct pl_gw_config *cfg, struct pl_gw **out) {
     PL_TRY_GOTO(st, pl__gw_limits_create(gw));
     PL_TRY_GOTO(st, pl__gw_sizes_init(gw));
 
-    /* workers send a heartbeat each second (nrpc_worker.c); on a loaded machine two of
-     * an idle stream's came 2.0 s apart (docs/deployment.md), so a limit near one beat ends
-     * healthy streams */
-    if (gw->cfg.stream_timeout_ms < 3000)
-        PL_LOGW("gateway.stream_timeout_ms %lld is under three of the workers' 1 s heartbeats: "
-                "healthy streams on a busy machine may end UNAVAILABLE \"worker stopped "
-                "responding\" (5000 is the default)",
+    /* workers heartbeat every second, or every third of the caller's silence limit when
+     * that is shorter (Parley-Heartbeat-Ms, docs/nats-protocol.md), at most every 50 ms; on a
+     * loaded machine two beats of an idle stream came 2.0 s apart (docs/deployment.md), so a
+     * limit of a few hundred ms ends healthy calls there */
+    if (gw->cfg.stream_timeout_ms < 1000)
+        PL_LOGW("gateway.stream_timeout_ms %lld: a silence that short ends healthy calls on a "
+                "busy machine UNAVAILABLE \"worker stopped responding\" (5000 is the default)",
                 (long long)gw->cfg.stream_timeout_ms);
     struct pl_nrpc_conn_opts o = PL_NRPC_CONN_OPTS_INIT;
     o.url = gw->cfg.nats_url;

@@ -1845,6 +1845,45 @@ START_TEST(test_inline_quick_rpc) {
 }
 END_TEST
 
+/* The worker heartbeats at the client's pace when the client gives up sooner than three of
+ * the worker's own intervals: its requests and stream opens carry Parley-Heartbeat-Ms (a
+ * third of its silence limit). Worker: 1 s heartbeats; client: 450 ms of silence ends a call.
+ * A 1.2 s unary run and a stream whose end comes 1.2 s after the half-close both complete. */
+START_TEST(test_heartbeat_follows_client) {
+    setup_server(0);
+    struct pl_worker_opts o = PL_WORKER_OPTS_INIT;
+    struct pl_worker *w = NULL;
+    o.service = "thb";
+    o.nats_url = srv.url;
+    o.n_threads = 2;
+    o.heartbeat_ms = 1000;
+    o.inline_max_us = -1;
+    ck_assert(pl_worker_create(&o, &w) == PL_OK);
+    ck_assert(pl_worker_add_unary(w, "where", h_where, NULL) == PL_OK);
+    ck_assert(pl_worker_add_stream(w, "later", &later_iface, NULL) == PL_OK);
+    ck_assert_msg(pl_worker_start(w) == PL_OK, "worker start: %s", pl_last_error());
+    struct pl_nrpc_conn *c = client(0, 450);
+    where_call(c, "parley.thb.where", "1200");
+    struct pl_nrpc_stream *s = NULL;
+    ck_assert_int_eq(pl_nrpc_stream_open(c, "thb", "later", NULL, NULL, NULL, &s), PL_OK);
+    ck_assert_int_eq(pl_nrpc_stream_send(s, "1200", 4), PL_OK);
+    ck_assert_int_eq(pl_nrpc_stream_close_send(s), PL_OK);
+    uint8_t *d;
+    size_t n;
+    int code = -1;
+    const char *msg = NULL;
+    ck_assert_int_eq(pl_nrpc_stream_recv(s, 5000, &d, &n, &code, &msg), PL_OK);
+    ck_assert(n == 4 && memcmp(d, "late", 4) == 0);
+    pl_free(d);
+    ck_assert_int_eq(pl_nrpc_stream_recv(s, 5000, &d, &n, &code, &msg), PL_E_CANCELLED);
+    ck_assert_msg(code == PL_GRPC_OK, "%d %s", code, msg ? msg : "");
+    pl_nrpc_stream_destroy(s);
+    pl_nrpc_conn_destroy(c);
+    pl_worker_destroy(w);
+    teardown_server();
+}
+END_TEST
+
 /* The runtime's dispatch without NATS: a table of handlers, one per rpc, run by name with
  * the same context a NATS request gets. */
 START_TEST(test_worker_call_local) {
@@ -1908,6 +1947,7 @@ Suite *pl_nrpc_suite(void) {
     tcase_add_test(tc, test_latency);
     tcase_add_test(tc, test_msg_release);
     tcase_add_test(tc, test_inline_quick_rpc);
+    tcase_add_test(tc, test_heartbeat_follows_client);
     suite_add_tcase(s, tc);
     return s;
 }
