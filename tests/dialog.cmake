@@ -63,7 +63,7 @@ pl_add_py_test(NAME integration_dialog_pipelines SCRIPT dialog_pipelines.py TIME
                ENV ${pl_dlg_voice_env} "PL_QA=$<TARGET_FILE:parley-qa>"
                    "PL_PARLEY=$<TARGET_FILE:parley>" "PL_TTS=$<TARGET_FILE:parley-tts-fake>"
                    "PL_TTS_FAKE=1")
-# End of turn (docs/dialog.md): parley-dialog with a 1000 ms stop window and the end-of-turn
+# End of turn (docs/dialog.md): parley-dialog with a 2000 ms stop window and the end-of-turn
 # check after 150 ms; FSDD recordings as spoken answers to the party-size prompt: "seven" ends
 # at the short pause (END_OF_UTTERANCE "end of turn", well before the window); "to", a 450 ms
 # pause, then "six" waits for the window and gives one final.

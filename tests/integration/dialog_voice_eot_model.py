@@ -6,7 +6,7 @@ parley-nlu serving every shipped model, the tone voice, parley-dialog, the gatew
    nlu-eot, every label): "book a table for four in boston" is complete at the threshold,
    "book a table" (before "for four in boston") and "according to lawson" (before ", the
    chosen route ...") are not, though the words rule lets both through;
-2. parley-dialog with dialog.end_of_turn_model nlu-eot, a 1000 ms stop window and the check
+2. parley-dialog with dialog.end_of_turn_model nlu-eot, a 2000 ms stop window and the check
    after 150 ms: a spoken answer to the party-size prompt ("seven") still ends at the pause
    (the prompt rule comes first, no classifier call); in a new session a lone digit then
    silence: the check asks the classifier (the log names its P(complete)) and follows it: at
