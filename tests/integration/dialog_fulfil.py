@@ -4,7 +4,8 @@ over a plain socket (there is no Python NATS client here; the protocol is lines 
 
 HTTP paths: /weather and /screenings answer like an operator's service would (JSON with the
 variables of the demo spec's responses), /slow never answers (until stop), /sleepy answers after
-1.5 s, /garbage answers 200
+1.5 s (and not before release() while hold() is on; the monotonic time of each answer is kept
+in .sleepy_answers), /garbage answers 200
 with HTML, /failing answers 503. Every request body is kept in .requests (path, JSON).
 NATS subjects: parley.action.order_status answers text, vars and slots; parley.action.order_garbage
 answers a JSON list; parley.action.sleepy answers after 1.5 s (each request on its own thread, so
@@ -35,7 +36,11 @@ class _Handler(BaseHTTPRequestHandler):
             srv.stopping.wait(30)
             return
         if self.path == "/sleepy":
-            srv.stopping.wait(1.5)
+            t0, gate = time.monotonic(), srv.gate
+            if gate is not None:
+                gate.wait(30)
+            srv.stopping.wait(max(0.0, 1.5 - (time.monotonic() - t0)))
+            srv.sleepy_answers.append(time.monotonic())
             return self._send(200, json.dumps({"text": "Done after a nap."}).encode())
         if self.path == "/failing":
             return self._send(503, b'{"error": "down for maintenance"}')
@@ -63,6 +68,8 @@ class _Server(ThreadingHTTPServer):
 class HttpFulfilment:
     def __init__(self, backlog=128):
         self.requests = []
+        self.sleepy_answers = []
+        self.gate = None
         self.stopping = threading.Event()
         _Server.request_queue_size = backlog
         self.httpd = _Server(("127.0.0.1", 0), _Handler)
@@ -74,8 +81,18 @@ class HttpFulfilment:
     def url(self, path):
         return "http://127.0.0.1:%d%s" % (self.port, path)
 
+    def hold(self):
+        """/sleepy answers no call (those waiting and those to come) before release()."""
+        self.gate = threading.Event()
+
+    def release(self):
+        gate, self.gate = self.gate, None
+        if gate is not None:
+            gate.set()
+
     def stop(self):
         self.stopping.set()
+        self.release()
         self.httpd.shutdown()
 
 
