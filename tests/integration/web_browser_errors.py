@@ -253,8 +253,18 @@ def api_key(stack, d):
     check(d.execute_script("return window.parleyDemo.state.client.ws.url").startswith("wss://"),
           "right key: the socket is wss://")
     say_ok(d, "the keyed gateway over wss")
+    # the key's one slot is given back when the gateway drops the old socket, which the page's
+    # socket sees as CLOSED (the close handshake done): sign in again after that, not after a
+    # fixed pause (a sign-in sent before the gateway has dropped the old socket is refused,
+    # RESOURCE_EXHAUSTED, as it should be)
+    d.execute_script("window.oldSocket = window.parleyDemo.state.client.ws")
     d.find_element(By.ID, "signout").click()
-    time.sleep(0.5)  # the old socket's close reaches the gateway
+    end = time.time() + 15
+    while time.time() < end and d.execute_script("return window.oldSocket.readyState") != 3:
+        time.sleep(0.05)
+    check(d.execute_script("return window.oldSocket.readyState") == 3,
+          "sign out: the old socket closed (readyState %s)"
+          % d.execute_script("return window.oldSocket.readyState"))
     d.find_element(By.ID, "signin-button").click()
     wb.wait(d, lambda s: s["connected"] and s["sessionId"], "carol signed in again (max_calls=1)",
             15)
