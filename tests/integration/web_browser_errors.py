@@ -253,10 +253,12 @@ def api_key(stack, d):
     check(d.execute_script("return window.parleyDemo.state.client.ws.url").startswith("wss://"),
           "right key: the socket is wss://")
     say_ok(d, "the keyed gateway over wss")
-    # the key's one slot is given back when the gateway drops the old socket, which the page's
-    # socket sees as CLOSED (the close handshake done): sign in again after that, not after a
-    # fixed pause (a sign-in sent before the gateway has dropped the old socket is refused,
-    # RESOURCE_EXHAUSTED, as it should be)
+    # the key's one slot is given back when the gateway drops the old socket: after the close
+    # handshake it shuts its side (the page's socket is then CLOSED) and drops the socket on the
+    # page's own FIN, which reaches its one service thread before the next socket's handshake
+    # and start message can. So sign in again once the old socket is CLOSED, not after a fixed
+    # pause (a start that reaches the gateway before it has dropped the old socket is refused
+    # RESOURCE_EXHAUSTED, as it should be, and the page shows that error instead of connecting)
     d.execute_script("window.oldSocket = window.parleyDemo.state.client.ws")
     d.find_element(By.ID, "signout").click()
     end = time.time() + 15
