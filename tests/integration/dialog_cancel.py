@@ -5,20 +5,21 @@ The stack of dialog_stories.py (nats-server, parley-nlu, parley-qa, parley-dialo
 spec dialog/actions.yaml, the gateway; free 127.0.0.1 ports, stopped by PID) with
 dialog.action_threads 4, a webhook server written here that reads each request and never
 answers (it notes when parley-dialog closes the connection), and a `nats` responder that
-answers parley.action.glacial after LATE_S (2 s):
+answers parley.action.glacial after LATE_S (4 s):
 
 1. a session takes a local turn ("ping"), then on a new stream "glacial service": a webhook of
    10 s an attempt with one retry. Once the request has reached the server, the client cancels
    the stream (about 300 ms after it sent the text). The session's next turn, on a new stream,
-   is answered within 1 s of the cancel; the server sees its connection closed within 1 s of
-   the cancel, and no second attempt comes (checked after the first attempt's 10 s and its
-   backoff have passed);
-2. the same with "glacial order", a `nats` action of 10 s whose responder answers after 2 s:
-   the next turn within 1 s of the cancel; the late answer, which comes after, is ignored (the
-   process goes on: a turn after it is answered);
+   is answered within its 5 s deadline (16-35 ms on an idle machine); the server sees its
+   connection closed within 5 s of the cancel (2-8 ms), and no second attempt comes (checked
+   after the first attempt's 10 s and its backoff have passed);
+2. the same with "glacial order", a `nats` action of 10 s whose responder answers after 4 s:
+   the next turn before that late answer goes out (17-27 ms after the cancel; up to 462 ms on
+   a loaded machine, so no bound in time); the late answer is ignored (the process goes on: a
+   turn after it is answered);
 3. the same `nats` turn ended by the stream's deadline (300 ms) rather than by a cancel; then
    a question to the knowledge base (dialog.qa_timeout_ms 10000), parley-qa's subject served
-   by a stand-in that answers after 2 s, cancelled as in 2;
+   by a stand-in that answers after 4 s, cancelled as in 2;
 4. each session's history: the cancelled turns are not stored at all (no user text, no action
    record of them; every stored turn has its TURN_COMPLETE; the context's turn numbers follow
    on: 1, 2, 3 for ping, [cancelled], ping, ping);
@@ -26,7 +27,8 @@ answers parley.action.glacial after LATE_S (2 s):
    free there).
 
 On the build before (the call left running) the next turn waited for the webhook's attempts
-(10 s each: the test's 5 s deadline ran out) or for the nats responder's late answer (1.7 s);
+(10 s each: the test's 5 s deadline ran out) or for the nats responder's late answer (1.7 s
+after the cancel with the answer at 2 s);
 the deadline case (3) passed there too, since each call is bounded by the stream's deadline.
 
     dialog_cancel.py
@@ -48,7 +50,7 @@ from gwtest import check, grpc  # noqa: E402
 from parley.dialog.v1 import dialog_pb2 as D  # noqa: E402
 
 CANCEL_AFTER_S = 0.3
-LATE_S = 2.0          # parley.action.glacial's answer (its timeout_ms is 10000)
+LATE_S = 4.0          # parley.action.glacial's answer (its timeout_ms is 10000)
 ATTEMPT_S = 10.0      # actions.yaml: webhook glacial's timeout_ms (retries 1, 100 ms backoff)
 PONG = "Pong."
 DIALOG = "actions_test"
@@ -118,10 +120,11 @@ class SilentServer:
 
 class Responder(dialog_fulfil.NatsResponder):
     """parley.action.glacial (or parley-qa's subject, kb=True) answered after LATE_S; the
-    answers it sent are counted."""
+    answers it sent are counted (.due counts them just before each goes out)."""
 
     def __init__(self, nats_url, kb=False):
         self.sent = 0
+        self.due = 0
         self.kb = kb
         super().__init__(nats_url, ["parley.qa.natural_query" if kb else "parley.action.glacial"])
 
@@ -135,6 +138,7 @@ class Responder(dialog_fulfil.NatsResponder):
 
         def later():
             time.sleep(LATE_S)
+            self.due += 1
             try:
                 self._publish(reply, data)
                 self.sent += 1
@@ -197,14 +201,22 @@ def cancelled_turn(stack, user, sid, text, arrived, deadline_s=None):
     return t_cancel, t_cancel - t_sent, outcome
 
 
-def next_turn_at_once(stack, user, sid, t_cancel, what):
+def next_turn_at_once(stack, user, sid, t_cancel, what, late=None):
+    """The session's next turn is answered before the cancelled call could have ended: before
+    the service's late answer went out (late: how many have; the build that left the call
+    running answered the next turn only after it) or, for the webhook that never answers,
+    within the turn's 5 s deadline (that build: after the 10 s attempt). Not a bound of 1 s:
+    on a loaded machine the next turn took up to 462 ms."""
+    n_late = late() if late else 0
     texts, _ = turn(stack, user, sid, "ping")
     dt = time.monotonic() - t_cancel
+    went = late() - n_late if late else 0
     print("%s: the session's next turn answered %.0f ms after the cancel" % (what, dt * 1000),
           flush=True)
-    check(texts == [PONG] and dt < 1.0,
-          "%s: the session's next turn (%s) answered %.0f ms after the cancel (within 1 s)" % (
-              what, texts, dt * 1000))
+    check(texts == [PONG] and went == 0,
+          "%s: the session's next turn (%s) answered %.0f ms after the cancel, %s" % (
+              what, texts, dt * 1000, "before the cancelled call's late answer (%d sent by "
+              "then)" % went if late else "within its 5 s deadline"))
 
 
 def session(stack, user):
@@ -224,13 +236,15 @@ def check_webhook(stack, web):
     print("webhook: cancelled %.0f ms after the turn was sent (%s)" % (after * 1000, out))
     next_turn_at_once(stack, user, sid, t_cancel, "webhook turn cancelled")
     first = web.requests[n0]
-    end = t_cancel + 2
+    end = t_cancel + ATTEMPT_S / 2
     while first[1] is None and time.monotonic() < end:
         time.sleep(0.01)
     closed = (first[1] - t_cancel) * 1000 if first[1] else None
-    check(closed is not None and closed < 1000,
-          "webhook turn cancelled: the server saw its connection closed %s after the cancel" % (
-              "%.0f ms" % closed if closed is not None else "not within 2 s"))
+    check(closed is not None and closed < ATTEMPT_S * 1000 / 2,
+          "webhook turn cancelled: the server saw its connection closed %s after the cancel, "
+          "long before the attempt's %.0f s" % ("%.0f ms" % closed if closed is not None
+                                               else "not within %.0f s" % (ATTEMPT_S / 2),
+                                               ATTEMPT_S))
     texts, _ = turn(stack, user, sid, "ping")
     check(texts == [PONG], "webhook turn cancelled: the session goes on (%s)" % texts)
     return user, sid, first[0]
@@ -250,7 +264,7 @@ def check_nats(stack, responder, deadline, kb=False):
     if deadline:
         check(grpc.StatusCode.DEADLINE_EXCEEDED in out,
               "%s: the client got DEADLINE_EXCEEDED (%s)" % (what, out))
-    next_turn_at_once(stack, user, sid, t_cancel, what)
+    next_turn_at_once(stack, user, sid, t_cancel, what, lambda: responder.due)
     t_req = responder.requests[n0][2]
     sent = responder.sent
     end = t_req + LATE_S + 3
