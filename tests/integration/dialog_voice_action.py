@@ -16,12 +16,14 @@ action_threads 4:
    DELAY_S more);
 2. two spoken streams say "six" (END_OF_UTTERANCE, the stream kept open); once both calls
    have reached the responder, their clients cancel them; another user's typed turn is then
-   answered within 1 s (before, both handler threads waited for the cancelled turns, 8 s);
+   answered before those calls' 8 s timeout (17-26 ms idle, up to 421 ms loaded; before, both
+   handler threads waited for the cancelled turns until then);
    the same with two typed "stuck order" turns whose clients cancel;
 3. at once, long before those calls would time out (the cancel ends them: docs/dialog.md,
    "A cancel frees everything at once"), every cancelled session is whole (each stored turn
-   has its TURN_COMPLETE; the cancelled turns are not stored) and takes its next turn within
-   1 s (the build before held each session until its call's 8 s timeout).
+   has its TURN_COMPLETE; the cancelled turns are not stored) and takes its next turn before
+   that timeout (5-7 ms idle; the build before held each session until its call's 8 s
+   timeout).
 
     dialog_voice_action.py [--part all|round|cancel] [--bench]
 
@@ -165,18 +167,22 @@ def check_spoken_round(stack, responder, bench):
                                                                     dt, base, DELAY_S))
 
 
-def other_user_turn(stack, what):
-    """Another user's typed turn on a new stream: answered within 1 s."""
+def other_user_turn(stack, what, t_calls):
+    """Another user's typed turn on a new stream: answered before the cancelled turns' calls
+    (which reached the responder at t_calls) would have timed out, STUCK_S later: the build
+    that held a handler thread for each cancelled turn answered it only then. Not a bound of
+    1 s: on a loaded machine the turn took up to 421 ms."""
     t0 = time.monotonic()
     try:
         out, dt = stack.turn("other", "", "hello")
         texts = bot_texts(out)
     except grpc.RpcError as e:  # both handler threads held: the open is not answered
         dt, texts = time.monotonic() - t0, ["%s: %s" % (e.code(), e.details())]
+    left = t_calls + STUCK_S - time.monotonic()
     print("%s: another user's turn answered in %.0f ms" % (what, dt * 1000), flush=True)
-    check(texts == [HI] and dt < 1.0,
-          "%s: another user's turn answered in %.0f ms (%s), both handler threads free" % (
-              what, dt * 1000, texts))
+    check(texts == [HI] and left > 0,
+          "%s: another user's turn answered in %.0f ms (%s), %.1f s before the cancelled "
+          "calls' timeout: both handler threads free" % (what, dt * 1000, texts, left))
 
 
 def hung(responder):
@@ -205,7 +211,8 @@ def cancel_spoken(stack, responder):
     for c in convs:
         c.call.cancel()
         c.q.put(None)
-    other_user_turn(stack, "%d spoken streams cancelled while their calls wait" % HANDLERS)
+    other_user_turn(stack, "%d spoken streams cancelled while their calls wait" % HANDLERS,
+                    t_calls)
     return [("cx%d" % i, c.out[0][1].session_id) for i, c in enumerate(convs)], t_calls
 
 
@@ -229,14 +236,16 @@ def cancel_typed(stack, responder):
     for call, ev in calls:
         call.cancel()
         ev.set()
-    other_user_turn(stack, "%d typed streams cancelled while their calls wait" % HANDLERS)
+    other_user_turn(stack, "%d typed streams cancelled while their calls wait" % HANDLERS,
+                    t_calls)
     return sids, t_calls
 
 
 def check_whole(stack, sessions, t_calls):
     """Right after the cancel, while the cancelled turns' calls would still wait (STUCK_S):
     each session's stored turns are whole, the cancelled turn is not among them, and it takes
-    its next turn within 1 s."""
+    its next turn before those calls would have timed out (the build before held each session
+    until then; a bound of 1 s is not checked: on a loaded machine a turn took 202 ms)."""
     left = t_calls + STUCK_S - time.monotonic()
     check(left > 2.0, "the cancelled sessions checked %.1f s before their calls' timeout" % left)
     for user, sid in sessions:
@@ -252,9 +261,10 @@ def check_whole(stack, sessions, t_calls):
         t0 = time.monotonic()
         out = list(stack.stub.Converse(iter(reqs), timeout=30))
         dt = time.monotonic() - t0
-        check(bot_texts(out) == [HI] and dt < 1.0,
-              "session of %s takes its next turn (%s in %.0f ms)" % (user, bot_texts(out),
-                                                                     dt * 1000))
+        left = t_calls + STUCK_S - time.monotonic()
+        check(bot_texts(out) == [HI] and left > 0,
+              "session of %s takes its next turn (%s in %.0f ms, %.1f s before the cancelled "
+              "call's timeout)" % (user, bot_texts(out), dt * 1000, left))
 
 
 def main():
