@@ -91,10 +91,11 @@ def main():
         ends = p >= THRESHOLD
         check(verdict.startswith("end") == ends,
               "%s: P(complete | %r) = %.3f, verdict %r" % (clip, text, p, verdict))
-        check(de.eou_details(c)[-1] == ("end of utterance (end of turn)" if ends
-                                        else "end of utterance (detected)"),
-              "%s: the utterance ended %s (%s, %.0f ms after the end of speech)"
-              % (clip, "at the pause" if ends else "at the stop window", de.eou_details(c), eos_fin))
+        at_pause, detail, lag = de.ended_at_pause(c, c.at, lines)
+        check(at_pause if ends else detail == "end of utterance (detected)",
+              "%s: the utterance ended %s (%s, %.0f ms after the end of speech; parley-asr %.0f ms "
+              "behind the live audio at the pause)" % (clip, "at the pause" if ends else
+                                                     "at the stop window", detail, eos_fin, lag))
 
     restart_dialog(stack, "no-such-eot-model")
     c, lines, eos_fin = lone_word(stack, "7_george_0.wav")
