@@ -394,6 +394,7 @@ def check_slow_action_blocks_no_one(stack, web, sessions):
             other = sid
             break
     assert other, "no session in quinn's stripe"
+
     def slow_calls():
         return sum(1 for p, _, _ in web.requests if p == "/slow")
     n0 = slow_calls()
