@@ -99,13 +99,16 @@ def asr_lag_ms(c, at):
 
 def ended_at_pause(c, at, lines):
     """Whether the utterance ended at the pause: END_OF_UTTERANCE "end of turn"; or "detected"
-    when the check at the pause logged its end (lines) but parley-asr was more than WINDOW_MS -
-    EOT_MS behind the live audio there, so the window's silence was in its queue before that
-    end could reach it (beside two busy loops: 3.7 s behind, the final 125 ms after the pause's
-    words). Returns (bool, the detail, the lag in ms)."""
+    when parley-asr was more than WINDOW_MS - EOT_MS behind the live audio there, so the
+    window's silence was in its queue before the check's end could reach it (beside two busy
+    loops: 3.7 s behind, the final 125 ms after the pause's words; 2.2 s behind, the final 1 ms
+    after them, before the check ran: no log line). Returns (bool, the detail, the lag in ms);
+    lines (the check's log lines) are printed with a late end."""
     d, lag = eou_details(c)[-1], asr_lag_ms(c, at)
-    late = (d == "end of utterance (detected)" and lag > WINDOW_MS - EOT_MS
-            and any(": end: " in ln and "speech went on" not in ln for ln in lines))
+    late = d == "end of utterance (detected)" and lag > WINDOW_MS - EOT_MS
+    if late:
+        print("parley-asr %.0f ms behind the live audio at the pause: the window's end was "
+              "queued before the check's (check lines: %d)" % (lag, len(lines)), flush=True)
     return d == "end of utterance (end of turn)" or late, d, lag
 
 
