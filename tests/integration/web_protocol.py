@@ -10,7 +10,8 @@ temporary SQLite file) and the gateway on free 127.0.0.1 ports, stopped by PID.
    error, and a second `start` on the same socket opens a conversation again.
 3. parley-dialog killed mid-conversation: the `end` names UNAVAILABLE, and the audio the
    microphone keeps sending after it brings one error, not one per frame (the demo page shows
-   the last error: a flood would hide why the conversation ended).
+   the last error: a flood would hide why the conversation ended); a contexts call that was in
+   flight at the kill may add its own UNAVAILABLE error.
 Environment: PL_DIALOG, PL_GATEWAY, PL_SOURCE_DIR.
 """
 import asyncio
@@ -124,8 +125,13 @@ async def run(stack, port):
         for _ in range(50):
             await ws.send(FRAME)
         errs = await errors_then_marker(ws)
-        check(len(errs) == 1, "a second of audio after that end: one error (%s)"
-              % [e["message"] for e in errs])
+        # a contexts refresh the gateway asked of parley-dialog just before the kill may end
+        # UNAVAILABLE here too ("worker stopped responding"): one call's answer, not the audio's
+        audio = [e for e in errs if e["code"] == "FAILED_PRECONDITION"]
+        other = [e for e in errs if e["code"] != "FAILED_PRECONDITION"]
+        check(len(audio) == 1 and len(other) <= 2 and all(e["code"] == "UNAVAILABLE" for e in other),
+              "a second of audio after that end: one error (%s)"
+              % [(e["code"], e["message"]) for e in errs])
 
 
 def main():
