@@ -369,8 +369,7 @@ struct hb_due {
     size_t n, cap;
 };
 
-static void unary_hb_collect(struct pl_worker *w, struct job *j, int64_t now, struct hb_due *d) {
-    (void)w;
+static void unary_hb_collect(struct job *j, int64_t now, struct hb_due *d) {
     if (j->type != JOB_UNARY || now - j->hb_ms < j->hb_every_ms) return;
     const char *reply = natsMsg_GetReply(j->msg);
     if (!reply || !*reply || strlen(reply) >= sizeof d->subj[0]) return;
@@ -412,8 +411,8 @@ static void *timer_main(void *arg) {
         if (w->timer_stop) break;
         int64_t now = pl_time_mono_ms();
         size_t n = 0;
-        for (struct job *j = w->q_head; j; j = j->next) unary_hb_collect(w, j, now, &due);
-        for (struct job *j = w->running; j; j = j->run_next) unary_hb_collect(w, j, now, &due);
+        for (struct job *j = w->q_head; j; j = j->next) unary_hb_collect(j, now, &due);
+        for (struct job *j = w->running; j; j = j->run_next) unary_hb_collect(j, now, &due);
         if ((size_t)w->n_sessions > cap) {
             size_t nc = (size_t)w->n_sessions * 2;
             struct pl_worker_session **p = pl_realloc(hb, nc * sizeof *p);

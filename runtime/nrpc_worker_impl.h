@@ -46,7 +46,7 @@ struct job {
     struct pl_worker_session *sess;
     int64_t received_us;
     int64_t hb_ms;               /* unary: last heartbeat to its reply subject (w->lock) */
-    int hb_every_ms;             /* unary: its heartbeat interval (pl__wk_hb_every) */
+    int hb_every_ms;             /* its heartbeat interval (pl__wk_hb_every; an open: its session's) */
     struct job *next;
     struct job *run_prev, *run_next; /* unary, running: w->running (w->lock) */
 };

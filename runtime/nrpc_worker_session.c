@@ -481,7 +481,7 @@ void pl__wk_run_open(struct pl_worker *w, struct job *j) {
         goto done;
     }
     s->last_send_ms = pl_time_mono_ms();
-    s->hb_every_ms = pl__wk_hb_every(w, j->msg);
+    s->hb_every_ms = j->hb_every_ms; /* read from the open at its arrival */
     pthread_mutex_lock(&w->lock);
     s->id = ++w->next_sid;
     s->last_recv_ms = pl_time_mono_ms();
