@@ -157,10 +157,17 @@ static void stream_finished(struct rt_conn *c, int code, const char *message) {
                 c->intent == RT_ASR ? "parley-asr" : "parley-tts", code_name(code),
                 message ? message : "");
     atomic_fetch_sub(&c->gw->pending, 1);
-    pthread_mutex_lock(&c->mu);
-    c->ended = true; /* the httpd thread destroys the stream object */
-    pthread_mutex_unlock(&c->mu);
+}
+
+/* Before the client hears of the end (both intents): its limits' slot is free, since it may start
+ * another at once, and the stream counts as ended, so that input it sends after the end is
+ * answered FAILED_PRECONDITION instead of going to the finished stream. The httpd thread
+ * destroys the stream object. */
+static void mark_ended(struct rt_conn *c) {
     release_limits(c);
+    pthread_mutex_lock(&c->mu);
+    c->ended = true;
+    pthread_mutex_unlock(&c->mu);
 }
 
 /* Open the one stream of this socket (httpd thread). False: an error event went out. */
@@ -265,7 +272,7 @@ static void asr_message(void *ud, const uint8_t *data, size_t n) {
 
 static void asr_end(void *ud, int code, const char *message) {
     struct rt_conn *c = ud;
-    release_limits(c); /* before the client hears of the end, which may start another at once */
+    mark_ended(c);
     pthread_mutex_lock(&c->mu);
     json_t *held = c->held;
     c->held = NULL;
@@ -311,7 +318,7 @@ static void tts_message(void *ud, const uint8_t *data, size_t n) {
 
 static void tts_end(void *ud, int code, const char *message) {
     struct rt_conn *c = ud;
-    release_limits(c); /* as in asr_end */
+    mark_ended(c);
     if (code == PL_GRPC_OK)
         emit(c, json_pack("{s:s, s:b, s:{s:I, s:i}}", "type", "conversation.item.speech.completed",
                           "is_last_result", 1, "synthesis_metadata", "audio_bytes",

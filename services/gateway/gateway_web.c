@@ -431,9 +431,12 @@ static void stream_message(void *ud, const uint8_t *data, size_t n) {
 static void stream_end(void *ud, int code, const char *message) {
     struct web_conn *c = ud;
     /* the limits' slot first: a page that starts again once it reads "end" finds it free */
+    /* and marked ended before the page reads "end": audio it sends after that is refused
+     * (FAILED_PRECONDITION), never fed to the finished stream */
     pthread_mutex_lock(&c->mu);
     struct gw_bucket *bucket = c->bucket;
     c->bucket = NULL;
+    c->ended = true; /* the httpd thread destroys the stream object */
     pthread_mutex_unlock(&c->mu);
     pl__gw_limits_release(c->gw, bucket);
     struct pl_strbuf b;
@@ -450,9 +453,6 @@ static void stream_end(void *ud, int code, const char *message) {
         PL_LOGI("web %s: converse ended %s %s", c->request_id, pl_grpc_code_name(code),
                 message ? message : "");
     atomic_fetch_sub(&c->gw->pending, 1);
-    pthread_mutex_lock(&c->mu);
-    c->ended = true; /* the httpd thread destroys the stream object */
-    pthread_mutex_unlock(&c->mu);
 }
 
 static bool stream_open(struct web_conn *c) {
