@@ -166,7 +166,7 @@ static void enqueue_or_refuse(struct pl_worker *w, struct rpc *r, natsMsg *msg,
     struct job *j = pl_calloc(1, sizeof *j);
     pthread_mutex_lock(&w->lock);
     bool full = w->q_new >= w->o.queue_capacity ||
-                (open && w->n_sessions + w->pending_opens >= w->o.max_streams);
+                (open && w->n_sessions - w->n_ending + w->pending_opens >= w->o.max_streams);
     if (j && !full) {
         j->type = type;
         j->msg = msg;

@@ -75,6 +75,7 @@ struct pl_worker_session {
     int64_t client_seq; /* highest Parley-Seq the client's frames and heartbeats have named */
     int fail_code; /* gRPC code given by pl_worker_session_fail or _end (EV_FAIL) */
     bool final_given; /* pl_worker_session_fail or _end ran: EV_FAIL queued */
+    bool ending; /* the final frame went out: counted in n_ending and in the metrics */
     /* guarded by lock: the send side */
     pthread_mutex_t lock;
     int64_t send_seq;
@@ -118,6 +119,7 @@ struct pl_worker {
     int in_flight; /* jobs running, on handler threads or inline; at most o.n_threads */
     struct pl_worker_session *sbuckets[N_SBUCKETS];
     int n_sessions;
+    int n_ending;  /* of those, sessions whose final frame is out: no longer count as open */
     int pending_opens;
     uint64_t next_sid;
 

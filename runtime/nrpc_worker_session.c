@@ -115,21 +115,42 @@ drop:
     natsMsg_Destroy(msg);
 }
 
-/* Send a final frame (end or error) and refuse sends from now on. */
+/* The streams open as the clients see them (w->lock held): a session whose final frame is out
+ * is over for its client. */
+static int open_streams_locked(const struct pl_worker *w) { return w->n_sessions - w->n_ending; }
+
+/* Send a final frame (end or error) and refuse sends from now on. Before the frame goes out the
+ * session stops counting as open (its slot under max_streams is free) and the call is in the
+ * metrics: a client that opens its next stream, or scrapes /metrics, as soon as it reads the
+ * end finds both done, though on_cancel and the close run later on a handler thread. The frame
+ * is published after the locks (w->lock, then s->lock, as everywhere): no frame of the session
+ * can follow it, since every send checks closed under s->lock. */
 static void session_send_final(struct pl_worker_session *s, const char *kind, int code,
                                const char *err) {
+    struct pl_worker *w = s->w;
+    bool is_end = strcmp(kind, "end") == 0;
+    pthread_mutex_lock(&w->lock);
     pthread_mutex_lock(&s->lock);
-    if (!s->closed) {
-        natsMsg *m = NULL;
-        bool is_end = strcmp(kind, "end") == 0;
-        if (pl__nrpc_msg(&m, s->client_inbox, NULL, NULL, 0, kind, is_end ? s->send_seq + 1 : -1,
-                         false, code, code ? err : NULL) == PL_OK) {
-            if (is_end) s->send_seq++;
-            (void)pl__nrpc_publish(s->w->nc, m);
-        }
-        s->closed = true;
-    }
+    bool send = !s->closed;
+    s->closed = true;
+    int64_t seq = -1;
+    if (send && is_end) seq = ++s->send_seq;
     pthread_mutex_unlock(&s->lock);
+    bool count = send && !s->dead && !s->ending;
+    if (count) {
+        s->ending = true;
+        w->n_ending++;
+        pl_metric_set(w->mm.active_streams, open_streams_locked(w));
+    }
+    pthread_mutex_unlock(&w->lock);
+    if (count) {
+        pl_metrics_std_request(w->metrics, w->model, s->rpc->name, code);
+        pl_metric_observe(w->mm.request_us, (double)(pl_time_mono_us() - s->ctx.received_us));
+    }
+    natsMsg *m = NULL;
+    if (send && pl__nrpc_msg(&m, s->client_inbox, NULL, NULL, 0, kind, seq, false, code,
+                             code ? err : NULL) == PL_OK)
+        (void)pl__nrpc_publish(w->nc, m);
 }
 
 /* Take s out of the table; later frames for it are dropped. */
@@ -140,6 +161,7 @@ static void session_close(struct pl_worker_session *s, int code) {
     pthread_mutex_unlock(&s->lock);
     pthread_mutex_lock(&w->lock);
     bool was_live = !s->dead;
+    bool counted = s->ending;
     if (was_live) {
         s->dead = true;
         for (struct pl_worker_session **p = &w->sbuckets[s->id % N_SBUCKETS]; *p; p = &(*p)->next) {
@@ -149,13 +171,16 @@ static void session_close(struct pl_worker_session *s, int code) {
             }
         }
         w->n_sessions--;
-        pl_metric_set(w->mm.active_streams, w->n_sessions);
+        if (counted) w->n_ending--;
+        pl_metric_set(w->mm.active_streams, open_streams_locked(w));
         pthread_cond_broadcast(&w->idle_cv);
     }
     pthread_mutex_unlock(&w->lock);
     if (!was_live) return;
-    pl_metrics_std_request(w->metrics, w->model, s->rpc->name, code);
-    pl_metric_observe(w->mm.request_us, (double)(pl_time_mono_us() - s->ctx.received_us));
+    if (!counted) { /* no final frame went out (a cancel, a client gone silent, a failed open) */
+        pl_metrics_std_request(w->metrics, w->model, s->rpc->name, code);
+        pl_metric_observe(w->mm.request_us, (double)(pl_time_mono_us() - s->ctx.received_us));
+    }
     pl__wk_session_release(s); /* the table's reference */
 }
 
@@ -490,7 +515,7 @@ void pl__wk_run_open(struct pl_worker *w, struct job *j) {
     w->n_sessions++;
     w->pending_opens--;
     counted = true;
-    pl_metric_set(w->mm.active_streams, w->n_sessions);
+    pl_metric_set(w->mm.active_streams, open_streams_locked(w));
     pthread_mutex_unlock(&w->lock);
 
     if (!s->unary_mode) {
@@ -498,14 +523,14 @@ void pl__wk_run_open(struct pl_worker *w, struct job *j) {
         pl__wk_fault_begin();
         pl_status st = j->rpc->iface->on_open(j->rpc->ud, s, &s->ctx, &s->state);
         pl__wk_fault_end();
-        if (st != PL_OK) {
+        if (st != PL_OK) { /* closed (its slot free, counted) before the client hears why */
             pl__wk_handler_error(st, err, sizeof err);
-            pl__wk_reply_status(w, reply, pl_nrpc_code_from_status(st), err);
             pthread_mutex_lock(&s->lock);
             s->closed = true;
             pthread_mutex_unlock(&s->lock);
             session_close(s, pl_nrpc_code_from_status(st));
             s = NULL;
+            pl__wk_reply_status(w, reply, pl_nrpc_code_from_status(st), err);
             goto done;
         }
     }

@@ -613,6 +613,110 @@ START_TEST(test_stream_deferred_end) {
 }
 END_TEST
 
+/* ---- a stream's place at its end ------------------------------------------------------------ */
+
+/* The stream "gated": echoes each message; on_end ends it at once (deferred, then
+ * pl_worker_session_end); on_cancel, which the worker runs before it closes the session, waits
+ * for gate_open (at most 10 s), so that the close comes as late as a busy handler thread could
+ * make it. */
+static atomic_bool gate_open;
+static atomic_int gated_cancels;
+
+static pl_status gated_msg(void *state, struct pl_worker_session *s, const uint8_t *d, size_t n) {
+    (void)state;
+    return pl_worker_session_send(s, d, n);
+}
+
+static pl_status gated_end(void *state, struct pl_worker_session *s) {
+    (void)state;
+    pl_worker_session_defer_end(s);
+    pl_worker_session_end(s, PL_OK, NULL);
+    return PL_OK;
+}
+
+static void gated_cancel(void *state, struct pl_worker_session *s) {
+    (void)state;
+    (void)s;
+    for (int i = 0; i < 2000 && !atomic_load(&gate_open); i++) pl_sleep_ms(5);
+    atomic_fetch_add(&gated_cancels, 1);
+}
+
+static const struct pl_worker_stream_i gated_iface = {s_open, gated_msg, gated_end, gated_cancel};
+
+/* Open "gated", send msg; the first answer must be msg again. */
+static struct pl_nrpc_stream *gated_stream(struct pl_nrpc_conn *c, const char *msg) {
+    struct pl_nrpc_stream *s = NULL;
+    ck_assert_int_eq(pl_nrpc_stream_open(c, "t14", "gated", NULL, NULL, NULL, &s), PL_OK);
+    ck_assert_int_eq(pl_nrpc_stream_send(s, msg, strlen(msg)), PL_OK);
+    uint8_t *d = NULL;
+    size_t n = 0;
+    int code = -1;
+    const char *why = NULL;
+    pl_status st = pl_nrpc_stream_recv(s, 5000, &d, &n, &code, &why);
+    ck_assert_msg(st == PL_OK && n == strlen(msg) && memcmp(d, msg, n) == 0,
+                  "stream '%s': got %s, code %d (%s)", msg, pl_status_str(st), code,
+                  why ? why : "");
+    pl_free(d);
+    return s;
+}
+
+static int http_get(int port, const char *path, char *body, size_t cap);
+
+/* A client that has read a stream's end may open its next stream at once, and finds the call
+ * in the metrics, though the worker closes the session later (on_cancel first, on a handler
+ * thread; held here). With max_streams 1 the second open was refused RESOURCE_EXHAUSTED "no
+ * room for another stream" while the first session waited for its close. */
+START_TEST(test_stream_slot_free_at_end) {
+    setup_server(0);
+    struct pl_worker_opts o = PL_WORKER_OPTS_INIT;
+    struct pl_worker *w = NULL;
+    o.service = "t14";
+    o.nats_url = srv.url;
+    o.n_threads = 2; /* one held in on_cancel, one for the next open */
+    o.max_streams = 1;
+    o.http_port = 0;
+    o.heartbeat_ms = 200;
+    o.stream_timeout_ms = 5000;
+    ck_assert(pl_worker_create(&o, &w) == PL_OK);
+    ck_assert(pl_worker_add_stream(w, "gated", &gated_iface, NULL) == PL_OK);
+    ck_assert_msg(pl_worker_start(w) == PL_OK, "worker start: %s", pl_last_error());
+    int port = pl_worker_http_port(w);
+    struct pl_nrpc_conn *c = client(100, 5000);
+    atomic_store(&gate_open, false);
+    atomic_store(&gated_cancels, 0);
+
+    struct pl_nrpc_stream *s = gated_stream(c, "first");
+    ck_assert_int_eq(pl_nrpc_stream_close_send(s), PL_OK);
+    uint8_t *d = NULL;
+    size_t n = 0;
+    int code = -1;
+    ck_assert_int_eq(pl_nrpc_stream_recv(s, 5000, &d, &n, &code, NULL), PL_E_CANCELLED);
+    ck_assert_int_eq(code, PL_GRPC_OK);
+    pl_nrpc_stream_destroy(s);
+
+    /* the first session's close waits in on_cancel: its end is out, its place is free */
+    struct pl_nrpc_stream *s2 = gated_stream(c, "second");
+    static char body[65536];
+    ck_assert_int_eq(http_get(port, "/metrics", body, sizeof body), 200);
+    ck_assert_msg(strstr(body, "parley_request_success_total{model=\"t14\",rpc=\"gated\"} 1\n"),
+                  "the ended stream is counted: %s", body);
+    ck_assert_msg(strstr(body, "parley_active_streams{model=\"t14\"} 1\n"),
+                  "one stream open (the second): %s", body);
+    ck_assert_int_eq(atomic_load(&gated_cancels), 0); /* the first close is still held */
+
+    atomic_store(&gate_open, true);
+    ck_assert_int_eq(pl_nrpc_stream_close_send(s2), PL_OK);
+    ck_assert_int_eq(pl_nrpc_stream_recv(s2, 5000, &d, &n, &code, NULL), PL_E_CANCELLED);
+    ck_assert_int_eq(code, PL_GRPC_OK);
+    pl_nrpc_stream_destroy(s2);
+    for (int i = 0; i < 400 && atomic_load(&gated_cancels) < 2; i++) pl_sleep_ms(5);
+    ck_assert_int_eq(atomic_load(&gated_cancels), 2);
+    pl_nrpc_conn_destroy(c);
+    pl_worker_destroy(w);
+    teardown_server();
+}
+END_TEST
+
 START_TEST(test_stream_happy_path) {
     setup_server(0);
     struct pl_worker *w = worker("t6", 2, 16, -1);
@@ -1930,6 +2034,7 @@ Suite *pl_nrpc_suite(void) {
     tcase_add_test(tc, test_large_payload);
     tcase_add_test(tc, test_stream_happy_path);
     tcase_add_test(tc, test_stream_deferred_end);
+    tcase_add_test(tc, test_stream_slot_free_at_end);
     tcase_add_test(tc, test_worker_killed_midstream);
     tcase_add_test(tc, test_sequence_gap);
     tcase_add_test(tc, test_heartbeat_seq);
