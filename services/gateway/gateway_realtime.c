@@ -147,27 +147,24 @@ static bool stream_ended(struct rt_conn *c) {
     return e;
 }
 
-/* The stream's end: count it, log it (both intents). */
+/* The stream's end (both intents), all of it before the client hears of the end, since its
+ * next event is judged by this: its limits' slot and the gateway's count of calls in flight
+ * are given back (it may start another at once), the call is in the metrics, and the stream
+ * counts as ended, so that input it sends after the end is answered FAILED_PRECONDITION
+ * instead of going to the finished stream. The httpd thread destroys the stream object. */
 static void stream_finished(struct rt_conn *c, int code, const char *message) {
+    release_limits(c);
     pl__gw_metrics_record(c->gw, c->intent == RT_ASR ? "realtime_transcription"
                                                       : "realtime_synthesis",
                           code, pl_time_mono_us() - c->start_us);
+    atomic_fetch_sub(&c->gw->pending, 1);
+    pthread_mutex_lock(&c->mu);
+    c->ended = true;
+    pthread_mutex_unlock(&c->mu);
     if (code != PL_GRPC_OK && code != PL_GRPC_CANCELLED)
         PL_LOGI("realtime %s: %s stream ended %s %s", c->s.request_id,
                 c->intent == RT_ASR ? "parley-asr" : "parley-tts", code_name(code),
                 message ? message : "");
-    atomic_fetch_sub(&c->gw->pending, 1);
-}
-
-/* Before the client hears of the end (both intents): its limits' slot is free, since it may start
- * another at once, and the stream counts as ended, so that input it sends after the end is
- * answered FAILED_PRECONDITION instead of going to the finished stream. The httpd thread
- * destroys the stream object. */
-static void mark_ended(struct rt_conn *c) {
-    release_limits(c);
-    pthread_mutex_lock(&c->mu);
-    c->ended = true;
-    pthread_mutex_unlock(&c->mu);
 }
 
 /* Open the one stream of this socket (httpd thread). False: an error event went out. */
@@ -272,7 +269,7 @@ static void asr_message(void *ud, const uint8_t *data, size_t n) {
 
 static void asr_end(void *ud, int code, const char *message) {
     struct rt_conn *c = ud;
-    mark_ended(c);
+    stream_finished(c, code, message);
     pthread_mutex_lock(&c->mu);
     json_t *held = c->held;
     c->held = NULL;
@@ -288,7 +285,6 @@ static void asr_end(void *ud, int code, const char *message) {
                      code_name(code), "parley-asr: %s", message && *message ? message :
                      "the transcription stream failed");
     }
-    stream_finished(c, code, message);
 }
 
 static const struct pl_nrpc_stream_cbs asr_cbs = {asr_message, asr_end};
@@ -318,7 +314,7 @@ static void tts_message(void *ud, const uint8_t *data, size_t n) {
 
 static void tts_end(void *ud, int code, const char *message) {
     struct rt_conn *c = ud;
-    mark_ended(c);
+    stream_finished(c, code, message);
     if (code == PL_GRPC_OK)
         emit(c, json_pack("{s:s, s:b, s:{s:I, s:i}}", "type", "conversation.item.speech.completed",
                           "is_last_result", 1, "synthesis_metadata", "audio_bytes",
@@ -326,7 +322,6 @@ static void tts_end(void *ud, int code, const char *message) {
     else if (code != PL_GRPC_CANCELLED)
         rt_error(c, code != PL_GRPC_INVALID_ARGUMENT && code != PL_GRPC_NOT_FOUND, code_name(code),
                  "parley-tts: %s", message && *message ? message : "the synthesis stream failed");
-    stream_finished(c, code, message);
 }
 
 static const struct pl_nrpc_stream_cbs tts_cbs = {tts_message, tts_end};

@@ -430,15 +430,22 @@ static void stream_message(void *ud, const uint8_t *data, size_t n) {
 
 static void stream_end(void *ud, int code, const char *message) {
     struct web_conn *c = ud;
-    /* the limits' slot first: a page that starts again once it reads "end" finds it free */
-    /* and marked ended before the page reads "end": audio it sends after that is refused
-     * (FAILED_PRECONDITION), never fed to the finished stream */
+    /* Everything the page's next message is judged by, before the page reads "end": the
+     * limits' slot and the gateway's count of calls in flight are given back (a page that
+     * starts again at once finds them free), the call is in the metrics, and the stream is
+     * marked ended (audio sent after "end" is refused FAILED_PRECONDITION, never fed to the
+     * finished stream). */
     pthread_mutex_lock(&c->mu);
     struct gw_bucket *bucket = c->bucket;
     c->bucket = NULL;
     c->ended = true; /* the httpd thread destroys the stream object */
     pthread_mutex_unlock(&c->mu);
     pl__gw_limits_release(c->gw, bucket);
+    pl__gw_metrics_record(c->gw, "converse_web", code, pl_time_mono_us() - c->start_us);
+    atomic_fetch_sub(&c->gw->pending, 1);
+    if (code != PL_GRPC_OK)
+        PL_LOGI("web %s: converse ended %s %s", c->request_id, pl_grpc_code_name(code),
+                message ? message : "");
     struct pl_strbuf b;
     pl_strbuf_init(&b);
     pl_strbuf_append(&b, "{\"type\":\"end\",\"code\":");
@@ -448,11 +455,6 @@ static void stream_end(void *ud, int code, const char *message) {
     pl_strbuf_append_char(&b, '}');
     conn_send_text(c, &b);
     pl_strbuf_deinit(&b);
-    pl__gw_metrics_record(c->gw, "converse_web", code, pl_time_mono_us() - c->start_us);
-    if (code != PL_GRPC_OK)
-        PL_LOGI("web %s: converse ended %s %s", c->request_id, pl_grpc_code_name(code),
-                message ? message : "");
-    atomic_fetch_sub(&c->gw->pending, 1);
 }
 
 static bool stream_open(struct web_conn *c) {
