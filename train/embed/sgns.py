@@ -16,7 +16,8 @@ quick check that the vectors mean something; the fine-tuning that uses them is t
 measure).
 """
 import argparse
-import json
+import glob
+import hashlib
 import lzma
 import os
 import shutil
@@ -24,7 +25,12 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import torch
+
+from train.common.paths import data_dir
+from train.common.wordpiece import CachedEncoder, WordPiece
+from train.gpu.pack import documents
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -63,6 +69,33 @@ def build_tool(work):
         flags.append("-march=native")
     subprocess.run([cc] + flags + ["-o", exe, src, "-lm"], check=True)
     return exe
+
+
+def tokenize_text(args, vocab_path):
+    """The prose's documents as one uint16 id stream ([SEP] between documents), written once
+    per vocabulary to <work>/corpus-<vocab key>.u16."""
+    with open(vocab_path, "rb") as f:
+        key = hashlib.sha256(f.read()).hexdigest()[:12]
+    path = os.path.join(args.work, "corpus-%s.u16" % key)
+    if os.path.exists(path):
+        return path
+    tok = WordPiece(vocab_path)
+    if len(tok.pieces) > 65536:
+        raise SystemExit("%s: %d pieces do not fit uint16 ids" % (vocab_path, len(tok.pieces)))
+    enc, sep = CachedEncoder(tok), tok.ids["[SEP]"]
+    t0, n = time.time(), 0
+    with open(path + ".part", "wb") as out:
+        for name in sorted(glob.glob(os.path.join(args.data, "text", "pretrain", "*.txt.xz"))):
+            for doc in documents(name):
+                ids = np.array(enc(" ".join(doc)) + [sep], dtype="<u2")
+                ids.tofile(out)
+                n += len(ids)
+            log(args.work, "tokenized %s: %d pieces so far, %d words, %.0f s"
+                % (os.path.basename(name), n, enc.words, time.time() - t0))
+    if not n:
+        raise SystemExit("no prose under %s" % os.path.join(args.data, "text", "pretrain"))
+    os.replace(path + ".part", path)
+    return path
 
 
 def read_vectors(path):
@@ -105,6 +138,11 @@ def main(argv=None):
     ap.add_argument("--bundle", default=os.path.join(ROOT, "train", "work", "pretrain-prose", "bundle"),
                     help="a pretraining bundle (vocab.txt, corpus.u16.xz)")
     ap.add_argument("--corpus", default="", help="a uint16 id stream to use instead of the bundle's corpus")
+    ap.add_argument("--text-vocab", default="",
+                    help="tokenize the prose itself (<data>/text/pretrain/*.txt.xz, every document once) "
+                         "with this vocab.txt instead of reading the bundle: vectors for another "
+                         "vocabulary (e.g. BERT's full uncased one)")
+    ap.add_argument("--data", default=data_dir(), help="--text-vocab: the shared data folder")
     ap.add_argument("--vocab", default="", help="vocab.txt to use instead of the bundle's")
     ap.add_argument("--work", default=os.path.join(ROOT, "train", "work", "embed"))
     ap.add_argument("--dim", type=int, default=256)
@@ -118,12 +156,14 @@ def main(argv=None):
     ap.add_argument("--out", default="", help="default: <work>/vectors.pt")
     args = ap.parse_args(argv)
     os.makedirs(args.work, exist_ok=True)
-    vocab_path = args.vocab or os.path.join(args.bundle, "vocab.txt")
+    vocab_path = args.text_vocab or args.vocab or os.path.join(args.bundle, "vocab.txt")
     with open(vocab_path, encoding="utf-8") as f:
         vocab = [line.rstrip("\n") for line in f]
     specials = sum(1 for p in vocab[:16] if p.startswith("[") and p.endswith("]"))
     corpus = args.corpus
-    if not corpus:
+    if not corpus and args.text_vocab:
+        corpus = tokenize_text(args, vocab_path)
+    elif not corpus:
         corpus = os.path.join(args.work, "corpus.u16")
         src = os.path.join(args.bundle, "corpus.u16.xz")
         if not os.path.exists(corpus) or os.path.getmtime(corpus) < os.path.getmtime(src):
