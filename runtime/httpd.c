@@ -486,6 +486,13 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
             if (want && o->wsi) lws_callback_on_writable(o->wsi);
         }
         return 0;
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        /* The client's close frame: the application lets the socket go (its streams, its
+         * limits' slots) now, before lws echoes the close. lws drops the wsi only after the
+         * client's FIN, which comes after the client has seen its close complete: a client
+         * that connects again at once would find the old socket's slots still taken. */
+        ws_gone(h, wsi);
+        return 0;
     case LWS_CALLBACK_CLOSED:
     case LWS_CALLBACK_WSI_DESTROY: ws_gone(h, wsi); return 0;
     default: return 0;
