@@ -59,7 +59,8 @@ struct pl_worker_opts {
     const char *nats_url; /* NULL = $PARLEY_NATS_URL or nats://127.0.0.1:4222 */
     int n_threads;        /* handler threads (default 2) */
     int queue_capacity;   /* queued unary requests + stream opens before RESOURCE_EXHAUSTED (256) */
-    int max_streams;      /* concurrent streams before opens are refused RESOURCE_EXHAUSTED (256) */
+    int max_streams;      /* concurrent streams before opens are refused RESOURCE_EXHAUSTED (256);
+                           * a stream stops counting when its final frame goes out */
     int heartbeat_ms;     /* stream heartbeat interval (1000) */
     int stream_timeout_ms; /* client silence that frees a session (5000) */
     int drain_timeout_ms;  /* how long pl_worker_stop waits for in-flight work (30000) */
