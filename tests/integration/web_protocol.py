@@ -6,8 +6,9 @@ temporary SQLite file) and the gateway on free 127.0.0.1 ports, stopped by PID.
    an odd-length audio frame each get one non-fatal `error` naming the problem; twenty audio
    frames get exactly one FAILED_PRECONDITION (a live microphone sends fifty a second), and the
    socket still takes a `start`.
-2. After `stop` has ended the conversation with `end` OK, audio frames again get exactly one
-   error, and a second `start` on the same socket opens a conversation again.
+2. After `stop` has ended the conversation with `end` OK, the gateway's /metrics counts it
+   already, audio frames again get exactly one error, and a second `start` on the same socket
+   opens a conversation again.
 3. parley-dialog killed mid-conversation: the `end` names UNAVAILABLE, and the audio the
    microphone keeps sending after it brings one error, not one per frame (the demo page shows
    the last error: a flood would hide why the conversation ended); a contexts call that was in
@@ -95,6 +96,10 @@ async def run(stack, port):
         await ws.send(json.dumps({"type": "stop"}))
         end, _ = await until(ws, "end")
         check(end["code"] == "OK", "stop: end OK (%s %s)" % (end["code"], end["message"]))
+        # counted before the page reads its end (as its place in the limits is given back)
+        st, text = g.http_get(port, "/metrics")
+        n = g.metric(text, "parley_gateway_requests_total", rpc="converse_web", code="OK")
+        check(st == 200 and n == 1, "the ended conversation is in /metrics at once (%s)" % n)
         for _ in range(20):
             await ws.send(FRAME)
         errs = await errors_then_marker(ws)
