@@ -62,6 +62,10 @@ def parse_args(argv=None):
     ap.add_argument("--doc-stride", type=int, default=128)
     ap.add_argument("--max-question", type=int, default=64)
     ap.add_argument("--preset", type=int, default=9, help="xz preset of the token files")
+    ap.add_argument("--vectors", default="",
+                    help="word-piece vectors (python3 -m train.embed.sgns: vectors.pt) to put in the bundle "
+                         "as vectors.pt (f16, the bundle vocabulary's pieces): train.gpu.run starts the "
+                         "masked LM's embeddings from them")
     return ap.parse_args(argv)
 
 
@@ -135,6 +139,22 @@ def pack_qa(args, vocab, out):
     return figures
 
 
+def pack_vectors(path, vocab, out):
+    """The rows of `path` (train.embed.sgns) for the pieces of `vocab`, as out/vectors.pt in f16
+    (train.common.piece_vectors reads it). Counted in the bundle before the corpus fills it."""
+    import torch
+    from train.common.piece_vectors import load_piece_vectors
+    src_vocab, vectors = load_piece_vectors(path)
+    index = {p: i for i, p in enumerate(src_vocab)}
+    keep = [p for p in vocab if p in index]
+    if not keep:
+        raise SystemExit("%s shares no piece with the bundle's vocabulary" % path)
+    rows = vectors[torch.tensor([index[p] for p in keep])].half()
+    torch.save({"vocab": keep, "vectors": rows, "source": os.path.basename(path)}, os.path.join(out, "vectors.pt"))
+    print("vectors: %d of %d pieces, %d wide, from %s" % (len(keep), len(vocab), rows.shape[1], path), flush=True)
+    return {"file": "vectors.pt", "pieces": len(keep), "dim": int(rows.shape[1]), "source": path}
+
+
 def main(argv=None):
     args = parse_args(argv)
     t_start = time.time()
@@ -152,6 +172,7 @@ def main(argv=None):
     tok = WordPiece(vocab)
     sep = tok.sep_id
     qa = pack_qa(args, vocab, args.out)
+    vectors = pack_vectors(args.vectors, vocab, args.out) if args.vectors else None
 
     weights = dict((k, float(v)) for k, v in (kv.split("=") for kv in args.weights.split(",")))
     names = [s for s in SOURCES if weights.get(s, 0) > 0
@@ -232,6 +253,8 @@ def main(argv=None):
         "heldout": {"segments": int(len(held)), "length": L},
         "qa": dict(qa, max_length=args.max_length, doc_stride=args.doc_stride, max_question=args.max_question),
     }
+    if vectors:
+        manifest["vectors"] = vectors
     with open(os.path.join(args.out, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=2)
     total = du(args.out)

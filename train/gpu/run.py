@@ -53,6 +53,8 @@ def parse_args(argv=None):
     ap.add_argument("--pt-epochs", type=float, default=40.0, help="passes over the stream at most")
     ap.add_argument("--pt-masking", choices=["word", "piece"], default="word")
     ap.add_argument("--no-extra-qa", action="store_true", help="pretrain without the SQuAD training contexts")
+    ap.add_argument("--no-vectors", action="store_true",
+                    help="start the embeddings at random even when the bundle holds vectors.pt")
     ap.add_argument("--qa-batch", type=int, default=64)
     ap.add_argument("--qa-lr", type=float, default=3e-4)
     ap.add_argument("--qa-epochs", type=float, default=3.0, help="QA epochs at most")
@@ -136,6 +138,10 @@ def main(argv=None):
                "--ffn", str(args.ffn), "--max-length", str(args.pt_length),
                "--max-positions", str(cfg.max_position_embeddings), "--encoder-out", encoder,
                "--encoder-dtype", "f16"] + ([] if args.no_extra_qa else ["--extra-qa"])
+    vectors = os.path.join(args.bundle, "vectors.pt")
+    if os.path.exists(vectors) and not args.no_vectors:
+        # skip-gram vectors save the masked LM the first ~2,000 CPU steps (docs/nlu-pretraining.md)
+        pt_argv += ["--init-embeddings", vectors]
     log("pretraining %.2f min: python3 -m train.nlu.pretrain %s" % (pt_min, " ".join(pt_argv)))
     t1 = time.time()
     pr = pretrain.main(pt_argv)

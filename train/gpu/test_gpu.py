@@ -52,9 +52,14 @@ class TestBundle(unittest.TestCase):
         cls.d = tempfile.mkdtemp()
         write_data(cls.d)
         cls.b = os.path.join(cls.d, "bundle")
+        # word-piece vectors of another vocabulary: its pieces that the bundle's share, and one more
+        cls.vec_vocab = VOCAB[:5] + ["zzz-not-in-the-bundle"] + VOCAB[5:]
+        torch.save({"vocab": cls.vec_vocab, "vectors": torch.randn(len(cls.vec_vocab), 8)},
+                   os.path.join(cls.d, "vectors.pt"))
         cls.m = pack.main(["--data", cls.d, "--out", cls.b, "--vocab", os.path.join(cls.d, "vocab.txt"),
                            "--max-mib", "1", "--heldout-segments", "6", "--heldout-length", "10",
-                           "--weights", "wiki2015=2,gutenberg=1"] + QA_SETTINGS)
+                           "--weights", "wiki2015=2,gutenberg=1",
+                           "--vectors", os.path.join(cls.d, "vectors.pt")] + QA_SETTINGS)
 
     @classmethod
     def tearDownClass(cls):
@@ -77,6 +82,13 @@ class TestBundle(unittest.TestCase):
         extra = bundle.load_corpus(self.b, extra_qa=True)
         self.assertGreater(len(extra["train"]), len(c["train"]))
         self.assertIn("squad-train-contexts", extra["sources"])
+        # the vectors: the bundle vocabulary's rows only, in f16, named in the manifest
+        v = torch.load(os.path.join(self.b, "vectors.pt"))
+        self.assertEqual(v["vocab"], VOCAB)
+        self.assertEqual((v["vectors"].dtype, tuple(v["vectors"].shape)), (torch.float16, (len(VOCAB), 8)))
+        src = torch.load(os.path.join(self.d, "vectors.pt"))["vectors"]
+        self.assertTrue(torch.equal(v["vectors"][7], src[8].half()))
+        self.assertEqual((self.m["vectors"]["pieces"], self.m["vectors"]["dim"]), (len(VOCAB), 8))
 
     def test_features_round_trip(self):
         qs = squad.read_squad(os.path.join(self.d, "qa", "squad-v1.1-train.json.xz"))
@@ -163,6 +175,8 @@ class TestBundle(unittest.TestCase):
         self.assertEqual(c["max_length"], 24)
         with open(os.path.join(out, "run.log")) as f:
             self.assertIn("torch", f.readline())
+        # the masked LM started from the bundle's vectors
+        self.assertIn("word-piece embeddings of %d of %d pieces" % (len(VOCAB) - 5, len(VOCAB)), p.stdout)
 
     def test_steps_under_bf16_autocast(self):
         """The CUDA path's mixed precision, stood in for by the CPU's bf16 autocast: pretraining
