@@ -85,6 +85,8 @@ static pl_status h_ctx(void *ud, const struct pl_worker_ctx *ctx, const uint8_t 
     return PL_OK;
 }
 
+static atomic_int sleep_gate; /* set: h_sleep waits until it is cleared instead of 300 ms */
+
 static pl_status h_sleep(void *ud, const struct pl_worker_ctx *ctx, const uint8_t *req, size_t n,
                          struct pl_worker_out *out) {
     (void)ud;
@@ -93,6 +95,10 @@ static pl_status h_sleep(void *ud, const struct pl_worker_ctx *ctx, const uint8_
     (void)n;
     (void)out;
     atomic_fetch_add(&handler_runs, 1);
+    if (atomic_load(&sleep_gate)) { /* held until the test opens the gate (10 s at most) */
+        for (int i = 0; i < 10000 && atomic_load(&sleep_gate); i++) pl_sleep_ms(1);
+        return PL_OK;
+    }
     pl_sleep_ms(300);
     return PL_OK;
 }
@@ -1245,6 +1251,9 @@ END_TEST
 START_TEST(test_queue_full) {
     setup_server(0);
     atomic_store(&handler_runs, 0);
+    /* The handler holds its run until the refusals are in, however slowly the burst is
+     * delivered (a fixed sleep could end first on a starved machine and free the queue). */
+    atomic_store(&sleep_gate, 1);
     struct pl_worker *w = worker("t9", 1, 2, -1); /* one thread, two queued at most */
     struct pl_nrpc_conn *c = client(0, 0);
     struct waiter wt;
@@ -1252,6 +1261,8 @@ START_TEST(test_queue_full) {
     for (int i = 0; i < 8; i++)
         ck_assert_int_eq(
             pl_nrpc_call_async(c, "parley.t9.sleep", "", 0, NULL, 5000, waiter_done, &wt), PL_OK);
+    waiter_wait(&wt, 5); /* at least 5 are refused while the thread and the queue are held */
+    atomic_store(&sleep_gate, 0);
     waiter_wait(&wt, 8);
     int ok = 0, full = 0;
     for (int i = 0; i < 8; i++) {
