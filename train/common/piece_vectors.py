@@ -10,6 +10,8 @@ token-type embeddings, which start at BERT's 0.02.
 """
 import torch
 
+from train.common.loop import log
+
 
 def load_piece_vectors(path):
     """(vocab list, float32 [V, D] tensor) from a train.embed.sgns output."""
@@ -49,3 +51,22 @@ def init_piece_embeddings(weight, vocab, path, std):
     with torch.no_grad():
         weight[dst] = picked.to(weight.dtype)
     return len(rows), len(vocab)
+
+
+def add_args(ap, what="the word-piece embeddings"):
+    """--init-embeddings and --embeddings-std (pretraining and the fine-tuning recipes)."""
+    ap.add_argument("--init-embeddings", default="",
+                    help="start %s from vectors learnt on the prose (python3 -m train.embed.sgns: "
+                         "vectors.pt), matched by piece" % what)
+    ap.add_argument("--embeddings-std", type=float, default=0.05,
+                    help="--init-embeddings: the standard deviation the vectors are scaled to")
+
+
+def init_from_args(args, bert, vocab):
+    """Apply --init-embeddings (when given) to a fresh encoder `bert`, and log it in args.work."""
+    if not args.init_embeddings:
+        return
+    found, total = init_piece_embeddings(bert.embeddings.word_embeddings.weight, vocab,
+                                         args.init_embeddings, args.embeddings_std)
+    log(args.work, "word-piece embeddings of %d of %d pieces from %s (std %g)"
+        % (found, total, args.init_embeddings, args.embeddings_std))

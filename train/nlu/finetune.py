@@ -35,7 +35,7 @@ from train.common.bert import BertConfig, finetune_config, init_encoder, load_pr
 from train.common.export import export_model
 from train.common.loop import adamw, batches, log, lr_at, save_atomic
 from train.common.paths import data_dir, models_dir, work_dir
-from train.common.piece_vectors import init_piece_embeddings
+from train.common import piece_vectors
 from train.common.wordpiece import WordPiece, prune_vocab
 
 BERT_VOCAB = os.path.join("vocab", "bert-base-uncased-vocab.txt")
@@ -235,11 +235,7 @@ class FineTune:
         ap.add_argument("--init", default="",
                         help="start from a pretrained encoder.pt (python3 -m train.nlu.pretrain): its "
                              "vocabulary and architecture replace --vocab and the encoder options")
-        ap.add_argument("--init-embeddings", default="",
-                        help="start the word-piece embeddings from vectors learnt on prose "
-                             "(python3 -m train.embed.sgns: vectors.pt), matched by piece")
-        ap.add_argument("--embeddings-std", type=float, default=0.05,
-                        help="--init-embeddings: the standard deviation the vectors are scaled to")
+        piece_vectors.add_args(ap)
         return ap.parse_args(argv)
 
     def main(self, argv=None):
@@ -272,11 +268,8 @@ class FineTune:
             init_encoder(model.bert, pre[2])
             self.after_init_encoder(model, args)
             log(args.work, "encoder initialised from %s" % args.init)
-        if args.init_embeddings and state is None:
-            found, total = init_piece_embeddings(model.bert.embeddings.word_embeddings.weight, vocab,
-                                                 args.init_embeddings, args.embeddings_std)
-            log(args.work, "word-piece embeddings of %d of %d pieces from %s (std %g)"
-                % (found, total, args.init_embeddings, args.embeddings_std))
+        if state is None:
+            piece_vectors.init_from_args(args, model.bert, vocab)
         opt = adamw(model, args.lr, args.weight_decay)
         rng = random.Random(args.seed)
         if state is not None:

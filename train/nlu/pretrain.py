@@ -63,7 +63,7 @@ from train.common.data import read_conll, read_snips
 from train.common.loop import IGNORE, adamw, autocast, device_note, log, lr_at, pick_device, save_atomic
 from train.common.wordpiece import CachedEncoder, WordPiece, basic_tokenize, prune_by_counts
 from train.common.paths import data_dir, work_dir
-from train.common.piece_vectors import init_piece_embeddings
+from train.common import piece_vectors
 from train.nlu import punct_data
 from train.nlu.finetune import lr_at_time
 
@@ -99,11 +99,7 @@ def parse_args(argv=None):
     ap.add_argument("--limit", type=int, default=0, help="sentences per source at most (smoke runs)")
     ap.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                     help="auto: CUDA when available (bf16 autocast there), else the CPU (f32)")
-    ap.add_argument("--init-embeddings", default="",
-                    help="start the word-piece embeddings (tied to the MLM output) from vectors learnt "
-                         "on the prose (python3 -m train.embed.sgns: vectors.pt), matched by piece")
-    ap.add_argument("--embeddings-std", type=float, default=0.05,
-                    help="--init-embeddings: the standard deviation the vectors are scaled to")
+    piece_vectors.add_args(ap, "the word-piece embeddings (tied to the MLM output)")
     ap.add_argument("--bundle", default="", help="train on a bundle's token stream (train.gpu.pack)")
     ap.add_argument("--extra-qa", action="store_true",
                     help="--bundle: add the bundle's SQuAD training contexts to the stream")
@@ -388,11 +384,8 @@ def main(argv=None):
         cfg = BertConfig(**state["bert_config"])
     torch.manual_seed(args.seed)
     model = MaskedLM(cfg).to(device)
-    if args.init_embeddings and state is None:
-        found, total = init_piece_embeddings(model.bert.embeddings.word_embeddings.weight, vocab,
-                                             args.init_embeddings, args.embeddings_std)
-        log(args.work, "word-piece embeddings of %d of %d pieces from %s (std %g)"
-            % (found, total, args.init_embeddings, args.embeddings_std))
+    if state is None:
+        piece_vectors.init_from_args(args, model.bert, vocab)
     opt = adamw(model, args.lr, args.weight_decay)
     rng, gen = random.Random(args.seed), torch.Generator().manual_seed(args.seed)
     step, epoch, pending, t_train, history = 0, 0, [], 0.0, []
