@@ -51,6 +51,7 @@ struct opts {
     int chunk_ms;
     long iterations;
     double duration_s, timeout_s, rt_p99_ms, rt_margin_s;
+    double ramp_s, warmup_s; /* ramp_s < 0: first calls chunk_ms / N apart */
 };
 
 enum { OP_SEND, OP_RECV, OP_STATUS };
@@ -101,6 +102,7 @@ struct bench {
     size_t n_chunks;
     double audio_s;
     int64_t chunk_ns;
+    int64_t t_measure; /* results received before this time are not measured (--warmup) */
     grpc_metadata auth;
     size_t n_auth;
     struct level_acc acc;
@@ -112,6 +114,7 @@ static void usage(FILE *f) {
         "usage: parley perf --stream --audio FILE [--server HOST:PORT] [--rpc NAME]\n"
         "                   [--concurrency 1,8,16,32,48] [--chunk-ms 100] [--no-realtime]\n"
         "                   [--iterations K | --duration S] [--timeout S]\n"
+        "                   [--ramp S] [--warmup S]\n"
         "                   [--no-interim] [--punctuation] [--language-code en-US] [--model M]\n"
         "                   [--rt-p99-ms 500] [--rt-margin-s 1] [--api-key K]\n"
         "                   [--tls-ca CA.pem] [--use-ssl] [--label L] [--csv FILE]\n"
@@ -124,6 +127,12 @@ static void usage(FILE *f) {
         "  --no-realtime      send chunks as fast as possible (default: paced by the clock)\n"
         "  --iterations K     streams each of the N slots runs back to back (default 1)\n"
         "  --duration S       instead: slots start new streams until S seconds have passed\n"
+        "  --ramp S           the slots' first streams start S * i / N seconds after the\n"
+        "                     level's start (default: chunk-ms * i / N, only the chunk\n"
+        "                     phases spread; with the clip's length and --duration, the\n"
+        "                     streams' ends spread too, as independent users' would)\n"
+        "  --warmup S         measure only the results and finals received S seconds or more\n"
+        "                     after the level's start (errors and stream times: all)\n"
         "  --timeout S        deadline of each stream (default: audio length + 60 s)\n"
         "  --rt-p99-ms MS     real-time bound on the p99 chunk latency (default 500)\n"
         "  --rt-margin-s S    real time: slowest stream <= audio + chunk + S (default 1)\n"
@@ -163,6 +172,7 @@ static int parse_args(int argc, char **argv, struct opts *o) {
     o->iterations = 1;
     o->rt_p99_ms = 500;
     o->rt_margin_s = 1.0;
+    o->ramp_s = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
         double x;
@@ -210,6 +220,10 @@ static int parse_args(int argc, char **argv, struct opts *o) {
         } else if (!strcmp(a, "--duration")) {
             if (!next_arg(argc, argv, &i, &v) || !parse_num(a, v, 0.001, 1e6, &o->duration_s))
                 return 2;
+        } else if (!strcmp(a, "--ramp")) {
+            if (!next_arg(argc, argv, &i, &v) || !parse_num(a, v, 0, 1e6, &o->ramp_s)) return 2;
+        } else if (!strcmp(a, "--warmup")) {
+            if (!next_arg(argc, argv, &i, &v) || !parse_num(a, v, 0, 1e6, &o->warmup_s)) return 2;
         } else if (!strcmp(a, "--timeout")) {
             if (!next_arg(argc, argv, &i, &v) || !parse_num(a, v, 0.1, 1e6, &o->timeout_s))
                 return 2;
@@ -435,7 +449,8 @@ static void on_response(struct stream *s, int64_t t) {
         const Nvidia__Riva__Asr__StreamingRecognitionResult *res = r->results[i];
         double ap = res->audio_processed;
         if (pl_perf_is_last_final(res->is_final, s->closed, ap, b->audio_s)) {
-            s->fin_ms = (double)(t - s->t_close) / 1e6;
+            /* a final before --warmup's end counts as received, not as measured */
+            s->fin_ms = t < b->t_measure ? NAN : (double)(t - s->t_close) / 1e6;
             s->got_final = true;
             if (!b->acc.text[0] && res->n_alternatives)
                 snprintf(b->acc.text, sizeof b->acc.text, "%s",
@@ -443,7 +458,7 @@ static void on_response(struct stream *s, int64_t t) {
             continue;
         }
         long k = pl_perf_chunk_for(s->sent_end, s->n_sent, ap);
-        if (k < 0) continue;
+        if (k < 0 || t < b->t_measure) continue;
         double ms = (double)(t - s->sent_t[k]) / 1e6;
         (void)pl_perf_samples_add(res->is_final ? &b->acc.ep : &b->acc.lat, ms);
     }
@@ -465,7 +480,7 @@ static void finish_stream(struct stream *s, int64_t t) {
         record_error(acc, s->status, msg);
     } else if (s->got_final) {
         acc->finals++;
-        (void)pl_perf_samples_add(&acc->fin, s->fin_ms);
+        if (!isnan(s->fin_ms)) (void)pl_perf_samples_add(&acc->fin, s->fin_ms);
     }
     if (s->out) grpc_byte_buffer_destroy(s->out);
     s->out = NULL;
@@ -522,6 +537,7 @@ static pl_status run_level(struct bench *b, int conc) {
     if (!ss) return PL_ERR(PL_E_NOMEM, "%d streams", conc);
     int64_t t0 = now_ns();
     int64_t t_end = t0 + (int64_t)(b->o->duration_s * 1e9);
+    b->t_measure = t0 + (int64_t)(b->o->warmup_s * 1e9);
     for (int i = 0; i < conc; i++) {
         struct stream *s = &ss[i];
         s->b = b;
@@ -532,7 +548,10 @@ static pl_status run_level(struct bench *b, int conc) {
             st = PL_ERR(PL_E_NOMEM, "%d streams of %zu chunks", conc, b->n_chunks);
             goto fail;
         }
-        s->t_next_start = t0 + b->chunk_ns * i / conc; /* spread the chunk phases */
+        if (b->o->ramp_s >= 0) /* spread the starts (and so the ends) over ramp_s */
+            s->t_next_start = t0 + (int64_t)(b->o->ramp_s * 1e9 * i / conc);
+        else /* spread the chunk phases */
+            s->t_next_start = t0 + b->chunk_ns * i / conc;
     }
     int slots_left = conc;
     while (slots_left > 0) {
@@ -736,6 +755,9 @@ int pl_perf_stream_main(int argc, char **argv) {
         printf("%.1f s per level\n", o.duration_s);
     else
         printf("%ld stream(s) per slot\n", o.iterations);
+    if (o.ramp_s >= 0 || o.warmup_s > 0)
+        printf("# first streams of the N slots spread over %.2f s; measured from %.1f s on\n",
+               o.ramp_s >= 0 ? o.ramp_s : o.chunk_ms / 1000.0, o.warmup_s);
     printf("# latencies in ms: chunk (interim results) p50/p90/p99, final after the half-close, "
            "endpoint finals; slowest stream in s\n");
     printf("%-10s %5s %7s %6s %8s %8s %8s %8s %8s %8s %7s %8s %9s %4s\n", "label", "conc",

@@ -6,6 +6,8 @@ the shipped model (models/) + parley-gateway on free 127.0.0.1 ports, then the C
   p99, positive and under the deadline);
 - 2 streams of a 2 s cut paced in real time: each stream lasts at least its audio, the row has
   a real-time verdict and the run reports "largest real-time N";
+- --ramp 3 starts the second of 2 slots 1.5 s (3 * 1 / 2) after the first; --warmup past the
+  run's end measures nothing but still counts the finals;
 - errors give a clear message and a nonzero exit, never a hang: an unknown rpc, a unary rpc,
   an unreachable gateway (UNAVAILABLE), a server error (a language the service does not serve:
   INVALID_ARGUMENT), a stream past its deadline (DEADLINE_EXCEEDED);
@@ -95,6 +97,22 @@ def main():
     check(x["realtime"] in ("0", "1") and "largest real-time N: " in r.stdout,
           "real-time verdict (%s) and the largest real-time N" % x["realtime"])
     check(int(x["finals"]) == 2 and int(x["errors"]) == 0, "2 finals, no error")
+
+    # --ramp spreads the slots' starts; --warmup leaves out what comes before its end
+    out = os.path.join(g.TMP, "ramp.csv")
+    r, wall = perf(target, "--audio", cut, "--concurrency", "2", "--ramp", "3", "--warmup",
+                   "600", "--csv", out)
+    check(r.returncode == 0 and "spread over 3.00 s; measured from 600.0 s on" in r.stdout,
+          "--ramp 3 --warmup 600: exit 0, said in the header")
+    x = rows(out)[0]
+    check(wall >= 3.4 and float(x["slowest_stream_s"]) < wall - 1.0,
+          "the second slot started 1.5 s after the first (run %.1f s, slowest stream %s s)"
+          % (wall, x["slowest_stream_s"]))
+    check(int(x["finals"]) == 2 and int(x["results"]) == 0 and x["p50_ms"] == ""
+          and x["final_p50_ms"] == "",
+          "finals received during the warm-up count as received, none is measured")
+    r, _ = perf(target, "--audio", cut, "--ramp", "-1")
+    check(r.returncode == 2 and "--ramp -1" in r.stderr, "a negative ramp is refused (exit 2)")
 
     # errors: clear messages, nonzero exits, no hang
     r, _ = perf(target, "--audio", CLIP, "--rpc", "riva.asr.RivaSpeechRecognition/NoSuchRpc")
