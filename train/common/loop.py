@@ -62,8 +62,16 @@ def save_atomic(obj, path):
     os.replace(path + ".tmp", path)
 
 
-def pick_device(name="auto"):
-    """torch.device of --device: "auto" is CUDA when torch sees a GPU, else the CPU."""
+_cpu_bf16 = False  # bf16 autocast on the CPU too (pick_device's cpu_bf16)
+
+
+def pick_device(name="auto", cpu_bf16=False):
+    """torch.device of --device: "auto" is CUDA when torch sees a GPU, else the CPU.
+    cpu_bf16: on the CPU, run the forward passes under bf16 autocast as on CUDA (oneDNN's
+    bf16 GEMMs; Debian's torch does its f32 GEMMs with a generic BLAS, several times slower on
+    a CPU with AVX-512 BF16); the default keeps CPU results those of the plain f32 code."""
+    global _cpu_bf16
+    _cpu_bf16 = bool(cpu_bf16)
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
@@ -73,10 +81,13 @@ def pick_device(name="auto"):
 
 def autocast(device):
     """Mixed precision of a forward pass: bf16 autocast on CUDA; nothing (f32) on the CPU, so
-    that CPU results stay exactly those of the plain f32 code."""
+    that CPU results stay exactly those of the plain f32 code, unless pick_device was asked
+    for cpu_bf16."""
     import contextlib
     if device.type == "cuda":
         return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    if _cpu_bf16:
+        return torch.autocast(device_type="cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
@@ -85,4 +96,5 @@ def device_note(device):
     if device.type == "cuda":
         return "device cuda: %s, torch %s, CUDA %s, bf16 autocast" % (
             torch.cuda.get_device_name(device), torch.__version__, torch.version.cuda)
-    return "device cpu: torch %s, %d thread(s), f32" % (torch.__version__, torch.get_num_threads())
+    return "device cpu: torch %s, %d thread(s), %s" % (torch.__version__, torch.get_num_threads(),
+                                                       "bf16 autocast" if _cpu_bf16 else "f32")

@@ -18,7 +18,7 @@ import unittest
 import numpy as np
 import torch
 
-from train.common import safetensors_io
+from train.common import loop, safetensors_io
 from train.common.bert import BertConfig, JointIntentSlot
 from train.common.data import bio_labels, read_conll, read_snips
 from train.common.export import export_model
@@ -242,6 +242,26 @@ class TestExport(unittest.TestCase):
                 b_i, b_s = model(torch.tensor([ids + [0, 0]]), torch.tensor([[1, 1, 1, 1, 0, 0]]))
             np.testing.assert_allclose(a_i.numpy(), b_i.numpy(), atol=1e-5)
             np.testing.assert_allclose(a_s.numpy(), b_s[:, :4].numpy(), atol=1e-5)
+
+
+class TestCpuBf16(unittest.TestCase):
+    """pick_device(cpu_bf16) switches bf16 autocast on the CPU on; by default the CPU stays f32."""
+
+    def tearDown(self):
+        loop.pick_device("cpu")  # the module's default again for the other tests
+
+    def test_autocast(self):
+        a, w = torch.randn(4, 8), torch.randn(8, 8)
+        dev = loop.pick_device("cpu")
+        with loop.autocast(dev):
+            self.assertEqual((a @ w).dtype, torch.float32)
+        self.assertTrue(loop.device_note(dev).endswith("f32"))
+        dev = loop.pick_device("cpu", cpu_bf16=True)
+        with loop.autocast(dev):
+            y = a @ w
+        self.assertEqual(y.dtype, torch.bfloat16)
+        self.assertTrue(loop.device_note(dev).endswith("bf16 autocast"))
+        np.testing.assert_allclose(y.float().numpy(), (a @ w).numpy(), rtol=0.05, atol=0.1)
 
 
 if __name__ == "__main__":

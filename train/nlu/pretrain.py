@@ -99,6 +99,8 @@ def parse_args(argv=None):
     ap.add_argument("--limit", type=int, default=0, help="sentences per source at most (smoke runs)")
     ap.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                     help="auto: CUDA when available (bf16 autocast there), else the CPU (f32)")
+    ap.add_argument("--cpu-bf16", action="store_true",
+                    help="on the CPU, bf16 autocast as on CUDA (several times faster where the CPU has AVX-512 BF16)")
     piece_vectors.add_args(ap, "the word-piece embeddings (tied to the MLM output)")
     ap.add_argument("--bundle", default="", help="train on a bundle's token stream (train.gpu.pack)")
     ap.add_argument("--extra-qa", action="store_true",
@@ -349,7 +351,7 @@ def build(args):
 def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    device = pick_device(args.device)
+    device = pick_device(args.device, args.cpu_bf16)
     os.makedirs(args.work, exist_ok=True)
     ckpt_path = os.path.join(args.work, "checkpoint.pt")
     encoder_path = args.encoder_out or os.path.join(args.work, "encoder.pt")

@@ -35,7 +35,8 @@ steps: the schedule then follows the training time or the share of E epochs' ste
 is further along, and ends at either (for fast hardware, where --minutes would be many epochs).
 
 Device: --device auto|cpu|cuda (auto: CUDA when available); bf16 autocast on CUDA, f32 on the
-CPU (the same numbers as before). Checkpoints hold CPU tensors either way.
+CPU (the same numbers as before) unless --cpu-bf16 asks for bf16 autocast there too (about 3x faster
+per step on a CPU with AVX-512 BF16). Checkpoints hold CPU tensors either way.
 
 From a GPU bundle (--bundle DIR, python3 -m train.gpu.pack): the training features are the
 bundle's compact ones (qa/squad11.npz.xz, qa/v2train.npz.xz; no SQuAD json needed) and the dev set
@@ -109,6 +110,8 @@ def parse_args(argv=None):
     ap.add_argument("--init", default="", help="a model directory or an encoder.pt to start from")
     ap.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                     help="auto: CUDA when available (bf16 autocast there), else the CPU (f32)")
+    ap.add_argument("--cpu-bf16", action="store_true",
+                    help="on the CPU, bf16 autocast as on CUDA (several times faster where the CPU has AVX-512 BF16)")
     ap.add_argument("--bundle", default="", help="training features and dev set from a GPU bundle")
     ap.add_argument("--epochs", type=float, default=0.0,
                     help="also end after this many epochs (the schedule follows the further of time and steps)")
@@ -276,7 +279,7 @@ def fmt(m):
 def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    device = pick_device(args.device)
+    device = pick_device(args.device, args.cpu_bf16)
     os.makedirs(args.work, exist_ok=True)
     ckpt_path, best_path = os.path.join(args.work, "checkpoint.pt"), os.path.join(args.work, "best.pt")
     s11, v2_train, v2_dev = read_data(args)
