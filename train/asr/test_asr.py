@@ -195,6 +195,34 @@ class Recipe(unittest.TestCase):
             recipe.run_step(a, "phase2", [["false"]], None, None)  # done before: not run
 
 
+class Bf16Step(unittest.TestCase):
+    """`train.asr.train --bf16`: the step's CTC loss and gradients under bf16 autocast stay
+    those of f32 (the model is small and BatchNorm'd; a wrong cast, e.g. the loss taken on the
+    bf16 log-probabilities' overflow, would move them far)."""
+
+    def test_loss_and_gradients_close_to_f32(self):
+        import copy
+        import torch.nn.functional as F
+        from train.asr.train import Recipe, parser
+        self.assertTrue(parser(Recipe()).parse_args(["--work", "w", "--bf16"]).bf16)
+        torch.manual_seed(0)
+        m = QuartzNetCTC().train()
+        x, lens = torch.randn(4, 80, 300), torch.full((4,), 300)
+        tg, tl = torch.randint(1, len(VOCAB), (4, 30)), torch.full((4,), 30)
+        out = {}
+        for bf in (False, True):
+            mm = copy.deepcopy(m)
+            torch.manual_seed(1)  # the same dropout masks
+            with torch.autocast(device_type="cpu", dtype=torch.bfloat16, enabled=bf):
+                lp, ol = mm(x, lens)
+            loss = F.ctc_loss(lp.float().transpose(0, 1), tg, ol, tl, blank=0, zero_infinity=True)
+            loss.backward()
+            out[bf] = (loss.item(), torch.cat([p.grad.flatten() for p in mm.parameters()]))
+        self.assertAlmostEqual(out[True][0], out[False][0], delta=0.01 * out[False][0])
+        g32, g16 = out[False][1], out[True][1]
+        self.assertGreater(float(F.cosine_similarity(g32, g16, dim=0)), 0.95)  # 0.988 here
+
+
 class Metrics(unittest.TestCase):
     def test_wer(self):
         self.assertEqual(edit_distance("a b c".split(), "a x c d".split()), 2)

@@ -134,6 +134,9 @@ def parser(recipe):
     ap.add_argument("--init", default=None, help="start a fresh run from this checkpoint's weights")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--bf16", action="store_true",
+                    help="training steps under bf16 autocast (CUDA; or a CPU with AVX-512 BF16, about "
+                         "1.6x there); evaluation stays f32")
     ap.add_argument("--freeze-bn", action="store_true",
                     help="re-estimate BatchNorm statistics, then train with them fixed")
     ap.add_argument("--bn-batches", type=int, default=120,
@@ -234,8 +237,9 @@ def main(argv=None, recipe=None):
             for g in opt.param_groups:
                 g["lr"] = lr_at(state["step"], state["seconds"], args)
             x, lens, tg, tl = x.to(dev_t), lens.to(dev_t), tg.to(dev_t), tl.to(dev_t)
-            lp, ol = model(x, lens)
-            loss = F.ctc_loss(lp.transpose(0, 1), tg, ol, tl, blank=0, reduction="mean",
+            with torch.autocast(device_type=dev_t.type, dtype=torch.bfloat16, enabled=args.bf16):
+                lp, ol = model(x, lens)
+            loss = F.ctc_loss(lp.float().transpose(0, 1), tg, ol, tl, blank=0, reduction="mean",
                               zero_infinity=True)
             opt.zero_grad()
             loss.backward()
