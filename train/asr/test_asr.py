@@ -197,8 +197,8 @@ class Recipe(unittest.TestCase):
 
 class Bf16Step(unittest.TestCase):
     """`train.asr.train --bf16`: the step's CTC loss and gradients under bf16 autocast stay
-    those of f32 (the model is small and BatchNorm'd; a wrong cast, e.g. the loss taken on the
-    bf16 log-probabilities' overflow, would move them far)."""
+    those of f32 (0.1% and cosine 0.988 here); a precision problem in the autocast graph (the
+    BatchNorm statistics, the log-softmax) would move them far."""
 
     def test_loss_and_gradients_close_to_f32(self):
         import copy
