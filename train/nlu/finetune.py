@@ -33,7 +33,7 @@ import torch
 from train.common import safetensors_io
 from train.common.bert import BertConfig, finetune_config, init_encoder, load_pretrained
 from train.common.export import export_model
-from train.common.loop import adamw, batches, log, lr_at, save_atomic
+from train.common.loop import add_cpu_bf16_arg, adamw, autocast, batches, log, lr_at, pick_device, save_atomic
 from train.common.paths import data_dir, models_dir, work_dir
 from train.common import piece_vectors
 from train.common.wordpiece import WordPiece, prune_vocab
@@ -236,14 +236,13 @@ class FineTune:
                         help="start from a pretrained encoder.pt (python3 -m train.nlu.pretrain): its "
                              "vocabulary and architecture replace --vocab and the encoder options")
         piece_vectors.add_args(ap)
-        ap.add_argument("--cpu-bf16", action="store_true",
-                        help="training steps under bf16 autocast on the CPU (faster where the CPU has "
-                             "AVX-512 BF16; evaluation stays f32)")
+        add_cpu_bf16_arg(ap, "the training steps (evaluation stays f32)")
         return ap.parse_args(argv)
 
     def main(self, argv=None):
         args = self.args = self.parse_args(argv)
         torch.set_num_threads(args.threads)
+        pick_device("cpu", args.cpu_bf16)  # the training steps' autocast (step)
         os.makedirs(args.work, exist_ok=True)
         ckpt_path = os.path.join(args.work, "checkpoint.pt")
         self.read_data(args)
@@ -368,8 +367,7 @@ class FineTune:
         one; gradients clipped to norm 1); the loss."""
         for g in opt.param_groups:
             g["lr"] = lr * g.get("lr_scale", 1.0)
-        with torch.autocast(device_type="cpu", dtype=torch.bfloat16,
-                            enabled=bool(getattr(self.args, "cpu_bf16", False))):
+        with autocast(torch.device("cpu")):
             loss = self.loss(model, batch)
         loss = loss.float()
         opt.zero_grad()

@@ -60,7 +60,8 @@ from torch import nn
 
 from train.common.bert import BertConfig, BertModel, init_weights
 from train.common.data import read_conll, read_snips
-from train.common.loop import IGNORE, adamw, autocast, device_note, log, lr_at, pick_device, save_atomic
+from train.common.loop import (IGNORE, add_cpu_bf16_arg, adamw, autocast, device_note, log, lr_at,
+                               pick_device, save_atomic)
 from train.common.wordpiece import CachedEncoder, WordPiece, basic_tokenize, prune_by_counts
 from train.common.paths import data_dir, work_dir
 from train.common import piece_vectors
@@ -99,8 +100,7 @@ def parse_args(argv=None):
     ap.add_argument("--limit", type=int, default=0, help="sentences per source at most (smoke runs)")
     ap.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                     help="auto: CUDA when available (bf16 autocast there), else the CPU (f32)")
-    ap.add_argument("--cpu-bf16", action="store_true",
-                    help="on the CPU, bf16 autocast as on CUDA (several times faster where the CPU has AVX-512 BF16)")
+    add_cpu_bf16_arg(ap)
     piece_vectors.add_args(ap, "the word-piece embeddings (tied to the MLM output)")
     ap.add_argument("--bundle", default="", help="train on a bundle's token stream (train.gpu.pack)")
     ap.add_argument("--extra-qa", action="store_true",

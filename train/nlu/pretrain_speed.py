@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Seconds per pretraining step at different thread counts and precisions (f32; bf16: bf16
 autocast on the CPU, `--cpu-bf16` of the recipes), measured interleaved (rounds of a few steps
-at each setting in turn) so that the load of a shared machine weighs on every setting alike. The step is train.nlu.pretrain's: the masked LM with AdamW on --batch-size windows of
+at each setting in turn) so that the load of a shared machine weighs on every setting alike.
+The step is train.nlu.pretrain's: the masked LM with AdamW on --batch-size windows of
 --max-length pieces, 15% of them scored, on random piece ids (speed does not depend on the text).
 
     nice -n 19 /usr/bin/python3 -m train.nlu.pretrain_speed --threads 1,2 --rounds 6 --steps 3

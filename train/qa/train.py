@@ -55,7 +55,8 @@ import torch.nn.functional as F
 
 from train.common import safetensors_io
 from train.common.bert import BertConfig, load_pretrained
-from train.common.loop import adamw, autocast, batches, device_note, log, pick_device, save_atomic
+from train.common.loop import (add_cpu_bf16_arg, adamw, autocast, batches, device_note, log, pick_device,
+                               save_atomic)
 from train.common.paths import data_dir, models_dir, work_dir
 from train.common.wordpiece import WordPiece, load_vocab, prune_vocab
 from train.nlu.finetune import lr_at_time
@@ -110,8 +111,7 @@ def parse_args(argv=None):
     ap.add_argument("--init", default="", help="a model directory or an encoder.pt to start from")
     ap.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                     help="auto: CUDA when available (bf16 autocast there), else the CPU (f32)")
-    ap.add_argument("--cpu-bf16", action="store_true",
-                    help="on the CPU, bf16 autocast as on CUDA (several times faster where the CPU has AVX-512 BF16)")
+    add_cpu_bf16_arg(ap)
     ap.add_argument("--bundle", default="", help="training features and dev set from a GPU bundle")
     ap.add_argument("--epochs", type=float, default=0.0,
                     help="also end after this many epochs (the schedule follows the further of time and steps)")
