@@ -58,7 +58,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from train.common.bert import BertConfig, BertModel, init_weights
+from train.common.bert import BertConfig, BertModel, init_encoder, init_weights, load_pretrained
 from train.common.data import read_conll, read_snips
 from train.common.loop import (IGNORE, add_cpu_bf16_arg, adamw, autocast, device_note, log, lr_at,
                                pick_device, save_atomic)
@@ -116,7 +116,13 @@ def parse_args(argv=None):
                     help="--bundle: also score the held-out segments of the text corpus (the held-out 5%% of "
                          "LJ Speech, SOTU, Moby Dick; the default mode's held-out set) with the bundle's vocabulary")
     ap.add_argument("--eval-every", type=int, default=500, help="score the held-out set(s) every N steps")
-    return ap.parse_args(argv)
+    ap.add_argument("--init-encoder", default="",
+                    help="start the encoder from this encoder.pt (its architecture and vocabulary, which must be "
+                         "the corpus's; the MLM head starts fresh); only at step 0, like --init-embeddings")
+    args = ap.parse_args(argv)
+    if args.init_encoder and getattr(args, "init_embeddings", ""):
+        ap.error("--init-encoder and --init-embeddings both set the word-piece embeddings: give one")
+    return args
 
 
 class MaskedLM(nn.Module):
@@ -382,11 +388,22 @@ def main(argv=None):
                      num_attention_heads=args.heads, intermediate_size=args.ffn,
                      max_position_embeddings=args.max_positions, hidden_dropout_prob=args.dropout,
                      attention_probs_dropout_prob=args.dropout, pad_token_id=tok.pad_id)
+    start = None
     if state is not None:
         cfg = BertConfig(**state["bert_config"])
+    elif args.init_encoder:
+        start = load_pretrained(args.init_encoder)
+        if list(start[0]) != list(vocab):
+            raise SystemExit("--init-encoder %s: its vocabulary (%d pieces) is not the corpus's (%d)"
+                             % (args.init_encoder, len(start[0]), len(vocab)))
+        cfg = BertConfig(**dict(start[1].__dict__, hidden_dropout_prob=args.dropout,
+                                attention_probs_dropout_prob=args.dropout))
     torch.manual_seed(args.seed)
     model = MaskedLM(cfg).to(device)
-    if state is None:
+    if state is None and start is not None:
+        init_encoder(model.bert, start[2])
+        log(args.work, "encoder initialised from %s (%s)" % (args.init_encoder, start[3] or "no notes"))
+    elif state is None:
         piece_vectors.init_from_args(args, model.bert, vocab)
     opt = adamw(model, args.lr, args.weight_decay)
     rng, gen = random.Random(args.seed), torch.Generator().manual_seed(args.seed)

@@ -112,6 +112,22 @@ class TestTinyRun(unittest.TestCase):
             r2 = pretrain.main(["--data", data, "--work", pt, "--limit", "150", "--steps", "6", "--threads", "1",
                                 "--heldout-segments", "20", "--batch-size", "8", "--vocab-size", "2500"])
             self.assertEqual(r2["step"], 6)
+            # --init-encoder: a new run starts from that encoder (at lr 0 it stays exactly that), the
+            # architecture options give way to the encoder's; another vocabulary is refused
+            pt2 = os.path.join(work, "pt2")
+            pretrain.main(["--data", data, "--work", pt2, "--limit", "150", "--steps", "2", "--threads", "1",
+                           "--heldout-segments", "20", "--batch-size", "8", "--vocab-size", "2500", "--lr", "0",
+                           "--init-encoder", os.path.join(pt, "encoder.pt")])
+            _, cfg2, enc2, _ = load_pretrained(os.path.join(pt2, "encoder.pt"))
+            _, cfg1, enc1, _ = load_pretrained(os.path.join(pt, "encoder.pt"))
+            self.assertEqual((cfg2.hidden_size, cfg2.num_hidden_layers), (32, 1))
+            self.assertEqual(sorted(enc1), sorted(enc2))
+            for k in enc1:
+                self.assertTrue(torch.equal(enc1[k], enc2[k]), k)
+            with self.assertRaises(SystemExit):
+                pretrain.main(["--data", data, "--work", os.path.join(work, "pt3"), "--limit", "150",
+                               "--steps", "1", "--threads", "1", "--heldout-segments", "20", "--vocab-size", "1200",
+                               "--init-encoder", os.path.join(pt, "encoder.pt")])
             # the model cards' lines: a finished text run, and an encoder written at a checkpoint of a
             # bundle run that goes on (its held-out figures are an earlier step's)
             res = load_pretrained(os.path.join(pt, "encoder.pt"))[3]
