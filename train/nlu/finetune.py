@@ -61,6 +61,8 @@ def pretrain_summary(pre):
     """How a pretrained encoder was made, for the model cards: a finished text-corpus run, or
     (--bundle) a run on the prose corpus, possibly still going (an encoder.pt written at a
     checkpoint: its held-out figures are those of the last scoring before it)."""
+    if pre.get("description"):      # an encoder taken from a model (train.nlu.encoder_from_model)
+        return pre["description"]
     a = pre.get("args", {})
     if not a.get("bundle") and not pre.get("partial"):
         return ("masked LM, %d steps, %d s on %d CPU thread(s), held-out masked-token accuracy %.2f%%"
@@ -83,6 +85,8 @@ def pretrain_summary(pre):
 
 def pretrained_vocab(pre):
     """How a pretrained encoder's vocabulary was made, for the model cards."""
+    if pre.get("source_model"):
+        return "the vocabulary of %s" % pre["source_model"]
     if isinstance(pre.get("min_piece_count"), int):
         return "the pieces used at least %d times in its pretraining corpus" % pre["min_piece_count"]
     return "its bundle's vocabulary, %s (the NLU models' pruned vocabulary, docs/nlu-pretraining.md)" % (

@@ -261,6 +261,11 @@ def card_origin(args, r, task_words):
                   "SNIPS and CoNLL-2003 training sentences)" % pre["min_piece_count"]
                   if isinstance(pre.get("min_piece_count"), int) else
                   "the vocabulary of the pretrained encoder (train/nlu/pretrain.py): " + pretrained_vocab(pre))
+    if pre.get("description"):
+        return ("fine-tuned on %s from the encoder of Parley's %s" % (task_words, pre["source_model"]),
+                vocab_rule,
+                "this model has about 1/%.0f of BERT-base's 110M parameters; its encoder is %s, and was then "
+                "fine-tuned here." % (share, pre["description"]))
     return ("fine-tuned on %s from Parley's pretrained encoder" % task_words,
             vocab_rule,
             "this model has about 1/%.0f of BERT-base's 110M parameters; its encoder was pretrained by "

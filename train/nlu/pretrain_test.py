@@ -87,6 +87,32 @@ class TestInitEncoder(unittest.TestCase):
             init_encoder(m.bert, missing)
 
 
+class TestEncoderFromModel(unittest.TestCase):
+    def test_ner_model_encoder(self):
+        """A shipped model's encoder as an encoder.pt: the case classes' 4 token types cut to 2 (all row 0
+        with --type-from-row0), the rest as in the model, loadable by the recipes, described in the cards."""
+        from train.common import safetensors_io
+        from train.nlu.encoder_from_model import main as extract
+        model = os.path.join(ROOT, "models", "ner-conll2003")
+        tensors, _ = safetensors_io.load(os.path.join(model, "model.safetensors"))
+        with tempfile.TemporaryDirectory() as work:
+            out = os.path.join(work, "enc.pt")
+            extract([model, "--out", out, "--type-from-row0"])
+            vocab, cfg, enc, res = load_pretrained(out)
+            self.assertEqual((len(vocab), cfg.type_vocab_size), (cfg.vocab_size, 2))
+            tt = torch.from_numpy(tensors["bert.embeddings.token_type_embeddings.weight"].astype("float32"))
+            self.assertEqual(tuple(tt.shape), (4, 256))
+            self.assertTrue(torch.equal(enc["embeddings.token_type_embeddings.weight"], tt[:1].repeat(2, 1)))
+            w = "encoder.layer.3.output.dense.weight"
+            self.assertTrue(torch.equal(enc[w], torch.from_numpy(tensors["bert." + w].astype("float32"))))
+            self.assertFalse(any(k.startswith("pooler.") or k.startswith("classifier") for k in enc))
+            init_encoder(TokenClassifier(cfg, 3).bert, enc)
+            self.assertIn("the encoder of %s" % model, pretrain_summary(res))
+            self.assertEqual(pretrained_vocab(res), "the vocabulary of %s" % model)
+            with self.assertRaises(SystemExit):
+                extract([model, "--out", out, "--token-types", "5"])
+
+
 class TestTinyRun(unittest.TestCase):
     def test_pretrain_then_finetune(self):
         data = data_dir()
