@@ -64,9 +64,10 @@ def pretrain_summary(pre):
     if pre.get("description"):      # an encoder taken from a model (train.nlu.encoder_from_model)
         return pre["description"]
     a = pre.get("args", {})
+    start = ", started from %s" % a["init_encoder"] if a.get("init_encoder") else ""
     if not a.get("bundle") and not pre.get("partial"):
-        return ("masked LM, %d steps, %d s on %d CPU thread(s), held-out masked-token accuracy %.2f%%"
-                % (pre["step"], pre["train_seconds"], pre["threads"], pre["heldout"]["masked_acc"]))
+        return ("masked LM%s, %d steps, %d s on %d CPU thread(s), held-out masked-token accuracy %.2f%%"
+                % (start, pre["step"], pre["train_seconds"], pre["threads"], pre["heldout"]["masked_acc"]))
     what = "masked LM (%s masking) on %s" % (
         "whole-word" if a.get("masking") == "word" else "single-piece",
         "the prose corpus of text/pretrain (a train.gpu.pack bundle)" if a.get("bundle") else "the text corpus")
@@ -79,8 +80,8 @@ def pretrain_summary(pre):
             " (%.2f%% on the text corpus's held-out set)" % held["text"]["masked_acc"] if "text" in held else "")
     else:
         acc = "not scored yet"
-    return "%s, %s, %d s on %d %s thread(s), %s" % (what, steps, pre["train_seconds"], pre["threads"],
-                                                     "CUDA" if "cuda" in pre.get("device", "") else "CPU", acc)
+    return "%s%s, %s, %d s on %d %s thread(s), %s" % (what, start, steps, pre["train_seconds"], pre["threads"],
+                                                       "CUDA" if "cuda" in pre.get("device", "") else "CPU", acc)
 
 
 def pretrained_vocab(pre):

@@ -66,7 +66,7 @@ from train.common.wordpiece import CachedEncoder, WordPiece, basic_tokenize, pru
 from train.common.paths import data_dir, work_dir
 from train.common import piece_vectors
 from train.nlu import punct_data
-from train.nlu.finetune import lr_at_time
+from train.nlu.finetune import lr_at_time, pretrain_summary
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
 
@@ -402,7 +402,8 @@ def main(argv=None):
     model = MaskedLM(cfg).to(device)
     if state is None and start is not None:
         init_encoder(model.bert, start[2])
-        log(args.work, "encoder initialised from %s (%s)" % (args.init_encoder, start[3] or "no notes"))
+        log(args.work, "encoder initialised from %s (%s)" % (
+            args.init_encoder, start[3].get("description") or pretrain_summary(start[3]) if start[3] else "no notes"))
     elif state is None:
         piece_vectors.init_from_args(args, model.bert, vocab)
     opt = adamw(model, args.lr, args.weight_decay)

@@ -147,6 +147,8 @@ class TestTinyRun(unittest.TestCase):
             _, cfg2, enc2, _ = load_pretrained(os.path.join(pt2, "encoder.pt"))
             _, cfg1, enc1, _ = load_pretrained(os.path.join(pt, "encoder.pt"))
             self.assertEqual((cfg2.hidden_size, cfg2.num_hidden_layers), (32, 1))
+            self.assertIn("masked LM, started from %s, 2 steps" % os.path.join(pt, "encoder.pt"),
+                          pretrain_summary(load_pretrained(os.path.join(pt2, "encoder.pt"))[3]))
             self.assertEqual(sorted(enc1), sorted(enc2))
             for k in enc1:
                 self.assertTrue(torch.equal(enc1[k], enc2[k]), k)
