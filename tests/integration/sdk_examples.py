@@ -180,7 +180,7 @@ def dialog(server):
     p = run("converse", "book a table for four in boston", "--user", "sdk-alice", "--session", sid,
             "--server", server)
     check(p.returncode == 0 and p.stdout.startswith("session %s\n" % sid) and
-          "slot city=boston" in p.stdout and re.search(r"^bot (What time\?|For when\?)$", p.stdout, re.M),
+          re.search(r"^slot \w+=boston$", p.stdout, re.M) and re.search(r"^bot (What time\?|For when\?)$", p.stdout, re.M),
           "pl-sdk-converse --session: the same session, the form asks for the time")
     # a spoken turn, push-to-talk: the WAV streamed, END_OF_UTTERANCE, the reply as audio too
     clip = os.path.join(DATA, "speech", "fsdd", "recordings", "7_george_0.wav")
