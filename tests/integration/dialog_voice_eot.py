@@ -233,7 +233,7 @@ def lone_pause(stack, clips):
               "lone word: %r at intent %.3f < %.2f: the check waited (%s: %s)"
               % (words, score, MIN_CONFIDENCE, verdict, why))
         check(len(texts) == 1 and len(eou_details(c)) == 1,
-              "lone word: one final, one END_OF_UTTERANCE: the stop window ended it after the "
+              "lone word: one final, one END_OF_UTTERANCE: the utterance ended once, after the "
               "next word (%r, %s)" % (texts, eou_details(c)))
 
 
@@ -292,7 +292,8 @@ def main():
     print("tone: the falling voice ended %.0f ms after the end of speech, the rising one %.0f ms"
           % (fell, held))
     print("end of turn: the complete answer ended %.0f ms after the end of speech (first reply "
-          "audio %.0f ms); the pause after a lone word with no prompt waiting waited" % (eos_fin, eos_audio))
+          "audio %.0f ms); the pause after a lone word with no prompt waiting followed the intent "
+          "score" % (eos_fin, eos_audio))
 
 
 if __name__ == "__main__":
