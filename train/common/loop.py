@@ -105,3 +105,25 @@ def device_note(device):
             torch.cuda.get_device_name(device), torch.__version__, torch.version.cuda)
     return "device cpu: torch %s, %d thread(s), %s" % (torch.__version__, torch.get_num_threads(),
                                                        "bf16 autocast" if _cpu_bf16 else "f32")
+
+
+def machine_note():
+    """The CPU as the model cards name it: lscpu's model name, the vCPUs, the widest vector
+    instructions, torch's version and the training precision ("AMD EPYC, 2 vCPUs, AVX-512 with
+    BF16, python3-torch 1.13.0a0, bf16 autocast")."""
+    name, flags, n = "unknown CPU", set(), 0
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, val = line.partition(":")
+                key = key.strip()
+                if key == "model name":
+                    name, n = val.strip(), n + 1
+                elif key == "flags" and not flags:
+                    flags = set(val.split())
+    except OSError:
+        pass
+    isa = ("AVX-512 with BF16" if "avx512_bf16" in flags else "AVX-512" if "avx512f" in flags
+           else "AVX2" if "avx2" in flags else "no AVX2")
+    return "%s, %d vCPUs, %s, python3-torch %s, %s" % (name, n or 1, isa, torch.__version__,
+                                                      "bf16 autocast" if _cpu_bf16 else "f32")

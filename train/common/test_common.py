@@ -13,6 +13,7 @@ import math
 import os
 import struct
 import tempfile
+import re
 import unittest
 
 import numpy as np
@@ -262,6 +263,22 @@ class TestCpuBf16(unittest.TestCase):
         self.assertEqual(y.dtype, torch.bfloat16)
         self.assertTrue(loop.device_note(dev).endswith("bf16 autocast"))
         np.testing.assert_allclose(y.float().numpy(), (a @ w).numpy(), rtol=0.05, atol=0.1)
+
+    def test_machine_note(self):
+        """The model cards' CPU line: lscpu's model name, the vCPUs, the vector instructions read from
+        /proc/cpuinfo (not assumed), torch, and the precision that pick_device set."""
+        with open("/proc/cpuinfo") as f:
+            info = f.read()
+        flags = set(re.search(r"^flags\s*:(.*)$", info, re.M).group(1).split())
+        name = re.search(r"^model name\s*:\s*(.+)$", info, re.M).group(1).strip()
+        loop.pick_device("cpu", cpu_bf16=True)
+        note = loop.machine_note()
+        self.assertTrue(note.startswith("%s, %d vCPUs, " % (name, len(re.findall(r"^processor", info, re.M)))), note)
+        self.assertIn("AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2", note)
+        self.assertEqual("with BF16" in note, "avx512_bf16" in flags)
+        self.assertTrue(note.endswith("python3-torch %s, bf16 autocast" % torch.__version__), note)
+        loop.pick_device("cpu")
+        self.assertTrue(loop.machine_note().endswith(", f32"))
 
 
 if __name__ == "__main__":

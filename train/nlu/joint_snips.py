@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from train.common.bert import JointIntentSlot
 from train.common.data import bio_labels, label_list, read_snips
 from train.common.export import sha256
-from train.common.loop import IGNORE, batches, pad_batch
+from train.common.loop import IGNORE, batches, machine_note, pad_batch
 from train.common.metrics import SpanF1
 from train.nlu.finetune import FineTune, pretrain_summary, pretrained_vocab
 
@@ -219,7 +219,7 @@ semantic-frame accuracy: intent and every word's tag right.
 | test | {t_ia:.2f} | {t_f1:.2f} | {t_p:.2f} / {t_r:.2f} | {t_fa:.2f} |
 
 Best epoch {best} of {epochs}; {secs} s of training on {threads} CPU thread(s){segments}
-(the 2-vCPU AMD EPYC VM, AVX2, Debian python3-torch 1.13). For comparison, published results
+({machine}). For comparison, published results
 with a pretrained BERT-base are about 98.6 intent accuracy and 97.0 slot F1;
 {pretrain_note}
 Training time is wall-clock and depends on the machine's load.
@@ -241,7 +241,7 @@ checking that they reproduce the trained model's logits.
            d_ia=d["intent_acc"], d_f1=d["slot_f1"], d_p=d["slot_p"], d_r=d["slot_r"], d_fa=d["frame_acc"],
            t_ia=t["intent_acc"], t_f1=t["slot_f1"], t_p=t["slot_p"], t_r=t["slot_r"], t_fa=t["frame_acc"],
            best=r["best_epoch"], epochs=r["epochs"], secs=r["train_seconds"], threads=r["threads"], cmd=cmd,
-           seed=args.seed, segments=segments_note(r.get("runs", [])),
+           seed=args.seed, segments=segments_note(r.get("runs", [])), machine=machine_note(),
            **dict(zip(("origin", "vocab_rule", "pretrain_note"), card_origin(args, r, "SNIPS"))))
     with open(os.path.join(args.out, "README.md"), "w", encoding="utf-8") as f:
         f.write(text)
