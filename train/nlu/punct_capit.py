@@ -254,7 +254,7 @@ class PunctCapitRecipe(FineTune):
         ap.add_argument("--sources", default=SOURCE_WEIGHTS,
                         help="training sources and sampling weights, name:weight,...: ljspeech, sotu, "
                              "moby-dick (their first 95%%) and the prose corpus text/pretrain/NAME.txt.xz "
-                             "(%s)" % ", ".join(pd.PROSE_SOURCES))
+                             "(" + ", ".join(pd.PROSE_SOURCES) + ")")
         ap.add_argument("--prose-words", type=int, default=1500000,
                         help="words drawn from each prose source (whole paragraphs, evenly over the file)")
         ap.add_argument("--from-export", default="",
