@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from train.common.bert import JointIntentSlot
 from train.common.data import bio_labels, label_list, read_snips
+from train.nlu.gazetteer import refill_cities, wordnet_cities
 from train.common.export import sha256
 from train.common.loop import IGNORE, batches, machine_note, pad_batch
 from train.common.metrics import SpanF1
@@ -89,9 +90,17 @@ class JointSnips(FineTune):
 
     def add_args(self, ap):
         ap.add_argument("--max-positions", type=int, default=128)
+        ap.add_argument("--city-gazetteer", action="store_true",
+                        help="add a copy of every training utterance with a city slot, the city drawn from "
+                             "WordNet's cities (train/nlu/gazetteer.py): SNIPS's cities are small towns")
 
     def read_data(self, args):
         self.read_splits(args, read_snips, {"train": "train", "dev": "valid", "test": "test"})
+        if args.city_gazetteer:
+            cities = wordnet_cities(os.path.join(args.data, "..", "..", "text", "pretrain", "wordnet.txt.xz"))
+            extra = refill_cities(self.examples["train"], cities, args.seed)
+            self.examples["train"] = self.examples["train"] + extra
+            print("city gazetteer: %d WordNet cities, %d training utterances added" % (len(cities), len(extra)))
 
     def new_labels(self, args):
         train = self.examples["train"]
