@@ -226,6 +226,25 @@ class TokenClassifier(nn.Module):
         return self.classifier(self.dropout(h))
 
 
+def load_model_dir(path):
+    """(vocab, BertConfig, encoder state without the "bert." prefix and without the pooler) of
+    a Parley model directory (config.json, model.safetensors, vocab.txt)."""
+    import json
+    import os
+
+    import numpy as np
+
+    from train.common import safetensors_io
+    from train.common.wordpiece import load_vocab
+    with open(os.path.join(path, "config.json")) as f:
+        c = json.load(f)
+    cfg = BertConfig(**{k: c[k] for k in BertConfig.__dataclass_fields__ if k in c})
+    tensors, _ = safetensors_io.load(os.path.join(path, "model.safetensors"))
+    state = {k[len("bert."):]: torch.from_numpy(np.array(v, dtype=np.float32))
+             for k, v in tensors.items() if k.startswith("bert.") and not k.startswith("bert.pooler.")}
+    return load_vocab(os.path.join(path, "vocab.txt")), cfg, state
+
+
 def load_pretrained(path):
     """(vocab, BertConfig, encoder state) of an encoder.pt written by
     train/nlu/pretrain.py; the state's keys are BertModel's (no "bert." prefix)."""

@@ -12,24 +12,16 @@ that note ("description") instead of pretraining figures.
 """
 import argparse
 import dataclasses
-import json
 import os
 
-import numpy as np
 import torch
 
-from train.common import safetensors_io
-from train.common.bert import BertConfig
-from train.common.wordpiece import load_vocab
+from train.common.bert import BertConfig, load_model_dir
 
 
 def encoder_of(model_dir, token_types=2, type_from_row0=False):
     """(vocab, BertConfig, encoder state without the "bert." prefix) of a model directory."""
-    with open(os.path.join(model_dir, "config.json")) as f:
-        c = json.load(f)
-    tensors, _ = safetensors_io.load(os.path.join(model_dir, "model.safetensors"))
-    state = {k[len("bert."):]: torch.from_numpy(np.array(v, dtype=np.float32))
-             for k, v in tensors.items() if k.startswith("bert.") and not k.startswith("bert.pooler.")}
+    vocab, cfg, state = load_model_dir(model_dir)
     if not state:
         raise SystemExit("%s: no bert.* tensors" % model_dir)
     tt = state["embeddings.token_type_embeddings.weight"]
@@ -37,9 +29,7 @@ def encoder_of(model_dir, token_types=2, type_from_row0=False):
         raise SystemExit("%s has %d token types, fewer than --token-types %d" % (model_dir, tt.shape[0], token_types))
     tt = tt[:1].repeat(token_types, 1) if type_from_row0 else tt[:token_types]
     state["embeddings.token_type_embeddings.weight"] = tt.clone()
-    c["type_vocab_size"] = token_types
-    cfg = BertConfig(**{k: c[k] for k in BertConfig.__dataclass_fields__ if k in c})
-    vocab = load_vocab(os.path.join(model_dir, "vocab.txt"))
+    cfg = BertConfig(**dict(cfg.__dict__, type_vocab_size=token_types))
     if len(vocab) != cfg.vocab_size:
         raise SystemExit("%s: vocab.txt has %d pieces, config.json says %d" % (model_dir, len(vocab), cfg.vocab_size))
     return vocab, cfg, state

@@ -17,6 +17,7 @@ import random
 import re
 
 from train.common.data import Example
+from train.common.metrics import spans
 
 # "Herat: a city in ...", "Windhoek: capital of Namibia ...", "Durres: port city in ...",
 # "Tirana, Albanian capital: the capital and largest city of ...": a gloss that opens with a
@@ -42,17 +43,7 @@ def wordnet_cities(path):
 
 def slot_values(examples, slots):
     """The lower-cased values the examples give the named slots."""
-    out = set()
-    for e in examples:
-        span, cur = [], None
-        for w, t in zip(e.words + [""], e.tags + ["O"]):
-            if t.startswith("I-") and t[2:] == cur:
-                span.append(w)
-                continue
-            if cur in slots and span:
-                out.add(" ".join(span).lower())
-            cur, span = (t[2:], [w]) if t.startswith("B-") else (None, [])
-    return out
+    return {" ".join(e.words[i:j]).lower() for e in examples for i, j, t in spans(e.tags) if t in slots}
 
 
 def refill_cities(examples, cities, seed=1):
@@ -65,23 +56,17 @@ def refill_cities(examples, cities, seed=1):
     rng = random.Random(seed)
     out = []
     for e in examples:
-        if "B-city" not in e.tags:
+        cuts = sorted((i, j) for i, j, t in spans(e.tags) if t == "city")
+        if not cuts:
             continue
-        words, tags, i = [], [], 0
-        while i < len(e.words):
-            if e.tags[i] == "B-city":
-                j = i + 1
-                while j < len(e.words) and e.tags[j] == "I-city":
-                    j += 1
-                new = rng.choice(cities).split()
-                words += new
-                tags += ["B-city"] + ["I-city"] * (len(new) - 1)
-                i = j
-            else:
-                words.append(e.words[i])
-                tags.append(e.tags[i])
-                i += 1
-        out.append(Example(words=words, tags=tags, intent=e.intent, meta=dict(e.meta, refilled=True)))
+        words, tags, k = [], [], 0
+        for i, j in cuts:
+            new = rng.choice(cities).split()
+            words += e.words[k:i] + new
+            tags += e.tags[k:i] + ["B-city"] + ["I-city"] * (len(new) - 1)
+            k = j
+        out.append(Example(words=words + e.words[k:], tags=tags + e.tags[k:], intent=e.intent,
+                           meta=dict(e.meta, refilled=True)))
     return out
 
 

@@ -49,12 +49,10 @@ import os
 import random
 import time
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-from train.common import safetensors_io
-from train.common.bert import BertConfig, load_pretrained
+from train.common.bert import BertConfig, load_model_dir, load_pretrained
 from train.common.loop import (add_cpu_bf16_arg, adamw, autocast, batches, device_note, log, pick_device,
                                save_atomic)
 from train.common.paths import data_dir, models_dir, work_dir
@@ -210,13 +208,7 @@ def qa_loss(model, batch, device=None):
 def load_init(path):
     """(vocab, BertConfig, encoder state without the "bert." prefix, description) of --init."""
     if os.path.isdir(path):
-        with open(os.path.join(path, "config.json")) as f:
-            c = json.load(f)
-        cfg = BertConfig(**{k: c[k] for k in BertConfig.__dataclass_fields__ if k in c})
-        tensors, _ = safetensors_io.load(os.path.join(path, "model.safetensors"))
-        state = {k[len("bert."):]: torch.from_numpy(np.array(v, dtype=np.float32))
-                 for k, v in tensors.items() if k.startswith("bert.") and not k.startswith("bert.pooler.")}
-        return load_vocab(os.path.join(path, "vocab.txt")), cfg, state, "the encoder of %s" % path
+        return load_model_dir(path) + ("the encoder of %s" % path,)
     vocab, cfg, state, _ = load_pretrained(path)
     return vocab, cfg, {k: v for k, v in state.items() if not k.startswith("pooler.")}, "the encoder %s" % path
 
