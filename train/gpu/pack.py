@@ -31,6 +31,7 @@ import time
 
 import numpy as np
 
+from train.common.lineage import command_of
 from train.common.paths import ROOT, data_dir, models_dir
 from train.common.wordpiece import CachedEncoder, WordPiece, load_vocab
 from train.gpu import bundle
@@ -242,6 +243,7 @@ def main(argv=None):
     total_words = sum(words.values())
     pieces_per_word = n_tok / max(1, total_words)
     manifest = {
+        "command": command_of("train.gpu.pack", vars(args), vars(parse_args([])), skip=("data",)),
         "created": time.strftime("%Y-%m-%d %H:%M:%S"), "seconds": round(time.time() - t_start),
         "vocab_name": os.path.relpath(args.vocab, ROOT) if args.vocab.startswith(ROOT) else args.vocab,
         "vocab_size": len(vocab), "vocab_key": bundle.vocab_key(vocab),

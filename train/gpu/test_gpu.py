@@ -71,6 +71,14 @@ class TestBundle(unittest.TestCase):
             self.assertTrue(os.path.exists(os.path.join(self.b, f)), f)
         self.assertEqual(self.m["vocab_key"], bundle.vocab_key(VOCAB))
         self.assertLessEqual(pack.du(self.b), 1 << 20)
+        # the command that made it (the model cards' Reproduce lines), parsed back: the same options
+        argv = self.m["command"].split(" -m train.gpu.pack ")[1].split()
+        self.assertEqual(dict(vars(pack.parse_args(argv)), data=None),
+                         dict(vars(pack.parse_args(["--data", self.d, "--out", self.b, "--vocab",
+                                                    os.path.join(self.d, "vocab.txt"), "--max-mib", "1",
+                                                    "--heldout-segments", "6", "--heldout-length", "10",
+                                                    "--weights", "wiki2015=2,gutenberg=1", "--vectors",
+                                                    os.path.join(self.d, "vectors.pt")] + QA_SETTINGS)), data=None))
         c = bundle.load_corpus(self.b, heldout_segments=4)
         self.assertEqual(c["vocab"], VOCAB)
         self.assertEqual(len(c["train"]), self.m["corpus"]["tokens"])

@@ -12,11 +12,20 @@ that note ("description") instead of pretraining figures.
 """
 import argparse
 import dataclasses
+import hashlib
 import os
 
 import torch
 
 from train.common.bert import BertConfig, load_model_dir
+
+
+def sha256_of(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def encoder_of(model_dir, token_types=2, type_from_row0=False):
@@ -48,12 +57,16 @@ def main(argv=None):
     if os.path.exists(card):
         with open(card, encoding="utf-8") as f:
             first = next((ln.strip() for ln in f if ln.strip() and not ln.startswith("#")), "")
-    note = ("the encoder of %s (%s), taken by `python3 -m train.nlu.encoder_from_model %s --token-types %d%s`"
-            % (args.model_dir, first.rstrip("."), args.model_dir, args.token_types,
-               " --type-from-row0" if args.type_from_row0 else ""))
+    flags = "%s --token-types %d%s" % (args.model_dir, args.token_types, " --type-from-row0" if args.type_from_row0 else "")
+    weights = os.path.join(args.model_dir, "model.safetensors")
+    sha = sha256_of(weights)[:16] if os.path.exists(weights) else "unknown"
+    note = ("the encoder of %s (%s; model.safetensors sha256 %s...), taken by "
+            "`python3 -m train.nlu.encoder_from_model %s`" % (args.model_dir, first.rstrip("."), sha, flags))
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     torch.save({"vocab": vocab, "bert_config": dataclasses.asdict(cfg), "encoder": state,
-                "result": {"description": note, "source_model": args.model_dir}}, args.out)
+                "result": {"description": note, "source_model": args.model_dir, "source_sha256": sha,
+                           "command": "/usr/bin/python3 -m train.nlu.encoder_from_model %s --out %s"
+                                      % (flags, args.out)}}, args.out)
     print("wrote %s: %d layers x %d, %d pieces, %d token types; %s" % (
         args.out, cfg.num_hidden_layers, cfg.hidden_size, len(vocab), args.token_types, note))
 

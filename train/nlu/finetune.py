@@ -35,7 +35,7 @@ from train.common.bert import BertConfig, finetune_config, init_encoder, load_pr
 from train.common.export import export_model
 from train.common.loop import add_cpu_bf16_arg, adamw, autocast, batches, log, lr_at, pick_device, save_atomic
 from train.common.paths import data_dir, models_dir, work_dir
-from train.common import piece_vectors
+from train.common import lineage, piece_vectors
 from train.common.wordpiece import WordPiece, prune_vocab
 
 BERT_VOCAB = os.path.join("vocab", "bert-base-uncased-vocab.txt")
@@ -64,7 +64,7 @@ def pretrain_summary(pre):
     if pre.get("description"):      # an encoder taken from a model (train.nlu.encoder_from_model)
         return pre["description"]
     a = pre.get("args", {})
-    start = ", started from %s" % a["init_encoder"] if a.get("init_encoder") else ""
+    start = ", started from %s" % lineage.start_note(a["init_encoder"]) if a.get("init_encoder") else ""
     if not a.get("bundle") and not pre.get("partial"):
         return ("masked LM%s, %d steps, %d s on %d CPU thread(s), held-out masked-token accuracy %.2f%%"
                 % (start, pre["step"], pre["train_seconds"], pre["threads"], pre["heldout"]["masked_acc"]))
@@ -456,15 +456,23 @@ class FineTune:
         return fresh
 
     def card_command(self):
-        """The command that reproduces this run, for the model card."""
+        """The commands that reproduce this run, for the model card (one per line, indented for
+        the card's code block): the --init encoder's making when its file records it (see
+        train.common.lineage), then this recipe's command."""
         args = self.args
         cmd = "/usr/bin/python3 -m train.nlu.%s" % self.name
         defaults = vars(self.parse_args([]))
+        lines = []
         for k, v in vars(args).items():
             if k in ("data", "vocab", "work", "out") or v == defaults[k]:
                 continue
             if k == "init":
-                cmd += " --init " + PRETRAINED
+                pre = self.pre[3] if self.pre is not None else {}
+                if pre.get("command") or pre.get("args"):
+                    lines = lineage.encoder_commands(pre, v)
+                    cmd += " --init " + lineage.init_path(pre, v)
+                else:
+                    cmd += " --init " + PRETRAINED
                 continue
             cmd += " --%s%s" % (k.replace("_", "-"), "" if v is True else " %s" % v)
-        return cmd
+        return "\n    ".join(lines + [cmd])

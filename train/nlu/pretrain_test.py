@@ -12,6 +12,7 @@ import unittest
 
 import torch
 
+from train.common import lineage
 from train.common.bert import BertConfig, JointIntentSlot, TokenClassifier, init_encoder, load_pretrained
 from train.common.paths import ROOT, data_dir
 from train.common.wordpiece import SPECIALS, WordPiece, prune_by_counts
@@ -120,6 +121,13 @@ class TestEncoderFromModel(unittest.TestCase):
             init_encoder(TokenClassifier(cfg, 3).bert, enc)
             self.assertIn("the encoder of %s" % model, pretrain_summary(res))
             self.assertEqual(pretrained_vocab(res), "the vocabulary of %s" % model)
+            # the cards' Reproduce lines start with the command that wrote this file
+            self.assertEqual(lineage.encoder_commands(res), [
+                "/usr/bin/python3 -m train.nlu.encoder_from_model %s --token-types 2 --type-from-row0 --out %s"
+                % (model, out)])
+            self.assertEqual(lineage.init_path(res, "elsewhere.pt"), out)
+            self.assertRegex(lineage.start_note(out), r"^the encoder of %s \(model.safetensors sha256 [0-9a-f]{16}"
+                             % model)
             with self.assertRaises(SystemExit):
                 extract([model, "--out", out, "--token-types", "5"])
 
@@ -182,6 +190,24 @@ class TestTinyRun(unittest.TestCase):
             self.assertIn("step 6 of a 100-step schedule", line)
             self.assertIn("at step 4 (1.50% on the text corpus's held-out set)", line)
             self.assertIn("models/x/vocab.txt", pretrained_vocab(part))
+            # the commands a card gives for pt2's encoder: pt's run, then pt2's; each rebuilt command
+            # parses back to the options its run recorded
+            res2 = load_pretrained(os.path.join(pt2, "encoder.pt"))[3]
+            lines = lineage.encoder_commands(res2, os.path.join(pt2, "encoder.pt"))
+            self.assertEqual(len(lines), 2, lines)
+            for line, r_ in zip(lines, (res, res2)):
+                argv = line.split(" -m train.nlu.pretrain ")[1].split()
+                self.assertEqual(dict(vars(pretrain.parse_args(argv)), data=None),
+                                 dict(r_["args"], data=None), line)
+            self.assertIn("--init-encoder %s" % os.path.join(pt, "encoder.pt"), lines[1])
+            from train.nlu.joint_snips import JointSnips
+            js = JointSnips()
+            js.args = js.parse_args(["--init", os.path.join(pt2, "encoder.pt"), "--epochs", "3"])
+            js.pre = load_pretrained(os.path.join(pt2, "encoder.pt"))
+            card = js.card_command().split("\n    ")
+            self.assertEqual(card[:2], lines)
+            self.assertEqual(card[2], "/usr/bin/python3 -m train.nlu.joint_snips --epochs 3 --init %s"
+                             % os.path.join(pt2, "encoder.pt"))
             out = subprocess.run([sys.executable, "-m", "train.nlu.joint_snips", "--init",
                                   os.path.join(pt, "encoder.pt"), "--limit", "40", "--epochs", "1",
                                   "--work", os.path.join(work, "js"), "--no-export"],
