@@ -23,11 +23,15 @@ import torch.nn.functional as F
 
 from train.common.bert import JointIntentSlot
 from train.common.data import bio_labels, label_list, read_snips
+from train.nlu import outliers
 from train.nlu.gazetteer import refill_cities, wordnet_cities
 from train.common.export import sha256
-from train.common.loop import IGNORE, batches, machine_note, pad_batch
+from train.common.loop import IGNORE, batches, log, machine_note, pad_batch
 from train.common.metrics import SpanF1
 from train.nlu.finetune import FineTune, pretrain_summary, pretrained_vocab
+
+
+OUTLIER_ID = -2  # the intent id of an out-of-domain training example (train.nlu.outliers)
 
 
 def encode_split(examples, tok, intents, slots, max_length):
@@ -41,6 +45,9 @@ def encode_split(examples, tok, intents, slots, max_length):
         for pos, tag in zip(first, ex.tags):
             if pos >= 0:
                 target[pos] = slot_id.get(tag, 0)  # a tag unseen in train trains as O
+        if ex.intent == outliers.OUTLIER:    # out-of-domain: no slot targets, a uniform intent
+            out.append((ids, first, [IGNORE] * len(ids), OUTLIER_ID))
+            continue
         out.append((ids, first, target, intent_id.get(ex.intent, -1)))
     return out
 
@@ -93,6 +100,12 @@ class JointSnips(FineTune):
         ap.add_argument("--city-gazetteer", action="store_true",
                         help="add a copy of every training utterance with a city slot, the city drawn from "
                              "WordNet's cities (train/nlu/gazetteer.py): SNIPS's cities are small towns")
+        ap.add_argument("--outliers", type=int, default=0,
+                        help="add N out-of-domain sentences (train/nlu/outliers.py: meetings, speeches, a "
+                             "novel) trained towards a uniform intent distribution, so that the intent score "
+                             "of what no intent covers stays low")
+        ap.add_argument("--outlier-weight", type=float, default=0.5,
+                        help="weight of the out-of-domain sentences' uniform-intent loss")
 
     def read_data(self, args):
         self.read_splits(args, read_snips, {"train": "train", "dev": "valid", "test": "test"})
@@ -101,10 +114,15 @@ class JointSnips(FineTune):
             extra = refill_cities(self.examples["train"], cities, args.seed)
             self.examples["train"] = self.examples["train"] + extra
             print("city gazetteer: %d WordNet cities, %d training utterances added" % (len(cities), len(extra)))
+        if args.outliers:
+            extra = outliers.examples(os.path.join(args.data, "..", ".."), args.outliers, args.seed)
+            self.examples["train"] = self.examples["train"] + extra
+            print("outlier exposure: %d out-of-domain sentences added (weight %g)" % (len(extra), args.outlier_weight))
 
     def new_labels(self, args):
         train = self.examples["train"]
-        return {"intents": label_list(e.intent for e in train), "slots": bio_labels(train)}
+        return {"intents": label_list(e.intent for e in train if e.intent != outliers.OUTLIER),
+                "slots": bio_labels(train)}
 
     def encode(self, args, tok):
         self.data = {k: encode_split(v, tok, self.labels["intents"], self.labels["slots"], args.max_length)
@@ -123,8 +141,23 @@ class JointSnips(FineTune):
     def loss(self, model, batch):
         ids, mask, slot, intent = batch
         il, sl = model(ids, mask)
-        return F.cross_entropy(il, intent) + F.cross_entropy(sl.reshape(-1, sl.shape[-1]), slot.reshape(-1),
-                                                             ignore_index=IGNORE)
+        slot_loss = (F.cross_entropy(sl.reshape(-1, sl.shape[-1]), slot.reshape(-1), ignore_index=IGNORE)
+                     if (slot != IGNORE).any() else sl.sum() * 0)   # a batch of outliers only: no slot term
+        out = intent == OUTLIER_ID
+        if not out.any():
+            return F.cross_entropy(il, intent) + slot_loss
+        # in-domain rows: cross-entropy to the label; out-of-domain rows: to the uniform distribution
+        per_row = F.cross_entropy(il, intent.clamp(min=0), reduction="none")
+        per_row = torch.where(out, self.args.outlier_weight * outliers.uniform_loss(il), per_row)
+        return per_row.mean() + slot_loss
+
+    def train_epochs(self, model, *rest):
+        result = super().train_epochs(model, *rest)
+        # how the best epoch's intent scores separate what SNIPS covers from what it does not
+        result["out_of_domain"] = outliers.measure(model, self.tok, os.path.join(self.args.data, "..", ".."),
+                                                   self.args.max_length)
+        log(self.args.work, outliers.fmt(result["out_of_domain"]))
+        return result
 
     def evaluate(self, model, split):
         return evaluate(model, self.data[split], self.examples[split], self.labels["intents"],
@@ -215,7 +248,7 @@ commands, {origin} by Parley's recipe
 
 SNIPS NLU benchmark (CC0) from `../shared/data/nlu/snips`: 13,084 train /
 700 valid / 700 test utterances, 7 intents, 39 slot types. Trained on train,
-model selected on valid (best semantic-frame accuracy), reported on test.
+model selected on valid (best semantic-frame accuracy), reported on test.{extra_data}
 
 ## Metrics
 
@@ -227,7 +260,7 @@ semantic-frame accuracy: intent and every word's tag right.
 | valid | {d_ia:.2f} | {d_f1:.2f} | {d_p:.2f} / {d_r:.2f} | {d_fa:.2f} |
 | test | {t_ia:.2f} | {t_f1:.2f} | {t_p:.2f} / {t_r:.2f} | {t_fa:.2f} |
 
-Best epoch {best} of {epochs}; {secs} s of training on {threads} CPU thread(s){segments}
+{ood}Best epoch {best} of {epochs}; {secs} s of training on {threads} CPU thread(s){segments}
 ({machine}). For comparison, published results
 with a pretrained BERT-base are about 98.6 intent accuracy and 97.0 slot F1;
 {pretrain_note}
@@ -250,10 +283,35 @@ checking that they reproduce the trained model's logits.
            d_ia=d["intent_acc"], d_f1=d["slot_f1"], d_p=d["slot_p"], d_r=d["slot_r"], d_fa=d["frame_acc"],
            t_ia=t["intent_acc"], t_f1=t["slot_f1"], t_p=t["slot_p"], t_r=t["slot_r"], t_fa=t["frame_acc"],
            best=r["best_epoch"], epochs=r["epochs"], secs=r["train_seconds"], threads=r["threads"], cmd=cmd,
-           seed=args.seed, segments=segments_note(r.get("runs", [])), machine=machine_note(),
+           seed=args.seed, extra_data=extra_data_note(args), ood=ood_note(r), segments=segments_note(r.get("runs", [])), machine=machine_note(),
            **dict(zip(("origin", "vocab_rule", "pretrain_note"), card_origin(args, r, "SNIPS"))))
     with open(os.path.join(args.out, "README.md"), "w", encoding="utf-8") as f:
         f.write(text)
+
+
+def extra_data_note(args):
+    """The card's sentences on training data added to SNIPS's (else "")."""
+    out = ""
+    if getattr(args, "city_gazetteer", False):
+        out += ("\nEvery training utterance with a `city` slot is also trained with that city replaced\n"
+                "by one of 1,045 city names from WordNet's glosses (`train/nlu/gazetteer.py`;\n"
+                "SNIPS's own cities are small towns, its well-known names states).")
+    if getattr(args, "outliers", 0):
+        out += ("\n%d out-of-domain sentences (AMI meetings, State of the Union addresses, Moby\n"
+                "Dick; `train/nlu/outliers.py`) are trained towards a uniform intent distribution\n"
+                "(outlier exposure, weight %g), their slots untrained." % (args.outliers, args.outlier_weight))
+    return out
+
+
+def ood_note(r):
+    """The card's paragraph on out-of-domain intent scores (else "")."""
+    m = r.get("out_of_domain")
+    if not m:
+        return ""
+    return ("Out of domain (`python3 -m train.nlu.outliers`): %.1f%% of %d held-out sentences\n"
+            "of meetings, speeches and a novel get an intent score under %.2f (the shipped\n"
+            "assistant's `nlu_threshold`; median score %.3f), while %.1f%% of the SNIPS test\n"
+            "utterances score at or over it.\n\n" % (m["rejected"], m["n"], m["threshold"], m["ood_median"], m["kept"]))
 
 
 def card_origin(args, r, task_words):

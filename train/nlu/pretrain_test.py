@@ -92,7 +92,7 @@ class TestHelp(unittest.TestCase):
     def test_recipes_help(self):
         """Every NLU recipe's --help prints (a stray % in a help string broke punct_capit's)."""
         for mod in ("pretrain", "joint_snips", "ner_conll2003", "punct_capit", "custom_intents", "domain",
-                    "eot", "encoder_from_model", "pretrain_speed", "gazetteer"):
+                    "eot", "encoder_from_model", "pretrain_speed", "gazetteer", "outliers"):
             out = subprocess.run([sys.executable, "-m", "train.nlu." + mod, "--help"], capture_output=True,
                                  text=True, timeout=120, cwd=ROOT)
             self.assertEqual(out.returncode, 0, "%s: %s" % (mod, out.stderr[-600:]))

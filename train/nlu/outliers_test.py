@@ -1,0 +1,122 @@
+"""Tests of the out-of-domain sentences and the outlier-exposure loss (train/nlu/outliers.py and
+train.nlu.joint_snips --outliers).
+
+    /usr/bin/python3 -m unittest train.nlu.outliers_test
+"""
+import lzma
+import math
+import os
+import tempfile
+import unittest
+
+import torch
+
+from train.common.bert import BertConfig, JointIntentSlot
+from train.common.loop import IGNORE
+from train.common.paths import data_dir
+from train.common.wordpiece import SPECIALS, WordPiece
+from train.nlu import outliers
+from train.nlu.joint_snips import OUTLIER_ID, JointSnips, encode_split
+
+
+def fake_data(d):
+    os.makedirs(os.path.join(d, "text", "pretrain"))
+    with lzma.open(os.path.join(d, "text", "pretrain", "ami.txt.xz"), "wt", encoding="utf-8") as f:
+        for i in range(200):
+            f.write("Mm. Hmm, yeah: I'd say meeting %d's agenda is fine. Okay!\n" % i)
+    with open(os.path.join(d, "text", "sotu.txt"), "w", encoding="utf-8") as f:
+        for i in range(200):
+            f.write("The Congress met in session %d, and the Union stood firm.\n" % i)
+    with open(os.path.join(d, "text", "moby-dick.txt"), "w", encoding="utf-8") as f:
+        for i in range(200):
+            f.write("Call me Ishmael, said the sailor of\nvoyage %d.\n\n" % i)
+
+
+class TestSentences(unittest.TestCase):
+    def test_parts_and_form(self):
+        with tempfile.TemporaryDirectory() as d:
+            fake_data(d)
+            train = outliers.sentences(d, "train", 120, seed=1)
+            held = outliers.sentences(d, "heldout", 20, seed=1)
+            self.assertEqual((len(train), len(held)), (120, 20))
+            self.assertEqual(train, outliers.sentences(d, "train", 120, seed=1))
+            for words in train + held:
+                self.assertTrue(1 <= len(words) <= 24, words)
+                self.assertTrue(all(w == w.lower() and w.replace("'", "").isalnum() for w in words), words)
+            # the last 5% of every file is the held-out part: its numbers are >= 190, the training
+            # part's below (a fragment may have lost its number)
+            def numbers(lists):
+                return {int(w.replace("'s", "")) for ws in lists for w in ws if w.replace("'s", "").isdigit()}
+            self.assertTrue(numbers(held) and min(numbers(held)) >= 190, sorted(numbers(held)))
+            self.assertTrue(max(numbers(train)) < 190, sorted(numbers(train)))
+            # about half from the meetings, and fragments of 1 to 4 words
+            self.assertGreater(sum("meeting" in ws or "mm" in ws or "hmm" in ws for ws in train), 30)
+            self.assertTrue(any(len(ws) <= 4 for ws in train))
+            ex = outliers.examples(d, 10)
+            self.assertTrue(all(e.intent == outliers.OUTLIER and set(e.tags) == {"O"} for e in ex))
+
+
+class TestLoss(unittest.TestCase):
+    def test_uniform_loss(self):
+        k = 7
+        self.assertAlmostEqual(outliers.uniform_loss(torch.zeros(1, k)).item(), math.log(k), places=5)
+        self.assertGreater(outliers.uniform_loss(torch.tensor([[9.0] + [0.0] * (k - 1)])).item(), math.log(k) + 1)
+
+    def test_joint_loss_with_outliers(self):
+        vocab = list(SPECIALS) + ["play", "music", "blah", "the"]
+        tok = WordPiece(vocab)
+        intents, slots = ["PlayMusic", "GetWeather"], ["O", "B-x"]
+        from train.common.data import Example
+        data = encode_split([Example(["play", "music"], ["O", "B-x"], "PlayMusic"),
+                             Example(["blah", "blah", "the"], ["O", "O", "O"], outliers.OUTLIER)],
+                            tok, intents, slots, 16)
+        self.assertEqual(data[1][3], OUTLIER_ID)
+        self.assertTrue(all(t == IGNORE for t in data[1][2]))
+        torch.manual_seed(0)
+        model = JointIntentSlot(BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1,
+                                           num_attention_heads=2, intermediate_size=32), 2, 2, 0.0)
+        model.eval()
+        js = JointSnips()
+        js.args = js.parse_args(["--outlier-weight", "0.25"])
+        from train.nlu.joint_snips import collate
+        both = collate(data, [0, 1], tok.pad_id)
+        il, sl = model(both[0], both[1])
+        want = (torch.nn.functional.cross_entropy(il[:1], both[3][:1]) + 0.25 * outliers.uniform_loss(il[1:])) / 2
+        want = want + torch.nn.functional.cross_entropy(sl.reshape(-1, 2), both[2].reshape(-1), ignore_index=IGNORE)
+        self.assertAlmostEqual(js.loss(model, both).item(), want.item(), places=5)
+        # a batch of outliers only: finite, and its gradient steps the scores towards uniform
+        only = collate(data, [1], tok.pad_id)
+        model.train()
+        opt = torch.optim.SGD(model.parameters(), lr=0.5)
+        before = torch.softmax(model(only[0], only[1])[0], -1).max().item()
+        for _ in range(20):
+            loss = js.loss(model, only)
+            self.assertTrue(torch.isfinite(loss))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        after = torch.softmax(model(only[0], only[1])[0], -1).max().item()
+        self.assertLess(abs(after - 0.5), abs(before - 0.5) + 1e-6)
+        self.assertAlmostEqual(after, 0.5, places=2)
+
+
+class TestMeasure(unittest.TestCase):
+    def test_counts_follow_the_scores(self):
+        data = data_dir()
+        if not os.path.isdir(os.path.join(data, "nlu", "snips")):
+            self.skipTest("no shared data at %s" % data)
+        vocab = list(SPECIALS) + ["a", "the"]
+        model = JointIntentSlot(BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1,
+                                           num_attention_heads=2, intermediate_size=32), 7, 3)
+        with torch.no_grad():
+            model.intent_classifier.weight.zero_()
+            model.intent_classifier.bias.zero_()            # every score 1/7: all rejected, none kept
+            m = outliers.measure(model, WordPiece(vocab), data, 32, n=50)
+            self.assertEqual((m["rejected"], m["kept"], m["n"]), (100.0, 0.0, 50))
+            model.intent_classifier.bias[3] = 10.0          # every score ~1: none rejected, all kept
+            m = outliers.measure(model, WordPiece(vocab), data, 32, n=50)
+            self.assertEqual((m["rejected"], m["kept"]), (0.0, 100.0))
+
+
+if __name__ == "__main__":
+    unittest.main()
