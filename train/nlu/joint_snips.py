@@ -117,6 +117,7 @@ class JointSnips(FineTune):
         if args.outliers:
             extra = outliers.examples(os.path.join(args.data, "..", ".."), args.outliers, args.seed)
             self.examples["train"] = self.examples["train"] + extra
+            self.outliers_added = len(extra)
             print("outlier exposure: %d out-of-domain sentences added (weight %g)" % (len(extra), args.outlier_weight))
 
     def new_labels(self, args):
@@ -154,6 +155,7 @@ class JointSnips(FineTune):
     def train_epochs(self, model, *rest):
         result = super().train_epochs(model, *rest)
         # how the best epoch's intent scores separate what SNIPS covers from what it does not
+        result["outliers_added"] = getattr(self, "outliers_added", 0)
         result["out_of_domain"] = outliers.measure(model, self.tok, os.path.join(self.args.data, "..", ".."),
                                                    self.args.max_length)
         log(self.args.work, outliers.fmt(result["out_of_domain"]))
@@ -283,13 +285,13 @@ checking that they reproduce the trained model's logits.
            d_ia=d["intent_acc"], d_f1=d["slot_f1"], d_p=d["slot_p"], d_r=d["slot_r"], d_fa=d["frame_acc"],
            t_ia=t["intent_acc"], t_f1=t["slot_f1"], t_p=t["slot_p"], t_r=t["slot_r"], t_fa=t["frame_acc"],
            best=r["best_epoch"], epochs=r["epochs"], secs=r["train_seconds"], threads=r["threads"], cmd=cmd,
-           seed=args.seed, extra_data=extra_data_note(args), ood=ood_note(r), segments=segments_note(r.get("runs", [])), machine=machine_note(),
+           seed=args.seed, extra_data=extra_data_note(args, r), ood=ood_note(r), segments=segments_note(r.get("runs", [])), machine=machine_note(),
            **dict(zip(("origin", "vocab_rule", "pretrain_note"), card_origin(args, r, "SNIPS"))))
     with open(os.path.join(args.out, "README.md"), "w", encoding="utf-8") as f:
         f.write(text)
 
 
-def extra_data_note(args):
+def extra_data_note(args, r):
     """The card's sentences on training data added to SNIPS's (else "")."""
     out = ""
     if getattr(args, "city_gazetteer", False):
@@ -297,9 +299,10 @@ def extra_data_note(args):
                 "by one of 1,045 city names from WordNet's glosses (`train/nlu/gazetteer.py`;\n"
                 "SNIPS's own cities are small towns, its well-known names states).")
     if getattr(args, "outliers", 0):
-        out += ("\n%d out-of-domain sentences (AMI meetings, State of the Union addresses, Moby\n"
-                "Dick; `train/nlu/outliers.py`) are trained towards a uniform intent distribution\n"
-                "(outlier exposure, weight %g), their slots untrained." % (args.outliers, args.outlier_weight))
+        out += ("\n%d out-of-domain sentences (prose of Wikipedia, books, UN speeches, meetings and\n"
+                "WordNet glosses, a third cut to fragments; `train/nlu/outliers.py`) are trained towards\n"
+                "a uniform intent distribution (outlier exposure, weight %g), their slots untrained."
+                % (r.get("outliers_added", args.outliers), args.outlier_weight))
     return out
 
 
@@ -308,10 +311,12 @@ def ood_note(r):
     m = r.get("out_of_domain")
     if not m:
         return ""
-    return ("Out of domain (`python3 -m train.nlu.outliers`): %.1f%% of %d held-out sentences\n"
-            "of meetings, speeches and a novel get an intent score under %.2f (the shipped\n"
-            "assistant's `nlu_threshold`; median score %.3f), while %.1f%% of the SNIPS test\n"
-            "utterances score at or over it.\n\n" % (m["rejected"], m["n"], m["threshold"], m["ood_median"], m["kept"]))
+    q = (" and %.1f%% of %d SQuAD 2.0 questions" % (m["questions"], m["n_questions"])) if "questions" in m else ""
+    return ("Out of domain (`python3 -m train.nlu.outliers`): %.1f%% of %d held-out prose sentences\n"
+            "(documents never trained on)%s get an intent score under %.2f (the shipped\n"
+            "assistant's `nlu_threshold`; median score of the prose %.3f), while %.1f%% of the SNIPS\n"
+            "test utterances score at or over it.\n\n"
+            % (m["rejected"], m["n"], q, m["threshold"], m["ood_median"], m["kept"]))
 
 
 def card_origin(args, r, task_words):

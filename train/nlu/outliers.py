@@ -9,10 +9,13 @@ the dialog manager acts on it instead of saying it did not understand (its `nlu_
 outside the domain to training with a loss that pulls their intent distribution towards
 uniform (the cross-entropy to 1/K on every intent); their slots are not trained.
 
-The sentences: AMI meeting transcripts (spoken chatter: "Mm. Hmm. Yeah, now I'd say ..."),
-State of the Union addresses and Moby Dick, each file's first 95% for training and its last 5%
-for measuring; lower-cased, punctuation other than apostrophes dropped (what speech
-recognition gives), 2 to 24 words, a third of them cut to a fragment of 1 to 4 words.
+The sentences are the domain classifier's "nomatch" prose (train/nlu/domain.py): Wikipedia,
+books, UN speeches, meeting transcripts and WordNet glosses, drawn to the word counts of the
+SNIPS training utterances, written as speech recognition gives them (lower case, no
+punctuation); a third of the training ones are cut to a fragment of 1 to 4 words, since
+short out-of-domain turns ("blah blah", "thanks") are what a voice assistant mostly hears.
+The measured ones come from the documents held out of pretraining and training alike, and
+from SQuAD 2.0 dev questions (another style, never trained on).
 
     /usr/bin/python3 -m train.nlu.outliers models/nlu-intent-slot-snips [more model dirs]
 
@@ -20,62 +23,39 @@ prints, per model, the share of the held-out out-of-domain sentences whose inten
 under 0.5 (rejected) and the share of the SNIPS test utterances at or over it (kept).
 """
 import argparse
-import lzma
 import os
 import random
-import re
 
 import numpy as np
 import torch
 
 from train.common.data import Example, read_snips
 from train.common.paths import data_dir
+from train.nlu.domain import prose_sets, snips_style, squad_questions
 
 OUTLIER = "<outlier>"            # the intent of an out-of-domain training example
-SOURCES = (("ami", 0.5), ("sotu", 0.25), ("moby-dick", 0.25))
-HELDOUT_FRACTION = 0.05
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
-_DROP = re.compile(r"[^a-z0-9' ]+")
 
 
-def _lines(data, name):
-    if name == "ami":
-        with lzma.open(os.path.join(data, "text", "pretrain", "ami.txt.xz"), "rt", encoding="utf-8") as f:
-            return [ln.strip() for ln in f if ln.strip()]
-    with open(os.path.join(data, "text", name + ".txt"), encoding="utf-8") as f:
-        lines = [ln.strip() for ln in f if ln.strip()]
-    if name == "moby-dick":                  # hard-wrapped: one paragraph at a time
-        paras, cur = [], []
-        for ln in lines:
-            cur.append(ln)
-            if ln.endswith((".", "?", "!", '"')):
-                paras.append(" ".join(cur))
-                cur = []
-        lines = paras + ([" ".join(cur)] if cur else [])
-    return lines
-
-
-def _words(sentence):
-    return _DROP.sub(" ", sentence.lower().replace("\u2019", "'")).split()
+def _snips_lengths(data):
+    return [len(e.words) for e in read_snips(os.path.join(data, "nlu", "snips", "train"))]
 
 
 def sentences(data, part="train", n=3000, seed=1):
-    """n out-of-domain word lists from the sources' training (or "heldout") part."""
-    rng = random.Random(seed)
-    out = []
-    for name, share in SOURCES:
-        lines = _lines(data, name)
-        cut = len(lines) - int(round(len(lines) * HELDOUT_FRACTION))
-        lines = lines[:cut] if part == "train" else lines[cut:]
-        pool = [w for ln in lines for s in _SENTENCE_END.split(ln) for w in [_words(s)] if 2 <= len(w) <= 24]
-        want = int(round(n * share)) if name != SOURCES[-1][0] else n - len(out)
-        for words in rng.sample(pool, min(want, len(pool))):
+    """n out-of-domain word lists: the nomatch prose's training part (a third cut to 1-4 word
+    fragments) or, part "heldout", its held-out part as it is."""
+    # the domain classifier's held-out and dev quotas, so that the documents split alike (the
+    # first ones of each source held out, the next ones dev, later ones training) and no
+    # training sentence here comes from a document held out there
+    sets = prose_sets(data, _snips_lengths(data), n if part == "train" else 0, 700, 2000, seed)
+    out = [snips_style(s).split() for s in sets[part][:n]]
+    if part == "train":
+        rng = random.Random(seed)
+        for i, words in enumerate(out):
             if rng.random() < 1 / 3:
                 k = rng.randint(1, min(4, len(words)))
-                i = rng.randrange(len(words) - k + 1)
-                words = words[i:i + k]
-            out.append(words)
-    return out
+                j = rng.randrange(len(words) - k + 1)
+                out[i] = words[j:j + k]
+    return [w for w in out if w]
 
 
 def examples(data, n, seed=1):
@@ -102,20 +82,26 @@ def top_scores(model, tok, word_lists, max_length, batch_size=64):
     return out
 
 
-def measure(model, tok, data, max_length, threshold=0.5, n=1000):
-    """{"rejected": % of held-out out-of-domain sentences scored under threshold, "kept": % of the
-    SNIPS test utterances scored at or over it, "n": n, "threshold": threshold}."""
-    ood = top_scores(model, tok, sentences(data, "heldout", n, seed=7), max_length)
+def measure(model, tok, data, max_length, threshold=0.5, n=1000, n_questions=300):
+    """{"rejected": % of held-out out-of-domain sentences scored under threshold, "questions": the
+    same for SQuAD 2.0 dev questions, "kept": % of the SNIPS test utterances scored at or over it,
+    "ood_median", "n", "n_questions", "threshold"}."""
+    ood = top_scores(model, tok, sentences(data, "heldout", n), max_length)
+    m = {"rejected": 100.0 * np.mean([s < threshold for s in ood]), "ood_median": float(np.median(ood)),
+         "n": len(ood), "threshold": threshold}
+    if n_questions and os.path.exists(os.path.join(data, "qa", "squad-v2-dev-half.json")):
+        qs = top_scores(model, tok, [snips_style(q).split() for q in squad_questions(data, n_questions)],
+                        max_length)
+        m.update(questions=100.0 * np.mean([s < threshold for s in qs]), n_questions=len(qs))
     test = [e.words for e in read_snips(os.path.join(data, "nlu", "snips", "test"))]
-    ind = top_scores(model, tok, test, max_length)
-    return {"rejected": 100.0 * np.mean([s < threshold for s in ood]),
-            "kept": 100.0 * np.mean([s >= threshold for s in ind]),
-            "ood_median": float(np.median(ood)), "n": len(ood), "threshold": threshold}
+    m["kept"] = 100.0 * np.mean([s >= threshold for s in top_scores(model, tok, test, max_length)])
+    return m
 
 
 def fmt(m):
-    return ("out-of-domain: %.1f%% of %d held-out sentences under %.2f (median score %.3f); "
-            "SNIPS test kept %.1f%%" % (m["rejected"], m["n"], m["threshold"], m["ood_median"], m["kept"]))
+    q = ("; %.1f%% of %d SQuAD questions" % (m["questions"], m["n_questions"])) if "questions" in m else ""
+    return ("out-of-domain under %.2f: %.1f%% of %d held-out prose sentences (median score %.3f)%s; "
+            "SNIPS test kept %.1f%%" % (m["threshold"], m["rejected"], m["n"], m["ood_median"], q, m["kept"]))
 
 
 def load_joint(model_dir):

@@ -3,10 +3,9 @@ train.nlu.joint_snips --outliers).
 
     /usr/bin/python3 -m unittest train.nlu.outliers_test
 """
-import lzma
 import math
 import os
-import tempfile
+import re
 import unittest
 
 import torch
@@ -19,41 +18,28 @@ from train.nlu import outliers
 from train.nlu.joint_snips import OUTLIER_ID, JointSnips, encode_split
 
 
-def fake_data(d):
-    os.makedirs(os.path.join(d, "text", "pretrain"))
-    with lzma.open(os.path.join(d, "text", "pretrain", "ami.txt.xz"), "wt", encoding="utf-8") as f:
-        for i in range(200):
-            f.write("Mm. Hmm, yeah: I'd say meeting %d's agenda is fine. Okay!\n" % i)
-    with open(os.path.join(d, "text", "sotu.txt"), "w", encoding="utf-8") as f:
-        for i in range(200):
-            f.write("The Congress met in session %d, and the Union stood firm.\n" % i)
-    with open(os.path.join(d, "text", "moby-dick.txt"), "w", encoding="utf-8") as f:
-        for i in range(200):
-            f.write("Call me Ishmael, said the sailor of\nvoyage %d.\n\n" % i)
-
-
 class TestSentences(unittest.TestCase):
     def test_parts_and_form(self):
-        with tempfile.TemporaryDirectory() as d:
-            fake_data(d)
-            train = outliers.sentences(d, "train", 120, seed=1)
-            held = outliers.sentences(d, "heldout", 20, seed=1)
-            self.assertEqual((len(train), len(held)), (120, 20))
-            self.assertEqual(train, outliers.sentences(d, "train", 120, seed=1))
-            for words in train + held:
-                self.assertTrue(1 <= len(words) <= 24, words)
-                self.assertTrue(all(w == w.lower() and w.replace("'", "").isalnum() for w in words), words)
-            # the last 5% of every file is the held-out part: its numbers are >= 190, the training
-            # part's below (a fragment may have lost its number)
-            def numbers(lists):
-                return {int(w.replace("'s", "")) for ws in lists for w in ws if w.replace("'s", "").isdigit()}
-            self.assertTrue(numbers(held) and min(numbers(held)) >= 190, sorted(numbers(held)))
-            self.assertTrue(max(numbers(train)) < 190, sorted(numbers(train)))
-            # about half from the meetings, and fragments of 1 to 4 words
-            self.assertGreater(sum("meeting" in ws or "mm" in ws or "hmm" in ws for ws in train), 30)
-            self.assertTrue(any(len(ws) <= 4 for ws in train))
-            ex = outliers.examples(d, 10)
-            self.assertTrue(all(e.intent == outliers.OUTLIER and set(e.tags) == {"O"} for e in ex))
+        data = data_dir()
+        if not os.path.isdir(os.path.join(data, "text", "pretrain")):
+            self.skipTest("no shared data at %s" % data)
+        train = outliers.sentences(data, "train", 600, seed=1)
+        held = outliers.sentences(data, "heldout", 200, seed=1)
+        self.assertGreater(len(train), 500)
+        self.assertGreater(len(held), 150)
+        self.assertEqual(train, outliers.sentences(data, "train", 600, seed=1))
+        for words in train + held:
+            self.assertTrue(all(w == w.lower() and re.fullmatch(r"[\w']+", w) for w in words), words)
+        # a third of the training ones are fragments of 1-4 words; the held-out ones are whole
+        short = sum(len(w) <= 4 for w in train) / len(train)
+        self.assertTrue(0.3 < short < 0.6, short)
+        self.assertLess(sum(len(w) <= 1 for w in held), len(held) // 10)
+        # held-out sentences come from other documents than the training ones
+        whole = {" ".join(w) for w in train if len(w) > 6}
+        self.assertFalse(whole & {" ".join(w) for w in held})
+        ex = outliers.examples(data, 300)
+        self.assertGreater(len(ex), 200)
+        self.assertTrue(all(e.intent == outliers.OUTLIER and set(e.tags) == {"O"} for e in ex))
 
 
 class TestLoss(unittest.TestCase):
@@ -111,11 +97,12 @@ class TestMeasure(unittest.TestCase):
         with torch.no_grad():
             model.intent_classifier.weight.zero_()
             model.intent_classifier.bias.zero_()            # every score 1/7: all rejected, none kept
-            m = outliers.measure(model, WordPiece(vocab), data, 32, n=50)
-            self.assertEqual((m["rejected"], m["kept"], m["n"]), (100.0, 0.0, 50))
+            m = outliers.measure(model, WordPiece(vocab), data, 32, n=50, n_questions=20)
+            self.assertEqual((m["rejected"], m["kept"], m["questions"]), (100.0, 0.0, 100.0))
+            self.assertGreater(m["n"], 40)
             model.intent_classifier.bias[3] = 10.0          # every score ~1: none rejected, all kept
-            m = outliers.measure(model, WordPiece(vocab), data, 32, n=50)
-            self.assertEqual((m["rejected"], m["kept"]), (0.0, 100.0))
+            m = outliers.measure(model, WordPiece(vocab), data, 32, n=50, n_questions=20)
+            self.assertEqual((m["rejected"], m["kept"], m["questions"]), (0.0, 100.0, 0.0))
 
 
 if __name__ == "__main__":
