@@ -17,21 +17,42 @@ exported to --out with a model card. The options and the training loop are
 the NLU recipes' common skeleton (train/nlu/finetune.py).
 """
 import os
+import random
 
 import torch
 import torch.nn.functional as F
 
 from train.common.bert import JointIntentSlot
-from train.common.data import bio_labels, label_list, read_snips
+from train.common.data import Example, bio_labels, label_list, read_snips
 from train.nlu import outliers
 from train.nlu.gazetteer import refill_cities, wordnet_cities
 from train.common.export import sha256
 from train.common.loop import IGNORE, batches, log, machine_note, pad_batch
-from train.common.metrics import SpanF1
+from train.common.metrics import SpanF1, spans
 from train.nlu.finetune import FineTune, pretrain_summary, pretrained_vocab
 
 
 OUTLIER_ID = -2  # the intent id of an out-of-domain training example (train.nlu.outliers)
+FRAGMENT = "<fragment>"  # the intent of a slot-value fragment (value_fragments): not trained
+
+
+def value_fragments(examples, share, seed=1):
+    """Answers to a form's question as users give them ("tomorrow at 7 pm", "in boston"): for a
+    `share` of the examples with slots, the words of one slot span, with the next span too when
+    at most two untagged words lie between them ("tonight" "at" "eight"), tags as they are;
+    their intent is FRAGMENT, which trains no intent (only the slots)."""
+    rng = random.Random(seed)
+    out = []
+    for e in examples:
+        cuts = sorted((i, j) for i, j, _ in spans(e.tags))
+        if not cuts or rng.random() >= share:
+            continue
+        k = rng.randrange(len(cuts))
+        i, j = cuts[k]
+        if k + 1 < len(cuts) and cuts[k + 1][0] - j <= 2 and rng.random() < 0.5:
+            j = cuts[k + 1][1]
+        out.append(Example(words=e.words[i:j], tags=e.tags[i:j], intent=FRAGMENT))
+    return out
 
 
 def encode_split(examples, tok, intents, slots, max_length):
@@ -47,6 +68,9 @@ def encode_split(examples, tok, intents, slots, max_length):
                 target[pos] = slot_id.get(tag, 0)  # a tag unseen in train trains as O
         if ex.intent == outliers.OUTLIER:    # out-of-domain: no slot targets, a uniform intent
             out.append((ids, first, [IGNORE] * len(ids), OUTLIER_ID))
+            continue
+        if ex.intent == FRAGMENT:            # a slot-value fragment: slot targets, no intent
+            out.append((ids, first, target, IGNORE))
             continue
         out.append((ids, first, target, intent_id.get(ex.intent, -1)))
     return out
@@ -106,6 +130,10 @@ class JointSnips(FineTune):
                              "of what no intent covers stays low")
         ap.add_argument("--outlier-weight", type=float, default=0.5,
                         help="weight of the out-of-domain sentences' uniform-intent loss")
+        ap.add_argument("--value-fragments", type=float, default=0.0,
+                        help="add, for this share of the training utterances with slots, one slot value "
+                             "alone (sometimes two with the words between) as a slots-only example: the "
+                             "bare answers a dialog's questions get (\"tomorrow at 7 pm\")")
 
     def read_data(self, args):
         self.read_splits(args, read_snips, {"train": "train", "dev": "valid", "test": "test"})
@@ -114,6 +142,11 @@ class JointSnips(FineTune):
             extra = refill_cities(self.examples["train"], cities, args.seed)
             self.examples["train"] = self.examples["train"] + extra
             print("city gazetteer: %d WordNet cities, %d training utterances added" % (len(cities), len(extra)))
+        if args.value_fragments:
+            extra = value_fragments(self.examples["train"], args.value_fragments, args.seed)
+            self.fragments_added = len(extra)
+            self.examples["train"] = self.examples["train"] + extra
+            print("value fragments: %d slots-only utterances added" % len(extra))
         if args.outliers:
             extra = outliers.examples(os.path.join(args.data, "..", ".."), args.outliers, args.seed)
             self.examples["train"] = self.examples["train"] + extra
@@ -122,7 +155,7 @@ class JointSnips(FineTune):
 
     def new_labels(self, args):
         train = self.examples["train"]
-        return {"intents": label_list(e.intent for e in train if e.intent != outliers.OUTLIER),
+        return {"intents": label_list(e.intent for e in train if e.intent not in (outliers.OUTLIER, FRAGMENT)),
                 "slots": bio_labels(train)}
 
     def encode(self, args, tok):
@@ -144,18 +177,21 @@ class JointSnips(FineTune):
         il, sl = model(ids, mask)
         slot_loss = (F.cross_entropy(sl.reshape(-1, sl.shape[-1]), slot.reshape(-1), ignore_index=IGNORE)
                      if (slot != IGNORE).any() else sl.sum() * 0)   # a batch of outliers only: no slot term
-        out = intent == OUTLIER_ID
-        if not out.any():
+        out, labelled = intent == OUTLIER_ID, intent >= 0
+        if not out.any() and labelled.all():
             return F.cross_entropy(il, intent) + slot_loss
-        # in-domain rows: cross-entropy to the label; out-of-domain rows: to the uniform distribution
+        # labelled rows: cross-entropy to the label; out-of-domain rows: to the uniform
+        # distribution; fragments (IGNORE): no intent term
         per_row = F.cross_entropy(il, intent.clamp(min=0), reduction="none")
         per_row = torch.where(out, self.args.outlier_weight * outliers.uniform_loss(il), per_row)
-        return per_row.mean() + slot_loss
+        per_row = torch.where(labelled | out, per_row, torch.zeros_like(per_row))
+        return per_row.sum() / (labelled | out).sum().clamp(min=1) + slot_loss
 
     def train_epochs(self, model, *rest):
         result = super().train_epochs(model, *rest)
         # how the best epoch's intent scores separate what SNIPS covers from what it does not
         result["outliers_added"] = getattr(self, "outliers_added", 0)
+        result["fragments_added"] = getattr(self, "fragments_added", 0)
         result["out_of_domain"] = outliers.measure(model, self.tok, os.path.join(self.args.data, "..", ".."),
                                                    self.args.max_length)
         log(self.args.work, outliers.fmt(result["out_of_domain"]))
@@ -298,6 +334,10 @@ def extra_data_note(args, r):
         out += ("\nEvery training utterance with a `city` slot is also trained with that city replaced\n"
                 "by one of 1,045 city names from WordNet's glosses (`train/nlu/gazetteer.py`;\n"
                 "SNIPS's own cities are small towns, its well-known names states).")
+    if getattr(args, "value_fragments", 0):
+        out += ("\n%d slot values alone (one span of a training utterance, sometimes two with the words\n"
+                "between: the bare answers a dialog's questions get) train the slot head only."
+                % r.get("fragments_added", 0))
     if getattr(args, "outliers", 0):
         out += ("\n%d out-of-domain sentences (prose of Wikipedia, books, UN speeches, meetings and\n"
                 "WordNet glosses, a third cut to fragments; `train/nlu/outliers.py`) are trained towards\n"

@@ -1,5 +1,6 @@
-"""Tests of the out-of-domain sentences and the outlier-exposure loss (train/nlu/outliers.py and
-train.nlu.joint_snips --outliers).
+"""Tests of the SNIPS recipe's added training data: the out-of-domain sentences and the
+outlier-exposure loss (train/nlu/outliers.py, train.nlu.joint_snips --outliers), and the
+slot-value fragments (--value-fragments).
 
     /usr/bin/python3 -m unittest train.nlu.outliers_test
 """
@@ -84,6 +85,50 @@ class TestLoss(unittest.TestCase):
         after = torch.softmax(model(only[0], only[1])[0], -1).max().item()
         self.assertLess(abs(after - 0.5), abs(before - 0.5) + 1e-6)
         self.assertAlmostEqual(after, 0.5, places=2)
+
+
+class TestFragments(unittest.TestCase):
+    def test_value_fragments(self):
+        from train.common.data import Example
+        from train.nlu.joint_snips import FRAGMENT, value_fragments
+        ex = [Example("book a table for four tonight at eight in boston".split(),
+                      ["O", "O", "O", "O", "B-party_size_number", "B-timeRange", "O", "B-timeRange", "O",
+                       "B-city"], "BookRestaurant"),
+              Example("hello there".split(), ["O", "O"], "BookRestaurant")]
+        seen = set()
+        for seed in range(40):
+            for f in value_fragments(ex, 1.0, seed):
+                self.assertEqual(f.intent, FRAGMENT)
+                seen.add((" ".join(f.words), " ".join(f.tags)))
+        # one span, or two with at most two untagged words between; tags as they were
+        self.assertEqual(seen, {("four", "B-party_size_number"), ("tonight", "B-timeRange"),
+                                ("eight", "B-timeRange"), ("boston", "B-city"),
+                                ("four tonight", "B-party_size_number B-timeRange"),
+                                ("tonight at eight", "B-timeRange O B-timeRange"),
+                                ("eight in boston", "B-timeRange O B-city")})
+        self.assertEqual(value_fragments(ex, 0.0), [])
+
+    def test_fragment_rows_train_no_intent(self):
+        from train.common.data import Example
+        from train.nlu.joint_snips import FRAGMENT, collate
+        vocab = list(SPECIALS) + ["play", "music", "tomorrow"]
+        tok = WordPiece(vocab)
+        data = encode_split([Example(["play", "music"], ["O", "B-x"], "PlayMusic"),
+                             Example(["tomorrow"], ["B-x"], FRAGMENT)], tok, ["PlayMusic", "GetWeather"],
+                            ["O", "B-x"], 16)
+        self.assertEqual(data[1][3], IGNORE)
+        self.assertIn(1, data[1][2])                      # its slot target is kept
+        torch.manual_seed(0)
+        model = JointIntentSlot(BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1,
+                                           num_attention_heads=2, intermediate_size=32), 2, 2, 0.0)
+        model.eval()
+        js = JointSnips()
+        js.args = js.parse_args([])
+        both = collate(data, [0, 1], tok.pad_id)
+        il, sl = model(both[0], both[1])
+        want = torch.nn.functional.cross_entropy(il[:1], both[3][:1]) + torch.nn.functional.cross_entropy(
+            sl.reshape(-1, 2), both[2].reshape(-1), ignore_index=IGNORE)
+        self.assertAlmostEqual(js.loss(model, both).item(), want.item(), places=5)
 
 
 class TestMeasure(unittest.TestCase):
