@@ -18,7 +18,7 @@ the final fit on every example, which is exported. The whole command stays withi
 (5 by default): each fit gets its share of the time left (the final fit twice a fold's) and
 stops at its step target (--epochs over its examples) or when its share runs out, whichever
 comes first; the learning rate warms up and decays over that progress. Only the top
---train-layers encoder layers (2), the pooler and the heads train. Word embeddings stay as pretrained
+--train-layers encoder layers (4: all of the shipped encoder's), the pooler and the heads train. Word embeddings stay as pretrained
 (--train-embeddings to change them), so that words absent from the examples keep their
 meaning.
 
@@ -75,10 +75,10 @@ def parse_args(argv):
                     "spent warming up (default 0.1)")
     ap.add_argument("--weight-decay", type=float, default=0.01)
     ap.add_argument("--dropout", type=float, default=0.1)
-    ap.add_argument("--train-layers", type=int, default=2,
-                    help="encoder layers trained, from the top (default 2; the ones below, "
-                         "like the word embeddings, stay as pretrained and cost no backward "
-                         "pass)")
+    ap.add_argument("--train-layers", type=int, default=4,
+                    help="encoder layers trained, from the top (default 4: all of the shipped "
+                         "encoder's; any below, like the word embeddings, stay as pretrained and "
+                         "cost no backward pass)")
     ap.add_argument("--train-embeddings", action="store_true",
                     help="also train the word embeddings (off: they stay as pretrained)")
     ap.add_argument("--threads", type=int, default=1,
