@@ -12,20 +12,12 @@ that note ("description") instead of pretraining figures.
 """
 import argparse
 import dataclasses
-import hashlib
 import os
 
 import torch
 
 from train.common.bert import BertConfig, load_model_dir
-
-
-def sha256_of(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+from train.common.export import sha256
 
 
 def encoder_of(model_dir, token_types=2, type_from_row0=False):
@@ -59,7 +51,7 @@ def main(argv=None):
             first = next((ln.strip() for ln in f if ln.strip() and not ln.startswith("#")), "")
     flags = "%s --token-types %d%s" % (args.model_dir, args.token_types, " --type-from-row0" if args.type_from_row0 else "")
     weights = os.path.join(args.model_dir, "model.safetensors")
-    sha = sha256_of(weights)[:16] if os.path.exists(weights) else "unknown"
+    sha = sha256(weights)[:16] if os.path.exists(weights) else "unknown"
     note = ("the encoder of %s (%s; model.safetensors sha256 %s...), taken by "
             "`python3 -m train.nlu.encoder_from_model %s`" % (args.model_dir, first.rstrip("."), sha, flags))
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
