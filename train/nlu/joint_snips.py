@@ -125,9 +125,9 @@ class JointSnips(FineTune):
                         help="add a copy of every training utterance with a city slot, the city drawn from "
                              "WordNet's cities (train/nlu/gazetteer.py): SNIPS's cities are small towns")
         ap.add_argument("--outliers", type=int, default=0,
-                        help="add N out-of-domain sentences (train/nlu/outliers.py: meetings, speeches, a "
-                             "novel) trained towards a uniform intent distribution, so that the intent score "
-                             "of what no intent covers stays low")
+                        help="add about N out-of-domain sentences (train/nlu/outliers.py: the domain "
+                             "classifier's prose, a third cut to fragments) trained towards a uniform intent "
+                             "distribution, so that the intent score of what no intent covers stays low")
         ap.add_argument("--outlier-weight", type=float, default=0.5,
                         help="weight of the out-of-domain sentences' uniform-intent loss")
         ap.add_argument("--value-fragments", type=float, default=0.0,
@@ -194,7 +194,8 @@ class JointSnips(FineTune):
         result["fragments_added"] = getattr(self, "fragments_added", 0)
         result["out_of_domain"] = outliers.measure(model, self.tok, os.path.join(self.args.data, "..", ".."),
                                                    self.args.max_length)
-        log(self.args.work, outliers.fmt(result["out_of_domain"]))
+        if result["out_of_domain"]:
+            log(self.args.work, outliers.fmt(result["out_of_domain"]))
         return result
 
     def evaluate(self, model, split):
@@ -321,7 +322,8 @@ checking that they reproduce the trained model's logits.
            d_ia=d["intent_acc"], d_f1=d["slot_f1"], d_p=d["slot_p"], d_r=d["slot_r"], d_fa=d["frame_acc"],
            t_ia=t["intent_acc"], t_f1=t["slot_f1"], t_p=t["slot_p"], t_r=t["slot_r"], t_fa=t["frame_acc"],
            best=r["best_epoch"], epochs=r["epochs"], secs=r["train_seconds"], threads=r["threads"], cmd=cmd,
-           seed=args.seed, extra_data=extra_data_note(args, r), ood=ood_note(r), segments=segments_note(r.get("runs", [])), machine=machine_note(),
+           seed=args.seed, extra_data=extra_data_note(args, r), ood=ood_note(r),
+           segments=segments_note(r.get("runs", [])), machine=machine_note(),
            **dict(zip(("origin", "vocab_rule", "pretrain_note"), card_origin(args, r, "SNIPS"))))
     with open(os.path.join(args.out, "README.md"), "w", encoding="utf-8") as f:
         f.write(text)

@@ -83,10 +83,13 @@ def top_scores(model, tok, word_lists, max_length, batch_size=64):
 
 
 def measure(model, tok, data, max_length, threshold=0.5, n=1000, n_questions=300):
-    """{"rejected": % of held-out out-of-domain sentences scored under threshold, "questions": the
-    same for SQuAD 2.0 dev questions, "kept": % of the SNIPS test utterances scored at or over it,
-    "ood_median", "n", "n_questions", "threshold"}."""
-    ood = top_scores(model, tok, sentences(data, "heldout", n), max_length)
+    """None without the prose; else {"rejected": % of held-out out-of-domain sentences scored
+    under threshold, "questions": the same for SQuAD 2.0 dev questions, "kept": % of the SNIPS
+    test utterances scored at or over it, "ood_median", "n", "n_questions", "threshold"}."""
+    held = sentences(data, "heldout", n)
+    if not held:                     # no prose in the data folder: nothing to measure
+        return None
+    ood = top_scores(model, tok, held, max_length)
     m = {"rejected": 100.0 * np.mean([s < threshold for s in ood]), "ood_median": float(np.median(ood)),
          "n": len(ood), "threshold": threshold}
     if n_questions and os.path.exists(os.path.join(data, "qa", "squad-v2-dev-half.json")):
@@ -130,7 +133,10 @@ def main(argv=None):
     torch.set_num_threads(1)
     for d in args.models:
         model, tok, max_length = load_joint(d)
-        print("%s: %s" % (d, fmt(measure(model, tok, args.data, max_length, args.threshold, args.n))))
+        m = measure(model, tok, args.data, max_length, args.threshold, args.n)
+        if m is None:
+            raise SystemExit("%s: no out-of-domain prose (text/pretrain/*.txt.xz)" % args.data)
+        print("%s: %s" % (d, fmt(m)))
 
 
 if __name__ == "__main__":
