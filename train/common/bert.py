@@ -226,8 +226,8 @@ class TokenClassifier(nn.Module):
         return self.classifier(self.dropout(h))
 
 
-def load_model_dir(path):
-    """(vocab, BertConfig, encoder state without the "bert." prefix and without the pooler) of
+def read_model_dir(path):
+    """(config.json as a dict, BertConfig, every tensor of model.safetensors as float32, vocab) of
     a Parley model directory (config.json, model.safetensors, vocab.txt)."""
     import json
     import os
@@ -240,9 +240,17 @@ def load_model_dir(path):
         c = json.load(f)
     cfg = BertConfig(**{k: c[k] for k in BertConfig.__dataclass_fields__ if k in c})
     tensors, _ = safetensors_io.load(os.path.join(path, "model.safetensors"))
-    state = {k[len("bert."):]: torch.from_numpy(np.array(v, dtype=np.float32))
-             for k, v in tensors.items() if k.startswith("bert.") and not k.startswith("bert.pooler.")}
-    return load_vocab(os.path.join(path, "vocab.txt")), cfg, state
+    tensors = {k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in tensors.items()}
+    return c, cfg, tensors, load_vocab(os.path.join(path, "vocab.txt"))
+
+
+def load_model_dir(path):
+    """(vocab, BertConfig, encoder state without the "bert." prefix and without the pooler) of
+    a Parley model directory."""
+    _, cfg, tensors, vocab = read_model_dir(path)
+    state = {k[len("bert."):]: v for k, v in tensors.items()
+             if k.startswith("bert.") and not k.startswith("bert.pooler.")}
+    return vocab, cfg, state
 
 
 def load_pretrained(path):

@@ -17,14 +17,10 @@ import torch
 
 def command_of(module, args, defaults, skip=()):
     """`/usr/bin/python3 -m MODULE` with every option of `args` (a dict) that differs from
-    `defaults`; options in `skip` are left out, positional ones are given as ("_pos", [..])."""
+    `defaults`; options in `skip` are left out."""
     cmd = "/usr/bin/python3 -m " + module
-    for pos in args.get("_pos", []):
-        cmd += " " + str(pos)
     for k, v in args.items():
-        if k == "_pos" or k in skip or (k in defaults and v == defaults[k]):
-            continue
-        if v is False or v is None:
+        if k in skip or (k in defaults and v == defaults[k]) or v is False or v is None:
             continue
         cmd += " --%s%s" % (k.replace("_", "-"), "" if v is True else " %s" % v)
     return cmd

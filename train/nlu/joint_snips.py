@@ -177,13 +177,12 @@ class JointSnips(FineTune):
         il, sl = model(ids, mask)
         slot_loss = (F.cross_entropy(sl.reshape(-1, sl.shape[-1]), slot.reshape(-1), ignore_index=IGNORE)
                      if (slot != IGNORE).any() else sl.sum() * 0)   # a batch of outliers only: no slot term
-        out, labelled = intent == OUTLIER_ID, intent >= 0
-        if not out.any() and labelled.all():
-            return F.cross_entropy(il, intent) + slot_loss
         # labelled rows: cross-entropy to the label; out-of-domain rows: to the uniform
-        # distribution; fragments (IGNORE): no intent term
+        # distribution; fragments (IGNORE): no intent term; the mean over the rows that have one
+        out, labelled = intent == OUTLIER_ID, intent >= 0
         per_row = F.cross_entropy(il, intent.clamp(min=0), reduction="none")
-        per_row = torch.where(out, self.args.outlier_weight * outliers.uniform_loss(il), per_row)
+        if out.any():
+            per_row = torch.where(out, self.args.outlier_weight * outliers.uniform_loss(il), per_row)
         per_row = torch.where(labelled | out, per_row, torch.zeros_like(per_row))
         return per_row.sum() / (labelled | out).sum().clamp(min=1) + slot_loss
 

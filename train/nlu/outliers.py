@@ -109,18 +109,12 @@ def fmt(m):
 
 def load_joint(model_dir):
     """(model, tokenizer, max_length) of an exported joint intent/slot model directory."""
-    import json
-
-    from train.common import safetensors_io
-    from train.common.bert import BertConfig, JointIntentSlot
-    from train.common.wordpiece import WordPiece, load_vocab
-    with open(os.path.join(model_dir, "config.json")) as f:
-        c = json.load(f)
-    cfg = BertConfig(**{k: c[k] for k in BertConfig.__dataclass_fields__ if k in c})
+    from train.common.bert import JointIntentSlot, read_model_dir
+    from train.common.wordpiece import WordPiece
+    c, cfg, tensors, vocab = read_model_dir(model_dir)
     model = JointIntentSlot(cfg, len(c["labels"]["intent"]), len(c["labels"]["slot"]))
-    tensors, _ = safetensors_io.load(os.path.join(model_dir, "model.safetensors"))
-    model.load_state_dict({k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in tensors.items()})
-    return model, WordPiece(load_vocab(os.path.join(model_dir, "vocab.txt"))), c.get("max_length", 64)
+    model.load_state_dict(tensors)
+    return model, WordPiece(vocab), c.get("max_length", 64)
 
 
 def main(argv=None):
