@@ -22,7 +22,7 @@ import random
 import torch
 import torch.nn.functional as F
 
-from train.common.bert import JointIntentSlot, read_model_dir
+from train.common.bert import JointIntentSlot
 from train.common.data import Example, bio_labels, label_list, read_snips
 from train.nlu import outliers
 from train.nlu.gazetteer import refill_cities, wordnet_cities
@@ -74,36 +74,6 @@ def encode_split(examples, tok, intents, slots, max_length):
             continue
         out.append((ids, first, target, intent_id.get(ex.intent, -1)))
     return out
-
-
-@torch.no_grad()
-def teacher_targets(dirs, data, vocab, labels, pad_id, batch_size=64):
-    """The mean intent and slot probabilities of the models in `dirs` (exported model directories
-    of this recipe with this vocabulary and these labels) on every example of `data`: a tensor
-    [n, intents] and per example a float16 tensor [tokens, slot tags]."""
-    n_int, n_slot = len(labels["intents"]), len(labels["slots"])
-    intent = torch.zeros(len(data), n_int)
-    slot = [torch.zeros(len(d[0]), n_slot) for d in data]
-    order = sorted(range(len(data)), key=lambda i: len(data[i][0]))
-    for d in dirs:
-        c, cfg, tensors, v = read_model_dir(d)
-        if v != list(vocab):
-            raise SystemExit("--teachers: %s has another vocabulary than the --init encoder" % d)
-        if c["labels"]["intent"] != labels["intents"] or c["labels"]["slot"] != labels["slots"]:
-            raise SystemExit("--teachers: %s has other intent or slot labels than this training set" % d)
-        model = JointIntentSlot(cfg, n_int, n_slot, 0.0)
-        model.load_state_dict(tensors)
-        model.eval()
-        for k in range(0, len(order), batch_size):
-            bidx = order[k:k + batch_size]
-            ids, mask, _, _ = collate(data, bidx, pad_id)
-            il, sl = model(ids, mask)
-            intent[bidx] += il.softmax(-1) / len(dirs)
-            sp = sl.softmax(-1) / len(dirs)
-            for r, i in enumerate(bidx):
-                slot[i] += sp[r, :len(data[i][0])]
-        print("teacher %s: soft targets for %d training examples" % (d, len(data)))
-    return intent, [p.half() for p in slot]
 
 
 def collate(data, bidx, pad_id):
@@ -164,13 +134,6 @@ class JointSnips(FineTune):
                         help="add, for this share of the training utterances with slots, one slot value "
                              "alone (sometimes two with the words between) as a slots-only example: the "
                              "bare answers a dialog's questions get (\"tomorrow at 7 pm\")")
-        ap.add_argument("--teachers", default="",
-                        help="comma-separated directories of joint SNIPS models of this recipe with the same "
-                             "vocabulary and labels (e.g. runs with other seeds): their averaged intent and "
-                             "slot probabilities on the training set are soft targets (distillation of an "
-                             "ensemble into one model)")
-        ap.add_argument("--kd-weight", type=float, default=0.5,
-                        help="--teachers: the soft targets' share of the intent and slot losses")
 
     def read_data(self, args):
         self.read_splits(args, read_snips, {"train": "train", "dev": "valid", "test": "test"})
@@ -198,10 +161,6 @@ class JointSnips(FineTune):
     def encode(self, args, tok):
         self.data = {k: encode_split(v, tok, self.labels["intents"], self.labels["slots"], args.max_length)
                      for k, v in self.examples.items()}
-        self.soft = None
-        if args.teachers:
-            self.soft = teacher_targets(args.teachers.split(","), self.data["train"], self.vocab, self.labels,
-                                        tok.pad_id)
 
     def build_model(self, cfg, args):
         return JointIntentSlot(cfg, len(self.labels["intents"]), len(self.labels["slots"]), args.dropout)
@@ -211,36 +170,17 @@ class JointSnips(FineTune):
                                                  self.split_sizes())
 
     def batch(self, split, bidx):
-        b = collate(self.data[split], bidx, self.tok.pad_id)
-        if split != "train" or self.soft is None:
-            return b
-        t = b[0].shape[1]
-        soft_slot = torch.zeros(len(bidx), t, len(self.labels["slots"]))
-        for r, i in enumerate(bidx):
-            p = self.soft[1][i]
-            soft_slot[r, :p.shape[0]] = p.float()
-        return b + (self.soft[0][bidx], soft_slot)
+        return collate(self.data[split], bidx, self.tok.pad_id)
 
     def loss(self, model, batch):
-        ids, mask, slot, intent = batch[:4]
+        ids, mask, slot, intent = batch
         il, sl = model(ids, mask)
-        kd = self.args.kd_weight if len(batch) > 4 else 0.0
-        tokens = slot != IGNORE
-        if tokens.any():
-            slot_loss = F.cross_entropy(sl[tokens], slot[tokens])
-            if kd:   # the teachers' slot probabilities at the same tokens
-                soft = -(batch[5][tokens] * F.log_softmax(sl[tokens].float(), -1)).sum(-1).mean()
-                slot_loss = (1 - kd) * slot_loss + kd * soft
-        else:
-            slot_loss = sl.sum() * 0   # a batch of outliers only: no slot term
-        # labelled rows: cross-entropy to the label (and the teachers' distribution); out-of-domain
-        # rows: to the uniform distribution; fragments (IGNORE): no intent term; the mean over the
-        # rows that have one
+        slot_loss = (F.cross_entropy(sl.reshape(-1, sl.shape[-1]), slot.reshape(-1), ignore_index=IGNORE)
+                     if (slot != IGNORE).any() else sl.sum() * 0)   # a batch of outliers only: no slot term
+        # labelled rows: cross-entropy to the label; out-of-domain rows: to the uniform
+        # distribution; fragments (IGNORE): no intent term; the mean over the rows that have one
         out, labelled = intent == OUTLIER_ID, intent >= 0
         per_row = F.cross_entropy(il, intent.clamp(min=0), reduction="none")
-        if kd:
-            soft = -(batch[4] * F.log_softmax(il.float(), -1)).sum(-1)
-            per_row = (1 - kd) * per_row + kd * soft
         if out.any():
             per_row = torch.where(out, self.args.outlier_weight * outliers.uniform_loss(il), per_row)
         per_row = torch.where(labelled | out, per_row, torch.zeros_like(per_row))
@@ -293,20 +233,6 @@ class JointSnips(FineTune):
 
     def write_card(self, result, st_path, cfg, vocab_size):
         write_card(self.args, result, st_path, cfg, vocab_size, self.card_command())
-
-    def card_command(self):
-        """The base chain, with each teacher's own chain (from its card) before this command."""
-        lines = super().card_command().split("\n    ")
-        if not self.args.teachers:
-            return "\n    ".join(lines)
-        chain = []
-        for d in self.args.teachers.split(","):
-            own = reproduce_lines(os.path.join(d, "README.md"))
-            if not own:
-                raise SystemExit("--teachers: %s/README.md has no Reproduce commands" % d)
-            own[-1] += " --work %s --out %s" % (os.path.join(os.path.dirname(d.rstrip("/")), "js"), d)
-            chain += [c for c in own if c not in chain]
-        return "\n    ".join(chain + [c for c in lines if c not in chain])
 
 
 def main(argv=None):
@@ -402,18 +328,6 @@ checking that they reproduce the trained model's logits.
         f.write(text)
 
 
-def reproduce_lines(card):
-    """The commands of a model card's "## Reproduce" block (its 4-space-indented lines)."""
-    out, inside = [], False
-    with open(card, encoding="utf-8") as f:
-        for line in f:
-            if line.startswith("## "):
-                inside = line.strip() == "## Reproduce"
-            elif inside and line.startswith("    /usr/bin/python3 "):
-                out.append(line.strip())
-    return out
-
-
 def extra_data_note(args, r):
     """The card's sentences on training data added to SNIPS's (else "")."""
     out = ""
@@ -430,14 +344,6 @@ def extra_data_note(args, r):
                 "WordNet glosses, a third cut to fragments; `train/nlu/outliers.py`) are trained towards\n"
                 "a uniform intent distribution (outlier exposure, weight %g), their slots untrained."
                 % (r.get("outliers_added", args.outliers), args.outlier_weight))
-    if getattr(args, "teachers", ""):
-        teachers = args.teachers.split(",")
-        out += ("\nDistilled from %d models of this recipe (`--teachers`, runs that differ by their seed):\n"
-                "the intent and slot losses are %g x the cross-entropy to the labels plus %g x the\n"
-                "cross-entropy to the teachers' mean probabilities on the same training utterance\n"
-                "(teachers: %s)." % (len(teachers), 1 - args.kd_weight, args.kd_weight,
-                                     ", ".join("`%s` sha256 %s" % (t, sha256(os.path.join(t, "model.safetensors"))[:16])
-                                               for t in teachers)))
     return out
 
 
