@@ -10,3 +10,8 @@ add_dependencies(parley-qa parley-kb)
 # recall@k of the knowledge base's search on the dev questions (train/qa/kb_recall.py)
 pl_add_py_test(NAME integration_qa_kb_recall SCRIPT qa_kb_recall_test.py TIMEOUT 300
                ENV "PL_PARLEY=$<TARGET_FILE:parley>" "PARLEY_DATA_DIR=${PARLEY_DATA_DIR}")
+# a reader trained with the question-match token types (tokenizer.token_type_ids
+# "question_match"): the service's answers are the recipe's PyTorch ones, and the types matter
+pl_add_py_test(NAME integration_qa_question_match SCRIPT qa_match_test.py TIMEOUT 300
+               ENV "PL_QA=$<TARGET_FILE:parley-qa>" "PL_GATEWAY=$<TARGET_FILE:parley-gateway>"
+                   "PL_PARLEY=$<TARGET_FILE:parley>" "PL_SOURCE_DIR=${CMAKE_SOURCE_DIR}" "PARLEY_DATA_DIR=${PARLEY_DATA_DIR}")

@@ -26,7 +26,9 @@
  *                                computed from the original text of each piece's whitespace
  *                                word: "word_starts_upper" (1 when the word starts with an
  *                                upper-case letter, else 0) or "word_case" (the 4 classes of
- *                                pl_nlu_word_case_class; type_vocab_size >= 4)}
+ *                                pl_nlu_word_case_class; type_vocab_size >= 4); for question
+ *                                answering "question_match" (type_vocab_size >= 3: the
+ *                                passage's words that are also words of the question get 2)}
  *                  optional "domain" (AnalyzeIntent's domain), "batching":
  *                  {"max_batch_size": N, "max_queue_delay_us": N, "by_length": bool
  *                  (default true: a batch gathers windows of close lengths)}, "precision",
@@ -239,6 +241,9 @@ enum pl_nlu_case_types {
     PL_NLU_TYPES_ZERO = 0,         /* absent: all 0 */
     PL_NLU_TYPES_STARTS_UPPER = 1, /* "word_starts_upper": pl_nlu_word_starts_upper */
     PL_NLU_TYPES_WORD_CASE = 2,    /* "word_case": pl_nlu_word_case_class */
+    PL_NLU_TYPES_QUESTION_MATCH = 3, /* "question_match" (question answering only): passage
+                                        words that are also question words get type 2, the
+                                        other passage tokens 1 (pl_qa_read) */
 };
 
 struct pl_nlu_model {

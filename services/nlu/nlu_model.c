@@ -248,10 +248,12 @@ static pl_status load_config(struct pl_nlu_model *m, const char *dir, json_t *ro
             m->case_types = PL_NLU_TYPES_STARTS_UPPER;
         else if (tts && !strcmp(tts, "word_case"))
             m->case_types = PL_NLU_TYPES_WORD_CASE;
+        else if (tts && !strcmp(tts, "question_match") && m->task == PL_NLU_TASK_QA)
+            m->case_types = PL_NLU_TYPES_QUESTION_MATCH;
         else
             return PL_ERR(PL_E_UNSUPPORTED, "%s: tokenizer.token_type_ids must be "
-                                            "\"word_starts_upper\" or \"word_case\" when present",
-                          path);
+                                            "\"word_starts_upper\" or \"word_case\"%s when present",
+                          path, m->task == PL_NLU_TASK_QA ? " or \"question_match\"" : "");
     }
     json_t *mc = json_object_get(tk, "max_input_chars_per_word");
     if (json_is_integer(mc) && json_integer_value(mc) >= 1 && json_integer_value(mc) < (1 << 20))
@@ -506,9 +508,10 @@ pl_status pl_nlu_model_load(const char *dir, const char *name, const struct pl_n
         PL_TRY_GOTO(st, pl_bert_load(dir, in->be, &bo, &in->bert));
         /* the width as the encoder read it (BERT's hidden_size, DistilBERT's dim) */
         m->hidden = pl_bert_get_config(in->bert)->hidden;
-        int types_needed = m->case_types == PL_NLU_TYPES_WORD_CASE      ? 4
-                           : m->case_types == PL_NLU_TYPES_STARTS_UPPER ? 2
-                                                                        : 0;
+        int types_needed = m->case_types == PL_NLU_TYPES_WORD_CASE         ? 4
+                           : m->case_types == PL_NLU_TYPES_QUESTION_MATCH ? 3
+                           : m->case_types == PL_NLU_TYPES_STARTS_UPPER   ? 2
+                                                                          : 0;
         if (pl_bert_get_config(in->bert)->type_vocab_size < types_needed) {
             st = PL_ERR(PL_E_INVALID_ARG, "model %s: tokenizer.token_type_ids needs "
                                           "type_vocab_size >= %d, config.json has %d", name,
@@ -760,7 +763,7 @@ pl_status pl_nlu_model_run(struct pl_nlu_model *m, const char *const *texts, con
                                           "characters)", i);
             goto fail;
         }
-        if (m->case_types != PL_NLU_TYPES_ZERO)
+        if (m->case_types == PL_NLU_TYPES_STARTS_UPPER || m->case_types == PL_NLU_TYPES_WORD_CASE)
             for (int w = 0; w < wins[i]->n; w++) {
                 struct pl_encoding *e = &wins[i]->windows[w];
                 for (int t = 0; t < e->n; t++) {

@@ -50,6 +50,76 @@ static int top_k(const float *row, int stride, const int8_t *seq, int n, int k, 
     return m;
 }
 
+/* A piece that continues a word ("##..."). */
+static bool continues(const struct pl_wordpiece *tok, int32_t id) {
+    const char *p = pl_wordpiece_piece(tok, id);
+    return p && p[0] == '#' && p[1] == '#';
+}
+
+/* A piece that can make a word worth matching: after "##", an ASCII letter or digit or any
+ * non-ASCII byte (train/qa/windows.py match_tables makes the same test). */
+static bool wordlike(const struct pl_wordpiece *tok, int32_t id) {
+    const char *p = pl_wordpiece_piece(tok, id);
+    if (!p) return false;
+    if (p[0] == '#' && p[1] == '#' && p[2]) p += 2;
+    for (const unsigned char *c = (const unsigned char *)p; *c; c++)
+        if (*c >= 0x80 || (*c >= '0' && *c <= '9') || ((*c | 0x20) >= 'a' && (*c | 0x20) <= 'z'))
+            return true;
+    return false;
+}
+
+/* The length of the word (a piece and the "##" pieces after it) that starts at ids[i]. */
+static int word_len(const struct pl_wordpiece *tok, const int32_t *ids, int n, int i) {
+    int j = i + 1;
+    while (j < n && continues(tok, ids[j])) j++;
+    return j - i;
+}
+
+/* tokenizer.token_type_ids "question_match": every passage token of a word that is also a word
+ * of the (cut) question gets token type 2, the other passage tokens 1. Words are compared over
+ * the whole passage, so a word that a window boundary cuts keeps its type in both windows
+ * (train/qa/windows.py question_match, which the model was trained with). */
+static pl_status question_match(const struct pl_wordpiece *tok, struct pl_windows *w) {
+    int32_t nt = w->n_text_tokens;
+    const struct pl_encoding *e0 = &w->windows[0];
+    const int32_t *q = e0->ids + 1; /* [CLS] question [SEP] ... */
+    int nq = e0->n_first;
+    if (nt == 0 || nq == 0) return PL_OK;
+    int32_t *text = pl_malloc(sizeof *text * (size_t)nt);
+    uint8_t *hit = pl_calloc((size_t)nt, 1);
+    if (!text || !hit) {
+        pl_free(text);
+        pl_free(hit);
+        return PL_ERR(PL_E_NOMEM, "question match: %d tokens", (int)nt);
+    }
+    for (int k = 0; k < w->n; k++) { /* the passage's tokens, from the windows that hold them */
+        const struct pl_encoding *e = &w->windows[k];
+        for (int t = 0, at = e->window_start; t < e->n; t++)
+            if (e->seq[t] == 1) text[at++] = e->ids[t];
+    }
+    for (int i = 0; i < nt;) {
+        int len = word_len(tok, text, nt, i);
+        if (wordlike(tok, text[i]))
+            for (int j = 0; j < nq;) {
+                int ql = word_len(tok, q, nq, j);
+                if (ql == len && !memcmp(q + j, text + i, sizeof *q * (size_t)len)) {
+                    memset(hit + i, 1, (size_t)len);
+                    break;
+                }
+                j += ql;
+            }
+        i += len;
+    }
+    for (int k = 0; k < w->n; k++) {
+        struct pl_encoding *e = &w->windows[k];
+        for (int t = 0, at = e->window_start; t < e->n; t++)
+            if (e->seq[t] == 1) e->type_ids[t] = hit[at++] ? 2 : 1;
+    }
+    pl_free(text);
+    pl_free(hit);
+    return PL_OK;
+}
+
 static int by_logit(const void *a, const void *b) {
     float x = ((const struct cand *)a)->logit, y = ((const struct cand *)b)->logit;
     return x < y ? 1 : x > y ? -1 : 0;
@@ -125,6 +195,8 @@ pl_status pl_qa_read(struct pl_nlu_model *m, const char *question, size_t qlen,
                                           "control characters)");
             goto fail;
         }
+        if (m->case_types == PL_NLU_TYPES_QUESTION_MATCH)
+            PL_TRY_GOTO(st, question_match(m->tok, wins[p]));
         n_win += wins[p]->n;
         if (o->max_windows > 0 && n_win > o->max_windows) {
             st = PL_ERR(PL_E_INVALID_ARG, "context too long: more than %d windows of %d tokens "

@@ -42,7 +42,7 @@ from train.common.paths import ROOT, data_dir
 from train.qa import squad
 from train.qa.features import Features
 from train.qa.model import QuestionAnswering, decode, run_windows
-from train.qa.windows import OffsetTokenizer
+from train.qa.windows import OffsetTokenizer, match_tables
 
 SETS = {"dev": ("squad-v2-dev-half.json", "dev"), "train2": ("squad-v2-dev-half.json", "train"),
         "shifts": ("squadshifts-new-wiki.json", None), "covid": ("covid-qa.json", None)}
@@ -131,6 +131,8 @@ def eval_model(args):
         t0 = time.time()
         feats = Features(qs, tok, c["max_length"], c.get("doc_stride", 128), c.get("max_query_length", 64),
                          with_targets=False)
+        if c["tokenizer"].get("token_type_ids") == "question_match":
+            feats.match = match_tables(tok)
         m, preds, diffs = score_features(model, feats, c.get("max_answer_tokens", 30),
                                          float("inf") if thr is None else thr)
         tuned = squad.evaluate_predictions(qs, preds, diffs)

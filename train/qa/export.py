@@ -40,8 +40,10 @@ def config_keys(args, threshold):
         "max_query_length": args["max_question"],
         "max_answer_tokens": args["max_answer_tokens"],
         "no_answer_threshold": round(float(threshold), 4),
-        "tokenizer": {"type": "wordpiece", "vocab": "vocab.txt", "do_lower_case": True,
-                      "max_input_chars_per_word": 100},
+        "tokenizer": dict({"type": "wordpiece", "vocab": "vocab.txt", "do_lower_case": True,
+                           "max_input_chars_per_word": 100},
+                          # context words that are also question words: token type 2 (windows.question_match)
+                          **({"token_type_ids": "question_match"} if args.get("question_match") else {})),
         "labels": {"span": ["start", "end"]},
         "heads": {"span": {"tensor_prefix": "qa_outputs", "input": "tokens", "labels": "span"}},
         "variants": {"int8": {"precision": "int8"}},  # parley-qa also loads it as <name>-int8

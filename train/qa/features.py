@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from train.qa.windows import Windows, answer_tokens
+from train.qa.windows import Windows, answer_tokens, question_match
 
 
 @dataclass
@@ -27,6 +27,7 @@ class Features:
     def __init__(self, questions, tok, max_len, doc_stride, max_question, with_targets=True):
         self.questions, self.tok = questions, tok
         self.max_len, self.doc_stride, self.max_question = max_len, doc_stride, max_question
+        self.match = None   # match_tables() of the vocabulary: type 2 for context words of the question
         self.contexts = []  # (context text, ids, starts, ends)
         index = {}
         self.items, self.unlocated = [], 0
@@ -62,4 +63,11 @@ class Features:
         e = self.items[i]
         win = win or self.windows(i)
         c_ids = self.contexts[e.ctx][1]
-        return [win.input(w, c_ids, self.tok.wp.cls_id, self.tok.wp.sep_id) for w in range(len(win))]
+        m = self.question_match(i, win)
+        return [win.input(w, c_ids, self.tok.wp.cls_id, self.tok.wp.sep_id, m) for w in range(len(win))]
+
+    def question_match(self, i, win):
+        """question_match of question i's (cut) question over its context, or None when off."""
+        if getattr(self, "match", None) is None:
+            return None
+        return question_match(win.q_ids, self.contexts[self.items[i].ctx][1], self.match)

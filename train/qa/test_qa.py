@@ -262,6 +262,24 @@ class TestWindows(unittest.TestCase):
         with self.assertRaises(ValueError):
             Windows(q, 5, max_len=7, doc_stride=3, max_question=0)
 
+    def test_question_match(self):
+        from train.qa.windows import match_tables, question_match
+        vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "the", "bern", "##oul", "##li", "##s", ",", "1900", "who",
+                 "\u2014", "##,"]
+        tables = match_tables(vocab)
+        self.assertEqual(tables[0].tolist(), [False] * 5 + [False, True, True, True, False, False, False, False, True])
+        self.assertEqual(tables[1][[9, 12, 13]].tolist(), [False, True, False])  # "," no; non-ASCII yes
+        q = np.array([11, 4, 5, 6, 7, 9, 10])           # who the bernoulli , 1900
+        c = np.array([5, 6, 4, 5, 6, 7, 8, 9, 10, 12])  # bernou the bernoullis , 1900 \u2014
+        # "bern ##oul" alone is another word; "bernoullis" is not "bernoulli"; "," never counts
+        self.assertEqual(question_match(q, c, tables).tolist(),
+                         [False, False, True, False, False, False, False, False, True, False])
+        win = Windows(q, len(c), max_len=12, doc_stride=3, max_question=3)  # the question cut to 3 tokens
+        m = question_match(win.q_ids, c, tables)                           # who the bern
+        self.assertEqual(m.tolist(), [False, False, True] + [False] * 7)
+        ids, types = win.input(0, c, 2, 3, m)
+        self.assertEqual(types.tolist(), [0] * 5 + [1, 1, 2, 1, 1, 1, 1])
+
     def test_answer_tokens(self):
         st, en = np.array([0, 4, 8, 11]), np.array([3, 7, 10, 15])
         self.assertEqual(answer_tokens(st, en, 4, 10), (1, 2))

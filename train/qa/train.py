@@ -62,7 +62,7 @@ from train.qa import squad
 from train.qa.evaluate import predict
 from train.qa.features import Features
 from train.qa.model import QuestionAnswering
-from train.qa.windows import OffsetTokenizer
+from train.qa.windows import OffsetTokenizer, match_tables
 
 BERT_VOCAB = os.path.join("vocab", "bert-base-uncased-vocab.txt")
 SQUAD11 = "squad-v1.1-train.json.xz"
@@ -102,6 +102,10 @@ def parse_args(argv=None):
     ap.add_argument("--max-question", type=int, default=64, help="question tokens kept")
     ap.add_argument("--max-answer-tokens", type=int, default=30)
     ap.add_argument("--v2-repeat", type=int, default=2, help="SQuAD 2.0 training part copies per epoch")
+    ap.add_argument("--question-match", action="store_true",
+                    help="context words that are also words of the question get token type 2 (type_vocab_size "
+                         "3, its row started from type 1's): the exact-match feature (train/qa/windows.py "
+                         "question_match; config.json tokenizer.token_type_ids = question_match)")
     ap.add_argument("--limit", type=int, default=0,
                     help="smoke runs: the first N SQuAD 1.1 questions, N/4 of the SQuAD 2.0 part, N dev")
     ap.add_argument("--dev-limit", type=int, default=0, help="periodic dev scoring on the first N (0: all)")
@@ -179,7 +183,7 @@ def make_batch(feats_list, ex, bidx, pad_id):
         f = feats_list[fi]
         e = f.items[qi]
         win = f.windows(qi)
-        rows.append(win.input(w, f.contexts[e.ctx][1], f.tok.wp.cls_id, f.tok.wp.sep_id))
+        rows.append(win.input(w, f.contexts[e.ctx][1], f.tok.wp.cls_id, f.tok.wp.sep_id, f.question_match(qi, win)))
         tgt.append(win.targets(w, e.tok_start, e.tok_end))
     t = max(len(r[0]) for r in rows)
     ids = torch.full((len(rows), t), pad_id, dtype=torch.long)
@@ -222,14 +226,25 @@ def extend_positions(state, n):
     return state
 
 
+def extend_types(state, n):
+    """Token-type embeddings grown to n rows, the new ones copies of the last (the context's)."""
+    te = state["embeddings.token_type_embeddings.weight"]
+    if te.shape[0] < n:
+        extra = te[-1:].repeat(n - te.shape[0], 1)
+        state = dict(state, **{"embeddings.token_type_embeddings.weight": torch.cat([te, extra]).clone()})
+    return state
+
+
 def start(args, s11):
     """(vocab, BertConfig, encoder state or None, description) of a new run."""
     drop = {"hidden_dropout_prob": args.dropout, "attention_probs_dropout_prob": args.dropout}
+    types = {"type_vocab_size": 3} if args.question_match else {}
     if args.init:
         vocab, cfg, state, what = load_init(args.init)
         pos = max(cfg.max_position_embeddings, args.max_length)
-        cfg = BertConfig(**dict(cfg.__dict__, max_position_embeddings=pos, **drop))
-        return vocab, cfg, extend_positions(state, pos), what
+        types = {"type_vocab_size": max(3, cfg.type_vocab_size)} if types else {}
+        cfg = BertConfig(**dict(cfg.__dict__, max_position_embeddings=pos, **drop, **types))
+        return vocab, cfg, extend_types(extend_positions(state, pos), cfg.type_vocab_size), what
     if args.vocab:
         vocab = load_vocab(args.vocab)
     else:
@@ -238,7 +253,7 @@ def start(args, s11):
         vocab = prune_vocab(full, sorted(texts), args.min_piece_count)
     cfg = BertConfig(vocab_size=len(vocab), hidden_size=args.hidden, num_hidden_layers=args.layers,
                      num_attention_heads=args.heads, intermediate_size=args.ffn,
-                     max_position_embeddings=args.max_length, pad_token_id=WordPiece(vocab).pad_id, **drop)
+                     max_position_embeddings=args.max_length, pad_token_id=WordPiece(vocab).pad_id, **drop, **types)
     return vocab, cfg, None, "scratch"
 
 
@@ -298,6 +313,9 @@ def main(argv=None):
         f2t = encode_cached(args, "v2train", v2_train, tok, vocab, True)
     dev = encode_cached(args, "v2dev", v2_dev, tok, vocab, False)
     feats = [f11, f2t]
+    if (state["args"] if state is not None else vars(args)).get("question_match"):
+        for f in feats + [dev]:
+            f.match = match_tables(vocab)
     ex, lengths = training_examples(feats, [1, args.v2_repeat])
 
     torch.manual_seed(args.seed)

@@ -213,12 +213,15 @@ class Windows:
     def __len__(self):
         return len(self.spans)
 
-    def input(self, w, c_ids, cls_id, sep_id):
-        """(ids, type_ids) of window w: [CLS] question [SEP] chunk [SEP]."""
+    def input(self, w, c_ids, cls_id, sep_id, match=None):
+        """(ids, type_ids) of window w: [CLS] question [SEP] chunk [SEP]. match: None, or a bool
+        per context token (question_match) whose True tokens get type 2 instead of 1."""
         s, n = self.spans[w]
         ids = np.concatenate([[cls_id], self.q_ids, [sep_id], c_ids[s:s + n], [sep_id]]).astype(np.int64)
         types = np.zeros(len(ids), dtype=np.int64)
         types[self.nq + 2:] = 1
+        if match is not None:
+            types[self.k0:self.k0 + n][match[s:s + n]] = 2
         return ids, types
 
     def targets(self, w, tok_start, tok_end):
@@ -229,6 +232,41 @@ class Windows:
         if tok_start < 0 or tok_start < s or tok_end >= s + n:
             return 0, 0
         return self.k0 + tok_start - s, self.k0 + tok_end - s
+
+
+def match_tables(vocab):
+    """(continuation, wordlike) bool arrays over the ids of a piece list or an OffsetTokenizer for
+    question_match: the piece continues a word ("##..."); the piece (without "##") holds an ASCII
+    letter or digit or any non-ASCII character (a test the C service makes on the piece's bytes)."""
+    pieces = vocab.wp.pieces if isinstance(vocab, OffsetTokenizer) else vocab
+    cont = np.array([p.startswith("##") for p in pieces], dtype=bool)
+    wordlike = np.array([any((c.isascii() and c.isalnum()) or not c.isascii()
+                             for c in (p[2:] if p.startswith("##") else p)) for p in pieces], dtype=bool)
+    return cont, wordlike
+
+
+def _words(ids, cont):
+    """[start, end) token ranges of the words of a piece sequence: a piece and the "##" pieces
+    after it."""
+    out, start = [], 0
+    for k in range(1, len(ids) + 1):
+        if k == len(ids) or not cont[ids[k]]:
+            out.append((start, k))
+            start = k
+    return out if len(ids) else []
+
+
+def question_match(q_ids, c_ids, tables):
+    """A bool per context token: its whole word (the same pieces) is also a word of the question
+    and that word's first piece is wordlike (match_tables): the exact-match feature of
+    feature-based readers, in pieces. The C service computes the same (services/qa/qa_read.c)."""
+    cont, wordlike = tables
+    q = {tuple(q_ids[a:b]) for a, b in _words(q_ids, cont) if wordlike[q_ids[a]]}
+    m = np.zeros(len(c_ids), dtype=bool)
+    for a, b in _words(c_ids, cont):
+        if wordlike[c_ids[a]] and tuple(c_ids[a:b]) in q:
+            m[a:b] = True
+    return m
 
 
 def answer_tokens(starts, ends, a_start, a_end):
