@@ -163,7 +163,8 @@ def main(argv=None):
                "--threads", str(threads), "--minutes", "%.3f" % qa_min, "--epochs", str(args.qa_epochs),
                "--eval-minutes", "1000", "--checkpoint-minutes", "1000", "--batch-size", str(args.qa_batch),
                "--lr", str(args.qa_lr), "--export-dtype", "F16", "--max-length", str(manifest["qa"]["max_length"]),
-               "--doc-stride", str(manifest["qa"]["doc_stride"]), "--max-question", str(manifest["qa"]["max_question"])]
+               "--doc-stride", str(manifest["qa"]["doc_stride"]), "--max-question", str(manifest["qa"]["max_question"]),
+               "--question-match"]  # the question-match token types (docs/qa-training.md)
     if args.qa_limit:
         qa_argv += ["--limit", str(args.qa_limit)]
     if args.dev_limit:

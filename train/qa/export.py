@@ -49,7 +49,9 @@ def config_keys(args, threshold):
         "variants": {"int8": {"precision": "int8"}},  # parley-qa also loads it as <name>-int8
         "question_answering": {
             "input": "windows [CLS] question [SEP] context chunk [SEP] (engine/tokenizer pl_wordpiece_windows), "
-                     "token_type_ids 0 up to the first [SEP], 1 after",
+                     "token_type_ids 0 up to the first [SEP], 1 after" +
+                     (" (2 for the context's words that are also words of the question: "
+                      "tokenizer.token_type_ids question_match)" if args.get("question_match") else ""),
             "null_score": "min over the windows of start_logit[CLS] + end_logit[CLS]",
             "span_score": "start_logit[i] + end_logit[j] for context tokens i <= j < i + max_answer_tokens among "
                           "each window's 20 best starts and 20 best ends, i in the window that gives it its most "
