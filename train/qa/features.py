@@ -68,6 +68,6 @@ class Features:
 
     def question_match(self, i, win):
         """question_match of question i's (cut) question over its context, or None when off."""
-        if getattr(self, "match", None) is None:
+        if self.match is None:
             return None
         return question_match(win.q_ids, self.contexts[self.items[i].ctx][1], self.match)

@@ -242,7 +242,8 @@ def start(args, s11):
     if args.init:
         vocab, cfg, state, what = load_init(args.init)
         pos = max(cfg.max_position_embeddings, args.max_length)
-        types = {"type_vocab_size": max(3, cfg.type_vocab_size)} if types else {}
+        if types:  # an encoder with more token types keeps them
+            types["type_vocab_size"] = max(3, cfg.type_vocab_size)
         cfg = BertConfig(**dict(cfg.__dict__, max_position_embeddings=pos, **drop, **types))
         return vocab, cfg, extend_types(extend_positions(state, pos), cfg.type_vocab_size), what
     if args.vocab:
