@@ -7,6 +7,9 @@
     <bundle>/heldout.u16.xz       held-out segments of the same sources, [n, length] uint16
     <bundle>/qa/squad11.npz.xz      train/qa's features of the SQuAD 1.1 training set (compact)
     <bundle>/qa/v2train.npz.xz      ... of the training part of the SQuAD 2.0 dev half
+    <bundle>/qa/other.npz.xz        for each SQuAD 1.1 question, the squad11 context it is asked
+                                    again of when made unanswerable (squad.other_paragraphs):
+                                    other_ctx, int32, -1 none, -2 an unanswerable question
     <bundle>/qa/squad-v2-dev-half.json.xz   the SQuAD 2.0 dev half (dev split and scoring)
 
 Compact features (save_features/load_features) hold exactly what training reads from
@@ -21,6 +24,7 @@ import os
 
 import numpy as np
 
+from train.qa import squad
 from train.qa.features import Encoded, Features
 
 
@@ -68,6 +72,30 @@ def save_npz_xz(path, **arrays):
 def load_npz_xz(path):
     with open(path, "rb") as f:
         return np.load(io.BytesIO(lzma.decompress(f.read())))
+
+
+def save_other(path, questions, feats):
+    """qa/other.npz.xz of `questions` (those `feats` were made from, in order)."""
+    index = {c[0]: i for i, c in enumerate(feats.contexts)}
+    other = squad.other_paragraphs(questions)
+    ctx = np.array([-2 if q.impossible else -1 if o is None else index[o[0]] for q, o in zip(questions, other)],
+                   dtype=np.int32)
+    save_npz_xz(path, other_ctx=ctx)
+    return int((ctx >= 0).sum())
+
+
+def load_other(path, f11, share, seed):
+    """The questions made unanswerable (train.qa.train --negatives share, --seed seed) as
+    Features sharing f11's contexts: the same draw as squad.unanswerable_pairs on the texts."""
+    ctx = load_npz_xz(path)["other_ctx"]
+    if len(ctx) != len(f11.items):
+        raise SystemExit("%s has %d questions, the SQuAD 1.1 features %d: pack again" % (path, len(ctx), len(f11.items)))
+    f = Features([], f11.tok, f11.max_len, f11.doc_stride, f11.max_question)
+    f.contexts = f11.contexts
+    f.items = [Encoded(f11.items[i].q_ids, int(ctx[i])) for i in squad.drawn(ctx != -2, share, seed)
+               if ctx[i] >= 0 and f11.items[i] is not None]
+    f.questions = [None] * len(f.items)
+    return f
 
 
 def save_features(path, f, vocab):

@@ -111,7 +111,8 @@ def documents(path, max_lines=200):
 
 
 def pack_qa(args, vocab, out):
-    """qa/squad11.npz.xz, qa/v2train.npz.xz, qa/squad-v2-dev-half.json.xz; returns their figures."""
+    """qa/squad11.npz.xz, qa/v2train.npz.xz, qa/other.npz.xz, qa/squad-v2-dev-half.json.xz;
+    returns their figures."""
     from train.qa.train import SQUAD11, SQUAD2_HALF
     qa = os.path.join(args.data, "qa")
     os.makedirs(os.path.join(out, "qa"), exist_ok=True)
@@ -130,6 +131,10 @@ def pack_qa(args, vocab, out):
                          "context_tokens": int(sum(len(c[1]) for c in f.contexts)), "bytes": du(path),
                          "seconds": round(time.time() - t0, 1)}
         print("qa %s: %s" % (name, figures[name]), flush=True)
+        if name == "squad11":
+            path = os.path.join(out, "qa", "other.npz.xz")
+            figures["other"] = {"questions_with_a_paragraph": bundle.save_other(path, qs, f), "bytes": du(path)}
+            print("qa other: %s" % figures["other"], flush=True)
     src = os.path.join(qa, SQUAD2_HALF)
     with open(src, "rb") as f:
         raw = f.read()

@@ -23,7 +23,7 @@ from train.common.wordpiece import WordPiece
 from train.gpu import bundle, pack
 from train.qa import squad
 from train.qa.features import Features
-from train.qa.test_qa import VOCAB, write_sample_data
+from train.qa.test_qa import SAMPLE, TWO_PARAGRAPHS, VOCAB, write_sample_data
 from train.qa.windows import OffsetTokenizer
 
 QA_SETTINGS = ["--max-length", "24", "--doc-stride", "4", "--max-question", "8"]
@@ -33,7 +33,7 @@ def write_data(d):
     """<d>/qa (train/qa's sample), <d>/text/pretrain/{wiki2015,gutenberg}.txt.xz, <d>/vocab.txt."""
     os.makedirs(os.path.join(d, "qa"))
     os.makedirs(os.path.join(d, "text", "pretrain"))
-    write_sample_data(os.path.join(d, "qa"))
+    write_sample_data(os.path.join(d, "qa"), {"version": "1.1", "data": SAMPLE["data"][:3] + [TWO_PARAGRAPHS]})
     shutil.move(os.path.join(d, "qa", "vocab.txt"), os.path.join(d, "vocab.txt"))
     words = [w for w in VOCAB[5:] if not w.startswith("##")] + ["unaffable", "cats"]
     rng = random.Random(3)
@@ -67,7 +67,7 @@ class TestBundle(unittest.TestCase):
 
     def test_files_and_manifest(self):
         for f in ("manifest.json", "vocab.txt", "corpus.u16.xz", "heldout.u16.xz", "qa/squad11.npz.xz",
-                  "qa/v2train.npz.xz", "qa/squad-v2-dev-half.json.xz"):
+                  "qa/v2train.npz.xz", "qa/other.npz.xz", "qa/squad-v2-dev-half.json.xz"):
             self.assertTrue(os.path.exists(os.path.join(self.b, f)), f)
         self.assertEqual(self.m["vocab_key"], bundle.vocab_key(VOCAB))
         self.assertLessEqual(pack.du(self.b), 1 << 20)
@@ -115,6 +115,20 @@ class TestBundle(unittest.TestCase):
                 self.assertEqual([x[0].tolist() for x in f.inputs(i)], [x[0].tolist() for x in ref.inputs(i)])
         with self.assertRaises(SystemExit):  # other window settings are refused
             bundle.load_features(os.path.join(self.b, "qa", "squad11.npz.xz"), tok, VOCAB, 32, 4, 8)
+
+    def test_made_unanswerable_round_trip(self):
+        """--negatives from a bundle gives the windows it gives from the texts."""
+        qs = squad.read_squad(os.path.join(self.d, "qa", "squad-v1.1-train.json.xz"))
+        tok = OffsetTokenizer(VOCAB)
+        f11 = bundle.load_features(os.path.join(self.b, "qa", "squad11.npz.xz"), tok, VOCAB, 24, 4, 8)
+        self.assertEqual(self.m["qa"]["other"]["questions_with_a_paragraph"], 2)
+        for share, seed in ((1.0, 1), (0.5, 2), (0.0, 1)):
+            ref = Features(squad.unanswerable_pairs(qs, share, seed), tok, 24, 4, 8, with_targets=True)
+            f = bundle.load_other(os.path.join(self.b, "qa", "other.npz.xz"), f11, share, seed)
+            self.assertEqual(len(f.items), len(ref.items))
+            for i in range(len(f.items)):
+                self.assertEqual(f.items[i].tok_start, -1)
+                self.assertEqual([x[0].tolist() for x in f.inputs(i)], [x[0].tolist() for x in ref.inputs(i)])
 
     def test_max_tokens_cut(self):
         out = os.path.join(self.d, "cut")

@@ -22,6 +22,8 @@ dropped, and a question without gold answers has the single gold answer "" (so p
 import collections
 import json
 import lzma
+import math
+import random
 import re
 import string
 from dataclasses import dataclass, field
@@ -79,6 +81,64 @@ def split_by_article(questions):
     the dev set."""
     dev_titles = set(articles(questions)[1::2])
     return [q for q in questions if q.title not in dev_titles], [q for q in questions if q.title in dev_titles]
+
+
+def content_words(text):
+    """The lower-cased words of text without the commonest function words."""
+    return {w for w in _WORD.findall(text.lower()) if w not in _FUNCTION_WORDS}
+
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+_FUNCTION_WORDS = frozenset(
+    "a an the of in on at to for by with from into and or but not no is are was were be been being has have had "
+    "do does did what which who whom whose when where why how that this these those it its as than then there".split())
+
+
+def other_paragraphs(questions):
+    """For each question, the paragraph of its article it is asked again of when it is made
+    unanswerable (unanswerable_pairs): (context, pid), or None (an unanswerable question, or no
+    paragraph qualifies). The chosen one shares the most content words with the question
+    (content_words) among the article's other paragraphs whose normalized text holds none of
+    the question's normalized gold answers, and at least one word."""
+    paragraphs = {}  # title -> {context: (pid, content words, normalized text)}
+    for q in questions:
+        arts = paragraphs.setdefault(q.title, {})
+        if q.context not in arts:
+            arts[q.context] = (q.pid, content_words(q.context), normalize_answer(q.context))
+    out = []
+    for q in questions:
+        best, best_n = None, 0
+        if not q.impossible:
+            words = content_words(q.question)
+            golds = [g for g in (normalize_answer(a) for a in q.gold) if g]
+            for ctx, (pid, cw, norm) in paragraphs[q.title].items():
+                n = len(words & cw)
+                if ctx != q.context and n > best_n and not any(g in norm for g in golds):
+                    best, best_n = (ctx, pid), n
+        out.append(best)
+    return out
+
+
+def drawn(answerable, share, seed):
+    """Indexes of the questions made unanswerable: each answerable one (answerable[i] true)
+    with probability `share`, one draw of random.Random(seed) per answerable question."""
+    rng = random.Random(seed)
+    return [i for i, a in enumerate(answerable) if a and rng.random() < share]
+
+
+def unanswerable_pairs(questions, share, seed=1):
+    """Unanswerable questions made from answerable ones (SQuAD 1.1 has none of its own): the
+    questions drawn(share, seed) are asked again of their other_paragraphs one; those without
+    one are left out. These are easier than SQuAD 2.0's written ones (the paragraph is about
+    something else) but they are many, and they share the question's words, so the reader
+    cannot say "answer" from word overlap alone. qid: the question's + "-other"."""
+    other = other_paragraphs(questions)
+    out = []
+    for i in drawn([not q.impossible for q in questions], share, seed):
+        if other[i] is not None:
+            q = questions[i]
+            out.append(Question(q.qid + "-other", q.title, other[i][0], q.question, [], True, other[i][1]))
+    return out
 
 
 # ---- the official SQuAD normalization and scores -----------------------------------------
@@ -152,6 +212,20 @@ def best_threshold(diffs, span_scores, empty_scores):
         if total > best + 1e-9:
             best_t, best = t, total
     return best_t, best
+
+
+def refusal_threshold(unanswerable_diffs, share):
+    """The largest no-answer threshold that says "no answer" to at least `share` (0..1] of the
+    unanswerable questions whose diffs are given (halfway between neighbouring diffs); the
+    service then refuses at least that share of what it cannot answer and keeps as many
+    answers as it can. None when there is no unanswerable question."""
+    d = sorted(unanswerable_diffs, reverse=True)
+    if not d:
+        return None
+    k = max(1, math.ceil(share * len(d) - 1e-9))
+    while k < len(d) and d[k] == d[k - 1]:  # equal diffs are refused together
+        k += 1
+    return (d[k - 1] + d[k]) / 2.0 if k < len(d) else d[-1] - 1.0
 
 
 def evaluate_predictions(questions, preds, diffs=None, threshold=None):

@@ -52,6 +52,13 @@ SAMPLE = {"version": "v2.0", "data": [
          "qas": [{"id": "q6", "question": "Who sat?", "answers": [], "is_impossible": True}]}]},
 ]}
 
+# an article of two paragraphs whose questions can be asked of the other one (squad.other_paragraphs)
+TWO_PARAGRAPHS = {"title": "Mats", "paragraphs": [
+    {"context": "The cat sat on the mat.", "qas": [{"id": "m1", "question": "Where did the cat sit?",
+                                                    "answers": [{"text": "on the mat", "answer_start": 12}]}]},
+    {"context": "The cat ran to the park.", "qas": [{"id": "m2", "question": "Where did the cat run?",
+                                                     "answers": [{"text": "to the park", "answer_start": 12}]}]}]}
+
 
 def load_reference():
     path = os.path.join(ROOT, "tests", "reference", "wordpiece_ref.py")
@@ -162,6 +169,40 @@ class TestScores(unittest.TestCase):
         self.assertTrue(-1.0 < m["threshold"] < 1.0)
         fixed = squad.evaluate_predictions(qs, preds, diffs, threshold=5.0)
         self.assertEqual(fixed["noans_acc"], 0.0)
+
+    def test_refusal_threshold(self):
+        r = squad.refusal_threshold
+        diffs = [float(x) for x in range(1, 11)]
+        self.assertEqual(r(diffs, 0.7), 3.5)  # diffs 4..10 (7 of 10) are above it
+        self.assertEqual(sum(d > r(diffs, 0.7) for d in diffs), 7)
+        self.assertEqual(r(diffs, 0.65), 3.5)  # at least the share: 6.5 rounds up to 7
+        self.assertEqual(r(diffs, 1.0), 0.0)   # below every diff
+        self.assertEqual(r([5.0, 5.0, 5.0, 1.0], 0.5), 3.0)  # equal diffs are refused together
+        self.assertIsNone(r([], 0.7))
+        self.assertEqual(r([2.0], 0.7), 1.0)
+
+    def test_unanswerable_pairs(self):
+        Q = squad.Question
+        qs = [Q("a", "Cats", "The cat sat on the mat.", "Where did the cat sit?", [("on the mat", 8)], pid=0),
+              Q("b", "Cats", "A cat sleeps in the sun.", "Where does a cat sleep?", [("in the sun", 13)], pid=1),
+              Q("c", "Cats", "Dogs bark at the mat.", "What barks?", [("Dogs", 0)], pid=2),
+              Q("d", "Cats", "Cats and dogs sleep.", "Who sleeps?", [], True, pid=3),
+              Q("e", "Paris", "Paris is a city.", "What is a city?", [("Paris", 0)], pid=4)]
+        out = {q.qid: q for q in squad.unanswerable_pairs(qs, 1.0)}
+        # "a": "cat" and "sit" -> the paragraph sharing most words without "on the mat"
+        self.assertEqual(out["a-other"].context, "A cat sleeps in the sun.")
+        self.assertTrue(out["a-other"].impossible)
+        self.assertEqual((out["a-other"].answers, out["a-other"].pid, out["a-other"].question),
+                         ([], 1, "Where did the cat sit?"))
+        # "b": "cat" and "sleep"; paragraph 3 shares "sleep" only as "sleep", not "sleeps"
+        self.assertIn(out["b-other"].context, {"The cat sat on the mat.", "Cats and dogs sleep."})
+        # "c": paragraph 3 holds the answer "dogs" (normalized), and no other shares a word
+        self.assertNotIn("c-other", out)
+        self.assertNotIn("d-other", out)  # unanswerable questions are not asked again
+        self.assertNotIn("e-other", out)  # its article has no other paragraph
+        self.assertEqual(squad.unanswerable_pairs(qs, 0.0), [])
+        half = squad.unanswerable_pairs(qs, 0.5, seed=3)
+        self.assertEqual([q.qid for q in half], [q.qid for q in squad.unanswerable_pairs(qs, 0.5, seed=3)])
 
     def test_threshold_curve(self):
         from train.qa.evaluate import curve
@@ -356,9 +397,11 @@ class TestDecode(unittest.TestCase):
         self.assertEqual(diff, float("inf"))
 
 
-def write_sample_data(d):
-    """A tiny <data> folder with the recipe's two training files."""
-    big = {"version": "1.1", "data": SAMPLE["data"][:3]}
+def write_sample_data(d, big=None):
+    """A tiny <data> folder with the recipe's two training files (SQuAD 1.1: `big`, or the
+    sample's first three articles)."""
+    os.makedirs(d, exist_ok=True)
+    big = big or {"version": "1.1", "data": SAMPLE["data"][:3]}
     with lzma.open(os.path.join(d, "squad-v1.1-train.json.xz"), "wt", encoding="utf-8") as f:
         json.dump(big, f)
     with open(os.path.join(d, "squad-v2-dev-half.json"), "w") as f:
@@ -396,7 +439,19 @@ class TestRecipe(unittest.TestCase):
             self.assertFalse(any(k.startswith("bert.pooler") for k in model.state_dict()))
             # the exported model scores the dev questions as the recipe's best state did
             out = evaluate.main(["--model", os.path.join(d, "model"), "--data", d, "--sets", "dev"])
-            self.assertAlmostEqual(out["dev"]["all_f1"], r["dev"]["all_f1"], places=4)
+            self.assertAlmostEqual(out["dev"]["all_f1"], r["dev"].get("refuse_all_f1", r["dev"]["all_f1"]),
+                                   places=4)
+            # a new run from the reader's best state, with questions made unanswerable
+            best = os.path.join(d, "work", "best.pt")
+            vocab, cfg, state, what = train.load_init(best)
+            self.assertTrue(train.reader_state(state) and what.startswith("the reader"))
+            d2 = os.path.join(d, "two")
+            write_sample_data(d2, {"version": "1.1", "data": [TWO_PARAGRAPHS]})
+            two = common + ["--data", d2, "--init", best, "--work", os.path.join(d, "work2"), "--no-export"]
+            r2 = train.main(two + ["--cache", os.path.join(d, "cache2"), "--negatives", "1.0"])
+            r3 = train.main(two + ["--cache", os.path.join(d, "cache3"), "--fresh"])
+            self.assertEqual(r2["train_windows_per_epoch"], r3["train_windows_per_epoch"] + 2)  # both asked again
+            self.assertTrue(r2["init"].startswith("the reader"))
         finally:
             shutil.rmtree(d)
 

@@ -7,7 +7,11 @@
 Data (<data> = ../shared/data/qa, README there):
   training  the SQuAD 1.1 training set (87,599 questions) and the training part of the
             SQuAD 2.0 dev half (8 of its 16 articles, 2,828 questions of which 1,529 are
-            unanswerable; repeated --v2-repeat times per epoch: the only unanswerable ones)
+            unanswerable; repeated --v2-repeat times per epoch: the only unanswerable ones written
+            as such)
+  made      with --negatives S: a share S of the SQuAD 1.1 questions asked again of another
+            paragraph of their article that shares their words but not their answer
+            (squad.unanswerable_pairs): unanswerable
   dev       the other 8 articles of the SQuAD 2.0 dev half (3,250 questions, 1,639
             unanswerable): model selection and the no-answer threshold (train/qa/squad.py
             says how the split is made)
@@ -22,15 +26,17 @@ mean of the start and end cross-entropies (padding masked).
 
 Start: --init DIR (a Parley model directory: its `bert.*` tensors without the pooler, its
 vocabulary and architecture; position embeddings beyond the encoder's are initialised by
-repeating its rows) or --init encoder.pt (python3 -m train.nlu.pretrain), or from scratch
+repeating its rows) or --init encoder.pt (python3 -m train.nlu.pretrain) or --init best.pt (a
+reader of this recipe, head included, to train further on a new schedule), or from scratch
 (--vocab as given, or BERT's uncased vocabulary pruned to the training text's pieces).
 
 Schedule: --minutes of training time in all (resumed runs included), linear warm-up over
 --warmup of it, then linear decay to 0. A checkpoint every --checkpoint-minutes (and when
 --session-minutes ends this invocation); the dev set is scored every --eval-minutes and the
-best state (select_score: overall F1 at its tuned threshold + answerable F1 of the best spans)
-is kept in <work>/best.pt. At the end the best
-state is exported (train/qa/export.py) unless --no-export. --epochs E also bounds the run by
+best state (select_score: answerable F1 at the shipped threshold + answerable F1 of the best
+spans) is kept in <work>/best.pt with its threshold: the largest that refuses at least --refuse
+of the unanswerable dev questions (0: the one that maximizes the overall dev F1). At the end the
+best state is exported (train/qa/export.py) unless --no-export. --epochs E also bounds the run by
 steps: the schedule then follows the training time or the share of E epochs' steps, whichever
 is further along, and ends at either (for fast hardware, where --minutes would be many epochs).
 
@@ -102,6 +108,12 @@ def parse_args(argv=None):
     ap.add_argument("--max-question", type=int, default=64, help="question tokens kept")
     ap.add_argument("--max-answer-tokens", type=int, default=30)
     ap.add_argument("--v2-repeat", type=int, default=2, help="SQuAD 2.0 training part copies per epoch")
+    ap.add_argument("--negatives", type=float, default=0.0,
+                    help="this share of the SQuAD 1.1 questions is also asked, unanswerable, of another "
+                         "paragraph of its article (squad.unanswerable_pairs)")
+    ap.add_argument("--refuse", type=float, default=0.70,
+                    help="the no-answer threshold refuses at least this share of the unanswerable dev "
+                         "questions (0: the one that maximizes dev F1)")
     ap.add_argument("--question-match", action="store_true",
                     help="context words that are also words of the question get token type 2 (type_vocab_size "
                          "3, its row started from type 1's): the exact-match feature (train/qa/windows.py "
@@ -120,6 +132,8 @@ def parse_args(argv=None):
     args = ap.parse_args(argv)
     if args.bundle and not args.init:
         ap.error("--bundle needs --init (the bundle's features are in its vocabulary)")
+    if not 0.0 <= args.negatives <= 1.0 or not 0.0 <= args.refuse <= 1.0:
+        ap.error("--negatives and --refuse are shares between 0 and 1")
     return args
 
 
@@ -210,28 +224,40 @@ def qa_loss(model, batch, device=None):
 # ---- the start: vocabulary, configuration, initial weights --------------------------------------
 
 def load_init(path):
-    """(vocab, BertConfig, encoder state without the "bert." prefix, description) of --init."""
+    """(vocab, BertConfig, state, description) of --init: a model directory or an encoder.pt
+    give the encoder (keys without the "bert." prefix, no pooler); a reader's state (this
+    recipe's best.pt or checkpoint.pt) gives the whole reader (keys "bert.*" and "qa_outputs.*")."""
     if os.path.isdir(path):
         return load_model_dir(path) + ("the encoder of %s" % path,)
+    blob = torch.load(path, map_location="cpu", weights_only=False)
+    if "model" in blob and "bert_config" in blob:
+        return blob["vocab"], BertConfig(**blob["bert_config"]), blob["model"], "the reader %s" % path
     vocab, cfg, state, _ = load_pretrained(path)
     return vocab, cfg, {k: v for k, v in state.items() if not k.startswith("pooler.")}, "the encoder %s" % path
 
 
-def extend_positions(state, n):
+def reader_state(state):
+    """True when `state` holds a whole reader (load_init of a best.pt)."""
+    return any(k.startswith("qa_outputs.") for k in state)
+
+
+def extend_positions(state, n, prefix=""):
     """Position embeddings grown to n rows by repeating the existing ones."""
-    pe = state["embeddings.position_embeddings.weight"]
+    key = prefix + "embeddings.position_embeddings.weight"
+    pe = state[key]
     if pe.shape[0] < n:
         reps = (n + pe.shape[0] - 1) // pe.shape[0]
-        state = dict(state, **{"embeddings.position_embeddings.weight": pe.repeat(reps, 1)[:n].clone()})
+        state = dict(state, **{key: pe.repeat(reps, 1)[:n].clone()})
     return state
 
 
-def extend_types(state, n):
+def extend_types(state, n, prefix=""):
     """Token-type embeddings grown to n rows, the new ones copies of the last (the context's)."""
-    te = state["embeddings.token_type_embeddings.weight"]
+    key = prefix + "embeddings.token_type_embeddings.weight"
+    te = state[key]
     if te.shape[0] < n:
         extra = te[-1:].repeat(n - te.shape[0], 1)
-        state = dict(state, **{"embeddings.token_type_embeddings.weight": torch.cat([te, extra]).clone()})
+        state = dict(state, **{key: torch.cat([te, extra]).clone()})
     return state
 
 
@@ -245,7 +271,8 @@ def start(args, s11):
         if types:  # an encoder with more token types keeps them
             types["type_vocab_size"] = max(3, cfg.type_vocab_size)
         cfg = BertConfig(**dict(cfg.__dict__, max_position_embeddings=pos, **drop, **types))
-        return vocab, cfg, extend_types(extend_positions(state, pos), cfg.type_vocab_size), what
+        prefix = "bert." if reader_state(state) else ""
+        return vocab, cfg, extend_types(extend_positions(state, pos, prefix), cfg.type_vocab_size, prefix), what
     if args.vocab:
         vocab = load_vocab(args.vocab)
     else:
@@ -267,21 +294,37 @@ def dev_score(model, dev, args, limit=0):
         f.__dict__.update(dev.__dict__)
         f.questions, f.items = dev.questions[:limit], dev.items[:limit]
     preds, diffs = predict(model, f, args.max_answer_tokens)
-    return squad.evaluate_predictions(f.questions, preds, diffs)
+    m = squad.evaluate_predictions(f.questions, preds, diffs)
+    if args.refuse:
+        t = squad.refusal_threshold([diffs[q.qid] for q in f.questions if q.impossible], args.refuse)
+        if t is not None:
+            r = squad.evaluate_predictions(f.questions, preds, diffs, t)
+            m.update({"refuse_" + k: r[k] for k in ("threshold", "answerable_f1", "answerable_em", "noans_acc",
+                                                     "all_f1")})
+    return m
+
+
+def shipped_threshold(m):
+    """The no-answer threshold the model is exported with: --refuse's when it was measured."""
+    return m.get("refuse_threshold", m["threshold"])
 
 
 def select_score(m):
-    """What the best state maximizes: the overall dev F1 at its tuned threshold plus the
-    answerable F1 with every question given its best span. The first alone stays near the
-    always-"no answer" figure (50.4 on dev) while the reader is weak, and would keep an early
-    state whose spans are worse."""
-    return m["all_f1"] + m["span_answerable_f1"]
+    """What the best state maximizes: the answerable dev F1 at the shipped threshold (--refuse;
+    without it the overall F1 at the tuned one) plus the answerable F1 with every question given
+    its best span (what a caller that ignores "no answer" gets; it also keeps a weak early reader,
+    still at the always-"no answer" figure, from being chosen over a later one with better spans)."""
+    return m.get("refuse_answerable_f1", m["all_f1"]) + m["span_answerable_f1"]
 
 
 def fmt(m):
-    return ("all F1 %.2f EM %.2f | answerable F1 %.2f EM %.2f | no-answer acc %.2f | threshold %.3f | "
+    line = ("all F1 %.2f EM %.2f | answerable F1 %.2f EM %.2f | no-answer acc %.2f | threshold %.3f | "
             "span-only answerable F1 %.2f" % (m["all_f1"], m["all_em"], m["answerable_f1"], m["answerable_em"],
                                               m["noans_acc"], m["threshold"], m["span_answerable_f1"]))
+    if "refuse_threshold" in m:
+        line += " | refusing %.2f%%: answerable F1 %.2f, all F1 %.2f (threshold %.3f)" % (
+            m["refuse_noans_acc"], m["refuse_answerable_f1"], m["refuse_all_f1"], m["refuse_threshold"])
+    return line
 
 
 def main(argv=None):
@@ -313,15 +356,28 @@ def main(argv=None):
         f11 = encode_cached(args, "squad11", s11, tok, vocab, True)
         f2t = encode_cached(args, "v2train", v2_train, tok, vocab, True)
     dev = encode_cached(args, "v2dev", v2_dev, tok, vocab, False)
-    feats = [f11, f2t]
+    feats, repeats = [f11, f2t], [1, args.v2_repeat]
+    negatives = (state["args"] if state is not None else vars(args)).get("negatives", 0.0)
+    if negatives and args.bundle:
+        path = os.path.join(args.bundle, "qa", "other.npz.xz")
+        if not os.path.exists(path):
+            raise SystemExit("%s is missing (a bundle packed before --negatives): pack again" % path)
+        feats.append(bundle.load_other(path, f11, negatives, args.seed))
+        repeats.append(1)
+    elif negatives:
+        pairs = squad.unanswerable_pairs(s11, negatives, args.seed)
+        feats.append(encode_cached(args, "other-%g-%d" % (negatives, args.seed), pairs, tok, vocab, True))
+        repeats.append(1)
     if (state["args"] if state is not None else vars(args)).get("question_match"):
         for f in feats + [dev]:
             f.match = match_tables(vocab)
-    ex, lengths = training_examples(feats, [1, args.v2_repeat])
+    ex, lengths = training_examples(feats, repeats)
 
     torch.manual_seed(args.seed)
     model = QuestionAnswering(cfg)
-    if init_state is not None:
+    if init_state is not None and reader_state(init_state):
+        model.load_state_dict(init_state, strict=True)
+    elif init_state is not None:
         model.bert.load_state_dict(init_state, strict=True)
     model.to(device)
     opt = adamw(model, args.lr, args.weight_decay)
@@ -336,9 +392,9 @@ def main(argv=None):
         t_train, history, best = state["train_seconds"], state["history"], state["best"]
     n_params = sum(p.numel() for p in model.parameters())
     log(args.work, "start: %s; vocab %d pieces, %d layers x %d, %d positions, %d parameters; train %d + %d x %d "
-        "questions (%d unlocated answers dropped), %d windows/epoch; dev %d questions; %d thread(s)" % (
+        "questions + %d made unanswerable (%d unlocated answers dropped), %d windows/epoch; dev %d questions; %d thread(s)" % (
             what, len(vocab), cfg.num_hidden_layers, cfg.hidden_size, cfg.max_position_embeddings, n_params,
-            len(s11), len(v2_train), args.v2_repeat, f11.unlocated + f2t.unlocated, len(ex), len(v2_dev),
+            len(s11), len(v2_train), args.v2_repeat, len(feats[2].items) if len(feats) > 2 else 0, f11.unlocated + f2t.unlocated, len(ex), len(v2_dev),
             args.threads))
     log(args.work, device_note(device))
     total, warmup = args.minutes * 60.0, args.warmup * args.minutes * 60.0
@@ -371,7 +427,7 @@ def main(argv=None):
         if improved:
             best = {"step": step, "train_seconds": round(t_train), "dev": m}
             save_atomic({"model": cpu_state(), "vocab": vocab, "bert_config": cfg.__dict__,
-                         "threshold": m["threshold"], "step": step, "train_seconds": t_train, "dev": m,
+                         "threshold": shipped_threshold(m), "step": step, "train_seconds": t_train, "dev": m,
                          "init": what, "args": vars(args)}, best_path)
         log(args.work, "eval step %d  %.1f min  dev %s  (%.0f s)%s" % (
             step, t_train / 60, fmt(m), time.time() - t0, "  *" if improved else ""))
