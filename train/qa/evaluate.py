@@ -21,7 +21,9 @@ Figures (official SQuAD 2.0 normalization and scores, train/qa/squad.py), in per
 answerable EM/F1 (the answerable questions, "" counting as a wrong answer), no-answer
 accuracy (unanswerable questions answered ""), overall EM/F1. For the PyTorch model they are
 given at the model's no_answer_threshold and, as span_*, with every question answered by its
-best span; for dev also at the threshold that would be best on this set (tuned_*).
+best span; for dev also at the threshold that would be best on this set (tuned_*) and, with
+--refuse P, at the largest that refuses at least P of its unanswerable questions (refuse_*; the
+recipe's rule for the shipped threshold: train.qa.export --threshold takes it).
 
 Through the service a request is {query: question, top_n: 1, context}; the answer is
 results[0].answer, and an empty answer (or no result) means "no answer". Client-side latency
@@ -137,6 +139,11 @@ def eval_model(args):
                                          float("inf") if thr is None else thr)
         tuned = squad.evaluate_predictions(qs, preds, diffs)
         m.update({"tuned_" + k: v for k, v in tuned.items() if not k.startswith("span_")})
+        t = squad.refusal_threshold([diffs[q.qid] for q in qs if q.impossible], args.refuse) if args.refuse else None
+        if t is not None:
+            r = squad.evaluate_predictions(qs, preds, diffs, t)
+            m.update({"refuse_" + k: r[k] for k in ("threshold", "answerable_f1", "answerable_em", "noans_acc",
+                                                     "all_f1", "all_em")})
         if args.curve:
             m["curve"] = curve(qs, preds, diffs)
             for row in m["curve"]:
@@ -162,6 +169,9 @@ def print_set(name, m):
         line += " | span-only answerable F1 %6.2f" % m["span_answerable_f1"]
     if "tuned_threshold" in m:
         line += " | tuned thr %.3f: all F1 %.2f" % (m["tuned_threshold"], m["tuned_all_f1"])
+    if "refuse_threshold" in m:
+        line += " | thr %.4f refuses %.2f%%: answerable F1 %.2f, all F1 %.2f" % (
+            m["refuse_threshold"], m["refuse_noans_acc"], m["refuse_answerable_f1"], m["refuse_all_f1"])
     if "latency_p50_ms" in m:
         line += " | latency p50 %.1f ms p90 %.1f ms" % (m["latency_p50_ms"], m["latency_p90_ms"])
     print(line + " (%.0f s)" % m["seconds"], flush=True)
@@ -295,6 +305,9 @@ def parse_args(argv=None):
     ap.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
     ap.add_argument("--json", default="", help="also write the figures here")
     ap.add_argument("--predictions", default="", help="write PREFIX.<set>.json with every answer")
+    ap.add_argument("--refuse", type=float, default=0.0,
+                    help="--model: also the largest threshold that refuses at least this share of a set's "
+                         "unanswerable questions, and the figures there (train.qa.train --refuse)")
     ap.add_argument("--curve", action="store_true",
                     help="--model: also the figures at the thresholds that say 'no answer' to 0%%, 10%%, ... 100%%")
     args = ap.parse_args(argv)

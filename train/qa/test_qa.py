@@ -441,6 +441,10 @@ class TestRecipe(unittest.TestCase):
             out = evaluate.main(["--model", os.path.join(d, "model"), "--data", d, "--sets", "dev"])
             self.assertAlmostEqual(out["dev"]["all_f1"], r["dev"].get("refuse_all_f1", r["dev"]["all_f1"]),
                                    places=4)
+            # the recipe's threshold rule, measured on the exported model, gives the exported threshold
+            out = evaluate.main(["--model", os.path.join(d, "model"), "--data", d, "--sets", "dev", "--refuse", "0.7"])
+            self.assertAlmostEqual(out["dev"]["refuse_threshold"], c["no_answer_threshold"], places=3)
+            self.assertGreaterEqual(out["dev"]["refuse_noans_acc"], 70.0)
             # a new run from the reader's best state, with questions made unanswerable
             best = os.path.join(d, "work", "best.pt")
             vocab, cfg, state, what = train.load_init(best)
