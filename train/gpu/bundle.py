@@ -10,6 +10,9 @@
     <bundle>/qa/other.npz.xz        for each SQuAD 1.1 question, the squad11 context it is asked
                                     again of when made unanswerable (squad.other_paragraphs):
                                     other_ctx, int32, -1 none, -2 an unanswerable question
+    <bundle>/qa/swapped.npz.xz      for each SQuAD 1.1 question, the ids of its text with a name
+                                    swapped (squad.swapped_texts; none: no ids), and which
+                                    questions are answerable
     <bundle>/qa/squad-v2-dev-half.json.xz   the SQuAD 2.0 dev half (dev split and scoring)
 
 Compact features (save_features/load_features) hold exactly what training reads from
@@ -94,6 +97,30 @@ def load_other(path, f11, share, seed):
     f.contexts = f11.contexts
     f.items = [Encoded(f11.items[i].q_ids, int(ctx[i])) for i in squad.drawn(ctx != -2, share, seed)
                if ctx[i] >= 0 and f11.items[i] is not None]
+    f.questions = [None] * len(f.items)
+    return f
+
+
+def save_swapped(path, questions, tok):
+    """qa/swapped.npz.xz of `questions` (the SQuAD 1.1 features' questions, in order)."""
+    texts = squad.swapped_texts(questions)
+    ids, off = _concat([tok.tokenize(t)[0] if t is not None else np.zeros(0, np.int32) for t in texts])
+    save_npz_xz(path, q_ids=ids, q_off=off, has=np.array([t is not None for t in texts]),
+                answerable=np.array([not q.impossible for q in questions]))
+    return sum(t is not None for t in texts)
+
+
+def load_swapped(path, f11, share, seed):
+    """The questions made unanswerable by train.qa.train --swapped share (--seed seed), as
+    Features sharing f11's contexts: the same draw as squad.swapped_names on the texts."""
+    z = load_npz_xz(path)
+    ids, off, has = z["q_ids"].astype(np.int32), z["q_off"], z["has"]
+    if len(has) != len(f11.items):
+        raise SystemExit("%s has %d questions, the SQuAD 1.1 features %d: pack again" % (path, len(has), len(f11.items)))
+    f = Features([], f11.tok, f11.max_len, f11.doc_stride, f11.max_question)
+    f.contexts = f11.contexts
+    f.items = [Encoded(ids[off[i]:off[i + 1]], f11.items[i].ctx) for i in squad.drawn(z["answerable"], share, seed + 7919)
+               if has[i] and f11.items[i] is not None]
     f.questions = [None] * len(f.items)
     return f
 

@@ -111,7 +111,7 @@ def documents(path, max_lines=200):
 
 
 def pack_qa(args, vocab, out):
-    """qa/squad11.npz.xz, qa/v2train.npz.xz, qa/other.npz.xz, qa/squad-v2-dev-half.json.xz;
+    """qa/squad11.npz.xz, qa/v2train.npz.xz, qa/other.npz.xz, qa/swapped.npz.xz, qa/squad-v2-dev-half.json.xz;
     returns their figures."""
     from train.qa.train import SQUAD11, SQUAD2_HALF
     qa = os.path.join(args.data, "qa")
@@ -135,6 +135,9 @@ def pack_qa(args, vocab, out):
             path = os.path.join(out, "qa", "other.npz.xz")
             figures["other"] = {"questions_with_a_paragraph": bundle.save_other(path, qs, f), "bytes": du(path)}
             print("qa other: %s" % figures["other"], flush=True)
+            path = os.path.join(out, "qa", "swapped.npz.xz")
+            figures["swapped"] = {"questions_with_a_swap": bundle.save_swapped(path, qs, tok), "bytes": du(path)}
+            print("qa swapped: %s" % figures["swapped"], flush=True)
     src = os.path.join(qa, SQUAD2_HALF)
     with open(src, "rb") as f:
         raw = f.read()

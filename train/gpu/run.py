@@ -59,6 +59,8 @@ def parse_args(argv=None):
     ap.add_argument("--qa-lr", type=float, default=3e-4)
     ap.add_argument("--qa-negatives", type=float, default=0.3,
                     help="train.qa.train --negatives: SQuAD 1.1 questions also asked, unanswerable, of another paragraph")
+    ap.add_argument("--qa-swapped", type=float, default=0.0,
+                    help="train.qa.train --swapped: SQuAD 1.1 questions also asked with a name swapped (unanswerable)")
     ap.add_argument("--qa-epochs", type=float, default=3.0, help="QA epochs at most")
     ap.add_argument("--qa-limit", type=int, default=0, help="smoke runs: train.qa.train --limit")
     ap.add_argument("--dev-limit", type=int, default=0, help="smoke runs: dev questions scored (0: all)")
@@ -167,7 +169,7 @@ def main(argv=None):
                "--lr", str(args.qa_lr), "--export-dtype", "F16", "--max-length", str(manifest["qa"]["max_length"]),
                "--doc-stride", str(manifest["qa"]["doc_stride"]), "--max-question", str(manifest["qa"]["max_question"]),
                "--question-match",  # the question-match token types (docs/qa-training.md)
-               "--negatives", str(args.qa_negatives)]
+               "--negatives", str(args.qa_negatives), "--swapped", str(args.qa_swapped)]
     if args.qa_limit:
         qa_argv += ["--limit", str(args.qa_limit)]
     if args.dev_limit:

@@ -67,7 +67,7 @@ class TestBundle(unittest.TestCase):
 
     def test_files_and_manifest(self):
         for f in ("manifest.json", "vocab.txt", "corpus.u16.xz", "heldout.u16.xz", "qa/squad11.npz.xz",
-                  "qa/v2train.npz.xz", "qa/other.npz.xz", "qa/squad-v2-dev-half.json.xz"):
+                  "qa/v2train.npz.xz", "qa/other.npz.xz", "qa/swapped.npz.xz", "qa/squad-v2-dev-half.json.xz"):
             self.assertTrue(os.path.exists(os.path.join(self.b, f)), f)
         self.assertEqual(self.m["vocab_key"], bundle.vocab_key(VOCAB))
         self.assertLessEqual(pack.du(self.b), 1 << 20)
@@ -122,13 +122,18 @@ class TestBundle(unittest.TestCase):
         tok = OffsetTokenizer(VOCAB)
         f11 = bundle.load_features(os.path.join(self.b, "qa", "squad11.npz.xz"), tok, VOCAB, 24, 4, 8)
         self.assertEqual(self.m["qa"]["other"]["questions_with_a_paragraph"], 2)
-        for share, seed in ((1.0, 1), (0.5, 2), (0.0, 1)):
-            ref = Features(squad.unanswerable_pairs(qs, share, seed), tok, 24, 4, 8, with_targets=True)
-            f = bundle.load_other(os.path.join(self.b, "qa", "other.npz.xz"), f11, share, seed)
-            self.assertEqual(len(f.items), len(ref.items))
-            for i in range(len(f.items)):
-                self.assertEqual(f.items[i].tok_start, -1)
-                self.assertEqual([x[0].tolist() for x in f.inputs(i)], [x[0].tolist() for x in ref.inputs(i)])
+        self.assertEqual(self.m["qa"]["swapped"]["questions_with_a_swap"], 2)
+        for make, name, load in ((squad.unanswerable_pairs, "other", bundle.load_other),
+                                 (squad.swapped_names, "swapped", bundle.load_swapped)):
+            for share, seed in ((1.0, 1), (0.5, 2), (0.0, 1)):
+                ref = Features(make(qs, share, seed), tok, 24, 4, 8, with_targets=True)
+                f = load(os.path.join(self.b, "qa", name + ".npz.xz"), f11, share, seed)
+                self.assertEqual(len(f.items), len(ref.items))
+                if share == 1.0:
+                    self.assertEqual(len(f.items), 2)
+                for i in range(len(f.items)):
+                    self.assertEqual(f.items[i].tok_start, -1)
+                    self.assertEqual([x[0].tolist() for x in f.inputs(i)], [x[0].tolist() for x in ref.inputs(i)])
 
     def test_max_tokens_cut(self):
         out = os.path.join(self.d, "cut")

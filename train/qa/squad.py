@@ -141,6 +141,59 @@ def unanswerable_pairs(questions, share, seed=1):
     return out
 
 
+def _names(words, common):
+    """The words that name something: numbers, and capitalized words whose lower case is not
+    among `common` (the article's words written in lower case)."""
+    return {w for w in words if w[0].isdigit() or (w[0].isupper() and len(w) > 1 and w.lower() not in common)}
+
+
+def swapped_texts(questions):
+    """For each question, the question made unanswerable by changing what it asks about (as
+    many of SQuAD 2.0's were written), or None: one name (_names: a number, or a capitalized
+    word the article never writes in lower case; not the question's first word, found in the
+    paragraph, not in a gold answer) is replaced by a name of the same kind (number or word)
+    from another paragraph of the article that the paragraph does not hold. Which name and
+    which replacement: random.Random(qid), so a question's text does not depend on the others.
+    Unanswerable questions, and those with nothing to swap, get None."""
+    words = {}   # context -> its words
+    common = {}  # title -> the article's words written in lower case
+    for q in questions:
+        if q.context not in words:
+            words[q.context] = _WORD.findall(q.context)
+            common.setdefault(q.title, set()).update(w for w in words[q.context] if w.islower())
+    names = {}   # title -> {context: names}
+    for q in questions:
+        names.setdefault(q.title, {}).setdefault(q.context, _names(words[q.context], common[q.title]))
+    out = []
+    for q in questions:
+        text = None
+        if not q.impossible:
+            gold = {w for a in q.gold for w in _WORD.findall(a)}
+            own = names[q.title][q.context]
+            swap = sorted(w for w in _names(_WORD.findall(q.question)[1:], common[q.title])
+                          if w in own and w not in gold)
+            if swap:
+                rng = random.Random(q.qid)
+                old = rng.choice(swap)
+                lower = {w.lower() for w in words[q.context]}
+                others = sorted({w for ctx, ns in names[q.title].items() if ctx != q.context for w in ns
+                                 if w[0].isdigit() == old[0].isdigit() and w.lower() not in lower})
+                if others:
+                    text = re.sub(r"\b%s\b" % re.escape(old), rng.choice(others), q.question)
+        out.append(text)
+    return out
+
+
+def swapped_names(questions, share, seed=1):
+    """Unanswerable questions asked of their own paragraph: the questions drawn(share, seed +
+    7919) with a swapped_texts text. The paragraph is about the same things, which makes these
+    harder than unanswerable_pairs. qid: the question's + "-swap"."""
+    texts = swapped_texts(questions)
+    return [Question(questions[i].qid + "-swap", questions[i].title, questions[i].context, texts[i], [], True,
+                     questions[i].pid)
+            for i in drawn([not q.impossible for q in questions], share, seed + 7919) if texts[i] is not None]
+
+
 # ---- the official SQuAD normalization and scores -----------------------------------------
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)

@@ -53,11 +53,14 @@ SAMPLE = {"version": "v2.0", "data": [
 ]}
 
 # an article of two paragraphs whose questions can be asked of the other one (squad.other_paragraphs)
+# and, with a name swapped, of their own (squad.swapped_texts)
 TWO_PARAGRAPHS = {"title": "Mats", "paragraphs": [
-    {"context": "The cat sat on the mat.", "qas": [{"id": "m1", "question": "Where did the cat sit?",
-                                                    "answers": [{"text": "on the mat", "answer_start": 12}]}]},
-    {"context": "The cat ran to the park.", "qas": [{"id": "m2", "question": "Where did the cat run?",
-                                                     "answers": [{"text": "to the park", "answer_start": 12}]}]}]}
+    {"context": "The cat sat on the mat in Paris in 1990.",
+     "qas": [{"id": "m1", "question": "Where did the cat sit in 1990?",
+              "answers": [{"text": "on the mat", "answer_start": 12}]}]},
+    {"context": "The cat ran to the park in York in 1985.",
+     "qas": [{"id": "m2", "question": "Where did the cat run in 1985?",
+              "answers": [{"text": "to the park", "answer_start": 12}]}]}]}
 
 
 def load_reference():
@@ -203,6 +206,31 @@ class TestScores(unittest.TestCase):
         self.assertEqual(squad.unanswerable_pairs(qs, 0.0), [])
         half = squad.unanswerable_pairs(qs, 0.5, seed=3)
         self.assertEqual([q.qid for q in half], [q.qid for q in squad.unanswerable_pairs(qs, 0.5, seed=3)])
+
+    def test_swapped_names(self):
+        Q = squad.Question
+        qs = [Q("a", "Cities", "Paris is big. In 1990 it rained in Paris.", "What rained in Paris in 1990?",
+                [("it", 19)], pid=0),
+              Q("b", "Cities", "York is small. In 1985 York grew.", "When did York grow?", [("1985", 17)], pid=1),
+              Q("c", "Cities", "Oslo is cold; the city is old.", "What is Oslo?", [("cold", 8)], pid=2),
+              Q("d", "Cities", "Rome is old.", "Who ruled Rome?", [], True, pid=3)]
+        texts = squad.swapped_texts(qs)
+        # "a": Paris or 1990 (found in its paragraph) becomes a name of the same kind from another
+        # paragraph that its paragraph lacks: York/Oslo/Rome for Paris, 1985 for 1990
+        self.assertIn(texts[0], {"What rained in %s in 1990?" % c for c in ("York", "Oslo", "Rome")} |
+                      {"What rained in Paris in 1985?"})
+        # "b": York is found, 1985 is its answer; "When" is the first word
+        self.assertIn(texts[1], {"When did %s grow?" % c for c in ("Paris", "Oslo", "Rome")})
+        self.assertIsNotNone(texts[2])
+        self.assertIsNone(texts[3])  # unanswerable already
+        self.assertEqual(texts, squad.swapped_texts(qs))  # the same every time
+        # "city" is written in lower case in the article: "City" would not be a name
+        self.assertNotIn("City", squad._names(["City", "Oslo", "12"], {"city"}))
+        made = {q.qid: q for q in squad.swapped_names(qs, 1.0)}
+        self.assertEqual(sorted(made), ["a-swap", "b-swap", "c-swap"])
+        self.assertEqual((made["a-swap"].context, made["a-swap"].answers, made["a-swap"].impossible),
+                         (qs[0].context, [], True))
+        self.assertEqual(squad.swapped_names(qs, 0.0), [])
 
     def test_threshold_curve(self):
         from train.qa.evaluate import curve
@@ -455,6 +483,9 @@ class TestRecipe(unittest.TestCase):
             r2 = train.main(two + ["--cache", os.path.join(d, "cache2"), "--negatives", "1.0"])
             r3 = train.main(two + ["--cache", os.path.join(d, "cache3"), "--fresh"])
             self.assertEqual(r2["train_windows_per_epoch"], r3["train_windows_per_epoch"] + 2)  # both asked again
+            r4 = train.main(two + ["--cache", os.path.join(d, "cache4"), "--fresh", "--swapped", "1.0",
+                                   "--negatives", "1.0"])
+            self.assertEqual(r4["train_windows_per_epoch"], r3["train_windows_per_epoch"] + 4)  # and swapped
             self.assertTrue(r2["init"].startswith("the reader"))
         finally:
             shutil.rmtree(d)

@@ -11,7 +11,9 @@ Data (<data> = ../shared/data/qa, README there):
             as such)
   made      with --negatives S: a share S of the SQuAD 1.1 questions asked again of another
             paragraph of their article that shares their words but not their answer
-            (squad.unanswerable_pairs): unanswerable
+            (squad.unanswerable_pairs); with --swapped S: a share S asked of their own
+            paragraph with one name swapped for another of the article's (squad.swapped_names);
+            both unanswerable
   dev       the other 8 articles of the SQuAD 2.0 dev half (3,250 questions, 1,639
             unanswerable): model selection and the no-answer threshold (train/qa/squad.py
             says how the split is made)
@@ -111,6 +113,9 @@ def parse_args(argv=None):
     ap.add_argument("--negatives", type=float, default=0.0,
                     help="this share of the SQuAD 1.1 questions is also asked, unanswerable, of another "
                          "paragraph of its article (squad.unanswerable_pairs)")
+    ap.add_argument("--swapped", type=float, default=0.0,
+                    help="this share of the SQuAD 1.1 questions is also asked, unanswerable, with one of its "
+                         "names swapped for another of the article's (squad.swapped_names)")
     ap.add_argument("--refuse", type=float, default=0.70,
                     help="the no-answer threshold refuses at least this share of the unanswerable dev "
                          "questions (0: the one that maximizes dev F1)")
@@ -132,8 +137,8 @@ def parse_args(argv=None):
     args = ap.parse_args(argv)
     if args.bundle and not args.init:
         ap.error("--bundle needs --init (the bundle's features are in its vocabulary)")
-    if not 0.0 <= args.negatives <= 1.0 or not 0.0 <= args.refuse <= 1.0:
-        ap.error("--negatives and --refuse are shares between 0 and 1")
+    if not all(0.0 <= x <= 1.0 for x in (args.negatives, args.swapped, args.refuse)):
+        ap.error("--negatives, --swapped and --refuse are shares between 0 and 1")
     return args
 
 
@@ -357,17 +362,23 @@ def main(argv=None):
         f2t = encode_cached(args, "v2train", v2_train, tok, vocab, True)
     dev = encode_cached(args, "v2dev", v2_dev, tok, vocab, False)
     feats, repeats = [f11, f2t], [1, args.v2_repeat]
-    negatives = (state["args"] if state is not None else vars(args)).get("negatives", 0.0)
-    if negatives and args.bundle:
-        path = os.path.join(args.bundle, "qa", "other.npz.xz")
-        if not os.path.exists(path):
-            raise SystemExit("%s is missing (a bundle packed before --negatives): pack again" % path)
-        feats.append(bundle.load_other(path, f11, negatives, args.seed))
+    made = 0  # questions made unanswerable
+    run_args = state["args"] if state is not None else vars(args)
+    for key, name, make, load in (("negatives", "other", squad.unanswerable_pairs, "load_other"),
+                                  ("swapped", "swapped", squad.swapped_names, "load_swapped")):
+        share = run_args.get(key, 0.0)
+        if not share:
+            continue
+        if args.bundle:
+            path = os.path.join(args.bundle, "qa", name + ".npz.xz")
+            if not os.path.exists(path):
+                raise SystemExit("%s is missing (a bundle packed before --%s): pack again" % (path, key))
+            feats.append(getattr(bundle, load)(path, f11, share, args.seed))
+        else:
+            feats.append(encode_cached(args, "%s-%g-%d" % (name, share, args.seed), make(s11, share, args.seed),
+                                       tok, vocab, True))
         repeats.append(1)
-    elif negatives:
-        pairs = squad.unanswerable_pairs(s11, negatives, args.seed)
-        feats.append(encode_cached(args, "other-%g-%d" % (negatives, args.seed), pairs, tok, vocab, True))
-        repeats.append(1)
+        made += len(feats[-1].items)
     if (state["args"] if state is not None else vars(args)).get("question_match"):
         for f in feats + [dev]:
             f.match = match_tables(vocab)
@@ -394,7 +405,7 @@ def main(argv=None):
     log(args.work, "start: %s; vocab %d pieces, %d layers x %d, %d positions, %d parameters; train %d + %d x %d "
         "questions + %d made unanswerable (%d unlocated answers dropped), %d windows/epoch; dev %d questions; %d thread(s)" % (
             what, len(vocab), cfg.num_hidden_layers, cfg.hidden_size, cfg.max_position_embeddings, n_params,
-            len(s11), len(v2_train), args.v2_repeat, len(feats[2].items) if len(feats) > 2 else 0, f11.unlocated + f2t.unlocated, len(ex), len(v2_dev),
+            len(s11), len(v2_train), args.v2_repeat, made, f11.unlocated + f2t.unlocated, len(ex), len(v2_dev),
             args.threads))
     log(args.work, device_note(device))
     total, warmup = args.minutes * 60.0, args.warmup * args.minutes * 60.0
