@@ -139,6 +139,7 @@ def eval_model(args):
                                          float("inf") if thr is None else thr)
         tuned = squad.evaluate_predictions(qs, preds, diffs)
         m.update({"tuned_" + k: v for k, v in tuned.items() if not k.startswith("span_")})
+        m["noans_auc"] = squad.noans_auc(qs, diffs)
         t = squad.refusal_threshold([diffs[q.qid] for q in qs if q.impossible], args.refuse) if args.refuse else None
         if t is not None:
             r = squad.evaluate_predictions(qs, preds, diffs, t)
@@ -169,6 +170,8 @@ def print_set(name, m):
         line += " | span-only answerable F1 %6.2f" % m["span_answerable_f1"]
     if "tuned_threshold" in m:
         line += " | tuned thr %.3f: all F1 %.2f" % (m["tuned_threshold"], m["tuned_all_f1"])
+    if m.get("noans_auc") is not None:
+        line += " | no-answer AUC %.3f" % m["noans_auc"]
     if "refuse_threshold" in m:
         line += " | thr %.4f refuses %.2f%%: answerable F1 %.2f, all F1 %.2f" % (
             m["refuse_threshold"], m["refuse_noans_acc"], m["refuse_answerable_f1"], m["refuse_all_f1"])

@@ -281,6 +281,26 @@ def refusal_threshold(unanswerable_diffs, share):
     return (d[k - 1] + d[k]) / 2.0 if k < len(d) else d[-1] - 1.0
 
 
+def noans_auc(questions, diffs):
+    """How well the no-answer score (diffs {qid: null - best span score}) tells the two kinds
+    apart: the probability that an unanswerable question has a higher diff than an answerable
+    one (ROC AUC; ties count half; 0.5 is chance). None without both kinds."""
+    un = [diffs[q.qid] for q in questions if q.impossible]
+    an = [diffs[q.qid] for q in questions if not q.impossible]
+    if not un or not an:
+        return None
+    both = sorted([(d, 1) for d in un] + [(d, 0) for d in an])
+    rank_sum, i = 0.0, 0
+    while i < len(both):
+        j = i
+        while j < len(both) and both[j][0] == both[i][0]:
+            j += 1
+        mid = (i + 1 + j) / 2.0  # the mean rank (1-based) of a run of equal diffs
+        rank_sum += mid * sum(k for _, k in both[i:j])
+        i = j
+    return (rank_sum - len(un) * (len(un) + 1) / 2.0) / (len(un) * len(an))
+
+
 def evaluate_predictions(questions, preds, diffs=None, threshold=None):
     """Scores of predictions {qid: text} (all answered) against the questions.
 

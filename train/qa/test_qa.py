@@ -184,6 +184,18 @@ class TestScores(unittest.TestCase):
         self.assertIsNone(r([], 0.7))
         self.assertEqual(r([2.0], 0.7), 1.0)
 
+    def test_noans_auc(self):
+        Q = squad.Question
+        qs = [Q("u1", "", "", "", [], True), Q("u2", "", "", "", [], True), Q("a1", "", "", "", [("x", 0)]),
+              Q("a2", "", "", "", [("x", 0)])]
+        auc = squad.noans_auc
+        self.assertEqual(auc(qs, {"u1": 3.0, "u2": 2.0, "a1": 1.0, "a2": 0.0}), 1.0)
+        self.assertEqual(auc(qs, {"u1": 0.0, "u2": 1.0, "a1": 2.0, "a2": 3.0}), 0.0)
+        self.assertEqual(auc(qs, {"u1": 3.0, "u2": 0.0, "a1": 1.0, "a2": 2.0}), 0.5)
+        self.assertEqual(auc(qs, {"u1": 1.0, "u2": 1.0, "a1": 1.0, "a2": 1.0}), 0.5)  # ties count half
+        self.assertEqual(auc(qs, {"u1": 2.0, "u2": 1.0, "a1": 1.0, "a2": 0.0}), 0.875)  # 3.5 of 4 pairs
+        self.assertIsNone(auc(qs[:2], {"u1": 1.0, "u2": 2.0}))
+
     def test_unanswerable_pairs(self):
         Q = squad.Question
         qs = [Q("a", "Cats", "The cat sat on the mat.", "Where did the cat sit?", [("on the mat", 8)], pid=0),

@@ -300,6 +300,7 @@ def dev_score(model, dev, args, limit=0):
         f.questions, f.items = dev.questions[:limit], dev.items[:limit]
     preds, diffs = predict(model, f, args.max_answer_tokens)
     m = squad.evaluate_predictions(f.questions, preds, diffs)
+    m["noans_auc"] = squad.noans_auc(f.questions, diffs)
     if args.refuse:
         t = squad.refusal_threshold([diffs[q.qid] for q in f.questions if q.impossible], args.refuse)
         if t is not None:
@@ -326,6 +327,8 @@ def fmt(m):
     line = ("all F1 %.2f EM %.2f | answerable F1 %.2f EM %.2f | no-answer acc %.2f | threshold %.3f | "
             "span-only answerable F1 %.2f" % (m["all_f1"], m["all_em"], m["answerable_f1"], m["answerable_em"],
                                               m["noans_acc"], m["threshold"], m["span_answerable_f1"]))
+    if m.get("noans_auc") is not None:
+        line += " | no-answer AUC %.3f" % m["noans_auc"]
     if "refuse_threshold" in m:
         line += " | refusing %.2f%%: answerable F1 %.2f, all F1 %.2f (threshold %.3f)" % (
             m["refuse_noans_acc"], m["refuse_answerable_f1"], m["refuse_all_f1"], m["refuse_threshold"])
