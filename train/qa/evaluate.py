@@ -140,11 +140,8 @@ def eval_model(args):
         tuned = squad.evaluate_predictions(qs, preds, diffs)
         m.update({"tuned_" + k: v for k, v in tuned.items() if not k.startswith("span_")})
         m["noans_auc"] = squad.noans_auc(qs, diffs)
-        t = squad.refusal_threshold([diffs[q.qid] for q in qs if q.impossible], args.refuse) if args.refuse else None
-        if t is not None:
-            r = squad.evaluate_predictions(qs, preds, diffs, t)
-            m.update({"refuse_" + k: r[k] for k in ("threshold", "answerable_f1", "answerable_em", "noans_acc",
-                                                     "all_f1", "all_em")})
+        if args.refuse:
+            m.update(squad.refusal_figures(qs, preds, diffs, args.refuse))
         if args.curve:
             m["curve"] = curve(qs, preds, diffs)
             for row in m["curve"]:

@@ -184,14 +184,19 @@ def swapped_texts(questions):
     return out
 
 
+def swapped_drawn(answerable, share, seed):
+    """drawn() for swapped_names: its own stream, apart from unanswerable_pairs' of the same seed."""
+    return drawn(answerable, share, seed + 7919)
+
+
 def swapped_names(questions, share, seed=1):
-    """Unanswerable questions asked of their own paragraph: the questions drawn(share, seed +
-    7919) with a swapped_texts text. The paragraph is about the same things, which makes these
+    """Unanswerable questions asked of their own paragraph: the questions swapped_drawn(share,
+    seed) with a swapped_texts text. The paragraph is about the same things, which makes these
     harder than unanswerable_pairs. qid: the question's + "-swap"."""
     texts = swapped_texts(questions)
     return [Question(questions[i].qid + "-swap", questions[i].title, questions[i].context, texts[i], [], True,
                      questions[i].pid)
-            for i in drawn([not q.impossible for q in questions], share, seed + 7919) if texts[i] is not None]
+            for i in swapped_drawn([not q.impossible for q in questions], share, seed) if texts[i] is not None]
 
 
 # ---- the official SQuAD normalization and scores -----------------------------------------
@@ -299,6 +304,17 @@ def noans_auc(questions, diffs):
         rank_sum += mid * sum(k for _, k in both[i:j])
         i = j
     return (rank_sum - len(un) * (len(un) + 1) / 2.0) / (len(un) * len(an))
+
+
+def refusal_figures(questions, preds, diffs, share):
+    """The figures at refusal_threshold(share) of the questions' unanswerable ones, as refuse_*
+    keys (threshold, answerable_f1/_em, noans_acc, all_f1/_em); {} without unanswerable ones."""
+    t = refusal_threshold([diffs[q.qid] for q in questions if q.impossible], share)
+    if t is None:
+        return {}
+    r = evaluate_predictions(questions, preds, diffs, t)
+    return {"refuse_" + k: r[k] for k in ("threshold", "answerable_f1", "answerable_em", "noans_acc", "all_f1",
+                                          "all_em")}
 
 
 def evaluate_predictions(questions, preds, diffs=None, threshold=None):

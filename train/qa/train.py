@@ -302,11 +302,7 @@ def dev_score(model, dev, args, limit=0):
     m = squad.evaluate_predictions(f.questions, preds, diffs)
     m["noans_auc"] = squad.noans_auc(f.questions, diffs)
     if args.refuse:
-        t = squad.refusal_threshold([diffs[q.qid] for q in f.questions if q.impossible], args.refuse)
-        if t is not None:
-            r = squad.evaluate_predictions(f.questions, preds, diffs, t)
-            m.update({"refuse_" + k: r[k] for k in ("threshold", "answerable_f1", "answerable_em", "noans_acc",
-                                                     "all_f1")})
+        m.update(squad.refusal_figures(f.questions, preds, diffs, args.refuse))
     return m
 
 
