@@ -217,6 +217,7 @@ def run(stack, d):
     wait(d, lambda s: not s["player"]["playing"], "the spoken reply's audio to finish", 30)
     time.sleep(1.0)  # the rest of the fake microphone's file is silence
     d.find_element(By.ID, "mic").click()  # microphone off
+    print("hands-free: all heard %r" % [t["text"] for t in turns(d) if t["who"] == "user"], flush=True)
     lat["speech"] += [l["ms"] for l in s["latencies"] if l["kind"] == "speech"]
     n_lat = len(s["latencies"])
 
@@ -299,7 +300,10 @@ def run(stack, d):
     n_bots = n_bot(d)
     say(d, "at 8 pm")
     bots = wait_bot(d, n_bots + 1, "ada's answer in the booking context")
-    check(re.search(r"A table for four in Boston, 8 pm", bots[-1]),
+    # the hands-free turns above may have opened this booking already with words of their
+    # own (the microphone file's sentence after its pause, garbled differently as the chunks
+    # fall: "tabl" once filled the cuisine): the booking keeps them, so a cuisine is allowed
+    check(re.search(r"A table for four( \([^)]*\))? in Boston, 8 pm", bots[-1]),
           "the switched-to context answers (%r)" % bots[-1])
     shot = os.environ.get("PL_SCREENSHOT") or os.path.join(g.TMP, "web-demo.png")
     d.save_screenshot(shot)
