@@ -60,7 +60,8 @@ STEPS = [
 
 # step: (model card, recipe module) of the steps whose commands are read from a model card
 CARDS = {
-    "pretrain": ("nlu-intent-slot-snips", "train.nlu.pretrain"),
+    # the bundle, the encoder it starts from, the run and its continuation (NER's encoder)
+    "pretrain": ("ner-conll2003", ("train.gpu.pack", "train.nlu.encoder_from_model", "train.nlu.pretrain")),
     "snips": ("nlu-intent-slot-snips", "train.nlu.joint_snips"),
     "ner": ("ner-conll2003", "train.nlu.ner_conll2003"),
     "punct": ("nlu-punct-capit", "train.nlu.punct_capit"),
@@ -69,8 +70,10 @@ CARDS = {
 
 
 def card_commands(card, module, models=None):
-    """The commands of a model card's "## Reproduce" section that run `python3 -m module`, in
-    order, as argv lists without the interpreter (["-m", module, ...]); [] when there is none."""
+    """The commands of a model card's "## Reproduce" section that run `python3 -m module` (or
+    any module of a tuple), in order, as argv lists without the interpreter (["-m", module,
+    ...]); [] when there is none."""
+    modules = (module,) if isinstance(module, str) else tuple(module)
     path = os.path.join(models or os.path.join(ROOT, "models"), card, "README.md")
     if not os.path.exists(path):
         return []
@@ -83,10 +86,10 @@ def card_commands(card, module, models=None):
     section = text[start:end if end > 0 else len(text)].replace("\\\n", " ")
     out = []
     for line in section.splitlines():
-        words = shlex.split(line.strip()) if line.startswith("    ") else []
+        words = shlex.split(line.strip(), comments=True) if line.startswith("    ") else []
         if words[:2] == ["nice", "-n"]:  # a priority prefix is the runner's business
             words = words[3:]
-        if len(words) >= 3 and words[0].endswith("python3") and words[1:3] == ["-m", module]:
+        if len(words) >= 3 and words[0].endswith("python3") and words[1] == "-m" and words[2] in modules:
             out.append(words[1:])
     return out
 
@@ -97,17 +100,26 @@ def full_commands(a):
     QA card's commands name folders of the session that made it, so its step is written here."""
     m = lambda *p: ["-m"] + list(p)  # noqa: E731
     dev = ["--device", a.device]
+    qa = ["--eval-minutes", "10", "--dev-limit", "1000", "--threads", "2", "--cpu-bf16"]
     cmds = {step: card_commands(card, module) for step, (card, module) in CARDS.items()}
     missing = [step for step, c in cmds.items() if not c]
     if missing:
         raise SystemExit("[run_all] no command for step(s) %s in their model cards' Reproduce section (%s)"
                          % (",".join(missing), ", ".join("models/%s/README.md" % CARDS[s][0] for s in missing)))
-    cmds["pretrain"] = [c + dev for c in cmds["pretrain"]]
+    cmds["pretrain"] = [c + dev if c[1] == "train.nlu.pretrain" else c for c in cmds["pretrain"]]
     cmds.update({
-        "qa": [m("train.qa.train", "--init", "models/nlu-intent-slot-snips", "--minutes", "110", "--threads", "1",
-                 "--eval-minutes", "20", "--out", "train/work/qa-out") + dev,
-               m("train.qa.export", "--checkpoint", "train/work/qa/best.pt", "--out", "models/qa-squad",
-                 "--threshold", "-2.327")],
+        # models/qa-squad/README.md's three stages; the export keeps the threshold the last
+        # stage chose on its dev questions (the shipped one was chosen again on the whole dev
+        # set with train.qa.evaluate --refuse 0.7, a command whose answer is a number to read)
+        "qa": [m("train.qa.train", "--init", "train/work/pretrain-ner/encoder.pt", "--question-match",
+                 "--minutes", "80", "--lr", "5e-4", *qa, "--work", "train/work/qa-match", "--no-export") + dev,
+               m("train.qa.train", "--init", "train/work/qa-match/best.pt", "--question-match",
+                 "--negatives", "0.3", "--lr", "2e-4", "--warmup", "0.02", "--minutes", "80", *qa,
+                 "--work", "train/work/qa-neg-b", "--no-export") + dev,
+               m("train.qa.train", "--init", "train/work/qa-neg-b/best.pt", "--question-match",
+                 "--negatives", "0.3", "--swapped", "0.3", "--lr", "2e-4", "--warmup", "0.02", "--minutes", "60",
+                 *qa, "--work", "train/work/qa-swap-d", "--no-export") + dev,
+               m("train.qa.export", "--checkpoint", "train/work/qa-swap-d/best.pt", "--out", "models/qa-squad")],
         "evaluate": [["bash", "services/nlu/eval_int8.sh", a.build, "models"],
                      m("train.nlu.domain_eval", "--stack", "models", "--build", a.build),
                      m("train.qa.evaluate", "--stack", "models/qa-squad", "--build", a.build,

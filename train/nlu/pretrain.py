@@ -119,6 +119,10 @@ def parse_args(argv=None):
     ap.add_argument("--init-encoder", default="",
                     help="start the encoder from this encoder.pt (its architecture and vocabulary, which must be "
                          "the corpus's; the MLM head starts fresh); only at step 0, like --init-embeddings")
+    ap.add_argument("--resume-from", default="",
+                    help="when --work holds no checkpoint yet: continue the run whose --work is this folder "
+                         "(its checkpoint.pt: model, MLM head, optimizer, step) in --work, with this "
+                         "invocation's --steps; that folder is left as it is")
     args = ap.parse_args(argv)
     if args.init_encoder and getattr(args, "init_embeddings", ""):
         ap.error("--init-encoder and --init-embeddings both set the word-piece embeddings: give one")
@@ -384,6 +388,12 @@ def main(argv=None):
     state = None
     if os.path.exists(ckpt_path) and not args.fresh:
         state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    elif args.resume_from and not args.fresh:
+        src = os.path.join(args.resume_from, "checkpoint.pt")
+        if not os.path.exists(src):
+            raise SystemExit("--resume-from %s: no checkpoint.pt there" % args.resume_from)
+        state = torch.load(src, map_location="cpu", weights_only=False)
+        log(args.work, "continuing the run of %s (its step %d) here" % (args.resume_from, state["step"]))
     cfg = BertConfig(vocab_size=len(vocab), hidden_size=args.hidden, num_hidden_layers=args.layers,
                      num_attention_heads=args.heads, intermediate_size=args.ffn,
                      max_position_embeddings=args.max_positions, hidden_dropout_prob=args.dropout,

@@ -157,6 +157,16 @@ class TestTinyRun(unittest.TestCase):
             r2 = pretrain.main(["--data", data, "--work", pt, "--limit", "150", "--steps", "6", "--threads", "1",
                                 "--heldout-segments", "20", "--batch-size", "8", "--vocab-size", "2500"])
             self.assertEqual(r2["step"], 6)
+            # --resume-from: another folder goes on from that run's state, which stays as it was
+            pt4 = os.path.join(work, "pt4")
+            r4 = pretrain.main(["--data", data, "--work", pt4, "--limit", "150", "--steps", "7", "--threads", "1",
+                                "--heldout-segments", "20", "--batch-size", "8", "--vocab-size", "2500",
+                                "--resume-from", pt])
+            self.assertEqual(r4["step"], 7)
+            self.assertEqual(torch.load(os.path.join(pt, "checkpoint.pt"), weights_only=False)["step"], 6)
+            with self.assertRaises(SystemExit):
+                pretrain.main(["--data", data, "--work", os.path.join(work, "pt5"), "--steps", "1",
+                               "--limit", "150", "--resume-from", os.path.join(work, "nowhere")])
             # --init-encoder: a new run starts from that encoder (at lr 0 it stays exactly that), the
             # architecture options give way to the encoder's; another vocabulary is refused
             pt2 = os.path.join(work, "pt2")
