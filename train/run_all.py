@@ -66,6 +66,7 @@ CARDS = {
     "ner": ("ner-conll2003", "train.nlu.ner_conll2003"),
     "punct": ("nlu-punct-capit", "train.nlu.punct_capit"),
     "domain": ("nlu-domain", "train.nlu.domain"),
+    "qa": ("qa-squad", ("train.qa.train", "train.qa.export")),  # its stages, then the exports
 }
 
 
@@ -96,30 +97,19 @@ def card_commands(card, module, models=None):
 
 def full_commands(a):
     """{step: [argv, ...]}: the model cards' commands (paths relative to the repository root).
-    The NLU steps read them from the cards (CARDS), so a card's new command is the one run; the
-    QA card's commands name folders of the session that made it, so its step is written here."""
+    The training steps read them from the cards (CARDS), so a card's new command is the one run;
+    the evaluation step is written here."""
     m = lambda *p: ["-m"] + list(p)  # noqa: E731
     dev = ["--device", a.device]
-    qa = ["--eval-minutes", "10", "--dev-limit", "1000", "--threads", "2", "--cpu-bf16"]
     cmds = {step: card_commands(card, module) for step, (card, module) in CARDS.items()}
     missing = [step for step, c in cmds.items() if not c]
     if missing:
         raise SystemExit("[run_all] no command for step(s) %s in their model cards' Reproduce section (%s)"
                          % (",".join(missing), ", ".join("models/%s/README.md" % CARDS[s][0] for s in missing)))
-    cmds["pretrain"] = [c + dev if c[1] == "train.nlu.pretrain" else c for c in cmds["pretrain"]]
+    # the recipes that run on CUDA take --device
+    for step, module in (("pretrain", "train.nlu.pretrain"), ("qa", "train.qa.train")):
+        cmds[step] = [c + dev if c[1] == module else c for c in cmds[step]]
     cmds.update({
-        # models/qa-squad/README.md's three stages; the export keeps the threshold the last
-        # stage chose on its dev questions (the shipped one was chosen again on the whole dev
-        # set with train.qa.evaluate --refuse 0.7, a command whose answer is a number to read)
-        "qa": [m("train.qa.train", "--init", "train/work/pretrain-ner/encoder.pt", "--question-match",
-                 "--minutes", "80", "--lr", "5e-4", *qa, "--work", "train/work/qa-match", "--no-export") + dev,
-               m("train.qa.train", "--init", "train/work/qa-match/best.pt", "--question-match",
-                 "--negatives", "0.3", "--lr", "2e-4", "--warmup", "0.02", "--minutes", "80", *qa,
-                 "--work", "train/work/qa-neg-b", "--no-export") + dev,
-               m("train.qa.train", "--init", "train/work/qa-neg-b/best.pt", "--question-match",
-                 "--negatives", "0.3", "--swapped", "0.3", "--lr", "2e-4", "--warmup", "0.02", "--minutes", "60",
-                 *qa, "--work", "train/work/qa-swap-d", "--no-export") + dev,
-               m("train.qa.export", "--checkpoint", "train/work/qa-swap-d/best.pt", "--out", "models/qa-squad")],
         "evaluate": [["bash", "services/nlu/eval_int8.sh", a.build, "models"],
                      m("train.nlu.domain_eval", "--stack", "models", "--build", a.build),
                      m("train.qa.evaluate", "--stack", "models/qa-squad", "--build", a.build,

@@ -87,11 +87,15 @@ def save_other(path, questions, feats):
     return int((ctx >= 0).sum())
 
 
-def _made(path, n, f11, items):
-    """Features of questions made unanswerable (`items`, Encoded without targets) that share
-    f11's contexts; `n`: the questions the file describes, which must be f11's."""
+def _same_questions(path, n, f11):
+    """A made-question file describes f11's questions, n of them, or the bundle is stale."""
     if n != len(f11.items):
         raise SystemExit("%s has %d questions, the SQuAD 1.1 features %d: pack again" % (path, n, len(f11.items)))
+
+
+def _made(f11, items):
+    """Features of questions made unanswerable (`items`, Encoded without targets) that share
+    f11's contexts."""
     f = Features([], f11.tok, f11.max_len, f11.doc_stride, f11.max_question)
     f.contexts, f.items, f.questions = f11.contexts, items, [None] * len(items)
     return f
@@ -101,9 +105,9 @@ def load_other(path, f11, share, seed):
     """The questions made unanswerable (train.qa.train --negatives share, --seed seed) as
     Features sharing f11's contexts: the same draw as squad.unanswerable_pairs on the texts."""
     ctx = load_npz_xz(path)["other_ctx"]
-    drawn = squad.drawn(ctx != -2, share, seed) if len(ctx) == len(f11.items) else []
-    return _made(path, len(ctx), f11, [Encoded(f11.items[i].q_ids, int(ctx[i])) for i in drawn
-                                       if ctx[i] >= 0 and f11.items[i] is not None])
+    _same_questions(path, len(ctx), f11)
+    return _made(f11, [Encoded(f11.items[i].q_ids, int(ctx[i])) for i in squad.drawn(ctx != -2, share, seed)
+                       if ctx[i] >= 0 and f11.items[i] is not None])
 
 
 def save_swapped(path, questions, tok):
@@ -120,9 +124,9 @@ def load_swapped(path, f11, share, seed):
     Features sharing f11's contexts: the same draw as squad.swapped_names on the texts."""
     z = load_npz_xz(path)
     ids, off, has = z["q_ids"].astype(np.int32), z["q_off"], z["has"]
-    drawn = squad.swapped_drawn(z["answerable"], share, seed) if len(has) == len(f11.items) else []
-    return _made(path, len(has), f11, [Encoded(ids[off[i]:off[i + 1]], f11.items[i].ctx) for i in drawn
-                                       if has[i] and f11.items[i] is not None])
+    _same_questions(path, len(has), f11)
+    return _made(f11, [Encoded(ids[off[i]:off[i + 1]], f11.items[i].ctx)
+                       for i in squad.swapped_drawn(z["answerable"], share, seed) if has[i] and f11.items[i] is not None])
 
 
 def save_features(path, f, vocab):
