@@ -147,24 +147,28 @@ static bool stream_ended(struct rt_conn *c) {
     return e;
 }
 
-/* The stream's end (both intents), all of it before the client hears of the end, since its
- * next event is judged by this: its limits' slot and the gateway's count of calls in flight
- * are given back (it may start another at once), the call is in the metrics, and the stream
- * counts as ended, so that input it sends after the end is answered FAILED_PRECONDITION
- * instead of going to the finished stream. The httpd thread destroys the stream object. */
+/* The stream's end (both intents), before the client hears of it, since its next event is
+ * judged by this: its limits' slot and the gateway's count of calls in flight are given back
+ * (it may start another at once) and the call is in the metrics. The stream counts as ended
+ * only after the end's events are queued (mark_ended): input judged by that flag on the httpd
+ * thread is then answered FAILED_PRECONDITION after them, never before the error that says
+ * why the stream ended. The httpd thread destroys the stream object. */
 static void stream_finished(struct rt_conn *c, int code, const char *message) {
     release_limits(c);
     pl__gw_metrics_record(c->gw, c->intent == RT_ASR ? "realtime_transcription"
                                                       : "realtime_synthesis",
                           code, pl_time_mono_us() - c->start_us);
     atomic_fetch_sub(&c->gw->pending, 1);
-    pthread_mutex_lock(&c->mu);
-    c->ended = true;
-    pthread_mutex_unlock(&c->mu);
     if (code != PL_GRPC_OK && code != PL_GRPC_CANCELLED)
         PL_LOGI("realtime %s: %s stream ended %s %s", c->s.request_id,
                 c->intent == RT_ASR ? "parley-asr" : "parley-tts", code_name(code),
                 message ? message : "");
+}
+
+static void mark_ended(struct rt_conn *c) {
+    pthread_mutex_lock(&c->mu);
+    c->ended = true;
+    pthread_mutex_unlock(&c->mu);
 }
 
 /* Open the one stream of this socket (httpd thread). False: an error event went out. */
@@ -285,6 +289,7 @@ static void asr_end(void *ud, int code, const char *message) {
                      code_name(code), "parley-asr: %s", message && *message ? message :
                      "the transcription stream failed");
     }
+    mark_ended(c);
 }
 
 static const struct pl_nrpc_stream_cbs asr_cbs = {asr_message, asr_end};
@@ -322,6 +327,7 @@ static void tts_end(void *ud, int code, const char *message) {
     else if (code != PL_GRPC_CANCELLED)
         rt_error(c, code != PL_GRPC_INVALID_ARGUMENT && code != PL_GRPC_NOT_FOUND, code_name(code),
                  "parley-tts: %s", message && *message ? message : "the synthesis stream failed");
+    mark_ended(c);
 }
 
 static const struct pl_nrpc_stream_cbs tts_cbs = {tts_message, tts_end};
