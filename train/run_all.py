@@ -22,8 +22,9 @@ The commands are the model cards' (models/*/README.md, "Reproduce"); each recipe
 model with a card and resumes from its checkpoint in train/work/ when run again, so a run that
 stopped is continued by the same command (--from skips the steps already done).
 
---device auto|cpu|cuda goes to the recipes that run on CUDA (pretrain, QA; auto: CUDA when
-torch sees one); the fine-tuning recipes of the NLU models run on the CPU.
+--device auto|cpu|cuda goes to every training recipe (auto: CUDA when torch sees one): the
+masked-LM pretraining, the NLU fine-tunings (their training steps; evaluation and export on the
+CPU) and QA.
 
 --smoke: a tiny copy of the data folder (a few dozen examples of each set) and every step with
 tiny models, a few seconds each, under a temporary folder (--work, removed unless --keep) that
@@ -106,8 +107,10 @@ def full_commands(a):
     if missing:
         raise SystemExit("[run_all] no command for step(s) %s in their model cards' Reproduce section (%s)"
                          % (",".join(missing), ", ".join("models/%s/README.md" % CARDS[s][0] for s in missing)))
-    # the recipes that run on CUDA take --device
-    for step, module in (("pretrain", "train.nlu.pretrain"), ("qa", "train.qa.train")):
+    # the training recipes take --device (the bundle, encoder and export commands do not)
+    for step, module in (("pretrain", "train.nlu.pretrain"), ("qa", "train.qa.train"),
+                         ("snips", "train.nlu.joint_snips"), ("ner", "train.nlu.ner_conll2003"),
+                         ("punct", "train.nlu.punct_capit"), ("domain", "train.nlu.domain")):
         cmds[step] = [c + dev if c[1] == module else c for c in cmds[step]]
     cmds.update({
         "evaluate": [["bash", "services/nlu/eval_int8.sh", a.build, "models"],
@@ -133,14 +136,15 @@ def smoke_commands(a, w):
                        "--limit", "200") + tiny + dev],
         "snips": [m("train.nlu.joint_snips", "--data", os.path.join(t, "nlu", "snips"), "--init", enc,
                     "--epochs", "1", "--export-dtype", "F16", "--work", os.path.join(w, "joint_snips"),
-                    "--out", snips, "--fresh")],
+                    "--out", snips, "--fresh") + dev],
         "ner": [m("train.nlu.ner_conll2003", "--data", os.path.join(t, "ner", "conll2003"), "--epochs", "1",
-                  "--work", os.path.join(w, "ner"), "--out", os.path.join(out, "ner-conll2003"), "--fresh") + tiny],
+                  "--work", os.path.join(w, "ner"), "--out", os.path.join(out, "ner-conll2003"), "--fresh")
+                + tiny + dev],
         "punct": [m("train.nlu.punct_capit", "--data", t, "--minutes", "0.05", "--work", os.path.join(w, "punct"),
-                    "--out", os.path.join(out, "nlu-punct-capit"), "--fresh") + tiny],
+                    "--out", os.path.join(out, "nlu-punct-capit"), "--fresh") + tiny + dev],
         "domain": [m("train.nlu.domain", "--data", t, "--init-model", snips, "--epochs", "1", "--ood-train", "60",
                      "--ood-dev", "20", "--ood-heldout", "20", "--extra-n", "10", "--work",
-                     os.path.join(w, "domain"), "--out", os.path.join(out, "nlu-domain"), "--fresh")],
+                     os.path.join(w, "domain"), "--out", os.path.join(out, "nlu-domain"), "--fresh") + dev],
         "qa": [m("train.qa.train", "--data", os.path.join(t, "qa"), "--init", snips, "--minutes", "0.05",
                  "--eval-minutes", "0.02", "--limit", "40", "--dev-limit", "20", "--max-length", "64",
                  "--doc-stride", "32", "--max-question", "16", "--batch-size", "8", "--work",
@@ -239,7 +243,7 @@ def parse_args(argv=None):
     ap.add_argument("--from", dest="start", default="", choices=[""] + names, help="start at this step")
     ap.add_argument("--only", default="", help="comma-separated steps (of %s)" % ",".join(names))
     ap.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
-                    help="for the steps that can run on CUDA (pretrain, qa)")
+                    help="where the training recipes run (every step but the evaluation)")
     ap.add_argument("--build", default="build", help="build tree for the evaluation step")
     ap.add_argument("--data", default=data_dir(), help="the shared data folder")
     ap.add_argument("--work", default="", help="--smoke: the work folder (default: a new temporary one)")
@@ -279,6 +283,11 @@ def main(argv=None):
     if a.smoke and not os.path.isdir(os.path.join(a.data, "nlu", "snips")):
         print("[run_all] skipped: no data folder at %s" % a.data)
         sys.exit(77)
+    if a.smoke and a.device == "cuda" and not a.dry_run:
+        import torch
+        if not torch.cuda.is_available():
+            print("[run_all] skipped: --device cuda and torch %s sees no CUDA device" % torch.__version__)
+            sys.exit(77)
     if a.smoke:
         work = os.path.abspath(a.work) if a.work else tempfile.mkdtemp(prefix="pl_run_all_")
         os.makedirs(work, exist_ok=True)

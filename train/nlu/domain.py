@@ -48,7 +48,7 @@ from train.common.loop import batches
 from train.common.paths import models_dir
 from train.common.wordpiece import load_vocab
 from train.gpu.pack import documents
-from train.nlu.finetune import FineTune
+from train.nlu.finetune import FineTune, hardware_of
 
 NOMATCH = "nomatch"
 SOURCES = ("wiki2018", "wiki2015", "gutenberg", "un", "ami", "wordnet")
@@ -432,9 +432,7 @@ Out-of-domain sets never trained on, share labelled `nomatch` (higher is better)
 |---|---|---|
 {extra_rows}
 
-Best epoch {best} of {epochs}; {secs} s of training on {threads} CPU thread(s) at nice 19, the
-2-vCPU VM (Intel Xeon @ 2.80 GHz, AVX-512, Debian python3-torch 1.13) shared with another
-training run. Training time is wall-clock and depends on the machine's load.
+Best epoch {best} of {epochs}; {secs} s of training on {hardware}. Training time is wall-clock and depends on the machine's load.
 
 ## Reproduce
 
@@ -454,7 +452,7 @@ the same test sets through ClassifyText.
            d_acc=d["acc"], d_dacc=d["domain_acc"], d_p=d["nomatch_p"], d_r=d["nomatch_r"], d_f=d["nomatch_f1"],
            t_acc=t["acc"], t_dacc=t["domain_acc"], t_p=t["nomatch_p"], t_r=t["nomatch_r"], t_f=t["nomatch_f1"],
            extra_rows=extra_rows, best=r["best_epoch"], epochs=r["epochs"], secs=r["train_seconds"],
-           threads=r["threads"], cmd=cmd, seed=args.seed)
+           hardware=hardware_of(r), cmd=cmd, seed=args.seed)
     with open(os.path.join(args.out, "README.md"), "w", encoding="utf-8") as f:
         f.write(text)
 

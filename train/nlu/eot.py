@@ -43,6 +43,7 @@ from train.common.data import read_snips
 from train.common.export import sha256
 from train.nlu import domain
 from train.nlu.domain import Domain, collate, prose_sets
+from train.nlu.finetune import hardware_of
 
 import torch
 
@@ -365,9 +366,7 @@ aloud): {lj_w5:.1f}% of the {lj_nw} whole sentences are `complete` at 0.5 ({lj_w
 {lj_c5:.1f}% of their {lj_nc} cuts at a comma ({lj_c9:.1f}% at 0.9).
 
 Best epoch {best} of {epochs}; {secs} s of training (about 10.5 min for the whole command with
-the data and the evaluations) on {threads} CPU thread(s) at nice 19 on the
-2-vCPU VM (AMD EPYC, AVX-512; Debian python3-torch) shared with another training run and
-other jobs. Training time is wall-clock and depends on the machine's load.
+the data and the evaluations) on {hardware}. Training time is wall-clock and depends on the machine's load.
 
 ## Reproduce
 
@@ -390,7 +389,7 @@ model's logits.
            t_acc=t["acc"], t_p=t["complete_p"], t_r=t["complete_r"], kinds=kinds, thr=thr,
            lj_w5=lj.get("whole_0.5", 0), lj_w9=lj.get("whole_0.9", 0), lj_nw=lj.get("n_whole", 0),
            lj_c5=lj.get("cut_0.5", 0), lj_c9=lj.get("cut_0.9", 0), lj_nc=lj.get("n_cut", 0),
-           best=r["best_epoch"], epochs=r["epochs"], secs=r["train_seconds"], threads=r["threads"],
+           best=r["best_epoch"], epochs=r["epochs"], secs=r["train_seconds"], hardware=hardware_of(r),
            cmd=cmd, seed=args.seed)
     with open(os.path.join(args.out, "README.md"), "w", encoding="utf-8") as f:
         f.write(text)

@@ -4,7 +4,7 @@ A recipe is a subclass of FineTune that says only what differs: its options and 
 defaults, how it reads and encodes its data, its model and loss, its metric and its export
 (config.json keys, model card). FineTune.main(argv) does the rest, the same for all three:
 
-  options    --data --vocab --work --out --no-export --fresh --threads --seed, the schedule
+  options    --data --vocab --work --out --no-export --fresh --threads --device --seed, the schedule
              (--epochs, or --minutes and --checkpoint-minutes), --batch-size --lr --warmup
              --weight-decay, the encoder (--layers --hidden --heads --ffn --dropout),
              --max-length, --min-piece-count, --limit (epoch recipes), --export-dtype, --init
@@ -16,6 +16,9 @@ defaults, how it reads and encodes its data, its model and loss, its metric and 
   training   epochs: length-bucketed batches, an atomic checkpoint after every epoch, the
              best dev epoch kept and evaluated on dev and test at the end;
              minutes: a time box over resumed runs, a checkpoint every --checkpoint-minutes
+  device     --device cuda trains on a GPU (bf16 autocast, the same checkpoints, loadable on
+             either); evaluation, calibration and export run on the CPU, where the recipes
+             build their inputs, so their code is the same on both
   export     train/common/export.py's model directory, then the written files reloaded into
              a fresh model whose logits must match, then the model card
 
@@ -33,7 +36,8 @@ import torch
 from train.common import safetensors_io
 from train.common.bert import BertConfig, finetune_config, init_encoder, load_pretrained
 from train.common.export import export_model
-from train.common.loop import add_cpu_bf16_arg, adamw, autocast, batches, log, lr_at, pick_device, save_atomic
+from train.common.loop import (add_cpu_bf16_arg, adamw, autocast, batches, log, lr_at, machine_note,
+                               pick_device, save_atomic)
 from train.common.paths import data_dir, models_dir, work_dir
 from train.common import lineage, piece_vectors
 from train.common.wordpiece import WordPiece, prune_vocab
@@ -55,6 +59,24 @@ def lr_at_time(t, total, warmup, base):
     if t < warmup:
         return base * max(0.02, t / warmup)
     return base * max(0.0, (total - t) / max(1e-9, total - warmup))
+
+
+def to_device(batch, device):
+    """A recipe's batch (tensors, or tuples, lists and dicts of them) on device."""
+    if device.type == "cpu":
+        return batch
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(to_device(b, device) for b in batch)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    return batch
+
+
+def hardware_of(result):
+    """Where a result's training ran, for its model card (results of older runs: CPU threads)."""
+    return result.get("hardware") or "%d CPU thread(s)" % result["threads"]
 
 
 def pretrain_summary(pre):
@@ -211,6 +233,8 @@ class FineTune:
         ap.add_argument("--no-export", action="store_true")
         ap.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
         ap.add_argument("--threads", type=int, default=d["threads"])
+        ap.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu",
+                        help="where the training steps run (auto: CUDA when torch sees a GPU)")
         ap.add_argument("--seed", type=int, default=d["seed"])
         if self.schedule == "epochs":
             ap.add_argument("--epochs", type=int, default=d["epochs"])
@@ -247,14 +271,14 @@ class FineTune:
     def main(self, argv=None):
         args = self.args = self.parse_args(argv)
         torch.set_num_threads(args.threads)
-        pick_device("cpu", args.cpu_bf16)  # the training steps' autocast (step)
+        self.device = pick_device(args.device, args.cpu_bf16)  # the training steps' (step)
         os.makedirs(args.work, exist_ok=True)
         ckpt_path = os.path.join(args.work, "checkpoint.pt")
         self.read_data(args)
         pre = self.pre = load_pretrained(args.init) if args.init else None
         state = None
         if os.path.exists(ckpt_path) and not args.fresh:
-            state = torch.load(ckpt_path)
+            state = torch.load(ckpt_path, map_location="cpu")
             vocab = state["vocab"]
             self.labels = {k: state[k] for k in self.label_keys}
             log(args.work, "resuming from %s after %s" % (
@@ -277,10 +301,12 @@ class FineTune:
             log(args.work, "encoder initialised from %s" % args.init)
         if state is None:
             piece_vectors.init_from_args(args, model.bert, vocab)
+        if state is not None:
+            model.load_state_dict(state["model"])
+        model.to(self.device)  # before AdamW's state is loaded: it follows its parameters
         opt = adamw(model, args.lr, args.weight_decay)
         rng = random.Random(args.seed)
         if state is not None:
-            model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
             rng.setstate(state["rng"])
             torch.set_rng_state(state["torch_rng"])
@@ -311,8 +337,8 @@ class FineTune:
 
     def log_start(self, model, extra=""):
         n_params = sum(p.numel() for p in model.parameters())
-        log(self.args.work, "vocab %d pieces, %s, %d parameters, %s%d thread(s)" % (
-            len(self.vocab), self.describe(), n_params, extra, self.args.threads))
+        log(self.args.work, "vocab %d pieces, %s, %d parameters, %s%s" % (
+            len(self.vocab), self.describe(), n_params, extra, self.hardware()))
         return n_params
 
     def checkpoint_state(self, model, opt, rng, **progress):
@@ -345,26 +371,27 @@ class FineTune:
                 loss_sum += loss.item() * len(bidx)
                 step += 1
             t_train += time.time() - t0
-            m = self.evaluate(model, "dev")
+            m = self.on_cpu(model, lambda: self.evaluate(model, "dev"))
             score = self.score(m)
             improved = best is None or score > self.best_score(best)
             if improved:
                 best = {"score": list(score), "epoch": epoch, "dev": m,
-                        "model": {k: v.clone() for k, v in model.state_dict().items()}}
+                        "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
             log(args.work, "epoch %d  loss %.4f  %.0fs  dev %s%s" % (
                 epoch, loss_sum / n, time.time() - t0, self.fmt(m), "  *" if improved else ""))
             save_atomic(self.checkpoint_state(model, opt, rng, epoch=epoch, step=step, best=best,
                                               train_seconds=t_train, runs=runs), ckpt_path)
 
+        model.cpu()  # evaluation and export on the CPU
         model.load_state_dict(best["model"])
         dev_m, test_m = self.evaluate(model, "dev"), self.evaluate(model, "test")
-        log(args.work, "best epoch %d (of %d), %.0f s of training on %d thread(s)" % (
-            best["epoch"], args.epochs, t_train, args.threads))
+        log(args.work, "best epoch %d (of %d), %.0f s of training on %s" % (
+            best["epoch"], args.epochs, t_train, self.hardware()))
         log(args.work, "dev   " + self.fmt(dev_m))
         log(args.work, "test  " + self.fmt(test_m))
         return {"best_epoch": best["epoch"], "epochs": args.epochs, "train_seconds": round(t_train),
                 "pretrained": self.pre[3] if self.pre is not None else None, "threads": args.threads,
-                "dev": dev_m, "test": test_m, "parameters": n_params, "vocab_size": len(self.vocab),
+                "hardware": self.hardware(detail=True), "dev": dev_m, "test": test_m, "parameters": n_params, "vocab_size": len(self.vocab),
                 "args": vars(args), "runs": runs}
 
     def step(self, model, opt, batch, lr):
@@ -372,8 +399,8 @@ class FineTune:
         one; gradients clipped to norm 1); the loss."""
         for g in opt.param_groups:
             g["lr"] = lr * g.get("lr_scale", 1.0)
-        with autocast(torch.device("cpu")):
-            loss = self.loss(model, batch)
+        with autocast(self.device):
+            loss = self.loss(model, to_device(batch, self.device))
         loss = loss.float()
         opt.zero_grad()
         loss.backward()
@@ -421,7 +448,27 @@ class FineTune:
                 checkpoint()
                 last_ckpt = now
         checkpoint()
+        model.cpu()  # calibration, evaluation and export on the CPU
         return self.finish_timed(model, step, t_train, n_params)
+
+    def on_cpu(self, model, fn):
+        """fn() with the model on the CPU (the recipes' evaluation code builds CPU tensors),
+        then the model back on the training device."""
+        if self.device.type == "cpu":
+            return fn()
+        model.cpu()
+        try:
+            return fn()
+        finally:
+            model.to(self.device)
+
+    def hardware(self, detail=False):
+        """Where the training steps ran, as the logs (and, with detail, the cards) say it."""
+        if self.device.type == "cuda":
+            name = "one GPU (%s" % torch.cuda.get_device_name(self.device)
+            return name + (", torch %s, CUDA %s, bf16 autocast)" % (torch.__version__, torch.version.cuda)
+                           if detail else ")")
+        return "%d CPU thread(s)%s" % (self.args.threads, " (%s)" % machine_note() if detail else "")
 
     # ---- export ----------------------------------------------------------------------------
 

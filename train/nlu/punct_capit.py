@@ -44,7 +44,7 @@ from train.common.export import sha256
 from train.common.loop import IGNORE, log
 from train.common.wordpiece import load_vocab, prune_by_counts
 from train.nlu import punct_data as pd
-from train.nlu.finetune import FineTune, pretrain_summary, pretrained_vocab
+from train.nlu.finetune import FineTune, hardware_of, pretrain_summary, pretrained_vocab
 
 SOURCE_WEIGHTS = "ljspeech:0.3,sotu:0.4,moby-dick:0.3"
 
@@ -319,7 +319,8 @@ class PunctCapitRecipe(FineTune):
         r = evaluate(model, self.enc, self.segments)
         log(args.work, "held-out evaluation (%d texts, %.0f s):\n%s" % (
             len(self.segments), time.time() - t_eval, pd.format_scores(r)))
-        return {"steps": step, "train_seconds": round(t_train), "threads": args.threads, "heldout": r,
+        return {"steps": step, "train_seconds": round(t_train), "threads": args.threads,
+                "hardware": self.hardware(detail=True), "heldout": r,
                 "pretrained": self.pre[3] if self.pre is not None else None,
                 "parameters": n_params, "vocab_size": len(self.vocab), "args": vars(args),
                 "bias_offsets": offsets}
@@ -437,9 +438,8 @@ precision / recall / F1 of the mark after each word (exported weights):
 **Macro F1 (comma, period, question mark): {macro:.3f}** (goal 0.70).
 Capitalization accuracy (every word's case): {case:.4f}.
 
-{steps:,} steps of {bs} texts, {secs} s of training on {threads} CPU thread(s)
-(Debian python3-torch 1.13, on a shared 2-core VM, so the wall time and the
-machine's load decide the number of steps). {pretrain_note}
+{steps:,} steps of {bs} texts, {secs} s of training on {hardware}
+(the wall time and the machine's load decide the number of steps). {pretrain_note}
 
 ## Reproduce
 
@@ -458,7 +458,7 @@ scoring them on the held-out texts.
            mb=os.path.getsize(st_path) / 1e6, sha=sha256(st_path), maxw=args.max_words, qrate=args.question_rate,
            per=args.eval_per_source, nseg=r["texts"], words=r["words"], rows=rows,
            macro=r["macro_f1"], case=r["case_acc"], steps=res["steps"], bs=args.batch_size,
-           secs=res["train_seconds"], threads=res["threads"], cmd=cmd, seed=args.seed,
+           secs=res["train_seconds"], hardware=hardware_of(res), cmd=cmd, seed=args.seed,
            sources=card_sources(args), **card_origin(args, res))
     with open(os.path.join(args.out, "README.md"), "w", encoding="utf-8") as f:
         f.write(text)

@@ -19,7 +19,7 @@ import torch
 from train.common import safetensors_io
 from train.common.bert import BertConfig
 from train.common.wordpiece import WordPiece
-from train.nlu import eval_service, punct_capit as pc, punct_data as pd
+from train.nlu import eval_service, finetune, punct_capit as pc, punct_data as pd
 
 
 class Labels(unittest.TestCase):
@@ -144,6 +144,28 @@ class ReadBack(unittest.TestCase):
         words = ["book", "for", "two", "in", "new", "york"]
         tags = eval_service.spans_to_tags(words, [val("party_size_number", 9, 12), val("city", 16, 24)])
         self.assertEqual(tags, ["O", "O", "B-party_size_number", "O", "B-city", "I-city"])
+
+
+class FineTuneDeviceTest(unittest.TestCase):
+    """--device of the fine-tuning skeleton: a recipe's batch moves to the training device
+    whatever its shape (the meta device stands in for CUDA: no GPU needed, no data copied)."""
+
+    def test_to_device_nested(self):
+        ids, mask = torch.zeros(2, 3, dtype=torch.long), torch.ones(2, 3)
+        batch = (ids, [mask, 7], {"y": ids}, None)
+        self.assertIs(finetune.to_device(batch, torch.device("cpu")), batch)  # CPU: untouched
+        moved = finetune.to_device(batch, torch.device("meta"))
+        self.assertIsInstance(moved, tuple)
+        self.assertEqual(moved[0].device.type, "meta")
+        self.assertEqual(moved[1][0].device.type, "meta")
+        self.assertEqual(moved[1][1], 7)
+        self.assertEqual(moved[2]["y"].device.type, "meta")
+        self.assertEqual(tuple(moved[2]["y"].shape), (2, 3))
+        self.assertIsNone(moved[3])
+
+    def test_hardware_of_older_results(self):
+        self.assertEqual(finetune.hardware_of({"threads": 2}), "2 CPU thread(s)")
+        self.assertEqual(finetune.hardware_of({"threads": 1, "hardware": "one GPU (X)"}), "one GPU (X)")
 
 
 if __name__ == "__main__":
