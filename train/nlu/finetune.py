@@ -391,8 +391,8 @@ class FineTune:
         log(args.work, "test  " + self.fmt(test_m))
         return {"best_epoch": best["epoch"], "epochs": args.epochs, "train_seconds": round(t_train),
                 "pretrained": self.pre[3] if self.pre is not None else None, "threads": args.threads,
-                "hardware": self.hardware(detail=True), "dev": dev_m, "test": test_m, "parameters": n_params, "vocab_size": len(self.vocab),
-                "args": vars(args), "runs": runs}
+                "hardware": self.hardware(detail=True), "dev": dev_m, "test": test_m,
+                "parameters": n_params, "vocab_size": len(self.vocab), "args": vars(args), "runs": runs}
 
     def step(self, model, opt, batch, lr):
         """One optimizer step at learning rate lr (times a group's "lr_scale" where it has
