@@ -126,6 +126,8 @@ class FineTune:
     defaults = {}         # option defaults that differ from COMMON_DEFAULTS
     label_keys = ()       # checkpoint keys of the label lists in self.labels
     positions_arg = "max_length"  # the option that sets a fresh encoder's positions
+    device = torch.device("cpu")  # the training steps' device: main() sets it from --device
+                                  # (users of step() without main(), e.g. custom_fit, stay on the CPU)
 
     # ---- what a recipe says ----------------------------------------------------------------
 
