@@ -71,6 +71,11 @@ CARDS = {
 }
 
 
+# the card commands that train (and take --device)
+TRAINERS = {"train.nlu.pretrain", "train.nlu.joint_snips", "train.nlu.ner_conll2003", "train.nlu.punct_capit",
+            "train.nlu.domain", "train.qa.train"}
+
+
 def card_commands(card, module, models=None):
     """The commands of a model card's "## Reproduce" section that run `python3 -m module` (or
     any module of a tuple), in order, as argv lists without the interpreter (["-m", module,
@@ -108,10 +113,7 @@ def full_commands(a):
         raise SystemExit("[run_all] no command for step(s) %s in their model cards' Reproduce section (%s)"
                          % (",".join(missing), ", ".join("models/%s/README.md" % CARDS[s][0] for s in missing)))
     # the training recipes take --device (the bundle, encoder and export commands do not)
-    for step, module in (("pretrain", "train.nlu.pretrain"), ("qa", "train.qa.train"),
-                         ("snips", "train.nlu.joint_snips"), ("ner", "train.nlu.ner_conll2003"),
-                         ("punct", "train.nlu.punct_capit"), ("domain", "train.nlu.domain")):
-        cmds[step] = [c + dev if c[1] == module else c for c in cmds[step]]
+    cmds = {step: [c + dev if c[1] in TRAINERS else c for c in cs] for step, cs in cmds.items()}
     cmds.update({
         "evaluate": [["bash", "services/nlu/eval_int8.sh", a.build, "models"],
                      m("train.nlu.domain_eval", "--stack", "models", "--build", a.build),

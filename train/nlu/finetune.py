@@ -36,8 +36,8 @@ import torch
 from train.common import safetensors_io
 from train.common.bert import BertConfig, finetune_config, init_encoder, load_pretrained
 from train.common.export import export_model
-from train.common.loop import (add_cpu_bf16_arg, adamw, autocast, batches, log, lr_at, machine_note,
-                               pick_device, save_atomic)
+from train.common.loop import (add_cpu_bf16_arg, adamw, autocast, batches, device_note, log, lr_at,
+                               machine_note, pick_device, save_atomic)
 from train.common.paths import data_dir, models_dir, work_dir
 from train.common import lineage, piece_vectors
 from train.common.wordpiece import WordPiece, prune_vocab
@@ -467,9 +467,7 @@ class FineTune:
     def hardware(self, detail=False):
         """Where the training steps ran, as the logs (and, with detail, the cards) say it."""
         if self.device.type == "cuda":
-            name = "one GPU (%s" % torch.cuda.get_device_name(self.device)
-            return name + (", torch %s, CUDA %s, bf16 autocast)" % (torch.__version__, torch.version.cuda)
-                           if detail else ")")
+            return device_note(self.device) if detail else "cuda (%s)" % torch.cuda.get_device_name(self.device)
         return "%d CPU thread(s)%s" % (self.args.threads, " (%s)" % machine_note() if detail else "")
 
     # ---- export ----------------------------------------------------------------------------
