@@ -27,7 +27,8 @@ then prints one table of all figures with the difference to the first variant.
 With --variants, entities are scored with ClassifyTokens (model_name selects the
 variant; AnalyzeEntities has no model field): the same tags, read per word.
 
---limit N evaluates the first N examples of each set (0 = all). --stubs names
+--limit N evaluates the first N examples of each set (0 = all). --split valid reads SNIPS's and
+CoNLL-2003's valid splits instead of test: the split to choose between models on. --stubs names
 the directory of the generated Python stubs (<build>/python, made by the
 build from proto/). Results go to stdout; --json FILE also writes them.
 """
@@ -48,6 +49,9 @@ def parse_args(argv=None):
     ap.add_argument("--server", default="127.0.0.1:50051", help="gateway gRPC address")
     ap.add_argument("--data", default=data_dir(), help="the shared data dir")
     ap.add_argument("--limit", type=int, default=0, help="first N examples of each set (0 = all)")
+    ap.add_argument("--split", choices=("test", "valid"), default="test",
+                    help="SNIPS and CoNLL-2003 split (valid: for choosing between models; the JSON keys "
+                         "stay snips_test / conll2003_test)")
     ap.add_argument("--stubs", default=os.path.join(ROOT, "build", "python"),
                     help="directory with riva/proto/riva_nlp_pb2*.py")
     ap.add_argument("--only", default="intent,ner,punct", help="comma-separated subset of intent,ner,punct")
@@ -95,7 +99,7 @@ def unavailable(grpc, err):
 
 
 def eval_intent(stub, nlp, grpc, args):
-    ex = read_snips(os.path.join(args.data, "nlu", "snips", "test"))
+    ex = read_snips(os.path.join(args.data, "nlu", "snips", args.split))
     if args.limit:
         ex = ex[:args.limit]
     f1, right, t0 = SpanF1(), 0, time.time()
@@ -117,7 +121,7 @@ def eval_intent(stub, nlp, grpc, args):
 
 
 def eval_ner(stub, nlp, grpc, args):
-    ex = read_conll(os.path.join(args.data, "ner", "conll2003", "test.txt"))
+    ex = read_conll(os.path.join(args.data, "ner", "conll2003", args.split + ".txt"))
     if args.limit:
         ex = ex[:args.limit]
     f1, t0, done = SpanF1(), time.time(), 0
@@ -195,18 +199,18 @@ def run_sets(stub, nlp, grpc, args):
     if "intent" in only:
         r = out["snips_test"] = eval_intent(stub, nlp, grpc, args)
         if "skipped" in r:
-            print("SNIPS test: skipped (%s)" % r["skipped"])
+            print("SNIPS %s: skipped (%s)" % (args.split, r["skipped"]))
         else:
-            print("SNIPS test (%d utterances, AnalyzeIntent, %.0f s): intent accuracy %.2f%%, slot F1 %.2f "
-                  "(P %.2f R %.2f)" % (r["n"], r["seconds"], r["intent_acc"], r["slot_f1"], r["slot_p"],
+            print("SNIPS %s (%d utterances, AnalyzeIntent, %.0f s): intent accuracy %.2f%%, slot F1 %.2f "
+                  "(P %.2f R %.2f)" % (args.split, r["n"], r["seconds"], r["intent_acc"], r["slot_f1"], r["slot_p"],
                                        r["slot_r"]))
     if "ner" in only:
         r = out["conll2003_test"] = eval_ner(stub, nlp, grpc, args)
         if "skipped" in r:
-            print("CoNLL-2003 test: skipped (%s)" % r["skipped"])
+            print("CoNLL-2003 %s: skipped (%s)" % (args.split, r["skipped"]))
         else:
-            print("CoNLL-2003 test (%d sentences, %s, %.0f s): entity F1 %.2f (P %.2f R %.2f) %s" % (
-                r["n"], "ClassifyTokens" if args.ner_model else "AnalyzeEntities", r["seconds"], r["f1"],
+            print("CoNLL-2003 %s (%d sentences, %s, %.0f s): entity F1 %.2f (P %.2f R %.2f) %s" % (
+                args.split, r["n"], "ClassifyTokens" if args.ner_model else "AnalyzeEntities", r["seconds"], r["f1"],
                 r["p"], r["r"], r["per_type_f1"]))
     if "punct" in only:
         r = out["punct_heldout"] = eval_punct(stub, nlp, grpc, args)
