@@ -11,7 +11,8 @@ Steps (train/README.md has each one's wall time on CPU and CUDA):
 
   pretrain  masked-LM pretraining of the shared encoder     train.nlu.pretrain
   snips     joint intent + slots (SNIPS), from the encoder  train.nlu.joint_snips (two runs)
-  ner       CoNLL-2003 NER                                  train.nlu.ner_conll2003
+  ner       CoNLL-2003 NER: a WikiANN stage, three runs     train.nlu.ner_conll2003 (four runs),
+            from it, their weight average                   train.nlu.soup
   punct     punctuation + capitalization                    train.nlu.punct_capit
   domain    ClassifyText domains (SNIPS + nomatch)          train.nlu.domain
   qa        extractive QA reader, then its export           train.qa.train, train.qa.export
@@ -59,12 +60,16 @@ STEPS = [
 ]
 
 
-# step: (model card, recipe module) of the steps whose commands are read from a model card
+# step: (model card, recipe module) of the steps whose commands are read from a model card; a
+# module "A<B" takes A's commands before the card's first B command, "A>B" from it on
 CARDS = {
     # the bundle, the encoder it starts from, the run and its continuation (NER's encoder)
-    "pretrain": ("ner-conll2003", ("train.gpu.pack", "train.nlu.encoder_from_model", "train.nlu.pretrain")),
+    "pretrain": ("ner-conll2003", ("train.gpu.pack", "train.nlu.encoder_from_model<train.nlu.ner_conll2003",
+                                   "train.nlu.pretrain")),
     "snips": ("nlu-intent-slot-snips", "train.nlu.joint_snips"),
-    "ner": ("ner-conll2003", "train.nlu.ner_conll2003"),
+    # the WikiANN stage, its encoder, the CoNLL-2003 runs and their average
+    "ner": ("ner-conll2003", ("train.nlu.ner_conll2003", "train.nlu.encoder_from_model>train.nlu.ner_conll2003",
+                              "train.nlu.soup")),
     "punct": ("nlu-punct-capit", "train.nlu.punct_capit"),
     "domain": ("nlu-domain", "train.nlu.domain"),
     "qa": ("qa-squad", ("train.qa.train", "train.qa.export")),  # its stages, then the exports
@@ -79,8 +84,16 @@ TRAINERS = {"train.nlu.pretrain", "train.nlu.joint_snips", "train.nlu.ner_conll2
 def card_commands(card, module, models=None):
     """The commands of a model card's "## Reproduce" section that run `python3 -m module` (or
     any module of a tuple), in order, as argv lists without the interpreter (["-m", module,
-    ...]); [] when there is none."""
+    ...]); [] when there is none. "A<B" / "A>B": module A's commands before / from the first
+    command of module B."""
     modules = (module,) if isinstance(module, str) else tuple(module)
+    window = {}
+    for mod in modules:
+        for sep in "<>":
+            if sep in mod:
+                a, b = mod.split(sep)
+                window[a] = (sep, b)
+    modules = tuple(m.split("<")[0].split(">")[0] for m in modules)
     path = os.path.join(models or os.path.join(ROOT, "models"), card, "README.md")
     if not os.path.exists(path):
         return []
@@ -91,13 +104,18 @@ def card_commands(card, module, models=None):
         return []
     end = text.find("\n## ", start + 1)
     section = text[start:end if end > 0 else len(text)].replace("\\\n", " ")
-    out = []
+    out, seen = [], set()
     for line in section.splitlines():
         words = shlex.split(line.strip(), comments=True) if line.startswith("    ") else []
         if words[:2] == ["nice", "-n"]:  # a priority prefix is the runner's business
             words = words[3:]
-        if len(words) >= 3 and words[0].endswith("python3") and words[1] == "-m" and words[2] in modules:
+        if len(words) < 3 or not words[0].endswith("python3") or words[1] != "-m":
+            continue
+        mod = words[2]
+        sep, b = window.get(mod, ("", ""))
+        if mod in modules and not (sep == "<" and b in seen) and not (sep == ">" and b not in seen):
             out.append(words[1:])
+        seen.add(mod)
     return out
 
 
@@ -139,9 +157,18 @@ def smoke_commands(a, w):
         "snips": [m("train.nlu.joint_snips", "--data", os.path.join(t, "nlu", "snips"), "--init", enc,
                     "--epochs", "1", "--export-dtype", "F16", "--work", os.path.join(w, "joint_snips"),
                     "--out", snips, "--fresh") + dev],
-        "ner": [m("train.nlu.ner_conll2003", "--data", os.path.join(t, "ner", "conll2003"), "--epochs", "1",
-                  "--work", os.path.join(w, "ner"), "--out", os.path.join(out, "ner-conll2003"), "--fresh")
-                + tiny + dev],
+        # the card's shape: a WikiANN stage, its encoder, two CoNLL-2003 runs from it, their average
+        "ner": [m("train.nlu.ner_conll2003", "--corpus", "wikiann", "--data", os.path.join(t, "ner", "wikiann-en"),
+                  "--case-feature", "word_case", "--epochs", "1", "--work", os.path.join(w, "ner-wikiann"),
+                  "--out", os.path.join(w, "ner-wikiann", "model"), "--fresh") + tiny + dev,
+                m("train.nlu.encoder_from_model", os.path.join(w, "ner-wikiann", "model"), "--token-types", "4",
+                  "--out", os.path.join(w, "wikiann-encoder.pt"))] +
+               [m("train.nlu.ner_conll2003", "--data", os.path.join(t, "ner", "conll2003"), "--epochs", "1",
+                  "--lr", lr, "--case-feature", "word_case", "--init", os.path.join(w, "wikiann-encoder.pt"),
+                  "--work", os.path.join(w, "ner-" + lr), "--out", os.path.join(w, "ner-" + lr, "model"),
+                  "--fresh") + dev for lr in ("0.0003", "0.0005")] +
+               [m("train.nlu.soup", "--out", os.path.join(out, "ner-conll2003"),
+                  os.path.join(w, "ner-0.0003", "model"), os.path.join(w, "ner-0.0005", "model"))],
         "punct": [m("train.nlu.punct_capit", "--data", t, "--minutes", "0.05", "--work", os.path.join(w, "punct"),
                     "--out", os.path.join(out, "nlu-punct-capit"), "--fresh") + tiny + dev],
         "domain": [m("train.nlu.domain", "--data", t, "--init-model", snips, "--epochs", "1", "--ood-train", "60",
@@ -220,6 +247,8 @@ def tiny_data(src, dst):
     for split, n in (("train", 60), ("valid", 20), ("test", 20)):
         _conll_head(os.path.join(src, "ner", "conll2003", split + ".txt"),
                     os.path.join(dst, "ner", "conll2003", split + ".txt"), n)
+    for split, n in (("train", 60), ("dev", 20), ("test", 20)):
+        _conll_head(os.path.join(src, "ner", "wikiann-en", split), os.path.join(dst, "ner", "wikiann-en", split), n)
     for f in ("sotu.txt", "moby-dick.txt", "ljspeech-sentences.csv"):
         _head_lines(os.path.join(src, "text", f), os.path.join(dst, "text", f), 400, max_chars=40000)
     for f in sorted(os.listdir(os.path.join(src, "text", "pretrain"))):

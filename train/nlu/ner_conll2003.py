@@ -31,6 +31,7 @@ from train.common.data import bio_labels, read_conll
 from train.common.export import sha256
 from train.common.loop import IGNORE, batches, pad_batch
 from train.common.metrics import SpanF1
+from train.common.paths import data_dir
 from train.nlu.finetune import FineTune, hardware_of, pretrain_summary, pretrained_vocab
 
 
@@ -129,9 +130,18 @@ class NerConll2003(FineTune):
                         help="case as token type ids from the cased words: word_starts_upper (the default "
                              "when given without a value: 1 for the pieces of words that start with an "
                              "upper-case letter) or word_case (4 classes: lower, Title, ALL-CAPS, digits/mixed)")
+        ap.add_argument("--corpus", choices=("conll2003", "wikiann"), default="conll2003",
+                        help="wikiann: WikiANN English (PER, ORG, LOC; <data>/ner/wikiann-en unless --data "
+                             "is given): an intermediate task whose encoder (train.nlu.encoder_from_model "
+                             "--token-types 4) a CoNLL-2003 run then starts from")
 
     def read_data(self, args):
-        self.read_splits(args, read_conll, {"train": "train.txt", "dev": "valid.txt", "test": "test.txt"})
+        if args.corpus == "wikiann":
+            if args.data == os.path.join(data_dir(), self.data_subdir):
+                args.data = os.path.join(data_dir(), "ner", "wikiann-en")
+            self.read_splits(args, read_wikiann, {"train": "train", "dev": "dev", "test": "test"})
+        else:
+            self.read_splits(args, read_conll, {"train": "train.txt", "dev": "valid.txt", "test": "test.txt"})
 
     def new_labels(self, args):
         return {"labels": bio_labels(self.examples["train"])}
@@ -145,8 +155,12 @@ class NerConll2003(FineTune):
 
     def bert_config(self, args, pre, state):
         cfg = super().bert_config(args, pre, state)
+        self.case_rows_pretrained = False
         if state is None and args.case_feature:
-            cfg.type_vocab_size = max(cfg.type_vocab_size, CASE_FEATURES[args.case_feature])
+            need = CASE_FEATURES[args.case_feature]
+            # an encoder taken from a model trained with the same case classes keeps its rows
+            self.case_rows_pretrained = pre is not None and cfg.type_vocab_size >= need
+            cfg.type_vocab_size = max(cfg.type_vocab_size, need)
             if pre is not None:
                 # the pretrained token-type table has fewer rows: the new rows start as type 0
                 key = "embeddings.token_type_embeddings.weight"
@@ -156,7 +170,7 @@ class NerConll2003(FineTune):
         return cfg
 
     def after_init_encoder(self, model, args):
-        if args.case_feature:
+        if args.case_feature and not self.case_rows_pretrained:
             # pretraining saw type 0 only: the case types start as type 0 (the model
             # learns the difference) rather than as noise
             with torch.no_grad():
@@ -210,6 +224,14 @@ class NerConll2003(FineTune):
         write_card(self.args, result, st_path, cfg, self.card_command())
 
 
+def read_wikiann(path):
+    """WikiANN's CoNLL-style file: words prefixed with their language ("en:")."""
+    ex = read_conll(path)
+    for e in ex:
+        e.words = [w.split(":", 1)[1] if w.startswith("en:") else w for w in e.words]
+    return ex
+
+
 def main(argv=None):
     return NerConll2003().main(argv)
 
@@ -219,7 +241,7 @@ def write_card(args, r, st_path, cfg, cmd):
     per_type = " | ".join("%s %.1f" % kv for kv in t["per_type"].items())
     text = """# ner-conll2003
 
-English named-entity recognition (PER, LOC, ORG, MISC; BIO tags) {origin}
+English named-entity recognition ({types}; BIO tags) {origin}
 by Parley's recipe `train/nlu/ner_conll2003.py`.
 
 ## Model
@@ -240,9 +262,7 @@ by Parley's recipe `train/nlu/ner_conll2003.py`.
 
 ## Data
 
-CoNLL-2003 English from `../shared/data/ner/conll2003` (Reuters RCV1; research
-use): 14,041 / 3,250 / 3,453 sentences (train / valid / test, `-DOCSTART-`
-lines skipped). Trained on train, best epoch chosen on valid.
+{data_text}
 
 ## Metrics (conlleval-style span F1)
 
@@ -266,10 +286,22 @@ Checkpoints in `train/work/ner_conll2003/`; the same command resumes. Seed {seed
            d_f1=d["f1"], d_p=d["p"], d_r=d["r"], d_wa=d["word_acc"], t_f1=t["f1"], t_p=t["p"], t_r=t["r"],
            t_wa=t["word_acc"], per_type=per_type, best=r["best_epoch"], epochs=r["epochs"], secs=r["train_seconds"],
            hardware=hardware_of(r), cmd=cmd, seed=args.seed, dtype="float32" if args.export_dtype == "F32" else "float16",
+           types="PER, LOC, ORG" if args.corpus == "wikiann" else "PER, LOC, ORG, MISC",
+           data_text=DATA_TEXT[args.corpus],
            case_text=CASE_TEXT.get(args.case_feature, "Uncased input loses capitalisation, a strong NER cue."),
            **dict(zip(("origin", "vocab_rule", "pretrain_note"), card_origin(args, r))))
     with open(os.path.join(args.out, "README.md"), "w", encoding="utf-8") as f:
         f.write(text)
+
+
+DATA_TEXT = {
+    "conll2003": "CoNLL-2003 English from `../shared/data/ner/conll2003` (Reuters RCV1; research\n"
+                 "use): 14,041 / 3,250 / 3,453 sentences (train / valid / test, `-DOCSTART-`\n"
+                 "lines skipped). Trained on train, best epoch chosen on valid.",
+    "wikiann": "WikiANN English from `../shared/data/ner/wikiann-en` (Wikipedia-derived, PER / ORG / LOC,\n"
+               "no MISC): 20,000 / 10,000 / 10,000 sentences (train / dev / test). Trained on train, best\n"
+               "epoch chosen on dev: an intermediate task, whose encoder a CoNLL-2003 run starts from.",
+}
 
 
 CASE_TEXT = {
@@ -285,15 +317,18 @@ CASE_TEXT = {
 }
 
 
+CORPUS_NAME = {"conll2003": "CoNLL-2003", "wikiann": "WikiANN English"}
+
+
 def card_origin(args, r):
     """(origin phrase, vocabulary rule, pretraining note) of the model card."""
     pre = r.get("pretrained")
     if not pre:
-        return ("trained from scratch on CoNLL-2003",
+        return ("trained from scratch on %s" % CORPUS_NAME[args.corpus],
                 "pieces used at least %d times on the training set" % args.min_piece_count,
                 "this model has no pretraining and had a short schedule: a working default, not a strong "
                 "NER model.")
-    return ("fine-tuned on CoNLL-2003 from Parley's pretrained encoder",
+    return ("fine-tuned on %s from Parley's pretrained encoder" % CORPUS_NAME[args.corpus],
             "the pretrained encoder's vocabulary: " + pretrained_vocab(pre),
             "this model's encoder was pretrained by `python3 -m train.nlu.pretrain` (%s) and then fine-tuned "
             "here." % pretrain_summary(pre))

@@ -7,8 +7,10 @@ Fast (no data): the "word_case" classes on the words of the C unit test
 (tests/unit/test_nlu.c test_word_case_class, the same expectations), and that
 encode() gives every piece of a word its word's type. The rule's agreement with
 parley-nlu on whole sentences is checked through the service by
-tests/integration/nlu_case.py.
+tests/integration/nlu_case.py. And that WikiANN's words lose their "en:" prefix.
 """
+import os
+import tempfile
 import unittest
 
 from train.common.data import Example
@@ -37,6 +39,18 @@ class CaseTypes(unittest.TestCase):
                          ["[CLS]", "john", "lives", "in", "u", ".", "s", ".", "i", "##ph", "##one", "[SEP]"])
         self.assertEqual(types, [0, 1, 0, 0, 2, 2, 2, 2, 3, 3, 3, 0])
         self.assertEqual(ner.encode([ex], tok, labels, 32, None)[0][3], [0] * len(ids))
+
+
+class WikiAnn(unittest.TestCase):
+    def test_read_wikiann_strips_the_language(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "train")
+            with open(path, "w", encoding="utf-8") as f:
+                f.write("en:Karl\tB-PER\nen:Ove\tI-PER\nen:(\tO\nen:born\tO\n\n"
+                        "en:Atlantic\tB-LOC\nen:City\tI-LOC\nen:en:dash\tO\n")
+            ex = ner.read_wikiann(path)
+        self.assertEqual([e.words for e in ex], [["Karl", "Ove", "(", "born"], ["Atlantic", "City", "en:dash"]])
+        self.assertEqual(ex[1].tags, ["B-LOC", "I-LOC", "O"])
 
 
 if __name__ == "__main__":
