@@ -10,9 +10,10 @@
 Steps (train/README.md has each one's wall time on CPU and CUDA):
 
   pretrain  masked-LM pretraining of the shared encoder     train.nlu.pretrain
-  snips     joint intent + slots (SNIPS), from the encoder  train.nlu.joint_snips (two runs)
   ner       CoNLL-2003 NER: a WikiANN stage, three runs     train.nlu.ner_conll2003 (four runs),
             from it, their weight average                   train.nlu.soup
+  snips     joint intent + slots (SNIPS), from the NER      train.nlu.encoder_from_model,
+            model's encoder                                 train.nlu.joint_snips
   punct     punctuation + capitalization                    train.nlu.punct_capit
   domain    ClassifyText domains (SNIPS + nomatch)          train.nlu.domain
   qa        extractive QA reader, then its export           train.qa.train, train.qa.export
@@ -51,8 +52,8 @@ PY = sys.executable or "/usr/bin/python3"
 # name, what it makes (train/README.md: each step's wall time on CPU and CUDA)
 STEPS = [
     ("pretrain", "train/work/pretrain/encoder.pt"),
-    ("snips", "models/nlu-intent-slot-snips"),
     ("ner", "models/ner-conll2003"),
+    ("snips", "models/nlu-intent-slot-snips"),
     ("punct", "models/nlu-punct-capit"),
     ("domain", "models/nlu-domain"),
     ("qa", "models/qa-squad"),
@@ -66,7 +67,8 @@ CARDS = {
     # the bundle, the encoder it starts from, the run and its continuation (NER's encoder)
     "pretrain": ("ner-conll2003", ("train.gpu.pack", "train.nlu.encoder_from_model<train.nlu.ner_conll2003",
                                    "train.nlu.pretrain")),
-    "snips": ("nlu-intent-slot-snips", "train.nlu.joint_snips"),
+    # the encoder of the NER model the step before made, and the run from it
+    "snips": ("nlu-intent-slot-snips", ("train.nlu.encoder_from_model", "train.nlu.joint_snips")),
     # the WikiANN stage, its encoder, the CoNLL-2003 runs and their average
     "ner": ("ner-conll2003", ("train.nlu.ner_conll2003", "train.nlu.encoder_from_model>train.nlu.ner_conll2003",
                               "train.nlu.soup")),
@@ -147,16 +149,18 @@ def smoke_commands(a, w):
     t, out = os.path.join(w, "data"), os.path.join(w, "models")
     tiny = ["--layers", "2", "--hidden", "32", "--heads", "2", "--ffn", "64"]
     dev = ["--device", a.device]
-    enc = os.path.join(w, "pretrain", "encoder.pt")
     snips = os.path.join(out, "nlu-intent-slot-snips")
     return {
         "pretrain": [m("train.nlu.pretrain", "--data", t, "--work", os.path.join(w, "pretrain"), "--fresh",
                        "--threads", "1", "--steps", "3", "--minutes", "0.5", "--batch-size", "8",
                        "--max-length", "32", "--max-positions", "64", "--heldout-segments", "8",
                        "--limit", "200") + tiny + dev],
-        "snips": [m("train.nlu.joint_snips", "--data", os.path.join(t, "nlu", "snips"), "--init", enc,
-                    "--epochs", "1", "--export-dtype", "F16", "--work", os.path.join(w, "joint_snips"),
-                    "--out", snips, "--fresh") + dev],
+        # the card's shape: the NER model's encoder (the step before), the run from it
+        "snips": [m("train.nlu.encoder_from_model", os.path.join(out, "ner-conll2003"), "--token-types", "2",
+                    "--type-from-row0", "--out", os.path.join(w, "ner-final-encoder.pt")),
+                  m("train.nlu.joint_snips", "--data", os.path.join(t, "nlu", "snips"), "--init",
+                    os.path.join(w, "ner-final-encoder.pt"), "--epochs", "1", "--export-dtype", "F16",
+                    "--work", os.path.join(w, "joint_snips"), "--out", snips, "--fresh") + dev],
         # the card's shape: a WikiANN stage, its encoder, two CoNLL-2003 runs from it, their average
         "ner": [m("train.nlu.ner_conll2003", "--corpus", "wikiann", "--data", os.path.join(t, "ner", "wikiann-en"),
                   "--case-feature", "word_case", "--epochs", "1", "--work", os.path.join(w, "ner-wikiann"),
