@@ -72,12 +72,32 @@ def add_cpu_bf16_arg(ap, what="the forward passes"):
                          "where the CPU has AVX-512 BF16)" % what)
 
 
+def cpu_flags():
+    """The first "flags" line of /proc/cpuinfo as a set (empty where there is none)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, val = line.partition(":")
+                if key.strip() == "flags":
+                    return set(val.split())
+    except OSError:
+        pass
+    return set()
+
+
 def pick_device(name="auto", cpu_bf16=False):
     """torch.device of --device: "auto" is CUDA when torch sees a GPU, else the CPU.
     cpu_bf16: on the CPU, run the forward passes under bf16 autocast as on CUDA (oneDNN's
     bf16 GEMMs; Debian's torch does its f32 GEMMs with a generic BLAS, several times slower on
-    a CPU with AVX-512 BF16); the default keeps CPU results those of the plain f32 code."""
+    a CPU with AVX-512 BF16); the default keeps CPU results those of the plain f32 code. On a
+    CPU without bf16 instructions (avx512_bf16 or amx_bf16) the request is dropped with a
+    note: there autocast emulates bf16 (an AVX2-only AMD EPYC had not finished a SNIPS epoch
+    after 8 minutes, where f32 takes 3), so the model cards' commands stay usable everywhere."""
     global _cpu_bf16
+    if cpu_bf16 and not ({"avx512_bf16", "amx_bf16"} & cpu_flags()):
+        print("--cpu-bf16 dropped: this CPU has no bf16 instructions (avx512_bf16, amx_bf16), "
+              "so the CPU steps run in f32", flush=True)
+        cpu_bf16 = False
     _cpu_bf16 = bool(cpu_bf16)
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
@@ -111,16 +131,13 @@ def machine_note():
     """The CPU as the model cards name it: lscpu's model name, the vCPUs, the widest vector
     instructions, torch's version and the training precision ("AMD EPYC, 2 vCPUs, AVX-512 with
     BF16, python3-torch 1.13.0a0, bf16 autocast")."""
-    name, flags, n = "unknown CPU", set(), 0
+    name, flags, n = "unknown CPU", cpu_flags(), 0
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
                 key, _, val = line.partition(":")
-                key = key.strip()
-                if key == "model name":
+                if key.strip() == "model name":
                     name, n = val.strip(), n + 1
-                elif key == "flags" and not flags:
-                    flags = set(val.split())
     except OSError:
         pass
     isa = ("AVX-512 with BF16" if "avx512_bf16" in flags else "AVX-512" if "avx512f" in flags
