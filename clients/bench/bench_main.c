@@ -45,6 +45,7 @@
 
 double pl_bench_peak_avx2(int64_t iters, float *sink);
 double pl_bench_peak_avx512(int64_t iters, float *sink);
+double pl_bench_peak_i8_avx2(int64_t iters, int *sink);
 
 static int parse_list(const char *s, int *out, int max) {
     int n = 0;
@@ -89,6 +90,17 @@ static double measured_peak(const char **isa) {
     return 20000000.0 * 12 * 8 * 2 / ((double)(cpu_ns() - c0) * 1e-9);
 }
 
+/* The int8 OP/s of the AVX2 int8 GEMM's instruction pair (vpmaddwd + vpaddd;
+ * peak.c), by CPU time; 0 on AVX-512 CPUs, whose int8 GEMM is VNNI's. */
+static double measured_peak_i8(void) {
+    int sink;
+    if (__builtin_cpu_supports("avx512f")) return 0;
+    pl_bench_peak_i8_avx2(1000000, &sink);
+    int64_t c0 = cpu_ns();
+    pl_bench_peak_i8_avx2(20000000, &sink);
+    return 20000000.0 * 12 * 16 * 2 / ((double)(cpu_ns() - c0) * 1e-9);
+}
+
 /* ---- GEMM -------------------------------------------------------------------- */
 
 static int bench_gemm(const int *threads, int n_threads) {
@@ -97,6 +109,9 @@ static int bench_gemm(const int *threads, int n_threads) {
     double peak = measured_peak(&isa);
     printf("\nGEMM (C[M,N] = A[M,K] . W[N,K]^T, f32), measured %s FMA peak %.1f GFLOP/s per core\n", isa,
            peak / 1e9);
+    double peak_i8 = measured_peak_i8();
+    if (peak_i8 > 0)
+        printf("(int8 without VNNI, vpmaddwd + vpaddd: measured %.1f GOP/s per core)\n", peak_i8 / 1e9);
     printf("%-6s %-18s %12s %8s %14s %8s %12s %12s\n", "thr", "M x N x K", "parley GF/s", "%peak",
            "OpenBLAS GF/s", "ours/blas", "int8 GOP/s", "unpacked");
     printf("(parley: weights packed at load where the kernels have a packed GEMM; unpacked: "

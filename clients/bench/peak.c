@@ -1,5 +1,6 @@
 /* peak.c - measured FMA throughput (FLOP/s) of this core for the benchmark's
- * "% of peak" column. Compiled per ISA (see CMakeLists.txt). */
+ * "% of peak" column, and (AVX2 build) the int8 multiply-add rate of the AVX2
+ * int8 GEMM's instruction pair. Compiled per ISA (see CMakeLists.txt). */
 #include <immintrin.h>
 #include <stdint.h>
 
@@ -41,3 +42,31 @@ double FN(int64_t iters, float *sink) {
     *sink = RED(s);
     return (double)iters * 12 * LANES * 2 / ((double)(t1 - t0) * 1e-9);
 }
+
+#if !defined(PL_PEAK_AVX512)
+/* The exact int8 product without VNNI, as kern_avx2.c's gemm_i8 does it:
+ * vpmaddwd (16 x 16-bit products added in pairs into 8 x 32 bits) and a
+ * vpaddd into the accumulator, 12 chains. Returns int8 OP/s (2 per
+ * multiply-add, 16 multiply-adds per pair of instructions). */
+double pl_bench_peak_i8_avx2(int64_t iters, int *sink) {
+    __m256i y = _mm256_set1_epi16(3);
+    __m256i a0 = _mm256_set1_epi32(0), a1 = _mm256_set1_epi32(1), a2 = _mm256_set1_epi32(2);
+    __m256i a3 = _mm256_set1_epi32(3), a4 = _mm256_set1_epi32(4), a5 = _mm256_set1_epi32(5);
+    __m256i a6 = _mm256_set1_epi32(6), a7 = _mm256_set1_epi32(7), a8 = _mm256_set1_epi32(8);
+    __m256i a9 = _mm256_set1_epi32(9), a10 = _mm256_set1_epi32(10), a11 = _mm256_set1_epi32(11);
+#define MA(a) a = _mm256_add_epi32(_mm256_madd_epi16(a, y), a)
+    int64_t t0 = pl_time_mono_ns();
+    for (int64_t it = 0; it < iters; it++) {
+        MA(a0); MA(a1); MA(a2); MA(a3); MA(a4); MA(a5);
+        MA(a6); MA(a7); MA(a8); MA(a9); MA(a10); MA(a11);
+        __asm__ volatile("" : "+x"(a0), "+x"(a1), "+x"(a2), "+x"(a3), "+x"(a4), "+x"(a5));
+    }
+#undef MA
+    int64_t t1 = pl_time_mono_ns();
+    __m256i s = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3)),
+                                 _mm256_add_epi32(_mm256_add_epi32(a4, a5), _mm256_add_epi32(a6, a7)));
+    s = _mm256_add_epi32(s, _mm256_add_epi32(_mm256_add_epi32(a8, a9), _mm256_add_epi32(a10, a11)));
+    *sink = _mm256_extract_epi32(s, 0);
+    return (double)iters * 12 * 16 * 2 / ((double)(t1 - t0) * 1e-9);
+}
+#endif
