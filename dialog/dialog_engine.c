@@ -509,12 +509,14 @@ static pl_status fallback(struct pl__turn *t) {
     return pl__turn_kb_answer(t, -1, -1);
 }
 
-/* The answer to a confirmation: corrections (slot values), else yes or no. */
+/* The answer to a confirmation: corrections (slot values), else yes or no. A bare yes or
+ * no ("no", "yes please") is only that, whatever the tagger makes of it (one SNIPS model
+ * tagged a lone "no" as a `state`, which read as a correction of the place). */
 static pl_status confirm_answer(struct pl__turn *t, const struct pl__dlg_flow *f) {
     struct pl_dlg_ctx *c = pl__turn_cur(t);
-    bool asked, invalid;
-    int n_set;
-    PL_TRY(fill_from_nlu(t, c, f, &asked, &n_set, &invalid));
+    bool asked, invalid = false;
+    int n_set = 0;
+    if (!pl__dlg_only_yes_no(t->norm)) PL_TRY(fill_from_nlu(t, c, f, &asked, &n_set, &invalid));
     if (invalid) return reprompt(t);
     for (int i = 0; n_set == 0 && i < f->n_required; i++) { /* "no, make it six" */
         int si = f->required[i];

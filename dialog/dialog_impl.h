@@ -255,5 +255,8 @@ pl_status pl__dlg_lifecycle(struct pl_dlg_turn *t, int type, const char *ctx_id,
 
 /* yes / no classification of an answer to a confirmation: 1 yes, -1 no, 0 neither. */
 int pl__dlg_yes_no(const char *norm_text);
+/* Every word of norm_text belongs to the yes / no phrases or is "thanks", "thank", "you",
+ * "please" (and there is at least one word). */
+bool pl__dlg_only_yes_no(const char *norm_text);
 
 #endif

@@ -113,16 +113,45 @@ bool pl_dlg_parse_number(const char *text, long *out) {
     return found;
 }
 
+static const char *const yes_words[] = {"yes", "yeah", "yep", "yup", "sure", "correct", "right",
+                                        "ok", "okay", "confirm", "please do", "go ahead",
+                                        "sounds good", "absolutely", "of course"};
+static const char *const no_words[] = {"no", "nope", "nah", "not", "don't", "dont", "cancel",
+                                       "wrong", "stop", "never mind", "negative"};
+
 int pl__dlg_yes_no(const char *t) {
-    static const char *const yes[] = {"yes", "yeah", "yep", "yup", "sure", "correct", "right",
-                                      "ok", "okay", "confirm", "please do", "go ahead",
-                                      "sounds good", "absolutely", "of course"};
-    static const char *const no[] = {"no", "nope", "nah", "not", "don't", "dont", "cancel",
-                                     "wrong", "stop", "never mind", "negative"};
     bool y = false, n = false;
-    for (size_t i = 0; i < PL_ARRAY_LEN(yes); i++) y = y || pl_dlg_has_phrase(t, yes[i]);
-    for (size_t i = 0; i < PL_ARRAY_LEN(no); i++) n = n || pl_dlg_has_phrase(t, no[i]);
+    for (size_t i = 0; i < PL_ARRAY_LEN(yes_words); i++) y = y || pl_dlg_has_phrase(t, yes_words[i]);
+    for (size_t i = 0; i < PL_ARRAY_LEN(no_words); i++) n = n || pl_dlg_has_phrase(t, no_words[i]);
     return n ? -1 : y ? 1 : 0; /* "no, that's not right" is a no */
+}
+
+/* Whether every word of t is a word of the yes / no phrases above or a courtesy ("no",
+ * "yes please", "no thanks"): such an answer says nothing else, whatever a slot tagger
+ * makes of it. */
+bool pl__dlg_only_yes_no(const char *t) {
+    static const char *const extra[] = {"thanks", "thank", "you", "please"};
+    bool any = false;
+    while (*t) {
+        while (*t == ' ') t++;
+        size_t n = strcspn(t, " ");
+        if (n == 0) break;
+        bool known = false;
+        for (int list = 0; list < 3 && !known; list++) {
+            const char *const *w = list == 0 ? yes_words : list == 1 ? no_words : extra;
+            size_t cnt = list == 0 ? PL_ARRAY_LEN(yes_words) : list == 1 ? PL_ARRAY_LEN(no_words)
+                                                                        : PL_ARRAY_LEN(extra);
+            for (size_t i = 0; i < cnt && !known; i++)
+                for (const char *p = w[i]; *p && !known; p += strcspn(p, " "), p += *p == ' ') {
+                    size_t m = strcspn(p, " ");
+                    known = m == n && !strncmp(p, t, n);
+                }
+        }
+        if (!known) return false;
+        any = true;
+        t += n;
+    }
+    return any;
 }
 
 /* ---- templates ---------------------------------------------------------------------------- */

@@ -105,7 +105,13 @@ START_TEST(test_templates_and_numbers) {
     ck_assert_str_eq(norm, "no that's not right");
     ck_assert_int_eq(pl__dlg_yes_no(norm), -1);
     ck_assert(pl_dlg_has_phrase(norm, "not right") && !pl_dlg_has_phrase(norm, "righ"));
+    ck_assert(!pl__dlg_only_yes_no(norm)); /* "that's" says something more */
     pl_free(norm);
+    /* a bare answer to a confirmation, which the slot tagger must not read as a correction */
+    ck_assert(pl__dlg_only_yes_no("no") && pl__dlg_only_yes_no("yes please"));
+    ck_assert(pl__dlg_only_yes_no("no thank you") && pl__dlg_only_yes_no("go ahead"));
+    ck_assert(!pl__dlg_only_yes_no("no make it six people") && !pl__dlg_only_yes_no("yes in paris"));
+    ck_assert(!pl__dlg_only_yes_no("") && !pl__dlg_only_yes_no("nor") && !pl__dlg_only_yes_no("ahea"));
 }
 END_TEST
 
