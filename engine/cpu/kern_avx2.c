@@ -4,8 +4,8 @@
  *
  * GEMM computes C = A . B^T with both operands K-contiguous, which is how
  * activations [tokens, in] and PyTorch Linear weights [out, in] are stored:
- * no packing pass is needed (weights packed at load use gemm_f32_packed
- * below, as in the AVX-512 family). The micro-kernel holds a 3 x 4 tile of 8-lane
+ * no packing pass is needed (weights packed at load use gemm_f32_packed and
+ * gemm_i8_packed below, on the AVX-512 family's layouts). The micro-kernel holds a 3 x 4 tile of 8-lane
  * accumulators (12 ymm + 3 A + 1 B = 16 registers) and reduces them
  * horizontally once per K block. K is blocked (KC) so the 3 A rows stay in
  * L1 while a block of NC weight rows streams from L2.
@@ -321,6 +321,114 @@ static void gemm_i8(int m, int n, int k, const int8_t *a, int lda, const int8_t 
                 tile8_1x4(k, a + (size_t)i * lda, lda, b + (size_t)j * ldb, ldb, c + (size_t)i * ldc + j, ldc);
             for (; j < n1; j++)
                 tile8_1x1(k, a + (size_t)i * lda, lda, b + (size_t)j * ldb, ldb, c + (size_t)i * ldc + j, ldc);
+        }
+    }
+}
+
+/* The packed int8 GEMM (gemm_i8_packed in cpu_impl.h) without VNNI, on the
+ * AVX-512 family's layout (pl__cpu_pack_b_i8: 32-column panels of 4-byte K
+ * groups), so weights packed by either family read the same. A tile is MR
+ * rows x 8 columns, the 32-byte slice of every group's 128 bytes that holds
+ * them: the slice is sign-extended to 16 bits (two ymm, 4 columns x 4 K
+ * each) and vpmaddwd multiplies it by a row's 4 K values (widened to 16 bits
+ * once per row block and K block, broadcast as 64 bits), adding the pairs
+ * exactly into 32 bits (255 x 127 x 2 fits; vpmaddubsw would saturate). Each
+ * column's sum sits in two lanes until the end of the K block, where one
+ * horizontal add per row joins them. MR = 6: 12 accumulators + 2 B + the
+ * broadcast = 15 ymm. The epilogue is the AVX-512 one's (128 x the column
+ * sums taken away, (acc * ascale) * wscale + bias, the activation). */
+
+#define I8MR 4
+#define I8KC 1024 /* K values per block: the widened rows take 6 x 2 KiB */
+
+#define I8_DECL(i) __m256i q##i##0 = _mm256_setzero_si256(), q##i##1 = _mm256_setzero_si256();
+#define I8_STEP(MR, i)                                                                             \
+    if (MR > i) {                                                                                  \
+        int64_t v;                                                                                 \
+        memcpy(&v, aw + (size_t)(i) * I8KC + 4 * g, sizeof v);                                     \
+        __m256i av = _mm256_set1_epi64x(v);                                                        \
+        q##i##0 = _mm256_add_epi32(q##i##0, _mm256_madd_epi16(av, b0));                            \
+        q##i##1 = _mm256_add_epi32(q##i##1, _mm256_madd_epi16(av, b1));                            \
+    }
+/* lanes (c0 c0 c1 c1 | c2 c2 c3 c3), (c4 c4 c5 c5 | c6 c6 c7 c7) -> hadd
+ * (c0 c1 c4 c5 | c2 c3 c6 c7) -> 64-bit lanes 0 2 1 3 -> c0 .. c7 */
+#define I8_OUT(MR, i)                                                                              \
+    if (MR > i) {                                                                                  \
+        __m256i s = _mm256_permute4x64_epi64(_mm256_hadd_epi32(q##i##0, q##i##1), 0xD8);           \
+        __m256i *d = (__m256i *)(part + (i) * 32);                                                 \
+        _mm256_store_si256(d, first ? s : _mm256_add_epi32(_mm256_load_si256(d), s));             \
+    }
+#define I8TILE(MR)                                                                                 \
+    static void i8tile_##MR(int kg, const int16_t *aw, const int8_t *bp, const int8_t *pf,        \
+                            int first, int32_t *part) {                                            \
+        I8_DECL(0) I8_DECL(1) I8_DECL(2) I8_DECL(3)                                                \
+        for (int g = 0; g < kg; g++) {                                                             \
+            const int8_t *br = bp + (size_t)g * 128;                                               \
+            __m256i b0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)br));               \
+            __m256i b1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(br + 16)));        \
+            _mm_prefetch((const char *)(pf + (size_t)g * 128), _MM_HINT_T0);                       \
+            I8_STEP(MR, 0) I8_STEP(MR, 1) I8_STEP(MR, 2) I8_STEP(MR, 3)                            \
+        }                                                                                          \
+        I8_OUT(MR, 0) I8_OUT(MR, 1) I8_OUT(MR, 2) I8_OUT(MR, 3)                                    \
+    }
+
+I8TILE(4)
+I8TILE(3)
+I8TILE(2)
+I8TILE(1)
+
+/* Rows [0, mr) of A, K values [k0, k0 + kc), zero-extended to 16 bits. */
+static void widen_rows(int mr, const uint8_t *a, int lda, int k0, int kc, int16_t *aw) {
+    for (int r = 0; r < mr; r++) {
+        const uint8_t *src = a + (size_t)r * lda + k0;
+        int16_t *dst = aw + (size_t)r * I8KC;
+        int l = 0;
+        for (; l + 16 <= kc; l += 16)
+            _mm256_store_si256((__m256i *)(dst + l),
+                               _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(src + l))));
+        for (; l < kc; l++) dst[l] = src[l];
+    }
+}
+
+static void gemm_i8_packed(int m, int n, int k, const uint8_t *a, int lda, const int8_t *bp,
+                           const int32_t *bsum128, const float *ascale, const float *wscale,
+                           const float *bias, int act, float *c, int ldc) {
+    typedef void (*i8tile_fn)(int, const int16_t *, const int8_t *, const int8_t *, int, int32_t *);
+    static const i8tile_fn tiles[I8MR + 1] = {NULL, i8tile_1, i8tile_2, i8tile_3, i8tile_4};
+    int16_t aw[I8MR * I8KC] __attribute__((aligned(32)));
+    int32_t part[I8MR * 32] __attribute__((aligned(32)));
+    int kp = PL_I8_KP(k), kg = kp / 4;
+    for (int j0 = 0; j0 < n; j0 += 32) {
+        int groups = (n - j0 < 32 ? n - j0 + 7 : 32 + 7) / 8;
+        const int8_t *pp = bp + (size_t)(j0 / 32) * kg * 128;
+        /* the first row block fetches the next panel while it reads this one;
+         * the others re-read this one from cache */
+        const int8_t *next = j0 + 32 < n ? pp + (size_t)kg * 128 : pp;
+        for (int i = 0; i < m;) {
+            int mr = m - i < I8MR ? m - i : I8MR;
+            for (int k0 = 0; k0 < kp || k0 == 0; k0 += I8KC) {
+                int kc = kp - k0 < I8KC ? kp - k0 : I8KC;
+                widen_rows(mr, a + (size_t)i * lda, lda, k0, kc, aw);
+                const int8_t *pk = pp + (size_t)(k0 / 4) * 128, *pf = (i ? pp : next) + (size_t)(k0 / 4) * 128;
+                for (int cg = 0; cg < groups; cg++)
+                    tiles[mr](kc / 4, aw, pk + 32 * cg, pf + 32 * cg, k0 == 0, part + 8 * cg);
+            }
+            for (int cg = 0; cg < groups; cg++) {
+                int col = j0 + 8 * cg;
+                __m256i mk = lanes8(n - col);
+                __m256i s = _mm256_maskload_epi32(bsum128 + col, mk);
+                __m256 w = _mm256_maskload_ps(wscale + col, mk);
+                __m256 bv = bias ? _mm256_maskload_ps(bias + col, mk) : _mm256_setzero_ps();
+                for (int r = 0; r < mr; r++) {
+                    __m256i acc = _mm256_load_si256((const __m256i *)(part + r * 32 + 8 * cg));
+                    __m256 v = _mm256_cvtepi32_ps(_mm256_sub_epi32(acc, s));
+                    v = _mm256_mul_ps(_mm256_mul_ps(v, _mm256_set1_ps(ascale[i + r])), w);
+                    if (bias) v = _mm256_add_ps(v, bv);
+                    if (act) v = pl_act8(v, act);
+                    _mm256_maskstore_ps(c + (size_t)(i + r) * ldc + col, mk, v);
+                }
+            }
+            i += mr;
         }
     }
 }
@@ -736,6 +844,7 @@ const struct pl_cpu_kern pl__cpu_kern_avx2 = {
     .layer_norm_f32 = layer_norm_f32,
     .gemm_nn_f32 = pl__avx2_gemm_nn,
     .gemm_i8 = gemm_i8,
+    .gemm_i8_packed = gemm_i8_packed,
     .bias_act = pl__avx2_bias_act,
     .exp_sum = pl__avx2_exp_sum,
     .quant_row = pl__avx2_quant_row,
