@@ -334,12 +334,14 @@ static void gemm_i8(int m, int n, int k, const int8_t *a, int lda, const int8_t 
  * once per row block and K block, broadcast as 64 bits), adding the pairs
  * exactly into 32 bits (255 x 127 x 2 fits; vpmaddubsw would saturate). Each
  * column's sum sits in two lanes until the end of the K block, where one
- * horizontal add per row joins them. MR = 6: 12 accumulators + 2 B + the
- * broadcast = 15 ymm. The epilogue is the AVX-512 one's (128 x the column
- * sums taken away, (acc * ascale) * wscale + bias, the activation). */
+ * horizontal add per row joins them. MR = 4: 8 accumulators + 2 B + the
+ * broadcast + the product before its add = 12 ymm (with 6 or 5 rows GCC
+ * keeps every broadcast live and spills accumulators: slower, measured). The
+ * epilogue is the AVX-512 one's (128 x the column sums taken away,
+ * (acc * ascale) * wscale + bias, the activation). */
 
 #define I8MR 4
-#define I8KC 1024 /* K values per block: the widened rows take 6 x 2 KiB */
+#define I8KC 1024 /* K values per block: the widened rows take 4 x 2 KiB */
 
 #define I8_DECL(i) __m256i q##i##0 = _mm256_setzero_si256(), q##i##1 = _mm256_setzero_si256();
 #define I8_STEP(MR, i)                                                                             \
