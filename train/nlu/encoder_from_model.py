@@ -46,9 +46,18 @@ def main(argv=None):
     vocab, cfg, state = encoder_of(args.model_dir, args.token_types, args.type_from_row0)
     card = os.path.join(args.model_dir, "README.md")
     first = ""
-    if os.path.exists(card):
+    if os.path.exists(card):  # the card's first sentence, as plain text
         with open(card, encoding="utf-8") as f:
-            first = next((ln.strip() for ln in f if ln.strip() and not ln.startswith("#")), "")
+            para = []
+            for ln in f:
+                if ln.startswith("#") or (not ln.strip() and not para):
+                    continue
+                if not ln.strip():
+                    break
+                para.append(ln.strip())
+        text = " ".join(para).replace("**", "")
+        end = text.find(". ")
+        first = text[:end + 1] if end >= 0 else text
     flags = "%s --token-types %d%s" % (args.model_dir, args.token_types, " --type-from-row0" if args.type_from_row0 else "")
     weights = os.path.join(args.model_dir, "model.safetensors")
     sha = sha256(weights)[:16] if os.path.exists(weights) else "unknown"
