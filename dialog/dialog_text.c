@@ -131,27 +131,23 @@ int pl__dlg_yes_no(const char *t) {
  * makes of it. */
 bool pl__dlg_only_yes_no(const char *t) {
     static const char *const extra[] = {"thanks", "thank", "you", "please"};
-    bool any = false;
-    while (*t) {
-        while (*t == ' ') t++;
+    static const char *const *const lists[] = {yes_words, no_words, extra};
+    static const size_t sizes[] = {PL_ARRAY_LEN(yes_words), PL_ARRAY_LEN(no_words), PL_ARRAY_LEN(extra)};
+    char w[32];
+    int words = 0;
+    for (t += strspn(t, " "); *t; t += strspn(t, " ")) {
         size_t n = strcspn(t, " ");
-        if (n == 0) break;
-        bool known = false;
-        for (int list = 0; list < 3 && !known; list++) {
-            const char *const *w = list == 0 ? yes_words : list == 1 ? no_words : extra;
-            size_t cnt = list == 0 ? PL_ARRAY_LEN(yes_words) : list == 1 ? PL_ARRAY_LEN(no_words)
-                                                                        : PL_ARRAY_LEN(extra);
-            for (size_t i = 0; i < cnt && !known; i++)
-                for (const char *p = w[i]; *p && !known; p += strcspn(p, " "), p += *p == ' ') {
-                    size_t m = strcspn(p, " ");
-                    known = m == n && !strncmp(p, t, n);
-                }
-        }
+        if (n >= sizeof w) return false; /* longer than any listed word */
+        memcpy(w, t, n);
+        w[n] = '\0';
+        bool known = false; /* w is a word of one of the phrases */
+        for (size_t l = 0; l < PL_ARRAY_LEN(lists) && !known; l++)
+            for (size_t i = 0; i < sizes[l] && !known; i++) known = pl_dlg_has_phrase(lists[l][i], w);
         if (!known) return false;
-        any = true;
+        words++;
         t += n;
     }
-    return any;
+    return words > 0;
 }
 
 /* ---- templates ---------------------------------------------------------------------------- */
