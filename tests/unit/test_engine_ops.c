@@ -170,7 +170,7 @@ START_TEST(test_linear) {
 }
 END_TEST
 
-/* The packed int8 GEMM (AVX-512 family): int8 weights packed at load
+/* The packed int8 GEMM (AVX-512 and AVX2 families): int8 weights packed at load
  * (pl_backend_cpu_pack_weight), dequantization, bias and activation in its
  * registers. Tails of every tile dimension: rows 12/8/4/2/1 and their sums,
  * a 32-column panel and its 16-column halves, K not a multiple of 4; one
