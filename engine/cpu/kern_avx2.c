@@ -343,6 +343,7 @@ static void gemm_i8(int m, int n, int k, const int8_t *a, int lda, const int8_t 
 
 #define I8MR 6
 #define I8KC 1024 /* K values per block: the widened rows take 6 x 2 KiB */
+#define I8PS 256  /* columns per chunk: the row stride of the int32 sums */
 
 #define I8_DECL(i) __m256i q##i##0 = _mm256_setzero_si256(), q##i##1 = _mm256_setzero_si256();
 #define I8_STEP(MR, i)                                                                             \
@@ -358,7 +359,7 @@ static void gemm_i8(int m, int n, int k, const int8_t *a, int lda, const int8_t 
 #define I8_OUT(MR, i)                                                                              \
     if (MR > i) {                                                                                  \
         __m256i s = _mm256_permute4x64_epi64(_mm256_hadd_epi32(q##i##0, q##i##1), 0xD8);           \
-        __m256i *d = (__m256i *)(part + (i) * 32);                                                 \
+        __m256i *d = (__m256i *)(part + (i) * I8PS);                                               \
         _mm256_store_si256(d, first ? s : _mm256_add_epi32(_mm256_load_si256(d), s));             \
     }
 #define I8TILE(MR)                                                                                 \
@@ -445,7 +446,7 @@ static void i8tile_6(int kg, const int16_t *aw, const int8_t *bp, const int8_t *
         __m256i q0 = _mm256_load_si256((const __m256i *)(acc + 16 * i));
         __m256i q1 = _mm256_load_si256((const __m256i *)(acc + 16 * i + 8));
         __m256i sv = _mm256_permute4x64_epi64(_mm256_hadd_epi32(q0, q1), 0xD8);
-        __m256i *d = (__m256i *)(part + i * 32);
+        __m256i *d = (__m256i *)(part + i * I8PS);
         _mm256_store_si256(d, first ? sv : _mm256_add_epi32(_mm256_load_si256(d), sv));
     }
 }
@@ -475,31 +476,35 @@ static void gemm_i8_packed(int m, int n, int k, const uint8_t *a, int lda, const
     typedef void (*i8tile_fn)(int, const int16_t *, const int8_t *, const int8_t *, int, int32_t *);
     static const i8tile_fn tiles[I8MR + 1] = {NULL, i8tile_1, i8tile_2, i8tile_3, i8tile_4, i8tile_5, i8tile_6};
     int16_t aw[I8MR * I8KC] __attribute__((aligned(32)));
-    int32_t part[I8MR * 32] __attribute__((aligned(32)));
+    int32_t part[I8MR * I8PS] __attribute__((aligned(32)));
     int kp = PL_I8_KP(k), kg = kp / 4;
-    for (int j0 = 0; j0 < n; j0 += 32) {
-        int groups = (n - j0 < 32 ? n - j0 + 7 : 32 + 7) / 8;
-        const int8_t *pp = bp + (size_t)(j0 / 32) * kg * 128;
-        /* the first row block fetches the next panel while it reads this one;
-         * the others re-read this one from cache */
-        const int8_t *next = j0 + 32 < n ? pp + (size_t)kg * 128 : pp;
+    for (int jc = 0; jc < n; jc += I8PS) {
+        int ncc = n - jc < I8PS ? n - jc : I8PS;
         for (int i = 0; i < m;) {
             int mr = m - i < I8MR ? m - i : I8MR;
             for (int k0 = 0; k0 < kp || k0 == 0; k0 += I8KC) {
                 int kc = kp - k0 < I8KC ? kp - k0 : I8KC;
                 widen_rows(mr, a + (size_t)i * lda, lda, k0, kc, aw);
-                const int8_t *pk = pp + (size_t)(k0 / 4) * 128, *pf = (i ? pp : next) + (size_t)(k0 / 4) * 128;
-                for (int cg = 0; cg < groups; cg++)
-                    tiles[mr](kc / 4, aw, pk + 32 * cg, pf + 32 * cg, k0 == 0, part + 8 * cg);
+                for (int j0 = jc; j0 < jc + ncc; j0 += 32) {
+                    int groups = (n - j0 < 32 ? n - j0 + 7 : 32 + 7) / 8;
+                    const int8_t *pp = bp + (size_t)(j0 / 32) * kg * 128;
+                    /* the first row block fetches the next panel while it
+                     * reads this one; the others re-read this one from cache */
+                    const int8_t *next = i == 0 && j0 + 32 < n ? pp + (size_t)kg * 128 : pp;
+                    const int8_t *pk = pp + (size_t)(k0 / 4) * 128;
+                    const int8_t *pf = next + (size_t)(k0 / 4) * 128;
+                    for (int cg = 0; cg < groups; cg++)
+                        tiles[mr](kc / 4, aw, pk + 32 * cg, pf + 32 * cg, k0 == 0,
+                                  part + (j0 - jc) + 8 * cg);
+                }
             }
-            for (int cg = 0; cg < groups; cg++) {
-                int col = j0 + 8 * cg;
+            for (int col = jc; col < jc + ncc; col += 8) {
                 __m256i mk = lanes8(n - col);
                 __m256i s = _mm256_maskload_epi32(bsum128 + col, mk);
                 __m256 w = _mm256_maskload_ps(wscale + col, mk);
                 __m256 bv = bias ? _mm256_maskload_ps(bias + col, mk) : _mm256_setzero_ps();
                 for (int r = 0; r < mr; r++) {
-                    __m256i acc = _mm256_load_si256((const __m256i *)(part + r * 32 + 8 * cg));
+                    __m256i acc = _mm256_load_si256((const __m256i *)(part + r * I8PS + (col - jc)));
                     __m256 v = _mm256_cvtepi32_ps(_mm256_sub_epi32(acc, s));
                     v = _mm256_mul_ps(_mm256_mul_ps(v, _mm256_set1_ps(ascale[i + r])), w);
                     if (bias) v = _mm256_add_ps(v, bv);
@@ -924,6 +929,7 @@ const struct pl_cpu_kern pl__cpu_kern_avx2 = {
     .gemm_nn_f32 = pl__avx2_gemm_nn,
     .gemm_i8 = gemm_i8,
     .gemm_i8_packed = gemm_i8_packed,
+    .i8_task_cols = 256,
     .bias_act = pl__avx2_bias_act,
     .exp_sum = pl__avx2_exp_sum,
     .quant_row = pl__avx2_quant_row,

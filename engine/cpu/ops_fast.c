@@ -7,6 +7,7 @@
  * after a warm-up pass at the largest shape no op allocates.
  */
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "cpu_impl.h"
@@ -19,6 +20,20 @@ _Static_assert(LIN_NB % 32 == 0, "a task's weight rows start a packed panel");
 static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 /* ---- linear ---------------------------------------------------------------- */
+
+/* Task width for n columns in 32-column panels, at most nb_max wide and at
+ * least half that: the width whose tasks (times m_blocks row blocks) keep the
+ * nt threads busiest, as threads take tasks in turn. BERT-base's QKV at
+ * 1 x 128 on 2 threads: 9 tasks of 8 panels (the busier thread does 40
+ * panels of 72) became 12 of 6 (36 each). Ties keep the wider task. */
+static int64_t balanced_nb(int64_t n, int64_t nb_max, int64_t m_blocks, int nt) {
+    int64_t panels = cdiv(n, 32), best = nb_max / 32, best_span = INT64_MAX;
+    for (int64_t pp = nb_max / 32; pp >= 1 && 2 * pp >= nb_max / 32; pp--) {
+        int64_t span = cdiv(cdiv(panels, pp) * m_blocks, nt) * pp;
+        if (span < best_span) best = pp, best_span = span;
+    }
+    return best * 32;
+}
 
 struct lin_job {
     struct pl_cpu_ctx *ctx;
@@ -151,14 +166,20 @@ static pl_status op_linear(struct pl_cpu_ctx *ctx, struct pl_tensor *t) {
      * K block and task rather than once per 64 weight rows. The task's C block,
      * which every K block reads and writes, is kept to 128 KiB so that it stays
      * in L2 beside the A block (384 KiB ran slower in BERT-base at 1 x 128); on
-     * more threads at least two tasks per thread. */
+     * more threads at least two tasks per thread, in a number that keeps the
+     * threads equally busy (balanced_nb). A family may ask for wider int8
+     * tasks as well (i8_task_cols). */
     j.nb = LIN_NB;
-    if (w->dtype == PL_DTYPE_F32 && w->packed && ctx->kern->gemm_f32_packed) {
+    bool f32_packed = w->dtype == PL_DTYPE_F32 && w->packed && ctx->kern->gemm_f32_packed;
+    bool i8_wide = w->dtype == PL_DTYPE_I8 && w->packed && ctx->kern->gemm_i8_packed &&
+                   ctx->kern->i8_task_cols > 0;
+    if (f32_packed || i8_wide) {
         int64_t mb = j.m < LIN_MB ? j.m : LIN_MB;
-        j.nb = 32 * 1024 / mb / 32 * 32;
+        j.nb = (f32_packed ? 32 * 1024 : 128 * (int64_t)ctx->kern->i8_task_cols) / mb / 32 * 32;
         int64_t share = cdiv(cdiv(j.n, 2 * (int64_t)nt), 32) * 32;
         if (nt > 1 && j.nb > share) j.nb = share;
         if (j.nb >= j.n) j.nb = j.n;
+        if (nt > 1 && j.nb < j.n) j.nb = balanced_nb(j.n, j.nb, cdiv(j.m, LIN_MB), nt);
     }
     if (j.nb < LIN_NB) j.nb = LIN_NB;
     j.n_nb = cdiv(j.n, j.nb);
