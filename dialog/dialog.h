@@ -452,6 +452,17 @@ pl_status pl_dlg_turn_run(const struct pl_dlg_spec *spec, struct pl_dlg_state *s
                           const char *text, const struct pl_dlg_nlu *nlu,
                           const struct pl_dlg_turn_opts *o, struct pl_dlg_turn *out);
 
+/* Could a named entity fill a slot in a turn with this understanding (nlu's intent and
+ * slots; its entities are not read)? The service asks parley-nlu for entities only then.
+ * The turn takes an entity for a slot only when none of the utterance's NLU slots fills it
+ * and the slot is empty in, or asked by, the context of a flow that holds it; the answer is
+ * yes whenever that can happen: some slot with `entities:` is not filled by the NLU slots,
+ * and a flow holding it may take the turn (an open context of state serving it with the slot
+ * empty or asked, an intent of it named by the NLU intent or with keywords, a `start:` step
+ * anywhere in the spec). state NULL (not known): yes whenever some such slot is unfilled. */
+bool pl_dlg_turn_wants_entities(const struct pl_dlg_spec *spec, const struct pl_dlg_state *state,
+                                const struct pl_dlg_nlu *nlu);
+
 /* A turn that only asks the knowledge base (a pipeline without a dialog stage: document_qa):
  * the utterance goes to the kb_answer hook and its answer is the reply (else the spec's
  * kb_no_answer / kb_unavailable); logged and committed like any turn. Errors as above. */

@@ -169,6 +169,65 @@ static pl_status entity_value(struct pl__turn *t, int si, char **v) {
     return PL_OK;
 }
 
+/* Does NLU slot s fill slot si in every flow that holds si (nlu_value's test, taken where it
+ * cannot depend on the flow: a slot listed before si with the same label may take it)? */
+static bool fills_everywhere(const struct pl_dlg_spec *sp, int si, const struct pl_dlg_nlu_slot *s) {
+    const struct pl__dlg_slot *sl = &sp->slots[si];
+    bool listed = false;
+    for (int k = 0; k < sl->n_nlu && !listed; k++) listed = !strcmp(sl->nlu[k], s->label);
+    if (!listed) return false;
+    for (int sj = 0; sj < si; sj++)
+        for (int k = 0; k < sp->slots[sj].n_nlu; k++)
+            if (!strcmp(sp->slots[sj].nlu[k], s->label)) return false;
+    long num;
+    return sl->type != PL__SLOT_NUMBER || pl_dlg_parse_number(s->value, &num);
+}
+
+static bool steps_start(const struct pl__dlg_steps *steps, int fi) {
+    for (int i = 0; i < steps->n; i++)
+        if (steps->v[i].kind == PL__STEP_START && steps->v[i].flow == fi) return true;
+    return false;
+}
+
+/* May flow fi take this turn with slot si empty or asked (see pl_dlg_turn_wants_entities)? */
+static bool flow_may_want(const struct pl_dlg_spec *sp, const struct pl_dlg_state *st,
+                          const struct pl_dlg_nlu *nlu, int fi, int si) {
+    if (!st) return true;
+    const char *name = sp->slots[si].name;
+    for (int i = 0; i < st->n_ctx; i++) {
+        const struct pl_dlg_ctx *c = &st->ctx[i];
+        if (c->state == PL_DLG_CTX_OPEN && !strcmp(c->flow, sp->flows[fi].name) &&
+            (!pl_dlg_ctx_slot(c, name) || !strcmp(c->awaiting, name)))
+            return true;
+    }
+    for (int i = 0; i < sp->n_intents; i++) {
+        const struct pl__dlg_intent *in = &sp->intents[i];
+        if (steps_start(&in->steps, fi)) return true;
+        if (in->flow != fi) continue;
+        if (in->n_keywords > 0) return true;
+        for (int k = 0; k < in->n_nlu && nlu->intent; k++)
+            if (!strcmp(in->nlu[k], nlu->intent)) return true;
+    }
+    for (int f = 0; f < sp->n_flows; f++)
+        if (steps_start(&sp->flows[f].done, fi) || steps_start(&sp->flows[f].denied, fi))
+            return true;
+    return false;
+}
+
+bool pl_dlg_turn_wants_entities(const struct pl_dlg_spec *sp, const struct pl_dlg_state *st,
+                                const struct pl_dlg_nlu *nlu) {
+    for (int si = 0; si < sp->n_slots; si++) {
+        if (sp->slots[si].n_entities == 0) continue;
+        bool filled = false;
+        for (int i = 0; i < nlu->n_slots && !filled; i++)
+            filled = fills_everywhere(sp, si, &nlu->slots[i]);
+        if (filled) continue;
+        for (int fi = 0; fi < sp->n_flows; fi++)
+            if (flow_has(&sp->flows[fi], si) && flow_may_want(sp, st, nlu, fi, si)) return true;
+    }
+    return false;
+}
+
 /* The value of slot si from the NLU slots mapped to it: one span, or several pieces joined
  * (adjacent pieces as the utterance has them: "tonight at eight"). Number slots take the
  * first piece that is a number. When no NLU slot fills it and the slot is empty (or asked),

@@ -224,10 +224,11 @@ static const char *nlu_model(const struct pl_dlg_pipeline *p, const struct pl_dl
 
 /* The stages before the policy (pipeline p, NULL = default): punctuation (when p says),
  * NLU (unless p has no nlu stage; the spec's model, else the pipeline's), entities (when the
- * spec maps some and p allows). */
+ * spec maps some, p allows, and an entity could fill a slot of this turn given the NLU result
+ * and the session as read before the lock, peek: pl_dlg_turn_wants_entities). */
 static void understand(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p,
-                       const struct pl_dlg_spec *spec, struct pl__dlg_turn_result *out,
-                       int64_t deadline_us) {
+                       const struct pl_dlg_spec *spec, const struct pl_dlg_state *peek,
+                       struct pl__dlg_turn_result *out, int64_t deadline_us) {
     memset(&out->nlu, 0, sizeof out->nlu);
     if (p && p->punctuation.enabled) {
         char *t = punctuate(s, p, out->text, deadline_us);
@@ -240,7 +241,8 @@ static void understand(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p,
     ProtobufCMessage *msg = NULL;
     analyze(s, nlu_model(p, spec), out->text, deadline_us, &msg, &out->nlu, &out->nlu_slots);
     out->nlu_msg = msg;
-    if (spec && pl_dlg_spec_uses_entities(spec) && (!p || p->nlu.entities)) {
+    if (spec && pl_dlg_spec_uses_entities(spec) && (!p || p->nlu.entities) &&
+        pl_dlg_turn_wants_entities(spec, peek, &out->nlu)) {
         ProtobufCMessage *ner = NULL;
         entities(s, out->text, deadline_us, &ner, &out->ents, &out->nlu.n_entities);
         out->ner_msg = ner;
@@ -251,19 +253,26 @@ static void understand(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p,
 /* The session's spec when it matters before the lock: it decides whether entities are asked
  * for and may name its NLU model. When some loaded spec does either, the session is read
  * before the lock (its dialog never changes), so that the NLU calls stay outside it; else
- * *spec = NULL. Errors: the store's (PL_E_NOT_FOUND). */
+ * *spec = NULL. With peek, the state read (caller destroys; NULL when not read): its
+ * contexts tell whether an entity could fill a slot (a turn of the same session from another
+ * stream may change them before this one runs; then an entity is asked for or not as the
+ * state was). Errors: the store's (PL_E_NOT_FOUND). */
 static pl_status session_spec(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p,
                               const char *user, const char *sid,
-                              const struct pl_dlg_spec **spec) {
+                              const struct pl_dlg_spec **spec, struct pl_dlg_state **peek) {
     *spec = NULL;
+    if (peek) *peek = NULL;
     if (p && !p->has_dialog) return PL_OK;
     for (int i = 0; i < s->n_specs; i++) {
         if (!pl_dlg_spec_uses_entities(s->specs[i]) && !pl_dlg_spec_nlu_model(s->specs[i]))
             continue;
-        struct pl_dlg_state *peek = NULL;
-        pl_status st = pl_dlg_store_session_load(s->store, user, sid, &peek);
-        *spec = st == PL_OK ? pl__dlgsvc_spec(s, peek->dialog) : NULL;
-        pl_dlg_state_destroy(peek);
+        struct pl_dlg_state *state = NULL;
+        pl_status st = pl_dlg_store_session_load(s->store, user, sid, &state);
+        *spec = st == PL_OK ? pl__dlgsvc_spec(s, state->dialog) : NULL;
+        if (peek && st == PL_OK)
+            *peek = state;
+        else
+            pl_dlg_state_destroy(state);
         return st;
     }
     return PL_OK;
@@ -278,8 +287,10 @@ static pl_status prepare(struct pl_dlgsvc *s, const struct pl_dlg_pipeline *p, c
     PL_TRY(check_text(s, text));
     if (!(out->text = pl_strdup(text))) return PL_ERR(PL_E_NOMEM, "turn");
     const struct pl_dlg_spec *spec = NULL;
-    PL_TRY(session_spec(s, p, user, sid, &spec));
-    understand(s, p, spec, out, deadline_us);
+    struct pl_dlg_state *peek = NULL;
+    PL_TRY(session_spec(s, p, user, sid, &spec, &peek));
+    understand(s, p, spec, peek, out, deadline_us);
+    pl_dlg_state_destroy(peek);
     return PL_OK;
 }
 
@@ -289,7 +300,7 @@ pl_status pl__dlgsvc_intent_score(struct pl_dlgsvc *s, const struct pl_dlg_pipel
     *score = -1.0f;
     if (p && !p->has_nlu) return PL_OK;
     const struct pl_dlg_spec *spec = NULL;
-    PL_TRY(session_spec(s, p, user, sid, &spec));
+    PL_TRY(session_spec(s, p, user, sid, &spec, NULL));
     ProtobufCMessage *msg = NULL;
     struct pl_dlg_nlu nlu;
     struct pl_dlg_nlu_slot *slots = NULL;

@@ -116,9 +116,9 @@ def main():
     procs = {}
     for p in g._procs:
         name = os.path.basename(p.args[0])
-        if p.poll() is None:
+        if p.poll() is None and p.pid != stack.dialog.pid:
             procs[name] = p.pid
-    procs["parley-dialog"] = stack.dialog.pid
+    procs["parley-dialog"] = stack.dialog.pid  # whatever --dialog named, counted once
     db = Db(stack.store)
     cpu = os.cpu_count()
     model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")

@@ -63,6 +63,54 @@ START_TEST(test_shipped_spec_loads) {
 }
 END_TEST
 
+/* parley-dialog asks parley-nlu for named entities only when one could fill a slot of the
+ * turn (pl_dlg_turn_wants_entities), on the shipped spec: `place` takes LOC entities and
+ * belongs to book_table (asked), weather and screenings (optional). */
+START_TEST(test_turn_wants_entities) {
+    const char *src = getenv("PARLEY_SOURCE_DIR");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/dialog/specs/assistant.yaml", src ? src : "..");
+    struct pl_dlg_spec *sp = NULL;
+    ck_assert_msg(pl_dlg_spec_load(path, &sp) == PL_OK, "%s", pl_last_error());
+    struct pl_dlg_nlu_slot city = {"city", "boston", 0.9f, 20, 26};
+    struct pl_dlg_nlu_slot four = {"party_size_number", "four", 0.9f, 16, 20};
+    struct pl_dlg_nlu book = {"BookRestaurant", 0.99f, NULL, 0, NULL, 0};
+    struct pl_dlg_nlu book_in = {"BookRestaurant", 0.99f, &city, 1, NULL, 0};
+    struct pl_dlg_nlu book_four = {"BookRestaurant", 0.99f, &four, 1, NULL, 0};
+    struct pl_dlg_nlu song = {"AddToPlaylist", 0.99f, NULL, 0, NULL, 0};
+    struct pl_dlg_nlu none = {NULL, 0.0f, NULL, 0, NULL, 0};
+    /* the session not known: whenever the place is not tagged */
+    ck_assert(pl_dlg_turn_wants_entities(sp, NULL, &book));
+    ck_assert(pl_dlg_turn_wants_entities(sp, NULL, &none));
+    ck_assert(!pl_dlg_turn_wants_entities(sp, NULL, &book_in));
+    /* no open context: only an intent whose flow holds the place */
+    struct pl_dlg_state *st = NULL;
+    ck_assert_int_eq(pl_dlg_state_create("s1", "u1", "assistant", "en-US", &st), PL_OK);
+    ck_assert(pl_dlg_turn_wants_entities(sp, st, &book));
+    ck_assert(pl_dlg_turn_wants_entities(sp, st, &book_four));
+    ck_assert(!pl_dlg_turn_wants_entities(sp, st, &book_in));
+    ck_assert(!pl_dlg_turn_wants_entities(sp, st, &song));
+    ck_assert(!pl_dlg_turn_wants_entities(sp, st, &none));
+    /* a booking open: while its place is empty or asked, any utterance may answer it */
+    struct pl_dlg_turn t;
+    pl_dlg_turn_init(&t);
+    struct pl_dlg_ctx *c;
+    ck_assert_int_eq(pl_dlg_context_create(st, "", NULL, 0, true, 1, &t, &c), PL_OK);
+    ck_assert_int_eq(pl__dlg_set_str(&c->flow, "book_table"), PL_OK);
+    ck_assert(pl_dlg_turn_wants_entities(sp, st, &none));
+    ck_assert(pl_dlg_turn_wants_entities(sp, st, &song));
+    ck_assert_int_eq(pl_dlg_ctx_set_slot(c, "place", "madrid"), PL_OK);
+    ck_assert_int_eq(pl__dlg_set_str(&c->awaiting, "time"), PL_OK);
+    ck_assert(!pl_dlg_turn_wants_entities(sp, st, &none));
+    ck_assert(!pl_dlg_turn_wants_entities(sp, st, &song));
+    ck_assert_int_eq(pl__dlg_set_str(&c->awaiting, "place"), PL_OK); /* asked again */
+    ck_assert(pl_dlg_turn_wants_entities(sp, st, &none));
+    pl_dlg_turn_deinit(&t);
+    pl_dlg_state_destroy(st);
+    pl_dlg_spec_destroy(sp);
+}
+END_TEST
+
 /* A spec may carry the training examples of its own NLU model (`nlu:`, read by
  * `parley nlu train`); the loader accepts the section and refuses one that is not a list. */
 START_TEST(test_spec_with_nlu_examples) {
@@ -500,6 +548,7 @@ Suite *pl_dialog_suite(void) {
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_spec_errors);
     tcase_add_test(tc, test_shipped_spec_loads);
+    tcase_add_test(tc, test_turn_wants_entities);
     tcase_add_test(tc, test_spec_with_nlu_examples);
     tcase_add_test(tc, test_templates_and_numbers);
     tcase_add_test(tc, test_form_and_correction);
