@@ -39,7 +39,7 @@ struct pl_arena;
 #define PL__DLG_EOT_TONE false
 #define PL__DLG_EOT_FALL_SLOPE (-10.0f)
 #define PL__DLG_EOT_RISE_SLOPE 0.0f
-#define PL__DLG_EOT_MODEL ""
+#define PL__DLG_EOT_MODEL "nlu-eot"
 #define PL__DLG_EOT_MIN_COMPLETE 0.75f
 
 struct pl_dlgsvc_opts {

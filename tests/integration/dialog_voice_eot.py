@@ -23,8 +23,10 @@ Each spoken input is FSDD recordings joined with silence, sent in 20 ms chunks i
    (two finals). Which of the two a model gives is a property of the model, not of this
    mechanism: how often the rule ends a turn early, and how often it cuts one, is measured
    on the dev recordings (docs/dialog.md, "End of turn").
-Cases 1 and 2 run with the tone off (dialog.end_of_turn_tone false, the default: the NLU
-decides); then with the tone on, new sessions, one word then silence:
+Every case runs with dialog.end_of_turn_model empty (the NLU intent rule; the default
+end-of-turn classifier is dialog_voice_eot_model.py's). Cases 1 and 2 run with the tone off
+(dialog.end_of_turn_tone false, the default: the NLU decides); then with the tone on, new
+sessions, one word then silence:
 3. "one" (1_yweweler_0) said with a falling voice: the check hears the fall and ends the turn
    at the pause without asking the NLU;
 4. "eight" (8_yweweler_0) said with the voice going up: the check waits for the stop window.
@@ -54,7 +56,8 @@ def restart_dialog(stack, tone):
     env = {"PARLEY_DIALOG_STORE_PATH": stack.store, "PARLEY_DIALOG_LOG_LEVEL": "info",
            "PARLEY_DIALOG_ENDPOINTING_SILENCE_MS": str(WINDOW_MS),
            "PARLEY_DIALOG_END_OF_TURN_SILENCE_MS": str(EOT_MS),
-           "PARLEY_DIALOG_END_OF_TURN_TONE": "true" if tone else "false"}
+           "PARLEY_DIALOG_END_OF_TURN_TONE": "true" if tone else "false",
+           "PARLEY_DIALOG_END_OF_TURN_MODEL": ""}  # the intent rule (the classifier: _model.py)
     stack.dialog = ds.start([os.environ["PL_DIALOG"], "--nats", stack.nats, "--http-port", "-1",
                              "--model-dir", os.path.join(dv.SRC, "dialog", "specs")], "dialog",
                             env, r"specs=1")

@@ -6,8 +6,8 @@ parley-nlu serving every shipped model, the tone voice, parley-dialog, the gatew
    nlu-eot, every label): "book a table for four in boston" is complete at the threshold,
    "book a table" (before "for four in boston") and "according to lawson" (before ", the
    chosen route ...") are not, though the words rule lets both through;
-2. parley-dialog with dialog.end_of_turn_model nlu-eot, a 2000 ms stop window and the check
-   after 150 ms: a spoken answer to the party-size prompt ("seven") still ends at the pause
+2. parley-dialog with dialog.end_of_turn_model at its default (nlu-eot), a 2000 ms stop
+   window and the check after 150 ms: a spoken answer to the party-size prompt ("seven") still ends at the pause
    (the prompt rule comes first, no classifier call); in a new session a lone digit then
    silence: the check asks the classifier (the log names its P(complete)) and follows it: at
    the threshold or above the utterance ends there (END_OF_UTTERANCE "end of turn"), under it
@@ -37,8 +37,9 @@ def restart_dialog(stack, model):
     env = {"PARLEY_DIALOG_STORE_PATH": stack.store, "PARLEY_DIALOG_LOG_LEVEL": "info",
            "PARLEY_DIALOG_ENDPOINTING_SILENCE_MS": str(de.WINDOW_MS),
            "PARLEY_DIALOG_END_OF_TURN_SILENCE_MS": str(de.EOT_MS),
-           "PARLEY_DIALOG_END_OF_TURN_MODEL": model,
            "PARLEY_DIALOG_END_OF_TURN_MIN_COMPLETE": str(THRESHOLD)}
+    if model is not None:  # None: parley-dialog's default, nlu-eot
+        env["PARLEY_DIALOG_END_OF_TURN_MODEL"] = model
     stack.dialog = ds.start([os.environ["PL_DIALOG"], "--nats", stack.nats, "--http-port", "-1",
                              "--model-dir", os.path.join(dv.SRC, "dialog", "specs")], "dialog",
                             env, r"specs=1")
@@ -80,7 +81,7 @@ def main():
               "%r is %s at %.2f (P(complete) %.3f)" % (text, "complete" if complete else
                                                       "not complete", THRESHOLD, p))
 
-    restart_dialog(stack, "nlu-eot")
+    restart_dialog(stack, None)
     de.complete_answer(stack)  # the answer to the prompt ends at the pause, the classifier aside
     for clip in ("7_george_0.wav", "3_jackson_0.wav"):
         c, lines, eos_fin = lone_word(stack, clip)
