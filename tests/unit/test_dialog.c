@@ -45,12 +45,18 @@ START_TEST(test_spec_errors) {
 }
 END_TEST
 
-START_TEST(test_shipped_spec_loads) {
+/* The shipped demo spec, dialog/specs/assistant.yaml (caller destroys). */
+static struct pl_dlg_spec *shipped_spec(void) {
     const char *src = getenv("PARLEY_SOURCE_DIR");
     char path[4096];
     snprintf(path, sizeof path, "%s/dialog/specs/assistant.yaml", src ? src : "..");
     struct pl_dlg_spec *s = NULL;
     ck_assert_msg(pl_dlg_spec_load(path, &s) == PL_OK, "%s", pl_last_error());
+    return s;
+}
+
+START_TEST(test_shipped_spec_loads) {
+    struct pl_dlg_spec *s = shipped_spec();
     ck_assert_str_eq(pl_dlg_spec_name(s), "assistant");
     pl_dlg_spec_destroy(s);
     /* the same spec as JSON is read by the same loader */
@@ -67,11 +73,7 @@ END_TEST
  * turn (pl_dlg_turn_wants_entities), on the shipped spec: `place` takes LOC entities and
  * belongs to book_table (asked), weather and screenings (optional). */
 START_TEST(test_turn_wants_entities) {
-    const char *src = getenv("PARLEY_SOURCE_DIR");
-    char path[4096];
-    snprintf(path, sizeof path, "%s/dialog/specs/assistant.yaml", src ? src : "..");
-    struct pl_dlg_spec *sp = NULL;
-    ck_assert_msg(pl_dlg_spec_load(path, &sp) == PL_OK, "%s", pl_last_error());
+    struct pl_dlg_spec *sp = shipped_spec();
     struct pl_dlg_nlu_slot city = {"city", "boston", 0.9f, 20, 26};
     struct pl_dlg_nlu_slot four = {"party_size_number", "four", 0.9f, 16, 20};
     struct pl_dlg_nlu book = {"BookRestaurant", 0.99f, NULL, 0, NULL, 0};
