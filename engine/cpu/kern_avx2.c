@@ -242,6 +242,9 @@ static void gemm_f32_packed(int m, int n, int k, const float *a, int lda, const 
             int kc = k - k0 < PL_GEMM_KC ? k - k0 : PL_GEMM_KC;
             int last = k0 + kc >= k;
             const float *bpq = bp + ((size_t)q * k + k0) * 32;
+            /* The chunk used next (this panel's next K block, else the next
+             * panel's first) is fetched while this one is used: each k step
+             * of a tile touches one of its lines (prefetches do not fault). */
             const float *next = !last ? bpq + (size_t)kc * 32
                                 : q + 1 < nq ? bp + (size_t)(q + 1) * k * 32 : bpq;
             for (int i = 0; i < m;) {
