@@ -169,18 +169,16 @@ static pl_status entity_value(struct pl__turn *t, int si, char **v) {
     return PL_OK;
 }
 
-/* Does NLU slot s fill slot si in every flow that holds si (nlu_value's test, taken where it
- * cannot depend on the flow: a slot listed before si with the same label may take it)? */
+/* Does NLU slot s fill slot si in every flow that holds si (nlu_value's test: the label maps
+ * to si there, and a number slot's value is a number)? */
 static bool fills_everywhere(const struct pl_dlg_spec *sp, int si, const struct pl_dlg_nlu_slot *s) {
-    const struct pl__dlg_slot *sl = &sp->slots[si];
-    bool listed = false;
-    for (int k = 0; k < sl->n_nlu && !listed; k++) listed = !strcmp(sl->nlu[k], s->label);
-    if (!listed) return false;
-    for (int sj = 0; sj < si; sj++)
-        for (int k = 0; k < sp->slots[sj].n_nlu; k++)
-            if (!strcmp(sp->slots[sj].nlu[k], s->label)) return false;
     long num;
-    return sl->type != PL__SLOT_NUMBER || pl_dlg_parse_number(s->value, &num);
+    if (sp->slots[si].type == PL__SLOT_NUMBER && !pl_dlg_parse_number(s->value, &num))
+        return false;
+    for (int fi = 0; fi < sp->n_flows; fi++)
+        if (flow_has(&sp->flows[fi], si) && slot_for_label(sp, &sp->flows[fi], s->label) != si)
+            return false;
+    return true;
 }
 
 static bool steps_start(const struct pl__dlg_steps *steps, int fi) {

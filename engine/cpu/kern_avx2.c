@@ -357,14 +357,16 @@ static void gemm_i8(int m, int n, int k, const int8_t *a, int lda, const int8_t 
         q##i##0 = _mm256_add_epi32(q##i##0, _mm256_madd_epi16(av, b0));                            \
         q##i##1 = _mm256_add_epi32(q##i##1, _mm256_madd_epi16(av, b1));                            \
     }
-/* lanes (c0 c0 c1 c1 | c2 c2 c3 c3), (c4 c4 c5 c5 | c6 c6 c7 c7) -> hadd
+/* A row's two accumulators into its 8 column sums at d (stored on the first K block, added
+ * after): lanes (c0 c0 c1 c1 | c2 c2 c3 c3), (c4 c4 c5 c5 | c6 c6 c7 c7) -> hadd
  * (c0 c1 c4 c5 | c2 c3 c6 c7) -> 64-bit lanes 0 2 1 3 -> c0 .. c7 */
+static inline void i8_row_out(int32_t *d, __m256i q0, __m256i q1, int first) {
+    __m256i s = _mm256_permute4x64_epi64(_mm256_hadd_epi32(q0, q1), 0xD8);
+    __m256i *p = (__m256i *)d;
+    _mm256_store_si256(p, first ? s : _mm256_add_epi32(_mm256_load_si256(p), s));
+}
 #define I8_OUT(MR, i)                                                                              \
-    if (MR > i) {                                                                                  \
-        __m256i s = _mm256_permute4x64_epi64(_mm256_hadd_epi32(q##i##0, q##i##1), 0xD8);           \
-        __m256i *d = (__m256i *)(part + (i) * I8PS);                                               \
-        _mm256_store_si256(d, first ? s : _mm256_add_epi32(_mm256_load_si256(d), s));             \
-    }
+    if (MR > i) i8_row_out(part + (i) * I8PS, q##i##0, q##i##1, first);
 #define I8TILE(MR)                                                                                 \
     static void i8tile_##MR(int kg, const int16_t *aw, const int8_t *bp, const int8_t *pf,        \
                             int first, int32_t *part) {                                            \
@@ -445,13 +447,9 @@ static void i8tile_6(int kg, const int16_t *aw, const int8_t *bp, const int8_t *
     } else {
         memset(acc, 0, sizeof acc);
     }
-    for (int i = 0; i < 6; i++) {
-        __m256i q0 = _mm256_load_si256((const __m256i *)(acc + 16 * i));
-        __m256i q1 = _mm256_load_si256((const __m256i *)(acc + 16 * i + 8));
-        __m256i sv = _mm256_permute4x64_epi64(_mm256_hadd_epi32(q0, q1), 0xD8);
-        __m256i *d = (__m256i *)(part + i * I8PS);
-        _mm256_store_si256(d, first ? sv : _mm256_add_epi32(_mm256_load_si256(d), sv));
-    }
+    for (int i = 0; i < 6; i++)
+        i8_row_out(part + i * I8PS, _mm256_load_si256((const __m256i *)(acc + 16 * i)),
+                   _mm256_load_si256((const __m256i *)(acc + 16 * i + 8)), first);
 }
 
 I8TILE(5)
@@ -477,7 +475,8 @@ static void gemm_i8_packed(int m, int n, int k, const uint8_t *a, int lda, const
                            const int32_t *bsum128, const float *ascale, const float *wscale,
                            const float *bias, int act, float *c, int ldc) {
     typedef void (*i8tile_fn)(int, const int16_t *, const int8_t *, const int8_t *, int, int32_t *);
-    static const i8tile_fn tiles[I8MR + 1] = {NULL, i8tile_1, i8tile_2, i8tile_3, i8tile_4, i8tile_5, i8tile_6};
+    static const i8tile_fn tiles[I8MR + 1] = {NULL,     i8tile_1, i8tile_2, i8tile_3,
+                                              i8tile_4, i8tile_5, i8tile_6};
     int16_t aw[I8MR * I8KC] __attribute__((aligned(32)));
     int32_t part[I8MR * I8PS] __attribute__((aligned(32)));
     int kp = PL_I8_KP(k), kg = kp / 4;
