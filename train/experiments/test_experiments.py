@@ -60,3 +60,46 @@ class Options(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class EotAudio(unittest.TestCase):
+    """The end-of-turn audio probe's labels and input (train.experiments.eot_audio)."""
+
+    @staticmethod
+    def bursts(spans, total_s, fs=8000):
+        """Noise (broadband, as speech) during each (start s, end s) of spans, silence else."""
+        y = np.zeros(int(total_s * fs))
+        t = np.arange(len(y)) / fs
+        noise = np.random.default_rng(1).normal(0, 0.2, len(y))
+        for a, b in spans:
+            sel = (t >= a) & (t < b)
+            y[sel] = noise[sel]
+        return y
+
+    def test_pauses_and_end(self):
+        from train.experiments import eot_audio as ea
+        # speech 0.1-0.8 s, a 0.3 s pause, speech 1.1-1.6 s, a 0.1 s gap, speech 1.7-2.0 s
+        y = self.bursts([(0.1, 0.8), (1.1, 1.6), (1.7, 2.0)], 2.5)
+        inside, last = ea.pauses(y, 0.2)
+        self.assertEqual(inside, [79])  # the 10 ms frame ending at 0.8 s; the 0.1 s gap is no pause
+        self.assertEqual(last, 199)
+        self.assertEqual(ea.pauses(np.zeros(8000), 0.2), ([], -1))
+
+    def test_features_align_on_the_end_of_speech(self):
+        from train.experiments import eot_audio as ea
+        y = self.bursts([(0.2, 1.5)], 1.7)
+        buf = ea.buffer_at(y, ea.speech_end(y))
+        # up to CHECK_S after the end (silence past the recording), at most KEEP_S
+        self.assertEqual(len(buf), 150 * ea.HOP + int(ea.CHECK_S * ea.FS))
+        self.assertEqual(len(ea.buffer_at(self.bursts([(0.2, 3.0)], 3.0), 299)),
+                         int(ea.KEEP_S * ea.FS))
+        f = ea.features(buf)
+        self.assertEqual(f.shape, (ea.FRAMES, ea.NMEL))
+        loud = f.mean(axis=1)
+        end = ea.FRAMES - 1 - ea.AFTER
+        self.assertAlmostEqual(float(loud.max()), 0.0, places=5)
+        self.assertGreater(loud[end - 5], -1.0)  # speech up to the end frame
+        self.assertLess(loud[end + 5], loud[end - 5] - 5.0)  # quiet after it
+        self.assertIsNone(ea.features(np.zeros(16000)))
+        # 16 kHz is averaged in pairs, as the service decimates
+        np.testing.assert_allclose(ea.to_8k(np.array([1.0, 3.0, 5.0, 7.0]), 16000), [2.0, 6.0])
