@@ -188,6 +188,17 @@ def build_sets(data_dir, limit=0, n_train=6000, n_dev=700, n_held=2000, n_answer
     return sets, {"ljspeech": lj_sentences(data_dir)}
 
 
+def read_asr_text(path):
+    """(split, words, label, kind) rows of train/experiments/eot_asr.py's TSV."""
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            p = line.rstrip("\n").split("\t")
+            if len(p) == 6 and p[5]:
+                out.append((p[0], p[5], p[1], p[2]))
+    return out
+
+
 def rates(gold, pred, kinds):
     """Accuracy, precision / recall of complete, and accuracy per kind (%)."""
     n = len(gold)
@@ -233,11 +244,23 @@ class Eot(Domain):
                         help="share of the cuts after a word the words rule waits on that are kept")
         ap.add_argument("--slot-cuts", action="store_true",
                         help="also cut SNIPS utterances inside a slot value (incomplete)")
+        ap.add_argument("--asr-text", default="",
+                        help="the recognizer's words at recordings' ends and pauses "
+                             "(train/experiments/eot_asr.py's TSV): its train rows join train, its dev rows dev")
+        ap.add_argument("--asr-repeat", type=int, default=1,
+                        help="times each --asr-text training row is taken")
 
     def read_data(self, args):
         self.sets, self.extra = build_sets(args.data, args.limit, args.prose_train, args.prose_dev,
                                            args.prose_heldout, args.answers, args.easy_share, args.seed,
                                            args.slot_cuts)
+        if args.asr_text:
+            rows = read_asr_text(args.asr_text)
+            rng = random.Random(args.seed)
+            for split, reps in (("train", args.asr_repeat), ("dev", 1)):
+                add = [(t, lab, kind) for sp, t, lab, kind in rows if sp == split] * reps
+                self.sets[split] = self.sets[split] + add
+                rng.shuffle(self.sets[split])
 
     def new_labels(self, args):
         return {"labels": list(LABELS)}
