@@ -42,10 +42,12 @@ UTTERANCES = [
 ]
 
 
-def set_variants(model_dir, variants):
+def set_variants(model_dir, variants, precision=None):
     p = os.path.join(model_dir, "config.json")
     cfg = json.load(open(p))
     cfg["variants"] = variants
+    if precision:
+        cfg["precision"] = precision
     with open(p, "w") as f:
         json.dump(cfg, f, indent=1)
 
@@ -90,7 +92,8 @@ def main():
     have_snips = os.path.isfile(os.path.join(shipped, "config.json"))
     if have_snips:
         shutil.copytree(shipped, os.path.join(models, SNIPS))
-        set_variants(os.path.join(models, SNIPS), {"int8": {"precision": "int8"}})
+        # the base in f32 (the shipped config serves it in int8), the variant in int8
+        set_variants(os.path.join(models, SNIPS), {"int8": {"precision": "int8"}}, "f32")
     else:
         print("note: %s not in the tree; the shipped-model comparison is skipped" % shipped)
 
