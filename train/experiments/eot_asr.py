@@ -42,9 +42,7 @@ import signal
 import tempfile
 import time
 
-import numpy as np
-
-from train.asr.eval.eval_service import start_stack, wav_bytes
+from train.asr.eval.eval_service import read_pcm16, start_stack, wav_bytes
 from train.common import paths
 from train.common.stubs import load_stubs
 from train.experiments import eot_audio as ea
@@ -53,10 +51,9 @@ from train.experiments import eot_audio as ea
 def cuts(path, min_pause, tail):
     """(int16 samples, rate, [(label, kind, n_samples)]) of a recording: its pauses inside and
     its end, each as the audio up to there plus `tail` seconds."""
-    x, rate = ea.load(path)
-    y = ea.to_8k(x, rate)
+    pcm, rate = read_pcm16(path)
+    y = ea.to_8k(pcm / 32767.0, rate)
     inside, last = ea.pauses(y, min_pause)
-    pcm = np.clip(np.round(x * 32767.0), -32768, 32767).astype("<i2")
     out = []
     if last < 0:
         return pcm, rate, out

@@ -49,6 +49,7 @@ def load_base(base):
 
 
 class Trainer(JointSnips):
+    served_precision = None  # f32, as its cross-validation was measured; "<name>-int8" beside
     name = "custom_intents"
 
     def __init__(self, args, data, out):
@@ -183,9 +184,6 @@ class Trainer(JointSnips):
 
     def config_keys(self, args):
         keys = super().config_keys(args)
-        # served in f32, as its cross-validation was measured; "<name>-int8" beside it
-        keys.pop("precision", None)
-        keys["variants"] = {"int8": {"precision": "int8"}}
         src = self.source
         keys["trained_from"] = {"file": os.path.abspath(src.path), "examples": len(src.examples),
                                 "base": os.path.abspath(args.base),

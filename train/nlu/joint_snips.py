@@ -118,6 +118,9 @@ class JointSnips(FineTune):
     defaults = {"epochs": 15, "max_length": 64}
     label_keys = ("intents", "slots")
     positions_arg = "max_positions"
+    # served in int8 (as accurate as f32 on SNIPS and faster with the AVX2 and VNNI int8
+    # kernels: docs/nlu.md), with "<name>-f32" from the same files; None: served in f32
+    served_precision = "int8"
 
     def add_args(self, ap):
         ap.add_argument("--max-positions", type=int, default=128)
@@ -208,17 +211,12 @@ class JointSnips(FineTune):
         return fmt(m)
 
     def config_keys(self, args):
-        return {
+        keys = {
             # No Hugging Face class has these two heads: the engine loads the
             # encoder (and pooler) and the NLU service applies the heads.
             "architectures": ["BertForJointIntentSlot"],
             "task": "joint_intent_slot",
             "labels": {"intent": self.labels["intents"], "slot": self.labels["slots"]},
-            # served in int8 (as accurate as f32 on SNIPS and faster with the AVX2 and VNNI
-            # int8 kernels: docs/nlu.md); "<name>-f32" from the same files, "<name>-int8" kept
-            # as a name for the base
-            "precision": "int8",
-            "variants": {"f32": {"precision": "f32"}, "int8": {"precision": "int8"}},
             "max_length": args.max_length,
             "tokenizer": {"type": "wordpiece", "vocab": "vocab.txt", "do_lower_case": True,
                           "max_input_chars_per_word": 100},
@@ -229,6 +227,13 @@ class JointSnips(FineTune):
                          "scheme": "BIO", "alignment": "first_subtoken_of_each_whitespace_word"},
             },
         }
+        # parley-nlu also serves "<name>-<variant>" from the same files (docs/nlu.md)
+        if self.served_precision == "int8":  # "<name>-int8" stays a name for the base
+            keys["precision"] = "int8"
+            keys["variants"] = {"f32": {"precision": "f32"}, "int8": {"precision": "int8"}}
+        else:
+            keys["variants"] = {"int8": {"precision": "int8"}}
+        return keys
 
     def check_inputs(self):
         ids, mask, _, _ = collate(self.data["dev"], list(range(min(64, len(self.data["dev"])))), self.tok.pad_id)
