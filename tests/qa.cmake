@@ -15,3 +15,8 @@ pl_add_py_test(NAME integration_qa_kb_recall SCRIPT qa_kb_recall_test.py TIMEOUT
 pl_add_py_test(NAME integration_qa_question_match SCRIPT qa_match_test.py TIMEOUT 300
                ENV "PL_QA=$<TARGET_FILE:parley-qa>" "PL_GATEWAY=$<TARGET_FILE:parley-gateway>"
                    "PL_PARLEY=$<TARGET_FILE:parley>" "PL_SOURCE_DIR=${CMAKE_SOURCE_DIR}" "PARLEY_DATA_DIR=${PARLEY_DATA_DIR}")
+# the no-answer verifier (config.json no_answer_verifier): the service refuses the questions
+# that train/qa/verifier.py's score refuses
+pl_add_py_test(NAME integration_qa_verifier SCRIPT qa_verifier_test.py TIMEOUT 300
+               ENV "PL_QA=$<TARGET_FILE:parley-qa>" "PL_GATEWAY=$<TARGET_FILE:parley-gateway>"
+                   "PL_PARLEY=$<TARGET_FILE:parley>" "PL_SOURCE_DIR=${CMAKE_SOURCE_DIR}" "PARLEY_DATA_DIR=${PARLEY_DATA_DIR}")

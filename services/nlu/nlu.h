@@ -246,6 +246,27 @@ enum pl_nlu_case_types {
                                         other passage tokens 1 (pl_qa_read) */
 };
 
+/* QA: the no-answer verifier (config "no_answer_verifier", written by train/qa/verifier.py):
+ * a linear score of the reader's margin and lexical signals of the question against the
+ * passage; "no answer" when it is above threshold (services/qa/qa_verify.c computes it). */
+enum pl_qa_vfeature {
+    PL_QA_VF_MARGIN,           /* "null_minus_span": null score - best span score */
+    PL_QA_VF_NEGATION,         /* "negation": a negation word or "n't" in the question */
+    PL_QA_VF_MISSING_NAMES,    /* "missing_names": the question's names absent from the passage */
+    PL_QA_VF_MISSING_WORDS,    /* "missing_words": its content words absent from the passage */
+    PL_QA_VF_WORDS_IN_CONTEXT, /* "words_in_context": the share of its content words present */
+    PL_QA_VF_COUNT
+};
+extern const char *const pl_qa_vfeature_names[PL_QA_VF_COUNT];
+
+struct pl_qa_verifier {
+    bool on;
+    float weight[PL_QA_VF_COUNT]; /* 0 for a feature the config leaves out */
+    float bias, threshold;
+    char **function_words, **negation_words; /* lower case */
+    int n_function_words, n_negation_words;
+};
+
 struct pl_nlu_model {
     char *name;          /* directory name (variants: "<dir name>-<variant>"): what model_name
                             selects */
@@ -258,6 +279,7 @@ struct pl_nlu_model {
     int max_query;       /* QA: question tokens kept (config "max_query_length", 64) */
     bool qa_allow_null;  /* QA: the model says "no answer" (config "no_answer_threshold" set) */
     float qa_null_threshold; /* QA: "no answer" when its score beats the best span's by more */
+    struct pl_qa_verifier qa_verifier; /* QA: config "no_answer_verifier" (on: it decides) */
     int hidden;
     int max_batch_size;
     int64_t max_queue_delay_us;

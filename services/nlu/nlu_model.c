@@ -83,21 +83,22 @@ bool pl_nlu_model_probe(const char *dir, enum pl_nlu_task *task) {
     return ok;
 }
 
-static pl_status read_labels(json_t *arr, const char *path, const char *what, char ***out, int *n) {
+/* A non-empty JSON list of strings (what: its name in messages) as an owned array. */
+static pl_status read_strings(json_t *arr, const char *path, const char *what, char ***out, int *n) {
     *out = NULL;
     *n = 0;
     if (!json_is_array(arr) || json_array_size(arr) == 0 || json_array_size(arr) > 100000)
-        return PL_ERR(PL_E_FORMAT, "%s: labels %s: a non-empty list of strings expected", path, what);
+        return PL_ERR(PL_E_FORMAT, "%s: %s: a non-empty list of strings expected", path, what);
     size_t k = json_array_size(arr);
     char **l = pl_calloc(k, sizeof *l);
-    if (!l) return PL_ERR(PL_E_NOMEM, "%s: labels", path);
+    if (!l) return PL_ERR(PL_E_NOMEM, "%s: %s", path, what);
     for (size_t i = 0; i < k; i++) {
         const char *s = json_string_value(json_array_get(arr, i));
         if (!s || !(l[i] = pl_strdup(s))) {
             for (size_t j = 0; j < i; j++) pl_free(l[j]);
             pl_free(l);
-            return s ? PL_ERR(PL_E_NOMEM, "%s: labels", path)
-                     : PL_ERR(PL_E_FORMAT, "%s: labels %s[%zu] is not a string", path, what, i);
+            return s ? PL_ERR(PL_E_NOMEM, "%s: %s", path, what)
+                     : PL_ERR(PL_E_FORMAT, "%s: %s[%zu] is not a string", path, what, i);
         }
     }
     *out = l;
@@ -139,8 +140,8 @@ static pl_status load_head(struct pl_nlu_model *m, const char *path, const char 
     if (!(h->name = pl_strdup(name))) return PL_ERR(PL_E_NOMEM, "%s: head", path);
     m->n_heads++; /* from here on destroy frees the head */
     char what[160];
-    snprintf(what, sizeof what, "%.60s (head %.60s)", lname ? lname : name, name);
-    PL_TRY(read_labels(larr, path, what, &h->labels, &h->n_labels));
+    snprintf(what, sizeof what, "labels %.60s (head %.60s)", lname ? lname : name, name);
+    PL_TRY(read_strings(larr, path, what, &h->labels, &h->n_labels));
     if (h->tokens)
         PL_TRY(pl_nlu_bio_transitions((const char *const *)h->labels, h->n_labels, &h->bio_next));
     /* the weights are the engine's (pl_bert_heads_create, per instance) */
@@ -157,6 +158,40 @@ static int find_head(const struct pl_nlu_model *m, const char *name, int tokens)
 }
 
 static pl_status run_batch(void *ud, int instance, struct pl_batch_req **reqs, int n);
+
+const char *const pl_qa_vfeature_names[PL_QA_VF_COUNT] = {
+    "null_minus_span", "negation", "missing_names", "missing_words", "words_in_context"};
+
+/* config "no_answer_verifier" (train/qa/verifier.py): {"weights": {feature: w}, "bias",
+ * "threshold", "function_words": [...], "negation_words": [...]}. */
+static pl_status read_verifier(struct pl_qa_verifier *v, json_t *o, const char *path) {
+    const char *key;
+    json_t *val, *w = json_object_get(o, "weights");
+    json_t *b = json_object_get(o, "bias"), *t = json_object_get(o, "threshold");
+    if (!json_is_object(o) || !json_is_object(w) || !json_is_number(b) || !json_is_number(t))
+        return PL_ERR(PL_E_FORMAT, "%s: no_answer_verifier needs weights {feature: number}, bias "
+                                   "and threshold", path);
+    json_object_foreach(w, key, val) {
+        int f = 0;
+        while (f < PL_QA_VF_COUNT && strcmp(pl_qa_vfeature_names[f], key) != 0) f++;
+        if (f == PL_QA_VF_COUNT || !json_is_number(val))
+            return PL_ERR(PL_E_FORMAT, "%s: no_answer_verifier.weights: '%s' %s (features: "
+                                       "null_minus_span, negation, missing_names, missing_words, "
+                                       "words_in_context)", path, key,
+                          f == PL_QA_VF_COUNT ? "is not a feature" : "needs a number");
+        v->weight[f] = (float)json_number_value(val);
+    }
+    v->bias = (float)json_number_value(b);
+    v->threshold = (float)json_number_value(t);
+    PL_TRY(read_strings(json_object_get(o, "function_words"), path,
+                        "no_answer_verifier.function_words", &v->function_words,
+                        &v->n_function_words));
+    PL_TRY(read_strings(json_object_get(o, "negation_words"), path,
+                        "no_answer_verifier.negation_words", &v->negation_words,
+                        &v->n_negation_words));
+    v->on = true;
+    return PL_OK;
+}
 
 /* Read config.json, the tokenizer and the heads; everything but the encoder. */
 static pl_status load_config(struct pl_nlu_model *m, const char *dir, json_t *root,
@@ -188,6 +223,8 @@ static pl_status load_config(struct pl_nlu_model *m, const char *dir, json_t *ro
         json_t *nt = json_object_get(root, "no_answer_threshold");
         m->qa_allow_null = json_is_number(nt);
         m->qa_null_threshold = m->qa_allow_null ? (float)json_number_value(nt) : 0.0f;
+        json_t *ver = json_object_get(root, "no_answer_verifier");
+        if (ver) PL_TRY(read_verifier(&m->qa_verifier, ver, path));
         if (m->stride < 1 || m->max_query < 1 || m->max_query > m->max_length - 8)
             return PL_ERR(PL_E_FORMAT, "%s: doc_stride %d / max_query_length %d out of range for "
                                        "max_length %d", path, m->stride, m->max_query,
@@ -587,6 +624,11 @@ void pl_nlu_model_destroy(struct pl_nlu_model *m) {
         pl_free(h->name);
         pl_free(h->tensor_prefix);
     }
+    struct pl_qa_verifier *v = &m->qa_verifier;
+    for (int i = 0; v->function_words && i < v->n_function_words; i++) pl_free(v->function_words[i]);
+    for (int i = 0; v->negation_words && i < v->n_negation_words; i++) pl_free(v->negation_words[i]);
+    pl_free(v->function_words);
+    pl_free(v->negation_words);
     pl_free(m->domain);
     pl_free(m->name);
     pl_free(m->dir);

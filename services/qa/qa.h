@@ -38,6 +38,7 @@ struct pl_qa_read_opts {
     int max_windows;       /* windows over all passages of one question (INVALID_ARGUMENT past) */
     bool allow_null;       /* the model was trained with "no answer" ([CLS] span) */
     float null_threshold;  /* answer "no answer" when null score - best span score > this */
+    const struct pl_qa_verifier *verifier; /* set: its score decides instead (pl_qa_verify) */
 };
 
 /* One answer: a span of passage `passage`, or no answer (text "", passage -1). */
@@ -63,7 +64,8 @@ void pl_qa_answers_deinit(struct pl_qa_answers *r);
  * and end in the passage's tokens, start where its window gives it the most context, end >=
  * start, at most max_answer_tokens long; the same text span is kept once. With allow_null,
  * "no answer" (the smallest [CLS] start + end logit over the windows) is one of the
- * candidates and comes first when it beats the best span by more than null_threshold.
+ * candidates and comes first when it beats the best span by more than null_threshold, or,
+ * with a verifier, when the verifier's score says so.
  * Errors: PL_E_INVALID_ARG (invalid UTF-8, a question with no tokens, more than max_windows
  * windows), and those of pl_nlu_model_forward_windows. OUT: *out (caller owns;
  * pl_qa_answers_deinit). Thread-safe.
@@ -72,6 +74,14 @@ pl_status pl_qa_read(struct pl_nlu_model *m, const char *question, size_t qlen,
                      const char *const *passages, const size_t *lens, int n_passages,
                      const struct pl_qa_read_opts *o, int64_t deadline_us,
                      struct pl_qa_answers *out);
+
+/*
+ * The no-answer verifier's score (qa_verify.c) of a question whose best span lies in passage,
+ * with margin = null score - that span's score: "no answer" when *score > v->threshold.
+ * Errors: PL_E_NOMEM.
+ */
+pl_status pl_qa_verify(const struct pl_qa_verifier *v, const char *question, size_t qlen,
+                       const char *passage, size_t plen, float margin, float *score);
 
 /* ---- the knowledge base (qa_kb.c) -------------------------------------------------------- */
 

@@ -118,15 +118,17 @@ struct pl_model_repo *pl_qa_service_repo(struct pl_qa_service *s) { return s->re
 
 /* ---- NaturalQuery ---------------------------------------------------------------------------- */
 
-/* The reader's settings for model m (its config.json's no-answer threshold, when it has one). */
+/* The reader's settings for model m (its config.json's no-answer threshold or verifier, when
+ * it has one). */
 static void read_opts(const struct pl_qa_service *s, const struct pl_nlu_model *m, int n_best,
                       struct pl_qa_read_opts *ro) {
     memset(ro, 0, sizeof *ro);
     ro->n_best = n_best;
     ro->max_answer_tokens = s->o.max_answer_tokens;
     ro->max_windows = s->o.max_windows;
-    ro->allow_null = m->qa_allow_null;
+    ro->allow_null = m->qa_allow_null || m->qa_verifier.on;
     ro->null_threshold = m->qa_null_threshold;
+    ro->verifier = m->qa_verifier.on ? &m->qa_verifier : NULL;
 }
 
 /* Answers over the knowledge base: the top passages, read together, ranked as the top of this

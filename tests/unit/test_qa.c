@@ -125,10 +125,54 @@ END_TEST
 /* The reader refuses what it cannot read before touching a model. */
 START_TEST(test_read_args) {
     struct pl_qa_answers a;
-    struct pl_qa_read_opts o = {1, 30, 100, false, 0};
+    struct pl_qa_read_opts o = {.n_best = 1, .max_answer_tokens = 30, .max_windows = 100};
     ck_assert_int_eq(pl_qa_read(NULL, "q", 1, NULL, NULL, 0, &o, 0, &a), PL_E_INVALID_ARG);
     ck_assert_int_eq(a.n, 0);
     pl_qa_answers_deinit(&a);
+}
+END_TEST
+
+/* The verifier's score of q over passage with only feature f weighted (1.0, bias 0). */
+static float vfeature(int f, const char *q, const char *passage, float margin) {
+    char *fw[] = {"when", "did", "the", "who", "what", "of"}, *neg[] = {"not", "never"};
+    struct pl_qa_verifier v = {.on = true, .function_words = fw, .n_function_words = 6,
+                               .negation_words = neg, .n_negation_words = 2, .threshold = 0.5f};
+    v.weight[f] = 1.0f;
+    float score = -1.0f;
+    ck_assert_int_eq(pl_qa_verify(&v, q, strlen(q), passage, strlen(passage), margin, &score), PL_OK);
+    return score;
+}
+
+/* The features as train/qa/verifier.py defines them (train/qa/test_qa.py checks the same
+ * cases there). */
+START_TEST(test_verifier_features) {
+    const char *q = "When did Paris host the 1924 Games?", *p = "PARIS hosted them in 1900.";
+    ck_assert_float_eq(vfeature(PL_QA_VF_MARGIN, q, p, 2.5f), 2.5f);
+    ck_assert_float_eq(vfeature(PL_QA_VF_MISSING_NAMES, q, p, 0), 2.0f); /* 1924, games */
+    ck_assert_float_eq(vfeature(PL_QA_VF_MISSING_WORDS, q, p, 0), 3.0f); /* host, 1924, games */
+    ck_assert_float_eq(vfeature(PL_QA_VF_WORDS_IN_CONTEXT, q, p, 0), 0.25f);
+    ck_assert_float_eq(vfeature(PL_QA_VF_NEGATION, q, p, 0), 0.0f);
+    ck_assert_float_eq(vfeature(PL_QA_VF_NEGATION, "Who didn't win?", p, 0), 1.0f);
+    ck_assert_float_eq(vfeature(PL_QA_VF_NEGATION, "Who DIDN\xE2\x80\x99T win?", p, 0), 1.0f);
+    ck_assert_float_eq(vfeature(PL_QA_VF_NEGATION, "Who was Never there?", p, 0), 1.0f);
+    ck_assert_float_eq(vfeature(PL_QA_VF_NEGATION, "Who knotted it?", p, 0), 0.0f);
+    /* the first word is no name; repeated words count once; non-ASCII letters are word
+     * characters, general punctuation (the em dash) separates */
+    ck_assert_float_eq(vfeature(PL_QA_VF_MISSING_NAMES, "Where is ZÜRICH, Oslo or Oslo, Bern?",
+                                "Bern\xE2\x80\x94Zürich", 0), 2.0f); /* ZÜRICH, Oslo */
+    ck_assert_float_eq(vfeature(PL_QA_VF_MISSING_WORDS, "Zürich or café?",
+                                "a caf\xC3\xA9\xE2\x80\x94" "bar in zürich", 0), 1.0f); /* "or" */
+    /* a question without content words */
+    ck_assert_float_eq(vfeature(PL_QA_VF_WORDS_IN_CONTEXT, "Who did what?", p, 0), 0.0f);
+    /* the score: bias + weights . features, against the threshold */
+    char *none[] = {"x"};
+    struct pl_qa_verifier v = {.on = true, .function_words = none, .n_function_words = 1,
+                               .negation_words = none, .n_negation_words = 1, .bias = -1.0f};
+    v.weight[PL_QA_VF_MARGIN] = 0.5f;
+    v.weight[PL_QA_VF_MISSING_WORDS] = 2.0f;
+    float s;
+    ck_assert_int_eq(pl_qa_verify(&v, "Is snow white", 13, "snow is cold", 12, 4.0f, &s), PL_OK);
+    ck_assert_float_eq_tol(s, -1.0f + 0.5f * 4.0f + 2.0f * 1.0f, 1e-6f);
 }
 END_TEST
 
@@ -138,6 +182,7 @@ Suite *pl_qa_suite(void) {
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_kb_roundtrip);
     tcase_add_test(tc, test_kb_errors_and_paths);
+    tcase_add_test(tc, test_verifier_features);
     tcase_add_test(tc, test_read_args);
     suite_add_tcase(s, tc);
     return s;

@@ -20,7 +20,8 @@ Sets (<data> = ../shared/data/qa):
 Figures (official SQuAD 2.0 normalization and scores, train/qa/squad.py), in percent:
 answerable EM/F1 (the answerable questions, "" counting as a wrong answer), no-answer
 accuracy (unanswerable questions answered ""), overall EM/F1. For the PyTorch model they are
-given at the model's no_answer_threshold and, as span_*, with every question answered by its
+given at the model's no_answer_threshold (or its no_answer_verifier's threshold over the
+verifier's scores, train/qa/verifier.py) and, as span_*, with every question answered by its
 best span; for dev also at the threshold that would be best on this set (tuned_*) and, with
 --refuse P, at the largest that refuses at least P of its unanswerable questions (refuse_*; the
 recipe's rule for the shipped threshold: train.qa.export --threshold takes it).
@@ -41,7 +42,7 @@ import torch
 from train.common import safetensors_io
 from train.common.bert import BertConfig
 from train.common.paths import ROOT, data_dir
-from train.qa import squad
+from train.qa import squad, verifier
 from train.qa.features import Features
 from train.qa.model import QuestionAnswering, decode, run_windows
 from train.qa.windows import OffsetTokenizer, match_tables
@@ -88,11 +89,6 @@ def predict(model, feats, max_answer_tokens, chunk=128):
     return preds, diffs
 
 
-def score_features(model, feats, max_answer_tokens, threshold=None):
-    preds, diffs = predict(model, feats, max_answer_tokens)
-    return squad.evaluate_predictions(feats.questions, preds, diffs, threshold), preds, diffs
-
-
 def curve(qs, preds, diffs, fractions=(0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)):
     """The trade-off of the no-answer threshold: figures at the thresholds that give "no answer"
     to each fraction of the questions."""
@@ -127,6 +123,9 @@ def eval_model(args):
     device = pick_device(args.device)
     model, c, tok = load_model_dir(args.model, device)
     thr = c.get("no_answer_threshold")  # absent: the model always answers
+    ver = c.get("no_answer_verifier")  # present: it decides (train/qa/verifier.py)
+    if ver is not None:
+        thr = ver["threshold"]
     out = {"model": args.model, "threshold": thr, "device": str(device)}
     for name in args.sets:
         qs = read_set(args.data, name, args.limit)
@@ -135,8 +134,11 @@ def eval_model(args):
                          with_targets=False)
         if c["tokenizer"].get("token_type_ids") == "question_match":
             feats.match = match_tables(tok)
-        m, preds, diffs = score_features(model, feats, c.get("max_answer_tokens", 30),
-                                         float("inf") if thr is None else thr)
+        preds, margins = predict(model, feats, c.get("max_answer_tokens", 30))
+        diffs = margins  # the no-answer scores: the margins, or the verifier's scores of them
+        if ver is not None:
+            diffs = {q.qid: verifier.score(ver, q.question, q.context, margins[q.qid]) for q in qs}
+        m = squad.evaluate_predictions(qs, preds, diffs, float("inf") if thr is None else thr)
         tuned = squad.evaluate_predictions(qs, preds, diffs)
         m.update({"tuned_" + k: v for k, v in tuned.items() if not k.startswith("span_")})
         m["noans_auc"] = squad.noans_auc(qs, diffs)
@@ -154,7 +156,10 @@ def eval_model(args):
         print_set(name, m)
         if args.predictions:
             with open("%s.%s.json" % (args.predictions, name), "w") as f:
-                json.dump({"predictions": preds, "null_minus_span": diffs}, f, indent=1)
+                out_p = {"predictions": preds, "null_minus_span": margins}
+                if ver is not None:
+                    out_p["verifier_score"] = diffs
+                json.dump(out_p, f, indent=1)
     return out
 
 

@@ -450,6 +450,50 @@ def write_sample_data(d, big=None):
         f.write("\n".join(VOCAB) + "\n")
 
 
+class TestVerifier(unittest.TestCase):
+    """The verifier's features; tests/unit/test_qa.c checks parley-qa's on the same cases."""
+    FW, NEG = ["when", "did", "the", "who", "what", "of"], ["not", "never"]
+
+    def feature(self, name, q, passage, margin=0.0):
+        from train.qa import verifier
+        return verifier.features(q, passage, margin, self.FW, self.NEG)[verifier.FEATURES.index(name)]
+
+    def test_features(self):
+        q, p = "When did Paris host the 1924 Games?", "PARIS hosted them in 1900."
+        self.assertEqual(self.feature("null_minus_span", q, p, 2.5), 2.5)
+        self.assertEqual(self.feature("missing_names", q, p), 2.0)
+        self.assertEqual(self.feature("missing_words", q, p), 3.0)
+        self.assertEqual(self.feature("words_in_context", q, p), 0.25)
+        self.assertEqual(self.feature("negation", q, p), 0.0)
+        self.assertEqual(self.feature("negation", "Who didn't win?", p), 1.0)
+        self.assertEqual(self.feature("negation", "Who DIDN\u2019T win?", p), 1.0)
+        self.assertEqual(self.feature("negation", "Who was Never there?", p), 1.0)
+        self.assertEqual(self.feature("negation", "Who knotted it?", p), 0.0)
+        self.assertEqual(self.feature("missing_names", "Where is Z\u00dcRICH, Oslo or Oslo, Bern?",
+                                      "Bern\u2014Z\u00fcrich"), 2.0)
+        self.assertEqual(self.feature("missing_words", "Z\u00fcrich or caf\u00e9?",
+                                      "a caf\u00e9\u2014bar in z\u00fcrich"), 1.0)
+        self.assertEqual(self.feature("words_in_context", "Who did what?", p), 0.0)
+
+    def test_score(self):
+        from train.qa import verifier
+        v = {"function_words": ["x"], "negation_words": ["x"], "bias": -1.0, "threshold": 0.0,
+             "weights": {"null_minus_span": 0.5, "missing_words": 2.0}}
+        self.assertAlmostEqual(verifier.score(v, "Is snow white", "snow is cold", 4.0), -1.0 + 2.0 + 2.0)
+        self.assertEqual(verifier.score(v, "Is snow white", "snow is cold", float("inf")), float("inf"))
+
+    def test_fit(self):
+        from train.qa import verifier
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(400, 2)) * [1.0, 10.0] + [0.0, 5.0]
+        y = (x[:, 0] + 0.1 * x[:, 1] + rng.normal(scale=0.3, size=400) > 0.5).astype(np.float64)
+        w, b = verifier.fit(x, y)
+        s = x @ w + b  # raw features: the standardization is folded in
+        self.assertGreater(((s > 0) == (y > 0)).mean(), 0.9)
+        self.assertGreater(w[0], 0)
+        self.assertGreater(w[1], 0)
+
+
 class TestRecipe(unittest.TestCase):
     def test_train_resume_export_evaluate(self):
         from train.qa import evaluate, train
@@ -485,6 +529,18 @@ class TestRecipe(unittest.TestCase):
             out = evaluate.main(["--model", os.path.join(d, "model"), "--data", d, "--sets", "dev", "--refuse", "0.7"])
             self.assertAlmostEqual(out["dev"]["refuse_threshold"], c["no_answer_threshold"], places=3)
             self.assertGreaterEqual(out["dev"]["refuse_noans_acc"], 70.0)
+            # the no-answer verifier: fitted on the training part, its threshold set on dev; the
+            # exported model's evaluation then decides with it
+            from train.qa import verifier
+            rv = verifier.main(["--model", os.path.join(d, "model"), "--data", d, "--threads", "1"])
+            with open(os.path.join(d, "model", "config.json")) as f:
+                v = json.load(f)["no_answer_verifier"]
+            self.assertEqual(set(v["weights"]), set(verifier.FEATURES))
+            out = evaluate.main(["--model", os.path.join(d, "model"), "--data", d, "--sets", "dev"])
+            self.assertEqual(out["threshold"], v["threshold"])
+            self.assertAlmostEqual(out["dev"]["noans_acc"], rv["noans_acc"], places=4)
+            self.assertAlmostEqual(out["dev"]["answerable_f1"], rv["answerable_f1"], places=4)
+            self.assertGreaterEqual(out["dev"]["noans_acc"], 70.0)
             # a new run from the reader's best state, with questions made unanswerable
             best = os.path.join(d, "work", "best.pt")
             vocab, cfg, state, what = train.load_init(best)
