@@ -16,7 +16,8 @@ Steps (train/README.md has each one's wall time on CPU and CUDA):
             model's encoder                                 train.nlu.joint_snips
   punct     punctuation + capitalization                    train.nlu.punct_capit
   domain    ClassifyText domains (SNIPS + nomatch)          train.nlu.domain
-  qa        extractive QA reader, then its export           train.qa.train, train.qa.export
+  qa        extractive QA reader, its export, the           train.qa.train, train.qa.export,
+            no-answer verifier                              train.qa.verifier
   evaluate  through the service: intent/NER/punctuation     services/nlu/eval_int8.sh,
             (f32 and int8), domains, QA                     train.nlu.domain_eval, train.qa.evaluate
 
@@ -74,7 +75,7 @@ CARDS = {
                               "train.nlu.soup")),
     "punct": ("nlu-punct-capit", "train.nlu.punct_capit"),
     "domain": ("nlu-domain", "train.nlu.domain"),
-    "qa": ("qa-squad", ("train.qa.train", "train.qa.export")),  # its stages, then the exports
+    "qa": ("qa-squad", ("train.qa.train", "train.qa.export", "train.qa.verifier")),  # its stages, the exports, the verifier
 }
 
 
@@ -184,7 +185,9 @@ def smoke_commands(a, w):
                  os.path.join(w, "qa"), "--cache", os.path.join(w, "qa-cache"), "--out",
                  os.path.join(w, "qa-out"), "--fresh") + dev,
                m("train.qa.export", "--checkpoint", os.path.join(w, "qa", "best.pt"), "--out",
-                 os.path.join(out, "qa-squad"))],
+                 os.path.join(out, "qa-squad")),
+               m("train.qa.verifier", "--model", os.path.join(out, "qa-squad"), "--data", os.path.join(t, "qa"),
+                 "--threads", "1")],
         "evaluate": [["bash", "services/nlu/eval_int8.sh", a.build, out, "--limit", "10"],
                      m("train.nlu.domain_eval", "--stack", out, "--build", a.build, "--ood-heldout", "20",
                        "--extra-n", "10"),
