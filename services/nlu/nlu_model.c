@@ -84,7 +84,8 @@ bool pl_nlu_model_probe(const char *dir, enum pl_nlu_task *task) {
 }
 
 /* A non-empty JSON list of strings (what: its name in messages) as an owned array. */
-static pl_status read_strings(json_t *arr, const char *path, const char *what, char ***out, int *n) {
+static pl_status read_strings(json_t *arr, const char *path, const char *what, char ***out,
+                              int *n) {
     *out = NULL;
     *n = 0;
     if (!json_is_array(arr) || json_array_size(arr) == 0 || json_array_size(arr) > 100000)

@@ -34,7 +34,10 @@ static size_t code_point(const unsigned char *s, size_t n, size_t i, bool *word)
                 c == '_';
         return 1;
     }
-    size_t len = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xC2 && c <= 0xDF ? 2 : 0;
+    size_t len = c >= 0xF0 && c <= 0xF4   ? 4
+                 : c >= 0xE0 && c <= 0xEF ? 3
+                 : c >= 0xC2 && c <= 0xDF ? 2
+                                          : 0;
     if (len == 0 || i + len > n) return 1;
     unsigned cp = c & (len == 2 ? 0x1F : len == 3 ? 0x0F : 0x07);
     for (size_t k = 1; k < len; k++) {
@@ -84,7 +87,8 @@ static bool has_nt(const char *q, size_t n) {
     for (size_t i = 0; i + 2 < n; i++) {
         if (lower(q[i]) != 'n') continue;
         if (q[i + 1] == '\'' && lower(q[i + 2]) == 't') return true;
-        if (i + 4 < n && !memcmp(q + i + 1, "\xE2\x80\x99", 3) && lower(q[i + 4]) == 't') return true;
+        if (i + 4 < n && !memcmp(q + i + 1, "\xE2\x80\x99", 3) && lower(q[i + 4]) == 't')
+            return true; /* n’t */
     }
     return false;
 }
@@ -107,7 +111,8 @@ pl_status pl_qa_verify(const struct pl_qa_verifier *v, const char *q, size_t qle
     struct span w;
     for (size_t i = 0; next_word(q, qlen, &i, &w); k++) {
         if (!listed(w, v->function_words, v->n_function_words)) add_once(content, &n_content, w);
-        if (k > 0 && ((w.p[0] >= '0' && w.p[0] <= '9') || (w.p[0] >= 'A' && w.p[0] <= 'Z' && w.n > 1)))
+        char c = w.p[0];
+        if (k > 0 && ((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z' && w.n > 1)))
             add_once(names, &n_names, w);
         if (!negation && listed(w, v->negation_words, v->n_negation_words)) negation = true;
     }
