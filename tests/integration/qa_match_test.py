@@ -74,11 +74,12 @@ def export(d, model, cfg, vocab, match):
     export_model(d, model, cfg, vocab, keys, "F32", {"recipe": "tests/integration/qa_match_test.py"})
 
 
-def reference(model, tok, match):
-    """The recipe's best answer per question (PyTorch windows and decoding)."""
-    qs = [squad.Question(qid=str(i), title="t", context=PASSAGES[p], question=q)
-          for i, (p, q) in enumerate(QUESTIONS)]
-    feats = Features(qs, tok, ARGS["max_length"], ARGS["doc_stride"], ARGS["max_question"], with_targets=False)
+def decoded(model, tok, passages, questions, args, match):
+    """The recipe's PyTorch windows and decoding of each (passage index, question): ([(best
+    answer, null - best span score, best span score)], Features)."""
+    qs = [squad.Question(qid=str(i), title="t", context=passages[p], question=q)
+          for i, (p, q) in enumerate(questions)]
+    feats = Features(qs, tok, args["max_length"], args["doc_stride"], args["max_question"], with_targets=False)
     if match:
         feats.match = match_tables(tok)
     out = []
@@ -86,8 +87,14 @@ def reference(model, tok, match):
         win = feats.windows(i)
         logits = run_windows(model, feats.inputs(i, win), tok.wp.pad_id)
         ctx, _, st, en = feats.contexts[feats.items[i].ctx]
-        out.append(decode(win, logits, st, en, ctx, ARGS["max_answer_tokens"])[0])
+        out.append(decode(win, logits, st, en, ctx, args["max_answer_tokens"]))
     return out, feats
+
+
+def reference(model, tok, match):
+    """The recipe's best answer per question."""
+    out, feats = decoded(model, tok, PASSAGES, QUESTIONS, ARGS, match)
+    return [o[0] for o in out], feats
 
 
 def main():

@@ -5,7 +5,7 @@ A small random reader (train.qa.model.QuestionAnswering) is exported with a veri
 weighs all five features; its threshold is put halfway between two of the recipe's scores of
 the questions below, so about half of them are refused, with a margin that the engine's
 rounding cannot cross. The service's answers ("" or a span) must match the recipe's decisions
-on every question (negations with ' and ’, names the passage lacks, non-ASCII words). A
+on every question (negations with ' and ’, names the passage lacks, non-ASCII words and names in upper case). A
 verifier naming an unknown feature is refused at load, the log naming it.
 Environment: PL_QA, PL_GATEWAY, PL_PARLEY (read by qa_test_service), PL_PYTHON_STUBS, PL_SOURCE_DIR.
 """
@@ -18,35 +18,31 @@ import torch
 import gwtest as g
 from gwtest import check, riva_nlp_pb2_grpc
 from qa_test_service import ask, start_qa
+import qa_match_test
 
 from train.common.bert import BertConfig
 from train.common.export import export_model
 from train.common.wordpiece import load_vocab
 from train.qa import squad, verifier
 from train.qa.export import config_keys
-from train.qa.features import Features
-from train.qa.model import QuestionAnswering, decode, run_windows
+from train.qa.model import QuestionAnswering
 from train.qa.windows import OffsetTokenizer
 
 SRC = os.environ["PL_SOURCE_DIR"]
 ARGS = {"max_length": 48, "doc_stride": 16, "max_question": 16, "max_answer_tokens": 30, "question_match": False}
-PASSAGES = [
-    "The Amazon rainforest covers much of the Amazon basin of South America. The basin encompasses "
-    "seven million square kilometres, of which five and a half million are covered by the rainforest. "
-    "The region includes territory belonging to nine nations, and Brazil holds the largest share.",
-    "Johann Bernoulli taught mathematics at Groningen before he returned to Basel, where his brother "
-    "Jakob had held the chair. Their rivalry over the brachistochrone problem became famous; "
-    "Leibniz, Newton and l'Hôpital all sent solutions in 1697 from Zürich and elsewhere.",
-]
+# the question-match test's first two passages and one with non-ASCII words
+PASSAGES = qa_match_test.PASSAGES[:2] + [
+    "Zürich's Kunsthaus opened in 1910 with paintings lent by the city; l'Hôpital's letters are "
+    "kept in Basel, and the museum bought none of them."]
 QUESTIONS = [
     (0, "How many nations does the region include?"), (0, "What covers the Amazon basin?"),
     (0, "Which nation doesn't hold the largest share?"), (0, "How large is the Congo basin?"),
     (0, "Which nation holds no share of the rainforest?"), (0, "What did Peru cover in 1990?"),
     (0, "Where is the rainforest?"), (0, "What isn\u2019t covered by the rainforest?"),
     (1, "Where did Johann Bernoulli teach mathematics?"), (1, "Who never held the chair in Basel?"),
-    (1, "When did Leibniz and Newton send solutions?"), (1, "What did l'Hôpital send from ZÜRICH?"),
-    (1, "Who taught at Uppsala in 1697?"), (1, "What problem made their rivalry famous?"),
-    (1, "Why did Euler return to Basel?"), (1, "Where did the brothers not teach?"),
+    (1, "When did Leibniz and Newton send solutions?"), (1, "Who taught at Uppsala in 1697?"),
+    (2, "When did the Kunsthaus in ZÜRICH open?"), (2, "Where are l'Hôpital's letters kept?"),
+    (2, "Why did the museum not buy the letters?"), (2, "Who lent the paintings to the Kunsthaus in Genève?"),
 ]
 VERIFIER = {"function_words": sorted(squad._FUNCTION_WORDS), "negation_words": list(verifier.NEGATION_WORDS),
             "weights": {"null_minus_span": 0.05, "negation": 1.5, "missing_names": 0.8, "missing_words": 0.3,
@@ -62,20 +58,6 @@ def make_reader(vocab):
     return m, cfg
 
 
-def margins(model, tok):
-    """The recipe's (null - best span score) of each question."""
-    qs = [squad.Question(qid=str(i), title="t", context=PASSAGES[p], question=q)
-          for i, (p, q) in enumerate(QUESTIONS)]
-    feats = Features(qs, tok, ARGS["max_length"], ARGS["doc_stride"], ARGS["max_question"], with_targets=False)
-    out = []
-    for i in range(len(qs)):
-        win = feats.windows(i)
-        logits = run_windows(model, feats.inputs(i, win), tok.wp.pad_id)
-        ctx, _, st, en = feats.contexts[feats.items[i].ctx]
-        out.append(decode(win, logits, st, en, ctx, ARGS["max_answer_tokens"])[1])
-    return out
-
-
 def export(d, model, cfg, vocab, v):
     keys = dict(config_keys(ARGS, 1e6), no_answer_verifier=v)  # the plain rule alone: never "no answer"
     export_model(d, model, cfg, vocab, keys, "F32", {"recipe": "tests/integration/qa_verifier_test.py"})
@@ -85,7 +67,7 @@ def main():
     vocab = load_vocab(os.path.join(SRC, "models", "qa-squad", "vocab.txt"))
     tok = OffsetTokenizer(vocab)
     model, cfg = make_reader(vocab)
-    diff = margins(model, tok)
+    diff = [d for _, d, _ in qa_match_test.decoded(model, tok, PASSAGES, QUESTIONS, ARGS, False)[0]]
     scores = [verifier.score(dict(VERIFIER, threshold=0.0), q, PASSAGES[p], d)
               for (p, q), d in zip(QUESTIONS, diff)]
     ranked = sorted(scores)
