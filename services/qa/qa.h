@@ -75,6 +75,8 @@ pl_status pl_qa_read(struct pl_nlu_model *m, const char *question, size_t qlen,
                      const struct pl_qa_read_opts *o, int64_t deadline_us,
                      struct pl_qa_answers *out);
 
+#define PL_QA_VERIFY_WORDS 64 /* question words the verifier reads (train/qa/verifier.py too) */
+
 /*
  * The no-answer verifier's score (qa_verify.c) of a question whose best span lies in passage,
  * with margin = null score - that span's score: "no answer" when *score > v->threshold.

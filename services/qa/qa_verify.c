@@ -13,6 +13,9 @@
  *   names      the question's distinct words after the first that start with a digit, or with
  *              an upper-case ASCII letter and are longer than one byte
  *   negation   "n't" (or "n’t") anywhere in the question, or a negation word among its words
+ *
+ * Only the question's first PL_QA_VERIFY_WORDS words count (the reader keeps fewer tokens than
+ * that), so a huge question costs a bounded scan of the passage.
  */
 #include <string.h>
 
@@ -96,7 +99,7 @@ static bool has_nt(const char *q, size_t n) {
 pl_status pl_qa_verify(const struct pl_qa_verifier *v, const char *q, size_t qlen,
                        const char *passage, size_t plen, float margin, float *score) {
     /* a word takes at least one byte and a separator follows it */
-    int cap = (int)(qlen / 2 + 1);
+    int cap = qlen / 2 + 1 < PL_QA_VERIFY_WORDS ? (int)(qlen / 2 + 1) : PL_QA_VERIFY_WORDS;
     struct span *content = pl_malloc(sizeof *content * (size_t)cap);
     struct span *names = pl_malloc(sizeof *names * (size_t)cap);
     bool *seen = pl_calloc((size_t)cap * 2, sizeof *seen);
@@ -109,7 +112,7 @@ pl_status pl_qa_verify(const struct pl_qa_verifier *v, const char *q, size_t qle
     int n_content = 0, n_names = 0, k = 0;
     bool negation = has_nt(q, qlen);
     struct span w;
-    for (size_t i = 0; next_word(q, qlen, &i, &w); k++) {
+    for (size_t i = 0; k < PL_QA_VERIFY_WORDS && next_word(q, qlen, &i, &w); k++) {
         if (!listed(w, v->function_words, v->n_function_words)) add_once(content, &n_content, w);
         char c = w.p[0];
         if (k > 0 && ((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z' && w.n > 1)))

@@ -162,6 +162,15 @@ START_TEST(test_verifier_features) {
                                 "Bern\xE2\x80\x94Zürich", 0), 2.0f); /* ZÜRICH, Oslo */
     ck_assert_float_eq(vfeature(PL_QA_VF_MISSING_WORDS, "Zürich or café?",
                                 "a caf\xC3\xA9\xE2\x80\x94" "bar in zürich", 0), 1.0f); /* "or" */
+    /* only the first PL_QA_VERIFY_WORDS words count: a name past them is not missing, and a
+     * megabyte of question costs one bounded pass */
+    char *longq = malloc(1 << 20);
+    size_t n = 0;
+    for (int i = 0; n + 16 < (1 << 20); i++) /* word 100 is a name */
+        n += (size_t)(i == 100 ? sprintf(longq + n, "Oslo ") : sprintf(longq + n, "w%d ", i));
+    ck_assert_float_eq(vfeature(PL_QA_VF_MISSING_WORDS, longq, p, 0), (float)PL_QA_VERIFY_WORDS);
+    ck_assert_float_eq(vfeature(PL_QA_VF_MISSING_NAMES, longq, p, 0), 0.0f);
+    free(longq);
     /* a question without content words */
     ck_assert_float_eq(vfeature(PL_QA_VF_WORDS_IN_CONTEXT, "Who did what?", p, 0), 0.0f);
     /* the score: bias + weights . features, against the threshold */

@@ -474,6 +474,9 @@ class TestVerifier(unittest.TestCase):
         self.assertEqual(self.feature("missing_words", "Z\u00fcrich or caf\u00e9?",
                                       "a caf\u00e9\u2014bar in z\u00fcrich"), 1.0)
         self.assertEqual(self.feature("words_in_context", "Who did what?", p), 0.0)
+        longq = " ".join("w%d" % i for i in range(100)) + " Oslo"  # past the first 64 words
+        self.assertEqual(self.feature("missing_words", longq, p), 64.0)
+        self.assertEqual(self.feature("missing_names", longq, p), 0.0)
 
     def test_score(self):
         from train.qa import verifier

@@ -17,7 +17,7 @@ Features (names as in config.json's "no_answer_verifier"):
 
 Words are runs of ASCII letters, digits and "_" and of code points U+00C0..U+1FFF and from
 U+2070 on (so general punctuation such as ’ and — separates words), compared after lower-casing
-ASCII letters only. The function and negation words travel in the config, so the service and
+ASCII letters only; the question's first QUESTION_WORDS (64) words count. The function and negation words travel in the config, so the service and
 this recipe read one list. In a knowledge-base query the passage is the one that holds the best
 span.
 
@@ -37,6 +37,7 @@ from train.common.paths import data_dir
 from train.qa import squad
 
 FEATURES = ("null_minus_span", "negation", "missing_names", "missing_words", "words_in_context")
+QUESTION_WORDS = 64  # only the question's first words count (PL_QA_VERIFY_WORDS in services/qa/qa.h)
 NEGATION_WORDS = ("not", "no", "never", "non", "none", "nothing", "neither", "nor", "cannot", "without")
 
 RULE = ("when present it decides instead of no_answer_threshold: no answer when bias + the weights . the "
@@ -57,7 +58,7 @@ def features(question, passage, null_minus_span, function_words, negation_words)
     "negation_words")."""
     fw, neg = set(function_words), set(negation_words)
     ctx = set(words(passage))
-    raw = _WORD.findall(question)
+    raw = _WORD.findall(question)[:QUESTION_WORDS]
     qw = [w.translate(_ASCII_LOWER) for w in raw]
     content = {w for w in qw if w not in fw}
     found = sum(w in ctx for w in content)
