@@ -35,6 +35,13 @@ static inline __m128 hsum4(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
     return _mm_add_ps(_mm256_castps256_ps128(t2), _mm256_extractf128_ps(t2, 1));
 }
 
+static inline float hmax8(__m256 a) {
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
 static inline float hsum1(__m256 a) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -652,6 +659,48 @@ float pl__avx2_quant_row(const float *x, int k, int8_t *q) {
     return amax / 127.0f;
 }
 
+/* quant_row_u8 (cpu_impl.h): pl__avx2_quant_row's arithmetic (the max over
+ * four independent maxima, which is the same max), the +128 shift as an XOR
+ * of the packed bytes in the same pass, 16 values a step, the padding zeroed:
+ * the separate shift pass over the bytes cost as much as the quantization. */
+static float quant_row_u8(const float *x, int k, int kp, uint8_t *u) {
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 m0 = _mm256_setzero_ps(), m1 = m0, m2 = m0, m3 = m0;
+    int i = 0;
+    for (; i + 32 <= k; i += 32) {
+        m0 = _mm256_max_ps(m0, _mm256_and_ps(_mm256_loadu_ps(x + i), absmask));
+        m1 = _mm256_max_ps(m1, _mm256_and_ps(_mm256_loadu_ps(x + i + 8), absmask));
+        m2 = _mm256_max_ps(m2, _mm256_and_ps(_mm256_loadu_ps(x + i + 16), absmask));
+        m3 = _mm256_max_ps(m3, _mm256_and_ps(_mm256_loadu_ps(x + i + 24), absmask));
+    }
+    for (; i + 8 <= k; i += 8) m0 = _mm256_max_ps(m0, _mm256_and_ps(_mm256_loadu_ps(x + i), absmask));
+    float amax = hmax8(_mm256_max_ps(_mm256_max_ps(m0, m1), _mm256_max_ps(m2, m3)));
+    for (int t = i; t < k; t++) {
+        float v = x[t] < 0 ? -x[t] : x[t];
+        if (v > amax) amax = v;
+    }
+    float inv = amax > 0 ? 127.0f / amax : 0.0f;
+    const __m256 vinv = _mm256_set1_ps(inv);
+    const __m256i lo = _mm256_set1_epi32(-127), hi = _mm256_set1_epi32(127);
+    const __m128i flip = _mm_set1_epi8((char)0x80);
+    for (i = 0; i + 16 <= k; i += 16) {
+        __m256i v0 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + i), vinv));
+        __m256i v1 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + i + 8), vinv));
+        v0 = _mm256_min_epi32(_mm256_max_epi32(v0, lo), hi);
+        v1 = _mm256_min_epi32(_mm256_max_epi32(v1, lo), hi);
+        /* packs works within 128-bit lanes: put the four 64-bit groups back in order */
+        __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(v0, v1), 0xD8);
+        __m128i b = _mm_packs_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+        _mm_storeu_si128((__m128i *)(u + i), _mm_xor_si128(b, flip));
+    }
+    for (; i < k; i++) {
+        float v = __builtin_nearbyintf(x[i] * inv);
+        u[i] = (uint8_t)((v > 127 ? 127 : v < -127 ? -127 : (int)v) + 128);
+    }
+    for (i = k; i < kp; i++) u[i] = 0; /* read by the GEMM against zero weights */
+    return amax / 127.0f;
+}
+
 /* Depthwise conv: channels are contiguous, so an output row is K multiply-adds
  * of contiguous rows; 16 channels of accumulators stay in registers across all
  * K taps (one store per output). */
@@ -720,13 +769,6 @@ void pl__avx2_lstm(int h, const float *gx, const float *gh, const float *c, floa
  * (6 x 64) and output rows (6 x ceil16(d)) stay in L1. */
 
 #define AQ 6
-
-static inline float hmax8(__m256 a) {
-    __m128 s = _mm_max_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_max_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 #define AT_DECL(i) __m256 s##i##0 = _mm256_setzero_ps(), s##i##1 = _mm256_setzero_ps();
 #define AT_SCORE(i)                                                                                \
@@ -935,6 +977,7 @@ const struct pl_cpu_kern pl__cpu_kern_avx2 = {
     .bias_act = pl__avx2_bias_act,
     .exp_sum = pl__avx2_exp_sum,
     .quant_row = pl__avx2_quant_row,
+    .quant_row_u8 = quant_row_u8,
     .dwconv_f32 = dwconv,
     .lstm_f32 = pl__avx2_lstm,
 };
