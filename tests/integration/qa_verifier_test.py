@@ -5,8 +5,8 @@ A small random reader (train.qa.model.QuestionAnswering) is exported with a veri
 weighs all five features; its threshold is put halfway between two of the recipe's scores of
 the questions below, so about half of them are refused, with a margin that the engine's
 rounding cannot cross. The service's answers ("" or a span) must match the recipe's decisions
-on every question (negations with ' and ’, names the passage lacks, non-ASCII words and names in upper case). A
-verifier naming an unknown feature is refused at load, the log naming it.
+on every question (negations with ' and ’, names the passage lacks, non-ASCII words, names in
+upper case). A verifier naming an unknown feature is refused at load, the log naming it.
 Environment: PL_QA, PL_GATEWAY, PL_PARLEY (read by qa_test_service), PL_PYTHON_STUBS, PL_SOURCE_DIR.
 """
 import os

@@ -17,9 +17,9 @@ Features (names as in config.json's "no_answer_verifier"):
 
 Words are runs of ASCII letters, digits and "_" and of code points U+00C0..U+1FFF and from
 U+2070 on (so general punctuation such as ’ and — separates words), compared after lower-casing
-ASCII letters only; the question's first QUESTION_WORDS (64) words count. The function and negation words travel in the config, so the service and
-this recipe read one list. In a knowledge-base query the passage is the one that holds the best
-span.
+ASCII letters only; the question's first QUESTION_WORDS (64) words count. The function and
+negation words travel in the config, so the service and this recipe read one list. In a
+knowledge-base query the passage is the one that holds the best span.
 
 The reader's own scores on the training part are optimistic (it trained on those questions),
 so the fit leans on the margin more than dev would; the threshold is set on dev, as the plain
