@@ -135,6 +135,10 @@ def full_commands(a):
                          % (",".join(missing), ", ".join("models/%s/README.md" % CARDS[s][0] for s in missing)))
     # the training recipes take --device (the bundle, encoder and export commands do not)
     cmds = {step: [c + dev if c[1] in TRAINERS else c for c in cs] for step, cs in cmds.items()}
+    for cs in cmds.values():  # a card command that runs the services (the QA variant's threshold)
+        for c in cs:          # runs this run's build
+            if "--build" in c[:-1]:
+                c[c.index("--build") + 1] = a.build
     cmds.update({
         "evaluate": [["bash", "services/nlu/eval_int8.sh", a.build, "models"],
                      m("train.nlu.domain_eval", "--stack", "models", "--build", a.build),
@@ -187,7 +191,9 @@ def smoke_commands(a, w):
                m("train.qa.export", "--checkpoint", os.path.join(w, "qa", "best.pt"), "--out",
                  os.path.join(out, "qa-squad")),
                m("train.qa.verifier", "--model", os.path.join(out, "qa-squad"), "--data", os.path.join(t, "qa"),
-                 "--threads", "1")],
+                 "--threads", "1"),
+               m("train.qa.verifier", "--model", os.path.join(out, "qa-squad"), "--data", os.path.join(t, "qa"),
+                 "--variant", "int8", "--build", a.build)],
         "evaluate": [["bash", "services/nlu/eval_int8.sh", a.build, out, "--limit", "10"],
                      m("train.nlu.domain_eval", "--stack", out, "--build", a.build, "--ood-heldout", "20",
                        "--extra-n", "10"),

@@ -407,9 +407,20 @@ static pl_status check_variant(const char *path, const char *key, json_t *val) {
         } else if (!strcmp(k, "batching")) {
             if (!json_is_object(v))
                 return PL_ERR(PL_E_FORMAT, "%s: variants.%s.batching is not an object", path, key);
+        } else if (!strcmp(k, "no_answer_threshold")) {
+            if (!json_is_number(v))
+                return PL_ERR(PL_E_FORMAT, "%s: variants.%s.no_answer_threshold is not a number",
+                              path, key);
+        } else if (!strcmp(k, "no_answer_verifier")) {
+            /* the threshold alone: the features and weights are the reader's */
+            if (!json_is_object(v) || json_object_size(v) != 1 ||
+                !json_is_number(json_object_get(v, "threshold")))
+                return PL_ERR(PL_E_FORMAT, "%s: variants.%s.no_answer_verifier: only "
+                                           "{\"threshold\": number}", path, key);
         } else {
-            return PL_ERR(PL_E_FORMAT, "%s: variants.%s.%.64s: a variant sets only precision and "
-                                       "batching", path, key, k);
+            return PL_ERR(PL_E_FORMAT, "%s: variants.%s.%.64s: a variant sets only precision, "
+                                       "batching, no_answer_threshold and no_answer_verifier",
+                          path, key, k);
         }
     }
     return PL_OK;
@@ -513,6 +524,23 @@ pl_status pl_nlu_model_load(const char *dir, const char *name, const struct pl_n
         if (vp) snprintf(precision, sizeof precision, "%s", vp);
         json_t *vb = json_object_get(var, "batching");
         if (vb && json_object_set(root, "batching", vb) != 0) {
+            st = PL_ERR(PL_E_NOMEM, "model %s", name);
+            goto fail;
+        }
+        /* QA: a variant's own no-answer threshold (its scores differ a little from the base's) */
+        json_t *vt = json_object_get(var, "no_answer_threshold");
+        if (vt && json_object_set(root, "no_answer_threshold", vt) != 0) {
+            st = PL_ERR(PL_E_NOMEM, "model %s", name);
+            goto fail;
+        }
+        json_t *vv = json_object_get(var, "no_answer_verifier");
+        json_t *rv = json_object_get(root, "no_answer_verifier");
+        if (vv && !json_is_object(rv)) {
+            st = PL_ERR(PL_E_FORMAT, "%s: variants.%s.no_answer_verifier without a "
+                                     "no_answer_verifier to change", path, o->variant);
+            goto fail;
+        }
+        if (vv && json_object_update(rv, vv) != 0) {
             st = PL_ERR(PL_E_NOMEM, "model %s", name);
             goto fail;
         }

@@ -6,9 +6,11 @@ weighs all five features; its threshold is put halfway between two of the recipe
 the questions below, so about half of them are refused, with a margin that the engine's
 rounding cannot cross. The service's answers ("" or a span) must match the recipe's decisions
 on every question (negations with ' and ’, names the passage lacks, non-ASCII words, names in
-upper case). A verifier naming an unknown feature is refused at load, the log naming it.
+upper case). A variant may set its own threshold, nothing else of the verifier. A verifier
+naming an unknown feature is refused at load, the log naming it.
 Environment: PL_QA, PL_GATEWAY, PL_PARLEY (read by qa_test_service), PL_PYTHON_STUBS, PL_SOURCE_DIR.
 """
+import json
 import os
 import re
 import time
@@ -94,6 +96,28 @@ def main():
     check(same == len(QUESTIONS) and 0 < sum(refused) < len(QUESTIONS),
           "the service refuses the questions the recipe's verifier refuses: %d of %d agree (%d refused)"
           % (same, len(QUESTIONS), sum(refused)))
+    g.stop(qa_p)
+
+    # a variant with a threshold of its own (variants.<v>.no_answer_verifier.threshold): one
+    # above every score refuses nothing; a variant may change nothing else of the verifier
+    cpath = os.path.join(models, "qa-verified", "config.json")
+    c = json.load(open(cpath))
+    c["variants"]["loose"] = {"no_answer_verifier": {"threshold": ranked[-1] + 1.0}}
+    json.dump(c, open(cpath, "w"))
+    qa_p, n = start_qa(nats_url, models, os.path.join(g.TMP, "kb.sqlite"),
+                       {"PARLEY_QA_MODEL": "qa-verified-loose"})
+    got = [ask(stub, q, PASSAGES[p]).results[0].answer == "" for p, q in QUESTIONS]
+    check(n == 3 and not any(got), "variant 'loose' (its own threshold above every score): loaded, "
+          "refuses %d of %d" % (sum(got), len(QUESTIONS)))
+    g.stop(qa_p)
+    c["variants"]["loose"]["no_answer_verifier"]["bias"] = 1.0
+    json.dump(c, open(cpath, "w"))
+    qa_p, n = start_qa(nats_url, models, os.path.join(g.TMP, "kb3.sqlite"))
+    time.sleep(0.2)
+    text = open(os.path.join(g.TMP, "qa.log"), errors="replace").read()
+    check(n == 1 and "variants.loose.no_answer_verifier: only" in text,
+          "a variant that changes the verifier's bias: the variants are not loaded (the reader is), "
+          "the log says why")
     g.stop(qa_p)
 
     # a verifier that names a feature the service does not compute: refused at load, named

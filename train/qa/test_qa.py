@@ -485,6 +485,22 @@ class TestVerifier(unittest.TestCase):
         self.assertAlmostEqual(verifier.score(v, "Is snow white", "snow is cold", 4.0), -1.0 + 2.0 + 2.0)
         self.assertEqual(verifier.score(v, "Is snow white", "snow is cold", float("inf")), float("inf"))
 
+    def test_largest_ok(self):
+        from train.qa import verifier
+        for edge, t0 in ((-0.8575, -0.8532), (-0.8575, -0.9), (0.31, -0.85), (-1.0, 0.0)):
+            calls = []
+
+            def ok(t):
+                calls.append(t)
+                return t <= edge
+            got = verifier.largest_ok(ok, t0)  # the largest multiple of 0.001 at or below edge
+            self.assertTrue(ok(got) and not ok(round(got + 0.001, 3)), (edge, t0, got))
+            self.assertAlmostEqual(got * 1000, round(got * 1000), places=6)
+            self.assertLess(len(calls), 20)
+        self.assertGreater(verifier.largest_ok(lambda t: True, 0.0), 100.0)  # ends
+        with self.assertRaises(SystemExit):
+            verifier.largest_ok(lambda t: False, 0.0)
+
     def test_fit(self):
         from train.qa import verifier
         rng = np.random.default_rng(0)

@@ -5,6 +5,8 @@ SQuAD 2.0 dev half, its threshold chosen on the dev part; parley-qa computes the
 (services/qa/qa_verify.c) and says "no answer" when the score is above the threshold.
 
     /usr/bin/python3 -m train.qa.verifier --model models/qa-squad [--refuse 0.7] [--dry-run]
+    # then a variant's own threshold (the int8 reader's scores differ a little), through the service
+    /usr/bin/python3 -m train.qa.verifier --model models/qa-squad --variant int8 --build build
 
 Features (names as in config.json's "no_answer_verifier"):
   null_minus_span   the reader's no-answer score minus its best span's (the plain rule's score)
@@ -109,6 +111,94 @@ def reader_scores(model_dir, data, name, threads):
     return qs, preds, diffs
 
 
+def variant_noans(model_dir, variant, threshold, build, data, limit=0):
+    """(no-answer accuracy, answerable F1) of the dev set through a stack serving variant
+    `variant` of model_dir with its verifier threshold set to `threshold` (a temporary copy of
+    the directory's config; the weights linked)."""
+    import argparse as ap_
+    import shutil
+    import tempfile
+    from train.qa import evaluate
+    tmp = tempfile.mkdtemp(prefix="pl_qa_variant_")
+    try:
+        d = os.path.join(tmp, os.path.basename(os.path.abspath(model_dir)))
+        os.makedirs(d)
+        for f in os.listdir(model_dir):
+            if f != "config.json":
+                os.symlink(os.path.abspath(os.path.join(model_dir, f)), os.path.join(d, f))
+        with open(os.path.join(model_dir, "config.json")) as f:
+            c = json.load(f)
+        c["variants"][variant]["no_answer_verifier"] = {"threshold": threshold}
+        with open(os.path.join(d, "config.json"), "w") as f:
+            json.dump(c, f, indent=2)
+        os.environ["PARLEY_QA_MODEL"] = "%s-%s" % (os.path.basename(d), variant)
+        stack = evaluate.Stack(build, d)
+        try:
+            args = ap_.Namespace(stubs="", build=build, server=stack.address, sets=["dev"], data=data,
+                                 limit=limit, timeout=30.0, predictions="")
+            m = evaluate.eval_server(args)["dev"]
+        finally:
+            stack.close()
+        return m["noans_acc"], m["answerable_f1"]
+    finally:
+        os.environ.pop("PARLEY_QA_MODEL", None)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def largest_ok(ok, t0):
+    """The largest threshold t (a multiple of 0.001) with ok(t), for ok true below some point
+    and false above it: steps of 0.01, 0.02, 0.04, ... from t0 to bracket that point, then
+    halving."""
+    hi = lo = round(t0, 3)
+    step = 0.01
+    if ok(hi):  # raise until it refuses too few
+        while ok(round(hi + step, 3)):
+            hi, step = round(hi + step, 3), step * 2
+            if step > 1e4:
+                return hi  # ok everywhere it looked
+        lo, hi = hi, round(hi + step, 3)
+    else:  # lower until it refuses enough
+        while not ok(round(lo - step, 3)):
+            lo, step = round(lo - step, 3), step * 2
+            if step > 1e4:
+                raise SystemExit("no threshold within %g of %g gives the share asked" % (step, t0))
+        lo, hi = round(lo - step, 3), lo
+    while hi - lo > 0.0015:  # ok(lo), not ok(hi)
+        mid = round((lo + hi) / 2, 3)
+        lo, hi = (mid, hi) if ok(mid) else (lo, mid)
+    return lo
+
+
+def tune_variant(args):
+    """The largest verifier threshold (to 0.001) at which the variant, through the service,
+    refuses at least --refuse of dev's unanswerable questions; written into
+    variants.<variant>.no_answer_verifier."""
+    path = os.path.join(args.model, "config.json")
+    with open(path) as f:
+        c = json.load(f)
+    if "no_answer_verifier" not in c or args.variant not in c.get("variants", {}):
+        raise SystemExit("%s needs a no_answer_verifier and a variant %s" % (path, args.variant))
+    goal = 100.0 * args.refuse
+    tried = {}
+
+    def ok(t):
+        t = round(t, 3)
+        if t not in tried:
+            tried[t] = variant_noans(args.model, args.variant, t, args.build, args.data)
+            print("  threshold %.3f: no-answer accuracy %.2f%%, answerable F1 %.2f" % ((t,) + tried[t]), flush=True)
+        return tried[t][0] >= goal
+
+    lo = largest_ok(ok, c["no_answer_verifier"]["threshold"])
+    c["variants"][args.variant]["no_answer_verifier"] = {"threshold": lo}
+    if not args.dry_run:
+        with open(path, "w") as f:
+            json.dump(c, f, indent=2)
+            f.write("\n")
+    print("variant %s: threshold %.3f (no-answer accuracy %.2f%%, answerable F1 %.2f)%s"
+          % ((args.variant, lo) + tried[lo] + ("" if args.dry_run else "; written into " + path,)))
+    return lo
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=os.path.join(data_dir(), "qa"))
@@ -118,7 +208,13 @@ def main(argv=None):
     ap.add_argument("--l2", type=float, default=1e-2)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--dry-run", action="store_true", help="report, do not write config.json")
+    ap.add_argument("--variant", default="",
+                    help="instead: set this variant's own threshold (e.g. int8, whose scores differ a little) by "
+                         "scoring dev through the service (--build) at thresholds near the base one")
+    ap.add_argument("--build", default="build", help="--variant: the build whose parley-qa and gateway run")
     args = ap.parse_args(argv)
+    if args.variant:
+        return tune_variant(args)
     t0 = time.time()
     v = {"function_words": sorted(squad._FUNCTION_WORDS),
          "negation_words": list(NEGATION_WORDS)}
@@ -153,6 +249,10 @@ def main(argv=None):
     with open(path) as f:
         c = json.load(f)
     c["no_answer_verifier"] = v
+    for name, var in c.get("variants", {}).items():  # thresholds of the old weights
+        if var.pop("no_answer_verifier", None) is not None:
+            print("variant %s: its threshold was for the verifier before; set it again with --variant %s"
+                  % (name, name))
     c.setdefault("question_answering", {})["no_answer_verifier"] = RULE
     with open(path, "w") as f:
         json.dump(c, f, indent=2)
