@@ -79,11 +79,10 @@ pl_status pl_qa_read(struct pl_nlu_model *m, const char *question, size_t qlen,
 
 /*
  * The no-answer verifier's score (qa_verify.c) of a question whose best span lies in passage,
- * with margin = null score - that span's score: "no answer" when *score > v->threshold.
- * Errors: PL_E_NOMEM.
+ * with margin = null score - that span's score: "no answer" when it is above v->threshold.
  */
-pl_status pl_qa_verify(const struct pl_qa_verifier *v, const char *question, size_t qlen,
-                       const char *passage, size_t plen, float margin, float *score);
+float pl_qa_verify(const struct pl_qa_verifier *v, const char *question, size_t qlen,
+                   const char *passage, size_t plen, float margin);
 
 /* ---- the knowledge base (qa_kb.c) -------------------------------------------------------- */
 

@@ -233,11 +233,9 @@ pl_status pl_qa_read(struct pl_nlu_model *m, const char *question, size_t qlen,
     bool null_first = o->allow_null && n_win > 0 &&
                       (n_cands == 0 || null - cands[0].logit > o->null_threshold);
     if (o->allow_null && o->verifier && n_cands > 0) {
-        float vs;
         int p = cands[0].passage;
-        PL_TRY_GOTO(st, pl_qa_verify(o->verifier, question, qlen, passages[p], lens[p],
-                                     null - cands[0].logit, &vs));
-        null_first = vs > o->verifier->threshold;
+        null_first = pl_qa_verify(o->verifier, question, qlen, passages[p], lens[p],
+                                  null - cands[0].logit) > o->verifier->threshold;
     }
     int keep = n_cands < o->n_best ? n_cands : o->n_best;
     if (null_first && keep == o->n_best) keep--;

@@ -19,7 +19,6 @@
  */
 #include <string.h>
 
-#include "alloc.h"
 #include "qa.h"
 
 struct span {
@@ -96,19 +95,10 @@ static bool has_nt(const char *q, size_t n) {
     return false;
 }
 
-pl_status pl_qa_verify(const struct pl_qa_verifier *v, const char *q, size_t qlen,
-                       const char *passage, size_t plen, float margin, float *score) {
-    /* a word takes at least one byte and a separator follows it */
-    int cap = qlen / 2 + 1 < PL_QA_VERIFY_WORDS ? (int)(qlen / 2 + 1) : PL_QA_VERIFY_WORDS;
-    struct span *content = pl_malloc(sizeof *content * (size_t)cap);
-    struct span *names = pl_malloc(sizeof *names * (size_t)cap);
-    bool *seen = pl_calloc((size_t)cap * 2, sizeof *seen);
-    if (!content || !names || !seen) {
-        pl_free(content);
-        pl_free(names);
-        pl_free(seen);
-        return PL_ERR(PL_E_NOMEM, "qa verifier: %zu-byte question", qlen);
-    }
+float pl_qa_verify(const struct pl_qa_verifier *v, const char *q, size_t qlen, const char *passage,
+                   size_t plen, float margin) {
+    struct span content[PL_QA_VERIFY_WORDS], names[PL_QA_VERIFY_WORDS];
+    bool seen_content[PL_QA_VERIFY_WORDS] = {false}, seen_names[PL_QA_VERIFY_WORDS] = {false};
     int n_content = 0, n_names = 0, k = 0;
     bool negation = has_nt(q, qlen);
     struct span w;
@@ -120,7 +110,6 @@ pl_status pl_qa_verify(const struct pl_qa_verifier *v, const char *q, size_t qle
         if (!negation && listed(w, v->negation_words, v->n_negation_words)) negation = true;
     }
     /* one pass over the passage marks the question's words it holds */
-    bool *seen_content = seen, *seen_names = seen + cap;
     int left = n_content + n_names;
     for (size_t i = 0; left > 0 && next_word(passage, plen, &i, &w);) {
         for (int j = 0; j < n_content; j++)
@@ -139,9 +128,5 @@ pl_status pl_qa_verify(const struct pl_qa_verifier *v, const char *q, size_t qle
     x[PL_QA_VF_WORDS_IN_CONTEXT] = n_content ? (double)found / n_content : 0.0;
     double s = v->bias;
     for (int f = 0; f < PL_QA_VF_COUNT; f++) s += (double)v->weight[f] * x[f];
-    *score = (float)s;
-    pl_free(content);
-    pl_free(names);
-    pl_free(seen);
-    return PL_OK;
+    return (float)s;
 }

@@ -89,6 +89,16 @@ def predict(model, feats, max_answer_tokens, chunk=128):
     return preds, diffs
 
 
+def predict_set(model, c, tok, qs):
+    """predict() over questions qs with the windows and decoding of config c (an exported model
+    directory's config.json)."""
+    feats = Features(qs, tok, c["max_length"], c.get("doc_stride", 128), c.get("max_query_length", 64),
+                     with_targets=False)
+    if c["tokenizer"].get("token_type_ids") == "question_match":
+        feats.match = match_tables(tok)
+    return predict(model, feats, c.get("max_answer_tokens", 30)), feats
+
+
 def curve(qs, preds, diffs, fractions=(0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)):
     """The trade-off of the no-answer threshold: figures at the thresholds that give "no answer"
     to each fraction of the questions."""
@@ -130,11 +140,7 @@ def eval_model(args):
     for name in args.sets:
         qs = read_set(args.data, name, args.limit)
         t0 = time.time()
-        feats = Features(qs, tok, c["max_length"], c.get("doc_stride", 128), c.get("max_query_length", 64),
-                         with_targets=False)
-        if c["tokenizer"].get("token_type_ids") == "question_match":
-            feats.match = match_tables(tok)
-        preds, margins = predict(model, feats, c.get("max_answer_tokens", 30))
+        (preds, margins), feats = predict_set(model, c, tok, qs)
         diffs = margins  # the no-answer scores: the margins, or the verifier's scores of them
         if ver is not None:
             diffs = {q.qid: verifier.score(ver, q.question, q.context, margins[q.qid]) for q in qs}

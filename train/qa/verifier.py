@@ -94,21 +94,18 @@ def fit(x, y, l2=1e-2, steps=3000, lr=0.1):
     return w / sd, b - float((w / sd) @ mu)
 
 
-def reader_scores(model_dir, data, name, threads):
-    """(questions, {qid: best span}, {qid: null - best span score}) of the model on a set."""
+def reader_scores(model_dir, data, names, threads):
+    """{set: (questions, {qid: best span}, {qid: null - best span score})} of the model."""
     import torch
     from train.qa import evaluate
-    from train.qa.features import Features
-    from train.qa.windows import match_tables
     torch.set_num_threads(threads)
     model, c, tok = evaluate.load_model_dir(model_dir)
-    qs = evaluate.read_set(data, name)
-    feats = Features(qs, tok, c["max_length"], c.get("doc_stride", 128), c.get("max_query_length", 64),
-                     with_targets=False)
-    if c["tokenizer"].get("token_type_ids") == "question_match":
-        feats.match = match_tables(tok)
-    preds, diffs = evaluate.predict(model, feats, c.get("max_answer_tokens", 30))
-    return qs, preds, diffs
+    out = {}
+    for name in names:
+        qs = evaluate.read_set(data, name)
+        (preds, diffs), _ = evaluate.predict_set(model, c, tok, qs)
+        out[name] = (qs, preds, diffs)
+    return out
 
 
 def variant_noans(model_dir, variant, threshold, build, data, limit=0):
@@ -219,8 +216,8 @@ def main(argv=None):
     v = {"function_words": sorted(squad._FUNCTION_WORDS),
          "negation_words": list(NEGATION_WORDS)}
     sets = {}
-    for name in ("train2", "dev"):
-        qs, preds, diffs = reader_scores(args.model, args.data, name, args.threads)
+    read = reader_scores(args.model, args.data, ("train2", "dev"), args.threads)
+    for name, (qs, preds, diffs) in read.items():
         x = np.array([features(q.question, q.context, min(diffs[q.qid], 1e4), v["function_words"],
                                v["negation_words"]) for q in qs])
         sets[name] = (qs, preds, diffs, x, np.array([q.impossible for q in qs], dtype=np.float64))
