@@ -7,7 +7,7 @@ SNIPS (nlu/snips/<split>/): three parallel files, one utterance per line:
 
 CoNLL-2003 (ner/conll2003/<split>.txt): one token per line with four columns
 "word POS chunk NER", blank lines between sentences, "-DOCSTART-" lines
-between documents (skipped).
+between documents (each sentence's meta["doc"] numbers its document).
 """
 import os
 from dataclasses import dataclass, field
@@ -54,16 +54,21 @@ def read_snips(split_dir):
 
 
 def read_conll(path, tag_column=-1):
-    """Sentences of a CoNLL-2003 style file; tags from `tag_column` (last by default)."""
-    out, words, tags = [], [], []
+    """Sentences of a CoNLL-2003 style file; tags from `tag_column` (last by default); meta["doc"]
+    counts the "-DOCSTART-" lines before the sentence."""
+    out, words, tags, doc = [], [], [], 0
     for n, line in enumerate(_read_lines(path), 1):
         cols = line.split()
         if not cols:
             if words:
-                out.append(Example(words, tags))
+                out.append(Example(words, tags, meta={"doc": doc}))
                 words, tags = [], []
             continue
         if cols[0] == "-DOCSTART-":
+            if words:
+                out.append(Example(words, tags, meta={"doc": doc}))
+                words, tags = [], []
+            doc += 1
             continue
         if len(cols) < 2:
             raise ValueError("%s:%d: expected at least 2 columns, got %r" % (path, n, line))
@@ -71,7 +76,7 @@ def read_conll(path, tag_column=-1):
         words.append(cols[0])
         tags.append(cols[tag_column])
     if words:
-        out.append(Example(words, tags))
+        out.append(Example(words, tags, meta={"doc": doc}))
     return out
 
 

@@ -11,7 +11,10 @@ training code's forward pass:
     words it covers (B- on the first, I- on the rest) and compared with the
     gold BIO tags (exact start, end and type).
   - CoNLL-2003 test (ner/conll2003/test.txt): AnalyzeEntities per sentence,
-    entity F1 the same way (skipped when the server has no entity model).
+    entity F1 the same way (skipped when the server has no entity model);
+    with --ner-docs one call per document (its sentences' words joined by
+    single spaces, "-DOCSTART-" to the next), each sentence then scored on
+    its own words, so that the model sees the sentences around each one.
   - Punctuation on the held-out text of train/nlu/punct_data.py (the last 5%
     of each file in text/, grouped into 30-60-word texts): PunctuateText on
     the lower-case words without punctuation; each output word is split into
@@ -58,6 +61,8 @@ def parse_args(argv=None):
     ap.add_argument("--domain", default="", help="AnalyzeIntent options.domain (default: the server's)")
     ap.add_argument("--punct-model", default="", help="PunctuateText model_name (default: the server's)")
     ap.add_argument("--ner-model", default="", help="entity model name (ClassifyTokens; default: AnalyzeEntities)")
+    ap.add_argument("--ner-docs", action="store_true",
+                    help="CoNLL-2003: one request per document instead of per sentence (the same F1 per sentence)")
     ap.add_argument("--variants", default="",
                     help="comma-separated variants to compare, e.g. base,int8 (base = no suffix)")
     ap.add_argument("--timeout", type=float, default=30.0, help="seconds per call")
@@ -120,19 +125,35 @@ def eval_intent(stub, nlp, grpc, args):
             "seconds": round(time.time() - t0, 1)}
 
 
+def ner_units(ex, docs):
+    """The requests of eval_ner: (words, [(first word, sentence)]) per sentence, or per document
+    (its sentences in order) with docs."""
+    if not docs:
+        return [(e.words, [(0, e)]) for e in ex]
+    units, cur = [], None
+    for e in ex:
+        if cur is None or e.meta.get("doc") != cur[2]:
+            cur = ([], [], e.meta.get("doc"))
+            units.append(cur)
+        cur[1].append((len(cur[0]), e))
+        cur[0].extend(e.words)
+    return [(w, parts) for w, parts, _ in units]
+
+
 def eval_ner(stub, nlp, grpc, args):
     ex = read_conll(os.path.join(args.data, "ner", "conll2003", args.split + ".txt"))
     if args.limit:
         ex = ex[:args.limit]
     f1, t0, done = SpanF1(), time.time(), 0
-    for e in ex:
+    units = ner_units(ex, getattr(args, "ner_docs", False))
+    for words, parts in units:
         try:
             if args.ner_model:
-                r = stub.ClassifyTokens(nlp.TokenClassRequest(text=[" ".join(e.words)], top_n=1,
+                r = stub.ClassifyTokens(nlp.TokenClassRequest(text=[" ".join(words)], top_n=1,
                                                               model=nlp.NLPModelParams(model_name=args.ner_model)),
                                         timeout=args.timeout)
             else:
-                r = stub.AnalyzeEntities(nlp.AnalyzeEntitiesRequest(query=" ".join(e.words)), timeout=args.timeout)
+                r = stub.AnalyzeEntities(nlp.AnalyzeEntitiesRequest(query=" ".join(words)), timeout=args.timeout)
         except grpc.RpcError as err:
             if unavailable(grpc, err) and done == 0:
                 return {"skipped": "%s: %s" % (err.code().name, err.details())}
@@ -142,14 +163,16 @@ def eval_ner(stub, nlp, grpc, args):
         if args.ner_model:
             # one value per whitespace word with its raw tag: the tags as the model gives them
             pred = [v.label[0].class_name if v.label else "O" for v in vals]
-            if len(pred) != len(e.words):
-                raise ValueError("ClassifyTokens returned %d words for %d" % (len(pred), len(e.words)))
-            f1.add(e.tags, pred)
+            if len(pred) != len(words):
+                raise ValueError("ClassifyTokens returned %d words for %d" % (len(pred), len(words)))
         else:
-            f1.add(e.tags, spans_to_tags(e.words, vals))
+            pred = spans_to_tags(words, vals)
+        for first, e in parts:
+            f1.add(e.tags, pred[first:first + len(e.words)])
     p, rc, f = f1.result()
     per = {t: round(v[2], 2) for t, v in f1.per_type_result().items()}
-    return {"n": len(ex), "p": p, "r": rc, "f1": f, "per_type_f1": per, "seconds": round(time.time() - t0, 1)}
+    return {"n": len(ex), "requests": len(units), "p": p, "r": rc, "f1": f, "per_type_f1": per,
+            "seconds": round(time.time() - t0, 1)}
 
 
 def read_back(in_words, out_text):
@@ -209,9 +232,9 @@ def run_sets(stub, nlp, grpc, args):
         if "skipped" in r:
             print("CoNLL-2003 %s: skipped (%s)" % (args.split, r["skipped"]))
         else:
-            print("CoNLL-2003 %s (%d sentences, %s, %.0f s): entity F1 %.2f (P %.2f R %.2f) %s" % (
-                args.split, r["n"], "ClassifyTokens" if args.ner_model else "AnalyzeEntities", r["seconds"], r["f1"],
-                r["p"], r["r"], r["per_type_f1"]))
+            print("CoNLL-2003 %s (%d sentences in %d requests, %s, %.0f s): entity F1 %.2f (P %.2f R %.2f) %s" % (
+                args.split, r["n"], r["requests"], "ClassifyTokens" if args.ner_model else "AnalyzeEntities",
+                r["seconds"], r["f1"], r["p"], r["r"], r["per_type_f1"]))
     if "punct" in only:
         r = out["punct_heldout"] = eval_punct(stub, nlp, grpc, args)
         if "skipped" in r:

@@ -89,6 +89,31 @@ def encode(examples, tok, labels, max_length, case_feature=None):
     return out
 
 
+def doc_chunks(examples, tok, budget, offset=0):
+    """Runs of consecutive sentences of one document ("-DOCSTART-" to the next) joined into one
+    example while their word pieces (without [CLS]/[SEP]) stay within `budget`; a sentence longer
+    than that is a chunk of its own. Each document's first chunk holds its first `offset`
+    sentences only (a second chunking with other boundaries). Every word keeps its tag, so a
+    chunk trains (and scores) all its words, each with the sentences around it as context."""
+    out, cur, n, k = [], None, 0, 0
+    for ex in examples:
+        p = len(tok.encode_words(ex.words, 1 << 30)[0]) - 2
+        doc = ex.meta.get("doc")
+        new_doc = cur is None or doc != cur.meta["doc"]
+        k = 0 if new_doc else k + 1
+        if new_doc or n + p > budget or (offset and k == offset):
+            if cur is not None:
+                out.append(cur)
+            cur, n = type(ex)(list(ex.words), list(ex.tags), meta={"doc": doc}), p
+        else:
+            cur.words += ex.words
+            cur.tags += ex.tags
+            n += p
+    if cur is not None:
+        out.append(cur)
+    return out
+
+
 def type_batch(data, bidx, t):
     types = torch.zeros((len(bidx), t), dtype=torch.long)
     for r, i in enumerate(bidx):
@@ -114,8 +139,9 @@ def evaluate(model, data, examples, labels, pad_id, batch_size=64):
 
 
 def fmt(m):
-    return "span F1 %.2f (P %.2f R %.2f)  word acc %.2f  %s [n=%d]" % (
-        m["f1"], m["p"], m["r"], m["word_acc"], " ".join("%s %.1f" % kv for kv in m["per_type"].items()), m["n"])
+    return "span F1 %.2f (P %.2f R %.2f)  word acc %.2f  %s [n=%d]%s" % (
+        m["f1"], m["p"], m["r"], m["word_acc"], " ".join("%s %.1f" % kv for kv in m["per_type"].items()), m["n"],
+        "  in document chunks %.2f [n=%d]" % (m["doc_f1"], m["doc_n"]) if "doc_f1" in m else "")
 
 
 class NerConll2003(FineTune):
@@ -130,6 +156,11 @@ class NerConll2003(FineTune):
                         help="case as token type ids from the cased words: word_starts_upper (the default "
                              "when given without a value: 1 for the pieces of words that start with an "
                              "upper-case letter) or word_case (4 classes: lower, Title, ALL-CAPS, digits/mixed)")
+        ap.add_argument("--doc-context", type=int, default=0, metavar="PIECES",
+                        help="also train on runs of consecutive sentences of a document (at most PIECES "
+                             "word pieces each, two chunkings with different boundaries) besides the "
+                             "sentences alone, so that a word sees the sentences around it; dev reports "
+                             "the chunks' span F1 as doc_f1 (the choice stays on the sentences')")
         ap.add_argument("--corpus", choices=("conll2003", "wikiann"), default="conll2003",
                         help="wikiann: WikiANN English (PER, ORG, LOC; <data>/ner/wikiann-en unless --data "
                              "is given): an intermediate task whose encoder (train.nlu.encoder_from_model "
@@ -147,6 +178,16 @@ class NerConll2003(FineTune):
         return {"labels": bio_labels(self.examples["train"])}
 
     def encode(self, args, tok):
+        if args.doc_context:
+            if args.doc_context > args.max_length - 2:
+                raise SystemExit("--doc-context %d: at most --max-length - 2 (%d)" % (args.doc_context,
+                                                                                   args.max_length - 2))
+            ex = self.examples
+            self.n_sentences = len(ex["train"])
+            ex["train"] = ex["train"] + doc_chunks(ex["train"], tok, args.doc_context) + \
+                doc_chunks(ex["train"], tok, args.doc_context, offset=1)
+            ex["dev_doc"] = doc_chunks(ex["dev"], tok, args.doc_context)
+            ex["test_doc"] = doc_chunks(ex["test"], tok, args.doc_context)
         self.data = {k: encode(v, tok, self.labels["labels"], args.max_length, args.case_feature)
                      for k, v in self.examples.items()}
 
@@ -191,7 +232,12 @@ class NerConll2003(FineTune):
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1), ignore_index=IGNORE)
 
     def evaluate(self, model, split):
-        return evaluate(model, self.data[split], self.examples[split], self.labels["labels"], self.tok.pad_id)
+        m = evaluate(model, self.data[split], self.examples[split], self.labels["labels"], self.tok.pad_id)
+        if split + "_doc" in self.data:
+            d = evaluate(model, self.data[split + "_doc"], self.examples[split + "_doc"], self.labels["labels"],
+                         self.tok.pad_id)
+            m["doc_f1"], m["doc_n"] = d["f1"], d["n"]
+        return m
 
     def score(self, m):
         return (m["f1"],)

@@ -7,7 +7,10 @@ Fast (no data): the "word_case" classes on the words of the C unit test
 (tests/unit/test_nlu.c test_word_case_class, the same expectations), and that
 encode() gives every piece of a word its word's type. The rule's agreement with
 parley-nlu on whole sentences is checked through the service by
-tests/integration/nlu_case.py. And that WikiANN's words lose their "en:" prefix.
+tests/integration/nlu_case.py. And that WikiANN's words lose their "en:" prefix; that
+read_conll numbers documents, doc_chunks joins a document's sentences within the piece budget
+(never across documents), and eval_service's --ner-docs requests score every sentence on its
+own words.
 """
 import os
 import tempfile
@@ -39,6 +42,54 @@ class CaseTypes(unittest.TestCase):
                          ["[CLS]", "john", "lives", "in", "u", ".", "s", ".", "i", "##ph", "##one", "[SEP]"])
         self.assertEqual(types, [0, 1, 0, 0, 2, 2, 2, 2, 3, 3, 3, 0])
         self.assertEqual(ner.encode([ex], tok, labels, 32, None)[0][3], [0] * len(ids))
+
+
+CONLL = ("-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\n\nPeter NNP B-NP B-PER\n"
+         "Blackburn NNP I-NP I-PER\n\nBRUSSELS NNP B-NP B-LOC\n\n-DOCSTART- -X- -X- O\n\n"
+         "Japan NNP B-NP B-LOC\nwins VBZ B-VP O\n\n")
+
+
+class Documents(unittest.TestCase):
+    def read(self):
+        from train.common.data import read_conll
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "t.txt")
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(CONLL)
+            return read_conll(path)
+
+    def test_read_conll_numbers_documents(self):
+        ex = self.read()
+        self.assertEqual([e.words for e in ex], [["EU", "rejects"], ["Peter", "Blackburn"], ["BRUSSELS"],
+                                                 ["Japan", "wins"]])
+        self.assertEqual([e.meta["doc"] for e in ex], [1, 1, 1, 2])
+
+    def test_doc_chunks(self):
+        tok = WordPiece(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "eu", "rejects", "peter", "black",
+                         "##burn", "brussels", "japan", "wins"])
+        ex = self.read()
+        # pieces: 2, 3 (black ##burn), 1 | 2
+        got = ner.doc_chunks(ex, tok, 5)
+        self.assertEqual([(c.words, c.tags, c.meta["doc"]) for c in got],
+                         [(["EU", "rejects", "Peter", "Blackburn"], ["B-ORG", "O", "B-PER", "I-PER"], 1),
+                          (["BRUSSELS"], ["B-LOC"], 1), (["Japan", "wins"], ["B-LOC", "O"], 2)])
+        self.assertEqual([c.words for c in ner.doc_chunks(ex, tok, 100)],
+                         [["EU", "rejects", "Peter", "Blackburn", "BRUSSELS"], ["Japan", "wins"]])
+        self.assertEqual([c.words for c in ner.doc_chunks(ex, tok, 100, offset=1)],
+                         [["EU", "rejects"], ["Peter", "Blackburn", "BRUSSELS"], ["Japan", "wins"]])
+        self.assertEqual([c.words for c in ner.doc_chunks(ex, tok, 1)],  # each sentence alone
+                         [e.words for e in ex])
+        self.assertEqual([e.words for e in ex][0], ["EU", "rejects"])  # the sentences stay as they were
+
+    def test_eval_service_units(self):
+        from train.nlu import eval_service
+        ex = self.read()
+        self.assertEqual([(w, [(i, e.words) for i, e in parts]) for w, parts in eval_service.ner_units(ex, False)],
+                         [(e.words, [(0, e.words)]) for e in ex])
+        units = eval_service.ner_units(ex, True)
+        self.assertEqual([w for w, _ in units], [["EU", "rejects", "Peter", "Blackburn", "BRUSSELS"],
+                                                ["Japan", "wins"]])
+        self.assertEqual([[i for i, _ in parts] for _, parts in units], [[0, 2, 4], [0]])
 
 
 class WikiAnn(unittest.TestCase):
