@@ -10,6 +10,9 @@ at the given concurrency levels. Prints parley perf's tables (p50/p90/p99 per le
 
 Without --model (or when it does not exist) the reader is a random-weight model of the
 shipped size (4 layers x 256, BERT's vocabulary), which gives the speed but no answers.
+The services get the code's defaults and PARLEY_QA_* from the environment; the shipped
+config/parley.json's `qa` section is `PARLEY_QA_MODEL=qa-squad-int8 PARLEY_QA_THREADS=2
+PARLEY_QA_INSTANCES=1`.
 """
 import argparse
 import os
@@ -53,6 +56,10 @@ def main():
         shutil.copy(os.path.join(os.environ["PARLEY_DATA_DIR"], "vocab", "bert-base-uncased-vocab.txt"),
                     os.path.join(d, "vocab.txt"))
         what = "random weights, 4 x 256"
+    # the services run in the temporary folder: from the checkout they would read its
+    # config/parley.json (the shipped stack's qa settings) instead of the code's defaults;
+    # PARLEY_QA_* in the environment choose a configuration (docs/benchmarks.md)
+    os.chdir(g.TMP)
     kbfile = os.path.join(g.TMP, "kb.sqlite")
     words = open(os.path.join(os.environ["PARLEY_DATA_DIR"], "text", "moby-dick.txt"),
                  encoding="utf-8").read().split()

@@ -231,7 +231,10 @@ def eval_server(args):
 
 class Stack:
     """nats-server + parley-qa (one model) + parley-gateway on free 127.0.0.1 ports; stopped by
-    PID on close. Logs and the temporary model repository live in a temporary folder."""
+    PID on close. Logs and the temporary model repository live in a temporary folder, which is
+    also the processes' working directory: run from the checkout, a service would otherwise read
+    its config/parley.json (whose `qa` section names the shipped reader), not the code's
+    defaults that this stack means to measure (PARLEY_QA_* settings in the environment apply)."""
 
     def __init__(self, build, model, qa_threads=1, timeout=120):
         import re
@@ -241,6 +244,7 @@ class Stack:
         import subprocess
         import tempfile
         self._re, self._shutil, self._signal, self._sp = re, shutil, signal, subprocess
+        build = os.path.abspath(build)
         self.tmp = tempfile.mkdtemp(prefix="pl_qa_eval_")
         self.procs = []
         try:
@@ -270,7 +274,7 @@ class Stack:
     def _spawn(self, argv, name, env=None):
         out = open(os.path.join(self.tmp, name + ".out"), "wb")
         err = open(os.path.join(self.tmp, name + ".log"), "wb")
-        self.procs.append((name, self._sp.Popen(argv, stdout=out, stderr=err, env=env)))
+        self.procs.append((name, self._sp.Popen(argv, stdout=out, stderr=err, env=env, cwd=self.tmp)))
 
     def _wait(self, name, pattern, timeout):
         p = dict(self.procs)[name]
