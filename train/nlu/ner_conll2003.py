@@ -183,9 +183,10 @@ class NerConll2003(FineTune):
                 raise SystemExit("--doc-context %d: at most --max-length - 2 (%d)" % (args.doc_context,
                                                                                    args.max_length - 2))
             ex = self.examples
-            self.n_sentences = len(ex["train"])
-            ex["train"] = ex["train"] + doc_chunks(ex["train"], tok, args.doc_context) + \
+            chunks = doc_chunks(ex["train"], tok, args.doc_context) + \
                 doc_chunks(ex["train"], tok, args.doc_context, offset=1)
+            self.train_parts = (len(ex["train"]), len(chunks))
+            ex["train"] = ex["train"] + chunks
             ex["dev_doc"] = doc_chunks(ex["dev"], tok, args.doc_context)
             ex["test_doc"] = doc_chunks(ex["test"], tok, args.doc_context)
         self.data = {k: encode(v, tok, self.labels["labels"], args.max_length, args.case_feature)
@@ -219,7 +220,10 @@ class NerConll2003(FineTune):
                 emb[1:] = emb[0]
 
     def describe(self):
-        return "%d labels, %s sentences" % (len(self.labels["labels"]), self.split_sizes())
+        parts = getattr(self, "train_parts", None)
+        return "%d labels, %s sentences%s" % (
+            len(self.labels["labels"]), self.split_sizes(),
+            " (train: %d sentences + %d document chunks)" % parts if parts else "")
 
     def batch(self, split, bidx):
         data = self.data[split]
