@@ -522,27 +522,23 @@ pl_status pl_nlu_model_load(const char *dir, const char *name, const struct pl_n
         }
         const char *vp = json_string_value(json_object_get(var, "precision"));
         if (vp) snprintf(precision, sizeof precision, "%s", vp);
-        json_t *vb = json_object_get(var, "batching");
-        if (vb && json_object_set(root, "batching", vb) != 0) {
-            st = PL_ERR(PL_E_NOMEM, "model %s", name);
-            goto fail;
-        }
-        /* QA: a variant's own no-answer threshold (its scores differ a little from the base's) */
-        json_t *vt = json_object_get(var, "no_answer_threshold");
-        if (vt && json_object_set(root, "no_answer_threshold", vt) != 0) {
-            st = PL_ERR(PL_E_NOMEM, "model %s", name);
-            goto fail;
-        }
-        json_t *vv = json_object_get(var, "no_answer_verifier");
-        json_t *rv = json_object_get(root, "no_answer_verifier");
-        if (vv && !json_is_object(rv)) {
-            st = PL_ERR(PL_E_FORMAT, "%s: variants.%s.no_answer_verifier without a "
-                                     "no_answer_verifier to change", path, o->variant);
-            goto fail;
-        }
-        if (vv && json_object_update(rv, vv) != 0) {
-            st = PL_ERR(PL_E_NOMEM, "model %s", name);
-            goto fail;
+        /* every other key check_variant allows replaces config.json's; a QA variant's
+         * no_answer_verifier (its threshold alone) is merged into the reader's verifier */
+        const char *vk;
+        json_t *vval;
+        json_object_foreach(var, vk, vval) {
+            if (!strcmp(vk, "precision")) continue;
+            json_t *cur = json_object_get(root, vk);
+            bool merge = !strcmp(vk, "no_answer_verifier");
+            if (merge && !json_is_object(cur)) {
+                st = PL_ERR(PL_E_FORMAT, "%s: variants.%s.no_answer_verifier without a "
+                                         "no_answer_verifier to change", path, o->variant);
+                goto fail;
+            }
+            if ((merge ? json_object_update(cur, vval) : json_object_set(root, vk, vval)) != 0) {
+                st = PL_ERR(PL_E_NOMEM, "model %s", name);
+                goto fail;
+            }
         }
         size_t nl = strlen(name), vl = strlen(o->variant);
         if (nl > vl + 1 && name[nl - vl - 1] == '-' && !strcmp(name + nl - vl, o->variant) &&
