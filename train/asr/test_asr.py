@@ -1,6 +1,7 @@
 """Tests of the ASR recipe pieces that need no generated data (a few seconds):
     /usr/bin/python3 -m unittest train.asr.test_asr
 """
+import json
 import os
 import tempfile
 import unittest
@@ -145,6 +146,37 @@ class FromExport(unittest.TestCase):
         back = export_tensors(u)
         for k, v in tensors.items():
             self.assertLess((back[k] - v).abs().max().item(), 1e-6, k)
+
+
+class Average(unittest.TestCase):
+    def test_mean_of_two_checkpoints(self):
+        """Float tensors are the mean, integer counters and cfg come from the first, only the
+        BatchNorm flag of "state" is kept; different shapes are refused."""
+        from train.asr.average import average
+        torch.manual_seed(4)
+        a, b = QuartzNetCTC(), QuartzNetCTC()
+        with tempfile.TemporaryDirectory() as d:
+            pa, pb = os.path.join(d, "a.pt"), os.path.join(d, "b.pt")
+            torch.save({"model": a.state_dict(), "cfg": a.cfg,
+                        "state": {"bn_frozen": True, "step": 7, "best": 1.0}}, pa)
+            torch.save({"model": b.state_dict(), "cfg": b.cfg, "state": {"bn_frozen": True}}, pb)
+            avg = average([pa, pb])
+            self.assertEqual(avg["state"], {"bn_frozen": True})
+            self.assertEqual(avg["cfg"], a.cfg)
+            sa, sb = a.state_dict(), b.state_dict()
+            for k, v in avg["model"].items():
+                if v.is_floating_point():
+                    self.assertLess((v - (sa[k] + sb[k]) / 2).abs().max().item(), 1e-6, k)
+                else:
+                    self.assertTrue(torch.equal(v, sa[k]), k)
+            m = QuartzNetCTC()
+            m.load_state_dict(avg["model"])
+            cfg = json.loads(json.dumps(a.cfg))
+            cfg["epilogue"]["channels"] = 128
+            c = QuartzNetCTC(cfg)
+            torch.save({"model": c.state_dict(), "cfg": cfg}, pb)
+            with self.assertRaises(SystemExit):
+                average([pa, pb])
 
 
 class Recipe(unittest.TestCase):
