@@ -7,9 +7,9 @@ For runs fine-tuned from one starting point (the phase 3-5 runs all start from t
 export), the mean of their weights can score better than each alone; the dev sets decide
 (train.asr.eval.lm_sweep --model-dir on each export). Training checkpoints are averaged, not
 exports as train.nlu.soup does for the text models: an export folds BatchNorm's scale into
-the conv weights, a product, so the mean of folded tensors is not the fold of the mean. Every floating
-tensor of "model" is averaged; integer tensors (BatchNorm's batch counter) come from the
-first checkpoint, as do "cfg" and the frozen-BatchNorm flag (no step, optimizer or dev
+the conv weights, a product, so the mean of folded tensors is not the fold of the mean.
+Every floating tensor of "model" is averaged; integer tensors (BatchNorm's batch counter)
+come from the first checkpoint, as do "cfg" and the frozen-BatchNorm flag (no step, optimizer or dev
 history: the result is a starting point, read by train.asr.export and train.asr.train --init).
 """
 import argparse
