@@ -9,8 +9,9 @@ export), the mean of their weights can score better than each alone; the dev set
 exports as train.nlu.soup does for the text models: an export folds BatchNorm's scale into
 the conv weights, a product, so the mean of folded tensors is not the fold of the mean.
 Every floating tensor of "model" is averaged; integer tensors (BatchNorm's batch counter)
-come from the first checkpoint, as do "cfg" and the frozen-BatchNorm flag (no step, optimizer or dev
-history: the result is a starting point, read by train.asr.export and train.asr.train --init).
+come from the first checkpoint, as do "cfg" and the frozen-BatchNorm flag; "state" lists the ingredients
+(path, step, training minutes) instead of a step, optimizer or dev history. train.asr.export
+and train.asr.train --init read the result.
 """
 import argparse
 
@@ -33,7 +34,12 @@ def average(paths):
             out[k] = sum(c["model"][k].double() for c in cks).div(len(cks)).to(v.dtype)
         else:
             out[k] = v.clone()
-    avg = {"model": out, "state": {"bn_frozen": cks[0].get("state", {}).get("bn_frozen", False)}}
+    # what each ingredient was (train.asr.export writes it into config.json "training")
+    made = [{"checkpoint": p, "step": c.get("state", {}).get("step"),
+             "train_minutes": round(c["state"]["seconds"] / 60, 1)
+             if "seconds" in c.get("state", {}) else None} for p, c in zip(paths, cks)]
+    avg = {"model": out, "state": {"bn_frozen": cks[0].get("state", {}).get("bn_frozen", False),
+                                   "averaged": made}}
     if "cfg" in cks[0]:
         avg["cfg"] = cks[0]["cfg"]
     return avg

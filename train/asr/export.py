@@ -12,7 +12,8 @@ it checks that the folded tensors, run through model.reference_forward() (the en
 specification), reproduce the training graph on dev utterances, and it re-reads the
 safetensors file to check the round trip. Metrics: greedy WER on dev_lj (held-out real
 LJ clips), digit accuracy on dev_fsdd (FSDD takes 0-4), greedy WER on dev_synth
-(held-out voice and text); also the real-time factor of the PyTorch model on one thread.
+(held-out voice and text), greedy WER and CER on dev_so (speechocean762's held-out train
+speakers) when the work folder has them; also the real-time factor of the PyTorch model on one thread.
 """
 import argparse
 import json
@@ -48,6 +49,9 @@ def main():
     tensors = export_tensors(model)
     cache = FeatCache(args.work)
     dev = {k: read_manifests(args.work, k) for k in ("dev_lj", "dev_fsdd", "dev_synth")}
+    so = read_manifests(args.work, "dev_so")  # made by synth.py --more-real
+    if so:
+        dev["dev_so"] = so
 
     # folded inference graph == training graph (eval mode)
     worst = 0.0
@@ -73,9 +77,13 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     cfg = dict(model.cfg)
     st = c["state"]
-    cfg["training"] = {"steps": st["step"], "train_minutes": round(st["seconds"] / 60, 1),
-                       "epochs_started": st["epoch"] + 1, "checkpoint": os.path.basename(ckpt),
-                       "note": args.note}
+    if "averaged" in st:  # train.asr.average
+        cfg["training"] = {"averaged": st["averaged"], "checkpoint": os.path.basename(ckpt),
+                           "note": args.note}
+    else:
+        cfg["training"] = {"steps": st["step"], "train_minutes": round(st["seconds"] / 60, 1),
+                           "epochs_started": st["epoch"] + 1, "checkpoint": os.path.basename(ckpt),
+                           "note": args.note}
     cfg["metrics"] = {k: v["value"] if isinstance(v, dict) else v for k, v in metrics.items()}
     if args.lm_alpha is not None or args.lm_beta is not None:
         cfg["decoding"] = {k: v for k, v in (("lm_alpha", args.lm_alpha), ("lm_beta", args.lm_beta))

@@ -150,8 +150,8 @@ class FromExport(unittest.TestCase):
 
 class Average(unittest.TestCase):
     def test_mean_of_two_checkpoints(self):
-        """Float tensors are the mean, integer counters and cfg come from the first, only the
-        BatchNorm flag of "state" is kept; different shapes are refused."""
+        """Float tensors are the mean, integer counters and cfg come from the first, "state" has
+        the BatchNorm flag and the ingredients; different shapes are refused."""
         from train.asr.average import average
         torch.manual_seed(4)
         a, b = QuartzNetCTC(), QuartzNetCTC()
@@ -161,7 +161,9 @@ class Average(unittest.TestCase):
                         "state": {"bn_frozen": True, "step": 7, "best": 1.0}}, pa)
             torch.save({"model": b.state_dict(), "cfg": b.cfg, "state": {"bn_frozen": True}}, pb)
             avg = average([pa, pb])
-            self.assertEqual(avg["state"], {"bn_frozen": True})
+            self.assertEqual(avg["state"], {"bn_frozen": True, "averaged": [
+                {"checkpoint": pa, "step": 7, "train_minutes": None},
+                {"checkpoint": pb, "step": None, "train_minutes": None}]})
             self.assertEqual(avg["cfg"], a.cfg)
             sa, sb = a.state_dict(), b.state_dict()
             for k, v in avg["model"].items():
