@@ -13,7 +13,8 @@ specification), reproduce the training graph on dev utterances, and it re-reads 
 safetensors file to check the round trip. Metrics: greedy WER on dev_lj (held-out real
 LJ clips), digit accuracy on dev_fsdd (FSDD takes 0-4), greedy WER on dev_synth
 (held-out voice and text), greedy WER and CER on dev_so (speechocean762's held-out train
-speakers) when the work folder has them; also the real-time factor of the PyTorch model on one thread.
+speakers) when the work folder has them; also the real-time factor of the PyTorch model on
+one thread.
 """
 import argparse
 import json
