@@ -2,6 +2,7 @@
 """Average the weights of several checkpoints of the same architecture into one.
 
     python3 -m train.asr.average --out AVG.pt A.pt B.pt [C.pt ...]
+    python3 -m train.asr.average --out AVG.pt --run RUN    # RUN/checkpoint-*.pt (train --keep-from)
 
 For runs fine-tuned from one starting point (the phase 3-5 runs all start from the shipped
 export), the mean of their weights can score better than each alone; the dev sets decide
@@ -14,6 +15,8 @@ come from the first checkpoint, as do "cfg" and the frozen-BatchNorm flag; "stat
 and train.asr.train --init read the result.
 """
 import argparse
+import glob
+import os
 
 import torch
 
@@ -48,12 +51,17 @@ def average(paths):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", required=True)
-    ap.add_argument("ckpts", nargs="+")
+    ap.add_argument("--run", help="average the checkpoint-STEP.pt files of this run folder")
+    ap.add_argument("ckpts", nargs="*")
     a = ap.parse_args(argv)
-    if len(a.ckpts) < 2:
-        ap.error("name at least two checkpoints")
+    if a.run:
+        kept = glob.glob(os.path.join(a.run, "checkpoint-*.pt"))
+        a.ckpts += sorted(kept, key=lambda p: int(p.rsplit("-", 1)[1][:-3]))
+    if len(a.ckpts) < (1 if a.run else 2):  # a run that kept one checkpoint: that one
+        ap.error("--run %s: no checkpoint-STEP.pt there" % a.run if a.run
+                 else "name at least two checkpoints")
     torch.save(average(a.ckpts), a.out)
-    print("averaged %d checkpoints into %s" % (len(a.ckpts), a.out))
+    print("averaged %d checkpoints into %s: %s" % (len(a.ckpts), a.out, " ".join(a.ckpts)))
 
 
 if __name__ == "__main__":

@@ -27,8 +27,14 @@ Steps, each a command of this package run from the repository root:
   init3      WORK/export2 unfolded into a training checkpoint (train.asr.from_export)
   phase3     70 minutes on one thread from init3, BatchNorm fixed, lr 3e-4 (a first try at
              1e-3 lost FSDD and LJ while it learned speechocean762); WORK/run-so/best.pt
-  export     run-so/best.pt -> --out (models/asr-en-quartznet), with its dev metrics and the
+  export3    run-so/best.pt -> WORK/export3 (shipped 2026-12-05 to 2026-12-07), with the
              decoder weights tuned on dev data (lm_alpha 0.6, lm_beta 2.0; models/asr-lm card)
+  init5      WORK/export3 unfolded into a training checkpoint
+  phase5     80 minutes on one thread from init5 on the same data, lr 5e-4 (beside a run at
+             3e-4 that scored lower on dev); every checkpoint from minute 68 on is kept
+  avg5       the mean of those kept checkpoints (train.asr.average --run WORK/run-5)
+  export     avg5.pt -> --out (models/asr-en-quartznet), with its dev metrics and the
+             decoder weights of export3
   lm         the word 3-gram LM (train.asr.lm.build_lm --large: pretraining prose plus in-domain
              text, about 7 minutes) -> --lm-out (models/asr-lm/lm.arpa.gz)
 
@@ -57,15 +63,17 @@ import time
 from train.common.paths import ROOT, models_dir, work_dir
 
 STEPS = ["synth", "pack", "unpack", "phase0", "synth25", "phase1", "phase2", "export2", "more",
-         "init3", "phase3", "export", "lm"]
+         "init3", "phase3", "export3", "init5", "phase5", "avg5", "export", "lm"]
 
 # Sizes of the full recipe and of --smoke.
 FULL = {"items1": 0, "items25": 3742, "pack_mib": 38, "bn_batches": 120,
         # minutes, eval minutes (and for phase 1 the stop) of each phase
-        "phase0": (4.2, 0.7), "phase1": (80, 10, 30), "phase2": (45, 9), "phase3": (70, 8)}
+        "phase0": (4.2, 0.7), "phase1": (80, 10, 30), "phase2": (45, 9), "phase3": (70, 8),
+        # phase 5: minutes, eval minutes, checkpoints kept (and averaged) from this minute on
+        "phase5": (80, 8, 68)}
 SMOKE = {"items1": 6, "items25": 10, "pack_mib": 0.3, "bn_batches": 2,
          "phase0": (0.05, 0.03), "phase1": (0.1, 0.03, 0.05), "phase2": (0.05, 0.03),
-         "phase3": (0.05, 0.03)}
+         "phase3": (0.05, 0.03), "phase5": (0.05, 0.03, 0)}
 
 
 def parse_args(argv=None):
@@ -126,8 +134,10 @@ def plan(a):
     run_pack, run_tail, run_frozen = (os.path.join(w, r) for r in ("run-pack", "run-tail", "run-frozen"))
     final1 = os.path.join(run_tail, "phase1-final.pt")
     (m0, e0), (m1, e1, stop1), (m2, e2), (m3, e3) = s["phase0"], s["phase1"], s["phase2"], s["phase3"]
+    m5, e5, keep5 = s["phase5"]
     export2, init3 = os.path.join(w, "export2"), os.path.join(w, "init3.pt")
-    run_so = os.path.join(w, "run-so")
+    export3, init5, avg5 = os.path.join(w, "export3"), os.path.join(w, "init5.pt"), os.path.join(w, "avg5.pt")
+    run_so, run_5 = os.path.join(w, "run-so"), os.path.join(w, "run-5")
     threads = ["--threads", a.threads]
 
     def keep_phase1():
@@ -139,6 +149,8 @@ def plan(a):
             % (" --smoke" if a.smoke else "", m0, stop1, m1, m2))
     note3 = ("train.asr.recipe%s: phase 3 (speechocean762 and the real LJ reader added, %s min "
              "from phase 2's export); best dev checkpoint of phase 3" % (" --smoke" if a.smoke else "", m3))
+    note5 = ("train.asr.recipe%s: phase 5 (%s min at lr 5e-4 from phase 3's export, the same data); "
+             "the mean of its checkpoints from minute %s on" % (" --smoke" if a.smoke else "", m5, keep5))
     return [
         ("synth", synth, None, None),
         ("pack", [module("train.asr.pack", "--work", w, "--pack", pack, "--max-mib", s["pack_mib"],
@@ -170,9 +182,17 @@ def plan(a):
                            "--warmup", 50, "--max-frames", 12000, "--max-batch", 64,
                            "--real-weight", 1, "--eval-minutes", e3)], run_so, None),
         # the decoder weights of the card, tuned on dev data for the shipped LM (train.asr.eval.lm_sweep)
-        ("export", [module("train.asr.export", "--work", w, "--ckpt", os.path.join(run_so, "best.pt"),
-                           "--out", a.out, "--note", note3, "--lm-alpha", 0.6, "--lm-beta", 2.0)],
+        ("export3", [module("train.asr.export", "--work", w, "--ckpt", os.path.join(run_so, "best.pt"),
+                            "--out", export3, "--note", note3, "--lm-alpha", 0.6, "--lm-beta", 2.0)],
          None, None),
+        ("init5", [module("train.asr.from_export", "--model", export3, "--out", init5)], None, None),
+        ("phase5", [module("train.asr.train", "--work", w, "--run", run_5, "--threads", 1,
+                           "--device", a.device, "--init", init5, "--minutes", m5, "--lr", 5e-4,
+                           "--warmup", 50, "--max-frames", 12000, "--max-batch", 64,
+                           "--real-weight", 1, "--eval-minutes", e5, "--keep-from", keep5)], run_5, None),
+        ("avg5", [module("train.asr.average", "--out", avg5, "--run", run_5)], None, None),
+        ("export", [module("train.asr.export", "--work", w, "--ckpt", avg5, "--out", a.out,
+                           "--note", note5, "--lm-alpha", 0.6, "--lm-beta", 2.0)], None, None),
         # the shipped LM (--large: the pretraining prose, minutes); --smoke builds the first,
         # in-domain-only recipe (seconds)
         ("lm", [module("train.asr.lm.build_lm", *([] if a.smoke else ["--large"]), "--out", a.lm_out,

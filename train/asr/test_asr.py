@@ -203,9 +203,16 @@ class Recipe(unittest.TestCase):
         self.assertIn("--more-real --only dev_so,real", c["more"][0])
         self.assertIn("--model " + os.path.join(w, "export2"), c["init3"][0])
         self.assertIn("--init " + os.path.join(w, "init3.pt") + " --minutes 70 --lr 0.0003", c["phase3"][0])
-        self.assertIn("run-so/best.pt --out " + os.path.join(paths.ROOT, "models", "asr-en-quartznet"),
+        self.assertIn("run-so/best.pt --out " + os.path.join(w, "export3"), c["export3"][0])
+        self.assertIn("--model " + os.path.join(w, "export3"), c["init5"][0])
+        self.assertIn("--init " + os.path.join(w, "init5.pt") + " --minutes 80 --lr 0.0005", c["phase5"][0])
+        self.assertIn("--keep-from 68", c["phase5"][0])
+        self.assertIn("--out " + os.path.join(w, "avg5.pt") + " --run " + os.path.join(w, "run-5"),
+                      c["avg5"][0])
+        self.assertIn("avg5.pt --out " + os.path.join(paths.ROOT, "models", "asr-en-quartznet"),
                       c["export"][0])
-        self.assertIn("--lm-alpha 0.6 --lm-beta 2.0", c["export"][0])
+        for step in ("export3", "export"):
+            self.assertIn("--lm-alpha 0.6 --lm-beta 2.0", c[step][0])
         self.assertIn("--out " + os.path.join(paths.ROOT, "models", "asr-lm", "lm.arpa.gz"), c["lm"][0])
 
     def test_smoke_writes_under_work_only(self):

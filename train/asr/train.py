@@ -13,7 +13,9 @@ synth.py is still writing data. Every --eval-minutes (and at the end) greedy WER
 dev_lj / dev_synth and digit accuracy on dev_fsdd are printed; the checkpoint with the
 best dev score (dev_lj CER + dev_synth CER + (1 - fsdd acc)) is kept as WORK/run/best.pt.
 --stop-minutes ends a run early (the schedule still runs to --minutes), as the first
-phase of the shipped model was stopped; train.asr.recipe chains the phases.
+phase of the shipped model was stopped; --keep-from M keeps every checkpoint written after M
+minutes (checkpoint-STEP.pt), whose mean (train.asr.average --run) made phase 5's export;
+train.asr.recipe chains the phases.
 
 --freeze-bn (a second phase, usually with --init): BatchNorm's training-mode statistics are
 per batch, and length-bucketed batches of short clips (digits, commands) have statistics
@@ -144,6 +146,9 @@ def parser(recipe):
     ap.add_argument("--stop-minutes", type=float, default=None,
                     help="end this run at this much training time (the schedule still ends at "
                          "--minutes; a later run with a larger value continues)")
+    ap.add_argument("--keep-from", type=float, default=None,
+                    help="from this many minutes of training on, every checkpoint.pt written is also "
+                         "kept as checkpoint-STEP.pt (for train.asr.average --run)")
     recipe.add_args(ap)
     return ap
 
@@ -184,6 +189,11 @@ def main(argv=None, recipe=None):
         save_atomic({"model": model.state_dict(), "opt": opt.state_dict(), "state": state,
                      "cfg": model.cfg}, path)
 
+    def save_ck():
+        save(ck)
+        if args.keep_from is not None and state["seconds"] >= 60 * args.keep_from:
+            save(os.path.join(run_dir, "checkpoint-%d.pt" % state["step"]))
+
     def do_eval():
         res = evaluate(model, dev, cache, dev_t)
         set_train()
@@ -197,7 +207,7 @@ def main(argv=None, recipe=None):
             state["best"] = s
             save(os.path.join(run_dir, "best.pt"))
             log(run_dir, "new best %.3f" % s)
-        save(ck)
+        save_ck()
 
     def set_train():
         model.train()
@@ -258,7 +268,7 @@ def main(argv=None, recipe=None):
                 do_eval()
                 last_eval = last_ck = state["seconds"]
             elif state["seconds"] - last_ck >= 60 * args.ckpt_minutes:
-                save(ck)
+                save_ck()
                 last_ck = state["seconds"]
             if state["seconds"] >= end:
                 done = True
