@@ -10,9 +10,9 @@ export), the mean of their weights can score better than each alone; the dev set
 exports as train.nlu.soup does for the text models: an export folds BatchNorm's scale into
 the conv weights, a product, so the mean of folded tensors is not the fold of the mean.
 Every floating tensor of "model" is averaged; integer tensors (BatchNorm's batch counter)
-come from the first checkpoint, as do "cfg" and the frozen-BatchNorm flag; "state" lists the ingredients
-(path, step, training minutes) instead of a step, optimizer or dev history. train.asr.export
-and train.asr.train --init read the result.
+come from the first checkpoint, as do "cfg" and the frozen-BatchNorm flag; "state" lists
+the ingredients (path, step, training minutes) instead of a step, optimizer or dev history.
+train.asr.export and train.asr.train --init read the result.
 """
 import argparse
 import glob
