@@ -38,11 +38,11 @@ def average(paths):
         else:
             out[k] = v.clone()
     # what each ingredient was (train.asr.export writes it into config.json "training")
-    made = [{"checkpoint": p, "step": c.get("state", {}).get("step"),
-             "train_minutes": round(c["state"]["seconds"] / 60, 1)
-             if "seconds" in c.get("state", {}) else None} for p, c in zip(paths, cks)]
-    avg = {"model": out, "state": {"bn_frozen": cks[0].get("state", {}).get("bn_frozen", False),
-                                   "averaged": made}}
+    states = [c.get("state", {}) for c in cks]
+    made = [{"checkpoint": p, "step": st.get("step"),
+             "train_minutes": round(st["seconds"] / 60, 1) if "seconds" in st else None}
+            for p, st in zip(paths, states)]
+    avg = {"model": out, "state": {"bn_frozen": states[0].get("bn_frozen", False), "averaged": made}}
     if "cfg" in cks[0]:
         avg["cfg"] = cks[0]["cfg"]
     return avg
