@@ -17,6 +17,7 @@
 
 #include "alloc.h"
 #include "log.h"
+#include "nrpc_worker.h"
 
 pl_status pl_service_parse_args(int argc, char **argv, const char *const *flags, int n_flags,
                                 struct pl_service_args *out) {
@@ -264,4 +265,15 @@ bool pl_service_worker_start(const char *name, int argc, char **argv,
         return false;
     }
     return true;
+}
+
+void pl_service_worker_opts(const char *name, const struct pl_service_std *std, const void *cfg,
+                            struct pl_worker_opts *wo) {
+    const char *base = cfg;
+    const char *nats_url = *(char *const *)(base + std->nats_url);
+    wo->service = name;
+    wo->nats_url = nats_url && nats_url[0] ? nats_url : NULL;
+    wo->n_threads = (int)*(const int64_t *)(base + std->handler_threads);
+    wo->http_port = (int)*(const int64_t *)(base + std->http_port);
+    wo->http_host = *(char *const *)(base + std->http_host);
 }

@@ -18,6 +18,7 @@
 #define PL_SERVICE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -89,10 +90,39 @@ pl_status pl_service_find_dir(const char *config, char **dir);
 pl_status pl_service_install_stop(void (*stop)(void *ud), void *ud);
 
 /* Where a NATS worker service keeps its standard settings: offsetof() in its config struct
- * (char *nats_url, int64_t http_port, char *model_dir, char *log_level). */
+ * (char *nats_url, int64_t http_port, char *http_host, char *model_dir, int64_t
+ * handler_threads, char *log_level). PL_SERVICE_STD(type, dir) fills it for a config struct
+ * whose fields have those names, dir being the field that --model-dir sets. */
 struct pl_service_std {
-    size_t nats_url, http_port, model_dir, log_level;
+    size_t nats_url, http_port, http_host, model_dir, handler_threads, log_level;
 };
+#define PL_SERVICE_STD(type, dir)                                                                  \
+    {offsetof(type, nats_url),  offsetof(type, http_port),       offsetof(type, http_host),       \
+     offsetof(type, dir),       offsetof(type, handler_threads), offsetof(type, log_level)}
+
+/* The config fields that every worker service has in the same words, for its field table
+ * (section "asr", ...; type its config struct): PL_SERVICE_SIDE_FIELDS first (nats_url,
+ * http_port, http_host), PL_SERVICE_LOG_FIELD last (log_level). */
+#define PL_SERVICE_SIDE_FIELDS(section, type)                                                      \
+    {section, "nats_url", PL_CONFIG_STRING, offsetof(type, nats_url), "", 1, 0,                   \
+     "NATS URL (empty: $PARLEY_NATS_URL or nats://127.0.0.1:4222)"},                              \
+    {section, "http_port", PL_CONFIG_INT, offsetof(type, http_port), "0", -1, 65535,              \
+     "/metrics /healthz /readyz port (0 ephemeral, -1 none)"},                                    \
+    {section, "http_host", PL_CONFIG_STRING, offsetof(type, http_host), "127.0.0.1", 1, 0,        \
+     "bind address of the side port (0.0.0.0: every interface, for probes and scrapes from "      \
+     "outside a container)"}
+#define PL_SERVICE_LOG_FIELD(section, type)                                                        \
+    {section, "log_level", PL_CONFIG_STRING, offsetof(type, log_level), "info", 1, 0,             \
+     "error, warn, info or debug"}
+
+struct pl_worker_opts;
+
+/* Set the worker options that come from the standard settings of cfg (loaded by
+ * pl_service_worker_start): service = name, nats_url (NULL when empty: $PARLEY_NATS_URL or
+ * the default), n_threads = handler_threads, http_port, http_host. The other options are
+ * left as they are (start from PL_WORKER_OPTS_INIT). The strings are borrowed from cfg. */
+void pl_service_worker_opts(const char *name, const struct pl_service_std *std, const void *cfg,
+                            struct pl_worker_opts *wo /* IN/OUT */);
 
 /*
  * The start-up every NATS worker service (parley-asr, parley-nlu, ...) shares, in order:

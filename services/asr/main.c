@@ -55,9 +55,7 @@ struct asr_cfg {
 #define F(key, type, field, def, lo, hi, help)                                                     \
     {"asr", key, type, offsetof(struct asr_cfg, field), def, lo, hi, help}
 static const struct pl_config_field asr_fields[] = {
-    F("nats_url", PL_CONFIG_STRING, nats_url, "", 1, 0, "NATS URL (empty: $PARLEY_NATS_URL or nats://127.0.0.1:4222)"),
-    F("http_port", PL_CONFIG_INT, http_port, "0", -1, 65535, "/metrics /healthz /readyz port (0 ephemeral, -1 none)"),
-    F("http_host", PL_CONFIG_STRING, http_host, "127.0.0.1", 1, 0, "bind address of the side port (0.0.0.0: every interface, for probes and scrapes from outside a container)"),
+    PL_SERVICE_SIDE_FIELDS("asr", struct asr_cfg),
     F("model_dir", PL_CONFIG_STRING, model_dir, "models", 1, 0, "model repository: every acoustic model below it is served"),
     F("lm", PL_CONFIG_STRING, lm, "", 1, 0, "ARPA LM (empty: <model_dir>/asr-lm/lm.arpa.gz if present; none: no LM)"),
     F("profanity", PL_CONFIG_STRING, profanity, "", 1, 0, "profanity word list (empty: <model_dir>/asr-lm/profanity.txt)"),
@@ -82,15 +80,13 @@ static const struct pl_config_field asr_fields[] = {
     F("stream_final_margin_ms", PL_CONFIG_DOUBLE, stream_final_margin_ms, "500", -1, 10000, "that recomputation takes the audio from this long before the endpointer's first voiced frame to this long after its last one (-1: the whole utterance)"),
     F("stream_tail_gate_db", PL_CONFIG_DOUBLE, stream_tail_gate_db, "0", 0, 120, "StreamingRecognize end-of-utterance pause (stop_history_eou): once the VAD hears silence, time it from where the frames fell this many dB under the utterance's loudest (the VAD goes on hearing speech ~100 ms after it stops; 30 measured); 0: from the VAD's last speech"),
     F("stream_interim_beam_width", PL_CONFIG_INT, stream_interim_beam_width, "16", 0, 1024, "StreamingRecognize with recomputed finals (stream_final_renorm): the interims' streamed decoder keeps this many prefixes (0: beam_width); finals and the words at a pause use beam_width"),
-    F("log_level", PL_CONFIG_STRING, log_level, "info", 1, 0, "error, warn, info or debug"),
+    PL_SERVICE_LOG_FIELD("asr", struct asr_cfg),
 };
 #undef F
 #define N_FIELDS (sizeof asr_fields / sizeof asr_fields[0])
 
 int main(int argc, char **argv) {
-    static const struct pl_service_std std = {
-        offsetof(struct asr_cfg, nats_url), offsetof(struct asr_cfg, http_port),
-        offsetof(struct asr_cfg, model_dir), offsetof(struct asr_cfg, log_level)};
+    static const struct pl_service_std std = PL_SERVICE_STD(struct asr_cfg, model_dir);
     struct asr_cfg cfg;
     int rc;
     memset(&cfg, 0, sizeof cfg);
@@ -101,11 +97,7 @@ int main(int argc, char **argv) {
     struct pl_asrsvc_streaming *ssvc = NULL;
     struct pl_worker *w = NULL;
     struct pl_worker_opts wo = PL_WORKER_OPTS_INIT;
-    wo.service = "asr";
-    wo.nats_url = cfg.nats_url[0] ? cfg.nats_url : NULL;
-    wo.n_threads = (int)cfg.handler_threads;
-    wo.http_port = (int)cfg.http_port;
-    wo.http_host = cfg.http_host;
+    pl_service_worker_opts("asr", &std, &cfg, &wo);
     if (pl_worker_create(&wo, &w) != PL_OK) {
         PL_LOGE("%s", pl_last_error());
         goto out;

@@ -60,9 +60,7 @@ struct dlg_cfg {
 #define F(key, type, field, def, lo, hi, help)                                                     \
     {"dialog", key, type, offsetof(struct dlg_cfg, field), def, lo, hi, help}
 static const struct pl_config_field dlg_fields[] = {
-    F("nats_url", PL_CONFIG_STRING, nats_url, "", 1, 0, "NATS URL (empty: $PARLEY_NATS_URL or nats://127.0.0.1:4222)"),
-    F("http_port", PL_CONFIG_INT, http_port, "0", -1, 65535, "/metrics /healthz /readyz port (0 ephemeral, -1 none)"),
-    F("http_host", PL_CONFIG_STRING, http_host, "127.0.0.1", 1, 0, "bind address of the side port (0.0.0.0: every interface, for probes and scrapes from outside a container)"),
+    PL_SERVICE_SIDE_FIELDS("dialog", struct dlg_cfg),
     F("spec_dir", PL_CONFIG_STRING, spec_dir, "dialog/specs", 1, 0, "directory of dialog specs (*.yaml, *.yml, *.json); --model-dir sets it"),
     F("default_dialog", PL_CONFIG_STRING, default_dialog, "", 1, 0, "dialog of sessions that name none (empty: the first spec by file name)"),
     F("store_path", PL_CONFIG_STRING, store_path, "", 1, 0, "SQLite state file (empty: $PARLEY_STATE_DIR/dialog.sqlite, else state/dialog.sqlite)"),
@@ -89,7 +87,7 @@ static const struct pl_config_field dlg_fields[] = {
     F("pipeline_dir", PL_CONFIG_STRING, pipeline_dir, "pipelines", 1, 0, "directory of pipelines (*.json) a Converse config may name (missing: none)"),
     F("shard", PL_CONFIG_INT, shard, "0", 0, 255, "the shard of sessions this replica serves, 0..shards-1 (docs/deployment.md)"),
     F("shards", PL_CONFIG_INT, shards, "1", 1, 256, "replicas the sessions are partitioned across, each with its own store_path (1: one replica holds every session)"),
-    F("log_level", PL_CONFIG_STRING, log_level, "info", 1, 0, "error, warn, info or debug"),
+    PL_SERVICE_LOG_FIELD("dialog", struct dlg_cfg),
 };
 #undef F
 #define N_FIELDS (sizeof dlg_fields / sizeof dlg_fields[0])
@@ -114,9 +112,7 @@ static const char *store_path(const char *cfg, char *buf, size_t n) {
 }
 
 int main(int argc, char **argv) {
-    static const struct pl_service_std std = {
-        offsetof(struct dlg_cfg, nats_url), offsetof(struct dlg_cfg, http_port),
-        offsetof(struct dlg_cfg, spec_dir), offsetof(struct dlg_cfg, log_level)};
+    static const struct pl_service_std std = PL_SERVICE_STD(struct dlg_cfg, spec_dir);
     struct dlg_cfg cfg;
     int rc;
     memset(&cfg, 0, sizeof cfg);
@@ -160,11 +156,7 @@ int main(int argc, char **argv) {
     snprintf(shard, sizeof shard, "%d", so.shard);
 
     struct pl_worker_opts wo = PL_WORKER_OPTS_INIT;
-    wo.service = "dialog";
-    wo.nats_url = so.nats_url;
-    wo.n_threads = (int)cfg.handler_threads;
-    wo.http_port = (int)cfg.http_port;
-    wo.http_host = cfg.http_host;
+    pl_service_worker_opts("dialog", &std, &cfg, &wo);
     wo.shard = so.shards > 1 ? shard : "*"; /* one replica serves every shard's subjects */
     if (pl_dlgsvc_create(&so, &svc) != PL_OK || pl_worker_create(&wo, &w) != PL_OK ||
         pl_dlgsvc_register(svc, w) != PL_OK || pl__dlgsvc_shard_check(svc) != PL_OK ||

@@ -54,9 +54,7 @@ struct nlu_cfg {
 #define F(key, type, field, def, lo, hi, help)                                                     \
     {"nlu", key, type, offsetof(struct nlu_cfg, field), def, lo, hi, help}
 static const struct pl_config_field nlu_fields[] = {
-    F("nats_url", PL_CONFIG_STRING, nats_url, "", 1, 0, "NATS URL (empty: $PARLEY_NATS_URL or nats://127.0.0.1:4222)"),
-    F("http_port", PL_CONFIG_INT, http_port, "0", -1, 65535, "/metrics /healthz /readyz port (0 ephemeral, -1 none)"),
-    F("http_host", PL_CONFIG_STRING, http_host, "127.0.0.1", 1, 0, "bind address of the side port (0.0.0.0: every interface, for probes and scrapes from outside a container)"),
+    PL_SERVICE_SIDE_FIELDS("nlu", struct nlu_cfg),
     F("model_dir", PL_CONFIG_STRING, model_dir, "models", 1, 0, "model repository: every NLU model below it is served"),
     F("backend", PL_CONFIG_STRING, backend, "cpu", 1, 0, "engine backend (cpu, cuda)"),
     F("threads", PL_CONFIG_INT, threads, "1", 0, 256, "CPU backend threads per model (0 = all cores; 1 leaves the other cores to NATS, the gateway and other models)"),
@@ -70,15 +68,13 @@ static const struct pl_config_field nlu_fields[] = {
     F("max_windows", PL_CONFIG_INT, max_windows, "256", 1, 100000, "model windows per request"),
     F("model_aliases", PL_CONFIG_STRING, model_aliases, PL_NLU_RIVA_ALIASES, 1, 0, "alias=model,... : other names a request may give for a loaded model (the default: Riva's default model names for the shipped models)"),
     F("default_models", PL_CONFIG_STRING, default_models, PL_NLU_DEFAULT_MODELS, 1, 0, "model,... : the models that answer a request naming none, tried in order (a name not loaded is passed over; then the first model of the task by directory name)"),
-    F("log_level", PL_CONFIG_STRING, log_level, "info", 1, 0, "error, warn, info or debug"),
+    PL_SERVICE_LOG_FIELD("nlu", struct nlu_cfg),
 };
 #undef F
 #define N_FIELDS (sizeof nlu_fields / sizeof nlu_fields[0])
 
 int main(int argc, char **argv) {
-    static const struct pl_service_std std = {
-        offsetof(struct nlu_cfg, nats_url), offsetof(struct nlu_cfg, http_port),
-        offsetof(struct nlu_cfg, model_dir), offsetof(struct nlu_cfg, log_level)};
+    static const struct pl_service_std std = PL_SERVICE_STD(struct nlu_cfg, model_dir);
     struct nlu_cfg cfg;
     int rc;
     memset(&cfg, 0, sizeof cfg);
@@ -103,11 +99,7 @@ int main(int argc, char **argv) {
     so.default_models = cfg.default_models;
 
     struct pl_worker_opts wo = PL_WORKER_OPTS_INIT;
-    wo.service = "nlu";
-    wo.nats_url = cfg.nats_url[0] ? cfg.nats_url : NULL;
-    wo.n_threads = (int)cfg.handler_threads;
-    wo.http_port = (int)cfg.http_port;
-    wo.http_host = cfg.http_host;
+    pl_service_worker_opts("nlu", &std, &cfg, &wo);
     if (pl_worker_create(&wo, &w) != PL_OK) {
         PL_LOGE("%s", pl_last_error());
         goto out;

@@ -44,9 +44,7 @@ struct qa_cfg {
 #define F(key, type, field, def, lo, hi, help)                                                     \
     {"qa", key, type, offsetof(struct qa_cfg, field), def, lo, hi, help}
 static const struct pl_config_field qa_fields[] = {
-    F("nats_url", PL_CONFIG_STRING, nats_url, "", 1, 0, "NATS URL (empty: $PARLEY_NATS_URL or nats://127.0.0.1:4222)"),
-    F("http_port", PL_CONFIG_INT, http_port, "0", -1, 65535, "/metrics /healthz /readyz port (0 ephemeral, -1 none)"),
-    F("http_host", PL_CONFIG_STRING, http_host, "127.0.0.1", 1, 0, "bind address of the side port (0.0.0.0: every interface, for probes and scrapes from outside a container)"),
+    PL_SERVICE_SIDE_FIELDS("qa", struct qa_cfg),
     F("model_dir", PL_CONFIG_STRING, model_dir, "models", 1, 0, "model repository: every question_answering model below it is served"),
     F("model", PL_CONFIG_STRING, model, "", 1, 0, "the model that answers (a directory name, or <dir>-<variant> such as qa-squad-int8); empty: the first by name"),
     F("kb_path", PL_CONFIG_STRING, kb_path, "", 1, 0, "knowledge base file (SQLite; created when missing); empty: $PARLEY_STATE_DIR/kb.sqlite, else state/kb.sqlite; none: no knowledge base"),
@@ -61,15 +59,13 @@ static const struct pl_config_field qa_fields[] = {
     F("max_answer_tokens", PL_CONFIG_INT, max_answer_tokens, "30", 1, 512, "longest answer span in tokens"),
     F("kb_passages", PL_CONFIG_INT, kb_passages, "5", 1, 100, "knowledge-base passages read per question"),
     F("kb_weight", PL_CONFIG_DOUBLE, kb_weight, "1.0", 0, 100, "weight of retrieval (BM25 relative to the best passage) in the answers' ranking"),
-    F("log_level", PL_CONFIG_STRING, log_level, "info", 1, 0, "error, warn, info or debug"),
+    PL_SERVICE_LOG_FIELD("qa", struct qa_cfg),
 };
 #undef F
 #define N_FIELDS (sizeof qa_fields / sizeof qa_fields[0])
 
 int main(int argc, char **argv) {
-    static const struct pl_service_std std = {
-        offsetof(struct qa_cfg, nats_url), offsetof(struct qa_cfg, http_port),
-        offsetof(struct qa_cfg, model_dir), offsetof(struct qa_cfg, log_level)};
+    static const struct pl_service_std std = PL_SERVICE_STD(struct qa_cfg, model_dir);
     struct qa_cfg cfg;
     int rc;
     memset(&cfg, 0, sizeof cfg);
@@ -96,11 +92,7 @@ int main(int argc, char **argv) {
     so.kb_weight = cfg.kb_weight;
 
     struct pl_worker_opts wo = PL_WORKER_OPTS_INIT;
-    wo.service = "qa";
-    wo.nats_url = cfg.nats_url[0] ? cfg.nats_url : NULL;
-    wo.n_threads = (int)cfg.handler_threads;
-    wo.http_port = (int)cfg.http_port;
-    wo.http_host = cfg.http_host;
+    pl_service_worker_opts("qa", &std, &cfg, &wo);
     if (pl_worker_create(&wo, &w) != PL_OK) {
         PL_LOGE("%s", pl_last_error());
         goto out;

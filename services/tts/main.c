@@ -47,9 +47,7 @@ struct tts_cfg {
 #define F(key, type, field, def, lo, hi, help)                                                     \
     {"tts", key, type, offsetof(struct tts_cfg, field), def, lo, hi, help}
 static const struct pl_config_field tts_fields[] = {
-    F("nats_url", PL_CONFIG_STRING, nats_url, "", 1, 0, "NATS URL (empty: $PARLEY_NATS_URL or nats://127.0.0.1:4222)"),
-    F("http_port", PL_CONFIG_INT, http_port, "0", -1, 65535, "/metrics /healthz /readyz port (0 ephemeral, -1 none)"),
-    F("http_host", PL_CONFIG_STRING, http_host, "127.0.0.1", 1, 0, "bind address of the side port (0.0.0.0: every interface)"),
+    PL_SERVICE_SIDE_FIELDS("tts", struct tts_cfg),
     F("model_dir", PL_CONFIG_STRING, model_dir, "models", 1, 0, "model repository; relative voice, g2p and lexicon paths are under it"),
     F("voices", PL_CONFIG_STRING, voices, "tts-voice", 1, 0, "comma-separated voice directories; the first is the default voice"),
     F("lexicon", PL_CONFIG_STRING, lexicon, "", 1, 0, "CMU pronouncing dictionary; empty: <model_dir>/tts-lexicon/cmudict.dict, else $PARLEY_DATA_DIR/lexicon/cmudict.dict; none: no lexicon"),
@@ -62,7 +60,7 @@ static const struct pl_config_field tts_fields[] = {
     F("chunk_frames", PL_CONFIG_INT, chunk_frames, "0", 0, 100000, "mel frames per vocoder block (0: the voice's default)"),
     F("max_text_bytes", PL_CONFIG_INT, max_text_bytes, "8192", 1, 16777216, "longest Synthesize text (its audio comes back in one message); RESOURCE_EXHAUSTED past it"),
     F("max_stream_text_bytes", PL_CONFIG_INT, max_stream_text_bytes, "1048576", 1, 16777216, "longest text of one SynthesizeOnline request (streamed sentence by sentence)"),
-    F("log_level", PL_CONFIG_STRING, log_level, "info", 1, 0, "error, warn, info or debug"),
+    PL_SERVICE_LOG_FIELD("tts", struct tts_cfg),
 };
 #undef F
 #define N_FIELDS (sizeof tts_fields / sizeof tts_fields[0])
@@ -90,9 +88,7 @@ static const char *find_lexicon(const struct tts_cfg *c, char *buf, size_t cap) 
 }
 
 int main(int argc, char **argv) {
-    static const struct pl_service_std std = {
-        offsetof(struct tts_cfg, nats_url), offsetof(struct tts_cfg, http_port),
-        offsetof(struct tts_cfg, model_dir), offsetof(struct tts_cfg, log_level)};
+    static const struct pl_service_std std = PL_SERVICE_STD(struct tts_cfg, model_dir);
     struct tts_cfg cfg;
     int rc;
     memset(&cfg, 0, sizeof cfg);
@@ -149,12 +145,8 @@ int main(int argc, char **argv) {
     so.max_stream_text_bytes = (size_t)cfg.max_stream_text_bytes;
 
     struct pl_worker_opts wo = PL_WORKER_OPTS_INIT;
-    wo.service = "tts";
-    wo.nats_url = cfg.nats_url[0] ? cfg.nats_url : NULL;
-    wo.n_threads = (int)cfg.handler_threads;
+    pl_service_worker_opts("tts", &std, &cfg, &wo);
     wo.max_streams = (int)cfg.handler_threads * 8;
-    wo.http_port = (int)cfg.http_port;
-    wo.http_host = cfg.http_host;
     if (pl_strbuf_status(&voices) != PL_OK || pl_worker_create(&wo, &w) != PL_OK ||
         pl_tts_service_create(&so, &svc) != PL_OK || pl_tts_service_register(svc, w) != PL_OK ||
         pl_worker_start(w) != PL_OK || pl_worker_install_signals(w) != PL_OK) {

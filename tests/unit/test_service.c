@@ -16,6 +16,7 @@
 
 #include "alloc.h"
 #include "log.h"
+#include "nrpc_worker.h"
 #include "service.h"
 
 static const char *const flags[] = {"--nats", "--http-port", "--model-dir"};
@@ -237,23 +238,23 @@ END_TEST
 struct wcfg {
     char *nats_url;
     int64_t http_port;
+    char *http_host;
     char *model_dir;
+    int64_t handler_threads;
     char *log_level;
     int64_t threads;
 };
 
 static const struct pl_config_field wfields[] = {
-    {"svc", "nats_url", PL_CONFIG_STRING, offsetof(struct wcfg, nats_url), "", 1, 0, "NATS"},
-    {"svc", "http_port", PL_CONFIG_INT, offsetof(struct wcfg, http_port), "0", -1, 65535, "port"},
+    PL_SERVICE_SIDE_FIELDS("svc", struct wcfg),
     {"svc", "model_dir", PL_CONFIG_STRING, offsetof(struct wcfg, model_dir), "/nonexistent-models", 1, 0, "models"},
-    {"svc", "log_level", PL_CONFIG_STRING, offsetof(struct wcfg, log_level), "info", 1, 0, "level"},
+    {"svc", "handler_threads", PL_CONFIG_INT, offsetof(struct wcfg, handler_threads), "3", 1, 64, "handlers"},
     {"svc", "threads", PL_CONFIG_INT, offsetof(struct wcfg, threads), "1", 1, 64, "threads"},
+    PL_SERVICE_LOG_FIELD("svc", struct wcfg),
 };
+#define WN (sizeof wfields / sizeof wfields[0])
 
-static const struct pl_service_std wstd = {offsetof(struct wcfg, nats_url),
-                                           offsetof(struct wcfg, http_port),
-                                           offsetof(struct wcfg, model_dir),
-                                           offsetof(struct wcfg, log_level)};
+static const struct pl_service_std wstd = PL_SERVICE_STD(struct wcfg, model_dir);
 
 /* The shared worker start-up: flags override config and defaults; each failure says which
  * exit code main() must return and leaves no string owned. */
@@ -263,34 +264,34 @@ START_TEST(test_worker_start) {
     unsetenv("PARLEY_CONFIG");
     memset(&c, 0, sizeof c);
     char *good[] = {"svc", "--nats", "nats://127.0.0.1:1", "--http-port", "8123", "--model-dir", "/tmp", NULL};
-    ck_assert(pl_service_worker_start("svc", 7, good, wfields, 5, &wstd, &c, &rc));
+    ck_assert(pl_service_worker_start("svc", 7, good, wfields, WN, &wstd, &c, &rc));
     ck_assert_str_eq(c.nats_url, "nats://127.0.0.1:1");
     ck_assert_int_eq(c.http_port, 8123);
     ck_assert_str_eq(c.model_dir, "/tmp");
     ck_assert_int_eq(c.threads, 1);
-    pl_config_deinit(wfields, 5, &c);
+    pl_config_deinit(wfields, WN, &c);
 
     memset(&c, 0, sizeof c);
     char *badport[] = {"svc", "--http-port", "99999", NULL};
-    ck_assert(!pl_service_worker_start("svc", 3, badport, wfields, 5, &wstd, &c, &rc));
+    ck_assert(!pl_service_worker_start("svc", 3, badport, wfields, WN, &wstd, &c, &rc));
     ck_assert_int_eq(rc, 1);
     ck_assert_ptr_null(c.nats_url);
 
     memset(&c, 0, sizeof c);
     char *badflag[] = {"svc", "--bogus", "1", NULL};
-    ck_assert(!pl_service_worker_start("svc", 3, badflag, wfields, 5, &wstd, &c, &rc));
+    ck_assert(!pl_service_worker_start("svc", 3, badflag, wfields, WN, &wstd, &c, &rc));
     ck_assert_int_eq(rc, 2);
 
     memset(&c, 0, sizeof c);
     setenv("PARLEY_SVC_THREADS", "999", 1);
     char *plain[] = {"svc", NULL};
-    ck_assert(!pl_service_worker_start("svc", 1, plain, wfields, 5, &wstd, &c, &rc));
+    ck_assert(!pl_service_worker_start("svc", 1, plain, wfields, WN, &wstd, &c, &rc));
     ck_assert_int_eq(rc, 1);
     unsetenv("PARLEY_SVC_THREADS");
 
     memset(&c, 0, sizeof c);
     char *help[] = {"svc", "--help", NULL};
-    ck_assert(!pl_service_worker_start("svc", 2, help, wfields, 5, &wstd, &c, &rc));
+    ck_assert(!pl_service_worker_start("svc", 2, help, wfields, WN, &wstd, &c, &rc));
     ck_assert_int_eq(rc, 0);
 }
 END_TEST
