@@ -213,6 +213,10 @@ class Recipe(unittest.TestCase):
                       c["export"][0])
         for step in ("export3", "export"):
             self.assertIn("--lm-alpha 0.6 --lm-beta 2.0", c[step][0])
+        # best.pt: phases 0-3 as they were chosen (test clips in the score); later ones on dev
+        for step in ("phase0", "phase1", "phase2", "phase3"):
+            self.assertIn("--select dev+test", c[step][0])
+        self.assertNotIn("--select", c["phase5"][0])
         self.assertIn("--out " + os.path.join(paths.ROOT, "models", "asr-lm", "lm.arpa.gz"), c["lm"][0])
 
     def test_smoke_writes_under_work_only(self):
@@ -234,6 +238,18 @@ class Recipe(unittest.TestCase):
                 recipe.run_step(a, "phase1", [["false"]], os.path.join(w, "run-tail"), None)
             open(os.path.join(w, "recipe", "phase2.done"), "w").close()
             recipe.run_step(a, "phase2", [["false"]], None, None)  # done before: not run
+
+
+class Selection(unittest.TestCase):
+    def test_best_checkpoint_score(self):
+        from train.asr.train import score
+        res = {"dev_synth_cer": (0.2, 100), "dev_so_cer": (0.3, 200), "dev_lj_cer": (0.4, 18),
+               "dev_fsdd_acc": (0.9, 300)}
+        self.assertAlmostEqual(score(res), 0.5)  # the default: the dev sets alone
+        self.assertAlmostEqual(score(res, "dev+test"), 0.5 + 0.4 + 0.1)
+        worse_test = dict(res, dev_lj_cer=(0.9, 18), dev_fsdd_acc=(0.1, 300))
+        self.assertEqual(score(worse_test), score(res))  # test clips do not move it
+        self.assertAlmostEqual(score({"dev_synth_cer": (0.2, 100)}), 0.2)  # data without dev_so
 
 
 class Bf16Step(unittest.TestCase):
