@@ -209,14 +209,21 @@ class Recipe(unittest.TestCase):
         self.assertIn("--keep-from 68", c["phase5"][0])
         self.assertIn("--out " + os.path.join(w, "avg5.pt") + " --run " + os.path.join(w, "run-5"),
                       c["avg5"][0])
-        self.assertIn("avg5.pt --out " + os.path.join(paths.ROOT, "models", "asr-en-quartznet"),
+        self.assertIn("avg5.pt --out " + os.path.join(w, "export5"), c["export5"][0])
+        self.assertIn("--model " + os.path.join(w, "export5"), c["init6"][0])
+        self.assertIn("--init " + os.path.join(w, "init6.pt") + " --minutes 80 --lr 0.0008", c["phase6"][0])
+        self.assertIn("--keep-from 68", c["phase6"][0])
+        self.assertIn("--out " + os.path.join(w, "avg6.pt") + " --run " + os.path.join(w, "run-6"),
+                      c["avg6"][0])
+        self.assertIn("avg6.pt --out " + os.path.join(paths.ROOT, "models", "asr-en-quartznet"),
                       c["export"][0])
-        for step in ("export3", "export"):
+        for step in ("export3", "export5", "export"):
             self.assertIn("--lm-alpha 0.6 --lm-beta 2.0", c[step][0])
         # best.pt: phases 0-3 as they were chosen (test clips in the score); later ones on dev
         for step in ("phase0", "phase1", "phase2", "phase3"):
             self.assertIn("--select dev+test", c[step][0])
-        self.assertNotIn("--select", c["phase5"][0])
+        for step in ("phase5", "phase6"):
+            self.assertNotIn("--select", c[step][0])
         self.assertIn("--out " + os.path.join(paths.ROOT, "models", "asr-lm", "lm.arpa.gz"), c["lm"][0])
 
     def test_smoke_writes_under_work_only(self):
