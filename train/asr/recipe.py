@@ -141,12 +141,9 @@ def plan(a):
     run_pack, run_tail, run_frozen = (os.path.join(w, r) for r in ("run-pack", "run-tail", "run-frozen"))
     final1 = os.path.join(run_tail, "phase1-final.pt")
     (m0, e0), (m1, e1, stop1), (m2, e2), (m3, e3) = s["phase0"], s["phase1"], s["phase2"], s["phase3"]
-    m5, e5, keep5 = s["phase5"]
-    m6, e6, keep6 = s["phase6"]
     export2, init3 = os.path.join(w, "export2"), os.path.join(w, "init3.pt")
-    export3, init5, avg5 = os.path.join(w, "export3"), os.path.join(w, "init5.pt"), os.path.join(w, "avg5.pt")
-    export5, init6, avg6 = os.path.join(w, "export5"), os.path.join(w, "init6.pt"), os.path.join(w, "avg6.pt")
-    run_so, run_5, run_6 = os.path.join(w, "run-so"), os.path.join(w, "run-5"), os.path.join(w, "run-6")
+    export3, export5 = os.path.join(w, "export3"), os.path.join(w, "export5")
+    run_so = os.path.join(w, "run-so")
     threads = ["--threads", a.threads]
     # phases 0-3 chose best.pt with the held-out LJ clips and FSDD takes in the score (which
     # eval_service reports as test sets); they keep that rule so that the recipe rebuilds the
@@ -162,10 +159,27 @@ def plan(a):
             % (" --smoke" if a.smoke else "", m0, stop1, m1, m2))
     note3 = ("train.asr.recipe%s: phase 3 (speechocean762 and the real LJ reader added, %s min "
              "from phase 2's export); best dev checkpoint of phase 3" % (" --smoke" if a.smoke else "", m3))
-    note5 = ("train.asr.recipe%s: phase 5 (%s min at lr 5e-4 from phase 3's export, the same data); "
-             "the mean of its checkpoints from minute %s on" % (" --smoke" if a.smoke else "", m5, keep5))
-    note6 = ("train.asr.recipe%s: phase 6 (%s min at lr 8e-4 from phase 5's export, the same data); "
-             "the mean of its checkpoints from minute %s on" % (" --smoke" if a.smoke else "", m6, keep6))
+
+    def continued(k, src, after, lr, lr_text, out, export_step):
+        """Phase k: the export src unfolded, trained on one thread on the same data, the
+        checkpoints kept from minute `keep` on averaged, and the mean exported to out."""
+        m, e, keep = s["phase%d" % k]
+        init, run, avg = (os.path.join(w, f % k) for f in ("init%d.pt", "run-%d", "avg%d.pt"))
+        note = ("train.asr.recipe%s: phase %d (%s min at lr %s from %s, the same data); the mean "
+                "of its checkpoints from minute %s on" % (" --smoke" if a.smoke else "", k, m, lr_text,
+                                                          after, keep))
+        return [
+            ("init%d" % k, [module("train.asr.from_export", "--model", src, "--out", init)], None, None),
+            ("phase%d" % k, [module("train.asr.train", "--work", w, "--run", run, "--threads", 1,
+                                    "--device", a.device, "--init", init, "--minutes", m, "--lr", lr,
+                                    "--warmup", 50, "--max-frames", 12000, "--max-batch", 64,
+                                    "--real-weight", 1, "--eval-minutes", e, "--keep-from", keep)],
+             run, None),
+            ("avg%d" % k, [module("train.asr.average", "--out", avg, "--run", run)], None, None),
+            (export_step, [module("train.asr.export", "--work", w, "--ckpt", avg, "--out", out,
+                                  "--note", note, "--lm-alpha", 0.6, "--lm-beta", 2.0)], None, None),
+        ]
+
     return [
         ("synth", synth, None, None),
         ("pack", [module("train.asr.pack", "--work", w, "--pack", pack, "--max-mib", s["pack_mib"],
@@ -200,22 +214,8 @@ def plan(a):
         ("export3", [module("train.asr.export", "--work", w, "--ckpt", os.path.join(run_so, "best.pt"),
                             "--out", export3, "--note", note3, "--lm-alpha", 0.6, "--lm-beta", 2.0)],
          None, None),
-        ("init5", [module("train.asr.from_export", "--model", export3, "--out", init5)], None, None),
-        ("phase5", [module("train.asr.train", "--work", w, "--run", run_5, "--threads", 1,
-                           "--device", a.device, "--init", init5, "--minutes", m5, "--lr", 5e-4,
-                           "--warmup", 50, "--max-frames", 12000, "--max-batch", 64,
-                           "--real-weight", 1, "--eval-minutes", e5, "--keep-from", keep5)], run_5, None),
-        ("avg5", [module("train.asr.average", "--out", avg5, "--run", run_5)], None, None),
-        ("export5", [module("train.asr.export", "--work", w, "--ckpt", avg5, "--out", export5,
-                            "--note", note5, "--lm-alpha", 0.6, "--lm-beta", 2.0)], None, None),
-        ("init6", [module("train.asr.from_export", "--model", export5, "--out", init6)], None, None),
-        ("phase6", [module("train.asr.train", "--work", w, "--run", run_6, "--threads", 1,
-                           "--device", a.device, "--init", init6, "--minutes", m6, "--lr", 8e-4,
-                           "--warmup", 50, "--max-frames", 12000, "--max-batch", 64,
-                           "--real-weight", 1, "--eval-minutes", e6, "--keep-from", keep6)], run_6, None),
-        ("avg6", [module("train.asr.average", "--out", avg6, "--run", run_6)], None, None),
-        ("export", [module("train.asr.export", "--work", w, "--ckpt", avg6, "--out", a.out,
-                           "--note", note6, "--lm-alpha", 0.6, "--lm-beta", 2.0)], None, None),
+        *continued(5, export3, "phase 3's export", 5e-4, "5e-4", export5, "export5"),
+        *continued(6, export5, "phase 5's export", 8e-4, "8e-4", a.out, "export"),
         # the shipped LM (--large: the pretraining prose, minutes); --smoke builds the first,
         # in-domain-only recipe (seconds)
         ("lm", [module("train.asr.lm.build_lm", *([] if a.smoke else ["--large"]), "--out", a.lm_out,
