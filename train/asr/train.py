@@ -20,7 +20,7 @@ dev_synth alone, through the service (train.asr.eval.lm_sweep), among last and a
 checkpoints. --stop-minutes ends a run early (the schedule still runs to --minutes), as
 the first phase of the shipped model was stopped; --keep-from M keeps every checkpoint
 written after M minutes (checkpoint-STEP.pt), whose mean (train.asr.average --run) made
-phase 5's export; train.asr.recipe chains the phases.
+the exports of phases 5 and 6; train.asr.recipe chains the phases.
 
 --freeze-bn (a second phase, usually with --init): BatchNorm's training-mode statistics are
 per batch, and length-bucketed batches of short clips (digits, commands) have statistics
