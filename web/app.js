@@ -5,6 +5,9 @@ import { ParleyClient, MicCapture, AudioPlayer, INPUT_RATE } from "./parley.js";
 
 const $ = (id) => document.getElementById(id);
 const VOICE_RMS = 0.02; // frame RMS above this counts as the user's voice (latency marker)
+// What to do on UNAVAILABLE, from a call or from the conversation's end: everything this page asks
+// goes through the gateway to parley-dialog, so the advice is the same whichever arrives last.
+const DIALOG_DOWN = "The dialog service (parley-dialog) is not answering. Check `parley status`; once it runs, sign in again to continue the same session.";
 
 const state = {
   client: null, ctx: null, mic: null, player: null, mode: "server", micOn: false, talking: false,
@@ -192,7 +195,7 @@ function wire(client) {
     const m = e.detail;
     logEvent(`error ${m.code}: ${m.message}`);
     if (m.code === "UNAUTHENTICATED") showError("Sign-in refused:", m.message, "Enter the API key the gateway was given (gateway.api_keys_file) and sign in again.");
-    else showError(`Error ${m.code}:`, m.message, m.fatal ? "Sign in again." : "");
+    else showError(`Error ${m.code}:`, m.message, m.code === "UNAVAILABLE" ? DIALOG_DOWN : m.fatal ? "Sign in again." : "");
   });
   client.addEventListener("end", (e) => {
     const m = e.detail;
@@ -200,9 +203,7 @@ function wire(client) {
     if (m.code !== "OK") {
       setStatus("conversation lost", "bad");
       showError("The conversation stopped:", `${m.code} ${m.message}`,
-        m.code === "UNAVAILABLE"
-          ? "The dialog service (parley-dialog) is not answering. Check `parley status`; once it runs, sign in again to continue the same session."
-          : "Sign in again to continue.");
+        m.code === "UNAVAILABLE" ? DIALOG_DOWN : "Sign in again to continue.");
     }
   });
   client.addEventListener("close", (e) => {
