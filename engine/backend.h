@@ -97,15 +97,18 @@ pl_status pl_backend_cpu_set_ref(struct pl_backend *be, bool use_ref);
  * or the number of online cores. */
 pl_status pl_backend_cpu_set_threads(struct pl_backend *be, int n_threads);
 int pl_backend_cpu_threads(const struct pl_backend *be);
-/* Kernel family in use: "ref", "generic", "avx2", "avx512". Static storage. */
+/* Kernel family in use: "ref", "generic", "avx2", "avx512", "avx512bf16".
+ * Static storage. */
 const char *pl_backend_cpu_kernels(const struct pl_backend *be);
 
 /* Pack the f32 Linear weight w [N, K] (placed) into the fast kernels' GEMM
  * layout (32-column panels: p[(q * K + l) * 32 + j] = w[32q + j][l], zero
  * past N) in a new host buffer, and point w->packed at it; an int8 weight
  * into the int8 GEMM's layout (32-column panels of 4-byte K groups, then the
- * column sums; cpu_impl.h). When the kernel family has no packed GEMM for
- * w's type (or w is neither f32 nor int8), nothing is made: *out = NULL.
+ * column sums; cpu_impl.h); a bf16 weight into the bf16 GEMM's layout
+ * (32-column panels of K pairs) where the family has one (AVX-512 BF16),
+ * else its f32 values into the f32 layout. When the kernel family has no
+ * packed GEMM for w's type (or w is f16), nothing is made: *out = NULL.
  * w's data is untouched (the reference mode and other readers use it).
  * OUT: *out, caller owns; free with pl_buffer_free() after the last graph
  * that uses w. Errors: PL_E_INVALID_ARG (not a CPU backend, w not a placed

@@ -169,6 +169,10 @@ struct pl_tensor {
      * load by pl_backend_cpu_pack_weight (NULL: none). Only the fast CPU
      * kernels that have a packed GEMM read it; data stays the weight. */
     const void *packed;
+    /* Its element type: f32 (f32 weights, and bf16 ones widened where the
+     * family has no bf16 GEMM), bf16 or i8. A family reads only the layouts
+     * it has a GEMM for (else it converts data per call). */
+    enum pl_dtype packed_dtype;
 };
 
 /* Bytes per element of a dtype (0 for an invalid dtype). */

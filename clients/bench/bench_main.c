@@ -347,13 +347,13 @@ static struct lat run_lat(struct pl_bert_state *st, int b, int s, int iters, int
 }
 
 static json_t *run_torch(const char *model, int threads, const char *seqs, int iters, int tp_iters,
-                         int tp_batch, bool int8) {
+                         int tp_batch, bool int8, bool bf16) {
     char cmd[2048];
     snprintf(cmd, sizeof cmd,
              "%s %s/clients/bench/bench_torch.py %s --threads %d --seqs %s --iters %d --tp-iters "
-             "%d --tp-batch %d %s",
+             "%d --tp-batch %d %s %s",
              PL_BENCH_PYTHON, PL_BENCH_SOURCE_DIR, model, threads, seqs, iters, tp_iters, tp_batch,
-             int8 ? "--int8" : "");
+             int8 ? "--int8" : "", bf16 ? "--bf16" : "");
     FILE *p = popen(cmd, "r");
     if (!p) return NULL;
     char line[65536];
@@ -495,7 +495,10 @@ static int bench_encoder(int argc, char **argv) {
         return 1;
     }
     int seqs[8], n_seqs = parse_list(seqs_s, seqs, 8);
-    bool want_int8 = strstr(prec_s, "int8") != NULL, want_f32 = strstr(prec_s, "f32") != NULL;
+    /* bf16's peers: torch with bf16 weights; ONNX Runtime's f32 (it has no bf16 CPU kernels) */
+    static const char *const precs[3] = {"f32", "int8", "bf16"};
+    bool want[3];
+    for (int pi = 0; pi < 3; pi++) want[pi] = strstr(prec_s, precs[pi]) != NULL;
     struct pl_backend *be;
     if (pl_backend_create("cpu", &be) != PL_OK) return 1;
     printf("parley bench encoder: %s, kernels %s, %d latency iterations, %d throughput iterations\n", model,
@@ -507,13 +510,13 @@ static int bench_encoder(int argc, char **argv) {
     for (int ti = 0; ti < n_threads; ti++) {
         pl_backend_cpu_set_threads(be, threads[ti]);
         json_t *tr =
-            torch ? run_torch(model, threads[ti], seqs_s, iters, tp_iters, tp_batch, want_int8)
+            torch ? run_torch(model, threads[ti], seqs_s, iters, tp_iters, tp_batch, want[1], want[2])
                   : NULL;
-        json_t *orr = ort ? run_ort(model, threads[ti], seqs_s, iters, tp_iters, tp_batch, want_int8)
+        json_t *orr = ort ? run_ort(model, threads[ti], seqs_s, iters, tp_iters, tp_batch, want[1])
                          : NULL;
-        for (int pi = 0; pi < 2; pi++) {
-            const char *prec = pi ? "int8" : "f32";
-            if ((pi && !want_int8) || (!pi && !want_f32)) continue;
+        for (int pi = 0; pi < 3; pi++) {
+            const char *prec = precs[pi], *ort_prec = pi == 2 ? "f32" : prec;
+            if (!want[pi]) continue;
             /* max_seq 0: the model's positions (at most 512); a longer --seqs entry fails */
             struct pl_bert_options opt = {.precision = prec, .max_batch = 32, .max_seq = 0};
             struct pl_bert *m;
@@ -532,7 +535,7 @@ static int bench_encoder(int argc, char **argv) {
                 snprintf(key, sizeof key, "%d", seqs[si]);
                 printf("%-4d %-5s %-8s %10.2f %10.2f", threads[ti], prec, shape, l.p50, l.p99);
                 print_peer(l.p50, peer_p50(tr, prec, key));
-                print_peer(l.p50, peer_p50(orr, prec, key));
+                print_peer(l.p50, peer_p50(orr, ort_prec, key));
                 printf("\n");
                 if (profile) print_profile(be, threads[ti], prec, shape);
                 fflush(stdout);
@@ -542,7 +545,7 @@ static int bench_encoder(int argc, char **argv) {
                                        profile ? be : NULL);
                 double ours = tp_batch / (l.p50 / 1e3);
                 double pt = json_number_value(json_object_get(json_object_get(tr, prec), "tp"));
-                double ot = json_number_value(json_object_get(json_object_get(orr, prec), "tp"));
+                double ot = json_number_value(json_object_get(json_object_get(orr, ort_prec), "tp"));
                 char tps[32];
                 snprintf(tps, sizeof tps, "%dx128", tp_batch);
                 printf("%-4d %-5s %-8s %10.2f %10s   throughput %.2f seq/s", threads[ti], prec, tps,
@@ -580,7 +583,7 @@ int main(int argc, char **argv) {
         }
         return bench_gemm(threads, n);
     }
-    fprintf(stderr, "usage: parley bench encoder [--model DIR] [--threads 1,2] [--precision f32,int8]\n"
+    fprintf(stderr, "usage: parley bench encoder [--model DIR] [--threads 1,2] [--precision f32,int8,bf16]\n"
                     "                            [--seqs 16,64,128,384] [--iters N] [--tp-iters N] [--no-torch] [--no-gemm] [--ort]\n"
                     "                            [--tp-batch B] [--profile]\n"
                     "       parley bench gemm [--threads 1,2 | --bert 16,128,384,1024]\n"

@@ -2,7 +2,7 @@
  * parley-model - `parley model <command>`:
  *
  *   parley model forward MODEL_DIR --input-ids IDS.json --output OUT.f32
- *                        [--precision f32|int8|f16] [--device cpu|cpu-ref|cuda[:N]]
+ *                        [--precision f32|int8|f16|bf16] [--device cpu|cpu-ref|cuda[:N]]
  *                        [--threads N] [--head-output HEAD.f32]
  *       IDS.json: a JSON array of arrays of token ids; shorter rows are padded
  *       with the model's pad id and masked. Writes the last hidden state as raw
@@ -23,7 +23,7 @@
 
 static const char usage[] =
     "usage: parley model forward MODEL_DIR --input-ids IDS.json --output OUT.f32\n"
-    "                            [--precision f32|int8|f16] [--device cpu|cpu-ref|cuda[:N]]\n"
+    "                            [--precision f32|int8|f16|bf16] [--device cpu|cpu-ref|cuda[:N]]\n"
     "                            [--threads N] [--head-output HEAD.f32]\n"
     "       parley model tokenize MODEL_DIR TEXT\n";
 

@@ -29,6 +29,8 @@ const struct pl_cpu_kern *pl__cpu_kern_select(void) {
     const char *force = getenv("PARLEY_CPU_KERNELS");
     if (force && strcmp(force, "generic") == 0) return &pl__cpu_kern_generic;
     if (force && strcmp(force, "avx2") == 0 && has_avx2()) return &pl__cpu_kern_avx2;
+    if (force && strcmp(force, "avx512") == 0 && has_avx512()) return &pl__cpu_kern_avx512;
+    if (has_avx512() && __builtin_cpu_supports("avx512bf16")) return &pl__cpu_kern_avx512_bf16;
     if (has_avx512()) return &pl__cpu_kern_avx512;
     if (has_avx2()) return &pl__cpu_kern_avx2;
     return &pl__cpu_kern_generic;
@@ -58,6 +60,18 @@ void pl__cpu_pack_b_i8(int n, int k, const int8_t *b, int8_t *p) {
         for (int l = 0; r < n && l < k; l++) s += b[(size_t)r * k + l];
         sum[r] = 128 * s;
     }
+}
+
+void pl__cpu_pack_b_bf16(int n, int k, const uint16_t *b, uint16_t *p) {
+    int kp = PL_BF16_KP(k);
+    for (int q = 0; q * 32 < n; q++)
+        for (int g = 0; g < kp / 2; g++)
+            for (int j = 0; j < 32; j++)
+                for (int t = 0; t < 2; t++) {
+                    int r = q * 32 + j, l = 2 * g + t;
+                    p[(((size_t)q * (kp / 2) + g) * 32 + j) * 2 + t] =
+                        r < n && l < k ? b[(size_t)r * k + l] : 0;
+                }
 }
 
 pl_status pl__cpu_scratch_reserve(struct pl_cpu_scratch *s, size_t n) {
@@ -311,15 +325,37 @@ pl_status pl_backend_cpu_pack_weight(struct pl_backend *be, struct pl_tensor *w,
         PL_TRY(cpu_buffer_alloc(be, PL_I8_PACK_BYTES(n, k), &buf));
         pl__cpu_pack_b_i8((int)n, (int)k, w->data, buf->base);
         w->packed = buf->base;
+        w->packed_dtype = PL_DTYPE_I8;
         *out = buf;
         return PL_OK;
     }
-    if (!c->kern->pack_b || w->dtype != PL_DTYPE_F32) return PL_OK;
-    PL_TRY(cpu_buffer_alloc(be, (size_t)((n + 31) / 32 * 32) * (size_t)k * sizeof(float), &buf));
-    c->kern->pack_b((int)n, (int)k, w->data, (int)k, buf->base);
-    w->packed = buf->base;
-    *out = buf;
-    return PL_OK;
+    if (w->dtype == PL_DTYPE_BF16 && c->kern->gemm_bf16_packed) {
+        PL_TRY(cpu_buffer_alloc(be, PL_BF16_PACK_BYTES(n, k), &buf));
+        pl__cpu_pack_b_bf16((int)n, (int)k, w->data, buf->base);
+        w->packed = buf->base;
+        w->packed_dtype = PL_DTYPE_BF16;
+        *out = buf;
+        return PL_OK;
+    }
+    if (!c->kern->pack_b || (w->dtype != PL_DTYPE_F32 && w->dtype != PL_DTYPE_BF16)) return PL_OK;
+    /* bf16 weights without the bf16 GEMM: their f32 values, packed for gemm_f32_packed */
+    const float *src = w->data;
+    float *wide = NULL;
+    if (w->dtype == PL_DTYPE_BF16) {
+        wide = pl_malloc((size_t)(n * k) * sizeof(float) + 1);
+        if (!wide) return PL_ERR(PL_E_NOMEM, "cpu pack: out of memory widening %s", w->name);
+        for (int64_t i = 0; i < n * k; i++) wide[i] = pl_bf16_to_f32(((const uint16_t *)w->data)[i]);
+        src = wide;
+    }
+    pl_status st = cpu_buffer_alloc(be, (size_t)((n + 31) / 32 * 32) * (size_t)k * sizeof(float), &buf);
+    if (st == PL_OK) {
+        c->kern->pack_b((int)n, (int)k, src, (int)k, buf->base);
+        w->packed = buf->base;
+        w->packed_dtype = PL_DTYPE_F32;
+        *out = buf;
+    }
+    pl_free(wide);
+    return st;
 }
 
 pl_status pl_backend_cpu_set_profile(struct pl_backend *be, bool on) {

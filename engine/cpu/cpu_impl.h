@@ -56,6 +56,18 @@ struct pl_cpu_kern {
     void (*gemm_i8_packed)(int m, int n, int k, const uint8_t *a, int lda, const int8_t *bp,
                            const int32_t *bsum128, const float *ascale, const float *wscale,
                            const float *bias, int act, float *c, int ldc);
+    /* The bf16 Linear (AVX-512 BF16's vdpbf16ps): C[i][j] = act(sum_l a[i][l] *
+     * b[j][l] + bias[j]) with a and b bf16, products and sums in f32, B packed
+     * at load (pl__cpu_pack_b_bf16's layout; bp at the first column of a
+     * 32-column panel), A the rows converted by row_bf16 (row stride lda >=
+     * PL_BF16_KP(k), the element past an odd k zero). Bias and activation in
+     * registers (bias may be NULL). NULL in families without it: bf16 weights
+     * are then packed as f32 at load and run through gemm_f32_packed. */
+    void (*gemm_bf16_packed)(int m, int n, int k, const uint16_t *a, int lda, const uint16_t *bp,
+                             float *c, int ldc, const float *bias, int act);
+    /* One row to bf16 for gemm_bf16_packed: u[i] = bf16(x[i]) rounded to
+     * nearest even for i < k, 0 for k <= i < kp. */
+    void (*row_bf16)(const float *x, int k, int kp, uint16_t *u);
     /* Columns per task of gemm_i8_packed for 128 rows (fewer rows: wider, in
      * proportion, up to an even share per thread); 0: 64. The AVX2 kernel
      * widens each row block's A to 16 bits once per call, so wider tasks
@@ -103,8 +115,9 @@ struct pl_cpu_kern {
 extern const struct pl_cpu_kern pl__cpu_kern_generic;
 extern const struct pl_cpu_kern pl__cpu_kern_avx2;
 extern const struct pl_cpu_kern pl__cpu_kern_avx512;
+extern const struct pl_cpu_kern pl__cpu_kern_avx512_bf16; /* avx512 plus AVX-512 BF16 */
 /* Best family for this CPU (respects PARLEY_CPU_KERNELS=generic|avx2|avx512
- * to force a lower one). Never NULL. */
+ * to force a lower one, avx512 without the BF16 kernels). Never NULL. */
 const struct pl_cpu_kern *pl__cpu_kern_select(void);
 /* The packed-panel layout of pack_b above (32 columns per panel), shared by the families that
  * have gemm_f32_packed: plain C, run once per weight at load. */
@@ -117,6 +130,13 @@ void pl__cpu_pack_b32(int n, int k, const float *b, int ldb, float *p);
 #define PL_I8_KP(k) (((k) + 3) / 4 * 4)
 #define PL_I8_PACK_BYTES(n, k) ((size_t)(((n) + 31) / 32 * 32) * ((size_t)PL_I8_KP(k) + 4))
 void pl__cpu_pack_b_i8(int n, int k, const int8_t *b, int8_t *p);
+/* The bf16 packed layout read by gemm_bf16_packed, for a bf16 [n, k] matrix b
+ * (row stride k): 32-column panels of PL_BF16_KP(k) / 2 pairs of K,
+ * p[((q * KP / 2 + g) * 32 + j) * 2 + t] = b[32q + j][2g + t] (0 past n and
+ * k). PL_BF16_PACK_BYTES(n, k) bytes. */
+#define PL_BF16_KP(k) (((k) + 1) / 2 * 2)
+#define PL_BF16_PACK_BYTES(n, k) ((size_t)(((n) + 31) / 32 * 32) * (size_t)PL_BF16_KP(k) * 2)
+void pl__cpu_pack_b_bf16(int n, int k, const uint16_t *b, uint16_t *p);
 
 /* AVX2 epilogues, shared with the AVX-512 family. */
 void pl__avx2_bias_act(float *x, const float *bias, int n, int act);

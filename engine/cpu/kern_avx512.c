@@ -10,6 +10,8 @@
  * (signed, [-127, 127]) is shifted to unsigned by flipping its sign bit
  * (a + 128) and the tile subtracts 128 * sum(b) per column, computed once per
  * block of NC weight rows with a dpbusd against a vector of ones.
+ * bf16 GEMM (vdpbf16ps): compiled through a target attribute, in a second
+ * table (pl__cpu_kern_avx512_bf16) chosen only where the CPU has AVX-512 BF16.
  */
 #include <immintrin.h>
 #include <math.h>
@@ -624,6 +626,95 @@ static void gemm_i8_packed(int m, int n, int k, const uint8_t *a, int lda, const
     }
 }
 
+/* ---- bf16 GEMM (AVX-512 BF16) ----------------------------------------------
+ *
+ * The int8 tile's shape with vdpbf16ps: MR rows x one 32-column panel, 2 x MR
+ * f32 accumulators; per pair of K, two panel vectors (16 columns x 2 bf16
+ * each) and MR broadcast pairs of A feed 2 x MR vdpbf16ps (each lane adds
+ * a[2g] b[2g] + a[2g+1] b[2g+1] to its sum). Half the bytes of f32 per weight
+ * and twice the products per instruction. These functions carry the
+ * instruction set in their target attribute: the family that uses them is
+ * chosen only on CPUs that report avx512bf16. */
+#define BF16_TARGET __attribute__((target("avx512bf16")))
+
+static inline __attribute__((always_inline)) BF16_TARGET void
+bf16tile(int mr, int kg, const uint16_t *a, int lda, const uint16_t *bp, const uint16_t *pf,
+         const float *bias, int act, float *c, int ldc, __mmask16 m0, __mmask16 m1) {
+    __m512 acc0[12], acc1[12];
+    _Pragma("GCC unroll 12") for (int i = 0; i < mr; i++) acc0[i] = acc1[i] = _mm512_setzero_ps();
+    for (int g = 0; g < kg; g++) {
+        __m512bh b0 = (__m512bh)_mm512_load_si512((const void *)(bp + (size_t)g * 64));
+        __m512bh b1 = (__m512bh)_mm512_load_si512((const void *)(bp + (size_t)g * 64 + 32));
+        _mm_prefetch((const char *)(pf + (size_t)g * 64), _MM_HINT_T0);
+        _mm_prefetch((const char *)(pf + (size_t)g * 64 + 32), _MM_HINT_T0);
+        _Pragma("GCC unroll 12") for (int i = 0; i < mr; i++) {
+            int32_t v;
+            memcpy(&v, a + (size_t)i * lda + 2 * g, sizeof v);
+            __m512bh av = (__m512bh)_mm512_set1_epi32(v);
+            acc0[i] = _mm512_dpbf16_ps(acc0[i], av, b0);
+            acc1[i] = _mm512_dpbf16_ps(acc1[i], av, b1);
+        }
+    }
+    float out[12][32] __attribute__((aligned(64))); /* as in i8tile: out of registers once */
+    _Pragma("GCC unroll 12") for (int i = 0; i < mr; i++) {
+        _mm512_store_ps(out[i], acc0[i]);
+        _mm512_store_ps(out[i] + 16, acc1[i]);
+    }
+    for (int i = 0; i < mr; i++)
+        ptile_store(c + (size_t)i * ldc, _mm512_load_ps(out[i]), _mm512_load_ps(out[i] + 16), 0,
+                    bias, act, m0, m1);
+}
+
+#define BF16TILE(MR)                                                                               \
+    static BF16_TARGET void bf16tile_##MR(int kg, const uint16_t *a, int lda, const uint16_t *bp,  \
+                                          const uint16_t *pf, const float *bias, int act, float *c, \
+                                          int ldc, __mmask16 m0, __mmask16 m1) {                   \
+        bf16tile(MR, kg, a, lda, bp, pf, bias, act, c, ldc, m0, m1);                               \
+    }
+BF16TILE(12)
+BF16TILE(8)
+BF16TILE(4)
+BF16TILE(2)
+BF16TILE(1)
+
+static BF16_TARGET void gemm_bf16_packed(int m, int n, int k, const uint16_t *a, int lda,
+                                         const uint16_t *bp, float *c, int ldc, const float *bias,
+                                         int act) {
+    int kg = PL_BF16_KP(k) / 2;
+    for (int j0 = 0; j0 < n; j0 += 32) {
+        __mmask16 m0 = lanes(n - j0), m1 = lanes(n - j0 - 16);
+        const uint16_t *pp = bp + (size_t)(j0 / 32) * kg * 64;
+        const uint16_t *pf = j0 + 32 < n ? pp + (size_t)kg * 64 : pp; /* as gemm_i8_packed */
+        const float *bj = bias ? bias + j0 : NULL;
+        int i = 0;
+#define BF16CALL(MR)                                                                               \
+    bf16tile_##MR(kg, a + (size_t)i * lda, lda, pp, i ? pp : pf, bj, act, c + (size_t)i * ldc + j0, \
+                  ldc, m0, m1)
+        for (; i + 12 <= m; i += 12) BF16CALL(12);
+        if (m - i >= 8) BF16CALL(8), i += 8;
+        if (m - i >= 4) BF16CALL(4), i += 4;
+        if (m - i >= 2) BF16CALL(2), i += 2;
+        if (m - i >= 1) BF16CALL(1), i += 1;
+#undef BF16CALL
+    }
+}
+
+/* row_bf16 (cpu_impl.h): 32 floats a step through vcvtne2ps2bf16 (round to
+ * nearest even), the tail masked. */
+static BF16_TARGET void row_bf16(const float *x, int k, int kp, uint16_t *u) {
+    int i = 0;
+    for (; i + 32 <= k; i += 32) {
+        __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(x + i));
+        _mm512_storeu_si512((void *)(u + i), (__m512i)v);
+    }
+    for (; i < k; i += 16) {
+        __mmask16 mk = lanes(k - i);
+        __m256bh v = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(mk, x + i));
+        _mm256_mask_storeu_epi16(u + i, mk, (__m256i)v);
+    }
+    for (i = k; i < kp; i++) u[i] = 0;
+}
+
 /* quant_row_u8 (cpu_impl.h): the reference's arithmetic as in
  * pl__avx2_quant_row (exact max|x|, the same x * inv product, cvtps rounding
  * half to even like nearbyintf), 16 lanes, the +128 shift as an XOR of the
@@ -691,20 +782,31 @@ static void dwconv(int n_out, int ch, int k, int d, int s, const float *x, const
     }
 }
 
+/* every member but the bf16 ones, shared by the two AVX-512 tables */
+#define AVX512_KERNELS                                                                             \
+    .gemm_f32 = gemm_f32,                                                                          \
+    .gemm_f32_packed = gemm_f32_packed,                                                            \
+    .pack_b = pl__cpu_pack_b32,                                                                    \
+    .attention_f32 = attention_f32,                                                                \
+    .layer_norm_f32 = layer_norm_f32,                                                              \
+    .gemm_nn_f32 = pl__avx2_gemm_nn,                                                               \
+    .gemm_i8 = gemm_i8,                                                                            \
+    .gemm_i8_packed = gemm_i8_packed,                                                              \
+    .bias_act = pl__avx2_bias_act,                                                                 \
+    .exp_sum = pl__avx2_exp_sum,                                                                   \
+    .quant_row = pl__avx2_quant_row,                                                               \
+    .quant_row_u8 = quant_row_u8,                                                                  \
+    .dwconv_f32 = dwconv,                                                                          \
+    .lstm_f32 = pl__avx2_lstm
+
 const struct pl_cpu_kern pl__cpu_kern_avx512 = {
     .name = "avx512",
-    .gemm_f32 = gemm_f32,
-    .gemm_f32_packed = gemm_f32_packed,
-    .pack_b = pl__cpu_pack_b32,
-    .attention_f32 = attention_f32,
-    .layer_norm_f32 = layer_norm_f32,
-    .gemm_nn_f32 = pl__avx2_gemm_nn,
-    .gemm_i8 = gemm_i8,
-    .gemm_i8_packed = gemm_i8_packed,
-    .bias_act = pl__avx2_bias_act,
-    .exp_sum = pl__avx2_exp_sum,
-    .quant_row = pl__avx2_quant_row,
-    .quant_row_u8 = quant_row_u8,
-    .dwconv_f32 = dwconv,
-    .lstm_f32 = pl__avx2_lstm,
+    AVX512_KERNELS,
+};
+
+const struct pl_cpu_kern pl__cpu_kern_avx512_bf16 = {
+    .name = "avx512bf16",
+    AVX512_KERNELS,
+    .gemm_bf16_packed = gemm_bf16_packed,
+    .row_bf16 = row_bf16,
 };

@@ -42,7 +42,8 @@ struct lin_job {
     int64_t m, n, k, n_nb, nb; /* nb weight rows per task (LIN_NB, wider for packed f32) */
     float *wconv;    /* per-thread f32 panel for f16/bf16 weights [LIN_NB, k] */
     int8_t *aq;      /* quantized activations [m, lda] */
-    int64_t lda;     /* their row stride: k, or PL_I8_KP(k) for the packed int8 GEMM */
+    uint16_t *abf;   /* bf16 activations [m, lda] for the bf16 GEMM */
+    int64_t lda;     /* their row stride: k, PL_I8_KP(k) (packed int8), PL_BF16_KP(k) (bf16) */
     float *ascale;   /* per-row activation scales [m] */
     int32_t *acc;    /* per-thread int32 tile [LIN_MB, LIN_NB] */
     size_t acc_per_thread;
@@ -59,13 +60,19 @@ static void lin_task(void *arg, int task, int thread) {
     float *y = (float *)t->data + m0 * j->n + n0;
     const float *bias = b ? (const float *)b->data + n0 : NULL;
     int act = t->op_params[0];
-    if (w->dtype == PL_DTYPE_I8 && w->packed && j->kern->gemm_i8_packed) {
+    if (w->packed && w->packed_dtype == PL_DTYPE_I8 && j->kern->gemm_i8_packed) {
         /* dequantization, bias and activation in the GEMM's registers */
         int64_t np = cdiv(j->n, 32) * 32;
         const int32_t *bsum = (const int32_t *)((const int8_t *)w->packed + np * j->lda) + n0;
         j->kern->gemm_i8_packed(mm, nn, k, (const uint8_t *)j->aq + m0 * j->lda, (int)j->lda,
                                 (const int8_t *)w->packed + n0 * j->lda, bsum, j->ascale + m0,
                                 (const float *)t->src[3]->data + n0, bias, act, y, (int)j->n);
+        pl__cpu_prof_lap(j->ctx, thread, PL_CPU_PROF_GEMM, &t0);
+        return;
+    }
+    if (w->packed && w->packed_dtype == PL_DTYPE_BF16 && j->kern->gemm_bf16_packed) {
+        j->kern->gemm_bf16_packed(mm, nn, k, j->abf + m0 * j->lda, (int)j->lda,
+                                  (const uint16_t *)w->packed + n0 * j->lda, y, (int)j->n, bias, act);
         pl__cpu_prof_lap(j->ctx, thread, PL_CPU_PROF_GEMM, &t0);
         return;
     }
@@ -85,6 +92,15 @@ static void lin_task(void *arg, int task, int thread) {
         pl__cpu_prof_lap(j->ctx, thread, PL_CPU_PROF_EPILOGUE, &t0);
         return;
     }
+    /* f32 weights packed at load, or bf16 ones widened into that layout (no bf16 GEMM here) */
+    const float *bp =
+        w->packed && w->packed_dtype == PL_DTYPE_F32 && j->kern->gemm_f32_packed ? w->packed : NULL;
+    if (bp) { /* bias and activation in the GEMM's registers */
+        j->kern->gemm_f32_packed(mm, nn, k, (const float *)x->data + m0 * j->k, k,
+                                 bp + (size_t)n0 * j->k, y, (int)j->n, bias, act);
+        pl__cpu_prof_lap(j->ctx, thread, PL_CPU_PROF_GEMM, &t0);
+        return;
+    }
     const float *wp;
     if (w->dtype == PL_DTYPE_F32) {
         wp = (const float *)w->data + n0 * j->k;
@@ -98,14 +114,6 @@ static void lin_task(void *arg, int task, int thread) {
             for (int64_t i = 0; i < cnt; i++) dst[i] = pl_bf16_to_f32(src[i]);
         wp = dst;
         pl__cpu_prof_lap(j->ctx, thread, PL_CPU_PROF_PACK, &t0);
-    }
-    const float *bp = w->dtype == PL_DTYPE_F32 ? w->packed : NULL;
-    if (bp && j->kern->gemm_f32_packed) {
-        /* weights packed at load; bias and activation in the GEMM's registers */
-        j->kern->gemm_f32_packed(mm, nn, k, (const float *)x->data + m0 * j->k, k,
-                                 bp + (size_t)n0 * j->k, y, (int)j->n, bias, act);
-        pl__cpu_prof_lap(j->ctx, thread, PL_CPU_PROF_GEMM, &t0);
-        return;
     }
     j->kern->gemm_f32(mm, nn, k, (const float *)x->data + m0 * j->k, k, wp, k, y, (int)j->n);
     pl__cpu_prof_lap(j->ctx, thread, PL_CPU_PROF_GEMM, &t0);
@@ -123,6 +131,23 @@ struct quant_job {
     int64_t m, k, ldq;
     bool shift; /* store q + 128 (unsigned) for the packed int8 GEMM */
 };
+
+struct bf16_job {
+    struct pl_cpu_ctx *ctx;
+    const struct pl_cpu_kern *kern;
+    const float *x;
+    uint16_t *u;
+    int64_t m, k, ldu;
+};
+
+static void bf16_task(void *arg, int task, int thread) {
+    struct bf16_job *j = arg;
+    int64_t t0 = pl__cpu_prof_now(j->ctx);
+    int64_t r0 = task * 16, r1 = r0 + 16 < j->m ? r0 + 16 : j->m;
+    for (int64_t r = r0; r < r1; r++)
+        j->kern->row_bf16(j->x + r * j->k, (int)j->k, (int)j->ldu, j->u + r * j->ldu);
+    pl__cpu_prof_lap(j->ctx, thread, PL_CPU_PROF_PACK, &t0);
+}
 
 static void quant_task(void *arg, int task, int thread) {
     struct quant_job *j = arg;
@@ -170,12 +195,13 @@ static pl_status op_linear(struct pl_cpu_ctx *ctx, struct pl_tensor *t) {
      * threads equally busy (balanced_nb). A family may ask for wider int8
      * tasks as well (i8_task_cols). */
     j.nb = LIN_NB;
-    bool f32_packed = w->dtype == PL_DTYPE_F32 && w->packed && ctx->kern->gemm_f32_packed;
-    bool i8_wide = w->dtype == PL_DTYPE_I8 && w->packed && ctx->kern->gemm_i8_packed &&
-                   ctx->kern->i8_task_cols > 0;
-    if (f32_packed || i8_wide) {
+    bool bf16_packed = w->packed && w->packed_dtype == PL_DTYPE_BF16 && ctx->kern->gemm_bf16_packed;
+    bool f32_packed = w->packed && w->packed_dtype == PL_DTYPE_F32 && ctx->kern->gemm_f32_packed;
+    bool i8_packed = w->packed && w->packed_dtype == PL_DTYPE_I8 && ctx->kern->gemm_i8_packed;
+    bool i8_wide = i8_packed && ctx->kern->i8_task_cols > 0;
+    if (f32_packed || bf16_packed || i8_wide) {
         int64_t mb = j.m < LIN_MB ? j.m : LIN_MB;
-        j.nb = (f32_packed ? 32 * 1024 : 128 * (int64_t)ctx->kern->i8_task_cols) / mb / 32 * 32;
+        j.nb = (i8_wide ? 128 * (int64_t)ctx->kern->i8_task_cols : 32 * 1024) / mb / 32 * 32;
         int64_t share = cdiv(cdiv(j.n, 2 * (int64_t)nt), 32) * 32;
         if (nt > 1 && j.nb > share) j.nb = share;
         if (j.nb >= j.n) j.nb = j.n;
@@ -184,7 +210,7 @@ static pl_status op_linear(struct pl_cpu_ctx *ctx, struct pl_tensor *t) {
     if (j.nb < LIN_NB) j.nb = LIN_NB;
     j.n_nb = cdiv(j.n, j.nb);
     if (w->dtype == PL_DTYPE_I8) {
-        bool packed = w->packed && ctx->kern->gemm_i8_packed;
+        bool packed = i8_packed;
         j.lda = packed ? PL_I8_KP(j.k) : j.k;
         j.acc_per_thread = packed ? 0 : (size_t)LIN_MB * LIN_NB;
         size_t aq_bytes = align64((size_t)(j.m * j.lda));
@@ -205,7 +231,14 @@ static pl_status op_linear(struct pl_cpu_ctx *ctx, struct pl_tensor *t) {
                               .ldq = j.lda,
                               .shift = packed};
         pl_threadpool_run(ctx->pool, (int)cdiv(j.m, 16), quant_task, &q);
-    } else if (w->dtype != PL_DTYPE_F32) {
+    } else if (bf16_packed) {
+        j.lda = PL_BF16_KP(j.k);
+        PL_TRY(pl__cpu_scratch_reserve(&ctx->scratch, (size_t)(j.m * j.lda) * sizeof(uint16_t)));
+        j.abf = ctx->scratch.p;
+        struct bf16_job q = {
+            .ctx = ctx, .kern = ctx->kern, .x = x->data, .u = j.abf, .m = j.m, .k = j.k, .ldu = j.lda};
+        pl_threadpool_run(ctx->pool, (int)cdiv(j.m, 16), bf16_task, &q);
+    } else if (w->dtype != PL_DTYPE_F32 && !f32_packed) {
         PL_TRY(pl__cpu_scratch_reserve(&ctx->scratch, (size_t)nt * LIN_NB * j.k * sizeof(float)));
         j.wconv = ctx->scratch.p;
     }

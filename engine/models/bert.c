@@ -24,7 +24,7 @@
 #include "log.h"
 #include "safetensors.h"
 
-enum wprec { W_F32, W_F16, W_I8 };
+enum wprec { W_F32, W_F16, W_I8, W_BF16 };
 
 struct bert_layer {
     struct pl_tensor *qkv_w, *qkv_s, *qkv_b, *o_w, *o_s, *o_b, *ln1_g, *ln1_b;
@@ -173,7 +173,10 @@ static pl_status upload(struct pl_bert *m, const char *label, const float *host,
     pl_status st = PL_OK;
     void *tmp = NULL;
     struct pl_buffer *buf = NULL;
-    enum pl_dtype dt = p == W_I8 ? PL_DTYPE_I8 : p == W_F16 ? PL_DTYPE_F16 : PL_DTYPE_F32;
+    enum pl_dtype dt = p == W_I8    ? PL_DTYPE_I8
+                       : p == W_F16  ? PL_DTYPE_F16
+                       : p == W_BF16 ? PL_DTYPE_BF16
+                                     : PL_DTYPE_F32;
     PL_TRY(pl_tensor_new(m->wctx, dt, nd, shape, t));
     pl_tensor_set_name(*t, label);
     int64_t n = pl_tensor_nelements(*t), rows = shape[0], cols = n / (rows ? rows : 1);
@@ -191,6 +194,8 @@ static pl_status upload(struct pl_bert *m, const char *label, const float *host,
         }
         if (p == W_F16) {
             for (int64_t i = 0; i < n; i++) ((uint16_t *)tmp)[i] = pl_f32_to_f16(host[i]);
+        } else if (p == W_BF16) {
+            for (int64_t i = 0; i < n; i++) ((uint16_t *)tmp)[i] = pl_f32_to_bf16(host[i]);
         } else {
             float *scales = (float *)((char *)tmp + nb);
             for (int64_t r = 0; r < rows; r++) {
@@ -332,7 +337,7 @@ static pl_status load_layers(struct pl_bert *m) {
         one[0] = f2;
         PL_TRY(load_linear(m, one, 1, h, in, m->prec, &L->f2_w, &L->f2_s, &L->f2_b));
         PL_TRY(load_ln(m, ln2, &L->ln2_g, &L->ln2_b));
-        if (m->prec == W_F32 || m->prec == W_I8) { /* the encoder's GEMMs; heads keep the plain kernels */
+        if (m->prec != W_F16) { /* the encoder's GEMMs; heads keep the plain kernels */
             PL_TRY(pack_weight(m, L->qkv_w));
             PL_TRY(pack_weight(m, L->o_w));
             PL_TRY(pack_weight(m, L->f1_w));
@@ -443,8 +448,14 @@ pl_status pl_bert_load(const char *model_dir, struct pl_backend *be,
     if (!strcmp(p, "f32")) m->prec = W_F32;
     else if (!strcmp(p, "int8")) m->prec = W_I8;
     else if (!strcmp(p, "f16")) m->prec = W_F16;
+    else if (!strcmp(p, "bf16")) m->prec = W_BF16;
     else {
-        st = PL_ERR(PL_E_INVALID_ARG, "bert: precision '%s' (f32, int8, f16)", p);
+        st = PL_ERR(PL_E_INVALID_ARG, "bert: precision '%s' (f32, int8, f16, bf16)", p);
+        goto fail;
+    }
+    if (m->prec == W_BF16 && strncmp(pl_backend_name(be), "cpu", 3) != 0) { /* cpu, cpu-ref */
+        st = PL_ERR(PL_E_INVALID_ARG, "bert: precision 'bf16' runs on the CPU backend (on %s: f16)",
+                    pl_backend_name(be));
         goto fail;
     }
     if (m->cfg.arch == PL_BERT_ARCH_ROBERTA) {
@@ -502,7 +513,7 @@ void pl_bert_destroy(struct pl_bert *m) {
 
 const struct pl_bert_config *pl_bert_get_config(const struct pl_bert *m) { return &m->cfg; }
 const char *pl_bert_precision(const struct pl_bert *m) {
-    return m->prec == W_I8 ? "int8" : m->prec == W_F16 ? "f16" : "f32";
+    return m->prec == W_I8 ? "int8" : m->prec == W_F16 ? "f16" : m->prec == W_BF16 ? "bf16" : "f32";
 }
 int pl_bert_max_batch(const struct pl_bert *m) { return m->max_batch; }
 int pl_bert_max_seq(const struct pl_bert *m) { return m->max_seq; }

@@ -4,7 +4,7 @@
  *
  *   MODEL_DIR/config.json        Hugging Face config (model_type, sizes,
  *                                architectures, id2label...) plus Parley's
- *                                optional "precision": "f32" | "int8" | "f16"
+ *                                optional "precision": "f32" | "int8" | "f16" | "bf16"
  *   MODEL_DIR/model.safetensors  weights under Hugging Face names
  *                                (bert.encoder.layer.N.attention.self.query.weight ...;
  *                                DistilBERT and RoBERTa through a rename table)
@@ -12,7 +12,10 @@
  * Post-LN transformer layers; Q, K and V run as one GEMM (their weights are
  * concatenated at load). Padded batches are masked. Precision is chosen at
  * load: f32; int8 (per-output-channel int8 encoder weights, dynamic per-row
- * activation quantization); f16 (encoder weights in f16; meant for GPUs).
+ * activation quantization); f16 (encoder weights in f16; meant for GPUs);
+ * bf16 (encoder weights and, on AVX-512 BF16 CPUs, the GEMMs' activations in
+ * bf16 with f32 sums; elsewhere the bf16 weights run through the f32 GEMM;
+ * CPU backend only).
  *
  * A struct pl_bert is immutable after load and may be shared by threads; each
  * thread runs forwards through its own struct pl_bert_state, whose workspace
@@ -53,7 +56,7 @@ struct pl_bert_config {
 };
 
 struct pl_bert_options {
-    const char *precision; /* "f32", "int8", "f16"; NULL = config.json's, else f32 */
+    const char *precision; /* "f32", "int8", "f16", "bf16"; NULL = config.json's, else f32 */
     int max_batch;         /* 0 = 8 */
     int max_seq;           /* 0 = min(512, max_positions - offset) */
     int no_head;           /* 1 = load the encoder only, ignore head weights */

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Accuracy of the int8 variants next to f32, through the service: copies every NLU model of a
-# repository into a temp dir, declares "variants": {"int8": {"precision": "int8"}} in each copy
-# (kept when already there), starts nats-server + parley-nlu + parley-gateway on free 127.0.0.1
+# repository into a temp dir, declares "variants": {"int8": {"precision": "int8"}} and
+# {"bf16": {"precision": "bf16"}} in each copy (kept when already there), starts nats-server + parley-nlu + parley-gateway on free 127.0.0.1
 # ports and runs `python3 -m train.nlu.eval_service --variants base,int8` (SNIPS intent/slots, CoNLL-2003
 # entities, held-out punctuation), which prints both and the difference.
 #
 #   services/nlu/eval_int8.sh <build dir> <model repository> [eval_service.py args...]
 #   e.g. services/nlu/eval_int8.sh /work/build models --limit 200
 # Environment: PL_PYTHON (default /usr/bin/python3), OUT_DIR (default a temp dir; logs there),
-# VARIANTS (default base,int8; empty: no --variants, so entities go through AnalyzeEntities with
+# VARIANTS (default base,int8; e.g. f32,bf16,int8; empty: no --variants, so entities go through AnalyzeEntities with
 # its BIO-constrained decoding instead of ClassifyTokens' per-word argmax).
 set -u
 BUILD=$(cd "$1" && pwd)
@@ -43,6 +43,7 @@ for d in sorted(os.listdir(src)):
         if f != "config.json":
             os.symlink(os.path.abspath(os.path.join(src, d, f)), os.path.join(dst, d, f))
     cfg.setdefault("variants", {}).setdefault("int8", {"precision": "int8"})
+    cfg["variants"].setdefault("bf16", {"precision": "bf16"})
     json.dump(cfg, open(os.path.join(dst, d, "config.json"), "w"), indent=1)
     print("model %s: variants %s" % (d, sorted(cfg["variants"])))
 EOF

@@ -60,7 +60,7 @@ static const struct pl_config_field nlu_fields[] = {
     F("threads", PL_CONFIG_INT, threads, "1", 0, 256, "CPU backend threads per model (0 = all cores; 1 leaves the other cores to NATS, the gateway and other models)"),
     F("instances", PL_CONFIG_INT, instances, "0", 0, 64, "forward instances per model, each its own engine and batcher thread so batches run in parallel (0: 2 on the cpu backend, else 1)"),
     F("handler_threads", PL_CONFIG_INT, handler_threads, "64", 1, 1024, "request threads (they wait on the batchers)"),
-    F("precision", PL_CONFIG_STRING, precision, "", 1, 0, "f32, int8 or f16 (empty: each model's own)"),
+    F("precision", PL_CONFIG_STRING, precision, "", 1, 0, "f32, int8, f16 or bf16 (empty: each model's own)"),
     F("max_batch_size", PL_CONFIG_INT, max_batch_size, "0", 0, 1024, "batch size of every model (0: the model's config.json, else 8)"),
     F("max_queue_delay_us", PL_CONFIG_INT, max_queue_delay_us, "-1", -1, 10000000, "batching delay (-1: the model's config.json, else 0: batches take what queued while the instances were busy)"),
     F("max_text_bytes", PL_CONFIG_INT, max_text_bytes, "65536", 1, 1 << 30, "longest text accepted (bytes)"),

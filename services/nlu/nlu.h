@@ -317,7 +317,7 @@ bool pl_nlu_model_probe(const char *dir, enum pl_nlu_task *task);
 /*
  * The variants config.json declares: "variants": {"int8": {"precision": "int8"}, ...}, keys
  * sorted. A variant is the same files served under a second name with some settings replaced:
- * "precision" (f32, int8, f16) and "batching" are the keys a variant may set. Names are
+ * "precision" (f32, int8, f16, bf16) and "batching" are the keys a variant may set. Names are
  * 1-32 of [A-Za-z0-9_.]. OUT: *names (caller owns; pl_nlu_variants_free), *n (0 and NULL
  * when there are none). Errors: PL_E_IO, PL_E_FORMAT ("variants" not an object, a bad name,
  * a variant not an object or with another key, naming it), PL_E_NOMEM.

@@ -1,7 +1,7 @@
 /*
  * test_engine_ops.c - every CPU op x dtype x shape against the scalar
  * reference mode, for every kernel family this CPU can run (generic, avx2,
- * avx512), including the sequence ops of the ASR model and the VAD. Checks NMSE per op (normalized by max(sum ref^2, n)), NaN/Inf, and guard bytes around outputs.
+ * avx512, avx512bf16), including the sequence ops of the ASR model and the VAD. Checks NMSE per op (normalized by max(sum ref^2, n)), NaN/Inf, and guard bytes around outputs.
  * The seed is printed on failure.
  */
 #include <check.h>
@@ -75,7 +75,9 @@ static bool guards_ok(const struct pl_tensor *t) {
 }
 
 static struct pl_backend *be_ref;
-static const char *families[] = {"generic", "avx2", "avx512"};
+static const char *families[] = {"generic", "avx2", "avx512", "avx512bf16"};
+/* avx512bf16 differs from avx512 only in the bf16 GEMM: run it in the bf16 tests only */
+static bool with_bf16_family;
 
 /* Compute op tensor `t` (placed) with cpu-ref into t, then with each kernel
  * family into a clone, compare. */
@@ -96,7 +98,8 @@ static void check_op(struct arena *a, struct pl_tensor *t, double tol, const cha
         ck_assert_int_eq(pl_backend_create("cpu", &be), PL_OK);
         /* CPU lacks the family, or the portable family on a large output (it is
          * covered on the small shapes; keeps the sanitizer run short). */
-        if (strcmp(pl_backend_cpu_kernels(be), families[f]) != 0 || (f == 0 && n > 4096)) {
+        if (strcmp(pl_backend_cpu_kernels(be), families[f]) != 0 || (f == 0 && n > 4096) ||
+            (f == 3 && !with_bf16_family)) {
             pl_backend_destroy(be);
             continue;
         }
@@ -217,6 +220,72 @@ START_TEST(test_linear_i8_packed) {
             pl_buffer_free(pk);
             arena_deinit(&a);
         }
+    pl_backend_destroy(fast);
+}
+END_TEST
+
+/* bf16 weights (models in "precision": "bf16"): packed at load into K pairs
+ * for AVX-512 BF16's vdpbf16ps where the family has it, else widened into the
+ * f32 panels; each family also runs the other family's packing (the layout
+ * it cannot read is left alone: packed_dtype). Activations that are bf16
+ * values already make the bf16 GEMM exact up to f32 sums (tight tolerance),
+ * tails of every tile dimension (rows 12/8/4/2/1, a panel and its halves, an
+ * odd K); then activations of full f32 precision, rounded by the GEMM
+ * (relative error 2^-9 per product). */
+START_TEST(test_linear_bf16) {
+    static const int shapes[][3] = {{1, 1, 1},   {3, 17, 5},   {13, 33, 64},  {27, 70, 257},
+                                    {11, 96, 768}, {200, 130, 7}, {7, 40, 3072}, {25, 16, 30}};
+    struct pl_backend *fast, *wide;
+    ck_assert_int_eq(pl_backend_create("cpu", &fast), PL_OK);
+    setenv("PARLEY_CPU_KERNELS", "avx2", 1);
+    ck_assert_int_eq(pl_backend_create("cpu", &wide), PL_OK);
+    unsetenv("PARLEY_CPU_KERNELS");
+    bool bf16 = strcmp(pl_backend_cpu_kernels(fast), "avx512bf16") == 0;
+    with_bf16_family = true;
+    for (size_t s = 0; s < PL_ARRAY_LEN(shapes); s++)
+        for (int act = 0; act < 2; act++)
+            for (int packer = 0; packer < 3; packer++) { /* none, the best family, avx2 */
+                struct arena a;
+                arena_init(&a, be_ref, 32 << 20);
+                int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+                struct pl_tensor *x = leaf(&a, PL_DTYPE_F32, 2, (int64_t[]){m, k});
+                float *xd = x->data;
+                for (int64_t i = 0; i < m * k; i++) xd[i] = pl_bf16_to_f32(pl_f32_to_bf16(xd[i]));
+                struct pl_tensor *w = leaf(&a, PL_DTYPE_BF16, 2, (int64_t[]){n, k});
+                struct pl_tensor *b = (s + act) % 2 ? leaf(&a, PL_DTYPE_F32, 1, (int64_t[]){n}) : NULL;
+                struct pl_buffer *pk = NULL;
+                if (packer) {
+                    ck_assert_int_eq(pl_backend_cpu_pack_weight(packer == 1 ? fast : wide, w, &pk),
+                                     PL_OK);
+                    ck_assert(!pk == !w->packed);
+                }
+                if (pk && packer == 1 && bf16) {
+                    ck_assert_int_eq(w->packed_dtype, PL_DTYPE_BF16);
+                    const uint16_t *p = w->packed, *wd = w->data;
+                    if (n > 1 && k > 1) ck_assert_int_eq(p[2 + 1], wd[k + 1]); /* row 1, K 1 */
+                } else if (pk) {
+                    ck_assert_int_eq(w->packed_dtype, PL_DTYPE_F32);
+                    ck_assert(((const float *)w->packed)[0] == pl_bf16_to_f32(*(uint16_t *)w->data));
+                }
+                struct pl_tensor *y;
+                ck_assert_int_eq(pl_op_linear(a.ctx, x, w, NULL, b, (enum pl_act)act, &y), PL_OK);
+                char what[96];
+                snprintf(what, sizeof what, "linear bf16 %lldx%lldx%lld act %d packer %d%s",
+                         (long long)m, (long long)n, (long long)k, act, packer, b ? " bias" : "");
+                check_op(&a, y, 1e-9, what);
+                if (packer == 1 && s % 2 == 0) { /* full-precision activations */
+                    for (int64_t i = 0; i < m * k; i++) xd[i] += 1e-3f * frand();
+                    struct pl_tensor *y2;
+                    ck_assert_int_eq(pl_op_linear(a.ctx, x, w, NULL, b, (enum pl_act)act, &y2), PL_OK);
+                    snprintf(what, sizeof what, "linear bf16 %lldx%lldx%lld act %d, f32 activations",
+                             (long long)m, (long long)n, (long long)k, act);
+                    check_op(&a, y2, 1e-5, what);
+                }
+                pl_buffer_free(pk);
+                arena_deinit(&a);
+            }
+    with_bf16_family = false;
+    pl_backend_destroy(wide);
     pl_backend_destroy(fast);
 }
 END_TEST
@@ -559,6 +628,7 @@ Suite *pl_engine_ops_suite(void) {
     tcase_add_test(tc, test_linear);
     tcase_add_test(tc, test_linear_packed);
     tcase_add_test(tc, test_linear_i8_packed);
+    tcase_add_test(tc, test_linear_bf16);
     tcase_add_test(tc, test_rowwise);
     tcase_add_test(tc, test_attention);
     tcase_add_test(tc, test_embed_get_rows);
