@@ -271,12 +271,17 @@ def run_variants(stub, nlp, grpc, args, models):
             "punct": args.punct_model or default_model(models, "punctuation_capitalization")}
     names = [v.strip() for v in args.variants.split(",") if v.strip()]
     res = {}
+    def named(b, v):
+        # "f32" is the model itself unless it declares an f32 variant (a model served in int8)
+        if not b or v == "base" or (v == "f32" and b + "-f32" not in models):
+            return b or ""
+        return b + "-" + v
+
     for v in names:
-        suf = "" if v in ("base", "f32") else "-" + v
         a = argparse.Namespace(**vars(args))
-        a.domain = base["intent"] + suf if base["intent"] else ""
-        a.ner_model = base["ner"] + suf if base["ner"] else ""
-        a.punct_model = base["punct"] + suf if base["punct"] else ""
+        a.domain = named(base["intent"], v)
+        a.ner_model = named(base["ner"], v)
+        a.punct_model = named(base["punct"], v)
         print("== variant %s: %s" % (v, ", ".join(x for x in (a.domain, a.ner_model, a.punct_model) if x)))
         for n in (a.domain, a.ner_model, a.punct_model):
             if n and n not in models:
