@@ -122,10 +122,11 @@ static int bench_gemm(const int *threads, int n_threads) {
     double peak_i8 = measured_peak_i8();
     if (peak_i8 > 0)
         printf("(int8 without VNNI, vpmaddwd + vpaddd: measured %.1f GOP/s per core)\n", peak_i8 / 1e9);
-    printf("%-6s %-18s %12s %8s %14s %8s %12s %12s\n", "thr", "M x N x K", "parley GF/s", "%peak",
-           "OpenBLAS GF/s", "ours/blas", "int8 GOP/s", "unpacked");
-    printf("(parley: weights packed at load where the kernels have a packed GEMM; unpacked: "
-           "without)\n");
+    printf("%-6s %-18s %12s %8s %14s %8s %12s %12s %12s\n", "thr", "M x N x K", "parley GF/s", "%peak",
+           "OpenBLAS GF/s", "ours/blas", "int8 GOP/s", "bf16 GF/s", "unpacked");
+    printf("(parley, int8, bf16: weights packed at load where the kernels have a packed GEMM, as\n"
+           " the encoders' are, the int8 column with its activations' quantization; unpacked:\n"
+           " f32 without packing)\n");
     printf("(1 thread: process CPU time; 2+ threads: wall time)\n");
     struct pl_backend *be;
     if (pl_backend_create("cpu", &be) != PL_OK) return 1;
@@ -139,7 +140,7 @@ static int bench_gemm(const int *threads, int n_threads) {
             struct pl_buffer *buf;
             struct pl_tensor *x, *w, *y;
             size_t bytes = ((size_t)m * k + (size_t)n * k + (size_t)m * n) * 4 + 256;
-            if (pl_ctx_create(8, &ctx) || pl_graph_create(2, &g) || pl_backend_buffer_alloc(be, bytes, &buf))
+            if (pl_ctx_create(12, &ctx) || pl_graph_create(2, &g) || pl_backend_buffer_alloc(be, bytes, &buf))
                 return 1;
             pl_tensor_new_2d(ctx, PL_DTYPE_F32, m, k, &x);
             pl_tensor_new_2d(ctx, PL_DTYPE_F32, n, k, &w);
@@ -152,7 +153,7 @@ static int bench_gemm(const int *threads, int n_threads) {
             for (size_t i = 0; i < (size_t)m * k; i++) xd[i] = (float)((i * 37) % 101) * 0.01f - 0.5f;
             for (size_t i = 0; i < (size_t)n * k; i++) wd[i] = (float)((i * 53) % 97) * 0.01f - 0.48f;
             double flop = 2.0 * m * n * k, best = 1e30, best_blas = 1e30, best_i8 = 1e30,
-                   best_up = 1e30;
+                   best_up = 1e30, best_bf = 1e30;
             int reps = m >= 1024 ? 3 : 30;
             /* Time: wall for several threads, CPU time for one (see cpu_ns). */
             int use_cpu = threads[ti] == 1;
@@ -192,19 +193,43 @@ static int bench_gemm(const int *threads, int n_threads) {
                 pl_tensor_place(yq, buf, ((size_t)m * k + (size_t)n * k) * 4);
                 pl_graph_reset(g);
                 pl_graph_add(g, yq);
+                struct pl_buffer *pk8 = NULL; /* packed as the encoders' int8 weights are */
+                pl_backend_cpu_pack_weight(be, wq, &pk8);
                 for (int r = 0; r <= reps; r++) {
                     int64_t t0 = use_cpu ? cpu_ns() : pl_time_mono_ns();
                     pl_backend_graph_compute(be, g);
                     double dt = (double)((use_cpu ? cpu_ns() : pl_time_mono_ns()) - t0) * 1e-9;
                     if (r) best_i8 = fmin(best_i8, dt);
                 }
+                pl_buffer_free(pk8);
+            }
+            /* bf16 weights, packed (K pairs on AVX-512 BF16, else widened to f32 panels) */
+            {
+                struct pl_tensor *wb, *yb;
+                pl_tensor_new_2d(ctx, PL_DTYPE_BF16, n, k, &wb);
+                pl_tensor_place(wb, buf, (size_t)m * k * 4);
+                for (size_t i = 0; i < (size_t)n * k; i++)
+                    ((uint16_t *)wb->data)[i] = pl_f32_to_bf16((float)((i * 53) % 97) * 0.01f - 0.48f);
+                pl_op_linear(ctx, x, wb, NULL, NULL, PL_ACT_NONE, &yb);
+                pl_tensor_place(yb, buf, ((size_t)m * k + (size_t)n * k) * 4);
+                pl_graph_reset(g);
+                pl_graph_add(g, yb);
+                struct pl_buffer *pkb = NULL;
+                pl_backend_cpu_pack_weight(be, wb, &pkb);
+                for (int r = 0; r <= reps; r++) {
+                    int64_t t0 = use_cpu ? cpu_ns() : pl_time_mono_ns();
+                    pl_backend_graph_compute(be, g);
+                    double dt = (double)((use_cpu ? cpu_ns() : pl_time_mono_ns()) - t0) * 1e-9;
+                    if (r) best_bf = fmin(best_bf, dt);
+                }
+                pl_buffer_free(pkb);
             }
             char shp[32];
             snprintf(shp, sizeof shp, "%dx%dx%d", m, n, k);
-            printf("%-6d %-18s %12.1f %7.1f%% %14.1f %8.2f %12.1f %12.1f\n", threads[ti], shp,
+            printf("%-6d %-18s %12.1f %7.1f%% %14.1f %8.2f %12.1f %12.1f %12.1f\n", threads[ti], shp,
                    flop / best / 1e9, 100.0 * flop / best / (peak * threads[ti]),
                    flop / best_blas / 1e9, best_blas / best, flop / best_i8 / 1e9,
-                   flop / best_up / 1e9);
+                   flop / best_bf / 1e9, flop / best_up / 1e9);
             pl_buffer_free(buf);
             pl_graph_destroy(g);
             pl_ctx_destroy(ctx);
