@@ -113,6 +113,19 @@ static double measured_peak_i8(void) {
 
 /* ---- GEMM -------------------------------------------------------------------- */
 
+/* The best of reps timed computes of g after one warm-up: process CPU time when use_cpu (one
+ * thread), else wall time. */
+static double best_compute(struct pl_backend *be, struct pl_graph *g, int reps, int use_cpu) {
+    double best = 1e30;
+    for (int r = 0; r <= reps; r++) {
+        int64_t t0 = use_cpu ? cpu_ns() : pl_time_mono_ns();
+        pl_backend_graph_compute(be, g);
+        double dt = (double)((use_cpu ? cpu_ns() : pl_time_mono_ns()) - t0) * 1e-9;
+        if (r) best = fmin(best, dt);
+    }
+    return best;
+}
+
 static int bench_gemm(const int *threads, int n_threads) {
     static const int shapes[][3] = {{4096, 768, 768}, {4096, 3072, 768}, {4096, 768, 3072}, {128, 768, 768}};
     const char *isa;
@@ -152,25 +165,14 @@ static int bench_gemm(const int *threads, int n_threads) {
             float *xd = x->data, *wd = w->data;
             for (size_t i = 0; i < (size_t)m * k; i++) xd[i] = (float)((i * 37) % 101) * 0.01f - 0.5f;
             for (size_t i = 0; i < (size_t)n * k; i++) wd[i] = (float)((i * 53) % 97) * 0.01f - 0.48f;
-            double flop = 2.0 * m * n * k, best = 1e30, best_blas = 1e30, best_i8 = 1e30,
-                   best_up = 1e30, best_bf = 1e30;
+            double flop = 2.0 * m * n * k, best_blas = 1e30, best_i8, best_bf;
             int reps = m >= 1024 ? 3 : 30;
             /* Time: wall for several threads, CPU time for one (see cpu_ns). */
             int use_cpu = threads[ti] == 1;
-            for (int r = 0; r <= reps; r++) {
-                int64_t t0 = use_cpu ? cpu_ns() : pl_time_mono_ns();
-                pl_backend_graph_compute(be, g);
-                double dt = (double)((use_cpu ? cpu_ns() : pl_time_mono_ns()) - t0) * 1e-9;
-                if (r) best_up = fmin(best_up, dt);
-            }
+            double best_up = best_compute(be, g, reps, use_cpu);
             struct pl_buffer *pk = NULL;
             pl_backend_cpu_pack_weight(be, w, &pk);
-            for (int r = 0; r <= reps; r++) {
-                int64_t t0 = use_cpu ? cpu_ns() : pl_time_mono_ns();
-                pl_backend_graph_compute(be, g);
-                double dt = (double)((use_cpu ? cpu_ns() : pl_time_mono_ns()) - t0) * 1e-9;
-                if (r) best = fmin(best, dt);
-            }
+            double best = best_compute(be, g, reps, use_cpu);
             pl_buffer_free(pk);
             w->packed = NULL;
             for (int r = 0; r <= reps; r++) {
@@ -195,12 +197,7 @@ static int bench_gemm(const int *threads, int n_threads) {
                 pl_graph_add(g, yq);
                 struct pl_buffer *pk8 = NULL; /* packed as the encoders' int8 weights are */
                 pl_backend_cpu_pack_weight(be, wq, &pk8);
-                for (int r = 0; r <= reps; r++) {
-                    int64_t t0 = use_cpu ? cpu_ns() : pl_time_mono_ns();
-                    pl_backend_graph_compute(be, g);
-                    double dt = (double)((use_cpu ? cpu_ns() : pl_time_mono_ns()) - t0) * 1e-9;
-                    if (r) best_i8 = fmin(best_i8, dt);
-                }
+                best_i8 = best_compute(be, g, reps, use_cpu);
                 pl_buffer_free(pk8);
             }
             /* bf16 weights, packed (K pairs on AVX-512 BF16, else widened to f32 panels) */
@@ -216,12 +213,7 @@ static int bench_gemm(const int *threads, int n_threads) {
                 pl_graph_add(g, yb);
                 struct pl_buffer *pkb = NULL;
                 pl_backend_cpu_pack_weight(be, wb, &pkb);
-                for (int r = 0; r <= reps; r++) {
-                    int64_t t0 = use_cpu ? cpu_ns() : pl_time_mono_ns();
-                    pl_backend_graph_compute(be, g);
-                    double dt = (double)((use_cpu ? cpu_ns() : pl_time_mono_ns()) - t0) * 1e-9;
-                    if (r) best_bf = fmin(best_bf, dt);
-                }
+                best_bf = best_compute(be, g, reps, use_cpu);
                 pl_buffer_free(pkb);
             }
             char shp[32];
