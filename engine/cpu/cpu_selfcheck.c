@@ -47,6 +47,7 @@ static struct pl_tensor *leaf(enum pl_dtype dt, int nd, const int64_t *shape) {
         if (dt == PL_DTYPE_F32) ((float *)t->data)[i] = v;
         else if (dt == PL_DTYPE_I8) ((int8_t *)t->data)[i] = (int8_t)(v * 127);
         else if (dt == PL_DTYPE_F16) ((uint16_t *)t->data)[i] = pl_f32_to_f16(v);
+        else if (dt == PL_DTYPE_BF16) ((uint16_t *)t->data)[i] = pl_f32_to_bf16(v);
         else ((int32_t *)t->data)[i] = 1;
     }
     return t;
@@ -159,24 +160,36 @@ int main(int argc, char **argv) {
     pl_backend_buffer_alloc(ref, (size_t)256 << 20, &buf);
     pl_ctx_create(512, &ctx);
     static const int lin[][3] = {{1, 1, 1}, {5, 7, 13}, {17, 64, 96}, {4, 9, 1030}, {200, 70, 33}, {130, 100, 768}};
-    enum pl_dtype dts[] = {PL_DTYPE_F32, PL_DTYPE_I8, PL_DTYPE_F16};
+    /* every weight type, as stored (the unpacked kernels) and packed at load as the encoders'
+     * weights are (f16 has no packed form); activations that are bf16 values already, so that
+     * the bf16 GEMM is exact up to its f32 sums */
+    enum pl_dtype dts[] = {PL_DTYPE_F32, PL_DTYPE_I8, PL_DTYPE_F16, PL_DTYPE_BF16};
     for (size_t s = 0; s < sizeof lin / sizeof lin[0]; s++)
-        for (size_t d = 0; d < 3; d++)
-            for (int act = 0; act < PL_ACT_COUNT; act += (d ? PL_ACT_COUNT : 1)) {
+        for (size_t d = 0; d < 8; d++)
+            for (int act = 0; act < PL_ACT_COUNT; act += (d % 4 == 0 || d == 7 ? 1 : PL_ACT_COUNT)) {
                 int64_t m = lin[s][0], n = lin[s][1], k = lin[s][2];
+                enum pl_dtype dt = dts[d % 4]; /* every activation for f32 and packed bf16 */
+                int packed = d >= 4;
+                if (packed && dt == PL_DTYPE_F16) continue;
                 struct pl_tensor *x = leaf(PL_DTYPE_F32, 2, (int64_t[]){m, k});
-                struct pl_tensor *w = leaf(dts[d], 2, (int64_t[]){n, k});
+                if (dt == PL_DTYPE_BF16)
+                    for (int64_t i = 0; i < m * k; i++)
+                        ((float *)x->data)[i] = pl_bf16_to_f32(pl_f32_to_bf16(((float *)x->data)[i]));
+                struct pl_tensor *w = leaf(dt, 2, (int64_t[]){n, k});
                 struct pl_tensor *b = leaf(PL_DTYPE_F32, 1, (int64_t[]){n});
                 struct pl_tensor *sc = NULL, *y;
-                if (dts[d] == PL_DTYPE_I8) {
+                if (dt == PL_DTYPE_I8) {
                     sc = leaf(PL_DTYPE_F32, 1, (int64_t[]){n});
                     for (int64_t i = 0; i < n; i++) ((float *)sc->data)[i] = 0.01f + 0.001f * (float)(i % 7);
                 }
                 pl_op_linear(ctx, x, w, sc, b, act, &y);
+                struct pl_buffer *pk = NULL;
+                if (packed && pl_backend_cpu_pack_weight(fast, w, &pk) != PL_OK) exit(2);
                 char what[96];
-                snprintf(what, sizeof what, "linear %lldx%lldx%lld %s act %d", (long long)m, (long long)n,
-                         (long long)k, pl_dtype_name(dts[d]), act);
-                compare(ref, fast, y, what);
+                snprintf(what, sizeof what, "linear %lldx%lldx%lld %s%s act %d", (long long)m, (long long)n,
+                         (long long)k, pl_dtype_name(dt), pk ? " packed" : "", act);
+                if (!packed || pk) compare(ref, fast, y, what);
+                pl_buffer_free(pk);
                 pl_ctx_reset(ctx);
                 used = 0;
             }
