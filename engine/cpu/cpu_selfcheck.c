@@ -165,12 +165,14 @@ int main(int argc, char **argv) {
      * the bf16 GEMM is exact up to its f32 sums */
     enum pl_dtype dts[] = {PL_DTYPE_F32, PL_DTYPE_I8, PL_DTYPE_F16, PL_DTYPE_BF16};
     for (size_t s = 0; s < sizeof lin / sizeof lin[0]; s++)
-        for (size_t d = 0; d < 8; d++)
-            for (int act = 0; act < PL_ACT_COUNT; act += (d % 4 == 0 || d == 7 ? 1 : PL_ACT_COUNT)) {
+        for (size_t d = 0; d < 8; d++) {
+            enum pl_dtype dt = dts[d % 4];
+            int packed = d >= 4;
+            if (packed && dt == PL_DTYPE_F16) continue;
+            /* every activation for f32 and packed bf16 (their epilogues), act 0 for the rest */
+            int act_step = dt == PL_DTYPE_F32 || (packed && dt == PL_DTYPE_BF16) ? 1 : PL_ACT_COUNT;
+            for (int act = 0; act < PL_ACT_COUNT; act += act_step) {
                 int64_t m = lin[s][0], n = lin[s][1], k = lin[s][2];
-                enum pl_dtype dt = dts[d % 4]; /* every activation for f32 and packed bf16 */
-                int packed = d >= 4;
-                if (packed && dt == PL_DTYPE_F16) continue;
                 struct pl_tensor *x = leaf(PL_DTYPE_F32, 2, (int64_t[]){m, k});
                 if (dt == PL_DTYPE_BF16)
                     for (int64_t i = 0; i < m * k; i++)
@@ -193,6 +195,7 @@ int main(int argc, char **argv) {
                 pl_ctx_reset(ctx);
                 used = 0;
             }
+        }
     static const int att[][4] = {{1, 1, 8, 2}, {2, 5, 12, 3}, {3, 37, 64, 4}, {2, 20, 768, 12}, {1, 130, 96, 2}};
     for (size_t s = 0; s < sizeof att / sizeof att[0]; s++) {
         int64_t b = att[s][0], sn = att[s][1], h = att[s][2];
