@@ -444,6 +444,15 @@ pl_status pl_op_attention(struct pl_ctx *ctx, struct pl_tensor *qkv, struct pl_t
     return PL_OK;
 }
 
+pl_status pl_op_attention_prec(struct pl_tensor *att, enum pl_att_prec prec) {
+    if (!att || att->op != PL_OP_ATTENTION)
+        return PL_ERR(PL_E_INVALID_ARG, "attention precision: not an attention node");
+    if (prec != PL_ATT_F32 && prec != PL_ATT_BF16)
+        return PL_ERR(PL_E_INVALID_ARG, "attention precision: %d (f32 or bf16)", (int)prec);
+    att->op_params[2] = (int32_t)prec;
+    return PL_OK;
+}
+
 pl_status pl_op_get_rows(struct pl_ctx *ctx, struct pl_tensor *x, struct pl_tensor *idx,
                          struct pl_tensor **out) {
     *out = NULL;

@@ -100,7 +100,12 @@ enum pl_act {
  *                    [2H,3H); head h uses columns h*D..h*D+D-1 of each (D = H /
  *                    n_heads). src1 mask i32 [B,S] (opt; 0 = padded key).
  *                    dst[B,S,H] = concat_h softmax(Q_h K_h^T * pf[1] over
- *                    unmasked keys) V_h. p[0] = n_heads; pf[1] = scale.
+ *                    unmasked keys) V_h. p[0] = n_heads; pf[1] = scale;
+ *                    p[2] = enum pl_att_prec (pl_op_attention_prec): with
+ *                    PL_ATT_BF16 a backend may round Q, K, V and the
+ *                    probabilities to bf16 for the two products (f32 sums,
+ *                    the softmax in f32); backends without such a kernel
+ *                    compute in f32.
  * PL_OP_GET_ROWS     dst[R,H] = src0[src1[r], :] with src0 viewed as 2-D
  *                    [rows, H] (all leading dims flattened); src1 i32 [R].
  *                    Out-of-range index -> PL_E_INVALID_ARG.
@@ -288,6 +293,9 @@ struct pl_embed_args {
 pl_status pl_op_embed(struct pl_ctx *ctx, const struct pl_embed_args *a, struct pl_tensor **out);
 pl_status pl_op_attention(struct pl_ctx *ctx, struct pl_tensor *qkv, struct pl_tensor *mask,
                           int n_heads, float scale, struct pl_tensor **out);
+/* The precision PL_OP_ATTENTION's products may be taken in (its p[2]). */
+enum pl_att_prec { PL_ATT_F32 = 0, PL_ATT_BF16 = 1 };
+pl_status pl_op_attention_prec(struct pl_tensor *att, enum pl_att_prec prec);
 pl_status pl_op_get_rows(struct pl_ctx *ctx, struct pl_tensor *x, struct pl_tensor *idx,
                          struct pl_tensor **out);
 /* PL_OP_DWCONV: bias may be NULL; 1 <= stride, dilation <= 4096. */

@@ -20,6 +20,14 @@
 
 #define PL_GEMM_KC 128 /* K block of the packed GEMM: a 16 KiB panel chunk stays in L1 */
 #define PL_ATT_SCRATCH(d) (6 * 64 + 6 * (((d) + 15) / 16 * 16)) /* probabilities + output rows */
+/* attention_bf16's scratch in bytes for kn keys of head size d: K in pairs of
+ * d and V in pairs of keys (bf16, keys padded to 64), one block's bf16 queries
+ * and probabilities, its f32 output rows; each part 64-byte aligned. */
+#define PL_ATT_KN64(kn) (((kn) + 63) / 64 * 64)
+#define PL_ATT_DS(d) (((d) + 15) / 16 * 16)
+#define PL_ATT_BF16_SCRATCH(kn, d)                                                                 \
+    ((size_t)PL_ATT_KN64(kn) * (((d) + 1) / 2 * 2) * 2 + (size_t)PL_ATT_KN64(kn) * PL_ATT_DS(d) * 2 \
+     + 6 * (((d) + 1) / 2 * 2) * 2 + 6 * 64 * 2 + 6 * PL_ATT_DS(d) * 4 + 5 * 64)
 
 struct pl_cpu_kern {
     const char *name;
@@ -83,6 +91,15 @@ struct pl_cpu_kern {
     void (*attention_f32)(int sq, int kn, int d, const float *q, int ldq, const float *kt,
                           const float *v, int ldv, const int32_t *mask, float scale, float *out,
                           int ldo, float *scratch);
+    /* attention_f32's result with the products in bf16 (AVX-512 BF16's
+     * vdpbf16ps), for PL_ATT_BF16: the rows of q, k and v (strides ldq, ldk,
+     * ldv; k not transposed) rounded to bf16 to nearest even, the scores,
+     * softmax and sums in f32, the probabilities rounded to bf16 for P . V.
+     * scratch: PL_ATT_BF16_SCRATCH(kn, d) bytes, 64-byte aligned. NULL where
+     * the family has none (then attention_f32). */
+    void (*attention_bf16)(int sq, int kn, int d, const float *q, int ldq, const float *k, int ldk,
+                           const float *v, int ldv, const int32_t *mask, float scale, float *out,
+                           int ldo, void *scratch);
     /* One row of LayerNorm over h: v = x + r (r may be NULL), y = (v - mean(v))
      * / sqrt(var(v) + eps) * g + b; y may be x (in place) but not r. NULL in
      * families without it (then portable C). */

@@ -155,6 +155,31 @@ static inline __m512 exp16(__m512 x) {
     return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
 }
 
+/* The max of 16 lanes in every lane. */
+static inline __m512 max_lanes(__m512 x) {
+    x = _mm512_max_ps(x, _mm512_shuffle_f32x4(x, x, 0x4E));
+    x = _mm512_max_ps(x, _mm512_shuffle_f32x4(x, x, 0xB1));
+    x = _mm512_max_ps(x, _mm512_permute_ps(x, 0x4E));
+    return _mm512_max_ps(x, _mm512_permute_ps(x, 0xB1));
+}
+
+/* exp of 16 floats <= 0 for the softmax: exp16's reduction and polynomial,
+ * 2^n applied by vscalefps (very negative x give 0 without a clamp). */
+static inline __m512 exp16_le0(__m512 x) {
+    __m512 fx = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(fx, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(fx, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500E-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507E-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073E-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894E-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459E-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201E-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(p, fx);
+}
+
 /* erf of 16 floats: pl_erf8's operations on 16 lanes (the same results). */
 static inline __m512 erf16(__m512 x) {
     const __m512i sign = _mm512_set1_epi32((int)0x80000000u); /* integer ops: no AVX512DQ */
@@ -294,48 +319,17 @@ static void gemm_f32_packed(int m, int n, int k, const float *a, int lda, const 
 
 #define AQ 6
 
-/* Scaled scores of AQ query rows (row pointers qr) against keys [j0, j0 + 64)
- * of kt [d, kn] into p[r * 64 + c] (columns past kn zero). The accumulators
- * are locals stored once after the d loop: with the scores tile as an output
- * array GCC kept it on the stack and stored all 24 zmm on every step of d. */
-static inline __attribute__((always_inline)) void att_scores(const float *const qr[AQ], int d,
-                                                             const float *kt, int kn, int j0,
-                                                             const __mmask16 km[4], __m512 vscale,
-                                                             float *p) {
-    __m512 s[AQ][4];
-    _Pragma("GCC unroll 6") for (int r = 0; r < AQ; r++)
-        _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) s[r][c] = _mm512_setzero_ps();
-    for (int l = 0; l < d; l++) {
-        const float *kl = kt + (size_t)l * kn + j0;
-        __m512 k0 = _mm512_maskz_loadu_ps(km[0], kl), k1 = _mm512_maskz_loadu_ps(km[1], kl + 16);
-        __m512 k2 = _mm512_maskz_loadu_ps(km[2], kl + 32),
-               k3 = _mm512_maskz_loadu_ps(km[3], kl + 48);
-        _Pragma("GCC unroll 6") for (int r = 0; r < AQ; r++) {
-            __m512 qv = _mm512_set1_ps(qr[r][l]);
-            s[r][0] = _mm512_fmadd_ps(qv, k0, s[r][0]);
-            s[r][1] = _mm512_fmadd_ps(qv, k1, s[r][1]);
-            s[r][2] = _mm512_fmadd_ps(qv, k2, s[r][2]);
-            s[r][3] = _mm512_fmadd_ps(qv, k3, s[r][3]);
-        }
-    }
-    _Pragma("GCC unroll 6") for (int r = 0; r < AQ; r++)
-        _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++)
-            _mm512_store_ps(p + r * 64 + 16 * c, _mm512_mul_ps(s[r][c], vscale));
-}
-
-/* o[r][0, d) = o[r] * alpha[r] + sum_j p[r][j] v[j0 + j] for j < kb. */
+/* o[r][0, d) = o[r] * alpha[r] + sum_j p[r][j] v[j0 + j] for j < kb (alpha[r] in every lane). */
 static inline void att_value(int d, int kb, const float *p, const float *v, int ldv,
-                             const float *alpha, float *o, int ldo_s) {
+                             const __m512 alpha[AQ], float *o, int ldo_s) {
     for (int c0 = 0; c0 < d; c0 += 64) {
         __mmask16 dm[4];
         for (int c = 0; c < 4; c++) dm[c] = lanes(d - c0 - 16 * c);
         __m512 acc[AQ][4];
-        for (int r = 0; r < AQ; r++) {
-            __m512 a = _mm512_set1_ps(alpha[r]);
+        for (int r = 0; r < AQ; r++)
             for (int c = 0; c < 4; c++)
                 acc[r][c] = _mm512_mul_ps(
-                    a, _mm512_maskz_loadu_ps(dm[c], o + (size_t)r * ldo_s + c0 + 16 * c));
-        }
+                    alpha[r], _mm512_maskz_loadu_ps(dm[c], o + (size_t)r * ldo_s + c0 + 16 * c));
         for (int j = 0; j < kb; j++) {
             const float *vj = v + (size_t)j * ldv + c0;
             __m512 v0 = _mm512_maskz_loadu_ps(dm[0], vj),
@@ -366,10 +360,10 @@ static void attention_f32(int sq, int kn, int d, const float *q, int ldq, const 
         int qb = sq - i0 < AQ ? sq - i0 : AQ;
         const float *qr[AQ];
         for (int r = 0; r < AQ; r++) qr[r] = q + (size_t)(i0 + (r < qb ? r : qb - 1)) * ldq;
-        float m[AQ], l[AQ], alpha[AQ];
+        __m512 m[AQ], l[AQ], alpha[AQ];
         for (int r = 0; r < AQ; r++) {
-            m[r] = -INFINITY;
-            l[r] = 0.0f;
+            m[r] = _mm512_set1_ps(-INFINITY);
+            l[r] = _mm512_setzero_ps();
         }
         memset(o, 0, sizeof(float) * AQ * (size_t)ds);
         for (int j0 = 0; j0 < kn; j0 += 64) {
@@ -382,33 +376,54 @@ static void attention_f32(int sq, int kn, int d, const float *q, int ldq, const 
                                       _mm512_setzero_si512())
                                 : km[c];
             }
-            att_scores(qr, d, kt, kn, j0, km, vscale, p);
-            for (int r = 0; r < AQ; r++) {
-                __m512 mx = _mm512_set1_ps(-INFINITY), s[4];
-                for (int c = 0; c < 4; c++) {
-                    s[c] = _mm512_load_ps(p + r * 64 + 16 * c);
-                    mx = _mm512_mask_max_ps(mx, valid[c], mx, s[c]);
+            /* scores: AQ x 64 in 24 accumulators, kept in registers through the
+             * softmax (as an array passed out, GCC kept them on the stack and
+             * stored all 24 on every step of d) */
+            __m512 s[AQ][4];
+            _Pragma("GCC unroll 6") for (int r = 0; r < AQ; r++)
+                _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) s[r][c] = _mm512_setzero_ps();
+            for (int t = 0; t < d; t++) {
+                const float *kl = kt + (size_t)t * kn + j0;
+                __m512 k0 = _mm512_maskz_loadu_ps(km[0], kl), k1 = _mm512_maskz_loadu_ps(km[1], kl + 16);
+                __m512 k2 = _mm512_maskz_loadu_ps(km[2], kl + 32),
+                       k3 = _mm512_maskz_loadu_ps(km[3], kl + 48);
+                _Pragma("GCC unroll 6") for (int r = 0; r < AQ; r++) {
+                    __m512 qv = _mm512_set1_ps(qr[r][t]);
+                    s[r][0] = _mm512_fmadd_ps(qv, k0, s[r][0]);
+                    s[r][1] = _mm512_fmadd_ps(qv, k1, s[r][1]);
+                    s[r][2] = _mm512_fmadd_ps(qv, k2, s[r][2]);
+                    s[r][3] = _mm512_fmadd_ps(qv, k3, s[r][3]);
                 }
-                float mnew = fmaxf(m[r], _mm512_reduce_max_ps(mx));
-                if (mnew == -INFINITY) { /* every key so far masked: nothing to add */
-                    alpha[r] = 1.0f;
+            }
+            /* the online softmax; the running max (in every lane) and sum (16
+             * partial sums, added up at the end) stay in vectors */
+            _Pragma("GCC unroll 6") for (int r = 0; r < AQ; r++) {
+                __m512 mx = _mm512_set1_ps(-INFINITY);
+                _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) {
+                    s[r][c] = _mm512_mul_ps(s[r][c], vscale);
+                    mx = _mm512_mask_max_ps(mx, valid[c], mx, s[r][c]);
+                }
+                __m512 mnew = _mm512_max_ps(m[r], max_lanes(mx));
+                if (_mm512_cmp_ps_mask(mnew, _mm512_set1_ps(-INFINITY), _CMP_EQ_OQ)) {
+                    alpha[r] = _mm512_set1_ps(1.0f); /* every key so far masked */
                     memset(p + r * 64, 0, sizeof(float) * 64);
                     continue;
                 }
-                alpha[r] = m[r] == -INFINITY ? 0.0f : expf(m[r] - mnew);
-                __m512 vm = _mm512_set1_ps(mnew), sum = _mm512_setzero_ps();
-                for (int c = 0; c < 4; c++) {
-                    __m512 e = _mm512_maskz_mov_ps(valid[c], exp16(_mm512_sub_ps(s[c], vm)));
+                /* the first block's m is -inf: alpha ~ 0 (its o and l are 0) */
+                alpha[r] = exp16_le0(_mm512_max_ps(_mm512_sub_ps(m[r], mnew), _mm512_set1_ps(-104.0f)));
+                __m512 sum = _mm512_setzero_ps();
+                _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) {
+                    __m512 e = _mm512_maskz_mov_ps(valid[c], exp16_le0(_mm512_sub_ps(s[r][c], mnew)));
                     sum = _mm512_add_ps(sum, e);
                     _mm512_store_ps(p + r * 64 + 16 * c, e);
                 }
-                l[r] = l[r] * alpha[r] + _mm512_reduce_add_ps(sum);
+                l[r] = _mm512_fmadd_ps(l[r], alpha[r], sum);
                 m[r] = mnew;
             }
             att_value(d, kb, p, v + (size_t)j0 * ldv, ldv, alpha, o, ds);
         }
         for (int r = 0; r < qb; r++) {
-            float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
+            float lr = _mm512_reduce_add_ps(l[r]), inv = lr > 0.0f ? 1.0f / lr : 0.0f;
             for (int c = 0; c < d; c++)
                 out[(size_t)(i0 + r) * ldo + c] = o[(size_t)r * ds + c] * inv;
         }
@@ -715,6 +730,167 @@ static BF16_TARGET void row_bf16(const float *x, int k, int kp, uint16_t *u) {
     for (i = k; i < kp; i++) u[i] = 0;
 }
 
+/* ---- fused attention with bf16 products ------------------------------------
+ *
+ * attention_f32's blocks (AQ query rows x 64 keys, the online softmax in f32)
+ * with both products through vdpbf16ps, two multiply-adds per lane and
+ * instruction: K is laid out per head as pairs of d for each key
+ * (kp[(l kn64 + j) 2 + t] = K[j][2l + t]: a zmm holds 16 keys' pair l), V as
+ * pairs of keys for each column (vp[(p ds + c) 2 + t] = V[2p + t][c]: 16
+ * columns' key pair p), each block's queries and probabilities as bf16 rows
+ * whose adjacent pairs are broadcast. Keys past kn and d's odd element are
+ * zero in both layouts, so only the softmax masks keys. */
+
+/* 16 lanes of the pairs (bf16(lo[i]), bf16(hi[i])), lo in the low half. */
+static inline BF16_TARGET __m512i bf16_pairs(__m512 lo, __m512 hi) {
+    __m512i a = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(lo));
+    __m512i b = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(hi));
+    return _mm512_or_si512(a, _mm512_slli_epi32(b, 16));
+}
+
+static inline int32_t bf16_pair_at(const uint16_t *p) {
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static BF16_TARGET void attention_bf16(int sq, int kn, int d, const float *q, int ldq,
+                                       const float *k, int ldk, const float *v, int ldv,
+                                       const int32_t *mask, float scale, float *out, int ldo,
+                                       void *scratch) {
+    const int kn64 = PL_ATT_KN64(kn), dp = (d + 1) / 2 * 2, d2 = dp / 2, ds = PL_ATT_DS(d);
+    char *sp = scratch;
+    uint16_t *kp = (uint16_t *)sp;
+    sp += ((size_t)kn64 * dp * 2 + 63) / 64 * 64;
+    uint16_t *vp = (uint16_t *)sp;
+    sp += ((size_t)kn64 * ds * 2 + 63) / 64 * 64;
+    uint16_t *qb = (uint16_t *)sp;
+    sp += ((size_t)AQ * dp * 2 + 63) / 64 * 64;
+    uint16_t *pb = (uint16_t *)sp;
+    sp += (size_t)AQ * 64 * 2;
+    float *o = (float *)sp;
+
+    /* K: each key's row to bf16 (qb as the staging row), its pairs spread over kp */
+    uint32_t *kp32 = (uint32_t *)kp;
+    for (int j = 0; j < kn64; j++) {
+        if (j < kn) {
+            row_bf16(k + (size_t)j * ldk, d, dp, qb);
+            for (int l = 0; l < d2; l++) kp32[(size_t)l * kn64 + j] = (uint32_t)bf16_pair_at(qb + 2 * l);
+        } else {
+            for (int l = 0; l < d2; l++) kp32[(size_t)l * kn64 + j] = 0;
+        }
+    }
+    /* V: rows 2p and 2p + 1 interleaved, 16 columns a step */
+    for (int p = 0; p < kn64 / 2; p++) {
+        const float *v0 = v + (size_t)(2 * p) * ldv, *v1 = v0 + ldv;
+        for (int c = 0; c < ds; c += 16) {
+            __mmask16 mk = lanes(d - c);
+            __m512 lo = 2 * p < kn ? _mm512_maskz_loadu_ps(mk, v0 + c) : _mm512_setzero_ps();
+            __m512 hi = 2 * p + 1 < kn ? _mm512_maskz_loadu_ps(mk, v1 + c) : _mm512_setzero_ps();
+            _mm512_store_si512((void *)(vp + ((size_t)p * ds + c) * 2), bf16_pairs(lo, hi));
+        }
+    }
+
+    const __m512 vscale = _mm512_set1_ps(scale);
+    for (int i0 = 0; i0 < sq; i0 += AQ) {
+        int qb_rows = sq - i0 < AQ ? sq - i0 : AQ;
+        for (int r = 0; r < AQ; r++)
+            row_bf16(q + (size_t)(i0 + (r < qb_rows ? r : qb_rows - 1)) * ldq, d, dp, qb + (size_t)r * dp);
+        __m512 m[AQ], l[AQ], alpha[AQ];
+        for (int r = 0; r < AQ; r++) {
+            m[r] = _mm512_set1_ps(-INFINITY);
+            l[r] = _mm512_setzero_ps();
+        }
+        memset(o, 0, sizeof(float) * AQ * (size_t)ds);
+        for (int j0 = 0; j0 < kn; j0 += 64) {
+            int kb = kn - j0 < 64 ? kn - j0 : 64;
+            __mmask16 valid[4];
+            for (int c = 0; c < 4; c++) {
+                __mmask16 km = lanes(kb - 16 * c);
+                valid[c] = mask ? _mm512_mask_cmpneq_epi32_mask(
+                                      km, _mm512_maskz_loadu_epi32(km, mask + j0 + 16 * c),
+                                      _mm512_setzero_si512())
+                                : km;
+            }
+            /* scores: AQ x 64 in 24 accumulators, a pair of d per step */
+            __m512 s[AQ][4];
+            _Pragma("GCC unroll 6") for (int r = 0; r < AQ; r++)
+                _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) s[r][c] = _mm512_setzero_ps();
+            for (int g = 0; g < d2; g++) {
+                const uint16_t *kg = kp + ((size_t)g * kn64 + j0) * 2;
+                __m512bh k0 = (__m512bh)_mm512_load_si512((const void *)kg);
+                __m512bh k1 = (__m512bh)_mm512_load_si512((const void *)(kg + 32));
+                __m512bh k2 = (__m512bh)_mm512_load_si512((const void *)(kg + 64));
+                __m512bh k3 = (__m512bh)_mm512_load_si512((const void *)(kg + 96));
+                _Pragma("GCC unroll 6") for (int r = 0; r < AQ; r++) {
+                    __m512bh qv = (__m512bh)_mm512_set1_epi32(bf16_pair_at(qb + (size_t)r * dp + 2 * g));
+                    s[r][0] = _mm512_dpbf16_ps(s[r][0], qv, k0);
+                    s[r][1] = _mm512_dpbf16_ps(s[r][1], qv, k1);
+                    s[r][2] = _mm512_dpbf16_ps(s[r][2], qv, k2);
+                    s[r][3] = _mm512_dpbf16_ps(s[r][3], qv, k3);
+                }
+            }
+            /* the online softmax in f32, the probabilities stored as bf16; the
+             * running max and sum stay in vectors (the max in every lane, the
+             * sum as 16 partial sums added up at the end) */
+            _Pragma("GCC unroll 6") for (int r = 0; r < AQ; r++) {
+                __m512 mx = _mm512_set1_ps(-INFINITY), e[4];
+                _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) {
+                    s[r][c] = _mm512_mul_ps(s[r][c], vscale);
+                    mx = _mm512_mask_max_ps(mx, valid[c], mx, s[r][c]);
+                }
+                __m512 mnew = _mm512_max_ps(m[r], max_lanes(mx));
+                if (_mm512_cmp_ps_mask(mnew, _mm512_set1_ps(-INFINITY), _CMP_EQ_OQ)) {
+                    alpha[r] = _mm512_set1_ps(1.0f); /* every key so far masked */
+                    memset(pb + r * 64, 0, sizeof(uint16_t) * 64);
+                    continue;
+                }
+                /* the first block's m is -inf: alpha ~ 0 (its o and l are 0) */
+                alpha[r] = exp16_le0(_mm512_max_ps(_mm512_sub_ps(m[r], mnew), _mm512_set1_ps(-104.0f)));
+                _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++)
+                    e[c] = _mm512_maskz_mov_ps(valid[c], exp16_le0(_mm512_sub_ps(s[r][c], mnew)));
+                __m512 sum = _mm512_add_ps(_mm512_add_ps(e[0], e[1]), _mm512_add_ps(e[2], e[3]));
+                _mm512_store_si512((void *)(pb + r * 64), (__m512i)_mm512_cvtne2ps_pbh(e[1], e[0]));
+                _mm512_store_si512((void *)(pb + r * 64 + 32), (__m512i)_mm512_cvtne2ps_pbh(e[3], e[2]));
+                l[r] = _mm512_fmadd_ps(l[r], alpha[r], sum);
+                m[r] = mnew;
+            }
+            /* P . V: 64 columns of d at a time, a pair of keys per step */
+            int kb2 = (kb + 1) / 2;
+            for (int c0 = 0; c0 < d; c0 += 64) {
+                __mmask16 dm[4];
+                for (int c = 0; c < 4; c++) dm[c] = lanes(d - c0 - 16 * c);
+                __m512 acc[AQ][4];
+                _Pragma("GCC unroll 6") for (int r = 0; r < AQ; r++)
+                    _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++)
+                        acc[r][c] = _mm512_mul_ps(
+                            alpha[r], _mm512_maskz_loadu_ps(dm[c], o + (size_t)r * ds + c0 + 16 * c));
+                for (int g = 0; g < kb2; g++) {
+                    const uint16_t *vg = vp + ((size_t)(j0 / 2 + g) * ds + c0) * 2;
+                    __m512bh v0 = (__m512bh)_mm512_maskz_loadu_epi32(dm[0], vg);
+                    __m512bh v1 = (__m512bh)_mm512_maskz_loadu_epi32(dm[1], vg + 32);
+                    __m512bh v2 = (__m512bh)_mm512_maskz_loadu_epi32(dm[2], vg + 64);
+                    __m512bh v3 = (__m512bh)_mm512_maskz_loadu_epi32(dm[3], vg + 96);
+                    _Pragma("GCC unroll 6") for (int r = 0; r < AQ; r++) {
+                        __m512bh pv = (__m512bh)_mm512_set1_epi32(bf16_pair_at(pb + r * 64 + 2 * g));
+                        acc[r][0] = _mm512_dpbf16_ps(acc[r][0], pv, v0);
+                        acc[r][1] = _mm512_dpbf16_ps(acc[r][1], pv, v1);
+                        acc[r][2] = _mm512_dpbf16_ps(acc[r][2], pv, v2);
+                        acc[r][3] = _mm512_dpbf16_ps(acc[r][3], pv, v3);
+                    }
+                }
+                _Pragma("GCC unroll 6") for (int r = 0; r < AQ; r++)
+                    _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++)
+                        _mm512_mask_storeu_ps(o + (size_t)r * ds + c0 + 16 * c, dm[c], acc[r][c]);
+            }
+        }
+        for (int r = 0; r < qb_rows; r++) {
+            float lr = _mm512_reduce_add_ps(l[r]), inv = lr > 0.0f ? 1.0f / lr : 0.0f;
+            for (int c = 0; c < d; c++) out[(size_t)(i0 + r) * ldo + c] = o[(size_t)r * ds + c] * inv;
+        }
+    }
+}
+
 /* quant_row_u8 (cpu_impl.h): the reference's arithmetic as in
  * pl__avx2_quant_row (exact max|x|, the same x * inv product, cvtps rounding
  * half to even like nearbyintf), 16 lanes, the +128 shift as an XOR of the
@@ -809,4 +985,5 @@ const struct pl_cpu_kern pl__cpu_kern_avx512_bf16 = {
     AVX512_KERNELS,
     .gemm_bf16_packed = gemm_bf16_packed,
     .row_bf16 = row_bf16,
+    .attention_bf16 = attention_bf16,
 };

@@ -516,7 +516,8 @@ struct att_job {
     int64_t bn, sn, h, d;
     int nh;
     float scale;
-    float *scratch; /* per thread: scores [sn, sn] + k^T [d, sn] */
+    bool bf16;      /* PL_ATT_BF16 and the family has attention_bf16 */
+    float *scratch; /* per thread: scores [sn, sn] + k^T [d, sn]; fused kernels: their own */
     size_t per_thread;
 };
 
@@ -540,6 +541,13 @@ static void att_task(void *arg, int task, int thread) {
         return;
     }
     const float *q = in + b * sn * 3 * h + hh * d, *k = q + h, *v = q + 2 * h;
+    if (j->bf16) { /* the kernel lays out K and V in bf16 pairs itself */
+        kern->attention_bf16((int)sn, (int)kn, (int)d, q, (int)(3 * h), k, (int)(3 * h), v,
+                             (int)(3 * h), mask, j->scale, out, (int)h,
+                             j->scratch + (size_t)thread * j->per_thread);
+        pl__cpu_prof_lap(j->ctx, thread, PL_CPU_PROF_ATT_FUSED, &t0);
+        return;
+    }
     /* K^T once per head, then both products are broadcast-FMA GEMMs with
      * N-contiguous right operands (no horizontal reductions, V used in place). */
     float *kt = vt;
@@ -578,7 +586,10 @@ static pl_status op_attention(struct pl_cpu_ctx *ctx, struct pl_tensor *t) {
     j.nh = t->op_params[0];
     j.d = j.h / j.nh;
     j.scale = pl_tensor_param_f32(t, 1);
-    if (ctx->kern->attention_f32)
+    j.bf16 = t->op_params[2] == PL_ATT_BF16 && ctx->kern->attention_bf16;
+    if (j.bf16)
+        j.per_thread = (PL_ATT_BF16_SCRATCH(j.sn, j.d) + 63) / 64 * 16; /* floats, 64-byte steps */
+    else if (ctx->kern->attention_f32)
         j.per_thread = (size_t)((j.d * j.sn + 15) / 16 * 16 + PL_ATT_SCRATCH(j.d));
     else
         j.per_thread = (size_t)(j.sn * j.sn + j.d * j.sn);

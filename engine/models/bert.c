@@ -604,6 +604,7 @@ static pl_status build(struct pl_bert_state *s, int batch, int seq, struct pl_te
         PL_TRY(pl_op_linear(ctx, x, L->qkv_w, L->qkv_s, L->qkv_b, PL_ACT_NONE, &qkv));
         PL_TRY(node(s, qkv, S_QKV));
         PL_TRY(pl_op_attention(ctx, qkv, mask, c->n_heads, scale, &att));
+        if (m->prec == W_BF16) PL_TRY(pl_op_attention_prec(att, PL_ATT_BF16));
         PL_TRY(node(s, att, S_CTX));
         PL_TRY(pl_op_linear(ctx, att, L->o_w, L->o_s, L->o_b, PL_ACT_NONE, &ao));
         PL_TRY(node(s, ao, S_AO));

@@ -432,6 +432,62 @@ START_TEST(test_attention) {
 }
 END_TEST
 
+/* PL_ATT_BF16 (the avx512bf16 family's attention_bf16; the other families
+ * compute in f32): the same shapes and masks as test_attention, with Q and K
+ * scaled up so that the softmax is peaked (a wrong key weighs), against the
+ * f32 reference on inputs that are exact in bf16 (then only the bf16
+ * probabilities and the order of the sums differ) and on full-precision
+ * inputs (the kernel's own rounding of Q, K and V). */
+START_TEST(test_attention_bf16) {
+    static const int shapes[][4] = {{1, 1, 8, 2},    {2, 5, 12, 3},    {3, 37, 64, 4},
+                                    {1, 130, 96, 2}, {2, 20, 768, 12}, {1, 300, 128, 2},
+                                    {2, 70, 160, 2}, {2, 9, 60, 3},    {1, 70, 36, 3}};
+    with_bf16_family = true;
+    for (size_t s = 0; s < PL_ARRAY_LEN(shapes); s++)
+        for (int masked = 0; masked < 3; masked++)
+            for (int exact = 0; exact < 2; exact++) {
+                struct arena a;
+                arena_init(&a, be_ref, 8 << 20);
+                int64_t b = shapes[s][0], sn = shapes[s][1], h = shapes[s][2];
+                int nh = shapes[s][3];
+                struct pl_tensor *qkv = leaf(&a, PL_DTYPE_F32, 3, (int64_t[]){b, sn, 3 * h});
+                float *x = qkv->data;
+                for (int64_t i = 0; i < b * sn * 3 * h; i++) {
+                    if (i % (3 * h) < 2 * h) x[i] *= 3.0f;
+                    if (exact) x[i] = pl_bf16_to_f32(pl_f32_to_bf16(x[i]));
+                }
+                struct pl_tensor *mask = NULL;
+                if (masked) {
+                    mask = leaf(&a, PL_DTYPE_I32, 2, (int64_t[]){b, sn});
+                    for (int64_t i = 0; i < b; i++)
+                        for (int64_t j = 0; j < sn; j++)
+                            ((int32_t *)mask->data)[i * sn + j] =
+                                masked == 1 ? j < sn - i * sn / 3 || j == 0 : (j % 3 != 1);
+                }
+                struct pl_tensor *y;
+                ck_assert_int_eq(pl_op_attention(a.ctx, qkv, mask, nh, 1.0f / sqrtf((float)(h / nh)), &y),
+                                 PL_OK);
+                ck_assert_int_eq(pl_op_attention_prec(y, PL_ATT_BF16), PL_OK);
+                char what[80];
+                snprintf(what, sizeof what, "attention bf16 %lldx%lldx%lld/%d mask %d%s",
+                         (long long)b, (long long)sn, (long long)h, nh, masked,
+                         exact ? "" : ", f32 inputs");
+                check_op(&a, y, exact ? 1e-6 : 2e-5, what);
+                arena_deinit(&a);
+            }
+    with_bf16_family = false;
+    /* the precision is an attention node's, and f32 or bf16 */
+    struct arena a;
+    arena_init(&a, be_ref, 1 << 20);
+    struct pl_tensor *qkv = leaf(&a, PL_DTYPE_F32, 3, (int64_t[]){1, 2, 6}), *y;
+    ck_assert_int_eq(pl_op_attention_prec(qkv, PL_ATT_BF16), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_op_attention(a.ctx, qkv, NULL, 1, 1.0f, &y), PL_OK);
+    ck_assert_int_eq(pl_op_attention_prec(y, (enum pl_att_prec)7), PL_E_INVALID_ARG);
+    ck_assert_int_eq(pl_op_attention_prec(y, PL_ATT_F32), PL_OK);
+    arena_deinit(&a);
+}
+END_TEST
+
 START_TEST(test_embed_get_rows) {
     struct arena a;
     arena_init(&a, be_ref, 8 << 20);
@@ -631,6 +687,7 @@ Suite *pl_engine_ops_suite(void) {
     tcase_add_test(tc, test_linear_bf16);
     tcase_add_test(tc, test_rowwise);
     tcase_add_test(tc, test_attention);
+    tcase_add_test(tc, test_attention_bf16);
     tcase_add_test(tc, test_embed_get_rows);
     tcase_add_test(tc, test_sequence_ops);
     tcase_add_test(tc, test_api_errors);
