@@ -136,36 +136,10 @@ static inline __mmask16 lanes(int left) {
 
 #define PMR 12 /* rows per tile: 24 accumulators + 2 B + a broadcast */
 
-/* exp of 16 floats (the Cephes scheme of pl_exp8). */
-static inline __m512 exp16(__m512 x) {
-    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
-    __m512 fx = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(fx, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(fx, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500E-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507E-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073E-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894E-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459E-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201E-1f));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    __m512i e =
-        _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(fx), _mm512_set1_epi32(127)), 23);
-    return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
-}
-
-/* The max of 16 lanes in every lane. */
-static inline __m512 max_lanes(__m512 x) {
-    x = _mm512_max_ps(x, _mm512_shuffle_f32x4(x, x, 0x4E));
-    x = _mm512_max_ps(x, _mm512_shuffle_f32x4(x, x, 0xB1));
-    x = _mm512_max_ps(x, _mm512_permute_ps(x, 0x4E));
-    return _mm512_max_ps(x, _mm512_permute_ps(x, 0xB1));
-}
-
-/* exp of 16 floats <= 0 for the softmax: exp16's reduction and polynomial,
- * 2^n applied by vscalefps (very negative x give 0 without a clamp). */
-static inline __m512 exp16_le0(__m512 x) {
+/* exp of 16 floats without a clamp (the Cephes scheme of pl_exp8, 2^n applied
+ * by vscalefps): very negative x give 0, x past 88.7 inf. The softmax's
+ * inputs are <= 0. */
+static inline __m512 exp16_nc(__m512 x) {
     __m512 fx = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 r = _mm512_fnmadd_ps(fx, _mm512_set1_ps(0.693359375f), x);
@@ -178,6 +152,21 @@ static inline __m512 exp16_le0(__m512 x) {
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201E-1f));
     p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
     return _mm512_scalef_ps(p, fx);
+}
+
+/* exp of 16 floats, x clamped to [-87.3, 88.3] as pl_exp8 does (within it
+ * 2^n is a normal float, so vscalefps gives pl_exp8's product exactly). */
+static inline __m512 exp16(__m512 x) {
+    return exp16_nc(
+        _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f)));
+}
+
+/* The max of 16 lanes in every lane. */
+static inline __m512 max_lanes(__m512 x) {
+    x = _mm512_max_ps(x, _mm512_shuffle_f32x4(x, x, 0x4E));
+    x = _mm512_max_ps(x, _mm512_shuffle_f32x4(x, x, 0xB1));
+    x = _mm512_max_ps(x, _mm512_permute_ps(x, 0x4E));
+    return _mm512_max_ps(x, _mm512_permute_ps(x, 0xB1));
 }
 
 /* erf of 16 floats: pl_erf8's operations on 16 lanes (the same results). */
@@ -319,6 +308,34 @@ static void gemm_f32_packed(int m, int n, int k, const float *a, int lda, const 
 
 #define AQ 6
 
+/* One query row of a 64-key block of the online softmax: s (raw scores) is
+ * scaled in place and turned into e = exp(s - m_new) on the valid keys (0 on
+ * the others), the running max m (in every lane) and sum l (16 partial sums)
+ * updated, alpha = exp(m_old - m_new) for the row's earlier outputs. Returns
+ * false when every key so far is masked (alpha 1, nothing to add: e unset). */
+static inline __attribute__((always_inline)) bool att_softmax_row(__m512 s[4], const __mmask16 valid[4],
+                                                                  __m512 vscale, __m512 *m, __m512 *l,
+                                                                  __m512 *alpha) {
+    __m512 mx = _mm512_set1_ps(-INFINITY);
+    _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) {
+        s[c] = _mm512_mul_ps(s[c], vscale);
+        mx = _mm512_mask_max_ps(mx, valid[c], mx, s[c]);
+    }
+    __m512 mnew = _mm512_max_ps(*m, max_lanes(mx));
+    if (_mm512_cmp_ps_mask(mnew, _mm512_set1_ps(-INFINITY), _CMP_EQ_OQ)) {
+        *alpha = _mm512_set1_ps(1.0f);
+        return false;
+    }
+    /* the first block's m is -inf: alpha ~ 0 (its o and l are 0) */
+    *alpha = exp16_nc(_mm512_max_ps(_mm512_sub_ps(*m, mnew), _mm512_set1_ps(-104.0f)));
+    _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++)
+        s[c] = _mm512_maskz_mov_ps(valid[c], exp16_nc(_mm512_sub_ps(s[c], mnew)));
+    __m512 sum = _mm512_add_ps(_mm512_add_ps(s[0], s[1]), _mm512_add_ps(s[2], s[3]));
+    *l = _mm512_fmadd_ps(*l, *alpha, sum);
+    *m = mnew;
+    return true;
+}
+
 /* o[r][0, d) = o[r] * alpha[r] + sum_j p[r][j] v[j0 + j] for j < kb (alpha[r] in every lane). */
 static inline void att_value(int d, int kb, const float *p, const float *v, int ldv,
                              const __m512 alpha[AQ], float *o, int ldo_s) {
@@ -395,30 +412,14 @@ static void attention_f32(int sq, int kn, int d, const float *q, int ldq, const 
                     s[r][3] = _mm512_fmadd_ps(qv, k3, s[r][3]);
                 }
             }
-            /* the online softmax; the running max (in every lane) and sum (16
-             * partial sums, added up at the end) stay in vectors */
+            /* the online softmax, the running max and sum in vectors */
             _Pragma("GCC unroll 6") for (int r = 0; r < AQ; r++) {
-                __m512 mx = _mm512_set1_ps(-INFINITY);
-                _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) {
-                    s[r][c] = _mm512_mul_ps(s[r][c], vscale);
-                    mx = _mm512_mask_max_ps(mx, valid[c], mx, s[r][c]);
-                }
-                __m512 mnew = _mm512_max_ps(m[r], max_lanes(mx));
-                if (_mm512_cmp_ps_mask(mnew, _mm512_set1_ps(-INFINITY), _CMP_EQ_OQ)) {
-                    alpha[r] = _mm512_set1_ps(1.0f); /* every key so far masked */
+                if (!att_softmax_row(s[r], valid, vscale, &m[r], &l[r], &alpha[r])) {
                     memset(p + r * 64, 0, sizeof(float) * 64);
                     continue;
                 }
-                /* the first block's m is -inf: alpha ~ 0 (its o and l are 0) */
-                alpha[r] = exp16_le0(_mm512_max_ps(_mm512_sub_ps(m[r], mnew), _mm512_set1_ps(-104.0f)));
-                __m512 sum = _mm512_setzero_ps();
-                _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) {
-                    __m512 e = _mm512_maskz_mov_ps(valid[c], exp16_le0(_mm512_sub_ps(s[r][c], mnew)));
-                    sum = _mm512_add_ps(sum, e);
-                    _mm512_store_ps(p + r * 64 + 16 * c, e);
-                }
-                l[r] = _mm512_fmadd_ps(l[r], alpha[r], sum);
-                m[r] = mnew;
+                _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++)
+                    _mm512_store_ps(p + r * 64 + 16 * c, s[r][c]);
             }
             att_value(d, kb, p, v + (size_t)j0 * ldv, ldv, alpha, o, ds);
         }
@@ -830,30 +831,14 @@ static BF16_TARGET void attention_bf16(int sq, int kn, int d, const float *q, in
                     s[r][3] = _mm512_dpbf16_ps(s[r][3], qv, k3);
                 }
             }
-            /* the online softmax in f32, the probabilities stored as bf16; the
-             * running max and sum stay in vectors (the max in every lane, the
-             * sum as 16 partial sums added up at the end) */
+            /* the online softmax in f32, the probabilities stored as bf16 */
             _Pragma("GCC unroll 6") for (int r = 0; r < AQ; r++) {
-                __m512 mx = _mm512_set1_ps(-INFINITY), e[4];
-                _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) {
-                    s[r][c] = _mm512_mul_ps(s[r][c], vscale);
-                    mx = _mm512_mask_max_ps(mx, valid[c], mx, s[r][c]);
-                }
-                __m512 mnew = _mm512_max_ps(m[r], max_lanes(mx));
-                if (_mm512_cmp_ps_mask(mnew, _mm512_set1_ps(-INFINITY), _CMP_EQ_OQ)) {
-                    alpha[r] = _mm512_set1_ps(1.0f); /* every key so far masked */
+                if (!att_softmax_row(s[r], valid, vscale, &m[r], &l[r], &alpha[r])) {
                     memset(pb + r * 64, 0, sizeof(uint16_t) * 64);
                     continue;
                 }
-                /* the first block's m is -inf: alpha ~ 0 (its o and l are 0) */
-                alpha[r] = exp16_le0(_mm512_max_ps(_mm512_sub_ps(m[r], mnew), _mm512_set1_ps(-104.0f)));
-                _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++)
-                    e[c] = _mm512_maskz_mov_ps(valid[c], exp16_le0(_mm512_sub_ps(s[r][c], mnew)));
-                __m512 sum = _mm512_add_ps(_mm512_add_ps(e[0], e[1]), _mm512_add_ps(e[2], e[3]));
-                _mm512_store_si512((void *)(pb + r * 64), (__m512i)_mm512_cvtne2ps_pbh(e[1], e[0]));
-                _mm512_store_si512((void *)(pb + r * 64 + 32), (__m512i)_mm512_cvtne2ps_pbh(e[3], e[2]));
-                l[r] = _mm512_fmadd_ps(l[r], alpha[r], sum);
-                m[r] = mnew;
+                _mm512_store_si512((void *)(pb + r * 64), (__m512i)_mm512_cvtne2ps_pbh(s[r][1], s[r][0]));
+                _mm512_store_si512((void *)(pb + r * 64 + 32), (__m512i)_mm512_cvtne2ps_pbh(s[r][3], s[r][2]));
             }
             /* P . V: 64 columns of d at a time, a pair of keys per step */
             int kb2 = (kb + 1) / 2;
