@@ -52,7 +52,7 @@ static const struct pl_config_field qa_fields[] = {
     F("threads", PL_CONFIG_INT, threads, "1", 0, 256, "CPU backend threads per model instance (0 = all cores)"),
     F("instances", PL_CONFIG_INT, instances, "0", 0, 64, "forward instances per model (0: 2 on the cpu backend, else 1)"),
     F("handler_threads", PL_CONFIG_INT, handler_threads, "8", 1, 1024, "request threads"),
-    F("precision", PL_CONFIG_STRING, precision, "", 1, 0, "f32, int8 or f16 (empty: the model's config.json)"),
+    F("precision", PL_CONFIG_STRING, precision, "", 1, 0, "f32, int8, f16 or bf16 (empty: the model's config.json)"),
     F("max_batch_size", PL_CONFIG_INT, max_batch_size, "0", 0, 1024, "windows per batched forward (0: the model's config.json, else 8)"),
     F("max_context_bytes", PL_CONFIG_INT, max_context_bytes, "4194304", 1, 1073741824, "longest context accepted (RESOURCE_EXHAUSTED past it)"),
     F("max_windows", PL_CONFIG_INT, max_windows, "4096", 1, 1000000, "windows read for one question"),
