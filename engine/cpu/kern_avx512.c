@@ -308,6 +308,28 @@ static void gemm_f32_packed(int m, int n, int k, const float *a, int lda, const 
 
 #define AQ 6
 
+/* A block of AQ query rows starts: no max yet, zero sums and outputs. */
+static inline void att_block_start(__m512 m[AQ], __m512 l[AQ], float *o, int ds) {
+    for (int r = 0; r < AQ; r++) {
+        m[r] = _mm512_set1_ps(-INFINITY);
+        l[r] = _mm512_setzero_ps();
+    }
+    memset(o, 0, sizeof(float) * AQ * (size_t)ds);
+}
+
+/* The 64-key block at j0 (kb keys in it): km the keys there, valid those of
+ * them not masked out (mask may be NULL). */
+static inline void att_key_masks(const int32_t *mask, int j0, int kb, __mmask16 km[4],
+                                 __mmask16 valid[4]) {
+    for (int c = 0; c < 4; c++) {
+        km[c] = lanes(kb - 16 * c);
+        valid[c] = mask ? _mm512_mask_cmpneq_epi32_mask(
+                              km[c], _mm512_maskz_loadu_epi32(km[c], mask + j0 + 16 * c),
+                              _mm512_setzero_si512())
+                        : km[c];
+    }
+}
+
 /* One query row of a 64-key block of the online softmax: s (raw scores) is
  * scaled in place and turned into e = exp(s - m_new) on the valid keys (0 on
  * the others), the running max m (in every lane) and sum l (16 partial sums)
@@ -378,21 +400,11 @@ static void attention_f32(int sq, int kn, int d, const float *q, int ldq, const 
         const float *qr[AQ];
         for (int r = 0; r < AQ; r++) qr[r] = q + (size_t)(i0 + (r < qb ? r : qb - 1)) * ldq;
         __m512 m[AQ], l[AQ], alpha[AQ];
-        for (int r = 0; r < AQ; r++) {
-            m[r] = _mm512_set1_ps(-INFINITY);
-            l[r] = _mm512_setzero_ps();
-        }
-        memset(o, 0, sizeof(float) * AQ * (size_t)ds);
+        att_block_start(m, l, o, ds);
         for (int j0 = 0; j0 < kn; j0 += 64) {
             int kb = kn - j0 < 64 ? kn - j0 : 64;
             __mmask16 km[4], valid[4];
-            for (int c = 0; c < 4; c++) {
-                km[c] = lanes(kb - 16 * c);
-                valid[c] = mask ? _mm512_mask_cmpneq_epi32_mask(
-                                      km[c], _mm512_maskz_loadu_epi32(km[c], mask + j0 + 16 * c),
-                                      _mm512_setzero_si512())
-                                : km[c];
-            }
+            att_key_masks(mask, j0, kb, km, valid);
             /* scores: AQ x 64 in 24 accumulators, kept in registers through the
              * softmax (as an array passed out, GCC kept them on the stack and
              * stored all 24 on every step of d) */
@@ -798,21 +810,11 @@ static BF16_TARGET void attention_bf16(int sq, int kn, int d, const float *q, in
         for (int r = 0; r < AQ; r++)
             row_bf16(q + (size_t)(i0 + (r < qb_rows ? r : qb_rows - 1)) * ldq, d, dp, qb + (size_t)r * dp);
         __m512 m[AQ], l[AQ], alpha[AQ];
-        for (int r = 0; r < AQ; r++) {
-            m[r] = _mm512_set1_ps(-INFINITY);
-            l[r] = _mm512_setzero_ps();
-        }
-        memset(o, 0, sizeof(float) * AQ * (size_t)ds);
+        att_block_start(m, l, o, ds);
         for (int j0 = 0; j0 < kn; j0 += 64) {
             int kb = kn - j0 < 64 ? kn - j0 : 64;
-            __mmask16 valid[4];
-            for (int c = 0; c < 4; c++) {
-                __mmask16 km = lanes(kb - 16 * c);
-                valid[c] = mask ? _mm512_mask_cmpneq_epi32_mask(
-                                      km, _mm512_maskz_loadu_epi32(km, mask + j0 + 16 * c),
-                                      _mm512_setzero_si512())
-                                : km;
-            }
+            __mmask16 km[4], valid[4];
+            att_key_masks(mask, j0, kb, km, valid);
             /* scores: AQ x 64 in 24 accumulators, a pair of d per step */
             __m512 s[AQ][4];
             _Pragma("GCC unroll 6") for (int r = 0; r < AQ; r++)
