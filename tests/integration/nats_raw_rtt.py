@@ -1,32 +1,27 @@
 #!/usr/bin/env python3
 """The floor under the gateway -> NATS -> worker hop, without any NATS client library.
 
-    python3 clients/perf/nats_raw_rtt.py [--nats-server PATH] [--n 20000]
+    /usr/bin/python3 tests/integration/nats_raw_rtt.py [--build build] [--n 20000]
 
-Starts nats-server on a free 127.0.0.1 port (stopped by its PID at the end) and measures, one
-request at a time, three round trips between two processes, each side a plain blocking socket:
+Starts nats-server on a free 127.0.0.1 port (gwtest.start_nats: stopped by its PID at the end)
+and measures, one request at a time, two round trips between two processes, each side a plain
+blocking socket:
   1. TCP ping-pong without nats-server (the loopback and scheduler floor);
   2. NATS request/reply through nats-server written as raw protocol (PUB with a reply subject,
      a responder that answers every MSG at once): what nats-server itself costs;
 and prints p10/p50/p90 in microseconds. parley-nats-rtt (clients/perf/nats_rtt.c, the same
 exchange through the cnats library, its read and delivery threads included) is the third figure;
-clients/perf/bench.sh prints it next to the hop.
+clients/perf/bench.sh prints it next to the hop. --build only locates gwtest's Python stubs.
 """
 import argparse
 import os
-import shutil
 import socket
 import subprocess
 import sys
 import time
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.abspath(os.path.join(HERE, "..", ".."))
 
 
 def nats_conn(port):
@@ -126,24 +121,15 @@ def main():
         responder(int(sys.argv[2]))
         return
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--nats-server", default=shutil.which("nats-server") or "/usr/sbin/nats-server")
+    ap.add_argument("--build", default=os.path.join(SRC, "build"))
     ap.add_argument("--n", type=int, default=20000, help="round trips per measurement")
     args = ap.parse_args()
-    port = free_port()
-    srv = subprocess.Popen([args.nats_server, "-a", "127.0.0.1", "-p", str(port)],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port)).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        tcp_pingpong(args.n)
-        nats_rtt(port, args.n)
-    finally:
-        srv.terminate()
-        srv.wait()
+    os.environ.setdefault("PL_PYTHON_STUBS", os.path.join(args.build, "python"))
+    import gwtest as g
+
+    _, url = g.start_nats()
+    tcp_pingpong(args.n)
+    nats_rtt(int(url.rsplit(":", 1)[1]), args.n)
 
 
 if __name__ == "__main__":
