@@ -46,6 +46,7 @@
 double pl_bench_peak_avx2(int64_t iters, float *sink);
 double pl_bench_peak_avx512(int64_t iters, float *sink);
 double pl_bench_peak_i8_avx2(int64_t iters, int *sink);
+double pl_bench_peak_i8_avxvnni(int64_t iters, int *sink);
 
 static int parse_list(const char *s, int *out, int max) {
     int n = 0;
@@ -100,15 +101,19 @@ static double measured_peak(const char **isa) {
     return 20000000.0 * 12 * 8 * 2 / ((double)(thread_ns() - c0) * 1e-9);
 }
 
-/* The int8 OP/s of the AVX2 int8 GEMM's instruction pair (vpmaddwd + vpaddd;
- * peak.c), by CPU time; 0 on AVX-512 CPUs, whose int8 GEMM is VNNI's. */
-static double measured_peak_i8(void) {
-    int sink;
-    if (__builtin_cpu_supports("avx512f")) return 0;
-    pl_bench_peak_i8_avx2(1000000, &sink);
+/* The int8 OP/s of the instructions of the int8 GEMM of the AVX2 kernel family
+ * `family` (peak.c), by CPU time, and their name in *what: avx2's vpmaddwd +
+ * vpaddd, avx2vnni's vpdpbusd on ymm; 0 for the others (the AVX-512 families'
+ * int8 GEMM is AVX-512 VNNI's). */
+static double measured_peak_i8(const char *family, const char **what) {
+    int sink, vnni = strcmp(family, "avx2vnni") == 0;
+    if (!vnni && strcmp(family, "avx2") != 0) return 0;
+    double (*fn)(int64_t, int *) = vnni ? pl_bench_peak_i8_avxvnni : pl_bench_peak_i8_avx2;
+    *what = vnni ? "AVX-VNNI, vpdpbusd on ymm" : "without VNNI, vpmaddwd + vpaddd";
+    fn(1000000, &sink);
     int64_t c0 = thread_ns();
-    pl_bench_peak_i8_avx2(20000000, &sink);
-    return 20000000.0 * 12 * 16 * 2 / ((double)(thread_ns() - c0) * 1e-9);
+    fn(20000000, &sink);
+    return 20000000.0 * 12 * (vnni ? 32 : 16) * 2 / ((double)(thread_ns() - c0) * 1e-9);
 }
 
 /* ---- GEMM -------------------------------------------------------------------- */
@@ -132,17 +137,17 @@ static int bench_gemm(const int *threads, int n_threads) {
     double peak = measured_peak(&isa);
     printf("\nGEMM (C[M,N] = A[M,K] . W[N,K]^T, f32), measured %s FMA peak %.1f GFLOP/s per core\n", isa,
            peak / 1e9);
-    double peak_i8 = measured_peak_i8();
-    if (peak_i8 > 0)
-        printf("(int8 without VNNI, vpmaddwd + vpaddd: measured %.1f GOP/s per core)\n", peak_i8 / 1e9);
+    struct pl_backend *be;
+    if (pl_backend_create("cpu", &be) != PL_OK) return 1;
+    const char *i8_what = NULL;
+    double peak_i8 = measured_peak_i8(pl_backend_cpu_kernels(be), &i8_what);
+    if (peak_i8 > 0) printf("(int8 %s: measured %.1f GOP/s per core)\n", i8_what, peak_i8 / 1e9);
     printf("%-6s %-18s %12s %8s %14s %8s %12s %12s %12s\n", "thr", "M x N x K", "parley GF/s", "%peak",
            "OpenBLAS GF/s", "ours/blas", "int8 GOP/s", "bf16 GF/s", "unpacked");
     printf("(parley, int8, bf16: weights packed at load where the kernels have a packed GEMM, as\n"
            " the encoders' are, the int8 column with its activations' quantization; unpacked:\n"
            " f32 without packing)\n");
     printf("(1 thread: process CPU time; 2+ threads: wall time)\n");
-    struct pl_backend *be;
-    if (pl_backend_create("cpu", &be) != PL_OK) return 1;
     for (int ti = 0; ti < n_threads; ti++) {
         pl_backend_cpu_set_threads(be, threads[ti]);
         openblas_set_num_threads(threads[ti]);

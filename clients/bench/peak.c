@@ -1,6 +1,7 @@
 /* peak.c - measured FMA throughput (FLOP/s) of this core for the benchmark's
- * "% of peak" column, and (AVX2 build) the int8 multiply-add rate of the AVX2
- * int8 GEMM's instruction pair. Compiled per ISA (see CMakeLists.txt). */
+ * "% of peak" column, and (AVX2 build) the int8 multiply-add rates of the AVX2
+ * families' int8 GEMMs (vpmaddwd + vpaddd; AVX-VNNI's vpdpbusd). Compiled per
+ * ISA (see engine/engine.cmake). */
 #include <immintrin.h>
 #include <stdint.h>
 
@@ -68,5 +69,30 @@ double pl_bench_peak_i8_avx2(int64_t iters, int *sink) {
     s = _mm256_add_epi32(s, _mm256_add_epi32(_mm256_add_epi32(a8, a9), _mm256_add_epi32(a10, a11)));
     *sink = _mm256_extract_epi32(s, 0);
     return (double)iters * 12 * 16 * 2 / ((double)(t1 - t0) * 1e-9);
+}
+
+/* The same with AVX-VNNI, as kern_avx2.c's avx2vnni family does it: vpdpbusd
+ * on ymm (32 u8 x s8 products summed into 8 x 32 bits), 12 chains. Call only
+ * where the CPU reports avxvnni. Returns int8 OP/s. */
+__attribute__((target("avxvnni"))) double pl_bench_peak_i8_avxvnni(int64_t iters, int *sink) {
+    __m256i x = _mm256_set1_epi8(3), y = _mm256_set1_epi8(-2);
+    __m256i a0 = _mm256_set1_epi32(0), a1 = _mm256_set1_epi32(1), a2 = _mm256_set1_epi32(2);
+    __m256i a3 = _mm256_set1_epi32(3), a4 = _mm256_set1_epi32(4), a5 = _mm256_set1_epi32(5);
+    __m256i a6 = _mm256_set1_epi32(6), a7 = _mm256_set1_epi32(7), a8 = _mm256_set1_epi32(8);
+    __m256i a9 = _mm256_set1_epi32(9), a10 = _mm256_set1_epi32(10), a11 = _mm256_set1_epi32(11);
+#define DP(a) a = _mm256_dpbusd_avx_epi32(a, x, y)
+    int64_t t0 = pl_time_mono_ns();
+    for (int64_t it = 0; it < iters; it++) {
+        DP(a0); DP(a1); DP(a2); DP(a3); DP(a4); DP(a5);
+        DP(a6); DP(a7); DP(a8); DP(a9); DP(a10); DP(a11);
+        __asm__ volatile("" : "+x"(a0), "+x"(a1), "+x"(a2), "+x"(a3), "+x"(a4), "+x"(a5));
+    }
+#undef DP
+    int64_t t1 = pl_time_mono_ns();
+    __m256i s = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3)),
+                                 _mm256_add_epi32(_mm256_add_epi32(a4, a5), _mm256_add_epi32(a6, a7)));
+    s = _mm256_add_epi32(s, _mm256_add_epi32(_mm256_add_epi32(a8, a9), _mm256_add_epi32(a10, a11)));
+    *sink = _mm256_extract_epi32(s, 0);
+    return (double)iters * 12 * 32 * 2 / ((double)(t1 - t0) * 1e-9);
 }
 #endif

@@ -25,13 +25,17 @@ static bool has_avx512(void) {
            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
 }
 
+static bool has_avx2_vnni(void) { return has_avx2() && __builtin_cpu_supports("avxvnni"); }
+
 const struct pl_cpu_kern *pl__cpu_kern_select(void) {
     const char *force = getenv("PARLEY_CPU_KERNELS");
     if (force && strcmp(force, "generic") == 0) return &pl__cpu_kern_generic;
     if (force && strcmp(force, "avx2") == 0 && has_avx2()) return &pl__cpu_kern_avx2;
+    if (force && strcmp(force, "avx2vnni") == 0 && has_avx2_vnni()) return &pl__cpu_kern_avx2_vnni;
     if (force && strcmp(force, "avx512") == 0 && has_avx512()) return &pl__cpu_kern_avx512;
     if (has_avx512() && __builtin_cpu_supports("avx512bf16")) return &pl__cpu_kern_avx512_bf16;
     if (has_avx512()) return &pl__cpu_kern_avx512;
+    if (has_avx2_vnni()) return &pl__cpu_kern_avx2_vnni;
     if (has_avx2()) return &pl__cpu_kern_avx2;
     return &pl__cpu_kern_generic;
 }

@@ -131,10 +131,11 @@ struct pl_cpu_kern {
 
 extern const struct pl_cpu_kern pl__cpu_kern_generic;
 extern const struct pl_cpu_kern pl__cpu_kern_avx2;
+extern const struct pl_cpu_kern pl__cpu_kern_avx2_vnni; /* avx2 plus AVX-VNNI (no AVX-512) */
 extern const struct pl_cpu_kern pl__cpu_kern_avx512;
 extern const struct pl_cpu_kern pl__cpu_kern_avx512_bf16; /* avx512 plus AVX-512 BF16 */
-/* Best family for this CPU (respects PARLEY_CPU_KERNELS=generic|avx2|avx512
- * to force a lower one, avx512 without the BF16 kernels). Never NULL. */
+/* Best family for this CPU (respects PARLEY_CPU_KERNELS=generic|avx2|avx2vnni|
+ * avx512 to force a lower one, avx512 without the BF16 kernels). Never NULL. */
 const struct pl_cpu_kern *pl__cpu_kern_select(void);
 /* The packed-panel layout of pack_b above (32 columns per panel), shared by the families that
  * have gemm_f32_packed: plain C, run once per weight at load. */

@@ -526,6 +526,115 @@ static void gemm_i8_packed(int m, int n, int k, const uint8_t *a, int lda, const
     }
 }
 
+/* ---- the packed int8 GEMM with AVX-VNNI ------------------------------------
+ *
+ * CPUs with AVX2 and AVX-VNNI but no AVX-512 (Intel's hybrid client cores,
+ * Sierra Forest's E-cores) have vpdpbusd on ymm: 32 unsigned x signed byte
+ * products summed into 8 int32 lanes in one instruction, where the kernel
+ * above needs the widening, vpmaddwd and vpaddd for 16. The layout is the
+ * same (pl__cpu_pack_b_i8), read as the AVX-512 VNNI kernel reads it, in
+ * halves: a tile is MR rows x 16 columns, the 64-byte half of each group's
+ * 128 bytes that holds them (two ymm of 8 columns x 4 K), and A's 4 bytes of
+ * a group (q + 128) broadcast per row. Each lane is one column's sum, so no
+ * horizontal adds and no K blocking; MR = 6: 12 accumulators + 2 B + the
+ * broadcast = 15 ymm. The epilogue is the one above (128 x the column sums
+ * taken away, (acc * ascale) * wscale + bias, the activation), so the
+ * outputs are the avx2 family's bit for bit. These functions carry the
+ * instruction set in their target attribute: the family that uses them is
+ * chosen only on CPUs that report avxvnni. */
+
+#define VNNI_TARGET __attribute__((target("avxvnni")))
+#define VMR 6
+
+static inline __attribute__((always_inline)) VNNI_TARGET void
+vnni_tile(int mr, int kg, const uint8_t *a, int lda, const int8_t *bp, const int8_t *pf,
+          const int32_t *bsum, const float *ascale, const float *wscale, const float *bias, int act,
+          float *c, int ldc, int nr) {
+    __m256i acc0[VMR], acc1[VMR];
+    _Pragma("GCC unroll 6") for (int i = 0; i < mr; i++) acc0[i] = acc1[i] = _mm256_setzero_si256();
+    for (int g = 0; g < kg; g++) {
+        __m256i b0 = _mm256_load_si256((const __m256i *)(bp + (size_t)g * 128));
+        __m256i b1 = _mm256_load_si256((const __m256i *)(bp + (size_t)g * 128 + 32));
+        _mm_prefetch((const char *)(pf + (size_t)g * 128), _MM_HINT_T0);
+        _Pragma("GCC unroll 6") for (int i = 0; i < mr; i++) {
+            int32_t v;
+            memcpy(&v, a + (size_t)i * lda + 4 * g, sizeof v);
+            __m256i av = _mm256_set1_epi32(v);
+            acc0[i] = _mm256_dpbusd_avx_epi32(acc0[i], av, b0);
+            acc1[i] = _mm256_dpbusd_avx_epi32(acc1[i], av, b1);
+        }
+    }
+    /* out of the registers once, as in the AVX-512 kernel */
+    int32_t out[VMR][16] __attribute__((aligned(32)));
+    _Pragma("GCC unroll 6") for (int i = 0; i < mr; i++) {
+        _mm256_store_si256((__m256i *)out[i], acc0[i]);
+        _mm256_store_si256((__m256i *)(out[i] + 8), acc1[i]);
+    }
+    __m256i m0 = lanes8(nr), m1 = lanes8(nr - 8);
+    __m256i s0 = _mm256_maskload_epi32(bsum, m0), s1 = _mm256_maskload_epi32(bsum + 8, m1);
+    __m256 w0 = _mm256_maskload_ps(wscale, m0), w1 = _mm256_maskload_ps(wscale + 8, m1);
+    __m256 c0 = bias ? _mm256_maskload_ps(bias, m0) : _mm256_setzero_ps();
+    __m256 c1 = bias ? _mm256_maskload_ps(bias + 8, m1) : _mm256_setzero_ps();
+    for (int i = 0; i < mr; i++) {
+        __m256 xs = _mm256_set1_ps(ascale[i]);
+        __m256i a0 = _mm256_load_si256((const __m256i *)out[i]);
+        __m256i a1 = _mm256_load_si256((const __m256i *)(out[i] + 8));
+        __m256 v0 = _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(a0, s0)), xs), w0);
+        __m256 v1 = _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(a1, s1)), xs), w1);
+        if (bias) {
+            v0 = _mm256_add_ps(v0, c0);
+            v1 = _mm256_add_ps(v1, c1);
+        }
+        if (act) {
+            v0 = pl_act8(v0, act);
+            v1 = pl_act8(v1, act);
+        }
+        float *cr = c + (size_t)i * ldc;
+        _mm256_maskstore_ps(cr, m0, v0);
+        if (nr > 8) _mm256_maskstore_ps(cr + 8, m1, v1);
+    }
+}
+
+#define VNNI_TILE(MR)                                                                              \
+    static VNNI_TARGET void vnni_tile_##MR(int kg, const uint8_t *a, int lda, const int8_t *bp,    \
+                                           const int8_t *pf, const int32_t *bsum,                  \
+                                           const float *ascale, const float *wscale,               \
+                                           const float *bias, int act, float *c, int ldc, int nr) { \
+        vnni_tile(MR, kg, a, lda, bp, pf, bsum, ascale, wscale, bias, act, c, ldc, nr);            \
+    }
+VNNI_TILE(6)
+VNNI_TILE(5)
+VNNI_TILE(4)
+VNNI_TILE(3)
+VNNI_TILE(2)
+VNNI_TILE(1)
+
+static void gemm_i8_packed_vnni(int m, int n, int k, const uint8_t *a, int lda, const int8_t *bp,
+                                const int32_t *bsum128, const float *ascale, const float *wscale,
+                                const float *bias, int act, float *c, int ldc) {
+    typedef void (*tile_fn)(int, const uint8_t *, int, const int8_t *, const int8_t *,
+                            const int32_t *, const float *, const float *, const float *, int,
+                            float *, int, int);
+    static const tile_fn tiles[VMR + 1] = {NULL,         vnni_tile_1, vnni_tile_2, vnni_tile_3,
+                                           vnni_tile_4, vnni_tile_5, vnni_tile_6};
+    int kg = PL_I8_KP(k) / 4;
+    for (int j0 = 0; j0 < n; j0 += 32) {
+        const int8_t *pp = bp + (size_t)(j0 / 32) * kg * 128;
+        /* the first row block fetches the next panel while it reads this one;
+         * the others re-read this one from cache */
+        const int8_t *next = j0 + 32 < n ? pp + (size_t)kg * 128 : pp;
+        for (int i = 0; i < m; i += VMR) {
+            int mr = m - i < VMR ? m - i : VMR;
+            for (int h = 0; h < 2 && j0 + 16 * h < n; h++) {
+                int col = j0 + 16 * h;
+                tiles[mr](kg, a + (size_t)i * lda, lda, pp + 64 * h, (i ? pp : next) + 64 * h,
+                          bsum128 + col, ascale + i, wscale + col, bias ? bias + col : NULL, act,
+                          c + (size_t)i * ldc + col, ldc, n - col);
+            }
+        }
+    }
+}
+
 void pl__avx2_bias_act(float *x, const float *bias, int n, int act) {
     int i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -963,21 +1072,31 @@ static void layer_norm_f32(const float *x, const float *r, const float *g, const
     }
 }
 
+/* every member but the int8 GEMM's, shared by the two AVX2 tables */
+#define AVX2_KERNELS                                                                               \
+    .gemm_f32 = gemm_f32,                                                                          \
+    .gemm_f32_packed = gemm_f32_packed,                                                            \
+    .pack_b = pl__cpu_pack_b32,                                                                    \
+    .attention_f32 = attention_f32,                                                                \
+    .layer_norm_f32 = layer_norm_f32,                                                              \
+    .gemm_nn_f32 = pl__avx2_gemm_nn,                                                               \
+    .gemm_i8 = gemm_i8,                                                                            \
+    .bias_act = pl__avx2_bias_act,                                                                 \
+    .exp_sum = pl__avx2_exp_sum,                                                                   \
+    .quant_row = pl__avx2_quant_row,                                                               \
+    .quant_row_u8 = quant_row_u8,                                                                  \
+    .dwconv_f32 = dwconv,                                                                          \
+    .lstm_f32 = pl__avx2_lstm
+
 const struct pl_cpu_kern pl__cpu_kern_avx2 = {
     .name = "avx2",
-    .gemm_f32 = gemm_f32,
-    .gemm_f32_packed = gemm_f32_packed,
-    .pack_b = pl__cpu_pack_b32,
-    .attention_f32 = attention_f32,
-    .layer_norm_f32 = layer_norm_f32,
-    .gemm_nn_f32 = pl__avx2_gemm_nn,
-    .gemm_i8 = gemm_i8,
+    AVX2_KERNELS,
     .gemm_i8_packed = gemm_i8_packed,
     .i8_task_cols = 256,
-    .bias_act = pl__avx2_bias_act,
-    .exp_sum = pl__avx2_exp_sum,
-    .quant_row = pl__avx2_quant_row,
-    .quant_row_u8 = quant_row_u8,
-    .dwconv_f32 = dwconv,
-    .lstm_f32 = pl__avx2_lstm,
+};
+
+const struct pl_cpu_kern pl__cpu_kern_avx2_vnni = {
+    .name = "avx2vnni",
+    AVX2_KERNELS,
+    .gemm_i8_packed = gemm_i8_packed_vnni,
 };

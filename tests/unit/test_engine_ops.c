@@ -75,9 +75,14 @@ static bool guards_ok(const struct pl_tensor *t) {
 }
 
 static struct pl_backend *be_ref;
-static const char *families[] = {"generic", "avx2", "avx512", "avx512bf16"};
+static const char *families[] = {"generic", "avx2", "avx512", "avx512bf16", "avx2vnni"};
 /* avx512bf16 differs from avx512 only in the bf16 GEMM: run it in the bf16 tests only */
 static bool with_bf16_family;
+
+/* avx2vnni differs from avx2 only in the packed int8 GEMM: run it on int8 Linear ops only */
+static bool is_int8_linear(const struct pl_tensor *t) {
+    return t->op == PL_OP_LINEAR && t->src[1] && t->src[1]->dtype == PL_DTYPE_I8;
+}
 
 /* Compute op tensor `t` (placed) with cpu-ref into t, then with each kernel
  * family into a clone, compare. */
@@ -99,7 +104,7 @@ static void check_op(struct arena *a, struct pl_tensor *t, double tol, const cha
         /* CPU lacks the family, or the portable family on a large output (it is
          * covered on the small shapes; keeps the sanitizer run short). */
         if (strcmp(pl_backend_cpu_kernels(be), families[f]) != 0 || (f == 0 && n > 4096) ||
-            (f == 3 && !with_bf16_family)) {
+            (f == 3 && !with_bf16_family) || (f == 4 && !is_int8_linear(t))) {
             pl_backend_destroy(be);
             continue;
         }
@@ -173,16 +178,18 @@ START_TEST(test_linear) {
 }
 END_TEST
 
-/* The packed int8 GEMM (AVX-512 and AVX2 families): int8 weights packed at load
+/* The packed int8 GEMM (AVX-512, AVX2 and AVX-VNNI families): int8 weights packed at load
  * (pl_backend_cpu_pack_weight), dequantization, bias and activation in its
- * registers. Tails of every tile dimension: rows 12/8/4/2/1 and their sums,
- * a 32-column panel and its 16-column halves, K not a multiple of 4; one
+ * registers. Tails of every tile dimension: rows 12/8/4/2/1 and their sums
+ * (AVX-512), 6 and 5-1 (AVX2, AVX-VNNI), a 32-column panel and its 16-column
+ * halves, K not a multiple of 4; one
  * thread (tasks of 64 columns x 192 rows) and three (check_op); the packed
  * bytes (one panel entry and a column sum). Families without it must ignore
  * w->packed. */
 START_TEST(test_linear_i8_packed) {
-    static const int shapes[][3] = {{1, 1, 1},   {3, 17, 5},   {13, 33, 64},  {27, 70, 257},
-                                    {11, 96, 768}, {200, 130, 7}, {7, 40, 3072}, {25, 16, 30}};
+    static const int shapes[][3] = {{1, 1, 1},    {3, 17, 5},    {13, 33, 64}, {27, 70, 257},
+                                    {11, 96, 768}, {200, 130, 7}, {7, 40, 3072}, {25, 16, 30},
+                                    {10, 48, 36}};
     struct pl_backend *fast;
     ck_assert_int_eq(pl_backend_create("cpu", &fast), PL_OK);
     for (size_t s = 0; s < PL_ARRAY_LEN(shapes); s++)
