@@ -23,7 +23,7 @@ add_library(parley_engine_core STATIC
 set_source_files_properties(${_pl_engine_dir}/cpu/kern_avx2.c PROPERTIES
   COMPILE_OPTIONS "-mavx2;-mfma;-O3")
 set_source_files_properties(${_pl_engine_dir}/cpu/kern_avx512.c PROPERTIES
-  COMPILE_OPTIONS "-mavx512f;-mavx512bw;-mavx512vl;-mavx512vnni;-mavx2;-mfma;-O3")
+  COMPILE_OPTIONS "-mavx512f;-mavx512bw;-mavx512vl;-mavx2;-mfma;-O3")
 set_source_files_properties(${_pl_engine_dir}/cpu/ops_fast.c PROPERTIES
   COMPILE_OPTIONS "-O3")
 

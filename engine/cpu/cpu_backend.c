@@ -19,11 +19,14 @@ static bool has_avx2(void) {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 
-static bool has_avx512(void) {
+/* what kern_avx512.c is compiled for; its int8 GEMMs also need AVX-512 VNNI */
+static bool has_avx512_base(void) {
     __builtin_cpu_init();
     return has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+           __builtin_cpu_supports("avx512vl");
 }
+
+static bool has_avx512(void) { return has_avx512_base() && __builtin_cpu_supports("avx512vnni"); }
 
 static bool has_avx2_vnni(void) { return has_avx2() && __builtin_cpu_supports("avxvnni"); }
 
@@ -32,9 +35,12 @@ const struct pl_cpu_kern *pl__cpu_kern_select(void) {
     if (force && strcmp(force, "generic") == 0) return &pl__cpu_kern_generic;
     if (force && strcmp(force, "avx2") == 0 && has_avx2()) return &pl__cpu_kern_avx2;
     if (force && strcmp(force, "avx2vnni") == 0 && has_avx2_vnni()) return &pl__cpu_kern_avx2_vnni;
+    if (force && strcmp(force, "avx512novnni") == 0 && has_avx512_base())
+        return &pl__cpu_kern_avx512_novnni;
     if (force && strcmp(force, "avx512") == 0 && has_avx512()) return &pl__cpu_kern_avx512;
     if (has_avx512() && __builtin_cpu_supports("avx512bf16")) return &pl__cpu_kern_avx512_bf16;
     if (has_avx512()) return &pl__cpu_kern_avx512;
+    if (has_avx512_base()) return &pl__cpu_kern_avx512_novnni;
     if (has_avx2_vnni()) return &pl__cpu_kern_avx2_vnni;
     if (has_avx2()) return &pl__cpu_kern_avx2;
     return &pl__cpu_kern_generic;

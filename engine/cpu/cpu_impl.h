@@ -134,8 +134,11 @@ extern const struct pl_cpu_kern pl__cpu_kern_avx2;
 extern const struct pl_cpu_kern pl__cpu_kern_avx2_vnni; /* avx2 plus AVX-VNNI (no AVX-512) */
 extern const struct pl_cpu_kern pl__cpu_kern_avx512;
 extern const struct pl_cpu_kern pl__cpu_kern_avx512_bf16; /* avx512 plus AVX-512 BF16 */
+/* avx512 without AVX-512 VNNI (Skylake-SP/X): the avx2 family's int8 GEMMs */
+extern const struct pl_cpu_kern pl__cpu_kern_avx512_novnni;
 /* Best family for this CPU (respects PARLEY_CPU_KERNELS=generic|avx2|avx2vnni|
- * avx512 to force a lower one, avx512 without the BF16 kernels). Never NULL. */
+ * avx512novnni|avx512 to force a lower one, avx512 without the BF16 kernels).
+ * Never NULL. */
 const struct pl_cpu_kern *pl__cpu_kern_select(void);
 /* The packed-panel layout of pack_b above (32 columns per panel), shared by the families that
  * have gemm_f32_packed: plain C, run once per weight at load. */
@@ -155,6 +158,13 @@ void pl__cpu_pack_b_i8(int n, int k, const int8_t *b, int8_t *p);
 #define PL_BF16_KP(k) (((k) + 1) / 2 * 2)
 #define PL_BF16_PACK_BYTES(n, k) ((size_t)(((n) + 31) / 32 * 32) * (size_t)PL_BF16_KP(k) * 2)
 void pl__cpu_pack_b_bf16(int n, int k, const uint16_t *b, uint16_t *p);
+
+/* The avx2 family's int8 GEMMs (kern_avx2.c, vpmaddwd), shared with avx512novnni. */
+void pl__avx2_gemm_i8(int m, int n, int k, const int8_t *a, int lda, const int8_t *b, int ldb,
+                      int32_t *c, int ldc);
+void pl__avx2_gemm_i8_packed(int m, int n, int k, const uint8_t *a, int lda, const int8_t *bp,
+                             const int32_t *bsum128, const float *ascale, const float *wscale,
+                             const float *bias, int act, float *c, int ldc);
 
 /* AVX2 epilogues, shared with the AVX-512 family. */
 void pl__avx2_bias_act(float *x, const float *bias, int n, int act);

@@ -312,8 +312,8 @@ TILE_I8(2, 4)
 TILE_I8(1, 4)
 TILE_I8(1, 1)
 
-static void gemm_i8(int m, int n, int k, const int8_t *a, int lda, const int8_t *b, int ldb,
-                    int32_t *c, int ldc) {
+void pl__avx2_gemm_i8(int m, int n, int k, const int8_t *a, int lda, const int8_t *b, int ldb,
+                      int32_t *c, int ldc) {
     for (int n0 = 0; n0 < n; n0 += NC) {
         int n1 = n - n0 < NC ? n : n0 + NC;
         int i = 0;
@@ -478,9 +478,9 @@ static void widen_rows(int mr, const uint8_t *a, int lda, int k0, int kc, int16_
     }
 }
 
-static void gemm_i8_packed(int m, int n, int k, const uint8_t *a, int lda, const int8_t *bp,
-                           const int32_t *bsum128, const float *ascale, const float *wscale,
-                           const float *bias, int act, float *c, int ldc) {
+void pl__avx2_gemm_i8_packed(int m, int n, int k, const uint8_t *a, int lda, const int8_t *bp,
+                             const int32_t *bsum128, const float *ascale, const float *wscale,
+                             const float *bias, int act, float *c, int ldc) {
     typedef void (*i8tile_fn)(int, const int16_t *, const int8_t *, const int8_t *, int, int32_t *);
     static const i8tile_fn tiles[I8MR + 1] = {NULL,     i8tile_1, i8tile_2, i8tile_3,
                                               i8tile_4, i8tile_5, i8tile_6};
@@ -1080,7 +1080,7 @@ static void layer_norm_f32(const float *x, const float *r, const float *g, const
     .attention_f32 = attention_f32,                                                                \
     .layer_norm_f32 = layer_norm_f32,                                                              \
     .gemm_nn_f32 = pl__avx2_gemm_nn,                                                               \
-    .gemm_i8 = gemm_i8,                                                                            \
+    .gemm_i8 = pl__avx2_gemm_i8,                                                                   \
     .bias_act = pl__avx2_bias_act,                                                                 \
     .exp_sum = pl__avx2_exp_sum,                                                                   \
     .quant_row = pl__avx2_quant_row,                                                               \
@@ -1091,7 +1091,7 @@ static void layer_norm_f32(const float *x, const float *r, const float *g, const
 const struct pl_cpu_kern pl__cpu_kern_avx2 = {
     .name = "avx2",
     AVX2_KERNELS,
-    .gemm_i8_packed = gemm_i8_packed,
+    .gemm_i8_packed = pl__avx2_gemm_i8_packed,
     .i8_task_cols = 256,
 };
 

@@ -1,7 +1,6 @@
 /*
  * kern_avx512.c - AVX-512 kernels (compiled with -mavx512f -mavx512bw
- * -mavx512vl -mavx512vnni -mfma; chosen at run time only on CPUs that have
- * all of them).
+ * -mavx512vl -mfma; chosen at run time only on CPUs that have all of them).
  *
  * f32 GEMM: C = A . B^T, both K-contiguous (see kern_avx2.c), 6 x 4 tiles of
  * 16-lane accumulators (24 zmm + 6 A + 1 B): each weight vector loaded from
@@ -10,7 +9,11 @@
  * (signed, [-127, 127]) is shifted to unsigned by flipping its sign bit
  * (a + 128) and the tile subtracts 128 * sum(b) per column, computed once per
  * block of NC weight rows with a dpbusd against a vector of ones.
- * bf16 GEMM (vdpbf16ps): compiled through a target attribute, in a second
+ * The int8 GEMMs carry AVX-512 VNNI in their target attribute (VNNI_TARGET):
+ * the family that uses them (avx512) is chosen only where the CPU has it;
+ * AVX-512 CPUs without it (Skylake-SP/X) get avx512novnni, these kernels with
+ * the avx2 family's int8 GEMMs (vpmaddwd).
+ * bf16 GEMM (vdpbf16ps): compiled through a target attribute, in a third
  * table (pl__cpu_kern_avx512_bf16) chosen only where the CPU has AVX-512 BF16.
  */
 #include <immintrin.h>
@@ -19,6 +22,8 @@
 
 #include "cpu_impl.h"
 #include "simd_math_avx2.h"
+
+#define VNNI_TARGET __attribute__((target("avx512vnni")))
 
 #define KC 512 /* 6 A rows x 2 KiB stay in L1 */
 #define NC 64
@@ -487,8 +492,8 @@ static inline __m128i hsum4_i32(__m512i a0, __m512i a1, __m512i a2, __m512i a3) 
 
 /* bsum128[j] = 128 * sum_l b[j][l]: the correction for A's +128 shift. */
 #define TILE_I8(MR, NR)                                                                            \
-    static void tile8_##MR##x##NR(int k, const int8_t *a, int lda, const int8_t *b, int ldb,      \
-                                  const int32_t *bsum128, int32_t *c, int ldc) {                   \
+    static VNNI_TARGET void tile8_##MR##x##NR(int k, const int8_t *a, int lda, const int8_t *b,    \
+                                              int ldb, const int32_t *bsum128, int32_t *c, int ldc) { \
         const __m512i flip = _mm512_set1_epi8((char)0x80);                                         \
         __m512i acc[MR][NR];                                                                       \
         for (int i = 0; i < MR; i++)                                                               \
@@ -521,8 +526,8 @@ TILE_I8(4, 4)
 TILE_I8(1, 4)
 TILE_I8(1, 1)
 
-static void gemm_i8(int m, int n, int k, const int8_t *a, int lda, const int8_t *b, int ldb,
-                    int32_t *c, int ldc) {
+static VNNI_TARGET void gemm_i8(int m, int n, int k, const int8_t *a, int lda, const int8_t *b,
+                                int ldb, int32_t *c, int ldc) {
     int32_t bsum[NC];
     const __m512i ones = _mm512_set1_epi8(1);
     for (int n0 = 0; n0 < n; n0 += NC) {
@@ -564,7 +569,7 @@ static void gemm_i8(int m, int n, int k, const int8_t *a, int lda, const int8_t 
  * vpdpbusd, with no horizontal sums. The epilogue takes away 128 x the
  * column sums, dequantizes in the reference's order ((acc * ascale) * wscale),
  * adds the bias and applies the activation in registers. */
-static inline __attribute__((always_inline)) void i8tile(int mr, int kg, const uint8_t *a, int lda,
+static inline __attribute__((always_inline)) VNNI_TARGET void i8tile(int mr, int kg, const uint8_t *a, int lda,
                                                          const int8_t *bp, const int8_t *pf,
                                                          const int32_t *bsum,
                                                          const float *ascale, const float *wscale,
@@ -616,7 +621,8 @@ static inline __attribute__((always_inline)) void i8tile(int mr, int kg, const u
 }
 
 #define I8TILE(MR)                                                                                 \
-    static void i8tile_##MR(int kg, const uint8_t *a, int lda, const int8_t *bp, const int8_t *pf, \
+    static VNNI_TARGET void i8tile_##MR(int kg, const uint8_t *a, int lda, const int8_t *bp,       \
+                                        const int8_t *pf,                                          \
                             const int32_t *bsum, const float *ascale, const float *wscale,         \
                             const float *bias, int act, float *c, int ldc, __mmask16 m0,           \
                             __mmask16 m1) {                                                        \
@@ -628,9 +634,10 @@ I8TILE(4)
 I8TILE(2)
 I8TILE(1)
 
-static void gemm_i8_packed(int m, int n, int k, const uint8_t *a, int lda, const int8_t *bp,
-                           const int32_t *bsum128, const float *ascale, const float *wscale,
-                           const float *bias, int act, float *c, int ldc) {
+static VNNI_TARGET void gemm_i8_packed(int m, int n, int k, const uint8_t *a, int lda,
+                                       const int8_t *bp, const int32_t *bsum128,
+                                       const float *ascale, const float *wscale,
+                                       const float *bias, int act, float *c, int ldc) {
     int kg = PL_I8_KP(k) / 4;
     for (int j0 = 0; j0 < n; j0 += 32) {
         int nr = n - j0 < 32 ? n - j0 : 32;
@@ -945,7 +952,7 @@ static void dwconv(int n_out, int ch, int k, int d, int s, const float *x, const
     }
 }
 
-/* every member but the bf16 ones, shared by the two AVX-512 tables */
+/* every member but the int8 GEMMs and the bf16 ones, shared by the three AVX-512 tables */
 #define AVX512_KERNELS                                                                             \
     .gemm_f32 = gemm_f32,                                                                          \
     .gemm_f32_packed = gemm_f32_packed,                                                            \
@@ -953,8 +960,6 @@ static void dwconv(int n_out, int ch, int k, int d, int s, const float *x, const
     .attention_f32 = attention_f32,                                                                \
     .layer_norm_f32 = layer_norm_f32,                                                              \
     .gemm_nn_f32 = pl__avx2_gemm_nn,                                                               \
-    .gemm_i8 = gemm_i8,                                                                            \
-    .gemm_i8_packed = gemm_i8_packed,                                                              \
     .bias_act = pl__avx2_bias_act,                                                                 \
     .exp_sum = pl__avx2_exp_sum,                                                                   \
     .quant_row = pl__avx2_quant_row,                                                               \
@@ -965,11 +970,23 @@ static void dwconv(int n_out, int ch, int k, int d, int s, const float *x, const
 const struct pl_cpu_kern pl__cpu_kern_avx512 = {
     .name = "avx512",
     AVX512_KERNELS,
+    .gemm_i8 = gemm_i8,
+    .gemm_i8_packed = gemm_i8_packed,
+};
+
+const struct pl_cpu_kern pl__cpu_kern_avx512_novnni = {
+    .name = "avx512novnni",
+    AVX512_KERNELS,
+    .gemm_i8 = pl__avx2_gemm_i8,
+    .gemm_i8_packed = pl__avx2_gemm_i8_packed,
+    .i8_task_cols = 256,
 };
 
 const struct pl_cpu_kern pl__cpu_kern_avx512_bf16 = {
     .name = "avx512bf16",
     AVX512_KERNELS,
+    .gemm_i8 = gemm_i8,
+    .gemm_i8_packed = gemm_i8_packed,
     .gemm_bf16_packed = gemm_bf16_packed,
     .row_bf16 = row_bf16,
     .attention_bf16 = attention_bf16,

@@ -205,9 +205,12 @@ START_TEST(test_ref_backend_and_int8) {
     check_dir(tmpdir, "cpu", "bf16", -0.9999);
     setenv("PARLEY_CPU_KERNELS", "avx2", 1);
     check_dir(tmpdir, "cpu", "bf16", -0.9999);
-    /* int8 in the AVX2 families: vpmaddwd, and AVX-VNNI's vpdpbusd where the CPU has it */
+    /* int8 in the AVX2 families: vpmaddwd (also AVX-512 without VNNI's), and AVX-VNNI's
+     * vpdpbusd where the CPU has it */
     check_dir(tmpdir, "cpu", "int8", -0.999);
     setenv("PARLEY_CPU_KERNELS", "avx2vnni", 1);
+    check_dir(tmpdir, "cpu", "int8", -0.999);
+    setenv("PARLEY_CPU_KERNELS", "avx512novnni", 1);
     check_dir(tmpdir, "cpu", "int8", -0.999);
     unsetenv("PARLEY_CPU_KERNELS");
     check_dir(tmpdir, "cpu-ref", "bf16", -0.9999);
