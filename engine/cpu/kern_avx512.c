@@ -12,7 +12,8 @@
  * The int8 GEMMs carry AVX-512 VNNI in their target attribute (VNNI_TARGET):
  * the family that uses them (avx512) is chosen only where the CPU has it;
  * AVX-512 CPUs without it (Skylake-SP/X) get avx512novnni, these kernels with
- * the avx2 family's int8 GEMMs (vpmaddwd).
+ * a packed int8 GEMM on vpmaddwd (gemm_i8_packed_bw) and the avx2 family's
+ * unpacked one.
  * bf16 GEMM (vdpbf16ps): compiled through a target attribute, in a third
  * table (pl__cpu_kern_avx512_bf16) chosen only where the CPU has AVX-512 BF16.
  */
@@ -661,6 +662,119 @@ static VNNI_TARGET void gemm_i8_packed(int m, int n, int k, const uint8_t *a, in
     }
 }
 
+/* ---- the packed int8 GEMM without VNNI (avx512novnni) ------------------------
+ *
+ * AVX-512 CPUs without VNNI (Skylake-SP/X) multiply int8 exactly the way the
+ * avx2 family does, on 512-bit registers: per 4-byte K group the 64-byte half
+ * of the panel's 128 bytes that holds 16 columns is sign-extended to two zmm
+ * of 16 bits (8 columns x 4 K each) and vpmaddwd multiplies them by a row's
+ * 4 K values (widened to 16 bits once per row block and K block, broadcast as
+ * 64 bits), adding pairs exactly into 32 bits (255 x 127 x 2 fits); each
+ * column's sum sits in two lanes until the end of a K block, where a shift,
+ * an add and vpmovqd pack the 16 sums of a row. MR = 12: 24 accumulators + 2
+ * B + the broadcast of 32 zmm. Sums of a row block are kept for up to BWPS
+ * columns over the K blocks; the epilogue is the VNNI kernel's. */
+
+#define BWMR 8
+#define BWKC 1024 /* K values per block: the widened rows take 8 x 2 KiB */
+#define BWPS 256  /* columns per chunk: the row stride of the int32 sums */
+
+static inline __attribute__((always_inline)) void bwtile(int mr, int kg, const int16_t *aw,
+                                                         const int8_t *bp, const int8_t *pf,
+                                                         int first, int32_t *part) {
+    __m512i q0[BWMR], q1[BWMR];
+    _Pragma("GCC unroll 8") for (int i = 0; i < mr; i++) q0[i] = q1[i] = _mm512_setzero_si512();
+    for (int g = 0; g < kg; g++) {
+        const int8_t *br = bp + (size_t)g * 128;
+        __m512i b0 = _mm512_cvtepi8_epi16(_mm256_load_si256((const __m256i *)br));
+        __m512i b1 = _mm512_cvtepi8_epi16(_mm256_load_si256((const __m256i *)(br + 32)));
+        _mm_prefetch((const char *)(pf + (size_t)g * 128), _MM_HINT_T0);
+        _Pragma("GCC unroll 8") for (int i = 0; i < mr; i++) {
+            int64_t v;
+            memcpy(&v, aw + (size_t)i * BWKC + 4 * g, sizeof v);
+            __m512i av = _mm512_set1_epi64(v);
+            q0[i] = _mm512_add_epi32(q0[i], _mm512_madd_epi16(av, b0));
+            q1[i] = _mm512_add_epi32(q1[i], _mm512_madd_epi16(av, b1));
+        }
+    }
+    /* lanes (c0 c0 c1 c1 ... c7 c7): the pair's sum in the low half of each 64-bit lane, packed */
+    _Pragma("GCC unroll 8") for (int i = 0; i < mr; i++) {
+        __m256i s0 = _mm512_cvtepi64_epi32(_mm512_add_epi32(q0[i], _mm512_srli_epi64(q0[i], 32)));
+        __m256i s1 = _mm512_cvtepi64_epi32(_mm512_add_epi32(q1[i], _mm512_srli_epi64(q1[i], 32)));
+        __m512i s = _mm512_inserti64x4(_mm512_castsi256_si512(s0), s1, 1);
+        void *d = part + (size_t)i * BWPS;
+        _mm512_store_si512(d, first ? s : _mm512_add_epi32(_mm512_load_si512(d), s));
+    }
+}
+
+#define BWTILE(MR)                                                                                 \
+    static void bwtile_##MR(int kg, const int16_t *aw, const int8_t *bp, const int8_t *pf,        \
+                            int first, int32_t *part) {                                            \
+        bwtile(MR, kg, aw, bp, pf, first, part);                                                   \
+    }
+BWTILE(8)
+BWTILE(7)
+BWTILE(6)
+BWTILE(5)
+BWTILE(4)
+BWTILE(3)
+BWTILE(2)
+BWTILE(1)
+
+static void gemm_i8_packed_bw(int m, int n, int k, const uint8_t *a, int lda, const int8_t *bp,
+                              const int32_t *bsum128, const float *ascale, const float *wscale,
+                              const float *bias, int act, float *c, int ldc) {
+    typedef void (*tile_fn)(int, const int16_t *, const int8_t *, const int8_t *, int, int32_t *);
+    static const tile_fn tiles[BWMR + 1] = {NULL,     bwtile_1, bwtile_2, bwtile_3, bwtile_4,
+                                            bwtile_5, bwtile_6, bwtile_7, bwtile_8};
+    int16_t aw[BWMR * BWKC] __attribute__((aligned(64)));
+    int32_t part[BWMR * BWPS] __attribute__((aligned(64)));
+    int kp = PL_I8_KP(k), kg = kp / 4;
+    for (int jc = 0; jc < n; jc += BWPS) {
+        int ncc = n - jc < BWPS ? n - jc : BWPS;
+        for (int i = 0; i < m;) {
+            int mr = m - i < BWMR ? m - i : BWMR;
+            for (int k0 = 0; k0 < kp || k0 == 0; k0 += BWKC) {
+                int kc = kp - k0 < BWKC ? kp - k0 : BWKC;
+                for (int r = 0; r < mr; r++) { /* rows [i, i + mr), K [k0, k0 + kc) to 16 bits */
+                    const uint8_t *src = a + (size_t)(i + r) * lda + k0;
+                    int16_t *dst = aw + (size_t)r * BWKC;
+                    int l = 0;
+                    for (; l + 32 <= kc; l += 32)
+                        _mm512_store_si512(dst + l, _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(src + l))));
+                    for (; l < kc; l++) dst[l] = src[l];
+                }
+                for (int j0 = jc; j0 < jc + ncc; j0 += 32) {
+                    const int8_t *pp = bp + (size_t)(j0 / 32) * kg * 128;
+                    /* the first row block fetches the next panel while it reads this one */
+                    const int8_t *next = i == 0 && j0 + 32 < n ? pp + (size_t)kg * 128 : pp;
+                    const int8_t *pk = pp + (size_t)(k0 / 4) * 128;
+                    const int8_t *pf = next + (size_t)(k0 / 4) * 128;
+                    for (int h = 0; h < 2 && j0 + 16 * h < n; h++)
+                        tiles[mr](kc / 4, aw, pk + 64 * h, pf + 64 * h, k0 == 0,
+                                  part + (j0 - jc) + 16 * h);
+                }
+            }
+            for (int col = jc; col < jc + ncc; col += 16) {
+                int left = n - col;
+                __mmask16 mk = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+                __m512i s = _mm512_maskz_loadu_epi32(mk, bsum128 + col);
+                __m512 w = _mm512_maskz_loadu_ps(mk, wscale + col);
+                __m512 bv = bias ? _mm512_maskz_loadu_ps(mk, bias + col) : _mm512_setzero_ps();
+                for (int r = 0; r < mr; r++) {
+                    __m512i acc = _mm512_load_si512((const void *)(part + r * BWPS + (col - jc)));
+                    __m512 v = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc, s));
+                    v = _mm512_mul_ps(_mm512_mul_ps(v, _mm512_set1_ps(ascale[i + r])), w);
+                    if (bias) v = _mm512_add_ps(v, bv);
+                    if (act) v = act16(v, act);
+                    _mm512_mask_storeu_ps(c + (size_t)(i + r) * ldc + col, mk, v);
+                }
+            }
+            i += mr;
+        }
+    }
+}
+
 /* ---- bf16 GEMM (AVX-512 BF16) ----------------------------------------------
  *
  * The int8 tile's shape with vdpbf16ps: MR rows x one 32-column panel, 2 x MR
@@ -978,7 +1092,7 @@ const struct pl_cpu_kern pl__cpu_kern_avx512_novnni = {
     .name = "avx512novnni",
     AVX512_KERNELS,
     .gemm_i8 = pl__avx2_gemm_i8,
-    .gemm_i8_packed = pl__avx2_gemm_i8_packed,
+    .gemm_i8_packed = gemm_i8_packed_bw,
     .i8_task_cols = 256,
 };
 
