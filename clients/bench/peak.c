@@ -45,54 +45,44 @@ double FN(int64_t iters, float *sink) {
 }
 
 #if !defined(PL_PEAK_AVX512)
+/* The body of an int8 probe: 12 chains of STEP(a) on ymm int32 accumulators,
+ * `iters` times; returns OP/s for OPS int8 operations per step. */
+#define I8_PROBE(STEP, OPS)                                                                        \
+    __m256i a0 = _mm256_set1_epi32(0), a1 = _mm256_set1_epi32(1), a2 = _mm256_set1_epi32(2);       \
+    __m256i a3 = _mm256_set1_epi32(3), a4 = _mm256_set1_epi32(4), a5 = _mm256_set1_epi32(5);       \
+    __m256i a6 = _mm256_set1_epi32(6), a7 = _mm256_set1_epi32(7), a8 = _mm256_set1_epi32(8);       \
+    __m256i a9 = _mm256_set1_epi32(9), a10 = _mm256_set1_epi32(10), a11 = _mm256_set1_epi32(11);   \
+    int64_t t0 = pl_time_mono_ns();                                                                \
+    for (int64_t it = 0; it < iters; it++) {                                                       \
+        STEP(a0); STEP(a1); STEP(a2); STEP(a3); STEP(a4); STEP(a5);                                \
+        STEP(a6); STEP(a7); STEP(a8); STEP(a9); STEP(a10); STEP(a11);                              \
+        __asm__ volatile("" : "+x"(a0), "+x"(a1), "+x"(a2), "+x"(a3), "+x"(a4), "+x"(a5));         \
+    }                                                                                              \
+    int64_t t1 = pl_time_mono_ns();                                                                \
+    __m256i s = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3)), \
+                                 _mm256_add_epi32(_mm256_add_epi32(a4, a5), _mm256_add_epi32(a6, a7))); \
+    s = _mm256_add_epi32(s, _mm256_add_epi32(_mm256_add_epi32(a8, a9), _mm256_add_epi32(a10, a11))); \
+    *sink = _mm256_extract_epi32(s, 0);                                                            \
+    return (double)iters * 12 * (OPS) / ((double)(t1 - t0) * 1e-9);
+
 /* The exact int8 product without VNNI, as kern_avx2.c's gemm_i8 does it:
  * vpmaddwd (16 x 16-bit products added in pairs into 8 x 32 bits) and a
- * vpaddd into the accumulator, 12 chains. Returns int8 OP/s (2 per
- * multiply-add, 16 multiply-adds per pair of instructions). */
+ * vpaddd into the accumulator. Returns int8 OP/s (2 per multiply-add, 16
+ * multiply-adds per pair of instructions). */
 double pl_bench_peak_i8_avx2(int64_t iters, int *sink) {
     __m256i y = _mm256_set1_epi16(3);
-    __m256i a0 = _mm256_set1_epi32(0), a1 = _mm256_set1_epi32(1), a2 = _mm256_set1_epi32(2);
-    __m256i a3 = _mm256_set1_epi32(3), a4 = _mm256_set1_epi32(4), a5 = _mm256_set1_epi32(5);
-    __m256i a6 = _mm256_set1_epi32(6), a7 = _mm256_set1_epi32(7), a8 = _mm256_set1_epi32(8);
-    __m256i a9 = _mm256_set1_epi32(9), a10 = _mm256_set1_epi32(10), a11 = _mm256_set1_epi32(11);
 #define MA(a) a = _mm256_add_epi32(_mm256_madd_epi16(a, y), a)
-    int64_t t0 = pl_time_mono_ns();
-    for (int64_t it = 0; it < iters; it++) {
-        MA(a0); MA(a1); MA(a2); MA(a3); MA(a4); MA(a5);
-        MA(a6); MA(a7); MA(a8); MA(a9); MA(a10); MA(a11);
-        __asm__ volatile("" : "+x"(a0), "+x"(a1), "+x"(a2), "+x"(a3), "+x"(a4), "+x"(a5));
-    }
+    I8_PROBE(MA, 16 * 2)
 #undef MA
-    int64_t t1 = pl_time_mono_ns();
-    __m256i s = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3)),
-                                 _mm256_add_epi32(_mm256_add_epi32(a4, a5), _mm256_add_epi32(a6, a7)));
-    s = _mm256_add_epi32(s, _mm256_add_epi32(_mm256_add_epi32(a8, a9), _mm256_add_epi32(a10, a11)));
-    *sink = _mm256_extract_epi32(s, 0);
-    return (double)iters * 12 * 16 * 2 / ((double)(t1 - t0) * 1e-9);
 }
 
 /* The same with AVX-VNNI, as kern_avx2.c's avx2vnni family does it: vpdpbusd
- * on ymm (32 u8 x s8 products summed into 8 x 32 bits), 12 chains. Call only
- * where the CPU reports avxvnni. Returns int8 OP/s. */
+ * on ymm (32 u8 x s8 products summed into 8 x 32 bits). Call only where the
+ * CPU reports avxvnni. Returns int8 OP/s. */
 __attribute__((target("avxvnni"))) double pl_bench_peak_i8_avxvnni(int64_t iters, int *sink) {
     __m256i x = _mm256_set1_epi8(3), y = _mm256_set1_epi8(-2);
-    __m256i a0 = _mm256_set1_epi32(0), a1 = _mm256_set1_epi32(1), a2 = _mm256_set1_epi32(2);
-    __m256i a3 = _mm256_set1_epi32(3), a4 = _mm256_set1_epi32(4), a5 = _mm256_set1_epi32(5);
-    __m256i a6 = _mm256_set1_epi32(6), a7 = _mm256_set1_epi32(7), a8 = _mm256_set1_epi32(8);
-    __m256i a9 = _mm256_set1_epi32(9), a10 = _mm256_set1_epi32(10), a11 = _mm256_set1_epi32(11);
 #define DP(a) a = _mm256_dpbusd_avx_epi32(a, x, y)
-    int64_t t0 = pl_time_mono_ns();
-    for (int64_t it = 0; it < iters; it++) {
-        DP(a0); DP(a1); DP(a2); DP(a3); DP(a4); DP(a5);
-        DP(a6); DP(a7); DP(a8); DP(a9); DP(a10); DP(a11);
-        __asm__ volatile("" : "+x"(a0), "+x"(a1), "+x"(a2), "+x"(a3), "+x"(a4), "+x"(a5));
-    }
+    I8_PROBE(DP, 32 * 2)
 #undef DP
-    int64_t t1 = pl_time_mono_ns();
-    __m256i s = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3)),
-                                 _mm256_add_epi32(_mm256_add_epi32(a4, a5), _mm256_add_epi32(a6, a7)));
-    s = _mm256_add_epi32(s, _mm256_add_epi32(_mm256_add_epi32(a8, a9), _mm256_add_epi32(a10, a11)));
-    *sink = _mm256_extract_epi32(s, 0);
-    return (double)iters * 12 * 32 * 2 / ((double)(t1 - t0) * 1e-9);
 }
 #endif
