@@ -1,8 +1,8 @@
 /*
  * cpu_selfcheck.c - a dependency-free check of the CPU kernel families for
  * machines that lack the rest of Parley's build (e.g. a GPU box with
- * AVX-512): every op on a few shapes, each family against the scalar
- * reference (NMSE, NaN/Inf), then GEMM GFLOP/s and, with --encoder, the
+ * AVX-512): every op on a few shapes, each family the CPU has against the
+ * scalar reference (NMSE, NaN/Inf), then GEMM GFLOP/s and, with --encoder, the
  * latency of a BERT-base-shaped encoder built from ops (f32 and int8, 1 and 2
  * threads). Built and run by engine/cpu/selfcheck.sh; exit status 0 = all
  * within tolerance.
@@ -158,12 +158,8 @@ static double encoder_ms(struct pl_backend *be, int seq, bool int8, int iters) {
     return ts[iters / 2];
 }
 
-int main(int argc, char **argv) {
-    struct pl_backend *ref, *fast;
-    if (pl_backend_create("cpu-ref", &ref) || pl_backend_create("cpu", &fast)) return 2;
-    printf("kernels: %s, threads %d\n", pl_backend_cpu_kernels(fast), pl_backend_cpu_threads(fast));
-    pl_backend_buffer_alloc(ref, (size_t)256 << 20, &buf);
-    pl_ctx_create(512, &ctx);
+/* Every op on a few shapes, `fast` (one kernel family) against the reference. */
+static void check_ops(struct pl_backend *ref, struct pl_backend *fast) {
     static const int lin[][3] = {{1, 1, 1}, {5, 7, 13}, {17, 64, 96}, {4, 9, 1030}, {200, 70, 33}, {130, 100, 768}};
     /* every weight type, as stored (the unpacked kernels) and packed at load as the encoders'
      * weights are (f16 has no packed form); activations that are bf16 values already, so that
@@ -226,6 +222,30 @@ int main(int argc, char **argv) {
         pl_ctx_reset(ctx);
         used = 0;
     }
+}
+
+int main(int argc, char **argv) {
+    struct pl_backend *ref, *fast;
+    if (pl_backend_create("cpu-ref", &ref)) return 2;
+    pl_backend_buffer_alloc(ref, (size_t)256 << 20, &buf);
+    pl_ctx_create(512, &ctx);
+    if (pl_backend_create("cpu", &fast)) return 2;
+    /* every lower family this CPU has (PARLEY_CPU_KERNELS), then the best, whose speed follows */
+    static const char *const lower[] = {"avx2", "avx2vnni", "avx512novnni", "avx512"};
+    for (size_t f = 0; f < sizeof lower / sizeof lower[0]; f++) {
+        struct pl_backend *be;
+        setenv("PARLEY_CPU_KERNELS", lower[f], 1);
+        if (pl_backend_create("cpu", &be)) return 2;
+        const char *name = pl_backend_cpu_kernels(be);
+        if (strcmp(name, lower[f]) == 0 && strcmp(name, pl_backend_cpu_kernels(fast)) != 0) {
+            printf("kernels: %s (a lower family)\n", name);
+            check_ops(ref, be);
+        }
+        pl_backend_destroy(be);
+    }
+    unsetenv("PARLEY_CPU_KERNELS");
+    printf("kernels: %s, threads %d\n", pl_backend_cpu_kernels(fast), pl_backend_cpu_threads(fast));
+    check_ops(ref, fast);
     /* FMA peak of one core, for "% of peak". */
     float sink;
     __builtin_cpu_init();
