@@ -671,9 +671,11 @@ static VNNI_TARGET void gemm_i8_packed(int m, int n, int k, const uint8_t *a, in
  * 4 K values (widened to 16 bits once per row block and K block, broadcast as
  * 64 bits), adding pairs exactly into 32 bits (255 x 127 x 2 fits); each
  * column's sum sits in two lanes until the end of a K block, where a shift,
- * an add and vpmovqd pack the 16 sums of a row. MR = 12: 24 accumulators + 2
- * B + the broadcast of 32 zmm. Sums of a row block are kept for up to BWPS
- * columns over the K blocks; the epilogue is the VNNI kernel's. */
+ * an add and vpmovqd pack the 16 sums of a row. MR = 8: 16 accumulators, 2 B,
+ * the broadcast and the products (at 12 rows GCC's allocation spilled
+ * accumulators in the K loop). Sums of a row block are kept for up to BWPS
+ * columns over the K blocks; the epilogue does the VNNI kernel's arithmetic
+ * in the same order. */
 
 #define BWMR 8
 #define BWKC 1024 /* K values per block: the widened rows take 8 x 2 KiB */
